@@ -1,0 +1,225 @@
+"""`mysafe-bot`: serve, worker, keygen, users, sandbox, audit.
+
+Every command loads the settings it needs once. A `ConfigError` ends the command with one line
+naming the variable and exit code 2; any other `BotError` with one line and exit code 1. No
+traceback reaches the terminal for an expected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from app.errors import BotError, ConfigError
+from app.settings import Scope, Settings
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as error:
+        print(f"mysafe-bot: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BotError as error:
+        print(f"mysafe-bot: {_describe(error)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _describe(error: BotError) -> str:
+    describe = getattr(error, "describe", None)
+    return describe() if describe else str(error)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mysafe-bot", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web app under gunicorn")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="expire due requests and recover stuck applies")
+    worker.add_argument("--interval", type=float, default=1.0, help="seconds between sweeps")
+    worker.add_argument("--once", action="store_true", help="sweep once and exit")
+    worker.set_defaults(handler=_worker)
+
+    keygen = commands.add_parser("keygen", help="print a new MYSAFE_BOT_ENCRYPTION_KEY")
+    keygen.set_defaults(handler=_keygen)
+
+    sandbox = commands.add_parser("sandbox", help="run a MySafe emulator with demo users")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8600)
+    sandbox.set_defaults(handler=_sandbox)
+
+    _add_users(commands)
+    return parser
+
+
+def _add_users(commands: argparse._SubParsersAction) -> None:
+    users = commands.add_parser("users", help="link MySafe keys to Slack users")
+    verbs = users.add_subparsers(dest="verb", required=True)
+
+    link = verbs.add_parser("link", help="link a key (the client secret is read from stdin)")
+    link.add_argument("slack_id")
+    link.add_argument("--client-id", required=True)
+    link.add_argument("--mysafe-username", required=True)
+    link.set_defaults(handler=_users_link)
+
+    mapping = verbs.add_parser("map", help="say who a mention of a Slack user means in MySafe")
+    mapping.add_argument("slack_id")
+    mapping.add_argument("mysafe_username")
+    mapping.set_defaults(handler=_users_map)
+
+    listing = verbs.add_parser("list", help="linked keys and mapped mentions (no secrets)")
+    listing.set_defaults(handler=_users_list)
+
+    unlink = verbs.add_parser("unlink", help="forget a person's key")
+    unlink.add_argument("slack_id")
+    unlink.set_defaults(handler=_users_unlink)
+
+    rotate = verbs.add_parser("rotate-keys", help="re-encrypt stored secrets with the newest key")
+    rotate.set_defaults(handler=_users_rotate)
+
+
+def _services(scope: Scope = Scope.VAULT):
+    from app.services import Services
+
+    return Services.build(Settings.from_env(scope=scope))
+
+
+# --- commands --------------------------------------------------------------------------
+
+def _keygen(args: argparse.Namespace) -> int:
+    from app.crypto import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def _read_secret() -> str:
+    """The client secret comes from stdin only: argv is visible to every user of the machine."""
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("MySafe client secret: ")
+    else:
+        secret = sys.stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        raise ConfigError("stdin", "expected the MySafe client secret on standard input")
+    return secret
+
+
+def _users_link(args: argparse.Namespace) -> int:
+    from app.vault import link_verified
+
+    secret = _read_secret()
+    services = _services()
+    try:
+        account = link_verified(services.vault, services.mysafe, args.slack_id,
+                                client_id=args.client_id, client_secret=secret,
+                                mysafe_username=args.mysafe_username)
+    finally:
+        services.close()
+    print(f"linked {account.slack_id} to MySafe user {account.mysafe_username} "
+          f"(client ID {account.client_id}); the key was verified with MySafe")
+    return 0
+
+
+def _users_map(args: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        services.vault.map_mention(args.slack_id, args.mysafe_username)
+    finally:
+        services.close()
+    print(f"mentions of {args.slack_id} now mean MySafe user {args.mysafe_username}")
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        accounts = services.vault.accounts()
+        mentions = services.vault.mentions()
+    finally:
+        services.close()
+    print(f"{'SLACK ID':<14} {'MYSAFE USER':<24} {'CLIENT ID':<32} LINKED")
+    for account in accounts:
+        print(f"{account.slack_id:<14} {account.mysafe_username:<24} {account.client_id:<32} "
+              f"{account.linked_at}")
+    for slack_id, username in sorted(mentions.items()):
+        print(f"{slack_id:<14} {username:<24} {'(mention only)':<32}")
+    return 0
+
+
+def _users_unlink(args: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        removed = services.vault.unlink(args.slack_id)
+        services.mysafe.tokens.drop(args.slack_id)
+    finally:
+        services.close()
+    print(f"unlinked {args.slack_id}" if removed else f"{args.slack_id} had no linked key")
+    return 0 if removed else 1
+
+
+def _users_rotate(args: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        count = services.vault.rotate_keys()
+    finally:
+        services.close()
+    print(f"re-encrypted {count} stored secret(s) with the newest key")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from app.server import serve
+
+    return serve(host=args.host, port=args.port, workers=args.workers)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from app.worker import run_worker
+
+    return run_worker(interval=args.interval, once=args.once)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from app.emulator import EmulatorServer, demo_emulator
+
+    emulator, keys = demo_emulator()
+    with EmulatorServer(emulator, host=args.host, port=args.port) as server:
+        print(f"MySafe sandbox at {server.url}  (set MYSAFE_URL={server.url})")
+        print("Demo users (link one with: echo SECRET | mysafe-bot users link U… "
+              "--client-id ID --mysafe-username NAME):")
+        for username, (client_id, client_secret) in keys.items():
+            print(f"  {username:<10} client_id={client_id}  client_secret={client_secret}")
+        sys.stdout.flush()
+        _wait_for_signal()
+    return 0
+
+
+def _wait_for_signal() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""The project's one exception tree.
+
+Every error a user or an operator can meet is one of these; the edge (a Slack listener, a web
+view, the CLI) maps each class to a short message. Exceptions carry facts — status, method,
+path, vendor code — and never a secret or a raw body.
+
+    BotError
+    ├── ConfigError                  a setting is missing or malformed
+    ├── ValidationError              input failed a schema (field -> messages)
+    ├── CredentialsMissing           the person has not linked a MySafe key
+    ├── MySafeError                  anything that went wrong talking to MySafe
+    │   ├── InvalidRequest           1001
+    │   ├── NotFound                 1005
+    │   ├── NoAccess                 1006
+    │   ├── EntryDisabled            1009
+    │   ├── BadIdentifier            1010
+    │   ├── CredentialsRejected      the token call refused the key
+    │   ├── MySafeUnavailable        gateway 5xx, timeouts, connection errors
+    │   └── UnexpectedAnswer         anything we cannot read
+    └── ApprovalError                a click or transition the rules refuse
+        ├── NotAnApprover
+        ├── SelfApproval
+        ├── NotRequester
+        ├── InvalidTransition
+        └── RequestNotFound
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class BotError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    user_message = "Something went wrong."
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.user_message
+
+
+class ConfigError(BotError):
+    """A setting is missing or malformed; names the variable."""
+
+    def __init__(self, variable: str, expected: str) -> None:
+        super().__init__(f"{variable}: {expected}")
+        self.variable = variable
+        self.expected = expected
+
+
+class ValidationError(BotError):
+    """Input failed validation; `errors` maps field names to messages, never to values."""
+
+    def __init__(self, errors: Mapping[str, object], message: str | None = None) -> None:
+        self.errors = dict(errors)
+        super().__init__(message or _describe(self.errors))
+
+
+def _describe(errors: Mapping[str, object]) -> str:
+    parts = []
+    for field, messages in errors.items():
+        text = "; ".join(_flatten(messages))
+        parts.append(f"{field}: {text}")
+    return ", ".join(parts) or "invalid input"
+
+
+def _flatten(messages: object) -> list[str]:
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, Mapping):
+        return [f"{key}: {m}" for key, value in messages.items() for m in _flatten(value)]
+    if isinstance(messages, list | tuple):
+        return [m for item in messages for m in _flatten(item)]
+    return [str(messages)]
+
+
+class CredentialsMissing(BotError):
+    user_message = "You have not linked a MySafe key yet: run `/mysafe login`."
+
+
+class MySafeError(BotError):
+    """An error from (or on the way to) MySafe.
+
+    `code` is MySafe's business code (1001…1010) when there is one, `status` the HTTP status,
+    `method`/`path` the call (path without query string). `message` is MySafe's own message.
+    """
+
+    user_message = "MySafe refused the request."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.method = method
+        self.path = path
+
+    def describe(self) -> str:
+        """A one-line account for people: MySafe's words plus its code."""
+        code = f" (MySafe code {self.code})" if self.code else ""
+        status = f" (HTTP {self.status})" if self.status and not self.code else ""
+        return f"{self.message}{code}{status}"
+
+
+class InvalidRequest(MySafeError):
+    user_message = "MySafe says the request is invalid."
+
+
+class NotFound(MySafeError):
+    user_message = "MySafe has no such entry."
+
+
+class NoAccess(MySafeError):
+    user_message = "Your MySafe key has no access to that entry."
+
+
+class EntryDisabled(MySafeError):
+    user_message = "That MySafe entry is disabled."
+
+
+class BadIdentifier(MySafeError):
+    user_message = "That is not a valid MySafe identifier."
+
+
+class CredentialsRejected(MySafeError):
+    user_message = "MySafe rejected your key: link it again with `/mysafe login`."
+
+
+class MySafeUnavailable(MySafeError):
+    user_message = "MySafe is unavailable right now; nothing was changed. Try again shortly."
+
+
+class UnexpectedAnswer(MySafeError):
+    user_message = "MySafe sent an answer the bot cannot read."
+
+
+#: MySafe business code (``exception.code``) -> exception class.
+ERROR_CODES: dict[int, type[MySafeError]] = {
+    1001: InvalidRequest,
+    1005: NotFound,
+    1006: NoAccess,
+    1009: EntryDisabled,
+    1010: BadIdentifier,
+}
+
+
+class ApprovalError(BotError):
+    user_message = "That change request cannot do that."
+
+
+class NotAnApprover(ApprovalError):
+    user_message = "You cannot approve this: you are not one of the configured approvers."
+
+
+class SelfApproval(ApprovalError):
+    user_message = "You cannot approve this: it is your own request."
+
+
+class NotRequester(ApprovalError):
+    user_message = "Only the person who asked can cancel this request."
+
+
+class InvalidTransition(ApprovalError):
+    """The request is in a state where this action does nothing; `state` says which."""
+
+    def __init__(self, message: str, *, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class RequestNotFound(ApprovalError):
+    user_message = "There is no such change request."

@@ -1,0 +1,35 @@
+"""Prometheus metrics an on-call engineer needs, defined once at import (the registry is global).
+
+Label values are bounded: HTTP methods, status codes, verbs and outcomes — never ids or names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MYSAFE_CALLS = Histogram(
+    "mysafe_bot_mysafe_call_seconds",
+    "MySafe API calls by method and HTTP status ('error' when no answer came)",
+    ["method", "outcome"],
+)
+TOKEN_FETCHES = Counter(
+    "mysafe_bot_token_fetches_total",
+    "MySafe OAuth token fetches by HTTP status",
+    ["outcome"],
+)
+REQUESTS = Counter(
+    "mysafe_bot_requests_total",
+    "Change-request and command events by verb and outcome",
+    ["verb", "outcome"],
+)
+APPROVAL_LATENCY = Histogram(
+    "mysafe_bot_approval_seconds",
+    "Time from a change request's creation to its final state",
+    ["outcome"],
+    buckets=(1, 5, 30, 60, 300, 900, 3600, 4 * 3600, 86400, float("inf")),
+)
+PENDING = Gauge(
+    "mysafe_bot_pending_requests",
+    "Change requests not yet final, as last counted by the worker",
+    multiprocess_mode="livemax",
+)

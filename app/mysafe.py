@@ -1,0 +1,312 @@
+"""The MySafe REST client: every call made as one person, with that person's own key.
+
+`MySafe` is process-wide (the HTTP session, the settings, the token cache); `MySafe.session_for`
+gives a `UserClient` bound to one person's credentials. Transport, auth and endpoints are
+separate: `_send` applies auth, the 401 refetch and error mapping; endpoint methods are a few
+lines each and return `app.models` objects, never a secret value.
+
+Errors follow `mysafe-api.md`: business errors are HTTP 400 with `exception.code`; gateway
+failures are `{"message": …}` or plain text; anything unreadable is `UnexpectedAnswer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import urllib3
+from marshmallow import ValidationError as MarshmallowError
+
+from app import metrics
+from app.errors import (
+    ERROR_CODES,
+    CredentialsRejected,
+    MySafeError,
+    MySafeUnavailable,
+    UnexpectedAnswer,
+)
+from app.models import Entry, Kind, ListItem, Outcome
+from app.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, read_list, validate_body
+from app.tokens import Credentials, Token, TokenCache
+
+log = logging.getLogger(__name__)
+
+COLLECTIONS = {Kind.PASSWORD: "/api/mysafe/password", Kind.SECRET: "/api/mysafe/secretapi"}
+LIST_KEYS = {Kind.PASSWORD: "password_on_list", Kind.SECRET: "api_secret_on_list"}
+ENTITY_KEYS = ("password_entity", "api_entity", "api_secret_entity")
+LIST_FILTERS = {Kind.PASSWORD: ("tag", "name", "username", "url"),
+                Kind.SECRET: ("tag", "identifier_code")}
+NOT_AUTHORIZED = "You are not authorized to access this resource."
+_CODE_PREFIX = re.compile(r"^\s*(\d{4})\s*:")
+_MAX_MESSAGE = 300
+
+
+class MySafe:
+    """What every call shares: base URL, session, timeout, token cache."""
+
+    def __init__(self, *, base_url: str, session: requests.Session, tokens: TokenCache,
+                 timeout: float = 10.0, token_path: str = "/api/oauth2/token",
+                 basic_auth: bool = False) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.tokens = tokens
+        self.timeout = timeout
+        self.token_path = token_path
+        self.basic_auth = basic_auth
+
+    def session_for(self, user_id: str, credentials: Credentials) -> UserClient:
+        return UserClient(self, user_id, credentials)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def fetch_token(self, credentials: Credentials) -> Token:
+        """`POST {token_path}` with the client-credentials grant; any refusal is the key's fault."""
+        form = {"grant_type": "client_credentials"}
+        auth = None
+        if self.basic_auth:
+            auth = (credentials.client_id, credentials.client_secret)
+        else:
+            form.update(client_id=credentials.client_id, client_secret=credentials.client_secret)
+        response = self.http("POST", self.token_path, data=form, auth=auth)
+        metrics.TOKEN_FETCHES.labels(outcome=str(response.status_code)).inc()
+        body = _json(response)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if response.status_code >= 500 and not token:
+            raise _unavailable(response, body, "POST", self.token_path)
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            raise CredentialsRejected(
+                f"MySafe refused the access key: {_message(body, response)}",
+                status=response.status_code, method="POST", path=self.token_path,
+            )
+        try:
+            expires_in = int(body.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            expires_in = 3600
+        return Token(token, expires_in)
+
+    def http(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One HTTP exchange; `requests` errors become `MySafeUnavailable` here and only here."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = self.session.request(method, self.url(path), timeout=self.timeout,
+                                            **kwargs)
+            outcome = str(response.status_code)
+            return response
+        except requests.RequestException as error:
+            if _timed_out(error):
+                raise MySafeUnavailable(_timeout_message(method, path), method=method,
+                                        path=path) from error
+            raise MySafeUnavailable(f"cannot reach MySafe ({type(error).__name__})",
+                                    method=method, path=path) from error
+        finally:
+            metrics.MYSAFE_CALLS.labels(method=method, outcome=outcome).observe(
+                time.perf_counter() - started)
+
+
+def _timed_out(error: requests.RequestException) -> bool:
+    """A timeout, even when it surfaces wrapped in urllib3's MaxRetryError after the retries."""
+    if isinstance(error, requests.Timeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, TimeoutError | urllib3.exceptions.TimeoutError)
+
+
+def _timeout_message(method: str, path: str) -> str:
+    if method == "POST" and path.rstrip("/") in COLLECTIONS.values():
+        return "MySafe did not answer in time; the entry may have been created: check before retrying"
+    return "MySafe did not answer in time"
+
+
+class UserClient:
+    """MySafe as one person: their token, their permissions."""
+
+    def __init__(self, mysafe: MySafe, user_id: str, credentials: Credentials) -> None:
+        self.mysafe = mysafe
+        self.user_id = user_id
+        self.credentials = credentials
+
+    # --- endpoints -------------------------------------------------------------------------
+
+    def list_entries(self, kind: Kind, **filters: str) -> list[ListItem]:
+        """`GET /api/mysafe/password` or `/api/mysafe/secretapi`, with the kind's filters."""
+        params = {k: v for k, v in filters.items() if k in LIST_FILTERS[kind] and v}
+        body = self._call("GET", COLLECTIONS[kind], params=params)
+        items = body.get(LIST_KEYS[kind], [])
+        return _read(lambda: read_list(kind, items or []), "GET", COLLECTIONS[kind])
+
+    def get(self, kind: Kind, identifier: int) -> Entry:
+        """`GET /api/mysafe/{password|secretapi}/{identifier}`."""
+        path = f"{COLLECTIONS[kind]}/{_ident(identifier)}"
+        return self._entity(kind, self._call("GET", path), "GET", path)
+
+    def create(self, kind: Kind, fields: Mapping[str, Any]) -> Outcome:
+        """`POST /api/mysafe/{password|secretapi}`; never retried (it could duplicate)."""
+        body = validate_body(CREATE_SCHEMAS[kind], dict(fields))
+        return self._outcome(kind, "POST", COLLECTIONS[kind], json=body)
+
+    def update(self, kind: Kind, identifier: int, fields: Mapping[str, Any]) -> Outcome:
+        """`PUT …/update/{identifier}`: sharing lists given here replace MySafe's whole list."""
+        body = validate_body(UPDATE_SCHEMAS[kind], dict(fields))
+        return self._outcome(kind, "PUT", f"{COLLECTIONS[kind]}/update/{_ident(identifier)}",
+                             json=body)
+
+    def disable(self, kind: Kind, identifier: int) -> Outcome:
+        """`POST …/inactive/{identifier}`."""
+        return self._outcome(kind, "POST", f"{COLLECTIONS[kind]}/inactive/{_ident(identifier)}")
+
+    def enable(self, kind: Kind, identifier: int) -> Outcome:
+        """`POST …/active/{identifier}`."""
+        return self._outcome(kind, "POST", f"{COLLECTIONS[kind]}/active/{_ident(identifier)}")
+
+    def check(self) -> None:
+        """Prove the key works by fetching a fresh token (used when a key is linked)."""
+        self._token(force=True)
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _outcome(self, kind: Kind, method: str, path: str, **kwargs: Any) -> Outcome:
+        body = self._call(method, path, **kwargs)
+        entry = None
+        if any(isinstance(body.get(key), dict) for key in ENTITY_KEYS):
+            entry = self._entity(kind, body, method, path)
+        return Outcome(message=_message(body), entry=entry,
+                       shared_error=entry.shared_error if entry else ())
+
+    def _entity(self, kind: Kind, body: dict[str, Any], method: str, path: str) -> Entry:
+        entity = next((body[k] for k in ENTITY_KEYS if isinstance(body.get(k), dict)), None)
+        if entity is None:
+            raise UnexpectedAnswer("MySafe's answer has no entry in it", method=method, path=path,
+                                   status=200)
+        return _read(lambda: read_entry(kind, entity), method, path)
+
+    def _token(self, *, force: bool = False) -> str:
+        cache = self.mysafe.tokens
+        if not force:
+            cached = cache.get(self.user_id)
+            if cached:
+                return cached
+        with cache.lock(self.user_id):
+            cached = None if force else cache.get(self.user_id)
+            if cached:
+                return cached
+            token = self.mysafe.fetch_token(self.credentials)
+            cache.put(self.user_id, token)
+            return token.access_token
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Send with a bearer token; on a 401, drop the token, fetch one and replay once."""
+        token = self._token()
+        response = self._send(method, path, token, **kwargs)
+        if _unauthorised(response):
+            self.mysafe.tokens.drop(self.user_id)
+            response = self._send(method, path, self._token(force=True), **kwargs)
+            if _unauthorised(response):
+                self.mysafe.tokens.drop(self.user_id)
+                raise CredentialsRejected(
+                    f"MySafe does not accept this key's token: {_message(_json(response), response)}",
+                    status=response.status_code, method=method, path=path)
+        return _envelope(response, method, path)
+
+    def _send(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        return self.mysafe.http(method, path, headers=headers, **kwargs)
+
+
+def _ident(identifier: int | str) -> str:
+    return quote(str(identifier), safe="")
+
+
+def _read(load: Any, method: str, path: str) -> Any:
+    try:
+        return load()
+    except MarshmallowError as error:
+        fields = ", ".join(sorted(str(k) for k in error.messages_dict)) \
+            if isinstance(error.messages, dict) else "body"
+        raise UnexpectedAnswer(f"MySafe's answer does not have the expected shape ({fields})",
+                               method=method, path=path) from None
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _unauthorised(response: requests.Response) -> bool:
+    if response.status_code == 401:
+        return True
+    if response.status_code == 403:
+        return NOT_AUTHORIZED.lower() in _message(_json(response), response).lower()
+    return False
+
+
+def _message(body: Any, response: requests.Response | None = None) -> str:
+    """MySafe's words: `message`, then `Message`, then `mensagem`; or the gateway's text."""
+    candidates: list[Any] = []
+    if isinstance(body, dict):
+        inner = body.get("response") if isinstance(body.get("response"), dict) else {}
+        candidates += [inner.get("message"), inner.get("Message"), inner.get("mensagem")]
+        exception = body.get("exception") if isinstance(body.get("exception"), dict) else {}
+        candidates += [exception.get("message"), body.get("message"), body.get("Message"),
+                       body.get("error_description"), body.get("error")]
+    elif response is not None and response.text:
+        candidates.append(response.text)
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            return _clean(candidate)
+    if response is not None:
+        return f"HTTP {response.status_code} {response.reason or ''}".strip()
+    return ""
+
+
+def _clean(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
+
+
+def _business_code(body: dict[str, Any]) -> int | None:
+    exception = body.get("exception")
+    if isinstance(exception, dict):
+        try:
+            return int(exception.get("code"))
+        except (TypeError, ValueError):
+            pass
+    match = _CODE_PREFIX.match(_message(body))
+    return int(match.group(1)) if match else None
+
+
+def _envelope(response: requests.Response, method: str, path: str) -> dict[str, Any]:
+    """Return the JSON body of a success, or raise the error it stands for."""
+    body = _json(response)
+    status = response.status_code
+    inner = body.get("response") if isinstance(body, dict) else None
+    failed = isinstance(inner, dict) and inner.get("error") in (True, 1, "1", "true")
+    if 200 <= status < 300 and isinstance(body, dict) and not failed:
+        return body
+    if isinstance(body, dict) and (status == 400 or failed):
+        code = _business_code(body)
+        error_class = ERROR_CODES.get(code or 0, MySafeError)
+        raise error_class(_message(body, response), code=code, status=status, method=method,
+                          path=path)
+    if status in (429, 500, 502, 503, 504):
+        raise _unavailable(response, body, method, path)
+    if 200 <= status < 300:
+        raise UnexpectedAnswer("MySafe answered with something that is not JSON",
+                               status=status, method=method, path=path)
+    hint = " (check MYSAFE_URL)" if status == 404 else ""
+    raise UnexpectedAnswer(f"{_message(body, response)}{hint}", status=status, method=method,
+                           path=path)
+
+
+def _unavailable(response: requests.Response, body: Any, method: str,
+                 path: str) -> MySafeUnavailable:
+    return MySafeUnavailable(f"MySafe is unavailable: {_message(body, response)}",
+                             status=response.status_code, method=method, path=path)

@@ -1,0 +1,57 @@
+"""Everything a process needs to do the bot's work, built once from the settings.
+
+The web app, the worker and the CLI each build one `Services`; tests build it with their own
+settings and Redis. Nothing here is created at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+from app.crypto import Keyring
+from app.mysafe import MySafe
+from app.settings import Settings
+from app.storage import Client, EmbeddedRedis, connect
+from app.tokens import TokenCache
+from app.transport import make_session
+from app.vault import Vault
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: Client
+    keyring: Keyring
+    vault: Vault
+    mysafe: MySafe
+    embedded: EmbeddedRedis | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, *, redis: Client | None = None,
+              session: requests.Session | None = None) -> Services:
+        embedded = None
+        if redis is None:
+            if settings.redis_url:
+                redis = connect(settings.redis_url)
+            else:
+                embedded = EmbeddedRedis(settings.data_dir)
+                redis = connect(embedded.url)
+        keyring = Keyring(settings.encryption_keys)
+        prefix = settings.key_prefix
+        mysafe = MySafe(
+            base_url=settings.mysafe_url,
+            session=session or make_session(ca_bundle=settings.mysafe_ca_bundle),
+            tokens=TokenCache(redis, keyring, prefix=prefix),
+            timeout=settings.mysafe_timeout,
+            token_path=settings.mysafe_token_path,
+            basic_auth=settings.mysafe_basic_auth,
+        )
+        vault = Vault(redis, keyring, prefix=prefix)
+        return cls(settings, redis, keyring, vault, mysafe, embedded)
+
+    def close(self) -> None:
+        self.mysafe.session.close()
+        if self.embedded is not None:
+            self.embedded.stop()

