@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8600)
     sandbox.set_defaults(handler=_sandbox)
 
+    audit = commands.add_parser("audit", help="print the audit trail (no secrets in it)")
+    audit.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d (default 24h)")
+    audit.add_argument("--request", help="only this request, e.g. R-7K2QF")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit.set_defaults(handler=_audit)
+
     _add_users(commands)
     return parser
 
@@ -182,6 +188,34 @@ def _users_rotate(args: argparse.Namespace) -> int:
         services.close()
     print(f"re-encrypted {count} stored secret(s) with the newest key")
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import json
+
+    from app.audit import Audit
+    from app.clock import utcnow
+
+    since = utcnow() - _duration(args.since)
+    services = _services(Scope.NONE)
+    try:
+        audit = Audit(services.redis, prefix=services.settings.key_prefix,
+                      maxlen=services.settings.audit_maxlen)
+        for record in audit.read(since=since, request=args.request):
+            print(json.dumps(record.to_json()) if args.json else record.line())
+    finally:
+        services.close()
+    return 0
+
+
+def _duration(text: str):
+    from datetime import timedelta
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit():
+        raise ConfigError("--since", "expected a duration such as 30m, 24h or 7d")
+    return timedelta(seconds=int(number) * units[unit])
 
 
 def _serve(args: argparse.Namespace) -> int:

