@@ -25,4 +25,21 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions["mysafe_bot"] = services
     app.register_blueprint(web_bp)
+    if settings.slack_bot_token:
+        _mount_slack(app, services)
     return app
+
+
+def _mount_slack(app: Flask, services) -> None:
+    from app.slack_app import SlackFront, make_web_client, register_slack, start_socket_mode
+    from app.wiring import build_engine
+
+    client = make_web_client(services)
+    engine = build_engine(services, client)
+    front = SlackFront(services, engine, client)
+    register_slack(app, front)
+    app.extensions["mysafe_bot_engine"] = engine
+    app.extensions["mysafe_bot_slack"] = front
+    if services.settings.slack_app_token:
+        app.extensions["mysafe_bot_socket"] = start_socket_mode(
+            front, services.settings.slack_app_token)

@@ -193,6 +193,7 @@ class ChangeRequest:
     channel: str = ""
     ts: str = ""
     has_secrets: bool = False
+    notify: tuple[str, ...] = ()
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str], approvals: set[str]) -> ChangeRequest:
@@ -219,6 +220,7 @@ class ChangeRequest:
             channel=data.get("channel", ""),
             ts=data.get("ts", ""),
             has_secrets=bool(data.get("secrets")),
+            notify=tuple(json.loads(data.get("notify") or "[]")),
         )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.clock import utcnow
+from app.logs import safe_extra
 from app.storage import Client
 
 log = logging.getLogger("mysafe_bot.audit")
@@ -55,8 +56,8 @@ class Audit:
         fields = self.fields(event, request=request, actor=actor, **facts)
         target = pipe if pipe is not None else self.redis
         target.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
-        log.info(event, extra={"event": event, **{k: v for k, v in fields.items()
-                                                  if k not in ("ts", "event")}})
+        log.info(event, extra=safe_extra({"event": event, **{
+            k: v for k, v in fields.items() if k not in ("ts", "event")}}))
 
     def read(self, *, since: datetime | None = None, request: str | None = None,
              count: int = 10_000) -> Iterator[AuditRecord]:

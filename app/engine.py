@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets as random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app import metrics
@@ -68,11 +68,12 @@ class Engine:
 
     def submit(self, change: Change, *, requester: str, secrets: Mapping[str, str] | None = None,
                reason: str = "", ticket: Mapping[str, str] | None = None, source: str = "slack",
-               idempotency_key: str | None = None) -> ChangeRequest:
+               idempotency_key: str | None = None, notify: Sequence[str] = ()) -> ChangeRequest:
         """Validate, read the entry as the requester (so 1005/1006/1009 are told now), store.
 
         Raises `ValidationError`, `CredentialsMissing` or a `MySafeError`; nothing is stored
         then. With an `idempotency_key` seen before, returns that earlier request unchanged.
+        `notify` lists Slack IDs to tell when the change is applied (the people shared with).
         """
         secrets = dict(secrets or {})
         check(change, secrets)
@@ -98,6 +99,7 @@ class Engine:
             "expires": repr(expires),
             "required": str(self.settings.approvals_required),
             "attempts": "0",
+            "notify": json.dumps(list(notify)[:50]),
         }
         if secrets:
             fields[_SECRETS_FIELD] = self.services.keyring.encrypt(json.dumps(secrets)).decode()

@@ -16,6 +16,11 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "ta
 _SECRET_WORDS = ("secret", "password", "token", "authorization", "secret_key")
 
 
+def safe_extra(facts: dict[str, object]) -> dict[str, object]:
+    """`extra` for a log call: facts whose names clash with LogRecord's own get a `_` suffix."""
+    return {(f"{k}_" if k in _STANDARD else k): v for k, v in facts.items()}
+
+
 def _facts(record: logging.LogRecord) -> dict[str, object]:
     facts = {}
     for key, value in record.__dict__.items():

@@ -1,10 +1,24 @@
-"""Assemble the engine with the listeners this deployment has (the Slack notifier, callbacks)."""
+"""Assemble the engine with the listeners this deployment has: Slack's notifier, and more later.
+
+The web app and the worker both build their engine here, so a request that expires in the
+worker updates its Slack message exactly as a click in the web app does.
+"""
 
 from __future__ import annotations
 
+from slack_sdk import WebClient
+
 from app.engine import Engine
+from app.notifier import SlackNotifier
 from app.services import Services
 
 
-def build_engine(services: Services) -> Engine:
-    return Engine(services)
+def build_engine(services: Services, client: WebClient | None = None) -> Engine:
+    engine = Engine(services)
+    if services.settings.slack_bot_token:
+        from app.slack_app import make_web_client
+
+        client = client or make_web_client(services)
+        engine.listeners.append(SlackNotifier(client, engine.store,
+                                              channel=services.settings.approval_channel))
+    return engine

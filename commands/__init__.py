@@ -1,0 +1,34 @@
+"""The `/mysafe` verbs: one module each, registered here in the order help lists them.
+
+Each verb module has a `SPEC` (usage, summary, examples: all that help prints) and a
+`parse(args)` from the tokens after the verb word to a typed command. `commands.parser.parse`
+is the entry point from Slack's text.
+"""
+
+from __future__ import annotations
+
+from commands import (
+    cancel,
+    create,
+    help,
+    list_entries,
+    login,
+    logout,
+    mcp_token,
+    my_requests,
+    rotate,
+    share,
+    show,
+    unshare,
+    update,
+    whoami,
+)
+from commands.types import Verb
+
+_ORDER: tuple[Verb, ...] = (
+    help, login, logout, whoami, list_entries, show, share, unshare, update, rotate, create,
+    my_requests, cancel, mcp_token,
+)
+
+#: Verb word -> verb module, in display order.
+VERBS: dict[str, Verb] = {verb.SPEC.name: verb for verb in _ORDER}

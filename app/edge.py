@@ -1,0 +1,56 @@
+"""The edge: each error class becomes a short, true sentence for the person who asked.
+
+Listeners wrap their work in `answer_errors(say)`. Expected errors (`BotError`) are told in
+words — MySafe's own message and code where there is one — and logged as facts; anything else
+is logged with its traceback and the person hears only that it failed and nothing changed.
+No stack trace, body or secret ever reaches a user.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from app.errors import (
+    ApprovalError,
+    BotError,
+    CredentialsMissing,
+    CredentialsRejected,
+    MySafeError,
+    MySafeUnavailable,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+
+def user_message(error: BotError) -> str:
+    if isinstance(error, ValidationError):
+        usage = getattr(error, "usage", "")
+        return f"{error}" + (f"\nUsage: `{usage}`" if usage else "") + "\nNothing was stored."
+    if isinstance(error, CredentialsRejected):
+        return f"{error.user_message} ({error.describe()})"
+    if isinstance(error, MySafeUnavailable):
+        return f"{error.user_message} ({error.describe()})"
+    if isinstance(error, MySafeError):
+        return f"MySafe said: {error.describe()}"
+    if isinstance(error, CredentialsMissing | ApprovalError):
+        return str(error) if error.args else error.user_message
+    return str(error)
+
+
+@contextmanager
+def answer_errors(say: Callable[[str], object]) -> Iterator[None]:
+    try:
+        yield
+    except BotError as error:
+        log.info("request refused", extra={"event": "user.error", "error": type(error).__name__,
+                                           "code": getattr(error, "code", None)})
+        say(user_message(error))
+    except Exception:
+        reference = uuid.uuid4().hex[:8]
+        log.exception("unexpected failure", extra={"event": "user.crash", "ref": reference})
+        say(f"Something went wrong on the bot's side (reference {reference}); nothing was "
+            "changed. Please try again, or tell the bot's operators.")

@@ -1,0 +1,56 @@
+"""Keeps Slack in step with the engine: the channel message, the requester, the people shared with.
+
+Registered as an engine listener. The channel message is posted once and then updated in place
+(`chat.update`) after every change; if it could not be posted (Slack was down), the next change
+posts it afresh, so a request is never without its message for long. DMs go to the requester
+when the request ends or fails, and to people a share gave access to.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app import blocks
+from app.approvals import ApprovalStore, ChangeRequest, State
+from app.changes import Verb
+
+log = logging.getLogger(__name__)
+
+_TELL_REQUESTER = frozenset({State.APPLIED, State.DENIED, State.FAILED, State.EXPIRED})
+
+
+class SlackNotifier:
+    def __init__(self, client: WebClient, store: ApprovalStore, *, channel: str) -> None:
+        self.client = client
+        self.store = store
+        self.channel = channel
+
+    def __call__(self, request: ChangeRequest, event: str) -> None:
+        self.show(request)
+        if event != "created" and request.state in _TELL_REQUESTER:
+            self._dm(request.requester, blocks.requester_notice(request))
+        if request.state is State.APPLIED and request.change.verb is Verb.SHARE:
+            for person in request.notify:
+                self._dm(person, blocks.share_notice(request))
+
+    def show(self, request: ChangeRequest) -> None:
+        """Post the request's message, or update it where it already is."""
+        text, message = blocks.approval_message(request)
+        if request.ts:
+            self.client.chat_update(channel=request.channel, ts=request.ts, text=text,
+                                    blocks=message)
+            return
+        posted = self.client.chat_postMessage(channel=self.channel, text=text, blocks=message,
+                                              unfurl_links=False)
+        self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
+
+    def _dm(self, user_id: str, text: str) -> None:
+        try:
+            self.client.chat_postMessage(channel=user_id, text=text, unfurl_links=False)
+        except SlackApiError as error:
+            log.warning("direct message failed", extra={
+                "event": "slack.dm_error", "user": user_id,
+                "error": error.response.get("error", "")})

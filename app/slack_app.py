@@ -1,0 +1,176 @@
+"""The Slack front: a Bolt app mounted in Flask at `POST /slack/events`, and in Socket Mode.
+
+Listeners are thin: `ack()` first (Slack's 3 seconds), then the work runs in a Bolt lazy
+listener, in a thread, and the answer goes back through `response_url`, a modal update or a
+DM. Bolt verifies every request's signature and timestamp; a bad one is a 401 before any
+listener runs. Retried deliveries (`X-Slack-Retry-Num`) are acknowledged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, request
+from slack_bolt import App, BoltResponse
+from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+
+from app import blocks
+from app.approvers import Approvers
+from app.edge import answer_errors
+from app.engine import Engine
+from app.errors import ApprovalError, BotError
+from app.services import Services
+from app.slack_views import register_views
+
+log = logging.getLogger(__name__)
+
+
+def make_web_client(services: Services) -> WebClient:
+    """The Web API client: `SLACK_API_URL`, and slack-sdk's own retry handlers."""
+    return WebClient(
+        token=services.settings.slack_bot_token,
+        base_url=services.settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                        RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
+
+
+class SlackFront:
+    """Everything the listeners need, built once per process."""
+
+    def __init__(self, services: Services, engine: Engine, client: WebClient) -> None:
+        self.services = services
+        self.engine = engine
+        self.client = client
+        self.approvers = Approvers(services.settings, services.redis, client)
+        self.bolt = App(
+            token=services.settings.slack_bot_token,
+            signing_secret=services.settings.slack_signing_secret or None,
+            client=client,
+            token_verification_enabled=False,  # `mysafe-bot doctor` checks the token instead
+            request_verification_enabled=bool(services.settings.slack_signing_secret),
+            logger=logging.getLogger("slack_bolt"),
+        )
+        self.bolt.use(_drop_retries)
+        self.bolt.error(self._on_error)
+        from app.slack_commands import register_commands
+
+        register_commands(self)
+        self._register_actions()
+        register_views(self)
+        self.bolt.event("app_home_opened")(ack=_ack, lazy=[self._home_opened])
+
+    # --- buttons -------------------------------------------------------------------------
+
+    def _register_actions(self) -> None:
+        self.bolt.action(blocks.APPROVE)(ack=_ack, lazy=[self._approve])
+        self.bolt.action(blocks.RETRY)(ack=_ack, lazy=[self._retry])
+        self.bolt.action(blocks.DENY)(self._deny_clicked)
+        self.bolt.action(blocks.CANCEL)(ack=_ack, lazy=[self._cancel])
+
+    def _approve(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        self._decide(body, respond, lambda rid, user: self.engine.approve(
+            rid, user, is_approver=user in self.approvers))
+
+    def _retry(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        self._decide(body, respond, lambda rid, user: self.engine.retry(
+            rid, user, is_approver=user in self.approvers))
+
+    def _cancel(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        self._decide(body, respond, self.engine.cancel)
+        self.publish_home(body["user"]["id"])
+
+    def _decide(self, body: dict[str, Any], respond: Callable[..., Any],
+                decide: Callable[[str, str], Any]) -> None:
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            decision = decide(request_id, user)
+            if not decision.changed:
+                self.tell(body, respond, f"{request_id} is {decision.request.state.value}; "
+                                         "your click changed nothing.")
+
+    def _deny_clicked(self, ack: Callable[..., Any], body: dict[str, Any],
+                      respond: Callable[..., Any]) -> None:
+        """Deny opens a modal for the reason; only approvers get it, checked before it opens."""
+        ack()
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            request = self.engine.get(request_id)
+            if user == request.requester:
+                raise ApprovalError("You cannot deny your own request: use `/mysafe cancel "
+                                    f"{request_id}`.")
+            if user not in self.approvers:
+                raise ApprovalError("You cannot approve or deny this: you are not one of the "
+                                    "configured approvers.")
+            self.client.views_open(trigger_id=body["trigger_id"],
+                                   view=blocks.deny_modal(request_id))
+
+    def tell(self, body: dict[str, Any], respond: Callable[..., Any] | None, text: str) -> None:
+        """An ephemeral answer to the person who clicked; the channel message is untouched."""
+        if respond is not None and body.get("response_url"):
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        else:
+            self.client.chat_postMessage(channel=body["user"]["id"], text=text)
+
+    # --- App Home ------------------------------------------------------------------------
+
+    def _home_opened(self, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            self.publish_home(event["user"])
+
+    def publish_home(self, user: str) -> None:
+        queue = self.engine.queue() if user in self.approvers else None
+        self.client.views_publish(user_id=user,
+                                  view=blocks.home_view(self.engine.open_for(user), queue))
+
+    # --- errors --------------------------------------------------------------------------
+
+    def _on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        """Last resort for what a listener did not handle: log it whole, tell the user little."""
+        if isinstance(error, BotError):
+            log.warning("unhandled bot error", extra={"event": "slack.error",
+                                                       "error": type(error).__name__})
+        else:
+            log.error("listener failed", exc_info=error, extra={"event": "slack.error"})
+        return None
+
+
+def _ack(ack: Callable[..., Any]) -> None:
+    ack()
+
+
+def _drop_retries(req, resp, next: Callable[[], Any]):  # noqa: A002 - Bolt's own name
+    """Slack re-sends what it thinks timed out; the first delivery is already being handled."""
+    if req.headers.get("x-slack-retry-num"):
+        return BoltResponse(status=200, body="")
+    return next()
+
+
+def register_slack(app: Flask, front: SlackFront) -> None:
+    handler = SlackRequestHandler(front.bolt)
+    bp = Blueprint("slack", __name__)
+
+    @bp.post("/slack/events")
+    def events():
+        return handler.handle(request)
+
+    app.register_blueprint(bp)
+
+
+def start_socket_mode(front: SlackFront, app_token: str) -> Any:
+    """Open a Socket Mode connection beside HTTP (no public URL needed); returns the handler."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(front.bolt, app_token)
+    handler.connect()
+    log.info("socket mode connected", extra={"event": "slack.socket_mode"})
+    return handler
+

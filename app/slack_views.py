@@ -1,0 +1,200 @@
+"""Modal submissions: deny reason, `/mysafe login`, `rotate` and `create`.
+
+Each acknowledges at once. Input that can be checked without I/O is checked before the ack,
+so Slack shows the error next to the field and nothing is stored; what needs MySafe (checking
+a key, reading the entry) runs after, and the person hears the result by modal update or DM.
+Secret values typed into these modals go only to the vault or to the request's encrypted field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from marshmallow import ValidationError as MarshmallowError
+
+from app import blocks
+from app.changes import Change, Verb
+from app.edge import answer_errors
+from app.errors import ValidationError
+from app.models import GroupShare, Kind, UserShare
+from app.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
+from app.vault import link_verified
+
+if TYPE_CHECKING:
+    from app.slack_app import SlackFront
+
+
+def register_views(front: SlackFront) -> None:
+    views = _Views(front)
+    front.bolt.view(blocks.DENY_VIEW)(ack=_ack_close, lazy=[views.deny])
+    front.bolt.view(blocks.LOGIN_VIEW)(ack=views.login_ack, lazy=[views.login])
+    front.bolt.view(blocks.ROTATE_VIEW)(ack=views.rotate_ack, lazy=[views.rotate])
+    front.bolt.view(blocks.CREATE_VIEW)(ack=views.create_ack, lazy=[views.create])
+
+
+def _ack_close(ack: Callable[..., Any]) -> None:
+    ack()
+
+
+def values(view: Mapping[str, Any]) -> dict[str, str]:
+    """{block_id: typed text} from a submitted view; empty inputs are left out."""
+    found = {}
+    for block_id, actions in view["state"]["values"].items():
+        for action in actions.values():
+            value = action.get("value")
+            if isinstance(value, str) and value.strip():
+                found[block_id] = value.strip()
+    return found
+
+
+def _field_errors(error: ValidationError, shown: Mapping[str, Any]) -> dict[str, str]:
+    """marshmallow's messages, on the modal's own fields (a message, never the value)."""
+    errors = {}
+    for field, messages in error.errors.items():
+        text = messages[0] if isinstance(messages, list) and messages else str(messages)
+        target = field if field in shown else "name"
+        errors[target] = str(text)[:150]
+    return errors
+
+
+class _Views:
+    def __init__(self, front: SlackFront) -> None:
+        self.front = front
+
+    def _dm(self, user: str, text: str) -> None:
+        self.front.client.chat_postMessage(channel=user, text=text)
+
+    # --- deny ----------------------------------------------------------------------------
+
+    def deny(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user, request_id = body["user"]["id"], view["private_metadata"]
+        reason = values(view).get("reason", "")
+        with answer_errors(lambda text: self._dm(user, text)):
+            decision = self.front.engine.deny(request_id, user, reason=reason,
+                                              is_approver=user in self.front.approvers)
+            if not decision.changed:
+                self._dm(user, f"{request_id} is {decision.request.state.value}; your click "
+                               "changed nothing.")
+
+    # --- login ---------------------------------------------------------------------------
+
+    def login_ack(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
+        given = values(view)
+        missing = {b: "required" for b in ("client_id", "client_secret", "mysafe_username")
+                   if b not in given}
+        if missing:
+            ack(response_action="errors", errors=missing)
+            return
+        ack(response_action="update", view=_notice("Checking your key with MySafe…"))
+
+    def login(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user, given = body["user"]["id"], values(view)
+        outcome = []
+        with answer_errors(outcome.append):
+            account = link_verified(
+                self.front.services.vault, self.front.services.mysafe, user,
+                client_id=given.get("client_id", ""), client_secret=given.get("client_secret", ""),
+                mysafe_username=given.get("mysafe_username", ""))
+            outcome.append(f"✅ Linked: you act in MySafe as *{blocks.esc(account.mysafe_username)}*"
+                           f" (client ID {blocks.esc(account.client_id)}).")
+        self.front.client.views_update(view_id=view["id"], view=_notice(outcome[0]))
+
+    # --- rotate --------------------------------------------------------------------------
+
+    def rotate_ack(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
+        errors = _secret_errors(Kind(json.loads(view["private_metadata"])["kind"]), values(view))
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+
+    def rotate(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user, given = body["user"]["id"], values(view)
+        target = json.loads(view["private_metadata"])
+        kind = Kind(target["kind"])
+        secrets = {k: v for k, v in given.items() if k in ("password", "secret_key",
+                                                            "client_secret")}
+        if "secret_key" in secrets:
+            secrets["secret_key"] = SecretKeyField().deserialize(secrets["secret_key"])
+        change = Change(Verb.ROTATE, kind, int(target["identifier"]))
+        self._submit(user, change, secrets=secrets, reason=given.get("reason", ""),
+                     key=f"view:{view['id']}:{view.get('hash', '')}")
+
+    # --- create --------------------------------------------------------------------------
+
+    def create_ack(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
+        kind = Kind(view["private_metadata"])
+        try:
+            _create_parts(kind, values(view))
+        except ValidationError as error:
+            ack(response_action="errors",
+                errors=_field_errors(error, view["state"]["values"]))
+            return
+        ack()
+
+    def create(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user, given = body["user"]["id"], values(view)
+        kind = Kind(view["private_metadata"])
+        with answer_errors(lambda text: self._dm(user, text)):
+            change, secrets = _create_parts(kind, given)
+            self._submit(user, change, secrets=secrets, reason=given.get("reason", ""),
+                         key=f"view:{view['id']}:{view.get('hash', '')}")
+
+    def _submit(self, user: str, change: Change, *, secrets: dict[str, str], reason: str,
+                key: str) -> None:
+        with answer_errors(lambda text: self._dm(user, text)):
+            request = self.front.engine.submit(change, requester=user, secrets=secrets,
+                                               reason=reason, idempotency_key=key)
+            self._dm(user, f"Request *{request.id}* ({change.verb.value} "
+                           f"{blocks.entry_label(request)}) is waiting for approval in "
+                           f"<#{self.front.services.settings.approval_channel}>.")
+
+
+def _notice(text: str) -> dict[str, Any]:
+    return {"type": "modal", "title": {"type": "plain_text", "text": "MySafe"},
+            "close": {"type": "plain_text", "text": "Close"},
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
+
+
+def _secret_errors(kind: Kind, given: Mapping[str, str]) -> dict[str, str]:
+    if kind is Kind.SECRET:
+        return {} if given.get("client_secret") else {"client_secret": "required"}
+    if not given.get("password") and not given.get("secret_key"):
+        return {"password": "give a new password, a new TOTP seed, or both"}
+    if given.get("secret_key"):
+        try:
+            SecretKeyField().deserialize(given["secret_key"])
+        except MarshmallowError:  # the message, never the value
+            return {"secret_key": "must be a base32 TOTP seed (letters A-Z, digits 2-7)"}
+    return {}
+
+
+def _create_parts(kind: Kind, given: Mapping[str, str]) -> tuple[Change, dict[str, str]]:
+    """Split the modal into the plain intent and the secret values, validated as MySafe would."""
+    body = {k: v for k, v in given.items() if k not in ("users_allowed", "groups_allowed",
+                                                        "reason")}
+    users = _shares(given.get("users_allowed", ""), UserShare)
+    groups = _shares(given.get("groups_allowed", ""), GroupShare)
+    checked = validate_body(CREATE_SCHEMAS[kind], {
+        **body, "users_allowed": [u.body() for u in users],
+        "groups_allowed": [g.body() for g in groups]})
+    secret_names = {"password", "secret_key", "client_secret"}
+    secrets = {k: v for k, v in checked.items() if k in secret_names}
+    fields = {k: v for k, v in checked.items()
+              if k not in secret_names | {"users_allowed", "groups_allowed"}}
+    change = Change(Verb.CREATE, kind, None, add_users=tuple(users), add_groups=tuple(groups),
+                    fields=fields)
+    return change, secrets
+
+
+def _shares(text: str, kind: type) -> list[Any]:
+    """`alices:edit, bobm` -> shares; the `:edit` suffix grants edit rights."""
+    shares = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, right = item.partition(":")
+        if not name.strip():
+            raise ValidationError({"users_allowed": "each entry is a name, optionally :edit"})
+        shares.append(kind(name.strip(), right.strip().lower() == "edit"))
+    return shares

@@ -1,0 +1,35 @@
+"""`/mysafe cancel REQUEST_ID`: withdraw a change request you made."""
+
+from __future__ import annotations
+
+from app.approvals import is_request_id
+from commands.context import Context
+from commands.grammar import Args, shown
+from commands.lexer import CommandError
+from commands.types import Cancel, Token, VerbSpec, Word
+
+SPEC = VerbSpec(
+    name="cancel",
+    usage="/mysafe cancel REQUEST_ID",
+    summary="cancel one of your open change requests",
+    examples=("/mysafe cancel R-7K2QF",),
+)
+
+
+def parse(args: list[Token]) -> Cancel:
+    rest = Args(args)
+    token = rest.take()
+    if token is None:
+        raise CommandError("which request? add its ID, like `/mysafe cancel R-7K2QF`")
+    request_id = token.text.upper()
+    if not isinstance(token, Word) or not is_request_id(request_id):
+        raise CommandError(f'"{shown(token.text)}" is not a request ID: they look like R-7K2QF')
+    rest.end()
+    return Cancel(request_id)
+
+
+def run(ctx: Context, command: Cancel) -> str:
+    decision = ctx.engine.cancel(command.request_id, ctx.user_id)
+    if not decision.changed:
+        return f"{command.request_id} is already {decision.request.state.value}; nothing changed."
+    return f"Cancelled {command.request_id}."

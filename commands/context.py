@@ -1,0 +1,74 @@
+"""What a verb's `run` gets: who asked, the engine and services, and how to open a modal.
+
+It knows nothing of Bolt: the Slack listener builds it, and tests could build it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+from typing import Any
+
+from app.engine import Engine
+from app.errors import ValidationError
+from app.models import GroupShare, UserShare
+from app.mysafe import UserClient
+from app.services import Services
+from commands.types import MySafeGroup, MySafeUser, SlackUser, Target
+
+
+@dataclass(frozen=True)
+class Context:
+    user_id: str
+    engine: Engine
+    services: Services
+    approvers: Container[str]
+    open_modal: Callable[[dict[str, Any]], object]
+    idempotency_key: str = ""
+    source: str = "slack"
+
+    @property
+    def is_approver(self) -> bool:
+        return self.user_id in self.approvers
+
+    def mysafe(self) -> UserClient:
+        """MySafe as the person asking; `CredentialsMissing` tells them to `/mysafe login`."""
+        return self.engine.client_for(self.user_id)
+
+    def waiting(self, request) -> str:
+        channel = self.services.settings.approval_channel
+        return (f"Request *{request.id}* is waiting for approval in <#{channel}>: "
+                f"{request.change.verb.value} {request.change.kind.label} "
+                f"{request.change.identifier or ''}. Cancel it with `/mysafe cancel {request.id}`.")
+
+
+@dataclass(frozen=True)
+class Audience:
+    users: tuple[UserShare, ...]
+    groups: tuple[GroupShare, ...]
+    notify: tuple[str, ...]
+
+
+def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Audience:
+    """Mentions become MySafe usernames (linked account, else the mention map); unknown ones
+    are an error that names them, and nothing is stored."""
+    users, groups, notify, unknown = [], [], [], []
+    for target in who:
+        if isinstance(target, SlackUser):
+            name = ctx.services.vault.mysafe_username(target.slack_id)
+            if name is None:
+                unknown.append(target.slack_id)
+                continue
+            users.append(UserShare(name, edit))
+            notify.append(target.slack_id)
+        elif isinstance(target, MySafeUser):
+            users.append(UserShare(target.name, edit))
+        elif isinstance(target, MySafeGroup):
+            groups.append(GroupShare(target.name, edit))
+    if unknown:
+        mentions = ", ".join(f"<@{u}>" for u in unknown)
+        raise ValidationError({"who": (
+            f"I don't know who {mentions} is in MySafe: they can run `/mysafe login`, an admin "
+            f"can run `mysafe-bot users map {unknown[0]} MYSAFE_USERNAME`, or name them with "
+            "user:NAME")})
+    return Audience(tuple(users), tuple(groups), tuple(notify))

@@ -1,0 +1,29 @@
+"""`/mysafe create password|secret`: open a form with every field of a new entry."""
+
+from __future__ import annotations
+
+from app.blocks import create_modal
+from commands.context import Context
+from commands.grammar import Args, take_kind
+from commands.types import Create, Token, VerbSpec
+
+SPEC = VerbSpec(
+    name="create",
+    usage="/mysafe create password|secret",
+    summary="create an entry in a private form with every field",
+    examples=("/mysafe create password", "/mysafe create secret"),
+)
+
+
+def parse(args: list[Token]) -> Create:
+    rest = Args(args)
+    kind = take_kind(rest)
+    rest.hint = f"`/mysafe create {kind.value}` opens a form that asks for every field"
+    rest.end()
+    return Create(kind)
+
+
+def run(ctx: Context, command: Create) -> str | None:
+    ctx.services.vault.credentials(ctx.user_id)
+    ctx.open_modal(create_modal(command.kind))
+    return None

@@ -1,0 +1,190 @@
+"""Grammar pieces every verb shares: the token cursor, entry references, reasons and refusals.
+
+Keywords (`with`, `edit`, `reason`, `password`…) are matched case-insensitively and only on bare
+words, so a quoted `"edit"` is text, never the keyword. Refusals name the word that was wrong but
+never a value typed after `=`: see `unexpected` and `secret_refusal`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+from app.models import Kind
+from app.schemas import SECRET_FIELDS
+from commands.lexer import CommandError
+from commands.types import EntryRef, KeyValue, Token, Word
+
+MAX_ID = 2**31 - 1
+MAX_REASON = 500
+MAX_NAME = 128
+MAX_SHOWN = 40
+REASON_HINT = 'if it belongs to the reason, put the whole reason in quotes: reason "…"'
+
+KIND_WORDS = {
+    "password": Kind.PASSWORD, "passwords": Kind.PASSWORD,
+    "secret": Kind.SECRET, "secrets": Kind.SECRET,
+    "api-secret": Kind.SECRET, "api-secrets": Kind.SECRET,
+}
+
+#: Field names that carry secret values, with the spellings people reach for. Only names: a
+#: value typed after one of them is refused before anything could repeat it.
+SECRET_NAMES = SECRET_FIELDS | frozenset({
+    "pass", "passwd", "pwd", "secret", "totp", "totp_seed", "otp", "seed", "api_key", "apikey",
+})
+
+_ENTRY_ID = re.compile(r"#?([0-9]{1,10})")
+_LABELLED = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):")
+
+
+class Args:
+    """The tokens after the verb word, taken left to right.
+
+    `hint` is advice a later refusal adds, e.g. to quote a reason of several words: the word
+    that follows an unquoted reason is what the grammar trips on.
+    """
+
+    def __init__(self, tokens: Iterable[Token]) -> None:
+        self._tokens = deque(tokens)
+        self.hint = ""
+
+    def __bool__(self) -> bool:
+        return bool(self._tokens)
+
+    def peek(self) -> Token | None:
+        return self._tokens[0] if self._tokens else None
+
+    def take(self) -> Token | None:
+        return self._tokens.popleft() if self._tokens else None
+
+    def put_back(self, tokens: Sequence[Token]) -> None:
+        """Return tokens to the front, in order (used to split `@a,@b` into two)."""
+        self._tokens.extendleft(reversed(tokens))
+
+    def end(self) -> None:
+        """Refuse whatever is left: every verb names exactly what it accepts."""
+        token = self.peek()
+        if token is not None:
+            raise unexpected(token, self.hint)
+
+
+def keyword(token: Token | None) -> str | None:
+    """The lower-cased word if `token` is a bare word (a candidate keyword), else None."""
+    return token.text.lower() if isinstance(token, Word) and token.bare else None
+
+
+def shown(text: str) -> str:
+    """A word as a refusal quotes it: short enough for one line."""
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
+
+
+def take_kind(args: Args) -> Kind:
+    """`password` or `secret` (plural and `api-secret` too)."""
+    token = args.take()
+    if token is None:
+        raise CommandError("say which kind of entry: password or secret")
+    kind = KIND_WORDS.get(keyword(token) or "")
+    if kind is None:
+        raise CommandError(f'"{shown(token.text)}" is not a kind of entry: say password or secret')
+    return kind
+
+
+def take_entry(args: Args) -> EntryRef:
+    """`password 312`, `secret #7`: a kind and MySafe's numeric identifier."""
+    kind = take_kind(args)
+    token = args.take()
+    example = f"{kind.value} 312"
+    if token is None:
+        raise CommandError(f"which {kind.label}? add its ID, like `{example}`")
+    match = _ENTRY_ID.fullmatch(token.text) if isinstance(token, Word) else None
+    if match is None:
+        raise CommandError(f'"{shown(token.text)}" is not an entry ID: IDs are numbers, '
+                           f"like `{example}`")
+    identifier = int(match.group(1))
+    if not 1 <= identifier <= MAX_ID:
+        raise CommandError(f"entry IDs are between 1 and {MAX_ID}")
+    return EntryRef(kind, identifier)
+
+
+def is_reason(token: Token) -> bool:
+    return keyword(token) == "reason" or (isinstance(token, KeyValue) and token.name == "reason")
+
+
+def read_reason(args: Args, token: Token, previous: str | None) -> str:
+    """The reason given by `token` (`reason "…"` or `reason="…"`); only one per command."""
+    if previous is not None:
+        raise CommandError("the reason is given twice: give one reason", field="reason")
+    if isinstance(token, KeyValue):
+        args.hint = "" if token.quoted else REASON_HINT
+        return check_reason(token.value)
+    value = args.take()
+    if not isinstance(value, Word):
+        raise CommandError('say why after reason, in quotes: reason "…"', field="reason")
+    args.hint = REASON_HINT if value.bare else ""
+    return check_reason(value.text)
+
+
+def expect_keyword(args: Args, words: tuple[str, ...], example: str) -> None:
+    """Take the keyword that joins an entry to the people (`with`, `from`)."""
+    token = args.take()
+    if keyword(token) in words:
+        return
+    if token is not None and (secret := secret_name(token)) is not None:
+        raise secret_refusal(secret)
+    raise CommandError(f'write "{words[0]}" after the entry, as in `{example}`')
+
+
+def check_reason(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise CommandError('the reason is empty: reason "…"', field="reason")
+    if len(text) > MAX_REASON:
+        raise CommandError(f"the reason is too long: at most {MAX_REASON} characters",
+                           field="reason")
+    return text
+
+
+def check_name(text: str, *, what: str, example: str) -> str:
+    """A MySafe user or group name: not blank, not longer than MySafe accepts."""
+    text = text.strip()
+    if not text:
+        raise CommandError(f"{what} needs a name, like {example}")
+    if len(text) > MAX_NAME:
+        raise CommandError(f"{what} names are at most {MAX_NAME} characters")
+    return text
+
+
+def secret_name(token: Token) -> str | None:
+    """The field name if `token` gives a secret a value (`password=…`, `token:…`), else None."""
+    if isinstance(token, KeyValue):
+        return token.name if token.name in SECRET_NAMES else None
+    if isinstance(token, Word) and not token.parts[0].literal:
+        match = _LABELLED.match(token.parts[0].text)
+        name = match.group(1).lower().replace("-", "_") if match else ""
+        return name if name in SECRET_NAMES else None
+    return None
+
+
+def secret_refusal(name: str, entry: EntryRef | None = None) -> CommandError:
+    """Refuse a secret typed in the command text, pointing to the modal that takes it."""
+    if entry is None:
+        where = ("`/mysafe rotate password|secret ID` for an existing entry, or "
+                 "`/mysafe create password|secret` for a new one")
+    else:
+        where = (f"`/mysafe rotate {entry}` to change it in a private form "
+                 f"(or `/mysafe create {entry.kind.value}` for a new entry)")
+    return CommandError(f"{name} is a secret and is never typed in a command, where it would "
+                        f"stay in Slack's history: use {where}", field=name)
+
+
+def unexpected(token: Token, hint: str = "") -> CommandError:
+    """Refuse a token the verb does not take, naming it (a field by its key only)."""
+    secret = secret_name(token)
+    if secret is not None:
+        return secret_refusal(secret)
+    if isinstance(token, KeyValue):
+        message = f'"{shown(token.key)}=…" is not expected here'
+    else:
+        message = f'"{shown(token.text)}" is not expected here'
+    return CommandError(f"{message}: {hint}" if hint else message)

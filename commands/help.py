@@ -1,0 +1,66 @@
+"""`/mysafe help [VERB]`: the help text, generated from every verb's SPEC.
+
+Usage lines and examples live next to each verb's grammar, and help prints only those, so help
+and grammar cannot drift apart; a test parses every example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from commands.context import Context
+from commands.grammar import Args, keyword, shown
+from commands.lexer import CommandError
+from commands.types import Help, Token, Verb, VerbSpec
+
+SPEC = VerbSpec(
+    name="help",
+    usage="/mysafe help [VERB]",
+    summary="list the commands, or show how to use one with examples",
+    examples=("/mysafe help", "/mysafe help share"),
+)
+
+
+def parse(args: list[Token]) -> Help:
+    rest = Args(args)
+    token = rest.take()
+    if token is None:
+        return Help(None)
+    name = keyword(token) or ""
+    if name not in _verbs():
+        raise CommandError(f'there is no command "{shown(token.text)}": ask about one of '
+                           + ", ".join(_verbs()))
+    rest.end()
+    return Help(name)
+
+
+def help_text(verb: str | None = None) -> str:
+    """One line per verb (usage and summary), or one verb's usage, summary and examples."""
+    verbs = _verbs()
+    if verb is None:
+        return "\n".join(_line(v.SPEC) for v in verbs.values())
+    if verb not in verbs:
+        raise CommandError(f'there is no command "{shown(verb)}"', verb=SPEC.name,
+                           usage=SPEC.usage)
+    return _page(verbs[verb].SPEC)
+
+
+def _line(spec: VerbSpec) -> str:
+    return f"`{spec.usage}`  {spec.summary}"
+
+
+def _page(spec: VerbSpec) -> str:
+    examples = [f"• `{example}`" for example in spec.examples]
+    return "\n".join([f"`{spec.usage}`", spec.summary, *(["Examples:"] if examples else []),
+                      *examples])
+
+
+def _verbs() -> Mapping[str, Verb]:
+    # The registry imports this module, so it is looked up when help runs, not at import time.
+    from commands import VERBS
+
+    return VERBS
+
+
+def run(ctx: Context, command: Help) -> str:
+    return help_text(command.verb)

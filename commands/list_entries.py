@@ -1,0 +1,49 @@
+"""`/mysafe list passwords|secrets [TEXT]`: the entries you can see (named so as not to shadow
+the built-in `list`)."""
+
+from __future__ import annotations
+
+from app.blocks import entries_text
+from commands.context import Context
+from commands.grammar import Args, secret_name, secret_refusal, take_kind
+from commands.lexer import CommandError
+from commands.types import ListEntries, Token, VerbSpec
+
+MAX_TEXT = 100
+
+SPEC = VerbSpec(
+    name="list",
+    usage="/mysafe list passwords|secrets [TEXT]",
+    summary="list the entries you can see, only those matching TEXT when given",
+    examples=("/mysafe list passwords", "/mysafe list secrets github",
+              '/mysafe list passwords "prod db"'),
+)
+
+
+def parse(args: list[Token]) -> ListEntries:
+    rest = Args(args)
+    kind = take_kind(rest)
+    return ListEntries(kind, _filter_text(rest))
+
+
+def _filter_text(rest: Args) -> str:
+    """The remaining words, joined by single spaces; `password=…` is refused, not searched."""
+    words = []
+    while (token := rest.take()) is not None:
+        if (secret := secret_name(token)) is not None:
+            raise secret_refusal(secret)
+        words.append(token.text)
+    text = " ".join(words)
+    if len(text) > MAX_TEXT:
+        raise CommandError(f"the search text is too long: at most {MAX_TEXT} characters")
+    return text
+
+
+def run(ctx: Context, command: ListEntries) -> str:
+    """MySafe filters by exact fields only, so the text is matched here, case-insensitively."""
+    items = ctx.mysafe().list_entries(command.kind)
+    wanted = command.text.casefold()
+    if wanted:
+        items = [i for i in items
+                 if any(wanted in v.casefold() for v in (i.name, i.url, i.username, i.tags))]
+    return entries_text(command.kind, items, command.text)

@@ -1,0 +1,25 @@
+"""`/mysafe login`: link your own MySafe key (client ID and secret go in a modal, never here)."""
+
+from __future__ import annotations
+
+from app.blocks import login_modal
+from commands.context import Context
+from commands.grammar import Args
+from commands.types import Login, Token, VerbSpec
+
+SPEC = VerbSpec(
+    name="login",
+    usage="/mysafe login",
+    summary="link your MySafe key (client ID and secret) in a private form",
+    examples=("/mysafe login",),
+)
+
+
+def parse(args: list[Token]) -> Login:
+    Args(args).end()
+    return Login()
+
+
+def run(ctx: Context, command: Login) -> str | None:
+    ctx.open_modal(login_modal())
+    return None

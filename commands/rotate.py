@@ -1,0 +1,29 @@
+"""`/mysafe rotate ENTRY`: open a private form for a new password, client secret or TOTP seed."""
+
+from __future__ import annotations
+
+from app.blocks import rotate_modal
+from commands.context import Context
+from commands.grammar import Args, take_entry
+from commands.types import Rotate, Token, VerbSpec
+
+SPEC = VerbSpec(
+    name="rotate",
+    usage="/mysafe rotate password|secret ID",
+    summary="set a new password, client secret or TOTP seed in a private form",
+    examples=("/mysafe rotate password 312", "/mysafe rotate secret 7"),
+)
+
+
+def parse(args: list[Token]) -> Rotate:
+    rest = Args(args)
+    entry = take_entry(rest)
+    rest.end()
+    return Rotate(entry)
+
+
+def run(ctx: Context, command: Rotate) -> str | None:
+    """The form opens at once (Slack's trigger lasts 3 seconds); the entry is read on submit."""
+    ctx.services.vault.credentials(ctx.user_id)  # unlinked people are told before typing secrets
+    ctx.open_modal(rotate_modal(command.entry.kind, command.entry.identifier, ""))
+    return None

@@ -1,0 +1,39 @@
+"""`/mysafe share ENTRY with WHO… [edit] [reason "…"]`: ask to add people or groups to an entry."""
+
+from __future__ import annotations
+
+from app.changes import Change, Verb
+from commands.context import Context, resolve
+from commands.grammar import Args, expect_keyword, take_entry
+from commands.targets import take_audience
+from commands.types import Share, Token, VerbSpec
+
+SPEC = VerbSpec(
+    name="share",
+    usage='/mysafe share password|secret ID with @someone… [edit] [reason "…"]',
+    summary='ask to share an entry with people or groups (group:"Name"), read-only unless '
+            "you add edit; an approver decides",
+    examples=(
+        "/mysafe share password 312 with @alice",
+        '/mysafe share secret 7 with @alice, @bob and group:"Ops team" edit reason "on call"',
+        '/mysafe share password 312 with user:carol reason="audit access"',
+    ),
+)
+
+
+def parse(args: list[Token]) -> Share:
+    rest = Args(args)
+    entry = take_entry(rest)
+    expect_keyword(rest, ("with", "to"), f"/mysafe share {entry} with @someone")
+    audience = take_audience(rest, allow_edit=True)
+    return Share(entry, audience.who, audience.edit, audience.reason)
+
+
+def run(ctx: Context, command: Share) -> str:
+    audience = resolve(ctx, command.who, edit=command.edit)
+    change = Change(Verb.SHARE, command.entry.kind, command.entry.identifier,
+                    add_users=audience.users, add_groups=audience.groups)
+    request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
+                                idempotency_key=ctx.idempotency_key, notify=audience.notify,
+                                source=ctx.source)
+    return ctx.waiting(request)

@@ -1,0 +1,26 @@
+"""`/mysafe show ENTRY`: one entry with its secrets masked."""
+
+from __future__ import annotations
+
+from app.blocks import entry_text
+from commands.context import Context
+from commands.grammar import Args, take_entry
+from commands.types import Show, Token, VerbSpec
+
+SPEC = VerbSpec(
+    name="show",
+    usage="/mysafe show password|secret ID",
+    summary="show one entry, secrets masked, only to you",
+    examples=("/mysafe show password 312", "/mysafe show secret #7"),
+)
+
+
+def parse(args: list[Token]) -> Show:
+    rest = Args(args)
+    entry = take_entry(rest)
+    rest.end()
+    return Show(entry)
+
+
+def run(ctx: Context, command: Show) -> str:
+    return entry_text(ctx.mysafe().get(command.entry.kind, command.entry.identifier))

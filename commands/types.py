@@ -1,0 +1,245 @@
+"""What the slash-command parser hands out: tokens, targets, entry references and commands.
+
+Everything here is a frozen dataclass, so a parsed command can be logged, compared in tests and
+passed between threads without anyone changing it on the way. Nothing here does I/O.
+
+Tokens are what the tokenizer reads from Slack's text; a Slack mention, channel or user group is
+a token of its own (`SlackUser`, `SlackChannel`, `SlackUserGroup`) so the grammar never has to
+re-parse Slack's `<@U…|name>` markup. `SlackUser` is also a share target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, TypeAlias
+
+from app.models import Kind
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of one word's text: `literal` when it was quoted or came from a Slack link."""
+
+    text: str
+    literal: bool = False
+
+
+@dataclass(frozen=True)
+class Word:
+    """One whitespace-separated word, kept as segments so quoting stays visible to the grammar.
+
+    `group:"Ops team"` is the segments `group:` (bare) and `Ops team` (literal): the grammar can
+    tell the prefix the person typed from a name that merely contains a colon.
+    """
+
+    parts: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(part.text for part in self.parts)
+
+    @property
+    def bare(self) -> bool:
+        """True when nothing in the word was quoted: only bare words can be keywords."""
+        return not any(part.literal for part in self.parts)
+
+    @classmethod
+    def of(cls, text: str, *, literal: bool = False) -> Word:
+        return cls((Segment(text, literal),))
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    """`key=value`; `quoted` tells whether any of the value was quoted (for hints only)."""
+
+    key: str
+    value: str
+    quoted: bool = field(default=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The key as the grammar compares it: lower case, `-` read as `_`."""
+        return self.key.lower().replace("-", "_")
+
+    @property
+    def text(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    """A Slack user mention `<@U123|alice>`; the label is Slack's display text, not an identity."""
+
+    slack_id: str
+    label: str = field(default="", compare=False)
+
+    @property
+    def text(self) -> str:
+        return f"@{self.label.lstrip('@')}" if self.label else f"<@{self.slack_id}>"
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    """A channel mention `<#C123|general>`."""
+
+    channel_id: str
+    label: str = field(default="", compare=False)
+
+    @property
+    def text(self) -> str:
+        return f"#{self.label}" if self.label else f"<#{self.channel_id}>"
+
+
+@dataclass(frozen=True)
+class SlackUserGroup:
+    """A Slack user-group mention `<!subteam^S123|@ops>` (not a MySafe group)."""
+
+    group_id: str
+    label: str = field(default="", compare=False)
+
+    @property
+    def text(self) -> str:
+        return f"@{self.label.lstrip('@')}" if self.label else f"<!subteam^{self.group_id}>"
+
+
+Token: TypeAlias = Word | KeyValue | SlackUser | SlackChannel | SlackUserGroup
+
+# --- targets and entries -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MySafeUser:
+    """`user:NAME`: a MySafe username given directly."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class MySafeGroup:
+    """`group:"Name"`: a MySafe group."""
+
+    name: str
+
+
+Target: TypeAlias = SlackUser | MySafeUser | MySafeGroup
+
+
+@dataclass(frozen=True)
+class EntryRef:
+    """`password 312` or `secret 7`: which MySafe entry a command is about."""
+
+    kind: Kind
+    identifier: int
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.identifier}"
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Help:
+    verb: str | None = None
+
+
+@dataclass(frozen=True)
+class Login:
+    pass
+
+
+@dataclass(frozen=True)
+class Logout:
+    pass
+
+
+@dataclass(frozen=True)
+class WhoAmI:
+    pass
+
+
+@dataclass(frozen=True)
+class ListEntries:
+    kind: Kind
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Show:
+    entry: EntryRef
+
+
+@dataclass(frozen=True)
+class Share:
+    entry: EntryRef
+    who: tuple[Target, ...]
+    edit: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Unshare:
+    entry: EntryRef
+    who: tuple[Target, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Update:
+    """`fields` is a read-only mapping in the order typed (so the command is not hashable)."""
+
+    entry: EntryRef
+    fields: Mapping[str, str]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Rotate:
+    entry: EntryRef
+
+
+@dataclass(frozen=True)
+class Create:
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Requests:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel:
+    request_id: str
+
+
+@dataclass(frozen=True)
+class McpToken:
+    revoke: bool = False
+
+
+Command: TypeAlias = (Help | Login | Logout | WhoAmI | ListEntries | Show | Share | Unshare
+                      | Update | Rotate | Create | Requests | Cancel | McpToken)
+
+# --- verbs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerbSpec:
+    """How a verb is written and what it does; help text is generated from these alone."""
+
+    name: str
+    usage: str
+    summary: str
+    examples: tuple[str, ...] = ()
+
+
+class Verb(Protocol):
+    """A verb module: its `SPEC` and a `parse` from the tokens after the verb word."""
+
+    SPEC: VerbSpec
+
+    def parse(self, args: list[Token]) -> Command: ...

@@ -1,0 +1,37 @@
+"""`/mysafe unshare ENTRY from WHO… [reason "…"]`: ask to remove people or groups from an entry."""
+
+from __future__ import annotations
+
+from app.changes import Change, Verb
+from commands.context import Context, resolve
+from commands.grammar import Args, expect_keyword, take_entry
+from commands.targets import take_audience
+from commands.types import Token, Unshare, VerbSpec
+
+SPEC = VerbSpec(
+    name="unshare",
+    usage='/mysafe unshare password|secret ID from @someone… [reason "…"]',
+    summary="ask to stop sharing an entry with people or groups; an approver decides",
+    examples=(
+        "/mysafe unshare password 312 from @alice",
+        '/mysafe unshare secret 7 from user:bob, group:"Ops team" reason "left the team"',
+    ),
+)
+
+
+def parse(args: list[Token]) -> Unshare:
+    rest = Args(args)
+    entry = take_entry(rest)
+    expect_keyword(rest, ("from", "with"), f"/mysafe unshare {entry} from @someone")
+    audience = take_audience(rest, allow_edit=False)
+    return Unshare(entry, audience.who, audience.reason)
+
+
+def run(ctx: Context, command: Unshare) -> str:
+    audience = resolve(ctx, command.who)
+    change = Change(Verb.UNSHARE, command.entry.kind, command.entry.identifier,
+                    remove_users=tuple(u.username for u in audience.users),
+                    remove_groups=tuple(g.name for g in audience.groups))
+    request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
+                                idempotency_key=ctx.idempotency_key, source=ctx.source)
+    return ctx.waiting(request)

@@ -1,0 +1,28 @@
+"""`/mysafe whoami`: which MySafe user your Slack account acts as."""
+
+from __future__ import annotations
+
+from commands.context import Context
+from commands.grammar import Args
+from commands.types import Token, VerbSpec, WhoAmI
+
+SPEC = VerbSpec(
+    name="whoami",
+    usage="/mysafe whoami",
+    summary="show which MySafe user the bot acts as for you",
+    examples=("/mysafe whoami",),
+)
+
+
+def parse(args: list[Token]) -> WhoAmI:
+    Args(args).end()
+    return WhoAmI()
+
+
+def run(ctx: Context, command: WhoAmI) -> str:
+    account = ctx.services.vault.account(ctx.user_id)
+    role = " You are an approver." if ctx.is_approver else ""
+    if account is None:
+        return "You have not linked a MySafe key: run `/mysafe login`." + role
+    return (f"You act in MySafe as *{account.mysafe_username}* (client ID {account.client_id}, "
+            f"linked {account.linked_at}).{role}")

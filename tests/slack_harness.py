@@ -1,0 +1,64 @@
+"""Fixtures for end-to-end Slack tests: the bot served over HTTP, the Slack fake, signed clients."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.services import Services
+from app.settings import Settings
+from app.transport import make_session, retry_policy
+from tests.slack_fake import SlackFake
+from tests.slack_requests import SlackClient
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+@dataclass
+class Bot:
+    url: str
+    services: Services
+    app: object
+
+    @property
+    def engine(self):
+        return self.app.extensions["mysafe_bot_engine"]
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackFake]:
+    fake = SlackFake(usergroups={"SAPPROVERS": ["UGROUPAPPROVER"]}).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def slack_env(env: dict[str, str], slack: SlackFake) -> dict[str, str]:
+    return {**env, "SLACK_API_URL": f"{slack.url}/api/", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "MYSAFE_BOT_APPROVERS": "UAPPROVER1,UAPPROVER2,UAPPROVER3,SAPPROVERS"}
+
+
+@pytest.fixture
+def bot(slack_env: dict[str, str], redis) -> Iterator[Bot]:
+    settings = Settings.from_env(slack_env, dotenv=None)
+    session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
+    services = Services.build(settings, redis=redis, session=session)
+    app = create_app(settings, services=services)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    yield Bot(f"http://127.0.0.1:{server.server_port}", services, app)
+    server.shutdown()
+    server.server_close()
+    session.close()
+
+
+@pytest.fixture
+def user(bot: Bot, slack: SlackFake) -> SlackClient:
+    """Slack's servers, as seen by the bot: every request signed with the signing secret."""
+    return SlackClient(bot.url, SIGNING_SECRET, slack.response_url)

@@ -1,0 +1,211 @@
+"""End to end through `POST /slack/events`: signed as Slack signs, the MySafe emulator behind,
+the Slack Web API fake recording everything the bot says."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.approvals import State
+from app.emulator import Emulator
+from tests.slack_fake import SlackFake
+from tests.slack_harness import Bot
+from tests.slack_requests import SlackClient, text_input
+
+PUT = "/api/mysafe/password/update"
+
+
+@pytest.fixture
+def vault_entry(bot: Bot, emulator: Emulator, link) -> int:
+    link("UALICE", "alices")
+    for name in ("bobm", "carol"):
+        emulator.add_user(name)
+    bot.services.vault.map_mention("UCAROL", "carol")
+    return emulator.add_password("alices", name="GCP console", username="ops@example.com",
+                                 password="old-Password-9", users_allowed=[{"username": "bobm"}])
+
+
+def approval_posts(slack: SlackFake) -> list:
+    return [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == "C0APPROVALS"]
+
+
+def wait_request_message(slack: SlackFake):
+    return slack.wait_for(lambda: approval_posts(slack))[0]
+
+
+def request_id_of(message) -> str:
+    return message.args["text"].split(":")[0]
+
+
+def buttons(call) -> list[str]:
+    return [e["text"]["text"] for b in call.args.get("blocks", []) if b["type"] == "actions"
+            for e in b["elements"]]
+
+
+def share(user: SlackClient, slack: SlackFake, entry: int, who: str = "<@UCAROL|carol>") -> str:
+    response = user.command("UALICE", f'share password {entry} with {who} reason "on-call"')
+    assert response.status_code == 200
+    slack.wait_responses(1)  # told last, after the message's place is stored
+    return request_id_of(wait_request_message(slack))
+
+
+def test_share_is_approved_and_applied(bot: Bot, user: SlackClient, slack: SlackFake,
+                                       emulator: Emulator, vault_entry: int) -> None:
+    request_id = share(user, slack, vault_entry)
+    message = approval_posts(slack)[0]
+    assert buttons(message) == ["Approve", "Deny"]
+    shown = message.blocks_text()
+    assert "GCP console" in shown and "bobm (view), carol (view)" in shown and "on-call" in shown
+    told = slack.wait_responses()[0]
+    assert request_id in told["text"] and told["response_type"] == "ephemeral"
+
+    assert user.click("UAPPROVER1", "approve", request_id).status_code == 200
+    update = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
+                                     if "Applied" in c.blocks_text()])[0]
+    assert buttons(update) == [] and "Password successfully updated" in update.blocks_text()
+    (put,) = emulator.calls_to("PUT", PUT)
+    assert put.user == "alices"
+    assert put.json["users_allowed"] == [{"username": "bobm", "can_edit": False},
+                                         {"username": "carol", "can_edit": False}]
+    dms = slack.wait_for(lambda: {c.args["channel"] for c in slack.calls_to("chat.postMessage")}
+                         >= {"UALICE", "UCAROL"})
+    assert dms
+    to_carol = [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "UCAROL"]
+    assert "shared MySafe password" in to_carol[0].args["text"]
+    assert "old-Password-9" not in slack.everything_sent()
+
+
+def test_deny_with_a_reason(bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator,
+                            vault_entry: int) -> None:
+    request_id = share(user, slack, vault_entry)
+    user.click("UAPPROVER2", "deny", request_id)
+    modal = slack.wait_calls("views.open")[0].args["view"]
+    assert modal["private_metadata"] == request_id
+    user.submit_view("UAPPROVER2", "deny_reason", {"reason": {"value": text_input("not on call")}},
+                     private_metadata=request_id)
+    update = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
+                                     if "Denied" in c.blocks_text()])[0]
+    assert "not on call" in update.blocks_text() and buttons(update) == []
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                            if c.args["channel"] == "UALICE"])
+    assert emulator.calls_to("PUT", PUT) == []
+
+
+@pytest.mark.parametrize(("clicker", "words"), [("UALICE", "own request"),
+                                                 ("URANDOM", "not one of the configured")])
+def test_requester_and_non_approver_cannot_approve(bot: Bot, user: SlackClient, slack: SlackFake,
+                                                   emulator: Emulator, vault_entry: int,
+                                                   clicker: str, words: str) -> None:
+    request_id = share(user, slack, vault_entry)
+    slack.wait_responses(1)
+    user.click(clicker, "approve", request_id)
+    answer = slack.wait_responses(2)[1]
+    assert words in answer["text"] and answer["response_type"] == "ephemeral"
+    assert answer.get("replace_original") is False
+    assert bot.engine.get(request_id).state is State.PENDING
+    assert slack.calls_to("chat.update") == [] and emulator.calls_to("PUT", PUT) == []
+
+
+def test_member_of_an_approver_group_can_approve(bot: Bot, user: SlackClient, slack: SlackFake,
+                                                 emulator: Emulator, vault_entry: int) -> None:
+    request_id = share(user, slack, vault_entry)
+    user.click("UGROUPAPPROVER", "approve", request_id)
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if "Applied" in c.blocks_text()])
+    assert len(emulator.calls_to("PUT", PUT)) == 1
+
+
+def test_twenty_concurrent_clicks_make_one_put(bot: Bot, user: SlackClient, slack: SlackFake,
+                                               emulator: Emulator, vault_entry: int) -> None:
+    request_id = share(user, slack, vault_entry)
+    barrier = threading.Barrier(20)
+    approvers = ["UAPPROVER1", "UAPPROVER2", "UAPPROVER3"]
+
+    def click(n: int) -> int:
+        barrier.wait()
+        return user.click(approvers[n % 3], "approve", request_id).status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert set(pool.map(click, range(20))) == {200}
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if "Applied" in c.blocks_text()])
+    bot_engine = bot.engine
+    slack.wait_for(lambda: bot_engine.get(request_id).state is State.APPLIED)
+    # Every click has been answered (ephemeral "changed nothing" for the late ones) before counting.
+    slack.wait_for(lambda: len(slack.responses) >= 1 + 19)
+    assert len(emulator.calls_to("PUT", PUT)) == 1
+
+
+def test_expiry_updates_the_message(bot: Bot, user: SlackClient, slack: SlackFake,
+                                    vault_entry: int) -> None:
+    request_id = share(user, slack, vault_entry)
+    from app.wiring import build_engine
+
+    worker_engine = build_engine(bot.services)  # what `mysafe-bot worker` builds
+    assert worker_engine.sweep(now=time.time() + 86400 + 5) == 1
+    update = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
+                                     if "Expired" in c.blocks_text()])[0]
+    assert buttons(update) == [] and request_id in update.args["text"]
+
+
+def test_failed_apply_shows_retry_and_retry_works(bot: Bot, user: SlackClient, slack: SlackFake,
+                                                  emulator: Emulator, vault_entry: int) -> None:
+    request_id = share(user, slack, vault_entry)
+    emulator.inject(status=503, method="PUT", path_prefix=PUT, times=3)
+    user.click("UAPPROVER1", "approve", request_id)
+    failed = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
+                                     if "Failed" in c.blocks_text()])[0]
+    assert buttons(failed) == ["Retry", "Deny"] and "unavailable" in failed.blocks_text()
+    user.click("UAPPROVER2", "retry", request_id)
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if "Applied" in c.blocks_text()])
+    assert len(emulator.calls_to("PUT", PUT)) == 4  # three refused tries, then the retry
+
+
+def test_secret_typed_in_a_command_is_refused_and_appears_nowhere(
+        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis, key_prefix: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    typed = "Sup3r-Secret-Typed!"
+    response = user.command("UALICE", f"update password {vault_entry} password={typed}")
+    assert response.status_code == 200
+    body = response.json() if response.headers.get("content-type", "").startswith("application/json") \
+        else {"text": response.text}
+    assert "rotate" in body["text"] and typed not in response.text
+    assert typed not in slack.everything_sent()
+    assert typed not in caplog.text
+    for key in redis.scan_iter(match=f"{key_prefix}:*"):
+        assert typed not in json.dumps(redis.dump(key).decode("latin-1") if redis.dump(key) else "")
+    assert bot.engine.queue() == []
+
+
+def test_bad_signature_and_stale_timestamp_are_401(bot: Bot, user: SlackClient, slack: SlackFake,
+                                                   vault_entry: int, redis, key_prefix: str) -> None:
+    before = set(redis.scan_iter(match=f"{key_prefix}:*"))
+    wrong = user.command("UALICE", f"share password {vault_entry} with user:carol",
+                         secret="not-the-signing-secret")
+    stale = user.command("UALICE", f"share password {vault_entry} with user:carol",
+                         timestamp=int(time.time()) - 6 * 60)
+    assert (wrong.status_code, stale.status_code) == (401, 401)
+    assert set(redis.scan_iter(match=f"{key_prefix}:*")) == before
+    assert slack.calls == []
+
+
+def test_slack_retries_never_make_a_second_request(bot: Bot, user: SlackClient, slack: SlackFake,
+                                                    vault_entry: int) -> None:
+    share(user, slack, vault_entry)
+    retried = user.command("UALICE", f"share password {vault_entry} with user:carol",
+                           headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert retried.status_code == 200
+    assert len(bot.engine.queue()) == 1
+
+
+def test_home_tab_shows_own_requests_and_the_queue(bot: Bot, user: SlackClient, slack: SlackFake,
+                                                   vault_entry: int) -> None:
+    request_id = share(user, slack, vault_entry)
+    user.event({"type": "app_home_opened", "user": "UAPPROVER1", "channel": "D1", "tab": "home"})
+    view = slack.wait_calls("views.publish")[0].args["view"]
+    assert request_id in json.dumps(view) and "Approve" in json.dumps(view)
+    user.event({"type": "app_home_opened", "user": "UALICE", "channel": "D2", "tab": "home"})
+    mine = slack.wait_calls("views.publish", 2)[1].args["view"]
+    assert request_id in json.dumps(mine) and "Waiting for your approval" not in json.dumps(mine)
