@@ -38,6 +38,9 @@ def _mount_slack(app: Flask, services) -> None:
     engine = build_engine(services, client)
     front = SlackFront(services, engine, client)
     register_slack(app, front)
+    from app.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
     app.extensions["mysafe_bot_engine"] = engine
     app.extensions["mysafe_bot_slack"] = front
     if services.settings.slack_app_token:

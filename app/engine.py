@@ -17,6 +17,7 @@ import logging
 import secrets as random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app import metrics
 from app.approvals import ApprovalStore, ChangeRequest, State
@@ -66,21 +67,28 @@ class Engine:
 
     # --- submit ------------------------------------------------------------------------------
 
-    def submit(self, change: Change, *, requester: str, secrets: Mapping[str, str] | None = None,
-               reason: str = "", ticket: Mapping[str, str] | None = None, source: str = "slack",
-               idempotency_key: str | None = None, notify: Sequence[str] = ()) -> ChangeRequest:
+    def submit(self, change: Change, **options: Any) -> ChangeRequest:
+        """`submit_once`, for callers that do not care whether the request is new."""
+        return self.submit_once(change, **options)[0]
+
+    def submit_once(self, change: Change, *, requester: str,
+                    secrets: Mapping[str, str] | None = None, reason: str = "",
+                    ticket: Mapping[str, str] | None = None, source: str = "slack",
+                    idempotency_key: str | None = None,
+                    notify: Sequence[str] = ()) -> tuple[ChangeRequest, bool]:
         """Validate, read the entry as the requester (so 1005/1006/1009 are told now), store.
 
         Raises `ValidationError`, `CredentialsMissing` or a `MySafeError`; nothing is stored
-        then. With an `idempotency_key` seen before, returns that earlier request unchanged.
+        then. With an `idempotency_key` seen before, returns that earlier request unchanged
+        (and False: nothing new was made).
         `notify` lists Slack IDs to tell when the change is applied (the people shared with).
         """
         secrets = dict(secrets or {})
         check(change, secrets)
         if idempotency_key:
-            earlier = self._by_idempotency(idempotency_key)
+            earlier = self.find(idempotency_key)
             if earlier is not None:
-                return earlier
+                return earlier, False
         client = self.client_for(requester)
         current = client.get(change.kind, change.identifier) if change.identifier else None
         now = timestamp()
@@ -113,9 +121,10 @@ class Engine:
                               ticket=(ticket or {}).get("key", ""))
             metrics.REQUESTS.labels(verb=change.verb.value, outcome="created").inc()
             self._tell(request, "created")
-        return request
+        return request, created
 
-    def _by_idempotency(self, key: str) -> ChangeRequest | None:
+    def find(self, key: str) -> ChangeRequest | None:
+        """The request made earlier under this idempotency key, if any."""
         request_id = self.services.redis.get(self.store.idempotency_key(key))
         return self.store.get(request_id) if request_id else None
 

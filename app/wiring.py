@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from slack_sdk import WebClient
 
+from app.callbacks import TicketCallbacks
 from app.engine import Engine
 from app.notifier import SlackNotifier
 from app.services import Services
@@ -15,6 +16,8 @@ from app.services import Services
 
 def build_engine(services: Services, client: WebClient | None = None) -> Engine:
     engine = Engine(services)
+    if services.settings.webhook_secret:
+        engine.listeners.append(callbacks(services, engine))
     if services.settings.slack_bot_token:
         from app.slack_app import make_web_client
 
@@ -22,3 +25,7 @@ def build_engine(services: Services, client: WebClient | None = None) -> Engine:
         engine.listeners.append(SlackNotifier(client, engine.store,
                                               channel=services.settings.approval_channel))
     return engine
+
+
+def callbacks(services: Services, engine: Engine) -> TicketCallbacks:
+    return TicketCallbacks(services.settings, services.redis, engine.audit)

@@ -11,6 +11,7 @@ import threading
 
 import redis
 
+from app.callbacks import TicketCallbacks
 from app.engine import Engine
 from app.logs import configure_logging
 from app.services import Services
@@ -43,7 +44,11 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
 def sweep(engine: Engine) -> int:
     """One pass over what is due; a Redis hiccup is logged and the next pass tries again."""
     try:
-        return engine.sweep()
+        handled = engine.sweep()
+        for listener in engine.listeners:
+            if isinstance(listener, TicketCallbacks):
+                handled += listener.deliver_due()
+        return handled
     except redis.RedisError as error:
         log.warning("sweep failed", extra={"event": "worker.sweep_error",
                                            "error": type(error).__name__})

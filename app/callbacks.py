@@ -1,0 +1,105 @@
+"""Telling the ticket how its request ended: signed POSTs to `callback_url`, retried for a while.
+
+The engine listener only queues the delivery in Redis (a sorted set by due time), so a click
+never waits on a ticket system and nothing is lost if the process dies. `mysafe-bot worker`
+delivers what is due; exactly one worker claims each delivery (ZREM returns 1 to one caller).
+A failed delivery is rescheduled with exponential backoff, up to `MAX_ATTEMPTS`; every try
+goes to the audit trail. Redirects are not followed, and only allow-listed hosts are called.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+import requests
+
+from app.approvals import ChangeRequest, State
+from app.audit import Audit
+from app.clock import timestamp
+from app.settings import Settings
+from app.signing import signed_headers
+from app.storage import Client
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BACKOFF = 5.0  # seconds before the 2nd try; doubling: 5, 10, 20 … about 10 minutes in all
+_REPORTED = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED,
+                       State.FAILED})
+
+
+class TicketCallbacks:
+    def __init__(self, settings: Settings, redis: Client, audit: Audit,
+                 session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.audit = audit
+        self.key = f"{settings.key_prefix}:callbacks"
+        self.session = session or requests.Session()
+
+    # --- engine listener ---------------------------------------------------------------------
+
+    def __call__(self, request: ChangeRequest, event: str) -> None:
+        ticket = request.ticket or {}
+        if not ticket.get("callback_url") or request.state not in _REPORTED:
+            return
+        payload = {"event_id": ticket.get("event_id", ""), "request_id": request.id,
+                   "ticket": {"key": ticket.get("key", ""), "url": ticket.get("url", "")},
+                   "state": request.state.value, "message": _message(request)}
+        self.queue({"url": ticket["callback_url"], "payload": payload, "attempt": 1},
+                   due=timestamp())
+
+    def queue(self, job: dict, *, due: float) -> None:
+        self.redis.zadd(self.key, {json.dumps(job, sort_keys=True): due})
+
+    # --- worker ------------------------------------------------------------------------------
+
+    def deliver_due(self, *, now: float | None = None, limit: int = 50) -> int:
+        now = timestamp() if now is None else now
+        delivered = 0
+        for member in self.redis.zrangebyscore(self.key, "-inf", now, start=0, num=limit):
+            if not self.redis.zrem(self.key, member):
+                continue  # another worker claimed it
+            delivered += self._deliver(json.loads(member), now)
+        return delivered
+
+    def _deliver(self, job: dict, now: float) -> int:
+        payload = job["payload"]
+        body = json.dumps(payload).encode()
+        request_id, attempt = payload["request_id"], job["attempt"]
+        host = (urlsplit(job["url"]).hostname or "").lower()
+        if host not in self.settings.callback_hosts:
+            self.audit.record("callback.refused", request=request_id, actor="worker", host=host)
+            return 0
+        try:
+            response = self.session.post(
+                job["url"], data=body, timeout=10, allow_redirects=False,
+                headers={"Content-Type": "application/json",
+                         **signed_headers(self.settings.webhook_secret, body, now=now)})
+            ok, outcome = response.status_code < 300, f"HTTP {response.status_code}"
+        except requests.RequestException as error:
+            ok, outcome = False, type(error).__name__
+        if ok:
+            self.audit.record("callback.delivered", request=request_id, actor="worker",
+                              host=host, attempt=attempt, outcome=outcome)
+            return 1
+        if attempt >= MAX_ATTEMPTS:
+            self.audit.record("callback.gave_up", request=request_id, actor="worker", host=host,
+                              attempt=attempt, outcome=outcome)
+            return 0
+        self.audit.record("callback.retry", request=request_id, actor="worker", host=host,
+                          attempt=attempt, outcome=outcome)
+        self.queue({**job, "attempt": attempt + 1}, due=now + BACKOFF * 2 ** (attempt - 1))
+        return 0
+
+
+def _message(request: ChangeRequest) -> str:
+    if request.state is State.APPLIED:
+        return request.result.get("message", "applied")
+    if request.state is State.FAILED:
+        return request.error
+    if request.state is State.DENIED:
+        return f"denied: {request.deny_reason}" if request.deny_reason else "denied"
+    return request.state.value

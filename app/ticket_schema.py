@@ -1,0 +1,154 @@
+"""The ticketing webhook's body: strict, bounded, and never a carrier of secret values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+from marshmallow import (
+    ValidationError as MarshmallowError,
+)
+
+from app.models import Entry, GroupShare, Kind, UserShare
+from app.schemas import SECRET_FIELDS, GroupShareSchema, UserShareSchema
+from app.settings import SLACK_USER_OR_GROUP
+
+MAX_BODY = 64 * 1024
+KINDS = {"password": Kind.PASSWORD, "secret": Kind.SECRET}
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class TicketRef(_Strict):
+    key = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    url = fields.Url(schemes={"https", "http"}, validate=validate.Length(max=2048))
+
+
+class Requester(_Strict):
+    email = fields.Email(validate=validate.Length(max=254))
+    slack_id = fields.String(validate=validate.Regexp(
+        SLACK_USER_OR_GROUP, error="expected a Slack user ID such as U012ABCDEF"))
+
+    @validates_schema
+    def exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        if len(data) != 1:
+            raise MarshmallowError("give exactly one of email or slack_id", "_schema")
+
+
+class EntrySchema(_Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(tuple(KINDS)))
+    id = fields.Integer(required=True, strict=True,
+                        validate=validate.Range(min=1, max=2**31 - 1))
+
+
+@dataclass(frozen=True)
+class Ticket:
+    event_id: str
+    key: str
+    url: str
+    requester_email: str
+    requester_slack_id: str
+    action: str
+    kind: Kind
+    identifier: int
+    users: tuple[UserShare, ...] = ()
+    groups: tuple[GroupShare, ...] = ()
+    changes: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    callback_url: str = ""
+
+    def reference(self) -> dict[str, str]:
+        """What the request keeps of the ticket (shown in Slack, used for the callback)."""
+        return {"key": self.key, "url": self.url, "event_id": self.event_id,
+                "callback_url": self.callback_url}
+
+
+class TicketSchema(_Strict):
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    ticket = fields.Nested(TicketRef, required=True)
+    requester = fields.Nested(Requester, required=True)
+    action = fields.String(required=True, validate=validate.OneOf(("share", "unshare", "update")))
+    entry = fields.Nested(EntrySchema, required=True)
+    users = fields.List(fields.Nested(UserShareSchema), validate=validate.Length(max=50),
+                        load_default=list)
+    groups = fields.List(fields.Nested(GroupShareSchema), validate=validate.Length(max=50),
+                         load_default=list)
+    changes = fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
+                          values=fields.String(validate=validate.Length(max=4096)),
+                          load_default=dict)
+    reason = fields.String(validate=validate.Length(max=500), load_default="")
+    callback_url = fields.Url(schemes={"https", "http"}, validate=validate.Length(max=2048))
+
+    def __init__(self, *, callback_hosts: Iterable[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.callback_hosts = frozenset(h.lower() for h in callback_hosts)
+
+    @validates_schema
+    def consistent(self, data: dict[str, Any], **_: Any) -> None:
+        action = data.get("action")
+        if action in ("share", "unshare") and not (data.get("users") or data.get("groups")):
+            raise MarshmallowError(f"{action} needs users or groups", "users")
+        if action == "update":
+            self._check_changes(data)
+        elif data.get("changes"):
+            raise MarshmallowError("changes go only with action update", "changes")
+        url = data.get("callback_url")
+        if url and (urlsplit(url).hostname or "").lower() not in self.callback_hosts:
+            raise MarshmallowError("this host is not in MYSAFE_BOT_CALLBACK_HOSTS",
+                                   "callback_url")
+
+    def _check_changes(self, data: dict[str, Any]) -> None:
+        changes = data.get("changes") or {}
+        if not changes:
+            raise MarshmallowError("update needs changes", "changes")
+        secret = sorted(SECRET_FIELDS & set(changes))
+        if secret:
+            raise MarshmallowError(f"{secret[0]}: secret values never travel through a ticket",
+                                   "changes")
+        kind = KINDS.get((data.get("entry") or {}).get("kind", ""))
+        allowed = Entry.PLAIN_FIELDS.get(kind, ()) if kind else ()
+        unknown = sorted(set(changes) - set(allowed))
+        if kind and unknown:
+            raise MarshmallowError(f"{unknown[0]} cannot be changed; use {', '.join(allowed)}",
+                                   "changes")
+
+    @post_load
+    def build(self, data: dict[str, Any], **_: Any) -> Ticket:
+        requester = data["requester"]
+        return Ticket(
+            event_id=data["event_id"], key=data["ticket"]["key"],
+            url=data["ticket"].get("url", ""), requester_email=requester.get("email", ""),
+            requester_slack_id=requester.get("slack_id", ""), action=data["action"],
+            kind=KINDS[data["entry"]["kind"]], identifier=data["entry"]["id"],
+            users=tuple(data["users"]), groups=tuple(data["groups"]),
+            changes=dict(data["changes"]), reason=data["reason"],
+            callback_url=data.get("callback_url", ""),
+        )
+
+
+def field_errors(messages: Any, prefix: str = "") -> list[dict[str, str]]:
+    """marshmallow's nested messages as a flat JSON list: [{"field": "entry.id", "error": …}]."""
+    if isinstance(messages, dict):
+        found = []
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
+            found += field_errors(value, name or "body")
+        return found
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [{"field": prefix or "body", "error": m} for m in messages]
+    if isinstance(messages, list):
+        return [e for item in messages for e in field_errors(item, prefix)]
+    return [{"field": prefix or "body", "error": str(messages)}]

@@ -1,0 +1,125 @@
+"""`POST /webhooks/ticketing`: change requests from a service desk, through the same approval.
+
+The contract (ticket systems script against it): HMAC or, where allowed, a bearer secret; a
+strict JSON body; 202 with the new request id, 200 with the same id for an `event_id` seen
+before, 401/400/409/413/503 otherwise — and nothing stored for any of those.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError as MarshmallowError
+from slack_sdk.errors import SlackApiError
+
+from app.changes import Change, Verb
+from app.errors import BotError, CredentialsMissing, MySafeError, MySafeUnavailable
+from app.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_matches, verify
+from app.ticket_schema import MAX_BODY, Ticket, TicketSchema, field_errors
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+
+def _error(status: int, message: str, **extra: object) -> tuple[Response, int]:
+    return jsonify(error=message, **extra), status
+
+
+@bp.post("/webhooks/ticketing")
+def ticketing() -> tuple[Response, int]:
+    services = current_app.extensions["mysafe_bot"]
+    settings = services.settings
+    if not settings.webhook_secret:
+        return _error(404, "the ticketing webhook is not enabled")
+    if (request.content_length or 0) > MAX_BODY:
+        return _error(413, f"body over {MAX_BODY // 1024} KiB")
+    body = request.get_data(cache=True)
+    if len(body) > MAX_BODY:
+        return _error(413, f"body over {MAX_BODY // 1024} KiB")
+    if not _authorised(settings, body):
+        return _error(401, "missing, bad or stale signature")
+    try:
+        return _intake(body, services)
+    except redis.RedisError:
+        log.warning("webhook: redis unavailable", extra={"event": "webhook.redis_down"})
+        return _error(503, "storage unavailable; nothing was stored, send it again later")
+
+
+def _authorised(settings, body: bytes) -> bool:
+    secret = settings.webhook_secret
+    if "hmac" in settings.webhook_auth and verify(
+            secret, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER),
+            body):
+        return True
+    return "token" in settings.webhook_auth and bearer_matches(
+        secret, request.headers.get("Authorization"))
+
+
+def _intake(body: bytes, services) -> tuple[Response, int]:
+    engine = current_app.extensions["mysafe_bot_engine"]
+    try:
+        ticket: Ticket = TicketSchema(callback_hosts=services.settings.callback_hosts).loads(body)
+    except MarshmallowError as error:
+        return jsonify(errors=field_errors(error.messages)), 400
+    except ValueError:
+        return jsonify(errors=[{"field": "body", "error": "not valid JSON"}]), 400
+    key = f"ticket:{ticket.event_id}"
+    earlier = engine.find(key)
+    if earlier is not None:
+        return jsonify(request_id=earlier.id, state=earlier.state.value), 200
+    requester = _requester(ticket)
+    if requester is None:
+        return jsonify(errors=[{"field": "requester", "error":
+                                "no Slack user matches this requester"}]), 400
+    try:
+        created, new = engine.submit_once(
+            _change(ticket), requester=requester, reason=ticket.reason, source="ticket",
+            ticket=ticket.reference(), idempotency_key=key,
+            notify=())
+    except CredentialsMissing:
+        _ask_to_link(requester, ticket)
+        return _error(409, "the requester has not linked a MySafe key; they were asked to run "
+                           "/mysafe login")
+    except MySafeUnavailable as error:
+        return _error(503, error.describe())
+    except MySafeError as error:
+        return _error(422, error.describe(), code=error.code)
+    except BotError as error:
+        return _error(400, str(error))
+    return jsonify(request_id=created.id, state=created.state.value), 202 if new else 200
+
+
+def _requester(ticket: Ticket) -> str | None:
+    if ticket.requester_slack_id:
+        return ticket.requester_slack_id
+    client = current_app.extensions["mysafe_bot_slack"].client
+    try:
+        return client.users_lookupByEmail(email=ticket.requester_email)["user"]["id"]
+    except SlackApiError:
+        return None
+
+
+def _change(ticket: Ticket) -> Change:
+    verb = Verb(ticket.action)
+    if verb is Verb.UPDATE:
+        return Change(verb, ticket.kind, ticket.identifier, fields=ticket.changes)
+    if verb is Verb.SHARE:
+        return Change(verb, ticket.kind, ticket.identifier, add_users=ticket.users,
+                      add_groups=ticket.groups)
+    return Change(verb, ticket.kind, ticket.identifier,
+                  remove_users=tuple(u.username for u in ticket.users),
+                  remove_groups=tuple(g.name for g in ticket.groups))
+
+
+def _ask_to_link(user: str, ticket: Ticket) -> None:
+    client = current_app.extensions["mysafe_bot_slack"].client
+    try:
+        client.chat_postMessage(channel=user, text=(
+            f"Ticket {ticket.key} asks to {ticket.action} MySafe {ticket.kind.label} "
+            f"{ticket.identifier} for you, but you have not linked a MySafe key. Run "
+            "`/mysafe login`, then have the ticket sent again."))
+    except SlackApiError as error:
+        log.warning("webhook: DM failed", extra={"event": "webhook.dm_error",
+                                                 "error": error.response.get("error", "")})

@@ -1,0 +1,350 @@
+"""The ticketing webhook, end to end: signed requests over HTTP, approval in Slack, callbacks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from flask import Flask, request
+from werkzeug.serving import make_server
+
+from app.approvals import State
+from app.emulator import Emulator
+from app.signing import signed_headers, verify
+from app.storage import connect
+from app.wiring import build_engine
+from tests.slack_fake import SlackFake
+from tests.slack_harness import Bot
+from tests.slack_requests import SlackClient
+
+SECRET = "webhook-secret-0123456789abcdef"
+
+
+class Receiver:
+    """A ticket system's callback endpoint: records POSTs, fails the first `failures` of them."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.received: list[tuple[dict, bytes]] = []
+        app = Flask("receiver")
+
+        @app.post("/rest/callback")
+        def callback():
+            self.received.append((dict(request.headers), request.get_data()))
+            if self.failures > 0:
+                self.failures -= 1
+                return "busy", 500
+            return "", 204
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/rest/callback"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_auth() -> str:
+    return "hmac"
+
+
+@pytest.fixture
+def slack_env(slack_env: dict[str, str], webhook_auth: str) -> dict[str, str]:
+    return {**slack_env, "MYSAFE_BOT_WEBHOOK_SECRET": SECRET,
+            "MYSAFE_BOT_WEBHOOK_AUTH": webhook_auth, "MYSAFE_BOT_CALLBACK_HOSTS": "127.0.0.1"}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver(failures=1)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def entry(bot: Bot, emulator: Emulator, link, slack: SlackFake) -> int:
+    link("UPDUARTE", "pduarte")
+    emulator.add_user("alices")
+    emulator.add_group("Ops", ["alices"])
+    slack.users_by_email["pduarte@example.com"] = "UPDUARTE"
+    return emulator.add_password("pduarte", name="GCP console", username="ops", password="pw-Old-1")
+
+
+def body(entry: int, **overrides) -> dict:
+    base = {
+        "event_id": "jira-10001-1",
+        "ticket": {"key": "SEC-42", "url": "https://jira.example.com/browse/SEC-42"},
+        "requester": {"email": "pduarte@example.com"},
+        "action": "share",
+        "entry": {"kind": "password", "id": entry},
+        "users": [{"username": "alices", "can_edit": False}],
+        "groups": [{"name": "Ops", "can_edit": False}],
+        "reason": "incident INC-7",
+    }
+    base.update(overrides)
+    return base
+
+
+def post(bot: Bot, payload: dict | bytes, *, headers: dict | None = None, sign: bool = True,
+         now: float | None = None) -> requests.Response:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    all_headers = {"Content-Type": "application/json",
+                   **(signed_headers(SECRET, raw, now=now) if sign else {}), **(headers or {})}
+    return requests.post(f"{bot.url}/webhooks/ticketing", data=raw, headers=all_headers,
+                         timeout=10)
+
+
+def keys(redis, prefix: str) -> set[str]:
+    return set(redis.scan_iter(match=f"{prefix}:*"))
+
+
+# --- intake -------------------------------------------------------------------------------------
+
+def test_signed_ticket_becomes_a_request_with_an_approval_message(
+        bot: Bot, entry: int, slack: SlackFake) -> None:
+    answer = post(bot, body(entry))
+    assert answer.status_code == 202, answer.text
+    request_id = answer.json()["request_id"]
+    assert answer.json() == {"request_id": request_id, "state": "pending"}
+    stored = bot.engine.get(request_id)
+    assert stored.source == "ticket" and stored.requester == "UPDUARTE"
+    assert stored.ticket["key"] == "SEC-42"
+    message = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                                      if c.args["channel"] == "C0APPROVALS"])[0]
+    assert "<https://jira.example.com/browse/SEC-42|SEC-42>" in message.blocks_text()
+    assert "via a ticket" in message.blocks_text()
+    (created,) = [r for r in bot.engine.audit.read(request=request_id)
+                  if r.event == "request.created"]
+    assert created.facts["channel"] == "ticket" and created.facts["ticket"] == "SEC-42"
+
+
+@pytest.mark.parametrize("how", ["bad", "missing", "stale", "other-secret", "bearer-not-allowed"])
+def test_bad_missing_and_stale_signatures_are_401_and_store_nothing(
+        bot: Bot, entry: int, redis, key_prefix: str, slack: SlackFake, how: str) -> None:
+    before = keys(redis, key_prefix)
+    raw = json.dumps(body(entry)).encode()
+    headers = {"bad": {**signed_headers(SECRET, raw), "X-MySafe-Bot-Signature": "sha256=" + "0" * 64},
+               "missing": {},
+               "stale": signed_headers(SECRET, raw, now=time.time() - 301),
+               "other-secret": signed_headers("another-secret-0123456789", raw),
+               "bearer-not-allowed": {"Authorization": f"Bearer {SECRET}"}}[how]
+    answer = post(bot, raw, headers=headers, sign=False)
+    assert answer.status_code == 401
+    assert keys(redis, key_prefix) == before and slack.calls == []
+
+
+@pytest.mark.parametrize("webhook_auth", ["hmac,token"])
+def test_bearer_mode_when_enabled(bot: Bot, entry: int) -> None:
+    answer = post(bot, body(entry), headers={"Authorization": f"Bearer {SECRET}"}, sign=False)
+    assert answer.status_code == 202
+    wrong = post(bot, body(entry, event_id="jira-2"), headers={"Authorization": "Bearer nope"},
+                 sign=False)
+    assert wrong.status_code == 401
+    again = post(bot, body(entry), headers={"Authorization": f"Bearer {SECRET}"}, sign=False)
+    assert again.status_code == 200 and again.json()["request_id"] == answer.json()["request_id"]
+
+
+def test_replay_of_one_event_makes_one_request(bot: Bot, entry: int) -> None:
+    first = post(bot, body(entry))
+    second = post(bot, body(entry))
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert first.json()["request_id"] == second.json()["request_id"]
+    assert len(bot.engine.queue()) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"event_id": ""}, "event_id"),
+        ({"ticket": {"url": "https://jira.example.com/x"}}, "ticket.key"),
+        ({"requester": {}}, "requester"),
+        ({"requester": {"email": "not-an-email"}}, "requester.email"),
+        ({"action": "delete"}, "action"),
+        ({"entry": {"kind": "pin", "id": 1}}, "entry.kind"),
+        ({"entry": {"kind": "password", "id": "312"}}, "entry.id"),
+        ({"users": [], "groups": []}, "users"),
+        ({"action": "update", "changes": {"password": "hunter2"}}, "changes"),
+        ({"action": "update", "changes": {"colour": "red"}}, "changes"),
+        ({"callback_url": "https://evil.example.net/steal"}, "callback_url"),
+        ({"surprise": True}, "surprise"),
+    ],
+)
+def test_schema_errors_are_400_naming_the_field(bot: Bot, entry: int, redis, key_prefix: str,
+                                                 change: dict, field: str) -> None:
+    before = keys(redis, key_prefix)
+    payload = copy.deepcopy(body(entry))
+    payload.update(change)
+    answer = post(bot, payload)
+    assert answer.status_code == 400
+    assert field in [e["field"] for e in answer.json()["errors"]], answer.json()
+    assert "hunter2" not in answer.text
+    assert keys(redis, key_prefix) == before
+
+
+def test_unlinked_requester_is_409_and_asked_to_link(bot: Bot, entry: int, slack: SlackFake,
+                                                     redis, key_prefix: str) -> None:
+    slack.users_by_email["new@example.com"] = "UNEWBIE"
+    before = keys(redis, key_prefix)
+    answer = post(bot, body(entry, requester={"email": "new@example.com"}))
+    assert answer.status_code == 409
+    dm = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                                 if c.args["channel"] == "UNEWBIE"])[0]
+    assert "/mysafe login" in dm.args["text"] and "SEC-42" in dm.args["text"]
+    assert keys(redis, key_prefix) == before
+
+
+def test_body_over_64_kib_is_413(bot: Bot, entry: int) -> None:
+    answer = post(bot, body(entry, reason="x" * (70 * 1024)))
+    assert answer.status_code == 413
+
+
+def test_redis_down_is_503(bot: Bot, entry: int, tmp_path) -> None:
+    bot.services.redis = connect(f"unix://{tmp_path}/no-redis-here.sock")
+    answer = post(bot, body(entry))
+    assert answer.status_code == 503 and "nothing was stored" in answer.json()["error"]
+
+
+# --- callbacks ----------------------------------------------------------------------------------
+
+def _callback_body(entry: int, receiver: Receiver, **overrides) -> dict:
+    return body(entry, callback_url=receiver.url, **overrides)
+
+
+def _deliver_until(bot: Bot, receiver: Receiver, count: int) -> list[dict]:
+    """Run the worker's delivery step as time passes (backoff included) until `count` arrived."""
+    worker = build_engine(bot.services)
+    (callbacks,) = [x for x in worker.listeners if hasattr(x, "deliver_due")]
+    now = time.time()
+    for step in range(10):
+        callbacks.deliver_due(now=now + step * 60)
+        if len([r for r in receiver.received if r[0]]) >= count:
+            break
+    return [json.loads(raw) for _, raw in receiver.received]
+
+
+@pytest.mark.parametrize("end", ["applied", "denied", "expired"])
+def test_callback_is_signed_and_retried(bot: Bot, entry: int, receiver: Receiver, user: SlackClient,
+                                        slack: SlackFake, end: str) -> None:
+    request_id = post(bot, _callback_body(entry, receiver)).json()["request_id"]
+    if end == "applied":
+        bot.engine.approve(request_id, "UAPPROVER1", is_approver=True)
+    elif end == "denied":
+        bot.engine.deny(request_id, "UAPPROVER1", is_approver=True, reason="no incident")
+    else:
+        build_engine(bot.services).sweep(now=time.time() + 86400 + 1)
+    assert bot.engine.get(request_id).state is State(end)
+    delivered = _deliver_until(bot, receiver, 2)
+    assert len(delivered) == 2  # the first answer was a 500, the retry got through
+    assert delivered[-1] == {"event_id": "jira-10001-1", "request_id": request_id,
+                             "ticket": {"key": "SEC-42",
+                                        "url": "https://jira.example.com/browse/SEC-42"},
+                             "state": end, "message": delivered[-1]["message"]}
+    headers, raw = receiver.received[-1]
+    assert verify(SECRET, headers["X-Mysafe-Bot-Timestamp"], headers["X-Mysafe-Bot-Signature"],
+                  raw, now=int(headers["X-Mysafe-Bot-Timestamp"]))
+    events = [r.event for r in bot.engine.audit.read(request=request_id)]
+    assert "callback.retry" in events and "callback.delivered" in events
+
+
+# --- samples in the README ------------------------------------------------------------------
+
+def _render_smart_values(template: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        template = template.replace("{{" + name + "}}", value)
+    assert "{{" not in template, "a smart value was left unrendered"
+    return template
+
+
+@pytest.mark.parametrize("webhook_auth", ["hmac,token"])
+def test_jira_automation_sample(bot: Bot, entry: int) -> None:
+    from pathlib import Path
+
+    template = (Path(__file__).parents[1] / "deploy" / "ticketing" /
+                "jira-automation-body.json").read_text()
+    rendered = _render_smart_values(template, {
+        "issue.key": "SEC-43", "issue.url": "https://jira.example.com/browse/SEC-43",
+        "issue.reporter.emailAddress": "pduarte@example.com", "issue.id": "10002",
+        "now.millis": "1700000000000", "issue.MySafe Entry Kind": "password",
+        "issue.MySafe Entry ID": str(entry), "issue.MySafe Users": "alices",
+        "issue.summary": "share GCP with Alice for INC-7",
+    })
+    answer = post(bot, rendered.encode(), headers={"Authorization": f"Bearer {SECRET}"},
+                  sign=False)
+    assert answer.status_code == 202, answer.text
+
+
+@pytest.mark.parametrize("webhook_auth", ["hmac,token"])
+def test_servicenow_sample(bot: Bot, entry: int) -> None:
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the ServiceNow script is JavaScript")
+    script = (Path(__file__).parents[1] / "deploy" / "ticketing" /
+              "servicenow-business-rule.js").read_text()
+    harness = _SERVICENOW_HARNESS.replace("ENTRY_ID", str(entry)) + script
+    result = subprocess.run([node, "-e", harness], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    sent = json.loads(result.stdout)
+    assert sent["endpoint"].endswith("/webhooks/ticketing")
+    answer = post(bot, sent["body"].encode(),
+                  headers={"Authorization": sent["headers"]["Authorization"]}, sign=False)
+    assert answer.status_code == 202, answer.text
+
+
+# Stand-ins for ServiceNow's server-side API, just enough to run the business rule and print
+# the request it would send.
+_SERVICENOW_HARNESS = """
+var current = {
+  number: 'RITM0010042', sys_id: 'abc123', sys_updated_on: '2026-11-23 10:00:00',
+  opened_by: { email: 'pduarte@example.com' },
+  variables: { mysafe_kind: 'password', mysafe_entry_id: 'ENTRY_ID', mysafe_users: 'alices',
+               mysafe_reason: 'incident INC-7' },
+  getLink: function () { return 'https://acme.service-now.com/sc_req_item.do?sys_id=abc123'; }
+};
+var gs = { getProperty: function (name) {
+  return { 'mysafe_bot.url': 'https://mysafe-bot.example.com',
+           'mysafe_bot.webhook_secret': '""" + SECRET + """' }[name]; },
+  info: function () {}, error: function (m) { throw new Error(m); } };
+var sent = { headers: {} };
+function RESTMessageV2() {}
+RESTMessageV2.prototype = {
+  setEndpoint: function (u) { sent.endpoint = u; },
+  setHttpMethod: function (m) { sent.method = m; },
+  setRequestHeader: function (k, v) { sent.headers[k] = v; },
+  setRequestBody: function (b) { sent.body = b; },
+  execute: function () { console.log(JSON.stringify(sent));
+    return { getStatusCode: function () { return 202; }, getBody: function () { return '{}'; } }; }
+};
+var sn_ws = { RESTMessageV2: RESTMessageV2 };
+"""
+
+
+def test_readme_curl_example_works(bot: Bot, entry: int) -> None:
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if not (shutil.which("curl") and shutil.which("openssl")):
+        pytest.skip("curl and openssl are needed to run the README's example")
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (script,) = [block for block in re.findall(r"```sh\n(.*?)```", readme, re.S)
+                 if "webhooks/ticketing" in block]
+    script = script.replace('"id":312', f'"id":{entry}')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                            env={"PATH": "/usr/bin:/bin", "BOT_URL": bot.url,
+                                 "MYSAFE_BOT_WEBHOOK_SECRET": SECRET})
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["state"] == "pending" and bot.engine.get(answer["request_id"])
