@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     audit.set_defaults(handler=_audit)
 
+    doctor = commands.add_parser("doctor", help="check settings, Redis, Slack and MySafe")
+    doctor.set_defaults(handler=_doctor)
+
     _add_users(commands)
     return parser
 
@@ -216,6 +219,12 @@ def _duration(text: str):
     if unit not in units or not number.isdigit():
         raise ConfigError("--since", "expected a duration such as 30m, 24h or 7d")
     return timedelta(seconds=int(number) * units[unit])
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from app.doctor import doctor
+
+    return doctor()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -258,6 +258,7 @@ class Engine:
         """Expire what is due and take over stuck applies; cost follows what is due."""
         now = timestamp() if now is None else now
         handled = 0
+        self._measure(now)
         for request_id in self.store.due("due", now, limit=limit):
             result = self.store.transition(request_id, "expire", actor="worker", now=now)
             if result.status == "expired":
@@ -281,6 +282,14 @@ class Engine:
             elif result.status != "noop" or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)
         return handled
+
+    def _measure(self, now: float) -> None:
+        """Pending count and sweep lag, for the on-call engineer's dashboard."""
+        redis = self.services.redis
+        metrics.PENDING.set(redis.zcard(self.store.index("open")))
+        oldest = [score for name in ("due", "leases")
+                  for _, score in redis.zrange(self.store.index(name), 0, 0, withscores=True)]
+        metrics.SWEEP_LAG.set(max([now - s for s in oldest if s <= now], default=0.0))
 
     def _prune(self, request_id: str) -> None:
         request = self.store.get(request_id)

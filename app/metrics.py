@@ -33,3 +33,23 @@ PENDING = Gauge(
     "Change requests not yet final, as last counted by the worker",
     multiprocess_mode="livemax",
 )
+MYSAFE_ERRORS = Counter(
+    "mysafe_bot_mysafe_errors_total",
+    "MySafe errors by business code (1001…1010) or kind (unavailable, unexpected, credentials)",
+    ["code"],
+)
+SWEEP_LAG = Gauge(
+    "mysafe_bot_worker_sweep_lag_seconds",
+    "How overdue the oldest due expiry or lease was at the worker's last sweep",
+    multiprocess_mode="livemax",
+)
+HTTP_REQUESTS = Counter(
+    "mysafe_bot_http_requests_total",
+    "HTTP requests served, by route and status",
+    ["route", "status"],
+)
+RATE_LIMITED = Counter(
+    "mysafe_bot_rate_limited_total",
+    "Requests refused by a rate limit",
+    ["limit"],
+)

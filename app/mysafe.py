@@ -294,10 +294,13 @@ def _envelope(response: requests.Response, method: str, path: str) -> dict[str, 
     if isinstance(body, dict) and (status == 400 or failed):
         code = _business_code(body)
         error_class = ERROR_CODES.get(code or 0, MySafeError)
+        metrics.MYSAFE_ERRORS.labels(code=str(code or "business")).inc()
         raise error_class(_message(body, response), code=code, status=status, method=method,
                           path=path)
     if status in (429, 500, 502, 503, 504):
+        metrics.MYSAFE_ERRORS.labels(code="unavailable").inc()
         raise _unavailable(response, body, method, path)
+    metrics.MYSAFE_ERRORS.labels(code="unexpected").inc()
     if 200 <= status < 300:
         raise UnexpectedAnswer("MySafe answered with something that is not JSON",
                                status=status, method=method, path=path)

@@ -56,6 +56,8 @@ class Settings:
     webhook_auth: frozenset[str] = frozenset({"hmac"})
     callback_hosts: frozenset[str] = frozenset()
     log_format: str = "json"
+    command_rate_limit: int = 20
+    webhook_rate_limit: int = 60
 
     @property
     def approver_users(self) -> frozenset[str]:
@@ -112,6 +114,10 @@ class Settings:
                                         default=frozenset({"hmac"})),
             callback_hosts=frozenset(reader.csv("MYSAFE_BOT_CALLBACK_HOSTS")),
             log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
+            command_rate_limit=reader.number("MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0,
+                                             high=100_000),
+            webhook_rate_limit=reader.number("MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60,
+                                             low=0, high=100_000),
         )
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import redis
+
+from app import metrics
 from app.edge import answer_errors, user_message
+from app.ratelimit import RateLimiter
 from commands import dispatch
 from commands.context import Context
 from commands.parser import CommandError, parse
@@ -29,6 +33,9 @@ def register_commands(front: SlackFront) -> None:
 class _Handlers:
     def __init__(self, front: SlackFront) -> None:
         self.front = front
+        settings = front.services.settings
+        self.limiter = RateLimiter(front.services.redis, prefix=settings.key_prefix,
+                                   name="command", per_minute=settings.command_rate_limit)
 
     def context(self, body: dict[str, Any]) -> Context:
         return Context(
@@ -41,8 +48,20 @@ class _Handlers:
 
     def ack(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
         try:
+            verdict = self.limiter.hit(body["user_id"])
+        except redis.RedisError:
+            ack(text="The bot's storage is unavailable right now; nothing was done. Try again "
+                     "in a minute.")
+            return
+        if not verdict.allowed:
+            metrics.RATE_LIMITED.labels(limit="command").inc()
+            ack(text=f"Slow down: `/mysafe` is limited to {self.limiter.per_minute} commands a "
+                     f"minute. Try again in {verdict.retry_after} s.")
+            return
+        try:
             command = parse(body.get("text", ""))
         except CommandError as error:
+            metrics.REQUESTS.labels(verb=error.verb or "unknown", outcome="invalid").inc()
             ack(text=user_message(error))
             return
         if isinstance(command, dispatch.INSTANT_COMMANDS):
@@ -65,7 +84,10 @@ class _Handlers:
         def say(text: str) -> None:
             respond(text=text, response_type="ephemeral")
 
+        outcome = "error"
         with answer_errors(say):
             reply = dispatch.run(self.context(body), command)
+            outcome = "ok"
             if reply:
                 say(reply)
+        metrics.REQUESTS.labels(verb=type(command).__name__.lower(), outcome=outcome).inc()

@@ -11,6 +11,18 @@ from app.services import Services
 bp = Blueprint("web", __name__)
 
 
+@bp.after_app_request
+def count(response: Response) -> Response:
+    """Requests by route (the rule, never the raw path: ids would make labels unbounded)."""
+    from flask import request
+
+    from app.metrics import HTTP_REQUESTS
+
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    HTTP_REQUESTS.labels(route=route, status=str(response.status_code)).inc()
+    return response
+
+
 def services() -> Services:
     return current_app.extensions["mysafe_bot"]
 

@@ -14,8 +14,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError as MarshmallowError
 from slack_sdk.errors import SlackApiError
 
+from app import metrics
 from app.changes import Change, Verb
 from app.errors import BotError, CredentialsMissing, MySafeError, MySafeUnavailable
+from app.ratelimit import RateLimiter
 from app.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_matches, verify
 from app.ticket_schema import MAX_BODY, Ticket, TicketSchema, field_errors
 
@@ -41,10 +43,23 @@ def ticketing() -> tuple[Response, int]:
     if not _authorised(settings, body):
         return _error(401, "missing, bad or stale signature")
     try:
+        verdict = RateLimiter(services.redis, prefix=settings.key_prefix, name="webhook",
+                              per_minute=settings.webhook_rate_limit).hit(_source())
+        if not verdict.allowed:
+            metrics.RATE_LIMITED.labels(limit="webhook").inc()
+            response, status = _error(429, f"over {settings.webhook_rate_limit} requests a "
+                                           "minute from this source")
+            response.headers["Retry-After"] = str(verdict.retry_after)
+            return response, status
         return _intake(body, services)
     except redis.RedisError:
         log.warning("webhook: redis unavailable", extra={"event": "webhook.redis_down"})
         return _error(503, "storage unavailable; nothing was stored, send it again later")
+
+
+def _source() -> str:
+    """The sender's address. Behind a proxy, run with werkzeug's ProxyFix so this is the client."""
+    return request.remote_addr or "unknown"
 
 
 def _authorised(settings, body: bytes) -> bool:
@@ -88,6 +103,7 @@ def _intake(body: bytes, services) -> tuple[Response, int]:
         return _error(422, error.describe(), code=error.code)
     except BotError as error:
         return _error(400, str(error))
+    metrics.REQUESTS.labels(verb=ticket.action, outcome="created" if new else "duplicate").inc()
     return jsonify(request_id=created.id, state=created.state.value), 202 if new else 200
 
 

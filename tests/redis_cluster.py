@@ -71,3 +71,35 @@ class RedisCluster:
                 pass
             time.sleep(0.05)  # a server booting: nothing to await but its port
         raise TimeoutError("redis cluster did not come up")
+
+
+class RedisSentinel:
+    """One Redis master and one Sentinel watching it (service name `mymaster`)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.master_port, self.sentinel_port = _free_ports(2)
+        self.processes: list[subprocess.Popen] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/mymaster"
+
+    def start(self) -> RedisSentinel:
+        self.processes.append(subprocess.Popen(
+            [str(BIN / "redis-server"), "--port", str(self.master_port), "--bind", "127.0.0.1",
+             "--save", "", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self._wait(lambda: redis.Redis(port=self.master_port).ping())
+        config = self.workdir / "sentinel.conf"
+        config.write_text(f"port {self.sentinel_port}\nbind 127.0.0.1\n"
+                          f"sentinel monitor mymaster 127.0.0.1 {self.master_port} 1\n")
+        self.processes.append(subprocess.Popen(
+            [str(BIN / "redis-server"), str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self._wait(lambda: redis.Redis(port=self.sentinel_port).execute_command(
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"))
+        return self
+
+    stop = RedisCluster.stop
+    _wait = staticmethod(RedisCluster._wait)

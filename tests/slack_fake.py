@@ -162,7 +162,7 @@ class SlackFake:
 
 def _arguments() -> dict[str, Any]:
     if request.is_json:
-        return dict(request.get_json())
+        return dict(request.get_json(silent=True) or {})
     args: dict[str, Any] = dict(request.form)
     for key in ("blocks", "view", "attachments"):
         if isinstance(args.get(key), str):

@@ -71,8 +71,8 @@ def _wait_until_ready(url: str, process: subprocess.Popen, deadline: float) -> r
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read()
         try:
-            return requests.get(url, timeout=1)
-        except requests.ConnectionError:
+            return requests.get(url, timeout=2)
+        except requests.RequestException:
             time.sleep(0.1)  # polling a port that is not open yet: nothing to await instead
     pytest.fail("server did not start")
 

@@ -15,16 +15,17 @@ SCOPES = {
     "chat_postMessage": "chat:write", "chat_update": "chat:write",
     "chat_postEphemeral": "chat:write", "usergroups_users_list": "usergroups:read",
     "users_lookupByEmail": "users:read.email", "views_open": None, "views_update": None,
-    "views_publish": None, "auth_test": None,
+    "views_publish": None, "auth_test": None, "conversations_info": "channels:read",
 }
 #: Scopes that come with another (Slack requires users:read beside users:read.email) or with
 #: a feature (commands).
-IMPLIED = {"users:read", "commands"}
+IMPLIED = {"users:read", "commands", "groups:read"}
 
 
 def _methods_called() -> set[str]:
     source = "\n".join(p.read_text() for p in (ROOT / "app").glob("*.py"))
-    return set(re.findall(r"\.(chat_\w+|views_\w+|usergroups_\w+|users_\w+|auth_test)\(", source))
+    return set(re.findall(r"\.(chat_\w+|views_\w+|usergroups_\w+|users_\w+|auth_test|"
+                          r"conversations_\w+)\(", source))
 
 
 def test_every_method_the_code_calls_has_its_scope_and_nothing_more() -> None:

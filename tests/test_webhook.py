@@ -103,7 +103,8 @@ def post(bot: Bot, payload: dict | bytes, *, headers: dict | None = None, sign: 
 
 
 def keys(redis, prefix: str) -> set[str]:
-    return set(redis.scan_iter(match=f"{prefix}:*"))
+    """What is stored, rate-limit counters aside (they count requests, they hold no data)."""
+    return {k for k in redis.scan_iter(match=f"{prefix}:*") if ":rate:" not in k}
 
 
 # --- intake -------------------------------------------------------------------------------------

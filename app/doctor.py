@@ -1,0 +1,113 @@
+"""`mysafe-bot doctor`: check every dependency once, one line each, with a fix for each failure.
+
+Run it after deploying or when something is off. It only reads: it pings Redis, asks Slack
+who the token is (`auth.test`) and about the approvals channel, and asks MySafe for a
+protected path without a token (a 401 proves MySafe answers, TLS included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import redis
+import requests
+from slack_sdk.errors import SlackApiError
+
+from app.errors import ConfigError
+from app.settings import Scope, Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else "FAIL"
+        fix = f"\n       fix: {self.fix}" if not self.ok and self.fix else ""
+        return f"{mark} {self.name:<18} {self.detail}{fix}"
+
+
+def run_checks(environ=None) -> Iterator[Check]:
+    try:
+        settings = Settings.from_env(environ, scope=Scope.SERVICE)
+    except ConfigError as error:
+        yield Check("settings", False, str(error), f"set {error.variable} ({error.expected})")
+        return
+    yield Check("settings", True, "every setting is present and well-formed")
+    from app.services import Services
+    from app.slack_app import make_web_client
+
+    services = Services.build(settings)
+    try:
+        yield _guard("redis", lambda: _redis(services), "check REDIS_URL and that Redis runs")
+        client = make_web_client(services)
+        yield _guard("slack token", lambda: _slack_token(client),
+                     "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)")
+        yield _guard("approval channel", lambda: _channel(client, settings),
+                     "set MYSAFE_BOT_APPROVAL_CHANNEL to the channel's ID and /invite the app")
+        yield _guard("mysafe", lambda: _mysafe(settings),
+                     "check MYSAFE_URL, the network path, and MYSAFE_CA_BUNDLE for a private CA")
+    finally:
+        services.close()
+
+
+def _guard(name: str, probe: Callable[[], str], fix: str) -> Check:
+    try:
+        return Check(name, True, probe())
+    except (redis.RedisError, SlackApiError, requests.RequestException, _Failed) as error:
+        return Check(name, False, _reason(error), fix)
+
+
+class _Failed(Exception):
+    pass
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return f"Slack said {error.response.get('error', 'error')}"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "TLS verification failed"
+    return str(error) or type(error).__name__
+
+
+def _redis(services) -> str:
+    services.redis.ping()
+    version = services.redis.info("server").get("redis_version", "?")
+    return f"answers PING (Redis {version})"
+
+
+def _slack_token(client) -> str:
+    who = client.auth_test()
+    return f"valid: bot {who.get('user_id')} in team {who.get('team_id')}"
+
+
+def _channel(client, settings: Settings) -> str:
+    info = client.conversations_info(channel=settings.approval_channel)["channel"]
+    if info.get("is_archived"):
+        raise _Failed(f"#{info.get('name')} is archived")
+    return f"#{info.get('name', settings.approval_channel)} exists"
+
+
+def _mysafe(settings: Settings) -> str:
+    response = requests.get(settings.mysafe_url + "/api/mysafe/password", timeout=10,
+                            verify=settings.mysafe_ca_bundle or True)
+    if response.status_code in (401, 403):
+        return f"answers (HTTP {response.status_code} without a token, as expected)"
+    if response.status_code == 404:
+        raise _Failed("HTTP 404: no MySafe API at this URL")
+    if response.status_code >= 500:
+        raise _Failed(f"HTTP {response.status_code}: the gateway or server is failing")
+    return f"answers (HTTP {response.status_code})"
+
+
+def doctor(environ=None) -> int:
+    failed = 0
+    for check in run_checks(environ):
+        print(check.line(), flush=True)
+        failed += not check.ok
+    print("all checks passed" if not failed else f"{failed} check(s) failed")
+    return 1 if failed else 0
