@@ -228,7 +228,8 @@ def deny_modal(request_id: str) -> Block:
 def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
     fields = {"password": ("New password", 1024), "secret_key": ("New TOTP seed (base32)", 256),
               "client_secret": ("New client secret", 4096)}
-    blocks = [_section(f"New secret values for {kind.label} {identifier} “{esc(name)}”. They "
+    named = f" “{esc(name)}”" if name else ""
+    blocks = [_section(f"New secret values for {kind.label} {identifier}{named}. They "
                        "are kept encrypted until an approver applies them, then deleted.")]
     for field_name in SECRET_FIELDS_OF[kind]:
         label, limit = fields[field_name]

@@ -17,7 +17,7 @@ from typing import Any
 
 from app.errors import ValidationError
 from app.models import Entry, GroupShare, Kind, UserShare
-from app.schemas import SECRET_FIELDS
+from app.schemas import SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
 
 
 class Verb(str, Enum):
@@ -98,6 +98,8 @@ def check(change: Change, secrets: Mapping[str, str]) -> None:
             problems[unknown[0]] = f"not a field of a {change.kind.label}; use {', '.join(allowed)}"
         if not change.fields:
             problems["fields"] = "say what to change: field=value"
+        elif not problems:
+            problems.update(_value_problems(change))
     if change.verb is Verb.ROTATE:
         allowed_secrets = SECRET_FIELDS_OF[change.kind]
         if not secrets or set(secrets) - set(allowed_secrets):
@@ -106,6 +108,17 @@ def check(change: Change, secrets: Mapping[str, str]) -> None:
         problems["secrets"] = "only `rotate` and `create` carry secret values"
     if problems:
         raise ValidationError(problems)
+
+
+def _value_problems(change: Change) -> dict[str, str]:
+    """The values themselves, checked as MySafe would, so a bad one is refused before it is
+    stored rather than failing after an approver's click."""
+    try:
+        validate_body(UPDATE_SCHEMAS[change.kind], dict(change.fields))
+    except ValidationError as error:
+        return {field: "; ".join(m) if isinstance(m, list) else str(m)
+                for field, m in error.errors.items()}
+    return {}
 
 
 # --- apply-time body --------------------------------------------------------------------------

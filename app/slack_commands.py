@@ -46,7 +46,8 @@ class _Handlers:
             idempotency_key=f"slack:{body.get('trigger_id', '')}",
         )
 
-    def ack(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
+    def ack(self, ack: Callable[..., Any], body: dict[str, Any],
+            respond: Callable[..., Any]) -> None:
         try:
             verdict = self.limiter.hit(body["user_id"])
         except redis.RedisError:
@@ -69,8 +70,9 @@ class _Handlers:
             return
         ack()
         if isinstance(command, dispatch.MODAL_COMMANDS):
-            with answer_errors(lambda text: self.front.client.chat_postEphemeral(
-                    channel=body["channel_id"], user=body["user_id"], text=text)):
+            # response_url works wherever the command was typed (DMs, private channels), unlike
+            # chat.postEphemeral, which needs the bot in the channel.
+            with answer_errors(lambda text: respond(text=text, response_type="ephemeral")):
                 dispatch.run(self.context(body), command)
 
     def work(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:

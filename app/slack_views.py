@@ -38,6 +38,10 @@ def _ack_close(ack: Callable[..., Any]) -> None:
     ack()
 
 
+#: Typed exactly as given: a pass phrase may begin or end with a space.
+_VERBATIM = frozenset({"password", "client_secret"})
+
+
 def values(view: Mapping[str, Any]) -> dict[str, str]:
     """{block_id: typed text} from a submitted view; empty inputs are left out."""
     found = {}
@@ -45,7 +49,7 @@ def values(view: Mapping[str, Any]) -> dict[str, str]:
         for action in actions.values():
             value = action.get("value")
             if isinstance(value, str) and value.strip():
-                found[block_id] = value.strip()
+                found[block_id] = value if block_id in _VERBATIM else value.strip()
     return found
 
 
@@ -81,9 +85,7 @@ class _Views:
     # --- login ---------------------------------------------------------------------------
 
     def login_ack(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
-        given = values(view)
-        missing = {b: "required" for b in ("client_id", "client_secret", "mysafe_username")
-                   if b not in given}
+        missing = _login_errors(values(view))
         if missing:
             ack(response_action="errors", errors=missing)
             return
@@ -91,6 +93,8 @@ class _Views:
 
     def login(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user, given = body["user"]["id"], values(view)
+        if _login_errors(given):
+            return  # refused in the ack; the form is still open for the person to correct
         outcome = []
         with answer_errors(outcome.append):
             account = link_verified(
@@ -114,6 +118,8 @@ class _Views:
         user, given = body["user"]["id"], values(view)
         target = json.loads(view["private_metadata"])
         kind = Kind(target["kind"])
+        if _secret_errors(kind, given):
+            return  # refused in the ack
         secrets = {k: v for k, v in given.items() if k in ("password", "secret_key",
                                                             "client_secret")}
         if "secret_key" in secrets:
@@ -137,8 +143,11 @@ class _Views:
     def create(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user, given = body["user"]["id"], values(view)
         kind = Kind(view["private_metadata"])
-        with answer_errors(lambda text: self._dm(user, text)):
+        try:
             change, secrets = _create_parts(kind, given)
+        except ValidationError:
+            return  # refused in the ack, next to the field
+        with answer_errors(lambda text: self._dm(user, text)):
             self._submit(user, change, secrets=secrets, reason=given.get("reason", ""),
                          key=f"view:{view['id']}:{view.get('hash', '')}")
 
@@ -150,6 +159,11 @@ class _Views:
             self._dm(user, f"Request *{request.id}* ({change.verb.value} "
                            f"{blocks.entry_label(request)}) is waiting for approval in "
                            f"<#{self.front.services.settings.approval_channel}>.")
+
+
+def _login_errors(given: Mapping[str, str]) -> dict[str, str]:
+    return {b: "required" for b in ("client_id", "client_secret", "mysafe_username")
+            if b not in given}
 
 
 def _notice(text: str) -> dict[str, Any]:
