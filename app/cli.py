@@ -68,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     audit.set_defaults(handler=_audit)
 
+    mcp = commands.add_parser("mcp", help="the MCP server for AI assistants")
+    transport = mcp.add_mutually_exclusive_group(required=True)
+    transport.add_argument("--stdio", action="store_true",
+                           help="speak MCP on stdin/stdout (token in MYSAFE_BOT_MCP_TOKEN)")
+    transport.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp")
+    mcp.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    mcp.add_argument("--port", type=int, default=None, help="default MYSAFE_BOT_MCP_PORT")
+    mcp.set_defaults(handler=_mcp)
+
     doctor = commands.add_parser("doctor", help="check settings, Redis, Slack and MySafe")
     doctor.set_defaults(handler=_doctor)
 
@@ -219,6 +228,14 @@ def _duration(text: str):
     if unit not in units or not number.isdigit():
         raise ConfigError("--since", "expected a duration such as 30m, 24h or 7d")
     return timedelta(seconds=int(number) * units[unit])
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from app.mcp_runner import run_http, run_stdio
+
+    if args.stdio:
+        return run_stdio()
+    return run_http(host=args.host, port=args.port)
 
 
 def _doctor(args: argparse.Namespace) -> int:

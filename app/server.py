@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 
 from gunicorn.app.base import BaseApplication
 
@@ -37,41 +36,39 @@ class _Gunicorn(BaseApplication):
 
 
 def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, object]:
-    return {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": 8,
-        "timeout": 30,
-        "graceful_timeout": 25,
-        "keepalive": 5,
-        "accesslog": None,
-        "limit_request_line": 8190,
-        "child_exit": _child_exit,
-    }
+    from app import gunicorn_conf
 
-
-def _child_exit(server, worker) -> None:
-    """Tell prometheus-client a worker is gone, so its live gauges stop counting."""
-    from prometheus_client import multiprocess
-
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(worker.pid)
+    return {"bind": f"{host}:{port}", "workers": workers, **gunicorn_conf.SETTINGS}
 
 
 def serve(*, host: str, port: int, workers: int) -> int:
     settings = Settings.from_env()  # fail fast, before anything starts
     configure_logging(settings.log_format)
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="mysafe-bot-metrics-"))
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir)
         os.environ["REDIS_URL"] = embedded.url
     log.info("serving", extra={"event": "serve.start", "bind": f"{host}:{port}",
                                "workers": workers})
+    mcp = _start_mcp(settings, host)
     try:
         _Gunicorn(gunicorn_options(host=host, port=port, workers=workers)).run()
     finally:
+        if mcp is not None:
+            mcp.terminate()
+            mcp.wait(timeout=30)
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _start_mcp(settings: Settings, host: str):
+    """The MCP server is ASGI: it runs beside gunicorn under uvicorn (see app.mcp_server)."""
+    if not settings.mcp_port:
+        return None
+    import subprocess
+
+    from app.mcp_runner import sibling_command
+
+    log.info("starting mcp", extra={"event": "mcp.start", "port": settings.mcp_port})
+    return subprocess.Popen(sibling_command(host, settings.mcp_port))  # noqa: S603 - our argv

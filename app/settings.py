@@ -57,6 +57,9 @@ class Settings:
     callback_hosts: frozenset[str] = frozenset()
     log_format: str = "json"
     command_rate_limit: int = 20
+    mcp_port: int = 3001
+    trusted_proxies: int = 0
+    mcp_public_url: str = ""
     webhook_rate_limit: int = 60
 
     @property
@@ -116,6 +119,10 @@ class Settings:
             log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
             command_rate_limit=reader.number("MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0,
                                              high=100_000),
+            mcp_port=reader.number("MYSAFE_BOT_MCP_PORT", int, default=3001, low=0, high=65535),
+            mcp_public_url=reader.url("MYSAFE_BOT_MCP_PUBLIC_URL"),
+            trusted_proxies=reader.number("MYSAFE_BOT_TRUSTED_PROXIES", int, default=0, low=0,
+                                          high=5),
             webhook_rate_limit=reader.number("MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60,
                                              low=0, high=100_000),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.mcp_tokens import McpTokens
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.types import McpToken, Token, VerbSpec
@@ -24,4 +25,15 @@ def parse(args: list[Token]) -> McpToken:
 
 
 def run(ctx: Context, command: McpToken) -> str:
-    return "MCP tokens are not available on this installation yet."
+    """Issue (shown once, in this ephemeral reply) or revoke the person's MCP token."""
+    tokens = McpTokens(ctx.services.redis, prefix=ctx.services.settings.key_prefix)
+    if command.revoke:
+        if tokens.revoke(ctx.user_id):
+            return "Your MCP token is revoked: assistants using it are refused from now on."
+        return "You had no MCP token."
+    ctx.services.vault.credentials(ctx.user_id)  # proposals act with your MySafe key
+    token = tokens.issue(ctx.user_id)
+    return (f"Your MCP token (shown once; any earlier token stops working): `{token}`\n"
+            "Give it to your AI assistant as `Authorization: Bearer <token>` for the bot's MCP "
+            "server (see the README). Assistants can look up entries and *propose* changes; an "
+            "approver still decides in Slack. Revoke it with `/mysafe mcp-token revoke`.")

@@ -95,6 +95,7 @@ def env(mysafe_server: EmulatorServer, redis_url: str, key_prefix: str,
         "MYSAFE_BOT_KEY_PREFIX": key_prefix,
         "MYSAFE_TIMEOUT": "2",
         "LOG_FORMAT": "json",
+        "MYSAFE_BOT_MCP_PORT": "0",  # tests that want the MCP server start it themselves
     }
 
 

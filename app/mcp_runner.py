@@ -1,0 +1,56 @@
+"""Running the MCP server: stdio for a local assistant, uvicorn for streamable HTTP."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from app.errors import ConfigError
+from app.logs import configure_logging
+from app.mcp_tokens import McpTokens
+from app.services import Services
+from app.settings import Settings
+from app.wiring import build_engine
+
+log = logging.getLogger(__name__)
+
+
+def _engine():
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    services = Services.build(settings)
+    return build_engine(services)
+
+
+def run_stdio() -> int:
+    """stdout carries the protocol, so logs go to stderr (configure_logging's default)."""
+    engine = _engine()
+    user = McpTokens(engine.services.redis, prefix=engine.settings.key_prefix).user_for(
+        os.environ.get("MYSAFE_BOT_MCP_TOKEN"))
+    if user is None:
+        raise ConfigError("MYSAFE_BOT_MCP_TOKEN", "expected a valid token from `/mysafe mcp-token`")
+    from app.mcp_server import build_mcp
+
+    log.info("mcp stdio", extra={"event": "mcp.stdio", "user": user})
+    build_mcp(engine, public_url="http://localhost", stdio_user=user).run(transport="stdio")
+    return 0
+
+
+def run_http(*, host: str, port: int | None) -> int:
+    import uvicorn
+
+    from app.mcp_server import build_mcp
+
+    engine = _engine()
+    port = port or engine.settings.mcp_port
+    public = engine.settings.mcp_public_url or f"http://{host}:{port}"
+    app = build_mcp(engine, public_url=public).streamable_http_app()
+    log.info("mcp http", extra={"event": "mcp.http", "bind": f"{host}:{port}"})
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=20)
+    return 0
+
+
+def sibling_command(host: str, port: int) -> list[str]:
+    """What `mysafe-bot serve` starts beside gunicorn."""
+    return [sys.executable, "-m", "app.cli", "mcp", "--http", "--host", host, "--port", str(port)]

@@ -1,0 +1,253 @@
+"""The MCP front: AI assistants look up entries and *propose* changes; people approve in Slack.
+
+Built on the official `mcp` SDK (FastMCP). Served two ways:
+
+- streamable HTTP at `/mcp`, by `mysafe-bot mcp --http` — a sibling process that
+  `mysafe-bot serve` starts beside gunicorn. The SDK's HTTP transport is ASGI (anyio task
+  groups, optional SSE streams) while the Slack app is WSGI under gunicorn; a process of its own
+  (uvicorn) keeps each on the server made for it, and stateless JSON responses let any number of
+  such processes share the load. Every request needs `Authorization: Bearer <MCP token>`.
+- stdio, by `mysafe-bot mcp --stdio`, for a local assistant; the token comes from
+  `MYSAFE_BOT_MCP_TOKEN` and is checked the same way.
+
+Every tool acts for the token's Slack user, with that person's own MySafe key. No tool applies
+a change or returns a secret value: proposals are ordinary change requests (source "mcp")
+that wait for an approver's click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from marshmallow import Schema, fields, validate
+from marshmallow import ValidationError as MarshmallowError
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+
+from app import metrics
+from app.approvals import ChangeRequest
+from app.changes import Change, Verb
+from app.edge import user_message
+from app.engine import Engine
+from app.errors import BotError, ValidationError
+from app.mcp_tokens import McpTokens
+from app.models import Entry, GroupShare, Kind, UserShare
+from app.ratelimit import RateLimiter
+from app.schemas import UPDATE_SCHEMAS, validate_body
+
+SCOPE = "mysafe"
+KindName = Literal["password", "secret"]
+WAITS = ("It does NOT change anything by itself: it files a change request that waits for a "
+         "human approver's click in Slack, then is applied with the user's own MySafe key.")
+
+
+class _Proposal(Schema):
+    """The same bounds as Slack commands and tickets, for what an assistant sends."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(("password", "secret")))
+    id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+    users = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
+                        validate=validate.Length(max=50), load_default=list)
+    groups = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
+                         validate=validate.Length(max=50), load_default=list)
+    can_edit = fields.Boolean(load_default=False)
+    reason = fields.String(validate=validate.Length(max=500), load_default="")
+
+
+class _TokenVerifier:
+    """The SDK's TokenVerifier: an MCP token is valid while its hash maps to a Slack user."""
+
+    def __init__(self, tokens: McpTokens) -> None:
+        self.tokens = tokens
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        user = self.tokens.user_for(token)
+        if user is None:
+            return None
+        return AccessToken(token=token, client_id=user, scopes=[SCOPE], subject=user)
+
+
+def build_mcp(engine: Engine, *, public_url: str, stdio_user: str | None = None) -> FastMCP:
+    services = engine.services
+    tokens = McpTokens(services.redis, prefix=services.settings.key_prefix)
+    limiter = RateLimiter(services.redis, prefix=services.settings.key_prefix, name="mcp",
+                          per_minute=services.settings.command_rate_limit)
+    options: dict[str, Any] = {}
+    if stdio_user is None:
+        options = {"token_verifier": _TokenVerifier(tokens),
+                   # Opaque tokens of our own, checked by the verifier: no audience to compare.
+                   "auth": AuthSettings(issuer_url=public_url, resource_server_url=public_url,
+                                        required_scopes=[SCOPE], validate_token_resource=False)}
+    mcp = FastMCP(
+        "mysafe-bot",
+        instructions=("Look up Segura MySafe entries the user can see and propose shares or "
+                      "updates. Proposals wait for a human approver in Slack; secret values "
+                      "are never shown and cannot be set here."),
+        stateless_http=True, json_response=True,
+        # Bearer tokens authenticate every request, and the server usually sits behind a
+        # proxy whose Host header differs: DNS-rebinding checks would only refuse real users.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        **options,
+    )
+    tools = _Tools(engine, limiter, lambda: stdio_user or _token_user())
+    for tool in (tools.list_entries, tools.show_entry, tools.propose_share,
+                 tools.propose_unshare, tools.propose_update, tools.request_status,
+                 tools.my_requests, tools.cancel_request):
+        description = " ".join((tool.__doc__ or "").split())
+        if tool.__name__.startswith("propose_"):
+            description += " " + WAITS
+        mcp.add_tool(tool, description=description)
+    return mcp
+
+
+def _token_user() -> str:
+    token = get_access_token()
+    if token is None:  # the SDK's auth middleware refuses before this; never act for nobody
+        raise ToolError("no MCP token")
+    return token.client_id
+
+
+class _Tools:
+    def __init__(self, engine: Engine, limiter: RateLimiter, who: Callable[[], str]) -> None:
+        self.engine = engine
+        self.limiter = limiter
+        self.who = who
+
+    def _user(self) -> str:
+        user = self.who()
+        verdict = self.limiter.hit(user)
+        if not verdict.allowed:
+            metrics.RATE_LIMITED.labels(limit="mcp").inc()
+            raise ToolError(f"rate limited: try again in {verdict.retry_after} s")
+        return user
+
+    def _run(self, action: Callable[[str], Any]) -> Any:
+        user = self._user()
+        try:
+            return action(user)
+        except BotError as error:
+            raise ToolError(user_message(error)) from None
+
+    # --- read -------------------------------------------------------------------------------
+
+    def list_entries(self, kind: KindName, text: str = "") -> dict[str, Any]:
+        """List MySafe passwords or API secrets the user can see, optionally filtered by text
+        (matched against name, URL, username and tags). Never returns secret values."""
+        def action(user: str) -> dict[str, Any]:
+            items = self.engine.client_for(user).list_entries(Kind(kind))
+            wanted = text.casefold()[:100]
+            found = [i for i in items if not wanted or any(
+                wanted in v.casefold() for v in (i.name, i.url, i.username, i.tags))]
+            return {"entries": [{"kind": kind, "id": i.identifier, "name": i.name, "url": i.url,
+                                 "username": i.username, "tags": i.tags, "can_edit": i.can_write}
+                                for i in found[:200]]}
+        return self._run(action)
+
+    def show_entry(self, kind: KindName, id: int) -> dict[str, Any]:  # noqa: A002 - tool arg
+        """Show one entry: its plain fields and who it is shared with. Secret values (password,
+        TOTP seed, client secret) are reported only as set or not set."""
+        return self._run(lambda user: _entry(self.engine.client_for(user).get(Kind(kind), id)))
+
+    # --- proposals --------------------------------------------------------------------------
+
+    def propose_share(self, kind: KindName, id: int, users: list[str] | None = None,  # noqa: A002
+                      groups: list[str] | None = None, can_edit: bool = False,
+                      reason: str = "") -> dict[str, Any]:
+        """Propose sharing an entry with MySafe users and/or groups (view-only unless can_edit)."""
+        data = _load({"kind": kind, "id": id, "users": users or [], "groups": groups or [],
+                      "can_edit": can_edit, "reason": reason})
+        change = Change(Verb.SHARE, Kind(kind), data["id"],
+                        add_users=tuple(UserShare(u, data["can_edit"]) for u in data["users"]),
+                        add_groups=tuple(GroupShare(g, data["can_edit"]) for g in data["groups"]))
+        return self._propose(change, data["reason"])
+
+    def propose_unshare(self, kind: KindName, id: int, users: list[str] | None = None,  # noqa: A002
+                        groups: list[str] | None = None, reason: str = "") -> dict[str, Any]:
+        """Propose removing MySafe users and/or groups from an entry's sharing."""
+        data = _load({"kind": kind, "id": id, "users": users or [], "groups": groups or [],
+                      "reason": reason})
+        change = Change(Verb.UNSHARE, Kind(kind), data["id"], remove_users=tuple(data["users"]),
+                        remove_groups=tuple(data["groups"]))
+        return self._propose(change, data["reason"])
+
+    def propose_update(self, kind: KindName, id: int, changes: dict[str, str],  # noqa: A002
+                       reason: str = "") -> dict[str, Any]:
+        """Propose changing an entry's non-secret fields (passwords: name, url, username, notes,
+        tags; API secrets: name, url, client_id, identifier_code, method, tags, notes). Secret
+        fields are refused."""
+        data = _load({"kind": kind, "id": id, "reason": reason})
+        change = Change(Verb.UPDATE, Kind(kind), data["id"], fields=dict(changes or {}))
+
+        def checked(user: str) -> dict[str, Any]:
+            from app.changes import check
+
+            check(change, {})
+            validate_body(UPDATE_SCHEMAS[change.kind], dict(change.fields))
+            return self._submit(user, change, data["reason"])
+        return self._run(checked)
+
+    def _propose(self, change: Change, reason: str) -> dict[str, Any]:
+        return self._run(lambda user: self._submit(user, change, reason))
+
+    def _submit(self, user: str, change: Change, reason: str) -> dict[str, Any]:
+        request = self.engine.submit(change, requester=user, reason=reason, source="mcp")
+        return {**_request(request), "note": "Waiting for a human approver in Slack; nothing has "
+                                             "changed in MySafe yet."}
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def request_status(self, request_id: str) -> dict[str, Any]:
+        """The state of one of the user's change requests (pending, applied, denied, …)."""
+        def action(user: str) -> dict[str, Any]:
+            request = self.engine.get(request_id.strip().upper())
+            if request.requester != user:
+                raise ToolError("that is not one of your requests")
+            return _request(request)
+        return self._run(action)
+
+    def my_requests(self) -> dict[str, Any]:
+        """The user's open change requests."""
+        return self._run(lambda user: {"requests": [_request(r)
+                                                    for r in self.engine.open_for(user)]})
+
+    def cancel_request(self, request_id: str) -> dict[str, Any]:
+        """Cancel one of the user's own pending requests."""
+        def action(user: str) -> dict[str, Any]:
+            decision = self.engine.cancel(request_id.strip().upper(), user)
+            return {**_request(decision.request), "changed": decision.changed}
+        return self._run(action)
+
+
+def _load(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _Proposal().load(data)
+    except MarshmallowError as error:
+        raise ToolError(str(ValidationError(error.messages))) from None
+
+
+def _entry(entry: Entry) -> dict[str, Any]:
+    return {
+        "kind": entry.kind.value, "id": entry.identifier, **entry.plain_fields(),
+        "password": "set" if entry.has_password else "not set",
+        "totp_seed": "set" if entry.has_totp else "not set",
+        "client_secret": "set" if entry.has_client_secret else "not set",
+        "users_allowed": [{"username": u.username, "can_edit": u.can_edit}
+                          for u in entry.users_allowed],
+        "groups_allowed": [{"name": g.name, "can_edit": g.can_edit} for g in entry.groups_allowed],
+    }
+
+
+def _request(request: ChangeRequest) -> dict[str, Any]:
+    return {
+        "request_id": request.id, "state": request.state.value, "verb": request.change.verb.value,
+        "kind": request.change.kind.value, "id": request.change.identifier,
+        "entry_name": request.entry_name, "approvals": len(request.approvals),
+        "approvals_required": request.required, "reason": request.reason,
+        "changes": [{"field": d.field, "before": d.before, "after": d.after} for d in request.diff],
+        "error": request.error, "result": request.result.get("message", ""),
+    }

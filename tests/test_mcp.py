@@ -1,0 +1,249 @@
+"""The MCP front with the SDK's own client: over streamable HTTP against the running server, and
+over stdio against `mysafe-bot mcp --stdio`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from app.approvals import State
+from app.emulator import Emulator
+from app.mcp_server import build_mcp
+from app.mcp_tokens import McpTokens
+from tests.slack_fake import SlackFake
+from tests.slack_harness import Bot
+from tests.slack_requests import SlackClient
+
+SECRET_VALUE = "Very-Secret-Pa55word"
+
+
+@pytest.fixture
+def entry(bot: Bot, emulator: Emulator, link) -> int:
+    link("UALICE", "alices")
+    emulator.add_user("bobm")
+    emulator.add_group("Ops", ["bobm"])
+    return emulator.add_password("alices", name="Staging DB", username="dbadmin",
+                                 password=SECRET_VALUE, secret_key="JBSWY3DPEHPK3PXP",
+                                 url="https://db.staging.example")
+
+
+@pytest.fixture
+def token(bot: Bot, entry: int) -> str:
+    return McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue("UALICE")
+
+
+@pytest.fixture
+def mcp_url(bot: Bot) -> Iterator[str]:
+    """The MCP server as `mysafe-bot mcp --http` runs it (uvicorn), on the bot's engine."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    app = build_mcp(bot.engine, public_url=url).streamable_http_app()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    ready = threading.Event()
+
+    def watch() -> None:
+        while not server.started and thread.is_alive():
+            thread.join(0.02)
+        ready.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert ready.wait(15) and server.started
+    yield f"{url}/mcp"
+    server.should_exit = True
+    thread.join(10)
+
+
+def call(url: str, token: str | None, *steps: tuple[str, dict[str, Any]]) -> list[Any]:
+    """Open a session with the SDK's client, run each (tool, arguments), return the results."""
+
+    async def run() -> list[Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(headers=headers, timeout=30) as http, \
+                streamable_http_client(url, http_client=http) as (read, write, _), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            results = []
+            for name, arguments in steps:
+                if name == "list_tools":
+                    results.append(await session.list_tools())
+                else:
+                    results.append(await session.call_tool(name, arguments))
+            return results
+
+    return asyncio.run(run())
+
+
+def structured(result: Any) -> dict[str, Any]:
+    assert not result.isError, result.content
+    return result.structuredContent
+
+
+def text_of(result: Any) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+# --- tools --------------------------------------------------------------------------------------
+
+def test_tools_are_listed_and_say_changes_wait_for_a_human(mcp_url: str, token: str) -> None:
+    (tools,) = call(mcp_url, token, ("list_tools", {}))
+    names = {t.name for t in tools.tools}
+    assert names == {"list_entries", "show_entry", "propose_share", "propose_unshare",
+                     "propose_update", "request_status", "my_requests", "cancel_request"}
+    for tool in tools.tools:
+        if tool.name.startswith("propose_"):
+            assert "human approver" in tool.description
+
+
+def test_list_and_show_never_return_secret_values(mcp_url: str, token: str, entry: int) -> None:
+    listed, shown = call(mcp_url, token, ("list_entries", {"kind": "password", "text": "staging"}),
+                         ("show_entry", {"kind": "password", "id": entry}))
+    assert [e["name"] for e in structured(listed)["entries"]] == ["Staging DB"]
+    details = structured(shown)
+    assert details["url"] == "https://db.staging.example" and details["password"] == "set"
+    everything = json.dumps([structured(listed), details, text_of(listed), text_of(shown)])
+    assert SECRET_VALUE not in everything and "JBSWY3DPEHPK3PXP" not in everything
+
+
+def test_a_proposal_waits_for_a_click_in_slack(mcp_url: str, token: str, entry: int, bot: Bot,
+                                               slack: SlackFake, emulator: Emulator,
+                                               user: SlackClient) -> None:
+    (proposed,) = call(mcp_url, token, ("propose_share", {
+        "kind": "password", "id": entry, "users": ["bobm"], "reason": "new on-call"}))
+    request = structured(proposed)
+    assert request["state"] == "pending" and "nothing has changed" in request["note"]
+    message = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                                      if c.args["channel"] == "C0APPROVALS"])[0]
+    assert "via an AI assistant (MCP)" in message.blocks_text()
+    assert emulator.calls_to("PUT", "/api/mysafe/password/update") == []
+    assert bot.engine.get(request["request_id"]).source == "mcp"
+
+    user.click("UAPPROVER1", "approve", request["request_id"])
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if "Applied" in c.blocks_text()])
+    (put,) = emulator.calls_to("PUT", "/api/mysafe/password/update")
+    assert put.user == "alices"  # the proposing person's own key
+    (status,) = call(mcp_url, token, ("request_status", {"request_id": request["request_id"]}))
+    assert structured(status)["state"] == "applied"
+    audit = [r for r in bot.engine.audit.read(request=request["request_id"])
+             if r.event == "request.created"]
+    assert audit[0].facts["channel"] == "mcp"
+
+
+def test_unshare_update_my_requests_and_cancel(mcp_url: str, token: str, entry: int,
+                                               bot: Bot) -> None:
+    unshare, update, mine = call(
+        mcp_url, token,
+        ("propose_unshare", {"kind": "password", "id": entry, "groups": ["Ops"]}),
+        ("propose_update", {"kind": "password", "id": entry, "changes": {"notes": "rotated"},
+                            "reason": "docs"}),
+        ("my_requests", {}))
+    ids = {structured(unshare)["request_id"], structured(update)["request_id"]}
+    assert {r["request_id"] for r in structured(mine)["requests"]} == ids
+    assert structured(update)["changes"] == [{"field": "notes", "before": "", "after": "rotated"}]
+    (cancelled,) = call(mcp_url, token, ("cancel_request",
+                                         {"request_id": structured(unshare)["request_id"]}))
+    assert structured(cancelled)["state"] == "cancelled"
+    assert bot.engine.get(structured(unshare)["request_id"]).state is State.CANCELLED
+
+
+@pytest.mark.parametrize("field", ["password", "secret_key", "client_secret"])
+def test_a_secret_field_in_propose_update_is_refused(mcp_url: str, token: str, entry: int,
+                                                     bot: Bot, field: str) -> None:
+    (result,) = call(mcp_url, token, ("propose_update", {
+        "kind": "password", "id": entry, "changes": {field: "typed-secret-123"}}))
+    assert result.isError and "rotate" in text_of(result)
+    assert "typed-secret-123" not in text_of(result)
+    assert bot.engine.queue() == []
+
+
+def test_bad_input_is_refused_by_the_schemas(mcp_url: str, token: str, entry: int) -> None:
+    too_many, nobody = call(mcp_url, token,
+                            ("propose_share", {"kind": "password", "id": entry,
+                                               "users": [f"u{i}" for i in range(60)]}),
+                            ("propose_share", {"kind": "password", "id": entry}))
+    assert too_many.isError and "users" in text_of(too_many)
+    assert nobody.isError and "share with" in text_of(nobody)
+
+
+def test_someone_elses_request_is_not_shown(mcp_url: str, token: str, entry: int, bot: Bot,
+                                            link) -> None:
+    from app.changes import Change, Verb
+    from app.models import Kind, UserShare
+
+    link("UBOB", "bobm")
+    other = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
+                                     add_users=(UserShare("alices"),)), requester="UALICE")
+    bobs_token = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
+        "UBOB")
+    (result,) = call(mcp_url, bobs_token, ("request_status", {"request_id": other.id}))
+    assert result.isError and "not one of your requests" in text_of(result)
+
+
+# --- identity -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["missing", "wrong", "revoked"])
+def test_missing_wrong_or_revoked_token_is_refused(mcp_url: str, token: str, bot: Bot,
+                                                   which: str) -> None:
+    if which == "revoked":
+        McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).revoke("UALICE")
+    used = {"missing": None, "wrong": "msb_not-a-real-token", "revoked": token}[which]
+    with pytest.raises(BaseException) as caught:  # the SDK surfaces the 401 as an error group
+        call(mcp_url, used, ("list_tools", {}))
+    assert "401" in repr(caught.value) or "Unauthorized" in repr(caught.value)
+
+
+def test_mcp_token_command_shows_the_token_once_and_revokes(bot: Bot, user: SlackClient,
+                                                           slack: SlackFake, entry: int,
+                                                           redis, key_prefix: str) -> None:
+    user.command("UALICE", "mcp-token")
+    reply = slack.wait_responses(1)[0]
+    assert reply["response_type"] == "ephemeral"
+    issued = reply["text"].split("`")[1]
+    assert issued.startswith("msb_")
+    tokens = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix)
+    assert tokens.user_for(issued) == "UALICE"
+    stored = "".join(str(redis.get(k)) + k for k in redis.scan_iter(match=f"{key_prefix}:*")
+                     if redis.type(k) == "string")
+    assert issued not in stored  # only its hash
+    user.command("UALICE", "mcp-token revoke")
+    slack.wait_responses(2)
+    assert tokens.user_for(issued) is None
+
+
+# --- stdio --------------------------------------------------------------------------------------
+
+def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry: int,
+                                   bot: Bot) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "app.cli", "mcp", "--stdio"],
+        env={"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_MCP_TOKEN": token})
+
+    async def run() -> tuple[Any, Any]:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = await session.list_tools()
+            proposed = await session.call_tool("propose_share", {
+                "kind": "password", "id": entry, "groups": ["Ops"]})
+            return tools, proposed
+
+    tools, proposed = asyncio.run(run())
+    assert len(tools.tools) == 8
+    request_id = structured(proposed)["request_id"]
+    assert bot.engine.get(request_id).state is State.PENDING
+    assert bot.engine.get(request_id).requester == "UALICE"
