@@ -23,6 +23,13 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    if settings.trusted_proxies:
+        # Behind N proxies, the client's address is the Nth from the right in X-Forwarded-For
+        # (rate limits per webhook sender depend on it). Never trust it without proxies.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies)
     app.extensions["mysafe_bot"] = services
     app.register_blueprint(web_bp)
     if settings.slack_bot_token:

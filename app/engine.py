@@ -258,7 +258,7 @@ class Engine:
         """Expire what is due and take over stuck applies; cost follows what is due."""
         now = timestamp() if now is None else now
         handled = 0
-        self._measure(now)
+        self.measure(now)
         for request_id in self.store.due("due", now, limit=limit):
             result = self.store.transition(request_id, "expire", actor="worker", now=now)
             if result.status == "expired":
@@ -283,8 +283,10 @@ class Engine:
                 self.store.drop_lease(request_id)
         return handled
 
-    def _measure(self, now: float) -> None:
-        """Pending count and sweep lag, for the on-call engineer's dashboard."""
+    def measure(self, now: float | None = None) -> None:
+        """Pending count and sweep lag, for the on-call engineer's dashboard (set by the worker
+        on each sweep and by the web app on each scrape, so /metrics has them either way)."""
+        now = timestamp() if now is None else now
         redis = self.services.redis
         metrics.PENDING.set(redis.zcard(self.store.index("open")))
         oldest = [score for name in ("due", "leases")

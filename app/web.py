@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import redis
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -47,4 +49,9 @@ def readyz() -> tuple[Response, int]:
 def metrics() -> Response:
     from app.metrics_export import registry
 
+    engine = current_app.extensions.get("mysafe_bot_engine")
+    if engine is not None:
+        # On a Redis outage the gauges keep their last value; /readyz reports the outage.
+        with contextlib.suppress(redis.RedisError):
+            engine.measure()
     return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)

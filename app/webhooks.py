@@ -58,7 +58,7 @@ def ticketing() -> tuple[Response, int]:
 
 
 def _source() -> str:
-    """The sender's address. Behind a proxy, run with werkzeug's ProxyFix so this is the client."""
+    """The sender's address (the client's, behind `MYSAFE_BOT_TRUSTED_PROXIES` proxies)."""
     return request.remote_addr or "unknown"
 
 

@@ -202,3 +202,18 @@ def test_sigterm_lets_an_in_flight_request_finish(slack_env: dict[str, str], emu
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     assert answer["response"].status_code == 202
+
+
+def test_metrics_show_pending_requests_and_sweep_lag(bot: Bot, emulator: Emulator, link) -> None:
+    from app.changes import Change, Verb
+    from app.models import Kind, UserShare
+
+    link("UALICE", "alices")
+    entry = emulator.add_password("alices", name="x", username="u", password="p")
+    emulator.add_user("bobm")
+    for _ in range(3):
+        bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
+                                 add_users=(UserShare("bobm"),)), requester="UALICE")
+    text = requests.get(f"{bot.url}/metrics", timeout=5).text
+    assert re.search(r"^mysafe_bot_pending_requests 3\.0$", text, re.M)
+    assert re.search(r"^mysafe_bot_worker_sweep_lag_seconds 0\.0$", text, re.M)
