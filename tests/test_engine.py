@@ -16,6 +16,7 @@ from app.emulator import Emulator
 from app.engine import Engine
 from app.models import GroupShare, Kind, UserShare
 from app.services import Services
+from tests.redis_text import everything_stored
 
 SECRET_PASSWORD = "N3w-Pa55word-never-shown"
 PUT_PASSWORD = "/api/mysafe/password/update"
@@ -341,25 +342,6 @@ def test_create_is_not_repeated_after_a_crash(engine: Engine, entry: int,
 
 # --- secrets and audit ---------------------------------------------------------------------------
 
-def _redis_text(redis, prefix: str) -> str:
-    parts = []
-    for key in redis.scan_iter(match=f"{prefix}:*"):
-        kind = redis.type(key)
-        if kind == "string":
-            parts.append(redis.get(key))
-        elif kind == "hash":
-            parts += [f"{k}={v}" for k, v in redis.hgetall(key).items()]
-        elif kind == "list":
-            parts += redis.lrange(key, 0, -1)
-        elif kind == "set":
-            parts += list(redis.smembers(key))
-        elif kind == "zset":
-            parts += redis.zrange(key, 0, -1)
-        elif kind == "stream":
-            parts += [str(fields) for _, fields in redis.xrange(key)]
-    return "\n".join(parts)
-
-
 def _rotation(engine: Engine, entry: int):
     return engine.submit(Change(Verb.ROTATE, Kind.PASSWORD, entry), requester="UALICE",
                          secrets={"password": SECRET_PASSWORD})
@@ -370,7 +352,7 @@ def test_secret_values_never_rest_in_clear(engine: Engine, entry: int, redis, ke
                                            emulator: Emulator, end: str) -> None:
     request = _rotation(engine, entry)
     assert [(d.field, d.after) for d in request.diff] == [("password", "(changed)")]
-    text = _redis_text(redis, key_prefix)
+    text = everything_stored(redis, key_prefix)
     assert SECRET_PASSWORD not in text and request.has_secrets
     if end == "applied":
         engine.approve(request.id, "UAPPROVER1", is_approver=True)
@@ -384,7 +366,7 @@ def test_secret_values_never_rest_in_clear(engine: Engine, entry: int, redis, ke
     final = engine.get(request.id)
     assert final.state.value == end and not final.has_secrets
     assert engine.store.encrypted_secrets(request.id) is None
-    assert SECRET_PASSWORD not in _redis_text(redis, key_prefix)
+    assert SECRET_PASSWORD not in everything_stored(redis, key_prefix)
 
 
 def test_audit_trail_records_every_step(engine: Engine, entry: int, services: Services) -> None:

@@ -18,6 +18,7 @@ import requests
 
 from app.approvals import State
 from app.emulator import Emulator
+from tests.redis_text import everything_stored
 from tests.slack_fake import SlackCall, SlackFake
 from tests.slack_harness import Bot
 from tests.slack_requests import SlackClient
@@ -161,16 +162,6 @@ def stored_requests(redis, key_prefix: str) -> dict[str, Any]:
         for key in redis.scan_iter(match=f"{key_prefix}:{pattern}", count=1000):
             found[key] = sorted(redis.zrange(key, 0, -1)) if redis.type(key) == "zset" else None
     return found
-
-
-def everything_stored(redis, key_prefix: str) -> str:
-    """Every key and value under the prefix, read by type (DUMP may compress, hiding text)."""
-    readers = {"string": redis.get, "hash": redis.hgetall, "set": redis.smembers,
-               "list": lambda key: redis.lrange(key, 0, -1),
-               "zset": lambda key: redis.zrange(key, 0, -1), "stream": redis.xrange}
-    return "\n".join(json.dumps([key, readers[redis.type(key)](key)], ensure_ascii=False,
-                                default=sorted)
-                     for key in redis.scan_iter(match=f"{key_prefix}:*", count=1000))
 
 
 def nothing_stored(bot: Bot, slack: SlackFake) -> None:

@@ -9,27 +9,13 @@ from app.crypto import Keyring, generate_key
 from app.emulator import Emulator
 from app.services import Services
 from app.vault import Vault, link_verified
-
-
-def _everything_in(redis, prefix: str) -> str:
-    """Every key and value under the prefix, as one string to search for clear text."""
-    dump = []
-    for key in redis.scan_iter(match=f"{prefix}:*"):
-        kind = redis.type(key)
-        if kind == "string":
-            dump.append(redis.get(key))
-        elif kind == "hash":
-            dump.extend(f"{k}={v}" for k, v in redis.hgetall(key).items())
-        elif kind == "set":
-            dump.extend(redis.smembers(key))
-        dump.append(key)
-    return "\n".join(dump)
+from tests.redis_text import everything_stored
 
 
 def test_secret_is_encrypted_at_rest(services: Services, redis, key_prefix: str) -> None:
     services.vault.link("UALICE", client_id="cid-1", client_secret="very-secret-value-1",
                         mysafe_username="alices")
-    assert "very-secret-value-1" not in _everything_in(redis, key_prefix)
+    assert "very-secret-value-1" not in everything_stored(redis, key_prefix)
     assert services.vault.credentials("UALICE").client_secret == "very-secret-value-1"
     assert "very-secret-value-1" not in repr(services.vault.credentials("UALICE"))
 
