@@ -7,7 +7,8 @@ from flask import Flask
 from app.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, services=None) -> Flask:
+def create_app(settings: Settings | None = None, *, services=None,
+               socket_mode: bool = True) -> Flask:
     """Build the web app: settings, Redis, MySafe client, vault, then the blueprints.
 
     Nothing is created at import time; tests pass their own settings (and may pass ready
@@ -33,11 +34,11 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.extensions["mysafe_bot"] = services
     app.register_blueprint(web_bp)
     if settings.slack_bot_token:
-        _mount_slack(app, services)
+        _mount_slack(app, services, socket_mode=socket_mode)
     return app
 
 
-def _mount_slack(app: Flask, services) -> None:
+def _mount_slack(app: Flask, services, *, socket_mode: bool) -> None:
     from app.slack_app import SlackFront, make_web_client, register_slack, start_socket_mode
     from app.wiring import build_engine
 
@@ -50,6 +51,6 @@ def _mount_slack(app: Flask, services) -> None:
     app.register_blueprint(webhooks_bp)
     app.extensions["mysafe_bot_engine"] = engine
     app.extensions["mysafe_bot_slack"] = front
-    if services.settings.slack_app_token:
+    if services.settings.slack_app_token and socket_mode:
         app.extensions["mysafe_bot_socket"] = start_socket_mode(
             front, services.settings.slack_app_token)

@@ -86,7 +86,6 @@ class SlackFront:
 
     def _cancel(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         self._decide(body, respond, self.engine.cancel)
-        self.publish_home(body["user"]["id"])
 
     def _decide(self, body: dict[str, Any], respond: Callable[..., Any],
                 decide: Callable[[str, str], Any]) -> None:
@@ -96,6 +95,8 @@ class SlackFront:
             if not decision.changed:
                 self.tell(body, respond, f"{request_id} is {decision.request.state.value}; "
                                          "your click changed nothing.")
+        if body.get("container", {}).get("type") == "view":
+            self.publish_home(user)  # clicked in the Home tab: show it as it is now
 
     def _deny_clicked(self, ack: Callable[..., Any], body: dict[str, Any],
                       respond: Callable[..., Any]) -> None:
@@ -155,6 +156,10 @@ def _drop_retries(req, resp, next: Callable[[], Any]):  # noqa: A002 - Bolt's ow
 
 
 def register_slack(app: Flask, front: SlackFront) -> None:
+    """Mount `POST /slack/events` — only with a signing secret: without one (Socket Mode only)
+    nothing could prove a request came from Slack, so the route does not exist."""
+    if not front.services.settings.slack_signing_secret:
+        return
     handler = SlackRequestHandler(front.bolt)
     bp = Blueprint("slack", __name__)
 

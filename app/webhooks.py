@@ -84,7 +84,10 @@ def _intake(body: bytes, services) -> tuple[Response, int]:
     earlier = engine.find(key)
     if earlier is not None:
         return jsonify(request_id=earlier.id, state=earlier.state.value), 200
-    requester = _requester(ticket)
+    try:
+        requester = _requester(ticket)
+    except SlackApiError:
+        return _error(503, "Slack is unavailable to look up the requester; nothing was stored")
     if requester is None:
         return jsonify(errors=[{"field": "requester", "error":
                                 "no Slack user matches this requester"}]), 400
@@ -113,8 +116,10 @@ def _requester(ticket: Ticket) -> str | None:
     client = current_app.extensions["mysafe_bot_slack"].client
     try:
         return client.users_lookupByEmail(email=ticket.requester_email)["user"]["id"]
-    except SlackApiError:
-        return None
+    except SlackApiError as error:
+        if error.response.get("error") == "users_not_found":
+            return None
+        raise
 
 
 def _change(ticket: Ticket) -> Change:

@@ -209,3 +209,16 @@ def test_home_tab_shows_own_requests_and_the_queue(bot: Bot, user: SlackClient, 
     user.event({"type": "app_home_opened", "user": "UALICE", "channel": "D2", "tab": "home"})
     mine = slack.wait_calls("views.publish", 2)[1].args["view"]
     assert request_id in json.dumps(mine) and "Waiting for your approval" not in json.dumps(mine)
+
+
+def test_socket_mode_only_has_no_unsigned_http_route(slack_env: dict[str, str], redis) -> None:
+    """Without a signing secret nothing could prove a request came from Slack: no route."""
+    from app import create_app
+    from app.services import Services
+    from app.settings import Settings
+
+    env = {k: v for k, v in slack_env.items() if k != "SLACK_SIGNING_SECRET"}
+    settings = Settings.from_env({**env, "SLACK_APP_TOKEN": "xapp-1-test"}, dotenv=None)
+    app = create_app(settings, services=Services.build(settings, redis=redis), socket_mode=False)
+    assert app.test_client().post("/slack/events", data="command=/mysafe").status_code == 404
+    assert "mysafe_bot_slack" in app.extensions  # the listeners exist, for Socket Mode

@@ -349,3 +349,16 @@ def test_readme_curl_example_works(bot: Bot, entry: int) -> None:
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["state"] == "pending" and bot.engine.get(answer["request_id"])
+
+
+def test_slack_down_while_looking_up_the_requester_is_503(bot: Bot, entry: int, slack: SlackFake,
+                                                          redis, key_prefix: str) -> None:
+    slack.fail("users.lookupByEmail", error="internal_error", times=5)
+    before = keys(redis, key_prefix)
+    answer = post(bot, body(entry))
+    assert answer.status_code == 503 and keys(redis, key_prefix) == before
+
+
+def test_unknown_requester_email_is_400(bot: Bot, entry: int) -> None:
+    answer = post(bot, body(entry, requester={"email": "nobody@example.com"}))
+    assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "requester"
