@@ -183,9 +183,9 @@ class Engine:
 
     # --- apply -------------------------------------------------------------------------------
 
-    def _new_lease(self) -> dict[str, object]:
+    def _new_lease(self, now: float | None = None) -> dict[str, object]:
         return {"lease": random.token_hex(8),
-                "lease_until": timestamp() + self.settings.apply_lease}
+                "lease_until": (timestamp() if now is None else now) + self.settings.apply_lease}
 
     def apply(self, request_id: str, lease: str) -> Decision:
         """Make the MySafe call for a request this caller holds the lease on, record the end."""
@@ -272,7 +272,7 @@ class Engine:
             elif result.status in ("final", "missing"):
                 self._prune(request_id)
         for request_id in self.store.due("leases", now, limit=limit):
-            lease = self._new_lease()
+            lease = self._new_lease(now)
             result = self.store.transition(request_id, "reclaim", actor="worker", now=now, **lease)
             if result.status == "apply":
                 handled += 1

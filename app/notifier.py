@@ -47,6 +47,22 @@ class SlackNotifier:
                                               unfurl_links=False)
         self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
 
+    def post_missing(self, requests: list[ChangeRequest], *, older_than: float) -> int:
+        """Post the message of open requests that have none (Slack was down when they were
+        made); the worker calls this now and then."""
+        posted = 0
+        for request in requests:
+            if not request.ts and request.created < older_than:
+                try:
+                    self.show(request)
+                    posted += 1
+                except SlackApiError as error:
+                    log.warning("message still not posted", extra={
+                        "event": "slack.post_error", "request": request.id,
+                        "error": error.response.get("error", "")})
+                    break  # Slack is still down: try again at the next round
+        return posted
+
     def _dm(self, user_id: str, text: str) -> None:
         try:
             self.client.chat_postMessage(channel=user_id, text=text, unfurl_links=False)

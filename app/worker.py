@@ -8,12 +8,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 import redis
 
 from app.callbacks import TicketCallbacks
+from app.clock import timestamp
 from app.engine import Engine
 from app.logs import configure_logging
+from app.notifier import SlackNotifier
 from app.services import Services
 from app.settings import Settings
 from app.wiring import build_engine
@@ -30,15 +33,33 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("worker started", extra={"event": "worker.start"})
+    last_repost = 0.0
     try:
         while True:
             sweep(engine)
+            if time.monotonic() - last_repost >= REPOST_EVERY:
+                repost(engine)
+                last_repost = time.monotonic()
             if once or stop.wait(interval):
                 break
     finally:
         services.close()
         log.info("worker stopped", extra={"event": "worker.stop"})
     return 0
+
+
+REPOST_EVERY = 30.0
+
+
+def repost(engine: Engine) -> int:
+    """Give every open request its Slack message, if Slack was down when it was made."""
+    notifiers = [x for x in engine.listeners if isinstance(x, SlackNotifier)]
+    if not notifiers:
+        return 0
+    try:
+        return notifiers[0].post_missing(engine.queue(), older_than=timestamp() - 30)
+    except redis.RedisError:
+        return 0
 
 
 def sweep(engine: Engine) -> int:

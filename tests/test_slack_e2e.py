@@ -222,3 +222,24 @@ def test_socket_mode_only_has_no_unsigned_http_route(slack_env: dict[str, str], 
     app = create_app(settings, services=Services.build(settings, redis=redis), socket_mode=False)
     assert app.test_client().post("/slack/events", data="command=/mysafe").status_code == 404
     assert "mysafe_bot_slack" in app.extensions  # the listeners exist, for Socket Mode
+
+
+def test_slack_down_at_creation_then_the_worker_posts_the_message(
+        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int) -> None:
+    from app.wiring import build_engine
+    from app.worker import repost
+
+    slack.fail("chat.postMessage", error="service_unavailable", status=503, times=1)
+    user.command("UALICE", f"share password {vault_entry} with user:carol")
+    told = slack.wait_responses(1)[0]
+    assert "waiting for approval" in told["text"]  # the request is kept, Slack or not
+    (request,) = bot.engine.queue()
+    assert request.ts == ""
+    worker = build_engine(bot.services)
+    assert repost(worker) == 0  # too recent: the web process may still be posting it
+    from app.notifier import SlackNotifier
+
+    (notifier,) = [x for x in worker.listeners if isinstance(x, SlackNotifier)]
+    assert notifier.post_missing(worker.queue(), older_than=request.created + 1) == 1
+    assert bot.engine.get(request.id).ts
+    assert buttons(approval_posts(slack)[-1]) == ["Approve", "Deny"]
