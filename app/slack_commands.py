@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import redis
+from slack_bolt import BoltContext
 
 from app import metrics
 from app.edge import answer_errors, user_message
@@ -25,9 +26,18 @@ if TYPE_CHECKING:
 COMMAND = "/mysafe"
 
 
+#: Set by the ack when it let a command through; the lazy listener does nothing without it
+#: (a rate-limited or refused command must not run after its refusal was sent).
+PROCEED = "mysafe_proceed"
+
+
 def register_commands(front: SlackFront) -> None:
+    """Two listeners, first match wins: commands with work after the ack get a lazy listener;
+    help, bad input and modal verbs are answered by the ack alone (no thread, no copy)."""
     handlers = _Handlers(front)
-    front.bolt.command(COMMAND)(ack=handlers.ack, lazy=[handlers.work])
+    front.bolt.command(COMMAND, matchers=[handlers.has_work])(ack=handlers.ack,
+                                                              lazy=[handlers.work])
+    front.bolt.command(COMMAND)(handlers.ack)
 
 
 class _Handlers:
@@ -46,7 +56,15 @@ class _Handlers:
             idempotency_key=f"slack:{body.get('trigger_id', '')}",
         )
 
-    def ack(self, ack: Callable[..., Any], body: dict[str, Any],
+    @staticmethod
+    def has_work(body: dict[str, Any]) -> bool:
+        try:
+            command = parse(body.get("text", ""))
+        except CommandError:
+            return False
+        return not isinstance(command, dispatch.INSTANT_COMMANDS + dispatch.MODAL_COMMANDS)
+
+    def ack(self, ack: Callable[..., Any], body: dict[str, Any], context: BoltContext,
             respond: Callable[..., Any]) -> None:
         try:
             verdict = self.limiter.hit(body["user_id"])
@@ -69,19 +87,18 @@ class _Handlers:
             ack(text=dispatch.run(self.context(body), command))
             return
         ack()
+        context[PROCEED] = True
         if isinstance(command, dispatch.MODAL_COMMANDS):
             # response_url works wherever the command was typed (DMs, private channels), unlike
             # chat.postEphemeral, which needs the bot in the channel.
             with answer_errors(lambda text: respond(text=text, response_type="ephemeral")):
                 dispatch.run(self.context(body), command)
 
-    def work(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
-        try:
-            command = parse(body.get("text", ""))
-        except CommandError:
-            return  # answered in the ack
-        if isinstance(command, dispatch.INSTANT_COMMANDS + dispatch.MODAL_COMMANDS):
-            return
+    def work(self, body: dict[str, Any], context: BoltContext,
+             respond: Callable[..., Any]) -> None:
+        if not context.get(PROCEED):
+            return  # refused in the ack (rate limit, storage down)
+        command = parse(body.get("text", ""))
 
         def say(text: str) -> None:
             respond(text=text, response_type="ephemeral")

@@ -217,3 +217,17 @@ def test_metrics_show_pending_requests_and_sweep_lag(bot: Bot, emulator: Emulato
     text = requests.get(f"{bot.url}/metrics", timeout=5).text
     assert re.search(r"^mysafe_bot_pending_requests 3\.0$", text, re.M)
     assert re.search(r"^mysafe_bot_worker_sweep_lag_seconds 0\.0$", text, re.M)
+
+
+def test_a_rate_limited_command_does_nothing_after_its_refusal(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link) -> None:
+    link("UALICE", "alices")
+    emulator.add_user("carol")
+    entry = emulator.add_password("alices", name="x", username="u", password="p")
+    for _ in range(3):
+        user.command("UALICE", "help")
+    refused = user.command("UALICE", f"share password {entry} with user:carol")
+    assert "Slow down" in refused.text
+    user.command("UBOB", "whoami")  # another person's command, answered after the ack
+    slack.wait_responses(1)
+    assert bot.engine.queue() == [] and len(slack.responses) == 1
