@@ -247,3 +247,30 @@ def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry:
     request_id = structured(proposed)["request_id"]
     assert bot.engine.get(request_id).state is State.PENDING
     assert bot.engine.get(request_id).requester == "UALICE"
+
+
+def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp_path) -> None:
+    """`mysafe-bot serve` runs the MCP sibling on MYSAFE_BOT_MCP_PORT and stops it with itself."""
+    import signal
+    import subprocess
+    import time
+
+    import requests
+
+    from tests.test_cli import _free_port, _wait_until_ready
+
+    port, mcp_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_MCP_PORT": str(mcp_port)},
+        stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        _wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 30)
+        refused = _wait_until_ready(f"http://127.0.0.1:{mcp_port}/mcp", process,
+                                    time.monotonic() + 30)
+        assert refused.status_code == 401  # there, and nothing without a token
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=40) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{mcp_port}/mcp", timeout=2)
