@@ -87,7 +87,7 @@ def env(mysafe_server: EmulatorServer, redis_url: str, key_prefix: str,
     return {
         "MYSAFE_URL": mysafe_server.url,
         "MYSAFE_BOT_ENCRYPTION_KEY": encryption_key,
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_BOT_TOKEN": "xoxb-fake",
         "SLACK_SIGNING_SECRET": "test-signing-secret",
         "MYSAFE_BOT_APPROVAL_CHANNEL": "C0APPROVALS",
         "MYSAFE_BOT_APPROVERS": "UAPPROVER1,UAPPROVER2,UAPPROVER3",

@@ -39,7 +39,7 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 PLACEHOLDER = "REPLACE-ME"
 #: What a person fills in for each placeholder: values that pass the settings' validation.
 FILLED = {
-    "SLACK_BOT_TOKEN": "xoxb-1111-2222-abcdef",
+    "SLACK_BOT_TOKEN": "xoxb-fake",
     "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
     "MYSAFE_URL": "https://segura.example.com",
     "MYSAFE_BOT_ENCRYPTION_KEY": Fernet.generate_key().decode(),

@@ -35,7 +35,7 @@ def test_each_required_variable_is_named_when_missing(env: dict[str, str], varia
     [
         ("MYSAFE_URL", "segura.example.com"),
         ("MYSAFE_BOT_ENCRYPTION_KEY", "not-a-key"),
-        ("SLACK_BOT_TOKEN", "xoxp-user-token"),
+        ("SLACK_BOT_TOKEN", "xoxp-fake"),
         ("MYSAFE_BOT_APPROVAL_CHANNEL", "#approvals"),
         ("MYSAFE_BOT_APPROVERS", "UOK1,alice"),
         ("MYSAFE_BOT_APPROVALS_REQUIRED", "0"),
