@@ -54,6 +54,8 @@ class State(str, Enum):
 
 
 FINAL = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED})
+#: Script statuses that mean the click moved the request (the rest answer with its state).
+CHANGED = frozenset({"ok", "apply", "expired"})
 
 #: Every transition the script may make. `approved` is passed through within one script call:
 #: the click that brings the last approval also wins `approved -> applying`.
@@ -192,8 +194,14 @@ class ChangeRequest:
     deny_reason: str = ""
     channel: str = ""
     ts: str = ""
-    has_secrets: bool = False
     notify: tuple[str, ...] = ()
+    #: Fernet ciphertext of the pending secret values (already in the HGETALL that loads the
+    #: request, so applying needs no extra read); never shown.
+    encrypted_secrets: str = field(default="", repr=False)
+
+    @property
+    def has_secrets(self) -> bool:
+        return bool(self.encrypted_secrets)
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str], approvals: set[str]) -> ChangeRequest:
@@ -219,7 +227,7 @@ class ChangeRequest:
             deny_reason=data.get("deny_reason", ""),
             channel=data.get("channel", ""),
             ts=data.get("ts", ""),
-            has_secrets=bool(data.get("secrets")),
+            encrypted_secrets=data.get("secrets", ""),
             notify=tuple(json.loads(data.get("notify") or "[]")),
         )
 
@@ -230,9 +238,6 @@ class Transition:
     state: State | None
     approvals: int
 
-    @property
-    def changed(self) -> bool:
-        return self.status in ("ok", "apply", "expired")
 
 
 class ApprovalStore:

@@ -144,6 +144,18 @@ def requester_notice(request: ChangeRequest) -> str:
            f"{entry_label(request)}: {status_text(request)}"
 
 
+def waiting_notice(request: ChangeRequest, channel: str) -> str:
+    """What the requester is told once their request is stored (any front: command or modal)."""
+    return (f"Request *{request.id}* is waiting for approval in <#{channel}>: "
+            f"{request.change.verb.value} {entry_label(request)}. "
+            f"Cancel it with `/mysafe cancel {request.id}`.")
+
+
+def unchanged_notice(request: ChangeRequest) -> str:
+    """The answer to a click that found the request already past it."""
+    return f"{request.id} is {request.state.value}; your click changed nothing."
+
+
 def share_notice(request: ChangeRequest) -> str:
     edit = any(u.can_edit for u in request.change.add_users)
     rights = "view and edit" if edit else "view"

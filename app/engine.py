@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import metrics
-from app.approvals import ApprovalStore, ChangeRequest, State
+from app.approvals import CHANGED, ApprovalStore, ChangeRequest, State
 from app.audit import Audit
 from app.changes import Change, Verb, check, diff, final_body
 from app.clock import timestamp
@@ -53,7 +53,7 @@ class Decision:
 
     @property
     def changed(self) -> bool:
-        return self.status in ("ok", "apply", "expired")
+        return self.status in CHANGED
 
 
 class Engine:
@@ -132,11 +132,7 @@ class Engine:
 
     def approve(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
         """Count one approval; the click that completes the count applies the change."""
-        lease = self._new_lease()
-        decision = self._decide(request_id, "approve", actor, approver=is_approver, **lease)
-        if decision.status == "apply":
-            return self.apply(request_id, str(lease["lease"]))
-        return decision
+        return self._decide_then_apply(request_id, "approve", actor, is_approver=is_approver)
 
     def deny(self, request_id: str, actor: str, *, is_approver: bool,
              reason: str = "") -> Decision:
@@ -147,10 +143,15 @@ class Engine:
 
     def retry(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
         """`failed -> applying` once per click, by an approver who is not the requester."""
+        return self._decide_then_apply(request_id, "retry", actor, is_approver=is_approver)
+
+    def _decide_then_apply(self, request_id: str, action: str, actor: str, *,
+                           is_approver: bool) -> Decision:
+        """The one caller the script hands the lease to makes the MySafe call, at once."""
         lease = self._new_lease()
-        decision = self._decide(request_id, "retry", actor, approver=is_approver, **lease)
+        decision = self._decide(request_id, action, actor, approver=is_approver, **lease)
         if decision.status == "apply":
-            return self.apply(request_id, str(lease["lease"]))
+            return self.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision
 
     def _decide(self, request_id: str, action: str, actor: str, **arg: object) -> Decision:
@@ -187,9 +188,12 @@ class Engine:
         return {"lease": random.token_hex(8),
                 "lease_until": (timestamp() if now is None else now) + self.settings.apply_lease}
 
-    def apply(self, request_id: str, lease: str) -> Decision:
-        """Make the MySafe call for a request this caller holds the lease on, record the end."""
-        request = self.get(request_id)
+    def apply(self, request_id: str, lease: str, *,
+              request: ChangeRequest | None = None) -> Decision:
+        """Make the MySafe call for a request this caller holds the lease on, record the end.
+
+        `request` is the copy the caller read right after taking the lease, if it has one."""
+        request = request or self.get(request_id)
         try:
             outcome = self._call_mysafe(request)
         except (MySafeError, BotError) as error:
@@ -242,15 +246,16 @@ class Engine:
     def _find_created(self, client: UserClient, change: Change) -> Entry | None:
         code = change.fields.get("identifier_code")
         if change.kind is Kind.SECRET and code:
-            matches = [i for i in client.list_entries(Kind.SECRET, identifier_code=code)]
+            matches = client.list_entries(Kind.SECRET, identifier_code=code)
         else:
             name = change.fields.get("name", "")
             matches = [i for i in client.list_entries(change.kind, name=name) if i.name == name]
         return client.get(change.kind, matches[0].identifier) if matches else None
 
     def _secrets(self, request: ChangeRequest) -> dict[str, str]:
-        stored = self.store.encrypted_secrets(request.id)
-        return json.loads(self.services.keyring.decrypt(stored)) if stored else {}
+        if not request.encrypted_secrets:
+            return {}
+        return json.loads(self.services.keyring.decrypt(request.encrypted_secrets))
 
     # --- worker ------------------------------------------------------------------------------
 

@@ -140,9 +140,7 @@ class _Tools:
         (matched against name, URL, username and tags). Never returns secret values."""
         def action(user: str) -> dict[str, Any]:
             items = self.engine.client_for(user).list_entries(Kind(kind))
-            wanted = text.casefold()[:100]
-            found = [i for i in items if not wanted or any(
-                wanted in v.casefold() for v in (i.name, i.url, i.username, i.tags))]
+            found = [i for i in items if i.matches(text[:100])]
             return {"entries": [{"kind": kind, "id": i.identifier, "name": i.name, "url": i.url,
                                  "username": i.username, "tags": i.tags, "can_edit": i.can_write}
                                 for i in found[:200]]}

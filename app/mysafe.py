@@ -33,6 +33,7 @@ from app.errors import (
 from app.models import Entry, Kind, ListItem, Outcome
 from app.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, read_list, validate_body
 from app.tokens import Credentials, Token, TokenCache
+from app.transport import is_create
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def _timed_out(error: requests.RequestException) -> bool:
 
 
 def _timeout_message(method: str, path: str) -> str:
-    if method == "POST" and path.rstrip("/") in COLLECTIONS.values():
+    if is_create(method, path):
         return "MySafe did not answer in time; the entry may have been created: check before retrying"
     return "MySafe did not answer in time"
 

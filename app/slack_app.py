@@ -99,8 +99,7 @@ class SlackFront:
         with answer_errors(lambda text: self.tell(body, respond, text)):
             decision = decide(request_id, user)
             if not decision.changed:
-                self.tell(body, respond, f"{request_id} is {decision.request.state.value}; "
-                                         "your click changed nothing.")
+                self.tell(body, respond, blocks.unchanged_notice(decision.request))
         if body.get("container", {}).get("type") == "view":
             self.publish_home(user)  # clicked in the Home tab: show it as it is now
 

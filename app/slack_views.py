@@ -79,8 +79,7 @@ class _Views:
             decision = self.front.engine.deny(request_id, user, reason=reason,
                                               is_approver=user in self.front.approvers)
             if not decision.changed:
-                self._dm(user, f"{request_id} is {decision.request.state.value}; your click "
-                               "changed nothing.")
+                self._dm(user, blocks.unchanged_notice(decision.request))
 
     # --- login ---------------------------------------------------------------------------
 
@@ -147,18 +146,16 @@ class _Views:
             change, secrets = _create_parts(kind, given)
         except ValidationError:
             return  # refused in the ack, next to the field
-        with answer_errors(lambda text: self._dm(user, text)):
-            self._submit(user, change, secrets=secrets, reason=given.get("reason", ""),
-                         key=f"view:{view['id']}:{view.get('hash', '')}")
+        self._submit(user, change, secrets=secrets, reason=given.get("reason", ""),
+                     key=f"view:{view['id']}:{view.get('hash', '')}")
 
     def _submit(self, user: str, change: Change, *, secrets: dict[str, str], reason: str,
                 key: str) -> None:
         with answer_errors(lambda text: self._dm(user, text)):
             request = self.front.engine.submit(change, requester=user, secrets=secrets,
                                                reason=reason, idempotency_key=key)
-            self._dm(user, f"Request *{request.id}* ({change.verb.value} "
-                           f"{blocks.entry_label(request)}) is waiting for approval in "
-                           f"<#{self.front.services.settings.approval_channel}>.")
+            self._dm(user, blocks.waiting_notice(
+                request, self.front.services.settings.approval_channel))
 
 
 def _login_errors(given: Mapping[str, str]) -> dict[str, str]:

@@ -16,6 +16,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Cancel
+
+
 def parse(args: list[Token]) -> Cancel:
     rest = Args(args)
     token = rest.take()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
+from app.blocks import waiting_notice
 from app.engine import Engine
 from app.errors import ValidationError
 from app.models import GroupShare, UserShare
@@ -36,10 +37,7 @@ class Context:
         return self.engine.client_for(self.user_id)
 
     def waiting(self, request) -> str:
-        channel = self.services.settings.approval_channel
-        return (f"Request *{request.id}* is waiting for approval in <#{channel}>: "
-                f"{request.change.verb.value} {request.change.kind.label} "
-                f"{request.change.identifier or ''}. Cancel it with `/mysafe cancel {request.id}`.")
+        return waiting_notice(request, self.services.settings.approval_channel)
 
 
 @dataclass(frozen=True)

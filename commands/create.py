@@ -15,6 +15,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Create
+
+
 def parse(args: list[Token]) -> Create:
     rest = Args(args)
     kind = take_kind(rest)

@@ -21,6 +21,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Help
+
+
 def parse(args: list[Token]) -> Help:
     rest = Args(args)
     token = rest.take()

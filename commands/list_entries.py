@@ -20,6 +20,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = ListEntries
+
+
 def parse(args: list[Token]) -> ListEntries:
     rest = Args(args)
     kind = take_kind(rest)
@@ -40,10 +44,5 @@ def _filter_text(rest: Args) -> str:
 
 
 def run(ctx: Context, command: ListEntries) -> str:
-    """MySafe filters by exact fields only, so the text is matched here, case-insensitively."""
-    items = ctx.mysafe().list_entries(command.kind)
-    wanted = command.text.casefold()
-    if wanted:
-        items = [i for i in items
-                 if any(wanted in v.casefold() for v in (i.name, i.url, i.username, i.tags))]
+    items = [i for i in ctx.mysafe().list_entries(command.kind) if i.matches(command.text)]
     return entries_text(command.kind, items, command.text)

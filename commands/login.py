@@ -15,6 +15,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Login
+
+
 def parse(args: list[Token]) -> Login:
     Args(args).end()
     return Login()

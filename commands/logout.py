@@ -14,6 +14,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Logout
+
+
 def parse(args: list[Token]) -> Logout:
     Args(args).end()
     return Logout()

@@ -15,6 +15,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = McpToken
+
+
 def parse(args: list[Token]) -> McpToken:
     rest = Args(args)
     revoke = keyword(rest.peek()) == "revoke"

@@ -15,6 +15,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Requests
+
+
 def parse(args: list[Token]) -> Requests:
     Args(args).end()
     return Requests()

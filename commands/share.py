@@ -21,6 +21,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Share
+
+
 def parse(args: list[Token]) -> Share:
     rest = Args(args)
     entry = take_entry(rest)

@@ -15,6 +15,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Show
+
+
 def parse(args: list[Token]) -> Show:
     rest = Args(args)
     entry = take_entry(rest)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from app.models import Kind
 
@@ -238,8 +238,12 @@ class VerbSpec:
 
 
 class Verb(Protocol):
-    """A verb module: its `SPEC` and a `parse` from the tokens after the verb word."""
+    """A verb module: its `SPEC`, its `COMMAND` type, a `parse` from the tokens after the verb
+    word, and a `run` that does the work (see `commands.dispatch`)."""
 
     SPEC: VerbSpec
+    COMMAND: type
 
     def parse(self, args: list[Token]) -> Command: ...
+
+    def run(self, ctx: Any, command: Any) -> str | None: ...

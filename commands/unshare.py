@@ -19,6 +19,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Unshare
+
+
 def parse(args: list[Token]) -> Unshare:
     rest = Args(args)
     entry = take_entry(rest)

@@ -39,6 +39,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = Update
+
+
 def parse(args: list[Token]) -> Update:
     rest = Args(args)
     entry = take_entry(rest)

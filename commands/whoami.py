@@ -14,6 +14,10 @@ SPEC = VerbSpec(
 )
 
 
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = WhoAmI
+
+
 def parse(args: list[Token]) -> WhoAmI:
     Args(args).end()
     return WhoAmI()

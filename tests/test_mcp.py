@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from app.mcp_tokens import McpTokens
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
 from tests.slack_requests import SlackClient
+from tests.test_cli import _free_port
 
 SECRET_VALUE = "Very-Secret-Pa55word"
 
@@ -48,9 +48,7 @@ def token(bot: Bot, entry: int) -> str:
 @pytest.fixture
 def mcp_url(bot: Bot) -> Iterator[str]:
     """The MCP server as `mysafe-bot mcp --http` runs it (uvicorn), on the bot's engine."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()
     url = f"http://127.0.0.1:{port}"
     app = build_mcp(bot.engine, public_url=url).streamable_http_app()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -257,7 +255,7 @@ def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp
 
     import requests
 
-    from tests.test_cli import _free_port, _wait_until_ready
+    from tests.test_cli import _wait_until_ready
 
     port, mcp_port = _free_port(), _free_port()
     process = subprocess.Popen(
