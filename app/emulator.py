@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import random
 import secrets
 import struct
 import threading
@@ -50,6 +51,12 @@ class EmulatorOptions:
     omit_code: bool = False
     secret_update_status: int = 201
     sharing_key_variants: bool = True
+    #: A key has one live token at a time: issuing a new one revokes the key's older tokens
+    #: (some installations do this; it punishes clients that fetch tokens in parallel).
+    one_token_per_key: bool = False
+    #: Every answer under /api waits a random time in this range (seconds): a slow MySafe,
+    #: to widen race windows in tests.
+    latency: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -64,6 +71,22 @@ class Call:
 
 
 @dataclass
+class Gate:
+    """A call held in the emulator until the test lets it go: `arrived` is set when the call
+    is in, and the answer waits for `release()` — races timed by events, not by sleeps."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    _open: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self._open.set()
+
+    def wait_open(self, timeout: float = 30.0) -> None:
+        self.arrived.set()
+        self._open.wait(timeout)
+
+
+@dataclass
 class Fault:
     """A queued answer that overrides normal behaviour for matching requests."""
 
@@ -73,6 +96,8 @@ class Fault:
     path_prefix: str | None
     times: int
     delay: float
+    retry_after: int | None = None
+    gate: Gate | None = None
 
     def matches(self, method: str, path: str) -> bool:
         """Match on method (any case) and path prefix; None matches everything."""
@@ -284,10 +309,18 @@ class Emulator:
 
     def inject(self, *, status: int, body: str | dict[str, Any] | None = None,
                method: str | None = None, path_prefix: str | None = None, times: int = 1,
-               delay: float = 0.0) -> None:
+               delay: float = 0.0, retry_after: int | None = None) -> None:
         """Queue a fault; status 0 only delays. body None uses the gateway's usual text."""
         with self._lock:
-            self._faults.append(Fault(status, body, method, path_prefix, times, delay))
+            self._faults.append(Fault(status, body, method, path_prefix, times, delay,
+                                      retry_after))
+
+    def hold(self, *, method: str, path_prefix: str) -> Gate:
+        """Hold the next matching call until `Gate.release()`; then it is answered normally."""
+        gate = Gate()
+        with self._lock:
+            self._faults.append(Fault(0, None, method, path_prefix, 1, 0.0, gate=gate))
+        return gate
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -331,6 +364,8 @@ class Emulator:
             if not hmac.compare_digest(self._keys[user][1].encode(), client_secret.encode()):
                 return None
             token = secrets.token_urlsafe(32)
+            if self.options.one_token_per_key:
+                self._tokens = {t: v for t, v in self._tokens.items() if v[0] != user}
             self._tokens[token] = (user, time.monotonic() + self.options.token_lifetime)
             return token
 
@@ -513,7 +548,12 @@ def _intercept() -> Any:
     user, valid = emulator.authenticate(_bearer_token())
     body = request.get_json(force=True, silent=True)  # caches the data, so form still parses
     emulator.record(Call(request.method, request.path, user, body, _recorded_form()))
+    low, high = emulator.options.latency
+    if high > 0 and request.path.startswith("/api/"):
+        time.sleep(random.uniform(low, high))  # noqa: S311 - jitter, not a secret
     fault = emulator.take_fault(request.method, request.path)
+    if fault and fault.gate is not None:
+        fault.gate.wait_open()
     if fault and fault.delay > 0:
         time.sleep(fault.delay)
     if fault and fault.status:
@@ -525,11 +565,12 @@ def _intercept() -> Any:
 
 
 def _fault_response(fault: Fault) -> Any:
+    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
     if isinstance(fault.body, dict):
-        return jsonify(fault.body), fault.status
+        return jsonify(fault.body), fault.status, headers
     if fault.body is None and fault.status in GATEWAY_MESSAGES:
-        return jsonify(message=GATEWAY_MESSAGES[fault.status]), fault.status
-    return Response(fault.body or "", fault.status, mimetype="text/plain")
+        return jsonify(message=GATEWAY_MESSAGES[fault.status]), fault.status, headers
+    return Response(fault.body or "", fault.status, mimetype="text/plain", headers=headers)
 
 
 def _envelope(status: int, message: str, entities: dict[str, Any], *, error: bool = False,

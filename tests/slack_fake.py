@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,9 @@ class SlackFake:
     calls: list[SlackCall] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Web API method -> (min, max) seconds it takes to answer: Slack's own jitter, so calls
+    #: sent in one order can land in another. Calls are recorded when they land.
+    latency: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
@@ -113,6 +117,8 @@ class SlackFake:
         @app.post("/api/<method>")
         def api(method: str):
             args = _arguments()
+            if method in self.latency:
+                time.sleep(random.uniform(*self.latency[method]))
             token = request.headers.get("Authorization", "").removeprefix("Bearer ")
             failure = self._take_failure(method)
             answer = ({"ok": False, "error": failure["error"]} if failure
