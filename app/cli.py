@@ -185,7 +185,6 @@ def _users_unlink(args: argparse.Namespace) -> int:
     services = _services()
     try:
         removed = services.vault.unlink(args.slack_id)
-        services.mysafe.tokens.drop(args.slack_id)
     finally:
         services.close()
     print(f"unlinked {args.slack_id}" if removed else f"{args.slack_id} had no linked key")
@@ -193,12 +192,18 @@ def _users_unlink(args: argparse.Namespace) -> int:
 
 
 def _users_rotate(args: argparse.Namespace) -> int:
+    from app.approvals import ApprovalStore
+
     services = _services()
     try:
-        count = services.vault.rotate_keys()
+        store = ApprovalStore(services.redis, prefix=services.settings.key_prefix)
+        accounts = services.vault.rotate_keys()
+        tokens = services.mysafe.tokens.rotate(services.vault.linked_ids())
+        pending = store.rotate_secrets(services.keyring)
     finally:
         services.close()
-    print(f"re-encrypted {count} stored secret(s) with the newest key")
+    print(f"re-encrypted {accounts} client secret(s), {tokens} cached token(s) and the secret "
+          f"values of {pending} pending request(s) with the newest key")
     return 0
 
 

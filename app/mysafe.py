@@ -32,8 +32,8 @@ from app.errors import (
 )
 from app.models import Entry, Kind, ListItem, Outcome
 from app.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, read_list, validate_body
-from app.tokens import Credentials, Token, TokenCache
-from app.transport import is_create
+from app.tokens import CachedToken, Credentials, Token, TokenCache
+from app.transport import is_create, time_left
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ class MySafe:
         """One HTTP exchange; `requests` errors become `MySafeUnavailable` here and only here."""
         started = time.perf_counter()
         outcome = "error"
+        timeout = self._timeout(method, path)
         try:
-            response = self.session.request(method, self.url(path), timeout=self.timeout,
-                                            **kwargs)
+            response = self.session.request(method, self.url(path), timeout=timeout, **kwargs)
             outcome = str(response.status_code)
             return response
         except requests.RequestException as error:
@@ -109,6 +109,17 @@ class MySafe:
         finally:
             metrics.MYSAFE_CALLS.labels(method=method, outcome=outcome).observe(
                 time.perf_counter() - started)
+
+    def _timeout(self, method: str, path: str) -> float:
+        """The per-call timeout, cut to what is left of the thread's deadline (see
+        `app.transport.deadline`); no time left means the call is not made at all."""
+        left = time_left()
+        if left is None:
+            return self.timeout
+        if left <= 0.05:
+            raise MySafeUnavailable("no time left for this call before the apply's lease ends",
+                                    method=method, path=path)
+        return min(self.timeout, left)
 
 
 def _timed_out(error: requests.RequestException) -> bool:
@@ -187,29 +198,31 @@ class UserClient:
                                    status=200)
         return _read(lambda: read_entry(kind, entity), method, path)
 
-    def _token(self, *, force: bool = False) -> str:
+    def _token(self, *, force: bool = False, failed: str | None = None) -> CachedToken:
+        """The person's token: cached, or fetched by exactly one caller at a time.
+
+        `failed` is the stored form of a token MySafe just refused: a cached token other than
+        that one (another thread's fresh fetch) is used rather than fetching yet another."""
         cache = self.mysafe.tokens
-        if not force:
-            cached = cache.get(self.user_id)
-            if cached:
-                return cached
-        with cache.lock(self.user_id):
-            cached = None if force else cache.get(self.user_id)
-            if cached:
+        if not force and (cached := cache.get(self.user_id)) and cached.stored != failed:
+            return cached
+        with cache.single_flight(self.user_id):
+            if not force and (cached := cache.get(self.user_id)) and cached.stored != failed:
                 return cached
             token = self.mysafe.fetch_token(self.credentials)
-            cache.put(self.user_id, token)
-            return token.access_token
+            kept = cache.put(self.user_id, token, client_id=self.credentials.client_id)
+            return kept or CachedToken(token.access_token, "")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """Send with a bearer token; on a 401, drop the token, fetch one and replay once."""
+        """Send with a bearer token; on a 401, drop that token, get a fresh one, replay once."""
         token = self._token()
-        response = self._send(method, path, token, **kwargs)
+        response = self._send(method, path, token.access_token, **kwargs)
         if _unauthorised(response):
-            self.mysafe.tokens.drop(self.user_id)
-            response = self._send(method, path, self._token(force=True), **kwargs)
+            self.mysafe.tokens.drop(self.user_id, stored=token.stored)
+            token = self._token(failed=token.stored)
+            response = self._send(method, path, token.access_token, **kwargs)
             if _unauthorised(response):
-                self.mysafe.tokens.drop(self.user_id)
+                self.mysafe.tokens.drop(self.user_id, stored=token.stored)
                 raise CredentialsRejected(
                     f"MySafe does not accept this key's token: {_message(_json(response), response)}",
                     status=response.status_code, method=method, path=path)

@@ -77,6 +77,34 @@ def _host_port(item: str, default_port: int = 6379) -> tuple[str, int]:
     return host, int(port or default_port)
 
 
+_COMPARE_AND_DELETE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def compare_and_delete(client: Client, key: str, value: str) -> bool:
+    """Delete `key` only while it still holds `value` (someone else's newer value stays)."""
+    return bool(client.register_script(_COMPARE_AND_DELETE)(keys=[key], args=[value]))
+
+
+_CAS = """
+local current
+if ARGV[1] == '' then current = redis.call('GET', KEYS[1])
+else current = redis.call('HGET', KEYS[1], ARGV[1]) end
+if current ~= ARGV[2] then return 0 end
+if ARGV[1] == '' then redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return 1
+"""
+
+
+def compare_and_set(client: Client, key: str, field: str | None, old: str, new: str) -> int:
+    """Replace `old` with `new` (a string key, or one hash field) only if it is still `old`:
+    a re-encryption racing a re-link or an unlink neither mixes keys nor brings one back."""
+    return int(client.register_script(_CAS)(keys=[key], args=[field or "", old, new]))
+
+
 def redacted(url: str) -> str:
     """The URL without its password, for logs and `doctor`."""
     parts = urlsplit(url)

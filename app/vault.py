@@ -7,6 +7,7 @@ Redis layout (all under one hash tag, so a link is one MULTI on one slot, even o
     {prefix}:{vault}:accounts             set of linked Slack IDs (for `users list`)
     {prefix}:{vault}:mentions             hash: Slack ID -> MySafe username (people who have not
                                           linked a key but can be shared with)
+    {prefix}:{vault}:token:{slack_id}     string: the cached MySafe token (Fernet; app.tokens)
 
 The client secret is never stored or shown in clear; `LinkedAccount` has no secret at all.
 """
@@ -20,8 +21,8 @@ from app.clock import utcnow
 from app.crypto import Keyring
 from app.errors import CredentialsMissing, ValidationError
 from app.mysafe import MySafe
-from app.storage import Client
-from app.tokens import Credentials
+from app.storage import Client, compare_and_set
+from app.tokens import Credentials, vault_key
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MYSAFE_USERNAME = re.compile(r"^[^\s<>@\"'`]{1,128}$")
@@ -56,7 +57,7 @@ class Vault:
     # --- keys ----------------------------------------------------------------------------
 
     def _key(self, *parts: str) -> str:
-        return ":".join((self.prefix, "{vault}", *parts))
+        return vault_key(self.prefix, *parts)
 
     def account_key(self, slack_id: str) -> str:
         return self._key("account", slack_id)
@@ -86,10 +87,12 @@ class Vault:
         return account
 
     def unlink(self, slack_id: str) -> bool:
+        """Forget the key and its cached token in one step: no call after this finds either."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.account_key(slack_id))
             pipe.srem(self._key("accounts"), slack_id)
-            deleted, _ = pipe.execute()
+            pipe.delete(self._key("token", slack_id))
+            deleted, _, _ = pipe.execute()
         return bool(deleted)
 
     def account(self, slack_id: str) -> LinkedAccount | None:
@@ -110,16 +113,27 @@ class Vault:
             raise CredentialsMissing()
         return Credentials(data[0], self.keyring.decrypt(data[1]))
 
+    def client_id(self, slack_id: str) -> str | None:
+        """The client ID linked now (the fencing check before a write made with the key)."""
+        return self.redis.hget(self.account_key(slack_id), "client_id")
+
     def rotate_keys(self) -> int:
-        """Re-encrypt every stored secret with the newest key; returns how many were rewritten."""
+        """Re-encrypt every client secret with the newest key; returns how many were rewritten.
+
+        Each rewrite is a compare-and-set: an account re-linked or unlinked meanwhile keeps
+        what that link or unlink wrote (never its new client ID with the old secret, never
+        brought back)."""
         count = 0
         for slack_id in self.redis.smembers(self._key("accounts")):
             key = self.account_key(slack_id)
             stored = self.redis.hget(key, "client_secret")
             if stored:
-                self.redis.hset(key, "client_secret", self.keyring.rotate(stored).decode("ascii"))
-                count += 1
+                fresh = self.keyring.rotate(stored).decode("ascii")
+                count += compare_and_set(self.redis, key, "client_secret", stored, fresh)
         return count
+
+    def linked_ids(self) -> set[str]:
+        return set(self.redis.smembers(self._key("accounts")))
 
     # --- mentions ------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ def parse(args: list[Token]) -> Logout:
 
 def run(ctx: Context, command: Logout) -> str:
     removed = ctx.services.vault.unlink(ctx.user_id)
-    ctx.services.mysafe.tokens.drop(ctx.user_id)
     if not removed:
         return "You had no MySafe key linked."
     return "Your MySafe key is unlinked; the bot can no longer act for you. Your open " \
