@@ -12,6 +12,7 @@ request live in one cluster slot and a transition never crosses slots):
     P:idx:leases               zset   request id -> lease deadline   (worker: stuck applies)
     P:idx:open                 zset   request id -> creation time    (the approvers' queue)
     P:idx:user:{U…}            zset   request id -> creation time    (one requester's requests)
+    P:idx:repair               zset   request id -> time             (messages Slack did not take)
     P:idem:{key}               string request id for an idempotency key (Slack retry, ticket event)
     P:audit                    stream every event, capped (see app.audit)
 
@@ -25,17 +26,23 @@ from __future__ import annotations
 
 import json
 import secrets as random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from redis.lock import Lock
+
 from app.changes import Change, DiffLine
-from app.storage import Client
+from app.crypto import Keyring
+from app.storage import Client, compare_and_delete, compare_and_set
 
 ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud without doubt
 ID_LENGTH = 5
 RETENTION = 30 * 86400
+#: Seconds a duplicate waits for the first delivery's request to be written.
+CLAIM_WAIT = 5.0
 
 
 class State(str, Enum):
@@ -71,6 +78,10 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 # One script for every transition. Returns {status, state, approvals}.
 # status: ok | apply (caller must apply, it holds the lease) | expired | final | noop | already |
 #         self | not_approver | not_requester | stale | missing
+# Every change a person could see bumps `version`, which the Slack message records as `shown`:
+# a render older than what the message shows is never sent (app.notifier).
+# `fence` asks, without changing anything, whether a lease holder may still write; `yield`
+# hands a request whose holder could not get its entry in time to the sweeper's next pass.
 _TRANSITION = """
 local req, approvals, events = KEYS[1], KEYS[2], KEYS[3]
 local action, actor, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -87,6 +98,7 @@ local function log(from, to, detail)
 end
 local function set(to, ...)
   redis.call('HSET', req, 'state', to, 'updated', now, ...)
+  redis.call('HINCRBY', req, 'version', 1)
 end
 local function finalise(to, ...)
   set(to, 'lease', '', 'lease_until', '', ...)
@@ -100,6 +112,20 @@ local function take_lease(from)
 end
 if state == 'applied' or state == 'denied' or state == 'expired' or state == 'cancelled' then
   return {'final', state, count()}
+end
+local ours = state == 'applying' and h[5] == arg.lease
+if action == 'fence' then
+  -- May the holder of arg.lease still write? Only while its lease runs, with margin to spare.
+  if ours and (tonumber(h[6]) or 0) > now + (tonumber(arg.margin) or 0) then
+    return {'ok', state, count()}
+  end
+  return {'stale', state, count()}
+elseif action == 'yield' then
+  -- The holder could not get the entry in time: hand the request to the sweeper's next pass.
+  if not ours then return {'stale', state, count()} end
+  redis.call('HSET', req, 'lease_until', now)
+  log('applying', 'applying', 'waiting for another change to the same entry')
+  return {'ok', state, count()}
 end
 if (state == 'pending' or state == 'failed') and now >= expires then
   finalise('expired')
@@ -117,6 +143,7 @@ if action == 'approve' then
   log('pending', 'pending', 'approval ' .. n .. '/' .. required)
   if n < required then
     redis.call('HSET', req, 'updated', now)
+    redis.call('HINCRBY', req, 'version', 1)
     return {'ok', 'pending', n}
   end
   log('pending', 'approved', '')
@@ -170,6 +197,13 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
+_MARK_SHOWN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local shown = tonumber(redis.call('HGET', KEYS[1], 'shown') or '-1')
+if tonumber(ARGV[1]) > shown then redis.call('HSET', KEYS[1], 'shown', ARGV[1]) end
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class ChangeRequest:
@@ -198,6 +232,10 @@ class ChangeRequest:
     #: Fernet ciphertext of the pending secret values (already in the HGETALL that loads the
     #: request, so applying needs no extra read); never shown.
     encrypted_secrets: str = field(default="", repr=False)
+    #: Bumped by every visible change; `shown` is the version the Slack message displays.
+    version: int = 0
+    shown: int = 0
+    lease_until: float = 0.0
 
     @property
     def has_secrets(self) -> bool:
@@ -229,6 +267,9 @@ class ChangeRequest:
             ts=data.get("ts", ""),
             encrypted_secrets=data.get("secrets", ""),
             notify=tuple(json.loads(data.get("notify") or "[]")),
+            version=int(data.get("version") or 0),
+            shown=int(data.get("shown", -1)),
+            lease_until=float(data.get("lease_until") or 0),
         )
 
 
@@ -249,6 +290,7 @@ class ApprovalStore:
         self.retention = retention
         self._transition = redis.register_script(_TRANSITION)
         self._create = redis.register_script(_CREATE)
+        self._mark_shown = redis.register_script(_MARK_SHOWN)
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -269,28 +311,51 @@ class ApprovalStore:
 
     def create(self, fields: Mapping[str, str], *, requester: str, created: float,
                expires: float, idempotency_key: str | None = None) -> tuple[str, bool]:
-        """Store a new pending request; returns (id, created). Indexes first: see module doc."""
-        if idempotency_key:
-            existing = self.redis.get(self.idempotency_key(idempotency_key))
-            if existing:
-                return existing, False
+        """Store a new pending request; returns (id, created). Indexes first: see module doc.
+
+        With an idempotency key, concurrent duplicates all answer with the one request: the
+        key is claimed (SET NX) before the request is written, and a caller that loses the
+        claim waits for the winner's request to exist (`lookup`) rather than reporting a
+        request that is not there yet."""
         for _ in range(10):
+            if idempotency_key and (existing := self.lookup(idempotency_key)):
+                return existing, False
             request_id = new_request_id()
+            ttl = int(expires - created) + self.retention
             if idempotency_key and not self.redis.set(
-                    self.idempotency_key(idempotency_key), request_id, nx=True,
-                    ex=int(expires - created) + self.retention):
-                return self.redis.get(self.idempotency_key(idempotency_key)), False
+                    self.idempotency_key(idempotency_key), request_id, nx=True, ex=ttl):
+                continue  # lost the claim: the next turn waits for the winner's request
             self._index_new(request_id, requester=requester, created=created, expires=expires)
             event = json.dumps({"ts": created, "action": "create", "actor": requester,
                                 "from": "", "to": "pending", "detail": ""})
             flat = [str(x) for pair in {**fields, "id": request_id}.items() for x in pair]
             keys = self.request_keys(request_id)
-            ttl = int(expires - created) + self.retention
             if self._create(keys=[keys[0], keys[2]], args=[event, ttl, *flat]):
                 return request_id, True
             if idempotency_key:
-                self.redis.delete(self.idempotency_key(idempotency_key))
+                self._release_claim(idempotency_key, request_id)
         raise RuntimeError("could not find a free request id")  # 28M ids: not in practice
+
+    def lookup(self, idempotency_key: str, *, wait: float = CLAIM_WAIT) -> str | None:
+        """The request made under this key, once it exists; None when there is none.
+
+        A claim whose request does not appear within `wait` seconds belonged to a writer that
+        died between claiming and writing: it is released, so this caller may claim it."""
+        key = self.idempotency_key(idempotency_key)
+        deadline = time.monotonic() + wait
+        pause = 0.002
+        while (request_id := self.redis.get(key)) is not None:
+            if self.redis.exists(self.request_keys(request_id)[0]):
+                return request_id
+            if time.monotonic() >= deadline:
+                self._release_claim(idempotency_key, request_id)
+                return None
+            time.sleep(pause)  # the winner is between its claim and its write: milliseconds
+            pause = min(pause * 2, 0.05)
+        return None
+
+    def _release_claim(self, idempotency_key: str, request_id: str) -> None:
+        compare_and_delete(self.redis, self.idempotency_key(idempotency_key), request_id)
 
     def _index_new(self, request_id: str, *, requester: str, created: float,
                    expires: float) -> None:
@@ -321,6 +386,60 @@ class ApprovalStore:
 
     def drop_lease(self, request_id: str) -> None:
         self.redis.zrem(self.index("leases"), request_id)
+
+    def fence(self, request_id: str, lease: str, *, now: float, margin: float) -> bool:
+        """May the holder of `lease` still write, with `margin` seconds of its lease to spare?"""
+        return self.transition(request_id, "fence", actor="bot", now=now, lease=lease,
+                               margin=margin).status == "ok"
+
+    def mark_shown(self, request_id: str, version: int) -> None:
+        """Record that the Slack message now shows `version` (never lowers what is recorded)."""
+        self._mark_shown(keys=[self.request_keys(request_id)[0]], args=[version])
+
+    def render_lock(self, request_id: str, *, wait: float) -> Lock:
+        """One render of a request's message at a time, so updates reach Slack in order."""
+        return self.redis.lock(f"{self.request_keys(request_id)[0]}:render", timeout=30,
+                               sleep=0.01, blocking_timeout=wait, thread_local=False)
+
+    def needs_repair(self, request_id: str, now: float) -> None:
+        """Remember a message that could not be brought up to date (the worker retries it)."""
+        self.redis.zadd(self.index("repair"), {request_id: now})
+
+    def repaired(self, request_id: str) -> None:
+        self.redis.zrem(self.index("repair"), request_id)
+
+    def stale_open(self, now: float, *, batch: int = 500) -> tuple[list[str], list[str]]:
+        """Scan every open request: (applying with a lease past, message behind its state).
+
+        The lease index is only a hint (a process can die between a transition and the index
+        write); this reads each request's own hash, so nothing stays `applying` unseen."""
+        stuck: list[str] = []
+        behind: list[str] = []
+        start = 0
+        while ids := self.redis.zrange(self.index("open"), start, start + batch - 1):
+            pipe = self.redis.pipeline(transaction=False)
+            for request_id in ids:
+                pipe.hmget(self.request_keys(request_id)[0], "state", "lease_until", "ts",
+                           "version", "shown")
+            for request_id, (state, until, ts, version, shown) in zip(ids, pipe.execute(),
+                                                                      strict=True):
+                if state == State.APPLYING.value and float(until or 0) < now:
+                    stuck.append(request_id)
+                if ts and int(shown if shown is not None else -1) < int(version or 0):
+                    behind.append(request_id)
+            start += batch
+        return stuck, behind
+
+    def rotate_secrets(self, keyring: Keyring) -> int:
+        """Re-encrypt the pending secret values of every open request with the newest key."""
+        count = 0
+        for request_id in self.redis.zrange(self.index("open"), 0, -1):
+            key = self.request_keys(request_id)[0]
+            stored = self.redis.hget(key, "secrets")
+            if stored:
+                fresh = keyring.rotate(stored).decode("ascii")
+                count += compare_and_set(self.redis, key, "secrets", stored, fresh)
+        return count
 
     def set_message(self, request_id: str, *, channel: str, ts: str) -> None:
         key = self.request_keys(request_id)[0]

@@ -228,3 +228,50 @@ def _sharing_lines(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
 def describe_shares(items: Iterable[Mapping[str, Any]], name_key: str) -> str:
     text = ", ".join(f"{i[name_key]} ({'edit' if i.get('can_edit') else 'view'})" for i in items)
     return text or "(nobody)"
+
+
+# --- is the change there? ---------------------------------------------------------------------
+
+def unmet(change: Change, entry: Entry, *, reported: Iterable[str] = ()) -> list[str] | None:
+    """What of this change the entry does *not* show, in people's words ([] = all of it).
+
+    None when the entry cannot tell: a rotation's new values are never read back, and a
+    create has no entry to compare until it exists. Used twice by apply: before the write (a
+    take-over whose first attempt already landed writes nothing again) and after it (a change
+    is reported applied only when MySafe shows it). A principal MySafe itself `reported` in
+    the write's `shared_error` is left out: the outcome already says why it has no access."""
+    if change.verb in (Verb.ROTATE, Verb.CREATE):
+        return None
+    if change.verb is Verb.UPDATE:
+        now = entry.plain_fields()
+        return [f"{name} is {now.get(name, '')!r}, not {value!r}"
+                for name, value in change.fields.items()
+                if _plain(now.get(name, "")) != _plain(value)]
+    users = {u.username.casefold(): u for u in entry.users_allowed}
+    groups = {g.name.casefold(): g for g in entry.groups_allowed}
+    if change.verb is Verb.SHARE:
+        said = " ".join(reported).casefold()
+        return [*_missing([u for u in change.add_users if u.username.casefold() not in said],
+                          users, lambda u: u.username, "user"),
+                *_missing([g for g in change.add_groups if g.name.casefold() not in said],
+                          groups, lambda g: g.name, "group")]
+    return [*(f"user {name} still has access" for name in change.remove_users
+              if name.casefold() in users),
+            *(f"group {name} still has access" for name in change.remove_groups
+              if name.casefold() in groups)]
+
+
+def _missing(wanted: Iterable[Any], present: Mapping[str, Any], name: Any,
+             label: str) -> list[str]:
+    problems = []
+    for share in wanted:
+        had = present.get(name(share).casefold())
+        if had is None:
+            problems.append(f"{label} {name(share)} has no access")
+        elif share.can_edit and not had.can_edit:
+            problems.append(f"{label} {name(share)} has view, not edit")
+    return problems
+
+
+def _plain(value: object) -> str:
+    return " ".join(str(value or "").split())

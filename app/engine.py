@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets as random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +23,17 @@ from typing import Any
 from app import metrics
 from app.approvals import CHANGED, ApprovalStore, ChangeRequest, State
 from app.audit import Audit
-from app.changes import Change, Verb, check, diff, final_body
+from app.changes import Change, Verb, check, diff, final_body, unmet
 from app.clock import timestamp
+from app.entry_locks import EntryLocks
 from app.errors import (
     BotError,
+    CredentialsMissing,
+    EntryBusy,
+    LeaseLost,
     MySafeError,
     NotAnApprover,
+    NotApplied,
     NotRequester,
     RequestNotFound,
     SelfApproval,
@@ -35,10 +41,18 @@ from app.errors import (
 from app.models import Entry, Kind, Outcome
 from app.mysafe import UserClient
 from app.services import Services
+from app.transport import deadline
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[ChangeRequest, str], None]
+
+#: Seconds of its lease an apply keeps in hand: no MySafe call may end later than this before
+#: the lease does, so a write never lands after a take-over could have started.
+LEASE_SAFETY = 1.0
+#: The longest an apply waits for another apply on the same entry before handing itself to
+#: the worker's next pass (it never fails for that reason).
+ENTRY_WAIT = 30.0
 
 _REFUSALS = {"self": SelfApproval, "not_approver": NotAnApprover, "not_requester": NotRequester}
 _SECRETS_FIELD = "secrets"
@@ -61,6 +75,7 @@ class Engine:
         self.services = services
         self.settings = services.settings
         self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
+        self.locks = EntryLocks(services.redis, prefix=self.settings.key_prefix)
         self.audit = Audit(services.redis, prefix=self.settings.key_prefix,
                            maxlen=self.settings.audit_maxlen)
         self.listeners = listeners if listeners is not None else []
@@ -124,8 +139,9 @@ class Engine:
         return request, created
 
     def find(self, key: str) -> ChangeRequest | None:
-        """The request made earlier under this idempotency key, if any."""
-        request_id = self.services.redis.get(self.store.idempotency_key(key))
+        """The request made earlier under this idempotency key, if any (a duplicate arriving
+        while the first delivery is being stored waits for it)."""
+        request_id = self.store.lookup(key)
         return self.store.get(request_id) if request_id else None
 
     # --- decisions ---------------------------------------------------------------------------
@@ -147,8 +163,12 @@ class Engine:
 
     def _decide_then_apply(self, request_id: str, action: str, actor: str, *,
                            is_approver: bool) -> Decision:
-        """The one caller the script hands the lease to makes the MySafe call, at once."""
+        """The one caller the script hands the lease to makes the MySafe call, at once.
+
+        The lease is indexed *before* the script may grant it: a process that dies between
+        the two steps leaves an index entry the sweeper prunes, never a lease nobody sees."""
         lease = self._new_lease()
+        self.store.track_lease(request_id, float(lease["lease_until"]))
         decision = self._decide(request_id, action, actor, approver=is_approver, **lease)
         if decision.status == "apply":
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
@@ -163,8 +183,6 @@ class Engine:
                               why=result.status)
             raise _REFUSALS[result.status]()
         request = self.get(request_id)
-        if result.status == "apply":
-            self.store.track_lease(request_id, float(arg["lease_until"]))
         decision = Decision(request, result.status)
         self._after(decision, action, actor)
         return decision
@@ -195,7 +213,13 @@ class Engine:
         `request` is the copy the caller read right after taking the lease, if it has one."""
         request = request or self.get(request_id)
         try:
-            outcome = self._call_mysafe(request)
+            outcome = self._call_mysafe(request, lease)
+        except EntryBusy:
+            return self._queue(request, lease)
+        except LeaseLost as error:
+            log.warning("apply stopped before writing: lease lost", extra={
+                "event": "apply.stale", "request": request_id, "why": str(error)})
+            return Decision(self.get(request_id), "apply")
         except (MySafeError, BotError) as error:
             detail = error.describe() if isinstance(error, MySafeError) else str(error)
             result = self.store.transition(request_id, "finish", actor="bot", now=timestamp(),
@@ -224,14 +248,65 @@ class Engine:
         self._tell(request, event)
         return decision
 
-    def _call_mysafe(self, request: ChangeRequest) -> Outcome:
+    def _queue(self, request: ChangeRequest, lease: str) -> Decision:
+        """Another apply held the entry too long: hand this one to the sweeper's next pass."""
+        self.store.transition(request.id, "yield", actor="bot", now=timestamp(), lease=lease)
+        self.store.track_lease(request.id, timestamp())
+        self.audit.record("request.queued", request=request.id, actor="bot",
+                          why="another change to the same entry is being applied")
+        return Decision(self.get(request.id), "apply")
+
+    def _call_mysafe(self, request: ChangeRequest, lease: str) -> Outcome:
+        """The MySafe calls of one apply, none of them allowed to end after the lease does."""
         change = request.change
         client = self.client_for(request.requester)
         secrets = self._secrets(request)
-        if change.verb is Verb.CREATE:
-            return self._create_once(client, request, secrets)
-        current = client.get(change.kind, change.identifier)
-        return client.update(change.kind, change.identifier, final_body(change, current, secrets))
+        with deadline(self._monotonic(request.lease_until) - LEASE_SAFETY):
+            if change.verb is Verb.CREATE:
+                self._fence(request, lease, client)
+                return self._create_once(client, request, secrets)
+            return self._write_entry(client, request, lease, secrets)
+
+    def _write_entry(self, client: UserClient, request: ChangeRequest, lease: str,
+                     secrets: Mapping[str, str]) -> Outcome:
+        """Read → merge → write → read back, holding the entry, so two applies never overlap.
+
+        An apply that finds its change already there writes nothing (a take-over whose first
+        attempt landed); one whose write MySafe does not show is a failure, not "applied"."""
+        change = request.change
+        assert change.identifier is not None  # every verb but create names its entry
+        left = request.lease_until - timestamp() - LEASE_SAFETY
+        with (self.locks.hold(change.kind, change.identifier, lease=max(left, 0.0),
+                              wait=max(min(left / 2, ENTRY_WAIT), 0.0)) as held,
+              deadline(held.deadline - LEASE_SAFETY)):
+            current = client.get(change.kind, change.identifier)
+            if unmet(change, current) == []:
+                return Outcome(message="Already in place in MySafe; nothing was written",
+                               entry=current)
+            if not held.still_held():
+                raise LeaseLost("the entry lock ran out before the write")
+            self._fence(request, lease, client)
+            outcome = client.update(change.kind, change.identifier,
+                                    final_body(change, current, secrets))
+            after = client.get(change.kind, change.identifier)
+        problems = unmet(change, after, reported=outcome.shared_error)
+        if problems:
+            raise NotApplied("MySafe accepted the change, but the entry shows: "
+                             + "; ".join(problems))
+        return outcome
+
+    def _fence(self, request: ChangeRequest, lease: str, client: UserClient) -> None:
+        """The last checks before a write: this apply still holds the request's lease, and the
+        requester is still linked with the key the call uses (`/mysafe logout` wins)."""
+        if not self.store.fence(request.id, lease, now=timestamp(), margin=LEASE_SAFETY):
+            raise LeaseLost("the request's lease ran out before the write")
+        if self.services.vault.client_id(request.requester) != client.credentials.client_id:
+            raise CredentialsMissing("The requester unlinked their MySafe key before the change "
+                                     "was written; nothing was changed.")
+
+    @staticmethod
+    def _monotonic(epoch: float) -> float:
+        return time.monotonic() + (epoch - timestamp())
 
     def _create_once(self, client: UserClient, request: ChangeRequest,
                      secrets: Mapping[str, str]) -> Outcome:
@@ -287,6 +362,17 @@ class Engine:
             elif result.status != "noop" or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)
         return handled
+
+    def rescue(self, now: float | None = None) -> list[str]:
+        """Read every open request itself: index each `applying` one whose lease passed (the
+        next sweep takes it over) and return those whose Slack message is behind."""
+        now = timestamp() if now is None else now
+        stuck, behind = self.store.stale_open(now)
+        for request_id in stuck:
+            log.warning("stuck apply found outside the lease index",
+                        extra={"event": "apply.rescued", "request": request_id})
+            self.store.track_lease(request_id, now)
+        return behind
 
     def measure(self, now: float | None = None) -> None:
         """Pending count and sweep lag, for the on-call engineer's dashboard (set by the worker

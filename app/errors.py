@@ -22,7 +22,10 @@ path, vendor code — and never a secret or a raw body.
         ├── SelfApproval
         ├── NotRequester
         ├── InvalidTransition
-        └── RequestNotFound
+        ├── RequestNotFound
+        ├── EntryBusy                another apply held the entry longer than this one waited
+        ├── LeaseLost                this apply may no longer write (its lease passed)
+        └── NotApplied               MySafe accepted the write but does not show the change
 """
 
 from __future__ import annotations
@@ -178,3 +181,20 @@ class InvalidTransition(ApprovalError):
 
 class RequestNotFound(ApprovalError):
     user_message = "There is no such change request."
+
+
+class EntryBusy(ApprovalError):
+    """Another apply held the entry for longer than this one could wait; nothing was written."""
+
+    user_message = "Another change to that entry is being applied; this one waits its turn."
+
+
+class LeaseLost(ApprovalError):
+    """This apply may no longer write: its lease (or its entry lock) ran out, or the requester
+    unlinked their key. Nothing was written; whoever holds the request now reports it."""
+
+
+class NotApplied(ApprovalError):
+    """MySafe answered the write, but reading the entry back does not show the change."""
+
+    user_message = "MySafe accepted the change but does not show it."

@@ -9,16 +9,21 @@ when the request ends or fails, and to people a share gave access to.
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
+from redis.exceptions import LockError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app import blocks
 from app.approvals import ApprovalStore, ChangeRequest, State
 from app.changes import Verb
+from app.clock import timestamp
 
 log = logging.getLogger(__name__)
 
+#: Seconds a render waits for the one before it on the same message.
+RENDER_WAIT = 10.0
 _TELL_REQUESTER = frozenset({State.APPLIED, State.DENIED, State.FAILED, State.EXPIRED})
 
 
@@ -37,15 +42,57 @@ class SlackNotifier:
                 self._dm(person, blocks.share_notice(request))
 
     def show(self, request: ChangeRequest) -> None:
-        """Post the request's message, or update it where it already is."""
+        """Bring the request's message up to date: post it, or update it where it already is.
+
+        Renders go one at a time per request (a short Redis lock) and each renders the request
+        as it is once the lock is held, never the copy the caller had: two clicks whose
+        `chat.update`s Slack answers out of order cannot leave the message behind. A render
+        that cannot be done now is remembered, and the worker repairs it."""
+        if request.ts and request.shown >= request.version:
+            return  # the message already shows this version or a newer one
+        lock = self.store.render_lock(request.id, wait=RENDER_WAIT)
+        if not lock.acquire():
+            self.store.needs_repair(request.id, timestamp())
+            return
+        try:
+            self._render(self.store.get(request.id) or request)
+        except SlackApiError:
+            self.store.needs_repair(request.id, timestamp())
+            raise
+        finally:
+            with suppress(LockError):
+                lock.release()
+
+    def _render(self, request: ChangeRequest) -> None:
         text, message = blocks.approval_message(request)
         if request.ts:
-            self.client.chat_update(channel=request.channel, ts=request.ts, text=text,
-                                    blocks=message)
-            return
-        posted = self.client.chat_postMessage(channel=self.channel, text=text, blocks=message,
-                                              unfurl_links=False)
-        self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
+            if request.shown < request.version:
+                self.client.chat_update(channel=request.channel, ts=request.ts, text=text,
+                                        blocks=message)
+        else:
+            posted = self.client.chat_postMessage(channel=self.channel, text=text,
+                                                  blocks=message, unfurl_links=False)
+            self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
+        self.store.mark_shown(request.id, request.version)
+        self.store.repaired(request.id)
+
+    def repair(self, request_ids: list[str]) -> int:
+        """Re-render messages that are behind their request (a failed or lost update)."""
+        repaired = 0
+        for request_id in request_ids:
+            request = self.store.get(request_id)
+            if request is None:
+                self.store.repaired(request_id)
+                continue
+            try:
+                self.show(request)
+                repaired += 1
+            except SlackApiError as error:
+                log.warning("message still behind", extra={
+                    "event": "slack.repair_error", "request": request_id,
+                    "error": error.response.get("error", "")})
+                break  # Slack is still refusing: try again at the next round
+        return repaired
 
     def post_missing(self, requests: list[ChangeRequest], *, older_than: float) -> int:
         """Post the message of open requests that have none (Slack was down when they were

@@ -8,11 +8,16 @@ never repeated: if its answer was lost, MySafe may already have made the entry.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -24,8 +29,31 @@ def is_create(method: str | None, url: str | None) -> bool:
     return (method or "").upper() == "POST" and bool(_CREATE_PATH.search(urlsplit(url or "").path))
 
 
+#: `time.monotonic()` by which every MySafe exchange on this thread must be over, retries and
+#: Retry-After waits included; None = only the per-call timeout applies. Set by `deadline()`.
+_DEADLINE: ContextVar[float | None] = ContextVar("mysafe_deadline", default=None)
+
+
+@contextmanager
+def deadline(at: float) -> Iterator[None]:
+    """Bound every MySafe call made inside by `at` (monotonic): an apply may not write after
+    its lease has passed, so it may not wait (or retry) past it either."""
+    token = _DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds until the current deadline (None when there is none)."""
+    at = _DEADLINE.get()
+    return None if at is None else at - time.monotonic()
+
+
 class MySafeRetry(Retry):
-    """urllib3's `Retry`, except that a create gets no second try, whatever went wrong."""
+    """urllib3's `Retry`, except that a create gets no second try, whatever went wrong, and no
+    try (nor its wait) runs past the thread's `deadline`."""
 
     def increment(self, method: str | None = None, url: str | None = None,
                   *args: Any, **kwargs: Any) -> Retry:
@@ -34,6 +62,17 @@ class MySafeRetry(Retry):
             spent = self.new(total=0, connect=0, read=0, status=0, other=0)
             return Retry.increment(spent, method, url, *args, **kwargs)
         return super().increment(method, url, *args, **kwargs)
+
+    def sleep(self, response: Any = None) -> None:
+        """Wait before the next try, unless that wait would end past the deadline: then stop
+        (urllib3 turns the error into a failed call; the caller retries later, afresh)."""
+        left = time_left()
+        if left is not None:
+            wait = (self.get_retry_after(response) if response is not None else None)
+            wait = self.get_backoff_time() if wait is None else wait
+            if wait >= left:
+                raise MaxRetryError(None, "", reason=TimeoutError("no time left to retry"))
+        super().sleep(response)
 
 
 def retry_policy(*, tries: int = 3, backoff_factor: float = 0.3,

@@ -37,6 +37,7 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     try:
         while True:
             sweep(engine)
+            repair(engine)
             if time.monotonic() - last_repost >= REPOST_EVERY:
                 repost(engine)
                 last_repost = time.monotonic()
@@ -52,12 +53,26 @@ REPOST_EVERY = 30.0
 
 
 def repost(engine: Engine) -> int:
-    """Give every open request its Slack message, if Slack was down when it was made."""
+    """Give every open request its Slack message, if Slack was down when it was made, and
+    index for take-over any apply whose lease passed without the lease index knowing."""
+    try:
+        behind = engine.rescue()
+        notifiers = [x for x in engine.listeners if isinstance(x, SlackNotifier)]
+        if not notifiers:
+            return 0
+        return (notifiers[0].post_missing(engine.queue(), older_than=timestamp() - 30)
+                + notifiers[0].repair(behind))
+    except redis.RedisError:
+        return 0
+
+
+def repair(engine: Engine) -> int:
+    """Bring up to date the messages Slack did not take (a failed `chat.update`)."""
     notifiers = [x for x in engine.listeners if isinstance(x, SlackNotifier)]
     if not notifiers:
         return 0
     try:
-        return notifiers[0].post_missing(engine.queue(), older_than=timestamp() - 30)
+        return notifiers[0].repair(engine.store.due("repair", timestamp(), limit=100))
     except redis.RedisError:
         return 0
 
