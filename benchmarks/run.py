@@ -24,7 +24,9 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +239,52 @@ def burst(bench: Bench, url: str, fixture: Fixture, clicks: int) -> list[Row]:
                 str(clicks), ms(pct(lat, 50)), ms(pct(lat, 95)), ms(pct(lat, 99)), "",
                 f"PUTs = {puts}; {ok200} x 200; {told} told 'no change'",
                 f"PUTs = 1: {verdict(puts == 1)}")]
+
+
+def concurrent_applies(bench: Bench, url: str, fixture: Fixture, count: int, *,
+                       one_entry: bool) -> Row:
+    """`count` share requests approved at once, on one entry or on `count` entries: seconds
+    until every one is applied and verified, and MySafe calls per request (GET, PUT, GET)."""
+    client = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
+    owner = fixture.users[1]
+    username = fixture.usernames[owner]
+    entries = [bench.emulator.add_password(username, name=f"Race {k}", username="ops",
+                                           password="Race-Passw0rd")
+               for k in range(1 if one_entry else count)]
+    made = []
+    for k in range(count):
+        entry = entries[0 if one_entry else k]
+        request_id, _ = share_and_wait(bench, client, owner, entry, fixture.peers[k])
+        made.append(request_id)
+    client.close()
+    calls_before = len(bench.emulator.calls)
+    barrier = threading.Barrier(count)
+
+    def click(k: int) -> int:
+        clicker = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
+        barrier.wait()
+        try:
+            return clicker.click(fixture.approvers[k], "approve", made[k]).status_code
+        finally:
+            clicker.close()
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(count) as pool:
+        statuses = list(pool.map(click, range(count)))
+    updates = [bench.slack.wait_until(lambda r=r: applied_update(bench, r), timeout=120)
+               for r in made]
+    took = max(u.at for u in updates) - t0
+    applied = sum(1 for u in updates if u.args["text"].rstrip().endswith("applied"))
+    calls = len(bench.emulator.calls) - calls_before
+    granted = {u["username"] for e in entries
+               for u in bench.emulator.get_password(e)["users_allowed"]}
+    landed = len(granted & set(fixture.peers[:count]))
+    where = "1 entry" if one_entry else f"{count} entries"
+    log(f"  {count} approvals on {where}: {took:.2f} s, applied={applied}, on entries={landed}, "
+        f"MySafe calls/request={calls / count:.1f}, statuses={sorted(set(statuses))}")
+    return Row(f"{count} approvals at once, {where}", str(count), str(count), "", "", "",
+               "", f"all applied+verified in {took:.2f} s; {calls / count:.1f} MySafe "
+               f"calls/request", f"{landed}/{count} granted: {verdict(landed == count)}")
 
 
 # --- 3. pending requests in Redis ----------------------------------------------------------------
@@ -493,6 +541,10 @@ def main(argv: list[str] | None = None) -> int:
             rows += approve_flow(bench, url, fixture, approvals)
             log("burst: 200 concurrent approve clicks on one request")
             rows += burst(bench, url, fixture, 200)
+
+            log("races: 50 approvals at once on one entry, then on 50 entries")
+            rows.append(concurrent_applies(bench, url, fixture, 50, one_entry=True))
+            rows.append(concurrent_applies(bench, url, fixture, 50, one_entry=False))
 
             log("token fetches: 1,000 'list passwords' from 10 users")
             rows.append(token_fetches(bench, url, fixture, services, 1000))

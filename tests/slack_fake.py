@@ -45,6 +45,7 @@ class SlackFake:
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
+        self._in_flight = 0
         self._ts = itertools.count(1)
         self._server = None
         self.url = ""
@@ -72,6 +73,19 @@ class SlackFake:
                     raise AssertionError(f"timed out waiting; calls so far: "
                                          f"{[c.method for c in self.calls]}")
                 self._cond.wait(remaining)
+
+    def wait_landed(self, timeout: float = 10.0) -> None:
+        """Block until no call is still on its way (see `latency`)."""
+        self.wait_for(lambda: self._in_flight == 0 or None, timeout)
+
+    def _arrive(self) -> None:
+        with self._cond:
+            self._in_flight += 1
+
+    def _land(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
 
     def wait_calls(self, method: str, count: int = 1, timeout: float = 10.0) -> list[SlackCall]:
         return self.wait_for(lambda: (found := self.calls_to(method)) and len(found) >= count
@@ -117,13 +131,17 @@ class SlackFake:
         @app.post("/api/<method>")
         def api(method: str):
             args = _arguments()
-            if method in self.latency:
+            delayed = method in self.latency
+            if delayed:
+                self._arrive()
                 time.sleep(random.uniform(*self.latency[method]))
             token = request.headers.get("Authorization", "").removeprefix("Bearer ")
             failure = self._take_failure(method)
             answer = ({"ok": False, "error": failure["error"]} if failure
                       else self._answer(method, args))
             self._record(SlackCall(method, args, token))
+            if delayed:
+                self._land()
             status = failure["status"] if failure else 200
             headers = {"Retry-After": "0"} if status == 429 else {}
             return jsonify(answer), status, headers
