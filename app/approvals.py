@@ -77,7 +77,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 # One script for every transition. Returns {status, state, approvals}.
 # status: ok | apply (caller must apply, it holds the lease) | expired | final | noop | already |
-#         self | not_approver | not_requester | stale | missing
+#         self | not_approver | not_requester | beneficiary | stale | missing
 # Every change a person could see bumps `version`, which the Slack message records as `shown`:
 # a render older than what the message shows is never sent (app.notifier).
 # `fence` asks, without changing anything, whether a lease holder may still write; `yield`
@@ -88,7 +88,7 @@ local action, actor, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonum
 local arg = cjson.decode(ARGV[5])
 if redis.call('EXISTS', req) == 0 then return {'missing', '', 0} end
 local h = redis.call('HMGET', req, 'state', 'requester', 'expires', 'required', 'lease',
-                      'lease_until')
+                      'lease_until', 'decided_by', 'beneficiaries')
 local state, requester = h[1], h[2]
 local expires, required = tonumber(h[3]), tonumber(h[4])
 local function count() return redis.call('SCARD', approvals) end
@@ -110,8 +110,26 @@ local function take_lease(from)
   redis.call('HINCRBY', req, 'attempts', 1)
   log(from, 'applying', '')
 end
+if action == 'reason' then
+  -- The denier adds why, after the click that already settled the request.
+  if state ~= 'denied' or h[7] ~= actor then return {'noop', state, count()} end
+  redis.call('HSET', req, 'deny_reason', arg.reason or '')
+  redis.call('HINCRBY', req, 'version', 1)
+  log('denied', 'denied', 'reason given')
+  return {'ok', state, count()}
+end
 if state == 'applied' or state == 'denied' or state == 'expired' or state == 'cancelled' then
   return {'final', state, count()}
+end
+-- Someone who gains access through the request never counts toward it (nor retries it).
+local function beneficiary()
+  local gaining = cjson.decode(h[8] or '[]')
+  for _, who in ipairs(arg.identities or {}) do
+    for _, gains in ipairs(gaining) do
+      if who ~= '' and who == gains then return true end
+    end
+  end
+  return false
 end
 local ours = state == 'applying' and h[5] == arg.lease
 if action == 'fence' then
@@ -138,6 +156,7 @@ if action == 'approve' then
   if state ~= 'pending' then return {'noop', state, count()} end
   if actor == requester then return {'self', state, count()} end
   if not approver then return {'not_approver', state, count()} end
+  if beneficiary() then return {'beneficiary', state, count()} end
   if redis.call('SADD', approvals, actor) == 0 then return {'already', state, count()} end
   local n = count()
   log('pending', 'pending', 'approval ' .. n .. '/' .. required)
@@ -166,6 +185,7 @@ elseif action == 'retry' then
   if state ~= 'failed' then return {'noop', state, count()} end
   if actor == requester then return {'self', state, count()} end
   if not approver then return {'not_approver', state, count()} end
+  if beneficiary() then return {'beneficiary', state, count()} end
   take_lease('failed')
   return {'apply', 'applying', count()}
 elseif action == 'reclaim' then

@@ -232,9 +232,10 @@ def login_modal() -> Block:
 
 
 def deny_modal(request_id: str) -> Block:
-    return _modal(DENY_VIEW, f"Deny {request_id}", [
-        _input("reason", "Reason (optional)", optional=True, multiline=True, max_length=500),
-    ], submit="Deny", metadata=request_id)
+    return _modal(DENY_VIEW, f"Denied {request_id}", [
+        _input("reason", "Why? (optional: the request is already denied)", optional=True,
+               multiline=True, max_length=500),
+    ], submit="Add reason", metadata=request_id)
 
 
 def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:

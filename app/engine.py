@@ -27,6 +27,7 @@ from app.changes import Change, Verb, check, diff, final_body, unmet
 from app.clock import timestamp
 from app.entry_locks import EntryLocks
 from app.errors import (
+    Beneficiary,
     BotError,
     CredentialsMissing,
     EntryBusy,
@@ -54,7 +55,8 @@ LEASE_SAFETY = 1.0
 #: the worker's next pass (it never fails for that reason).
 ENTRY_WAIT = 30.0
 
-_REFUSALS = {"self": SelfApproval, "not_approver": NotAnApprover, "not_requester": NotRequester}
+_REFUSALS = {"self": SelfApproval, "not_approver": NotAnApprover, "not_requester": NotRequester,
+             "beneficiary": Beneficiary}
 _SECRETS_FIELD = "secrets"
 
 
@@ -68,6 +70,16 @@ class Decision:
     @property
     def changed(self) -> bool:
         return self.status in CHANGED
+
+
+def beneficiaries(change: Change, notify: Sequence[str]) -> list[str]:
+    """Everyone a request gives access to, as the click check compares them: the MySafe
+    usernames it shares with (casefolded) and the Slack IDs of the people mentioned.
+
+    Members of a shared *group* cannot be listed: MySafe's API does not expose membership."""
+    if change.verb is not Verb.SHARE and change.verb is not Verb.CREATE:
+        return []
+    return [*(u.username.casefold() for u in change.add_users), *notify]
 
 
 class Engine:
@@ -123,6 +135,7 @@ class Engine:
             "required": str(self.settings.approvals_required),
             "attempts": "0",
             "notify": json.dumps(list(notify)[:50]),
+            "beneficiaries": json.dumps(beneficiaries(change, notify)),
         }
         if secrets:
             fields[_SECRETS_FIELD] = self.services.keyring.encrypt(json.dumps(secrets)).decode()
@@ -152,7 +165,21 @@ class Engine:
 
     def deny(self, request_id: str, actor: str, *, is_approver: bool,
              reason: str = "") -> Decision:
+        """Settle the request as denied at once (the click itself decides; see `explain`)."""
         return self._decide(request_id, "deny", actor, approver=is_approver, reason=reason[:500])
+
+    def explain(self, request_id: str, actor: str, reason: str) -> Decision:
+        """The denier's reason, added after their click denied the request."""
+        result = self.store.transition(request_id, "reason", actor=actor, now=timestamp(),
+                                       reason=reason[:500])
+        if result.status == "missing":
+            raise RequestNotFound(f"There is no change request {request_id}.")
+        request = self.get(request_id)
+        if result.status == "ok":
+            self.audit.record("request.deny_reason", request=request_id, actor=actor,
+                              reason=request.deny_reason)
+            self._tell(request, "reason")
+        return Decision(request, result.status)
 
     def cancel(self, request_id: str, actor: str) -> Decision:
         return self._decide(request_id, "cancel", actor)
@@ -160,6 +187,11 @@ class Engine:
     def retry(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
         """`failed -> applying` once per click, by an approver who is not the requester."""
         return self._decide_then_apply(request_id, "retry", actor, is_approver=is_approver)
+
+    def _identities(self, actor: str) -> list[str]:
+        """Who the clicker is, as `beneficiaries` names people: Slack ID and MySafe username."""
+        username = self.services.vault.mysafe_username(actor) or ""
+        return [actor, username.casefold()]
 
     def _decide_then_apply(self, request_id: str, action: str, actor: str, *,
                            is_approver: bool) -> Decision:
@@ -169,7 +201,8 @@ class Engine:
         the two steps leaves an index entry the sweeper prunes, never a lease nobody sees."""
         lease = self._new_lease()
         self.store.track_lease(request_id, float(lease["lease_until"]))
-        decision = self._decide(request_id, action, actor, approver=is_approver, **lease)
+        decision = self._decide(request_id, action, actor, approver=is_approver,
+                                identities=self._identities(actor), **lease)
         if decision.status == "apply":
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision

@@ -20,6 +20,7 @@ path, vendor code — and never a secret or a raw body.
     └── ApprovalError                a click or transition the rules refuse
         ├── NotAnApprover
         ├── SelfApproval
+        ├── Beneficiary              the approver gains access through the request
         ├── NotRequester
         ├── InvalidTransition
         ├── RequestNotFound
@@ -165,6 +166,10 @@ class NotAnApprover(ApprovalError):
 
 class SelfApproval(ApprovalError):
     user_message = "You cannot approve this: it is your own request."
+
+
+class Beneficiary(ApprovalError):
+    user_message = "You cannot approve this: it gives you access. Another approver must."
 
 
 class NotRequester(ApprovalError):

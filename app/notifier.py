@@ -35,7 +35,7 @@ class SlackNotifier:
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         self.show(request)
-        if event != "created" and request.state in _TELL_REQUESTER:
+        if event not in ("created", "reason") and request.state in _TELL_REQUESTER:
             self._dm(request.requester, blocks.requester_notice(request))
         if request.state is State.APPLIED and request.change.verb is Verb.SHARE:
             for person in request.notify:

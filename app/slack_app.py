@@ -26,7 +26,7 @@ from app import blocks
 from app.approvers import Approvers
 from app.edge import answer_errors
 from app.engine import Engine
-from app.errors import ApprovalError, BotError
+from app.errors import BotError
 from app.services import Services
 from app.slack_views import register_views
 
@@ -105,17 +105,15 @@ class SlackFront:
 
     def _deny_clicked(self, ack: Callable[..., Any], body: dict[str, Any],
                       respond: Callable[..., Any]) -> None:
-        """Deny opens a modal for the reason; only approvers get it, checked before it opens."""
+        """The click denies at once (atomically, like approve), so nobody can approve while the
+        denier types; the modal it opens then only adds the reason."""
         ack()
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         with answer_errors(lambda text: self.tell(body, respond, text)):
-            request = self.engine.get(request_id)
-            if user == request.requester:
-                raise ApprovalError("You cannot deny your own request: use `/mysafe cancel "
-                                    f"{request_id}`.")
-            if user not in self.approvers:
-                raise ApprovalError("You cannot approve or deny this: you are not one of the "
-                                    "configured approvers.")
+            decision = self.engine.deny(request_id, user, is_approver=user in self.approvers)
+            if not decision.changed:
+                self.tell(body, respond, blocks.unchanged_notice(decision.request))
+                return
             self.client.views_open(trigger_id=body["trigger_id"],
                                    view=blocks.deny_modal(request_id))
 

@@ -76,10 +76,8 @@ class _Views:
         user, request_id = body["user"]["id"], view["private_metadata"]
         reason = values(view).get("reason", "")
         with answer_errors(lambda text: self._dm(user, text)):
-            decision = self.front.engine.deny(request_id, user, reason=reason,
-                                              is_approver=user in self.front.approvers)
-            if not decision.changed:
-                self._dm(user, blocks.unchanged_notice(decision.request))
+            if reason.strip():  # the click already denied; an empty form adds nothing
+                self.front.engine.explain(request_id, user, reason)
 
     # --- login ---------------------------------------------------------------------------
 

@@ -85,14 +85,48 @@ def test_deny_with_a_reason(bot: Bot, user: SlackClient, slack: SlackFake, emula
     user.click("UAPPROVER2", "deny", request_id)
     modal = slack.wait_calls("views.open")[0].args["view"]
     assert modal["private_metadata"] == request_id
+    denied = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
+                                     if "Denied" in c.blocks_text()])[0]
+    assert buttons(denied) == []  # settled by the click, before any reason is typed
     user.submit_view("UAPPROVER2", "deny_reason", {"reason": {"value": text_input("not on call")}},
                      private_metadata=request_id)
-    update = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                     if "Denied" in c.blocks_text()])[0]
-    assert "not on call" in update.blocks_text() and buttons(update) == []
-    slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                            if c.args["channel"] == "UALICE"])
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
+                            if "not on call" in c.blocks_text()])
+    told = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                                   if c.args["channel"] == "UALICE"])
+    assert len(told) == 1  # one DM for the denial, not a second one for the reason
     assert emulator.calls_to("PUT", PUT) == []
+
+
+def test_a_deny_click_settles_before_the_reason_is_typed(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator,
+        vault_entry: int) -> None:
+    request_id = share(user, slack, vault_entry)
+    user.click("UAPPROVER2", "deny", request_id)
+    slack.wait_calls("views.open")  # the denier is typing a reason...
+    user.click("UAPPROVER1", "approve", request_id)  # ...while someone else approves
+    told = slack.wait_responses(2)[-1]
+    assert "denied" in told["text"]
+    assert bot.engine.get(request_id).state is State.DENIED
+    assert emulator.calls_to("PUT", PUT) == []
+
+
+def test_someone_gaining_access_cannot_approve_it(bot: Bot, user: SlackClient, slack: SlackFake,
+                                                  emulator: Emulator, vault_entry: int) -> None:
+    """UAPPROVER3 is linked as MySafe user carol: a share with carol is not theirs to approve,
+    whether they are named by mention or by MySafe username."""
+    bot.services.vault.map_mention("UAPPROVER3", "carol")
+    for n, who in enumerate(("<@UAPPROVER3|approver3>", "user:Carol")):
+        user.command("UALICE", f"share password {vault_entry} with {who}")
+        request_id = request_id_of(slack.wait_for(
+            lambda n=n: len(approval_posts(slack)) > n and approval_posts(slack)[n]))
+        before = len(slack.wait_responses(2 * n + 1))
+        user.click("UAPPROVER3", "approve", request_id)
+        told = slack.wait_for(lambda n=before: len(slack.responses) > n and slack.responses[-1])
+        assert "gives you access" in told["text"]
+        assert bot.engine.get(request_id).state is State.PENDING
+        user.click("UAPPROVER1", "approve", request_id)
+        slack.wait_for(lambda r=request_id: bot.engine.get(r).state is State.APPLIED)
 
 
 @pytest.mark.parametrize(("clicker", "words"), [("UALICE", "own request"),
