@@ -98,6 +98,9 @@ class Fault:
     delay: float
     retry_after: int | None = None
     gate: Gate | None = None
+    #: Answer with the request's own body quoted in the error (what a careless gateway or a
+    #: 1001 that repeats its input does): 400 as a 1001, any other status as plain text.
+    echo: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """Match on method (any case) and path prefix; None matches everything."""
@@ -309,11 +312,12 @@ class Emulator:
 
     def inject(self, *, status: int, body: str | dict[str, Any] | None = None,
                method: str | None = None, path_prefix: str | None = None, times: int = 1,
-               delay: float = 0.0, retry_after: int | None = None) -> None:
+               delay: float = 0.0, retry_after: int | None = None,
+               echo: bool = False) -> None:
         """Queue a fault; status 0 only delays. body None uses the gateway's usual text."""
         with self._lock:
             self._faults.append(Fault(status, body, method, path_prefix, times, delay,
-                                      retry_after))
+                                      retry_after, echo=echo))
 
     def hold(self, *, method: str, path_prefix: str) -> Gate:
         """Hold the next matching call until `Gate.release()`; then it is answered normally."""
@@ -566,6 +570,14 @@ def _intercept() -> Any:
 
 def _fault_response(fault: Fault) -> Any:
     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+    if fault.echo:
+        quoted = request.get_data(as_text=True)
+        if fault.status == 400:
+            return jsonify(response={"status": 400, "message": f"1001: invalid body {quoted}",
+                                     "error": True},
+                           exception={"code": 1001, "message": f"invalid {quoted}"}), 400
+        return Response(f"upstream failed on {request.path}?{quoted} ({request.args})",
+                        fault.status, mimetype="text/plain", headers=headers)
     if isinstance(fault.body, dict):
         return jsonify(fault.body), fault.status, headers
     if fault.body is None and fault.status in GATEWAY_MESSAGES:

@@ -31,7 +31,7 @@ path, vendor code — and never a secret or a raw body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 
 class BotError(Exception):
@@ -107,8 +107,16 @@ class MySafeError(BotError):
         self.method = method
         self.path = path
 
+    def scrub(self, secrets: Iterable[str]) -> MySafeError:
+        """Remove the request's secret values from MySafe's words (which may quote them)."""
+        from app.redact import scrub
+
+        self.message = scrub(self.message, secrets)
+        self.args = (self.message,)
+        return self
+
     def describe(self) -> str:
-        """A one-line account for people: MySafe's words plus its code."""
+        """A one-line account for people: MySafe's words (scrubbed) plus its code."""
         code = f" (MySafe code {self.code})" if self.code else ""
         status = f" (HTTP {self.status})" if self.status and not self.code else ""
         return f"{self.message}{code}{status}"

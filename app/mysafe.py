@@ -31,7 +31,15 @@ from app.errors import (
     UnexpectedAnswer,
 )
 from app.models import Entry, Kind, ListItem, Outcome
-from app.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, read_list, validate_body
+from app.redact import scrub
+from app.schemas import (
+    CREATE_SCHEMAS,
+    SECRET_FIELDS,
+    UPDATE_SCHEMAS,
+    read_entry,
+    read_list,
+    validate_body,
+)
 from app.tokens import CachedToken, Credentials, Token, TokenCache
 from app.transport import is_create, time_left
 
@@ -78,13 +86,14 @@ class MySafe:
         metrics.TOKEN_FETCHES.labels(outcome=str(response.status_code)).inc()
         body = _json(response)
         token = body.get("access_token") if isinstance(body, dict) else None
+        secret = [credentials.client_secret]
         if response.status_code >= 500 and not token:
-            raise _unavailable(response, body, "POST", self.token_path)
+            raise _unavailable(response, body, "POST", self.token_path).scrub(secret)
         if response.status_code != 200 or not isinstance(token, str) or not token:
             raise CredentialsRejected(
                 f"MySafe refused the access key: {_message(body, response)}",
                 status=response.status_code, method="POST", path=self.token_path,
-            )
+            ).scrub(secret)
         try:
             expires_in = int(body.get("expires_in") or 3600)
         except (TypeError, ValueError):
@@ -188,8 +197,14 @@ class UserClient:
         entry = None
         if any(isinstance(body.get(key), dict) for key in ENTITY_KEYS):
             entry = self._entity(kind, body, method, path)
-        return Outcome(message=_message(body), entry=entry,
-                       shared_error=entry.shared_error if entry else ())
+        return Outcome(message=scrub(_message(body), self._secrets(kwargs.get("json"))),
+                       entry=entry, shared_error=entry.shared_error if entry else ())
+
+    def _secrets(self, body: Any) -> list[str]:
+        """Every secret value a call carries: the body's secret fields and the person's key."""
+        sent = [str(v) for k, v in (body or {}).items() if k in SECRET_FIELDS and v] \
+            if isinstance(body, dict) else []
+        return [*sent, self.credentials.client_secret]
 
     def _entity(self, kind: Kind, body: dict[str, Any], method: str, path: str) -> Entry:
         entity = next((body[k] for k in ENTITY_KEYS if isinstance(body.get(k), dict)), None)
@@ -214,6 +229,14 @@ class UserClient:
             return kept or CachedToken(token.access_token, "")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """`_exchange`, with the call's own secret values removed from any error MySafe gave."""
+        try:
+            return self._exchange(method, path, **kwargs)
+        except MySafeError as error:
+            error.scrub(self._secrets(kwargs.get("json")))
+            raise
+
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """Send with a bearer token; on a 401, drop that token, get a fresh one, replay once."""
         token = self._token()
         response = self._send(method, path, token.access_token, **kwargs)

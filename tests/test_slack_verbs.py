@@ -647,3 +647,36 @@ def test_a_form_refused_in_the_modal_says_nothing_else(
                                 if "waiting for approval" in c.args["text"]])
         assert [c.args["text"] for c in dms_to(slack, who)
                 if "waiting for approval" not in c.args["text"]] == []
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_mysafe_echoing_the_new_value_in_an_error_spreads_it_nowhere(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, redis,
+        key_prefix: str, entry: int, status: int, caplog: pytest.LogCaptureFixture,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """MySafe (or a gateway) answers the rotation with an error quoting the request body:
+    the new value must not reach Slack, the logs, Redis, the audit trail or MCP."""
+    import logging
+    from urllib.parse import quote
+
+    from app.mcp_server import _Tools
+    from app.ratelimit import RateLimiter
+
+    caplog.set_level(logging.DEBUG)
+    new = "Echo&Me <\"N3w\"> päss/+=?"
+    user.command("UALICE", f"rotate password {entry}")
+    submit(user, "UALICE", opened(slack), {"password": new})
+    request_id = request_id_in(wait_dm(slack, "UALICE").args["text"])
+    emulator.inject(status=status, method="PUT", path_prefix="/api/mysafe/password/update",
+                    echo=True, times=5)
+    user.click(APPROVER, "approve", request_id)
+    message_update(slack, "Failed")
+    wait_dm(slack, "UALICE", 2)
+    tools = _Tools(bot.engine, RateLimiter(redis, prefix=key_prefix, name="mcp", per_minute=0),
+                   lambda: "UALICE")
+    status_answer = json.dumps(tools.request_status(request_id))
+    everywhere = "\n".join([slack.everything_sent(), everything_stored(redis, key_prefix),
+                            caplog.text, capfd.readouterr().err, status_answer,
+                            bot.engine.get(request_id).error])
+    for form in (new, json.dumps(new)[1:-1], quote(new, safe=""), "N3w"):
+        assert form not in everywhere, form
