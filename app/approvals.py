@@ -175,6 +175,12 @@ elseif action == 'deny' then
   finalise('denied', 'decided_by', actor, 'deny_reason', arg.reason or '')
   log(state, 'denied', '')
   return {'ok', 'denied', count()}
+elseif action == 'withdraw' then
+  -- The bot takes back a request that never reached the approvers (its message failed).
+  if state ~= 'pending' then return {'noop', state, count()} end
+  finalise('cancelled', 'decided_by', 'bot', 'error', arg.why or '')
+  log(state, 'cancelled', arg.why or '')
+  return {'ok', 'cancelled', count()}
 elseif action == 'cancel' then
   if state ~= 'pending' and state ~= 'failed' then return {'noop', state, count()} end
   if actor ~= requester then return {'not_requester', state, count()} end
@@ -373,6 +379,10 @@ class ApprovalStore:
             time.sleep(pause)  # the winner is between its claim and its write: milliseconds
             pause = min(pause * 2, 0.05)
         return None
+
+    def release_claim(self, idempotency_key: str, request_id: str) -> None:
+        """Let the key make a new request (the one it made was withdrawn)."""
+        self._release_claim(idempotency_key, request_id)
 
     def _release_claim(self, idempotency_key: str, request_id: str) -> None:
         compare_and_delete(self.redis, self.idempotency_key(idempotency_key), request_id)

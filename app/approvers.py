@@ -1,7 +1,9 @@
 """Who may approve: the configured user IDs, plus members of the configured Slack user groups.
 
-Group membership comes from Slack (`usergroups.users.list`) and is cached in Redis for a few
-minutes, so a click does not wait on Slack and every worker agrees. If Slack cannot be asked,
+Group membership comes from Slack (`usergroups.users.list`) and is cached in Redis for at most
+30 seconds (and dropped at once when Slack says the group changed, `subteam_members_changed`),
+so someone removed from the group stops approving within seconds, while a burst of clicks
+does not wait on Slack and every worker agrees. If Slack cannot be asked,
 the answer is "not an approver": an outage never widens who may approve.
 """
 
@@ -17,7 +19,7 @@ from app.storage import Client
 
 log = logging.getLogger(__name__)
 
-GROUP_CACHE_SECONDS = 300
+GROUP_CACHE_SECONDS = 30
 
 
 class Approvers:
@@ -33,6 +35,10 @@ class Approvers:
         if user_id in self.settings.approver_users:
             return True
         return any(user_id in self.members(group) for group in self.settings.approver_groups)
+
+    def forget(self, group_id: str) -> None:
+        """The group changed in Slack: the next click reads it afresh."""
+        self.redis.delete(self._key(group_id))
 
     def members(self, group_id: str) -> set[str]:
         key = self._key(group_id)

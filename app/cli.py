@@ -11,9 +11,14 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from app.errors import BotError, ConfigError
 from app.settings import Scope, Settings
+
+if TYPE_CHECKING:
+    from app.audit import Audit
+    from app.services import Services
 
 EXIT_CONFIG = 2
 
@@ -139,6 +144,13 @@ def _read_secret() -> str:
     return secret
 
 
+def _audit_trail(services: Services) -> Audit:
+    from app.audit import Audit
+
+    return Audit(services.redis, prefix=services.settings.key_prefix,
+                 maxlen=services.settings.audit_maxlen)
+
+
 def _users_link(args: argparse.Namespace) -> int:
     from app.vault import link_verified
 
@@ -148,6 +160,9 @@ def _users_link(args: argparse.Namespace) -> int:
         account = link_verified(services.vault, services.mysafe, args.slack_id,
                                 client_id=args.client_id, client_secret=secret,
                                 mysafe_username=args.mysafe_username)
+        _audit_trail(services).record("account.linked", actor="cli", slack_id=args.slack_id,
+                                      mysafe_username=account.mysafe_username,
+                                      client_id=account.client_id)
     finally:
         services.close()
     print(f"linked {account.slack_id} to MySafe user {account.mysafe_username} "
@@ -184,7 +199,12 @@ def _users_list(args: argparse.Namespace) -> int:
 def _users_unlink(args: argparse.Namespace) -> int:
     services = _services()
     try:
-        removed = services.vault.unlink(args.slack_id)
+        from app.vault import unlink_person
+
+        removed = unlink_person(services.vault, args.slack_id)
+        if removed:
+            _audit_trail(services).record("account.unlinked", actor="cli",
+                                          slack_id=args.slack_id)
     finally:
         services.close()
     print(f"unlinked {args.slack_id}" if removed else f"{args.slack_id} had no linked key")

@@ -35,6 +35,7 @@ from app.errors import (
     MySafeError,
     NotAnApprover,
     NotApplied,
+    NotPosted,
     NotRequester,
     RequestNotFound,
     SelfApproval,
@@ -148,8 +149,21 @@ class Engine:
                               entry=change.identifier or "", channel=source, reason=reason[:200],
                               ticket=(ticket or {}).get("key", ""))
             metrics.REQUESTS.labels(verb=change.verb.value, outcome="created").inc()
-            self._tell(request, "created")
+            try:
+                self._tell(request, "created")
+            except NotPosted as error:
+                self._withdraw(request, idempotency_key, str(error))
+                raise
         return request, created
+
+    def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
+        """Take back a request no approver can see: final at once, its key free for a retry."""
+        self.store.transition(request.id, "withdraw", actor="bot", now=timestamp(),
+                              why=why[:300])
+        if idempotency_key:
+            self.store.release_claim(idempotency_key, request.id)
+        self.audit.record("request.not_posted", request=request.id, actor="bot", why=why[:300])
+        self._settle(self.get(request.id))
 
     def find(self, key: str) -> ChangeRequest | None:
         """The request made earlier under this idempotency key, if any (a duplicate arriving
@@ -452,6 +466,9 @@ class Engine:
         for listener in self.listeners:
             try:
                 listener(request, event)
+            except NotPosted:
+                if event == "created":
+                    raise  # nobody can approve it: the caller withdraws it
             except Exception:  # noqa: BLE001 - a Slack outage must not lose the state change
                 log.exception("listener failed", extra={"event": "listener.error",
                                                         "request": request.id, "what": event})

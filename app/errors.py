@@ -26,7 +26,8 @@ path, vendor code — and never a secret or a raw body.
         ├── RequestNotFound
         ├── EntryBusy                another apply held the entry longer than this one waited
         ├── LeaseLost                this apply may no longer write (its lease passed)
-        └── NotApplied               MySafe accepted the write but does not show the change
+        ├── NotApplied               MySafe accepted the write but does not show the change
+        └── NotPosted                the approval message cannot be posted (bot not in channel)
 """
 
 from __future__ import annotations
@@ -211,3 +212,16 @@ class NotApplied(ApprovalError):
     """MySafe answered the write, but reading the entry back does not show the change."""
 
     user_message = "MySafe accepted the change but does not show it."
+
+
+class NotPosted(ApprovalError):
+    """The request's approval message cannot be posted (the bot is not in the approvals
+    channel, or the channel is gone): the request is withdrawn, nothing is left waiting."""
+
+    user_message = ("Your request could not be posted for approval, so nothing was stored: "
+                    "the bot cannot post in the approvals channel. Ask an admin to invite it "
+                    "there (`/invite @mysafe`) or to fix MYSAFE_BOT_APPROVAL_CHANNEL.")
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"{self.user_message} (Slack said: {code})")
+        self.code = code

@@ -1,4 +1,5 @@
-"""Per-person MCP tokens: issued in Slack, shown once, stored only as a SHA-256 hash.
+"""Per-person MCP tokens: issued in Slack, shown once, stored only as a SHA-256 hash, and
+ending by themselves after `MYSAFE_BOT_MCP_TOKEN_TTL` (both keys carry that TTL).
 
     P:{mcp}:token:{sha256}   -> Slack user ID        (lookup on every MCP request)
     P:{mcp}:user:{U…}        -> sha256 of their token (so a new token or `revoke` ends the old)
@@ -29,16 +30,16 @@ class McpTokens:
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, "{mcp}", *parts))
 
-    def issue(self, slack_id: str) -> str:
-        """A new token for this person; any earlier one stops working at once."""
+    def issue(self, slack_id: str, *, ttl: int) -> str:
+        """A new token for this person, valid `ttl` seconds; any earlier one stops at once."""
         token = PREFIX + secrets.token_urlsafe(32)
         digest = _digest(token)
         old = self.redis.get(self._key("user", slack_id))
         with self.redis.pipeline(transaction=True) as pipe:
             if old:
                 pipe.delete(self._key("token", old))
-            pipe.set(self._key("token", digest), slack_id)
-            pipe.set(self._key("user", slack_id), digest)
+            pipe.set(self._key("token", digest), slack_id, ex=ttl)
+            pipe.set(self._key("user", slack_id), digest, ex=ttl)
             pipe.execute()
         return token
 

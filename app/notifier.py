@@ -19,9 +19,14 @@ from app import blocks
 from app.approvals import ApprovalStore, ChangeRequest, State
 from app.changes import Verb
 from app.clock import timestamp
+from app.errors import NotPosted
 
 log = logging.getLogger(__name__)
 
+#: Slack's answers that mean the approvals channel cannot take the message at all (retrying
+#: will not help): the request is withdrawn rather than left waiting unseen.
+CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived",
+                         "restricted_action"})
 #: Seconds a render waits for the one before it on the same message.
 RENDER_WAIT = 10.0
 _TELL_REQUESTER = frozenset({State.APPLIED, State.DENIED, State.FAILED, State.EXPIRED})
@@ -56,7 +61,10 @@ class SlackNotifier:
             return
         try:
             self._render(self.store.get(request.id) or request)
-        except SlackApiError:
+        except SlackApiError as error:
+            code = error.response.get("error", "")
+            if not request.ts and code in CANNOT_POST:
+                raise NotPosted(code) from None
             self.store.needs_repair(request.id, timestamp())
             raise
         finally:
@@ -108,6 +116,10 @@ class SlackNotifier:
                         "event": "slack.post_error", "request": request.id,
                         "error": error.response.get("error", "")})
                     break  # Slack is still down: try again at the next round
+                except NotPosted as error:
+                    log.error("approvals channel refuses messages", extra={
+                        "event": "slack.not_posted", "request": request.id, "why": str(error)})
+                    break
         return posted
 
     def _dm(self, user_id: str, text: str) -> None:

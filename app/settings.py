@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
+from app.durations import describe, parse_duration
 from app.errors import ConfigError
 
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
@@ -61,6 +62,7 @@ class Settings:
     trusted_proxies: int = 0
     mcp_public_url: str = ""
     webhook_rate_limit: int = 60
+    mcp_token_ttl: int = 90 * 86400
 
     @property
     def approver_users(self) -> frozenset[str]:
@@ -120,6 +122,8 @@ class Settings:
             command_rate_limit=reader.number("MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0,
                                              high=100_000),
             mcp_port=reader.number("MYSAFE_BOT_MCP_PORT", int, default=3001, low=0, high=65535),
+            mcp_token_ttl=reader.duration("MYSAFE_BOT_MCP_TOKEN_TTL", default=90 * 86400,
+                                          low=60, high=366 * 86400),
             mcp_public_url=reader.url("MYSAFE_BOT_MCP_PUBLIC_URL"),
             trusted_proxies=reader.number("MYSAFE_BOT_TRUSTED_PROXIES", int, default=0, low=0,
                                           high=5),
@@ -207,6 +211,19 @@ class _Reader:
         if not low <= number <= high:
             raise ConfigError(name, f"expected a number between {low} and {high}")
         return number
+
+    def duration(self, name: str, *, default: int, low: int, high: int) -> int:
+        """`90d`, `12h`, `1d12h` or seconds, between `low` and `high` seconds."""
+        value = self.raw(name)
+        if not value:
+            return default
+        try:
+            seconds = parse_duration(value)
+        except ValueError as error:
+            raise ConfigError(name, str(error)) from None
+        if not low <= seconds <= high:
+            raise ConfigError(name, f"expected between {describe(low)} and {describe(high)}")
+        return seconds
 
     def existing_file(self, name: str) -> str | None:
         value = self.raw(name)

@@ -73,6 +73,7 @@ class SlackFront:
         self._register_actions()
         register_views(self)
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self._home_opened])
+        self.bolt.event("subteam_members_changed")(self._group_changed)
 
     # --- buttons -------------------------------------------------------------------------
 
@@ -125,6 +126,11 @@ class SlackFront:
             self.client.chat_postMessage(channel=body["user"]["id"], text=text)
 
     # --- App Home ------------------------------------------------------------------------
+
+    def _group_changed(self, ack: Callable[..., Any], event: dict[str, Any]) -> None:
+        """An approver group's members changed: drop the cached membership at once."""
+        ack()
+        self.approvers.forget(str(event.get("subteam_id", "")))
 
     def _home_opened(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home":

@@ -98,6 +98,9 @@ class _Views:
                 self.front.services.vault, self.front.services.mysafe, user,
                 client_id=given.get("client_id", ""), client_secret=given.get("client_secret", ""),
                 mysafe_username=given.get("mysafe_username", ""))
+            self.front.engine.audit.record("account.linked", actor=user, via="login",
+                                           mysafe_username=account.mysafe_username,
+                                           client_id=account.client_id)
             outcome.append(f"✅ Linked: you act in MySafe as *{blocks.esc(account.mysafe_username)}*"
                            f" (client ID {blocks.esc(account.client_id)}).")
         self.front.client.views_update(view_id=view["id"], view=_notice(outcome[0]))

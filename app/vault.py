@@ -163,3 +163,13 @@ def link_verified(vault: Vault, mysafe: MySafe, slack_id: str, *, client_id: str
     account = vault.link(slack_id, client_id=client_id, client_secret=client_secret,
                          mysafe_username=mysafe_username)
     return account
+
+
+def unlink_person(vault: Vault, slack_id: str) -> bool:
+    """`/mysafe logout` and `users unlink`: forget the key, its token and the MCP token, so
+    nothing the person set up keeps acting for them."""
+    from app.mcp_tokens import McpTokens
+
+    removed = vault.unlink(slack_id)
+    McpTokens(vault.redis, prefix=vault.prefix).revoke(slack_id)
+    return removed

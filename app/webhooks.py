@@ -16,7 +16,13 @@ from slack_sdk.errors import SlackApiError
 
 from app import metrics
 from app.changes import Change, Verb
-from app.errors import BotError, CredentialsMissing, MySafeError, MySafeUnavailable
+from app.errors import (
+    BotError,
+    CredentialsMissing,
+    MySafeError,
+    MySafeUnavailable,
+    NotPosted,
+)
 from app.ratelimit import RateLimiter
 from app.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_matches, verify
 from app.ticket_schema import MAX_BODY, Ticket, TicketSchema, field_errors
@@ -100,6 +106,9 @@ def _intake(body: bytes, services) -> tuple[Response, int]:
         _ask_to_link(requester, ticket)
         return _error(409, "the requester has not linked a MySafe key; they were asked to run "
                            "/mysafe login")
+    except NotPosted as error:
+        return _error(503, f"the approvals channel does not take messages ({error.code}); "
+                           "nothing was stored")
     except MySafeUnavailable as error:
         return _error(503, error.describe())
     except MySafeError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.vault import unlink_person
 from commands.context import Context
 from commands.grammar import Args
 from commands.types import Logout, Token, VerbSpec
@@ -24,8 +25,11 @@ def parse(args: list[Token]) -> Logout:
 
 
 def run(ctx: Context, command: Logout) -> str:
-    removed = ctx.services.vault.unlink(ctx.user_id)
+    removed = unlink_person(ctx.services.vault, ctx.user_id)
+    if removed:
+        ctx.engine.audit.record("account.unlinked", actor=ctx.user_id, via="logout")
     if not removed:
         return "You had no MySafe key linked."
-    return "Your MySafe key is unlinked; the bot can no longer act for you. Your open " \
-           "requests will fail when approved: cancel them with `/mysafe cancel`."
+    return ("Your MySafe key (and your MCP token, if you had one) is unlinked; the bot can "
+            "no longer act for you. Your open requests will fail when approved: cancel them "
+            "with `/mysafe cancel`.")

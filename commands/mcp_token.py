@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.clock import timestamp
+from app.durations import describe
 from app.mcp_tokens import McpTokens
 from commands.context import Context
 from commands.grammar import Args, keyword
@@ -33,11 +35,17 @@ def run(ctx: Context, command: McpToken) -> str:
     tokens = McpTokens(ctx.services.redis, prefix=ctx.services.settings.key_prefix)
     if command.revoke:
         if tokens.revoke(ctx.user_id):
+            ctx.engine.audit.record("mcp_token.revoked", actor=ctx.user_id)
             return "Your MCP token is revoked: assistants using it are refused from now on."
         return "You had no MCP token."
     ctx.services.vault.credentials(ctx.user_id)  # proposals act with your MySafe key
-    token = tokens.issue(ctx.user_id)
+    ttl = ctx.services.settings.mcp_token_ttl
+    token = tokens.issue(ctx.user_id, ttl=ttl)
+    ends = int(timestamp()) + ttl
+    ctx.engine.audit.record("mcp_token.issued", actor=ctx.user_id, ttl=ttl)
     return (f"Your MCP token (shown once; any earlier token stops working): `{token}`\n"
+            f"It works for {describe(ttl)}, until <!date^{ends}^{{date_short_pretty}} at "
+            f"{{time}}|{ends}>; then issue a new one.\n"
             "Give it to your AI assistant as `Authorization: Bearer <token>` for the bot's MCP "
             "server (see the README). Assistants can look up entries and *propose* changes; an "
             "approver still decides in Slack. Revoke it with `/mysafe mcp-token revoke`.")

@@ -27,4 +27,7 @@ def parse(args: list[Token]) -> Show:
 
 
 def run(ctx: Context, command: Show) -> str:
-    return entry_text(ctx.mysafe().get(command.entry.kind, command.entry.identifier))
+    entry = ctx.mysafe().get(command.entry.kind, command.entry.identifier)
+    ctx.engine.audit.record("entry.shown", actor=ctx.user_id, kind=entry.kind.value,
+                            entry=entry.identifier, source=ctx.source)
+    return entry_text(entry)

@@ -45,5 +45,6 @@ def test_command_interactivity_and_events_go_to_slack_events() -> None:
                 settings["event_subscriptions"]["request_url"]):
         assert url.endswith("/slack/events")
     assert settings["interactivity"]["is_enabled"] is True
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened",
+                                                             "subteam_members_changed"]
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True

@@ -42,7 +42,8 @@ def entry(bot: Bot, emulator: Emulator, link) -> int:
 
 @pytest.fixture
 def token(bot: Bot, entry: int) -> str:
-    return McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue("UALICE")
+    return McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
+        "UALICE", ttl=3600)
 
 
 @pytest.fixture
@@ -188,7 +189,7 @@ def test_someone_elses_request_is_not_shown(mcp_url: str, token: str, entry: int
     other = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
                                      add_users=(UserShare("alices"),)), requester="UALICE")
     bobs_token = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
-        "UBOB")
+        "UBOB", ttl=3600)
     (result,) = call(mcp_url, bobs_token, ("request_status", {"request_id": other.id}))
     assert result.isError and "not one of your requests" in text_of(result)
 
@@ -222,6 +223,45 @@ def test_mcp_token_command_shows_the_token_once_and_revokes(bot: Bot, user: Slac
     user.command("UALICE", "mcp-token revoke")
     slack.wait_responses(2)
     assert tokens.user_for(issued) is None
+
+
+def test_an_mcp_token_ends_after_its_lifetime_shown_when_issued(
+        bot: Bot, user: SlackClient, slack: SlackFake, entry: int, redis, key_prefix: str,
+        mcp_url: str) -> None:
+    user.command("UALICE", "mcp-token")
+    reply = slack.wait_responses(1)[0]["text"]
+    issued = reply.split("`")[1]
+    assert "It works for 90 days, until <!date^" in reply
+    keys = [k for k in redis.scan_iter(match=f"{key_prefix}:{{mcp}}:*")]
+    assert keys and all(89 * 86400 < redis.ttl(k) <= 90 * 86400 for k in keys)
+    redis.delete(*keys)  # ninety days later, Redis has dropped them
+    with pytest.raises(Exception):  # noqa: B017 - the SDK raises its own HTTP error on a 401
+        call(mcp_url, issued, ("my_requests", {}))
+
+
+def test_logout_revokes_the_mcp_token(bot: Bot, user: SlackClient, slack: SlackFake,
+                                      token: str, mcp_url: str) -> None:
+    (before,) = call(mcp_url, token, ("my_requests", {}))
+    assert not before.isError
+    user.command("UALICE", "logout")
+    slack.wait_responses(1)
+    with pytest.raises(Exception):  # noqa: B017 - the SDK raises its own HTTP error on a 401
+        call(mcp_url, token, ("my_requests", {}))
+
+
+def test_security_acts_are_in_the_audit_trail(bot: Bot, user: SlackClient, slack: SlackFake,
+                                              entry: int, redis, key_prefix: str) -> None:
+    user.command("UALICE", f"show password {entry}")
+    user.command("UALICE", "mcp-token")
+    slack.wait_responses(2)
+    user.command("UALICE", "mcp-token revoke")
+    user.command("UALICE", "logout")
+    slack.wait_responses(4)
+    events = [(r.event, r.actor) for r in bot.engine.audit.read()]
+    for event in ("entry.shown", "mcp_token.issued", "mcp_token.revoked", "account.unlinked"):
+        assert (event, "UALICE") in events
+    trail = json.dumps([r.facts for r in bot.engine.audit.read()])
+    assert SECRET_VALUE not in trail and "msb_" not in trail
 
 
 # --- stdio --------------------------------------------------------------------------------------

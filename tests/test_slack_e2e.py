@@ -277,3 +277,33 @@ def test_slack_down_at_creation_then_the_worker_posts_the_message(
     assert notifier.post_missing(worker.queue(), older_than=request.created + 1) == 1
     assert bot.engine.get(request.id).ts
     assert buttons(approval_posts(slack)[-1]) == ["Approve", "Deny"]
+
+
+def test_a_request_the_approvals_channel_refuses_is_not_left_waiting(
+        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int) -> None:
+    """The bot is not in the approvals channel: the requester is told, nothing waits unseen,
+    and the same command works once the bot is invited."""
+    slack.fail("chat.postMessage", error="not_in_channel")
+    user.command("UALICE", f"share password {vault_entry} with <@UCAROL|carol>")
+    told = slack.wait_responses(1)[0]["text"]
+    assert "could not be posted" in told and "not_in_channel" in told
+    assert "waiting for approval" not in told
+    assert bot.engine.queue() == [] and bot.engine.open_for("UALICE") == []
+    user.command("UALICE", f"share password {vault_entry} with <@UCAROL|carol>")
+    second = slack.wait_for(lambda: len(approval_posts(slack)) > 1 and approval_posts(slack)[1])
+    assert bot.engine.get(request_id_of(second)).state is State.PENDING
+
+
+def test_someone_removed_from_an_approver_group_stops_approving(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int,
+        redis, key_prefix: str) -> None:
+    request_id = share(user, slack, vault_entry)
+    assert "UGROUPAPPROVER" in bot.app.extensions["mysafe_bot_slack"].approvers  # cached now
+    assert 0 < redis.ttl(f"{key_prefix}:approver-group:SAPPROVERS") <= 30
+    slack.usergroups["SAPPROVERS"] = []  # removed from the group in Slack...
+    user.event({"type": "subteam_members_changed", "subteam_id": "SAPPROVERS",
+                "team_id": "T1", "removed_users": ["UGROUPAPPROVER"]})  # ...and Slack says so
+    user.click("UGROUPAPPROVER", "approve", request_id)
+    told = slack.wait_responses(2)[-1]["text"]
+    assert "not one of the configured approvers" in told
+    assert bot.engine.get(request_id).state is State.PENDING

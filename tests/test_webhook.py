@@ -127,6 +127,16 @@ def test_signed_ticket_becomes_a_request_with_an_approval_message(
     assert created.facts["channel"] == "ticket" and created.facts["ticket"] == "SEC-42"
 
 
+def test_a_ticket_the_approvals_channel_refuses_is_503_and_can_be_sent_again(
+        bot: Bot, entry: int, slack: SlackFake) -> None:
+    slack.fail("chat.postMessage", error="not_in_channel")
+    answer = post(bot, body(entry))
+    assert answer.status_code == 503 and "not_in_channel" in answer.text
+    assert bot.engine.queue() == []
+    again = post(bot, body(entry))  # the bot was invited; the ticket system retries
+    assert again.status_code == 202 and bot.engine.queue()[0].id == again.json()["request_id"]
+
+
 @pytest.mark.parametrize("how", ["bad", "missing", "stale", "other-secret", "bearer-not-allowed"])
 def test_bad_missing_and_stale_signatures_are_401_and_store_nothing(
         bot: Bot, entry: int, redis, key_prefix: str, slack: SlackFake, how: str) -> None:
