@@ -1,7 +1,7 @@
 """Block Kit builders: every message, modal and Home tab the bot shows, built in one place.
 
-What people or MySafe wrote (names, notes, reasons, errors) in a request goes through
-`app.text`, so it shows as typed and can neither format, ping, link nor start a line. An approval
+Everything people or MySafe wrote (names, notes, reasons, errors) goes through `app.text`, so
+it shows as typed and can neither format, ping, link nor start a line of its own. An approval
 message shows every changed field and every user or group a request adds, raises or removes;
 long values are shortened visibly, with the whole change one click away (*View full change*).
 `changes.check` refuses at submission what such a message could not name in full. Secret values
@@ -81,11 +81,6 @@ def _button(label: str, action_id: str, value: str, style: str | None = None) ->
     if style:
         button["style"] = style
     return button
-
-
-def esc(value: object) -> str:
-    """Escape for Slack mrkdwn: the three characters Slack itself escapes."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _date(ts: float) -> str:
@@ -317,27 +312,27 @@ def request_line(request: ChangeRequest) -> str:
 
 def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "") -> str:
     if not items:
-        suffix = f" matching “{esc(search)}”" if search else ""
+        suffix = f" matching “{text.inline(search)}”" if search else ""
         return f"You can see no {kind.label}s{suffix}."
-    lines = [f"• `{kind.value} {i.identifier}` {esc(i.name)}"
-             + (f" — {esc(i.url)}" if i.url else "")
+    lines = [f"• `{kind.value} {i.identifier}` {text.inline(i.name)}"
+             + (f" — {text.inline(i.url)}" if i.url else "")
              + ("" if i.can_write else " _(view only)_") for i in items[:50]]
     more = f"\n…and {len(items) - 50} more: narrow it with text" if len(items) > 50 else ""
     return f"*{kind.label.capitalize()}s you can see*\n" + "\n".join(lines) + more
 
 
 def entry_text(entry: Entry) -> str:
-    fields = [f"*{entry.kind.label.capitalize()} {entry.identifier}: {esc(entry.name)}*"]
+    fields = [f"*{entry.kind.label.capitalize()} {entry.identifier}: {text.inline(entry.name)}*"]
     for name, value in entry.plain_fields().items():
         if value and name != "name":
-            fields.append(f"{name}: {esc(value)}")
+            fields.append(f"{name}: {text.inline(value)}")
     secrets = {"password": entry.has_password, "secret_key": entry.has_totp,
                "client_secret": entry.has_client_secret}
     for name in SECRET_FIELDS_OF[entry.kind]:
         fields.append(f"{name}: {'••••••••' if secrets[name] else '(not set)'}")
-    users = ", ".join(f"{esc(u.username)} ({'edit' if u.can_edit else 'view'})"
+    users = ", ".join(f"{text.inline(u.username)} ({'edit' if u.can_edit else 'view'})"
                       for u in entry.users_allowed) or "nobody"
-    groups = ", ".join(f"{esc(g.name)} ({'edit' if g.can_edit else 'view'})"
+    groups = ", ".join(f"{text.inline(g.name)} ({'edit' if g.can_edit else 'view'})"
                        for g in entry.groups_allowed) or "none"
     fields += [f"shared with: {users}", f"groups: {groups}"]
     return "\n".join(fields)
@@ -386,7 +381,7 @@ def deny_modal(request_id: str) -> Block:
 def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
     fields = {"password": ("New password", 1024), "secret_key": ("New TOTP seed (base32)", 256),
               "client_secret": ("New client secret", 4096)}
-    named = f" “{esc(name)}”" if name else ""
+    named = f" “{text.inline(name)}”" if name else ""
     blocks = [_section(f"New secret values for {kind.label} {identifier}{named}. They "
                        "are kept encrypted until an approver applies them, then deleted.")]
     for field_name in SECRET_FIELDS_OF[kind]:

@@ -20,6 +20,7 @@ from app.edge import answer_errors
 from app.errors import ValidationError
 from app.models import GroupShare, Kind, UserShare
 from app.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
+from app.text import inline
 from app.vault import link_verified
 
 if TYPE_CHECKING:
@@ -100,8 +101,8 @@ class _Views:
                 self.front.services.vault, self.front.services.mysafe, user,
                 client_id=given.get("client_id", ""), client_secret=given.get("client_secret", ""),
                 mysafe_username=given.get("mysafe_username", ""))
-            outcome.append(f"✅ Linked: you act in MySafe as *{blocks.esc(account.mysafe_username)}*"
-                           f" (client ID {blocks.esc(account.client_id)}).")
+            outcome.append(f"✅ Linked: you act in MySafe as *{inline(account.mysafe_username)}*"
+                           f" (client ID {inline(account.client_id)}).")
         self.front.client.views_update(view_id=view["id"], view=_notice(outcome[0]))
 
     # --- rotate --------------------------------------------------------------------------
