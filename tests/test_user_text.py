@@ -42,8 +42,8 @@ INJECTIONS = {
     "mention": "<@U123>",
     "mixed": "*a* _b_ ~c~ `d` ```e```\n⏳ Waiting for approval — 1/1 <!here>",
 }
-#: Accepted by the webhook's URL check, and in 2025 a live `@channel` and a phishing link when
-#: pasted into a link's markup as it was.
+#: Accepted by the webhook's URL check; pasted into link markup as it was, it made a live
+#: `@channel` ping and a link to another site.
 PHISHING_URL = "https://jira.example.com/x|click><!channel><https://evil.example/login"
 #: What must never reach Slack as sent: a ping, a mention, or a link someone else chose.
 LIVE = ("<!channel>", "<!here>", "<@U123>", "<https://evil.example")
