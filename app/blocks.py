@@ -1,7 +1,11 @@
 """Block Kit builders: every message, modal and Home tab the bot shows, built in one place.
 
-Text that people typed (reasons, names, notes) is escaped before it goes into mrkdwn, so a
-reason cannot ping `<!channel>` or fake a link. Secret values never reach these functions.
+Everything people or MySafe wrote (names, notes, reasons, errors) goes through `app.text`, so
+it shows as typed and can neither format, ping, link nor start a line of its own. An approval
+message shows every changed field and every user or group a request adds, raises or removes;
+long values are shortened visibly, with the whole change one click away (*View full change*).
+`changes.check` refuses at submission what such a message could not name in full. Secret values
+never reach these functions.
 """
 
 from __future__ import annotations
@@ -10,14 +14,24 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from app import text
 from app.approvals import ChangeRequest, State
-from app.changes import SECRET_FIELDS_OF
+from app.changes import SECRET_FIELDS_OF, DiffLine, Verb
 from app.models import Entry, Kind, ListItem
 
 Block = dict[str, Any]
 
 APPROVE, DENY, RETRY, CANCEL = "approve", "deny", "retry", "cancel"
+VIEW_CHANGE = "view_change"
 LOGIN_VIEW, DENY_VIEW, ROTATE_VIEW, CREATE_VIEW = "login", "deny_reason", "rotate", "create"
+
+#: Slack's published Block Kit limits the builders keep to.
+SECTION_LIMIT, MESSAGE_BLOCKS, VIEW_BLOCKS = 3000, 50, 100
+#: Characters of one value shown in a message; the rest is in the *View full change* modal.
+SHOWN_VALUE = 200
+#: Characters of a value shown in the modal, per value, past which it says how many are left
+#: (only a current value MySafe holds can be that long; new values are bounded by the schemas).
+MODAL_VALUE = 4 * (SECTION_LIMIT - 100)
 
 _OUTCOME = {
     State.PENDING: "⏳ Waiting for approval",
@@ -31,21 +45,38 @@ _OUTCOME = {
 }
 
 
-def esc(text: object) -> str:
-    """Escape for Slack mrkdwn: the three characters Slack itself escapes."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _mrkdwn(value: str) -> Block:
+    """A mrkdwn text object; `verbatim` so Slack links and pings only what the bot marked up."""
+    if text.units(value) > SECTION_LIMIT:  # every part is clipped: this is a bug, not input
+        raise ValueError("text over Slack's 3000-character limit")
+    return {"type": "mrkdwn", "text": value, "verbatim": True}
 
 
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+def _section(value: str) -> Block:
+    return {"type": "section", "text": _mrkdwn(value)}
 
 
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+def _plain_section(value: str) -> Block:
+    return {"type": "section", "text": {"type": "plain_text", "text": value, "emoji": False}}
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {"type": "button", "text": {"type": "plain_text", "text": text},
+def _context(*parts: str) -> Block:
+    return {"type": "context", "elements": [_mrkdwn(p) for p in parts]}
+
+
+def _sections(lines: Iterable[str]) -> list[Block]:
+    """Lines packed into as few sections as Slack's limit allows, never splitting a line."""
+    found: list[str] = []
+    for line in lines:
+        if found and text.units(found[-1]) + 1 + text.units(line) <= SECTION_LIMIT:
+            found[-1] += "\n" + line
+        else:
+            found.append(line)
+    return [_section(chunk) for chunk in found]
+
+
+def _button(label: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {"type": "button", "text": {"type": "plain_text", "text": label},
                      "action_id": action_id, "value": value}
     if style:
         button["style"] = style
@@ -60,82 +91,191 @@ def _date(ts: float) -> str:
 
 def entry_label(request: ChangeRequest) -> str:
     change = request.change
+    name = text.clip(request.entry_name, 255)
     if change.identifier:
-        name = f" “{esc(request.entry_name)}”" if request.entry_name else ""
-        return f"{change.kind.label} {change.identifier}{name}"
-    return f"a new {change.kind.label} “{esc(request.entry_name)}”"
+        return f"{change.kind.label} {change.identifier}" + (f" “{name}”" if name else "")
+    return f"a new {change.kind.label} “{name}”"
 
 
 def headline(request: ChangeRequest) -> str:
     who = f"<@{request.requester}>"
     if request.requester_name:
-        who += f" (MySafe: {esc(request.requester_name)})"
+        who += f" (MySafe: {text.clip(request.requester_name, 128)})"
     via = {"ticket": " via a ticket", "mcp": " via an AI assistant (MCP)"}.get(request.source, "")
     return f"{who} asks{via} to *{request.change.verb.value}* {entry_label(request)}"
 
 
-def diff_text(request: ChangeRequest) -> str:
-    lines = []
-    for line in request.diff:
-        before = esc(line.before) if line.before else "_(empty)_"
-        lines.append(f"• *{esc(line.field)}*: {before} → {esc(line.after) or '_(empty)_'}")
-    return "\n".join(lines) or "_no visible change_"
+def _who(line: DiffLine) -> str:
+    name = text.inline(line.principal)
+    return f"group {name}" if line.is_group else name
+
+
+def principal_line(line: DiffLine) -> str:
+    """`+ alices (edit)`, `↑ bobm: view → edit`, `− carol (had view)`: whole names, always."""
+    who = _who(line)
+    return {
+        "add": f"+ {who} ({line.after})",
+        "raise": f"↑ {who}: {line.before} → {line.after}",
+        "remove": f"− {who} (had {line.before})",
+        "keep": f"= {who} ({line.after}): has it already, no change",
+        "absent": f"− {who}: has no access now, nothing to remove",
+    }[line.action]
+
+
+def _start_of_difference(before: str, after: str) -> int:
+    """Where two long values part, less some context: the message shows them from there."""
+    same = 0
+    for a, b in zip(before, after, strict=False):
+        if a != b:
+            break
+        same += 1
+    longest = max(len(before), len(after))
+    return same - 40 if same > SHOWN_VALUE // 2 and longest > SHOWN_VALUE else 0
+
+
+def _value(value: str, start: int = 0) -> str:
+    return text.excerpt(value, start, SHOWN_VALUE) if value else "_(empty)_"
+
+
+def field_line(line: DiffLine, verb: Verb) -> str:
+    """`• *url*: a → b`, each value shortened visibly, from where the two values differ."""
+    name = f"• *{text.inline(line.field)}*"
+    if verb is Verb.CREATE and not line.before:
+        return f"{name}: {_value(line.after)}"
+    start = _start_of_difference(line.before, line.after)
+    return f"{name}: {_value(line.before, start)} → {_value(line.after, start)}"
+
+
+def change_lines(request: ChangeRequest) -> list[str]:
+    """The change, line by line: sharing first (what grants access), then fields."""
+    return [principal_line(d) if d.principal else field_line(d, request.change.verb)
+            for d in request.diff] or ["_no visible change_"]
+
+
+def is_shortened(request: ChangeRequest) -> bool:
+    """Whether any value had to be shortened: then the full change is one click away."""
+    return any(len(v) > SHOWN_VALUE for d in request.diff if not d.principal
+               for v in (d.before, d.after))
+
+
+def _summary(line: DiffLine) -> str:
+    who = _who(line)
+    return {"add": f"+ {who} ({line.after})", "raise": f"↑ {who} ({line.after})",
+            "remove": f"− {who}", "keep": f"= {who} (no change)",
+            "absent": f"− {who} (no access)"}[line.action]
+
+
+def change_summary(request: ChangeRequest) -> str:
+    """Every added, raised or removed principal and every changed field, for the text fallback
+    (notifications, screen readers), which has no room for values."""
+    people = [_summary(d) for d in request.diff if d.principal]
+    fields = [text.inline(d.field) for d in request.diff if not d.principal]
+    parts = [", ".join(people)] if people else []
+    if fields:
+        parts.append("fields " + ", ".join(fields))
+    return "; ".join(parts) or "no visible change"
 
 
 def status_text(request: ChangeRequest) -> str:
-    text = f"*{_OUTCOME[request.state]}*"
+    label = f"*{_OUTCOME[request.state]}*"
     if request.state is State.PENDING:
         voters = ", ".join(f"<@{a}>" for a in sorted(request.approvals))
-        text += f" — approvals {len(request.approvals)}/{request.required}"
-        text += f" ({voters})" if voters else ""
-        text += f" · expires {_date(request.expires)}"
+        label += f" — approvals {len(request.approvals)}/{request.required}"
+        label += f" ({voters})" if voters else ""
+        label += f" · expires {_date(request.expires)}"
     elif request.state is State.APPLIED:
-        text += f" — MySafe: “{esc(request.result.get('message', ''))}”"
+        label += f" — MySafe: “{text.clip(request.result.get('message', ''), 200)}”"
         shared_error = request.result.get("shared_error") or []
         if shared_error:
-            text += "\n⚠️ Some shares failed: " + esc("; ".join(shared_error))
+            label += "\n⚠️ Some shares failed: " + text.clip("; ".join(shared_error), 250)
     elif request.state is State.FAILED:
-        text += f" — {esc(request.error)}"
+        label += f" — {text.clip(request.error, 500)}"
     elif request.state is State.DENIED:
-        text += f" by <@{request.decided_by}>"
+        label += f" by <@{request.decided_by}>"
         if request.deny_reason:
-            text += f": “{esc(request.deny_reason)}”"
-    return text
+            label += f": “{text.clip(request.deny_reason, 500)}”"
+    return label
+
+
+def _details(request: ChangeRequest) -> list[str]:
+    details = []
+    if request.reason:
+        details.append(f"Reason: “{text.clip(request.reason, 500)}”")
+    ticket = request.ticket or {}
+    if ticket.get("key"):
+        key = str(ticket["key"])
+        shown = text.link(ticket["url"], key) if ticket.get("url") else text.clip(key, 64)
+        details.append(f"Ticket: {shown}")
+    return details
 
 
 def approval_message(request: ChangeRequest) -> tuple[str, list[Block]]:
-    """The channel message for a request, in its current state; buttons only while open."""
+    """The channel message for a request, in its current state; buttons only while open.
+
+    The text fallback names the same principals and fields as the blocks."""
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Change request {request.id}"}},
         _section(headline(request)),
-        _section(diff_text(request)),
+        *_sections(change_lines(request)),
     ]
-    details = []
-    if request.reason:
-        details.append(f"Reason: “{esc(request.reason)}”")
-    ticket = request.ticket or {}
-    if ticket.get("key"):
-        key = esc(ticket["key"])
-        details.append(f"Ticket: <{ticket['url']}|{key}>" if ticket.get("url") else f"Ticket: {key}")
+    details = _details(request)
     if details:
-        blocks.append(_context(" · ".join(details)))
+        blocks.append(_context(*details))
     blocks.append(_section(status_text(request)))
     actions = _actions(request)
     if actions:
         blocks.append({"type": "actions", "block_id": "decision", "elements": actions})
-    fallback = f"{request.id}: {request.change.verb.value} {request.change.kind.label} " \
-               f"{request.change.identifier or ''} — {request.state.value}"
+    fallback = (f"{request.id}: {request.change.verb.value} {entry_label(request)} — "
+                f"{request.state.value}. Changes: {change_summary(request)}")
     return fallback, blocks
 
 
 def _actions(request: ChangeRequest) -> list[Block]:
+    view = [_button("View full change", VIEW_CHANGE, request.id)] if is_shortened(request) else []
     if request.state is State.PENDING:
         return [_button("Approve", APPROVE, request.id, "primary"),
-                _button("Deny", DENY, request.id, "danger")]
+                _button("Deny", DENY, request.id, "danger"), *view]
     if request.state is State.FAILED:
         return [_button("Retry", RETRY, request.id, "primary"),
-                _button("Deny", DENY, request.id, "danger")]
-    return []
+                _button("Deny", DENY, request.id, "danger"), *view]
+    return view
+
+
+def change_modal(request: ChangeRequest) -> Block:
+    """Everything the request changes, values whole (plain text, several blocks each)."""
+    fields = [d for d in request.diff if not d.principal]
+    people = [principal_line(d) for d in request.diff if d.principal]
+    blocks = [_section(headline(request)), *_sections(people)]
+    for line in fields:
+        blocks += _field_blocks(line, request.change.verb)
+    details = _details(request)
+    if details:
+        blocks.append(_context(*details))
+    if len(blocks) > VIEW_BLOCKS:  # `check` bounds principals and fields: this is a bug
+        raise ValueError("the change does not fit one modal")
+    return {"type": "modal", "callback_id": VIEW_CHANGE,
+            "title": {"type": "plain_text", "text": f"Change {request.id}"},
+            "close": {"type": "plain_text", "text": "Close"}, "blocks": blocks}
+
+
+def _field_blocks(line: DiffLine, verb: Verb) -> list[Block]:
+    name = text.inline(line.field)
+    blocks = []
+    if not (verb is Verb.CREATE and not line.before):
+        blocks += [_section(f"*{name}* now:"), *_value_blocks(line.before)]
+    blocks += [_section(f"*{name}* after approval:" if blocks else f"*{name}*:"),
+               *_value_blocks(line.after)]
+    return blocks
+
+
+def _value_blocks(value: str) -> list[Block]:
+    shown = text.plain(value[:MODAL_VALUE])
+    blocks = [_plain_section(piece) for piece in text.chunks(shown or "(empty)",
+                                                             SECTION_LIMIT - 100)]
+    if len(value) > MODAL_VALUE:
+        blocks.append(_context(f"_…{len(value) - MODAL_VALUE:,} more characters not shown "
+                               "here: this is the value MySafe holds now_"))
+    return blocks
 
 
 def requester_notice(request: ChangeRequest) -> str:
@@ -170,28 +310,29 @@ def request_line(request: ChangeRequest) -> str:
            f"{request.state.value} · approvals {len(request.approvals)}/{request.required}"
 
 
-def entries_text(kind: Kind, items: Sequence[ListItem], text: str = "") -> str:
+def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "") -> str:
     if not items:
-        suffix = f" matching “{esc(text)}”" if text else ""
+        suffix = f" matching “{text.inline(search)}”" if search else ""
         return f"You can see no {kind.label}s{suffix}."
-    lines = [f"• `{kind.value} {i.identifier}` {esc(i.name)}" + (f" — {esc(i.url)}" if i.url else "")
+    lines = [f"• `{kind.value} {i.identifier}` {text.inline(i.name)}"
+             + (f" — {text.inline(i.url)}" if i.url else "")
              + ("" if i.can_write else " _(view only)_") for i in items[:50]]
     more = f"\n…and {len(items) - 50} more: narrow it with text" if len(items) > 50 else ""
     return f"*{kind.label.capitalize()}s you can see*\n" + "\n".join(lines) + more
 
 
 def entry_text(entry: Entry) -> str:
-    fields = [f"*{entry.kind.label.capitalize()} {entry.identifier}: {esc(entry.name)}*"]
+    fields = [f"*{entry.kind.label.capitalize()} {entry.identifier}: {text.inline(entry.name)}*"]
     for name, value in entry.plain_fields().items():
         if value and name != "name":
-            fields.append(f"{name}: {esc(value)}")
+            fields.append(f"{name}: {text.inline(value)}")
     secrets = {"password": entry.has_password, "secret_key": entry.has_totp,
                "client_secret": entry.has_client_secret}
     for name in SECRET_FIELDS_OF[entry.kind]:
         fields.append(f"{name}: {'••••••••' if secrets[name] else '(not set)'}")
-    users = ", ".join(f"{esc(u.username)} ({'edit' if u.can_edit else 'view'})"
+    users = ", ".join(f"{text.inline(u.username)} ({'edit' if u.can_edit else 'view'})"
                       for u in entry.users_allowed) or "nobody"
-    groups = ", ".join(f"{esc(g.name)} ({'edit' if g.can_edit else 'view'})"
+    groups = ", ".join(f"{text.inline(g.name)} ({'edit' if g.can_edit else 'view'})"
                        for g in entry.groups_allowed) or "none"
     fields += [f"shared with: {users}", f"groups: {groups}"]
     return "\n".join(fields)
@@ -241,7 +382,7 @@ def deny_modal(request_id: str) -> Block:
 def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
     fields = {"password": ("New password", 1024), "secret_key": ("New TOTP seed (base32)", 256),
               "client_secret": ("New client secret", 4096)}
-    named = f" “{esc(name)}”" if name else ""
+    named = f" “{text.inline(name)}”" if name else ""
     blocks = [_section(f"New secret values for {kind.label} {identifier}{named}. They "
                        "are kept encrypted until an approver applies them, then deleted.")]
     for field_name in SECRET_FIELDS_OF[kind]:
@@ -281,28 +422,58 @@ def create_modal(kind: Kind) -> Block:
 
 # --- App Home -------------------------------------------------------------------------------
 
+#: Own open requests listed on Home; more are counted (`/mysafe requests` lists them all).
+HOME_OWN = 20
+
+
+def _header(label: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": label}}
+
+
 def home_view(own: Iterable[ChangeRequest], queue: Iterable[ChangeRequest] | None) -> Block:
-    blocks: list[Block] = [{"type": "header", "text": {"type": "plain_text",
-                                                       "text": "Your open requests"}}]
-    own = list(own)
-    for request in own:
+    """Your requests, then (approvers) the queue, each request with its whole change as in the
+    channel; what does not fit Slack's 100 blocks is counted, never cut."""
+    blocks = [_header("Your open requests"), *_own_blocks(list(own))]
+    if queue is not None:
+        blocks.append(_header("Waiting for your approval"))
+        blocks += _queue_blocks(list(queue), room=VIEW_BLOCKS - len(blocks))
+    return {"type": "home", "blocks": blocks}
+
+
+def _own_blocks(own: list[ChangeRequest]) -> list[Block]:
+    if not own:
+        return [_context("Nothing open. Try `/mysafe help`.")]
+    blocks = []
+    for request in own[:HOME_OWN]:
         block = _section(request_line(request))
         if request.state in (State.PENDING, State.FAILED):
             block["accessory"] = _button("Cancel", CANCEL, request.id)
         blocks.append(block)
-    if not own:
-        blocks.append(_context("Nothing open. Try `/mysafe help`."))
-    if queue is not None:
-        blocks.append({"type": "header", "text": {"type": "plain_text",
-                                                  "text": "Waiting for your approval"}})
-        queue = list(queue)
-        for request in queue[:30]:
-            blocks += [_section(headline(request) + "\n" + diff_text(request)),
-                       _section(status_text(request))]
-            actions = _actions(request)
-            if actions:
-                blocks.append({"type": "actions", "block_id": f"decision-{request.id}",
-                               "elements": actions})
-        if not queue:
-            blocks.append(_context("The queue is empty."))
-    return {"type": "home", "blocks": blocks[:100]}
+    if len(own) > HOME_OWN:
+        blocks.append(_context(f"…and {len(own) - HOME_OWN} more: `/mysafe requests` lists "
+                               "them all."))
+    return blocks
+
+
+def _queue_blocks(queue: list[ChangeRequest], *, room: int) -> list[Block]:
+    if not queue:
+        return [_context("The queue is empty.")]
+    blocks: list[Block] = []
+    for shown, request in enumerate(queue):
+        these = _queued(request)
+        if len(blocks) + len(these) > room - 1:  # one block left to say what did not fit
+            blocks.append(_context(f"…and {len(queue) - shown} more waiting: see the approvals "
+                                   "channel."))
+            break
+        blocks += these
+    return blocks
+
+
+def _queued(request: ChangeRequest) -> list[Block]:
+    blocks = [_section(headline(request)), *_sections(change_lines(request)),
+              _section(status_text(request))]
+    actions = _actions(request)
+    if actions:
+        blocks.append({"type": "actions", "block_id": f"decision-{request.id}",
+                       "elements": actions})
+    return blocks

@@ -33,7 +33,10 @@ SECRET_FIELDS_OF = {
     Kind.PASSWORD: ("password", "secret_key"),
     Kind.SECRET: ("client_secret",),
 }
+#: Bounds that let the approval message name every person and group a request touches (see
+#: `app.blocks.approval_message`): more is refused at submission, never shown in part.
 MAX_SHARES_PER_REQUEST = 50
+MAX_PRINCIPAL_NAME = 128
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,10 @@ def check(change: Change, secrets: Mapping[str, str]) -> None:
     if change.verb is Verb.UNSHARE and not removals:
         problems["from"] = "say who to unshare from: @someone, user:NAME or group:\"Name\""
     if shares + removals > MAX_SHARES_PER_REQUEST:
-        problems["who"] = f"at most {MAX_SHARES_PER_REQUEST} people and groups per request"
+        problems["who"] = (f"at most {MAX_SHARES_PER_REQUEST} people and groups per request, "
+                           "so that the approval message can name every one")
+    elif any(len(name) > MAX_PRINCIPAL_NAME for name in _principal_names(change)):
+        problems["who"] = f"user and group names are at most {MAX_PRINCIPAL_NAME} characters"
     typed_secrets = SECRET_FIELDS & set(change.fields)
     if typed_secrets:
         problems[sorted(typed_secrets)[0]] = "secret values go only through `rotate` or `create`"
@@ -108,6 +114,11 @@ def check(change: Change, secrets: Mapping[str, str]) -> None:
         problems["secrets"] = "only `rotate` and `create` carry secret values"
     if problems:
         raise ValidationError(problems)
+
+
+def _principal_names(change: Change) -> list[str]:
+    return [*(u.username for u in change.add_users), *(g.name for g in change.add_groups),
+            *change.remove_users, *change.remove_groups]
 
 
 def _value_problems(change: Change) -> dict[str, str]:
@@ -182,52 +193,108 @@ def remove(current: Iterable[Any], names: Iterable[str], *, key: Any) -> list[An
 
 # --- display diff -----------------------------------------------------------------------------
 
+USERS, GROUPS = "users_allowed", "groups_allowed"
+NO_ACCESS, VIEW, EDIT = "", "view", "edit"
+
+
 @dataclass(frozen=True)
 class DiffLine:
+    """One thing a request changes, as people read it.
+
+    A field line: `field` goes from `before` to `after` (secret fields only say "(changed)").
+    A sharing line has a `principal`: the user (`field` is `users_allowed`) or group
+    (`groups_allowed`) of that name goes from right `before` to `after`, each "" (no access),
+    "view" or "edit". Only what changes is listed, never whole sharing lists, so an approver
+    sees a new grantee however many people the entry is shared with. Requests stored before
+    sharing lines existed hold whole lists in a line with no principal; they still load.
+    """
+
     field: str
     before: str
     after: str
+    principal: str = ""
 
     def to_json(self) -> list[str]:
-        return [self.field, self.before, self.after]
+        line = [self.field, self.before, self.after]
+        return [*line, self.principal] if self.principal else line
+
+    @property
+    def is_group(self) -> bool:
+        return self.field == GROUPS
+
+    @property
+    def action(self) -> str:
+        """add | raise | remove | keep (already so) | absent (nothing to remove) | set (field)."""
+        if not self.principal:
+            return "set"
+        if self.before == self.after:
+            return "keep" if self.after else "absent"
+        if not self.before:
+            return "add"
+        return "remove" if not self.after else "raise"
+
+
+#: Sharing lines in the order people should read them: what grants access first.
+_ACTION_ORDER = {"add": 0, "raise": 1, "remove": 2, "keep": 3, "absent": 4, "set": 5}
 
 
 def diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
-    """Before/after for people to read; secret fields only ever say changed/unchanged."""
+    """What the request changes, for people to read; secret fields only say (set)/(changed)."""
     if change.verb is Verb.CREATE:
         lines = [DiffLine(k, "", v) for k, v in change.fields.items()]
         lines += [DiffLine(k, "", "(set)") for k in secrets]
-        body = final_body(change, None, {})
-        lines += _sharing_lines({}, body)
-        return lines
+        return lines + _sharing_lines(change, None)
     assert current is not None
-    body = final_body(change, current, {})
     if change.verb is Verb.ROTATE:
-        return [DiffLine(k, "(unchanged)" if k not in secrets else "(hidden)", "(changed)")
+        return [DiffLine(k, "(hidden)", "(changed)")
                 for k in SECRET_FIELDS_OF[change.kind] if k in secrets]
     if change.verb is Verb.UPDATE:
         before = current.plain_fields()
         return [DiffLine(k, before.get(k, ""), v) for k, v in change.fields.items()]
-    return _sharing_lines(_current_sharing(current), body)
+    return _sharing_lines(change, current)
 
 
-def _current_sharing(current: Entry) -> dict[str, Any]:
-    return {"users_allowed": [u.body() for u in current.users_allowed],
-            "groups_allowed": [g.body() for g in current.groups_allowed]}
+def _sharing_lines(change: Change, current: Entry | None) -> list[DiffLine]:
+    """One line per user or group named, with their right now and after the change."""
+    users = {u.username.casefold(): (u.username, u.can_edit)
+             for u in (current.users_allowed if current else ())}
+    groups = {g.name.casefold(): (g.name, g.can_edit)
+              for g in (current.groups_allowed if current else ())}
+    lines = [_added(USERS, users, u.username, u.can_edit) for u in change.add_users]
+    lines += [_added(GROUPS, groups, g.name, g.can_edit) for g in change.add_groups]
+    lines += [_removed(USERS, users, name) for name in change.remove_users]
+    lines += [_removed(GROUPS, groups, name) for name in change.remove_groups]
+    return sorted(_distinct(lines), key=lambda line: _ACTION_ORDER[line.action])
 
 
-def _sharing_lines(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[DiffLine]:
-    lines = []
-    for key, name in (("users_allowed", "username"), ("groups_allowed", "name")):
-        if key in after:
-            lines.append(DiffLine(key, describe_shares(before.get(key, []), name),
-                                  describe_shares(after[key], name)))
-    return lines
+def _right(can_edit: bool) -> str:
+    return EDIT if can_edit else VIEW
 
 
-def describe_shares(items: Iterable[Mapping[str, Any]], name_key: str) -> str:
-    text = ", ".join(f"{i[name_key]} ({'edit' if i.get('can_edit') else 'view'})" for i in items)
-    return text or "(nobody)"
+def _added(field_name: str, current: Mapping[str, tuple[str, bool]], name: str,
+           can_edit: bool) -> DiffLine:
+    """As `merge_users` applies it: someone already there keeps edit rights they had."""
+    had = current.get(name.casefold())
+    before = _right(had[1]) if had else NO_ACCESS
+    after = _right(can_edit or bool(had and had[1]))
+    return DiffLine(field_name, before, after, had[0] if had else name)
+
+
+def _removed(field_name: str, current: Mapping[str, tuple[str, bool]], name: str) -> DiffLine:
+    had = current.get(name.casefold())
+    return DiffLine(field_name, _right(had[1]) if had else NO_ACCESS, NO_ACCESS,
+                    had[0] if had else name)
+
+
+def _distinct(lines: Iterable[DiffLine]) -> list[DiffLine]:
+    """One line per principal: a name given twice grants the higher right, as the merge does."""
+    found: dict[tuple[str, str], DiffLine] = {}
+    for line in lines:
+        key = (line.field, line.principal.casefold())
+        earlier = found.get(key)
+        if earlier is None or (line.after == EDIT and earlier.after != EDIT):
+            found[key] = line
+    return list(found.values())
 
 
 # --- is the change there? ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from app.errors import (
     MySafeUnavailable,
     ValidationError,
 )
+from app.text import inline
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,10 @@ def user_message(error: BotError) -> str:
     if isinstance(error, ValidationError):
         usage = getattr(error, "usage", "")
         return f"{error}" + (f"\nUsage: `{usage}`" if usage else "") + "\nNothing was stored."
-    if isinstance(error, CredentialsRejected):
-        return f"{error.user_message} ({error.describe()})"
-    if isinstance(error, MySafeUnavailable):
-        return f"{error.user_message} ({error.describe()})"
+    if isinstance(error, CredentialsRejected | MySafeUnavailable):
+        return f"{error.user_message} ({inline(error.describe())})"
     if isinstance(error, MySafeError):
-        return f"MySafe said: {error.describe()}"
+        return f"MySafe said: {inline(error.describe())}"
     if isinstance(error, CredentialsMissing | ApprovalError):
         return str(error) if error.args else error.user_message
     return str(error)

@@ -31,7 +31,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from app import metrics
 from app.approvals import ChangeRequest
-from app.changes import Change, Verb
+from app.changes import Change, DiffLine, Verb
 from app.edge import user_message
 from app.engine import Engine
 from app.errors import BotError, ValidationError
@@ -240,12 +240,20 @@ def _entry(entry: Entry) -> dict[str, Any]:
     }
 
 
+def _change(line: DiffLine) -> dict[str, str]:
+    """A field's before/after, or a user's or group's right before/after ("" = no access)."""
+    found = {"field": line.field, "before": line.before, "after": line.after}
+    if line.principal:
+        found[("group" if line.is_group else "user")] = line.principal
+    return found
+
+
 def _request(request: ChangeRequest) -> dict[str, Any]:
     return {
         "request_id": request.id, "state": request.state.value, "verb": request.change.verb.value,
         "kind": request.change.kind.value, "id": request.change.identifier,
         "entry_name": request.entry_name, "approvals": len(request.approvals),
         "approvals_required": request.required, "reason": request.reason,
-        "changes": [{"field": d.field, "before": d.before, "after": d.after} for d in request.diff],
+        "changes": [_change(d) for d in request.diff],
         "error": request.error, "result": request.result.get("message", ""),
     }

@@ -26,7 +26,7 @@ from app import blocks
 from app.approvers import Approvers
 from app.edge import answer_errors
 from app.engine import Engine
-from app.errors import BotError
+from app.errors import ApprovalError, BotError
 from app.services import Services
 from app.slack_views import register_views
 
@@ -82,6 +82,7 @@ class SlackFront:
         self.bolt.action(blocks.RETRY)(ack=_ack, lazy=[self._retry])
         self.bolt.action(blocks.DENY)(self._deny_clicked)
         self.bolt.action(blocks.CANCEL)(ack=_ack, lazy=[self._cancel])
+        self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
 
     def _approve(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         self._decide(body, respond, lambda rid, user: self.engine.approve(
@@ -117,6 +118,20 @@ class SlackFront:
                 return
             self.client.views_open(trigger_id=body["trigger_id"],
                                    view=blocks.deny_modal(request_id))
+
+    def _view_change_clicked(self, ack: Callable[..., Any], body: dict[str, Any],
+                             respond: Callable[..., Any]) -> None:
+        """The whole change in a modal, for the people who decide on it (and its requester);
+        opened at once, while the click's trigger_id is fresh."""
+        ack()
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            request = self.engine.get(request_id)
+            if user != request.requester and user not in self.approvers:
+                raise ApprovalError("Only the approvers and the requester can open the full "
+                                    "change.")
+            self.client.views_open(trigger_id=body["trigger_id"],
+                                   view=blocks.change_modal(request))
 
     def tell(self, body: dict[str, Any], respond: Callable[..., Any] | None, text: str) -> None:
         """An ephemeral answer to the person who clicked; the channel message is untouched."""

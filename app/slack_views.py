@@ -20,6 +20,7 @@ from app.edge import answer_errors
 from app.errors import ValidationError
 from app.models import GroupShare, Kind, UserShare
 from app.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
+from app.text import inline
 from app.vault import link_verified
 
 if TYPE_CHECKING:
@@ -101,8 +102,8 @@ class _Views:
             self.front.engine.audit.record("account.linked", actor=user, via="login",
                                            mysafe_username=account.mysafe_username,
                                            client_id=account.client_id)
-            outcome.append(f"✅ Linked: you act in MySafe as *{blocks.esc(account.mysafe_username)}*"
-                           f" (client ID {blocks.esc(account.client_id)}).")
+            outcome.append(f"✅ Linked: you act in MySafe as *{inline(account.mysafe_username)}*"
+                           f" (client ID {inline(account.client_id)}).")
         self.front.client.views_update(view_id=view["id"], view=_notice(outcome[0]))
 
     # --- rotate --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from app.errors import (
 )
 from app.ratelimit import RateLimiter
 from app.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_matches, verify
+from app.text import inline
 from app.ticket_schema import MAX_BODY, Ticket, TicketSchema, field_errors
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def _ask_to_link(user: str, ticket: Ticket) -> None:
     client = current_app.extensions["mysafe_bot_slack"].client
     try:
         client.chat_postMessage(channel=user, text=(
-            f"Ticket {ticket.key} asks to {ticket.action} MySafe {ticket.kind.label} "
+            f"Ticket {inline(ticket.key)} asks to {ticket.action} MySafe {ticket.kind.label} "
             f"{ticket.identifier} for you, but you have not linked a MySafe key. Run "
             "`/mysafe login`, then have the ticket sent again."))
     except SlackApiError as error:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from app.models import Kind
 from app.schemas import SECRET_FIELDS
+from app.text import inline
 from commands.lexer import CommandError
 from commands.types import EntryRef, KeyValue, Token, Word
 
@@ -75,8 +76,8 @@ def keyword(token: Token | None) -> str | None:
 
 
 def shown(text: str) -> str:
-    """A word as a refusal quotes it: short enough for one line."""
-    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
+    """A word as a refusal quotes it: short enough for one line, and inert in Slack."""
+    return inline(text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…")
 
 
 def take_kind(args: Args) -> Kind:

@@ -69,7 +69,8 @@ def _add(who: list[Target], new: Target) -> None:
     if new in who:
         return
     if len(who) >= MAX_TARGETS:
-        raise CommandError(f"too many people and groups: at most {MAX_TARGETS} in one request")
+        raise CommandError(f"too many people and groups: at most {MAX_TARGETS} in one request, "
+                           "so that the approval message can name every one")
     who.append(new)
 
 

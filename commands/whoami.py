@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.text import inline
 from commands.context import Context
 from commands.grammar import Args
 from commands.types import Token, VerbSpec, WhoAmI
@@ -28,5 +29,5 @@ def run(ctx: Context, command: WhoAmI) -> str:
     role = " You are an approver." if ctx.is_approver else ""
     if account is None:
         return "You have not linked a MySafe key: run `/mysafe login`." + role
-    return (f"You act in MySafe as *{account.mysafe_username}* (client ID {account.client_id}, "
-            f"linked {account.linked_at}).{role}")
+    return (f"You act in MySafe as *{inline(account.mysafe_username)}* (client ID "
+            f"{inline(account.client_id)}, linked {account.linked_at}).{role}")

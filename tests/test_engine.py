@@ -87,8 +87,7 @@ def test_submit_stores_a_pending_request_with_a_diff(engine: Engine, entry: int,
     assert request.id.startswith("R-") and len(request.id) == 7
     assert request.state is State.PENDING and request.entry_name == "GCP console"
     assert request.requester_name == "alices"
-    assert [(d.field, d.before, d.after) for d in request.diff] == [
-        ("users_allowed", "bobm (view)", "bobm (view), carol (view)")]
+    assert [d.to_json() for d in request.diff] == [["users_allowed", "", "view", "carol"]]
     assert told.events == [(request.id, "created")]
     assert [r.id for r in engine.open_for("UALICE")] == [request.id]
     assert [r.id for r in engine.queue()] == [request.id]

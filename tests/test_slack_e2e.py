@@ -59,7 +59,8 @@ def test_share_is_approved_and_applied(bot: Bot, user: SlackClient, slack: Slack
     message = approval_posts(slack)[0]
     assert buttons(message) == ["Approve", "Deny"]
     shown = message.blocks_text()
-    assert "GCP console" in shown and "bobm (view), carol (view)" in shown and "on-call" in shown
+    assert "GCP console" in shown and "+ carol (view)" in shown and "on-call" in shown
+    assert "bobm" not in shown  # what changes, not the whole sharing list
     told = slack.wait_responses()[0]
     assert request_id in told["text"] and told["response_type"] == "ephemeral"
 

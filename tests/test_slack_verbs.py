@@ -292,8 +292,9 @@ def test_share_with_a_mention_a_user_and_a_group(bot: Bot, user: SlackClient, sl
     assert f"/mysafe cancel {request_id}" in told
     (message,) = approval_posts(slack)
     assert buttons(message) == ["Approve", "Deny"]
-    shown = message.blocks_text()
-    assert "bobm (edit), carol (edit)" in shown and "Ops (edit)" in shown and "on-call" in shown
+    shown = readable(message)
+    assert "+ carol (edit)" in shown and "↑ bobm: view → edit" in shown
+    assert "+ group Ops (edit)" in shown and "on-call" in shown
 
     approve(user, slack, request_id)
     stored = emulator.get_password(entry)
@@ -365,7 +366,8 @@ def test_unshare_removes_only_whom_it_names(user: SlackClient, slack: SlackFake,
                                                              {"username": "carol"}])
     request_id = request_id_in(ask(user, slack, "UALICE",
                                    f"unshare password {entry} from user:bobm"))
-    assert "bobm (view), carol (view) → carol (view)" in readable(approval_posts(slack)[0])
+    shown = readable(approval_posts(slack)[0])
+    assert "− bobm (had view)" in shown and "carol" not in shown
     approve(user, slack, request_id)
     assert emulator.get_password(entry)["users_allowed"] == [{"username": "carol",
                                                               "can_edit": False}]
@@ -450,7 +452,7 @@ def test_create_password_through_the_modal(user: SlackClient, slack: SlackFake,
         "reason": "new CI"})) == {}
     request_id = request_id_in(wait_dm(slack, "UALICE").args["text"])
     shown = approval_posts(slack)[0].blocks_text()
-    assert "Jenkins admin" in shown and "bobm (edit), carol (view)" in shown
+    assert "Jenkins admin" in shown and "+ bobm (edit)" in shown and "+ carol (view)" in shown
     assert emulator.get_password(1) is None
 
     approve(user, slack, request_id)
