@@ -262,6 +262,8 @@ class ChangeRequest:
     version: int = 0
     shown: int = 0
     lease_until: float = 0.0
+    #: For a create: ids of entries that had its name when it was made (never "ours").
+    preexisting: frozenset[int] = frozenset()
 
     @property
     def has_secrets(self) -> bool:
@@ -296,6 +298,7 @@ class ChangeRequest:
             version=int(data.get("version") or 0),
             shown=int(data.get("shown", -1)),
             lease_until=float(data.get("lease_until") or 0),
+            preexisting=frozenset(json.loads(data.get("preexisting") or "[]")),
         )
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from app import metrics
 from app.approvals import CHANGED, ApprovalStore, ChangeRequest, State
 from app.audit import Audit
@@ -37,10 +39,11 @@ from app.errors import (
     NotApplied,
     NotPosted,
     NotRequester,
+    OutcomeNotRecorded,
     RequestNotFound,
     SelfApproval,
 )
-from app.models import Entry, Kind, Outcome
+from app.models import Entry, Kind, ListItem, Outcome
 from app.mysafe import UserClient
 from app.services import Services
 from app.transport import deadline
@@ -119,6 +122,10 @@ class Engine:
                 return earlier, False
         client = self.client_for(requester)
         current = client.get(change.kind, change.identifier) if change.identifier else None
+        # A create's retry must recognise only the entry *it* made: remember what already
+        # carries the same name (or identifier code) now, before anything is created.
+        preexisting = [e.identifier for e in self._same_name(client, change)] \
+            if change.verb is Verb.CREATE else []
         now = timestamp()
         expires = now + self.settings.request_ttl
         fields = {
@@ -137,6 +144,7 @@ class Engine:
             "attempts": "0",
             "notify": json.dumps(list(notify)[:50]),
             "beneficiaries": json.dumps(beneficiaries(change, notify)),
+            "preexisting": json.dumps(preexisting),
         }
         if secrets:
             fields[_SECRETS_FIELD] = self.services.keyring.encrypt(json.dumps(secrets)).decode()
@@ -275,9 +283,15 @@ class Engine:
         else:
             summary = {"message": outcome.message, "shared_error": list(outcome.shared_error),
                        "identifier": outcome.entry.identifier if outcome.entry else None}
-            result = self.store.transition(request_id, "finish", actor="bot", now=timestamp(),
-                                           lease=lease, outcome="applied",
-                                           result=json.dumps(summary))
+            try:
+                result = self.store.transition(request_id, "finish", actor="bot",
+                                               now=timestamp(), lease=lease, outcome="applied",
+                                               result=json.dumps(summary))
+            except redis.RedisError as error:
+                log.error("applied in MySafe, not recorded", extra={
+                    "event": "apply.unrecorded", "request": request_id,
+                    "error": type(error).__name__})
+                raise OutcomeNotRecorded(OutcomeNotRecorded.user_message) from error
             event = "applied"
         request = self.get(request_id)
         decision = Decision(request, result.status)
@@ -360,19 +374,25 @@ class Engine:
         """A create is re-applied only after checking it did not already happen."""
         change = request.change
         if request.attempts > 1:
-            existing = self._find_created(client, change)
+            existing = self._find_created(client, request)
             if existing is not None:
                 return Outcome(message="Already created by an earlier attempt", entry=existing)
         return client.create(change.kind, final_body(change, None, secrets))
 
-    def _find_created(self, client: UserClient, change: Change) -> Entry | None:
+    def _find_created(self, client: UserClient, request: ChangeRequest) -> Entry | None:
+        """The entry an earlier attempt of this create made: same name (or identifier code)
+        and not among those that already existed when the request was made."""
+        ours = [i for i in self._same_name(client, request.change)
+                if i.identifier not in request.preexisting]
+        return client.get(request.change.kind, ours[0].identifier) if ours else None
+
+    @staticmethod
+    def _same_name(client: UserClient, change: Change) -> list[ListItem]:
         code = change.fields.get("identifier_code")
         if change.kind is Kind.SECRET and code:
-            matches = client.list_entries(Kind.SECRET, identifier_code=code)
-        else:
-            name = change.fields.get("name", "")
-            matches = [i for i in client.list_entries(change.kind, name=name) if i.name == name]
-        return client.get(change.kind, matches[0].identifier) if matches else None
+            return client.list_entries(Kind.SECRET, identifier_code=code)
+        name = change.fields.get("name", "")
+        return [i for i in client.list_entries(change.kind, name=name) if i.name == name]
 
     def _secrets(self, request: ChangeRequest) -> dict[str, str]:
         if not request.encrypted_secrets:

@@ -27,7 +27,8 @@ path, vendor code — and never a secret or a raw body.
         ├── EntryBusy                another apply held the entry longer than this one waited
         ├── LeaseLost                this apply may no longer write (its lease passed)
         ├── NotApplied               MySafe accepted the write but does not show the change
-        └── NotPosted                the approval message cannot be posted (bot not in channel)
+        ├── NotPosted                the approval message cannot be posted (bot not in channel)
+        └── OutcomeNotRecorded       MySafe took the change, but storage failed to record it
 """
 
 from __future__ import annotations
@@ -225,3 +226,12 @@ class NotPosted(ApprovalError):
     def __init__(self, code: str) -> None:
         super().__init__(f"{self.user_message} (Slack said: {code})")
         self.code = code
+
+
+class OutcomeNotRecorded(ApprovalError):
+    """The change reached MySafe, then storage failed before the outcome was recorded: saying
+    "nothing was changed" would be false. The worker re-reads the entry once storage is back
+    (the lease runs out) and records what MySafe shows, without writing again."""
+
+    user_message = ("The change was sent to MySafe, but the bot's storage failed before the "
+                    "outcome was recorded; it will be recorded when storage is back.")

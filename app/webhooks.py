@@ -53,15 +53,19 @@ def ticketing() -> tuple[Response, int]:
         verdict = RateLimiter(services.redis, prefix=settings.key_prefix, name="webhook",
                               per_minute=settings.webhook_rate_limit).hit(_source())
         if not verdict.allowed:
-            metrics.RATE_LIMITED.labels(limit="webhook").inc()
-            response, status = _error(429, f"over {settings.webhook_rate_limit} requests a "
-                                           "minute from this source")
-            response.headers["Retry-After"] = str(verdict.retry_after)
-            return response, status
+            return _too_many(verdict.retry_after, f"over {settings.webhook_rate_limit} requests "
+                                                  "a minute from this source")
         return _intake(body, services)
     except redis.RedisError:
         log.warning("webhook: redis unavailable", extra={"event": "webhook.redis_down"})
         return _error(503, "storage unavailable; nothing was stored, send it again later")
+
+
+def _too_many(retry_after: int, why: str) -> tuple[Response, int]:
+    metrics.RATE_LIMITED.labels(limit="webhook").inc()
+    response, status = _error(429, f"{why}; nothing was stored")
+    response.headers["Retry-After"] = str(retry_after)
+    return response, status
 
 
 def _source() -> str:
@@ -98,6 +102,14 @@ def _intake(body: bytes, services) -> tuple[Response, int]:
     if requester is None:
         return jsonify(errors=[{"field": "requester", "error":
                                 "no Slack user matches this requester"}]), 400
+    # One person's requests are limited whatever front they come through: a ticket system
+    # may not open more for someone than they could open themselves with /mysafe.
+    per_person = services.settings.command_rate_limit
+    verdict = RateLimiter(services.redis, prefix=services.settings.key_prefix,
+                          name="webhook-requester", per_minute=per_person).hit(requester)
+    if not verdict.allowed:
+        return _too_many(verdict.retry_after, f"over {per_person} requests a minute for this "
+                                              "requester")
     try:
         created, new = engine.submit_once(
             _change(ticket), requester=requester, reason=ticket.reason, source="ticket",

@@ -104,3 +104,47 @@ def test_worker_starts_and_stops_cleanly(env: dict[str, str]) -> None:
     assert "worker.start" in line
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0
+
+
+def test_the_readme_key_rotation_locks_nobody_out(env: dict[str, str], emulator: Emulator,
+                                                 services, redis) -> None:
+    """`NEW,OLD` → `users rotate-keys` → drop `OLD`, with a cached token and a pending rotate:
+    commands keep working at once and the pending rotation still applies."""
+    from dataclasses import replace
+
+    from app.changes import Change, Verb
+    from app.crypto import generate_key
+    from app.engine import Engine
+    from app.models import Kind
+    from app.services import Services
+    from app.settings import Scope, Settings
+
+    client_id, client_secret = emulator.add_user("alices")
+    services.vault.link("UALICE", client_id=client_id, client_secret=client_secret,
+                        mysafe_username="alices")
+    entry = emulator.add_password("alices", name="DB", username="u", password="old-pw-1")
+    engine = Engine(services)
+    engine.client_for("UALICE").get(Kind.PASSWORD, entry)  # a token is cached
+    pending = engine.submit(Change(Verb.ROTATE, Kind.PASSWORD, entry), requester="UALICE",
+                            secrets={"password": "Rotated-Pw-9"})
+    old, new = env["MYSAFE_BOT_ENCRYPTION_KEY"], generate_key()
+
+    result = run({**env, "MYSAFE_BOT_ENCRYPTION_KEY": f"{new},{old}"}, "users", "rotate-keys")
+    assert result.returncode == 0, result.stderr
+    assert "1 client secret(s), 1 cached token(s)" in result.stdout
+    assert "1 pending request(s)" in result.stdout
+
+    only_new = Settings.from_env({**env, "MYSAFE_BOT_ENCRYPTION_KEY": new},
+                                 scope=Scope.SERVICE, dotenv=None)
+    rebuilt = Services.build(only_new, redis=redis)
+    try:
+        after = Engine(rebuilt)
+        emulator.reset_calls()
+        assert after.client_for("UALICE").get(Kind.PASSWORD, entry).name == "DB"
+        assert emulator.calls_to("POST", "/api/oauth2/token") == []  # the cached token still reads
+        after.settings = replace(after.settings, approvals_required=1)
+        applied = after.approve(pending.id, "UAPPROVER1", is_approver=True).request
+        assert applied.state.value == "applied", applied.error
+        assert emulator.get_password(entry)["password"] == "Rotated-Pw-9"
+    finally:
+        rebuilt.mysafe.session.close()

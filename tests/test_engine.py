@@ -339,6 +339,23 @@ def test_create_is_not_repeated_after_a_crash(engine: Engine, entry: int,
     assert emulator.calls_to("POST", "/api/mysafe/password") == []
 
 
+def test_a_retried_create_is_not_mistaken_for_an_entry_that_already_had_its_name(
+        engine: Engine, entry: int, emulator: Emulator) -> None:
+    """An entry named "GCP console" exists; creating another one whose POST got a 502 and is
+    then retried must create it, not report the old one as "already created"."""
+    change = Change(Verb.CREATE, Kind.PASSWORD, None,
+                    fields={"name": "GCP console", "username": "second"})
+    request = engine.submit(change, requester="UALICE", secrets={"password": "pw-second-1"})
+    emulator.inject(status=502, method="POST", path_prefix="/api/mysafe/password")
+    failed = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    assert failed.state is State.FAILED
+    applied = engine.retry(request.id, "UAPPROVER2", is_approver=True).request
+    assert applied.state is State.APPLIED
+    made = emulator.get_password(applied.result["identifier"])
+    assert applied.result["identifier"] != entry
+    assert made["username"] == "second" and made["password"] == "pw-second-1"
+
+
 # --- secrets and audit ---------------------------------------------------------------------------
 
 def _rotation(engine: Engine, entry: int):

@@ -32,7 +32,7 @@ REQUEST_ID = re.compile(r"R-[2-9A-HJKMNP-Z]{5}")
 @pytest.fixture
 def slack_env(slack_env: dict[str, str]) -> dict[str, str]:
     return {**slack_env, "MYSAFE_BOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0"}
+            "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0", "MYSAFE_BOT_RATE_LIMIT": "0"}
 
 
 def approval_messages(slack: SlackFake) -> dict[str, object]:

@@ -308,3 +308,32 @@ def test_someone_removed_from_an_approver_group_stops_approving(
     told = slack.wait_responses(2)[-1]["text"]
     assert "not one of the configured approvers" in told
     assert bot.engine.get(request_id).state is State.PENDING
+
+
+def test_storage_failing_after_the_write_says_the_change_was_sent(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis fails after MySafe took the PUT: the approver hears what is known, not "nothing
+    was changed"; once storage is back the worker records it, without writing again."""
+    import redis as redis_module
+
+    from app.clock import timestamp
+
+    request_id = share(user, slack, vault_entry)
+    store = bot.engine.store
+    transition = store.transition
+
+    def failing(request_id_: str, action: str, **kwargs):  # noqa: ANN202
+        if action == "finish":
+            raise redis_module.ConnectionError("storage went away")
+        return transition(request_id_, action, **kwargs)
+
+    monkeypatch.setattr(store, "transition", failing)
+    user.click("UAPPROVER1", "approve", request_id)
+    told = slack.wait_responses(2)[-1]["text"]
+    assert "sent to MySafe" in told and "nothing was changed" not in told
+    monkeypatch.setattr(store, "transition", transition)
+    assert len(emulator.calls_to("PUT", PUT)) == 1
+    bot.engine.sweep(now=timestamp() + 2 * bot.engine.settings.apply_lease)
+    assert bot.engine.get(request_id).state is State.APPLIED
+    assert len(emulator.calls_to("PUT", PUT)) == 1

@@ -372,3 +372,15 @@ def test_slack_down_while_looking_up_the_requester_is_503(bot: Bot, entry: int, 
 def test_unknown_requester_email_is_400(bot: Bot, entry: int) -> None:
     answer = post(bot, body(entry, requester={"email": "nobody@example.com"}))
     assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "requester"
+
+
+def test_one_sender_cannot_open_more_requests_for_a_person_than_they_could(
+        bot: Bot, entry: int, slack_env: dict[str, str]) -> None:
+    """The per-person limit (MYSAFE_BOT_RATE_LIMIT, 20 a minute here) holds for tickets too,
+    although the sender's own limit (60) is not reached."""
+    statuses = [post(bot, body(entry, event_id=f"flood-{n}")).status_code for n in range(25)]
+    assert statuses.count(202) == 20 and statuses[20:] == [429] * 5
+    refused = post(bot, body(entry, event_id="flood-x"))
+    assert "for this requester" in refused.json()["error"]
+    assert int(refused.headers["Retry-After"]) > 0
+    assert len(bot.engine.open_for("UPDUARTE")) == 20
