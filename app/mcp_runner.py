@@ -26,14 +26,15 @@ def _engine():
 def run_stdio() -> int:
     """stdout carries the protocol, so logs go to stderr (configure_logging's default)."""
     engine = _engine()
-    user = McpTokens(engine.services.redis, prefix=engine.settings.key_prefix).user_for(
-        os.environ.get("MYSAFE_BOT_MCP_TOKEN"))
+    token = os.environ.get("MYSAFE_BOT_MCP_TOKEN", "")
+    user = McpTokens(engine.services.redis, prefix=engine.settings.key_prefix).user_for(token)
     if user is None:
         raise ConfigError("MYSAFE_BOT_MCP_TOKEN", "expected a valid token from `/mysafe mcp-token`")
     from app.mcp_server import build_mcp
 
     log.info("mcp stdio", extra={"event": "mcp.stdio", "user": user})
-    build_mcp(engine, public_url="http://localhost", stdio_user=user).run(transport="stdio")
+    # The token is checked again on every call (see StdioIdentity): revoking it ends access.
+    build_mcp(engine, public_url="http://localhost", stdio_token=token).run(transport="stdio")
     return 0
 
 

@@ -30,7 +30,7 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 
 from app import metrics
-from app.approvals import ChangeRequest
+from app.approvals import ChangeRequest, is_request_id
 from app.changes import Change, DiffLine, Verb
 from app.edge import user_message
 from app.engine import Engine
@@ -41,6 +41,7 @@ from app.ratelimit import RateLimiter
 from app.schemas import UPDATE_SCHEMAS, validate_body
 
 SCOPE = "mysafe"
+NOT_YOURS = "no such request among yours (request ids look like R-7K2QF)"
 KindName = Literal["password", "secret"]
 WAITS = ("It does NOT change anything by itself: it files a change request that waits for a "
          "human approver's click in Slack, then is applied with the user's own MySafe key.")
@@ -72,13 +73,30 @@ class _TokenVerifier:
         return AccessToken(token=token, client_id=user, scopes=[SCOPE], subject=user)
 
 
-def build_mcp(engine: Engine, *, public_url: str, stdio_user: str | None = None) -> FastMCP:
+class StdioIdentity:
+    """Who a stdio session acts for, looked up again at every call (one Redis GET, small
+    beside the MySafe calls a tool makes): a token revoked, ended by logout or past its
+    lifetime stops a running session at its next call, as it does over HTTP."""
+
+    def __init__(self, tokens: McpTokens, token: str) -> None:
+        self.tokens = tokens
+        self.token = token
+
+    def __call__(self) -> str:
+        user = self.tokens.user_for(self.token)
+        if user is None:
+            raise ToolError("this MCP token is no longer valid: issue a new one with "
+                            "`/mysafe mcp-token`")
+        return user
+
+
+def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None) -> FastMCP:
     services = engine.services
     tokens = McpTokens(services.redis, prefix=services.settings.key_prefix)
     limiter = RateLimiter(services.redis, prefix=services.settings.key_prefix, name="mcp",
                           per_minute=services.settings.command_rate_limit)
     options: dict[str, Any] = {}
-    if stdio_user is None:
+    if stdio_token is None:
         options = {"token_verifier": _TokenVerifier(tokens),
                    # Opaque tokens of our own, checked by the verifier: no audience to compare.
                    "auth": AuthSettings(issuer_url=public_url, resource_server_url=public_url,
@@ -94,7 +112,9 @@ def build_mcp(engine: Engine, *, public_url: str, stdio_user: str | None = None)
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         **options,
     )
-    tools = _Tools(engine, limiter, lambda: stdio_user or _token_user())
+    who: Callable[[], str] = _token_user if stdio_token is None else \
+        StdioIdentity(tokens, stdio_token)
+    tools = _Tools(engine, limiter, who)
     for tool in (tools.list_entries, tools.show_entry, tools.propose_share,
                  tools.propose_unshare, tools.propose_update, tools.request_status,
                  tools.my_requests, tools.cancel_request):
@@ -201,12 +221,16 @@ class _Tools:
 
     def request_status(self, request_id: str) -> dict[str, Any]:
         """The state of one of the user's change requests (pending, applied, denied, …)."""
-        def action(user: str) -> dict[str, Any]:
-            request = self.engine.get(request_id.strip().upper())
-            if request.requester != user:
-                raise ToolError("that is not one of your requests")
-            return _request(request)
-        return self._run(action)
+        return self._run(lambda user: _request(self._own(user, request_id)))
+
+    def _own(self, user: str, request_id: str) -> ChangeRequest:
+        """One of `user`'s requests; anything else — malformed, unknown, someone else's — gets
+        the same answer, so the tool says nothing about requests that are not theirs."""
+        wanted = request_id.strip().upper() if len(request_id) <= 20 else ""
+        request = self.engine.store.get(wanted) if is_request_id(wanted) else None
+        if request is None or request.requester != user:
+            raise ToolError(NOT_YOURS)
+        return request
 
     def my_requests(self) -> dict[str, Any]:
         """The user's open change requests."""
@@ -216,7 +240,7 @@ class _Tools:
     def cancel_request(self, request_id: str) -> dict[str, Any]:
         """Cancel one of the user's own pending requests."""
         def action(user: str) -> dict[str, Any]:
-            decision = self.engine.cancel(request_id.strip().upper(), user)
+            decision = self.engine.cancel(self._own(user, request_id).id, user)
             return {**_request(decision.request), "changed": decision.changed}
         return self._run(action)
 

@@ -191,7 +191,7 @@ def test_someone_elses_request_is_not_shown(mcp_url: str, token: str, entry: int
     bobs_token = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
         "UBOB", ttl=3600)
     (result,) = call(mcp_url, bobs_token, ("request_status", {"request_id": other.id}))
-    assert result.isError and "not one of your requests" in text_of(result)
+    assert result.isError and "no such request among yours" in text_of(result)
 
 
 # --- identity -----------------------------------------------------------------------------------
@@ -285,6 +285,50 @@ def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry:
     request_id = structured(proposed)["request_id"]
     assert bot.engine.get(request_id).state is State.PENDING
     assert bot.engine.get(request_id).requester == "UALICE"
+
+
+def test_a_running_stdio_session_stops_when_its_token_is_revoked(
+        slack_env: dict[str, str], token: str, entry: int, bot: Bot) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "app.cli", "mcp", "--stdio"],
+        env={"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_MCP_TOKEN": token})
+    tokens = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix)
+
+    async def run() -> tuple[Any, Any]:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            before = await session.call_tool("my_requests", {})
+            tokens.revoke("UALICE")
+            after = await session.call_tool("my_requests", {})
+            return before, after
+
+    before, after = asyncio.run(run())
+    assert not before.isError
+    assert after.isError and "no longer valid" in text_of(after)
+
+
+def test_request_ids_answer_alike_and_inputs_are_bounded(
+        bot: Bot, token: str, entry: int, mcp_url: str) -> None:
+    """Someone else's request, an unknown id and 100 kB of junk all get the same short answer,
+    which echoes nothing back."""
+    from app.changes import Change, Verb
+    from app.models import Kind, UserShare
+
+    bot.services.vault.map_mention("UBOB", "bobm")
+    others = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
+                                      add_users=(UserShare("bobm"),)), requester="UALICE")
+    bobs = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
+        "UBOB", ttl=3600)
+    junk = "R-" + "X" * 100_000
+    answers = call(mcp_url, bobs, ("request_status", {"request_id": others.id}),
+                   ("request_status", {"request_id": "R-22222"}),
+                   ("request_status", {"request_id": junk}),
+                   ("cancel_request", {"request_id": others.id}),
+                   ("cancel_request", {"request_id": junk}))
+    texts = {text_of(a).split(": ", 1)[-1] for a in answers}  # after "Error executing tool X"
+    assert all(a.isError for a in answers) and len(texts) == 1
+    assert len(texts.pop()) < 200
+    assert bot.engine.get(others.id).state is State.PENDING
 
 
 def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp_path) -> None:

@@ -5,12 +5,8 @@ the bot served in-process and, once, to `mysafe-bot serve` (gunicorn, 2 workers)
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,10 +16,10 @@ import requests
 from app.approvals import ApprovalStore, State
 from app.emulator import Emulator
 from app.signing import signed_headers
+from tests.deployed import deployed as running_as_deployed
 from tests.slack_fake import SlackFake
 from tests.slack_harness import SIGNING_SECRET, Bot
 from tests.slack_requests import SlackClient
-from tests.test_cli import _free_port, _wait_until_ready
 
 WEBHOOK_SECRET = "webhook-secret-0123456789abcdef"
 REQUEST_ID = re.compile(r"R-[2-9A-HJKMNP-Z]{5}")
@@ -143,22 +139,8 @@ def test_a_message_slack_did_not_update_is_repaired_by_the_worker(
 
 @pytest.fixture
 def deployed(slack_env: dict[str, str], tmp_path) -> Iterator[str]:
-    """`mysafe-bot serve --workers 2` and `mysafe-bot worker`, as the README runs them."""
-    env = {"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_APPLY_LEASE": "30"}
-    port = _free_port()
-    cli = [sys.executable, "-m", "app.cli"]
-    serve = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "2"], env=env,
-                             stderr=subprocess.PIPE, cwd=tmp_path)
-    work = subprocess.Popen([*cli, "worker"], env=env, stderr=subprocess.DEVNULL, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(f"{base}/readyz", serve, time.monotonic() + 30)
-        yield base
-    finally:
-        for process in (serve, work):
-            process.terminate()
-        for process in (serve, work):
-            process.wait(timeout=30)
+    with running_as_deployed({**slack_env, "MYSAFE_BOT_APPLY_LEASE": "30"}, tmp_path) as bot:
+        yield bot.url
 
 
 @pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
