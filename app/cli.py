@@ -159,7 +159,7 @@ def _users_link(args: argparse.Namespace) -> int:
     try:
         account = link_verified(services.vault, services.mysafe, args.slack_id,
                                 client_id=args.client_id, client_secret=secret,
-                                mysafe_username=args.mysafe_username)
+                                mysafe_username=args.mysafe_username, confirmed=True)
         _audit_trail(services).record("account.linked", actor="cli", slack_id=args.slack_id,
                                       mysafe_username=account.mysafe_username,
                                       client_id=account.client_id)
@@ -189,10 +189,14 @@ def _users_list(args: argparse.Namespace) -> int:
         services.close()
     print(f"{'SLACK ID':<14} {'MYSAFE USER':<24} {'CLIENT ID':<32} LINKED")
     for account in accounts:
-        print(f"{account.slack_id:<14} {account.mysafe_username:<24} {account.client_id:<32} "
-              f"{account.linked_at}")
+        name = account.mysafe_username if account.confirmed or account.slack_id in mentions \
+            else f"{account.mysafe_username}?"  # claimed at login: `users map` confirms it
+        print(f"{account.slack_id:<14} {name:<24} {account.client_id:<32} {account.linked_at}")
     for slack_id, username in sorted(mentions.items()):
         print(f"{slack_id:<14} {username:<24} {'(mention only)':<32}")
+    if any(not a.confirmed and a.slack_id not in mentions for a in accounts):
+        print("? = a name claimed at /mysafe login, unconfirmed: confirm it with "
+              "`mysafe-bot users map SLACK_ID NAME`")
     return 0
 
 

@@ -134,7 +134,7 @@ class Engine:
             "entry_name": current.name if current else change.fields.get("name", ""),
             "state": State.PENDING.value,
             "requester": requester,
-            "requester_name": self.services.vault.mysafe_username(requester) or "",
+            "requester_name": self._display_name(requester),
             "reason": reason[:500],
             "ticket": json.dumps(dict(ticket or {})),
             "source": source,
@@ -210,10 +210,23 @@ class Engine:
         """`failed -> applying` once per click, by an approver who is not the requester."""
         return self._decide_then_apply(request_id, "retry", actor, is_approver=is_approver)
 
+    def _display_name(self, slack_id: str) -> str:
+        """The requester's MySafe name for the message; a claimed one is marked as such."""
+        vault = self.services.vault
+        confirmed = vault.mysafe_username(slack_id)
+        if confirmed:
+            return confirmed
+        claimed = vault.claimed_username(slack_id)
+        return f"{claimed}, unconfirmed" if claimed else ""
+
     def _identities(self, actor: str) -> list[str]:
-        """Who the clicker is, as `beneficiaries` names people: Slack ID and MySafe username."""
-        username = self.services.vault.mysafe_username(actor) or ""
-        return [actor, username.casefold()]
+        """Who the clicker is, as `beneficiaries` names people: Slack ID and MySafe username.
+
+        A claimed name counts here too: it can only make its claimant refused, never let
+        them approve something they could not otherwise."""
+        vault = self.services.vault
+        names = (vault.mysafe_username(actor), vault.claimed_username(actor))
+        return [actor, *(n.casefold() for n in names if n)]
 
     def _decide_then_apply(self, request_id: str, action: str, actor: str, *,
                            is_approver: bool) -> Decision:

@@ -21,7 +21,7 @@ from app.errors import ValidationError
 from app.models import GroupShare, Kind, UserShare
 from app.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
 from app.text import inline
-from app.vault import link_verified
+from app.vault import LinkedAccount, link_verified
 
 if TYPE_CHECKING:
     from app.slack_app import SlackFront
@@ -64,6 +64,16 @@ def _field_errors(error: ValidationError, shown: Mapping[str, Any]) -> dict[str,
     return errors
 
 
+def _linked_notice(account: LinkedAccount) -> str:
+    if account.confirmed:
+        return (f"✅ Linked: you act in MySafe as *{inline(account.mysafe_username)}* "
+                f"(client ID {inline(account.client_id)}).")
+    return (f"✅ Key linked (client ID {inline(account.client_id)}). You said you are "
+            f"*{inline(account.mysafe_username)}* in MySafe: that stays unconfirmed, and "
+            "mentions of you cannot be shared with, until an admin runs `mysafe-bot users map "
+            f"{account.slack_id} {inline(account.mysafe_username)}`.")
+
+
 class _Views:
     def __init__(self, front: SlackFront) -> None:
         self.front = front
@@ -98,12 +108,11 @@ class _Views:
             account = link_verified(
                 self.front.services.vault, self.front.services.mysafe, user,
                 client_id=given.get("client_id", ""), client_secret=given.get("client_secret", ""),
-                mysafe_username=given.get("mysafe_username", ""))
+                mysafe_username=given.get("mysafe_username", ""), confirmed=False)
             self.front.engine.audit.record("account.linked", actor=user, via="login",
                                            mysafe_username=account.mysafe_username,
                                            client_id=account.client_id)
-            outcome.append(f"✅ Linked: you act in MySafe as *{inline(account.mysafe_username)}*"
-                           f" (client ID {inline(account.client_id)}).")
+            outcome.append(_linked_notice(account))
         self.front.client.views_update(view_id=view["id"], view=_notice(outcome[0]))
 
     # --- rotate --------------------------------------------------------------------------

@@ -3,13 +3,20 @@
 Redis layout (all under one hash tag, so a link is one MULTI on one slot, even on a cluster):
 
     {prefix}:{vault}:account:{slack_id}   hash: client_id, client_secret (Fernet), mysafe_username,
-                                          linked_at
+                                          linked_at, confirmed ("1" when an administrator set
+                                          the name, "0" when the person only claimed it)
     {prefix}:{vault}:accounts             set of linked Slack IDs (for `users list`)
     {prefix}:{vault}:mentions             hash: Slack ID -> MySafe username (people who have not
                                           linked a key but can be shared with)
     {prefix}:{vault}:token:{slack_id}     string: the cached MySafe token (Fernet; app.tokens)
 
 The client secret is never stored or shown in clear; `LinkedAccount` has no secret at all.
+
+Who someone is in MySafe: the MySafe API has no "who am I" call, so a key proves access, not
+a name. The trustworthy source is an administrator: `mysafe-bot users link … --mysafe-username`
+or `mysafe-bot users map`. A name typed into `/mysafe login` is kept as *claimed*: shown
+marked unconfirmed, and never used to resolve a mention, to decide who gains access, or (with
+the approval policy) to count an approval, until an administrator maps that person.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ class LinkedAccount:
     client_id: str
     mysafe_username: str
     linked_at: str
+    #: True when an administrator set the MySafe name; False when the person only typed it.
+    confirmed: bool = True
 
 
 def check_slack_id(slack_id: str) -> str:
@@ -65,22 +74,29 @@ class Vault:
     # --- accounts ------------------------------------------------------------------------
 
     def link(self, slack_id: str, *, client_id: str, client_secret: str,
-             mysafe_username: str) -> LinkedAccount:
-        """Store a key (secret encrypted). Callers verify it first: see `link_verified`."""
+             mysafe_username: str, confirmed: bool = True) -> LinkedAccount:
+        """Store a key (secret encrypted). Callers verify it first: see `link_verified`.
+
+        `confirmed` says an administrator vouches for the MySafe name (the CLI); a name the
+        person typed is stored unconfirmed unless the administrators' map already says so."""
         check_slack_id(slack_id)
         check_username(mysafe_username)
         if not client_id.strip() or len(client_id) > 512:
             raise ValidationError({"client_id": "expected MySafe's client ID (1-512 characters)"})
         if not client_secret or len(client_secret) > 4096:
             raise ValidationError({"client_secret": "expected MySafe's client secret"})
+        mapped = self.redis.hget(self._key("mentions"), slack_id)
+        confirmed = confirmed or (mapped is not None and mapped.casefold()
+                                  == mysafe_username.casefold())
         account = LinkedAccount(slack_id, client_id.strip(), mysafe_username,
-                                utcnow().isoformat(timespec="seconds"))
+                                utcnow().isoformat(timespec="seconds"), confirmed)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.account_key(slack_id), mapping={
                 "client_id": account.client_id,
                 "client_secret": self.keyring.encrypt(client_secret).decode("ascii"),
                 "mysafe_username": account.mysafe_username,
                 "linked_at": account.linked_at,
+                "confirmed": "1" if account.confirmed else "0",
             })
             pipe.sadd(self._key("accounts"), slack_id)
             pipe.execute()
@@ -100,7 +116,7 @@ class Vault:
         if not data:
             return None
         return LinkedAccount(slack_id, data["client_id"], data["mysafe_username"],
-                             data.get("linked_at", ""))
+                             data.get("linked_at", ""), data.get("confirmed", "1") == "1")
 
     def accounts(self) -> list[LinkedAccount]:
         ids = sorted(self.redis.smembers(self._key("accounts")))
@@ -148,20 +164,35 @@ class Vault:
         return dict(self.redis.hgetall(self._key("mentions")))
 
     def mysafe_username(self, slack_id: str) -> str | None:
-        """Who a mention of this person means in MySafe: their linked account, else the map."""
-        linked = self.redis.hget(self.account_key(slack_id), "mysafe_username")
-        return linked or self.redis.hget(self._key("mentions"), slack_id)
+        """Who this person is in MySafe, from a trustworthy source only: the administrators'
+        map, else a linked account whose name an administrator set. A claimed name is None
+        here (see `claimed_username`)."""
+        mapped = self.redis.hget(self._key("mentions"), slack_id)
+        if mapped:
+            return mapped
+        name, confirmed = self.redis.hmget(self.account_key(slack_id), "mysafe_username",
+                                           "confirmed")
+        return name if name and confirmed != "0" else None
+
+    def claimed_username(self, slack_id: str) -> str | None:
+        """A name the person typed at login and no administrator has confirmed (display only)."""
+        if self.redis.hget(self._key("mentions"), slack_id):
+            return None
+        name, confirmed = self.redis.hmget(self.account_key(slack_id), "mysafe_username",
+                                           "confirmed")
+        return name if name and confirmed == "0" else None
 
 
 def link_verified(vault: Vault, mysafe: MySafe, slack_id: str, *, client_id: str,
-                  client_secret: str, mysafe_username: str) -> LinkedAccount:
-    """Fetch a token with the key first; a key MySafe rejects is never stored."""
+                  client_secret: str, mysafe_username: str, confirmed: bool) -> LinkedAccount:
+    """Fetch a token with the key first; a key MySafe rejects is never stored. `confirmed`:
+    an administrator set the name (see the module docstring)."""
     check_slack_id(slack_id)
     check_username(mysafe_username)
     credentials = Credentials(client_id.strip(), client_secret)
     mysafe.session_for(slack_id, credentials).check()
     account = vault.link(slack_id, client_id=client_id, client_secret=client_secret,
-                         mysafe_username=mysafe_username)
+                         mysafe_username=mysafe_username, confirmed=confirmed)
     return account
 
 

@@ -66,7 +66,7 @@ def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Aud
     if unknown:
         mentions = ", ".join(f"<@{u}>" for u in unknown)
         raise ValidationError({"who": (
-            f"I don't know who {mentions} is in MySafe: they can run `/mysafe login`, an admin "
-            f"can run `mysafe-bot users map {unknown[0]} MYSAFE_USERNAME`, or name them with "
-            "user:NAME")})
+            f"I don't know who {mentions} is in MySafe (a name typed at `/mysafe login` is not "
+            f"enough): an admin can run `mysafe-bot users map {unknown[0]} MYSAFE_USERNAME`, "
+            "or name them with user:NAME")})
     return Audience(tuple(users), tuple(groups), tuple(notify))

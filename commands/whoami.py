@@ -29,5 +29,12 @@ def run(ctx: Context, command: WhoAmI) -> str:
     role = " You are an approver." if ctx.is_approver else ""
     if account is None:
         return "You have not linked a MySafe key: run `/mysafe login`." + role
-    return (f"You act in MySafe as *{inline(account.mysafe_username)}* (client ID "
+    confirmed = ctx.services.vault.mysafe_username(ctx.user_id)
+    if confirmed is None:
+        return (f"You linked a MySafe key (client ID {inline(account.client_id)}, linked "
+                f"{account.linked_at}) and said you are *{inline(account.mysafe_username)}*: "
+                "unconfirmed until an admin runs `mysafe-bot users map "
+                f"{ctx.user_id} {inline(account.mysafe_username)}`. Until then mentions of you "
+                f"cannot be shared with.{role}")
+    return (f"You act in MySafe as *{inline(confirmed)}* (client ID "
             f"{inline(account.client_id)}, linked {account.linked_at}).{role}")

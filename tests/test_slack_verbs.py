@@ -201,7 +201,7 @@ def test_login_opens_a_modal_and_links_a_key_mysafe_accepts(
     assert ack_body(response)["response_action"] == "update"
     told = slack.wait_calls("views.update")[0]
     assert told.args["view_id"] == "V1"
-    assert "Linked" in told.blocks_text() and "dana" in told.blocks_text()
+    assert "linked" in told.blocks_text() and "dana" in told.blocks_text()
     account = bot.services.vault.account("UDANA")
     assert account is not None and account.mysafe_username == "dana"
     assert account.client_id == client_id
@@ -641,9 +641,9 @@ def test_a_form_refused_in_the_modal_says_nothing_else(
     submit(user, who, view, {**first, **missing})
     if form == "login":
         slack.wait_for(lambda: [c for c in slack.calls_to("views.update")
-                                if "Linked" in readable(c)])
+                                if "linked" in readable(c)])
         assert [readable(c) for c in slack.calls_to("views.update")
-                if "Linked" not in readable(c)] == []
+                if "linked" not in readable(c)] == []
     else:
         slack.wait_for(lambda: [c for c in dms_to(slack, who)
                                 if "waiting for approval" in c.args["text"]])
@@ -682,3 +682,39 @@ def test_mysafe_echoing_the_new_value_in_an_error_spreads_it_nowhere(
                             bot.engine.get(request_id).error])
     for form in (new, json.dumps(new)[1:-1], quote(new, safe=""), "N3w"):
         assert form not in everywhere, form
+
+
+def test_a_mysafe_name_typed_at_login_identifies_nobody_until_an_admin_confirms_it(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    """Dana links her own valid key but types `approver1` as her MySafe name: approvers see it
+    marked unconfirmed, and `share … with @dana` does not grant approver1's account access."""
+    client_id, client_secret = emulator.add_user("dana")
+    emulator.add_user("approver1")
+    user.command("UDANA", "login")
+    submit(user, "UDANA", opened(slack), {"client_id": client_id, "client_secret": client_secret,
+                                          "mysafe_username": "approver1"})
+    told = slack.wait_calls("views.update")[0].blocks_text()
+    assert "unconfirmed" in told and "users map UDANA approver1" in told
+
+    user.command("UALICE", f"share password {entry} with <@UDANA|dana>")
+    refused = slack.wait_responses(1)[-1]["text"]
+    assert "know who" in refused and "UDANA" in refused
+    assert bot.engine.queue() == []
+
+    bot.services.vault.map_mention("UDANA", "dana")  # the admin says who she really is
+    user.command("UALICE", f"share password {entry} with <@UDANA|dana>")
+    request_id = request_id_in(slack.wait_responses(2)[-1]["text"])
+    approve(user, slack, request_id)
+    shared = {u["username"] for u in emulator.get_password(entry)["users_allowed"]}
+    assert "dana" in shared and "approver1" not in shared
+
+
+def test_a_claimed_name_is_marked_unconfirmed_to_approvers(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    client_id, client_secret = emulator.add_user("dana")
+    bot.services.vault.link("UDANA", client_id=client_id, client_secret=client_secret,
+                            mysafe_username="approver1", confirmed=False)
+    emulator.add_password("dana", name="Dana's DB", username="d", password="pw-dana-1")
+    user.command("UDANA", "share password 2 with user:carol")
+    message = slack.wait_for(lambda: approval_posts(slack))[0]
+    assert "approver1, unconfirmed" in readable(message)

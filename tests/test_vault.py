@@ -51,10 +51,10 @@ def test_link_verifies_the_key_with_mysafe(services: Services, emulator: Emulato
     client_id, client_secret = emulator.add_user("alices")
     with pytest.raises(errors.CredentialsRejected):
         link_verified(services.vault, services.mysafe, "UALICE", client_id=client_id,
-                      client_secret="wrong", mysafe_username="alices")
+                      client_secret="wrong", mysafe_username="alices", confirmed=True)
     assert services.vault.account("UALICE") is None
     link_verified(services.vault, services.mysafe, "UALICE", client_id=client_id,
-                  client_secret=client_secret, mysafe_username="alices")
+                  client_secret=client_secret, mysafe_username="alices", confirmed=True)
     assert services.vault.account("UALICE").mysafe_username == "alices"
 
 
