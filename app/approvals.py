@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import secrets as random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -302,6 +302,27 @@ class ChangeRequest:
         )
 
 
+@dataclass
+class OpenScan:
+    """What a scan of the open requests found (see `ApprovalStore.stale_open`)."""
+
+    stuck: list[str] = field(default_factory=list)
+    behind: list[str] = field(default_factory=list)
+    unposted: list[tuple[float, str]] = field(default_factory=list)
+
+    def add(self, request_id: str, state: str | None, until: str | None, ts: str | None,
+            version: str | None, shown: str | None, created: str | None, *,
+            now: float) -> None:
+        if state is None:
+            return  # gone since the index was read
+        if state == State.APPLYING.value and float(until or 0) < now:
+            self.stuck.append(request_id)
+        if ts and int(shown if shown is not None else -1) < int(version or 0):
+            self.behind.append(request_id)
+        if not ts:
+            self.unposted.append((float(created or 0), request_id))
+
+
 @dataclass(frozen=True)
 class Transition:
     status: str
@@ -441,27 +462,42 @@ class ApprovalStore:
     def repaired(self, request_id: str) -> None:
         self.redis.zrem(self.index("repair"), request_id)
 
-    def stale_open(self, now: float, *, batch: int = 500) -> tuple[list[str], list[str]]:
-        """Scan every open request: (applying with a lease past, message behind its state).
-
-        The lease index is only a hint (a process can die between a transition and the index
-        write); this reads each request's own hash, so nothing stays `applying` unseen."""
-        stuck: list[str] = []
-        behind: list[str] = []
+    def stale_open(self, now: float, *, batch: int = 500) -> OpenScan:
+        """Scan every open request's own hash (the indexes are only hints): applies whose lease
+        passed, messages behind their request, and messages never posted."""
+        scan = OpenScan()
         start = 0
         while ids := self.redis.zrange(self.index("open"), start, start + batch - 1):
             pipe = self.redis.pipeline(transaction=False)
             for request_id in ids:
                 pipe.hmget(self.request_keys(request_id)[0], "state", "lease_until", "ts",
-                           "version", "shown")
-            for request_id, (state, until, ts, version, shown) in zip(ids, pipe.execute(),
-                                                                      strict=True):
-                if state == State.APPLYING.value and float(until or 0) < now:
-                    stuck.append(request_id)
-                if ts and int(shown if shown is not None else -1) < int(version or 0):
-                    behind.append(request_id)
+                           "version", "shown", "created")
+            for request_id, found in zip(ids, pipe.execute(), strict=True):
+                scan.add(request_id, *found, now=now)
             start += batch
-        return stuck, behind
+        return scan
+
+    def waiting_for(self, viewer: str, identities: Sequence[str]) -> list[str]:
+        """Ids of the open requests `viewer` can act on, newest first: pending or failed, not
+        their own, not giving them access, not already approved by them. Reads every open
+        request's own fields in one pipeline, so the count is exact, not a page's worth."""
+        ids = self.redis.zrevrange(self.index("open"), 0, -1)
+        pipe = self.redis.pipeline(transaction=False)
+        for request_id in ids:
+            keys = self.request_keys(request_id)
+            pipe.hmget(keys[0], "state", "requester", "beneficiaries")
+            pipe.sismember(keys[1], viewer)
+        found = pipe.execute()
+        mine = {i for i in identities if i}
+        waiting = []
+        for n, request_id in enumerate(ids):
+            (state, requester, gaining), approved = found[2 * n], found[2 * n + 1]
+            if state not in (State.PENDING.value, State.FAILED.value) or requester == viewer:
+                continue
+            if approved or mine & set(json.loads(gaining or "[]")):
+                continue
+            waiting.append(request_id)
+        return waiting
 
     def rotate_secrets(self, keyring: Keyring) -> int:
         """Re-encrypt the pending secret values of every open request with the newest key."""

@@ -23,6 +23,7 @@ Block = dict[str, Any]
 
 APPROVE, DENY, RETRY, CANCEL = "approve", "deny", "retry", "cancel"
 VIEW_CHANGE = "view_change"
+HOME_PAGE = "home_page"
 LOGIN_VIEW, DENY_VIEW, ROTATE_VIEW, CREATE_VIEW = "login", "deny_reason", "rotate", "create"
 
 #: Slack's published Block Kit limits the builders keep to.
@@ -424,20 +425,56 @@ def create_modal(kind: Kind) -> Block:
 
 #: Own open requests listed on Home; more are counted (`/mysafe requests` lists them all).
 HOME_OWN = 20
+#: Requests fetched for one Home page (fewer are shown when their changes are long).
+HOME_PAGE_SIZE = 10
 
 
 def _header(label: str) -> Block:
     return {"type": "header", "text": {"type": "plain_text", "text": label}}
 
 
-def home_view(own: Iterable[ChangeRequest], queue: Iterable[ChangeRequest] | None) -> Block:
-    """Your requests, then (approvers) the queue, each request with its whole change as in the
-    channel; what does not fit Slack's 100 blocks is counted, never cut."""
+def home_view(own: Iterable[ChangeRequest], queue: Sequence[ChangeRequest] | None, *,
+              waiting: int = 0, start: int = 0) -> Block:
+    """Your requests, then (approvers) what waits for you, newest first, from `start`: each
+    request whole as in the channel, counted, and a *More* button for what did not fit — the
+    view stays within Slack's 100 blocks by design, and nothing is left out unsaid."""
     blocks = [_header("Your open requests"), *_own_blocks(list(own))]
     if queue is not None:
         blocks.append(_header("Waiting for your approval"))
-        blocks += _queue_blocks(list(queue), room=VIEW_BLOCKS - len(blocks))
+        if not waiting:
+            blocks.append(_context("Nothing waits for you."))
+        else:
+            room = VIEW_BLOCKS - len(blocks) - 2  # the count above, the buttons below
+            shown, these = _page_blocks(list(queue), room=room)
+            blocks.append(_context(f"{waiting} waiting for you, newest first; showing "
+                                   f"{start + 1}–{start + shown}."))
+            blocks += these
+            blocks += _paging(start, shown, waiting)
     return {"type": "home", "blocks": blocks}
+
+
+def _page_blocks(queue: list[ChangeRequest], *, room: int) -> tuple[int, list[Block]]:
+    """As many whole requests as fit in `room` blocks (at least one), and how many that is."""
+    blocks: list[Block] = []
+    shown = 0
+    for request in queue:
+        these = _queued(request)
+        if shown and len(blocks) + len(these) > room:
+            break
+        blocks += these
+        shown += 1
+    return shown, blocks
+
+
+def _paging(start: int, shown: int, waiting: int) -> list[Block]:
+    buttons = []
+    if start + shown < waiting:
+        buttons.append(_button(f"More ({waiting - start - shown} left)", HOME_PAGE,
+                               str(start + shown)))
+    if start:
+        buttons.append(_button("Back to the newest", HOME_PAGE, "0"))
+    return [{"type": "actions", "block_id": "home-paging", "elements": buttons}] if buttons \
+        else []
 
 
 def _own_blocks(own: list[ChangeRequest]) -> list[Block]:
@@ -452,20 +489,6 @@ def _own_blocks(own: list[ChangeRequest]) -> list[Block]:
     if len(own) > HOME_OWN:
         blocks.append(_context(f"…and {len(own) - HOME_OWN} more: `/mysafe requests` lists "
                                "them all."))
-    return blocks
-
-
-def _queue_blocks(queue: list[ChangeRequest], *, room: int) -> list[Block]:
-    if not queue:
-        return [_context("The queue is empty.")]
-    blocks: list[Block] = []
-    for shown, request in enumerate(queue):
-        these = _queued(request)
-        if len(blocks) + len(these) > room - 1:  # one block left to say what did not fit
-            blocks.append(_context(f"…and {len(queue) - shown} more waiting: see the approvals "
-                                   "channel."))
-            break
-        blocks += these
     return blocks
 
 

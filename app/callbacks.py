@@ -2,15 +2,21 @@
 
 The engine listener only queues the delivery in Redis (a sorted set by due time), so a click
 never waits on a ticket system and nothing is lost if the process dies. `mysafe-bot worker`
-delivers what is due; exactly one worker claims each delivery (ZREM returns 1 to one caller).
-A failed delivery is rescheduled with exponential backoff, up to `MAX_ATTEMPTS`; every try
-goes to the audit trail. Redirects are not followed, and only allow-listed hosts are called.
+delivers what is due, in its own thread (a slow ticket host never delays expiry or the
+take-over of stuck applies), several at once within a time budget per pass. A worker *claims*
+a delivery by moving its due time `VISIBILITY` seconds ahead (one script, so one claimant);
+the delivery leaves the queue only once it is done or rescheduled, so a worker stopped
+mid-batch loses nothing: the claim runs out and another worker delivers it. Each POST is
+signed when it is sent, not when the batch started. A failed delivery is rescheduled with
+exponential backoff, up to `MAX_ATTEMPTS`; every try goes to the audit trail. Redirects are
+not followed, and only allow-listed hosts are called.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import requests
@@ -26,6 +32,18 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 BACKOFF = 5.0  # seconds before the 2nd try; doubling: 5, 10, 20 … about 10 minutes in all
+#: Seconds a claimed delivery stays invisible to other workers (longer than one POST may take).
+VISIBILITY = 60.0
+#: Deliveries in flight at once, and the seconds one POST may take.
+CONCURRENCY = 8
+POST_TIMEOUT = 10.0
+# Claim a due delivery: push its due time ahead, only if it is still due (one claimant).
+_CLAIM = """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due or tonumber(due) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
 _REPORTED = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED,
                        State.FAILED})
 
@@ -38,6 +56,7 @@ class TicketCallbacks:
         self.audit = audit
         self.key = f"{settings.key_prefix}:callbacks"
         self.session = session or requests.Session()
+        self._claim = redis.register_script(_CLAIM)
 
     # --- engine listener ---------------------------------------------------------------------
 
@@ -57,12 +76,19 @@ class TicketCallbacks:
     # --- worker ------------------------------------------------------------------------------
 
     def deliver_due(self, *, now: float | None = None, limit: int = 50) -> int:
+        """Deliver what is due, `CONCURRENCY` at a time; returns how many were delivered."""
         now = timestamp() if now is None else now
-        delivered = 0
-        for member in self.redis.zrangebyscore(self.key, "-inf", now, start=0, num=limit):
-            if not self.redis.zrem(self.key, member):
-                continue  # another worker claimed it
-            delivered += self._deliver(json.loads(member), now)
+        due = self.redis.zrangebyscore(self.key, "-inf", now, start=0, num=limit)
+        claimed = [m for m in due if self._claim(keys=[self.key], args=[m, now, now + VISIBILITY])]
+        if not claimed:
+            return 0
+        with ThreadPoolExecutor(min(CONCURRENCY, len(claimed))) as pool:
+            return sum(pool.map(lambda member: self._settle(member, now), claimed))
+
+    def _settle(self, member: str, now: float) -> int:
+        """Deliver one claimed job; it leaves the queue only after it is done or requeued."""
+        delivered = self._deliver(json.loads(member), now)
+        self.redis.zrem(self.key, member)
         return delivered
 
     def _deliver(self, job: dict, now: float) -> int:
@@ -75,9 +101,9 @@ class TicketCallbacks:
             return 0
         try:
             response = self.session.post(
-                job["url"], data=body, timeout=10, allow_redirects=False,
-                headers={"Content-Type": "application/json",
-                         **signed_headers(self.settings.webhook_secret, body, now=now)})
+                job["url"], data=body, timeout=POST_TIMEOUT, allow_redirects=False,
+                headers={"Content-Type": "application/json",  # signed as it leaves
+                         **signed_headers(self.settings.webhook_secret, body)})
             ok, outcome = response.status_code < 300, f"HTTP {response.status_code}"
         except requests.RequestException as error:
             ok, outcome = False, type(error).__name__

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="expire due requests and recover stuck applies")
     worker.add_argument("--interval", type=float, default=1.0, help="seconds between sweeps")
     worker.add_argument("--once", action="store_true", help="sweep once and exit")
+    worker.add_argument("--check", action="store_true",
+                        help="exit 0 if a worker on this host is alive (its heartbeat is fresh)")
     worker.set_defaults(handler=_worker)
 
     keygen = commands.add_parser("keygen", help="print a new MYSAFE_BOT_ENCRYPTION_KEY")
@@ -280,8 +282,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from app.worker import run_worker
+    from app.worker import check_alive, run_worker
 
+    if args.check:
+        return check_alive()
     return run_worker(interval=args.interval, once=args.once)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from app import metrics
-from app.approvals import CHANGED, ApprovalStore, ChangeRequest, State
+from app.approvals import CHANGED, ApprovalStore, ChangeRequest, OpenScan, State
 from app.audit import Audit
 from app.changes import Change, Verb, check, diff, final_body, unmet
 from app.clock import timestamp
@@ -443,16 +443,16 @@ class Engine:
                 self.store.drop_lease(request_id)
         return handled
 
-    def rescue(self, now: float | None = None) -> list[str]:
+    def rescue(self, now: float | None = None) -> OpenScan:
         """Read every open request itself: index each `applying` one whose lease passed (the
-        next sweep takes it over) and return those whose Slack message is behind."""
+        next sweep takes it over); the scan also says which messages need Slack's attention."""
         now = timestamp() if now is None else now
-        stuck, behind = self.store.stale_open(now)
-        for request_id in stuck:
+        scan = self.store.stale_open(now)
+        for request_id in scan.stuck:
             log.warning("stuck apply found outside the lease index",
                         extra={"event": "apply.rescued", "request": request_id})
             self.store.track_lease(request_id, now)
-        return behind
+        return scan
 
     def measure(self, now: float | None = None) -> None:
         """Pending count and sweep lag, for the on-call engineer's dashboard (set by the worker
@@ -481,6 +481,15 @@ class Engine:
 
     def queue(self) -> list[ChangeRequest]:
         return self.store.open_requests()
+
+    def waiting_for(self, approver: str, *, start: int = 0,
+                    count: int = 20) -> tuple[list[ChangeRequest], int]:
+        """`count` of the requests `approver` can act on from `start`, newest first, and how
+        many there are in all (see `ApprovalStore.waiting_for`)."""
+        ids = self.store.waiting_for(approver, self._identities(approver))
+        chosen = ids[start:start + count]
+        found = [self.store.get(i) for i in chosen]
+        return [r for r in found if r is not None], len(ids)
 
     def client_for(self, slack_id: str) -> UserClient:
         credentials = self.services.vault.credentials(slack_id)

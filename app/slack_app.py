@@ -74,6 +74,7 @@ class SlackFront:
         register_views(self)
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self._home_opened])
         self.bolt.event("subteam_members_changed")(self._group_changed)
+        self.bolt.action(blocks.HOME_PAGE)(ack=_ack, lazy=[self._home_page])
 
     # --- buttons -------------------------------------------------------------------------
 
@@ -151,10 +152,18 @@ class SlackFront:
         if event.get("tab", "home") == "home":
             self.publish_home(event["user"])
 
-    def publish_home(self, user: str) -> None:
-        queue = self.engine.queue() if user in self.approvers else None
-        self.client.views_publish(user_id=user,
-                                  view=blocks.home_view(self.engine.open_for(user), queue))
+    def publish_home(self, user: str, *, start: int = 0) -> None:
+        queue, waiting = None, 0
+        if user in self.approvers:
+            queue, waiting = self.engine.waiting_for(user, start=start,
+                                                     count=blocks.HOME_PAGE_SIZE)
+        self.client.views_publish(user_id=user, view=blocks.home_view(
+            self.engine.open_for(user), queue, waiting=waiting, start=start))
+
+    def _home_page(self, body: dict[str, Any]) -> None:
+        """*More* / *Back to the newest* on the Home tab."""
+        value = str(body["actions"][0].get("value", "0"))
+        self.publish_home(body["user"]["id"], start=int(value) if value.isdigit() else 0)
 
     # --- errors --------------------------------------------------------------------------
 

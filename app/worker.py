@@ -1,12 +1,17 @@
 """`mysafe-bot worker`: the loop that expires due requests and recovers stuck applies.
 
-It stops cleanly on SIGTERM/SIGINT: the current sweep finishes, then the process exits 0.
+Ticket callbacks run in a thread of their own. Each pass writes a heartbeat in Redis, which
+`mysafe-bot worker --check` (the liveness probe in deploy/) and `doctor` read. It stops
+cleanly on SIGTERM/SIGINT: the current pass finishes (callbacks get `CALLBACK_GRACE`), then
+the process exits 0, well inside the orchestrators' grace periods.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 
@@ -32,7 +37,11 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("worker started", extra={"event": "worker.start"})
+    log.info("worker started", extra={"event": "worker.start", "worker": worker_id()})
+    heartbeat = Heartbeat(services.redis, prefix=settings.key_prefix)
+    delivering = threading.Thread(target=deliver_callbacks, args=(engine, stop, interval),
+                                  name="callbacks", daemon=True)
+    delivering.start()
     last_repost = 0.0
     try:
         while True:
@@ -41,11 +50,82 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
             if time.monotonic() - last_repost >= REPOST_EVERY:
                 repost(engine)
                 last_repost = time.monotonic()
+            heartbeat.beat()
             if once or stop.wait(interval):
                 break
     finally:
+        stop.set()
+        delivering.join(timeout=CALLBACK_GRACE)
         services.close()
         log.info("worker stopped", extra={"event": "worker.stop"})
+    return 0
+
+
+#: Seconds the callback thread is given to finish its pass at shutdown (posts time out at 10).
+CALLBACK_GRACE = 15.0
+
+
+def deliver_callbacks(engine: Engine, stop: threading.Event, interval: float) -> None:
+    """Ticket callbacks in their own loop: a slow ticket host never holds up expiry."""
+    callbacks = [x for x in engine.listeners if isinstance(x, TicketCallbacks)]
+    while callbacks and not stop.is_set():
+        try:
+            callbacks[0].deliver_due()
+        except redis.RedisError as error:
+            log.warning("callback pass failed", extra={"event": "worker.callback_error",
+                                                       "error": type(error).__name__})
+        stop.wait(interval)
+
+
+def worker_id() -> str:
+    """This worker's name in heartbeats: the host (a pod's name) and the process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Heartbeat:
+    """`P:worker:heartbeat` hash: worker id -> last pass time. `mysafe-bot worker --check`
+    (a liveness probe) and `doctor` read it: a worker whose loop stalled stops beating."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str) -> None:
+        self.redis = client
+        self.key = f"{prefix}:worker:heartbeat"
+
+    def beat(self) -> None:
+        try:
+            self.redis.hset(self.key, worker_id(), repr(timestamp()))
+            self.redis.expire(self.key, HEARTBEAT_TTL)
+        except redis.RedisError:
+            pass  # the next pass tries again; a long outage shows as a stale heartbeat
+
+    def latest(self, *, host: str | None = None) -> float | None:
+        """The newest beat (of workers on `host`, when given)."""
+        beats = [float(t) for w, t in self.redis.hgetall(self.key).items()
+                 if host is None or w.split(":", 1)[0] == host]
+        return max(beats, default=None)
+
+
+#: A heartbeat older than this means the worker is not working (seconds).
+HEARTBEAT_STALE = 60.0
+HEARTBEAT_TTL = 3600
+
+
+def check_alive() -> int:
+    """`mysafe-bot worker --check`: 0 if a worker on this host beat within HEARTBEAT_STALE."""
+    settings = Settings.from_env()
+    services = Services.build(settings)
+    try:
+        beat = Heartbeat(services.redis, prefix=settings.key_prefix).latest(
+            host=socket.gethostname())
+    except redis.RedisError as error:
+        print(f"worker: cannot read the heartbeat ({type(error).__name__})")
+        return 1
+    finally:
+        services.close()
+    if beat is None or timestamp() - beat > HEARTBEAT_STALE:
+        age = "never" if beat is None else f"{timestamp() - beat:.0f} s ago"
+        print(f"worker: not alive (last heartbeat {age})")
+        return 1
+    print(f"worker: alive (last heartbeat {timestamp() - beat:.0f} s ago)")
     return 0
 
 
@@ -56,12 +136,16 @@ def repost(engine: Engine) -> int:
     """Give every open request its Slack message, if Slack was down when it was made, and
     index for take-over any apply whose lease passed without the lease index knowing."""
     try:
-        behind = engine.rescue()
+        scan = engine.rescue()
         notifiers = [x for x in engine.listeners if isinstance(x, SlackNotifier)]
         if not notifiers:
             return 0
-        return (notifiers[0].post_missing(engine.queue(), older_than=timestamp() - 30)
-                + notifiers[0].repair(behind))
+        settled = timestamp() - 30  # younger ones may still be being posted by their maker
+        unposted = [engine.store.get(r) for created, r in sorted(scan.unposted)
+                    if created < settled]
+        return (notifiers[0].post_missing([r for r in unposted if r is not None],
+                                          older_than=settled)
+                + notifiers[0].repair(scan.behind))
     except redis.RedisError:
         return 0
 
@@ -80,11 +164,7 @@ def repair(engine: Engine) -> int:
 def sweep(engine: Engine) -> int:
     """One pass over what is due; a Redis hiccup is logged and the next pass tries again."""
     try:
-        handled = engine.sweep()
-        for listener in engine.listeners:
-            if isinstance(listener, TicketCallbacks):
-                handled += listener.deliver_due()
-        return handled
+        return engine.sweep()
     except redis.RedisError as error:
         log.warning("sweep failed", extra={"event": "worker.sweep_error",
                                            "error": type(error).__name__})

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from app.blocks import request_line
 from commands.context import Context
-from commands.grammar import Args
+from commands.grammar import Args, keyword
+from commands.lexer import CommandError
 from commands.types import Requests, Token, VerbSpec
 
 SPEC = VerbSpec(
     name="requests",
-    usage="/mysafe requests",
-    summary="list your open change requests; approvers see the whole queue",
-    examples=("/mysafe requests",),
+    usage="/mysafe requests [page N]",
+    summary="list your open change requests; approvers also see what waits for them, "
+            "newest first, a page at a time",
+    examples=("/mysafe requests", "/mysafe requests page 2"),
 )
+PER_PAGE = 20
+MAX_PAGE = 10_000
 
 
 #: The command this verb parses to; `commands.dispatch` routes it to `run`.
@@ -20,16 +24,34 @@ COMMAND = Requests
 
 
 def parse(args: list[Token]) -> Requests:
-    Args(args).end()
-    return Requests()
+    rest = Args(args)
+    page = 1
+    if keyword(rest.peek()) == "page":
+        rest.take()
+        number = rest.take()
+        if number is None or not number.text.isdigit() or not 1 <= int(number.text) <= MAX_PAGE:
+            raise CommandError("say which page, a number: `/mysafe requests page 2`")
+        page = int(number.text)
+    rest.end()
+    return Requests(page)
 
 
 def run(ctx: Context, command: Requests) -> str:
     own = ctx.engine.open_for(ctx.user_id)
-    lines = ["*Your open requests*"] + [request_line(r) for r in own] if own else \
-        ["You have no open requests."]
+    lines = [f"*Your open requests* ({len(own)})"] + [request_line(r) for r in own] if own \
+        else ["You have no open requests."]
     if ctx.is_approver:
-        queue = ctx.engine.queue()
-        lines += ["", "*Waiting for approval*"] + [request_line(r) for r in queue] if queue \
-            else ["", "Nothing is waiting for approval."]
+        lines += ["", *_waiting(ctx, command.page)]
     return "\n".join(lines)
+
+
+def _waiting(ctx: Context, page: int) -> list[str]:
+    """The approver's queue, a page at a time, with counts: never cut without saying so."""
+    shown, total = ctx.engine.waiting_for(ctx.user_id, start=(page - 1) * PER_PAGE,
+                                          count=PER_PAGE)
+    if not total:
+        return ["Nothing is waiting for your approval."]
+    pages = -(-total // PER_PAGE)
+    head = f"*Waiting for your approval*: {total}, newest first; page {min(page, pages)} of {pages}"
+    more = [f"Next: `/mysafe requests page {page + 1}`"] if page < pages else []
+    return [head, *(request_line(r) for r in shown), *more]

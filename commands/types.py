@@ -208,7 +208,7 @@ class Create:
 
 @dataclass(frozen=True)
 class Requests:
-    pass
+    page: int = 1
 
 
 @dataclass(frozen=True)

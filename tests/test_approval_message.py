@@ -325,7 +325,8 @@ def test_home_shows_each_waiting_change_whole_or_counts_it(
     home = readable_text(view["blocks"])
     listed = [n for n, request_id in enumerate(waiting) if request_id in json.dumps(view)]
     assert 0 < len(listed) < len(waiting)
-    assert f"…and {len(waiting) - len(listed)} more waiting" in home
+    assert f"{len(waiting)} waiting for you" in home
+    assert f"More ({len(waiting) - len(listed)} left)" in home
     for n in listed:  # each one shown is shown whole
         assert all(f"+ {name} (view)" in home for name in names(n))
 

@@ -148,3 +148,18 @@ def test_the_readme_key_rotation_locks_nobody_out(env: dict[str, str], emulator:
         assert emulator.get_password(entry)["password"] == "Rotated-Pw-9"
     finally:
         rebuilt.mysafe.session.close()
+
+
+def test_worker_check_reports_a_live_or_a_stalled_worker(env: dict[str, str], redis,
+                                                         key_prefix: str) -> None:
+    """`mysafe-bot worker --check` is the worker's liveness probe: fresh heartbeat, exit 0."""
+    before = run(env, "worker", "--check")
+    assert before.returncode == 1 and "never" in before.stdout
+    assert run(env, "worker", "--once").returncode == 0
+    alive = run(env, "worker", "--check")
+    assert alive.returncode == 0 and "alive" in alive.stdout
+    key = f"{key_prefix}:worker:heartbeat"
+    for worker in redis.hkeys(key):
+        redis.hset(key, worker, repr(time.time() - 600))  # its loop stalled ten minutes ago
+    stalled = run(env, "worker", "--check")
+    assert stalled.returncode == 1 and "not alive" in stalled.stdout

@@ -337,3 +337,59 @@ def test_storage_failing_after_the_write_says_the_change_was_sent(
     bot.engine.sweep(now=timestamp() + 2 * bot.engine.settings.apply_lease)
     assert bot.engine.get(request_id).state is State.APPLIED
     assert len(emulator.calls_to("PUT", PUT)) == 1
+
+
+def test_the_worker_posts_an_unposted_message_however_many_are_open(
+        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis,
+        key_prefix: str) -> None:
+    """120 requests are open; the newest one's first post failed: the worker's pass posts it
+    (it used to look only at the oldest 100)."""
+    from app.changes import Change, Verb
+    from app.models import Kind, UserShare
+    from app.wiring import build_engine
+    from app.worker import repost
+
+    made = [bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, vault_entry,
+                                     add_users=(UserShare("carol"),)), requester="UALICE")
+            for _ in range(120)]
+    newest = made[-1]
+    key = f"{key_prefix}:req:{{{newest.id}}}"
+    redis.hdel(key, "ts", "channel")  # as if Slack had been down when it was made
+    redis.hset(key, "created", repr(newest.created - 120))
+    posts = len(approval_posts(slack))
+    assert repost(build_engine(bot.services)) == 1
+    assert len(approval_posts(slack)) == posts + 1
+    assert bot.engine.get(newest.id).ts
+
+
+def test_the_home_queue_pages_through_everything_waiting(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int) -> None:
+    """25 requests wait for an approver who also has requests of their own: the Home counts
+    them, shows the newest first, and *More* walks through every one; none of the approver's
+    own requests is offered for their approval."""
+    from app.changes import Change, Verb
+    from app.models import Kind, UserShare
+
+    change = Change(Verb.SHARE, Kind.PASSWORD, vault_entry, add_users=(UserShare("carol"),))
+    waiting = [bot.engine.submit(change, requester="UALICE").id for _ in range(25)]
+    client_id, client_secret = emulator.add_user("approver1")
+    bot.services.vault.link("UAPPROVER1", client_id=client_id, client_secret=client_secret,
+                            mysafe_username="approver1")
+    theirs = emulator.add_password("approver1", name="Theirs", username="a", password="p")
+    own = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, theirs,
+                                   add_users=(UserShare("carol"),)), requester="UAPPROVER1").id
+    user.event({"type": "app_home_opened", "user": "UAPPROVER1", "channel": "D1", "tab": "home"})
+    seen: list[str] = []
+    for page in range(1, 10):
+        view = slack.wait_calls("views.publish", page)[page - 1].args["view"]
+        text = json.dumps(view)
+        assert "25 waiting for you" in text and len(view["blocks"]) <= 100
+        queue = text.split("Waiting for your approval")[1]
+        seen += [r for r in waiting if r in queue and r not in seen]
+        assert own not in queue
+        more = [e for b in view["blocks"] if b.get("block_id") == "home-paging"
+                for e in b["elements"] if e["text"]["text"].startswith("More")]
+        if not more:
+            break
+        user.click("UAPPROVER1", "home_page", more[0]["value"], channel="")
+    assert sorted(seen) == sorted(waiting)

@@ -491,12 +491,40 @@ def test_requests_shows_your_own_and_approvers_the_queue(user: SlackClient, slac
     request_id = share(user, slack, entry)
     own = ask(user, slack, "UALICE", "requests")
     assert "Your open requests" in own and request_id in own
-    assert "Waiting for approval" not in own
+    assert "Waiting for your approval" not in own
     queue = ask(user, slack, APPROVER, "requests")
     assert "You have no open requests" in queue
-    assert "Waiting for approval" in queue and request_id in queue
+    assert "Waiting for your approval" in queue and request_id in queue
     neither = ask(user, slack, "UBOBM", "requests")
     assert "You have no open requests" in neither and request_id not in neither
+
+
+def test_an_approvers_queue_counts_everything_and_pages_newest_first(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    """120 requests wait; the approver has 70 of their own open too: none of theirs is under
+    "Waiting for your approval", the count is exact, and every request is on some page."""
+    from app.changes import Change, Verb
+    from app.models import Kind, UserShare
+
+    client_id, client_secret = emulator.add_user("approver1")
+    bot.services.vault.link(APPROVER, client_id=client_id, client_secret=client_secret,
+                            mysafe_username="approver1")
+    theirs = emulator.add_password("approver1", name="Approver's", username="a", password="p")
+    share_ = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),))
+    waiting = [bot.engine.submit(share_, requester="UALICE").id for _ in range(120)]
+    own = Change(Verb.SHARE, Kind.PASSWORD, theirs, add_users=(UserShare("carol"),))
+    for _ in range(70):
+        bot.engine.submit(own, requester=APPROVER)
+    first = ask(user, slack, APPROVER, "requests")
+    assert "*Waiting for your approval*: 120, newest first; page 1 of 6" in first
+    seen = []
+    for page in range(1, 7):
+        text = first if page == 1 else ask(user, slack, APPROVER, f"requests page {page}")
+        queue = text.split("*Waiting for your approval*")[1]
+        seen += REQUEST_ID.findall(queue)
+    assert seen == list(reversed(waiting))
+    assert "page 7" not in ask(user, slack, APPROVER, "requests page 6")
+    assert "say which page" in user.command(APPROVER, "requests page x").text
 
 
 def test_cancel_by_the_requester(bot: Bot, user: SlackClient, slack: SlackFake,

@@ -384,3 +384,88 @@ def test_one_sender_cannot_open_more_requests_for_a_person_than_they_could(
     assert "for this requester" in refused.json()["error"]
     assert int(refused.headers["Retry-After"]) > 0
     assert len(bot.engine.open_for("UPDUARTE")) == 20
+
+
+# --- the worker's callbacks: concurrent, signed when sent, never lost ---------------------------
+
+class HeldReceiver(Receiver):
+    """A ticket system that takes its time: every POST waits until the test lets them go."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.go = threading.Event()
+        super().__init__()
+        view = self.server.app.view_functions["callback"]
+
+        def held():
+            self.arrived.set()
+            self.go.wait(30)
+            return view()
+
+        self.server.app.view_functions["callback"] = held
+
+
+def test_a_slow_ticket_host_never_holds_up_expiry(
+        bot: Bot, entry: int, slack: SlackFake, slack_env: dict[str, str], redis,
+        key_prefix: str, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    receiver = HeldReceiver()
+    try:
+        for n in range(4):
+            request_id = post(bot, _callback_body(entry, receiver, event_id=f"slow-{n}")) \
+                .json()["request_id"]
+            bot.engine.deny(request_id, "UAPPROVER1", is_approver=True)
+        env = {"PATH": os.environ["PATH"], **slack_env}
+        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env,
+                                  stderr=subprocess.DEVNULL, cwd=tmp_path)
+        try:
+            assert receiver.arrived.wait(30)  # the worker is now stuck on the slow host...
+            due = post(bot, body(entry, event_id="expiring")).json()["request_id"]
+            key = f"{key_prefix}:req:{{{due}}}"
+            redis.hset(key, "expires", repr(time.time() - 1))  # ...when this one falls due
+            redis.zadd(f"{key_prefix}:idx:due", {due: time.time() - 1})
+            slack.wait_for(lambda: bot.engine.get(due).state is State.EXPIRED, timeout=20)
+            assert not receiver.go.is_set() and len(receiver.received) == 0
+            receiver.go.set()
+            slack.wait_for(lambda: len(receiver.received) >= 4 or None, timeout=30)
+        finally:
+            worker.terminate()
+            assert worker.wait(timeout=30) == 0
+    finally:
+        receiver.go.set()
+        receiver.stop()
+
+
+def test_each_callback_is_signed_as_it_is_sent(bot: Bot, receiver: Receiver) -> None:
+    """A pass that began long ago (slow deliveries before this one) still signs fresh: the
+    receiver checks the timestamp against its own clock."""
+    receiver.failures = 0
+    (callbacks,) = [x for x in build_engine(bot.services).listeners if hasattr(x, "deliver_due")]
+    payload = {"event_id": "e", "request_id": "R-22222", "ticket": {"key": "SEC-1", "url": ""},
+               "state": "denied", "message": "denied"}
+    callbacks.queue({"url": receiver.url, "payload": payload, "attempt": 1},
+                    due=time.time() - 1000)
+    assert callbacks.deliver_due(now=time.time() - 400) == 1
+    headers, raw = receiver.received[-1]
+    assert verify(SECRET, headers["X-Mysafe-Bot-Timestamp"], headers["X-Mysafe-Bot-Signature"],
+                  raw)
+
+
+def test_a_callback_claimed_by_a_worker_that_died_is_delivered_by_another(
+        bot: Bot, entry: int, receiver: Receiver) -> None:
+    from app.callbacks import VISIBILITY
+
+    request_id = post(bot, _callback_body(entry, receiver)).json()["request_id"]
+    bot.engine.deny(request_id, "UAPPROVER1", is_approver=True)
+    receiver.failures = 0
+    (callbacks,) = [x for x in build_engine(bot.services).listeners if hasattr(x, "deliver_due")]
+    now = time.time()
+    (member,) = bot.services.redis.zrangebyscore(callbacks.key, "-inf", now + 1)
+    assert callbacks._claim(keys=[callbacks.key], args=[member, now + 1, now + 1 + VISIBILITY])
+    # ...and that worker is killed here, before posting anything.
+    assert callbacks.deliver_due(now=now + 2) == 0  # claimed: no one else takes it meanwhile
+    assert callbacks.deliver_due(now=now + 2 + VISIBILITY) == 1
+    assert len(receiver.received) == 1
