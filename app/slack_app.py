@@ -210,13 +210,3 @@ def register_slack(app: Flask, front: SlackFront) -> None:
 
     app.register_blueprint(bp)
 
-
-def start_socket_mode(front: SlackFront, app_token: str) -> Any:
-    """Open a Socket Mode connection beside HTTP (no public URL needed); returns the handler."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    handler = SocketModeHandler(front.bolt, app_token)
-    handler.connect()
-    log.info("socket mode connected", extra={"event": "slack.socket_mode"})
-    return handler
-

@@ -3,18 +3,27 @@
 The bot runs without a signing secret, so there is no `POST /slack/events` at all: every
 command, click, form and event below reaches it as an envelope over the websocket, and every
 answer goes out through the Slack Web API fake (or rides back on the envelope's ack).
+`mysafe-bot serve` is run as the README runs it for the start-up cases.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
 from app.approvals import State
 from app.emulator import Emulator
+from app.socket_mode import Backoff
 from tests.slack_fake import SlackCall, SlackFake
 from tests.slack_harness import Bot, served_bot
 from tests.slack_requests import text_input
@@ -180,3 +189,99 @@ def test_the_bot_reconnects_when_slack_asks_for_a_refresh(
     answer = socket_slack.wait_ack(help_)["payload"]["text"]  # answered on the new socket
     assert "/mysafe share" in answer
     assert requests.get(f"{socket_bot.url}/readyz", timeout=5).status_code == 200
+
+
+# --- start-up: Slack refusing the token, or away ---------------------------------------------
+
+def _serve(port: int) -> list[str]:
+    """`mysafe-bot serve` as the README runs it (one gunicorn worker)."""
+    return [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _environment(env: dict[str, str]) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], **env}
+
+
+def test_serve_stops_with_one_line_when_slack_refuses_the_app_token(
+        socket_env: dict[str, str], slack: SlackFake, tmp_path: Path) -> None:
+    slack.fail("apps.connections.open", error="invalid_auth")
+    result = subprocess.run(_serve(_free_port()), capture_output=True,
+                            text=True, timeout=60, env=_environment(socket_env), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("mysafe-bot: configuration error: SLACK_APP_TOKEN:")
+    assert "invalid_auth" in line and "connections:write" in line
+    assert "Traceback" not in result.stderr
+    assert APP_TOKEN not in result.stderr + result.stdout
+    assert len(slack.calls_to("apps.connections.open")) == 1  # checked once, before forking
+
+
+def _get_when_listening(url: str, process: subprocess.Popen, timeout: float = 30
+                        ) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "serve exited"
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.1)  # polling a port that is not open yet: nothing to await instead
+    pytest.fail("serve never listened")
+
+
+def test_serve_keeps_http_up_while_slack_is_away_then_connects(
+        socket_env: dict[str, str], slack: SlackFake, socket_slack: SocketModeFake,
+        tmp_path: Path) -> None:
+    slack.fail("apps.connections.open", error="internal_error", status=500, times=10_000)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "serve.log", "w") as log:
+        process = subprocess.Popen(_serve(port), stderr=log,
+                                   env=_environment(socket_env), cwd=tmp_path)
+    try:
+        slack.wait_calls("apps.connections.open", 2, timeout=30)  # serve's check, the worker's
+        assert _get_when_listening(f"{base}/healthz", process).status_code == 200
+        ready = requests.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 503
+        assert ready.json()["reason"] == "Socket Mode is not yet connected"
+
+        slack.failures.pop("apps.connections.open")  # Slack is back
+        socket_slack.wait_connected(timeout=30)  # retried in the background, with backoff
+        event = socket_slack.event(home_opened("UAPPROVER1"))
+        socket_slack.wait_ack(event, timeout=30)
+        assert requests.get(f"{base}/readyz", timeout=5).json() == {"status": "ready"}
+        slack.wait_for(lambda: published_for(slack) == ["UAPPROVER1"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    text = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in text and APP_TOKEN not in text
+
+
+def test_a_worker_whose_app_token_is_refused_keeps_serving_and_says_why(
+        socket_env: dict[str, str], slack: SlackFake, redis) -> None:
+    """Under gunicorn without `serve` (the image's command), the check runs in each worker."""
+    slack.fail("apps.connections.open", error="token_revoked")
+    with served_bot(socket_env, redis) as bot:
+        socket_mode = bot.app.extensions["mysafe_bot_socket"]
+        try:
+            assert socket_mode.wait(timeout=30)  # refused for good: no more tries
+            assert requests.get(f"{bot.url}/healthz", timeout=5).status_code == 200
+            ready = requests.get(f"{bot.url}/readyz", timeout=5)
+            assert ready.status_code == 503
+            assert "SLACK_APP_TOKEN" in ready.json()["reason"]
+            assert "token_revoked" in ready.json()["reason"]
+            assert len(slack.calls_to("apps.connections.open")) == 1
+        finally:
+            socket_mode.close()
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    pinned = Backoff(base=1.0, cap=8.0, jitter=lambda: 1.0)
+    assert [pinned.delay(n) for n in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert Backoff(base=1.0, cap=8.0, jitter=lambda: 0.0).delay(2) == 2.0  # half, at least
