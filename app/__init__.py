@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, *, services=None,
 
 
 def _mount_slack(app: Flask, services, *, socket_mode: bool) -> None:
-    from app.slack_app import SlackFront, make_web_client, register_slack, start_socket_mode
+    from app.slack_app import SlackFront, make_web_client, register_slack
     from app.wiring import build_engine
 
     client = make_web_client(services)
@@ -52,5 +52,8 @@ def _mount_slack(app: Flask, services, *, socket_mode: bool) -> None:
     app.extensions["mysafe_bot_engine"] = engine
     app.extensions["mysafe_bot_slack"] = front
     if services.settings.slack_app_token and socket_mode:
+        from app.socket_mode import start_socket_mode
+
+        # In the background: Slack being away must not take the HTTP routes down with it.
         app.extensions["mysafe_bot_socket"] = start_socket_mode(
-            front, services.settings.slack_app_token)
+            front.bolt, services.settings.slack_app_token)

@@ -44,6 +44,10 @@ def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, object]
 def serve(*, host: str, port: int, workers: int) -> int:
     settings = Settings.from_env()  # fail fast, before anything starts
     configure_logging(settings.log_format)
+    if settings.slack_app_token:
+        from app.socket_mode import check_app_token
+
+        check_app_token(settings)  # a refused token: exit 2 here, not a worker crash loop
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir)

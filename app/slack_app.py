@@ -3,13 +3,14 @@
 Listeners are thin: `ack()` first (Slack's 3 seconds), then the work runs in a Bolt lazy
 listener, in a thread, and the answer goes back through `response_url`, a modal update or a
 DM. Bolt verifies every request's signature and timestamp; a bad one is a 401 before any
-listener runs. Retried deliveries (`X-Slack-Retry-Num`) are acknowledged and dropped.
+listener runs. Retried deliveries (`X-Slack-Retry-Num` of 1 or more; Socket Mode's
+`retry_attempt`) are acknowledged and dropped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -183,9 +184,25 @@ def _ack(ack: Callable[..., Any]) -> None:
 
 def _drop_retries(req, resp, next: Callable[[], Any]):  # noqa: A002 - Bolt's own name
     """Slack re-sends what it thinks timed out; the first delivery is already being handled."""
-    if req.headers.get("x-slack-retry-num"):
+    if _is_retry(req.headers.get("x-slack-retry-num")):
         return BoltResponse(status=200, body="")
     return next()
+
+
+def _is_retry(retry_num: Sequence[str] | str | None) -> bool:
+    """Whether `X-Slack-Retry-Num` marks a re-delivery: only a count of 1 or more does.
+
+    Bolt keeps each header as a list. Over HTTP Slack sends the header only on retries, but
+    Bolt's Socket Mode adapter turns every envelope's `retry_attempt` into it, so a first
+    delivery arrives as "0". A value that is not a number is treated as a retry, as before.
+    """
+    values = [retry_num] if isinstance(retry_num, str) else list(retry_num or [])
+    if not values or not values[0]:
+        return False
+    try:
+        return int(values[0]) >= 1
+    except ValueError:
+        return True
 
 
 def register_slack(app: Flask, front: SlackFront) -> None:
@@ -201,14 +218,4 @@ def register_slack(app: Flask, front: SlackFront) -> None:
         return handler.handle(request)
 
     app.register_blueprint(bp)
-
-
-def start_socket_mode(front: SlackFront, app_token: str) -> Any:
-    """Open a Socket Mode connection beside HTTP (no public URL needed); returns the handler."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    handler = SocketModeHandler(front.bolt, app_token)
-    handler.connect()
-    log.info("socket mode connected", extra={"event": "slack.socket_mode"})
-    return handler
 

@@ -37,11 +37,16 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Readiness: 200 only when Redis answers, so a load balancer stops sending otherwise."""
+    """Readiness: 200 only when Redis answers and, with Socket Mode, Slack's connection is up
+    (the bot hears nothing from Slack before), so a load balancer stops sending otherwise."""
     try:
         services().redis.ping()
     except redis.RedisError as error:
         return jsonify(status="unavailable", reason=f"redis: {type(error).__name__}"), 503
+    socket_mode = current_app.extensions.get("mysafe_bot_socket")
+    missing = socket_mode.not_ready() if socket_mode is not None else None
+    if missing:
+        return jsonify(status="unavailable", reason=missing), 503
     return jsonify(status="ready"), 200
 
 

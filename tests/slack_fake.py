@@ -42,6 +42,8 @@ class SlackFake:
     #: Web API method -> (min, max) seconds it takes to answer: Slack's own jitter, so calls
     #: sent in one order can land in another. Calls are recorded when they land.
     latency: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Socket Mode: the websocket URL `apps.connections.open` hands out (tests/socket_mode_fake.py).
+    socket_mode_url: Callable[[], str] | None = None
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
@@ -159,6 +161,8 @@ class SlackFake:
             return queue.pop(0) if queue else None
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open" and self.socket_mode_url is not None:
+            return {"ok": True, "url": self.socket_mode_url()}
         ts = f"{1700000000 + next(self._ts)}.000100"
         channel = args.get("channel", "")
         if method == "chat.postMessage":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,19 +44,28 @@ def slack_env(env: dict[str, str], slack: SlackFake) -> dict[str, str]:
             "MYSAFE_BOT_APPROVERS": "UAPPROVER1,UAPPROVER2,UAPPROVER3,SAPPROVERS"}
 
 
-@pytest.fixture
-def bot(slack_env: dict[str, str], redis) -> Iterator[Bot]:
-    settings = Settings.from_env(slack_env, dotenv=None)
+@contextlib.contextmanager
+def served_bot(environ: dict[str, str], redis) -> Iterator[Bot]:
+    """The app built from `environ` as `create_app` builds it, served over loopback HTTP."""
+    settings = Settings.from_env(environ, dotenv=None)
     session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
     services = Services.build(settings, redis=redis, session=session)
     app = create_app(settings, services=services)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                      daemon=True).start()
-    yield Bot(f"http://127.0.0.1:{server.server_port}", services, app)
-    server.shutdown()
-    server.server_close()
-    session.close()
+    try:
+        yield Bot(f"http://127.0.0.1:{server.server_port}", services, app)
+    finally:
+        server.shutdown()
+        server.server_close()
+        session.close()
+
+
+@pytest.fixture
+def bot(slack_env: dict[str, str], redis) -> Iterator[Bot]:
+    with served_bot(slack_env, redis) as served:
+        yield served
 
 
 @pytest.fixture
