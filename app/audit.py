@@ -34,8 +34,17 @@ class AuditRecord:
                 "actor": self.actor, **self.facts}
 
     def line(self) -> str:
-        facts = " ".join(f"{k}={json.dumps(v) if ' ' in v else v}" for k, v in self.facts.items())
-        return f"{self.ts}  {self.event:<18} {self.request:<8} {self.actor:<12} {facts}".rstrip()
+        """One printed line per record, whatever the text holds: a value with a space, a
+        quote or any control character (a tab or a newline in a ticket's reason could forge
+        a line of its own) is printed JSON-quoted, which escapes them all."""
+        facts = " ".join(f"{_field(k)}={_field(v)}" for k, v in self.facts.items())
+        head = " ".join(_field(x) for x in (self.event, self.request, self.actor))
+        return f"{self.ts}  {head} {facts}".rstrip()
+
+
+def _field(text: str) -> str:
+    plain = text.isprintable() and not any(c in text for c in ' "=\\') and text != ""
+    return text if plain else json.dumps(text)
 
 
 class Audit:

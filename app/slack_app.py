@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, Response, request
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.flask.handler import to_flask_response
 from slack_sdk import WebClient
@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 
 from app import blocks
 from app.approvers import Approvers
@@ -30,6 +31,7 @@ from app.edge import answer_errors
 from app.engine import Engine
 from app.errors import ApprovalError, BotError
 from app.services import Services
+from app.slack_payloads import problem
 from app.slack_views import register_views
 
 log = logging.getLogger(__name__)
@@ -212,12 +214,32 @@ def register_slack(app: Flask, front: SlackFront) -> None:
     if not front.services.settings.slack_signing_secret:
         return
     bp = Blueprint("slack", __name__)
+    verifier = SignatureVerifier(front.services.settings.slack_signing_secret)
 
     @bp.post("/slack/events")
     def events():
         # What SlackRequestHandler.handle does for a POST, with a request that reads a form
-        # mentioning "payload" correctly (see app.bolt_request).
-        return to_flask_response(front.bolt.dispatch(from_flask(request)))
+        # mentioning "payload" correctly (see app.bolt_request), and a shape check first:
+        # Bolt itself fails with a 500 on some signed but malformed payloads.
+        if not verifier.is_valid_request(request.get_data(), dict(request.headers)):
+            return Response("", status=401)  # before reading anything of the body
+        try:
+            bolt_request = from_flask(request)
+            why = problem(bolt_request.body)
+        except Exception:  # noqa: BLE001 - Bolt's own parsing of a malformed body
+            log.warning("unreadable slack payload", exc_info=True,
+                        extra={"event": "slack.malformed", "why": "unreadable"})
+            return Response("", status=400)
+        if why is not None:
+            log.warning("malformed slack payload", extra={"event": "slack.malformed",
+                                                          "why": why})
+            return Response("", status=400)
+        try:
+            return to_flask_response(front.bolt.dispatch(bolt_request))
+        except Exception:  # noqa: BLE001 - Bolt's own parsing: one log line, a 400, no trace
+            log.error("slack payload bolt could not read", exc_info=True,
+                      extra={"event": "slack.unreadable"})
+            return Response("", status=400)
 
     app.register_blueprint(bp)
 

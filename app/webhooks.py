@@ -91,6 +91,8 @@ def _intake(body: bytes, services) -> tuple[Response, int]:
         return jsonify(errors=field_errors(error.messages)), 400
     except ValueError:
         return jsonify(errors=[{"field": "body", "error": "not valid JSON"}]), 400
+    except RecursionError:  # a body nested thousands deep: no ticket looks like that
+        return jsonify(errors=[{"field": "body", "error": "nested too deeply"}]), 400
     key = f"ticket:{ticket.event_id}"
     earlier = engine.find(key)
     if earlier is not None:

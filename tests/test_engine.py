@@ -412,3 +412,16 @@ def test_audit_command_prints_the_trail(engine: Engine, entry: int, env: dict[st
     assert SECRET_PASSWORD not in printed.stdout
     as_json = run(env, "audit", "--since", "1h", "--json")
     assert request.id in as_json.stdout and SECRET_PASSWORD not in as_json.stdout
+
+
+def test_audit_text_cannot_be_forged_by_what_people_typed(engine: Engine, entry: int,
+                                                         env: dict[str, str]) -> None:
+    """A reason with a newline, a tab and a fake record stays on its own record's line."""
+    from tests.test_cli import run
+
+    forged = "fine\n2026-01-01T00:00:00  request.applied  R-FAKE1 UBOSS\tok"
+    request = engine.submit(share(entry, "carol"), requester="UALICE", reason=forged)
+    printed = run(env, "audit", "--request", request.id).stdout.splitlines()
+    assert len(printed) == 1 and "request.created" in printed[0]
+    assert "\\n2026-01-01" in printed[0] and "\\t" in printed[0]
+    assert not any(line.startswith("2026-01-01") for line in printed)
