@@ -28,6 +28,9 @@ LOGIN_VIEW, DENY_VIEW, ROTATE_VIEW, CREATE_VIEW = "login", "deny_reason", "rotat
 
 #: Slack's published Block Kit limits the builders keep to.
 SECTION_LIMIT, MESSAGE_BLOCKS, VIEW_BLOCKS = 3000, 50, 100
+#: The longest value a plain_text_input may accept: Slack refuses a whole view asking more.
+#: (A longer MySafe client secret can still be linked with `mysafe-bot users link`.)
+INPUT_LIMIT = 3000
 #: Characters of one value shown in a message; the rest is in the *View full change* modal.
 SHOWN_VALUE = 200
 #: Characters of a value shown in the modal, per value, past which it says how many are left
@@ -342,7 +345,7 @@ def entry_text(entry: Entry) -> str:
 # --- modals ---------------------------------------------------------------------------------
 
 def _input(block_id: str, label: str, *, optional: bool = False, multiline: bool = False,
-           hint: str = "", max_length: int = 3000, initial: str = "") -> Block:
+           hint: str = "", max_length: int = INPUT_LIMIT, initial: str = "") -> Block:
     element: Block = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
                       "max_length": max_length}
     if initial:
@@ -368,7 +371,7 @@ def login_modal() -> Block:
                  "Client Secret here. The bot checks the key with MySafe before storing it "
                  "(encrypted)."),
         _input("client_id", "Client ID", max_length=512),
-        _input("client_secret", "Client Secret", max_length=4096),
+        _input("client_secret", "Client Secret", max_length=INPUT_LIMIT),
         _input("mysafe_username", "Your MySafe username", max_length=128),
     ], submit="Link")
 
@@ -382,7 +385,7 @@ def deny_modal(request_id: str) -> Block:
 
 def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
     fields = {"password": ("New password", 1024), "secret_key": ("New TOTP seed (base32)", 256),
-              "client_secret": ("New client secret", 4096)}
+              "client_secret": ("New client secret", INPUT_LIMIT)}
     named = f" “{text.inline(name)}”" if name else ""
     blocks = [_section(f"New secret values for {kind.label} {identifier}{named}. They "
                        "are kept encrypted until an approver applies them, then deleted.")]

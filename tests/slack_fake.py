@@ -19,6 +19,8 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
+from tests.slack_limits import message_refusal, refusal
+
 
 @dataclass
 class SlackCall:
@@ -37,6 +39,8 @@ class SlackFake:
     users_by_email: dict[str, str] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     calls: list[SlackCall] = field(default_factory=list)
+    #: (method, error) of every call refused for breaking Slack's limits.
+    refused: list[tuple[str, str]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Web API method -> (min, max) seconds it takes to answer: Slack's own jitter, so calls
@@ -139,7 +143,11 @@ class SlackFake:
                 time.sleep(random.uniform(*self.latency[method]))
             token = request.headers.get("Authorization", "").removeprefix("Bearer ")
             failure = self._take_failure(method)
+            refused = refusal(method, args)  # what real Slack would refuse, refused here too
+            if refused:
+                self.refused.append((method, refused))
             answer = ({"ok": False, "error": failure["error"]} if failure
+                      else {"ok": False, "error": refused} if refused
                       else self._answer(method, args))
             self._record(SlackCall(method, args, token))
             if delayed:
@@ -150,8 +158,12 @@ class SlackFake:
 
         @app.post("/response/<hook>")
         def respond(hook: str):
-            self._record(response=request.get_json(force=True))
-            return "ok"
+            message = request.get_json(force=True)
+            self._record(response=message)
+            refused = message_refusal(message)
+            if refused:
+                self.refused.append(("response_url", refused))
+            return (refused, 400) if refused else "ok"  # response_url answers in plain text
 
         return app
 

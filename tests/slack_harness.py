@@ -33,9 +33,11 @@ class Bot:
 
 @pytest.fixture
 def slack() -> Iterator[SlackFake]:
+    """The Slack fake; a test fails if the bot sent anything real Slack would have refused."""
     fake = SlackFake(usergroups={"SAPPROVERS": ["UGROUPAPPROVER"]}).start()
     yield fake
     fake.stop()
+    assert fake.refused == [], f"Slack would refuse what the bot sent: {fake.refused}"
 
 
 @pytest.fixture
