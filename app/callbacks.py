@@ -4,7 +4,8 @@ The engine listener only queues the delivery in Redis (a sorted set by due time)
 never waits on a ticket system and nothing is lost if the process dies. `mysafe-bot worker`
 delivers what is due; exactly one worker claims each delivery (ZREM returns 1 to one caller).
 A failed delivery is rescheduled with exponential backoff, up to `MAX_ATTEMPTS`; every try
-goes to the audit trail. Redirects are not followed, and only allow-listed hosts are called.
+goes to the audit trail. Redirects are not followed, and only allow-listed origins (scheme, host
+and port: see `app.origins`) are called.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import requests
 from app.approvals import ChangeRequest, State
 from app.audit import Audit
 from app.clock import timestamp
+from app.origins import allowed
 from app.settings import Settings
 from app.signing import signed_headers
 from app.storage import Client
@@ -70,7 +72,7 @@ class TicketCallbacks:
         body = json.dumps(payload).encode()
         request_id, attempt = payload["request_id"], job["attempt"]
         host = (urlsplit(job["url"]).hostname or "").lower()
-        if host not in self.settings.callback_hosts:
+        if not allowed(job["url"], self.settings.callback_hosts):  # scheme and port too
             self.audit.record("callback.refused", request=request_id, actor="worker", host=host)
             return 0
         try:

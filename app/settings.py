@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet
 
 from app.durations import describe, parse_duration
 from app.errors import ConfigError
+from app.origins import Origin, parse_entry
 from app.storage import url_problem
 
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
@@ -62,7 +63,7 @@ class Settings:
     key_prefix: str = "mysafe-bot"
     webhook_secret: str = ""
     webhook_auth: frozenset[str] = frozenset({"hmac"})
-    callback_hosts: frozenset[str] = frozenset()
+    callback_hosts: frozenset[Origin] = frozenset()
     log_format: str = "json"
     command_rate_limit: int = 20
     mcp_port: int = 3001
@@ -138,7 +139,7 @@ class Settings:
             webhook_secret=reader.text("MYSAFE_BOT_WEBHOOK_SECRET", required=False, min_length=16),
             webhook_auth=reader.choices("MYSAFE_BOT_WEBHOOK_AUTH", {"hmac", "token"},
                                         default=frozenset({"hmac"})),
-            callback_hosts=frozenset(reader.csv("MYSAFE_BOT_CALLBACK_HOSTS")),
+            callback_hosts=reader.origins("MYSAFE_BOT_CALLBACK_HOSTS"),
             log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
             command_rate_limit=reader.number("MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0,
                                              high=100_000),
@@ -339,6 +340,18 @@ class _Reader:
         if existing is not None and not existing.is_dir():
             raise ConfigError(name, "expected a directory, and this path is (inside) a file")
         return path
+
+    @_recorded(frozenset())
+    def origins(self, name: str) -> frozenset[Origin]:
+        """Callback origins (see `app.origins`): https on 443 unless an entry says otherwise."""
+        found = set()
+        for position, entry in enumerate(self.csv(name), start=1):
+            try:
+                found.add(parse_entry(entry))
+            except ValueError as error:
+                raise ConfigError(name, f"entry {position}: {error} (see deploy/env.example)"
+                                  ) from None
+        return frozenset(found)
 
     @_recorded("")
     def matching(self, name: str, pattern: re.Pattern[str], expected: str, *,

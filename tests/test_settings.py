@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from app.errors import ConfigError
+from app.origins import Origin
 from app.settings import Scope, Settings
 
 REQUIRED = ["MYSAFE_URL", "MYSAFE_BOT_ENCRYPTION_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
@@ -105,6 +106,8 @@ IMPOSSIBLE = {
     "database name": ("REDIS_URL", "redis://h/notadb"),
     "data dir is a file": ("MYSAFE_BOT_DATA_DIR", "{file}"),
     "data dir inside a file": ("MYSAFE_BOT_DATA_DIR", "{file}/redis"),
+    "callback path": ("MYSAFE_BOT_CALLBACK_HOSTS", "tickets.example.com/rest"),
+    "callback port": ("MYSAFE_BOT_CALLBACK_HOSTS", "tickets.example.com:notaport"),
     "approvals beyond approvers": ("MYSAFE_BOT_APPROVALS_REQUIRED", "4"),
 }
 
@@ -158,10 +161,38 @@ def test_approvals_that_can_be_met_are_accepted(env: dict[str, str], approvers: 
     assert settings.approvals_required == int(required)
 
 
+# --- the callback allow-list: scheme, host and port -----------------------------------------------
+
+@pytest.mark.parametrize(("entry", "origin"), [
+    ("tickets.example.com", Origin("https", "tickets.example.com", 443)),
+    ("Tickets.Example.com:8443", Origin("https", "tickets.example.com", 8443)),
+    ("https://tickets.example.com/", Origin("https", "tickets.example.com", 443)),
+    ("http://ci.internal", Origin("http", "ci.internal", 80)),
+    ("http://127.0.0.1:8080", Origin("http", "127.0.0.1", 8080)),
+])
+def test_each_callback_entry_names_one_scheme_host_and_port(env: dict[str, str], entry: str,
+                                                            origin: Origin) -> None:
+    settings = Settings.from_env({**env, "MYSAFE_BOT_CALLBACK_HOSTS": entry}, dotenv=None)
+    assert settings.callback_hosts == {origin}
+
+
+@pytest.mark.parametrize("entry", [
+    "ftp://tickets.example.com", "https://tickets.example.com/rest", "tickets.example.com:99999",
+    "https://user:pw@tickets.example.com", "*.example.com", "tickets.example.com:0",
+])
+def test_a_callback_entry_that_could_never_match_is_named(env: dict[str, str], entry: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**env, "MYSAFE_BOT_CALLBACK_HOSTS": f"ok.example.com, {entry}"},
+                          dotenv=None)
+    assert caught.value.variable == "MYSAFE_BOT_CALLBACK_HOSTS"
+    assert "entry 2" in str(caught.value) and "pw" not in str(caught.value)
+
+
 # --- every problem at once ----------------------------------------------------------------------
 
 BAD_AT_ONCE = {"REDIS_URL": "redis://h/notadb", "MYSAFE_TIMEOUT": "soon",
                "MYSAFE_BOT_APPROVAL_CHANNEL": "#approvals",
+               "MYSAFE_BOT_CALLBACK_HOSTS": "ftp://tickets.example.com",
                "MYSAFE_BOT_APPROVALS_REQUIRED": "4"}
 
 

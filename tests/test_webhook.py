@@ -42,7 +42,8 @@ class Receiver:
             return "", 204
 
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/rest/callback"
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"{self.origin}/rest/callback"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
 
@@ -51,15 +52,20 @@ class Receiver:
         self.server.server_close()
 
 
+ALLOWED_HOST = "allowed.example.com"
+
+
 @pytest.fixture
 def webhook_auth() -> str:
     return "hmac"
 
 
 @pytest.fixture
-def slack_env(slack_env: dict[str, str], webhook_auth: str) -> dict[str, str]:
+def slack_env(slack_env: dict[str, str], webhook_auth: str, receiver: Receiver) -> dict[str, str]:
+    """The receiver's exact origin (plain http, its port) and one https host on port 443."""
     return {**slack_env, "MYSAFE_BOT_WEBHOOK_SECRET": SECRET,
-            "MYSAFE_BOT_WEBHOOK_AUTH": webhook_auth, "MYSAFE_BOT_CALLBACK_HOSTS": "127.0.0.1"}
+            "MYSAFE_BOT_WEBHOOK_AUTH": webhook_auth,
+            "MYSAFE_BOT_CALLBACK_HOSTS": f"{receiver.origin}, {ALLOWED_HOST}"}
 
 
 @pytest.fixture
@@ -239,6 +245,35 @@ def _deliver_until(bot: Bot, receiver: Receiver, count: int) -> list[dict]:
         if len([r for r in receiver.received if r[0]]) >= count:
             break
     return [json.loads(raw) for _, raw in receiver.received]
+
+
+@pytest.mark.parametrize("url", [
+    f"http://{ALLOWED_HOST}:6379/",          # another service on a listed host
+    f"http://{ALLOWED_HOST}/rest/callback",  # plain http where only https is listed
+    f"https://{ALLOWED_HOST}:8443/rest/callback",
+])
+def test_a_callback_must_match_a_listed_scheme_host_and_port(bot: Bot, entry: int, redis,
+                                                             key_prefix: str, url: str) -> None:
+    before = keys(redis, key_prefix)
+    answer = post(bot, body(entry, callback_url=url))
+    assert answer.status_code == 400
+    assert "callback_url" in [e["field"] for e in answer.json()["errors"]]
+    assert keys(redis, key_prefix) == before
+
+
+def test_a_callback_to_a_listed_https_host_is_accepted(bot: Bot, entry: int) -> None:
+    answer = post(bot, body(entry, callback_url=f"https://{ALLOWED_HOST}/rest/callback"))
+    assert answer.status_code == 202, answer.text
+
+
+def test_the_worker_checks_scheme_and_port_again_before_sending(bot: Bot, entry: int) -> None:
+    """A callback queued under an older allow-list is checked again when it is due."""
+    (callbacks,) = [x for x in build_engine(bot.services).listeners if hasattr(x, "deliver_due")]
+    callbacks.queue({"url": f"http://{ALLOWED_HOST}:6379/", "attempt": 1,
+                     "payload": {"request_id": "R-QUEUED", "state": "applied"}}, due=time.time())
+    assert callbacks.deliver_due(now=time.time()) == 0
+    events = [r.event for r in bot.engine.audit.read(request="R-QUEUED")]
+    assert events == ["callback.refused"]
 
 
 @pytest.mark.parametrize("end", ["applied", "denied", "expired"])
