@@ -16,7 +16,7 @@ from typing import Any
 
 from app import text
 from app.approvals import ChangeRequest, State
-from app.changes import SECRET_FIELDS_OF, DiffLine, Verb
+from app.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
 from app.models import Entry, Kind, ListItem
 
 Block = dict[str, Any]
@@ -416,7 +416,8 @@ def create_modal(kind: Kind) -> Block:
               for name, label, required in CREATE_FIELDS[kind]]
     blocks += [
         _input("users_allowed", "Share with MySafe users (comma-separated)", optional=True,
-               hint="Add “:edit” for edit rights, e.g. alices:edit, bobm"),
+               hint=(f"Add “:edit” for edit rights, e.g. alices:edit, bobm. Up to "
+                     f"{MAX_SHARES_PER_REQUEST} users and groups in all.")),
         _input("groups_allowed", "Share with MySafe groups (comma-separated)", optional=True),
         _input("reason", "Reason (optional)", optional=True, max_length=500),
     ]

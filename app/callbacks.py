@@ -9,7 +9,8 @@ the delivery leaves the queue only once it is done or rescheduled, so a worker s
 mid-batch loses nothing: the claim runs out and another worker delivers it. Each POST is
 signed when it is sent, not when the batch started. A failed delivery is rescheduled with
 exponential backoff, up to `MAX_ATTEMPTS`; every try goes to the audit trail. Redirects are
-not followed, and only allow-listed hosts are called.
+not followed, and only allow-listed origins (scheme, host and port: see
+`app.origins`) are called.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import requests
 from app.approvals import ChangeRequest, State
 from app.audit import Audit
 from app.clock import timestamp
+from app.origins import allowed
 from app.settings import Settings
 from app.signing import signed_headers
 from app.storage import Client
@@ -96,7 +98,7 @@ class TicketCallbacks:
         body = json.dumps(payload).encode()
         request_id, attempt = payload["request_id"], job["attempt"]
         host = (urlsplit(job["url"]).hostname or "").lower()
-        if host not in self.settings.callback_hosts:
+        if not allowed(job["url"], self.settings.callback_hosts):  # scheme and port too
             self.audit.record("callback.refused", request=request_id, actor="worker", host=host)
             return 0
         try:

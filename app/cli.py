@@ -1,8 +1,8 @@
 """`mysafe-bot`: serve, worker, keygen, users, sandbox, audit.
 
 Every command loads the settings it needs once. A `ConfigError` ends the command with one line
-naming the variable and exit code 2; any other `BotError` with one line and exit code 1. No
-traceback reaches the terminal for an expected failure.
+per bad variable, naming it, and exit code 2; any other `BotError` with one line and exit code
+1. No traceback reaches the terminal for an expected failure.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ConfigError as error:
-        print(f"mysafe-bot: configuration error: {error}", file=sys.stderr)
+        for problem in error.problems:  # every bad variable at once, one line each
+            print(f"mysafe-bot: configuration error: {problem.variable}: {problem.expected}",
+                  file=sys.stderr)
         return EXIT_CONFIG
     except BotError as error:
         print(f"mysafe-bot: {_describe(error)}", file=sys.stderr)

@@ -14,6 +14,7 @@ import redis
 import requests
 from slack_sdk.errors import SlackApiError
 
+from app.cli import EXIT_CONFIG
 from app.errors import ConfigError
 from app.settings import Scope, Settings
 
@@ -35,7 +36,9 @@ def run_checks(environ=None) -> Iterator[Check]:
     try:
         settings = Settings.from_env(environ, scope=Scope.SERVICE)
     except ConfigError as error:
-        yield Check("settings", False, str(error), f"set {error.variable} ({error.expected})")
+        for problem in error.problems:  # every bad variable, each with its own fix
+            yield Check("settings", False, str(problem),
+                        f"set {problem.variable} ({problem.expected})")
         return
     yield Check("settings", True, "every setting is present and well-formed")
     from app.services import Services
@@ -105,9 +108,17 @@ def _mysafe(settings: Settings) -> str:
 
 
 def doctor(environ=None) -> int:
-    failed = 0
-    for check in run_checks(environ):
-        print(check.line(), flush=True)
-        failed += not check.ok
-    print("all checks passed" if not failed else f"{failed} check(s) failed")
+    """0 when all pass; 2 for bad settings, as every command exits on a configuration error;
+    1 when a dependency fails."""
+    failed = [check for check in _printed(run_checks(environ)) if not check.ok]
+    print("all checks passed" if not failed else f"{len(failed)} check(s) failed")
+    if any(check.name == "settings" for check in failed):
+        return EXIT_CONFIG
     return 1 if failed else 0
+
+
+def _printed(checks: Iterator[Check]) -> Iterator[Check]:
+    """Each check's line as soon as it is known: a slow probe should not hide the ones before."""
+    for check in checks:
+        print(check.line(), flush=True)
+        yield check

@@ -33,7 +33,7 @@ path, vendor code — and never a secret or a raw body.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 
 class BotError(Exception):
@@ -46,12 +46,27 @@ class BotError(Exception):
 
 
 class ConfigError(BotError):
-    """A setting is missing or malformed; names the variable."""
+    """A setting is missing or malformed; names the variable.
 
-    def __init__(self, variable: str, expected: str) -> None:
+    Start-up reports every bad setting at once: `problems` holds one single-line error per
+    variable (the first is this one's own `variable`), and `str()` gives one line for each.
+    """
+
+    def __init__(self, variable: str, expected: str, *, also: Sequence[ConfigError] = ()) -> None:
         super().__init__(f"{variable}: {expected}")
         self.variable = variable
         self.expected = expected
+        self.problems: tuple[ConfigError, ...] = (
+            (ConfigError(variable, expected), *also) if also else (self,))
+
+    @classmethod
+    def of(cls, problems: Sequence[ConfigError]) -> ConfigError:
+        """One error carrying every problem found, in the order they were found."""
+        first, *rest = problems
+        return cls(first.variable, first.expected, also=rest)
+
+    def __str__(self) -> str:
+        return "\n".join(f"{p.variable}: {p.expected}" for p in self.problems)
 
 
 class ValidationError(BotError):

@@ -16,8 +16,8 @@ from app.wiring import build_engine
 log = logging.getLogger(__name__)
 
 
-def _engine():
-    settings = Settings.from_env()
+def _engine(settings: Settings | None = None):
+    settings = settings or Settings.from_env()
     configure_logging(settings.log_format)
     services = Services.build(settings)
     return build_engine(services)
@@ -43,11 +43,12 @@ def run_http(*, host: str, port: int | None) -> int:
 
     from app.mcp_server import build_mcp
 
-    engine = _engine()
-    port = port or engine.settings.mcp_port
-    public = engine.settings.mcp_public_url or f"http://{host}:{port}"
+    settings = Settings.from_env()
+    port = port or settings.mcp_port
+    public = settings.mcp_url(host=host, port=port)  # before anything starts: exit 2 if unset
+    engine = _engine(settings)
     app = build_mcp(engine, public_url=public).streamable_http_app()
-    log.info("mcp http", extra={"event": "mcp.http", "bind": f"{host}:{port}"})
+    log.info("mcp http", extra={"event": "mcp.http", "bind": f"{host}:{port}", "url": public})
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=20)
     return 0
 

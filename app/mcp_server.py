@@ -97,10 +97,7 @@ def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None
                           per_minute=services.settings.command_rate_limit)
     options: dict[str, Any] = {}
     if stdio_token is None:
-        options = {"token_verifier": _TokenVerifier(tokens),
-                   # Opaque tokens of our own, checked by the verifier: no audience to compare.
-                   "auth": AuthSettings(issuer_url=public_url, resource_server_url=public_url,
-                                        required_scopes=[SCOPE], validate_token_resource=False)}
+        options = {"token_verifier": _TokenVerifier(tokens), "auth": _bearer_only(public_url)}
     mcp = FastMCP(
         "mysafe-bot",
         instructions=("Look up Segura MySafe entries the user can see and propose shares or "
@@ -123,6 +120,20 @@ def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None
             description += " " + WAITS
         mcp.add_tool(tool, description=description)
     return mcp
+
+
+def _bearer_only(public_url: str) -> AuthSettings:
+    """Bearer tokens checked by our verifier, and nothing advertised that does not exist.
+
+    Tokens come from `/mysafe mcp-token`; the bot runs no OAuth authorization server. With a
+    `resource_server_url` the SDK would publish `/.well-known/oauth-protected-resource` and
+    point `WWW-Authenticate` at it, naming `issuer_url` as the authorization server: clients
+    would go looking for OAuth endpoints that are not there. Without one, a 401 says only
+    `Bearer`. `issuer_url` is a required field that the SDK publishes only in those two places
+    (and with an auth server provider, which we do not give it), so it is never shown.
+    """
+    return AuthSettings(issuer_url=public_url, resource_server_url=None,
+                        required_scopes=[SCOPE], validate_token_resource=False)
 
 
 def _token_user() -> str:

@@ -43,6 +43,8 @@ def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, object]
 
 def serve(*, host: str, port: int, workers: int) -> int:
     settings = Settings.from_env()  # fail fast, before anything starts
+    if settings.mcp_port:
+        settings.mcp_url(host=host, port=settings.mcp_port)  # the sibling's URL must be known
     configure_logging(settings.log_format)
     if settings.slack_app_token:
         from app.socket_mode import check_app_token

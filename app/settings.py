@@ -1,27 +1,35 @@
 """Settings: read once from the environment (and `.env`), validated, typed, frozen.
 
-A bad value stops start-up with one line naming the variable and what was expected
-(`ConfigError`); the CLI turns that into exit code 2 with no traceback.
+Bad values stop start-up with one line per variable, naming it and what was expected: every
+problem is collected before one `ConfigError` carries them all, so an operator fixes the whole
+file in one go. Values that are each well-formed but impossible together (more approvals needed
+than there are approvers) are refused the same way. The CLI turns that into exit code 2 with no
+traceback.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
 from app.durations import describe, parse_duration
 from app.errors import ConfigError
+from app.origins import Origin, parse_entry
+from app.storage import url_problem
 
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
+_T = TypeVar("_T")
 
 
 class Scope(Enum):
@@ -55,7 +63,7 @@ class Settings:
     key_prefix: str = "mysafe-bot"
     webhook_secret: str = ""
     webhook_auth: frozenset[str] = frozenset({"hmac"})
-    callback_hosts: frozenset[str] = frozenset()
+    callback_hosts: frozenset[Origin] = frozenset()
     log_format: str = "json"
     command_rate_limit: int = 20
     mcp_port: int = 3001
@@ -72,6 +80,20 @@ class Settings:
     def approver_groups(self) -> frozenset[str]:
         return frozenset(a for a in self.approvers if a.startswith("S"))
 
+    def mcp_url(self, *, host: str, port: int) -> str:
+        """The URL assistants reach the MCP server at, when it listens on `host:port`.
+
+        Only a loopback bind may go without `MYSAFE_BOT_MCP_PUBLIC_URL`: any other address
+        (0.0.0.0 above all) is not one a client can use, so it is never made up from the bind.
+        """
+        if self.mcp_public_url:
+            return self.mcp_public_url
+        if not _is_loopback(host):
+            raise ConfigError("MYSAFE_BOT_MCP_PUBLIC_URL",
+                              f"is required when the MCP server listens on {host} (not loopback): "
+                              "the URL assistants use, e.g. https://mysafe-bot.example.com")
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
     @classmethod
     def from_env(
         cls,
@@ -80,13 +102,13 @@ class Settings:
         scope: Scope = Scope.SERVICE,
         dotenv: str | Path | None = ".env",
     ) -> Settings:
-        """Parse and validate; raise `ConfigError` naming the first bad variable."""
+        """Parse and validate; raise one `ConfigError` naming every bad variable."""
         env = _merged_environment(environ, dotenv)
         reader = _Reader(env)
         vault = scope in (Scope.VAULT, Scope.SERVICE)
         service = scope is Scope.SERVICE
         http_mode = not env.get("SLACK_APP_TOKEN")
-        return cls(
+        settings = cls(
             mysafe_url=reader.url("MYSAFE_URL", required=vault),
             encryption_keys=reader.fernet_keys("MYSAFE_BOT_ENCRYPTION_KEY", required=vault),
             slack_bot_token=reader.token("SLACK_BOT_TOKEN", "xoxb-", required=service),
@@ -98,7 +120,7 @@ class Settings:
             mysafe_ca_bundle=reader.existing_file("MYSAFE_CA_BUNDLE"),
             mysafe_timeout=reader.number("MYSAFE_TIMEOUT", float, default=10.0, low=0.1, high=300),
             redis_url=reader.redis_url("REDIS_URL"),
-            data_dir=Path(env.get("MYSAFE_BOT_DATA_DIR") or ".mysafe-bot"),
+            data_dir=reader.directory("MYSAFE_BOT_DATA_DIR", default=cls.data_dir),
             approval_channel=reader.matching(
                 "MYSAFE_BOT_APPROVAL_CHANNEL", SLACK_CHANNEL, "a Slack channel ID such as C0123ABCD",
                 required=service,
@@ -117,7 +139,7 @@ class Settings:
             webhook_secret=reader.text("MYSAFE_BOT_WEBHOOK_SECRET", required=False, min_length=16),
             webhook_auth=reader.choices("MYSAFE_BOT_WEBHOOK_AUTH", {"hmac", "token"},
                                         default=frozenset({"hmac"})),
-            callback_hosts=frozenset(reader.csv("MYSAFE_BOT_CALLBACK_HOSTS")),
+            callback_hosts=reader.origins("MYSAFE_BOT_CALLBACK_HOSTS"),
             log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
             command_rate_limit=reader.number("MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0,
                                              high=100_000),
@@ -130,6 +152,30 @@ class Settings:
             webhook_rate_limit=reader.number("MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60,
                                              low=0, high=100_000),
         )
+        problems = [*reader.problems, *_contradictions(settings, reader.failed)]
+        if problems:
+            raise ConfigError.of(problems)
+        return settings
+
+
+def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigError]:
+    """Values each well-formed but impossible together (skipped where one is already bad)."""
+    names = {"MYSAFE_BOT_APPROVERS", "MYSAFE_BOT_APPROVALS_REQUIRED"}
+    users, needed = settings.approver_users, settings.approvals_required
+    if (not names & failed and settings.approvers and not settings.approver_groups
+            and needed > len(users)):
+        yield ConfigError("MYSAFE_BOT_APPROVALS_REQUIRED",
+                          f"is {needed}, but MYSAFE_BOT_APPROVERS lists {len(users)} user(s) and no "
+                          "user group (S…): no request could ever be approved")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _merged_environment(
@@ -145,15 +191,36 @@ def _merged_environment(
     return merged
 
 
+def _recorded(fallback: Any = None) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Make a getter record its variable's `ConfigError` and go on with the default (or
+    `fallback`), so that one start-up names every bad variable, not just the first."""
+
+    def decorate(read: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(read)
+        def reading(self: _Reader, name: str, *args: Any, **kwargs: Any) -> _T:
+            try:
+                return read(self, name, *args, **kwargs)
+            except ConfigError as problem:
+                if name not in self.failed:
+                    self.failed.add(name)
+                    self.problems.append(problem)
+                return kwargs.get("default", fallback)
+        return reading
+    return decorate
+
+
 class _Reader:
-    """Typed getters over one environment mapping; each raises `ConfigError` for its variable."""
+    """Typed getters over one environment mapping; each records a problem for its variable."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
+        self.problems: list[ConfigError] = []
+        self.failed: set[str] = set()
 
     def raw(self, name: str) -> str:
         return (self.env.get(name) or "").strip()
 
+    @_recorded("")
     def text(self, name: str, *, required: bool, min_length: int = 1) -> str:
         value = self.raw(name)
         if not value:
@@ -164,12 +231,14 @@ class _Reader:
             raise ConfigError(name, f"must be at least {min_length} characters")
         return value
 
+    @_recorded("")
     def token(self, name: str, prefix: str, *, required: bool) -> str:
         value = self.text(name, required=required)
         if value and not value.startswith(prefix):
             raise ConfigError(name, f"expected a token starting with {prefix!r}")
         return value
 
+    @_recorded("")
     def url(self, name: str, *, required: bool = False, default: str = "",
             slash: bool = False) -> str:
         value = self.raw(name) or default
@@ -183,12 +252,14 @@ class _Reader:
         value = value.rstrip("/")
         return value + "/" if slash else value
 
+    @_recorded()
     def path(self, name: str, *, default: str) -> str:
         value = self.raw(name) or default
         if not value.startswith("/") or " " in value:
             raise ConfigError(name, "expected a URL path starting with '/'")
         return value
 
+    @_recorded()
     def boolean(self, name: str, *, default: bool) -> bool:
         value = self.raw(name).lower()
         if not value:
@@ -199,6 +270,7 @@ class _Reader:
             return False
         raise ConfigError(name, "expected true or false")
 
+    @_recorded()
     def number(self, name: str, kind: Callable[[str], float | int], *, default: float | int,
                low: float, high: float):
         value = self.raw(name)
@@ -212,6 +284,7 @@ class _Reader:
             raise ConfigError(name, f"expected a number between {low} and {high}")
         return number
 
+    @_recorded()
     def duration(self, name: str, *, default: int, low: int, high: int) -> int:
         """`90d`, `12h`, `1d12h` or seconds, between `low` and `high` seconds."""
         value = self.raw(name)
@@ -225,12 +298,14 @@ class _Reader:
             raise ConfigError(name, f"expected between {describe(low)} and {describe(high)}")
         return seconds
 
+    @_recorded()
     def existing_file(self, name: str) -> str | None:
         value = self.raw(name)
         if value and not Path(value).is_file():
             raise ConfigError(name, f"no such file: {value}")
         return value or None
 
+    @_recorded(())
     def fernet_keys(self, name: str, *, required: bool) -> tuple[str, ...]:
         keys = tuple(self.csv(name))
         if not keys:
@@ -246,15 +321,39 @@ class _Reader:
                 ) from None
         return keys
 
+    @_recorded()
     def redis_url(self, name: str) -> str | None:
         value = self.raw(name)
         if not value:
             return None
-        if urlsplit(value).scheme not in REDIS_SCHEMES:
-            raise ConfigError(name, "expected a redis://, rediss://, unix://, redis+sentinel:// "
-                                    "or redis+cluster:// URL")
+        problem = url_problem(value)
+        if problem:
+            raise ConfigError(name, problem)
         return value
 
+    @_recorded()
+    def directory(self, name: str, *, default: Path) -> Path:
+        """A directory to create if missing: refused when it, or the nearest existing parent,
+        is a file (the embedded Redis would fail there with a traceback)."""
+        path = Path(self.raw(name) or default)
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ConfigError(name, "expected a directory, and this path is (inside) a file")
+        return path
+
+    @_recorded(frozenset())
+    def origins(self, name: str) -> frozenset[Origin]:
+        """Callback origins (see `app.origins`): https on 443 unless an entry says otherwise."""
+        found = set()
+        for position, entry in enumerate(self.csv(name), start=1):
+            try:
+                found.add(parse_entry(entry))
+            except ValueError as error:
+                raise ConfigError(name, f"entry {position}: {error} (see deploy/env.example)"
+                                  ) from None
+        return frozenset(found)
+
+    @_recorded("")
     def matching(self, name: str, pattern: re.Pattern[str], expected: str, *,
                  required: bool = False, default: str = "") -> str:
         value = self.raw(name) or default
@@ -269,6 +368,7 @@ class _Reader:
     def csv(self, name: str) -> list[str]:
         return [item.strip() for item in self.raw(name).split(",") if item.strip()]
 
+    @_recorded(frozenset())
     def id_list(self, name: str, *, required: bool) -> frozenset[str]:
         ids = self.csv(name)
         if not ids and required:
@@ -280,6 +380,7 @@ class _Reader:
                                     "ID (S…)")
         return frozenset(ids)
 
+    @_recorded()
     def choices(self, name: str, allowed: set[str], *, default: frozenset[str]) -> frozenset[str]:
         values = self.csv(name)
         if not values:
@@ -289,6 +390,7 @@ class _Reader:
             raise ConfigError(name, f"expected a comma-separated subset of {sorted(allowed)}")
         return frozenset(values)
 
+    @_recorded()
     def one_of(self, name: str, allowed: tuple[str, ...], *, default: str) -> str:
         value = self.raw(name).lower() or default
         if value not in allowed:

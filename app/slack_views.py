@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError as MarshmallowError
 
 from app import blocks
-from app.changes import Change, Verb
+from app.changes import MAX_SHARES_PER_REQUEST, Change, Verb
 from app.edge import answer_errors
 from app.errors import ValidationError
 from app.models import GroupShare, Kind, UserShare
@@ -199,9 +199,15 @@ def _create_parts(kind: Kind, given: Mapping[str, str]) -> tuple[Change, dict[st
                                                         "reason")}
     users = _shares(given.get("users_allowed", ""), UserShare)
     groups = _shares(given.get("groups_allowed", ""), GroupShare)
-    checked = validate_body(CREATE_SCHEMAS[kind], {
-        **body, "users_allowed": [u.body() for u in users],
-        "groups_allowed": [g.body() for g in groups]})
+    too_many = _share_limit(len(users), len(groups))
+    try:
+        checked = validate_body(CREATE_SCHEMAS[kind], {
+            **body, "users_allowed": [u.body() for u in users],
+            "groups_allowed": [g.body() for g in groups]})
+    except ValidationError as error:
+        raise ValidationError({**error.errors, **too_many}) from None
+    if too_many:
+        raise ValidationError(too_many)
     secret_names = {"password", "secret_key", "client_secret"}
     secrets = {k: v for k, v in checked.items() if k in secret_names}
     fields = {k: v for k, v in checked.items()
@@ -209,6 +215,16 @@ def _create_parts(kind: Kind, given: Mapping[str, str]) -> tuple[Change, dict[st
     change = Change(Verb.CREATE, kind, None, add_users=tuple(users), add_groups=tuple(groups),
                     fields=fields)
     return change, secrets
+
+
+def _share_limit(users: int, groups: int) -> dict[str, str]:
+    """The engine's own limit, checked while the form is open: refused after it closed, the
+    request would be lost with the password typed into it."""
+    if users + groups <= MAX_SHARES_PER_REQUEST:
+        return {}
+    field = "users_allowed" if users else "groups_allowed"
+    return {field: f"at most {MAX_SHARES_PER_REQUEST} people and groups in all, so that the "
+                   f"approval message can name each one (this form has {users + groups})"}
 
 
 def _shares(text: str, kind: type) -> list[Any]:

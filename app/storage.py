@@ -78,6 +78,63 @@ def _host_port(item: str, default_port: int = 6379) -> tuple[str, int]:
     return host, int(port or default_port)
 
 
+SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
+_PORT = "ports are numbers from 1 to 65535"
+
+
+def url_problem(url: str) -> str | None:
+    """What keeps `connect` from reading `url` as meant, or None. Checked at start-up, because
+    redis-py reads some mistakes silently (`redis://h/notadb` is database 0) and fails on others
+    only at the first command. Never quotes the URL: it may hold a password."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed '[' of an IPv6 address
+        return "is not a URL"
+    if parts.scheme not in SCHEMES:
+        return ("expected a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// "
+                "URL")
+    if parts.scheme == "unix":
+        return None if parts.path else "expected unix:///path/to/redis.sock"
+    if parts.scheme in ("redis", "rediss"):
+        return _single_problem(url)
+    nodes = parts.netloc.rsplit("@", 1)[-1]
+    if not nodes or not all(_node_ok(item) for item in nodes.split(",")):
+        return f"expected host:port,host:port after {parts.scheme}:// ({_PORT})"
+    path = [p for p in parts.path.split("/") if p]
+    if parts.scheme == "redis+cluster":
+        return None if path in ([], ["0"]) else "Redis Cluster has only database 0: no path"
+    if len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        return "expected redis+sentinel://host:port,…/service_name[/database number]"
+    return None
+
+
+def _single_problem(url: str) -> str | None:
+    """One server: `host[:port]` or `[v6][:port]`, then an optional database number."""
+    parts = urlsplit(url)
+    if not _node_ok(parts.netloc.rsplit("@", 1)[-1], bracketed=True):
+        return f"expected redis://host:port/database ({_PORT})"
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        return "the path is a database number such as /0"
+    try:
+        redis.connection.parse_url(url)
+    except ValueError:
+        return "an option after '?' has a value redis-py cannot read"
+    return None
+
+
+def _node_ok(item: str, *, bracketed: bool = False) -> bool:
+    """`host[:port]` with a usable port; `[v6]:port` only where redis-py parses it (one host)."""
+    if bracketed and item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        port = rest.removeprefix(":")
+        if rest and not rest.startswith(":"):
+            return False
+    else:
+        host, _, port = item.partition(":")
+    return bool(host) and (not port or (port.isdigit() and 0 < int(port) <= 65535))
+
+
 _COMPARE_AND_DELETE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0

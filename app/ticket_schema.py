@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from marshmallow import (
     RAISE,
@@ -20,6 +19,7 @@ from marshmallow import (
 )
 
 from app.models import Entry, GroupShare, Kind, UserShare
+from app.origins import Origin, allowed
 from app.schemas import SECRET_FIELDS, GroupShareSchema, UserShareSchema
 from app.settings import SLACK_USER_OR_GROUP
 
@@ -92,9 +92,9 @@ class TicketSchema(_Strict):
     reason = fields.String(validate=validate.Length(max=500), load_default="")
     callback_url = fields.Url(schemes={"https", "http"}, validate=validate.Length(max=2048))
 
-    def __init__(self, *, callback_hosts: Iterable[str], **kwargs: Any) -> None:
+    def __init__(self, *, callback_hosts: Collection[Origin], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.callback_hosts = frozenset(h.lower() for h in callback_hosts)
+        self.callback_hosts = callback_hosts
 
     @validates_schema
     def consistent(self, data: dict[str, Any], **_: Any) -> None:
@@ -106,9 +106,9 @@ class TicketSchema(_Strict):
         elif data.get("changes"):
             raise MarshmallowError("changes go only with action update", "changes")
         url = data.get("callback_url")
-        if url and (urlsplit(url).hostname or "").lower() not in self.callback_hosts:
-            raise MarshmallowError("this host is not in MYSAFE_BOT_CALLBACK_HOSTS",
-                                   "callback_url")
+        if url and not allowed(url, self.callback_hosts):
+            raise MarshmallowError("this scheme, host and port are not in "
+                                   "MYSAFE_BOT_CALLBACK_HOSTS", "callback_url")
 
     def _check_changes(self, data: dict[str, Any]) -> None:
         changes = data.get("changes") or {}

@@ -646,6 +646,48 @@ def test_compose_redis_is_persistent_and_checked() -> None:
     assert "ports" not in redis, "Redis has no password here: never publish it on the host"
 
 
+def _published(port: str | int | dict) -> tuple[str, str, str]:
+    """(host address, host port, container port) of one `ports:` item; "" = every interface."""
+    if isinstance(port, dict):
+        return (port.get("host_ip", ""), str(port.get("published", "")), str(port["target"]))
+    parts = str(port).split(":")
+    parts = [""] * (3 - len(parts)) + parts
+    return parts[0], parts[1], parts[2]
+
+
+def test_compose_publishes_ports_on_loopback_only() -> None:
+    """Nothing is reachable from other machines unless someone widens a mapping on purpose."""
+    published = [(name, _published(port)) for name, service in compose()["services"].items()
+                 for port in service.get("ports", [])]
+    assert {name for name, _ in published} == {"web", "mcp"}
+    for name, (address, _, _) in published:
+        assert address == "127.0.0.1", f"{name} publishes on every interface"
+
+
+def _mcp_command() -> tuple[str, int]:
+    command = _command(compose()["services"]["mcp"])
+    assert command[:3] == ["mysafe-bot", "mcp", "--http"]
+    return command[command.index("--host") + 1], int(command[command.index("--port") + 1])
+
+
+def test_compose_mcp_service_starts_with_a_url_assistants_can_use() -> None:
+    """It listens on 0.0.0.0 in its container, so it needs a public URL: by default the
+    loopback port compose publishes, and what deploy/.env says once the operator sets one."""
+    host, port = _mcp_command()
+    service = compose()["services"]["mcp"]
+    filled = _fill(env_example())
+    with pytest.raises(ConfigError) as error:  # the guard: .env alone names no usable URL
+        Settings.from_env(filled, dotenv=None).mcp_url(host=host, port=port)
+    assert error.value.variable == "MYSAFE_BOT_MCP_PUBLIC_URL"
+    for own in ("", "https://mcp.example.com"):  # compose reads deploy/.env to fill ${…} in
+        dotenv = {**filled, "MYSAFE_BOT_MCP_PUBLIC_URL": own}
+        env = {**dotenv, **{k: _expand(v, dotenv) for k, v in _environment(service).items()}}
+        url = Settings.from_env(env, dotenv=None).mcp_url(host=host, port=port)
+        assert url == (own or f"http://127.0.0.1:{port}")
+    (published,) = [_published(p) for p in service["ports"]]
+    assert published == ("127.0.0.1", str(port), str(port)), "the default URL is that port"
+
+
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     docker = shutil.which("docker")
     if not docker:

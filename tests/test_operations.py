@@ -141,7 +141,7 @@ def test_doctor_names_each_failure_with_a_fix(slack_env: dict[str, str], slack: 
 
 def test_doctor_reports_a_bad_setting(slack_env: dict[str, str]) -> None:
     result = _doctor({k: v for k, v in slack_env.items() if k != "MYSAFE_BOT_APPROVERS"})
-    assert result.returncode == 1 and "FAIL settings" in result.stdout
+    assert result.returncode == 2 and "FAIL settings" in result.stdout  # as every command's
     assert "MYSAFE_BOT_APPROVERS" in result.stdout and "Traceback" not in result.stderr
 
 

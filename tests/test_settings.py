@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from app.errors import ConfigError
+from app.origins import Origin
 from app.settings import Scope, Settings
 
 REQUIRED = ["MYSAFE_URL", "MYSAFE_BOT_ENCRYPTION_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
@@ -72,9 +73,146 @@ def test_dotenv_fills_in_and_environment_wins(env: dict[str, str], tmp_path) -> 
     assert settings.mysafe_url == env["MYSAFE_URL"]
 
 
-def test_serve_with_a_bad_setting_exits_2_with_one_line(tmp_path) -> None:
-    result = subprocess.run([sys.executable, "-m", "app.cli", "serve"], capture_output=True,
-                            text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=60)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "MYSAFE_URL" in lines[0] and "Traceback" not in result.stderr
+def _run(command: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess:
+    """`mysafe-bot COMMAND` as the README runs it, with exactly `env` (no `.env` in `cwd`)."""
+    return subprocess.run([sys.executable, "-m", "app.cli", command], capture_output=True,
+                          text=True, cwd=cwd, env={"PATH": "/usr/bin:/bin", **env}, timeout=60)
+
+
+PREFIX = "mysafe-bot: configuration error: "
+
+
+def named(stderr: str) -> list[str]:
+    """The variable each line of a configuration error names; every line must be one."""
+    lines = stderr.strip().splitlines()
+    assert all(line.startswith(PREFIX) for line in lines), stderr[-2000:]
+    return [line.removeprefix(PREFIX).split(":")[0] for line in lines]
+
+
+def test_serve_with_bad_settings_exits_2_with_one_line_per_variable(tmp_path) -> None:
+    result = _run("serve", {}, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert named(result.stderr) == REQUIRED
+
+
+# --- values that would fail only later, or never work -------------------------------------------
+
+#: (variable, value) pairs that used to start and then fail with a traceback, read as something
+#: else (`notadb` as database 0) or never match; each must stop start-up naming the variable.
+IMPOSSIBLE = {
+    "sentinel port": ("REDIS_URL", "redis+sentinel://h:notaport/m"),
+    "port out of range": ("REDIS_URL", "redis://h:99999/0"),
+    "cluster without nodes": ("REDIS_URL", "redis+cluster://"),
+    "database name": ("REDIS_URL", "redis://h/notadb"),
+    "data dir is a file": ("MYSAFE_BOT_DATA_DIR", "{file}"),
+    "data dir inside a file": ("MYSAFE_BOT_DATA_DIR", "{file}/redis"),
+    "callback path": ("MYSAFE_BOT_CALLBACK_HOSTS", "tickets.example.com/rest"),
+    "callback port": ("MYSAFE_BOT_CALLBACK_HOSTS", "tickets.example.com:notaport"),
+    "approvals beyond approvers": ("MYSAFE_BOT_APPROVALS_REQUIRED", "4"),
+}
+
+
+def _impossible(case: str, tmp_path) -> tuple[str, str]:
+    (tmp_path / "a-file").write_text("not a directory")
+    variable, value = IMPOSSIBLE[case]
+    return variable, value.format(file=tmp_path / "a-file")
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+def test_impossible_values_are_named(env: dict[str, str], tmp_path, case: str) -> None:
+    variable, value = _impossible(case, tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**env, variable: value}, dotenv=None)
+    assert [p.variable for p in caught.value.problems] == [variable]
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+def test_serve_stops_on_an_impossible_value_with_one_line_and_exit_2(
+        env: dict[str, str], tmp_path, case: str) -> None:
+    variable, value = _impossible(case, tmp_path)
+    result = _run("serve", {**env, variable: value}, tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert named(result.stderr) == [variable]
+
+
+@pytest.mark.parametrize("url", [
+    "redis://h:6379/0", "rediss://:pw@h:6380/2", "redis://[::1]:6379/3", "unix:///run/r.sock",
+    "redis+sentinel://a:26379,b:26379/mymaster/1", "redis+cluster://a:7000,b:7001",
+])
+def test_well_formed_redis_urls_are_accepted(env: dict[str, str], url: str) -> None:
+    assert Settings.from_env({**env, "REDIS_URL": url}, dotenv=None).redis_url == url
+
+
+def test_a_password_in_a_bad_redis_url_is_never_shown(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**env, "REDIS_URL": "redis://:Hunter2-pw@h:99999/0"}, dotenv=None)
+    assert "Hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("approvers", "required"), [
+    ("UAPPROVER1,UAPPROVER2", "2"), ("UAPPROVER1,SAPPROVERS", "5"),
+])
+def test_approvals_that_can_be_met_are_accepted(env: dict[str, str], approvers: str,
+                                                required: str) -> None:
+    settings = Settings.from_env({**env, "MYSAFE_BOT_APPROVERS": approvers,
+                                  "MYSAFE_BOT_APPROVALS_REQUIRED": required}, dotenv=None)
+    assert settings.approvals_required == int(required)
+
+
+# --- the callback allow-list: scheme, host and port -----------------------------------------------
+
+@pytest.mark.parametrize(("entry", "origin"), [
+    ("tickets.example.com", Origin("https", "tickets.example.com", 443)),
+    ("Tickets.Example.com:8443", Origin("https", "tickets.example.com", 8443)),
+    ("https://tickets.example.com/", Origin("https", "tickets.example.com", 443)),
+    ("http://ci.internal", Origin("http", "ci.internal", 80)),
+    ("http://127.0.0.1:8080", Origin("http", "127.0.0.1", 8080)),
+])
+def test_each_callback_entry_names_one_scheme_host_and_port(env: dict[str, str], entry: str,
+                                                            origin: Origin) -> None:
+    settings = Settings.from_env({**env, "MYSAFE_BOT_CALLBACK_HOSTS": entry}, dotenv=None)
+    assert settings.callback_hosts == {origin}
+
+
+@pytest.mark.parametrize("entry", [
+    "ftp://tickets.example.com", "https://tickets.example.com/rest", "tickets.example.com:99999",
+    "https://user:pw@tickets.example.com", "*.example.com", "tickets.example.com:0",
+])
+def test_a_callback_entry_that_could_never_match_is_named(env: dict[str, str], entry: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**env, "MYSAFE_BOT_CALLBACK_HOSTS": f"ok.example.com, {entry}"},
+                          dotenv=None)
+    assert caught.value.variable == "MYSAFE_BOT_CALLBACK_HOSTS"
+    assert "entry 2" in str(caught.value) and "pw" not in str(caught.value)
+
+
+# --- every problem at once ----------------------------------------------------------------------
+
+BAD_AT_ONCE = {"REDIS_URL": "redis://h/notadb", "MYSAFE_TIMEOUT": "soon",
+               "MYSAFE_BOT_APPROVAL_CHANNEL": "#approvals",
+               "MYSAFE_BOT_CALLBACK_HOSTS": "ftp://tickets.example.com",
+               "MYSAFE_BOT_APPROVALS_REQUIRED": "4"}
+
+
+def test_every_bad_variable_is_listed_at_once(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**env, **BAD_AT_ONCE}, dotenv=None)
+    named = [p.variable for p in caught.value.problems]
+    assert sorted(named) == sorted(BAD_AT_ONCE)
+    assert caught.value.variable == named[0]
+    assert str(caught.value).splitlines() == [str(p) for p in caught.value.problems]
+
+
+def test_serve_and_doctor_list_every_bad_variable_one_line_each(env: dict[str, str],
+                                                                tmp_path) -> None:
+    served = _run("serve", {**env, **BAD_AT_ONCE}, tmp_path)
+    assert served.returncode == 2 and "Traceback" not in served.stderr
+    assert sorted(named(served.stderr)) == sorted(BAD_AT_ONCE)
+
+    checked = _run("doctor", {**env, **BAD_AT_ONCE}, tmp_path)
+    assert checked.returncode == 2 and "Traceback" not in checked.stderr
+    failed = [line.split()[2].rstrip(":") for line in checked.stdout.splitlines()
+              if line.startswith("FAIL settings")]
+    assert sorted(failed) == sorted(BAD_AT_ONCE)

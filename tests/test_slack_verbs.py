@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from app.approvals import State
+from app.changes import MAX_SHARES_PER_REQUEST
 from app.emulator import Emulator
 from tests.redis_text import everything_stored
 from tests.slack_fake import SlackCall, SlackFake
@@ -622,6 +623,39 @@ def test_create_with_a_bad_totp_seed_errors_without_echoing_it(
     assert body["response_action"] == "errors" and set(body["errors"]) == {"secret_key"}
     assert "not!base32" not in json.dumps(body)
     nothing_stored(bot, slack)
+
+
+def _names(prefix: str, count: int) -> str:
+    return ", ".join(f"{prefix}{n}" for n in range(count))
+
+
+@pytest.mark.parametrize(("typed", "field"), [
+    ({"users_allowed": _names("user", MAX_SHARES_PER_REQUEST + 1)}, "users_allowed"),
+    ({"users_allowed": _names("user", 30), "groups_allowed": _names("group", 21)},
+     "users_allowed"),
+    ({"groups_allowed": _names("group", MAX_SHARES_PER_REQUEST + 1)}, "groups_allowed"),
+])
+def test_create_with_more_shares_than_a_request_holds_keeps_the_modal_open(
+        bot: Bot, user: SlackClient, slack: SlackFake, people: None, typed: dict[str, str],
+        field: str) -> None:
+    """Refused in the form, next to the shares, not by a DM after the typed password is gone."""
+    user.command("UALICE", "create password")
+    body = ack_body(submit(user, "UALICE", opened(slack), {
+        "name": "Jenkins admin", "username": "admin", "password": "Cr3ated-Password!", **typed}))
+    assert body["response_action"] == "errors" and set(body["errors"]) == {field}
+    assert f"at most {MAX_SHARES_PER_REQUEST} people and groups" in body["errors"][field]
+    assert "Cr3ated-Password!" not in json.dumps(body)
+    nothing_stored(bot, slack)
+    assert dms_to(slack, "UALICE") == []
+
+
+def test_create_with_as_many_shares_as_a_request_holds_is_accepted(
+        user: SlackClient, slack: SlackFake, people: None) -> None:
+    user.command("UALICE", "create password")
+    assert ack_body(submit(user, "UALICE", opened(slack), {
+        "name": "Jenkins admin", "username": "admin", "password": "Cr3ated-Password!",
+        "users_allowed": _names("user", 40), "groups_allowed": _names("group", 10)})) == {}
+    assert "R-" in wait_dm(slack, "UALICE").args["text"]
 
 
 def test_rotate_with_nothing_typed_errors_on_the_password(

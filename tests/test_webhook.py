@@ -42,7 +42,8 @@ class Receiver:
             return "", 204
 
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/rest/callback"
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"{self.origin}/rest/callback"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
 
@@ -51,15 +52,20 @@ class Receiver:
         self.server.server_close()
 
 
+ALLOWED_HOST = "allowed.example.com"
+
+
 @pytest.fixture
 def webhook_auth() -> str:
     return "hmac"
 
 
 @pytest.fixture
-def slack_env(slack_env: dict[str, str], webhook_auth: str) -> dict[str, str]:
+def slack_env(slack_env: dict[str, str], webhook_auth: str, receiver: Receiver) -> dict[str, str]:
+    """The receiver's exact origin (plain http, its port) and one https host on port 443."""
     return {**slack_env, "MYSAFE_BOT_WEBHOOK_SECRET": SECRET,
-            "MYSAFE_BOT_WEBHOOK_AUTH": webhook_auth, "MYSAFE_BOT_CALLBACK_HOSTS": "127.0.0.1"}
+            "MYSAFE_BOT_WEBHOOK_AUTH": webhook_auth,
+            "MYSAFE_BOT_CALLBACK_HOSTS": f"{receiver.origin}, {ALLOWED_HOST}"}
 
 
 @pytest.fixture
@@ -241,6 +247,35 @@ def _deliver_until(bot: Bot, receiver: Receiver, count: int) -> list[dict]:
     return [json.loads(raw) for _, raw in receiver.received]
 
 
+@pytest.mark.parametrize("url", [
+    f"http://{ALLOWED_HOST}:6379/",          # another service on a listed host
+    f"http://{ALLOWED_HOST}/rest/callback",  # plain http where only https is listed
+    f"https://{ALLOWED_HOST}:8443/rest/callback",
+])
+def test_a_callback_must_match_a_listed_scheme_host_and_port(bot: Bot, entry: int, redis,
+                                                             key_prefix: str, url: str) -> None:
+    before = keys(redis, key_prefix)
+    answer = post(bot, body(entry, callback_url=url))
+    assert answer.status_code == 400
+    assert "callback_url" in [e["field"] for e in answer.json()["errors"]]
+    assert keys(redis, key_prefix) == before
+
+
+def test_a_callback_to_a_listed_https_host_is_accepted(bot: Bot, entry: int) -> None:
+    answer = post(bot, body(entry, callback_url=f"https://{ALLOWED_HOST}/rest/callback"))
+    assert answer.status_code == 202, answer.text
+
+
+def test_the_worker_checks_scheme_and_port_again_before_sending(bot: Bot, entry: int) -> None:
+    """A callback queued under an older allow-list is checked again when it is due."""
+    (callbacks,) = [x for x in build_engine(bot.services).listeners if hasattr(x, "deliver_due")]
+    callbacks.queue({"url": f"http://{ALLOWED_HOST}:6379/", "attempt": 1,
+                     "payload": {"request_id": "R-QUEUED", "state": "applied"}}, due=time.time())
+    assert callbacks.deliver_due(now=time.time()) == 0
+    events = [r.event for r in bot.engine.audit.read(request="R-QUEUED")]
+    assert events == ["callback.refused"]
+
+
 @pytest.mark.parametrize("end", ["applied", "denied", "expired"])
 def test_callback_is_signed_and_retried(bot: Bot, entry: int, receiver: Receiver, user: SlackClient,
                                         slack: SlackFake, end: str) -> None:
@@ -388,31 +423,29 @@ def test_one_sender_cannot_open_more_requests_for_a_person_than_they_could(
 
 # --- the worker's callbacks: concurrent, signed when sent, never lost ---------------------------
 
-class HeldReceiver(Receiver):
-    """A ticket system that takes its time: every POST waits until the test lets them go."""
+def hold(receiver: Receiver) -> tuple[threading.Event, threading.Event]:
+    """Make the ticket system take its time: every POST waits until the test sets `go`."""
+    arrived, go = threading.Event(), threading.Event()
+    view = receiver.server.app.view_functions["callback"]
 
-    def __init__(self) -> None:
-        self.arrived = threading.Event()
-        self.go = threading.Event()
-        super().__init__()
-        view = self.server.app.view_functions["callback"]
+    def held():
+        arrived.set()
+        go.wait(30)
+        return view()
 
-        def held():
-            self.arrived.set()
-            self.go.wait(30)
-            return view()
-
-        self.server.app.view_functions["callback"] = held
+    receiver.server.app.view_functions["callback"] = held
+    receiver.failures = 0
+    return arrived, go
 
 
 def test_a_slow_ticket_host_never_holds_up_expiry(
         bot: Bot, entry: int, slack: SlackFake, slack_env: dict[str, str], redis,
-        key_prefix: str, tmp_path) -> None:
+        key_prefix: str, receiver: Receiver, tmp_path) -> None:
     import os
     import subprocess
     import sys
 
-    receiver = HeldReceiver()
+    arrived, go = hold(receiver)
     try:
         for n in range(4):
             request_id = post(bot, _callback_body(entry, receiver, event_id=f"slow-{n}")) \
@@ -422,21 +455,20 @@ def test_a_slow_ticket_host_never_holds_up_expiry(
         worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env,
                                   stderr=subprocess.DEVNULL, cwd=tmp_path)
         try:
-            assert receiver.arrived.wait(30)  # the worker is now stuck on the slow host...
+            assert arrived.wait(30)  # the worker is now stuck on the slow host...
             due = post(bot, body(entry, event_id="expiring")).json()["request_id"]
             key = f"{key_prefix}:req:{{{due}}}"
             redis.hset(key, "expires", repr(time.time() - 1))  # ...when this one falls due
             redis.zadd(f"{key_prefix}:idx:due", {due: time.time() - 1})
             slack.wait_for(lambda: bot.engine.get(due).state is State.EXPIRED, timeout=20)
-            assert not receiver.go.is_set() and len(receiver.received) == 0
-            receiver.go.set()
+            assert not go.is_set() and len(receiver.received) == 0
+            go.set()
             slack.wait_for(lambda: len(receiver.received) >= 4 or None, timeout=30)
         finally:
             worker.terminate()
             assert worker.wait(timeout=30) == 0
     finally:
-        receiver.go.set()
-        receiver.stop()
+        go.set()
 
 
 def test_each_callback_is_signed_as_it_is_sent(bot: Bot, receiver: Receiver) -> None:
