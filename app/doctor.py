@@ -54,14 +54,18 @@ def run_checks(environ=None) -> Iterator[Check]:
                      "set MYSAFE_BOT_APPROVAL_CHANNEL to the channel's ID and /invite the app")
         yield _guard("mysafe", lambda: _mysafe(settings),
                      "check MYSAFE_URL, the network path, and MYSAFE_CA_BUNDLE for a private CA")
+        yield _guard("worker", lambda: _worker(services, settings),
+                     "start `mysafe-bot worker` (it expires requests, takes over stuck applies "
+                     "and delivers ticket callbacks)")
     finally:
         services.close()
 
 
 def _guard(name: str, probe: Callable[[], str], fix: str) -> Check:
+    """One check; whatever it raises is that check's failure, and the others still run."""
     try:
         return Check(name, True, probe())
-    except (redis.RedisError, SlackApiError, requests.RequestException, _Failed) as error:
+    except Exception as error:  # noqa: BLE001 - an unreachable Slack raises URLError, etc.
         return Check(name, False, _reason(error), fix)
 
 
@@ -74,7 +78,11 @@ def _reason(error: Exception) -> str:
         return f"Slack said {error.response.get('error', 'error')}"
     if isinstance(error, requests.exceptions.SSLError):
         return "TLS verification failed"
-    return str(error) or type(error).__name__
+    if isinstance(error, _Failed | redis.RedisError):
+        return str(error) or type(error).__name__
+    if isinstance(error, OSError | requests.RequestException):  # URLError is an OSError
+        return f"cannot reach it ({type(error).__name__})"
+    return f"failed ({type(error).__name__})"
 
 
 def _redis(services) -> str:
@@ -90,9 +98,25 @@ def _slack_token(client) -> str:
 
 def _channel(client, settings: Settings) -> str:
     info = client.conversations_info(channel=settings.approval_channel)["channel"]
+    name = f"#{info.get('name', settings.approval_channel)}"
     if info.get("is_archived"):
-        raise _Failed(f"#{info.get('name')} is archived")
-    return f"#{info.get('name', settings.approval_channel)} exists"
+        raise _Failed(f"{name} is archived")
+    if info.get("is_member") is False:
+        raise _Failed(f"{name} exists, but the bot is not a member: it cannot post requests")
+    return f"{name} exists and the bot is a member"
+
+
+def _worker(services, settings: Settings) -> str:
+    from app.clock import timestamp
+    from app.worker import HEARTBEAT_STALE, Heartbeat
+
+    beat = Heartbeat(services.redis, prefix=settings.key_prefix).latest()
+    if beat is None:
+        raise _Failed("no worker has ever reported in")
+    age = timestamp() - beat
+    if age > HEARTBEAT_STALE:
+        raise _Failed(f"the last worker heartbeat is {age:.0f} s old")
+    return f"alive (last heartbeat {age:.0f} s ago)"
 
 
 def _mysafe(settings: Settings) -> str:

@@ -414,12 +414,16 @@ class Engine:
 
     # --- worker ------------------------------------------------------------------------------
 
-    def sweep(self, *, now: float | None = None, limit: int = 500) -> int:
-        """Expire what is due and take over stuck applies; cost follows what is due."""
+    def sweep(self, *, now: float | None = None, limit: int = 500,
+              stopping: Callable[[], bool] = lambda: False) -> int:
+        """Expire what is due and take over stuck applies; cost follows what is due.
+        `stopping` is asked between two items, so a worker told to stop does so promptly."""
         now = timestamp() if now is None else now
         handled = 0
         self.measure(now)
         for request_id in self.store.due("due", now, limit=limit):
+            if stopping():
+                return handled
             result = self.store.transition(request_id, "expire", actor="worker", now=now)
             if result.status == "expired":
                 handled += 1
@@ -432,6 +436,8 @@ class Engine:
             elif result.status in ("final", "missing"):
                 self._prune(request_id)
         for request_id in self.store.due("leases", now, limit=limit):
+            if stopping():
+                return handled
             lease = self._new_lease(now)
             result = self.store.transition(request_id, "reclaim", actor="worker", now=now, **lease)
             if result.status == "apply":

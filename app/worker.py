@@ -45,7 +45,7 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     last_repost = 0.0
     try:
         while True:
-            sweep(engine)
+            sweep(engine, stop)
             repair(engine)
             if time.monotonic() - last_repost >= REPOST_EVERY:
                 repost(engine)
@@ -161,10 +161,10 @@ def repair(engine: Engine) -> int:
         return 0
 
 
-def sweep(engine: Engine) -> int:
+def sweep(engine: Engine, stop: threading.Event | None = None) -> int:
     """One pass over what is due; a Redis hiccup is logged and the next pass tries again."""
     try:
-        return engine.sweep()
+        return engine.sweep(stopping=stop.is_set if stop is not None else lambda: False)
     except redis.RedisError as error:
         log.warning("sweep failed", extra={"event": "worker.sweep_error",
                                            "error": type(error).__name__})

@@ -39,6 +39,8 @@ class SlackFake:
     users_by_email: dict[str, str] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     calls: list[SlackCall] = field(default_factory=list)
+    #: Channels the bot has not been invited to: posts there fail with `not_in_channel`.
+    not_member: set[str] = field(default_factory=set)
     #: (method, error) of every call refused for breaking Slack's limits.
     refused: list[tuple[str, str]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
@@ -178,6 +180,8 @@ class SlackFake:
         ts = f"{1700000000 + next(self._ts)}.000100"
         channel = args.get("channel", "")
         if method == "chat.postMessage":
+            if channel in self.not_member:
+                return {"ok": False, "error": "not_in_channel"}
             return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
         if method == "chat.update":
             return {"ok": True, "channel": channel, "ts": args.get("ts")}
@@ -196,7 +200,8 @@ class SlackFake:
         if method == "auth.test":
             return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
         if method == "conversations.info":
-            return {"ok": True, "channel": {"id": channel, "name": "vault-approvals"}}
+            return {"ok": True, "channel": {"id": channel, "name": "vault-approvals",
+                                            "is_member": channel not in self.not_member}}
         return {"ok": True}
 
 

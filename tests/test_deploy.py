@@ -28,6 +28,7 @@ from flask import Flask
 from app.errors import ConfigError
 from app.server import gunicorn_options
 from app.settings import Settings
+from app.worker import CALLBACK_GRACE
 
 ROOT = Path(__file__).parents[1]
 DEPLOY = ROOT / "deploy"
@@ -347,7 +348,11 @@ def test_worker_deployment_runs_the_worker_beside_web() -> None:
     _check_pod_hardening("mysafe-bot-worker")
     worker = container("mysafe-bot-worker")
     assert worker.get("command", []) + worker.get("args", []) == WORKER_COMMAND
-    assert not {"readinessProbe", "livenessProbe", "startupProbe"} & set(worker)
+    # Alive by its heartbeat (no port to probe), and given time to finish an apply at SIGTERM.
+    assert worker["livenessProbe"]["exec"]["command"] == [*WORKER_COMMAND, "--check"]
+    assert not {"readinessProbe", "startupProbe"} & set(worker)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > _apply_lease() + CALLBACK_GRACE
     assert "ports" not in worker
     assert worker["image"] == container("mysafe-bot-web")["image"]
 
@@ -627,11 +632,18 @@ def test_compose_web_serves_8000_and_drains_before_it_is_killed() -> None:
     assert _duration(web.get("stop_grace_period", "10s")) > graceful
 
 
-def test_compose_worker_runs_the_worker_without_the_web_healthcheck() -> None:
+def test_compose_worker_is_checked_by_its_heartbeat_not_the_web_port() -> None:
     worker = compose()["services"]["worker"]
     assert _command(worker) == WORKER_COMMAND
-    assert worker.get("healthcheck", {}).get("disable") is True, (
-        "the image's HEALTHCHECK probes the web port: the worker would be 'unhealthy' forever")
+    assert worker["healthcheck"]["test"] == ["CMD", *WORKER_COMMAND, "--check"], (
+        "the image's HEALTHCHECK probes the web port, which the worker does not open")
+    assert _duration(worker["stop_grace_period"]) > _apply_lease() + CALLBACK_GRACE
+
+
+def _apply_lease() -> int:
+    from app.settings import Settings
+
+    return Settings.apply_lease
 
 
 def test_compose_redis_is_persistent_and_checked() -> None:

@@ -120,12 +120,36 @@ def _doctor(env: dict[str, str]) -> subprocess.CompletedProcess:
                           text=True, timeout=60, env={"PATH": os.environ["PATH"], **env})
 
 
+def _worker_once(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "app.cli", "worker", "--once"], timeout=60, check=True,
+                   env={"PATH": os.environ["PATH"], **env}, capture_output=True)
+
+
 def test_doctor_passes_when_everything_answers(slack_env: dict[str, str]) -> None:
+    _worker_once(slack_env)
     result = _doctor(slack_env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 5
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 6
+    assert "worker" in lines[-2] and "alive" in lines[-2]
     assert lines[-1] == "all checks passed"
+
+
+def test_doctor_with_slack_unreachable_still_runs_every_check(slack_env: dict[str, str]) -> None:
+    env = {**slack_env, "SLACK_API_URL": f"http://127.0.0.1:{_free_port()}/api/"}
+    result = _doctor(env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    out = result.stdout
+    assert "FAIL slack token" in out and "cannot reach it" in out
+    assert "FAIL approval channel" in out and "ok   mysafe" in out and "ok   redis" in out
+    assert "FAIL worker" in out and "mysafe-bot worker" in out
+
+
+def test_doctor_says_when_the_bot_is_not_in_the_approvals_channel(
+        slack_env: dict[str, str], slack: SlackFake) -> None:
+    slack.not_member.add("C0APPROVALS")
+    out = _doctor(slack_env).stdout
+    assert "FAIL approval channel" in out and "not a member" in out and "/invite" in out
 
 
 def test_doctor_names_each_failure_with_a_fix(slack_env: dict[str, str], slack: SlackFake) -> None:
