@@ -13,6 +13,8 @@ from gunicorn.app.base import BaseApplication
 
 from app.logs import configure_logging
 from app.settings import Settings
+from app.sibling import ENV as SUPERVISED
+from app.sibling import Sibling
 from app.storage import EmbeddedRedis
 
 log = logging.getLogger(__name__)
@@ -61,20 +63,20 @@ def serve(*, host: str, port: int, workers: int) -> int:
         _Gunicorn(gunicorn_options(host=host, port=port, workers=workers)).run()
     finally:
         if mcp is not None:
-            mcp.terminate()
-            mcp.wait(timeout=30)
+            mcp.stop()
         if embedded is not None:
             embedded.stop()
     return 0
 
 
-def _start_mcp(settings: Settings, host: str):
-    """The MCP server is ASGI: it runs beside gunicorn under uvicorn (see app.mcp_server)."""
+def _start_mcp(settings: Settings, host: str) -> Sibling | None:
+    """The MCP server is ASGI: it runs beside gunicorn under uvicorn (see app.mcp_server),
+    supervised, and the workers' /readyz checks that it answers."""
     if not settings.mcp_port:
         return None
-    import subprocess
-
     from app.mcp_runner import sibling_command
 
     log.info("starting mcp", extra={"event": "mcp.start", "port": settings.mcp_port})
-    return subprocess.Popen(sibling_command(host, settings.mcp_port))  # noqa: S603 - our argv
+    probe = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a probe
+    os.environ[SUPERVISED] = f"{probe}:{settings.mcp_port}"
+    return Sibling(sibling_command(host, settings.mcp_port)).start()

@@ -30,6 +30,7 @@ from app.bolt_request import from_flask
 from app.edge import answer_errors
 from app.engine import Engine
 from app.errors import ApprovalError, BotError
+from app.home_tab import HomeTab
 from app.services import Services
 from app.slack_payloads import problem
 from app.slack_views import register_views
@@ -56,6 +57,8 @@ class SlackFront:
         self.engine = engine
         self.client = client
         self.approvers = Approvers(services.settings, services.redis, client)
+        self.home = next((x for x in engine.listeners if isinstance(x, HomeTab)), None) \
+            or HomeTab(engine, client, self.approvers)
         self.bolt = App(
             signing_secret=services.settings.slack_signing_secret or None,
             client=client,  # carries the token and SLACK_API_URL
@@ -154,15 +157,10 @@ class SlackFront:
 
     def _home_opened(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home":
-            self.publish_home(event["user"])
+            self.home.opened(event["user"])
 
     def publish_home(self, user: str, *, start: int = 0) -> None:
-        queue, waiting = None, 0
-        if user in self.approvers:
-            queue, waiting = self.engine.waiting_for(user, start=start,
-                                                     count=blocks.HOME_PAGE_SIZE)
-        self.client.views_publish(user_id=user, view=blocks.home_view(
-            self.engine.open_for(user), queue, waiting=waiting, start=start))
+        self.home.publish(user, start=start)
 
     def _home_page(self, body: dict[str, Any]) -> None:
         """*More* / *Back to the newest* on the Home tab."""

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.services import Services
+from app.sibling import not_ready as mcp_not_ready
 
 bp = Blueprint("web", __name__)
 
@@ -45,6 +46,7 @@ def readyz() -> tuple[Response, int]:
         return jsonify(status="unavailable", reason=f"redis: {type(error).__name__}"), 503
     socket_mode = current_app.extensions.get("mysafe_bot_socket")
     missing = socket_mode.not_ready() if socket_mode is not None else None
+    missing = missing or mcp_not_ready()
     if missing:
         return jsonify(status="unavailable", reason=missing), 503
     return jsonify(status="ready"), 200

@@ -6,12 +6,17 @@ worker updates its Slack message exactly as a click in the web app does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from slack_sdk import WebClient
 
 from app.callbacks import TicketCallbacks
 from app.engine import Engine
 from app.notifier import SlackNotifier
 from app.services import Services
+
+if TYPE_CHECKING:
+    from app.home_tab import HomeTab
 
 
 def build_engine(services: Services, client: WebClient | None = None) -> Engine:
@@ -24,7 +29,15 @@ def build_engine(services: Services, client: WebClient | None = None) -> Engine:
         client = client or make_web_client(services)
         engine.listeners.append(SlackNotifier(client, engine.store,
                                               channel=services.settings.approval_channel))
+        engine.listeners.append(home_tab(engine, client))
     return engine
+
+
+def home_tab(engine: Engine, client: WebClient) -> HomeTab:
+    from app.approvers import Approvers
+    from app.home_tab import HomeTab
+
+    return HomeTab(engine, client, Approvers(engine.settings, engine.services.redis, client))
 
 
 def callbacks(services: Services, engine: Engine) -> TicketCallbacks:

@@ -356,3 +356,42 @@ def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp
         assert process.wait(timeout=40) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{mcp_port}/mcp", timeout=2)
+
+
+def test_serve_restarts_an_mcp_server_that_died_and_readyz_says_so(
+        env: dict[str, str], tmp_path) -> None:
+    """The MCP port is taken when serve starts, so its sibling dies at once: /readyz is 503
+    naming it (not 200 as before); once the port is free the supervisor's restart takes it."""
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    import requests
+
+    from tests.test_cli import _wait_until_ready
+
+    port, mcp_port = _free_port(), _free_port()
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", mcp_port))
+    squatter.listen()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_MCP_PORT": str(mcp_port)},
+        stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        ready = f"http://127.0.0.1:{port}/readyz"
+        _wait_until_ready(ready, process, time.monotonic() + 30)
+        squatter.close()  # the squatter accepted nothing: now nothing answers there at all
+        answer = requests.get(ready, timeout=5)
+        assert answer.status_code == 503 and "mcp" in answer.json()["reason"]
+        deadline = time.monotonic() + 30
+        while requests.get(ready, timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "the MCP server was never restarted"
+            time.sleep(0.2)  # the supervisor's backoff: nothing to await from outside
+        refused = requests.get(f"http://127.0.0.1:{mcp_port}/mcp", timeout=5)
+        assert refused.status_code == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=40) == 0

@@ -393,3 +393,22 @@ def test_the_home_queue_pages_through_everything_waiting(
             break
         user.click("UAPPROVER1", "home_page", more[0]["value"], channel="")
     assert sorted(seen) == sorted(waiting)
+
+
+def test_homes_that_show_a_request_are_refreshed_when_it_changes(
+        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int) -> None:
+    """Approved in the channel: the requester's and the approver's open Homes lose their
+    Cancel and Approve buttons for it, without anyone reopening the tab."""
+    request_id = share(user, slack, vault_entry)
+    for person in ("UALICE", "UAPPROVER2"):
+        user.event({"type": "app_home_opened", "user": person, "channel": "D1", "tab": "home"})
+    slack.wait_calls("views.publish", 2)
+
+    def latest_home(person: str) -> str:
+        homes = [c for c in slack.calls_to("views.publish") if c.args["user_id"] == person]
+        return json.dumps(homes[-1].args["view"]) if homes else ""
+
+    assert request_id in latest_home("UALICE") and request_id in latest_home("UAPPROVER2")
+    user.click("UAPPROVER1", "approve", request_id)
+    slack.wait_for(lambda: request_id not in latest_home("UALICE")
+                   and request_id not in latest_home("UAPPROVER2"))

@@ -1,0 +1,83 @@
+"""The App Home: rendered in one place, and re-published when a request it shows changes.
+
+Slack keeps a published Home as it was: after a click in the channel, an expiry or a cancel,
+the Approve and Cancel buttons someone sees would be stale. So the Home of the people a change
+concerns is published again: the requester's, and that of every approver who opened their
+Home recently (`P:home:viewers`, a sorted set by last open time). Bursts are coalesced: one
+publish per person per `DEBOUNCE` seconds, rendering the state as it is when it fires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app import blocks
+from app.approvals import ChangeRequest
+from app.approvers import Approvers
+from app.clock import timestamp
+from app.engine import Engine
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE = 0.5
+#: How long after opening their Home an approver's is kept fresh (seconds).
+RECENT = 15 * 60
+
+
+class HomeTab:
+    def __init__(self, engine: Engine, client: WebClient, approvers: Approvers) -> None:
+        self.engine = engine
+        self.client = client
+        self.approvers = approvers
+        self.viewers_key = f"{engine.settings.key_prefix}:home:viewers"
+        self._pending: dict[str, threading.Timer] = {}
+        self._lock = threading.Lock()
+
+    def publish(self, user: str, *, start: int = 0) -> None:
+        """Render and publish `user`'s Home: their requests, and what waits for them."""
+        queue, waiting = None, 0
+        if user in self.approvers:
+            queue, waiting = self.engine.waiting_for(user, start=start,
+                                                     count=blocks.HOME_PAGE_SIZE)
+        self.client.views_publish(user_id=user, view=blocks.home_view(
+            self.engine.open_for(user), queue, waiting=waiting, start=start))
+
+    def opened(self, user: str) -> None:
+        """The person looks at their Home now: publish it and keep it fresh for a while."""
+        self.engine.services.redis.zadd(self.viewers_key, {user: timestamp()})
+        self.publish(user)
+
+    # --- engine listener ---------------------------------------------------------------------
+
+    def __call__(self, request: ChangeRequest, event: str) -> None:
+        for user in self._concerned(request):
+            self._soon(user)
+
+    def _concerned(self, request: ChangeRequest) -> set[str]:
+        redis_client = self.engine.services.redis
+        recent = set(redis_client.zrangebyscore(self.viewers_key, timestamp() - RECENT, "+inf"))
+        return ({request.requester} & recent) | {u for u in recent if u in self.approvers}
+
+    def _soon(self, user: str) -> None:
+        with self._lock:
+            if user in self._pending:
+                return  # a publish is already due: it will render the latest state
+            timer = threading.Timer(DEBOUNCE, self._fire, args=(user,))
+            timer.daemon = True
+            self._pending[user] = timer
+        timer.start()
+
+    def _fire(self, user: str) -> None:
+        with self._lock:
+            self._pending.pop(user, None)
+        try:
+            self.publish(user)
+        except (SlackApiError, redis.RedisError) as error:
+            log.warning("home not refreshed", extra={"event": "home.refresh_error",
+                                                     "user": user,
+                                                     "error": type(error).__name__})
