@@ -20,9 +20,38 @@ accesslog = None
 
 def on_starting(server) -> None:
     """prometheus-client's multiprocess mode: every worker writes its samples to this directory
-    and /metrics adds them up. Set in the master, before the workers fork."""
+    and /metrics adds them up. Set in the master, before the workers fork.
+
+    Started as `gunicorn -c python:app.gunicorn_conf` (the image, the Procfile), the settings
+    and a Socket Mode app token are checked here too, as `mysafe-bot serve` does: a bad setting
+    or a token Slack refuses is one line and exit 2, not workers failing in a loop."""
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
                           tempfile.mkdtemp(prefix="mysafe-bot-metrics-"))
+    if os.environ.get(CHECKED) != "1":
+        _check_settings()
+
+
+#: Set by `mysafe-bot serve`, which has already checked what `_check_settings` checks.
+CHECKED = "MYSAFE_BOT_STARTUP_CHECKED"
+
+
+def _check_settings() -> None:
+    import sys
+
+    from app.errors import ConfigError
+    from app.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        if settings.slack_app_token:
+            from app.socket_mode import check_app_token
+
+            check_app_token(settings)
+    except ConfigError as error:
+        for problem in getattr(error, "problems", [error]):
+            print(f"mysafe-bot: configuration error: {problem.variable}: {problem.expected}",
+                  file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def child_exit(server, worker) -> None:

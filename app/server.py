@@ -11,6 +11,7 @@ import os
 
 from gunicorn.app.base import BaseApplication
 
+from app.gunicorn_conf import CHECKED
 from app.logs import configure_logging
 from app.settings import Settings
 from app.sibling import ENV as SUPERVISED
@@ -52,6 +53,7 @@ def serve(*, host: str, port: int, workers: int) -> int:
         from app.socket_mode import check_app_token
 
         check_app_token(settings)  # a refused token: exit 2 here, not a worker crash loop
+    os.environ[CHECKED] = "1"  # gunicorn's on_starting need not check again
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir)

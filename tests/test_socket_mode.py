@@ -222,6 +222,20 @@ def test_serve_stops_with_one_line_when_slack_refuses_the_app_token(
     assert len(slack.calls_to("apps.connections.open")) == 1  # checked once, before forking
 
 
+def test_the_image_command_stops_with_one_line_when_slack_refuses_the_app_token(
+        socket_env: dict[str, str], slack: SlackFake, tmp_path: Path) -> None:
+    """The container and the Procfile run gunicorn itself, not `serve`: same one line, exit 2."""
+    slack.fail("apps.connections.open", error="invalid_auth")
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "--bind",
+            f"127.0.0.1:{_free_port()}", "app:create_app()"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                            env=_environment(socket_env), cwd=Path(__file__).parent.parent)
+    assert result.returncode == 2, result.stderr[-2000:]
+    refusals = [line for line in result.stderr.splitlines() if "configuration error" in line]
+    assert len(refusals) == 1 and "SLACK_APP_TOKEN" in refusals[0]
+    assert "Traceback" not in result.stderr and APP_TOKEN not in result.stderr
+
+
 def _get_when_listening(url: str, process: subprocess.Popen, timeout: float = 30
                         ) -> requests.Response:
     deadline = time.monotonic() + timeout
