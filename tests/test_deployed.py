@@ -46,17 +46,27 @@ def people(emulator: Emulator, link) -> int:
     return emulator.add_password("alices", name="Prod DB", username="ops", password="pw-Old-1")
 
 
-@pytest.mark.parametrize("redis_mode", ["url", "embedded"])
+def test_cli_commands_beside_make_run_leave_its_redis_running(
+        slack_env: dict[str, str], emulator: Emulator, tmp_path) -> None:
+    """`make run` on the embedded Redis, and an operator's CLI commands beside it: the bot's
+    Redis must still answer afterwards (the CLI used to shut it down on exit)."""
+    from tests.test_cli import run
+
+    env = {k: v for k, v in slack_env.items() if k != "REDIS_URL"}
+    env["MYSAFE_BOT_DATA_DIR"] = str(tmp_path / "data")
+    with deployed(env, tmp_path) as bot:
+        _link_embedded(bot.url, emulator, tmp_path / "data", env)
+        for command in (["users", "list"], ["audit", "--since", "1h"]):
+            assert run(env, *command, cwd=tmp_path).returncode == 0
+            assert requests.get(f"{bot.url}/readyz", timeout=5).status_code == 200
+        assert bot.stop() == [0, 0]
+
+
 def test_share_approve_deny_and_metrics_as_deployed(
         slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, people: int,
-        redis_mode: str, tmp_path) -> None:
+        tmp_path) -> None:
     env = dict(slack_env)
-    if redis_mode == "embedded":
-        env.pop("REDIS_URL")
-        env["MYSAFE_BOT_DATA_DIR"] = str(tmp_path / "data")
     with deployed(env, tmp_path) as bot:
-        if redis_mode == "embedded":  # link through the bot's own embedded Redis
-            _link_embedded(bot.url, emulator, tmp_path / "data", env)
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
         known: set[str] = set()
         # A reason with the word "payload" is an ordinary command, not a 404.
