@@ -14,9 +14,9 @@ def create_app(settings: Settings | None = None, *, services=None,
     Nothing is created at import time; tests pass their own settings (and may pass ready
     `Services` to share a Redis connection).
     """
-    from app.logs import configure_logging
+    from app.ops.logs import configure_logging
+    from app.ops.web import bp as web_bp
     from app.services import Services
-    from app.web import bp as web_bp
 
     settings = settings or Settings.from_env()
     configure_logging(settings.log_format)
@@ -39,20 +39,20 @@ def create_app(settings: Settings | None = None, *, services=None,
 
 
 def _mount_slack(app: Flask, services, *, socket_mode: bool) -> None:
-    from app.slack_app import SlackFront, make_web_client, register_slack
+    from app.slack.front import SlackFront, make_web_client, register_slack
     from app.wiring import build_engine
 
     client = make_web_client(services)
     engine = build_engine(services, client)
     front = SlackFront(services, engine, client)
     register_slack(app, front)
-    from app.webhooks import bp as webhooks_bp
+    from app.webhooks.routes import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.extensions["mysafe_bot_engine"] = engine
     app.extensions["mysafe_bot_slack"] = front
     if services.settings.slack_app_token and socket_mode:
-        from app.socket_mode import start_socket_mode
+        from app.slack.socket_mode import start_socket_mode
 
         # In the background: Slack being away must not take the HTTP routes down with it.
         app.extensions["mysafe_bot_socket"] = start_socket_mode(

@@ -17,7 +17,7 @@ from app.errors import BotError, ConfigError
 from app.settings import Scope, Settings
 
 if TYPE_CHECKING:
-    from app.audit import Audit
+    from app.approvals.audit import Audit
     from app.services import Services
 
 EXIT_CONFIG = 2
@@ -149,14 +149,14 @@ def _read_secret() -> str:
 
 
 def _audit_trail(services: Services) -> Audit:
-    from app.audit import Audit
+    from app.approvals.audit import Audit
 
     return Audit(services.redis, prefix=services.settings.key_prefix,
                  maxlen=services.settings.audit_maxlen)
 
 
 def _users_link(args: argparse.Namespace) -> int:
-    from app.vault import link_verified
+    from app.accounts.vault import link_verified
 
     secret = _read_secret()
     services = _services()
@@ -207,7 +207,7 @@ def _users_list(args: argparse.Namespace) -> int:
 def _users_unlink(args: argparse.Namespace) -> int:
     services = _services()
     try:
-        from app.vault import unlink_person
+        from app.accounts.vault import unlink_person
 
         removed = unlink_person(services.vault, args.slack_id)
         if removed:
@@ -220,7 +220,7 @@ def _users_unlink(args: argparse.Namespace) -> int:
 
 
 def _users_rotate(args: argparse.Namespace) -> int:
-    from app.approvals import ApprovalStore
+    from app.approvals.store import ApprovalStore
 
     services = _services()
     try:
@@ -238,7 +238,7 @@ def _users_rotate(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     import json
 
-    from app.audit import Audit
+    from app.approvals.audit import Audit
     from app.clock import utcnow
 
     since = utcnow() - _duration(args.since)
@@ -264,7 +264,7 @@ def _duration(text: str):
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    from app.mcp_runner import run_http, run_stdio
+    from app.mcp.runner import run_http, run_stdio
 
     if args.stdio:
         return run_stdio()
@@ -272,19 +272,19 @@ def _mcp(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from app.doctor import doctor
+    from app.ops.doctor import doctor
 
     return doctor()
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from app.server import serve
+    from app.ops.serve import serve
 
     return serve(host=args.host, port=args.port, workers=args.workers)
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from app.worker import check_alive, run_worker
+    from app.ops.worker import check_alive, run_worker
 
     if args.check:
         return check_alive()
@@ -292,7 +292,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from app.emulator import EmulatorServer, demo_emulator
+    from app.sandbox.emulator import EmulatorServer, demo_emulator
 
     emulator, keys = demo_emulator()
     with EmulatorServer(emulator, host=args.host, port=args.port) as server:

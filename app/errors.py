@@ -126,7 +126,7 @@ class MySafeError(BotError):
 
     def scrub(self, secrets: Iterable[str]) -> MySafeError:
         """Remove the request's secret values from MySafe's words (which may quote them)."""
-        from app.redact import scrub
+        from app.mysafe.redact import scrub
 
         self.message = scrub(self.message, secrets)
         self.args = (self.message,)

@@ -44,7 +44,7 @@ def _check_settings() -> None:
     try:
         settings = Settings.from_env()
         if settings.slack_app_token:
-            from app.socket_mode import check_app_token
+            from app.slack.socket_mode import check_app_token
 
             check_app_token(settings)
     except ConfigError as error:

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import requests
 
+from app.accounts.vault import Vault
 from app.crypto import Keyring
-from app.mysafe import MySafe
+from app.mysafe.client import MySafe
+from app.mysafe.tokens import TokenCache
+from app.mysafe.transport import make_session
 from app.settings import Settings
 from app.storage import Client, EmbeddedRedis, connect
-from app.tokens import TokenCache
-from app.transport import make_session
-from app.vault import Vault
 
 
 @dataclass

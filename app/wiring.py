@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 
-from app.callbacks import TicketCallbacks
-from app.engine import Engine
-from app.notifier import SlackNotifier
+from app.approvals.engine import Engine
 from app.services import Services
+from app.slack.notifier import SlackNotifier
+from app.webhooks.callbacks import TicketCallbacks
 
 if TYPE_CHECKING:
-    from app.home_tab import HomeTab
+    from app.slack.home_tab import HomeTab
 
 
 def build_engine(services: Services, client: WebClient | None = None) -> Engine:
@@ -24,7 +24,7 @@ def build_engine(services: Services, client: WebClient | None = None) -> Engine:
     if services.settings.webhook_secret:
         engine.listeners.append(callbacks(services, engine))
     if services.settings.slack_bot_token:
-        from app.slack_app import make_web_client
+        from app.slack.front import make_web_client
 
         client = client or make_web_client(services)
         engine.listeners.append(SlackNotifier(client, engine.store,
@@ -34,8 +34,8 @@ def build_engine(services: Services, client: WebClient | None = None) -> Engine:
 
 
 def home_tab(engine: Engine, client: WebClient) -> HomeTab:
-    from app.approvers import Approvers
-    from app.home_tab import HomeTab
+    from app.slack.approvers import Approvers
+    from app.slack.home_tab import HomeTab
 
     return HomeTab(engine, client, Approvers(engine.settings, engine.services.redis, client))
 

@@ -1,6 +1,6 @@
 """The throughput ceiling: a bare Flask app that only verifies a Slack signature.
 
-It is served by gunicorn with the bot's own options (`app.server.gunicorn_options`, turned into
+It is served by gunicorn with the bot's own options (`app.ops.serve.gunicorn_options`, turned into
 CLI flags by `benchmarks/harness.py`), so the difference between it and the bot is the bot's own
 work per request: Bolt's middleware, command parsing, Redis, the lazy listener, logging.
 

@@ -28,8 +28,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.crypto import generate_key  # noqa: E402
-from app.emulator import Emulator, EmulatorServer  # noqa: E402
-from app.server import gunicorn_options  # noqa: E402
+from app.ops.serve import gunicorn_options  # noqa: E402
+from app.sandbox.emulator import Emulator, EmulatorServer  # noqa: E402
 from app.services import Services  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.storage import stop_server  # noqa: E402

@@ -36,8 +36,8 @@ import harness  # noqa: E402
 from harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture  # noqa: E402
 from loadgen import ConnectionClient  # noqa: E402
 
-from app.approvals import ApprovalStore  # noqa: E402
-from app.server import gunicorn_options  # noqa: E402
+from app.approvals.store import ApprovalStore  # noqa: E402
+from app.ops.serve import gunicorn_options  # noqa: E402
 from app.services import Services  # noqa: E402
 
 LEVELS = (1, 10, 50)

@@ -9,12 +9,12 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
-from app.blocks import waiting_notice
-from app.engine import Engine
+from app.approvals.engine import Engine
 from app.errors import ValidationError
-from app.models import GroupShare, UserShare
-from app.mysafe import UserClient
+from app.mysafe.client import UserClient
+from app.mysafe.models import GroupShare, UserShare
 from app.services import Services
+from app.slack.blocks import waiting_notice
 from commands.types import MySafeGroup, MySafeUser, SlackUser, Target
 
 

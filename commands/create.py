@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.blocks import create_modal
+from app.slack.blocks import create_modal
 from commands.context import Context
 from commands.grammar import Args, take_kind
 from commands.types import Create, Token, VerbSpec

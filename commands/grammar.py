@@ -11,8 +11,8 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-from app.models import Kind
-from app.schemas import SECRET_FIELDS
+from app.mysafe.models import Kind
+from app.mysafe.schemas import SECRET_FIELDS
 from app.text import inline
 from commands.lexer import CommandError
 from commands.types import EntryRef, KeyValue, Token, Word

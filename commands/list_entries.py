@@ -3,7 +3,7 @@ the built-in `list`)."""
 
 from __future__ import annotations
 
-from app.blocks import entries_text
+from app.slack.blocks import entries_text
 from commands.context import Context
 from commands.grammar import Args, secret_name, secret_refusal, take_kind
 from commands.lexer import CommandError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.blocks import login_modal
+from app.slack.blocks import login_modal
 from commands.context import Context
 from commands.grammar import Args
 from commands.types import Login, Token, VerbSpec

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.vault import unlink_person
+from app.accounts.vault import unlink_person
 from commands.context import Context
 from commands.grammar import Args
 from commands.types import Logout, Token, VerbSpec

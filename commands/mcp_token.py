@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.clock import timestamp
 from app.durations import describe
-from app.mcp_tokens import McpTokens
+from app.mcp.tokens import McpTokens
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.types import McpToken, Token, VerbSpec

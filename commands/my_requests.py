@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.blocks import request_line
+from app.slack.blocks import request_line
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.lexer import CommandError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.blocks import rotate_modal
+from app.slack.blocks import rotate_modal
 from commands.context import Context
 from commands.grammar import Args, take_entry
 from commands.types import Rotate, Token, VerbSpec

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.blocks import entry_text
+from app.slack.blocks import entry_text
 from commands.context import Context
 from commands.grammar import Args, take_entry
 from commands.types import Show, Token, VerbSpec

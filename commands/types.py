@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
-from app.models import Kind
+from app.mysafe.models import Kind
 
 # --- tokens --------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.changes import Change, Verb
+from app.approvals.changes import Change, Verb
 from commands.context import Context, resolve
 from commands.grammar import Args, expect_keyword, take_entry
 from commands.targets import take_audience

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from app.changes import Change, Verb
-from app.models import Entry
+from app.approvals.changes import Change, Verb
+from app.mysafe.models import Entry
 from commands.context import Context
 from commands.grammar import (
     SECRET_NAMES,

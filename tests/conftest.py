@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from app.crypto import generate_key
-from app.emulator import Emulator, EmulatorServer
+from app.mysafe.transport import make_session, retry_policy
+from app.sandbox.emulator import Emulator, EmulatorServer
 from app.services import Services
 from app.settings import Scope, Settings
 from app.storage import connect, stop_server
-from app.transport import make_session, retry_policy
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
+from app.mysafe.transport import make_session, retry_policy
 from app.services import Services
 from app.settings import Settings
-from app.transport import make_session, retry_policy
 from tests.slack_fake import SlackFake
 from tests.slack_requests import SlackClient
 

@@ -15,11 +15,11 @@ import pytest
 import requests
 from marshmallow import validate
 
-from app.approvals import State
-from app.emulator import Emulator
-from app.models import Entry, Kind
-from app.schemas import UPDATE_SCHEMAS
-from app.signing import signed_headers
+from app.approvals.store import State
+from app.mysafe.models import Entry, Kind
+from app.mysafe.schemas import UPDATE_SCHEMAS
+from app.sandbox.emulator import Emulator
+from app.webhooks.signing import signed_headers
 from tests.slack_fake import SlackCall, SlackFake
 from tests.slack_harness import Bot
 from tests.slack_reading import (
@@ -369,7 +369,7 @@ def ticket(bot: Bot, overrides: dict[str, Any]) -> str:
 
 
 def issue_mcp_token(bot: Bot) -> str:
-    from app.mcp_tokens import McpTokens
+    from app.mcp.tokens import McpTokens
 
     return McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
         "UALICE", ttl=3600)

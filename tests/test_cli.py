@@ -13,7 +13,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from app.emulator import Emulator
+from app.sandbox.emulator import Emulator
 
 
 def run(env: dict[str, str], *args: str, stdin: str = "", cwd=None) -> subprocess.CompletedProcess:
@@ -112,10 +112,10 @@ def test_the_readme_key_rotation_locks_nobody_out(env: dict[str, str], emulator:
     commands keep working at once and the pending rotation still applies."""
     from dataclasses import replace
 
-    from app.changes import Change, Verb
+    from app.approvals.changes import Change, Verb
+    from app.approvals.engine import Engine
     from app.crypto import generate_key
-    from app.engine import Engine
-    from app.models import Kind
+    from app.mysafe.models import Kind
     from app.services import Services
     from app.settings import Scope, Settings
 

@@ -2,7 +2,7 @@
 
 No container is built or started here. The YAML files are parsed with pyyaml, the Dockerfile is
 read instruction by instruction, the settings the code reads come from `Settings.from_env`'s own
-source, the routes from the Flask blueprint, and the gunicorn options from `app/server.py`.
+source, the routes from the Flask blueprint, and the gunicorn options from `app/ops/serve.py`.
 `docker compose config` and `kubectl kustomize` run too, when those tools are installed.
 """
 
@@ -26,9 +26,9 @@ from dotenv import dotenv_values
 from flask import Flask
 
 from app.errors import ConfigError
-from app.server import gunicorn_options
+from app.ops.serve import gunicorn_options
+from app.ops.worker import CALLBACK_GRACE
 from app.settings import Settings
-from app.worker import CALLBACK_GRACE
 
 ROOT = Path(__file__).parents[1]
 DEPLOY = ROOT / "deploy"
@@ -93,7 +93,7 @@ def required_settings() -> set[str]:
 @cache
 def runtime_variables() -> set[str]:
     """Variables read outside the settings: PORT, WEB_CONCURRENCY, PROMETHEUS_MULTIPROC_DIR…"""
-    source = "\n".join(p.read_text() for p in sorted((ROOT / "app").glob("*.py")))
+    source = "\n".join(p.read_text() for p in sorted((ROOT / "app").rglob("*.py")))
     pattern = r"""(?:environ\.get|environ\.setdefault|getenv)\(\s*["']([A-Z][A-Z0-9_]+)["']|environ\[\s*["']([A-Z][A-Z0-9_]+)["']\]"""
     return {a or b for a, b in re.findall(pattern, source)}
 
@@ -105,7 +105,7 @@ def known_variables() -> set[str]:
 @cache
 def routes() -> dict[str, set[str]]:
     """Path -> methods of the operational blueprint, without building the full app."""
-    from app.web import bp
+    from app.ops.web import bp
 
     app = Flask("routes-only")
     app.register_blueprint(bp)

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.approvals import ApprovalStore, State
-from app.emulator import Emulator
+from app.approvals.store import ApprovalStore, State
+from app.sandbox.emulator import Emulator
 from app.storage import connect
 from tests.deployed import deployed
 from tests.slack_fake import SlackFake

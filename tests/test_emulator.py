@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from app.emulator import Emulator, EmulatorOptions, EmulatorServer, demo_emulator
+from app.sandbox.emulator import Emulator, EmulatorOptions, EmulatorServer, demo_emulator
 
 TOKEN_PATH = "/api/oauth2/token"
 UNAUTHORIZED = {"message": "You are not authorized to access this resource."}

@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app import errors
-from app.approvals import TRANSITIONS, State
-from app.changes import Change, Verb
+from app.approvals.changes import Change, Verb
+from app.approvals.engine import Engine
+from app.approvals.store import TRANSITIONS, State
 from app.clock import timestamp
-from app.emulator import Emulator
-from app.engine import Engine
-from app.models import GroupShare, Kind, UserShare
+from app.mysafe.models import GroupShare, Kind, UserShare
+from app.sandbox.emulator import Emulator
 from app.services import Services
 from tests.redis_text import everything_stored
 

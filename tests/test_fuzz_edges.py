@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.signing import signed_headers
+from app.webhooks.signing import signed_headers
 from tests.slack_harness import Bot
 from tests.slack_requests import SlackClient, click_payload, command_form, view_submission
 

@@ -23,7 +23,7 @@ IMPLIED = {"users:read", "commands", "groups:read"}
 
 
 def _methods_called() -> set[str]:
-    source = "\n".join(p.read_text() for p in (ROOT / "app").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "app").rglob("*.py"))
     return set(re.findall(r"\.(chat_\w+|views_\w+|usergroups_\w+|users_\w+|auth_test|"
                           r"conversations_\w+)\(", source))
 

@@ -18,10 +18,10 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from app.approvals import State
-from app.emulator import Emulator
-from app.mcp_server import build_mcp
-from app.mcp_tokens import McpTokens
+from app.approvals.store import State
+from app.mcp.server import build_mcp
+from app.mcp.tokens import McpTokens
+from app.sandbox.emulator import Emulator
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
 from tests.slack_requests import SlackClient
@@ -182,8 +182,8 @@ def test_bad_input_is_refused_by_the_schemas(mcp_url: str, token: str, entry: in
 
 def test_someone_elses_request_is_not_shown(mcp_url: str, token: str, entry: int, bot: Bot,
                                             link) -> None:
-    from app.changes import Change, Verb
-    from app.models import Kind, UserShare
+    from app.approvals.changes import Change, Verb
+    from app.mysafe.models import Kind, UserShare
 
     link("UBOB", "bobm")
     other = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
@@ -311,8 +311,8 @@ def test_request_ids_answer_alike_and_inputs_are_bounded(
         bot: Bot, token: str, entry: int, mcp_url: str) -> None:
     """Someone else's request, an unknown id and 100 kB of junk all get the same short answer,
     which echoes nothing back."""
-    from app.changes import Change, Verb
-    from app.models import Kind, UserShare
+    from app.approvals.changes import Change, Verb
+    from app.mysafe.models import Kind, UserShare
 
     bot.services.vault.map_mention("UBOB", "bobm")
     others = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,

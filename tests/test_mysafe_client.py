@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app import errors
-from app.emulator import Emulator, EmulatorOptions, EmulatorServer
-from app.models import Kind
-from app.mysafe import UserClient
+from app.mysafe.client import UserClient
+from app.mysafe.models import Kind
+from app.sandbox.emulator import Emulator, EmulatorOptions, EmulatorServer
 from app.services import Services
 
 PASSWORDS = "/api/mysafe/password"
@@ -291,7 +291,7 @@ def test_revoked_key_is_credentials_rejected(alice: UserClient, github: int,
 
 def test_wrong_secret_never_appears_in_the_error(services: Services, emulator: Emulator) -> None:
     client_id, _ = emulator.add_user("dora")
-    from app.tokens import Credentials
+    from app.mysafe.tokens import Credentials
 
     client = services.mysafe.session_for("UDORA", Credentials(client_id, "wrong-secret-value"))
     with pytest.raises(errors.CredentialsRejected) as caught:
@@ -322,6 +322,6 @@ def test_variant_installation(services: Services, redis) -> None:
 
 
 def _creds(emulator: Emulator, username: str):
-    from app.tokens import Credentials
+    from app.mysafe.tokens import Credentials
 
     return Credentials(*emulator.add_user(username))

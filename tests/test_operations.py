@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.emulator import Emulator
+from app.sandbox.emulator import Emulator
 from app.storage import connect
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
@@ -193,7 +193,7 @@ def test_sigterm_lets_an_in_flight_request_finish(slack_env: dict[str, str], emu
     import json
     import threading
 
-    from app.signing import signed_headers
+    from app.webhooks.signing import signed_headers
 
     link("UPDUARTE", "pduarte")
     entry = emulator.add_password("pduarte", name="DB", username="u", password="pw-1")
@@ -229,8 +229,8 @@ def test_sigterm_lets_an_in_flight_request_finish(slack_env: dict[str, str], emu
 
 
 def test_metrics_show_pending_requests_and_sweep_lag(bot: Bot, emulator: Emulator, link) -> None:
-    from app.changes import Change, Verb
-    from app.models import Kind, UserShare
+    from app.approvals.changes import Change, Verb
+    from app.mysafe.models import Kind, UserShare
 
     link("UALICE", "alices")
     entry = emulator.add_password("alices", name="x", username="u", password="p")

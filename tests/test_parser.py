@@ -11,7 +11,7 @@ import re
 import pytest
 
 from app.errors import ValidationError
-from app.models import Entry, Kind
+from app.mysafe.models import Entry, Kind
 from commands import VERBS
 from commands.help import help_text
 from commands.parser import CommandError, parse, quote, tokenize, unescape

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.models import Kind
+from app.mysafe.models import Kind
 from commands import VERBS
 from commands.lexer import MAX_INPUT
 from commands.parser import CommandError, parse, quote, tokenize

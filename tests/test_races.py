@@ -17,14 +17,14 @@ import redis as redis_module
 import requests
 
 from app import errors
-from app.approvals import State
-from app.changes import Change, Verb
+from app.approvals.changes import Change, Verb
+from app.approvals.engine import Engine
+from app.approvals.store import State
 from app.clock import timestamp
-from app.emulator import Emulator
-from app.engine import Engine
-from app.models import Kind, UserShare
+from app.mysafe.models import Kind, UserShare
+from app.mysafe.tokens import Credentials
+from app.sandbox.emulator import Emulator
 from app.services import Services
-from app.tokens import Credentials
 
 PUT_PASSWORD = "/api/mysafe/password/update"
 TOKEN_PATH = "/api/oauth2/token"
@@ -162,7 +162,7 @@ def test_a_late_apply_never_writes_after_its_lease(
         engine: Engine, emulator: Emulator, owner: str, services: Services) -> None:
     """MySafe asks to wait (429, Retry-After: 9) longer than the 5 s lease has left: the apply
     gives up without writing a stale body; a retry applies it."""
-    from app.transport import make_session, retry_policy
+    from app.mysafe.transport import make_session, retry_policy
 
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Slow", username="ops", password="pw")
@@ -301,8 +301,8 @@ def test_a_claim_whose_writer_died_is_taken_over(engine: Engine, emulator: Emula
 
 def test_twenty_calls_after_a_token_revoke_make_one_fetch(
         services: Services, emulator: Emulator, owner: str, settings) -> None:
+    from app.mysafe.transport import make_session, retry_policy
     from app.services import Services as Built
-    from app.transport import make_session, retry_policy
 
     emulator.options.one_token_per_key = True
     entry = emulator.add_password("alices", name="T", username="ops", password="pw")
@@ -368,8 +368,8 @@ def test_no_token_is_cached_for_someone_unlinked_meanwhile(
 
 def test_rotate_keys_racing_relinks_and_unlinks_keeps_each_account_whole(
         services: Services, settings, redis) -> None:
+    from app.accounts.vault import Vault
     from app.crypto import Keyring, generate_key
-    from app.vault import Vault
 
     old = services.vault
     ids = [f"UROT{n:04d}" for n in range(200)]

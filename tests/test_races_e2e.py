@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.approvals import ApprovalStore, State
-from app.emulator import Emulator
-from app.signing import signed_headers
+from app.approvals.store import ApprovalStore, State
+from app.sandbox.emulator import Emulator
+from app.webhooks.signing import signed_headers
 from tests.deployed import deployed as running_as_deployed
 from tests.slack_fake import SlackFake
 from tests.slack_harness import SIGNING_SECRET, Bot
@@ -118,7 +118,7 @@ def test_two_approvals_clicked_together_leave_the_message_applied(
 
 def test_a_message_slack_did_not_update_is_repaired_by_the_worker(
         bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link) -> None:
-    from app import worker
+    from app.ops import worker
 
     link("UALICE", "alices")
     emulator.add_user("carol")

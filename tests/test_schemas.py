@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from app import errors
-from app.emulator import Emulator
-from app.models import Kind
-from app.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, validate_body
+from app.mysafe.models import Kind
+from app.mysafe.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, validate_body
+from app.sandbox.emulator import Emulator
 
 EXAMPLES = json.loads((Path(__file__).parent / "fixtures" / "vendor_examples.json").read_text())
 

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.approvals import State
-from app.emulator import Emulator
+from app.approvals.store import State
+from app.sandbox.emulator import Emulator
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
 from tests.slack_requests import SlackClient, text_input
@@ -261,8 +261,8 @@ def test_socket_mode_only_has_no_unsigned_http_route(slack_env: dict[str, str], 
 
 def test_slack_down_at_creation_then_the_worker_posts_the_message(
         bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int) -> None:
+    from app.ops.worker import repost
     from app.wiring import build_engine
-    from app.worker import repost
 
     slack.fail("chat.postMessage", error="service_unavailable", status=503, times=1)
     user.command("UALICE", f"share password {vault_entry} with user:carol")
@@ -272,7 +272,7 @@ def test_slack_down_at_creation_then_the_worker_posts_the_message(
     assert request.ts == ""
     worker = build_engine(bot.services)
     assert repost(worker) == 0  # too recent: the web process may still be posting it
-    from app.notifier import SlackNotifier
+    from app.slack.notifier import SlackNotifier
 
     (notifier,) = [x for x in worker.listeners if isinstance(x, SlackNotifier)]
     assert notifier.post_missing(worker.queue(), older_than=request.created + 1) == 1
@@ -344,10 +344,10 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
         key_prefix: str) -> None:
     """120 requests are open; the newest one's first post failed: the worker's pass posts it
     (it used to look only at the oldest 100)."""
-    from app.changes import Change, Verb
-    from app.models import Kind, UserShare
+    from app.approvals.changes import Change, Verb
+    from app.mysafe.models import Kind, UserShare
+    from app.ops.worker import repost
     from app.wiring import build_engine
-    from app.worker import repost
 
     made = [bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, vault_entry,
                                      add_users=(UserShare("carol"),)), requester="UALICE")
@@ -367,8 +367,8 @@ def test_the_home_queue_pages_through_everything_waiting(
     """25 requests wait for an approver who also has requests of their own: the Home counts
     them, shows the newest first, and *More* walks through every one; none of the approver's
     own requests is offered for their approval."""
-    from app.changes import Change, Verb
-    from app.models import Kind, UserShare
+    from app.approvals.changes import Change, Verb
+    from app.mysafe.models import Kind, UserShare
 
     change = Change(Verb.SHARE, Kind.PASSWORD, vault_entry, add_users=(UserShare("carol"),))
     waiting = [bot.engine.submit(change, requester="UALICE").id for _ in range(25)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from app import blocks
-from app.models import Kind
+from app.mysafe.models import Kind
+from app.slack import blocks
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
 from tests.slack_limits import refusal, view_refusal

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from app.approvals import State
-from app.changes import MAX_SHARES_PER_REQUEST
-from app.emulator import Emulator
+from app.approvals.changes import MAX_SHARES_PER_REQUEST
+from app.approvals.store import State
+from app.sandbox.emulator import Emulator
 from tests.redis_text import everything_stored
 from tests.slack_fake import SlackCall, SlackFake
 from tests.slack_harness import Bot
@@ -504,8 +504,8 @@ def test_an_approvers_queue_counts_everything_and_pages_newest_first(
         bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
     """120 requests wait; the approver has 70 of their own open too: none of theirs is under
     "Waiting for your approval", the count is exact, and every request is on some page."""
-    from app.changes import Change, Verb
-    from app.models import Kind, UserShare
+    from app.approvals.changes import Change, Verb
+    from app.mysafe.models import Kind, UserShare
 
     client_id, client_secret = emulator.add_user("approver1")
     bot.services.vault.link(APPROVER, client_id=client_id, client_secret=client_secret,
@@ -723,8 +723,8 @@ def test_mysafe_echoing_the_new_value_in_an_error_spreads_it_nowhere(
     import logging
     from urllib.parse import quote
 
-    from app.mcp_server import _Tools
-    from app.ratelimit import RateLimiter
+    from app.mcp.server import _Tools
+    from app.ops.ratelimit import RateLimiter
 
     caplog.set_level(logging.DEBUG)
     new = "Echo&Me <\"N3w\"> päss/+=?"

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.approvals import State
-from app.emulator import Emulator
-from app.socket_mode import Backoff
+from app.approvals.store import State
+from app.sandbox.emulator import Emulator
+from app.slack.socket_mode import Backoff
 from tests.slack_fake import SlackCall, SlackFake
 from tests.slack_harness import Bot, served_bot
 from tests.slack_requests import text_input

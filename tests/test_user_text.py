@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from app import text
-from app.emulator import Emulator
-from app.signing import signed_headers
+from app.sandbox.emulator import Emulator
+from app.webhooks.signing import signed_headers
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
 from tests.slack_reading import texts, visible

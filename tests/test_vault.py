@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app import errors
+from app.accounts.vault import Vault, link_verified
 from app.crypto import Keyring, generate_key
-from app.emulator import Emulator
+from app.sandbox.emulator import Emulator
 from app.services import Services
-from app.vault import Vault, link_verified
 from tests.redis_text import everything_stored
 
 

@@ -13,10 +13,10 @@ import requests
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from app.approvals import State
-from app.emulator import Emulator
-from app.signing import signed_headers, verify
+from app.approvals.store import State
+from app.sandbox.emulator import Emulator
 from app.storage import connect
+from app.webhooks.signing import signed_headers, verify
 from app.wiring import build_engine
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
@@ -488,7 +488,7 @@ def test_each_callback_is_signed_as_it_is_sent(bot: Bot, receiver: Receiver) -> 
 
 def test_a_callback_claimed_by_a_worker_that_died_is_delivered_by_another(
         bot: Bot, entry: int, receiver: Receiver) -> None:
-    from app.callbacks import VISIBILITY
+    from app.webhooks.callbacks import VISIBILITY
 
     request_id = post(bot, _callback_body(entry, receiver)).json()["request_id"]
     bot.engine.deny(request_id, "UAPPROVER1", is_approver=True)

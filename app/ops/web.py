@@ -8,8 +8,8 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.ops.sibling import not_ready as mcp_not_ready
 from app.services import Services
-from app.sibling import not_ready as mcp_not_ready
 
 bp = Blueprint("web", __name__)
 
@@ -19,7 +19,7 @@ def count(response: Response) -> Response:
     """Requests by route (the rule, never the raw path: ids would make labels unbounded)."""
     from flask import request
 
-    from app.metrics import HTTP_REQUESTS
+    from app.ops.metrics import HTTP_REQUESTS
 
     route = request.url_rule.rule if request.url_rule else "unmatched"
     HTTP_REQUESTS.labels(route=route, status=str(response.status_code)).inc()
@@ -54,7 +54,7 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    from app.metrics_export import registry
+    from app.ops.metrics_export import registry
 
     engine = current_app.extensions.get("mysafe_bot_engine")
     if engine is not None:

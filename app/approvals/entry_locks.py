@@ -27,7 +27,7 @@ import redis
 from redis.lock import Lock
 
 from app.errors import EntryBusy
-from app.models import Kind
+from app.mysafe.models import Kind
 from app.storage import Client
 
 log = logging.getLogger(__name__)

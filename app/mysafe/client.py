@@ -3,7 +3,7 @@
 `MySafe` is process-wide (the HTTP session, the settings, the token cache); `MySafe.session_for`
 gives a `UserClient` bound to one person's credentials. Transport, auth and endpoints are
 separate: `_send` applies auth, the 401 refetch and error mapping; endpoint methods are a few
-lines each and return `app.models` objects, never a secret value.
+lines each and return `app.mysafe.models` objects, never a secret value.
 
 Errors follow `mysafe-api.md`: business errors are HTTP 400 with `exception.code`; gateway
 failures are `{"message": …}` or plain text; anything unreadable is `UnexpectedAnswer`.
@@ -22,7 +22,6 @@ import requests
 import urllib3
 from marshmallow import ValidationError as MarshmallowError
 
-from app import metrics
 from app.errors import (
     ERROR_CODES,
     CredentialsRejected,
@@ -30,9 +29,9 @@ from app.errors import (
     MySafeUnavailable,
     UnexpectedAnswer,
 )
-from app.models import Entry, Kind, ListItem, Outcome
-from app.redact import scrub
-from app.schemas import (
+from app.mysafe.models import Entry, Kind, ListItem, Outcome
+from app.mysafe.redact import scrub
+from app.mysafe.schemas import (
     CREATE_SCHEMAS,
     SECRET_FIELDS,
     UPDATE_SCHEMAS,
@@ -40,8 +39,9 @@ from app.schemas import (
     read_list,
     validate_body,
 )
-from app.tokens import CachedToken, Credentials, Token, TokenCache
-from app.transport import is_create, time_left
+from app.mysafe.tokens import CachedToken, Credentials, Token, TokenCache
+from app.mysafe.transport import is_create, time_left
+from app.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class MySafe:
 
     def _timeout(self, method: str, path: str) -> float:
         """The per-call timeout, cut to what is left of the thread's deadline (see
-        `app.transport.deadline`); no time left means the call is not made at all."""
+        `app.mysafe.transport.deadline`); no time left means the call is not made at all."""
         left = time_left()
         if left is None:
             return self.timeout

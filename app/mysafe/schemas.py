@@ -3,7 +3,7 @@
 Write schemas (`PasswordCreate`, `PasswordUpdate`, `SecretCreate`, `SecretUpdate`) validate as
 MySafe would — required fields, base32 TOTP seeds, HTTP methods, length limits — and raise on
 unknown fields. Read schemas accept every variant listed in `mysafe-api.md` (`note`/`notes`,
-`username`/`name`, `can_edit`/`can_write`, string numbers) and hand out `app.models` objects.
+`username`/`name`, `can_edit`/`can_write`, string numbers) and hand out `app.mysafe.models` objects.
 
 Validation messages never echo the rejected value: a mistyped password must not reach Slack.
 """
@@ -28,7 +28,7 @@ from marshmallow import (
 )
 
 from app.errors import ValidationError
-from app.models import Entry, GroupShare, Kind, ListItem, UserShare
+from app.mysafe.models import Entry, GroupShare, Kind, ListItem, UserShare
 
 BASE32 = re.compile(r"^[A-Z2-7]+=*$")
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")

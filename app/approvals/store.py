@@ -14,7 +14,7 @@ request live in one cluster slot and a transition never crosses slots):
     P:idx:user:{U…}            zset   request id -> creation time    (one requester's requests)
     P:idx:repair               zset   request id -> time             (messages Slack did not take)
     P:idem:{key}               string request id for an idempotency key (Slack retry, ticket event)
-    P:audit                    stream every event, capped (see app.audit)
+    P:audit                    stream every event, capped (see app.approvals.audit)
 
 Indexes live in other slots and are written outside the scripts, so they can be briefly stale;
 they are hints, never the truth. Writers add a request to the indexes *before* creating it and
@@ -34,7 +34,7 @@ from typing import Any
 
 from redis.lock import Lock
 
-from app.changes import Change, DiffLine
+from app.approvals.changes import Change, DiffLine
 from app.crypto import Keyring
 from app.storage import Client, compare_and_delete, compare_and_set
 
@@ -79,7 +79,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 # status: ok | apply (caller must apply, it holds the lease) | expired | final | noop | already |
 #         self | not_approver | not_requester | beneficiary | stale | missing
 # Every change a person could see bumps `version`, which the Slack message records as `shown`:
-# a render older than what the message shows is never sent (app.notifier).
+# a render older than what the message shows is never sent (app.slack.notifier).
 # `fence` asks, without changing anything, whether a lease holder may still write; `yield`
 # hands a request whose holder could not get its entry in time to the sweeper's next pass.
 _TRANSITION = """

@@ -24,16 +24,16 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 
-from app import blocks
-from app.approvers import Approvers
-from app.bolt_request import from_flask
+from app.approvals.engine import Engine
 from app.edge import answer_errors
-from app.engine import Engine
 from app.errors import ApprovalError, BotError
-from app.home_tab import HomeTab
 from app.services import Services
-from app.slack_payloads import problem
-from app.slack_views import register_views
+from app.slack import blocks
+from app.slack.approvers import Approvers
+from app.slack.bolt_request import from_flask
+from app.slack.home_tab import HomeTab
+from app.slack.payloads import problem
+from app.slack.views import register_views
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class SlackFront:
         )
         self.bolt.use(_drop_retries)
         self.bolt.error(self._on_error)
-        from app.slack_commands import register_commands
+        from app.slack.commands import register_commands
 
         register_commands(self)
         self._register_actions()
@@ -217,7 +217,7 @@ def register_slack(app: Flask, front: SlackFront) -> None:
     @bp.post("/slack/events")
     def events():
         # What SlackRequestHandler.handle does for a POST, with a request that reads a form
-        # mentioning "payload" correctly (see app.bolt_request), and a shape check first:
+        # mentioning "payload" correctly (see app.slack.bolt_request), and a shape check first:
         # Bolt itself fails with a 500 on some signed but malformed payloads.
         if not verifier.is_valid_request(request.get_data(), dict(request.headers)):
             return Response("", status=401)  # before reading anything of the body

@@ -22,12 +22,11 @@ from typing import Any
 
 import redis
 
-from app import metrics
-from app.approvals import CHANGED, ApprovalStore, ChangeRequest, OpenScan, State
-from app.audit import Audit
-from app.changes import Change, Verb, check, diff, final_body, unmet
+from app.approvals.audit import Audit
+from app.approvals.changes import Change, Verb, check, diff, final_body, unmet
+from app.approvals.entry_locks import EntryLocks
+from app.approvals.store import CHANGED, ApprovalStore, ChangeRequest, OpenScan, State
 from app.clock import timestamp
-from app.entry_locks import EntryLocks
 from app.errors import (
     Beneficiary,
     BotError,
@@ -43,10 +42,11 @@ from app.errors import (
     RequestNotFound,
     SelfApproval,
 )
-from app.models import Entry, Kind, ListItem, Outcome
-from app.mysafe import UserClient
+from app.mysafe.client import UserClient
+from app.mysafe.models import Entry, Kind, ListItem, Outcome
+from app.mysafe.transport import deadline
+from app.ops import metrics
 from app.services import Services
-from app.transport import deadline
 
 log = logging.getLogger(__name__)
 

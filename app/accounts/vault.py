@@ -8,7 +8,7 @@ Redis layout (all under one hash tag, so a link is one MULTI on one slot, even o
     {prefix}:{vault}:accounts             set of linked Slack IDs (for `users list`)
     {prefix}:{vault}:mentions             hash: Slack ID -> MySafe username (people who have not
                                           linked a key but can be shared with)
-    {prefix}:{vault}:token:{slack_id}     string: the cached MySafe token (Fernet; app.tokens)
+    {prefix}:{vault}:token:{slack_id}     string: the cached MySafe token (Fernet; app.mysafe.tokens)
 
 The client secret is never stored or shown in clear; `LinkedAccount` has no secret at all.
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from app.clock import utcnow
 from app.crypto import Keyring
 from app.errors import CredentialsMissing, ValidationError
-from app.mysafe import MySafe
+from app.mysafe.client import MySafe
+from app.mysafe.tokens import Credentials, vault_key
 from app.storage import Client, compare_and_set
-from app.tokens import Credentials, vault_key
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MYSAFE_USERNAME = re.compile(r"^[^\s<>@\"'`]{1,128}$")
@@ -199,7 +199,7 @@ def link_verified(vault: Vault, mysafe: MySafe, slack_id: str, *, client_id: str
 def unlink_person(vault: Vault, slack_id: str) -> bool:
     """`/mysafe logout` and `users unlink`: forget the key, its token and the MCP token, so
     nothing the person set up keeps acting for them."""
-    from app.mcp_tokens import McpTokens
+    from app.mcp.tokens import McpTokens
 
     removed = vault.unlink(slack_id)
     McpTokens(vault.redis, prefix=vault.prefix).revoke(slack_id)

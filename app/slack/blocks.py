@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from app import text
-from app.approvals import ChangeRequest, State
-from app.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
-from app.models import Entry, Kind, ListItem
+from app.approvals.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
+from app.approvals.store import ChangeRequest, State
+from app.mysafe.models import Entry, Kind, ListItem
 
 Block = dict[str, Any]
 

@@ -14,11 +14,11 @@ import threading
 
 from slack_sdk import WebClient
 
-from app import blocks
-from app.approvals import ChangeRequest
-from app.approvers import Approvers
+from app.approvals.engine import Engine
+from app.approvals.store import ChangeRequest
 from app.clock import timestamp
-from app.engine import Engine
+from app.slack import blocks
+from app.slack.approvers import Approvers
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ import time
 
 import redis
 
-from app.callbacks import TicketCallbacks
+from app.approvals.engine import Engine
 from app.clock import timestamp
-from app.engine import Engine
-from app.logs import configure_logging
-from app.notifier import SlackNotifier
+from app.ops.logs import configure_logging
 from app.services import Services
 from app.settings import Settings
+from app.slack.notifier import SlackNotifier
+from app.webhooks.callbacks import TicketCallbacks
 from app.wiring import build_engine
 
 log = logging.getLogger(__name__)

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError as MarshmallowError
 
-from app import blocks
-from app.changes import MAX_SHARES_PER_REQUEST, Change, Verb
+from app.accounts.vault import LinkedAccount, link_verified
+from app.approvals.changes import MAX_SHARES_PER_REQUEST, Change, Verb
 from app.edge import answer_errors
 from app.errors import ValidationError
-from app.models import GroupShare, Kind, UserShare
-from app.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
+from app.mysafe.models import GroupShare, Kind, UserShare
+from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
+from app.slack import blocks
 from app.text import inline
-from app.vault import LinkedAccount, link_verified
 
 if TYPE_CHECKING:
-    from app.slack_app import SlackFront
+    from app.slack.front import SlackFront
 
 
 def register_views(front: SlackFront) -> None:

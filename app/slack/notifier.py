@@ -15,11 +15,11 @@ from redis.exceptions import LockError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from app import blocks
-from app.approvals import ApprovalStore, ChangeRequest, State
-from app.changes import Verb
+from app.approvals.changes import Verb
+from app.approvals.store import ApprovalStore, ChangeRequest, State
 from app.clock import timestamp
 from app.errors import NotPosted
+from app.slack import blocks
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import os
 import sys
 
 from app.errors import ConfigError
-from app.logs import configure_logging
-from app.mcp_tokens import McpTokens
+from app.mcp.tokens import McpTokens
+from app.ops.logs import configure_logging
 from app.services import Services
 from app.settings import Settings
 from app.wiring import build_engine
@@ -30,7 +30,7 @@ def run_stdio() -> int:
     user = McpTokens(engine.services.redis, prefix=engine.settings.key_prefix).user_for(token)
     if user is None:
         raise ConfigError("MYSAFE_BOT_MCP_TOKEN", "expected a valid token from `/mysafe mcp-token`")
-    from app.mcp_server import build_mcp
+    from app.mcp.server import build_mcp
 
     log.info("mcp stdio", extra={"event": "mcp.stdio", "user": user})
     # The token is checked again on every call (see StdioIdentity): revoking it ends access.
@@ -41,7 +41,7 @@ def run_stdio() -> int:
 def run_http(*, host: str, port: int | None) -> int:
     import uvicorn
 
-    from app.mcp_server import build_mcp
+    from app.mcp.server import build_mcp
 
     settings = Settings.from_env()
     port = port or settings.mcp_port

@@ -29,16 +29,16 @@ from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 
-from app import metrics
-from app.approvals import ChangeRequest, is_request_id
-from app.changes import Change, DiffLine, Verb
+from app.approvals.changes import Change, DiffLine, Verb
+from app.approvals.engine import Engine
+from app.approvals.store import ChangeRequest, is_request_id
 from app.edge import user_message
-from app.engine import Engine
 from app.errors import BotError, ValidationError
-from app.mcp_tokens import McpTokens
-from app.models import Entry, GroupShare, Kind, UserShare
-from app.ratelimit import RateLimiter
-from app.schemas import UPDATE_SCHEMAS, validate_body
+from app.mcp.tokens import McpTokens
+from app.mysafe.models import Entry, GroupShare, Kind, UserShare
+from app.mysafe.schemas import UPDATE_SCHEMAS, validate_body
+from app.ops import metrics
+from app.ops.ratelimit import RateLimiter
 
 SCOPE = "mysafe"
 NOT_YOURS = "no such request among yours (request ids look like R-7K2QF)"
@@ -213,7 +213,7 @@ class _Tools:
         change = Change(Verb.UPDATE, Kind(kind), data["id"], fields=dict(changes or {}))
 
         def checked(user: str) -> dict[str, Any]:
-            from app.changes import check
+            from app.approvals.changes import check
 
             check(change, {})
             validate_body(UPDATE_SCHEMAS[change.kind], dict(change.fields))

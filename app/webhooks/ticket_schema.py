@@ -18,10 +18,10 @@ from marshmallow import (
     ValidationError as MarshmallowError,
 )
 
-from app.models import Entry, GroupShare, Kind, UserShare
-from app.origins import Origin, allowed
-from app.schemas import SECRET_FIELDS, GroupShareSchema, UserShareSchema
+from app.mysafe.models import Entry, GroupShare, Kind, UserShare
+from app.mysafe.schemas import SECRET_FIELDS, GroupShareSchema, UserShareSchema
 from app.settings import SLACK_USER_OR_GROUP
+from app.webhooks.origins import Origin, allowed
 
 MAX_BODY = 64 * 1024
 KINDS = {"password": Kind.PASSWORD, "secret": Kind.SECRET}

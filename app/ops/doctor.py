@@ -42,7 +42,7 @@ def run_checks(environ=None) -> Iterator[Check]:
         return
     yield Check("settings", True, "every setting is present and well-formed")
     from app.services import Services
-    from app.slack_app import make_web_client
+    from app.slack.front import make_web_client
 
     services = Services.build(settings)
     try:
@@ -108,7 +108,7 @@ def _channel(client, settings: Settings) -> str:
 
 def _worker(services, settings: Settings) -> str:
     from app.clock import timestamp
-    from app.worker import HEARTBEAT_STALE, Heartbeat
+    from app.ops.worker import HEARTBEAT_STALE, Heartbeat
 
     beat = Heartbeat(services.redis, prefix=settings.key_prefix).latest()
     if beat is None:

@@ -16,8 +16,8 @@ from enum import Enum
 from typing import Any
 
 from app.errors import ValidationError
-from app.models import Entry, GroupShare, Kind, UserShare
-from app.schemas import SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
+from app.mysafe.models import Entry, GroupShare, Kind, UserShare
+from app.mysafe.schemas import SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
 
 
 class Verb(str, Enum):
@@ -34,7 +34,7 @@ SECRET_FIELDS_OF = {
     Kind.SECRET: ("client_secret",),
 }
 #: Bounds that let the approval message name every person and group a request touches (see
-#: `app.blocks.approval_message`): more is refused at submission, never shown in part.
+#: `app.slack.blocks.approval_message`): more is refused at submission, never shown in part.
 MAX_SHARES_PER_REQUEST = 50
 MAX_PRINCIPAL_NAME = 128
 

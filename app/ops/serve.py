@@ -12,10 +12,10 @@ import os
 from gunicorn.app.base import BaseApplication
 
 from app.gunicorn_conf import CHECKED
-from app.logs import configure_logging
+from app.ops.logs import configure_logging
+from app.ops.sibling import ENV as SUPERVISED
+from app.ops.sibling import Sibling
 from app.settings import Settings
-from app.sibling import ENV as SUPERVISED
-from app.sibling import Sibling
 from app.storage import EmbeddedRedis
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def serve(*, host: str, port: int, workers: int) -> int:
         settings.mcp_url(host=host, port=settings.mcp_port)  # the sibling's URL must be known
     configure_logging(settings.log_format)
     if settings.slack_app_token:
-        from app.socket_mode import check_app_token
+        from app.slack.socket_mode import check_app_token
 
         check_app_token(settings)  # a refused token: exit 2 here, not a worker crash loop
     os.environ[CHECKED] = "1"  # gunicorn's on_starting need not check again
@@ -72,11 +72,11 @@ def serve(*, host: str, port: int, workers: int) -> int:
 
 
 def _start_mcp(settings: Settings, host: str) -> Sibling | None:
-    """The MCP server is ASGI: it runs beside gunicorn under uvicorn (see app.mcp_server),
+    """The MCP server is ASGI: it runs beside gunicorn under uvicorn (see app.mcp.server),
     supervised, and the workers' /readyz checks that it answers."""
     if not settings.mcp_port:
         return None
-    from app.mcp_runner import sibling_command
+    from app.mcp.runner import sibling_command
 
     log.info("starting mcp", extra={"event": "mcp.start", "port": settings.mcp_port})
     probe = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a probe

@@ -1,0 +1,2 @@
+"""The MCP front: assistants propose changes (official `mcp` SDK), people approve in Slack.
+"""

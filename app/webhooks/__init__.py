@@ -1,0 +1,2 @@
+"""The ticketing front: signed change requests in, signed outcome callbacks out.
+"""
