@@ -14,7 +14,7 @@ def create_app(settings: Settings | None = None, *, services=None,
     Nothing is created at import time; tests pass their own settings (and may pass ready
     `Services` to share a Redis connection).
     """
-    from app.ops.logs import configure_logging
+    from app.logs import configure_logging
     from app.ops.web import bp as web_bp
     from app.services import Services
 

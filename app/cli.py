@@ -264,7 +264,7 @@ def _duration(text: str):
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    from app.mcp.runner import run_http, run_stdio
+    from app.ops.mcp_runner import run_http, run_stdio
 
     if args.stdio:
         return run_stdio()

@@ -18,6 +18,20 @@ keepalive = 5
 limit_request_line = 8190
 accesslog = None
 
+def prepare_multiprocess_dir() -> str | None:
+    """Point prometheus-client's multiprocess mode at a fresh directory unless one is set.
+
+    It must run before anything in the process imports prometheus_client: the library picks
+    in-memory or file-backed values once, at import, and forked workers inherit that choice.
+    Returns the directory when it made one (the caller removes it), None when it was given.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    path = tempfile.mkdtemp(prefix="mysafe-bot-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
 def on_starting(server) -> None:
     """prometheus-client's multiprocess mode: every worker writes its samples to this directory
     and /metrics adds them up. Set in the master, before the workers fork.
@@ -25,8 +39,7 @@ def on_starting(server) -> None:
     Started as `gunicorn -c python:app.gunicorn_conf` (the image, the Procfile), the settings
     and a Socket Mode app token are checked here too, as `mysafe-bot serve` does: a bad setting
     or a token Slack refuses is one line and exit 2, not workers failing in a loop."""
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                          tempfile.mkdtemp(prefix="mysafe-bot-metrics-"))
+    prepare_multiprocess_dir()  # `mysafe-bot serve` has set it earlier still
     if os.environ.get(CHECKED) != "1":
         _check_settings()
 

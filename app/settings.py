@@ -24,8 +24,8 @@ from cryptography.fernet import Fernet
 
 from app.durations import describe, parse_duration
 from app.errors import ConfigError
+from app.origins import Origin, parse_entry
 from app.storage import url_problem
-from app.webhooks.origins import Origin, parse_entry
 
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
@@ -343,7 +343,7 @@ class _Reader:
 
     @_recorded(frozenset())
     def origins(self, name: str) -> frozenset[Origin]:
-        """Callback origins (see `app.webhooks.origins`): https on 443 unless an entry says
+        """Callback origins (see `app.origins`): https on 443 unless an entry says
         otherwise."""
         found = set()
         for position, entry in enumerate(self.csv(name), start=1):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.accounts.mcp_tokens import McpTokens
 from app.clock import timestamp
 from app.durations import describe
-from app.mcp.tokens import McpTokens
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.types import McpToken, Token, VerbSpec

@@ -369,7 +369,7 @@ def ticket(bot: Bot, overrides: dict[str, Any]) -> str:
 
 
 def issue_mcp_token(bot: Bot) -> str:
-    from app.mcp.tokens import McpTokens
+    from app.accounts.mcp_tokens import McpTokens
 
     return McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
         "UALICE", ttl=3600)

@@ -18,9 +18,9 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from app.accounts.mcp_tokens import McpTokens
 from app.approvals.store import State
 from app.mcp.server import build_mcp
-from app.mcp.tokens import McpTokens
 from app.sandbox.emulator import Emulator
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot

@@ -255,3 +255,34 @@ def test_a_rate_limited_command_does_nothing_after_its_refusal(
     user.command("UBOB", "whoami")  # another person's command, answered after the ack
     slack.wait_responses(1)
     assert bot.engine.queue() == [] and len(slack.responses) == 1
+
+
+def test_metrics_count_requests_under_serve_without_a_multiprocess_dir(
+        slack_env: dict[str, str], tmp_path) -> None:
+    """`mysafe-bot serve` as the README runs it (no PROMETHEUS_MULTIPROC_DIR, the MCP server
+    beside gunicorn): a signed command is counted, and /metrics says so whichever worker
+    answers. Starting the MCP sibling used to import the metrics into the master first, and
+    /metrics answered 200 with nothing."""
+    import re
+
+    from tests.slack_requests import SlackClient
+
+    env = {k: v for k, v in slack_env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["MYSAFE_BOT_MCP_PORT"] = str(_free_port())
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(f"{base}/readyz", process, time.monotonic() + 30)
+        client = SlackClient(base, "test-signing-secret", "http://127.0.0.1:9/unused")
+        assert client.command("UALICE", "help").status_code == 200
+        text = requests.get(f"{base}/metrics", timeout=5).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert text.strip(), "/metrics answered nothing"
+    (count,) = re.findall(
+        r'mysafe_bot_http_requests_total\{route="/slack/events",status="200"\} (\S+)', text)
+    assert float(count) == 1

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from app.errors import ConfigError
+from app.origins import Origin
 from app.settings import Scope, Settings
-from app.webhooks.origins import Origin
 
 REQUIRED = ["MYSAFE_URL", "MYSAFE_BOT_ENCRYPTION_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
             "MYSAFE_BOT_APPROVAL_CHANNEL", "MYSAFE_BOT_APPROVERS"]

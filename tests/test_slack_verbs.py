@@ -724,7 +724,7 @@ def test_mysafe_echoing_the_new_value_in_an_error_spreads_it_nowhere(
     from urllib.parse import quote
 
     from app.mcp.server import _Tools
-    from app.ops.ratelimit import RateLimiter
+    from app.ratelimit import RateLimiter
 
     caplog.set_level(logging.DEBUG)
     new = "Echo&Me <\"N3w\"> päss/+=?"

@@ -199,7 +199,7 @@ def link_verified(vault: Vault, mysafe: MySafe, slack_id: str, *, client_id: str
 def unlink_person(vault: Vault, slack_id: str) -> bool:
     """`/mysafe logout` and `users unlink`: forget the key, its token and the MCP token, so
     nothing the person set up keeps acting for them."""
-    from app.mcp.tokens import McpTokens
+    from app.accounts.mcp_tokens import McpTokens
 
     removed = vault.unlink(slack_id)
     McpTokens(vault.redis, prefix=vault.prefix).revoke(slack_id)

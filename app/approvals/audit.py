@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.clock import utcnow
-from app.ops.logs import safe_extra
+from app.logs import safe_extra
 from app.storage import Client
 
 log = logging.getLogger("mysafe_bot.audit")

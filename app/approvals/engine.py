@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from app import metrics
 from app.approvals.audit import Audit
 from app.approvals.changes import Change, Verb, check, diff, final_body, unmet
 from app.approvals.entry_locks import EntryLocks
@@ -45,7 +46,6 @@ from app.errors import (
 from app.mysafe.client import UserClient
 from app.mysafe.models import Entry, Kind, ListItem, Outcome
 from app.mysafe.transport import deadline
-from app.ops import metrics
 from app.services import Services
 
 log = logging.getLogger(__name__)

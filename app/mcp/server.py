@@ -29,16 +29,16 @@ from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 
+from app import metrics
+from app.accounts.mcp_tokens import McpTokens
 from app.approvals.changes import Change, DiffLine, Verb
 from app.approvals.engine import Engine
 from app.approvals.store import ChangeRequest, is_request_id
 from app.edge import user_message
 from app.errors import BotError, ValidationError
-from app.mcp.tokens import McpTokens
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import UPDATE_SCHEMAS, validate_body
-from app.ops import metrics
-from app.ops.ratelimit import RateLimiter
+from app.ratelimit import RateLimiter
 
 SCOPE = "mysafe"
 NOT_YOURS = "no such request among yours (request ids look like R-7K2QF)"

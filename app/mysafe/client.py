@@ -22,6 +22,7 @@ import requests
 import urllib3
 from marshmallow import ValidationError as MarshmallowError
 
+from app import metrics
 from app.errors import (
     ERROR_CODES,
     CredentialsRejected,
@@ -41,7 +42,6 @@ from app.mysafe.schemas import (
 )
 from app.mysafe.tokens import CachedToken, Credentials, Token, TokenCache
 from app.mysafe.transport import is_create, time_left
-from app.ops import metrics
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 from gunicorn.app.base import BaseApplication
 
-from app.gunicorn_conf import CHECKED
-from app.ops.logs import configure_logging
+from app.gunicorn_conf import CHECKED, prepare_multiprocess_dir
+from app.logs import configure_logging
 from app.ops.sibling import ENV as SUPERVISED
 from app.ops.sibling import Sibling
 from app.settings import Settings
@@ -45,6 +46,18 @@ def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, object]
 
 
 def serve(*, host: str, port: int, workers: int) -> int:
+    # First of all: starting the MCP sibling imports the metrics into this (master) process,
+    # and workers forked from it would count in memory while /metrics reads an empty
+    # directory (HTTP 200, zero bytes).
+    metrics_dir = prepare_multiprocess_dir()
+    try:
+        return _serve(host=host, port=port, workers=workers)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(*, host: str, port: int, workers: int) -> int:
     settings = Settings.from_env()  # fail fast, before anything starts
     if settings.mcp_port:
         settings.mcp_url(host=host, port=settings.mcp_port)  # the sibling's URL must be known
@@ -76,7 +89,7 @@ def _start_mcp(settings: Settings, host: str) -> Sibling | None:
     supervised, and the workers' /readyz checks that it answers."""
     if not settings.mcp_port:
         return None
-    from app.mcp.runner import sibling_command
+    from app.ops.mcp_runner import sibling_command
 
     log.info("starting mcp", extra={"event": "mcp.start", "port": settings.mcp_port})
     probe = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a probe

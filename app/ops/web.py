@@ -19,7 +19,7 @@ def count(response: Response) -> Response:
     """Requests by route (the rule, never the raw path: ids would make labels unbounded)."""
     from flask import request
 
-    from app.ops.metrics import HTTP_REQUESTS
+    from app.metrics import HTTP_REQUESTS
 
     route = request.url_rule.rule if request.url_rule else "unmatched"
     HTTP_REQUESTS.labels(route=route, status=str(response.status_code)).inc()

@@ -19,7 +19,7 @@ import redis
 
 from app.approvals.engine import Engine
 from app.clock import timestamp
-from app.ops.logs import configure_logging
+from app.logs import configure_logging
 from app.services import Services
 from app.settings import Settings
 from app.slack.notifier import SlackNotifier

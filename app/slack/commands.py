@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import redis
 from slack_bolt import BoltContext
 
+from app import metrics
 from app.edge import answer_errors, user_message
-from app.ops import metrics
-from app.ops.ratelimit import RateLimiter
+from app.ratelimit import RateLimiter
 from commands import dispatch
 from commands.context import Context
 from commands.parser import CommandError, parse

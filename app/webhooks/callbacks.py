@@ -10,7 +10,7 @@ mid-batch loses nothing: the claim runs out and another worker delivers it. Each
 signed when it is sent, not when the batch started. A failed delivery is rescheduled with
 exponential backoff, up to `MAX_ATTEMPTS`; every try goes to the audit trail. Redirects are
 not followed, and only allow-listed origins (scheme, host and port: see
-`app.webhooks.origins`) are called.
+`app.origins`) are called.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import requests
 from app.approvals.audit import Audit
 from app.approvals.store import ChangeRequest, State
 from app.clock import timestamp
+from app.origins import allowed
 from app.settings import Settings
 from app.storage import Client
-from app.webhooks.origins import allowed
 from app.webhooks.signing import signed_headers
 
 log = logging.getLogger(__name__)

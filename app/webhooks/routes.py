@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError as MarshmallowError
 from slack_sdk.errors import SlackApiError
 
+from app import metrics
 from app.approvals.changes import Change, Verb
 from app.errors import (
     BotError,
@@ -22,8 +23,7 @@ from app.errors import (
     MySafeUnavailable,
     NotPosted,
 )
-from app.ops import metrics
-from app.ops.ratelimit import RateLimiter
+from app.ratelimit import RateLimiter
 from app.text import inline
 from app.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_matches, verify
 from app.webhooks.ticket_schema import MAX_BODY, Ticket, TicketSchema, field_errors

@@ -20,8 +20,8 @@ from marshmallow import (
 
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import SECRET_FIELDS, GroupShareSchema, UserShareSchema
+from app.origins import Origin, allowed
 from app.settings import SLACK_USER_OR_GROUP
-from app.webhooks.origins import Origin, allowed
 
 MAX_BODY = 64 * 1024
 KINDS = {"password": Kind.PASSWORD, "secret": Kind.SECRET}

@@ -6,9 +6,9 @@ import logging
 import os
 import sys
 
+from app.accounts.mcp_tokens import McpTokens
 from app.errors import ConfigError
-from app.mcp.tokens import McpTokens
-from app.ops.logs import configure_logging
+from app.logs import configure_logging
 from app.services import Services
 from app.settings import Settings
 from app.wiring import build_engine
