@@ -30,6 +30,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app commands tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 clean:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
 
 from app.settings import Settings
 
+if TYPE_CHECKING:
+    from app.services import Services
 
-def create_app(settings: Settings | None = None, *, services=None,
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None,
                socket_mode: bool = True) -> Flask:
     """Build the web app: settings, Redis, MySafe client, vault, then the blueprints.
 
@@ -29,7 +34,7 @@ def create_app(settings: Settings | None = None, *, services=None,
         # (rate limits per webhook sender depend on it). Never trust it without proxies.
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
                                 x_proto=settings.trusted_proxies)
     app.extensions["mysafe_bot"] = services
     app.register_blueprint(web_bp)
@@ -38,7 +43,7 @@ def create_app(settings: Settings | None = None, *, services=None,
     return app
 
 
-def _mount_slack(app: Flask, services, *, socket_mode: bool) -> None:
+def _mount_slack(app: Flask, services: Services, *, socket_mode: bool) -> None:
     from app.slack.front import SlackFront, make_web_client, register_slack
     from app.wiring import build_engine
 

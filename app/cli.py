@@ -17,6 +17,8 @@ from app.errors import BotError, ConfigError
 from app.settings import Scope, Settings
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from app.approvals.audit import Audit
     from app.services import Services
 
@@ -119,7 +121,7 @@ def _add_users(commands: argparse._SubParsersAction) -> None:
     rotate.set_defaults(handler=_users_rotate)
 
 
-def _services(scope: Scope = Scope.VAULT):
+def _services(scope: Scope = Scope.VAULT) -> Services:
     from app.services import Services
 
     return Services.build(Settings.from_env(scope=scope))
@@ -253,7 +255,7 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(text: str):
+def _duration(text: str) -> timedelta:
     from datetime import timedelta
 
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}

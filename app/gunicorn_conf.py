@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 worker_class = "gthread"
 threads = 8
@@ -32,7 +33,7 @@ def prepare_multiprocess_dir() -> str | None:
     return path
 
 
-def on_starting(server) -> None:
+def on_starting(server: object) -> None:
     """prometheus-client's multiprocess mode: every worker writes its samples to this directory
     and /metrics adds them up. Set in the master, before the workers fork.
 
@@ -67,7 +68,7 @@ def _check_settings() -> None:
         raise SystemExit(2) from None
 
 
-def child_exit(server, worker) -> None:
+def child_exit(server: object, worker: Any) -> None:
     """Tell prometheus-client a worker is gone, so its live gauges stop counting."""
     from prometheus_client import multiprocess
 

@@ -271,8 +271,8 @@ class _Reader:
         raise ConfigError(name, "expected true or false")
 
     @_recorded()
-    def number(self, name: str, kind: Callable[[str], float | int], *, default: float | int,
-               low: float, high: float):
+    def number(self, name: str, kind: Callable[[str], Any], *, default: Any,
+               low: float, high: float) -> Any:
         value = self.raw(name)
         if not value:
             return default

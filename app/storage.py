@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -20,7 +21,14 @@ from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
-Client = redis.Redis | RedisCluster
+if TYPE_CHECKING:
+    # Every client here decodes replies to `str` (decode_responses=True), which redis-py's
+    # annotations cannot say (each reply is `bytes | str`, or an Awaitable for asyncio): the
+    # Redis boundary is typed once, here, so the code above it reads replies as the text
+    # they are instead of casting at every call.
+    Client: TypeAlias = Any
+else:
+    Client = redis.Redis | RedisCluster
 
 _CLIENT_OPTIONS = {
     "decode_responses": True,

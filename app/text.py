@@ -97,7 +97,9 @@ def units(text: str) -> int:
 
 def chunks(text: str, size: int) -> list[str]:
     """`text` in consecutive pieces of at most `size` units, for limits per block."""
-    pieces, current, used = [], [], 0
+    pieces: list[str] = []
+    current: list[str] = []
+    used = 0
     for char in text:
         width = units(char)
         if used + width > size:

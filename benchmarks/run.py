@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -162,10 +163,16 @@ def share_and_wait(bench: Bench, client: ConnectionClient, user: str, entry: int
     return post.args["text"].split(":")[0], (post.at - t0) * 1000
 
 
+def final_state(text: str) -> str:
+    """The state an approval message's text fallback names: `R-…: verb entry — state. …`."""
+    found = re.search(r" — ([a-z]+)(?:\.|$)", text)
+    return found.group(1) if found else ""
+
+
 def applied_update(bench: Bench, request_id: str):
     for call in bench.slack.method_calls("chat.update"):
         text = call.args.get("text", "")
-        if text.startswith(f"{request_id}:") and text.rstrip().endswith(("applied", "failed")):
+        if text.startswith(f"{request_id}:") and final_state(text) in ("applied", "failed"):
             return call
     return None
 
@@ -193,7 +200,7 @@ def approve_flow(bench: Bench, url: str, fixture: Fixture, count: int) -> list[R
         if response.status_code != 200:
             raise RuntimeError(f"click answered {response.status_code}: {response.text}")
         update = bench.slack.wait_until(lambda r=request_id: applied_update(bench, r), timeout=30)
-        if not update.args["text"].rstrip().endswith("applied"):
+        if final_state(update.args["text"]) != "applied":
             failed += 1
         click_ms.append((update.at - t0) * 1000)
     client.close()
@@ -274,7 +281,7 @@ def concurrent_applies(bench: Bench, url: str, fixture: Fixture, count: int, *,
     updates = [bench.slack.wait_until(lambda r=r: applied_update(bench, r), timeout=120)
                for r in made]
     took = max(u.at for u in updates) - t0
-    applied = sum(1 for u in updates if u.args["text"].rstrip().endswith("applied"))
+    applied = sum(1 for u in updates if final_state(u.args["text"]) == "applied")
     calls = len(bench.emulator.calls) - calls_before
     granted = {u["username"] for e in entries
                for u in bench.emulator.get_password(e)["users_allowed"]}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.approvals.engine import Engine
+from app.approvals.store import ChangeRequest
 from app.errors import ValidationError
 from app.mysafe.client import UserClient
 from app.mysafe.models import GroupShare, UserShare
@@ -36,7 +37,7 @@ class Context:
         """MySafe as the person asking; `CredentialsMissing` tells them to `/mysafe login`."""
         return self.engine.client_for(self.user_id)
 
-    def waiting(self, request) -> str:
+    def waiting(self, request: ChangeRequest) -> str:
         return waiting_notice(request, self.services.settings.approval_channel)
 
 

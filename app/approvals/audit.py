@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from app.clock import utcnow
 from app.logs import safe_extra
@@ -59,7 +60,7 @@ class Audit:
         return {"ts": utcnow().isoformat(timespec="milliseconds"), "event": event,
                 "request": request, "actor": actor, **clean}
 
-    def record(self, event: str, *, request: str = "", actor: str = "", pipe=None,
+    def record(self, event: str, *, request: str = "", actor: str = "", pipe: Any = None,
                **facts: object) -> None:
         """Append to the stream (in `pipe` when given, saving a round trip) and log the line."""
         fields = self.fields(event, request=request, actor=actor, **facts)

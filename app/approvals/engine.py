@@ -235,7 +235,7 @@ class Engine:
         The lease is indexed *before* the script may grant it: a process that dies between
         the two steps leaves an index entry the sweeper prunes, never a lease nobody sees."""
         lease = self._new_lease()
-        self.store.track_lease(request_id, float(lease["lease_until"]))
+        self.store.track_lease(request_id, lease["lease_until"])
         decision = self._decide(request_id, action, actor, approver=is_approver,
                                 identities=self._identities(actor), **lease)
         if decision.status == "apply":
@@ -270,7 +270,7 @@ class Engine:
 
     # --- apply -------------------------------------------------------------------------------
 
-    def _new_lease(self, now: float | None = None) -> dict[str, object]:
+    def _new_lease(self, now: float | None = None) -> dict[str, Any]:
         return {"lease": random.token_hex(8),
                 "lease_until": (timestamp() if now is None else now) + self.settings.apply_lease}
 
@@ -442,7 +442,7 @@ class Engine:
             result = self.store.transition(request_id, "reclaim", actor="worker", now=now, **lease)
             if result.status == "apply":
                 handled += 1
-                self.store.track_lease(request_id, float(lease["lease_until"]))
+                self.store.track_lease(request_id, lease["lease_until"])
                 self.audit.record("request.reclaimed", request=request_id, actor="worker")
                 self.apply(request_id, str(lease["lease"]))
             elif result.status != "noop" or result.state is not State.APPLYING:

@@ -28,6 +28,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
 
 from app import metrics
 from app.accounts.mcp_tokens import McpTokens
@@ -132,7 +133,7 @@ def _bearer_only(public_url: str) -> AuthSettings:
     `Bearer`. `issuer_url` is a required field that the SDK publishes only in those two places
     (and with an auth server provider, which we do not give it), so it is never shown.
     """
-    return AuthSettings(issuer_url=public_url, resource_server_url=None,
+    return AuthSettings(issuer_url=AnyHttpUrl(public_url), resource_server_url=None,
                         required_scopes=[SCOPE], validate_token_resource=False)
 
 
@@ -260,7 +261,7 @@ def _load(data: dict[str, Any]) -> dict[str, Any]:
     try:
         return _Proposal().load(data)
     except MarshmallowError as error:
-        raise ToolError(str(ValidationError(error.messages))) from None
+        raise ToolError(str(ValidationError(error.normalized_messages()))) from None
 
 
 def _entry(entry: Entry) -> dict[str, Any]:

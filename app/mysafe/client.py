@@ -289,9 +289,10 @@ def _message(body: Any, response: requests.Response | None = None) -> str:
     """MySafe's words: `message`, then `Message`, then `mensagem`; or the gateway's text."""
     candidates: list[Any] = []
     if isinstance(body, dict):
-        inner = body.get("response") if isinstance(body.get("response"), dict) else {}
+        inner: dict[str, Any] = body["response"] if isinstance(body.get("response"), dict) else {}
         candidates += [inner.get("message"), inner.get("Message"), inner.get("mensagem")]
-        exception = body.get("exception") if isinstance(body.get("exception"), dict) else {}
+        exception: dict[str, Any] = body["exception"] \
+            if isinstance(body.get("exception"), dict) else {}
         candidates += [exception.get("message"), body.get("message"), body.get("Message"),
                        body.get("error_description"), body.get("error")]
     elif response is not None and response.text:
@@ -313,7 +314,7 @@ def _business_code(body: dict[str, Any]) -> int | None:
     exception = body.get("exception")
     if isinstance(exception, dict):
         try:
-            return int(exception.get("code"))
+            return int(exception.get("code") or "")
         except (TypeError, ValueError):
             pass
     match = _CODE_PREFIX.match(_message(body))

@@ -55,7 +55,7 @@ class MySafeRetry(Retry):
     """urllib3's `Retry`, except that a create gets no second try, whatever went wrong, and no
     try (nor its wait) runs past the thread's `deadline`."""
 
-    def increment(self, method: str | None = None, url: str | None = None,
+    def increment(self, method: str | None = None, url: str | None = None,  # type: ignore[override]
                   *args: Any, **kwargs: Any) -> Retry:
         if is_create(method, url):
             # Exhaust at once: urllib3 raises MaxRetryError (or hands back the 5xx response).
@@ -71,7 +71,9 @@ class MySafeRetry(Retry):
             wait = (self.get_retry_after(response) if response is not None else None)
             wait = self.get_backoff_time() if wait is None else wait
             if wait >= left:
-                raise MaxRetryError(None, "", reason=TimeoutError("no time left to retry"))
+                # No pool to name here: urllib3 only formats it into the message.
+                raise MaxRetryError(None, "",  # type: ignore[arg-type]
+                                    reason=TimeoutError("no time left to retry"))
         super().sleep(response)
 
 

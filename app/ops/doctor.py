@@ -7,8 +7,9 @@ protected path without a token (a 401 proves MySafe answers, TLS included).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 import requests
@@ -17,6 +18,11 @@ from slack_sdk.errors import SlackApiError
 from app.cli import EXIT_CONFIG
 from app.errors import ConfigError
 from app.settings import Scope, Settings
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from app.services import Services
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class Check:
         return f"{mark} {self.name:<18} {self.detail}{fix}"
 
 
-def run_checks(environ=None) -> Iterator[Check]:
+def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
     try:
         settings = Settings.from_env(environ, scope=Scope.SERVICE)
     except ConfigError as error:
@@ -85,18 +91,18 @@ def _reason(error: Exception) -> str:
     return f"failed ({type(error).__name__})"
 
 
-def _redis(services) -> str:
+def _redis(services: Services) -> str:
     services.redis.ping()
     version = services.redis.info("server").get("redis_version", "?")
     return f"answers PING (Redis {version})"
 
 
-def _slack_token(client) -> str:
+def _slack_token(client: WebClient) -> str:
     who = client.auth_test()
     return f"valid: bot {who.get('user_id')} in team {who.get('team_id')}"
 
 
-def _channel(client, settings: Settings) -> str:
+def _channel(client: WebClient, settings: Settings) -> str:
     info = client.conversations_info(channel=settings.approval_channel)["channel"]
     name = f"#{info.get('name', settings.approval_channel)}"
     if info.get("is_archived"):
@@ -106,7 +112,7 @@ def _channel(client, settings: Settings) -> str:
     return f"{name} exists and the bot is a member"
 
 
-def _worker(services, settings: Settings) -> str:
+def _worker(services: Services, settings: Settings) -> str:
     from app.clock import timestamp
     from app.ops.worker import HEARTBEAT_STALE, Heartbeat
 
@@ -131,7 +137,7 @@ def _mysafe(settings: Settings) -> str:
     return f"answers (HTTP {response.status_code})"
 
 
-def doctor(environ=None) -> int:
+def doctor(environ: Mapping[str, str] | None = None) -> int:
     """0 when all pass; 2 for bad settings, as every command exits on a configuration error;
     1 when a dependency fails."""
     failed = [check for check in _printed(run_checks(environ)) if not check.ok]

@@ -7,6 +7,7 @@ import os
 import sys
 
 from app.accounts.mcp_tokens import McpTokens
+from app.approvals.engine import Engine
 from app.errors import ConfigError
 from app.logs import configure_logging
 from app.services import Services
@@ -16,7 +17,7 @@ from app.wiring import build_engine
 log = logging.getLogger(__name__)
 
 
-def _engine(settings: Settings | None = None):
+def _engine(settings: Settings | None = None) -> Engine:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_format)
     services = Services.build(settings)

@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from app.gunicorn_conf import CHECKED, prepare_multiprocess_dir
@@ -33,7 +34,7 @@ class _Gunicorn(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self):
+    def load(self) -> Flask:
         from app import create_app
 
         return create_app()

@@ -23,6 +23,7 @@ from app.logs import configure_logging
 from app.services import Services
 from app.settings import Settings
 from app.slack.notifier import SlackNotifier
+from app.storage import Client
 from app.webhooks.callbacks import TicketCallbacks
 from app.wiring import build_engine
 
@@ -86,7 +87,7 @@ class Heartbeat:
     """`P:worker:heartbeat` hash: worker id -> last pass time. `mysafe-bot worker --check`
     (a liveness probe) and `doctor` read it: a worker whose loop stalled stops beating."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: Client, *, prefix: str) -> None:
         self.redis = client
         self.key = f"{prefix}:worker:heartbeat"
 

@@ -31,7 +31,7 @@ class Approvers:
     def _key(self, group_id: str) -> str:
         return f"{self.settings.key_prefix}:approver-group:{group_id}"
 
-    def __contains__(self, user_id: str) -> bool:
+    def __contains__(self, user_id: object) -> bool:
         if user_id in self.settings.approver_users:
             return True
         return any(user_id in self.members(group) for group in self.settings.approver_groups)

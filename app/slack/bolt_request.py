@@ -39,4 +39,4 @@ def from_flask(req: Request) -> FormSafeRequest:
     """What `slack_bolt.adapter.flask.to_bolt_request` builds, as a `FormSafeRequest`."""
     return FormSafeRequest(body=req.get_data(as_text=True),
                            query=req.query_string.decode("utf-8"),
-                           headers=req.headers)  # type: ignore[arg-type]
+                           headers=dict(req.headers))

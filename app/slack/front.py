@@ -183,7 +183,8 @@ def _ack(ack: Callable[..., Any]) -> None:
     ack()
 
 
-def _drop_retries(req, resp, next: Callable[[], Any]):  # noqa: A002 - Bolt's own name
+def _drop_retries(req: Any, resp: Any,
+                  next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's own name
     """Slack re-sends what it thinks timed out; the first delivery is already being handled."""
     if _is_retry(req.headers.get("x-slack-retry-num")):
         return BoltResponse(status=200, body="")
@@ -215,7 +216,7 @@ def register_slack(app: Flask, front: SlackFront) -> None:
     verifier = SignatureVerifier(front.services.settings.slack_signing_secret)
 
     @bp.post("/slack/events")
-    def events():
+    def events() -> Response:
         # What SlackRequestHandler.handle does for a POST, with a request that reads a form
         # mentioning "payload" correctly (see app.slack.bolt_request), and a shape check first:
         # Bolt itself fails with a 500 on some signed but malformed payloads.

@@ -67,7 +67,7 @@ def check_app_token(settings: Settings, *, timeout: float = 5.0) -> None:
     One `apps.connections.open` call, exactly what a worker will make. The URL it hands out is
     left unused (Slack lets it expire).
     """
-    client = WebClient(base_url=settings.slack_api_url, timeout=timeout)
+    client = WebClient(base_url=settings.slack_api_url, timeout=int(timeout))
     try:
         client.apps_connections_open(app_token=settings.slack_app_token)
     except SlackApiError as error:

@@ -103,7 +103,7 @@ class _Views:
         user, given = body["user"]["id"], values(view)
         if _login_errors(given):
             return  # refused in the ack; the form is still open for the person to correct
-        outcome = []
+        outcome: list[str] = []
         with answer_errors(outcome.append):
             account = link_verified(
                 self.front.services.vault, self.front.services.mysafe, user,

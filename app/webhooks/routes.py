@@ -24,6 +24,8 @@ from app.errors import (
     NotPosted,
 )
 from app.ratelimit import RateLimiter
+from app.services import Services
+from app.settings import Settings
 from app.text import inline
 from app.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_matches, verify
 from app.webhooks.ticket_schema import MAX_BODY, Ticket, TicketSchema, field_errors
@@ -73,7 +75,7 @@ def _source() -> str:
     return request.remote_addr or "unknown"
 
 
-def _authorised(settings, body: bytes) -> bool:
+def _authorised(settings: Settings, body: bytes) -> bool:
     secret = settings.webhook_secret
     if "hmac" in settings.webhook_auth and verify(
             secret, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER),
@@ -83,7 +85,7 @@ def _authorised(settings, body: bytes) -> bool:
         secret, request.headers.get("Authorization"))
 
 
-def _intake(body: bytes, services) -> tuple[Response, int]:
+def _intake(body: bytes, services: Services) -> tuple[Response, int]:
     engine = current_app.extensions["mysafe_bot_engine"]
     try:
         ticket: Ticket = TicketSchema(callback_hosts=services.settings.callback_hosts).loads(body)
