@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.clock import timestamp
-from app.storage import Client
+from app.storage import RedisClient
 
 WINDOW = 60
 
@@ -21,7 +21,7 @@ class Verdict:
 
 
 class RateLimiter:
-    def __init__(self, redis: Client, *, prefix: str, name: str, per_minute: int) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str, name: str, per_minute: int) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:rate:{name}"
         self.per_minute = per_minute

@@ -16,20 +16,20 @@ from app.mysafe.client import MySafe
 from app.mysafe.tokens import TokenCache
 from app.mysafe.transport import make_session
 from app.settings import Settings
-from app.storage import Client, EmbeddedRedis, connect
+from app.storage import EmbeddedRedis, RedisClient, connect
 
 
 @dataclass
 class Services:
     settings: Settings
-    redis: Client
+    redis: RedisClient
     keyring: Keyring
     vault: Vault
     mysafe: MySafe
     embedded: EmbeddedRedis | None = None
 
     @classmethod
-    def build(cls, settings: Settings, *, redis: Client | None = None,
+    def build(cls, settings: Settings, *, redis: RedisClient | None = None,
               session: requests.Session | None = None) -> Services:
         embedded = None
         if redis is None:

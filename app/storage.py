@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     # annotations cannot say (each reply is `bytes | str`, or an Awaitable for asyncio): the
     # Redis boundary is typed once, here, so the code above it reads replies as the text
     # they are instead of casting at every call.
-    Client: TypeAlias = Any
+    RedisClient: TypeAlias = Any
 else:
-    Client = redis.Redis | RedisCluster
+    RedisClient = redis.Redis | RedisCluster
 
 _CLIENT_OPTIONS = {
     "decode_responses": True,
@@ -42,7 +42,7 @@ def _retry() -> Retry:
     return Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3)
 
 
-def connect(url: str) -> Client:
+def connect(url: str) -> RedisClient:
     """Connect to `redis://`, `rediss://`, `unix://`, `redis+sentinel://` or `redis+cluster://`."""
     scheme = urlsplit(url).scheme
     if scheme == "redis+cluster":
@@ -149,7 +149,7 @@ return 0
 """
 
 
-def compare_and_delete(client: Client, key: str, value: str) -> bool:
+def compare_and_delete(client: RedisClient, key: str, value: str) -> bool:
     """Delete `key` only while it still holds `value` (someone else's newer value stays)."""
     return bool(client.register_script(_COMPARE_AND_DELETE)(keys=[key], args=[value]))
 
@@ -165,7 +165,7 @@ return 1
 """
 
 
-def compare_and_set(client: Client, key: str, field: str | None, old: str, new: str) -> int:
+def compare_and_set(client: RedisClient, key: str, field: str | None, old: str, new: str) -> int:
     """Replace `old` with `new` (a string key, or one hash field) only if it is still `old`:
     a re-encryption racing a re-link or an unlink neither mixes keys nor brings one back."""
     return int(client.register_script(_CAS)(keys=[key], args=[field or "", old, new]))

@@ -23,13 +23,13 @@ from commands import (
     update,
     whoami,
 )
-from commands.types import Verb
+from commands.types import VerbModule
 
-# Verb modules satisfy `Verb` by their module attributes, which mypy does not match here.
-_ORDER: tuple[Verb, ...] = (  # type: ignore[assignment]
+# VerbModule modules satisfy `VerbModule` by their module attributes, which mypy does not match here.
+_ORDER: tuple[VerbModule, ...] = (  # type: ignore[assignment]
     help, login, logout, whoami, list_entries, show, share, unshare, update, rotate, create,
     my_requests, cancel, mcp_token,
 )
 
-#: Verb word -> verb module, in display order.
-VERBS: dict[str, Verb] = {verb.SPEC.name: verb for verb in _ORDER}
+#: VerbModule word -> verb module, in display order.
+VERBS: dict[str, VerbModule] = {verb.SPEC.name: verb for verb in _ORDER}

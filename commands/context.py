@@ -42,13 +42,13 @@ class Context:
 
 
 @dataclass(frozen=True)
-class Audience:
+class Recipients:
     users: tuple[UserShare, ...]
     groups: tuple[GroupShare, ...]
     notify: tuple[str, ...]
 
 
-def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Audience:
+def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Recipients:
     """Mentions become MySafe usernames (linked account, else the mention map); unknown ones
     are an error that names them, and nothing is stored."""
     users, groups, notify, unknown = [], [], [], []
@@ -70,4 +70,4 @@ def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Aud
             f"I don't know who {mentions} is in MySafe (a name typed at `/mysafe login` is not "
             f"enough): an admin can run `mysafe-bot users map {unknown[0]} MYSAFE_USERNAME`, "
             "or name them with user:NAME")})
-    return Audience(tuple(users), tuple(groups), tuple(notify))
+    return Recipients(tuple(users), tuple(groups), tuple(notify))

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from commands.context import Context
 from commands.grammar import Args, keyword, shown
 from commands.lexer import CommandError
-from commands.types import Help, Token, Verb, VerbSpec
+from commands.types import Help, Token, VerbModule, VerbSpec
 
 SPEC = VerbSpec(
     name="help",
@@ -59,7 +59,7 @@ def _page(spec: VerbSpec) -> str:
                       *examples])
 
 
-def _verbs() -> Mapping[str, Verb]:
+def _verbs() -> Mapping[str, VerbModule]:
     # The registry imports this module, so it is looked up when help runs, not at import time.
     from commands import VERBS
 

@@ -237,7 +237,7 @@ class VerbSpec:
     examples: tuple[str, ...] = ()
 
 
-class Verb(Protocol):
+class VerbModule(Protocol):
     """A verb module: its `SPEC`, its `COMMAND` type, a `parse` from the tokens after the verb
     word, and a `run` that does the work (see `commands.dispatch`)."""
 

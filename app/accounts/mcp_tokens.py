@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from app.storage import Client
+from app.storage import RedisClient
 
 PREFIX = "msb_"
 
@@ -23,7 +23,7 @@ def _digest(token: str) -> str:
 
 
 class McpTokens:
-    def __init__(self, redis: Client, *, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
 

@@ -29,7 +29,7 @@ from app.crypto import Keyring
 from app.errors import CredentialsMissing, ValidationError
 from app.mysafe.client import MySafe
 from app.mysafe.tokens import Credentials, vault_key
-from app.storage import Client, compare_and_set
+from app.storage import RedisClient, compare_and_set
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MYSAFE_USERNAME = re.compile(r"^[^\s<>@\"'`]{1,128}$")
@@ -58,7 +58,7 @@ def check_username(name: str) -> str:
 
 
 class Vault:
-    def __init__(self, redis: Client, keyring: Keyring, *, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, keyring: Keyring, *, prefix: str) -> None:
         self.redis = redis
         self.keyring = keyring
         self.prefix = prefix

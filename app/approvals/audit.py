@@ -16,7 +16,7 @@ from typing import Any
 
 from app.clock import utcnow
 from app.logs import safe_extra
-from app.storage import Client
+from app.storage import RedisClient
 
 log = logging.getLogger("mysafe_bot.audit")
 
@@ -49,7 +49,7 @@ def _field(text: str) -> str:
 
 
 class Audit:
-    def __init__(self, redis: Client, *, prefix: str, maxlen: int) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str, maxlen: int) -> None:
         self.redis = redis
         self.key = f"{prefix}:audit"
         self.maxlen = maxlen

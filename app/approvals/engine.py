@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets as random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from secrets import token_hex
 from typing import Any
 
 import redis
@@ -271,7 +271,7 @@ class Engine:
     # --- apply -------------------------------------------------------------------------------
 
     def _new_lease(self, now: float | None = None) -> dict[str, Any]:
-        return {"lease": random.token_hex(8),
+        return {"lease": token_hex(8),
                 "lease_until": (timestamp() if now is None else now) + self.settings.apply_lease}
 
     def apply(self, request_id: str, lease: str, *,

@@ -28,7 +28,7 @@ from redis.lock import Lock
 
 from app.errors import EntryBusy
 from app.mysafe.models import Kind
-from app.storage import Client
+from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class EntryLock:
 
 
 class EntryLocks:
-    def __init__(self, redis_client: Client, *, prefix: str) -> None:
+    def __init__(self, redis_client: RedisClient, *, prefix: str) -> None:
         self.redis = redis_client
         self.prefix = prefix
 

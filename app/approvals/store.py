@@ -25,18 +25,18 @@ Final requests are kept `RETENTION` seconds for the record, then Redis drops the
 from __future__ import annotations
 
 import json
-import secrets as random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from secrets import choice
 from typing import Any
 
 from redis.lock import Lock
 
 from app.approvals.changes import Change, DiffLine
 from app.crypto import Keyring
-from app.storage import Client, compare_and_delete, compare_and_set
+from app.storage import RedisClient, compare_and_delete, compare_and_set
 
 ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud without doubt
 ID_LENGTH = 5
@@ -334,7 +334,7 @@ class Transition:
 class ApprovalStore:
     """Redis access for change requests; knows keys and scripts, not MySafe or Slack."""
 
-    def __init__(self, redis: Client, *, prefix: str, retention: int = RETENTION) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str, retention: int = RETENTION) -> None:
         self.redis = redis
         self.prefix = prefix
         self.retention = retention
@@ -550,7 +550,7 @@ class ApprovalStore:
 
 
 def new_request_id() -> str:
-    return "R-" + "".join(random.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+    return "R-" + "".join(choice(ID_ALPHABET) for _ in range(ID_LENGTH))
 
 
 def is_request_id(text: str) -> bool:

@@ -17,7 +17,7 @@ from redis.exceptions import LockError
 
 from app.crypto import Keyring
 from app.errors import ConfigError
-from app.storage import Client, compare_and_delete, compare_and_set
+from app.storage import RedisClient, compare_and_delete, compare_and_set
 
 #: Refetch this many seconds before MySafe says the token expires (or a tenth of its life).
 EXPIRY_MARGIN = 60
@@ -75,7 +75,7 @@ class TokenCache:
     the lock. Against a MySafe that keeps one live token per key, twenty threads fetching
     their own after a 401 would revoke each other's tokens in turn."""
 
-    def __init__(self, redis: Client, keyring: Keyring, *, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, keyring: Keyring, *, prefix: str) -> None:
         self.redis = redis
         self.keyring = keyring
         self.prefix = prefix

@@ -23,7 +23,7 @@ from app.logs import configure_logging
 from app.services import Services
 from app.settings import Settings
 from app.slack.notifier import SlackNotifier
-from app.storage import Client
+from app.storage import RedisClient
 from app.webhooks.callbacks import TicketCallbacks
 from app.wiring import build_engine
 
@@ -87,7 +87,7 @@ class Heartbeat:
     """`P:worker:heartbeat` hash: worker id -> last pass time. `mysafe-bot worker --check`
     (a liveness probe) and `doctor` read it: a worker whose loop stalled stops beating."""
 
-    def __init__(self, client: Client, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self.redis = client
         self.key = f"{prefix}:worker:heartbeat"
 

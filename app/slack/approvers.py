@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app.settings import Settings
-from app.storage import Client
+from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ GROUP_CACHE_SECONDS = 30
 
 
 class Approvers:
-    def __init__(self, settings: Settings, redis: Client, slack: WebClient) -> None:
+    def __init__(self, settings: Settings, redis: RedisClient, slack: WebClient) -> None:
         self.settings = settings
         self.redis = redis
         self.slack = slack

@@ -27,7 +27,7 @@ from app.approvals.store import ChangeRequest, State
 from app.clock import timestamp
 from app.origins import allowed
 from app.settings import Settings
-from app.storage import Client
+from app.storage import RedisClient
 from app.webhooks.signing import signed_headers
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ _REPORTED = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELL
 
 
 class TicketCallbacks:
-    def __init__(self, settings: Settings, redis: Client, audit: Audit,
+    def __init__(self, settings: Settings, redis: RedisClient, audit: Audit,
                  session: requests.Session | None = None) -> None:
         self.settings = settings
         self.redis = redis
