@@ -26,7 +26,14 @@ from app import metrics
 from app.approvals.audit import Audit
 from app.approvals.changes import Change, Verb, check, diff, final_body, unmet
 from app.approvals.entry_locks import EntryLocks
-from app.approvals.store import CHANGED, ApprovalStore, ChangeRequest, OpenScan, State
+from app.approvals.store import (
+    CHANGED,
+    Action,
+    ApprovalStore,
+    ChangeRequest,
+    OpenScan,
+    State,
+)
 from app.clock import timestamp
 from app.errors import (
     Beneficiary,
@@ -166,7 +173,7 @@ class Engine:
 
     def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
         """Take back a request no approver can see: final at once, its key free for a retry."""
-        self.store.transition(request.id, "withdraw", actor="bot", now=timestamp(),
+        self.store.transition(request.id, Action.WITHDRAW, actor="bot", now=timestamp(),
                               why=why[:300])
         if idempotency_key:
             self.store.release_claim(idempotency_key, request.id)
@@ -183,16 +190,16 @@ class Engine:
 
     def approve(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
         """Count one approval; the click that completes the count applies the change."""
-        return self._decide_then_apply(request_id, "approve", actor, is_approver=is_approver)
+        return self._decide_then_apply(request_id, Action.APPROVE, actor, is_approver=is_approver)
 
     def deny(self, request_id: str, actor: str, *, is_approver: bool,
              reason: str = "") -> Decision:
         """Settle the request as denied at once (the click itself decides; see `explain`)."""
-        return self._decide(request_id, "deny", actor, approver=is_approver, reason=reason[:500])
+        return self._decide(request_id, Action.DENY, actor, approver=is_approver, reason=reason[:500])
 
     def explain(self, request_id: str, actor: str, reason: str) -> Decision:
         """The denier's reason, added after their click denied the request."""
-        result = self.store.transition(request_id, "reason", actor=actor, now=timestamp(),
+        result = self.store.transition(request_id, Action.REASON, actor=actor, now=timestamp(),
                                        reason=reason[:500])
         if result.status == "missing":
             raise RequestNotFound(f"There is no change request {request_id}.")
@@ -204,11 +211,11 @@ class Engine:
         return Decision(request, result.status)
 
     def cancel(self, request_id: str, actor: str) -> Decision:
-        return self._decide(request_id, "cancel", actor)
+        return self._decide(request_id, Action.CANCEL, actor)
 
     def retry(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
         """`failed -> applying` once per click, by an approver who is not the requester."""
-        return self._decide_then_apply(request_id, "retry", actor, is_approver=is_approver)
+        return self._decide_then_apply(request_id, Action.RETRY, actor, is_approver=is_approver)
 
     def _display_name(self, slack_id: str) -> str:
         """The requester's MySafe name for the message; a claimed one is marked as such."""
@@ -228,7 +235,7 @@ class Engine:
         names = (vault.mysafe_username(actor), vault.claimed_username(actor))
         return [actor, *(n.casefold() for n in names if n)]
 
-    def _decide_then_apply(self, request_id: str, action: str, actor: str, *,
+    def _decide_then_apply(self, request_id: str, action: Action, actor: str, *,
                            is_approver: bool) -> Decision:
         """The one caller the script hands the lease to makes the MySafe call, at once.
 
@@ -242,7 +249,7 @@ class Engine:
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision
 
-    def _decide(self, request_id: str, action: str, actor: str, **arg: object) -> Decision:
+    def _decide(self, request_id: str, action: Action, actor: str, **arg: object) -> Decision:
         result = self.store.transition(request_id, action, actor=actor, now=timestamp(), **arg)
         if result.status == "missing":
             raise RequestNotFound(f"There is no change request {request_id}.")
@@ -255,7 +262,7 @@ class Engine:
         self._after(decision, action, actor)
         return decision
 
-    def _after(self, decision: Decision, action: str, actor: str) -> None:
+    def _after(self, decision: Decision, action: Action, actor: str) -> None:
         request = decision.request
         if not decision.changed:
             self.audit.record("click.ignored", request=request.id, actor=actor, action=action,
@@ -290,14 +297,14 @@ class Engine:
             return Decision(self.get(request_id), "apply")
         except (MySafeError, BotError) as error:
             detail = error.describe() if isinstance(error, MySafeError) else str(error)
-            result = self.store.transition(request_id, "finish", actor="bot", now=timestamp(),
+            result = self.store.transition(request_id, Action.FINISH, actor="bot", now=timestamp(),
                                            lease=lease, outcome="failed", error=detail[:500])
             event = "failed"
         else:
             summary = {"message": outcome.message, "shared_error": list(outcome.shared_error),
                        "identifier": outcome.entry.identifier if outcome.entry else None}
             try:
-                result = self.store.transition(request_id, "finish", actor="bot",
+                result = self.store.transition(request_id, Action.FINISH, actor="bot",
                                                now=timestamp(), lease=lease, outcome="applied",
                                                result=json.dumps(summary))
             except redis.RedisError as error:
@@ -324,7 +331,7 @@ class Engine:
 
     def _queue(self, request: ChangeRequest, lease: str) -> Decision:
         """Another apply held the entry too long: hand this one to the sweeper's next pass."""
-        self.store.transition(request.id, "yield", actor="bot", now=timestamp(), lease=lease)
+        self.store.transition(request.id, Action.YIELD, actor="bot", now=timestamp(), lease=lease)
         self.store.track_lease(request.id, timestamp())
         self.audit.record("request.queued", request=request.id, actor="bot",
                           why="another change to the same entry is being applied")
@@ -424,7 +431,7 @@ class Engine:
         for request_id in self.store.due("due", now, limit=limit):
             if stopping():
                 return handled
-            result = self.store.transition(request_id, "expire", actor="worker", now=now)
+            result = self.store.transition(request_id, Action.EXPIRE, actor="worker", now=now)
             if result.status == "expired":
                 handled += 1
                 request = self.get(request_id)
@@ -439,7 +446,7 @@ class Engine:
             if stopping():
                 return handled
             lease = self._new_lease(now)
-            result = self.store.transition(request_id, "reclaim", actor="worker", now=now, **lease)
+            result = self.store.transition(request_id, Action.RECLAIM, actor="worker", now=now, **lease)
             if result.status == "apply":
                 handled += 1
                 self.store.track_lease(request_id, lease["lease_until"])

@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from secrets import choice
 from typing import Any
 
@@ -61,6 +61,22 @@ class State(str, Enum):
 
 
 FINAL = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED})
+
+
+class Action(StrEnum):
+    """What the transition script is asked to do (its ARGV[1]); the script refuses any other."""
+
+    APPROVE = "approve"
+    DENY = "deny"
+    CANCEL = "cancel"
+    RETRY = "retry"
+    EXPIRE = "expire"
+    RECLAIM = "reclaim"
+    FINISH = "finish"
+    FENCE = "fence"
+    YIELD = "yield"
+    REASON = "reason"
+    WITHDRAW = "withdraw"
 #: Script statuses that mean the click moved the request (the rest answer with its state).
 CHANGED = frozenset({"ok", "apply", "expired"})
 
@@ -419,11 +435,11 @@ class ApprovalStore:
         pipe.zadd(self.user_index(requester), {request_id: created})
         pipe.execute()
 
-    def transition(self, request_id: str, action: str, *, actor: str, now: float,
+    def transition(self, request_id: str, action: Action | str, *, actor: str, now: float,
                    **arg: Any) -> Transition:
         status, state, count = self._transition(
             keys=self.request_keys(request_id),
-            args=[action, actor, now, self.retention, json.dumps(arg)],
+            args=[Action(action).value, actor, now, self.retention, json.dumps(arg)],
         )
         return Transition(status, State(state) if state else None, int(count))
 
@@ -443,7 +459,7 @@ class ApprovalStore:
 
     def fence(self, request_id: str, lease: str, *, now: float, margin: float) -> bool:
         """May the holder of `lease` still write, with `margin` seconds of its lease to spare?"""
-        return self.transition(request_id, "fence", actor="bot", now=now, lease=lease,
+        return self.transition(request_id, Action.FENCE, actor="bot", now=now, lease=lease,
                                margin=margin).status == "ok"
 
     def mark_shown(self, request_id: str, version: int) -> None:
