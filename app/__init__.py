@@ -6,26 +6,25 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from app.settings import Settings
-
 if TYPE_CHECKING:
-    from app.services import Services
+    from app.runtime import Runtime
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None,
-               socket_mode: bool = True) -> Flask:
-    """Build the web app: settings, Redis, MySafe client, vault, then the blueprints.
+def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True) -> Flask:
+    """Build the web app over a runtime (`app.runtime.build_runtime`, from the environment
+    when none is given): health and metrics routes, Slack's route, the ticketing webhook.
 
-    Nothing is created at import time; tests pass their own settings (and may pass ready
-    `Services` to share a Redis connection).
+    Nothing is created at import time; tests pass the runtime they built. Routes reach the
+    runtime through the blueprints' closures, never through a string key.
     """
     from app.logs import configure_logging
-    from app.ops.web import bp as web_bp
-    from app.services import Services
+    from app.ops.web import blueprint as web_blueprint
+    from app.runtime import build_runtime
+    from app.settings import Settings
 
-    settings = settings or Settings.from_env()
+    runtime = runtime or build_runtime(Settings.from_env())
+    settings = runtime.settings
     configure_logging(settings.log_format)
-    services = services or Services.build(settings)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
@@ -36,29 +35,22 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
                                 x_proto=settings.trusted_proxies)
-    app.extensions["mysafe_bot"] = services
-    app.register_blueprint(web_bp)
-    if settings.slack_bot_token:
-        _mount_slack(app, services, socket_mode=socket_mode)
+    app.register_blueprint(web_blueprint(runtime))
+    if runtime.front is not None:
+        _mount_slack(app, runtime, socket_mode=socket_mode)
     return app
 
 
-def _mount_slack(app: Flask, services: Services, *, socket_mode: bool) -> None:
-    from app.slack.front import SlackFront, make_web_client, register_slack
-    from app.wiring import build_engine
+def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
+    from app.slack.front import register_slack
+    from app.webhooks.routes import blueprint as webhooks_blueprint
 
-    client = make_web_client(services)
-    engine = build_engine(services, client)
-    front = SlackFront(services, engine, client)
+    front = runtime.front
+    assert front is not None  # checked by the caller
     register_slack(app, front)
-    from app.webhooks.routes import bp as webhooks_bp
-
-    app.register_blueprint(webhooks_bp)
-    app.extensions["mysafe_bot_engine"] = engine
-    app.extensions["mysafe_bot_slack"] = front
-    if services.settings.slack_app_token and socket_mode:
+    app.register_blueprint(webhooks_blueprint(runtime))
+    if runtime.settings.slack_app_token and socket_mode:
         from app.slack.socket_mode import start_socket_mode
 
         # In the background: Slack being away must not take the HTTP routes down with it.
-        app.extensions["mysafe_bot_socket"] = start_socket_mode(
-            front.bolt, services.settings.slack_app_token)
+        front.socket_mode = start_socket_mode(front.bolt, runtime.settings.slack_app_token)

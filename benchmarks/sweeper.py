@@ -2,7 +2,7 @@
 
 Run by `benchmarks/run.py` with one JSON job on stdin: the bot's environment (with the key prefix
 the pending requests were written under), `engine` ("plain": `Engine(services)`, the store and
-the audit trail only; "worker": `app.wiring.build_engine(services)`, what `mysafe-bot worker`
+the audit trail only; "worker": `app.runtime.assemble(services)`, what `mysafe-bot worker`
 builds, which also updates each request's Slack message and DMs the requester) and `limit`.
 A separate process, like the real worker, so it does not share an interpreter lock with the
 Slack fake it calls. Writes one JSON result on stdout.
@@ -18,15 +18,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.approvals.engine import Engine  # noqa: E402
+from app.runtime import assemble  # noqa: E402
 from app.services import Services  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from app.wiring import build_engine  # noqa: E402
 
 
 def main() -> None:
     job = json.loads(sys.stdin.read())
     services = Services.build(Settings.from_env(job["env"], dotenv=None))
-    engine = build_engine(services) if job["engine"] == "worker" else Engine(services)
+    engine = assemble(services).engine if job["engine"] == "worker" else Engine(services)
     far_future = time.time() + 400 * 86400
     limit = job["limit"]
     passes = handled = 0

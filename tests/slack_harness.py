@@ -11,7 +11,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
+from app.approvals.engine import Engine
 from app.mysafe.transport import make_session, retry_policy
+from app.runtime import Runtime, build_runtime
 from app.services import Services
 from app.settings import Settings
 from tests.slack_fake import SlackFake
@@ -23,12 +25,16 @@ SIGNING_SECRET = "test-signing-secret"
 @dataclass
 class Bot:
     url: str
-    services: Services
+    runtime: Runtime
     app: object
 
     @property
-    def engine(self):
-        return self.app.extensions["mysafe_bot_engine"]
+    def services(self) -> Services:
+        return self.runtime.services
+
+    @property
+    def engine(self) -> Engine:
+        return self.runtime.engine
 
 
 @pytest.fixture
@@ -51,13 +57,13 @@ def served_bot(environ: dict[str, str], redis) -> Iterator[Bot]:
     """The app built from `environ` as `create_app` builds it, served over loopback HTTP."""
     settings = Settings.from_env(environ, dotenv=None)
     session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
-    services = Services.build(settings, redis=redis, session=session)
-    app = create_app(settings, services=services)
+    runtime = build_runtime(settings, redis=redis, session=session)
+    app = create_app(runtime)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                      daemon=True).start()
     try:
-        yield Bot(f"http://127.0.0.1:{server.server_port}", services, app)
+        yield Bot(f"http://127.0.0.1:{server.server_port}", runtime, app)
     finally:
         server.shutdown()
         server.server_close()

@@ -104,11 +104,12 @@ def known_variables() -> set[str]:
 
 @cache
 def routes() -> dict[str, set[str]]:
-    """Path -> methods of the operational blueprint, without building the full app."""
-    from app.ops.web import bp
+    """Path -> methods of the operational blueprint, without building the full app (the
+    routes never touch the runtime until a request comes)."""
+    from app.ops.web import blueprint
 
     app = Flask("routes-only")
-    app.register_blueprint(bp)
+    app.register_blueprint(blueprint(None))  # type: ignore[arg-type]
     return {rule.rule: set(rule.methods or ()) for rule in app.url_map.iter_rules()}
 
 

@@ -43,11 +43,11 @@ def test_the_limit_holds_across_workers(bot: Bot, slack_env: dict[str, str], red
     from werkzeug.serving import make_server
 
     from app import create_app
-    from app.services import Services
+    from app.runtime import build_runtime
     from app.settings import Settings
 
     settings = Settings.from_env(slack_env, dotenv=None)
-    other = create_app(settings, services=Services.build(settings, redis=redis))
+    other = create_app(build_runtime(settings, redis=redis))
     server = make_server("127.0.0.1", 0, other, threaded=True)
     import threading
 

@@ -130,7 +130,7 @@ def test_a_message_slack_did_not_update_is_repaired_by_the_worker(
     slack.wait_for(lambda: bot.engine.get(request_id).state is State.APPLIED)
     slack.wait_for(lambda: len(slack.calls_to("chat.update")) >= 1)
     slack.failures.clear()
-    assert worker.repair(bot.engine) == 1
+    assert worker.repair(bot.runtime) == 1
     final = last_update(slack, bot.engine.get(request_id).ts)
     assert "Applied" in final.blocks_text() and not has_buttons(final)
 

@@ -176,9 +176,9 @@ def test_twenty_concurrent_clicks_make_one_put(bot: Bot, user: SlackClient, slac
 def test_expiry_updates_the_message(bot: Bot, user: SlackClient, slack: SlackFake,
                                     vault_entry: int) -> None:
     request_id = share(user, slack, vault_entry)
-    from app.wiring import build_engine
+    from app.runtime import assemble
 
-    worker_engine = build_engine(bot.services)  # what `mysafe-bot worker` builds
+    worker_engine = assemble(bot.services).engine  # what `mysafe-bot worker` builds
     assert worker_engine.sweep(now=time.time() + 86400 + 5) == 1
     update = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
                                      if "Expired" in c.blocks_text()])[0]
@@ -249,20 +249,22 @@ def test_home_tab_shows_own_requests_and_the_queue(bot: Bot, user: SlackClient, 
 def test_socket_mode_only_has_no_unsigned_http_route(slack_env: dict[str, str], redis) -> None:
     """Without a signing secret nothing could prove a request came from Slack: no route."""
     from app import create_app
-    from app.services import Services
     from app.settings import Settings
 
     env = {k: v for k, v in slack_env.items() if k != "SLACK_SIGNING_SECRET"}
     settings = Settings.from_env({**env, "SLACK_APP_TOKEN": "xapp-1-test"}, dotenv=None)
-    app = create_app(settings, services=Services.build(settings, redis=redis), socket_mode=False)
+    from app.runtime import build_runtime
+
+    runtime = build_runtime(settings, redis=redis)
+    app = create_app(runtime, socket_mode=False)
     assert app.test_client().post("/slack/events", data="command=/mysafe").status_code == 404
-    assert "mysafe_bot_slack" in app.extensions  # the listeners exist, for Socket Mode
+    assert runtime.front is not None  # the listeners exist, for Socket Mode
 
 
 def test_slack_down_at_creation_then_the_worker_posts_the_message(
         bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int) -> None:
     from app.ops.worker import repost
-    from app.wiring import build_engine
+    from app.runtime import assemble
 
     slack.fail("chat.postMessage", error="service_unavailable", status=503, times=1)
     user.command("UALICE", f"share password {vault_entry} with user:carol")
@@ -270,12 +272,11 @@ def test_slack_down_at_creation_then_the_worker_posts_the_message(
     assert "waiting for approval" in told["text"]  # the request is kept, Slack or not
     (request,) = bot.engine.queue()
     assert request.ts == ""
-    worker = build_engine(bot.services)
+    worker = assemble(bot.services)
     assert repost(worker) == 0  # too recent: the web process may still be posting it
-    from app.slack.notifier import SlackNotifier
-
-    (notifier,) = [x for x in worker.listeners if isinstance(x, SlackNotifier)]
-    assert notifier.post_missing(worker.queue(), older_than=request.created + 1) == 1
+    assert worker.notifier is not None
+    assert worker.notifier.post_missing(worker.engine.queue(),
+                                        older_than=request.created + 1) == 1
     assert bot.engine.get(request.id).ts
     assert buttons(approval_posts(slack)[-1]) == ["Approve", "Deny"]
 
@@ -299,7 +300,7 @@ def test_someone_removed_from_an_approver_group_stops_approving(
         bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int,
         redis, key_prefix: str) -> None:
     request_id = share(user, slack, vault_entry)
-    assert "UGROUPAPPROVER" in bot.app.extensions["mysafe_bot_slack"].approvers  # cached now
+    assert "UGROUPAPPROVER" in bot.runtime.front.approvers  # cached now
     assert 0 < redis.ttl(f"{key_prefix}:approver-group:SAPPROVERS") <= 30
     slack.usergroups["SAPPROVERS"] = []  # removed from the group in Slack...
     user.event({"type": "subteam_members_changed", "subteam_id": "SAPPROVERS",
@@ -347,7 +348,7 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
     from app.approvals.changes import Change, Verb
     from app.mysafe.models import Kind, UserShare
     from app.ops.worker import repost
-    from app.wiring import build_engine
+    from app.runtime import assemble
 
     made = [bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, vault_entry,
                                      add_users=(UserShare("carol"),)), requester="UALICE")
@@ -357,7 +358,7 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
     redis.hdel(key, "ts", "channel")  # as if Slack had been down when it was made
     redis.hset(key, "created", repr(newest.created - 120))
     posts = len(approval_posts(slack))
-    assert repost(build_engine(bot.services)) == 1
+    assert repost(assemble(bot.services)) == 1
     assert len(approval_posts(slack)) == posts + 1
     assert bot.engine.get(newest.id).ts
 

@@ -55,7 +55,7 @@ def socket_env(slack_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def socket_bot(socket_env: dict[str, str], socket_slack: SocketModeFake, redis) -> Iterator[Bot]:
     with served_bot(socket_env, redis) as bot:
-        socket_mode = bot.app.extensions["mysafe_bot_socket"]
+        socket_mode = bot.runtime.front.socket_mode
         try:
             yield bot
         finally:
@@ -282,7 +282,7 @@ def test_a_worker_whose_app_token_is_refused_keeps_serving_and_says_why(
     """Under gunicorn without `serve` (the image's command), the check runs in each worker."""
     slack.fail("apps.connections.open", error="token_revoked")
     with served_bot(socket_env, redis) as bot:
-        socket_mode = bot.app.extensions["mysafe_bot_socket"]
+        socket_mode = bot.runtime.front.socket_mode
         try:
             assert socket_mode.wait(timeout=30)  # refused for good: no more tries
             assert requests.get(f"{bot.url}/healthz", timeout=5).status_code == 200

@@ -14,10 +14,10 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from app.approvals.store import State
+from app.runtime import assemble
 from app.sandbox.emulator import Emulator
 from app.storage import connect
 from app.webhooks.signing import signed_headers, verify
-from app.wiring import build_engine
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
 from tests.slack_requests import SlackClient
@@ -237,8 +237,7 @@ def _callback_body(entry: int, receiver: Receiver, **overrides) -> dict:
 
 def _deliver_until(bot: Bot, receiver: Receiver, count: int) -> list[dict]:
     """Run the worker's delivery step as time passes (backoff included) until `count` arrived."""
-    worker = build_engine(bot.services)
-    (callbacks,) = [x for x in worker.listeners if hasattr(x, "deliver_due")]
+    callbacks = assemble(bot.services).callbacks
     now = time.time()
     for step in range(10):
         callbacks.deliver_due(now=now + step * 60)
@@ -268,7 +267,7 @@ def test_a_callback_to_a_listed_https_host_is_accepted(bot: Bot, entry: int) -> 
 
 def test_the_worker_checks_scheme_and_port_again_before_sending(bot: Bot, entry: int) -> None:
     """A callback queued under an older allow-list is checked again when it is due."""
-    (callbacks,) = [x for x in build_engine(bot.services).listeners if hasattr(x, "deliver_due")]
+    callbacks = assemble(bot.services).callbacks
     callbacks.queue({"url": f"http://{ALLOWED_HOST}:6379/", "attempt": 1,
                      "payload": {"request_id": "R-QUEUED", "state": "applied"}}, due=time.time())
     assert callbacks.deliver_due(now=time.time()) == 0
@@ -285,7 +284,7 @@ def test_callback_is_signed_and_retried(bot: Bot, entry: int, receiver: Receiver
     elif end == "denied":
         bot.engine.deny(request_id, "UAPPROVER1", is_approver=True, reason="no incident")
     else:
-        build_engine(bot.services).sweep(now=time.time() + 86400 + 1)
+        assemble(bot.services).engine.sweep(now=time.time() + 86400 + 1)
     assert bot.engine.get(request_id).state is State(end)
     delivered = _deliver_until(bot, receiver, 2)
     assert len(delivered) == 2  # the first answer was a 500, the retry got through
@@ -475,7 +474,7 @@ def test_each_callback_is_signed_as_it_is_sent(bot: Bot, receiver: Receiver) -> 
     """A pass that began long ago (slow deliveries before this one) still signs fresh: the
     receiver checks the timestamp against its own clock."""
     receiver.failures = 0
-    (callbacks,) = [x for x in build_engine(bot.services).listeners if hasattr(x, "deliver_due")]
+    callbacks = assemble(bot.services).callbacks
     payload = {"event_id": "e", "request_id": "R-22222", "ticket": {"key": "SEC-1", "url": ""},
                "state": "denied", "message": "denied"}
     callbacks.queue({"url": receiver.url, "payload": payload, "attempt": 1},
@@ -493,7 +492,7 @@ def test_a_callback_claimed_by_a_worker_that_died_is_delivered_by_another(
     request_id = post(bot, _callback_body(entry, receiver)).json()["request_id"]
     bot.engine.deny(request_id, "UAPPROVER1", is_approver=True)
     receiver.failures = 0
-    (callbacks,) = [x for x in build_engine(bot.services).listeners if hasattr(x, "deliver_due")]
+    callbacks = assemble(bot.services).callbacks
     now = time.time()
     (member,) = bot.services.redis.zrangebyscore(callbacks.key, "-inf", now + 1)
     assert callbacks._claim(keys=[callbacks.key], args=[member, now + 1, now + 1 + VISIBILITY])

@@ -47,13 +47,14 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
                         f"set {problem.variable} ({problem.expected})")
         return
     yield Check("settings", True, "every setting is present and well-formed")
-    from app.services import Services
+    from app.runtime import build_runtime
     from app.slack.front import make_web_client
 
-    services = Services.build(settings)
+    runtime = build_runtime(settings, front=False)
+    services = runtime.services
     try:
         yield _guard("redis", lambda: _redis(services), "check REDIS_URL and that Redis runs")
-        client = make_web_client(services)
+        client = runtime.slack or make_web_client(services)
         yield _guard("slack token", lambda: _slack_token(client),
                      "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)")
         yield _guard("approval channel", lambda: _channel(client, settings),
@@ -64,7 +65,7 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
                      "start `mysafe-bot worker` (it expires requests, takes over stuck applies "
                      "and delivers ticket callbacks)")
     finally:
-        services.close()
+        runtime.close()
 
 
 def _guard(name: str, probe: Callable[[], str], fix: str) -> Check:

@@ -10,9 +10,8 @@ from app.accounts.mcp_tokens import McpTokens
 from app.approvals.engine import Engine
 from app.errors import ConfigError
 from app.logs import configure_logging
-from app.services import Services
+from app.runtime import build_runtime
 from app.settings import Settings
-from app.wiring import build_engine
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +19,7 @@ log = logging.getLogger(__name__)
 def _engine(settings: Settings | None = None) -> Engine:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_format)
-    services = Services.build(settings)
-    return build_engine(services)
+    return build_runtime(settings, front=False).engine
 
 
 def run_stdio() -> int:

@@ -17,15 +17,12 @@ import time
 
 import redis
 
-from app.approvals.engine import Engine
 from app.clock import timestamp
 from app.logs import configure_logging
+from app.runtime import Runtime, build_runtime
 from app.services import Services
 from app.settings import Settings
-from app.slack.notifier import SlackNotifier
 from app.storage import RedisClient
-from app.webhooks.callbacks import TicketCallbacks
-from app.wiring import build_engine
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +30,22 @@ log = logging.getLogger(__name__)
 def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    services = Services.build(settings)
-    engine = build_engine(services)
+    runtime = build_runtime(settings, front=False)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("worker started", extra={"event": "worker.start", "worker": worker_id()})
-    heartbeat = Heartbeat(services.redis, prefix=settings.key_prefix)
-    delivering = threading.Thread(target=deliver_callbacks, args=(engine, stop, interval),
+    heartbeat = Heartbeat(runtime.services.redis, prefix=settings.key_prefix)
+    delivering = threading.Thread(target=deliver_callbacks, args=(runtime, stop, interval),
                                   name="callbacks", daemon=True)
     delivering.start()
     last_repost = 0.0
     try:
         while True:
-            sweep(engine, stop)
-            repair(engine)
+            sweep(runtime, stop)
+            repair(runtime)
             if time.monotonic() - last_repost >= REPOST_EVERY:
-                repost(engine)
+                repost(runtime)
                 last_repost = time.monotonic()
             heartbeat.beat()
             if once or stop.wait(interval):
@@ -57,7 +53,7 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     finally:
         stop.set()
         delivering.join(timeout=CALLBACK_GRACE)
-        services.close()
+        runtime.close()
         log.info("worker stopped", extra={"event": "worker.stop"})
     return 0
 
@@ -66,12 +62,12 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
 CALLBACK_GRACE = 15.0
 
 
-def deliver_callbacks(engine: Engine, stop: threading.Event, interval: float) -> None:
+def deliver_callbacks(runtime: Runtime, stop: threading.Event, interval: float) -> None:
     """Ticket callbacks in their own loop: a slow ticket host never holds up expiry."""
-    callbacks = [x for x in engine.listeners if isinstance(x, TicketCallbacks)]
-    while callbacks and not stop.is_set():
+    callbacks = runtime.callbacks
+    while callbacks is not None and not stop.is_set():
         try:
-            callbacks[0].deliver_due()
+            callbacks.deliver_due()
         except redis.RedisError as error:
             log.warning("callback pass failed", extra={"event": "worker.callback_error",
                                                        "error": type(error).__name__})
@@ -133,39 +129,40 @@ def check_alive() -> int:
 REPOST_EVERY = 30.0
 
 
-def repost(engine: Engine) -> int:
+def repost(runtime: Runtime) -> int:
     """Give every open request its Slack message, if Slack was down when it was made, and
     index for take-over any apply whose lease passed without the lease index knowing."""
+    engine, notifier = runtime.engine, runtime.notifier
     try:
         scan = engine.rescue()
-        notifiers = [x for x in engine.listeners if isinstance(x, SlackNotifier)]
-        if not notifiers:
+        if notifier is None:
             return 0
         settled = timestamp() - 30  # younger ones may still be being posted by their maker
         unposted = [engine.store.get(r) for created, r in sorted(scan.unposted)
                     if created < settled]
-        return (notifiers[0].post_missing([r for r in unposted if r is not None],
-                                          older_than=settled)
-                + notifiers[0].repair(scan.behind))
+        return (notifier.post_missing([r for r in unposted if r is not None],
+                                      older_than=settled)
+                + notifier.repair(scan.behind))
     except redis.RedisError:
         return 0
 
 
-def repair(engine: Engine) -> int:
+def repair(runtime: Runtime) -> int:
     """Bring up to date the messages Slack did not take (a failed `chat.update`)."""
-    notifiers = [x for x in engine.listeners if isinstance(x, SlackNotifier)]
-    if not notifiers:
+    if runtime.notifier is None:
         return 0
     try:
-        return notifiers[0].repair(engine.store.due("repair", timestamp(), limit=100))
+        return runtime.notifier.repair(runtime.engine.store.due("repair", timestamp(),
+                                                                limit=100))
     except redis.RedisError:
         return 0
 
 
-def sweep(engine: Engine, stop: threading.Event | None = None) -> int:
+def sweep(runtime: Runtime, stop: threading.Event | None = None) -> int:
     """One pass over what is due; a Redis hiccup is logged and the next pass tries again."""
     try:
-        return engine.sweep(stopping=stop.is_set if stop is not None else lambda: False)
+        return runtime.engine.sweep(stopping=stop.is_set if stop is not None
+                                    else lambda: False)
     except redis.RedisError as error:
         log.warning("sweep failed", extra={"event": "worker.sweep_error",
                                            "error": type(error).__name__})

@@ -33,6 +33,7 @@ from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask
 from app.slack.home_tab import HomeTab
 from app.slack.payloads import problem
+from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,15 @@ def make_web_client(services: Services) -> WebClient:
 class SlackFront:
     """Everything the listeners need, built once per process."""
 
-    def __init__(self, services: Services, engine: Engine, client: WebClient) -> None:
+    def __init__(self, services: Services, engine: Engine, client: WebClient, *,
+                 approvers: Approvers, home: HomeTab) -> None:
         self.services = services
         self.engine = engine
         self.client = client
-        self.approvers = Approvers(services.settings, services.redis, client)
-        self.home = next((x for x in engine.listeners if isinstance(x, HomeTab)), None) \
-            or HomeTab(engine, client, self.approvers)
+        self.approvers = approvers
+        self.home = home
+        #: Started per web process by `create_app` when SLACK_APP_TOKEN is set.
+        self.socket_mode: SocketMode | None = None
         self.bolt = App(
             signing_secret=services.settings.slack_signing_secret or None,
             client=client,  # carries the token and SLACK_API_URL

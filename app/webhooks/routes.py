@@ -8,9 +8,10 @@ before, 401/400/409/413/503 otherwise — and nothing stored for any of those.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError as MarshmallowError
 from slack_sdk.errors import SlackApiError
 
@@ -24,23 +25,34 @@ from app.errors import (
     NotPosted,
 )
 from app.ratelimit import RateLimiter
-from app.services import Services
 from app.settings import Settings
 from app.text import inline
 from app.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_matches, verify
 from app.webhooks.ticket_schema import MAX_BODY, Ticket, TicketSchema, field_errors
 
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
 log = logging.getLogger(__name__)
-bp = Blueprint("webhooks", __name__)
 
 
 def _error(status: int, message: str, **extra: object) -> tuple[Response, int]:
     return jsonify(error=message, **extra), status
 
 
-@bp.post("/webhooks/ticketing")
-def ticketing() -> tuple[Response, int]:
-    services = current_app.extensions["mysafe_bot"]
+def blueprint(runtime: Runtime) -> Blueprint:
+    """`POST /webhooks/ticketing` over the process's runtime."""
+    bp = Blueprint("webhooks", __name__)
+
+    @bp.post("/webhooks/ticketing")
+    def ticketing() -> tuple[Response, int]:
+        return _ticketing(runtime)
+
+    return bp
+
+
+def _ticketing(runtime: Runtime) -> tuple[Response, int]:
+    services = runtime.services
     settings = services.settings
     if not settings.webhook_secret:
         return _error(404, "the ticketing webhook is not enabled")
@@ -57,7 +69,7 @@ def ticketing() -> tuple[Response, int]:
         if not verdict.allowed:
             return _too_many(verdict.retry_after, f"over {settings.webhook_rate_limit} requests "
                                                   "a minute from this source")
-        return _intake(body, services)
+        return _intake(body, runtime)
     except redis.RedisError:
         log.warning("webhook: redis unavailable", extra={"event": "webhook.redis_down"})
         return _error(503, "storage unavailable; nothing was stored, send it again later")
@@ -85,8 +97,8 @@ def _authorised(settings: Settings, body: bytes) -> bool:
         secret, request.headers.get("Authorization"))
 
 
-def _intake(body: bytes, services: Services) -> tuple[Response, int]:
-    engine = current_app.extensions["mysafe_bot_engine"]
+def _intake(body: bytes, runtime: Runtime) -> tuple[Response, int]:
+    services, engine = runtime.services, runtime.engine
     try:
         ticket: Ticket = TicketSchema(callback_hosts=services.settings.callback_hosts).loads(body)
     except MarshmallowError as error:
@@ -100,7 +112,7 @@ def _intake(body: bytes, services: Services) -> tuple[Response, int]:
     if earlier is not None:
         return jsonify(request_id=earlier.id, state=earlier.state.value), 200
     try:
-        requester = _requester(ticket)
+        requester = _requester(runtime, ticket)
     except SlackApiError:
         return _error(503, "Slack is unavailable to look up the requester; nothing was stored")
     if requester is None:
@@ -120,7 +132,7 @@ def _intake(body: bytes, services: Services) -> tuple[Response, int]:
             ticket=ticket.reference(), idempotency_key=key,
             notify=())
     except CredentialsMissing:
-        _ask_to_link(requester, ticket)
+        _ask_to_link(runtime, requester, ticket)
         return _error(409, "the requester has not linked a MySafe key; they were asked to run "
                            "/mysafe login")
     except NotPosted as error:
@@ -136,10 +148,12 @@ def _intake(body: bytes, services: Services) -> tuple[Response, int]:
     return jsonify(request_id=created.id, state=created.state.value), 202 if new else 200
 
 
-def _requester(ticket: Ticket) -> str | None:
+def _requester(runtime: Runtime, ticket: Ticket) -> str | None:
     if ticket.requester_slack_id:
         return ticket.requester_slack_id
-    client = current_app.extensions["mysafe_bot_slack"].client
+    client = runtime.slack
+    if client is None:
+        return None
     try:
         return client.users_lookupByEmail(email=ticket.requester_email)["user"]["id"]
     except SlackApiError as error:
@@ -160,8 +174,10 @@ def _change(ticket: Ticket) -> Change:
                   remove_groups=tuple(g.name for g in ticket.groups))
 
 
-def _ask_to_link(user: str, ticket: Ticket) -> None:
-    client = current_app.extensions["mysafe_bot_slack"].client
+def _ask_to_link(runtime: Runtime, user: str, ticket: Ticket) -> None:
+    client = runtime.slack
+    if client is None:
+        return
     try:
         client.chat_postMessage(channel=user, text=(
             f"Ticket {inline(ticket.key)} asks to {ticket.action} MySafe {ticket.kind.label} "

@@ -1,0 +1,77 @@
+"""The one place a process's parts are assembled: `build_runtime(settings)` → a `Runtime`.
+
+`mysafe-bot serve` (each gunicorn worker, through `create_app`), `mysafe-bot worker`, the MCP
+runner and `doctor` all start here, so a request that expires in the worker updates its Slack
+message exactly as a click in the web app does, and nothing is found later by a string key or
+an `isinstance` scan: each part is a typed field. Tests build their own from their own
+settings (`assemble` takes `Services` they already made).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import requests
+
+from app.approvals.engine import Engine
+from app.services import Services
+from app.settings import Settings
+from app.storage import RedisClient
+from app.webhooks.callbacks import TicketCallbacks
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from app.slack.front import SlackFront
+    from app.slack.home_tab import HomeTab
+    from app.slack.notifier import SlackNotifier
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    services: Services
+    engine: Engine
+    #: Present when the ticketing webhook is on (MYSAFE_BOT_WEBHOOK_SECRET).
+    callbacks: TicketCallbacks | None = None
+    #: Present when Slack is configured (SLACK_BOT_TOKEN).
+    slack: WebClient | None = None
+    notifier: SlackNotifier | None = None
+    home: HomeTab | None = None
+    front: SlackFront | None = None
+
+    def close(self) -> None:
+        self.services.close()
+
+
+def build_runtime(settings: Settings, *, redis: RedisClient | None = None,
+                  session: requests.Session | None = None, front: bool = True) -> Runtime:
+    return assemble(Services.build(settings, redis=redis, session=session), front=front)
+
+
+def assemble(services: Services, *, front: bool = True) -> Runtime:
+    """The engine with the listeners this deployment has, and (for a web process, `front`)
+    the Slack front over it: the worker, the MCP runner and doctor answer no Slack request."""
+    settings = services.settings
+    engine = Engine(services)
+    callbacks = None
+    if settings.webhook_secret:
+        callbacks = TicketCallbacks(settings, services.redis, engine.audit)
+        engine.listeners.append(callbacks)
+    if not settings.slack_bot_token:
+        return Runtime(settings, services, engine, callbacks=callbacks)
+    from app.slack.approvers import Approvers
+    from app.slack.front import SlackFront, make_web_client
+    from app.slack.home_tab import HomeTab
+    from app.slack.notifier import SlackNotifier
+
+    client = make_web_client(services)
+    approvers = Approvers(settings, services.redis, client)
+    notifier = SlackNotifier(client, engine.store, channel=settings.approval_channel)
+    home = HomeTab(engine, client, approvers)
+    engine.listeners += [notifier, home]
+    slack_front = SlackFront(services, engine, client, approvers=approvers, home=home) \
+        if front else None
+    return Runtime(settings, services, engine, callbacks=callbacks, slack=client,
+                   notifier=notifier, home=home, front=slack_front)
