@@ -19,5 +19,7 @@ def test_the_wheel_holds_every_package_and_module(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("mysafe_bot-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     sources = {str(p.relative_to(ROOT)) for top in ("app", "commands")
-               for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts}
+               for pattern in ("*.py", "*.lua") for p in (ROOT / top).rglob(pattern)
+               if "__pycache__" not in p.parts}
+    assert any(s.endswith(".lua") for s in sources)
     assert sources <= shipped, sorted(sources - shipped)

@@ -29,6 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from importlib.resources import files
 from secrets import choice
 from typing import Any
 
@@ -91,160 +92,21 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.CANCELLED: frozenset(),
 }
 
-# One script for every transition. Returns {status, state, approvals}.
+# One script for every transition (app/approvals/lua/transition.lua). Returns
+# {status, state, approvals}.
 # status: ok | apply (caller must apply, it holds the lease) | expired | final | noop | already |
 #         self | not_approver | not_requester | beneficiary | stale | missing
 # Every change a person could see bumps `version`, which the Slack message records as `shown`:
 # a render older than what the message shows is never sent (app.slack.notifier).
 # `fence` asks, without changing anything, whether a lease holder may still write; `yield`
 # hands a request whose holder could not get its entry in time to the sweeper's next pass.
-_TRANSITION = """
-local req, approvals, events = KEYS[1], KEYS[2], KEYS[3]
-local action, actor, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local arg = cjson.decode(ARGV[5])
-if redis.call('EXISTS', req) == 0 then return {'missing', '', 0} end
-local h = redis.call('HMGET', req, 'state', 'requester', 'expires', 'required', 'lease',
-                      'lease_until', 'decided_by', 'beneficiaries')
-local state, requester = h[1], h[2]
-local expires, required = tonumber(h[3]), tonumber(h[4])
-local function count() return redis.call('SCARD', approvals) end
-local function log(from, to, detail)
-  redis.call('RPUSH', events, cjson.encode({ts = now, action = action, actor = actor,
-                                            from = from, to = to, detail = detail or ''}))
-end
-local function set(to, ...)
-  redis.call('HSET', req, 'state', to, 'updated', now, ...)
-  redis.call('HINCRBY', req, 'version', 1)
-end
-local function finalise(to, ...)
-  set(to, 'lease', '', 'lease_until', '', ...)
-  redis.call('HDEL', req, 'secrets')
-  for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, retention) end
-end
-local function take_lease(from)
-  set('applying', 'lease', arg.lease, 'lease_until', arg.lease_until)
-  redis.call('HINCRBY', req, 'attempts', 1)
-  log(from, 'applying', '')
-end
-if action == 'reason' then
-  -- The denier adds why, after the click that already settled the request.
-  if state ~= 'denied' or h[7] ~= actor then return {'noop', state, count()} end
-  redis.call('HSET', req, 'deny_reason', arg.reason or '')
-  redis.call('HINCRBY', req, 'version', 1)
-  log('denied', 'denied', 'reason given')
-  return {'ok', state, count()}
-end
-if state == 'applied' or state == 'denied' or state == 'expired' or state == 'cancelled' then
-  return {'final', state, count()}
-end
--- Someone who gains access through the request never counts toward it (nor retries it).
-local function beneficiary()
-  local gaining = cjson.decode(h[8] or '[]')
-  for _, who in ipairs(arg.identities or {}) do
-    for _, gains in ipairs(gaining) do
-      if who ~= '' and who == gains then return true end
-    end
-  end
-  return false
-end
-local ours = state == 'applying' and h[5] == arg.lease
-if action == 'fence' then
-  -- May the holder of arg.lease still write? Only while its lease runs, with margin to spare.
-  if ours and (tonumber(h[6]) or 0) > now + (tonumber(arg.margin) or 0) then
-    return {'ok', state, count()}
-  end
-  return {'stale', state, count()}
-elseif action == 'yield' then
-  -- The holder could not get the entry in time: hand the request to the sweeper's next pass.
-  if not ours then return {'stale', state, count()} end
-  redis.call('HSET', req, 'lease_until', now)
-  log('applying', 'applying', 'waiting for another change to the same entry')
-  return {'ok', state, count()}
-end
-if (state == 'pending' or state == 'failed') and now >= expires then
-  finalise('expired')
-  log(state, 'expired', 'request ttl')
-  return {'expired', 'expired', count()}
-end
-if action == 'expire' then return {'noop', state, count()} end
-local approver = arg.approver == true
-if action == 'approve' then
-  if state ~= 'pending' then return {'noop', state, count()} end
-  if actor == requester then return {'self', state, count()} end
-  if not approver then return {'not_approver', state, count()} end
-  if beneficiary() then return {'beneficiary', state, count()} end
-  if redis.call('SADD', approvals, actor) == 0 then return {'already', state, count()} end
-  local n = count()
-  log('pending', 'pending', 'approval ' .. n .. '/' .. required)
-  if n < required then
-    redis.call('HSET', req, 'updated', now)
-    redis.call('HINCRBY', req, 'version', 1)
-    return {'ok', 'pending', n}
-  end
-  log('pending', 'approved', '')
-  take_lease('approved')
-  return {'apply', 'applying', n}
-elseif action == 'deny' then
-  if state ~= 'pending' and state ~= 'failed' then return {'noop', state, count()} end
-  if actor == requester then return {'self', state, count()} end
-  if not approver then return {'not_approver', state, count()} end
-  finalise('denied', 'decided_by', actor, 'deny_reason', arg.reason or '')
-  log(state, 'denied', '')
-  return {'ok', 'denied', count()}
-elseif action == 'withdraw' then
-  -- The bot takes back a request that never reached the approvers (its message failed).
-  if state ~= 'pending' then return {'noop', state, count()} end
-  finalise('cancelled', 'decided_by', 'bot', 'error', arg.why or '')
-  log(state, 'cancelled', arg.why or '')
-  return {'ok', 'cancelled', count()}
-elseif action == 'cancel' then
-  if state ~= 'pending' and state ~= 'failed' then return {'noop', state, count()} end
-  if actor ~= requester then return {'not_requester', state, count()} end
-  finalise('cancelled', 'decided_by', actor)
-  log(state, 'cancelled', '')
-  return {'ok', 'cancelled', count()}
-elseif action == 'retry' then
-  if state ~= 'failed' then return {'noop', state, count()} end
-  if actor == requester then return {'self', state, count()} end
-  if not approver then return {'not_approver', state, count()} end
-  if beneficiary() then return {'beneficiary', state, count()} end
-  take_lease('failed')
-  return {'apply', 'applying', count()}
-elseif action == 'reclaim' then
-  if state ~= 'applying' or (tonumber(h[6]) or 0) > now then return {'noop', state, count()} end
-  log('applying', 'applying', 'lease expired; taken over')
-  set('applying', 'lease', arg.lease, 'lease_until', arg.lease_until)
-  redis.call('HINCRBY', req, 'attempts', 1)
-  return {'apply', 'applying', count()}
-elseif action == 'finish' then
-  if state ~= 'applying' or h[5] ~= arg.lease then return {'stale', state, count()} end
-  if arg.outcome == 'applied' then
-    finalise('applied', 'result', arg.result)
-    log('applying', 'applied', '')
-    return {'ok', 'applied', count()}
-  end
-  set('failed', 'error', arg.error, 'lease', '', 'lease_until', '')
-  log('applying', 'failed', arg.error)
-  return {'ok', 'failed', count()}
-end
-return redis.error_reply('unknown action ' .. action)
-"""
 
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return 1
-"""
 
-_MARK_SHOWN = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local shown = tonumber(redis.call('HGET', KEYS[1], 'shown') or '-1')
-if tonumber(ARGV[1]) > shown then redis.call('HSET', KEYS[1], 'shown', ARGV[1]) end
-return 1
-"""
+
+
+def _lua(name: str) -> str:
+    """A state-machine script, kept as a file of its own with its KEYS/ARGV contract on top."""
+    return files("app.approvals").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -354,9 +216,9 @@ class ApprovalStore:
         self.redis = redis
         self.prefix = prefix
         self.retention = retention
-        self._transition = redis.register_script(_TRANSITION)
-        self._create = redis.register_script(_CREATE)
-        self._mark_shown = redis.register_script(_MARK_SHOWN)
+        self._transition = redis.register_script(_lua("transition"))
+        self._create = redis.register_script(_lua("create"))
+        self._mark_shown = redis.register_script(_lua("mark_shown"))
 
     # --- keys ------------------------------------------------------------------------------
 
