@@ -10,7 +10,7 @@ a `dict` the store keeps encrypted; the display diff only ever says "changed".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -79,17 +79,13 @@ class Change:
 
 
 def check(change: Change, secrets: Mapping[str, str]) -> None:
-    """Refuse a change that cannot be right, before anything is stored."""
+    """Refuse a change that cannot be right, before anything is stored: what every verb
+    requires, then what its own spec requires."""
+    spec = spec_of(change)
     problems: dict[str, str] = {}
-    if change.verb is not Verb.CREATE and not change.identifier:
+    if spec.names_entry and not change.identifier:
         problems["entry"] = "name the entry: `password ID` or `secret ID`"
-    shares = len(change.add_users) + len(change.add_groups)
-    removals = len(change.remove_users) + len(change.remove_groups)
-    if change.verb is Verb.SHARE and not shares:
-        problems["with"] = "say who to share with: @someone, user:NAME or group:\"Name\""
-    if change.verb is Verb.UNSHARE and not removals:
-        problems["from"] = "say who to unshare from: @someone, user:NAME or group:\"Name\""
-    if shares + removals > MAX_SHARES_PER_REQUEST:
+    if len(_principal_names(change)) > MAX_SHARES_PER_REQUEST:
         problems["who"] = (f"at most {MAX_SHARES_PER_REQUEST} people and groups per request, "
                            "so that the approval message can name every one")
     elif any(len(name) > MAX_PRINCIPAL_NAME for name in _principal_names(change)):
@@ -97,23 +93,53 @@ def check(change: Change, secrets: Mapping[str, str]) -> None:
     typed_secrets = SECRET_FIELDS & set(change.fields)
     if typed_secrets:
         problems[sorted(typed_secrets)[0]] = "secret values go only through `rotate` or `create`"
-    if change.verb is Verb.UPDATE:
-        allowed = Entry.PLAIN_FIELDS[change.kind]
-        unknown = sorted(set(change.fields) - set(allowed) - SECRET_FIELDS)
-        if unknown:
-            problems[unknown[0]] = f"not a field of a {change.kind.label}; use {', '.join(allowed)}"
-        if not change.fields:
-            problems["fields"] = "say what to change: field=value"
-        elif not problems:
-            problems.update(_value_problems(change))
-    if change.verb is Verb.ROTATE:
-        allowed_secrets = SECRET_FIELDS_OF[change.kind]
-        if not secrets or set(secrets) - set(allowed_secrets):
-            problems["secrets"] = f"a rotation sets {' and/or '.join(allowed_secrets)}"
-    elif change.verb is not Verb.CREATE and secrets:
+    if secrets and not spec.carries_secrets:
         problems["secrets"] = "only `rotate` and `create` carry secret values"
+    problems.update({k: v for k, v in spec.check(change, secrets, problems).items()
+                     if k not in problems})
     if problems:
         raise ValidationError(problems)
+
+
+def _check_share(change: Change, secrets: Mapping[str, str],
+                 found: Mapping[str, str]) -> dict[str, str]:
+    if not change.add_users and not change.add_groups:
+        return {"with": "say who to share with: @someone, user:NAME or group:\"Name\""}
+    return {}
+
+
+def _check_unshare(change: Change, secrets: Mapping[str, str],
+                   found: Mapping[str, str]) -> dict[str, str]:
+    if not change.remove_users and not change.remove_groups:
+        return {"from": "say who to unshare from: @someone, user:NAME or group:\"Name\""}
+    return {}
+
+
+def _check_update(change: Change, secrets: Mapping[str, str],
+                  found: Mapping[str, str]) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    allowed = Entry.PLAIN_FIELDS[change.kind]
+    unknown = sorted(set(change.fields) - set(allowed) - SECRET_FIELDS)
+    if unknown:
+        problems[unknown[0]] = f"not a field of a {change.kind.label}; use {', '.join(allowed)}"
+    if not change.fields:
+        problems["fields"] = "say what to change: field=value"
+    elif not problems and not found:
+        problems.update(_value_problems(change))
+    return problems
+
+
+def _check_rotate(change: Change, secrets: Mapping[str, str],
+                  found: Mapping[str, str]) -> dict[str, str]:
+    allowed_secrets = SECRET_FIELDS_OF[change.kind]
+    if not secrets or set(secrets) - set(allowed_secrets):
+        return {"secrets": f"a rotation sets {' and/or '.join(allowed_secrets)}"}
+    return {}
+
+
+def _check_nothing_more(change: Change, secrets: Mapping[str, str],
+                        found: Mapping[str, str]) -> dict[str, str]:
+    return {}
 
 
 def _principal_names(change: Change) -> list[str]:
@@ -136,14 +162,31 @@ def _value_problems(change: Change) -> dict[str, str]:
 
 def final_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     """The MySafe body for this change, merged into the entry as it is *now*."""
-    if change.verb is Verb.SHARE:
-        return _sharing_body(change, current, add=True)
-    if change.verb is Verb.UNSHARE:
-        return _sharing_body(change, current, add=False)
-    if change.verb is Verb.UPDATE:
-        return dict(change.fields)
-    if change.verb is Verb.ROTATE:
-        return dict(secrets)
+    return spec_of(change).body(change, current, secrets)
+
+
+def _share_body(change: Change, current: Entry | None,
+                secrets: Mapping[str, str]) -> dict[str, Any]:
+    return _sharing_body(change, current, add=True)
+
+
+def _unshare_body(change: Change, current: Entry | None,
+                  secrets: Mapping[str, str]) -> dict[str, Any]:
+    return _sharing_body(change, current, add=False)
+
+
+def _update_body(change: Change, current: Entry | None,
+                 secrets: Mapping[str, str]) -> dict[str, Any]:
+    return dict(change.fields)
+
+
+def _rotate_body(change: Change, current: Entry | None,
+                 secrets: Mapping[str, str]) -> dict[str, Any]:
+    return dict(secrets)
+
+
+def _create_body(change: Change, current: Entry | None,
+                 secrets: Mapping[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {**change.fields, **secrets}
     if change.add_users:
         body["users_allowed"] = [u.body() for u in change.add_users]
@@ -240,17 +283,31 @@ _ACTION_ORDER = {"add": 0, "raise": 1, "remove": 2, "keep": 3, "absent": 4, "set
 
 def diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
     """What the request changes, for people to read; secret fields only say (set)/(changed)."""
-    if change.verb is Verb.CREATE:
-        lines = [DiffLine(k, "", v) for k, v in change.fields.items()]
-        lines += [DiffLine(k, "", "(set)") for k in secrets]
-        return lines + _sharing_lines(change, None)
-    assert current is not None
-    if change.verb is Verb.ROTATE:
-        return [DiffLine(k, "(hidden)", "(changed)")
-                for k in SECRET_FIELDS_OF[change.kind] if k in secrets]
-    if change.verb is Verb.UPDATE:
-        before = current.plain_fields()
-        return [DiffLine(k, before.get(k, ""), v) for k, v in change.fields.items()]
+    return spec_of(change).diff(change, current, secrets)
+
+
+def _create_diff(change: Change, current: Entry | None,
+                 secrets: Mapping[str, str]) -> list[DiffLine]:
+    lines = [DiffLine(k, "", v) for k, v in change.fields.items()]
+    lines += [DiffLine(k, "", "(set)") for k in secrets]
+    return lines + _sharing_lines(change, None)
+
+
+def _rotate_diff(change: Change, current: Entry | None,
+                 secrets: Mapping[str, str]) -> list[DiffLine]:
+    return [DiffLine(k, "(hidden)", "(changed)")
+            for k in SECRET_FIELDS_OF[change.kind] if k in secrets]
+
+
+def _update_diff(change: Change, current: Entry | None,
+                 secrets: Mapping[str, str]) -> list[DiffLine]:
+    assert current is not None  # an update names its entry
+    before = current.plain_fields()
+    return [DiffLine(k, before.get(k, ""), v) for k, v in change.fields.items()]
+
+
+def _sharing_diff(change: Change, current: Entry | None,
+                  secrets: Mapping[str, str]) -> list[DiffLine]:
     return _sharing_lines(change, current)
 
 
@@ -307,21 +364,32 @@ def unmet(change: Change, entry: Entry, *, reported: Iterable[str] = ()) -> list
     take-over whose first attempt already landed writes nothing again) and after it (a change
     is reported applied only when MySafe shows it). A principal MySafe itself `reported` in
     the write's `shared_error` is left out: the outcome already says why it has no access."""
-    if change.verb in (Verb.ROTATE, Verb.CREATE):
-        return None
-    if change.verb is Verb.UPDATE:
-        now = entry.plain_fields()
-        return [f"{name} is {now.get(name, '')!r}, not {value!r}"
-                for name, value in change.fields.items()
-                if _plain(now.get(name, "")) != _plain(value)]
+    return spec_of(change).unmet(change, entry, " ".join(reported).casefold())
+
+
+def _cannot_tell(change: Change, entry: Entry, said: str) -> list[str] | None:
+    return None
+
+
+def _update_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
+    now = entry.plain_fields()
+    return [f"{name} is {now.get(name, '')!r}, not {value!r}"
+            for name, value in change.fields.items()
+            if _plain(now.get(name, "")) != _plain(value)]
+
+
+def _share_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
     users = {u.username.casefold(): u for u in entry.users_allowed}
     groups = {g.name.casefold(): g for g in entry.groups_allowed}
-    if change.verb is Verb.SHARE:
-        said = " ".join(reported).casefold()
-        return [*_missing([u for u in change.add_users if u.username.casefold() not in said],
-                          users, lambda u: u.username, "user"),
-                *_missing([g for g in change.add_groups if g.name.casefold() not in said],
-                          groups, lambda g: g.name, "group")]
+    return [*_missing([u for u in change.add_users if u.username.casefold() not in said],
+                      users, lambda u: u.username, "user"),
+            *_missing([g for g in change.add_groups if g.name.casefold() not in said],
+                      groups, lambda g: g.name, "group")]
+
+
+def _unshare_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
+    users = {u.username.casefold() for u in entry.users_allowed}
+    groups = {g.name.casefold() for g in entry.groups_allowed}
     return [*(f"user {name} still has access" for name in change.remove_users
               if name.casefold() in users),
             *(f"group {name} still has access" for name in change.remove_groups
@@ -342,3 +410,43 @@ def _missing(wanted: Iterable[Any], present: Mapping[str, Any], name: Any,
 
 def _plain(value: object) -> str:
     return " ".join(str(value or "").split())
+
+
+# --- one spec per verb --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChangeSpec:
+    """Everything one verb means to the engine, in one place: what it requires beyond what
+    every verb does, the MySafe body it sends, the lines people approve, and how apply tells
+    whether MySafe shows it. A new verb is one module in `commands/` plus one spec here."""
+
+    check: Callable[[Change, Mapping[str, str], Mapping[str, str]], dict[str, str]]
+    body: Callable[[Change, Entry | None, Mapping[str, str]], dict[str, Any]]
+    diff: Callable[[Change, Entry | None, Mapping[str, str]], list[DiffLine]]
+    unmet: Callable[[Change, Entry, str], list[str] | None]
+    #: It acts on an existing entry (every verb but create).
+    names_entry: bool = True
+    #: Apply makes a new entry instead of writing one (never repeated blindly).
+    creates: bool = False
+    #: It carries secret values, kept encrypted while the request waits.
+    carries_secrets: bool = False
+    #: Someone gains access through it (they may not approve it).
+    grants: bool = False
+
+
+SPECS: dict[Verb, ChangeSpec] = {
+    Verb.SHARE: ChangeSpec(_check_share, _share_body, _sharing_diff, _share_unmet,
+                           grants=True),
+    Verb.UNSHARE: ChangeSpec(_check_unshare, _unshare_body, _sharing_diff, _unshare_unmet),
+    Verb.UPDATE: ChangeSpec(_check_update, _update_body, _update_diff, _update_unmet),
+    Verb.ROTATE: ChangeSpec(_check_rotate, _rotate_body, _rotate_diff, _cannot_tell,
+                            carries_secrets=True),
+    Verb.CREATE: ChangeSpec(_check_nothing_more, _create_body, _create_diff, _cannot_tell,
+                            names_entry=False, creates=True, carries_secrets=True, grants=True),
+}
+if set(SPECS) != set(Verb):  # a verb without its spec fails here, at import, never at apply
+    raise ImportError(f"no ChangeSpec for {sorted(v.value for v in set(Verb) - set(SPECS))}")
+
+
+def spec_of(change: Change) -> ChangeSpec:
+    return SPECS[change.verb]

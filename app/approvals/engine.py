@@ -24,7 +24,7 @@ import redis
 
 from app import metrics
 from app.approvals.audit import Audit
-from app.approvals.changes import Change, Verb, check, diff, final_body, unmet
+from app.approvals.changes import Change, check, diff, final_body, spec_of, unmet
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.store import (
     CHANGED,
@@ -88,7 +88,7 @@ def beneficiaries(change: Change, notify: Sequence[str]) -> list[str]:
     usernames it shares with (casefolded) and the Slack IDs of the people mentioned.
 
     Members of a shared *group* cannot be listed: MySafe's API does not expose membership."""
-    if change.verb is not Verb.SHARE and change.verb is not Verb.CREATE:
+    if not spec_of(change).grants:
         return []
     return [*(u.username.casefold() for u in change.add_users), *notify]
 
@@ -132,7 +132,7 @@ class Engine:
         # A create's retry must recognise only the entry *it* made: remember what already
         # carries the same name (or identifier code) now, before anything is created.
         preexisting = [e.identifier for e in self._same_name(client, change)] \
-            if change.verb is Verb.CREATE else []
+            if spec_of(change).creates else []
         now = timestamp()
         expires = now + self.settings.request_ttl
         fields = {
@@ -343,7 +343,7 @@ class Engine:
         client = self.client_for(request.requester)
         secrets = self._secrets(request)
         with deadline(self._monotonic(request.lease_until) - LEASE_SAFETY):
-            if change.verb is Verb.CREATE:
+            if spec_of(change).creates:
                 self._fence(request, lease, client)
                 return self._create_once(client, request, secrets)
             return self._write_entry(client, request, lease, secrets)
