@@ -258,11 +258,12 @@ def _audit(args: argparse.Namespace) -> int:
 def _duration(text: str) -> timedelta:
     from datetime import timedelta
 
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    number, unit = text[:-1], text[-1:]
-    if unit not in units or not number.isdigit():
-        raise ConfigError("--since", "expected a duration such as 30m, 24h or 7d")
-    return timedelta(seconds=int(number) * units[unit])
+    from app.durations import parse_duration
+
+    try:
+        return timedelta(seconds=parse_duration(text))
+    except ValueError:
+        raise ConfigError("--since", "expected a duration such as 30m, 24h or 7d") from None
 
 
 def _mcp(args: argparse.Namespace) -> int:

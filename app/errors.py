@@ -33,7 +33,7 @@ path, vendor code — and never a secret or a raw body.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 
 class BotError(Exception):
@@ -123,14 +123,6 @@ class MySafeError(BotError):
         self.status = status
         self.method = method
         self.path = path
-
-    def scrub(self, secrets: Iterable[str]) -> MySafeError:
-        """Remove the request's secret values from MySafe's words (which may quote them)."""
-        from app.mysafe.redact import scrub
-
-        self.message = scrub(self.message, secrets)
-        self.args = (self.message,)
-        return self
 
     def describe(self) -> str:
         """A one-line account for people: MySafe's words (scrubbed) plus its code."""

@@ -29,7 +29,7 @@ from tests.slack_harness import Bot, served_bot
 from tests.slack_requests import text_input
 from tests.socket_mode_fake import SocketModeFake
 
-APP_TOKEN = "xapp-1-A1-1234-socketmodetesttoken"
+APP_TOKEN = "xapp-fake-socket-mode-token"
 PUT = "/api/mysafe/password/update"
 NEW_PASSWORD = "N3w-Socket-Value!"
 

@@ -324,9 +324,12 @@ class ApprovalStore:
         return self.transition(request_id, Action.FENCE, actor="bot", now=now, lease=lease,
                                margin=margin).status == "ok"
 
-    def mark_shown(self, request_id: str, version: int) -> None:
-        """Record that the Slack message now shows `version` (never lowers what is recorded)."""
+    def shown(self, request_id: str, version: int) -> None:
+        """Record that the Slack message now shows `version` (never lowering what is
+        recorded) and that it needs no repair. (Two calls: the repair index lives in another
+        cluster slot, where a pipeline cannot carry the script.)"""
         self._mark_shown(keys=[self.request_keys(request_id)[0]], args=[version])
+        self.repaired(request_id)
 
     def render_lock(self, request_id: str, *, wait: float) -> Lock:
         """One render of a request's message at a time, so updates reach Slack in order."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -88,12 +88,12 @@ class MySafe:
         token = body.get("access_token") if isinstance(body, dict) else None
         secret = [credentials.client_secret]
         if response.status_code >= 500 and not token:
-            raise _unavailable(response, body, "POST", self.token_path).scrub(secret)
+            raise _unavailable(response, body, "POST", self.token_path, secrets=secret)
         if response.status_code != 200 or not isinstance(token, str) or not token:
             raise CredentialsRejected(
-                f"MySafe refused the access key: {_message(body, response)}",
+                f"MySafe refused the access key: {_message(body, response, secrets=secret)}",
                 status=response.status_code, method="POST", path=self.token_path,
-            ).scrub(secret)
+            )
         try:
             expires_in = int(body.get("expires_in") or 3600)
         except (TypeError, ValueError):
@@ -197,7 +197,7 @@ class UserClient:
         entry = None
         if any(isinstance(body.get(key), dict) for key in ENTITY_KEYS):
             entry = self._entity(kind, body, method, path)
-        return Outcome(message=scrub(_message(body), self._secrets(kwargs.get("json"))),
+        return Outcome(message=_message(body, secrets=self._secrets(kwargs.get("json"))),
                        entry=entry, shared_error=entry.shared_error if entry else ())
 
     def _secrets(self, body: Any) -> list[str]:
@@ -229,15 +229,9 @@ class UserClient:
             return kept or CachedToken(token.access_token, "")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """`_exchange`, with the call's own secret values removed from any error MySafe gave."""
-        try:
-            return self._exchange(method, path, **kwargs)
-        except MySafeError as error:
-            error.scrub(self._secrets(kwargs.get("json")))
-            raise
-
-    def _exchange(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """Send with a bearer token; on a 401, drop that token, get a fresh one, replay once."""
+        """Send with a bearer token; on a 401, drop that token, get a fresh one, replay once.
+        Any words MySafe answers with lose this call's own secret values first."""
+        secrets = self._secrets(kwargs.get("json"))
         token = self._token()
         response = self._send(method, path, token.access_token, **kwargs)
         if _unauthorised(response):
@@ -246,10 +240,10 @@ class UserClient:
             response = self._send(method, path, token.access_token, **kwargs)
             if _unauthorised(response):
                 self.mysafe.tokens.drop(self.user_id, stored=token.stored)
-                raise CredentialsRejected(
-                    f"MySafe does not accept this key's token: {_message(_json(response), response)}",
-                    status=response.status_code, method=method, path=path)
-        return _envelope(response, method, path)
+                words = _message(_json(response), response, secrets=secrets)
+                raise CredentialsRejected(f"MySafe does not accept this key's token: {words}",
+                                          status=response.status_code, method=method, path=path)
+        return _envelope(response, method, path, secrets=secrets)
 
     def _send(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"}
@@ -285,8 +279,12 @@ def _unauthorised(response: requests.Response) -> bool:
     return False
 
 
-def _message(body: Any, response: requests.Response | None = None) -> str:
-    """MySafe's words: `message`, then `Message`, then `mensagem`; or the gateway's text."""
+def _message(body: Any, response: requests.Response | None = None, *,
+             secrets: Sequence[str] = ()) -> str:
+    """MySafe's words: `message`, then `Message`, then `mensagem`; or the gateway's text.
+
+    They are untrusted free text that may quote the request: `secrets` (the call's own secret
+    values) are removed before the text is shortened, so no cut can leave part of one."""
     candidates: list[Any] = []
     if isinstance(body, dict):
         inner: dict[str, Any] = body["response"] if isinstance(body.get("response"), dict) else {}
@@ -299,7 +297,7 @@ def _message(body: Any, response: requests.Response | None = None) -> str:
         candidates.append(response.text)
     for candidate in candidates:
         if isinstance(candidate, str) and candidate.strip():
-            return _clean(candidate)
+            return _clean(scrub(candidate, secrets))
     if response is not None:
         return f"HTTP {response.status_code} {response.reason or ''}".strip()
     return ""
@@ -321,7 +319,8 @@ def _business_code(body: dict[str, Any]) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _envelope(response: requests.Response, method: str, path: str) -> dict[str, Any]:
+def _envelope(response: requests.Response, method: str, path: str, *,
+              secrets: Sequence[str] = ()) -> dict[str, Any]:
     """Return the JSON body of a success, or raise the error it stands for."""
     body = _json(response)
     status = response.status_code
@@ -333,21 +332,21 @@ def _envelope(response: requests.Response, method: str, path: str) -> dict[str, 
         code = _business_code(body)
         error_class = ERROR_CODES.get(code or 0, MySafeError)
         metrics.MYSAFE_ERRORS.labels(code=str(code or "business")).inc()
-        raise error_class(_message(body, response), code=code, status=status, method=method,
-                          path=path)
+        raise error_class(_message(body, response, secrets=secrets), code=code, status=status,
+                          method=method, path=path)
     if status in (429, 500, 502, 503, 504):
         metrics.MYSAFE_ERRORS.labels(code="unavailable").inc()
-        raise _unavailable(response, body, method, path)
+        raise _unavailable(response, body, method, path, secrets=secrets)
     metrics.MYSAFE_ERRORS.labels(code="unexpected").inc()
     if 200 <= status < 300:
         raise UnexpectedAnswer("MySafe answered with something that is not JSON",
                                status=status, method=method, path=path)
     hint = " (check MYSAFE_URL)" if status == 404 else ""
-    raise UnexpectedAnswer(f"{_message(body, response)}{hint}", status=status, method=method,
-                           path=path)
+    raise UnexpectedAnswer(f"{_message(body, response, secrets=secrets)}{hint}", status=status,
+                           method=method, path=path)
 
 
-def _unavailable(response: requests.Response, body: Any, method: str,
-                 path: str) -> MySafeUnavailable:
-    return MySafeUnavailable(f"MySafe is unavailable: {_message(body, response)}",
+def _unavailable(response: requests.Response, body: Any, method: str, path: str, *,
+                 secrets: Sequence[str] = ()) -> MySafeUnavailable:
+    return MySafeUnavailable(f"MySafe is unavailable: {_message(body, response, secrets=secrets)}",
                              status=response.status_code, method=method, path=path)

@@ -31,16 +31,4 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for form in spelled:
         if form:
             text = text.replace(form, MASK)
-    return _cut_tail(text, spelled)
-
-
-def _cut_tail(text: str, spelled: list[str]) -> str:
-    """A message shortened to a length (`…`) may end inside a secret: mask that beginning."""
-    if not text.endswith("…"):
-        return text
-    body = text[:-1]
-    for form in spelled:
-        for size in range(min(len(form), len(body)), MIN_LENGTH - 1, -1):
-            if body.endswith(form[:size]):
-                return body[:-size] + MASK + "…"
     return text

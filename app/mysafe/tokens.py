@@ -49,6 +49,9 @@ class CachedToken(NamedTuple):
     access_token: str
     stored: str
 
+    def __repr__(self) -> str:  # never the token, in a log line or a traceback
+        return "CachedToken(access_token='***', stored='***')"
+
 
 def vault_key(prefix: str, *parts: str) -> str:
     """Keys of people's keys and tokens share the `{vault}` hash tag: one slot, so linking,

@@ -81,8 +81,7 @@ class SlackNotifier:
             posted = self.client.chat_postMessage(channel=self.channel, text=text,
                                                   blocks=message, unfurl_links=False)
             self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
-        self.store.mark_shown(request.id, request.version)
-        self.store.repaired(request.id)
+        self.store.shown(request.id, request.version)
 
     def repair(self, request_ids: list[str]) -> int:
         """Re-render messages that are behind their request (a failed or lost update)."""
