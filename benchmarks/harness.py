@@ -21,19 +21,17 @@ from typing import Any
 
 import requests
 
+from app.crypto import generate_key
+from app.ops.serve import gunicorn_options
+from app.sandbox.emulator import Emulator, EmulatorServer
+from app.services import Services
+from app.settings import Settings
+from app.storage import stop_server
+from tests.support.slack_fake import SlackCall, SlackFake
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from app.crypto import generate_key  # noqa: E402
-from app.ops.serve import gunicorn_options  # noqa: E402
-from app.sandbox.emulator import Emulator, EmulatorServer  # noqa: E402
-from app.services import Services  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from app.storage import stop_server  # noqa: E402
-from tests.slack_fake import SlackCall, SlackFake  # noqa: E402
 
 SIGNING_SECRET = "bench-signing-secret"  # noqa: S105 - a throwaway for loopback runs
 APPROVAL_CHANNEL = "C0APPROVALS"
@@ -278,10 +276,11 @@ class Bench:
 
 
 def run_json(script: str, job: dict[str, Any], *, timeout: float = 300.0) -> dict[str, Any]:
-    """Run `benchmarks/{script}` in a fresh process: one JSON job in, one JSON result out."""
+    """Run `python -m benchmarks.{script}` in a fresh process: one JSON job in, one JSON result out."""
     import json
 
-    done = subprocess.run([sys.executable, str(BENCH_DIR / script)], input=json.dumps(job),
+    module = f"benchmarks.{Path(script).stem}"
+    done = subprocess.run([sys.executable, "-m", module], input=json.dumps(job), cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{script} failed ({done.returncode}):\n{done.stderr[-3000:]}")

@@ -12,7 +12,7 @@ Jobs:
   {"mode": "burst", ...}   `concurrency` threads, each with its own connection (opened with a
                            GET first), wait on one barrier, then send one request each.
 
-Payloads are the ones `tests/slack_requests.py` builds (`SlackClient.command` / `.click`),
+Payloads are the ones `tests/support/slack_requests.py` builds (`SlackClient.command` / `.click`),
 signed the same way; only the transport is swapped for a per-thread keep-alive connection:
 `http.client` by default, or a `requests.Session` with `"client": "requests"`.
 """
@@ -25,15 +25,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.slack_requests import SlackClient, sign  # noqa: E402
+from tests.support.slack_requests import SlackClient, sign
 
 
 class SessionClient(SlackClient):

