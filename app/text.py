@@ -44,6 +44,13 @@ def inline(value: object) -> str:
     return _BROADCAST.sub("@" + ZWSP, "".join(_inert(c) for c in plain(value)))
 
 
+def code(value: object) -> str:
+    """One line for inside a code span: kept as typed so it can be copied (Slack formats
+    nothing there), except what could end the span or open markup: `&`, `<`, `>`, a backtick."""
+    escaped = "".join(_ENTITIES.get(c, f"{ZWSP}`{ZWSP}" if c == "`" else c) for c in plain(value))
+    return _BROADCAST.sub("@" + ZWSP, escaped)
+
+
 def _inert(char: str) -> str:
     if char in _ENTITIES:
         return _ENTITIES[char]

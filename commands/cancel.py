@@ -6,6 +6,7 @@ from app.approvals.store import is_request_id
 from commands.context import Context
 from commands.grammar import Args, shown
 from commands.lexer import CommandError
+from commands.replies import Message
 from commands.types import Cancel, Token, VerbSpec, Word
 
 SPEC = VerbSpec(
@@ -32,8 +33,9 @@ def parse(args: list[Token]) -> Cancel:
     return Cancel(request_id)
 
 
-def run(ctx: Context, command: Cancel) -> str:
+def run(ctx: Context, command: Cancel) -> Message:
     decision = ctx.engine.cancel(command.request_id, ctx.user_id)
     if not decision.changed:
-        return f"{command.request_id} is already {decision.request.state.value}; nothing changed."
-    return f"Cancelled {command.request_id}."
+        return Message.of(f"{command.request_id} is already {decision.request.state.value}; "
+                          "nothing changed.")
+    return Message.of(f"Cancelled {command.request_id}.")

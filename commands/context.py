@@ -1,21 +1,19 @@
-"""What a verb's `run` gets: who asked, the engine and services, and how to open a modal.
+"""What a verb's `run` gets: who asked, the engine and services.
 
-It knows nothing of Bolt: the Slack listener builds it, and tests could build it too.
+It knows nothing of Bolt or of any chat: the Slack listener builds it, and tests could build it
+too. A verb answers with a neutral reply (`commands.replies`), which the front renders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Container
 from dataclasses import dataclass
-from typing import Any
 
 from app.approvals.engine import Engine
-from app.approvals.store import ChangeRequest
 from app.errors import ValidationError
 from app.mysafe.client import UserClient
 from app.mysafe.models import GroupShare, UserShare
 from app.services import Services
-from app.slack.blocks import waiting_notice
 from commands.types import MySafeGroup, MySafeUser, SlackUser, Target
 
 
@@ -25,7 +23,6 @@ class Context:
     engine: Engine
     services: Services
     approvers: Container[str]
-    open_modal: Callable[[dict[str, Any]], object]
     idempotency_key: str = ""
     source: str = "slack"
 
@@ -36,9 +33,6 @@ class Context:
     def mysafe(self) -> UserClient:
         """MySafe as the person asking; `CredentialsMissing` tells them to `/mysafe login`."""
         return self.engine.client_for(self.user_id)
-
-    def waiting(self, request: ChangeRequest) -> str:
-        return waiting_notice(request, self.services.settings.approval_channel)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.slack.blocks import create_modal
 from commands.context import Context
 from commands.grammar import Args, take_kind
+from commands.replies import CreateForm, OpenForm
 from commands.types import Create, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -27,7 +27,6 @@ def parse(args: list[Token]) -> Create:
     return Create(kind)
 
 
-def run(ctx: Context, command: Create) -> str | None:
-    ctx.services.vault.credentials(ctx.user_id)
-    ctx.open_modal(create_modal(command.kind))
-    return None
+def run(ctx: Context, command: Create) -> OpenForm:
+    ctx.services.vault.credentials(ctx.user_id)  # unlinked people are told before typing secrets
+    return OpenForm(CreateForm(command.kind))

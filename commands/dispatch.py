@@ -7,6 +7,7 @@ from typing import Any
 
 from commands import VERBS
 from commands.context import Context
+from commands.replies import Reply
 from commands.types import Command, Create, Help, Login, Rotate
 
 #: Verbs answered by a modal: Slack's trigger_id lasts 3 seconds, so these run before the ack
@@ -14,10 +15,10 @@ from commands.types import Command, Create, Help, Login, Rotate
 MODAL_COMMANDS = (Login, Rotate, Create)
 INSTANT_COMMANDS = (Help,)
 
-_RUN: dict[type, Callable[[Context, Any], str | None]] = {
+_RUN: dict[type, Callable[[Context, Any], Reply]] = {
     verb.COMMAND: verb.run for verb in VERBS.values()
 }
 
 
-def run(ctx: Context, command: Command) -> str | None:
+def run(ctx: Context, command: Command) -> Reply:
     return _RUN[type(command)](ctx, command)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from commands.context import Context
 from commands.grammar import Args, keyword, shown
 from commands.lexer import CommandError
+from commands.replies import Code, Line, Message
 from commands.types import Help, Token, VerbModule, VerbSpec
 
 SPEC = VerbSpec(
@@ -38,25 +39,25 @@ def parse(args: list[Token]) -> Help:
     return Help(name)
 
 
-def help_text(verb: str | None = None) -> str:
+def help_text(verb: str | None = None) -> Message:
     """One line per verb (usage and summary), or one verb's usage, summary and examples."""
     verbs = _verbs()
     if verb is None:
-        return "\n".join(_line(v.SPEC) for v in verbs.values())
+        return Message(tuple(_line(v.SPEC) for v in verbs.values()))
     if verb not in verbs:
         raise CommandError(f'there is no command "{shown(verb)}"', verb=SPEC.name,
                            usage=SPEC.usage)
     return _page(verbs[verb].SPEC)
 
 
-def _line(spec: VerbSpec) -> str:
-    return f"`{spec.usage}`  {spec.summary}"
+def _line(spec: VerbSpec) -> Line:
+    return (Code(spec.usage), "  ", spec.summary)
 
 
-def _page(spec: VerbSpec) -> str:
-    examples = [f"• `{example}`" for example in spec.examples]
-    return "\n".join([f"`{spec.usage}`", spec.summary, *(["Examples:"] if examples else []),
-                      *examples])
+def _page(spec: VerbSpec) -> Message:
+    examples: list[Line] = [("• ", Code(example)) for example in spec.examples]
+    heading: list[Line] = [("Examples:",)] if examples else []
+    return Message(((Code(spec.usage),), (spec.summary,), *heading, *examples))
 
 
 def _verbs() -> Mapping[str, VerbModule]:
@@ -66,5 +67,5 @@ def _verbs() -> Mapping[str, VerbModule]:
     return VERBS
 
 
-def run(ctx: Context, command: Help) -> str:
+def run(ctx: Context, command: Help) -> Message:
     return help_text(command.verb)

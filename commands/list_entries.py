@@ -3,10 +3,10 @@ the built-in `list`)."""
 
 from __future__ import annotations
 
-from app.slack.blocks import entries_text
 from commands.context import Context
 from commands.grammar import Args, secret_name, secret_refusal, take_kind
 from commands.lexer import CommandError
+from commands.replies import EntryList
 from commands.types import ListEntries, Token, VerbSpec
 
 MAX_TEXT = 100
@@ -43,6 +43,6 @@ def _filter_text(rest: Args) -> str:
     return text
 
 
-def run(ctx: Context, command: ListEntries) -> str:
+def run(ctx: Context, command: ListEntries) -> EntryList:
     items = [i for i in ctx.mysafe().list_entries(command.kind) if i.matches(command.text)]
-    return entries_text(command.kind, items, command.text)
+    return EntryList(command.kind, items, command.text)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.slack.blocks import login_modal
 from commands.context import Context
 from commands.grammar import Args
+from commands.replies import LoginForm, OpenForm
 from commands.types import Login, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -24,6 +24,5 @@ def parse(args: list[Token]) -> Login:
     return Login()
 
 
-def run(ctx: Context, command: Login) -> str | None:
-    ctx.open_modal(login_modal())
-    return None
+def run(ctx: Context, command: Login) -> OpenForm:
+    return OpenForm(LoginForm())

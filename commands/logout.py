@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.accounts.vault import unlink_person
 from commands.context import Context
 from commands.grammar import Args
+from commands.replies import Code, Message
 from commands.types import Logout, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -24,12 +25,12 @@ def parse(args: list[Token]) -> Logout:
     return Logout()
 
 
-def run(ctx: Context, command: Logout) -> str:
+def run(ctx: Context, command: Logout) -> Message:
     removed = unlink_person(ctx.services.vault, ctx.user_id)
     if removed:
         ctx.engine.audit.record("account.unlinked", actor=ctx.user_id, via="logout")
     if not removed:
-        return "You had no MySafe key linked."
-    return ("Your MySafe key (and your MCP token, if you had one) is unlinked; the bot can "
-            "no longer act for you. Your open requests will fail when approved: cancel them "
-            "with `/mysafe cancel`.")
+        return Message.of("You had no MySafe key linked.")
+    return Message.of("Your MySafe key (and your MCP token, if you had one) is unlinked; the bot "
+                      "can no longer act for you. Your open requests will fail when approved: "
+                      "cancel them with ", Code("/mysafe cancel"), ".")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.slack.blocks import request_line
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.lexer import CommandError
+from commands.replies import QueuePage, RequestList
 from commands.types import Requests, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -36,22 +36,13 @@ def parse(args: list[Token]) -> Requests:
     return Requests(page)
 
 
-def run(ctx: Context, command: Requests) -> str:
+def run(ctx: Context, command: Requests) -> RequestList:
     own = ctx.engine.open_for(ctx.user_id)
-    lines = [f"*Your open requests* ({len(own)})"] + [request_line(r) for r in own] if own \
-        else ["You have no open requests."]
-    if ctx.is_approver:
-        lines += ["", *_waiting(ctx, command.page)]
-    return "\n".join(lines)
+    return RequestList(own, _waiting(ctx, command.page) if ctx.is_approver else None)
 
 
-def _waiting(ctx: Context, page: int) -> list[str]:
+def _waiting(ctx: Context, page: int) -> QueuePage:
     """The approver's queue, a page at a time, with counts: never cut without saying so."""
     shown, total = ctx.engine.waiting_for(ctx.user_id, start=(page - 1) * PER_PAGE,
                                           count=PER_PAGE)
-    if not total:
-        return ["Nothing is waiting for your approval."]
-    pages = -(-total // PER_PAGE)
-    head = f"*Waiting for your approval*: {total}, newest first; page {min(page, pages)} of {pages}"
-    more = [f"Next: `/mysafe requests page {page + 1}`"] if page < pages else []
-    return [head, *(request_line(r) for r in shown), *more]
+    return QueuePage(shown, total, page, -(-total // PER_PAGE))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.slack.blocks import rotate_modal
 from commands.context import Context
 from commands.grammar import Args, take_entry
+from commands.replies import OpenForm, RotateForm
 from commands.types import Rotate, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -26,8 +26,7 @@ def parse(args: list[Token]) -> Rotate:
     return Rotate(entry)
 
 
-def run(ctx: Context, command: Rotate) -> str | None:
+def run(ctx: Context, command: Rotate) -> OpenForm:
     """The form opens at once (Slack's trigger lasts 3 seconds); the entry is read on submit."""
     ctx.services.vault.credentials(ctx.user_id)  # unlinked people are told before typing secrets
-    ctx.open_modal(rotate_modal(command.entry.kind, command.entry.identifier, ""))
-    return None
+    return OpenForm(RotateForm(command.entry.kind, command.entry.identifier))

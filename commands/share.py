@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.approvals.changes import Change, Verb
 from commands.context import Context, resolve
 from commands.grammar import Args, expect_keyword, take_entry
+from commands.replies import Submitted
 from commands.targets import take_audience
 from commands.types import Share, Token, VerbSpec
 
@@ -33,11 +34,11 @@ def parse(args: list[Token]) -> Share:
     return Share(entry, audience.who, audience.edit, audience.reason)
 
 
-def run(ctx: Context, command: Share) -> str:
+def run(ctx: Context, command: Share) -> Submitted:
     audience = resolve(ctx, command.who, edit=command.edit)
     change = Change(Verb.SHARE, command.entry.kind, command.entry.identifier,
                     add_users=audience.users, add_groups=audience.groups)
     request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
                                 idempotency_key=ctx.idempotency_key, notify=audience.notify,
                                 source=ctx.source)
-    return ctx.waiting(request)
+    return Submitted(request)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.slack.blocks import entry_text
 from commands.context import Context
 from commands.grammar import Args, take_entry
+from commands.replies import EntryShown
 from commands.types import Show, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -26,8 +26,8 @@ def parse(args: list[Token]) -> Show:
     return Show(entry)
 
 
-def run(ctx: Context, command: Show) -> str:
+def run(ctx: Context, command: Show) -> EntryShown:
     entry = ctx.mysafe().get(command.entry.kind, command.entry.identifier)
     ctx.engine.audit.record("entry.shown", actor=ctx.user_id, kind=entry.kind.value,
                             entry=entry.identifier, source=ctx.source)
-    return entry_text(entry)
+    return EntryShown(entry)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 from app.mysafe.models import Kind
+from commands.replies import Reply
 
 # --- tokens --------------------------------------------------------------------------------
 
@@ -246,4 +247,4 @@ class VerbModule(Protocol):
 
     def parse(self, args: list[Token]) -> Command: ...
 
-    def run(self, ctx: Any, command: Any) -> str | None: ...
+    def run(self, ctx: Any, command: Any) -> Reply: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.approvals.changes import Change, Verb
 from commands.context import Context, resolve
 from commands.grammar import Args, expect_keyword, take_entry
+from commands.replies import Submitted
 from commands.targets import take_audience
 from commands.types import Token, Unshare, VerbSpec
 
@@ -31,11 +32,11 @@ def parse(args: list[Token]) -> Unshare:
     return Unshare(entry, audience.who, audience.reason)
 
 
-def run(ctx: Context, command: Unshare) -> str:
+def run(ctx: Context, command: Unshare) -> Submitted:
     audience = resolve(ctx, command.who)
     change = Change(Verb.UNSHARE, command.entry.kind, command.entry.identifier,
                     remove_users=tuple(u.username for u in audience.users),
                     remove_groups=tuple(g.name for g in audience.groups))
     request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
                                 idempotency_key=ctx.idempotency_key, source=ctx.source)
-    return ctx.waiting(request)
+    return Submitted(request)

@@ -25,6 +25,7 @@ from commands.grammar import (
     unexpected,
 )
 from commands.lexer import CommandError
+from commands.replies import Submitted
 from commands.types import EntryRef, KeyValue, Token, Update, VerbSpec
 
 SPEC = VerbSpec(
@@ -94,9 +95,9 @@ def _allowed(entry: EntryRef) -> str:
     return ", ".join(Entry.PLAIN_FIELDS[entry.kind])
 
 
-def run(ctx: Context, command: Update) -> str:
+def run(ctx: Context, command: Update) -> Submitted:
     change = Change(Verb.UPDATE, command.entry.kind, command.entry.identifier,
                     fields=dict(command.fields))
     request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
                                 idempotency_key=ctx.idempotency_key, source=ctx.source)
-    return ctx.waiting(request)
+    return Submitted(request)

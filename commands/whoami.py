@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.text import inline
 from commands.context import Context
 from commands.grammar import Args
+from commands.replies import Code, Message, Strong
 from commands.types import Token, VerbSpec, WhoAmI
 
 SPEC = VerbSpec(
@@ -24,17 +24,19 @@ def parse(args: list[Token]) -> WhoAmI:
     return WhoAmI()
 
 
-def run(ctx: Context, command: WhoAmI) -> str:
+def run(ctx: Context, command: WhoAmI) -> Message:
     account = ctx.services.vault.account(ctx.user_id)
     role = " You are an approver." if ctx.is_approver else ""
     if account is None:
-        return "You have not linked a MySafe key: run `/mysafe login`." + role
+        return Message.of("You have not linked a MySafe key: run ", Code("/mysafe login"),
+                          "." + role)
     confirmed = ctx.services.vault.mysafe_username(ctx.user_id)
     if confirmed is None:
-        return (f"You linked a MySafe key (client ID {inline(account.client_id)}, linked "
-                f"{account.linked_at}) and said you are *{inline(account.mysafe_username)}*: "
-                "unconfirmed until an admin runs `mysafe-bot users map "
-                f"{ctx.user_id} {inline(account.mysafe_username)}`. Until then mentions of you "
-                f"cannot be shared with.{role}")
-    return (f"You act in MySafe as *{inline(confirmed)}* (client ID "
-            f"{inline(account.client_id)}, linked {account.linked_at}).{role}")
+        return Message.of(
+            f"You linked a MySafe key (client ID {account.client_id}, linked "
+            f"{account.linked_at}) and said you are ", Strong(account.mysafe_username),
+            ": unconfirmed until an admin runs ",
+            Code(f"mysafe-bot users map {ctx.user_id} {account.mysafe_username}"),
+            f". Until then mentions of you cannot be shared with.{role}")
+    return Message.of("You act in MySafe as ", Strong(confirmed),
+                      f" (client ID {account.client_id}, linked {account.linked_at}).{role}")

@@ -87,7 +87,8 @@ def _button(label: str, action_id: str, value: str, style: str | None = None) ->
     return button
 
 
-def _date(ts: float) -> str:
+def date(ts: float) -> str:
+    """A moment as Slack shows it in each reader's own time zone."""
     return f"<!date^{int(ts)}^{{date_short_pretty}} at {{time}}|{int(ts)}>"
 
 
@@ -186,7 +187,7 @@ def status_text(request: ChangeRequest) -> str:
         voters = ", ".join(f"<@{a}>" for a in sorted(request.approvals))
         label += f" — approvals {len(request.approvals)}/{request.required}"
         label += f" ({voters})" if voters else ""
-        label += f" · expires {_date(request.expires)}"
+        label += f" · expires {date(request.expires)}"
     elif request.state is State.APPLIED:
         label += f" — MySafe: “{text.clip(request.result.get('message', ''), 200)}”"
         shared_error = request.result.get("shared_error") or []

@@ -16,9 +16,11 @@ from slack_bolt import BoltContext
 from app import metrics
 from app.edge import answer_errors, user_message
 from app.ratelimit import RateLimiter
+from app.slack.replies import form_view, render_text
 from commands import dispatch
 from commands.context import Context
 from commands.parser import CommandError, parse
+from commands.replies import OpenForm, Reply
 
 if TYPE_CHECKING:
     from app.slack.front import SlackFront
@@ -51,10 +53,19 @@ class _Handlers:
         return Context(
             user_id=body["user_id"], engine=self.front.engine, services=self.front.services,
             approvers=self.front.approvers,
-            open_modal=lambda view: self.front.client.views_open(trigger_id=body["trigger_id"],
-                                                                 view=view),
             idempotency_key=f"slack:{body.get('trigger_id', '')}",
         )
+
+    def answer(self, body: dict[str, Any], reply: Reply, say: Callable[[str], object]) -> None:
+        """Render the verb's neutral reply: a form opens (on the command's trigger), anything
+        else is said."""
+        if isinstance(reply, OpenForm):
+            self.front.client.views_open(trigger_id=body["trigger_id"], view=form_view(reply))
+        else:
+            say(self.text(reply))
+
+    def text(self, reply: Reply) -> str:
+        return render_text(reply, channel=self.front.services.settings.approval_channel)
 
     @staticmethod
     def has_work(body: dict[str, Any]) -> bool:
@@ -84,15 +95,18 @@ class _Handlers:
             ack(text=user_message(error))
             return
         if isinstance(command, dispatch.INSTANT_COMMANDS):
-            ack(text=dispatch.run(self.context(body), command))
+            ack(text=self.text(dispatch.run(self.context(body), command)))
             return
         ack()
         context[PROCEED] = True
         if isinstance(command, dispatch.MODAL_COMMANDS):
             # response_url works wherever the command was typed (DMs, private channels), unlike
             # chat.postEphemeral, which needs the bot in the channel.
-            with answer_errors(lambda text: respond(text=text, response_type="ephemeral")):
-                dispatch.run(self.context(body), command)
+            def tell(text: str) -> None:
+                respond(text=text, response_type="ephemeral")
+
+            with answer_errors(tell):
+                self.answer(body, dispatch.run(self.context(body), command), tell)
 
     def work(self, body: dict[str, Any], context: BoltContext,
              respond: Callable[..., Any]) -> None:
@@ -107,6 +121,5 @@ class _Handlers:
         with answer_errors(say):
             reply = dispatch.run(self.context(body), command)
             outcome = "ok"
-            if reply:
-                say(reply)
+            self.answer(body, reply, say)
         metrics.REQUESTS.labels(verb=type(command).__name__.lower(), outcome=outcome).inc()

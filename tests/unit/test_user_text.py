@@ -178,3 +178,16 @@ def ticket(bot: Bot, typed: str, action: str, *, entry: int, url: str = "",
         "Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)})
     assert answer.status_code == status, answer.text
     return answer.json().get("request_id", "")
+
+
+def test_a_verb_reply_shows_every_part_inert_and_a_command_to_copy_exactly() -> None:
+    """Verbs answer in neutral parts; the Slack renderer makes plain and stressed text inert,
+    keeps a command copyable (underscores stay) and lets nothing close its code span."""
+    from app.slack.replies import message_text
+    from commands.replies import Code, Message, Strong
+
+    shown = message_text(Message.of("hi *there* <!channel>", Strong("a_b"),
+                                    Code("users map U1 my_name`<!here>")))
+    assert "<!channel>" not in shown and "<!here>" not in shown and "*there*" not in shown
+    assert "users map U1 my_name" in shown
+    assert shown.count("`") - shown.count(f"{text.ZWSP}`{text.ZWSP}") == 2

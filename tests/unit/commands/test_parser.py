@@ -12,6 +12,7 @@ import pytest
 
 from app.errors import ValidationError
 from app.mysafe.models import Entry, Kind
+from app.slack.replies import message_text
 from commands import VERBS
 from commands.help import help_text
 from commands.parser import CommandError, parse, quote, tokenize, unescape
@@ -357,7 +358,7 @@ def test_every_documented_example_parses(name: str, example: str) -> None:
 
 
 def test_help_lists_every_verb_with_its_usage_and_summary() -> None:
-    lines = help_text().splitlines()
+    lines = message_text(help_text()).splitlines()
     assert len(lines) == len(VERBS)
     for line, verb in zip(lines, VERBS.values(), strict=True):
         assert verb.SPEC.usage in line and verb.SPEC.summary in line
@@ -367,6 +368,6 @@ def test_help_lists_every_verb_with_its_usage_and_summary() -> None:
 def test_help_for_a_verb_shows_usage_summary_and_examples(name: str) -> None:
     spec = VERBS[name].SPEC
     assert parse(f"help {name}") == Help(name)
-    page = help_text(name)
+    page = message_text(help_text(name))
     for text in (spec.usage, spec.summary, *spec.examples):
         assert text in page

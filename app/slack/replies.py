@@ -1,0 +1,99 @@
+"""The one place a verb's neutral reply (`commands.replies`) becomes Slack: mrkdwn or a modal.
+
+Plain text parts go through `app.text.inline`, whoever wrote them, so a name or a MySafe value
+can neither format nor ping; a `Code` part keeps its characters as typed (it is meant to be
+copied) but cannot close its code span or open markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app import text
+from app.slack import blocks
+from commands.replies import (
+    Code,
+    CreateForm,
+    EntryList,
+    EntryShown,
+    Form,
+    LoginForm,
+    Message,
+    OpenForm,
+    Part,
+    Person,
+    QueuePage,
+    Reply,
+    RequestList,
+    RotateForm,
+    Strong,
+    Submitted,
+    When,
+)
+
+
+def render_text(reply: Reply, *, channel: str) -> str:
+    """The mrkdwn text of any reply but a form; `channel` is where requests wait."""
+    if isinstance(reply, Message):
+        return message_text(reply)
+    if isinstance(reply, Submitted):
+        return blocks.waiting_notice(reply.request, channel)
+    if isinstance(reply, EntryList):
+        return blocks.entries_text(reply.kind, reply.items, reply.search)
+    if isinstance(reply, EntryShown):
+        return blocks.entry_text(reply.entry)
+    if isinstance(reply, RequestList):
+        return _request_list(reply)
+    raise TypeError(f"{type(reply).__name__} is not text: open it as a form")
+
+
+def form_view(reply: OpenForm) -> dict[str, Any]:
+    return _form(reply.form)
+
+
+def _form(form: Form) -> dict[str, Any]:
+    if isinstance(form, LoginForm):
+        return blocks.login_modal()
+    if isinstance(form, RotateForm):
+        return blocks.rotate_modal(form.kind, form.identifier, "")
+    if isinstance(form, CreateForm):
+        return blocks.create_modal(form.kind)
+    raise TypeError(f"no modal for {type(form).__name__}")
+
+
+def message_text(message: Message) -> str:
+    return "\n".join("".join(_part(part) for part in line) for line in message.lines)
+
+
+def _part(part: Part) -> str:
+    if isinstance(part, str):
+        return text.inline(part)
+    if isinstance(part, Strong):
+        return f"*{text.inline(part.text)}*"
+    if isinstance(part, Code):
+        return f"`{text.code(part.text)}`"
+    if isinstance(part, Person):
+        return f"<@{part.user_id}>"
+    if isinstance(part, When):
+        return blocks.date(part.timestamp)
+    raise TypeError(f"unknown part {type(part).__name__}")
+
+
+def _request_list(reply: RequestList) -> str:
+    own = reply.own
+    lines = [f"*Your open requests* ({len(own)})", *(blocks.request_line(r) for r in own)] \
+        if own else ["You have no open requests."]
+    if reply.queue is not None:
+        lines += ["", *_queue(reply.queue)]
+    return "\n".join(lines)
+
+
+def _queue(queue: QueuePage) -> list[str]:
+    """The approver's queue, a page at a time, with counts: never cut without saying so."""
+    if not queue.total:
+        return ["Nothing is waiting for your approval."]
+    head = (f"*Waiting for your approval*: {queue.total}, newest first; page "
+            f"{min(queue.page, queue.pages)} of {queue.pages}")
+    more = [f"Next: `/mysafe requests page {queue.page + 1}`"] if queue.page < queue.pages \
+        else []
+    return [head, *(blocks.request_line(r) for r in queue.requests), *more]

@@ -1,0 +1,146 @@
+"""What a verb answers, in terms no chat front has to undo: the front decides how it looks.
+
+A verb's `run` returns one of these and never a chat markup string, so a second front (a local
+console, another chat) can reuse every verb: `app.slack.replies.render` is the one place that
+turns them into Slack mrkdwn or a modal.
+
+- `Message`: lines of text made of `Part`s. A bare `str` is text shown as typed (the front
+  makes it inert, whoever wrote it); `Strong`, `Code`, `Person` and `When` say what a part
+  *is* (a label to stress, a command to copy, a person, a moment), not how it is drawn.
+- `OpenForm`: a form for the person to fill in privately (secrets travel only through forms).
+- `Submitted`: a change request was stored and waits for an approver.
+- `EntryList`, `EntryShown`, `RequestList`: answers the front lays out (and pages) itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from app.approvals.store import ChangeRequest
+from app.mysafe.models import Entry, Kind, ListItem
+
+# --- text -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Strong:
+    """Text to stress: a heading, or the name the answer is about."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Code:
+    """A command or value to copy exactly as written."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Person:
+    """A chat user, by the front's own user ID (the front shows their name)."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class When:
+    """A moment, as epoch seconds: the front shows it in the reader's own time zone."""
+
+    timestamp: int
+
+
+Part: TypeAlias = str | Strong | Code | Person | When
+Line: TypeAlias = tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class Message:
+    """Lines of text; each line is a sequence of parts read left to right."""
+
+    lines: tuple[Line, ...]
+
+    @classmethod
+    def of(cls, *parts: Part) -> Message:
+        """A one-line message."""
+        return cls((tuple(parts),))
+
+
+# --- forms ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginForm:
+    """Client ID, client secret and MySafe username, checked with MySafe on submit."""
+
+
+@dataclass(frozen=True)
+class RotateForm:
+    """New secret values for one entry."""
+
+    kind: Kind
+    identifier: int
+
+
+@dataclass(frozen=True)
+class CreateForm:
+    """Every field of a new entry, and whom to share it with."""
+
+    kind: Kind
+
+
+Form: TypeAlias = LoginForm | RotateForm | CreateForm
+
+
+@dataclass(frozen=True)
+class OpenForm:
+    form: Form
+
+
+# --- answers the front lays out -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A change request is stored and waits for approval."""
+
+    request: ChangeRequest
+
+
+@dataclass(frozen=True)
+class EntryList:
+    """The entries of one kind a person can see, matching `search` when given."""
+
+    kind: Kind
+    items: Sequence[ListItem]
+    search: str = ""
+
+
+@dataclass(frozen=True)
+class EntryShown:
+    """One entry; secret values are never in it, only whether they are set."""
+
+    entry: Entry
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the requests waiting for an approver, newest first."""
+
+    requests: Sequence[ChangeRequest]
+    total: int
+    page: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class RequestList:
+    """A person's own open requests, and (approvers only) a page of what waits for them."""
+
+    own: Sequence[ChangeRequest]
+    queue: QueuePage | None = None
+
+
+Reply: TypeAlias = Message | OpenForm | Submitted | EntryList | EntryShown | RequestList
