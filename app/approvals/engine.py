@@ -27,15 +27,16 @@ from app.approvals.audit import Audit
 from app.approvals.changes import Change, check, diff, final_body, spec_of, unmet
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.store import (
-    CHANGED,
     Action,
     ApprovalStore,
     ChangeRequest,
     OpenScan,
+    Outcome,
     State,
 )
 from app.clock import timestamp
 from app.errors import (
+    ApprovalError,
     Beneficiary,
     BotError,
     CredentialsMissing,
@@ -51,7 +52,7 @@ from app.errors import (
     SelfApproval,
 )
 from app.mysafe.client import UserClient
-from app.mysafe.models import Entry, Kind, ListItem, Outcome
+from app.mysafe.models import Entry, Kind, ListItem, WriteResult
 from app.mysafe.transport import deadline
 from app.services import Services
 
@@ -66,8 +67,10 @@ LEASE_SAFETY = 1.0
 #: the worker's next pass (it never fails for that reason).
 ENTRY_WAIT = 30.0
 
-_REFUSALS = {"self": SelfApproval, "not_approver": NotAnApprover, "not_requester": NotRequester,
-             "beneficiary": Beneficiary}
+_REFUSALS: dict[Outcome, type[ApprovalError]] = {
+    Outcome.SELF: SelfApproval, Outcome.NOT_APPROVER: NotAnApprover,
+    Outcome.NOT_REQUESTER: NotRequester, Outcome.BENEFICIARY: Beneficiary,
+}
 _SECRETS_FIELD = "secrets"
 
 
@@ -76,11 +79,11 @@ class Decision:
     """What a click did: `changed` is False when it was answered with the current state only."""
 
     request: ChangeRequest
-    status: str
+    status: Outcome
 
     @property
     def changed(self) -> bool:
-        return self.status in CHANGED
+        return self.status.changed
 
 
 def beneficiaries(change: Change, notify: Sequence[str]) -> list[str]:
@@ -201,10 +204,10 @@ class Engine:
         """The denier's reason, added after their click denied the request."""
         result = self.store.transition(request_id, Action.REASON, actor=actor, now=timestamp(),
                                        reason=reason[:500])
-        if result.status == "missing":
+        if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
         request = self.get(request_id)
-        if result.status == "ok":
+        if result.status is Outcome.OK:
             self.audit.record("request.deny_reason", request=request_id, actor=actor,
                               reason=request.deny_reason)
             self._tell(request, "reason")
@@ -245,13 +248,13 @@ class Engine:
         self.store.track_lease(request_id, lease["lease_until"])
         decision = self._decide(request_id, action, actor, approver=is_approver,
                                 identities=self._identities(actor), **lease)
-        if decision.status == "apply":
+        if decision.status is Outcome.APPLY:
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision
 
     def _decide(self, request_id: str, action: Action, actor: str, **arg: object) -> Decision:
         result = self.store.transition(request_id, action, actor=actor, now=timestamp(), **arg)
-        if result.status == "missing":
+        if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
         if result.status in _REFUSALS:
             self.audit.record("click.refused", request=request_id, actor=actor, action=action,
@@ -268,7 +271,8 @@ class Engine:
             self.audit.record("click.ignored", request=request.id, actor=actor, action=action,
                               state=request.state.value, why=decision.status)
             return
-        event = {"ok": action, "apply": "applying", "expired": "expired"}[decision.status]
+        event = {Outcome.OK: action, Outcome.APPLY: "applying",
+                 Outcome.EXPIRED: "expired"}[decision.status]
         self.audit.record(f"request.{event}", request=request.id, actor=actor,
                           state=request.state.value, approvals=len(request.approvals),
                           reason=request.deny_reason if action == "deny" else "")
@@ -294,7 +298,7 @@ class Engine:
         except LeaseLost as error:
             log.warning("apply stopped before writing: lease lost", extra={
                 "event": "apply.stale", "request": request_id, "why": str(error)})
-            return Decision(self.get(request_id), "apply")
+            return Decision(self.get(request_id), Outcome.APPLY)
         except (MySafeError, BotError) as error:
             detail = error.describe() if isinstance(error, MySafeError) else str(error)
             result = self.store.transition(request_id, Action.FINISH, actor="bot", now=timestamp(),
@@ -315,7 +319,7 @@ class Engine:
             event = "applied"
         request = self.get(request_id)
         decision = Decision(request, result.status)
-        if result.status != "ok":  # our lease was taken over meanwhile: the new holder reports
+        if result.status is not Outcome.OK:  # lease taken over meanwhile: the new holder reports
             log.warning("apply result dropped: lease lost",
                         extra={"event": "apply.stale", "request": request_id})
             return decision
@@ -335,9 +339,9 @@ class Engine:
         self.store.track_lease(request.id, timestamp())
         self.audit.record("request.queued", request=request.id, actor="bot",
                           why="another change to the same entry is being applied")
-        return Decision(self.get(request.id), "apply")
+        return Decision(self.get(request.id), Outcome.APPLY)
 
-    def _call_mysafe(self, request: ChangeRequest, lease: str) -> Outcome:
+    def _call_mysafe(self, request: ChangeRequest, lease: str) -> WriteResult:
         """The MySafe calls of one apply, none of them allowed to end after the lease does."""
         change = request.change
         client = self.client_for(request.requester)
@@ -349,7 +353,7 @@ class Engine:
             return self._write_entry(client, request, lease, secrets)
 
     def _write_entry(self, client: UserClient, request: ChangeRequest, lease: str,
-                     secrets: Mapping[str, str]) -> Outcome:
+                     secrets: Mapping[str, str]) -> WriteResult:
         """Read → merge → write → read back, holding the entry, so two applies never overlap.
 
         An apply that finds its change already there writes nothing (a take-over whose first
@@ -362,7 +366,7 @@ class Engine:
               deadline(held.deadline - LEASE_SAFETY)):
             current = client.get(change.kind, change.identifier)
             if unmet(change, current) == []:
-                return Outcome(message="Already in place in MySafe; nothing was written",
+                return WriteResult(message="Already in place in MySafe; nothing was written",
                                entry=current)
             if not held.still_held():
                 raise LeaseLost("the entry lock ran out before the write")
@@ -390,13 +394,13 @@ class Engine:
         return time.monotonic() + (epoch - timestamp())
 
     def _create_once(self, client: UserClient, request: ChangeRequest,
-                     secrets: Mapping[str, str]) -> Outcome:
+                     secrets: Mapping[str, str]) -> WriteResult:
         """A create is re-applied only after checking it did not already happen."""
         change = request.change
         if request.attempts > 1:
             existing = self._find_created(client, request)
             if existing is not None:
-                return Outcome(message="Already created by an earlier attempt", entry=existing)
+                return WriteResult(message="Already created by an earlier attempt", entry=existing)
         return client.create(change.kind, final_body(change, None, secrets))
 
     def _find_created(self, client: UserClient, request: ChangeRequest) -> Entry | None:
@@ -432,7 +436,7 @@ class Engine:
             if stopping():
                 return handled
             result = self.store.transition(request_id, Action.EXPIRE, actor="worker", now=now)
-            if result.status == "expired":
+            if result.status is Outcome.EXPIRED:
                 handled += 1
                 request = self.get(request_id)
                 self.audit.record("request.expired", request=request_id, actor="worker",
@@ -440,19 +444,19 @@ class Engine:
                 metrics.REQUESTS.labels(verb=request.change.verb.value, outcome="expired").inc()
                 self._settle(request)
                 self._tell(request, "expired")
-            elif result.status in ("final", "missing"):
+            elif result.status in (Outcome.FINAL, Outcome.MISSING):
                 self._prune(request_id)
         for request_id in self.store.due("leases", now, limit=limit):
             if stopping():
                 return handled
             lease = self._new_lease(now)
             result = self.store.transition(request_id, Action.RECLAIM, actor="worker", now=now, **lease)
-            if result.status == "apply":
+            if result.status is Outcome.APPLY:
                 handled += 1
                 self.store.track_lease(request_id, lease["lease_until"])
                 self.audit.record("request.reclaimed", request=request_id, actor="worker")
                 self.apply(request_id, str(lease["lease"]))
-            elif result.status != "noop" or result.state is not State.APPLYING:
+            elif result.status is not Outcome.NOOP or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)
         return handled
 

@@ -78,8 +78,33 @@ class Action(StrEnum):
     YIELD = "yield"
     REASON = "reason"
     WITHDRAW = "withdraw"
-#: Script statuses that mean the click moved the request (the rest answer with its state).
-CHANGED = frozenset({"ok", "apply", "expired"})
+
+
+class Outcome(StrEnum):
+    """What the transition script answers (the first item it returns): each value is written
+    in `lua/transition.lua`, and the script returns no other."""
+
+    OK = "ok"  # the action moved the request (or, for `fence`, the lease holder may write)
+    APPLY = "apply"  # the last approval or a retry: the caller holds the lease and must apply
+    EXPIRED = "expired"  # its time had passed: this call expired it
+    FINAL = "final"  # already applied, denied, expired or cancelled
+    NOOP = "noop"  # not possible from its state: answered with the state only
+    ALREADY = "already"  # this approver's approval was counted before
+    SELF = "self"  # the requester may not approve or deny their own request
+    NOT_APPROVER = "not_approver"
+    NOT_REQUESTER = "not_requester"  # only the requester may cancel
+    BENEFICIARY = "beneficiary"  # someone who gains access through it may not approve it
+    STALE = "stale"  # the lease named is no longer the holder's
+    MISSING = "missing"  # no such request
+
+    @property
+    def changed(self) -> bool:
+        """Whether the call moved the request (the rest answer with its state)."""
+        return self in CHANGED
+
+
+#: Outcomes that mean the click moved the request.
+CHANGED = frozenset({Outcome.OK, Outcome.APPLY, Outcome.EXPIRED})
 
 #: Every transition the script may make. `approved` is passed through within one script call:
 #: the click that brings the last approval also wins `approved -> applying`.
@@ -93,9 +118,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 # One script for every transition (app/approvals/lua/transition.lua). Returns
-# {status, state, approvals}.
-# status: ok | apply (caller must apply, it holds the lease) | expired | final | noop | already |
-#         self | not_approver | not_requester | beneficiary | stale | missing
+# {status, state, approvals}; the status is an `Outcome`.
 # Every change a person could see bumps `version`, which the Slack message records as `shown`:
 # a render older than what the message shows is never sent (app.slack.notifier).
 # `fence` asks, without changing anything, whether a lease holder may still write; `yield`
@@ -203,7 +226,7 @@ class OpenScan:
 
 @dataclass(frozen=True)
 class Transition:
-    status: str
+    status: Outcome
     state: State | None
     approvals: int
 
@@ -303,7 +326,7 @@ class ApprovalStore:
             keys=self.request_keys(request_id),
             args=[Action(action).value, actor, now, self.retention, json.dumps(arg)],
         )
-        return Transition(status, State(state) if state else None, int(count))
+        return Transition(Outcome(status), State(state) if state else None, int(count))
 
     def unindex(self, request_id: str, requester: str) -> None:
         """Drop a final request from every index (after the fact; readers tolerate lag)."""
@@ -322,7 +345,7 @@ class ApprovalStore:
     def fence(self, request_id: str, lease: str, *, now: float, margin: float) -> bool:
         """May the holder of `lease` still write, with `margin` seconds of its lease to spare?"""
         return self.transition(request_id, Action.FENCE, actor="bot", now=now, lease=lease,
-                               margin=margin).status == "ok"
+                               margin=margin).status is Outcome.OK
 
     def shown(self, request_id: str, version: int) -> None:
         """Record that the Slack message now shows `version` (never lowering what is

@@ -30,7 +30,7 @@ from app.errors import (
     MySafeUnavailable,
     UnexpectedAnswer,
 )
-from app.mysafe.models import Entry, Kind, ListItem, Outcome
+from app.mysafe.models import Entry, Kind, ListItem, WriteResult
 from app.mysafe.redact import scrub
 from app.mysafe.schemas import (
     CREATE_SCHEMAS,
@@ -167,22 +167,22 @@ class UserClient:
         path = f"{COLLECTIONS[kind]}/{_ident(identifier)}"
         return self._entity(kind, self._call("GET", path), "GET", path)
 
-    def create(self, kind: Kind, fields: Mapping[str, Any]) -> Outcome:
+    def create(self, kind: Kind, fields: Mapping[str, Any]) -> WriteResult:
         """`POST /api/mysafe/{password|secretapi}`; never retried (it could duplicate)."""
         body = validate_body(CREATE_SCHEMAS[kind], dict(fields))
         return self._outcome(kind, "POST", COLLECTIONS[kind], json=body)
 
-    def update(self, kind: Kind, identifier: int, fields: Mapping[str, Any]) -> Outcome:
+    def update(self, kind: Kind, identifier: int, fields: Mapping[str, Any]) -> WriteResult:
         """`PUT …/update/{identifier}`: sharing lists given here replace MySafe's whole list."""
         body = validate_body(UPDATE_SCHEMAS[kind], dict(fields))
         return self._outcome(kind, "PUT", f"{COLLECTIONS[kind]}/update/{_ident(identifier)}",
                              json=body)
 
-    def disable(self, kind: Kind, identifier: int) -> Outcome:
+    def disable(self, kind: Kind, identifier: int) -> WriteResult:
         """`POST …/inactive/{identifier}`."""
         return self._outcome(kind, "POST", f"{COLLECTIONS[kind]}/inactive/{_ident(identifier)}")
 
-    def enable(self, kind: Kind, identifier: int) -> Outcome:
+    def enable(self, kind: Kind, identifier: int) -> WriteResult:
         """`POST …/active/{identifier}`."""
         return self._outcome(kind, "POST", f"{COLLECTIONS[kind]}/active/{_ident(identifier)}")
 
@@ -192,12 +192,12 @@ class UserClient:
 
     # --- plumbing --------------------------------------------------------------------------
 
-    def _outcome(self, kind: Kind, method: str, path: str, **kwargs: Any) -> Outcome:
+    def _outcome(self, kind: Kind, method: str, path: str, **kwargs: Any) -> WriteResult:
         body = self._call(method, path, **kwargs)
         entry = None
         if any(isinstance(body.get(key), dict) for key in ENTITY_KEYS):
             entry = self._entity(kind, body, method, path)
-        return Outcome(message=_message(body, secrets=self._secrets(kwargs.get("json"))),
+        return WriteResult(message=_message(body, secrets=self._secrets(kwargs.get("json"))),
                        entry=entry, shared_error=entry.shared_error if entry else ())
 
     def _secrets(self, body: Any) -> list[str]:

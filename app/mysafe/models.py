@@ -89,7 +89,7 @@ class ListItem:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class WriteResult:
     """What MySafe said to a write: its message, the entity it echoed, partial-share failures."""
 
     message: str

@@ -2,7 +2,7 @@
 -- KEYS[1] the request hash, KEYS[2] its approvals set, KEYS[3] its events list
 -- ARGV[1] action (app.approvals.store.Action), ARGV[2] actor, ARGV[3] now (epoch seconds),
 -- ARGV[4] retention (seconds kept once final), ARGV[5] JSON of the action's arguments
--- Returns {status, state, approvals}; see the status list in app/approvals/store.py.
+-- Returns {status, state, approvals}; status is one of app.approvals.store.Outcome.
 local req, approvals, events = KEYS[1], KEYS[2], KEYS[3]
 local action, actor, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local arg = cjson.decode(ARGV[5])

@@ -61,3 +61,16 @@ def test_every_action_from_every_state_makes_only_the_promised_transitions(redis
                 made.add((frm, to))
     promised = {(frm, to) for frm, targets in TRANSITIONS.items() for to in targets}
     assert made == promised, {"never made": promised - made, "not promised": made - promised}
+
+
+def test_every_status_the_script_returns_is_an_outcome_and_every_outcome_is_returned():
+    """The script's answers and the `Outcome` enum are one list: a status added to the Lua
+    without its enum member (or a member the script never returns) fails here, not in a click."""
+    import re
+    from importlib.resources import files
+
+    from app.approvals.store import Outcome
+
+    script = files("app.approvals").joinpath("lua/transition.lua").read_text(encoding="utf-8")
+    returned = set(re.findall(r"return \{'([a-z_]+)'", script))
+    assert returned == {outcome.value for outcome in Outcome}
