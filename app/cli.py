@@ -19,8 +19,7 @@ from app.settings import Scope, Settings
 if TYPE_CHECKING:
     from datetime import timedelta
 
-    from app.approvals.audit import Audit
-    from app.services import Services
+    from app.runtime import Runtime
 
 EXIT_CONFIG = 2
 
@@ -121,10 +120,11 @@ def _add_users(commands: argparse._SubParsersAction) -> None:
     rotate.set_defaults(handler=_users_rotate)
 
 
-def _services(scope: Scope = Scope.VAULT) -> Services:
-    from app.services import Services
+def _runtime(scope: Scope = Scope.VAULT) -> Runtime:
+    """The parts an admin command needs, assembled as every process assembles them."""
+    from app.runtime import build_runtime
 
-    return Services.build(Settings.from_env(scope=scope))
+    return build_runtime(Settings.from_env(scope=scope), front=False)
 
 
 # --- commands --------------------------------------------------------------------------
@@ -150,49 +150,43 @@ def _read_secret() -> str:
     return secret
 
 
-def _audit_trail(services: Services) -> Audit:
-    from app.approvals.audit import Audit
-
-    return Audit(services.redis, prefix=services.settings.key_prefix,
-                 maxlen=services.settings.audit_maxlen)
-
-
 def _users_link(args: argparse.Namespace) -> int:
     from app.accounts.vault import link_verified
 
     secret = _read_secret()
-    services = _services()
+    runtime = _runtime()
+    services = runtime.services
     try:
         account = link_verified(services.vault, services.mysafe, args.slack_id,
                                 client_id=args.client_id, client_secret=secret,
                                 mysafe_username=args.mysafe_username, confirmed=True)
-        _audit_trail(services).record("account.linked", actor="cli", slack_id=args.slack_id,
+        runtime.engine.audit.record("account.linked", actor="cli", slack_id=args.slack_id,
                                       mysafe_username=account.mysafe_username,
                                       client_id=account.client_id)
     finally:
-        services.close()
+        runtime.close()
     print(f"linked {account.slack_id} to MySafe user {account.mysafe_username} "
           f"(client ID {account.client_id}); the key was verified with MySafe")
     return 0
 
 
 def _users_map(args: argparse.Namespace) -> int:
-    services = _services()
+    runtime = _runtime()
     try:
-        services.vault.map_mention(args.slack_id, args.mysafe_username)
+        runtime.services.vault.map_mention(args.slack_id, args.mysafe_username)
     finally:
-        services.close()
+        runtime.close()
     print(f"mentions of {args.slack_id} now mean MySafe user {args.mysafe_username}")
     return 0
 
 
 def _users_list(args: argparse.Namespace) -> int:
-    services = _services()
+    runtime = _runtime()
     try:
-        accounts = services.vault.accounts()
-        mentions = services.vault.mentions()
+        accounts = runtime.services.vault.accounts()
+        mentions = runtime.services.vault.mentions()
     finally:
-        services.close()
+        runtime.close()
     print(f"{'SLACK ID':<14} {'MYSAFE USER':<24} {'CLIENT ID':<32} LINKED")
     for account in accounts:
         name = account.mysafe_username if account.confirmed or account.slack_id in mentions \
@@ -207,31 +201,28 @@ def _users_list(args: argparse.Namespace) -> int:
 
 
 def _users_unlink(args: argparse.Namespace) -> int:
-    services = _services()
-    try:
-        from app.accounts.vault import unlink_person
+    from app.accounts.vault import unlink_person
 
-        removed = unlink_person(services.vault, args.slack_id)
+    runtime = _runtime()
+    try:
+        removed = unlink_person(runtime.services.vault, args.slack_id)
         if removed:
-            _audit_trail(services).record("account.unlinked", actor="cli",
-                                          slack_id=args.slack_id)
+            runtime.engine.audit.record("account.unlinked", actor="cli", slack_id=args.slack_id)
     finally:
-        services.close()
+        runtime.close()
     print(f"unlinked {args.slack_id}" if removed else f"{args.slack_id} had no linked key")
     return 0 if removed else 1
 
 
 def _users_rotate(args: argparse.Namespace) -> int:
-    from app.approvals.store import ApprovalStore
-
-    services = _services()
+    runtime = _runtime()
+    services = runtime.services
     try:
-        store = ApprovalStore(services.redis, prefix=services.settings.key_prefix)
         accounts = services.vault.rotate_keys()
         tokens = services.mysafe.tokens.rotate(services.vault.linked_ids())
-        pending = store.rotate_secrets(services.keyring)
+        pending = runtime.engine.store.rotate_secrets(services.keyring)
     finally:
-        services.close()
+        runtime.close()
     print(f"re-encrypted {accounts} client secret(s), {tokens} cached token(s) and the secret "
           f"values of {pending} pending request(s) with the newest key")
     return 0
@@ -240,18 +231,15 @@ def _users_rotate(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     import json
 
-    from app.approvals.audit import Audit
     from app.clock import utcnow
 
     since = utcnow() - _duration(args.since)
-    services = _services(Scope.NONE)
+    runtime = _runtime(Scope.NONE)
     try:
-        audit = Audit(services.redis, prefix=services.settings.key_prefix,
-                      maxlen=services.settings.audit_maxlen)
-        for record in audit.read(since=since, request=args.request):
+        for record in runtime.engine.audit.read(since=since, request=args.request):
             print(json.dumps(record.to_json()) if args.json else record.line())
     finally:
-        services.close()
+        runtime.close()
     return 0
 
 

@@ -20,7 +20,6 @@ import redis
 from app.clock import timestamp
 from app.logs import configure_logging
 from app.runtime import Runtime, build_runtime
-from app.services import Services
 from app.settings import Settings
 from app.storage import RedisClient
 
@@ -108,16 +107,15 @@ HEARTBEAT_TTL = 3600
 
 def check_alive() -> int:
     """`mysafe-bot worker --check`: 0 if a worker on this host beat within HEARTBEAT_STALE."""
-    settings = Settings.from_env()
-    services = Services.build(settings)
+    runtime = build_runtime(Settings.from_env(), front=False)
     try:
-        beat = Heartbeat(services.redis, prefix=settings.key_prefix).latest(
+        beat = Heartbeat(runtime.services.redis, prefix=runtime.settings.key_prefix).latest(
             host=socket.gethostname())
     except redis.RedisError as error:
         print(f"worker: cannot read the heartbeat ({type(error).__name__})")
         return 1
     finally:
-        services.close()
+        runtime.close()
     if beat is None or timestamp() - beat > HEARTBEAT_STALE:
         age = "never" if beat is None else f"{timestamp() - beat:.0f} s ago"
         print(f"worker: not alive (last heartbeat {age})")
