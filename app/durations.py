@@ -23,6 +23,22 @@ def parse_duration(text: str) -> int:
     return sum(int(n) * UNITS[unit] for n, unit in _PART.findall(cleaned))
 
 
+_PERIOD_PART = re.compile(r"(\d{1,5})([mhd])")
+_PERIOD = re.compile(r"^(?:\d{1,5}[mhd])+$")
+PERIOD_FORM = "a duration such as 30m, 8h, 2d or 1d12h"
+
+
+def parse_period(text: str) -> int:
+    """Seconds in a period people type for an access (`30m`, `8h`, `2d`, `1d12h`): minutes,
+    hours and days only, each unit at most once, so `8` or `8h8h` is refused, never guessed."""
+    cleaned = text.strip().lower()
+    parts = _PERIOD_PART.findall(cleaned)
+    units = [unit for _, unit in parts]
+    if not _PERIOD.match(cleaned) or len(set(units)) != len(units):
+        raise ValueError(f"expected {PERIOD_FORM}")
+    return sum(int(n) * UNITS[unit] for n, unit in parts)
+
+
 def describe(seconds: int) -> str:
     """`90 days`, `8 h`, `1 d 12 h`: the largest units, for people."""
     if seconds % 86400 == 0:

@@ -71,6 +71,7 @@ class Settings:
     mcp_public_url: str = ""
     webhook_rate_limit: int = 60
     mcp_token_ttl: int = 90 * 86400
+    max_share_duration: int = 30 * 86400
 
     @property
     def approver_users(self) -> frozenset[str]:
@@ -146,6 +147,8 @@ class Settings:
             mcp_port=reader.number("MYSAFE_BOT_MCP_PORT", int, default=3001, low=0, high=65535),
             mcp_token_ttl=reader.duration("MYSAFE_BOT_MCP_TOKEN_TTL", default=90 * 86400,
                                           low=60, high=366 * 86400),
+            max_share_duration=reader.duration("MYSAFE_BOT_MAX_SHARE_DURATION",
+                                               default=30 * 86400, low=60, high=366 * 86400),
             mcp_public_url=reader.url("MYSAFE_BOT_MCP_PUBLIC_URL"),
             trusted_proxies=reader.number("MYSAFE_BOT_TRUSTED_PROXIES", int, default=0, low=0,
                                           high=5),

@@ -1,4 +1,5 @@
-"""`/mysafe share ENTRY with WHO… [edit] [reason "…"]`: ask to add people or groups to an entry."""
+"""`/mysafe share ENTRY with WHO… [edit] [for DURATION [rotate-after]] [reason "…"]`: ask to add
+people or groups to an entry, for good or for a period after which the bot takes it back."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from commands.types import Share, Token, VerbSpec
 
 SPEC = VerbSpec(
     name="share",
-    usage='/mysafe share password|secret ID with @someone… [edit] [reason "…"]',
+    usage='/mysafe share password|secret ID with @someone… [edit] [for 8h [rotate-after]] '
+          '[reason "…"]',
     summary='ask to share an entry with people or groups (group:"Name"), read-only unless '
-            "you add edit; an approver decides",
+            "you add edit; for a period (30m, 8h, 2d, 1d12h) the access ends by itself, and "
+            "rotate-after also sets a new password then; an approver decides",
     examples=(
         "/mysafe share password 312 with @alice",
         '/mysafe share secret 7 with @alice, @bob and group:"Ops team" edit reason "on call"',
         '/mysafe share password 312 with user:carol reason="audit access"',
+        '/mysafe share password 312 with @alice edit for 8h reason "on-call"',
     ),
 )
 
@@ -30,14 +34,16 @@ def parse(args: list[Token]) -> Share:
     rest = Args(args)
     entry = take_entry(rest)
     expect_keyword(rest, ("with", "to"), f"/mysafe share {entry} with @someone")
-    audience = take_audience(rest, allow_edit=True)
-    return Share(entry, audience.who, audience.edit, audience.reason)
+    audience = take_audience(rest, allow_edit=True, allow_period=True)
+    return Share(entry, audience.who, audience.edit, audience.reason, audience.duration,
+                 audience.rotate_after)
 
 
 def run(ctx: Context, command: Share) -> Submitted:
     audience = resolve(ctx, command.who, edit=command.edit)
     change = Change(Verb.SHARE, command.entry.kind, command.entry.identifier,
-                    add_users=audience.users, add_groups=audience.groups)
+                    add_users=audience.users, add_groups=audience.groups,
+                    duration=command.duration, rotate_after=command.rotate_after)
     request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
                                 idempotency_key=ctx.idempotency_key, notify=audience.notify,
                                 source=ctx.source)

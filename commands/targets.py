@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.approvals.changes import MIN_DURATION
+from app.durations import PERIOD_FORM, describe, parse_period
 from commands.grammar import (
     Args,
     check_name,
@@ -34,6 +36,7 @@ from commands.types import (
 MAX_TARGETS = 50
 SEPARATORS = frozenset({"and", "&"})
 EDIT_WORDS = frozenset({"edit", "can_edit", "can-edit"})
+ROTATE_AFTER_WORDS = frozenset({"rotate-after", "rotate_after"})
 BROADCASTS = frozenset({"@here", "@channel", "@everyone"})
 HOW = 'name people as @mention or user:NAME and groups as group:"Name"'
 
@@ -43,12 +46,16 @@ class Audience:
     who: tuple[Target, ...]
     edit: bool = False
     reason: str = ""
+    #: Seconds of a time-bound share (`for 8h`); 0 when none was given.
+    duration: int = 0
+    rotate_after: bool = False
 
 
-def take_audience(args: Args, *, allow_edit: bool) -> Audience:
-    """Read targets, `edit` (when allowed) and one reason, in any order, up to the end."""
+def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -> Audience:
+    """Read targets, `edit` and `for DURATION [rotate-after]` (when allowed) and one reason,
+    in any order, up to the end."""
     who: list[Target] = []
-    edit, reason = False, None
+    edit, reason, duration, rotate_after = False, None, 0, False
     while (token := args.take()) is not None:
         if isinstance(token, Word) and _has_bare_comma(token):
             args.put_back(_split_commas(token))
@@ -56,13 +63,37 @@ def take_audience(args: Args, *, allow_edit: bool) -> Audience:
             continue
         elif allow_edit and keyword(token) in EDIT_WORDS:
             edit = True
+        elif allow_period and keyword(token) == "for":
+            duration = _read_period(args, duration)
+        elif allow_period and keyword(token) in ROTATE_AFTER_WORDS:
+            rotate_after = True
         elif is_reason(token):
             reason = read_reason(args, token, reason)
         else:
             _add(who, target(token, args.hint))
     if not who:
         raise CommandError(f"say who: {HOW}")
-    return Audience(tuple(who), edit, reason or "")
+    if rotate_after and not duration:
+        raise CommandError("rotate-after goes with a period, as in `for 8h rotate-after`",
+                           field="rotate-after")
+    return Audience(tuple(who), edit, reason or "", duration, rotate_after)
+
+
+def _read_period(args: Args, previous: int) -> int:
+    """The period after `for` (`8h`, `1d12h`); only one per command."""
+    if previous:
+        raise CommandError("the period is given twice: give one, as in `for 8h`", field="for")
+    token = args.take()
+    if not isinstance(token, Word) or not token.bare:
+        raise CommandError(f"say how long after for: {PERIOD_FORM}", field="for")
+    try:
+        seconds = parse_period(token.text)
+    except ValueError:
+        raise CommandError(f'"{shown(token.text)}" is not a period: write {PERIOD_FORM}',
+                           field="for") from None
+    if seconds < MIN_DURATION:
+        raise CommandError(f"a share lasts at least {describe(MIN_DURATION)}", field="for")
+    return seconds
 
 
 def _add(who: list[Target], new: Target) -> None:

@@ -179,6 +179,9 @@ class Share:
     who: tuple[Target, ...]
     edit: bool = False
     reason: str = ""
+    #: Seconds the access lasts (`for 8h`); 0 = for good.
+    duration: int = 0
+    rotate_after: bool = False
 
 
 @dataclass(frozen=True)

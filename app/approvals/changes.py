@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from app.durations import describe
 from app.errors import ValidationError
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
@@ -37,6 +38,8 @@ SECRET_FIELDS_OF = {
 #: `app.slack.blocks.approval_message`): more is refused at submission, never shown in part.
 MAX_SHARES_PER_REQUEST = 50
 MAX_PRINCIPAL_NAME = 128
+#: The shortest time-bound share, in seconds (the longest is a setting).
+MIN_DURATION = 60
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,17 @@ class Change:
     remove_users: tuple[str, ...] = ()
     remove_groups: tuple[str, ...] = ()
     fields: Mapping[str, str] = field(default_factory=dict)
+    #: Seconds the access lasts (0: for good); what it added is taken back at the end.
+    duration: int = 0
+    #: At the end of a time-bound password share, also set a new random password.
+    rotate_after: bool = False
+
+    @property
+    def time_bound(self) -> bool:
+        return self.duration > 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return {"duration": self.duration, "rotate_after": self.rotate_after,
             "verb": self.verb.value,
             "kind": self.kind.value,
             "identifier": self.identifier,
@@ -75,14 +86,17 @@ class Change:
             remove_users=tuple(data["remove_users"]),
             remove_groups=tuple(data["remove_groups"]),
             fields=dict(data["fields"]),
+            duration=int(data.get("duration") or 0),
+            rotate_after=bool(data.get("rotate_after")),
         )
 
 
-def check(change: Change, secrets: Mapping[str, str]) -> None:
+def check(change: Change, secrets: Mapping[str, str], *, max_duration: int = 30 * 86400) -> None:
     """Refuse a change that cannot be right, before anything is stored: what every verb
-    requires, then what its own spec requires."""
+    requires, then what its own spec requires. `max_duration` is the longest time-bound
+    share allowed (`MYSAFE_BOT_MAX_SHARE_DURATION`)."""
     spec = spec_of(change)
-    problems: dict[str, str] = {}
+    problems: dict[str, str] = _duration_problems(change, max_duration)
     if spec.names_entry and not change.identifier:
         problems["entry"] = "name the entry: `password ID` or `secret ID`"
     if len(_principal_names(change)) > MAX_SHARES_PER_REQUEST:
@@ -99,6 +113,20 @@ def check(change: Change, secrets: Mapping[str, str]) -> None:
                      if k not in problems})
     if problems:
         raise ValidationError(problems)
+
+
+def _duration_problems(change: Change, max_duration: int) -> dict[str, str]:
+    """A period only on a share, between a minute and the maximum; rotate-after only with a
+    period, and only for a password (an API secret's client secret is MySafe's to issue)."""
+    if change.duration and change.verb is not Verb.SHARE:
+        return {"for": "only a share can be for a period"}
+    if change.duration and not MIN_DURATION <= change.duration <= max_duration:
+        return {"for": f"a share lasts from {describe(MIN_DURATION)} to {describe(max_duration)}"}
+    if change.rotate_after and not change.duration:
+        return {"rotate-after": "rotate-after goes with a period: for 8h rotate-after"}
+    if change.rotate_after and change.kind is not Kind.PASSWORD:
+        return {"rotate-after": "rotate-after is for passwords only"}
+    return {}
 
 
 def _check_share(change: Change, secrets: Mapping[str, str],

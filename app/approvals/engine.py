@@ -125,7 +125,7 @@ class Engine:
         `notify` lists Slack IDs to tell when the change is applied (the people shared with).
         """
         secrets = dict(secrets or {})
-        check(change, secrets)
+        check(change, secrets, max_duration=self.settings.max_share_duration)
         if idempotency_key:
             earlier = self.find(idempotency_key)
             if earlier is not None:

@@ -35,6 +35,7 @@ from app.accounts.mcp_tokens import McpTokens
 from app.approvals.changes import Change, DiffLine, Verb
 from app.approvals.engine import Engine
 from app.approvals.store import ChangeRequest, is_request_id
+from app.durations import parse_period
 from app.edge import user_message
 from app.errors import BotError, ValidationError
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
@@ -59,6 +60,7 @@ class _Proposal(Schema):
                          validate=validate.Length(max=50), load_default=list)
     can_edit = fields.Boolean(load_default=False)
     reason = fields.String(validate=validate.Length(max=500), load_default="")
+    duration = fields.String(validate=validate.Length(max=20), load_default="")
 
 
 class _TokenVerifier:
@@ -187,13 +189,15 @@ class _Tools:
 
     def propose_share(self, kind: KindName, id: int, users: list[str] | None = None,  # noqa: A002
                       groups: list[str] | None = None, can_edit: bool = False,
-                      reason: str = "") -> dict[str, Any]:
-        """Propose sharing an entry with MySafe users and/or groups (view-only unless can_edit)."""
+                      reason: str = "", duration: str = "") -> dict[str, Any]:
+        """Propose sharing an entry with MySafe users and/or groups (view-only unless can_edit).
+        With a duration (30m, 8h, 2d, 1d12h) the access is taken back by itself at the end."""
         data = _load({"kind": kind, "id": id, "users": users or [], "groups": groups or [],
-                      "can_edit": can_edit, "reason": reason})
+                      "can_edit": can_edit, "reason": reason, "duration": duration})
         change = Change(Verb.SHARE, Kind(kind), data["id"],
                         add_users=tuple(UserShare(u, data["can_edit"]) for u in data["users"]),
-                        add_groups=tuple(GroupShare(g, data["can_edit"]) for g in data["groups"]))
+                        add_groups=tuple(GroupShare(g, data["can_edit"]) for g in data["groups"]),
+                        duration=_period(data["duration"]))
         return self._propose(change, data["reason"])
 
     def propose_unshare(self, kind: KindName, id: int, users: list[str] | None = None,  # noqa: A002
@@ -264,6 +268,16 @@ def _load(data: dict[str, Any]) -> dict[str, Any]:
         raise ToolError(str(ValidationError(error.normalized_messages()))) from None
 
 
+def _period(text: str) -> int:
+    """The seconds of a proposed share's `duration` ("" = for good)."""
+    if not text.strip():
+        return 0
+    try:
+        return parse_period(text)
+    except ValueError as error:
+        raise ToolError(f"duration: {error}") from None
+
+
 def _entry(entry: Entry) -> dict[str, Any]:
     return {
         "kind": entry.kind.value, "id": entry.identifier, **entry.plain_fields(),
@@ -292,4 +306,5 @@ def _request(request: ChangeRequest) -> dict[str, Any]:
         "approvals_required": request.required, "reason": request.reason,
         "changes": [_change(d) for d in request.diff],
         "error": request.error, "result": request.result.get("message", ""),
+        "duration_seconds": request.change.duration,
     }

@@ -168,7 +168,7 @@ def _change(ticket: Ticket) -> Change:
         return Change(verb, ticket.kind, ticket.identifier, fields=ticket.changes)
     if verb is Verb.SHARE:
         return Change(verb, ticket.kind, ticket.identifier, add_users=ticket.users,
-                      add_groups=ticket.groups)
+                      add_groups=ticket.groups, duration=ticket.duration_seconds)
     return Change(verb, ticket.kind, ticket.identifier,
                   remove_users=tuple(u.username for u in ticket.users),
                   remove_groups=tuple(g.name for g in ticket.groups))

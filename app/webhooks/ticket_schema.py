@@ -69,6 +69,8 @@ class Ticket:
     changes: dict[str, str] = field(default_factory=dict)
     reason: str = ""
     callback_url: str = ""
+    #: Seconds a share lasts (0: for good); the longest is checked against the setting.
+    duration_seconds: int = 0
 
     def reference(self) -> dict[str, str]:
         """What the request keeps of the ticket (shown in Slack, used for the callback)."""
@@ -91,6 +93,8 @@ class TicketSchema(_Strict):
                           load_default=dict)
     reason = fields.String(validate=validate.Length(max=500), load_default="")
     callback_url = fields.Url(schemes={"https", "http"}, validate=validate.Length(max=2048))
+    duration_seconds = fields.Integer(strict=True, load_default=0,
+                                      validate=validate.Range(min=60, max=366 * 86400))
 
     def __init__(self, *, callback_hosts: Collection[Origin], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -105,6 +109,8 @@ class TicketSchema(_Strict):
             self._check_changes(data)
         elif data.get("changes"):
             raise MarshmallowError("changes go only with action update", "changes")
+        if data.get("duration_seconds") and action != "share":
+            raise MarshmallowError("only a share can be for a period", "duration_seconds")
         url = data.get("callback_url")
         if url and not allowed(url, self.callback_hosts):
             raise MarshmallowError("this scheme, host and port are not in "
@@ -136,6 +142,7 @@ class TicketSchema(_Strict):
             users=tuple(data["users"]), groups=tuple(data["groups"]),
             changes=dict(data["changes"]), reason=data["reason"],
             callback_url=data.get("callback_url", ""),
+            duration_seconds=data["duration_seconds"],
         )
 
 

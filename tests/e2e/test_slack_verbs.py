@@ -334,6 +334,30 @@ def test_an_unresolvable_mention_is_named(bot: Bot, user: SlackClient, slack: Sl
     nothing_stored(bot, slack)
 
 
+def test_a_time_bound_share_is_stored_with_its_period(bot: Bot, user: SlackClient,
+                                                     slack: SlackFake, entry: int) -> None:
+    told = ask(user, slack, "UALICE",
+               f'share password {entry} with <@UCAROL|carol> edit for 8h reason "on-call"')
+    request = bot.engine.get(request_id_in(told))
+    assert (request.change.duration, request.change.rotate_after) == (8 * 3600, False)
+
+
+@pytest.mark.parametrize(("period", "words"), [
+    ("31d", "from 1 min to 30 days"),
+    ("0m", "a share lasts at least 1 min"),
+    ("8x", "not a period: write a duration such as 30m, 8h, 2d or 1d12h"),
+])
+def test_a_period_out_of_bounds_is_refused_and_nothing_is_stored(
+        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, entry: int,
+        period: str, words: str) -> None:
+    before = stored_requests(redis, key_prefix)
+    response = user.command("UALICE", f"share password {entry} with user:carol for {period}")
+    answer = instant(response) if response.text else slack.wait_responses(1)[0]["text"]
+    assert words in answer
+    assert stored_requests(redis, key_prefix) == before
+    nothing_stored(bot, slack)
+
+
 # --- people without a linked key -----------------------------------------------------------------
 
 @pytest.mark.parametrize("text", ["share password {entry} with user:carol", "list passwords",

@@ -45,6 +45,8 @@ def test_each_required_variable_is_named_when_missing(env: dict[str, str], varia
         ("MYSAFE_BOT_WEBHOOK_AUTH", "hmac,password"),
         ("LOG_FORMAT", "xml"),
         ("MYSAFE_CA_BUNDLE", "/nonexistent/ca.pem"),
+        ("MYSAFE_BOT_MAX_SHARE_DURATION", "forever"),
+        ("MYSAFE_BOT_MAX_SHARE_DURATION", "30s"),
     ],
 )
 def test_malformed_values_are_named(env: dict[str, str], variable: str, value: str) -> None:
@@ -52,6 +54,12 @@ def test_malformed_values_are_named(env: dict[str, str], variable: str, value: s
     with pytest.raises(ConfigError) as caught:
         Settings.from_env(env, dotenv=None)
     assert caught.value.variable == variable
+
+
+def test_the_longest_share_is_a_setting(env: dict[str, str]) -> None:
+    assert Settings.from_env(env, dotenv=None).max_share_duration == 30 * 86400
+    env["MYSAFE_BOT_MAX_SHARE_DURATION"] = "1d12h"
+    assert Settings.from_env(env, dotenv=None).max_share_duration == 36 * 3600
 
 
 def test_socket_mode_does_not_need_a_signing_secret(env: dict[str, str]) -> None:

@@ -223,7 +223,45 @@ def test_bad_commands_say_what_was_wrong_and_show_the_form(text: str, verb: str 
 def test_share_error_shows_the_share_form() -> None:
     with pytest.raises(CommandError) as caught:
         parse("share password 312 with")
-    assert caught.value.usage == '/mysafe share password|secret ID with @someone… [edit] [reason "…"]'
+    assert caught.value.usage == ('/mysafe share password|secret ID with @someone… [edit] '
+                                  '[for 8h [rotate-after]] [reason "…"]')
+
+
+@pytest.mark.parametrize(("text", "seconds", "rotate"), [
+    ('share password 312 with <@U1|alice> edit for 8h reason "on-call"', 8 * 3600, False),
+    ("share password 312 with user:carol for 1d12h", 36 * 3600, False),
+    ("share password 312 for 30m with user:carol", None, False),
+    ("share password 312 with user:carol FOR 2D rotate-after", 2 * 86400, True),
+    ("share password 312 with user:carol", 0, False),
+])
+def test_share_takes_a_period(text: str, seconds: int | None, rotate: bool) -> None:
+    if seconds is None:  # `for` belongs after `with …`, never between the entry and `with`
+        with pytest.raises(CommandError):
+            parse(text)
+        return
+    command = parse(text)
+    assert isinstance(command, Share)
+    assert (command.duration, command.rotate_after) == (seconds, rotate)
+
+
+FORM = "30m, 8h, 2d or 1d12h"
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("share password 312 with user:carol for", FORM),
+    ("share password 312 with user:carol for 8", FORM),
+    ("share password 312 with user:carol for 8x", FORM),
+    ("share password 312 with user:carol for 8h8h", FORM),
+    ("share password 312 with user:carol for 2w", FORM),
+    ('share password 312 with user:carol for "8h"', FORM),
+    ("share password 312 with user:carol for 8h for 2h", "given twice"),
+    ("share password 312 with user:carol rotate-after", "for 8h rotate-after"),
+    ("unshare password 312 from user:carol for 8h", '"for" is not expected'),
+])
+def test_a_bad_period_is_refused_saying_what_to_write(text: str, said: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        parse(text)
+    assert said in str(caught.value)
 
 
 SECRETS = [

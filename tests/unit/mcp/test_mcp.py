@@ -180,6 +180,23 @@ def test_bad_input_is_refused_by_the_schemas(mcp_url: str, token: str, entry: in
     assert nobody.isError and "share with" in text_of(nobody)
 
 
+def test_a_proposal_may_be_for_a_period(mcp_url: str, token: str, entry: int,
+                                        bot: Bot) -> None:
+    good, bad, long = call(
+        mcp_url, token,
+        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"],
+                           "duration": "1d12h"}),
+        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"],
+                           "duration": "soon"}),
+        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"],
+                           "duration": "40d"}))
+    assert structured(good)["duration_seconds"] == 36 * 3600
+    assert bot.engine.get(structured(good)["request_id"]).change.duration == 36 * 3600
+    assert bad.isError and "30m, 8h, 2d or 1d12h" in text_of(bad)
+    assert long.isError and "30 days" in text_of(long)
+    assert len(bot.engine.queue()) == 1
+
+
 def test_someone_elses_request_is_not_shown(mcp_url: str, token: str, entry: int, bot: Bot,
                                             link) -> None:
     from app.approvals.changes import Change, Verb

@@ -207,6 +207,27 @@ def test_schema_errors_are_400_naming_the_field(bot: Bot, entry: int, redis, key
     assert keys(redis, key_prefix) == before
 
 
+def test_a_ticket_may_ask_for_a_period(bot: Bot, entry: int) -> None:
+    answer = post(bot, body(entry, duration_seconds=8 * 3600))
+    assert answer.status_code == 202, answer.text
+    assert bot.engine.get(answer.json()["request_id"]).change.duration == 8 * 3600
+
+
+@pytest.mark.parametrize(("overrides", "status"), [
+    ({"duration_seconds": 59}, 400),
+    ({"duration_seconds": "8h"}, 400),
+    ({"duration_seconds": 31 * 86400}, 400),  # over MYSAFE_BOT_MAX_SHARE_DURATION (30 days)
+    ({"action": "unshare", "duration_seconds": 3600}, 400),
+])
+def test_a_bad_period_in_a_ticket_is_refused_and_stores_nothing(
+        bot: Bot, entry: int, redis, key_prefix: str, overrides: dict, status: int) -> None:
+    before = keys(redis, key_prefix)
+    answer = post(bot, body(entry, **overrides))
+    assert answer.status_code == status, answer.text
+    assert any(w in answer.text for w in ("duration_seconds", "30 days", "period")), answer.text
+    assert keys(redis, key_prefix) == before
+
+
 def test_unlinked_requester_is_409_and_asked_to_link(bot: Bot, entry: int, slack: SlackFake,
                                                      redis, key_prefix: str) -> None:
     slack.users_by_email["new@example.com"] = "UNEWBIE"
