@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from app.approvals.engine import Engine
+from app.approvals.revokes import Revoker
 from app.services import Services
 from app.settings import Settings
 from app.storage import RedisClient
@@ -40,6 +41,8 @@ class Runtime:
     notifier: SlackNotifier | None = None
     home: HomeTab | None = None
     front: SlackFront | None = None
+    #: Ends time-bound shares (the worker runs it; the Slack front's buttons call it).
+    revoker: Revoker | None = None
 
     def close(self) -> None:
         self.services.close()
@@ -55,23 +58,27 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     the Slack front over it: the worker, the MCP runner and doctor answer no Slack request."""
     settings = services.settings
     engine = Engine(services)
+    revoker = Revoker(engine)
     callbacks = None
     if settings.webhook_secret:
         callbacks = TicketCallbacks(settings, services.redis, engine.audit)
         engine.listeners.append(callbacks)
     if not settings.slack_bot_token:
-        return Runtime(settings, services, engine, callbacks=callbacks)
+        return Runtime(settings, services, engine, callbacks=callbacks, revoker=revoker)
     from app.slack.approvers import Approvers
     from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
     from app.slack.notifier import SlackNotifier
+    from app.slack.revoke_notices import RevokeNotices
 
     client = make_web_client(services)
     approvers = Approvers(settings, services.redis, client)
     notifier = SlackNotifier(client, engine.store, channel=settings.approval_channel)
     home = HomeTab(engine, client, approvers)
     engine.listeners += [notifier, home]
-    slack_front = SlackFront(services, engine, client, approvers=approvers, home=home) \
-        if front else None
+    revoker.listeners.append(RevokeNotices(client, revoker.store,
+                                           channel=settings.approval_channel))
+    slack_front = SlackFront(services, engine, client, approvers=approvers, home=home,
+                             revoker=revoker) if front else None
     return Runtime(settings, services, engine, callbacks=callbacks, slack=client,
-                   notifier=notifier, home=home, front=slack_front)
+                   notifier=notifier, home=home, front=slack_front, revoker=revoker)

@@ -26,6 +26,8 @@ from app import metrics
 from app.approvals.audit import Audit
 from app.approvals.changes import Change, check, diff, final_body, spec_of, unmet
 from app.approvals.entry_locks import EntryLocks
+from app.approvals.grants import Grant, from_diff, granted
+from app.approvals.revokes import RevokeStore
 from app.approvals.store import (
     Action,
     ApprovalStore,
@@ -105,6 +107,7 @@ class Engine:
         self.audit = Audit(services.redis, prefix=self.settings.key_prefix,
                            maxlen=self.settings.audit_maxlen)
         self.listeners = listeners if listeners is not None else []
+        self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
 
     # --- submit ------------------------------------------------------------------------------
 
@@ -292,7 +295,7 @@ class Engine:
         `request` is the copy the caller read right after taking the lease, if it has one."""
         request = request or self.get(request_id)
         try:
-            outcome = self._call_mysafe(request, lease)
+            outcome, grant = self._call_mysafe(request, lease)
         except EntryBusy:
             return self._queue(request, lease)
         except LeaseLost as error:
@@ -305,8 +308,14 @@ class Engine:
                                            lease=lease, outcome="failed", error=detail[:500])
             event = "failed"
         else:
-            summary = {"message": outcome.message, "shared_error": list(outcome.shared_error),
-                       "identifier": outcome.entry.identifier if outcome.entry else None}
+            summary: dict[str, Any] = {
+                "message": outcome.message, "shared_error": list(outcome.shared_error),
+                "identifier": outcome.entry.identifier if outcome.entry else None}
+            if grant is not None:
+                # Scheduled before the request is recorded applied, so a share MySafe took
+                # always has its end, whatever happens to this process next.
+                summary["ends"] = self.revokes.schedule(request, grant, now=timestamp())
+                summary["granted"] = [g.describe() for g in grant.items]
             try:
                 result = self.store.transition(request_id, Action.FINISH, actor="bot",
                                                now=timestamp(), lease=lease, outcome="applied",
@@ -341,23 +350,28 @@ class Engine:
                           why="another change to the same entry is being applied")
         return Decision(self.get(request.id), Outcome.APPLY)
 
-    def _call_mysafe(self, request: ChangeRequest, lease: str) -> WriteResult:
-        """The MySafe calls of one apply, none of them allowed to end after the lease does."""
+    def _call_mysafe(self, request: ChangeRequest,
+                     lease: str) -> tuple[WriteResult, Grant | None]:
+        """The MySafe calls of one apply, none of them allowed to end after the lease does;
+        with what a time-bound share added (None for every other change)."""
         change = request.change
         client = self.client_for(request.requester)
         secrets = self._secrets(request)
         with deadline(self._monotonic(request.lease_until) - LEASE_SAFETY):
             if spec_of(change).creates:
                 self._fence(request, lease, client)
-                return self._create_once(client, request, secrets)
+                return self._create_once(client, request, secrets), None
             return self._write_entry(client, request, lease, secrets)
 
     def _write_entry(self, client: UserClient, request: ChangeRequest, lease: str,
-                     secrets: Mapping[str, str]) -> WriteResult:
+                     secrets: Mapping[str, str]) -> tuple[WriteResult, Grant | None]:
         """Read → merge → write → read back, holding the entry, so two applies never overlap.
 
         An apply that finds its change already there writes nothing (a take-over whose first
-        attempt landed); one whose write MySafe does not show is a failure, not "applied"."""
+        attempt landed); one whose write MySafe does not show is a failure, not "applied".
+        A time-bound share's grant is what this write adds to the entry read just before it;
+        a take-over that writes nothing falls back on the submission's diff (and the grant
+        the first attempt scheduled, if it got that far, is kept)."""
         change = request.change
         assert change.identifier is not None  # every verb but create names its entry
         left = request.lease_until - timestamp() - LEASE_SAFETY
@@ -366,8 +380,10 @@ class Engine:
               deadline(held.deadline - LEASE_SAFETY)):
             current = client.get(change.kind, change.identifier)
             if unmet(change, current) == []:
-                return WriteResult(message="Already in place in MySafe; nothing was written",
-                               entry=current)
+                return (WriteResult(message="Already in place in MySafe; nothing was written",
+                                    entry=current),
+                        from_diff(request.diff) if change.time_bound else None)
+            grant = granted(change, current) if change.time_bound else None
             if not held.still_held():
                 raise LeaseLost("the entry lock ran out before the write")
             self._fence(request, lease, client)
@@ -378,7 +394,7 @@ class Engine:
         if problems:
             raise NotApplied("MySafe accepted the change, but the entry shows: "
                              + "; ".join(problems))
-        return outcome
+        return outcome, grant
 
     def _fence(self, request: ChangeRequest, lease: str, client: UserClient) -> None:
         """The last checks before a write: this apply still holds the request's lease, and the

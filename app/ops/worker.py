@@ -158,9 +158,12 @@ def repair(runtime: Runtime) -> int:
 
 def sweep(runtime: Runtime, stop: threading.Event | None = None) -> int:
     """One pass over what is due; a Redis hiccup is logged and the next pass tries again."""
+    stopping = stop.is_set if stop is not None else lambda: False
     try:
-        return runtime.engine.sweep(stopping=stop.is_set if stop is not None
-                                    else lambda: False)
+        handled = runtime.engine.sweep(stopping=stopping)
+        if runtime.revoker is not None:
+            handled += runtime.revoker.sweep(stopping=stopping)
+        return handled
     except redis.RedisError as error:
         log.warning("sweep failed", extra={"event": "worker.sweep_error",
                                            "error": type(error).__name__})

@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.signature import SignatureVerifier
 
 from app.approvals.engine import Engine
+from app.approvals.revokes import Revoker
 from app.edge import answer_errors
 from app.errors import ApprovalError, BotError
 from app.services import Services
@@ -33,6 +34,7 @@ from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask
 from app.slack.home_tab import HomeTab
 from app.slack.payloads import problem
+from app.slack.revoke_notices import GIVE_UP
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
 
@@ -54,9 +56,10 @@ class SlackFront:
     """Everything the listeners need, built once per process."""
 
     def __init__(self, services: Services, engine: Engine, client: WebClient, *,
-                 approvers: Approvers, home: HomeTab) -> None:
+                 approvers: Approvers, home: HomeTab, revoker: Revoker | None = None) -> None:
         self.services = services
         self.engine = engine
+        self.revoker = revoker
         self.client = client
         self.approvers = approvers
         self.home = home
@@ -97,6 +100,18 @@ class SlackFront:
         self.bolt.action(blocks.DENY)(self._deny_clicked)
         self.bolt.action(blocks.CANCEL)(ack=_ack, lazy=[self._cancel])
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
+        self.bolt.action(GIVE_UP)(ack=_ack, lazy=[self._give_up])
+
+    def _give_up(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        """An approver stops the retries of a revoke that keeps failing."""
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        if self.revoker is None:
+            return
+        status = self.revoker.give_up(request_id, user, is_approver=user in self.approvers)
+        if status == "not_approver":
+            self.tell(body, respond, "Only approvers can give up on removing an access.")
+        elif status != "ok":
+            self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
 
     def _approve(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         self._decide(body, respond, lambda rid, user: self.engine.approve(

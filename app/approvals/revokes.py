@@ -1,0 +1,321 @@
+"""The end of time-bound shares: a schedule in Redis and the worker's revokes, exactly once.
+
+Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
+
+    P:req:{R-7K2QF}:revoke   hash   the revoke record, on the request's own slot: what the
+                                    share granted (`grant`), when it ends, the owner whose key
+                                    takes it back, state (scheduled | revoking | retrying |
+                                    done | given_up), attempts, the claim's lease, the outcome
+    P:idx:revokes            zset   request id -> next time to look at it   (worker: what is due)
+
+The record is written by apply right after MySafe took the share, before the request is
+recorded applied (see `Engine.apply`), and its `ends` never moves once written: a taken-over
+apply keeps the first attempt's grant. The index is a hint like the other indexes: a worker
+claims a due revoke with one script on the record (`revoke_claim.lua`), so two workers, or a
+worker restarted mid-revoke, never both write; a claim whose worker died runs out and the
+next sweep takes it. Records are kept `RETENTION` seconds past their end, for the record.
+
+A revoke reads the entry as the owner under the entry lock, undoes only what the grant added
+and the entry still shows as the request left it (`app.approvals.grants.take_back`), and
+writes once. One that cannot be made is retried with backoff, and listeners are told after
+each failure, so people see it until it succeeds or an approver gives up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from secrets import token_hex
+from typing import TYPE_CHECKING
+
+from app.approvals.grants import Grant, TakeBack, take_back
+from app.approvals.store import ChangeRequest
+from app.clock import timestamp
+from app.errors import BotError, LeaseLost, MySafeError, NotApplied
+from app.mysafe.models import Kind
+from app.mysafe.transport import deadline
+from app.storage import RedisClient
+
+if TYPE_CHECKING:
+    from app.approvals.engine import Engine
+
+log = logging.getLogger(__name__)
+
+RETENTION = 30 * 86400
+#: Retry backoff: the first retry after `RETRY_BASE` seconds, doubling up to `RETRY_CAP`.
+RETRY_BASE = 30.0
+RETRY_CAP = 1800.0
+#: Seconds a worker waits before looking again at a revoke whose apply is not recorded yet.
+WAIT_FOR_APPLY = 30.0
+#: Seconds of its claim a revoke keeps in hand: no MySafe call may end later than that.
+SAFETY = 1.0
+
+
+def _lua(name: str) -> str:
+    return files("app.approvals").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Revoke:
+    """One scheduled end of a share, as its record holds it."""
+
+    request_id: str
+    kind: Kind
+    identifier: int
+    entry_name: str
+    owner: str
+    grant: Grant
+    ends: float
+    state: str
+    attempts: int = 0
+    next: float = 0.0
+    notify: tuple[str, ...] = ()
+    channel: str = ""
+    ts: str = ""
+    error: str = ""
+    removed: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    #: Where the "could not be removed" notice is, once one was posted.
+    alert_channel: str = ""
+    alert_ts: str = ""
+    given_up_by: str = ""
+
+    @classmethod
+    def from_redis(cls, data: Mapping[str, str]) -> Revoke:
+        return cls(
+            request_id=data["request"], kind=Kind(data["kind"]),
+            identifier=int(data["identifier"]), entry_name=data.get("entry_name", ""),
+            owner=data["owner"], grant=Grant.loads(data.get("grant")),
+            ends=float(data["ends"]), state=data["state"],
+            attempts=int(data.get("attempts") or 0), next=float(data.get("next") or 0),
+            notify=tuple(json.loads(data.get("notify") or "[]")),
+            channel=data.get("channel", ""), ts=data.get("ts", ""), error=data.get("error", ""),
+            removed=tuple(json.loads(data.get("removed") or "[]")),
+            kept=tuple(json.loads(data.get("kept") or "[]")),
+            alert_channel=data.get("alert_channel", ""), alert_ts=data.get("alert_ts", ""),
+            given_up_by=data.get("given_up_by", ""),
+        )
+
+    @property
+    def grantees(self) -> str:
+        return ", ".join(g.describe() for g in self.grant.items) or "nobody"
+
+    @property
+    def entry(self) -> str:
+        name = f" “{self.entry_name}”" if self.entry_name else ""
+        return f"{self.kind.label} {self.identifier}{name}"
+
+
+RevokeListener = Callable[[Revoke, str], None]
+
+
+class RevokeStore:
+    """Redis access for revoke records and their index; knows keys and scripts only."""
+
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._schedule = client.register_script(_lua("revoke_schedule"))
+        self._claim = client.register_script(_lua("revoke_claim"))
+        self._finish = client.register_script(_lua("revoke_finish"))
+        self._give_up = client.register_script(_lua("revoke_give_up"))
+
+    def record_key(self, request_id: str) -> str:
+        return f"{self.prefix}:req:{{{request_id}}}:revoke"
+
+    def request_key(self, request_id: str) -> str:
+        return f"{self.prefix}:req:{{{request_id}}}"
+
+    @property
+    def index(self) -> str:
+        return f"{self.prefix}:idx:revokes"
+
+    def schedule(self, request: ChangeRequest, grant: Grant, *, now: float) -> float:
+        """Write the record (once) and index it; returns when the share ends. Indexed first,
+        so a record never exists that no sweep would find."""
+        change = request.change
+        assert change.identifier is not None
+        ends = now + change.duration
+        self.redis.zadd(self.index, {request.id: ends}, nx=True)
+        fields = {"request": request.id, "kind": change.kind.value,
+                  "identifier": str(change.identifier), "entry_name": request.entry_name,
+                  "owner": request.requester, "grant": grant.dumps(), "ends": repr(ends),
+                  "notify": json.dumps(list(request.notify)), "channel": request.channel,
+                  "ts": request.ts, "rotate_after": "1" if change.rotate_after else ""}
+        ttl = int(change.duration + RETENTION)
+        flat = [str(x) for pair in fields.items() for x in pair]
+        return float(self._schedule(keys=[self.record_key(request.id)], args=[ttl, *flat]))
+
+    def claim(self, request_id: str, *, now: float, lease: str,
+              lease_until: float) -> tuple[str, str]:
+        status, when = self._claim(keys=[self.request_key(request_id),
+                                         self.record_key(request_id)],
+                                   args=[repr(now), lease, repr(lease_until)])
+        return status, when
+
+    def finish(self, request_id: str, *, lease: str, outcome: str, next_at: float = 0.0,
+               **facts: str) -> bool:
+        flat = [str(x) for pair in facts.items() for x in pair]
+        return self._finish(keys=[self.record_key(request_id)],
+                            args=[lease, outcome, repr(next_at), *flat]) == "ok"
+
+    def give_up(self, request_id: str, *, actor: str, now: float) -> str:
+        status = self._give_up(keys=[self.record_key(request_id)], args=[actor, repr(now)])
+        if status == "ok":
+            self.redis.zrem(self.index, request_id)
+        return str(status)
+
+    def still_ours(self, request_id: str, lease: str, *, now: float) -> bool:
+        state, holder, until = self.redis.hmget(self.record_key(request_id), "state", "lease",
+                                                "lease_until")
+        return state == "revoking" and holder == lease and float(until or 0) > now + SAFETY
+
+    def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
+        self.redis.hset(self.record_key(request_id),
+                        mapping={"alert_channel": channel, "alert_ts": ts})
+
+    def get(self, request_id: str) -> Revoke | None:
+        data = self.redis.hgetall(self.record_key(request_id))
+        return Revoke.from_redis(data) if data else None
+
+    def due(self, now: float, *, limit: int) -> list[str]:
+        return self.redis.zrangebyscore(self.index, "-inf", now, start=0, num=limit)
+
+    def reindex(self, request_id: str, at: float) -> None:
+        self.redis.zadd(self.index, {request_id: at})
+
+    def unindex(self, request_id: str) -> None:
+        self.redis.zrem(self.index, request_id)
+
+    def active(self, request_ids: Sequence[str]) -> list[Revoke]:
+        """The records among `request_ids` still to be revoked (scheduled, retrying, revoking)."""
+        found = [self.get(i) for i in request_ids]
+        return [r for r in found if r is not None and r.state not in ("done", "given_up")]
+
+    def scheduled_ids(self) -> list[str]:
+        return self.redis.zrange(self.index, 0, -1)
+
+
+class Revoker:
+    """Runs due revokes with the owner's key; tells `listeners` (revoked, revoke_failed)."""
+
+    def __init__(self, engine: Engine, *, listeners: list[RevokeListener] | None = None,
+                 jitter: Callable[[], float] = random.random) -> None:
+        self.engine = engine
+        self.store = RevokeStore(engine.services.redis, prefix=engine.settings.key_prefix)
+        self.listeners = listeners if listeners is not None else []
+        self.jitter = jitter
+
+    def sweep(self, *, now: float | None = None, limit: int = 500,
+              stopping: Callable[[], bool] = lambda: False) -> int:
+        """Run every revoke due at `now`; returns how many this caller ran."""
+        now = timestamp() if now is None else now
+        ran = 0
+        for request_id in self.store.due(now, limit=limit):
+            if stopping():
+                break
+            ran += self._one(request_id, now)
+        return ran
+
+    def _one(self, request_id: str, now: float) -> int:
+        lease = token_hex(8)
+        until = now + self.engine.settings.apply_lease
+        status, when = self.store.claim(request_id, now=now, lease=lease, lease_until=until)
+        if status == "claimed":
+            self.store.reindex(request_id, until)  # found again if this worker dies
+            self.run(request_id, lease, now=now, until=until)
+            return 1
+        if status in ("later", "busy"):
+            self.store.reindex(request_id, float(when))
+        elif status == "wait":
+            self.store.reindex(request_id, now + WAIT_FOR_APPLY)
+        else:
+            self.store.unindex(request_id)
+        return 0
+
+    def run(self, request_id: str, lease: str, *, now: float, until: float) -> None:
+        """Take the grant back (or record why not yet) for the holder of `lease`."""
+        revoke = self.store.get(request_id)
+        if revoke is None:
+            return
+        try:
+            taken = self._take_back(revoke, lease, now=now, until=until)
+        except (MySafeError, BotError) as error:
+            self._failed(revoke, lease, error, now=now)
+            return
+        removed = [g.describe() for g in taken.undone]
+        kept = [f"{g.describe()}: {why}" for g, why in taken.kept]
+        if not self.store.finish(request_id, lease=lease, outcome="done",
+                                 removed=json.dumps(removed), kept=json.dumps(kept),
+                                 error="", done_at=repr(now)):
+            return  # the claim ran out meanwhile: whoever holds it now reports
+        self.store.unindex(request_id)
+        self.engine.audit.record("revoke.done", request=request_id, actor="worker",
+                                 entry=f"{revoke.kind.value}:{revoke.identifier}",
+                                 removed="; ".join(removed) or "nothing to write",
+                                 kept="; ".join(kept), attempts=revoke.attempts)
+        self._tell(request_id, "revoked")
+
+    def _take_back(self, revoke: Revoke, lease: str, *, now: float, until: float) -> TakeBack:
+        """Read as the owner, holding the entry; write once, only what is still the grant's."""
+        client = self.engine.client_for(revoke.owner)
+        left = until - now - SAFETY
+        with (self.engine.locks.hold(revoke.kind, revoke.identifier, lease=max(left, 0.0),
+                                     wait=max(min(left / 2, 30.0), 0.0)) as held,
+              deadline(time.monotonic() + left)):
+            current = client.get(revoke.kind, revoke.identifier)
+            taken = take_back(revoke.grant, current)
+            if taken.body is None:
+                return taken  # nothing left of the grant: nothing to write
+            if not held.still_held() or not self.store.still_ours(
+                    revoke.request_id, lease, now=timestamp()):
+                raise LeaseLost("the revoke's claim ran out before the write")
+            client.update(revoke.kind, revoke.identifier, dict(taken.body))
+            after = client.get(revoke.kind, revoke.identifier)
+        problems = taken.still_there(after)
+        if problems:
+            raise NotApplied("MySafe accepted the revoke, but the entry shows: "
+                             + "; ".join(problems))
+        return taken
+
+    def _failed(self, revoke: Revoke, lease: str, error: BotError, *, now: float) -> None:
+        detail = error.describe() if isinstance(error, MySafeError) else str(error)
+        attempt = revoke.attempts
+        wait = min(RETRY_CAP, RETRY_BASE * 2 ** max(attempt - 1, 0))
+        next_at = now + wait * (0.5 + self.jitter() / 2)
+        if not self.store.finish(revoke.request_id, lease=lease, outcome="retry",
+                                 next_at=next_at, error=detail[:500]):
+            return
+        self.store.reindex(revoke.request_id, next_at)
+        log.warning("revoke failed; will retry", extra={
+            "event": "revoke.retry", "request": revoke.request_id, "attempt": attempt,
+            "error": type(error).__name__})
+        self.engine.audit.record("revoke.failed", request=revoke.request_id, actor="worker",
+                                 attempt=attempt, error=detail[:300], retry_at=int(next_at))
+        self._tell(revoke.request_id, "revoke_failed")
+
+    def give_up(self, request_id: str, actor: str, *, is_approver: bool) -> str:
+        """An approver stops a failing revoke's retries; 'ok', or the state that refused it."""
+        if not is_approver:
+            return "not_approver"
+        status = self.store.give_up(request_id, actor=actor, now=timestamp())
+        if status == "ok":
+            self.engine.audit.record("revoke.given_up", request=request_id, actor=actor)
+            self._tell(request_id, "revoke_given_up")
+        return status
+
+    def _tell(self, request_id: str, event: str) -> None:
+        revoke = self.store.get(request_id)
+        if revoke is None:
+            return
+        for listener in self.listeners:
+            try:
+                listener(revoke, event)
+            except Exception:  # noqa: BLE001 - Slack being down must not undo a revoke
+                log.exception("revoke listener failed", extra={
+                    "event": "listener.error", "request": request_id, "what": event})

@@ -1,0 +1,106 @@
+"""What Slack is told about the end of a time-bound share, and the *Give up* button.
+
+Registered as a `Revoker` listener. A revoke done is replied in the approval message's thread
+and DMed to the owner and the people it was shared with. A revoke that failed is never silent:
+after the first failure the approvals channel gets a notice — "access of … could not be removed
+— still retrying" — with a *Give up* button for approvers; the notice is updated at each
+attempt and says so once the revoke succeeds or an approver gives up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app import text
+from app.approvals.revokes import Revoke, RevokeStore
+
+log = logging.getLogger(__name__)
+
+GIVE_UP = "revoke_give_up"
+
+
+def _subject(revoke: Revoke) -> str:
+    return f"access of {text.clip(revoke.grantees, 1000)} to {text.clip(revoke.entry, 300)}"
+
+
+def done_text(revoke: Revoke) -> str:
+    """The end of the share, as owner, grantee and channel read it."""
+    removed = "; ".join(revoke.removed)
+    kept = "; ".join(revoke.kept)
+    entry = text.clip(revoke.entry, 300)
+    if removed:
+        said = f"Time is up: {text.clip(removed, 1000)} removed from {entry}."
+    else:
+        said = f"Time is up for {entry}: nothing left to remove."
+    if kept:
+        said += f" Left as it is now: {text.clip(kept, 1000)}."
+    return f"{said} (request {revoke.request_id})"
+
+
+def alert_text(revoke: Revoke) -> str:
+    if revoke.state == "done":
+        return (f":white_check_mark: {_subject(revoke)} was removed after "
+                f"{revoke.attempts} attempts ({revoke.request_id}).")
+    if revoke.state == "given_up":
+        return (f":warning: <@{revoke.given_up_by}> gave up removing {_subject(revoke)} "
+                f"({revoke.request_id}): it stays until someone removes it in MySafe.")
+    return (f":rotating_light: {_subject(revoke)} could not be removed — still retrying "
+            f"(attempt {revoke.attempts}, {text.clip(revoke.error, 300)}; "
+            f"request {revoke.request_id}).")
+
+
+def alert_blocks(revoke: Revoke) -> list[dict[str, Any]]:
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": alert_text(revoke)}}
+    if revoke.state != "retrying":
+        return [section]
+    return [section, {"type": "actions", "elements": [{
+        "type": "button", "action_id": GIVE_UP, "value": revoke.request_id, "style": "danger",
+        "text": {"type": "plain_text", "text": "Give up"},
+        "confirm": {"title": {"type": "plain_text", "text": "Stop retrying?"},
+                    "text": {"type": "plain_text",
+                             "text": "The access stays until someone removes it in MySafe."},
+                    "confirm": {"type": "plain_text", "text": "Give up"},
+                    "deny": {"type": "plain_text", "text": "Keep retrying"}}}]}]
+
+
+class RevokeNotices:
+    def __init__(self, client: WebClient, store: RevokeStore, *, channel: str) -> None:
+        self.client = client
+        self.store = store
+        self.channel = channel
+
+    def __call__(self, revoke: Revoke, event: str) -> None:
+        if event == "revoked":
+            self._thread(revoke, done_text(revoke))
+            for person in dict.fromkeys((revoke.owner, *revoke.notify)):
+                self._dm(person, done_text(revoke))
+        elif event == "revoke_given_up":
+            self._thread(revoke, alert_text(revoke))
+        self._alert(revoke)
+
+    def _alert(self, revoke: Revoke) -> None:
+        """Post the notice at the first failure (or the first one Slack took); keep it up to
+        date afterwards, until it says the revoke was done or given up."""
+        if revoke.alert_ts:
+            self.client.chat_update(channel=revoke.alert_channel, ts=revoke.alert_ts,
+                                    text=alert_text(revoke), blocks=alert_blocks(revoke))
+        elif revoke.state == "retrying":
+            posted = self.client.chat_postMessage(channel=self.channel, text=alert_text(revoke),
+                                                  blocks=alert_blocks(revoke))
+            self.store.set_alert(revoke.request_id, channel=posted["channel"], ts=posted["ts"])
+
+    def _thread(self, revoke: Revoke, said: str) -> None:
+        if revoke.channel and revoke.ts:
+            self.client.chat_postMessage(channel=revoke.channel, thread_ts=revoke.ts, text=said)
+
+    def _dm(self, user_id: str, said: str) -> None:
+        try:
+            self.client.chat_postMessage(channel=user_id, text=said, unfurl_links=False)
+        except SlackApiError as error:
+            log.warning("direct message failed", extra={
+                "event": "slack.dm_error", "user": user_id,
+                "error": error.response.get("error", "")})

@@ -1,0 +1,251 @@
+"""Time-bound shares against a real Redis (one server and a 3-node cluster) and the emulator:
+what a share added is taken back at its end, exactly that, exactly once, never silently.
+
+The clock is the one the worker is handed: `Revoker.sweep(now=…)`, so a 1-hour share ends in
+the test without waiting an hour.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.approvals.changes import Change, Verb
+from app.approvals.engine import Engine
+from app.approvals.grants import Grant, Granted, take_back
+from app.approvals.revokes import RETRY_BASE, Revoke, Revoker
+from app.approvals.store import State
+from app.clock import timestamp
+from app.mysafe.models import Entry, GroupShare, Kind, UserShare
+from app.sandbox.emulator import Emulator
+from app.services import Services
+
+PUT_PASSWORD = "/api/mysafe/password/update"
+HOUR = 3600
+
+
+@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
+    return request.getfixturevalue(name)
+
+
+class Told:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, revoke: Revoke, event: str) -> None:
+        with self.lock:
+            self.events.append((revoke.request_id, event, revoke.state))
+
+    def count(self, event: str) -> int:
+        return sum(1 for _, e, _ in self.events if e == event)
+
+
+@pytest.fixture
+def told() -> Told:
+    return Told()
+
+
+@pytest.fixture
+def engine(services: Services) -> Engine:
+    return Engine(services)
+
+
+@pytest.fixture
+def revoker(engine: Engine, told: Told) -> Revoker:
+    return Revoker(engine, listeners=[told], jitter=lambda: 1.0)  # backoff without chance
+
+
+@pytest.fixture
+def entry(emulator: Emulator, link) -> int:
+    """A password alices (UALICE) owns, shared read-only with bobm."""
+    link("UALICE", "alices")
+    for name in ("bobm", "carol", "dave"):
+        emulator.add_user(name)
+    emulator.add_group("Ops", ["dave"])
+    return emulator.add_password("alices", name="GCP console", username="ops@example.com",
+                                 password="old-password-1", users_allowed=[{"username": "bobm"}])
+
+
+def granted_for(engine: Engine, entry: int, *users: UserShare, groups: tuple = (),
+                hours: int = 1) -> tuple[str, float]:
+    """alices shares for `hours`, an approver approves; returns the request and its end."""
+    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=users, add_groups=groups,
+                    duration=hours * HOUR)
+    request = engine.submit(change, requester="UALICE", reason="on-call")
+    applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    assert applied.state is State.APPLIED
+    return request.id, float(applied.result["ends"])
+
+
+def sharing(emulator: Emulator, entry: int) -> dict[str, bool]:
+    found = emulator.get_password(entry)
+    assert found is not None
+    return {u["username"]: u["can_edit"] for u in found["users_allowed"]} | {
+        f"group:{g['name']}": g["can_edit"] for g in found["groups_allowed"]}
+
+
+def puts(emulator: Emulator) -> int:
+    return len(emulator.calls_to("PUT", PUT_PASSWORD))
+
+
+# --- grants, pure -------------------------------------------------------------------------------
+
+def test_take_back_touches_only_what_is_still_as_the_share_left_it() -> None:
+    grant = Grant((Granted("users_allowed", "carol", "", "edit"),
+                   Granted("users_allowed", "bobm", "view", "edit"),
+                   Granted("users_allowed", "erin", "", "view"),
+                   Granted("groups_allowed", "Ops", "", "view")))
+    now = Entry(Kind.PASSWORD, 1, "x", users_allowed=(
+        UserShare("Carol", True), UserShare("bobm", True), UserShare("erin", True),
+        UserShare("dave", False)), groups_allowed=())
+    taken = take_back(grant, now)
+    # carol (added with edit, still edit) goes; bobm (raised) is lowered back to view; erin
+    # (added with view, raised by someone else) and the Ops group (removed by hand) stay as
+    # they are; dave was never the share's.
+    assert taken.body == {"users_allowed": [{"username": "bobm", "can_edit": False},
+                                            {"username": "erin", "can_edit": True},
+                                            {"username": "dave", "can_edit": False}]}
+    assert [g.name for g in taken.undone] == ["carol", "bobm"]
+    assert dict((g.name, why) for g, why in taken.kept) == {
+        "erin": "changed meanwhile to edit", "Ops": "already removed"}
+
+
+# --- grant and revoke ---------------------------------------------------------------------------
+
+def test_a_share_ends_by_itself_at_its_time(engine: Engine, revoker: Revoker, entry: int,
+                                            emulator: Emulator, told: Told) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol", True))
+    assert sharing(emulator, entry) == {"bobm": False, "carol": True}
+    assert ends == pytest.approx(timestamp() + HOUR, abs=30)
+    assert revoker.sweep(now=ends - 1) == 0 and puts(emulator) == 1
+    assert revoker.sweep(now=ends + 1) == 1
+    assert sharing(emulator, entry) == {"bobm": False}
+    (put,) = emulator.calls_to("PUT", PUT_PASSWORD)[1:]
+    assert put.user == "alices"  # the owner's key: the approved intent covers the revoke
+    assert told.events == [(request_id, "revoked", "done")]
+    (done,) = [r for r in engine.audit.read(request=request_id) if r.event == "revoke.done"]
+    assert done.facts["removed"] == "carol (edit)"
+    assert revoker.sweep(now=ends + 10 * HOUR) == 0 and puts(emulator) == 2
+
+
+def test_a_raised_permission_is_lowered_back(engine: Engine, revoker: Revoker, entry: int,
+                                             emulator: Emulator) -> None:
+    _, ends = granted_for(engine, entry, UserShare("bobm", True))
+    assert sharing(emulator, entry) == {"bobm": True}
+    revoker.sweep(now=ends + 1)
+    assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_what_others_changed_meanwhile_is_kept(engine: Engine, revoker: Revoker, entry: int,
+                                               emulator: Emulator) -> None:
+    _, ends = granted_for(engine, entry, UserShare("carol"), UserShare("dave"),
+                          groups=(GroupShare("Ops"),))
+    # During the period someone shares with erin by hand and gives dave edit.
+    emulator.add_user("erin")
+    emulator.update_entry("password", entry, users_allowed=[
+        {"username": "bobm"}, {"username": "carol"}, {"username": "dave", "can_edit": True},
+        {"username": "erin"}])
+    revoker.sweep(now=ends + 1)
+    assert sharing(emulator, entry) == {"bobm": False, "dave": True, "erin": False}
+
+
+def test_a_grantee_removed_by_hand_means_nothing_to_write(engine: Engine, revoker: Revoker,
+                                                          entry: int, emulator: Emulator,
+                                                          told: Told) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    emulator.update_entry("password", entry, users_allowed=[{"username": "bobm"}])
+    assert revoker.sweep(now=ends + 1) == 1
+    assert puts(emulator) == 1  # the share's own write only
+    revoke = revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "done"
+    assert revoke.removed == () and revoke.kept == ("carol (view): already removed",)
+    (done,) = [r for r in engine.audit.read(request=request_id) if r.event == "revoke.done"]
+    assert done.facts["removed"] == "nothing to write"
+
+
+# --- never silent -------------------------------------------------------------------------------
+
+def test_mysafe_down_is_retried_with_backoff_and_told(engine: Engine, revoker: Revoker,
+                                                      entry: int, emulator: Emulator,
+                                                      told: Told) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    emulator.inject(status=503, method="PUT", path_prefix=PUT_PASSWORD, times=3)
+    assert revoker.sweep(now=ends + 1) == 1
+    failed = revoker.store.get(request_id)
+    assert failed is not None and failed.state == "retrying" and "unavailable" in failed.error
+    assert failed.next == pytest.approx(ends + 1 + RETRY_BASE)
+    assert told.events == [(request_id, "revoke_failed", "retrying")]
+    assert revoker.sweep(now=ends + RETRY_BASE - 1) == 0  # backing off
+    assert revoker.sweep(now=ends + RETRY_BASE + 2) == 1
+    assert sharing(emulator, entry) == {"bobm": False}
+    assert [e for _, e, _ in told.events] == ["revoke_failed", "revoked"]
+    events = [r.event for r in engine.audit.read(request=request_id)]
+    assert events[-2:] == ["revoke.failed", "revoke.done"]
+
+
+def test_an_unlinked_owner_is_retried_until_linked_again(engine: Engine, revoker: Revoker,
+                                                         entry: int, emulator: Emulator,
+                                                         services: Services, link) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    services.vault.unlink("UALICE")
+    revoker.sweep(now=ends + 1)
+    revoke = revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "retrying" and "login" in revoke.error
+    assert sharing(emulator, entry) == {"bobm": False, "carol": False}
+    link("UALICE", "alices")  # alices links a (new) key again
+    assert revoker.sweep(now=ends + 10 * RETRY_BASE) == 1
+    assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_an_approver_may_give_up(engine: Engine, revoker: Revoker, entry: int,
+                                 emulator: Emulator, told: Told) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    emulator.inject(status=503, method="GET", path_prefix="/api/mysafe/password/", times=100)
+    revoker.sweep(now=ends + 1)
+    assert revoker.give_up(request_id, "UALICE", is_approver=False) == "not_approver"
+    assert revoker.give_up(request_id, "UAPPROVER1", is_approver=True) == "ok"
+    assert revoker.sweep(now=ends + 100 * HOUR) == 0
+    revoke = revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "given_up"
+    assert [e for _, e, _ in told.events] == ["revoke_failed", "revoke_given_up"]
+
+
+# --- exactly once -------------------------------------------------------------------------------
+
+def test_twenty_workers_racing_on_due_revokes_write_each_once(
+        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told) -> None:
+    ends = [granted_for(engine, entry, UserShare(name))[1] for name in ("carol", "dave")]
+    later = max(ends) + 1
+    barrier = threading.Barrier(20)
+
+    def sweep(_: int) -> int:
+        barrier.wait()
+        return revoker.sweep(now=later)
+
+    for _ in range(3):  # repeated, to catch a race
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            handled = sum(pool.map(sweep, range(20)))
+        assert handled in (0, 2)
+    assert puts(emulator) == 2 + 2  # two shares, two revokes
+    assert Counter(e for _, e, _ in told.events) == {"revoked": 2}
+    assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_a_worker_that_died_mid_revoke_is_taken_over_once(engine: Engine, revoker: Revoker,
+                                                          entry: int, emulator: Emulator) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    lease_until = ends + 1 + engine.settings.apply_lease
+    status, _ = revoker.store.claim(request_id, now=ends + 1, lease="dead-worker",
+                                    lease_until=lease_until)
+    assert status == "claimed"
+    assert revoker.sweep(now=ends + 2) == 0  # its claim still runs: nobody else writes
+    assert revoker.sweep(now=lease_until + 1) == 1
+    assert sharing(emulator, entry) == {"bobm": False}
+    # The dead worker's late finish is refused.
+    assert not revoker.store.finish(request_id, lease="dead-worker", outcome="done")

@@ -1,0 +1,98 @@
+"""A time-bound share as people in Slack meet it: asked for with a slash command, approved with a
+click, ended by the worker — replied in the approval's thread, DMed to owner and grantee — and,
+when MySafe refuses, shown in the approvals channel until done or given up."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.approvals.revokes import RETRY_BASE
+from app.clock import timestamp
+from app.ops.worker import sweep
+from app.sandbox.emulator import Emulator
+from tests.slack_fake import SlackFake
+from tests.slack_harness import Bot
+from tests.slack_requests import SlackClient
+from tests.test_slack_verbs import APPROVER, approve, ask, request_id_in
+
+APPROVALS = "C0APPROVALS"
+
+
+@pytest.fixture
+def entry(bot: Bot, emulator: Emulator, link) -> int:
+    """A password alices owns, shared read-only with bobm; carol's mention is mapped."""
+    link("UALICE", "alices")
+    emulator.add_user("carol")
+    emulator.add_user("bobm")
+    bot.services.vault.map_mention("UCAROL", "carol")
+    return emulator.add_password("alices", name="GCP console", username="ops@example.com",
+                                 password="old-Password-9!", users_allowed=[{"username": "bobm"}])
+
+
+def shared_for_an_hour(bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> str:
+    told = ask(user, slack, "UALICE",
+               f'share password {entry} with <@UCAROL|carol> edit for 1h reason "on-call"')
+    request_id = request_id_in(told)
+    approve(user, slack, request_id)
+    return request_id
+
+
+def later(bot: Bot, request_id: str, seconds: float) -> float:
+    return float(bot.engine.get(request_id).result["ends"]) + seconds
+
+
+def test_the_end_is_told_in_the_thread_and_to_owner_and_grantee(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    request_id = shared_for_an_hour(bot, user, slack, entry)
+    assert {u["username"] for u in emulator.get_password(entry)["users_allowed"]} == \
+        {"bobm", "carol"}
+    assert bot.runtime.revoker is not None
+    assert bot.runtime.revoker.sweep(now=later(bot, request_id, 1)) == 1
+    assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["bobm"]
+    (reply,) = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert reply.args["channel"] == APPROVALS
+    assert "Time is up: carol (edit) removed" in reply.args["text"]
+    for person in ("UALICE", "UCAROL"):
+        assert any("Time is up" in c.args["text"] for c in slack.calls_to("chat.postMessage")
+                   if c.args.get("channel") == person)
+
+
+def test_a_revoke_that_fails_is_shown_until_it_succeeds(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    request_id = shared_for_an_hour(bot, user, slack, entry)
+    emulator.inject(status=503, method="PUT", path_prefix="/api/mysafe/password/update",
+                    times=3)
+    assert bot.runtime.revoker is not None
+    bot.runtime.revoker.sweep(now=later(bot, request_id, 1))
+    (alert,) = [c for c in slack.calls_to("chat.postMessage")
+                if "could not be removed" in str(c.args)]
+    assert alert.args["channel"] == APPROVALS
+    assert "access of carol (edit) to password" in alert.args["text"]
+    assert "still retrying" in alert.args["text"]
+    assert "Give up" in alert.blocks_text() or "Give up" in str(alert.args["blocks"])
+    bot.runtime.revoker.sweep(now=later(bot, request_id, 10 * RETRY_BASE))
+    (update,) = [c for c in slack.calls_to("chat.update") if "was removed" in c.args["text"]]
+    revoke = bot.runtime.revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "done"
+    assert (update.args["channel"], update.args["ts"]) == (APPROVALS, revoke.alert_ts)
+    assert "Give up" not in str(update.args["blocks"])  # nothing left to give up
+    assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["bobm"]
+
+
+def test_an_approver_gives_up_with_the_button(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    request_id = shared_for_an_hour(bot, user, slack, entry)
+    bot.services.vault.unlink("UALICE")  # the owner's key is gone: the revoke cannot be made
+    assert bot.runtime.revoker is not None
+    bot.runtime.revoker.sweep(now=later(bot, request_id, 1))
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                            if "could not be removed" in str(c.args)])
+    before = len(slack.responses)
+    assert user.click("UALICE", "revoke_give_up", request_id).status_code == 200
+    assert slack.wait_responses(before + 1)[-1]["text"].startswith("Only approvers")
+    assert user.click(APPROVER, "revoke_give_up", request_id).status_code == 200
+    given_up = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
+                                       if "gave up" in c.args["text"]])[0]
+    assert f"<@{APPROVER}> gave up removing access of carol (edit)" in given_up.args["text"]
+    assert sweep(bot.runtime) == 0
+    assert bot.runtime.revoker.sweep(now=timestamp() + 100 * 86400) == 0  # no more attempts
