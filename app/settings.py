@@ -72,6 +72,9 @@ class Settings:
     webhook_rate_limit: int = 60
     mcp_token_ttl: int = 90 * 86400
     max_share_duration: int = 30 * 86400
+    #: `share … rotate-after`: the new password's length and character classes.
+    rotate_length: int = 24
+    rotate_classes: frozenset[str] = frozenset({"lower", "upper", "digits", "symbols"})
 
     @property
     def approver_users(self) -> frozenset[str]:
@@ -149,6 +152,12 @@ class Settings:
                                           low=60, high=366 * 86400),
             max_share_duration=reader.duration("MYSAFE_BOT_MAX_SHARE_DURATION",
                                                default=30 * 86400, low=60, high=366 * 86400),
+            rotate_length=reader.number("MYSAFE_BOT_ROTATE_LENGTH", int, default=24, low=12,
+                                        high=128),
+            rotate_classes=reader.choices("MYSAFE_BOT_ROTATE_CLASSES",
+                                          {"lower", "upper", "digits", "symbols"},
+                                          default=frozenset({"lower", "upper", "digits",
+                                                             "symbols"})),
             mcp_public_url=reader.url("MYSAFE_BOT_MCP_PUBLIC_URL"),
             trusted_proxies=reader.number("MYSAFE_BOT_TRUSTED_PROXIES", int, default=0, low=0,
                                           high=5),

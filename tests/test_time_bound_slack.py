@@ -10,6 +10,7 @@ from app.approvals.revokes import RETRY_BASE
 from app.clock import timestamp
 from app.ops.worker import sweep
 from app.sandbox.emulator import Emulator
+from tests.redis_text import everything_stored
 from tests.slack_fake import SlackFake
 from tests.slack_harness import Bot
 from tests.slack_requests import SlackClient
@@ -96,3 +97,38 @@ def test_an_approver_gives_up_with_the_button(
     assert f"<@{APPROVER}> gave up removing access of carol (edit)" in given_up.args["text"]
     assert sweep(bot.runtime) == 0
     assert bot.runtime.revoker.sweep(now=timestamp() + 100 * 86400) == 0  # no more attempts
+
+
+def test_rotate_after_sets_a_new_password_that_appears_nowhere_else(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int, redis,
+        key_prefix: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    told = ask(user, slack, "UALICE",
+               f"share password {entry} with <@UCAROL|carol> for 2h rotate-after")
+    request_id = request_id_in(told)
+    approve(user, slack, request_id)
+    assert bot.runtime.revoker is not None
+    with caplog.at_level("DEBUG"):
+        assert bot.runtime.revoker.sweep(now=later(bot, request_id, 1)) == 1
+    new = emulator.get_password(entry)["password"]
+    assert new != "old-Password-9!" and len(new) == bot.services.settings.rotate_length
+    assert {c.isdigit() for c in new} == {True, False} and any(c.isupper() for c in new)
+    assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["bobm"]
+    (put,) = emulator.calls_to("PUT", "/api/mysafe/password/update")[1:]
+    assert put.user == "alices" and set(put.json) == {"users_allowed", "password"}
+    owner_dm = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == "UALICE"]
+    assert "look it up in MySafe" in owner_dm[-1].args["text"]
+    assert new not in slack.everything_sent()
+    assert new not in everything_stored(redis, key_prefix)
+    assert new not in caplog.text and new not in "".join(capfd.readouterr())
+    assert new not in str([r.to_json() for r in bot.engine.audit.read()])
+
+
+def test_rotate_after_is_for_passwords_only(bot: Bot, user: SlackClient, slack: SlackFake,
+                                            emulator: Emulator, entry: int) -> None:
+    secret = emulator.add_secret("alices", name="API", url="https://api.example",
+                                 client_id="cid", client_secret="cs-1")
+    told = ask(user, slack, "UALICE", f"share secret {secret} with user:carol for 2h "
+                                      "rotate-after")
+    assert "rotate-after is for passwords only" in told
+    assert bot.engine.queue() == []

@@ -34,6 +34,7 @@ from secrets import token_hex
 from typing import TYPE_CHECKING
 
 from app.approvals.grants import Grant, TakeBack, take_back
+from app.approvals.passwords import new_password
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.errors import BotError, LeaseLost, MySafeError, NotApplied
@@ -84,6 +85,9 @@ class Revoke:
     alert_channel: str = ""
     alert_ts: str = ""
     given_up_by: str = ""
+    #: Set a new random password at the end (`rotate-after`), and whether that was done.
+    rotate_after: bool = False
+    rotated: bool = False
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
@@ -99,6 +103,7 @@ class Revoke:
             kept=tuple(json.loads(data.get("kept") or "[]")),
             alert_channel=data.get("alert_channel", ""), alert_ts=data.get("alert_ts", ""),
             given_up_by=data.get("given_up_by", ""),
+            rotate_after=bool(data.get("rotate_after")), rotated=bool(data.get("rotated")),
         )
 
     @property
@@ -252,17 +257,21 @@ class Revoker:
         kept = [f"{g.describe()}: {why}" for g, why in taken.kept]
         if not self.store.finish(request_id, lease=lease, outcome="done",
                                  removed=json.dumps(removed), kept=json.dumps(kept),
-                                 error="", done_at=repr(now)):
+                                 error="", done_at=repr(now),
+                                 rotated="1" if revoke.rotate_after else ""):
             return  # the claim ran out meanwhile: whoever holds it now reports
         self.store.unindex(request_id)
         self.engine.audit.record("revoke.done", request=request_id, actor="worker",
                                  entry=f"{revoke.kind.value}:{revoke.identifier}",
                                  removed="; ".join(removed) or "nothing to write",
-                                 kept="; ".join(kept), attempts=revoke.attempts)
+                                 kept="; ".join(kept), attempts=revoke.attempts,
+                                 rotated="yes" if revoke.rotate_after else "")
         self._tell(request_id, "revoked")
 
     def _take_back(self, revoke: Revoke, lease: str, *, now: float, until: float) -> TakeBack:
-        """Read as the owner, holding the entry; write once, only what is still the grant's."""
+        """Read as the owner, holding the entry; write once, only what is still the grant's
+        (and, for `rotate-after`, a new password in the same write: the grantee saw the old
+        one, so it is set even when nothing else is left to undo)."""
         client = self.engine.client_for(revoke.owner)
         left = until - now - SAFETY
         with (self.engine.locks.hold(revoke.kind, revoke.identifier, lease=max(left, 0.0),
@@ -270,12 +279,17 @@ class Revoker:
               deadline(time.monotonic() + left)):
             current = client.get(revoke.kind, revoke.identifier)
             taken = take_back(revoke.grant, current)
-            if taken.body is None:
+            body = dict(taken.body or {})
+            if revoke.rotate_after:
+                settings = self.engine.settings
+                body["password"] = new_password(settings.rotate_length, settings.rotate_classes)
+            if not body:
                 return taken  # nothing left of the grant: nothing to write
             if not held.still_held() or not self.store.still_ours(
                     revoke.request_id, lease, now=timestamp()):
                 raise LeaseLost("the revoke's claim ran out before the write")
-            client.update(revoke.kind, revoke.identifier, dict(taken.body))
+            client.update(revoke.kind, revoke.identifier, body)
+            del body  # the new password is MySafe's alone from here
             after = client.get(revoke.kind, revoke.identifier)
         problems = taken.still_there(after)
         if problems:

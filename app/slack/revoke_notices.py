@@ -38,6 +38,9 @@ def done_text(revoke: Revoke) -> str:
         said = f"Time is up for {entry}: nothing left to remove."
     if kept:
         said += f" Left as it is now: {text.clip(kept, 1000)}."
+    if revoke.rotated:
+        said += (" Its password was changed to a new random one, shown nowhere: the owner "
+                 "can look it up in MySafe.")
     return f"{said} (request {revoke.request_id})"
 
 

@@ -47,6 +47,8 @@ def test_each_required_variable_is_named_when_missing(env: dict[str, str], varia
         ("MYSAFE_CA_BUNDLE", "/nonexistent/ca.pem"),
         ("MYSAFE_BOT_MAX_SHARE_DURATION", "forever"),
         ("MYSAFE_BOT_MAX_SHARE_DURATION", "30s"),
+        ("MYSAFE_BOT_ROTATE_LENGTH", "8"),
+        ("MYSAFE_BOT_ROTATE_CLASSES", "lower,emoji"),
     ],
 )
 def test_malformed_values_are_named(env: dict[str, str], variable: str, value: str) -> None:
