@@ -10,11 +10,11 @@ from app.approvals.revokes import RETRY_BASE
 from app.clock import timestamp
 from app.ops.worker import sweep
 from app.sandbox.emulator import Emulator
+from tests.e2e.test_slack_verbs import APPROVER, approve, ask, request_id_in
 from tests.support.redis_text import everything_stored
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
-from tests.e2e.test_slack_verbs import APPROVER, approve, ask, request_id_in
 
 APPROVALS = "C0APPROVALS"
 
