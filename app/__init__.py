@@ -18,6 +18,7 @@ def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True) -> F
     runtime through the blueprints' closures, never through a string key.
     """
     from app.logs import configure_logging
+    from app.ops.reload import register
     from app.ops.web import blueprint as web_blueprint
     from app.runtime import build_runtime
     from app.settings import Settings
@@ -25,6 +26,7 @@ def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True) -> F
     runtime = runtime or build_runtime(Settings.from_env())
     settings = runtime.settings
     configure_logging(settings.log_format)
+    register(runtime.engine.policy)  # SIGHUP reloads it (gunicorn's workers: app.ops.reload)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024

@@ -1,4 +1,4 @@
-"""`mysafe-bot`: serve, worker, keygen, users, sandbox, audit.
+"""`mysafe-bot`: serve, worker, keygen, users, policy, sandbox, audit.
 
 Every command loads the settings it needs once. A `ConfigError` ends the command with one line
 per bad variable, naming it, and exit code 2; any other `BotError` with one line and exit code
@@ -91,7 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(handler=_doctor)
 
     _add_users(commands)
+    _add_policy(commands)
     return parser
+
+
+def _add_policy(commands: argparse._SubParsersAction) -> None:
+    policy = commands.add_parser("policy", help="check the approval policy, explain a decision")
+    verbs = policy.add_subparsers(dest="verb", required=True)
+
+    check = verbs.add_parser("check", help="validate a policy file (default MYSAFE_BOT_POLICY)")
+    check.add_argument("file", nargs="?")
+    check.set_defaults(handler=_policy_check)
+
+    explain = verbs.add_parser("explain", help="which rule a change would meet, and why")
+    explain.add_argument("--entry", required=True, help="password:ID or secret:ID")
+    explain.add_argument("--verb", required=True,
+                         choices=("share", "unshare", "update", "rotate", "create"))
+    explain.add_argument("--user", required=True, help="the requester's Slack user ID")
+    explain.add_argument("--source", default="slack", choices=("slack", "webhook", "mcp"))
+    explain.add_argument("--tags", help="the entry's tags (comma-separated) instead of reading "
+                                        "them from MySafe with the user's key")
+    explain.add_argument("--policy", help="a policy file other than MYSAFE_BOT_POLICY")
+    explain.set_defaults(handler=_policy_explain)
 
 
 def _add_users(commands: argparse._SubParsersAction) -> None:
@@ -252,6 +273,19 @@ def _duration(text: str) -> timedelta:
         return timedelta(seconds=parse_duration(text))
     except ValueError:
         raise ConfigError("--since", "expected a duration such as 30m, 24h or 7d") from None
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    from app.ops.policy_commands import check
+
+    return check(args.file)
+
+
+def _policy_explain(args: argparse.Namespace) -> int:
+    from app.ops.policy_commands import explain
+
+    return explain(entry=args.entry, verb=args.verb, user=args.user, source=args.source,
+                   tags=args.tags, file=args.policy)
 
 
 def _mcp(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ path, vendor code — and never a secret or a raw body.
     │   └── UnexpectedAnswer         anything we cannot read
     └── ApprovalError                a click or transition the rules refuse
         ├── NotAnApprover
+        ├── Ineligible               a guest, another organisation, a deactivated account, a bot
         ├── SelfApproval
         ├── Beneficiary              the approver gains access through the request
         ├── NotRequester
@@ -179,6 +180,13 @@ class ApprovalError(BotError):
 
 class NotAnApprover(ApprovalError):
     user_message = "You cannot approve this: you are not one of the configured approvers."
+
+
+class Ineligible(ApprovalError):
+    """The person may neither request nor approve; the message says why (never who else)."""
+
+    user_message = ("Guests, people from other organisations, deactivated accounts and bots "
+                    "can neither request nor approve changes.")
 
 
 class SelfApproval(ApprovalError):

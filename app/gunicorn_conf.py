@@ -33,7 +33,7 @@ def prepare_multiprocess_dir() -> str | None:
     return path
 
 
-def on_starting(server: object) -> None:
+def on_starting(server: Any) -> None:
     """prometheus-client's multiprocess mode: every worker writes its samples to this directory
     and /metrics adds them up. Set in the master, before the workers fork.
 
@@ -41,6 +41,10 @@ def on_starting(server: object) -> None:
     and a Socket Mode app token are checked here too, as `mysafe-bot serve` does: a bad setting
     or a token Slack refuses is one line and exit 2, not workers failing in a loop."""
     prepare_multiprocess_dir()  # `mysafe-bot serve` has set it earlier still
+    from app.ops.reload import forward_hup
+
+    # SIGHUP reloads the approval policy in each worker (app.ops.reload), not the workers.
+    server.handle_hup = lambda: forward_hup(server)
     if os.environ.get(CHECKED) != "1":
         _check_settings()
 
@@ -68,6 +72,13 @@ def _check_settings() -> None:
         raise SystemExit(2) from None
 
 
+def post_worker_init(worker: Any) -> None:
+    """Each worker reloads its policy on SIGHUP (the master forwards it: see on_starting)."""
+    from app.ops.reload import install
+
+    install()
+
+
 def child_exit(server: object, worker: Any) -> None:
     """Tell prometheus-client a worker is gone, so its live gauges stop counting."""
     from prometheus_client import multiprocess
@@ -77,4 +88,4 @@ def child_exit(server: object, worker: Any) -> None:
 
 SETTINGS = {name: globals()[name] for name in (
     "worker_class", "threads", "timeout", "graceful_timeout", "keepalive", "limit_request_line",
-    "accesslog", "on_starting", "child_exit")}
+    "accesslog", "on_starting", "post_worker_init", "child_exit")}

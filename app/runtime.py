@@ -70,9 +70,11 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     from app.slack.home_tab import HomeTab
     from app.slack.notifier import SlackNotifier
     from app.slack.revoke_notices import RevokeNotices
+    from app.slack.people import People
 
     client = make_web_client(services)
-    approvers = Approvers(settings, services.redis, client)
+    approvers = Approvers(settings, services.redis, client, policy=engine.policy)
+    engine.standing = People(services.redis, client, prefix=settings.key_prefix).standing
     notifier = SlackNotifier(client, engine.store, channel=settings.approval_channel)
     home = HomeTab(engine, client, approvers)
     engine.listeners += [notifier, home]

@@ -9,6 +9,7 @@ traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import os
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -26,6 +27,9 @@ from app.durations import describe, parse_duration
 from app.errors import ConfigError
 from app.origins import Origin, parse_entry
 from app.storage import url_problem
+
+if TYPE_CHECKING:
+    from app.approvals.policy import Policy
 
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
@@ -75,6 +79,10 @@ class Settings:
     #: `share … rotate-after`: the new password's length and character classes.
     rotate_length: int = 24
     rotate_classes: frozenset[str] = frozenset({"lower", "upper", "digits", "symbols"})
+    #: MYSAFE_BOT_POLICY, and the rules read from it at start-up (None: the settings above
+    #: are the one rule; see app.approvals.policy).
+    policy_path: Path | None = None
+    policy: Policy | None = None
 
     @property
     def approver_users(self) -> frozenset[str]:
@@ -163,11 +171,27 @@ class Settings:
                                           high=5),
             webhook_rate_limit=reader.number("MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60,
                                              low=0, high=100_000),
+            policy_path=reader.policy_file("MYSAFE_BOT_POLICY"),
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
+        settings = _with_policy(settings, problems, strict=service)
         if problems:
             raise ConfigError.of(problems)
         return settings
+
+
+def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: bool) -> Settings:
+    """Read the policy file once, at start-up: its first problem joins the others."""
+    if settings.policy_path is None:
+        return settings
+    from app.approvals.policy import Defaults, load_policy
+
+    try:
+        policy = load_policy(settings.policy_path, Defaults.of(settings), strict=strict)
+    except ConfigError as problem:
+        problems.append(problem)
+        return settings
+    return dataclasses.replace(settings, policy=policy)
 
 
 def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigError]:
@@ -316,6 +340,11 @@ class _Reader:
         if value and not Path(value).is_file():
             raise ConfigError(name, f"no such file: {value}")
         return value or None
+
+    @_recorded()
+    def policy_file(self, name: str) -> Path | None:
+        value = self.existing_file(name)
+        return Path(value) if value else None
 
     @_recorded(())
     def fernet_keys(self, name: str, *, required: bool) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from app.approvals.changes import Change, check, diff, final_body, spec_of, unme
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.grants import Grant, from_diff, granted
 from app.approvals.revokes import RevokeStore
+from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.store import (
     Action,
     ApprovalStore,
@@ -43,6 +44,7 @@ from app.errors import (
     BotError,
     CredentialsMissing,
     EntryBusy,
+    Ineligible,
     LeaseLost,
     MySafeError,
     NotAnApprover,
@@ -61,6 +63,9 @@ from app.services import Services
 log = logging.getLogger(__name__)
 
 Listener = Callable[[ChangeRequest, str], None]
+#: Why a person may neither request nor approve (a guest, another organisation, a deactivated
+#: account, a bot), or None when they may: the chat front knows, the engine asks.
+Standing = Callable[[str], str | None]
 
 #: Seconds of its lease an apply keeps in hand: no MySafe call may end later than this before
 #: the lease does, so a write never lands after a take-over could have started.
@@ -108,6 +113,9 @@ class Engine:
                            maxlen=self.settings.audit_maxlen)
         self.listeners = listeners if listeners is not None else []
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
+        self.policy = PolicyBook(self.settings)
+        #: Set by the assembly when a chat front can say who someone is (app.runtime).
+        self.standing: Standing | None = None
 
     # --- submit ------------------------------------------------------------------------------
 
@@ -135,6 +143,10 @@ class Engine:
                 return earlier, False
         client = self.client_for(requester)
         current = client.get(change.kind, change.identifier) if change.identifier else None
+        rule = self.rule_for(change, current, requester=requester, source=source)
+        rule.refuse_missing(reason=reason, ticket=ticket)
+        rule.refuse_duration(change.duration or None)
+        self.refuse_ineligible(requester, action="request")
         # A create's retry must recognise only the entry *it* made: remember what already
         # carries the same name (or identifier code) now, before anything is created.
         preexisting = [e.identifier for e in self._same_name(client, change)] \
@@ -153,7 +165,11 @@ class Engine:
             "source": source,
             "created": repr(now),
             "expires": repr(expires),
-            "required": str(self.settings.approvals_required),
+            "required": str(rule.approvals),
+            "rule": rule.name,
+            "approvers": json.dumps(sorted(rule.approvers)),
+            "rule_channel": rule.channel,
+            "requester_ids": json.dumps(self._identities(requester)[1]),
             "attempts": "0",
             "notify": json.dumps(list(notify)[:50]),
             "beneficiaries": json.dumps(beneficiaries(change, notify)),
@@ -175,7 +191,49 @@ class Engine:
             except NotPosted as error:
                 self._withdraw(request, idempotency_key, str(error))
                 raise
+            if rule.approvals == 0:
+                request = self._apply_at_once(request, rule).request
         return request, created
+
+    def rule_for(self, change: Change, current: Entry | None, *, requester: str,
+                 source: str) -> Rule:
+        """The policy rule this change meets (the first that matches, see app.approvals.policy)."""
+        return self.policy.current.choose(self.subject(change, current, requester=requester,
+                                                       source=source)).rule
+
+    def subject(self, change: Change, current: Entry | None, *, requester: str,
+                source: str) -> Subject:
+        """What rules match on: the entry's tags as MySafe holds them (a create's own), the
+        verb, kind and front, and who asks (Slack ID and trusted MySafe username)."""
+        tags = current.tags if current is not None else change.fields.get("tags", "")
+        name = self.services.vault.mysafe_username(requester)
+        return Subject(verb=change.verb.value, kind=change.kind.value, source=source,
+                       tags=frozenset(t.strip().casefold() for t in tags.split(",") if t.strip()),
+                       requester=frozenset(filter(None, (requester, name and name.casefold()))))
+
+    def _apply_at_once(self, request: ChangeRequest, rule: Rule) -> Decision:
+        """`approvals: 0`: nobody needs to click; the bot applies it now, and says so."""
+        lease = self._new_lease()
+        self.store.track_lease(request.id, lease["lease_until"])
+        result = self.store.transition(request.id, Action.AUTO, actor="bot", now=timestamp(),
+                                       **lease)
+        if result.status is not Outcome.APPLY:
+            return Decision(self.get(request.id), result.status)
+        self.audit.record("request.auto_approved", request=request.id, actor="bot",
+                          rule=rule.name, why="the policy rule needs no approval")
+        applying = self.get(request.id)
+        self._tell(applying, "applying")
+        return self.apply(request.id, str(lease["lease"]), request=applying)
+
+    def refuse_ineligible(self, slack_id: str, *, action: str, request_id: str = "") -> None:
+        """Guests, other organisations, deactivated accounts and bots neither request nor
+        decide: `Ineligible` (audited), before anything is stored or counted."""
+        why = self.standing(slack_id) if self.standing is not None else None
+        if why is None:
+            return
+        self.audit.record("click.refused" if request_id else "request.refused",
+                          request=request_id, actor=slack_id, action=action, why=why)
+        raise Ineligible(why)
 
     def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
         """Take back a request no approver can see: final at once, its key free for a retry."""
@@ -201,7 +259,8 @@ class Engine:
     def deny(self, request_id: str, actor: str, *, is_approver: bool,
              reason: str = "") -> Decision:
         """Settle the request as denied at once (the click itself decides; see `explain`)."""
-        return self._decide(request_id, Action.DENY, actor, approver=is_approver, reason=reason[:500])
+        return self._decide(request_id, Action.DENY, actor, approver=is_approver,
+                            ids=self._identities(actor)[1], reason=reason[:500])
 
     def explain(self, request_id: str, actor: str, reason: str) -> Decision:
         """The denier's reason, added after their click denied the request."""
@@ -232,14 +291,17 @@ class Engine:
         claimed = vault.claimed_username(slack_id)
         return f"{claimed}, unconfirmed" if claimed else ""
 
-    def _identities(self, actor: str) -> list[str]:
-        """Who the clicker is, as `beneficiaries` names people: Slack ID and MySafe username.
+    def _identities(self, actor: str) -> tuple[list[str], list[str]]:
+        """Who the clicker is: as `beneficiaries` names people (Slack ID, MySafe usernames),
+        and as quorum counts them (`slack:U…`, `mysafe:name`): two Slack accounts linked to
+        one MySafe user are one person.
 
-        A claimed name counts here too: it can only make its claimant refused, never let
-        them approve something they could not otherwise."""
+        A claimed name counts here too: it can only make its claimant refused or counted
+        once with someone else, never let them approve something they could not otherwise."""
         vault = self.services.vault
-        names = (vault.mysafe_username(actor), vault.claimed_username(actor))
-        return [actor, *(n.casefold() for n in names if n)]
+        names = [n.casefold() for n in (vault.mysafe_username(actor),
+                                        vault.claimed_username(actor)) if n]
+        return [actor, *names], [f"slack:{actor}", *(f"mysafe:{n}" for n in names)]
 
     def _decide_then_apply(self, request_id: str, action: Action, actor: str, *,
                            is_approver: bool) -> Decision:
@@ -249,8 +311,9 @@ class Engine:
         the two steps leaves an index entry the sweeper prunes, never a lease nobody sees."""
         lease = self._new_lease()
         self.store.track_lease(request_id, lease["lease_until"])
+        names, ids = self._identities(actor)
         decision = self._decide(request_id, action, actor, approver=is_approver,
-                                identities=self._identities(actor), **lease)
+                                identities=names, ids=ids, **lease)
         if decision.status is Outcome.APPLY:
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision
@@ -519,7 +582,7 @@ class Engine:
                     count: int = 20) -> tuple[list[ChangeRequest], int]:
         """`count` of the requests `approver` can act on from `start`, newest first, and how
         many there are in all (see `ApprovalStore.waiting_for`)."""
-        ids = self.store.waiting_for(approver, self._identities(approver))
+        ids = self.store.waiting_for(approver, self._identities(approver)[0])
         chosen = ids[start:start + count]
         found = [self.store.get(i) for i in chosen]
         return [r for r in found if r is not None], len(ids)

@@ -5,7 +5,9 @@ request live in one cluster slot and a transition never crosses slots):
 
     P:req:{R-7K2QF}            hash   the request: intent, diff, requester, state, times, lease,
                                       Slack message, outcome; `secrets` (Fernet) while not final
-    P:req:{R-7K2QF}:approvals  set    Slack IDs of distinct approvers
+    P:req:{R-7K2QF}:approvals  set    Slack IDs of distinct approvers (one per identity)
+    P:req:{R-7K2QF}:voters     hash   identity (`slack:U…`, `mysafe:name`) -> the Slack ID that
+                                      approved as it: one person counts once, whatever account
     P:req:{R-7K2QF}:events     list   this request's history (JSON), appended by the same script
                                       that changes the state, so state and history agree
     P:idx:due                  zset   request id -> expiry time      (worker: what to expire)
@@ -78,6 +80,8 @@ class Action(StrEnum):
     YIELD = "yield"
     REASON = "reason"
     WITHDRAW = "withdraw"
+    #: A rule that needs no approval: pending -> applying at once, by the bot (audited).
+    AUTO = "auto"
 
 
 class Outcome(StrEnum):
@@ -165,6 +169,11 @@ class ChangeRequest:
     lease_until: float = 0.0
     #: For a create: ids of entries that had its name when it was made (never "ours").
     preexisting: frozenset[int] = frozenset()
+    #: The policy rule the request was made under, who may decide on it and where it is
+    #: posted (app.approvals.policy); empty for requests made before policies.
+    rule: str = ""
+    approvers: frozenset[str] = frozenset()
+    rule_channel: str = ""
 
     @property
     def has_secrets(self) -> bool:
@@ -200,6 +209,9 @@ class ChangeRequest:
             shown=int(data.get("shown", -1)),
             lease_until=float(data.get("lease_until") or 0),
             preexisting=frozenset(json.loads(data.get("preexisting") or "[]")),
+            rule=data.get("rule", ""),
+            approvers=frozenset(json.loads(data.get("approvers") or "[]")),
+            rule_channel=data.get("rule_channel", ""),
         )
 
 
@@ -247,7 +259,7 @@ class ApprovalStore:
 
     def request_keys(self, request_id: str) -> list[str]:
         base = f"{self.prefix}:req:{{{request_id}}}"
-        return [base, f"{base}:approvals", f"{base}:events"]
+        return [base, f"{base}:approvals", f"{base}:events", f"{base}:voters"]
 
     def index(self, name: str) -> str:
         return f"{self.prefix}:idx:{name}"

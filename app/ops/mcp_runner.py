@@ -10,6 +10,7 @@ from app.accounts.mcp_tokens import McpTokens
 from app.approvals.engine import Engine
 from app.errors import ConfigError
 from app.logs import configure_logging
+from app.ops.reload import reload_on_hup
 from app.runtime import build_runtime
 from app.settings import Settings
 
@@ -19,7 +20,9 @@ log = logging.getLogger(__name__)
 def _engine(settings: Settings | None = None) -> Engine:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_format)
-    return build_runtime(settings, front=False).engine
+    engine = build_runtime(settings, front=False).engine
+    reload_on_hup(engine.policy)
+    return engine
 
 
 def run_stdio() -> int:

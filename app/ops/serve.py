@@ -95,4 +95,8 @@ def _start_mcp(settings: Settings, host: str) -> Sibling | None:
     log.info("starting mcp", extra={"event": "mcp.start", "port": settings.mcp_port})
     probe = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a probe
     os.environ[SUPERVISED] = f"{probe}:{settings.mcp_port}"
-    return Sibling(sibling_command(host, settings.mcp_port)).start()
+    from app.ops.reload import ALSO
+
+    sibling = Sibling(sibling_command(host, settings.mcp_port)).start()
+    ALSO.append(sibling.pid)
+    return sibling

@@ -34,6 +34,10 @@ class Sibling:
         threading.Thread(target=self._watch, name="mcp-supervisor", daemon=True).start()
         return self
 
+    def pid(self) -> int | None:
+        """The running server's process id (it changes when the server is restarted)."""
+        return self.process.pid if self.process is not None else None
+
     def stop(self) -> None:
         self._stopping.set()
         if self.process is not None and self.process.poll() is None:

@@ -19,6 +19,7 @@ import redis
 
 from app.clock import timestamp
 from app.logs import configure_logging
+from app.ops.reload import reload_on_hup
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from app.storage import RedisClient
@@ -33,6 +34,7 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    reload_on_hup(runtime.engine.policy)
     log.info("worker started", extra={"event": "worker.start", "worker": worker_id()})
     heartbeat = Heartbeat(runtime.services.redis, prefix=settings.key_prefix)
     delivering = threading.Thread(target=deliver_callbacks, args=(runtime, stop, interval),

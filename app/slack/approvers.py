@@ -1,5 +1,8 @@
 """Who may approve: the configured user IDs, plus members of the configured Slack user groups.
 
+"Configured" means a request's own policy rule when it has one (`may_decide`), and any rule of
+the policy in force for the views that ask "is this person an approver at all" (`in`).
+
 Group membership comes from Slack (`usergroups.users.list`) and is cached in Redis for at most
 30 seconds (and dropped at once when Slack says the group changed, `subteam_members_changed`),
 so someone removed from the group stops approving within seconds, while a burst of clicks
@@ -14,6 +17,8 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from app.approvals.policy import PolicyBook
+from app.approvals.store import ChangeRequest
 from app.settings import Settings
 from app.storage import RedisClient
 
@@ -23,18 +28,33 @@ GROUP_CACHE_SECONDS = 30
 
 
 class Approvers:
-    def __init__(self, settings: Settings, redis: RedisClient, slack: WebClient) -> None:
+    def __init__(self, settings: Settings, redis: RedisClient, slack: WebClient, *,
+                 policy: PolicyBook | None = None) -> None:
         self.settings = settings
         self.redis = redis
         self.slack = slack
+        self.policy = policy
 
     def _key(self, group_id: str) -> str:
         return f"{self.settings.key_prefix}:approver-group:{group_id}"
 
     def __contains__(self, user_id: object) -> bool:
-        if user_id in self.settings.approver_users:
+        return self.listed(user_id, self._everyone())
+
+    def may_decide(self, user_id: str, request: ChangeRequest) -> bool:
+        """Whether `user_id` is among the approvers of the rule `request` was made under
+        (a request from before policies: the settings' approvers)."""
+        return self.listed(user_id, request.approvers or self.settings.approvers)
+
+    def listed(self, user_id: object, approvers: frozenset[str]) -> bool:
+        if user_id in {a for a in approvers if not a.startswith("S")}:
             return True
-        return any(user_id in self.members(group) for group in self.settings.approver_groups)
+        return any(user_id in self.members(g) for g in sorted(approvers) if g.startswith("S"))
+
+    def _everyone(self) -> frozenset[str]:
+        if self.policy is None:
+            return self.settings.approvers
+        return frozenset().union(*(r.approvers for r in self.policy.current.rules))
 
     def forget(self, group_id: str) -> None:
         """The group changed in Slack: the next click reads it afresh."""

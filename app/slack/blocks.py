@@ -17,6 +17,8 @@ from typing import Any
 from app import text
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
 from app.approvals.store import ChangeRequest, State
+from app.clock import timestamp
+from app.durations import describe
 from app.mysafe.models import Entry, Kind, ListItem
 
 Block = dict[str, Any]
@@ -184,10 +186,7 @@ def change_summary(request: ChangeRequest) -> str:
 def status_text(request: ChangeRequest) -> str:
     label = f"*{_OUTCOME[request.state]}*"
     if request.state is State.PENDING:
-        voters = ", ".join(f"<@{a}>" for a in sorted(request.approvals))
-        label += f" — approvals {len(request.approvals)}/{request.required}"
-        label += f" ({voters})" if voters else ""
-        label += f" · expires {date(request.expires)}"
+        label += " — " + approval_progress(request)
     elif request.state is State.APPLIED:
         label += f" — MySafe: “{text.clip(request.result.get('message', ''), 200)}”"
         shared_error = request.result.get("shared_error") or []
@@ -200,6 +199,17 @@ def status_text(request: ChangeRequest) -> str:
         if request.deny_reason:
             label += f": “{text.clip(request.deny_reason, 500)}”"
     return label
+
+
+def approval_progress(request: ChangeRequest, now: float | None = None) -> str:
+    """`production — 1 of 2 approvals (@a) · expires … (in 23 h)`: the policy rule the request
+    is decided under, how far it is, and the time left before it expires."""
+    voters = ", ".join(f"<@{a}>" for a in sorted(request.approvals))
+    rule = f"{text.inline(request.rule)} — " if request.rule else ""
+    progress = f"{rule}{len(request.approvals)} of {request.required} approvals"
+    progress += f" ({voters})" if voters else ""
+    left = max(0, int(request.expires - (timestamp() if now is None else now)))
+    return progress + f" · expires {date(request.expires)} (in {describe(max(left - left % 60, 60))})"
 
 
 def _details(request: ChangeRequest) -> list[str]:
@@ -290,7 +300,9 @@ def requester_notice(request: ChangeRequest) -> str:
 
 
 def waiting_notice(request: ChangeRequest, channel: str) -> str:
-    """What the requester is told once their request is stored (any front: command or modal)."""
+    """What the requester is told once their request is stored (any front: command or modal);
+    `channel` unless the request's policy rule posts it elsewhere."""
+    channel = request.rule_channel or channel
     return (f"Request *{request.id}* is waiting for approval in <#{channel}>: "
             f"{request.change.verb.value} {entry_label(request)}. "
             f"Cancel it with `/mysafe cancel {request.id}`.")

@@ -115,11 +115,19 @@ class SlackFront:
 
     def _approve(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         self._decide(body, respond, lambda rid, user: self.engine.approve(
-            rid, user, is_approver=user in self.approvers))
+            rid, user, is_approver=self.eligible(rid, user, "approve")))
 
     def _retry(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         self._decide(body, respond, lambda rid, user: self.engine.retry(
-            rid, user, is_approver=user in self.approvers))
+            rid, user, is_approver=self.eligible(rid, user, "retry")))
+
+    def eligible(self, request_id: str, user: str, action: str) -> bool:
+        """Checked at the click, against the rule the request was made under: a guest, someone
+        from another organisation, a deactivated account or a bot is refused (`Ineligible`,
+        audited) whatever the rule lists."""
+        request = self.engine.get(request_id)
+        self.engine.refuse_ineligible(user, action=action, request_id=request_id)
+        return self.approvers.may_decide(user, request)
 
     def _cancel(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         self._decide(body, respond, self.engine.cancel)
@@ -141,7 +149,8 @@ class SlackFront:
         ack()
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         with answer_errors(lambda text: self.tell(body, respond, text)):
-            decision = self.engine.deny(request_id, user, is_approver=user in self.approvers)
+            decision = self.engine.deny(request_id, user,
+                                        is_approver=self.eligible(request_id, user, "deny"))
             if not decision.changed:
                 self.tell(body, respond, blocks.unchanged_notice(decision.request))
                 return

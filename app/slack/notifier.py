@@ -78,7 +78,8 @@ class SlackNotifier:
                 self.client.chat_update(channel=request.channel, ts=request.ts, text=text,
                                         blocks=message)
         else:
-            posted = self.client.chat_postMessage(channel=self.channel, text=text,
+            posted = self.client.chat_postMessage(channel=request.rule_channel or self.channel,
+                                                  text=text,
                                                   blocks=message, unfurl_links=False)
             self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
         self.store.shown(request.id, request.version)

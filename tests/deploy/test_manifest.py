@@ -16,10 +16,11 @@ SCOPES = {
     "chat_postEphemeral": "chat:write", "usergroups_users_list": "usergroups:read",
     "users_lookupByEmail": "users:read.email", "views_open": None, "views_update": None,
     "views_publish": None, "auth_test": None, "conversations_info": "channels:read",
+    "users_info": "users:read",
 }
 #: Scopes that come with another (Slack requires users:read beside users:read.email) or with
 #: a feature (commands).
-IMPLIED = {"users:read", "commands", "groups:read"}
+IMPLIED = {"commands", "groups:read"}
 
 
 def _methods_called() -> set[str]:

@@ -48,6 +48,9 @@ class SlackFake:
     #: Web API method -> (min, max) seconds it takes to answer: Slack's own jitter, so calls
     #: sent in one order can land in another. Calls are recorded when they land.
     latency: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: `users.info` answers: user ID -> fields over a plain member of team T1 (e.g.
+    #: {"is_restricted": True}, {"deleted": True}, {"is_bot": True}, {"team_id": "T2"}).
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Socket Mode: the websocket URL `apps.connections.open` hands out (tests/socket_mode_fake.py).
     socket_mode_url: Callable[[], str] | None = None
 
@@ -193,6 +196,12 @@ class SlackFake:
             user = self.users_by_email.get(args.get("email", ""))
             return {"ok": True, "user": {"id": user}} if user else \
                 {"ok": False, "error": "users_not_found"}
+        if method == "users.info":
+            user = args.get("user", "")
+            return {"ok": True, "user": {"id": user, "team_id": "T1", "deleted": False,
+                                         "is_bot": False, "is_restricted": False,
+                                         "is_ultra_restricted": False,
+                                         **self.profiles.get(user, {})}}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroups.get(args.get("usergroup", ""), [])}
         if method in ("views.open", "views.update", "views.push", "views.publish"):

@@ -1,14 +1,15 @@
 -- Every transition of a change request, in one script on the request's own hash slot.
--- KEYS[1] the request hash, KEYS[2] its approvals set, KEYS[3] its events list
+-- KEYS[1] the request hash, KEYS[2] its approvals set, KEYS[3] its events list,
+-- KEYS[4] its voters hash (identity -> Slack ID: one person counts once, whatever account)
 -- ARGV[1] action (app.approvals.store.Action), ARGV[2] actor, ARGV[3] now (epoch seconds),
 -- ARGV[4] retention (seconds kept once final), ARGV[5] JSON of the action's arguments
 -- Returns {status, state, approvals}; status is one of app.approvals.store.Outcome.
-local req, approvals, events = KEYS[1], KEYS[2], KEYS[3]
+local req, approvals, events, voters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local action, actor, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local arg = cjson.decode(ARGV[5])
 if redis.call('EXISTS', req) == 0 then return {'missing', '', 0} end
 local h = redis.call('HMGET', req, 'state', 'requester', 'expires', 'required', 'lease',
-                      'lease_until', 'decided_by', 'beneficiaries')
+                      'lease_until', 'decided_by', 'beneficiaries', 'requester_ids')
 local state, requester = h[1], h[2]
 local expires, required = tonumber(h[3]), tonumber(h[4])
 local function count() return redis.call('SCARD', approvals) end
@@ -51,6 +52,24 @@ local function beneficiary()
   end
   return false
 end
+-- The clicker is the requester, from any of their accounts (arg.ids: `slack:U…`, `mysafe:name`).
+local function requester_self()
+  if actor == requester then return true end
+  local theirs = cjson.decode(h[9] or '[]')
+  for _, who in ipairs(arg.ids or {}) do
+    for _, mine in ipairs(theirs) do
+      if who == mine then return true end
+    end
+  end
+  return false
+end
+-- Has this person approved already, as any of their identities?
+local function voted()
+  for _, who in ipairs(arg.ids or {}) do
+    if redis.call('HEXISTS', voters, who) == 1 then return true end
+  end
+  return redis.call('SISMEMBER', approvals, actor) == 1
+end
 local ours = state == 'applying' and h[5] == arg.lease
 if action == 'fence' then
   -- May the holder of arg.lease still write? Only while its lease runs, with margin to spare.
@@ -74,10 +93,12 @@ if action == 'expire' then return {'noop', state, count()} end
 local approver = arg.approver == true
 if action == 'approve' then
   if state ~= 'pending' then return {'noop', state, count()} end
-  if actor == requester then return {'self', state, count()} end
+  if requester_self() then return {'self', state, count()} end
   if not approver then return {'not_approver', state, count()} end
   if beneficiary() then return {'beneficiary', state, count()} end
-  if redis.call('SADD', approvals, actor) == 0 then return {'already', state, count()} end
+  if voted() then return {'already', state, count()} end
+  for _, who in ipairs(arg.ids or {}) do redis.call('HSET', voters, who, actor) end
+  redis.call('SADD', approvals, actor)
   local n = count()
   log('pending', 'pending', 'approval ' .. n .. '/' .. required)
   if n < required then
@@ -88,9 +109,15 @@ if action == 'approve' then
   log('pending', 'approved', '')
   take_lease('approved')
   return {'apply', 'applying', n}
+elseif action == 'auto' then
+  -- The request's rule needs no approval: applied at once, by the bot, and recorded as such.
+  if state ~= 'pending' or required ~= 0 then return {'noop', state, count()} end
+  log('pending', 'approved', 'policy rule needs no approval')
+  take_lease('approved')
+  return {'apply', 'applying', 0}
 elseif action == 'deny' then
   if state ~= 'pending' and state ~= 'failed' then return {'noop', state, count()} end
-  if actor == requester then return {'self', state, count()} end
+  if requester_self() then return {'self', state, count()} end
   if not approver then return {'not_approver', state, count()} end
   finalise('denied', 'decided_by', actor, 'deny_reason', arg.reason or '')
   log(state, 'denied', '')
@@ -109,7 +136,7 @@ elseif action == 'cancel' then
   return {'ok', 'cancelled', count()}
 elseif action == 'retry' then
   if state ~= 'failed' then return {'noop', state, count()} end
-  if actor == requester then return {'self', state, count()} end
+  if requester_self() then return {'self', state, count()} end
   if not approver then return {'not_approver', state, count()} end
   if beneficiary() then return {'beneficiary', state, count()} end
   take_lease('failed')

@@ -73,7 +73,10 @@ def share(identifier: int, *users: str, edit: bool = False) -> Change:
 def with_required(engine: Engine, n: int) -> None:
     from dataclasses import replace
 
+    from app.approvals.policy import PolicyBook
+
     engine.settings = replace(engine.settings, approvals_required=n)
+    engine.policy = PolicyBook(engine.settings)  # no policy file: the settings are the rule
 
 
 def puts(emulator: Emulator) -> int:

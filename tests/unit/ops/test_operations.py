@@ -85,7 +85,8 @@ def _hit(url: str, times: int) -> None:
 
 def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -> None:
     """Counts survive and add up across worker processes: 30 requests, then gunicorn replaces
-    every worker (SIGHUP), then 30 more; /metrics must say 60, whichever worker answers."""
+    every worker (each told to stop: SIGHUP reloads the approval policy instead), then 30 more;
+    /metrics must say 60, whichever worker answers."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
@@ -96,7 +97,8 @@ def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -
         wait_until_ready(f"{base}/readyz", process, time.monotonic() + 30)
         old = _children(process.pid)
         _hit(f"{base}/healthz", 30)
-        process.send_signal(signal.SIGHUP)
+        for pid in old:
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         while (_children(process.pid) & old or len(_children(process.pid)) < 2) \
                 and time.monotonic() < deadline:

@@ -1,0 +1,99 @@
+"""Who may take part at all: members of this organisation, not guests, not bots, not deleted.
+
+Guests (`is_restricted`, `is_ultra_restricted`), people from another organisation in a shared
+channel (their `team_id` is not ours, nor their Enterprise Grid org), deactivated accounts and
+bots can neither request nor approve. Slack says which through `users.info`; each answer is
+cached in Redis for `PROFILE_CACHE_SECONDS`, so a burst of clicks does not wait on Slack and
+every process agrees, while a guest made a member (or a member deactivated) is seen within a
+minute. If Slack cannot be asked, the answer is "not now": an outage never widens who takes part.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app.storage import RedisClient
+
+log = logging.getLogger(__name__)
+
+PROFILE_CACHE_SECONDS = 60
+#: Our own organisation (auth.test) changes only if the token does: kept an hour.
+TEAM_CACHE_SECONDS = 3600
+
+GUEST = "Guests cannot request or approve MySafe changes."
+OTHER_ORG = "People from another organisation cannot request or approve MySafe changes here."
+DEACTIVATED = "A deactivated Slack account cannot request or approve MySafe changes."
+BOT = "Bots and apps cannot request or approve MySafe changes."
+UNKNOWN = ("Slack could not say who you are just now, so nothing was done. Try again in a "
+           "minute.")
+
+
+class People:
+    def __init__(self, redis: RedisClient, slack: WebClient, *, prefix: str) -> None:
+        self.redis = redis
+        self.slack = slack
+        self.prefix = prefix
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, "people", *parts))
+
+    def standing(self, user_id: str) -> str | None:
+        """Why this person may neither request nor approve, or None when they may."""
+        profile, ours = self._profile(user_id), self._organisation()
+        if profile is None or ours is None:
+            return UNKNOWN
+        if profile.get("deleted"):
+            return DEACTIVATED
+        if profile.get("is_bot") or profile.get("is_app_user") or user_id == "USLACKBOT":
+            return BOT
+        if profile.get("is_restricted") or profile.get("is_ultra_restricted"):
+            return GUEST
+        if not _same_organisation(profile, ours):
+            return OTHER_ORG
+        return None
+
+    def _profile(self, user_id: str) -> dict[str, Any] | None:
+        """The fields of `users.info` that decide, cached (never the person's name or e-mail)."""
+        key = self._key("user", user_id)
+        cached = self.redis.get(key)
+        if cached is not None:
+            return dict(json.loads(cached))
+        try:
+            user = self.slack.users_info(user=user_id)["user"]
+        except SlackApiError as error:
+            log.warning("cannot read a Slack profile", extra={
+                "event": "people.profile_error", "user": user_id,
+                "error": error.response.get("error", "")})
+            return None
+        kept = {k: user.get(k) for k in ("team_id", "deleted", "is_bot", "is_app_user",
+                                         "is_restricted", "is_ultra_restricted")}
+        kept["enterprise_id"] = (user.get("enterprise_user") or {}).get("enterprise_id")
+        self.redis.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
+        return kept
+
+    def _organisation(self) -> dict[str, Any] | None:
+        key = self._key("team")
+        cached = self.redis.get(key)
+        if cached is not None:
+            return dict(json.loads(cached))
+        try:
+            answer = self.slack.auth_test()
+        except SlackApiError as error:
+            log.warning("cannot read the bot's own team", extra={
+                "event": "people.team_error", "error": error.response.get("error", "")})
+            return None
+        ours = {"team_id": answer.get("team_id"), "enterprise_id": answer.get("enterprise_id")}
+        self.redis.set(key, json.dumps(ours), ex=TEAM_CACHE_SECONDS)
+        return ours
+
+
+def _same_organisation(profile: dict[str, Any], ours: dict[str, Any]) -> bool:
+    """Same workspace, or the same Enterprise Grid organisation."""
+    if ours.get("team_id") and profile.get("team_id") == ours["team_id"]:
+        return True
+    return bool(ours.get("enterprise_id")) and profile.get("enterprise_id") == ours["enterprise_id"]
