@@ -69,8 +69,8 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
     from app.slack.notifier import SlackNotifier
-    from app.slack.revoke_notices import RevokeNotices
     from app.slack.people import People
+    from app.slack.revoke_notices import RevokeNotices
 
     client = make_web_client(services)
     approvers = Approvers(settings, services.redis, client, policy=engine.policy)

@@ -27,8 +27,8 @@ from app.approvals.audit import Audit
 from app.approvals.changes import Change, check, diff, final_body, spec_of, unmet
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.grants import Grant, from_diff, granted
-from app.approvals.revokes import RevokeStore
 from app.approvals.policy import PolicyBook, Rule, Subject
+from app.approvals.revokes import RevokeStore
 from app.approvals.store import (
     Action,
     ApprovalStore,

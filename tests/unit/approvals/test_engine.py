@@ -287,6 +287,40 @@ def test_fifty_approvers_at_once_make_one_put(engine: Engine, entry: int, emulat
     assert engine.get(request.id).state is State.APPLIED
 
 
+@pytest.mark.parametrize("round_", range(15))
+def test_two_accounts_of_one_person_clicking_at_once_count_once(
+        engine: Engine, entry: int, services: Services, emulator: Emulator, round_: int) -> None:
+    """The check and the count are one script: whichever account's click runs first counts,
+    the other finds the person already counted, whatever the interleaving."""
+    with_required(engine, 2)
+    for account in ("UAPPROVER1", "UAPPROVER2"):
+        services.vault.map_mention(account, "secops-sam")
+    request = engine.submit(share(entry, "carol"), requester="UALICE")
+    barrier = threading.Barrier(2)
+
+    def click(account: str) -> str:
+        barrier.wait()
+        return engine.approve(request.id, account, is_approver=True).status
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(click, ("UAPPROVER1", "UAPPROVER2")))
+    assert statuses == ["already", "ok"]
+    after = engine.get(request.id)
+    assert len(after.approvals) == 1 and after.state is State.PENDING
+    assert puts(emulator) == 0
+
+
+def test_the_requesters_other_account_never_counts(engine: Engine, entry: int,
+                                                   services: Services) -> None:
+    services.vault.map_mention("UAPPROVER1", "alices")  # alice's second Slack account
+    request = engine.submit(share(entry, "carol"), requester="UALICE")
+    with pytest.raises(errors.SelfApproval):
+        engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    with pytest.raises(errors.SelfApproval):
+        engine.deny(request.id, "UAPPROVER1", is_approver=True)
+    assert engine.get(request.id).approvals == frozenset()
+
+
 def test_twenty_workers_expire_each_request_once(engine: Engine, entry: int, told: Told) -> None:
     ids = {engine.submit(share(entry, "carol"), requester="UALICE").id for _ in range(15)}
     later = timestamp() + engine.settings.request_ttl + 1
