@@ -44,6 +44,7 @@ POLICY = textwrap.dedent("""
         approvers: [UAPPROVER1, UAPPROVER2, UAPPROVER3, UAPPROVER4]
         channel: C0PRODAPPROVALS
         reason: required
+        max_duration: 7d
       - name: audited
         match: {tags: [audited]}
         ticket: required
@@ -162,6 +163,17 @@ def test_a_missing_required_ticket_is_refused_and_nothing_is_stored(
     answer = ask(user, slack, "UALICE", f"share password {entries['audited']} with user:carol")
     assert "the policy rule “audited” requires a ticket" in answer
     nothing_stored(bot, slack)
+
+
+def test_a_share_longer_than_the_rules_max_duration_is_refused(
+        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
+    answer = ask(user, slack, "UALICE", f'share password {entries["prod"]} with user:carol '
+                                        'for 8d reason "audit"')
+    assert "the policy rule “production” allows at most 7 days" in answer
+    nothing_stored(bot, slack)
+    within = ask(user, slack, "UALICE", f'share password {entries["prod"]} with user:carol '
+                                        'for 7d reason "audit"')
+    assert "waiting for approval" in within
 
 
 def test_approvals_zero_applies_at_once_and_is_audited(
