@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from app.runtime import Runtime
+    from app.sandbox.demo_data import Sample
 
 EXIT_CONFIG = 2
 
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run a MySafe emulator with demo users")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8600)
+    sandbox.add_argument("--quiet", action="store_true", help="print nothing (the demo's own)")
     sandbox.set_defaults(handler=_sandbox)
 
     audit = commands.add_parser("audit", help="print the audit trail (no secrets in it)")
@@ -317,18 +319,37 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from app.sandbox.emulator import EmulatorServer, demo_emulator
+    from app.sandbox import demo_secrets
+    from app.sandbox.demo_data import demo_emulator
+    from app.sandbox.emulator import EmulatorServer
 
-    emulator, keys = demo_emulator()
+    settings = Settings.from_env(scope=Scope.NONE)
+    emulator, keys, samples = demo_emulator(demo_secrets.load(settings.data_dir).seed)
     with EmulatorServer(emulator, host=args.host, port=args.port) as server:
-        print(f"MySafe sandbox at {server.url}  (set MYSAFE_URL={server.url})")
-        print("Demo users (link one with: echo SECRET | mysafe-bot users link U… "
-              "--client-id ID --mysafe-username NAME):")
-        for username, (client_id, client_secret) in keys.items():
-            print(f"  {username:<10} client_id={client_id}  client_secret={client_secret}")
-        sys.stdout.flush()
+        if not args.quiet:
+            print(sandbox_guide(server.url, keys, samples), flush=True)
         _wait_for_signal()
     return 0
+
+
+def sandbox_guide(url: str, keys: dict[str, tuple[str, str]], samples: Sequence[Sample]) -> str:
+    """What `make sandbox` prints: entries to try and whole commands, paths included."""
+    import shlex
+
+    bot = ".venv/bin/mysafe-bot"
+    lines = [f"MySafe sandbox at {url}", "", "Entries to try:"]
+    lines += [f"  {s.kind} {s.identifier:<3} “{s.name}” (owner {s.owner})" for s in samples]
+    lines += ["", "Point the bot at it and link the demo users (in another terminal):",
+              f"  export MYSAFE_URL={url} MYSAFE_BOT_ENCRYPTION_KEY=$({bot} keygen)"]
+    for position, (username, (client_id, client_secret)) in enumerate(keys.items(), start=1):
+        lines.append(f"  echo {shlex.quote(client_secret)} | {bot} users link U0SANDBOX{position} "
+                     f"--client-id {shlex.quote(client_id)} --mysafe-username {username}")
+    first = samples[0]
+    lines += ["", f"Then, in Slack as U0SANDBOX1: /mysafe show {first.kind} {first.identifier}",
+              f"                            /mysafe share {first.kind} {first.identifier} "
+              "with user:alices reason \"on-call\"",
+              "No Slack app? `make run` with nothing set runs the demo console instead."]
+    return "\n".join(lines)
 
 
 def _wait_for_signal() -> None:

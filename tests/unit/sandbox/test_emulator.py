@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from app.sandbox.emulator import Emulator, EmulatorOptions, EmulatorServer, demo_emulator
+from app.sandbox.demo_data import demo_emulator
+from app.sandbox.emulator import Emulator, EmulatorOptions, EmulatorServer
 
 TOKEN_PATH = "/api/oauth2/token"
 UNAUTHORIZED = {"message": "You are not authorized to access this resource."}
@@ -271,7 +272,7 @@ def test_expired_tokens_get_gateway_401_until_refetched(server, mysafe, call):
 
 
 def test_demo_vault_lets_each_user_see_something(serve):
-    emulator, keys = demo_emulator()
+    emulator, keys, _ = demo_emulator(b"a seed")
     url = serve(emulator).url
     for client_id, client_secret in keys.values():
         token = requests.post(url + TOKEN_PATH, timeout=5, data={
@@ -280,3 +281,12 @@ def test_demo_vault_lets_each_user_see_something(serve):
         listed = requests.get(url + "/api/mysafe/password", timeout=5,
                               headers={"Authorization": f"Bearer {token}"}).json()
         assert listed["password_on_list"]
+
+
+def test_demo_keys_and_entries_are_the_same_on_every_start_with_one_seed():
+    first, first_keys, first_samples = demo_emulator(b"kept under the data dir")
+    again, again_keys, again_samples = demo_emulator(b"kept under the data dir")
+    other_keys = demo_emulator(b"another machine")[1]
+    assert first_keys == again_keys and first_samples == again_samples
+    assert first.get_password(1) == again.get_password(1)
+    assert all(other_keys[name] != key for name, key in first_keys.items())
