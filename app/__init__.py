@@ -40,7 +40,22 @@ def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True) -> F
     app.register_blueprint(web_blueprint(runtime))
     if runtime.front is not None:
         _mount_slack(app, runtime, socket_mode=socket_mode)
+    if settings.demo:
+        _mount_demo(app, runtime)
     return app
+
+
+def _mount_demo(app: Flask, runtime: Runtime) -> None:
+    """The demo only: the console at `/` and the Slack Web API it stands in for."""
+    from app.sandbox import console, slack_stand_in
+    from app.sandbox.workspace import Workspace
+
+    settings = runtime.settings
+    workspace = Workspace(runtime.services.redis, prefix=settings.key_prefix)
+    app.register_blueprint(slack_stand_in.blueprint(slack_stand_in.SlackStandIn(workspace),
+                                                    bot_token=settings.slack_bot_token))
+    app.register_blueprint(console.blueprint(console.Console(
+        workspace, bot_url=settings.demo_url, signing_secret=settings.slack_signing_secret)))
 
 
 def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:

@@ -31,6 +31,8 @@ from app.storage import url_problem
 if TYPE_CHECKING:
     from app.approvals.policy import Policy
 
+#: Set by `mysafe-bot serve` in the demo (app.ops.demo): the bot's own base URL on loopback.
+DEMO = "MYSAFE_BOT_DEMO"
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 _T = TypeVar("_T")
@@ -83,6 +85,12 @@ class Settings:
     #: are the one rule; see app.approvals.policy).
     policy_path: Path | None = None
     policy: Policy | None = None
+    #: The demo's own base URL (the console signs requests to it); "" when running for real.
+    demo_url: str = ""
+
+    @property
+    def demo(self) -> bool:
+        return bool(self.demo_url)
 
     @property
     def approver_users(self) -> frozenset[str]:
@@ -100,7 +108,7 @@ class Settings:
         """
         if self.mcp_public_url:
             return self.mcp_public_url
-        if not _is_loopback(host):
+        if not is_loopback(host):
             raise ConfigError("MYSAFE_BOT_MCP_PUBLIC_URL",
                               f"is required when the MCP server listens on {host} (not loopback): "
                               "the URL assistants use, e.g. https://mysafe-bot.example.com")
@@ -115,7 +123,7 @@ class Settings:
         dotenv: str | Path | None = ".env",
     ) -> Settings:
         """Parse and validate; raise one `ConfigError` naming every bad variable."""
-        env = _merged_environment(environ, dotenv)
+        env = merged_environment(environ, dotenv)
         reader = _Reader(env)
         vault = scope in (Scope.VAULT, Scope.SERVICE)
         service = scope is Scope.SERVICE
@@ -172,6 +180,7 @@ class Settings:
             webhook_rate_limit=reader.number("MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60,
                                              low=0, high=100_000),
             policy_path=reader.policy_file("MYSAFE_BOT_POLICY"),
+            demo_url=reader.url(DEMO),
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
         settings = _with_policy(settings, problems, strict=service)
@@ -196,6 +205,10 @@ def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: boo
 
 def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigError]:
     """Values each well-formed but impossible together (skipped where one is already bad)."""
+    if settings.demo and not (is_loopback(urlsplit(settings.demo_url).hostname or "")
+                              and settings.slack_api_url.startswith(settings.demo_url + "/")):
+        yield ConfigError(DEMO, "is set by `mysafe-bot serve` for the demo only: a loopback URL "
+                                "whose console SLACK_API_URL points at")
     names = {"MYSAFE_BOT_APPROVERS", "MYSAFE_BOT_APPROVALS_REQUIRED"}
     users, needed = settings.approver_users, settings.approvals_required
     if (not names & failed and settings.approvers and not settings.approver_groups
@@ -205,7 +218,7 @@ def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigErro
                           "user group (S…): no request could ever be approved")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
@@ -214,7 +227,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _merged_environment(
+def merged_environment(
     environ: Mapping[str, str] | None, dotenv: str | Path | None
 ) -> dict[str, str]:
     """`.env` fills in what the real environment leaves unset; the environment wins."""

@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from app.gunicorn_conf import CHECKED, prepare_multiprocess_dir
 from app.logs import configure_logging
+from app.ops import demo
 from app.ops.sibling import ENV as SUPERVISED
 from app.ops.sibling import Sibling
-from app.settings import Settings
-from app.storage import EmbeddedRedis
+from app.settings import Settings, merged_environment
+from app.storage import EmbeddedRedis, connect
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +53,19 @@ def serve(*, host: str, port: int, workers: int) -> int:
     # and workers forked from it would count in memory while /metrics reads an empty
     # directory (HTTP 200, zero bytes).
     metrics_dir = prepare_multiprocess_dir()
+    master = os.getpid()
     try:
         return _serve(host=host, port=port, workers=workers)
     finally:
-        if metrics_dir is not None:
+        # gunicorn's workers are forks of this process and leave it through here too: only
+        # the master cleans up, or a worker exiting would take the metrics away from the rest.
+        if metrics_dir is not None and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _serve(*, host: str, port: int, workers: int) -> int:
+    if demo.wanted(merged_environment(None, ".env")):
+        os.environ.update(demo.environment(os.environ, host=host, port=port))
     settings = Settings.from_env()  # fail fast, before anything starts
     if settings.mcp_port:
         settings.mcp_url(host=host, port=settings.mcp_port)  # the sibling's URL must be known
@@ -74,15 +81,39 @@ def _serve(*, host: str, port: int, workers: int) -> int:
         os.environ["REDIS_URL"] = embedded.url
     log.info("serving", extra={"event": "serve.start", "bind": f"{host}:{port}",
                                "workers": workers})
-    mcp = _start_mcp(settings, host)
+    master = os.getpid()
+    siblings = [mcp] if (mcp := _start_mcp(settings, host)) else []
     try:
+        if settings.demo:
+            siblings += _start_demo(settings)
         _Gunicorn(gunicorn_options(host=host, port=port, workers=workers)).run()
     finally:
-        if mcp is not None:
-            mcp.stop()
-        if embedded is not None:
-            embedded.stop()
+        # A gunicorn worker (a fork of this process) exits through here as well: stopping the
+        # siblings or the embedded Redis is the master's job alone. Before, each worker that
+        # exited sent SIGTERM to the MCP server and waited on it, holding shutdown for the
+        # whole graceful timeout.
+        if os.getpid() == master:
+            for sibling in reversed(siblings):
+                sibling.stop()
+            if embedded is not None:
+                embedded.stop()
     return 0
+
+
+def _start_demo(settings: Settings) -> list[Sibling]:
+    """The sandbox first (people are linked against its keys), then the worker, then the
+    banner: by then everything the console needs is up."""
+    started = [demo.start_sandbox(settings.mysafe_url)]
+    redis = connect(os.environ.get("REDIS_URL") or settings.redis_url or "")
+    try:
+        demo.link_people(redis, key_prefix=settings.key_prefix,
+                         encryption_keys=settings.encryption_keys, data_dir=settings.data_dir)
+    finally:
+        redis.close()
+    started.append(demo.start_worker())
+    log.info("demo started", extra={"event": "demo.start", "console": f"{settings.demo_url}/"})
+    print(demo.banner(settings.demo_url), file=sys.stderr, flush=True)
+    return started
 
 
 def _start_mcp(settings: Settings, host: str) -> Sibling | None:

@@ -23,15 +23,17 @@ BACKOFF_CAP = 30.0
 
 
 class Sibling:
-    def __init__(self, argv: Sequence[str]) -> None:
+    def __init__(self, argv: Sequence[str], *, name: str = "mcp") -> None:
         self.argv = list(argv)
+        self.name = name
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stopping = threading.Event()
 
     def start(self) -> Sibling:
         self.process = self._spawn()
-        threading.Thread(target=self._watch, name="mcp-supervisor", daemon=True).start()
+        threading.Thread(target=self._watch, name=f"{self.name}-supervisor",
+                         daemon=True).start()
         return self
 
     def pid(self) -> int | None:
@@ -45,7 +47,7 @@ class Sibling:
             self.process.wait(timeout=30)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self.argv)  # noqa: S603 - our own argv
+        return subprocess.Popen(self.argv, preexec_fn=_die_with_parent)  # noqa: S603 - our argv
 
     def _watch(self) -> None:
         delay = 1.0
@@ -53,8 +55,8 @@ class Sibling:
             code = self.process.wait()
             if self._stopping.is_set():
                 return
-            log.error("mcp server exited; restarting", extra={
-                "event": "mcp.died", "code": code, "restart_in": delay})
+            log.error(f"{self.name} exited; restarting", extra={
+                "event": f"{self.name}.died", "code": code, "restart_in": delay})
             if self._stopping.wait(delay):
                 return
             self.restarts += 1
@@ -78,3 +80,18 @@ def not_ready() -> str | None:
     if address and not answers(address):
         return f"mcp: the MCP server does not answer on {address} (restarting)"
     return None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM it when the process that started it dies,
+    even by SIGKILL, so a killed `serve` leaves no MCP server, sandbox or worker behind."""
+    import ctypes
+    import ctypes.util
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)

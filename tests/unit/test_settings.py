@@ -99,10 +99,24 @@ def named(stderr: str) -> list[str]:
     return [line.removeprefix(PREFIX).split(":")[0] for line in lines]
 
 
-def test_serve_with_bad_settings_exits_2_with_one_line_per_variable(tmp_path) -> None:
-    result = _run("serve", {}, tmp_path)
+def test_serve_with_one_slack_setting_names_every_missing_variable_at_once(tmp_path) -> None:
+    """Nothing set at all is the demo (tests/test_demo_mode.py); one Slack setting means a real
+    set-up, and then every other missing variable is named, one line each."""
+    result = _run("serve", {"SLACK_BOT_TOKEN": "xoxb-1-real"}, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert named(result.stderr) == REQUIRED
+    assert named(result.stderr) == [v for v in REQUIRED if v != "SLACK_BOT_TOKEN"]
+
+
+def test_the_demo_marker_is_refused_off_loopback(env: dict[str, str]) -> None:
+    """`MYSAFE_BOT_DEMO` mounts the console: never beside a real Slack or off this machine."""
+    for url in ("https://bot.example.com", "http://127.0.0.1:3000"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({**env, "MYSAFE_BOT_DEMO": url}, dotenv=None)
+        assert caught.value.variable == "MYSAFE_BOT_DEMO"
+    settings = Settings.from_env({**env, "MYSAFE_BOT_DEMO": "http://127.0.0.1:3000",
+                                  "SLACK_API_URL": "http://127.0.0.1:3000/demo/api/"},
+                                 dotenv=None)
+    assert settings.demo
 
 
 # --- values that would fail only later, or never work -------------------------------------------

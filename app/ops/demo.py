@@ -1,0 +1,112 @@
+"""`make run` with nothing set: the demo, everything on this machine.
+
+With no Slack setting at all (`wanted`), `mysafe-bot serve` fills in every setting itself
+(`environment`) before the settings are read, so the rest of the bot runs exactly as it does
+for real: the Slack Web API is the console's stand-in on the bot's own port
+(`app.sandbox.slack_stand_in`), MySafe is the sandbox (a supervised sibling on a loopback
+port, keys derived from the seed under the data dir), and the demo people are linked to their
+sandbox keys (`link_people`). The console at `/` sends signed requests to `/slack/events` as
+Slack does. It binds to loopback only.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from app.errors import ConfigError
+from app.ops.sibling import Sibling, answers
+from app.sandbox import demo_secrets, people
+from app.settings import DEMO, is_loopback
+from app.storage import RedisClient
+
+log = logging.getLogger(__name__)
+
+#: Any of these set means a real Slack set-up: then nothing is filled in.
+SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
+                   "MYSAFE_BOT_APPROVAL_CHANNEL", "MYSAFE_BOT_APPROVERS")
+CLI = [sys.executable, "-m", "app.cli"]
+
+
+def wanted(env: Mapping[str, str]) -> bool:
+    """No Slack setting at all: the demo. One is enough to mean a real set-up."""
+    return not any((env.get(name) or "").strip() for name in SLACK_VARIABLES)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def environment(env: Mapping[str, str], *, host: str, port: int) -> dict[str, str]:
+    """The settings the demo fills in; what the operator set (a data dir, a key) is kept."""
+    if not is_loopback(host):
+        raise ConfigError("--host", f"is {host}: the demo binds to loopback only (127.0.0.1); "
+                                    "set the Slack variables to run for real")
+    data_dir = Path((env.get("MYSAFE_BOT_DATA_DIR") or "").strip() or ".mysafe-bot")
+    kept = demo_secrets.load(data_dir)
+    base = f"http://127.0.0.1:{port}"
+    filled = {
+        DEMO: base,
+        "SLACK_BOT_TOKEN": kept.bot_token,
+        "SLACK_SIGNING_SECRET": kept.signing_secret,
+        "SLACK_API_URL": f"{base}/demo/api/",
+        "MYSAFE_BOT_APPROVAL_CHANNEL": people.APPROVAL_CHANNEL,
+        "MYSAFE_BOT_APPROVERS": people.APPROVER_GROUP,
+        # The sandbox, never a MySafe named in the environment: the demo people's keys are
+        # the sandbox's own.
+        "MYSAFE_URL": f"http://127.0.0.1:{_free_port()}",
+    }
+    if not (env.get("MYSAFE_BOT_ENCRYPTION_KEY") or "").strip():
+        filled["MYSAFE_BOT_ENCRYPTION_KEY"] = kept.encryption_key
+    return filled
+
+
+def start_sandbox(mysafe_url: str, *, timeout: float = 30.0) -> Sibling:
+    """The MySafe sandbox as a supervised sibling; returns once it answers."""
+    address = mysafe_url.removeprefix("http://")
+    port = address.rpartition(":")[2]
+    sandbox = Sibling([*CLI, "sandbox", "--port", port, "--quiet"], name="sandbox").start()
+    deadline = time.monotonic() + timeout
+    while not answers(address):
+        if time.monotonic() > deadline:
+            sandbox.stop()
+            raise ConfigError("MYSAFE_URL", f"the demo's MySafe sandbox did not start on {address}")
+        time.sleep(0.05)  # a process starting up: nothing to wait on but its port
+    return sandbox
+
+
+def start_worker() -> Sibling:
+    """`mysafe-bot worker` beside the demo: expiry, recovery, the heartbeat doctor reads."""
+    return Sibling([*CLI, "worker"], name="worker").start()
+
+
+def link_people(redis: RedisClient, *, key_prefix: str, encryption_keys: tuple[str, ...],
+                data_dir: Path) -> None:
+    """Link each demo person to their sandbox key and map their mentions, on every start (a
+    `/mysafe logout` in the demo lasts until the next one)."""
+    from app.accounts.vault import Vault
+    from app.crypto import Keyring
+    from app.sandbox.demo_data import demo_keys
+
+    vault = Vault(redis, Keyring(encryption_keys), prefix=key_prefix)
+    keys = demo_keys(demo_secrets.load(data_dir).seed)
+    for person in people.PEOPLE:
+        if person.mysafe_username is None:
+            continue  # the outsider has no MySafe key: they see how the bot answers that
+        client_id, client_secret = keys[person.mysafe_username]
+        vault.link(person.slack_id, client_id=client_id, client_secret=client_secret,
+                   mysafe_username=person.mysafe_username, confirmed=True)
+        vault.map_mention(person.slack_id, person.mysafe_username)
+
+
+def banner(base_url: str) -> str:
+    return (f"\n  mysafe-bot demo: open {base_url}/\n"
+            "  Everything runs on this machine (loopback only): an embedded Redis, the MySafe "
+            "sandbox,\n  and a console standing in for Slack. Nothing leaves the machine.\n"
+            "  Set the Slack variables (see README) to run for real.\n")

@@ -1,0 +1,175 @@
+"""The first minute, in a real browser: `mysafe-bot serve` with an empty environment, then the
+demo console clicked through in headless Chromium (Debian's, driven by Playwright).
+
+share → approve → applied, and a share an outsider cannot approve and an approver denies.
+Screenshots are kept under `test-artifacts/demo-console/` (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.test_cli import _free_port, _wait_until_ready
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Playwright never downloads a browser here: Debian's Chromium, with nothing phoning home.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 20_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
+                               "(it is in the test extras: `make test` installs it)")
+if not CHROMIUM.exists():
+    pytest.skip("no browser: Debian's chromium is not installed at /usr/bin/chromium "
+                "(`make test` installs it with apt-get where it can)", allow_module_level=True)
+
+
+@dataclass
+class Demo:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """`make run` on a fresh machine: no setting at all but where to keep data, no `.env`."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data"),
+           "MYSAFE_BOT_MCP_PORT": "0"}  # a fixed port other test runs may hold
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port",
+                                    str(port)], env=env, stderr=stderr, cwd=tmp_path)
+        running = Demo(f"http://127.0.0.1:{port}", process, log)
+        try:
+            ready = _wait_until_ready(f"{running.url}/readyz", process, time.monotonic() + 60)
+            assert ready.status_code == 200, log.read_text()
+            yield running
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    folder = request.config.rootpath / "test-artifacts" / "demo-console"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def page(demo: Demo) -> Iterator[sync_api.Page]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.set_default_timeout(WAIT_MS)
+            page.goto(demo.url + "/")
+            yield page
+        finally:
+            browser.close()
+
+
+def be(page: sync_api.Page, slack_id: str) -> None:
+    page.select_option("#person", slack_id)
+
+
+def type_command(page: sync_api.Page, text: str) -> None:
+    page.fill("#command", text)
+    page.press("#command", "Enter")
+
+
+def request_card(page: sync_api.Page, request_id: str) -> sync_api.Locator:
+    """The approvals channel message of one request."""
+    return page.locator(".message", has=page.locator(".block.header", has_text=request_id))
+
+
+def share(page: sync_api.Page, command: str) -> str:
+    """Type a share in the approvals channel; the new request's ID, once its message is in."""
+    headers = page.locator(".message .block.header")
+    before = headers.count()
+    type_command(page, command)
+    sync_api.expect(headers).to_have_count(before + 1)
+    return headers.last.inner_text().rsplit(" ", 1)[-1]
+
+
+def test_the_demo_page_says_it_is_a_demo_and_serves_on_loopback_only(demo: Demo) -> None:
+    page = requests.get(demo.url + "/", timeout=10)
+    assert page.status_code == 200
+    assert "Nothing leaves the machine" in page.text
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    # Another Host (DNS rebinding) is refused, and so is an action sent as a plain form.
+    assert requests.get(demo.url + "/", headers={"Host": "evil.example"}, timeout=10) \
+        .status_code == 403
+    assert requests.post(demo.url + "/demo/command", data={"as": "U0DEMOPRIYA"},
+                         timeout=10).status_code == 415
+
+
+def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
+        page: sync_api.Page, artifacts: Path, demo: Demo) -> None:
+    expect = sync_api.expect
+    expect(page.locator(".demo-banner")).to_contain_text("Nothing leaves the machine")
+
+    # Priya asks to share the GCP console password with Alice.
+    first = share(page, '/mysafe share password 1 with @alice edit reason "on-call this week"')
+    card = request_card(page, first)
+    expect(card).to_contain_text("alices")
+    expect(card).to_contain_text("on-call this week")
+    expect(card.get_by_role("button", name="Approve")).to_be_visible()
+
+    # Carol, an approver, sees it in the channel and approves it.
+    be(page, "U0DEMOCAROL")
+    expect(card.get_by_role("button", name="Approve")).to_be_visible()
+    page.screenshot(path=str(artifacts / "1-approval-request.png"))
+    card.get_by_role("button", name="Approve").click()
+    expect(card).to_contain_text("Applied")
+    expect(card.get_by_role("button", name="Approve")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "2-applied.png"))
+
+    # It is in MySafe: Priya's `show` lists Alice with edit rights.
+    be(page, "U0DEMOPRIYA")
+    type_command(page, "/mysafe show password 1")
+    expect(page.locator(".message.ephemeral").last).to_contain_text("alices", timeout=WAIT_MS)
+
+    # A second request: the outsider cannot approve it, an approver denies it with a reason.
+    second = share(page, "/mysafe share password 2 with @alice")
+    assert second != first
+    denied = request_card(page, second)
+    be(page, "U0DEMOOSCAR")
+    denied.get_by_role("button", name="Approve").click()
+    expect(page.locator(".message.ephemeral").last).to_contain_text("approv")
+    expect(denied).to_contain_text("Waiting")
+
+    be(page, "U0DEMOBOB")
+    expect(page.locator(".message.ephemeral")).to_have_count(0)  # Oscar's answer was his alone
+    denied.get_by_role("button", name="Deny").click()
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible()
+    modal.locator("textarea, input").first.fill("not for prod")
+    page.screenshot(path=str(artifacts / "3-deny-reason.png"))
+    modal.get_by_role("button", name="Submit").or_(modal.locator(".btn.primary")).first.click()
+    expect(page.locator("#modal-backdrop")).to_be_hidden()
+    expect(denied).to_contain_text("Denied")
+    expect(denied).to_contain_text("not for prod")
+    expect(denied.get_by_role("button", name="Deny")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "4-denied.png"))
+
+    # Priya was told of both outcomes in her DM with the bot.
+    be(page, "U0DEMOPRIYA")
+    page.click("#nav-dm")
+    expect(page.locator("#messages")).to_contain_text(first)
+    expect(page.locator("#messages")).to_contain_text(second)
+    page.screenshot(path=str(artifacts / "5-requester-dm.png"))
+    assert "Traceback" not in demo.log.read_text()

@@ -1,0 +1,122 @@
+"""`make run` with nothing set: the demo, driven over the console's own HTTP routes.
+
+The browser test (tests/test_demo_browser.py) clicks the same flow in Chromium; these run
+wherever Python does, and cover what a browser does not show: a restart keeps everything, the
+demo never binds off loopback, the Web API stand-in wants the bot's token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.test_cli import _free_port, _wait_until_ready
+
+PRIYA, CAROL = "U0DEMOPRIYA", "U0DEMOCAROL"
+CHANNEL = "C0DEMOAPPROVALS"
+
+
+def _environment(tmp_path: Path) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+            "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data"), "MYSAFE_BOT_MCP_PORT": "0"}
+
+
+@contextmanager
+def demo(tmp_path: Path, port: int) -> Iterator[str]:
+    """`mysafe-bot serve` with no setting but the data dir, from a folder without `.env`."""
+    with (tmp_path / f"serve-{port}.log").open("a") as log:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                                    "--workers", "2"], env=_environment(tmp_path), stderr=log,
+                                   cwd=tmp_path)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            assert _wait_until_ready(f"{url}/readyz", process, time.monotonic() + 60) \
+                .status_code == 200
+            yield url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+
+
+def act(url: str, what: str, **body: Any) -> dict[str, Any]:
+    answer = requests.post(f"{url}/demo/{what}", json=body, timeout=20)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def channel_shows(url: str, who: str, found: Callable[[list[dict[str, Any]]], Any]) -> Any:
+    """Poll the console's state (as the page does) until `found` returns something."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        messages = requests.get(f"{url}/demo/state", params={"as": who}, timeout=10) \
+            .json()["channel"]["messages"]
+        value = found(messages)
+        if value:
+            return value
+        time.sleep(0.1)  # the page polls the same way; there is nothing to await
+    pytest.fail(f"the channel never showed it: {json.dumps(messages)[:2000]}")
+
+
+def approve_button(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for message in messages:
+        for block in message["blocks"]:
+            for element in block.get("elements", []):
+                if element.get("action_id") == "approve":
+                    return {"ts": message["ts"], "value": element["value"],
+                            "block_id": block.get("block_id", "")}
+    return None
+
+
+def test_a_pending_request_survives_a_restart_and_is_applied_after_it(tmp_path: Path) -> None:
+    """The demo's keys, encryption key, Redis and sandbox entries are the same after a restart:
+    a request made before it is approved and applied after it."""
+    port = _free_port()
+    with demo(tmp_path, port) as url:
+        act(url, "command", **{"as": PRIYA, "conversation": CHANNEL,
+                               "text": "/mysafe share password 1 with @alice reason \"demo\""})
+        pending = channel_shows(url, CAROL, approve_button)
+    kept = (tmp_path / "data" / "demo.json").read_text()
+
+    with demo(tmp_path, port) as url:
+        act(url, "click", **{"as": CAROL, "where": "message", "conversation": CHANNEL,
+                             "action_id": "approve", **pending})
+        channel_shows(url, CAROL, lambda messages: any(
+            "Applied" in json.dumps(m["blocks"]) for m in messages))
+    assert (tmp_path / "data" / "demo.json").read_text() == kept
+    assert oct((tmp_path / "data" / "demo.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0",
+                             "--port", str(_free_port())], env=_environment(tmp_path),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--host" in result.stderr and "loopback" in result.stderr
+
+
+def test_the_slack_stand_in_wants_the_bot_token_and_knows_its_methods(tmp_path: Path) -> None:
+    with demo(tmp_path, _free_port()) as url:
+        token = json.loads((tmp_path / "data" / "demo.json").read_text())["bot_token"]
+        api = f"{url}/demo/api/"
+        message = {"channel": CHANNEL, "text": "hi"}
+        assert requests.post(api + "chat.postMessage", json=message, timeout=10).json() == \
+            {"ok": False, "error": "invalid_auth"}
+        auth = {"Authorization": f"Bearer {token}"}
+        assert requests.post(api + "chat.postMessage", json=message, headers=auth,
+                             timeout=10).json()["ok"]
+        assert requests.post(api + "admin.users.remove", json={}, headers=auth,
+                             timeout=10).json() == {"ok": False, "error": "unknown_method"}
+        # The page's own actions are JSON only: a cross-site form cannot drive the demo.
+        assert requests.post(f"{url}/demo/command", data={"as": PRIYA, "text": "help"},
+                             timeout=10).status_code == 415
