@@ -100,7 +100,7 @@ def named(stderr: str) -> list[str]:
 
 
 def test_serve_with_one_slack_setting_names_every_missing_variable_at_once(tmp_path) -> None:
-    """Nothing set at all is the demo (tests/test_demo_mode.py); one Slack setting means a real
+    """Nothing set at all is the demo (tests/deploy/test_demo_mode.py); one Slack setting means a real
     set-up, and then every other missing variable is named, one line each."""
     result = _run("serve", {"SLACK_BOT_TOKEN": "xoxb-1-real"}, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -1,6 +1,6 @@
 """`make run` with nothing set: the demo, driven over the console's own HTTP routes.
 
-The browser test (tests/test_demo_browser.py) clicks the same flow in Chromium; these run
+The browser test (tests/deploy/test_demo_browser.py) clicks the same flow in Chromium; these run
 wherever Python does, and cover what a browser does not show: a restart keeps everything, the
 demo never binds off loopback, the Web API stand-in wants the bot's token.
 """
@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.test_cli import _free_port, _wait_until_ready
+from tests.support.processes import free_port as _free_port
+from tests.support.processes import wait_until_ready as _wait_until_ready
 
 PRIYA, CAROL = "U0DEMOPRIYA", "U0DEMOCAROL"
 CHANNEL = "C0DEMOAPPROVALS"

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.test_cli import _free_port, _wait_until_ready
+from tests.support.processes import free_port as _free_port
+from tests.support.processes import wait_until_ready as _wait_until_ready
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright never downloads a browser here: Debian's Chromium, with nothing phoning home.
