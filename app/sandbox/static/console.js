@@ -77,7 +77,8 @@
       const who = person(target.slice(1));
       parent.append(el("span", "mention", "@" + (who ? who.handle : label || target.slice(1))));
     } else if (target.startsWith("#")) {
-      parent.append(el("span", "mention", "#" + (label || target.slice(1))));
+      const known = target.slice(1) === state.channel.id ? state.channel.name : null;
+      parent.append(el("span", "mention", "#" + (label || known || target.slice(1))));
     } else if (target.startsWith("!date^")) {
       const date = el("span", "date", formatDate(target.slice(6), unescapeSlack(label)));
       date.title = unescapeSlack(label);
