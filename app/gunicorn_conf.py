@@ -19,6 +19,32 @@ keepalive = 5
 limit_request_line = 8190
 accesslog = None
 
+
+def log_config(log_format: str | None = None) -> dict[str, Any]:
+    """gunicorn's own lines ("Booting worker", "Handling signal") in the bot's format, on
+    stderr, so the log is one format a collector parses. Access lines stay off (the bot
+    counts requests in /metrics; a line per Slack poll would drown the rest)."""
+    chosen = (log_format or os.environ.get("LOG_FORMAT") or "json").strip().lower()
+    formatter = "app.logs.TextFormatter" if chosen == "text" else "app.logs.JsonFormatter"
+    stderr = {"class": "logging.StreamHandler", "formatter": "bot", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "INFO", "handlers": ["error_console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"],
+                               "propagate": False},
+            "gunicorn.access": {"level": "WARNING", "handlers": ["error_console"],
+                                "propagate": False},
+        },
+        # gunicorn merges this over its defaults key by key: both of its handlers are named.
+        "handlers": {"console": stderr, "error_console": stderr},
+        "formatters": {"bot": {"()": formatter}},
+    }
+
+
+logconfig_dict = log_config()
+
 def prepare_multiprocess_dir() -> str | None:
     """Point prometheus-client's multiprocess mode at a fresh directory unless one is set.
 
@@ -88,4 +114,4 @@ def child_exit(server: object, worker: Any) -> None:
 
 SETTINGS = {name: globals()[name] for name in (
     "worker_class", "threads", "timeout", "graceful_timeout", "keepalive", "limit_request_line",
-    "accesslog", "on_starting", "post_worker_init", "child_exit")}
+    "accesslog", "logconfig_dict", "on_starting", "post_worker_init", "child_exit")}

@@ -51,7 +51,9 @@ def run_http(*, host: str, port: int | None) -> int:
     engine = _engine(settings)
     app = build_mcp(engine, public_url=public).streamable_http_app()
     log.info("mcp http", extra={"event": "mcp.http", "bind": f"{host}:{port}", "url": public})
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=20)
+    # log_config=None: uvicorn's own lines go through the bot's handler, in the bot's format.
+    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None,
+                timeout_graceful_shutdown=20)
     return 0
 
 

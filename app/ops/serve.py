@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
@@ -42,10 +41,12 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
-def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, object]:
+def gunicorn_options(*, host: str, port: int, workers: int,
+                     log_format: str = "json") -> dict[str, object]:
     from app import gunicorn_conf
 
-    return {"bind": f"{host}:{port}", "workers": workers, **gunicorn_conf.SETTINGS}
+    return {"bind": f"{host}:{port}", "workers": workers, **gunicorn_conf.SETTINGS,
+            "logconfig_dict": gunicorn_conf.log_config(log_format)}
 
 
 def serve(*, host: str, port: int, workers: int) -> int:
@@ -86,7 +87,8 @@ def _serve(*, host: str, port: int, workers: int) -> int:
     try:
         if settings.demo:
             siblings += _start_demo(settings)
-        _Gunicorn(gunicorn_options(host=host, port=port, workers=workers)).run()
+        _Gunicorn(gunicorn_options(host=host, port=port, workers=workers,
+                                   log_format=settings.log_format)).run()
     finally:
         # A gunicorn worker (a fork of this process) exits through here as well: stopping the
         # siblings or the embedded Redis is the master's job alone. Before, each worker that
@@ -112,7 +114,7 @@ def _start_demo(settings: Settings) -> list[Sibling]:
         redis.close()
     started.append(demo.start_worker())
     log.info("demo started", extra={"event": "demo.start", "console": f"{settings.demo_url}/"})
-    print(demo.banner(settings.demo_url), file=sys.stderr, flush=True)
+    print(demo.banner(settings.demo_url), flush=True)  # for the person; the log is stderr
     return started
 
 

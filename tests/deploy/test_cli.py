@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,8 +69,14 @@ def test_serve_runs_on_an_embedded_redis(env: dict[str, str], tmp_path) -> None:
         assert (tmp_path / "data" / "redis.db.settings").exists() or any((tmp_path / "data").iterdir())
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0
+    # One log format: gunicorn's own lines are JSON like the bot's (and no access lines).
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    gunicorn = [line["msg"] for line in lines if line["logger"] == "gunicorn.error"]
+    assert any(m.startswith("Booting worker") for m in gunicorn), gunicorn
+    assert any(m.startswith("Handling signal") for m in gunicorn), gunicorn
+    assert not [line for line in lines if line["logger"] == "gunicorn.access"]
 
 
 def test_worker_starts_and_stops_cleanly(env: dict[str, str]) -> None:
