@@ -1,8 +1,9 @@
 """`mysafe-bot doctor`: check every dependency once, one line each, with a fix for each failure.
 
 Run it after deploying or when something is off. It only reads: it pings Redis, asks Slack
-who the token is (`auth.test`) and about the approvals channel, and asks MySafe for a
-protected path without a token (a 401 proves MySafe answers, TLS included).
+who the token is (`auth.test`), about the approvals channel and about each configured approver
+and group (`users.info`, `usergroups.users.list`), asks MySafe for a protected path without a
+token (a 401 proves MySafe answers, TLS included) and reads the worker's heartbeat.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
                      "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)")
         yield _guard("approval channel", lambda: _channel(client, settings),
                      "set MYSAFE_BOT_APPROVAL_CHANNEL to the channel's ID and /invite the app")
+        yield _guard("approvers", lambda: _approvers(client, settings),
+                     "set MYSAFE_BOT_APPROVERS to the user IDs (U…/W…) and user group IDs (S…) "
+                     "of people in this workspace (profile → ⋮ → Copy member ID)")
         yield _guard("mysafe", lambda: _mysafe(settings),
                      "check MYSAFE_URL, the network path, and MYSAFE_CA_BUNDLE for a private CA")
         yield _guard("worker", lambda: _worker(services, settings),
@@ -111,6 +115,41 @@ def _channel(client: WebClient, settings: Settings) -> str:
     if info.get("is_member") is False:
         raise _Failed(f"{name} exists, but the bot is not a member: it cannot post requests")
     return f"{name} exists and the bot is a member"
+
+
+def _approvers(client: WebClient, settings: Settings) -> str:
+    """Every configured approver exists and is active, every group exists and has members:
+    a typo in MYSAFE_BOT_APPROVERS otherwise shows only when nobody can approve."""
+    problems, people = [], set(settings.approver_users)
+    for user in sorted(settings.approver_users):
+        problem = _user_problem(client, user)
+        if problem:
+            problems.append(problem)
+    for group in sorted(settings.approver_groups):
+        try:
+            members = client.usergroups_users_list(usergroup=group)["users"]
+        except SlackApiError as error:
+            problems.append(f"group {group}: Slack said {error.response.get('error', 'error')}")
+            continue
+        if not members:
+            problems.append(f"group {group} has no members")
+        people.update(members)
+    if problems:
+        raise _Failed("; ".join(problems))
+    return (f"{len(settings.approver_users)} user(s) and {len(settings.approver_groups)} "
+            f"group(s) exist: {len(people)} people can approve")
+
+
+def _user_problem(client: WebClient, user: str) -> str | None:
+    try:
+        found = client.users_info(user=user)["user"]
+    except SlackApiError as error:
+        return f"user {user}: Slack said {error.response.get('error', 'error')}"
+    if found.get("deleted"):
+        return f"user {user} is deactivated"
+    if found.get("is_bot"):
+        return f"user {user} is a bot"
+    return None
 
 
 def _worker(services: Services, settings: Settings) -> str:

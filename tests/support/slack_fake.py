@@ -51,6 +51,9 @@ class SlackFake:
     #: `users.info` answers: user ID -> fields over a plain member of team T1 (e.g.
     #: {"is_restricted": True}, {"deleted": True}, {"is_bot": True}, {"team_id": "T2"}).
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: User and group IDs Slack does not know (`users.info`: user_not_found,
+    #: `usergroups.users.list`: no_such_subteam).
+    unknown: set[str] = field(default_factory=set)
     #: Socket Mode: the websocket URL `apps.connections.open` hands out (tests/socket_mode_fake.py).
     socket_mode_url: Callable[[], str] | None = None
 
@@ -198,11 +201,15 @@ class SlackFake:
                 {"ok": False, "error": "users_not_found"}
         if method == "users.info":
             user = args.get("user", "")
+            if user in self.unknown:
+                return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": {"id": user, "team_id": "T1", "deleted": False,
                                          "is_bot": False, "is_restricted": False,
                                          "is_ultra_restricted": False,
                                          **self.profiles.get(user, {})}}
         if method == "usergroups.users.list":
+            if args.get("usergroup") in self.unknown:
+                return {"ok": False, "error": "no_such_subteam"}
             return {"ok": True, "users": self.usergroups.get(args.get("usergroup", ""), [])}
         if method in ("views.open", "views.update", "views.push", "views.publish"):
             return {"ok": True, "view": {"id": "V" + ts.replace(".", ""), "hash": ts}}

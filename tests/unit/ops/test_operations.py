@@ -132,7 +132,8 @@ def test_doctor_passes_when_everything_answers(slack_env: dict[str, str]) -> Non
     result = _doctor(slack_env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 6
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 7
+    assert any(line.startswith("ok   approvers") for line in lines)
     assert "worker" in lines[-2] and "alive" in lines[-2]
     assert lines[-1] == "all checks passed"
 
@@ -163,6 +164,21 @@ def test_doctor_names_each_failure_with_a_fix(slack_env: dict[str, str], slack: 
     assert "FAIL slack token" in out and "invalid_auth" in out and "SLACK_BOT_TOKEN" in out
     assert "FAIL mysafe" in out and "MYSAFE_URL" in out
     assert "ok   redis" in out and "ok   approval channel" in out
+
+
+def test_doctor_names_every_approver_and_group_slack_does_not_know(
+        slack_env: dict[str, str], slack: SlackFake) -> None:
+    """A typo in MYSAFE_BOT_APPROVERS would otherwise show only when nobody can approve."""
+    slack.unknown |= {"UAPPROVER2", "S0GONE"}
+    slack.profiles["UAPPROVER3"] = {"deleted": True}
+    slack.usergroups["S0EMPTY"] = []
+    env = {**slack_env, "MYSAFE_BOT_APPROVERS": "UAPPROVER1,UAPPROVER2,UAPPROVER3,S0GONE,S0EMPTY"}
+    out = _doctor(env).stdout
+    line = next(line for line in out.splitlines() if line.startswith("FAIL approvers"))
+    for problem in ("UAPPROVER2: Slack said user_not_found", "UAPPROVER3 is deactivated",
+                    "S0GONE: Slack said no_such_subteam", "S0EMPTY has no members"):
+        assert problem in line
+    assert "UAPPROVER1" not in line and "MYSAFE_BOT_APPROVERS" in out
 
 
 def test_doctor_reports_a_bad_setting(slack_env: dict[str, str]) -> None:
