@@ -146,3 +146,39 @@ def test_worker_check_reports_a_live_or_a_stalled_worker(env: dict[str, str], re
         redis.hset(key, worker, repr(time.time() - 600))  # its loop stalled ten minutes ago
     stalled = run(env, "worker", "--check")
     assert stalled.returncode == 1 and "not alive" in stalled.stdout
+
+
+def test_sandbox_prints_entries_to_try_and_whole_commands_that_work(tmp_path) -> None:
+    """`make sandbox`: entry IDs to try and link commands with .venv/bin/ (mysafe-bot is not on
+    PATH); the printed keys are the sandbox's real ones, and stay so across restarts."""
+    import shlex
+
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "sandbox", "--port", str(port)],
+                               env=env, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if line.startswith("No Slack app?"):
+                break
+        printed = "\n".join(lines)
+        assert f"MySafe sandbox at http://127.0.0.1:{port}" in printed
+        assert "password 1   “GCP console” (owner pduarte)" in printed
+        links = [line.strip() for line in lines if " users link " in line]
+        assert len(links) == 4
+        assert all(".venv/bin/mysafe-bot users link" in line for line in links)
+        # Run the first printed command (with this interpreter for .venv/bin/mysafe-bot).
+        secret_part, _, command = links[0].partition(" | ")
+        secret = shlex.split(secret_part)[1]
+        args = shlex.split(command)[1:]
+        linked = run({"MYSAFE_URL": f"http://127.0.0.1:{port}",
+                      "MYSAFE_BOT_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                      "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data")}, *args, stdin=secret + "\n",
+                     cwd=tmp_path)
+        assert linked.returncode == 0, linked.stderr
+        assert "verified with MySafe" in linked.stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
