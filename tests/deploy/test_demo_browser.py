@@ -145,9 +145,14 @@ def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     expect(page.locator(".message.ephemeral").last).to_contain_text("alices", timeout=WAIT_MS)
 
     # A second request: the outsider cannot approve it, an approver denies it with a reason.
-    second = share(page, "/mysafe share password 2 with @alice")
+    hostile = "<img src=x onerror=window.pwned=1> *not bold* <https://evil.example|click>"
+    second = share(page, f'/mysafe share password 2 with @alice reason "{hostile}"')
     assert second != first
     denied = request_card(page, second)
+    # Texts are hostile: shown as typed, never as markup, a link or a script.
+    expect(denied).to_contain_text("<img src=x onerror=window.pwned=1>")
+    assert denied.locator("img, a[href*='evil']").count() == 0
+    assert page.evaluate("window.pwned === undefined")
     be(page, "U0DEMOOSCAR")
     denied.get_by_role("button", name="Approve").click()
     expect(page.locator(".message.ephemeral").last).to_contain_text("approv")
