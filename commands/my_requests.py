@@ -38,7 +38,8 @@ def parse(args: list[Token]) -> Requests:
 
 def run(ctx: Context, command: Requests) -> RequestList:
     own = ctx.engine.open_for(ctx.user_id)
-    return RequestList(own, _waiting(ctx, command.page) if ctx.is_approver else None)
+    return RequestList(own, _waiting(ctx, command.page) if ctx.is_approver else None,
+                       ctx.engine.time_bound_for(ctx.user_id))
 
 
 def _waiting(ctx: Context, page: int) -> QueuePage:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest
 from app.mysafe.models import Entry, Kind, ListItem
 
@@ -141,6 +142,8 @@ class RequestList:
 
     own: Sequence[ChangeRequest]
     queue: QueuePage | None = None
+    #: Time-bound shares still running that the person owns or was given.
+    time_bound: Sequence[Revoke] = ()
 
 
 Reply: TypeAlias = Message | OpenForm | Submitted | EntryList | EntryShown | RequestList

@@ -28,7 +28,7 @@ from app.approvals.changes import Change, check, diff, final_body, spec_of, unme
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.grants import Grant, from_diff, granted
 from app.approvals.policy import PolicyBook, Rule, Subject
-from app.approvals.revokes import RevokeStore
+from app.approvals.revokes import Revoke, RevokeStore
 from app.approvals.store import (
     Action,
     ApprovalStore,
@@ -574,6 +574,10 @@ class Engine:
 
     def open_for(self, requester: str) -> list[ChangeRequest]:
         return self.store.open_requests(requester=requester)
+
+    def time_bound_for(self, slack_id: str) -> list[Revoke]:
+        """`slack_id`'s time-bound shares still running, as owner or grantee."""
+        return self.revokes.active_for(slack_id)
 
     def queue(self) -> list[ChangeRequest]:
         return self.store.open_requests()

@@ -7,6 +7,8 @@ Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
                                     takes it back, state (scheduled | revoking | retrying |
                                     done | given_up), attempts, the claim's lease, the outcome
     P:idx:revokes            zset   request id -> next time to look at it   (worker: what is due)
+    P:idx:revokes:user:{U…}  zset   request id -> end, for the owner and each grantee (their
+                                    lists of active time-bound shares; pruned when read)
 
 The record is written by apply right after MySafe took the share, before the request is
 recorded applied (see `Engine.apply`), and its `ends` never moves once written: a taken-over
@@ -129,6 +131,7 @@ class RevokeStore:
         self._claim = client.register_script(_lua("revoke_claim"))
         self._finish = client.register_script(_lua("revoke_finish"))
         self._give_up = client.register_script(_lua("revoke_give_up"))
+        self._now = client.register_script(_lua("revoke_now"))
 
     def record_key(self, request_id: str) -> str:
         return f"{self.prefix}:req:{{{request_id}}}:revoke"
@@ -140,13 +143,20 @@ class RevokeStore:
     def index(self) -> str:
         return f"{self.prefix}:idx:revokes"
 
+    def user_index(self, slack_id: str) -> str:
+        return f"{self.prefix}:idx:revokes:user:{slack_id}"
+
     def schedule(self, request: ChangeRequest, grant: Grant, *, now: float) -> float:
         """Write the record (once) and index it; returns when the share ends. Indexed first,
         so a record never exists that no sweep would find."""
         change = request.change
         assert change.identifier is not None
         ends = now + change.duration
-        self.redis.zadd(self.index, {request.id: ends}, nx=True)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.index, {request.id: ends}, nx=True)
+        for person in dict.fromkeys((request.requester, *request.notify)):
+            pipe.zadd(self.user_index(person), {request.id: ends}, nx=True)
+        pipe.execute()
         fields = {"request": request.id, "kind": change.kind.value,
                   "identifier": str(change.identifier), "entry_name": request.entry_name,
                   "owner": request.requester, "grant": grant.dumps(), "ends": repr(ends),
@@ -174,6 +184,22 @@ class RevokeStore:
         if status == "ok":
             self.redis.zrem(self.index, request_id)
         return str(status)
+
+    def revoke_now(self, request_id: str, *, actor: str, now: float) -> str:
+        return str(self._now(keys=[self.record_key(request_id)], args=[actor, repr(now)]))
+
+    def active_for(self, slack_id: str, *, limit: int = 100) -> list[Revoke]:
+        """`slack_id`'s time-bound shares not yet ended (as owner or grantee), soonest end
+        first; ended ones are dropped from their list as they are found."""
+        index = self.user_index(slack_id)
+        found = []
+        for request_id in self.redis.zrange(index, 0, limit - 1):
+            revoke = self.get(request_id)
+            if revoke is None or revoke.state in ("done", "given_up"):
+                self.redis.zrem(index, request_id)
+                continue
+            found.append(revoke)
+        return found
 
     def still_ours(self, request_id: str, lease: str, *, now: float) -> bool:
         state, holder, until = self.redis.hmget(self.record_key(request_id), "state", "lease",
@@ -312,6 +338,18 @@ class Revoker:
         self.engine.audit.record("revoke.failed", request=revoke.request_id, actor="worker",
                                  attempt=attempt, error=detail[:300], retry_at=int(next_at))
         self._tell(revoke.request_id, "revoke_failed")
+
+    def revoke_now(self, request_id: str, actor: str, *, now: float | None = None) -> str:
+        """The owner ends the share at once; 'ok' once it ran (or will be retried), else why
+        not: 'not_owner', 'missing', or the state it is in."""
+        now = timestamp() if now is None else now
+        status = self.store.revoke_now(request_id, actor=actor, now=now)
+        if status != "ok":
+            return status
+        self.engine.audit.record("revoke.now", request=request_id, actor=actor)
+        self.store.reindex(request_id, now)
+        self._one(request_id, now)
+        return status
 
     def give_up(self, request_id: str, actor: str, *, is_approver: bool) -> str:
         """An approver stops a failing revoke's retries; 'ok', or the state that refused it."""

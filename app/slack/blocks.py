@@ -20,6 +20,7 @@ from app.approvals.store import ChangeRequest, State
 from app.clock import timestamp
 from app.durations import describe
 from app.mysafe.models import Entry, Kind, ListItem
+from app.slack.revoke_notices import period_line
 
 Block = dict[str, Any]
 
@@ -213,7 +214,8 @@ def approval_progress(request: ChangeRequest, now: float | None = None) -> str:
 
 
 def _details(request: ChangeRequest) -> list[str]:
-    details = []
+    period = period_line(request)
+    details = [period] if period else []
     if request.reason:
         details.append(f"Reason: “{text.clip(request.reason, 500)}”")
     ticket = request.ticket or {}
@@ -451,11 +453,11 @@ def _header(label: str) -> Block:
 
 
 def home_view(own: Iterable[ChangeRequest], queue: Sequence[ChangeRequest] | None, *,
-              waiting: int = 0, start: int = 0) -> Block:
+              waiting: int = 0, start: int = 0, time_bound: Sequence[Block] = ()) -> Block:
     """Your requests, then (approvers) what waits for you, newest first, from `start`: each
     request whole as in the channel, counted, and a *More* button for what did not fit — the
     view stays within Slack's 100 blocks by design, and nothing is left out unsaid."""
-    blocks = [_header("Your open requests"), *_own_blocks(list(own))]
+    blocks = [_header("Your open requests"), *_own_blocks(list(own)), *time_bound]
     if queue is not None:
         blocks.append(_header("Waiting for your approval"))
         if not waiting:

@@ -34,7 +34,7 @@ from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask
 from app.slack.home_tab import HomeTab
 from app.slack.payloads import problem
-from app.slack.revoke_notices import GIVE_UP
+from app.slack.revoke_notices import GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
 
@@ -101,6 +101,20 @@ class SlackFront:
         self.bolt.action(blocks.CANCEL)(ack=_ack, lazy=[self._cancel])
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
         self.bolt.action(GIVE_UP)(ack=_ack, lazy=[self._give_up])
+        self.bolt.action(REVOKE_NOW)(ack=_ack, lazy=[self._revoke_now])
+
+    def _revoke_now(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        """The owner ends a time-bound share at once (no approval needed to give access up)."""
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        if self.revoker is None:
+            return
+        status = self.revoker.revoke_now(request_id, user)
+        if status == "not_owner":
+            self.tell(body, respond, "Only the owner who shared it can revoke it now.")
+        elif status != "ok":
+            self.tell(body, respond, f"Nothing to revoke: that share is {status}.")
+        if body.get("container", {}).get("type") == "view":
+            self.publish_home(user)
 
     def _give_up(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         """An approver stops the retries of a revoke that keeps failing."""

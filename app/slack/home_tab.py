@@ -19,6 +19,7 @@ from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.slack import blocks
 from app.slack.approvers import Approvers
+from app.slack.revoke_notices import home_blocks
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class HomeTab:
             queue, waiting = self.engine.waiting_for(user, start=start,
                                                      count=blocks.HOME_PAGE_SIZE)
         self.client.views_publish(user_id=user, view=blocks.home_view(
-            self.engine.open_for(user), queue, waiting=waiting, start=start))
+            self.engine.open_for(user), queue, waiting=waiting, start=start,
+            time_bound=home_blocks(self.engine.time_bound_for(user), viewer=user)))
 
     def opened(self, user: str) -> None:
         """The person looks at their Home now: publish it and keep it fresh for a while."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from app import text
 from app.slack import blocks
+from app.slack.revoke_notices import time_bound_lines
 from commands.replies import (
     Code,
     CreateForm,
@@ -83,6 +84,8 @@ def _request_list(reply: RequestList) -> str:
     own = reply.own
     lines = [f"*Your open requests* ({len(own)})", *(blocks.request_line(r) for r in own)] \
         if own else ["You have no open requests."]
+    if reply.time_bound:
+        lines += ["", *time_bound_lines(reply.time_bound, viewer=None)]
     if reply.queue is not None:
         lines += ["", *_queue(reply.queue)]
     return "\n".join(lines)

@@ -10,6 +10,8 @@ attempt and says so once the revoke succeeds or an approver gives up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -17,10 +19,82 @@ from slack_sdk.errors import SlackApiError
 
 from app import text
 from app.approvals.revokes import Revoke, RevokeStore
+from app.approvals.store import ChangeRequest, State
+from app.durations import describe
 
 log = logging.getLogger(__name__)
 
 GIVE_UP = "revoke_give_up"
+REVOKE_NOW = "revoke_now"
+#: Time-bound shares listed in the App Home before pointing to `/mysafe requests`.
+HOME_TIME_BOUND = 10
+
+
+def _until(ts: float) -> str:
+    """A moment in the reader's own time zone, with a fallback in UTC for old clients."""
+    fallback = datetime.fromtimestamp(int(ts), UTC).strftime("%a %d %b %H:%M UTC")
+    return f"<!date^{int(ts)}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _ago(ts: float) -> str:
+    """Slack's live countdown: "in 3 hours", then "2 minutes ago"."""
+    return f"<!date^{int(ts)}^{{ago}}|{int(ts)}>"
+
+
+def period_line(request: ChangeRequest) -> str:
+    """The period of a time-bound share in its approval message ("" for any other)."""
+    change = request.change
+    if not change.time_bound:
+        return ""
+    rotate = " · then a new random password (rotate-after)" if change.rotate_after else ""
+    ends = request.result.get("ends") if request.state is State.APPLIED else None
+    if ends:
+        return (f"⏳ For {describe(change.duration)} — until {_until(float(ends))} (your time), "
+                f"ends {_ago(float(ends))}{rotate}")
+    return f"⏳ For {describe(change.duration)} from approval, then taken back by itself{rotate}"
+
+
+def time_bound_line(revoke: Revoke) -> str:
+    ends = (f"ends {_until(revoke.ends)} ({_ago(revoke.ends)})" if revoke.state == "scheduled"
+            else "ended; removing it is being retried" if revoke.state == "retrying"
+            else "being taken back now")
+    return (f"*{revoke.request_id}* — {text.clip(revoke.grantees, 300)} on "
+            f"{text.clip(revoke.entry, 300)} · {ends} · owner <@{revoke.owner}>")
+
+
+def time_bound_lines(revokes: Sequence[Revoke], *, viewer: str | None) -> list[str]:
+    """The person's running time-bound shares, for `/mysafe requests`."""
+    return [f"*Your time-bound shares* ({len(revokes)})",
+            *(time_bound_line(r) for r in revokes),
+            "_Owners can end one at once with *Revoke now* in the App Home._"]
+
+
+def home_blocks(revokes: Sequence[Revoke], *, viewer: str) -> list[dict[str, Any]]:
+    """The App Home's time-bound shares, each with *Revoke now* for its owner."""
+    if not revokes:
+        return []
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {
+        "type": "plain_text", "text": "Your time-bound shares"}}]
+    for revoke in revokes[:HOME_TIME_BOUND]:
+        block: dict[str, Any] = {"type": "section", "text": {
+            "type": "mrkdwn", "text": time_bound_line(revoke)}}
+        if revoke.owner == viewer and revoke.state in ("scheduled", "retrying"):
+            block["accessory"] = revoke_now_button(revoke.request_id)
+        blocks.append(block)
+    if len(revokes) > HOME_TIME_BOUND:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"…and {len(revokes) - HOME_TIME_BOUND} more: `/mysafe requests` lists them all.")}]})
+    return blocks
+
+
+def revoke_now_button(request_id: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": REVOKE_NOW, "value": request_id, "style": "danger",
+            "text": {"type": "plain_text", "text": "Revoke now"},
+            "confirm": {"title": {"type": "plain_text", "text": "End this access now?"},
+                        "text": {"type": "plain_text",
+                                 "text": "What the share added is taken back at once."},
+                        "confirm": {"type": "plain_text", "text": "Revoke now"},
+                        "deny": {"type": "plain_text", "text": "Keep it"}}}
 
 
 def _subject(revoke: Revoke) -> str:

@@ -10,7 +10,7 @@ from app.approvals.revokes import RETRY_BASE
 from app.clock import timestamp
 from app.ops.worker import sweep
 from app.sandbox.emulator import Emulator
-from tests.e2e.test_slack_verbs import APPROVER, approve, ask, request_id_in
+from tests.e2e.test_slack_verbs import APPROVER, approve, ask, readable, request_id_in
 from tests.support.redis_text import everything_stored
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
@@ -132,3 +132,51 @@ def test_rotate_after_is_for_passwords_only(bot: Bot, user: SlackClient, slack: 
                                       "rotate-after")
     assert "rotate-after is for passwords only" in told
     assert bot.engine.queue() == []
+
+
+def test_the_approval_message_says_for_how_long_and_until_when(
+        bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> None:
+    told = ask(user, slack, "UALICE", f"share password {entry} with user:carol for 8h")
+    request_id = request_id_in(told)
+    (posted,) = [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == APPROVALS]
+    assert "For 8 h from approval, then taken back by itself" in readable(posted)
+    applied = approve(user, slack, request_id)
+    ends = int(later(bot, request_id, 0))
+    shown = readable(applied)
+    assert f"For 8 h — until <!date^{ends}^{{date_short_pretty}} {{time}}|" in shown
+    assert "(your time), ends <!date^" in shown and "^{ago}|" in shown
+
+
+def test_requests_and_the_home_tab_list_running_shares_and_the_owner_revokes_now(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int,
+        link) -> None:
+    link("UCAROL", "carol")
+    request_id = shared_for_an_hour(bot, user, slack, entry)
+    for person in ("UALICE", "UCAROL"):
+        listed = ask(user, slack, person, "requests")
+        assert f"*Your time-bound shares* (1)\n*{request_id}* — carol (edit) on password" in listed
+        assert "ends <!date^" in listed and "owner <@UALICE>" in listed
+
+    def home(person: str) -> dict:
+        before = len(slack.calls_to("views.publish"))
+        user.event({"type": "app_home_opened", "user": person, "channel": "D1", "tab": "home"})
+        return slack.wait_calls("views.publish", before + 1)[before].args["view"]
+
+    def revoke_buttons(view: dict) -> list[str]:
+        return [b["accessory"]["value"] for b in view["blocks"]
+                if b.get("accessory", {}).get("action_id") == "revoke_now"]
+
+    assert revoke_buttons(home("UCAROL")) == []  # a grantee cannot end it for the owner
+    assert revoke_buttons(home("UALICE")) == [request_id]
+
+    before = len(slack.responses)
+    assert user.click("UCAROL", "revoke_now", request_id).status_code == 200
+    assert "Only the owner" in slack.wait_responses(before + 1)[-1]["text"]
+    assert user.click("UALICE", "revoke_now", request_id).status_code == 200
+    reply = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                                    if c.args.get("thread_ts")])[0]
+    assert "Time is up: carol (edit) removed" in reply.args["text"]
+    assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["bobm"]
+    (now,) = [r for r in bot.engine.audit.read(request=request_id) if r.event == "revoke.now"]
+    assert now.actor == "UALICE"
+    assert "time-bound" not in ask(user, slack, "UALICE", "requests")
