@@ -58,6 +58,8 @@ class Change:
     duration: int = 0
     #: At the end of a time-bound password share, also set a new random password.
     rotate_after: bool = False
+    #: The time-bound share this one extends (its end is taken over once this is applied).
+    extends: str = ""
 
     @property
     def time_bound(self) -> bool:
@@ -65,6 +67,7 @@ class Change:
 
     def to_json(self) -> dict[str, Any]:
         return {"duration": self.duration, "rotate_after": self.rotate_after,
+                "extends": self.extends,
             "verb": self.verb.value,
             "kind": self.kind.value,
             "identifier": self.identifier,
@@ -88,6 +91,7 @@ class Change:
             fields=dict(data["fields"]),
             duration=int(data.get("duration") or 0),
             rotate_after=bool(data.get("rotate_after")),
+            extends=str(data.get("extends") or ""),
         )
 
 
@@ -122,6 +126,8 @@ def _duration_problems(change: Change, max_duration: int) -> dict[str, str]:
         return {"for": "only a share can be for a period"}
     if change.duration and not MIN_DURATION <= change.duration <= max_duration:
         return {"for": f"a share lasts from {describe(MIN_DURATION)} to {describe(max_duration)}"}
+    if change.extends and not change.duration:
+        return {"for": "an extension is for a new period"}
     if change.rotate_after and not change.duration:
         return {"rotate-after": "rotate-after goes with a period: for 8h rotate-after"}
     if change.rotate_after and change.kind is not Kind.PASSWORD:

@@ -26,7 +26,7 @@ from app import metrics
 from app.approvals.audit import Audit
 from app.approvals.changes import Change, check, diff, final_body, spec_of, unmet
 from app.approvals.entry_locks import EntryLocks
-from app.approvals.grants import Grant, from_diff, granted
+from app.approvals.grants import Grant, from_diff, granted, merged
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.revokes import Revoke, RevokeStore
 from app.approvals.store import (
@@ -375,10 +375,7 @@ class Engine:
                 "message": outcome.message, "shared_error": list(outcome.shared_error),
                 "identifier": outcome.entry.identifier if outcome.entry else None}
             if grant is not None:
-                # Scheduled before the request is recorded applied, so a share MySafe took
-                # always has its end, whatever happens to this process next.
-                summary["ends"] = self.revokes.schedule(request, grant, now=timestamp())
-                summary["granted"] = [g.describe() for g in grant.items]
+                summary.update(self._schedule_end(request, grant))
             try:
                 result = self.store.transition(request_id, Action.FINISH, actor="bot",
                                                now=timestamp(), lease=lease, outcome="applied",
@@ -404,6 +401,20 @@ class Engine:
         self._settle(request)
         self._tell(request, event)
         return decision
+
+    def _schedule_end(self, request: ChangeRequest, grant: Grant) -> dict[str, Any]:
+        """Schedule a time-bound share's end before the request is recorded applied, so a share
+        MySafe took always has one, whatever happens to this process next. An extension
+        carries the grant of the share it extends, then takes over its end: in that order, so
+        a crash between the two ends the access early, never leaves it without an end."""
+        extends = request.change.extends
+        earlier = self.revokes.get(extends) if extends else None
+        if earlier is not None and earlier.state in ("scheduled", "retrying"):
+            grant = merged(earlier.grant, grant)
+        ends = self.revokes.schedule(request, grant, now=timestamp())
+        if earlier is not None:
+            self.revokes.supersede(extends, by=request.id)
+        return {"ends": ends, "granted": [g.describe() for g in grant.items]}
 
     def _queue(self, request: ChangeRequest, lease: str) -> Decision:
         """Another apply held the entry too long: hand this one to the sweeper's next pass."""

@@ -101,6 +101,14 @@ def granted(change: Change, before: Entry) -> Grant:
     return Grant(tuple(items))
 
 
+def merged(earlier: Grant, later: Grant) -> Grant:
+    """An extension's grant: what the share it extends added (its `before` is the truth about
+    the time before both), then what the extension itself added beyond that."""
+    seen = {(g.field, g.name.casefold()) for g in earlier.items}
+    return Grant((*earlier.items,
+                  *(g for g in later.items if (g.field, g.name.casefold()) not in seen)))
+
+
 def from_diff(lines: Iterable[Any]) -> Grant:
     """The grant as the request's own diff saw it at submission: used only when apply found
     its change already written by an earlier attempt (whose read is gone)."""

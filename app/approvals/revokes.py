@@ -7,6 +7,7 @@ Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
                                     takes it back, state (scheduled | revoking | retrying |
                                     done | given_up), attempts, the claim's lease, the outcome
     P:idx:revokes            zset   request id -> next time to look at it   (worker: what is due)
+    P:idx:reminders          zset   request id -> when to remind owner and grantees
     P:idx:revokes:user:{U…}  zset   request id -> end, for the owner and each grantee (their
                                     lists of active time-bound shares; pruned when read)
 
@@ -30,7 +31,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from secrets import token_hex
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ from app.approvals.grants import Grant, TakeBack, take_back
 from app.approvals.passwords import new_password
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
-from app.errors import BotError, LeaseLost, MySafeError, NotApplied
+from app.errors import ApprovalError, BotError, LeaseLost, MySafeError, NotApplied
 from app.mysafe.models import Kind
 from app.mysafe.transport import deadline
 from app.storage import RedisClient
@@ -57,6 +58,15 @@ RETRY_CAP = 1800.0
 WAIT_FOR_APPLY = 30.0
 #: Seconds of its claim a revoke keeps in hand: no MySafe call may end later than that.
 SAFETY = 1.0
+#: Owner and grantee are reminded this long before the end, or `REMIND_SHARE` of the period
+#: when that is shorter (a 30-minute share is reminded 3 minutes before).
+REMIND_BEFORE = 3600.0
+REMIND_SHARE = 0.1
+ENDED = frozenset({"done", "given_up", "extended"})
+
+
+def remind_at(ends: float, duration: float) -> float:
+    return ends - min(REMIND_BEFORE, REMIND_SHARE * duration)
 
 
 def _lua(name: str) -> str:
@@ -90,6 +100,8 @@ class Revoke:
     #: Set a new random password at the end (`rotate-after`), and whether that was done.
     rotate_after: bool = False
     rotated: bool = False
+    #: The share's length in seconds (an extension asks for the same again).
+    duration: int = 0
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
@@ -106,6 +118,7 @@ class Revoke:
             alert_channel=data.get("alert_channel", ""), alert_ts=data.get("alert_ts", ""),
             given_up_by=data.get("given_up_by", ""),
             rotate_after=bool(data.get("rotate_after")), rotated=bool(data.get("rotated")),
+            duration=int(data.get("duration") or 0),
         )
 
     @property
@@ -132,6 +145,8 @@ class RevokeStore:
         self._finish = client.register_script(_lua("revoke_finish"))
         self._give_up = client.register_script(_lua("revoke_give_up"))
         self._now = client.register_script(_lua("revoke_now"))
+        self._remind = client.register_script(_lua("revoke_remind"))
+        self._supersede = client.register_script(_lua("revoke_supersede"))
 
     def record_key(self, request_id: str) -> str:
         return f"{self.prefix}:req:{{{request_id}}}:revoke"
@@ -142,6 +157,10 @@ class RevokeStore:
     @property
     def index(self) -> str:
         return f"{self.prefix}:idx:revokes"
+
+    @property
+    def reminders(self) -> str:
+        return f"{self.prefix}:idx:reminders"
 
     def user_index(self, slack_id: str) -> str:
         return f"{self.prefix}:idx:revokes:user:{slack_id}"
@@ -154,6 +173,7 @@ class RevokeStore:
         ends = now + change.duration
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(self.index, {request.id: ends}, nx=True)
+        pipe.zadd(self.reminders, {request.id: remind_at(ends, change.duration)}, nx=True)
         for person in dict.fromkeys((request.requester, *request.notify)):
             pipe.zadd(self.user_index(person), {request.id: ends}, nx=True)
         pipe.execute()
@@ -161,7 +181,9 @@ class RevokeStore:
                   "identifier": str(change.identifier), "entry_name": request.entry_name,
                   "owner": request.requester, "grant": grant.dumps(), "ends": repr(ends),
                   "notify": json.dumps(list(request.notify)), "channel": request.channel,
-                  "ts": request.ts, "rotate_after": "1" if change.rotate_after else ""}
+                  "ts": request.ts, "rotate_after": "1" if change.rotate_after else "",
+                  "remind_at": repr(remind_at(ends, change.duration)),
+                  "duration": str(change.duration)}
         ttl = int(change.duration + RETENTION)
         flat = [str(x) for pair in fields.items() for x in pair]
         return float(self._schedule(keys=[self.record_key(request.id)], args=[ttl, *flat]))
@@ -185,6 +207,21 @@ class RevokeStore:
             self.redis.zrem(self.index, request_id)
         return str(status)
 
+    def remind(self, request_id: str, *, now: float) -> bool:
+        """Claim the reminder (once); the index entry goes either way."""
+        claimed = self._remind(keys=[self.record_key(request_id)], args=[repr(now)]) == "ok"
+        self.redis.zrem(self.reminders, request_id)
+        return claimed
+
+    def reminders_due(self, now: float, *, limit: int) -> list[str]:
+        return self.redis.zrangebyscore(self.reminders, "-inf", now, start=0, num=limit)
+
+    def supersede(self, request_id: str, *, by: str) -> str:
+        status = str(self._supersede(keys=[self.record_key(request_id)], args=[by]))
+        if status == "ok":
+            self.unindex(request_id)
+        return status
+
     def revoke_now(self, request_id: str, *, actor: str, now: float) -> str:
         return str(self._now(keys=[self.record_key(request_id)], args=[actor, repr(now)]))
 
@@ -195,7 +232,7 @@ class RevokeStore:
         found = []
         for request_id in self.redis.zrange(index, 0, limit - 1):
             revoke = self.get(request_id)
-            if revoke is None or revoke.state in ("done", "given_up"):
+            if revoke is None or revoke.state in ENDED:
                 self.redis.zrem(index, request_id)
                 continue
             found.append(revoke)
@@ -226,7 +263,7 @@ class RevokeStore:
     def active(self, request_ids: Sequence[str]) -> list[Revoke]:
         """The records among `request_ids` still to be revoked (scheduled, retrying, revoking)."""
         found = [self.get(i) for i in request_ids]
-        return [r for r in found if r is not None and r.state not in ("done", "given_up")]
+        return [r for r in found if r is not None and r.state not in ENDED]
 
     def scheduled_ids(self) -> list[str]:
         return self.redis.zrange(self.index, 0, -1)
@@ -246,6 +283,11 @@ class Revoker:
               stopping: Callable[[], bool] = lambda: False) -> int:
         """Run every revoke due at `now`; returns how many this caller ran."""
         now = timestamp() if now is None else now
+        for request_id in self.store.reminders_due(now, limit=limit):
+            if stopping():
+                return 0
+            if self.store.remind(request_id, now=now):
+                self._tell(request_id, "reminder")
         ran = 0
         for request_id in self.store.due(now, limit=limit):
             if stopping():
@@ -350,6 +392,24 @@ class Revoker:
         self.store.reindex(request_id, now)
         self._one(request_id, now)
         return status
+
+    def extend(self, request_id: str, actor: str) -> ChangeRequest:
+        """A new request for the same share and a new period of the same length, by the owner
+        or a grantee; it needs approval like any share and says what it extends. Once applied
+        it takes over this share's end (see `Engine.apply`)."""
+        revoke = self.store.get(request_id)
+        if revoke is None or revoke.state in ENDED:
+            raise ApprovalError(f"{request_id} has already ended: ask for a new share instead.")
+        if actor not in (revoke.owner, *revoke.notify):
+            raise ApprovalError("Only the owner and the people it was shared with can extend it.")
+        original = self.engine.get(request_id)
+        change = replace(original.change, extends=request_id)
+        reason = f"extends {request_id}" + (f": {original.reason}" if original.reason else "")
+        request = self.engine.submit(change, requester=actor, reason=reason[:500],
+                                     notify=original.notify)
+        self.engine.audit.record("revoke.extend_asked", request=request_id, actor=actor,
+                                 by=request.id)
+        return request
 
     def give_up(self, request_id: str, actor: str, *, is_approver: bool) -> str:
         """An approver stops a failing revoke's retries; 'ok', or the state that refused it."""

@@ -34,7 +34,7 @@ from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask
 from app.slack.home_tab import HomeTab
 from app.slack.payloads import problem
-from app.slack.revoke_notices import GIVE_UP, REVOKE_NOW
+from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
 
@@ -102,6 +102,17 @@ class SlackFront:
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
         self.bolt.action(GIVE_UP)(ack=_ack, lazy=[self._give_up])
         self.bolt.action(REVOKE_NOW)(ack=_ack, lazy=[self._revoke_now])
+        self.bolt.action(EXTEND)(ack=_ack, lazy=[self._extend])
+
+    def _extend(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        """Owner or grantee asks for a new period: a new request, approved like any share."""
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        if self.revoker is None:
+            return
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            request = self.revoker.extend(request_id, user)
+            self.tell(body, respond, blocks.waiting_notice(
+                request, self.services.settings.approval_channel))
 
     def _revoke_now(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         """The owner ends a time-bound share at once (no approval needed to give access up)."""

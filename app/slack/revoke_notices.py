@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 GIVE_UP = "revoke_give_up"
 REVOKE_NOW = "revoke_now"
+EXTEND = "revoke_extend"
 #: Time-bound shares listed in the App Home before pointing to `/mysafe requests`.
 HOME_TIME_BOUND = 10
 
@@ -47,6 +48,8 @@ def period_line(request: ChangeRequest) -> str:
     if not change.time_bound:
         return ""
     rotate = " · then a new random password (rotate-after)" if change.rotate_after else ""
+    if change.extends:
+        rotate += f" · extends {change.extends}"
     ends = request.result.get("ends") if request.state is State.APPLIED else None
     if ends:
         return (f"⏳ For {describe(change.duration)} — until {_until(float(ends))} (your time), "
@@ -85,6 +88,11 @@ def home_blocks(revokes: Sequence[Revoke], *, viewer: str) -> list[dict[str, Any
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
             f"…and {len(revokes) - HOME_TIME_BOUND} more: `/mysafe requests` lists them all.")}]})
     return blocks
+
+
+def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "value": value,
+            "text": {"type": "plain_text", "text": label}}
 
 
 def revoke_now_button(request_id: str) -> dict[str, Any]:
@@ -151,6 +159,9 @@ class RevokeNotices:
         self.channel = channel
 
     def __call__(self, revoke: Revoke, event: str) -> None:
+        if event == "reminder":
+            self._remind(revoke)
+            return
         if event == "revoked":
             self._thread(revoke, done_text(revoke))
             for person in dict.fromkeys((revoke.owner, *revoke.notify)):
@@ -169,6 +180,24 @@ class RevokeNotices:
             posted = self.client.chat_postMessage(channel=self.channel, text=alert_text(revoke),
                                                   blocks=alert_blocks(revoke))
             self.store.set_alert(revoke.request_id, channel=posted["channel"], ts=posted["ts"])
+
+    def _remind(self, revoke: Revoke) -> None:
+        """Before the end: owner and grantees may ask to extend; the owner may end it now."""
+        said = (f"⏳ {_subject(revoke)} ends {_until(revoke.ends)} ({_ago(revoke.ends)}), as "
+                f"approved in {revoke.request_id}. *Extend* asks for another "
+                f"{describe(revoke.duration)} (an approver decides).")
+        for person in dict.fromkeys((revoke.owner, *revoke.notify)):
+            buttons = [_button("Extend", EXTEND, revoke.request_id)]
+            if person == revoke.owner:
+                buttons.append(revoke_now_button(revoke.request_id))
+            try:
+                self.client.chat_postMessage(channel=person, text=said, blocks=[
+                    {"type": "section", "text": {"type": "mrkdwn", "text": said}},
+                    {"type": "actions", "elements": buttons}])
+            except SlackApiError as error:
+                log.warning("reminder not delivered", extra={
+                    "event": "slack.dm_error", "user": person,
+                    "error": error.response.get("error", "")})
 
     def _thread(self, revoke: Revoke, said: str) -> None:
         if revoke.channel and revoke.ts:

@@ -180,3 +180,34 @@ def test_requests_and_the_home_tab_list_running_shares_and_the_owner_revokes_now
     (now,) = [r for r in bot.engine.audit.read(request=request_id) if r.event == "revoke.now"]
     assert now.actor == "UALICE"
     assert "time-bound" not in ask(user, slack, "UALICE", "requests")
+
+
+def test_a_reminder_offers_extend_to_both_and_revoke_now_to_the_owner(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int,
+        link) -> None:
+    link("UCAROL", "carol")
+    request_id = shared_for_an_hour(bot, user, slack, entry)
+    assert bot.runtime.revoker is not None
+    bot.runtime.revoker.sweep(now=later(bot, request_id, -0.1 * 3600 + 1))  # 6 min before
+
+    def reminder(person: str):
+        return [c for c in slack.calls_to("chat.postMessage")
+                if c.args.get("channel") == person and "ends" in c.args["text"]][-1]
+
+    def labels(call) -> list[str]:
+        return [e["text"]["text"] for b in call.args["blocks"] if b["type"] == "actions"
+                for e in b["elements"]]
+
+    assert labels(reminder("UALICE")) == ["Extend", "Revoke now"]
+    assert labels(reminder("UCAROL")) == ["Extend"]
+    assert f"access of carol (edit) to password {entry}" in reminder("UCAROL").args["text"]
+
+    before = len(slack.responses)
+    assert user.click("UCAROL", "revoke_extend", request_id, channel="D1").status_code == 200
+    told = slack.wait_responses(before + 1)[-1]["text"]
+    extension = bot.engine.get(request_id_in(told))
+    assert extension.id != request_id and extension.change.extends == request_id
+    posted = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                                     if c.args["channel"] == APPROVALS
+                                     and extension.id in str(c.args)])[0]
+    assert f"extends {request_id}" in readable(posted)

@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import Grant, Granted, take_back
 from app.approvals.revokes import RETRY_BASE, Revoke, Revoker
 from app.approvals.store import State
-from app.clock import timestamp
+from app.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
@@ -44,6 +45,11 @@ class Told:
 
     def count(self, event: str) -> int:
         return sum(1 for _, e, _ in self.events if e == event)
+
+    @property
+    def outcomes(self) -> list[tuple[str, str, str]]:
+        """What was told about ends (reminders aside)."""
+        return [e for e in self.events if e[1] != "reminder"]
 
 
 @pytest.fixture
@@ -128,7 +134,7 @@ def test_a_share_ends_by_itself_at_its_time(engine: Engine, revoker: Revoker, en
     assert sharing(emulator, entry) == {"bobm": False}
     (put,) = emulator.calls_to("PUT", PUT_PASSWORD)[1:]
     assert put.user == "alices"  # the owner's key: the approved intent covers the revoke
-    assert told.events == [(request_id, "revoked", "done")]
+    assert told.outcomes == [(request_id, "revoked", "done")]
     (done,) = [r for r in engine.audit.read(request=request_id) if r.event == "revoke.done"]
     assert done.facts["removed"] == "carol (edit)"
     assert revoker.sweep(now=ends + 10 * HOUR) == 0 and puts(emulator) == 2
@@ -180,11 +186,11 @@ def test_mysafe_down_is_retried_with_backoff_and_told(engine: Engine, revoker: R
     failed = revoker.store.get(request_id)
     assert failed is not None and failed.state == "retrying" and "unavailable" in failed.error
     assert failed.next == pytest.approx(ends + 1 + RETRY_BASE)
-    assert told.events == [(request_id, "revoke_failed", "retrying")]
+    assert told.outcomes == [(request_id, "revoke_failed", "retrying")]
     assert revoker.sweep(now=ends + RETRY_BASE - 1) == 0  # backing off
     assert revoker.sweep(now=ends + RETRY_BASE + 2) == 1
     assert sharing(emulator, entry) == {"bobm": False}
-    assert [e for _, e, _ in told.events] == ["revoke_failed", "revoked"]
+    assert [e for _, e, _ in told.outcomes] == ["revoke_failed", "revoked"]
     events = [r.event for r in engine.audit.read(request=request_id)]
     assert events[-2:] == ["revoke.failed", "revoke.done"]
 
@@ -213,7 +219,7 @@ def test_an_approver_may_give_up(engine: Engine, revoker: Revoker, entry: int,
     assert revoker.sweep(now=ends + 100 * HOUR) == 0
     revoke = revoker.store.get(request_id)
     assert revoke is not None and revoke.state == "given_up"
-    assert [e for _, e, _ in told.events] == ["revoke_failed", "revoke_given_up"]
+    assert [e for _, e, _ in told.outcomes] == ["revoke_failed", "revoke_given_up"]
 
 
 # --- exactly once -------------------------------------------------------------------------------
@@ -233,7 +239,7 @@ def test_twenty_workers_racing_on_due_revokes_write_each_once(
             handled = sum(pool.map(sweep, range(20)))
         assert handled in (0, 2)
     assert puts(emulator) == 2 + 2  # two shares, two revokes
-    assert Counter(e for _, e, _ in told.events) == {"revoked": 2}
+    assert Counter(e for _, e, _ in told.outcomes) == {"revoked": 2}
     assert sharing(emulator, entry) == {"bobm": False}
 
 
@@ -249,3 +255,55 @@ def test_a_worker_that_died_mid_revoke_is_taken_over_once(engine: Engine, revoke
     assert sharing(emulator, entry) == {"bobm": False}
     # The dead worker's late finish is refused.
     assert not revoker.store.finish(request_id, lease="dead-worker", outcome="done")
+
+
+# --- reminders and extensions -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("hours", "before"), [(24, HOUR), (8, 0.1 * 8 * HOUR), (1, 0.1 * HOUR)])
+def test_owner_and_grantee_are_reminded_once_before_the_end(
+        engine: Engine, revoker: Revoker, entry: int, told: Told, hours: int,
+        before: float) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"), hours=hours)
+    revoker.sweep(now=ends - before - 1)
+    assert told.events == []
+    barrier = threading.Barrier(10)
+
+    def sweep(_: int) -> int:
+        barrier.wait()
+        return revoker.sweep(now=ends - before + 1)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(sweep, range(10)))
+    assert told.events == [(request_id, "reminder", "scheduled")]
+    revoker.sweep(now=ends + 1)
+    assert [e for _, e, _ in told.events] == ["reminder", "revoked"]
+
+
+def test_a_share_revoked_before_its_reminder_is_not_reminded(
+        engine: Engine, revoker: Revoker, entry: int, told: Told) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    assert revoker.revoke_now(request_id, "UALICE") == "ok"
+    revoker.sweep(now=ends - 1)
+    assert [e for _, e, _ in told.events] == ["revoked"]
+
+
+def test_an_approved_extension_takes_over_the_end(engine: Engine, revoker: Revoker,
+                                                  entry: int, emulator: Emulator) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    with pytest.raises(errors.ApprovalError):
+        revoker.extend(request_id, "UDAVE")  # neither owner nor grantee
+    extension = revoker.extend(request_id, "UALICE")
+    assert extension.state is State.PENDING and extension.change.extends == request_id
+    assert extension.reason == f"extends {request_id}: on-call"
+    assert extension.change.duration == HOUR
+    with shifted(HOUR / 2):  # approved half an hour later
+        applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+    new_end = float(applied.result["ends"])
+    assert new_end == pytest.approx(ends + HOUR / 2, abs=30)
+    assert applied.result["granted"] == ["carol (view)"]  # the first share's grant, carried
+    old = revoker.store.get(request_id)
+    assert old is not None and old.state == "extended"
+    revoker.sweep(now=ends + 1)
+    assert sharing(emulator, entry) == {"bobm": False, "carol": False}  # still there
+    revoker.sweep(now=new_end + 1)
+    assert sharing(emulator, entry) == {"bobm": False}
