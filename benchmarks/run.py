@@ -31,7 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from app.approvals.store import ApprovalStore
+from app.approvals.changes import NO_ACCESS, USERS, VIEW, Change, Verb
+from app.approvals.grants import Grant, Granted
+from app.approvals.revokes import RevokeStore
+from app.approvals.store import ApprovalStore, ChangeRequest, State, new_request_id
+from app.mysafe.models import Kind, UserShare
 from app.ops.serve import gunicorn_options
 from app.services import Services
 from benchmarks import harness
@@ -389,6 +393,48 @@ def sweep_rows(env: dict[str, str], services: Services, template: dict, fixture:
     return rows
 
 
+def revoke_rows(bench: Bench, env: dict[str, str], services: Services, fixture: Fixture,
+                count: int, *, per_entry: int = 100, limit: int = 500) -> Row:
+    """`count` time-bound shares already past their end, `per_entry` grantees on each of
+    `count / per_entry` passwords (so each revoke finds its grantee and writes), then one
+    worker process sweeps them; every MySafe call the emulator received is counted. Under
+    the bot's own key prefix: the revokes use the owners' linked keys."""
+    store = RevokeStore(services.redis, prefix=services.settings.key_prefix)
+    ids = []
+    ended = time.time() - 120
+    for e in range(-(-count // per_entry)):
+        owner = fixture.users[e % len(fixture.users)]
+        names = [f"tb{e:03d}x{j:03d}" for j in range(min(per_entry, count - e * per_entry))]
+        for name in names:
+            bench.emulator.add_user(name)
+        entry = bench.emulator.add_password(
+            fixture.usernames[owner], name=f"Time-bound {e:03d}", username="svc",
+            password=f"Bench-Tb-{e:03d}", users_allowed=[{"username": n} for n in names])
+        for name in names:
+            request = ChangeRequest(
+                id=new_request_id(), state=State.APPLIED, requester=owner,
+                requester_name=fixture.usernames[owner], created=ended - 60,
+                expires=ended + 86400, required=1, entry_name=f"Time-bound {e:03d}",
+                change=Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare(name),),
+                              duration=60))
+            store.schedule(request, Grant((Granted(USERS, name, NO_ACCESS, VIEW),)),
+                           now=ended - 60)
+            ids.append(request.id)
+    bench.emulator.reset_calls()
+    job = {"env": env, "limit": limit, "ids": ids}
+    result = harness.run_json("revoker.py", job, timeout=1800)
+    calls = {m: len(bench.emulator.calls_to(m, "/")) for m in ("GET", "PUT", "POST")}
+    log(f"  revokes: {result}; MySafe calls {calls}")
+    total = sum(calls.values())
+    states = ", ".join(f"{k} {v:,}" for k, v in sorted(result["states"].items()))
+    return Row(f"revoke {count:,} due: Revoker", "", str(result["handled"]), "", "", "",
+               f"{result['handled'] / result['seconds']:.0f}",
+               f"{result['seconds']:.1f} s ({result['cpu_seconds']:.1f} s CPU); MySafe calls "
+               f"{total:,} = {total / max(result['handled'], 1):.2f} each (GET {calls['GET']:,}, "
+               f"PUT {calls['PUT']:,}, token {calls['POST']:,}); {states}",
+               "1 PUT each, all done")
+
+
 # --- 4. token fetches -----------------------------------------------------------------------------
 
 
@@ -559,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"sweep: {pending:,} due requests, Engine.sweep(now=far future, limit=500)")
             rows += sweep_rows(env, services, template, fixture, pending, "bench-pending",
                                limit=500)
+            revokes = 1_000 if args.quick else 10_000
+            log(f"revokes: {revokes:,} due time-bound shares, Revoker.sweep(now=far future)")
+            rows.append(revoke_rows(bench, env, services, fixture, revokes))
             summary = log_summary(bench.bot_log) + "\nSlack Web API calls received by the fake: " \
                 + ", ".join(f"{m}={len(c)}" for m, c in sorted(bench.slack.by_method.items())) \
                 + f"; response_url posts={bench.slack.response_count}"
