@@ -1,0 +1,67 @@
+"""Once for real: a 1-minute share through `mysafe-bot serve` and `mysafe-bot worker`, each its own
+process, with nothing shifted — the worker takes the access back by itself about a minute after
+the approval, and says so in the approval message's thread."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from app.sandbox.emulator import Emulator
+from tests.support.processes import free_port, wait_until_ready
+from tests.support.slack_fake import SlackFake
+from tests.support.slack_harness import SIGNING_SECRET
+from tests.support.slack_requests import SlackClient
+
+REQUEST = r"R-[2-9A-HJ-NP-Z]{5}"
+
+
+@pytest.fixture
+def processes(slack_env: dict[str, str], tmp_path) -> Iterator[str]:
+    """serve (one worker) and worker, as the Procfile runs them; yields serve's URL."""
+    env = {"PATH": os.environ["PATH"], **slack_env}
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                              "--workers", "1"], env=env, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--interval", "0.5"],
+                              env=env, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", serve, time.monotonic() + 30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for process in (serve, worker):
+            process.send_signal(signal.SIGTERM)
+        for process in (serve, worker):
+            assert process.wait(timeout=30) == 0
+
+
+def test_a_one_minute_share_ends_by_itself(processes: str, slack: SlackFake,
+                                           emulator: Emulator, link) -> None:
+    import re
+
+    link("UALICE", "alices")
+    emulator.add_user("carol")
+    entry = emulator.add_password("alices", name="Prod DB", username="u", password="pw-1")
+    user = SlackClient(processes, SIGNING_SECRET, slack.response_url)
+    user.command("UALICE", f"share password {entry} with user:carol for 1m")
+    told = slack.wait_responses(1)[0]["text"]
+    request_id = re.search(REQUEST, told).group(0)  # type: ignore[union-attr]
+    user.click("UAPPROVER1", "approve", request_id)
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if "Applied" in str(c.args)])
+    assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["carol"]
+    approved = time.monotonic()
+
+    reply = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                                    if c.args.get("thread_ts")], timeout=90)[0]
+    took = time.monotonic() - approved
+    assert "Time is up: carol (view) removed" in reply.args["text"]
+    assert emulator.get_password(entry)["users_allowed"] == []
+    assert 50 < took < 75, took
+    (put,) = emulator.calls_to("PUT", "/api/mysafe/password/update")[1:]
+    assert put.user == "alices"
