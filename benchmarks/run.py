@@ -400,7 +400,8 @@ def revoke_rows(bench: Bench, env: dict[str, str], services: Services, fixture: 
     worker process sweeps them; every MySafe call the emulator received is counted. Under
     the bot's own key prefix: the revokes use the owners' linked keys."""
     store = RevokeStore(services.redis, prefix=services.settings.key_prefix)
-    ids = []
+    ids: list[str] = []
+    taken: set[str] = set()
     ended = time.time() - 120
     for e in range(-(-count // per_entry)):
         owner = fixture.users[e % len(fixture.users)]
@@ -411,8 +412,12 @@ def revoke_rows(bench: Bench, env: dict[str, str], services: Services, fixture: 
             fixture.usernames[owner], name=f"Time-bound {e:03d}", username="svc",
             password=f"Bench-Tb-{e:03d}", users_allowed=[{"username": n} for n in names])
         for name in names:
+            request_id = new_request_id()
+            while request_id in taken:  # 10,000 of 28M ids: a repeat is likely, and one
+                request_id = new_request_id()  # record would then stand for two revokes
+            taken.add(request_id)
             request = ChangeRequest(
-                id=new_request_id(), state=State.APPLIED, requester=owner,
+                id=request_id, state=State.APPLIED, requester=owner,
                 requester_name=fixture.usernames[owner], created=ended - 60,
                 expires=ended + 86400, required=1, entry_name=f"Time-bound {e:03d}",
                 change=Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare(name),),
