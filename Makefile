@@ -22,18 +22,21 @@ worker: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/mysafe-bot sandbox
 
-# The browser test drives Debian's Chromium; installed here when missing and apt-get can (root).
-# Without it that test is skipped, saying why.
+# The browser test drives Debian's Chromium (with an emoji font, so its screenshots show the
+# messages' status icons); installed here when missing and apt-get can (root). Without it that
+# test is skipped, saying why.
 CHROMIUM := /usr/bin/chromium
+EMOJI    := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 browser:
-	@test -x $(CHROMIUM) || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] || \
+	@{ test -x $(CHROMIUM) && test -f $(EMOJI); } || ! command -v apt-get >/dev/null || \
+	  [ "$$(id -u)" != 0 ] || \
 	  { echo "installing Debian's chromium for the browser test"; \
-	    apt-get update -qq >/dev/null && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; } || \
 	  echo "could not install chromium: the browser test will be skipped"
 
 bench: $(STAMP)
