@@ -75,7 +75,8 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     client = make_web_client(services)
     approvers = Approvers(settings, services.redis, client, policy=engine.policy)
     engine.standing = People(services.redis, client, prefix=settings.key_prefix).standing
-    notifier = SlackNotifier(client, engine.store, channel=settings.approval_channel)
+    notifier = SlackNotifier(client, engine.store, channel=settings.approval_channel,
+                             approvers=approvers)
     home = HomeTab(engine, client, approvers)
     engine.listeners += [notifier, home]
     revoker.listeners.append(RevokeNotices(client, revoker.store,

@@ -28,6 +28,7 @@ from app.approvals.changes import Change, check, diff, final_body, spec_of, unme
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.grants import Grant, from_diff, granted, merged
 from app.approvals.policy import PolicyBook, Rule, Subject
+from app.approvals.reminders import Nudge, Reminders
 from app.approvals.revokes import Revoke, RevokeStore
 from app.approvals.store import (
     Action,
@@ -38,6 +39,7 @@ from app.approvals.store import (
     State,
 )
 from app.clock import timestamp
+from app.durations import describe
 from app.errors import (
     ApprovalError,
     Beneficiary,
@@ -45,6 +47,7 @@ from app.errors import (
     CredentialsMissing,
     EntryBusy,
     Ineligible,
+    InvalidTransition,
     LeaseLost,
     MySafeError,
     NotAnApprover,
@@ -114,6 +117,7 @@ class Engine:
         self.listeners = listeners if listeners is not None else []
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.policy = PolicyBook(self.settings)
+        self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
         #: Set by the assembly when a chat front can say who someone is (app.runtime).
         self.standing: Standing | None = None
 
@@ -169,6 +173,8 @@ class Engine:
             "rule": rule.name,
             "approvers": json.dumps(sorted(rule.approvers)),
             "rule_channel": rule.channel,
+            "remind_after": str(rule.remind_after or 0),
+            "escalate_to": json.dumps(list(rule.escalate_to)),
             "requester_ids": json.dumps(self._identities(requester)[1]),
             "attempts": "0",
             "notify": json.dumps(list(notify)[:50]),
@@ -181,6 +187,9 @@ class Engine:
                                                 expires=expires, idempotency_key=idempotency_key)
         request = self.get(request_id)
         if created:
+            if rule.approvals:
+                self.reminders.schedule(request_id, created=now, remind_after=rule.remind_after,
+                                        escalate_after=rule.escalate_after)
             self.audit.record("request.created", request=request_id, actor=requester,
                               verb=change.verb.value, kind=change.kind.value,
                               entry=change.identifier or "", channel=source, reason=reason[:200],
@@ -274,6 +283,27 @@ class Engine:
                               reason=request.deny_reason)
             self._tell(request, "reason")
         return Decision(request, result.status)
+
+    def nudge(self, request_id: str, actor: str) -> ChangeRequest:
+        """The requester reminds the approvers now: at most once per the rule's `remind_after`
+        (a Redis key set only if absent, expiring by itself, decides; several clicks, one
+        reminder)."""
+        request = self.get(request_id)
+        if actor != request.requester:
+            raise NotRequester("Only the person who asked can nudge the approvers.")
+        if request.state is not State.PENDING:
+            raise InvalidTransition(f"{request_id} is {request.state.value}; there is nobody "
+                                    "left to nudge.", state=request.state.value)
+        if not request.remind_after:
+            raise ApprovalError(f"The policy rule of {request_id} sets no reminders.")
+        key = self.store.nudge_key(request_id)
+        if not self.services.redis.set(key, actor, nx=True, ex=request.remind_after):
+            wait = max(int(self.services.redis.ttl(key)), 1)
+            raise ApprovalError(f"You nudged the approvers of {request_id} recently; you can "
+                                f"again in {describe(max(wait - wait % 60, 60))}.")
+        self.audit.record("request.nudged", request=request_id, actor=actor)
+        self._tell(request, Nudge.REMIND.value)
+        return request
 
     def cancel(self, request_id: str, actor: str) -> Decision:
         return self._decide(request_id, Action.CANCEL, actor)
@@ -548,7 +578,34 @@ class Engine:
                 self.apply(request_id, str(lease["lease"]))
             elif result.status is not Outcome.NOOP or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)
-        return handled
+        return handled + self.send_nudges(now, stopping=stopping)
+
+    def send_nudges(self, now: float | None = None, *,
+                    stopping: Callable[[], bool] = lambda: False) -> int:
+        """The reminders and escalations that are due, each sent once (app.approvals.reminders);
+        one whose request is no longer pending is dropped unsent."""
+        now = timestamp() if now is None else now
+        sent = 0
+        for request_id, kind in self.reminders.claim(now):
+            if stopping():
+                return sent  # what is claimed comes due again when its claim runs out
+            request = self.store.get(request_id)
+            if request is None or request.state is not State.PENDING:
+                self.reminders.done(request_id, kind)
+                continue
+            try:
+                for listener in self.listeners:
+                    listener(request, kind.value)
+            except Exception:  # noqa: BLE001 - Slack may be away: the claim runs out, it is retried
+                log.warning("reminder not sent; retried later", exc_info=True, extra={
+                    "event": "request.nudge_error", "request": request_id, "kind": kind.value})
+                continue
+            self.reminders.done(request_id, kind)
+            self.audit.record("request.reminded" if kind is Nudge.REMIND else
+                              "request.escalated", request=request_id, actor="worker",
+                              to=",".join(request.escalate_to) if kind is Nudge.ESCALATE else "")
+            sent += 1
+        return sent
 
     def rescue(self, now: float | None = None) -> OpenScan:
         """Read every open request itself: index each `applying` one whose lease passed (the
@@ -611,6 +668,7 @@ class Engine:
     def _settle(self, request: ChangeRequest) -> None:
         if request.state.final:
             self.store.unindex(request.id, request.requester)
+            self.reminders.forget(request.id)
             metrics.APPROVAL_LATENCY.labels(outcome=request.state.value).observe(
                 max(0.0, timestamp() - request.created))
 

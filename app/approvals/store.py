@@ -174,6 +174,9 @@ class ChangeRequest:
     rule: str = ""
     approvers: frozenset[str] = frozenset()
     rule_channel: str = ""
+    #: The rule's reminder interval (seconds; 0: none) and who it escalates to.
+    remind_after: int = 0
+    escalate_to: tuple[str, ...] = ()
 
     @property
     def has_secrets(self) -> bool:
@@ -212,6 +215,8 @@ class ChangeRequest:
             rule=data.get("rule", ""),
             approvers=frozenset(json.loads(data.get("approvers") or "[]")),
             rule_channel=data.get("rule_channel", ""),
+            remind_after=int(data.get("remind_after") or 0),
+            escalate_to=tuple(json.loads(data.get("escalate_to") or "[]")),
         )
 
 
@@ -266,6 +271,10 @@ class ApprovalStore:
 
     def user_index(self, slack_id: str) -> str:
         return self.index(f"user:{slack_id}")
+
+    def nudge_key(self, request_id: str) -> str:
+        """Set while the requester's last *Nudge* is recent (expires by itself)."""
+        return f"{self.request_keys(request_id)[0]}:nudged"
 
     def idempotency_key(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"

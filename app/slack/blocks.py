@@ -25,6 +25,7 @@ from app.slack.revoke_notices import period_line
 Block = dict[str, Any]
 
 APPROVE, DENY, RETRY, CANCEL = "approve", "deny", "retry", "cancel"
+NUDGE = "nudge"
 VIEW_CHANGE = "view_change"
 HOME_PAGE = "home_page"
 LOGIN_VIEW, DENY_VIEW, ROTATE_VIEW, CREATE_VIEW = "login", "deny_reason", "rotate", "create"
@@ -202,15 +203,41 @@ def status_text(request: ChangeRequest) -> str:
     return label
 
 
-def approval_progress(request: ChangeRequest, now: float | None = None) -> str:
+def approval_progress(request: ChangeRequest, now: float | None = None, *,
+                      voters: bool = True) -> str:
     """`production — 1 of 2 approvals (@a) · expires … (in 23 h)`: the policy rule the request
     is decided under, how far it is, and the time left before it expires."""
-    voters = ", ".join(f"<@{a}>" for a in sorted(request.approvals))
+    named = ", ".join(f"<@{a}>" for a in sorted(request.approvals)) if voters else ""
     rule = f"{text.inline(request.rule)} — " if request.rule else ""
     progress = f"{rule}{len(request.approvals)} of {request.required} approvals"
-    progress += f" ({voters})" if voters else ""
+    progress += f" ({named})" if named else ""
     left = max(0, int(request.expires - (timestamp() if now is None else now)))
-    return progress + f" · expires {date(request.expires)} (in {describe(max(left - left % 60, 60))})"
+    shown = describe(max(left - left % 60, 60))
+    return progress + f" · expires {date(request.expires)} (in {shown})"
+
+
+def nudge_button(request: ChangeRequest) -> list[Block]:
+    """*Nudge approvers*, for the requester, where the request's rule sets reminders."""
+    return [_button("Nudge approvers", NUDGE, request.id)] if request.remind_after else []
+
+
+def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
+    """The reminder in the request's thread, naming the approvers who have not acted."""
+    shown = ", ".join(f"<@{u}>" for u in waiting[:30]) + (" and others" if len(waiting) > 30
+                                                          else "")
+    return (f"⏰ Reminder: {request.id} is still waiting — "
+            f"{approval_progress(request, voters=False)}. {shown or 'Approvers'}: please approve "
+            "or deny it.")
+
+
+def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
+    """The approval message as posted to `escalate_to`: the same buttons, and why it is there."""
+    fallback, message = approval_message(request)
+    note = _context(f"⏫ Escalated: waiting since {date(request.created)} — "
+                    f"{approval_progress(request)}")
+    if len(message) < MESSAGE_BLOCKS:
+        message = [message[0], note, *message[1:]]
+    return f"Escalated: {fallback}", message
 
 
 def _details(request: ChangeRequest) -> list[str]:
@@ -251,7 +278,7 @@ def _actions(request: ChangeRequest) -> list[Block]:
     view = [_button("View full change", VIEW_CHANGE, request.id)] if is_shortened(request) else []
     if request.state is State.PENDING:
         return [_button("Approve", APPROVE, request.id, "primary"),
-                _button("Deny", DENY, request.id, "danger"), *view]
+                _button("Deny", DENY, request.id, "danger"), *view, *nudge_button(request)]
     if request.state is State.FAILED:
         return [_button("Retry", RETRY, request.id, "primary"),
                 _button("Deny", DENY, request.id, "danger"), *view]

@@ -99,6 +99,7 @@ class SlackFront:
         self.bolt.action(blocks.RETRY)(ack=_ack, lazy=[self._retry])
         self.bolt.action(blocks.DENY)(self._deny_clicked)
         self.bolt.action(blocks.CANCEL)(ack=_ack, lazy=[self._cancel])
+        self.bolt.action(blocks.NUDGE)(ack=_ack, lazy=[self._nudge])
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
         self.bolt.action(GIVE_UP)(ack=_ack, lazy=[self._give_up])
         self.bolt.action(REVOKE_NOW)(ack=_ack, lazy=[self._revoke_now])
@@ -153,6 +154,13 @@ class SlackFront:
         request = self.engine.get(request_id)
         self.engine.refuse_ineligible(user, action=action, request_id=request_id)
         return self.approvers.may_decide(user, request)
+
+    def _nudge(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        """The requester reminds the approvers (at most once per the rule's remind_after)."""
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            self.engine.nudge(request_id, user)
+            self.tell(body, respond, f"The approvers of {request_id} were reminded.")
 
     def _cancel(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         self._decide(body, respond, self.engine.cancel)

@@ -16,10 +16,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app.approvals.changes import Verb
+from app.approvals.reminders import Nudge
 from app.approvals.store import ApprovalStore, ChangeRequest, State
 from app.clock import timestamp
 from app.errors import NotPosted
 from app.slack import blocks
+from app.slack.approvers import Approvers
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +35,20 @@ _TELL_REQUESTER = frozenset({State.APPLIED, State.DENIED, State.FAILED, State.EX
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient, store: ApprovalStore, *, channel: str) -> None:
+    def __init__(self, client: WebClient, store: ApprovalStore, *, channel: str,
+                 approvers: Approvers | None = None) -> None:
         self.client = client
         self.store = store
         self.channel = channel
+        self.approvers = approvers
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
+        if event == Nudge.REMIND:
+            self.remind(request)
+            return
+        if event == Nudge.ESCALATE:
+            self.escalate(request)
+            return
         self.show(request)
         if event not in ("created", "reason") and request.state in _TELL_REQUESTER:
             self._dm(request.requester, blocks.requester_notice(request))
@@ -83,6 +93,33 @@ class SlackNotifier:
                                                   blocks=message, unfurl_links=False)
             self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
         self.store.shown(request.id, request.version)
+
+    def remind(self, request: ChangeRequest) -> None:
+        """One reminder in the request's thread, naming the approvers who have not acted.
+        A Slack error propagates: the reminder is tried again (app.approvals.reminders)."""
+        if not request.ts:
+            self.show(request)  # Slack was away when it was made: post it first
+            request = self.store.get(request.id) or request
+        self.client.chat_postMessage(channel=request.channel, thread_ts=request.ts,
+                                     text=blocks.reminder_text(request, self.waiting_on(request)),
+                                     unfurl_links=False)
+
+    def escalate(self, request: ChangeRequest) -> None:
+        """The request, with working buttons, where the rule escalates it (a DM or a channel)."""
+        text, message = blocks.escalation_message(request)
+        for target in request.escalate_to:
+            self.client.chat_postMessage(channel=target, text=text, blocks=message,
+                                         unfurl_links=False)
+
+    def waiting_on(self, request: ChangeRequest) -> list[str]:
+        """The request's approvers (users, and members of its groups) who have not acted."""
+        if self.approvers is None:
+            return []
+        listed = request.approvers or self.approvers.settings.approvers
+        people = {a for a in listed if not a.startswith("S")}
+        for group in sorted(a for a in listed if a.startswith("S")):
+            people |= self.approvers.members(group)
+        return sorted(people - request.approvals - {request.requester})
 
     def repair(self, request_ids: list[str]) -> int:
         """Re-render messages that are behind their request (a failed or lost update)."""
