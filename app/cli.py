@@ -324,6 +324,13 @@ def _sandbox(args: argparse.Namespace) -> int:
     from app.sandbox.emulator import EmulatorServer
 
     settings = Settings.from_env(scope=Scope.NONE)
+    if args.quiet:  # beside `serve` (the demo): its log is the bot's, one format, no access lines
+        import logging
+
+        from app.logs import configure_logging
+
+        configure_logging(settings.log_format)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     emulator, keys, samples = demo_emulator(demo_secrets.load(settings.data_dir).seed)
     with EmulatorServer(emulator, host=args.host, port=args.port) as server:
         if not args.quiet:

@@ -96,6 +96,10 @@ def test_a_pending_request_survives_a_restart_and_is_applied_after_it(tmp_path: 
             "Applied" in json.dumps(m["blocks"]) for m in messages))
     assert (tmp_path / "data" / "demo.json").read_text() == kept
     assert oct((tmp_path / "data" / "demo.json").stat().st_mode & 0o777) == "0o600"
+    # One log format for everything the demo runs: the bot, gunicorn, the sandbox, the worker.
+    log = (tmp_path / f"serve-{port}.log").read_text()
+    loggers = {json.loads(line)["logger"] for line in log.splitlines() if line.strip()}
+    assert {"gunicorn.error", "app.ops.serve", "app.ops.worker"} <= loggers
 
 
 def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
