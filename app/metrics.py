@@ -53,3 +53,8 @@ RATE_LIMITED = Counter(
     "Requests refused by a rate limit",
     ["limit"],
 )
+REVOKES = Counter(
+    "mysafe_bot_revokes_total",
+    "Ends of time-bound shares by outcome: done, failed (an attempt, retried), given_up",
+    ["outcome"],
+)

@@ -36,6 +36,7 @@ from importlib.resources import files
 from secrets import token_hex
 from typing import TYPE_CHECKING
 
+from app import metrics
 from app.approvals.grants import Grant, TakeBack, take_back
 from app.approvals.passwords import new_password
 from app.approvals.store import ChangeRequest
@@ -329,6 +330,7 @@ class Revoker:
                                  rotated="1" if revoke.rotate_after else ""):
             return  # the claim ran out meanwhile: whoever holds it now reports
         self.store.unindex(request_id)
+        metrics.REVOKES.labels(outcome="done").inc()
         self.engine.audit.record("revoke.done", request=request_id, actor="worker",
                                  entry=f"{revoke.kind.value}:{revoke.identifier}",
                                  removed="; ".join(removed) or "nothing to write",
@@ -374,6 +376,7 @@ class Revoker:
                                  next_at=next_at, error=detail[:500]):
             return
         self.store.reindex(revoke.request_id, next_at)
+        metrics.REVOKES.labels(outcome="failed").inc()
         log.warning("revoke failed; will retry", extra={
             "event": "revoke.retry", "request": revoke.request_id, "attempt": attempt,
             "error": type(error).__name__})
@@ -417,6 +420,7 @@ class Revoker:
             return "not_approver"
         status = self.store.give_up(request_id, actor=actor, now=timestamp())
         if status == "ok":
+            metrics.REVOKES.labels(outcome="given_up").inc()
             self.engine.audit.record("revoke.given_up", request=request_id, actor=actor)
             self._tell(request_id, "revoke_given_up")
         return status

@@ -12,6 +12,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app import errors
 from app.approvals.changes import Change, Verb
@@ -94,6 +95,10 @@ def sharing(emulator: Emulator, entry: int) -> dict[str, bool]:
     assert found is not None
     return {u["username"]: u["can_edit"] for u in found["users_allowed"]} | {
         f"group:{g['name']}": g["can_edit"] for g in found["groups_allowed"]}
+
+
+def revokes_counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("mysafe_bot_revokes_total", {"outcome": outcome}) or 0.0
 
 
 def puts(emulator: Emulator) -> int:
@@ -182,7 +187,9 @@ def test_mysafe_down_is_retried_with_backoff_and_told(engine: Engine, revoker: R
                                                       told: Told) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     emulator.inject(status=503, method="PUT", path_prefix=PUT_PASSWORD, times=3)
+    failures = revokes_counted("failed")
     assert revoker.sweep(now=ends + 1) == 1
+    assert revokes_counted("failed") == failures + 1  # on-call sees it in /metrics
     failed = revoker.store.get(request_id)
     assert failed is not None and failed.state == "retrying" and "unavailable" in failed.error
     assert failed.next == pytest.approx(ends + 1 + RETRY_BASE)
