@@ -65,3 +65,33 @@ def test_a_one_minute_share_ends_by_itself(processes: str, slack: SlackFake,
     assert 50 < took < 75, took
     (put,) = emulator.calls_to("PUT", "/api/mysafe/password/update")[1:]
     assert put.user == "alices"
+
+
+def test_four_worker_processes_racing_revoke_each_share_once(
+        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, link, services,
+        tmp_path) -> None:
+    from app.approvals.changes import Change, Verb
+    from app.approvals.engine import Engine
+    from app.clock import shifted
+    from app.mysafe.models import Kind, UserShare
+
+    link("UALICE", "alices")
+    engine = Engine(services)
+    entry = emulator.add_password("alices", name="Prod DB", username="u", password="pw-1")
+    grantees = [f"g{n}" for n in range(8)]
+    with shifted(-120):  # approved two minutes ago, for one minute: due now
+        for name in grantees:
+            emulator.add_user(name)
+            request = engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
+                                           add_users=(UserShare(name),), duration=60),
+                                    requester="UALICE")
+            engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    assert len(emulator.get_password(entry)["users_allowed"]) == 8
+    env = {"PATH": os.environ["PATH"], **slack_env}
+    workers = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--once"], env=env,
+                                stderr=subprocess.DEVNULL, cwd=tmp_path) for _ in range(4)]
+    assert [w.wait(timeout=60) for w in workers] == [0, 0, 0, 0]
+    assert emulator.get_password(entry)["users_allowed"] == []
+    assert len(emulator.calls_to("PUT", "/api/mysafe/password/update")) == 8 + 8
+    done = [r for r in engine.audit.read() if r.event == "revoke.done"]
+    assert len(done) == 8 and len({r.request for r in done}) == 8
