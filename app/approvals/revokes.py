@@ -148,6 +148,7 @@ class RevokeStore:
         self._now = client.register_script(_lua("revoke_now"))
         self._remind = client.register_script(_lua("revoke_remind"))
         self._supersede = client.register_script(_lua("revoke_supersede"))
+        self._ended = client.register_script(_lua("revoke_ended"))
 
     def record_key(self, request_id: str) -> str:
         return f"{self.prefix}:req:{{{request_id}}}:revoke"
@@ -207,6 +208,10 @@ class RevokeStore:
         if status == "ok":
             self.redis.zrem(self.index, request_id)
         return str(status)
+
+    def mark_ended(self, request_id: str, *, now: float) -> bool:
+        """Record the end on the request itself (its message then says so)."""
+        return bool(self._ended(keys=[self.request_key(request_id)], args=[repr(now)]))
 
     def remind(self, request_id: str, *, now: float) -> bool:
         """Claim the reminder (once); the index entry goes either way."""
@@ -330,6 +335,9 @@ class Revoker:
                                  rotated="1" if revoke.rotate_after else ""):
             return  # the claim ran out meanwhile: whoever holds it now reports
         self.store.unindex(request_id)
+        if self.store.mark_ended(request_id, now=now):
+            # The worker's next pass re-renders the approval message (it says "ended").
+            self.engine.store.needs_repair(request_id, timestamp())
         metrics.REVOKES.labels(outcome="done").inc()
         self.engine.audit.record("revoke.done", request=request_id, actor="worker",
                                  entry=f"{revoke.kind.value}:{revoke.identifier}",

@@ -177,6 +177,8 @@ class ChangeRequest:
     #: The rule's reminder interval (seconds; 0: none) and who it escalates to.
     remind_after: int = 0
     escalate_to: tuple[str, ...] = ()
+    #: When a time-bound share's access was taken back (0: not, or not time-bound).
+    ended: float = 0.0
 
     @property
     def has_secrets(self) -> bool:
@@ -217,6 +219,7 @@ class ChangeRequest:
             rule_channel=data.get("rule_channel", ""),
             remind_after=int(data.get("remind_after") or 0),
             escalate_to=tuple(json.loads(data.get("escalate_to") or "[]")),
+            ended=float(data.get("ended") or 0),
         )
 
 

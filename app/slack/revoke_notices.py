@@ -51,6 +51,9 @@ def period_line(request: ChangeRequest) -> str:
     if change.extends:
         rotate += f" · extends {change.extends}"
     ends = request.result.get("ends") if request.state is State.APPLIED else None
+    if request.ended:
+        return (f"⏹ Was for {describe(change.duration)}; ended {_until(request.ended)} (your "
+                f"time): what it granted was taken back (see the thread){rotate}")
     if ends:
         return (f"⏳ For {describe(change.duration)} — until {_until(float(ends))} (your time), "
                 f"ends {_ago(float(ends))}{rotate}")
@@ -177,7 +180,9 @@ class RevokeNotices:
             self.client.chat_update(channel=revoke.alert_channel, ts=revoke.alert_ts,
                                     text=alert_text(revoke), blocks=alert_blocks(revoke))
         elif revoke.state == "retrying":
-            posted = self.client.chat_postMessage(channel=self.channel, text=alert_text(revoke),
+            # In the channel the request was approved in (a policy rule may name its own).
+            posted = self.client.chat_postMessage(channel=revoke.channel or self.channel,
+                                                  text=alert_text(revoke),
                                                   blocks=alert_blocks(revoke))
             self.store.set_alert(revoke.request_id, channel=posted["channel"], ts=posted["ts"])
 

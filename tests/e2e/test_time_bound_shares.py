@@ -8,7 +8,7 @@ import pytest
 
 from app.approvals.revokes import RETRY_BASE
 from app.clock import timestamp
-from app.ops.worker import sweep
+from app.ops.worker import repair, sweep
 from app.sandbox.emulator import Emulator
 from tests.e2e.test_slack_verbs import APPROVER, approve, ask, readable, request_id_in
 from tests.support.redis_text import everything_stored
@@ -56,6 +56,9 @@ def test_the_end_is_told_in_the_thread_and_to_owner_and_grantee(
     for person in ("UALICE", "UCAROL"):
         assert any("Time is up" in c.args["text"] for c in slack.calls_to("chat.postMessage")
                    if c.args.get("channel") == person)
+    assert repair(bot.runtime) == 1  # the worker's next pass: the approval message says it ended
+    ended = [c for c in slack.calls_to("chat.update") if "Was for 1 h; ended" in readable(c)]
+    assert len(ended) == 1 and "taken back (see the thread)" in readable(ended[0])
 
 
 def test_a_revoke_that_fails_is_shown_until_it_succeeds(
