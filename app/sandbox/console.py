@@ -41,6 +41,7 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_COMMAND = 4000
+SLACKBOT = "USLACKBOT"
 
 
 def slack_text(typed: str) -> str:
@@ -63,17 +64,29 @@ class Console:
         self.hooks_url = f"{bot_url}/demo/response/"
         self.verifier = SignatureVerifier(signing_secret)
 
-    def send(self, body: str, content_type: str) -> requests.Response:
-        """POST to the bot exactly as Slack does: `v0` signature over timestamp and body."""
+    def send(self, body: str, content_type: str) -> tuple[int, Payload]:
+        """POST to the bot exactly as Slack does (`v0` signature over timestamp and body); its
+        HTTP status and JSON answer, or status 0 when it did not answer in time."""
         timestamp = str(int(time.time()))
         signature = self.verifier.generate_signature(timestamp=timestamp, body=body) or ""
-        return requests.post(self.events_url, data=body.encode(), timeout=15, headers={
-            "Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature})
+        try:
+            answer = requests.post(self.events_url, data=body.encode(), timeout=15, headers={
+                "Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": signature})
+        except requests.RequestException:
+            return 0, {}
+        return answer.status_code, _json(answer)
 
-    def _interactive(self, payload: Payload) -> requests.Response:
+    def _interactive(self, payload: Payload) -> tuple[int, Payload]:
         return self.send(urlencode({"payload": json.dumps(payload)}),
                          "application/x-www-form-urlencoded")
+
+    def _failed(self, status: int, *, user: str, conversation: str) -> None:
+        """What Slack shows the person when the app did not answer well: Slackbot's note."""
+        if status != 200:
+            error = "operation_timeout" if status == 0 else "dispatch_failed"
+            self.workspace.post(conversation, user=SLACKBOT, only=user, blocks=None,
+                                text=f'/mysafe failed with the error "{error}"')
 
     # --- what a person does -----------------------------------------------------------------
 
@@ -88,12 +101,12 @@ class Console:
                 "trigger_id": self.workspace.trigger(user)}
         self.workspace.post(conversation, user=user, text=f"/mysafe {text}".rstrip(),
                             blocks=None, only=user)
-        answer = self.send(urlencode(form), "application/x-www-form-urlencoded")
-        ack = _json(answer)
+        status, ack = self.send(urlencode(form), "application/x-www-form-urlencoded")
+        self._failed(status, user=user, conversation=conversation)
         if ack.get("text") or ack.get("blocks"):  # the ack's own reply: ephemeral, as in Slack
             self.workspace.post(conversation, user=people.BOT_ID, text=str(ack.get("text", "")),
                                 blocks=ack.get("blocks"), only=user)
-        return {"status": answer.status_code}
+        return {"status": status}
 
     def click(self, user: str, action: Payload) -> Payload:
         """A button in a message, the App Home or a modal (`block_actions`)."""
@@ -109,7 +122,7 @@ class Console:
                          "value": str(action.get("value", "")), "type": "button",
                          "action_ts": f"{time.time():.6f}"}],
         }
-        where = action.get("where")
+        where, conversation = action.get("where"), people.dm_channel(user)
         if where == "message":
             conversation, ts = str(action.get("conversation", "")), str(action.get("ts", ""))
             message = self.workspace.message(conversation, ts)
@@ -128,7 +141,9 @@ class Console:
             if view is None:
                 return {"status": 404}
             payload |= {"container": {"type": "view", "view_id": view["id"]}, "view": view}
-        return {"status": self._interactive(payload).status_code}
+        status, _ = self._interactive(payload)
+        self._failed(status, user=user, conversation=conversation)
+        return {"status": status}
 
     def submit(self, user: str, values: Payload) -> Payload:
         """The top modal submitted: its answer decides whether it closes, changes or shows
@@ -147,18 +162,19 @@ class Console:
                      "hash": view["id"]},
             "response_urls": [],
         }
-        answer = self._interactive(payload)
-        reply = _json(answer)
+        status, reply = self._interactive(payload)
+        if status != 200:  # Slack keeps the modal open and says so on it
+            return {"status": status, "failed": "We had some trouble connecting. Try again?"}
         action = reply.get("response_action")
         if action == "errors":
-            return {"status": answer.status_code, "errors": reply.get("errors", {})}
+            return {"status": status, "errors": reply.get("errors", {})}
         if action == "update" and isinstance(reply.get("view"), dict):
             self.workspace.replace_view(view["id"], reply["view"])
         elif action == "push" and isinstance(reply.get("view"), dict):
             self.workspace.open_view(user, reply["view"], push=True)
-        elif answer.ok:
+        else:
             self.workspace.close_view(user, every=action == "clear")
-        return {"status": answer.status_code}
+        return {"status": status}
 
     def close(self, user: str) -> Payload:
         self.workspace.close_view(user)
@@ -170,7 +186,9 @@ class Console:
                  "event_time": int(time.time()),
                  "event": {"type": "app_home_opened", "user": user, "tab": "home",
                            "channel": people.dm_channel(user), "event_ts": f"{time.time():.6f}"}}
-        return {"status": self.send(json.dumps(event), "application/json").status_code}
+        status, _ = self.send(json.dumps(event), "application/json")
+        self._failed(status, user=user, conversation=people.dm_channel(user))
+        return {"status": status}
 
     # --- what the page shows ----------------------------------------------------------------
 
@@ -179,6 +197,7 @@ class Console:
             "version": self.workspace.version(),
             "people": [p.as_json() for p in people.PEOPLE],
             "bot": people.BOT_ID,
+            "slackbot": SLACKBOT,
             "channel": {"id": people.APPROVAL_CHANNEL, "name": people.APPROVAL_CHANNEL_NAME,
                         "messages": self.workspace.messages(people.APPROVAL_CHANNEL,
                                                             viewer=user)},

@@ -247,12 +247,13 @@
 
   function renderMessage(message, conversation) {
     const author = message.user === state.bot ? null : person(message.user);
+    const slackbot = message.user === state.slackbot;
     const row = el("div", "message" + (message.only ? " ephemeral" : ""));
     row.dataset.ts = message.ts;
-    const avatar = el("div", "avatar" + (author ? "" : " bot"), author ? author.name[0] : "M");
+    const avatar = el("div", "avatar" + (author ? "" : " bot"), author ? author.name[0] : slackbot ? "S" : "M");
     const body = el("div", "body");
     const meta = el("div", "meta");
-    meta.append(el("strong", null, author ? author.name : "MySafe bot"));
+    meta.append(el("strong", null, author ? author.name : slackbot ? "Slackbot" : "MySafe bot"));
     meta.append(new Date(Number(message.ts.split(".")[0]) * 1000).toLocaleTimeString());
     body.append(meta);
     if (message.only) body.append(el("div", "ephemeral-note", "Only visible to you"));
@@ -339,6 +340,7 @@
       value: element.value || "",
     }), keep);
     const footer = el("div", "modal-footer");
+    footer.append(el("span", "modal-failed"));
     const close = el("button", "btn", (view.close && view.close.text) || "Cancel");
     close.type = "button";
     close.addEventListener("click", async () => { await post("/demo/close", {}); refresh(); });
@@ -357,6 +359,8 @@
   async function submit() {
     const answer = await post("/demo/submit", { values: typedValues() });
     if (answer.errors) showErrors(answer.errors);
+    const failed = document.querySelector("#modal .modal-failed");
+    if (failed) failed.textContent = answer.failed || "";
     refresh();
   }
 

@@ -35,6 +35,7 @@ class BotStub:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.answers: list[dict[str, Any]] = []
+        self.status = 200  # what a broken bot would answer instead
         verifier = SignatureVerifier(SECRET)
         app = Flask("bot-stub")
 
@@ -45,6 +46,8 @@ class BotStub:
             form = parse_qs(request.get_data(as_text=True))
             self.received.append(json.loads(form["payload"][0]) if "payload" in form
                                  else {k: v[0] for k, v in form.items()})
+            if self.status != 200:
+                return Response("", self.status)
             if self.answers:
                 return Response(json.dumps(self.answers.pop(0)), mimetype="application/json")
             return Response("", 200)
@@ -182,3 +185,26 @@ def test_the_page_answers_loopback_hosts_and_json_actions_only(client) -> None:
     page = client.get("/")
     assert "Nothing leaves the machine" in page.get_data(as_text=True)
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_a_bot_that_fails_or_is_gone_is_told_as_slack_tells_it(client, bot: BotStub,
+                                                               workspace: Workspace) -> None:
+    """Slack's own words when the app fails: an ephemeral from Slackbot, to that person only;
+    a modal stays open with Slack's note on it."""
+    bot.status = 500
+    client.post("/demo/command", json={"as": PRIYA, "conversation": CHANNEL, "text": "help"})
+    note = seen_by(client, PRIYA)["channel"]["messages"][-1]
+    assert (note["user"], note["only"]) == ("USLACKBOT", PRIYA)
+    assert note["text"] == '/mysafe failed with the error "dispatch_failed"'
+    assert seen_by(client, CAROL)["channel"]["messages"] == []
+
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": []}
+    api(client, "views.open", trigger_id=workspace.trigger(PRIYA), view=view)
+    assert client.post("/demo/submit", json={"as": PRIYA, "values": {}}).get_json()["failed"]
+    assert seen_by(client, PRIYA)["modal"] is not None
+
+    bot.server.shutdown()
+    bot.server.server_close()
+    client.post("/demo/command", json={"as": PRIYA, "conversation": CHANNEL, "text": "help"})
+    assert seen_by(client, PRIYA)["channel"]["messages"][-1]["text"] == \
+        '/mysafe failed with the error "operation_timeout"'
