@@ -167,6 +167,8 @@ class ChangeRequest:
     version: int = 0
     shown: int = 0
     lease_until: float = 0.0
+    #: When the request last changed state or gained an approval (set by the script).
+    updated: float = 0.0
     #: For a create: ids of entries that had its name when it was made (never "ours").
     preexisting: frozenset[int] = frozenset()
     #: The policy rule the request was made under, who may decide on it and where it is
@@ -213,6 +215,7 @@ class ChangeRequest:
             version=int(data.get("version") or 0),
             shown=int(data.get("shown", -1)),
             lease_until=float(data.get("lease_until") or 0),
+            updated=float(data.get("updated") or 0),
             preexisting=frozenset(json.loads(data.get("preexisting") or "[]")),
             rule=data.get("rule", ""),
             approvers=frozenset(json.loads(data.get("approvers") or "[]")),

@@ -106,16 +106,67 @@ def entry_label(request: ChangeRequest) -> str:
     return f"a new {change.kind.label} “{name}”"
 
 
+#: Field names as people say them; a name not listed is shown as MySafe spells it.
+FIELD_LABELS = {
+    "secret_key": "TOTP seed", "client_secret": "client secret", "client_id": "client ID",
+    "identifier_code": "identifier code", "users_allowed": "shared with",
+    "groups_allowed": "groups",
+}
+#: People named in a headline; the change lines below it name every one.
+HEADLINE_NAMES = 3
+
+
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name)
+
+
 def headline(request: ChangeRequest) -> str:
-    who = f"<@{request.requester}>"
-    if request.requester_name:
-        who += f" (MySafe: {text.clip(request.requester_name, 128)})"
+    """Who asks for what, in one line: "@pduarte asks to give *alices edit* access to
+    password 312 “GCP console”"."""
     via = {"ticket": " via a ticket", "mcp": " via an AI assistant (MCP)"}.get(request.source, "")
-    return f"{who} asks{via} to *{request.change.verb.value}* {entry_label(request)}"
+    return f"<@{request.requester}> asks{via} to {_WANTS[request.change.verb](request)}"
+
+
+def _share_wants(request: ChangeRequest) -> str:
+    gains = [d for d in request.diff if d.principal and d.action in ("add", "raise")]
+    named = _names([f"{_who(d)} {d.after}" for d in gains]) if gains else "nobody new"
+    return f"give *{named}* access to {entry_label(request)}"
+
+
+def _unshare_wants(request: ChangeRequest) -> str:
+    losing = [d for d in request.diff if d.principal and d.action == "remove"]
+    named = _names([_who(d) for d in losing]) if losing else "nobody"
+    return f"take away *{named}*’s access to {entry_label(request)}"
+
+
+def _update_wants(request: ChangeRequest) -> str:
+    names = [text.inline(field_label(d.field)) for d in request.diff if not d.principal]
+    return f"change *{_names(names)}* of {entry_label(request)}"
+
+
+def _rotate_wants(request: ChangeRequest) -> str:
+    names = [field_label(d.field) for d in request.diff if not d.principal]
+    return f"set a new *{_names(names)}* for {entry_label(request)}"
+
+
+def _create_wants(request: ChangeRequest) -> str:
+    return f"create {entry_label(request)}"
+
+
+_WANTS = {Verb.SHARE: _share_wants, Verb.UNSHARE: _unshare_wants, Verb.UPDATE: _update_wants,
+          Verb.ROTATE: _rotate_wants, Verb.CREATE: _create_wants}
+
+
+def _names(names: Sequence[str]) -> str:
+    """`a`, `a and b`, `a, b and c`; past HEADLINE_NAMES, how many more (all are listed below)."""
+    shown = list(names[:HEADLINE_NAMES])
+    if len(names) > HEADLINE_NAMES:
+        shown.append(f"{len(names) - HEADLINE_NAMES} more")
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 def _who(line: DiffLine) -> str:
-    name = text.inline(line.principal)
+    name = text.clip(line.principal, 128)
     return f"group {name}" if line.is_group else name
 
 
@@ -148,7 +199,7 @@ def _value(value: str, start: int = 0) -> str:
 
 def field_line(line: DiffLine, verb: Verb) -> str:
     """`• *url*: a → b`, each value shortened visibly, from where the two values differ."""
-    name = f"• *{text.inline(line.field)}*"
+    name = f"• *{text.inline(field_label(line.field))}*"
     if verb is Verb.CREATE and not line.before:
         return f"{name}: {_value(line.after)}"
     start = _start_of_difference(line.before, line.after)
@@ -178,7 +229,7 @@ def change_summary(request: ChangeRequest) -> str:
     """Every added, raised or removed principal and every changed field, for the text fallback
     (notifications, screen readers), which has no room for values."""
     people = [_summary(d) for d in request.diff if d.principal]
-    fields = [text.inline(d.field) for d in request.diff if not d.principal]
+    fields = [text.inline(field_label(d.field)) for d in request.diff if not d.principal]
     parts = [", ".join(people)] if people else []
     if fields:
         parts.append("fields " + ", ".join(fields))
@@ -186,21 +237,105 @@ def change_summary(request: ChangeRequest) -> str:
 
 
 def status_text(request: ChangeRequest) -> str:
-    label = f"*{_OUTCOME[request.state]}*"
-    if request.state is State.PENDING:
-        label += " — " + approval_progress(request)
-    elif request.state is State.APPLIED:
-        label += f" — MySafe: “{text.clip(request.result.get('message', ''), 200)}”"
-        shared_error = request.result.get("shared_error") or []
-        if shared_error:
-            label += "\n⚠️ Some shares failed: " + text.clip("; ".join(shared_error), 250)
-    elif request.state is State.FAILED:
-        label += f" — {text.clip(request.error, 500)}"
-    elif request.state is State.DENIED:
-        label += f" by <@{request.decided_by}>"
-        if request.deny_reason:
-            label += f": “{text.clip(request.deny_reason, 500)}”"
-    return label
+    """Where the request stands; once decided, who decided, when, and why."""
+    return f"*{_OUTCOME[request.state]}*" + _STATUS[request.state](request)
+
+
+def _voters(request: ChangeRequest) -> str:
+    return ", ".join(f"<@{a}>" for a in sorted(request.approvals))
+
+
+def _pending_status(request: ChangeRequest) -> str:
+    return " — " + approval_progress(request)
+
+
+def _applying_status(request: ChangeRequest) -> str:
+    voters = _voters(request)
+    return f" — approved by {voters}" if voters else ""
+
+
+def _when(request: ChangeRequest) -> str:
+    return f" {date(request.updated)}" if request.updated else ""
+
+
+def _applied_status(request: ChangeRequest) -> str:
+    voters = _voters(request)
+    status = (f" — approved by {voters}" if voters else "") + _when(request)
+    status += f" · MySafe said: “{text.clip(request.result.get('message', ''), 200)}”"
+    shared_error = request.result.get("shared_error") or []
+    if shared_error:
+        status += "\n⚠️ Some shares failed: " + text.clip("; ".join(shared_error), 250)
+    return status
+
+
+def _failed_status(request: ChangeRequest) -> str:
+    return (f" — {text.clip(request.error, 500)}\nNothing was changed by this attempt. An "
+            f"approver can *Retry* it or *Deny* it; otherwise it expires {date(request.expires)}.")
+
+
+def _denied_status(request: ChangeRequest) -> str:
+    status = f" by <@{request.decided_by}>{_when(request)}"
+    if request.deny_reason:
+        status += f": “{text.clip(request.deny_reason, 500)}”"
+    return status
+
+
+def _expired_status(request: ChangeRequest) -> str:
+    status = f" — nobody decided in time{_when(request)}"
+    if request.error:  # it had failed: the reason stays, so nobody has to guess
+        status = f" after failing{_when(request)}: {text.clip(request.error, 500)}"
+    return status
+
+
+def _cancelled_status(request: ChangeRequest) -> str:
+    if request.decided_by == "bot" and request.error:
+        return f"{_when(request)}: {text.clip(request.error, 300)}"
+    return _when(request)
+
+
+_STATUS = {
+    State.PENDING: _pending_status, State.APPROVED: _applying_status,
+    State.APPLYING: _applying_status, State.APPLIED: _applied_status,
+    State.FAILED: _failed_status, State.DENIED: _denied_status, State.EXPIRED: _expired_status,
+    State.CANCELLED: _cancelled_status,
+}
+
+
+# The labelled fields under the headline, one function each, in the order they are shown.
+
+def requester_field(request: ChangeRequest) -> str:
+    who = f"<@{request.requester}>"
+    if request.requester_name:
+        who += f" (MySafe: {text.clip(request.requester_name, 128)})"
+    return f"*Requester:* {who}"
+
+
+def entry_field(request: ChangeRequest) -> str:
+    return f"*Entry:* {entry_label(request)}"
+
+
+def period_field(request: ChangeRequest) -> str | None:
+    """A time-bound share's period (see `app.slack.revoke_notices.period_line`)."""
+    return period_line(request) or None
+
+
+def reason_field(request: ChangeRequest) -> str | None:
+    return f"*Reason:* “{text.clip(request.reason, 500)}”" if request.reason else None
+
+
+def ticket_field(request: ChangeRequest) -> str | None:
+    ticket = request.ticket or {}
+    if not ticket.get("key"):
+        return None
+    key = str(ticket["key"])
+    shown = text.link(ticket["url"], key) if ticket.get("url") else text.clip(key, 64)
+    return f"*Ticket:* {shown}"
+
+
+#: Fields above the change, and below it; a new field is one function added to a list. (The
+#: expiry is in the status line while the request is open: see `approval_progress`.)
+FIELDS_ABOVE = (requester_field, entry_field)
+FIELDS_BELOW = (period_field, reason_field, ticket_field)
 
 
 def approval_progress(request: ChangeRequest, now: float | None = None, *,
@@ -241,30 +376,22 @@ def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
 
 
 def _details(request: ChangeRequest) -> list[str]:
-    period = period_line(request)
-    details = [period] if period else []
-    if request.reason:
-        details.append(f"Reason: “{text.clip(request.reason, 500)}”")
-    ticket = request.ticket or {}
-    if ticket.get("key"):
-        key = str(ticket["key"])
-        shown = text.link(ticket["url"], key) if ticket.get("url") else text.clip(key, 64)
-        details.append(f"Ticket: {shown}")
-    return details
+    return [line for field in FIELDS_BELOW if (line := field(request)) is not None]
 
 
 def approval_message(request: ChangeRequest) -> tuple[str, list[Block]]:
     """The channel message for a request, in its current state; buttons only while open.
 
-    The text fallback names the same principals and fields as the blocks."""
+    The headline says who gets what; labelled fields follow (requester, entry, the change
+    line by line, reason, ticket); the status says how far it is and when it expires. The text
+    fallback names the same principals and fields as the blocks."""
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Change request {request.id}"}},
         _section(headline(request)),
-        *_sections(change_lines(request)),
+        _section("\n".join(field(request) for field in FIELDS_ABOVE)),
+        *_sections(["*Change:*", *change_lines(request)]),
+        *_sections(_details(request)),
     ]
-    details = _details(request)
-    if details:
-        blocks.append(_context(*details))
     blocks.append(_section(status_text(request)))
     actions = _actions(request)
     if actions:

@@ -19,6 +19,7 @@ from app.approvals.store import State
 from app.mysafe.models import Entry, Kind
 from app.mysafe.schemas import UPDATE_SCHEMAS
 from app.sandbox.emulator import Emulator
+from app.slack.blocks import field_label
 from app.webhooks.signing import signed_headers
 from tests.e2e.test_slack_verbs import (
     APPROVER,
@@ -120,9 +121,9 @@ def assert_fields_shown(message: SlackCall, values: dict[str, str]) -> None:
     shortened says so; the text fallback names every field."""
     blocks = shown(message)
     for name, value in values.items():
-        assert f"*{name}*:" in blocks, name
+        assert f"*{field_label(name)}*:" in blocks, name
         assert value[:100] in blocks, name
-        assert name in fallback(message), name
+        assert field_label(name) in fallback(message), name
     assert "more characters" in blocks
     assert buttons(message)[-1] == "View full change"
 
@@ -225,8 +226,12 @@ def test_a_share_onto_100_shares_shows_the_new_grantee_first(
     request_id = request_id_in(ask(user, slack, "UALICE",
                                    f"share password {crowded} with user:attacker edit"))
     message = the_message(slack)
-    change = message.args["blocks"][2]["text"]["text"]  # right under the headline
-    assert visible(change) == "+ attacker (edit)"
+    headline, fields, change = (b["text"]["text"] for b in message.args["blocks"][1:4])
+    assert visible(headline) == (f"<@UALICE> asks to give *attacker edit* access to password "
+                                 f"{crowded} “Prod DB”")
+    assert visible(fields) == ("*Requester:* <@UALICE> (MySafe: alices)\n"
+                               f"*Entry:* password {crowded} “Prod DB”")
+    assert visible(change) == "*Change:*\n+ attacker (edit)"
     assert "+ attacker (edit)" in fallback(message)
     assert "user042" not in shown(message)  # nobody who keeps their access is listed
     user.click(APPROVER, "approve", request_id)

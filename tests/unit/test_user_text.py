@@ -121,7 +121,7 @@ def test_typed_text_is_shown_as_typed_and_never_acts(
     assert_inert(sent, typed)
     message = seen(list(texts([approval_posts(slack)[0].args])))
     for where in (f"GCP {as_shown}", f"MySafe: {username})", f"new {as_shown}",
-                  f"Reason: “{as_shown}”"):
+                  f"*Reason:* “{as_shown}”"):
         assert where in message, where
     assert f"+ bob {as_shown} (view)" in seen(list(texts([approval_posts(slack)[1].args])))
     assert f"no {as_shown}" in seen(message_updates(slack))
