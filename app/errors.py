@@ -78,11 +78,17 @@ class ValidationError(BotError):
         super().__init__(message or _describe(self.errors))
 
 
+#: Keys that name a part of a command, not a field: their messages stand alone.
+_SLOTS = frozenset({"who", "with", "from", "entry", "change", "fields", "secrets", "body"})
+
+
 def _describe(errors: Mapping[str, object]) -> str:
+    from app.text import field_label
+
     parts = []
     for field, messages in errors.items():
         text = "; ".join(_flatten(messages))
-        parts.append(f"{field}: {text}")
+        parts.append(text if field in _SLOTS else f"{field_label(field)}: {text}")
     return ", ".join(parts) or "invalid input"
 
 

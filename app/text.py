@@ -44,6 +44,18 @@ def inline(value: object) -> str:
     return _BROADCAST.sub("@" + ZWSP, "".join(_inert(c) for c in plain(value)))
 
 
+#: Field names as people say them (MySafe's API names otherwise), wherever a field is named.
+FIELD_LABELS = {
+    "secret_key": "TOTP seed", "client_secret": "client secret", "client_id": "client ID",
+    "identifier_code": "identifier code", "users_allowed": "shared with",
+    "groups_allowed": "shared with groups",
+}
+
+
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name)
+
+
 def code(value: object) -> str:
     """One line for inside a code span: kept as typed so it can be copied (Slack formats
     nothing there), except what could end the span or open markup: `&`, `<`, `>`, a backtick."""

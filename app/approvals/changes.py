@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from app import text
 from app.durations import describe
 from app.errors import ValidationError
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
-from app.mysafe.schemas import SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
+from app.mysafe.schemas import MAX_SHARES, SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
 
 
 class Verb(str, Enum):
@@ -386,6 +387,55 @@ def _distinct(lines: Iterable[DiffLine]) -> list[DiffLine]:
         if earlier is None or (line.after == EDIT and earlier.after != EDIT):
             found[key] = line
     return list(found.values())
+
+
+# --- against the entry as it is now ------------------------------------------------------------
+
+def check_against(change: Change, current: Entry | None, lines: Iterable[DiffLine]) -> None:
+    """Refuse, before anything is stored, a change that would change nothing in the entry as it
+    is now, or make a sharing list longer than MySafe keeps: an approver would otherwise click
+    for nothing, or for a write MySafe refuses."""
+    if current is None or change.verb not in (Verb.SHARE, Verb.UNSHARE, Verb.UPDATE):
+        return
+    lines = list(lines)
+    problems = _nothing_changes(change, lines) or _over_limits(change, current)
+    if problems:
+        raise ValidationError(problems)
+
+
+def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
+    if change.verb is Verb.UPDATE:
+        if all(line.before == line.after for line in lines):
+            names = ", ".join(text.inline(line.field) for line in lines)
+            return {"change": f"this changes nothing: {names} already "
+                              f"{'has' if len(lines) == 1 else 'have'} that value"}
+        return {}
+    if any(line.action in ("add", "raise", "remove") for line in lines):
+        return {}
+    names = ", ".join(_principal(line) for line in lines)
+    if change.verb is Verb.SHARE:
+        return {"change": f"this changes nothing: {names} already "
+                          f"{'has' if len(lines) == 1 else 'have'} that access"}
+    return {"change": f"this changes nothing: {names} "
+                      f"{'has' if len(lines) == 1 else 'have'} no access to remove"}
+
+
+def _principal(line: DiffLine) -> str:
+    """A name as a refusal shows it: inert wherever a front shows the refusal."""
+    name = text.clip(line.principal, 128)
+    return f"group {name}" if line.is_group else name
+
+
+def _over_limits(change: Change, current: Entry) -> dict[str, str]:
+    if change.verb is not Verb.SHARE:
+        return {}
+    users = len(merge_users(current.users_allowed, change.add_users))
+    groups = len(merge_groups(current.groups_allowed, change.add_groups))
+    for count, what in ((users, "users"), (groups, "groups")):
+        if count > MAX_SHARES:
+            return {"change": f"MySafe shares an entry with at most {MAX_SHARES} {what}; this "
+                              f"share would make {count}: remove someone first (unshare)"}
+    return {}
 
 
 # --- is the change there? ---------------------------------------------------------------------

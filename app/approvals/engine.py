@@ -24,7 +24,15 @@ import redis
 
 from app import metrics
 from app.approvals.audit import Audit
-from app.approvals.changes import Change, check, diff, final_body, spec_of, unmet
+from app.approvals.changes import (
+    Change,
+    check,
+    check_against,
+    diff,
+    final_body,
+    spec_of,
+    unmet,
+)
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.grants import Grant, from_diff, granted, merged
 from app.approvals.policy import PolicyBook, Rule, Subject
@@ -57,6 +65,7 @@ from app.errors import (
     OutcomeNotRecorded,
     RequestNotFound,
     SelfApproval,
+    ValidationError,
 )
 from app.mysafe.client import UserClient
 from app.mysafe.models import Entry, Kind, ListItem, WriteResult
@@ -151,6 +160,10 @@ class Engine:
         rule.refuse_missing(reason=reason, ticket=ticket)
         rule.refuse_duration(change.duration or None)
         self.refuse_ineligible(requester, action="request")
+        lines = diff(change, current, secrets)
+        check_against(change, current, lines)
+        if current is not None:
+            self._check_may_write(client, current)
         # A create's retry must recognise only the entry *it* made: remember what already
         # carries the same name (or identifier code) now, before anything is created.
         preexisting = [e.identifier for e in self._same_name(client, change)] \
@@ -159,7 +172,7 @@ class Engine:
         expires = now + self.settings.request_ttl
         fields = {
             "change": json.dumps(change.to_json()),
-            "diff": json.dumps([line.to_json() for line in diff(change, current, secrets)]),
+            "diff": json.dumps([line.to_json() for line in lines]),
             "entry_name": current.name if current else change.fields.get("name", ""),
             "state": State.PENDING.value,
             "requester": requester,
@@ -243,6 +256,21 @@ class Engine:
         self.audit.record("click.refused" if request_id else "request.refused",
                           request=request_id, actor=slack_id, action=action, why=why)
         raise Ineligible(why)
+
+    @staticmethod
+    def _check_may_write(client: UserClient, current: Entry) -> None:
+        """Refuse now what MySafe would refuse after the approver's click (1006): the entry is
+        read with the requester's own key, and its list item says whether that key may edit.
+        An entry the list does not show (filters differ between versions) is not refused here;
+        MySafe still refuses it at apply."""
+        filters = {"name": current.name} if current.kind is Kind.PASSWORD else {}
+        items = client.list_entries(current.kind, **filters)
+        item = next((i for i in items if i.identifier == current.identifier), None)
+        if item is not None and not item.can_write:
+            raise ValidationError({"entry": (
+                f"you can only view {current.kind.label} {current.identifier} in MySafe, so "
+                "MySafe would refuse this change after an approver's click: ask its owner, or "
+                "someone with edit access, to request it")})
 
     def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
         """Take back a request no approver can see: final at once, its key free for a retry."""

@@ -21,6 +21,7 @@ from app.clock import timestamp
 from app.durations import describe
 from app.mysafe.models import Entry, Kind, ListItem
 from app.slack.revoke_notices import period_line
+from app.text import field_label
 
 Block = dict[str, Any]
 
@@ -106,18 +107,8 @@ def entry_label(request: ChangeRequest) -> str:
     return f"a new {change.kind.label} “{name}”"
 
 
-#: Field names as people say them; a name not listed is shown as MySafe spells it.
-FIELD_LABELS = {
-    "secret_key": "TOTP seed", "client_secret": "client secret", "client_id": "client ID",
-    "identifier_code": "identifier code", "users_allowed": "shared with",
-    "groups_allowed": "groups",
-}
 #: People named in a headline; the change lines below it name every one.
 HEADLINE_NAMES = 3
-
-
-def field_label(name: str) -> str:
-    return FIELD_LABELS.get(name, name)
 
 
 def headline(request: ChangeRequest) -> str:

@@ -19,7 +19,7 @@ from app.approvals.store import State
 from app.mysafe.models import Entry, Kind
 from app.mysafe.schemas import UPDATE_SCHEMAS
 from app.sandbox.emulator import Emulator
-from app.slack.blocks import field_label
+from app.text import field_label
 from app.webhooks.signing import signed_headers
 from tests.e2e.test_slack_verbs import (
     APPROVER,
@@ -378,3 +378,83 @@ def issue_mcp_token(bot: Bot) -> str:
 
     return McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
         "UALICE", ttl=3600)
+
+
+# --- refused at submission, in every front ---------------------------------------------------------
+
+def _refused_everywhere(bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str,
+                        mcp_url: str, *, requester: str, command: str, ticket_body: dict,  # noqa: F811
+                        tool: tuple[str, dict], words: str) -> None:
+    """The same change through /mysafe, the ticket webhook and MCP: refused with `words`,
+    nothing stored, nothing posted."""
+    told = ask(user, slack, requester, command)
+    assert words in told and "Nothing was stored." in told, told
+    raw = json.dumps({"event_id": f"evt-refused-{tool[0]}", "ticket": {"key": "SEC-9"},
+                      "requester": {"slack_id": requester}, **ticket_body}).encode()
+    answer = requests.post(f"{bot.url}/webhooks/ticketing", data=raw, timeout=10, headers={
+        "Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)})
+    assert answer.status_code == 400 and words in answer.text, answer.text
+    from app.accounts.mcp_tokens import McpTokens
+
+    token = McpTokens(bot.services.redis, prefix=key_prefix).issue(requester, ttl=3600)
+    (proposed,) = call(mcp_url, token, tool)
+    assert proposed.isError and words in text_of(proposed)
+    assert approval_posts(slack) == []
+    assert not [k for k in redis.scan_iter(match=f"{key_prefix}:req:*")]
+
+
+def test_an_unshare_of_someone_without_access_changes_nothing_and_is_refused(
+        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, crowded: int,
+        mcp_url: str) -> None:  # noqa: F811
+    entry = {"kind": "password", "id": crowded}
+    _refused_everywhere(
+        bot, user, slack, redis, key_prefix, mcp_url, requester="UALICE",
+        command=f"unshare password {crowded} from user:attacker",
+        ticket_body={"action": "unshare", "entry": entry, "users": [{"username": "attacker"}]},
+        tool=("propose_unshare", {"kind": "password", "id": crowded, "users": ["attacker"]}),
+        words="this changes nothing: attacker has no access to remove")
+
+
+def test_a_share_with_someone_who_has_it_already_is_refused(
+        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, crowded: int,
+        mcp_url: str) -> None:  # noqa: F811
+    _refused_everywhere(
+        bot, user, slack, redis, key_prefix, mcp_url, requester="UALICE",
+        command=f"share password {crowded} with user:user001",
+        ticket_body={"action": "share", "entry": {"kind": "password", "id": crowded},
+                     "users": [{"username": "user001"}]},
+        tool=("propose_share", {"kind": "password", "id": crowded, "users": ["user001"]}),
+        words="this changes nothing: user001 already has that access")
+
+
+def test_a_change_the_requester_may_only_view_is_refused_before_any_approver_sees_it(
+        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, crowded: int,
+        mcp_url: str, link) -> None:  # noqa: F811
+    """user001 can view the entry, not edit it: MySafe would answer 1006 after the click."""
+    link("UVIEWER", "user001")
+    _refused_everywhere(
+        bot, user, slack, redis, key_prefix, mcp_url, requester="UVIEWER",
+        command=f"share password {crowded} with user:attacker",
+        ticket_body={"action": "share", "entry": {"kind": "password", "id": crowded},
+                     "users": [{"username": "attacker"}]},
+        tool=("propose_share", {"kind": "password", "id": crowded, "users": ["attacker"]}),
+        words=f"you can only view password {crowded} in MySafe")
+
+
+def test_a_share_past_mysafes_longest_sharing_list_is_refused(
+        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, alices: None,
+        emulator: Emulator, mcp_url: str) -> None:  # noqa: F811
+    from app.mysafe.schemas import MAX_SHARES
+
+    names = [f"full{i:03d}" for i in range(MAX_SHARES)]
+    for name in names:
+        emulator.add_user(name)
+    full = emulator.add_password("alices", name="Full", username="root", password="pw-Full-1",
+                                 users_allowed=[{"username": n} for n in names])
+    _refused_everywhere(
+        bot, user, slack, redis, key_prefix, mcp_url, requester="UALICE",
+        command=f"share password {full} with user:attacker",
+        ticket_body={"action": "share", "entry": {"kind": "password", "id": full},
+                     "users": [{"username": "attacker"}]},
+        tool=("propose_share", {"kind": "password", "id": full, "users": ["attacker"]}),
+        words=f"MySafe shares an entry with at most {MAX_SHARES} users")

@@ -117,7 +117,8 @@ def test_someone_gaining_access_cannot_approve_it(bot: Bot, user: SlackClient, s
     """UAPPROVER3 is linked as MySafe user carol: a share with carol is not theirs to approve,
     whether they are named by mention or by MySafe username."""
     bot.services.vault.map_mention("UAPPROVER3", "carol")
-    for n, who in enumerate(("<@UAPPROVER3|approver3>", "user:Carol")):
+    # The second share raises carol to edit: a share with nothing to change is refused.
+    for n, who in enumerate(("<@UAPPROVER3|approver3>", "user:Carol edit")):
         user.command("UALICE", f"share password {vault_entry} with {who}")
         request_id = request_id_of(slack.wait_for(
             lambda n=n: len(approval_posts(slack)) > n and approval_posts(slack)[n]))

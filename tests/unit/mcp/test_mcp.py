@@ -145,7 +145,8 @@ def test_a_proposal_waits_for_a_click_in_slack(mcp_url: str, token: str, entry: 
 
 
 def test_unshare_update_my_requests_and_cancel(mcp_url: str, token: str, entry: int,
-                                               bot: Bot) -> None:
+                                               bot: Bot, emulator: Emulator) -> None:
+    emulator.update_entry("password", entry, groups_allowed=[{"name": "Ops"}])  # to unshare
     unshare, update, mine = call(
         mcp_url, token,
         ("propose_unshare", {"kind": "password", "id": entry, "groups": ["Ops"]}),
