@@ -73,7 +73,8 @@ def entries(bot: Bot, emulator: Emulator, link) -> dict[str, int]:
     bot.services.vault.map_mention("UCAROL", "carol")
     return {tag or "plain": emulator.add_password(
         "alices", name=f"{tag or 'plain'} db", username="db", password="pw-Old-1", tags=tag,
-        users_allowed=[{"username": "carol"}]) for tag in ("prod", "audited", "")}
+        # carol has view on the untagged one only: a share that changes nothing is refused.
+        users_allowed=[] if tag else [{"username": "carol"}]) for tag in ("prod", "audited", "")}
 
 
 def ask(user: SlackClient, slack: SlackFake, who: str, text: str) -> str:
@@ -141,7 +142,8 @@ def test_a_request_goes_where_its_rule_says_and_shows_the_rule_and_the_count(
 
 def test_eligibility_is_checked_against_the_requests_own_rule(
         bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
-    answer = ask(user, slack, "UALICE", f"share password {entries['plain']} with user:carol")
+    answer = ask(user, slack, "UALICE",
+                 f"share password {entries['plain']} with user:carol edit")  # view -> edit
     request_id = answer.split("*")[1]
     click(user, slack, "UAPPROVER4", request_id)  # approves production, not the default rule
     assert "not one of the configured approvers" in told(slack, "approvers")

@@ -44,7 +44,7 @@ def test_the_message_says_who_gets_what_then_labelled_fields(
                       f"*Entry:* password {entry} “GCP console”")
     assert change == "*Change:*\n+ carol (view)"  # bobm keeps his access: not listed
     assert details == "*Reason:* “on-call”"
-    assert re.fullmatch(rf"\*⏳ Waiting for approval\* — 0 of 1 approvals · expires "
+    assert re.fullmatch(rf"\*⏳ Waiting for approval\* — default — 0 of 1 approvals · expires "
                         rf"{DATE.pattern} \(in .+\)", status), status
     for raw in ("users_allowed", "secret_key", "who:"):
         assert raw not in posted.blocks_text()
