@@ -397,6 +397,8 @@ def check_against(change: Change, current: Entry | None, lines: Iterable[DiffLin
     for nothing, or for a write MySafe refuses."""
     if current is None or change.verb not in (Verb.SHARE, Verb.UNSHARE, Verb.UPDATE):
         return
+    if change.extends:  # the grantees have it until the end it moves: the end is the change
+        return
     lines = list(lines)
     problems = _nothing_changes(change, lines) or _over_limits(change, current)
     if problems:
