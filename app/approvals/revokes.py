@@ -250,8 +250,9 @@ class RevokeStore:
         return state == "revoking" and holder == lease and float(until or 0) > now + SAFETY
 
     def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
-        self.redis.hset(self.record_key(request_id),
-                        mapping={"alert_channel": channel, "alert_ts": ts})
+        key = self.record_key(request_id)
+        if self.redis.exists(key):  # never a partial record (it would have no TTL either)
+            self.redis.hset(key, mapping={"alert_channel": channel, "alert_ts": ts})
 
     def get(self, request_id: str) -> Revoke | None:
         data = self.redis.hgetall(self.record_key(request_id))
@@ -298,7 +299,14 @@ class Revoker:
         for request_id in self.store.due(now, limit=limit):
             if stopping():
                 break
-            ran += self._one(request_id, now)
+            try:
+                ran += self._one(request_id, now)
+            except (KeyError, ValueError, TypeError):
+                # A record this code cannot read must not stop every other revoke: it is
+                # logged loudly and looked at again later (a person must see to it).
+                log.exception("revoke record unreadable", extra={
+                    "event": "revoke.unreadable", "request": request_id})
+                self.store.reindex(request_id, now + RETRY_CAP)
         return ran
 
     def _one(self, request_id: str, now: float) -> int:

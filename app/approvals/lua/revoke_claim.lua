@@ -12,7 +12,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 local r = redis.call('HMGET', KEYS[2], 'state', 'next', 'lease_until')
 if r[1] == 'done' or r[1] == 'given_up' or r[1] == 'extended' then return {'done', ''} end
-if tonumber(r[2]) > now then return {'later', r[2]} end
+if (tonumber(r[2]) or 0) > now then return {'later', r[2]} end
 if r[1] == 'revoking' and (tonumber(r[3]) or 0) > now then return {'busy', r[3]} end
 local state = redis.call('HGET', KEYS[1], 'state')
 -- An apply still running (or taken over) could write the share again after the revoke.

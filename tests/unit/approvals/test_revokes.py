@@ -314,3 +314,14 @@ def test_an_approved_extension_takes_over_the_end(engine: Engine, revoker: Revok
     assert sharing(emulator, entry) == {"bobm": False, "carol": False}  # still there
     revoker.sweep(now=new_end + 1)
     assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_a_record_that_cannot_be_read_does_not_stop_the_others(
+        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, redis) -> None:
+    broken, ends = granted_for(engine, entry, UserShare("carol"))
+    redis.hset(revoker.store.record_key(broken), "kind", "not-a-kind")
+    fine, _ = granted_for(engine, entry, UserShare("dave"))
+    revoker.sweep(now=ends + HOUR)
+    assert sharing(emulator, entry) == {"bobm": False, "carol": False}  # dave's end ran
+    assert revoker.store.due(ends + HOUR, limit=10) == []  # the broken one: looked at later
+    assert broken in revoker.store.scheduled_ids() and fine not in revoker.store.scheduled_ids()
