@@ -98,11 +98,23 @@ def _check_settings() -> None:
         raise SystemExit(2) from None
 
 
+def post_fork(server: Any, worker: Any) -> None:
+    """Hold SIGHUP while the worker starts: gunicorn resets it to "terminate" until the app is
+    loaded, and a reload must never kill a worker (see post_worker_init)."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+
+
 def post_worker_init(worker: Any) -> None:
-    """Each worker reloads its policy on SIGHUP (the master forwards it: see on_starting)."""
+    """Each worker reloads its policy on SIGHUP (the master forwards it: see on_starting); one
+    that came while it started is delivered now."""
+    import signal
+
     from app.ops.reload import install
 
     install()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
 def child_exit(server: object, worker: Any) -> None:
@@ -114,4 +126,4 @@ def child_exit(server: object, worker: Any) -> None:
 
 SETTINGS = {name: globals()[name] for name in (
     "worker_class", "threads", "timeout", "graceful_timeout", "keepalive", "limit_request_line",
-    "accesslog", "logconfig_dict", "on_starting", "post_worker_init", "child_exit")}
+    "accesslog", "logconfig_dict", "on_starting", "post_fork", "post_worker_init", "child_exit")}

@@ -16,6 +16,7 @@ swaps them on SIGHUP; a bad file then keeps the rules in force and logs one erro
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -404,9 +405,9 @@ class PolicyBook:
                 policy = load_policy(self.path, self.defaults)
             except ConfigError as error:
                 log.error("policy not reloaded; the rules in force are kept", extra={
-                    "event": "policy.reload_error", "problem": str(error)})
+                    "event": "policy.reload_error", "problem": str(error), "pid": os.getpid()})
                 return False
             self._policy = policy
-        log.info("policy reloaded", extra={"event": "policy.reloaded",
+        log.info("policy reloaded", extra={"event": "policy.reloaded", "pid": os.getpid(),
                                            "rules": [r.name for r in policy.rules]})
         return True

@@ -1,0 +1,102 @@
+"""SIGHUP reloads the approval policy in a running `mysafe-bot worker`: a good file takes effect,
+a bad one keeps the rules in force and is one error line, and the process goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+GOOD = "rules:\n  - name: production\n    match: {tags: [prod]}\n    approvals: 2\n"
+
+
+def lines_of(process: subprocess.Popen[str]) -> queue.Queue[dict]:
+    """Each JSON log line the process writes to stderr, as it comes."""
+    found: queue.Queue[dict] = queue.Queue()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("{"):
+                found.put(json.loads(line))
+
+    threading.Thread(target=read, daemon=True).start()
+    return found
+
+
+def wait_event(found: queue.Queue[dict], event: str) -> dict:
+    while True:
+        record = found.get(timeout=30)
+        if record.get("event") == event:
+            return record
+
+
+def test_sighup_reloads_a_good_file_and_keeps_the_rules_on_a_bad_one(
+        env: dict[str, str], tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(GOOD)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.2"],
+        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    try:
+        found = lines_of(process)
+        wait_event(found, "worker.start")
+
+        policy.write_text(GOOD + "  - name: unshare\n    match: {verbs: [unshare]}\n"
+                                 "    approvals: 0\n")
+        process.send_signal(signal.SIGHUP)
+        assert wait_event(found, "policy.reloaded")["rules"] == ["production", "unshare",
+                                                                 "settings"]
+
+        policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
+        process.send_signal(signal.SIGHUP)
+        error = wait_event(found, "policy.reload_error")
+        assert error["level"] == "error" and "rule 1 “production”: approvals" in error["problem"]
+        assert process.poll() is None  # still working, on the rules it had
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+
+
+def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """gunicorn's master forwards SIGHUP to its workers: each reloads the file in place, and a
+    bad file can no longer stop a worker from starting, because none is restarted."""
+    from tests.support.processes import free_port, wait_until_ready
+    from tests.unit.ops.test_operations import _children
+
+    policy = tmp_path / "policy.yml"
+    policy.write_text(GOOD)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    try:
+        found = lines_of(process)
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 30)
+        workers = _children(process.pid)
+        assert len(workers) == 2
+
+        policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
+        process.send_signal(signal.SIGHUP)
+        errors = [wait_event(found, "policy.reload_error") for _ in workers]
+        assert {e["pid"] for e in errors} == workers
+        assert all("approvals: Not a valid integer" in e["problem"] for e in errors)
+        policy.write_text(GOOD.replace("approvals: 2", "approvals: 3"))
+        process.send_signal(signal.SIGHUP)
+        reloaded = [wait_event(found, "policy.reloaded") for _ in workers]
+        assert {r["pid"] for r in reloaded} == workers
+        assert _children(process.pid) == workers  # the same workers, never restarted
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 10)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
