@@ -8,12 +8,13 @@ from commands.context import Context, resolve
 from commands.grammar import Args, expect_keyword, take_entry
 from commands.replies import Submitted
 from commands.targets import take_audience
+from commands.tickets import reference
 from commands.types import Share, Token, VerbSpec
 
 SPEC = VerbSpec(
     name="share",
     usage='/mysafe share password|secret ID with @someone… [edit] [for 8h [rotate-after]] '
-          '[reason "…"]',
+          '[reason "…"] [ticket KEY]',
     summary='ask to share an entry with people or groups (group:"Name"), read-only unless '
             "you add edit; for a period (30m, 8h, 2d, 1d12h) the access ends by itself, and "
             "rotate-after also sets a new password then; an approver decides",
@@ -36,7 +37,7 @@ def parse(args: list[Token]) -> Share:
     expect_keyword(rest, ("with", "to"), f"/mysafe share {entry} with @someone")
     audience = take_audience(rest, allow_edit=True, allow_period=True)
     return Share(entry, audience.who, audience.edit, audience.reason, audience.duration,
-                 audience.rotate_after)
+                 audience.rotate_after, audience.ticket)
 
 
 def run(ctx: Context, command: Share) -> Submitted:
@@ -45,6 +46,7 @@ def run(ctx: Context, command: Share) -> Submitted:
                     add_users=audience.users, add_groups=audience.groups,
                     duration=command.duration, rotate_after=command.rotate_after)
     request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
+                                ticket=reference(command.ticket),
                                 idempotency_key=ctx.idempotency_key, notify=audience.notify,
                                 source=ctx.source)
     return Submitted(request)

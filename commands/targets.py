@@ -21,6 +21,7 @@ from commands.grammar import (
     unexpected,
 )
 from commands.lexer import CommandError
+from commands.tickets import is_ticket, read_ticket
 from commands.types import (
     MySafeGroup,
     MySafeUser,
@@ -49,6 +50,7 @@ class Audience:
     #: Seconds of a time-bound share (`for 8h`); 0 when none was given.
     duration: int = 0
     rotate_after: bool = False
+    ticket: str = ""
 
 
 def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -> Audience:
@@ -56,6 +58,7 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
     in any order, up to the end."""
     who: list[Target] = []
     edit, reason, duration, rotate_after = False, None, 0, False
+    ticket: str | None = None
     while (token := args.take()) is not None:
         if isinstance(token, Word) and _has_bare_comma(token):
             args.put_back(_split_commas(token))
@@ -69,6 +72,8 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
             rotate_after = True
         elif is_reason(token):
             reason = read_reason(args, token, reason)
+        elif is_ticket(token):
+            ticket = read_ticket(args, token, ticket)
         else:
             _add(who, target(token, args.hint))
     if not who:
@@ -76,7 +81,7 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
     if rotate_after and not duration:
         raise CommandError("rotate-after goes with a period, as in `for 8h rotate-after`",
                            field="rotate-after")
-    return Audience(tuple(who), edit, reason or "", duration, rotate_after)
+    return Audience(tuple(who), edit, reason or "", duration, rotate_after, ticket or "")
 
 
 def _read_period(args: Args, previous: int) -> int:

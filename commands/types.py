@@ -182,6 +182,8 @@ class Share:
     #: Seconds the access lasts (`for 8h`); 0 = for good.
     duration: int = 0
     rotate_after: bool = False
+    #: `ticket KEY`: a ticket key or link (commands.tickets), which a policy rule may require.
+    ticket: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ class Unshare:
     entry: EntryRef
     who: tuple[Target, ...]
     reason: str = ""
+    ticket: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,7 @@ class Update:
     entry: EntryRef
     fields: Mapping[str, str]
     reason: str = ""
+    ticket: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ from commands.context import Context, resolve
 from commands.grammar import Args, expect_keyword, take_entry
 from commands.replies import Submitted
 from commands.targets import take_audience
+from commands.tickets import reference
 from commands.types import Token, Unshare, VerbSpec
 
 SPEC = VerbSpec(
     name="unshare",
-    usage='/mysafe unshare password|secret ID from @someone… [reason "…"]',
+    usage='/mysafe unshare password|secret ID from @someone… [reason "…"] [ticket KEY]',
     summary="ask to stop sharing an entry with people or groups; an approver decides",
     examples=(
         "/mysafe unshare password 312 from @alice",
@@ -29,7 +30,7 @@ def parse(args: list[Token]) -> Unshare:
     entry = take_entry(rest)
     expect_keyword(rest, ("from", "with"), f"/mysafe unshare {entry} from @someone")
     audience = take_audience(rest, allow_edit=False)
-    return Unshare(entry, audience.who, audience.reason)
+    return Unshare(entry, audience.who, audience.reason, audience.ticket)
 
 
 def run(ctx: Context, command: Unshare) -> Submitted:
@@ -38,5 +39,6 @@ def run(ctx: Context, command: Unshare) -> Submitted:
                     remove_users=tuple(u.username for u in audience.users),
                     remove_groups=tuple(g.name for g in audience.groups))
     request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
+                                ticket=reference(command.ticket),
                                 idempotency_key=ctx.idempotency_key, source=ctx.source)
     return Submitted(request)

@@ -26,11 +26,12 @@ from commands.grammar import (
 )
 from commands.lexer import CommandError
 from commands.replies import Submitted
+from commands.tickets import is_ticket, read_ticket, reference
 from commands.types import EntryRef, KeyValue, Token, Update, VerbSpec
 
 SPEC = VerbSpec(
     name="update",
-    usage='/mysafe update password|secret ID field=value… [reason "…"]',
+    usage='/mysafe update password|secret ID field=value… [reason "…"] [ticket KEY]',
     summary="ask to change an entry's plain fields (name, url, username, notes, tags…); "
             "secrets go through rotate",
     examples=(
@@ -48,10 +49,12 @@ def parse(args: list[Token]) -> Update:
     rest = Args(args)
     entry = take_entry(rest)
     fields: dict[str, str] = {}
-    reason = None
+    reason = ticket = None
     while (token := rest.take()) is not None:
         if is_reason(token):
             reason = read_reason(rest, token, reason)
+        elif is_ticket(token):
+            ticket = read_ticket(rest, token, ticket)
         elif isinstance(token, KeyValue):
             _add_field(fields, token, entry)
             rest.hint = _quote_hint(token)
@@ -59,7 +62,7 @@ def parse(args: list[Token]) -> Update:
             raise _stray(token, entry, rest.hint)
     if not fields:
         raise CommandError(f"say what to change, as field=value: {_allowed(entry)}")
-    return Update(entry, MappingProxyType(fields), reason or "")
+    return Update(entry, MappingProxyType(fields), reason or "", ticket or "")
 
 
 def _add_field(fields: dict[str, str], token: KeyValue, entry: EntryRef) -> None:
@@ -99,5 +102,6 @@ def run(ctx: Context, command: Update) -> Submitted:
     change = Change(Verb.UPDATE, command.entry.kind, command.entry.identifier,
                     fields=dict(command.fields))
     request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
+                                ticket=reference(command.ticket),
                                 idempotency_key=ctx.idempotency_key, source=ctx.source)
     return Submitted(request)

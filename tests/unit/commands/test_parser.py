@@ -224,7 +224,38 @@ def test_share_error_shows_the_share_form() -> None:
     with pytest.raises(CommandError) as caught:
         parse("share password 312 with")
     assert caught.value.usage == ('/mysafe share password|secret ID with @someone… [edit] '
-                                  '[for 8h [rotate-after]] [reason "…"]')
+                                  '[for 8h [rotate-after]] [reason "…"] [ticket KEY]')
+
+
+@pytest.mark.parametrize(("text", "ticket"), [
+    ("share password 312 with <@U1|alice> ticket SEC-142", "SEC-142"),
+    ('share password 312 with <@U1|alice> reason "x" ticket=OPS-7', "OPS-7"),
+    ("unshare password 312 from user:bob ticket <https://jira.example.com/browse/SEC-9>",
+     "https://jira.example.com/browse/SEC-9"),
+    ("update password 312 notes=x ticket SEC-1", "SEC-1"),
+])
+def test_a_ticket_is_read_after_the_keyword(text: str, ticket: str) -> None:
+    assert parse(text).ticket == ticket
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("share password 312 with user:bob ticket", "say which ticket"),
+    ("share password 312 with user:bob ticket hello", "a ticket is a key such as SEC-142"),
+    ("share password 312 with user:bob ticket A-1 ticket B-2", "the ticket is given twice"),
+    ("update password 312 notes=x ticket=javascript:alert(1)", "a ticket is a key"),
+])
+def test_a_bad_ticket_is_refused_with_the_form(text: str, words: str) -> None:
+    with pytest.raises(CommandError, match=words):
+        parse(text)
+
+
+def test_a_tickets_link_becomes_its_key_and_url() -> None:
+    from commands.tickets import reference
+
+    assert reference("SEC-142") == {"key": "SEC-142"}
+    assert reference("https://jira.example.com/browse/SEC-9") == {
+        "key": "SEC-9", "url": "https://jira.example.com/browse/SEC-9"}
+    assert reference("") == {}
 
 
 @pytest.mark.parametrize(("text", "seconds", "rotate"), [
