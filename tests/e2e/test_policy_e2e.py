@@ -172,7 +172,7 @@ def test_a_missing_required_ticket_is_refused_and_nothing_is_stored(
     assert (request.rule, dict(request.ticket)) == ("audited", {
         "key": "SEC-42", "url": "https://jira.example.com/browse/SEC-42"})
     (message,) = slack.wait_for(lambda: posted(slack, "C0APPROVALS"))
-    assert "Ticket: <https://jira.example.com/browse/SEC-42|SEC-42>" in readable(message)
+    assert "*Ticket:* <https://jira.example.com/browse/SEC-42|SEC-42>" in readable(message)
 
 
 def test_a_share_longer_than_the_rules_max_duration_is_refused(

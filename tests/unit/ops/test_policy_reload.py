@@ -30,11 +30,19 @@ def lines_of(process: subprocess.Popen[str]) -> queue.Queue[dict]:
     return found
 
 
-def wait_event(found: queue.Queue[dict], event: str) -> dict:
-    while True:
-        record = found.get(timeout=30)
+def wait_event(found: queue.Queue[dict], event: str, timeout: float = 60.0) -> dict:
+    """The next log line with this event (the process writes it; nothing else to await)."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            record = found.get(timeout=left)
+        except queue.Empty:
+            break
         if record.get("event") == event:
             return record
+        seen.append(record.get("event") or record.get("msg"))
+    raise AssertionError(f"no {event} line within {timeout} s; saw {seen}")
 
 
 def test_sighup_reloads_a_good_file_and_keeps_the_rules_on_a_bad_one(
