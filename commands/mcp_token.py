@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from app.accounts.mcp_tokens import McpTokens
 from app.clock import timestamp
 from app.durations import describe
 from commands.context import Context
 from commands.grammar import Args, keyword
-from commands.replies import Code, Message, Strong, When
+from commands.replies import Code, Line, Message, Strong, When
 from commands.types import McpToken, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -48,8 +50,35 @@ def run(ctx: Context, command: McpToken) -> Message:
     return Message((
         ("Your MCP token (shown once; any earlier token stops working): ", Code(token)),
         (f"It works for {describe(ttl)}, until ", When(ends), "; then issue a new one."),
-        ("Give it to your AI assistant as ", Code("Authorization: Bearer <token>"),
-         " for the bot's MCP server (see the README). Assistants can look up entries and ",
-         Strong("propose"), " changes; an approver still decides in Slack. Revoke it with ",
-         Code("/mysafe mcp-token revoke"), "."),
+        *_how_to_add(ctx, token),
+        ("Assistants can look up entries and ", Strong("propose"), " changes; an approver "
+         "still decides in Slack. Revoke it with ", Code("/mysafe mcp-token revoke"), "."),
     ))
+
+
+def server_url(ctx: Context) -> str | None:
+    """Where assistants reach the MCP server (`/mcp` under its public URL), or None when this
+    deployment runs none (MYSAFE_BOT_MCP_PORT=0)."""
+    settings = ctx.services.settings
+    if not settings.mcp_port:
+        return None
+    base = settings.mcp_public_url or f"http://127.0.0.1:{settings.mcp_port}"
+    return base.rstrip("/") + "/mcp"
+
+
+def _how_to_add(ctx: Context, token: str) -> tuple[Line, ...]:
+    """The server's URL and the lines to paste into an assistant's MCP settings."""
+    url = server_url(ctx)
+    if url is None:
+        return (("This deployment runs no MCP server (MYSAFE_BOT_MCP_PORT is 0): ask its "
+                 "operators, or give the token to an assistant run with ",
+                 Code("mysafe-bot mcp --stdio"), "."),)
+    config = json.dumps({"mcpServers": {"mysafe": {
+        "type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}}})
+    return (
+        ("MCP server: ", Code(url), " (streamable HTTP), with the header ",
+         Code("Authorization: Bearer <token>"), "."),
+        ("To add it to an assistant (Claude Desktop, Cursor, VS Code…), put this in its MCP "
+         "settings (", Code("mcp.json"), " or the app's MCP servers page):"),
+        (Code(config),),
+    )

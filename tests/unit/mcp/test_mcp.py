@@ -413,3 +413,32 @@ def test_serve_restarts_an_mcp_server_that_died_and_readyz_says_so(
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=40) == 0
+
+
+def test_mcp_token_says_where_the_server_is_and_how_to_add_it(
+        bot: Bot, user: SlackClient, slack: SlackFake, entry: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reply names the server's URL and gives the settings block to paste, with the token."""
+    import dataclasses
+    import json as json_module
+
+    from tests.support.slack_reading import visible
+
+    monkeypatch.setattr(bot.services, "settings", dataclasses.replace(
+        bot.services.settings, mcp_port=3001, mcp_public_url="https://bot.example.com/"))
+    user.command("UALICE", "mcp-token")
+    reply = visible(slack.wait_responses(1)[0]["text"])
+    issued = reply.split("`")[1]
+    url = "https://bot.example.com/mcp"
+    assert f"MCP server: `{url}`" in reply
+    config = json_module.loads(reply.split("`")[-4])
+    assert config == {"mcpServers": {"mysafe": {
+        "type": "http", "url": url, "headers": {"Authorization": f"Bearer {issued}"}}}}
+
+
+def test_mcp_token_without_an_mcp_server_says_so(bot: Bot, user: SlackClient, slack: SlackFake,
+                                                 entry: int) -> None:
+    assert bot.services.settings.mcp_port == 0
+    user.command("UALICE", "mcp-token")
+    reply = slack.wait_responses(1)[0]["text"]
+    assert "runs no MCP server" in reply and "`mysafe-bot mcp --stdio`" in reply
