@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from commands.context import Context
 from commands.grammar import Args
-from commands.replies import Code, Message, Strong
+from commands.replies import Code, Message, Part, Strong, When
 from commands.types import Token, VerbSpec, WhoAmI
 
 SPEC = VerbSpec(
@@ -31,12 +33,22 @@ def run(ctx: Context, command: WhoAmI) -> Message:
         return Message.of("You have not linked a MySafe key: run ", Code("/mysafe login"),
                           "." + role)
     confirmed = ctx.services.vault.mysafe_username(ctx.user_id)
+    linked = _moment(account.linked_at)
     if confirmed is None:
         return Message.of(
-            f"You linked a MySafe key (client ID {account.client_id}, linked "
-            f"{account.linked_at}) and said you are ", Strong(account.mysafe_username),
+            f"You linked a MySafe key (client ID {account.client_id}, linked ", linked,
+            ") and said you are ", Strong(account.mysafe_username),
             ": unconfirmed until an admin runs ",
             Code(f"mysafe-bot users map {ctx.user_id} {account.mysafe_username}"),
             f". Until then mentions of you cannot be shared with.{role}")
     return Message.of("You act in MySafe as ", Strong(confirmed),
-                      f" (client ID {account.client_id}, linked {account.linked_at}).{role}")
+                      f" (client ID {account.client_id}, linked ", linked, f").{role}")
+
+
+def _moment(stored: str) -> Part:
+    """When the key was linked, as a moment each reader sees in their own time zone (the
+    stored ISO text when it cannot be read)."""
+    try:
+        return When(int(datetime.fromisoformat(stored).timestamp()))
+    except ValueError:
+        return stored

@@ -489,11 +489,11 @@ def entry_text(entry: Entry) -> str:
     fields = [f"*{entry.kind.label.capitalize()} {entry.identifier}: {text.inline(entry.name)}*"]
     for name, value in entry.plain_fields().items():
         if value and name != "name":
-            fields.append(f"{name}: {text.inline(value)}")
+            fields.append(f"{field_label(name)}: {text.inline(value)}")
     secrets = {"password": entry.has_password, "secret_key": entry.has_totp,
                "client_secret": entry.has_client_secret}
     for name in SECRET_FIELDS_OF[entry.kind]:
-        fields.append(f"{name}: {'••••••••' if secrets[name] else '(not set)'}")
+        fields.append(f"{field_label(name)}: {'••••••••' if secrets[name] else '(not set)'}")
     users = ", ".join(f"{text.inline(u.username)} ({'edit' if u.can_edit else 'view'})"
                       for u in entry.users_allowed) or "nobody"
     groups = ", ".join(f"{text.inline(g.name)} ({'edit' if g.can_edit else 'view'})"

@@ -238,6 +238,7 @@ def test_whoami_linked_and_not_linked(bot: Bot, user: SlackClient, slack: SlackF
                                       people: None) -> None:
     linked = ask(user, slack, "UALICE", "whoami")
     assert "alices" in linked and "approver" not in linked
+    assert re.search(r"linked <!date\^\d+\^", linked)  # a Slack date, not ISO text
     not_linked = ask(user, slack, APPROVER, "whoami")
     assert "not linked" in not_linked and "/mysafe login" in not_linked
     assert "You are an approver" in not_linked
@@ -277,7 +278,8 @@ def test_show_masks_the_password_and_totp(user: SlackClient, slack: SlackFake,
     for shown in ("GCP console", "ops@example.com", "https://console.cloud.google.com",
                   "break glass", "cloud", "bobm (view)"):
         assert shown in text
-    assert "password: ••••••••" in text and "secret_key: ••••••••" in text
+    assert "password: ••••••••" in text and "TOTP seed: ••••••••" in text
+    assert "secret_key" not in text  # fields are named in words, not the API's names
     sent = slack.everything_sent()
     assert OLD_PASSWORD not in sent and TOTP_SEED not in sent
 
