@@ -4,19 +4,22 @@ the built-in `list`)."""
 from __future__ import annotations
 
 from commands.context import Context
-from commands.grammar import Args, secret_name, secret_refusal, take_kind
+from commands.grammar import Args, keyword, secret_name, secret_refusal, take_kind
 from commands.lexer import CommandError
 from commands.replies import EntryList
-from commands.types import ListEntries, Token, VerbSpec
+from commands.types import ListEntries, Token, VerbSpec, Word
 
 MAX_TEXT = 100
 
+MAX_PAGE = 10_000
+
 SPEC = VerbSpec(
     name="list",
-    usage="/mysafe list passwords|secrets [TEXT]",
-    summary="list the entries you can see, only those matching TEXT when given",
+    usage="/mysafe list passwords|secrets [TEXT] [page N]",
+    summary="list the entries you can see, only those matching TEXT when given, "
+            "a page at a time",
     examples=("/mysafe list passwords", "/mysafe list secrets github",
-              '/mysafe list passwords "prod db"'),
+              '/mysafe list passwords "prod db"', "/mysafe list passwords page 2"),
 )
 
 
@@ -25,9 +28,21 @@ COMMAND = ListEntries
 
 
 def parse(args: list[Token]) -> ListEntries:
+    page, args = _page(args)
     rest = Args(args)
     kind = take_kind(rest)
-    return ListEntries(kind, _filter_text(rest))
+    return ListEntries(kind, _filter_text(rest), page)
+
+
+def _page(args: list[Token]) -> tuple[int, list[Token]]:
+    """A trailing bare `page N` picks the page; anything else is search text."""
+    if len(args) >= 3 and keyword(args[-2]) == "page" and isinstance(args[-1], Word) \
+            and args[-1].bare and args[-1].text.isdigit():
+        page = int(args[-1].text)
+        if not 1 <= page <= MAX_PAGE:
+            raise CommandError(f"pages are numbered from 1 to {MAX_PAGE}")
+        return page, args[:-2]
+    return 1, args
 
 
 def _filter_text(rest: Args) -> str:
@@ -45,4 +60,4 @@ def _filter_text(rest: Args) -> str:
 
 def run(ctx: Context, command: ListEntries) -> EntryList:
     items = [i for i in ctx.mysafe().list_entries(command.kind) if i.matches(command.text)]
-    return EntryList(command.kind, items, command.text)
+    return EntryList(command.kind, items, command.text, command.page)

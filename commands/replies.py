@@ -117,6 +117,7 @@ class EntryList:
     kind: Kind
     items: Sequence[ListItem]
     search: str = ""
+    page: int = 1
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,7 @@ class WhoAmI:
 class ListEntries:
     kind: Kind
     text: str = ""
+    page: int = 1
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ never reach these functions.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -474,15 +475,36 @@ def request_line(request: ChangeRequest) -> str:
            f"{request.state.value} · approvals {len(request.approvals)}/{request.required}"
 
 
-def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "") -> str:
+#: Entries listed on one page of `/mysafe list`.
+LIST_PAGE = 50
+#: Search text that can be repeated inside the next page's command as typed.
+_PLAIN_SEARCH = re.compile(r"[\w .@:/,-]{1,100}")
+
+
+def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *,
+                 page: int = 1) -> str:
+    """One page of the entries, counted, with the command for the next page: a long list is
+    never cut without saying how to see the rest."""
     if not items:
         suffix = f" matching “{text.inline(search)}”" if search else ""
         return f"You can see no {kind.label}s{suffix}."
+    pages = -(-len(items) // LIST_PAGE)
+    page = min(page, pages)
+    shown = items[(page - 1) * LIST_PAGE:page * LIST_PAGE]
     lines = [f"• `{kind.value} {i.identifier}` {text.inline(i.name)}"
              + (f" — {text.inline(i.url)}" if i.url else "")
-             + ("" if i.can_write else " _(view only)_") for i in items[:50]]
-    more = f"\n…and {len(items) - 50} more: narrow it with text" if len(items) > 50 else ""
-    return f"*{kind.label.capitalize()}s you can see*\n" + "\n".join(lines) + more
+             + ("" if i.can_write else " _(view only)_") for i in shown]
+    head = f"*{kind.label.capitalize()}s you can see*"
+    if pages > 1:
+        head += f": {len(items)}, page {page} of {pages}"
+    more = []
+    if page < pages and (not search or _PLAIN_SEARCH.fullmatch(search)):
+        typed = f' "{search}"' if search else ""
+        more = [f"Next: `/mysafe list {kind.value}s{typed} page {page + 1}` "
+                "(or narrow it with text)"]
+    elif page < pages:
+        more = [f"Next: the same command with `page {page + 1}` at the end"]
+    return "\n".join([head, *lines, *more])
 
 
 def entry_text(entry: Entry) -> str:

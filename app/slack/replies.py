@@ -40,7 +40,7 @@ def render_text(reply: Reply, *, channel: str) -> str:
     if isinstance(reply, Submitted):
         return blocks.waiting_notice(reply.request, channel)
     if isinstance(reply, EntryList):
-        return blocks.entries_text(reply.kind, reply.items, reply.search)
+        return blocks.entries_text(reply.kind, reply.items, reply.search, page=reply.page)
     if isinstance(reply, EntryShown):
         return blocks.entry_text(reply.entry)
     if isinstance(reply, RequestList):

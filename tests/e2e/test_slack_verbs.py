@@ -260,6 +260,23 @@ def test_list_passwords_marks_what_is_view_only(user: SlackClient, slack: SlackF
     assert f"`password {hidden}`" not in text and "Carol's own" not in text
 
 
+def test_a_long_list_comes_a_page_at_a_time_and_every_entry_is_on_a_page(
+        user: SlackClient, slack: SlackFake, emulator: Emulator, people: None) -> None:
+    made = {emulator.add_password("alices", name=f"Box {i:03d}", username="u", password="x-P-1")
+            for i in range(120)}
+    first = ask(user, slack, "UALICE", "list passwords box")
+    assert "*Passwords you can see*: 120, page 1 of 3" in first
+    assert 'Next: `/mysafe list passwords "box" page 2`' in first
+    seen: set[int] = set()
+    for page, text in enumerate([first, *(ask(user, slack, "UALICE",
+                                              f'list passwords "box" page {n}')
+                                          for n in (2, 3))], start=1):
+        found = {int(m) for m in re.findall(r"`password (\d+)`", text)}
+        assert len(found) == (50 if page < 3 else 20) and not found & seen
+        seen |= found
+    assert seen == made and "Next:" not in text
+
+
 def test_list_secrets_with_text_shows_only_matches(user: SlackClient, slack: SlackFake,
                                                    emulator: Emulator, people: None) -> None:
     emulator.add_secret("alices", name="GitHub deploy", url="https://api.github.com",
