@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from app.errors import BotError, ConfigError
+from app.errors import EXIT_CONFIG, BotError, ConfigError
 from app.settings import Scope, Settings
 
 if TYPE_CHECKING:
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
     from app.runtime import Runtime
     from app.sandbox.demo_data import Sample
-
-EXIT_CONFIG = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

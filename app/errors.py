@@ -46,6 +46,10 @@ class BotError(Exception):
         return self.args[0] if self.args else self.user_message
 
 
+#: The exit status of every process that stops on a configuration error, whoever reports it.
+EXIT_CONFIG = 2
+
+
 class ConfigError(BotError):
     """A setting is missing or malformed; names the variable.
 

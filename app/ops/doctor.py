@@ -16,8 +16,7 @@ import redis
 import requests
 from slack_sdk.errors import SlackApiError
 
-from app.cli import EXIT_CONFIG
-from app.errors import ConfigError
+from app.errors import EXIT_CONFIG, ConfigError
 from app.settings import Scope, Settings
 
 if TYPE_CHECKING:
