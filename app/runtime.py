@@ -79,8 +79,8 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
                              approvers=approvers)
     home = HomeTab(engine, client, approvers)
     engine.listeners += [notifier, home]
-    revoker.listeners.append(RevokeNotices(client, revoker.store,
-                                           channel=settings.approval_channel))
+    revoker.listeners += [RevokeNotices(client, revoker.store, channel=settings.approval_channel),
+                          home.revoke_changed]
     slack_front = SlackFront(services, engine, client, approvers=approvers, home=home,
                              revoker=revoker) if front else None
     return Runtime(settings, services, engine, callbacks=callbacks, slack=client,

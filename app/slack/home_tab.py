@@ -15,6 +15,7 @@ import threading
 from slack_sdk import WebClient
 
 from app.approvals.engine import Engine
+from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.slack import blocks
@@ -56,6 +57,14 @@ class HomeTab:
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         for user in self._concerned(request):
+            self._soon(user)
+
+    def revoke_changed(self, revoke: Revoke, event: str) -> None:
+        """A `Revoker` listener: a time-bound share was reminded, ended or given up on, so the
+        owner's and grantees' lists of running shares change (those looking at them see it)."""
+        recent = set(self.engine.services.redis.zrangebyscore(
+            self.viewers_key, timestamp() - RECENT, "+inf"))
+        for user in {revoke.owner, *revoke.notify} & recent:
             self._soon(user)
 
     def _concerned(self, request: ChangeRequest) -> set[str]:

@@ -214,3 +214,21 @@ def test_a_reminder_offers_extend_to_both_and_revoke_now_to_the_owner(
                                      if c.args["channel"] == APPROVALS
                                      and extension.id in str(c.args)])[0]
     assert f"extends {request_id}" in readable(posted)
+
+
+def test_a_grantee_looking_at_the_home_tab_sees_the_share_end(
+        bot: Bot, user: SlackClient, slack: SlackFake, entry: int, link) -> None:
+    link("UCAROL", "carol")
+    request_id = shared_for_an_hour(bot, user, slack, entry)
+    user.event({"type": "app_home_opened", "user": "UCAROL", "channel": "D1", "tab": "home"})
+
+    def homes() -> list:
+        return [c.args["view"] for c in slack.calls_to("views.publish")
+                if c.args["user_id"] == "UCAROL"]
+
+    first = slack.wait_for(homes)[0]
+    assert "Your time-bound shares" in str(first)
+    assert bot.runtime.revoker is not None
+    bot.runtime.revoker.sweep(now=later(bot, request_id, 1))
+    after = slack.wait_for(lambda: len(homes()) >= 2 and homes())[-1]
+    assert "Your time-bound shares" not in str(after)
