@@ -179,6 +179,8 @@ class ChangeRequest:
     #: The rule's reminder interval (seconds; 0: none) and who it escalates to.
     remind_after: int = 0
     escalate_to: tuple[str, ...] = ()
+    #: (channel, ts) of the copies posted where the request was escalated, kept in step.
+    copies: tuple[tuple[str, str], ...] = ()
     #: When a time-bound share's access was taken back (0: not, or not time-bound).
     ended: float = 0.0
 
@@ -222,6 +224,7 @@ class ChangeRequest:
             rule_channel=data.get("rule_channel", ""),
             remind_after=int(data.get("remind_after") or 0),
             escalate_to=tuple(json.loads(data.get("escalate_to") or "[]")),
+            copies=tuple((c, t) for c, t in json.loads(data.get("copies") or "[]")),
             ended=float(data.get("ended") or 0),
         )
 
@@ -440,6 +443,12 @@ class ApprovalStore:
                 fresh = keyring.rotate(stored).decode("ascii")
                 count += compare_and_set(self.redis, key, "secrets", stored, fresh)
         return count
+
+    def set_copies(self, request_id: str, copies: list[tuple[str, str]]) -> None:
+        """Where the escalated copies of a request's message are (see SlackNotifier)."""
+        key = self.request_keys(request_id)[0]
+        if copies and self.redis.exists(key):
+            self.redis.hset(key, "copies", json.dumps(copies))
 
     def set_message(self, request_id: str, *, channel: str, ts: str) -> None:
         key = self.request_keys(request_id)[0]

@@ -360,8 +360,8 @@ def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
 def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
     """The approval message as posted to `escalate_to`: the same buttons, and why it is there."""
     fallback, message = approval_message(request)
-    note = _context(f"⏫ Escalated: waiting since {date(request.created)} — "
-                    f"{approval_progress(request)}")
+    since = f": waiting since {date(request.created)}" if request.state is State.PENDING else ""
+    note = _context(f"⏫ Escalated{since}")
     if len(message) < MESSAGE_BLOCKS:
         message = [message[0], note, *message[1:]]
     return f"Escalated: {fallback}", message

@@ -87,6 +87,7 @@ class SlackNotifier:
             if request.shown < request.version:
                 self.client.chat_update(channel=request.channel, ts=request.ts, text=text,
                                         blocks=message)
+                self._update_copies(request)
         else:
             posted = self.client.chat_postMessage(channel=request.rule_channel or self.channel,
                                                   text=text,
@@ -107,9 +108,24 @@ class SlackNotifier:
     def escalate(self, request: ChangeRequest) -> None:
         """The request, with working buttons, where the rule escalates it (a DM or a channel)."""
         text, message = blocks.escalation_message(request)
+        copies = []
         for target in request.escalate_to:
-            self.client.chat_postMessage(channel=target, text=text, blocks=message,
-                                         unfurl_links=False)
+            posted = self.client.chat_postMessage(channel=target, text=text, blocks=message,
+                                                  unfurl_links=False)
+            copies.append((str(posted["channel"]), str(posted["ts"])))
+        self.store.set_copies(request.id, copies)
+
+    def _update_copies(self, request: ChangeRequest) -> None:
+        """The escalated copies show what the channel message shows (a failure is logged: the
+        copies' buttons answer with the request's state whatever they show)."""
+        text, message = blocks.escalation_message(request)
+        for channel, ts in request.copies:
+            try:
+                self.client.chat_update(channel=channel, ts=ts, text=text, blocks=message)
+            except SlackApiError as error:
+                log.warning("escalated copy not updated", extra={
+                    "event": "slack.copy_error", "request": request.id,
+                    "error": error.response.get("error", "")})
 
     def waiting_on(self, request: ChangeRequest) -> list[str]:
         """The request's approvers (users, and members of its groups) who have not acted."""

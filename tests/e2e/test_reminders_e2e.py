@@ -68,6 +68,11 @@ def posted_to(slack: SlackFake, channel: str) -> list[SlackCall]:
     return [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == channel]
 
 
+def actions_of(call: SlackCall) -> list[str]:
+    return [e["action_id"] for b in call.args["blocks"] if b["type"] == "actions"
+            for e in b["elements"]]
+
+
 def later(bot: Bot, request_id: str, minutes: float) -> float:
     return bot.engine.get(request_id).created + minutes * MINUTE
 
@@ -102,15 +107,17 @@ def test_escalation_posts_the_request_with_working_buttons(
     (dm,) = posted_to(slack, "UDUTYMGR")
     (channel,) = posted_to(slack, "C0ESCALATE")
     assert "Escalated" in readable(dm) and readable(dm) == readable(channel)
-    actions = [e["action_id"] for b in dm.args["blocks"] if b["type"] == "actions"
-               for e in b["elements"]]
-    assert actions[:2] == ["approve", "deny"]
+    assert actions_of(dm)[:2] == ["approve", "deny"]
     assert len(in_thread(slack, bot, request_id)) == 1  # the reminder came first, once
 
     for approver in ("UAPPROVER1", "UAPPROVER2"):  # clicked on the escalated copy
         assert user.click(approver, "approve", request_id, channel="C0ESCALATE",
                           message_ts=channel.args.get("ts", "1")).status_code == 200
     slack.wait_for(lambda: bot.engine.get(request_id).state is State.APPLIED)
+    for copy in (dm, channel):  # the escalated copies are kept in step with the request
+        slack.wait_for(lambda copy=copy: [
+            c for c in slack.calls_to("chat.update") if c.args["channel"] == copy.args["channel"]
+            and "Applied" in readable(c) and "approve" not in actions_of(c)])
 
 
 def test_nothing_more_is_sent_once_the_request_is_final(
