@@ -196,7 +196,8 @@ def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: boo
     from app.approvals.policy import Defaults, load_policy
 
     try:
-        policy = load_policy(settings.policy_path, Defaults.of(settings), strict=strict)
+        policy = load_policy(settings.policy_path, Defaults.of(settings), strict=strict,
+                             keep_last_good=True)
     except ConfigError as problem:
         problems.append(problem)
         return settings

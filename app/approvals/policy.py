@@ -367,8 +367,33 @@ def _first_leaf(messages: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, .
     return path, str(messages).rstrip(".")
 
 
-def load_policy(path: Path, defaults: Defaults, *, strict: bool = True) -> Policy:
-    """The rules in the file at `path` (see `parse_policy`)."""
+#: The last good rules read from each file by this process. gunicorn's workers are forked from
+#: a master that read the file at start-up, so they inherit them (see `load_policy`).
+_LAST_GOOD: dict[Path, Policy] = {}
+
+
+def load_policy(path: Path, defaults: Defaults, *, strict: bool = True,
+                keep_last_good: bool = False) -> Policy:
+    """The rules in the file at `path` (see `parse_policy`).
+
+    With `keep_last_good`, a process that has already read good rules from this file keeps
+    them when it has since turned bad (one error line): a web worker started after a bad edit
+    (a crash, a restart) then serves with the rules in force instead of failing to start,
+    which would stop gunicorn. A process that never read the file still fails."""
+    try:
+        policy = _load(path, defaults, strict=strict)
+    except ConfigError as error:
+        kept = _LAST_GOOD.get(path.resolve()) if keep_last_good else None
+        if kept is None:
+            raise
+        log.error("policy file not valid; the rules read before are kept", extra={
+            "event": "policy.kept", "problem": str(error), "pid": os.getpid()})
+        return kept
+    _LAST_GOOD[path.resolve()] = policy
+    return policy
+
+
+def _load(path: Path, defaults: Defaults, *, strict: bool) -> Policy:
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE + 1)

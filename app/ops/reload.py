@@ -8,6 +8,7 @@ them: a restart would start workers that fail on a bad file, which is what a rel
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -39,9 +40,14 @@ def reload_all() -> None:
 
 
 def install() -> None:
-    """SIGHUP re-reads the policy file (only the main thread may set a signal handler)."""
+    """SIGHUP re-reads the policy file (only the main thread may set a signal handler).
+
+    The reading is done in a thread of its own, never in the handler: the handler interrupts
+    whatever the main thread was doing, perhaps writing a log line, and writing another from
+    inside it would fail on the stream it interrupted."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGHUP, lambda *_: reload_all())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+            target=reload_all, name="policy-reload", daemon=True).start())
 
 
 def reload_on_hup(book: PolicyBook) -> None:
@@ -49,9 +55,19 @@ def reload_on_hup(book: PolicyBook) -> None:
     install()
 
 
+def _read_again() -> None:
+    """The master reads a good file again, so workers forked later start from it."""
+    from app.errors import ConfigError
+    from app.settings import Settings
+
+    with contextlib.suppress(ConfigError):  # a bad file: the master keeps what it had
+        Settings.from_env()
+
+
 def forward_hup(server: Any) -> None:
     """gunicorn's master on SIGHUP: the policy is reloaded in place by each worker."""
     log.info("reloading the policy", extra={"event": "policy.reload"})
+    _read_again()
     pids = [*getattr(server, "WORKERS", {}), *(pid for pid in (p() for p in ALSO) if pid)]
     for pid in pids:
         try:

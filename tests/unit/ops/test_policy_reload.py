@@ -23,8 +23,10 @@ def lines_of(process: subprocess.Popen[str]) -> queue.Queue[dict]:
     def read() -> None:
         assert process.stderr is not None
         for line in process.stderr:
-            if line.startswith("{"):
+            try:
                 found.put(json.loads(line))
+            except ValueError:
+                found.put({"msg": line.strip()[:200]})  # not ours: shown if a wait fails
 
     threading.Thread(target=read, daemon=True).start()
     return found
@@ -105,6 +107,35 @@ def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
         assert {r["pid"] for r in reloaded} == workers
         assert _children(process.pid) == workers  # the same workers, never restarted
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 10)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_a_worker_started_after_a_bad_edit_keeps_the_rules_its_master_read(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """A gunicorn worker that (re)starts while the file is bad keeps the rules its master read
+    (one error line) instead of failing to boot, which would stop the whole server."""
+    from tests.support.processes import free_port, wait_until_ready
+    from tests.unit.ops.test_operations import _children
+
+    policy = tmp_path / "policy.yml"
+    policy.write_text(GOOD)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    try:
+        found = lines_of(process)
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 60)
+        (worker,) = _children(process.pid)
+        policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
+        os.kill(worker, signal.SIGTERM)  # gunicorn starts another, which reads the bad file
+        kept = wait_event(found, "policy.kept")
+        assert "approvals: Not a valid integer" in kept["problem"] and kept["pid"] != worker
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 60)
+        assert process.poll() is None
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
