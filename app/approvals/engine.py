@@ -678,11 +678,14 @@ class Engine:
     def queue(self) -> list[ChangeRequest]:
         return self.store.open_requests()
 
-    def waiting_for(self, approver: str, *, start: int = 0,
-                    count: int = 20) -> tuple[list[ChangeRequest], int]:
+    def waiting_for(self, approver: str, *, start: int = 0, count: int = 20,
+                    may_decide: Callable[[frozenset[str]], bool] | None = None,
+                    ) -> tuple[list[ChangeRequest], int]:
         """`count` of the requests `approver` can act on from `start`, newest first, and how
-        many there are in all (see `ApprovalStore.waiting_for`)."""
-        ids = self.store.waiting_for(approver, self._identities(approver)[0])
+        many there are in all (see `ApprovalStore.waiting_for`; `may_decide` says whether
+        they are among a rule's approvers, an empty set meaning the settings')."""
+        names, identities = self._identities(approver)
+        ids = self.store.waiting_for(approver, names, ids=identities, may_decide=may_decide)
         chosen = ids[start:start + count]
         found = [self.store.get(i) for i in chosen]
         return [r for r in found if r is not None], len(ids)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from importlib.resources import files
@@ -411,24 +411,35 @@ class ApprovalStore:
             start += batch
         return scan
 
-    def waiting_for(self, viewer: str, identities: Sequence[str]) -> list[str]:
+    def waiting_for(self, viewer: str, identities: Sequence[str], *,
+                    ids: Sequence[str] = (),
+                    may_decide: Callable[[frozenset[str]], bool] | None = None) -> list[str]:
         """Ids of the open requests `viewer` can act on, newest first: pending or failed, not
-        their own, not giving them access, not already approved by them. Reads every open
-        request's own fields in one pipeline, so the count is exact, not a page's worth."""
-        ids = self.redis.zrevrange(self.index("open"), 0, -1)
+        their own (from any of their accounts, `ids`), not giving them access, not already
+        approved by them as any identity, and, with `may_decide`, under a rule whose approvers
+        include them. Reads every open request's own fields in one pipeline, so the count is
+        exact, not a page's worth."""
+        request_ids = self.redis.zrevrange(self.index("open"), 0, -1)
         pipe = self.redis.pipeline(transaction=False)
-        for request_id in ids:
+        for request_id in request_ids:
             keys = self.request_keys(request_id)
-            pipe.hmget(keys[0], "state", "requester", "beneficiaries")
+            pipe.hmget(keys[0], "state", "requester", "beneficiaries", "requester_ids",
+                       "approvers")
             pipe.sismember(keys[1], viewer)
+            pipe.hmget(keys[3], *ids) if ids else pipe.exists(keys[3])
         found = pipe.execute()
         mine = {i for i in identities if i}
         waiting = []
-        for n, request_id in enumerate(ids):
-            (state, requester, gaining), approved = found[2 * n], found[2 * n + 1]
+        for n, request_id in enumerate(request_ids):
+            fields, approved, voted = found[3 * n], found[3 * n + 1], found[3 * n + 2]
+            state, requester, gaining, theirs, approvers = fields
             if state not in (State.PENDING.value, State.FAILED.value) or requester == viewer:
                 continue
             if approved or mine & set(json.loads(gaining or "[]")):
+                continue
+            if ids and (set(ids) & set(json.loads(theirs or "[]")) or any(voted)):
+                continue
+            if may_decide and not may_decide(frozenset(json.loads(approvers or "[]"))):
                 continue
             waiting.append(request_id)
         return waiting

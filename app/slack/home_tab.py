@@ -42,7 +42,9 @@ class HomeTab:
         """Render and publish `user`'s Home: their requests, and what waits for them."""
         queue, waiting = None, 0
         if user in self.approvers:
-            queue, waiting = self.engine.waiting_for(user, start=start,
+            queue, waiting = self.engine.waiting_for(
+                user, may_decide=lambda listed: self.approvers.listed(
+                    user, listed or self.approvers.settings.approvers), start=start,
                                                      count=blocks.HOME_PAGE_SIZE)
         self.client.views_publish(user_id=user, view=blocks.home_view(
             self.engine.open_for(user), queue, waiting=waiting, start=start,

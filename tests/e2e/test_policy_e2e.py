@@ -330,3 +330,28 @@ def test_the_mcp_front_obeys_the_same_rules(bot: Bot, slack: SlackFake, entries:
     assert not accepted.isError, accepted.content
     request = bot.engine.get(accepted.structuredContent["request_id"])
     assert (request.rule, request.required, request.source) == ("production", 2, "mcp")
+
+
+def test_the_home_queue_lists_only_what_the_viewer_may_decide(
+        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
+    """An approver's Home shows the requests of the rules that list them, and not one their
+    other account already approved."""
+    bot.services.vault.map_mention("UAPPROVER2", "secops-sam")
+    bot.services.vault.map_mention("UAPPROVER3", "secops-sam")
+    prod = share_prod(user, slack, entries)
+    plain = ask(user, slack, "UALICE", f"share password {entries['audited']} with user:carol "
+                                       "ticket SEC-1").split("*")[1]
+
+    def home(who: str, count: int) -> str:
+        user.event({"type": "app_home_opened", "user": who, "channel": "D1", "tab": "home"})
+        view = slack.wait_calls("views.publish", count)[count - 1].args["view"]
+        text = json.dumps(view)
+        return text.split("Waiting for your approval")[1] if "Waiting for your approval" in text \
+            else ""
+
+    queue = home("UAPPROVER4", 1)  # production lists them; the audited rule (settings) does not
+    assert prod in queue and plain not in queue
+    click(user, slack, "UAPPROVER2", prod)
+    shown(slack, "production — 1 of 2 approvals")
+    queue = home("UAPPROVER3", 2)  # the same person as UAPPROVER2: nothing left for them here
+    assert prod not in queue and plain in queue
