@@ -71,6 +71,9 @@ class Settings:
     webhook_auth: frozenset[str] = frozenset({"hmac"})
     callback_hosts: frozenset[Origin] = frozenset()
     log_format: str = "json"
+    #: How approvers hear that a request waits for them: a DM each, a mention in the
+    #: request's thread, or not at all (they watch the channel).
+    tell_approvers: str = "dm"
     command_rate_limit: int = 20
     mcp_port: int = 3001
     trusted_proxies: int = 0
@@ -161,6 +164,8 @@ class Settings:
                                         default=frozenset({"hmac"})),
             callback_hosts=reader.origins("MYSAFE_BOT_CALLBACK_HOSTS"),
             log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
+            tell_approvers=reader.one_of("MYSAFE_BOT_TELL_APPROVERS", ("dm", "thread", "off"),
+                                         default="dm"),
             command_rate_limit=reader.number("MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0,
                                              high=100_000),
             mcp_port=reader.number("MYSAFE_BOT_MCP_PORT", int, default=3001, low=0, high=65535),

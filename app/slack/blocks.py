@@ -456,6 +456,20 @@ def waiting_notice(request: ChangeRequest, channel: str) -> str:
             f"Cancel it with `/mysafe cancel {request.id}`.")
 
 
+def approver_notice(request: ChangeRequest) -> str:
+    """The DM that tells an approver a request waits for them."""
+    where = f" in <#{request.channel}>" if request.channel else ""
+    return (f"{request.id} waits for your approval{where}: {headline(request)}. "
+            "Open it there to approve or deny.")
+
+
+def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
+    """The thread reply that mentions a request's approvers (groups by their handle)."""
+    named = " ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>"
+                     for a in approvers[:30])
+    return f"{named or 'Approvers'}: {request.id} waits for your approval."
+
+
 def unchanged_notice(request: ChangeRequest) -> str:
     """The answer to a click that found the request already past it."""
     return f"{request.id} is {request.state.value}; your click changed nothing."

@@ -50,6 +50,8 @@ class SlackNotifier:
             self.escalate(request)
             return
         self.show(request)
+        if event == "created" and request.state is State.PENDING:
+            self.tell_approvers(request)
         if event not in ("created", "reason") and request.state in _TELL_REQUESTER:
             self._dm(request.requester, blocks.requester_notice(request))
         if request.state is State.APPLIED and request.change.verb is Verb.SHARE:
@@ -126,6 +128,23 @@ class SlackNotifier:
                 log.warning("escalated copy not updated", extra={
                     "event": "slack.copy_error", "request": request.id,
                     "error": error.response.get("error", "")})
+
+    def tell_approvers(self, request: ChangeRequest) -> None:
+        """Tell the request's approvers it waits for them (MYSAFE_BOT_TELL_APPROVERS): a DM
+        each, or one mention of them (groups by their handle) in the request's thread."""
+        request = self.store.get(request.id) or request  # as posted, with its message
+        if self.approvers is None or not request.ts or request.required == 0:
+            return
+        how = self.approvers.settings.tell_approvers
+        if how == "dm":
+            for person in self.waiting_on(request):
+                self._dm(person, blocks.approver_notice(request))
+        elif how == "thread":
+            listed = request.approvers or self.approvers.settings.approvers
+            with suppress(SlackApiError):  # the request is posted; a lost mention is not fatal
+                self.client.chat_postMessage(
+                    channel=request.channel, thread_ts=request.ts, unfurl_links=False,
+                    text=blocks.approvers_mention(request, sorted(listed - {request.requester})))
 
     def waiting_on(self, request: ChangeRequest) -> list[str]:
         """The request's approvers (users, and members of its groups) who have not acted."""

@@ -99,3 +99,30 @@ def test_a_failure_says_what_happens_next_and_keeps_its_reason_when_it_expires(
                         blocks_of(expired)[-1])
     assert visible(error.split("(")[0]).strip() in blocks_of(expired)[-1]
     assert len([c for c in dms_to(slack, "UALICE") if request_id in c.args["text"]]) == 2
+
+
+def test_approvers_are_told_a_request_waits_for_them_by_dm(
+        bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> None:  # noqa: F811
+    request_id = share(user, slack, entry)
+    told = wait_dm(slack, APPROVER).args["text"]
+    assert told.startswith(f"{request_id} waits for your approval in <#")
+    assert "asks to give *carol view* access" in told
+    assert not [c for c in dms_to(slack, "UALICE") if "waits for your approval" in c.args["text"]]
+
+
+def test_approvers_can_be_told_in_the_requests_thread_instead(
+        bot: Bot, user: SlackClient, slack: SlackFake, entry: int,  # noqa: F811
+        monkeypatch) -> None:
+    import dataclasses
+
+    approvers = bot.runtime.notifier.approvers
+    monkeypatch.setattr(approvers, "settings", dataclasses.replace(
+        approvers.settings, tell_approvers="thread"))
+    request_id = share(user, slack, entry)
+    (posted,) = slack.wait_for(lambda: approval_posts(slack)[:1])
+    reply = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
+                                    if c.args.get("thread_ts")])[0]
+    assert reply.args["channel"] == posted.args["channel"]
+    assert f"<@{APPROVER}>" in reply.args["text"]
+    assert reply.args["text"].endswith(f"{request_id} waits for your approval.")
+    assert dms_to(slack, APPROVER) == []
