@@ -41,7 +41,7 @@ from app.approvals.store import ApprovalStore, ChangeRequest, State, new_request
 from app.mysafe.models import Kind, UserShare
 from app.ops.serve import gunicorn_options
 from app.services import Services
-from benchmarks import harness, profile, wrk_load
+from benchmarks import harness, spy, wrk_load
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture
 from benchmarks.loadgen import ConnectionClient
 
@@ -264,15 +264,15 @@ def profile_acks(bench: Bench, url: str, fixture: Fixture, kind: str, *, connect
     pool = bench.tmp / "wrk-pool.tsv"
     wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
                         int(4000 * seconds), SIGNING_SECRET)
-    pids = profile.workers(bench.bot_proc.pid)
+    pids = spy.workers(bench.bot_proc.pid)
     log(f"profiling {kind!r}: py-spy on workers {pids}, wrk -c {connections} for {seconds:g} s")
-    started = profile.start(pids, seconds + 1, bench.tmp)
+    started = spy.start(pids, seconds + 1, bench.tmp)
     run = wrk_load.run(url, pool, connections=connections, seconds=seconds)
-    own, under, total = profile.finish(started)
+    own, under, total = spy.finish(started)
     settle(bench, bench.bot_proc.pid)
     text = (f"{kind} ack under wrk -c {connections}: {run.rate:.0f}/s, p50 {run.p50_ms:.1f} ms, "
             f"p99 {run.p99_ms:.1f} ms; py-spy --rate 200 on {len(pids)} workers\n"
-            + profile.report(own, under, total))
+            + spy.report(own, under, total))
     print(text)
     return text
 
