@@ -143,140 +143,6 @@ def ack_rows(label: str, results: dict[int, dict[str, Any]], ceiling: dict[int, 
     return rows
 
 
-# --- 1b. the acks driven by wrk ------------------------------------------------------------------
-
-#: Rows of the wrk table, in the order they run at each level (back to back, so a ratio compares
-#: runs made under the same machine conditions).
-WRK_ROWS = ("ceiling", "help", "whoami", "share", "approve")
-WRK_LABELS = {"ceiling": "ceiling (Flask+verify only)", "help": "help ack (answer in ack)",
-              "whoami": "whoami ack (work after ack)", "share": "share ack (work after ack)",
-              "approve": "approve click ack (work after ack)"}
-#: More than any server here answers per second on 2 cores: the ceiling's pool size per second.
-WRK_POOL_RATE = 12_000
-
-
-def settle(bench: Bench, pgid: int, *, quiet: float = 1.0, timeout: float = 180.0) -> float:
-    """Wait until the work after the acks is done: for `quiet` seconds no `response_url` answer
-    arrives and the bot's processes use under 5 % of a core. Returns the seconds waited."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        answers, cpu = bench.slack.response_count, harness.group_cpu(pgid)
-        time.sleep(quiet)
-        if bench.slack.response_count == answers and harness.group_cpu(pgid) - cpu < 0.05 * quiet:
-            break
-    return time.monotonic() - began
-
-
-def wrk_bodies(kind: str, bench: Bench, fixture: Fixture, request_id: str) -> wrk_load.Body:
-    reply = bench.slack.response_url
-    users = fixture.users
-    if kind == "approve":
-        return wrk_load.click_bodies(fixture.approvers, "approve", request_id, reply)
-    if kind == "share":
-        peers = fixture.peers
-        return wrk_load.command_bodies(
-            users, lambda n: f"share password {fixture.entries[users[n % len(users)]]} "
-                             f"with user:{peers[n % len(peers)]}", reply)
-    text = "help" if kind == "ceiling" else kind
-    return wrk_load.command_bodies(users, lambda _n: text, reply)
-
-
-def wrk_acks(bench: Bench, urls: dict[str, str], fixture: Fixture, *, seconds: float,
-             repeats: int) -> list[Row]:
-    """Each of WRK_ROWS at 1, 10 and 50 connections, `repeats` times, median of each figure."""
-    request_id, _ = share_and_wait(bench, ConnectionClient(urls["bot"], SIGNING_SECRET,
-                                                           bench.slack.response_url),
-                                   fixture.users[2], fixture.entries[fixture.users[2]],
-                                   fixture.peers[-3])
-    pool = bench.tmp / "wrk-pool.tsv"
-    pgids = {"ceiling": bench.ceiling_proc.pid, "bot": bench.bot_proc.pid}
-    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for users in LEVELS:
-        for attempt in range(repeats):
-            ceiling_rate = 0.0
-            for kind in WRK_ROWS:
-                server = "ceiling" if kind == "ceiling" else "bot"
-                rate = WRK_POOL_RATE if kind == "ceiling" else 1.5 * ceiling_rate + 500
-                wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
-                                    int(rate * seconds) + users, SIGNING_SECRET)
-                cpu = harness.group_cpu(pgids[server])
-                run = wrk_load.run(urls[server], pool, connections=users, seconds=seconds)
-                # The work after the ack is part of what a command costs: CPU until it is done.
-                waited = settle(bench, pgids[server]) if kind not in ("ceiling", "help") else 0.0
-                server_cpu = harness.group_cpu(pgids[server]) - cpu
-                if kind == "ceiling":
-                    ceiling_rate = run.rate
-                results.setdefault((kind, users), []).append(
-                    {"rate": run.rate, "p50": run.p50_ms, "p95": run.p95_ms, "p99": run.p99_ms,
-                     "client": run.client_share, "server_ms": server_cpu * 1000 / run.requests,
-                     "requests": run.requests, "errors": run.errors, "wrapped": run.wrapped})
-                log(f"  wrk {kind:8} c={users:<3} #{attempt + 1} {run.rate:7.1f}/s  "
-                    f"p50={run.p50_ms:.1f} p99={run.p99_ms:.1f} ms  wrk {run.client_share:.0%} "
-                    f"of a core; server {server_cpu * 1000 / run.requests:.2f} ms CPU/req"
-                    + (f"; work done {waited:.1f} s later" if waited else "")
-                    + (f"  ERRORS {run.errors}" if run.errors else "")
-                    + (f"  pool wrapped {run.wrapped}x" if run.wrapped else ""))
-    return wrk_rows(results, repeats)
-
-
-def wrk_rows(results: dict[tuple[str, int], list[dict[str, Any]]], repeats: int) -> list[Row]:
-    rows = []
-    for kind in WRK_ROWS:
-        for users in LEVELS:
-            runs = results[(kind, users)]
-            mid = {k: statistics.median(r[k] for r in runs)
-                   for k in ("rate", "p50", "p95", "p99", "client", "server_ms", "requests")}
-            rates = sorted(r["rate"] for r in runs)
-            notes = [f"{mid['server_ms']:.1f} ms CPU/req", f"wrk {mid['client']:.0%} of a core",
-                     f"{rates[0]:.0f}-{rates[-1]:.0f}/s"]
-            targets = []
-            if kind != "ceiling":
-                ceiling = statistics.median(r["rate"] for r in results[("ceiling", users)])
-                share = mid["rate"] / ceiling
-                notes.insert(0, f"{share:.0%} of ceiling")
-                targets.append(f">=60% ceiling: {verdict(share >= 0.6)}")
-                if users == 50:
-                    targets.append(f"p99<=50ms: {verdict(mid['p99'] <= 50)}")
-            errors = sum(sum(r["errors"].values()) for r in runs)
-            wrapped = sum(r["wrapped"] for r in runs)
-            if errors:
-                notes.append(f"{errors} errors/non-2xx")
-            if wrapped:
-                notes.append(f"pool reused {wrapped}x (bodies repeated)")
-            rows.append(Row(f"{WRK_LABELS[kind]} [wrk]", str(users),
-                            f"{mid['requests']:.0f}", ms(mid["p50"]), ms(mid["p95"]),
-                            ms(mid["p99"]), f"{mid['rate']:.0f}", "; ".join(notes),
-                            "; ".join(targets)))
-    return rows
-
-
-def profile_acks(bench: Bench, url: str, fixture: Fixture, kind: str, *, connections: int = 10,
-                 seconds: float = 10.0) -> str:
-    """py-spy on every bot worker while wrk sends `kind` for `seconds`; printed on stdout."""
-    if not wrk_load.available():
-        raise RuntimeError("--profile needs wrk")
-    request_id = ""
-    if kind == "approve":
-        client = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
-        request_id, _ = share_and_wait(bench, client, fixture.users[2],
-                                       fixture.entries[fixture.users[2]], fixture.peers[-3])
-        client.close()
-    pool = bench.tmp / "wrk-pool.tsv"
-    wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
-                        int(4000 * seconds), SIGNING_SECRET)
-    pids = spy.workers(bench.bot_proc.pid)
-    log(f"profiling {kind!r}: py-spy on workers {pids}, wrk -c {connections} for {seconds:g} s")
-    started = spy.start(pids, seconds + 1, bench.tmp)
-    run = wrk_load.run(url, pool, connections=connections, seconds=seconds)
-    own, under, total = spy.finish(started)
-    settle(bench, bench.bot_proc.pid)
-    text = (f"{kind} ack under wrk -c {connections}: {run.rate:.0f}/s, p50 {run.p50_ms:.1f} ms, "
-            f"p99 {run.p99_ms:.1f} ms; py-spy --rate 200 on {len(pids)} workers\n"
-            + spy.report(own, under, total))
-    print(text)
-    return text
-
-
 # --- 2. approvals -------------------------------------------------------------------------------
 
 
@@ -604,6 +470,140 @@ def token_fetches(bench: Bench, url: str, fixture: Fixture, services: Services,
                f"{commands / result['wall_s']:.0f}",
                f"{per_1000:.0f} fetches ({fetches / users:.1f}/user); latency = list ack",
                f"<= 1/user/token life: {verdict(fetches <= users)}")
+
+
+# --- 5. the acks driven by wrk, and where their time goes ---------------------------------------
+
+#: Rows of the wrk table, in the order they run at each level (back to back, so a ratio compares
+#: runs made under the same machine conditions).
+WRK_ROWS = ("ceiling", "help", "whoami", "share", "approve")
+WRK_LABELS = {"ceiling": "ceiling (Flask+verify only)", "help": "help ack (answer in ack)",
+              "whoami": "whoami ack (work after ack)", "share": "share ack (work after ack)",
+              "approve": "approve click ack (work after ack)"}
+#: More than any server here answers per second on 2 cores: the ceiling's pool size per second.
+WRK_POOL_RATE = 12_000
+
+
+def settle(bench: Bench, pgid: int, *, quiet: float = 1.0, timeout: float = 180.0) -> float:
+    """Wait until the work after the acks is done: for `quiet` seconds no `response_url` answer
+    arrives and the bot's processes use under 5 % of a core. Returns the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        answers, cpu = bench.slack.response_count, harness.group_cpu(pgid)
+        time.sleep(quiet)
+        if bench.slack.response_count == answers and harness.group_cpu(pgid) - cpu < 0.05 * quiet:
+            break
+    return time.monotonic() - began
+
+
+def wrk_bodies(kind: str, bench: Bench, fixture: Fixture, request_id: str) -> wrk_load.Body:
+    reply = bench.slack.response_url
+    users = fixture.users
+    if kind == "approve":
+        return wrk_load.click_bodies(fixture.approvers, "approve", request_id, reply)
+    if kind == "share":
+        peers = fixture.peers
+        return wrk_load.command_bodies(
+            users, lambda n: f"share password {fixture.entries[users[n % len(users)]]} "
+                             f"with user:{peers[n % len(peers)]}", reply)
+    text = "help" if kind == "ceiling" else kind
+    return wrk_load.command_bodies(users, lambda _n: text, reply)
+
+
+def wrk_acks(bench: Bench, urls: dict[str, str], fixture: Fixture, *, seconds: float,
+             repeats: int) -> list[Row]:
+    """Each of WRK_ROWS at 1, 10 and 50 connections, `repeats` times, median of each figure."""
+    request_id, _ = share_and_wait(bench, ConnectionClient(urls["bot"], SIGNING_SECRET,
+                                                           bench.slack.response_url),
+                                   fixture.users[2], fixture.entries[fixture.users[2]],
+                                   fixture.peers[-3])
+    pool = bench.tmp / "wrk-pool.tsv"
+    pgids = {"ceiling": bench.ceiling_proc.pid, "bot": bench.bot_proc.pid}
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for users in LEVELS:
+        for attempt in range(repeats):
+            ceiling_rate = 0.0
+            for kind in WRK_ROWS:
+                server = "ceiling" if kind == "ceiling" else "bot"
+                rate = WRK_POOL_RATE if kind == "ceiling" else 1.5 * ceiling_rate + 500
+                wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
+                                    int(rate * seconds) + users, SIGNING_SECRET)
+                cpu = harness.group_cpu(pgids[server])
+                run = wrk_load.run(urls[server], pool, connections=users, seconds=seconds)
+                # The work after the ack is part of what a command costs: CPU until it is done.
+                waited = settle(bench, pgids[server]) if kind not in ("ceiling", "help") else 0.0
+                server_cpu = harness.group_cpu(pgids[server]) - cpu
+                if kind == "ceiling":
+                    ceiling_rate = run.rate
+                results.setdefault((kind, users), []).append(
+                    {"rate": run.rate, "p50": run.p50_ms, "p95": run.p95_ms, "p99": run.p99_ms,
+                     "client": run.client_share, "server_ms": server_cpu * 1000 / run.requests,
+                     "requests": run.requests, "errors": run.errors, "wrapped": run.wrapped})
+                log(f"  wrk {kind:8} c={users:<3} #{attempt + 1} {run.rate:7.1f}/s  "
+                    f"p50={run.p50_ms:.1f} p99={run.p99_ms:.1f} ms  wrk {run.client_share:.0%} "
+                    f"of a core; server {server_cpu * 1000 / run.requests:.2f} ms CPU/req"
+                    + (f"; work done {waited:.1f} s later" if waited else "")
+                    + (f"  ERRORS {run.errors}" if run.errors else "")
+                    + (f"  pool wrapped {run.wrapped}x" if run.wrapped else ""))
+    return wrk_rows(results, repeats)
+
+
+def wrk_rows(results: dict[tuple[str, int], list[dict[str, Any]]], repeats: int) -> list[Row]:
+    rows = []
+    for kind in WRK_ROWS:
+        for users in LEVELS:
+            runs = results[(kind, users)]
+            mid = {k: statistics.median(r[k] for r in runs)
+                   for k in ("rate", "p50", "p95", "p99", "client", "server_ms", "requests")}
+            rates = sorted(r["rate"] for r in runs)
+            notes = [f"{mid['server_ms']:.1f} ms CPU/req", f"wrk {mid['client']:.0%} of a core",
+                     f"{rates[0]:.0f}-{rates[-1]:.0f}/s"]
+            targets = []
+            if kind != "ceiling":
+                ceiling = statistics.median(r["rate"] for r in results[("ceiling", users)])
+                share = mid["rate"] / ceiling
+                notes.insert(0, f"{share:.0%} of ceiling")
+                targets.append(f">=60% ceiling: {verdict(share >= 0.6)}")
+                if users == 50:
+                    targets.append(f"p99<=50ms: {verdict(mid['p99'] <= 50)}")
+            errors = sum(sum(r["errors"].values()) for r in runs)
+            wrapped = sum(r["wrapped"] for r in runs)
+            if errors:
+                notes.append(f"{errors} errors/non-2xx")
+            if wrapped:
+                notes.append(f"pool reused {wrapped}x (bodies repeated)")
+            rows.append(Row(f"{WRK_LABELS[kind]} [wrk]", str(users),
+                            f"{mid['requests']:.0f}", ms(mid["p50"]), ms(mid["p95"]),
+                            ms(mid["p99"]), f"{mid['rate']:.0f}", "; ".join(notes),
+                            "; ".join(targets)))
+    return rows
+
+
+def profile_acks(bench: Bench, url: str, fixture: Fixture, kind: str, *, connections: int = 10,
+                 seconds: float = 10.0) -> str:
+    """py-spy on every bot worker while wrk sends `kind` for `seconds`; printed on stdout."""
+    if not wrk_load.available():
+        raise RuntimeError("--profile needs wrk")
+    request_id = ""
+    if kind == "approve":
+        client = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
+        request_id, _ = share_and_wait(bench, client, fixture.users[2],
+                                       fixture.entries[fixture.users[2]], fixture.peers[-3])
+        client.close()
+    pool = bench.tmp / "wrk-pool.tsv"
+    wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
+                        int(4000 * seconds), SIGNING_SECRET)
+    pids = spy.workers(bench.bot_proc.pid)
+    log(f"profiling {kind!r}: py-spy on workers {pids}, wrk -c {connections} for {seconds:g} s")
+    started = spy.start(pids, seconds + 1, bench.tmp)
+    run = wrk_load.run(url, pool, connections=connections, seconds=seconds)
+    own, under, total = spy.finish(started)
+    settle(bench, bench.bot_proc.pid)
+    text = (f"{kind} ack under wrk -c {connections}: {run.rate:.0f}/s, p50 {run.p50_ms:.1f} ms, "
+            f"p99 {run.p99_ms:.1f} ms; py-spy --rate 200 on {len(pids)} workers\n"
+            + spy.report(own, under, total))
+    print(text)
+    return text
 
 
 # --- output ----------------------------------------------------------------------------------------
