@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
 
 
@@ -67,16 +68,12 @@ def finish(started: list[tuple[subprocess.Popen, Path]]) -> tuple[Counter[str], 
 
 
 def name(frame: str) -> str:
-    """`func (path/to/module.py:12)` -> `func (module path from site-packages or the repo)`."""
+    """`func (/abs/path/to/repo/app/x.py:12)` -> `func (app/x.py)`; py-spy already shortens
+    library paths (`slack_bolt/app/app.py`)."""
     found = FRAME.match(frame)
     if not found:
         return frame
-    file = found["file"]
-    for marker in ("site-packages/", "/app/", "lib/python3.11/"):
-        if marker in file:
-            file = ("app/" if marker == "/app/" else "") + file.split(marker, 1)[1]
-            break
-    return f"{found['func']} ({file})"
+    return f"{found['func']} ({found['file'].removeprefix(str(ROOT) + '/')})"
 
 
 def report(own: Counter[str], under: Counter[str], total: int, top: int = 15) -> str:
