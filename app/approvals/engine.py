@@ -33,7 +33,7 @@ from app.approvals.changes import (
     spec_of,
     unmet,
 )
-from app.approvals.entry_locks import EntryLocks
+from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.grants import Grant, from_diff, granted, merged
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Nudge, Reminders
@@ -416,7 +416,7 @@ class Engine:
         `request` is the copy the caller read right after taking the lease, if it has one."""
         request = request or self.get(request_id)
         try:
-            outcome, grant = self._call_mysafe(request, lease)
+            outcome, ended = self._call_mysafe(request, lease)
         except EntryBusy:
             return self._queue(request, lease)
         except LeaseLost as error:
@@ -431,9 +431,7 @@ class Engine:
         else:
             summary: dict[str, Any] = {
                 "message": outcome.message, "shared_error": list(outcome.shared_error),
-                "identifier": outcome.entry.identifier if outcome.entry else None}
-            if grant is not None:
-                summary.update(self._schedule_end(request, grant))
+                "identifier": outcome.entry.identifier if outcome.entry else None, **ended}
             try:
                 result = self.store.transition(request_id, Action.FINISH, actor="bot",
                                                now=timestamp(), lease=lease, outcome="applied",
@@ -464,10 +462,15 @@ class Engine:
         """Schedule a time-bound share's end before the request is recorded applied, so a share
         MySafe took always has one, whatever happens to this process next. An extension
         carries the grant of the share it extends, then takes over its end: in that order, so
-        a crash between the two ends the access early, never leaves it without an end."""
+        a crash between the two ends the access early, never leaves it without an end.
+
+        Called while the apply still holds the entry: a revoke of the extended share writes
+        under the same lock, so it has either written already (this apply read the entry after
+        it, and its grant gives back what that revoke took) or will find its end taken over at
+        its last check and write nothing."""
         extends = request.change.extends
         earlier = self.revokes.get(extends) if extends else None
-        if earlier is not None and earlier.state in ("scheduled", "retrying"):
+        if earlier is not None and earlier.supersedable:
             grant = merged(earlier.grant, grant)
         ends = self.revokes.schedule(request, grant, now=timestamp())
         if earlier is not None:
@@ -483,27 +486,28 @@ class Engine:
         return Decision(self.get(request.id), Outcome.APPLY)
 
     def _call_mysafe(self, request: ChangeRequest,
-                     lease: str) -> tuple[WriteResult, Grant | None]:
+                     lease: str) -> tuple[WriteResult, dict[str, Any]]:
         """The MySafe calls of one apply, none of them allowed to end after the lease does;
-        with what a time-bound share added (None for every other change)."""
+        with a time-bound share's scheduled end (empty for every other change)."""
         change = request.change
         client = self.client_for(request.requester)
         secrets = self._secrets(request)
         with deadline(self._monotonic(request.lease_until) - LEASE_SAFETY):
             if spec_of(change).creates:
                 self._fence(request, lease, client)
-                return self._create_once(client, request, secrets), None
+                return self._create_once(client, request, secrets), {}
             return self._write_entry(client, request, lease, secrets)
 
     def _write_entry(self, client: UserClient, request: ChangeRequest, lease: str,
-                     secrets: Mapping[str, str]) -> tuple[WriteResult, Grant | None]:
+                     secrets: Mapping[str, str]) -> tuple[WriteResult, dict[str, Any]]:
         """Read → merge → write → read back, holding the entry, so two applies never overlap.
 
         An apply that finds its change already there writes nothing (a take-over whose first
         attempt landed); one whose write MySafe does not show is a failure, not "applied".
         A time-bound share's grant is what this write adds to the entry read just before it;
         a take-over that writes nothing falls back on the submission's diff (and the grant
-        the first attempt scheduled, if it got that far, is kept)."""
+        the first attempt scheduled, if it got that far, is kept). Its end is scheduled before
+        the entry is let go (see `_schedule_end`)."""
         change = request.change
         assert change.identifier is not None  # every verb but create names its entry
         left = request.lease_until - timestamp() - LEASE_SAFETY
@@ -512,21 +516,30 @@ class Engine:
               deadline(held.deadline - LEASE_SAFETY)):
             current = client.get(change.kind, change.identifier)
             if unmet(change, current) == []:
-                return (WriteResult(message="Already in place in MySafe; nothing was written",
-                                    entry=current),
-                        from_diff(request.diff) if change.time_bound else None)
-            grant = granted(change, current) if change.time_bound else None
-            if not held.still_held():
-                raise LeaseLost("the entry lock ran out before the write")
-            self._fence(request, lease, client)
-            outcome = client.update(change.kind, change.identifier,
-                                    final_body(change, current, secrets))
-            after = client.get(change.kind, change.identifier)
+                outcome = WriteResult(message="Already in place in MySafe; nothing was written",
+                                      entry=current)
+                grant = from_diff(request.diff) if change.time_bound else None
+            else:
+                grant = granted(change, current) if change.time_bound else None
+                outcome = self._write(client, request, lease, held, current, secrets)
+            return outcome, (self._schedule_end(request, grant) if grant is not None else {})
+
+    def _write(self, client: UserClient, request: ChangeRequest, lease: str, held: EntryLock,
+               current: Entry, secrets: Mapping[str, str]) -> WriteResult:
+        """The write of `_write_entry` and its read-back: what MySafe shows is what counts."""
+        change = request.change
+        assert change.identifier is not None
+        if not held.still_held():
+            raise LeaseLost("the entry lock ran out before the write")
+        self._fence(request, lease, client)
+        outcome = client.update(change.kind, change.identifier,
+                                final_body(change, current, secrets))
+        after = client.get(change.kind, change.identifier)
         problems = unmet(change, after, reported=outcome.shared_error)
         if problems:
             raise NotApplied("MySafe accepted the change, but the entry shows: "
                              + "; ".join(problems))
-        return outcome, grant
+        return outcome
 
     def _fence(self, request: ChangeRequest, lease: str, client: UserClient) -> None:
         """The last checks before a write: this apply still holds the request's lease, and the

@@ -103,6 +103,8 @@ class Revoke:
     rotated: bool = False
     #: The share's length in seconds (an extension asks for the same again).
     duration: int = 0
+    #: The claim holder passed its last check and writes (or wrote): no extension takes over.
+    writing: bool = False
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
@@ -119,8 +121,14 @@ class Revoke:
             alert_channel=data.get("alert_channel", ""), alert_ts=data.get("alert_ts", ""),
             given_up_by=data.get("given_up_by", ""),
             rotate_after=bool(data.get("rotate_after")), rotated=bool(data.get("rotated")),
-            duration=int(data.get("duration") or 0),
+            duration=int(data.get("duration") or 0), writing=bool(data.get("writing")),
         )
+
+    @property
+    def supersedable(self) -> bool:
+        """An extension may still take over this end (`revoke_supersede.lua` decides)."""
+        return self.state in ("scheduled", "retrying") or (
+            self.state == "revoking" and not self.writing)
 
     @property
     def grantees(self) -> str:
@@ -149,6 +157,7 @@ class RevokeStore:
         self._remind = client.register_script(_lua("revoke_remind"))
         self._supersede = client.register_script(_lua("revoke_supersede"))
         self._ended = client.register_script(_lua("revoke_ended"))
+        self._write = client.register_script(_lua("revoke_write"))
 
     def record_key(self, request_id: str) -> str:
         return f"{self.prefix}:req:{{{request_id}}}:revoke"
@@ -244,10 +253,11 @@ class RevokeStore:
             found.append(revoke)
         return found
 
-    def still_ours(self, request_id: str, lease: str, *, now: float) -> bool:
-        state, holder, until = self.redis.hmget(self.record_key(request_id), "state", "lease",
-                                                "lease_until")
-        return state == "revoking" and holder == lease and float(until or 0) > now + SAFETY
+    def start_write(self, request_id: str, lease: str, *, now: float) -> bool:
+        """The holder of `lease` may write now (and is marked as writing); False when its claim
+        was lost, runs out within `SAFETY`, or an extension took the end over."""
+        return self._write(keys=[self.record_key(request_id)],
+                           args=[lease, repr(now + SAFETY)]) == "ok"
 
     def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
         key = self.record_key(request_id)
@@ -371,7 +381,7 @@ class Revoker:
                 body["password"] = new_password(settings.rotate_length, settings.rotate_classes)
             if not body:
                 return taken  # nothing left of the grant: nothing to write
-            if not held.still_held() or not self.store.still_ours(
+            if not held.still_held() or not self.store.start_write(
                     revoke.request_id, lease, now=timestamp()):
                 raise LeaseLost("the revoke's claim ran out before the write")
             client.update(revoke.kind, revoke.identifier, body)

@@ -316,6 +316,74 @@ def test_an_approved_extension_takes_over_the_end(engine: Engine, revoker: Revok
     assert sharing(emulator, entry) == {"bobm": False}
 
 
+def test_an_extension_approved_while_the_old_end_is_claimed_keeps_the_access(
+        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told) -> None:
+    """A worker claimed the old end and has not written yet when the extension is applied:
+    the extension takes the end over, and the worker, at its last check, writes nothing."""
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    extension = revoker.extend(request_id, "UALICE")
+    until = ends + 1 + engine.settings.apply_lease
+    status, _ = revoker.store.claim(request_id, now=ends + 1, lease="w1", lease_until=until)
+    assert status == "claimed"
+    applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+    assert applied.result["granted"] == ["carol (view)"]  # the claimed share's grant, carried
+    written = puts(emulator)
+    revoker.run(request_id, "w1", now=ends + 1, until=until)
+    assert sharing(emulator, entry) == {"bobm": False, "carol": False}
+    assert puts(emulator) == written and told.outcomes == []
+    revoker.sweep(now=float(applied.result["ends"]) + 1)
+    assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_an_extension_racing_the_old_end_never_ends_the_access_early(
+        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator) -> None:
+    """The old end's sweep and the extension's approval at the same moment, again and again:
+    whichever writes first, carol has access after both, until the extension's own end."""
+    for _ in range(12):
+        request_id, ends = granted_for(engine, entry, UserShare("carol"))
+        extension = revoker.extend(request_id, "UALICE")
+        barrier = threading.Barrier(2)
+
+        def sweep() -> None:
+            barrier.wait()
+            revoker.sweep(now=ends + 1)
+
+        def approve(extension_id: str = extension.id) -> float:
+            barrier.wait()
+            applied = engine.approve(extension_id, "UAPPROVER1", is_approver=True).request
+            return float(applied.result["ends"])
+
+        # Approved half an hour on (both threads' clock): the new end is well past `ends + 1`,
+        # so the sweep can only ever run the old end.
+        with shifted(HOUR / 2), ThreadPoolExecutor(max_workers=2) as pool:
+            swept, approved = pool.submit(sweep), pool.submit(approve)
+            swept.result()
+            new_end = approved.result()
+        assert new_end > ends + HOUR / 4
+        assert sharing(emulator, entry) == {"bobm": False, "carol": False}
+        revoker.sweep(now=new_end + 1)
+        assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_an_extension_applied_after_the_old_end_wrote_gives_the_access_back(
+        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told) -> None:
+    """The old end is past its last check (marked writing) and took carol away: the extension
+    reads after it, gives carol back and ends her access itself; the old end is reported."""
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    extension = revoker.extend(request_id, "UALICE")
+    until = ends + 1 + engine.settings.apply_lease
+    revoker.store.claim(request_id, now=ends + 1, lease="w1", lease_until=until)
+    assert revoker.store.start_write(request_id, "w1", now=timestamp())
+    emulator.update_entry("password", entry, users_allowed=[{"username": "bobm"}])  # it wrote
+    applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+    assert sharing(emulator, entry) == {"bobm": False, "carol": False}
+    old = revoker.store.get(request_id)
+    assert old is not None and old.state == "revoking"  # not taken over: it reports its end
+    assert revoker.store.finish(request_id, lease="w1", outcome="done")
+    revoker.sweep(now=float(applied.result["ends"]) + 1)
+    assert sharing(emulator, entry) == {"bobm": False}
+
+
 def test_a_record_that_cannot_be_read_does_not_stop_the_others(
         engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, redis) -> None:
     broken, ends = granted_for(engine, entry, UserShare("carol"))
