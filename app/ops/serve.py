@@ -13,12 +13,13 @@ import shutil
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from app.errors import ConfigError
 from app.gunicorn_conf import CHECKED, prepare_multiprocess_dir
 from app.logs import configure_logging
 from app.ops import demo
 from app.ops.sibling import ENV as SUPERVISED
 from app.ops.sibling import Sibling
-from app.settings import Settings, merged_environment
+from app.settings import Settings, is_loopback, merged_environment
 from app.storage import EmbeddedRedis, connect
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,10 @@ def _serve(*, host: str, port: int, workers: int) -> int:
     if demo.wanted(merged_environment(None, ".env")):
         os.environ.update(demo.environment(os.environ, host=host, port=port))
     settings = Settings.from_env()  # fail fast, before anything starts
+    if settings.demo and not is_loopback(host):
+        # The console answers anyone who reaches it: the demo is for this machine only, however
+        # its variables came to be set (filled in above, or copied into an `.env`).
+        raise ConfigError("--host", f"is {host}: the demo binds to loopback only (127.0.0.1)")
     if settings.mcp_port:
         settings.mcp_url(host=host, port=settings.mcp_port)  # the sibling's URL must be known
     configure_logging(settings.log_format)

@@ -110,6 +110,25 @@ def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
     assert "--host" in result.stderr and "loopback" in result.stderr
 
 
+def test_the_demo_set_by_hand_refuses_to_listen_off_loopback_too(tmp_path: Path) -> None:
+    """Every demo variable set in the environment (a copied `.env`): the console would be
+    served to the network, so the bind is refused just the same."""
+    from app.crypto import generate_key
+
+    port = _free_port()
+    demo_url = f"http://127.0.0.1:{port}"
+    env = _environment(tmp_path) | {
+        "MYSAFE_BOT_DEMO": demo_url, "SLACK_API_URL": f"{demo_url}/demo/api/",
+        "SLACK_BOT_TOKEN": "xoxb-demo-by-hand", "SLACK_SIGNING_SECRET": "s" * 32,
+        "MYSAFE_BOT_APPROVAL_CHANNEL": CHANNEL, "MYSAFE_BOT_APPROVERS": "S0DEMOAPPROVERS",
+        "MYSAFE_URL": f"http://127.0.0.1:{_free_port()}", "MYSAFE_BOT_ENCRYPTION_KEY": generate_key()}
+    result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0",
+                             "--port", str(port)], env=env, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--host" in result.stderr and "loopback" in result.stderr
+
+
 def test_the_slack_stand_in_wants_the_bot_token_and_knows_its_methods(tmp_path: Path) -> None:
     with demo(tmp_path, _free_port()) as url:
         token = json.loads((tmp_path / "data" / "demo.json").read_text())["bot_token"]
