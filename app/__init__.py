@@ -10,9 +10,15 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 
-def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True) -> Flask:
+def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True,
+               consume: bool | None = None) -> Flask:
     """Build the web app over a runtime (`app.runtime.build_runtime`, from the environment
     when none is given): health and metrics routes, Slack's route, the ticketing webhook.
+
+    `consume` runs the Slack front's jobs in this process (threads beside the requests'):
+    by default only when this call built the runtime, as gunicorn's workers do; a caller
+    that passes its own runtime starts and stops the consumer itself
+    (`runtime.front.start_consumer()`).
 
     Nothing is created at import time; tests pass the runtime they built. Routes reach the
     runtime through the blueprints' closures, never through a string key.
@@ -23,6 +29,8 @@ def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True) -> F
     from app.runtime import build_runtime
     from app.settings import Settings
 
+    if consume is None:
+        consume = runtime is None
     runtime = runtime or build_runtime(Settings.from_env())
     settings = runtime.settings
     configure_logging(settings.log_format)
@@ -40,6 +48,8 @@ def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True) -> F
     app.register_blueprint(web_blueprint(runtime))
     if runtime.front is not None:
         _mount_slack(app, runtime, socket_mode=socket_mode)
+        if consume:
+            runtime.front.start_consumer()
     if settings.demo:
         _mount_demo(app, runtime)
     return app

@@ -90,6 +90,12 @@ class Settings:
     policy: Policy | None = None
     #: The demo's own base URL (the console signs requests to it); "" when running for real.
     demo_url: str = ""
+    #: Seconds a job's consumer may be silent before another consumer takes the job over.
+    job_visibility: int = 30
+    #: Jobs one process runs at once (its bound on concurrent calls to MySafe) …
+    job_threads: int = 16
+    #: … and at most this many of them for one person.
+    job_per_person: int = 2
 
     @property
     def demo(self) -> bool:
@@ -186,6 +192,12 @@ class Settings:
                                              low=0, high=100_000),
             policy_path=reader.policy_file("MYSAFE_BOT_POLICY"),
             demo_url=reader.url(DEMO),
+            job_visibility=reader.number("MYSAFE_BOT_JOB_VISIBILITY", int, default=30, low=1,
+                                         high=3600),
+            job_threads=reader.number("MYSAFE_BOT_JOB_THREADS", int, default=16, low=1,
+                                      high=256),
+            job_per_person=reader.number("MYSAFE_BOT_JOB_PER_PERSON", int, default=2, low=1,
+                                         high=64),
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
         settings = _with_policy(settings, problems, strict=service)

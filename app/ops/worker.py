@@ -1,4 +1,6 @@
-"""`mysafe-bot worker`: the loop that expires due requests and recovers stuck applies.
+"""`mysafe-bot worker`: the loop that expires due requests and recovers stuck applies, and a
+consumer of the Slack front's jobs (the work after each ack), so operators can scale that
+work apart from the web processes that ack.
 
 Ticket callbacks run in a thread of their own. Each pass writes a heartbeat in Redis, which
 `mysafe-bot worker --check` (the liveness probe in deploy/) and `doctor` read. It stops
@@ -30,7 +32,9 @@ log = logging.getLogger(__name__)
 def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    runtime = build_runtime(settings, front=False)
+    # The front's listeners are built (no network) for their job handlers; this process
+    # answers no Slack request itself.
+    runtime = build_runtime(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -40,6 +44,8 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     delivering = threading.Thread(target=deliver_callbacks, args=(runtime, stop, interval),
                                   name="callbacks", daemon=True)
     delivering.start()
+    if runtime.front is not None and not once:
+        runtime.front.start_consumer()
     last_repost = 0.0
     try:
         while True:
@@ -53,6 +59,8 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
                 break
     finally:
         stop.set()
+        if runtime.front is not None:
+            runtime.front.stop_consumer()
         delivering.join(timeout=CALLBACK_GRACE)
         runtime.close()
         log.info("worker stopped", extra={"event": "worker.stop"})

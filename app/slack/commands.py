@@ -1,8 +1,9 @@
 """`/mysafe`: parse in the ack (fast, no I/O), answer bad input at once, do the work after.
 
 Help and parse errors are the ack's own (ephemeral) text. Modal verbs open their form right
-after the ack, while Slack's trigger is fresh. Everything else runs in a lazy listener and
-answers through `response_url`. The command's `trigger_id` is the request's idempotency key.
+after the ack, while Slack's trigger is fresh. Everything else is stored as a job before the
+ack, which says "Working on …"; a consumer runs it and replaces that line with the answer
+through `response_url`. The command's `trigger_id` is the request's idempotency key.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import redis
-from slack_bolt import BoltContext
 
 from app import metrics
 from app.edge import answer_errors, user_message
 from app.ratelimit import RateLimiter
 from app.slack.replies import form_view, render_text
+from app.slack.respond import Respond
+from app.text import clip
 from commands import dispatch
 from commands.context import Context
 from commands.parser import CommandError, parse
@@ -25,20 +27,22 @@ from commands.replies import OpenForm, Reply
 if TYPE_CHECKING:
     from app.slack.front import SlackFront
 
+#: What an ack says when Redis cannot take the work: nothing was stored, nothing will happen.
+UNAVAILABLE = ("The bot's storage is unavailable right now; nothing was done. Try again in a "
+               "minute.")
+
 COMMAND = "/mysafe"
 
 
-#: Set by the ack when it let a command through; the lazy listener does nothing without it
-#: (a rate-limited or refused command must not run after its refusal was sent).
-PROCEED = "mysafe_proceed"
+#: The job kind of a command with work after the ack.
+JOB = "command"
 
 
 def register_commands(front: SlackFront) -> None:
-    """Two listeners, first match wins: commands with work after the ack get a lazy listener;
-    help, bad input and modal verbs are answered by the ack alone (no thread, no copy)."""
+    """One listener: the ack answers help, bad input and modal verbs itself, and stores
+    every other command as a job (`work`) before it acks."""
     handlers = _Handlers(front)
-    front.bolt.command(COMMAND, matchers=[handlers.has_work])(ack=handlers.ack,
-                                                              lazy=[handlers.work])
+    front.on_job(JOB, handlers.work)
     front.bolt.command(COMMAND)(handlers.ack)
 
 
@@ -67,21 +71,12 @@ class _Handlers:
     def text(self, reply: Reply) -> str:
         return render_text(reply, channel=self.front.services.settings.approval_channel)
 
-    @staticmethod
-    def has_work(body: dict[str, Any]) -> bool:
-        try:
-            command = parse(body.get("text", ""))
-        except CommandError:
-            return False
-        return not isinstance(command, dispatch.INSTANT_COMMANDS + dispatch.MODAL_COMMANDS)
-
-    def ack(self, ack: Callable[..., Any], body: dict[str, Any], context: BoltContext,
+    def ack(self, ack: Callable[..., Any], body: dict[str, Any],
             respond: Callable[..., Any]) -> None:
         try:
             verdict = self.limiter.hit(body["user_id"])
         except redis.RedisError:
-            ack(text="The bot's storage is unavailable right now; nothing was done. Try again "
-                     "in a minute.")
+            ack(text=UNAVAILABLE)
             return
         if not verdict.allowed:
             metrics.RATE_LIMITED.labels(limit="command").inc()
@@ -97,25 +92,28 @@ class _Handlers:
         if isinstance(command, dispatch.INSTANT_COMMANDS):
             ack(text=self.text(dispatch.run(self.context(body), command)))
             return
+        if not isinstance(command, dispatch.MODAL_COMMANDS):
+            if not self.front.store(JOB, body):
+                ack(text=UNAVAILABLE)
+                return
+            ack(text=working_on(body.get("text", "")))
+            return
         ack()
-        context[PROCEED] = True
-        if isinstance(command, dispatch.MODAL_COMMANDS):
-            # response_url works wherever the command was typed (DMs, private channels), unlike
-            # chat.postEphemeral, which needs the bot in the channel.
-            def tell(text: str) -> None:
-                respond(text=text, response_type="ephemeral")
+        # response_url works wherever the command was typed (DMs, private channels), unlike
+        # chat.postEphemeral, which needs the bot in the channel.
+        def tell(text: str) -> None:
+            respond(text=text, response_type="ephemeral")
 
-            with answer_errors(tell):
-                self.answer(body, dispatch.run(self.context(body), command), tell)
+        with answer_errors(tell):
+            self.answer(body, dispatch.run(self.context(body), command), tell)
 
-    def work(self, body: dict[str, Any], context: BoltContext,
-             respond: Callable[..., Any]) -> None:
-        if not context.get(PROCEED):
-            return  # refused in the ack (rate limit, storage down)
+    def work(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """The job: run the verb, then replace the ack's "Working on …" with the answer."""
         command = parse(body.get("text", ""))
 
         def say(text: str) -> None:
-            respond(text=text, response_type="ephemeral")
+            if respond is not None:
+                respond(text=text, response_type="ephemeral", replace_original=True)
 
         outcome = "error"
         with answer_errors(say):
@@ -123,3 +121,8 @@ class _Handlers:
             outcome = "ok"
             self.answer(body, reply, say)
         metrics.REQUESTS.labels(verb=type(command).__name__.lower(), outcome=outcome).inc()
+
+
+def working_on(text: str) -> str:
+    """The ack's line while the job runs: the command as typed, shortened visibly."""
+    return f"Working on /mysafe {clip(' '.join(text.split()), 80)} …"

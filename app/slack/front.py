@@ -1,10 +1,13 @@
 """The Slack front: a Bolt app mounted in Flask at `POST /slack/events`, and in Socket Mode.
 
-Listeners are thin: `ack()` first (Slack's 3 seconds), then the work runs in a Bolt lazy
-listener, in a thread, and the answer goes back through `response_url`, a modal update or a
-DM. Bolt verifies every request's signature and timestamp; a bad one is a 401 before any
-listener runs. Retried deliveries (`X-Slack-Retry-Num` of 1 or more; Socket Mode's
-`retry_attempt`) are acknowledged and dropped.
+Listeners are thin: the ack stores the work as a job in Redis (`app.jobs`) and only then
+answers Slack; a consumer (`app.consumer`, in every web process and in `mysafe-bot worker`)
+runs it, and the answer goes back through `response_url`, a modal update or a DM. A process
+that dies after the ack loses nothing: another consumer takes the job over. When Redis cannot
+take the job, the ack says so and nothing is done. Bolt verifies every request's signature
+and timestamp; a bad one is a 401 before any listener runs. Retried deliveries
+(`X-Slack-Retry-Num` of 1 or more; Socket Mode's `retry_attempt`) are acknowledged and
+dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import redis
 from flask import Blueprint, Flask, Response, request
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.flask.handler import to_flask_response
@@ -26,19 +30,26 @@ from slack_sdk.signature import SignatureVerifier
 
 from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
+from app.consumer import Consumer, Handler, taken_over
 from app.edge import answer_errors
 from app.errors import ApprovalError, BotError
+from app.jobs import JobQueue
 from app.services import Services
 from app.slack import blocks
 from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask
+from app.slack.commands import UNAVAILABLE
 from app.slack.home_tab import HomeTab
 from app.slack.payloads import problem
+from app.slack.respond import Respond, Responder
 from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
 
 log = logging.getLogger(__name__)
+
+#: The work after an ack: the request's body, and its `response_url` answer (None without one).
+Work = Callable[[dict[str, Any], Respond | None], None]
 
 
 def make_web_client(services: Services) -> WebClient:
@@ -65,14 +76,21 @@ class SlackFront:
         self.home = home
         #: Started per web process by `create_app` when SLACK_APP_TOKEN is set.
         self.socket_mode: SocketMode | None = None
+        self.jobs = JobQueue(services.redis, services.keyring,
+                             prefix=services.settings.key_prefix)
+        self.responder = Responder()
+        #: What each kind of job does; a `Consumer` runs them (see `start_consumer`).
+        self.handlers: dict[str, Handler] = {}
+        self.consumer: Consumer | None = None
         self.bolt = App(
             signing_secret=services.settings.slack_signing_secret or None,
             client=client,  # carries the token and SLACK_API_URL
             # Ack in the request's own thread: Bolt's default hands the ack to its pool and polls
             # for it every 10 ms (13 ms p50 for `help`, measured; 1.4 ms this way). The work
-            # after the ack still runs in lazy listeners, on a pool sized for MySafe's latency.
+            # after the ack is a job (see `durable`); only Home tab refreshes, which a later
+            # visit redoes, still run in Bolt's lazy listeners.
             process_before_response=True,
-            listener_executor=ThreadPoolExecutor(max_workers=16,
+            listener_executor=ThreadPoolExecutor(max_workers=4,
                                                  thread_name_prefix="slack-lazy"),
             token_verification_enabled=False,  # `mysafe-bot doctor` checks the token instead
             # `POST /slack/events` verifies the signature before Bolt reads a byte (see
@@ -95,10 +113,10 @@ class SlackFront:
     # --- buttons -------------------------------------------------------------------------
 
     def _register_actions(self) -> None:
-        self.bolt.action(blocks.APPROVE)(ack=_ack, lazy=[self._approve])
-        self.bolt.action(blocks.RETRY)(ack=_ack, lazy=[self._retry])
+        self.bolt.action(blocks.APPROVE)(self.durable("approve", self._approve))
+        self.bolt.action(blocks.RETRY)(self.durable("retry", self._retry))
         self.bolt.action(blocks.DENY)(self._deny_clicked)
-        self.bolt.action(blocks.CANCEL)(ack=_ack, lazy=[self._cancel])
+        self.bolt.action(blocks.CANCEL)(self.durable("cancel", self._cancel))
         self.bolt.action(blocks.NUDGE)(ack=_ack, lazy=[self._nudge])
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
         self.bolt.action(GIVE_UP)(ack=_ack, lazy=[self._give_up])
@@ -139,11 +157,53 @@ class SlackFront:
         elif status != "ok":
             self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
 
-    def _approve(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+    # --- jobs ----------------------------------------------------------------------------
+
+    def durable(self, kind: str, work: Work) -> Callable[..., None]:
+        """Make `work` a job of `kind`; the ack listener returned stores it before acking."""
+        self.on_job(kind, work)
+
+        def store_then_ack(ack: Callable[..., Any], body: dict[str, Any]) -> None:
+            stored = self.store(kind, body)
+            ack()
+            if not stored:
+                self.tell(body, self.responder.to(body.get("response_url")), UNAVAILABLE)
+
+        return store_then_ack
+
+    def on_job(self, kind: str, work: Work) -> None:
+        self.handlers[kind] = lambda body: work(body, self.responder.to(body.get("response_url")))
+
+    def store(self, kind: str, body: dict[str, Any]) -> bool:
+        """Put the job in Redis before the ack promises it; False when Redis cannot take it."""
+        try:
+            self.jobs.put(kind, body, who=_person(body))
+        except redis.RedisError as error:
+            log.warning("job not stored", extra={"event": "jobs.not_stored", "kind": kind,
+                                                 "error": type(error).__name__})
+            return False
+        return True
+
+    def start_consumer(self) -> Consumer:
+        """Run this front's jobs in this process, within the settings' bounds."""
+        settings = self.services.settings
+        self.consumer = Consumer(self.jobs, self.handlers, threads=settings.job_threads,
+                                 per_person=settings.job_per_person,
+                                 visibility=settings.job_visibility).start()
+        return self.consumer
+
+    def stop_consumer(self) -> None:
+        if self.consumer is not None:
+            self.consumer.stop()
+            self.consumer = None
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def _approve(self, body: dict[str, Any], respond: Respond | None) -> None:
         self._decide(body, respond, lambda rid, user: self.engine.approve(
             rid, user, is_approver=self.eligible(rid, user, "approve")))
 
-    def _retry(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+    def _retry(self, body: dict[str, Any], respond: Respond | None) -> None:
         self._decide(body, respond, lambda rid, user: self.engine.retry(
             rid, user, is_approver=self.eligible(rid, user, "retry")))
 
@@ -162,15 +222,15 @@ class SlackFront:
             self.engine.nudge(request_id, user)
             self.tell(body, respond, f"The approvers of {request_id} were reminded.")
 
-    def _cancel(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+    def _cancel(self, body: dict[str, Any], respond: Respond | None) -> None:
         self._decide(body, respond, self.engine.cancel)
 
-    def _decide(self, body: dict[str, Any], respond: Callable[..., Any],
+    def _decide(self, body: dict[str, Any], respond: Respond | None,
                 decide: Callable[[str, str], Any]) -> None:
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         with answer_errors(lambda text: self.tell(body, respond, text)):
             decision = decide(request_id, user)
-            if not decision.changed:
+            if not decision.changed and not taken_over():  # a replay's effect is in already
                 self.tell(body, respond, blocks.unchanged_notice(decision.request))
         if body.get("container", {}).get("type") == "view":
             self.publish_home(user)  # clicked in the Home tab: show it as it is now
@@ -244,6 +304,11 @@ class SlackFront:
 
 def _ack(ack: Callable[..., Any]) -> None:
     ack()
+
+
+def _person(body: dict[str, Any]) -> str:
+    """Who asked: a command's `user_id`, an interaction's `user.id`."""
+    return str(body.get("user_id") or body.get("user", {}).get("id", ""))
 
 
 def _drop_retries(req: Any, resp: Any,

@@ -2,7 +2,9 @@
 
 Each acknowledges at once. Input that can be checked without I/O is checked before the ack,
 so Slack shows the error next to the field and nothing is stored; what needs MySafe (checking
-a key, reading the entry) runs after, and the person hears the result by modal update or DM.
+a key, reading the entry) is stored as a job before the ack and runs after it, and the person
+hears the result by modal update or DM. When Redis cannot take the job, the form stays open
+and says so.
 Secret values typed into these modals go only to the vault or to the request's encrypted field.
 """
 
@@ -21,6 +23,7 @@ from app.errors import ValidationError
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
 from app.slack import blocks
+from app.slack.commands import UNAVAILABLE
 from app.text import inline
 
 if TYPE_CHECKING:
@@ -29,14 +32,17 @@ if TYPE_CHECKING:
 
 def register_views(front: SlackFront) -> None:
     views = _Views(front)
-    front.bolt.view(blocks.DENY_VIEW)(ack=_ack_close, lazy=[views.deny])
-    front.bolt.view(blocks.LOGIN_VIEW)(ack=views.login_ack, lazy=[views.login])
-    front.bolt.view(blocks.ROTATE_VIEW)(ack=views.rotate_ack, lazy=[views.rotate])
-    front.bolt.view(blocks.CREATE_VIEW)(ack=views.create_ack, lazy=[views.create])
+    for callback_id, ack, work in (
+            (blocks.DENY_VIEW, views.deny_ack, views.deny),
+            (blocks.LOGIN_VIEW, views.login_ack, views.login),
+            (blocks.ROTATE_VIEW, views.rotate_ack, views.rotate),
+            (blocks.CREATE_VIEW, views.create_ack, views.create)):
+        front.on_job(f"view:{callback_id}", _on_view(work))
+        front.bolt.view(callback_id)(ack)
 
 
-def _ack_close(ack: Callable[..., Any]) -> None:
-    ack()
+def _on_view(work: Callable[[dict[str, Any], dict[str, Any]], None]) -> Callable[..., None]:
+    return lambda body, _respond: work(body, body["view"])
 
 
 #: Typed exactly as given: a pass phrase may begin or end with a space.
@@ -81,7 +87,23 @@ class _Views:
     def _dm(self, user: str, text: str) -> None:
         self.front.client.chat_postMessage(channel=user, text=text)
 
+    def _stored(self, body: dict[str, Any], ack: Callable[..., Any], **answer: Any) -> None:
+        """Store the form's job, then ack with `answer`; with Redis down, keep the form open
+        and say why (the person's typing is not lost)."""
+        view = body["view"]
+        if self.front.store(f"view:{view['callback_id']}", body):
+            ack(**answer)
+            return
+        field = next(iter(view["state"]["values"]), None)
+        if field is None:
+            ack(response_action="update", view=_notice(UNAVAILABLE))
+        else:
+            ack(response_action="errors", errors={field: UNAVAILABLE})
+
     # --- deny ----------------------------------------------------------------------------
+
+    def deny_ack(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        self._stored(body, ack)
 
     def deny(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user, request_id = body["user"]["id"], view["private_metadata"]
@@ -92,12 +114,14 @@ class _Views:
 
     # --- login ---------------------------------------------------------------------------
 
-    def login_ack(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
+    def login_ack(self, ack: Callable[..., Any], body: dict[str, Any],
+                  view: dict[str, Any]) -> None:
         missing = _login_errors(values(view))
         if missing:
             ack(response_action="errors", errors=missing)
             return
-        ack(response_action="update", view=_notice("Checking your key with MySafe…"))
+        self._stored(body, ack, response_action="update",
+                     view=_notice("Checking your key with MySafe…"))
 
     def login(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user, given = body["user"]["id"], values(view)
@@ -117,12 +141,13 @@ class _Views:
 
     # --- rotate --------------------------------------------------------------------------
 
-    def rotate_ack(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
+    def rotate_ack(self, ack: Callable[..., Any], body: dict[str, Any],
+                   view: dict[str, Any]) -> None:
         errors = _secret_errors(Kind(json.loads(view["private_metadata"])["kind"]), values(view))
         if errors:
             ack(response_action="errors", errors=errors)
         else:
-            ack()
+            self._stored(body, ack)
 
     def rotate(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user, given = body["user"]["id"], values(view)
@@ -140,7 +165,8 @@ class _Views:
 
     # --- create --------------------------------------------------------------------------
 
-    def create_ack(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
+    def create_ack(self, ack: Callable[..., Any], body: dict[str, Any],
+                   view: dict[str, Any]) -> None:
         kind = Kind(view["private_metadata"])
         try:
             _create_parts(kind, values(view))
@@ -148,7 +174,7 @@ class _Views:
             ack(response_action="errors",
                 errors=_field_errors(error, view["state"]["values"]))
             return
-        ack()
+        self._stored(body, ack)
 
     def create(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user, given = body["user"]["id"], values(view)

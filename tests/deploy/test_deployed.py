@@ -65,7 +65,10 @@ def test_cli_commands_beside_make_run_leave_its_redis_running(
 def test_share_approve_deny_and_metrics_as_deployed(
         slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, people: int,
         tmp_path) -> None:
-    env = dict(slack_env)
+    # Jobs run in serve's workers and in `mysafe-bot worker` alike: on one host both write
+    # their samples to one multiprocess directory, so /metrics counts the work wherever it ran.
+    (tmp_path / "metrics").mkdir()
+    env = {**slack_env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     with deployed(env, tmp_path) as bot:
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
         known: set[str] = set()

@@ -1,12 +1,18 @@
 """The Slack approval flow end to end with `REDIS_URL=redis+cluster://…` (3 real nodes).
 
-The tests are test_slack_e2e's own, collected again here with the cluster as the Redis.
+The tests are test_slack_e2e's own, collected again here with the cluster as the Redis, and
+test_durable's takeover and isolation tests (the job stream's keys on a cluster).
 """
 
 from __future__ import annotations
 
 import pytest
 
+from tests.e2e.test_durable import (  # noqa: F401 - collected here against the cluster
+    entry,
+    test_a_stalled_mysafe_holds_up_neither_the_acks_nor_other_people,
+    test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_timeout,
+)
 from tests.e2e.test_slack_e2e import (  # noqa: F401 - collected here against the cluster
     test_deny_with_a_reason,
     test_expiry_updates_the_message,

@@ -111,7 +111,9 @@ def test_share_is_requested_approved_and_applied_over_socket_mode(
     assert requests.post(f"{socket_bot.url}/slack/events", timeout=5).status_code == 404
     command = socket_slack.command("UALICE", f'share password {vault_entry} with '
                                    f'<@UCAROL|carol> reason "on-call"', slack.response_url)
-    assert socket_slack.wait_ack(command) == {"envelope_id": command}  # acked, work follows
+    acked = socket_slack.wait_ack(command)  # acked at once, saying the work is under way
+    assert acked["envelope_id"] == command
+    assert acked["payload"]["text"].startswith("Working on /mysafe share password")
     message = slack.wait_for(lambda: approval_posts(slack))[0]
     request_id = request_id_of(message)
     assert "+ carol (view)" in message.blocks_text()

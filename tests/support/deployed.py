@@ -22,24 +22,37 @@ CLI = [sys.executable, "-m", "app.cli"]
 class Deployed:
     url: str
     serve: subprocess.Popen
-    worker: subprocess.Popen
+    worker: subprocess.Popen | None
 
     def stop(self) -> list[int]:
         """SIGTERM both, as an orchestrator does; their exit codes."""
-        for process in (self.serve, self.worker):
+        processes = [p for p in (self.serve, self.worker) if p is not None]
+        for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        return [process.wait(timeout=60) for process in (self.serve, self.worker)]
+        return [process.wait(timeout=60) for process in processes]
+
+    def web_workers(self) -> set[int]:
+        """The gunicorn workers' process ids (serve is their master; no MCP sibling here)."""
+        children = Path(f"/proc/{self.serve.pid}/task/{self.serve.pid}/children")
+        return {int(pid) for pid in children.read_text().split()}
+
+
+def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """`mysafe-bot worker` with only the environment an operator would set."""
+    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
+    return subprocess.Popen([*CLI, "worker"], env=full, stderr=subprocess.DEVNULL, cwd=cwd)
 
 
 @contextmanager
-def deployed(env: dict[str, str], cwd: Path, *, workers: int = 2) -> Iterator[Deployed]:
+def deployed(env: dict[str, str], cwd: Path, *, workers: int = 2,
+             worker: bool = True) -> Iterator[Deployed]:
     full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
     port = free_port()
     serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", str(workers)],
                              env=full, stderr=subprocess.PIPE, cwd=cwd)
-    worker = subprocess.Popen([*CLI, "worker"], env=full, stderr=subprocess.DEVNULL, cwd=cwd)
-    running = Deployed(f"http://127.0.0.1:{port}", serve, worker)
+    running = Deployed(f"http://127.0.0.1:{port}", serve,
+                       start_worker(env, cwd) if worker else None)
     try:
         wait_until_ready(f"{running.url}/readyz", serve, time.monotonic() + 60)
         yield running

@@ -34,6 +34,10 @@ end
 if action == 'reason' then
   -- The denier adds why, after the click that already settled the request.
   if state ~= 'denied' or h[7] ~= actor then return {'noop', state, count()} end
+  -- The same reason again (a job replayed after its consumer died) changes nothing.
+  if redis.call('HGET', req, 'deny_reason') == (arg.reason or '') then
+    return {'noop', state, count()}
+  end
   redis.call('HSET', req, 'deny_reason', arg.reason or '')
   redis.call('HINCRBY', req, 'version', 1)
   log('denied', 'denied', 'reason given')

@@ -1,0 +1,185 @@
+"""Runs the jobs of `app.jobs`, a bounded number at a time, fairly between people.
+
+One loop thread reads new jobs, takes over those of dead consumers and renews what it holds;
+a pool of `threads` runs them (the bound on calls to MySafe from this process), at most
+`per_person` at once for one person. A person with forty commands on a stalled MySafe holds
+`per_person` threads; the others' jobs pass them by. Jobs waiting here stay pending in Redis,
+renewed, so they are neither lost if this process dies nor claimed while it lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from typing import Any
+
+import redis
+
+from app.jobs import Job, JobQueue
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], None]
+
+_AGAIN: ContextVar[bool] = ContextVar("job_again", default=False)
+
+
+def taken_over() -> bool:
+    """Whether the running job was taken over from a consumer that died: its effect may be
+    done already, so a handler says nothing that would read as a second answer."""
+    return _AGAIN.get()
+
+
+def consumer_name() -> str:
+    """Unique per process: a restarted process is a new consumer, its old jobs are claimable."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
+
+
+class Consumer:
+    def __init__(self, queue: JobQueue, handlers: Mapping[str, Handler], *, threads: int,
+                 per_person: int, visibility: float) -> None:
+        self.queue = queue
+        self.handlers = dict(handlers)
+        self.threads = threads
+        self.per_person = per_person
+        self.visibility = visibility
+        self.name = consumer_name()
+        self._lock = threading.Lock()
+        self._waiting: dict[str, deque[Job]] = {}
+        self._running: dict[str, int] = {}
+        self._held: set[str] = set()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="job")
+        self._loop: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> Consumer:
+        self._loop = threading.Thread(target=self._run, name="job-reader", daemon=True)
+        self._loop.start()
+        return self
+
+    def stop(self, *, wait: float = 10.0) -> None:
+        """Read nothing more; give running jobs `wait` seconds. Unfinished ones stay pending
+        and another consumer takes them over."""
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.join(timeout=wait)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        renew_every = max(self.visibility / 3, 0.2)
+        last_renew = last_claim = 0.0
+        while not self._stop.is_set():
+            try:
+                now = time.monotonic()
+                if now - last_renew >= renew_every:
+                    self.queue.renew(self.name, self._holding())
+                    last_renew = now
+                if now - last_claim >= renew_every:
+                    self._take_over(self.queue.claim_abandoned(
+                        self.name, idle_ms=int(self.visibility * 1000)))
+                    last_claim = now
+                room = self._room()
+                if room:
+                    self._take(self.queue.read(self.name, count=room,
+                                               block_ms=int(min(renew_every, 1.0) * 1000)))
+                else:
+                    self._stop.wait(0.05)
+            except redis.RedisError as error:
+                log.warning("job queue unavailable", extra={"event": "jobs.redis_error",
+                                                            "error": type(error).__name__})
+                self._stop.wait(1.0)
+
+    def _room(self) -> int:
+        """How many more jobs to read: enough to keep every thread busy and a backlog that
+        lets other people's jobs pass one person's."""
+        with self._lock:
+            return max(0, self.threads * 4 - len(self._held))
+
+    def _holding(self) -> list[str]:
+        with self._lock:
+            return list(self._held)
+
+    # --- scheduling ----------------------------------------------------------------------
+
+    def _take_over(self, jobs: list[Job]) -> None:
+        fresh = [job for job in jobs if job.id not in self._holding()]
+        if fresh:
+            log.warning("jobs taken over from a silent consumer", extra={
+                "event": "jobs.taken_over", "count": len(fresh)})
+        self._take(jobs)
+
+    def _take(self, jobs: list[Job]) -> None:
+        with self._lock:
+            for job in jobs:
+                if job.id in self._held:
+                    continue  # ours already (claimed back while it waited here)
+                self._held.add(job.id)
+                self._waiting.setdefault(job.who, deque()).append(job)
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Start what the bounds allow, oldest person's queue first. Holds the lock."""
+        if self._stop.is_set():
+            return  # what waits stays pending in Redis for another consumer
+        busy = sum(self._running.values())
+        for who in list(self._waiting):
+            queue = self._waiting[who]
+            while queue and busy < self.threads and self._running.get(who, 0) < self.per_person:
+                job = queue.popleft()
+                self._running[who] = self._running.get(who, 0) + 1
+                busy += 1
+                self._pool.submit(self._work, job)
+            if not queue:
+                del self._waiting[who]
+
+    def _work(self, job: Job) -> None:
+        try:
+            self._handle(job)
+        finally:
+            with self._lock:
+                self._running[job.who] -= 1
+                if not self._running[job.who]:
+                    del self._running[job.who]
+                self._dispatch()
+
+    def _handle(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                log.error("job of an unknown kind dropped", extra={"event": "jobs.unknown",
+                                                                   "kind": job.kind})
+            else:
+                token = _AGAIN.set(job.again)
+                try:
+                    handler(job.body)
+                finally:
+                    _AGAIN.reset(token)
+        except Exception:
+            # Handlers answer the person themselves (app.edge); what escapes is a bug: logged,
+            # and the job is not run again (it would fail again the same way).
+            log.exception("job failed", extra={"event": "jobs.failed", "kind": job.kind})
+        self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        while True:
+            try:
+                self.queue.done(job.id)
+                break
+            except redis.RedisError:
+                if self._stop.wait(1.0):
+                    return  # still pending: whoever takes it over runs it again, idempotently
+        with self._lock:
+            self._held.discard(job.id)
+        log.info("job done", extra={"event": "jobs.done", "kind": job.kind,
+                                    "waited": round(time.time() - job.at, 3)})

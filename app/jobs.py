@@ -1,0 +1,138 @@
+"""Durable work: the intent of an acknowledged command, click or form, kept in a Redis Stream.
+
+The ack writes the job here *before* it answers Slack; consumers (threads in every web
+process and in `mysafe-bot worker`) read it with a consumer group. Delivery is at least once:
+an entry leaves the stream only when its work is done (XACK and XDEL in one MULTI), and an
+entry whose consumer died is claimed by another after `visibility` seconds of silence
+(XAUTOCLAIM). A live consumer renews what it holds (XCLAIM JUSTID), so a slow MySafe never
+makes two consumers run one job. Each job's effect happens once because every handler is
+idempotent on the request it carries (the engine's idempotency keys and atomic transitions),
+and the intake itself refuses a second copy of the same delivery (`put` is one Lua step).
+
+Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`; `{jobs}` is one hash tag, so every step touches one
+slot of a Redis Cluster):
+
+    P:{jobs}:stream           the stream; consumer group `workers`
+    P:{jobs}:seen:<key>       a delivery already taken in (24 h), so a repeat adds nothing
+
+Bodies are encrypted with the bot's Fernet keys: a login or rotate form carries a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from app.clock import timestamp
+from app.crypto import Keyring
+from app.storage import RedisClient
+
+GROUP = "workers"
+#: Seconds a delivery is remembered, so a repeat of it (a resend, a double submit) adds nothing.
+SEEN_TTL = 24 * 3600
+#: The stream never grows past about this many entries, even with no consumer running.
+MAX_ENTRIES = 100_000
+
+_PUT = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) == false then return false end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
+                  'kind', ARGV[3], 'who', ARGV[4], 'body', ARGV[5], 'at', ARGV[6])
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str
+    who: str
+    body: dict[str, Any]
+    at: float
+    #: Taken over from a consumer that died: its work may have been done, in part or whole.
+    again: bool = False
+
+
+def delivery_key(body: dict[str, Any]) -> str:
+    """One key per Slack delivery: the same payload twice is the same intent."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class JobQueue:
+    def __init__(self, client: RedisClient, keyring: Keyring, *, prefix: str) -> None:
+        self.redis = client
+        self.keyring = keyring
+        self.stream = f"{prefix}:{{jobs}}:stream"
+        self._seen = f"{prefix}:{{jobs}}:seen:"
+        self._put = client.register_script(_PUT)
+        self._grouped = False
+
+    def put(self, kind: str, body: dict[str, Any], *, who: str) -> str | None:
+        """Store the job durably; its stream id, or None when this delivery is already in.
+        Raises `redis.RedisError` when Redis cannot take it: the caller must not promise."""
+        sealed = self.keyring.encrypt(json.dumps(body)).decode()
+        added = self._put(keys=[self.stream, self._seen + delivery_key(body)],
+                          args=[SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())])
+        return str(added) if added else None
+
+    def ensure_group(self) -> None:
+        """The consumer group, from the stream's start: jobs put before any consumer existed
+        are read too."""
+        if self._grouped:
+            return
+        try:
+            self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._grouped = True
+
+    def read(self, consumer: str, *, count: int, block_ms: int) -> list[Job]:
+        """New jobs for this consumer (they stay pending until `done`)."""
+        self.ensure_group()
+        try:
+            answer = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count,
+                                           block=block_ms)
+        except redis.ResponseError as error:
+            if "NOGROUP" in str(error):
+                self._grouped = False  # the stream was deleted; make it again next time
+            raise
+        return [job for _, entries in answer or [] for job in self._jobs(entries)]
+
+    def claim_abandoned(self, consumer: str, *, idle_ms: int, count: int = 100) -> list[Job]:
+        """Jobs whose consumer has been silent for `idle_ms`: it died, take them over."""
+        self.ensure_group()
+        answer = self.redis.xautoclaim(self.stream, GROUP, consumer, min_idle_time=idle_ms,
+                                       start_id="0-0", count=count)
+        return self._jobs(answer[1], again=True)
+
+    def renew(self, consumer: str, ids: Sequence[str]) -> None:
+        """Say "still working on these": their idle time starts again, nobody claims them."""
+        if ids:
+            self.redis.xclaim(self.stream, GROUP, consumer, min_idle_time=0,
+                              message_ids=list(ids), justid=True)
+
+    def done(self, job_id: str) -> None:
+        """The work is done: out of the pending list and the stream, in one step."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, GROUP, job_id)
+            pipe.xdel(self.stream, job_id)
+            pipe.execute()
+
+    def pending(self) -> int:
+        """Jobs taken in and not yet done (read or not)."""
+        return int(self.redis.xlen(self.stream))
+
+    def _jobs(self, entries: Sequence[Any], *, again: bool = False) -> list[Job]:
+        jobs = []
+        for entry_id, fields in entries:
+            if not fields:
+                continue  # deleted while pending (cannot happen through `done`)
+            jobs.append(Job(entry_id, fields["kind"], fields["who"],
+                            json.loads(self.keyring.decrypt(fields["body"])),
+                            float(fields["at"]), again))
+        return jobs

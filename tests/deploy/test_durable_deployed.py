@@ -1,0 +1,115 @@
+"""Nothing acknowledged is lost, as deployed: `mysafe-bot serve` (and `mysafe-bot worker`) as
+subprocesses, driven over signed HTTP, with every web worker SIGKILLed right after each ack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+
+import pytest
+
+from app.approvals.store import ApprovalStore, State
+from app.sandbox.emulator import Emulator
+from app.storage import connect
+from tests.deploy.test_deployed import PUT, REQUEST_ID
+from tests.support.deployed import Deployed, deployed, start_worker
+from tests.support.slack_fake import SlackFake
+from tests.support.slack_harness import SIGNING_SECRET
+from tests.support.slack_requests import SlackClient, text_input
+
+#: A consumer silent this long (seconds) has its jobs taken over.
+VISIBILITY = "2"
+
+
+@pytest.fixture
+def entry(emulator: Emulator, link) -> int:
+    link("UALICE", "alices")
+    return emulator.add_password("alices", name="Prod DB", username="ops", password="pw-Old-1")
+
+
+def kill_web_workers(bot: Deployed) -> None:
+    """SIGKILL every gunicorn worker, then wait until the master has started new ones."""
+    killed = bot.web_workers()
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        fresh = bot.web_workers() - killed
+        if len(fresh) == 2:
+            return
+        time.sleep(0.05)  # the master forks on SIGCHLD; nothing to await from outside
+    pytest.fail("gunicorn did not start new workers")
+
+
+def approval_ids(slack: SlackFake) -> Counter[str]:
+    """How many approval messages were posted per request id."""
+    return Counter(rid for call in slack.calls_to("chat.postMessage")
+                   if call.args.get("channel") == "C0APPROVALS"
+                   for rid in set(REQUEST_ID.findall(call.blocks_text())))
+
+
+def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_nothing(
+        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
+        redis_url: str, key_prefix: str, tmp_path) -> None:
+    """Ten commands, five approve clicks and five deny-reason forms, each ack followed at once
+    by SIGKILL of every web worker: each produces its effect and its answer exactly once.
+
+    Only serve's own consumers run while the kills happen, so the jobs cut short are taken
+    over by the workers gunicorn starts again; `mysafe-bot worker` joins at the end, as the
+    one that finishes an apply whose lease a kill left behind."""
+    emulator.options.latency = (0.02, 0.1)  # the kill lands while jobs are under way
+    grantees = [f"grantee{n}" for n in range(10)]
+    entries = {}  # one entry each: applies cut short are taken over together, not in a queue
+    for name in grantees:
+        emulator.add_user(name)
+        entries[name] = emulator.add_password("alices", name=f"DB {name}", username="ops",
+                                              password="pw-Old-1")
+    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY, "MYSAFE_BOT_APPLY_LEASE": "5",
+           "MYSAFE_BOT_RATE_LIMIT": "0"}
+    store = ApprovalStore(connect(redis_url), prefix=key_prefix)
+    with deployed(env, tmp_path, worker=False) as bot:
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        for name in grantees:
+            ack = client.command("UALICE", f"share password {entries[name]} with user:{name}")
+            assert ack.status_code == 200 and "Working on" in ack.text
+            kill_web_workers(bot)
+        posted = slack.wait_for(lambda: len(ids := approval_ids(slack)) == 10 and ids, 60)
+        requests_by_grantee = {store.get(rid).change.add_users[0].username: rid
+                               for rid in posted}
+        approved = [requests_by_grantee[n] for n in grantees[:5]]
+        denied = [requests_by_grantee[n] for n in grantees[5:]]
+        for request_id in approved:
+            assert client.click("UAPPROVER1", "approve", request_id).status_code == 200
+            kill_web_workers(bot)
+        for count, request_id in enumerate(denied, start=1):
+            assert client.click("UAPPROVER2", "deny", request_id).status_code == 200
+            slack.wait_calls("views.open", count, timeout=30)
+            form = client.submit_view("UAPPROVER2", "deny_reason",
+                                      {"reason": {"value": text_input(f"no {request_id}")}},
+                                      private_metadata=request_id)
+            assert form.status_code == 200
+            kill_web_workers(bot)
+        bot.worker = start_worker(env, tmp_path)
+
+        slack.wait_for(lambda: all(store.get(r).state is State.APPLIED for r in approved), 60)
+        slack.wait_for(lambda: all(store.get(r).deny_reason == f"no {r}" for r in denied), 60)
+        slack.wait_for(lambda: all(any(r in a["text"] for a in slack.responses)
+                                   for r in posted), 60)
+        assert bot.stop() == [0, 0]
+
+    assert approval_ids(slack) == Counter({rid: 1 for rid in posted})  # 0 lost, 0 repeated
+    assert sorted(p.json["users_allowed"][-1]["username"]
+                  for p in emulator.calls_to("PUT", PUT)) == sorted(grantees[:5])
+    for name in grantees:
+        shared = {u["username"] for u in emulator.get_password(entries[name])["users_allowed"]}
+        assert shared == ({name} if name in grantees[:5] else set())
+    for request_id in denied:  # each reason added once (the request's own event list)
+        given = [e for e in store.events(request_id) if e["detail"] == "reason given"]
+        assert len(given) == 1, given
+    for request_id in posted:  # each command's answer, shown once: replays replace it
+        answers = {a["text"] for a in slack.responses if request_id in a["text"]}
+        assert len(answers) == 1
+    assert all(a.get("replace_original") is not False for a in slack.responses
+               if REQUEST_ID.search(a["text"]) and "Working" not in a["text"])
