@@ -32,14 +32,14 @@ log = logging.getLogger(__name__)
 def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    # The front's listeners are built (no network) for their job handlers; this process
-    # answers no Slack request itself.
-    runtime = build_runtime(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    reload_on_hup(runtime.engine.policy)
     log.info("worker started", extra={"event": "worker.start", "worker": worker_id()})
+    # The front's listeners are built (no network) for their job handlers; this process
+    # answers no Slack request itself.
+    runtime = build_runtime(settings)
+    reload_on_hup(runtime.engine.policy)
     heartbeat = Heartbeat(runtime.services.redis, prefix=settings.key_prefix)
     delivering = threading.Thread(target=deliver_callbacks, args=(runtime, stop, interval),
                                   name="callbacks", daemon=True)

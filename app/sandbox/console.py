@@ -104,8 +104,11 @@ class Console:
         status, ack = self.send(urlencode(form), "application/x-www-form-urlencoded")
         self._failed(status, user=user, conversation=conversation)
         if ack.get("text") or ack.get("blocks"):  # the ack's own reply: ephemeral, as in Slack
-            self.workspace.post(conversation, user=people.BOT_ID, text=str(ack.get("text", "")),
-                                blocks=ack.get("blocks"), only=user)
+            ts = self.workspace.post(conversation, user=people.BOT_ID,
+                                     text=str(ack.get("text", "")), blocks=ack.get("blocks"),
+                                     only=user)
+            # "Working on …" is replaced by the answer (`replace_original`), as in Slack.
+            self.workspace.aim(hook, ts)
         return {"status": status}
 
     def click(self, user: str, action: Payload) -> Payload:

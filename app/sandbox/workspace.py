@@ -181,6 +181,16 @@ class Workspace:
                        ex=HOOK_SECONDS)
         return hook_id
 
+    def aim(self, hook_id: str, ts: str) -> None:
+        """Let the hook's answers replace message `ts` (a command's ack), unless one already
+        came in and took its own place."""
+        key = self._key("hook", hook_id)
+        raw = self.redis.get(key)
+        if raw:
+            target = json.loads(raw)
+            if not target["ts"]:
+                self.redis.set(key, json.dumps({**target, "ts": ts}), keepttl=True)
+
     def hook_target(self, hook_id: str) -> dict[str, str] | None:
         raw = self.redis.get(self._key("hook", hook_id))
         return json.loads(raw) if raw else None

@@ -66,7 +66,7 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
         emulator.add_user(name)
         entries[name] = emulator.add_password("alices", name=f"DB {name}", username="ops",
                                               password="pw-Old-1")
-    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY, "MYSAFE_BOT_APPLY_LEASE": "5",
+    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY, "MYSAFE_BOT_APPLY_LEASE": "10",
            "MYSAFE_BOT_RATE_LIMIT": "0"}
     store = ApprovalStore(connect(redis_url), prefix=key_prefix)
     with deployed(env, tmp_path, worker=False) as bot:
@@ -93,7 +93,11 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
             kill_web_workers(bot)
         bot.worker = start_worker(env, tmp_path)
 
-        slack.wait_for(lambda: all(store.get(r).state is State.APPLIED for r in approved), 60)
+        try:
+            slack.wait_for(lambda: all(store.get(r).state is State.APPLIED for r in approved),
+                           120)
+        except AssertionError:
+            pytest.fail(f"not applied: {[(store.get(r).state, store.events(r)[-2:]) for r in approved]}")
         slack.wait_for(lambda: all(store.get(r).deny_reason == f"no {r}" for r in denied), 60)
         slack.wait_for(lambda: all(any(r in a["text"] for a in slack.responses)
                                    for r in posted), 60)

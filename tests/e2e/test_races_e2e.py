@@ -4,6 +4,8 @@ the bot served in-process and, once, to `mysafe-bot serve` (gunicorn, 2 workers)
 
 from __future__ import annotations
 
+import time
+
 import json
 import re
 import threading
@@ -129,6 +131,9 @@ def test_a_message_slack_did_not_update_is_repaired_by_the_worker(
     user.click("UAPPROVER1", "approve", request_id)
     slack.wait_for(lambda: bot.engine.get(request_id).state is State.APPLIED)
     slack.wait_for(lambda: len(slack.calls_to("chat.update")) >= 1)
+    # The refused update is remembered for repair once Slack's answer is back in the bot.
+    slack.wait_for(lambda: request_id in bot.engine.store.due("repair", time.time() + 1,
+                                                               limit=100))
     slack.failures.clear()
     assert worker.repair(bot.runtime) == 1
     final = last_update(slack, bot.engine.get(request_id).ts)
