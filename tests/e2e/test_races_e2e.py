@@ -4,11 +4,10 @@ the bot served in-process and, once, to `mysafe-bot serve` (gunicorn, 2 workers)
 
 from __future__ import annotations
 
-import time
-
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
