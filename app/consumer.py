@@ -9,6 +9,7 @@ renewed, so they are neither lost if this process dies nor claimed while it live
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -62,6 +63,8 @@ class Consumer:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Consumer:
+        with contextlib.suppress(redis.RedisError):  # else the loop makes it once Redis answers
+            self.queue.ensure_group()
         self._loop = threading.Thread(target=self._run, name="job-reader", daemon=True)
         self._loop.start()
         return self

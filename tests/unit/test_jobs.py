@@ -1,0 +1,83 @@
+"""The job queue (app/jobs.py) and its consumer (app/consumer.py), on a real Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from app.consumer import Consumer
+from app.jobs import JobQueue
+from app.services import Services
+
+
+@pytest.fixture
+def queue(services: Services, key_prefix: str) -> JobQueue:
+    return JobQueue(services.redis, services.keyring, prefix=key_prefix)
+
+
+def body(n: int, user: str = "UALICE") -> dict[str, str]:
+    return {"user_id": user, "text": "show password 1", "trigger_id": f"{n}.1.abc",
+            "client_secret": "typed-Secret-9"}
+
+
+def test_the_same_delivery_is_taken_in_once_and_stored_encrypted(queue: JobQueue, redis) -> None:
+    assert queue.put("command", body(1), who="UALICE") is not None
+    assert queue.put("command", body(1), who="UALICE") is None  # Slack's resend, a double click
+    assert queue.pending() == 1
+    stored = str(redis.xrange(queue.stream))
+    assert "typed-Secret-9" not in stored and "show password" not in stored
+
+
+def test_a_silent_consumers_job_is_taken_over_and_a_live_ones_is_not(queue: JobQueue) -> None:
+    queue.put("command", body(1), who="UALICE")
+    (job,) = queue.read("dead", count=10, block_ms=100)
+    assert queue.claim_abandoned("other", idle_ms=200) == []  # not silent long enough
+    time.sleep(0.3)  # idle time is Redis's own clock: nothing to await but the time itself
+    queue.renew("dead", [job.id])  # ... but it said it is still working
+    assert queue.claim_abandoned("other", idle_ms=200) == []
+    time.sleep(0.3)
+    (taken,) = queue.claim_abandoned("other", idle_ms=200)
+    assert taken.id == job.id and taken.again and taken.body == body(1)
+    queue.done(taken.id)
+    assert queue.pending() == 0
+
+
+def test_one_persons_jobs_never_take_more_than_their_share(queue: JobQueue) -> None:
+    """Ten jobs of one person that never finish, then one of another: the other runs at once,
+    and the first person never has more than `per_person` running."""
+    release = threading.Event()
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+    lock = threading.Lock()
+    others_done = threading.Event()
+
+    def handler(job_body: dict[str, str]) -> None:
+        who = job_body["user_id"]
+        with lock:
+            running[who] = running.get(who, 0) + 1
+            most[who] = max(most.get(who, 0), running[who])
+        if who == "UBOB":
+            others_done.set()
+        else:
+            release.wait(10)
+        with lock:
+            running[who] -= 1
+
+    for n in range(10):
+        queue.put("command", body(n), who="UALICE")
+    queue.put("command", body(99, "UBOB"), who="UBOB")
+    consumer = Consumer(queue, {"command": handler}, threads=4, per_person=2,
+                        visibility=5).start()
+    try:
+        assert others_done.wait(5)
+        assert most == {"UALICE": 2, "UBOB": 1}
+    finally:
+        release.set()
+        deadline = time.monotonic() + 10
+        while queue.pending() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the consumer finishes alice's ten, two at a time
+        consumer.stop()
+    assert queue.pending() == 0
+    assert most["UALICE"] == 2
