@@ -53,6 +53,23 @@ class TimedSlackFake(SlackFake):
         super().__post_init__()
         self.by_method: dict[str, list[SlackCall]] = {}
         self.response_count = 0
+        #: When each `response_url` hook (`…/response/<hook>`) was answered, in order: a
+        #: command sent with its own hook can be matched to its answer, and counted once.
+        self.hooks: dict[str, list[float]] = {}
+
+    def _app(self):  # type: ignore[no-untyped-def]
+        from flask import request
+
+        app = super()._app()
+
+        @app.before_request
+        def note_hook() -> None:
+            if request.path.startswith("/response/"):
+                with self._cond:
+                    self.hooks.setdefault(request.path.rsplit("/", 1)[1], []).append(
+                        time.monotonic())
+
+        return app
 
     def _record(self, call: SlackCall | None = None, response: dict | None = None) -> None:
         now = time.monotonic()
@@ -203,6 +220,8 @@ class Bench:
             "LOG_FORMAT": "json",
             "MYSAFE_BOT_RATE_LIMIT": "0",
             "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0",
+            # The kill -9 row waits for jobs of killed workers to be taken over: not 30 s each.
+            "MYSAFE_BOT_JOB_VISIBILITY": "3",
             # No MCP sibling: it is not measured here, and its default port (3001) is fixed,
             # so it would collide with any other bot running on this machine.
             "MYSAFE_BOT_MCP_PORT": "0",

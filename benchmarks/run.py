@@ -41,7 +41,7 @@ from app.approvals.store import ApprovalStore, ChangeRequest, State, new_request
 from app.mysafe.models import Kind, UserShare
 from app.ops.serve import gunicorn_options
 from app.services import Services
-from benchmarks import harness, spy, wrk_load
+from benchmarks import durable, harness, spy, wrk_load
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture
 from benchmarks.loadgen import ConnectionClient
 
@@ -141,6 +141,38 @@ def ack_rows(label: str, results: dict[int, dict[str, Any]], ceiling: dict[int, 
         rows.append(Row(label, str(users), str(total), ms(pct(lat, 50)), ms(pct(lat, 95)),
                         ms(pct(lat, 99)), f"{rate:.0f}", "; ".join(notes), "; ".join(targets)))
     return rows
+
+
+# --- 1b. durable work: answers end to end, kill -9 under load, bytes per queued command ----------
+
+
+def answer_rows(results: dict[int, dict[str, Any]]) -> list[Row]:
+    rows = []
+    for users, result in results.items():
+        lat = result["latencies_ms"]
+        target = f"p99<=150ms: {verdict(pct(lat, 99) <= 150)}" if users == 50 else ""
+        rows.append(Row("command -> answer at response_url", str(users), str(len(lat)),
+                        ms(pct(lat, 50)), ms(pct(lat, 95)), ms(pct(lat, 99)),
+                        f"{len(lat) / result['wall_s']:.0f}", "whoami, closed loop per user; "
+                        "rate = answered/s", target))
+    return rows
+
+
+def kill_row(result: dict[str, Any]) -> Row:
+    ok = result["lost"] == 0 and result["duplicated"] == 0
+    return Row("kill -9 web workers under load", "10", str(result["sent"]), "", "", "", "",
+               f"acked {result['acked']}, answered {result['answered']}, lost {result['lost']}, "
+               f"answered twice {result['duplicated']} (replace_original) "
+               f"({result['kills']} workers killed)",
+               f"0 lost, 0 duplicated: {verdict(ok)}")
+
+
+def job_bytes_row(services: Services) -> Row:
+    sizes = durable.bytes_per_job(services)
+    return Row("Redis bytes per queued command", "", "2000", "", "", "", "",
+               f"{sizes['stream'] + sizes['seen']:,.0f} B/command (stream entry "
+               f"{sizes['stream']:,.0f} + delivery key {sizes['seen']:,.0f}); freed when done",
+               "(no target)")
 
 
 # --- 2. approvals -------------------------------------------------------------------------------
@@ -392,7 +424,8 @@ def sweep_rows(env: dict[str, str], services: Services, template: dict, fixture:
                         "", "", "", f"{result['handled'] / result['seconds']:.0f}",
                         f"{result['seconds']:.1f} s ({result['cpu_seconds']:.1f} s CPU), "
                         f"{result['passes']} x limit={limit}{left}",
-                        "(no target)"))
+                        f"<=5s: {verdict(result['seconds'] <= 5)}" if label.endswith("Slack")
+                        and count >= 10_000 else "(no target)"))
     return rows
 
 
@@ -703,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     total = args.requests or (300 if args.quick else 2000)
     approvals = 10 if args.quick else 30
     pending = 2_000 if args.quick else 10_000
+    answer_total = 100 if args.quick else 500
     started = time.monotonic()
     load_start = loadavg()
     harness.install_signal_handlers()
@@ -782,6 +816,23 @@ def main(argv: list[str] | None = None) -> int:
                 revokes = 1_000 if args.quick else 10_000
                 log(f"revokes: {revokes:,} due time-bound shares, Revoker.sweep(now=far future)")
                 rows.append(revoke_rows(bench, env, services, fixture, revokes))
+                rows.append(job_bytes_row(services))
+                log("answers: /mysafe whoami, each user waiting for its answer at its own "
+                    "response_url before the next")
+                answers = {users: durable.answer_level(url, bench.slack, fixture.users,
+                                                       concurrency=users, total=answer_total)
+                           for users in LEVELS}
+                for users, result in answers.items():
+                    lat = result["latencies_ms"]
+                    log(f"  users={users:<3} p50={pct(lat, 50):.1f} p99={pct(lat, 99):.1f} ms "
+                        f"{len(lat) / result['wall_s']:.0f} answered/s")
+                rows += answer_rows(answers)
+                log("kill -9: 500 whoami at 10 users while every gunicorn worker is SIGKILLed "
+                    "each 0.5 s (last: it leaves the bot restarting)")
+                killed = durable.kill_under_load(url, bench.slack, fixture.users,
+                                                 bench.bot_proc.pid, total=500)
+                log(f"  {killed}")
+                rows.append(kill_row(killed))
             summary = log_summary(bench.bot_log) + "\nSlack Web API calls received by the fake: " \
                 + ", ".join(f"{m}={len(c)}" for m, c in sorted(bench.slack.by_method.items())) \
                 + f"; response_url posts={bench.slack.response_count}"

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from secrets import token_hex
 from typing import Any
@@ -85,6 +86,10 @@ LEASE_SAFETY = 1.0
 #: The longest an apply waits for another apply on the same entry before handing itself to
 #: the worker's next pass (it never fails for that reason).
 ENTRY_WAIT = 30.0
+#: Listener calls (Slack updates, DMs) a sweep runs at once: each is a round trip to Slack,
+#: so 10,000 expiries one after another took 17 s. Slack allows chat.update ~50/min per
+#: channel with bursts; its rate-limit answers are retried by slack-sdk's handler.
+SWEEP_TELLERS = 16
 
 _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.SELF: SelfApproval, Outcome.NOT_APPROVER: NotAnApprover,
@@ -591,22 +596,10 @@ class Engine:
         """Expire what is due and take over stuck applies; cost follows what is due.
         `stopping` is asked between two items, so a worker told to stop does so promptly."""
         now = timestamp() if now is None else now
-        handled = 0
         self.measure(now)
-        for request_id in self.store.due("due", now, limit=limit):
-            if stopping():
-                return handled
-            result = self.store.transition(request_id, Action.EXPIRE, actor="worker", now=now)
-            if result.status is Outcome.EXPIRED:
-                handled += 1
-                request = self.get(request_id)
-                self.audit.record("request.expired", request=request_id, actor="worker",
-                                  state="expired")
-                metrics.REQUESTS.labels(verb=request.change.verb.value, outcome="expired").inc()
-                self._settle(request)
-                self._tell(request, "expired")
-            elif result.status in (Outcome.FINAL, Outcome.MISSING):
-                self._prune(request_id)
+        handled = self._expire_due(now, limit=limit, stopping=stopping)
+        if stopping():
+            return handled
         for request_id in self.store.due("leases", now, limit=limit):
             if stopping():
                 return handled
@@ -620,6 +613,32 @@ class Engine:
             elif result.status is not Outcome.NOOP or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)
         return handled + self.send_nudges(now, stopping=stopping)
+
+    def _expire_due(self, now: float, *, limit: int, stopping: Callable[[], bool]) -> int:
+        """Expire what is due, one atomic transition each, in order; the listeners (Slack's
+        message update and the requester's DM, each a round trip) are told on a bounded pool,
+        `SWEEP_TELLERS` at a time, and all are done before this returns. Each message still
+        renders under its own lock (the notifier's), so one request's updates stay in order."""
+        handled = 0
+        with ThreadPoolExecutor(max_workers=SWEEP_TELLERS,
+                                thread_name_prefix="sweep-tell") as telling:
+            for request_id in self.store.due("due", now, limit=limit):
+                if stopping():
+                    break
+                result = self.store.transition(request_id, Action.EXPIRE, actor="worker",
+                                               now=now)
+                if result.status is Outcome.EXPIRED:
+                    handled += 1
+                    request = self.get(request_id)
+                    self.audit.record("request.expired", request=request_id, actor="worker",
+                                      state="expired")
+                    metrics.REQUESTS.labels(verb=request.change.verb.value,
+                                            outcome="expired").inc()
+                    self._settle(request)
+                    telling.submit(self._tell, request, "expired")
+                elif result.status in (Outcome.FINAL, Outcome.MISSING):
+                    self._prune(request_id)
+        return handled
 
     def send_nudges(self, now: float | None = None, *,
                     stopping: Callable[[], bool] = lambda: False) -> int:
