@@ -35,11 +35,11 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("worker started", extra={"event": "worker.start", "worker": worker_id()})
     # The front's listeners are built (no network) for their job handlers; this process
     # answers no Slack request itself.
     runtime = build_runtime(settings)
     reload_on_hup(runtime.engine.policy)
+    log.info("worker started", extra={"event": "worker.start", "worker": worker_id()})
     heartbeat = Heartbeat(runtime.services.redis, prefix=settings.key_prefix)
     delivering = threading.Thread(target=deliver_callbacks, args=(runtime, stop, interval),
                                   name="callbacks", daemon=True)

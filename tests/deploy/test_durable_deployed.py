@@ -66,7 +66,7 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
         emulator.add_user(name)
         entries[name] = emulator.add_password("alices", name=f"DB {name}", username="ops",
                                               password="pw-Old-1")
-    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY, "MYSAFE_BOT_APPLY_LEASE": "10",
+    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY, "MYSAFE_BOT_APPLY_LEASE": "30",
            "MYSAFE_BOT_RATE_LIMIT": "0"}
     store = ApprovalStore(connect(redis_url), prefix=key_prefix)
     with deployed(env, tmp_path, worker=False) as bot:
