@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from app.jobs import JobQueue
+from app.jobs.queue import JobQueue
 from app.services import Services
 from benchmarks.harness import SIGNING_SECRET, TimedSlackFake
 from benchmarks.loadgen import ConnectionClient

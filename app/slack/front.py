@@ -1,7 +1,7 @@
 """The Slack front: a Bolt app mounted in Flask at `POST /slack/events`, and in Socket Mode.
 
-Listeners are thin: the ack stores the work as a job in Redis (`app.jobs`) and only then
-answers Slack; a consumer (`app.consumer`, in every web process and in `mysafe-bot worker`)
+Listeners are thin: the ack stores the work as a job in Redis (`app.jobs.queue`) and only then
+answers Slack; a consumer (`app.jobs.consumer`, in every web process and in `mysafe-bot worker`)
 runs it, and the answer goes back through `response_url`, a modal update or a DM. A process
 that dies after the ack loses nothing: another consumer takes the job over. When Redis cannot
 take the job, the ack says so and nothing is done. Bolt verifies every request's signature
@@ -30,10 +30,10 @@ from slack_sdk.signature import SignatureVerifier
 
 from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
-from app.consumer import Consumer, Handler, taken_over
 from app.edge import answer_errors
 from app.errors import ApprovalError, BotError
-from app.jobs import JobQueue
+from app.jobs.consumer import Consumer, Handler, taken_over
+from app.jobs.queue import JobQueue
 from app.services import Services
 from app.slack import blocks
 from app.slack.approvers import Approvers

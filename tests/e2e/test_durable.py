@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 import requests
 
-from app.jobs import JobQueue
+from app.jobs.queue import JobQueue
 from app.sandbox.emulator import Emulator
 from app.storage import connect
 from tests.deploy.test_deployed import REQUEST_ID

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from app.jobs import Job, JobQueue
+from app.jobs.queue import Job, JobQueue
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The job queue (app/jobs.py) and its consumer (app/consumer.py), on a real Redis."""
+"""The job queue (app/jobs/queue.py) and its consumer (app/jobs/consumer.py), on a real Redis."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from app.consumer import Consumer
-from app.jobs import JobQueue
+from app.jobs.consumer import Consumer
+from app.jobs.queue import JobQueue
 from app.services import Services
 
 

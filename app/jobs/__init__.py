@@ -1,0 +1,6 @@
+"""Durable work: what an ack promised, stored in a Redis Stream, and the consumers that do it.
+
+`queue` stores a job before the ack and hands it out at least once; `consumer` runs jobs in
+every web process and in `mysafe-bot worker`, taking over those whose consumer went silent.
+Neither knows what a job means: the front that stored it gives the consumer its handler.
+"""
