@@ -16,8 +16,8 @@ request is no longer pending when it is claimed is dropped unsent.
 from __future__ import annotations
 
 from enum import StrEnum
-from importlib.resources import files
 
+from app.approvals.scripts import lua
 from app.storage import RedisClient
 
 #: Seconds a claimed item stays invisible to other workers while it is being sent.
@@ -33,8 +33,7 @@ class Reminders:
     def __init__(self, redis: RedisClient, *, prefix: str) -> None:
         self.redis = redis
         self.key = f"{prefix}:{{nudges}}:due"
-        self._claim = redis.register_script(
-            files("app.approvals").joinpath("lua/claim_due.lua").read_text(encoding="utf-8"))
+        self._claim = redis.register_script(lua("claim_due"))
 
     def schedule(self, request_id: str, *, created: float, remind_after: int | None,
                  escalate_after: int | None) -> None:

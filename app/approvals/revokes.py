@@ -32,13 +32,13 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib.resources import files
 from secrets import token_hex
 from typing import TYPE_CHECKING
 
 from app import metrics
 from app.approvals.grants import Grant, TakeBack, take_back
 from app.approvals.passwords import new_password
+from app.approvals.scripts import lua
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.errors import ApprovalError, BotError, LeaseLost, MySafeError, NotApplied
@@ -69,9 +69,6 @@ ENDED = frozenset({"done", "given_up", "extended"})
 def remind_at(ends: float, duration: float) -> float:
     return ends - min(REMIND_BEFORE, REMIND_SHARE * duration)
 
-
-def _lua(name: str) -> str:
-    return files("app.approvals").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -149,15 +146,15 @@ class RevokeStore:
     def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self.redis = client
         self.prefix = prefix
-        self._schedule = client.register_script(_lua("revoke_schedule"))
-        self._claim = client.register_script(_lua("revoke_claim"))
-        self._finish = client.register_script(_lua("revoke_finish"))
-        self._give_up = client.register_script(_lua("revoke_give_up"))
-        self._now = client.register_script(_lua("revoke_now"))
-        self._remind = client.register_script(_lua("revoke_remind"))
-        self._supersede = client.register_script(_lua("revoke_supersede"))
-        self._ended = client.register_script(_lua("revoke_ended"))
-        self._write = client.register_script(_lua("revoke_write"))
+        self._schedule = client.register_script(lua("revoke_schedule"))
+        self._claim = client.register_script(lua("revoke_claim"))
+        self._finish = client.register_script(lua("revoke_finish"))
+        self._give_up = client.register_script(lua("revoke_give_up"))
+        self._now = client.register_script(lua("revoke_now"))
+        self._remind = client.register_script(lua("revoke_remind"))
+        self._supersede = client.register_script(lua("revoke_supersede"))
+        self._ended = client.register_script(lua("revoke_ended"))
+        self._write = client.register_script(lua("revoke_write"))
 
     def record_key(self, request_id: str) -> str:
         return f"{self.prefix}:req:{{{request_id}}}:revoke"

@@ -31,13 +31,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from importlib.resources import files
 from secrets import choice
 from typing import Any
 
 from redis.lock import Lock
 
 from app.approvals.changes import Change, DiffLine
+from app.approvals.scripts import lua
 from app.crypto import Keyring
 from app.storage import RedisClient, compare_and_delete, compare_and_set
 
@@ -130,10 +130,6 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 
 
-
-def _lua(name: str) -> str:
-    """A state-machine script, kept as a file of its own with its KEYS/ARGV contract on top."""
-    return files("app.approvals").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -265,9 +261,9 @@ class ApprovalStore:
         self.redis = redis
         self.prefix = prefix
         self.retention = retention
-        self._transition = redis.register_script(_lua("transition"))
-        self._create = redis.register_script(_lua("create"))
-        self._mark_shown = redis.register_script(_lua("mark_shown"))
+        self._transition = redis.register_script(lua("transition"))
+        self._create = redis.register_script(lua("create"))
+        self._mark_shown = redis.register_script(lua("mark_shown"))
 
     # --- keys ------------------------------------------------------------------------------
 
