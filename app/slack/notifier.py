@@ -195,9 +195,14 @@ class SlackNotifier:
         return posted
 
     def _dm(self, user_id: str, text: str) -> None:
-        try:
-            self.client.chat_postMessage(channel=user_id, text=text, unfurl_links=False)
-        except SlackApiError as error:
-            log.warning("direct message failed", extra={
-                "event": "slack.dm_error", "user": user_id,
-                "error": error.response.get("error", "")})
+        direct_message(self.client, user_id, text)
+
+
+def direct_message(client: WebClient, user_id: str, text: str) -> None:
+    """A direct message that may fail (a deactivated user, Slack down): logged, never raised,
+    so the request or revoke it is about goes on."""
+    try:
+        client.chat_postMessage(channel=user_id, text=text, unfurl_links=False)
+    except SlackApiError as error:
+        log.warning("direct message failed", extra={
+            "event": "slack.dm_error", "user": user_id, "error": error.response.get("error", "")})

@@ -21,6 +21,7 @@ from app import text
 from app.approvals.revokes import Revoke, RevokeStore
 from app.approvals.store import ChangeRequest, State
 from app.durations import describe
+from app.slack.notifier import direct_message
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class RevokeNotices:
         if event == "revoked":
             self._thread(revoke, done_text(revoke))
             for person in dict.fromkeys((revoke.owner, *revoke.notify)):
-                self._dm(person, done_text(revoke))
+                direct_message(self.client, person, done_text(revoke))
         elif event == "revoke_given_up":
             self._thread(revoke, alert_text(revoke))
         self._alert(revoke)
@@ -208,10 +209,3 @@ class RevokeNotices:
         if revoke.channel and revoke.ts:
             self.client.chat_postMessage(channel=revoke.channel, thread_ts=revoke.ts, text=said)
 
-    def _dm(self, user_id: str, said: str) -> None:
-        try:
-            self.client.chat_postMessage(channel=user_id, text=said, unfurl_links=False)
-        except SlackApiError as error:
-            log.warning("direct message failed", extra={
-                "event": "slack.dm_error", "user": user_id,
-                "error": error.response.get("error", "")})
