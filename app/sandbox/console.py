@@ -99,7 +99,7 @@ class Console:
                 "text": text, "api_app_id": "A0DEMO", "is_enterprise_install": "false",
                 "response_url": self.hooks_url + hook,
                 "trigger_id": self.workspace.trigger(user)}
-        self.workspace.post(conversation, user=user, text=f"/mysafe {text}".rstrip(),
+        self.workspace.post(conversation, user=user, text=f"/mysafe {_masked(text)}".rstrip(),
                             blocks=None, only=user)
         status, ack = self.send(urlencode(form), "application/x-www-form-urlencoded")
         self._failed(status, user=user, conversation=conversation)
@@ -306,3 +306,17 @@ def _person(user: str) -> str:
     if user not in people.BY_ID:
         abort(400)
     return user
+
+
+# A value typed after `password=`, `secret_key=`, `client_secret=`… (the bot refuses those on the
+# command line and tells the person to use a form); like anything the bot refuses, it must not
+# come back in a page or sit in the console's Redis.
+_SECRET_ASSIGNMENT = re.compile(
+    r"""(\b[\w-]*(?:pass|secret|token|key|totp)[\w-]*\s*=\s*)("[^"]*"|“[^”]*”|'[^']*'|\S+)""",
+    re.IGNORECASE)
+
+
+def _masked(text: str) -> str:
+    """The command as the person typed it, with any secret-looking value blanked out."""
+    return _SECRET_ASSIGNMENT.sub(lambda match: match.group(1) + "••••", text)
+

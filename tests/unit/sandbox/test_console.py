@@ -139,6 +139,16 @@ def test_a_command_reaches_the_bot_signed_with_mentions_as_slack_escapes_them(
     assert shown[-1]["text"] == "Usage: …" and shown[-1]["only"] == PRIYA
 
 
+def test_a_secret_typed_in_a_command_is_not_shown_back_nor_kept(client, bot: BotStub,
+                                                                 redis, key_prefix) -> None:
+    typed = '/mysafe update password 1 PASSWORD="hunter2 x" secret_key=JBSWY3DP notes=fine'
+    client.post("/demo/command", json={"as": PRIYA, "conversation": CHANNEL, "text": typed})
+    echoed = seen_by(client, PRIYA)["channel"]["messages"][0]["text"]
+    assert echoed == '/mysafe update password 1 PASSWORD=•••• secret_key=•••• notes=fine'
+    stored = b"".join(redis.dump(key) or b"" for key in redis.scan_iter(f"{key_prefix}*"))
+    assert b"hunter2" not in stored and b"JBSWY3DP" not in stored
+
+
 def test_a_form_error_stays_on_its_field_and_a_plain_ack_closes_the_modal(
         client, bot: BotStub, workspace: Workspace) -> None:
     """`response_action: errors` keeps the modal open with the message on its field."""
