@@ -35,7 +35,7 @@ from app.approvals.changes import (
     unmet,
 )
 from app.approvals.entry_locks import EntryLock, EntryLocks
-from app.approvals.grants import Grant, from_diff, granted, merged
+from app.approvals.grants import Grant, granted, merged
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Nudge, Reminders
 from app.approvals.revokes import Revoke, RevokeStore
@@ -509,10 +509,11 @@ class Engine:
 
         An apply that finds its change already there writes nothing (a take-over whose first
         attempt landed); one whose write MySafe does not show is a failure, not "applied".
-        A time-bound share's grant is what this write adds to the entry read just before it;
-        a take-over that writes nothing falls back on the submission's diff (and the grant
-        the first attempt scheduled, if it got that far, is kept). Its end is scheduled before
-        the entry is let go (see `_schedule_end`)."""
+        A time-bound share's grant is what this write adds to the entry read just before it,
+        kept on the request before the write. A take-over that finds the change in place uses
+        the grant its first attempt kept; with none kept, the change was made by someone else
+        and the share granted nothing it may take back. Its end is scheduled before the entry
+        is let go (see `_schedule_end`)."""
         change = request.change
         assert change.identifier is not None  # every verb but create names its entry
         left = request.lease_until - timestamp() - LEASE_SAFETY
@@ -523,11 +524,19 @@ class Engine:
             if unmet(change, current) == []:
                 outcome = WriteResult(message="Already in place in MySafe; nothing was written",
                                       entry=current)
-                grant = from_diff(request.diff) if change.time_bound else None
+                grant = self._grant_kept(request, current) if change.time_bound else None
             else:
                 grant = granted(change, current) if change.time_bound else None
+                if grant is not None:
+                    self.store.keep_grant(request.id, grant.dumps())
                 outcome = self._write(client, request, lease, held, current, secrets)
             return outcome, (self._schedule_end(request, grant) if grant is not None else {})
+
+    def _grant_kept(self, request: ChangeRequest, current: Entry) -> Grant:
+        """The grant an earlier attempt kept before its write, or (none kept: nobody of ours
+        wrote) what this share adds to the entry as it is now, which is nothing."""
+        kept = self.store.kept_grant(request.id)
+        return Grant.loads(kept) if kept is not None else granted(request.change, current)
 
     def _write(self, client: UserClient, request: ChangeRequest, lease: str, held: EntryLock,
                current: Entry, secrets: Mapping[str, str]) -> WriteResult:

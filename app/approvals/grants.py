@@ -14,7 +14,7 @@ being added with view — is someone else's decision and stays.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,13 +107,6 @@ def merged(earlier: Grant, later: Grant) -> Grant:
     seen = {(g.field, g.name.casefold()) for g in earlier.items}
     return Grant((*earlier.items,
                   *(g for g in later.items if (g.field, g.name.casefold()) not in seen)))
-
-
-def from_diff(lines: Iterable[Any]) -> Grant:
-    """The grant as the request's own diff saw it at submission: used only when apply found
-    its change already written by an earlier attempt (whose read is gone)."""
-    return Grant(tuple(Granted(line.field, line.principal, line.before, line.after)
-                       for line in lines if line.action in ("add", "raise")))
 
 
 @dataclass(frozen=True)

@@ -457,6 +457,16 @@ class ApprovalStore:
         if copies and self.redis.exists(key):
             self.redis.hset(key, "copies", json.dumps(copies))
 
+    def keep_grant(self, request_id: str, grant: str) -> None:
+        """What a time-bound share's write is about to add, kept before the write: an apply
+        taken over after the write finds it here instead of guessing from the submission."""
+        key = self.request_keys(request_id)[0]
+        if self.redis.exists(key):
+            self.redis.hset(key, "grant_at_write", grant)
+
+    def kept_grant(self, request_id: str) -> str | None:
+        return self.redis.hget(self.request_keys(request_id)[0], "grant_at_write")
+
     def set_message(self, request_id: str, *, channel: str, ts: str) -> None:
         key = self.request_keys(request_id)[0]
         if self.redis.exists(key):

@@ -180,6 +180,46 @@ def test_a_grantee_removed_by_hand_means_nothing_to_write(engine: Engine, revoke
     assert done.facts["removed"] == "nothing to write"
 
 
+def test_access_someone_gave_before_the_apply_is_not_the_shares_to_take_back(
+        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator) -> None:
+    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),),
+                    duration=HOUR)
+    request = engine.submit(change, requester="UALICE", reason="on-call")
+    # Before an approver clicks, alices shares with carol by hand, for good.
+    emulator.update_entry("password", entry, users_allowed=[{"username": "bobm"},
+                                                            {"username": "carol"}])
+    applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    assert applied.state is State.APPLIED
+    revoker.sweep(now=float(applied.result["ends"]) + 1)
+    assert sharing(emulator, entry) == {"bobm": False, "carol": False}
+
+
+def test_an_apply_taken_over_after_its_write_takes_back_what_that_write_added(
+        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),),
+                    duration=HOUR)
+    request = engine.submit(change, requester="UALICE", reason="on-call")
+
+    def dies(*args: object) -> None:
+        raise SystemExit("the process died after MySafe took the write")
+
+    monkeypatch.setattr(engine, "_schedule_end", dies)
+    with pytest.raises(SystemExit):
+        engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    monkeypatch.undo()
+    assert sharing(emulator, entry) == {"bobm": False, "carol": False}
+    # Another worker takes the apply over once its lease has run out.
+    stuck = engine.store.get(request.id)
+    assert stuck is not None
+    with shifted(stuck.lease_until - timestamp() + 1):
+        engine.sweep()
+    applied = engine.store.get(request.id)
+    assert applied is not None and applied.state is State.APPLIED
+    revoker.sweep(now=float(applied.result["ends"]) + 1)
+    assert sharing(emulator, entry) == {"bobm": False}
+
+
 # --- never silent -------------------------------------------------------------------------------
 
 def test_mysafe_down_is_retried_with_backoff_and_told(engine: Engine, revoker: Revoker,
