@@ -59,6 +59,9 @@ RETRY_CAP = 1800.0
 WAIT_FOR_APPLY = 30.0
 #: Seconds of its claim a revoke keeps in hand: no MySafe call may end later than that.
 SAFETY = 1.0
+#: A worker sending a reminder holds it this long; if it dies first, another sends it after.
+REMIND_LEASE = 120.0
+
 #: Owner and grantee are reminded this long before the end, or `REMIND_SHARE` of the period
 #: when that is shorter (a 30-minute share is reminded 3 minutes before).
 REMIND_BEFORE = 3600.0
@@ -220,10 +223,19 @@ class RevokeStore:
         return bool(self._ended(keys=[self.request_key(request_id)], args=[repr(now)]))
 
     def remind(self, request_id: str, *, now: float) -> bool:
-        """Claim the reminder (once); the index entry goes either way."""
-        claimed = self._remind(keys=[self.record_key(request_id)], args=[repr(now)]) == "ok"
+        """Claim the reminder for `REMIND_LEASE` seconds; True: send it, then `reminded`."""
+        status = self._remind(keys=[self.record_key(request_id)],
+                              args=[repr(now), repr(REMIND_LEASE)])
+        if status == "skip":
+            self.redis.zrem(self.reminders, request_id)
+        return bool(status == "ok")
+
+    def reminded(self, request_id: str) -> None:
+        """The reminder was sent (a listener that failed has logged why): never again."""
+        key = self.record_key(request_id)
+        if self.redis.exists(key):
+            self.redis.hset(key, "reminded", "1")
         self.redis.zrem(self.reminders, request_id)
-        return claimed
 
     def reminders_due(self, now: float, *, limit: int) -> list[str]:
         return self.redis.zrangebyscore(self.reminders, "-inf", now, start=0, num=limit)
@@ -302,6 +314,7 @@ class Revoker:
                 return 0
             if self.store.remind(request_id, now=now):
                 self._tell(request_id, "reminder")
+                self.store.reminded(request_id)
         ran = 0
         for request_id in self.store.due(now, limit=limit):
             if stopping():

@@ -18,7 +18,7 @@ from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import Grant, Granted, take_back
-from app.approvals.revokes import RETRY_BASE, Revoke, Revoker
+from app.approvals.revokes import REMIND_LEASE, RETRY_BASE, Revoke, Revoker
 from app.approvals.store import State
 from app.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
@@ -324,6 +324,19 @@ def test_owner_and_grantee_are_reminded_once_before_the_end(
     assert told.events == [(request_id, "reminder", "scheduled")]
     revoker.sweep(now=ends + 1)
     assert [e for _, e, _ in told.events] == ["reminder", "revoked"]
+
+
+def test_a_reminder_whose_worker_died_while_sending_is_sent_by_another(
+        engine: Engine, revoker: Revoker, entry: int, told: Told) -> None:
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    due = ends - 5 * 60  # a 1-hour share is reminded 6 minutes before its end
+    assert revoker.store.remind(request_id, now=due)  # a worker claims it, then dies
+    revoker.sweep(now=due + 1)
+    assert told.events == []  # its claim still runs: nobody sends it twice
+    revoker.sweep(now=due + REMIND_LEASE + 1)
+    assert told.events == [(request_id, "reminder", "scheduled")]
+    revoker.sweep(now=due + 2 * REMIND_LEASE + 2)
+    assert len(told.events) == 1
 
 
 def test_a_share_revoked_before_its_reminder_is_not_reminded(
