@@ -21,7 +21,7 @@ from app.approvals.store import ChangeRequest, State
 from app.clock import timestamp
 from app.durations import describe
 from app.mysafe.models import Entry, Kind, ListItem
-from app.slack.revoke_notices import period_line
+from app.slack.periods import period_line
 from app.text import field_label
 
 Block = dict[str, Any]
@@ -307,7 +307,7 @@ def entry_field(request: ChangeRequest) -> str:
 
 
 def period_field(request: ChangeRequest) -> str | None:
-    """A time-bound share's period (see `app.slack.revoke_notices.period_line`)."""
+    """A time-bound share's period (see `app.slack.periods.period_line`)."""
     return period_line(request) or None
 
 

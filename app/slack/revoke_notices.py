@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -19,9 +18,10 @@ from slack_sdk.errors import SlackApiError
 
 from app import text
 from app.approvals.revokes import Revoke, RevokeStore
-from app.approvals.store import ChangeRequest, State
 from app.durations import describe
 from app.slack.notifier import direct_message
+from app.slack.periods import ago as _ago
+from app.slack.periods import until as _until
 
 log = logging.getLogger(__name__)
 
@@ -30,35 +30,6 @@ REVOKE_NOW = "revoke_now"
 EXTEND = "revoke_extend"
 #: Time-bound shares listed in the App Home before pointing to `/mysafe requests`.
 HOME_TIME_BOUND = 10
-
-
-def _until(ts: float) -> str:
-    """A moment in the reader's own time zone, with a fallback in UTC for old clients."""
-    fallback = datetime.fromtimestamp(int(ts), UTC).strftime("%a %d %b %H:%M UTC")
-    return f"<!date^{int(ts)}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def _ago(ts: float) -> str:
-    """Slack's live countdown: "in 3 hours", then "2 minutes ago"."""
-    return f"<!date^{int(ts)}^{{ago}}|{int(ts)}>"
-
-
-def period_line(request: ChangeRequest) -> str:
-    """The period of a time-bound share in its approval message ("" for any other)."""
-    change = request.change
-    if not change.time_bound:
-        return ""
-    rotate = " · then a new random password (rotate-after)" if change.rotate_after else ""
-    if change.extends:
-        rotate += f" · extends {change.extends}"
-    ends = request.result.get("ends") if request.state is State.APPLIED else None
-    if request.ended:
-        return (f"⏹ Was for {describe(change.duration)}; ended {_until(request.ended)} (your "
-                f"time): what it granted was taken back (see the thread){rotate}")
-    if ends:
-        return (f"⏳ For {describe(change.duration)} — until {_until(float(ends))} (your time), "
-                f"ends {_ago(float(ends))}{rotate}")
-    return f"⏳ For {describe(change.duration)} from approval, then taken back by itself{rotate}"
 
 
 def time_bound_line(revoke: Revoke) -> str:
