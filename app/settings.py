@@ -46,6 +46,11 @@ class Scope(Enum):
     SERVICE = "service"
 
 
+def is_user_group(slack_id: str) -> bool:
+    """Slack's user-group IDs start with S, people's with U or W: the one place that says so."""
+    return slack_id.startswith("S")
+
+
 @dataclass(frozen=True)
 class Settings:
     mysafe_url: str = ""
@@ -103,11 +108,11 @@ class Settings:
 
     @property
     def approver_users(self) -> frozenset[str]:
-        return frozenset(a for a in self.approvers if not a.startswith("S"))
+        return frozenset(a for a in self.approvers if not is_user_group(a))
 
     @property
     def approver_groups(self) -> frozenset[str]:
-        return frozenset(a for a in self.approvers if a.startswith("S"))
+        return frozenset(a for a in self.approvers if is_user_group(a))
 
     def mcp_url(self, *, host: str, port: int) -> str:
         """The URL assistants reach the MCP server at, when it listens on `host:port`.

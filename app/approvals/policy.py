@@ -37,6 +37,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from app.durations import describe, parse_duration
 from app.errors import ConfigError, ValidationError
+from app.settings import is_user_group
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -122,11 +123,11 @@ class Rule:
 
     @property
     def approver_users(self) -> frozenset[str]:
-        return frozenset(a for a in self.approvers if not a.startswith("S"))
+        return frozenset(a for a in self.approvers if not is_user_group(a))
 
     @property
     def approver_groups(self) -> frozenset[str]:
-        return frozenset(a for a in self.approvers if a.startswith("S"))
+        return frozenset(a for a in self.approvers if is_user_group(a))
 
     def refuse_missing(self, *, reason: str, ticket: Mapping[str, str] | None) -> None:
         """What the rule requires at submission; `ValidationError` (nothing stored) if absent."""

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from app.approvals.policy import PolicyBook
 from app.approvals.store import ChangeRequest
-from app.settings import Settings
+from app.settings import Settings, is_user_group
 from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,9 @@ class Approvers:
         return self.listed(user_id, request.approvers or self.settings.approvers)
 
     def listed(self, user_id: object, approvers: frozenset[str]) -> bool:
-        if user_id in {a for a in approvers if not a.startswith("S")}:
+        if user_id in {a for a in approvers if not is_user_group(a)}:
             return True
-        return any(user_id in self.members(g) for g in sorted(approvers) if g.startswith("S"))
+        return any(user_id in self.members(g) for g in sorted(approvers) if is_user_group(g))
 
     def _everyone(self) -> frozenset[str]:
         if self.policy is None:

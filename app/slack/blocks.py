@@ -21,6 +21,7 @@ from app.approvals.store import ChangeRequest, State
 from app.clock import timestamp
 from app.durations import describe
 from app.mysafe.models import Entry, Kind, ListItem
+from app.settings import is_user_group
 from app.slack.periods import period_line
 from app.text import field_label
 
@@ -465,7 +466,7 @@ def approver_notice(request: ChangeRequest) -> str:
 
 def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
     """The thread reply that mentions a request's approvers (groups by their handle)."""
-    named = " ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>"
+    named = " ".join(f"<!subteam^{a}>" if is_user_group(a) else f"<@{a}>"
                      for a in approvers[:30])
     return f"{named or 'Approvers'}: {request.id} waits for your approval."
 

@@ -20,6 +20,7 @@ from app.approvals.reminders import Nudge
 from app.approvals.store import ApprovalStore, ChangeRequest, State
 from app.clock import timestamp
 from app.errors import NotPosted
+from app.settings import is_user_group
 from app.slack import blocks
 from app.slack.approvers import Approvers
 
@@ -151,8 +152,8 @@ class SlackNotifier:
         if self.approvers is None:
             return []
         listed = request.approvers or self.approvers.settings.approvers
-        people = {a for a in listed if not a.startswith("S")}
-        for group in sorted(a for a in listed if a.startswith("S")):
+        people = {a for a in listed if not is_user_group(a)}
+        for group in sorted(a for a in listed if is_user_group(a)):
             people |= self.approvers.members(group)
         return sorted(people - request.approvals - {request.requester})
 
