@@ -27,10 +27,12 @@ from app.text import inline
 log = logging.getLogger(__name__)
 
 
-def user_message(error: BotError) -> str:
+def user_message(error: BotError, *, said: str | None = None) -> str:
+    """`said` is the refusal as the front draws it (a verb's neutral line); else `str(error)`."""
     if isinstance(error, ValidationError):
         usage = getattr(error, "usage", "")
-        return f"{error}" + (f"\nUsage: `{usage}`" if usage else "") + "\nNothing was stored."
+        shown = str(error) if said is None else said
+        return shown + (f"\nUsage: `{usage}`" if usage else "") + "\nNothing was stored."
     if isinstance(error, CredentialsRejected | MySafeUnavailable):
         return f"{error.user_message} ({inline(error.describe())})"
     if isinstance(error, MySafeError):
@@ -41,13 +43,15 @@ def user_message(error: BotError) -> str:
 
 
 @contextmanager
-def answer_errors(say: Callable[[str], object]) -> Iterator[None]:
+def answer_errors(say: Callable[[str], object],
+                  tell: Callable[[BotError], str] = user_message) -> Iterator[None]:
+    """`tell` words an expected error for this front."""
     try:
         yield
     except BotError as error:
         log.info("request refused", extra={"event": "user.error", "error": type(error).__name__,
                                            "code": getattr(error, "code", None)})
-        say(user_message(error))
+        say(tell(error))
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("unexpected failure", extra={"event": "user.crash", "ref": reference})

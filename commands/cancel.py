@@ -6,7 +6,7 @@ from app.approvals.store import is_request_id
 from commands.context import Context
 from commands.grammar import Args, shown
 from commands.lexer import CommandError
-from commands.replies import Message
+from commands.replies import Code, Message
 from commands.types import Cancel, Token, VerbSpec, Word
 
 SPEC = VerbSpec(
@@ -25,7 +25,7 @@ def parse(args: list[Token]) -> Cancel:
     rest = Args(args)
     token = rest.take()
     if token is None:
-        raise CommandError("which request? add its ID, like `/mysafe cancel R-7K2QF`")
+        raise CommandError(("which request? add its ID, like ", Code("/mysafe cancel R-7K2QF")))
     request_id = token.text.upper()
     if not isinstance(token, Word) or not is_request_id(request_id):
         raise CommandError(f'"{shown(token.text)}" is not a request ID: they look like R-7K2QF')

@@ -10,10 +10,10 @@ from collections.abc import Container
 from dataclasses import dataclass
 
 from app.approvals.engine import Engine
-from app.errors import ValidationError
 from app.mysafe.client import UserClient
 from app.mysafe.models import GroupShare, UserShare
 from app.services import Services
+from commands.replies import Code, Person, Refusal
 from commands.types import MySafeGroup, MySafeUser, SlackUser, Target
 
 
@@ -59,9 +59,10 @@ def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Rec
         elif isinstance(target, MySafeGroup):
             groups.append(GroupShare(target.name, edit))
     if unknown:
-        mentions = ", ".join(f"<@{u}>" for u in unknown)
-        raise ValidationError({"who": (
-            f"I don't know who {mentions} is in MySafe (a name typed at `/mysafe login` is not "
-            f"enough): an admin can run `mysafe-bot users map {unknown[0]} MYSAFE_USERNAME`, "
-            "or name them with user:NAME")})
+        mentions = [part for u in unknown for part in (", ", Person(u))][1:]
+        raise Refusal("who", (
+            "I don't know who ", *mentions, " is in MySafe (a name typed at ",
+            Code("/mysafe login"), " is not enough): an admin can run ",
+            Code(f"mysafe-bot users map {unknown[0]} MYSAFE_USERNAME"),
+            ", or name them with user:NAME"))
     return Recipients(tuple(users), tuple(groups), tuple(notify))

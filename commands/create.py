@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from commands.context import Context
 from commands.grammar import Args, take_kind
-from commands.replies import CreateForm, OpenForm
+from commands.replies import Code, CreateForm, OpenForm
 from commands.types import Create, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -22,7 +22,7 @@ COMMAND = Create
 def parse(args: list[Token]) -> Create:
     rest = Args(args)
     kind = take_kind(rest)
-    rest.hint = f"`/mysafe create {kind.value}` opens a form that asks for every field"
+    rest.hint = (Code(f"/mysafe create {kind.value}"), " opens a form that asks for every field")
     rest.end()
     return Create(kind)
 

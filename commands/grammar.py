@@ -15,6 +15,7 @@ from app.mysafe.models import Kind
 from app.mysafe.schemas import SECRET_FIELDS
 from app.text import inline
 from commands.lexer import CommandError
+from commands.replies import Code, Line
 from commands.types import EntryRef, KeyValue, Token, Word
 
 MAX_ID = 2**31 - 1
@@ -48,7 +49,7 @@ class Args:
 
     def __init__(self, tokens: Iterable[Token]) -> None:
         self._tokens = deque(tokens)
-        self.hint = ""
+        self.hint: Line = ()
 
     def __bool__(self) -> bool:
         return bool(self._tokens)
@@ -77,7 +78,12 @@ def keyword(token: Token | None) -> str | None:
 
 def shown(text: str) -> str:
     """A word as a refusal quotes it: short enough for one line, and inert in Slack."""
-    return inline(text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…")
+    return inline(clipped(text))
+
+
+def clipped(text: str) -> str:
+    """A word as a refusal line quotes it: short enough for one line (the front makes it inert)."""
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
 
 
 def take_kind(args: Args) -> Kind:
@@ -97,11 +103,11 @@ def take_entry(args: Args) -> EntryRef:
     token = args.take()
     example = f"{kind.value} 312"
     if token is None:
-        raise CommandError(f"which {kind.label}? add its ID, like `{example}`")
+        raise CommandError((f"which {kind.label}? add its ID, like ", Code(example)))
     match = _ENTRY_ID.fullmatch(token.text) if isinstance(token, Word) else None
     if match is None:
-        raise CommandError(f'"{shown(token.text)}" is not an entry ID: IDs are numbers, '
-                           f"like `{example}`")
+        raise CommandError((f'"{clipped(token.text)}" is not an entry ID: IDs are numbers, '
+                            "like ", Code(example)))
     identifier = int(match.group(1))
     if not 1 <= identifier <= MAX_ID:
         raise CommandError(f"entry IDs are between 1 and {MAX_ID}")
@@ -117,12 +123,12 @@ def read_reason(args: Args, token: Token, previous: str | None) -> str:
     if previous is not None:
         raise CommandError("the reason is given twice: give one reason", field="reason")
     if isinstance(token, KeyValue):
-        args.hint = "" if token.quoted else REASON_HINT
+        args.hint = () if token.quoted else (REASON_HINT,)
         return check_reason(token.value)
     value = args.take()
     if not isinstance(value, Word):
         raise CommandError('say why after reason, in quotes: reason "…"', field="reason")
-    args.hint = REASON_HINT if value.bare else ""
+    args.hint = (REASON_HINT,) if value.bare else ()
     return check_reason(value.text)
 
 
@@ -133,7 +139,7 @@ def expect_keyword(args: Args, words: tuple[str, ...], example: str) -> None:
         return
     if token is not None and (secret := secret_name(token)) is not None:
         raise secret_refusal(secret)
-    raise CommandError(f'write "{words[0]}" after the entry, as in `{example}`')
+    raise CommandError((f'write "{words[0]}" after the entry, as in ', Code(example)))
 
 
 def check_reason(text: str) -> str:
@@ -179,13 +185,13 @@ def secret_refusal(name: str, entry: EntryRef | None = None) -> CommandError:
                         f"stay in Slack's history: use {where}", field=name)
 
 
-def unexpected(token: Token, hint: str = "") -> CommandError:
+def unexpected(token: Token, hint: Line = ()) -> CommandError:
     """Refuse a token the verb does not take, naming it (a field by its key only)."""
     secret = secret_name(token)
     if secret is not None:
         return secret_refusal(secret)
     if isinstance(token, KeyValue):
-        message = f'"{shown(token.key)}=…" is not expected here'
+        message = f'"{clipped(token.key)}=…" is not expected here'
     else:
-        message = f'"{shown(token.text)}" is not expected here'
-    return CommandError(f"{message}: {hint}" if hint else message)
+        message = f'"{clipped(token.text)}" is not expected here'
+    return CommandError((message, ": ", *hint) if hint else (message,))

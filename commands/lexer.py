@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from app.errors import ValidationError
+from commands.replies import Line, Refusal
 from commands.types import (
     KeyValue,
     Segment,
@@ -50,7 +50,7 @@ _SUBTEAM = re.compile(r"!subteam\^([A-Z0-9]+)(?:\|(.*))?", re.S)
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=")
 
 
-class CommandError(ValidationError):
+class CommandError(Refusal):
     """A slash command the grammar refuses: says what was wrong and carries the right form.
 
     `verb` is the verb it was for (None when the verb itself was the problem) and `usage` the
@@ -58,9 +58,9 @@ class CommandError(ValidationError):
     a field: a `password=…` typed by mistake must not come back in a reply or a log line.
     """
 
-    def __init__(self, message: str, *, field: str = "command", verb: str | None = None,
+    def __init__(self, message: str | Line, *, field: str = "command", verb: str | None = None,
                  usage: str | None = None) -> None:
-        super().__init__({field: message}, message)
+        super().__init__(field, message)
         self.verb = verb
         self.usage = usage or GENERAL_USAGE
 

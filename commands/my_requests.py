@@ -5,7 +5,7 @@ from __future__ import annotations
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.lexer import CommandError
-from commands.replies import QueuePage, RequestList
+from commands.replies import Code, QueuePage, RequestList
 from commands.types import Requests, Token, VerbSpec
 
 SPEC = VerbSpec(
@@ -30,7 +30,7 @@ def parse(args: list[Token]) -> Requests:
         rest.take()
         number = rest.take()
         if number is None or not number.text.isdigit() or not 1 <= int(number.text) <= MAX_PAGE:
-            raise CommandError("say which page, a number: `/mysafe requests page 2`")
+            raise CommandError(("say which page, a number: ", Code("/mysafe requests page 2")))
         page = int(number.text)
     rest.end()
     return Requests(page)

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeAlias
 
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest
+from app.errors import ValidationError
 from app.mysafe.models import Entry, Kind, ListItem
 
 # --- text -----------------------------------------------------------------------------------
@@ -67,6 +69,39 @@ class Message:
     def of(cls, *parts: Part) -> Message:
         """A one-line message."""
         return cls((tuple(parts),))
+
+
+def plain_text(line: Line) -> str:
+    """A line without chat markup, for readers that show text as it is (logs, the webhook,
+    MCP): a command in backticks as plain-text writers quote code, a person by their chat user
+    ID, a moment in UTC."""
+    return "".join(_plain(part) for part in line)
+
+
+def _plain(part: Part) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Code):
+        return f"`{part.text}`"
+    if isinstance(part, Strong):
+        return part.text
+    if isinstance(part, Person):
+        return part.user_id
+    return datetime.fromtimestamp(part.timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Refusal(ValidationError):
+    """A verb's refusal about one `field`, said neutrally like any reply.
+
+    Given as a `Line`, it keeps the parts (a command to copy, a person) for the front to draw
+    (`app.slack.replies.refusal_text`), and `str()` is the same words in plain text; given as
+    a `str`, it is that text and `line` is None.
+    """
+
+    def __init__(self, field: str, message: str | Line) -> None:
+        self.line = None if isinstance(message, str) else message
+        text = message if isinstance(message, str) else plain_text(message)
+        super().__init__({field: text}, text)
 
 
 # --- forms ----------------------------------------------------------------------------------

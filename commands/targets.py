@@ -21,6 +21,7 @@ from commands.grammar import (
     unexpected,
 )
 from commands.lexer import CommandError
+from commands.replies import Code, Line
 from commands.tickets import is_ticket, read_ticket
 from commands.types import (
     MySafeGroup,
@@ -79,7 +80,7 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
     if not who:
         raise CommandError(f"say who: {HOW}")
     if rotate_after and not duration:
-        raise CommandError("rotate-after goes with a period, as in `for 8h rotate-after`",
+        raise CommandError(("rotate-after goes with a period, as in ", Code("for 8h rotate-after")),
                            field="rotate-after")
     return Audience(tuple(who), edit, reason or "", duration, rotate_after, ticket or "")
 
@@ -87,7 +88,8 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
 def _read_period(args: Args, previous: int) -> int:
     """The period after `for` (`8h`, `1d12h`); only one per command."""
     if previous:
-        raise CommandError("the period is given twice: give one, as in `for 8h`", field="for")
+        raise CommandError(("the period is given twice: give one, as in ", Code("for 8h")),
+                           field="for")
     token = args.take()
     if not isinstance(token, Word) or not token.bare:
         raise CommandError(f"say how long after for: {PERIOD_FORM}", field="for")
@@ -110,7 +112,7 @@ def _add(who: list[Target], new: Target) -> None:
     who.append(new)
 
 
-def target(token: Token, hint: str = "") -> Target:
+def target(token: Token, hint: Line = ()) -> Target:
     """One target from one token; anything else is refused with what to write instead."""
     if isinstance(token, SlackUser):
         return SlackUser(token.slack_id, token.label)

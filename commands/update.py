@@ -25,7 +25,7 @@ from commands.grammar import (
     unexpected,
 )
 from commands.lexer import CommandError
-from commands.replies import Submitted
+from commands.replies import Line, Submitted
 from commands.tickets import is_ticket, read_ticket, reference
 from commands.types import EntryRef, KeyValue, Token, Update, VerbSpec
 
@@ -77,12 +77,14 @@ def _add_field(fields: dict[str, str], token: KeyValue, entry: EntryRef) -> None
     fields[name] = token.value
 
 
-def _quote_hint(token: KeyValue) -> str:
+def _quote_hint(token: KeyValue) -> Line:
     """After an unquoted value, the next stray word most likely belongs to it."""
-    return "" if token.quoted else f'if it belongs to {token.name}, quote the value: {token.name}="…"'
+    if token.quoted:
+        return ()
+    return (f'if it belongs to {token.name}, quote the value: {token.name}="…"',)
 
 
-def _stray(token: Token, entry: EntryRef, hint: str) -> CommandError:
+def _stray(token: Token, entry: EntryRef, hint: Line) -> CommandError:
     """Refuse a token that is not field=value, reading `password hunter2` as a secret."""
     word = keyword(token) or ""
     secret = secret_name(token) or (word if word in SECRET_NAMES else None)

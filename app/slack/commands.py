@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from app import metrics
-from app.edge import answer_errors, user_message
 from app.ratelimit import RateLimiter
-from app.slack.replies import form_view, render_text
+from app.slack.replies import answer_errors, form_view, refusal_text, render_text
 from app.slack.respond import Respond
 from app.text import clip
 from commands import dispatch
@@ -87,7 +86,7 @@ class _Handlers:
             command = parse(body.get("text", ""))
         except CommandError as error:
             metrics.REQUESTS.labels(verb=error.verb or "unknown", outcome="invalid").inc()
-            ack(text=user_message(error))
+            ack(text=refusal_text(error))
             return
         if isinstance(command, dispatch.INSTANT_COMMANDS):
             ack(text=self.text(dispatch.run(self.context(body), command)))

@@ -30,7 +30,6 @@ from slack_sdk.signature import SignatureVerifier
 
 from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
-from app.edge import answer_errors
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue
@@ -41,6 +40,7 @@ from app.slack.bolt_request import from_flask
 from app.slack.commands import UNAVAILABLE
 from app.slack.home_tab import HomeTab
 from app.slack.payloads import problem
+from app.slack.replies import answer_errors
 from app.slack.respond import Respond, Responder
 from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode

@@ -7,9 +7,12 @@ copied) but cannot close its code span or open markup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from app import text
+from app import edge, text
+from app.errors import BotError
 from app.slack import blocks
 from app.slack.revoke_notices import time_bound_lines
 from commands.replies import (
@@ -24,6 +27,7 @@ from commands.replies import (
     Part,
     Person,
     QueuePage,
+    Refusal,
     Reply,
     RequestList,
     RotateForm,
@@ -60,6 +64,17 @@ def _form(form: Form) -> dict[str, Any]:
     if isinstance(form, CreateForm):
         return blocks.create_modal(form.kind)
     raise TypeError(f"no modal for {type(form).__name__}")
+
+
+def refusal_text(error: BotError) -> str:
+    """What the edge tells a person, a verb's refusal drawn like any other reply."""
+    line = error.line if isinstance(error, Refusal) else None
+    return edge.user_message(error, said=None if line is None else message_text(Message((line,))))
+
+
+def answer_errors(say: Callable[[str], object]) -> AbstractContextManager[None]:
+    """`app.edge.answer_errors`, with refusals drawn for Slack."""
+    return edge.answer_errors(say, refusal_text)
 
 
 def message_text(message: Message) -> str:

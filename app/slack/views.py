@@ -18,12 +18,12 @@ from marshmallow import ValidationError as MarshmallowError
 
 from app.accounts.vault import LinkedAccount, link_verified
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, Change, Verb
-from app.edge import answer_errors
 from app.errors import ValidationError
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
 from app.slack import blocks
 from app.slack.commands import UNAVAILABLE
+from app.slack.replies import answer_errors
 from app.text import inline
 
 if TYPE_CHECKING:

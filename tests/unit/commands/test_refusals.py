@@ -1,0 +1,46 @@
+"""Refusals from verbs are neutral like their replies: no chat markup is written in `commands/`."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import commands
+from commands.lexer import CommandError
+from commands.parser import parse
+from commands.replies import Code
+
+#: (module, function or class) whose literals may still hold markup, and why.
+KNOWN = {
+    ("replies.py", "_plain"),        # the plain-text fallback quotes a Code part in backticks
+    ("types.py", "text"),            # a mention token's text is the markup Slack sent
+    ("grammar.py", "secret_refusal"),  # not yet a Line: its field names would be fenced
+}
+
+
+def _markup_literals(path: Path) -> list[tuple[int, str]]:
+    """String literals (docstrings aside) holding a code span or a mention, outside KNOWN."""
+    tree = ast.parse(path.read_text())
+    scopes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    skipped = {id(n) for scope in scopes if (path.name, scope.name) in KNOWN
+               for n in ast.walk(scope)}
+    skipped |= {id(scope.body[0].value) for scope in [tree, *scopes]
+                if scope.body and isinstance(scope.body[0], ast.Expr)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in skipped and ("`" in node.value or "<@" in node.value)]
+
+
+@pytest.mark.parametrize("path", sorted(Path(commands.__file__).parent.glob("*.py")),
+                         ids=lambda p: p.name)
+def test_no_verb_writes_code_spans_or_mentions_in_its_text(path: Path) -> None:
+    assert _markup_literals(path) == []
+
+
+def test_a_refusal_names_the_command_to_copy_as_a_part() -> None:
+    with pytest.raises(CommandError) as caught:
+        parse("cancel")
+    assert Code("/mysafe cancel R-7K2QF") in (caught.value.line or ())
+    assert str(caught.value) == "which request? add its ID, like `/mysafe cancel R-7K2QF`"
