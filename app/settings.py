@@ -51,8 +51,23 @@ def is_user_group(slack_id: str) -> bool:
     return slack_id.startswith("S")
 
 
+class NamesApprovers:
+    """A list of approvers (people and user groups) and the two halves of it: shared by the
+    settings' one rule and each rule of a policy file."""
+
+    approvers: frozenset[str]
+
+    @property
+    def approver_users(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if not is_user_group(a))
+
+    @property
+    def approver_groups(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if is_user_group(a))
+
+
 @dataclass(frozen=True)
-class Settings:
+class Settings(NamesApprovers):
     mysafe_url: str = ""
     encryption_keys: tuple[str, ...] = ()
     slack_bot_token: str = ""
@@ -105,14 +120,6 @@ class Settings:
     @property
     def demo(self) -> bool:
         return bool(self.demo_url)
-
-    @property
-    def approver_users(self) -> frozenset[str]:
-        return frozenset(a for a in self.approvers if not is_user_group(a))
-
-    @property
-    def approver_groups(self) -> frozenset[str]:
-        return frozenset(a for a in self.approvers if is_user_group(a))
 
     def mcp_url(self, *, host: str, port: int) -> str:
         """The URL assistants reach the MCP server at, when it listens on `host:port`.

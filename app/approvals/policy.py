@@ -37,7 +37,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from app.durations import describe, parse_duration
 from app.errors import ConfigError, ValidationError
-from app.settings import is_user_group
+from app.settings import NamesApprovers
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -107,7 +107,7 @@ def _listed(values: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True)
-class Rule:
+class Rule(NamesApprovers):
     name: str
     approvals: int
     approvers: frozenset[str]
@@ -120,14 +120,6 @@ class Rule:
     remind_after: int | None = None
     escalate_after: int | None = None
     escalate_to: tuple[str, ...] = ()
-
-    @property
-    def approver_users(self) -> frozenset[str]:
-        return frozenset(a for a in self.approvers if not is_user_group(a))
-
-    @property
-    def approver_groups(self) -> frozenset[str]:
-        return frozenset(a for a in self.approvers if is_user_group(a))
 
     def refuse_missing(self, *, reason: str, ticket: Mapping[str, str] | None) -> None:
         """What the rule requires at submission; `ValidationError` (nothing stored) if absent."""

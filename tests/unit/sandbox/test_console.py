@@ -119,7 +119,7 @@ def test_a_response_url_answers_as_slack_does_and_expires(client, workspace: Wor
 
 def test_the_web_api_wants_the_bot_token(client) -> None:
     refused = client.post("/demo/api/chat.postMessage", json={"channel": CHANNEL, "text": "x"},
-                          headers={"Authorization": "Bearer xoxb-someone-else"}).get_json()
+                          headers={"Authorization": "Bearer not-the-bot-token"}).get_json()
     assert refused == {"ok": False, "error": "invalid_auth"}
     assert seen_by(client, PRIYA)["channel"]["messages"] == []
 
