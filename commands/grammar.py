@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from app.mysafe.models import Kind
 from app.mysafe.schemas import SECRET_FIELDS
-from app.text import inline
+from app.text import field_label, inline
 from commands.lexer import CommandError
 from commands.replies import Code, Line
 from commands.types import EntryRef, KeyValue, Token, Word
@@ -174,15 +174,16 @@ def secret_name(token: Token) -> str | None:
 
 
 def secret_refusal(name: str, entry: EntryRef | None = None) -> CommandError:
-    """Refuse a secret typed in the command text, pointing to the modal that takes it."""
+    """Refuse a secret typed in the command text, pointing to the modal that takes it. The
+    field is named as people say it ("client secret"), never with the value typed after it."""
     if entry is None:
-        where = ("`/mysafe rotate password|secret ID` for an existing entry, or "
-                 "`/mysafe create password|secret` for a new one")
+        where: Line = (Code("/mysafe rotate password|secret ID"), " for an existing entry, or ",
+                       Code("/mysafe create password|secret"), " for a new one")
     else:
-        where = (f"`/mysafe rotate {entry}` to change it in a private form "
-                 f"(or `/mysafe create {entry.kind.value}` for a new entry)")
-    return CommandError(f"{name} is a secret and is never typed in a command, where it would "
-                        f"stay in Slack's history: use {where}", field=name)
+        where = (Code(f"/mysafe rotate {entry}"), " to change it in a private form (or ",
+                 Code(f"/mysafe create {entry.kind.value}"), " for a new entry)")
+    return CommandError((f"{field_label(name)} is a secret and is never typed in a command, "
+                         "where it would stay in Slack's history: use ", *where), field=name)
 
 
 def unexpected(token: Token, hint: Line = ()) -> CommandError:

@@ -615,7 +615,7 @@ BAD_COMMANDS = [
     ("unshare password 1 from", "say who", "/mysafe unshare"),
     ("update password 1", "say what to change", "/mysafe update"),
     ("update password 1 colour=red", 'no field "colour"', "/mysafe update"),
-    ("update password 1 client_secret=x", "client_secret is a secret", "/mysafe update"),
+    ("update password 1 client_secret=x", "client secret is a secret", "/mysafe update"),
     ("update password 1 name=a name=b", "name is given twice", "/mysafe update"),
     ("cancel R-0000", '"R-0000" is not a request ID', "/mysafe cancel"),
     ("cancel", "which request?", "/mysafe cancel"),

@@ -16,7 +16,6 @@ from commands.replies import Code
 KNOWN = {
     ("replies.py", "_plain"),        # the plain-text fallback quotes a Code part in backticks
     ("types.py", "text"),            # a mention token's text is the markup Slack sent
-    ("grammar.py", "secret_refusal"),  # not yet a Line: its field names would be fenced
 }
 
 
@@ -44,3 +43,11 @@ def test_a_refusal_names_the_command_to_copy_as_a_part() -> None:
         parse("cancel")
     assert Code("/mysafe cancel R-7K2QF") in (caught.value.line or ())
     assert str(caught.value) == "which request? add its ID, like `/mysafe cancel R-7K2QF`"
+
+
+def test_a_secret_typed_in_a_command_is_refused_in_human_words_with_the_form_to_use() -> None:
+    with pytest.raises(CommandError) as caught:
+        parse("update password 1 client_secret=hunter2")
+    assert str(caught.value).startswith("client secret is a secret")
+    assert Code("/mysafe rotate password 1") in (caught.value.line or ())
+    assert "hunter2" not in str(caught.value)
