@@ -16,7 +16,6 @@ from marshmallow import ValidationError as MarshmallowError
 from slack_sdk.errors import SlackApiError
 
 from app import metrics
-from app.approvals.changes import Change, Verb
 from app.errors import (
     BotError,
     CredentialsMissing,
@@ -128,7 +127,7 @@ def _intake(body: bytes, runtime: Runtime) -> tuple[Response, int]:
                                               "requester")
     try:
         created, new = engine.submit_once(
-            _change(ticket), requester=requester, reason=ticket.reason, source="ticket",
+            ticket.change(), requester=requester, reason=ticket.reason, source="ticket",
             ticket=ticket.reference(), idempotency_key=key,
             notify=())
     except CredentialsMissing:
@@ -160,18 +159,6 @@ def _requester(runtime: Runtime, ticket: Ticket) -> str | None:
         if error.response.get("error") == "users_not_found":
             return None
         raise
-
-
-def _change(ticket: Ticket) -> Change:
-    verb = Verb(ticket.action)
-    if verb is Verb.UPDATE:
-        return Change(verb, ticket.kind, ticket.identifier, fields=ticket.changes)
-    if verb is Verb.SHARE:
-        return Change(verb, ticket.kind, ticket.identifier, add_users=ticket.users,
-                      add_groups=ticket.groups, duration=ticket.duration_seconds)
-    return Change(verb, ticket.kind, ticket.identifier,
-                  remove_users=tuple(u.username for u in ticket.users),
-                  remove_groups=tuple(g.name for g in ticket.groups))
 
 
 def _ask_to_link(runtime: Runtime, user: str, ticket: Ticket) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from marshmallow import (
     ValidationError as MarshmallowError,
 )
 
+from app.approvals.changes import Change, Verb
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import SECRET_FIELDS, GroupShareSchema, UserShareSchema
 from app.origins import Origin, allowed
@@ -72,17 +73,34 @@ class Ticket:
     #: Seconds a share lasts (0: for good); the longest is checked against the setting.
     duration_seconds: int = 0
 
+    def change(self) -> Change:
+        """The change this ticket asks for: one builder per verb a ticket may carry."""
+        return TICKET_CHANGES[Verb(self.action)](self)
+
     def reference(self) -> dict[str, str]:
         """What the request keeps of the ticket (shown in Slack, used for the callback)."""
         return {"key": self.key, "url": self.url, "event_id": self.event_id,
                 "callback_url": self.callback_url}
 
 
+#: The verbs a ticket may ask for, each with how it becomes a `Change`. The schema accepts
+#: exactly these actions, so a verb is added here or not at all (no silent fall-through).
+TICKET_CHANGES: dict[Verb, Callable[[Ticket], Change]] = {
+    Verb.SHARE: lambda t: Change(Verb.SHARE, t.kind, t.identifier, add_users=t.users,
+                                 add_groups=t.groups, duration=t.duration_seconds),
+    Verb.UNSHARE: lambda t: Change(Verb.UNSHARE, t.kind, t.identifier,
+                                   remove_users=tuple(u.username for u in t.users),
+                                   remove_groups=tuple(g.name for g in t.groups)),
+    Verb.UPDATE: lambda t: Change(Verb.UPDATE, t.kind, t.identifier, fields=t.changes),
+}
+
+
 class TicketSchema(_Strict):
     event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
     ticket = fields.Nested(TicketRef, required=True)
     requester = fields.Nested(Requester, required=True)
-    action = fields.String(required=True, validate=validate.OneOf(("share", "unshare", "update")))
+    action = fields.String(required=True,
+                           validate=validate.OneOf(tuple(v.value for v in TICKET_CHANGES)))
     entry = fields.Nested(EntrySchema, required=True)
     users = fields.List(fields.Nested(UserShareSchema), validate=validate.Length(max=50),
                         load_default=list)
