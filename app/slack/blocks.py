@@ -562,15 +562,29 @@ def _modal(callback_id: str, title: str, blocks: list[Block], *, submit: str,
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
 
 
-def login_modal() -> Block:
-    return _modal(LOGIN_VIEW, "Link your MySafe key", [
-        _section("Create an *access key authorization* in MySafe, then paste its Client ID and "
-                 "Client Secret here. The bot checks the key with MySafe before storing it "
-                 "(encrypted)."),
-        _input("client_id", "Client ID", max_length=512),
-        _input("client_secret", "Client Secret", max_length=INPUT_LIMIT),
-        _input("mysafe_username", "Your MySafe username", max_length=128),
-    ], submit="Link")
+#: The login form's fields: (block_id, label, max_length); the secret is never typed back in.
+LOGIN_FIELDS = (("client_id", "Client ID", 512), ("client_secret", "Client Secret", INPUT_LIMIT),
+                ("mysafe_username", "Your MySafe username", 128))
+
+
+def login_modal(*, client_id: str = "", mysafe_username: str = "",
+                problems: dict[str, str] | None = None) -> Block:
+    """The login form; given back after MySafe refused a key, with what was typed (never the
+    secret) and each problem on a line under its field (`""`: above the fields)."""
+    problems = problems or {}
+    kept = {"client_id": client_id, "mysafe_username": mysafe_username}
+    body = [_section("Create an *access key authorization* in MySafe, then paste its Client ID and "
+                     "Client Secret here. The bot checks the key with MySafe before storing it "
+                     "(encrypted).")]
+    if "" in problems:
+        body.append(_section(f"⚠️ {problems['']}"))
+    for block_id, label, limit in LOGIN_FIELDS:
+        typed = kept.get(block_id, "")
+        body.append(_input(block_id, label, max_length=limit,
+                           initial=typed if len(typed) <= limit else ""))
+        if block_id in problems:
+            body.append(_context(f"⚠️ {problems[block_id]}"))
+    return _modal(LOGIN_VIEW, "Link your MySafe key", body, submit="Link")
 
 
 def deny_modal(request_id: str) -> Block:

@@ -3,8 +3,9 @@
 Each acknowledges at once. Input that can be checked without I/O is checked before the ack,
 so Slack shows the error next to the field and nothing is stored; what needs MySafe (checking
 a key, reading the entry) is stored as a job before the ack and runs after it, and the person
-hears the result by modal update or DM. When Redis cannot take the job, the form stays open
-and says so.
+hears the result by modal update or DM (a key MySafe refuses brings the login form back as
+typed, the secret field empty, the refusal under its field). When Redis cannot take the job,
+the form stays open and says so.
 Secret values typed into these modals go only to the vault or to the request's encrypted field.
 """
 
@@ -16,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError as MarshmallowError
 
-from app.accounts.vault import LinkedAccount, link_verified
+from app import edge
+from app.accounts.vault import LinkedAccount, check_username, link_verified
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, Change, Verb
-from app.errors import ValidationError
+from app.errors import BotError, CredentialsRejected, ValidationError
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
 from app.slack import blocks
 from app.slack.commands import UNAVAILABLE
 from app.slack.replies import answer_errors
-from app.text import inline
+from app.text import clip, inline
 
 if TYPE_CHECKING:
     from app.slack.front import SlackFront
@@ -127,8 +129,10 @@ class _Views:
         user, given = body["user"]["id"], values(view)
         if _login_errors(given):
             return  # refused in the ack; the form is still open for the person to correct
-        outcome: list[str] = []
-        with answer_errors(outcome.append):
+        problems: dict[str, str] = {}
+        linked: list[LinkedAccount] = []
+        with edge.answer_errors(lambda text: text and problems.setdefault("", text),
+                                _login_refusal(problems)):
             account = link_verified(
                 self.front.services.vault, self.front.services.mysafe, user,
                 client_id=given.get("client_id", ""), client_secret=given.get("client_secret", ""),
@@ -136,8 +140,11 @@ class _Views:
             self.front.engine.audit.record("account.linked", actor=user, via="login",
                                            mysafe_username=account.mysafe_username,
                                            client_id=account.client_id)
-            outcome.append(_linked_notice(account))
-        self.front.client.views_update(view_id=view["id"], view=_notice(outcome[0]))
+            linked.append(account)
+        shown = _notice(_linked_notice(linked[0])) if linked else blocks.login_modal(
+            client_id=given.get("client_id", ""),
+            mysafe_username=given.get("mysafe_username", ""), problems=problems)
+        self.front.client.views_update(view_id=view["id"], view=shown)
 
     # --- rotate --------------------------------------------------------------------------
 
@@ -196,8 +203,33 @@ class _Views:
 
 
 def _login_errors(given: Mapping[str, str]) -> dict[str, str]:
-    return {b: "required" for b in ("client_id", "client_secret", "mysafe_username")
-            if b not in given}
+    """What the ack can refuse without MySafe: an empty field, a name MySafe cannot have."""
+    errors = {b: "required" for b in ("client_id", "client_secret", "mysafe_username")
+              if b not in given}
+    if "mysafe_username" in given:
+        try:
+            check_username(given["mysafe_username"])
+        except ValidationError as error:
+            errors["mysafe_username"] = str(error.errors["mysafe_username"])
+    return errors
+
+
+def _login_refusal(problems: dict[str, str]) -> Callable[[BotError], str]:
+    """Word MySafe's refusal of a key for the form given back, and note the field it is about
+    (`problems`); the secret field comes back empty, so the line asks for it again."""
+    def tell(error: BotError) -> str:
+        if isinstance(error, CredentialsRejected):
+            problems["client_secret"] = (
+                f"MySafe refused this Client ID and Client Secret "
+                f"({clip(error.describe(), 300)}). Check the Client ID, then paste the Client "
+                "Secret again: it is never shown back.")
+        elif isinstance(error, ValidationError) and "mysafe_username" in error.errors:
+            problems["mysafe_username"] = clip(error.errors["mysafe_username"], 300)
+        else:
+            return f"{error.user_message} Paste the Client Secret again to retry."
+        return ""
+
+    return tell
 
 
 def _notice(text: str) -> dict[str, Any]:

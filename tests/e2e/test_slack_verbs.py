@@ -226,7 +226,7 @@ def test_login_with_a_wrong_secret_is_rejected_and_nothing_is_stored(
     submit(user, "UDANA", view, {"client_id": client_id, "client_secret": wrong,
                                  "mysafe_username": "dana"})
     told = slack.wait_calls("views.update")[0].blocks_text()
-    assert "MySafe rejected your key" in told and "Linked" not in told
+    assert "MySafe refused this Client ID" in told and "linked" not in told
     assert bot.services.vault.account("UDANA") is None
     assert stored() == before
     assert wrong not in slack.everything_sent()

@@ -102,6 +102,7 @@ def _block_problems(block: dict[str, Any]) -> list[str]:
         problems.append("too many actions")
     elif kind == "input":
         over(block.get("label", {}).get("text", ""), INPUT_LABEL, "input label")
+        over(block.get("hint", {}).get("text", ""), INPUT_LABEL, "input hint")
         problems += _element_problems(block.get("element", {}))
     for element in [*block.get("elements", []), block.get("accessory") or {}]:
         if isinstance(element, dict) and element:
@@ -123,6 +124,9 @@ def _element_problems(element: dict[str, Any]) -> list[str]:
             problems.append(f"input max_length over {INPUT_MAX_LENGTH}")
         if len(element.get("placeholder", {}).get("text", "")) > PLACEHOLDER:
             problems.append("placeholder too long")
+        initial = element.get("initial_value", "")
+        if len(initial) > int(element.get("max_length", 0) or INPUT_MAX_LENGTH):
+            problems.append("initial_value longer than max_length")
     options = element.get("options", [])
     if len(options) > OPTIONS or any(len(o.get("text", {}).get("text", "")) > OPTION_TEXT
                                      for o in options):
