@@ -423,7 +423,7 @@ def change_modal(request: ChangeRequest) -> Block:
 
 
 def _field_blocks(line: DiffLine, verb: Verb) -> list[Block]:
-    name = text.inline(line.field)
+    name = text.inline(field_label(line.field))
     blocks = []
     if not (verb is Verb.CREATE and not line.before):
         blocks += [_section(f"*{name}* now:"), *_value_blocks(line.before)]
@@ -506,10 +506,10 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *,
     pages = -(-len(items) // LIST_PAGE)
     page = min(page, pages)
     shown = items[(page - 1) * LIST_PAGE:page * LIST_PAGE]
-    lines = [f"• `{kind.value} {i.identifier}` {text.inline(i.name)}"
-             + (f" — {text.inline(i.url)}" if i.url else "")
+    lines = [f"• `{kind.value} {i.identifier}` {text.clip(i.name, 255)}"
+             + (f" — {text.clip(i.url, 200)}" if i.url else "")
              + ("" if i.can_write else " _(view only)_") for i in shown]
-    head = f"*{kind.label.capitalize()}s you can see*"
+    head = f"*{_capital(kind.label)}s you can see*"
     if pages > 1:
         head += f": {len(items)}, page {page} of {pages}"
     more = []
@@ -522,20 +522,31 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *,
     return "\n".join([head, *lines, *more])
 
 
+#: What `show` prints of one field and of each sharing list: a message holds 40,000
+#: characters, and MySafe allows 200 people and 200 groups of 128 characters each.
+SHOWN_ENTRY_VALUE, SHOWN_SHARES = 1500, 6000
+
+
+def _capital(label: str) -> str:
+    """"API secret" -> "API secret", "password" -> "Password" (`str.capitalize` says "Api")."""
+    return label[:1].upper() + label[1:]
+
+
 def entry_text(entry: Entry) -> str:
-    fields = [f"*{entry.kind.label.capitalize()} {entry.identifier}: {text.inline(entry.name)}*"]
+    fields = [f"*{_capital(entry.kind.label)} {entry.identifier}: {text.clip(entry.name, 255)}*"]
     for name, value in entry.plain_fields().items():
         if value and name != "name":
-            fields.append(f"{field_label(name)}: {text.inline(value)}")
+            fields.append(f"{field_label(name)}: {text.clip(value, SHOWN_ENTRY_VALUE)}")
     secrets = {"password": entry.has_password, "secret_key": entry.has_totp,
                "client_secret": entry.has_client_secret}
     for name in SECRET_FIELDS_OF[entry.kind]:
         fields.append(f"{field_label(name)}: {'••••••••' if secrets[name] else '(not set)'}")
-    users = ", ".join(f"{text.inline(u.username)} ({'edit' if u.can_edit else 'view'})"
+    users = ", ".join(f"{u.username} ({'edit' if u.can_edit else 'view'})"
                       for u in entry.users_allowed) or "nobody"
-    groups = ", ".join(f"{text.inline(g.name)} ({'edit' if g.can_edit else 'view'})"
+    groups = ", ".join(f"{g.name} ({'edit' if g.can_edit else 'view'})"
                        for g in entry.groups_allowed) or "none"
-    fields += [f"shared with: {users}", f"groups: {groups}"]
+    fields += [f"shared with: {text.clip(users, SHOWN_SHARES)}",
+               f"groups: {text.clip(groups, SHOWN_SHARES)}"]
     return "\n".join(fields)
 
 

@@ -30,6 +30,8 @@ REVOKE_NOW = "revoke_now"
 EXTEND = "revoke_extend"
 #: Time-bound shares listed in the App Home before pointing to `/mysafe requests`.
 HOME_TIME_BOUND = 10
+#: Listed by `/mysafe requests`, soonest end first, within a message's 40,000 characters.
+LISTED_TIME_BOUND = 20
 
 
 def time_bound_line(revoke: Revoke) -> str:
@@ -42,8 +44,11 @@ def time_bound_line(revoke: Revoke) -> str:
 
 def time_bound_lines(revokes: Sequence[Revoke], *, viewer: str | None) -> list[str]:
     """The person's running time-bound shares, for `/mysafe requests`."""
+    more = len(revokes) - LISTED_TIME_BOUND
     return [f"*Your time-bound shares* ({len(revokes)})",
-            *(time_bound_line(r) for r in revokes),
+            *(time_bound_line(r) for r in revokes[:LISTED_TIME_BOUND]),
+            *([f"…and {more} more, ending later (a reminder comes before each ends)."]
+              if more > 0 else []),
             "_Owners can end one at once with *Revoke now* in the App Home._"]
 
 
@@ -127,6 +132,18 @@ def alert_blocks(revoke: Revoke) -> list[dict[str, Any]]:
                     "deny": {"type": "plain_text", "text": "Keep retrying"}}}]}]
 
 
+def reminder_message(revoke: Revoke, *, owner: bool) -> dict[str, Any]:
+    """The DM before the end: *Extend* for everyone it concerns, *Revoke now* for the owner."""
+    said = (f"⏳ {_subject(revoke)} ends {_until(revoke.ends)} ({_ago(revoke.ends)}), as "
+            f"approved in {revoke.request_id}. *Extend* asks for another "
+            f"{describe(revoke.duration)} (an approver decides).")
+    buttons = [_button("Extend", EXTEND, revoke.request_id)]
+    if owner:
+        buttons.append(revoke_now_button(revoke.request_id))
+    return {"text": said, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": said}},
+                                     {"type": "actions", "elements": buttons}]}
+
+
 class RevokeNotices:
     def __init__(self, client: WebClient, store: RevokeStore, *, channel: str) -> None:
         self.client = client
@@ -160,17 +177,10 @@ class RevokeNotices:
 
     def _remind(self, revoke: Revoke) -> None:
         """Before the end: owner and grantees may ask to extend; the owner may end it now."""
-        said = (f"⏳ {_subject(revoke)} ends {_until(revoke.ends)} ({_ago(revoke.ends)}), as "
-                f"approved in {revoke.request_id}. *Extend* asks for another "
-                f"{describe(revoke.duration)} (an approver decides).")
         for person in dict.fromkeys((revoke.owner, *revoke.notify)):
-            buttons = [_button("Extend", EXTEND, revoke.request_id)]
-            if person == revoke.owner:
-                buttons.append(revoke_now_button(revoke.request_id))
             try:
-                self.client.chat_postMessage(channel=person, text=said, blocks=[
-                    {"type": "section", "text": {"type": "mrkdwn", "text": said}},
-                    {"type": "actions", "elements": buttons}])
+                self.client.chat_postMessage(
+                    channel=person, **reminder_message(revoke, owner=person == revoke.owner))
             except SlackApiError as error:
                 log.warning("reminder not delivered", extra={
                     "event": "slack.dm_error", "user": person,
