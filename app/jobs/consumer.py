@@ -32,6 +32,36 @@ Handler = Callable[[dict[str, Any]], None]
 _AGAIN: ContextVar[bool] = ContextVar("job_again", default=False)
 
 
+class _Sends:
+    """The messages the running job has sent a person so far, counted to claim each one."""
+
+    def __init__(self, queue: JobQueue, job_id: str) -> None:
+        self.queue = queue
+        self.job_id = job_id
+        self.count = 0
+
+    def claim_next(self) -> bool:
+        self.count += 1
+        try:
+            return self.queue.may_send(self.job_id, self.count)
+        except redis.RedisError:
+            return True  # the answer rather than silence; Redis down, the job stays pending
+
+
+_SENDS: ContextVar[_Sends | None] = ContextVar("job_sends", default=None)
+
+
+def may_send() -> bool:
+    """Call before the running job sends a person a message: False when a run of this job
+    that died (or one still running elsewhere) already began sending that message, so a job
+    taken over after its answer went out does not say it twice. True outside a job."""
+    sends = _SENDS.get()
+    if sends is None or sends.claim_next():
+        return True
+    log.info("message already sent by an earlier run", extra={"event": "jobs.not_resent"})
+    return False
+
+
 def taken_over() -> bool:
     """Whether the running job was taken over from a consumer that died: its effect may be
     done already, so a handler says nothing that would read as a second answer."""
@@ -86,7 +116,8 @@ class Consumer:
             try:
                 now = time.monotonic()
                 if now - last_renew >= renew_every:
-                    self.queue.renew(self.name, self._holding())
+                    held = self._holding()
+                    self._let_go(held, self.queue.renew(self.name, held))
                     last_renew = now
                 if now - last_claim >= renew_every:
                     self._take_over(self.queue.claim_abandoned(
@@ -112,6 +143,24 @@ class Consumer:
     def _holding(self) -> list[str]:
         with self._lock:
             return list(self._held)
+
+    def _let_go(self, held: list[str], kept: list[str]) -> None:
+        """Jobs another consumer took over while this one was silent (frozen, starved) are
+        its now: those still waiting here are dropped; one already running finishes, and
+        `may_send` keeps the two runs from answering twice."""
+        lost = set(held) - set(kept)
+        if not lost:
+            return
+        log.warning("jobs taken over by another consumer", extra={
+            "event": "jobs.lost_to_take_over", "count": len(lost)})
+        with self._lock:
+            for who in list(self._waiting):
+                queue = self._waiting[who]
+                for job in [job for job in queue if job.id in lost]:
+                    queue.remove(job)
+                    self._held.discard(job.id)
+                if not queue:
+                    del self._waiting[who]
 
     # --- scheduling ----------------------------------------------------------------------
 
@@ -163,11 +212,13 @@ class Consumer:
                 log.error("job of an unknown kind dropped", extra={"event": "jobs.unknown",
                                                                    "kind": job.kind})
             else:
-                token = _AGAIN.set(job.again)
+                again = _AGAIN.set(job.again)
+                sends = _SENDS.set(_Sends(self.queue, job.id))
                 try:
                     handler(job.body)
                 finally:
-                    _AGAIN.reset(token)
+                    _SENDS.reset(sends)
+                    _AGAIN.reset(again)
         except Exception:
             # Handlers answer the person themselves (app.edge); what escapes is a bug: logged,
             # and the job is not run again (it would fail again the same way).

@@ -14,6 +14,8 @@ slot of a Redis Cluster):
 
     P:{jobs}:stream           the stream; consumer group `workers`
     P:{jobs}:seen:<key>       a delivery already taken in (24 h), so a repeat adds nothing
+    P:{jobs}:sent:<job id>    how many of the job's messages to a person have begun to be sent
+                              (gone with the job): a take-over sends only the ones after them
 
 Bodies are encrypted with the bot's Fernet keys: a login or rotate form carries a secret.
 """
@@ -44,6 +46,32 @@ return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
                   'kind', ARGV[3], 'who', ARGV[4], 'body', ARGV[5], 'at', ARGV[6])
 """
 
+# A message the job sends may go out only while the job is still pending (not done by another
+# run) and only if no run of it began sending that message already.
+_SEND = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+
+# Renew only what is still ours: XCLAIM alone would take back a job another consumer has
+# taken over, and two consumers would run it.
+_RENEW = """
+local kept = {}
+for i = 3, #ARGV do
+  local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if entry and entry[2] == ARGV[2] then kept[#kept + 1] = ARGV[i] end
+end
+if #kept > 0 then
+  local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+  for _, id in ipairs(kept) do claim[#claim + 1] = id end
+  claim[#claim + 1] = 'JUSTID'
+  redis.call(unpack(claim))
+end
+return kept
+"""
+
 
 @dataclass(frozen=True)
 class Job:
@@ -68,7 +96,10 @@ class JobQueue:
         self.keyring = keyring
         self.stream = f"{prefix}:{{jobs}}:stream"
         self._seen = f"{prefix}:{{jobs}}:seen:"
+        self._sent = f"{prefix}:{{jobs}}:sent:"
         self._put = client.register_script(_PUT)
+        self._send = client.register_script(_SEND)
+        self._renew = client.register_script(_RENEW)
         self._grouped = False
 
     def put(self, kind: str, body: dict[str, Any], *, who: str) -> str | None:
@@ -110,17 +141,28 @@ class JobQueue:
                                        start_id="0-0", count=count)
         return self._jobs(answer[1], again=True)
 
-    def renew(self, consumer: str, ids: Sequence[str]) -> None:
-        """Say "still working on these": their idle time starts again, nobody claims them."""
-        if ids:
-            self.redis.xclaim(self.stream, GROUP, consumer, min_idle_time=0,
-                              message_ids=list(ids), justid=True)
+    def renew(self, consumer: str, ids: Sequence[str]) -> list[str]:
+        """Say "still working on these": their idle time starts again, nobody claims them.
+        Returns those still ours; the others were taken over while this consumer was silent."""
+        if not ids:
+            return []
+        kept = self._renew(keys=[self.stream], args=[GROUP, consumer, *ids])
+        return [str(job_id) for job_id in kept]
+
+    def may_send(self, job_id: str, nth: int) -> bool:
+        """Claim the job's `nth` message to a person before sending it: False when a run of
+        this job (one that died, or one still running elsewhere) began sending it already, or
+        the job is done. Claimed *before* the send, so a take-over never sends it twice; what
+        is left is a process dying between this claim and the message leaving it."""
+        return bool(self._send(keys=[self.stream, self._sent + job_id],
+                               args=[GROUP, job_id, nth, SEEN_TTL]))
 
     def done(self, job_id: str) -> None:
         """The work is done: out of the pending list and the stream, in one step."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, GROUP, job_id)
             pipe.xdel(self.stream, job_id)
+            pipe.delete(self._sent + job_id)
             pipe.execute()
 
     def pending(self) -> int:

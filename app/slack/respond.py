@@ -4,6 +4,8 @@ Bolt's `respond` makes a slack-sdk `WebhookClient` per answer, and that opens a 
 TLS) connection per call. A job answers the person once, often within a second of the ack; one
 `requests.Session` per process keeps the connection to Slack open between answers. Only a
 connection that failed before anything was sent is tried again: a repeated post may show twice.
+Inside a job, each answer is claimed first (`app.jobs.consumer.may_send`): a job taken over
+from a process killed after its answer went out does not answer again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from app.jobs.consumer import may_send
+
 log = logging.getLogger(__name__)
 
 Respond = Callable[..., None]
@@ -24,11 +28,13 @@ Respond = Callable[..., None]
 TIMEOUT = 10
 
 
-def pooled_session(*, pool: int = 32) -> requests.Session:
-    """A session that keeps up to `pool` connections per host open, retrying only connects."""
+def pooled_session(*, pool: int = 32, connect_retries: int = 2) -> requests.Session:
+    """A session that keeps up to `pool` connections per host open, retrying only connects
+    (nothing was sent yet), `connect_retries` times."""
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool,
-                          max_retries=Retry(total=2, connect=2, read=0, status=0, redirect=0,
+                          max_retries=Retry(total=connect_retries, connect=connect_retries,
+                                            read=0, status=0, redirect=0,
                                             backoff_factor=0.2))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -45,6 +51,8 @@ class Responder:
             return None
 
         def respond(text: str = "", **options: Any) -> None:
+            if not may_send():
+                return  # an earlier run of this job answered already
             message = {"text": text, **{k: v for k, v in options.items() if v is not None}}
             self.post(response_url, message)
 

@@ -68,6 +68,38 @@ def test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_tim
     assert len(slack.responses) == 1
 
 
+def test_a_worker_killed_after_its_answer_went_out_is_taken_over_without_answering_again(
+        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis,
+        tmp_path) -> None:
+    """`mysafe-bot worker` posts the answer, Slack has it, and the worker is SIGKILLed before
+    it hears back (so before its XACK): the consumer that takes the job over runs it again
+    and the person still reads one answer. Repeated, since a take-over is the risky moment."""
+    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY}
+    with served_bot(env, redis, consume=False) as bot:
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        for round_ in range(1, 4):
+            held = slack.hold_responses()
+            worker = start_worker(env, tmp_path)
+            try:
+                assert "Working on" in client.command("UALICE", "whoami").text
+                slack.wait_responses(round_, timeout=30)  # delivered; the worker waits on it
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(timeout=10)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                held.set()
+            assert bot.runtime.front is not None
+            bot.runtime.front.start_consumer()
+            queue = bot.runtime.front.jobs
+            deadline = time.monotonic() + 30
+            while queue.pending() and time.monotonic() < deadline:
+                time.sleep(0.05)  # a take-over that answers nothing sends nothing to await
+            bot.runtime.front.stop_consumer()
+            assert len(slack.responses) == round_
+            assert "alices" in slack.responses[-1]["text"]
+
+
 def test_redis_down_at_the_ack_says_so_and_does_nothing(
         slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
         tmp_path) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.support.slack_limits import message_refusal, refusal
 
@@ -27,6 +27,8 @@ class SlackCall:
     method: str
     args: dict[str, Any]
     token: str = ""
+    #: The caller's TCP port: calls with one port came over one (keep-alive) connection.
+    peer: int = 0
 
     def blocks_text(self) -> str:
         """Everything a person would read in this call (text and blocks), for assertions."""
@@ -62,6 +64,7 @@ class SlackFake:
         self._in_flight = 0
         self._ts = itertools.count(1)
         self._server = None
+        self._held: threading.Event | None = None
         self.url = ""
 
     # --- test-side API -----------------------------------------------------------------------
@@ -113,6 +116,12 @@ class SlackFake:
         with self._cond:
             return json.dumps([c.args for c in self.calls] + self.responses)
 
+    def hold_responses(self) -> threading.Event:
+        """From now on a `response_url` answer is recorded when it arrives, but not replied to
+        until the returned event is set: a sender killed meanwhile delivered it, never knowing."""
+        self._held = threading.Event()
+        return self._held
+
     @property
     def response_url(self) -> str:
         return f"{self.url}/response/hook"
@@ -120,7 +129,8 @@ class SlackFake:
     # --- server ------------------------------------------------------------------------------
 
     def start(self) -> SlackFake:
-        self._server = make_server("127.0.0.1", 0, self._app(), threaded=True)
+        self._server = make_server("127.0.0.1", 0, self._app(), threaded=True,
+                                   request_handler=_KeepAlive)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
@@ -141,6 +151,7 @@ class SlackFake:
 
     def _app(self) -> Flask:
         app = Flask("slack-fake")
+        app.after_request(_done_reading)
 
         @app.post("/api/<method>")
         def api(method: str):
@@ -157,7 +168,7 @@ class SlackFake:
             answer = ({"ok": False, "error": failure["error"]} if failure
                       else {"ok": False, "error": refused} if refused
                       else self._answer(method, args))
-            self._record(SlackCall(method, args, token))
+            self._record(SlackCall(method, args, token, int(request.environ.get("REMOTE_PORT", 0))))
             if delayed:
                 self._land()
             status = failure["status"] if failure else 200
@@ -168,6 +179,8 @@ class SlackFake:
         def respond(hook: str):
             message = request.get_json(force=True)
             self._record(response=message)
+            if self._held is not None:
+                self._held.wait(30)
             refused = message_refusal(message)
             if refused:
                 self.refused.append(("response_url", refused))
@@ -219,6 +232,48 @@ class SlackFake:
             return {"ok": True, "channel": {"id": channel, "name": "vault-approvals",
                                             "is_member": channel not in self.not_member}}
         return {"ok": True}
+
+
+class _Reader:
+    """The connection's reader, which reads nothing once the request it serves is answered."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.answered = False
+
+    def read(self, size: int = -1) -> bytes:
+        return b"" if self.answered else self.raw.read(size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+class _KeepAlive(WSGIRequestHandler):
+    """Keeps connections open between requests, as Slack does, so a client's connection pool
+    can be seen working. werkzeug's own server closes each connection after its answer, and
+    after the app returns it reads whatever else the connection holds (which, on a kept
+    connection, is the next request): every route here reads its whole body, so once it has
+    answered (`_done_reading`) that read is made to find nothing."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _Reader(self.rfile)  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        self.rfile.answered = False  # type: ignore[attr-defined]
+        super().handle_one_request()
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value.lower() == "close":
+            return
+        super().send_header(keyword, value)
+
+
+def _done_reading(response: Any) -> Any:
+    stream = request.environ.get("wsgi.input")
+    if isinstance(stream, _Reader):
+        stream.answered = True
+    return response
 
 
 def _arguments() -> dict[str, Any]:

@@ -81,3 +81,44 @@ def test_one_persons_jobs_never_take_more_than_their_share(queue: JobQueue) -> N
         consumer.stop()
     assert queue.pending() == 0
     assert most["UALICE"] == 2
+
+
+def test_a_consumer_that_was_silent_too_long_does_not_take_its_job_back(queue: JobQueue,
+                                                                          redis) -> None:
+    """A frozen consumer wakes after another took its job over: its renewal keeps only what is
+    still its own, so the two do not both run the job from then on."""
+    queue.put("command", body(1), who="UALICE")
+    queue.put("command", body(2), who="UALICE")
+    first, second = queue.read("frozen", count=10, block_ms=100)
+    time.sleep(0.3)  # idle time is Redis's own clock
+    (taken,) = queue.claim_abandoned("other", idle_ms=200, count=1)
+    assert taken.id == first.id
+    assert queue.renew("frozen", [first.id, second.id]) == [second.id]
+    owners = {entry["message_id"]: entry["consumer"]
+              for entry in redis.xpending_range(queue.stream, "workers", "-", "+", 10)}
+    assert owners == {first.id: "other", second.id: "frozen"}
+
+
+def test_a_jobs_message_is_sent_once_whichever_run_gets_there_first(queue: JobQueue) -> None:
+    """Two runs of one job (a take-over and the run it replaced) race to send the same
+    answers, many times over: each message is claimed by exactly one run, and none after the
+    job is done."""
+    for n in range(20):
+        queue.put("command", body(100 + n), who="UALICE")
+        (job,) = queue.read("a", count=1, block_ms=100)
+        wins: list[tuple[int, bool]] = []
+        barrier = threading.Barrier(2)
+
+        def run(wins: list[tuple[int, bool]] = wins, job_id: str = job.id) -> None:
+            barrier.wait()
+            for nth in (1, 2):
+                wins.append((nth, queue.may_send(job_id, nth)))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(nth for nth, won in wins if won) == [1, 2]
+        queue.done(job.id)
+        assert not queue.may_send(job.id, 3)
