@@ -45,6 +45,7 @@ from app.slack.respond import Respond, Responder
 from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
+from app.slack.web_client import PooledWebClient
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ Work = Callable[[dict[str, Any], Respond | None], None]
 
 
 def make_web_client(services: Services) -> WebClient:
-    """The Web API client: `SLACK_API_URL`, and slack-sdk's own retry handlers."""
-    return WebClient(
+    """The Web API client: `SLACK_API_URL`, slack-sdk's own retry handlers, and connections
+    kept open between calls (`app.slack.web_client`)."""
+    return PooledWebClient(
         token=services.settings.slack_bot_token,
         base_url=services.settings.slack_api_url,
         timeout=10,
