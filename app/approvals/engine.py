@@ -90,6 +90,8 @@ ENTRY_WAIT = 30.0
 #: so 10,000 expiries one after another took 17 s. Slack allows chat.update ~50/min per
 #: channel with bursts; its rate-limit answers are retried by slack-sdk's handler.
 SWEEP_TELLERS = 16
+#: Requests a sweep expires per round trip (see `Engine._expire_due`).
+SWEEP_BATCH = 100
 
 _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.SELF: SelfApproval, Outcome.NOT_APPROVER: NotAnApprover,
@@ -624,30 +626,47 @@ class Engine:
         return handled + self.send_nudges(now, stopping=stopping)
 
     def _expire_due(self, now: float, *, limit: int, stopping: Callable[[], bool]) -> int:
-        """Expire what is due, one atomic transition each, in order; the listeners (Slack's
-        message update and the requester's DM, each a round trip) are told on a bounded pool,
-        `SWEEP_TELLERS` at a time, and all are done before this returns. Each message still
-        renders under its own lock (the notifier's), so one request's updates stay in order."""
+        """Expire what is due, `SWEEP_BATCH` at a time: each request's own atomic transition,
+        the batch's transitions sent in one round trip, then its reads, and its audit and
+        index updates in one more each. The listeners (Slack's message update and the
+        requester's DM, each a round trip) are told on a bounded pool, `SWEEP_TELLERS` at a
+        time, and all are done before this returns. Each message still renders under its own
+        lock (the notifier's), so one request's updates stay in order."""
         handled = 0
+        due = self.store.due("due", now, limit=limit)
         with ThreadPoolExecutor(max_workers=SWEEP_TELLERS,
                                 thread_name_prefix="sweep-tell") as telling:
-            for request_id in self.store.due("due", now, limit=limit):
+            for start in range(0, len(due), SWEEP_BATCH):
                 if stopping():
                     break
-                result = self.store.transition(request_id, Action.EXPIRE, actor="worker",
-                                               now=now)
-                if result.status is Outcome.EXPIRED:
-                    handled += 1
-                    request = self.get(request_id)
-                    self.audit.record("request.expired", request=request_id, actor="worker",
-                                      state="expired")
-                    metrics.REQUESTS.labels(verb=request.change.verb.value,
-                                            outcome="expired").inc()
-                    self._settle(request)
+                batch = due[start:start + SWEEP_BATCH]
+                expired = self._expire_batch(batch, now)
+                handled += len(expired)
+                for request in expired:
                     telling.submit(self._tell, request, "expired")
-                elif result.status in (Outcome.FINAL, Outcome.MISSING):
-                    self._prune(request_id)
         return handled
+
+    def _expire_batch(self, request_ids: Sequence[str], now: float) -> list[ChangeRequest]:
+        """Expire these (those still pending); settle, audit and count what expired, and
+        drop from the indexes what was already final or gone."""
+        results = self.store.transition_many(request_ids, Action.EXPIRE, actor="worker",
+                                             now=now)
+        expired_ids = [rid for rid, result in zip(request_ids, results, strict=True)
+                       if result.status is Outcome.EXPIRED]
+        stale = [rid for rid, result in zip(request_ids, results, strict=True)
+                 if result.status in (Outcome.FINAL, Outcome.MISSING)]
+        found = self.store.get_many([*expired_ids, *stale])
+        expired = [r for r in found[:len(expired_ids)] if r is not None]
+        pipe = self.services.redis.pipeline(transaction=False)
+        for request in expired:
+            self.audit.record("request.expired", request=request.id, actor="worker",
+                              state="expired", pipe=pipe)
+            metrics.REQUESTS.labels(verb=request.change.verb.value, outcome="expired").inc()
+            self._settle(request, pipe=pipe)
+        for request_id, gone in zip(stale, found[len(expired_ids):], strict=True):
+            self.store.unindex(request_id, gone.requester if gone else "", pipe=pipe)
+        pipe.execute()
+        return expired
 
     def send_nudges(self, now: float | None = None, *,
                     stopping: Callable[[], bool] = lambda: False) -> int:
@@ -737,10 +756,11 @@ class Engine:
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _settle(self, request: ChangeRequest) -> None:
+    def _settle(self, request: ChangeRequest, *, pipe: Any = None) -> None:
+        """A final request leaves the indexes and the reminders (in `pipe` when given)."""
         if request.state.final:
-            self.store.unindex(request.id, request.requester)
-            self.reminders.forget(request.id)
+            self.store.unindex(request.id, request.requester, pipe=pipe)
+            self.reminders.forget(request.id, pipe=pipe)
             metrics.APPROVAL_LATENCY.labels(outcome=request.state.value).observe(
                 max(0.0, timestamp() - request.created))
 

@@ -16,6 +16,7 @@ request is no longer pending when it is claimed is dropped unsent.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from app.approvals.scripts import lua
 from app.storage import RedisClient
@@ -56,9 +57,10 @@ class Reminders:
     def done(self, request_id: str, kind: Nudge) -> None:
         self.redis.zrem(self.key, f"{request_id}:{kind.value}")
 
-    def forget(self, request_id: str) -> None:
-        """The request is final: nothing more is sent for it."""
-        self.redis.zrem(self.key, *(f"{request_id}:{kind.value}" for kind in Nudge))
+    def forget(self, request_id: str, *, pipe: Any = None) -> None:
+        """The request is final: nothing more is sent for it (in `pipe` when given)."""
+        (pipe if pipe is not None else self.redis).zrem(
+            self.key, *(f"{request_id}:{kind.value}" for kind in Nudge))
 
     def pending(self) -> list[tuple[str, float]]:
         return [(str(m), float(s)) for m, s in self.redis.zrange(self.key, 0, -1,

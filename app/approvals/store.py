@@ -34,6 +34,7 @@ from enum import Enum, StrEnum
 from secrets import choice
 from typing import Any
 
+from redis.cluster import RedisCluster
 from redis.lock import Lock
 
 from app.approvals.changes import Change, DiffLine
@@ -354,13 +355,36 @@ class ApprovalStore:
         )
         return Transition(Outcome(status), State(state) if state else None, int(count))
 
-    def unindex(self, request_id: str, requester: str) -> None:
-        """Drop a final request from every index (after the fact; readers tolerate lag)."""
+    def transition_many(self, request_ids: Sequence[str], action: Action | str, *, actor: str,
+                        now: float) -> list[Transition]:
+        """`transition` for each request, sent in one round trip: each is still its own
+        atomic script, so what `transition` promises holds for every one (they are not one
+        transaction together, and need not be). One whose send failed (a script the node does
+        not know yet) is done again on its own. Redis Cluster refuses scripts in a pipeline:
+        there they go one by one."""
+        if isinstance(self.redis, RedisCluster):
+            return [self.transition(request_id, action, actor=actor, now=now)
+                    for request_id in request_ids]
         pipe = self.redis.pipeline(transaction=False)
+        args = [Action(action).value, actor, now, self.retention, "{}"]
+        for request_id in request_ids:
+            self._transition(keys=self.request_keys(request_id), args=args, client=pipe)
+        answers = pipe.execute(raise_on_error=False)
+        return [self.transition(request_id, action, actor=actor, now=now)
+                if isinstance(answer, Exception) else
+                Transition(Outcome(answer[0]), State(answer[1]) if answer[1] else None,
+                           int(answer[2]))
+                for request_id, answer in zip(request_ids, answers, strict=True)]
+
+    def unindex(self, request_id: str, requester: str, *, pipe: Any = None) -> None:
+        """Drop a final request from every index (after the fact; readers tolerate lag);
+        in `pipe` when given."""
+        target = pipe if pipe is not None else self.redis.pipeline(transaction=False)
         for name in ("due", "open", "leases"):
-            pipe.zrem(self.index(name), request_id)
-        pipe.zrem(self.user_index(requester), request_id)
-        pipe.execute()
+            target.zrem(self.index(name), request_id)
+        target.zrem(self.user_index(requester), request_id)
+        if pipe is None:
+            target.execute()
 
     def track_lease(self, request_id: str, lease_until: float) -> None:
         self.redis.zadd(self.index("leases"), {request_id: lease_until})
@@ -483,6 +507,17 @@ class ApprovalStore:
         pipe.smembers(keys[1])
         data, approvals = pipe.execute()
         return ChangeRequest.from_redis(data, approvals) if data else None
+
+    def get_many(self, request_ids: Sequence[str]) -> list[ChangeRequest | None]:
+        """`get` for each, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for request_id in request_ids:
+            keys = self.request_keys(request_id)
+            pipe.hgetall(keys[0])
+            pipe.smembers(keys[1])
+        answers = pipe.execute()
+        return [ChangeRequest.from_redis(data, approvals) if data else None
+                for data, approvals in zip(answers[::2], answers[1::2], strict=True)]
 
     def encrypted_secrets(self, request_id: str) -> str | None:
         return self.redis.hget(self.request_keys(request_id)[0], "secrets")
