@@ -35,7 +35,15 @@ def shared_for_an_hour(bot: Bot, user: SlackClient, slack: SlackFake, entry: int
                f'share password {entry} with <@UCAROL|carol> edit for 1h reason "on-call"')
     request_id = request_id_in(told)
     approve(user, slack, request_id)
+    applied_told(slack)
     return request_id
+
+
+def applied_told(slack: SlackFake) -> None:
+    """Wait for the approval's last words, the DMs after the message says Applied: the end's
+    own DMs and message update must come after them, as they would a while later."""
+    slack.wait_for(lambda: {c.args.get("channel") for c in slack.calls_to("chat.postMessage")}
+                   >= {"UALICE", "UCAROL"})
 
 
 def later(bot: Bot, request_id: str, seconds: float) -> float:
@@ -110,6 +118,7 @@ def test_rotate_after_sets_a_new_password_that_appears_nowhere_else(
                f"share password {entry} with <@UCAROL|carol> for 2h rotate-after")
     request_id = request_id_in(told)
     approve(user, slack, request_id)
+    applied_told(slack)
     assert bot.runtime.revoker is not None
     with caplog.at_level("DEBUG"):
         assert bot.runtime.revoker.sweep(now=later(bot, request_id, 1)) == 1

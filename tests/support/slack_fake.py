@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -257,6 +258,9 @@ class _KeepAlive(WSGIRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # werkzeug writes the headers and the body apart: on a kept connection Nagle's
+        # algorithm would hold the body until the client's delayed ACK (tens of ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.rfile = _Reader(self.rfile)  # type: ignore[assignment]
 
     def handle_one_request(self) -> None:
