@@ -1,0 +1,84 @@
+"""A mass expiry: the sweep changes state in batches, a few Redis round trips per hundred
+requests instead of about five per request, and each request still expires exactly once."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from redis.connection import AbstractConnection
+
+from app.approvals.engine import Engine
+from app.approvals.store import State
+from app.services import Services
+from tests.unit.approvals.test_engine import Told, share
+
+COUNT = 300
+
+
+@pytest.fixture
+def due(services: Services, emulator, link) -> list[str]:
+    """COUNT pending requests of alice's, copies of one made through the engine."""
+    link("UALICE", "alices")
+    entry = emulator.add_password("alices", name="Prod DB", username="ops", password="pw-Old-1")
+    emulator.add_user("carol")
+    engine = Engine(services)
+    first = engine.submit(share(entry, "carol"), requester="UALICE")
+    fields = services.redis.hgetall(engine.store.request_keys(first.id)[0])
+    fields.pop("id")
+    ids = [first.id]
+    for n in range(COUNT - 1):
+        request_id, _ = engine.store.create(fields, requester="UALICE", created=first.created,
+                                            expires=first.expires,
+                                            idempotency_key=f"slack:{n}.copy")
+        ids.append(request_id)
+    return ids
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts what is sent to Redis in one go (a command, or a whole pipeline)."""
+    sent = [0]
+    lock = threading.Lock()
+    send = AbstractConnection.send_packed_command
+
+    def counted(self: AbstractConnection, command: object, check_health: bool = True) -> None:
+        with lock:
+            sent[0] += 1
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def test_a_mass_expiry_takes_a_few_round_trips_per_hundred(services: Services, due: list[str],
+                                                           round_trips: list[int]) -> None:
+    told = Told()
+    engine = Engine(services, listeners=[told])
+    later = max(engine.store.get(i).expires for i in due[:1]) + 1
+    assert engine.sweep(now=later, limit=500) == COUNT
+    assert round_trips[0] <= 10 * COUNT / 100, f"{round_trips[0]} round trips for {COUNT}"
+    assert sorted(i for i, e in told.events if e == "expired") == sorted(due)
+    assert all(r.state is State.EXPIRED for r in engine.store.get_many(due))
+    expired = [r for r in engine.audit.read() if r.event == "request.expired"]
+    assert sorted(r.request for r in expired) == sorted(due)
+    assert engine.queue() == [] and engine.open_for("UALICE") == []
+
+
+def test_sweeps_racing_over_one_batch_expire_each_request_once(services: Services,
+                                                                due: list[str]) -> None:
+    told = Told()
+    engine = Engine(services, listeners=[told])
+    later = engine.store.get(due[0]).expires + 1
+    barrier = threading.Barrier(6)
+
+    def sweep(_: int) -> int:
+        barrier.wait()
+        return engine.sweep(now=later, limit=500)
+
+    with ThreadPoolExecutor(6) as pool:
+        assert sum(pool.map(sweep, range(6))) == COUNT
+    assert sorted(i for i, e in told.events if e == "expired") == sorted(due)
+    expired = [r for r in engine.audit.read() if r.event == "request.expired"]
+    assert len(expired) == COUNT
