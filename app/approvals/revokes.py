@@ -432,10 +432,12 @@ class Revoker:
         self._one(request_id, now)
         return status
 
-    def extend(self, request_id: str, actor: str) -> ChangeRequest:
+    def extend(self, request_id: str, actor: str, *,
+               idempotency_key: str | None = None) -> ChangeRequest:
         """A new request for the same share and a new period of the same length, by the owner
         or a grantee; it needs approval like any share and says what it extends. Once applied
-        it takes over this share's end (see `Engine.apply`)."""
+        it takes over this share's end (see `Engine.apply`). The same `idempotency_key` (one
+        click, run again after a crash) makes no second request."""
         revoke = self.store.get(request_id)
         if revoke is None or revoke.state in ENDED:
             raise ApprovalError(f"{request_id} has already ended: ask for a new share instead.")
@@ -445,7 +447,7 @@ class Revoker:
         change = replace(original.change, extends=request_id)
         reason = f"extends {request_id}" + (f": {original.reason}" if original.reason else "")
         request = self.engine.submit(change, requester=actor, reason=reason[:500],
-                                     notify=original.notify)
+                                     notify=original.notify, idempotency_key=idempotency_key)
         self.engine.audit.record("revoke.extend_asked", request=request_id, actor=actor,
                                  by=request.id)
         return request

@@ -16,7 +16,18 @@ from urllib.parse import parse_qsl
 from flask import Request
 from slack_bolt.context.context import BoltContext
 from slack_bolt.request import BoltRequest
-from slack_bolt.request.internals import build_context
+from slack_bolt.request.internals import build_context, parse_body
+
+
+def read_body(raw_body: str, content_type: str | None) -> dict[str, Any]:
+    """The payload as Bolt reads it, except that a form merely containing "payload" is read
+    as the form it is. The fast acks (`app.slack.intake`) and `FormSafeRequest` both read
+    bodies here, so a job's body is the same whichever path took it."""
+    body = parse_body(raw_body, content_type)
+    if body or not raw_body or raw_body.startswith("{"):
+        return body
+    form = dict(parse_qsl(raw_body, keep_blank_values=True))
+    return {} if "payload" in form else form  # a real, empty payload stays empty
 
 
 class FormSafeRequest(BoltRequest):
@@ -24,9 +35,9 @@ class FormSafeRequest(BoltRequest):
         super().__init__(*args, **kwargs)
         if self.body or not self.raw_body or self.raw_body.startswith("{"):
             return
-        form = dict(parse_qsl(self.raw_body, keep_blank_values=True))
-        if "payload" not in form:  # a real interactivity payload was parsed by Bolt already
-            self.body = form
+        body = read_body(self.raw_body, self.content_type)
+        if body:
+            self.body = body
             self.context = build_context(BoltContext(dict(self.context)), self.body)
 
     def to_copyable(self) -> BoltRequest:

@@ -37,15 +37,17 @@ COMMAND = "/mysafe"
 JOB = "command"
 
 
-def register_commands(front: SlackFront) -> None:
+def register_commands(front: SlackFront) -> Commands:
     """One listener: the ack answers help, bad input and modal verbs itself, and stores
-    every other command as a job (`work`) before it acks."""
-    handlers = _Handlers(front)
+    every other command as a job (`work`) before it acks. Returns the handlers, whose
+    `take` the route's fast ack calls."""
+    handlers = Commands(front)
     front.on_job(JOB, handlers.work)
     front.bolt.command(COMMAND)(handlers.ack)
+    return handlers
 
 
-class _Handlers:
+class Commands:
     def __init__(self, front: SlackFront) -> None:
         self.front = front
         settings = front.services.settings
@@ -70,34 +72,51 @@ class _Handlers:
     def text(self, reply: Reply) -> str:
         return render_text(reply, channel=self.front.services.settings.approval_channel)
 
-    def ack(self, ack: Callable[..., Any], body: dict[str, Any],
-            respond: Callable[..., Any]) -> None:
-        try:
-            verdict = self.limiter.hit(body["user_id"])
-        except redis.RedisError:
-            ack(text=UNAVAILABLE)
-            return
-        if not verdict.allowed:
-            metrics.RATE_LIMITED.labels(limit="command").inc()
-            ack(text=f"Slow down: `/mysafe` is limited to {self.limiter.per_minute} commands a "
-                     f"minute. Try again in {verdict.retry_after} s.")
-            return
+    def take(self, body: dict[str, Any]) -> str | None:
+        """The ack's text for a command the ack answers or stores as a job; None for a form
+        verb, whose modal only Bolt's listener (`ack`) opens.
+
+        The one place that decides what a `/mysafe` ack says: `POST /slack/events` calls it
+        without Bolt (`app.slack.intake`), and Bolt's listener calls it for Socket Mode.
+        Parsing has no side effects, so a form verb costs nothing here before Bolt takes it.
+        """
         try:
             command = parse(body.get("text", ""))
         except CommandError as error:
             metrics.REQUESTS.labels(verb=error.verb or "unknown", outcome="invalid").inc()
-            ack(text=refusal_text(error))
-            return
+            return self.refused(body) or refusal_text(error)
+        if isinstance(command, dispatch.MODAL_COMMANDS):
+            return None
+        refused = self.refused(body)
+        if refused is not None:
+            return refused
         if isinstance(command, dispatch.INSTANT_COMMANDS):
-            ack(text=self.text(dispatch.run(self.context(body), command)))
-            return
-        if not isinstance(command, dispatch.MODAL_COMMANDS):
-            if not self.front.store(JOB, body):
-                ack(text=UNAVAILABLE)
-                return
-            ack(text=working_on(body.get("text", "")))
+            return self.text(dispatch.run(self.context(body), command))
+        if not self.front.store(JOB, body):
+            return UNAVAILABLE
+        return working_on(body.get("text", ""))
+
+    def refused(self, body: dict[str, Any]) -> str | None:
+        """Why this person's command is not taken now (the rate limit, Redis down), or None."""
+        try:
+            verdict = self.limiter.hit(body["user_id"])
+        except redis.RedisError:
+            return UNAVAILABLE
+        if verdict.allowed:
+            return None
+        metrics.RATE_LIMITED.labels(limit="command").inc()
+        return (f"Slow down: `/mysafe` is limited to {self.limiter.per_minute} commands a "
+                f"minute. Try again in {verdict.retry_after} s.")
+
+    def ack(self, ack: Callable[..., Any], body: dict[str, Any],
+            respond: Callable[..., Any]) -> None:
+        """Bolt's listener: what `take` says, or the form verb's modal."""
+        text = self.take(body) or self.refused(body)
+        if text is not None:
+            ack(text=text)
             return
         ack()
+        command = parse(body.get("text", ""))
         # response_url works wherever the command was typed (DMs, private channels), unlike
         # chat.postEphemeral, which needs the bot in the channel.
         def tell(text: str) -> None:

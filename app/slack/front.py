@@ -36,9 +36,10 @@ from app.jobs.queue import JobQueue
 from app.services import Services
 from app.slack import blocks
 from app.slack.approvers import Approvers
-from app.slack.bolt_request import from_flask
+from app.slack.bolt_request import from_flask, read_body
 from app.slack.commands import UNAVAILABLE
 from app.slack.home_tab import HomeTab
+from app.slack.intake import fast_ack
 from app.slack.payloads import problem
 from app.slack.replies import answer_errors
 from app.slack.respond import Respond, Responder
@@ -83,6 +84,8 @@ class SlackFront:
         self.responder = Responder()
         #: What each kind of job does; a `Consumer` runs them (see `start_consumer`).
         self.handlers: dict[str, Handler] = {}
+        #: The buttons whose click is a job: action_id -> job kind (see `take_click`).
+        self.clicks: dict[str, str] = {}
         self.consumer: Consumer | None = None
         self.bolt = App(
             signing_secret=services.settings.slack_signing_secret or None,
@@ -105,7 +108,7 @@ class SlackFront:
         self.bolt.error(self._on_error)
         from app.slack.commands import register_commands
 
-        register_commands(self)
+        self.commands = register_commands(self)
         self._register_actions()
         register_views(self)
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self._home_opened])
@@ -115,27 +118,38 @@ class SlackFront:
     # --- buttons -------------------------------------------------------------------------
 
     def _register_actions(self) -> None:
-        self.bolt.action(blocks.APPROVE)(self.durable("approve", self._approve))
-        self.bolt.action(blocks.RETRY)(self.durable("retry", self._retry))
+        """Every click with work is a job stored before its ack. Deny and View change are not:
+        each opens a modal with the click's `trigger_id`, which Slack accepts only within 3 s
+        of the click, so they act in the ack itself (a crash before the modal opens leaves
+        nothing half done: Deny's transition is one atomic step, View change changes nothing).
+        """
+        for action_id, kind, work in (
+                (blocks.APPROVE, "approve", self._approve),
+                (blocks.RETRY, "retry", self._retry),
+                (blocks.CANCEL, "cancel", self._cancel),
+                (blocks.NUDGE, "nudge", self._nudge),
+                (GIVE_UP, "give_up", self._give_up),
+                (REVOKE_NOW, "revoke_now", self._revoke_now),
+                (EXTEND, "extend", self._extend)):
+            self.clicks[action_id] = kind
+            self.bolt.action(action_id)(self.durable(kind, work))
         self.bolt.action(blocks.DENY)(self._deny_clicked)
-        self.bolt.action(blocks.CANCEL)(self.durable("cancel", self._cancel))
-        self.bolt.action(blocks.NUDGE)(ack=_ack, lazy=[self._nudge])
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
-        self.bolt.action(GIVE_UP)(ack=_ack, lazy=[self._give_up])
-        self.bolt.action(REVOKE_NOW)(ack=_ack, lazy=[self._revoke_now])
-        self.bolt.action(EXTEND)(ack=_ack, lazy=[self._extend])
 
-    def _extend(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
-        """Owner or grantee asks for a new period: a new request, approved like any share."""
+    def _extend(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """Owner or grantee asks for a new period: a new request, approved like any share.
+        The click's trigger_id keys it, so a job run again after a crash makes no second one."""
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         if self.revoker is None:
             return
         with answer_errors(lambda text: self.tell(body, respond, text)):
-            request = self.revoker.extend(request_id, user)
-            self.tell(body, respond, blocks.waiting_notice(
-                request, self.services.settings.approval_channel))
+            request = self.revoker.extend(
+                request_id, user, idempotency_key=f"slack:{body.get('trigger_id', '')}")
+            if not taken_over():  # a replay's notice was (or will be) given by its first run
+                self.tell(body, respond, blocks.waiting_notice(
+                    request, self.services.settings.approval_channel))
 
-    def _revoke_now(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+    def _revoke_now(self, body: dict[str, Any], respond: Respond | None) -> None:
         """The owner ends a time-bound share at once (no approval needed to give access up)."""
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         if self.revoker is None:
@@ -143,12 +157,12 @@ class SlackFront:
         status = self.revoker.revoke_now(request_id, user)
         if status == "not_owner":
             self.tell(body, respond, "Only the owner who shared it can revoke it now.")
-        elif status != "ok":
+        elif status != "ok" and not taken_over():  # else the first run ended it already
             self.tell(body, respond, f"Nothing to revoke: that share is {status}.")
         if body.get("container", {}).get("type") == "view":
             self.publish_home(user)
 
-    def _give_up(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
+    def _give_up(self, body: dict[str, Any], respond: Respond | None) -> None:
         """An approver stops the retries of a revoke that keeps failing."""
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         if self.revoker is None:
@@ -156,7 +170,7 @@ class SlackFront:
         status = self.revoker.give_up(request_id, user, is_approver=user in self.approvers)
         if status == "not_approver":
             self.tell(body, respond, "Only approvers can give up on removing an access.")
-        elif status != "ok":
+        elif status != "ok" and not taken_over():  # else the first run gave up already
             self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
 
     # --- jobs ----------------------------------------------------------------------------
@@ -166,12 +180,17 @@ class SlackFront:
         self.on_job(kind, work)
 
         def store_then_ack(ack: Callable[..., Any], body: dict[str, Any]) -> None:
-            stored = self.store(kind, body)
+            self.take_click(kind, body)
             ack()
-            if not stored:
-                self.tell(body, self.responder.to(body.get("response_url")), UNAVAILABLE)
 
         return store_then_ack
+
+    def take_click(self, kind: str, body: dict[str, Any]) -> None:
+        """A durable click's ack (empty): store its job; with Redis down, tell the person that
+        nothing was done. The one place for it: Bolt's listener (Socket Mode) and the route's
+        fast ack (`app.slack.intake`) both call it."""
+        if not self.store(kind, body):
+            self.tell(body, self.responder.to(body.get("response_url")), UNAVAILABLE)
 
     def on_job(self, kind: str, work: Work) -> None:
         self.handlers[kind] = lambda body: work(body, self.responder.to(body.get("response_url")))
@@ -217,10 +236,13 @@ class SlackFront:
         self.engine.refuse_ineligible(user, action=action, request_id=request_id)
         return self.approvers.may_decide(user, request)
 
-    def _nudge(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
-        """The requester reminds the approvers (at most once per the rule's remind_after)."""
+    def _nudge(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """The requester reminds the approvers (at most once per the rule's remind_after).
+        Run again after a crash, the reminder's own once-per-period key refuses the second
+        one; that refusal is not told, since the first run's reminder went out."""
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
-        with answer_errors(lambda text: self.tell(body, respond, text)):
+        again = taken_over()
+        with answer_errors(lambda text: None if again else self.tell(body, respond, text)):
             self.engine.nudge(request_id, user)
             self.tell(body, respond, f"The approvers of {request_id} were reminded.")
 
@@ -347,15 +369,17 @@ def register_slack(app: Flask, front: SlackFront) -> None:
 
     @bp.post("/slack/events")
     def events() -> Response:
-        # What SlackRequestHandler.handle does for a POST, with a request that reads a form
+        # What SlackRequestHandler.handle does for a POST, with a body that reads a form
         # mentioning "payload" correctly (see app.slack.bolt_request), and a shape check first:
-        # Bolt itself fails with a 500 on some signed but malformed payloads.
-        if not verifier.is_valid_request(request.get_data(), dict(request.headers)):
+        # Bolt itself fails with a 500 on some signed but malformed payloads. Commands and
+        # durable clicks are then acked without Bolt (app.slack.intake); the rest go to Bolt.
+        raw = request.get_data()
+        if not verifier.is_valid_request(raw, dict(request.headers)):
             return Response("", status=401)  # before reading anything of the body
         try:
-            bolt_request = from_flask(request)
-            why = problem(bolt_request.body)
-        except Exception:  # noqa: BLE001 - Bolt's own parsing of a malformed body
+            body = read_body(raw.decode("utf-8", "replace"), request.mimetype or None)
+            why = problem(body)
+        except Exception:  # noqa: BLE001 - a malformed body: one log line, a 400, no trace
             log.warning("unreadable slack payload", exc_info=True,
                         extra={"event": "slack.malformed", "why": "unreadable"})
             return Response("", status=400)
@@ -363,8 +387,13 @@ def register_slack(app: Flask, front: SlackFront) -> None:
             log.warning("malformed slack payload", extra={"event": "slack.malformed",
                                                           "why": why})
             return Response("", status=400)
+        if _is_retry(request.headers.get("X-Slack-Retry-Num")):
+            return Response("", status=200)  # as _drop_retries does on Bolt's path
+        fast = fast_ack(front, body)
+        if fast is not None:
+            return fast
         try:
-            return to_flask_response(front.bolt.dispatch(bolt_request))
+            return to_flask_response(front.bolt.dispatch(from_flask(request)))
         except Exception:  # noqa: BLE001 - Bolt's own parsing: one log line, a 400, no trace
             log.error("slack payload bolt could not read", exc_info=True,
                       extra={"event": "slack.unreadable"})
