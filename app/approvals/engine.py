@@ -319,10 +319,11 @@ class Engine:
             self._tell(request, "reason")
         return Decision(request, result.status)
 
-    def nudge(self, request_id: str, actor: str) -> ChangeRequest:
+    def nudge(self, request_id: str, actor: str, *, again: bool = False) -> ChangeRequest:
         """The requester reminds the approvers now: at most once per the rule's `remind_after`
         (a Redis key set only if absent, expiring by itself, decides; several clicks, one
-        reminder)."""
+        reminder). `again`: the same click run again after a crash, which may have come
+        between the key and the reminder; the reminder is sent again rather than lost."""
         request = self.get(request_id)
         if actor != request.requester:
             raise NotRequester("Only the person who asked can nudge the approvers.")
@@ -332,6 +333,9 @@ class Engine:
         if not request.remind_after:
             raise ApprovalError(f"The policy rule of {request_id} sets no reminders.")
         key = self.store.nudge_key(request_id)
+        if again and self.services.redis.get(key) == actor:
+            self._tell(request, Nudge.REMIND.value)
+            return request
         if not self.services.redis.set(key, actor, nx=True, ex=request.remind_after):
             wait = max(int(self.services.redis.ttl(key)), 1)
             raise ApprovalError(f"You nudged the approvers of {request_id} recently; you can "

@@ -238,12 +238,10 @@ class SlackFront:
 
     def _nudge(self, body: dict[str, Any], respond: Respond | None) -> None:
         """The requester reminds the approvers (at most once per the rule's remind_after).
-        Run again after a crash, the reminder's own once-per-period key refuses the second
-        one; that refusal is not told, since the first run's reminder went out."""
+        Run again after a crash, the reminder may go out twice, never not at all."""
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
-        again = taken_over()
-        with answer_errors(lambda text: None if again else self.tell(body, respond, text)):
-            self.engine.nudge(request_id, user)
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            self.engine.nudge(request_id, user, again=taken_over())
             self.tell(body, respond, f"The approvers of {request_id} were reminded.")
 
     def _cancel(self, body: dict[str, Any], respond: Respond | None) -> None:

@@ -117,3 +117,80 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
         assert len(answers) == 1
     assert all(a.get("replace_original") is not False for a in slack.responses
                if REQUEST_ID.search(a["text"]) and "Working" not in a["text"])
+
+
+POLICY = """\
+rules:
+  - name: default
+    approvals: 1
+    approvers: [UAPPROVER1]
+    remind_after: 30m
+"""
+
+
+def applied_share(client: SlackClient, slack: SlackFake, store: ApprovalStore, entry: int,
+                  grantee: str) -> str:
+    """alices shares `entry` with `grantee` for an hour and UAPPROVER1 approves: applied."""
+    before = set(approval_ids(slack))
+    assert client.command("UALICE", f"share password {entry} with user:{grantee} for 1h") \
+        .status_code == 200
+    (request_id,) = slack.wait_for(lambda: set(approval_ids(slack)) - before or None, 30)
+    assert client.click("UAPPROVER1", "approve", request_id).status_code == 200
+    slack.wait_for(lambda: store.get(request_id).state is State.APPLIED, 30)
+    return request_id
+
+
+def test_sigkill_of_every_web_worker_after_nudge_extend_and_revoke_now_loses_and_repeats_nothing(
+        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
+        redis_url: str, key_prefix: str, tmp_path) -> None:
+    """Nudge, Extend and Revoke now are stored as jobs before their (empty) ack: each click,
+    followed at once by SIGKILL of every web worker, has its effect: one extension request,
+    one access taken back, and the approvers reminded (twice at most: see below)."""
+    emulator.options.latency = (0.02, 0.1)  # the kill lands while jobs are under way
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY, "MYSAFE_BOT_APPLY_LEASE": "10",
+           "MYSAFE_BOT_RATE_LIMIT": "0", "MYSAFE_BOT_POLICY": str(policy)}
+    entries = {}
+    for name in ("carol", "dave"):
+        emulator.add_user(name)
+        entries[name] = emulator.add_password("alices", name=f"DB {name}", username="ops",
+                                              password="pw-Old-1")
+    store = ApprovalStore(connect(redis_url), prefix=key_prefix)
+    with deployed(env, tmp_path, worker=False) as bot:
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        assert client.command("UALICE", f"share password {entry} with user:carol") \
+            .status_code == 200
+        (pending,) = slack.wait_for(lambda: list(approval_ids(slack)) or None, 30)
+        extended = applied_share(client, slack, store, entries["carol"], "carol")
+        revoked = applied_share(client, slack, store, entries["dave"], "dave")
+        known = set(approval_ids(slack))
+
+        for action_id, request_id in (("nudge", pending), ("revoke_extend", extended),
+                                      ("revoke_now", revoked)):
+            assert client.click("UALICE", action_id, request_id, channel="D1").text == ""
+            kill_web_workers(bot)
+        # A revoke cut short is finished by the worker's sweep once its lease has run out.
+        bot.worker = start_worker(env, tmp_path)
+
+        def in_thread(request_id: str) -> list[str]:
+            ts = store.get(request_id).ts
+            return [c.args["text"] for c in slack.calls_to("chat.postMessage")
+                    if ts and c.args.get("thread_ts") == ts]
+
+        slack.wait_for(lambda: in_thread(pending), 60)
+        (extension,) = slack.wait_for(lambda: set(approval_ids(slack)) - known or None, 60)
+        slack.wait_for(lambda: [t for t in in_thread(revoked) if "Time is up" in t], 90)
+        slack.wait_for(lambda: any("were reminded" in a["text"] for a in slack.responses), 30)
+        assert bot.stop() == [0, 0]
+
+    # The reminder is sent after the nudge's once-per-period key: a kill between the two
+    # makes the replay send it again (at least once; exactly once for the others).
+    assert 1 <= len(in_thread(pending)) <= 2
+    assert store.get(extension).change.extends == extended
+    assert approval_ids(slack)[extension] == 1  # one extension request
+    assert len([t for t in in_thread(revoked) if "Time is up" in t]) == 1
+    assert [u["username"] for u in emulator.get_password(entries["dave"])["users_allowed"]] \
+        == []
+    assert [u["username"] for u in emulator.get_password(entries["carol"])["users_allowed"]] \
+        == ["carol"]  # extending asked for a new period; the share itself is untouched
