@@ -158,6 +158,20 @@ def answer_rows(results: dict[int, dict[str, Any]]) -> list[Row]:
     return rows
 
 
+def answers(bench: Bench, url: str, fixture: Fixture, total: int) -> list[Row]:
+    """`/mysafe whoami` end to end, each user waiting for its answer before the next."""
+    log("answers: /mysafe whoami, each user waiting for its answer at its own "
+        "response_url before the next")
+    results = {users: durable.answer_level(url, bench.slack, fixture.users,
+                                           concurrency=users, total=total)
+               for users in LEVELS}
+    for users, result in results.items():
+        lat = result["latencies_ms"]
+        log(f"  users={users:<3} p50={pct(lat, 50):.1f} p99={pct(lat, 99):.1f} ms "
+            f"{len(lat) / result['wall_s']:.0f} answered/s")
+    return answer_rows(results)
+
+
 def kill_row(result: dict[str, Any]) -> Row:
     ok = result["lost"] == 0 and result["duplicated"] == 0
     return Row("kill -9 web workers under load", "10", str(result["sent"]), "", "", "", "",
@@ -723,6 +737,9 @@ def main(argv: list[str] | None = None) -> int:
                              "--quick)")
     parser.add_argument("--acks-only", action="store_true",
                         help="only the ack rows (before/after comparisons of the ack path)")
+    parser.add_argument("--answers-only", action="store_true",
+                        help="only the command -> answer at response_url rows (before/after "
+                             "comparisons of the work's latency)")
     parser.add_argument("--profile", choices=("help", "whoami", "share", "approve"),
                         help="only profile the bot's workers with py-spy while wrk sends this "
                              "ack at 10 connections for 10 s, and print where the time goes")
@@ -766,35 +783,38 @@ def main(argv: list[str] | None = None) -> int:
                 summary = profile_acks(bench, url, fixture, args.profile)
                 ok = True
                 return 0
-            ceiling_url, took, argv_ = bench.start_ceiling()
-            log("ceiling: bare Flask + SignatureVerifier under the same gunicorn options:")
-            log(f"  {' '.join(argv_[1:])}")
-            if ack_client == "wrk":
-                log(f"acks with wrk: per level, {', '.join(WRK_ROWS)} back to back, "
-                    f"{args.wrk_seconds:g} s each, {repeats} times; the median is reported")
-                rows += wrk_acks(bench, {"bot": url, "ceiling": ceiling_url}, fixture,
-                                 seconds=args.wrk_seconds, repeats=repeats)
-                bench.stop_ceiling()
+            if args.answers_only:
+                rows += answers(bench, url, fixture, answer_total)
             else:
-                log("acks: per level, the ceiling, then /mysafe help (answered in the ack), then "
-                    "/mysafe whoami (acked at once, answered after), back to back")
-                ceiling, helps, whoamis = {}, {}, {}
-                for users in LEVELS:
-                    ceiling[users] = ack_level(bench, ceiling_url, fixture, "help", users,
-                                               total=total, drain=False,
-                                               pgid=bench.ceiling_proc.pid, label="ceiling")
-                    helps[users] = ack_level(bench, url, fixture, "help", users, total=total,
-                                             drain=False, pgid=bench.bot_proc.pid, label="bot")
-                    whoamis[users] = ack_level(bench, url, fixture, "whoami", users, total=total,
-                                               drain=True, pgid=bench.bot_proc.pid, label="bot")
-                bench.stop_ceiling()
-                rows += ack_rows(f"help ack (answer in ack){python}", helps, ceiling, total=total)
-                rows += ack_rows(f"whoami ack (work after ack){python}", whoamis, ceiling,
-                                 total=total)
-                rows += ack_rows(f"ceiling (Flask+verify only){python}", ceiling, None,
-                                 total=total)
+                ceiling_url, took, argv_ = bench.start_ceiling()
+                log("ceiling: bare Flask + SignatureVerifier under the same gunicorn options:")
+                log(f"  {' '.join(argv_[1:])}")
+                if ack_client == "wrk":
+                    log(f"acks with wrk: per level, {', '.join(WRK_ROWS)} back to back, "
+                        f"{args.wrk_seconds:g} s each, {repeats} times; the median is reported")
+                    rows += wrk_acks(bench, {"bot": url, "ceiling": ceiling_url}, fixture,
+                                     seconds=args.wrk_seconds, repeats=repeats)
+                    bench.stop_ceiling()
+                else:
+                    log("acks: per level, the ceiling, then /mysafe help (answered in the ack), then "
+                        "/mysafe whoami (acked at once, answered after), back to back")
+                    ceiling, helps, whoamis = {}, {}, {}
+                    for users in LEVELS:
+                        ceiling[users] = ack_level(bench, ceiling_url, fixture, "help", users,
+                                                   total=total, drain=False,
+                                                   pgid=bench.ceiling_proc.pid, label="ceiling")
+                        helps[users] = ack_level(bench, url, fixture, "help", users, total=total,
+                                                 drain=False, pgid=bench.bot_proc.pid, label="bot")
+                        whoamis[users] = ack_level(bench, url, fixture, "whoami", users, total=total,
+                                                   drain=True, pgid=bench.bot_proc.pid, label="bot")
+                    bench.stop_ceiling()
+                    rows += ack_rows(f"help ack (answer in ack){python}", helps, ceiling, total=total)
+                    rows += ack_rows(f"whoami ack (work after ack){python}", whoamis, ceiling,
+                                     total=total)
+                    rows += ack_rows(f"ceiling (Flask+verify only){python}", ceiling, None,
+                                     total=total)
 
-            if not args.acks_only:
+            if not (args.acks_only or args.answers_only):
                 log(f"approvals: {approvals} share requests, approved one by one")
                 rows += approve_flow(bench, url, fixture, approvals)
                 log("burst: 200 concurrent approve clicks on one request")
@@ -817,16 +837,7 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"revokes: {revokes:,} due time-bound shares, Revoker.sweep(now=far future)")
                 rows.append(revoke_rows(bench, env, services, fixture, revokes))
                 rows.append(job_bytes_row(services))
-                log("answers: /mysafe whoami, each user waiting for its answer at its own "
-                    "response_url before the next")
-                answers = {users: durable.answer_level(url, bench.slack, fixture.users,
-                                                       concurrency=users, total=answer_total)
-                           for users in LEVELS}
-                for users, result in answers.items():
-                    lat = result["latencies_ms"]
-                    log(f"  users={users:<3} p50={pct(lat, 50):.1f} p99={pct(lat, 99):.1f} ms "
-                        f"{len(lat) / result['wall_s']:.0f} answered/s")
-                rows += answer_rows(answers)
+                rows += answers(bench, url, fixture, answer_total)
                 log("kill -9: 500 whoami at 10 users while every gunicorn worker is SIGKILLed "
                     "each 0.5 s (last: it leaves the bot restarting)")
                 killed = durable.kill_under_load(url, bench.slack, fixture.users,
