@@ -1,4 +1,7 @@
 """The Slack front: a Bolt app mounted in Flask at `POST /slack/events`, and in Socket Mode.
+Over HTTP, commands and durable clicks are acked without Bolt's dispatch (`app.slack.intake`)
+by the same functions its listeners call. Deny and View change open a modal from the click's
+`trigger_id`, which Slack accepts only within 3 s: they act in the ack, not as jobs.
 
 Listeners are thin: the ack stores the work as a job in Redis (`app.jobs.queue`) and only then
 answers Slack; a consumer (`app.jobs.consumer`, in every web process and in `mysafe-bot worker`)
