@@ -17,7 +17,7 @@ from app.storage import connect
 from tests.deploy.test_deployed import REQUEST_ID
 from tests.support.deployed import start_worker
 from tests.support.slack_fake import SlackFake
-from tests.support.slack_harness import SIGNING_SECRET, served_bot
+from tests.support.slack_harness import SIGNING_SECRET, Bot, served_bot
 from tests.support.slack_requests import SlackClient, text_input
 
 #: A consumer silent this long (seconds) has its jobs taken over.
@@ -150,3 +150,15 @@ def test_a_stalled_mysafe_holds_up_neither_the_acks_nor_other_people(
         assert "bobm" in answer["text"]
         queue = JobQueue(redis, bot.services.keyring, prefix=bot.runtime.settings.key_prefix)
         assert queue.pending() >= 30  # alice's work is still waiting, not dropped
+
+
+def test_a_command_is_taken_while_slacks_web_api_is_failing(
+        bot: Bot, user: SlackClient, slack: SlackFake) -> None:
+    """The ack needs nothing from Slack's Web API: with `auth.test` failing (Bolt's
+    authorization calls it before any listener, and then answered "Please install this
+    app"), a command is still acked with its "Working on" line and answered once."""
+    slack.fail("auth.test", times=100)
+    ack = user.command("UALICE", "whoami")
+    assert ack.status_code == 200 and ack.text.startswith("Working on /mysafe whoami")
+    (answer,) = slack.wait_responses(1)
+    assert answer["replace_original"] is True and "Working on" not in answer["text"]
