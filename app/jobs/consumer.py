@@ -35,31 +35,44 @@ _AGAIN: ContextVar[bool] = ContextVar("job_again", default=False)
 class _Sends:
     """The messages the running job has sent a person so far, counted to claim each one."""
 
-    def __init__(self, queue: JobQueue, job_id: str) -> None:
+    def __init__(self, queue: JobQueue, job_id: str, consumer: str) -> None:
         self.queue = queue
         self.job_id = job_id
+        self.consumer = consumer
         self.count = 0
 
     def claim_next(self) -> bool:
         self.count += 1
         try:
-            return self.queue.may_send(self.job_id, self.count)
+            return self.queue.may_send(self.job_id, self.count, self.consumer)
         except redis.RedisError:
             return True  # the answer rather than silence; Redis down, the job stays pending
+
+    def confirm(self) -> None:
+        with contextlib.suppress(redis.RedisError):  # unconfirmed: a take-over resends it
+            self.queue.sent(self.job_id, self.count)
 
 
 _SENDS: ContextVar[_Sends | None] = ContextVar("job_sends", default=None)
 
 
 def may_send() -> bool:
-    """Call before the running job sends a person a message: False when a run of this job
-    that died (or one still running elsewhere) already began sending that message, so a job
-    taken over after its answer went out does not say it twice. True outside a job."""
+    """Call before the running job sends a person a message, and `message_sent` after: False
+    when that message was sent already by an earlier run of this job, or when another
+    consumer has taken the job over (it answers), so a job taken over after its answer went
+    out does not say it twice. True outside a job."""
     sends = _SENDS.get()
     if sends is None or sends.claim_next():
         return True
     log.info("message already sent by an earlier run", extra={"event": "jobs.not_resent"})
     return False
+
+
+def message_sent() -> None:
+    """The message `may_send` allowed has reached Slack: no take-over sends it again."""
+    sends = _SENDS.get()
+    if sends is not None:
+        sends.confirm()
 
 
 def taken_over() -> bool:
@@ -213,7 +226,7 @@ class Consumer:
                                                                    "kind": job.kind})
             else:
                 again = _AGAIN.set(job.again)
-                sends = _SENDS.set(_Sends(self.queue, job.id))
+                sends = _SENDS.set(_Sends(self.queue, job.id, self.name))
                 try:
                     handler(job.body)
                 finally:

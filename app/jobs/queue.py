@@ -14,7 +14,7 @@ slot of a Redis Cluster):
 
     P:{jobs}:stream           the stream; consumer group `workers`
     P:{jobs}:seen:<key>       a delivery already taken in (24 h), so a repeat adds nothing
-    P:{jobs}:sent:<job id>    how many of the job's messages to a person have begun to be sent
+    P:{jobs}:sent:<job id>    per message of the job to a person: the consumer sending it, or sent
                               (gone with the job): a take-over sends only the ones after them
 
 Bodies are encrypted with the bot's Fernet keys: a login or rotate form carries a secret.
@@ -46,12 +46,24 @@ return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
                   'kind', ARGV[3], 'who', ARGV[4], 'body', ARGV[5], 'at', ARGV[6])
 """
 
-# A message the job sends may go out only while the job is still pending (not done by another
-# run) and only if no run of it began sending that message already.
+# A message the job sends may go out only from the job's current owner while it is pending,
+# and not if it was sent already (`sent`) or this consumer claimed it already. A claim by a
+# consumer that no longer owns the job (it died, or fell silent and was taken over) is not
+# proof of a send: the new owner sends again rather than leave the person unanswered.
 _SEND = """
-if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
-if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then return 0 end
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)[1]
+if not entry or entry[2] ~= ARGV[5] then return 0 end
+local was = redis.call('HGET', KEYS[2], ARGV[3])
+if was == '=sent' or was == ARGV[5] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+# The message left and Slack answered: no later run sends it again. Only while the job's
+# record exists (a late confirmation after `done` leaves nothing behind).
+_SENT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], '=sent') end
 return 1
 """
 
@@ -99,6 +111,7 @@ class JobQueue:
         self._sent = f"{prefix}:{{jobs}}:sent:"
         self._put = client.register_script(_PUT)
         self._send = client.register_script(_SEND)
+        self._confirm = client.register_script(_SENT)
         self._renew = client.register_script(_RENEW)
         self._grouped = False
 
@@ -149,13 +162,19 @@ class JobQueue:
         kept = self._renew(keys=[self.stream], args=[GROUP, consumer, *ids])
         return [str(job_id) for job_id in kept]
 
-    def may_send(self, job_id: str, nth: int) -> bool:
-        """Claim the job's `nth` message to a person before sending it: False when a run of
-        this job (one that died, or one still running elsewhere) began sending it already, or
-        the job is done. Claimed *before* the send, so a take-over never sends it twice; what
-        is left is a process dying between this claim and the message leaving it."""
+    def may_send(self, job_id: str, nth: int, consumer: str) -> bool:
+        """Claim the job's `nth` message to a person before sending it: False when it was
+        sent already, when `consumer` no longer holds the job (another run answers), or when
+        the job is done. Confirm with `sent` once Slack has it. A run that died between its
+        claim and that confirmation leaves it unconfirmed, and the run taking over sends it
+        again: an answer replaces the "Working on" line, so the person reads it once; what
+        is never allowed is a person left with no answer."""
         return bool(self._send(keys=[self.stream, self._sent + job_id],
-                               args=[GROUP, job_id, nth, SEEN_TTL]))
+                               args=[GROUP, job_id, nth, SEEN_TTL, consumer]))
+
+    def sent(self, job_id: str, nth: int) -> None:
+        """The `nth` message reached Slack (or Slack refused it): no run sends it again."""
+        self._confirm(keys=[self._sent + job_id], args=[nth])
 
     def done(self, job_id: str) -> None:
         """The work is done: out of the pending list and the stream, in one step."""

@@ -4,8 +4,10 @@ Bolt's `respond` makes a slack-sdk `WebhookClient` per answer, and that opens a 
 TLS) connection per call. A job answers the person once, often within a second of the ack; one
 `requests.Session` per process keeps the connection to Slack open between answers. Only a
 connection that failed before anything was sent is tried again: a repeated post may show twice.
-Inside a job, each answer is claimed first (`app.jobs.consumer.may_send`): a job taken over
-from a process killed after its answer went out does not answer again.
+Inside a job, each answer is claimed first (`app.jobs.consumer.may_send`) and confirmed once
+Slack has it: a job taken over after its answer was confirmed does not answer again, and one
+taken over while the answer was in flight answers again rather than risk silence (the answer
+replaces the "Working on" line, so the person reads it once).
 
 The environment (`HTTPS_PROXY`, `NO_PROXY`, `REQUESTS_CA_BUNDLE`) is read once, not per answer:
 `requests` reads it again on every call (`trust_env`), a fifth of each post's CPU (measured:
@@ -25,7 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from app.jobs.consumer import may_send
+from app.jobs.consumer import may_send, message_sent
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class Responder:
                 return  # an earlier run of this job answered already
             message = {"text": text, **{k: v for k, v in options.items() if v is not None}}
             self.post(response_url, message)
+            message_sent()
 
         return respond
 

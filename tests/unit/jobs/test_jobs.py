@@ -112,7 +112,7 @@ def test_a_jobs_message_is_sent_once_whichever_run_gets_there_first(queue: JobQu
         def run(wins: list[tuple[int, bool]] = wins, job_id: str = job.id) -> None:
             barrier.wait()
             for nth in (1, 2):
-                wins.append((nth, queue.may_send(job_id, nth)))
+                wins.append((nth, queue.may_send(job_id, nth, "a")))
 
         threads = [threading.Thread(target=run) for _ in range(2)]
         for thread in threads:
@@ -121,4 +121,23 @@ def test_a_jobs_message_is_sent_once_whichever_run_gets_there_first(queue: JobQu
             thread.join()
         assert sorted(nth for nth, won in wins if won) == [1, 2]
         queue.done(job.id)
-        assert not queue.may_send(job.id, 3)
+        assert not queue.may_send(job.id, 3, "a")
+
+
+def test_an_answer_in_flight_when_its_run_died_is_sent_again_a_confirmed_one_is_not(
+        queue: JobQueue) -> None:
+    """A run that died after claiming a message but before Slack confirmed it may or may not
+    have answered: the run taking over sends it again rather than leave the person with
+    "Working on" for ever. One Slack confirmed is never sent again. The run that lost the job
+    sends nothing more."""
+    queue.put("command", body(200), who="UALICE")
+    (job,) = queue.read("dead", count=1, block_ms=100)
+    assert queue.may_send(job.id, 1, "dead")
+    queue.sent(job.id, 1)
+    assert queue.may_send(job.id, 2, "dead")  # claimed, then the process died: no `sent`
+    time.sleep(0.3)  # idle time is Redis's own clock
+    (taken,) = queue.claim_abandoned("alive", idle_ms=200, count=1)
+    assert taken.id == job.id
+    assert not queue.may_send(job.id, 1, "alive")  # Slack had it
+    assert queue.may_send(job.id, 2, "alive")  # may never have left: sent again
+    assert not queue.may_send(job.id, 3, "dead")  # not its job any more
