@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import http.client
 import io
-from typing import Any
+from typing import Any, cast
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
@@ -42,7 +42,8 @@ class PooledWebClient(WebClient):
             return super()._perform_urllib_http_request_internal(url, req)
         proxies = {"http": self.proxy, "https": self.proxy} if self.proxy else None
         try:
-            answer = self.session.request(req.get_method(), url, data=req.data,
+            sent = cast(bytes | None, req.data)  # slack-sdk sends bytes
+            answer = self.session.request(req.get_method(), url, data=sent,
                                           headers=dict(req.header_items()),
                                           timeout=self.timeout, proxies=proxies)
         except requests.ConnectTimeout as error:
