@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], None]
 
 _AGAIN: ContextVar[bool] = ContextVar("job_again", default=False)
+_STORED_AT: ContextVar[float | None] = ContextVar("job_stored_at", default=None)
 
 
 class _Sends:
@@ -73,6 +74,12 @@ def message_sent() -> None:
     sends = _SENDS.get()
     if sends is not None:
         sends.confirm()
+
+
+def stored_at() -> float | None:
+    """When the running job was stored, just before its ack was sent (epoch seconds); None
+    outside a job."""
+    return _STORED_AT.get()
 
 
 def taken_over() -> bool:
@@ -226,11 +233,13 @@ class Consumer:
                                                                    "kind": job.kind})
             else:
                 again = _AGAIN.set(job.again)
+                stored = _STORED_AT.set(job.at)
                 sends = _SENDS.set(_Sends(self.queue, job.id, self.name))
                 try:
                     handler(job.body)
                 finally:
                     _SENDS.reset(sends)
+                    _STORED_AT.reset(stored)
                     _AGAIN.reset(again)
         except Exception:
             # Handlers answer the person themselves (app.edge); what escapes is a bug: logged,

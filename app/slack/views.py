@@ -12,6 +12,7 @@ Secret values typed into these modals go only to the vault or to the request's e
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from app import edge
 from app.accounts.vault import LinkedAccount, check_username, link_verified
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, Change, Verb
 from app.errors import BotError, CredentialsRejected, ValidationError
+from app.jobs.consumer import stored_at
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
 from app.slack import blocks
@@ -144,6 +146,7 @@ class _Views:
         shown = _notice(_linked_notice(linked[0])) if linked else blocks.login_modal(
             client_id=given.get("client_id", ""),
             mysafe_username=given.get("mysafe_username", ""), problems=problems)
+        _after_the_ack_settles()
         self.front.client.views_update(view_id=view["id"], view=shown)
 
     # --- rotate --------------------------------------------------------------------------
@@ -200,6 +203,20 @@ class _Views:
                                                reason=reason, idempotency_key=key)
             self._dm(user, blocks.waiting_notice(
                 request, self.front.services.settings.approval_channel))
+
+
+#: Seconds from storing a form's job to its first `views.update`. The ack swaps the form for
+#: "Checking your key…" when Slack reads the ack's answer, and nothing tells the job when that
+#: is: a quick MySafe could let the outcome reach Slack first, and "Checking…" would then
+#: cover it for good. Slack reads the answer within its 3 s limit, in practice milliseconds.
+ACK_SETTLE = 1.0
+
+
+def _after_the_ack_settles() -> None:
+    """Wait until the ack's own view update has surely been applied (see ACK_SETTLE)."""
+    at = stored_at()
+    if at is not None:
+        time.sleep(max(0.0, min(ACK_SETTLE, at + ACK_SETTLE - time.time())))
 
 
 def _login_errors(given: Mapping[str, str]) -> dict[str, str]:

@@ -5,6 +5,7 @@ one field and submit again instead of starting over."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -96,3 +97,19 @@ def test_a_name_mysafe_cannot_have_is_refused_on_its_field_before_anything_is_st
     assert "without spaces" in body["errors"]["mysafe_username"]
     assert slack.calls_to("views.update") == []
     assert bot.services.vault.account("UDANA") is None
+
+
+def test_the_outcome_reaches_slack_only_after_the_ack_swapped_the_form_for_checking(
+        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator) -> None:
+    """The ack swaps the form for "Checking your key…" when Slack reads its answer; the job's
+    outcome must come after that, or "Checking…" would cover it for good. The emulator
+    answers in milliseconds here, the case where the outcome could overtake the ack."""
+    client_id, client_secret = emulator.add_user("dana")
+    user.command("UDANA", "login")
+    checking = submit(user, "UDANA", opened(slack), {
+        "client_id": client_id, "client_secret": client_secret, "mysafe_username": "dana"})
+    acked = time.monotonic()
+    assert ack_body(checking)["response_action"] == "update"
+    slack.wait_calls("views.update")
+    assert time.monotonic() - acked >= 0.8  # ACK_SETTLE (1 s) from the job's storing
+    assert bot.services.vault.account("UDANA") is not None
