@@ -119,7 +119,7 @@ def test_the_demo_set_by_hand_refuses_to_listen_off_loopback_too(tmp_path: Path)
     demo_url = f"http://127.0.0.1:{port}"
     env = _environment(tmp_path) | {
         "MYSAFE_BOT_DEMO": demo_url, "SLACK_API_URL": f"{demo_url}/demo/api/",
-        "SLACK_BOT_TOKEN": "xoxb-fake-demo-token", "SLACK_SIGNING_SECRET": "s" * 32,
+        "SLACK_BOT_TOKEN": "xoxb-fake", "SLACK_SIGNING_SECRET": "s" * 32,
         "MYSAFE_BOT_APPROVAL_CHANNEL": CHANNEL, "MYSAFE_BOT_APPROVERS": "S0DEMOAPPROVERS",
         "MYSAFE_URL": f"http://127.0.0.1:{_free_port()}", "MYSAFE_BOT_ENCRYPTION_KEY": generate_key()}
     result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0",

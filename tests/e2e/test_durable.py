@@ -5,8 +5,12 @@ the acks nor other people. The bot in-process, `mysafe-bot worker` as a subproce
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
@@ -37,6 +41,24 @@ def approval_ids(slack: SlackFake) -> Counter[str]:
                    for rid in set(REQUEST_ID.findall(call.blocks_text())))
 
 
+@contextmanager
+def worker_to_kill(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen]:
+    """`mysafe-bot worker`, for the test to SIGKILL (`sigkill`); killed on the way out in any
+    case, so a failed assertion leaves no consumer behind."""
+    worker = start_worker(env, cwd)
+    try:
+        yield worker
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(timeout=10)
+
+
+def sigkill(worker: subprocess.Popen) -> None:
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+
+
 def test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_timeout(
         slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis,
         tmp_path) -> None:
@@ -47,16 +69,11 @@ def test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_tim
     with served_bot(env, redis, consume=False) as bot:  # acks only: the worker does the work
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
         held = emulator.hold(method="GET", path_prefix="/api/mysafe/password")
-        worker = start_worker(env, tmp_path)
-        try:
+        with worker_to_kill(env, tmp_path) as worker:
             ack = client.command("UALICE", f"share password {entry} with user:carol")
             assert "Working on" in ack.text
             assert held.arrived.wait(30), "the worker never took the job"
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(timeout=10)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
+            sigkill(worker)
         held.release()
         assert bot.runtime.front is not None
         taken_at = time.monotonic()
@@ -80,17 +97,16 @@ def test_a_worker_killed_while_its_answer_was_in_flight_leaves_the_person_one_an
     with served_bot(env, redis, consume=False) as bot:
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
         seen = 0
-        for round_ in range(1, 4):
+        for _ in range(3):
             held = slack.hold_responses()
-            worker = start_worker(env, tmp_path)
             try:
-                assert "Working on" in client.command("UALICE", "whoami").text
-                slack.wait_responses(round_, timeout=30)  # delivered; the worker waits on it
-                worker.send_signal(signal.SIGKILL)
-                worker.wait(timeout=10)
+                with worker_to_kill(env, tmp_path) as worker:
+                    assert "Working on" in client.command("UALICE", "whoami").text
+                    # This round's answer delivered (earlier rounds may have sent two); the
+                    # worker waits on Slack's reply.
+                    slack.wait_responses(seen + 1, timeout=30)
+                    sigkill(worker)
             finally:
-                if worker.poll() is None:
-                    worker.kill()
                 held.set()
             assert bot.runtime.front is not None
             bot.runtime.front.start_consumer()
