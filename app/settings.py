@@ -112,10 +112,12 @@ class Settings(NamesApprovers):
     demo_url: str = ""
     #: Seconds a job's consumer may be silent before another consumer takes the job over.
     job_visibility: int = 30
-    #: Jobs one process runs at once (its bound on concurrent calls to MySafe) …
+    #: Jobs one process runs at once (its own bound on concurrent calls to MySafe).
     job_threads: int = 16
-    #: … and at most this many of them for one person.
+    #: Jobs running at once for one person, across every consumer of the deployment …
     job_per_person: int = 2
+    #: … and for everyone: the deployment's bound on concurrent work against MySafe.
+    mysafe_concurrency: int = 32
 
     @property
     def demo(self) -> bool:
@@ -210,6 +212,8 @@ class Settings(NamesApprovers):
                                       high=256),
             job_per_person=reader.number("MYSAFE_BOT_JOB_PER_PERSON", int, default=2, low=1,
                                          high=64),
+            mysafe_concurrency=reader.number("MYSAFE_BOT_MYSAFE_CONCURRENCY", int, default=32,
+                                             low=1, high=10_000),
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
         settings = _with_policy(settings, problems, strict=service)

@@ -1,15 +1,19 @@
 """Runs the jobs of `app.jobs`, a bounded number at a time, fairly between people.
 
 One loop thread reads new jobs, takes over those of dead consumers and renews what it holds;
-a pool of `threads` runs them (the bound on calls to MySafe from this process), at most
-`per_person` at once for one person. A person with forty commands on a stalled MySafe holds
-`per_person` threads; the others' jobs pass them by. Jobs waiting here stay pending in Redis,
-renewed, so they are neither lost if this process dies nor claimed while it lives.
+a pool of `threads` runs them (this process's bound). A job starts only with its two slots
+(`app.jobs.slots`): one of `per_person` for its person and one of `mysafe_concurrency` for
+MySafe as a whole, both counted across every consumer of the deployment. A person with forty
+commands on a stalled MySafe holds `per_person` slots wherever their jobs landed; the others'
+jobs pass them by. Jobs waiting here (for a thread or a slot) stay pending in Redis, renewed,
+so they are neither lost if this process dies nor claimed while it lives; one waiting for a
+slot held elsewhere is tried again every `RETRY` seconds, one freed here at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -17,17 +21,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any
 
 import redis
 
 from app.jobs.queue import Job, JobQueue
+from app.jobs.slots import Lease, Slots
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], None]
+
+#: Seconds between tries of jobs that wait for a slot another consumer holds: prompt enough
+#: for a person, a round trip a few times a second per consumer at most.
+RETRY = 0.25
 
 _AGAIN: ContextVar[bool] = ContextVar("job_again", default=False)
 _STORED_AT: ContextVar[float | None] = ContextVar("job_stored_at", default=None)
@@ -95,16 +104,20 @@ def consumer_name() -> str:
 
 class Consumer:
     def __init__(self, queue: JobQueue, handlers: Mapping[str, Handler], *, threads: int,
-                 per_person: int, visibility: float) -> None:
+                 per_person: int, mysafe_concurrency: int, visibility: float) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
         self.threads = threads
         self.per_person = per_person
         self.visibility = visibility
         self.name = consumer_name()
-        self._lock = threading.Lock()
+        # A lease lasts as long as a silent consumer keeps its jobs: the two free together.
+        self.slots = Slots(queue.redis, base=f"{queue.tag}:busy", per_person=per_person,
+                           overall=mysafe_concurrency, lease=visibility)
+        self._lock = threading.RLock()  # a future's callback may run in the thread holding it
         self._waiting: dict[str, deque[Job]] = {}
-        self._running: dict[str, int] = {}
+        self._running: dict[str, int] = {}  # started or being given their slots, per person
+        self._leases: dict[str, Lease] = {}  # job id -> the slots it runs with
         self._held: set[str] = set()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="job")
@@ -125,28 +138,34 @@ class Consumer:
         self._stop.set()
         if self._loop is not None:
             self._loop.join(timeout=wait)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:  # no job submitted to a pool shut down under it
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
         renew_every = max(self.visibility / 3, 0.2)
-        last_renew = last_claim = 0.0
+        last_renew = last_claim = last_try = 0.0
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
                 if now - last_renew >= renew_every:
                     held = self._holding()
                     self._let_go(held, self.queue.renew(self.name, held))
+                    self.slots.renew(self._leased())
                     last_renew = now
                 if now - last_claim >= renew_every:
                     self._take_over(self.queue.claim_abandoned(
                         self.name, idle_ms=int(self.visibility * 1000)))
                     last_claim = now
+                if now - last_try >= RETRY:
+                    self._dispatch()  # slots freed elsewhere
+                    last_try = now
                 room = self._room()
                 if room:
+                    block = RETRY if self._waiting else min(renew_every, 1.0)
                     self._take(self.queue.read(self.name, count=room,
-                                               block_ms=int(min(renew_every, 1.0) * 1000)))
+                                               block_ms=int(block * 1000)))
                 else:
                     self._stop.wait(0.05)
             except redis.RedisError as error:
@@ -163,6 +182,10 @@ class Consumer:
     def _holding(self) -> list[str]:
         with self._lock:
             return list(self._held)
+
+    def _leased(self) -> list[Lease]:
+        with self._lock:
+            return list(self._leases.values())
 
     def _let_go(self, held: list[str], kept: list[str]) -> None:
         """Jobs another consumer took over while this one was silent (frozen, starved) are
@@ -198,31 +221,91 @@ class Consumer:
                     continue  # ours already (claimed back while it waited here)
                 self._held.add(job.id)
                 self._waiting.setdefault(job.who, deque()).append(job)
-            self._dispatch()
+        self._dispatch()
 
     def _dispatch(self) -> None:
-        """Start what the bounds allow, oldest person's queue first. Holds the lock."""
+        """Start what the bounds allow, oldest person's queue first: this process's own
+        bounds pick the candidates (no round trip while they are full), the deployment's
+        slots decide, in one round trip. Raises `redis.RedisError`: nothing started, the
+        candidates wait again."""
+        with self._lock:
+            picked = self._pick()
+        if not picked:
+            return
+        granted: set[str] = set()
+        try:
+            granted = self.slots.acquire([self._lease(job) for job in picked])
+        finally:
+            unused = self._start(picked, granted)
+            for lease in unused:
+                self._release(lease)
+
+    def _pick(self) -> list[Job]:
+        """Take the candidates out of the waiting queues, counted as running. Holds the lock."""
         if self._stop.is_set():
-            return  # what waits stays pending in Redis for another consumer
+            return []  # what waits stays pending in Redis for another consumer
         busy = sum(self._running.values())
+        picked = []
         for who in list(self._waiting):
             queue = self._waiting[who]
             while queue and busy < self.threads and self._running.get(who, 0) < self.per_person:
-                job = queue.popleft()
+                picked.append(queue.popleft())
                 self._running[who] = self._running.get(who, 0) + 1
                 busy += 1
-                self._pool.submit(self._work, job)
             if not queue:
                 del self._waiting[who]
+        return picked
+
+    def _start(self, picked: list[Job], granted: set[str]) -> list[Lease]:
+        """Run the jobs given their slots; the others wait again at the head of their
+        person's queue, in order. Returns slots granted too late to use (stopping)."""
+        unused, refused = [], []
+        with self._lock:
+            for job in picked:
+                lease = self._lease(job)
+                if lease.holder in granted and not self._stop.is_set():
+                    self._leases[job.id] = lease
+                    future = self._pool.submit(self._work, job)
+                    future.add_done_callback(functools.partial(self._if_cancelled, job))
+                    continue
+                if lease.holder in granted:
+                    unused.append(lease)
+                refused.append(job)
+            for job in reversed(refused):
+                self._not_running(job.who)
+                self._waiting.setdefault(job.who, deque()).appendleft(job)
+        return unused
+
+    def _lease(self, job: Job) -> Lease:
+        return Lease(holder=f"{self.name}/{job.id}", person=job.who)
+
+    def _not_running(self, who: str) -> None:
+        """Holds the lock."""
+        self._running[who] -= 1
+        if not self._running[who]:
+            del self._running[who]
+
+    def _if_cancelled(self, job: Job, future: Future[None]) -> None:
+        """A job cancelled before it started (the pool shut down): its slots free now."""
+        if not future.cancelled():
+            return
+        with self._lock:
+            lease = self._leases.pop(job.id, None)
+        if lease is not None:
+            self._release(lease)
+
+    def _release(self, lease: Lease) -> None:
+        with contextlib.suppress(redis.RedisError):  # else it frees itself when its lease ends
+            self.slots.release(lease)
 
     def _work(self, job: Job) -> None:
         try:
             self._handle(job)
         finally:
             with self._lock:
-                self._running[job.who] -= 1
-                if not self._running[job.who]:
-                    del self._running[job.who]
+                self._leases.pop(job.id, None)  # released with `done`, or left to expire
+                self._not_running(job.who)
+            with contextlib.suppress(redis.RedisError):  # the loop says Redis is down
                 self._dispatch()
 
     def _handle(self, job: Job) -> None:
@@ -248,9 +331,12 @@ class Consumer:
         self._finish(job)
 
     def _finish(self, job: Job) -> None:
+        with self._lock:
+            lease = self._leases.get(job.id)
+        release = None if lease is None else (lambda pipe: self.slots.release(lease, pipe=pipe))
         while True:
             try:
-                self.queue.done(job.id)
+                self.queue.done(job.id, also=release)
                 break
             except redis.RedisError:
                 if self._stop.wait(1.0):

@@ -16,6 +16,7 @@ slot of a Redis Cluster):
     P:{jobs}:seen:<key>       a delivery already taken in (24 h), so a repeat adds nothing
     P:{jobs}:sent:<job id>    per message of the job to a person: the consumer sending it, or sent
                               (gone with the job): a take-over sends only the ones after them
+    P:{jobs}:busy[:<person>]  the slots of running jobs, overall and per person (`app.jobs.slots`)
 
 Bodies are encrypted with the bot's Fernet keys: a login or rotate form carries a secret.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +107,9 @@ class JobQueue:
     def __init__(self, client: RedisClient, keyring: Keyring, *, prefix: str) -> None:
         self.redis = client
         self.keyring = keyring
-        self.stream = f"{prefix}:{{jobs}}:stream"
+        #: The hash tag every key of the jobs shares (`app.jobs.slots` keeps its keys under it).
+        self.tag = f"{prefix}:{{jobs}}"
+        self.stream = f"{self.tag}:stream"
         self._seen = f"{prefix}:{{jobs}}:seen:"
         self._sent = f"{prefix}:{{jobs}}:sent:"
         self._put = client.register_script(_PUT)
@@ -176,9 +179,12 @@ class JobQueue:
         """The `nth` message reached Slack (or Slack refused it): no run sends it again."""
         self._confirm(keys=[self._sent + job_id], args=[nth])
 
-    def done(self, job_id: str) -> None:
-        """The work is done: out of the pending list and the stream, in one step."""
+    def done(self, job_id: str, *, also: Callable[[Any], None] | None = None) -> None:
+        """The work is done: out of the pending list and the stream, in one step, with
+        `also`'s writes (given the transaction's pipeline) in the same step."""
         with self.redis.pipeline(transaction=True) as pipe:
+            if also is not None:
+                also(pipe)
             pipe.xack(self.stream, GROUP, job_id)
             pipe.xdel(self.stream, job_id)
             pipe.delete(self._sent + job_id)

@@ -213,6 +213,7 @@ class SlackFront:
         settings = self.services.settings
         self.consumer = Consumer(self.jobs, self.handlers, threads=settings.job_threads,
                                  per_person=settings.job_per_person,
+                                 mysafe_concurrency=settings.mysafe_concurrency,
                                  visibility=settings.job_visibility).start()
         return self.consumer
 

@@ -49,6 +49,8 @@ def test_each_required_variable_is_named_when_missing(env: dict[str, str], varia
         ("MYSAFE_BOT_MAX_SHARE_DURATION", "30s"),
         ("MYSAFE_BOT_ROTATE_LENGTH", "8"),
         ("MYSAFE_BOT_ROTATE_CLASSES", "lower,emoji"),
+        ("MYSAFE_BOT_MYSAFE_CONCURRENCY", "0"),
+        ("MYSAFE_BOT_MYSAFE_CONCURRENCY", "many"),
     ],
 )
 def test_malformed_values_are_named(env: dict[str, str], variable: str, value: str) -> None:
@@ -56,6 +58,12 @@ def test_malformed_values_are_named(env: dict[str, str], variable: str, value: s
     with pytest.raises(ConfigError) as caught:
         Settings.from_env(env, dotenv=None)
     assert caught.value.variable == variable
+
+
+def test_the_deployments_bound_on_mysafe_work_is_a_setting(env: dict[str, str]) -> None:
+    assert Settings.from_env(env, dotenv=None).mysafe_concurrency == 32
+    env["MYSAFE_BOT_MYSAFE_CONCURRENCY"] = "8"
+    assert Settings.from_env(env, dotenv=None).mysafe_concurrency == 8
 
 
 def test_the_longest_share_is_a_setting(env: dict[str, str]) -> None:

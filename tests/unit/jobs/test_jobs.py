@@ -69,7 +69,7 @@ def test_one_persons_jobs_never_take_more_than_their_share(queue: JobQueue) -> N
         queue.put("command", body(n), who="UALICE")
     queue.put("command", body(99, "UBOB"), who="UBOB")
     consumer = Consumer(queue, {"command": handler}, threads=4, per_person=2,
-                        visibility=5).start()
+                        mysafe_concurrency=8, visibility=5).start()
     try:
         assert others_done.wait(5)
         assert most == {"UALICE": 2, "UBOB": 1}
