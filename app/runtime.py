@@ -83,5 +83,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
                           home.revoke_changed]
     slack_front = SlackFront(services, engine, client, approvers=approvers, home=home,
                              revoker=revoker) if front else None
+    if slack_front is not None:  # the sweep's news of expiries goes out as the front's jobs
+        engine.hand_off = slack_front.hand_off
     return Runtime(settings, services, engine, callbacks=callbacks, slack=client,
                    notifier=notifier, home=home, front=slack_front, revoker=revoker)

@@ -12,6 +12,7 @@ exactly one caller wins `approved -> applying` and makes the MySafe call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -76,6 +77,8 @@ from app.services import Services
 log = logging.getLogger(__name__)
 
 Listener = Callable[[ChangeRequest, str], None]
+#: Takes the telling of these expiries (`Engine.tell_expired`) to durable work, or raises.
+HandOff = Callable[[Sequence[str]], None]
 #: Why a person may neither request nor approve (a guest, another organisation, a deactivated
 #: account, a bot), or None when they may: the chat front knows, the engine asks.
 Standing = Callable[[str], str | None]
@@ -86,12 +89,15 @@ LEASE_SAFETY = 1.0
 #: The longest an apply waits for another apply on the same entry before handing itself to
 #: the worker's next pass (it never fails for that reason).
 ENTRY_WAIT = 30.0
-#: Listener calls (Slack updates, DMs) a sweep runs at once: each is a round trip to Slack,
-#: so 10,000 expiries one after another took 17 s. Slack allows chat.update ~50/min per
-#: channel with bursts; its rate-limit answers are retried by slack-sdk's handler.
-SWEEP_TELLERS = 16
-#: Requests a sweep expires per round trip (see `Engine._expire_due`).
+#: Expiries whose listeners (Slack's message update, the requester's DM) one `tell_expired`
+#: call tells at once: each is a round trip to Slack, so 10,000 expiries one after another
+#: took 17 s. Slack's rate-limit answers are waited out by slack-sdk's retry handler.
+SWEEP_TELLERS = 4
+#: Requests a sweep expires per round trip (see `Engine._expire_due`), and hands off at once.
 SWEEP_BATCH = 100
+#: Seconds the listeners are given to hear of an expiry once it is handed off, or once a
+#: teller claimed it, before the sweep hands it off again (its job or its teller was lost).
+TELL_WITHIN = 300.0
 
 _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.SELF: SelfApproval, Outcome.NOT_APPROVER: NotAnApprover,
@@ -136,6 +142,9 @@ class Engine:
         self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
         #: Set by the assembly when a chat front can say who someone is (app.runtime).
         self.standing: Standing | None = None
+        #: Set by the assembly when durable work (app.slack.front's jobs) tells the listeners
+        #: of the sweep's expiries; None: the sweep tells them itself before it returns.
+        self.hand_off: HandOff | None = None
 
     # --- submit ------------------------------------------------------------------------------
 
@@ -632,27 +641,25 @@ class Engine:
     def _expire_due(self, now: float, *, limit: int, stopping: Callable[[], bool]) -> int:
         """Expire what is due, `SWEEP_BATCH` at a time: each request's own atomic transition,
         the batch's transitions sent in one round trip, then its reads, and its audit and
-        index updates in one more each. The listeners (Slack's message update and the
-        requester's DM, each a round trip) are told on a bounded pool, `SWEEP_TELLERS` at a
-        time, and all are done before this returns. Each message still renders under its own
-        lock (the notifier's), so one request's updates stay in order."""
+        index updates in one more each. The listeners' news (Slack's message update, the
+        requester's DM: round trips to Slack) is then handed off (`_pass_on`)."""
         handled = 0
         due = self.store.due("due", now, limit=limit)
-        with ThreadPoolExecutor(max_workers=SWEEP_TELLERS,
-                                thread_name_prefix="sweep-tell") as telling:
-            for start in range(0, len(due), SWEEP_BATCH):
-                if stopping():
-                    break
-                batch = due[start:start + SWEEP_BATCH]
-                expired = self._expire_batch(batch, now)
-                handled += len(expired)
-                for request in expired:
-                    telling.submit(self._tell, request, "expired")
+        for start in range(0, len(due), SWEEP_BATCH):
+            if stopping():
+                break
+            expired, untold = self._expire_batch(due[start:start + SWEEP_BATCH], now)
+            handled += expired
+            self._pass_on(untold, now)
         return handled
 
-    def _expire_batch(self, request_ids: Sequence[str], now: float) -> list[ChangeRequest]:
+    def _expire_batch(self, request_ids: Sequence[str], now: float) -> tuple[int, list[str]]:
         """Expire these (those still pending); settle, audit and count what expired, and
-        drop from the indexes what was already final or gone."""
+        drop from the indexes what was already final or gone. Returns how many expired and
+        whose news is owed: those, and those expired earlier whose news was lost on the way
+        (a sweep or a teller that died). Each stays due `TELL_WITHIN` from now until told,
+        so news that never arrives is handed off again (the transition set `untold`
+        atomically with the state: the state cannot change without the news being owed)."""
         results = self.store.transition_many(request_ids, Action.EXPIRE, actor="worker",
                                              now=now)
         expired_ids = [rid for rid, result in zip(request_ids, results, strict=True)
@@ -661,6 +668,7 @@ class Engine:
                  if result.status in (Outcome.FINAL, Outcome.MISSING)]
         found = self.store.get_many([*expired_ids, *stale])
         expired = [r for r in found[:len(expired_ids)] if r is not None]
+        owed = {request.id: now + TELL_WITHIN for request in expired}
         pipe = self.services.redis.pipeline(transaction=False)
         for request in expired:
             self.audit.record("request.expired", request=request.id, actor="worker",
@@ -669,8 +677,55 @@ class Engine:
             self._settle(request, pipe=pipe)
         for request_id, gone in zip(stale, found[len(expired_ids):], strict=True):
             self.store.unindex(request_id, gone.requester if gone else "", pipe=pipe)
+            if gone is not None and gone.untold is not None:  # its news is still owed
+                owed[request_id] = now + TELL_WITHIN  # a teller's claim ends before that
+        self.store.keep_due(owed, pipe=pipe)
         pipe.execute()
-        return expired
+        untold = [*(r.id for r in expired),
+                  *(r.id for r in found[len(expired_ids):]
+                    if r is not None and r.untold is not None and r.untold <= now)]
+        return len(expired), untold
+
+    def _pass_on(self, request_ids: Sequence[str], now: float) -> None:
+        """Have the listeners told of these expiries: by durable work when the assembly set
+        `hand_off` (the sweep does not wait for Slack), else here, before the sweep goes on.
+        Not handed off (Redis refused the job), they are due again at once."""
+        if not request_ids:
+            return
+        if self.hand_off is None:
+            self.tell_expired(request_ids, now=now)
+            return
+        try:
+            self.hand_off(request_ids)
+        except redis.RedisError:
+            with contextlib.suppress(redis.RedisError):  # else due again in TELL_WITHIN
+                self.store.keep_due(dict.fromkeys(request_ids, now))
+            raise
+
+    def tell_expired(self, request_ids: Sequence[str], *, now: float | None = None) -> int:
+        """Tell every listener (the Slack message, the requester, a ticket, the Home tab) of
+        each of these expiries whose news is still owed, `SWEEP_TELLERS` at a time, then mark
+        them told; returns how many were told. Run by the job the sweep hands them to (or by
+        the sweep itself).
+
+        Each is claimed first, for `TELL_WITHIN` seconds, so two tellers (a job handed off
+        twice) never tell one expiry at once and one that was told is not told again. A
+        teller that dies before marking them told leaves them to the sweep, which hands them
+        off again once the claim runs out: after a crash a requester may hear of an expiry
+        twice, never not at all. The message update is idempotent (it renders the request
+        as it is)."""
+        if not self.listeners:
+            self.store.told(request_ids)  # nobody to tell
+            return 0
+        now = timestamp() if now is None else now
+        claimed = self.store.claim_untold(request_ids, now=now, until=now + TELL_WITHIN)
+        requests = [r for r in self.store.get_many(claimed) if r is not None]
+        with ThreadPoolExecutor(max_workers=SWEEP_TELLERS,
+                                thread_name_prefix="tell-expired") as telling:
+            for request in requests:
+                telling.submit(self._tell, request, "expired")
+        self.store.told(claimed)
+        return len(requests)
 
     def send_nudges(self, now: float | None = None, *,
                     stopping: Callable[[], bool] = lambda: False) -> int:

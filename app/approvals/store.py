@@ -4,13 +4,17 @@ Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`; `{R-…}` is the request's hash tag, 
 request live in one cluster slot and a transition never crosses slots):
 
     P:req:{R-7K2QF}            hash   the request: intent, diff, requester, state, times, lease,
-                                      Slack message, outcome; `secrets` (Fernet) while not final
+                                      Slack message, outcome; `secrets` (Fernet) while not final;
+                                      `untold` while the listeners have not been told that the
+                                      sweep expired it (see `claim_untold`)
     P:req:{R-7K2QF}:approvals  set    Slack IDs of distinct approvers (one per identity)
     P:req:{R-7K2QF}:voters     hash   identity (`slack:U…`, `mysafe:name`) -> the Slack ID that
                                       approved as it: one person counts once, whatever account
     P:req:{R-7K2QF}:events     list   this request's history (JSON), appended by the same script
                                       that changes the state, so state and history agree
-    P:idx:due                  zset   request id -> expiry time      (worker: what to expire)
+    P:idx:due                  zset   request id -> expiry time      (worker: what to expire);
+                                      once expired by the sweep, the time to hand its news
+                                      off again unless told by then (its teller died)
     P:idx:leases               zset   request id -> lease deadline   (worker: stuck applies)
     P:idx:open                 zset   request id -> creation time    (the approvers' queue)
     P:idx:user:{U…}            zset   request id -> creation time    (one requester's requests)
@@ -180,6 +184,9 @@ class ChangeRequest:
     copies: tuple[tuple[str, str], ...] = ()
     #: When a time-bound share's access was taken back (0: not, or not time-bound).
     ended: float = 0.0
+    #: Set while the listeners have not been told that the sweep expired it: 0, or the time
+    #: until which a teller holds it (`ApprovalStore.claim_untold`); None once told.
+    untold: float | None = None
 
     @property
     def has_secrets(self) -> bool:
@@ -223,6 +230,7 @@ class ChangeRequest:
             escalate_to=tuple(json.loads(data.get("escalate_to") or "[]")),
             copies=tuple((c, t) for c, t in json.loads(data.get("copies") or "[]")),
             ended=float(data.get("ended") or 0),
+            untold=float(data["untold"]) if data.get("untold") is not None else None,
         )
 
 
@@ -265,6 +273,7 @@ class ApprovalStore:
         self._transition = redis.register_script(lua("transition"))
         self._create = redis.register_script(lua("create"))
         self._mark_shown = redis.register_script(lua("mark_shown"))
+        self._claim_tell = redis.register_script(lua("claim_tell"))
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -385,6 +394,37 @@ class ApprovalStore:
         target.zrem(self.user_index(requester), request_id)
         if pipe is None:
             target.execute()
+
+    def keep_due(self, due: Mapping[str, float], *, pipe: Any = None) -> None:
+        """Index these (final) requests as due at these times: their news is still owed."""
+        if due:
+            (pipe if pipe is not None else self.redis).zadd(self.index("due"), dict(due))
+
+    def claim_untold(self, request_ids: Sequence[str], *, now: float,
+                     until: float) -> list[str]:
+        """Those of these expiries whose telling this caller takes, until `until`: not told
+        yet, and not held by another teller whose claim still runs (one script per request,
+        sent in one round trip; one by one on Redis Cluster, as in `transition_many`)."""
+        if isinstance(self.redis, RedisCluster):
+            return [request_id for request_id in request_ids
+                    if self._claim_tell(keys=[self.request_keys(request_id)[0]],
+                                        args=[now, until])]
+        pipe = self.redis.pipeline(transaction=False)
+        for request_id in request_ids:
+            self._claim_tell(keys=[self.request_keys(request_id)[0]], args=[now, until],
+                             client=pipe)
+        return [request_id for request_id, claimed in zip(request_ids, pipe.execute(),
+                                                          strict=True) if claimed]
+
+    def told(self, request_ids: Sequence[str]) -> None:
+        """Their listeners were told: nothing is owed, and the due index forgets them."""
+        if not request_ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for request_id in request_ids:
+            pipe.hdel(self.request_keys(request_id)[0], "untold")
+        pipe.zrem(self.index("due"), *request_ids)
+        pipe.execute()
 
     def track_lease(self, request_id: str, lease_until: float) -> None:
         self.redis.zadd(self.index("leases"), {request_id: lease_until})

@@ -33,6 +33,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
+from app.clock import timestamp
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue
@@ -55,6 +56,11 @@ log = logging.getLogger(__name__)
 
 #: The work after an ack: the request's body, and its `response_url` answer (None without one).
 Work = Callable[[dict[str, Any], Respond | None], None]
+#: The job that tells Slack of the expiry sweep's expiries (one per batch, `hand_off`), and
+#: whose it is for the consumers' fairness: the sweep's jobs take at most
+#: MYSAFE_BOT_JOB_PER_PERSON threads of a process, so people's commands pass them by.
+TELL_EXPIRED = "tell_expired"
+SWEEP = "sweep"
 
 
 def make_web_client(services: Services) -> WebClient:
@@ -113,6 +119,7 @@ class SlackFront:
 
         self.commands = register_commands(self)
         self._register_actions()
+        self.on_job(TELL_EXPIRED, self._tell_expired)
         register_views(self)
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self._home_opened])
         self.bolt.event("subteam_members_changed")(self._group_changed)
@@ -207,6 +214,17 @@ class SlackFront:
                                                  "error": type(error).__name__})
             return False
         return True
+
+    def hand_off(self, request_ids: Sequence[str]) -> None:
+        """The expiry sweep's news of these expiries, as one job: the sweep does not wait for
+        Slack, and a consumer (in any web process or worker) tells it. Raises
+        `redis.RedisError` when Redis cannot take it (the sweep then keeps them due)."""
+        self.jobs.put(TELL_EXPIRED, {"requests": list(request_ids), "at": timestamp()},
+                      who=SWEEP)  # `at`: a batch handed off again is a new job, not a repeat
+
+    def _tell_expired(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """Those of the job's expiries still untold, told (see `Engine.tell_expired`)."""
+        self.engine.tell_expired([str(r) for r in body["requests"]][:1000])
 
     def start_consumer(self) -> Consumer:
         """Run this front's jobs in this process, within the settings' bounds."""

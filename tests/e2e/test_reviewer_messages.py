@@ -98,6 +98,7 @@ def test_a_failure_says_what_happens_next_and_keeps_its_reason_when_it_expires(
     assert re.fullmatch(rf"\*⌛ Expired\* after failing {DATE.pattern}: .+",
                         blocks_of(expired)[-1])
     assert visible(error.split("(")[0]).strip() in blocks_of(expired)[-1]
+    slack.wait_for(lambda: bot.engine.get(request_id).untold is None)  # the sweep's news told
     assert len([c for c in dms_to(slack, "UALICE") if request_id in c.args["text"]]) == 2
 
 

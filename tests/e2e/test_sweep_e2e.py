@@ -1,10 +1,17 @@
-"""The expiry sweep tells Slack about many expired requests at once, not one after another."""
+"""A mass expiry: the sweep expires the requests and hands their Slack news (the message
+update, the requester's DM) to durable work; consumers tell Slack, several at once. Nothing is
+lost when the sweep dies before handing it off, and nobody is told twice."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
+
+import pytest
 
 from app.approvals.changes import Change, Verb
+from app.approvals.engine import SWEEP_TELLERS, TELL_WITHIN, Engine
+from app.approvals.store import State
 from app.mysafe.models import Kind, UserShare
 from app.runtime import assemble
 from app.sandbox.emulator import Emulator
@@ -12,13 +19,13 @@ from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 
 COUNT = 30
-#: Each Slack call takes this long (seconds): one after another, 30 expiries would take
-#: 30 x (update + DM) x 0.25 = 15 s.
-SLOW = 0.25
+#: Seconds each Slack call takes in the concurrency test.
+SLOW = 0.2
 
 
-def test_a_sweep_sends_its_slack_updates_concurrently(bot: Bot, slack: SlackFake,
-                                                      emulator: Emulator, link) -> None:
+@pytest.fixture
+def due(bot: Bot, emulator: Emulator, link) -> list[str]:
+    """COUNT pending requests of alice's, each posted in the approvals channel."""
     link("UALICE", "alices")
     entry = emulator.add_password("alices", name="Prod DB", username="ops", password="pw")
     ids = []
@@ -26,14 +33,113 @@ def test_a_sweep_sends_its_slack_updates_concurrently(bot: Bot, slack: SlackFake
         emulator.add_user(f"user{n}")
         change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare(f"user{n}"),))
         ids.append(bot.engine.submit(change, requester="UALICE").id)
+    return ids
+
+
+def worker_engine(bot: Bot) -> Engine:
+    """What `mysafe-bot worker` builds: its sweep hands the news to the front's jobs, which
+    the bot's own consumer runs here."""
+    return assemble(bot.services).engine
+
+
+def after_expiry(bot: Bot, ids: list[str]) -> float:
+    return max(bot.engine.get(i).expires for i in ids) + 1
+
+
+def expired_updates(slack: SlackFake, ids: list[str]) -> set[str]:
+    return {rid for c in slack.calls_to("chat.update") if "Expired" in c.blocks_text()
+            for rid in ids if rid in c.args["text"]}
+
+
+def expiry_dms(slack: SlackFake, ids: list[str]) -> Counter[str]:
+    """How many times the requester was told each request expired."""
+    return Counter(rid for c in slack.calls_to("chat.postMessage")
+                   if c.args.get("channel") == "UALICE" and "expired" in c.args["text"].lower()
+                   for rid in ids if rid in c.args["text"])
+
+
+def told_all(bot: Bot, slack: SlackFake, ids: list[str]) -> None:
+    """Wait until Slack has every update and DM, then until no job and no news is left (so a
+    DM sent twice would have arrived by now)."""
+    slack.wait_for(lambda: expired_updates(slack, ids) == set(ids)
+                   and set(expiry_dms(slack, ids)) == set(ids))
+    deadline = time.monotonic() + 10
+    while bot.runtime.front.jobs.pending() or any(
+            r.untold is not None for r in bot.engine.store.get_many(ids)):
+        assert time.monotonic() < deadline, "the sweep's news was never all told"
+        time.sleep(0.02)  # the consumer marks them told right after its last Slack call
+
+
+def test_the_sweep_returns_before_slack_is_told_then_every_message_and_dm_arrives_once(
+        bot: Bot, slack: SlackFake, due: list[str]) -> None:
+    held = slack.hold("chat.update")
+    try:
+        assert worker_engine(bot).sweep(now=after_expiry(bot, due)) == COUNT
+        assert all(r.state is State.EXPIRED for r in bot.engine.store.get_many(due))
+        assert expired_updates(slack, due) == set()  # Slack is still answering the first
+    finally:
+        held.set()
+    told_all(bot, slack, due)
+    assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
+
+
+def test_the_updates_go_out_several_at_once_and_bounded(bot: Bot, slack: SlackFake,
+                                                        due: list[str]) -> None:
     slack.latency["chat.update"] = slack.latency["chat.postMessage"] = (SLOW, SLOW)
-    worker_engine = assemble(bot.services).engine  # what `mysafe-bot worker` builds
+    assert worker_engine(bot).sweep(now=after_expiry(bot, due)) == COUNT
+    told_all(bot, slack, due)
+    # One consumer (the bot's) runs at most MYSAFE_BOT_JOB_PER_PERSON of the sweep's jobs.
+    assert 2 <= slack.most_in_flight <= bot.runtime.settings.job_per_person * SWEEP_TELLERS
 
-    started = time.monotonic()
-    assert worker_engine.sweep(now=time.time() + 86400 + 5) == COUNT
-    took = time.monotonic() - started
 
-    expired = {rid for c in slack.calls_to("chat.update") if "Expired" in c.blocks_text()
-               for rid in ids if rid in c.args["text"]}
-    assert expired == set(ids)  # every message updated before sweep returned
-    assert took < COUNT * 2 * SLOW / 3, f"the sweep took {took:.1f} s"
+class Killed(BaseException):
+    """The worker process dying (SIGKILL) at that point: nothing after it runs."""
+
+
+def test_a_sweep_killed_before_handing_its_news_off_loses_nothing(
+        bot: Bot, slack: SlackFake, due: list[str]) -> None:
+    dying = worker_engine(bot)
+
+    def killed(request_ids: object) -> None:
+        raise Killed
+
+    dying.hand_off = killed
+    now = after_expiry(bot, due)
+    with pytest.raises(Killed):
+        dying.sweep(now=now)
+    assert all(r.state is State.EXPIRED and r.untold == 0
+               for r in bot.engine.store.get_many(due))
+    restarted = worker_engine(bot)
+    assert restarted.sweep(now=now + 1) == 0  # handed off, for all it knows: not yet again
+    assert bot.runtime.front.jobs.pending() == 0
+    assert restarted.sweep(now=now + TELL_WITHIN + 1) == 0  # not told by then: again
+    told_all(bot, slack, due)
+    assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
+
+
+def test_news_claimed_by_a_teller_that_died_is_told_once_its_claim_ran_out(
+        bot: Bot, slack: SlackFake, due: list[str]) -> None:
+    dying = worker_engine(bot)
+    dying.hand_off = lambda request_ids: None  # its job was taken by the teller that dies
+    now = after_expiry(bot, due)
+    assert dying.sweep(now=now) == COUNT
+    died = time.time() - 2 * TELL_WITHIN
+    assert bot.engine.store.claim_untold(due, now=died, until=died + TELL_WITHIN) == due
+    worker_engine(bot).sweep(now=now + TELL_WITHIN + 1)
+    told_all(bot, slack, due)
+    assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
+
+
+def test_news_handed_off_twice_is_told_once(bot: Bot, slack: SlackFake,
+                                            due: list[str]) -> None:
+    """Two jobs with the same expiries (a batch handed off again while its first job still
+    waited), run by two consumer threads at once: each message and DM goes out once."""
+    slack.latency["chat.update"] = (SLOW / 4, SLOW / 4)
+    worker = worker_engine(bot)
+    assert worker.sweep(now=after_expiry(bot, due)) == COUNT
+    assert bot.runtime.front is not None
+    bot.runtime.front.hand_off(due)
+    told_all(bot, slack, due)
+    assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
+    assert len([c for c in slack.calls_to("chat.update") if "Expired" in c.blocks_text()]) \
+        == COUNT

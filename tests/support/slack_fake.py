@@ -63,6 +63,9 @@ class SlackFake:
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
         self._in_flight = 0
+        #: The most Web API calls of `latency`'s or `hold`'s methods in progress at once.
+        self.most_in_flight = 0
+        self._holds: dict[str, threading.Event] = {}
         self._ts = itertools.count(1)
         self._server = None
         self._held: threading.Event | None = None
@@ -96,9 +99,15 @@ class SlackFake:
         """Block until no call is still on its way (see `latency`)."""
         self.wait_for(lambda: self._in_flight == 0 or None, timeout)
 
+    def hold(self, method: str) -> threading.Event:
+        """From now on calls to `method` wait (unrecorded) until the returned event is set."""
+        self._holds[method] = threading.Event()
+        return self._holds[method]
+
     def _arrive(self) -> None:
         with self._cond:
             self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
 
     def _land(self) -> None:
         with self._cond:
@@ -157,10 +166,12 @@ class SlackFake:
         @app.post("/api/<method>")
         def api(method: str):
             args = _arguments()
-            delayed = method in self.latency
+            delayed = method in self.latency or method in self._holds
             if delayed:
                 self._arrive()
-                time.sleep(random.uniform(*self.latency[method]))
+                time.sleep(random.uniform(*self.latency.get(method, (0, 0))))
+                if method in self._holds:
+                    self._holds[method].wait(30)
             token = request.headers.get("Authorization", "").removeprefix("Bearer ")
             failure = self._take_failure(method)
             refused = refusal(method, args)  # what real Slack would refuse, refused here too

@@ -89,7 +89,9 @@ elseif action == 'yield' then
   return {'ok', state, count()}
 end
 if (state == 'pending' or state == 'failed') and now >= expires then
-  finalise('expired')
+  -- The sweep hands the listeners' news (Slack) to later work: `untold` says it is owed
+  -- until they are told (see claim_tell.lua), kept with the state change it reports.
+  if action == 'expire' then finalise('expired', 'untold', 0) else finalise('expired') end
   log(state, 'expired', 'request ttl')
   return {'expired', 'expired', count()}
 end

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from app import errors
 from app.approvals.changes import Change, Verb
-from app.approvals.engine import Engine
+from app.approvals.engine import TELL_WITHIN, Engine
 from app.approvals.store import TRANSITIONS, State
 from app.clock import timestamp
 from app.mysafe.models import GroupShare, Kind, UserShare
@@ -336,6 +337,27 @@ def test_twenty_workers_expire_each_request_once(engine: Engine, entry: int, tol
     assert sorted(i for i, e in told.events if e == "expired") == sorted(ids)
     assert all(engine.get(i).state is State.EXPIRED for i in ids)
     assert engine.queue() == [] and engine.open_for("UALICE") == []
+
+
+def test_an_expiry_handed_off_twice_is_told_once(engine: Engine, entry: int, told: Told) -> None:
+    """Two tellers of the same expiries at once (a batch handed off again while its first job
+    still waited): each expiry is told once, and none is owed afterwards."""
+    ids = [engine.submit(share(entry, "carol"), requester="UALICE").id for _ in range(15)]
+    handed: list[Sequence[str]] = []
+    engine.hand_off = handed.append
+    later = timestamp() + engine.settings.request_ttl + 1
+    assert engine.sweep(now=later) == 15 and told.count("expired") == 0
+    barrier = threading.Barrier(2)
+
+    def tell(batch: Sequence[str]) -> int:
+        barrier.wait()
+        return engine.tell_expired(batch)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert sum(pool.map(tell, [handed[0], handed[0]])) == 15
+    assert sorted(i for i, e in told.events if e == "expired") == sorted(ids)
+    assert all(r.untold is None for r in engine.store.get_many(ids))
+    assert engine.store.due("due", later + 10 * TELL_WITHIN) == []
 
 
 # --- crash recovery -----------------------------------------------------------------------------
