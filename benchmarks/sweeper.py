@@ -7,10 +7,12 @@ the pending requests were written under), `engine` and `limit`. Writes one JSON 
 - "worker": what `mysafe-bot worker` runs, `app.runtime.assemble(services)` and the front's job
   consumer in the same process. The sweep hands each batch's news (the message update, the
   requester's DM) to a job and returns; the consumer's threads tell Slack. Two times: the
-  sweep's own (its Redis side and the hand-off, with the consumer already busy beside it, as in
-  the worker) and until every expiry was told (none owed any more: the due index is empty).
-  `consumers` more processes (`python -m benchmarks.sweeper consume`, a web process's or another
-  worker's consumer) may take jobs too.
+  sweep's own (its Redis side and the hand-off) and, from the same start, until every expiry
+  was told (none owed any more: the due index is empty). The consumer starts when the sweep
+  returns, so the sweep's time is its own; with `overlap` it runs from the start, as in the
+  worker, and the two share the interpreter lock and the cores. `consumers` more processes
+  (`python -m benchmarks.sweeper consume`: a web process's or another worker's consumer) may
+  take jobs too.
 
 A separate process, like the real worker, so it does not share an interpreter lock with the
 Slack fake it calls.
@@ -22,12 +24,15 @@ import json
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.approvals.engine import Engine
 from app.runtime import assemble
 from app.services import Services
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.slack.front import SlackFront
 
 #: Seconds to wait for the last expiry to be told before giving up (reported as left).
 TELL_TIMEOUT = 300.0
@@ -54,21 +59,18 @@ def plain(services: Services, job: dict[str, Any]) -> dict[str, Any]:
 
 def worker(services: Services, job: dict[str, Any]) -> dict[str, Any]:
     runtime = assemble(services)
-    assert runtime.front is not None, "the worker's engine needs Slack settings"
-    helpers = [subprocess.Popen([sys.executable, "-m", "benchmarks.sweeper", "consume"],
-                                stdin=subprocess.PIPE, text=True)
-               for _ in range(job.get("consumers", 0))]
-    for helper in helpers:
-        assert helper.stdin is not None
-        helper.stdin.write(json.dumps(job))
-        helper.stdin.close()
-    if job.get("in_process", True):
-        runtime.front.start_consumer()
-    engine = runtime.engine
+    front, engine = runtime.front, runtime.engine
+    assert front is not None, "the worker's engine needs Slack settings"
+    overlap = job.get("overlap", False)
+    helpers: list[subprocess.Popen[str]] = []
+    if overlap:
+        helpers = start_consumers(front, job)
     try:
         cpu0, t0 = time.process_time(), time.perf_counter()
         handled, passes = sweep_until_done(engine, job["limit"])
         swept, swept_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        if not overlap:
+            helpers = start_consumers(front, job)
         deadline = time.monotonic() + TELL_TIMEOUT
         while due(engine) and time.monotonic() < deadline:
             time.sleep(0.05)  # polled: the told expiries leave the due index (Engine.tell_expired)
@@ -76,13 +78,25 @@ def worker(services: Services, job: dict[str, Any]) -> dict[str, Any]:
         return {"seconds": swept, "cpu_seconds": swept_cpu, "handled": handled,
                 "passes": passes, "told_seconds": told,
                 "told_cpu_seconds": time.process_time() - cpu0, "left": due(engine),
-                "consumers": int(job.get("in_process", True)) + len(helpers),
-                "in_process": job.get("in_process", True)}
+                "consumers": 1 + len(helpers), "overlap": overlap}
     finally:
-        runtime.front.stop_consumer()
+        front.stop_consumer()
         for helper in helpers:
             helper.terminate()
             helper.wait(timeout=30)
+
+
+def start_consumers(front: SlackFront, job: dict[str, Any]) -> list[subprocess.Popen[str]]:
+    """This process's consumer, as in `mysafe-bot worker`, and `consumers` more processes."""
+    helpers = [subprocess.Popen([sys.executable, "-m", "benchmarks.sweeper", "consume"],
+                                stdin=subprocess.PIPE, text=True)
+               for _ in range(job.get("consumers", 0))]
+    for helper in helpers:
+        assert helper.stdin is not None
+        helper.stdin.write(json.dumps(job))
+        helper.stdin.close()
+    front.start_consumer()
+    return helpers
 
 
 def consume(job: dict[str, Any]) -> None:

@@ -702,30 +702,42 @@ class Engine:
                 self.store.keep_due(dict.fromkeys(request_ids, now))
             raise
 
-    def tell_expired(self, request_ids: Sequence[str], *, now: float | None = None) -> int:
+    def tell_expired(self, request_ids: Sequence[str], *, teller: str = "",
+                     now: float | None = None) -> int:
         """Tell every listener (the Slack message, the requester, a ticket, the Home tab) of
-        each of these expiries whose news is still owed, `SWEEP_TELLERS` at a time, then mark
-        them told; returns how many were told. Run by the job the sweep hands them to (or by
-        the sweep itself).
+        each of these expiries whose news is still owed, `SWEEP_TELLERS` at a time, marking
+        each told once it was; returns how many were told. Run by the job the sweep hands
+        them to (its `teller` names that hand-off), or by the sweep itself.
 
-        Each is claimed first, for `TELL_WITHIN` seconds, so two tellers (a job handed off
-        twice) never tell one expiry at once and one that was told is not told again. A
-        teller that dies before marking them told leaves them to the sweep, which hands them
-        off again once the claim runs out: after a crash a requester may hear of an expiry
-        twice, never not at all. The message update is idempotent (it renders the request
-        as it is)."""
+        Each is claimed first, for `TELL_WITHIN` seconds, so two hand-offs of one expiry
+        (a batch handed off again) never both tell it, and one told is not told again. The
+        same job run again after its consumer died takes its own claims back and tells what
+        it had not marked told; a teller lost otherwise leaves its claims to run out, and the
+        sweep hands them off again. So after a crash a requester may hear of an expiry twice
+        (told, not yet marked), never not at all; the message update is idempotent (it
+        renders the request as it is). One a listener failed to take (Slack away) stays
+        owed and is tried again the same way."""
         if not self.listeners:
             self.store.told(request_ids)  # nobody to tell
             return 0
         now = timestamp() if now is None else now
-        claimed = self.store.claim_untold(request_ids, now=now, until=now + TELL_WITHIN)
-        requests = [r for r in self.store.get_many(claimed) if r is not None]
+        claimed = self.store.claim_untold(request_ids, now=now, until=now + TELL_WITHIN,
+                                          teller=teller or token_hex(8))
+        found = self.store.get_many(claimed)
+        self.store.told([rid for rid, request in zip(claimed, found, strict=True)
+                         if request is None])  # gone: nothing to tell
+        requests = [request for request in found if request is not None]
         with ThreadPoolExecutor(max_workers=SWEEP_TELLERS,
                                 thread_name_prefix="tell-expired") as telling:
             for request in requests:
-                telling.submit(self._tell, request, "expired")
-        self.store.told(claimed)
+                telling.submit(self._tell_expired, request)
         return len(requests)
+
+    def _tell_expired(self, request: ChangeRequest) -> None:
+        """Marked told only if every listener took it: else (Slack timed out or refused)
+        its claim runs out and the sweep hands it off again."""
+        if self._tell(request, "expired"):
+            self.store.told([request.id])
 
     def send_nudges(self, now: float | None = None, *,
                     stopping: Callable[[], bool] = lambda: False) -> int:
@@ -823,15 +835,20 @@ class Engine:
             metrics.APPROVAL_LATENCY.labels(outcome=request.state.value).observe(
                 max(0.0, timestamp() - request.created))
 
-    def _tell(self, request: ChangeRequest, event: str) -> None:
-        """Hand the change to every listener; a failing listener never undoes a transition."""
+    def _tell(self, request: ChangeRequest, event: str) -> bool:
+        """Hand the change to every listener; a failing listener never undoes a transition.
+        True when none failed."""
+        heard = True
         for listener in self.listeners:
             try:
                 listener(request, event)
             except NotPosted:
                 if event == "created":
                     raise  # nobody can approve it: the caller withdraws it
+                heard = False
             except Exception:  # noqa: BLE001 - a Slack outage must not lose the state change
                 log.exception("listener failed", extra={"event": "listener.error",
                                                         "request": request.id, "what": event})
+                heard = False
+        return heard
 

@@ -185,7 +185,7 @@ class ChangeRequest:
     #: When a time-bound share's access was taken back (0: not, or not time-bound).
     ended: float = 0.0
     #: Set while the listeners have not been told that the sweep expired it: 0, or the time
-    #: until which a teller holds it (`ApprovalStore.claim_untold`); None once told.
+    #: until which a teller's claim holds it (`ApprovalStore.claim_untold`); None once told.
     untold: float | None = None
 
     @property
@@ -230,7 +230,7 @@ class ChangeRequest:
             escalate_to=tuple(json.loads(data.get("escalate_to") or "[]")),
             copies=tuple((c, t) for c, t in json.loads(data.get("copies") or "[]")),
             ended=float(data.get("ended") or 0),
-            untold=float(data["untold"]) if data.get("untold") is not None else None,
+            untold=float(data["untold"].split(":")[0]) if data.get("untold") else None,
         )
 
 
@@ -400,19 +400,18 @@ class ApprovalStore:
         if due:
             (pipe if pipe is not None else self.redis).zadd(self.index("due"), dict(due))
 
-    def claim_untold(self, request_ids: Sequence[str], *, now: float,
-                     until: float) -> list[str]:
-        """Those of these expiries whose telling this caller takes, until `until`: not told
+    def claim_untold(self, request_ids: Sequence[str], *, now: float, until: float,
+                     teller: str) -> list[str]:
+        """Those of these expiries whose telling `teller` takes, until `until`: not told
         yet, and not held by another teller whose claim still runs (one script per request,
         sent in one round trip; one by one on Redis Cluster, as in `transition_many`)."""
+        args = [now, until, teller]
         if isinstance(self.redis, RedisCluster):
             return [request_id for request_id in request_ids
-                    if self._claim_tell(keys=[self.request_keys(request_id)[0]],
-                                        args=[now, until])]
+                    if self._claim_tell(keys=[self.request_keys(request_id)[0]], args=args)]
         pipe = self.redis.pipeline(transaction=False)
         for request_id in request_ids:
-            self._claim_tell(keys=[self.request_keys(request_id)[0]], args=[now, until],
-                             client=pipe)
+            self._claim_tell(keys=[self.request_keys(request_id)[0]], args=args, client=pipe)
         return [request_id for request_id, claimed in zip(request_ids, pipe.execute(),
                                                           strict=True) if claimed]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from secrets import token_hex
 from typing import Any
 
 import redis
@@ -33,7 +34,6 @@ from slack_sdk.signature import SignatureVerifier
 
 from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
-from app.clock import timestamp
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue
@@ -219,12 +219,15 @@ class SlackFront:
         """The expiry sweep's news of these expiries, as one job: the sweep does not wait for
         Slack, and a consumer (in any web process or worker) tells it. Raises
         `redis.RedisError` when Redis cannot take it (the sweep then keeps them due)."""
-        self.jobs.put(TELL_EXPIRED, {"requests": list(request_ids), "at": timestamp()},
-                      who=SWEEP)  # `at`: a batch handed off again is a new job, not a repeat
+        # `teller` names this hand-off: its job run again (taken over) takes its own claims
+        # back, and a batch handed off again is a new job, not a repeat the queue refuses.
+        self.jobs.put(TELL_EXPIRED, {"requests": list(request_ids), "teller": token_hex(8)},
+                      who=SWEEP)
 
     def _tell_expired(self, body: dict[str, Any], respond: Respond | None) -> None:
         """Those of the job's expiries still untold, told (see `Engine.tell_expired`)."""
-        self.engine.tell_expired([str(r) for r in body["requests"]][:1000])
+        self.engine.tell_expired([str(r) for r in body["requests"]][:1000],
+                                 teller=str(body.get("teller", "")))
 
     def start_consumer(self) -> Consumer:
         """Run this front's jobs in this process, within the settings' bounds."""

@@ -10,8 +10,12 @@ from collections import Counter
 
 import pytest
 
+from app.approvals.changes import Change, Verb
 from app.approvals.store import ApprovalStore, State
+from app.mysafe.models import Kind, UserShare
+from app.runtime import build_runtime
 from app.sandbox.emulator import Emulator
+from app.settings import Settings
 from app.storage import connect
 from tests.deploy.test_deployed import PUT, REQUEST_ID
 from tests.support.deployed import Deployed, deployed, start_worker
@@ -194,3 +198,55 @@ def test_sigkill_of_every_web_worker_after_nudge_extend_and_revoke_now_loses_and
         == []
     assert [u["username"] for u in emulator.get_password(entries["carol"])["users_allowed"]] \
         == ["carol"]  # extending asked for a new period; the share itself is untouched
+
+
+def test_sigkill_of_the_worker_while_it_tells_slack_of_a_mass_expiry_loses_no_update(
+        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
+        redis, tmp_path) -> None:
+    """`mysafe-bot worker` expires requests and its consumer starts telling Slack; it is
+    SIGKILLed while the first message updates are on their way. The next worker takes the
+    job over: every requester is told once, and every message updated (those whose render
+    lock the killed worker held, by the repair pass once that lock has run out)."""
+    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY}
+    maker = build_runtime(Settings.from_env(env, dotenv=None), redis=redis, front=False)
+    ids = []
+    for n in range(10):
+        emulator.add_user(f"user{n}")
+        change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare(f"user{n}"),))
+        ids.append(maker.engine.submit(change, requester="UALICE").id)
+    store = maker.engine.store
+    past = time.time() - 1
+    for request_id in ids:  # due now, as a day later
+        redis.hset(store.request_keys(request_id)[0], "expires", repr(past))
+        store.keep_due({request_id: past})
+    held = slack.hold("chat.update")
+    worker = start_worker(env, tmp_path)
+    try:
+        slack.wait_for(lambda: slack.most_in_flight >= 1, 60)  # its tellers are under way
+    finally:
+        worker.kill()
+        worker.wait()
+        held.set()
+    assert all(r.state is State.EXPIRED for r in store.get_many(ids))
+
+    def dms() -> Counter[str]:
+        return Counter(rid for c in slack.calls_to("chat.postMessage")
+                       if c.args.get("channel") == "UALICE" and "expired" in c.args["text"].lower()
+                       for rid in ids if rid in c.args["text"])
+
+    assert dms() == Counter()  # killed before any DM
+    worker = start_worker(env, tmp_path)
+    try:
+        slack.wait_for(lambda: set(dms()) == set(ids), 60)
+        slack.wait_for(lambda: {rid for c in slack.calls_to("chat.update")
+                                if "Expired" in c.blocks_text()
+                                for rid in ids if rid in c.args["text"]} == set(ids), 30)
+        deadline = time.monotonic() + 30
+        while any(r.untold is not None for r in store.get_many(ids)):
+            assert time.monotonic() < deadline, "expiries left untold"
+            time.sleep(0.05)  # marked told right after its DM: nothing to await from outside
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        maker.close()
+    assert dms() == Counter(dict.fromkeys(ids, 1))

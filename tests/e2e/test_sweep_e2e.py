@@ -117,14 +117,35 @@ def test_a_sweep_killed_before_handing_its_news_off_loses_nothing(
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
 
 
-def test_news_claimed_by_a_teller_that_died_is_told_once_its_claim_ran_out(
+def test_a_job_whose_teller_died_mid_way_is_told_by_the_consumer_taking_it_over(
+        bot: Bot, slack: SlackFake, due: list[str]) -> None:
+    """The job was running when its process died: it had claimed its expiries and told
+    none. The job queue hands it to another consumer, whose run of it takes the claims back."""
+    jobs: list[dict[str, object]] = []
+    dying = worker_engine(bot)
+    dying.hand_off = lambda request_ids: jobs.append(
+        {"requests": list(request_ids), "teller": "job-1"})  # put, and taken by the teller
+    assert dying.sweep(now=after_expiry(bot, due)) == COUNT
+    now = time.time()
+    assert bot.engine.store.claim_untold(due, now=now, until=now + TELL_WITHIN,
+                                         teller="job-1") == due  # then SIGKILL
+    assert bot.engine.store.claim_untold(due, now=now, until=now + TELL_WITHIN,
+                                         teller="another") == []  # nobody else tells them
+    assert bot.runtime.front is not None
+    bot.runtime.front.handlers["tell_expired"](jobs[0])  # the job, taken over
+    told_all(bot, slack, due)
+    assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
+
+
+def test_news_whose_job_was_lost_is_handed_off_again_once_its_claim_ran_out(
         bot: Bot, slack: SlackFake, due: list[str]) -> None:
     dying = worker_engine(bot)
-    dying.hand_off = lambda request_ids: None  # its job was taken by the teller that dies
+    dying.hand_off = lambda request_ids: None  # a job that never ran to its end, and is gone
     now = after_expiry(bot, due)
     assert dying.sweep(now=now) == COUNT
     died = time.time() - 2 * TELL_WITHIN
-    assert bot.engine.store.claim_untold(due, now=died, until=died + TELL_WITHIN) == due
+    assert bot.engine.store.claim_untold(due, now=died, until=died + TELL_WITHIN,
+                                         teller="lost") == due
     worker_engine(bot).sweep(now=now + TELL_WITHIN + 1)
     told_all(bot, slack, due)
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))

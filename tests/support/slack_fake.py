@@ -108,6 +108,7 @@ class SlackFake:
         with self._cond:
             self._in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self._in_flight)
+            self._cond.notify_all()
 
     def _land(self) -> None:
         with self._cond:
