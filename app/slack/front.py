@@ -57,8 +57,8 @@ log = logging.getLogger(__name__)
 #: The work after an ack: the request's body, and its `response_url` answer (None without one).
 Work = Callable[[dict[str, Any], Respond | None], None]
 #: The job that tells Slack of the expiry sweep's expiries (one per batch, `hand_off`), and
-#: whose it is for the consumers' fairness: the sweep's jobs take at most
-#: MYSAFE_BOT_JOB_PER_PERSON threads of a process, so people's commands pass them by.
+#: whose it is for the consumers' fairness: at most MYSAFE_BOT_JOB_PER_PERSON of the sweep's
+#: jobs run at once in the deployment, so people's commands pass them by.
 TELL_EXPIRED = "tell_expired"
 SWEEP = "sweep"
 
