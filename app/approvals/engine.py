@@ -98,6 +98,9 @@ SWEEP_BATCH = 100
 #: Seconds the listeners are given to hear of an expiry once it is handed off, or once a
 #: teller claimed it, before the sweep hands it off again (its job or its teller was lost).
 TELL_WITHIN = 300.0
+#: Claims of an expiry's news after which, no listener having taken it (a message deleted in
+#: Slack, a channel archived), it is given up and logged: about an hour of tries.
+TELL_TRIES = 10
 
 _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.SELF: SelfApproval, Outcome.NOT_APPROVER: NotAnApprover,
@@ -716,7 +719,7 @@ class Engine:
         sweep hands them off again. So after a crash a requester may hear of an expiry twice
         (told, not yet marked), never not at all; the message update is idempotent (it
         renders the request as it is). One a listener failed to take (Slack away) stays
-        owed and is tried again the same way."""
+        owed and is tried again the same way, `TELL_TRIES` times at most."""
         if not self.listeners:
             self.store.told(request_ids)  # nobody to tell
             return 0
@@ -735,8 +738,13 @@ class Engine:
 
     def _tell_expired(self, request: ChangeRequest) -> None:
         """Marked told only if every listener took it: else (Slack timed out or refused)
-        its claim runs out and the sweep hands it off again."""
+        its claim runs out and the sweep hands it off again, up to `TELL_TRIES` claims."""
         if self._tell(request, "expired"):
+            self.store.told([request.id])
+        elif request.tell_tries >= TELL_TRIES:
+            log.error("expiry news given up", extra={"event": "request.untold",
+                                                     "request": request.id,
+                                                     "tries": request.tell_tries})
             self.store.told([request.id])
 
     def send_nudges(self, now: float | None = None, *,

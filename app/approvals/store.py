@@ -187,6 +187,8 @@ class ChangeRequest:
     #: Set while the listeners have not been told that the sweep expired it: 0, or the time
     #: until which a teller's claim holds it (`ApprovalStore.claim_untold`); None once told.
     untold: float | None = None
+    #: How many times a teller claimed that news (`ApprovalStore.claim_untold`).
+    tell_tries: int = 0
 
     @property
     def has_secrets(self) -> bool:
@@ -231,6 +233,7 @@ class ChangeRequest:
             copies=tuple((c, t) for c, t in json.loads(data.get("copies") or "[]")),
             ended=float(data.get("ended") or 0),
             untold=float(data["untold"].split(":")[0]) if data.get("untold") else None,
+            tell_tries=int(data.get("tell_tries") or 0),
         )
 
 

@@ -4,12 +4,13 @@ requests instead of about five per request, and each request still expires exact
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from redis.connection import AbstractConnection
 
-from app.approvals.engine import SWEEP_BATCH, TELL_WITHIN, Engine
+from app.approvals.engine import SWEEP_BATCH, TELL_TRIES, TELL_WITHIN, Engine
 from app.approvals.store import State
 from app.services import Services
 from tests.unit.approvals.test_engine import Told, share
@@ -93,3 +94,32 @@ def test_sweeps_racing_over_one_batch_expire_each_request_once(services: Service
     assert sorted(i for i, e in told.events if e == "expired") == sorted(due)
     expired = [r for r in engine.audit.read() if r.event == "request.expired"]
     assert len(expired) == COUNT
+
+
+def test_news_no_listener_takes_is_tried_again_then_given_up(services: Services,
+                                                              due: list[str]) -> None:
+    """Slack refuses the update every time (its message was deleted): each hand-off tries it
+    again once the claim has run out, and the TELL_TRIES-th failure gives it up: not owed
+    forever."""
+    tries: list[str] = []
+
+    def refusing(request: object, event: str) -> None:
+        tries.append(event)
+        raise RuntimeError("message_not_found")
+
+    engine = Engine(services, listeners=[refusing])
+    handed: list[Sequence[str]] = []
+    engine.hand_off = handed.append
+    now = engine.store.get(due[0]).expires + 1
+    engine.sweep(now=now)
+    request_id = due[0]
+    for n in range(1, TELL_TRIES):
+        assert engine.tell_expired([request_id], now=now) == 1 and len(tries) == n
+        assert engine.store.get(request_id).untold is not None  # still owed
+        assert engine.tell_expired([request_id], now=now) == 0  # its claim still runs
+        now += TELL_WITHIN + 1
+        handed.clear()
+        engine.sweep(now=now)
+        assert any(request_id in batch for batch in handed)  # handed off again
+    assert engine.tell_expired([request_id], now=now) == 1 and len(tries) == TELL_TRIES
+    assert engine.store.get(request_id).untold is None  # given up
