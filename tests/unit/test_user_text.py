@@ -154,6 +154,29 @@ def test_only_http_addresses_with_a_host_become_links(url: str, shown: str) -> N
     assert text.link(url, "SEC-*") == shown.replace("*", "\u200b*\u200b")
 
 
+#: Every character the renderer changes, each alone in otherwise ordinary text: a value is
+#: changed only when it holds one, so one left out of the check would pass through as typed.
+CONTROLS = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\r\v\f\x85"]
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=[f"U+{ord(c):04X}" for c in CONTROLS])
+def test_every_control_character_is_shown_as_a_space(control: str) -> None:
+    assert text.plain(f"a{control}b") == "a b"
+    assert text.inline(f"a{control}b") == "a b" and text.code(f"a{control}b") == "a b"
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r", "\r\n", "\v", "\f", "\x85", "\u2028", "\u2029"])
+def test_every_line_break_is_shown_as_one_mark(brk: str) -> None:
+    assert text.inline(f"a{brk}✅ Applied") == f"a{text.LINE_BREAK}✅ Applied"
+
+
+@pytest.mark.parametrize("char", list("*_~`"))
+def test_every_formatting_character_is_fenced_alone_or_among_others(char: str) -> None:
+    fenced = f"{text.ZWSP}{char}{text.ZWSP}"
+    assert text.inline(f"x{char}y") == f"x{fenced}y"
+    assert text.inline(f"<{char}@here") == f"&lt;{fenced}@{text.ZWSP}here"
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 def message_updates(slack: SlackFake) -> list[tuple[str, str]]:
