@@ -16,9 +16,10 @@ def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True,
     when none is given): health and metrics routes, Slack's route, the ticketing webhook.
 
     `consume` runs the Slack front's jobs in this process (threads beside the requests'):
-    by default only when this call built the runtime, as gunicorn's workers do; a caller
-    that passes its own runtime starts and stops the consumer itself
-    (`runtime.front.start_consumer()`).
+    by default only when this call built the runtime, as gunicorn's workers do, and
+    `MYSAFE_BOT_WEB_JOBS` is on (`serve` turns it off: its own worker runs them, so the acks
+    never share an interpreter with the work); a caller that passes its own runtime starts and
+    stops the consumer itself (`runtime.front.start_consumer()`).
 
     Nothing is created at import time; tests pass the runtime they built. Routes reach the
     runtime through the blueprints' closures, never through a string key.
@@ -29,10 +30,11 @@ def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True,
     from app.runtime import build_runtime
     from app.settings import Settings
 
-    if consume is None:
-        consume = runtime is None
+    built = runtime is None
     runtime = runtime or build_runtime(Settings.from_env())
     settings = runtime.settings
+    if consume is None:
+        consume = built and settings.web_jobs
     configure_logging(settings.log_format)
     register(runtime.engine.policy)  # SIGHUP reloads it (gunicorn's workers: app.ops.reload)
 

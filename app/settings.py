@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Set by `mysafe-bot serve` in the demo (app.ops.demo): the bot's own base URL on loopback.
 DEMO = "MYSAFE_BOT_DEMO"
+#: Whether web processes also run jobs; `mysafe-bot serve` sets it off for its gunicorn workers.
+WEB_JOBS = "MYSAFE_BOT_WEB_JOBS"
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 _T = TypeVar("_T")
@@ -118,6 +120,9 @@ class Settings(NamesApprovers):
     job_per_person: int = 2
     #: … and for everyone: the deployment's bound on concurrent work against MySafe.
     mysafe_concurrency: int = 32
+    #: Whether web processes run jobs beside their acks (plain gunicorn); `serve` turns it off
+    #: for its workers, since it runs a worker of its own.
+    web_jobs: bool = True
 
     @property
     def demo(self) -> bool:
@@ -214,6 +219,7 @@ class Settings(NamesApprovers):
                                          high=64),
             mysafe_concurrency=reader.number("MYSAFE_BOT_MYSAFE_CONCURRENCY", int, default=32,
                                              low=1, high=10_000),
+            web_jobs=reader.boolean(WEB_JOBS, default=True),
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
         settings = _with_policy(settings, problems, strict=service)

@@ -16,11 +16,11 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from app.jobs.queue import JobQueue
 from app.services import Services
+from benchmarks import spy
 from benchmarks.harness import SIGNING_SECRET, TimedSlackFake
 from benchmarks.loadgen import ConnectionClient
 from tests.support.slack_requests import command_form
@@ -71,23 +71,25 @@ def answer_level(url: str, slack: TimedSlackFake, users: list[str], *, concurren
     return {"latencies_ms": latencies, "wall_s": time.monotonic() - started}
 
 
-def web_workers(master_pid: int) -> set[int]:
-    path = Path(f"/proc/{master_pid}/task/{master_pid}/children")
-    return {int(pid) for pid in path.read_text().split()}
+def bot_processes(master_pid: int) -> set[int]:
+    """serve's children: its gunicorn workers (the acks) and its `mysafe-bot worker` (the
+    jobs), wherever it was started from."""
+    return set(spy.children(master_pid))
 
 
 def kill_under_load(url: str, slack: TimedSlackFake, users: list[str], master_pid: int, *,
                     total: int, concurrency: int = 10, every: float = 0.5,
                     settle: float = 90.0) -> dict[str, Any]:
-    """`total` commands at `concurrency`, while every gunicorn worker is SIGKILLed each `every`
-    seconds; then wait for every acked command's answer. Counts acked, answered, lost and
-    duplicated (a hook answered more than once)."""
+    """`total` commands at `concurrency`, while every process of the bot but serve's master
+    (the gunicorn workers and serve's `mysafe-bot worker`) is SIGKILLed each `every` seconds;
+    then wait for every acked command's answer. Counts acked, answered, lost and duplicated
+    (a hook answered more than once)."""
     stop = threading.Event()
     kills = Counter[str]()
 
     def killer() -> None:
         while not stop.wait(every):
-            for pid in web_workers(master_pid):
+            for pid in bot_processes(master_pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                     kills["workers"] += 1

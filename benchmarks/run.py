@@ -174,10 +174,10 @@ def answers(bench: Bench, url: str, fixture: Fixture, total: int) -> list[Row]:
 
 def kill_row(result: dict[str, Any]) -> Row:
     ok = result["lost"] == 0 and result["duplicated"] == 0
-    return Row("kill -9 web workers under load", "10", str(result["sent"]), "", "", "", "",
+    return Row("kill -9 web + job workers under load", "10", str(result["sent"]), "", "", "", "",
                f"acked {result['acked']}, answered {result['answered']}, lost {result['lost']}, "
                f"answered twice {result['duplicated']} (replace_original) "
-               f"({result['kills']} workers killed)",
+               f"({result['kills']} processes killed)",
                f"0 lost, 0 duplicated: {verdict(ok)}")
 
 
@@ -664,14 +664,18 @@ def profile_acks(bench: Bench, url: str, fixture: Fixture, kind: str, *, connect
     wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
                         int(4000 * seconds), SIGNING_SECRET)
     pids = spy.workers(bench.bot_proc.pid)
-    log(f"profiling {kind!r}: py-spy on workers {pids}, wrk -c {connections} for {seconds:g} s")
-    started = spy.start(pids, seconds + 1, bench.tmp)
+    jobs = spy.job_workers(bench.bot_proc.pid)
+    log(f"profiling {kind!r}: py-spy on web workers {pids} and job worker {jobs}, "
+        f"wrk -c {connections} for {seconds:g} s")
+    web = spy.start(pids, seconds + 1, bench.tmp)
+    work = spy.start(jobs, seconds + 1, bench.tmp)
     run = wrk_load.run(url, pool, connections=connections, seconds=seconds)
-    own, under, total = spy.finish(started)
+    web_profile, work_profile = spy.finish(web), spy.finish(work)
     settle(bench, bench.bot_proc.pid)
     text = (f"{kind} ack under wrk -c {connections}: {run.rate:.0f}/s, p50 {run.p50_ms:.1f} ms, "
-            f"p99 {run.p99_ms:.1f} ms; py-spy --rate 200 on {len(pids)} workers\n"
-            + spy.report(own, under, total))
+            f"p99 {run.p99_ms:.1f} ms; py-spy --rate 200\n"
+            + spy.report(*web_profile, of=f"{len(pids)} web workers (the acks)") + "\n"
+            + spy.report(*work_profile, of="serve's `mysafe-bot worker` (the jobs)"))
     print(text)
     return text
 
@@ -861,8 +865,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(revoke_rows(bench, env, services, fixture, revokes))
                 rows.append(job_bytes_row(services))
                 rows += answers(bench, url, fixture, answer_total)
-                log("kill -9: 500 whoami at 10 users while every gunicorn worker is SIGKILLed "
-                    "each 0.5 s (last: it leaves the bot restarting)")
+                log("kill -9: 500 whoami at 10 users while every gunicorn worker and serve's "
+                    "worker are SIGKILLed each 0.5 s (last: it leaves the bot restarting)")
                 killed = durable.kill_under_load(url, bench.slack, fixture.users,
                                                  bench.bot_proc.pid, total=500)
                 log(f"  {killed}")

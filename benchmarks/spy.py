@@ -21,7 +21,19 @@ FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
 
 
 def workers(master: int) -> list[int]:
-    """The gunicorn master's children, from /proc."""
+    """The gunicorn master's workers: its children that are forks of it (same command line),
+    not the siblings it started (`mysafe-bot worker`, the MCP server)."""
+    own = command_line(master)
+    return [pid for pid in children(master) if command_line(pid) == own]
+
+
+def job_workers(master: int) -> list[int]:
+    """The `mysafe-bot worker` that `serve` runs beside gunicorn: where the jobs run."""
+    return [pid for pid in children(master) if command_line(pid)[-1:] == [b"worker"]]
+
+
+def children(master: int) -> list[int]:
+    """The process's children, from /proc."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -31,6 +43,13 @@ def workers(master: int) -> list[int]:
         if int(fields[1]) == master:
             found.append(int(stat.parent.name))
     return sorted(found)
+
+
+def command_line(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return []
 
 
 def start(pids: list[int], seconds: float, out: Path) -> list[tuple[subprocess.Popen, Path]]:
@@ -76,8 +95,9 @@ def name(frame: str) -> str:
     return f"{found['func']} ({found['file'].removeprefix(str(ROOT) + '/')})"
 
 
-def report(own: Counter[str], under: Counter[str], total: int, top: int = 15) -> str:
-    lines = [f"{total} samples of the thread holding the GIL (Python CPU), all workers", "self:"]
+def report(own: Counter[str], under: Counter[str], total: int, top: int = 15, *,
+           of: str = "all workers") -> str:
+    lines = [f"{total} samples of the thread holding the GIL (Python CPU), {of}", "self:"]
     lines += [f"  {n / total:5.1%}  {f}" for f, n in own.most_common(top)]
     lines.append("inclusive:")
     lines += [f"  {n / total:5.1%}  {f}" for f, n in under.most_common(top * 2)]

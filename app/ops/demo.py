@@ -81,11 +81,6 @@ def start_sandbox(mysafe_url: str, *, timeout: float = 30.0) -> Sibling:
     return sandbox
 
 
-def start_worker() -> Sibling:
-    """`mysafe-bot worker` beside the demo: expiry, recovery, the heartbeat doctor reads."""
-    return Sibling([*CLI, "worker"], name="worker").start()
-
-
 def link_people(redis: RedisClient, *, key_prefix: str, encryption_keys: tuple[str, ...],
                 data_dir: Path) -> None:
     """Link each demo person to their sandbox key and map their mentions, on every start (a

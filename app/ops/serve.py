@@ -19,7 +19,7 @@ from app.logs import configure_logging
 from app.ops import demo
 from app.ops.sibling import ENV as SUPERVISED
 from app.ops.sibling import Sibling
-from app.settings import Settings, is_loopback, merged_environment
+from app.settings import WEB_JOBS, Settings, is_loopback, merged_environment
 from app.storage import EmbeddedRedis, connect
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def _serve(*, host: str, port: int, workers: int) -> int:
 
         check_app_token(settings)  # a refused token: exit 2 here, not a worker crash loop
     os.environ[CHECKED] = "1"  # gunicorn's on_starting need not check again
+    os.environ[WEB_JOBS] = "off"  # the worker below runs the jobs: the web workers only ack
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir)
@@ -92,6 +93,7 @@ def _serve(*, host: str, port: int, workers: int) -> int:
     try:
         if settings.demo:
             siblings += _start_demo(settings)
+        siblings.append(_start_worker())
         _Gunicorn(gunicorn_options(host=host, port=port, workers=workers,
                                    log_format=settings.log_format)).run()
     finally:
@@ -108,8 +110,7 @@ def _serve(*, host: str, port: int, workers: int) -> int:
 
 
 def _start_demo(settings: Settings) -> list[Sibling]:
-    """The sandbox first (people are linked against its keys), then the worker, then the
-    banner: by then everything the console needs is up."""
+    """The sandbox first (people are linked against its keys), then the banner."""
     started = [demo.start_sandbox(settings.mysafe_url)]
     redis = connect(os.environ.get("REDIS_URL") or settings.redis_url or "")
     try:
@@ -117,10 +118,27 @@ def _start_demo(settings: Settings) -> list[Sibling]:
                          encryption_keys=settings.encryption_keys, data_dir=settings.data_dir)
     finally:
         redis.close()
-    started.append(demo.start_worker())
     log.info("demo started", extra={"event": "demo.start", "console": f"{settings.demo_url}/"})
     print(demo.banner(settings.demo_url), flush=True)  # for the person; the log is stderr
     return started
+
+
+#: How much lower the worker's CPU priority is than the web workers': under load the acks get
+#: the CPU (Linux gives a niceness of 10 about a tenth of a contended core) and the work waits,
+#: durable in Redis, instead of the acks waiting behind it.
+WORKER_NICENESS = 10
+
+
+def _start_worker() -> Sibling:
+    """`mysafe-bot worker` beside gunicorn, supervised: it runs the jobs every ack stored (the
+    web workers only ack), the expiry sweep and recovery, so `serve` alone is the whole bot.
+    More `mysafe-bot worker` processes may run beside it, here or on other hosts."""
+    from app.ops.reload import ALSO
+
+    log.info("starting worker", extra={"event": "worker.sibling"})
+    sibling = Sibling([*demo.CLI, "worker"], name="worker", nice=WORKER_NICENESS).start()
+    ALSO.append(sibling.pid)  # SIGHUP to serve reloads its policy too
+    return sibling
 
 
 def _start_mcp(settings: Settings, host: str) -> Sibling | None:

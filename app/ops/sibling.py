@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,11 @@ BACKOFF_CAP = 30.0
 
 
 class Sibling:
-    def __init__(self, argv: Sequence[str], *, name: str = "mcp") -> None:
+    def __init__(self, argv: Sequence[str], *, name: str = "mcp", nice: int = 0) -> None:
         self.argv = list(argv)
         self.name = name
+        #: Added to the process's niceness: a sibling whose work may wait yields the CPU.
+        self.nice = nice
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stopping = threading.Event()
@@ -47,14 +50,22 @@ class Sibling:
             self.process.wait(timeout=30)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self.argv, preexec_fn=_die_with_parent)  # noqa: S603 - our argv
+        def prepare() -> None:  # in the child, before exec
+            _die_with_parent()
+            if self.nice:
+                os.nice(self.nice)
+
+        return subprocess.Popen(self.argv, preexec_fn=prepare)  # noqa: S603 - our argv
 
     def _watch(self) -> None:
         delay = 1.0
         while self.process is not None:
+            started = time.monotonic()
             code = self.process.wait()
             if self._stopping.is_set():
                 return
+            if time.monotonic() - started > BACKOFF_CAP:
+                delay = 1.0  # it had been running well: a death weeks later waits 1 s, not 30
             log.error(f"{self.name} exited; restarting", extra={
                 "event": f"{self.name}.died", "code": code, "restart_in": delay})
             if self._stopping.wait(delay):

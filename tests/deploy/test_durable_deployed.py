@@ -13,6 +13,7 @@ import pytest
 from app.approvals.changes import Change, Verb
 from app.approvals.store import ApprovalStore, State
 from app.mysafe.models import Kind, UserShare
+from app.ops.serve import WORKER_NICENESS
 from app.runtime import build_runtime
 from app.sandbox.emulator import Emulator
 from app.settings import Settings
@@ -60,9 +61,9 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
     """Ten commands, five approve clicks and five deny-reason forms, each ack followed at once
     by SIGKILL of every web worker: each produces its effect and its answer exactly once.
 
-    Only serve's own consumers run while the kills happen, so the jobs cut short are taken
-    over by the workers gunicorn starts again; `mysafe-bot worker` joins at the end, as the
-    one that finishes an apply whose lease a kill left behind."""
+    serve's web workers only ack; the jobs run in the `mysafe-bot worker` serve starts beside
+    them. A kill right after the ack shows that what was acked had been stored first: nothing
+    in a killed web worker's memory is needed for the work to happen."""
     emulator.options.latency = (0.02, 0.1)  # the kill lands while jobs are under way
     grantees = [f"grantee{n}" for n in range(10)]
     entries = {}  # one entry each: applies cut short are taken over together, not in a queue
@@ -95,7 +96,6 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
                                       private_metadata=request_id)
             assert form.status_code == 200
             kill_web_workers(bot)
-        bot.worker = start_worker(env, tmp_path)
 
         try:
             slack.wait_for(lambda: all(store.get(r).state is State.APPLIED for r in approved),
@@ -105,7 +105,7 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
         slack.wait_for(lambda: all(store.get(r).deny_reason == f"no {r}" for r in denied), 60)
         slack.wait_for(lambda: all(any(r in a["text"] for a in slack.responses)
                                    for r in posted), 60)
-        assert bot.stop() == [0, 0]
+        assert bot.stop() == [0]
 
     assert approval_ids(slack) == Counter({rid: 1 for rid in posted})  # 0 lost, 0 repeated
     assert sorted(p.json["users_allowed"][-1]["username"]
@@ -174,8 +174,6 @@ def test_sigkill_of_every_web_worker_after_nudge_extend_and_revoke_now_loses_and
                                       ("revoke_now", revoked)):
             assert client.click("UALICE", action_id, request_id, channel="D1").text == ""
             kill_web_workers(bot)
-        # A revoke cut short is finished by the worker's sweep once its lease has run out.
-        bot.worker = start_worker(env, tmp_path)
 
         def in_thread(request_id: str) -> list[str]:
             ts = store.get(request_id).ts
@@ -186,7 +184,7 @@ def test_sigkill_of_every_web_worker_after_nudge_extend_and_revoke_now_loses_and
         (extension,) = slack.wait_for(lambda: set(approval_ids(slack)) - known or None, 60)
         slack.wait_for(lambda: [t for t in in_thread(revoked) if "Time is up" in t], 90)
         slack.wait_for(lambda: any("were reminded" in a["text"] for a in slack.responses), 30)
-        assert bot.stop() == [0, 0]
+        assert bot.stop() == [0]
 
     # The reminder is sent after the nudge's once-per-period key: a kill between the two
     # makes the replay send it again (at least once; exactly once for the others).
@@ -250,3 +248,33 @@ def test_sigkill_of_the_worker_while_it_tells_slack_of_a_mass_expiry_loses_no_up
         assert worker.wait(timeout=60) == 0
         maker.close()
     assert dms() == Counter(dict.fromkeys(ids, 1))
+
+
+def niceness(pid: int) -> int:
+    """The process's nice value, from /proc (the 19th field of stat)."""
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
+
+
+def test_serve_runs_the_work_in_a_worker_of_its_own_that_yields_the_cpu_to_the_acks(
+        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
+        tmp_path) -> None:
+    """`serve` alone is the whole bot: its web workers only ack, and the work runs in the
+    `mysafe-bot worker` it supervises, at a lower CPU priority. With that worker frozen a
+    command is still acked at once; killed, it is started again and the command answered."""
+    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY}
+    with deployed(env, tmp_path, worker=False) as bot:
+        worker = bot.serve_worker()
+        assert {niceness(pid) for pid in bot.web_workers()} == {niceness(bot.serve.pid)}
+        assert niceness(worker) == min(niceness(bot.serve.pid) + WORKER_NICENESS, 19)
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+
+        os.kill(worker, signal.SIGSTOP)  # the work cannot run: the acks do not wait for it
+        for _ in range(3):
+            ack = client.command("UALICE", "whoami")
+            assert ack.status_code == 200 and "Working on" in ack.text
+        os.kill(worker, signal.SIGKILL)
+
+        answers = slack.wait_for(lambda: len(slack.responses) >= 3 and slack.responses, 30)
+        assert all("alices" in answer["text"] for answer in answers)
+        assert bot.serve_worker() != worker  # started again by serve
+        assert bot.stop() == [0]

@@ -33,9 +33,35 @@ class Deployed:
         return [process.wait(timeout=60) for process in processes]
 
     def web_workers(self) -> set[int]:
-        """The gunicorn workers' process ids (serve is their master; no MCP sibling here)."""
-        children = Path(f"/proc/{self.serve.pid}/task/{self.serve.pid}/children")
-        return {int(pid) for pid in children.read_text().split()}
+        """The gunicorn workers' process ids: serve's children that are forks of it (its own
+        `mysafe-bot worker`, started with a command line of its own, is not one of them)."""
+        own = _command_line(self.serve.pid)
+        return {pid for pid in _children(self.serve.pid) if _command_line(pid) == own}
+
+    def serve_worker(self) -> int:
+        """The process id of the `mysafe-bot worker` serve runs beside gunicorn."""
+        return next(pid for pid in _children(self.serve.pid)
+                    if _command_line(pid)[-1:] == [b"worker"])
+
+
+def _children(parent: int) -> list[int]:
+    """From every process's stat: /proc/<pid>/task/<tid>/children lists only what that one
+    thread started, and serve restarts its worker from a supervising thread."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _command_line(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return []
 
 
 def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:

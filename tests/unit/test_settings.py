@@ -51,6 +51,7 @@ def test_each_required_variable_is_named_when_missing(env: dict[str, str], varia
         ("MYSAFE_BOT_ROTATE_CLASSES", "lower,emoji"),
         ("MYSAFE_BOT_MYSAFE_CONCURRENCY", "0"),
         ("MYSAFE_BOT_MYSAFE_CONCURRENCY", "many"),
+        ("MYSAFE_BOT_WEB_JOBS", "sometimes"),
     ],
 )
 def test_malformed_values_are_named(env: dict[str, str], variable: str, value: str) -> None:

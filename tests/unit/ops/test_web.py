@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app import create_app
 from app.runtime import assemble
 from app.services import Services
+from app.slack.front import SlackFront
 from app.storage import connect
 
 
@@ -35,3 +38,18 @@ def test_the_console_and_its_slack_stand_in_exist_in_the_demo_only(settings,
     assert client.get("/").status_code == 404
     assert client.get("/demo/state", query_string={"as": "U0DEMOPRIYA"}).status_code == 404
     assert client.post("/demo/api/chat.postMessage", json={}).status_code == 404
+
+
+
+@pytest.mark.parametrize(("web_jobs", "consumes"), [("", True), ("on", True), ("off", False)])
+def test_a_web_process_runs_jobs_unless_told_its_worker_does(
+        env: dict[str, str], monkeypatch: pytest.MonkeyPatch, web_jobs: str,
+        consumes: bool) -> None:
+    """What gunicorn's `app:create_app()` does: with MYSAFE_BOT_WEB_JOBS=off (as `serve` sets
+    it for its workers) the process only acks, and never shares its interpreter with work."""
+    for name, value in {**env, "MYSAFE_BOT_WEB_JOBS": web_jobs}.items():
+        monkeypatch.setenv(name, value)
+    started: list[SlackFront] = []
+    monkeypatch.setattr(SlackFront, "start_consumer", lambda front: started.append(front))
+    create_app(socket_mode=False)
+    assert len(started) == (1 if consumes else 0)
