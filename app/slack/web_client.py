@@ -4,8 +4,8 @@ The stock client sends each call with `urllib.request.urlopen`, which opens a ne
 connection per call: a sweep telling Slack about thousands of expiries, or a burst of approval
 messages, paid a handshake per message. This client changes only the last step, the one
 method of slack-sdk's `BaseClient` that performs the HTTP request, and sends it through a
-`requests.Session` that keeps connections open (the pooled session of `response_url` answers,
-`app.slack.respond.pooled_session`, without its own retries). Everything around that step is
+`requests.Session` that keeps connections open (`pooled_session`, here without retries of its
+own). Everything around that step is
 slack-sdk's own: the request it builds, `SlackResponse`, `SlackApiError`, the retry handlers
 (rate limits, connection errors) and their waits. For them the answer looks as urllib's did: a 2xx is a
 status, headers and body; anything else is raised as urllib's `HTTPError`; a connection that
@@ -16,14 +16,31 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
 from typing import Any, cast
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
 import requests
+from requests.adapters import HTTPAdapter
 from slack_sdk import WebClient
+from urllib3.util.retry import Retry
 
-from app.slack.respond import pooled_session
+
+def pooled_session(*, pool: int = 32, connect_retries: int = 2) -> requests.Session:
+    """A session that keeps up to `pool` connections per host open, retrying only connects
+    (nothing was sent yet), `connect_retries` times."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool,
+                          max_retries=Retry(total=connect_retries, connect=connect_retries,
+                                            read=0, status=0, redirect=0,
+                                            backoff_factor=0.2))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
+        "CURL_CA_BUNDLE") or True
+    session.trust_env = False  # the client passes its proxy (slack-sdk's `proxy`) itself
+    return session
 
 
 class PooledWebClient(WebClient):

@@ -47,6 +47,8 @@ class SlackFake:
     #: (method, error) of every call refused for breaking Slack's limits.
     refused: list[tuple[str, str]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
+    #: The caller's TCP port of each `response_url` answer, in order (as `SlackCall.peer`).
+    response_peers: list[int] = field(default_factory=list)
     failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Web API method -> (min, max) seconds it takes to answer: Slack's own jitter, so calls
     #: sent in one order can land in another. Calls are recorded when they land.
@@ -191,6 +193,7 @@ class SlackFake:
         @app.post("/response/<hook>")
         def respond(hook: str):
             message = request.get_json(force=True)
+            self.response_peers.append(int(request.environ.get("REMOTE_PORT", 0)))
             self._record(response=message)
             if self._held is not None:
                 self._held.wait(30)
