@@ -41,36 +41,6 @@ def _command(client: ConnectionClient, slack: TimedSlackFake, user: str,
     return hook, sent, answer.status_code == 200 and "Working on" in answer.text
 
 
-def answer_level(url: str, slack: TimedSlackFake, users: list[str], *, concurrency: int,
-                 total: int, text: str = "whoami") -> dict[str, Any]:
-    """Closed loop: each simulated user sends a command and waits for its answer at the
-    response_url before sending the next. Latency is send → answer arrival."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    left = [total]
-
-    def user_loop(index: int) -> None:
-        client = ConnectionClient(url, SIGNING_SECRET, slack.response_url)
-        user = users[index % len(users)]
-        try:
-            while True:
-                with lock:
-                    if left[0] <= 0:
-                        return
-                    left[0] -= 1
-                hook, sent, _ = _command(client, slack, user, text)
-                arrived = slack.wait_until(lambda h=hook: slack.hooks.get(h), timeout=60)[0]
-                with lock:
-                    latencies.append((arrived - sent) * 1000)
-        finally:
-            client.close()
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(user_loop, range(concurrency)))
-    return {"latencies_ms": latencies, "wall_s": time.monotonic() - started}
-
-
 def bot_processes(master_pid: int) -> set[int]:
     """serve's children: its gunicorn workers (the acks) and its `mysafe-bot worker` (the
     jobs), wherever it was started from."""

@@ -154,7 +154,8 @@ def answer_rows(results: dict[int, dict[str, Any]]) -> list[Row]:
         rows.append(Row("command -> answer at response_url", str(users), str(len(lat)),
                         ms(pct(lat, 50)), ms(pct(lat, 95)), ms(pct(lat, 99)),
                         f"{len(lat) / result['wall_s']:.0f}", "whoami, closed loop per user; "
-                        "rate = answered/s", target))
+                        f"rate = answered/s; client {result['client_share']:.0%} of a core",
+                        target))
     return rows
 
 
@@ -162,13 +163,17 @@ def answers(bench: Bench, url: str, fixture: Fixture, total: int) -> list[Row]:
     """`/mysafe whoami` end to end, each user waiting for its answer before the next."""
     log("answers: /mysafe whoami, each user waiting for its answer at its own "
         "response_url before the next")
-    results = {users: durable.answer_level(url, bench.slack, fixture.users,
-                                           concurrency=users, total=total)
-               for users in LEVELS}
+    results = {}
+    for users in LEVELS:
+        results[users] = harness.run_json("answer_loop.py", {
+            "url": url, "secret": SIGNING_SECRET, "users": fixture.users, "text": "whoami",
+            "concurrency": users, "total": total, "warmup": min(total, 10 * users)})
+        settle(bench, bench.bot_proc.pid)
     for users, result in results.items():
         lat = result["latencies_ms"]
         log(f"  users={users:<3} p50={pct(lat, 50):.1f} p99={pct(lat, 99):.1f} ms "
-            f"{len(lat) / result['wall_s']:.0f} answered/s")
+            f"{len(lat) / result['wall_s']:.0f} answered/s; client {result['client_share']:.0%} "
+            f"of a core; {result['failed']} not taken {result['failures']}")
     return answer_rows(results)
 
 
@@ -798,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
             approvers = [f"UAPPR{i:03d}" for i in range(200)]
             env = bench.bot_env(approvers)
             services = bench.build_services(env)
-            fixture = bench.populate(services, approvers=approvers)
+            fixture = bench.populate(services, users=max(LEVELS), approvers=approvers)
             extra = dict(item.split("=", 1) for item in args.bot_env)
             if "PYTHONPATH" in extra:  # the bot runs in the temp dir: make the paths absolute
                 extra["PYTHONPATH"] = os.pathsep.join(
