@@ -255,26 +255,33 @@ def niceness(pid: int) -> int:
     return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
 
 
-def test_serve_runs_the_work_in_a_worker_of_its_own_that_yields_the_cpu_to_the_acks(
+def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_acks(
         slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
         tmp_path) -> None:
     """`serve` alone is the whole bot: its web workers only ack, and the work runs in the
-    `mysafe-bot worker` it supervises, at a lower CPU priority. With that worker frozen a
-    command is still acked at once; killed, it is started again and the command answered."""
+    `mysafe-bot worker`s it supervises (one per web worker), at a lower CPU priority. With
+    them frozen a command is still acked at once; killed, they are started again and the
+    command answered."""
     env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY}
-    with deployed(env, tmp_path, worker=False) as bot:
-        worker = bot.serve_worker()
+    with deployed(env, tmp_path, workers=2, worker=False) as bot:
+        workers = bot.serve_workers()
+        assert len(workers) == 2
         assert {niceness(pid) for pid in bot.web_workers()} == {niceness(bot.serve.pid)}
-        assert niceness(worker) == min(niceness(bot.serve.pid) + WORKER_NICENESS, 19)
+        assert {niceness(pid) for pid in workers} \
+            == {min(niceness(bot.serve.pid) + WORKER_NICENESS, 19)}
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
 
-        os.kill(worker, signal.SIGSTOP)  # the work cannot run: the acks do not wait for it
+        for pid in workers:  # the work cannot run: the acks do not wait for it
+            os.kill(pid, signal.SIGSTOP)
         for _ in range(3):
             ack = client.command("UALICE", "whoami")
             assert ack.status_code == 200 and "Working on" in ack.text
-        os.kill(worker, signal.SIGKILL)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
 
         answers = slack.wait_for(lambda: len(slack.responses) >= 3 and slack.responses, 30)
         assert all("alices" in answer["text"] for answer in answers)
-        assert bot.serve_worker() != worker  # started again by serve
+        restarted = slack.wait_for(lambda: len(bot.serve_workers()) == 2 and bot.serve_workers(),
+                                   10)
+        assert not restarted & workers  # started again by serve
         assert bot.stop() == [0]

@@ -38,10 +38,10 @@ class Deployed:
         own = _command_line(self.serve.pid)
         return {pid for pid in _children(self.serve.pid) if _command_line(pid) == own}
 
-    def serve_worker(self) -> int:
-        """The process id of the `mysafe-bot worker` serve runs beside gunicorn."""
-        return next(pid for pid in _children(self.serve.pid)
-                    if _command_line(pid)[-1:] == [b"worker"])
+    def serve_workers(self) -> set[int]:
+        """The process ids of the `mysafe-bot worker`s serve runs beside gunicorn."""
+        return {pid for pid in _children(self.serve.pid)
+                if _command_line(pid)[-1:] == [b"worker"]}
 
 
 def _children(parent: int) -> list[int]:
