@@ -97,10 +97,15 @@ class Job:
     again: bool = False
 
 
-def delivery_key(body: dict[str, Any]) -> str:
-    """One key per Slack delivery: the same payload twice is the same intent."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+def canonical(body: dict[str, Any]) -> str:
+    """The body as one text, the same for the same payload whatever its keys' order."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def delivery_key(text: str) -> str:
+    """One key per Slack delivery (its `canonical` text): the same payload twice is the same
+    intent."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class JobQueue:
@@ -121,8 +126,9 @@ class JobQueue:
     def put(self, kind: str, body: dict[str, Any], *, who: str) -> str | None:
         """Store the job durably; its stream id, or None when this delivery is already in.
         Raises `redis.RedisError` when Redis cannot take it: the caller must not promise."""
-        sealed = self.keyring.encrypt(json.dumps(body)).decode()
-        added = self._put(keys=[self.stream, self._seen + delivery_key(body)],
+        text = canonical(body)  # one encoding for both: the ack's path counts each step
+        sealed = self.keyring.encrypt(text).decode()
+        added = self._put(keys=[self.stream, self._seen + delivery_key(text)],
                           args=[SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())])
         return str(added) if added else None
 
