@@ -363,6 +363,10 @@ def _first_leaf(messages: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, .
 #: The last good rules read from each file by this process. gunicorn's workers are forked from
 #: a master that read the file at start-up, so they inherit them (see `load_policy`).
 _LAST_GOOD: dict[Path, Policy] = {}
+#: Set by `mysafe-bot serve` for its processes: a private file holding the text of the rules
+#: last read good by any of them. Its `mysafe-bot worker`s are started afresh, not forked, so
+#: they inherit no `_LAST_GOOD`: one (re)started after a bad edit reads the rules from here.
+IN_FORCE = "MYSAFE_BOT_POLICY_IN_FORCE"
 
 
 def load_policy(path: Path, defaults: Defaults, *, strict: bool = True,
@@ -373,20 +377,26 @@ def load_policy(path: Path, defaults: Defaults, *, strict: bool = True,
     them when it has since turned bad (one error line): a web worker started after a bad edit
     (a crash, a restart) then serves with the rules in force instead of failing to start,
     which would stop gunicorn. A process that never read the file still fails."""
+    in_force = Path(os.environ[IN_FORCE]) if os.environ.get(IN_FORCE) else None
     try:
-        policy = _load(path, defaults, strict=strict)
+        text = _read(path)
+        policy = parse_policy(text, defaults, origin=path.name, strict=strict)
     except ConfigError as error:
         kept = _LAST_GOOD.get(path.resolve()) if keep_last_good else None
+        if kept is None and keep_last_good and in_force is not None:
+            kept = _in_force(in_force, path, defaults, strict=strict)
         if kept is None:
             raise
         log.error("policy file not valid; the rules read before are kept", extra={
             "event": "policy.kept", "problem": str(error), "pid": os.getpid()})
         return kept
     _LAST_GOOD[path.resolve()] = policy
+    if in_force is not None:
+        _keep_in_force(in_force, text)
     return policy
 
 
-def _load(path: Path, defaults: Defaults, *, strict: bool) -> Policy:
+def _read(path: Path) -> str:
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE + 1)
@@ -395,10 +405,28 @@ def _load(path: Path, defaults: Defaults, *, strict: bool) -> Policy:
     if len(raw) > MAX_FILE:
         raise ConfigError(VARIABLE, f"{path.name}: over {MAX_FILE // 1024} KiB")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(VARIABLE, f"{path.name}: not UTF-8 text") from None
-    return parse_policy(text, defaults, origin=path.name, strict=strict)
+
+
+def _in_force(copy: Path, path: Path, defaults: Defaults, *, strict: bool) -> Policy | None:
+    """The rules serve's processes last read good, or None when there is no good copy."""
+    try:
+        return parse_policy(copy.read_text("utf-8"), defaults, origin=path.name, strict=strict)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return None
+
+
+def _keep_in_force(copy: Path, text: str) -> None:
+    """Replace the copy in one step (a reader never sees half a file)."""
+    part = copy.with_name(f".{copy.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        part.write_text(text, "utf-8")
+        os.replace(part, copy)
+    except OSError as error:
+        log.warning("rules in force not copied", extra={"event": "policy.copy_failed",
+                                                        "error": type(error).__name__})
 
 
 class PolicyBook:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from app.approvals.policy import IN_FORCE
 from app.errors import ConfigError
 from app.gunicorn_conf import CHECKED, prepare_multiprocess_dir
 from app.logs import configure_logging
@@ -55,14 +57,19 @@ def serve(*, host: str, port: int, workers: int) -> int:
     # and workers forked from it would count in memory while /metrics reads an empty
     # directory (HTTP 200, zero bytes).
     metrics_dir = prepare_multiprocess_dir()
+    # The rules in force, shared with the workers serve starts afresh (app.approvals.policy).
+    rules_dir = tempfile.mkdtemp(prefix="mysafe-bot-policy-")
+    os.environ[IN_FORCE] = os.path.join(rules_dir, "policy.yml")
     master = os.getpid()
     try:
         return _serve(host=host, port=port, workers=workers)
     finally:
         # gunicorn's workers are forks of this process and leave it through here too: only
         # the master cleans up, or a worker exiting would take the metrics away from the rest.
-        if metrics_dir is not None and os.getpid() == master:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if os.getpid() == master:
+            shutil.rmtree(rules_dir, ignore_errors=True)
+            if metrics_dir is not None:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _serve(*, host: str, port: int, workers: int) -> int:
@@ -138,7 +145,8 @@ def _start_worker() -> Sibling:
     from app.ops.reload import ALSO
 
     log.info("starting worker", extra={"event": "worker.sibling"})
-    sibling = Sibling([*demo.CLI, "worker"], name="worker", nice=WORKER_NICENESS).start()
+    sibling = Sibling([*demo.CLI, "worker"], name="worker", nice=WORKER_NICENESS,
+                      hold_hup=True).start()
     ALSO.append(sibling.pid)  # SIGHUP to serve reloads its policy too
     return sibling
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -24,11 +25,15 @@ BACKOFF_CAP = 30.0
 
 
 class Sibling:
-    def __init__(self, argv: Sequence[str], *, name: str = "mcp", nice: int = 0) -> None:
+    def __init__(self, argv: Sequence[str], *, name: str = "mcp", nice: int = 0,
+                 hold_hup: bool = False) -> None:
         self.argv = list(argv)
         self.name = name
         #: Added to the process's niceness: a sibling whose work may wait yields the CPU.
         self.nice = nice
+        #: Start with SIGHUP blocked (a signal mask survives exec), for a program that unblocks
+        #: it once its handler is in place: a reload forwarded while it starts must not kill it.
+        self.hold_hup = hold_hup
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stopping = threading.Event()
@@ -54,6 +59,8 @@ class Sibling:
             _die_with_parent()
             if self.nice:
                 os.nice(self.nice)
+            if self.hold_hup:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
 
         return subprocess.Popen(self.argv, preexec_fn=prepare)  # noqa: S603 - our argv
 
@@ -98,7 +105,6 @@ def _die_with_parent() -> None:
     even by SIGKILL, so a killed `serve` leaves no MCP server, sandbox or worker behind."""
     import ctypes
     import ctypes.util
-    import signal
     import sys
 
     if not sys.platform.startswith("linux"):

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
+    # Before the settings: reading them may already log (a policy file kept from before).
+    configure_logging("text" if os.environ.get("LOG_FORMAT", "").strip().lower() == "text"
+                      else "json")
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     stop = threading.Event()
@@ -39,6 +42,9 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     # answers no Slack request itself.
     runtime = build_runtime(settings)
     reload_on_hup(runtime.engine.policy)
+    # Started by `serve`, SIGHUP came blocked (a reload while this process started would have
+    # killed it); one that came meanwhile is delivered now, to the handler.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     log.info("worker started", extra={"event": "worker.start", "worker": worker_id()})
     heartbeat = Heartbeat(runtime.services.redis, prefix=settings.key_prefix)
     delivering = threading.Thread(target=deliver_callbacks, args=(runtime, stop, interval),

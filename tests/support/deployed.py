@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.processes import free_port, wait_until_ready
+from tests.support.processes import free_port, job_workers, wait_until_ready, web_workers
 
 CLI = [sys.executable, "-m", "app.cli"]
 
@@ -33,35 +33,12 @@ class Deployed:
         return [process.wait(timeout=60) for process in processes]
 
     def web_workers(self) -> set[int]:
-        """The gunicorn workers' process ids: serve's children that are forks of it (its own
-        `mysafe-bot worker`, started with a command line of its own, is not one of them)."""
-        own = _command_line(self.serve.pid)
-        return {pid for pid in _children(self.serve.pid) if _command_line(pid) == own}
+        """The gunicorn workers' process ids (not the `mysafe-bot worker`s serve starts)."""
+        return web_workers(self.serve.pid)
 
     def serve_workers(self) -> set[int]:
         """The process ids of the `mysafe-bot worker`s serve runs beside gunicorn."""
-        return {pid for pid in _children(self.serve.pid)
-                if _command_line(pid)[-1:] == [b"worker"]}
-
-
-def _children(parent: int) -> list[int]:
-    """From every process's stat: /proc/<pid>/task/<tid>/children lists only what that one
-    thread started, and serve restarts its worker from a supervising thread."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def _command_line(pid: int) -> list[bytes]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-    except OSError:
-        return []
+        return job_workers(self.serve.pid)
 
 
 def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -32,3 +33,35 @@ def wait_until_ready(url: str, process: subprocess.Popen, deadline: float) -> re
         except requests.RequestException:
             time.sleep(0.1)  # polling a port that is not open yet: nothing to await instead
     pytest.fail("server did not start")
+
+
+def children(parent: int) -> set[int]:
+    """The process's children, from every process's stat: /proc/<pid>/task/<tid>/children
+    lists only what that one thread started, and serve restarts its workers from a thread."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.add(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def web_workers(serve: int) -> set[int]:
+    """`mysafe-bot serve`'s gunicorn workers: its children that are forks of it (same command
+    line), not the `mysafe-bot worker`s it starts beside them."""
+    own = command_line(serve)
+    return {pid for pid in children(serve) if command_line(pid) == own}
+
+
+def job_workers(serve: int) -> set[int]:
+    """The `mysafe-bot worker`s `serve` runs beside gunicorn (they run the jobs)."""
+    return {pid for pid in children(serve) if command_line(pid)[-1:] == [b"worker"]}
+
+
+def command_line(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return []

@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
 from app.sandbox.emulator import Emulator
 from app.storage import connect
-from tests.support.processes import free_port, wait_until_ready
+from tests.support.processes import free_port, wait_until_ready, web_workers
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
@@ -65,18 +64,6 @@ def test_the_limit_holds_across_workers(bot: Bot, slack_env: dict[str, str], red
 
 # --- metrics across gunicorn workers --------------------------------------------------------
 
-def _children(pid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
 def _hit(url: str, times: int) -> None:
     with ThreadPoolExecutor(max_workers=10) as pool:
         codes = list(pool.map(lambda _: requests.get(url, timeout=15).status_code, range(times)))
@@ -95,15 +82,15 @@ def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(f"{base}/readyz", process, time.monotonic() + 30)
-        old = _children(process.pid)
+        old = web_workers(process.pid)
         _hit(f"{base}/healthz", 30)
         for pid in old:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while (_children(process.pid) & old or len(_children(process.pid)) < 2) \
+        while (web_workers(process.pid) & old or len(web_workers(process.pid)) < 2) \
                 and time.monotonic() < deadline:
             time.sleep(0.1)  # gunicorn replaces its workers; nothing to await but the process table
-        assert not _children(process.pid) & old
+        assert not web_workers(process.pid) & old
         wait_until_ready(f"{base}/readyz", process, time.monotonic() + 30)
         _hit(f"{base}/healthz", 30)
         text = requests.get(f"{base}/metrics", timeout=5).text

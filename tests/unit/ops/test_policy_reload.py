@@ -80,8 +80,7 @@ def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
         env: dict[str, str], tmp_path: Path) -> None:
     """gunicorn's master forwards SIGHUP to its workers: each reloads the file in place, and a
     bad file can no longer stop a worker from starting, because none is restarted."""
-    from tests.support.processes import free_port, wait_until_ready
-    from tests.unit.ops.test_operations import _children
+    from tests.support.processes import children, free_port, wait_until_ready, web_workers
 
     policy = tmp_path / "policy.yml"
     policy.write_text(GOOD)
@@ -93,8 +92,8 @@ def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
     try:
         found = lines_of(process)
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 30)
-        workers = _children(process.pid)
-        assert len(workers) == 2
+        workers = children(process.pid)  # the web workers and serve's job workers
+        assert len(web_workers(process.pid)) == 2 and len(workers) == 4
 
         policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
         process.send_signal(signal.SIGHUP)
@@ -105,7 +104,7 @@ def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
         process.send_signal(signal.SIGHUP)
         reloaded = [wait_event(found, "policy.reloaded") for _ in workers]
         assert {r["pid"] for r in reloaded} == workers
-        assert _children(process.pid) == workers  # the same workers, never restarted
+        assert children(process.pid) == workers  # the same workers, never restarted
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 10)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -116,8 +115,7 @@ def test_a_worker_started_after_a_bad_edit_keeps_the_rules_its_master_read(
         env: dict[str, str], tmp_path: Path) -> None:
     """A gunicorn worker that (re)starts while the file is bad keeps the rules its master read
     (one error line) instead of failing to boot, which would stop the whole server."""
-    from tests.support.processes import free_port, wait_until_ready
-    from tests.unit.ops.test_operations import _children
+    from tests.support.processes import free_port, wait_until_ready, web_workers
 
     policy = tmp_path / "policy.yml"
     policy.write_text(GOOD)
@@ -129,13 +127,44 @@ def test_a_worker_started_after_a_bad_edit_keeps_the_rules_its_master_read(
     try:
         found = lines_of(process)
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 60)
-        (worker,) = _children(process.pid)
+        (worker,) = web_workers(process.pid)
         policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
         os.kill(worker, signal.SIGTERM)  # gunicorn starts another, which reads the bad file
         kept = wait_event(found, "policy.kept")
         assert "approvals: Not a valid integer" in kept["problem"] and kept["pid"] != worker
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 60)
         assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_a_job_worker_serve_restarts_after_a_bad_edit_keeps_the_rules_in_force(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """serve's `mysafe-bot worker`s are started afresh, not forked, so they cannot inherit the
+    rules their master read: one killed and started again while the file is bad works with
+    the rules the bot last read good (one error line) instead of failing on every restart,
+    which would leave every acked command unanswered."""
+    from tests.support.processes import free_port, job_workers, wait_until_ready
+
+    policy = tmp_path / "policy.yml"
+    policy.write_text(GOOD)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    try:
+        found = lines_of(process)
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 60)
+        wait_event(found, "worker.start")
+        (worker,) = job_workers(process.pid)
+        policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
+        os.kill(worker, signal.SIGKILL)  # serve starts another, which reads the bad file
+        kept = wait_event(found, "policy.kept")
+        assert "approvals: Not a valid integer" in kept["problem"] and kept["pid"] != worker
+        started = int(wait_event(found, "worker.start")["worker"].rsplit(":", 1)[1])
+        assert started != worker and started in job_workers(process.pid)  # up, not looping
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
