@@ -219,7 +219,7 @@ class Settings(NamesApprovers):
                                          high=64),
             mysafe_concurrency=reader.number("MYSAFE_BOT_MYSAFE_CONCURRENCY", int, default=32,
                                              low=1, high=10_000),
-            web_jobs=reader.boolean(WEB_JOBS, default=True),
+            web_jobs=reader.boolean("MYSAFE_BOT_WEB_JOBS", default=True),  # = WEB_JOBS
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
         settings = _with_policy(settings, problems, strict=service)
