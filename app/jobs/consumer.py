@@ -120,6 +120,7 @@ class Consumer:
         self._leases: dict[str, Lease] = {}  # job id -> the slots it runs with
         self._held: set[str] = set()
         self._stop = threading.Event()
+        self._freed = threading.Event()  # a thread has finished its job
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="job")
         self._loop: threading.Thread | None = None
 
@@ -167,17 +168,21 @@ class Consumer:
                     self._take(self.queue.read(self.name, count=room,
                                                block_ms=int(block * 1000)))
                 else:
-                    self._stop.wait(0.05)
+                    self._freed.wait(RETRY)  # every thread busy: read again once one frees
+                    self._freed.clear()
             except redis.RedisError as error:
                 log.warning("job queue unavailable", extra={"event": "jobs.redis_error",
                                                             "error": type(error).__name__})
                 self._stop.wait(1.0)
 
     def _room(self) -> int:
-        """How many more jobs to read: enough to keep every thread busy and a backlog that
-        lets other people's jobs pass one person's."""
+        """How many more jobs to read: no more than this process has idle threads for, so
+        the other consumers take the rest (one that read up to its backlog in a burst held
+        jobs its busy threads could not start while another's were idle); within a backlog
+        that lets other people's jobs pass one person's waiting here."""
         with self._lock:
-            return max(0, self.threads * 4 - len(self._held))
+            idle = self.threads - sum(self._running.values())
+            return max(0, min(idle, self.threads * 4 - len(self._held)))
 
     def _holding(self) -> list[str]:
         with self._lock:
@@ -305,6 +310,7 @@ class Consumer:
             with self._lock:
                 self._leases.pop(job.id, None)  # released with `done`, or left to expire
                 self._not_running(job.who)
+            self._freed.set()
             with contextlib.suppress(redis.RedisError):  # the loop says Redis is down
                 self._dispatch()
 

@@ -205,3 +205,20 @@ def test_a_consumer_killed_holding_slots_frees_them_when_their_lease_runs_out(
     assert mysafe.first_start["UALICE"] >= min(leases)  # nothing of hers ran on a held slot
     assert mysafe.first_start["UALICE"] <= max(leases) + 1.5  # ... nor waited much longer
     assert queue.pending() == 0 and slots.running() == 0
+
+
+def test_a_burst_is_shared_between_consumers_not_held_by_the_first_to_read(
+        queue: JobQueue) -> None:
+    """Eight people's jobs wait in the stream and stall. The first consumer reads only what
+    its idle threads can start (four); the second, started after, runs the other four at
+    once, instead of finding them held, unstarted, by a consumer whose threads are all busy."""
+    people = frozenset(f"UPERSON{n}" for n in range(8))
+    mysafe = MySafe(stalled=people)
+    for who in sorted(people):
+        put(queue, who, 1)
+    with consumers(queue, mysafe, 1, threads=4):
+        assert mysafe.until(lambda: mysafe.running.total() == 4, 10)
+        with consumers(queue, mysafe, 1, threads=4):
+            assert mysafe.until(lambda: mysafe.running.total() == 8, 10)
+    assert mysafe.until(lambda: mysafe.done.total() == 8, 10)
+    assert queue.pending() == 0
