@@ -220,5 +220,5 @@ def test_a_burst_is_shared_between_consumers_not_held_by_the_first_to_read(
         assert mysafe.until(lambda: mysafe.running.total() == 4, 10)
         with consumers(queue, mysafe, 1, threads=4):
             assert mysafe.until(lambda: mysafe.running.total() == 8, 10)
-    assert mysafe.until(lambda: mysafe.done.total() == 8, 10)
-    assert queue.pending() == 0
+            mysafe.release()
+            assert mysafe.until(lambda: mysafe.done.total() == 8, 10)
