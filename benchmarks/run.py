@@ -785,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     total = args.requests or (300 if args.quick else 2000)
     approvals = 10 if args.quick else 30
     pending = 2_000 if args.quick else 10_000
-    answer_total = 100 if args.quick else 500
+    answer_total = 200 if args.quick else 2000
     started = time.monotonic()
     load_start = loadavg()
     harness.install_signal_handlers()
@@ -870,10 +870,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(revoke_rows(bench, env, services, fixture, revokes))
                 rows.append(job_bytes_row(services))
                 rows += answers(bench, url, fixture, answer_total)
-                log("kill -9: 500 whoami at 10 users while every gunicorn worker and serve's "
-                    "worker are SIGKILLed each 0.5 s (last: it leaves the bot restarting)")
+                log("kill -9: 2,000 whoami at 10 users while every gunicorn worker and serve's "
+                    "workers are SIGKILLed each 0.5 s (last: it leaves the bot restarting)")
                 killed = durable.kill_under_load(url, bench.slack, fixture.users,
-                                                 bench.bot_proc.pid, total=500)
+                                                 bench.bot_proc.pid, total=2000)
                 log(f"  {killed}")
                 rows.append(kill_row(killed))
             summary = log_summary(bench.bot_log) + "\nSlack Web API calls received by the fake: " \
