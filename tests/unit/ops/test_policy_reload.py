@@ -11,6 +11,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 GOOD = "rules:\n  - name: production\n    match: {tags: [prod]}\n    approvals: 2\n"
@@ -76,67 +79,75 @@ def test_sighup_reloads_a_good_file_and_keeps_the_rules_on_a_bad_one(
     assert process.returncode == 0
 
 
+@dataclass
+class Serving:
+    process: subprocess.Popen[str]
+    url: str
+    #: Each JSON log line serve and its processes write, as it comes (`wait_event`).
+    found: queue.Queue[dict]
+
+
+@contextmanager
+def serving(env: dict[str, str], policy: Path, *, workers: int) -> Iterator[Serving]:
+    """`mysafe-bot serve` on `policy` (written GOOD first), ready, then stopped."""
+    from tests.support.processes import free_port, wait_until_ready
+
+    policy.write_text(GOOD)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers",
+         str(workers)],
+        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=policy.parent)
+    try:
+        found = lines_of(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(f"{url}/readyz", process, time.monotonic() + 60)
+        yield Serving(process, url, found)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
         env: dict[str, str], tmp_path: Path) -> None:
     """gunicorn's master forwards SIGHUP to its workers: each reloads the file in place, and a
     bad file can no longer stop a worker from starting, because none is restarted."""
-    from tests.support.processes import children, free_port, wait_until_ready, web_workers
+    from tests.support.processes import children, wait_until_ready, web_workers
 
     policy = tmp_path / "policy.yml"
-    policy.write_text(GOOD)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
-        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
-    try:
-        found = lines_of(process)
-        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 30)
-        workers = children(process.pid)  # the web workers and serve's job workers
-        assert len(web_workers(process.pid)) == 2 and len(workers) == 4
+    with serving(env, policy, workers=2) as bot:
+        workers = children(bot.process.pid)  # the web workers and serve's job workers
+        assert len(web_workers(bot.process.pid)) == 2 and len(workers) == 4
 
         policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
-        process.send_signal(signal.SIGHUP)
-        errors = [wait_event(found, "policy.reload_error") for _ in workers]
+        bot.process.send_signal(signal.SIGHUP)
+        errors = [wait_event(bot.found, "policy.reload_error") for _ in workers]
         assert {e["pid"] for e in errors} == workers
         assert all("approvals: Not a valid integer" in e["problem"] for e in errors)
         policy.write_text(GOOD.replace("approvals: 2", "approvals: 3"))
-        process.send_signal(signal.SIGHUP)
-        reloaded = [wait_event(found, "policy.reloaded") for _ in workers]
+        bot.process.send_signal(signal.SIGHUP)
+        reloaded = [wait_event(bot.found, "policy.reloaded") for _ in workers]
         assert {r["pid"] for r in reloaded} == workers
-        assert children(process.pid) == workers  # the same workers, never restarted
-        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 10)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        assert children(bot.process.pid) == workers  # the same workers, never restarted
+        wait_until_ready(f"{bot.url}/readyz", bot.process, time.monotonic() + 10)
 
 
 def test_a_worker_started_after_a_bad_edit_keeps_the_rules_its_master_read(
         env: dict[str, str], tmp_path: Path) -> None:
     """A gunicorn worker that (re)starts while the file is bad keeps the rules its master read
     (one error line) instead of failing to boot, which would stop the whole server."""
-    from tests.support.processes import free_port, wait_until_ready, web_workers
+    from tests.support.processes import wait_until_ready, web_workers
 
     policy = tmp_path / "policy.yml"
-    policy.write_text(GOOD)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
-        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
-    try:
-        found = lines_of(process)
-        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 60)
-        (worker,) = web_workers(process.pid)
+    with serving(env, policy, workers=1) as bot:
+        (worker,) = web_workers(bot.process.pid)
         policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
         os.kill(worker, signal.SIGTERM)  # gunicorn starts another, which reads the bad file
-        kept = wait_event(found, "policy.kept")
+        kept = wait_event(bot.found, "policy.kept")
         assert "approvals: Not a valid integer" in kept["problem"] and kept["pid"] != worker
-        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 60)
-        assert process.poll() is None
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        wait_until_ready(f"{bot.url}/readyz", bot.process, time.monotonic() + 60)
+        assert bot.process.poll() is None
 
 
 def test_a_job_worker_serve_restarts_after_a_bad_edit_keeps_the_rules_in_force(
@@ -145,26 +156,15 @@ def test_a_job_worker_serve_restarts_after_a_bad_edit_keeps_the_rules_in_force(
     rules their master read: one killed and started again while the file is bad works with
     the rules the bot last read good (one error line) instead of failing on every restart,
     which would leave every acked command unanswered."""
-    from tests.support.processes import free_port, job_workers, wait_until_ready
+    from tests.support.processes import job_workers
 
     policy = tmp_path / "policy.yml"
-    policy.write_text(GOOD)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
-        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
-    try:
-        found = lines_of(process)
-        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 60)
-        wait_event(found, "worker.start")
-        (worker,) = job_workers(process.pid)
+    with serving(env, policy, workers=1) as bot:
+        wait_event(bot.found, "worker.start")
+        (worker,) = job_workers(bot.process.pid)
         policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
         os.kill(worker, signal.SIGKILL)  # serve starts another, which reads the bad file
-        kept = wait_event(found, "policy.kept")
+        kept = wait_event(bot.found, "policy.kept")
         assert "approvals: Not a valid integer" in kept["problem"] and kept["pid"] != worker
-        started = int(wait_event(found, "worker.start")["worker"].rsplit(":", 1)[1])
-        assert started != worker and started in job_workers(process.pid)  # up, not looping
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        started = int(wait_event(bot.found, "worker.start")["worker"].rsplit(":", 1)[1])
+        assert started != worker and started in job_workers(bot.process.pid)  # not looping
