@@ -39,6 +39,7 @@ from secrets import choice
 from typing import Any
 
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisError
 from redis.lock import Lock
 
 from app.approvals.changes import Change, DiffLine
@@ -374,14 +375,9 @@ class ApprovalStore:
         transaction together, and need not be). One whose send failed (a script the node does
         not know yet) is done again on its own. Redis Cluster refuses scripts in a pipeline:
         there they go one by one."""
-        if isinstance(self.redis, RedisCluster):
-            return [self.transition(request_id, action, actor=actor, now=now)
-                    for request_id in request_ids]
-        pipe = self.redis.pipeline(transaction=False)
         args = [Action(action).value, actor, now, self.retention, "{}"]
-        for request_id in request_ids:
-            self._transition(keys=self.request_keys(request_id), args=args, client=pipe)
-        answers = pipe.execute(raise_on_error=False)
+        answers = self._each(self._transition,
+                             [(self.request_keys(request_id), args) for request_id in request_ids])
         return [self.transition(request_id, action, actor=actor, now=now)
                 if isinstance(answer, Exception) else
                 Transition(Outcome(answer[0]), State(answer[1]) if answer[1] else None,
@@ -409,14 +405,29 @@ class ApprovalStore:
         yet, and not held by another teller whose claim still runs (one script per request,
         sent in one round trip; one by one on Redis Cluster, as in `transition_many`)."""
         args = [now, until, teller]
+        claimed = self._each(self._claim_tell, [([self.request_keys(request_id)[0]], args)
+                                                for request_id in request_ids])
+        for answer in claimed:
+            if isinstance(answer, Exception):
+                raise answer
+        return [request_id for request_id, won in zip(request_ids, claimed, strict=True) if won]
+
+    def _each(self, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Each call of `script` (its keys, its args): each its own atomic step, all sent in one
+        round trip; one by one on Redis Cluster, which refuses scripts in a pipeline. A call
+        that failed is its exception in the answers, in its place."""
         if isinstance(self.redis, RedisCluster):
-            return [request_id for request_id in request_ids
-                    if self._claim_tell(keys=[self.request_keys(request_id)[0]], args=args)]
+            answers: list[Any] = []
+            for keys, args in calls:
+                try:
+                    answers.append(script(keys=keys, args=args))
+                except RedisError as error:
+                    answers.append(error)
+            return answers
         pipe = self.redis.pipeline(transaction=False)
-        for request_id in request_ids:
-            self._claim_tell(keys=[self.request_keys(request_id)[0]], args=args, client=pipe)
-        return [request_id for request_id, claimed in zip(request_ids, pipe.execute(),
-                                                          strict=True) if claimed]
+        for keys, args in calls:
+            script(keys=keys, args=args, client=pipe)
+        return list(pipe.execute(raise_on_error=False))
 
     def told(self, request_ids: Sequence[str]) -> None:
         """Their listeners were told: nothing is owed, and the due index forgets them."""

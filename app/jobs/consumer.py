@@ -38,32 +38,29 @@ Handler = Callable[[dict[str, Any]], None]
 #: for a person, a round trip a few times a second per consumer at most.
 RETRY = 0.25
 
-_AGAIN: ContextVar[bool] = ContextVar("job_again", default=False)
-_STORED_AT: ContextVar[float | None] = ContextVar("job_stored_at", default=None)
+class _Running:
+    """The job this thread runs, and the messages it has sent a person so far, counted to
+    claim each one."""
 
-
-class _Sends:
-    """The messages the running job has sent a person so far, counted to claim each one."""
-
-    def __init__(self, queue: JobQueue, job_id: str, consumer: str) -> None:
+    def __init__(self, queue: JobQueue, job: Job, consumer: str) -> None:
         self.queue = queue
-        self.job_id = job_id
+        self.job = job
         self.consumer = consumer
         self.count = 0
 
     def claim_next(self) -> bool:
         self.count += 1
         try:
-            return self.queue.may_send(self.job_id, self.count, self.consumer)
+            return self.queue.may_send(self.job.id, self.count, self.consumer)
         except redis.RedisError:
             return True  # the answer rather than silence; Redis down, the job stays pending
 
     def confirm(self) -> None:
         with contextlib.suppress(redis.RedisError):  # unconfirmed: a take-over resends it
-            self.queue.sent(self.job_id, self.count)
+            self.queue.sent(self.job.id, self.count)
 
 
-_SENDS: ContextVar[_Sends | None] = ContextVar("job_sends", default=None)
+_RUNNING: ContextVar[_Running | None] = ContextVar("job_running", default=None)
 
 
 def may_send() -> bool:
@@ -71,8 +68,8 @@ def may_send() -> bool:
     when that message was sent already by an earlier run of this job, or when another
     consumer has taken the job over (it answers), so a job taken over after its answer went
     out does not say it twice. True outside a job."""
-    sends = _SENDS.get()
-    if sends is None or sends.claim_next():
+    running = _RUNNING.get()
+    if running is None or running.claim_next():
         return True
     log.info("message already sent by an earlier run", extra={"event": "jobs.not_resent"})
     return False
@@ -80,21 +77,23 @@ def may_send() -> bool:
 
 def message_sent() -> None:
     """The message `may_send` allowed has reached Slack: no take-over sends it again."""
-    sends = _SENDS.get()
-    if sends is not None:
-        sends.confirm()
+    running = _RUNNING.get()
+    if running is not None:
+        running.confirm()
 
 
 def stored_at() -> float | None:
     """When the running job was stored, just before its ack was sent (epoch seconds); None
     outside a job."""
-    return _STORED_AT.get()
+    running = _RUNNING.get()
+    return None if running is None else running.job.at
 
 
 def taken_over() -> bool:
     """Whether the running job was taken over from a consumer that died: its effect may be
     done already, so a handler says nothing that would read as a second answer."""
-    return _AGAIN.get()
+    running = _RUNNING.get()
+    return running is not None and running.job.again
 
 
 def consumer_name() -> str:
@@ -321,15 +320,11 @@ class Consumer:
                 log.error("job of an unknown kind dropped", extra={"event": "jobs.unknown",
                                                                    "kind": job.kind})
             else:
-                again = _AGAIN.set(job.again)
-                stored = _STORED_AT.set(job.at)
-                sends = _SENDS.set(_Sends(self.queue, job.id, self.name))
+                running = _RUNNING.set(_Running(self.queue, job, self.name))
                 try:
                     handler(job.body)
                 finally:
-                    _SENDS.reset(sends)
-                    _STORED_AT.reset(stored)
-                    _AGAIN.reset(again)
+                    _RUNNING.reset(running)
         except Exception:
             # Handlers answer the person themselves (app.edge); what escapes is a bug: logged,
             # and the job is not run again (it would fail again the same way).

@@ -115,8 +115,8 @@ class JobQueue:
         #: The hash tag every key of the jobs shares (`app.jobs.slots` keeps its keys under it).
         self.tag = f"{prefix}:{{jobs}}"
         self.stream = f"{self.tag}:stream"
-        self._seen = f"{prefix}:{{jobs}}:seen:"
-        self._sent = f"{prefix}:{{jobs}}:sent:"
+        self._seen = f"{self.tag}:seen:"
+        self._sent = f"{self.tag}:sent:"
         self._put = client.register_script(_PUT)
         self._send = client.register_script(_SEND)
         self._confirm = client.register_script(_SENT)

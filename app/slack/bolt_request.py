@@ -26,8 +26,14 @@ def read_body(raw_body: str, content_type: str | None) -> dict[str, Any]:
     body = parse_body(raw_body, content_type)
     if body or not raw_body or raw_body.startswith("{"):
         return body
+    return _as_form(raw_body)
+
+
+def _as_form(raw_body: str) -> dict[str, Any]:
+    """A form Bolt read as empty because it mentions "payload": the form it is (a real,
+    empty interactivity payload stays empty)."""
     form = dict(parse_qsl(raw_body, keep_blank_values=True))
-    return {} if "payload" in form else form  # a real, empty payload stays empty
+    return {} if "payload" in form else form
 
 
 class FormSafeRequest(BoltRequest):
@@ -35,7 +41,7 @@ class FormSafeRequest(BoltRequest):
         super().__init__(*args, **kwargs)
         if self.body or not self.raw_body or self.raw_body.startswith("{"):
             return
-        body = read_body(self.raw_body, self.content_type)
+        body = _as_form(self.raw_body)  # Bolt has parsed it once already
         if body:
             self.body = body
             self.context = build_context(BoltContext(dict(self.context)), self.body)

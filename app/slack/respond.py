@@ -43,6 +43,11 @@ Respond = Callable[..., None]
 TIMEOUT = 10
 
 
+def ca_bundle() -> str | None:
+    """The CA bundle the environment names for outgoing HTTPS, as `requests` reads it."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
 @lru_cache(maxsize=64)
 def _proxies(scheme_and_host: str) -> dict[str, str]:
     """The proxies the environment gives this host (none when NO_PROXY lists it), as
@@ -56,8 +61,7 @@ class Responder:
     def __init__(self, *, pool: int = 32, connect_retries: int = 2) -> None:
         self._options: dict[str, Any] = {
             "maxsize": pool, "block": False, "cert_reqs": "CERT_REQUIRED",
-            "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            or certifi.where(),
+            "ca_certs": ca_bundle() or certifi.where(),
             "retries": Retry(total=connect_retries, connect=connect_retries, read=0, status=0,
                              redirect=0, backoff_factor=0.2),
             "timeout": urllib3.Timeout(connect=TIMEOUT, read=TIMEOUT)}

@@ -4,19 +4,18 @@ The stock client sends each call with `urllib.request.urlopen`, which opens a ne
 connection per call: a sweep telling Slack about thousands of expiries, or a burst of approval
 messages, paid a handshake per message. This client changes only the last step, the one
 method of slack-sdk's `BaseClient` that performs the HTTP request, and sends it through a
-`requests.Session` that keeps connections open (`pooled_session`, here without retries of its
-own). Everything around that step is
-slack-sdk's own: the request it builds, `SlackResponse`, `SlackApiError`, the retry handlers
-(rate limits, connection errors) and their waits. For them the answer looks as urllib's did: a 2xx is a
-status, headers and body; anything else is raised as urllib's `HTTPError`; a connection that
-fails is urllib's `URLError`, a read that times out a `TimeoutError`.
+`requests.Session` that keeps connections open (`pooled_session`). Everything around that step
+is slack-sdk's own: the request it builds, `SlackResponse`, `SlackApiError`, the retry
+handlers (rate limits, connection errors) and their waits. For them the answer looks as
+urllib's did: a 2xx is a status, headers and body; anything else is raised as urllib's
+`HTTPError`; a connection that fails is urllib's `URLError`, a read that times out a
+`TimeoutError`.
 """
 
 from __future__ import annotations
 
 import http.client
 import io
-import os
 from typing import Any, cast
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
@@ -24,21 +23,18 @@ from urllib.request import Request
 import requests
 from requests.adapters import HTTPAdapter
 from slack_sdk import WebClient
-from urllib3.util.retry import Retry
+
+from app.slack.respond import ca_bundle
 
 
-def pooled_session(*, pool: int = 32, connect_retries: int = 2) -> requests.Session:
-    """A session that keeps up to `pool` connections per host open, retrying only connects
-    (nothing was sent yet), `connect_retries` times."""
+def pooled_session() -> requests.Session:
+    """A session that keeps up to 32 connections per host open, with no retries of its own:
+    slack-sdk's retry handlers are the one retry policy, connects included."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool,
-                          max_retries=Retry(total=connect_retries, connect=connect_retries,
-                                            read=0, status=0, redirect=0,
-                                            backoff_factor=0.2))
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
-        "CURL_CA_BUNDLE") or True
+    session.verify = ca_bundle() or True
     session.trust_env = False  # the client passes its proxy (slack-sdk's `proxy`) itself
     return session
 
@@ -49,8 +45,7 @@ class PooledWebClient(WebClient):
     def __init__(self, *args: Any, session: requests.Session | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # slack-sdk's retry handlers are the one retry policy here, connects included.
-        self.session = session or pooled_session(connect_retries=0)
+        self.session = session or pooled_session()
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         if self.ssl is not None:  # an SSLContext of the caller's: only urllib takes one as is
