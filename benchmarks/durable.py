@@ -20,31 +20,24 @@ from typing import Any
 
 from app.jobs.queue import JobQueue
 from app.services import Services
-from benchmarks import spy
 from benchmarks.harness import SIGNING_SECRET, TimedSlackFake
 from benchmarks.loadgen import ConnectionClient
+from tests.support.processes import children
 from tests.support.slack_requests import command_form
 
 
 def _command(client: ConnectionClient, slack: TimedSlackFake, user: str,
-             text: str) -> tuple[str, float, bool]:
-    """One signed command with its own hook: (hook, sent at, acked as taken)."""
+             text: str) -> tuple[str, bool]:
+    """One signed command with its own hook: (hook, acked as taken)."""
     from urllib.parse import urlencode
 
     hook = uuid.uuid4().hex
     form = command_form(user, text, f"{slack.url}/response/{hook}")
-    sent = time.monotonic()
     try:
         answer = client.post(urlencode(form), "application/x-www-form-urlencoded")
     except (OSError, http.client.HTTPException):
-        return hook, sent, False
-    return hook, sent, answer.status_code == 200 and "Working on" in answer.text
-
-
-def bot_processes(master_pid: int) -> set[int]:
-    """serve's children: its gunicorn workers (the acks) and its `mysafe-bot worker` (the
-    jobs), wherever it was started from."""
-    return set(spy.children(master_pid))
+        return hook, False
+    return hook, answer.status_code == 200 and "Working on" in answer.text
 
 
 def kill_under_load(url: str, slack: TimedSlackFake, users: list[str], master_pid: int, *,
@@ -59,7 +52,7 @@ def kill_under_load(url: str, slack: TimedSlackFake, users: list[str], master_pi
 
     def killer() -> None:
         while not stop.wait(every):
-            for pid in bot_processes(master_pid):
+            for pid in children(master_pid):  # its gunicorn workers and its job workers
                 try:
                     os.kill(pid, signal.SIGKILL)
                     kills["workers"] += 1
@@ -74,7 +67,7 @@ def kill_under_load(url: str, slack: TimedSlackFake, users: list[str], master_pi
         client = ConnectionClient(url, SIGNING_SECRET, slack.response_url)
         try:
             for _ in counter:
-                hook, _, taken = _command(client, slack, users[index % len(users)], "whoami")
+                hook, taken = _command(client, slack, users[index % len(users)], "whoami")
                 if taken:
                     with lock:
                         acked.append(hook)

@@ -44,6 +44,7 @@ from app.services import Services
 from benchmarks import durable, harness, spy, wrk_load
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture
 from benchmarks.loadgen import ConnectionClient
+from tests.support import processes
 
 LEVELS = (1, 10, 50)
 CLIENT = {"client": "http.client"}  # the load generator's transport; --client changes it
@@ -668,8 +669,8 @@ def profile_acks(bench: Bench, url: str, fixture: Fixture, kind: str, *, connect
     pool = bench.tmp / "wrk-pool.tsv"
     wrk_load.write_pool(pool, wrk_bodies(kind, bench, fixture, request_id),
                         int(4000 * seconds), SIGNING_SECRET)
-    pids = spy.workers(bench.bot_proc.pid)
-    jobs = spy.job_workers(bench.bot_proc.pid)
+    pids = sorted(processes.web_workers(bench.bot_proc.pid))
+    jobs = sorted(processes.job_workers(bench.bot_proc.pid))
     log(f"profiling {kind!r}: py-spy on web workers {pids} and job worker {jobs}, "
         f"wrk -c {connections} for {seconds:g} s")
     web = spy.start(pids, seconds + 1, bench.tmp)

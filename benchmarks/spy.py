@@ -20,38 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
 
 
-def workers(master: int) -> list[int]:
-    """The gunicorn master's workers: its children that are forks of it (same command line),
-    not the siblings it started (`mysafe-bot worker`, the MCP server)."""
-    own = command_line(master)
-    return [pid for pid in children(master) if command_line(pid) == own]
-
-
-def job_workers(master: int) -> list[int]:
-    """The `mysafe-bot worker` that `serve` runs beside gunicorn: where the jobs run."""
-    return [pid for pid in children(master) if command_line(pid)[-1:] == [b"worker"]]
-
-
-def children(master: int) -> list[int]:
-    """The process's children, from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == master:
-            found.append(int(stat.parent.name))
-    return sorted(found)
-
-
-def command_line(pid: int) -> list[bytes]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-    except OSError:
-        return []
-
-
 def start(pids: list[int], seconds: float, out: Path) -> list[tuple[subprocess.Popen, Path]]:
     """`py-spy record` on each pid for `seconds`, raw (folded) stacks into `out`."""
     binary = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")

@@ -19,10 +19,13 @@ from app.sandbox.emulator import Emulator
 from app.settings import Settings
 from app.storage import connect
 from tests.deploy.test_deployed import PUT, REQUEST_ID
+from tests.e2e.test_durable import sigkill, worker_to_kill
+from tests.e2e.test_sweep_e2e import expired_updates, expiry_dms
 from tests.support.deployed import Deployed, deployed, start_worker
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET
 from tests.support.slack_requests import SlackClient, text_input
+from tests.support.waiting import eventually
 
 #: A consumer silent this long (seconds) has its jobs taken over.
 VISIBILITY = "2"
@@ -218,41 +221,31 @@ def test_sigkill_of_the_worker_while_it_tells_slack_of_a_mass_expiry_loses_no_up
         redis.hset(store.request_keys(request_id)[0], "expires", repr(past))
         store.keep_due({request_id: past})
     held = slack.hold("chat.update")
-    worker = start_worker(env, tmp_path)
     try:
-        slack.wait_for(lambda: slack.most_in_flight >= 1, 60)  # its tellers are under way
+        with worker_to_kill(env, tmp_path) as worker:
+            slack.wait_for(lambda: slack.most_in_flight >= 1, 60)  # its tellers are under way
+            sigkill(worker)
     finally:
-        worker.kill()
-        worker.wait()
         held.set()
     assert all(r.state is State.EXPIRED for r in store.get_many(ids))
 
-    def dms() -> Counter[str]:
-        return Counter(rid for c in slack.calls_to("chat.postMessage")
-                       if c.args.get("channel") == "UALICE" and "expired" in c.args["text"].lower()
-                       for rid in ids if rid in c.args["text"])
-
-    assert dms() == Counter()  # killed before any DM
+    assert expiry_dms(slack, ids) == Counter()  # killed before any DM
     worker = start_worker(env, tmp_path)
     try:
-        slack.wait_for(lambda: set(dms()) == set(ids), 60)
-        slack.wait_for(lambda: {rid for c in slack.calls_to("chat.update")
-                                if "Expired" in c.blocks_text()
-                                for rid in ids if rid in c.args["text"]} == set(ids), 30)
-        deadline = time.monotonic() + 30
-        while any(r.untold is not None for r in store.get_many(ids)):
-            assert time.monotonic() < deadline, "expiries left untold"
-            time.sleep(0.05)  # marked told right after its DM: nothing to await from outside
+        slack.wait_for(lambda: set(expiry_dms(slack, ids)) == set(ids), 60)
+        slack.wait_for(lambda: expired_updates(slack, ids) == set(ids), 30)
+        # Marked told right after its DM: nothing to await from outside.
+        eventually(lambda: all(r.untold is None for r in store.get_many(ids)), 30,
+                   "every expiry told")
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
         maker.close()
-    assert dms() == Counter(dict.fromkeys(ids, 1))
+    assert expiry_dms(slack, ids) == Counter(dict.fromkeys(ids, 1))
 
 
 def niceness(pid: int) -> int:
-    """The process's nice value, from /proc (the 19th field of stat)."""
-    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
+    return os.getpriority(os.PRIO_PROCESS, pid)
 
 
 def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_acks(
@@ -281,7 +274,7 @@ def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_ack
 
         answers = slack.wait_for(lambda: len(slack.responses) >= 3 and slack.responses, 30)
         assert all("alices" in answer["text"] for answer in answers)
-        restarted = slack.wait_for(lambda: len(bot.serve_workers()) == 2 and bot.serve_workers(),
-                                   10)
+        restarted = eventually(lambda: len(bot.serve_workers()) == 2 and bot.serve_workers(),
+                               10, "serve's workers started again")
         assert not restarted & workers  # started again by serve
         assert bot.stop() == [0]

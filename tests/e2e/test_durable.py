@@ -23,6 +23,7 @@ from tests.support.deployed import start_worker
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET, Bot, served_bot
 from tests.support.slack_requests import SlackClient, text_input
+from tests.support.waiting import eventually
 
 #: A consumer silent this long (seconds) has its jobs taken over.
 VISIBILITY = "2"
@@ -111,9 +112,8 @@ def test_a_worker_killed_while_its_answer_was_in_flight_leaves_the_person_one_an
             assert bot.runtime.front is not None
             bot.runtime.front.start_consumer()
             queue = bot.runtime.front.jobs
-            deadline = time.monotonic() + 30
-            while queue.pending() and time.monotonic() < deadline:
-                time.sleep(0.05)  # a take-over that answers nothing sends nothing to await
+            # A take-over that answers nothing sends nothing to await.
+            eventually(lambda: not queue.pending(), 30, "the job taken over and done")
             bot.runtime.front.stop_consumer()
             answers = slack.responses[seen:]
             seen = len(slack.responses)

@@ -25,6 +25,7 @@ from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_reading import visible
 from tests.support.slack_requests import SlackClient, text_input
+from tests.support.waiting import eventually
 
 DATE = re.compile(r"<!date\^\d+\^\{date_short_pretty\} at \{time\}\|\d+>")
 
@@ -98,7 +99,7 @@ def test_a_failure_says_what_happens_next_and_keeps_its_reason_when_it_expires(
     assert re.fullmatch(rf"\*⌛ Expired\* after failing {DATE.pattern}: .+",
                         blocks_of(expired)[-1])
     assert visible(error.split("(")[0]).strip() in blocks_of(expired)[-1]
-    slack.wait_for(lambda: bot.engine.get(request_id).untold is None)  # the sweep's news told
+    eventually(lambda: bot.engine.get(request_id).untold is None, 10, "the sweep's news told")
     assert len([c for c in dms_to(slack, "UALICE") if request_id in c.args["text"]]) == 2
 
 

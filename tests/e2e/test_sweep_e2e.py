@@ -17,6 +17,7 @@ from app.runtime import assemble
 from app.sandbox.emulator import Emulator
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
+from tests.support.waiting import eventually
 
 COUNT = 30
 #: Seconds each Slack call takes in the concurrency test.
@@ -63,11 +64,10 @@ def told_all(bot: Bot, slack: SlackFake, ids: list[str]) -> None:
     DM sent twice would have arrived by now)."""
     slack.wait_for(lambda: expired_updates(slack, ids) == set(ids)
                    and set(expiry_dms(slack, ids)) == set(ids))
-    deadline = time.monotonic() + 10
-    while bot.runtime.front.jobs.pending() or any(
-            r.untold is not None for r in bot.engine.store.get_many(ids)):
-        assert time.monotonic() < deadline, "the sweep's news was never all told"
-        time.sleep(0.02)  # the consumer marks them told right after its last Slack call
+    # The consumer marks them told right after its last Slack call.
+    eventually(lambda: not bot.runtime.front.jobs.pending() and all(
+        r.untold is None for r in bot.engine.store.get_many(ids)), 10,
+        "the sweep's news all told")
 
 
 def test_the_sweep_returns_before_slack_is_told_then_every_message_and_dm_arrives_once(
