@@ -1,17 +1,30 @@
-# `make run` and `make test` each build .venv when it is missing or older than pyproject.toml.
+# `make run` and `make test` each build .venv when it is missing or older than the lock.
+# Everything is installed from requirements-dev.lock (exact versions and hashes), never from the
+# ranges in pyproject.toml; `make lock` refreshes the locks on purpose.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
 
-.PHONY: run test browser bench wrk worker sandbox lint clean
+.PHONY: run test test-fast browser bench wrk worker sandbox lint lock format clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# The runtime lock first (what the image installs), then everything else resolved within it, so
+# the two never disagree. uv resolves once for every platform and Python 3.11+.
+UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(UPGRADE) pyproject.toml
+lock: UPGRADE ?= --upgrade
+lock: $(STAMP)
+	$(UV_COMPILE) --extra build -o $(LOCK)
+	$(UV_COMPILE) --extra build --extra test --extra dev -c $(LOCK) -o $(DEV_LOCK)
 
 run: $(STAMP)
 	$(BIN)/mysafe-bot serve
@@ -28,8 +41,13 @@ sandbox: $(STAMP)
 CHROMIUM := /usr/bin/chromium
 EMOJI    := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
+# The whole suite over both cores, slowest tests named at the end; what CI runs.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --durations=25
+
+# Everything but the tests marked slow (process starts, deploy/, cluster, browser, long runs).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n auto -m "not slow"
 
 browser:
 	@{ test -x $(CHROMIUM) && test -f $(EMOJI); } || ! command -v apt-get >/dev/null || \
@@ -53,8 +71,13 @@ wrk:
 
 lint: $(STAMP)
 	$(BIN)/ruff check app commands tests benchmarks
+	$(BIN)/ruff format --check app commands tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix app commands tests benchmarks
+	$(BIN)/ruff format app commands tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mysafe-bot test-artifacts

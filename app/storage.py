@@ -11,7 +11,7 @@ import atexit
 import contextlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -30,12 +30,21 @@ if TYPE_CHECKING:
 else:
     RedisClient = redis.Redis | RedisCluster
 
-_CLIENT_OPTIONS = {
-    "decode_responses": True,
-    "socket_timeout": 5,
-    "socket_connect_timeout": 5,
-    "health_check_interval": 30,
-}
+
+
+class _ClientOptions(TypedDict):
+    """Typed, so that spreading it into a call is checked key by key: a plain dict is read as
+    `dict[str, int]` and would match redis-py's positional class parameters instead."""
+
+    decode_responses: bool
+    socket_timeout: float
+    socket_connect_timeout: float
+    health_check_interval: int
+
+
+_CLIENT_OPTIONS = _ClientOptions(
+    decode_responses=True, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+)
 
 
 def _retry() -> Retry:
