@@ -462,6 +462,23 @@ def test_dockerfile_is_multi_stage_on_python_311_slim() -> None:
         assert (ROOT / source).exists(), f"COPY {source}: no such file in the build context"
 
 
+def test_dockerfile_installs_only_what_the_lock_pins() -> None:
+    builder, final = stages()[0], stages()[-1]
+    copied = " ".join(rest for word, rest in builder if word == "COPY")
+    assert "requirements.lock" in copied.split()
+    runs = [rest for word, rest in builder if word == "RUN" and "pip " in rest]
+    assert any("--require-hashes" in r and "-r requirements.lock" in r for r in runs)
+    for run in runs:
+        for command in re.split(r"&&|;", run):
+            if re.search(r"\bpip (install|wheel)\b", command):
+                from_lock = "--require-hashes" in command and "-r requirements.lock" in command
+                no_index = "--no-index" in command
+                project = "--no-deps" in command and "--no-build-isolation" in command
+                assert from_lock or no_index or project, f"floats past the lock: {command}"
+    installs = [rest for word, rest in final if word == "RUN" and "pip install" in rest]
+    assert installs and all("--no-index" in rest for rest in installs), "only the builder's wheels"
+
+
 def test_dockerfile_runs_as_a_numeric_non_root_user() -> None:
     users = dockerfile_args("USER", final=True)
     assert users, "the final stage must switch to a non-root USER"
