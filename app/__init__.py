@@ -10,8 +10,9 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 
-def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True,
-               consume: bool | None = None) -> Flask:
+def create_app(
+    runtime: Runtime | None = None, *, socket_mode: bool = True, consume: bool | None = None
+) -> Flask:
     """Build the web app over a runtime (`app.runtime.build_runtime`, from the environment
     when none is given): health and metrics routes, Slack's route, the ticketing webhook.
 
@@ -45,8 +46,9 @@ def create_app(runtime: Runtime | None = None, *, socket_mode: bool = True,
         # (rate limits per webhook sender depend on it). Never trust it without proxies.
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
-                                x_proto=settings.trusted_proxies)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     app.register_blueprint(web_blueprint(runtime))
     if runtime.front is not None:
         _mount_slack(app, runtime, socket_mode=socket_mode)
@@ -64,10 +66,18 @@ def _mount_demo(app: Flask, runtime: Runtime) -> None:
 
     settings = runtime.settings
     workspace = Workspace(runtime.services.redis, prefix=settings.key_prefix)
-    app.register_blueprint(slack_stand_in.blueprint(slack_stand_in.SlackStandIn(workspace),
-                                                    bot_token=settings.slack_bot_token))
-    app.register_blueprint(console.blueprint(console.Console(
-        workspace, bot_url=settings.demo_url, signing_secret=settings.slack_signing_secret)))
+    app.register_blueprint(
+        slack_stand_in.blueprint(
+            slack_stand_in.SlackStandIn(workspace), bot_token=settings.slack_bot_token
+        )
+    )
+    app.register_blueprint(
+        console.blueprint(
+            console.Console(
+                workspace, bot_url=settings.demo_url, signing_secret=settings.slack_signing_secret
+            )
+        )
+    )
 
 
 def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:

@@ -31,8 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except ConfigError as error:
         for problem in error.problems:  # every bad variable at once, one line each
-            print(f"mysafe-bot: configuration error: {problem.variable}: {problem.expected}",
-                  file=sys.stderr)
+            print(
+                f"mysafe-bot: configuration error: {problem.variable}: {problem.expected}",
+                file=sys.stderr,
+            )
         return EXIT_CONFIG
     except BotError as error:
         print(f"mysafe-bot: {_describe(error)}", file=sys.stderr)
@@ -59,8 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="expire due requests and recover stuck applies")
     worker.add_argument("--interval", type=float, default=1.0, help="seconds between sweeps")
     worker.add_argument("--once", action="store_true", help="sweep once and exit")
-    worker.add_argument("--check", action="store_true",
-                        help="exit 0 if a worker on this host is alive (its heartbeat is fresh)")
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if a worker on this host is alive (its heartbeat is fresh)",
+    )
     worker.set_defaults(handler=_worker)
 
     keygen = commands.add_parser("keygen", help="print a new MYSAFE_BOT_ENCRYPTION_KEY")
@@ -80,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     mcp = commands.add_parser("mcp", help="the MCP server for AI assistants")
     transport = mcp.add_mutually_exclusive_group(required=True)
-    transport.add_argument("--stdio", action="store_true",
-                           help="speak MCP on stdin/stdout (token in MYSAFE_BOT_MCP_TOKEN)")
+    transport.add_argument(
+        "--stdio", action="store_true", help="speak MCP on stdin/stdout (token in MYSAFE_BOT_MCP_TOKEN)"
+    )
     transport.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp")
     mcp.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     mcp.add_argument("--port", type=int, default=None, help="default MYSAFE_BOT_MCP_PORT")
@@ -105,12 +111,16 @@ def _add_policy(commands: argparse._SubParsersAction) -> None:
 
     explain = verbs.add_parser("explain", help="which rule a change would meet, and why")
     explain.add_argument("--entry", required=True, help="password:ID or secret:ID")
-    explain.add_argument("--verb", required=True,
-                         choices=("share", "unshare", "update", "rotate", "create"))
+    explain.add_argument(
+        "--verb", required=True, choices=("share", "unshare", "update", "rotate", "create")
+    )
     explain.add_argument("--user", required=True, help="the requester's Slack user ID")
     explain.add_argument("--source", default="slack", choices=("slack", "webhook", "mcp"))
-    explain.add_argument("--tags", help="the entry's tags (comma-separated) instead of reading "
-                                        "them from MySafe with the user's key")
+    explain.add_argument(
+        "--tags",
+        help="the entry's tags (comma-separated) instead of reading "
+        "them from MySafe with the user's key",
+    )
     explain.add_argument("--policy", help="a policy file other than MYSAFE_BOT_POLICY")
     explain.set_defaults(handler=_policy_explain)
 
@@ -150,6 +160,7 @@ def _runtime(scope: Scope = Scope.VAULT) -> Runtime:
 
 # --- commands --------------------------------------------------------------------------
 
+
 def _keygen(args: argparse.Namespace) -> int:
     from app.crypto import generate_key
 
@@ -178,16 +189,28 @@ def _users_link(args: argparse.Namespace) -> int:
     runtime = _runtime()
     services = runtime.services
     try:
-        account = link_verified(services.vault, services.mysafe, args.slack_id,
-                                client_id=args.client_id, client_secret=secret,
-                                mysafe_username=args.mysafe_username, confirmed=True)
-        runtime.engine.audit.record("account.linked", actor="cli", slack_id=args.slack_id,
-                                      mysafe_username=account.mysafe_username,
-                                      client_id=account.client_id)
+        account = link_verified(
+            services.vault,
+            services.mysafe,
+            args.slack_id,
+            client_id=args.client_id,
+            client_secret=secret,
+            mysafe_username=args.mysafe_username,
+            confirmed=True,
+        )
+        runtime.engine.audit.record(
+            "account.linked",
+            actor="cli",
+            slack_id=args.slack_id,
+            mysafe_username=account.mysafe_username,
+            client_id=account.client_id,
+        )
     finally:
         runtime.close()
-    print(f"linked {account.slack_id} to MySafe user {account.mysafe_username} "
-          f"(client ID {account.client_id}); the key was verified with MySafe")
+    print(
+        f"linked {account.slack_id} to MySafe user {account.mysafe_username} "
+        f"(client ID {account.client_id}); the key was verified with MySafe"
+    )
     return 0
 
 
@@ -210,14 +233,19 @@ def _users_list(args: argparse.Namespace) -> int:
         runtime.close()
     print(f"{'SLACK ID':<14} {'MYSAFE USER':<24} {'CLIENT ID':<32} LINKED")
     for account in accounts:
-        name = account.mysafe_username if account.confirmed or account.slack_id in mentions \
-            else f"{account.mysafe_username}?"  # claimed at login: `users map` confirms it
+        name = (
+            account.mysafe_username
+            if account.confirmed or account.slack_id in mentions
+            else f"{account.mysafe_username}?"
+        )  # claimed at login: `users map` confirms it
         print(f"{account.slack_id:<14} {name:<24} {account.client_id:<32} {account.linked_at}")
     for slack_id, username in sorted(mentions.items()):
         print(f"{slack_id:<14} {username:<24} {'(mention only)':<32}")
     if any(not a.confirmed and a.slack_id not in mentions for a in accounts):
-        print("? = a name claimed at /mysafe login, unconfirmed: confirm it with "
-              "`mysafe-bot users map SLACK_ID NAME`")
+        print(
+            "? = a name claimed at /mysafe login, unconfirmed: confirm it with "
+            "`mysafe-bot users map SLACK_ID NAME`"
+        )
     return 0
 
 
@@ -244,8 +272,10 @@ def _users_rotate(args: argparse.Namespace) -> int:
         pending = runtime.engine.store.rotate_secrets(services.keyring)
     finally:
         runtime.close()
-    print(f"re-encrypted {accounts} client secret(s), {tokens} cached token(s) and the secret "
-          f"values of {pending} pending request(s) with the newest key")
+    print(
+        f"re-encrypted {accounts} client secret(s), {tokens} cached token(s) and the secret "
+        f"values of {pending} pending request(s) with the newest key"
+    )
     return 0
 
 
@@ -284,8 +314,14 @@ def _policy_check(args: argparse.Namespace) -> int:
 def _policy_explain(args: argparse.Namespace) -> int:
     from app.ops.policy_commands import explain
 
-    return explain(entry=args.entry, verb=args.verb, user=args.user, source=args.source,
-                   tags=args.tags, file=args.policy)
+    return explain(
+        entry=args.entry,
+        verb=args.verb,
+        user=args.user,
+        source=args.source,
+        tags=args.tags,
+        file=args.policy,
+    )
 
 
 def _mcp(args: argparse.Namespace) -> int:
@@ -344,16 +380,24 @@ def sandbox_guide(url: str, keys: dict[str, tuple[str, str]], samples: Sequence[
     bot = ".venv/bin/mysafe-bot"
     lines = [f"MySafe sandbox at {url}", "", "Entries to try:"]
     lines += [f"  {s.kind} {s.identifier:<3} “{s.name}” (owner {s.owner})" for s in samples]
-    lines += ["", "Point the bot at it and link the demo users (in another terminal):",
-              f"  export MYSAFE_URL={url} MYSAFE_BOT_ENCRYPTION_KEY=$({bot} keygen)"]
+    lines += [
+        "",
+        "Point the bot at it and link the demo users (in another terminal):",
+        f"  export MYSAFE_URL={url} MYSAFE_BOT_ENCRYPTION_KEY=$({bot} keygen)",
+    ]
     for position, (username, (client_id, client_secret)) in enumerate(keys.items(), start=1):
-        lines.append(f"  echo {shlex.quote(client_secret)} | {bot} users link U0SANDBOX{position} "
-                     f"--client-id {shlex.quote(client_id)} --mysafe-username {username}")
+        lines.append(
+            f"  echo {shlex.quote(client_secret)} | {bot} users link U0SANDBOX{position} "
+            f"--client-id {shlex.quote(client_id)} --mysafe-username {username}"
+        )
     first = samples[0]
-    lines += ["", f"Then, in Slack as U0SANDBOX1: /mysafe show {first.kind} {first.identifier}",
-              f"                            /mysafe share {first.kind} {first.identifier} "
-              "with user:alices reason \"on-call\"",
-              "No Slack app? `make run` with nothing set runs the demo console instead."]
+    lines += [
+        "",
+        f"Then, in Slack as U0SANDBOX1: /mysafe show {first.kind} {first.identifier}",
+        f"                            /mysafe share {first.kind} {first.identifier} "
+        'with user:alices reason "on-call"',
+        "No Slack app? `make run` with nothing set runs the demo console instead.",
+    ]
     return "\n".join(lines)
 
 

@@ -43,17 +43,26 @@ def user_message(error: BotError, *, said: str | None = None) -> str:
 
 
 @contextmanager
-def answer_errors(say: Callable[[str], object],
-                  tell: Callable[[BotError], str] = user_message) -> Iterator[None]:
+def answer_errors(
+    say: Callable[[str], object], tell: Callable[[BotError], str] = user_message
+) -> Iterator[None]:
     """`tell` words an expected error for this front."""
     try:
         yield
     except BotError as error:
-        log.info("request refused", extra={"event": "user.error", "error": type(error).__name__,
-                                           "code": getattr(error, "code", None)})
+        log.info(
+            "request refused",
+            extra={
+                "event": "user.error",
+                "error": type(error).__name__,
+                "code": getattr(error, "code", None),
+            },
+        )
         say(tell(error))
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("unexpected failure", extra={"event": "user.crash", "ref": reference})
-        say(f"Something went wrong on the bot's side (reference {reference}); nothing was "
-            "changed. Please try again, or tell the bot's operators.")
+        say(
+            f"Something went wrong on the bot's side (reference {reference}); nothing was "
+            "changed. Please try again, or tell the bot's operators."
+        )

@@ -62,7 +62,8 @@ class ConfigError(BotError):
         self.variable = variable
         self.expected = expected
         self.problems: tuple[ConfigError, ...] = (
-            (ConfigError(variable, expected), *also) if also else (self,))
+            (ConfigError(variable, expected), *also) if also else (self,)
+        )
 
     @classmethod
     def of(cls, problems: Sequence[ConfigError]) -> ConfigError:
@@ -195,8 +196,10 @@ class NotAnApprover(ApprovalError):
 class Ineligible(ApprovalError):
     """The person may neither request nor approve; the message says why (never who else)."""
 
-    user_message = ("Guests, people from other organisations, deactivated accounts and bots "
-                    "can neither request nor approve changes.")
+    user_message = (
+        "Guests, people from other organisations, deactivated accounts and bots "
+        "can neither request nor approve changes."
+    )
 
 
 class SelfApproval(ApprovalError):
@@ -244,9 +247,11 @@ class NotPosted(ApprovalError):
     """The request's approval message cannot be posted (the bot is not in the approvals
     channel, or the channel is gone): the request is withdrawn, nothing is left waiting."""
 
-    user_message = ("Your request could not be posted for approval, so nothing was stored: "
-                    "the bot cannot post in the approvals channel. Ask an admin to invite it "
-                    "there (`/invite @mysafe`) or to fix MYSAFE_BOT_APPROVAL_CHANNEL.")
+    user_message = (
+        "Your request could not be posted for approval, so nothing was stored: "
+        "the bot cannot post in the approvals channel. Ask an admin to invite it "
+        "there (`/invite @mysafe`) or to fix MYSAFE_BOT_APPROVAL_CHANNEL."
+    )
 
     def __init__(self, code: str) -> None:
         super().__init__(f"{self.user_message} (Slack said: {code})")
@@ -258,5 +263,7 @@ class OutcomeNotRecorded(ApprovalError):
     "nothing was changed" would be false. The worker re-reads the entry once storage is back
     (the lease runs out) and records what MySafe shows, without writing again."""
 
-    user_message = ("The change was sent to MySafe, but the bot's storage failed before the "
-                    "outcome was recorded; it will be recorded when storage is back.")
+    user_message = (
+        "The change was sent to MySafe, but the bot's storage failed before the "
+        "outcome was recorded; it will be recorded when storage is back."
+    )

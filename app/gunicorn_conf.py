@@ -32,10 +32,8 @@ def log_config(log_format: str | None = None) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "root": {"level": "INFO", "handlers": ["error_console"]},
         "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"],
-                               "propagate": False},
-            "gunicorn.access": {"level": "WARNING", "handlers": ["error_console"],
-                                "propagate": False},
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "WARNING", "handlers": ["error_console"], "propagate": False},
         },
         # gunicorn merges this over its defaults key by key: both of its handlers are named.
         "handlers": {"console": stderr, "error_console": stderr},
@@ -44,6 +42,7 @@ def log_config(log_format: str | None = None) -> dict[str, Any]:
 
 
 logconfig_dict = log_config()
+
 
 def prepare_multiprocess_dir() -> str | None:
     """Point prometheus-client's multiprocess mode at a fresh directory unless one is set.
@@ -93,8 +92,10 @@ def _check_settings() -> None:
             check_app_token(settings)
     except ConfigError as error:
         for problem in getattr(error, "problems", [error]):
-            print(f"mysafe-bot: configuration error: {problem.variable}: {problem.expected}",
-                  file=sys.stderr)
+            print(
+                f"mysafe-bot: configuration error: {problem.variable}: {problem.expected}",
+                file=sys.stderr,
+            )
         raise SystemExit(2) from None
 
 
@@ -124,6 +125,20 @@ def child_exit(server: object, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-SETTINGS = {name: globals()[name] for name in (
-    "worker_class", "threads", "timeout", "graceful_timeout", "keepalive", "limit_request_line",
-    "accesslog", "logconfig_dict", "on_starting", "post_fork", "post_worker_init", "child_exit")}
+SETTINGS = {
+    name: globals()[name]
+    for name in (
+        "worker_class",
+        "threads",
+        "timeout",
+        "graceful_timeout",
+        "keepalive",
+        "limit_request_line",
+        "accesslog",
+        "logconfig_dict",
+        "on_starting",
+        "post_fork",
+        "post_worker_init",
+        "child_exit",
+    )
+}

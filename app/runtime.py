@@ -48,8 +48,13 @@ class Runtime:
         self.services.close()
 
 
-def build_runtime(settings: Settings, *, redis: RedisClient | None = None,
-                  session: requests.Session | None = None, front: bool = True) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    *,
+    redis: RedisClient | None = None,
+    session: requests.Session | None = None,
+    front: bool = True,
+) -> Runtime:
     return assemble(Services.build(settings, redis=redis, session=session), front=front)
 
 
@@ -75,15 +80,30 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     client = make_web_client(services)
     approvers = Approvers(settings, services.redis, client, policy=engine.policy)
     engine.standing = People(services.redis, client, prefix=settings.key_prefix).standing
-    notifier = SlackNotifier(client, engine.store, channel=settings.approval_channel,
-                             approvers=approvers)
+    notifier = SlackNotifier(
+        client, engine.store, channel=settings.approval_channel, approvers=approvers
+    )
     home = HomeTab(engine, client, approvers)
     engine.listeners += [notifier, home]
-    revoker.listeners += [RevokeNotices(client, revoker.store, channel=settings.approval_channel),
-                          home.revoke_changed]
-    slack_front = SlackFront(services, engine, client, approvers=approvers, home=home,
-                             revoker=revoker) if front else None
+    revoker.listeners += [
+        RevokeNotices(client, revoker.store, channel=settings.approval_channel),
+        home.revoke_changed,
+    ]
+    slack_front = (
+        SlackFront(services, engine, client, approvers=approvers, home=home, revoker=revoker)
+        if front
+        else None
+    )
     if slack_front is not None:  # the sweep's news of expiries goes out as the front's jobs
         engine.hand_off = slack_front.hand_off
-    return Runtime(settings, services, engine, callbacks=callbacks, slack=client,
-                   notifier=notifier, home=home, front=slack_front, revoker=revoker)
+    return Runtime(
+        settings,
+        services,
+        engine,
+        callbacks=callbacks,
+        slack=client,
+        notifier=notifier,
+        home=home,
+        front=slack_front,
+        revoker=revoker,
+    )

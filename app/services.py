@@ -29,8 +29,13 @@ class Services:
     embedded: EmbeddedRedis | None = None
 
     @classmethod
-    def build(cls, settings: Settings, *, redis: RedisClient | None = None,
-              session: requests.Session | None = None) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        redis: RedisClient | None = None,
+        session: requests.Session | None = None,
+    ) -> Services:
         embedded = None
         if redis is None:
             if settings.redis_url:

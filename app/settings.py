@@ -137,9 +137,11 @@ class Settings(NamesApprovers):
         if self.mcp_public_url:
             return self.mcp_public_url
         if not is_loopback(host):
-            raise ConfigError("MYSAFE_BOT_MCP_PUBLIC_URL",
-                              f"is required when the MCP server listens on {host} (not loopback): "
-                              "the URL assistants use, e.g. https://mysafe-bot.example.com")
+            raise ConfigError(
+                "MYSAFE_BOT_MCP_PUBLIC_URL",
+                f"is required when the MCP server listens on {host} (not loopback): "
+                "the URL assistants use, e.g. https://mysafe-bot.example.com",
+            )
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     @classmethod
@@ -170,55 +172,68 @@ class Settings(NamesApprovers):
             redis_url=reader.redis_url("REDIS_URL"),
             data_dir=reader.directory("MYSAFE_BOT_DATA_DIR", default=cls.data_dir),
             approval_channel=reader.matching(
-                "MYSAFE_BOT_APPROVAL_CHANNEL", SLACK_CHANNEL, "a Slack channel ID such as C0123ABCD",
+                "MYSAFE_BOT_APPROVAL_CHANNEL",
+                SLACK_CHANNEL,
+                "a Slack channel ID such as C0123ABCD",
                 required=service,
             ),
             approvers=reader.id_list("MYSAFE_BOT_APPROVERS", required=service),
             approvals_required=reader.number(
                 "MYSAFE_BOT_APPROVALS_REQUIRED", int, default=1, low=1, high=10
             ),
-            request_ttl=reader.number("MYSAFE_BOT_REQUEST_TTL", int, default=86400, low=60,
-                                      high=30 * 86400),
+            request_ttl=reader.number(
+                "MYSAFE_BOT_REQUEST_TTL", int, default=86400, low=60, high=30 * 86400
+            ),
             apply_lease=reader.number("MYSAFE_BOT_APPLY_LEASE", int, default=120, low=5, high=3600),
-            audit_maxlen=reader.number("MYSAFE_BOT_AUDIT_MAXLEN", int, default=100_000, low=100,
-                                       high=100_000_000),
-            key_prefix=reader.matching("MYSAFE_BOT_KEY_PREFIX", re.compile(r"^[A-Za-z0-9_.-]{1,40}$"),
-                                       "letters, digits, '_', '.', '-'", default="mysafe-bot"),
+            audit_maxlen=reader.number(
+                "MYSAFE_BOT_AUDIT_MAXLEN", int, default=100_000, low=100, high=100_000_000
+            ),
+            key_prefix=reader.matching(
+                "MYSAFE_BOT_KEY_PREFIX",
+                re.compile(r"^[A-Za-z0-9_.-]{1,40}$"),
+                "letters, digits, '_', '.', '-'",
+                default="mysafe-bot",
+            ),
             webhook_secret=reader.text("MYSAFE_BOT_WEBHOOK_SECRET", required=False, min_length=16),
-            webhook_auth=reader.choices("MYSAFE_BOT_WEBHOOK_AUTH", {"hmac", "token"},
-                                        default=frozenset({"hmac"})),
+            webhook_auth=reader.choices(
+                "MYSAFE_BOT_WEBHOOK_AUTH", {"hmac", "token"}, default=frozenset({"hmac"})
+            ),
             callback_hosts=reader.origins("MYSAFE_BOT_CALLBACK_HOSTS"),
             log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
-            tell_approvers=reader.one_of("MYSAFE_BOT_TELL_APPROVERS", ("dm", "thread", "off"),
-                                         default="dm"),
-            command_rate_limit=reader.number("MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0,
-                                             high=100_000),
+            tell_approvers=reader.one_of(
+                "MYSAFE_BOT_TELL_APPROVERS", ("dm", "thread", "off"), default="dm"
+            ),
+            command_rate_limit=reader.number(
+                "MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0, high=100_000
+            ),
             mcp_port=reader.number("MYSAFE_BOT_MCP_PORT", int, default=3001, low=0, high=65535),
-            mcp_token_ttl=reader.duration("MYSAFE_BOT_MCP_TOKEN_TTL", default=90 * 86400,
-                                          low=60, high=366 * 86400),
-            max_share_duration=reader.duration("MYSAFE_BOT_MAX_SHARE_DURATION",
-                                               default=30 * 86400, low=60, high=366 * 86400),
-            rotate_length=reader.number("MYSAFE_BOT_ROTATE_LENGTH", int, default=24, low=12,
-                                        high=128),
-            rotate_classes=reader.choices("MYSAFE_BOT_ROTATE_CLASSES",
-                                          {"lower", "upper", "digits", "symbols"},
-                                          default=frozenset({"lower", "upper", "digits",
-                                                             "symbols"})),
+            mcp_token_ttl=reader.duration(
+                "MYSAFE_BOT_MCP_TOKEN_TTL", default=90 * 86400, low=60, high=366 * 86400
+            ),
+            max_share_duration=reader.duration(
+                "MYSAFE_BOT_MAX_SHARE_DURATION", default=30 * 86400, low=60, high=366 * 86400
+            ),
+            rotate_length=reader.number("MYSAFE_BOT_ROTATE_LENGTH", int, default=24, low=12, high=128),
+            rotate_classes=reader.choices(
+                "MYSAFE_BOT_ROTATE_CLASSES",
+                {"lower", "upper", "digits", "symbols"},
+                default=frozenset({"lower", "upper", "digits", "symbols"}),
+            ),
             mcp_public_url=reader.url("MYSAFE_BOT_MCP_PUBLIC_URL"),
-            trusted_proxies=reader.number("MYSAFE_BOT_TRUSTED_PROXIES", int, default=0, low=0,
-                                          high=5),
-            webhook_rate_limit=reader.number("MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60,
-                                             low=0, high=100_000),
+            trusted_proxies=reader.number("MYSAFE_BOT_TRUSTED_PROXIES", int, default=0, low=0, high=5),
+            webhook_rate_limit=reader.number(
+                "MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60, low=0, high=100_000
+            ),
             policy_path=reader.policy_file("MYSAFE_BOT_POLICY"),
             demo_url=reader.url(DEMO),
-            job_visibility=reader.number("MYSAFE_BOT_JOB_VISIBILITY", int, default=30, low=1,
-                                         high=3600),
-            job_threads=reader.number("MYSAFE_BOT_JOB_THREADS", int, default=16, low=1,
-                                      high=256),
-            job_per_person=reader.number("MYSAFE_BOT_JOB_PER_PERSON", int, default=2, low=1,
-                                         high=64),
-            mysafe_concurrency=reader.number("MYSAFE_BOT_MYSAFE_CONCURRENCY", int, default=32,
-                                             low=1, high=10_000),
+            job_visibility=reader.number(
+                "MYSAFE_BOT_JOB_VISIBILITY", int, default=30, low=1, high=3600
+            ),
+            job_threads=reader.number("MYSAFE_BOT_JOB_THREADS", int, default=16, low=1, high=256),
+            job_per_person=reader.number("MYSAFE_BOT_JOB_PER_PERSON", int, default=2, low=1, high=64),
+            mysafe_concurrency=reader.number(
+                "MYSAFE_BOT_MYSAFE_CONCURRENCY", int, default=32, low=1, high=10_000
+            ),
             web_jobs=reader.boolean("MYSAFE_BOT_WEB_JOBS", default=True),  # = WEB_JOBS
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
@@ -235,8 +250,9 @@ def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: boo
     from app.approvals.policy import Defaults, load_policy
 
     try:
-        policy = load_policy(settings.policy_path, Defaults.of(settings), strict=strict,
-                             keep_last_good=True)
+        policy = load_policy(
+            settings.policy_path, Defaults.of(settings), strict=strict, keep_last_good=True
+        )
     except ConfigError as problem:
         problems.append(problem)
         return settings
@@ -245,17 +261,28 @@ def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: boo
 
 def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigError]:
     """Values each well-formed but impossible together (skipped where one is already bad)."""
-    if settings.demo and not (is_loopback(urlsplit(settings.demo_url).hostname or "")
-                              and settings.slack_api_url.startswith(settings.demo_url + "/")):
-        yield ConfigError(DEMO, "is set by `mysafe-bot serve` for the demo only: a loopback URL "
-                                "whose console SLACK_API_URL points at")
+    if settings.demo and not (
+        is_loopback(urlsplit(settings.demo_url).hostname or "")
+        and settings.slack_api_url.startswith(settings.demo_url + "/")
+    ):
+        yield ConfigError(
+            DEMO,
+            "is set by `mysafe-bot serve` for the demo only: a loopback URL "
+            "whose console SLACK_API_URL points at",
+        )
     names = {"MYSAFE_BOT_APPROVERS", "MYSAFE_BOT_APPROVALS_REQUIRED"}
     users, needed = settings.approver_users, settings.approvals_required
-    if (not names & failed and settings.approvers and not settings.approver_groups
-            and needed > len(users)):
-        yield ConfigError("MYSAFE_BOT_APPROVALS_REQUIRED",
-                          f"is {needed}, but MYSAFE_BOT_APPROVERS lists {len(users)} user(s) and no "
-                          "user group (S…): no request could ever be approved")
+    if (
+        not names & failed
+        and settings.approvers
+        and not settings.approver_groups
+        and needed > len(users)
+    ):
+        yield ConfigError(
+            "MYSAFE_BOT_APPROVALS_REQUIRED",
+            f"is {needed}, but MYSAFE_BOT_APPROVERS lists {len(users)} user(s) and no "
+            "user group (S…): no request could ever be approved",
+        )
 
 
 def is_loopback(host: str) -> bool:
@@ -267,9 +294,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def merged_environment(
-    environ: Mapping[str, str] | None, dotenv: str | Path | None
-) -> dict[str, str]:
+def merged_environment(environ: Mapping[str, str] | None, dotenv: str | Path | None) -> dict[str, str]:
     """`.env` fills in what the real environment leaves unset; the environment wins."""
     merged: dict[str, str] = {}
     if dotenv and Path(dotenv).is_file():
@@ -294,7 +319,9 @@ def _recorded(fallback: Any = None) -> Callable[[Callable[..., _T]], Callable[..
                     self.failed.add(name)
                     self.problems.append(problem)
                 return kwargs.get("default", fallback)
+
         return reading
+
     return decorate
 
 
@@ -328,8 +355,7 @@ class _Reader:
         return value
 
     @_recorded("")
-    def url(self, name: str, *, required: bool = False, default: str = "",
-            slash: bool = False) -> str:
+    def url(self, name: str, *, required: bool = False, default: str = "", slash: bool = False) -> str:
         value = self.raw(name) or default
         if not value:
             if required:
@@ -360,8 +386,9 @@ class _Reader:
         raise ConfigError(name, "expected true or false")
 
     @_recorded()
-    def number(self, name: str, kind: Callable[[str], Any], *, default: Any,
-               low: float, high: float) -> Any:
+    def number(
+        self, name: str, kind: Callable[[str], Any], *, default: Any, low: float, high: float
+    ) -> Any:
         value = self.raw(name)
         if not value:
             return default
@@ -444,13 +471,19 @@ class _Reader:
             try:
                 found.add(parse_entry(entry))
             except ValueError as error:
-                raise ConfigError(name, f"entry {position}: {error} (see deploy/env.example)"
-                                  ) from None
+                raise ConfigError(name, f"entry {position}: {error} (see deploy/env.example)") from None
         return frozenset(found)
 
     @_recorded("")
-    def matching(self, name: str, pattern: re.Pattern[str], expected: str, *,
-                 required: bool = False, default: str = "") -> str:
+    def matching(
+        self,
+        name: str,
+        pattern: re.Pattern[str],
+        expected: str,
+        *,
+        required: bool = False,
+        default: str = "",
+    ) -> str:
         value = self.raw(name) or default
         if not value:
             if required:
@@ -467,12 +500,12 @@ class _Reader:
     def id_list(self, name: str, *, required: bool) -> frozenset[str]:
         ids = self.csv(name)
         if not ids and required:
-            raise ConfigError(name, "is required (comma-separated Slack user IDs U…/W… or "
-                                    "user-group IDs S…)")
+            raise ConfigError(
+                name, "is required (comma-separated Slack user IDs U…/W… or user-group IDs S…)"
+            )
         bad = [i for i in ids if not SLACK_USER_OR_GROUP.match(i)]
         if bad:
-            raise ConfigError(name, f"{bad[0]!r} is not a Slack user ID (U…/W…) or user-group "
-                                    "ID (S…)")
+            raise ConfigError(name, f"{bad[0]!r} is not a Slack user ID (U…/W…) or user-group ID (S…)")
         return frozenset(ids)
 
     @_recorded()

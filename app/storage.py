@@ -31,7 +31,6 @@ else:
     RedisClient = redis.Redis | RedisCluster
 
 
-
 class _ClientOptions(TypedDict):
     """Typed, so that spreading it into a call is checked key by key: a plain dict is read as
     `dict[str, int]` and would match redis-py's positional class parameters instead."""
@@ -108,8 +107,7 @@ def url_problem(url: str) -> str | None:
     except ValueError:  # an unclosed '[' of an IPv6 address
         return "is not a URL"
     if parts.scheme not in SCHEMES:
-        return ("expected a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// "
-                "URL")
+        return "expected a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL"
     if parts.scheme == "unix":
         return None if parts.path else "expected unix:///path/to/redis.sock"
     if parts.scheme in ("redis", "rediss"):
@@ -214,8 +212,10 @@ class EmbeddedRedis:
         if not self.owner:
             atexit.unregister(self._server._cleanup)
         self.url = f"unix://{self._server.socket_file}"
-        log.info("embedded redis " + ("started" if self.owner else "joined"),
-                 extra={"event": "redis.embedded", "socket": self.url})
+        log.info(
+            "embedded redis " + ("started" if self.owner else "joined"),
+            extra={"event": "redis.embedded", "socket": self.url},
+        )
 
     def stop(self) -> None:
         """Save and stop the server if this process started it (plain SHUTDOWN SAVE: the

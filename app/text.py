@@ -60,8 +60,11 @@ def inline(value: object) -> str:
 
 #: Field names as people say them (MySafe's API names otherwise), wherever a field is named.
 FIELD_LABELS = {
-    "secret_key": "TOTP seed", "client_secret": "client secret", "client_id": "client ID",
-    "identifier_code": "identifier code", "users_allowed": "shared with",
+    "secret_key": "TOTP seed",
+    "client_secret": "client secret",
+    "client_id": "client ID",
+    "identifier_code": "identifier code",
+    "users_allowed": "shared with",
     "groups_allowed": "shared with groups",
 }
 
@@ -91,7 +94,7 @@ def clip(value: object, limit: int) -> str:
 def excerpt(value: str, start: int, limit: int) -> str:
     """`limit` characters of `value` from `start`, with what is left out said on both sides."""
     start = max(0, min(start, len(value)))
-    shown = inline(value[start:start + limit])
+    shown = inline(value[start : start + limit])
     if start:
         shown = f"_…{start:,} characters before…_ {shown}"
     rest = len(value) - start - limit

@@ -61,8 +61,15 @@ class Hooks:
             writer.close()
 
 
-async def user(job: dict[str, Any], hooks: Hooks, base: str, index: int, left: list[int],
-               latencies: list[float], failures: list[str]) -> None:
+async def user(
+    job: dict[str, Any],
+    hooks: Hooks,
+    base: str,
+    index: int,
+    left: list[int],
+    latencies: list[float],
+    failures: list[str],
+) -> None:
     target = urlsplit(job["url"])
     reader, writer = await asyncio.open_connection(target.hostname, target.port)
     who = job["users"][index % len(job["users"])]
@@ -79,7 +86,9 @@ async def user(job: dict[str, Any], hooks: Hooks, base: str, index: int, left: l
                 b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n"
                 b"Content-Type: application/x-www-form-urlencoded\r\n"
                 + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
-                + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
             start, _, ack = await read_message(reader)
             if " 200 " not in start or b"Working on" not in ack:
                 failures.append(f"{start} {ack[:80]!r}")
@@ -101,11 +110,17 @@ async def level(job: dict[str, Any]) -> dict[str, Any]:
         failures: list[str] = []
         left = [count]
         cpu0, began = time.process_time(), time.monotonic()
-        await asyncio.gather(*(user(job, hooks, base, n, left, latencies, failures)
-                               for n in range(job["concurrency"])))
+        await asyncio.gather(
+            *(user(job, hooks, base, n, left, latencies, failures) for n in range(job["concurrency"]))
+        )
         wall = time.monotonic() - began
-        result = {"latencies_ms": latencies, "wall_s": wall, "failures": failures[:5],
-                  "failed": len(failures), "client_share": (time.process_time() - cpu0) / wall}
+        result = {
+            "latencies_ms": latencies,
+            "wall_s": wall,
+            "failures": failures[:5],
+            "failed": len(failures),
+            "client_share": (time.process_time() - cpu0) / wall,
+        }
     server.close()
     return result
 

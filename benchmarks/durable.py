@@ -26,8 +26,7 @@ from tests.support.processes import children
 from tests.support.slack_requests import command_form
 
 
-def _command(client: ConnectionClient, slack: TimedSlackFake, user: str,
-             text: str) -> tuple[str, bool]:
+def _command(client: ConnectionClient, slack: TimedSlackFake, user: str, text: str) -> tuple[str, bool]:
     """One signed command with its own hook: (hook, acked as taken)."""
     from urllib.parse import urlencode
 
@@ -40,9 +39,17 @@ def _command(client: ConnectionClient, slack: TimedSlackFake, user: str,
     return hook, answer.status_code == 200 and "Working on" in answer.text
 
 
-def kill_under_load(url: str, slack: TimedSlackFake, users: list[str], master_pid: int, *,
-                    total: int, concurrency: int = 10, every: float = 0.5,
-                    settle: float = 90.0) -> dict[str, Any]:
+def kill_under_load(
+    url: str,
+    slack: TimedSlackFake,
+    users: list[str],
+    master_pid: int,
+    *,
+    total: int,
+    concurrency: int = 10,
+    every: float = 0.5,
+    settle: float = 90.0,
+) -> dict[str, Any]:
     """`total` commands at `concurrency`, while every process of the bot but serve's master
     (the gunicorn workers and serve's `mysafe-bot worker`) is SIGKILLed each `every` seconds;
     then wait for every acked command's answer. Counts acked, answered, lost and duplicated
@@ -84,10 +91,14 @@ def kill_under_load(url: str, slack: TimedSlackFake, users: list[str], master_pi
     while time.monotonic() < deadline and not all(slack.hooks.get(h) for h in acked):
         time.sleep(0.2)  # answers of taken-over jobs come after the visibility timeout
     answered = [h for h in acked if slack.hooks.get(h)]
-    return {"sent": total, "acked": len(acked), "answered": len(answered),
-            "lost": len(acked) - len(answered),
-            "duplicated": sum(1 for h in acked if len(slack.hooks.get(h, ())) > 1),
-            "kills": kills["workers"]}
+    return {
+        "sent": total,
+        "acked": len(acked),
+        "answered": len(answered),
+        "lost": len(acked) - len(answered),
+        "duplicated": sum(1 for h in acked if len(slack.hooks.get(h, ())) > 1),
+        "kills": kills["workers"],
+    }
 
 
 def bytes_per_job(services: Services, *, count: int = 2000) -> dict[str, float]:
@@ -97,13 +108,15 @@ def bytes_per_job(services: Services, *, count: int = 2000) -> dict[str, float]:
     queue = JobQueue(services.redis, services.keyring, prefix=prefix)
     redis = services.redis
     for n in range(count):
-        body = command_form("UBENCH00", "share password 312 with user:alices reason \"on call\"",
-                            "https://hooks.slack.com/commands/T1/1234567890/abcdefghij")
+        body = command_form(
+            "UBENCH00",
+            'share password 312 with user:alices reason "on call"',
+            "https://hooks.slack.com/commands/T1/1234567890/abcdefghij",
+        )
         body["trigger_id"] = f"{n}.{int(time.time())}.0123456789abcdef0123456789abcdef"
         queue.put("command", body, who="UBENCH00")
     stream = _usage(redis, queue.stream)
-    seen = sum(_usage(redis, key) for key in redis.scan_iter(match=f"{prefix}:*seen:*",
-                                                             count=1000))
+    seen = sum(_usage(redis, key) for key in redis.scan_iter(match=f"{prefix}:*seen:*", count=1000))
     for key in [queue.stream, *redis.scan_iter(match=f"{prefix}:*", count=1000)]:
         redis.delete(key)
     return {"stream": stream / count, "seen": seen / count}

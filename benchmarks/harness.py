@@ -66,8 +66,7 @@ class TimedSlackFake(SlackFake):
         def note_hook() -> None:
             if request.path.startswith("/response/"):
                 with self._cond:
-                    self.hooks.setdefault(request.path.rsplit("/", 1)[1], []).append(
-                        time.monotonic())
+                    self.hooks.setdefault(request.path.rsplit("/", 1)[1], []).append(time.monotonic())
 
         return app
 
@@ -94,11 +93,11 @@ class TimedSlackFake(SlackFake):
 class Fixture:
     """Users and entries in the emulator, linked in the bot's vault."""
 
-    users: list[str]                 # Slack IDs of the linked users
-    usernames: dict[str, str]        # Slack ID -> MySafe username
-    entries: dict[str, int]          # Slack ID -> the password entry that user owns
-    peers: list[str]                 # MySafe usernames that exist only to be shared with
-    approvers: list[str]             # Slack IDs allowed to approve
+    users: list[str]  # Slack IDs of the linked users
+    usernames: dict[str, str]  # Slack ID -> MySafe username
+    entries: dict[str, int]  # Slack ID -> the password entry that user owns
+    peers: list[str]  # MySafe usernames that exist only to be shared with
+    approvers: list[str]  # Slack IDs allowed to approve
 
 
 class Processes:
@@ -107,11 +106,19 @@ class Processes:
     def __init__(self) -> None:
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, argv: list[str], *, env: dict[str, str], log: Path,
-              cwd: Path) -> subprocess.Popen:
+    def start(
+        self, name: str, argv: list[str], *, env: dict[str, str], log: Path, cwd: Path
+    ) -> subprocess.Popen:
         handle = open(log, "ab")  # noqa: SIM115 - closed by the child's end; a file, not a pipe
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         handle.close()
         self.procs.append((name, proc))
         return proc
@@ -140,8 +147,7 @@ def wait_ready(url: str, proc: subprocess.Popen, log: Path, *, timeout: float = 
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}:\n"
-                               + tail(log))
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}:\n" + tail(log))
         with contextlib.suppress(requests.RequestException):
             if requests.get(url, timeout=2).status_code == 200:
                 return time.monotonic() - began
@@ -233,18 +239,24 @@ class Bench:
         self.stack.callback(services.close)
         return services
 
-    def populate(self, services: Services, *, users: int = 10, peers: int = 60,
-                 approvers: list[str]) -> Fixture:
+    def populate(
+        self, services: Services, *, users: int = 10, peers: int = 60, approvers: list[str]
+    ) -> Fixture:
         """`users` MySafe users with one password each, their keys linked to Slack IDs."""
         slack_ids, names, entries = [], {}, {}
         for i in range(users):
             slack_id, username = f"UBENCH{i:02d}", f"bench.user{i:02d}"
             client_id, client_secret = self.emulator.add_user(username)
-            services.vault.link(slack_id, client_id=client_id, client_secret=client_secret,
-                                mysafe_username=username)
+            services.vault.link(
+                slack_id, client_id=client_id, client_secret=client_secret, mysafe_username=username
+            )
             entries[slack_id] = self.emulator.add_password(
-                username, name=f"Service {i:02d}", url=f"https://svc{i:02d}.example.com",
-                username=f"svc{i:02d}@example.com", password=f"Bench-Passw0rd-{i:02d}")
+                username,
+                name=f"Service {i:02d}",
+                url=f"https://svc{i:02d}.example.com",
+                username=f"svc{i:02d}@example.com",
+                password=f"Bench-Passw0rd-{i:02d}",
+            )
             slack_ids.append(slack_id)
             names[slack_id] = username
         peer_names = [f"bench.peer{i:03d}" for i in range(peers)]
@@ -256,10 +268,21 @@ class Bench:
 
     def start_bot(self, env: dict[str, str]) -> tuple[str, float]:
         port = free_port()
-        full_env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-                    "PROMETHEUS_MULTIPROC_DIR": str(self._dir("metrics")), **env}
-        argv = [str(VENV_BIN / "mysafe-bot"), "serve", "--host", "127.0.0.1", "--port",
-                str(port), "--workers", str(WORKERS)]
+        full_env = {
+            **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+            "PROMETHEUS_MULTIPROC_DIR": str(self._dir("metrics")),
+            **env,
+        }
+        argv = [
+            str(VENV_BIN / "mysafe-bot"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+        ]
         proc = self.procs.start("bot", argv, env=full_env, log=self.bot_log, cwd=self._dir("cwd"))
         url = f"http://127.0.0.1:{port}"
         took = wait_ready(f"{url}/readyz", proc, self.bot_log)
@@ -269,11 +292,15 @@ class Bench:
     def start_ceiling(self) -> tuple[str, float, list[str]]:
         port = free_port()
         flags = gunicorn_cli_flags(gunicorn_options(host="127.0.0.1", port=port, workers=WORKERS))
-        argv = [str(VENV_BIN / "gunicorn"), *flags, "--chdir", str(BENCH_DIR),
-                "ceiling_app:create_app()"]
+        argv = [
+            str(VENV_BIN / "gunicorn"),
+            *flags,
+            "--chdir",
+            str(BENCH_DIR),
+            "ceiling_app:create_app()",
+        ]
         env = {**os.environ, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
-        proc = self.procs.start("ceiling", argv, env=env, log=self.ceiling_log,
-                                cwd=self._dir("cwd"))
+        proc = self.procs.start("ceiling", argv, env=env, log=self.ceiling_log, cwd=self._dir("cwd"))
         url = f"http://127.0.0.1:{port}"
         took = wait_ready(f"{url}/readyz", proc, self.ceiling_log)
         self.ceiling_proc = proc
@@ -299,8 +326,15 @@ def run_json(script: str, job: dict[str, Any], *, timeout: float = 300.0) -> dic
     import json
 
     module = f"benchmarks.{Path(script).stem}"
-    done = subprocess.run([sys.executable, "-m", module], input=json.dumps(job), cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", module],
+        input=json.dumps(job),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{script} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout)
@@ -330,6 +364,7 @@ def group_cpu(pgid: int) -> float:
 def install_signal_handlers() -> None:
     """SIGTERM and SIGHUP behave like Ctrl-C, so every `finally` and ExitStack callback runs.
     SIGINT is set explicitly too: a shell starting us in the background leaves it ignored."""
+
     def _raise(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 

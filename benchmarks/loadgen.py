@@ -41,10 +41,20 @@ class SessionClient(SlackClient):
         super().__init__(bot_url, secret, response_url)
         self.session = requests.Session()
 
-    def post(self, body: str, content_type: str, *, headers: dict[str, str] | None = None,
-             timestamp: int | None = None, secret: str | None = None) -> requests.Response:
-        all_headers = {"Content-Type": content_type,
-                       **sign(body, secret or self.secret, timestamp), **(headers or {})}
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> requests.Response:
+        all_headers = {
+            "Content-Type": content_type,
+            **sign(body, secret or self.secret, timestamp),
+            **(headers or {}),
+        }
         return self.session.post(self.url, data=body.encode(), headers=all_headers, timeout=30)
 
     def get(self, path: str) -> int:
@@ -71,8 +81,7 @@ class ConnectionClient(SlackClient):
         self.path = parts.path
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
 
-    def _request(self, method: str, path: str, body: bytes | None,
-                 headers: dict[str, str]) -> Answer:
+    def _request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Answer:
         for attempt in (1, 2):  # a keep-alive connection the server closed: reconnect once
             try:
                 self.conn.request(method, path, body=body, headers=headers)
@@ -84,10 +93,20 @@ class ConnectionClient(SlackClient):
                     raise
         raise AssertionError("unreachable")
 
-    def post(self, body: str, content_type: str, *, headers: dict[str, str] | None = None,
-             timestamp: int | None = None, secret: str | None = None) -> Answer:
-        all_headers = {"Content-Type": content_type,
-                       **sign(body, secret or self.secret, timestamp), **(headers or {})}
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> Answer:
+        all_headers = {
+            "Content-Type": content_type,
+            **sign(body, secret or self.secret, timestamp),
+            **(headers or {}),
+        }
         return self._request("POST", self.path, body.encode(), all_headers)
 
     def get(self, path: str) -> int:
@@ -135,8 +154,11 @@ def closed_loop(job: dict[str, Any]) -> dict[str, Any]:
     def worker(index: int) -> None:
         client = make_client(job)
         # Each simulated user is one Slack user when `users` has one per thread.
-        mine = dict(job, users=[job["users"][index % len(job["users"])]]) \
-            if job.get("user_per_thread") else job
+        mine = (
+            dict(job, users=[job["users"][index % len(job["users"])]])
+            if job.get("user_per_thread")
+            else job
+        )
         try:
             start_gate.wait()
             if warmup:
@@ -171,10 +193,14 @@ def closed_loop(job: dict[str, Any]) -> dict[str, Any]:
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
-    return {"latencies_ms": latencies, "wall_s": wall, "statuses": statuses,
-            "client_cpu_s": time.process_time() - cpu,
-            "errors": errors[:5],
-            "warmup": counters["warm"] + (concurrency if warmup else 0)}
+    return {
+        "latencies_ms": latencies,
+        "wall_s": wall,
+        "statuses": statuses,
+        "client_cpu_s": time.process_time() - cpu,
+        "errors": errors[:5],
+        "warmup": counters["warm"] + (concurrency if warmup else 0),
+    }
 
 
 def burst(job: dict[str, Any]) -> dict[str, Any]:
@@ -207,8 +233,12 @@ def burst(job: dict[str, Any]) -> dict[str, Any]:
     statuses: dict[str, int] = {}
     for _, status in results:
         statuses[status] = statuses.get(status, 0) + 1
-    return {"latencies_ms": [r[0] for r in results], "wall_s": time.perf_counter() - began,
-            "statuses": statuses, "errors": []}
+    return {
+        "latencies_ms": [r[0] for r in results],
+        "wall_s": time.perf_counter() - began,
+        "statuses": statuses,
+        "errors": [],
+    }
 
 
 def main() -> None:

@@ -38,8 +38,16 @@ def main() -> None:
         revoke = revoker.store.get(request_id)
         state = revoke.state if revoke else "missing"
         states[state] = states.get(state, 0) + 1
-    json.dump({"seconds": took, "cpu_seconds": time.process_time() - cpu0, "handled": handled,
-               "passes": passes, "states": states}, sys.stdout)
+    json.dump(
+        {
+            "seconds": took,
+            "cpu_seconds": time.process_time() - cpu0,
+            "handled": handled,
+            "passes": passes,
+            "states": states,
+        },
+        sys.stdout,
+    )
     services.close()
 
 

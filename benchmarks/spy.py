@@ -26,10 +26,25 @@ def start(pids: list[int], seconds: float, out: Path) -> list[tuple[subprocess.P
     started = []
     for pid in pids:
         path = out / f"py-spy-{pid}.txt"
-        argv = [binary, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                "--rate", "200", "--gil", "--format", "raw", "--output", str(path), "--nonblocking"]
-        started.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, text=True), path))
+        argv = [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "200",
+            "--gil",
+            "--format",
+            "raw",
+            "--output",
+            str(path),
+            "--nonblocking",
+        ]
+        started.append(
+            (subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), path)
+        )
     return started
 
 
@@ -63,8 +78,9 @@ def name(frame: str) -> str:
     return f"{found['func']} ({found['file'].removeprefix(str(ROOT) + '/')})"
 
 
-def report(own: Counter[str], under: Counter[str], total: int, top: int = 15, *,
-           of: str = "all workers") -> str:
+def report(
+    own: Counter[str], under: Counter[str], total: int, top: int = 15, *, of: str = "all workers"
+) -> str:
     lines = [f"{total} samples of the thread holding the GIL (Python CPU), {of}", "self:"]
     lines += [f"  {n / total:5.1%}  {f}" for f, n in own.most_common(top)]
     lines.append("inclusive:")

@@ -53,8 +53,13 @@ def plain(services: Services, job: dict[str, Any]) -> dict[str, Any]:
     engine = Engine(services)
     cpu0, t0 = time.process_time(), time.perf_counter()
     handled, passes = sweep_until_done(engine, job["limit"])
-    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0,
-            "handled": handled, "passes": passes, "left": due(engine)}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - cpu0,
+        "handled": handled,
+        "passes": passes,
+        "left": due(engine),
+    }
 
 
 def worker(services: Services, job: dict[str, Any]) -> dict[str, Any]:
@@ -75,10 +80,17 @@ def worker(services: Services, job: dict[str, Any]) -> dict[str, Any]:
         while due(engine) and time.monotonic() < deadline:
             time.sleep(0.05)  # polled: the told expiries leave the due index (Engine.tell_expired)
         told = time.perf_counter() - t0
-        return {"seconds": swept, "cpu_seconds": swept_cpu, "handled": handled,
-                "passes": passes, "told_seconds": told,
-                "told_cpu_seconds": time.process_time() - cpu0, "left": due(engine),
-                "consumers": 1 + len(helpers), "overlap": overlap}
+        return {
+            "seconds": swept,
+            "cpu_seconds": swept_cpu,
+            "handled": handled,
+            "passes": passes,
+            "told_seconds": told,
+            "told_cpu_seconds": time.process_time() - cpu0,
+            "left": due(engine),
+            "consumers": 1 + len(helpers),
+            "overlap": overlap,
+        }
     finally:
         front.stop_consumer()
         for helper in helpers:
@@ -88,9 +100,12 @@ def worker(services: Services, job: dict[str, Any]) -> dict[str, Any]:
 
 def start_consumers(front: SlackFront, job: dict[str, Any]) -> list[subprocess.Popen[str]]:
     """This process's consumer, as in `mysafe-bot worker`, and `consumers` more processes."""
-    helpers = [subprocess.Popen([sys.executable, "-m", "benchmarks.sweeper", "consume"],
-                                stdin=subprocess.PIPE, text=True)
-               for _ in range(job.get("consumers", 0))]
+    helpers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.sweeper", "consume"], stdin=subprocess.PIPE, text=True
+        )
+        for _ in range(job.get("consumers", 0))
+    ]
     for helper in helpers:
         assert helper.stdin is not None
         helper.stdin.write(json.dumps(job))

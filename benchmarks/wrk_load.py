@@ -46,6 +46,7 @@ def click_bodies(approvers: list[str], action_id: str, value: str, response_url:
         payload = click_payload(approvers[n % len(approvers)], action_id, value, response_url)
         payload["actions"][0]["action_ts"] = f"{time.time():.6f}{n:07d}"
         return urlencode({"payload": json.dumps(payload)})
+
     return body
 
 
@@ -57,8 +58,7 @@ def write_pool(path: Path, bodies: Body, count: int, secret: str) -> None:
         for n in range(count):
             body = bodies(n)
             headers = sign(body, secret, now)
-            yield (f"{headers['X-Slack-Request-Timestamp']}\t{headers['X-Slack-Signature']}"
-                   f"\t{body}\n")
+            yield (f"{headers['X-Slack-Request-Timestamp']}\t{headers['X-Slack-Signature']}\t{body}\n")
 
     with path.open("w") as handle:
         handle.writelines(lines())
@@ -86,18 +86,35 @@ class WrkResult:
         return self.client_cpu_s / self.seconds
 
 
-def run(url: str, pool: Path, *, connections: int, seconds: float, timeout_s: float = 10.0,
-        ) -> WrkResult:
+def run(
+    url: str,
+    pool: Path,
+    *,
+    connections: int,
+    seconds: float,
+    timeout_s: float = 10.0,
+) -> WrkResult:
     """One wrk run: `connections` keep-alive connections on min(2, connections) threads."""
     binary = available()
     if binary is None:
         raise RuntimeError("wrk is not installed")
     threads = min(2, connections)
-    argv = [binary, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
-            "--timeout", f"{timeout_s:g}s", "-s", str(LUA), f"{url}/slack/events"]
+    argv = [
+        binary,
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds:g}s",
+        "--timeout",
+        f"{timeout_s:g}s",
+        "-s",
+        str(LUA),
+        f"{url}/slack/events",
+    ]
     env = {**os.environ, "WRK_POOL": str(pool), "WRK_THREADS": str(threads)}
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -107,8 +124,14 @@ def run(url: str, pool: Path, *, connections: int, seconds: float, timeout_s: fl
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{output[-2000:]}")
     data = json.loads(line.removeprefix("WRK-JSON "))
     errors = {k: data[k] for k in ("non2xx", "connect", "read", "write", "timeout") if data[k]}
-    return WrkResult(requests=data["requests"], seconds=data["duration_us"] / 1e6,
-                     p50_ms=data["p50_us"] / 1000, p95_ms=data["p95_us"] / 1000,
-                     p99_ms=data["p99_us"] / 1000,
-                     max_ms=data["max_us"] / 1000, errors=errors, wrapped=data["wrapped"],
-                     client_cpu_s=usage.ru_utime + usage.ru_stime)
+    return WrkResult(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p95_ms=data["p95_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        errors=errors,
+        wrapped=data["wrapped"],
+        client_cpu_s=usage.ru_utime + usage.ru_stime,
+    )

@@ -27,8 +27,20 @@ from commands.types import VerbModule
 
 # VerbModule modules satisfy `VerbModule` by their module attributes, which mypy does not match here.
 _ORDER: tuple[VerbModule, ...] = (  # type: ignore[assignment]
-    help, login, logout, whoami, list_entries, show, share, unshare, update, rotate, create,
-    my_requests, cancel, mcp_token,
+    help,
+    login,
+    logout,
+    whoami,
+    list_entries,
+    show,
+    share,
+    unshare,
+    update,
+    rotate,
+    create,
+    my_requests,
+    cancel,
+    mcp_token,
 )
 
 #: VerbModule word -> verb module, in display order.

@@ -36,6 +36,7 @@ def parse(args: list[Token]) -> Cancel:
 def run(ctx: Context, command: Cancel) -> Message:
     decision = ctx.engine.cancel(command.request_id, ctx.user_id)
     if not decision.changed:
-        return Message.of(f"{command.request_id} is already {decision.request.state.value}; "
-                          "nothing changed.")
+        return Message.of(
+            f"{command.request_id} is already {decision.request.state.value}; nothing changed."
+        )
     return Message.of(f"Cancelled {command.request_id}.")

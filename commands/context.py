@@ -60,9 +60,16 @@ def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Rec
             groups.append(GroupShare(target.name, edit))
     if unknown:
         mentions = [part for u in unknown for part in (", ", Person(u))][1:]
-        raise Refusal("who", (
-            "I don't know who ", *mentions, " is in MySafe (a name typed at ",
-            Code("/mysafe login"), " is not enough): an admin can run ",
-            Code(f"mysafe-bot users map {unknown[0]} MYSAFE_USERNAME"),
-            ", or name them with user:NAME"))
+        raise Refusal(
+            "who",
+            (
+                "I don't know who ",
+                *mentions,
+                " is in MySafe (a name typed at ",
+                Code("/mysafe login"),
+                " is not enough): an admin can run ",
+                Code(f"mysafe-bot users map {unknown[0]} MYSAFE_USERNAME"),
+                ", or name them with user:NAME",
+            ),
+        )
     return Recipients(tuple(users), tuple(groups), tuple(notify))

@@ -15,9 +15,7 @@ from commands.types import Command, Create, Help, Login, Rotate
 MODAL_COMMANDS = (Login, Rotate, Create)
 INSTANT_COMMANDS = (Help,)
 
-_RUN: dict[type, Callable[[Context, Any], Reply]] = {
-    verb.COMMAND: verb.run for verb in VERBS.values()
-}
+_RUN: dict[type, Callable[[Context, Any], Reply]] = {verb.COMMAND: verb.run for verb in VERBS.values()}
 
 
 def run(ctx: Context, command: Command) -> Reply:

@@ -25,16 +25,30 @@ MAX_SHOWN = 40
 REASON_HINT = 'if it belongs to the reason, put the whole reason in quotes: reason "…"'
 
 KIND_WORDS = {
-    "password": Kind.PASSWORD, "passwords": Kind.PASSWORD,
-    "secret": Kind.SECRET, "secrets": Kind.SECRET,
-    "api-secret": Kind.SECRET, "api-secrets": Kind.SECRET,
+    "password": Kind.PASSWORD,
+    "passwords": Kind.PASSWORD,
+    "secret": Kind.SECRET,
+    "secrets": Kind.SECRET,
+    "api-secret": Kind.SECRET,
+    "api-secrets": Kind.SECRET,
 }
 
 #: Field names that carry secret values, with the spellings people reach for. Only names: a
 #: value typed after one of them is refused before anything could repeat it.
-SECRET_NAMES = SECRET_FIELDS | frozenset({
-    "pass", "passwd", "pwd", "secret", "totp", "totp_seed", "otp", "seed", "api_key", "apikey",
-})
+SECRET_NAMES = SECRET_FIELDS | frozenset(
+    {
+        "pass",
+        "passwd",
+        "pwd",
+        "secret",
+        "totp",
+        "totp_seed",
+        "otp",
+        "seed",
+        "api_key",
+        "apikey",
+    }
+)
 
 _ENTRY_ID = re.compile(r"#?([0-9]{1,10})")
 _LABELLED = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):")
@@ -106,8 +120,9 @@ def take_entry(args: Args) -> EntryRef:
         raise CommandError((f"which {kind.label}? add its ID, like ", Code(example)))
     match = _ENTRY_ID.fullmatch(token.text) if isinstance(token, Word) else None
     if match is None:
-        raise CommandError((f'"{clipped(token.text)}" is not an entry ID: IDs are numbers, '
-                            "like ", Code(example)))
+        raise CommandError(
+            (f'"{clipped(token.text)}" is not an entry ID: IDs are numbers, like ', Code(example))
+        )
     identifier = int(match.group(1))
     if not 1 <= identifier <= MAX_ID:
         raise CommandError(f"entry IDs are between 1 and {MAX_ID}")
@@ -147,8 +162,7 @@ def check_reason(text: str) -> str:
     if not text:
         raise CommandError('the reason is empty: reason "…"', field="reason")
     if len(text) > MAX_REASON:
-        raise CommandError(f"the reason is too long: at most {MAX_REASON} characters",
-                           field="reason")
+        raise CommandError(f"the reason is too long: at most {MAX_REASON} characters", field="reason")
     return text
 
 
@@ -177,13 +191,27 @@ def secret_refusal(name: str, entry: EntryRef | None = None) -> CommandError:
     """Refuse a secret typed in the command text, pointing to the modal that takes it. The
     field is named as people say it ("client secret"), never with the value typed after it."""
     if entry is None:
-        where: Line = (Code("/mysafe rotate password|secret ID"), " for an existing entry, or ",
-                       Code("/mysafe create password|secret"), " for a new one")
+        where: Line = (
+            Code("/mysafe rotate password|secret ID"),
+            " for an existing entry, or ",
+            Code("/mysafe create password|secret"),
+            " for a new one",
+        )
     else:
-        where = (Code(f"/mysafe rotate {entry}"), " to change it in a private form (or ",
-                 Code(f"/mysafe create {entry.kind.value}"), " for a new entry)")
-    return CommandError((f"{field_label(name)} is a secret and is never typed in a command, "
-                         "where it would stay in Slack's history: use ", *where), field=name)
+        where = (
+            Code(f"/mysafe rotate {entry}"),
+            " to change it in a private form (or ",
+            Code(f"/mysafe create {entry.kind.value}"),
+            " for a new entry)",
+        )
+    return CommandError(
+        (
+            f"{field_label(name)} is a secret and is never typed in a command, "
+            "where it would stay in Slack's history: use ",
+            *where,
+        ),
+        field=name,
+    )
 
 
 def unexpected(token: Token, hint: Line = ()) -> CommandError:

@@ -58,8 +58,14 @@ class CommandError(Refusal):
     a field: a `password=…` typed by mistake must not come back in a reply or a log line.
     """
 
-    def __init__(self, message: str | Line, *, field: str = "command", verb: str | None = None,
-                 usage: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str | Line,
+        *,
+        field: str = "command",
+        verb: str | None = None,
+        usage: str | None = None,
+    ) -> None:
         super().__init__(field, message)
         self.verb = verb
         self.usage = usage or GENERAL_USAGE
@@ -217,7 +223,7 @@ def _classify(word: Word) -> Token:
     match = None if first.literal else _KEY.match(first.text)
     if match is None:
         return word
-    rest = (Segment(first.text[match.end():]), *word.parts[1:])
+    rest = (Segment(first.text[match.end() :]), *word.parts[1:])
     value = "".join(part.text for part in rest)
     return KeyValue(match.group(1), value, quoted=any(part.literal for part in rest))
 

@@ -16,10 +16,13 @@ MAX_PAGE = 10_000
 SPEC = VerbSpec(
     name="list",
     usage="/mysafe list passwords|secrets [TEXT] [page N]",
-    summary="list the entries you can see, only those matching TEXT when given, "
-            "a page at a time",
-    examples=("/mysafe list passwords", "/mysafe list secrets github",
-              '/mysafe list passwords "prod db"', "/mysafe list passwords page 2"),
+    summary="list the entries you can see, only those matching TEXT when given, a page at a time",
+    examples=(
+        "/mysafe list passwords",
+        "/mysafe list secrets github",
+        '/mysafe list passwords "prod db"',
+        "/mysafe list passwords page 2",
+    ),
 )
 
 
@@ -36,8 +39,13 @@ def parse(args: list[Token]) -> ListEntries:
 
 def _page(args: list[Token]) -> tuple[int, list[Token]]:
     """A trailing bare `page N` picks the page; anything else is search text."""
-    if len(args) >= 3 and keyword(args[-2]) == "page" and isinstance(args[-1], Word) \
-            and args[-1].bare and args[-1].text.isdigit():
+    if (
+        len(args) >= 3
+        and keyword(args[-2]) == "page"
+        and isinstance(args[-1], Word)
+        and args[-1].bare
+        and args[-1].text.isdigit()
+    ):
         page = int(args[-1].text)
         if not 1 <= page <= MAX_PAGE:
             raise CommandError(f"pages are numbered from 1 to {MAX_PAGE}")

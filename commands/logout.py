@@ -31,6 +31,10 @@ def run(ctx: Context, command: Logout) -> Message:
         ctx.engine.audit.record("account.unlinked", actor=ctx.user_id, via="logout")
     if not removed:
         return Message.of("You had no MySafe key linked.")
-    return Message.of("Your MySafe key (and your MCP token, if you had one) is unlinked; the bot "
-                      "can no longer act for you. Your open requests will fail when approved: "
-                      "cancel them with ", Code("/mysafe cancel"), ".")
+    return Message.of(
+        "Your MySafe key (and your MCP token, if you had one) is unlinked; the bot "
+        "can no longer act for you. Your open requests will fail when approved: "
+        "cancel them with ",
+        Code("/mysafe cancel"),
+        ".",
+    )

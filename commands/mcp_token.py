@@ -39,21 +39,27 @@ def run(ctx: Context, command: McpToken) -> Message:
     if command.revoke:
         if tokens.revoke(ctx.user_id):
             ctx.engine.audit.record("mcp_token.revoked", actor=ctx.user_id)
-            return Message.of("Your MCP token is revoked: assistants using it are refused from "
-                              "now on.")
+            return Message.of("Your MCP token is revoked: assistants using it are refused from now on.")
         return Message.of("You had no MCP token.")
     ctx.services.vault.credentials(ctx.user_id)  # proposals act with your MySafe key
     ttl = ctx.services.settings.mcp_token_ttl
     token = tokens.issue(ctx.user_id, ttl=ttl)
     ends = int(timestamp()) + ttl
     ctx.engine.audit.record("mcp_token.issued", actor=ctx.user_id, ttl=ttl)
-    return Message((
-        ("Your MCP token (shown once; any earlier token stops working): ", Code(token)),
-        (f"It works for {describe(ttl)}, until ", When(ends), "; then issue a new one."),
-        *_how_to_add(ctx, token),
-        ("Assistants can look up entries and ", Strong("propose"), " changes; an approver "
-         "still decides in Slack. Revoke it with ", Code("/mysafe mcp-token revoke"), "."),
-    ))
+    return Message(
+        (
+            ("Your MCP token (shown once; any earlier token stops working): ", Code(token)),
+            (f"It works for {describe(ttl)}, until ", When(ends), "; then issue a new one."),
+            *_how_to_add(ctx, token),
+            (
+                "Assistants can look up entries and ",
+                Strong("propose"),
+                " changes; an approver still decides in Slack. Revoke it with ",
+                Code("/mysafe mcp-token revoke"),
+                ".",
+            ),
+        )
+    )
 
 
 def server_url(ctx: Context) -> str | None:
@@ -70,15 +76,34 @@ def _how_to_add(ctx: Context, token: str) -> tuple[Line, ...]:
     """The server's URL and the lines to paste into an assistant's MCP settings."""
     url = server_url(ctx)
     if url is None:
-        return (("This deployment runs no MCP server (MYSAFE_BOT_MCP_PORT is 0): ask its "
-                 "operators, or give the token to an assistant run with ",
-                 Code("mysafe-bot mcp --stdio"), "."),)
-    config = json.dumps({"mcpServers": {"mysafe": {
-        "type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}}})
+        return (
+            (
+                "This deployment runs no MCP server (MYSAFE_BOT_MCP_PORT is 0): ask its "
+                "operators, or give the token to an assistant run with ",
+                Code("mysafe-bot mcp --stdio"),
+                ".",
+            ),
+        )
+    config = json.dumps(
+        {
+            "mcpServers": {
+                "mysafe": {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}
+            }
+        }
+    )
     return (
-        ("MCP server: ", Code(url), " (streamable HTTP), with the header ",
-         Code("Authorization: Bearer <token>"), "."),
-        ("To add it to an assistant (Claude Desktop, Cursor, VS Code…), put this in its MCP "
-         "settings (", Code("mcp.json"), " or the app's MCP servers page):"),
+        (
+            "MCP server: ",
+            Code(url),
+            " (streamable HTTP), with the header ",
+            Code("Authorization: Bearer <token>"),
+            ".",
+        ),
+        (
+            "To add it to an assistant (Claude Desktop, Cursor, VS Code…), put this in its MCP "
+            "settings (",
+            Code("mcp.json"),
+            " or the app's MCP servers page):",
+        ),
         (Code(config),),
     )

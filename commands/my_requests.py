@@ -12,7 +12,7 @@ SPEC = VerbSpec(
     name="requests",
     usage="/mysafe requests [page N]",
     summary="list your open change requests; approvers also see what waits for them, "
-            "newest first, a page at a time",
+    "newest first, a page at a time",
     examples=("/mysafe requests", "/mysafe requests page 2"),
 )
 PER_PAGE = 20
@@ -38,12 +38,14 @@ def parse(args: list[Token]) -> Requests:
 
 def run(ctx: Context, command: Requests) -> RequestList:
     own = ctx.engine.open_for(ctx.user_id)
-    return RequestList(own, _waiting(ctx, command.page) if ctx.is_approver else None,
-                       ctx.engine.time_bound_for(ctx.user_id))
+    return RequestList(
+        own,
+        _waiting(ctx, command.page) if ctx.is_approver else None,
+        ctx.engine.time_bound_for(ctx.user_id),
+    )
 
 
 def _waiting(ctx: Context, page: int) -> QueuePage:
     """The approver's queue, a page at a time, with counts: never cut without saying so."""
-    shown, total = ctx.engine.waiting_for(ctx.user_id, start=(page - 1) * PER_PAGE,
-                                          count=PER_PAGE)
+    shown, total = ctx.engine.waiting_for(ctx.user_id, start=(page - 1) * PER_PAGE, count=PER_PAGE)
     return QueuePage(shown, total, page, -(-total // PER_PAGE))

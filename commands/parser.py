@@ -37,6 +37,8 @@ def _parse(text: str) -> Command:
         return Help(None)
     verb = VERBS.get(keyword(tokens[0]) or "")
     if verb is None:
-        raise CommandError(f'there is no command "{shown(tokens[0].text)}": use one of '
-                           + ", ".join(VERBS), usage=USAGE)
+        raise CommandError(
+            f'there is no command "{shown(tokens[0].text)}": use one of ' + ", ".join(VERBS),
+            usage=USAGE,
+        )
     return verb.parse(tokens[1:])

@@ -13,11 +13,11 @@ from commands.types import Share, Token, VerbSpec
 
 SPEC = VerbSpec(
     name="share",
-    usage='/mysafe share password|secret ID with @someone… [edit] [for 8h [rotate-after]] '
-          '[reason "…"] [ticket KEY]',
+    usage="/mysafe share password|secret ID with @someone… [edit] [for 8h [rotate-after]] "
+    '[reason "…"] [ticket KEY]',
     summary='ask to share an entry with people or groups (group:"Name"), read-only unless '
-            "you add edit; for a period (30m, 8h, 2d, 1d12h) the access ends by itself, and "
-            "rotate-after also sets a new password then; an approver decides",
+    "you add edit; for a period (30m, 8h, 2d, 1d12h) the access ends by itself, and "
+    "rotate-after also sets a new password then; an approver decides",
     examples=(
         "/mysafe share password 312 with @alice",
         '/mysafe share secret 7 with @alice, @bob and group:"Ops team" edit reason "on call"',
@@ -36,17 +36,35 @@ def parse(args: list[Token]) -> Share:
     entry = take_entry(rest)
     expect_keyword(rest, ("with", "to"), f"/mysafe share {entry} with @someone")
     audience = take_audience(rest, allow_edit=True, allow_period=True)
-    return Share(entry, audience.who, audience.edit, audience.reason, audience.duration,
-                 audience.rotate_after, audience.ticket)
+    return Share(
+        entry,
+        audience.who,
+        audience.edit,
+        audience.reason,
+        audience.duration,
+        audience.rotate_after,
+        audience.ticket,
+    )
 
 
 def run(ctx: Context, command: Share) -> Submitted:
     audience = resolve(ctx, command.who, edit=command.edit)
-    change = Change(Verb.SHARE, command.entry.kind, command.entry.identifier,
-                    add_users=audience.users, add_groups=audience.groups,
-                    duration=command.duration, rotate_after=command.rotate_after)
-    request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
-                                ticket=reference(command.ticket),
-                                idempotency_key=ctx.idempotency_key, notify=audience.notify,
-                                source=ctx.source)
+    change = Change(
+        Verb.SHARE,
+        command.entry.kind,
+        command.entry.identifier,
+        add_users=audience.users,
+        add_groups=audience.groups,
+        duration=command.duration,
+        rotate_after=command.rotate_after,
+    )
+    request = ctx.engine.submit(
+        change,
+        requester=ctx.user_id,
+        reason=command.reason,
+        ticket=reference(command.ticket),
+        idempotency_key=ctx.idempotency_key,
+        notify=audience.notify,
+        source=ctx.source,
+    )
     return Submitted(request)

@@ -28,6 +28,11 @@ def parse(args: list[Token]) -> Show:
 
 def run(ctx: Context, command: Show) -> EntryShown:
     entry = ctx.mysafe().get(command.entry.kind, command.entry.identifier)
-    ctx.engine.audit.record("entry.shown", actor=ctx.user_id, kind=entry.kind.value,
-                            entry=entry.identifier, source=ctx.source)
+    ctx.engine.audit.record(
+        "entry.shown",
+        actor=ctx.user_id,
+        kind=entry.kind.value,
+        entry=entry.identifier,
+        source=ctx.source,
+    )
     return EntryShown(entry)

@@ -80,24 +80,26 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
     if not who:
         raise CommandError(f"say who: {HOW}")
     if rotate_after and not duration:
-        raise CommandError(("rotate-after goes with a period, as in ", Code("for 8h rotate-after")),
-                           field="rotate-after")
+        raise CommandError(
+            ("rotate-after goes with a period, as in ", Code("for 8h rotate-after")),
+            field="rotate-after",
+        )
     return Audience(tuple(who), edit, reason or "", duration, rotate_after, ticket or "")
 
 
 def _read_period(args: Args, previous: int) -> int:
     """The period after `for` (`8h`, `1d12h`); only one per command."""
     if previous:
-        raise CommandError(("the period is given twice: give one, as in ", Code("for 8h")),
-                           field="for")
+        raise CommandError(("the period is given twice: give one, as in ", Code("for 8h")), field="for")
     token = args.take()
     if not isinstance(token, Word) or not token.bare:
         raise CommandError(f"say how long after for: {PERIOD_FORM}", field="for")
     try:
         seconds = parse_period(token.text)
     except ValueError:
-        raise CommandError(f'"{shown(token.text)}" is not a period: write {PERIOD_FORM}',
-                           field="for") from None
+        raise CommandError(
+            f'"{shown(token.text)}" is not a period: write {PERIOD_FORM}', field="for"
+        ) from None
     if seconds < MIN_DURATION:
         raise CommandError(f"a share lasts at least {describe(MIN_DURATION)}", field="for")
     return seconds
@@ -107,8 +109,10 @@ def _add(who: list[Target], new: Target) -> None:
     if new in who:
         return
     if len(who) >= MAX_TARGETS:
-        raise CommandError(f"too many people and groups: at most {MAX_TARGETS} in one request, "
-                           "so that the approval message can name every one")
+        raise CommandError(
+            f"too many people and groups: at most {MAX_TARGETS} in one request, "
+            "so that the approval message can name every one"
+        )
     who.append(new)
 
 
@@ -119,8 +123,9 @@ def target(token: Token, hint: Line = ()) -> Target:
     if isinstance(token, SlackChannel):
         raise CommandError(f"a channel is not a person: instead of {token.text}, {HOW}")
     if isinstance(token, SlackUserGroup):
-        raise CommandError('a Slack user group is not a MySafe group: use group:"Name" instead '
-                           f"of {token.text}")
+        raise CommandError(
+            f'a Slack user group is not a MySafe group: use group:"Name" instead of {token.text}'
+        )
     if isinstance(token, Word):
         named = _named(token)
         if named is not None:
@@ -145,8 +150,10 @@ def _named(word: Word) -> Target | None:
 def _not_a_mention(text: str) -> CommandError:
     if text.lower() in BROADCASTS:
         return CommandError(f"{text} is not a person: {HOW}")
-    return CommandError(f'"{shown(text)}" is plain text, not a Slack mention: pick the person '
-                        "from Slack's suggestions, or write user:NAME")
+    return CommandError(
+        f'"{shown(text)}" is plain text, not a Slack mention: pick the person '
+        "from Slack's suggestions, or write user:NAME"
+    )
 
 
 def _has_bare_comma(word: Word) -> bool:

@@ -230,8 +230,22 @@ class McpToken:
     revoke: bool = False
 
 
-Command: TypeAlias = (Help | Login | Logout | WhoAmI | ListEntries | Show | Share | Unshare
-                      | Update | Rotate | Create | Requests | Cancel | McpToken)
+Command: TypeAlias = (
+    Help
+    | Login
+    | Logout
+    | WhoAmI
+    | ListEntries
+    | Show
+    | Share
+    | Unshare
+    | Update
+    | Rotate
+    | Create
+    | Requests
+    | Cancel
+    | McpToken
+)
 
 # --- verbs ---------------------------------------------------------------------------------
 

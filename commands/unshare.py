@@ -35,10 +35,19 @@ def parse(args: list[Token]) -> Unshare:
 
 def run(ctx: Context, command: Unshare) -> Submitted:
     audience = resolve(ctx, command.who)
-    change = Change(Verb.UNSHARE, command.entry.kind, command.entry.identifier,
-                    remove_users=tuple(u.username for u in audience.users),
-                    remove_groups=tuple(g.name for g in audience.groups))
-    request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
-                                ticket=reference(command.ticket),
-                                idempotency_key=ctx.idempotency_key, source=ctx.source)
+    change = Change(
+        Verb.UNSHARE,
+        command.entry.kind,
+        command.entry.identifier,
+        remove_users=tuple(u.username for u in audience.users),
+        remove_groups=tuple(g.name for g in audience.groups),
+    )
+    request = ctx.engine.submit(
+        change,
+        requester=ctx.user_id,
+        reason=command.reason,
+        ticket=reference(command.ticket),
+        idempotency_key=ctx.idempotency_key,
+        source=ctx.source,
+    )
     return Submitted(request)

@@ -33,7 +33,7 @@ SPEC = VerbSpec(
     name="update",
     usage='/mysafe update password|secret ID field=value… [reason "…"] [ticket KEY]',
     summary="ask to change an entry's plain fields (name, url, username, notes, tags…); "
-            "secrets go through rotate",
+    "secrets go through rotate",
     examples=(
         '/mysafe update password 312 notes="two words" tags=prod',
         '/mysafe update secret 7 url=https://api.example.com method=post reason "new endpoint"',
@@ -70,8 +70,10 @@ def _add_field(fields: dict[str, str], token: KeyValue, entry: EntryRef) -> None
     if name in SECRET_NAMES:
         raise secret_refusal(name, entry)
     if name not in Entry.PLAIN_FIELDS[entry.kind]:
-        raise CommandError(f'{entry.kind.label}s have no field "{shown(token.key)}": use '
-                           f"{_allowed(entry)}", field="fields")
+        raise CommandError(
+            f'{entry.kind.label}s have no field "{shown(token.key)}": use {_allowed(entry)}',
+            field="fields",
+        )
     if name in fields:
         raise CommandError(f"{name} is given twice: give each field once", field=name)
     fields[name] = token.value
@@ -91,8 +93,7 @@ def _stray(token: Token, entry: EntryRef, hint: Line) -> CommandError:
     if secret is not None:
         return secret_refusal(secret, entry)
     if word in Entry.PLAIN_FIELDS[entry.kind]:
-        return CommandError(f'write {word}=VALUE (in quotes if it has spaces: {word}="…")',
-                            field=word)
+        return CommandError(f'write {word}=VALUE (in quotes if it has spaces: {word}="…")', field=word)
     return unexpected(token, hint)
 
 
@@ -101,9 +102,15 @@ def _allowed(entry: EntryRef) -> str:
 
 
 def run(ctx: Context, command: Update) -> Submitted:
-    change = Change(Verb.UPDATE, command.entry.kind, command.entry.identifier,
-                    fields=dict(command.fields))
-    request = ctx.engine.submit(change, requester=ctx.user_id, reason=command.reason,
-                                ticket=reference(command.ticket),
-                                idempotency_key=ctx.idempotency_key, source=ctx.source)
+    change = Change(
+        Verb.UPDATE, command.entry.kind, command.entry.identifier, fields=dict(command.fields)
+    )
+    request = ctx.engine.submit(
+        change,
+        requester=ctx.user_id,
+        reason=command.reason,
+        ticket=reference(command.ticket),
+        idempotency_key=ctx.idempotency_key,
+        source=ctx.source,
+    )
     return Submitted(request)

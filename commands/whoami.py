@@ -30,19 +30,26 @@ def run(ctx: Context, command: WhoAmI) -> Message:
     account = ctx.services.vault.account(ctx.user_id)
     role = " You are an approver." if ctx.is_approver else ""
     if account is None:
-        return Message.of("You have not linked a MySafe key: run ", Code("/mysafe login"),
-                          "." + role)
+        return Message.of("You have not linked a MySafe key: run ", Code("/mysafe login"), "." + role)
     confirmed = ctx.services.vault.mysafe_username(ctx.user_id)
     linked = _moment(account.linked_at)
     if confirmed is None:
         return Message.of(
-            f"You linked a MySafe key (client ID {account.client_id}, linked ", linked,
-            ") and said you are ", Strong(account.mysafe_username),
+            f"You linked a MySafe key (client ID {account.client_id}, linked ",
+            linked,
+            ") and said you are ",
+            Strong(account.mysafe_username),
             ": unconfirmed until an admin runs ",
             Code(f"mysafe-bot users map {ctx.user_id} {account.mysafe_username}"),
-            f". Until then mentions of you cannot be shared with.{role}")
-    return Message.of("You act in MySafe as ", Strong(confirmed),
-                      f" (client ID {account.client_id}, linked ", linked, f").{role}")
+            f". Until then mentions of you cannot be shared with.{role}",
+        )
+    return Message.of(
+        "You act in MySafe as ",
+        Strong(confirmed),
+        f" (client ID {account.client_id}, linked ",
+        linked,
+        f").{role}",
+    )
 
 
 def _moment(stored: str) -> Part:

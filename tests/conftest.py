@@ -81,8 +81,9 @@ def encryption_key() -> str:
 
 
 @pytest.fixture
-def env(mysafe_server: EmulatorServer, redis_url: str, key_prefix: str,
-        encryption_key: str) -> dict[str, str]:
+def env(
+    mysafe_server: EmulatorServer, redis_url: str, key_prefix: str, encryption_key: str
+) -> dict[str, str]:
     """A complete, valid environment for the service, pointing at the test's servers."""
     return {
         "MYSAFE_URL": mysafe_server.url,
@@ -119,8 +120,9 @@ def link(services: Services, emulator: Emulator):
 
     def _link(slack_id: str, username: str) -> None:
         client_id, client_secret = emulator.add_user(username)
-        services.vault.link(slack_id, client_id=client_id, client_secret=client_secret,
-                            mysafe_username=username)
+        services.vault.link(
+            slack_id, client_id=client_id, client_secret=client_secret, mysafe_username=username
+        )
 
     return _link
 

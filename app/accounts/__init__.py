@@ -1,2 +1,1 @@
-"""Each person's linked MySafe key (encrypted) and who a Slack mention means in MySafe.
-"""
+"""Each person's linked MySafe key (encrypted) and who a Slack mention means in MySafe."""

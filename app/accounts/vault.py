@@ -73,8 +73,15 @@ class Vault:
 
     # --- accounts ------------------------------------------------------------------------
 
-    def link(self, slack_id: str, *, client_id: str, client_secret: str,
-             mysafe_username: str, confirmed: bool = True) -> LinkedAccount:
+    def link(
+        self,
+        slack_id: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        mysafe_username: str,
+        confirmed: bool = True,
+    ) -> LinkedAccount:
         """Store a key (secret encrypted). Callers verify it first: see `link_verified`.
 
         `confirmed` says an administrator vouches for the MySafe name (the CLI); a name the
@@ -86,18 +93,27 @@ class Vault:
         if not client_secret or len(client_secret) > 4096:
             raise ValidationError({"client_secret": "expected MySafe's client secret"})
         mapped = self.redis.hget(self._key("mentions"), slack_id)
-        confirmed = confirmed or (mapped is not None and mapped.casefold()
-                                  == mysafe_username.casefold())
-        account = LinkedAccount(slack_id, client_id.strip(), mysafe_username,
-                                utcnow().isoformat(timespec="seconds"), confirmed)
+        confirmed = confirmed or (
+            mapped is not None and mapped.casefold() == mysafe_username.casefold()
+        )
+        account = LinkedAccount(
+            slack_id,
+            client_id.strip(),
+            mysafe_username,
+            utcnow().isoformat(timespec="seconds"),
+            confirmed,
+        )
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.account_key(slack_id), mapping={
-                "client_id": account.client_id,
-                "client_secret": self.keyring.encrypt(client_secret).decode("ascii"),
-                "mysafe_username": account.mysafe_username,
-                "linked_at": account.linked_at,
-                "confirmed": "1" if account.confirmed else "0",
-            })
+            pipe.hset(
+                self.account_key(slack_id),
+                mapping={
+                    "client_id": account.client_id,
+                    "client_secret": self.keyring.encrypt(client_secret).decode("ascii"),
+                    "mysafe_username": account.mysafe_username,
+                    "linked_at": account.linked_at,
+                    "confirmed": "1" if account.confirmed else "0",
+                },
+            )
             pipe.sadd(self._key("accounts"), slack_id)
             pipe.execute()
         return account
@@ -115,8 +131,13 @@ class Vault:
         data = self.redis.hgetall(self.account_key(slack_id))
         if not data:
             return None
-        return LinkedAccount(slack_id, data["client_id"], data["mysafe_username"],
-                             data.get("linked_at", ""), data.get("confirmed", "1") == "1")
+        return LinkedAccount(
+            slack_id,
+            data["client_id"],
+            data["mysafe_username"],
+            data.get("linked_at", ""),
+            data.get("confirmed", "1") == "1",
+        )
 
     def accounts(self) -> list[LinkedAccount]:
         ids = sorted(self.redis.smembers(self._key("accounts")))
@@ -154,8 +175,9 @@ class Vault:
     # --- mentions ------------------------------------------------------------------------
 
     def map_mention(self, slack_id: str, mysafe_username: str) -> None:
-        self.redis.hset(self._key("mentions"), check_slack_id(slack_id),
-                        check_username(mysafe_username))
+        self.redis.hset(
+            self._key("mentions"), check_slack_id(slack_id), check_username(mysafe_username)
+        )
 
     def unmap_mention(self, slack_id: str) -> bool:
         return bool(self.redis.hdel(self._key("mentions"), slack_id))
@@ -170,29 +192,40 @@ class Vault:
         mapped = self.redis.hget(self._key("mentions"), slack_id)
         if mapped:
             return mapped
-        name, confirmed = self.redis.hmget(self.account_key(slack_id), "mysafe_username",
-                                           "confirmed")
+        name, confirmed = self.redis.hmget(self.account_key(slack_id), "mysafe_username", "confirmed")
         return name if name and confirmed != "0" else None
 
     def claimed_username(self, slack_id: str) -> str | None:
         """A name the person typed at login and no administrator has confirmed (display only)."""
         if self.redis.hget(self._key("mentions"), slack_id):
             return None
-        name, confirmed = self.redis.hmget(self.account_key(slack_id), "mysafe_username",
-                                           "confirmed")
+        name, confirmed = self.redis.hmget(self.account_key(slack_id), "mysafe_username", "confirmed")
         return name if name and confirmed == "0" else None
 
 
-def link_verified(vault: Vault, mysafe: MySafe, slack_id: str, *, client_id: str,
-                  client_secret: str, mysafe_username: str, confirmed: bool) -> LinkedAccount:
+def link_verified(
+    vault: Vault,
+    mysafe: MySafe,
+    slack_id: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    mysafe_username: str,
+    confirmed: bool,
+) -> LinkedAccount:
     """Fetch a token with the key first; a key MySafe rejects is never stored. `confirmed`:
     an administrator set the name (see the module docstring)."""
     check_slack_id(slack_id)
     check_username(mysafe_username)
     credentials = Credentials(client_id.strip(), client_secret)
     mysafe.session_for(slack_id, credentials).check()
-    account = vault.link(slack_id, client_id=client_id, client_secret=client_secret,
-                         mysafe_username=mysafe_username, confirmed=confirmed)
+    account = vault.link(
+        slack_id,
+        client_id=client_id,
+        client_secret=client_secret,
+        mysafe_username=mysafe_username,
+        confirmed=confirmed,
+    )
     return account
 
 

@@ -31,8 +31,14 @@ class AuditRecord:
     facts: dict[str, str]
 
     def to_json(self) -> dict[str, object]:
-        return {"id": self.id, "ts": self.ts, "event": self.event, "request": self.request,
-                "actor": self.actor, **self.facts}
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "event": self.event,
+            "request": self.request,
+            "actor": self.actor,
+            **self.facts,
+        }
 
     def line(self) -> str:
         """One printed line per record, whatever the text holds: a value with a space, a
@@ -54,23 +60,35 @@ class Audit:
         self.key = f"{prefix}:audit"
         self.maxlen = maxlen
 
-    def fields(self, event: str, *, request: str = "", actor: str = "",
-               **facts: object) -> dict[str, str]:
+    def fields(
+        self, event: str, *, request: str = "", actor: str = "", **facts: object
+    ) -> dict[str, str]:
         clean = {k: str(v) for k, v in facts.items() if v not in (None, "")}
-        return {"ts": utcnow().isoformat(timespec="milliseconds"), "event": event,
-                "request": request, "actor": actor, **clean}
+        return {
+            "ts": utcnow().isoformat(timespec="milliseconds"),
+            "event": event,
+            "request": request,
+            "actor": actor,
+            **clean,
+        }
 
-    def record(self, event: str, *, request: str = "", actor: str = "", pipe: Any = None,
-               **facts: object) -> None:
+    def record(
+        self, event: str, *, request: str = "", actor: str = "", pipe: Any = None, **facts: object
+    ) -> None:
         """Append to the stream (in `pipe` when given, saving a round trip) and log the line."""
         fields = self.fields(event, request=request, actor=actor, **facts)
         target = pipe if pipe is not None else self.redis
         target.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
-        log.info(event, extra=safe_extra({"event": event, **{
-            k: v for k, v in fields.items() if k not in ("ts", "event")}}))
+        log.info(
+            event,
+            extra=safe_extra(
+                {"event": event, **{k: v for k, v in fields.items() if k not in ("ts", "event")}}
+            ),
+        )
 
-    def read(self, *, since: datetime | None = None, request: str | None = None,
-             count: int = 10_000) -> Iterator[AuditRecord]:
+    def read(
+        self, *, since: datetime | None = None, request: str | None = None, count: int = 10_000
+    ) -> Iterator[AuditRecord]:
         start = f"{int(since.timestamp() * 1000)}-0" if since else "-"
         for entry_id, fields in self.redis.xrange(self.key, min=start, count=count):
             if request and fields.get("request") != request:

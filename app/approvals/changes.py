@@ -67,8 +67,10 @@ class Change:
         return self.duration > 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"duration": self.duration, "rotate_after": self.rotate_after,
-                "extends": self.extends,
+        return {
+            "duration": self.duration,
+            "rotate_after": self.rotate_after,
+            "extends": self.extends,
             "verb": self.verb.value,
             "kind": self.kind.value,
             "identifier": self.identifier,
@@ -105,8 +107,10 @@ def check(change: Change, secrets: Mapping[str, str], *, max_duration: int = 30 
     if spec.names_entry and not change.identifier:
         problems["entry"] = "name the entry: `password ID` or `secret ID`"
     if len(_principal_names(change)) > MAX_SHARES_PER_REQUEST:
-        problems["who"] = (f"at most {MAX_SHARES_PER_REQUEST} people and groups per request, "
-                           "so that the approval message can name every one")
+        problems["who"] = (
+            f"at most {MAX_SHARES_PER_REQUEST} people and groups per request, "
+            "so that the approval message can name every one"
+        )
     elif any(len(name) > MAX_PRINCIPAL_NAME for name in _principal_names(change)):
         problems["who"] = f"user and group names are at most {MAX_PRINCIPAL_NAME} characters"
     typed_secrets = SECRET_FIELDS & set(change.fields)
@@ -114,8 +118,9 @@ def check(change: Change, secrets: Mapping[str, str], *, max_duration: int = 30 
         problems[sorted(typed_secrets)[0]] = "secret values go only through `rotate` or `create`"
     if secrets and not spec.carries_secrets:
         problems["secrets"] = "only `rotate` and `create` carry secret values"
-    problems.update({k: v for k, v in spec.check(change, secrets, problems).items()
-                     if k not in problems})
+    problems.update(
+        {k: v for k, v in spec.check(change, secrets, problems).items() if k not in problems}
+    )
     if problems:
         raise ValidationError(problems)
 
@@ -136,22 +141,25 @@ def _duration_problems(change: Change, max_duration: int) -> dict[str, str]:
     return {}
 
 
-def _check_share(change: Change, secrets: Mapping[str, str],
-                 found: Mapping[str, str]) -> dict[str, str]:
+def _check_share(
+    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
+) -> dict[str, str]:
     if not change.add_users and not change.add_groups:
-        return {"with": "say who to share with: @someone, user:NAME or group:\"Name\""}
+        return {"with": 'say who to share with: @someone, user:NAME or group:"Name"'}
     return {}
 
 
-def _check_unshare(change: Change, secrets: Mapping[str, str],
-                   found: Mapping[str, str]) -> dict[str, str]:
+def _check_unshare(
+    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
+) -> dict[str, str]:
     if not change.remove_users and not change.remove_groups:
-        return {"from": "say who to unshare from: @someone, user:NAME or group:\"Name\""}
+        return {"from": 'say who to unshare from: @someone, user:NAME or group:"Name"'}
     return {}
 
 
-def _check_update(change: Change, secrets: Mapping[str, str],
-                  found: Mapping[str, str]) -> dict[str, str]:
+def _check_update(
+    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
+) -> dict[str, str]:
     problems: dict[str, str] = {}
     allowed = Entry.PLAIN_FIELDS[change.kind]
     unknown = sorted(set(change.fields) - set(allowed) - SECRET_FIELDS)
@@ -164,22 +172,28 @@ def _check_update(change: Change, secrets: Mapping[str, str],
     return problems
 
 
-def _check_rotate(change: Change, secrets: Mapping[str, str],
-                  found: Mapping[str, str]) -> dict[str, str]:
+def _check_rotate(
+    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
+) -> dict[str, str]:
     allowed_secrets = SECRET_FIELDS_OF[change.kind]
     if not secrets or set(secrets) - set(allowed_secrets):
         return {"secrets": f"a rotation sets {' and/or '.join(allowed_secrets)}"}
     return {}
 
 
-def _check_nothing_more(change: Change, secrets: Mapping[str, str],
-                        found: Mapping[str, str]) -> dict[str, str]:
+def _check_nothing_more(
+    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
+) -> dict[str, str]:
     return {}
 
 
 def _principal_names(change: Change) -> list[str]:
-    return [*(u.username for u in change.add_users), *(g.name for g in change.add_groups),
-            *change.remove_users, *change.remove_groups]
+    return [
+        *(u.username for u in change.add_users),
+        *(g.name for g in change.add_groups),
+        *change.remove_users,
+        *change.remove_groups,
+    ]
 
 
 def _value_problems(change: Change) -> dict[str, str]:
@@ -188,40 +202,37 @@ def _value_problems(change: Change) -> dict[str, str]:
     try:
         validate_body(UPDATE_SCHEMAS[change.kind], dict(change.fields))
     except ValidationError as error:
-        return {field: "; ".join(m) if isinstance(m, list) else str(m)
-                for field, m in error.errors.items()}
+        return {
+            field: "; ".join(m) if isinstance(m, list) else str(m) for field, m in error.errors.items()
+        }
     return {}
 
 
 # --- apply-time body --------------------------------------------------------------------------
+
 
 def final_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     """The MySafe body for this change, merged into the entry as it is *now*."""
     return spec_of(change).body(change, current, secrets)
 
 
-def _share_body(change: Change, current: Entry | None,
-                secrets: Mapping[str, str]) -> dict[str, Any]:
+def _share_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     return _sharing_body(change, current, add=True)
 
 
-def _unshare_body(change: Change, current: Entry | None,
-                  secrets: Mapping[str, str]) -> dict[str, Any]:
+def _unshare_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     return _sharing_body(change, current, add=False)
 
 
-def _update_body(change: Change, current: Entry | None,
-                 secrets: Mapping[str, str]) -> dict[str, Any]:
+def _update_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     return dict(change.fields)
 
 
-def _rotate_body(change: Change, current: Entry | None,
-                 secrets: Mapping[str, str]) -> dict[str, Any]:
+def _rotate_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     return dict(secrets)
 
 
-def _create_body(change: Change, current: Entry | None,
-                 secrets: Mapping[str, str]) -> dict[str, Any]:
+def _create_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {**change.fields, **secrets}
     if change.add_users:
         body["users_allowed"] = [u.body() for u in change.add_users]
@@ -234,12 +245,18 @@ def _sharing_body(change: Change, current: Entry | None, *, add: bool) -> dict[s
     assert current is not None
     body: dict[str, Any] = {}
     if change.add_users or change.remove_users:
-        users = merge_users(current.users_allowed, change.add_users) if add else \
-            remove(current.users_allowed, change.remove_users, key=lambda u: u.username)
+        users = (
+            merge_users(current.users_allowed, change.add_users)
+            if add
+            else remove(current.users_allowed, change.remove_users, key=lambda u: u.username)
+        )
         body["users_allowed"] = [u.body() for u in users]
     if change.add_groups or change.remove_groups:
-        groups = merge_groups(current.groups_allowed, change.add_groups) if add else \
-            remove(current.groups_allowed, change.remove_groups, key=lambda g: g.name)
+        groups = (
+            merge_groups(current.groups_allowed, change.add_groups)
+            if add
+            else remove(current.groups_allowed, change.remove_groups, key=lambda g: g.name)
+        )
         body["groups_allowed"] = [g.body() for g in groups]
     return body
 
@@ -250,8 +267,8 @@ def merge_users(current: Iterable[UserShare], added: Iterable[UserShare]) -> lis
     for user in added:
         had = merged.get(user.username.casefold())
         merged[user.username.casefold()] = UserShare(
-            had.username if had else user.username,
-            user.can_edit or bool(had and had.can_edit))
+            had.username if had else user.username, user.can_edit or bool(had and had.can_edit)
+        )
     return list(merged.values())
 
 
@@ -260,7 +277,8 @@ def merge_groups(current: Iterable[GroupShare], added: Iterable[GroupShare]) -> 
     for group in added:
         had = merged.get(group.name.casefold())
         merged[group.name.casefold()] = GroupShare(
-            had.name if had else group.name, group.can_edit or bool(had and had.can_edit))
+            had.name if had else group.name, group.can_edit or bool(had and had.can_edit)
+        )
     return list(merged.values())
 
 
@@ -321,37 +339,35 @@ def diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> l
     return spec_of(change).diff(change, current, secrets)
 
 
-def _create_diff(change: Change, current: Entry | None,
-                 secrets: Mapping[str, str]) -> list[DiffLine]:
+def _create_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
     lines = [DiffLine(k, "", v) for k, v in change.fields.items()]
     lines += [DiffLine(k, "", "(set)") for k in secrets]
     return lines + _sharing_lines(change, None)
 
 
-def _rotate_diff(change: Change, current: Entry | None,
-                 secrets: Mapping[str, str]) -> list[DiffLine]:
-    return [DiffLine(k, "(hidden)", "(changed)")
-            for k in SECRET_FIELDS_OF[change.kind] if k in secrets]
+def _rotate_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
+    return [DiffLine(k, "(hidden)", "(changed)") for k in SECRET_FIELDS_OF[change.kind] if k in secrets]
 
 
-def _update_diff(change: Change, current: Entry | None,
-                 secrets: Mapping[str, str]) -> list[DiffLine]:
+def _update_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
     assert current is not None  # an update names its entry
     before = current.plain_fields()
     return [DiffLine(k, before.get(k, ""), v) for k, v in change.fields.items()]
 
 
-def _sharing_diff(change: Change, current: Entry | None,
-                  secrets: Mapping[str, str]) -> list[DiffLine]:
+def _sharing_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
     return _sharing_lines(change, current)
 
 
 def _sharing_lines(change: Change, current: Entry | None) -> list[DiffLine]:
     """One line per user or group named, with their right now and after the change."""
-    users = {u.username.casefold(): (u.username, u.can_edit)
-             for u in (current.users_allowed if current else ())}
-    groups = {g.name.casefold(): (g.name, g.can_edit)
-              for g in (current.groups_allowed if current else ())}
+    users = {
+        u.username.casefold(): (u.username, u.can_edit)
+        for u in (current.users_allowed if current else ())
+    }
+    groups = {
+        g.name.casefold(): (g.name, g.can_edit) for g in (current.groups_allowed if current else ())
+    }
     lines = [_added(USERS, users, u.username, u.can_edit) for u in change.add_users]
     lines += [_added(GROUPS, groups, g.name, g.can_edit) for g in change.add_groups]
     lines += [_removed(USERS, users, name) for name in change.remove_users]
@@ -363,8 +379,9 @@ def _right(can_edit: bool) -> str:
     return EDIT if can_edit else VIEW
 
 
-def _added(field_name: str, current: Mapping[str, tuple[str, bool]], name: str,
-           can_edit: bool) -> DiffLine:
+def _added(
+    field_name: str, current: Mapping[str, tuple[str, bool]], name: str, can_edit: bool
+) -> DiffLine:
     """As `merge_users` applies it: someone already there keeps edit rights they had."""
     had = current.get(name.casefold())
     before = _right(had[1]) if had else NO_ACCESS
@@ -374,8 +391,9 @@ def _added(field_name: str, current: Mapping[str, tuple[str, bool]], name: str,
 
 def _removed(field_name: str, current: Mapping[str, tuple[str, bool]], name: str) -> DiffLine:
     had = current.get(name.casefold())
-    return DiffLine(field_name, _right(had[1]) if had else NO_ACCESS, NO_ACCESS,
-                    had[0] if had else name)
+    return DiffLine(
+        field_name, _right(had[1]) if had else NO_ACCESS, NO_ACCESS, had[0] if had else name
+    )
 
 
 def _distinct(lines: Iterable[DiffLine]) -> list[DiffLine]:
@@ -390,6 +408,7 @@ def _distinct(lines: Iterable[DiffLine]) -> list[DiffLine]:
 
 
 # --- against the entry as it is now ------------------------------------------------------------
+
 
 def check_against(change: Change, current: Entry | None, lines: Iterable[DiffLine]) -> None:
     """Refuse, before anything is stored, a change that would change nothing in the entry as it
@@ -409,17 +428,23 @@ def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
     if change.verb is Verb.UPDATE:
         if all(line.before == line.after for line in lines):
             names = ", ".join(text.inline(line.field) for line in lines)
-            return {"change": f"this changes nothing: {names} already "
-                              f"{'has' if len(lines) == 1 else 'have'} that value"}
+            return {
+                "change": f"this changes nothing: {names} already "
+                f"{'has' if len(lines) == 1 else 'have'} that value"
+            }
         return {}
     if any(line.action in ("add", "raise", "remove") for line in lines):
         return {}
     names = ", ".join(_principal(line) for line in lines)
     if change.verb is Verb.SHARE:
-        return {"change": f"this changes nothing: {names} already "
-                          f"{'has' if len(lines) == 1 else 'have'} that access"}
-    return {"change": f"this changes nothing: {names} "
-                      f"{'has' if len(lines) == 1 else 'have'} no access to remove"}
+        return {
+            "change": f"this changes nothing: {names} already "
+            f"{'has' if len(lines) == 1 else 'have'} that access"
+        }
+    return {
+        "change": f"this changes nothing: {names} "
+        f"{'has' if len(lines) == 1 else 'have'} no access to remove"
+    }
 
 
 def _principal(line: DiffLine) -> str:
@@ -435,12 +460,15 @@ def _over_limits(change: Change, current: Entry) -> dict[str, str]:
     groups = len(merge_groups(current.groups_allowed, change.add_groups))
     for count, what in ((users, "users"), (groups, "groups")):
         if count > MAX_SHARES:
-            return {"change": f"MySafe shares an entry with at most {MAX_SHARES} {what}; this "
-                              f"share would make {count}: remove someone first (unshare)"}
+            return {
+                "change": f"MySafe shares an entry with at most {MAX_SHARES} {what}; this "
+                f"share would make {count}: remove someone first (unshare)"
+            }
     return {}
 
 
 # --- is the change there? ---------------------------------------------------------------------
+
 
 def unmet(change: Change, entry: Entry, *, reported: Iterable[str] = ()) -> list[str] | None:
     """What of this change the entry does *not* show, in people's words ([] = all of it).
@@ -459,31 +487,46 @@ def _cannot_tell(change: Change, entry: Entry, said: str) -> list[str] | None:
 
 def _update_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
     now = entry.plain_fields()
-    return [f"{name} is {now.get(name, '')!r}, not {value!r}"
-            for name, value in change.fields.items()
-            if _plain(now.get(name, "")) != _plain(value)]
+    return [
+        f"{name} is {now.get(name, '')!r}, not {value!r}"
+        for name, value in change.fields.items()
+        if _plain(now.get(name, "")) != _plain(value)
+    ]
 
 
 def _share_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
     users = {u.username.casefold(): u for u in entry.users_allowed}
     groups = {g.name.casefold(): g for g in entry.groups_allowed}
-    return [*_missing([u for u in change.add_users if u.username.casefold() not in said],
-                      users, lambda u: u.username, "user"),
-            *_missing([g for g in change.add_groups if g.name.casefold() not in said],
-                      groups, lambda g: g.name, "group")]
+    return [
+        *_missing(
+            [u for u in change.add_users if u.username.casefold() not in said],
+            users,
+            lambda u: u.username,
+            "user",
+        ),
+        *_missing(
+            [g for g in change.add_groups if g.name.casefold() not in said],
+            groups,
+            lambda g: g.name,
+            "group",
+        ),
+    ]
 
 
 def _unshare_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
     users = {u.username.casefold() for u in entry.users_allowed}
     groups = {g.name.casefold() for g in entry.groups_allowed}
-    return [*(f"user {name} still has access" for name in change.remove_users
-              if name.casefold() in users),
-            *(f"group {name} still has access" for name in change.remove_groups
-              if name.casefold() in groups)]
+    return [
+        *(f"user {name} still has access" for name in change.remove_users if name.casefold() in users),
+        *(
+            f"group {name} still has access"
+            for name in change.remove_groups
+            if name.casefold() in groups
+        ),
+    ]
 
 
-def _missing(wanted: Iterable[Any], present: Mapping[str, Any], name: Any,
-             label: str) -> list[str]:
+def _missing(wanted: Iterable[Any], present: Mapping[str, Any], name: Any, label: str) -> list[str]:
     problems = []
     for share in wanted:
         had = present.get(name(share).casefold())
@@ -499,6 +542,7 @@ def _plain(value: object) -> str:
 
 
 # --- one spec per verb --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ChangeSpec:
@@ -521,14 +565,22 @@ class ChangeSpec:
 
 
 SPECS: dict[Verb, ChangeSpec] = {
-    Verb.SHARE: ChangeSpec(_check_share, _share_body, _sharing_diff, _share_unmet,
-                           grants=True),
+    Verb.SHARE: ChangeSpec(_check_share, _share_body, _sharing_diff, _share_unmet, grants=True),
     Verb.UNSHARE: ChangeSpec(_check_unshare, _unshare_body, _sharing_diff, _unshare_unmet),
     Verb.UPDATE: ChangeSpec(_check_update, _update_body, _update_diff, _update_unmet),
-    Verb.ROTATE: ChangeSpec(_check_rotate, _rotate_body, _rotate_diff, _cannot_tell,
-                            carries_secrets=True),
-    Verb.CREATE: ChangeSpec(_check_nothing_more, _create_body, _create_diff, _cannot_tell,
-                            names_entry=False, creates=True, carries_secrets=True, grants=True),
+    Verb.ROTATE: ChangeSpec(
+        _check_rotate, _rotate_body, _rotate_diff, _cannot_tell, carries_secrets=True
+    ),
+    Verb.CREATE: ChangeSpec(
+        _check_nothing_more,
+        _create_body,
+        _create_diff,
+        _cannot_tell,
+        names_entry=False,
+        creates=True,
+        carries_secrets=True,
+        grants=True,
+    ),
 }
 if set(SPECS) != set(Verb):  # a verb without its spec fails here, at import, never at apply
     raise ImportError(f"no ChangeSpec for {sorted(v.value for v in set(Verb) - set(SPECS))}")

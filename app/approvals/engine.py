@@ -103,8 +103,10 @@ TELL_WITHIN = 300.0
 TELL_TRIES = 10
 
 _REFUSALS: dict[Outcome, type[ApprovalError]] = {
-    Outcome.SELF: SelfApproval, Outcome.NOT_APPROVER: NotAnApprover,
-    Outcome.NOT_REQUESTER: NotRequester, Outcome.BENEFICIARY: Beneficiary,
+    Outcome.SELF: SelfApproval,
+    Outcome.NOT_APPROVER: NotAnApprover,
+    Outcome.NOT_REQUESTER: NotRequester,
+    Outcome.BENEFICIARY: Beneficiary,
 }
 _SECRETS_FIELD = "secrets"
 
@@ -137,8 +139,9 @@ class Engine:
         self.settings = services.settings
         self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
         self.locks = EntryLocks(services.redis, prefix=self.settings.key_prefix)
-        self.audit = Audit(services.redis, prefix=self.settings.key_prefix,
-                           maxlen=self.settings.audit_maxlen)
+        self.audit = Audit(
+            services.redis, prefix=self.settings.key_prefix, maxlen=self.settings.audit_maxlen
+        )
         self.listeners = listeners if listeners is not None else []
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.policy = PolicyBook(self.settings)
@@ -155,11 +158,18 @@ class Engine:
         """`submit_once`, for callers that do not care whether the request is new."""
         return self.submit_once(change, **options)[0]
 
-    def submit_once(self, change: Change, *, requester: str,
-                    secrets: Mapping[str, str] | None = None, reason: str = "",
-                    ticket: Mapping[str, str] | None = None, source: str = "slack",
-                    idempotency_key: str | None = None,
-                    notify: Sequence[str] = ()) -> tuple[ChangeRequest, bool]:
+    def submit_once(
+        self,
+        change: Change,
+        *,
+        requester: str,
+        secrets: Mapping[str, str] | None = None,
+        reason: str = "",
+        ticket: Mapping[str, str] | None = None,
+        source: str = "slack",
+        idempotency_key: str | None = None,
+        notify: Sequence[str] = (),
+    ) -> tuple[ChangeRequest, bool]:
         """Validate, read the entry as the requester (so 1005/1006/1009 are told now), store.
 
         Raises `ValidationError`, `CredentialsMissing` or a `MySafeError`; nothing is stored
@@ -185,8 +195,9 @@ class Engine:
             self._check_may_write(client, current)
         # A create's retry must recognise only the entry *it* made: remember what already
         # carries the same name (or identifier code) now, before anything is created.
-        preexisting = [e.identifier for e in self._same_name(client, change)] \
-            if spec_of(change).creates else []
+        preexisting = (
+            [e.identifier for e in self._same_name(client, change)] if spec_of(change).creates else []
+        )
         now = timestamp()
         expires = now + self.settings.request_ttl
         fields = {
@@ -215,17 +226,29 @@ class Engine:
         }
         if secrets:
             fields[_SECRETS_FIELD] = self.services.keyring.encrypt(json.dumps(secrets)).decode()
-        request_id, created = self.store.create(fields, requester=requester, created=now,
-                                                expires=expires, idempotency_key=idempotency_key)
+        request_id, created = self.store.create(
+            fields, requester=requester, created=now, expires=expires, idempotency_key=idempotency_key
+        )
         request = self.get(request_id)
         if created:
             if rule.approvals:
-                self.reminders.schedule(request_id, created=now, remind_after=rule.remind_after,
-                                        escalate_after=rule.escalate_after)
-            self.audit.record("request.created", request=request_id, actor=requester,
-                              verb=change.verb.value, kind=change.kind.value,
-                              entry=change.identifier or "", channel=source, reason=reason[:200],
-                              ticket=(ticket or {}).get("key", ""))
+                self.reminders.schedule(
+                    request_id,
+                    created=now,
+                    remind_after=rule.remind_after,
+                    escalate_after=rule.escalate_after,
+                )
+            self.audit.record(
+                "request.created",
+                request=request_id,
+                actor=requester,
+                verb=change.verb.value,
+                kind=change.kind.value,
+                entry=change.identifier or "",
+                channel=source,
+                reason=reason[:200],
+                ticket=(ticket or {}).get("key", ""),
+            )
             metrics.REQUESTS.labels(verb=change.verb.value, outcome="created").inc()
             try:
                 self._tell(request, "created")
@@ -236,32 +259,39 @@ class Engine:
                 request = self._apply_at_once(request, rule).request
         return request, created
 
-    def rule_for(self, change: Change, current: Entry | None, *, requester: str,
-                 source: str) -> Rule:
+    def rule_for(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Rule:
         """The policy rule this change meets (the first that matches, see app.approvals.policy)."""
-        return self.policy.current.choose(self.subject(change, current, requester=requester,
-                                                       source=source)).rule
+        return self.policy.current.choose(
+            self.subject(change, current, requester=requester, source=source)
+        ).rule
 
-    def subject(self, change: Change, current: Entry | None, *, requester: str,
-                source: str) -> Subject:
+    def subject(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Subject:
         """What rules match on: the entry's tags as MySafe holds them (a create's own), the
         verb, kind and front, and who asks (Slack ID and trusted MySafe username)."""
         tags = current.tags if current is not None else change.fields.get("tags", "")
         name = self.services.vault.mysafe_username(requester)
-        return Subject(verb=change.verb.value, kind=change.kind.value, source=source,
-                       tags=frozenset(t.strip().casefold() for t in tags.split(",") if t.strip()),
-                       requester=frozenset(filter(None, (requester, name and name.casefold()))))
+        return Subject(
+            verb=change.verb.value,
+            kind=change.kind.value,
+            source=source,
+            tags=frozenset(t.strip().casefold() for t in tags.split(",") if t.strip()),
+            requester=frozenset(filter(None, (requester, name and name.casefold()))),
+        )
 
     def _apply_at_once(self, request: ChangeRequest, rule: Rule) -> Decision:
         """`approvals: 0`: nobody needs to click; the bot applies it now, and says so."""
         lease = self._new_lease()
         self.store.track_lease(request.id, lease["lease_until"])
-        result = self.store.transition(request.id, Action.AUTO, actor="bot", now=timestamp(),
-                                       **lease)
+        result = self.store.transition(request.id, Action.AUTO, actor="bot", now=timestamp(), **lease)
         if result.status is not Outcome.APPLY:
             return Decision(self.get(request.id), result.status)
-        self.audit.record("request.auto_approved", request=request.id, actor="bot",
-                          rule=rule.name, why="the policy rule needs no approval")
+        self.audit.record(
+            "request.auto_approved",
+            request=request.id,
+            actor="bot",
+            rule=rule.name,
+            why="the policy rule needs no approval",
+        )
         applying = self.get(request.id)
         self._tell(applying, "applying")
         return self.apply(request.id, str(lease["lease"]), request=applying)
@@ -272,8 +302,13 @@ class Engine:
         why = self.standing(slack_id) if self.standing is not None else None
         if why is None:
             return
-        self.audit.record("click.refused" if request_id else "request.refused",
-                          request=request_id, actor=slack_id, action=action, why=why)
+        self.audit.record(
+            "click.refused" if request_id else "request.refused",
+            request=request_id,
+            actor=slack_id,
+            action=action,
+            why=why,
+        )
         raise Ineligible(why)
 
     @staticmethod
@@ -286,15 +321,19 @@ class Engine:
         items = client.list_entries(current.kind, **filters)
         item = next((i for i in items if i.identifier == current.identifier), None)
         if item is not None and not item.can_write:
-            raise ValidationError({"entry": (
-                f"you can only view {current.kind.label} {current.identifier} in MySafe, so "
-                "MySafe would refuse this change after an approver's click: ask its owner, or "
-                "someone with edit access, to request it")})
+            raise ValidationError(
+                {
+                    "entry": (
+                        f"you can only view {current.kind.label} {current.identifier} in MySafe, so "
+                        "MySafe would refuse this change after an approver's click: ask its owner, or "
+                        "someone with edit access, to request it"
+                    )
+                }
+            )
 
     def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
         """Take back a request no approver can see: final at once, its key free for a retry."""
-        self.store.transition(request.id, Action.WITHDRAW, actor="bot", now=timestamp(),
-                              why=why[:300])
+        self.store.transition(request.id, Action.WITHDRAW, actor="bot", now=timestamp(), why=why[:300])
         if idempotency_key:
             self.store.release_claim(idempotency_key, request.id)
         self.audit.record("request.not_posted", request=request.id, actor="bot", why=why[:300])
@@ -312,22 +351,29 @@ class Engine:
         """Count one approval; the click that completes the count applies the change."""
         return self._decide_then_apply(request_id, Action.APPROVE, actor, is_approver=is_approver)
 
-    def deny(self, request_id: str, actor: str, *, is_approver: bool,
-             reason: str = "") -> Decision:
+    def deny(self, request_id: str, actor: str, *, is_approver: bool, reason: str = "") -> Decision:
         """Settle the request as denied at once (the click itself decides; see `explain`)."""
-        return self._decide(request_id, Action.DENY, actor, approver=is_approver,
-                            ids=self._identities(actor)[1], reason=reason[:500])
+        return self._decide(
+            request_id,
+            Action.DENY,
+            actor,
+            approver=is_approver,
+            ids=self._identities(actor)[1],
+            reason=reason[:500],
+        )
 
     def explain(self, request_id: str, actor: str, reason: str) -> Decision:
         """The denier's reason, added after their click denied the request."""
-        result = self.store.transition(request_id, Action.REASON, actor=actor, now=timestamp(),
-                                       reason=reason[:500])
+        result = self.store.transition(
+            request_id, Action.REASON, actor=actor, now=timestamp(), reason=reason[:500]
+        )
         if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
         request = self.get(request_id)
         if result.status is Outcome.OK:
-            self.audit.record("request.deny_reason", request=request_id, actor=actor,
-                              reason=request.deny_reason)
+            self.audit.record(
+                "request.deny_reason", request=request_id, actor=actor, reason=request.deny_reason
+            )
             self._tell(request, "reason")
         return Decision(request, result.status)
 
@@ -340,8 +386,10 @@ class Engine:
         if actor != request.requester:
             raise NotRequester("Only the person who asked can nudge the approvers.")
         if request.state is not State.PENDING:
-            raise InvalidTransition(f"{request_id} is {request.state.value}; there is nobody "
-                                    "left to nudge.", state=request.state.value)
+            raise InvalidTransition(
+                f"{request_id} is {request.state.value}; there is nobody left to nudge.",
+                state=request.state.value,
+            )
         if not request.remind_after:
             raise ApprovalError(f"The policy rule of {request_id} sets no reminders.")
         key = self.store.nudge_key(request_id)
@@ -350,8 +398,10 @@ class Engine:
             return request
         if not self.services.redis.set(key, actor, nx=True, ex=request.remind_after):
             wait = max(int(self.services.redis.ttl(key)), 1)
-            raise ApprovalError(f"You nudged the approvers of {request_id} recently; you can "
-                                f"again in {describe(max(wait - wait % 60, 60))}.")
+            raise ApprovalError(
+                f"You nudged the approvers of {request_id} recently; you can "
+                f"again in {describe(max(wait - wait % 60, 60))}."
+            )
         self.audit.record("request.nudged", request=request_id, actor=actor)
         self._tell(request, Nudge.REMIND.value)
         return request
@@ -380,12 +430,14 @@ class Engine:
         A claimed name counts here too: it can only make its claimant refused or counted
         once with someone else, never let them approve something they could not otherwise."""
         vault = self.services.vault
-        names = [n.casefold() for n in (vault.mysafe_username(actor),
-                                        vault.claimed_username(actor)) if n]
+        names = [
+            n.casefold() for n in (vault.mysafe_username(actor), vault.claimed_username(actor)) if n
+        ]
         return [actor, *names], [f"slack:{actor}", *(f"mysafe:{n}" for n in names)]
 
-    def _decide_then_apply(self, request_id: str, action: Action, actor: str, *,
-                           is_approver: bool) -> Decision:
+    def _decide_then_apply(
+        self, request_id: str, action: Action, actor: str, *, is_approver: bool
+    ) -> Decision:
         """The one caller the script hands the lease to makes the MySafe call, at once.
 
         The lease is indexed *before* the script may grant it: a process that dies between
@@ -393,8 +445,9 @@ class Engine:
         lease = self._new_lease()
         self.store.track_lease(request_id, lease["lease_until"])
         names, ids = self._identities(actor)
-        decision = self._decide(request_id, action, actor, approver=is_approver,
-                                identities=names, ids=ids, **lease)
+        decision = self._decide(
+            request_id, action, actor, approver=is_approver, identities=names, ids=ids, **lease
+        )
         if decision.status is Outcome.APPLY:
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision
@@ -404,8 +457,9 @@ class Engine:
         if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
         if result.status in _REFUSALS:
-            self.audit.record("click.refused", request=request_id, actor=actor, action=action,
-                              why=result.status)
+            self.audit.record(
+                "click.refused", request=request_id, actor=actor, action=action, why=result.status
+            )
             raise _REFUSALS[result.status]()
         request = self.get(request_id)
         decision = Decision(request, result.status)
@@ -415,25 +469,38 @@ class Engine:
     def _after(self, decision: Decision, action: Action, actor: str) -> None:
         request = decision.request
         if not decision.changed:
-            self.audit.record("click.ignored", request=request.id, actor=actor, action=action,
-                              state=request.state.value, why=decision.status)
+            self.audit.record(
+                "click.ignored",
+                request=request.id,
+                actor=actor,
+                action=action,
+                state=request.state.value,
+                why=decision.status,
+            )
             return
-        event = {Outcome.OK: action, Outcome.APPLY: "applying",
-                 Outcome.EXPIRED: "expired"}[decision.status]
-        self.audit.record(f"request.{event}", request=request.id, actor=actor,
-                          state=request.state.value, approvals=len(request.approvals),
-                          reason=request.deny_reason if action == "deny" else "")
+        event = {Outcome.OK: action, Outcome.APPLY: "applying", Outcome.EXPIRED: "expired"}[
+            decision.status
+        ]
+        self.audit.record(
+            f"request.{event}",
+            request=request.id,
+            actor=actor,
+            state=request.state.value,
+            approvals=len(request.approvals),
+            reason=request.deny_reason if action == "deny" else "",
+        )
         self._settle(request)
         self._tell(request, event)
 
     # --- apply -------------------------------------------------------------------------------
 
     def _new_lease(self, now: float | None = None) -> dict[str, Any]:
-        return {"lease": token_hex(8),
-                "lease_until": (timestamp() if now is None else now) + self.settings.apply_lease}
+        return {
+            "lease": token_hex(8),
+            "lease_until": (timestamp() if now is None else now) + self.settings.apply_lease,
+        }
 
-    def apply(self, request_id: str, lease: str, *,
-              request: ChangeRequest | None = None) -> Decision:
+    def apply(self, request_id: str, lease: str, *, request: ChangeRequest | None = None) -> Decision:
         """Make the MySafe call for a request this caller holds the lease on, record the end.
 
         `request` is the copy the caller read right after taking the lease, if it has one."""
@@ -443,39 +510,69 @@ class Engine:
         except EntryBusy:
             return self._queue(request, lease)
         except LeaseLost as error:
-            log.warning("apply stopped before writing: lease lost", extra={
-                "event": "apply.stale", "request": request_id, "why": str(error)})
+            log.warning(
+                "apply stopped before writing: lease lost",
+                extra={"event": "apply.stale", "request": request_id, "why": str(error)},
+            )
             return Decision(self.get(request_id), Outcome.APPLY)
         except (MySafeError, BotError) as error:
             detail = error.describe() if isinstance(error, MySafeError) else str(error)
-            result = self.store.transition(request_id, Action.FINISH, actor="bot", now=timestamp(),
-                                           lease=lease, outcome="failed", error=detail[:500])
+            result = self.store.transition(
+                request_id,
+                Action.FINISH,
+                actor="bot",
+                now=timestamp(),
+                lease=lease,
+                outcome="failed",
+                error=detail[:500],
+            )
             event = "failed"
         else:
             summary: dict[str, Any] = {
-                "message": outcome.message, "shared_error": list(outcome.shared_error),
-                "identifier": outcome.entry.identifier if outcome.entry else None, **ended}
+                "message": outcome.message,
+                "shared_error": list(outcome.shared_error),
+                "identifier": outcome.entry.identifier if outcome.entry else None,
+                **ended,
+            }
             try:
-                result = self.store.transition(request_id, Action.FINISH, actor="bot",
-                                               now=timestamp(), lease=lease, outcome="applied",
-                                               result=json.dumps(summary))
+                result = self.store.transition(
+                    request_id,
+                    Action.FINISH,
+                    actor="bot",
+                    now=timestamp(),
+                    lease=lease,
+                    outcome="applied",
+                    result=json.dumps(summary),
+                )
             except redis.RedisError as error:
-                log.error("applied in MySafe, not recorded", extra={
-                    "event": "apply.unrecorded", "request": request_id,
-                    "error": type(error).__name__})
+                log.error(
+                    "applied in MySafe, not recorded",
+                    extra={
+                        "event": "apply.unrecorded",
+                        "request": request_id,
+                        "error": type(error).__name__,
+                    },
+                )
                 raise OutcomeNotRecorded(OutcomeNotRecorded.user_message) from error
             event = "applied"
         request = self.get(request_id)
         decision = Decision(request, result.status)
         if result.status is not Outcome.OK:  # lease taken over meanwhile: the new holder reports
-            log.warning("apply result dropped: lease lost",
-                        extra={"event": "apply.stale", "request": request_id})
+            log.warning(
+                "apply result dropped: lease lost",
+                extra={"event": "apply.stale", "request": request_id},
+            )
             return decision
         self.store.drop_lease(request_id)
-        self.audit.record(f"request.{event}", request=request_id, actor="bot",
-                          state=request.state.value, message=request.result.get("message", ""),
-                          error=request.error, shared_error="; ".join(
-                              request.result.get("shared_error", [])))
+        self.audit.record(
+            f"request.{event}",
+            request=request_id,
+            actor="bot",
+            state=request.state.value,
+            message=request.result.get("message", ""),
+            error=request.error,
+            shared_error="; ".join(request.result.get("shared_error", [])),
+        )
         metrics.REQUESTS.labels(verb=request.change.verb.value, outcome=event).inc()
         self._settle(request)
         self._tell(request, event)
@@ -504,12 +601,15 @@ class Engine:
         """Another apply held the entry too long: hand this one to the sweeper's next pass."""
         self.store.transition(request.id, Action.YIELD, actor="bot", now=timestamp(), lease=lease)
         self.store.track_lease(request.id, timestamp())
-        self.audit.record("request.queued", request=request.id, actor="bot",
-                          why="another change to the same entry is being applied")
+        self.audit.record(
+            "request.queued",
+            request=request.id,
+            actor="bot",
+            why="another change to the same entry is being applied",
+        )
         return Decision(self.get(request.id), Outcome.APPLY)
 
-    def _call_mysafe(self, request: ChangeRequest,
-                     lease: str) -> tuple[WriteResult, dict[str, Any]]:
+    def _call_mysafe(self, request: ChangeRequest, lease: str) -> tuple[WriteResult, dict[str, Any]]:
         """The MySafe calls of one apply, none of them allowed to end after the lease does;
         with a time-bound share's scheduled end (empty for every other change)."""
         change = request.change
@@ -521,8 +621,9 @@ class Engine:
                 return self._create_once(client, request, secrets), {}
             return self._write_entry(client, request, lease, secrets)
 
-    def _write_entry(self, client: UserClient, request: ChangeRequest, lease: str,
-                     secrets: Mapping[str, str]) -> tuple[WriteResult, dict[str, Any]]:
+    def _write_entry(
+        self, client: UserClient, request: ChangeRequest, lease: str, secrets: Mapping[str, str]
+    ) -> tuple[WriteResult, dict[str, Any]]:
         """Read → merge → write → read back, holding the entry, so two applies never overlap.
 
         An apply that finds its change already there writes nothing (a take-over whose first
@@ -535,13 +636,20 @@ class Engine:
         change = request.change
         assert change.identifier is not None  # every verb but create names its entry
         left = request.lease_until - timestamp() - LEASE_SAFETY
-        with (self.locks.hold(change.kind, change.identifier, lease=max(left, 0.0),
-                              wait=max(min(left / 2, ENTRY_WAIT), 0.0)) as held,
-              deadline(held.deadline - LEASE_SAFETY)):
+        with (
+            self.locks.hold(
+                change.kind,
+                change.identifier,
+                lease=max(left, 0.0),
+                wait=max(min(left / 2, ENTRY_WAIT), 0.0),
+            ) as held,
+            deadline(held.deadline - LEASE_SAFETY),
+        ):
             current = client.get(change.kind, change.identifier)
             if unmet(change, current) == []:
-                outcome = WriteResult(message="Already in place in MySafe; nothing was written",
-                                      entry=current)
+                outcome = WriteResult(
+                    message="Already in place in MySafe; nothing was written", entry=current
+                )
                 grant = self._grant_kept(request, current) if change.time_bound else None
             else:
                 grant = granted(change, current) if change.time_bound else None
@@ -556,21 +664,26 @@ class Engine:
         kept = self.store.kept_grant(request.id)
         return Grant.loads(kept) if kept is not None else granted(request.change, current)
 
-    def _write(self, client: UserClient, request: ChangeRequest, lease: str, held: EntryLock,
-               current: Entry, secrets: Mapping[str, str]) -> WriteResult:
+    def _write(
+        self,
+        client: UserClient,
+        request: ChangeRequest,
+        lease: str,
+        held: EntryLock,
+        current: Entry,
+        secrets: Mapping[str, str],
+    ) -> WriteResult:
         """The write of `_write_entry` and its read-back: what MySafe shows is what counts."""
         change = request.change
         assert change.identifier is not None
         if not held.still_held():
             raise LeaseLost("the entry lock ran out before the write")
         self._fence(request, lease, client)
-        outcome = client.update(change.kind, change.identifier,
-                                final_body(change, current, secrets))
+        outcome = client.update(change.kind, change.identifier, final_body(change, current, secrets))
         after = client.get(change.kind, change.identifier)
         problems = unmet(change, after, reported=outcome.shared_error)
         if problems:
-            raise NotApplied("MySafe accepted the change, but the entry shows: "
-                             + "; ".join(problems))
+            raise NotApplied("MySafe accepted the change, but the entry shows: " + "; ".join(problems))
         return outcome
 
     def _fence(self, request: ChangeRequest, lease: str, client: UserClient) -> None:
@@ -579,15 +692,18 @@ class Engine:
         if not self.store.fence(request.id, lease, now=timestamp(), margin=LEASE_SAFETY):
             raise LeaseLost("the request's lease ran out before the write")
         if self.services.vault.client_id(request.requester) != client.credentials.client_id:
-            raise CredentialsMissing("The requester unlinked their MySafe key before the change "
-                                     "was written; nothing was changed.")
+            raise CredentialsMissing(
+                "The requester unlinked their MySafe key before the change "
+                "was written; nothing was changed."
+            )
 
     @staticmethod
     def _monotonic(epoch: float) -> float:
         return time.monotonic() + (epoch - timestamp())
 
-    def _create_once(self, client: UserClient, request: ChangeRequest,
-                     secrets: Mapping[str, str]) -> WriteResult:
+    def _create_once(
+        self, client: UserClient, request: ChangeRequest, secrets: Mapping[str, str]
+    ) -> WriteResult:
         """A create is re-applied only after checking it did not already happen."""
         change = request.change
         if request.attempts > 1:
@@ -599,8 +715,11 @@ class Engine:
     def _find_created(self, client: UserClient, request: ChangeRequest) -> Entry | None:
         """The entry an earlier attempt of this create made: same name (or identifier code)
         and not among those that already existed when the request was made."""
-        ours = [i for i in self._same_name(client, request.change)
-                if i.identifier not in request.preexisting]
+        ours = [
+            i
+            for i in self._same_name(client, request.change)
+            if i.identifier not in request.preexisting
+        ]
         return client.get(request.change.kind, ours[0].identifier) if ours else None
 
     @staticmethod
@@ -618,8 +737,13 @@ class Engine:
 
     # --- worker ------------------------------------------------------------------------------
 
-    def sweep(self, *, now: float | None = None, limit: int = 500,
-              stopping: Callable[[], bool] = lambda: False) -> int:
+    def sweep(
+        self,
+        *,
+        now: float | None = None,
+        limit: int = 500,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Expire what is due and take over stuck applies; cost follows what is due.
         `stopping` is asked between two items, so a worker told to stop does so promptly."""
         now = timestamp() if now is None else now
@@ -651,7 +775,7 @@ class Engine:
         for start in range(0, len(due), SWEEP_BATCH):
             if stopping():
                 break
-            expired, untold = self._expire_batch(due[start:start + SWEEP_BATCH], now)
+            expired, untold = self._expire_batch(due[start : start + SWEEP_BATCH], now)
             handled += expired
             self._pass_on(untold, now)
         return handled
@@ -663,30 +787,41 @@ class Engine:
         (a sweep or a teller that died). Each stays due `TELL_WITHIN` from now until told,
         so news that never arrives is handed off again (the transition set `untold`
         atomically with the state: the state cannot change without the news being owed)."""
-        results = self.store.transition_many(request_ids, Action.EXPIRE, actor="worker",
-                                             now=now)
-        expired_ids = [rid for rid, result in zip(request_ids, results, strict=True)
-                       if result.status is Outcome.EXPIRED]
-        stale = [rid for rid, result in zip(request_ids, results, strict=True)
-                 if result.status in (Outcome.FINAL, Outcome.MISSING)]
+        results = self.store.transition_many(request_ids, Action.EXPIRE, actor="worker", now=now)
+        expired_ids = [
+            rid
+            for rid, result in zip(request_ids, results, strict=True)
+            if result.status is Outcome.EXPIRED
+        ]
+        stale = [
+            rid
+            for rid, result in zip(request_ids, results, strict=True)
+            if result.status in (Outcome.FINAL, Outcome.MISSING)
+        ]
         found = self.store.get_many([*expired_ids, *stale])
-        expired = [r for r in found[:len(expired_ids)] if r is not None]
+        expired = [r for r in found[: len(expired_ids)] if r is not None]
         owed = {request.id: now + TELL_WITHIN for request in expired}
         pipe = self.services.redis.pipeline(transaction=False)
         for request in expired:
-            self.audit.record("request.expired", request=request.id, actor="worker",
-                              state="expired", pipe=pipe)
+            self.audit.record(
+                "request.expired", request=request.id, actor="worker", state="expired", pipe=pipe
+            )
             metrics.REQUESTS.labels(verb=request.change.verb.value, outcome="expired").inc()
             self._settle(request, pipe=pipe)
-        for request_id, gone in zip(stale, found[len(expired_ids):], strict=True):
+        for request_id, gone in zip(stale, found[len(expired_ids) :], strict=True):
             self.store.unindex(request_id, gone.requester if gone else "", pipe=pipe)
             if gone is not None and gone.untold is not None:  # its news is still owed
                 owed[request_id] = now + TELL_WITHIN  # a teller's claim ends before that
         self.store.keep_due(owed, pipe=pipe)
         pipe.execute()
-        untold = [*(r.id for r in expired),
-                  *(r.id for r in found[len(expired_ids):]
-                    if r is not None and r.untold is not None and r.untold <= now)]
+        untold = [
+            *(r.id for r in expired),
+            *(
+                r.id
+                for r in found[len(expired_ids) :]
+                if r is not None and r.untold is not None and r.untold <= now
+            ),
+        ]
         return len(expired), untold
 
     def _pass_on(self, request_ids: Sequence[str], now: float) -> None:
@@ -705,8 +840,9 @@ class Engine:
                 self.store.keep_due(dict.fromkeys(request_ids, now))
             raise
 
-    def tell_expired(self, request_ids: Sequence[str], *, teller: str = "",
-                     now: float | None = None) -> int:
+    def tell_expired(
+        self, request_ids: Sequence[str], *, teller: str = "", now: float | None = None
+    ) -> int:
         """Tell every listener (the Slack message, the requester, a ticket, the Home tab) of
         each of these expiries whose news is still owed, `SWEEP_TELLERS` at a time, marking
         each told once it was; returns how many were told. Run by the job the sweep hands
@@ -724,14 +860,17 @@ class Engine:
             self.store.told(request_ids)  # nobody to tell
             return 0
         now = timestamp() if now is None else now
-        claimed = self.store.claim_untold(request_ids, now=now, until=now + TELL_WITHIN,
-                                          teller=teller or token_hex(8))
+        claimed = self.store.claim_untold(
+            request_ids, now=now, until=now + TELL_WITHIN, teller=teller or token_hex(8)
+        )
         found = self.store.get_many(claimed)
-        self.store.told([rid for rid, request in zip(claimed, found, strict=True)
-                         if request is None])  # gone: nothing to tell
+        self.store.told(
+            [rid for rid, request in zip(claimed, found, strict=True) if request is None]
+        )  # gone: nothing to tell
         requests = [request for request in found if request is not None]
-        with ThreadPoolExecutor(max_workers=SWEEP_TELLERS,
-                                thread_name_prefix="tell-expired") as telling:
+        with ThreadPoolExecutor(
+            max_workers=SWEEP_TELLERS, thread_name_prefix="tell-expired"
+        ) as telling:
             for request in requests:
                 telling.submit(self._tell_expired, request)
         return len(requests)
@@ -742,13 +881,15 @@ class Engine:
         if self._tell(request, "expired"):
             self.store.told([request.id])
         elif request.tell_tries >= TELL_TRIES:
-            log.error("expiry news given up", extra={"event": "request.untold",
-                                                     "request": request.id,
-                                                     "tries": request.tell_tries})
+            log.error(
+                "expiry news given up",
+                extra={"event": "request.untold", "request": request.id, "tries": request.tell_tries},
+            )
             self.store.told([request.id])
 
-    def send_nudges(self, now: float | None = None, *,
-                    stopping: Callable[[], bool] = lambda: False) -> int:
+    def send_nudges(
+        self, now: float | None = None, *, stopping: Callable[[], bool] = lambda: False
+    ) -> int:
         """The reminders and escalations that are due, each sent once (app.approvals.reminders);
         one whose request is no longer pending is dropped unsent."""
         now = timestamp() if now is None else now
@@ -764,13 +905,19 @@ class Engine:
                 for listener in self.listeners:
                     listener(request, kind.value)
             except Exception:  # noqa: BLE001 - Slack may be away: the claim runs out, it is retried
-                log.warning("reminder not sent; retried later", exc_info=True, extra={
-                    "event": "request.nudge_error", "request": request_id, "kind": kind.value})
+                log.warning(
+                    "reminder not sent; retried later",
+                    exc_info=True,
+                    extra={"event": "request.nudge_error", "request": request_id, "kind": kind.value},
+                )
                 continue
             self.reminders.done(request_id, kind)
-            self.audit.record("request.reminded" if kind is Nudge.REMIND else
-                              "request.escalated", request=request_id, actor="worker",
-                              to=",".join(request.escalate_to) if kind is Nudge.ESCALATE else "")
+            self.audit.record(
+                "request.reminded" if kind is Nudge.REMIND else "request.escalated",
+                request=request_id,
+                actor="worker",
+                to=",".join(request.escalate_to) if kind is Nudge.ESCALATE else "",
+            )
             sent += 1
         return sent
 
@@ -780,8 +927,10 @@ class Engine:
         now = timestamp() if now is None else now
         scan = self.store.stale_open(now)
         for request_id in scan.stuck:
-            log.warning("stuck apply found outside the lease index",
-                        extra={"event": "apply.rescued", "request": request_id})
+            log.warning(
+                "stuck apply found outside the lease index",
+                extra={"event": "apply.rescued", "request": request_id},
+            )
             self.store.track_lease(request_id, now)
         return scan
 
@@ -791,8 +940,11 @@ class Engine:
         now = timestamp() if now is None else now
         redis = self.services.redis
         metrics.PENDING.set(redis.zcard(self.store.index("open")))
-        oldest = [score for name in ("due", "leases")
-                  for _, score in redis.zrange(self.store.index(name), 0, 0, withscores=True)]
+        oldest = [
+            score
+            for name in ("due", "leases")
+            for _, score in redis.zrange(self.store.index(name), 0, 0, withscores=True)
+        ]
         metrics.SWEEP_LAG.set(max([now - s for s in oldest if s <= now], default=0.0))
 
     def _prune(self, request_id: str) -> None:
@@ -817,15 +969,20 @@ class Engine:
     def queue(self) -> list[ChangeRequest]:
         return self.store.open_requests()
 
-    def waiting_for(self, approver: str, *, start: int = 0, count: int = 20,
-                    may_decide: Callable[[frozenset[str]], bool] | None = None,
-                    ) -> tuple[list[ChangeRequest], int]:
+    def waiting_for(
+        self,
+        approver: str,
+        *,
+        start: int = 0,
+        count: int = 20,
+        may_decide: Callable[[frozenset[str]], bool] | None = None,
+    ) -> tuple[list[ChangeRequest], int]:
         """`count` of the requests `approver` can act on from `start`, newest first, and how
         many there are in all (see `ApprovalStore.waiting_for`; `may_decide` says whether
         they are among a rule's approvers, an empty set meaning the settings')."""
         names, identities = self._identities(approver)
         ids = self.store.waiting_for(approver, names, ids=identities, may_decide=may_decide)
-        chosen = ids[start:start + count]
+        chosen = ids[start : start + count]
         found = [self.store.get(i) for i in chosen]
         return [r for r in found if r is not None], len(ids)
 
@@ -841,7 +998,8 @@ class Engine:
             self.store.unindex(request.id, request.requester, pipe=pipe)
             self.reminders.forget(request.id, pipe=pipe)
             metrics.APPROVAL_LATENCY.labels(outcome=request.state.value).observe(
-                max(0.0, timestamp() - request.created))
+                max(0.0, timestamp() - request.created)
+            )
 
     def _tell(self, request: ChangeRequest, event: str) -> bool:
         """Hand the change to every listener; a failing listener never undoes a transition.
@@ -855,8 +1013,9 @@ class Engine:
                     raise  # nobody can approve it: the caller withdraws it
                 heard = False
             except Exception:  # noqa: BLE001 - a Slack outage must not lose the state change
-                log.exception("listener failed", extra={"event": "listener.error",
-                                                        "request": request.id, "what": event})
+                log.exception(
+                    "listener failed",
+                    extra={"event": "listener.error", "request": request.id, "what": event},
+                )
                 heard = False
         return heard
-

@@ -61,15 +61,19 @@ class EntryLocks:
         return f"{self.prefix}:lock:{{entry:{kind.value}:{identifier}}}"
 
     @contextmanager
-    def hold(self, kind: Kind, identifier: int, *, lease: float,
-             wait: float) -> Iterator[EntryLock]:
+    def hold(self, kind: Kind, identifier: int, *, lease: float, wait: float) -> Iterator[EntryLock]:
         """Hold the entry for at most `lease` seconds, waiting at most `wait` to get it.
 
         Raises `EntryBusy` when it could not be had in time. Release is compare-and-delete,
         so a holder whose lease ran out never frees the next holder's lock."""
-        lock = self.redis.lock(self.key(kind, identifier), timeout=max(lease, 0.01),
-                               sleep=0.01, blocking=True, blocking_timeout=max(wait, 0.0),
-                               thread_local=False)
+        lock = self.redis.lock(
+            self.key(kind, identifier),
+            timeout=max(lease, 0.01),
+            sleep=0.01,
+            blocking=True,
+            blocking_timeout=max(wait, 0.0),
+            thread_local=False,
+        )
         if not lock.acquire():
             raise EntryBusy(f"{kind.label} {identifier} is being changed by another request")
         held = EntryLock(lock, time.monotonic() + lease)
@@ -79,5 +83,7 @@ class EntryLocks:
             try:
                 lock.release()
             except redis.exceptions.LockError:  # our lease ran out meanwhile: nothing to free
-                log.warning("entry lock had expired", extra={
-                    "event": "apply.lock_expired", "entry": f"{kind.value}:{identifier}"})
+                log.warning(
+                    "entry lock had expired",
+                    extra={"event": "apply.lock_expired", "entry": f"{kind.value}:{identifier}"},
+                )

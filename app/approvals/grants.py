@@ -50,8 +50,7 @@ class Granted:
 
     def describe(self) -> str:
         who = f"group {self.name}" if self.is_group else self.name
-        return f"{who} ({self.after})" if not self.before else \
-            f"{who} ({self.before} → {self.after})"
+        return f"{who} ({self.after})" if not self.before else f"{who} ({self.before} → {self.after})"
 
 
 @dataclass(frozen=True)
@@ -77,10 +76,12 @@ def _rights(entry: Entry | None) -> dict[tuple[str, str], tuple[str, str]]:
     """(field, casefolded name) -> (name as MySafe spells it, right)."""
     if entry is None:
         return {}
-    found = {(USERS, u.username.casefold()): (u.username, _right(u.can_edit))
-             for u in entry.users_allowed}
-    found.update({(GROUPS, g.name.casefold()): (g.name, _right(g.can_edit))
-                  for g in entry.groups_allowed})
+    found = {
+        (USERS, u.username.casefold()): (u.username, _right(u.can_edit)) for u in entry.users_allowed
+    }
+    found.update(
+        {(GROUPS, g.name.casefold()): (g.name, _right(g.can_edit)) for g in entry.groups_allowed}
+    )
     return found
 
 
@@ -88,10 +89,9 @@ def granted(change: Change, before: Entry) -> Grant:
     """What writing `change` over `before` adds: the merge's result, minus what was there."""
     had = _rights(before)
     after: list[tuple[str, str, bool]] = [
-        *((USERS, u.username, u.can_edit) for u in merge_users(before.users_allowed,
-                                                                change.add_users)),
-        *((GROUPS, g.name, g.can_edit) for g in merge_groups(before.groups_allowed,
-                                                              change.add_groups))]
+        *((USERS, u.username, u.can_edit) for u in merge_users(before.users_allowed, change.add_users)),
+        *((GROUPS, g.name, g.can_edit) for g in merge_groups(before.groups_allowed, change.add_groups)),
+    ]
     items = []
     for field, name, can_edit in after:
         old = had.get((field, name.casefold()))
@@ -105,8 +105,9 @@ def merged(earlier: Grant, later: Grant) -> Grant:
     """An extension's grant: what the share it extends added (its `before` is the truth about
     the time before both), then what the extension itself added beyond that."""
     seen = {(g.field, g.name.casefold()) for g in earlier.items}
-    return Grant((*earlier.items,
-                  *(g for g in later.items if (g.field, g.name.casefold()) not in seen)))
+    return Grant(
+        (*earlier.items, *(g for g in later.items if (g.field, g.name.casefold()) not in seen))
+    )
 
 
 @dataclass(frozen=True)
@@ -154,13 +155,16 @@ def _body(entry: Entry, undone: Sequence[Granted]) -> dict[str, Any]:
     wanted = {(g.field, g.name.casefold()): g.before for g in undone}
     body: dict[str, Any] = {}
     if any(g.field == USERS for g in undone):
-        users = [_lowered(UserShare(u.username, u.can_edit),
-                          wanted.get((USERS, u.username.casefold())))
-                 for u in entry.users_allowed]
+        users = [
+            _lowered(UserShare(u.username, u.can_edit), wanted.get((USERS, u.username.casefold())))
+            for u in entry.users_allowed
+        ]
         body[USERS] = [u.body() for u in users if u is not None]
     if any(g.field == GROUPS for g in undone):
-        groups = [_lowered(GroupShare(g.name, g.can_edit), wanted.get((GROUPS, g.name.casefold())))
-                  for g in entry.groups_allowed]
+        groups = [
+            _lowered(GroupShare(g.name, g.can_edit), wanted.get((GROUPS, g.name.casefold())))
+            for g in entry.groups_allowed
+        ]
         body[GROUPS] = [g.body() for g in groups if g is not None]
     return body
 
@@ -170,5 +174,4 @@ def _lowered(share: Any, before: str | None) -> Any:
         return share
     if before == NO_ACCESS:
         return None
-    return type(share)(share.username if isinstance(share, UserShare) else share.name,
-                       before == EDIT)
+    return type(share)(share.username if isinstance(share, UserShare) else share.name, before == EDIT)

@@ -87,10 +87,13 @@ class Match:
 
     def test(self, subject: Subject) -> tuple[bool, list[str]]:
         """Whether the subject fits, and a line per condition saying why (or why not)."""
-        checks = (("tags", self.tags, subject.tags), ("kind", self.kinds, {subject.kind}),
-                  ("verb", self.verbs, {subject.verb}),
-                  ("owner", self.owners, subject.requester),
-                  ("source", self.sources, {source_name(subject.source)}))
+        checks = (
+            ("tags", self.tags, subject.tags),
+            ("kind", self.kinds, {subject.kind}),
+            ("verb", self.verbs, {subject.verb}),
+            ("owner", self.owners, subject.requester),
+            ("source", self.sources, {source_name(subject.source)}),
+        )
         why: list[str] = []
         for label, wanted, have in checks:
             if not wanted:
@@ -124,28 +127,41 @@ class Rule(NamesApprovers):
     def refuse_missing(self, *, reason: str, ticket: Mapping[str, str] | None) -> None:
         """What the rule requires at submission; `ValidationError` (nothing stored) if absent."""
         if self.reason_required and not reason.strip():
-            raise ValidationError({"reason": f"the policy rule “{self.name}” requires a reason: "
-                                             'add reason "why you need this"'})
+            raise ValidationError(
+                {
+                    "reason": f"the policy rule “{self.name}” requires a reason: "
+                    'add reason "why you need this"'
+                }
+            )
         if self.ticket_required and not (ticket or {}).get("key"):
-            raise ValidationError({"ticket": f"the policy rule “{self.name}” requires a ticket: "
-                                             "add ticket KEY (e.g. ticket SEC-142)"})
+            raise ValidationError(
+                {
+                    "ticket": f"the policy rule “{self.name}” requires a ticket: "
+                    "add ticket KEY (e.g. ticket SEC-142)"
+                }
+            )
 
     def refuse_duration(self, seconds: int | None) -> None:
         """A time-bound share longer than the rule allows is refused (nothing stored)."""
-        if seconds is not None and self.max_duration is not None \
-                and seconds > self.max_duration:
-            raise ValidationError({"for": f"the policy rule “{self.name}” allows at most "
-                                          f"{describe(self.max_duration)}"})
+        if seconds is not None and self.max_duration is not None and seconds > self.max_duration:
+            raise ValidationError(
+                {"for": f"the policy rule “{self.name}” allows at most {describe(self.max_duration)}"}
+            )
 
     def summary(self) -> str:
-        needs = "no approval (applied at once, audited)" if self.approvals == 0 else \
-            f"{self.approvals} approval(s) from {_listed(self.approvers)}"
+        needs = (
+            "no approval (applied at once, audited)"
+            if self.approvals == 0
+            else f"{self.approvals} approval(s) from {_listed(self.approvers)}"
+        )
         parts = [needs, f"posted in {self.channel}"]
         parts += ["reason required"] if self.reason_required else []
         parts += ["ticket required"] if self.ticket_required else []
-        for label, value in (("longest share", self.max_duration),
-                             ("reminder after", self.remind_after),
-                             ("escalation after", self.escalate_after)):
+        for label, value in (
+            ("longest share", self.max_duration),
+            ("reminder after", self.remind_after),
+            ("escalation after", self.escalate_after),
+        ):
             if value is not None:
                 parts.append(f"{label} {describe(value)}")
         if self.escalate_to:
@@ -194,8 +210,7 @@ class Defaults:
         return cls(settings.approvals_required, settings.approvers, settings.approval_channel)
 
     def rule(self, name: str) -> Rule:
-        return Rule(name=name, approvals=self.approvals, approvers=self.approvers,
-                    channel=self.channel)
+        return Rule(name=name, approvals=self.approvals, approvers=self.approvers, channel=self.channel)
 
 
 def default_policy(defaults: Defaults) -> Policy:
@@ -227,36 +242,47 @@ class _Duration(fields.Field):
 
 
 def _ids(pattern: re.Pattern[str], expected: str) -> fields.List:
-    return fields.List(fields.String(validate=validate.Regexp(pattern, error=expected)),
-                       validate=validate.Length(max=100))
+    return fields.List(
+        fields.String(validate=validate.Regexp(pattern, error=expected)),
+        validate=validate.Length(max=100),
+    )
 
 
 _REQUIREMENT = validate.OneOf(("required", "optional"))
 
 
 class _MatchSchema(_Strict):
-    tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
-                       validate=validate.Length(max=100))
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=100)
+    )
     kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)))
     verbs = fields.List(fields.String(validate=validate.OneOf(VERBS)))
-    owners = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
-                         validate=validate.Length(max=500))
+    owners = fields.List(
+        fields.String(validate=validate.Length(min=1, max=128)), validate=validate.Length(max=500)
+    )
     sources = fields.List(fields.String(validate=validate.OneOf(SOURCES)))
 
     @post_load
     def build(self, data: dict[str, list[str]], **_: Any) -> Match:
-        return Match(**{key: frozenset(v.casefold() if key in ("tags", "owners") else v
-                                       for v in values) for key, values in data.items()})
+        return Match(
+            **{
+                key: frozenset(v.casefold() if key in ("tags", "owners") else v for v in values)
+                for key, values in data.items()
+            }
+        )
 
 
 class _RuleSchema(_Strict):
-    name = fields.String(required=True, validate=validate.Regexp(
-        _NAME, error="expected letters, digits, '_', '.', '-' (up to 63)"))
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(_NAME, error="expected letters, digits, '_', '.', '-' (up to 63)"),
+    )
     match = fields.Nested(_MatchSchema)
     approvals = fields.Integer(strict=True, validate=validate.Range(min=0, max=10))
     approvers = _ids(_APPROVER, "expected a Slack user ID (U…/W…) or user-group ID (S…)")
-    channel = fields.String(validate=validate.Regexp(
-        _CHANNEL, error="expected a Slack channel ID such as C0123ABCD"))
+    channel = fields.String(
+        validate=validate.Regexp(_CHANNEL, error="expected a Slack channel ID such as C0123ABCD")
+    )
     reason = fields.String(validate=_REQUIREMENT)
     ticket = fields.String(validate=_REQUIREMENT)
     max_duration = _Duration()
@@ -267,19 +293,22 @@ class _RuleSchema(_Strict):
     @validates_schema
     def escalation(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("escalate_after") and not data.get("escalate_to"):
-            raise MarshmallowError("escalate_after needs escalate_to (who to escalate to)",
-                                   "escalate_to")
+            raise MarshmallowError(
+                "escalate_after needs escalate_to (who to escalate to)", "escalate_to"
+            )
         if data.get("escalate_to") and not data.get("escalate_after"):
             raise MarshmallowError("escalate_to needs escalate_after (when)", "escalate_after")
 
 
 class _PolicySchema(_Strict):
-    rules = fields.List(fields.Nested(_RuleSchema), required=True,
-                        validate=validate.Length(min=1, max=200))
+    rules = fields.List(
+        fields.Nested(_RuleSchema), required=True, validate=validate.Length(min=1, max=200)
+    )
 
 
-def parse_policy(text: str, defaults: Defaults, *, origin: str = "policy",
-                 strict: bool = True) -> Policy:
+def parse_policy(
+    text: str, defaults: Defaults, *, origin: str = "policy", strict: bool = True
+) -> Policy:
     """Rules from YAML text; one `ConfigError` naming the rule and the field when bad.
 
     `strict` also refuses rules no one could ever approve (more approvals than approvers)."""
@@ -294,8 +323,7 @@ def parse_policy(text: str, defaults: Defaults, *, origin: str = "policy",
     try:
         loaded = _PolicySchema().load(document)
     except MarshmallowError as error:
-        raise ConfigError(VARIABLE, f"{origin}: {_first_problem(error.messages, document)}"
-                          ) from None
+        raise ConfigError(VARIABLE, f"{origin}: {_first_problem(error.messages, document)}") from None
     rules = [_rule(data, defaults) for data in loaded["rules"]]
     _check_rules(rules, origin, strict=strict)
     return Policy((*rules, defaults.rule("settings")))
@@ -304,13 +332,15 @@ def parse_policy(text: str, defaults: Defaults, *, origin: str = "policy",
 def _rule(data: Mapping[str, Any], defaults: Defaults) -> Rule:
     approvers = data.get("approvers")
     return Rule(
-        name=data["name"], match=data.get("match") or Match(),
+        name=data["name"],
+        match=data.get("match") or Match(),
         approvals=data.get("approvals", defaults.approvals),
         approvers=frozenset(approvers) if approvers else defaults.approvers,
         channel=data.get("channel") or defaults.channel,
         reason_required=data.get("reason") == "required",
         ticket_required=data.get("ticket") == "required",
-        max_duration=data.get("max_duration"), remind_after=data.get("remind_after"),
+        max_duration=data.get("max_duration"),
+        remind_after=data.get("remind_after"),
         escalate_after=data.get("escalate_after"),
         escalate_to=tuple(data.get("escalate_to") or ()),
     )
@@ -321,21 +351,31 @@ def _check_rules(rules: Sequence[Rule], origin: str, *, strict: bool) -> None:
     for position, rule in enumerate(rules, start=1):
         where = f"{origin}: rule {position} “{rule.name}”"
         if rule.name in seen or rule.name == "settings":
-            raise ConfigError(VARIABLE, f"{where}: name: used twice (each rule needs its own "
-                                        "name; `settings` is the built-in last rule)")
+            raise ConfigError(
+                VARIABLE,
+                f"{where}: name: used twice (each rule needs its own "
+                "name; `settings` is the built-in last rule)",
+            )
         seen.add(rule.name)
         if not strict or rule.approvals == 0:
             continue
         if not rule.approvers:
-            raise ConfigError(VARIABLE, f"{where}: approvers: needed for {rule.approvals} "
-                                        "approval(s) (or set MYSAFE_BOT_APPROVERS)")
+            raise ConfigError(
+                VARIABLE,
+                f"{where}: approvers: needed for {rule.approvals} "
+                "approval(s) (or set MYSAFE_BOT_APPROVERS)",
+            )
         if not rule.approver_groups and rule.approvals > len(rule.approver_users):
-            raise ConfigError(VARIABLE, f"{where}: approvals: is {rule.approvals}, but approvers "
-                                        f"lists {len(rule.approver_users)} user(s) and no user "
-                                        "group (S…): no request could ever be approved")
+            raise ConfigError(
+                VARIABLE,
+                f"{where}: approvals: is {rule.approvals}, but approvers "
+                f"lists {len(rule.approver_users)} user(s) and no user "
+                "group (S…): no request could ever be approved",
+            )
         if not rule.channel:
-            raise ConfigError(VARIABLE, f"{where}: channel: needed (or set "
-                                        "MYSAFE_BOT_APPROVAL_CHANNEL)")
+            raise ConfigError(
+                VARIABLE, f"{where}: channel: needed (or set MYSAFE_BOT_APPROVAL_CHANNEL)"
+            )
 
 
 def _first_problem(messages: Any, document: Mapping[str, Any]) -> str:
@@ -369,8 +409,9 @@ _LAST_GOOD: dict[Path, Policy] = {}
 IN_FORCE = "MYSAFE_BOT_POLICY_IN_FORCE"
 
 
-def load_policy(path: Path, defaults: Defaults, *, strict: bool = True,
-                keep_last_good: bool = False) -> Policy:
+def load_policy(
+    path: Path, defaults: Defaults, *, strict: bool = True, keep_last_good: bool = False
+) -> Policy:
     """The rules in the file at `path` (see `parse_policy`).
 
     With `keep_last_good`, a process that has already read good rules from this file keeps
@@ -387,8 +428,10 @@ def load_policy(path: Path, defaults: Defaults, *, strict: bool = True,
             kept = _in_force(in_force, path, defaults, strict=strict)
         if kept is None:
             raise
-        log.error("policy file not valid; the rules read before are kept", extra={
-            "event": "policy.kept", "problem": str(error), "pid": os.getpid()})
+        log.error(
+            "policy file not valid; the rules read before are kept",
+            extra={"event": "policy.kept", "problem": str(error), "pid": os.getpid()},
+        )
         return kept
     _LAST_GOOD[path.resolve()] = policy
     if in_force is not None:
@@ -425,8 +468,10 @@ def _keep_in_force(copy: Path, text: str) -> None:
         part.write_text(text, "utf-8")
         os.replace(part, copy)
     except OSError as error:
-        log.warning("rules in force not copied", extra={"event": "policy.copy_failed",
-                                                        "error": type(error).__name__})
+        log.warning(
+            "rules in force not copied",
+            extra={"event": "policy.copy_failed", "error": type(error).__name__},
+        )
 
 
 class PolicyBook:
@@ -450,10 +495,18 @@ class PolicyBook:
             try:
                 policy = load_policy(self.path, self.defaults)
             except ConfigError as error:
-                log.error("policy not reloaded; the rules in force are kept", extra={
-                    "event": "policy.reload_error", "problem": str(error), "pid": os.getpid()})
+                log.error(
+                    "policy not reloaded; the rules in force are kept",
+                    extra={"event": "policy.reload_error", "problem": str(error), "pid": os.getpid()},
+                )
                 return False
             self._policy = policy
-        log.info("policy reloaded", extra={"event": "policy.reloaded", "pid": os.getpid(),
-                                           "rules": [r.name for r in policy.rules]})
+        log.info(
+            "policy reloaded",
+            extra={
+                "event": "policy.reloaded",
+                "pid": os.getpid(),
+                "rules": [r.name for r in policy.rules],
+            },
+        )
         return True

@@ -36,12 +36,15 @@ class Reminders:
         self.key = f"{prefix}:{{nudges}}:due"
         self._claim = redis.register_script(lua("claim_due"))
 
-    def schedule(self, request_id: str, *, created: float, remind_after: int | None,
-                 escalate_after: int | None) -> None:
+    def schedule(
+        self, request_id: str, *, created: float, remind_after: int | None, escalate_after: int | None
+    ) -> None:
         """Remember when a new request is to be reminded of and escalated (its rule's times)."""
-        due = {f"{request_id}:{kind.value}": created + after
-               for kind, after in ((Nudge.REMIND, remind_after),
-                                   (Nudge.ESCALATE, escalate_after)) if after}
+        due = {
+            f"{request_id}:{kind.value}": created + after
+            for kind, after in ((Nudge.REMIND, remind_after), (Nudge.ESCALATE, escalate_after))
+            if after
+        }
         if due:
             self.redis.zadd(self.key, due)
 
@@ -60,8 +63,8 @@ class Reminders:
     def forget(self, request_id: str, *, pipe: Any = None) -> None:
         """The request is final: nothing more is sent for it (in `pipe` when given)."""
         (pipe if pipe is not None else self.redis).zrem(
-            self.key, *(f"{request_id}:{kind.value}" for kind in Nudge))
+            self.key, *(f"{request_id}:{kind.value}" for kind in Nudge)
+        )
 
     def pending(self) -> list[tuple[str, float]]:
-        return [(str(m), float(s)) for m, s in self.redis.zrange(self.key, 0, -1,
-                                                                 withscores=True)]
+        return [(str(m), float(s)) for m, s in self.redis.zrange(self.key, 0, -1, withscores=True)]

@@ -73,7 +73,6 @@ def remind_at(ends: float, duration: float) -> float:
     return ends - min(REMIND_BEFORE, REMIND_SHARE * duration)
 
 
-
 @dataclass(frozen=True)
 class Revoke:
     """One scheduled end of a share, as its record holds it."""
@@ -109,26 +108,37 @@ class Revoke:
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
         return cls(
-            request_id=data["request"], kind=Kind(data["kind"]),
-            identifier=int(data["identifier"]), entry_name=data.get("entry_name", ""),
-            owner=data["owner"], grant=Grant.loads(data.get("grant")),
-            ends=float(data["ends"]), state=data["state"],
-            attempts=int(data.get("attempts") or 0), next=float(data.get("next") or 0),
+            request_id=data["request"],
+            kind=Kind(data["kind"]),
+            identifier=int(data["identifier"]),
+            entry_name=data.get("entry_name", ""),
+            owner=data["owner"],
+            grant=Grant.loads(data.get("grant")),
+            ends=float(data["ends"]),
+            state=data["state"],
+            attempts=int(data.get("attempts") or 0),
+            next=float(data.get("next") or 0),
             notify=tuple(json.loads(data.get("notify") or "[]")),
-            channel=data.get("channel", ""), ts=data.get("ts", ""), error=data.get("error", ""),
+            channel=data.get("channel", ""),
+            ts=data.get("ts", ""),
+            error=data.get("error", ""),
             removed=tuple(json.loads(data.get("removed") or "[]")),
             kept=tuple(json.loads(data.get("kept") or "[]")),
-            alert_channel=data.get("alert_channel", ""), alert_ts=data.get("alert_ts", ""),
+            alert_channel=data.get("alert_channel", ""),
+            alert_ts=data.get("alert_ts", ""),
             given_up_by=data.get("given_up_by", ""),
-            rotate_after=bool(data.get("rotate_after")), rotated=bool(data.get("rotated")),
-            duration=int(data.get("duration") or 0), writing=bool(data.get("writing")),
+            rotate_after=bool(data.get("rotate_after")),
+            rotated=bool(data.get("rotated")),
+            duration=int(data.get("duration") or 0),
+            writing=bool(data.get("writing")),
         )
 
     @property
     def supersedable(self) -> bool:
         """An extension may still take over this end (`revoke_supersede.lua` decides)."""
         return self.state in ("scheduled", "retrying") or (
-            self.state == "revoking" and not self.writing)
+            self.state == "revoking" and not self.writing
+        )
 
     @property
     def grantees(self) -> str:
@@ -188,29 +198,42 @@ class RevokeStore:
         for person in dict.fromkeys((request.requester, *request.notify)):
             pipe.zadd(self.user_index(person), {request.id: ends}, nx=True)
         pipe.execute()
-        fields = {"request": request.id, "kind": change.kind.value,
-                  "identifier": str(change.identifier), "entry_name": request.entry_name,
-                  "owner": request.requester, "grant": grant.dumps(), "ends": repr(ends),
-                  "notify": json.dumps(list(request.notify)), "channel": request.channel,
-                  "ts": request.ts, "rotate_after": "1" if change.rotate_after else "",
-                  "remind_at": repr(remind_at(ends, change.duration)),
-                  "duration": str(change.duration)}
+        fields = {
+            "request": request.id,
+            "kind": change.kind.value,
+            "identifier": str(change.identifier),
+            "entry_name": request.entry_name,
+            "owner": request.requester,
+            "grant": grant.dumps(),
+            "ends": repr(ends),
+            "notify": json.dumps(list(request.notify)),
+            "channel": request.channel,
+            "ts": request.ts,
+            "rotate_after": "1" if change.rotate_after else "",
+            "remind_at": repr(remind_at(ends, change.duration)),
+            "duration": str(change.duration),
+        }
         ttl = int(change.duration + RETENTION)
         flat = [str(x) for pair in fields.items() for x in pair]
         return float(self._schedule(keys=[self.record_key(request.id)], args=[ttl, *flat]))
 
-    def claim(self, request_id: str, *, now: float, lease: str,
-              lease_until: float) -> tuple[str, str]:
-        status, when = self._claim(keys=[self.request_key(request_id),
-                                         self.record_key(request_id)],
-                                   args=[repr(now), lease, repr(lease_until)])
+    def claim(self, request_id: str, *, now: float, lease: str, lease_until: float) -> tuple[str, str]:
+        status, when = self._claim(
+            keys=[self.request_key(request_id), self.record_key(request_id)],
+            args=[repr(now), lease, repr(lease_until)],
+        )
         return status, when
 
-    def finish(self, request_id: str, *, lease: str, outcome: str, next_at: float = 0.0,
-               **facts: str) -> bool:
+    def finish(
+        self, request_id: str, *, lease: str, outcome: str, next_at: float = 0.0, **facts: str
+    ) -> bool:
         flat = [str(x) for pair in facts.items() for x in pair]
-        return self._finish(keys=[self.record_key(request_id)],
-                            args=[lease, outcome, repr(next_at), *flat]) == "ok"
+        return (
+            self._finish(
+                keys=[self.record_key(request_id)], args=[lease, outcome, repr(next_at), *flat]
+            )
+            == "ok"
+        )
 
     def give_up(self, request_id: str, *, actor: str, now: float) -> str:
         status = self._give_up(keys=[self.record_key(request_id)], args=[actor, repr(now)])
@@ -224,8 +247,7 @@ class RevokeStore:
 
     def remind(self, request_id: str, *, now: float) -> bool:
         """Claim the reminder for `REMIND_LEASE` seconds; True: send it, then `reminded`."""
-        status = self._remind(keys=[self.record_key(request_id)],
-                              args=[repr(now), repr(REMIND_LEASE)])
+        status = self._remind(keys=[self.record_key(request_id)], args=[repr(now), repr(REMIND_LEASE)])
         if status == "skip":
             self.redis.zrem(self.reminders, request_id)
         return bool(status == "ok")
@@ -265,8 +287,7 @@ class RevokeStore:
     def start_write(self, request_id: str, lease: str, *, now: float) -> bool:
         """The holder of `lease` may write now (and is marked as writing); False when its claim
         was lost, runs out within `SAFETY`, or an extension took the end over."""
-        return self._write(keys=[self.record_key(request_id)],
-                           args=[lease, repr(now + SAFETY)]) == "ok"
+        return self._write(keys=[self.record_key(request_id)], args=[lease, repr(now + SAFETY)]) == "ok"
 
     def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
         key = self.record_key(request_id)
@@ -298,15 +319,25 @@ class RevokeStore:
 class Revoker:
     """Runs due revokes with the owner's key; tells `listeners` (revoked, revoke_failed)."""
 
-    def __init__(self, engine: Engine, *, listeners: list[RevokeListener] | None = None,
-                 jitter: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        listeners: list[RevokeListener] | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.engine = engine
         self.store = RevokeStore(engine.services.redis, prefix=engine.settings.key_prefix)
         self.listeners = listeners if listeners is not None else []
         self.jitter = jitter
 
-    def sweep(self, *, now: float | None = None, limit: int = 500,
-              stopping: Callable[[], bool] = lambda: False) -> int:
+    def sweep(
+        self,
+        *,
+        now: float | None = None,
+        limit: int = 500,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Run every revoke due at `now`; returns how many this caller ran."""
         now = timestamp() if now is None else now
         for request_id in self.store.reminders_due(now, limit=limit):
@@ -324,8 +355,10 @@ class Revoker:
             except (KeyError, ValueError, TypeError):
                 # A record this code cannot read must not stop every other revoke: it is
                 # logged loudly and looked at again later (a person must see to it).
-                log.exception("revoke record unreadable", extra={
-                    "event": "revoke.unreadable", "request": request_id})
+                log.exception(
+                    "revoke record unreadable",
+                    extra={"event": "revoke.unreadable", "request": request_id},
+                )
                 self.store.reindex(request_id, now + RETRY_CAP)
         return ran
 
@@ -357,21 +390,32 @@ class Revoker:
             return
         removed = [g.describe() for g in taken.undone]
         kept = [f"{g.describe()}: {why}" for g, why in taken.kept]
-        if not self.store.finish(request_id, lease=lease, outcome="done",
-                                 removed=json.dumps(removed), kept=json.dumps(kept),
-                                 error="", done_at=repr(now),
-                                 rotated="1" if revoke.rotate_after else ""):
+        if not self.store.finish(
+            request_id,
+            lease=lease,
+            outcome="done",
+            removed=json.dumps(removed),
+            kept=json.dumps(kept),
+            error="",
+            done_at=repr(now),
+            rotated="1" if revoke.rotate_after else "",
+        ):
             return  # the claim ran out meanwhile: whoever holds it now reports
         self.store.unindex(request_id)
         if self.store.mark_ended(request_id, now=now):
             # The worker's next pass re-renders the approval message (it says "ended").
             self.engine.store.needs_repair(request_id, timestamp())
         metrics.REVOKES.labels(outcome="done").inc()
-        self.engine.audit.record("revoke.done", request=request_id, actor="worker",
-                                 entry=f"{revoke.kind.value}:{revoke.identifier}",
-                                 removed="; ".join(removed) or "nothing to write",
-                                 kept="; ".join(kept), attempts=revoke.attempts,
-                                 rotated="yes" if revoke.rotate_after else "")
+        self.engine.audit.record(
+            "revoke.done",
+            request=request_id,
+            actor="worker",
+            entry=f"{revoke.kind.value}:{revoke.identifier}",
+            removed="; ".join(removed) or "nothing to write",
+            kept="; ".join(kept),
+            attempts=revoke.attempts,
+            rotated="yes" if revoke.rotate_after else "",
+        )
         self._tell(request_id, "revoked")
 
     def _take_back(self, revoke: Revoke, lease: str, *, now: float, until: float) -> TakeBack:
@@ -380,9 +424,12 @@ class Revoker:
         one, so it is set even when nothing else is left to undo)."""
         client = self.engine.client_for(revoke.owner)
         left = until - now - SAFETY
-        with (self.engine.locks.hold(revoke.kind, revoke.identifier, lease=max(left, 0.0),
-                                     wait=max(min(left / 2, 30.0), 0.0)) as held,
-              deadline(time.monotonic() + left)):
+        with (
+            self.engine.locks.hold(
+                revoke.kind, revoke.identifier, lease=max(left, 0.0), wait=max(min(left / 2, 30.0), 0.0)
+            ) as held,
+            deadline(time.monotonic() + left),
+        ):
             current = client.get(revoke.kind, revoke.identifier)
             taken = take_back(revoke.grant, current)
             body = dict(taken.body or {})
@@ -392,15 +439,15 @@ class Revoker:
             if not body:
                 return taken  # nothing left of the grant: nothing to write
             if not held.still_held() or not self.store.start_write(
-                    revoke.request_id, lease, now=timestamp()):
+                revoke.request_id, lease, now=timestamp()
+            ):
                 raise LeaseLost("the revoke's claim ran out before the write")
             client.update(revoke.kind, revoke.identifier, body)
             del body  # the new password is MySafe's alone from here
             after = client.get(revoke.kind, revoke.identifier)
         problems = taken.still_there(after)
         if problems:
-            raise NotApplied("MySafe accepted the revoke, but the entry shows: "
-                             + "; ".join(problems))
+            raise NotApplied("MySafe accepted the revoke, but the entry shows: " + "; ".join(problems))
         return taken
 
     def _failed(self, revoke: Revoke, lease: str, error: BotError, *, now: float) -> None:
@@ -408,16 +455,29 @@ class Revoker:
         attempt = revoke.attempts
         wait = min(RETRY_CAP, RETRY_BASE * 2 ** max(attempt - 1, 0))
         next_at = now + wait * (0.5 + self.jitter() / 2)
-        if not self.store.finish(revoke.request_id, lease=lease, outcome="retry",
-                                 next_at=next_at, error=detail[:500]):
+        if not self.store.finish(
+            revoke.request_id, lease=lease, outcome="retry", next_at=next_at, error=detail[:500]
+        ):
             return
         self.store.reindex(revoke.request_id, next_at)
         metrics.REVOKES.labels(outcome="failed").inc()
-        log.warning("revoke failed; will retry", extra={
-            "event": "revoke.retry", "request": revoke.request_id, "attempt": attempt,
-            "error": type(error).__name__})
-        self.engine.audit.record("revoke.failed", request=revoke.request_id, actor="worker",
-                                 attempt=attempt, error=detail[:300], retry_at=int(next_at))
+        log.warning(
+            "revoke failed; will retry",
+            extra={
+                "event": "revoke.retry",
+                "request": revoke.request_id,
+                "attempt": attempt,
+                "error": type(error).__name__,
+            },
+        )
+        self.engine.audit.record(
+            "revoke.failed",
+            request=revoke.request_id,
+            actor="worker",
+            attempt=attempt,
+            error=detail[:300],
+            retry_at=int(next_at),
+        )
         self._tell(revoke.request_id, "revoke_failed")
 
     def revoke_now(self, request_id: str, actor: str, *, now: float | None = None) -> str:
@@ -432,8 +492,9 @@ class Revoker:
         self._one(request_id, now)
         return status
 
-    def extend(self, request_id: str, actor: str, *,
-               idempotency_key: str | None = None) -> ChangeRequest:
+    def extend(
+        self, request_id: str, actor: str, *, idempotency_key: str | None = None
+    ) -> ChangeRequest:
         """A new request for the same share and a new period of the same length, by the owner
         or a grantee; it needs approval like any share and says what it extends. Once applied
         it takes over this share's end (see `Engine.apply`). The same `idempotency_key` (one
@@ -446,10 +507,14 @@ class Revoker:
         original = self.engine.get(request_id)
         change = replace(original.change, extends=request_id)
         reason = f"extends {request_id}" + (f": {original.reason}" if original.reason else "")
-        request = self.engine.submit(change, requester=actor, reason=reason[:500],
-                                     notify=original.notify, idempotency_key=idempotency_key)
-        self.engine.audit.record("revoke.extend_asked", request=request_id, actor=actor,
-                                 by=request.id)
+        request = self.engine.submit(
+            change,
+            requester=actor,
+            reason=reason[:500],
+            notify=original.notify,
+            idempotency_key=idempotency_key,
+        )
+        self.engine.audit.record("revoke.extend_asked", request=request_id, actor=actor, by=request.id)
         return request
 
     def give_up(self, request_id: str, actor: str, *, is_approver: bool) -> str:
@@ -471,5 +536,7 @@ class Revoker:
             try:
                 listener(revoke, event)
             except Exception:  # noqa: BLE001 - Slack being down must not undo a revoke
-                log.exception("revoke listener failed", extra={
-                    "event": "listener.error", "request": request_id, "what": event})
+                log.exception(
+                    "revoke listener failed",
+                    extra={"event": "listener.error", "request": request_id, "what": event},
+                )

@@ -123,7 +123,9 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.APPROVED: frozenset({State.APPLYING}),
     State.APPLYING: frozenset({State.APPLYING, State.APPLIED, State.FAILED}),
     State.FAILED: frozenset({State.APPLYING, State.DENIED, State.EXPIRED, State.CANCELLED}),
-    State.APPLIED: frozenset(), State.DENIED: frozenset(), State.EXPIRED: frozenset(),
+    State.APPLIED: frozenset(),
+    State.DENIED: frozenset(),
+    State.EXPIRED: frozenset(),
     State.CANCELLED: frozenset(),
 }
 
@@ -133,9 +135,6 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 # a render older than what the message shows is never sent (app.slack.notifier).
 # `fence` asks, without changing anything, whether a lease holder may still write; `yield`
 # hands a request whose holder could not get its entry in time to the sweeper's next pass.
-
-
-
 
 
 @dataclass(frozen=True)
@@ -246,9 +245,18 @@ class OpenScan:
     behind: list[str] = field(default_factory=list)
     unposted: list[tuple[float, str]] = field(default_factory=list)
 
-    def add(self, request_id: str, state: str | None, until: str | None, ts: str | None,
-            version: str | None, shown: str | None, created: str | None, *,
-            now: float) -> None:
+    def add(
+        self,
+        request_id: str,
+        state: str | None,
+        until: str | None,
+        ts: str | None,
+        version: str | None,
+        shown: str | None,
+        created: str | None,
+        *,
+        now: float,
+    ) -> None:
         if state is None:
             return  # gone since the index was read
         if state == State.APPLYING.value and float(until or 0) < now:
@@ -264,7 +272,6 @@ class Transition:
     status: Outcome
     state: State | None
     approvals: int
-
 
 
 class ApprovalStore:
@@ -300,8 +307,15 @@ class ApprovalStore:
 
     # --- writes ----------------------------------------------------------------------------
 
-    def create(self, fields: Mapping[str, str], *, requester: str, created: float,
-               expires: float, idempotency_key: str | None = None) -> tuple[str, bool]:
+    def create(
+        self,
+        fields: Mapping[str, str],
+        *,
+        requester: str,
+        created: float,
+        expires: float,
+        idempotency_key: str | None = None,
+    ) -> tuple[str, bool]:
         """Store a new pending request; returns (id, created). Indexes first: see module doc.
 
         With an idempotency key, concurrent duplicates all answer with the one request: the
@@ -314,11 +328,20 @@ class ApprovalStore:
             request_id = new_request_id()
             ttl = int(expires - created) + self.retention
             if idempotency_key and not self.redis.set(
-                    self.idempotency_key(idempotency_key), request_id, nx=True, ex=ttl):
+                self.idempotency_key(idempotency_key), request_id, nx=True, ex=ttl
+            ):
                 continue  # lost the claim: the next turn waits for the winner's request
             self._index_new(request_id, requester=requester, created=created, expires=expires)
-            event = json.dumps({"ts": created, "action": "create", "actor": requester,
-                                "from": "", "to": "pending", "detail": ""})
+            event = json.dumps(
+                {
+                    "ts": created,
+                    "action": "create",
+                    "actor": requester,
+                    "from": "",
+                    "to": "pending",
+                    "detail": "",
+                }
+            )
             flat = [str(x) for pair in {**fields, "id": request_id}.items() for x in pair]
             keys = self.request_keys(request_id)
             if self._create(keys=[keys[0], keys[2]], args=[event, ttl, *flat]):
@@ -352,37 +375,40 @@ class ApprovalStore:
     def _release_claim(self, idempotency_key: str, request_id: str) -> None:
         compare_and_delete(self.redis, self.idempotency_key(idempotency_key), request_id)
 
-    def _index_new(self, request_id: str, *, requester: str, created: float,
-                   expires: float) -> None:
+    def _index_new(self, request_id: str, *, requester: str, created: float, expires: float) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(self.index("due"), {request_id: expires})
         pipe.zadd(self.index("open"), {request_id: created})
         pipe.zadd(self.user_index(requester), {request_id: created})
         pipe.execute()
 
-    def transition(self, request_id: str, action: Action | str, *, actor: str, now: float,
-                   **arg: Any) -> Transition:
+    def transition(
+        self, request_id: str, action: Action | str, *, actor: str, now: float, **arg: Any
+    ) -> Transition:
         status, state, count = self._transition(
             keys=self.request_keys(request_id),
             args=[Action(action).value, actor, now, self.retention, json.dumps(arg)],
         )
         return Transition(Outcome(status), State(state) if state else None, int(count))
 
-    def transition_many(self, request_ids: Sequence[str], action: Action | str, *, actor: str,
-                        now: float) -> list[Transition]:
+    def transition_many(
+        self, request_ids: Sequence[str], action: Action | str, *, actor: str, now: float
+    ) -> list[Transition]:
         """`transition` for each request, sent in one round trip: each is still its own
         atomic script, so what `transition` promises holds for every one (they are not one
         transaction together, and need not be). One whose send failed (a script the node does
         not know yet) is done again on its own. Redis Cluster refuses scripts in a pipeline:
         there they go one by one."""
         args = [Action(action).value, actor, now, self.retention, "{}"]
-        answers = self._each(self._transition,
-                             [(self.request_keys(request_id), args) for request_id in request_ids])
-        return [self.transition(request_id, action, actor=actor, now=now)
-                if isinstance(answer, Exception) else
-                Transition(Outcome(answer[0]), State(answer[1]) if answer[1] else None,
-                           int(answer[2]))
-                for request_id, answer in zip(request_ids, answers, strict=True)]
+        answers = self._each(
+            self._transition, [(self.request_keys(request_id), args) for request_id in request_ids]
+        )
+        return [
+            self.transition(request_id, action, actor=actor, now=now)
+            if isinstance(answer, Exception)
+            else Transition(Outcome(answer[0]), State(answer[1]) if answer[1] else None, int(answer[2]))
+            for request_id, answer in zip(request_ids, answers, strict=True)
+        ]
 
     def unindex(self, request_id: str, requester: str, *, pipe: Any = None) -> None:
         """Drop a final request from every index (after the fact; readers tolerate lag);
@@ -399,14 +425,16 @@ class ApprovalStore:
         if due:
             (pipe if pipe is not None else self.redis).zadd(self.index("due"), dict(due))
 
-    def claim_untold(self, request_ids: Sequence[str], *, now: float, until: float,
-                     teller: str) -> list[str]:
+    def claim_untold(
+        self, request_ids: Sequence[str], *, now: float, until: float, teller: str
+    ) -> list[str]:
         """Those of these expiries whose telling `teller` takes, until `until`: not told
         yet, and not held by another teller whose claim still runs (one script per request,
         sent in one round trip; one by one on Redis Cluster, as in `transition_many`)."""
         args = [now, until, teller]
-        claimed = self._each(self._claim_tell, [([self.request_keys(request_id)[0]], args)
-                                                for request_id in request_ids])
+        claimed = self._each(
+            self._claim_tell, [([self.request_keys(request_id)[0]], args) for request_id in request_ids]
+        )
         for answer in claimed:
             if isinstance(answer, Exception):
                 raise answer
@@ -447,8 +475,12 @@ class ApprovalStore:
 
     def fence(self, request_id: str, lease: str, *, now: float, margin: float) -> bool:
         """May the holder of `lease` still write, with `margin` seconds of its lease to spare?"""
-        return self.transition(request_id, Action.FENCE, actor="bot", now=now, lease=lease,
-                               margin=margin).status is Outcome.OK
+        return (
+            self.transition(
+                request_id, Action.FENCE, actor="bot", now=now, lease=lease, margin=margin
+            ).status
+            is Outcome.OK
+        )
 
     def shown(self, request_id: str, version: int) -> None:
         """Record that the Slack message now shows `version` (never lowering what is
@@ -459,8 +491,13 @@ class ApprovalStore:
 
     def render_lock(self, request_id: str, *, wait: float) -> Lock:
         """One render of a request's message at a time, so updates reach Slack in order."""
-        return self.redis.lock(f"{self.request_keys(request_id)[0]}:render", timeout=30,
-                               sleep=0.01, blocking_timeout=wait, thread_local=False)
+        return self.redis.lock(
+            f"{self.request_keys(request_id)[0]}:render",
+            timeout=30,
+            sleep=0.01,
+            blocking_timeout=wait,
+            thread_local=False,
+        )
 
     def needs_repair(self, request_id: str, now: float) -> None:
         """Remember a message that could not be brought up to date (the worker retries it)."""
@@ -477,16 +514,28 @@ class ApprovalStore:
         while ids := self.redis.zrange(self.index("open"), start, start + batch - 1):
             pipe = self.redis.pipeline(transaction=False)
             for request_id in ids:
-                pipe.hmget(self.request_keys(request_id)[0], "state", "lease_until", "ts",
-                           "version", "shown", "created")
+                pipe.hmget(
+                    self.request_keys(request_id)[0],
+                    "state",
+                    "lease_until",
+                    "ts",
+                    "version",
+                    "shown",
+                    "created",
+                )
             for request_id, found in zip(ids, pipe.execute(), strict=True):
                 scan.add(request_id, *found, now=now)
             start += batch
         return scan
 
-    def waiting_for(self, viewer: str, identities: Sequence[str], *,
-                    ids: Sequence[str] = (),
-                    may_decide: Callable[[frozenset[str]], bool] | None = None) -> list[str]:
+    def waiting_for(
+        self,
+        viewer: str,
+        identities: Sequence[str],
+        *,
+        ids: Sequence[str] = (),
+        may_decide: Callable[[frozenset[str]], bool] | None = None,
+    ) -> list[str]:
         """Ids of the open requests `viewer` can act on, newest first: pending or failed, not
         their own (from any of their accounts, `ids`), not giving them access, not already
         approved by them as any identity, and, with `may_decide`, under a rule whose approvers
@@ -496,8 +545,7 @@ class ApprovalStore:
         pipe = self.redis.pipeline(transaction=False)
         for request_id in request_ids:
             keys = self.request_keys(request_id)
-            pipe.hmget(keys[0], "state", "requester", "beneficiaries", "requester_ids",
-                       "approvers")
+            pipe.hmget(keys[0], "state", "requester", "beneficiaries", "requester_ids", "approvers")
             pipe.sismember(keys[1], viewer)
             pipe.hmget(keys[3], *ids) if ids else pipe.exists(keys[3])
         found = pipe.execute()
@@ -569,8 +617,10 @@ class ApprovalStore:
             pipe.hgetall(keys[0])
             pipe.smembers(keys[1])
         answers = pipe.execute()
-        return [ChangeRequest.from_redis(data, approvals) if data else None
-                for data, approvals in zip(answers[::2], answers[1::2], strict=True)]
+        return [
+            ChangeRequest.from_redis(data, approvals) if data else None
+            for data, approvals in zip(answers[::2], answers[1::2], strict=True)
+        ]
 
     def encrypted_secrets(self, request_id: str) -> str | None:
         return self.redis.hget(self.request_keys(request_id)[0], "secrets")
@@ -599,5 +649,6 @@ def new_request_id() -> str:
 
 
 def is_request_id(text: str) -> bool:
-    return (len(text) == ID_LENGTH + 2 and text.startswith("R-")
-            and all(c in ID_ALPHABET for c in text[2:]))
+    return (
+        len(text) == ID_LENGTH + 2 and text.startswith("R-") and all(c in ID_ALPHABET for c in text[2:])
+    )

@@ -38,6 +38,7 @@ Handler = Callable[[dict[str, Any]], None]
 #: for a person, a round trip a few times a second per consumer at most.
 RETRY = 0.25
 
+
 class _Running:
     """The job this thread runs, and the messages it has sent a person so far, counted to
     claim each one."""
@@ -102,8 +103,16 @@ def consumer_name() -> str:
 
 
 class Consumer:
-    def __init__(self, queue: JobQueue, handlers: Mapping[str, Handler], *, threads: int,
-                 per_person: int, mysafe_concurrency: int, visibility: float) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: Mapping[str, Handler],
+        *,
+        threads: int,
+        per_person: int,
+        mysafe_concurrency: int,
+        visibility: float,
+    ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
         self.threads = threads
@@ -111,8 +120,13 @@ class Consumer:
         self.visibility = visibility
         self.name = consumer_name()
         # A lease lasts as long as a silent consumer keeps its jobs: the two free together.
-        self.slots = Slots(queue.redis, base=f"{queue.tag}:busy", per_person=per_person,
-                           overall=mysafe_concurrency, lease=visibility)
+        self.slots = Slots(
+            queue.redis,
+            base=f"{queue.tag}:busy",
+            per_person=per_person,
+            overall=mysafe_concurrency,
+            lease=visibility,
+        )
         self._lock = threading.RLock()  # a future's callback may run in the thread holding it
         self._waiting: dict[str, deque[Job]] = {}
         self._running: dict[str, int] = {}  # started or being given their slots, per person
@@ -155,8 +169,9 @@ class Consumer:
                     self.slots.renew(self._leased())
                     last_renew = now
                 if now - last_claim >= renew_every:
-                    self._take_over(self.queue.claim_abandoned(
-                        self.name, idle_ms=int(self.visibility * 1000)))
+                    self._take_over(
+                        self.queue.claim_abandoned(self.name, idle_ms=int(self.visibility * 1000))
+                    )
                     last_claim = now
                 if now - last_try >= RETRY:
                     self._dispatch()  # slots freed elsewhere
@@ -164,14 +179,15 @@ class Consumer:
                 room = self._room()
                 if room:
                     block = RETRY if self._waiting else min(renew_every, 1.0)
-                    self._take(self.queue.read(self.name, count=room,
-                                               block_ms=int(block * 1000)))
+                    self._take(self.queue.read(self.name, count=room, block_ms=int(block * 1000)))
                 else:
                     self._freed.wait(RETRY)  # every thread busy: read again once one frees
                     self._freed.clear()
             except redis.RedisError as error:
-                log.warning("job queue unavailable", extra={"event": "jobs.redis_error",
-                                                            "error": type(error).__name__})
+                log.warning(
+                    "job queue unavailable",
+                    extra={"event": "jobs.redis_error", "error": type(error).__name__},
+                )
                 self._stop.wait(1.0)
 
     def _room(self) -> int:
@@ -198,8 +214,10 @@ class Consumer:
         lost = set(held) - set(kept)
         if not lost:
             return
-        log.warning("jobs taken over by another consumer", extra={
-            "event": "jobs.lost_to_take_over", "count": len(lost)})
+        log.warning(
+            "jobs taken over by another consumer",
+            extra={"event": "jobs.lost_to_take_over", "count": len(lost)},
+        )
         with self._lock:
             for who in list(self._waiting):
                 queue = self._waiting[who]
@@ -214,8 +232,10 @@ class Consumer:
     def _take_over(self, jobs: list[Job]) -> None:
         fresh = [job for job in jobs if job.id not in self._holding()]
         if fresh:
-            log.warning("jobs taken over from a silent consumer", extra={
-                "event": "jobs.taken_over", "count": len(fresh)})
+            log.warning(
+                "jobs taken over from a silent consumer",
+                extra={"event": "jobs.taken_over", "count": len(fresh)},
+            )
         self._take(jobs)
 
     def _take(self, jobs: list[Job]) -> None:
@@ -317,8 +337,9 @@ class Consumer:
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
-                log.error("job of an unknown kind dropped", extra={"event": "jobs.unknown",
-                                                                   "kind": job.kind})
+                log.error(
+                    "job of an unknown kind dropped", extra={"event": "jobs.unknown", "kind": job.kind}
+                )
             else:
                 running = _RUNNING.set(_Running(self.queue, job, self.name))
                 try:
@@ -344,5 +365,7 @@ class Consumer:
                     return  # still pending: whoever takes it over runs it again, idempotently
         with self._lock:
             self._held.discard(job.id)
-        log.info("job done", extra={"event": "jobs.done", "kind": job.kind,
-                                    "waited": round(time.time() - job.at, 3)})
+        log.info(
+            "job done",
+            extra={"event": "jobs.done", "kind": job.kind, "waited": round(time.time() - job.at, 3)},
+        )

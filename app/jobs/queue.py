@@ -128,8 +128,10 @@ class JobQueue:
         Raises `redis.RedisError` when Redis cannot take it: the caller must not promise."""
         text = canonical(body)  # one encoding for both: the ack's path counts each step
         sealed = self.keyring.encrypt(text).decode()
-        added = self._put(keys=[self.stream, self._seen + delivery_key(text)],
-                          args=[SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())])
+        added = self._put(
+            keys=[self.stream, self._seen + delivery_key(text)],
+            args=[SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())],
+        )
         return str(added) if added else None
 
     def ensure_group(self) -> None:
@@ -148,8 +150,9 @@ class JobQueue:
         """New jobs for this consumer (they stay pending until `done`)."""
         self.ensure_group()
         try:
-            answer = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count,
-                                           block=block_ms)
+            answer = self.redis.xreadgroup(
+                GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms
+            )
         except redis.ResponseError as error:
             if "NOGROUP" in str(error):
                 self._grouped = False  # the stream was deleted; make it again next time
@@ -159,8 +162,9 @@ class JobQueue:
     def claim_abandoned(self, consumer: str, *, idle_ms: int, count: int = 100) -> list[Job]:
         """Jobs whose consumer has been silent for `idle_ms`: it died, take them over."""
         self.ensure_group()
-        answer = self.redis.xautoclaim(self.stream, GROUP, consumer, min_idle_time=idle_ms,
-                                       start_id="0-0", count=count)
+        answer = self.redis.xautoclaim(
+            self.stream, GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=count
+        )
         return self._jobs(answer[1], again=True)
 
     def renew(self, consumer: str, ids: Sequence[str]) -> list[str]:
@@ -178,8 +182,11 @@ class JobQueue:
         claim and that confirmation leaves it unconfirmed, and the run taking over sends it
         again: an answer replaces the "Working on" line, so the person reads it once; what
         is never allowed is a person left with no answer."""
-        return bool(self._send(keys=[self.stream, self._sent + job_id],
-                               args=[GROUP, job_id, nth, SEEN_TTL, consumer]))
+        return bool(
+            self._send(
+                keys=[self.stream, self._sent + job_id], args=[GROUP, job_id, nth, SEEN_TTL, consumer]
+            )
+        )
 
     def sent(self, job_id: str, nth: int) -> None:
         """The `nth` message reached Slack (or Slack refused it): no run sends it again."""
@@ -205,7 +212,14 @@ class JobQueue:
         for entry_id, fields in entries:
             if not fields:
                 continue  # deleted while pending (cannot happen through `done`)
-            jobs.append(Job(entry_id, fields["kind"], fields["who"],
-                            json.loads(self.keyring.decrypt(fields["body"])),
-                            float(fields["at"]), again))
+            jobs.append(
+                Job(
+                    entry_id,
+                    fields["kind"],
+                    fields["who"],
+                    json.loads(self.keyring.decrypt(fields["body"])),
+                    float(fields["at"]),
+                    again,
+                )
+            )
         return jobs

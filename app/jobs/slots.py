@@ -35,7 +35,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # KEYS[1] the overall set, KEYS[1 + i] the person set of candidate i; ARGV[1] lease ms,
 # ARGV[2] overall bound, ARGV[3] per-person bound, ARGV[3 + i] candidate i's holder.
 # Candidates are tried in order; each gets both slots or neither. Returns the granted holders.
-_ACQUIRE = _NOW + """
+_ACQUIRE = (
+    _NOW
+    + """
 local lease = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local granted = {}
@@ -52,10 +54,13 @@ for i = 2, #KEYS do
 end
 return granted
 """
+)
 
 # KEYS as for _ACQUIRE; ARGV[1] lease ms, ARGV[i] the holder in KEYS[i]. XX: a lease released
 # (its job done) while this renewal was on its way stays released.
-_RENEW = _NOW + """
+_RENEW = (
+    _NOW
+    + """
 local lease = tonumber(ARGV[1])
 for i = 2, #KEYS do
   redis.call('ZADD', KEYS[1], 'XX', now + lease, ARGV[i])
@@ -66,6 +71,7 @@ for i = 2, #KEYS do
 end
 return 1
 """
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,9 @@ class Lease:
 
 
 class Slots:
-    def __init__(self, client: RedisClient, *, base: str, per_person: int, overall: int,
-                 lease: float) -> None:
+    def __init__(
+        self, client: RedisClient, *, base: str, per_person: int, overall: int, lease: float
+    ) -> None:
         self.redis = client
         self.overall_key = base
         self._person_key = base + ":"
@@ -98,15 +105,17 @@ class Slots:
             return set()
         granted = self._acquire(
             keys=[self.overall_key, *(self.person_key(lease.person) for lease in wanted)],
-            args=[self.lease_ms, self.overall, self.per_person,
-                  *(lease.holder for lease in wanted)])
+            args=[self.lease_ms, self.overall, self.per_person, *(lease.holder for lease in wanted)],
+        )
         return {str(holder) for holder in granted}
 
     def renew(self, held: Sequence[Lease]) -> None:
         """Their jobs still run: another lease period from now (one round trip)."""
         if held:
-            self._renew(keys=[self.overall_key, *(self.person_key(lease.person) for lease in held)],
-                        args=[self.lease_ms, *(lease.holder for lease in held)])
+            self._renew(
+                keys=[self.overall_key, *(self.person_key(lease.person) for lease in held)],
+                args=[self.lease_ms, *(lease.holder for lease in held)],
+            )
 
     def release(self, lease: Lease, *, pipe: Any = None) -> None:
         """The job is done: both slots free at once, in `pipe`'s transaction when given."""

@@ -1,2 +1,1 @@
-"""The MCP front: assistants propose changes (official `mcp` SDK), people approve in Slack.
-"""
+"""The MCP front: assistants propose changes (official `mcp` SDK), people approve in Slack."""

@@ -45,8 +45,10 @@ from app.ratelimit import RateLimiter
 SCOPE = "mysafe"
 NOT_YOURS = "no such request among yours (request ids look like R-7K2QF)"
 KindName = Literal["password", "secret"]
-WAITS = ("It does NOT change anything by itself: it files a change request that waits for a "
-         "human approver's click in Slack, then is applied with the user's own MySafe key.")
+WAITS = (
+    "It does NOT change anything by itself: it files a change request that waits for a "
+    "human approver's click in Slack, then is applied with the user's own MySafe key."
+)
 
 
 class _Proposal(Schema):
@@ -54,10 +56,16 @@ class _Proposal(Schema):
 
     kind = fields.String(required=True, validate=validate.OneOf(("password", "secret")))
     id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
-    users = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
-                        validate=validate.Length(max=50), load_default=list)
-    groups = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
-                         validate=validate.Length(max=50), load_default=list)
+    users = fields.List(
+        fields.String(validate=validate.Length(min=1, max=128)),
+        validate=validate.Length(max=50),
+        load_default=list,
+    )
+    groups = fields.List(
+        fields.String(validate=validate.Length(min=1, max=128)),
+        validate=validate.Length(max=50),
+        load_default=list,
+    )
     can_edit = fields.Boolean(load_default=False)
     reason = fields.String(validate=validate.Length(max=500), load_default="")
     duration = fields.String(validate=validate.Length(max=20), load_default="")
@@ -88,36 +96,50 @@ class StdioIdentity:
     def __call__(self) -> str:
         user = self.tokens.user_for(self.token)
         if user is None:
-            raise ToolError("this MCP token is no longer valid: issue a new one with "
-                            "`/mysafe mcp-token`")
+            raise ToolError(
+                "this MCP token is no longer valid: issue a new one with `/mysafe mcp-token`"
+            )
         return user
 
 
 def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None) -> FastMCP:
     services = engine.services
     tokens = McpTokens(services.redis, prefix=services.settings.key_prefix)
-    limiter = RateLimiter(services.redis, prefix=services.settings.key_prefix, name="mcp",
-                          per_minute=services.settings.command_rate_limit)
+    limiter = RateLimiter(
+        services.redis,
+        prefix=services.settings.key_prefix,
+        name="mcp",
+        per_minute=services.settings.command_rate_limit,
+    )
     options: dict[str, Any] = {}
     if stdio_token is None:
         options = {"token_verifier": _TokenVerifier(tokens), "auth": _bearer_only(public_url)}
     mcp = FastMCP(
         "mysafe-bot",
-        instructions=("Look up Segura MySafe entries the user can see and propose shares or "
-                      "updates. Proposals wait for a human approver in Slack; secret values "
-                      "are never shown and cannot be set here."),
-        stateless_http=True, json_response=True,
+        instructions=(
+            "Look up Segura MySafe entries the user can see and propose shares or "
+            "updates. Proposals wait for a human approver in Slack; secret values "
+            "are never shown and cannot be set here."
+        ),
+        stateless_http=True,
+        json_response=True,
         # Bearer tokens authenticate every request, and the server usually sits behind a
         # proxy whose Host header differs: DNS-rebinding checks would only refuse real users.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         **options,
     )
-    who: Callable[[], str] = _token_user if stdio_token is None else \
-        StdioIdentity(tokens, stdio_token)
+    who: Callable[[], str] = _token_user if stdio_token is None else StdioIdentity(tokens, stdio_token)
     tools = _Tools(engine, limiter, who)
-    for tool in (tools.list_entries, tools.show_entry, tools.propose_share,
-                 tools.propose_unshare, tools.propose_update, tools.request_status,
-                 tools.my_requests, tools.cancel_request):
+    for tool in (
+        tools.list_entries,
+        tools.show_entry,
+        tools.propose_share,
+        tools.propose_unshare,
+        tools.propose_update,
+        tools.request_status,
+        tools.my_requests,
+        tools.cancel_request,
+    ):
         description = " ".join((tool.__doc__ or "").split())
         if tool.__name__.startswith("propose_"):
             description += " " + WAITS
@@ -135,8 +157,12 @@ def _bearer_only(public_url: str) -> AuthSettings:
     `Bearer`. `issuer_url` is a required field that the SDK publishes only in those two places
     (and with an auth server provider, which we do not give it), so it is never shown.
     """
-    return AuthSettings(issuer_url=AnyHttpUrl(public_url), resource_server_url=None,
-                        required_scopes=[SCOPE], validate_token_resource=False)
+    return AuthSettings(
+        issuer_url=AnyHttpUrl(public_url),
+        resource_server_url=None,
+        required_scopes=[SCOPE],
+        validate_token_resource=False,
+    )
 
 
 def _token_user() -> str:
@@ -172,12 +198,25 @@ class _Tools:
     def list_entries(self, kind: KindName, text: str = "") -> dict[str, Any]:
         """List MySafe passwords or API secrets the user can see, optionally filtered by text
         (matched against name, URL, username and tags). Never returns secret values."""
+
         def action(user: str) -> dict[str, Any]:
             items = self.engine.client_for(user).list_entries(Kind(kind))
             found = [i for i in items if i.matches(text[:100])]
-            return {"entries": [{"kind": kind, "id": i.identifier, "name": i.name, "url": i.url,
-                                 "username": i.username, "tags": i.tags, "can_edit": i.can_write}
-                                for i in found[:200]]}
+            return {
+                "entries": [
+                    {
+                        "kind": kind,
+                        "id": i.identifier,
+                        "name": i.name,
+                        "url": i.url,
+                        "username": i.username,
+                        "tags": i.tags,
+                        "can_edit": i.can_write,
+                    }
+                    for i in found[:200]
+                ]
+            }
+
         return self._run(action)
 
     def show_entry(self, kind: KindName, id: int) -> dict[str, Any]:  # noqa: A002 - tool arg
@@ -187,30 +226,67 @@ class _Tools:
 
     # --- proposals --------------------------------------------------------------------------
 
-    def propose_share(self, kind: KindName, id: int, users: list[str] | None = None,  # noqa: A002
-                      groups: list[str] | None = None, can_edit: bool = False,
-                      reason: str = "", duration: str = "") -> dict[str, Any]:
+    def propose_share(
+        self,
+        kind: KindName,
+        id: int,
+        users: list[str] | None = None,  # noqa: A002
+        groups: list[str] | None = None,
+        can_edit: bool = False,
+        reason: str = "",
+        duration: str = "",
+    ) -> dict[str, Any]:
         """Propose sharing an entry with MySafe users and/or groups (view-only unless can_edit).
         With a duration (30m, 8h, 2d, 1d12h) the access is taken back by itself at the end."""
-        data = _load({"kind": kind, "id": id, "users": users or [], "groups": groups or [],
-                      "can_edit": can_edit, "reason": reason, "duration": duration})
-        change = Change(Verb.SHARE, Kind(kind), data["id"],
-                        add_users=tuple(UserShare(u, data["can_edit"]) for u in data["users"]),
-                        add_groups=tuple(GroupShare(g, data["can_edit"]) for g in data["groups"]),
-                        duration=_period(data["duration"]))
+        data = _load(
+            {
+                "kind": kind,
+                "id": id,
+                "users": users or [],
+                "groups": groups or [],
+                "can_edit": can_edit,
+                "reason": reason,
+                "duration": duration,
+            }
+        )
+        change = Change(
+            Verb.SHARE,
+            Kind(kind),
+            data["id"],
+            add_users=tuple(UserShare(u, data["can_edit"]) for u in data["users"]),
+            add_groups=tuple(GroupShare(g, data["can_edit"]) for g in data["groups"]),
+            duration=_period(data["duration"]),
+        )
         return self._propose(change, data["reason"])
 
-    def propose_unshare(self, kind: KindName, id: int, users: list[str] | None = None,  # noqa: A002
-                        groups: list[str] | None = None, reason: str = "") -> dict[str, Any]:
+    def propose_unshare(
+        self,
+        kind: KindName,
+        id: int,
+        users: list[str] | None = None,  # noqa: A002
+        groups: list[str] | None = None,
+        reason: str = "",
+    ) -> dict[str, Any]:
         """Propose removing MySafe users and/or groups from an entry's sharing."""
-        data = _load({"kind": kind, "id": id, "users": users or [], "groups": groups or [],
-                      "reason": reason})
-        change = Change(Verb.UNSHARE, Kind(kind), data["id"], remove_users=tuple(data["users"]),
-                        remove_groups=tuple(data["groups"]))
+        data = _load(
+            {"kind": kind, "id": id, "users": users or [], "groups": groups or [], "reason": reason}
+        )
+        change = Change(
+            Verb.UNSHARE,
+            Kind(kind),
+            data["id"],
+            remove_users=tuple(data["users"]),
+            remove_groups=tuple(data["groups"]),
+        )
         return self._propose(change, data["reason"])
 
-    def propose_update(self, kind: KindName, id: int, changes: dict[str, str],  # noqa: A002
-                       reason: str = "") -> dict[str, Any]:
+    def propose_update(
+        self,
+        kind: KindName,
+        id: int,
+        changes: dict[str, str],  # noqa: A002
+        reason: str = "",
+    ) -> dict[str, Any]:
         """Propose changing an entry's non-secret fields (passwords: name, url, username, notes,
         tags; API secrets: name, url, client_id, identifier_code, method, tags, notes). Secret
         fields are refused."""
@@ -223,6 +299,7 @@ class _Tools:
             check(change, {})
             validate_body(UPDATE_SCHEMAS[change.kind], dict(change.fields))
             return self._submit(user, change, data["reason"])
+
         return self._run(checked)
 
     def _propose(self, change: Change, reason: str) -> dict[str, Any]:
@@ -230,8 +307,10 @@ class _Tools:
 
     def _submit(self, user: str, change: Change, reason: str) -> dict[str, Any]:
         request = self.engine.submit(change, requester=user, reason=reason, source="mcp")
-        return {**_request(request), "note": "Waiting for a human approver in Slack; nothing has "
-                                             "changed in MySafe yet."}
+        return {
+            **_request(request),
+            "note": "Waiting for a human approver in Slack; nothing has changed in MySafe yet.",
+        }
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -250,14 +329,15 @@ class _Tools:
 
     def my_requests(self) -> dict[str, Any]:
         """The user's open change requests."""
-        return self._run(lambda user: {"requests": [_request(r)
-                                                    for r in self.engine.open_for(user)]})
+        return self._run(lambda user: {"requests": [_request(r) for r in self.engine.open_for(user)]})
 
     def cancel_request(self, request_id: str) -> dict[str, Any]:
         """Cancel one of the user's own pending requests."""
+
         def action(user: str) -> dict[str, Any]:
             decision = self.engine.cancel(self._own(user, request_id).id, user)
             return {**_request(decision.request), "changed": decision.changed}
+
         return self._run(action)
 
 
@@ -280,12 +360,15 @@ def _period(text: str) -> int:
 
 def _entry(entry: Entry) -> dict[str, Any]:
     return {
-        "kind": entry.kind.value, "id": entry.identifier, **entry.plain_fields(),
+        "kind": entry.kind.value,
+        "id": entry.identifier,
+        **entry.plain_fields(),
         "password": "set" if entry.has_password else "not set",
         "totp_seed": "set" if entry.has_totp else "not set",
         "client_secret": "set" if entry.has_client_secret else "not set",
-        "users_allowed": [{"username": u.username, "can_edit": u.can_edit}
-                          for u in entry.users_allowed],
+        "users_allowed": [
+            {"username": u.username, "can_edit": u.can_edit} for u in entry.users_allowed
+        ],
         "groups_allowed": [{"name": g.name, "can_edit": g.can_edit} for g in entry.groups_allowed],
     }
 
@@ -300,11 +383,17 @@ def _change(line: DiffLine) -> dict[str, str]:
 
 def _request(request: ChangeRequest) -> dict[str, Any]:
     return {
-        "request_id": request.id, "state": request.state.value, "verb": request.change.verb.value,
-        "kind": request.change.kind.value, "id": request.change.identifier,
-        "entry_name": request.entry_name, "approvals": len(request.approvals),
-        "approvals_required": request.required, "reason": request.reason,
+        "request_id": request.id,
+        "state": request.state.value,
+        "verb": request.change.verb.value,
+        "kind": request.change.kind.value,
+        "id": request.change.identifier,
+        "entry_name": request.entry_name,
+        "approvals": len(request.approvals),
+        "approvals_required": request.required,
+        "reason": request.reason,
         "changes": [_change(d) for d in request.diff],
-        "error": request.error, "result": request.result.get("message", ""),
+        "error": request.error,
+        "result": request.result.get("message", ""),
         "duration_seconds": request.change.duration,
     }

@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 COLLECTIONS = {Kind.PASSWORD: "/api/mysafe/password", Kind.SECRET: "/api/mysafe/secretapi"}
 LIST_KEYS = {Kind.PASSWORD: "password_on_list", Kind.SECRET: "api_secret_on_list"}
 ENTITY_KEYS = ("password_entity", "api_entity", "api_secret_entity")
-LIST_FILTERS = {Kind.PASSWORD: ("tag", "name", "username", "url"),
-                Kind.SECRET: ("tag", "identifier_code")}
+LIST_FILTERS = {
+    Kind.PASSWORD: ("tag", "name", "username", "url"),
+    Kind.SECRET: ("tag", "identifier_code"),
+}
 NOT_AUTHORIZED = "You are not authorized to access this resource."
 _CODE_PREFIX = re.compile(r"^\s*(\d{4})\s*:")
 _MAX_MESSAGE = 300
@@ -58,9 +60,16 @@ _MAX_MESSAGE = 300
 class MySafe:
     """What every call shares: base URL, session, timeout, token cache."""
 
-    def __init__(self, *, base_url: str, session: requests.Session, tokens: TokenCache,
-                 timeout: float = 10.0, token_path: str = "/api/oauth2/token",
-                 basic_auth: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        session: requests.Session,
+        tokens: TokenCache,
+        timeout: float = 10.0,
+        token_path: str = "/api/oauth2/token",
+        basic_auth: bool = False,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.tokens = tokens
@@ -92,7 +101,9 @@ class MySafe:
         if response.status_code != 200 or not isinstance(token, str) or not token:
             raise CredentialsRejected(
                 f"MySafe refused the access key: {_message(body, response, secrets=secret)}",
-                status=response.status_code, method="POST", path=self.token_path,
+                status=response.status_code,
+                method="POST",
+                path=self.token_path,
             )
         try:
             expires_in = int(body.get("expires_in") or 3600)
@@ -111,13 +122,16 @@ class MySafe:
             return response
         except requests.RequestException as error:
             if _timed_out(error):
-                raise MySafeUnavailable(_timeout_message(method, path), method=method,
-                                        path=path) from error
-            raise MySafeUnavailable(f"cannot reach MySafe ({type(error).__name__})",
-                                    method=method, path=path) from error
+                raise MySafeUnavailable(
+                    _timeout_message(method, path), method=method, path=path
+                ) from error
+            raise MySafeUnavailable(
+                f"cannot reach MySafe ({type(error).__name__})", method=method, path=path
+            ) from error
         finally:
             metrics.MYSAFE_CALLS.labels(method=method, outcome=outcome).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )
 
     def _timeout(self, method: str, path: str) -> float:
         """The per-call timeout, cut to what is left of the thread's deadline (see
@@ -126,8 +140,9 @@ class MySafe:
         if left is None:
             return self.timeout
         if left <= 0.05:
-            raise MySafeUnavailable("no time left for this call before the apply's lease ends",
-                                    method=method, path=path)
+            raise MySafeUnavailable(
+                "no time left for this call before the apply's lease ends", method=method, path=path
+            )
         return min(self.timeout, left)
 
 
@@ -175,8 +190,7 @@ class UserClient:
     def update(self, kind: Kind, identifier: int, fields: Mapping[str, Any]) -> WriteResult:
         """`PUT …/update/{identifier}`: sharing lists given here replace MySafe's whole list."""
         body = validate_body(UPDATE_SCHEMAS[kind], dict(fields))
-        return self._outcome(kind, "PUT", f"{COLLECTIONS[kind]}/update/{_ident(identifier)}",
-                             json=body)
+        return self._outcome(kind, "PUT", f"{COLLECTIONS[kind]}/update/{_ident(identifier)}", json=body)
 
     def disable(self, kind: Kind, identifier: int) -> WriteResult:
         """`POST …/inactive/{identifier}`."""
@@ -197,20 +211,27 @@ class UserClient:
         entry = None
         if any(isinstance(body.get(key), dict) for key in ENTITY_KEYS):
             entry = self._entity(kind, body, method, path)
-        return WriteResult(message=_message(body, secrets=self._secrets(kwargs.get("json"))),
-                       entry=entry, shared_error=entry.shared_error if entry else ())
+        return WriteResult(
+            message=_message(body, secrets=self._secrets(kwargs.get("json"))),
+            entry=entry,
+            shared_error=entry.shared_error if entry else (),
+        )
 
     def _secrets(self, body: Any) -> list[str]:
         """Every secret value a call carries: the body's secret fields and the person's key."""
-        sent = [str(v) for k, v in (body or {}).items() if k in SECRET_FIELDS and v] \
-            if isinstance(body, dict) else []
+        sent = (
+            [str(v) for k, v in (body or {}).items() if k in SECRET_FIELDS and v]
+            if isinstance(body, dict)
+            else []
+        )
         return [*sent, self.credentials.client_secret]
 
     def _entity(self, kind: Kind, body: dict[str, Any], method: str, path: str) -> Entry:
         entity = next((body[k] for k in ENTITY_KEYS if isinstance(body.get(k), dict)), None)
         if entity is None:
-            raise UnexpectedAnswer("MySafe's answer has no entry in it", method=method, path=path,
-                                   status=200)
+            raise UnexpectedAnswer(
+                "MySafe's answer has no entry in it", method=method, path=path, status=200
+            )
         return _read(lambda: read_entry(kind, entity), method, path)
 
     def _token(self, *, force: bool = False, failed: str | None = None) -> CachedToken:
@@ -241,8 +262,12 @@ class UserClient:
             if _unauthorised(response):
                 self.mysafe.tokens.drop(self.user_id, stored=token.stored)
                 words = _message(_json(response), response, secrets=secrets)
-                raise CredentialsRejected(f"MySafe does not accept this key's token: {words}",
-                                          status=response.status_code, method=method, path=path)
+                raise CredentialsRejected(
+                    f"MySafe does not accept this key's token: {words}",
+                    status=response.status_code,
+                    method=method,
+                    path=path,
+                )
         return _envelope(response, method, path, secrets=secrets)
 
     def _send(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
@@ -258,10 +283,14 @@ def _read(load: Any, method: str, path: str) -> Any:
     try:
         return load()
     except MarshmallowError as error:
-        fields = ", ".join(sorted(str(k) for k in error.messages_dict)) \
-            if isinstance(error.messages, dict) else "body"
-        raise UnexpectedAnswer(f"MySafe's answer does not have the expected shape ({fields})",
-                               method=method, path=path) from None
+        fields = (
+            ", ".join(sorted(str(k) for k in error.messages_dict))
+            if isinstance(error.messages, dict)
+            else "body"
+        )
+        raise UnexpectedAnswer(
+            f"MySafe's answer does not have the expected shape ({fields})", method=method, path=path
+        ) from None
 
 
 def _json(response: requests.Response) -> Any:
@@ -279,8 +308,9 @@ def _unauthorised(response: requests.Response) -> bool:
     return False
 
 
-def _message(body: Any, response: requests.Response | None = None, *,
-             secrets: Sequence[str] = ()) -> str:
+def _message(
+    body: Any, response: requests.Response | None = None, *, secrets: Sequence[str] = ()
+) -> str:
     """MySafe's words: `message`, then `Message`, then `mensagem`; or the gateway's text.
 
     They are untrusted free text that may quote the request: `secrets` (the call's own secret
@@ -289,10 +319,14 @@ def _message(body: Any, response: requests.Response | None = None, *,
     if isinstance(body, dict):
         inner: dict[str, Any] = body["response"] if isinstance(body.get("response"), dict) else {}
         candidates += [inner.get("message"), inner.get("Message"), inner.get("mensagem")]
-        exception: dict[str, Any] = body["exception"] \
-            if isinstance(body.get("exception"), dict) else {}
-        candidates += [exception.get("message"), body.get("message"), body.get("Message"),
-                       body.get("error_description"), body.get("error")]
+        exception: dict[str, Any] = body["exception"] if isinstance(body.get("exception"), dict) else {}
+        candidates += [
+            exception.get("message"),
+            body.get("message"),
+            body.get("Message"),
+            body.get("error_description"),
+            body.get("error"),
+        ]
     elif response is not None and response.text:
         candidates.append(response.text)
     for candidate in candidates:
@@ -319,8 +353,9 @@ def _business_code(body: dict[str, Any]) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _envelope(response: requests.Response, method: str, path: str, *,
-              secrets: Sequence[str] = ()) -> dict[str, Any]:
+def _envelope(
+    response: requests.Response, method: str, path: str, *, secrets: Sequence[str] = ()
+) -> dict[str, Any]:
     """Return the JSON body of a success, or raise the error it stands for."""
     body = _json(response)
     status = response.status_code
@@ -332,21 +367,33 @@ def _envelope(response: requests.Response, method: str, path: str, *,
         code = _business_code(body)
         error_class = ERROR_CODES.get(code or 0, MySafeError)
         metrics.MYSAFE_ERRORS.labels(code=str(code or "business")).inc()
-        raise error_class(_message(body, response, secrets=secrets), code=code, status=status,
-                          method=method, path=path)
+        raise error_class(
+            _message(body, response, secrets=secrets),
+            code=code,
+            status=status,
+            method=method,
+            path=path,
+        )
     if status in (429, 500, 502, 503, 504):
         metrics.MYSAFE_ERRORS.labels(code="unavailable").inc()
         raise _unavailable(response, body, method, path, secrets=secrets)
     metrics.MYSAFE_ERRORS.labels(code="unexpected").inc()
     if 200 <= status < 300:
-        raise UnexpectedAnswer("MySafe answered with something that is not JSON",
-                               status=status, method=method, path=path)
+        raise UnexpectedAnswer(
+            "MySafe answered with something that is not JSON", status=status, method=method, path=path
+        )
     hint = " (check MYSAFE_URL)" if status == 404 else ""
-    raise UnexpectedAnswer(f"{_message(body, response, secrets=secrets)}{hint}", status=status,
-                           method=method, path=path)
+    raise UnexpectedAnswer(
+        f"{_message(body, response, secrets=secrets)}{hint}", status=status, method=method, path=path
+    )
 
 
-def _unavailable(response: requests.Response, body: Any, method: str, path: str, *,
-                 secrets: Sequence[str] = ()) -> MySafeUnavailable:
-    return MySafeUnavailable(f"MySafe is unavailable: {_message(body, response, secrets=secrets)}",
-                             status=response.status_code, method=method, path=path)
+def _unavailable(
+    response: requests.Response, body: Any, method: str, path: str, *, secrets: Sequence[str] = ()
+) -> MySafeUnavailable:
+    return MySafeUnavailable(
+        f"MySafe is unavailable: {_message(body, response, secrets=secrets)}",
+        status=response.status_code,
+        method=method,
+        path=path,
+    )

@@ -84,8 +84,9 @@ class ListItem:
     def matches(self, text: str) -> bool:
         """MySafe filters by exact fields only; people type part of a name, URL or tag."""
         wanted = text.casefold()
-        return not wanted or any(wanted in v.casefold()
-                                 for v in (self.name, self.url, self.username, self.tags))
+        return not wanted or any(
+            wanted in v.casefold() for v in (self.name, self.url, self.username, self.tags)
+        )
 
 
 @dataclass(frozen=True)

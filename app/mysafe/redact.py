@@ -20,14 +20,24 @@ MIN_LENGTH = 4
 
 def forms(value: str) -> set[str]:
     """The spellings a value can come back in."""
-    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
-            quote(value, safe=""), quote_plus(value), html.escape(value), " ".join(value.split())}
+    return {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value),
+        html.escape(value),
+        " ".join(value.split()),
+    }
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """`text` with every form of every secret value replaced by `[secret]`, longest first."""
-    spelled = sorted({f for value in secrets if len(value) >= MIN_LENGTH for f in forms(value)},
-                     key=len, reverse=True)
+    spelled = sorted(
+        {f for value in secrets if len(value) >= MIN_LENGTH for f in forms(value)},
+        key=len,
+        reverse=True,
+    )
     for form in spelled:
         if form:
             text = text.replace(form, MASK)

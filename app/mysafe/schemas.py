@@ -131,8 +131,9 @@ class SecretCreate(_Body):
     identifier_code = _text(128)
     tags = _text(1024)
     notes = _text(4096)
-    method = fields.String(validate=validate.OneOf(HTTP_METHODS, error="must be one of "
-                                                   + ", ".join(HTTP_METHODS)))
+    method = fields.String(
+        validate=validate.OneOf(HTTP_METHODS, error="must be one of " + ", ".join(HTTP_METHODS))
+    )
 
     @pre_load
     def lower_method(self, data: Any, **_: Any) -> Any:
@@ -174,6 +175,7 @@ def _messages(messages: Any) -> dict[str, Any]:
 
 
 # --- read side -----------------------------------------------------------------------------
+
 
 class _Tolerant(Schema):
     class Meta:
@@ -258,8 +260,7 @@ class EntryRead(_Tolerant):
     has_totp = _flexible_bool()
     has_client_secret = _flexible_bool()
     users_allowed = fields.List(fields.Nested(UserShareRead), load_default=list, allow_none=True)
-    groups_allowed = fields.List(fields.Nested(GroupShareRead), load_default=list,
-                                 allow_none=True)
+    groups_allowed = fields.List(fields.Nested(GroupShareRead), load_default=list, allow_none=True)
     shared_error = fields.List(_FlexibleText(), load_default=list, allow_none=True)
 
     @pre_load

@@ -104,9 +104,10 @@ class TokenCache:
         """Cache the token if `user_id` is still linked with `client_id`; None when not kept."""
         lifetime = max(1, min(token.expires_in - EXPIRY_MARGIN, int(token.expires_in * 0.9)))
         stored = self.keyring.encrypt(token.access_token).decode("ascii")
-        kept = self._put_if_linked(keys=[vault_key(self.prefix, "account", user_id),
-                                         self.key(user_id)],
-                                   args=[client_id, stored, lifetime])
+        kept = self._put_if_linked(
+            keys=[vault_key(self.prefix, "account", user_id), self.key(user_id)],
+            args=[client_id, stored, lifetime],
+        )
         return CachedToken(token.access_token, stored) if kept else None
 
     def drop(self, user_id: str, *, stored: str | None = None) -> None:
@@ -123,9 +124,13 @@ class TokenCache:
         The Redis lock is best-effort: if it cannot be had within the lock's life (a holder
         died), the fetch goes ahead rather than failing the person's command."""
         with self._thread_lock(user_id):
-            lock = self.redis.lock(vault_key(self.prefix, "token-fetch", user_id),
-                                   timeout=FETCH_LOCK_TTL, sleep=0.01,
-                                   blocking_timeout=FETCH_LOCK_TTL, thread_local=False)
+            lock = self.redis.lock(
+                vault_key(self.prefix, "token-fetch", user_id),
+                timeout=FETCH_LOCK_TTL,
+                sleep=0.01,
+                blocking_timeout=FETCH_LOCK_TTL,
+                thread_local=False,
+            )
             acquired = lock.acquire()
             try:
                 yield
@@ -152,4 +157,3 @@ class TokenCache:
                 continue
             count += compare_and_set(self.redis, self.key(user_id), None, stored, fresh)
         return count
-

@@ -55,8 +55,13 @@ class MySafeRetry(Retry):
     """urllib3's `Retry`, except that a create gets no second try, whatever went wrong, and no
     try (nor its wait) runs past the thread's `deadline`."""
 
-    def increment(self, method: str | None = None, url: str | None = None,  # type: ignore[override]
-                  *args: Any, **kwargs: Any) -> Retry:
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Retry:
         if is_create(method, url):
             # Exhaust at once: urllib3 raises MaxRetryError (or hands back the 5xx response).
             spent = self.new(total=0, connect=0, read=0, status=0, other=0)
@@ -68,17 +73,18 @@ class MySafeRetry(Retry):
         (urllib3 turns the error into a failed call; the caller retries later, afresh)."""
         left = time_left()
         if left is not None:
-            wait = (self.get_retry_after(response) if response is not None else None)
+            wait = self.get_retry_after(response) if response is not None else None
             wait = self.get_backoff_time() if wait is None else wait
             if wait >= left:
                 # No pool to name here: urllib3 only formats it into the message.
-                raise MaxRetryError(None, "",  # type: ignore[arg-type]
-                                    reason=TimeoutError("no time left to retry"))
+                no_time = TimeoutError("no time left to retry")
+                raise MaxRetryError(None, "", reason=no_time)  # type: ignore[arg-type]
         super().sleep(response)
 
 
-def retry_policy(*, tries: int = 3, backoff_factor: float = 0.3,
-                 backoff_jitter: float = 0.2) -> MySafeRetry:
+def retry_policy(
+    *, tries: int = 3, backoff_factor: float = 0.3, backoff_jitter: float = 0.2
+) -> MySafeRetry:
     """The one retry policy; tests pin `backoff_factor`/`backoff_jitter` to 0."""
     return MySafeRetry(
         total=tries - 1,
@@ -94,12 +100,14 @@ def retry_policy(*, tries: int = 3, backoff_factor: float = 0.3,
     )
 
 
-def make_session(*, ca_bundle: str | None = None, retry: Retry | None = None,
-                 pool_size: int = 20) -> requests.Session:
+def make_session(
+    *, ca_bundle: str | None = None, retry: Retry | None = None, pool_size: int = 20
+) -> requests.Session:
     """A keep-alive session with the retry policy on every MySafe URL."""
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry or retry_policy(), pool_connections=pool_size,
-                          pool_maxsize=pool_size)
+    adapter = HTTPAdapter(
+        max_retries=retry or retry_policy(), pool_connections=pool_size, pool_maxsize=pool_size
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     # Never silently off: system CAs by default, or the operator's bundle.

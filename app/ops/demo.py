@@ -27,8 +27,14 @@ from app.storage import RedisClient
 log = logging.getLogger(__name__)
 
 #: Any of these set means a real Slack set-up: then nothing is filled in.
-SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
-                   "MYSAFE_BOT_APPROVAL_CHANNEL", "MYSAFE_BOT_APPROVERS")
+SLACK_VARIABLES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "MYSAFE_BOT_APPROVAL_CHANNEL",
+    "MYSAFE_BOT_APPROVERS",
+)
 CLI = [sys.executable, "-m", "app.cli"]
 
 
@@ -46,8 +52,11 @@ def _free_port() -> int:
 def environment(env: Mapping[str, str], *, host: str, port: int) -> dict[str, str]:
     """The settings the demo fills in; what the operator set (a data dir, a key) is kept."""
     if not is_loopback(host):
-        raise ConfigError("--host", f"is {host}: the demo binds to loopback only (127.0.0.1); "
-                                    "set the Slack variables to run for real")
+        raise ConfigError(
+            "--host",
+            f"is {host}: the demo binds to loopback only (127.0.0.1); "
+            "set the Slack variables to run for real",
+        )
     data_dir = Path((env.get("MYSAFE_BOT_DATA_DIR") or "").strip() or ".mysafe-bot")
     kept = demo_secrets.load(data_dir)
     base = f"http://127.0.0.1:{port}"
@@ -81,8 +90,9 @@ def start_sandbox(mysafe_url: str, *, timeout: float = 30.0) -> Sibling:
     return sandbox
 
 
-def link_people(redis: RedisClient, *, key_prefix: str, encryption_keys: tuple[str, ...],
-                data_dir: Path) -> None:
+def link_people(
+    redis: RedisClient, *, key_prefix: str, encryption_keys: tuple[str, ...], data_dir: Path
+) -> None:
     """Link each demo person to their sandbox key and map their mentions, on every start (a
     `/mysafe logout` in the demo lasts until the next one)."""
     from app.accounts.vault import Vault
@@ -95,13 +105,20 @@ def link_people(redis: RedisClient, *, key_prefix: str, encryption_keys: tuple[s
         if person.mysafe_username is None:
             continue  # the outsider has no MySafe key: they see how the bot answers that
         client_id, client_secret = keys[person.mysafe_username]
-        vault.link(person.slack_id, client_id=client_id, client_secret=client_secret,
-                   mysafe_username=person.mysafe_username, confirmed=True)
+        vault.link(
+            person.slack_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            mysafe_username=person.mysafe_username,
+            confirmed=True,
+        )
         vault.map_mention(person.slack_id, person.mysafe_username)
 
 
 def banner(base_url: str) -> str:
-    return (f"\n  mysafe-bot demo: open {base_url}/\n"
-            "  Everything runs on this machine (loopback only): an embedded Redis, the MySafe "
-            "sandbox,\n  and a console standing in for Slack. Nothing leaves the machine.\n"
-            "  Set the Slack variables (see README) to run for real.\n")
+    return (
+        f"\n  mysafe-bot demo: open {base_url}/\n"
+        "  Everything runs on this machine (loopback only): an embedded Redis, the MySafe "
+        "sandbox,\n  and a console standing in for Slack. Nothing leaves the machine.\n"
+        "  Set the Slack variables (see README) to run for real.\n"
+    )

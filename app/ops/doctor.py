@@ -43,8 +43,7 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
         settings = Settings.from_env(environ, scope=Scope.SERVICE)
     except ConfigError as error:
         for problem in error.problems:  # every bad variable, each with its own fix
-            yield Check("settings", False, str(problem),
-                        f"set {problem.variable} ({problem.expected})")
+            yield Check("settings", False, str(problem), f"set {problem.variable} ({problem.expected})")
         return
     yield Check("settings", True, "every setting is present and well-formed")
     from app.runtime import build_runtime
@@ -55,18 +54,33 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
     try:
         yield _guard("redis", lambda: _redis(services), "check REDIS_URL and that Redis runs")
         client = runtime.slack or make_web_client(services)
-        yield _guard("slack token", lambda: _slack_token(client),
-                     "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)")
-        yield _guard("approval channel", lambda: _channel(client, settings),
-                     "set MYSAFE_BOT_APPROVAL_CHANNEL to the channel's ID and /invite the app")
-        yield _guard("approvers", lambda: _approvers(client, settings),
-                     "set MYSAFE_BOT_APPROVERS to the user IDs (U…/W…) and user group IDs (S…) "
-                     "of people in this workspace (profile → ⋮ → Copy member ID)")
-        yield _guard("mysafe", lambda: _mysafe(settings),
-                     "check MYSAFE_URL, the network path, and MYSAFE_CA_BUNDLE for a private CA")
-        yield _guard("worker", lambda: _worker(services, settings),
-                     "start `mysafe-bot worker` (it expires requests, takes over stuck applies "
-                     "and delivers ticket callbacks)")
+        yield _guard(
+            "slack token",
+            lambda: _slack_token(client),
+            "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)",
+        )
+        yield _guard(
+            "approval channel",
+            lambda: _channel(client, settings),
+            "set MYSAFE_BOT_APPROVAL_CHANNEL to the channel's ID and /invite the app",
+        )
+        yield _guard(
+            "approvers",
+            lambda: _approvers(client, settings),
+            "set MYSAFE_BOT_APPROVERS to the user IDs (U…/W…) and user group IDs (S…) "
+            "of people in this workspace (profile → ⋮ → Copy member ID)",
+        )
+        yield _guard(
+            "mysafe",
+            lambda: _mysafe(settings),
+            "check MYSAFE_URL, the network path, and MYSAFE_CA_BUNDLE for a private CA",
+        )
+        yield _guard(
+            "worker",
+            lambda: _worker(services, settings),
+            "start `mysafe-bot worker` (it expires requests, takes over stuck applies "
+            "and delivers ticket callbacks)",
+        )
     finally:
         runtime.close()
 
@@ -135,8 +149,10 @@ def _approvers(client: WebClient, settings: Settings) -> str:
         people.update(members)
     if problems:
         raise _Failed("; ".join(problems))
-    return (f"{len(settings.approver_users)} user(s) and {len(settings.approver_groups)} "
-            f"group(s) exist: {len(people)} people can approve")
+    return (
+        f"{len(settings.approver_users)} user(s) and {len(settings.approver_groups)} "
+        f"group(s) exist: {len(people)} people can approve"
+    )
 
 
 def _user_problem(client: WebClient, user: str) -> str | None:
@@ -165,8 +181,11 @@ def _worker(services: Services, settings: Settings) -> str:
 
 
 def _mysafe(settings: Settings) -> str:
-    response = requests.get(settings.mysafe_url + "/api/mysafe/password", timeout=10,
-                            verify=settings.mysafe_ca_bundle or True)
+    response = requests.get(
+        settings.mysafe_url + "/api/mysafe/password",
+        timeout=10,
+        verify=settings.mysafe_ca_bundle or True,
+    )
     if response.status_code in (401, 403):
         return f"answers (HTTP {response.status_code} without a token, as expected)"
     if response.status_code == 404:

@@ -52,8 +52,9 @@ def run_http(*, host: str, port: int | None) -> int:
     app = build_mcp(engine, public_url=public).streamable_http_app()
     log.info("mcp http", extra={"event": "mcp.http", "bind": f"{host}:{port}", "url": public})
     # log_config=None: uvicorn's own lines go through the bot's handler, in the bot's format.
-    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None,
-                timeout_graceful_shutdown=20)
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", log_config=None, timeout_graceful_shutdown=20
+    )
     return 0
 
 

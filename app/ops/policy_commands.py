@@ -36,14 +36,23 @@ def check(file: str | None) -> int:
 
 def _conditions(rule: Rule) -> str:
     match = rule.match
-    parts = [f"{label} in [{', '.join(sorted(values))}]" for label, values in (
-        ("tags", match.tags), ("kinds", match.kinds), ("verbs", match.verbs),
-        ("owners", match.owners), ("sources", match.sources)) if values]
+    parts = [
+        f"{label} in [{', '.join(sorted(values))}]"
+        for label, values in (
+            ("tags", match.tags),
+            ("kinds", match.kinds),
+            ("verbs", match.verbs),
+            ("owners", match.owners),
+            ("sources", match.sources),
+        )
+        if values
+    ]
     return "when " + " and ".join(parts) if parts else "always"
 
 
-def explain(*, entry: str, verb: str, user: str, source: str, tags: str | None,
-            file: str | None) -> int:
+def explain(
+    *, entry: str, verb: str, user: str, source: str, tags: str | None, file: str | None
+) -> int:
     kind, identifier = _entry(entry)
     settings = Settings.from_env(scope=Scope.NONE if tags is not None else Scope.VAULT)
     policy = _policy(settings, file)
@@ -57,12 +66,18 @@ def explain(*, entry: str, verb: str, user: str, source: str, tags: str | None,
             tags = client.get(kind, identifier).tags
     finally:
         services.close()
-    subject = Subject(verb=verb, kind=kind.value, source=source,
-                      tags=frozenset(t.strip().casefold() for t in tags.split(",") if t.strip()),
-                      requester=frozenset(filter(None, (user, name and name.casefold()))))
+    subject = Subject(
+        verb=verb,
+        kind=kind.value,
+        source=source,
+        tags=frozenset(t.strip().casefold() for t in tags.split(",") if t.strip()),
+        requester=frozenset(filter(None, (user, name and name.casefold()))),
+    )
     choice = policy.choose(subject)
-    print(f"{verb} {kind.value} {identifier} by {user} via {source}: rule “{choice.rule.name}” "
-          f"(rule {choice.position} of {len(policy.rules)})")
+    print(
+        f"{verb} {kind.value} {identifier} by {user} via {source}: rule “{choice.rule.name}” "
+        f"(rule {choice.position} of {len(policy.rules)})"
+    )
     for line in choice.why:
         print(f"  {line}")
     print(f"  asks for: {choice.rule.summary()}")

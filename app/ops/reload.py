@@ -46,8 +46,10 @@ def install() -> None:
     whatever the main thread was doing, perhaps writing a log line, and writing another from
     inside it would fail on the stream it interrupted."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
-            target=reload_all, name="policy-reload", daemon=True).start())
+        signal.signal(
+            signal.SIGHUP,
+            lambda *_: threading.Thread(target=reload_all, name="policy-reload", daemon=True).start(),
+        )
 
 
 def reload_on_hup(book: PolicyBook) -> None:

@@ -44,12 +44,17 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
-def gunicorn_options(*, host: str, port: int, workers: int,
-                     log_format: str = "json") -> dict[str, object]:
+def gunicorn_options(
+    *, host: str, port: int, workers: int, log_format: str = "json"
+) -> dict[str, object]:
     from app import gunicorn_conf
 
-    return {"bind": f"{host}:{port}", "workers": workers, **gunicorn_conf.SETTINGS,
-            "logconfig_dict": gunicorn_conf.log_config(log_format)}
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        **gunicorn_conf.SETTINGS,
+        "logconfig_dict": gunicorn_conf.log_config(log_format),
+    }
 
 
 def serve(*, host: str, port: int, workers: int) -> int:
@@ -93,16 +98,16 @@ def _serve(*, host: str, port: int, workers: int) -> int:
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir)
         os.environ["REDIS_URL"] = embedded.url
-    log.info("serving", extra={"event": "serve.start", "bind": f"{host}:{port}",
-                               "workers": workers})
+    log.info("serving", extra={"event": "serve.start", "bind": f"{host}:{port}", "workers": workers})
     master = os.getpid()
     siblings = [mcp] if (mcp := _start_mcp(settings, host)) else []
     try:
         if settings.demo:
             siblings += _start_demo(settings)
         siblings += [_start_worker() for _ in range(workers)]
-        _Gunicorn(gunicorn_options(host=host, port=port, workers=workers,
-                                   log_format=settings.log_format)).run()
+        _Gunicorn(
+            gunicorn_options(host=host, port=port, workers=workers, log_format=settings.log_format)
+        ).run()
     finally:
         # A gunicorn worker (a fork of this process) exits through here as well: stopping the
         # siblings or the embedded Redis is the master's job alone. Before, each worker that
@@ -121,8 +126,12 @@ def _start_demo(settings: Settings) -> list[Sibling]:
     started = [demo.start_sandbox(settings.mysafe_url)]
     redis = connect(os.environ.get("REDIS_URL") or settings.redis_url or "")
     try:
-        demo.link_people(redis, key_prefix=settings.key_prefix,
-                         encryption_keys=settings.encryption_keys, data_dir=settings.data_dir)
+        demo.link_people(
+            redis,
+            key_prefix=settings.key_prefix,
+            encryption_keys=settings.encryption_keys,
+            data_dir=settings.data_dir,
+        )
     finally:
         redis.close()
     log.info("demo started", extra={"event": "demo.start", "console": f"{settings.demo_url}/"})
@@ -145,8 +154,7 @@ def _start_worker() -> Sibling:
     from app.ops.reload import ALSO
 
     log.info("starting worker", extra={"event": "worker.sibling"})
-    sibling = Sibling([*demo.CLI, "worker"], name="worker", nice=WORKER_NICENESS,
-                      hold_hup=True).start()
+    sibling = Sibling([*demo.CLI, "worker"], name="worker", nice=WORKER_NICENESS, hold_hup=True).start()
     ALSO.append(sibling.pid)  # SIGHUP to serve reloads its policy too
     return sibling
 

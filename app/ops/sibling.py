@@ -25,8 +25,9 @@ BACKOFF_CAP = 30.0
 
 
 class Sibling:
-    def __init__(self, argv: Sequence[str], *, name: str = "mcp", nice: int = 0,
-                 hold_hup: bool = False) -> None:
+    def __init__(
+        self, argv: Sequence[str], *, name: str = "mcp", nice: int = 0, hold_hup: bool = False
+    ) -> None:
         self.argv = list(argv)
         self.name = name
         #: Added to the process's niceness: a sibling whose work may wait yields the CPU.
@@ -40,8 +41,7 @@ class Sibling:
 
     def start(self) -> Sibling:
         self.process = self._spawn()
-        threading.Thread(target=self._watch, name=f"{self.name}-supervisor",
-                         daemon=True).start()
+        threading.Thread(target=self._watch, name=f"{self.name}-supervisor", daemon=True).start()
         return self
 
     def pid(self) -> int | None:
@@ -73,8 +73,10 @@ class Sibling:
                 return
             if time.monotonic() - started > BACKOFF_CAP:
                 delay = 1.0  # it had been running well: a death weeks later waits 1 s, not 30
-            log.error(f"{self.name} exited; restarting", extra={
-                "event": f"{self.name}.died", "code": code, "restart_in": delay})
+            log.error(
+                f"{self.name} exited; restarting",
+                extra={"event": f"{self.name}.died", "code": code, "restart_in": delay},
+            )
             if self._stopping.wait(delay):
                 return
             self.restarts += 1

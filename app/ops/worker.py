@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 
 def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     # Before the settings: reading them may already log (a policy file kept from before).
-    configure_logging("text" if os.environ.get("LOG_FORMAT", "").strip().lower() == "text"
-                      else "json")
+    configure_logging("text" if os.environ.get("LOG_FORMAT", "").strip().lower() == "text" else "json")
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     stop = threading.Event()
@@ -47,8 +46,9 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     log.info("worker started", extra={"event": "worker.start", "worker": worker_id()})
     heartbeat = Heartbeat(runtime.services.redis, prefix=settings.key_prefix)
-    delivering = threading.Thread(target=deliver_callbacks, args=(runtime, stop, interval),
-                                  name="callbacks", daemon=True)
+    delivering = threading.Thread(
+        target=deliver_callbacks, args=(runtime, stop, interval), name="callbacks", daemon=True
+    )
     delivering.start()
     if runtime.front is not None and not once:
         runtime.front.start_consumer()
@@ -84,8 +84,10 @@ def deliver_callbacks(runtime: Runtime, stop: threading.Event, interval: float) 
         try:
             callbacks.deliver_due()
         except redis.RedisError as error:
-            log.warning("callback pass failed", extra={"event": "worker.callback_error",
-                                                       "error": type(error).__name__})
+            log.warning(
+                "callback pass failed",
+                extra={"event": "worker.callback_error", "error": type(error).__name__},
+            )
         stop.wait(interval)
 
 
@@ -111,8 +113,11 @@ class Heartbeat:
 
     def latest(self, *, host: str | None = None) -> float | None:
         """The newest beat (of workers on `host`, when given)."""
-        beats = [float(t) for w, t in self.redis.hgetall(self.key).items()
-                 if host is None or w.split(":", 1)[0] == host]
+        beats = [
+            float(t)
+            for w, t in self.redis.hgetall(self.key).items()
+            if host is None or w.split(":", 1)[0] == host
+        ]
         return max(beats, default=None)
 
 
@@ -126,7 +131,8 @@ def check_alive() -> int:
     runtime = build_runtime(Settings.from_env(), front=False)
     try:
         beat = Heartbeat(runtime.services.redis, prefix=runtime.settings.key_prefix).latest(
-            host=socket.gethostname())
+            host=socket.gethostname()
+        )
     except redis.RedisError as error:
         print(f"worker: cannot read the heartbeat ({type(error).__name__})")
         return 1
@@ -152,11 +158,10 @@ def repost(runtime: Runtime) -> int:
         if notifier is None:
             return 0
         settled = timestamp() - 30  # younger ones may still be being posted by their maker
-        unposted = [engine.store.get(r) for created, r in sorted(scan.unposted)
-                    if created < settled]
-        return (notifier.post_missing([r for r in unposted if r is not None],
-                                      older_than=settled)
-                + notifier.repair(scan.behind))
+        unposted = [engine.store.get(r) for created, r in sorted(scan.unposted) if created < settled]
+        return notifier.post_missing(
+            [r for r in unposted if r is not None], older_than=settled
+        ) + notifier.repair(scan.behind)
     except redis.RedisError:
         return 0
 
@@ -166,8 +171,7 @@ def repair(runtime: Runtime) -> int:
     if runtime.notifier is None:
         return 0
     try:
-        return runtime.notifier.repair(runtime.engine.store.due("repair", timestamp(),
-                                                                limit=100))
+        return runtime.notifier.repair(runtime.engine.store.due("repair", timestamp(), limit=100))
     except redis.RedisError:
         return 0
 
@@ -181,6 +185,7 @@ def sweep(runtime: Runtime, stop: threading.Event | None = None) -> int:
             handled += runtime.revoker.sweep(stopping=stopping)
         return handled
     except redis.RedisError as error:
-        log.warning("sweep failed", extra={"event": "worker.sweep_error",
-                                           "error": type(error).__name__})
+        log.warning(
+            "sweep failed", extra={"event": "worker.sweep_error", "error": type(error).__name__}
+        )
         return 0

@@ -1,2 +1,1 @@
-"""A MySafe emulator that follows the vendor's API contract, for tests and `mysafe-bot sandbox`.
-"""
+"""A MySafe emulator that follows the vendor's API contract, for tests and `mysafe-bot sandbox`."""

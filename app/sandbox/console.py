@@ -34,8 +34,8 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "connect-src 'self'; img-src 'self'; frame-ancestors 'none'; "
-                               "base-uri 'none'; form-action 'none'",
+    "connect-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -70,43 +70,70 @@ class Console:
         timestamp = str(int(time.time()))
         signature = self.verifier.generate_signature(timestamp=timestamp, body=body) or ""
         try:
-            answer = requests.post(self.events_url, data=body.encode(), timeout=15, headers={
-                "Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
-                "X-Slack-Signature": signature})
+            answer = requests.post(
+                self.events_url,
+                data=body.encode(),
+                timeout=15,
+                headers={
+                    "Content-Type": content_type,
+                    "X-Slack-Request-Timestamp": timestamp,
+                    "X-Slack-Signature": signature,
+                },
+            )
         except requests.RequestException:
             return 0, {}
         return answer.status_code, _json(answer)
 
     def _interactive(self, payload: Payload) -> tuple[int, Payload]:
-        return self.send(urlencode({"payload": json.dumps(payload)}),
-                         "application/x-www-form-urlencoded")
+        return self.send(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
 
     def _failed(self, status: int, *, user: str, conversation: str) -> None:
         """What Slack shows the person when the app did not answer well: Slackbot's note."""
         if status != 200:
             error = "operation_timeout" if status == 0 else "dispatch_failed"
-            self.workspace.post(conversation, user=SLACKBOT, only=user, blocks=None,
-                                text=f'/mysafe failed with the error "{error}"')
+            self.workspace.post(
+                conversation,
+                user=SLACKBOT,
+                only=user,
+                blocks=None,
+                text=f'/mysafe failed with the error "{error}"',
+            )
 
     # --- what a person does -----------------------------------------------------------------
 
     def command(self, user: str, conversation: str, typed: str) -> Payload:
         text = slack_text(typed.strip().removeprefix("/mysafe").strip())
         hook = self.workspace.hook(conversation=conversation, user=user)
-        form = {"token": "demo", "team_id": people.TEAM_ID, "team_domain": "demo",
-                "channel_id": conversation, "channel_name": _channel_name(conversation),
-                "user_id": user, "user_name": people.BY_ID[user].handle, "command": "/mysafe",
-                "text": text, "api_app_id": "A0DEMO", "is_enterprise_install": "false",
-                "response_url": self.hooks_url + hook,
-                "trigger_id": self.workspace.trigger(user)}
-        self.workspace.post(conversation, user=user, text=f"/mysafe {_masked(text)}".rstrip(),
-                            blocks=None, only=user)
+        form = {
+            "token": "demo",
+            "team_id": people.TEAM_ID,
+            "team_domain": "demo",
+            "channel_id": conversation,
+            "channel_name": _channel_name(conversation),
+            "user_id": user,
+            "user_name": people.BY_ID[user].handle,
+            "command": "/mysafe",
+            "text": text,
+            "api_app_id": "A0DEMO",
+            "is_enterprise_install": "false",
+            "response_url": self.hooks_url + hook,
+            "trigger_id": self.workspace.trigger(user),
+        }
+        self.workspace.post(
+            conversation, user=user, text=f"/mysafe {_masked(text)}".rstrip(), blocks=None, only=user
+        )
         status, ack = self.send(urlencode(form), "application/x-www-form-urlencoded")
         self._failed(status, user=user, conversation=conversation)
         if ack.get("text") or ack.get("blocks"):  # the ack's own reply: ephemeral, as in Slack
-            ts = self.workspace.post(conversation, user=people.BOT_ID,
-                                     text=str(ack.get("text", "")), blocks=ack.get("blocks"),
-                                     only=user)
+            ts = self.workspace.post(
+                conversation,
+                user=people.BOT_ID,
+                text=str(ack.get("text", "")),
+                blocks=ack.get("blocks"),
+                only=user,
+            )
             # "Working on …" is replaced by the answer (`replace_original`), as in Slack.
             self.workspace.aim(hook, ts)
         return {"status": status}
@@ -115,15 +142,26 @@ class Console:
         """A button in a message, the App Home or a modal (`block_actions`)."""
         person = people.BY_ID[user]
         payload: Payload = {
-            "type": "block_actions", "api_app_id": "A0DEMO", "token": "demo",
-            "user": {"id": user, "username": person.handle, "name": person.handle,
-                     "team_id": people.TEAM_ID},
+            "type": "block_actions",
+            "api_app_id": "A0DEMO",
+            "token": "demo",
+            "user": {
+                "id": user,
+                "username": person.handle,
+                "name": person.handle,
+                "team_id": people.TEAM_ID,
+            },
             "team": {"id": people.TEAM_ID, "domain": "demo"},
             "trigger_id": self.workspace.trigger(user),
-            "actions": [{"action_id": str(action.get("action_id", "")),
-                         "block_id": str(action.get("block_id", "")),
-                         "value": str(action.get("value", "")), "type": "button",
-                         "action_ts": f"{time.time():.6f}"}],
+            "actions": [
+                {
+                    "action_id": str(action.get("action_id", "")),
+                    "block_id": str(action.get("block_id", "")),
+                    "value": str(action.get("value", "")),
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
         }
         where, conversation = action.get("where"), people.dm_channel(user)
         if where == "message":
@@ -132,13 +170,22 @@ class Console:
             if message is None or message.get("only") not in (None, user):
                 return {"status": 404}
             payload |= {
-                "container": {"type": "message", "message_ts": ts, "channel_id": conversation,
-                              "is_ephemeral": message.get("only") is not None},
+                "container": {
+                    "type": "message",
+                    "message_ts": ts,
+                    "channel_id": conversation,
+                    "is_ephemeral": message.get("only") is not None,
+                },
                 "channel": {"id": conversation, "name": _channel_name(conversation)},
-                "message": {"type": "message", "ts": ts, "text": message["text"],
-                            "blocks": message["blocks"]},
-                "response_url": self.hooks_url + self.workspace.hook(
-                    conversation=conversation, user=user, ts=ts)}
+                "message": {
+                    "type": "message",
+                    "ts": ts,
+                    "text": message["text"],
+                    "blocks": message["blocks"],
+                },
+                "response_url": self.hooks_url
+                + self.workspace.hook(conversation=conversation, user=user, ts=ts),
+            }
         else:
             view = self.workspace.home(user) if where == "home" else self.workspace.top_view(user)
             if view is None:
@@ -157,12 +204,18 @@ class Console:
         person = people.BY_ID[user]
         state = _state_values(view, values)
         payload = {
-            "type": "view_submission", "team": {"id": people.TEAM_ID, "domain": "demo"},
-            "user": {"id": user, "username": person.handle, "name": person.handle,
-                     "team_id": people.TEAM_ID},
-            "api_app_id": "A0DEMO", "token": "demo", "trigger_id": self.workspace.trigger(user),
-            "view": {**view, "team_id": people.TEAM_ID, "state": {"values": state},
-                     "hash": view["id"]},
+            "type": "view_submission",
+            "team": {"id": people.TEAM_ID, "domain": "demo"},
+            "user": {
+                "id": user,
+                "username": person.handle,
+                "name": person.handle,
+                "team_id": people.TEAM_ID,
+            },
+            "api_app_id": "A0DEMO",
+            "token": "demo",
+            "trigger_id": self.workspace.trigger(user),
+            "view": {**view, "team_id": people.TEAM_ID, "state": {"values": state}, "hash": view["id"]},
             "response_urls": [],
         }
         status, reply = self._interactive(payload)
@@ -184,11 +237,21 @@ class Console:
         return {"status": 200}
 
     def open_home(self, user: str) -> Payload:
-        event = {"type": "event_callback", "token": "demo", "team_id": people.TEAM_ID,
-                 "api_app_id": "A0DEMO", "event_id": f"Ev{time.time_ns()}",
-                 "event_time": int(time.time()),
-                 "event": {"type": "app_home_opened", "user": user, "tab": "home",
-                           "channel": people.dm_channel(user), "event_ts": f"{time.time():.6f}"}}
+        event = {
+            "type": "event_callback",
+            "token": "demo",
+            "team_id": people.TEAM_ID,
+            "api_app_id": "A0DEMO",
+            "event_id": f"Ev{time.time_ns()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_home_opened",
+                "user": user,
+                "tab": "home",
+                "channel": people.dm_channel(user),
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
         status, _ = self.send(json.dumps(event), "application/json")
         self._failed(status, user=user, conversation=people.dm_channel(user))
         return {"status": status}
@@ -201,11 +264,15 @@ class Console:
             "people": [p.as_json() for p in people.PEOPLE],
             "bot": people.BOT_ID,
             "slackbot": SLACKBOT,
-            "channel": {"id": people.APPROVAL_CHANNEL, "name": people.APPROVAL_CHANNEL_NAME,
-                        "messages": self.workspace.messages(people.APPROVAL_CHANNEL,
-                                                            viewer=user)},
-            "dm": {"id": people.dm_channel(user),
-                   "messages": self.workspace.messages(people.dm_channel(user), viewer=user)},
+            "channel": {
+                "id": people.APPROVAL_CHANNEL,
+                "name": people.APPROVAL_CHANNEL_NAME,
+                "messages": self.workspace.messages(people.APPROVAL_CHANNEL, viewer=user),
+            },
+            "dm": {
+                "id": people.dm_channel(user),
+                "messages": self.workspace.messages(people.dm_channel(user), viewer=user),
+            },
             "home": self.workspace.home(user),
             "modal": self.workspace.top_view(user),
             "groups": {people.APPROVER_GROUP: people.APPROVER_GROUP_HANDLE},
@@ -221,15 +288,17 @@ def _state_values(view: Payload, typed: Payload) -> Payload:
         if block.get("type") != "input" or not isinstance(element, dict):
             continue
         value = typed.get(str(block.get("block_id", "")))
-        values[str(block.get("block_id", ""))] = {str(element.get("action_id", "")): {
-            "type": element.get("type", "plain_text_input"),
-            "value": value if isinstance(value, str) and value else None}}
+        values[str(block.get("block_id", ""))] = {
+            str(element.get("action_id", "")): {
+                "type": element.get("type", "plain_text_input"),
+                "value": value if isinstance(value, str) and value else None,
+            }
+        }
     return values
 
 
 def _channel_name(conversation: str) -> str:
-    return people.APPROVAL_CHANNEL_NAME if conversation == people.APPROVAL_CHANNEL \
-        else "directmessage"
+    return people.APPROVAL_CHANNEL_NAME if conversation == people.APPROVAL_CHANNEL else "directmessage"
 
 
 def _json(answer: requests.Response) -> Payload:
@@ -286,8 +355,10 @@ def blueprint(console: Console) -> Blueprint:
         if what == "command":
             conversation = str(body.get("conversation", ""))
             typed = str(body.get("text", ""))
-            if conversation not in (people.APPROVAL_CHANNEL, people.dm_channel(user)) \
-                    or len(typed) > MAX_COMMAND:
+            if (
+                conversation not in (people.APPROVAL_CHANNEL, people.dm_channel(user))
+                or len(typed) > MAX_COMMAND
+            ):
                 abort(400)
             return jsonify(console.command(user, conversation, typed))
         if what == "click":
@@ -313,10 +384,10 @@ def _person(user: str) -> str:
 # come back in a page or sit in the console's Redis.
 _SECRET_ASSIGNMENT = re.compile(
     r"""(\b[\w-]*(?:pass|secret|token|key|totp)[\w-]*\s*=\s*)("[^"]*"|“[^”]*”|'[^']*'|\S+)""",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def _masked(text: str) -> str:
     """The command as the person typed it, with any secret-looking value blanked out."""
     return _SECRET_ASSIGNMENT.sub(lambda match: match.group(1) + "••••", text)
-

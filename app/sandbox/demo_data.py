@@ -37,36 +37,80 @@ def _derive(seed: bytes, label: str, length: int) -> str:
 
 def demo_keys(seed: bytes) -> dict[str, tuple[str, str]]:
     """Each demo user's (client ID, client secret), the same for one seed."""
-    return {name: (f"demo-{name}-{_derive(seed, name, 8)}", _derive(seed, f"secret:{name}", 32))
-            for name in USERNAMES}
+    return {
+        name: (f"demo-{name}-{_derive(seed, name, 8)}", _derive(seed, f"secret:{name}", 32))
+        for name in USERNAMES
+    }
 
 
 def demo_emulator(seed: bytes) -> tuple[Emulator, dict[str, tuple[str, str]], list[Sample]]:
     """A small populated vault: four users, a group, shared passwords and API secrets."""
     emulator = Emulator()
-    keys = {name: emulator.add_user(name, client_id=client_id, client_secret=client_secret)
-            for name, (client_id, client_secret) in demo_keys(seed).items()}
+    keys = {
+        name: emulator.add_user(name, client_id=client_id, client_secret=client_secret)
+        for name, (client_id, client_secret) in demo_keys(seed).items()
+    }
     emulator.add_group(GROUP, ["alices", "bobm"])
     samples = [
-        Sample("password", emulator.add_password(
-            "pduarte", name="GCP console", url="https://console.cloud.google.com",
-            username="ops@example.com", password=_derive(seed, "password:1", 16), tags="cloud",
-            notes="Shared org account",
-            users_allowed=[{"username": "bobm", "can_edit": True}]), "GCP console", "pduarte"),
-        Sample("password", emulator.add_password(
-            "pduarte", name="Prod DB", url="db.internal:5432", username="app",
-            password=_derive(seed, "password:2", 20), tags="db,prod",
-            users_allowed=[{"username": "carolk"}], groups_allowed=[{"name": GROUP}]),
-            "Prod DB", "pduarte"),
-        Sample("password", emulator.add_password(
-            "alices", name="gmail corporate", url="www.gmail.com", username="corp@example.com",
-            password=_derive(seed, "password:3", 16), secret_key="JBSWY3DPEHPK3PXP",
-            tags="gmail"), "gmail corporate", "alices"),
-        Sample("secret", emulator.add_secret(
-            "pduarte", name="Billing API", url="https://billing.example.com",
-            client_id="billing", client_secret=_derive(seed, "client_secret:1", 24),
-            identifier_code="billing", method="post", tags="finance",
-            users_allowed=[{"username": "alices", "can_edit": False}]), "Billing API",
-            "pduarte"),
+        Sample(
+            "password",
+            emulator.add_password(
+                "pduarte",
+                name="GCP console",
+                url="https://console.cloud.google.com",
+                username="ops@example.com",
+                password=_derive(seed, "password:1", 16),
+                tags="cloud",
+                notes="Shared org account",
+                users_allowed=[{"username": "bobm", "can_edit": True}],
+            ),
+            "GCP console",
+            "pduarte",
+        ),
+        Sample(
+            "password",
+            emulator.add_password(
+                "pduarte",
+                name="Prod DB",
+                url="db.internal:5432",
+                username="app",
+                password=_derive(seed, "password:2", 20),
+                tags="db,prod",
+                users_allowed=[{"username": "carolk"}],
+                groups_allowed=[{"name": GROUP}],
+            ),
+            "Prod DB",
+            "pduarte",
+        ),
+        Sample(
+            "password",
+            emulator.add_password(
+                "alices",
+                name="gmail corporate",
+                url="www.gmail.com",
+                username="corp@example.com",
+                password=_derive(seed, "password:3", 16),
+                secret_key="JBSWY3DPEHPK3PXP",
+                tags="gmail",
+            ),
+            "gmail corporate",
+            "alices",
+        ),
+        Sample(
+            "secret",
+            emulator.add_secret(
+                "pduarte",
+                name="Billing API",
+                url="https://billing.example.com",
+                client_id="billing",
+                client_secret=_derive(seed, "client_secret:1", 24),
+                identifier_code="billing",
+                method="post",
+                tags="finance",
+                users_allowed=[{"username": "alices", "can_edit": False}],
+            ),
+            "Billing API",
+            "pduarte",
+        ),
     ]
     return emulator, keys, samples

@@ -32,13 +32,20 @@ def load(data_dir: Path) -> DemoSecrets:
     path = data_dir / FILE
     if not path.is_file():
         data_dir.mkdir(parents=True, exist_ok=True)
-        fresh = {"seed": secrets.token_hex(32), "encryption_key": generate_key(),
-                 "signing_secret": secrets.token_hex(32),
-                 "bot_token": f"xoxb-demo-{secrets.token_hex(16)}"}
+        fresh = {
+            "seed": secrets.token_hex(32),
+            "encryption_key": generate_key(),
+            "signing_secret": secrets.token_hex(32),
+            "bot_token": f"xoxb-demo-{secrets.token_hex(16)}",
+        }
         # Created 0600 before anything is written: the file is never readable by others.
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as file:
             json.dump(fresh, file)
     kept = json.loads(path.read_text())
-    return DemoSecrets(seed=bytes.fromhex(kept["seed"]), encryption_key=kept["encryption_key"],
-                       signing_secret=kept["signing_secret"], bot_token=kept["bot_token"])
+    return DemoSecrets(
+        seed=bytes.fromhex(kept["seed"]),
+        encryption_key=kept["encryption_key"],
+        signing_secret=kept["signing_secret"],
+        bot_token=kept["bot_token"],
+    )

@@ -24,5 +24,18 @@ from app.sandbox.state import (
     totp,
 )
 
-__all__ = ["PASSWORD", "SECRET", "BusinessError", "Call", "Emulator", "EmulatorOptions",
-           "EmulatorServer", "Entry", "Fault", "Gate", "Kind", "create_emulator_app", "totp"]
+__all__ = [
+    "PASSWORD",
+    "SECRET",
+    "BusinessError",
+    "Call",
+    "Emulator",
+    "EmulatorOptions",
+    "EmulatorServer",
+    "Entry",
+    "Fault",
+    "Gate",
+    "Kind",
+    "create_emulator_app",
+    "totp",
+]

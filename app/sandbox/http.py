@@ -75,11 +75,16 @@ def _fault_response(fault: Fault) -> Any:
     if fault.echo:
         quoted = request.get_data(as_text=True)
         if fault.status == 400:
-            return jsonify(response={"status": 400, "message": f"1001: invalid body {quoted}",
-                                     "error": True},
-                           exception={"code": 1001, "message": f"invalid {quoted}"}), 400
-        return Response(f"upstream failed on {request.path}?{quoted} ({request.args})",
-                        fault.status, mimetype="text/plain", headers=headers)
+            return jsonify(
+                response={"status": 400, "message": f"1001: invalid body {quoted}", "error": True},
+                exception={"code": 1001, "message": f"invalid {quoted}"},
+            ), 400
+        return Response(
+            f"upstream failed on {request.path}?{quoted} ({request.args})",
+            fault.status,
+            mimetype="text/plain",
+            headers=headers,
+        )
     if isinstance(fault.body, dict):
         return jsonify(fault.body), fault.status, headers
     if fault.body is None and fault.status in GATEWAY_MESSAGES:
@@ -87,8 +92,14 @@ def _fault_response(fault: Fault) -> Any:
     return Response(fault.body or "", fault.status, mimetype="text/plain", headers=headers)
 
 
-def _envelope(status: int, message: str, entities: dict[str, Any], *, error: bool = False,
-              both_cases: bool = False) -> Any:
+def _envelope(
+    status: int,
+    message: str,
+    entities: dict[str, Any],
+    *,
+    error: bool = False,
+    both_cases: bool = False,
+) -> Any:
     """Wrap entities in the vendor's bilingual `response` block, honouring the options."""
     options = _emulator().options
     block: dict[str, Any] = {"status": status}
@@ -162,8 +173,9 @@ def token_view() -> Any:
     if token is None:
         return jsonify(error="invalid_client", message="Invalid client credentials"), 401
     token_type = "bearer" if emulator.options.lowercase_token_type else "Bearer"
-    return jsonify(token_type=token_type, expires_in=emulator.options.token_lifetime,
-                   access_token=token)
+    return jsonify(
+        token_type=token_type, expires_in=emulator.options.token_lifetime, access_token=token
+    )
 
 
 @bp.get(RESOURCE)
@@ -202,8 +214,7 @@ def update_entry(resource: str, ident: str) -> Any:
 @bp.post(f"{RESOURCE}/<any(active, inactive):action>/<ident>")
 def set_active(resource: str, action: str, ident: str) -> Any:
     kind = RESOURCES[resource]
-    message = _emulator().api_set_active(kind, g.mysafe_user, _identifier(ident),
-                                         action == "active")
+    message = _emulator().api_set_active(kind, g.mysafe_user, _identifier(ident), action == "active")
     return _envelope(200, message, {})
 
 
@@ -237,8 +248,9 @@ class EmulatorServer:
         app = create_emulator_app(self.emulator)
         self._server = make_server(self._host, self._port, app, threaded=True)
         # A short poll interval keeps stop() quick; the default half second adds up in tests.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="mysafe-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="mysafe-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

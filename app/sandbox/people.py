@@ -19,8 +19,13 @@ class Person:
     mysafe_username: str | None
 
     def as_json(self) -> dict[str, str | None]:
-        return {"id": self.slack_id, "handle": self.handle, "name": self.name, "role": self.role,
-                "mysafe": self.mysafe_username}
+        return {
+            "id": self.slack_id,
+            "handle": self.handle,
+            "name": self.name,
+            "role": self.role,
+            "mysafe": self.mysafe_username,
+        }
 
 
 PEOPLE = (

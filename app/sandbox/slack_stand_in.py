@@ -40,11 +40,22 @@ def conversation_of(channel: str) -> str | None:
 
 
 def _user_object(person: people.Person) -> Answer:
-    return {"id": person.slack_id, "team_id": people.TEAM_ID, "name": person.handle,
-            "real_name": person.name, "deleted": False, "is_bot": False,
-            "is_restricted": False, "is_ultra_restricted": False, "tz": "UTC",
-            "profile": {"real_name": person.name, "display_name": person.handle,
-                        "email": f"{person.handle}@demo.example"}}
+    return {
+        "id": person.slack_id,
+        "team_id": people.TEAM_ID,
+        "name": person.handle,
+        "real_name": person.name,
+        "deleted": False,
+        "is_bot": False,
+        "is_restricted": False,
+        "is_ultra_restricted": False,
+        "tz": "UTC",
+        "profile": {
+            "real_name": person.name,
+            "display_name": person.handle,
+            "email": f"{person.handle}@demo.example",
+        },
+    }
 
 
 class SlackStandIn:
@@ -72,27 +83,42 @@ class SlackStandIn:
     def call(self, method: str, args: Answer) -> Answer:
         handler = self.methods.get(method)
         if handler is None:
-            log.warning("demo: a Slack method the console does not know",
-                        extra={"event": "demo.unknown_method", "method": method[:64]})
+            log.warning(
+                "demo: a Slack method the console does not know",
+                extra={"event": "demo.unknown_method", "method": method[:64]},
+            )
             return {"ok": False, "error": "unknown_method"}
         return handler(args)
 
     # --- identity ---------------------------------------------------------------------------
 
     def auth_test(self, args: Answer) -> Answer:
-        return {"ok": True, "url": "http://127.0.0.1/", "team": "Demo", "user": "mysafe",
-                "team_id": people.TEAM_ID, "user_id": people.BOT_ID, "bot_id": "B0DEMOBOT"}
+        return {
+            "ok": True,
+            "url": "http://127.0.0.1/",
+            "team": "Demo",
+            "user": "mysafe",
+            "team_id": people.TEAM_ID,
+            "user_id": people.BOT_ID,
+            "bot_id": "B0DEMOBOT",
+        }
 
     def users_info(self, args: Answer) -> Answer:
         person = people.BY_ID.get(str(args.get("user", "")))
-        return {"ok": True, "user": _user_object(person)} if person else \
-            {"ok": False, "error": "user_not_found"}
+        return (
+            {"ok": True, "user": _user_object(person)}
+            if person
+            else {"ok": False, "error": "user_not_found"}
+        )
 
     def lookup_by_email(self, args: Answer) -> Answer:
         handle = str(args.get("email", "")).removesuffix("@demo.example")
         person = people.BY_HANDLE.get(handle)
-        return {"ok": True, "user": _user_object(person)} if person else \
-            {"ok": False, "error": "users_not_found"}
+        return (
+            {"ok": True, "user": _user_object(person)}
+            if person
+            else {"ok": False, "error": "users_not_found"}
+        )
 
     def usergroup_members(self, args: Answer) -> Answer:
         if args.get("usergroup") != people.APPROVER_GROUP:
@@ -101,16 +127,21 @@ class SlackStandIn:
 
     def conversations_open(self, args: Answer) -> Answer:
         conversation = conversation_of(str(args.get("users", "")).split(",")[0])
-        return {"ok": True, "channel": {"id": conversation}} if conversation else \
-            {"ok": False, "error": "user_not_found"}
+        return (
+            {"ok": True, "channel": {"id": conversation}}
+            if conversation
+            else {"ok": False, "error": "user_not_found"}
+        )
 
     def conversations_info(self, args: Answer) -> Answer:
         channel = str(args.get("channel", ""))
         if conversation_of(channel) is None:
             return {"ok": False, "error": "channel_not_found"}
         name = people.APPROVAL_CHANNEL_NAME if channel == people.APPROVAL_CHANNEL else channel
-        return {"ok": True, "channel": {"id": channel, "name": name, "is_member": True,
-                                        "is_archived": False}}
+        return {
+            "ok": True,
+            "channel": {"id": channel, "name": name, "is_member": True, "is_archived": False},
+        }
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -118,19 +149,31 @@ class SlackStandIn:
         conversation = conversation_of(str(args.get("channel", "")))
         if conversation is None:
             return {"ok": False, "error": "channel_not_found"}
-        ts = self.workspace.post(conversation, user=people.BOT_ID, text=str(args.get("text", "")),
-                                 blocks=_blocks(args))
-        return {"ok": True, "channel": conversation, "ts": ts,
-                "message": {"ts": ts, "text": args.get("text", "")}}
+        ts = self.workspace.post(
+            conversation, user=people.BOT_ID, text=str(args.get("text", "")), blocks=_blocks(args)
+        )
+        return {
+            "ok": True,
+            "channel": conversation,
+            "ts": ts,
+            "message": {"ts": ts, "text": args.get("text", "")},
+        }
 
     def post_ephemeral(self, args: Answer) -> Answer:
         conversation = conversation_of(str(args.get("channel", "")))
         user = str(args.get("user", ""))
         if conversation is None or user not in people.BY_ID:
-            return {"ok": False, "error": "channel_not_found" if conversation is None
-                    else "user_not_in_channel"}
-        ts = self.workspace.post(conversation, user=people.BOT_ID, text=str(args.get("text", "")),
-                                 blocks=_blocks(args), only=user)
+            return {
+                "ok": False,
+                "error": "channel_not_found" if conversation is None else "user_not_in_channel",
+            }
+        ts = self.workspace.post(
+            conversation,
+            user=people.BOT_ID,
+            text=str(args.get("text", "")),
+            blocks=_blocks(args),
+            only=user,
+        )
         return {"ok": True, "message_ts": ts}
 
     def update(self, args: Answer) -> Answer:

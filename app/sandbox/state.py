@@ -137,34 +137,67 @@ class Kind:
 _SHARING = ("users_allowed", "groups_allowed")
 _FLAGS = ("need_justify", "need_approval", "can_view", "can_write")
 PASSWORD = Kind(
-    name="password", label="Password", inactive_text="Inactive password",
+    name="password",
+    label="Password",
+    inactive_text="Inactive password",
     fields=("name", "url", "username", "password", "secret_key", "notes", "tags"),
     required=("name", "username", "password"),
     filters={"tag": "tags", "name": "name", "username": "username", "url": "url"},
     list_key="password_on_list",
     list_names=("identifier", "name", "url", "username", "tags", *_FLAGS),
     get_key="password_entity",
-    get_names=("identifier", "name", "url", "username", "password", "secret_key", "token",
-               "notes", "tags", *_SHARING),
+    get_names=(
+        "identifier",
+        "name",
+        "url",
+        "username",
+        "password",
+        "secret_key",
+        "token",
+        "notes",
+        "tags",
+        *_SHARING,
+    ),
     write_key="password_entity",
-    write_names=("identifier", "name", "url", "username", "note", "tags", *_SHARING,
-                 "shared_error"),
+    write_names=("identifier", "name", "url", "username", "note", "tags", *_SHARING, "shared_error"),
     get_sharing_keys=("username", "can_write"),
 )
 SECRET = Kind(
-    name="secret", label="Api secret", inactive_text="Inactive Api secret",
-    fields=("name", "url", "client_id", "client_secret", "identifier_code", "method", "tags",
-            "notes"),
+    name="secret",
+    label="Api secret",
+    inactive_text="Inactive Api secret",
+    fields=("name", "url", "client_id", "client_secret", "identifier_code", "method", "tags", "notes"),
     required=("name", "url", "client_id", "client_secret"),
     filters={"tag": "tags", "identifier_code": "identifier_code"},
     list_key="api_secret_on_list",
     list_names=("identifier", "name", *_FLAGS),
     get_key="api_secret_entity",
-    get_names=("identifier", "name", "url", "client_id", "client_secret", "identifier_code",
-               "method", "tags", "notes", *_SHARING),
+    get_names=(
+        "identifier",
+        "name",
+        "url",
+        "client_id",
+        "client_secret",
+        "identifier_code",
+        "method",
+        "tags",
+        "notes",
+        *_SHARING,
+    ),
     write_key="api_entity",
-    write_names=("identifier", "name", "url", "client_secret", "client_id", "identifier_code",
-                 "method", "tags", "notes", *_SHARING, "shared_error"),
+    write_names=(
+        "identifier",
+        "name",
+        "url",
+        "client_secret",
+        "client_id",
+        "identifier_code",
+        "method",
+        "tags",
+        "notes",
+        *_SHARING,
+        "shared_error",
+    ),
     get_sharing_keys=("name", "can_edit"),
 )
 KINDS = {"password": PASSWORD, "secret": SECRET}
@@ -261,8 +294,9 @@ class Emulator:
 
     # -- direct setup, for tests and the sandbox -------------------------------------------
 
-    def add_user(self, username: str, *, client_id: str | None = None,
-                 client_secret: str | None = None) -> tuple[str, str]:
+    def add_user(
+        self, username: str, *, client_id: str | None = None, client_secret: str | None = None
+    ) -> tuple[str, str]:
         """Give the user an access key (a new one replaces the old and lifts a revocation)."""
         key = (client_id or secrets.token_hex(12), client_secret or secrets.token_urlsafe(24))
         with self._lock:
@@ -303,14 +337,23 @@ class Emulator:
         if errors:
             raise ValueError("; ".join(errors))
 
-    def inject(self, *, status: int, body: str | dict[str, Any] | None = None,
-               method: str | None = None, path_prefix: str | None = None, times: int = 1,
-               delay: float = 0.0, retry_after: int | None = None,
-               echo: bool = False) -> None:
+    def inject(
+        self,
+        *,
+        status: int,
+        body: str | dict[str, Any] | None = None,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        times: int = 1,
+        delay: float = 0.0,
+        retry_after: int | None = None,
+        echo: bool = False,
+    ) -> None:
         """Queue a fault; status 0 only delays. body None uses the gateway's usual text."""
         with self._lock:
-            self._faults.append(Fault(status, body, method, path_prefix, times, delay,
-                                      retry_after, echo=echo))
+            self._faults.append(
+                Fault(status, body, method, path_prefix, times, delay, retry_after, echo=echo)
+            )
 
     def hold(self, *, method: str, path_prefix: str) -> Gate:
         """Hold the next matching call until `Gate.release()`; then it is answered normally."""
@@ -330,8 +373,9 @@ class Emulator:
 
     def calls_to(self, method: str, path_prefix: str) -> list[Call]:
         with self._lock:
-            return [c for c in self.calls
-                    if c.method == method.upper() and c.path.startswith(path_prefix)]
+            return [
+                c for c in self.calls if c.method == method.upper() and c.path.startswith(path_prefix)
+            ]
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -381,8 +425,16 @@ class Emulator:
             for entry in sorted(self._entries[kind.name].values(), key=lambda e: e.identifier):
                 can_view, can_edit = self._rights(entry, caller)
                 if entry.active and can_view and _matches(entry, wanted):
-                    items.append(_project(entry, kind.list_names, need_justify="0",
-                                          need_approval="0", can_view=True, can_write=can_edit))
+                    items.append(
+                        _project(
+                            entry,
+                            kind.list_names,
+                            need_justify="0",
+                            need_approval="0",
+                            can_view=True,
+                            can_write=can_edit,
+                        )
+                    )
             return items
 
     def api_get(self, kind: Kind, caller: str, identifier: int) -> dict[str, Any]:
@@ -397,8 +449,9 @@ class Emulator:
             entry, errors = self._create(kind, caller, body)
             return _project(entry, kind.write_names, shared_error=errors, **_sharing(entry))
 
-    def api_update(self, kind: Kind, caller: str, identifier: int,
-                   body: Mapping[str, Any]) -> dict[str, Any]:
+    def api_update(
+        self, kind: Kind, caller: str, identifier: int, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
         with self._lock:
             entry = self._find(kind, identifier, caller, need_edit=True)
             errors = self._change(kind, entry, body)
@@ -428,20 +481,25 @@ class Emulator:
             entry = self._entries[kind.name].get(identifier)
             if entry is None:
                 return None
-            return {"identifier": entry.identifier, "owner": entry.owner,
-                    "active": entry.active, **entry.fields, **_sharing(entry)}
+            return {
+                "identifier": entry.identifier,
+                "owner": entry.owner,
+                "active": entry.active,
+                **entry.fields,
+                **_sharing(entry),
+            }
 
     def _rights(self, entry: Entry, user: str) -> tuple[bool, bool]:
         """(can view, can edit): owner, a direct share, or a share to one of the user's groups."""
         if user == entry.owner:
             return True, True
         grants = [edit for name, edit in entry.users.items() if name == user]
-        grants += [edit for name, edit in entry.groups.items()
-                   if user in self._groups.get(name, ())]
+        grants += [edit for name, edit in entry.groups.items() if user in self._groups.get(name, ())]
         return bool(grants), any(grants)
 
-    def _find(self, kind: Kind, identifier: int, caller: str, *, need_edit: bool,
-              allow_inactive: bool = False) -> Entry:
+    def _find(
+        self, kind: Kind, identifier: int, caller: str, *, need_edit: bool, allow_inactive: bool = False
+    ) -> Entry:
         """Apply the vendor's order of checks: 1005, then 1006, then 1009."""
         entry = self._entries[kind.name].get(identifier)
         if entry is None:
@@ -468,8 +526,9 @@ class Emulator:
         fields = _parse_fields(kind, body, creating=False)
         users, groups, errors = self._parse_sharing(body)
         if "identifier_code" in fields:
-            self._check_unique_code(kind, entry.owner, fields["identifier_code"],
-                                    exclude=entry.identifier)
+            self._check_unique_code(
+                kind, entry.owner, fields["identifier_code"], exclude=entry.identifier
+            )
         entry.fields.update(fields)
         # The vendor replaces a sharing list when it is sent at all; [] removes every share.
         if users is not None:
@@ -484,19 +543,28 @@ class Emulator:
         groups = _share_list(body, "groups_allowed", "name", self._groups, "Group", errors)
         return users, groups, errors
 
-    def _check_unique_code(self, kind: Kind, owner: str, code: str | None, *,
-                           exclude: int | None) -> None:
+    def _check_unique_code(
+        self, kind: Kind, owner: str, code: str | None, *, exclude: int | None
+    ) -> None:
         if kind is not SECRET or not code:
             return
         for entry in self._entries[kind.name].values():
-            if (entry.owner == owner and entry.identifier != exclude
-                    and entry.fields.get("identifier_code") == code):
-                raise BusinessError(1001, "'Identifier' already found in another API key of "
-                                          "this user")
+            if (
+                entry.owner == owner
+                and entry.identifier != exclude
+                and entry.fields.get("identifier_code") == code
+            ):
+                raise BusinessError(1001, "'Identifier' already found in another API key of this user")
 
 
-def _share_list(body: Mapping[str, Any], key: str, name_key: str, known: Mapping[str, Any],
-                label: str, errors: list[str]) -> dict[str, bool] | None:
+def _share_list(
+    body: Mapping[str, Any],
+    key: str,
+    name_key: str,
+    known: Mapping[str, Any],
+    label: str,
+    errors: list[str],
+) -> dict[str, bool] | None:
     """Keep the known names; each unknown one becomes a `shared_error` string instead."""
     items = body.get(key)
     if items is None:

@@ -60,13 +60,26 @@ class Workspace:
 
     # --- messages ------------------------------------------------------------------------
 
-    def post(self, conversation: str, *, user: str, text: str, blocks: list[Any] | None,
-             only: str | None = None) -> str:
+    def post(
+        self,
+        conversation: str,
+        *,
+        user: str,
+        text: str,
+        blocks: list[Any] | None,
+        only: str | None = None,
+    ) -> str:
         """Store a message; returns its `ts` (seconds, then a counter: unique and ordered)."""
         seq = int(self.redis.incr(self._key("seq")))
         ts = f"{int(time.time())}.{seq:06d}"
-        message = {"ts": ts, "seq": seq, "user": user, "text": text, "blocks": blocks or [],
-                   "only": only}
+        message = {
+            "ts": ts,
+            "seq": seq,
+            "user": user,
+            "text": text,
+            "blocks": blocks or [],
+            "only": only,
+        }
         key, order = self._key("messages", conversation), self._key("order", conversation)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, ts, json.dumps(message))
@@ -87,8 +100,12 @@ class Workspace:
 
     def update(self, conversation: str, ts: str, **changes: Any) -> bool:
         """Change a message in place (`chat.update`); False when there is no such message."""
-        return bool(self._update(keys=[self._key("messages", conversation), self._version],
-                                 args=[ts, json.dumps(changes)]))
+        return bool(
+            self._update(
+                keys=[self._key("messages", conversation), self._version],
+                args=[ts, json.dumps(changes)],
+            )
+        )
 
     def delete(self, conversation: str, ts: str) -> bool:
         with self.redis.pipeline(transaction=True) as pipe:
@@ -106,8 +123,7 @@ class Workspace:
         """What `viewer` sees in a conversation, oldest first (others' ephemerals left out)."""
         stored = self.redis.hgetall(self._key("messages", conversation))
         found = [json.loads(raw) for raw in stored.values()]
-        return sorted((m for m in found if m.get("only") in (None, viewer)),
-                      key=lambda m: m["seq"])
+        return sorted((m for m in found if m.get("only") in (None, viewer)), key=lambda m: m["seq"])
 
     # --- modals and the App Home -----------------------------------------------------------
 
@@ -136,8 +152,12 @@ class Workspace:
 
     def replace_view(self, view_id: str, view: dict[str, Any]) -> bool:
         """`views.update`: the same modal with new content; False when it is gone."""
-        return bool(self._replace_view(keys=[self._key("views"), self._version],
-                                       args=[view_id, json.dumps({**view, "id": view_id})]))
+        return bool(
+            self._replace_view(
+                keys=[self._key("views"), self._version],
+                args=[view_id, json.dumps({**view, "id": view_id})],
+            )
+        )
 
     def view(self, view_id: str) -> dict[str, Any] | None:
         raw = self.redis.hget(self._key("views"), view_id)
@@ -176,9 +196,11 @@ class Workspace:
         """A response_url's secret part: where its answers go (and which message it may
         replace), for `HOOK_SECONDS`."""
         hook_id = secrets.token_urlsafe(18)
-        self.redis.set(self._key("hook", hook_id),
-                       json.dumps({"conversation": conversation, "user": user, "ts": ts}),
-                       ex=HOOK_SECONDS)
+        self.redis.set(
+            self._key("hook", hook_id),
+            json.dumps({"conversation": conversation, "user": user, "ts": ts}),
+            ex=HOOK_SECONDS,
+        )
         return hook_id
 
     def aim(self, hook_id: str, ts: str) -> None:

@@ -28,8 +28,14 @@ GROUP_CACHE_SECONDS = 30
 
 
 class Approvers:
-    def __init__(self, settings: Settings, redis: RedisClient, slack: WebClient, *,
-                 policy: PolicyBook | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: RedisClient,
+        slack: WebClient,
+        *,
+        policy: PolicyBook | None = None,
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.slack = slack
@@ -68,9 +74,14 @@ class Approvers:
         try:
             users = self.slack.usergroups_users_list(usergroup=group_id)["users"]
         except SlackApiError as error:
-            log.warning("cannot read approver group", extra={
-                "event": "approvers.group_error", "group": group_id,
-                "error": error.response.get("error", "")})
+            log.warning(
+                "cannot read approver group",
+                extra={
+                    "event": "approvers.group_error",
+                    "group": group_id,
+                    "error": error.response.get("error", ""),
+                },
+            )
             return set()
         self.redis.set(key, ",".join(users), ex=GROUP_CACHE_SECONDS)
         return set(users)

@@ -87,8 +87,12 @@ def _sections(lines: Iterable[str]) -> list[Block]:
 
 
 def _button(label: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {"type": "button", "text": {"type": "plain_text", "text": label},
-                     "action_id": action_id, "value": value}
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action_id,
+        "value": value,
+    }
     if style:
         button["style"] = style
     return button
@@ -100,6 +104,7 @@ def date(ts: float) -> str:
 
 
 # --- the approval message -----------------------------------------------------------------------
+
 
 def entry_label(request: ChangeRequest) -> str:
     change = request.change
@@ -146,8 +151,13 @@ def _create_wants(request: ChangeRequest) -> str:
     return f"create {entry_label(request)}"
 
 
-_WANTS = {Verb.SHARE: _share_wants, Verb.UNSHARE: _unshare_wants, Verb.UPDATE: _update_wants,
-          Verb.ROTATE: _rotate_wants, Verb.CREATE: _create_wants}
+_WANTS = {
+    Verb.SHARE: _share_wants,
+    Verb.UNSHARE: _unshare_wants,
+    Verb.UPDATE: _update_wants,
+    Verb.ROTATE: _rotate_wants,
+    Verb.CREATE: _create_wants,
+}
 
 
 def _names(names: Sequence[str]) -> str:
@@ -201,21 +211,27 @@ def field_line(line: DiffLine, verb: Verb) -> str:
 
 def change_lines(request: ChangeRequest) -> list[str]:
     """The change, line by line: sharing first (what grants access), then fields."""
-    return [principal_line(d) if d.principal else field_line(d, request.change.verb)
-            for d in request.diff] or ["_no visible change_"]
+    return [
+        principal_line(d) if d.principal else field_line(d, request.change.verb) for d in request.diff
+    ] or ["_no visible change_"]
 
 
 def is_shortened(request: ChangeRequest) -> bool:
     """Whether any value had to be shortened: then the full change is one click away."""
-    return any(len(v) > SHOWN_VALUE for d in request.diff if not d.principal
-               for v in (d.before, d.after))
+    return any(
+        len(v) > SHOWN_VALUE for d in request.diff if not d.principal for v in (d.before, d.after)
+    )
 
 
 def _summary(line: DiffLine) -> str:
     who = _who(line)
-    return {"add": f"+ {who} ({line.after})", "raise": f"↑ {who} ({line.after})",
-            "remove": f"− {who}", "keep": f"= {who} (no change)",
-            "absent": f"− {who} (no access)"}[line.action]
+    return {
+        "add": f"+ {who} ({line.after})",
+        "raise": f"↑ {who} ({line.after})",
+        "remove": f"− {who}",
+        "keep": f"= {who} (no change)",
+        "absent": f"− {who} (no access)",
+    }[line.action]
 
 
 def change_summary(request: ChangeRequest) -> str:
@@ -262,8 +278,10 @@ def _applied_status(request: ChangeRequest) -> str:
 
 
 def _failed_status(request: ChangeRequest) -> str:
-    return (f" — {text.clip(request.error, 500)}\nNothing was changed by this attempt. An "
-            f"approver can *Retry* it or *Deny* it; otherwise it expires {date(request.expires)}.")
+    return (
+        f" — {text.clip(request.error, 500)}\nNothing was changed by this attempt. An "
+        f"approver can *Retry* it or *Deny* it; otherwise it expires {date(request.expires)}."
+    )
 
 
 def _denied_status(request: ChangeRequest) -> str:
@@ -287,14 +305,19 @@ def _cancelled_status(request: ChangeRequest) -> str:
 
 
 _STATUS = {
-    State.PENDING: _pending_status, State.APPROVED: _applying_status,
-    State.APPLYING: _applying_status, State.APPLIED: _applied_status,
-    State.FAILED: _failed_status, State.DENIED: _denied_status, State.EXPIRED: _expired_status,
+    State.PENDING: _pending_status,
+    State.APPROVED: _applying_status,
+    State.APPLYING: _applying_status,
+    State.APPLIED: _applied_status,
+    State.FAILED: _failed_status,
+    State.DENIED: _denied_status,
+    State.EXPIRED: _expired_status,
     State.CANCELLED: _cancelled_status,
 }
 
 
 # The labelled fields under the headline, one function each, in the order they are shown.
+
 
 def requester_field(request: ChangeRequest) -> str:
     who = f"<@{request.requester}>"
@@ -331,8 +354,7 @@ FIELDS_ABOVE = (requester_field, entry_field)
 FIELDS_BELOW = (period_field, reason_field, ticket_field)
 
 
-def approval_progress(request: ChangeRequest, now: float | None = None, *,
-                      voters: bool = True) -> str:
+def approval_progress(request: ChangeRequest, now: float | None = None, *, voters: bool = True) -> str:
     """`production — 1 of 2 approvals (@a) · expires … (in 23 h)`: the policy rule the request
     is decided under, how far it is, and the time left before it expires."""
     named = ", ".join(f"<@{a}>" for a in sorted(request.approvals)) if voters else ""
@@ -351,11 +373,12 @@ def nudge_button(request: ChangeRequest) -> list[Block]:
 
 def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
     """The reminder in the request's thread, naming the approvers who have not acted."""
-    shown = ", ".join(f"<@{u}>" for u in waiting[:30]) + (" and others" if len(waiting) > 30
-                                                          else "")
-    return (f"⏰ Reminder: {request.id} is still waiting — "
-            f"{approval_progress(request, voters=False)}. {shown or 'Approvers'}: please approve "
-            "or deny it.")
+    shown = ", ".join(f"<@{u}>" for u in waiting[:30]) + (" and others" if len(waiting) > 30 else "")
+    return (
+        f"⏰ Reminder: {request.id} is still waiting — "
+        f"{approval_progress(request, voters=False)}. {shown or 'Approvers'}: please approve "
+        "or deny it."
+    )
 
 
 def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
@@ -389,19 +412,28 @@ def approval_message(request: ChangeRequest) -> tuple[str, list[Block]]:
     actions = _actions(request)
     if actions:
         blocks.append({"type": "actions", "block_id": "decision", "elements": actions})
-    fallback = (f"{request.id}: {request.change.verb.value} {entry_label(request)} — "
-                f"{request.state.value}. Changes: {change_summary(request)}")
+    fallback = (
+        f"{request.id}: {request.change.verb.value} {entry_label(request)} — "
+        f"{request.state.value}. Changes: {change_summary(request)}"
+    )
     return fallback, blocks
 
 
 def _actions(request: ChangeRequest) -> list[Block]:
     view = [_button("View full change", VIEW_CHANGE, request.id)] if is_shortened(request) else []
     if request.state is State.PENDING:
-        return [_button("Approve", APPROVE, request.id, "primary"),
-                _button("Deny", DENY, request.id, "danger"), *view, *nudge_button(request)]
+        return [
+            _button("Approve", APPROVE, request.id, "primary"),
+            _button("Deny", DENY, request.id, "danger"),
+            *view,
+            *nudge_button(request),
+        ]
     if request.state is State.FAILED:
-        return [_button("Retry", RETRY, request.id, "primary"),
-                _button("Deny", DENY, request.id, "danger"), *view]
+        return [
+            _button("Retry", RETRY, request.id, "primary"),
+            _button("Deny", DENY, request.id, "danger"),
+            *view,
+        ]
     return view
 
 
@@ -417,9 +449,13 @@ def change_modal(request: ChangeRequest) -> Block:
         blocks.append(_context(*details))
     if len(blocks) > VIEW_BLOCKS:  # `check` bounds principals and fields: this is a bug
         raise ValueError("the change does not fit one modal")
-    return {"type": "modal", "callback_id": VIEW_CHANGE,
-            "title": {"type": "plain_text", "text": f"Change {request.id}"},
-            "close": {"type": "plain_text", "text": "Close"}, "blocks": blocks}
+    return {
+        "type": "modal",
+        "callback_id": VIEW_CHANGE,
+        "title": {"type": "plain_text", "text": f"Change {request.id}"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": blocks,
+    }
 
 
 def _field_blocks(line: DiffLine, verb: Verb) -> list[Block]:
@@ -427,47 +463,57 @@ def _field_blocks(line: DiffLine, verb: Verb) -> list[Block]:
     blocks = []
     if not (verb is Verb.CREATE and not line.before):
         blocks += [_section(f"*{name}* now:"), *_value_blocks(line.before)]
-    blocks += [_section(f"*{name}* after approval:" if blocks else f"*{name}*:"),
-               *_value_blocks(line.after)]
+    blocks += [
+        _section(f"*{name}* after approval:" if blocks else f"*{name}*:"),
+        *_value_blocks(line.after),
+    ]
     return blocks
 
 
 def _value_blocks(value: str) -> list[Block]:
     shown = text.plain(value[:MODAL_VALUE])
-    blocks = [_plain_section(piece) for piece in text.chunks(shown or "(empty)",
-                                                             SECTION_LIMIT - 100)]
+    blocks = [_plain_section(piece) for piece in text.chunks(shown or "(empty)", SECTION_LIMIT - 100)]
     if len(value) > MODAL_VALUE:
-        blocks.append(_context(f"_…{len(value) - MODAL_VALUE:,} more characters not shown "
-                               "here: this is the value MySafe holds now_"))
+        blocks.append(
+            _context(
+                f"_…{len(value) - MODAL_VALUE:,} more characters not shown "
+                "here: this is the value MySafe holds now_"
+            )
+        )
     return blocks
 
 
 def requester_notice(request: ChangeRequest) -> str:
     """The DM to the requester when their request ends (or fails)."""
-    return f"Your request {request.id} to {request.change.verb.value} " \
-           f"{entry_label(request)}: {status_text(request)}"
+    return (
+        f"Your request {request.id} to {request.change.verb.value} "
+        f"{entry_label(request)}: {status_text(request)}"
+    )
 
 
 def waiting_notice(request: ChangeRequest, channel: str) -> str:
     """What the requester is told once their request is stored (any front: command or modal);
     `channel` unless the request's policy rule posts it elsewhere."""
     channel = request.rule_channel or channel
-    return (f"Request *{request.id}* is waiting for approval in <#{channel}>: "
-            f"{request.change.verb.value} {entry_label(request)}. "
-            f"Cancel it with `/mysafe cancel {request.id}`.")
+    return (
+        f"Request *{request.id}* is waiting for approval in <#{channel}>: "
+        f"{request.change.verb.value} {entry_label(request)}. "
+        f"Cancel it with `/mysafe cancel {request.id}`."
+    )
 
 
 def approver_notice(request: ChangeRequest) -> str:
     """The DM that tells an approver a request waits for them."""
     where = f" in <#{request.channel}>" if request.channel else ""
-    return (f"{request.id} waits for your approval{where}: {headline(request)}. "
-            "Open it there to approve or deny.")
+    return (
+        f"{request.id} waits for your approval{where}: {headline(request)}. "
+        "Open it there to approve or deny."
+    )
 
 
 def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
     """The thread reply that mentions a request's approvers (groups by their handle)."""
-    named = " ".join(f"<!subteam^{a}>" if is_user_group(a) else f"<@{a}>"
-                     for a in approvers[:30])
+    named = " ".join(f"<!subteam^{a}>" if is_user_group(a) else f"<@{a}>" for a in approvers[:30])
     return f"{named or 'Approvers'}: {request.id} waits for your approval."
 
 
@@ -479,15 +525,20 @@ def unchanged_notice(request: ChangeRequest) -> str:
 def share_notice(request: ChangeRequest) -> str:
     edit = any(u.can_edit for u in request.change.add_users)
     rights = "view and edit" if edit else "view"
-    return f"<@{request.requester}> shared MySafe {entry_label(request)} with you ({rights}). " \
-           "Open MySafe to use it."
+    return (
+        f"<@{request.requester}> shared MySafe {entry_label(request)} with you ({rights}). "
+        "Open MySafe to use it."
+    )
 
 
 # --- lists and entries ----------------------------------------------------------------------
 
+
 def request_line(request: ChangeRequest) -> str:
-    return f"*{request.id}* — {request.change.verb.value} {entry_label(request)} · " \
-           f"{request.state.value} · approvals {len(request.approvals)}/{request.required}"
+    return (
+        f"*{request.id}* — {request.change.verb.value} {entry_label(request)} · "
+        f"{request.state.value} · approvals {len(request.approvals)}/{request.required}"
+    )
 
 
 #: Entries listed on one page of `/mysafe list`.
@@ -496,8 +547,7 @@ LIST_PAGE = 50
 _PLAIN_SEARCH = re.compile(r"[\w .@:/,-]{1,100}")
 
 
-def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *,
-                 page: int = 1) -> str:
+def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *, page: int = 1) -> str:
     """One page of the entries, counted, with the command for the next page: a long list is
     never cut without saying how to see the rest."""
     if not items:
@@ -505,18 +555,20 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *,
         return f"You can see no {kind.label}s{suffix}."
     pages = -(-len(items) // LIST_PAGE)
     page = min(page, pages)
-    shown = items[(page - 1) * LIST_PAGE:page * LIST_PAGE]
-    lines = [f"• `{kind.value} {i.identifier}` {text.clip(i.name, 255)}"
-             + (f" — {text.clip(i.url, 200)}" if i.url else "")
-             + ("" if i.can_write else " _(view only)_") for i in shown]
+    shown = items[(page - 1) * LIST_PAGE : page * LIST_PAGE]
+    lines = [
+        f"• `{kind.value} {i.identifier}` {text.clip(i.name, 255)}"
+        + (f" — {text.clip(i.url, 200)}" if i.url else "")
+        + ("" if i.can_write else " _(view only)_")
+        for i in shown
+    ]
     head = f"*{_capital(kind.label)}s you can see*"
     if pages > 1:
         head += f": {len(items)}, page {page} of {pages}"
     more = []
     if page < pages and (not search or _PLAIN_SEARCH.fullmatch(search)):
         typed = f' "{search}"' if search else ""
-        more = [f"Next: `/mysafe list {kind.value}s{typed} page {page + 1}` "
-                "(or narrow it with text)"]
+        more = [f"Next: `/mysafe list {kind.value}s{typed} page {page + 1}` (or narrow it with text)"]
     elif page < pages:
         more = [f"Next: the same command with `page {page + 1}` at the end"]
     return "\n".join([head, *lines, *more])
@@ -528,7 +580,7 @@ SHOWN_ENTRY_VALUE, SHOWN_SHARES = 1500, 6000
 
 
 def _capital(label: str) -> str:
-    """"API secret" -> "API secret", "password" -> "Password" (`str.capitalize` says "Api")."""
+    """ "API secret" -> "API secret", "password" -> "Password" (`str.capitalize` says "Api")."""
     return label[:1].upper() + label[1:]
 
 
@@ -537,114 +589,199 @@ def entry_text(entry: Entry) -> str:
     for name, value in entry.plain_fields().items():
         if value and name != "name":
             fields.append(f"{field_label(name)}: {text.clip(value, SHOWN_ENTRY_VALUE)}")
-    secrets = {"password": entry.has_password, "secret_key": entry.has_totp,
-               "client_secret": entry.has_client_secret}
+    secrets = {
+        "password": entry.has_password,
+        "secret_key": entry.has_totp,
+        "client_secret": entry.has_client_secret,
+    }
     for name in SECRET_FIELDS_OF[entry.kind]:
         fields.append(f"{field_label(name)}: {'••••••••' if secrets[name] else '(not set)'}")
-    users = ", ".join(f"{u.username} ({'edit' if u.can_edit else 'view'})"
-                      for u in entry.users_allowed) or "nobody"
-    groups = ", ".join(f"{g.name} ({'edit' if g.can_edit else 'view'})"
-                       for g in entry.groups_allowed) or "none"
-    fields += [f"shared with: {text.clip(users, SHOWN_SHARES)}",
-               f"groups: {text.clip(groups, SHOWN_SHARES)}"]
+    users = (
+        ", ".join(f"{u.username} ({'edit' if u.can_edit else 'view'})" for u in entry.users_allowed)
+        or "nobody"
+    )
+    groups = (
+        ", ".join(f"{g.name} ({'edit' if g.can_edit else 'view'})" for g in entry.groups_allowed)
+        or "none"
+    )
+    fields += [
+        f"shared with: {text.clip(users, SHOWN_SHARES)}",
+        f"groups: {text.clip(groups, SHOWN_SHARES)}",
+    ]
     return "\n".join(fields)
 
 
 # --- modals ---------------------------------------------------------------------------------
 
-def _input(block_id: str, label: str, *, optional: bool = False, multiline: bool = False,
-           hint: str = "", max_length: int = INPUT_LIMIT, initial: str = "") -> Block:
-    element: Block = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
-                      "max_length": max_length}
+
+def _input(
+    block_id: str,
+    label: str,
+    *,
+    optional: bool = False,
+    multiline: bool = False,
+    hint: str = "",
+    max_length: int = INPUT_LIMIT,
+    initial: str = "",
+) -> Block:
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+        "max_length": max_length,
+    }
     if initial:
         element["initial_value"] = initial
-    block: Block = {"type": "input", "block_id": block_id, "optional": optional,
-                    "label": {"type": "plain_text", "text": label}, "element": element}
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }
     if hint:
         block["hint"] = {"type": "plain_text", "text": hint}
     return block
 
 
-def _modal(callback_id: str, title: str, blocks: list[Block], *, submit: str,
-           metadata: str = "") -> Block:
-    return {"type": "modal", "callback_id": callback_id, "private_metadata": metadata,
-            "title": {"type": "plain_text", "text": title[:24]},
-            "submit": {"type": "plain_text", "text": submit},
-            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+def _modal(
+    callback_id: str, title: str, blocks: list[Block], *, submit: str, metadata: str = ""
+) -> Block:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": title[:24]},
+        "submit": {"type": "plain_text", "text": submit},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
 
 
 #: The login form's fields: (block_id, label, max_length); the secret is never typed back in.
-LOGIN_FIELDS = (("client_id", "Client ID", 512), ("client_secret", "Client Secret", INPUT_LIMIT),
-                ("mysafe_username", "Your MySafe username", 128))
+LOGIN_FIELDS = (
+    ("client_id", "Client ID", 512),
+    ("client_secret", "Client Secret", INPUT_LIMIT),
+    ("mysafe_username", "Your MySafe username", 128),
+)
 
 
-def login_modal(*, client_id: str = "", mysafe_username: str = "",
-                problems: dict[str, str] | None = None) -> Block:
+def login_modal(
+    *, client_id: str = "", mysafe_username: str = "", problems: dict[str, str] | None = None
+) -> Block:
     """The login form; given back after MySafe refused a key, with what was typed (never the
     secret) and each problem on a line under its field (`""`: above the fields)."""
     problems = problems or {}
     kept = {"client_id": client_id, "mysafe_username": mysafe_username}
-    body = [_section("Create an *access key authorization* in MySafe, then paste its Client ID and "
-                     "Client Secret here. The bot checks the key with MySafe before storing it "
-                     "(encrypted).")]
+    body = [
+        _section(
+            "Create an *access key authorization* in MySafe, then paste its Client ID and "
+            "Client Secret here. The bot checks the key with MySafe before storing it "
+            "(encrypted)."
+        )
+    ]
     if "" in problems:
         body.append(_section(f"⚠️ {problems['']}"))
     for block_id, label, limit in LOGIN_FIELDS:
         typed = kept.get(block_id, "")
-        body.append(_input(block_id, label, max_length=limit,
-                           initial=typed if len(typed) <= limit else ""))
+        body.append(
+            _input(block_id, label, max_length=limit, initial=typed if len(typed) <= limit else "")
+        )
         if block_id in problems:
             body.append(_context(f"⚠️ {problems[block_id]}"))
     return _modal(LOGIN_VIEW, "Link your MySafe key", body, submit="Link")
 
 
 def deny_modal(request_id: str) -> Block:
-    return _modal(DENY_VIEW, f"Denied {request_id}", [
-        _input("reason", "Why? (optional: the request is already denied)", optional=True,
-               multiline=True, max_length=500),
-    ], submit="Add reason", metadata=request_id)
+    return _modal(
+        DENY_VIEW,
+        f"Denied {request_id}",
+        [
+            _input(
+                "reason",
+                "Why? (optional: the request is already denied)",
+                optional=True,
+                multiline=True,
+                max_length=500,
+            ),
+        ],
+        submit="Add reason",
+        metadata=request_id,
+    )
 
 
 def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
-    fields = {"password": ("New password", 1024), "secret_key": ("New TOTP seed (base32)", 256),
-              "client_secret": ("New client secret", INPUT_LIMIT)}
+    fields = {
+        "password": ("New password", 1024),
+        "secret_key": ("New TOTP seed (base32)", 256),
+        "client_secret": ("New client secret", INPUT_LIMIT),
+    }
     named = f" “{text.inline(name)}”" if name else ""
-    blocks = [_section(f"New secret values for {kind.label} {identifier}{named}. They "
-                       "are kept encrypted until an approver applies them, then deleted.")]
+    blocks = [
+        _section(
+            f"New secret values for {kind.label} {identifier}{named}. They "
+            "are kept encrypted until an approver applies them, then deleted."
+        )
+    ]
     for field_name in SECRET_FIELDS_OF[kind]:
         label, limit = fields[field_name]
-        blocks.append(_input(field_name, label, optional=len(SECRET_FIELDS_OF[kind]) > 1,
-                             max_length=limit))
+        blocks.append(
+            _input(field_name, label, optional=len(SECRET_FIELDS_OF[kind]) > 1, max_length=limit)
+        )
     blocks.append(_input("reason", "Reason (optional)", optional=True, max_length=500))
-    return _modal(ROTATE_VIEW, f"Rotate {kind.label}", blocks, submit="Ask for approval",
-                  metadata=json.dumps({"kind": kind.value, "identifier": identifier}))
+    return _modal(
+        ROTATE_VIEW,
+        f"Rotate {kind.label}",
+        blocks,
+        submit="Ask for approval",
+        metadata=json.dumps({"kind": kind.value, "identifier": identifier}),
+    )
 
 
 CREATE_FIELDS: dict[Kind, tuple[tuple[str, str, bool], ...]] = {
-    Kind.PASSWORD: (("name", "Name", True), ("username", "Username", True),
-                    ("password", "Password", True), ("url", "URL", False),
-                    ("secret_key", "TOTP seed (base32)", False), ("notes", "Notes", False),
-                    ("tags", "Tags (comma-separated)", False)),
-    Kind.SECRET: (("name", "Name", True), ("url", "URL", True), ("client_id", "Client ID", True),
-                  ("client_secret", "Client secret", True),
-                  ("identifier_code", "Identifier code", False),
-                  ("method", "HTTP method (get, post, …)", False), ("notes", "Notes", False),
-                  ("tags", "Tags (comma-separated)", False)),
+    Kind.PASSWORD: (
+        ("name", "Name", True),
+        ("username", "Username", True),
+        ("password", "Password", True),
+        ("url", "URL", False),
+        ("secret_key", "TOTP seed (base32)", False),
+        ("notes", "Notes", False),
+        ("tags", "Tags (comma-separated)", False),
+    ),
+    Kind.SECRET: (
+        ("name", "Name", True),
+        ("url", "URL", True),
+        ("client_id", "Client ID", True),
+        ("client_secret", "Client secret", True),
+        ("identifier_code", "Identifier code", False),
+        ("method", "HTTP method (get, post, …)", False),
+        ("notes", "Notes", False),
+        ("tags", "Tags (comma-separated)", False),
+    ),
 }
 
 
 def create_modal(kind: Kind) -> Block:
-    blocks = [_input(name, label, optional=not required, multiline=name == "notes")
-              for name, label, required in CREATE_FIELDS[kind]]
+    blocks = [
+        _input(name, label, optional=not required, multiline=name == "notes")
+        for name, label, required in CREATE_FIELDS[kind]
+    ]
     blocks += [
-        _input("users_allowed", "Share with MySafe users (comma-separated)", optional=True,
-               hint=(f"Add “:edit” for edit rights, e.g. alices:edit, bobm. Up to "
-                     f"{MAX_SHARES_PER_REQUEST} users and groups in all.")),
+        _input(
+            "users_allowed",
+            "Share with MySafe users (comma-separated)",
+            optional=True,
+            hint=(
+                f"Add “:edit” for edit rights, e.g. alices:edit, bobm. Up to "
+                f"{MAX_SHARES_PER_REQUEST} users and groups in all."
+            ),
+        ),
         _input("groups_allowed", "Share with MySafe groups (comma-separated)", optional=True),
         _input("reason", "Reason (optional)", optional=True, max_length=500),
     ]
-    return _modal(CREATE_VIEW, f"New {kind.label}", blocks, submit="Ask for approval",
-                  metadata=kind.value)
+    return _modal(
+        CREATE_VIEW, f"New {kind.label}", blocks, submit="Ask for approval", metadata=kind.value
+    )
 
 
 # --- App Home -------------------------------------------------------------------------------
@@ -659,8 +796,14 @@ def _header(label: str) -> Block:
     return {"type": "header", "text": {"type": "plain_text", "text": label}}
 
 
-def home_view(own: Iterable[ChangeRequest], queue: Sequence[ChangeRequest] | None, *,
-              waiting: int = 0, start: int = 0, time_bound: Sequence[Block] = ()) -> Block:
+def home_view(
+    own: Iterable[ChangeRequest],
+    queue: Sequence[ChangeRequest] | None,
+    *,
+    waiting: int = 0,
+    start: int = 0,
+    time_bound: Sequence[Block] = (),
+) -> Block:
     """Your requests, then (approvers) what waits for you, newest first, from `start`: each
     request whole as in the channel, counted, and a *More* button for what did not fit — the
     view stays within Slack's 100 blocks by design, and nothing is left out unsaid."""
@@ -672,8 +815,11 @@ def home_view(own: Iterable[ChangeRequest], queue: Sequence[ChangeRequest] | Non
         else:
             room = VIEW_BLOCKS - len(blocks) - 2  # the count above, the buttons below
             shown, these = _page_blocks(list(queue), room=room)
-            blocks.append(_context(f"{waiting} waiting for you, newest first; showing "
-                                   f"{start + 1}–{start + shown}."))
+            blocks.append(
+                _context(
+                    f"{waiting} waiting for you, newest first; showing {start + 1}–{start + shown}."
+                )
+            )
             blocks += these
             blocks += _paging(start, shown, waiting)
     return {"type": "home", "blocks": blocks}
@@ -695,12 +841,10 @@ def _page_blocks(queue: list[ChangeRequest], *, room: int) -> tuple[int, list[Bl
 def _paging(start: int, shown: int, waiting: int) -> list[Block]:
     buttons = []
     if start + shown < waiting:
-        buttons.append(_button(f"More ({waiting - start - shown} left)", HOME_PAGE,
-                               str(start + shown)))
+        buttons.append(_button(f"More ({waiting - start - shown} left)", HOME_PAGE, str(start + shown)))
     if start:
         buttons.append(_button("Back to the newest", HOME_PAGE, "0"))
-    return [{"type": "actions", "block_id": "home-paging", "elements": buttons}] if buttons \
-        else []
+    return [{"type": "actions", "block_id": "home-paging", "elements": buttons}] if buttons else []
 
 
 def _own_blocks(own: list[ChangeRequest]) -> list[Block]:
@@ -713,16 +857,17 @@ def _own_blocks(own: list[ChangeRequest]) -> list[Block]:
             block["accessory"] = _button("Cancel", CANCEL, request.id)
         blocks.append(block)
     if len(own) > HOME_OWN:
-        blocks.append(_context(f"…and {len(own) - HOME_OWN} more: `/mysafe requests` lists "
-                               "them all."))
+        blocks.append(_context(f"…and {len(own) - HOME_OWN} more: `/mysafe requests` lists them all."))
     return blocks
 
 
 def _queued(request: ChangeRequest) -> list[Block]:
-    blocks = [_section(headline(request)), *_sections(change_lines(request)),
-              _section(status_text(request))]
+    blocks = [
+        _section(headline(request)),
+        *_sections(change_lines(request)),
+        _section(status_text(request)),
+    ]
     actions = _actions(request)
     if actions:
-        blocks.append({"type": "actions", "block_id": f"decision-{request.id}",
-                       "elements": actions})
+        blocks.append({"type": "actions", "block_id": f"decision-{request.id}", "elements": actions})
     return blocks

@@ -47,13 +47,19 @@ class FormSafeRequest(BoltRequest):
             self.context = build_context(BoltContext(dict(self.context)), self.body)
 
     def to_copyable(self) -> BoltRequest:
-        return FormSafeRequest(body=self.raw_body if self.mode == "http" else self.body,
-                               query=self.query, headers=self.headers,
-                               context=self.context.to_copyable(), mode=self.mode)
+        return FormSafeRequest(
+            body=self.raw_body if self.mode == "http" else self.body,
+            query=self.query,
+            headers=self.headers,
+            context=self.context.to_copyable(),
+            mode=self.mode,
+        )
 
 
 def from_flask(req: Request) -> FormSafeRequest:
     """What `slack_bolt.adapter.flask.to_bolt_request` builds, as a `FormSafeRequest`."""
-    return FormSafeRequest(body=req.get_data(as_text=True),
-                           query=req.query_string.decode("utf-8"),
-                           headers=dict(req.headers))
+    return FormSafeRequest(
+        body=req.get_data(as_text=True),
+        query=req.query_string.decode("utf-8"),
+        headers=dict(req.headers),
+    )

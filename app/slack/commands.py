@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from app.slack.front import SlackFront
 
 #: What an ack says when Redis cannot take the work: nothing was stored, nothing will happen.
-UNAVAILABLE = ("The bot's storage is unavailable right now; nothing was done. Try again in a "
-               "minute.")
+UNAVAILABLE = "The bot's storage is unavailable right now; nothing was done. Try again in a minute."
 
 COMMAND = "/mysafe"
 
@@ -51,12 +50,18 @@ class Commands:
     def __init__(self, front: SlackFront) -> None:
         self.front = front
         settings = front.services.settings
-        self.limiter = RateLimiter(front.services.redis, prefix=settings.key_prefix,
-                                   name="command", per_minute=settings.command_rate_limit)
+        self.limiter = RateLimiter(
+            front.services.redis,
+            prefix=settings.key_prefix,
+            name="command",
+            per_minute=settings.command_rate_limit,
+        )
 
     def context(self, body: dict[str, Any]) -> Context:
         return Context(
-            user_id=body["user_id"], engine=self.front.engine, services=self.front.services,
+            user_id=body["user_id"],
+            engine=self.front.engine,
+            services=self.front.services,
             approvers=self.front.approvers,
             idempotency_key=f"slack:{body.get('trigger_id', '')}",
         )
@@ -105,11 +110,12 @@ class Commands:
         if verdict.allowed:
             return None
         metrics.RATE_LIMITED.labels(limit="command").inc()
-        return (f"Slow down: `/mysafe` is limited to {self.limiter.per_minute} commands a "
-                f"minute. Try again in {verdict.retry_after} s.")
+        return (
+            f"Slow down: `/mysafe` is limited to {self.limiter.per_minute} commands a "
+            f"minute. Try again in {verdict.retry_after} s."
+        )
 
-    def ack(self, ack: Callable[..., Any], body: dict[str, Any],
-            respond: Callable[..., Any]) -> None:
+    def ack(self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
         """Bolt's listener: what `take` says, or the form verb's modal."""
         text = self.take(body) or self.refused(body)
         if text is not None:
@@ -117,6 +123,7 @@ class Commands:
             return
         ack()
         command = parse(body.get("text", ""))
+
         # response_url works wherever the command was typed (DMs, private channels), unlike
         # chat.postEphemeral, which needs the bot in the channel.
         def tell(text: str) -> None:

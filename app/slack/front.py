@@ -70,16 +70,26 @@ def make_web_client(services: Services) -> WebClient:
         token=services.settings.slack_bot_token,
         base_url=services.settings.slack_api_url,
         timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                        RateLimitErrorRetryHandler(max_retry_count=2)],
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+        ],
     )
 
 
 class SlackFront:
     """Everything the listeners need, built once per process."""
 
-    def __init__(self, services: Services, engine: Engine, client: WebClient, *,
-                 approvers: Approvers, home: HomeTab, revoker: Revoker | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        engine: Engine,
+        client: WebClient,
+        *,
+        approvers: Approvers,
+        home: HomeTab,
+        revoker: Revoker | None = None,
+    ) -> None:
         self.services = services
         self.engine = engine
         self.revoker = revoker
@@ -88,8 +98,7 @@ class SlackFront:
         self.home = home
         #: Started per web process by `create_app` when SLACK_APP_TOKEN is set.
         self.socket_mode: SocketMode | None = None
-        self.jobs = JobQueue(services.redis, services.keyring,
-                             prefix=services.settings.key_prefix)
+        self.jobs = JobQueue(services.redis, services.keyring, prefix=services.settings.key_prefix)
         self.responder = Responder()
         #: What each kind of job does; a `Consumer` runs them (see `start_consumer`).
         self.handlers: dict[str, Handler] = {}
@@ -104,8 +113,7 @@ class SlackFront:
             # after the ack is a job (see `durable`); only Home tab refreshes, which a later
             # visit redoes, still run in Bolt's lazy listeners.
             process_before_response=True,
-            listener_executor=ThreadPoolExecutor(max_workers=4,
-                                                 thread_name_prefix="slack-lazy"),
+            listener_executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-lazy"),
             token_verification_enabled=False,  # `mysafe-bot doctor` checks the token instead
             # `POST /slack/events` verifies the signature before Bolt reads a byte (see
             # register_slack); Socket Mode deliveries carry none. Verifying again here would
@@ -134,13 +142,14 @@ class SlackFront:
         nothing half done: Deny's transition is one atomic step, View change changes nothing).
         """
         for action_id, kind, work in (
-                (blocks.APPROVE, "approve", self._approve),
-                (blocks.RETRY, "retry", self._retry),
-                (blocks.CANCEL, "cancel", self._cancel),
-                (blocks.NUDGE, "nudge", self._nudge),
-                (GIVE_UP, "give_up", self._give_up),
-                (REVOKE_NOW, "revoke_now", self._revoke_now),
-                (EXTEND, "extend", self._extend)):
+            (blocks.APPROVE, "approve", self._approve),
+            (blocks.RETRY, "retry", self._retry),
+            (blocks.CANCEL, "cancel", self._cancel),
+            (blocks.NUDGE, "nudge", self._nudge),
+            (GIVE_UP, "give_up", self._give_up),
+            (REVOKE_NOW, "revoke_now", self._revoke_now),
+            (EXTEND, "extend", self._extend),
+        ):
             self.clicks[action_id] = kind
             self.bolt.action(action_id)(self.durable(kind, work))
         self.bolt.action(blocks.DENY)(self._deny_clicked)
@@ -154,10 +163,14 @@ class SlackFront:
             return
         with answer_errors(lambda text: self.tell(body, respond, text)):
             request = self.revoker.extend(
-                request_id, user, idempotency_key=f"slack:{body.get('trigger_id', '')}")
+                request_id, user, idempotency_key=f"slack:{body.get('trigger_id', '')}"
+            )
             if not taken_over():  # a replay's notice was (or will be) given by its first run
-                self.tell(body, respond, blocks.waiting_notice(
-                    request, self.services.settings.approval_channel))
+                self.tell(
+                    body,
+                    respond,
+                    blocks.waiting_notice(request, self.services.settings.approval_channel),
+                )
 
     def _revoke_now(self, body: dict[str, Any], respond: Respond | None) -> None:
         """The owner ends a time-bound share at once (no approval needed to give access up)."""
@@ -210,8 +223,10 @@ class SlackFront:
         try:
             self.jobs.put(kind, body, who=_person(body))
         except redis.RedisError as error:
-            log.warning("job not stored", extra={"event": "jobs.not_stored", "kind": kind,
-                                                 "error": type(error).__name__})
+            log.warning(
+                "job not stored",
+                extra={"event": "jobs.not_stored", "kind": kind, "error": type(error).__name__},
+            )
             return False
         return True
 
@@ -221,21 +236,25 @@ class SlackFront:
         `redis.RedisError` when Redis cannot take it (the sweep then keeps them due)."""
         # `teller` names this hand-off: its job run again (taken over) takes its own claims
         # back, and a batch handed off again is a new job, not a repeat the queue refuses.
-        self.jobs.put(TELL_EXPIRED, {"requests": list(request_ids), "teller": token_hex(8)},
-                      who=SWEEP)
+        self.jobs.put(TELL_EXPIRED, {"requests": list(request_ids), "teller": token_hex(8)}, who=SWEEP)
 
     def _tell_expired(self, body: dict[str, Any], respond: Respond | None) -> None:
         """Those of the job's expiries still untold, told (see `Engine.tell_expired`)."""
-        self.engine.tell_expired([str(r) for r in body["requests"]][:1000],
-                                 teller=str(body.get("teller", "")))
+        self.engine.tell_expired(
+            [str(r) for r in body["requests"]][:1000], teller=str(body.get("teller", ""))
+        )
 
     def start_consumer(self) -> Consumer:
         """Run this front's jobs in this process, within the settings' bounds."""
         settings = self.services.settings
-        self.consumer = Consumer(self.jobs, self.handlers, threads=settings.job_threads,
-                                 per_person=settings.job_per_person,
-                                 mysafe_concurrency=settings.mysafe_concurrency,
-                                 visibility=settings.job_visibility).start()
+        self.consumer = Consumer(
+            self.jobs,
+            self.handlers,
+            threads=settings.job_threads,
+            per_person=settings.job_per_person,
+            mysafe_concurrency=settings.mysafe_concurrency,
+            visibility=settings.job_visibility,
+        ).start()
         return self.consumer
 
     def stop_consumer(self) -> None:
@@ -246,12 +265,22 @@ class SlackFront:
     # --- decisions -------------------------------------------------------------------------
 
     def _approve(self, body: dict[str, Any], respond: Respond | None) -> None:
-        self._decide(body, respond, lambda rid, user: self.engine.approve(
-            rid, user, is_approver=self.eligible(rid, user, "approve")))
+        self._decide(
+            body,
+            respond,
+            lambda rid, user: self.engine.approve(
+                rid, user, is_approver=self.eligible(rid, user, "approve")
+            ),
+        )
 
     def _retry(self, body: dict[str, Any], respond: Respond | None) -> None:
-        self._decide(body, respond, lambda rid, user: self.engine.retry(
-            rid, user, is_approver=self.eligible(rid, user, "retry")))
+        self._decide(
+            body,
+            respond,
+            lambda rid, user: self.engine.retry(
+                rid, user, is_approver=self.eligible(rid, user, "retry")
+            ),
+        )
 
     def eligible(self, request_id: str, user: str, action: str) -> bool:
         """Checked at the click, against the rule the request was made under: a guest, someone
@@ -272,8 +301,9 @@ class SlackFront:
     def _cancel(self, body: dict[str, Any], respond: Respond | None) -> None:
         self._decide(body, respond, self.engine.cancel)
 
-    def _decide(self, body: dict[str, Any], respond: Respond | None,
-                decide: Callable[[str, str], Any]) -> None:
+    def _decide(
+        self, body: dict[str, Any], respond: Respond | None, decide: Callable[[str, str], Any]
+    ) -> None:
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         with answer_errors(lambda text: self.tell(body, respond, text)):
             decision = decide(request_id, user)
@@ -282,23 +312,25 @@ class SlackFront:
         if body.get("container", {}).get("type") == "view":
             self.publish_home(user)  # clicked in the Home tab: show it as it is now
 
-    def _deny_clicked(self, ack: Callable[..., Any], body: dict[str, Any],
-                      respond: Callable[..., Any]) -> None:
+    def _deny_clicked(
+        self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         """The click denies at once (atomically, like approve), so nobody can approve while the
         denier types; the modal it opens then only adds the reason."""
         ack()
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         with answer_errors(lambda text: self.tell(body, respond, text)):
-            decision = self.engine.deny(request_id, user,
-                                        is_approver=self.eligible(request_id, user, "deny"))
+            decision = self.engine.deny(
+                request_id, user, is_approver=self.eligible(request_id, user, "deny")
+            )
             if not decision.changed:
                 self.tell(body, respond, blocks.unchanged_notice(decision.request))
                 return
-            self.client.views_open(trigger_id=body["trigger_id"],
-                                   view=blocks.deny_modal(request_id))
+            self.client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(request_id))
 
-    def _view_change_clicked(self, ack: Callable[..., Any], body: dict[str, Any],
-                             respond: Callable[..., Any]) -> None:
+    def _view_change_clicked(
+        self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         """The whole change in a modal, for the people who decide on it (and its requester);
         opened at once, while the click's trigger_id is fresh."""
         ack()
@@ -306,10 +338,8 @@ class SlackFront:
         with answer_errors(lambda text: self.tell(body, respond, text)):
             request = self.engine.get(request_id)
             if user != request.requester and user not in self.approvers:
-                raise ApprovalError("Only the approvers and the requester can open the full "
-                                    "change.")
-            self.client.views_open(trigger_id=body["trigger_id"],
-                                   view=blocks.change_modal(request))
+                raise ApprovalError("Only the approvers and the requester can open the full change.")
+            self.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))
 
     def tell(self, body: dict[str, Any], respond: Callable[..., Any] | None, text: str) -> None:
         """An ephemeral answer to the person who clicked; the channel message is untouched."""
@@ -342,8 +372,9 @@ class SlackFront:
     def _on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse | None:
         """Last resort for what a listener did not handle: log it whole, tell the user little."""
         if isinstance(error, BotError):
-            log.warning("unhandled bot error", extra={"event": "slack.error",
-                                                       "error": type(error).__name__})
+            log.warning(
+                "unhandled bot error", extra={"event": "slack.error", "error": type(error).__name__}
+            )
         else:
             log.error("listener failed", exc_info=error, extra={"event": "slack.error"})
         return None
@@ -358,8 +389,7 @@ def _person(body: dict[str, Any]) -> str:
     return str(body.get("user_id") or body.get("user", {}).get("id", ""))
 
 
-def _drop_retries(req: Any, resp: Any,
-                  next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's own name
+def _drop_retries(req: Any, resp: Any, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's own name
     """Slack re-sends what it thinks timed out; the first delivery is already being handled."""
     if _is_retry(req.headers.get("x-slack-retry-num")):
         return BoltResponse(status=200, body="")
@@ -403,12 +433,14 @@ def register_slack(app: Flask, front: SlackFront) -> None:
             body = read_body(raw.decode("utf-8", "replace"), request.mimetype or None)
             why = problem(body)
         except Exception:  # noqa: BLE001 - a malformed body: one log line, a 400, no trace
-            log.warning("unreadable slack payload", exc_info=True,
-                        extra={"event": "slack.malformed", "why": "unreadable"})
+            log.warning(
+                "unreadable slack payload",
+                exc_info=True,
+                extra={"event": "slack.malformed", "why": "unreadable"},
+            )
             return Response("", status=400)
         if why is not None:
-            log.warning("malformed slack payload", extra={"event": "slack.malformed",
-                                                          "why": why})
+            log.warning("malformed slack payload", extra={"event": "slack.malformed", "why": why})
             return Response("", status=400)
         if _is_retry(request.headers.get("X-Slack-Retry-Num")):
             return Response("", status=200)  # as _drop_retries does on Bolt's path
@@ -418,9 +450,9 @@ def register_slack(app: Flask, front: SlackFront) -> None:
         try:
             return to_flask_response(front.bolt.dispatch(from_flask(request)))
         except Exception:  # noqa: BLE001 - Bolt's own parsing: one log line, a 400, no trace
-            log.error("slack payload bolt could not read", exc_info=True,
-                      extra={"event": "slack.unreadable"})
+            log.error(
+                "slack payload bolt could not read", exc_info=True, extra={"event": "slack.unreadable"}
+            )
             return Response("", status=400)
 
     app.register_blueprint(bp)
-

@@ -43,12 +43,23 @@ class HomeTab:
         queue, waiting = None, 0
         if user in self.approvers:
             queue, waiting = self.engine.waiting_for(
-                user, may_decide=lambda listed: self.approvers.listed(
-                    user, listed or self.approvers.settings.approvers), start=start,
-                                                     count=blocks.HOME_PAGE_SIZE)
-        self.client.views_publish(user_id=user, view=blocks.home_view(
-            self.engine.open_for(user), queue, waiting=waiting, start=start,
-            time_bound=home_blocks(self.engine.time_bound_for(user), viewer=user)))
+                user,
+                may_decide=lambda listed: self.approvers.listed(
+                    user, listed or self.approvers.settings.approvers
+                ),
+                start=start,
+                count=blocks.HOME_PAGE_SIZE,
+            )
+        self.client.views_publish(
+            user_id=user,
+            view=blocks.home_view(
+                self.engine.open_for(user),
+                queue,
+                waiting=waiting,
+                start=start,
+                time_bound=home_blocks(self.engine.time_bound_for(user), viewer=user),
+            ),
+        )
 
     def opened(self, user: str) -> None:
         """The person looks at their Home now: publish it and keep it fresh for a while."""
@@ -64,8 +75,9 @@ class HomeTab:
     def revoke_changed(self, revoke: Revoke, event: str) -> None:
         """A `Revoker` listener: a time-bound share was reminded, ended or given up on, so the
         owner's and grantees' lists of running shares change (those looking at them see it)."""
-        recent = set(self.engine.services.redis.zrangebyscore(
-            self.viewers_key, timestamp() - RECENT, "+inf"))
+        recent = set(
+            self.engine.services.redis.zrangebyscore(self.viewers_key, timestamp() - RECENT, "+inf")
+        )
         for user in {revoke.owner, *revoke.notify} & recent:
             self._soon(user)
 
@@ -89,6 +101,7 @@ class HomeTab:
         try:
             self.publish(user)
         except Exception as error:  # noqa: BLE001 - a timer thread: log, never raise into nothing
-            log.warning("home not refreshed", extra={"event": "home.refresh_error",
-                                                     "user": user,
-                                                     "error": type(error).__name__})
+            log.warning(
+                "home not refreshed",
+                extra={"event": "home.refresh_error", "user": user, "error": type(error).__name__},
+            )

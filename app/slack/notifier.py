@@ -28,16 +28,21 @@ log = logging.getLogger(__name__)
 
 #: Slack's answers that mean the approvals channel cannot take the message at all (retrying
 #: will not help): the request is withdrawn rather than left waiting unseen.
-CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived",
-                         "restricted_action"})
+CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 #: Seconds a render waits for the one before it on the same message.
 RENDER_WAIT = 10.0
 _TELL_REQUESTER = frozenset({State.APPLIED, State.DENIED, State.FAILED, State.EXPIRED})
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient, store: ApprovalStore, *, channel: str,
-                 approvers: Approvers | None = None) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        store: ApprovalStore,
+        *,
+        channel: str,
+        approvers: Approvers | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.channel = channel
@@ -88,13 +93,17 @@ class SlackNotifier:
         text, message = blocks.approval_message(request)
         if request.ts:
             if request.shown < request.version:
-                self.client.chat_update(channel=request.channel, ts=request.ts, text=text,
-                                        blocks=message)
+                self.client.chat_update(
+                    channel=request.channel, ts=request.ts, text=text, blocks=message
+                )
                 self._update_copies(request)
         else:
-            posted = self.client.chat_postMessage(channel=request.rule_channel or self.channel,
-                                                  text=text,
-                                                  blocks=message, unfurl_links=False)
+            posted = self.client.chat_postMessage(
+                channel=request.rule_channel or self.channel,
+                text=text,
+                blocks=message,
+                unfurl_links=False,
+            )
             self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
         self.store.shown(request.id, request.version)
 
@@ -104,17 +113,21 @@ class SlackNotifier:
         if not request.ts:
             self.show(request)  # Slack was away when it was made: post it first
             request = self.store.get(request.id) or request
-        self.client.chat_postMessage(channel=request.channel, thread_ts=request.ts,
-                                     text=blocks.reminder_text(request, self.waiting_on(request)),
-                                     unfurl_links=False)
+        self.client.chat_postMessage(
+            channel=request.channel,
+            thread_ts=request.ts,
+            text=blocks.reminder_text(request, self.waiting_on(request)),
+            unfurl_links=False,
+        )
 
     def escalate(self, request: ChangeRequest) -> None:
         """The request, with working buttons, where the rule escalates it (a DM or a channel)."""
         text, message = blocks.escalation_message(request)
         copies = []
         for target in request.escalate_to:
-            posted = self.client.chat_postMessage(channel=target, text=text, blocks=message,
-                                                  unfurl_links=False)
+            posted = self.client.chat_postMessage(
+                channel=target, text=text, blocks=message, unfurl_links=False
+            )
             copies.append((str(posted["channel"]), str(posted["ts"])))
         self.store.set_copies(request.id, copies)
 
@@ -126,9 +139,14 @@ class SlackNotifier:
             try:
                 self.client.chat_update(channel=channel, ts=ts, text=text, blocks=message)
             except SlackApiError as error:
-                log.warning("escalated copy not updated", extra={
-                    "event": "slack.copy_error", "request": request.id,
-                    "error": error.response.get("error", "")})
+                log.warning(
+                    "escalated copy not updated",
+                    extra={
+                        "event": "slack.copy_error",
+                        "request": request.id,
+                        "error": error.response.get("error", ""),
+                    },
+                )
 
     def tell_approvers(self, request: ChangeRequest) -> None:
         """Tell the request's approvers it waits for them (MYSAFE_BOT_TELL_APPROVERS): a DM
@@ -144,8 +162,11 @@ class SlackNotifier:
             listed = request.approvers or self.approvers.settings.approvers
             with suppress(SlackApiError):  # the request is posted; a lost mention is not fatal
                 self.client.chat_postMessage(
-                    channel=request.channel, thread_ts=request.ts, unfurl_links=False,
-                    text=blocks.approvers_mention(request, sorted(listed - {request.requester})))
+                    channel=request.channel,
+                    thread_ts=request.ts,
+                    unfurl_links=False,
+                    text=blocks.approvers_mention(request, sorted(listed - {request.requester})),
+                )
 
     def waiting_on(self, request: ChangeRequest) -> list[str]:
         """The request's approvers (users, and members of its groups) who have not acted."""
@@ -169,9 +190,14 @@ class SlackNotifier:
                 self.show(request)
                 repaired += 1
             except SlackApiError as error:
-                log.warning("message still behind", extra={
-                    "event": "slack.repair_error", "request": request_id,
-                    "error": error.response.get("error", "")})
+                log.warning(
+                    "message still behind",
+                    extra={
+                        "event": "slack.repair_error",
+                        "request": request_id,
+                        "error": error.response.get("error", ""),
+                    },
+                )
                 break  # Slack is still refusing: try again at the next round
         return repaired
 
@@ -185,13 +211,20 @@ class SlackNotifier:
                     self.show(request)
                     posted += 1
                 except SlackApiError as error:
-                    log.warning("message still not posted", extra={
-                        "event": "slack.post_error", "request": request.id,
-                        "error": error.response.get("error", "")})
+                    log.warning(
+                        "message still not posted",
+                        extra={
+                            "event": "slack.post_error",
+                            "request": request.id,
+                            "error": error.response.get("error", ""),
+                        },
+                    )
                     break  # Slack is still down: try again at the next round
                 except NotPosted as error:
-                    log.error("approvals channel refuses messages", extra={
-                        "event": "slack.not_posted", "request": request.id, "why": str(error)})
+                    log.error(
+                        "approvals channel refuses messages",
+                        extra={"event": "slack.not_posted", "request": request.id, "why": str(error)},
+                    )
                     break
         return posted
 
@@ -205,5 +238,11 @@ def direct_message(client: WebClient, user_id: str, text: str) -> None:
     try:
         client.chat_postMessage(channel=user_id, text=text, unfurl_links=False)
     except SlackApiError as error:
-        log.warning("direct message failed", extra={
-            "event": "slack.dm_error", "user": user_id, "error": error.response.get("error", "")})
+        log.warning(
+            "direct message failed",
+            extra={
+                "event": "slack.dm_error",
+                "user": user_id,
+                "error": error.response.get("error", ""),
+            },
+        )

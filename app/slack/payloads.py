@@ -25,8 +25,12 @@ def problem(body: dict[str, Any]) -> str | None:
         return _command(body)
     kind = body.get("type")
     if kind == "block_actions":
-        return _user(body.get("user")) or _actions(body.get("actions")) or _common(body) \
+        return (
+            _user(body.get("user"))
+            or _actions(body.get("actions"))
+            or _common(body)
             or _objects(body, "container", "channel", "view", "message", "team")
+        )
     if kind in ("view_submission", "view_closed"):
         return _user(body.get("user")) or _view(body.get("view"))
     return None  # events and anything else are routed (or ignored) by Bolt itself
@@ -59,8 +63,11 @@ def _objects(body: dict[str, Any], *names: str) -> str | None:
 
 
 def _user(user: object) -> str | None:
-    if not isinstance(user, dict) or not isinstance(user.get("id"), str) \
-            or not SLACK_USER.match(user["id"]):
+    if (
+        not isinstance(user, dict)
+        or not isinstance(user.get("id"), str)
+        or not SLACK_USER.match(user["id"])
+    ):
         return "payload without a Slack user"
     return None
 
@@ -82,8 +89,10 @@ def _view(view: object) -> str | None:
     state = view.get("state")
     if not isinstance(state, dict) or not isinstance(state.get("values"), dict):
         return "view without its state (Slack always sends state.values)"
-    if not all(isinstance(block, dict) and all(isinstance(a, dict) for a in block.values())
-               for block in state["values"].values()):
+    if not all(
+        isinstance(block, dict) and all(isinstance(a, dict) for a in block.values())
+        for block in state["values"].values()
+    ):
         return "view whose values are not objects"
     metadata = view.get("private_metadata", "")
     if not isinstance(metadata, str):
@@ -100,7 +109,10 @@ def _metadata(callback_id: str, metadata: str) -> str | None:
             target = json.loads(metadata)
         except ValueError:
             return "rotate form with unreadable metadata"
-        if not isinstance(target, dict) or target.get("kind") not in _KINDS \
-                or not isinstance(target.get("identifier"), int):
+        if (
+            not isinstance(target, dict)
+            or target.get("kind") not in _KINDS
+            or not isinstance(target.get("identifier"), int)
+        ):
             return "rotate form for no known entry"
     return None

@@ -29,8 +29,7 @@ GUEST = "Guests cannot request or approve MySafe changes."
 OTHER_ORG = "People from another organisation cannot request or approve MySafe changes here."
 DEACTIVATED = "A deactivated Slack account cannot request or approve MySafe changes."
 BOT = "Bots and apps cannot request or approve MySafe changes."
-UNKNOWN = ("Slack could not say who you are just now, so nothing was done. Try again in a "
-           "minute.")
+UNKNOWN = "Slack could not say who you are just now, so nothing was done. Try again in a minute."
 
 
 class People:
@@ -66,12 +65,26 @@ class People:
         try:
             user = self.slack.users_info(user=user_id)["user"]
         except SlackApiError as error:
-            log.warning("cannot read a Slack profile", extra={
-                "event": "people.profile_error", "user": user_id,
-                "error": error.response.get("error", "")})
+            log.warning(
+                "cannot read a Slack profile",
+                extra={
+                    "event": "people.profile_error",
+                    "user": user_id,
+                    "error": error.response.get("error", ""),
+                },
+            )
             return None
-        kept = {k: user.get(k) for k in ("team_id", "deleted", "is_bot", "is_app_user",
-                                         "is_restricted", "is_ultra_restricted")}
+        kept = {
+            k: user.get(k)
+            for k in (
+                "team_id",
+                "deleted",
+                "is_bot",
+                "is_app_user",
+                "is_restricted",
+                "is_ultra_restricted",
+            )
+        }
         kept["enterprise_id"] = (user.get("enterprise_user") or {}).get("enterprise_id")
         self.redis.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
         return kept
@@ -84,8 +97,10 @@ class People:
         try:
             answer = self.slack.auth_test()
         except SlackApiError as error:
-            log.warning("cannot read the bot's own team", extra={
-                "event": "people.team_error", "error": error.response.get("error", "")})
+            log.warning(
+                "cannot read the bot's own team",
+                extra={"event": "people.team_error", "error": error.response.get("error", "")},
+            )
             return None
         ours = {"team_id": answer.get("team_id"), "enterprise_id": answer.get("enterprise_id")}
         self.redis.set(key, json.dumps(ours), ex=TEAM_CACHE_SECONDS)

@@ -31,9 +31,13 @@ def period_line(request: ChangeRequest) -> str:
         rotate += f" · extends {change.extends}"
     ends = request.result.get("ends") if request.state is State.APPLIED else None
     if request.ended:
-        return (f"⏹ Was for {describe(change.duration)}; ended {until(request.ended)} (your "
-                f"time): what it granted was taken back (see the thread){rotate}")
+        return (
+            f"⏹ Was for {describe(change.duration)}; ended {until(request.ended)} (your "
+            f"time): what it granted was taken back (see the thread){rotate}"
+        )
     if ends:
-        return (f"⏳ For {describe(change.duration)} — until {until(float(ends))} (your time), "
-                f"ends {ago(float(ends))}{rotate}")
+        return (
+            f"⏳ For {describe(change.duration)} — until {until(float(ends))} (your time), "
+            f"ends {ago(float(ends))}{rotate}"
+        )
     return f"⏳ For {describe(change.duration)} from approval, then taken back by itself{rotate}"

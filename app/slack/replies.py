@@ -97,8 +97,11 @@ def _part(part: Part) -> str:
 
 def _request_list(reply: RequestList) -> str:
     own = reply.own
-    lines = [f"*Your open requests* ({len(own)})", *(blocks.request_line(r) for r in own)] \
-        if own else ["You have no open requests."]
+    lines = (
+        [f"*Your open requests* ({len(own)})", *(blocks.request_line(r) for r in own)]
+        if own
+        else ["You have no open requests."]
+    )
     if reply.time_bound:
         lines += ["", *time_bound_lines(reply.time_bound, viewer=None)]
     if reply.queue is not None:
@@ -110,8 +113,9 @@ def _queue(queue: QueuePage) -> list[str]:
     """The approver's queue, a page at a time, with counts: never cut without saying so."""
     if not queue.total:
         return ["Nothing is waiting for your approval."]
-    head = (f"*Waiting for your approval*: {queue.total}, newest first; page "
-            f"{min(queue.page, queue.pages)} of {queue.pages}")
-    more = [f"Next: `/mysafe requests page {queue.page + 1}`"] if queue.page < queue.pages \
-        else []
+    head = (
+        f"*Waiting for your approval*: {queue.total}, newest first; page "
+        f"{min(queue.page, queue.pages)} of {queue.pages}"
+    )
+    more = [f"Next: `/mysafe requests page {queue.page + 1}`"] if queue.page < queue.pages else []
     return [head, *(blocks.request_line(r) for r in queue.requests), *more]

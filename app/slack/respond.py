@@ -60,11 +60,20 @@ class Responder:
 
     def __init__(self, *, pool: int = 32, connect_retries: int = 2) -> None:
         self._options: dict[str, Any] = {
-            "maxsize": pool, "block": False, "cert_reqs": "CERT_REQUIRED",
+            "maxsize": pool,
+            "block": False,
+            "cert_reqs": "CERT_REQUIRED",
             "ca_certs": ca_bundle() or certifi.where(),
-            "retries": Retry(total=connect_retries, connect=connect_retries, read=0, status=0,
-                             redirect=0, backoff_factor=0.2),
-            "timeout": urllib3.Timeout(connect=TIMEOUT, read=TIMEOUT)}
+            "retries": Retry(
+                total=connect_retries,
+                connect=connect_retries,
+                read=0,
+                status=0,
+                redirect=0,
+                backoff_factor=0.2,
+            ),
+            "timeout": urllib3.Timeout(connect=TIMEOUT, read=TIMEOUT),
+        }
         self._pools: dict[str, urllib3.PoolManager] = {}
         self._lock = threading.Lock()
 
@@ -86,23 +95,32 @@ class Responder:
         """Post one answer; a failure is logged (status only: the URL is a credential)."""
         try:
             answer = self._pool(url).request(
-                "POST", url, body=json.dumps(message).encode(),
-                headers={"Content-Type": "application/json"})
+                "POST",
+                url,
+                body=json.dumps(message).encode(),
+                headers={"Content-Type": "application/json"},
+            )
         except (urllib3.exceptions.HTTPError, ValueError) as error:
-            log.warning("answer not delivered", extra={"event": "slack.respond_failed",
-                                                       "error": type(error).__name__})
+            log.warning(
+                "answer not delivered",
+                extra={"event": "slack.respond_failed", "error": type(error).__name__},
+            )
             return
         if answer.status >= 400:
-            log.warning("answer refused", extra={"event": "slack.respond_refused",
-                                                 "status": answer.status})
+            log.warning(
+                "answer refused", extra={"event": "slack.respond_refused", "status": answer.status}
+            )
 
     def _pool(self, url: str) -> urllib3.PoolManager:
         parts = urlsplit(url)
         proxy = _proxies(f"{parts.scheme}://{parts.netloc}/").get(parts.scheme.lower(), "")
         with self._lock:
             if proxy not in self._pools:
-                self._pools[proxy] = (urllib3.ProxyManager(proxy, **self._options) if proxy
-                                      else urllib3.PoolManager(**self._options))
+                self._pools[proxy] = (
+                    urllib3.ProxyManager(proxy, **self._options)
+                    if proxy
+                    else urllib3.PoolManager(**self._options)
+                )
             return self._pools[proxy]
 
     def close(self) -> None:

@@ -35,8 +35,17 @@ log = logging.getLogger(__name__)
 #: Slack's answers to `apps.connections.open` that no retry can change: the token itself is
 #: refused, or lacks `connections:write`. Anything else (5xx, `ratelimited`, an unreachable
 #: host) may pass, and is retried.
-REJECTED = frozenset({"invalid_auth", "not_authed", "token_revoked", "account_inactive",
-                      "token_expired", "not_allowed_token_type", "missing_scope"})
+REJECTED = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "account_inactive",
+        "token_expired",
+        "not_allowed_token_type",
+        "missing_scope",
+    }
+)
 
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
@@ -57,8 +66,10 @@ def _slack_error(error: SlackApiError) -> str:
 
 
 def _rejected(code: str) -> str:
-    return (f"Slack rejected the app-level token ({code}); create one with the "
-            "connections:write scope under Basic Information > App-Level Tokens")
+    return (
+        f"Slack rejected the app-level token ({code}); create one with the "
+        "connections:write scope under Basic Information > App-Level Tokens"
+    )
 
 
 def check_app_token(settings: Settings, *, timeout: float = 5.0) -> None:
@@ -80,9 +91,11 @@ def check_app_token(settings: Settings, *, timeout: float = 5.0) -> None:
 
 
 def _not_yet(reason: str) -> None:
-    log.warning("Slack did not open a Socket Mode connection at start-up; each web worker keeps "
-                "trying while HTTP serves", extra={"event": "slack.socket_mode.unavailable",
-                                                   "reason": reason})
+    log.warning(
+        "Slack did not open a Socket Mode connection at start-up; each web worker keeps "
+        "trying while HTTP serves",
+        extra={"event": "slack.socket_mode.unavailable", "reason": reason},
+    )
 
 
 @dataclass(frozen=True)
@@ -153,9 +166,10 @@ class SocketMode:
             reason = self._try_once()
             if reason is None:
                 return
-            log.warning("Socket Mode connection failed; retrying",
-                        extra={"event": "slack.socket_mode.retry", "reason": reason,
-                               "attempt": attempt + 1})
+            log.warning(
+                "Socket Mode connection failed; retrying",
+                extra={"event": "slack.socket_mode.retry", "reason": reason, "attempt": attempt + 1},
+            )
             if self._stop.wait(self._backoff.delay(attempt)):
                 return
             attempt += 1
@@ -169,8 +183,10 @@ class SocketMode:
             if code not in REJECTED:
                 return code
             self._refused = code
-            log.error(f"SLACK_APP_TOKEN: {_rejected(code)}",
-                      extra={"event": "slack.socket_mode.rejected", "reason": code})
+            log.error(
+                f"SLACK_APP_TOKEN: {_rejected(code)}",
+                extra={"event": "slack.socket_mode.rejected", "reason": code},
+            )
         except TRANSIENT as error:
             return type(error).__name__
         return None

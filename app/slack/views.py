@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 def register_views(front: SlackFront) -> None:
     views = _Views(front)
     for callback_id, ack, work in (
-            (blocks.DENY_VIEW, views.deny_ack, views.deny),
-            (blocks.LOGIN_VIEW, views.login_ack, views.login),
-            (blocks.ROTATE_VIEW, views.rotate_ack, views.rotate),
-            (blocks.CREATE_VIEW, views.create_ack, views.create)):
+        (blocks.DENY_VIEW, views.deny_ack, views.deny),
+        (blocks.LOGIN_VIEW, views.login_ack, views.login),
+        (blocks.ROTATE_VIEW, views.rotate_ack, views.rotate),
+        (blocks.CREATE_VIEW, views.create_ack, views.create),
+    ):
         front.on_job(f"view:{callback_id}", _on_view(work))
         front.bolt.view(callback_id)(ack)
 
@@ -76,12 +77,16 @@ def _field_errors(error: ValidationError, shown: Mapping[str, Any]) -> dict[str,
 
 def _linked_notice(account: LinkedAccount) -> str:
     if account.confirmed:
-        return (f"✅ Linked: you act in MySafe as *{inline(account.mysafe_username)}* "
-                f"(client ID {inline(account.client_id)}).")
-    return (f"✅ Key linked (client ID {inline(account.client_id)}). You said you are "
-            f"*{inline(account.mysafe_username)}* in MySafe: that stays unconfirmed, and "
-            "mentions of you cannot be shared with, until an admin runs `mysafe-bot users map "
-            f"{account.slack_id} {inline(account.mysafe_username)}`.")
+        return (
+            f"✅ Linked: you act in MySafe as *{inline(account.mysafe_username)}* "
+            f"(client ID {inline(account.client_id)})."
+        )
+    return (
+        f"✅ Key linked (client ID {inline(account.client_id)}). You said you are "
+        f"*{inline(account.mysafe_username)}* in MySafe: that stays unconfirmed, and "
+        "mentions of you cannot be shared with, until an admin runs `mysafe-bot users map "
+        f"{account.slack_id} {inline(account.mysafe_username)}`."
+    )
 
 
 class _Views:
@@ -118,14 +123,14 @@ class _Views:
 
     # --- login ---------------------------------------------------------------------------
 
-    def login_ack(self, ack: Callable[..., Any], body: dict[str, Any],
-                  view: dict[str, Any]) -> None:
+    def login_ack(self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
         missing = _login_errors(values(view))
         if missing:
             ack(response_action="errors", errors=missing)
             return
-        self._stored(body, ack, response_action="update",
-                     view=_notice("Checking your key with MySafe…"))
+        self._stored(
+            body, ack, response_action="update", view=_notice("Checking your key with MySafe…")
+        )
 
     def login(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user, given = body["user"]["id"], values(view)
@@ -133,26 +138,41 @@ class _Views:
             return  # refused in the ack; the form is still open for the person to correct
         problems: dict[str, str] = {}
         linked: list[LinkedAccount] = []
-        with edge.answer_errors(lambda text: text and problems.setdefault("", text),
-                                _login_refusal(problems)):
+        with edge.answer_errors(
+            lambda text: text and problems.setdefault("", text), _login_refusal(problems)
+        ):
             account = link_verified(
-                self.front.services.vault, self.front.services.mysafe, user,
-                client_id=given.get("client_id", ""), client_secret=given.get("client_secret", ""),
-                mysafe_username=given.get("mysafe_username", ""), confirmed=False)
-            self.front.engine.audit.record("account.linked", actor=user, via="login",
-                                           mysafe_username=account.mysafe_username,
-                                           client_id=account.client_id)
+                self.front.services.vault,
+                self.front.services.mysafe,
+                user,
+                client_id=given.get("client_id", ""),
+                client_secret=given.get("client_secret", ""),
+                mysafe_username=given.get("mysafe_username", ""),
+                confirmed=False,
+            )
+            self.front.engine.audit.record(
+                "account.linked",
+                actor=user,
+                via="login",
+                mysafe_username=account.mysafe_username,
+                client_id=account.client_id,
+            )
             linked.append(account)
-        shown = _notice(_linked_notice(linked[0])) if linked else blocks.login_modal(
-            client_id=given.get("client_id", ""),
-            mysafe_username=given.get("mysafe_username", ""), problems=problems)
+        shown = (
+            _notice(_linked_notice(linked[0]))
+            if linked
+            else blocks.login_modal(
+                client_id=given.get("client_id", ""),
+                mysafe_username=given.get("mysafe_username", ""),
+                problems=problems,
+            )
+        )
         _after_the_ack_settles()
         self.front.client.views_update(view_id=view["id"], view=shown)
 
     # --- rotate --------------------------------------------------------------------------
 
-    def rotate_ack(self, ack: Callable[..., Any], body: dict[str, Any],
-                   view: dict[str, Any]) -> None:
+    def rotate_ack(self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
         errors = _secret_errors(Kind(json.loads(view["private_metadata"])["kind"]), values(view))
         if errors:
             ack(response_action="errors", errors=errors)
@@ -165,24 +185,26 @@ class _Views:
         kind = Kind(target["kind"])
         if _secret_errors(kind, given):
             return  # refused in the ack
-        secrets = {k: v for k, v in given.items() if k in ("password", "secret_key",
-                                                            "client_secret")}
+        secrets = {k: v for k, v in given.items() if k in ("password", "secret_key", "client_secret")}
         if "secret_key" in secrets:
             secrets["secret_key"] = SecretKeyField().deserialize(secrets["secret_key"])
         change = Change(Verb.ROTATE, kind, int(target["identifier"]))
-        self._submit(user, change, secrets=secrets, reason=given.get("reason", ""),
-                     key=f"view:{view['id']}:{view.get('hash', '')}")
+        self._submit(
+            user,
+            change,
+            secrets=secrets,
+            reason=given.get("reason", ""),
+            key=f"view:{view['id']}:{view.get('hash', '')}",
+        )
 
     # --- create --------------------------------------------------------------------------
 
-    def create_ack(self, ack: Callable[..., Any], body: dict[str, Any],
-                   view: dict[str, Any]) -> None:
+    def create_ack(self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
         kind = Kind(view["private_metadata"])
         try:
             _create_parts(kind, values(view))
         except ValidationError as error:
-            ack(response_action="errors",
-                errors=_field_errors(error, view["state"]["values"]))
+            ack(response_action="errors", errors=_field_errors(error, view["state"]["values"]))
             return
         self._stored(body, ack)
 
@@ -193,16 +215,24 @@ class _Views:
             change, secrets = _create_parts(kind, given)
         except ValidationError:
             return  # refused in the ack, next to the field
-        self._submit(user, change, secrets=secrets, reason=given.get("reason", ""),
-                     key=f"view:{view['id']}:{view.get('hash', '')}")
+        self._submit(
+            user,
+            change,
+            secrets=secrets,
+            reason=given.get("reason", ""),
+            key=f"view:{view['id']}:{view.get('hash', '')}",
+        )
 
-    def _submit(self, user: str, change: Change, *, secrets: dict[str, str], reason: str,
-                key: str) -> None:
+    def _submit(
+        self, user: str, change: Change, *, secrets: dict[str, str], reason: str, key: str
+    ) -> None:
         with answer_errors(lambda text: self._dm(user, text)):
-            request = self.front.engine.submit(change, requester=user, secrets=secrets,
-                                               reason=reason, idempotency_key=key)
-            self._dm(user, blocks.waiting_notice(
-                request, self.front.services.settings.approval_channel))
+            request = self.front.engine.submit(
+                change, requester=user, secrets=secrets, reason=reason, idempotency_key=key
+            )
+            self._dm(
+                user, blocks.waiting_notice(request, self.front.services.settings.approval_channel)
+            )
 
 
 #: Seconds from storing a form's job to its first `views.update`. The ack swaps the form for
@@ -221,8 +251,9 @@ def _after_the_ack_settles() -> None:
 
 def _login_errors(given: Mapping[str, str]) -> dict[str, str]:
     """What the ack can refuse without MySafe: an empty field, a name MySafe cannot have."""
-    errors = {b: "required" for b in ("client_id", "client_secret", "mysafe_username")
-              if b not in given}
+    errors = {
+        b: "required" for b in ("client_id", "client_secret", "mysafe_username") if b not in given
+    }
     if "mysafe_username" in given:
         try:
             check_username(given["mysafe_username"])
@@ -234,12 +265,14 @@ def _login_errors(given: Mapping[str, str]) -> dict[str, str]:
 def _login_refusal(problems: dict[str, str]) -> Callable[[BotError], str]:
     """Word MySafe's refusal of a key for the form given back, and note the field it is about
     (`problems`); the secret field comes back empty, so the line asks for it again."""
+
     def tell(error: BotError) -> str:
         if isinstance(error, CredentialsRejected):
             problems["client_secret"] = (
                 f"MySafe refused this Client ID and Client Secret "
                 f"({clip(error.describe(), 300)}). Check the Client ID, then paste the Client "
-                "Secret again: it is never shown back.")
+                "Secret again: it is never shown back."
+            )
         elif isinstance(error, ValidationError) and "mysafe_username" in error.errors:
             problems["mysafe_username"] = clip(error.errors["mysafe_username"], 300)
         else:
@@ -250,9 +283,12 @@ def _login_refusal(problems: dict[str, str]) -> Callable[[BotError], str]:
 
 
 def _notice(text: str) -> dict[str, Any]:
-    return {"type": "modal", "title": {"type": "plain_text", "text": "MySafe"},
-            "close": {"type": "plain_text", "text": "Close"},
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "MySafe"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
+    }
 
 
 def _secret_errors(kind: Kind, given: Mapping[str, str]) -> dict[str, str]:
@@ -270,25 +306,31 @@ def _secret_errors(kind: Kind, given: Mapping[str, str]) -> dict[str, str]:
 
 def _create_parts(kind: Kind, given: Mapping[str, str]) -> tuple[Change, dict[str, str]]:
     """Split the modal into the plain intent and the secret values, validated as MySafe would."""
-    body = {k: v for k, v in given.items() if k not in ("users_allowed", "groups_allowed",
-                                                        "reason")}
+    body = {k: v for k, v in given.items() if k not in ("users_allowed", "groups_allowed", "reason")}
     users = _shares(given.get("users_allowed", ""), UserShare)
     groups = _shares(given.get("groups_allowed", ""), GroupShare)
     too_many = _share_limit(len(users), len(groups))
     try:
-        checked = validate_body(CREATE_SCHEMAS[kind], {
-            **body, "users_allowed": [u.body() for u in users],
-            "groups_allowed": [g.body() for g in groups]})
+        checked = validate_body(
+            CREATE_SCHEMAS[kind],
+            {
+                **body,
+                "users_allowed": [u.body() for u in users],
+                "groups_allowed": [g.body() for g in groups],
+            },
+        )
     except ValidationError as error:
         raise ValidationError({**error.errors, **too_many}) from None
     if too_many:
         raise ValidationError(too_many)
     secret_names = {"password", "secret_key", "client_secret"}
     secrets = {k: v for k, v in checked.items() if k in secret_names}
-    fields = {k: v for k, v in checked.items()
-              if k not in secret_names | {"users_allowed", "groups_allowed"}}
-    change = Change(Verb.CREATE, kind, None, add_users=tuple(users), add_groups=tuple(groups),
-                    fields=fields)
+    fields = {
+        k: v for k, v in checked.items() if k not in secret_names | {"users_allowed", "groups_allowed"}
+    }
+    change = Change(
+        Verb.CREATE, kind, None, add_users=tuple(users), add_groups=tuple(groups), fields=fields
+    )
     return change, secrets
 
 
@@ -298,8 +340,10 @@ def _share_limit(users: int, groups: int) -> dict[str, str]:
     if users + groups <= MAX_SHARES_PER_REQUEST:
         return {}
     field = "users_allowed" if users else "groups_allowed"
-    return {field: f"at most {MAX_SHARES_PER_REQUEST} people and groups in all, so that the "
-                   f"approval message can name each one (this form has {users + groups})"}
+    return {
+        field: f"at most {MAX_SHARES_PER_REQUEST} people and groups in all, so that the "
+        f"approval message can name each one (this form has {users + groups})"
+    }
 
 
 def _shares(text: str, kind: type) -> list[Any]:

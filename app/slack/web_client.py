@@ -42,8 +42,7 @@ def pooled_session() -> requests.Session:
 class PooledWebClient(WebClient):
     """A `WebClient` whose HTTP calls reuse connections; thread-safe as the stock one is."""
 
-    def __init__(self, *args: Any, session: requests.Session | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, session: requests.Session | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.session = session or pooled_session()
 
@@ -55,9 +54,14 @@ class PooledWebClient(WebClient):
         proxies = {"http": self.proxy, "https": self.proxy} if self.proxy else None
         try:
             sent = cast(bytes | None, req.data)  # slack-sdk sends bytes
-            answer = self.session.request(req.get_method(), url, data=sent,
-                                          headers=dict(req.header_items()),
-                                          timeout=self.timeout, proxies=proxies)
+            answer = self.session.request(
+                req.get_method(),
+                url,
+                data=sent,
+                headers=dict(req.header_items()),
+                timeout=self.timeout,
+                proxies=proxies,
+            )
         except requests.ConnectTimeout as error:
             raise URLError(error) from error
         except requests.Timeout as error:
@@ -66,8 +70,7 @@ class PooledWebClient(WebClient):
             raise URLError(error) from error
         headers = _message(answer.headers)
         if answer.status_code >= 400:
-            raise HTTPError(url, answer.status_code, answer.reason, headers,
-                            io.BytesIO(answer.content))
+            raise HTTPError(url, answer.status_code, answer.reason, headers, io.BytesIO(answer.content))
         if headers.get_content_type() == "application/gzip":  # admin.analytics.getFile
             return {"status": answer.status_code, "headers": headers, "body": answer.content}
         body = answer.content.decode(headers.get_content_charset() or "utf-8")

@@ -1,2 +1,1 @@
-"""The ticketing front: signed change requests in, signed outcome callbacks out.
-"""
+"""The ticketing front: signed change requests in, signed outcome callbacks out."""

@@ -46,13 +46,17 @@ if not due or tonumber(due) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
-_REPORTED = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED,
-                       State.FAILED})
+_REPORTED = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED, State.FAILED})
 
 
 class TicketCallbacks:
-    def __init__(self, settings: Settings, redis: RedisClient, audit: Audit,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: RedisClient,
+        audit: Audit,
+        session: requests.Session | None = None,
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.audit = audit
@@ -66,11 +70,14 @@ class TicketCallbacks:
         ticket = request.ticket or {}
         if not ticket.get("callback_url") or request.state not in _REPORTED:
             return
-        payload = {"event_id": ticket.get("event_id", ""), "request_id": request.id,
-                   "ticket": {"key": ticket.get("key", ""), "url": ticket.get("url", "")},
-                   "state": request.state.value, "message": _message(request)}
-        self.queue({"url": ticket["callback_url"], "payload": payload, "attempt": 1},
-                   due=timestamp())
+        payload = {
+            "event_id": ticket.get("event_id", ""),
+            "request_id": request.id,
+            "ticket": {"key": ticket.get("key", ""), "url": ticket.get("url", "")},
+            "state": request.state.value,
+            "message": _message(request),
+        }
+        self.queue({"url": ticket["callback_url"], "payload": payload, "attempt": 1}, due=timestamp())
 
     def queue(self, job: dict, *, due: float) -> None:
         self.redis.zadd(self.key, {json.dumps(job, sort_keys=True): due})
@@ -103,22 +110,46 @@ class TicketCallbacks:
             return 0
         try:
             response = self.session.post(
-                job["url"], data=body, timeout=POST_TIMEOUT, allow_redirects=False,
-                headers={"Content-Type": "application/json",  # signed as it leaves
-                         **signed_headers(self.settings.webhook_secret, body)})
+                job["url"],
+                data=body,
+                timeout=POST_TIMEOUT,
+                allow_redirects=False,
+                headers={
+                    "Content-Type": "application/json",  # signed as it leaves
+                    **signed_headers(self.settings.webhook_secret, body),
+                },
+            )
             ok, outcome = response.status_code < 300, f"HTTP {response.status_code}"
         except requests.RequestException as error:
             ok, outcome = False, type(error).__name__
         if ok:
-            self.audit.record("callback.delivered", request=request_id, actor="worker",
-                              host=host, attempt=attempt, outcome=outcome)
+            self.audit.record(
+                "callback.delivered",
+                request=request_id,
+                actor="worker",
+                host=host,
+                attempt=attempt,
+                outcome=outcome,
+            )
             return 1
         if attempt >= MAX_ATTEMPTS:
-            self.audit.record("callback.gave_up", request=request_id, actor="worker", host=host,
-                              attempt=attempt, outcome=outcome)
+            self.audit.record(
+                "callback.gave_up",
+                request=request_id,
+                actor="worker",
+                host=host,
+                attempt=attempt,
+                outcome=outcome,
+            )
             return 0
-        self.audit.record("callback.retry", request=request_id, actor="worker", host=host,
-                          attempt=attempt, outcome=outcome)
+        self.audit.record(
+            "callback.retry",
+            request=request_id,
+            actor="worker",
+            host=host,
+            attempt=attempt,
+            outcome=outcome,
+        )
         self.queue({**job, "attempt": attempt + 1}, due=now + BACKOFF * 2 ** (attempt - 1))
         return 0
 

@@ -63,11 +63,17 @@ def _ticketing(runtime: Runtime) -> tuple[Response, int]:
     if not _authorised(settings, body):
         return _error(401, "missing, bad or stale signature")
     try:
-        verdict = RateLimiter(services.redis, prefix=settings.key_prefix, name="webhook",
-                              per_minute=settings.webhook_rate_limit).hit(_source())
+        verdict = RateLimiter(
+            services.redis,
+            prefix=settings.key_prefix,
+            name="webhook",
+            per_minute=settings.webhook_rate_limit,
+        ).hit(_source())
         if not verdict.allowed:
-            return _too_many(verdict.retry_after, f"over {settings.webhook_rate_limit} requests "
-                                                  "a minute from this source")
+            return _too_many(
+                verdict.retry_after,
+                f"over {settings.webhook_rate_limit} requests a minute from this source",
+            )
         return _intake(body, runtime)
     except redis.RedisError:
         log.warning("webhook: redis unavailable", extra={"event": "webhook.redis_down"})
@@ -89,11 +95,12 @@ def _source() -> str:
 def _authorised(settings: Settings, body: bytes) -> bool:
     secret = settings.webhook_secret
     if "hmac" in settings.webhook_auth and verify(
-            secret, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER),
-            body):
+        secret, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), body
+    ):
         return True
     return "token" in settings.webhook_auth and bearer_matches(
-        secret, request.headers.get("Authorization"))
+        secret, request.headers.get("Authorization")
+    )
 
 
 def _intake(body: bytes, runtime: Runtime) -> tuple[Response, int]:
@@ -115,28 +122,39 @@ def _intake(body: bytes, runtime: Runtime) -> tuple[Response, int]:
     except SlackApiError:
         return _error(503, "Slack is unavailable to look up the requester; nothing was stored")
     if requester is None:
-        return jsonify(errors=[{"field": "requester", "error":
-                                "no Slack user matches this requester"}]), 400
+        return jsonify(
+            errors=[{"field": "requester", "error": "no Slack user matches this requester"}]
+        ), 400
     # One person's requests are limited whatever front they come through: a ticket system
     # may not open more for someone than they could open themselves with /mysafe.
     per_person = services.settings.command_rate_limit
-    verdict = RateLimiter(services.redis, prefix=services.settings.key_prefix,
-                          name="webhook-requester", per_minute=per_person).hit(requester)
+    verdict = RateLimiter(
+        services.redis,
+        prefix=services.settings.key_prefix,
+        name="webhook-requester",
+        per_minute=per_person,
+    ).hit(requester)
     if not verdict.allowed:
-        return _too_many(verdict.retry_after, f"over {per_person} requests a minute for this "
-                                              "requester")
+        return _too_many(verdict.retry_after, f"over {per_person} requests a minute for this requester")
     try:
         created, new = engine.submit_once(
-            ticket.change(), requester=requester, reason=ticket.reason, source="ticket",
-            ticket=ticket.reference(), idempotency_key=key,
-            notify=())
+            ticket.change(),
+            requester=requester,
+            reason=ticket.reason,
+            source="ticket",
+            ticket=ticket.reference(),
+            idempotency_key=key,
+            notify=(),
+        )
     except CredentialsMissing:
         _ask_to_link(runtime, requester, ticket)
-        return _error(409, "the requester has not linked a MySafe key; they were asked to run "
-                           "/mysafe login")
+        return _error(
+            409, "the requester has not linked a MySafe key; they were asked to run /mysafe login"
+        )
     except NotPosted as error:
-        return _error(503, f"the approvals channel does not take messages ({error.code}); "
-                           "nothing was stored")
+        return _error(
+            503, f"the approvals channel does not take messages ({error.code}); nothing was stored"
+        )
     except MySafeUnavailable as error:
         return _error(503, error.describe())
     except MySafeError as error:
@@ -166,10 +184,16 @@ def _ask_to_link(runtime: Runtime, user: str, ticket: Ticket) -> None:
     if client is None:
         return
     try:
-        client.chat_postMessage(channel=user, text=(
-            f"Ticket {inline(ticket.key)} asks to {ticket.action} MySafe {ticket.kind.label} "
-            f"{ticket.identifier} for you, but you have not linked a MySafe key. Run "
-            "`/mysafe login`, then have the ticket sent again."))
+        client.chat_postMessage(
+            channel=user,
+            text=(
+                f"Ticket {inline(ticket.key)} asks to {ticket.action} MySafe {ticket.kind.label} "
+                f"{ticket.identifier} for you, but you have not linked a MySafe key. Run "
+                "`/mysafe login`, then have the ticket sent again."
+            ),
+        )
     except SlackApiError as error:
-        log.warning("webhook: DM failed", extra={"event": "webhook.dm_error",
-                                                 "error": error.response.get("error", "")})
+        log.warning(
+            "webhook: DM failed",
+            extra={"event": "webhook.dm_error", "error": error.response.get("error", "")},
+        )

@@ -26,8 +26,9 @@ def signed_headers(secret: str, body: bytes, *, now: float | None = None) -> dic
     return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(secret, timestamp, body)}
 
 
-def verify(secret: str, timestamp: str | None, given: str | None, body: bytes, *,
-           now: float | None = None) -> bool:
+def verify(
+    secret: str, timestamp: str | None, given: str | None, body: bytes, *, now: float | None = None
+) -> bool:
     """True only for a fresh timestamp and a matching signature (compared in constant time)."""
     if not timestamp or not given or not timestamp.isdigit():
         return False
@@ -38,5 +39,4 @@ def verify(secret: str, timestamp: str | None, given: str | None, body: bytes, *
 
 def bearer_matches(secret: str, authorization: str | None) -> bool:
     scheme, _, token = (authorization or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
-                                                              secret.encode())
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), secret.encode())

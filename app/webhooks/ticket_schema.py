@@ -40,8 +40,11 @@ class TicketRef(_Strict):
 
 class Requester(_Strict):
     email = fields.Email(validate=validate.Length(max=254))
-    slack_id = fields.String(validate=validate.Regexp(
-        SLACK_USER_OR_GROUP, error="expected a Slack user ID such as U012ABCDEF"))
+    slack_id = fields.String(
+        validate=validate.Regexp(
+            SLACK_USER_OR_GROUP, error="expected a Slack user ID such as U012ABCDEF"
+        )
+    )
 
     @validates_schema
     def exactly_one(self, data: dict[str, Any], **_: Any) -> None:
@@ -51,8 +54,7 @@ class Requester(_Strict):
 
 class EntrySchema(_Strict):
     kind = fields.String(required=True, validate=validate.OneOf(tuple(KINDS)))
-    id = fields.Integer(required=True, strict=True,
-                        validate=validate.Range(min=1, max=2**31 - 1))
+    id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 @dataclass(frozen=True)
@@ -79,18 +81,32 @@ class Ticket:
 
     def reference(self) -> dict[str, str]:
         """What the request keeps of the ticket (shown in Slack, used for the callback)."""
-        return {"key": self.key, "url": self.url, "event_id": self.event_id,
-                "callback_url": self.callback_url}
+        return {
+            "key": self.key,
+            "url": self.url,
+            "event_id": self.event_id,
+            "callback_url": self.callback_url,
+        }
 
 
 #: The verbs a ticket may ask for, each with how it becomes a `Change`. The schema accepts
 #: exactly these actions, so a verb is added here or not at all (no silent fall-through).
 TICKET_CHANGES: dict[Verb, Callable[[Ticket], Change]] = {
-    Verb.SHARE: lambda t: Change(Verb.SHARE, t.kind, t.identifier, add_users=t.users,
-                                 add_groups=t.groups, duration=t.duration_seconds),
-    Verb.UNSHARE: lambda t: Change(Verb.UNSHARE, t.kind, t.identifier,
-                                   remove_users=tuple(u.username for u in t.users),
-                                   remove_groups=tuple(g.name for g in t.groups)),
+    Verb.SHARE: lambda t: Change(
+        Verb.SHARE,
+        t.kind,
+        t.identifier,
+        add_users=t.users,
+        add_groups=t.groups,
+        duration=t.duration_seconds,
+    ),
+    Verb.UNSHARE: lambda t: Change(
+        Verb.UNSHARE,
+        t.kind,
+        t.identifier,
+        remove_users=tuple(u.username for u in t.users),
+        remove_groups=tuple(g.name for g in t.groups),
+    ),
     Verb.UPDATE: lambda t: Change(Verb.UPDATE, t.kind, t.identifier, fields=t.changes),
 }
 
@@ -99,20 +115,26 @@ class TicketSchema(_Strict):
     event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
     ticket = fields.Nested(TicketRef, required=True)
     requester = fields.Nested(Requester, required=True)
-    action = fields.String(required=True,
-                           validate=validate.OneOf(tuple(v.value for v in TICKET_CHANGES)))
+    action = fields.String(
+        required=True, validate=validate.OneOf(tuple(v.value for v in TICKET_CHANGES))
+    )
     entry = fields.Nested(EntrySchema, required=True)
-    users = fields.List(fields.Nested(UserShareSchema), validate=validate.Length(max=50),
-                        load_default=list)
-    groups = fields.List(fields.Nested(GroupShareSchema), validate=validate.Length(max=50),
-                         load_default=list)
-    changes = fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
-                          values=fields.String(validate=validate.Length(max=4096)),
-                          load_default=dict)
+    users = fields.List(
+        fields.Nested(UserShareSchema), validate=validate.Length(max=50), load_default=list
+    )
+    groups = fields.List(
+        fields.Nested(GroupShareSchema), validate=validate.Length(max=50), load_default=list
+    )
+    changes = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=40)),
+        values=fields.String(validate=validate.Length(max=4096)),
+        load_default=dict,
+    )
     reason = fields.String(validate=validate.Length(max=500), load_default="")
     callback_url = fields.Url(schemes={"https", "http"}, validate=validate.Length(max=2048))
-    duration_seconds = fields.Integer(strict=True, load_default=0,
-                                      validate=validate.Range(min=60, max=366 * 86400))
+    duration_seconds = fields.Integer(
+        strict=True, load_default=0, validate=validate.Range(min=60, max=366 * 86400)
+    )
 
     def __init__(self, *, callback_hosts: Collection[Origin], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -131,8 +153,9 @@ class TicketSchema(_Strict):
             raise MarshmallowError("only a share can be for a period", "duration_seconds")
         url = data.get("callback_url")
         if url and not allowed(url, self.callback_hosts):
-            raise MarshmallowError("this scheme, host and port are not in "
-                                   "MYSAFE_BOT_CALLBACK_HOSTS", "callback_url")
+            raise MarshmallowError(
+                "this scheme, host and port are not in MYSAFE_BOT_CALLBACK_HOSTS", "callback_url"
+            )
 
     def _check_changes(self, data: dict[str, Any]) -> None:
         changes = data.get("changes") or {}
@@ -140,25 +163,33 @@ class TicketSchema(_Strict):
             raise MarshmallowError("update needs changes", "changes")
         secret = sorted(SECRET_FIELDS & set(changes))
         if secret:
-            raise MarshmallowError(f"{secret[0]}: secret values never travel through a ticket",
-                                   "changes")
+            raise MarshmallowError(
+                f"{secret[0]}: secret values never travel through a ticket", "changes"
+            )
         kind = KINDS.get((data.get("entry") or {}).get("kind", ""))
         allowed = Entry.PLAIN_FIELDS.get(kind, ()) if kind else ()
         unknown = sorted(set(changes) - set(allowed))
         if kind and unknown:
-            raise MarshmallowError(f"{unknown[0]} cannot be changed; use {', '.join(allowed)}",
-                                   "changes")
+            raise MarshmallowError(
+                f"{unknown[0]} cannot be changed; use {', '.join(allowed)}", "changes"
+            )
 
     @post_load
     def build(self, data: dict[str, Any], **_: Any) -> Ticket:
         requester = data["requester"]
         return Ticket(
-            event_id=data["event_id"], key=data["ticket"]["key"],
-            url=data["ticket"].get("url", ""), requester_email=requester.get("email", ""),
-            requester_slack_id=requester.get("slack_id", ""), action=data["action"],
-            kind=KINDS[data["entry"]["kind"]], identifier=data["entry"]["id"],
-            users=tuple(data["users"]), groups=tuple(data["groups"]),
-            changes=dict(data["changes"]), reason=data["reason"],
+            event_id=data["event_id"],
+            key=data["ticket"]["key"],
+            url=data["ticket"].get("url", ""),
+            requester_email=requester.get("email", ""),
+            requester_slack_id=requester.get("slack_id", ""),
+            action=data["action"],
+            kind=KINDS[data["entry"]["kind"]],
+            identifier=data["entry"]["id"],
+            users=tuple(data["users"]),
+            groups=tuple(data["groups"]),
+            changes=dict(data["changes"]),
+            reason=data["reason"],
             callback_url=data.get("callback_url", ""),
             duration_seconds=data["duration_seconds"],
         )

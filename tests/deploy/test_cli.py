@@ -23,8 +23,17 @@ def test_keygen_prints_a_fernet_key() -> None:
 
 def test_users_link_list_map_unlink(env: dict[str, str], emulator: Emulator, services) -> None:
     client_id, client_secret = emulator.add_user("alices")
-    linked = run(env, "users", "link", "UALICE", "--client-id", client_id,
-                 "--mysafe-username", "alices", stdin=client_secret + "\n")
+    linked = run(
+        env,
+        "users",
+        "link",
+        "UALICE",
+        "--client-id",
+        client_id,
+        "--mysafe-username",
+        "alices",
+        stdin=client_secret + "\n",
+    )
     assert linked.returncode == 0, linked.stderr
     assert "verified" in linked.stdout
     assert services.vault.credentials("UALICE").client_secret == client_secret
@@ -38,11 +47,19 @@ def test_users_link_list_map_unlink(env: dict[str, str], emulator: Emulator, ser
     assert services.vault.account("UALICE") is None
 
 
-def test_users_link_refuses_a_rejected_key(env: dict[str, str], emulator: Emulator,
-                                           services) -> None:
+def test_users_link_refuses_a_rejected_key(env: dict[str, str], emulator: Emulator, services) -> None:
     client_id, _ = emulator.add_user("alices")
-    result = run(env, "users", "link", "UALICE", "--client-id", client_id,
-                 "--mysafe-username", "alices", stdin="not-the-secret\n")
+    result = run(
+        env,
+        "users",
+        "link",
+        "UALICE",
+        "--client-id",
+        client_id,
+        "--mysafe-username",
+        "alices",
+        stdin="not-the-secret\n",
+    )
     assert result.returncode == 1
     assert "refused" in result.stderr and "not-the-secret" not in result.stderr
     assert "Traceback" not in result.stderr
@@ -61,10 +78,13 @@ def test_serve_runs_on_an_embedded_redis(env: dict[str, str], tmp_path) -> None:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
-        env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        env={"PATH": os.environ["PATH"], **env},
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
-        ready = wait_until_ready(f"http://127.0.0.1:{port}/readyz", process,
-                                  time.monotonic() + 30)
+        ready = wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 30)
         assert ready.status_code == 200
         assert (tmp_path / "data" / "redis.db.settings").exists() or any((tmp_path / "data").iterdir())
     finally:
@@ -80,9 +100,12 @@ def test_serve_runs_on_an_embedded_redis(env: dict[str, str], tmp_path) -> None:
 
 
 def test_worker_starts_and_stops_cleanly(env: dict[str, str]) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--interval", "0.1"],
-                               env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.1"],
+        env={"PATH": os.environ["PATH"], **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # The "worker started" log line (after slack-bolt's own warning about the bot token,
     # which the worker's Slack front, built for its job handlers, prints first).
     lines = []
@@ -93,8 +116,9 @@ def test_worker_starts_and_stops_cleanly(env: dict[str, str]) -> None:
     assert process.wait(timeout=15) == 0
 
 
-def test_the_readme_key_rotation_locks_nobody_out(env: dict[str, str], emulator: Emulator,
-                                                 services, redis) -> None:
+def test_the_readme_key_rotation_locks_nobody_out(
+    env: dict[str, str], emulator: Emulator, services, redis
+) -> None:
     """`NEW,OLD` → `users rotate-keys` → drop `OLD`, with a cached token and a pending rotate:
     commands keep working at once and the pending rotation still applies."""
     from dataclasses import replace
@@ -107,13 +131,17 @@ def test_the_readme_key_rotation_locks_nobody_out(env: dict[str, str], emulator:
     from app.settings import Scope, Settings
 
     client_id, client_secret = emulator.add_user("alices")
-    services.vault.link("UALICE", client_id=client_id, client_secret=client_secret,
-                        mysafe_username="alices")
+    services.vault.link(
+        "UALICE", client_id=client_id, client_secret=client_secret, mysafe_username="alices"
+    )
     entry = emulator.add_password("alices", name="DB", username="u", password="old-pw-1")
     engine = Engine(services)
     engine.client_for("UALICE").get(Kind.PASSWORD, entry)  # a token is cached
-    pending = engine.submit(Change(Verb.ROTATE, Kind.PASSWORD, entry), requester="UALICE",
-                            secrets={"password": "Rotated-Pw-9"})
+    pending = engine.submit(
+        Change(Verb.ROTATE, Kind.PASSWORD, entry),
+        requester="UALICE",
+        secrets={"password": "Rotated-Pw-9"},
+    )
     old, new = env["MYSAFE_BOT_ENCRYPTION_KEY"], generate_key()
 
     result = run({**env, "MYSAFE_BOT_ENCRYPTION_KEY": f"{new},{old}"}, "users", "rotate-keys")
@@ -121,8 +149,9 @@ def test_the_readme_key_rotation_locks_nobody_out(env: dict[str, str], emulator:
     assert "1 client secret(s), 1 cached token(s)" in result.stdout
     assert "1 pending request(s)" in result.stdout
 
-    only_new = Settings.from_env({**env, "MYSAFE_BOT_ENCRYPTION_KEY": new},
-                                 scope=Scope.SERVICE, dotenv=None)
+    only_new = Settings.from_env(
+        {**env, "MYSAFE_BOT_ENCRYPTION_KEY": new}, scope=Scope.SERVICE, dotenv=None
+    )
     rebuilt = Services.build(only_new, redis=redis)
     try:
         after = Engine(rebuilt)
@@ -137,8 +166,9 @@ def test_the_readme_key_rotation_locks_nobody_out(env: dict[str, str], emulator:
         rebuilt.mysafe.session.close()
 
 
-def test_worker_check_reports_a_live_or_a_stalled_worker(env: dict[str, str], redis,
-                                                         key_prefix: str) -> None:
+def test_worker_check_reports_a_live_or_a_stalled_worker(
+    env: dict[str, str], redis, key_prefix: str
+) -> None:
     """`mysafe-bot worker --check` is the worker's liveness probe: fresh heartbeat, exit 0."""
     before = run(env, "worker", "--check")
     assert before.returncode == 1 and "never" in before.stdout
@@ -159,8 +189,13 @@ def test_sandbox_prints_entries_to_try_and_whole_commands_that_work(tmp_path) ->
 
     port = free_port()
     env = {"PATH": os.environ["PATH"], "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data")}
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "sandbox", "--port", str(port)],
-                               env=env, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "sandbox", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     lines: list[str] = []
     try:
         for line in process.stdout:
@@ -177,10 +212,16 @@ def test_sandbox_prints_entries_to_try_and_whole_commands_that_work(tmp_path) ->
         secret_part, _, command = links[0].partition(" | ")
         secret = shlex.split(secret_part)[1]
         args = shlex.split(command)[1:]
-        linked = run({"MYSAFE_URL": f"http://127.0.0.1:{port}",
-                      "MYSAFE_BOT_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-                      "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data")}, *args, stdin=secret + "\n",
-                     cwd=tmp_path)
+        linked = run(
+            {
+                "MYSAFE_URL": f"http://127.0.0.1:{port}",
+                "MYSAFE_BOT_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data"),
+            },
+            *args,
+            stdin=secret + "\n",
+            cwd=tmp_path,
+        )
         assert linked.returncode == 0, linked.stderr
         assert "verified with MySafe" in linked.stdout
     finally:

@@ -24,15 +24,28 @@ from tests.support.processes import wait_until_ready as _wait_until_ready
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright never downloads a browser here: Debian's Chromium, with nothing phoning home.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WAIT_MS = 20_000
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                               "(it is in the test extras: `make test` installs it)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="playwright is not installed (it is in the test extras: `make test` installs it)",
+)
 if not CHROMIUM.exists():
-    pytest.skip("no browser: Debian's chromium is not installed at /usr/bin/chromium "
-                "(`make test` installs it with apt-get where it can)", allow_module_level=True)
+    pytest.skip(
+        "no browser: Debian's chromium is not installed at /usr/bin/chromium "
+        "(`make test` installs it with apt-get where it can)",
+        allow_module_level=True,
+    )
 
 
 @dataclass
@@ -47,12 +60,19 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     """`make run` on a fresh machine: no setting at all but where to keep data, no `.env`."""
     port = _free_port()
     log = tmp_path / "serve.log"
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
-           "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data"),
-           "MYSAFE_BOT_MCP_PORT": "0"}  # a fixed port other test runs may hold
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data"),
+        "MYSAFE_BOT_MCP_PORT": "0",
+    }  # a fixed port other test runs may hold
     with log.open("w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port",
-                                    str(port)], env=env, stderr=stderr, cwd=tmp_path)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            env=env,
+            stderr=stderr,
+            cwd=tmp_path,
+        )
         running = Demo(f"http://127.0.0.1:{port}", process, log)
         try:
             ready = _wait_until_ready(f"{running.url}/readyz", process, time.monotonic() + 60)
@@ -112,14 +132,16 @@ def test_the_demo_page_says_it_is_a_demo_and_serves_on_loopback_only(demo: Demo)
     assert "Nothing leaves the machine" in page.text
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     # Another Host (DNS rebinding) is refused, and so is an action sent as a plain form.
-    assert requests.get(demo.url + "/", headers={"Host": "evil.example"}, timeout=10) \
-        .status_code == 403
-    assert requests.post(demo.url + "/demo/command", data={"as": "U0DEMOPRIYA"},
-                         timeout=10).status_code == 415
+    assert requests.get(demo.url + "/", headers={"Host": "evil.example"}, timeout=10).status_code == 403
+    assert (
+        requests.post(demo.url + "/demo/command", data={"as": "U0DEMOPRIYA"}, timeout=10).status_code
+        == 415
+    )
 
 
 def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
-        page: sync_api.Page, artifacts: Path, demo: Demo) -> None:
+    page: sync_api.Page, artifacts: Path, demo: Demo
+) -> None:
     expect = sync_api.expect
     expect(page.locator(".demo-banner")).to_contain_text("Nothing leaves the machine")
 

@@ -29,21 +29,27 @@ CHANNEL = "C0DEMOAPPROVALS"
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
-            "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data"), "MYSAFE_BOT_MCP_PORT": "0"}
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data"),
+        "MYSAFE_BOT_MCP_PORT": "0",
+    }
 
 
 @contextmanager
 def demo(tmp_path: Path, port: int) -> Iterator[str]:
     """`mysafe-bot serve` with no setting but the data dir, from a folder without `.env`."""
     with (tmp_path / f"serve-{port}.log").open("a") as log:
-        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-                                    "--workers", "2"], env=_environment(tmp_path), stderr=log,
-                                   cwd=tmp_path)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=_environment(tmp_path),
+            stderr=log,
+            cwd=tmp_path,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
-            assert _wait_until_ready(f"{url}/readyz", process, time.monotonic() + 60) \
-                .status_code == 200
+            assert _wait_until_ready(f"{url}/readyz", process, time.monotonic() + 60).status_code == 200
             yield url
         finally:
             process.send_signal(signal.SIGTERM)
@@ -60,8 +66,9 @@ def channel_shows(url: str, who: str, found: Callable[[list[dict[str, Any]]], An
     """Poll the console's state (as the page does) until `found` returns something."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        messages = requests.get(f"{url}/demo/state", params={"as": who}, timeout=10) \
-            .json()["channel"]["messages"]
+        messages = requests.get(f"{url}/demo/state", params={"as": who}, timeout=10).json()["channel"][
+            "messages"
+        ]
         value = found(messages)
         if value:
             return value
@@ -74,8 +81,11 @@ def approve_button(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
         for block in message["blocks"]:
             for element in block.get("elements", []):
                 if element.get("action_id") == "approve":
-                    return {"ts": message["ts"], "value": element["value"],
-                            "block_id": block.get("block_id", "")}
+                    return {
+                        "ts": message["ts"],
+                        "value": element["value"],
+                        "block_id": block.get("block_id", ""),
+                    }
     return None
 
 
@@ -84,16 +94,33 @@ def test_a_pending_request_survives_a_restart_and_is_applied_after_it(tmp_path: 
     a request made before it is approved and applied after it."""
     port = _free_port()
     with demo(tmp_path, port) as url:
-        act(url, "command", **{"as": PRIYA, "conversation": CHANNEL,
-                               "text": "/mysafe share password 1 with @alice reason \"demo\""})
+        act(
+            url,
+            "command",
+            **{
+                "as": PRIYA,
+                "conversation": CHANNEL,
+                "text": '/mysafe share password 1 with @alice reason "demo"',
+            },
+        )
         pending = channel_shows(url, CAROL, approve_button)
     kept = (tmp_path / "data" / "demo.json").read_text()
 
     with demo(tmp_path, port) as url:
-        act(url, "click", **{"as": CAROL, "where": "message", "conversation": CHANNEL,
-                             "action_id": "approve", **pending})
-        channel_shows(url, CAROL, lambda messages: any(
-            "Applied" in json.dumps(m["blocks"]) for m in messages))
+        act(
+            url,
+            "click",
+            **{
+                "as": CAROL,
+                "where": "message",
+                "conversation": CHANNEL,
+                "action_id": "approve",
+                **pending,
+            },
+        )
+        channel_shows(
+            url, CAROL, lambda messages: any("Applied" in json.dumps(m["blocks"]) for m in messages)
+        )
     assert (tmp_path / "data" / "demo.json").read_text() == kept
     assert oct((tmp_path / "data" / "demo.json").stat().st_mode & 0o777) == "0o600"
     # One log format for everything the demo runs: the bot, gunicorn, the sandbox, the worker.
@@ -103,9 +130,14 @@ def test_a_pending_request_survives_a_restart_and_is_applied_after_it(tmp_path: 
 
 
 def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0",
-                             "--port", str(_free_port())], env=_environment(tmp_path),
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
+        env=_environment(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--host" in result.stderr and "loopback" in result.stderr
 
@@ -118,13 +150,23 @@ def test_the_demo_set_by_hand_refuses_to_listen_off_loopback_too(tmp_path: Path)
     port = _free_port()
     demo_url = f"http://127.0.0.1:{port}"
     env = _environment(tmp_path) | {
-        "MYSAFE_BOT_DEMO": demo_url, "SLACK_API_URL": f"{demo_url}/demo/api/",
-        "SLACK_BOT_TOKEN": "xoxb-fake", "SLACK_SIGNING_SECRET": "s" * 32,
-        "MYSAFE_BOT_APPROVAL_CHANNEL": CHANNEL, "MYSAFE_BOT_APPROVERS": "S0DEMOAPPROVERS",
-        "MYSAFE_URL": f"http://127.0.0.1:{_free_port()}", "MYSAFE_BOT_ENCRYPTION_KEY": generate_key()}
-    result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0",
-                             "--port", str(port)], env=env, cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+        "MYSAFE_BOT_DEMO": demo_url,
+        "SLACK_API_URL": f"{demo_url}/demo/api/",
+        "SLACK_BOT_TOKEN": "xoxb-fake",
+        "SLACK_SIGNING_SECRET": "s" * 32,
+        "MYSAFE_BOT_APPROVAL_CHANNEL": CHANNEL,
+        "MYSAFE_BOT_APPROVERS": "S0DEMOAPPROVERS",
+        "MYSAFE_URL": f"http://127.0.0.1:{_free_port()}",
+        "MYSAFE_BOT_ENCRYPTION_KEY": generate_key(),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--host" in result.stderr and "loopback" in result.stderr
 
@@ -134,13 +176,22 @@ def test_the_slack_stand_in_wants_the_bot_token_and_knows_its_methods(tmp_path: 
         token = json.loads((tmp_path / "data" / "demo.json").read_text())["bot_token"]
         api = f"{url}/demo/api/"
         message = {"channel": CHANNEL, "text": "hi"}
-        assert requests.post(api + "chat.postMessage", json=message, timeout=10).json() == \
-            {"ok": False, "error": "invalid_auth"}
+        assert requests.post(api + "chat.postMessage", json=message, timeout=10).json() == {
+            "ok": False,
+            "error": "invalid_auth",
+        }
         auth = {"Authorization": f"Bearer {token}"}
-        assert requests.post(api + "chat.postMessage", json=message, headers=auth,
-                             timeout=10).json()["ok"]
-        assert requests.post(api + "admin.users.remove", json={}, headers=auth,
-                             timeout=10).json() == {"ok": False, "error": "unknown_method"}
+        assert requests.post(api + "chat.postMessage", json=message, headers=auth, timeout=10).json()[
+            "ok"
+        ]
+        assert requests.post(api + "admin.users.remove", json={}, headers=auth, timeout=10).json() == {
+            "ok": False,
+            "error": "unknown_method",
+        }
         # The page's own actions are JSON only: a cross-site form cannot drive the demo.
-        assert requests.post(f"{url}/demo/command", data={"as": PRIYA, "text": "help"},
-                             timeout=10).status_code == 415
+        assert (
+            requests.post(
+                f"{url}/demo/command", data={"as": PRIYA, "text": "help"}, timeout=10
+            ).status_code
+            == 415
+        )

@@ -50,8 +50,12 @@ FILLED = {
 }
 #: Settings whose value is a secret: never in a ConfigMap, only placeholders in templates.
 SECRET_SETTINGS = {
-    "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "MYSAFE_BOT_ENCRYPTION_KEY",
-    "MYSAFE_BOT_WEBHOOK_SECRET", "REDIS_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "MYSAFE_BOT_ENCRYPTION_KEY",
+    "MYSAFE_BOT_WEBHOOK_SECRET",
+    "REDIS_URL",
 }
 #: Optional secrets: an unfilled template must leave them empty, since any value turns the
 #: feature on (a webhook accepting a published secret, Socket Mode with a bogus token).
@@ -60,6 +64,7 @@ WORKER_COMMAND = ["mysafe-bot", "worker"]
 
 
 # --- what the code reads -------------------------------------------------------------------------
+
 
 @cache
 def settings_read() -> dict[str, bool]:
@@ -75,11 +80,15 @@ def settings_read() -> dict[str, bool]:
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
             continue
         first = node.args[0]
-        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)
-                and re.fullmatch(r"[A-Z][A-Z0-9_]+", first.value)):
+        if not (
+            isinstance(first, ast.Constant)
+            and isinstance(first.value, str)
+            and re.fullmatch(r"[A-Z][A-Z0-9_]+", first.value)
+        ):
             continue
         required = any(
-            kw.arg == "required" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False)
+            kw.arg == "required"
+            and not (isinstance(kw.value, ast.Constant) and kw.value.value is False)
             for kw in node.keywords
         )
         names[first.value] = names.get(first.value, False) or required
@@ -120,7 +129,9 @@ def _fill(env: dict[str, str]) -> dict[str, str]:
 def test_settings_source_is_read_the_way_the_code_behaves() -> None:
     """The syntax-tree reading above agrees with what `from_env` does when a value is missing."""
     read = settings_read()
-    assert {"MYSAFE_URL", "SLACK_BOT_TOKEN", "REDIS_URL", "LOG_FORMAT", "MYSAFE_BOT_DATA_DIR"} <= set(read)
+    assert {"MYSAFE_URL", "SLACK_BOT_TOKEN", "REDIS_URL", "LOG_FORMAT", "MYSAFE_BOT_DATA_DIR"} <= set(
+        read
+    )
     full = {name: FILLED.get(name, "") for name in read}
     Settings.from_env(full, dotenv=None)  # everything required given: starts
     for name in read:
@@ -135,6 +146,7 @@ def test_settings_source_is_read_the_way_the_code_behaves() -> None:
 
 
 # --- env.example ---------------------------------------------------------------------------------
+
 
 @cache
 def env_example() -> dict[str, str]:
@@ -171,6 +183,7 @@ def test_env_example_placeholders_are_fake_and_filled_in_it_starts() -> None:
 
 # --- Kubernetes ----------------------------------------------------------------------------------
 
+
 @cache
 def kustomization() -> dict:
     return yaml.safe_load((K8S / "kustomization.yaml").read_text())
@@ -185,8 +198,11 @@ def k8s_objects() -> tuple[dict, ...]:
 
 
 def k8s(kind: str, name: str | None = None) -> dict:
-    found = [o for o in k8s_objects() if o["kind"] == kind
-             and (name is None or o["metadata"]["name"] == name)]
+    found = [
+        o
+        for o in k8s_objects()
+        if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
@@ -200,8 +216,7 @@ def configmap_and_secret() -> tuple[dict[str, str], dict[str, str]]:
     data = k8s("ConfigMap")["data"]
     secret = k8s("Secret")
     assert "data" not in secret, "the template uses stringData: placeholders, not base64"
-    return ({k: str(v) for k, v in data.items()},
-            {k: str(v) for k, v in secret["stringData"].items()})
+    return ({k: str(v) for k, v in data.items()}, {k: str(v) for k, v in secret["stringData"].items()})
 
 
 def test_kustomization_lists_every_manifest() -> None:
@@ -225,8 +240,14 @@ def test_k8s_provides_every_required_setting_and_redis() -> None:
     provided = set(data) | set(secret)
     # REDIS_URL is optional to the code (embedded Redis) but required for any multi-pod setup.
     assert required_settings() | {"REDIS_URL"} <= provided
-    assert {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "MYSAFE_BOT_ENCRYPTION_KEY",
-            "MYSAFE_BOT_WEBHOOK_SECRET", "REDIS_URL"} <= set(secret)
+    assert {
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "MYSAFE_BOT_ENCRYPTION_KEY",
+        "MYSAFE_BOT_WEBHOOK_SECRET",
+        "REDIS_URL",
+    } <= set(secret)
     assert not SECRET_SETTINGS & set(data), "secrets belong in the Secret, not the ConfigMap"
     assert not set(data) & set(secret), "a name in both: which one wins depends on envFrom order"
 
@@ -299,7 +320,8 @@ def test_service_and_pdb_select_the_web_pods_only() -> None:
     assert _selects(pdb["selector"]["matchLabels"], web)
     assert not _selects(pdb["selector"]["matchLabels"], worker)
     assert k8s("Deployment", "mysafe-bot-web")["spec"]["replicas"] > pdb["minAvailable"], (
-        "with one replica the budget would block every drain")
+        "with one replica the budget would block every drain"
+    )
 
 
 def _prestop_sleep(spec: dict) -> int:
@@ -339,7 +361,8 @@ def test_web_deployment() -> None:
     assert "command" not in web and "args" not in web, "web runs the image's gunicorn command"
     graceful = gunicorn_options(host="0.0.0.0", port=8000, workers=2)["graceful_timeout"]
     assert pod["terminationGracePeriodSeconds"] > graceful + _prestop_sleep(web), (
-        "the kubelet would SIGKILL gunicorn while it drains")
+        "the kubelet would SIGKILL gunicorn while it drains"
+    )
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
@@ -368,8 +391,9 @@ def test_kubectl_kustomize_builds() -> None:
     kubectl = shutil.which("kubectl")
     if not kubectl:
         pytest.skip("kubectl is not installed")
-    result = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     built = [d for d in yaml.safe_load_all(result.stdout) if d]
     namespace = kustomization()["namespace"]
@@ -384,6 +408,7 @@ def test_kubectl_kustomize_builds() -> None:
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------
+
 
 @cache
 def dockerfile() -> tuple[tuple[str, str], ...]:
@@ -431,8 +456,11 @@ def dockerfile_env() -> dict[str, str]:
 
 
 def _expand(text: str, env: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)",
-                  lambda m: env.get(m.group(1) or m.group(3)) or m.group(2) or "", text)
+    return re.sub(
+        r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)",
+        lambda m: env.get(m.group(1) or m.group(3)) or m.group(2) or "",
+        text,
+    )
 
 
 def gunicorn_command() -> list[str]:
@@ -502,8 +530,12 @@ def test_dockerfile_healthcheck_calls_healthz_without_curl() -> None:
 
 def test_dockerfile_sets_writable_metrics_and_data_directories() -> None:
     env = dockerfile_env()
-    assert set(env) <= known_variables() | {"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
-                                            "PIP_NO_CACHE_DIR", "PIP_DISABLE_PIP_VERSION_CHECK"}
+    assert set(env) <= known_variables() | {
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONUNBUFFERED",
+        "PIP_NO_CACHE_DIR",
+        "PIP_DISABLE_PIP_VERSION_CHECK",
+    }
     user = dockerfile_args("USER", final=True)[-1].split(":")[0]
     runs = " && ".join(dockerfile_args("RUN", final=True))
     for name in ("PROMETHEUS_MULTIPROC_DIR", "MYSAFE_BOT_DATA_DIR"):
@@ -511,8 +543,10 @@ def test_dockerfile_sets_writable_metrics_and_data_directories() -> None:
         assert path.startswith("/")
         assert re.search(rf"mkdir -p [^&]*{re.escape(path)}", runs), f"{name}: {path} not created"
         chowned = re.findall(r"chown (?:-R )?(\S+) ([^&]+)", runs)
-        assert any(owner.split(":")[0] == user and any(path.startswith(d) for d in dirs.split())
-                   for owner, dirs in chowned), f"{name}: {path} not owned by {user}"
+        assert any(
+            owner.split(":")[0] == user and any(path.startswith(d) for d in dirs.split())
+            for owner, dirs in chowned
+        ), f"{name}: {path} not owned by {user}"
 
 
 def test_dockerfile_gunicorn_matches_mysafe_bot_serve() -> None:
@@ -571,12 +605,20 @@ def test_dockerignore_keeps_secrets_out_and_lets_the_wheel_sources_in() -> None:
         for path in [source, *[str(p.relative_to(ROOT)) for p in (ROOT / source).rglob("*.py")]]:
             if "__pycache__" not in path:
                 assert not _dockerignore_excludes(path.strip("/"), patterns), path
-    for path in (".env", "deploy/.env", "app/.env", ".venv/bin/python", ".git/config",
-                 ".mysafe-bot/redis.db", "app/__pycache__/web.cpython-311.pyc"):
+    for path in (
+        ".env",
+        "deploy/.env",
+        "app/.env",
+        ".venv/bin/python",
+        ".git/config",
+        ".mysafe-bot/redis.db",
+        "app/__pycache__/web.cpython-311.pyc",
+    ):
         assert _dockerignore_excludes(path, patterns), path
 
 
 # --- docker compose ------------------------------------------------------------------------------
+
 
 @cache
 def compose() -> dict:
@@ -633,8 +675,9 @@ def test_compose_bot_services_use_the_compose_redis_and_known_settings() -> None
         env_file = env_file if isinstance(env_file, str) else env_file["path"]
         target = (COMPOSE_FILE.parent / env_file).resolve()
         assert target.name == ".env", "the copy of env.example the README tells people to make"
-        ignored = subprocess.run(["git", "check-ignore", "-q", str(target)], cwd=ROOT,
-                                 capture_output=True, check=False)
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", str(target)], cwd=ROOT, capture_output=True, check=False
+        )
         assert ignored.returncode == 0, f"{target} is not git-ignored: secrets could be committed"
         if services[name].get("read_only"):
             tmpfs = services[name].get("tmpfs", [])
@@ -654,7 +697,8 @@ def test_compose_worker_is_checked_by_its_heartbeat_not_the_web_port() -> None:
     worker = compose()["services"]["worker"]
     assert _command(worker) == WORKER_COMMAND
     assert worker["healthcheck"]["test"] == ["CMD", *WORKER_COMMAND, "--check"], (
-        "the image's HEALTHCHECK probes the web port, which the worker does not open")
+        "the image's HEALTHCHECK probes the web port, which the worker does not open"
+    )
     assert _duration(worker["stop_grace_period"]) > _apply_lease() + CALLBACK_GRACE
 
 
@@ -687,8 +731,11 @@ def _published(port: str | int | dict) -> tuple[str, str, str]:
 
 def test_compose_publishes_ports_on_loopback_only() -> None:
     """Nothing is reachable from other machines unless someone widens a mapping on purpose."""
-    published = [(name, _published(port)) for name, service in compose()["services"].items()
-                 for port in service.get("ports", [])]
+    published = [
+        (name, _published(port))
+        for name, service in compose()["services"].items()
+        for port in service.get("ports", [])
+    ]
     assert {name for name, _ in published} == {"web", "mcp"}
     for name, (address, _, _) in published:
         assert address == "127.0.0.1", f"{name} publishes on every interface"
@@ -722,32 +769,48 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     docker = shutil.which("docker")
     if not docker:
         pytest.skip("docker is not installed")
-    if subprocess.run([docker, "compose", "version"], capture_output=True, check=False,
-                      timeout=30).returncode != 0:
+    if (
+        subprocess.run(
+            [docker, "compose", "version"], capture_output=True, check=False, timeout=30
+        ).returncode
+        != 0
+    ):
         pytest.skip("the docker compose plugin is not installed")
     project = tmp_path / "deploy"
     project.mkdir()
     shutil.copy(COMPOSE_FILE, project / "docker-compose.yml")
     shutil.copy(ENV_EXAMPLE, project / ".env")
     shutil.copy(DOCKERFILE, project / "Dockerfile")
-    result = subprocess.run([docker, "compose", "-f", str(project / "docker-compose.yml"),
-                             "config", "--quiet"], capture_output=True, text=True, check=False,
-                            timeout=60)
+    result = subprocess.run(
+        [docker, "compose", "-f", str(project / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
 # --- Procfile and the README -----------------------------------------------------------------------
 
+
 def test_procfile_runs_web_on_port_and_the_worker() -> None:
-    processes = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines()
-                     if line.strip())
+    processes = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
     assert shlex.split(processes["worker"]) == WORKER_COMMAND
     assert "$PORT" in processes["web"] and "-c python:app.gunicorn_conf" in processes["web"]
 
 
 def test_deploy_readme_walks_through_each_way() -> None:
     readme = (DEPLOY / "README.md").read_text()
-    for text in ("cp deploy/env.example deploy/.env", "docker compose -f deploy/docker-compose.yml up",
-                 "kubectl apply -k deploy/k8s", "Procfile", "$PORT", "mysafe-bot worker",
-                 "REDIS_URL"):
+    for text in (
+        "cp deploy/env.example deploy/.env",
+        "docker compose -f deploy/docker-compose.yml up",
+        "kubectl apply -k deploy/k8s",
+        "Procfile",
+        "$PORT",
+        "mysafe-bot worker",
+        "REDIS_URL",
+    ):
         assert text in readme, text

@@ -26,6 +26,7 @@ PUT = "/api/mysafe/password/update"
 
 def new_request(slack: SlackFake, known: set[str]) -> str:
     """The id of the next approval message posted (one not in `known`)."""
+
     def found() -> str | None:
         for call in slack.calls_to("chat.postMessage"):
             if call.args.get("channel") == "C0APPROVALS":
@@ -33,6 +34,7 @@ def new_request(slack: SlackFake, known: set[str]) -> str:
                 if ids:
                     return ids.pop()
         return None
+
     request_id = slack.wait_for(found, timeout=30)
     known.add(request_id)
     return request_id
@@ -47,7 +49,8 @@ def people(emulator: Emulator, link) -> int:
 
 
 def test_cli_commands_beside_make_run_leave_its_redis_running(
-        slack_env: dict[str, str], emulator: Emulator, tmp_path) -> None:
+    slack_env: dict[str, str], emulator: Emulator, tmp_path
+) -> None:
     """`make run` on the embedded Redis, and an operator's CLI commands beside it: the bot's
     Redis must still answer afterwards (the CLI used to shut it down on exit)."""
     from tests.support.processes import run
@@ -63,8 +66,8 @@ def test_cli_commands_beside_make_run_leave_its_redis_running(
 
 
 def test_share_approve_deny_and_metrics_as_deployed(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, people: int,
-        tmp_path) -> None:
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, people: int, tmp_path
+) -> None:
     # Jobs run in serve's workers and in `mysafe-bot worker` alike: on one host both write
     # their samples to one multiprocess directory, so /metrics counts the work wherever it ran.
     (tmp_path / "metrics").mkdir()
@@ -73,33 +76,49 @@ def test_share_approve_deny_and_metrics_as_deployed(
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
         known: set[str] = set()
         # A reason with the word "payload" is an ordinary command, not a 404.
-        answer = client.command("UALICE", f'share password {people} with user:carol '
-                                          f'reason "rotate the payload key"')
+        answer = client.command(
+            "UALICE", f'share password {people} with user:carol reason "rotate the payload key"'
+        )
         assert answer.status_code == 200
         shared = new_request(slack, known)
         assert client.click("UAPPROVER1", "approve", shared).status_code == 200
-        slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                if shared in c.blocks_text() and "Applied" in c.blocks_text()])
-        assert {u["username"] for u in emulator.get_password(people)["users_allowed"]} \
-            == {"carol"}
+        slack.wait_for(
+            lambda: [
+                c
+                for c in slack.calls_to("chat.update")
+                if shared in c.blocks_text() and "Applied" in c.blocks_text()
+            ]
+        )
+        assert {u["username"] for u in emulator.get_password(people)["users_allowed"]} == {"carol"}
 
         client.command("UALICE", f"share password {people} with user:dave")
         refused = new_request(slack, known)
         client.click("UAPPROVER2", "deny", refused)
         slack.wait_calls("views.open")
-        client.submit_view("UAPPROVER2", "deny_reason",
-                           {"reason": {"value": text_input("not on call")}},
-                           private_metadata=refused)
-        slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                if refused in c.blocks_text() and "not on call" in c.blocks_text()])
+        client.submit_view(
+            "UAPPROVER2",
+            "deny_reason",
+            {"reason": {"value": text_input("not on call")}},
+            private_metadata=refused,
+        )
+        slack.wait_for(
+            lambda: [
+                c
+                for c in slack.calls_to("chat.update")
+                if refused in c.blocks_text() and "not on call" in c.blocks_text()
+            ]
+        )
         assert len(emulator.calls_to("PUT", PUT)) == 1
 
         metrics = requests.get(f"{bot.url}/metrics", timeout=10).text
         assert metrics.strip(), "/metrics is empty"
-        counted = re.search(r'mysafe_bot_requests_total\{[^}]*outcome="applied"[^}]*'
-                            r'verb="share"[^}]*\} (\d+)', metrics) or re.search(
-            r'mysafe_bot_requests_total\{[^}]*verb="share"[^}]*outcome="applied"[^}]*\} (\d+)',
-            metrics)
+        counted = re.search(
+            r'mysafe_bot_requests_total\{[^}]*outcome="applied"[^}]*'
+            r'verb="share"[^}]*\} (\d+)',
+            metrics,
+        ) or re.search(
+            r'mysafe_bot_requests_total\{[^}]*verb="share"[^}]*outcome="applied"[^}]*\} (\d+)', metrics
+        )
         assert counted and float(counted.group(1)) >= 1, metrics[:2000]
         assert bot.stop() == [0, 0]
 
@@ -110,16 +129,31 @@ def _link_embedded(url: str, emulator: Emulator, data_dir, env: dict[str, str]) 
 
     client_id, client_secret = emulator.add_user("alices")
     cli_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
-    linked = run(cli_env, "users", "link", "UALICE", "--client-id", client_id,
-                 "--mysafe-username", "alices", stdin=client_secret + "\n",
-                 cwd=data_dir.parent)
+    linked = run(
+        cli_env,
+        "users",
+        "link",
+        "UALICE",
+        "--client-id",
+        client_id,
+        "--mysafe-username",
+        "alices",
+        stdin=client_secret + "\n",
+        cwd=data_dir.parent,
+    )
     assert linked.returncode == 0, linked.stderr
     assert requests.get(f"{url}/readyz", timeout=5).status_code == 200  # still serving
 
 
 def test_sigterm_during_applies_leaves_each_applied_once(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, people: int,
-        redis_url: str, key_prefix: str, tmp_path) -> None:
+    slack_env: dict[str, str],
+    slack: SlackFake,
+    emulator: Emulator,
+    people: int,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path,
+) -> None:
     """SIGTERM reaches serve while ten applies wait on a slow MySafe: each request ends
     applied exactly once — finished by gunicorn's grace period or taken over by the worker."""
     emulator.options.latency = (0.05, 0.2)
@@ -146,8 +180,7 @@ def test_sigterm_during_applies_leaves_each_applied_once(
         bot.serve.terminate()
         assert bot.serve.wait(timeout=60) == 0
         store = ApprovalStore(connect(redis_url), prefix=key_prefix)
-        slack.wait_for(lambda: all(store.get(r).state is State.APPLIED for r in ids),
-                       timeout=60)
+        slack.wait_for(lambda: all(store.get(r).state is State.APPLIED for r in ids), timeout=60)
     shared = {u["username"] for u in emulator.get_password(people)["users_allowed"]}
     assert shared == set(names)
     assert len(emulator.calls_to("PUT", PUT)) == len(names)

@@ -53,14 +53,23 @@ def kill_web_workers(bot: Deployed) -> None:
 
 def approval_ids(slack: SlackFake) -> Counter[str]:
     """How many approval messages were posted per request id."""
-    return Counter(rid for call in slack.calls_to("chat.postMessage")
-                   if call.args.get("channel") == "C0APPROVALS"
-                   for rid in set(REQUEST_ID.findall(call.blocks_text())))
+    return Counter(
+        rid
+        for call in slack.calls_to("chat.postMessage")
+        if call.args.get("channel") == "C0APPROVALS"
+        for rid in set(REQUEST_ID.findall(call.blocks_text()))
+    )
 
 
 def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_nothing(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
-        redis_url: str, key_prefix: str, tmp_path) -> None:
+    slack_env: dict[str, str],
+    slack: SlackFake,
+    emulator: Emulator,
+    entry: int,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path,
+) -> None:
     """Ten commands, five approve clicks and five deny-reason forms, each ack followed at once
     by SIGKILL of every web worker: each produces its effect and its answer exactly once.
 
@@ -72,10 +81,15 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
     entries = {}  # one entry each: applies cut short are taken over together, not in a queue
     for name in grantees:
         emulator.add_user(name)
-        entries[name] = emulator.add_password("alices", name=f"DB {name}", username="ops",
-                                              password="pw-Old-1")
-    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY, "MYSAFE_BOT_APPLY_LEASE": "30",
-           "MYSAFE_BOT_RATE_LIMIT": "0"}
+        entries[name] = emulator.add_password(
+            "alices", name=f"DB {name}", username="ops", password="pw-Old-1"
+        )
+    env = {
+        **slack_env,
+        "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY,
+        "MYSAFE_BOT_APPLY_LEASE": "30",
+        "MYSAFE_BOT_RATE_LIMIT": "0",
+    }
     store = ApprovalStore(connect(redis_url), prefix=key_prefix)
     with deployed(env, tmp_path, worker=False) as bot:
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
@@ -84,8 +98,7 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
             assert ack.status_code == 200 and "Working on" in ack.text
             kill_web_workers(bot)
         posted = slack.wait_for(lambda: len(ids := approval_ids(slack)) == 10 and ids, 60)
-        requests_by_grantee = {store.get(rid).change.add_users[0].username: rid
-                               for rid in posted}
+        requests_by_grantee = {store.get(rid).change.add_users[0].username: rid for rid in posted}
         approved = [requests_by_grantee[n] for n in grantees[:5]]
         denied = [requests_by_grantee[n] for n in grantees[5:]]
         for request_id in approved:
@@ -94,25 +107,29 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
         for count, request_id in enumerate(denied, start=1):
             assert client.click("UAPPROVER2", "deny", request_id).status_code == 200
             slack.wait_calls("views.open", count, timeout=30)
-            form = client.submit_view("UAPPROVER2", "deny_reason",
-                                      {"reason": {"value": text_input(f"no {request_id}")}},
-                                      private_metadata=request_id)
+            form = client.submit_view(
+                "UAPPROVER2",
+                "deny_reason",
+                {"reason": {"value": text_input(f"no {request_id}")}},
+                private_metadata=request_id,
+            )
             assert form.status_code == 200
             kill_web_workers(bot)
 
         try:
-            slack.wait_for(lambda: all(store.get(r).state is State.APPLIED for r in approved),
-                           120)
+            slack.wait_for(lambda: all(store.get(r).state is State.APPLIED for r in approved), 120)
         except AssertionError:
-            pytest.fail(f"not applied: {[(store.get(r).state, store.events(r)[-2:]) for r in approved]}")
+            pytest.fail(
+                f"not applied: {[(store.get(r).state, store.events(r)[-2:]) for r in approved]}"
+            )
         slack.wait_for(lambda: all(store.get(r).deny_reason == f"no {r}" for r in denied), 60)
-        slack.wait_for(lambda: all(any(r in a["text"] for a in slack.responses)
-                                   for r in posted), 60)
+        slack.wait_for(lambda: all(any(r in a["text"] for a in slack.responses) for r in posted), 60)
         assert bot.stop() == [0]
 
     assert approval_ids(slack) == Counter({rid: 1 for rid in posted})  # 0 lost, 0 repeated
-    assert sorted(p.json["users_allowed"][-1]["username"]
-                  for p in emulator.calls_to("PUT", PUT)) == sorted(grantees[:5])
+    assert sorted(
+        p.json["users_allowed"][-1]["username"] for p in emulator.calls_to("PUT", PUT)
+    ) == sorted(grantees[:5])
     for name in grantees:
         shared = {u["username"] for u in emulator.get_password(entries[name])["users_allowed"]}
         assert shared == ({name} if name in grantees[:5] else set())
@@ -122,8 +139,11 @@ def test_sigkill_of_every_web_worker_after_each_of_20_acks_loses_and_repeats_not
     for request_id in posted:  # each command's answer, shown once: replays replace it
         answers = {a["text"] for a in slack.responses if request_id in a["text"]}
         assert len(answers) == 1
-    assert all(a.get("replace_original") is not False for a in slack.responses
-               if REQUEST_ID.search(a["text"]) and "Working" not in a["text"])
+    assert all(
+        a.get("replace_original") is not False
+        for a in slack.responses
+        if REQUEST_ID.search(a["text"]) and "Working" not in a["text"]
+    )
 
 
 POLICY = """\
@@ -135,12 +155,15 @@ rules:
 """
 
 
-def applied_share(client: SlackClient, slack: SlackFake, store: ApprovalStore, entry: int,
-                  grantee: str) -> str:
+def applied_share(
+    client: SlackClient, slack: SlackFake, store: ApprovalStore, entry: int, grantee: str
+) -> str:
     """alices shares `entry` with `grantee` for an hour and UAPPROVER1 approves: applied."""
     before = set(approval_ids(slack))
-    assert client.command("UALICE", f"share password {entry} with user:{grantee} for 1h") \
-        .status_code == 200
+    assert (
+        client.command("UALICE", f"share password {entry} with user:{grantee} for 1h").status_code
+        == 200
+    )
     (request_id,) = slack.wait_for(lambda: set(approval_ids(slack)) - before or None, 30)
     assert client.click("UAPPROVER1", "approve", request_id).status_code == 200
     slack.wait_for(lambda: store.get(request_id).state is State.APPLIED, 30)
@@ -148,40 +171,57 @@ def applied_share(client: SlackClient, slack: SlackFake, store: ApprovalStore, e
 
 
 def test_sigkill_of_every_web_worker_after_nudge_extend_and_revoke_now_loses_and_repeats_nothing(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
-        redis_url: str, key_prefix: str, tmp_path) -> None:
+    slack_env: dict[str, str],
+    slack: SlackFake,
+    emulator: Emulator,
+    entry: int,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path,
+) -> None:
     """Nudge, Extend and Revoke now are stored as jobs before their (empty) ack: each click,
     followed at once by SIGKILL of every web worker, has its effect: one extension request,
     one access taken back, and the approvers reminded (twice at most: see below)."""
     emulator.options.latency = (0.02, 0.1)  # the kill lands while jobs are under way
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
-    env = {**slack_env, "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY, "MYSAFE_BOT_APPLY_LEASE": "10",
-           "MYSAFE_BOT_RATE_LIMIT": "0", "MYSAFE_BOT_POLICY": str(policy)}
+    env = {
+        **slack_env,
+        "MYSAFE_BOT_JOB_VISIBILITY": VISIBILITY,
+        "MYSAFE_BOT_APPLY_LEASE": "10",
+        "MYSAFE_BOT_RATE_LIMIT": "0",
+        "MYSAFE_BOT_POLICY": str(policy),
+    }
     entries = {}
     for name in ("carol", "dave"):
         emulator.add_user(name)
-        entries[name] = emulator.add_password("alices", name=f"DB {name}", username="ops",
-                                              password="pw-Old-1")
+        entries[name] = emulator.add_password(
+            "alices", name=f"DB {name}", username="ops", password="pw-Old-1"
+        )
     store = ApprovalStore(connect(redis_url), prefix=key_prefix)
     with deployed(env, tmp_path, worker=False) as bot:
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
-        assert client.command("UALICE", f"share password {entry} with user:carol") \
-            .status_code == 200
+        assert client.command("UALICE", f"share password {entry} with user:carol").status_code == 200
         (pending,) = slack.wait_for(lambda: list(approval_ids(slack)) or None, 30)
         extended = applied_share(client, slack, store, entries["carol"], "carol")
         revoked = applied_share(client, slack, store, entries["dave"], "dave")
         known = set(approval_ids(slack))
 
-        for action_id, request_id in (("nudge", pending), ("revoke_extend", extended),
-                                      ("revoke_now", revoked)):
+        for action_id, request_id in (
+            ("nudge", pending),
+            ("revoke_extend", extended),
+            ("revoke_now", revoked),
+        ):
             assert client.click("UALICE", action_id, request_id, channel="D1").text == ""
             kill_web_workers(bot)
 
         def in_thread(request_id: str) -> list[str]:
             ts = store.get(request_id).ts
-            return [c.args["text"] for c in slack.calls_to("chat.postMessage")
-                    if ts and c.args.get("thread_ts") == ts]
+            return [
+                c.args["text"]
+                for c in slack.calls_to("chat.postMessage")
+                if ts and c.args.get("thread_ts") == ts
+            ]
 
         slack.wait_for(lambda: in_thread(pending), 60)
         (extension,) = slack.wait_for(lambda: set(approval_ids(slack)) - known or None, 60)
@@ -195,15 +235,15 @@ def test_sigkill_of_every_web_worker_after_nudge_extend_and_revoke_now_loses_and
     assert store.get(extension).change.extends == extended
     assert approval_ids(slack)[extension] == 1  # one extension request
     assert len([t for t in in_thread(revoked) if "Time is up" in t]) == 1
-    assert [u["username"] for u in emulator.get_password(entries["dave"])["users_allowed"]] \
-        == []
-    assert [u["username"] for u in emulator.get_password(entries["carol"])["users_allowed"]] \
-        == ["carol"]  # extending asked for a new period; the share itself is untouched
+    assert [u["username"] for u in emulator.get_password(entries["dave"])["users_allowed"]] == []
+    assert [u["username"] for u in emulator.get_password(entries["carol"])["users_allowed"]] == [
+        "carol"
+    ]  # extending asked for a new period; the share itself is untouched
 
 
 def test_sigkill_of_the_worker_while_it_tells_slack_of_a_mass_expiry_loses_no_update(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
-        redis, tmp_path) -> None:
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis, tmp_path
+) -> None:
     """`mysafe-bot worker` expires requests and its consumer starts telling Slack; it is
     SIGKILLed while the first message updates are on their way. The next worker takes the
     job over: every requester is told once, and every message updated (those whose render
@@ -235,8 +275,7 @@ def test_sigkill_of_the_worker_while_it_tells_slack_of_a_mass_expiry_loses_no_up
         slack.wait_for(lambda: set(expiry_dms(slack, ids)) == set(ids), 60)
         slack.wait_for(lambda: expired_updates(slack, ids) == set(ids), 30)
         # Marked told right after its DM: nothing to await from outside.
-        eventually(lambda: all(r.untold is None for r in store.get_many(ids)), 30,
-                   "every expiry told")
+        eventually(lambda: all(r.untold is None for r in store.get_many(ids)), 30, "every expiry told")
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
@@ -249,8 +288,8 @@ def niceness(pid: int) -> int:
 
 
 def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_acks(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
-        tmp_path) -> None:
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, tmp_path
+) -> None:
     """`serve` alone is the whole bot: its web workers only ack, and the work runs in the
     `mysafe-bot worker`s it supervises (one per web worker), at a lower CPU priority. With
     them frozen a command is still acked at once; killed, they are started again and the
@@ -260,8 +299,9 @@ def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_ack
         workers = bot.serve_workers()
         assert len(workers) == 2
         assert {niceness(pid) for pid in bot.web_workers()} == {niceness(bot.serve.pid)}
-        assert {niceness(pid) for pid in workers} \
-            == {min(niceness(bot.serve.pid) + WORKER_NICENESS, 19)}
+        assert {niceness(pid) for pid in workers} == {
+            min(niceness(bot.serve.pid) + WORKER_NICENESS, 19)
+        }
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
 
         for pid in workers:  # the work cannot run: the acks do not wait for it
@@ -274,7 +314,10 @@ def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_ack
 
         answers = slack.wait_for(lambda: len(slack.responses) >= 3 and slack.responses, 30)
         assert all("alices" in answer["text"] for answer in answers)
-        restarted = eventually(lambda: len(bot.serve_workers()) == 2 and bot.serve_workers(),
-                               10, "serve's workers started again")
+        restarted = eventually(
+            lambda: len(bot.serve_workers()) == 2 and bot.serve_workers(),
+            10,
+            "serve's workers started again",
+        )
         assert not restarted & workers  # started again by serve
         assert bot.stop() == [0]

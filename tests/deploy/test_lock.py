@@ -47,7 +47,8 @@ def assert_pinned_within_ranges(lock_name: str, wanted: list[Requirement]) -> No
         assert name in locked, f"{requirement} is not in {lock_name}: run make lock"
         version, _ = locked[name]
         assert requirement.specifier.contains(version, prereleases=True), (
-            f"{lock_name} pins {name}=={version}, outside {requirement}: run make lock")
+            f"{lock_name} pins {name}=={version}, outside {requirement}: run make lock"
+        )
 
 
 def test_the_runtime_lock_pins_every_runtime_dependency_and_the_build_backend() -> None:

@@ -12,15 +12,32 @@ from tests.support.paths import ROOT
 
 
 def test_the_wheel_holds_every_package_and_module(tmp_path: Path) -> None:
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "-q", "-w",
-                            str(tmp_path), str(ROOT)], capture_output=True, text=True,
-                           timeout=300)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = tmp_path.glob("mysafe_bot-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
-    sources = {str(p.relative_to(ROOT)) for top in ("app", "commands")
-               for pattern in ("*.py", "*.lua") for p in (ROOT / top).rglob(pattern)
-               if "__pycache__" not in p.parts}
+    sources = {
+        str(p.relative_to(ROOT))
+        for top in ("app", "commands")
+        for pattern in ("*.py", "*.lua")
+        for p in (ROOT / top).rglob(pattern)
+        if "__pycache__" not in p.parts
+    }
     assert any(s.endswith(".lua") for s in sources)
     assert sources <= shipped, sorted(sources - shipped)

@@ -65,20 +65,34 @@ def alices(bot: Bot, emulator: Emulator, link) -> None:
 def crowded(alices: None, emulator: Emulator) -> int:
     """A password alices owns, already shared with 100 users (every third with edit rights)."""
     return emulator.add_password(
-        "alices", name="Prod DB", username="root", password="pw-Old-Value-1", notes="n" * 3000,
+        "alices",
+        name="Prod DB",
+        username="root",
+        password="pw-Old-Value-1",
+        notes="n" * 3000,
         users_allowed=[{"username": n, "can_edit": i % 3 == 0} for i, n in enumerate(SHARED_WITH)],
-        groups_allowed=[{"name": "Ops"}])
+        groups_allowed=[{"name": "Ops"}],
+    )
 
 
 def entry(emulator: Emulator, kind: Kind) -> int:
     """An entry of `kind` with a long current value in every plain field."""
-    current = {"name": "Prod API", "url": "https://old.example.com/" + "&" * 1500,
-               "notes": "old notes " * 300, "tags": "old," * 200}
+    current = {
+        "name": "Prod API",
+        "url": "https://old.example.com/" + "&" * 1500,
+        "notes": "old notes " * 300,
+        "tags": "old," * 200,
+    }
     if kind is Kind.PASSWORD:
-        return emulator.add_password("alices", username="old-user", password="pw-Old-1",
-                                     **current)
-    return emulator.add_secret("alices", client_id="old-client", client_secret="cs-Old-1",
-                               identifier_code="old-code", method="get", **current)
+        return emulator.add_password("alices", username="old-user", password="pw-Old-1", **current)
+    return emulator.add_secret(
+        "alices",
+        client_id="old-client",
+        client_secret="cs-Old-1",
+        identifier_code="old-code",
+        method="get",
+        **current,
+    )
 
 
 def longest_values(kind: Kind) -> dict[str, str]:
@@ -91,8 +105,7 @@ def longest_values(kind: Kind) -> dict[str, str]:
         if name == "method":
             values[name] = "options"
             continue
-        (limit,) = [v.max for v in schema.fields[name].validators
-                    if isinstance(v, validate.Length)]
+        (limit,) = [v.max for v in schema.fields[name].validators if isinstance(v, validate.Length)]
         marker = f"<END-{name}>"
         head = "https://new.example.com/" if name == "url" else f"{name}: "
         values[name] = head + "&" * (limit - len(head) - len(marker)) + marker
@@ -100,6 +113,7 @@ def longest_values(kind: Kind) -> dict[str, str]:
 
 
 # --- what the message shows -----------------------------------------------------------------------
+
 
 def the_message(slack: SlackFake) -> SlackCall:
     (message,) = slack.wait_for(lambda: approval_posts(slack))
@@ -128,8 +142,9 @@ def assert_fields_shown(message: SlackCall, values: dict[str, str]) -> None:
     assert buttons(message)[-1] == "View full change"
 
 
-def view_full_change(user: SlackClient, slack: SlackFake, request_id: str,
-                     clicker: str = APPROVER) -> dict[str, Any]:
+def view_full_change(
+    user: SlackClient, slack: SlackFake, request_id: str, clicker: str = APPROVER
+) -> dict[str, Any]:
     """Click *View full change*; the modal opened with that click's trigger_id."""
     before = len(slack.calls_to("views.open"))
     response = user.click(clicker, "view_change", request_id)
@@ -143,17 +158,24 @@ def view_full_change(user: SlackClient, slack: SlackFake, request_id: str,
 
 def modal_text(view: dict[str, Any]) -> str:
     """The modal's text with values joined back across the blocks they were split over."""
-    return "".join(t if kind == "plain_text" else "\n" + visible(t) + "\n"
-                   for kind, t in texts(view["blocks"]))
+    return "".join(
+        t if kind == "plain_text" else "\n" + visible(t) + "\n" for kind, t in texts(view["blocks"])
+    )
 
 
 # --- fields ----------------------------------------------------------------------------------------
 
+
 def test_a_long_note_cannot_push_a_changed_url_out_of_view(
-        bot: Bot, user: SlackClient, slack: SlackFake, crowded: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, crowded: int
+) -> None:
     note = "harmless words " * 230  # 3,450 characters: past the whole of one section
-    told = ask(user, slack, "UALICE", f'update password {crowded} notes="{note.strip()}" '
-                                      "url=https://evil.example/login")
+    told = ask(
+        user,
+        slack,
+        "UALICE",
+        f'update password {crowded} notes="{note.strip()}" url=https://evil.example/login',
+    )
     message = the_message(slack)
     assert "*url*: _(empty)_ → https://evil.example/login" in shown(message)
     assert "*notes*:" in shown(message) and "more characters" in shown(message)
@@ -164,12 +186,13 @@ def test_a_long_note_cannot_push_a_changed_url_out_of_view(
 
 @pytest.mark.parametrize("kind", [Kind.PASSWORD, Kind.SECRET])
 def test_every_field_at_its_longest_through_a_ticket(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, alices: None,
-        kind: Kind) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, alices: None, kind: Kind
+) -> None:
     identifier = entry(emulator, kind)
     values = longest_values(kind)
-    request_id = ticket(bot, {"action": "update", "entry": {"kind": kind.value, "id": identifier},
-                              "changes": values})
+    request_id = ticket(
+        bot, {"action": "update", "entry": {"kind": kind.value, "id": identifier}, "changes": values}
+    )
     message = the_message(slack)
     assert_fields_shown(message, values)
 
@@ -180,13 +203,24 @@ def test_every_field_at_its_longest_through_a_ticket(
 
 
 def test_every_field_at_its_longest_proposed_by_an_assistant(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, alices: None,
-        mcp_url: str) -> None:  # noqa: F811 - the fixture imported above
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    alices: None,
+    mcp_url: str,  # noqa: F811
+) -> None:
     identifier = entry(emulator, Kind.PASSWORD)
     values = longest_values(Kind.PASSWORD)
     token = issue_mcp_token(bot)
-    (proposed,) = call(mcp_url, token, ("propose_update", {
-        "kind": "password", "id": identifier, "changes": values, "reason": "tidy up"}))
+    (proposed,) = call(
+        mcp_url,
+        token,
+        (
+            "propose_update",
+            {"kind": "password", "id": identifier, "changes": values, "reason": "tidy up"},
+        ),
+    )
     request_id = structured(proposed)["request_id"]
     message = the_message(slack)
     assert "via an AI assistant (MCP)" in shown(message)
@@ -196,7 +230,8 @@ def test_every_field_at_its_longest_proposed_by_an_assistant(
 
 
 def test_the_full_change_is_for_approvers_and_the_requester_only(
-        bot: Bot, user: SlackClient, slack: SlackFake, crowded: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, crowded: int
+) -> None:
     told = ask(user, slack, "UALICE", f'update password {crowded} notes="{"y" * 500}"')
     request_id = request_id_in(told)
     the_message(slack)
@@ -208,8 +243,9 @@ def test_the_full_change_is_for_approvers_and_the_requester_only(
     assert "y" * 500 in modal_text(view_full_change(user, slack, request_id, clicker="UALICE"))
 
 
-def test_the_button_stays_after_the_decision(bot: Bot, user: SlackClient, slack: SlackFake,
-                                             crowded: int) -> None:
+def test_the_button_stays_after_the_decision(
+    bot: Bot, user: SlackClient, slack: SlackFake, crowded: int
+) -> None:
     told = ask(user, slack, "UALICE", f'update password {crowded} notes="{"z" * 400}"')
     request_id = request_id_in(told)
     assert buttons(the_message(slack)) == ["Approve", "Deny", "View full change"]
@@ -221,16 +257,21 @@ def test_the_button_stays_after_the_decision(bot: Bot, user: SlackClient, slack:
 
 # --- people and groups ----------------------------------------------------------------------------
 
+
 def test_a_share_onto_100_shares_shows_the_new_grantee_first(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, crowded: int) -> None:
-    request_id = request_id_in(ask(user, slack, "UALICE",
-                                   f"share password {crowded} with user:attacker edit"))
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, crowded: int
+) -> None:
+    request_id = request_id_in(
+        ask(user, slack, "UALICE", f"share password {crowded} with user:attacker edit")
+    )
     message = the_message(slack)
     headline, fields, change = (b["text"]["text"] for b in message.args["blocks"][1:4])
-    assert visible(headline) == (f"<@UALICE> asks to give *attacker edit* access to password "
-                                 f"{crowded} “Prod DB”")
-    assert visible(fields) == ("*Requester:* <@UALICE> (MySafe: alices)\n"
-                               f"*Entry:* password {crowded} “Prod DB”")
+    assert visible(headline) == (
+        f"<@UALICE> asks to give *attacker edit* access to password {crowded} “Prod DB”"
+    )
+    assert visible(fields) == (
+        f"*Requester:* <@UALICE> (MySafe: alices)\n*Entry:* password {crowded} “Prod DB”"
+    )
     assert visible(change) == "*Change:*\n+ attacker (edit)"
     assert "+ attacker (edit)" in fallback(message)
     assert "user042" not in shown(message)  # nobody who keeps their access is listed
@@ -240,7 +281,8 @@ def test_a_share_onto_100_shares_shows_the_new_grantee_first(
 
 
 def test_fifty_principals_onto_100_shares_are_all_named(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, crowded: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, crowded: int
+) -> None:
     """The most one request may name: 20 new, 10 raised to edit, 20 unchanged users, and
     groups; every one in the blocks and in the text fallback."""
     for i in range(20):
@@ -262,7 +304,8 @@ def test_fifty_principals_onto_100_shares_are_all_named(
 
 
 def test_an_unshare_from_100_shares_names_who_loses_access(
-        bot: Bot, user: SlackClient, slack: SlackFake, crowded: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, crowded: int
+) -> None:
     ask(user, slack, "UALICE", f'unshare password {crowded} from user:user099 group:"Ops"')
     message = the_message(slack)
     assert "− user099 (had edit)" in shown(message) and "− group Ops (had view)" in shown(message)
@@ -271,38 +314,66 @@ def test_an_unshare_from_100_shares_names_who_loses_access(
 
 
 def test_more_principals_than_a_message_can_name_are_refused(
-        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, crowded: int,
-        mcp_url: str) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    redis,
+    key_prefix: str,
+    crowded: int,
+    mcp_url: str,  # noqa: F811
+) -> None:
     who = " ".join(f"user:{n}" for n in SHARED_WITH[:51])
     told = instant(user.command("UALICE", f"share password {crowded} with {who}"))
     assert "at most 50" in told and "name every one" in told and "Nothing was stored." in told
-    (proposed,) = call(mcp_url, issue_mcp_token(bot), ("propose_share", {
-        "kind": "password", "id": crowded, "users": SHARED_WITH[:50], "groups": ["Ops"]}))
+    (proposed,) = call(
+        mcp_url,
+        issue_mcp_token(bot),
+        (
+            "propose_share",
+            {"kind": "password", "id": crowded, "users": SHARED_WITH[:50], "groups": ["Ops"]},
+        ),
+    )
     assert proposed.isError and "name every one" in text_of(proposed)
     assert approval_posts(slack) == []
     assert not [k for k in redis.scan_iter(match=f"{key_prefix}:req:*")]
 
 
 def test_a_share_proposed_by_an_assistant_names_the_new_grantee(
-        bot: Bot, slack: SlackFake, crowded: int, mcp_url: str) -> None:  # noqa: F811
-    (proposed,) = call(mcp_url, issue_mcp_token(bot), ("propose_share", {
-        "kind": "password", "id": crowded, "users": ["attacker"], "can_edit": True}))
+    bot: Bot,
+    slack: SlackFake,
+    crowded: int,
+    mcp_url: str,  # noqa: F811
+) -> None:
+    (proposed,) = call(
+        mcp_url,
+        issue_mcp_token(bot),
+        ("propose_share", {"kind": "password", "id": crowded, "users": ["attacker"], "can_edit": True}),
+    )
     assert structured(proposed)["changes"] == [
-        {"field": "users_allowed", "before": "", "after": "edit", "user": "attacker"}]
+        {"field": "users_allowed", "before": "", "after": "edit", "user": "attacker"}
+    ]
     message = the_message(slack)
     assert "+ attacker (edit)" in shown(message) and "+ attacker (edit)" in fallback(message)
     assert "user001" not in shown(message)
 
 
 def test_fifty_of_the_longest_names_fit_one_message(
-        bot: Bot, user: SlackClient, slack: SlackFake, crowded: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, crowded: int
+) -> None:
     """The worst a request may name: 50 names of 128 characters that each grow fivefold when
     escaped, a 500-character reason and a 64-character ticket key of the same."""
     names = [f"{i:02d}" + "&" * 126 for i in range(50)]
-    request_id = ticket(bot, {"action": "share", "entry": {"kind": "password", "id": crowded},
-                              "users": [{"username": n, "can_edit": True} for n in names[:25]],
-                              "groups": [{"name": n} for n in names[25:]],
-                              "reason": "&" * 500, "ticket": {"key": "&" * 64}})
+    request_id = ticket(
+        bot,
+        {
+            "action": "share",
+            "entry": {"kind": "password", "id": crowded},
+            "users": [{"username": n, "can_edit": True} for n in names[:25]],
+            "groups": [{"name": n} for n in names[25:]],
+            "reason": "&" * 500,
+            "ticket": {"key": "&" * 64},
+        },
+    )
     message = the_message(slack)
     blocks, text = shown(message), fallback(message)
     for name in names[:25]:
@@ -314,16 +385,26 @@ def test_fifty_of_the_longest_names_fit_one_message(
 
 
 def test_home_shows_each_waiting_change_whole_or_counts_it(
-        bot: Bot, user: SlackClient, slack: SlackFake, crowded: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, crowded: int
+) -> None:
     """Slack's Home tab holds 100 blocks: a request is shown with its whole change or counted
     as not shown, never cut in the middle."""
+
     def names(n: int) -> list[str]:
         return [f"{n}-{i:02d}" + "&" * 124 for i in range(50)]
 
-    waiting = [ticket(bot, {"event_id": f"evt-home-{n}", "action": "share",
-                            "entry": {"kind": "password", "id": crowded},
-                            "users": [{"username": name} for name in names(n)]})
-               for n in range(10)]
+    waiting = [
+        ticket(
+            bot,
+            {
+                "event_id": f"evt-home-{n}",
+                "action": "share",
+                "entry": {"kind": "password", "id": crowded},
+                "users": [{"username": name} for name in names(n)],
+            },
+        )
+        for n in range(10)
+    ]
     user.event({"type": "app_home_opened", "user": APPROVER, "channel": "D1", "tab": "home"})
     view = slack.wait_calls("views.publish")[0].args["view"]
     assert_view_within_limits(view)
@@ -338,12 +419,15 @@ def test_home_shows_each_waiting_change_whole_or_counts_it(
 
 # --- requests stored before this change -----------------------------------------------------------
 
+
 def test_a_request_stored_with_whole_lists_still_shows_in_full(
-        bot: Bot, user: SlackClient, slack: SlackFake, redis, crowded: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, redis, crowded: int
+) -> None:
     """Requests stored by an earlier version hold before/after lists; they load, and the list
     past the first characters is one click away, never cut silently."""
-    request_id = request_id_in(ask(user, slack, "UALICE",
-                                   f"share password {crowded} with user:attacker edit"))
+    request_id = request_id_in(
+        ask(user, slack, "UALICE", f"share password {crowded} with user:attacker edit")
+    )
     the_message(slack)
     listed = ", ".join(f"{n} (view)" for n in SHARED_WITH)
     old = [["users_allowed", listed, listed + ", attacker (edit)"]]
@@ -362,13 +446,22 @@ def test_a_request_stored_with_whole_lists_still_shows_in_full(
 
 # --- helpers -------------------------------------------------------------------------------------
 
+
 def ticket(bot: Bot, overrides: dict[str, Any]) -> str:
-    payload = {"event_id": f"evt-{overrides['action']}-{overrides['entry']['kind']}",
-               "ticket": {"key": "SEC-1", "url": "https://jira.example.com/browse/SEC-1"},
-               "requester": {"slack_id": "UALICE"}, "reason": "cleanup", **overrides}
+    payload = {
+        "event_id": f"evt-{overrides['action']}-{overrides['entry']['kind']}",
+        "ticket": {"key": "SEC-1", "url": "https://jira.example.com/browse/SEC-1"},
+        "requester": {"slack_id": "UALICE"},
+        "reason": "cleanup",
+        **overrides,
+    }
     raw = json.dumps(payload).encode()
-    answer = requests.post(f"{bot.url}/webhooks/ticketing", data=raw, timeout=10, headers={
-        "Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)})
+    answer = requests.post(
+        f"{bot.url}/webhooks/ticketing",
+        data=raw,
+        timeout=10,
+        headers={"Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)},
+    )
     assert answer.status_code == 202, answer.text
     return answer.json()["request_id"]
 
@@ -377,22 +470,45 @@ def issue_mcp_token(bot: Bot) -> str:
     from app.accounts.mcp_tokens import McpTokens
 
     return McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
-        "UALICE", ttl=3600)
+        "UALICE", ttl=3600
+    )
 
 
 # --- refused at submission, in every front ---------------------------------------------------------
 
-def _refused_everywhere(bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str,
-                        mcp_url: str, *, requester: str, command: str, ticket_body: dict,  # noqa: F811
-                        tool: tuple[str, dict], words: str) -> None:
+
+def _refused_everywhere(
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    redis,
+    key_prefix: str,
+    mcp_url: str,  # noqa: F811
+    *,
+    requester: str,
+    command: str,
+    ticket_body: dict,  # noqa: F811
+    tool: tuple[str, dict],
+    words: str,
+) -> None:
     """The same change through /mysafe, the ticket webhook and MCP: refused with `words`,
     nothing stored, nothing posted."""
     told = ask(user, slack, requester, command)
     assert words in told and "Nothing was stored." in told, told
-    raw = json.dumps({"event_id": f"evt-refused-{tool[0]}", "ticket": {"key": "SEC-9"},
-                      "requester": {"slack_id": requester}, **ticket_body}).encode()
-    answer = requests.post(f"{bot.url}/webhooks/ticketing", data=raw, timeout=10, headers={
-        "Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)})
+    raw = json.dumps(
+        {
+            "event_id": f"evt-refused-{tool[0]}",
+            "ticket": {"key": "SEC-9"},
+            "requester": {"slack_id": requester},
+            **ticket_body,
+        }
+    ).encode()
+    answer = requests.post(
+        f"{bot.url}/webhooks/ticketing",
+        data=raw,
+        timeout=10,
+        headers={"Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)},
+    )
     assert answer.status_code == 400 and words in answer.text, answer.text
     from app.accounts.mcp_tokens import McpTokens
 
@@ -404,57 +520,125 @@ def _refused_everywhere(bot: Bot, user: SlackClient, slack: SlackFake, redis, ke
 
 
 def test_an_unshare_of_someone_without_access_changes_nothing_and_is_refused(
-        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, crowded: int,
-        mcp_url: str) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    redis,
+    key_prefix: str,
+    crowded: int,
+    mcp_url: str,  # noqa: F811
+) -> None:
     entry = {"kind": "password", "id": crowded}
     _refused_everywhere(
-        bot, user, slack, redis, key_prefix, mcp_url, requester="UALICE",
+        bot,
+        user,
+        slack,
+        redis,
+        key_prefix,
+        mcp_url,
+        requester="UALICE",
         command=f"unshare password {crowded} from user:attacker",
         ticket_body={"action": "unshare", "entry": entry, "users": [{"username": "attacker"}]},
         tool=("propose_unshare", {"kind": "password", "id": crowded, "users": ["attacker"]}),
-        words="this changes nothing: attacker has no access to remove")
+        words="this changes nothing: attacker has no access to remove",
+    )
 
 
 def test_a_share_with_someone_who_has_it_already_is_refused(
-        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, crowded: int,
-        mcp_url: str) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    redis,
+    key_prefix: str,
+    crowded: int,
+    mcp_url: str,  # noqa: F811
+) -> None:
     _refused_everywhere(
-        bot, user, slack, redis, key_prefix, mcp_url, requester="UALICE",
+        bot,
+        user,
+        slack,
+        redis,
+        key_prefix,
+        mcp_url,
+        requester="UALICE",
         command=f"share password {crowded} with user:user001",
-        ticket_body={"action": "share", "entry": {"kind": "password", "id": crowded},
-                     "users": [{"username": "user001"}]},
+        ticket_body={
+            "action": "share",
+            "entry": {"kind": "password", "id": crowded},
+            "users": [{"username": "user001"}],
+        },
         tool=("propose_share", {"kind": "password", "id": crowded, "users": ["user001"]}),
-        words="this changes nothing: user001 already has that access")
+        words="this changes nothing: user001 already has that access",
+    )
 
 
 def test_a_change_the_requester_may_only_view_is_refused_before_any_approver_sees_it(
-        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, crowded: int,
-        mcp_url: str, link) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    redis,
+    key_prefix: str,
+    crowded: int,
+    mcp_url: str,  # noqa: F811
+    link,
+) -> None:
     """user001 can view the entry, not edit it: MySafe would answer 1006 after the click."""
     link("UVIEWER", "user001")
     _refused_everywhere(
-        bot, user, slack, redis, key_prefix, mcp_url, requester="UVIEWER",
+        bot,
+        user,
+        slack,
+        redis,
+        key_prefix,
+        mcp_url,
+        requester="UVIEWER",
         command=f"share password {crowded} with user:attacker",
-        ticket_body={"action": "share", "entry": {"kind": "password", "id": crowded},
-                     "users": [{"username": "attacker"}]},
+        ticket_body={
+            "action": "share",
+            "entry": {"kind": "password", "id": crowded},
+            "users": [{"username": "attacker"}],
+        },
         tool=("propose_share", {"kind": "password", "id": crowded, "users": ["attacker"]}),
-        words=f"you can only view password {crowded} in MySafe")
+        words=f"you can only view password {crowded} in MySafe",
+    )
 
 
 def test_a_share_past_mysafes_longest_sharing_list_is_refused(
-        bot: Bot, user: SlackClient, slack: SlackFake, redis, key_prefix: str, alices: None,
-        emulator: Emulator, mcp_url: str) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    redis,
+    key_prefix: str,
+    alices: None,
+    emulator: Emulator,
+    mcp_url: str,  # noqa: F811
+) -> None:
     from app.mysafe.schemas import MAX_SHARES
 
     names = [f"full{i:03d}" for i in range(MAX_SHARES)]
     for name in names:
         emulator.add_user(name)
-    full = emulator.add_password("alices", name="Full", username="root", password="pw-Full-1",
-                                 users_allowed=[{"username": n} for n in names])
+    full = emulator.add_password(
+        "alices",
+        name="Full",
+        username="root",
+        password="pw-Full-1",
+        users_allowed=[{"username": n} for n in names],
+    )
     _refused_everywhere(
-        bot, user, slack, redis, key_prefix, mcp_url, requester="UALICE",
+        bot,
+        user,
+        slack,
+        redis,
+        key_prefix,
+        mcp_url,
+        requester="UALICE",
         command=f"share password {full} with user:attacker",
-        ticket_body={"action": "share", "entry": {"kind": "password", "id": full},
-                     "users": [{"username": "attacker"}]},
+        ticket_body={
+            "action": "share",
+            "entry": {"kind": "password", "id": full},
+            "users": [{"username": "attacker"}],
+        },
         tool=("propose_share", {"kind": "password", "id": full, "users": ["attacker"]}),
-        words=f"MySafe shares an entry with at most {MAX_SHARES} users")
+        words=f"MySafe shares an entry with at most {MAX_SHARES} users",
+    )

@@ -37,9 +37,12 @@ def entry(emulator: Emulator, link) -> int:
 
 def approval_ids(slack: SlackFake) -> Counter[str]:
     """How many approval messages were posted per request id."""
-    return Counter(rid for call in slack.calls_to("chat.postMessage")
-                   if call.args.get("channel") == "C0APPROVALS"
-                   for rid in set(REQUEST_ID.findall(call.blocks_text())))
+    return Counter(
+        rid
+        for call in slack.calls_to("chat.postMessage")
+        if call.args.get("channel") == "C0APPROVALS"
+        for rid in set(REQUEST_ID.findall(call.blocks_text()))
+    )
 
 
 @contextmanager
@@ -61,8 +64,8 @@ def sigkill(worker: subprocess.Popen) -> None:
 
 
 def test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_timeout(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis,
-        tmp_path) -> None:
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis, tmp_path
+) -> None:
     """`mysafe-bot worker` takes the job and is SIGKILLed while MySafe holds its call; the
     job stays pending, and another consumer runs it once the dead one is silent too long."""
     emulator.add_user("carol")
@@ -87,8 +90,8 @@ def test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_tim
 
 
 def test_a_worker_killed_while_its_answer_was_in_flight_leaves_the_person_one_answer(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis,
-        tmp_path) -> None:
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis, tmp_path
+) -> None:
     """`mysafe-bot worker` posts the answer, Slack has it, and the worker is SIGKILLed before
     it hears back (so before it could confirm the answer or XACK the job): the consumer that
     takes the job over cannot know the answer arrived and sends it again, never nothing. Each
@@ -124,8 +127,8 @@ def test_a_worker_killed_while_its_answer_was_in_flight_leaves_the_person_one_an
 
 
 def test_redis_down_at_the_ack_says_so_and_does_nothing(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int,
-        tmp_path) -> None:
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, tmp_path
+) -> None:
     """Commands, clicks and forms: the ack says the bot cannot take it now; /readyz is 503."""
     env = {**slack_env, "MYSAFE_BOT_RATE_LIMIT": "0"}  # the job store's own refusal
     down = connect(f"unix://{tmp_path}/nothing-listens-here.sock")
@@ -137,9 +140,12 @@ def test_redis_down_at_the_ack_says_so_and_does_nothing(
         told = slack.wait_responses(1)[0]
         assert "storage is unavailable" in told["text"]
         assert told["replace_original"] is False  # the channel message stays as it was
-        form = client.submit_view("UAPPROVER2", "deny_reason",
-                                  {"reason": {"value": text_input("no")}},
-                                  private_metadata="R-2345A")
+        form = client.submit_view(
+            "UAPPROVER2",
+            "deny_reason",
+            {"reason": {"value": text_input("no")}},
+            private_metadata="R-2345A",
+        )
         assert form.json()["response_action"] == "errors"
         assert "storage is unavailable" in form.json()["errors"]["reason"]
         assert requests.get(f"{bot.url}/readyz", timeout=5).status_code == 503
@@ -148,8 +154,8 @@ def test_redis_down_at_the_ack_says_so_and_does_nothing(
 
 
 def test_a_stalled_mysafe_holds_up_neither_the_acks_nor_other_people(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis,
-        link) -> None:
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis, link
+) -> None:
     """Forty `show`s from one person on a MySafe that answers nothing for seconds, then one
     command from someone else: their answer comes in under a second, every ack at once."""
     link("UBOB", "bobm")
@@ -164,8 +170,9 @@ def test_a_stalled_mysafe_holds_up_neither_the_acks_nor_other_people(
             acks.append(time.monotonic() - started)
         started = time.monotonic()
         client.command("UBOB", "whoami")
-        answer = slack.wait_for(lambda: [a for a in slack.responses
-                                         if "bobm" in a["text"]], timeout=10)[0]
+        answer = slack.wait_for(
+            lambda: [a for a in slack.responses if "bobm" in a["text"]], timeout=10
+        )[0]
         waited = time.monotonic() - started
         emulator.options.latency = (0.0, 0.0)
         assert waited < 1.0, f"another person's command waited {waited:.2f} s"
@@ -176,7 +183,8 @@ def test_a_stalled_mysafe_holds_up_neither_the_acks_nor_other_people(
 
 
 def test_a_command_is_taken_while_slacks_web_api_is_failing(
-        bot: Bot, user: SlackClient, slack: SlackFake) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake
+) -> None:
     """The ack needs nothing from Slack's Web API: with `auth.test` failing (Bolt's
     authorization calls it before any listener, and then answered "Please install this
     app"), a command is still acked with its "Working on" line and answered once."""

@@ -21,15 +21,21 @@ WEBHOOK_SECRET = "webhook-secret-0123456789abcdef"
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
-    max_leaves=12)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @pytest.fixture
 def slack_env(slack_env: dict[str, str]) -> dict[str, str]:
-    return {**slack_env, "MYSAFE_BOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "MYSAFE_BOT_RATE_LIMIT": "0", "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0"}
+    return {
+        **slack_env,
+        "MYSAFE_BOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MYSAFE_BOT_RATE_LIMIT": "0",
+        "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0",
+    }
 
 
 def answered_politely(response) -> None:
@@ -52,26 +58,43 @@ def mangled(payload: dict, path: list[str], value: object) -> dict:
 
 
 COMMAND_FIELDS = ["user_id", "text", "command", "trigger_id", "response_url", "channel_id"]
-ACTION_PATHS = [["user"], ["user", "id"], ["actions"], ["type"], ["container"],
-                ["trigger_id"], ["response_url"], ["view"]]
-VIEW_PATHS = [["view", "private_metadata"], ["view", "callback_id"], ["view", "state"],
-              ["view", "state", "values"], ["user"], ["view"], ["view", "id"]]
+ACTION_PATHS = [
+    ["user"],
+    ["user", "id"],
+    ["actions"],
+    ["type"],
+    ["container"],
+    ["trigger_id"],
+    ["response_url"],
+    ["view"],
+]
+VIEW_PATHS = [
+    ["view", "private_metadata"],
+    ["view", "callback_id"],
+    ["view", "state"],
+    ["view", "state", "values"],
+    ["user"],
+    ["view"],
+    ["view", "id"],
+]
 
 
 @pytest.mark.parametrize("field", COMMAND_FIELDS)
 def test_a_slash_command_missing_a_field(bot: Bot, user: SlackClient, field: str) -> None:
-    form = {k: v for k, v in command_form("UALICE", "whoami", user.response_url).items()
-            if k != field}
+    form = {k: v for k, v in command_form("UALICE", "whoami", user.response_url).items() if k != field}
     answered_politely(user.post(urlencode(form), "application/x-www-form-urlencoded"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.sampled_from(ACTION_PATHS + VIEW_PATHS), json_values | st.just(...),
-       st.sampled_from(["approve", "deny", "retry", "cancel", "view_change", "home_page",
-                        "nonsense"]),
-       st.sampled_from(["login", "rotate", "create", "deny_reason", "unknown"]))
-def test_signed_interactivity_of_any_shape(bot: Bot, user: SlackClient, path: list[str],
-                                           value: object, action: str, callback: str) -> None:
+@given(
+    st.sampled_from(ACTION_PATHS + VIEW_PATHS),
+    json_values | st.just(...),
+    st.sampled_from(["approve", "deny", "retry", "cancel", "view_change", "home_page", "nonsense"]),
+    st.sampled_from(["login", "rotate", "create", "deny_reason", "unknown"]),
+)
+def test_signed_interactivity_of_any_shape(
+    bot: Bot, user: SlackClient, path: list[str], value: object, action: str, callback: str
+) -> None:
     if path[0] == "view" or path == ["user"] and callback != "unknown":
         base = view_submission("UALICE", callback, {}, private_metadata='{"kind": "gold"}')
     else:
@@ -80,26 +103,39 @@ def test_signed_interactivity_of_any_shape(bot: Bot, user: SlackClient, path: li
     answered_politely(user.post(body, "application/x-www-form-urlencoded"))
 
 
-@pytest.mark.parametrize("metadata", ["", "{", "[]", '{"kind": "gold", "identifier": 1}',
-                                      '{"kind": "password", "identifier": "x"}', "null"])
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "",
+        "{",
+        "[]",
+        '{"kind": "gold", "identifier": 1}',
+        '{"kind": "password", "identifier": "x"}',
+        "null",
+    ],
+)
 @pytest.mark.parametrize("callback", ["rotate", "create", "deny_reason"])
-def test_a_view_with_bad_private_metadata(bot: Bot, user: SlackClient, metadata: str,
-                                          callback: str) -> None:
+def test_a_view_with_bad_private_metadata(
+    bot: Bot, user: SlackClient, metadata: str, callback: str
+) -> None:
     answered_politely(user.submit_view("UALICE", callback, {}, private_metadata=metadata))
 
 
 def post_ticket(bot: Bot, raw: bytes):
     import requests
 
-    return requests.post(f"{bot.url}/webhooks/ticketing", data=raw, timeout=20,
-                         headers={"Content-Type": "application/json",
-                                  **signed_headers(WEBHOOK_SECRET, raw)})
+    return requests.post(
+        f"{bot.url}/webhooks/ticketing",
+        data=raw,
+        timeout=20,
+        headers={"Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)},
+    )
 
 
 def test_a_ticket_nested_twenty_thousand_deep(bot: Bot) -> None:
     raw = ("[" * 20_000 + "]" * 20_000).encode()
     answered_politely(post_ticket(bot, raw))
-    deep = ('{"event_id": "x", "ticket": ' + '{"a": ' * 20_000 + "1" + "}" * 20_000 + "}")
+    deep = '{"event_id": "x", "ticket": ' + '{"a": ' * 20_000 + "1" + "}" * 20_000 + "}"
     answered_politely(post_ticket(bot, deep.encode()))
 
 

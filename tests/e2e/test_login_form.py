@@ -20,8 +20,9 @@ from tests.support.slack_requests import SlackClient
 
 def inputs(view: dict[str, Any]) -> dict[str, str | None]:
     """{field: what it shows typed in} of a modal's input blocks."""
-    return {b["block_id"]: b["element"].get("initial_value")
-            for b in view["blocks"] if b["type"] == "input"}
+    return {
+        b["block_id"]: b["element"].get("initial_value") for b in view["blocks"] if b["type"] == "input"
+    }
 
 
 def line_under(view: dict[str, Any], field: str) -> str:
@@ -29,14 +30,23 @@ def line_under(view: dict[str, Any], field: str) -> str:
     blocks = view["blocks"]
     at = next(i for i, b in enumerate(blocks) if b.get("block_id") == field)
     below = blocks[at + 1] if at + 1 < len(blocks) else {}
-    return " ".join(e.get("text", "") for e in below.get("elements", [])) \
-        if below.get("type") == "context" else ""
+    return (
+        " ".join(e.get("text", "") for e in below.get("elements", []))
+        if below.get("type") == "context"
+        else ""
+    )
 
 
 def test_a_refused_key_brings_the_form_back_filled_in_then_a_right_key_links(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, redis,
-        key_prefix: str, caplog: pytest.LogCaptureFixture,
-        capfd: pytest.CaptureFixture[str]) -> None:
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    redis,
+    key_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     caplog.set_level(logging.DEBUG)
     client_id, client_secret = emulator.add_user("dana")
     wrong = "not-the-Secret-42"
@@ -50,8 +60,7 @@ def test_a_refused_key_brings_the_form_back_filled_in_then_a_right_key_links(
     assert again.args["view_id"] == "V1"
     back = again.args["view"]
     assert back["callback_id"] == "login" and back["submit"]["text"] == "Link"
-    assert inputs(back) == {"client_id": client_id, "client_secret": None,
-                            "mysafe_username": "dana"}
+    assert inputs(back) == {"client_id": client_id, "client_secret": None, "mysafe_username": "dana"}
     refused = line_under(back, "client_secret")
     assert "MySafe refused this Client ID and Client Secret" in refused
     assert "paste the Client Secret again" in refused
@@ -65,24 +74,37 @@ def test_a_refused_key_brings_the_form_back_filled_in_then_a_right_key_links(
     account = bot.services.vault.account("UDANA")
     assert account is not None and account.client_id == client_id
 
-    everywhere = "\n".join([slack.everything_sent(), everything_stored(redis, key_prefix),
-                            caplog.text, capfd.readouterr().err])
+    everywhere = "\n".join(
+        [
+            slack.everything_sent(),
+            everything_stored(redis, key_prefix),
+            caplog.text,
+            capfd.readouterr().err,
+        ]
+    )
     # Named, not shown: a failing assertion would print the text holding the secret.
-    leaked = [name for name, secret in (("wrong key", wrong), ("client secret", client_secret))
-              if secret in everywhere]
+    leaked = [
+        name
+        for name, secret in (("wrong key", wrong), ("client secret", client_secret))
+        if secret in everywhere
+    ]
     assert leaked == []
 
 
 def test_mysafe_unavailable_brings_the_form_back_saying_so_above_the_fields(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator
+) -> None:
     client_id, client_secret = emulator.add_user("dana")
     emulator.inject(status=503, method="POST", path_prefix="/api/oauth2/token", times=10)
     user.command("UDANA", "login")
-    submit(user, "UDANA", opened(slack), {"client_id": client_id, "client_secret": client_secret,
-                                          "mysafe_username": "dana"})
+    submit(
+        user,
+        "UDANA",
+        opened(slack),
+        {"client_id": client_id, "client_secret": client_secret, "mysafe_username": "dana"},
+    )
     back = slack.wait_calls("views.update")[0].args["view"]
-    assert inputs(back) == {"client_id": client_id, "client_secret": None,
-                            "mysafe_username": "dana"}
+    assert inputs(back) == {"client_id": client_id, "client_secret": None, "mysafe_username": "dana"}
     said = " ".join(b["text"]["text"] for b in back["blocks"] if b["type"] == "section")
     assert "MySafe is unavailable right now" in said and "Paste the Client Secret again" in said
     assert (client_secret in slack.everything_sent()) is False  # a failure shows no secret
@@ -90,11 +112,18 @@ def test_mysafe_unavailable_brings_the_form_back_saying_so_above_the_fields(
 
 
 def test_a_name_mysafe_cannot_have_is_refused_on_its_field_before_anything_is_stored(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator
+) -> None:
     client_id, client_secret = emulator.add_user("dana")
     user.command("UDANA", "login")
-    body = ack_body(submit(user, "UDANA", opened(slack), {
-        "client_id": client_id, "client_secret": client_secret, "mysafe_username": "dana s"}))
+    body = ack_body(
+        submit(
+            user,
+            "UDANA",
+            opened(slack),
+            {"client_id": client_id, "client_secret": client_secret, "mysafe_username": "dana s"},
+        )
+    )
     assert body["response_action"] == "errors"
     assert set(body["errors"]) == {"mysafe_username"}
     assert "without spaces" in body["errors"]["mysafe_username"]
@@ -103,14 +132,19 @@ def test_a_name_mysafe_cannot_have_is_refused_on_its_field_before_anything_is_st
 
 
 def test_the_outcome_reaches_slack_only_after_the_ack_swapped_the_form_for_checking(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator
+) -> None:
     """The ack swaps the form for "Checking your key…" when Slack reads its answer; the job's
     outcome must come after that, or "Checking…" would cover it for good. The emulator
     answers in milliseconds here, the case where the outcome could overtake the ack."""
     client_id, client_secret = emulator.add_user("dana")
     user.command("UDANA", "login")
-    checking = submit(user, "UDANA", opened(slack), {
-        "client_id": client_id, "client_secret": client_secret, "mysafe_username": "dana"})
+    checking = submit(
+        user,
+        "UDANA",
+        opened(slack),
+        {"client_id": client_id, "client_secret": client_secret, "mysafe_username": "dana"},
+    )
     acked = time.monotonic()
     assert ack_body(checking)["response_action"] == "update"
     slack.wait_calls("views.update")

@@ -20,16 +20,26 @@ PUBLIC = "MYSAFE_BOT_MCP_PUBLIC_URL"
 
 
 def _run(argv: list[str], env: dict[str, str], cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", *argv], capture_output=True,
-                          text=True, cwd=cwd, env={"PATH": os.environ["PATH"], **env}, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PATH": os.environ["PATH"], **env},
+        timeout=30,
+    )
 
 
-@pytest.mark.parametrize("argv", [
-    ["mcp", "--http", "--host", "0.0.0.0"],
-    ["serve", "--host", "0.0.0.0"],  # serve starts the MCP sibling on its own host
-])
-def test_an_mcp_server_on_a_public_address_needs_its_public_url(env: dict[str, str], tmp_path,
-                                                                argv: list[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["mcp", "--http", "--host", "0.0.0.0"],
+        ["serve", "--host", "0.0.0.0"],  # serve starts the MCP sibling on its own host
+    ],
+)
+def test_an_mcp_server_on_a_public_address_needs_its_public_url(
+    env: dict[str, str], tmp_path, argv: list[str]
+) -> None:
     env = {**env, "MYSAFE_BOT_MCP_PORT": str(free_port())}
     result = _run(argv, env, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -38,12 +48,17 @@ def test_an_mcp_server_on_a_public_address_needs_its_public_url(env: dict[str, s
     assert "0.0.0.0" in line
 
 
-@pytest.mark.parametrize(("host", "url"), [
-    ("127.0.0.1", "http://127.0.0.1:3001"), ("localhost", "http://localhost:3001"),
-    ("::1", "http://[::1]:3001"),
-])
-def test_a_loopback_mcp_server_is_reached_where_it_listens(env: dict[str, str], host: str,
-                                                           url: str) -> None:
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:3001"),
+        ("localhost", "http://localhost:3001"),
+        ("::1", "http://[::1]:3001"),
+    ],
+)
+def test_a_loopback_mcp_server_is_reached_where_it_listens(
+    env: dict[str, str], host: str, url: str
+) -> None:
     assert Settings.from_env(env, dotenv=None).mcp_url(host=host, port=3001) == url
 
 
@@ -60,17 +75,22 @@ def test_mcp_http_advertises_no_authorization_server(env: dict[str, str], tmp_pa
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "mcp", "--http", "--host", "127.0.0.1", "--port",
-         str(port)], env={"PATH": os.environ["PATH"], **env}, cwd=tmp_path,
-        stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "app.cli", "mcp", "--http", "--host", "127.0.0.1", "--port", str(port)],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         refused = wait_until_ready(f"{base}/mcp", process, time.monotonic() + 30)
         assert refused.status_code == 401
         challenge = refused.headers["WWW-Authenticate"]
         assert challenge.startswith("Bearer") and "resource_metadata" not in challenge
-        for path in ("/.well-known/oauth-protected-resource",
-                     "/.well-known/oauth-protected-resource/mcp",
-                     "/.well-known/oauth-authorization-server"):
+        for path in (
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-authorization-server",
+        ):
             assert requests.get(f"{base}{path}", timeout=5).status_code == 404, path
     finally:
         process.send_signal(signal.SIGTERM)

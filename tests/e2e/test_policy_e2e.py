@@ -61,8 +61,7 @@ POLICY = textwrap.dedent("""
 def slack_env(slack_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     path = tmp_path / "policy.yml"
     path.write_text(POLICY)
-    return {**slack_env, "MYSAFE_BOT_POLICY": str(path),
-            "MYSAFE_BOT_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    return {**slack_env, "MYSAFE_BOT_POLICY": str(path), "MYSAFE_BOT_WEBHOOK_SECRET": WEBHOOK_SECRET}
 
 
 @pytest.fixture
@@ -71,10 +70,18 @@ def entries(bot: Bot, emulator: Emulator, link) -> dict[str, int]:
     link("UALICE", "alices")
     emulator.add_user("carol")
     bot.services.vault.map_mention("UCAROL", "carol")
-    return {tag or "plain": emulator.add_password(
-        "alices", name=f"{tag or 'plain'} db", username="db", password="pw-Old-1", tags=tag,
-        # carol has view on the untagged one only: a share that changes nothing is refused.
-        users_allowed=[] if tag else [{"username": "carol"}]) for tag in ("prod", "audited", "")}
+    return {
+        tag or "plain": emulator.add_password(
+            "alices",
+            name=f"{tag or 'plain'} db",
+            username="db",
+            password="pw-Old-1",
+            tags=tag,
+            # carol has view on the untagged one only: a share that changes nothing is refused.
+            users_allowed=[] if tag else [{"username": "carol"}],
+        )
+        for tag in ("prod", "audited", "")
+    }
 
 
 def ask(user: SlackClient, slack: SlackFake, who: str, text: str) -> str:
@@ -83,8 +90,9 @@ def ask(user: SlackClient, slack: SlackFake, who: str, text: str) -> str:
     return slack.wait_responses(before + 1)[before]["text"]
 
 
-def click(user: SlackClient, slack: SlackFake, who: str, request_id: str,
-          action: str = "approve") -> None:
+def click(
+    user: SlackClient, slack: SlackFake, who: str, request_id: str, action: str = "approve"
+) -> None:
     assert user.click(who, action, request_id).status_code == 200
 
 
@@ -98,18 +106,21 @@ def posted(slack: SlackFake, channel: str) -> list[SlackCall]:
 
 def readable(call: SlackCall) -> str:
     """A message's text and blocks as a person reads them."""
-    return json.dumps({k: v for k, v in call.args.items() if k in ("text", "blocks")},
-                      ensure_ascii=False)
+    return json.dumps(
+        {k: v for k, v in call.args.items() if k in ("text", "blocks")}, ensure_ascii=False
+    )
 
 
 def shown(slack: SlackFake, words: str) -> SlackCall:
-    return slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                   if words in readable(c)])[-1]
+    return slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if words in readable(c)])[
+        -1
+    ]
 
 
 def share_prod(user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> str:
-    answer = ask(user, slack, "UALICE",
-                 f'share password {entries["prod"]} with user:carol edit reason "on call"')
+    answer = ask(
+        user, slack, "UALICE", f'share password {entries["prod"]} with user:carol edit reason "on call"'
+    )
     assert "waiting for approval in <#C0PRODAPPROVALS>" in answer, answer
     return answer.split("*")[1]
 
@@ -121,9 +132,10 @@ def nothing_stored(bot: Bot, slack: SlackFake) -> None:
 
 # --- the rule decides where, how many and who -------------------------------------------------
 
+
 def test_a_request_goes_where_its_rule_says_and_shows_the_rule_and_the_count(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int],
-        emulator: Emulator) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int], emulator: Emulator
+) -> None:
     request_id = share_prod(user, slack, entries)
     (message,) = slack.wait_for(lambda: posted(slack, PROD_CHANNEL))
     assert "production — 0 of 2 approvals" in readable(message)
@@ -141,9 +153,11 @@ def test_a_request_goes_where_its_rule_says_and_shows_the_rule_and_the_count(
 
 
 def test_eligibility_is_checked_against_the_requests_own_rule(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
-    answer = ask(user, slack, "UALICE",
-                 f"share password {entries['plain']} with user:carol edit")  # view -> edit
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
+) -> None:
+    answer = ask(
+        user, slack, "UALICE", f"share password {entries['plain']} with user:carol edit"
+    )  # view -> edit
     request_id = answer.split("*")[1]
     click(user, slack, "UAPPROVER4", request_id)  # approves production, not the default rule
     assert "not one of the configured approvers" in told(slack, "approvers")
@@ -153,7 +167,8 @@ def test_eligibility_is_checked_against_the_requests_own_rule(
 
 
 def test_a_missing_required_reason_is_refused_and_nothing_is_stored(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
+) -> None:
     answer = ask(user, slack, "UALICE", f"share password {entries['prod']} with user:carol")
     assert "the policy rule “production” requires a reason" in answer
     assert "Nothing was stored." in answer
@@ -161,34 +176,45 @@ def test_a_missing_required_reason_is_refused_and_nothing_is_stored(
 
 
 def test_a_missing_required_ticket_is_refused_and_nothing_is_stored(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
+) -> None:
     answer = ask(user, slack, "UALICE", f"share password {entries['audited']} with user:carol")
     assert "the policy rule “audited” requires a ticket" in answer
     nothing_stored(bot, slack)
 
-    given = ask(user, slack, "UALICE", f"share password {entries['audited']} with user:carol "
-                                       "ticket <https://jira.example.com/browse/SEC-42>")
+    given = ask(
+        user,
+        slack,
+        "UALICE",
+        f"share password {entries['audited']} with user:carol "
+        "ticket <https://jira.example.com/browse/SEC-42>",
+    )
     request = bot.engine.get(given.split("*")[1])
-    assert (request.rule, dict(request.ticket)) == ("audited", {
-        "key": "SEC-42", "url": "https://jira.example.com/browse/SEC-42"})
+    assert (request.rule, dict(request.ticket)) == (
+        "audited",
+        {"key": "SEC-42", "url": "https://jira.example.com/browse/SEC-42"},
+    )
     (message,) = slack.wait_for(lambda: posted(slack, "C0APPROVALS"))
     assert "*Ticket:* <https://jira.example.com/browse/SEC-42|SEC-42>" in readable(message)
 
 
 def test_a_share_longer_than_the_rules_max_duration_is_refused(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
-    answer = ask(user, slack, "UALICE", f'share password {entries["prod"]} with user:carol '
-                                        'for 8d reason "audit"')
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
+) -> None:
+    answer = ask(
+        user, slack, "UALICE", f'share password {entries["prod"]} with user:carol for 8d reason "audit"'
+    )
     assert "the policy rule “production” allows at most 7 days" in answer
     nothing_stored(bot, slack)
-    within = ask(user, slack, "UALICE", f'share password {entries["prod"]} with user:carol '
-                                        'for 7d reason "audit"')
+    within = ask(
+        user, slack, "UALICE", f'share password {entries["prod"]} with user:carol for 7d reason "audit"'
+    )
     assert "waiting for approval" in within
 
 
 def test_approvals_zero_applies_at_once_and_is_audited(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int],
-        emulator: Emulator) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int], emulator: Emulator
+) -> None:
     answer = ask(user, slack, "UALICE", f"unshare password {entries['plain']} from user:carol")
     request_id = answer.split("*")[1]
     shown(slack, "Applied")
@@ -200,9 +226,10 @@ def test_approvals_zero_applies_at_once_and_is_audited(
 
 # --- quorum by identity -------------------------------------------------------------------------
 
+
 def test_two_slack_accounts_of_one_mysafe_user_count_once(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int],
-        emulator: Emulator) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int], emulator: Emulator
+) -> None:
     for account in ("UAPPROVER1", "UAPPROVER2"):
         bot.services.vault.map_mention(account, "secops-sam")
     request_id = share_prod(user, slack, entries)
@@ -217,7 +244,8 @@ def test_two_slack_accounts_of_one_mysafe_user_count_once(
 
 
 def test_the_requesters_second_account_counts_zero(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
+) -> None:
     bot.services.vault.map_mention("UAPPROVER3", "alices")  # alice's admin account
     request_id = share_prod(user, slack, entries)
     click(user, slack, "UAPPROVER3", request_id)
@@ -227,16 +255,24 @@ def test_the_requesters_second_account_counts_zero(
     assert refused[0].facts["why"] == "self"
 
 
-@pytest.mark.parametrize(("profile", "words"), [
-    ({"is_restricted": True}, "Guests cannot"),
-    ({"is_ultra_restricted": True}, "Guests cannot"),
-    ({"team_id": "T0OTHERORG"}, "another organisation"),
-    ({"deleted": True}, "deactivated Slack account"),
-    ({"is_bot": True}, "Bots and apps"),
-])
+@pytest.mark.parametrize(
+    ("profile", "words"),
+    [
+        ({"is_restricted": True}, "Guests cannot"),
+        ({"is_ultra_restricted": True}, "Guests cannot"),
+        ({"team_id": "T0OTHERORG"}, "another organisation"),
+        ({"deleted": True}, "deactivated Slack account"),
+        ({"is_bot": True}, "Bots and apps"),
+    ],
+)
 def test_guests_other_organisations_deactivated_accounts_and_bots_cannot_approve(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int],
-        profile: dict[str, Any], words: str) -> None:
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entries: dict[str, int],
+    profile: dict[str, Any],
+    words: str,
+) -> None:
     slack.profiles["UAPPROVER2"] = profile
     request_id = share_prod(user, slack, entries)
     click(user, slack, "UAPPROVER2", request_id)
@@ -246,11 +282,13 @@ def test_guests_other_organisations_deactivated_accounts_and_bots_cannot_approve
     assert refused[0].actor == "UAPPROVER2" and words in refused[0].facts["why"]
 
 
-def test_a_guest_cannot_request(bot: Bot, user: SlackClient, slack: SlackFake,
-                                entries: dict[str, int]) -> None:
+def test_a_guest_cannot_request(
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
+) -> None:
     slack.profiles["UALICE"] = {"is_restricted": True}
-    answer = ask(user, slack, "UALICE",
-                 f'share password {entries["prod"]} with user:carol reason "on call"')
+    answer = ask(
+        user, slack, "UALICE", f'share password {entries["prod"]} with user:carol reason "on call"'
+    )
     assert "Guests cannot request or approve" in answer
     nothing_stored(bot, slack)
     refused = [r for r in bot.engine.audit.read() if r.event == "request.refused"]
@@ -259,20 +297,28 @@ def test_a_guest_cannot_request(bot: Bot, user: SlackClient, slack: SlackFake,
 
 # --- the webhook and MCP fronts obey the same rules ---------------------------------------------
 
+
 def ticket(bot: Bot, entry: int, **overrides: Any) -> requests.Response:
     """A signed ticket asking to share `entry` with carol, for alice."""
-    body = {"event_id": f"evt-{entry}-{len(overrides)}", "ticket": {"key": "SEC-42"},
-            "requester": {"slack_id": "UALICE"}, "action": "share",
-            "entry": {"kind": "password", "id": entry},
-            "users": [{"username": "carol", "can_edit": True}], **overrides}
+    body = {
+        "event_id": f"evt-{entry}-{len(overrides)}",
+        "ticket": {"key": "SEC-42"},
+        "requester": {"slack_id": "UALICE"},
+        "action": "share",
+        "entry": {"kind": "password", "id": entry},
+        "users": [{"username": "carol", "can_edit": True}],
+        **overrides,
+    }
     raw = json.dumps(body).encode()
-    return requests.post(f"{bot.url}/webhooks/ticketing", data=raw, timeout=10,
-                         headers={"Content-Type": "application/json",
-                                  **signed_headers(WEBHOOK_SECRET, raw)})
+    return requests.post(
+        f"{bot.url}/webhooks/ticketing",
+        data=raw,
+        timeout=10,
+        headers={"Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)},
+    )
 
 
-def test_the_webhook_obeys_the_same_rules(bot: Bot, slack: SlackFake,
-                                          entries: dict[str, int]) -> None:
+def test_the_webhook_obeys_the_same_rules(bot: Bot, slack: SlackFake, entries: dict[str, int]) -> None:
     refused = ticket(bot, entries["prod"])
     assert refused.status_code == 400 and "requires a reason" in refused.json()["error"]
     nothing_stored(bot, slack)
@@ -292,9 +338,14 @@ def test_the_webhook_obeys_the_same_rules(bot: Bot, slack: SlackFake,
 def mcp_url(bot: Bot) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(build_mcp(bot.engine, public_url=url)
-                                           .streamable_http_app(), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_mcp(bot.engine, public_url=url).streamable_http_app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
@@ -307,20 +358,23 @@ def mcp_url(bot: Bot) -> Iterator[str]:
 
 def propose(url: str, token: str, arguments: dict[str, Any]) -> Any:
     async def run() -> Any:
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"},
-                                     timeout=30) as http, \
-                streamable_http_client(url, http_client=http) as (read, write, _), \
-                ClientSession(read, write) as session:
+        async with (
+            httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
+            streamable_http_client(url, http_client=http) as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
             await session.initialize()
             return await session.call_tool("propose_share", arguments)
 
     return asyncio.run(run())
 
 
-def test_the_mcp_front_obeys_the_same_rules(bot: Bot, slack: SlackFake, entries: dict[str, int],
-                                            mcp_url: str) -> None:
+def test_the_mcp_front_obeys_the_same_rules(
+    bot: Bot, slack: SlackFake, entries: dict[str, int], mcp_url: str
+) -> None:
     token = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
-        "UALICE", ttl=3600)
+        "UALICE", ttl=3600
+    )
     share = {"kind": "password", "id": entries["prod"], "users": ["carol"]}
     refused = propose(mcp_url, token, {**share, "reason": ""})
     assert refused.isError and "requires a reason" in refused.content[0].text
@@ -333,21 +387,22 @@ def test_the_mcp_front_obeys_the_same_rules(bot: Bot, slack: SlackFake, entries:
 
 
 def test_the_home_queue_lists_only_what_the_viewer_may_decide(
-        bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
+) -> None:
     """An approver's Home shows the requests of the rules that list them, and not one their
     other account already approved."""
     bot.services.vault.map_mention("UAPPROVER2", "secops-sam")
     bot.services.vault.map_mention("UAPPROVER3", "secops-sam")
     prod = share_prod(user, slack, entries)
-    plain = ask(user, slack, "UALICE", f"share password {entries['audited']} with user:carol "
-                                       "ticket SEC-1").split("*")[1]
+    plain = ask(
+        user, slack, "UALICE", f"share password {entries['audited']} with user:carol ticket SEC-1"
+    ).split("*")[1]
 
     def home(who: str, count: int) -> str:
         user.event({"type": "app_home_opened", "user": who, "channel": "D1", "tab": "home"})
         view = slack.wait_calls("views.publish", count)[count - 1].args["view"]
         text = json.dumps(view)
-        return text.split("Waiting for your approval")[1] if "Waiting for your approval" in text \
-            else ""
+        return text.split("Waiting for your approval")[1] if "Waiting for your approval" in text else ""
 
     queue = home("UAPPROVER4", 1)  # production lists them; the audited rule (settings) does not
     assert prod in queue and plain not in queue

@@ -28,8 +28,12 @@ REQUEST_ID = re.compile(r"R-[2-9A-HJKMNP-Z]{5}")
 
 @pytest.fixture
 def slack_env(slack_env: dict[str, str]) -> dict[str, str]:
-    return {**slack_env, "MYSAFE_BOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0", "MYSAFE_BOT_RATE_LIMIT": "0"}
+    return {
+        **slack_env,
+        "MYSAFE_BOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0",
+        "MYSAFE_BOT_RATE_LIMIT": "0",
+    }
 
 
 def approval_messages(slack: SlackFake) -> dict[str, object]:
@@ -54,32 +58,45 @@ def has_buttons(call) -> bool:
 
 # --- 3. duplicates: every delivery answered alike ----------------------------------------------
 
+
 def test_four_concurrent_deliveries_of_one_ticket_all_get_its_id(
-        bot: Bot, emulator: Emulator, link, slack: SlackFake) -> None:
+    bot: Bot, emulator: Emulator, link, slack: SlackFake
+) -> None:
     link("UPDUARTE", "pduarte")
     emulator.add_user("alices")
     entry = emulator.add_password("pduarte", name="GCP", username="ops", password="pw")
     for trial in range(50):
-        raw = json.dumps({"event_id": f"jira-{trial}", "ticket": {"key": "SEC-42"},
-                          "requester": {"slack_id": "UPDUARTE"}, "action": "share",
-                          "entry": {"kind": "password", "id": entry},
-                          "users": [{"username": "alices"}]}).encode()
+        raw = json.dumps(
+            {
+                "event_id": f"jira-{trial}",
+                "ticket": {"key": "SEC-42"},
+                "requester": {"slack_id": "UPDUARTE"},
+                "action": "share",
+                "entry": {"kind": "password", "id": entry},
+                "users": [{"username": "alices"}],
+            }
+        ).encode()
         barrier = threading.Barrier(4)
 
         def deliver(_: int, raw: bytes = raw, barrier: threading.Barrier = barrier):
             barrier.wait()
-            return requests.post(f"{bot.url}/webhooks/ticketing", data=raw, timeout=20,
-                                 headers={"Content-Type": "application/json",
-                                          **signed_headers(WEBHOOK_SECRET, raw)})
+            return requests.post(
+                f"{bot.url}/webhooks/ticketing",
+                data=raw,
+                timeout=20,
+                headers={"Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)},
+            )
 
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(deliver, range(4)))
-        assert sorted(a.status_code for a in answers) == [200, 200, 200, 202], \
-            [(a.status_code, a.text) for a in answers]
+        assert sorted(a.status_code for a in answers) == [200, 200, 200, 202], [
+            (a.status_code, a.text) for a in answers
+        ]
         assert len({a.json()["request_id"] for a in answers}) == 1
 
 
 # --- 4. messages never go backwards ----------------------------------------------------------
+
 
 @pytest.fixture
 def two_approvals(slack_env: dict[str, str]) -> dict[str, str]:
@@ -89,7 +106,8 @@ def two_approvals(slack_env: dict[str, str]) -> dict[str, str]:
 
 @pytest.mark.usefixtures("two_approvals")
 def test_two_approvals_clicked_together_leave_the_message_applied(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link
+) -> None:
     link("UALICE", "alices")
     slack.latency["chat.update"] = (0.0, 0.3)
     for trial in range(20):
@@ -109,8 +127,14 @@ def test_two_approvals_clicked_together_leave_the_message_applied(
         slack.wait_for(lambda rid=request_id: bot.engine.get(rid).state is State.APPLIED)
         # The requester's "applied" DM is sent after the Applied render: once it is in and
         # nothing is still on its way to Slack, the message is what people will keep seeing.
-        slack.wait_for(lambda t=trial: len([c for c in slack.calls_to("chat.postMessage")
-                                            if c.args.get("channel") == "UALICE"]) > t)
+        slack.wait_for(
+            lambda t=trial: (
+                len(
+                    [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == "UALICE"]
+                )
+                > t
+            )
+        )
         slack.wait_landed()
         final = last_update(slack, bot.engine.get(request_id).ts)
         assert final is not None and "Applied" in final.blocks_text(), (trial, final)
@@ -118,7 +142,8 @@ def test_two_approvals_clicked_together_leave_the_message_applied(
 
 
 def test_a_message_slack_did_not_update_is_repaired_by_the_worker(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link
+) -> None:
     from app.ops import worker
 
     link("UALICE", "alices")
@@ -131,8 +156,7 @@ def test_a_message_slack_did_not_update_is_repaired_by_the_worker(
     slack.wait_for(lambda: bot.engine.get(request_id).state is State.APPLIED)
     slack.wait_for(lambda: len(slack.calls_to("chat.update")) >= 1)
     # The refused update is remembered for repair once Slack's answer is back in the bot.
-    slack.wait_for(lambda: request_id in bot.engine.store.due("repair", time.time() + 1,
-                                                               limit=100))
+    slack.wait_for(lambda: request_id in bot.engine.store.due("repair", time.time() + 1, limit=100))
     slack.failures.clear()
     assert worker.repair(bot.runtime) == 1
     final = last_update(slack, bot.engine.get(request_id).ts)
@@ -140,6 +164,7 @@ def test_a_message_slack_did_not_update_is_repaired_by_the_worker(
 
 
 # --- 1. as deployed: serve (2 gunicorn workers) + worker, 20 approvals on one entry ------------
+
 
 @pytest.fixture
 def deployed(slack_env: dict[str, str], tmp_path) -> Iterator[str]:
@@ -154,8 +179,8 @@ def redis_url(request: pytest.FixtureRequest) -> str:
 
 
 def test_twenty_approvals_on_one_entry_as_deployed(
-        deployed: str, slack: SlackFake, emulator: Emulator, link, redis,
-        key_prefix: str) -> None:
+    deployed: str, slack: SlackFake, emulator: Emulator, link, redis, key_prefix: str
+) -> None:
     link("UALICE", "alices")
     emulator.options.latency = (0.0, 0.03)
     names = [f"person{n}" for n in range(20)]
@@ -164,10 +189,10 @@ def test_twenty_approvals_on_one_entry_as_deployed(
     entry = emulator.add_password("alices", name="Prod DB", username="ops", password="pw")
     client = SlackClient(deployed, SIGNING_SECRET, slack.response_url)
     for name in names:
-        assert client.command("UALICE", f"share password {entry} with user:{name}") \
-            .status_code == 200
-    ids = slack.wait_for(lambda: len(approval_messages(slack)) == 20 and
-                         list(approval_messages(slack)), timeout=60)
+        assert client.command("UALICE", f"share password {entry} with user:{name}").status_code == 200
+    ids = slack.wait_for(
+        lambda: len(approval_messages(slack)) == 20 and list(approval_messages(slack)), timeout=60
+    )
     barrier = threading.Barrier(20)
 
     def click(rid: str) -> int:

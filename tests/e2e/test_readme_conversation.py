@@ -58,8 +58,9 @@ def line(who: str, where: str, text: str) -> list[str]:
 def message(who: str, where: str, call: SlackCall) -> list[str]:
     """A posted message: its text blocks, then its buttons on one line."""
     blocks = [b for b in call.args.get("blocks", []) if b["type"] in ("section", "context")]
-    texts = [b["text"]["text"] if "text" in b else " ".join(e["text"] for e in b["elements"])
-             for b in blocks] or [call.args["text"]]
+    texts = [
+        b["text"]["text"] if "text" in b else " ".join(e["text"] for e in b["elements"]) for b in blocks
+    ] or [call.args["text"]]
     lines = line(who, where, "\n".join(texts))
     if labels := buttons(call):
         lines.append(INDENT + " ".join(f"[{label}]" for label in labels))
@@ -74,13 +75,18 @@ def readme_block() -> list[str]:
 
 
 def test_the_readme_conversation_is_what_the_bot_says(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link
+) -> None:
     link("UPDUARTE", "pduarte")
     emulator.add_user("alices")
     bot.services.vault.map_mention("UALICE", "alices")
-    entry = emulator.add_password("pduarte", name="GCP console",
-                                  url="https://console.cloud.google.com",
-                                  username="ops@example.com", password="old-Password-9!")
+    entry = emulator.add_password(
+        "pduarte",
+        name="GCP console",
+        url="https://console.cloud.google.com",
+        username="ops@example.com",
+        password="old-Password-9!",
+    )
     # Slack sends a typed mention escaped, as the user's ID with their display name.
     command = COMMAND.replace("312", str(entry)).replace("@alice", "<@UALICE|alice>")
     said: list[str] = [f"{'you':<8}/mysafe {COMMAND}"]

@@ -44,8 +44,9 @@ def request_id(bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator
     """alices asks to share her prod entry; the approval message is posted."""
     link("UALICE", "alices")
     emulator.add_user("carol")
-    entry = emulator.add_password("alices", name="prod db", username="db", password="pw-Old-1",
-                                  tags="prod")
+    entry = emulator.add_password(
+        "alices", name="prod db", username="db", password="pw-Old-1", tags="prod"
+    )
     before = len(slack.responses)
     user.command("UALICE", f"share password {entry} with user:carol")
     answer = slack.wait_responses(before + 1)[before]["text"]
@@ -55,8 +56,9 @@ def request_id(bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator
 
 
 def readable(call: SlackCall) -> str:
-    return json.dumps({k: v for k, v in call.args.items() if k in ("text", "blocks")},
-                      ensure_ascii=False)
+    return json.dumps(
+        {k: v for k, v in call.args.items() if k in ("text", "blocks")}, ensure_ascii=False
+    )
 
 
 def in_thread(slack: SlackFake, bot: Bot, request_id: str) -> list[SlackCall]:
@@ -69,8 +71,9 @@ def posted_to(slack: SlackFake, channel: str) -> list[SlackCall]:
 
 
 def actions_of(call: SlackCall) -> list[str]:
-    return [e["action_id"] for b in call.args["blocks"] if b["type"] == "actions"
-            for e in b["elements"]]
+    return [
+        e["action_id"] for b in call.args["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
 
 
 def later(bot: Bot, request_id: str, minutes: float) -> float:
@@ -78,7 +81,8 @@ def later(bot: Bot, request_id: str, minutes: float) -> float:
 
 
 def test_one_reminder_after_remind_after_names_who_has_not_acted(
-        bot: Bot, user: SlackClient, slack: SlackFake, request_id: str) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, request_id: str
+) -> None:
     assert user.click("UAPPROVER1", "approve", request_id).status_code == 200
     slack.wait_for(lambda: bot.engine.get(request_id).approvals)
     bot.engine.sweep(now=later(bot, request_id, 29))
@@ -99,7 +103,8 @@ def test_one_reminder_after_remind_after_names_who_has_not_acted(
 
 
 def test_escalation_posts_the_request_with_working_buttons(
-        bot: Bot, user: SlackClient, slack: SlackFake, request_id: str) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, request_id: str
+) -> None:
     bot.engine.sweep(now=later(bot, request_id, 119))
     assert posted_to(slack, "UDUTYMGR") == [] and posted_to(slack, "C0ESCALATE") == []
 
@@ -111,17 +116,32 @@ def test_escalation_posts_the_request_with_working_buttons(
     assert len(in_thread(slack, bot, request_id)) == 1  # the reminder came first, once
 
     for approver in ("UAPPROVER1", "UAPPROVER2"):  # clicked on the escalated copy
-        assert user.click(approver, "approve", request_id, channel="C0ESCALATE",
-                          message_ts=channel.args.get("ts", "1")).status_code == 200
+        assert (
+            user.click(
+                approver,
+                "approve",
+                request_id,
+                channel="C0ESCALATE",
+                message_ts=channel.args.get("ts", "1"),
+            ).status_code
+            == 200
+        )
     slack.wait_for(lambda: bot.engine.get(request_id).state is State.APPLIED)
     for copy in (dm, channel):  # the escalated copies are kept in step with the request
-        slack.wait_for(lambda copy=copy: [
-            c for c in slack.calls_to("chat.update") if c.args["channel"] == copy.args["channel"]
-            and "Applied" in readable(c) and "approve" not in actions_of(c)])
+        slack.wait_for(
+            lambda copy=copy: [
+                c
+                for c in slack.calls_to("chat.update")
+                if c.args["channel"] == copy.args["channel"]
+                and "Applied" in readable(c)
+                and "approve" not in actions_of(c)
+            ]
+        )
 
 
 def test_nothing_more_is_sent_once_the_request_is_final(
-        bot: Bot, user: SlackClient, slack: SlackFake, request_id: str) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, request_id: str
+) -> None:
     assert user.command("UALICE", f"cancel {request_id}").status_code == 200
     slack.wait_for(lambda: bot.engine.get(request_id).state is State.CANCELLED)
     # The schedule is let go just after the final transition (a claim checks the state anyway).
@@ -131,10 +151,15 @@ def test_nothing_more_is_sent_once_the_request_is_final(
 
 
 def test_the_requester_can_nudge_at_most_once_per_remind_after(
-        bot: Bot, user: SlackClient, slack: SlackFake, request_id: str) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, request_id: str
+) -> None:
     message = slack.calls_to("chat.postMessage")[0]
-    labels = [e["text"]["text"] for b in message.args["blocks"] if b["type"] == "actions"
-              for e in b["elements"]]
+    labels = [
+        e["text"]["text"]
+        for b in message.args["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
     assert "Nudge approvers" in labels
 
     assert user.click("UAPPROVER1", "nudge", request_id).status_code == 200

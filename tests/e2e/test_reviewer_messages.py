@@ -35,30 +35,44 @@ def blocks_of(call) -> list[str]:
 
 
 def test_the_message_says_who_gets_what_then_labelled_fields(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entry: int,  # noqa: F811
+) -> None:
     share(user, slack, entry)
     (posted,) = slack.wait_for(lambda: approval_posts(slack))
     header, headline, fields, change, details, status = blocks_of(posted)
-    assert headline == (f"<@UALICE> asks to give *carol view* access to password {entry} "
-                        "“GCP console”")
-    assert fields == ("*Requester:* <@UALICE> (MySafe: alices)\n"
-                      f"*Entry:* password {entry} “GCP console”")
+    assert headline == (f"<@UALICE> asks to give *carol view* access to password {entry} “GCP console”")
+    assert fields == (
+        f"*Requester:* <@UALICE> (MySafe: alices)\n*Entry:* password {entry} “GCP console”"
+    )
     assert change == "*Change:*\n+ carol (view)"  # bobm keeps his access: not listed
     assert details == "*Reason:* “on-call”"
-    assert re.fullmatch(rf"\*⏳ Waiting for approval\* — default — 0 of 1 approvals · expires "
-                        rf"{DATE.pattern} \(in .+\)", status), status
+    assert re.fullmatch(
+        rf"\*⏳ Waiting for approval\* — default — 0 of 1 approvals · expires "
+        rf"{DATE.pattern} \(in .+\)",
+        status,
+    ), status
     for raw in ("users_allowed", "secret_key", "who:"):
         assert raw not in posted.blocks_text()
 
 
 def test_an_applied_request_names_who_approved_and_when_and_tells_the_requester_once(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entry: int,  # noqa: F811
+) -> None:
     request_id = share(user, slack, entry)
     user.click(APPROVER, "approve", request_id)
     applied = message_update(slack, "Applied")
     status = blocks_of(applied)[-1]
-    assert re.fullmatch(rf"\*✅ Applied\* — approved by <@{APPROVER}> {DATE.pattern} · "
-                        r"MySafe said: “.+”", status), status
+    assert re.fullmatch(
+        rf"\*✅ Applied\* — approved by <@{APPROVER}> {DATE.pattern} · "
+        r"MySafe said: “.+”",
+        status,
+    ), status
     assert "expires" not in blocks_of(applied)[-1] and buttons(applied) == []
     told = wait_dm(slack, "UALICE")
     assert "Applied" in told.args["text"] and f"<@{APPROVER}>" in told.args["text"]
@@ -67,24 +81,41 @@ def test_an_applied_request_names_who_approved_and_when_and_tells_the_requester_
 
 
 def test_a_denied_request_names_who_denied_when_and_why(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entry: int,  # noqa: F811
+) -> None:
     request_id = share(user, slack, entry)
     user.click(APPROVER, "deny", request_id)
-    user.submit_view(APPROVER, "deny_reason", {"reason": {"value": text_input("not on call")}},
-                     private_metadata=request_id)
+    user.submit_view(
+        APPROVER,
+        "deny_reason",
+        {"reason": {"value": text_input("not on call")}},
+        private_metadata=request_id,
+    )
     denied = message_update(slack, "not on call")
-    assert re.fullmatch(rf"\*⛔ Denied\* by <@{APPROVER}> {DATE.pattern}: “not on call”",
-                        blocks_of(denied)[-1])
+    assert re.fullmatch(
+        rf"\*⛔ Denied\* by <@{APPROVER}> {DATE.pattern}: “not on call”", blocks_of(denied)[-1]
+    )
     assert len([c for c in dms_to(slack, "UALICE") if request_id in c.args["text"]]) == 1
 
 
 def test_a_failure_says_what_happens_next_and_keeps_its_reason_when_it_expires(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator,
-        entry: int) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    entry: int,  # noqa: F811
+) -> None:
     request_id = share(user, slack, entry)
-    emulator.inject(status=400, body={"code": 400, "error": True, "error_code": 1006,
-                                      "message": "User does not have access"},
-                    method="PUT", path_prefix="/api/mysafe/password/update", times=5)
+    emulator.inject(
+        status=400,
+        body={"code": 400, "error": True, "error_code": 1006, "message": "User does not have access"},
+        method="PUT",
+        path_prefix="/api/mysafe/password/update",
+        times=5,
+    )
     user.click(APPROVER, "approve", request_id)
     failed = message_update(slack, "Failed")
     assert "An approver can *Retry* it or *Deny* it" in blocks_of(failed)[-1]
@@ -96,15 +127,18 @@ def test_a_failure_says_what_happens_next_and_keeps_its_reason_when_it_expires(
 
     bot.engine.sweep(now=bot.engine.get(request_id).expires + 1)
     expired = message_update(slack, "Expired")
-    assert re.fullmatch(rf"\*⌛ Expired\* after failing {DATE.pattern}: .+",
-                        blocks_of(expired)[-1])
+    assert re.fullmatch(rf"\*⌛ Expired\* after failing {DATE.pattern}: .+", blocks_of(expired)[-1])
     assert visible(error.split("(")[0]).strip() in blocks_of(expired)[-1]
     eventually(lambda: bot.engine.get(request_id).untold is None, 10, "the sweep's news told")
     assert len([c for c in dms_to(slack, "UALICE") if request_id in c.args["text"]]) == 2
 
 
 def test_approvers_are_told_a_request_waits_for_them_by_dm(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> None:  # noqa: F811
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entry: int,  # noqa: F811
+) -> None:
     request_id = share(user, slack, entry)
     told = wait_dm(slack, APPROVER).args["text"]
     assert told.startswith(f"{request_id} waits for your approval in <#")
@@ -113,17 +147,23 @@ def test_approvers_are_told_a_request_waits_for_them_by_dm(
 
 
 def test_approvers_can_be_told_in_the_requests_thread_instead(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int,  # noqa: F811
-        monkeypatch) -> None:
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entry: int,  # noqa: F811
+    monkeypatch,
+) -> None:
     import dataclasses
 
     approvers = bot.runtime.notifier.approvers
-    monkeypatch.setattr(approvers, "settings", dataclasses.replace(
-        approvers.settings, tell_approvers="thread"))
+    monkeypatch.setattr(
+        approvers, "settings", dataclasses.replace(approvers.settings, tell_approvers="thread")
+    )
     request_id = share(user, slack, entry)
     (posted,) = slack.wait_for(lambda: approval_posts(slack)[:1])
-    reply = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                                    if c.args.get("thread_ts")])[0]
+    reply = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    )[0]
     assert reply.args["channel"] == posted.args["channel"]
     assert f"<@{APPROVER}>" in reply.args["text"]
     assert reply.args["text"].endswith(f"{request_id} waits for your approval.")

@@ -25,8 +25,13 @@ def vault_entry(bot: Bot, emulator: Emulator, link) -> int:
     for name in ("bobm", "carol"):
         emulator.add_user(name)
     bot.services.vault.map_mention("UCAROL", "carol")
-    return emulator.add_password("alices", name="GCP console", username="ops@example.com",
-                                 password="old-Password-9", users_allowed=[{"username": "bobm"}])
+    return emulator.add_password(
+        "alices",
+        name="GCP console",
+        username="ops@example.com",
+        password="old-Password-9",
+        users_allowed=[{"username": "bobm"}],
+    )
 
 
 def approval_posts(slack: SlackFake) -> list:
@@ -42,8 +47,12 @@ def request_id_of(message) -> str:
 
 
 def buttons(call) -> list[str]:
-    return [e["text"]["text"] for b in call.args.get("blocks", []) if b["type"] == "actions"
-            for e in b["elements"]]
+    return [
+        e["text"]["text"]
+        for b in call.args.get("blocks", [])
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
 
 
 def share(user: SlackClient, slack: SlackFake, entry: int, who: str = "<@UCAROL|carol>") -> str:
@@ -53,8 +62,9 @@ def share(user: SlackClient, slack: SlackFake, entry: int, who: str = "<@UCAROL|
     return request_id_of(wait_request_message(slack))
 
 
-def test_share_is_approved_and_applied(bot: Bot, user: SlackClient, slack: SlackFake,
-                                       emulator: Emulator, vault_entry: int) -> None:
+def test_share_is_approved_and_applied(
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
+) -> None:
     request_id = share(user, slack, vault_entry)
     message = approval_posts(slack)[0]
     assert buttons(message) == ["Approve", "Deny"]
@@ -65,43 +75,55 @@ def test_share_is_approved_and_applied(bot: Bot, user: SlackClient, slack: Slack
     assert request_id in told["text"] and told["response_type"] == "ephemeral"
 
     assert user.click("UAPPROVER1", "approve", request_id).status_code == 200
-    update = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                     if "Applied" in c.blocks_text()])[0]
+    update = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.update") if "Applied" in c.blocks_text()]
+    )[0]
     assert buttons(update) == [] and "Password successfully updated" in update.blocks_text()
     (put,) = emulator.calls_to("PUT", PUT)
     assert put.user == "alices"
-    assert put.json["users_allowed"] == [{"username": "bobm", "can_edit": False},
-                                         {"username": "carol", "can_edit": False}]
-    dms = slack.wait_for(lambda: {c.args["channel"] for c in slack.calls_to("chat.postMessage")}
-                         >= {"UALICE", "UCAROL"})
+    assert put.json["users_allowed"] == [
+        {"username": "bobm", "can_edit": False},
+        {"username": "carol", "can_edit": False},
+    ]
+    dms = slack.wait_for(
+        lambda: {c.args["channel"] for c in slack.calls_to("chat.postMessage")} >= {"UALICE", "UCAROL"}
+    )
     assert dms
     to_carol = [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "UCAROL"]
     assert "shared MySafe password" in to_carol[0].args["text"]
     assert "old-Password-9" not in slack.everything_sent()
 
 
-def test_deny_with_a_reason(bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator,
-                            vault_entry: int) -> None:
+def test_deny_with_a_reason(
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
+) -> None:
     request_id = share(user, slack, vault_entry)
     user.click("UAPPROVER2", "deny", request_id)
     modal = slack.wait_calls("views.open")[0].args["view"]
     assert modal["private_metadata"] == request_id
-    denied = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                     if "Denied" in c.blocks_text()])[0]
+    denied = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.update") if "Denied" in c.blocks_text()]
+    )[0]
     assert buttons(denied) == []  # settled by the click, before any reason is typed
-    user.submit_view("UAPPROVER2", "deny_reason", {"reason": {"value": text_input("not on call")}},
-                     private_metadata=request_id)
-    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                            if "not on call" in c.blocks_text()])
-    told = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                                   if c.args["channel"] == "UALICE"])
+    user.submit_view(
+        "UAPPROVER2",
+        "deny_reason",
+        {"reason": {"value": text_input("not on call")}},
+        private_metadata=request_id,
+    )
+    slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.update") if "not on call" in c.blocks_text()]
+    )
+    told = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "UALICE"]
+    )
     assert len(told) == 1  # one DM for the denial, not a second one for the reason
     assert emulator.calls_to("PUT", PUT) == []
 
 
 def test_a_deny_click_settles_before_the_reason_is_typed(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator,
-        vault_entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
+) -> None:
     request_id = share(user, slack, vault_entry)
     user.click("UAPPROVER2", "deny", request_id)
     slack.wait_calls("views.open")  # the denier is typing a reason...
@@ -112,16 +134,18 @@ def test_a_deny_click_settles_before_the_reason_is_typed(
     assert emulator.calls_to("PUT", PUT) == []
 
 
-def test_someone_gaining_access_cannot_approve_it(bot: Bot, user: SlackClient, slack: SlackFake,
-                                                  emulator: Emulator, vault_entry: int) -> None:
+def test_someone_gaining_access_cannot_approve_it(
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
+) -> None:
     """UAPPROVER3 is linked as MySafe user carol: a share with carol is not theirs to approve,
     whether they are named by mention or by MySafe username."""
     bot.services.vault.map_mention("UAPPROVER3", "carol")
     # The second share raises carol to edit: a share with nothing to change is refused.
     for n, who in enumerate(("<@UAPPROVER3|approver3>", "user:Carol edit")):
         user.command("UALICE", f"share password {vault_entry} with {who}")
-        request_id = request_id_of(slack.wait_for(
-            lambda n=n: len(approval_posts(slack)) > n and approval_posts(slack)[n]))
+        request_id = request_id_of(
+            slack.wait_for(lambda n=n: len(approval_posts(slack)) > n and approval_posts(slack)[n])
+        )
         before = len(slack.wait_responses(2 * n + 1))
         user.click("UAPPROVER3", "approve", request_id)
         told = slack.wait_for(lambda n=before: len(slack.responses) > n and slack.responses[-1])
@@ -131,11 +155,18 @@ def test_someone_gaining_access_cannot_approve_it(bot: Bot, user: SlackClient, s
         slack.wait_for(lambda r=request_id: bot.engine.get(r).state is State.APPLIED)
 
 
-@pytest.mark.parametrize(("clicker", "words"), [("UALICE", "own request"),
-                                                 ("URANDOM", "not one of the configured")])
-def test_requester_and_non_approver_cannot_approve(bot: Bot, user: SlackClient, slack: SlackFake,
-                                                   emulator: Emulator, vault_entry: int,
-                                                   clicker: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("clicker", "words"), [("UALICE", "own request"), ("URANDOM", "not one of the configured")]
+)
+def test_requester_and_non_approver_cannot_approve(
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    vault_entry: int,
+    clicker: str,
+    words: str,
+) -> None:
     request_id = share(user, slack, vault_entry)
     slack.wait_responses(1)
     user.click(clicker, "approve", request_id)
@@ -146,16 +177,18 @@ def test_requester_and_non_approver_cannot_approve(bot: Bot, user: SlackClient, 
     assert slack.calls_to("chat.update") == [] and emulator.calls_to("PUT", PUT) == []
 
 
-def test_member_of_an_approver_group_can_approve(bot: Bot, user: SlackClient, slack: SlackFake,
-                                                 emulator: Emulator, vault_entry: int) -> None:
+def test_member_of_an_approver_group_can_approve(
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
+) -> None:
     request_id = share(user, slack, vault_entry)
     user.click("UGROUPAPPROVER", "approve", request_id)
     slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if "Applied" in c.blocks_text()])
     assert len(emulator.calls_to("PUT", PUT)) == 1
 
 
-def test_twenty_concurrent_clicks_make_one_put(bot: Bot, user: SlackClient, slack: SlackFake,
-                                               emulator: Emulator, vault_entry: int) -> None:
+def test_twenty_concurrent_clicks_make_one_put(
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
+) -> None:
     request_id = share(user, slack, vault_entry)
     barrier = threading.Barrier(20)
     approvers = ["UAPPROVER1", "UAPPROVER2", "UAPPROVER3"]
@@ -174,25 +207,29 @@ def test_twenty_concurrent_clicks_make_one_put(bot: Bot, user: SlackClient, slac
     assert len(emulator.calls_to("PUT", PUT)) == 1
 
 
-def test_expiry_updates_the_message(bot: Bot, user: SlackClient, slack: SlackFake,
-                                    vault_entry: int) -> None:
+def test_expiry_updates_the_message(
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
+) -> None:
     request_id = share(user, slack, vault_entry)
     from app.runtime import assemble
 
     worker_engine = assemble(bot.services).engine  # what `mysafe-bot worker` builds
     assert worker_engine.sweep(now=time.time() + 86400 + 5) == 1
-    update = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                     if "Expired" in c.blocks_text()])[0]
+    update = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.update") if "Expired" in c.blocks_text()]
+    )[0]
     assert buttons(update) == [] and request_id in update.args["text"]
 
 
-def test_failed_apply_shows_retry_and_retry_works(bot: Bot, user: SlackClient, slack: SlackFake,
-                                                  emulator: Emulator, vault_entry: int) -> None:
+def test_failed_apply_shows_retry_and_retry_works(
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
+) -> None:
     request_id = share(user, slack, vault_entry)
     emulator.inject(status=503, method="PUT", path_prefix=PUT, times=3)
     user.click("UAPPROVER1", "approve", request_id)
-    failed = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                     if "Failed" in c.blocks_text()])[0]
+    failed = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.update") if "Failed" in c.blocks_text()]
+    )[0]
     assert buttons(failed) == ["Retry", "Deny"] and "unavailable" in failed.blocks_text()
     user.click("UAPPROVER2", "retry", request_id)
     slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if "Applied" in c.blocks_text()])
@@ -200,13 +237,22 @@ def test_failed_apply_shows_retry_and_retry_works(bot: Bot, user: SlackClient, s
 
 
 def test_secret_typed_in_a_command_is_refused_and_appears_nowhere(
-        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis, key_prefix: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    vault_entry: int,
+    redis,
+    key_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     typed = "Sup3r-Secret-Typed!"
     response = user.command("UALICE", f"update password {vault_entry} password={typed}")
     assert response.status_code == 200
-    body = response.json() if response.headers.get("content-type", "").startswith("application/json") \
+    body = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
         else {"text": response.text}
+    )
     assert "rotate" in body["text"] and typed not in response.text
     assert typed not in slack.everything_sent()
     assert typed not in caplog.text
@@ -215,29 +261,37 @@ def test_secret_typed_in_a_command_is_refused_and_appears_nowhere(
     assert bot.engine.queue() == []
 
 
-def test_bad_signature_and_stale_timestamp_are_401(bot: Bot, user: SlackClient, slack: SlackFake,
-                                                   vault_entry: int, redis, key_prefix: str) -> None:
+def test_bad_signature_and_stale_timestamp_are_401(
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis, key_prefix: str
+) -> None:
     before = set(redis.scan_iter(match=f"{key_prefix}:*"))
-    wrong = user.command("UALICE", f"share password {vault_entry} with user:carol",
-                         secret="not-the-signing-secret")
-    stale = user.command("UALICE", f"share password {vault_entry} with user:carol",
-                         timestamp=int(time.time()) - 6 * 60)
+    wrong = user.command(
+        "UALICE", f"share password {vault_entry} with user:carol", secret="not-the-signing-secret"
+    )
+    stale = user.command(
+        "UALICE", f"share password {vault_entry} with user:carol", timestamp=int(time.time()) - 6 * 60
+    )
     assert (wrong.status_code, stale.status_code) == (401, 401)
     assert set(redis.scan_iter(match=f"{key_prefix}:*")) == before
     assert slack.calls == []
 
 
-def test_slack_retries_never_make_a_second_request(bot: Bot, user: SlackClient, slack: SlackFake,
-                                                    vault_entry: int) -> None:
+def test_slack_retries_never_make_a_second_request(
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
+) -> None:
     share(user, slack, vault_entry)
-    retried = user.command("UALICE", f"share password {vault_entry} with user:carol",
-                           headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    retried = user.command(
+        "UALICE",
+        f"share password {vault_entry} with user:carol",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
     assert retried.status_code == 200
     assert len(bot.engine.queue()) == 1
 
 
-def test_home_tab_shows_own_requests_and_the_queue(bot: Bot, user: SlackClient, slack: SlackFake,
-                                                   vault_entry: int) -> None:
+def test_home_tab_shows_own_requests_and_the_queue(
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
+) -> None:
     request_id = share(user, slack, vault_entry)
     user.event({"type": "app_home_opened", "user": "UAPPROVER1", "channel": "D1", "tab": "home"})
     view = slack.wait_calls("views.publish")[0].args["view"]
@@ -263,7 +317,8 @@ def test_socket_mode_only_has_no_unsigned_http_route(slack_env: dict[str, str], 
 
 
 def test_slack_down_at_creation_then_the_worker_posts_the_message(
-        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
+) -> None:
     from app.ops.worker import repost
     from app.runtime import assemble
 
@@ -276,14 +331,14 @@ def test_slack_down_at_creation_then_the_worker_posts_the_message(
     worker = assemble(bot.services)
     assert repost(worker) == 0  # too recent: the web process may still be posting it
     assert worker.notifier is not None
-    assert worker.notifier.post_missing(worker.engine.queue(),
-                                        older_than=request.created + 1) == 1
+    assert worker.notifier.post_missing(worker.engine.queue(), older_than=request.created + 1) == 1
     assert bot.engine.get(request.id).ts
     assert buttons(approval_posts(slack)[-1]) == ["Approve", "Deny"]
 
 
 def test_a_request_the_approvals_channel_refuses_is_not_left_waiting(
-        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
+) -> None:
     """The bot is not in the approvals channel: the requester is told, nothing waits unseen,
     and the same command works once the bot is invited."""
     slack.fail("chat.postMessage", error="not_in_channel")
@@ -298,14 +353,26 @@ def test_a_request_the_approvals_channel_refuses_is_not_left_waiting(
 
 
 def test_someone_removed_from_an_approver_group_stops_approving(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int,
-        redis, key_prefix: str) -> None:
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    vault_entry: int,
+    redis,
+    key_prefix: str,
+) -> None:
     request_id = share(user, slack, vault_entry)
     assert "UGROUPAPPROVER" in bot.runtime.front.approvers  # cached now
     assert 0 < redis.ttl(f"{key_prefix}:approver-group:SAPPROVERS") <= 30
     slack.usergroups["SAPPROVERS"] = []  # removed from the group in Slack...
-    user.event({"type": "subteam_members_changed", "subteam_id": "SAPPROVERS",
-                "team_id": "T1", "removed_users": ["UGROUPAPPROVER"]})  # ...and Slack says so
+    user.event(
+        {
+            "type": "subteam_members_changed",
+            "subteam_id": "SAPPROVERS",
+            "team_id": "T1",
+            "removed_users": ["UGROUPAPPROVER"],
+        }
+    )  # ...and Slack says so
     user.click("UGROUPAPPROVER", "approve", request_id)
     told = slack.wait_responses(2)[-1]["text"]
     assert "not one of the configured approvers" in told
@@ -313,8 +380,13 @@ def test_someone_removed_from_an_approver_group_stops_approving(
 
 
 def test_storage_failing_after_the_write_says_the_change_was_sent(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    vault_entry: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Redis fails after MySafe took the PUT: the approver hears what is known, not "nothing
     was changed"; once storage is back the worker records it, without writing again."""
     import redis as redis_module
@@ -342,8 +414,8 @@ def test_storage_failing_after_the_write_says_the_change_was_sent(
 
 
 def test_the_worker_posts_an_unposted_message_however_many_are_open(
-        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis,
-        key_prefix: str) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis, key_prefix: str
+) -> None:
     """120 requests are open; the newest one's first post failed: the worker's pass posts it
     (it used to look only at the oldest 100)."""
     from app.approvals.changes import Change, Verb
@@ -351,9 +423,13 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
     from app.ops.worker import repost
     from app.runtime import assemble
 
-    made = [bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, vault_entry,
-                                     add_users=(UserShare("carol"),)), requester="UALICE")
-            for _ in range(120)]
+    made = [
+        bot.engine.submit(
+            Change(Verb.SHARE, Kind.PASSWORD, vault_entry, add_users=(UserShare("carol"),)),
+            requester="UALICE",
+        )
+        for _ in range(120)
+    ]
     newest = made[-1]
     key = f"{key_prefix}:req:{{{newest.id}}}"
     redis.hdel(key, "ts", "channel")  # as if Slack had been down when it was made
@@ -365,7 +441,8 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
 
 
 def test_the_home_queue_pages_through_everything_waiting(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
+) -> None:
     """25 requests wait for an approver who also has requests of their own: the Home counts
     them, shows the newest first, and *More* walks through every one; none of the approver's
     own requests is offered for their approval."""
@@ -375,11 +452,14 @@ def test_the_home_queue_pages_through_everything_waiting(
     change = Change(Verb.SHARE, Kind.PASSWORD, vault_entry, add_users=(UserShare("carol"),))
     waiting = [bot.engine.submit(change, requester="UALICE").id for _ in range(25)]
     client_id, client_secret = emulator.add_user("approver1")
-    bot.services.vault.link("UAPPROVER1", client_id=client_id, client_secret=client_secret,
-                            mysafe_username="approver1")
+    bot.services.vault.link(
+        "UAPPROVER1", client_id=client_id, client_secret=client_secret, mysafe_username="approver1"
+    )
     theirs = emulator.add_password("approver1", name="Theirs", username="a", password="p")
-    own = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, theirs,
-                                   add_users=(UserShare("carol"),)), requester="UAPPROVER1").id
+    own = bot.engine.submit(
+        Change(Verb.SHARE, Kind.PASSWORD, theirs, add_users=(UserShare("carol"),)),
+        requester="UAPPROVER1",
+    ).id
     user.event({"type": "app_home_opened", "user": "UAPPROVER1", "channel": "D1", "tab": "home"})
     seen: list[str] = []
     for page in range(1, 10):
@@ -389,8 +469,13 @@ def test_the_home_queue_pages_through_everything_waiting(
         queue = text.split("Waiting for your approval")[1]
         seen += [r for r in waiting if r in queue and r not in seen]
         assert own not in queue
-        more = [e for b in view["blocks"] if b.get("block_id") == "home-paging"
-                for e in b["elements"] if e["text"]["text"].startswith("More")]
+        more = [
+            e
+            for b in view["blocks"]
+            if b.get("block_id") == "home-paging"
+            for e in b["elements"]
+            if e["text"]["text"].startswith("More")
+        ]
         if not more:
             break
         user.click("UAPPROVER1", "home_page", more[0]["value"], channel="")
@@ -398,7 +483,8 @@ def test_the_home_queue_pages_through_everything_waiting(
 
 
 def test_homes_that_show_a_request_are_refreshed_when_it_changes(
-        bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
+) -> None:
     """Approved in the channel: the requester's and the approver's open Homes lose their
     Cancel and Approve buttons for it, without anyone reopening the tab."""
     request_id = share(user, slack, vault_entry)
@@ -412,5 +498,6 @@ def test_homes_that_show_a_request_are_refreshed_when_it_changes(
 
     assert request_id in latest_home("UALICE") and request_id in latest_home("UAPPROVER2")
     user.click("UAPPROVER1", "approve", request_id)
-    slack.wait_for(lambda: request_id not in latest_home("UALICE")
-                   and request_id not in latest_home("UAPPROVER2"))
+    slack.wait_for(
+        lambda: request_id not in latest_home("UALICE") and request_id not in latest_home("UAPPROVER2")
+    )

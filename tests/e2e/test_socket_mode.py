@@ -37,6 +37,7 @@ NEW_PASSWORD = "N3w-Socket-Value!"
 
 # --- fixtures ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def socket_slack(slack: SlackFake) -> Iterator[SocketModeFake]:
     """Slack's websocket endpoint, handed out by the Web API fake's `apps.connections.open`."""
@@ -70,11 +71,17 @@ def vault_entry(socket_bot: Bot, emulator: Emulator, link) -> int:
     for name in ("bobm", "carol"):
         emulator.add_user(name)
     socket_bot.services.vault.map_mention("UCAROL", "carol")
-    return emulator.add_password("alices", name="GCP console", username="ops@example.com",
-                                 password="old-Password-9", users_allowed=[{"username": "bobm"}])
+    return emulator.add_password(
+        "alices",
+        name="GCP console",
+        username="ops@example.com",
+        password="old-Password-9",
+        users_allowed=[{"username": "bobm"}],
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------
+
 
 def approval_posts(slack: SlackFake) -> list[SlackCall]:
     return [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == "C0APPROVALS"]
@@ -85,14 +92,19 @@ def request_id_of(call: SlackCall) -> str:
 
 
 def applied(slack: SlackFake) -> SlackCall:
-    return slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                   if "Applied" in c.blocks_text()])[0]
+    return slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.update") if "Applied" in c.blocks_text()]
+    )[0]
 
 
 def dm_to(slack: SlackFake, user: str, count: int = 1) -> SlackCall:
-    return slack.wait_for(lambda: len(found := [c for c in slack.calls_to("chat.postMessage")
-                                                if c.args["channel"] == user]) >= count
-                          and found)[count - 1]
+    return slack.wait_for(
+        lambda: (
+            len(found := [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == user])
+            >= count
+            and found
+        )
+    )[count - 1]
 
 
 def home_opened(user: str) -> dict[str, str]:
@@ -105,12 +117,20 @@ def published_for(slack: SlackFake) -> list[str]:
 
 # --- flows over the websocket --------------------------------------------------------------
 
+
 def test_share_is_requested_approved_and_applied_over_socket_mode(
-        socket_bot: Bot, socket_slack: SocketModeFake, slack: SlackFake, emulator: Emulator,
-        vault_entry: int) -> None:
+    socket_bot: Bot,
+    socket_slack: SocketModeFake,
+    slack: SlackFake,
+    emulator: Emulator,
+    vault_entry: int,
+) -> None:
     assert requests.post(f"{socket_bot.url}/slack/events", timeout=5).status_code == 404
-    command = socket_slack.command("UALICE", f'share password {vault_entry} with '
-                                   f'<@UCAROL|carol> reason "on-call"', slack.response_url)
+    command = socket_slack.command(
+        "UALICE",
+        f'share password {vault_entry} with <@UCAROL|carol> reason "on-call"',
+        slack.response_url,
+    )
     acked = socket_slack.wait_ack(command)  # acked at once, saying the work is under way
     assert acked["envelope_id"] == command
     assert acked["payload"]["text"].startswith("Working on /mysafe share password")
@@ -124,40 +144,55 @@ def test_share_is_requested_approved_and_applied_over_socket_mode(
     assert "Password successfully updated" in applied(slack).blocks_text()
     (put,) = emulator.calls_to("PUT", PUT)
     assert put.user == "alices"
-    assert put.json["users_allowed"] == [{"username": "bobm", "can_edit": False},
-                                         {"username": "carol", "can_edit": False}]
+    assert put.json["users_allowed"] == [
+        {"username": "bobm", "can_edit": False},
+        {"username": "carol", "can_edit": False},
+    ]
     assert socket_bot.engine.get(request_id).state is State.APPLIED
     (opened,) = slack.calls_to("apps.connections.open")
     assert opened.token == APP_TOKEN  # the app-level token opens the socket, not the bot's
 
 
 def test_rotate_form_is_checked_in_the_ack_then_applied_over_socket_mode(
-        socket_bot: Bot, socket_slack: SocketModeFake, slack: SlackFake, emulator: Emulator,
-        vault_entry: int) -> None:
+    socket_bot: Bot,
+    socket_slack: SocketModeFake,
+    slack: SlackFake,
+    emulator: Emulator,
+    vault_entry: int,
+) -> None:
     """A modal's submission is answered on the envelope's ack (`response_action: errors`
     shows next to the field); a good one is acknowledged empty and goes for approval."""
-    socket_slack.wait_ack(socket_slack.command("UALICE", f"rotate password {vault_entry}",
-                                               slack.response_url))
+    socket_slack.wait_ack(
+        socket_slack.command("UALICE", f"rotate password {vault_entry}", slack.response_url)
+    )
     view = slack.wait_calls("views.open")[0].args["view"]
     assert view["callback_id"] == "rotate"
 
-    empty = socket_slack.submit_view("UALICE", "rotate", {"reason": {"reason": text_input("q")}},
-                                     private_metadata=view["private_metadata"])
+    empty = socket_slack.submit_view(
+        "UALICE",
+        "rotate",
+        {"reason": {"reason": text_input("q")}},
+        private_metadata=view["private_metadata"],
+    )
     refused = socket_slack.wait_ack(empty)["payload"]
     assert refused["response_action"] == "errors" and set(refused["errors"]) == {"password"}
 
     good = socket_slack.submit_view(
-        "UALICE", "rotate", {"password": {"password": text_input(NEW_PASSWORD)},
-                             "reason": {"reason": text_input("quarterly")}},
-        private_metadata=view["private_metadata"])
+        "UALICE",
+        "rotate",
+        {
+            "password": {"password": text_input(NEW_PASSWORD)},
+            "reason": {"reason": text_input("quarterly")},
+        },
+        private_metadata=view["private_metadata"],
+    )
     assert socket_slack.wait_ack(good) == {"envelope_id": good}  # the modal simply closes
     waiting = dm_to(slack, "UALICE").args["text"]
     assert "waiting for approval" in waiting
     request_id = request_id_of(slack.wait_for(lambda: approval_posts(slack))[0])
     assert request_id in waiting
 
-    socket_slack.wait_ack(socket_slack.click("UAPPROVER2", "approve", request_id,
-                                             slack.response_url))
+    socket_slack.wait_ack(socket_slack.click("UAPPROVER2", "approve", request_id, slack.response_url))
     applied(slack)
     assert emulator.get_password(vault_entry)["password"] == NEW_PASSWORD
     assert NEW_PASSWORD not in slack.everything_sent()
@@ -165,7 +200,8 @@ def test_rotate_form_is_checked_in_the_ack_then_applied_over_socket_mode(
 
 
 def test_app_home_is_published_on_a_first_delivery_and_a_retry_is_dropped(
-        socket_bot: Bot, socket_slack: SocketModeFake, slack: SlackFake) -> None:
+    socket_bot: Bot, socket_slack: SocketModeFake, slack: SlackFake
+) -> None:
     """Socket Mode marks every event with `retry_attempt`; 0 is the first delivery."""
     first = socket_slack.event(home_opened("UAPPROVER1"), retry_attempt=0)
     socket_slack.wait_ack(first)
@@ -181,7 +217,8 @@ def test_app_home_is_published_on_a_first_delivery_and_a_retry_is_dropped(
 
 
 def test_the_bot_reconnects_when_slack_asks_for_a_refresh(
-        socket_bot: Bot, socket_slack: SocketModeFake, slack: SlackFake) -> None:
+    socket_bot: Bot, socket_slack: SocketModeFake, slack: SlackFake
+) -> None:
     first = socket_slack.refresh("refresh_requested")
     second = socket_slack.wait_connected(count=2)
     socket_slack.wait_for(lambda: first.closed)  # the old socket is let go
@@ -195,6 +232,7 @@ def test_the_bot_reconnects_when_slack_asks_for_a_refresh(
 
 
 # --- start-up: Slack refusing the token, or away ---------------------------------------------
+
 
 def _serve(port: int) -> list[str]:
     """`mysafe-bot serve` as the README runs it (one gunicorn worker)."""
@@ -212,10 +250,17 @@ def _environment(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_serve_stops_with_one_line_when_slack_refuses_the_app_token(
-        socket_env: dict[str, str], slack: SlackFake, tmp_path: Path) -> None:
+    socket_env: dict[str, str], slack: SlackFake, tmp_path: Path
+) -> None:
     slack.fail("apps.connections.open", error="invalid_auth")
-    result = subprocess.run(_serve(free_port()), capture_output=True,
-                            text=True, timeout=60, env=_environment(socket_env), cwd=tmp_path)
+    result = subprocess.run(
+        _serve(free_port()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_environment(socket_env),
+        cwd=tmp_path,
+    )
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("mysafe-bot: configuration error: SLACK_APP_TOKEN:")
@@ -226,21 +271,30 @@ def test_serve_stops_with_one_line_when_slack_refuses_the_app_token(
 
 
 def test_the_image_command_stops_with_one_line_when_slack_refuses_the_app_token(
-        socket_env: dict[str, str], slack: SlackFake, tmp_path: Path) -> None:
+    socket_env: dict[str, str], slack: SlackFake, tmp_path: Path
+) -> None:
     """The container and the Procfile run gunicorn itself, not `serve`: same one line, exit 2."""
     slack.fail("apps.connections.open", error="invalid_auth")
-    argv = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "--bind",
-            f"127.0.0.1:{free_port()}", "app:create_app()"]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60,
-                            env=_environment(socket_env), cwd=ROOT)
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:app.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{free_port()}",
+        "app:create_app()",
+    ]
+    result = subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env=_environment(socket_env), cwd=ROOT
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     refusals = [line for line in result.stderr.splitlines() if "configuration error" in line]
     assert len(refusals) == 1 and "SLACK_APP_TOKEN" in refusals[0]
     assert "Traceback" not in result.stderr and APP_TOKEN not in result.stderr
 
 
-def _get_when_listening(url: str, process: subprocess.Popen, timeout: float = 30
-                        ) -> requests.Response:
+def _get_when_listening(url: str, process: subprocess.Popen, timeout: float = 30) -> requests.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "serve exited"
@@ -252,14 +306,13 @@ def _get_when_listening(url: str, process: subprocess.Popen, timeout: float = 30
 
 
 def test_serve_keeps_http_up_while_slack_is_away_then_connects(
-        socket_env: dict[str, str], slack: SlackFake, socket_slack: SocketModeFake,
-        tmp_path: Path) -> None:
+    socket_env: dict[str, str], slack: SlackFake, socket_slack: SocketModeFake, tmp_path: Path
+) -> None:
     slack.fail("apps.connections.open", error="internal_error", status=500, times=10_000)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(tmp_path / "serve.log", "w") as log:
-        process = subprocess.Popen(_serve(port), stderr=log,
-                                   env=_environment(socket_env), cwd=tmp_path)
+        process = subprocess.Popen(_serve(port), stderr=log, env=_environment(socket_env), cwd=tmp_path)
     try:
         slack.wait_calls("apps.connections.open", 2, timeout=30)  # serve's check, the worker's
         assert _get_when_listening(f"{base}/healthz", process).status_code == 200
@@ -281,7 +334,8 @@ def test_serve_keeps_http_up_while_slack_is_away_then_connects(
 
 
 def test_a_worker_whose_app_token_is_refused_keeps_serving_and_says_why(
-        socket_env: dict[str, str], slack: SlackFake, redis) -> None:
+    socket_env: dict[str, str], slack: SlackFake, redis
+) -> None:
     """Under gunicorn without `serve` (the image's command), the check runs in each worker."""
     slack.fail("apps.connections.open", error="token_revoked")
     with served_bot(socket_env, redis) as bot:

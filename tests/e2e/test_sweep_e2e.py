@@ -48,30 +48,46 @@ def after_expiry(bot: Bot, ids: list[str]) -> float:
 
 
 def expired_updates(slack: SlackFake, ids: list[str]) -> set[str]:
-    return {rid for c in slack.calls_to("chat.update") if "Expired" in c.blocks_text()
-            for rid in ids if rid in c.args["text"]}
+    return {
+        rid
+        for c in slack.calls_to("chat.update")
+        if "Expired" in c.blocks_text()
+        for rid in ids
+        if rid in c.args["text"]
+    }
 
 
 def expiry_dms(slack: SlackFake, ids: list[str]) -> Counter[str]:
     """How many times the requester was told each request expired."""
-    return Counter(rid for c in slack.calls_to("chat.postMessage")
-                   if c.args.get("channel") == "UALICE" and "expired" in c.args["text"].lower()
-                   for rid in ids if rid in c.args["text"])
+    return Counter(
+        rid
+        for c in slack.calls_to("chat.postMessage")
+        if c.args.get("channel") == "UALICE" and "expired" in c.args["text"].lower()
+        for rid in ids
+        if rid in c.args["text"]
+    )
 
 
 def told_all(bot: Bot, slack: SlackFake, ids: list[str]) -> None:
     """Wait until Slack has every update and DM, then until no job and no news is left (so a
     DM sent twice would have arrived by now)."""
-    slack.wait_for(lambda: expired_updates(slack, ids) == set(ids)
-                   and set(expiry_dms(slack, ids)) == set(ids))
+    slack.wait_for(
+        lambda: expired_updates(slack, ids) == set(ids) and set(expiry_dms(slack, ids)) == set(ids)
+    )
     # The consumer marks them told right after its last Slack call.
-    eventually(lambda: not bot.runtime.front.jobs.pending() and all(
-        r.untold is None for r in bot.engine.store.get_many(ids)), 10,
-        "the sweep's news all told")
+    eventually(
+        lambda: (
+            not bot.runtime.front.jobs.pending()
+            and all(r.untold is None for r in bot.engine.store.get_many(ids))
+        ),
+        10,
+        "the sweep's news all told",
+    )
 
 
 def test_the_sweep_returns_before_slack_is_told_then_every_message_and_dm_arrives_once(
-        bot: Bot, slack: SlackFake, due: list[str]) -> None:
+    bot: Bot, slack: SlackFake, due: list[str]
+) -> None:
     held = slack.hold("chat.update")
     try:
         assert worker_engine(bot).sweep(now=after_expiry(bot, due)) == COUNT
@@ -83,8 +99,9 @@ def test_the_sweep_returns_before_slack_is_told_then_every_message_and_dm_arrive
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
 
 
-def test_the_updates_go_out_several_at_once_and_bounded(bot: Bot, slack: SlackFake,
-                                                        due: list[str]) -> None:
+def test_the_updates_go_out_several_at_once_and_bounded(
+    bot: Bot, slack: SlackFake, due: list[str]
+) -> None:
     slack.latency["chat.update"] = slack.latency["chat.postMessage"] = (SLOW, SLOW)
     assert worker_engine(bot).sweep(now=after_expiry(bot, due)) == COUNT
     told_all(bot, slack, due)
@@ -97,7 +114,8 @@ class Killed(BaseException):
 
 
 def test_a_sweep_killed_before_handing_its_news_off_loses_nothing(
-        bot: Bot, slack: SlackFake, due: list[str]) -> None:
+    bot: Bot, slack: SlackFake, due: list[str]
+) -> None:
     dying = worker_engine(bot)
 
     def killed(request_ids: object) -> None:
@@ -107,8 +125,7 @@ def test_a_sweep_killed_before_handing_its_news_off_loses_nothing(
     now = after_expiry(bot, due)
     with pytest.raises(Killed):
         dying.sweep(now=now)
-    assert all(r.state is State.EXPIRED and r.untold == 0
-               for r in bot.engine.store.get_many(due))
+    assert all(r.state is State.EXPIRED and r.untold == 0 for r in bot.engine.store.get_many(due))
     restarted = worker_engine(bot)
     assert restarted.sweep(now=now + 1) == 0  # handed off, for all it knows: not yet again
     assert bot.runtime.front.jobs.pending() == 0
@@ -118,19 +135,23 @@ def test_a_sweep_killed_before_handing_its_news_off_loses_nothing(
 
 
 def test_a_job_whose_teller_died_mid_way_is_told_by_the_consumer_taking_it_over(
-        bot: Bot, slack: SlackFake, due: list[str]) -> None:
+    bot: Bot, slack: SlackFake, due: list[str]
+) -> None:
     """The job was running when its process died: it had claimed its expiries and told
     none. The job queue hands it to another consumer, whose run of it takes the claims back."""
     jobs: list[dict[str, object]] = []
     dying = worker_engine(bot)
     dying.hand_off = lambda request_ids: jobs.append(
-        {"requests": list(request_ids), "teller": "job-1"})  # put, and taken by the teller
+        {"requests": list(request_ids), "teller": "job-1"}
+    )  # put, and taken by the teller
     assert dying.sweep(now=after_expiry(bot, due)) == COUNT
     now = time.time()
-    assert bot.engine.store.claim_untold(due, now=now, until=now + TELL_WITHIN,
-                                         teller="job-1") == due  # then SIGKILL
-    assert bot.engine.store.claim_untold(due, now=now, until=now + TELL_WITHIN,
-                                         teller="another") == []  # nobody else tells them
+    assert (
+        bot.engine.store.claim_untold(due, now=now, until=now + TELL_WITHIN, teller="job-1") == due
+    )  # then SIGKILL
+    assert (
+        bot.engine.store.claim_untold(due, now=now, until=now + TELL_WITHIN, teller="another") == []
+    )  # nobody else tells them
     assert bot.runtime.front is not None
     bot.runtime.front.handlers["tell_expired"](jobs[0])  # the job, taken over
     told_all(bot, slack, due)
@@ -138,21 +159,20 @@ def test_a_job_whose_teller_died_mid_way_is_told_by_the_consumer_taking_it_over(
 
 
 def test_news_whose_job_was_lost_is_handed_off_again_once_its_claim_ran_out(
-        bot: Bot, slack: SlackFake, due: list[str]) -> None:
+    bot: Bot, slack: SlackFake, due: list[str]
+) -> None:
     dying = worker_engine(bot)
     dying.hand_off = lambda request_ids: None  # a job that never ran to its end, and is gone
     now = after_expiry(bot, due)
     assert dying.sweep(now=now) == COUNT
     died = time.time() - 2 * TELL_WITHIN
-    assert bot.engine.store.claim_untold(due, now=died, until=died + TELL_WITHIN,
-                                         teller="lost") == due
+    assert bot.engine.store.claim_untold(due, now=died, until=died + TELL_WITHIN, teller="lost") == due
     worker_engine(bot).sweep(now=now + TELL_WITHIN + 1)
     told_all(bot, slack, due)
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
 
 
-def test_news_handed_off_twice_is_told_once(bot: Bot, slack: SlackFake,
-                                            due: list[str]) -> None:
+def test_news_handed_off_twice_is_told_once(bot: Bot, slack: SlackFake, due: list[str]) -> None:
     """Two jobs with the same expiries (a batch handed off again while its first job still
     waited), run by two consumer threads at once: each message and DM goes out once."""
     slack.latency["chat.update"] = (SLOW / 4, SLOW / 4)
@@ -162,5 +182,4 @@ def test_news_handed_off_twice_is_told_once(bot: Bot, slack: SlackFake,
     bot.runtime.front.hand_off(due)
     told_all(bot, slack, due)
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
-    assert len([c for c in slack.calls_to("chat.update") if "Expired" in c.blocks_text()]) \
-        == COUNT
+    assert len([c for c in slack.calls_to("chat.update") if "Expired" in c.blocks_text()]) == COUNT

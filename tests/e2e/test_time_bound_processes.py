@@ -27,10 +27,18 @@ def processes(slack_env: dict[str, str], tmp_path) -> Iterator[str]:
     """serve (one worker) and worker, as the Procfile runs them; yields serve's URL."""
     env = {"PATH": os.environ["PATH"], **slack_env}
     port = free_port()
-    serve = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-                              "--workers", "1"], env=env, stderr=subprocess.DEVNULL, cwd=tmp_path)
-    worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--interval", "0.5"],
-                              env=env, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.5"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", serve, time.monotonic() + 30)
         yield f"http://127.0.0.1:{port}"
@@ -41,8 +49,9 @@ def processes(slack_env: dict[str, str], tmp_path) -> Iterator[str]:
             assert process.wait(timeout=30) == 0
 
 
-def test_a_one_minute_share_ends_by_itself(processes: str, slack: SlackFake,
-                                           emulator: Emulator, link) -> None:
+def test_a_one_minute_share_ends_by_itself(
+    processes: str, slack: SlackFake, emulator: Emulator, link
+) -> None:
     import re
 
     link("UALICE", "alices")
@@ -57,8 +66,9 @@ def test_a_one_minute_share_ends_by_itself(processes: str, slack: SlackFake,
     assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["carol"]
     approved = time.monotonic()
 
-    reply = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                                    if c.args.get("thread_ts")], timeout=90)[0]
+    reply = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")], timeout=90
+    )[0]
     took = time.monotonic() - approved
     assert "Time is up: carol (view) removed" in reply.args["text"]
     assert emulator.get_password(entry)["users_allowed"] == []
@@ -68,8 +78,8 @@ def test_a_one_minute_share_ends_by_itself(processes: str, slack: SlackFake,
 
 
 def test_four_worker_processes_racing_revoke_each_share_once(
-        slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, link, services,
-        tmp_path) -> None:
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, link, services, tmp_path
+) -> None:
     from app.approvals.changes import Change, Verb
     from app.approvals.engine import Engine
     from app.clock import shifted
@@ -82,14 +92,22 @@ def test_four_worker_processes_racing_revoke_each_share_once(
     with shifted(-120):  # approved two minutes ago, for one minute: due now
         for name in grantees:
             emulator.add_user(name)
-            request = engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
-                                           add_users=(UserShare(name),), duration=60),
-                                    requester="UALICE")
+            request = engine.submit(
+                Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare(name),), duration=60),
+                requester="UALICE",
+            )
             engine.approve(request.id, "UAPPROVER1", is_approver=True)
     assert len(emulator.get_password(entry)["users_allowed"]) == 8
     env = {"PATH": os.environ["PATH"], **slack_env}
-    workers = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--once"], env=env,
-                                stderr=subprocess.DEVNULL, cwd=tmp_path) for _ in range(4)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--once"],
+            env=env,
+            stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+        )
+        for _ in range(4)
+    ]
     assert [w.wait(timeout=60) for w in workers] == [0, 0, 0, 0]
     assert emulator.get_password(entry)["users_allowed"] == []
     assert len(emulator.calls_to("PUT", "/api/mysafe/password/update")) == 8 + 8

@@ -26,13 +26,22 @@ def entry(bot: Bot, emulator: Emulator, link) -> int:
     emulator.add_user("carol")
     emulator.add_user("bobm")
     bot.services.vault.map_mention("UCAROL", "carol")
-    return emulator.add_password("alices", name="GCP console", username="ops@example.com",
-                                 password="old-Password-9!", users_allowed=[{"username": "bobm"}])
+    return emulator.add_password(
+        "alices",
+        name="GCP console",
+        username="ops@example.com",
+        password="old-Password-9!",
+        users_allowed=[{"username": "bobm"}],
+    )
 
 
 def shared_for_an_hour(bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> str:
-    told = ask(user, slack, "UALICE",
-               f'share password {entry} with <@UCAROL|carol> edit for 1h reason "on-call"')
+    told = ask(
+        user,
+        slack,
+        "UALICE",
+        f'share password {entry} with <@UCAROL|carol> edit for 1h reason "on-call"',
+    )
     request_id = request_id_in(told)
     approve(user, slack, request_id)
     applied_told(slack)
@@ -42,8 +51,11 @@ def shared_for_an_hour(bot: Bot, user: SlackClient, slack: SlackFake, entry: int
 def applied_told(slack: SlackFake) -> None:
     """Wait for the approval's last words, the DMs after the message says Applied: the end's
     own DMs and message update must come after them, as they would a while later."""
-    slack.wait_for(lambda: {c.args.get("channel") for c in slack.calls_to("chat.postMessage")}
-                   >= {"UALICE", "UCAROL"})
+    slack.wait_for(
+        lambda: (
+            {c.args.get("channel") for c in slack.calls_to("chat.postMessage")} >= {"UALICE", "UCAROL"}
+        )
+    )
 
 
 def later(bot: Bot, request_id: str, seconds: float) -> float:
@@ -51,10 +63,10 @@ def later(bot: Bot, request_id: str, seconds: float) -> float:
 
 
 def test_the_end_is_told_in_the_thread_and_to_owner_and_grantee(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int
+) -> None:
     request_id = shared_for_an_hour(bot, user, slack, entry)
-    assert {u["username"] for u in emulator.get_password(entry)["users_allowed"]} == \
-        {"bobm", "carol"}
+    assert {u["username"] for u in emulator.get_password(entry)["users_allowed"]} == {"bobm", "carol"}
     assert bot.runtime.revoker is not None
     assert bot.runtime.revoker.sweep(now=later(bot, request_id, 1)) == 1
     assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["bobm"]
@@ -62,22 +74,24 @@ def test_the_end_is_told_in_the_thread_and_to_owner_and_grantee(
     assert reply.args["channel"] == APPROVALS
     assert "Time is up: carol (edit) removed" in reply.args["text"]
     for person in ("UALICE", "UCAROL"):
-        assert any("Time is up" in c.args["text"] for c in slack.calls_to("chat.postMessage")
-                   if c.args.get("channel") == person)
+        assert any(
+            "Time is up" in c.args["text"]
+            for c in slack.calls_to("chat.postMessage")
+            if c.args.get("channel") == person
+        )
     assert repair(bot.runtime) == 1  # the worker's next pass: the approval message says it ended
     ended = [c for c in slack.calls_to("chat.update") if "Was for 1 h; ended" in readable(c)]
     assert len(ended) == 1 and "taken back (see the thread)" in readable(ended[0])
 
 
 def test_a_revoke_that_fails_is_shown_until_it_succeeds(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int
+) -> None:
     request_id = shared_for_an_hour(bot, user, slack, entry)
-    emulator.inject(status=503, method="PUT", path_prefix="/api/mysafe/password/update",
-                    times=3)
+    emulator.inject(status=503, method="PUT", path_prefix="/api/mysafe/password/update", times=3)
     assert bot.runtime.revoker is not None
     bot.runtime.revoker.sweep(now=later(bot, request_id, 1))
-    (alert,) = [c for c in slack.calls_to("chat.postMessage")
-                if "could not be removed" in str(c.args)]
+    (alert,) = [c for c in slack.calls_to("chat.postMessage") if "could not be removed" in str(c.args)]
     assert alert.args["channel"] == APPROVALS
     assert "access of carol (edit) to password" in alert.args["text"]
     assert "still retrying" in alert.args["text"]
@@ -92,30 +106,41 @@ def test_a_revoke_that_fails_is_shown_until_it_succeeds(
 
 
 def test_an_approver_gives_up_with_the_button(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int
+) -> None:
     request_id = shared_for_an_hour(bot, user, slack, entry)
     bot.services.vault.unlink("UALICE")  # the owner's key is gone: the revoke cannot be made
     assert bot.runtime.revoker is not None
     bot.runtime.revoker.sweep(now=later(bot, request_id, 1))
-    slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                            if "could not be removed" in str(c.args)])
+    slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if "could not be removed" in str(c.args)]
+    )
     before = len(slack.responses)
     assert user.click("UALICE", "revoke_give_up", request_id).status_code == 200
     assert slack.wait_responses(before + 1)[-1]["text"].startswith("Only approvers")
     assert user.click(APPROVER, "revoke_give_up", request_id).status_code == 200
-    given_up = slack.wait_for(lambda: [c for c in slack.calls_to("chat.update")
-                                       if "gave up" in c.args["text"]])[0]
+    given_up = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.update") if "gave up" in c.args["text"]]
+    )[0]
     assert f"<@{APPROVER}> gave up removing access of carol (edit)" in given_up.args["text"]
     assert sweep(bot.runtime) == 0
     assert bot.runtime.revoker.sweep(now=timestamp() + 100 * 86400) == 0  # no more attempts
 
 
 def test_rotate_after_sets_a_new_password_that_appears_nowhere_else(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int, redis,
-        key_prefix: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    entry: int,
+    redis,
+    key_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
-    told = ask(user, slack, "UALICE",
-               f"share password {entry} with <@UCAROL|carol> for 2h rotate-after")
+    told = ask(
+        user, slack, "UALICE", f"share password {entry} with <@UCAROL|carol> for 2h rotate-after"
+    )
     request_id = request_id_in(told)
     approve(user, slack, request_id)
     applied_told(slack)
@@ -136,18 +161,20 @@ def test_rotate_after_sets_a_new_password_that_appears_nowhere_else(
     assert new not in str([r.to_json() for r in bot.engine.audit.read()])
 
 
-def test_rotate_after_is_for_passwords_only(bot: Bot, user: SlackClient, slack: SlackFake,
-                                            emulator: Emulator, entry: int) -> None:
-    secret = emulator.add_secret("alices", name="API", url="https://api.example",
-                                 client_id="cid", client_secret="cs-1")
-    told = ask(user, slack, "UALICE", f"share secret {secret} with user:carol for 2h "
-                                      "rotate-after")
+def test_rotate_after_is_for_passwords_only(
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int
+) -> None:
+    secret = emulator.add_secret(
+        "alices", name="API", url="https://api.example", client_id="cid", client_secret="cs-1"
+    )
+    told = ask(user, slack, "UALICE", f"share secret {secret} with user:carol for 2h rotate-after")
     assert "rotate-after is for passwords only" in told
     assert bot.engine.queue() == []
 
 
 def test_the_approval_message_says_for_how_long_and_until_when(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int
+) -> None:
     told = ask(user, slack, "UALICE", f"share password {entry} with user:carol for 8h")
     request_id = request_id_in(told)
     (posted,) = [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == APPROVALS]
@@ -160,8 +187,8 @@ def test_the_approval_message_says_for_how_long_and_until_when(
 
 
 def test_requests_and_the_home_tab_list_running_shares_and_the_owner_revokes_now(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int,
-        link) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int, link
+) -> None:
     link("UCAROL", "carol")
     request_id = shared_for_an_hour(bot, user, slack, entry)
     for person in ("UALICE", "UCAROL"):
@@ -175,8 +202,11 @@ def test_requests_and_the_home_tab_list_running_shares_and_the_owner_revokes_now
         return slack.wait_calls("views.publish", before + 1)[before].args["view"]
 
     def revoke_buttons(view: dict) -> list[str]:
-        return [b["accessory"]["value"] for b in view["blocks"]
-                if b.get("accessory", {}).get("action_id") == "revoke_now"]
+        return [
+            b["accessory"]["value"]
+            for b in view["blocks"]
+            if b.get("accessory", {}).get("action_id") == "revoke_now"
+        ]
 
     assert revoke_buttons(home("UCAROL")) == []  # a grantee cannot end it for the owner
     assert revoke_buttons(home("UALICE")) == [request_id]
@@ -185,8 +215,9 @@ def test_requests_and_the_home_tab_list_running_shares_and_the_owner_revokes_now
     assert user.click("UCAROL", "revoke_now", request_id).status_code == 200
     assert "Only the owner" in slack.wait_responses(before + 1)[-1]["text"]
     assert user.click("UALICE", "revoke_now", request_id).status_code == 200
-    reply = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                                    if c.args.get("thread_ts")])[0]
+    reply = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    )[0]
     assert "Time is up: carol (edit) removed" in reply.args["text"]
     assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["bobm"]
     (now,) = [r for r in bot.engine.audit.read(request=request_id) if r.event == "revoke.now"]
@@ -195,20 +226,27 @@ def test_requests_and_the_home_tab_list_running_shares_and_the_owner_revokes_now
 
 
 def test_a_reminder_offers_extend_to_both_and_revoke_now_to_the_owner(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int,
-        link) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int, link
+) -> None:
     link("UCAROL", "carol")
     request_id = shared_for_an_hour(bot, user, slack, entry)
     assert bot.runtime.revoker is not None
     bot.runtime.revoker.sweep(now=later(bot, request_id, -0.1 * 3600 + 1))  # 6 min before
 
     def reminder(person: str):
-        return [c for c in slack.calls_to("chat.postMessage")
-                if c.args.get("channel") == person and "ends" in c.args["text"]][-1]
+        return [
+            c
+            for c in slack.calls_to("chat.postMessage")
+            if c.args.get("channel") == person and "ends" in c.args["text"]
+        ][-1]
 
     def labels(call) -> list[str]:
-        return [e["text"]["text"] for b in call.args["blocks"] if b["type"] == "actions"
-                for e in b["elements"]]
+        return [
+            e["text"]["text"]
+            for b in call.args["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+        ]
 
     assert labels(reminder("UALICE")) == ["Extend", "Revoke now"]
     assert labels(reminder("UCAROL")) == ["Extend"]
@@ -219,21 +257,27 @@ def test_a_reminder_offers_extend_to_both_and_revoke_now_to_the_owner(
     told = slack.wait_responses(before + 1)[-1]["text"]
     extension = bot.engine.get(request_id_in(told))
     assert extension.id != request_id and extension.change.extends == request_id
-    posted = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                                     if c.args["channel"] == APPROVALS
-                                     and extension.id in str(c.args)])[0]
+    posted = slack.wait_for(
+        lambda: [
+            c
+            for c in slack.calls_to("chat.postMessage")
+            if c.args["channel"] == APPROVALS and extension.id in str(c.args)
+        ]
+    )[0]
     assert f"extends {request_id}" in readable(posted)
 
 
 def test_a_grantee_looking_at_the_home_tab_sees_the_share_end(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int, link) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int, link
+) -> None:
     link("UCAROL", "carol")
     request_id = shared_for_an_hour(bot, user, slack, entry)
     user.event({"type": "app_home_opened", "user": "UCAROL", "channel": "D1", "tab": "home"})
 
     def homes() -> list:
-        return [c.args["view"] for c in slack.calls_to("views.publish")
-                if c.args["user_id"] == "UCAROL"]
+        return [
+            c.args["view"] for c in slack.calls_to("views.publish") if c.args["user_id"] == "UCAROL"
+        ]
 
     first = slack.wait_for(homes)[0]
     assert "Your time-bound shares" in str(first)

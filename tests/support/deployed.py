@@ -48,14 +48,18 @@ def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:
 
 
 @contextmanager
-def deployed(env: dict[str, str], cwd: Path, *, workers: int = 2,
-             worker: bool = True) -> Iterator[Deployed]:
+def deployed(
+    env: dict[str, str], cwd: Path, *, workers: int = 2, worker: bool = True
+) -> Iterator[Deployed]:
     full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
     port = free_port()
-    serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", str(workers)],
-                             env=full, stderr=subprocess.PIPE, cwd=cwd)
-    running = Deployed(f"http://127.0.0.1:{port}", serve,
-                       start_worker(env, cwd) if worker else None)
+    serve = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+        env=full,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+    )
+    running = Deployed(f"http://127.0.0.1:{port}", serve, start_worker(env, cwd) if worker else None)
     try:
         wait_until_ready(f"{running.url}/readyz", serve, time.monotonic() + 60)
         yield running

@@ -15,8 +15,15 @@ import requests
 
 def run(env: dict[str, str], *args: str, stdin: str = "", cwd=None) -> subprocess.CompletedProcess:
     full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin, text=True,
-                          capture_output=True, env=full_env, timeout=60, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=full_env,
+        timeout=60,
+        cwd=cwd,
+    )
 
 
 def free_port() -> int:

@@ -39,19 +39,51 @@ class RedisCluster:
         for port in self.ports:
             node_dir = self.workdir / str(port)
             node_dir.mkdir(parents=True)
-            self.processes.append(subprocess.Popen(
-                [str(BIN / "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                 "--dir", str(node_dir), "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        str(BIN / "redis-server"),
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--dir",
+                        str(node_dir),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         for port in self.ports:
             self._wait(lambda p=port: redis.Redis(port=p).ping())
         subprocess.run(
-            [str(BIN / "redis-cli"), "--cluster", "create",
-             *[f"127.0.0.1:{p}" for p in self.ports], "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=60)
+            [
+                str(BIN / "redis-cli"),
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in self.ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         for port in self.ports:
-            self._wait(lambda p=port: b"cluster_state:ok" in redis.Redis(port=p).execute_command("CLUSTER", "INFO"))
+            self._wait(
+                lambda p=port: (
+                    b"cluster_state:ok" in redis.Redis(port=p).execute_command("CLUSTER", "INFO")
+                )
+            )
         return self
 
     def stop(self) -> None:
@@ -86,19 +118,41 @@ class RedisSentinel:
         return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/mymaster"
 
     def start(self) -> RedisSentinel:
-        self.processes.append(subprocess.Popen(
-            [str(BIN / "redis-server"), "--port", str(self.master_port), "--bind", "127.0.0.1",
-             "--save", "", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "redis-server"),
+                    "--port",
+                    str(self.master_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--dir",
+                    str(self.workdir),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         self._wait(lambda: redis.Redis(port=self.master_port).ping())
         config = self.workdir / "sentinel.conf"
-        config.write_text(f"port {self.sentinel_port}\nbind 127.0.0.1\n"
-                          f"sentinel monitor mymaster 127.0.0.1 {self.master_port} 1\n")
-        self.processes.append(subprocess.Popen(
-            [str(BIN / "redis-server"), str(config), "--sentinel"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        self._wait(lambda: redis.Redis(port=self.sentinel_port).execute_command(
-            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"))
+        config.write_text(
+            f"port {self.sentinel_port}\nbind 127.0.0.1\n"
+            f"sentinel monitor mymaster 127.0.0.1 {self.master_port} 1\n"
+        )
+        self.processes.append(
+            subprocess.Popen(
+                [str(BIN / "redis-server"), str(config), "--sentinel"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        self._wait(
+            lambda: redis.Redis(port=self.sentinel_port).execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"
+            )
+        )
         return self
 
     stop = RedisCluster.stop

@@ -33,8 +33,9 @@ class SlackCall:
 
     def blocks_text(self) -> str:
         """Everything a person would read in this call (text and blocks), for assertions."""
-        return json.dumps({k: v for k, v in self.args.items()
-                           if k in ("text", "blocks", "view", "attachments")})
+        return json.dumps(
+            {k: v for k, v in self.args.items() if k in ("text", "blocks", "view", "attachments")}
+        )
 
 
 @dataclass
@@ -75,8 +76,9 @@ class SlackFake:
 
     # --- test-side API -----------------------------------------------------------------------
 
-    def fail(self, method: str, *, error: str = "internal_error", status: int = 200,
-             times: int = 1) -> None:
+    def fail(
+        self, method: str, *, error: str = "internal_error", status: int = 200, times: int = 1
+    ) -> None:
         self.failures.setdefault(method, []).extend([{"error": error, "status": status}] * times)
 
     def calls_to(self, method: str) -> list[SlackCall]:
@@ -93,8 +95,9 @@ class SlackFake:
                     return value
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"timed out waiting; calls so far: "
-                                         f"{[c.method for c in self.calls]}")
+                    raise AssertionError(
+                        f"timed out waiting; calls so far: {[c.method for c in self.calls]}"
+                    )
                 self._cond.wait(remaining)
 
     def wait_landed(self, timeout: float = 10.0) -> None:
@@ -118,12 +121,12 @@ class SlackFake:
             self._cond.notify_all()
 
     def wait_calls(self, method: str, count: int = 1, timeout: float = 10.0) -> list[SlackCall]:
-        return self.wait_for(lambda: (found := self.calls_to(method)) and len(found) >= count
-                             and found, timeout)
+        return self.wait_for(
+            lambda: (found := self.calls_to(method)) and len(found) >= count and found, timeout
+        )
 
     def wait_responses(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
-        return self.wait_for(lambda: len(self.responses) >= count and list(self.responses),
-                             timeout)
+        return self.wait_for(lambda: len(self.responses) >= count and list(self.responses), timeout)
 
     def everything_sent(self) -> str:
         with self._cond:
@@ -142,11 +145,13 @@ class SlackFake:
     # --- server ------------------------------------------------------------------------------
 
     def start(self) -> SlackFake:
-        self._server = make_server("127.0.0.1", 0, self._app(), threaded=True,
-                                   request_handler=_KeepAlive)
+        self._server = make_server(
+            "127.0.0.1", 0, self._app(), threaded=True, request_handler=_KeepAlive
+        )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -180,9 +185,13 @@ class SlackFake:
             refused = refusal(method, args)  # what real Slack would refuse, refused here too
             if refused:
                 self.refused.append((method, refused))
-            answer = ({"ok": False, "error": failure["error"]} if failure
-                      else {"ok": False, "error": refused} if refused
-                      else self._answer(method, args))
+            answer = (
+                {"ok": False, "error": failure["error"]}
+                if failure
+                else {"ok": False, "error": refused}
+                if refused
+                else self._answer(method, args)
+            )
             self._record(SlackCall(method, args, token, int(request.environ.get("REMOTE_PORT", 0))))
             if delayed:
                 self._land()
@@ -226,16 +235,27 @@ class SlackFake:
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
         if method == "users.lookupByEmail":
             user = self.users_by_email.get(args.get("email", ""))
-            return {"ok": True, "user": {"id": user}} if user else \
-                {"ok": False, "error": "users_not_found"}
+            return (
+                {"ok": True, "user": {"id": user}}
+                if user
+                else {"ok": False, "error": "users_not_found"}
+            )
         if method == "users.info":
             user = args.get("user", "")
             if user in self.unknown:
                 return {"ok": False, "error": "user_not_found"}
-            return {"ok": True, "user": {"id": user, "team_id": "T1", "deleted": False,
-                                         "is_bot": False, "is_restricted": False,
-                                         "is_ultra_restricted": False,
-                                         **self.profiles.get(user, {})}}
+            return {
+                "ok": True,
+                "user": {
+                    "id": user,
+                    "team_id": "T1",
+                    "deleted": False,
+                    "is_bot": False,
+                    "is_restricted": False,
+                    "is_ultra_restricted": False,
+                    **self.profiles.get(user, {}),
+                },
+            }
         if method == "usergroups.users.list":
             if args.get("usergroup") in self.unknown:
                 return {"ok": False, "error": "no_such_subteam"}
@@ -245,8 +265,14 @@ class SlackFake:
         if method == "auth.test":
             return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
         if method == "conversations.info":
-            return {"ok": True, "channel": {"id": channel, "name": "vault-approvals",
-                                            "is_member": channel not in self.not_member}}
+            return {
+                "ok": True,
+                "channel": {
+                    "id": channel,
+                    "name": "vault-approvals",
+                    "is_member": channel not in self.not_member,
+                },
+            }
         return {"ok": True}
 
 

@@ -48,8 +48,12 @@ def slack() -> Iterator[SlackFake]:
 
 @pytest.fixture
 def slack_env(env: dict[str, str], slack: SlackFake) -> dict[str, str]:
-    return {**env, "SLACK_API_URL": f"{slack.url}/api/", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "MYSAFE_BOT_APPROVERS": "UAPPROVER1,UAPPROVER2,UAPPROVER3,SAPPROVERS"}
+    return {
+        **env,
+        "SLACK_API_URL": f"{slack.url}/api/",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "MYSAFE_BOT_APPROVERS": "UAPPROVER1,UAPPROVER2,UAPPROVER3,SAPPROVERS",
+    }
 
 
 @contextlib.contextmanager
@@ -61,8 +65,7 @@ def served_bot(environ: dict[str, str], redis, *, consume: bool = True) -> Itera
     runtime = build_runtime(settings, redis=redis, session=session)
     app = create_app(runtime, consume=consume)
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         yield Bot(f"http://127.0.0.1:{server.server_port}", runtime, app)
     finally:

@@ -25,12 +25,24 @@ from tests.support.slack_reading import (
 )
 
 #: The Web API methods the bot calls; anything else is `unknown_method`, as Slack says.
-KNOWN_METHODS = frozenset({
-    "chat.postMessage", "chat.update", "chat.postEphemeral", "conversations.open",
-    "conversations.info", "users.lookupByEmail", "users.info", "usergroups.users.list",
-    "views.open", "views.update", "views.push", "views.publish", "auth.test",
-    "apps.connections.open",
-})
+KNOWN_METHODS = frozenset(
+    {
+        "chat.postMessage",
+        "chat.update",
+        "chat.postEphemeral",
+        "conversations.open",
+        "conversations.info",
+        "users.lookupByEmail",
+        "users.info",
+        "usergroups.users.list",
+        "views.open",
+        "views.update",
+        "views.push",
+        "views.publish",
+        "auth.test",
+        "apps.connections.open",
+    }
+)
 MESSAGE_TEXT = 40_000
 INPUT_MAX_LENGTH = 3000
 INPUT_LABEL, PLACEHOLDER, OPTION_TEXT, OPTIONS = 2000, 150, 75, 100
@@ -128,7 +140,8 @@ def _element_problems(element: dict[str, Any]) -> list[str]:
         if len(initial) > int(element.get("max_length", 0) or INPUT_MAX_LENGTH):
             problems.append("initial_value longer than max_length")
     options = element.get("options", [])
-    if len(options) > OPTIONS or any(len(o.get("text", {}).get("text", "")) > OPTION_TEXT
-                                     for o in options):
+    if len(options) > OPTIONS or any(
+        len(o.get("text", {}).get("text", "")) > OPTION_TEXT for o in options
+    ):
         problems.append("options too many or too long")
     return problems

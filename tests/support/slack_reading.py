@@ -19,8 +19,7 @@ CONTEXT_ELEMENTS, ACTIONS_ELEMENTS, VIEW_TITLE = 10, 25, 24
 
 def visible(mrkdwn: str) -> str:
     """What Slack displays for inert mrkdwn: no zero-width spaces, entities decoded."""
-    return (mrkdwn.replace(ZWSP, "").replace("&lt;", "<").replace("&gt;", ">")
-            .replace("&amp;", "&"))
+    return mrkdwn.replace(ZWSP, "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def texts(payload: Any) -> Iterator[tuple[str, str]]:

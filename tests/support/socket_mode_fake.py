@@ -55,21 +55,36 @@ class SocketModeFake:
         """What `apps.connections.open` hands out: a new ticket on every call."""
         return f"ws://127.0.0.1:{self.port}/link/?ticket={next(self._tickets)}"
 
-    def send(self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool = False,
-             retry_attempt: int = 0, retry_reason: str = "") -> str:
+    def send(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> str:
         """Deliver one envelope on the newest open connection; returns its envelope_id."""
         envelope_id = str(uuid.uuid4())
-        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload,
-                    "accepts_response_payload": accepts_response_payload,
-                    "retry_attempt": retry_attempt, "retry_reason": retry_reason}
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+            "retry_attempt": retry_attempt,
+            "retry_reason": retry_reason,
+        }
         self.wait_connected().websocket.send(json.dumps(envelope))
         return envelope_id
 
     def refresh(self, reason: str = "refresh_requested") -> Connection:
         """Ask the bot to reconnect, as Slack does every few hours; returns the old connection."""
         old = self.wait_connected()
-        old.websocket.send(json.dumps({"type": "disconnect", "reason": reason,
-                                       "debug_info": {"host": "socket-mode-fake"}}))
+        old.websocket.send(
+            json.dumps(
+                {"type": "disconnect", "reason": reason, "debug_info": {"host": "socket-mode-fake"}}
+            )
+        )
         return old
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -79,8 +94,9 @@ class SocketModeFake:
             while not (value := predicate()):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"timed out; connections: {self.connections}, "
-                                         f"acks: {list(self.acks)}")
+                    raise AssertionError(
+                        f"timed out; connections: {self.connections}, acks: {list(self.acks)}"
+                    )
                 self._cond.wait(remaining)
             return value
 
@@ -94,23 +110,37 @@ class SocketModeFake:
     # --- Slack's payloads, as HTTP mode builds them (tests/support/slack_requests.py) --------------------
 
     def command(self, user: str, text: str, response_url: str) -> str:
-        return self.send("slash_commands", slack_requests.command_form(user, text, response_url),
-                         accepts_response_payload=True)
+        return self.send(
+            "slash_commands",
+            slack_requests.command_form(user, text, response_url),
+            accepts_response_payload=True,
+        )
 
     def click(self, user: str, action_id: str, value: str, response_url: str) -> str:
-        return self.send("interactive",
-                         slack_requests.click_payload(user, action_id, value, response_url))
+        return self.send(
+            "interactive", slack_requests.click_payload(user, action_id, value, response_url)
+        )
 
-    def submit_view(self, user: str, callback_id: str, values: dict[str, dict[str, Any]], *,
-                    private_metadata: str = "") -> str:
-        payload = slack_requests.view_submission(user, callback_id, values,
-                                                 private_metadata=private_metadata)
+    def submit_view(
+        self,
+        user: str,
+        callback_id: str,
+        values: dict[str, dict[str, Any]],
+        *,
+        private_metadata: str = "",
+    ) -> str:
+        payload = slack_requests.view_submission(
+            user, callback_id, values, private_metadata=private_metadata
+        )
         return self.send("interactive", payload, accepts_response_payload=True)
 
     def event(self, event: dict[str, Any], *, retry_attempt: int = 0) -> str:
-        return self.send("events_api", slack_requests.event_callback(event),
-                         retry_attempt=retry_attempt,
-                         retry_reason="timeout" if retry_attempt else "")
+        return self.send(
+            "events_api",
+            slack_requests.event_callback(event),
+            retry_attempt=retry_attempt,
+            retry_reason="timeout" if retry_attempt else "",
+        )
 
     # --- server ------------------------------------------------------------------------------
 
@@ -129,9 +159,16 @@ class SocketModeFake:
 
     def _handle(self, websocket: ServerConnection) -> None:
         connection = Connection(websocket.request.path if websocket.request else "", websocket)
-        websocket.send(json.dumps({"type": "hello", "num_connections": 1,
-                                   "debug_info": {"host": "socket-mode-fake"},
-                                   "connection_info": {"app_id": "A1"}}))
+        websocket.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "socket-mode-fake"},
+                    "connection_info": {"app_id": "A1"},
+                }
+            )
+        )
         self._notify(lambda: self.connections.append(connection))
         try:
             for message in websocket:

@@ -11,8 +11,14 @@ from app.errors import ConfigError
 from app.origins import Origin
 from app.settings import Scope, Settings
 
-REQUIRED = ["MYSAFE_URL", "MYSAFE_BOT_ENCRYPTION_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
-            "MYSAFE_BOT_APPROVAL_CHANNEL", "MYSAFE_BOT_APPROVERS"]
+REQUIRED = [
+    "MYSAFE_URL",
+    "MYSAFE_BOT_ENCRYPTION_KEY",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "MYSAFE_BOT_APPROVAL_CHANNEL",
+    "MYSAFE_BOT_APPROVERS",
+]
 
 
 def test_a_complete_environment_loads(env: dict[str, str]) -> None:
@@ -94,8 +100,14 @@ def test_dotenv_fills_in_and_environment_wins(env: dict[str, str], tmp_path) -> 
 
 def _run(command: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess:
     """`mysafe-bot COMMAND` as the README runs it, with exactly `env` (no `.env` in `cwd`)."""
-    return subprocess.run([sys.executable, "-m", "app.cli", command], capture_output=True,
-                          text=True, cwd=cwd, env={"PATH": "/usr/bin:/bin", **env}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", command],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", **env},
+        timeout=60,
+    )
 
 
 PREFIX = "mysafe-bot: configuration error: "
@@ -122,9 +134,14 @@ def test_the_demo_marker_is_refused_off_loopback(env: dict[str, str]) -> None:
         with pytest.raises(ConfigError) as caught:
             Settings.from_env({**env, "MYSAFE_BOT_DEMO": url}, dotenv=None)
         assert caught.value.variable == "MYSAFE_BOT_DEMO"
-    settings = Settings.from_env({**env, "MYSAFE_BOT_DEMO": "http://127.0.0.1:3000",
-                                  "SLACK_API_URL": "http://127.0.0.1:3000/demo/api/"},
-                                 dotenv=None)
+    settings = Settings.from_env(
+        {
+            **env,
+            "MYSAFE_BOT_DEMO": "http://127.0.0.1:3000",
+            "SLACK_API_URL": "http://127.0.0.1:3000/demo/api/",
+        },
+        dotenv=None,
+    )
     assert settings.demo
 
 
@@ -162,7 +179,8 @@ def test_impossible_values_are_named(env: dict[str, str], tmp_path, case: str) -
 
 @pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
 def test_serve_stops_on_an_impossible_value_with_one_line_and_exit_2(
-        env: dict[str, str], tmp_path, case: str) -> None:
+    env: dict[str, str], tmp_path, case: str
+) -> None:
     variable, value = _impossible(case, tmp_path)
     result = _run("serve", {**env, variable: value}, tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
@@ -170,10 +188,17 @@ def test_serve_stops_on_an_impossible_value_with_one_line_and_exit_2(
     assert named(result.stderr) == [variable]
 
 
-@pytest.mark.parametrize("url", [
-    "redis://h:6379/0", "rediss://:pw@h:6380/2", "redis://[::1]:6379/3", "unix:///run/r.sock",
-    "redis+sentinel://a:26379,b:26379/mymaster/1", "redis+cluster://a:7000,b:7001",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://h:6379/0",
+        "rediss://:pw@h:6380/2",
+        "redis://[::1]:6379/3",
+        "unix:///run/r.sock",
+        "redis+sentinel://a:26379,b:26379/mymaster/1",
+        "redis+cluster://a:7000,b:7001",
+    ],
+)
 def test_well_formed_redis_urls_are_accepted(env: dict[str, str], url: str) -> None:
     assert Settings.from_env({**env, "REDIS_URL": url}, dotenv=None).redis_url == url
 
@@ -184,49 +209,70 @@ def test_a_password_in_a_bad_redis_url_is_never_shown(env: dict[str, str]) -> No
     assert "Hunter2" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("approvers", "required"), [
-    ("UAPPROVER1,UAPPROVER2", "2"), ("UAPPROVER1,SAPPROVERS", "5"),
-])
-def test_approvals_that_can_be_met_are_accepted(env: dict[str, str], approvers: str,
-                                                required: str) -> None:
-    settings = Settings.from_env({**env, "MYSAFE_BOT_APPROVERS": approvers,
-                                  "MYSAFE_BOT_APPROVALS_REQUIRED": required}, dotenv=None)
+@pytest.mark.parametrize(
+    ("approvers", "required"),
+    [
+        ("UAPPROVER1,UAPPROVER2", "2"),
+        ("UAPPROVER1,SAPPROVERS", "5"),
+    ],
+)
+def test_approvals_that_can_be_met_are_accepted(
+    env: dict[str, str], approvers: str, required: str
+) -> None:
+    settings = Settings.from_env(
+        {**env, "MYSAFE_BOT_APPROVERS": approvers, "MYSAFE_BOT_APPROVALS_REQUIRED": required},
+        dotenv=None,
+    )
     assert settings.approvals_required == int(required)
 
 
 # --- the callback allow-list: scheme, host and port -----------------------------------------------
 
-@pytest.mark.parametrize(("entry", "origin"), [
-    ("tickets.example.com", Origin("https", "tickets.example.com", 443)),
-    ("Tickets.Example.com:8443", Origin("https", "tickets.example.com", 8443)),
-    ("https://tickets.example.com/", Origin("https", "tickets.example.com", 443)),
-    ("http://ci.internal", Origin("http", "ci.internal", 80)),
-    ("http://127.0.0.1:8080", Origin("http", "127.0.0.1", 8080)),
-])
-def test_each_callback_entry_names_one_scheme_host_and_port(env: dict[str, str], entry: str,
-                                                            origin: Origin) -> None:
+
+@pytest.mark.parametrize(
+    ("entry", "origin"),
+    [
+        ("tickets.example.com", Origin("https", "tickets.example.com", 443)),
+        ("Tickets.Example.com:8443", Origin("https", "tickets.example.com", 8443)),
+        ("https://tickets.example.com/", Origin("https", "tickets.example.com", 443)),
+        ("http://ci.internal", Origin("http", "ci.internal", 80)),
+        ("http://127.0.0.1:8080", Origin("http", "127.0.0.1", 8080)),
+    ],
+)
+def test_each_callback_entry_names_one_scheme_host_and_port(
+    env: dict[str, str], entry: str, origin: Origin
+) -> None:
     settings = Settings.from_env({**env, "MYSAFE_BOT_CALLBACK_HOSTS": entry}, dotenv=None)
     assert settings.callback_hosts == {origin}
 
 
-@pytest.mark.parametrize("entry", [
-    "ftp://tickets.example.com", "https://tickets.example.com/rest", "tickets.example.com:99999",
-    "https://user:pw@tickets.example.com", "*.example.com", "tickets.example.com:0",
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "ftp://tickets.example.com",
+        "https://tickets.example.com/rest",
+        "tickets.example.com:99999",
+        "https://user:pw@tickets.example.com",
+        "*.example.com",
+        "tickets.example.com:0",
+    ],
+)
 def test_a_callback_entry_that_could_never_match_is_named(env: dict[str, str], entry: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({**env, "MYSAFE_BOT_CALLBACK_HOSTS": f"ok.example.com, {entry}"},
-                          dotenv=None)
+        Settings.from_env({**env, "MYSAFE_BOT_CALLBACK_HOSTS": f"ok.example.com, {entry}"}, dotenv=None)
     assert caught.value.variable == "MYSAFE_BOT_CALLBACK_HOSTS"
     assert "entry 2" in str(caught.value) and "pw" not in str(caught.value)
 
 
 # --- every problem at once ----------------------------------------------------------------------
 
-BAD_AT_ONCE = {"REDIS_URL": "redis://h/notadb", "MYSAFE_TIMEOUT": "soon",
-               "MYSAFE_BOT_APPROVAL_CHANNEL": "#approvals",
-               "MYSAFE_BOT_CALLBACK_HOSTS": "ftp://tickets.example.com",
-               "MYSAFE_BOT_APPROVALS_REQUIRED": "4"}
+BAD_AT_ONCE = {
+    "REDIS_URL": "redis://h/notadb",
+    "MYSAFE_TIMEOUT": "soon",
+    "MYSAFE_BOT_APPROVAL_CHANNEL": "#approvals",
+    "MYSAFE_BOT_CALLBACK_HOSTS": "ftp://tickets.example.com",
+    "MYSAFE_BOT_APPROVALS_REQUIRED": "4",
+}
 
 
 def test_every_bad_variable_is_listed_at_once(env: dict[str, str]) -> None:
@@ -238,14 +284,16 @@ def test_every_bad_variable_is_listed_at_once(env: dict[str, str]) -> None:
     assert str(caught.value).splitlines() == [str(p) for p in caught.value.problems]
 
 
-def test_serve_and_doctor_list_every_bad_variable_one_line_each(env: dict[str, str],
-                                                                tmp_path) -> None:
+def test_serve_and_doctor_list_every_bad_variable_one_line_each(env: dict[str, str], tmp_path) -> None:
     served = _run("serve", {**env, **BAD_AT_ONCE}, tmp_path)
     assert served.returncode == 2 and "Traceback" not in served.stderr
     assert sorted(named(served.stderr)) == sorted(BAD_AT_ONCE)
 
     checked = _run("doctor", {**env, **BAD_AT_ONCE}, tmp_path)
     assert checked.returncode == 2 and "Traceback" not in checked.stderr
-    failed = [line.split()[2].rstrip(":") for line in checked.stdout.splitlines()
-              if line.startswith("FAIL settings")]
+    failed = [
+        line.split()[2].rstrip(":")
+        for line in checked.stdout.splitlines()
+        if line.startswith("FAIL settings")
+    ]
     assert sorted(failed) == sorted(BAD_AT_ONCE)

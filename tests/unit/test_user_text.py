@@ -58,10 +58,10 @@ def slack_env(slack_env: dict[str, str]) -> dict[str, str]:
 
 # --- the bot's output, as sent and as seen -------------------------------------------------------
 
+
 def everything_sent(slack: SlackFake) -> list[tuple[str, str]]:
     """(type, text) of every text the bot sent Slack: messages, updates, views, responses."""
-    shown = [{k: v for k, v in c.args.items() if k in ("text", "blocks", "view")}
-             for c in slack.calls]
+    shown = [{k: v for k, v in c.args.items() if k in ("text", "blocks", "view")} for c in slack.calls]
     return list(texts(shown + list(slack.responses)))
 
 
@@ -83,23 +83,26 @@ def seen(sent: list[tuple[str, str]]) -> str:
 
 # --- the flow ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("typed", list(INJECTIONS.values()), ids=list(INJECTIONS))
 def test_typed_text_is_shown_as_typed_and_never_acts(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link,
-        typed: str) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link, typed: str
+) -> None:
     as_shown = typed.replace("\n", "⏎")
     username = "alices" + re.sub(r"[\s<>@\"'`]", "", typed)  # as much as usernames may hold
     link("UALICE", username)
-    entry = emulator.add_password(username, name=f"GCP {typed}", username="ops",
-                                  password="pw-Old-Value-1", notes=f"notes {typed}")
-    update = ticket(bot, typed, "update", changes={"notes": f"new {typed}", "tags": typed},
-                    entry=entry)
+    entry = emulator.add_password(
+        username, name=f"GCP {typed}", username="ops", password="pw-Old-Value-1", notes=f"notes {typed}"
+    )
+    update = ticket(bot, typed, "update", changes={"notes": f"new {typed}", "tags": typed}, entry=entry)
     share = ticket(bot, typed, "share", users=[{"username": f"bob {typed}"}], entry=entry)
     slack.wait_for(lambda: len(approval_posts(slack)) == 2)
-    ticket(bot, typed, "unshare", users=[{"username": "x"}], entry=entry, requester="UNLINKED",
-           status=409)  # the requester is asked by DM to link a key first
-    slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                            if c.args["channel"] == "UNLINKED"])
+    ticket(
+        bot, typed, "unshare", users=[{"username": "x"}], entry=entry, requester="UNLINKED", status=409
+    )  # the requester is asked by DM to link a key first
+    slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "UNLINKED"]
+    )
 
     user.event({"type": "app_home_opened", "user": APPROVER, "channel": "D1", "tab": "home"})
     slack.wait_calls("views.publish")
@@ -109,19 +112,31 @@ def test_typed_text_is_shown_as_typed_and_never_acts(
         ask(user, slack, "UALICE", command)
 
     user.click(APPROVER, "deny", update)
-    user.submit_view(APPROVER, "deny_reason", {"reason": {"value": text_input(f"no {typed}")}},
-                     private_metadata=update)
+    user.submit_view(
+        APPROVER,
+        "deny_reason",
+        {"reason": {"value": text_input(f"no {typed}")}},
+        private_metadata=update,
+    )
     user.click(APPROVER, "approve", share)  # MySafe's answer quotes the unknown user's name
-    slack.wait_for(lambda: as_shown in seen(message_updates(slack))
-                   and "Applied" in seen(message_updates(slack)))
-    slack.wait_for(lambda: len([c for c in slack.calls_to("chat.postMessage")
-                                if c.args["channel"] == "UALICE"]) >= 2)
+    slack.wait_for(
+        lambda: as_shown in seen(message_updates(slack)) and "Applied" in seen(message_updates(slack))
+    )
+    slack.wait_for(
+        lambda: (
+            len([c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "UALICE"]) >= 2
+        )
+    )
 
     sent = everything_sent(slack)
     assert_inert(sent, typed)
     message = seen(list(texts([approval_posts(slack)[0].args])))
-    for where in (f"GCP {as_shown}", f"MySafe: {username})", f"new {as_shown}",
-                  f"*Reason:* “{as_shown}”"):
+    for where in (
+        f"GCP {as_shown}",
+        f"MySafe: {username})",
+        f"new {as_shown}",
+        f"*Reason:* “{as_shown}”",
+    ):
         assert where in message, where
     assert f"+ bob {as_shown} (view)" in seen(list(texts([approval_posts(slack)[1].args])))
     assert f"no {as_shown}" in seen(message_updates(slack))
@@ -129,27 +144,34 @@ def test_typed_text_is_shown_as_typed_and_never_acts(
     assert f"new {as_shown}" in seen(list(texts(slack.calls_to("views.open")[0].args["view"])))
 
 
-def test_a_ticket_url_is_a_link_to_its_own_address_only(bot: Bot, slack: SlackFake,
-                                                        emulator: Emulator, link) -> None:
+def test_a_ticket_url_is_a_link_to_its_own_address_only(
+    bot: Bot, slack: SlackFake, emulator: Emulator, link
+) -> None:
     link("UALICE", "alices")
     entry = emulator.add_password("alices", name="GCP", username="ops", password="pw-Old-1")
     ticket(bot, "", "update", changes={"notes": "x"}, entry=entry, url=PHISHING_URL)
     (message,) = slack.wait_for(lambda: approval_posts(slack))
     links = re.findall(r"<(https?://[^|>]*)\|([^>]*)>", json.dumps(message.args["blocks"]))
-    assert links == [("https://jira.example.com/x%7Cclick%3E%3C!channel%3E%3Chttps://evil.example"
-                      "/login", "SEC-1")]
+    assert links == [
+        ("https://jira.example.com/x%7Cclick%3E%3C!channel%3E%3Chttps://evil.example/login", "SEC-1")
+    ]
     assert_inert(everything_sent(slack), PHISHING_URL)
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("https://jira.example.com/browse/SEC-1?a=1&b=2",
-     "<https://jira.example.com/browse/SEC-1?a=1&amp;b=2|SEC-*>"),
-    ("javascript:alert(1)", "SEC-* (link not shown: not an http(s) address)"),
-    ("ftp://files.example.com/x", "SEC-* (link not shown: not an http(s) address)"),
-    ("https:///nohost", "SEC-* (link not shown: not an http(s) address)"),
-    ("https://evil.example|x/", "SEC-* (link not shown: not an http(s) address)"),
-    ("https://evil.example/" + "a" * 3000, "SEC-* (link not shown: too long)"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://jira.example.com/browse/SEC-1?a=1&b=2",
+            "<https://jira.example.com/browse/SEC-1?a=1&amp;b=2|SEC-*>",
+        ),
+        ("javascript:alert(1)", "SEC-* (link not shown: not an http(s) address)"),
+        ("ftp://files.example.com/x", "SEC-* (link not shown: not an http(s) address)"),
+        ("https:///nohost", "SEC-* (link not shown: not an http(s) address)"),
+        ("https://evil.example|x/", "SEC-* (link not shown: not an http(s) address)"),
+        ("https://evil.example/" + "a" * 3000, "SEC-* (link not shown: too long)"),
+    ],
+)
 def test_only_http_addresses_with_a_host_become_links(url: str, shown: str) -> None:
     assert text.link(url, "SEC-*") == shown.replace("*", "\u200b*\u200b")
 
@@ -179,26 +201,46 @@ def test_every_formatting_character_is_fenced_alone_or_among_others(char: str) -
 
 # --- helpers -------------------------------------------------------------------------------------
 
+
 def message_updates(slack: SlackFake) -> list[tuple[str, str]]:
-    return list(texts([c.args for c in slack.calls_to("chat.update")
-                       if c.args.get("channel") == APPROVALS]))
+    return list(
+        texts([c.args for c in slack.calls_to("chat.update") if c.args.get("channel") == APPROVALS])
+    )
 
 
 def dm_texts(slack: SlackFake) -> list[tuple[str, str]]:
-    return list(texts([c.args for c in slack.calls_to("chat.postMessage")
-                       if c.args.get("channel") == "UALICE"]))
+    return list(
+        texts([c.args for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == "UALICE"])
+    )
 
 
-def ticket(bot: Bot, typed: str, action: str, *, entry: int, url: str = "",
-           requester: str = "UALICE", status: int = 202, **fields: Any) -> str:
-    payload = {"event_id": f"evt-{action}-{entry}",
-               "ticket": {"key": typed or "SEC-1",
-                          "url": url or "https://jira.example.com/browse/SEC-1"},
-               "requester": {"slack_id": requester}, "action": action,
-               "entry": {"kind": "password", "id": entry}, "reason": typed, **fields}
+def ticket(
+    bot: Bot,
+    typed: str,
+    action: str,
+    *,
+    entry: int,
+    url: str = "",
+    requester: str = "UALICE",
+    status: int = 202,
+    **fields: Any,
+) -> str:
+    payload = {
+        "event_id": f"evt-{action}-{entry}",
+        "ticket": {"key": typed or "SEC-1", "url": url or "https://jira.example.com/browse/SEC-1"},
+        "requester": {"slack_id": requester},
+        "action": action,
+        "entry": {"kind": "password", "id": entry},
+        "reason": typed,
+        **fields,
+    }
     raw = json.dumps(payload).encode()
-    answer = requests.post(f"{bot.url}/webhooks/ticketing", data=raw, timeout=10, headers={
-        "Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)})
+    answer = requests.post(
+        f"{bot.url}/webhooks/ticketing",
+        data=raw,
+        timeout=10,
+        headers={"Content-Type": "application/json", **signed_headers(WEBHOOK_SECRET, raw)},
+    )
     assert answer.status_code == status, answer.text
     return answer.json().get("request_id", "")
 
@@ -209,8 +251,9 @@ def test_a_verb_reply_shows_every_part_inert_and_a_command_to_copy_exactly() -> 
     from app.slack.replies import message_text
     from commands.replies import Code, Message, Strong
 
-    shown = message_text(Message.of("hi *there* <!channel>", Strong("a_b"),
-                                    Code("users map U1 my_name`<!here>")))
+    shown = message_text(
+        Message.of("hi *there* <!channel>", Strong("a_b"), Code("users map U1 my_name`<!here>"))
+    )
     assert "<!channel>" not in shown and "<!here>" not in shown and "*there*" not in shown
     assert "users map U1 my_name" in shown
     assert shown.count("`") - shown.count(f"{text.ZWSP}`{text.ZWSP}") == 2

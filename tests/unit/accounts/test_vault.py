@@ -13,19 +13,22 @@ from tests.support.redis_text import everything_stored
 
 
 def test_secret_is_encrypted_at_rest(services: Services, redis, key_prefix: str) -> None:
-    services.vault.link("UALICE", client_id="cid-1", client_secret="very-secret-value-1",
-                        mysafe_username="alices")
+    services.vault.link(
+        "UALICE", client_id="cid-1", client_secret="very-secret-value-1", mysafe_username="alices"
+    )
     assert "very-secret-value-1" not in everything_stored(redis, key_prefix)
     assert services.vault.credentials("UALICE").client_secret == "very-secret-value-1"
     assert "very-secret-value-1" not in repr(services.vault.credentials("UALICE"))
 
 
 def test_accounts_hold_no_secret(services: Services) -> None:
-    services.vault.link("UALICE", client_id="cid-1", client_secret="s3cret-xyz",
-                        mysafe_username="alices")
+    services.vault.link(
+        "UALICE", client_id="cid-1", client_secret="s3cret-xyz", mysafe_username="alices"
+    )
     accounts = services.vault.accounts()
     assert [(a.slack_id, a.mysafe_username, a.client_id) for a in accounts] == [
-        ("UALICE", "alices", "cid-1")]
+        ("UALICE", "alices", "cid-1")
+    ]
     assert "s3cret-xyz" not in repr(accounts)
 
 
@@ -37,7 +40,8 @@ def test_unlinked_person_gets_credentials_missing(services: Services) -> None:
 def test_key_rotation(redis, key_prefix: str) -> None:
     old, new = generate_key(), generate_key()
     Vault(redis, Keyring([old]), prefix=key_prefix).link(
-        "UALICE", client_id="c", client_secret="rotate-me", mysafe_username="alices")
+        "UALICE", client_id="c", client_secret="rotate-me", mysafe_username="alices"
+    )
     rotated = Vault(redis, Keyring([new, old]), prefix=key_prefix)
     assert rotated.credentials("UALICE").client_secret == "rotate-me"  # old key still reads
     assert rotated.rotate_keys() == 1
@@ -50,11 +54,25 @@ def test_key_rotation(redis, key_prefix: str) -> None:
 def test_link_verifies_the_key_with_mysafe(services: Services, emulator: Emulator) -> None:
     client_id, client_secret = emulator.add_user("alices")
     with pytest.raises(errors.CredentialsRejected):
-        link_verified(services.vault, services.mysafe, "UALICE", client_id=client_id,
-                      client_secret="wrong", mysafe_username="alices", confirmed=True)
+        link_verified(
+            services.vault,
+            services.mysafe,
+            "UALICE",
+            client_id=client_id,
+            client_secret="wrong",
+            mysafe_username="alices",
+            confirmed=True,
+        )
     assert services.vault.account("UALICE") is None
-    link_verified(services.vault, services.mysafe, "UALICE", client_id=client_id,
-                  client_secret=client_secret, mysafe_username="alices", confirmed=True)
+    link_verified(
+        services.vault,
+        services.mysafe,
+        "UALICE",
+        client_id=client_id,
+        client_secret=client_secret,
+        mysafe_username="alices",
+        confirmed=True,
+    )
     assert services.vault.account("UALICE").mysafe_username == "alices"
 
 

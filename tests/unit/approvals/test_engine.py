@@ -62,13 +62,19 @@ def entry(emulator: Emulator, link) -> int:
     for name in ("bobm", "carol", "dave"):
         emulator.add_user(name)
     emulator.add_group("Ops", ["dave"])
-    return emulator.add_password("alices", name="GCP console", username="ops@example.com",
-                                 password="old-password-1", users_allowed=[{"username": "bobm"}])
+    return emulator.add_password(
+        "alices",
+        name="GCP console",
+        username="ops@example.com",
+        password="old-password-1",
+        users_allowed=[{"username": "bobm"}],
+    )
 
 
 def share(identifier: int, *users: str, edit: bool = False) -> Change:
-    return Change(Verb.SHARE, Kind.PASSWORD, identifier,
-                  add_users=tuple(UserShare(u, edit) for u in users))
+    return Change(
+        Verb.SHARE, Kind.PASSWORD, identifier, add_users=tuple(UserShare(u, edit) for u in users)
+    )
 
 
 def with_required(engine: Engine, n: int) -> None:
@@ -86,6 +92,7 @@ def puts(emulator: Emulator) -> int:
 
 # --- submit -----------------------------------------------------------------------------------
 
+
 def test_submit_stores_a_pending_request_with_a_diff(engine: Engine, entry: int, told: Told) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE", reason="on-call")
     assert request.id.startswith("R-") and len(request.id) == 7
@@ -98,8 +105,9 @@ def test_submit_stores_a_pending_request_with_a_diff(engine: Engine, entry: int,
 
 
 @pytest.mark.parametrize(("identifier", "error"), [(999, errors.NotFound)])
-def test_submit_for_a_missing_entry_stores_nothing(engine: Engine, entry: int, redis,
-                                                    key_prefix: str, identifier, error) -> None:
+def test_submit_for_a_missing_entry_stores_nothing(
+    engine: Engine, entry: int, redis, key_prefix: str, identifier, error
+) -> None:
     before = set(redis.scan_iter(match=f"{key_prefix}:*"))
     with pytest.raises(error):
         engine.submit(share(identifier, "carol"), requester="UALICE")
@@ -119,6 +127,7 @@ def test_idempotency_key_gives_one_request(engine: Engine, entry: int) -> None:
 
 
 # --- the rules, one test each -------------------------------------------------------------------
+
 
 def test_self_approval_is_refused(engine: Engine, entry: int, emulator: Emulator) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
@@ -145,9 +154,9 @@ def test_one_persons_approval_counts_once(engine: Engine, entry: int, services: 
     assert again.request.state is State.PENDING and again.request.approvals == {"UAPPROVER1"}
 
 
-def test_two_of_n_applies_on_the_second_distinct_approval(engine: Engine, entry: int,
-                                                          services: Services, emulator: Emulator,
-                                                          told: Told) -> None:
+def test_two_of_n_applies_on_the_second_distinct_approval(
+    engine: Engine, entry: int, services: Services, emulator: Emulator, told: Told
+) -> None:
     with_required(engine, 2)
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     first = engine.approve(request.id, "UAPPROVER1", is_approver=True)
@@ -169,10 +178,12 @@ def test_deny_then_approve(engine: Engine, entry: int, emulator: Emulator) -> No
 def test_click_after_final_changes_nothing(engine: Engine, entry: int, emulator: Emulator) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     engine.approve(request.id, "UAPPROVER1", is_approver=True)
-    for click in (lambda: engine.approve(request.id, "UAPPROVER2", is_approver=True),
-                  lambda: engine.deny(request.id, "UAPPROVER2", is_approver=True),
-                  lambda: engine.retry(request.id, "UAPPROVER2", is_approver=True),
-                  lambda: engine.cancel(request.id, "UALICE")):
+    for click in (
+        lambda: engine.approve(request.id, "UAPPROVER2", is_approver=True),
+        lambda: engine.deny(request.id, "UAPPROVER2", is_approver=True),
+        lambda: engine.retry(request.id, "UAPPROVER2", is_approver=True),
+        lambda: engine.cancel(request.id, "UALICE"),
+    ):
         decision = click()
         assert not decision.changed and decision.status == "final"
         assert decision.request.state is State.APPLIED
@@ -193,53 +204,71 @@ def test_unknown_request(engine: Engine) -> None:
 
 # --- apply --------------------------------------------------------------------------------------
 
-def test_merge_at_apply_keeps_a_change_made_meanwhile(engine: Engine, entry: int,
-                                                      emulator: Emulator) -> None:
-    request = engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
-                                   add_users=(UserShare("carol", True),),
-                                   add_groups=(GroupShare("Ops"),)), requester="UALICE")
+
+def test_merge_at_apply_keeps_a_change_made_meanwhile(
+    engine: Engine, entry: int, emulator: Emulator
+) -> None:
+    request = engine.submit(
+        Change(
+            Verb.SHARE,
+            Kind.PASSWORD,
+            entry,
+            add_users=(UserShare("carol", True),),
+            add_groups=(GroupShare("Ops"),),
+        ),
+        requester="UALICE",
+    )
     # Someone shares with dave directly in MySafe while the request waits.
-    emulator.update_entry("password", entry, users_allowed=[{"username": "bobm"},
-                                                            {"username": "dave", "can_edit": True}])
+    emulator.update_entry(
+        "password", entry, users_allowed=[{"username": "bobm"}, {"username": "dave", "can_edit": True}]
+    )
     engine.approve(request.id, "UAPPROVER1", is_approver=True)
     (put,) = emulator.calls_to("PUT", PUT_PASSWORD)
     assert put.user == "alices"  # the requester's own token
-    assert put.json["users_allowed"] == [{"username": "bobm", "can_edit": False},
-                                         {"username": "dave", "can_edit": True},
-                                         {"username": "carol", "can_edit": True}]
+    assert put.json["users_allowed"] == [
+        {"username": "bobm", "can_edit": False},
+        {"username": "dave", "can_edit": True},
+        {"username": "carol", "can_edit": True},
+    ]
     assert put.json["groups_allowed"] == [{"name": "Ops", "can_edit": False}]
     assert set(put.json) == {"users_allowed", "groups_allowed"}
 
 
 def test_unshare_removes_only_the_named(engine: Engine, entry: int, emulator: Emulator) -> None:
-    emulator.update_entry("password", entry, users_allowed=[{"username": "bobm"},
-                                                            {"username": "carol"}])
-    request = engine.submit(Change(Verb.UNSHARE, Kind.PASSWORD, entry, remove_users=("BobM",)),
-                            requester="UALICE")
+    emulator.update_entry(
+        "password", entry, users_allowed=[{"username": "bobm"}, {"username": "carol"}]
+    )
+    request = engine.submit(
+        Change(Verb.UNSHARE, Kind.PASSWORD, entry, remove_users=("BobM",)), requester="UALICE"
+    )
     engine.approve(request.id, "UAPPROVER1", is_approver=True)
     assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["carol"]
 
 
 def test_update_changes_plain_fields(engine: Engine, entry: int, emulator: Emulator) -> None:
-    request = engine.submit(Change(Verb.UPDATE, Kind.PASSWORD, entry,
-                                   fields={"url": "https://console.cloud.google.com"}),
-                            requester="UALICE")
+    request = engine.submit(
+        Change(Verb.UPDATE, Kind.PASSWORD, entry, fields={"url": "https://console.cloud.google.com"}),
+        requester="UALICE",
+    )
     assert [(d.field, d.before, d.after) for d in request.diff] == [
-        ("url", "", "https://console.cloud.google.com")]
+        ("url", "", "https://console.cloud.google.com")
+    ]
     engine.approve(request.id, "UAPPROVER1", is_approver=True)
     assert emulator.get_password(entry)["url"] == "https://console.cloud.google.com"
 
 
 def test_typed_secret_in_an_update_is_refused(engine: Engine, entry: int) -> None:
     with pytest.raises(errors.ValidationError) as caught:
-        engine.submit(Change(Verb.UPDATE, Kind.PASSWORD, entry, fields={"password": "typed!"}),
-                      requester="UALICE")
+        engine.submit(
+            Change(Verb.UPDATE, Kind.PASSWORD, entry, fields={"password": "typed!"}), requester="UALICE"
+        )
     assert "rotate" in str(caught.value) and "typed!" not in str(caught.value)
     assert engine.queue() == []
 
 
-def test_failed_apply_keeps_the_error_and_retry_works(engine: Engine, entry: int,
-                                                      emulator: Emulator, told: Told) -> None:
+def test_failed_apply_keeps_the_error_and_retry_works(
+    engine: Engine, entry: int, emulator: Emulator, told: Told
+) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     emulator.inject(status=503, method="PUT", path_prefix=PUT_PASSWORD, times=3)
     failed = engine.approve(request.id, "UAPPROVER1", is_approver=True)
@@ -259,8 +288,13 @@ def test_shared_error_is_kept_in_the_outcome(engine: Engine, entry: int) -> None
 
 
 def test_create_applies_with_secrets(engine: Engine, entry: int, emulator: Emulator) -> None:
-    change = Change(Verb.CREATE, Kind.PASSWORD, None, fields={"name": "New DB", "username": "root"},
-                    add_groups=(GroupShare("Ops"),))
+    change = Change(
+        Verb.CREATE,
+        Kind.PASSWORD,
+        None,
+        fields={"name": "New DB", "username": "root"},
+        add_groups=(GroupShare("Ops"),),
+    )
     request = engine.submit(change, requester="UALICE", secrets={"password": SECRET_PASSWORD})
     assert ("password", "", "(set)") in [(d.field, d.before, d.after) for d in request.diff]
     applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
@@ -270,8 +304,10 @@ def test_create_applies_with_secrets(engine: Engine, entry: int, emulator: Emula
 
 # --- concurrency --------------------------------------------------------------------------------
 
-def test_fifty_approvers_at_once_make_one_put(engine: Engine, entry: int, emulator: Emulator,
-                                              told: Told) -> None:
+
+def test_fifty_approvers_at_once_make_one_put(
+    engine: Engine, entry: int, emulator: Emulator, told: Told
+) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     barrier = threading.Barrier(50)
 
@@ -290,7 +326,8 @@ def test_fifty_approvers_at_once_make_one_put(engine: Engine, entry: int, emulat
 
 @pytest.mark.parametrize("round_", range(15))
 def test_two_accounts_of_one_person_clicking_at_once_count_once(
-        engine: Engine, entry: int, services: Services, emulator: Emulator, round_: int) -> None:
+    engine: Engine, entry: int, services: Services, emulator: Emulator, round_: int
+) -> None:
     """The check and the count are one script: whichever account's click runs first counts,
     the other finds the person already counted, whatever the interleaving."""
     with_required(engine, 2)
@@ -311,8 +348,9 @@ def test_two_accounts_of_one_person_clicking_at_once_count_once(
     assert puts(emulator) == 0
 
 
-def test_the_requesters_other_account_never_counts(engine: Engine, entry: int,
-                                                   services: Services) -> None:
+def test_the_requesters_other_account_never_counts(
+    engine: Engine, entry: int, services: Services
+) -> None:
     services.vault.map_mention("UAPPROVER1", "alices")  # alice's second Slack account
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     with pytest.raises(errors.SelfApproval):
@@ -362,13 +400,22 @@ def test_an_expiry_handed_off_twice_is_told_once(engine: Engine, entry: int, tol
 
 # --- crash recovery -----------------------------------------------------------------------------
 
-def test_stuck_apply_is_reapplied_once_by_the_worker(engine: Engine, entry: int,
-                                                     emulator: Emulator) -> None:
+
+def test_stuck_apply_is_reapplied_once_by_the_worker(
+    engine: Engine, entry: int, emulator: Emulator
+) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     # The approving process wins `applying` and dies before calling MySafe.
     now = timestamp()
-    won = engine.store.transition(request.id, "approve", actor="UAPPROVER1", now=now,
-                                  approver=True, lease="dead-process", lease_until=now + 120)
+    won = engine.store.transition(
+        request.id,
+        "approve",
+        actor="UAPPROVER1",
+        now=now,
+        approver=True,
+        lease="dead-process",
+        lease_until=now + 120,
+    )
     engine.store.track_lease(request.id, now + 120)
     assert won.status == "apply" and puts(emulator) == 0
     assert engine.sweep(now=now + 60) == 0  # lease still valid: nobody takes over
@@ -376,22 +423,36 @@ def test_stuck_apply_is_reapplied_once_by_the_worker(engine: Engine, entry: int,
     assert engine.get(request.id).state is State.APPLIED and puts(emulator) == 1
     assert engine.sweep(now=now + 400) == 0 and puts(emulator) == 1
     # The dead process's late result (if it ever came back) is refused.
-    late = engine.store.transition(request.id, "finish", actor="bot", now=now + 500,
-                                   lease="dead-process", outcome="failed", error="late")
+    late = engine.store.transition(
+        request.id,
+        "finish",
+        actor="bot",
+        now=now + 500,
+        lease="dead-process",
+        outcome="failed",
+        error="late",
+    )
     assert late.status == "final"
 
 
-def test_create_is_not_repeated_after_a_crash(engine: Engine, entry: int,
-                                              emulator: Emulator) -> None:
+def test_create_is_not_repeated_after_a_crash(engine: Engine, entry: int, emulator: Emulator) -> None:
     change = Change(Verb.CREATE, Kind.PASSWORD, None, fields={"name": "Once", "username": "u"})
     request = engine.submit(change, requester="UALICE", secrets={"password": "pw-once-123"})
     now = timestamp()
-    engine.store.transition(request.id, "approve", actor="UAPPROVER1", now=now, approver=True,
-                            lease="dead", lease_until=now + 120)
+    engine.store.transition(
+        request.id,
+        "approve",
+        actor="UAPPROVER1",
+        now=now,
+        approver=True,
+        lease="dead",
+        lease_until=now + 120,
+    )
     engine.store.track_lease(request.id, now + 120)
     # The dead process had made the entry in MySafe before dying.
-    engine.client_for("UALICE").create(Kind.PASSWORD, {"name": "Once", "username": "u",
-                                                       "password": "pw-once-123"})
+    engine.client_for("UALICE").create(
+        Kind.PASSWORD, {"name": "Once", "username": "u", "password": "pw-once-123"}
+    )
     emulator.reset_calls()
     assert engine.sweep(now=now + 121) == 1
     assert engine.get(request.id).state is State.APPLIED
@@ -399,11 +460,13 @@ def test_create_is_not_repeated_after_a_crash(engine: Engine, entry: int,
 
 
 def test_a_retried_create_is_not_mistaken_for_an_entry_that_already_had_its_name(
-        engine: Engine, entry: int, emulator: Emulator) -> None:
+    engine: Engine, entry: int, emulator: Emulator
+) -> None:
     """An entry named "GCP console" exists; creating another one whose POST got a 502 and is
     then retried must create it, not report the old one as "already created"."""
-    change = Change(Verb.CREATE, Kind.PASSWORD, None,
-                    fields={"name": "GCP console", "username": "second"})
+    change = Change(
+        Verb.CREATE, Kind.PASSWORD, None, fields={"name": "GCP console", "username": "second"}
+    )
     request = engine.submit(change, requester="UALICE", secrets={"password": "pw-second-1"})
     emulator.inject(status=502, method="POST", path_prefix="/api/mysafe/password")
     failed = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
@@ -417,14 +480,19 @@ def test_a_retried_create_is_not_mistaken_for_an_entry_that_already_had_its_name
 
 # --- secrets and audit ---------------------------------------------------------------------------
 
+
 def _rotation(engine: Engine, entry: int):
-    return engine.submit(Change(Verb.ROTATE, Kind.PASSWORD, entry), requester="UALICE",
-                         secrets={"password": SECRET_PASSWORD})
+    return engine.submit(
+        Change(Verb.ROTATE, Kind.PASSWORD, entry),
+        requester="UALICE",
+        secrets={"password": SECRET_PASSWORD},
+    )
 
 
 @pytest.mark.parametrize("end", ["applied", "denied", "expired", "cancelled"])
-def test_secret_values_never_rest_in_clear(engine: Engine, entry: int, redis, key_prefix: str,
-                                           emulator: Emulator, end: str) -> None:
+def test_secret_values_never_rest_in_clear(
+    engine: Engine, entry: int, redis, key_prefix: str, emulator: Emulator, end: str
+) -> None:
     request = _rotation(engine, entry)
     assert [(d.field, d.after) for d in request.diff] == [("password", "(changed)")]
     text = everything_stored(redis, key_prefix)
@@ -450,8 +518,12 @@ def test_audit_trail_records_every_step(engine: Engine, entry: int, services: Se
         engine.approve(request.id, "UALICE", is_approver=True)
     engine.approve(request.id, "UAPPROVER1", is_approver=True)
     records = list(engine.audit.read(request=request.id))
-    assert [r.event for r in records] == ["request.created", "click.refused", "request.applying",
-                                          "request.applied"]
+    assert [r.event for r in records] == [
+        "request.created",
+        "click.refused",
+        "request.applying",
+        "request.applied",
+    ]
     assert records[0].facts["reason"] == "on-call" and records[-1].actor == "bot"
     history = engine.store.events(request.id)
     for step in history:
@@ -473,8 +545,9 @@ def test_audit_command_prints_the_trail(engine: Engine, entry: int, env: dict[st
     assert request.id in as_json.stdout and SECRET_PASSWORD not in as_json.stdout
 
 
-def test_audit_text_cannot_be_forged_by_what_people_typed(engine: Engine, entry: int,
-                                                         env: dict[str, str]) -> None:
+def test_audit_text_cannot_be_forged_by_what_people_typed(
+    engine: Engine, entry: int, env: dict[str, str]
+) -> None:
     """A reason with a newline, a tab and a fake record stays on its own record's line."""
     from tests.support.processes import run
 

@@ -20,8 +20,9 @@ from app.errors import ConfigError, ValidationError
 from app.settings import Scope, Settings
 
 ROOT = Path(__file__).parents[3]
-DEFAULTS = Defaults(approvals=1, approvers=frozenset({"UAPPROVER1", "UAPPROVER2"}),
-                    channel="C0APPROVALS")
+DEFAULTS = Defaults(
+    approvals=1, approvers=frozenset({"UAPPROVER1", "UAPPROVER2"}), channel="C0APPROVALS"
+)
 
 POLICY = textwrap.dedent("""
     rules:
@@ -49,10 +50,16 @@ POLICY = textwrap.dedent("""
 """)
 
 
-def subject(verb: str = "share", kind: str = "password", source: str = "slack",
-            tags: tuple[str, ...] = (), requester: tuple[str, ...] = ("UALICE",)) -> Subject:
-    return Subject(verb=verb, kind=kind, source=source, tags=frozenset(tags),
-                   requester=frozenset(requester))
+def subject(
+    verb: str = "share",
+    kind: str = "password",
+    source: str = "slack",
+    tags: tuple[str, ...] = (),
+    requester: tuple[str, ...] = ("UALICE",),
+) -> Subject:
+    return Subject(
+        verb=verb, kind=kind, source=source, tags=frozenset(tags), requester=frozenset(requester)
+    )
 
 
 def problem(text: str, defaults: Defaults = DEFAULTS) -> str:
@@ -64,6 +71,7 @@ def problem(text: str, defaults: Defaults = DEFAULTS) -> str:
 
 # --- every field --------------------------------------------------------------------------------
 
+
 def test_every_field_of_a_rule_is_read() -> None:
     production = parse_policy(POLICY, DEFAULTS).rule("production")
     assert production is not None
@@ -73,8 +81,7 @@ def test_every_field_of_a_rule_is_read() -> None:
     assert production.max_duration == 7 * 86400
     assert (production.remind_after, production.escalate_after) == (1800, 7200)
     assert production.escalate_to == ("U0DUTYMGR",)
-    assert production.match.tags == {"prod"} and production.match.sources == {
-        "slack", "webhook", "mcp"}
+    assert production.match.tags == {"prod"} and production.match.sources == {"slack", "webhook", "mcp"}
 
 
 def test_what_a_rule_leaves_out_comes_from_the_settings() -> None:
@@ -88,21 +95,29 @@ def test_what_a_rule_leaves_out_comes_from_the_settings() -> None:
 def test_without_a_file_the_settings_are_the_one_rule() -> None:
     (rule,) = default_policy(DEFAULTS).rules
     assert (rule.name, rule.approvals, rule.approvers, rule.channel) == (
-        "default", 1, DEFAULTS.approvers, "C0APPROVALS")
+        "default",
+        1,
+        DEFAULTS.approvers,
+        "C0APPROVALS",
+    )
     assert default_policy(DEFAULTS).choose(subject(verb="unshare")).rule == rule
 
 
 # --- first match wins ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("case", "expected"), [
-    (subject(tags=("prod", "db")), "production"),
-    (subject(tags=("prod",), verb="unshare"), "own-entries-unshare"),  # production skips unshare
-    (subject(tags=("prod",), verb="create"), "default"),  # production: not for creates
-    (subject(verb="unshare"), "own-entries-unshare"),
-    (subject(requester=("UALICE", "alices")), "mine"),  # owners: the requester's MySafe name
-    (subject(source="ticket", tags=("prod",)), "production"),  # tickets come by webhook
-    (subject(), "default"),
-])
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (subject(tags=("prod", "db")), "production"),
+        (subject(tags=("prod",), verb="unshare"), "own-entries-unshare"),  # production skips unshare
+        (subject(tags=("prod",), verb="create"), "default"),  # production: not for creates
+        (subject(verb="unshare"), "own-entries-unshare"),
+        (subject(requester=("UALICE", "alices")), "mine"),  # owners: the requester's MySafe name
+        (subject(source="ticket", tags=("prod",)), "production"),  # tickets come by webhook
+        (subject(), "default"),
+    ],
+)
 def test_rules_are_tried_in_order_and_the_first_match_wins(case: Subject, expected: str) -> None:
     assert parse_policy(POLICY, DEFAULTS).choose(case).rule.name == expected
 
@@ -119,66 +134,102 @@ def test_the_choice_says_why_rule_by_rule() -> None:
     assert choice.position == 2
     assert choice.why == (
         "rule 1 “production” skipped: verb unshare is not one of [rotate, share, update]",
-        "rule 2 “own-entries-unshare” matches: verb unshare is one of [unshare]")
+        "rule 2 “own-entries-unshare” matches: verb unshare is one of [unshare]",
+    )
 
 
 # --- a bad file: one line naming the rule and the field -----------------------------------------
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("rules:\n  - name: prod\n    approvals: two\n", "rule 1 “prod”: approvals: Not a valid integer"),
-    ("rules:\n  - name: prod\n    approvals: 11\n", "rule 1 “prod”: approvals: Must be greater"),
-    ("rules:\n  - name: prod\n    approvers: [alice]\n",
-     "rule 1 “prod”: approvers: expected a Slack user ID (U…/W…) or user-group ID (S…)"),
-    ("rules:\n  - name: prod\n    channel: general\n",
-     "rule 1 “prod”: channel: expected a Slack channel ID"),
-    ("rules:\n  - name: prod\n    reason: please\n", "rule 1 “prod”: reason: Must be one of"),
-    ("rules:\n  - name: prod\n    ticket: yes\n", "rule 1 “prod”: ticket: Not a valid string"),
-    ("rules:\n  - name: prod\n    max_duration: forever\n",
-     "rule 1 “prod”: max_duration: expected a duration such as 30m"),
-    ("rules:\n  - name: prod\n    remind_after: 5s\n",
-     "rule 1 “prod”: remind_after: expected between 1 minute and 366 days"),
-    ("rules:\n  - name: prod\n    escalate_after: 2h\n",
-     "rule 1 “prod”: escalate_to: escalate_after needs escalate_to"),
-    ("rules:\n  - name: prod\n    escalate_to: [U0DUTY]\n",
-     "rule 1 “prod”: escalate_after: escalate_to needs escalate_after"),
-    ("rules:\n  - name: prod\n    escalate_to: [S0GROUP]\n    escalate_after: 1h\n",
-     "rule 1 “prod”: escalate_to: expected a Slack user ID (U…/W…) or channel ID"),
-    ("rules:\n  - name: ok\n  - name: prod\n    match: {verbs: [delete]}\n",
-     "rule 2 “prod”: match.verbs: Must be one of"),
-    ("rules:\n  - name: prod\n    match: {sources: [email]}\n",
-     "rule 1 “prod”: match.sources: Must be one of: slack, webhook, mcp"),
-    ("rules:\n  - name: prod\n    match: {colour: [red]}\n", "rule 1 “prod”: match.colour: Unknown"),
-    ("rules:\n  - name: prod\n    approve: 2\n", "rule 1 “prod”: approve: Unknown field"),
-    ("rules:\n  - approvals: 2\n", "rule 1: name: Missing data"),
-    ("rules:\n  - name: a\n  - name: a\n", "rule 2 “a”: name: used twice"),
-    ("rules:\n  - name: settings\n", "rule 1 “settings”: name: used twice"),
-    ("rules:\n  - name: prod\n    approvals: 3\n    approvers: [U1A, U2B]\n",
-     "rule 1 “prod”: approvals: is 3, but approvers lists 2 user(s)"),
-    ("rules: []\n", "rules: Length must be between 1 and 200"),
-    ("- name: prod\n", "expected a mapping with a `rules:` list"),
-    ("rules: [name: {\n", "not valid YAML (line"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "rules:\n  - name: prod\n    approvals: two\n",
+            "rule 1 “prod”: approvals: Not a valid integer",
+        ),
+        ("rules:\n  - name: prod\n    approvals: 11\n", "rule 1 “prod”: approvals: Must be greater"),
+        (
+            "rules:\n  - name: prod\n    approvers: [alice]\n",
+            "rule 1 “prod”: approvers: expected a Slack user ID (U…/W…) or user-group ID (S…)",
+        ),
+        (
+            "rules:\n  - name: prod\n    channel: general\n",
+            "rule 1 “prod”: channel: expected a Slack channel ID",
+        ),
+        ("rules:\n  - name: prod\n    reason: please\n", "rule 1 “prod”: reason: Must be one of"),
+        ("rules:\n  - name: prod\n    ticket: yes\n", "rule 1 “prod”: ticket: Not a valid string"),
+        (
+            "rules:\n  - name: prod\n    max_duration: forever\n",
+            "rule 1 “prod”: max_duration: expected a duration such as 30m",
+        ),
+        (
+            "rules:\n  - name: prod\n    remind_after: 5s\n",
+            "rule 1 “prod”: remind_after: expected between 1 minute and 366 days",
+        ),
+        (
+            "rules:\n  - name: prod\n    escalate_after: 2h\n",
+            "rule 1 “prod”: escalate_to: escalate_after needs escalate_to",
+        ),
+        (
+            "rules:\n  - name: prod\n    escalate_to: [U0DUTY]\n",
+            "rule 1 “prod”: escalate_after: escalate_to needs escalate_after",
+        ),
+        (
+            "rules:\n  - name: prod\n    escalate_to: [S0GROUP]\n    escalate_after: 1h\n",
+            "rule 1 “prod”: escalate_to: expected a Slack user ID (U…/W…) or channel ID",
+        ),
+        (
+            "rules:\n  - name: ok\n  - name: prod\n    match: {verbs: [delete]}\n",
+            "rule 2 “prod”: match.verbs: Must be one of",
+        ),
+        (
+            "rules:\n  - name: prod\n    match: {sources: [email]}\n",
+            "rule 1 “prod”: match.sources: Must be one of: slack, webhook, mcp",
+        ),
+        (
+            "rules:\n  - name: prod\n    match: {colour: [red]}\n",
+            "rule 1 “prod”: match.colour: Unknown",
+        ),
+        ("rules:\n  - name: prod\n    approve: 2\n", "rule 1 “prod”: approve: Unknown field"),
+        ("rules:\n  - approvals: 2\n", "rule 1: name: Missing data"),
+        ("rules:\n  - name: a\n  - name: a\n", "rule 2 “a”: name: used twice"),
+        ("rules:\n  - name: settings\n", "rule 1 “settings”: name: used twice"),
+        (
+            "rules:\n  - name: prod\n    approvals: 3\n    approvers: [U1A, U2B]\n",
+            "rule 1 “prod”: approvals: is 3, but approvers lists 2 user(s)",
+        ),
+        ("rules: []\n", "rules: Length must be between 1 and 200"),
+        ("- name: prod\n", "expected a mapping with a `rules:` list"),
+        ("rules: [name: {\n", "not valid YAML (line"),
+    ],
+)
 def test_a_bad_file_names_the_rule_and_the_field(text: str, expected: str) -> None:
     assert problem(text).startswith(f"policy.yml: {expected}")
 
 
 def test_a_bad_file_stops_start_up_with_one_line_and_exit_2(
-        env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     bad = tmp_path / "policy.yml"
     bad.write_text("rules:\n  - name: production\n    approvals: lots\n")
     environ = {**env, "MYSAFE_BOT_POLICY": str(bad)}
     with pytest.raises(ConfigError) as caught:
         Settings.from_env(environ, dotenv=None)
-    assert str(caught.value) == ("MYSAFE_BOT_POLICY: policy.yml: rule 1 “production”: approvals: "
-                                 "Not a valid integer")
+    assert str(caught.value) == (
+        "MYSAFE_BOT_POLICY: policy.yml: rule 1 “production”: approvals: Not a valid integer"
+    )
     monkeypatch.chdir(tmp_path)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     assert main(["worker", "--once"]) == 2
     assert capsys.readouterr().err == (
         "mysafe-bot: configuration error: MYSAFE_BOT_POLICY: policy.yml: rule 1 “production”: "
-        "approvals: Not a valid integer\n")
+        "approvals: Not a valid integer\n"
+    )
 
 
 def test_a_good_file_is_read_once_at_start_up(env: dict[str, str], tmp_path: Path) -> None:
@@ -187,13 +238,19 @@ def test_a_good_file_is_read_once_at_start_up(env: dict[str, str], tmp_path: Pat
     settings = Settings.from_env({**env, "MYSAFE_BOT_POLICY": str(path)}, dotenv=None)
     assert settings.policy is not None
     assert [r.name for r in settings.policy.rules] == [
-        "production", "own-entries-unshare", "mine", "default", "settings"]
+        "production",
+        "own-entries-unshare",
+        "mine",
+        "default",
+        "settings",
+    ]
     missing = {**env, "MYSAFE_BOT_POLICY": str(tmp_path / "nope.yml")}
     with pytest.raises(ConfigError, match="MYSAFE_BOT_POLICY: no such file"):
         Settings.from_env(missing, dotenv=None)
 
 
 # --- what a rule enforces -----------------------------------------------------------------------
+
 
 def test_reason_and_ticket_required_are_refused_when_missing() -> None:
     production = parse_policy(POLICY, DEFAULTS).rule("production")
@@ -216,8 +273,10 @@ def test_a_share_longer_than_max_duration_is_refused() -> None:
 
 # --- SIGHUP reload ------------------------------------------------------------------------------
 
+
 def test_reload_takes_a_good_file_and_keeps_the_rules_on_a_bad_one(
-        env: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    env: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "policy.yml"
     path.write_text(POLICY)
     book = PolicyBook(Settings.from_env({**env, "MYSAFE_BOT_POLICY": str(path)}, dotenv=None))
@@ -237,6 +296,7 @@ def test_reload_takes_a_good_file_and_keeps_the_rules_on_a_bad_one(
 
 # --- the CLI ------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def cli_env(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -248,25 +308,35 @@ def cli_env(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_policy_check_lists_the_rules_of_a_good_file(
-        cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["policy", "check", str(cli_env)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{cli_env}: OK, 4 rule(s), then the built-in `settings` rule"
-    assert out[1].startswith("  1. production: when tags in [prod] and kinds in [password, "
-                             "secret] and verbs in [rotate, share, update] and sources in ")
-    assert "2 approval(s) from [S0SECOPS, U0CISO]; posted in C0PRODAPPROVALS; reason required; " \
-           "ticket required; longest share 7 days; reminder after 30 min" in out[1]
-    assert out[2] == ("  2. own-entries-unshare: when verbs in [unshare] -> no approval (applied "
-                      "at once, audited); posted in C0APPROVALS")
+    assert out[1].startswith(
+        "  1. production: when tags in [prod] and kinds in [password, "
+        "secret] and verbs in [rotate, share, update] and sources in "
+    )
+    assert (
+        "2 approval(s) from [S0SECOPS, U0CISO]; posted in C0PRODAPPROVALS; reason required; "
+        "ticket required; longest share 7 days; reminder after 30 min" in out[1]
+    )
+    assert out[2] == (
+        "  2. own-entries-unshare: when verbs in [unshare] -> no approval (applied "
+        "at once, audited); posted in C0APPROVALS"
+    )
 
 
 def test_policy_check_of_a_bad_file_is_one_line_and_exit_2(
-        cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cli_env.write_text("rules:\n  - name: x\n    ticket: sometimes\n")
     assert main(["policy", "check", str(cli_env)]) == 2
-    assert capsys.readouterr().err == ("mysafe-bot: configuration error: MYSAFE_BOT_POLICY: "
-                                       "policy.yml: rule 1 “x”: ticket: Must be one of: required, "
-                                       "optional\n")
+    assert capsys.readouterr().err == (
+        "mysafe-bot: configuration error: MYSAFE_BOT_POLICY: "
+        "policy.yml: rule 1 “x”: ticket: Must be one of: required, "
+        "optional\n"
+    )
 
 
 def test_the_sample_policy_passes_check(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -275,36 +345,73 @@ def test_the_sample_policy_passes_check(cli_env: Path, capsys: pytest.CaptureFix
 
 
 def test_policy_explain_reads_the_tags_from_mysafe_and_says_why(
-        cli_env: Path, capsys: pytest.CaptureFixture[str], emulator, link,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    cli_env: Path, capsys: pytest.CaptureFixture[str], emulator, link, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MYSAFE_BOT_POLICY", str(cli_env))
     link("UALICE", "alices")
-    entry = emulator.add_password("alices", name="prod db", username="db", password="pw-1",
-                                  tags="prod,db")
-    assert main(["policy", "explain", "--entry", f"password:{entry}", "--verb", "share",
-                 "--user", "UALICE"]) == 0
+    entry = emulator.add_password(
+        "alices", name="prod db", username="db", password="pw-1", tags="prod,db"
+    )
+    assert (
+        main(
+            ["policy", "explain", "--entry", f"password:{entry}", "--verb", "share", "--user", "UALICE"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"share password {entry} by UALICE via slack: rule “production” (rule 1 of 5)"
     assert out[1] == "  rule 1 “production” matches: tags db, prod is one of [prod]"
     assert out[-1].startswith("  asks for: 2 approval(s) from [S0SECOPS, U0CISO]")
 
-    assert main(["policy", "explain", "--entry", "password:9", "--verb", "update", "--user",
-                 "UBOB", "--tags", "dev", "--source", "webhook"]) == 0
+    assert (
+        main(
+            [
+                "policy",
+                "explain",
+                "--entry",
+                "password:9",
+                "--verb",
+                "update",
+                "--user",
+                "UBOB",
+                "--tags",
+                "dev",
+                "--source",
+                "webhook",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "update password 9 by UBOB via webhook: rule “default” (rule 4 of 5)"
     assert "  rule 1 “production” skipped: tags dev is not one of [prod]" in out
 
 
-def test_policy_explain_refuses_a_malformed_entry(cli_env: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", "explain", "--entry", "password312", "--verb", "share",
-                 "--user", "UALICE", "--tags", ""]) == 2
+def test_policy_explain_refuses_a_malformed_entry(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "policy",
+                "explain",
+                "--entry",
+                "password312",
+                "--verb",
+                "share",
+                "--user",
+                "UALICE",
+                "--tags",
+                "",
+            ]
+        )
+        == 2
+    )
     assert "--entry: expected password:ID or secret:ID" in capsys.readouterr().err
 
 
 def test_settings_scope_none_still_reads_the_policy(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "policy.yml"
     path.write_text(POLICY)
-    settings = Settings.from_env({"MYSAFE_BOT_POLICY": str(path)}, scope=Scope.NONE,
-                                 dotenv=None)
+    settings = Settings.from_env({"MYSAFE_BOT_POLICY": str(path)}, scope=Scope.NONE, dotenv=None)
     assert settings.policy is not None and settings.policy.rules[0].name == "production"

@@ -42,8 +42,9 @@ def owner(emulator: Emulator, link) -> str:
 
 
 def share(identifier: int, *users: str, edit: bool = False) -> Change:
-    return Change(Verb.SHARE, Kind.PASSWORD, identifier,
-                  add_users=tuple(UserShare(u, edit) for u in users))
+    return Change(
+        Verb.SHARE, Kind.PASSWORD, identifier, add_users=tuple(UserShare(u, edit) for u in users)
+    )
 
 
 def unshare(identifier: int, *users: str) -> Change:
@@ -71,23 +72,26 @@ def users_on(emulator: Emulator, identifier: int) -> dict[str, bool]:
 
 
 def approve_all(engine: Engine, requests_: list) -> list[object]:
-    return together(*(lambda r=r: engine.approve(r.id, "UAPPROVER1", is_approver=True)
-                      for r in requests_))
+    return together(
+        *(lambda r=r: engine.approve(r.id, "UAPPROVER1", is_approver=True) for r in requests_)
+    )
 
 
 # --- 1. one apply per entry at a time --------------------------------------------------------
 
+
 @pytest.mark.parametrize("trial", range(5))
 def test_ten_shares_on_two_entries_approved_in_one_second_all_land(
-        engine: Engine, emulator: Emulator, owner: str, trial: int) -> None:
+    engine: Engine, emulator: Emulator, owner: str, trial: int
+) -> None:
     emulator.options.latency = (0.0, 0.01)
     names = [f"grantee{n}" for n in range(10)]
     for name in names:
         emulator.add_user(name)
-    entries = [emulator.add_password("alices", name=f"DB {n}", username="ops", password="pw")
-               for n in range(2)]
-    made = [engine.submit(share(entries[n % 2], name), requester=owner)
-            for n, name in enumerate(names)]
+    entries = [
+        emulator.add_password("alices", name=f"DB {n}", username="ops", password="pw") for n in range(2)
+    ]
+    made = [engine.submit(share(entries[n % 2], name), requester=owner) for n, name in enumerate(names)]
     outcomes = approve_all(engine, made)
     assert [o.request.state for o in outcomes] == [State.APPLIED] * 10, outcomes
     assert set(users_on(emulator, entries[0])) == set(names[0::2])
@@ -95,14 +99,17 @@ def test_ten_shares_on_two_entries_approved_in_one_second_all_land(
 
 
 def test_twenty_approvals_on_one_entry_end_as_one_after_another(
-        engine: Engine, emulator: Emulator, owner: str) -> None:
+    engine: Engine, emulator: Emulator, owner: str
+) -> None:
     emulator.options.latency = (0.0, 0.005)
     names = [f"person{n}" for n in range(20)]
     for name in names:
         emulator.add_user(name)
     entry = emulator.add_password("alices", name="Prod DB", username="ops", password="pw")
-    made = [engine.submit(share(entry, name, edit=n % 2 == 0), requester=owner)
-            for n, name in enumerate(names)]
+    made = [
+        engine.submit(share(entry, name, edit=n % 2 == 0), requester=owner)
+        for n, name in enumerate(names)
+    ]
     outcomes = approve_all(engine, made)
     assert all(o.request.state is State.APPLIED for o in outcomes), outcomes
     assert users_on(emulator, entry) == {name: n % 2 == 0 for n, name in enumerate(names)}
@@ -110,13 +117,19 @@ def test_twenty_approvals_on_one_entry_end_as_one_after_another(
 
 
 def test_an_unshare_racing_a_share_never_restores_access(
-        engine: Engine, emulator: Emulator, owner: str) -> None:
+    engine: Engine, emulator: Emulator, owner: str
+) -> None:
     emulator.options.latency = (0.0, 0.005)
     for name in ("leaver", "joiner"):
         emulator.add_user(name)
     for _trial in range(50):
-        entry = emulator.add_password("alices", name="Shared", username="ops", password="pw",
-                                      users_allowed=[{"username": "leaver"}])
+        entry = emulator.add_password(
+            "alices",
+            name="Shared",
+            username="ops",
+            password="pw",
+            users_allowed=[{"username": "leaver"}],
+        )
         offboard = engine.submit(unshare(entry, "leaver"), requester=owner)
         onboard = engine.submit(share(entry, "joiner"), requester=owner)
         outcomes = approve_all(engine, [offboard, onboard])
@@ -125,7 +138,8 @@ def test_an_unshare_racing_a_share_never_restores_access(
 
 
 def test_an_apply_that_cannot_wait_is_taken_over_not_failed(
-        engine: Engine, emulator: Emulator, owner: str, redis) -> None:
+    engine: Engine, emulator: Emulator, owner: str, redis
+) -> None:
     """Another holder keeps the entry past this apply's patience: it queues, the sweeper's
     next pass applies it."""
     emulator.add_user("carol")
@@ -144,13 +158,18 @@ def test_an_apply_that_cannot_wait_is_taken_over_not_failed(
 
 
 def test_a_write_mysafe_does_not_show_is_not_reported_applied(
-        engine: Engine, emulator: Emulator, owner: str) -> None:
+    engine: Engine, emulator: Emulator, owner: str
+) -> None:
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Lossy", username="ops", password="pw")
     request = engine.submit(share(entry, "carol", edit=True), requester=owner)
     # MySafe answers the PUT with success but keeps nothing (a gateway that swallowed it).
-    emulator.inject(status=200, method="PUT", path_prefix=PUT_PASSWORD,
-                    body={"response": {"status": 200, "message": "Updated", "error": False}})
+    emulator.inject(
+        status=200,
+        method="PUT",
+        path_prefix=PUT_PASSWORD,
+        body={"response": {"status": 200, "message": "Updated", "error": False}},
+    )
     failed = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
     assert failed.state is State.FAILED
     assert "carol has no access" in failed.error
@@ -159,7 +178,8 @@ def test_a_write_mysafe_does_not_show_is_not_reported_applied(
 
 
 def test_a_late_apply_never_writes_after_its_lease(
-        engine: Engine, emulator: Emulator, owner: str, services: Services) -> None:
+    engine: Engine, emulator: Emulator, owner: str, services: Services
+) -> None:
     """MySafe asks to wait (429, Retry-After: 9) longer than the 5 s lease has left: the apply
     gives up without writing a stale body; a retry applies it."""
     from app.mysafe.transport import make_session, retry_policy
@@ -167,19 +187,19 @@ def test_a_late_apply_never_writes_after_its_lease(
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Slow", username="ops", password="pw")
     engine.settings = replace(engine.settings, apply_lease=5)
-    services.mysafe.session = make_session(retry=retry_policy(backoff_factor=0,
-                                                              backoff_jitter=0))
+    services.mysafe.session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
     request = engine.submit(share(entry, "carol"), requester=owner)
-    emulator.inject(status=429, method="PUT", path_prefix=PUT_PASSWORD, retry_after=9,
-                    body={"message": "slow down"})
+    emulator.inject(
+        status=429, method="PUT", path_prefix=PUT_PASSWORD, retry_after=9, body={"message": "slow down"}
+    )
     failed = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
     assert failed.state is State.FAILED and "in time" in failed.error
     assert len(emulator.calls_to("PUT", PUT_PASSWORD)) == 1  # never re-sent after the wait
-    assert engine.retry(request.id, "UAPPROVER2", is_approver=True).request.state \
-        is State.APPLIED
+    assert engine.retry(request.id, "UAPPROVER2", is_approver=True).request.state is State.APPLIED
 
 
 # --- 2. no request stuck in `applying` ---------------------------------------------------------
+
 
 class Killed(BaseException):
     """The process died here: nothing after this step runs in the killed thread."""
@@ -208,8 +228,7 @@ def killer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
         step()
         return send_http(self, *args, **kwargs)
 
-    monkeypatch.setattr(redis_module.connection.AbstractConnection, "send_packed_command",
-                        redis_step)
+    monkeypatch.setattr(redis_module.connection.AbstractConnection, "send_packed_command", redis_step)
     monkeypatch.setattr(requests.Session, "send", http_step)
 
     def arm(steps: int | None) -> None:
@@ -220,7 +239,8 @@ def killer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
 
 
 def test_a_kill_between_any_two_steps_of_an_apply_never_strands_it(
-        engine: Engine, emulator: Emulator, owner: str, redis, killer) -> None:
+    engine: Engine, emulator: Emulator, owner: str, redis, killer
+) -> None:
     emulator.add_user("carol")
     lease = engine.settings.apply_lease
     step = 0
@@ -256,14 +276,19 @@ def test_a_kill_between_any_two_steps_of_an_apply_never_strands_it(
 
 
 def test_a_request_applying_with_no_lease_index_is_found_from_itself(
-        engine: Engine, emulator: Emulator, owner: str, redis) -> None:
+    engine: Engine, emulator: Emulator, owner: str, redis
+) -> None:
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Lost", username="ops", password="pw")
     request = engine.submit(share(entry, "carol"), requester=owner)
     emulator.inject(status=0, method="PUT", path_prefix=PUT_PASSWORD)
     lease = engine._new_lease()
-    assert engine.store.transition(request.id, "approve", actor="UAPPROVER1", now=timestamp(),
-                                   approver=True, **lease).status == "apply"
+    assert (
+        engine.store.transition(
+            request.id, "approve", actor="UAPPROVER1", now=timestamp(), approver=True, **lease
+        ).status
+        == "apply"
+    )
     later = timestamp() + 2 * engine.settings.apply_lease
     assert engine.sweep(now=later) == 0  # the lease index never heard of it
     engine.rescue(now=later)
@@ -273,58 +298,71 @@ def test_a_request_applying_with_no_lease_index_is_found_from_itself(
 
 # --- 3. concurrent duplicates are answered alike ----------------------------------------------
 
+
 def test_concurrent_duplicates_all_get_the_one_request(
-        engine: Engine, emulator: Emulator, owner: str) -> None:
+    engine: Engine, emulator: Emulator, owner: str
+) -> None:
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Dup", username="ops", password="pw")
     for trial in range(30):
-        results = together(*(lambda: engine.submit_once(
-            share(entry, "carol"), requester=owner, idempotency_key=f"ticket:{trial}")
-            for _ in range(4)))
+        results = together(
+            *(
+                lambda: engine.submit_once(
+                    share(entry, "carol"), requester=owner, idempotency_key=f"ticket:{trial}"
+                )
+                for _ in range(4)
+            )
+        )
         assert all(isinstance(r, tuple) for r in results), results
         assert len({r[0].id for r in results}) == 1
         assert sum(r[1] for r in results) == 1
 
 
-def test_a_claim_whose_writer_died_is_taken_over(engine: Engine, emulator: Emulator,
-                                                  owner: str, redis) -> None:
+def test_a_claim_whose_writer_died_is_taken_over(
+    engine: Engine, emulator: Emulator, owner: str, redis
+) -> None:
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Dead", username="ops", password="pw")
     redis.set(engine.store.idempotency_key("slack:dead"), "R-22222")  # claimed, never written
     engine.store.lookup("slack:dead", wait=0.05)  # gives the dead claim up
-    request, created = engine.submit_once(share(entry, "carol"), requester=owner,
-                                          idempotency_key="slack:dead")
+    request, created = engine.submit_once(
+        share(entry, "carol"), requester=owner, idempotency_key="slack:dead"
+    )
     assert created and request.id != "R-22222"
 
 
 # --- 5. one token fetch per person at a time ----------------------------------------------------
 
+
 def test_twenty_calls_after_a_token_revoke_make_one_fetch(
-        services: Services, emulator: Emulator, owner: str, settings) -> None:
+    services: Services, emulator: Emulator, owner: str, settings
+) -> None:
     from app.mysafe.transport import make_session, retry_policy
     from app.services import Services as Built
 
     emulator.options.one_token_per_key = True
     entry = emulator.add_password("alices", name="T", username="ops", password="pw")
     # Two "processes": separate clients, thread locks and sessions; one Redis.
-    other = Built.build(settings, redis=services.redis,
-                        session=make_session(retry=retry_policy(backoff_factor=0,
-                                                                backoff_jitter=0)))
+    other = Built.build(
+        settings,
+        redis=services.redis,
+        session=make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0)),
+    )
     credentials = services.vault.credentials(owner)
     clients = [s.mysafe.session_for(owner, credentials) for s in (services, other)]
     clients[0].get(Kind.PASSWORD, entry)
     for _trial in range(5):
         emulator.expire_tokens()
         emulator.reset_calls()
-        results = together(*(lambda c=clients[n % 2]: c.get(Kind.PASSWORD, entry)
-                              for n in range(20)))
+        results = together(*(lambda c=clients[n % 2]: c.get(Kind.PASSWORD, entry) for n in range(20)))
         assert not [r for r in results if isinstance(r, Exception)], results
         assert len(emulator.calls_to("POST", TOKEN_PATH)) == 1
     other.mysafe.session.close()
 
 
-def test_a_token_no_key_decrypts_is_fetched_again(services: Services, emulator: Emulator,
-                                                    owner: str, redis) -> None:
+def test_a_token_no_key_decrypts_is_fetched_again(
+    services: Services, emulator: Emulator, owner: str, redis
+) -> None:
     entry = emulator.add_password("alices", name="T", username="ops", password="pw")
     client = services.mysafe.session_for(owner, services.vault.credentials(owner))
     client.get(Kind.PASSWORD, entry)
@@ -334,8 +372,10 @@ def test_a_token_no_key_decrypts_is_fetched_again(services: Services, emulator: 
 
 # --- 6. logout and key rotation are atomic with what they race ----------------------------------
 
-def test_logout_during_an_apply_stops_the_write(engine: Engine, emulator: Emulator,
-                                                owner: str, services: Services) -> None:
+
+def test_logout_during_an_apply_stops_the_write(
+    engine: Engine, emulator: Emulator, owner: str, services: Services
+) -> None:
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="L", username="ops", password="pw")
     request = engine.submit(share(entry, "carol"), requester=owner)
@@ -352,7 +392,8 @@ def test_logout_during_an_apply_stops_the_write(engine: Engine, emulator: Emulat
 
 
 def test_no_token_is_cached_for_someone_unlinked_meanwhile(
-        services: Services, emulator: Emulator, owner: str) -> None:
+    services: Services, emulator: Emulator, owner: str
+) -> None:
     entry = emulator.add_password("alices", name="T", username="ops", password="pw")
     credentials = services.vault.credentials(owner)
     gate = emulator.hold(method="POST", path_prefix=TOKEN_PATH)
@@ -367,23 +408,32 @@ def test_no_token_is_cached_for_someone_unlinked_meanwhile(
 
 
 def test_rotate_keys_racing_relinks_and_unlinks_keeps_each_account_whole(
-        services: Services, settings, redis) -> None:
+    services: Services, settings, redis
+) -> None:
     from app.accounts.vault import Vault
     from app.crypto import Keyring, generate_key
 
     old = services.vault
     ids = [f"UROT{n:04d}" for n in range(200)]
     for slack_id in ids:
-        old.link(slack_id, client_id=f"id-{slack_id}-0", client_secret=f"s-{slack_id}-0",
-                 mysafe_username=slack_id.lower())
+        old.link(
+            slack_id,
+            client_id=f"id-{slack_id}-0",
+            client_secret=f"s-{slack_id}-0",
+            mysafe_username=slack_id.lower(),
+        )
     keys = [generate_key(), *settings.encryption_keys]
     rotating = Vault(redis, Keyring(keys), prefix=settings.key_prefix)
     relinked, unlinked = ids[0::2], ids[1::2]
 
     def relink() -> None:
         for slack_id in relinked:
-            rotating.link(slack_id, client_id=f"id-{slack_id}-1",
-                          client_secret=f"s-{slack_id}-1", mysafe_username=slack_id.lower())
+            rotating.link(
+                slack_id,
+                client_id=f"id-{slack_id}-1",
+                client_secret=f"s-{slack_id}-1",
+                mysafe_username=slack_id.lower(),
+            )
 
     def unlink() -> None:
         for slack_id in unlinked:
@@ -391,8 +441,7 @@ def test_rotate_keys_racing_relinks_and_unlinks_keeps_each_account_whole(
 
     together(rotating.rotate_keys, relink, unlink, rotating.rotate_keys)
     for slack_id in relinked:
-        assert rotating.credentials(slack_id) == Credentials(f"id-{slack_id}-1",
-                                                             f"s-{slack_id}-1")
+        assert rotating.credentials(slack_id) == Credentials(f"id-{slack_id}-1", f"s-{slack_id}-1")
     for slack_id in unlinked:
         with pytest.raises(errors.CredentialsMissing):
             rotating.credentials(slack_id)

@@ -57,8 +57,9 @@ def entry(emulator, link) -> int:
     return emulator.add_password("alices", name="db", username="db", password="pw-Old-1")
 
 
-def test_ten_workers_send_each_reminder_once(engine: Engine, entry: int, told: Told,
-                                             services: Services) -> None:
+def test_ten_workers_send_each_reminder_once(
+    engine: Engine, entry: int, told: Told, services: Services
+) -> None:
     requests = [engine.submit(share(entry, "carol"), requester="UALICE") for _ in range(5)]
     now = max(r.created for r in requests) + 31 * 60
     workers = [reminded_engine(services, told) for _ in range(10)]  # ten processes' engines
@@ -76,7 +77,8 @@ def test_ten_workers_send_each_reminder_once(engine: Engine, entry: int, told: T
 
 
 def test_the_schedule_survives_a_restart_and_a_worker_dying_mid_send(
-        engine: Engine, entry: int, told: Told, services: Services) -> None:
+    engine: Engine, entry: int, told: Told, services: Services
+) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     due = request.created + 121 * 60
     # A worker claims both items and dies before sending them.
@@ -87,7 +89,9 @@ def test_the_schedule_survives_a_restart_and_a_worker_dying_mid_send(
     assert restarted.send_nudges(due) == 0  # still claimed by the dead worker
     assert restarted.send_nudges(due + CLAIM_LEASE + 1) == 2
     assert sorted(e for rid, e in told.events if rid == request.id and e != "created") == [
-        "escalate", "remind"]
+        "escalate",
+        "remind",
+    ]
     assert restarted.reminders.pending() == []
 
 
@@ -99,8 +103,7 @@ def test_a_final_request_is_never_reminded(engine: Engine, entry: int, told: Tol
     assert [e for _, e in told.events if e in ("remind", "escalate")] == []
 
 
-def test_no_schedule_for_a_rule_without_reminders(services: Services, entry: int,
-                                                  told: Told) -> None:
+def test_no_schedule_for_a_rule_without_reminders(services: Services, entry: int, told: Told) -> None:
     plain = Engine(services, listeners=[told])
     plain.submit(share(entry, "carol"), requester="UALICE")
     assert plain.reminders.pending() == []

@@ -75,15 +75,22 @@ def entry(emulator: Emulator, link) -> int:
     for name in ("bobm", "carol", "dave"):
         emulator.add_user(name)
     emulator.add_group("Ops", ["dave"])
-    return emulator.add_password("alices", name="GCP console", username="ops@example.com",
-                                 password="old-password-1", users_allowed=[{"username": "bobm"}])
+    return emulator.add_password(
+        "alices",
+        name="GCP console",
+        username="ops@example.com",
+        password="old-password-1",
+        users_allowed=[{"username": "bobm"}],
+    )
 
 
-def granted_for(engine: Engine, entry: int, *users: UserShare, groups: tuple = (),
-                hours: int = 1) -> tuple[str, float]:
+def granted_for(
+    engine: Engine, entry: int, *users: UserShare, groups: tuple = (), hours: int = 1
+) -> tuple[str, float]:
     """alices shares for `hours`, an approver approves; returns the request and its end."""
-    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=users, add_groups=groups,
-                    duration=hours * HOUR)
+    change = Change(
+        Verb.SHARE, Kind.PASSWORD, entry, add_users=users, add_groups=groups, duration=hours * HOUR
+    )
     request = engine.submit(change, requester="UALICE", reason="on-call")
     applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
     assert applied.state is State.APPLIED
@@ -94,7 +101,8 @@ def sharing(emulator: Emulator, entry: int) -> dict[str, bool]:
     found = emulator.get_password(entry)
     assert found is not None
     return {u["username"]: u["can_edit"] for u in found["users_allowed"]} | {
-        f"group:{g['name']}": g["can_edit"] for g in found["groups_allowed"]}
+        f"group:{g['name']}": g["can_edit"] for g in found["groups_allowed"]
+    }
 
 
 def revokes_counted(outcome: str) -> float:
@@ -107,30 +115,52 @@ def puts(emulator: Emulator) -> int:
 
 # --- grants, pure -------------------------------------------------------------------------------
 
+
 def test_take_back_touches_only_what_is_still_as_the_share_left_it() -> None:
-    grant = Grant((Granted("users_allowed", "carol", "", "edit"),
-                   Granted("users_allowed", "bobm", "view", "edit"),
-                   Granted("users_allowed", "erin", "", "view"),
-                   Granted("groups_allowed", "Ops", "", "view")))
-    now = Entry(Kind.PASSWORD, 1, "x", users_allowed=(
-        UserShare("Carol", True), UserShare("bobm", True), UserShare("erin", True),
-        UserShare("dave", False)), groups_allowed=())
+    grant = Grant(
+        (
+            Granted("users_allowed", "carol", "", "edit"),
+            Granted("users_allowed", "bobm", "view", "edit"),
+            Granted("users_allowed", "erin", "", "view"),
+            Granted("groups_allowed", "Ops", "", "view"),
+        )
+    )
+    now = Entry(
+        Kind.PASSWORD,
+        1,
+        "x",
+        users_allowed=(
+            UserShare("Carol", True),
+            UserShare("bobm", True),
+            UserShare("erin", True),
+            UserShare("dave", False),
+        ),
+        groups_allowed=(),
+    )
     taken = take_back(grant, now)
     # carol (added with edit, still edit) goes; bobm (raised) is lowered back to view; erin
     # (added with view, raised by someone else) and the Ops group (removed by hand) stay as
     # they are; dave was never the share's.
-    assert taken.body == {"users_allowed": [{"username": "bobm", "can_edit": False},
-                                            {"username": "erin", "can_edit": True},
-                                            {"username": "dave", "can_edit": False}]}
+    assert taken.body == {
+        "users_allowed": [
+            {"username": "bobm", "can_edit": False},
+            {"username": "erin", "can_edit": True},
+            {"username": "dave", "can_edit": False},
+        ]
+    }
     assert [g.name for g in taken.undone] == ["carol", "bobm"]
     assert dict((g.name, why) for g, why in taken.kept) == {
-        "erin": "changed meanwhile to edit", "Ops": "already removed"}
+        "erin": "changed meanwhile to edit",
+        "Ops": "already removed",
+    }
 
 
 # --- grant and revoke ---------------------------------------------------------------------------
 
-def test_a_share_ends_by_itself_at_its_time(engine: Engine, revoker: Revoker, entry: int,
-                                            emulator: Emulator, told: Told) -> None:
+
+def test_a_share_ends_by_itself_at_its_time(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol", True))
     assert sharing(emulator, entry) == {"bobm": False, "carol": True}
     assert ends == pytest.approx(timestamp() + HOUR, abs=30)
@@ -145,30 +175,40 @@ def test_a_share_ends_by_itself_at_its_time(engine: Engine, revoker: Revoker, en
     assert revoker.sweep(now=ends + 10 * HOUR) == 0 and puts(emulator) == 2
 
 
-def test_a_raised_permission_is_lowered_back(engine: Engine, revoker: Revoker, entry: int,
-                                             emulator: Emulator) -> None:
+def test_a_raised_permission_is_lowered_back(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator
+) -> None:
     _, ends = granted_for(engine, entry, UserShare("bobm", True))
     assert sharing(emulator, entry) == {"bobm": True}
     revoker.sweep(now=ends + 1)
     assert sharing(emulator, entry) == {"bobm": False}
 
 
-def test_what_others_changed_meanwhile_is_kept(engine: Engine, revoker: Revoker, entry: int,
-                                               emulator: Emulator) -> None:
-    _, ends = granted_for(engine, entry, UserShare("carol"), UserShare("dave"),
-                          groups=(GroupShare("Ops"),))
+def test_what_others_changed_meanwhile_is_kept(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator
+) -> None:
+    _, ends = granted_for(
+        engine, entry, UserShare("carol"), UserShare("dave"), groups=(GroupShare("Ops"),)
+    )
     # During the period someone shares with erin by hand and gives dave edit.
     emulator.add_user("erin")
-    emulator.update_entry("password", entry, users_allowed=[
-        {"username": "bobm"}, {"username": "carol"}, {"username": "dave", "can_edit": True},
-        {"username": "erin"}])
+    emulator.update_entry(
+        "password",
+        entry,
+        users_allowed=[
+            {"username": "bobm"},
+            {"username": "carol"},
+            {"username": "dave", "can_edit": True},
+            {"username": "erin"},
+        ],
+    )
     revoker.sweep(now=ends + 1)
     assert sharing(emulator, entry) == {"bobm": False, "dave": True, "erin": False}
 
 
-def test_a_grantee_removed_by_hand_means_nothing_to_write(engine: Engine, revoker: Revoker,
-                                                          entry: int, emulator: Emulator,
-                                                          told: Told) -> None:
+def test_a_grantee_removed_by_hand_means_nothing_to_write(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     emulator.update_entry("password", entry, users_allowed=[{"username": "bobm"}])
     assert revoker.sweep(now=ends + 1) == 1
@@ -181,13 +221,14 @@ def test_a_grantee_removed_by_hand_means_nothing_to_write(engine: Engine, revoke
 
 
 def test_access_someone_gave_before_the_apply_is_not_the_shares_to_take_back(
-        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator) -> None:
-    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),),
-                    duration=HOUR)
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator
+) -> None:
+    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),), duration=HOUR)
     request = engine.submit(change, requester="UALICE", reason="on-call")
     # Before an approver clicks, alices shares with carol by hand, for good.
-    emulator.update_entry("password", entry, users_allowed=[{"username": "bobm"},
-                                                            {"username": "carol"}])
+    emulator.update_entry(
+        "password", entry, users_allowed=[{"username": "bobm"}, {"username": "carol"}]
+    )
     applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
     assert applied.state is State.APPLIED
     revoker.sweep(now=float(applied.result["ends"]) + 1)
@@ -195,10 +236,9 @@ def test_access_someone_gave_before_the_apply_is_not_the_shares_to_take_back(
 
 
 def test_an_apply_taken_over_after_its_write_takes_back_what_that_write_added(
-        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),),
-                    duration=HOUR)
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),), duration=HOUR)
     request = engine.submit(change, requester="UALICE", reason="on-call")
 
     def dies(*args: object) -> None:
@@ -222,9 +262,10 @@ def test_an_apply_taken_over_after_its_write_takes_back_what_that_write_added(
 
 # --- never silent -------------------------------------------------------------------------------
 
-def test_mysafe_down_is_retried_with_backoff_and_told(engine: Engine, revoker: Revoker,
-                                                      entry: int, emulator: Emulator,
-                                                      told: Told) -> None:
+
+def test_mysafe_down_is_retried_with_backoff_and_told(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     emulator.inject(status=503, method="PUT", path_prefix=PUT_PASSWORD, times=3)
     failures = revokes_counted("failed")
@@ -242,9 +283,9 @@ def test_mysafe_down_is_retried_with_backoff_and_told(engine: Engine, revoker: R
     assert events[-2:] == ["revoke.failed", "revoke.done"]
 
 
-def test_an_unlinked_owner_is_retried_until_linked_again(engine: Engine, revoker: Revoker,
-                                                         entry: int, emulator: Emulator,
-                                                         services: Services, link) -> None:
+def test_an_unlinked_owner_is_retried_until_linked_again(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, services: Services, link
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     services.vault.unlink("UALICE")
     revoker.sweep(now=ends + 1)
@@ -256,8 +297,9 @@ def test_an_unlinked_owner_is_retried_until_linked_again(engine: Engine, revoker
     assert sharing(emulator, entry) == {"bobm": False}
 
 
-def test_an_approver_may_give_up(engine: Engine, revoker: Revoker, entry: int,
-                                 emulator: Emulator, told: Told) -> None:
+def test_an_approver_may_give_up(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     emulator.inject(status=503, method="GET", path_prefix="/api/mysafe/password/", times=100)
     revoker.sweep(now=ends + 1)
@@ -271,8 +313,10 @@ def test_an_approver_may_give_up(engine: Engine, revoker: Revoker, entry: int,
 
 # --- exactly once -------------------------------------------------------------------------------
 
+
 def test_twenty_workers_racing_on_due_revokes_write_each_once(
-        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told) -> None:
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
+) -> None:
     ends = [granted_for(engine, entry, UserShare(name))[1] for name in ("carol", "dave")]
     later = max(ends) + 1
     barrier = threading.Barrier(20)
@@ -290,12 +334,14 @@ def test_twenty_workers_racing_on_due_revokes_write_each_once(
     assert sharing(emulator, entry) == {"bobm": False}
 
 
-def test_a_worker_that_died_mid_revoke_is_taken_over_once(engine: Engine, revoker: Revoker,
-                                                          entry: int, emulator: Emulator) -> None:
+def test_a_worker_that_died_mid_revoke_is_taken_over_once(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     lease_until = ends + 1 + engine.settings.apply_lease
-    status, _ = revoker.store.claim(request_id, now=ends + 1, lease="dead-worker",
-                                    lease_until=lease_until)
+    status, _ = revoker.store.claim(
+        request_id, now=ends + 1, lease="dead-worker", lease_until=lease_until
+    )
     assert status == "claimed"
     assert revoker.sweep(now=ends + 2) == 0  # its claim still runs: nobody else writes
     assert revoker.sweep(now=lease_until + 1) == 1
@@ -306,10 +352,11 @@ def test_a_worker_that_died_mid_revoke_is_taken_over_once(engine: Engine, revoke
 
 # --- reminders and extensions -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("hours", "before"), [(24, HOUR), (8, 0.1 * 8 * HOUR), (1, 0.1 * HOUR)])
 def test_owner_and_grantee_are_reminded_once_before_the_end(
-        engine: Engine, revoker: Revoker, entry: int, told: Told, hours: int,
-        before: float) -> None:
+    engine: Engine, revoker: Revoker, entry: int, told: Told, hours: int, before: float
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"), hours=hours)
     revoker.sweep(now=ends - before - 1)
     assert told.events == []
@@ -327,7 +374,8 @@ def test_owner_and_grantee_are_reminded_once_before_the_end(
 
 
 def test_a_reminder_whose_worker_died_while_sending_is_sent_by_another(
-        engine: Engine, revoker: Revoker, entry: int, told: Told) -> None:
+    engine: Engine, revoker: Revoker, entry: int, told: Told
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     due = ends - 5 * 60  # a 1-hour share is reminded 6 minutes before its end
     assert revoker.store.remind(request_id, now=due)  # a worker claims it, then dies
@@ -340,15 +388,17 @@ def test_a_reminder_whose_worker_died_while_sending_is_sent_by_another(
 
 
 def test_a_share_revoked_before_its_reminder_is_not_reminded(
-        engine: Engine, revoker: Revoker, entry: int, told: Told) -> None:
+    engine: Engine, revoker: Revoker, entry: int, told: Told
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     assert revoker.revoke_now(request_id, "UALICE") == "ok"
     revoker.sweep(now=ends - 1)
     assert [e for _, e, _ in told.events] == ["revoked"]
 
 
-def test_an_approved_extension_takes_over_the_end(engine: Engine, revoker: Revoker,
-                                                  entry: int, emulator: Emulator) -> None:
+def test_an_approved_extension_takes_over_the_end(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator
+) -> None:
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     with pytest.raises(errors.ApprovalError):
         revoker.extend(request_id, "UDAVE")  # neither owner nor grantee
@@ -370,7 +420,8 @@ def test_an_approved_extension_takes_over_the_end(engine: Engine, revoker: Revok
 
 
 def test_an_extension_approved_while_the_old_end_is_claimed_keeps_the_access(
-        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told) -> None:
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
+) -> None:
     """A worker claimed the old end and has not written yet when the extension is applied:
     the extension takes the end over, and the worker, at its last check, writes nothing."""
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
@@ -389,7 +440,8 @@ def test_an_extension_approved_while_the_old_end_is_claimed_keeps_the_access(
 
 
 def test_an_extension_racing_the_old_end_never_ends_the_access_early(
-        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator) -> None:
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator
+) -> None:
     """The old end's sweep and the extension's approval at the same moment, again and again:
     whichever writes first, carol has access after both, until the extension's own end."""
     for _ in range(12):
@@ -419,7 +471,8 @@ def test_an_extension_racing_the_old_end_never_ends_the_access_early(
 
 
 def test_an_extension_applied_after_the_old_end_wrote_gives_the_access_back(
-        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told) -> None:
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
+) -> None:
     """The old end is past its last check (marked writing) and took carol away: the extension
     reads after it, gives carol back and ends her access itself; the old end is reported."""
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
@@ -438,7 +491,8 @@ def test_an_extension_applied_after_the_old_end_wrote_gives_the_access_back(
 
 
 def test_a_record_that_cannot_be_read_does_not_stop_the_others(
-        engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, redis) -> None:
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, redis
+) -> None:
     broken, ends = granted_for(engine, entry, UserShare("carol"))
     redis.hset(revoker.store.record_key(broken), "kind", "not-a-kind")
     fine, _ = granted_for(engine, entry, UserShare("dave"))

@@ -11,8 +11,20 @@ import pytest
 from app.approvals.store import TRANSITIONS, ApprovalStore, State
 
 NOW = 1_000_000.0
-ACTIONS = ["approve", "deny", "cancel", "retry", "expire", "reclaim", "finish-applied",
-           "finish-failed", "fence", "yield", "reason", "withdraw"]
+ACTIONS = [
+    "approve",
+    "deny",
+    "cancel",
+    "retry",
+    "expire",
+    "reclaim",
+    "finish-applied",
+    "finish-failed",
+    "fence",
+    "yield",
+    "reason",
+    "withdraw",
+]
 
 
 @pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
@@ -21,23 +33,37 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name)
 
 
-def seeded(store: ApprovalStore, n: int, state: State, *, expired: bool,
-           lease_passed: bool) -> str:
+def seeded(store: ApprovalStore, n: int, state: State, *, expired: bool, lease_passed: bool) -> str:
     request_id = f"R-{'23456789ABCDEFGHJKMNPQRSTUVWXYZ'[n % 31]}{n // 31:04d}"[:7]
     keys = store.request_keys(request_id)
     store.redis.delete(*keys)
-    store.redis.hset(keys[0], mapping={
-        "state": state.value, "requester": "UREQ", "required": "1", "decided_by": "UAPP",
-        "expires": repr(NOW - 1 if expired else NOW + 3600), "lease": "L",
-        "lease_until": repr(NOW - 1 if lease_passed else NOW + 60), "beneficiaries": "[]"})
+    store.redis.hset(
+        keys[0],
+        mapping={
+            "state": state.value,
+            "requester": "UREQ",
+            "required": "1",
+            "decided_by": "UAPP",
+            "expires": repr(NOW - 1 if expired else NOW + 3600),
+            "lease": "L",
+            "lease_until": repr(NOW - 1 if lease_passed else NOW + 60),
+            "beneficiaries": "[]",
+        },
+    )
     return request_id
 
 
 def attempt(store: ApprovalStore, request_id: str, action: str) -> None:
     base, _, outcome = action.partition("-")
-    args: dict[str, object] = {"approver": True, "lease": "L", "lease_until": NOW + 120,
-                               "reason": "why", "why": "gone", "identities": ["UAPP"],
-                               "margin": 0}
+    args: dict[str, object] = {
+        "approver": True,
+        "lease": "L",
+        "lease_until": NOW + 120,
+        "reason": "why",
+        "why": "gone",
+        "identities": ["UAPP"],
+        "margin": 0,
+    }
     if base in ("approve", "retry", "reclaim"):
         args["lease"] = "NEW"
     if base == "finish":
@@ -46,8 +72,7 @@ def attempt(store: ApprovalStore, request_id: str, action: str) -> None:
     store.transition(request_id, base, actor=actor, now=NOW, **args)
 
 
-def test_every_action_from_every_state_makes_only_the_promised_transitions(redis,
-                                                                           key_prefix) -> None:
+def test_every_action_from_every_state_makes_only_the_promised_transitions(redis, key_prefix) -> None:
     store = ApprovalStore(redis, prefix=key_prefix)
     made: set[tuple[State, State]] = set()
     cases = itertools.product(State, ACTIONS, (False, True), (False, True))

@@ -30,9 +30,13 @@ def due(services: Services, emulator, link) -> list[str]:
     fields.pop("id")
     ids = [first.id]
     for n in range(COUNT - 1):
-        request_id, _ = engine.store.create(fields, requester="UALICE", created=first.created,
-                                            expires=first.expires,
-                                            idempotency_key=f"slack:{n}.copy")
+        request_id, _ = engine.store.create(
+            fields,
+            requester="UALICE",
+            created=first.created,
+            expires=first.expires,
+            idempotency_key=f"slack:{n}.copy",
+        )
         ids.append(request_id)
     return ids
 
@@ -53,8 +57,9 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sent
 
 
-def test_a_mass_expiry_takes_a_few_round_trips_per_hundred(services: Services, due: list[str],
-                                                           round_trips: list[int]) -> None:
+def test_a_mass_expiry_takes_a_few_round_trips_per_hundred(
+    services: Services, due: list[str], round_trips: list[int]
+) -> None:
     told = Told()
     engine = Engine(services, listeners=[told])
     handed: list[str] = []
@@ -70,7 +75,7 @@ def test_a_mass_expiry_takes_a_few_round_trips_per_hundred(services: Services, d
 
     round_trips[0] = 0
     for start in range(0, COUNT, SWEEP_BATCH):  # the jobs, one per batch
-        engine.tell_expired(handed[start:start + SWEEP_BATCH])
+        engine.tell_expired(handed[start : start + SWEEP_BATCH])
     # A few per batch (the tellers' threads' connections included), and one per request:
     # each is marked told as soon as it was.
     assert round_trips[0] <= 10 * COUNT / 100 + COUNT, f"{round_trips[0]} for {COUNT}"
@@ -78,8 +83,9 @@ def test_a_mass_expiry_takes_a_few_round_trips_per_hundred(services: Services, d
     assert engine.store.due("due", later + 10 * TELL_WITHIN) == []  # nothing owed any more
 
 
-def test_sweeps_racing_over_one_batch_expire_each_request_once(services: Services,
-                                                                due: list[str]) -> None:
+def test_sweeps_racing_over_one_batch_expire_each_request_once(
+    services: Services, due: list[str]
+) -> None:
     told = Told()
     engine = Engine(services, listeners=[told])
     later = engine.store.get(due[0]).expires + 1
@@ -96,8 +102,9 @@ def test_sweeps_racing_over_one_batch_expire_each_request_once(services: Service
     assert len(expired) == COUNT
 
 
-def test_news_no_listener_takes_is_tried_again_then_given_up(services: Services,
-                                                              due: list[str]) -> None:
+def test_news_no_listener_takes_is_tried_again_then_given_up(
+    services: Services, due: list[str]
+) -> None:
     """Slack refuses the update every time (its message was deleted): each hand-off tries it
     again once the claim has run out, and the TELL_TRIES-th failure gives it up: not owed
     forever."""

@@ -82,26 +82,40 @@ HAPPY = [
     ("share password 312 with <@U1ABC|alice> and <@U2BOB|bob>", Share(P312, (ALICE, BOB))),
     ("share password 312 with <@U1ABC|alice> <@U1ABC|alice>", Share(P312, (ALICE,))),
     ("share password 312 with user:carol", Share(P312, (MySafeUser("carol"),))),
-    ("share password 312 with User:carol,user:dave",
-     Share(P312, (MySafeUser("carol"), MySafeUser("dave")))),
+    (
+        "share password 312 with User:carol,user:dave",
+        Share(P312, (MySafeUser("carol"), MySafeUser("dave"))),
+    ),
     ('share secret 7 with group:"Ops team"', Share(S7, (MySafeGroup("Ops team"),))),
     ("share secret 7 with group:“Ops team”", Share(S7, (MySafeGroup("Ops team"),))),
     ("share secret 7 with group:'Ops team'", Share(S7, (MySafeGroup("Ops team"),))),
     ("share secret 7 with group:ops", Share(S7, (MySafeGroup("ops"),))),
     ('share secret 7 with group:"A, B", <@U1ABC>', Share(S7, (MySafeGroup("A, B"), ALICE))),
-    ('share password 312 with <@U1ABC|alice> reason "on call"',
-     Share(P312, (ALICE,), reason="on call")),
-    ('share password 312 with <@U1ABC|alice> reason="on call" edit',
-     Share(P312, (ALICE,), edit=True, reason="on call")),
-    ("share password 312 with <@U1ABC|alice> reason “on call”",
-     Share(P312, (ALICE,), reason="on call")),
-    ("share password 312 with <@U1ABC|alice> reason ‘on call’",
-     Share(P312, (ALICE,), reason="on call")),
-    ('share password 312 with edit <@U1ABC|alice> reason "a &amp; b"',
-     Share(P312, (ALICE,), edit=True, reason="a & b")),
+    (
+        'share password 312 with <@U1ABC|alice> reason "on call"',
+        Share(P312, (ALICE,), reason="on call"),
+    ),
+    (
+        'share password 312 with <@U1ABC|alice> reason="on call" edit',
+        Share(P312, (ALICE,), edit=True, reason="on call"),
+    ),
+    (
+        "share password 312 with <@U1ABC|alice> reason “on call”",
+        Share(P312, (ALICE,), reason="on call"),
+    ),
+    (
+        "share password 312 with <@U1ABC|alice> reason ‘on call’",
+        Share(P312, (ALICE,), reason="on call"),
+    ),
+    (
+        'share password 312 with edit <@U1ABC|alice> reason "a &amp; b"',
+        Share(P312, (ALICE,), edit=True, reason="a & b"),
+    ),
     ("unshare password 312 from <@U1ABC|alice>", Unshare(P312, (ALICE,))),
-    ('unshare secret 7 from user:bob, group:"Ops" reason "left"',
-     Unshare(S7, (MySafeUser("bob"), MySafeGroup("Ops")), reason="left")),
+    (
+        'unshare secret 7 from user:bob, group:"Ops" reason "left"',
+        Unshare(S7, (MySafeUser("bob"), MySafeGroup("Ops")), reason="left"),
+    ),
     ("update password 312 notes=hello", Update(P312, {"notes": "hello"})),
     ('update password 312 notes="two words"', Update(P312, {"notes": "two words"})),
     ("update password 312 notes=“two words”", Update(P312, {"notes": "two words"})),
@@ -114,8 +128,10 @@ HAPPY = [
     ("update password 312 username=<mailto:a@b.io|a@b.io>", Update(P312, {"username": "a@b.io"})),
     ("update password 312 notes=&lt;b&gt;&amp;", Update(P312, {"notes": "<b>&"})),
     ('update password 312 notes="ask <@U1ABC|alice>"', Update(P312, {"notes": "ask <@U1ABC|alice>"})),
-    ('update secret 7 client-id=abc method=post reason "new"',
-     Update(S7, {"client_id": "abc", "method": "post"}, reason="new")),
+    (
+        'update secret 7 client-id=abc method=post reason "new"',
+        Update(S7, {"client_id": "abc", "method": "post"}, reason="new"),
+    ),
     ("rotate password 312", Rotate(P312)),
     ("rotate secret #7", Rotate(S7)),
     ("create password", Create(Kind.PASSWORD)),
@@ -166,8 +182,11 @@ ERRORS = [
     ("share password 312 with @alice", "share", ["not a Slack mention", "user:NAME"]),
     ("share password 312 with <!here>", "share", ["@here is not a person"]),
     ("share password 312 with <#C1|x>", "share", ["#x", "a channel is not a person"]),
-    ("share password 312 with <!subteam^S1|@x>", "share",
-     ["@x", "a Slack user group is not a MySafe group", 'group:"Name"']),
+    (
+        "share password 312 with <!subteam^S1|@x>",
+        "share",
+        ["@x", "a Slack user group is not a MySafe group", 'group:"Name"'],
+    ),
     ("share password 312 with user:", "share", ["user: needs a name"]),
     ('share password 312 with group:""', "share", ["group: needs a name"]),
     ("share password 312 with user:" + "a" * 129, "share", ["128"]),
@@ -210,8 +229,9 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("text", "verb", "words"), ERRORS, ids=[t[:60] for t, _, _ in ERRORS])
-def test_bad_commands_say_what_was_wrong_and_show_the_form(text: str, verb: str | None,
-                                                           words: list[str]) -> None:
+def test_bad_commands_say_what_was_wrong_and_show_the_form(
+    text: str, verb: str | None, words: list[str]
+) -> None:
     with pytest.raises(CommandError) as caught:
         parse(text)
     error = caught.value
@@ -227,27 +247,37 @@ def test_bad_commands_say_what_was_wrong_and_show_the_form(text: str, verb: str 
 def test_share_error_shows_the_share_form() -> None:
     with pytest.raises(CommandError) as caught:
         parse("share password 312 with")
-    assert caught.value.usage == ('/mysafe share password|secret ID with @someone… [edit] '
-                                  '[for 8h [rotate-after]] [reason "…"] [ticket KEY]')
+    assert caught.value.usage == (
+        "/mysafe share password|secret ID with @someone… [edit] "
+        '[for 8h [rotate-after]] [reason "…"] [ticket KEY]'
+    )
 
 
-@pytest.mark.parametrize(("text", "ticket"), [
-    ("share password 312 with <@U1|alice> ticket SEC-142", "SEC-142"),
-    ('share password 312 with <@U1|alice> reason "x" ticket=OPS-7', "OPS-7"),
-    ("unshare password 312 from user:bob ticket <https://jira.example.com/browse/SEC-9>",
-     "https://jira.example.com/browse/SEC-9"),
-    ("update password 312 notes=x ticket SEC-1", "SEC-1"),
-])
+@pytest.mark.parametrize(
+    ("text", "ticket"),
+    [
+        ("share password 312 with <@U1|alice> ticket SEC-142", "SEC-142"),
+        ('share password 312 with <@U1|alice> reason "x" ticket=OPS-7', "OPS-7"),
+        (
+            "unshare password 312 from user:bob ticket <https://jira.example.com/browse/SEC-9>",
+            "https://jira.example.com/browse/SEC-9",
+        ),
+        ("update password 312 notes=x ticket SEC-1", "SEC-1"),
+    ],
+)
 def test_a_ticket_is_read_after_the_keyword(text: str, ticket: str) -> None:
     assert parse(text).ticket == ticket
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("share password 312 with user:bob ticket", "say which ticket"),
-    ("share password 312 with user:bob ticket hello", "a ticket is a key such as SEC-142"),
-    ("share password 312 with user:bob ticket A-1 ticket B-2", "the ticket is given twice"),
-    ("update password 312 notes=x ticket=javascript:alert(1)", "a ticket is a key"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("share password 312 with user:bob ticket", "say which ticket"),
+        ("share password 312 with user:bob ticket hello", "a ticket is a key such as SEC-142"),
+        ("share password 312 with user:bob ticket A-1 ticket B-2", "the ticket is given twice"),
+        ("update password 312 notes=x ticket=javascript:alert(1)", "a ticket is a key"),
+    ],
+)
 def test_a_bad_ticket_is_refused_with_the_form(text: str, words: str) -> None:
     with pytest.raises(CommandError, match=words):
         parse(text)
@@ -258,17 +288,22 @@ def test_a_tickets_link_becomes_its_key_and_url() -> None:
 
     assert reference("SEC-142") == {"key": "SEC-142"}
     assert reference("https://jira.example.com/browse/SEC-9") == {
-        "key": "SEC-9", "url": "https://jira.example.com/browse/SEC-9"}
+        "key": "SEC-9",
+        "url": "https://jira.example.com/browse/SEC-9",
+    }
     assert reference("") == {}
 
 
-@pytest.mark.parametrize(("text", "seconds", "rotate"), [
-    ('share password 312 with <@U1|alice> edit for 8h reason "on-call"', 8 * 3600, False),
-    ("share password 312 with user:carol for 1d12h", 36 * 3600, False),
-    ("share password 312 for 30m with user:carol", None, False),
-    ("share password 312 with user:carol FOR 2D rotate-after", 2 * 86400, True),
-    ("share password 312 with user:carol", 0, False),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds", "rotate"),
+    [
+        ('share password 312 with <@U1|alice> edit for 8h reason "on-call"', 8 * 3600, False),
+        ("share password 312 with user:carol for 1d12h", 36 * 3600, False),
+        ("share password 312 for 30m with user:carol", None, False),
+        ("share password 312 with user:carol FOR 2D rotate-after", 2 * 86400, True),
+        ("share password 312 with user:carol", 0, False),
+    ],
+)
 def test_share_takes_a_period(text: str, seconds: int | None, rotate: bool) -> None:
     if seconds is None:  # `for` belongs after `with …`, never between the entry and `with`
         with pytest.raises(CommandError):
@@ -282,17 +317,20 @@ def test_share_takes_a_period(text: str, seconds: int | None, rotate: bool) -> N
 FORM = "30m, 8h, 2d or 1d12h"
 
 
-@pytest.mark.parametrize(("text", "said"), [
-    ("share password 312 with user:carol for", FORM),
-    ("share password 312 with user:carol for 8", FORM),
-    ("share password 312 with user:carol for 8x", FORM),
-    ("share password 312 with user:carol for 8h8h", FORM),
-    ("share password 312 with user:carol for 2w", FORM),
-    ('share password 312 with user:carol for "8h"', FORM),
-    ("share password 312 with user:carol for 8h for 2h", "given twice"),
-    ("share password 312 with user:carol rotate-after", "for 8h rotate-after"),
-    ("unshare password 312 from user:carol for 8h", '"for" is not expected'),
-])
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("share password 312 with user:carol for", FORM),
+        ("share password 312 with user:carol for 8", FORM),
+        ("share password 312 with user:carol for 8x", FORM),
+        ("share password 312 with user:carol for 8h8h", FORM),
+        ("share password 312 with user:carol for 2w", FORM),
+        ('share password 312 with user:carol for "8h"', FORM),
+        ("share password 312 with user:carol for 8h for 2h", "given twice"),
+        ("share password 312 with user:carol rotate-after", "for 8h rotate-after"),
+        ("unshare password 312 from user:carol for 8h", '"for" is not expected'),
+    ],
+)
 def test_a_bad_period_is_refused_saying_what_to_write(text: str, said: str) -> None:
     with pytest.raises(CommandError) as caught:
         parse(text)
@@ -355,16 +393,20 @@ def test_every_plain_field_can_be_updated(kind: Kind) -> None:
 
 # --- Slack's escaping ----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a &amp; b &lt;c&gt;", "a & b <c>"),
-    ("&amp;lt;", "&lt;"),
-    ("see <https://x.io|x.io>", "see https://x.io"),
-    ("see <https://x.io/a?b=1&amp;c=2>", "see https://x.io/a?b=1&c=2"),
-    ("mail <mailto:a@b.io|a@b.io>", "mail a@b.io"),
-    ("hi <@U1ABC|alice>", "hi <@U1ABC|alice>"),
-    ("in <#C1|general>", "in <#C1|general>"),
-    ("1 < 2", "1 < 2"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a &amp; b &lt;c&gt;", "a & b <c>"),
+        ("&amp;lt;", "&lt;"),
+        ("see <https://x.io|x.io>", "see https://x.io"),
+        ("see <https://x.io/a?b=1&amp;c=2>", "see https://x.io/a?b=1&c=2"),
+        ("mail <mailto:a@b.io|a@b.io>", "mail a@b.io"),
+        ("hi <@U1ABC|alice>", "hi <@U1ABC|alice>"),
+        ("in <#C1|general>", "in <#C1|general>"),
+        ("1 < 2", "1 < 2"),
+    ],
+)
 def test_unescape_undoes_slack_escaping_but_keeps_mentions(text: str, expected: str) -> None:
     assert unescape(text) == expected
 
@@ -377,7 +419,7 @@ def test_tokenizer_keeps_mentions_channels_and_groups_as_tokens() -> None:
 
 
 def test_tokenizer_groups_quotes_and_reads_key_value() -> None:
-    tokens = tokenize('notes="two words" “curly words” ‘single curly’ \'straight\' k=“v w”')
+    tokens = tokenize("notes=\"two words\" “curly words” ‘single curly’ 'straight' k=“v w”")
     assert tokens[0] == KeyValue("notes", "two words")
     assert [t.text for t in tokens[1:4]] == ["curly words", "single curly", "straight"]
     assert tokens[4] == KeyValue("k", "v w")
@@ -392,22 +434,52 @@ def test_apostrophes_inside_words_are_letters() -> None:
     assert [t.text for t in tokenize("don't O'Brien don’t")] == ["don't", "O'Brien", "don’t"]
 
 
-@pytest.mark.parametrize("value", [
-    "", "plain", "two words", 'say "hi"', "it's", "“curly” and ‘single’", "\"'“”", "<b> & c",
-    "&amp;", "<@U1ABC|alice>", "notes=x", "  padded  ", "tab\there",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "plain",
+        "two words",
+        'say "hi"',
+        "it's",
+        "“curly” and ‘single’",
+        "\"'“”",
+        "<b> & c",
+        "&amp;",
+        "<@U1ABC|alice>",
+        "notes=x",
+        "  padded  ",
+        "tab\there",
+    ],
+)
 def test_quote_is_read_back_exactly(value: str) -> None:
     (token,) = tokenize(quote(value))
     assert isinstance(token, Word) and token.text == value
     assert parse(f"update password 1 notes={quote(value)}") == Update(
-        EntryRef(Kind.PASSWORD, 1), {"notes": value})
+        EntryRef(Kind.PASSWORD, 1), {"notes": value}
+    )
 
 
 # --- help is generated from the grammar ----------------------------------------------------
 
+
 def test_verbs_are_registered_in_display_order() -> None:
-    assert list(VERBS) == ["help", "login", "logout", "whoami", "list", "show", "share", "unshare",
-                           "update", "rotate", "create", "requests", "cancel", "mcp-token"]
+    assert list(VERBS) == [
+        "help",
+        "login",
+        "logout",
+        "whoami",
+        "list",
+        "show",
+        "share",
+        "unshare",
+        "update",
+        "rotate",
+        "create",
+        "requests",
+        "cancel",
+        "mcp-token",
+    ]
     for name, verb in VERBS.items():
         assert verb.SPEC.name == name
         assert verb.SPEC.usage.startswith(f"/mysafe {name}")

@@ -15,17 +15,68 @@ MODEST = settings(max_examples=250, deadline=None)
 
 #: Words and punctuation of the grammar, so generated text reaches past the first refusal.
 GRAMMAR_WORDS = [
-    *VERBS, "password", "passwords", "secret", "secrets", "api-secret", "with", "to", "from",
-    "and", ",", "edit", "can_edit", "reason", "revoke", "312", "#7", "0", "2147483648", "R-7K2QF",
-    "r-7k2qf", "user:bob", "group:", 'group:"Ops team"', "notes=", "name=x", "url=", "password=",
-    "client_secret=", "token:", "@alice", "<@U1ABC|alice>", "<@U2>", "<#C1|general>",
-    "<!subteam^S1|@ops>", "<!here>", "<https://x.io|x.io>", "<mailto:a@b.io|a@b.io>", "&amp;",
-    "&lt;", "&gt;", "<", ">", "|", "@", "=", ":", "#", '"', "'", "“", "”", "‘", "’", "\\",
+    *VERBS,
+    "password",
+    "passwords",
+    "secret",
+    "secrets",
+    "api-secret",
+    "with",
+    "to",
+    "from",
+    "and",
+    ",",
+    "edit",
+    "can_edit",
+    "reason",
+    "revoke",
+    "312",
+    "#7",
+    "0",
+    "2147483648",
+    "R-7K2QF",
+    "r-7k2qf",
+    "user:bob",
+    "group:",
+    'group:"Ops team"',
+    "notes=",
+    "name=x",
+    "url=",
+    "password=",
+    "client_secret=",
+    "token:",
+    "@alice",
+    "<@U1ABC|alice>",
+    "<@U2>",
+    "<#C1|general>",
+    "<!subteam^S1|@ops>",
+    "<!here>",
+    "<https://x.io|x.io>",
+    "<mailto:a@b.io|a@b.io>",
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "<",
+    ">",
+    "|",
+    "@",
+    "=",
+    ":",
+    "#",
+    '"',
+    "'",
+    "“",
+    "”",
+    "‘",
+    "’",
+    "\\",
 ]
 
 grammar_text = st.lists(
-    st.tuples(st.sampled_from([" ", " ", "", "\n"]),
-              st.one_of(st.sampled_from(GRAMMAR_WORDS), st.text(max_size=6))),
+    st.tuples(
+        st.sampled_from([" ", " ", "", "\n"]),
+        st.one_of(st.sampled_from(GRAMMAR_WORDS), st.text(max_size=6)),
+    ),
     max_size=14,
 ).map(lambda pairs: "".join(gap + word for gap, word in pairs))
 
@@ -81,11 +132,19 @@ def test_a_quoted_reason_arrives_stripped(value: str) -> None:
 
 
 @MODEST
-@given(st.sampled_from(["password", "client_secret", "secret_key", "token"]), printable,
-       st.sampled_from(["update password 3 {}", "update secret 3 notes=x {}",
-                        "share password 3 with user:bob {}", "create secret {}"]))
-def test_a_typed_secret_never_comes_back_in_the_refusal(field: str, value: str,
-                                                        template: str) -> None:
+@given(
+    st.sampled_from(["password", "client_secret", "secret_key", "token"]),
+    printable,
+    st.sampled_from(
+        [
+            "update password 3 {}",
+            "update secret 3 notes=x {}",
+            "share password 3 with user:bob {}",
+            "create secret {}",
+        ]
+    ),
+)
+def test_a_typed_secret_never_comes_back_in_the_refusal(field: str, value: str, template: str) -> None:
     secret = "Zq9" + value  # a prefix no refusal contains, so any echo would show
     try:
         parse(template.format(f"{field}={quote(secret)}"))

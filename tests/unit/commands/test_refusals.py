@@ -14,8 +14,8 @@ from commands.replies import Code
 
 #: (module, function or class) whose literals may still hold markup, and why.
 KNOWN = {
-    ("replies.py", "_plain"),        # the plain-text fallback quotes a Code part in backticks
-    ("types.py", "text"),            # a mention token's text is the markup Slack sent
+    ("replies.py", "_plain"),  # the plain-text fallback quotes a Code part in backticks
+    ("types.py", "text"),  # a mention token's text is the markup Slack sent
 }
 
 
@@ -23,17 +23,25 @@ def _markup_literals(path: Path) -> list[tuple[int, str]]:
     """String literals (docstrings aside) holding a code span or a mention, outside KNOWN."""
     tree = ast.parse(path.read_text())
     scopes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
-    skipped = {id(n) for scope in scopes if (path.name, scope.name) in KNOWN
-               for n in ast.walk(scope)}
-    skipped |= {id(scope.body[0].value) for scope in [tree, *scopes]
-                if scope.body and isinstance(scope.body[0], ast.Expr)}
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and id(node) not in skipped and ("`" in node.value or "<@" in node.value)]
+    skipped = {id(n) for scope in scopes if (path.name, scope.name) in KNOWN for n in ast.walk(scope)}
+    skipped |= {
+        id(scope.body[0].value)
+        for scope in [tree, *scopes]
+        if scope.body and isinstance(scope.body[0], ast.Expr)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in skipped
+        and ("`" in node.value or "<@" in node.value)
+    ]
 
 
-@pytest.mark.parametrize("path", sorted(Path(commands.__file__).parent.glob("*.py")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(Path(commands.__file__).parent.glob("*.py")), ids=lambda p: p.name
+)
 def test_no_verb_writes_code_spans_or_mentions_in_its_text(path: Path) -> None:
     assert _markup_literals(path) == []
 

@@ -18,8 +18,12 @@ def queue(services: Services, key_prefix: str) -> JobQueue:
 
 
 def body(n: int, user: str = "UALICE") -> dict[str, str]:
-    return {"user_id": user, "text": "show password 1", "trigger_id": f"{n}.1.abc",
-            "client_secret": "typed-Secret-9"}
+    return {
+        "user_id": user,
+        "text": "show password 1",
+        "trigger_id": f"{n}.1.abc",
+        "client_secret": "typed-Secret-9",
+    }
 
 
 def test_the_same_delivery_is_taken_in_once_and_stored_encrypted(queue: JobQueue, redis) -> None:
@@ -68,8 +72,9 @@ def test_one_persons_jobs_never_take_more_than_their_share(queue: JobQueue) -> N
     for n in range(10):
         queue.put("command", body(n), who="UALICE")
     queue.put("command", body(99, "UBOB"), who="UBOB")
-    consumer = Consumer(queue, {"command": handler}, threads=4, per_person=2,
-                        mysafe_concurrency=8, visibility=5).start()
+    consumer = Consumer(
+        queue, {"command": handler}, threads=4, per_person=2, mysafe_concurrency=8, visibility=5
+    ).start()
     try:
         assert others_done.wait(5)
         assert most == {"UALICE": 2, "UBOB": 1}
@@ -83,8 +88,7 @@ def test_one_persons_jobs_never_take_more_than_their_share(queue: JobQueue) -> N
     assert most["UALICE"] == 2
 
 
-def test_a_consumer_that_was_silent_too_long_does_not_take_its_job_back(queue: JobQueue,
-                                                                          redis) -> None:
+def test_a_consumer_that_was_silent_too_long_does_not_take_its_job_back(queue: JobQueue, redis) -> None:
     """A frozen consumer wakes after another took its job over: its renewal keeps only what is
     still its own, so the two do not both run the job from then on."""
     queue.put("command", body(1), who="UALICE")
@@ -94,8 +98,10 @@ def test_a_consumer_that_was_silent_too_long_does_not_take_its_job_back(queue: J
     (taken,) = queue.claim_abandoned("other", idle_ms=200, count=1)
     assert taken.id == first.id
     assert queue.renew("frozen", [first.id, second.id]) == [second.id]
-    owners = {entry["message_id"]: entry["consumer"]
-              for entry in redis.xpending_range(queue.stream, "workers", "-", "+", 10)}
+    owners = {
+        entry["message_id"]: entry["consumer"]
+        for entry in redis.xpending_range(queue.stream, "workers", "-", "+", 10)
+    }
     assert owners == {first.id: "other", second.id: "frozen"}
 
 
@@ -125,7 +131,8 @@ def test_a_jobs_message_is_sent_once_whichever_run_gets_there_first(queue: JobQu
 
 
 def test_an_answer_in_flight_when_its_run_died_is_sent_again_a_confirmed_one_is_not(
-        queue: JobQueue) -> None:
+    queue: JobQueue,
+) -> None:
     """A run that died after claiming a message but before Slack confirmed it may or may not
     have answered: the run taking over sends it again rather than leave the person with
     "Working on" for ever. One Slack confirmed is never sent again. The run that lost the job

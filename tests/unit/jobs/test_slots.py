@@ -76,6 +76,7 @@ class MySafe:
                 self.running[who] -= 1
                 self.done[who] += 1
                 self.changed.notify_all()
+
         return call
 
     def release(self) -> None:
@@ -87,13 +88,28 @@ class MySafe:
 
 
 @contextmanager
-def consumers(queue: JobQueue, mysafe: MySafe, count: int, *, threads: int = 8,
-              per_person: int = 2, mysafe_concurrency: int = 32,
-              visibility: float = 5) -> Iterator[list[Consumer]]:
+def consumers(
+    queue: JobQueue,
+    mysafe: MySafe,
+    count: int,
+    *,
+    threads: int = 8,
+    per_person: int = 2,
+    mysafe_concurrency: int = 32,
+    visibility: float = 5,
+) -> Iterator[list[Consumer]]:
     """`count` consumers on the queue, each with its own threads, as separate processes have."""
-    started = [Consumer(queue, {"command": mysafe.handler(n)}, threads=threads,
-                        per_person=per_person, mysafe_concurrency=mysafe_concurrency,
-                        visibility=visibility).start() for n in range(count)]
+    started = [
+        Consumer(
+            queue,
+            {"command": mysafe.handler(n)},
+            threads=threads,
+            per_person=per_person,
+            mysafe_concurrency=mysafe_concurrency,
+            visibility=visibility,
+        ).start()
+        for n in range(count)
+    ]
     try:
         yield started
     finally:
@@ -104,7 +120,8 @@ def consumers(queue: JobQueue, mysafe: MySafe, count: int, *, threads: int = 8,
 
 @pytest.mark.parametrize("round_", range(3))
 def test_forty_jobs_of_one_person_run_at_most_per_person_at_once_across_consumers(
-        queue: JobQueue, round_: int) -> None:
+    queue: JobQueue, round_: int
+) -> None:
     """Forty jobs of one person on a stalled MySafe, three consumers: two run, in whichever
     consumers; another person's job runs at once. Once MySafe answers, the forty pass two at
     a time while the consumers race for the slots, and never three."""
@@ -128,7 +145,8 @@ def test_forty_jobs_of_one_person_run_at_most_per_person_at_once_across_consumer
 
 @pytest.mark.parametrize("round_", range(3))
 def test_no_more_jobs_run_against_mysafe_at_once_than_the_deployment_allows(
-        queue: JobQueue, round_: int) -> None:
+    queue: JobQueue, round_: int
+) -> None:
     """Eight people with five jobs each, three consumers of eight threads each: never more
     than `mysafe_concurrency` (4) at once in all, nor two for one person, and all 40 done."""
     mysafe = MySafe(work=0.02)
@@ -176,14 +194,19 @@ def lines(process: subprocess.Popen[str]) -> queues.Queue[str]:
 
 
 def test_a_consumer_killed_holding_slots_frees_them_when_their_lease_runs_out(
-        queue: JobQueue, redis, redis_url: str, key_prefix: str, encryption_key: str) -> None:
+    queue: JobQueue, redis, redis_url: str, key_prefix: str, encryption_key: str
+) -> None:
     """A consumer process runs a person's two jobs and is SIGKILLed: that person's next job
     waits while the dead one's slots are leased, and runs once the lease (the visibility
     timeout, 1 s here) runs out, as the two dead jobs are taken over. Others are not held up."""
     put(queue, "UALICE", 2)
     env = {"PATH": os.environ["PATH"], "MYSAFE_BOT_ENCRYPTION_KEY": encryption_key}
-    dead = subprocess.Popen([sys.executable, "-c", STALLED, redis_url, key_prefix], env=env,
-                            stdout=subprocess.PIPE, text=True)
+    dead = subprocess.Popen(
+        [sys.executable, "-c", STALLED, redis_url, key_prefix],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         out = lines(dead)
         out.get(timeout=20), out.get(timeout=20)  # both of alice's jobs stall in it
@@ -192,23 +215,22 @@ def test_a_consumer_killed_holding_slots_frees_them_when_their_lease_runs_out(
         dead.wait(timeout=10)
     killed_at = time.time()
     slots = Slots(redis, base=f"{queue.tag}:busy", per_person=2, overall=32, lease=1)
-    leases = [expiry / 1000 for _, expiry in redis.zrange(slots.person_key("UALICE"), 0, -1,
-                                                          withscores=True)]
+    leases = [
+        expiry / 1000 for _, expiry in redis.zrange(slots.person_key("UALICE"), 0, -1, withscores=True)
+    ]
     assert len(leases) == 2 and max(leases) <= killed_at + 1.0  # no longer than visibility
     mysafe = MySafe()
     put(queue, "UALICE", 1)
     put(queue, "UBOB", 1)
     with consumers(queue, mysafe, 1, visibility=1):
-        assert mysafe.until(lambda: mysafe.done["UALICE"] == 3 and mysafe.done["UBOB"] == 1,
-                            10)
+        assert mysafe.until(lambda: mysafe.done["UALICE"] == 3 and mysafe.done["UBOB"] == 1, 10)
     assert mysafe.first_start["UBOB"] < mysafe.first_start["UALICE"]  # he passed her
     assert mysafe.first_start["UALICE"] >= min(leases)  # nothing of hers ran on a held slot
     assert mysafe.first_start["UALICE"] <= max(leases) + 1.5  # ... nor waited much longer
     assert queue.pending() == 0 and slots.running() == 0
 
 
-def test_a_burst_is_shared_between_consumers_not_held_by_the_first_to_read(
-        queue: JobQueue) -> None:
+def test_a_burst_is_shared_between_consumers_not_held_by_the_first_to_read(queue: JobQueue) -> None:
     """Eight people's jobs wait in the stream and stall. The first consumer reads only what
     its idle threads can start (four); the second, started after, runs the other four at
     once, instead of finding them held, unstarted, by a consumer whose threads are all busy."""

@@ -35,15 +35,21 @@ def entry(bot: Bot, emulator: Emulator, link) -> int:
     link("UALICE", "alices")
     emulator.add_user("bobm")
     emulator.add_group("Ops", ["bobm"])
-    return emulator.add_password("alices", name="Staging DB", username="dbadmin",
-                                 password=SECRET_VALUE, secret_key="JBSWY3DPEHPK3PXP",
-                                 url="https://db.staging.example")
+    return emulator.add_password(
+        "alices",
+        name="Staging DB",
+        username="dbadmin",
+        password=SECRET_VALUE,
+        secret_key="JBSWY3DPEHPK3PXP",
+        url="https://db.staging.example",
+    )
 
 
 @pytest.fixture
 def token(bot: Bot, entry: int) -> str:
     return McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
-        "UALICE", ttl=3600)
+        "UALICE", ttl=3600
+    )
 
 
 @pytest.fixture
@@ -74,9 +80,11 @@ def call(url: str, token: str | None, *steps: tuple[str, dict[str, Any]]) -> lis
 
     async def run() -> list[Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with httpx.AsyncClient(headers=headers, timeout=30) as http, \
-                streamable_http_client(url, http_client=http) as (read, write, _), \
-                ClientSession(read, write) as session:
+        async with (
+            httpx.AsyncClient(headers=headers, timeout=30) as http,
+            streamable_http_client(url, http_client=http) as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
             await session.initialize()
             results = []
             for name, arguments in steps:
@@ -100,19 +108,32 @@ def text_of(result: Any) -> str:
 
 # --- tools --------------------------------------------------------------------------------------
 
+
 def test_tools_are_listed_and_say_changes_wait_for_a_human(mcp_url: str, token: str) -> None:
     (tools,) = call(mcp_url, token, ("list_tools", {}))
     names = {t.name for t in tools.tools}
-    assert names == {"list_entries", "show_entry", "propose_share", "propose_unshare",
-                     "propose_update", "request_status", "my_requests", "cancel_request"}
+    assert names == {
+        "list_entries",
+        "show_entry",
+        "propose_share",
+        "propose_unshare",
+        "propose_update",
+        "request_status",
+        "my_requests",
+        "cancel_request",
+    }
     for tool in tools.tools:
         if tool.name.startswith("propose_"):
             assert "human approver" in tool.description
 
 
 def test_list_and_show_never_return_secret_values(mcp_url: str, token: str, entry: int) -> None:
-    listed, shown = call(mcp_url, token, ("list_entries", {"kind": "password", "text": "staging"}),
-                         ("show_entry", {"kind": "password", "id": entry}))
+    listed, shown = call(
+        mcp_url,
+        token,
+        ("list_entries", {"kind": "password", "text": "staging"}),
+        ("show_entry", {"kind": "password", "id": entry}),
+    )
     assert [e["name"] for e in structured(listed)["entries"]] == ["Staging DB"]
     details = structured(shown)
     assert details["url"] == "https://db.staging.example" and details["password"] == "set"
@@ -120,15 +141,28 @@ def test_list_and_show_never_return_secret_values(mcp_url: str, token: str, entr
     assert SECRET_VALUE not in everything and "JBSWY3DPEHPK3PXP" not in everything
 
 
-def test_a_proposal_waits_for_a_click_in_slack(mcp_url: str, token: str, entry: int, bot: Bot,
-                                               slack: SlackFake, emulator: Emulator,
-                                               user: SlackClient) -> None:
-    (proposed,) = call(mcp_url, token, ("propose_share", {
-        "kind": "password", "id": entry, "users": ["bobm"], "reason": "new on-call"}))
+def test_a_proposal_waits_for_a_click_in_slack(
+    mcp_url: str,
+    token: str,
+    entry: int,
+    bot: Bot,
+    slack: SlackFake,
+    emulator: Emulator,
+    user: SlackClient,
+) -> None:
+    (proposed,) = call(
+        mcp_url,
+        token,
+        (
+            "propose_share",
+            {"kind": "password", "id": entry, "users": ["bobm"], "reason": "new on-call"},
+        ),
+    )
     request = structured(proposed)
     assert request["state"] == "pending" and "nothing has changed" in request["note"]
-    message = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                                      if c.args["channel"] == "C0APPROVALS"])[0]
+    message = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "C0APPROVALS"]
+    )[0]
     assert "via an AI assistant (MCP)" in message.blocks_text()
     assert emulator.calls_to("PUT", "/api/mysafe/password/update") == []
     assert bot.engine.get(request["request_id"]).source == "mcp"
@@ -139,58 +173,69 @@ def test_a_proposal_waits_for_a_click_in_slack(mcp_url: str, token: str, entry: 
     assert put.user == "alices"  # the proposing person's own key
     (status,) = call(mcp_url, token, ("request_status", {"request_id": request["request_id"]}))
     assert structured(status)["state"] == "applied"
-    audit = [r for r in bot.engine.audit.read(request=request["request_id"])
-             if r.event == "request.created"]
+    audit = [
+        r for r in bot.engine.audit.read(request=request["request_id"]) if r.event == "request.created"
+    ]
     assert audit[0].facts["channel"] == "mcp"
 
 
-def test_unshare_update_my_requests_and_cancel(mcp_url: str, token: str, entry: int,
-                                               bot: Bot, emulator: Emulator) -> None:
+def test_unshare_update_my_requests_and_cancel(
+    mcp_url: str, token: str, entry: int, bot: Bot, emulator: Emulator
+) -> None:
     emulator.update_entry("password", entry, groups_allowed=[{"name": "Ops"}])  # to unshare
     unshare, update, mine = call(
-        mcp_url, token,
+        mcp_url,
+        token,
         ("propose_unshare", {"kind": "password", "id": entry, "groups": ["Ops"]}),
-        ("propose_update", {"kind": "password", "id": entry, "changes": {"notes": "rotated"},
-                            "reason": "docs"}),
-        ("my_requests", {}))
+        (
+            "propose_update",
+            {"kind": "password", "id": entry, "changes": {"notes": "rotated"}, "reason": "docs"},
+        ),
+        ("my_requests", {}),
+    )
     ids = {structured(unshare)["request_id"], structured(update)["request_id"]}
     assert {r["request_id"] for r in structured(mine)["requests"]} == ids
     assert structured(update)["changes"] == [{"field": "notes", "before": "", "after": "rotated"}]
-    (cancelled,) = call(mcp_url, token, ("cancel_request",
-                                         {"request_id": structured(unshare)["request_id"]}))
+    (cancelled,) = call(
+        mcp_url, token, ("cancel_request", {"request_id": structured(unshare)["request_id"]})
+    )
     assert structured(cancelled)["state"] == "cancelled"
     assert bot.engine.get(structured(unshare)["request_id"]).state is State.CANCELLED
 
 
 @pytest.mark.parametrize("field", ["password", "secret_key", "client_secret"])
-def test_a_secret_field_in_propose_update_is_refused(mcp_url: str, token: str, entry: int,
-                                                     bot: Bot, field: str) -> None:
-    (result,) = call(mcp_url, token, ("propose_update", {
-        "kind": "password", "id": entry, "changes": {field: "typed-secret-123"}}))
+def test_a_secret_field_in_propose_update_is_refused(
+    mcp_url: str, token: str, entry: int, bot: Bot, field: str
+) -> None:
+    (result,) = call(
+        mcp_url,
+        token,
+        ("propose_update", {"kind": "password", "id": entry, "changes": {field: "typed-secret-123"}}),
+    )
     assert result.isError and "rotate" in text_of(result)
     assert "typed-secret-123" not in text_of(result)
     assert bot.engine.queue() == []
 
 
 def test_bad_input_is_refused_by_the_schemas(mcp_url: str, token: str, entry: int) -> None:
-    too_many, nobody = call(mcp_url, token,
-                            ("propose_share", {"kind": "password", "id": entry,
-                                               "users": [f"u{i}" for i in range(60)]}),
-                            ("propose_share", {"kind": "password", "id": entry}))
+    too_many, nobody = call(
+        mcp_url,
+        token,
+        ("propose_share", {"kind": "password", "id": entry, "users": [f"u{i}" for i in range(60)]}),
+        ("propose_share", {"kind": "password", "id": entry}),
+    )
     assert too_many.isError and "users" in text_of(too_many)
     assert nobody.isError and "share with" in text_of(nobody)
 
 
-def test_a_proposal_may_be_for_a_period(mcp_url: str, token: str, entry: int,
-                                        bot: Bot) -> None:
+def test_a_proposal_may_be_for_a_period(mcp_url: str, token: str, entry: int, bot: Bot) -> None:
     good, bad, long = call(
-        mcp_url, token,
-        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"],
-                           "duration": "1d12h"}),
-        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"],
-                           "duration": "soon"}),
-        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"],
-                           "duration": "40d"}))
+        mcp_url,
+        token,
+        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"], "duration": "1d12h"}),
+        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"], "duration": "soon"}),
+        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"], "duration": "40d"}),
+    )
     assert structured(good)["duration_seconds"] == 36 * 3600
     assert bot.engine.get(structured(good)["request_id"]).change.duration == 36 * 3600
     assert bad.isError and "30m, 8h, 2d or 1d12h" in text_of(bad)
@@ -198,25 +243,30 @@ def test_a_proposal_may_be_for_a_period(mcp_url: str, token: str, entry: int,
     assert len(bot.engine.queue()) == 1
 
 
-def test_someone_elses_request_is_not_shown(mcp_url: str, token: str, entry: int, bot: Bot,
-                                            link) -> None:
+def test_someone_elses_request_is_not_shown(
+    mcp_url: str, token: str, entry: int, bot: Bot, link
+) -> None:
     from app.approvals.changes import Change, Verb
     from app.mysafe.models import Kind, UserShare
 
     link("UBOB", "bobm")
-    other = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
-                                     add_users=(UserShare("alices"),)), requester="UALICE")
+    other = bot.engine.submit(
+        Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("alices"),)), requester="UALICE"
+    )
     bobs_token = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
-        "UBOB", ttl=3600)
+        "UBOB", ttl=3600
+    )
     (result,) = call(mcp_url, bobs_token, ("request_status", {"request_id": other.id}))
     assert result.isError and "no such request among yours" in text_of(result)
 
 
 # --- identity -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("which", ["missing", "wrong", "revoked"])
-def test_missing_wrong_or_revoked_token_is_refused(mcp_url: str, token: str, bot: Bot,
-                                                   which: str) -> None:
+def test_missing_wrong_or_revoked_token_is_refused(
+    mcp_url: str, token: str, bot: Bot, which: str
+) -> None:
     if which == "revoked":
         McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).revoke("UALICE")
     used = {"missing": None, "wrong": "msb_not-a-real-token", "revoked": token}[which]
@@ -225,9 +275,9 @@ def test_missing_wrong_or_revoked_token_is_refused(mcp_url: str, token: str, bot
     assert "401" in repr(caught.value) or "Unauthorized" in repr(caught.value)
 
 
-def test_mcp_token_command_shows_the_token_once_and_revokes(bot: Bot, user: SlackClient,
-                                                           slack: SlackFake, entry: int,
-                                                           redis, key_prefix: str) -> None:
+def test_mcp_token_command_shows_the_token_once_and_revokes(
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int, redis, key_prefix: str
+) -> None:
     user.command("UALICE", "mcp-token")
     reply = slack.wait_responses(1)[0]
     assert reply["response_type"] == "ephemeral"
@@ -235,8 +285,11 @@ def test_mcp_token_command_shows_the_token_once_and_revokes(bot: Bot, user: Slac
     assert issued.startswith("msb_")
     tokens = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix)
     assert tokens.user_for(issued) == "UALICE"
-    stored = "".join(str(redis.get(k)) + k for k in redis.scan_iter(match=f"{key_prefix}:*")
-                     if redis.type(k) == "string")
+    stored = "".join(
+        str(redis.get(k)) + k
+        for k in redis.scan_iter(match=f"{key_prefix}:*")
+        if redis.type(k) == "string"
+    )
     assert issued not in stored  # only its hash
     user.command("UALICE", "mcp-token revoke")
     slack.wait_responses(2)
@@ -244,8 +297,8 @@ def test_mcp_token_command_shows_the_token_once_and_revokes(bot: Bot, user: Slac
 
 
 def test_an_mcp_token_ends_after_its_lifetime_shown_when_issued(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int, redis, key_prefix: str,
-        mcp_url: str) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int, redis, key_prefix: str, mcp_url: str
+) -> None:
     user.command("UALICE", "mcp-token")
     reply = slack.wait_responses(1)[0]["text"]
     issued = reply.split("`")[1]
@@ -257,8 +310,9 @@ def test_an_mcp_token_ends_after_its_lifetime_shown_when_issued(
         call(mcp_url, issued, ("my_requests", {}))
 
 
-def test_logout_revokes_the_mcp_token(bot: Bot, user: SlackClient, slack: SlackFake,
-                                      token: str, mcp_url: str) -> None:
+def test_logout_revokes_the_mcp_token(
+    bot: Bot, user: SlackClient, slack: SlackFake, token: str, mcp_url: str
+) -> None:
     (before,) = call(mcp_url, token, ("my_requests", {}))
     assert not before.isError
     user.command("UALICE", "logout")
@@ -267,8 +321,9 @@ def test_logout_revokes_the_mcp_token(bot: Bot, user: SlackClient, slack: SlackF
         call(mcp_url, token, ("my_requests", {}))
 
 
-def test_security_acts_are_in_the_audit_trail(bot: Bot, user: SlackClient, slack: SlackFake,
-                                              entry: int, redis, key_prefix: str) -> None:
+def test_security_acts_are_in_the_audit_trail(
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int, redis, key_prefix: str
+) -> None:
     user.command("UALICE", f"show password {entry}")
     user.command("UALICE", "mcp-token")
     slack.wait_responses(2)
@@ -284,18 +339,21 @@ def test_security_acts_are_in_the_audit_trail(bot: Bot, user: SlackClient, slack
 
 # --- stdio --------------------------------------------------------------------------------------
 
-def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry: int,
-                                   bot: Bot) -> None:
+
+def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry: int, bot: Bot) -> None:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "app.cli", "mcp", "--stdio"],
-        env={"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_MCP_TOKEN": token})
+        command=sys.executable,
+        args=["-m", "app.cli", "mcp", "--stdio"],
+        env={"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_MCP_TOKEN": token},
+    )
 
     async def run() -> tuple[Any, Any]:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             tools = await session.list_tools()
-            proposed = await session.call_tool("propose_share", {
-                "kind": "password", "id": entry, "groups": ["Ops"]})
+            proposed = await session.call_tool(
+                "propose_share", {"kind": "password", "id": entry, "groups": ["Ops"]}
+            )
             return tools, proposed
 
     tools, proposed = asyncio.run(run())
@@ -306,10 +364,13 @@ def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry:
 
 
 def test_a_running_stdio_session_stops_when_its_token_is_revoked(
-        slack_env: dict[str, str], token: str, entry: int, bot: Bot) -> None:
+    slack_env: dict[str, str], token: str, entry: int, bot: Bot
+) -> None:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "app.cli", "mcp", "--stdio"],
-        env={"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_MCP_TOKEN": token})
+        command=sys.executable,
+        args=["-m", "app.cli", "mcp", "--stdio"],
+        env={"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_MCP_TOKEN": token},
+    )
     tokens = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix)
 
     async def run() -> tuple[Any, Any]:
@@ -326,23 +387,30 @@ def test_a_running_stdio_session_stops_when_its_token_is_revoked(
 
 
 def test_request_ids_answer_alike_and_inputs_are_bounded(
-        bot: Bot, token: str, entry: int, mcp_url: str) -> None:
+    bot: Bot, token: str, entry: int, mcp_url: str
+) -> None:
     """Someone else's request, an unknown id and 100 kB of junk all get the same short answer,
     which echoes nothing back."""
     from app.approvals.changes import Change, Verb
     from app.mysafe.models import Kind, UserShare
 
     bot.services.vault.map_mention("UBOB", "bobm")
-    others = bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
-                                      add_users=(UserShare("bobm"),)), requester="UALICE")
+    others = bot.engine.submit(
+        Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("bobm"),)), requester="UALICE"
+    )
     bobs = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix).issue(
-        "UBOB", ttl=3600)
+        "UBOB", ttl=3600
+    )
     junk = "R-" + "X" * 100_000
-    answers = call(mcp_url, bobs, ("request_status", {"request_id": others.id}),
-                   ("request_status", {"request_id": "R-22222"}),
-                   ("request_status", {"request_id": junk}),
-                   ("cancel_request", {"request_id": others.id}),
-                   ("cancel_request", {"request_id": junk}))
+    answers = call(
+        mcp_url,
+        bobs,
+        ("request_status", {"request_id": others.id}),
+        ("request_status", {"request_id": "R-22222"}),
+        ("request_status", {"request_id": junk}),
+        ("cancel_request", {"request_id": others.id}),
+        ("cancel_request", {"request_id": junk}),
+    )
     texts = {text_of(a).split(": ", 1)[-1] for a in answers}  # after "Error executing tool X"
     assert all(a.isError for a in answers) and len(texts) == 1
     assert len(texts.pop()) < 200
@@ -363,11 +431,12 @@ def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_MCP_PORT": str(mcp_port)},
-        stderr=subprocess.DEVNULL, cwd=tmp_path)
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, time.monotonic() + 30)
-        refused = wait_until_ready(f"http://127.0.0.1:{mcp_port}/mcp", process,
-                                    time.monotonic() + 30)
+        refused = wait_until_ready(f"http://127.0.0.1:{mcp_port}/mcp", process, time.monotonic() + 30)
         assert refused.status_code == 401  # there, and nothing without a token
     finally:
         process.send_signal(signal.SIGTERM)
@@ -377,7 +446,8 @@ def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp
 
 
 def test_serve_restarts_an_mcp_server_that_died_and_readyz_says_so(
-        env: dict[str, str], tmp_path) -> None:
+    env: dict[str, str], tmp_path
+) -> None:
     """The MCP port is taken when serve starts, so its sibling dies at once: /readyz is 503
     naming it (not 200 as before); once the port is free the supervisor's restart takes it."""
     import signal
@@ -397,7 +467,9 @@ def test_serve_restarts_an_mcp_server_that_died_and_readyz_says_so(
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_MCP_PORT": str(mcp_port)},
-        stderr=subprocess.DEVNULL, cwd=tmp_path)
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     try:
         ready = f"http://127.0.0.1:{port}/readyz"
         wait_until_ready(ready, process, time.monotonic() + 30)
@@ -416,28 +488,37 @@ def test_serve_restarts_an_mcp_server_that_died_and_readyz_says_so(
 
 
 def test_mcp_token_says_where_the_server_is_and_how_to_add_it(
-        bot: Bot, user: SlackClient, slack: SlackFake, entry: int,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The reply names the server's URL and gives the settings block to paste, with the token."""
     import dataclasses
     import json as json_module
 
     from tests.support.slack_reading import visible
 
-    monkeypatch.setattr(bot.services, "settings", dataclasses.replace(
-        bot.services.settings, mcp_port=3001, mcp_public_url="https://bot.example.com/"))
+    monkeypatch.setattr(
+        bot.services,
+        "settings",
+        dataclasses.replace(
+            bot.services.settings, mcp_port=3001, mcp_public_url="https://bot.example.com/"
+        ),
+    )
     user.command("UALICE", "mcp-token")
     reply = visible(slack.wait_responses(1)[0]["text"])
     issued = reply.split("`")[1]
     url = "https://bot.example.com/mcp"
     assert f"MCP server: `{url}`" in reply
     config = json_module.loads(reply.split("`")[-4])
-    assert config == {"mcpServers": {"mysafe": {
-        "type": "http", "url": url, "headers": {"Authorization": f"Bearer {issued}"}}}}
+    assert config == {
+        "mcpServers": {
+            "mysafe": {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {issued}"}}
+        }
+    }
 
 
-def test_mcp_token_without_an_mcp_server_says_so(bot: Bot, user: SlackClient, slack: SlackFake,
-                                                 entry: int) -> None:
+def test_mcp_token_without_an_mcp_server_says_so(
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int
+) -> None:
     assert bot.services.settings.mcp_port == 0
     user.command("UALICE", "mcp-token")
     reply = slack.wait_responses(1)[0]["text"]

@@ -25,22 +25,36 @@ def alice(services: Services, emulator: Emulator, link) -> UserClient:
 @pytest.fixture
 def github(emulator: Emulator, alice: UserClient) -> int:
     return emulator.add_password(
-        "alices", name="Github", username="alice@example.com", password="s3cr3t-Pa55",
-        url="https://github.com", notes="team account", tags="scm",
-        secret_key="JBSWY3DPEHPK3PXP", users_allowed=[{"username": "bobm", "can_edit": False}],
+        "alices",
+        name="Github",
+        username="alice@example.com",
+        password="s3cr3t-Pa55",
+        url="https://github.com",
+        notes="team account",
+        tags="scm",
+        secret_key="JBSWY3DPEHPK3PXP",
+        users_allowed=[{"username": "bobm", "can_edit": False}],
     )
 
 
 @pytest.fixture
 def gcp(emulator: Emulator, alice: UserClient) -> int:
     return emulator.add_secret(
-        "alices", name="GCP1", url="https://gcp1.com", client_id="gcp-client",
-        client_secret="gcp-very-secret", identifier_code="gcp7852", method="get",
-        tags="Cloud1", notes="Access details", users_allowed=[{"username": "bobm"}],
+        "alices",
+        name="GCP1",
+        url="https://gcp1.com",
+        client_id="gcp-client",
+        client_secret="gcp-very-secret",
+        identifier_code="gcp7852",
+        method="get",
+        tags="Cloud1",
+        notes="Access details",
+        users_allowed=[{"username": "bobm"}],
     )
 
 
 # --- endpoints ------------------------------------------------------------------------------
+
 
 def test_list_passwords_filters_and_normalises(alice: UserClient, github: int) -> None:
     items = alice.list_entries(Kind.PASSWORD, name="Git")
@@ -69,18 +83,35 @@ def test_get_secret_normalises_name_to_username(alice: UserClient, gcp: int) -> 
 
 
 def test_create_password_reads_note_singular(alice: UserClient, emulator: Emulator) -> None:
-    outcome = alice.create(Kind.PASSWORD, {"name": "DB", "username": "root", "password": "pw-1",
-                                           "notes": "prod db", "groups_allowed": [{"name": "Ops"}]})
+    outcome = alice.create(
+        Kind.PASSWORD,
+        {
+            "name": "DB",
+            "username": "root",
+            "password": "pw-1",
+            "notes": "prod db",
+            "groups_allowed": [{"name": "Ops"}],
+        },
+    )
     assert outcome.message == "Password successfully registered"
     assert outcome.entry.notes == "prod db"
     stored = emulator.get_password(outcome.entry.identifier)
-    assert stored["owner"] == "alices" and stored["groups_allowed"] == [{"name": "Ops", "can_edit": False}]
+    assert stored["owner"] == "alices" and stored["groups_allowed"] == [
+        {"name": "Ops", "can_edit": False}
+    ]
 
 
 def test_create_secret(alice: UserClient) -> None:
-    outcome = alice.create(Kind.SECRET, {"name": "AWS", "url": "https://aws.example",
-                                         "client_id": "id-1", "client_secret": "cs-1",
-                                         "method": "POST"})
+    outcome = alice.create(
+        Kind.SECRET,
+        {
+            "name": "AWS",
+            "url": "https://aws.example",
+            "client_id": "id-1",
+            "client_secret": "cs-1",
+            "method": "POST",
+        },
+    )
     assert outcome.entry.name == "AWS" and outcome.entry.method == "post"
 
 
@@ -116,6 +147,7 @@ def test_disable_then_enable(alice: UserClient, github: int, gcp: int, kind: Kin
 
 # --- errors ---------------------------------------------------------------------------------
 
+
 def test_not_found_is_1005(alice: UserClient) -> None:
     with pytest.raises(errors.NotFound) as caught:
         alice.get(Kind.PASSWORD, 999)
@@ -146,8 +178,13 @@ def test_bad_identifier_is_1010(alice: UserClient) -> None:
 
 
 def test_duplicate_identifier_code_is_1001(alice: UserClient, gcp: int) -> None:
-    body = {"name": "X", "url": "https://x", "client_id": "i", "client_secret": "s",
-            "identifier_code": "gcp7852"}
+    body = {
+        "name": "X",
+        "url": "https://x",
+        "client_id": "i",
+        "client_secret": "s",
+        "identifier_code": "gcp7852",
+    }
     with pytest.raises(errors.InvalidRequest) as caught:
         alice.create(Kind.SECRET, body)
     assert caught.value.code == 1001 and "already found" in caught.value.message
@@ -165,20 +202,32 @@ def test_invalid_body_is_refused_before_sending(alice: UserClient, emulator: Emu
 @pytest.mark.parametrize(
     ("status", "body", "error", "words"),
     [
-        (502, "An invalid response was received from the upstream server", errors.MySafeUnavailable,
-         "invalid response"),
-        (503, {"message": "The upstream server is currently unavailable"}, errors.MySafeUnavailable,
-         "currently unavailable"),
-        (504, {"message": "The upstream server is timing out"}, errors.MySafeUnavailable,
-         "timing out"),
+        (
+            502,
+            "An invalid response was received from the upstream server",
+            errors.MySafeUnavailable,
+            "invalid response",
+        ),
+        (
+            503,
+            {"message": "The upstream server is currently unavailable"},
+            errors.MySafeUnavailable,
+            "currently unavailable",
+        ),
+        (504, {"message": "The upstream server is timing out"}, errors.MySafeUnavailable, "timing out"),
         (500, {"message": "Unexpected error."}, errors.MySafeUnavailable, "Unexpected error"),
-        (404, {"message": "No route matched with those values"}, errors.UnexpectedAnswer,
-         "No route matched"),
+        (
+            404,
+            {"message": "No route matched with those values"},
+            errors.UnexpectedAnswer,
+            "No route matched",
+        ),
         (200, "<html>login page</html>", errors.UnexpectedAnswer, "not JSON"),
     ],
 )
-def test_gateway_failures_are_clear_errors(alice: UserClient, github: int, emulator: Emulator,
-                                           status, body, error, words) -> None:
+def test_gateway_failures_are_clear_errors(
+    alice: UserClient, github: int, emulator: Emulator, status, body, error, words
+) -> None:
     emulator.inject(status=status, body=body, method="GET", path_prefix=PASSWORDS, times=5)
     with pytest.raises(error) as caught:
         alice.get(Kind.PASSWORD, github)
@@ -195,8 +244,9 @@ def test_unreachable_server_is_unavailable(services: Services, emulator: Emulato
         client.list_entries(Kind.PASSWORD)
 
 
-def test_timeout_is_unavailable(alice: UserClient, github: int, emulator: Emulator,
-                                services: Services) -> None:
+def test_timeout_is_unavailable(
+    alice: UserClient, github: int, emulator: Emulator, services: Services
+) -> None:
     services.mysafe.timeout = 0.2
     emulator.inject(status=0, delay=1.0, method="GET", path_prefix=PASSWORDS, times=3)
     with pytest.raises(errors.MySafeUnavailable) as caught:
@@ -206,13 +256,16 @@ def test_timeout_is_unavailable(alice: UserClient, github: int, emulator: Emulat
 
 # --- retries --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("status", [502, 503, 504, 429])
-def test_get_and_put_are_retried(alice: UserClient, github: int, emulator: Emulator,
-                                 status: int) -> None:
+def test_get_and_put_are_retried(
+    alice: UserClient, github: int, emulator: Emulator, status: int
+) -> None:
     emulator.inject(status=status, body="upstream trouble", method="GET", path_prefix=PASSWORDS)
     assert alice.get(Kind.PASSWORD, github).name == "Github"
-    emulator.inject(status=status, body="upstream trouble", method="PUT", path_prefix=PASSWORDS,
-                    times=2)
+    emulator.inject(
+        status=status, body="upstream trouble", method="PUT", path_prefix=PASSWORDS, times=2
+    )
     emulator.reset_calls()
     alice.update(Kind.PASSWORD, github, {"tags": "retried"})
     assert len(emulator.calls_to("PUT", PASSWORDS)) == 3
@@ -238,8 +291,9 @@ def test_create_is_never_retried(alice: UserClient, emulator: Emulator, status: 
     assert len([c for c in emulator.calls_to("POST", PASSWORDS) if c.path == PASSWORDS]) == 1
 
 
-def test_create_timeout_is_not_retried(alice: UserClient, emulator: Emulator,
-                                       services: Services) -> None:
+def test_create_timeout_is_not_retried(
+    alice: UserClient, emulator: Emulator, services: Services
+) -> None:
     alice.list_entries(Kind.PASSWORD)
     services.mysafe.timeout = 0.2
     emulator.reset_calls()
@@ -252,8 +306,10 @@ def test_create_timeout_is_not_retried(alice: UserClient, emulator: Emulator,
 
 # --- tokens ---------------------------------------------------------------------------------
 
-def test_many_calls_one_token_fetch(alice: UserClient, github: int, emulator: Emulator,
-                                    services: Services) -> None:
+
+def test_many_calls_one_token_fetch(
+    alice: UserClient, github: int, emulator: Emulator, services: Services
+) -> None:
     emulator.reset_calls()
     for _ in range(20):
         alice.get(Kind.PASSWORD, github)
@@ -279,8 +335,9 @@ def test_expired_token_is_refreshed_once(alice: UserClient, github: int, emulato
     assert len(emulator.calls_to("GET", PASSWORDS)) == 2  # the 401, then the replay
 
 
-def test_revoked_key_is_credentials_rejected(alice: UserClient, github: int,
-                                             emulator: Emulator) -> None:
+def test_revoked_key_is_credentials_rejected(
+    alice: UserClient, github: int, emulator: Emulator
+) -> None:
     alice.get(Kind.PASSWORD, github)
     emulator.expire_tokens()
     emulator.revoke_user("alices")
@@ -301,19 +358,24 @@ def test_wrong_secret_never_appears_in_the_error(services: Services, emulator: E
 
 # --- server variants ------------------------------------------------------------------------
 
+
 def test_variant_installation(services: Services, redis) -> None:
     """/iso token path, Basic auth, lower-case bearer, `Message`, no `code`, v3 secret answers."""
-    options = EmulatorOptions(token_path="/iso/oauth2/token", basic_auth=True,
-                              lowercase_token_type=True, capital_message=True, omit_code=True,
-                              secret_update_status=200)
+    options = EmulatorOptions(
+        token_path="/iso/oauth2/token",
+        basic_auth=True,
+        lowercase_token_type=True,
+        capital_message=True,
+        omit_code=True,
+        secret_update_status=200,
+    )
     emulator = Emulator(options)
     with EmulatorServer(emulator) as server:
         services.mysafe.base_url = server.url
         services.mysafe.token_path = "/iso/oauth2/token"
         services.mysafe.basic_auth = True
         client = services.mysafe.session_for("UVAR", _creds(emulator, "vic"))
-        ident = emulator.add_secret("vic", name="S", url="https://s", client_id="c",
-                                    client_secret="cs")
+        ident = emulator.add_secret("vic", name="S", url="https://s", client_id="c", client_secret="cs")
         outcome = client.update(Kind.SECRET, ident, {"notes": "v3"})
         assert outcome.message == "Api secret updated successfully"
         assert client.get(Kind.SECRET, ident).notes == "v3"

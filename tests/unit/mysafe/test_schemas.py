@@ -16,8 +16,11 @@ EXAMPLES = json.loads((FIXTURES / "vendor_examples.json").read_text())
 
 
 def _examples(role: str) -> list[dict]:
-    return [pytest.param(e, id=f"{e['source'][:3]}-{e['kind']}-{i}")
-            for i, e in enumerate(EXAMPLES) if e["role"] == role]
+    return [
+        pytest.param(e, id=f"{e['source'][:3]}-{e['kind']}-{i}")
+        for i, e in enumerate(EXAMPLES)
+        if e["role"] == role
+    ]
 
 
 @pytest.mark.parametrize("example", _examples("request"))
@@ -43,8 +46,9 @@ def test_vendor_example_answers_load(example: dict) -> None:
 
 
 @pytest.mark.parametrize("example", _examples("error"))
-def test_vendor_example_errors_map_to_their_class(example: dict, services, link,
-                                                  emulator: Emulator) -> None:
+def test_vendor_example_errors_map_to_their_class(
+    example: dict, services, link, emulator: Emulator
+) -> None:
     link("UERR", "erin")
     client = services.mysafe.session_for("UERR", services.vault.credentials("UERR"))
     emulator.inject(status=400, body=example["body"], method="GET")
@@ -55,12 +59,20 @@ def test_vendor_example_errors_map_to_their_class(example: dict, services, link,
 
 
 def test_read_side_accepts_every_variant() -> None:
-    entry = read_entry(Kind.PASSWORD, {
-        "identifier": "5", "name": "gmail", "note": "singular", "password": "x", "token": "123456",
-        "users_allowed": [{"name": "alices", "can_write": "1"}, {"username": "bob"}],
-        "groups_allowed": [{"name": "Ops", "can_write": True}], "shared_error": "",
-        "something_new": {"ignored": True},
-    })
+    entry = read_entry(
+        Kind.PASSWORD,
+        {
+            "identifier": "5",
+            "name": "gmail",
+            "note": "singular",
+            "password": "x",
+            "token": "123456",
+            "users_allowed": [{"name": "alices", "can_write": "1"}, {"username": "bob"}],
+            "groups_allowed": [{"name": "Ops", "can_write": True}],
+            "shared_error": "",
+            "something_new": {"ignored": True},
+        },
+    )
     assert entry.identifier == 5 and entry.notes == "singular" and entry.has_password
     assert [(s.username, s.can_edit) for s in entry.users_allowed] == [("alices", True), ("bob", False)]
     assert [(g.name, g.can_edit) for g in entry.groups_allowed] == [("Ops", True)]
@@ -70,14 +82,24 @@ def test_read_side_accepts_every_variant() -> None:
     ("kind", "body", "field"),
     [
         (Kind.PASSWORD, {"username": "u", "password": "p"}, "name"),
-        (Kind.PASSWORD, {"name": "n", "username": "u", "password": "p", "secret_key": "not base32!"}, "secret_key"),
+        (
+            Kind.PASSWORD,
+            {"name": "n", "username": "u", "password": "p", "secret_key": "not base32!"},
+            "secret_key",
+        ),
         (Kind.PASSWORD, {"name": "n" * 256, "username": "u", "password": "p"}, "name"),
         (Kind.PASSWORD, {"name": "n", "username": "u", "password": "p", "colour": "red"}, "colour"),
-        (Kind.PASSWORD, {"name": "n", "username": "u", "password": "p",
-                         "users_allowed": [{"can_edit": True}]}, "users_allowed"),
+        (
+            Kind.PASSWORD,
+            {"name": "n", "username": "u", "password": "p", "users_allowed": [{"can_edit": True}]},
+            "users_allowed",
+        ),
         (Kind.SECRET, {"name": "n", "url": "u", "client_id": "c"}, "client_secret"),
-        (Kind.SECRET, {"name": "n", "url": "u", "client_id": "c", "client_secret": "s",
-                       "method": "FETCH"}, "method"),
+        (
+            Kind.SECRET,
+            {"name": "n", "url": "u", "client_id": "c", "client_secret": "s", "method": "FETCH"},
+            "method",
+        ),
     ],
 )
 def test_bad_create_bodies_name_the_field(kind: Kind, body: dict, field: str) -> None:
@@ -94,12 +116,16 @@ def test_update_needs_at_least_one_field() -> None:
 
 def test_secret_values_are_not_echoed_in_errors() -> None:
     with pytest.raises(errors.ValidationError) as caught:
-        validate_body(CREATE_SCHEMAS[Kind.PASSWORD],
-                      {"name": "n", "username": "u", "password": "p", "secret_key": "hunter2hunter2!"})
+        validate_body(
+            CREATE_SCHEMAS[Kind.PASSWORD],
+            {"name": "n", "username": "u", "password": "p", "secret_key": "hunter2hunter2!"},
+        )
     assert "hunter2" not in str(caught.value) and "hunter2" not in json.dumps(caught.value.errors)
 
 
 def test_totp_seed_is_normalised() -> None:
-    body = validate_body(CREATE_SCHEMAS[Kind.PASSWORD],
-                         {"name": "n", "username": "u", "password": "p", "secret_key": "jbsw y3dp ehpk 3pxp"})
+    body = validate_body(
+        CREATE_SCHEMAS[Kind.PASSWORD],
+        {"name": "n", "username": "u", "password": "p", "secret_key": "jbsw y3dp ehpk 3pxp"},
+    )
     assert body["secret_key"] == "JBSWY3DPEHPK3PXP"

@@ -28,16 +28,19 @@ def slack_env(slack_env: dict[str, str]) -> dict[str, str]:
 
 # --- rate limits ----------------------------------------------------------------------------
 
+
 def test_commands_are_rate_limited_per_user_and_told_when_to_retry(
-        bot: Bot, user: SlackClient, slack: SlackFake) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake
+) -> None:
     answers = [user.command("UALICE", "help").text for _ in range(4)]
     assert all("/mysafe" in a for a in answers[:3])
     assert "Slow down" in answers[3] and re.search(r"Try again in \d+ s", answers[3])
     assert "Slow down" not in user.command("UBOB", "help").text  # per user
 
 
-def test_the_limit_holds_across_workers(bot: Bot, slack_env: dict[str, str], redis,
-                                        slack: SlackFake) -> None:
+def test_the_limit_holds_across_workers(
+    bot: Bot, slack_env: dict[str, str], redis, slack: SlackFake
+) -> None:
     """A second app process sharing Redis counts against the same budget."""
     from werkzeug.serving import make_server
 
@@ -53,8 +56,9 @@ def test_the_limit_holds_across_workers(bot: Bot, slack_env: dict[str, str], red
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         first = SlackClient(bot.url, "test-signing-secret", slack.response_url)
-        second = SlackClient(f"http://127.0.0.1:{server.server_port}", "test-signing-secret",
-                             slack.response_url)
+        second = SlackClient(
+            f"http://127.0.0.1:{server.server_port}", "test-signing-secret", slack.response_url
+        )
         texts = [c.command("UALICE", "help").text for c in (first, second, first, second)]
     finally:
         server.shutdown()
@@ -63,6 +67,7 @@ def test_the_limit_holds_across_workers(bot: Bot, slack_env: dict[str, str], red
 
 
 # --- metrics across gunicorn workers --------------------------------------------------------
+
 
 def _hit(url: str, times: int) -> None:
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -78,7 +83,9 @@ def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
         env={"PATH": os.environ["PATH"], **env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
-        stderr=subprocess.DEVNULL, cwd=tmp_path)
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(f"{base}/readyz", process, time.monotonic() + 30)
@@ -87,8 +94,9 @@ def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -
         for pid in old:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while (web_workers(process.pid) & old or len(web_workers(process.pid)) < 2) \
-                and time.monotonic() < deadline:
+        while (
+            web_workers(process.pid) & old or len(web_workers(process.pid)) < 2
+        ) and time.monotonic() < deadline:
             time.sleep(0.1)  # gunicorn replaces its workers; nothing to await but the process table
         assert not web_workers(process.pid) & old
         wait_until_ready(f"{base}/readyz", process, time.monotonic() + 30)
@@ -97,21 +105,33 @@ def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-    (count,) = re.findall(r'mysafe_bot_http_requests_total\{route="/healthz",status="200"\} (\S+)',
-                          text)
+    (count,) = re.findall(
+        r'mysafe_bot_http_requests_total\{route="/healthz",status="200"\} (\S+)', text
+    )
     assert float(count) == 60
 
 
 # --- doctor ---------------------------------------------------------------------------------
 
+
 def _doctor(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", "doctor"], capture_output=True,
-                          text=True, timeout=60, env={"PATH": os.environ["PATH"], **env})
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], **env},
+    )
 
 
 def _worker_once(env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "app.cli", "worker", "--once"], timeout=60, check=True,
-                   env={"PATH": os.environ["PATH"], **env}, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker", "--once"],
+        timeout=60,
+        check=True,
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+    )
 
 
 def test_doctor_passes_when_everything_answers(slack_env: dict[str, str]) -> None:
@@ -136,7 +156,8 @@ def test_doctor_with_slack_unreachable_still_runs_every_check(slack_env: dict[st
 
 
 def test_doctor_says_when_the_bot_is_not_in_the_approvals_channel(
-        slack_env: dict[str, str], slack: SlackFake) -> None:
+    slack_env: dict[str, str], slack: SlackFake
+) -> None:
     slack.not_member.add("C0APPROVALS")
     out = _doctor(slack_env).stdout
     assert "FAIL approval channel" in out and "not a member" in out and "/invite" in out
@@ -154,7 +175,8 @@ def test_doctor_names_each_failure_with_a_fix(slack_env: dict[str, str], slack: 
 
 
 def test_doctor_names_every_approver_and_group_slack_does_not_know(
-        slack_env: dict[str, str], slack: SlackFake) -> None:
+    slack_env: dict[str, str], slack: SlackFake
+) -> None:
     """A typo in MYSAFE_BOT_APPROVERS would otherwise show only when nobody can approve."""
     slack.unknown |= {"UAPPROVER2", "S0GONE"}
     slack.profiles["UAPPROVER3"] = {"deleted": True}
@@ -162,8 +184,12 @@ def test_doctor_names_every_approver_and_group_slack_does_not_know(
     env = {**slack_env, "MYSAFE_BOT_APPROVERS": "UAPPROVER1,UAPPROVER2,UAPPROVER3,S0GONE,S0EMPTY"}
     out = _doctor(env).stdout
     line = next(line for line in out.splitlines() if line.startswith("FAIL approvers"))
-    for problem in ("UAPPROVER2: Slack said user_not_found", "UAPPROVER3 is deactivated",
-                    "S0GONE: Slack said no_such_subteam", "S0EMPTY has no members"):
+    for problem in (
+        "UAPPROVER2: Slack said user_not_found",
+        "UAPPROVER3 is deactivated",
+        "S0GONE: Slack said no_such_subteam",
+        "S0EMPTY has no members",
+    ):
         assert problem in line
     assert "UAPPROVER1" not in line and "MYSAFE_BOT_APPROVERS" in out
 
@@ -175,6 +201,7 @@ def test_doctor_reports_a_bad_setting(slack_env: dict[str, str]) -> None:
 
 
 # --- Redis beyond one server ----------------------------------------------------------------
+
 
 def test_sentinel_url(tmp_path, key_prefix: str) -> None:
     from tests.support.redis_cluster import RedisSentinel
@@ -192,8 +219,10 @@ def test_sentinel_url(tmp_path, key_prefix: str) -> None:
 
 # --- graceful shutdown ----------------------------------------------------------------------
 
-def test_sigterm_lets_an_in_flight_request_finish(slack_env: dict[str, str], emulator: Emulator,
-                                                 link, tmp_path) -> None:
+
+def test_sigterm_lets_an_in_flight_request_finish(
+    slack_env: dict[str, str], emulator: Emulator, link, tmp_path
+) -> None:
     """A ticket arrives, MySafe is slow, SIGTERM lands meanwhile: the ticket still gets its 202."""
     import json
     import threading
@@ -209,18 +238,34 @@ def test_sigterm_lets_an_in_flight_request_finish(slack_env: dict[str, str], emu
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
-        env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        env={"PATH": os.environ["PATH"], **env},
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     base = f"http://127.0.0.1:{port}"
-    body = json.dumps({"event_id": "grace-1", "ticket": {"key": "SEC-1"},
-                       "requester": {"slack_id": "UPDUARTE"}, "action": "share",
-                       "entry": {"kind": "password", "id": entry},
-                       "users": [{"username": "alices"}]}).encode()
+    body = json.dumps(
+        {
+            "event_id": "grace-1",
+            "ticket": {"key": "SEC-1"},
+            "requester": {"slack_id": "UPDUARTE"},
+            "action": "share",
+            "entry": {"kind": "password", "id": entry},
+            "users": [{"username": "alices"}],
+        }
+    ).encode()
     answer: dict = {}
     try:
         wait_until_ready(f"{base}/readyz", process, time.monotonic() + 30)
-        sender = threading.Thread(target=lambda: answer.update(response=requests.post(
-            f"{base}/webhooks/ticketing", data=body, timeout=30,
-            headers={"Content-Type": "application/json", **signed_headers(secret, body)})))
+        sender = threading.Thread(
+            target=lambda: answer.update(
+                response=requests.post(
+                    f"{base}/webhooks/ticketing",
+                    data=body,
+                    timeout=30,
+                    headers={"Content-Type": "application/json", **signed_headers(secret, body)},
+                )
+            )
+        )
         sender.start()
         deadline = time.monotonic() + 10
         while not emulator.calls_to("GET", "/api/mysafe/password") and time.monotonic() < deadline:
@@ -241,15 +286,17 @@ def test_metrics_show_pending_requests_and_sweep_lag(bot: Bot, emulator: Emulato
     entry = emulator.add_password("alices", name="x", username="u", password="p")
     emulator.add_user("bobm")
     for _ in range(3):
-        bot.engine.submit(Change(Verb.SHARE, Kind.PASSWORD, entry,
-                                 add_users=(UserShare("bobm"),)), requester="UALICE")
+        bot.engine.submit(
+            Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("bobm"),)), requester="UALICE"
+        )
     text = requests.get(f"{bot.url}/metrics", timeout=5).text
     assert re.search(r"^mysafe_bot_pending_requests 3\.0$", text, re.M)
     assert re.search(r"^mysafe_bot_worker_sweep_lag_seconds 0\.0$", text, re.M)
 
 
 def test_a_rate_limited_command_does_nothing_after_its_refusal(
-        bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link) -> None:
+    bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link
+) -> None:
     link("UALICE", "alices")
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="x", username="u", password="p")
@@ -263,7 +310,8 @@ def test_a_rate_limited_command_does_nothing_after_its_refusal(
 
 
 def test_metrics_count_requests_under_serve_without_a_multiprocess_dir(
-        slack_env: dict[str, str], tmp_path) -> None:
+    slack_env: dict[str, str], tmp_path
+) -> None:
     """`mysafe-bot serve` as the README runs it (no PROMETHEUS_MULTIPROC_DIR, the MCP server
     beside gunicorn): a signed command is counted, and /metrics says so whichever worker
     answers. Starting the MCP sibling used to import the metrics into the master first, and
@@ -277,7 +325,10 @@ def test_metrics_count_requests_under_serve_without_a_multiprocess_dir(
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
-        env={"PATH": os.environ["PATH"], **env}, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        env={"PATH": os.environ["PATH"], **env},
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(f"{base}/readyz", process, time.monotonic() + 30)
@@ -289,5 +340,6 @@ def test_metrics_count_requests_under_serve_without_a_multiprocess_dir(
         process.wait(timeout=30)
     assert text.strip(), "/metrics answered nothing"
     (count,) = re.findall(
-        r'mysafe_bot_http_requests_total\{route="/slack/events",status="200"\} (\S+)', text)
+        r'mysafe_bot_http_requests_total\{route="/slack/events",status="200"\} (\S+)', text
+    )
     assert float(count) == 1

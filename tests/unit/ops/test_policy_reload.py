@@ -51,22 +51,25 @@ def wait_event(found: queue.Queue[dict], event: str, timeout: float = 60.0) -> d
 
 
 def test_sighup_reloads_a_good_file_and_keeps_the_rules_on_a_bad_one(
-        env: dict[str, str], tmp_path: Path) -> None:
+    env: dict[str, str], tmp_path: Path
+) -> None:
     policy = tmp_path / "policy.yml"
     policy.write_text(GOOD)
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker", "--interval", "0.2"],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         found = lines_of(process)
         wait_event(found, "worker.start")
 
-        policy.write_text(GOOD + "  - name: unshare\n    match: {verbs: [unshare]}\n"
-                                 "    approvals: 0\n")
+        policy.write_text(GOOD + "  - name: unshare\n    match: {verbs: [unshare]}\n    approvals: 0\n")
         process.send_signal(signal.SIGHUP)
-        assert wait_event(found, "policy.reloaded")["rules"] == ["production", "unshare",
-                                                                 "settings"]
+        assert wait_event(found, "policy.reloaded")["rules"] == ["production", "unshare", "settings"]
 
         policy.write_text(GOOD.replace("approvals: 2", "approvals: two"))
         process.send_signal(signal.SIGHUP)
@@ -95,10 +98,13 @@ def serving(env: dict[str, str], policy: Path, *, workers: int) -> Iterator[Serv
     policy.write_text(GOOD)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers",
-         str(workers)],
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=policy.parent)
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=policy.parent,
+    )
     try:
         found = lines_of(process)
         url = f"http://127.0.0.1:{port}"
@@ -110,7 +116,8 @@ def serving(env: dict[str, str], policy: Path, *, workers: int) -> Iterator[Serv
 
 
 def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
-        env: dict[str, str], tmp_path: Path) -> None:
+    env: dict[str, str], tmp_path: Path
+) -> None:
     """gunicorn's master forwards SIGHUP to its workers: each reloads the file in place, and a
     bad file can no longer stop a worker from starting, because none is restarted."""
     from tests.support.processes import children, wait_until_ready, web_workers
@@ -134,7 +141,8 @@ def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
 
 
 def test_a_worker_started_after_a_bad_edit_keeps_the_rules_its_master_read(
-        env: dict[str, str], tmp_path: Path) -> None:
+    env: dict[str, str], tmp_path: Path
+) -> None:
     """A gunicorn worker that (re)starts while the file is bad keeps the rules its master read
     (one error line) instead of failing to boot, which would stop the whole server."""
     from tests.support.processes import wait_until_ready, web_workers
@@ -151,7 +159,8 @@ def test_a_worker_started_after_a_bad_edit_keeps_the_rules_its_master_read(
 
 
 def test_a_job_worker_serve_restarts_after_a_bad_edit_keeps_the_rules_in_force(
-        env: dict[str, str], tmp_path: Path) -> None:
+    env: dict[str, str], tmp_path: Path
+) -> None:
     """serve's `mysafe-bot worker`s are started afresh, not forked, so they cannot inherit the
     rules their master read: one killed and started again while the file is bad works with
     the rules the bot last read good (one error line) instead of failing on every restart,

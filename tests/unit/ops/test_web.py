@@ -31,8 +31,9 @@ def test_metrics_are_prometheus_text(settings, services: Services) -> None:
     assert "mysafe_bot_token_fetches_total" in response.get_data(as_text=True)
 
 
-def test_the_console_and_its_slack_stand_in_exist_in_the_demo_only(settings,
-                                                                     services: Services) -> None:
+def test_the_console_and_its_slack_stand_in_exist_in_the_demo_only(
+    settings, services: Services
+) -> None:
     """A real deployment serves no console and no fake Slack API, whatever the request."""
     client = create_app(assemble(services)).test_client()
     assert client.get("/").status_code == 404
@@ -40,11 +41,10 @@ def test_the_console_and_its_slack_stand_in_exist_in_the_demo_only(settings,
     assert client.post("/demo/api/chat.postMessage", json={}).status_code == 404
 
 
-
 @pytest.mark.parametrize(("web_jobs", "consumes"), [("", True), ("on", True), ("off", False)])
 def test_a_web_process_runs_jobs_unless_told_its_worker_does(
-        env: dict[str, str], monkeypatch: pytest.MonkeyPatch, web_jobs: str,
-        consumes: bool) -> None:
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, web_jobs: str, consumes: bool
+) -> None:
     """What gunicorn's `app:create_app()` does: with MYSAFE_BOT_WEB_JOBS=off (as `serve` sets
     it for its workers) the process only acks, and never shares its interpreter with work."""
     for name, value in {**env, "MYSAFE_BOT_WEB_JOBS": web_jobs}.items():

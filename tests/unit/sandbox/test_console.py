@@ -44,8 +44,11 @@ class BotStub:
             if not verifier.is_valid_request(request.get_data(), dict(request.headers)):
                 return Response("", 401)
             form = parse_qs(request.get_data(as_text=True))
-            self.received.append(json.loads(form["payload"][0]) if "payload" in form
-                                 else {k: v[0] for k, v in form.items()})
+            self.received.append(
+                json.loads(form["payload"][0])
+                if "payload" in form
+                else {k: v[0] for k, v in form.items()}
+            )
             if self.status != 200:
                 return Response("", self.status)
             if self.answers:
@@ -73,16 +76,19 @@ def workspace(redis, key_prefix: str) -> Workspace:
 @pytest.fixture
 def client(workspace: Workspace, bot: BotStub):
     app = Flask("demo-console-test")
-    app.register_blueprint(slack_stand_in.blueprint(slack_stand_in.SlackStandIn(workspace),
-                                                    bot_token=TOKEN))
-    app.register_blueprint(console.blueprint(console.Console(workspace, bot_url=bot.url,
-                                                             signing_secret=SECRET)))
+    app.register_blueprint(
+        slack_stand_in.blueprint(slack_stand_in.SlackStandIn(workspace), bot_token=TOKEN)
+    )
+    app.register_blueprint(
+        console.blueprint(console.Console(workspace, bot_url=bot.url, signing_secret=SECRET))
+    )
     return app.test_client()
 
 
 def api(client, method: str, **args: Any) -> dict[str, Any]:
-    return client.post(f"/demo/api/{method}", json=args,
-                       headers={"Authorization": f"Bearer {TOKEN}"}).get_json()
+    return client.post(
+        f"/demo/api/{method}", json=args, headers={"Authorization": f"Bearer {TOKEN}"}
+    ).get_json()
 
 
 def seen_by(client, user: str) -> dict[str, Any]:
@@ -92,17 +98,22 @@ def seen_by(client, user: str) -> dict[str, Any]:
 def test_an_ephemeral_is_seen_by_its_person_only_and_updates_land_in_place(client) -> None:
     posted = api(client, "chat.postMessage", channel=CHANNEL, text="request R-1")
     api(client, "chat.postEphemeral", channel=CHANNEL, user=PRIYA, text="only Priya")
-    assert [m["text"] for m in seen_by(client, PRIYA)["channel"]["messages"]] == \
-        ["request R-1", "only Priya"]
+    assert [m["text"] for m in seen_by(client, PRIYA)["channel"]["messages"]] == [
+        "request R-1",
+        "only Priya",
+    ]
     assert [m["text"] for m in seen_by(client, CAROL)["channel"]["messages"]] == ["request R-1"]
 
     assert api(client, "chat.update", channel=CHANNEL, ts=posted["ts"], text="R-1 applied")["ok"]
     assert [m["text"] for m in seen_by(client, CAROL)["channel"]["messages"]] == ["R-1 applied"]
-    assert api(client, "chat.update", channel=CHANNEL, ts="1.000999", text="x") == \
-        {"ok": False, "error": "message_not_found"}
+    assert api(client, "chat.update", channel=CHANNEL, ts="1.000999", text="x") == {
+        "ok": False,
+        "error": "message_not_found",
+    }
     # A DM addressed by user ID lands in that person's DM only.
-    assert api(client, "chat.postMessage", channel=PRIYA, text="your request")["channel"] == \
-        "D0DEMOPRIYA"
+    assert (
+        api(client, "chat.postMessage", channel=PRIYA, text="your request")["channel"] == "D0DEMOPRIYA"
+    )
     assert seen_by(client, CAROL)["dm"]["messages"] == []
 
 
@@ -111,54 +122,81 @@ def test_a_response_url_answers_as_slack_does_and_expires(client, workspace: Wor
     hook = workspace.hook(conversation=CHANNEL, user=CAROL, ts=posted["ts"])
     assert client.post(f"/demo/response/{hook}", json={"text": "not yours"}).status_code == 200
     assert [m["only"] for m in seen_by(client, CAROL)["channel"]["messages"]] == [None, CAROL]
-    assert client.post(f"/demo/response/{hook}",
-                       json={"text": "replaced", "replace_original": True}).status_code == 200
+    assert (
+        client.post(
+            f"/demo/response/{hook}", json={"text": "replaced", "replace_original": True}
+        ).status_code
+        == 200
+    )
     assert seen_by(client, PRIYA)["channel"]["messages"][0]["text"] == "replaced"
     assert client.post("/demo/response/never-issued", json={"text": "x"}).status_code == 404
 
 
 def test_the_web_api_wants_the_bot_token(client) -> None:
-    refused = client.post("/demo/api/chat.postMessage", json={"channel": CHANNEL, "text": "x"},
-                          headers={"Authorization": "Bearer not-the-bot-token"}).get_json()
+    refused = client.post(
+        "/demo/api/chat.postMessage",
+        json={"channel": CHANNEL, "text": "x"},
+        headers={"Authorization": "Bearer not-the-bot-token"},
+    ).get_json()
     assert refused == {"ok": False, "error": "invalid_auth"}
     assert seen_by(client, PRIYA)["channel"]["messages"] == []
 
 
 def test_a_command_reaches_the_bot_signed_with_mentions_as_slack_escapes_them(
-        client, bot: BotStub) -> None:
+    client, bot: BotStub
+) -> None:
     bot.answers.append({"text": "Usage: …"})
     typed = '/mysafe share password 1 with @alice reason "<b>1 & 2</b>" @nobody'
-    assert client.post("/demo/command", json={"as": PRIYA, "conversation": CHANNEL,
-                                              "text": typed}).get_json() == {"status": 200}
+    assert client.post(
+        "/demo/command", json={"as": PRIYA, "conversation": CHANNEL, "text": typed}
+    ).get_json() == {"status": 200}
     (form,) = bot.received
-    assert form["text"] == ('share password 1 with <@U0DEMOALICE|alice> reason '
-                            '"&lt;b&gt;1 &amp; 2&lt;/b&gt;" @nobody')
+    assert form["text"] == (
+        'share password 1 with <@U0DEMOALICE|alice> reason "&lt;b&gt;1 &amp; 2&lt;/b&gt;" @nobody'
+    )
     assert (form["user_id"], form["channel_id"], form["command"]) == (PRIYA, CHANNEL, "/mysafe")
     # The ack's own reply is an ephemeral for the person who typed, as in Slack.
     shown = seen_by(client, PRIYA)["channel"]["messages"]
     assert shown[-1]["text"] == "Usage: …" and shown[-1]["only"] == PRIYA
 
 
-def test_a_secret_typed_in_a_command_is_not_shown_back_nor_kept(client, bot: BotStub,
-                                                                 redis, key_prefix) -> None:
+def test_a_secret_typed_in_a_command_is_not_shown_back_nor_kept(
+    client, bot: BotStub, redis, key_prefix
+) -> None:
     typed = '/mysafe update password 1 PASSWORD="hunter2 x" secret_key=JBSWY3DP notes=fine'
     client.post("/demo/command", json={"as": PRIYA, "conversation": CHANNEL, "text": typed})
     echoed = seen_by(client, PRIYA)["channel"]["messages"][0]["text"]
-    assert echoed == '/mysafe update password 1 PASSWORD=•••• secret_key=•••• notes=fine'
+    assert echoed == "/mysafe update password 1 PASSWORD=•••• secret_key=•••• notes=fine"
     stored = b"".join(redis.dump(key) or b"" for key in redis.scan_iter(f"{key_prefix}*"))
     assert b"hunter2" not in stored and b"JBSWY3DP" not in stored
 
 
 def test_a_form_error_stays_on_its_field_and_a_plain_ack_closes_the_modal(
-        client, bot: BotStub, workspace: Workspace) -> None:
+    client, bot: BotStub, workspace: Workspace
+) -> None:
     """`response_action: errors` keeps the modal open with the message on its field."""
     field = {"type": "plain_text_input", "action_id": "value"}
-    view = {"type": "modal", "callback_id": "login", "private_metadata": "m",
-            "title": {"type": "plain_text", "text": "Link"},
-            "blocks": [{"type": "input", "block_id": "client_id", "element": field,
-                        "label": {"type": "plain_text", "text": "Client ID"}},
-                       {"type": "input", "block_id": "note", "optional": True,
-                        "element": field, "label": {"type": "plain_text", "text": "Note"}}]}
+    view = {
+        "type": "modal",
+        "callback_id": "login",
+        "private_metadata": "m",
+        "title": {"type": "plain_text", "text": "Link"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "client_id",
+                "element": field,
+                "label": {"type": "plain_text", "text": "Client ID"},
+            },
+            {
+                "type": "input",
+                "block_id": "note",
+                "optional": True,
+                "element": field,
+                "label": {"type": "plain_text", "text": "Note"},
+            },
+        ],
+    }
     opened = api(client, "views.open", trigger_id=workspace.trigger(PRIYA), view=view)
     bot.answers.append({"response_action": "errors", "errors": {"client_id": "Not a client ID"}})
 
@@ -170,17 +208,21 @@ def test_a_form_error_stays_on_its_field_and_a_plain_ack_closes_the_modal(
     assert submitted["view"]["private_metadata"] == "m"
     assert submitted["view"]["state"]["values"] == {
         "client_id": {"value": {"type": "plain_text_input", "value": "abc"}},
-        "note": {"value": {"type": "plain_text_input", "value": None}}}
+        "note": {"value": {"type": "plain_text_input", "value": None}},
+    }
 
     client.post("/demo/submit", json={"as": PRIYA, "values": {"client_id": "good"}})
     assert seen_by(client, PRIYA)["modal"] is None
 
 
 def test_a_modal_opens_only_with_a_fresh_trigger_and_for_its_person(
-        client, workspace: Workspace) -> None:
+    client, workspace: Workspace
+) -> None:
     view = {"type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": []}
-    assert api(client, "views.open", trigger_id="1.made.up", view=view) == \
-        {"ok": False, "error": "expired_trigger_id"}
+    assert api(client, "views.open", trigger_id="1.made.up", view=view) == {
+        "ok": False,
+        "error": "expired_trigger_id",
+    }
     api(client, "views.open", trigger_id=workspace.trigger(CAROL), view=view)
     assert seen_by(client, CAROL)["modal"] is not None
     assert seen_by(client, PRIYA)["modal"] is None
@@ -190,15 +232,20 @@ def test_the_page_answers_loopback_hosts_and_json_actions_only(client) -> None:
     assert client.get("/", headers={"Host": "127.0.0.1:3000"}).status_code == 200
     assert client.get("/", headers={"Host": "attacker.example"}).status_code == 403
     assert client.post("/demo/command", data={"as": PRIYA, "text": "help"}).status_code == 415
-    assert client.post("/demo/command", json={"as": "U0STRANGER", "conversation": CHANNEL,
-                                              "text": "help"}).status_code == 400
+    assert (
+        client.post(
+            "/demo/command", json={"as": "U0STRANGER", "conversation": CHANNEL, "text": "help"}
+        ).status_code
+        == 400
+    )
     page = client.get("/")
     assert "Nothing leaves the machine" in page.get_data(as_text=True)
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
 
 
-def test_a_bot_that_fails_or_is_gone_is_told_as_slack_tells_it(client, bot: BotStub,
-                                                               workspace: Workspace) -> None:
+def test_a_bot_that_fails_or_is_gone_is_told_as_slack_tells_it(
+    client, bot: BotStub, workspace: Workspace
+) -> None:
     """Slack's own words when the app fails: an ephemeral from Slackbot, to that person only;
     a modal stays open with Slack's note on it."""
     bot.status = 500
@@ -216,5 +263,7 @@ def test_a_bot_that_fails_or_is_gone_is_told_as_slack_tells_it(client, bot: BotS
     bot.server.shutdown()
     bot.server.server_close()
     client.post("/demo/command", json={"as": PRIYA, "conversation": CHANNEL, "text": "help"})
-    assert seen_by(client, PRIYA)["channel"]["messages"][-1]["text"] == \
-        '/mysafe failed with the error "operation_timeout"'
+    assert (
+        seen_by(client, PRIYA)["channel"]["messages"][-1]["text"]
+        == '/mysafe failed with the error "operation_timeout"'
+    )

@@ -44,8 +44,11 @@ def server(mysafe: Emulator, serve) -> EmulatorServer:
 
 
 def fetch_token(server: EmulatorServer, user: str, path: str = TOKEN_PATH) -> str:
-    data = {"grant_type": "client_credentials", "client_id": f"{user}-id",
-            "client_secret": f"{user}-secret"}
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": f"{user}-id",
+        "client_secret": f"{user}-secret",
+    }
     answer = requests.post(server.url + path, data=data, timeout=5)
     assert answer.status_code == 200, answer.text
     return answer.json()["access_token"]
@@ -71,8 +74,15 @@ def test_token_is_fetched_once_and_reused(server, mysafe, call):
     assert call("pduarte", "GET", "/api/mysafe/secretapi").status_code == 200
     assert len(mysafe.calls_to("POST", TOKEN_PATH)) == 1
     assert [c.user for c in mysafe.calls_to("GET", "/api/mysafe/")] == ["pduarte", "pduarte"]
-    token = requests.post(server.url + TOKEN_PATH, timeout=5, data={
-        "grant_type": "client_credentials", "client_id": "bobm-id", "client_secret": "bobm-secret"})
+    token = requests.post(
+        server.url + TOKEN_PATH,
+        timeout=5,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "bobm-id",
+            "client_secret": "bobm-secret",
+        },
+    )
     assert token.json()["token_type"] == "Bearer" and token.json()["expires_in"] == 3600
 
 
@@ -89,14 +99,19 @@ def test_token_endpoint_rejects_bad_requests(server, mysafe):
 
 
 def test_basic_auth_install_on_iso_path(serve):
-    emulator = Emulator(EmulatorOptions(token_path="/iso/oauth2/token", basic_auth=True,
-                                        lowercase_token_type=True))
+    emulator = Emulator(
+        EmulatorOptions(token_path="/iso/oauth2/token", basic_auth=True, lowercase_token_type=True)
+    )
     emulator.add_user("pduarte", client_id="cid", client_secret="csecret")
     url = serve(emulator).url
     body = {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "csecret"}
     assert requests.post(url + "/iso/oauth2/token", data=body, timeout=5).status_code == 401
-    answer = requests.post(url + "/iso/oauth2/token", data={"grant_type": "client_credentials"},
-                           auth=("cid", "csecret"), timeout=5)
+    answer = requests.post(
+        url + "/iso/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=("cid", "csecret"),
+        timeout=5,
+    )
     assert answer.json()["token_type"] == "bearer"
     assert requests.post(url + TOKEN_PATH, data=body, timeout=5).status_code == 404
 
@@ -104,17 +119,28 @@ def test_basic_auth_install_on_iso_path(serve):
 def test_gateway_answers_401_without_token_and_404_for_unknown_paths(server):
     answer = requests.get(server.url + "/api/mysafe/password", timeout=5)
     assert (answer.status_code, answer.json()) == (401, UNAUTHORIZED)
-    bogus = requests.get(server.url + "/api/mysafe/password", timeout=5,
-                         headers={"Authorization": "Bearer forged"})
+    bogus = requests.get(
+        server.url + "/api/mysafe/password", timeout=5, headers={"Authorization": "Bearer forged"}
+    )
     assert bogus.status_code == 401
     missing = requests.get(server.url + "/api/nothing", timeout=5)
     assert missing.json() == {"message": "No route matched with those values"}
 
 
 def test_create_then_get_password_in_vendor_shapes(call, mysafe):
-    created = call("pduarte", "POST", "/api/mysafe/password", json={
-        "name": "Github", "username": "me", "password": "s3cret", "notes": "n",
-        "secret_key": "JBSWY3DPEHPK3PXP", "users_allowed": [{"username": "alices"}]})
+    created = call(
+        "pduarte",
+        "POST",
+        "/api/mysafe/password",
+        json={
+            "name": "Github",
+            "username": "me",
+            "password": "s3cret",
+            "notes": "n",
+            "secret_key": "JBSWY3DPEHPK3PXP",
+            "users_allowed": [{"username": "alices"}],
+        },
+    )
     assert created.status_code == 201
     body = created.json()
     assert body["code"] == 201
@@ -131,32 +157,62 @@ def test_create_then_get_password_in_vendor_shapes(call, mysafe):
     assert mysafe.get_password(1)["owner"] == "pduarte"
 
 
-@pytest.mark.parametrize(("user", "method", "path", "body", "code", "text"), [
-    ("pduarte", "POST", "/api/mysafe/password", {"name": "x", "password": "p"},
-     1001, "Parameter 'username' was not informed!"),
-    ("pduarte", "POST", "/api/mysafe/secretapi", {"name": "x", "url": "u", "client_id": "c"},
-     1001, "Parameter 'client_secret' was not informed!"),
-    ("pduarte", "POST", "/api/mysafe/password", "{not json", 1001, "Invalid JSON"),
-    ("pduarte", "POST", "/api/mysafe/secretapi",
-     {"name": "x", "url": "u", "client_id": "c", "client_secret": "s", "identifier_code": "gcp"},
-     1001, "'Identifier' already found in another API key of this user"),
-    ("pduarte", "GET", "/api/mysafe/password/99", None, 1005, "Password not found"),
-    ("pduarte", "PUT", "/api/mysafe/secretapi/update/99", {}, 1005, "Api secret not found"),
-    ("carol", "GET", "/api/mysafe/password/1", None, 1006, "User does not have access"),
-    ("bobm", "PUT", "/api/mysafe/password/update/1", {"name": "y"},
-     1006, "User does not have access"),
-    ("pduarte", "GET", "/api/mysafe/password/2", None, 1009, "Inactive password"),
-    ("pduarte", "PUT", "/api/mysafe/password/update/2", {"name": "y"}, 1009, "Inactive password"),
-    ("pduarte", "GET", "/api/mysafe/password/abc", None, 1010, "Unexpected identifier type"),
-])
+@pytest.mark.parametrize(
+    ("user", "method", "path", "body", "code", "text"),
+    [
+        (
+            "pduarte",
+            "POST",
+            "/api/mysafe/password",
+            {"name": "x", "password": "p"},
+            1001,
+            "Parameter 'username' was not informed!",
+        ),
+        (
+            "pduarte",
+            "POST",
+            "/api/mysafe/secretapi",
+            {"name": "x", "url": "u", "client_id": "c"},
+            1001,
+            "Parameter 'client_secret' was not informed!",
+        ),
+        ("pduarte", "POST", "/api/mysafe/password", "{not json", 1001, "Invalid JSON"),
+        (
+            "pduarte",
+            "POST",
+            "/api/mysafe/secretapi",
+            {"name": "x", "url": "u", "client_id": "c", "client_secret": "s", "identifier_code": "gcp"},
+            1001,
+            "'Identifier' already found in another API key of this user",
+        ),
+        ("pduarte", "GET", "/api/mysafe/password/99", None, 1005, "Password not found"),
+        ("pduarte", "PUT", "/api/mysafe/secretapi/update/99", {}, 1005, "Api secret not found"),
+        ("carol", "GET", "/api/mysafe/password/1", None, 1006, "User does not have access"),
+        (
+            "bobm",
+            "PUT",
+            "/api/mysafe/password/update/1",
+            {"name": "y"},
+            1006,
+            "User does not have access",
+        ),
+        ("pduarte", "GET", "/api/mysafe/password/2", None, 1009, "Inactive password"),
+        ("pduarte", "PUT", "/api/mysafe/password/update/2", {"name": "y"}, 1009, "Inactive password"),
+        ("pduarte", "GET", "/api/mysafe/password/abc", None, 1010, "Unexpected identifier type"),
+    ],
+)
 def test_business_errors_are_400_with_the_code_in_exception(
-        mysafe, call, user, method, path, body, code, text):
-    mysafe.add_password("pduarte", name="a", username="u", password="p",
-                        groups_allowed=[{"name": "Ops"}])
-    mysafe.set_active("password", mysafe.add_password("pduarte", name="b", username="u",
-                                                      password="p"), False)
-    mysafe.add_secret("pduarte", name="s", url="u", client_id="c", client_secret="s",
-                      identifier_code="gcp")
+    mysafe, call, user, method, path, body, code, text
+):
+    mysafe.add_password(
+        "pduarte", name="a", username="u", password="p", groups_allowed=[{"name": "Ops"}]
+    )
+    mysafe.set_active(
+        "password", mysafe.add_password("pduarte", name="b", username="u", password="p"), False
+    )
+    mysafe.add_secret(
+        "pduarte", name="s", url="u", client_id="c", client_secret="s", identifier_code="gcp"
+    )
     kwargs = {"data": body} if isinstance(body, str) else {"json": body}
     answer = call(user, method, path, **kwargs)
     assert answer.status_code == 400
@@ -167,11 +223,21 @@ def test_business_errors_are_400_with_the_code_in_exception(
 
 
 def test_update_leaves_fields_and_replaces_sharing_lists(mysafe, call):
-    ident = mysafe.add_password("pduarte", name="a", username="u", password="p", tags="t",
-                                users_allowed=[{"username": "alices", "can_edit": True}],
-                                groups_allowed=[{"name": "Ops"}])
-    answer = call("alices", "PUT", f"/api/mysafe/password/update/{ident}",
-                  json={"password": "new", "users_allowed": [{"username": "carol"}]})
+    ident = mysafe.add_password(
+        "pduarte",
+        name="a",
+        username="u",
+        password="p",
+        tags="t",
+        users_allowed=[{"username": "alices", "can_edit": True}],
+        groups_allowed=[{"name": "Ops"}],
+    )
+    answer = call(
+        "alices",
+        "PUT",
+        f"/api/mysafe/password/update/{ident}",
+        json={"password": "new", "users_allowed": [{"username": "carol"}]},
+    )
     assert answer.status_code == 200
     assert answer.json()["response"]["message"] == "Password successfully updated"
     stored = mysafe.get_password(ident)
@@ -183,10 +249,19 @@ def test_update_leaves_fields_and_replaces_sharing_lists(mysafe, call):
 
 
 def test_unknown_sharees_are_skipped_and_reported_in_shared_error(call, mysafe):
-    answer = call("pduarte", "POST", "/api/mysafe/secretapi", json={
-        "name": "GCP", "url": "https://gcp.com", "client_id": "c", "client_secret": "s",
-        "users_allowed": [{"username": "ghost"}, {"username": "bobm", "can_edit": True}],
-        "groups_allowed": [{"name": "Nobody"}]})
+    answer = call(
+        "pduarte",
+        "POST",
+        "/api/mysafe/secretapi",
+        json={
+            "name": "GCP",
+            "url": "https://gcp.com",
+            "client_id": "c",
+            "client_secret": "s",
+            "users_allowed": [{"username": "ghost"}, {"username": "bobm", "can_edit": True}],
+            "groups_allowed": [{"name": "Nobody"}],
+        },
+    )
     entity = answer.json()["api_entity"]
     assert entity["client_secret"] == "s"
     assert entity["shared_error"] == ["User 'ghost' not found", "Group 'Nobody' not found"]
@@ -194,24 +269,41 @@ def test_unknown_sharees_are_skipped_and_reported_in_shared_error(call, mysafe):
 
 
 def test_group_share_grants_view_and_edit(mysafe, call):
-    ident = mysafe.add_secret("pduarte", name="s", url="u", client_id="c", client_secret="x",
-                              groups_allowed=[{"name": "Ops", "can_edit": True}],
-                              users_allowed=[{"username": "carol"}])
-    assert call("bobm", "PUT", f"/api/mysafe/secretapi/update/{ident}",
-                json={"notes": "ok"}).status_code == 201
+    ident = mysafe.add_secret(
+        "pduarte",
+        name="s",
+        url="u",
+        client_id="c",
+        client_secret="x",
+        groups_allowed=[{"name": "Ops", "can_edit": True}],
+        users_allowed=[{"username": "carol"}],
+    )
+    assert (
+        call("bobm", "PUT", f"/api/mysafe/secretapi/update/{ident}", json={"notes": "ok"}).status_code
+        == 201
+    )
     got = call("carol", "GET", f"/api/mysafe/secretapi/{ident}").json()["api_secret_entity"]
     assert got["notes"] == "ok" and got["users_allowed"] == [{"name": "carol", "can_edit": False}]
     listed = call("carol", "GET", "/api/mysafe/secretapi").json()["api_secret_on_list"]
-    assert listed == [{"identifier": "1", "name": "s", "need_justify": "0",
-                       "need_approval": "0", "can_view": True, "can_write": False}]
+    assert listed == [
+        {
+            "identifier": "1",
+            "name": "s",
+            "need_justify": "0",
+            "need_approval": "0",
+            "can_view": True,
+            "can_write": False,
+        }
+    ]
 
 
 def test_disable_and_enable_with_vendor_messages(mysafe, call):
     ident = mysafe.add_password("pduarte", name="a", username="u", password="p")
-    messages = [call("pduarte", "POST", f"/api/mysafe/password/{action}/{ident}")
-                .json()["response"]["message"] for action in ("inactive", "inactive")]
-    assert messages == ["Password successfully deactivated",
-                        "Password has already been deactivated"]
+    messages = [
+        call("pduarte", "POST", f"/api/mysafe/password/{action}/{ident}").json()["response"]["message"]
+        for action in ("inactive", "inactive")
+    ]
+    assert messages == ["Password successfully deactivated", "Password has already been deactivated"]
     assert call("pduarte", "GET", "/api/mysafe/password").json()["password_on_list"] == []
     assert mysafe.get_password(ident)["active"] is False
     again = call("pduarte", "POST", f"/api/mysafe/password/active/{ident}").json()
@@ -219,28 +311,49 @@ def test_disable_and_enable_with_vendor_messages(mysafe, call):
 
 
 def test_list_filters_by_substring_and_reports_can_write(mysafe, call):
-    mysafe.add_password("pduarte", name="Github", username="u", password="p", url="github.com",
-                        users_allowed=[{"username": "alices"}])
-    mysafe.add_password("pduarte", name="Gmail", username="u", password="p", tags="mail",
-                        users_allowed=[{"username": "alices", "can_edit": True}])
+    mysafe.add_password(
+        "pduarte",
+        name="Github",
+        username="u",
+        password="p",
+        url="github.com",
+        users_allowed=[{"username": "alices"}],
+    )
+    mysafe.add_password(
+        "pduarte",
+        name="Gmail",
+        username="u",
+        password="p",
+        tags="mail",
+        users_allowed=[{"username": "alices", "can_edit": True}],
+    )
     names = call("alices", "GET", "/api/mysafe/password", params={"name": "g"}).json()
     assert [(i["name"], i["can_write"]) for i in names["password_on_list"]] == [
-        ("Github", False), ("Gmail", True)]
+        ("Github", False),
+        ("Gmail", True),
+    ]
     tagged = call("alices", "GET", "/api/mysafe/password", params={"tag": "mai"}).json()
     assert [i["identifier"] for i in tagged["password_on_list"]] == ["2"]
 
 
 def test_v3_variants_of_the_envelope(serve):
-    emulator = Emulator(EmulatorOptions(secret_update_status=200, capital_message=True,
-                                        omit_code=True, sharing_key_variants=False))
+    emulator = Emulator(
+        EmulatorOptions(
+            secret_update_status=200, capital_message=True, omit_code=True, sharing_key_variants=False
+        )
+    )
     emulator.add_user("pduarte", client_id="cid", client_secret="cs")
     ident = emulator.add_secret("pduarte", name="s", url="u", client_id="c", client_secret="x")
     url = serve(emulator).url
-    token = requests.post(url + TOKEN_PATH, timeout=5, data={
-        "grant_type": "client_credentials", "client_id": "cid", "client_secret": "cs"})
+    token = requests.post(
+        url + TOKEN_PATH,
+        timeout=5,
+        data={"grant_type": "client_credentials", "client_id": "cid", "client_secret": "cs"},
+    )
     headers = {"Authorization": "Bearer " + token.json()["access_token"]}
-    answer = requests.put(f"{url}/api/mysafe/secretapi/update/{ident}", json={"tags": "t"},
-                          headers=headers, timeout=5)
+    answer = requests.put(
+        f"{url}/api/mysafe/secretapi/update/{ident}", json={"tags": "t"}, headers=headers, timeout=5
+    )
     assert answer.status_code == 200 and "code" not in answer.json()
     assert answer.json()["response"]["Message"] == "Api secret updated successfully"
     assert "mensagem" not in answer.json()["response"]
@@ -266,8 +379,11 @@ def test_expired_tokens_get_gateway_401_until_refetched(server, mysafe, call):
     mysafe.expire_tokens()
     stale = call("pduarte", "GET", "/api/mysafe/password")
     assert (stale.status_code, stale.json()) == (401, UNAUTHORIZED)
-    fresh = requests.get(server.url + "/api/mysafe/password", timeout=5,
-                         headers={"Authorization": "Bearer " + fetch_token(server, "pduarte")})
+    fresh = requests.get(
+        server.url + "/api/mysafe/password",
+        timeout=5,
+        headers={"Authorization": "Bearer " + fetch_token(server, "pduarte")},
+    )
     assert fresh.status_code == 200
 
 
@@ -275,11 +391,18 @@ def test_demo_vault_lets_each_user_see_something(serve):
     emulator, keys, _ = demo_emulator(b"a seed")
     url = serve(emulator).url
     for client_id, client_secret in keys.values():
-        token = requests.post(url + TOKEN_PATH, timeout=5, data={
-            "grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": client_secret}).json()["access_token"]
-        listed = requests.get(url + "/api/mysafe/password", timeout=5,
-                              headers={"Authorization": f"Bearer {token}"}).json()
+        token = requests.post(
+            url + TOKEN_PATH,
+            timeout=5,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": client_secret,
+            },
+        ).json()["access_token"]
+        listed = requests.get(
+            url + "/api/mysafe/password", timeout=5, headers={"Authorization": f"Bearer {token}"}
+        ).json()
         assert listed["password_on_list"]
 
 

@@ -76,20 +76,26 @@ def hostile(length: int) -> str:
 
 def names(count: int, prefix: str) -> list[str]:
     """`count` distinct names at the longest a principal may have."""
-    return [f"{prefix}{i:03d}" + hostile(MAX_PRINCIPAL_NAME - len(prefix) - 3)
-            for i in range(count)]
+    return [f"{prefix}{i:03d}" + hostile(MAX_PRINCIPAL_NAME - len(prefix) - 3) for i in range(count)]
 
 
 def sharing_diff(verb: Verb) -> tuple[DiffLine, ...]:
     """MAX_SHARES_PER_REQUEST people and groups, in every kind of sharing line."""
     users = names(MAX_SHARES_PER_REQUEST // 2, "u")
     groups = names(MAX_SHARES_PER_REQUEST - len(users), "g")
-    rights = ([("", "edit"), ("view", "edit"), ("edit", "edit"), ("", "")] if verb is Verb.SHARE
-              else [("edit", ""), ("view", ""), ("", "")])
-    lines = [DiffLine("users_allowed", *rights[i % len(rights)], principal=name)
-             for i, name in enumerate(users)]
-    lines += [DiffLine("groups_allowed", *rights[i % len(rights)], principal=name)
-              for i, name in enumerate(groups)]
+    rights = (
+        [("", "edit"), ("view", "edit"), ("edit", "edit"), ("", "")]
+        if verb is Verb.SHARE
+        else [("edit", ""), ("view", ""), ("", "")]
+    )
+    lines = [
+        DiffLine("users_allowed", *rights[i % len(rights)], principal=name)
+        for i, name in enumerate(users)
+    ]
+    lines += [
+        DiffLine("groups_allowed", *rights[i % len(rights)], principal=name)
+        for i, name in enumerate(groups)
+    ]
     return tuple(lines)
 
 
@@ -98,33 +104,52 @@ def field_diff(kind: Kind, verb: Verb) -> tuple[DiffLine, ...]:
         return tuple(DiffLine(name, "(changed)", "(changed)") for name in SECRET_FIELDS_OF[kind])
     plain = Entry.PLAIN_FIELDS[kind]
     long = 10_000
-    return tuple(DiffLine(name, "" if verb is Verb.CREATE else hostile(long),
-                          hostile(long - 7) + "changed") for name in plain)
+    return tuple(
+        DiffLine(name, "" if verb is Verb.CREATE else hostile(long), hostile(long - 7) + "changed")
+        for name in plain
+    )
 
 
 def request(verb: Verb, state: State, kind: Kind = Kind.PASSWORD, **more: Any) -> ChangeRequest:
     sharing = verb in (Verb.SHARE, Verb.UNSHARE)
     users = tuple(UserShare(n, True) for n in names(3, "u")) if sharing else ()
-    change = Change(verb, kind, None if verb is Verb.CREATE else 2**31 - 1,
-                    add_users=users if verb is Verb.SHARE else (),
-                    remove_users=tuple(u.username for u in users) if verb is Verb.UNSHARE else (),
-                    duration=30 * 86400 if verb is Verb.SHARE else 0,
-                    rotate_after=verb is Verb.SHARE)
+    change = Change(
+        verb,
+        kind,
+        None if verb is Verb.CREATE else 2**31 - 1,
+        add_users=users if verb is Verb.SHARE else (),
+        remove_users=tuple(u.username for u in users) if verb is Verb.UNSHARE else (),
+        duration=30 * 86400 if verb is Verb.SHARE else 0,
+        rotate_after=verb is Verb.SHARE,
+    )
     decided = state in (State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED)
     fields: dict[str, Any] = {
-        "id": "R-7K2QF", "change": change, "state": state, "requester": "UREQUESTER1",
-        "requester_name": hostile(128), "created": NOW - 3600, "expires": NOW + 86400,
-        "required": 3, "diff": sharing_diff(verb) if sharing else field_diff(kind, verb),
-        "entry_name": hostile(255), "reason": hostile(500),
+        "id": "R-7K2QF",
+        "change": change,
+        "state": state,
+        "requester": "UREQUESTER1",
+        "requester_name": hostile(128),
+        "created": NOW - 3600,
+        "expires": NOW + 86400,
+        "required": 3,
+        "diff": sharing_diff(verb) if sharing else field_diff(kind, verb),
+        "entry_name": hostile(255),
+        "reason": hostile(500),
         "ticket": {"key": hostile(64), "url": "https://jira.example/browse/" + "X" * 2000},
-        "source": "ticket", "approvals": frozenset({"UAPPROVER1", "UAPPROVER2"}),
+        "source": "ticket",
+        "approvals": frozenset({"UAPPROVER1", "UAPPROVER2"}),
         "error": hostile(2000) if state in (State.FAILED, State.EXPIRED, State.CANCELLED) else "",
         "result": {"message": hostile(2000), "shared_error": [hostile(300)] * 20}
-        if state is State.APPLIED else {},
+        if state is State.APPLIED
+        else {},
         "decided_by": "bot" if state is State.CANCELLED else "UAPPROVER1" if decided else "",
         "deny_reason": hostile(2000) if state is State.DENIED else "",
-        "channel": "C0APPROVALS", "ts": "1700000000.000100", "updated": NOW,
-        "rule": hostile(200), "rule_channel": "C0RULE", "remind_after": 3600,
+        "channel": "C0APPROVALS",
+        "ts": "1700000000.000100",
+        "updated": NOW,
+        "rule": hostile(200),
+        "rule_channel": "C0RULE",
+        "remind_after": 3600,
         "escalate_to": ("USECURITY1",),
     }
     fields.update(more)
@@ -139,30 +164,64 @@ def every_request() -> Iterator[ChangeRequest]:
 
 
 def revokes() -> Iterator[Revoke]:
-    grant = Grant(tuple(Granted("users_allowed" if i % 2 else "groups_allowed", name, "", "edit")
-                        for i, name in enumerate(names(MAX_SHARES_PER_REQUEST, "p"))))
+    grant = Grant(
+        tuple(
+            Granted("users_allowed" if i % 2 else "groups_allowed", name, "", "edit")
+            for i, name in enumerate(names(MAX_SHARES_PER_REQUEST, "p"))
+        )
+    )
     for state in ("scheduled", "retrying", "revoking", "done", "given_up"):
-        yield Revoke(request_id="R-7K2QF", kind=Kind.PASSWORD, identifier=2**31 - 1,
-                     entry_name=hostile(255), owner="UOWNER1", grant=grant, ends=NOW + 3600,
-                     state=state, attempts=99, notify=("UGRANTEE1",), channel="C0APPROVALS",
-                     ts="1700000000.000100", error=hostile(2000),
-                     removed=tuple(names(MAX_SHARES_PER_REQUEST, "r")),
-                     kept=tuple(names(MAX_SHARES_PER_REQUEST, "k")), given_up_by="UAPPROVER1",
-                     rotate_after=True, rotated=state == "done", duration=30 * 86400)
+        yield Revoke(
+            request_id="R-7K2QF",
+            kind=Kind.PASSWORD,
+            identifier=2**31 - 1,
+            entry_name=hostile(255),
+            owner="UOWNER1",
+            grant=grant,
+            ends=NOW + 3600,
+            state=state,
+            attempts=99,
+            notify=("UGRANTEE1",),
+            channel="C0APPROVALS",
+            ts="1700000000.000100",
+            error=hostile(2000),
+            removed=tuple(names(MAX_SHARES_PER_REQUEST, "r")),
+            kept=tuple(names(MAX_SHARES_PER_REQUEST, "k")),
+            given_up_by="UAPPROVER1",
+            rotate_after=True,
+            rotated=state == "done",
+            duration=30 * 86400,
+        )
 
 
 def entry(kind: Kind) -> Entry:
     plain = {name: hostile(10_000) for name in Entry.PLAIN_FIELDS[kind] if name != "name"}
-    return Entry(kind, 2**31 - 1, hostile(255), has_password=True, has_totp=True,
-                 has_client_secret=True,
-                 users_allowed=tuple(UserShare(n, i % 2 == 0)
-                                     for i, n in enumerate(names(200, "u"))),
-                 groups_allowed=tuple(GroupShare(n, True) for n in names(200, "g")), **plain)
+    return Entry(
+        kind,
+        2**31 - 1,
+        hostile(255),
+        has_password=True,
+        has_totp=True,
+        has_client_secret=True,
+        users_allowed=tuple(UserShare(n, i % 2 == 0) for i, n in enumerate(names(200, "u"))),
+        groups_allowed=tuple(GroupShare(n, True) for n in names(200, "g")),
+        **plain,
+    )
 
 
 def items(kind: Kind) -> list[ListItem]:
-    return [ListItem(kind, i, hostile(255), url=hostile(2000), username=hostile(255),
-                     tags=hostile(255), can_write=i % 2 == 0) for i in range(500)]
+    return [
+        ListItem(
+            kind,
+            i,
+            hostile(255),
+            url=hostile(2000),
+            username=hostile(255),
+            tags=hostile(255),
+            can_write=i % 2 == 0,
+        )
+        for i in range(500)
+    ]
 
 
 # --- what each builder makes: ("message" | "view" | "text" | "blocks", payload) -------------
@@ -183,24 +242,41 @@ def _message(built: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
 def _replies() -> Iterator[Payload]:
     channel = "C0APPROVALS"
     many = [request(Verb.SHARE, State.PENDING)] * 30
-    line = (Strong(hostile(200)), " ", Code(hostile(500)), " ", Person("UALICE1"), " ",
-            When(int(NOW)), hostile(1000))
-    for reply in (Message((line,) * 5), Submitted(request(Verb.SHARE, State.PENDING)),
-                  *(EntryList(kind, items(kind), hostile(100), page=p)
-                    for kind in Kind for p in (1, 2, 999)),
-                  *(EntryShown(entry(kind)) for kind in Kind),
-                  RequestList(many, QueuePage(many, 500, 3, 50), time_bound=list(revokes()))):
+    line = (
+        Strong(hostile(200)),
+        " ",
+        Code(hostile(500)),
+        " ",
+        Person("UALICE1"),
+        " ",
+        When(int(NOW)),
+        hostile(1000),
+    )
+    for reply in (
+        Message((line,) * 5),
+        Submitted(request(Verb.SHARE, State.PENDING)),
+        *(EntryList(kind, items(kind), hostile(100), page=p) for kind in Kind for p in (1, 2, 999)),
+        *(EntryShown(entry(kind)) for kind in Kind),
+        RequestList(many, QueuePage(many, 500, 3, 50), time_bound=list(revokes())),
+    ):
         yield "text", replies.render_text(reply, channel=channel)
-    for form in (LoginForm(), *(RotateForm(kind, 2**31 - 1) for kind in Kind),
-                 *(CreateForm(kind) for kind in Kind)):
+    for form in (
+        LoginForm(),
+        *(RotateForm(kind, 2**31 - 1) for kind in Kind),
+        *(CreateForm(kind) for kind in Kind),
+    ):
         yield "view", replies.form_view(OpenForm(form))
 
 
 def _refusals() -> Iterator[Payload]:
-    for error in (ValidationError({"name": hostile(500)}), CredentialsMissing(),
-                  CredentialsRejected("MySafe: " + hostile(2000), status=401),
-                  MySafeUnavailable(hostile(2000), status=503),
-                  NoAccess(hostile(2000), code=1006), SelfApproval()):
+    for error in (
+        ValidationError({"name": hostile(500)}),
+        CredentialsMissing(),
+        CredentialsRejected("MySafe: " + hostile(2000), status=401),
+        MySafeUnavailable(hostile(2000), status=503),
+        NoAccess(hostile(2000), code=1006),
+        SelfApproval(),
+    ):
         yield "text", replies.refusal_text(error)
 
 
@@ -219,8 +295,12 @@ def _home() -> Iterator[Payload]:
     own = [request(Verb.SHARE, State.PENDING)] * 50
     time_bound = revoke_notices.home_blocks(list(revokes()) * 5, viewer="UOWNER1")
     for start in (0, 3):
-        yield "view", blocks.home_view(own, queue * 10, waiting=len(queue) * 10, start=start,
-                                       time_bound=time_bound)
+        yield (
+            "view",
+            blocks.home_view(
+                own, queue * 10, waiting=len(queue) * 10, start=start, time_bound=time_bound
+            ),
+        )
     yield "view", blocks.home_view([], None)
     yield "view", blocks.home_view([], [], waiting=0)
 
@@ -235,12 +315,15 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.date": lambda: iter([("text", blocks.date(NOW))]),
     "blocks.entry_label": lambda: _requests_each(blocks.entry_label, "text"),
     "blocks.headline": lambda: _requests_each(blocks.headline, "text"),
-    "blocks.principal_line": lambda: (("text", blocks.principal_line(d))
-                                      for d in sharing_diff(Verb.SHARE)),
-    "blocks.field_line": lambda: (("text", blocks.field_line(d, verb)) for verb in Verb
-                                  for d in field_diff(Kind.PASSWORD, verb)),
-    "blocks.change_lines": lambda: (("text", line) for r in every_request()
-                                    for line in blocks.change_lines(r)),
+    "blocks.principal_line": lambda: (
+        ("text", blocks.principal_line(d)) for d in sharing_diff(Verb.SHARE)
+    ),
+    "blocks.field_line": lambda: (
+        ("text", blocks.field_line(d, verb)) for verb in Verb for d in field_diff(Kind.PASSWORD, verb)
+    ),
+    "blocks.change_lines": lambda: (
+        ("text", line) for r in every_request() for line in blocks.change_lines(r)
+    ),
     "blocks.change_summary": lambda: _requests_each(blocks.change_summary, "text"),
     "blocks.status_text": lambda: _requests_each(blocks.status_text, "text"),
     "blocks.requester_field": lambda: _requests_each(blocks.requester_field, "text"),
@@ -249,64 +332,96 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.reason_field": lambda: _requests_each(lambda r: blocks.reason_field(r) or "", "text"),
     "blocks.ticket_field": lambda: _requests_each(lambda r: blocks.ticket_field(r) or "", "text"),
     "blocks.approval_progress": lambda: _requests_each(
-        lambda r: blocks.approval_progress(r, NOW), "text"),
+        lambda r: blocks.approval_progress(r, NOW), "text"
+    ),
     "blocks.nudge_button": lambda: _requests_each(
-        lambda r: [{"type": "actions", "elements": blocks.nudge_button(r)}]
-        if blocks.nudge_button(r) else [], "blocks"),
+        lambda r: (
+            [{"type": "actions", "elements": blocks.nudge_button(r)}] if blocks.nudge_button(r) else []
+        ),
+        "blocks",
+    ),
     "blocks.reminder_text": lambda: _requests_each(
-        lambda r: blocks.reminder_text(r, [f"U{i:09d}" for i in range(200)]), "text"),
+        lambda r: blocks.reminder_text(r, [f"U{i:09d}" for i in range(200)]), "text"
+    ),
     "blocks.escalation_message": lambda: _requests_each(
-        lambda r: _message(blocks.escalation_message(r)), "message"),
+        lambda r: _message(blocks.escalation_message(r)), "message"
+    ),
     "blocks.approval_message": lambda: _requests_each(
-        lambda r: _message(blocks.approval_message(r)), "message"),
+        lambda r: _message(blocks.approval_message(r)), "message"
+    ),
     "blocks.change_modal": lambda: _requests_each(blocks.change_modal, "view"),
     "blocks.requester_notice": lambda: _requests_each(blocks.requester_notice, "text"),
     "blocks.waiting_notice": lambda: _requests_each(
-        lambda r: blocks.waiting_notice(r, "C0APPROVALS"), "text"),
+        lambda r: blocks.waiting_notice(r, "C0APPROVALS"), "text"
+    ),
     "blocks.approver_notice": lambda: _requests_each(blocks.approver_notice, "text"),
     "blocks.approvers_mention": lambda: _requests_each(
-        lambda r: blocks.approvers_mention(r, [f"U{i:09d}" for i in range(200)]), "text"),
+        lambda r: blocks.approvers_mention(r, [f"U{i:09d}" for i in range(200)]), "text"
+    ),
     "blocks.unchanged_notice": lambda: _requests_each(blocks.unchanged_notice, "text"),
     "blocks.share_notice": lambda: _requests_each(blocks.share_notice, "text"),
     "blocks.request_line": lambda: _requests_each(blocks.request_line, "text"),
-    "blocks.entries_text": lambda: (("text", blocks.entries_text(kind, items(kind), hostile(100),
-                                                                 page=page))
-                                    for kind in Kind for page in (1, 2, 999)),
+    "blocks.entries_text": lambda: (
+        ("text", blocks.entries_text(kind, items(kind), hostile(100), page=page))
+        for kind in Kind
+        for page in (1, 2, 999)
+    ),
     "blocks.entry_text": lambda: (("text", blocks.entry_text(entry(kind))) for kind in Kind),
-    "blocks.login_modal": lambda: iter([
-        ("view", blocks.login_modal()),
-        ("view", blocks.login_modal(client_id="c" * 512, mysafe_username="u" * 128, problems={
-            "": hostile(1000), "client_id": hostile(1000), "client_secret": hostile(1000),
-            "mysafe_username": hostile(1000)}))]),
+    "blocks.login_modal": lambda: iter(
+        [
+            ("view", blocks.login_modal()),
+            (
+                "view",
+                blocks.login_modal(
+                    client_id="c" * 512,
+                    mysafe_username="u" * 128,
+                    problems={
+                        "": hostile(1000),
+                        "client_id": hostile(1000),
+                        "client_secret": hostile(1000),
+                        "mysafe_username": hostile(1000),
+                    },
+                ),
+            ),
+        ]
+    ),
     "blocks.deny_modal": lambda: iter([("view", blocks.deny_modal("R-7K2QF"))]),
-    "blocks.rotate_modal": lambda: (("view", blocks.rotate_modal(kind, 2**31 - 1, hostile(255)))
-                                    for kind in Kind),
+    "blocks.rotate_modal": lambda: (
+        ("view", blocks.rotate_modal(kind, 2**31 - 1, hostile(255))) for kind in Kind
+    ),
     "blocks.create_modal": lambda: (("view", blocks.create_modal(kind)) for kind in Kind),
     "blocks.home_view": _home,
     "periods.until": lambda: iter([("text", periods.until(NOW))]),
     "periods.ago": lambda: iter([("text", periods.ago(NOW))]),
     "periods.period_line": lambda: _requests_each(periods.period_line, "text"),
     "revoke_notices.time_bound_line": lambda: _revokes(revoke_notices.time_bound_line, "text"),
-    "revoke_notices.time_bound_lines": lambda: iter([("text", "\n".join(
-        revoke_notices.time_bound_lines(list(revokes()) * 10, viewer=None)))]),
-    "revoke_notices.home_blocks": lambda: iter([("blocks", revoke_notices.home_blocks(
-        list(revokes()) * 10, viewer="UOWNER1"))]),
-    "revoke_notices.revoke_now_button": lambda: iter([("blocks", [{
-        "type": "actions", "elements": [revoke_notices.revoke_now_button("R-7K2QF")]}])]),
+    "revoke_notices.time_bound_lines": lambda: iter(
+        [("text", "\n".join(revoke_notices.time_bound_lines(list(revokes()) * 10, viewer=None)))]
+    ),
+    "revoke_notices.home_blocks": lambda: iter(
+        [("blocks", revoke_notices.home_blocks(list(revokes()) * 10, viewer="UOWNER1"))]
+    ),
+    "revoke_notices.revoke_now_button": lambda: iter(
+        [("blocks", [{"type": "actions", "elements": [revoke_notices.revoke_now_button("R-7K2QF")]}])]
+    ),
     "revoke_notices.done_text": lambda: _revokes(revoke_notices.done_text, "text"),
     "revoke_notices.alert_text": lambda: _revokes(revoke_notices.alert_text, "text"),
     "revoke_notices.alert_blocks": lambda: _revokes(
-        lambda r: {"text": revoke_notices.alert_text(r),
-                   "blocks": revoke_notices.alert_blocks(r)}, "message"),
+        lambda r: {"text": revoke_notices.alert_text(r), "blocks": revoke_notices.alert_blocks(r)},
+        "message",
+    ),
     "revoke_notices.reminder_message": lambda: (
         ("message", revoke_notices.reminder_message(r, owner=owner))
-        for r in revokes() for owner in (True, False)),
+        for r in revokes()
+        for owner in (True, False)
+    ),
     "replies.render_text": _replies,
     "replies.form_view": _replies,
     "replies.refusal_text": _refusals,
     "replies.answer_errors": _answer_errors,
-    "replies.message_text": lambda: iter([("text", replies.message_text(Message(((
-        Strong(hostile(100)), When(int(NOW))),))))]),
+    "replies.message_text": lambda: iter(
+        [("text", replies.message_text(Message(((Strong(hostile(100)), When(int(NOW))),))))]
+    ),
 }
 
 #: Public functions of those modules that build no payload, and why.
@@ -318,26 +433,35 @@ MODULES: tuple[ModuleType, ...] = (blocks, periods, replies, revoke_notices)
 
 
 def public_functions() -> set[str]:
-    return {f"{module.__name__.rsplit('.', 1)[1]}.{name}"
-            for module in MODULES
-            for name, value in inspect.getmembers(module, inspect.isfunction)
-            if not name.startswith("_") and value.__module__ == module.__name__}
+    return {
+        f"{module.__name__.rsplit('.', 1)[1]}.{name}"
+        for module in MODULES
+        for name, value in inspect.getmembers(module, inspect.isfunction)
+        if not name.startswith("_") and value.__module__ == module.__name__
+    }
 
 
 def test_every_public_builder_is_in_the_inventory() -> None:
     found = public_functions()
-    assert found - set(BUILDERS) - set(NOT_PAYLOADS) == set(), \
+    assert found - set(BUILDERS) - set(NOT_PAYLOADS) == set(), (
         "a new builder: add it to BUILDERS with worst-case input"
+    )
     assert set(BUILDERS) | set(NOT_PAYLOADS) <= found, "BUILDERS names a builder that is gone"
 
 
 # --- the checks ------------------------------------------------------------------------------
 
+
 def slack_sdk_problems(shape: str, payload: Any) -> list[str]:
     """What slack_sdk's own models refuse (lengths and counts it knows for these types)."""
     problems = []
-    found = payload.get("blocks", []) if shape in ("message", "view") else \
-        payload if shape == "blocks" else []
+    found = (
+        payload.get("blocks", [])
+        if shape in ("message", "view")
+        else payload
+        if shape == "blocks"
+        else []
+    )
     for block in found:
         try:
             Block.parse(block).validate_json()  # type: ignore[union-attr]
@@ -370,21 +494,25 @@ def limits_problems(shape: str, payload: Any) -> list[str]:
 ISO_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 EPOCH = re.compile(r"(?<![\w^|.-])1[5-9]\d{8}(?:\.\d+)?(?![\w.])")
 SLACK_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|[^>]*>")
-API_WORDS = re.compile(r"users_allowed|groups_allowed|secret_key|client_secret|"
-                       r"identifier_code|\bwho:|\bApi secret")
+API_WORDS = re.compile(
+    r"users_allowed|groups_allowed|secret_key|client_secret|"
+    r"identifier_code|\bwho:|\bApi secret"
+)
 
 
 def words_problems(payload: Any) -> list[str]:
     """Raw times and API field names in what a person reads (their own hostile text aside)."""
     problems = []
-    pieces = [(kind, t) for kind, t in texts(payload)] if not isinstance(payload, str) \
+    pieces = (
+        [(kind, t) for kind, t in texts(payload)]
+        if not isinstance(payload, str)
         else [("mrkdwn", payload)]
+    )
     for _kind, piece in pieces:
         shown = SLACK_DATE.sub("<date>", piece)
         shown = visible(shown).replace(visible(HOSTILE.strip()), "")
         for pattern in (ISO_TIME, EPOCH, API_WORDS):
-            problems += [f"{pattern.pattern[:20]}…: {m.group(0)!r}"
-                         for m in pattern.finditer(shown)]
+            problems += [f"{pattern.pattern[:20]}…: {m.group(0)!r}" for m in pattern.finditer(shown)]
     return problems
 
 

@@ -58,7 +58,8 @@ def test_many_answers_go_over_one_kept_alive_connection(slack: SlackFake) -> Non
 
 
 def test_an_answer_goes_through_the_proxy_the_environment_names(
-        slack: SlackFake, proxy: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    slack: SlackFake, proxy: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     Responder().post(slack.response_url, {"text": "via the proxy"})
     assert proxy == [slack.response_url] and slack.responses == []
 
@@ -69,7 +70,8 @@ def test_an_answer_goes_through_the_proxy_the_environment_names(
 
 
 def test_a_refused_or_undelivered_answer_is_logged_without_its_url(
-        slack: SlackFake, caplog: pytest.LogCaptureFixture) -> None:
+    slack: SlackFake, caplog: pytest.LogCaptureFixture
+) -> None:
     responder = Responder(connect_retries=0)
     nowhere = f"http://127.0.0.1:{free_port()}/response/secret-hook-1"
     with caplog.at_level(logging.WARNING, logger="app.slack.respond"):

@@ -32,12 +32,17 @@ def pooled(slack_env: dict[str, str], redis) -> WebClient:
 @pytest.fixture
 def stock(pooled: WebClient) -> WebClient:
     """slack-sdk's own client with the same options: what the bot used before."""
-    return WebClient(token=pooled.token, base_url=pooled.base_url, timeout=pooled.timeout,
-                     retry_handlers=pooled.retry_handlers)
+    return WebClient(
+        token=pooled.token,
+        base_url=pooled.base_url,
+        timeout=pooled.timeout,
+        retry_handlers=pooled.retry_handlers,
+    )
 
 
-def test_many_calls_go_over_one_connection(pooled: WebClient, stock: WebClient,
-                                           slack: SlackFake) -> None:
+def test_many_calls_go_over_one_connection(
+    pooled: WebClient, stock: WebClient, slack: SlackFake
+) -> None:
     for n in range(30):
         pooled.chat_postMessage(channel="C0APPROVALS", text=f"pooled {n}")
     assert len({call.peer for call in slack.calls}) == 1
@@ -46,13 +51,17 @@ def test_many_calls_go_over_one_connection(pooled: WebClient, stock: WebClient,
     assert len({call.peer for call in slack.calls[30:]}) == 5  # a connection per call
 
 
-def test_concurrent_calls_reuse_at_most_one_connection_per_thread(pooled: WebClient,
-                                                                  slack: SlackFake) -> None:
+def test_concurrent_calls_reuse_at_most_one_connection_per_thread(
+    pooled: WebClient, slack: SlackFake
+) -> None:
     """Sixteen at a time (the sweep's batch), 320 calls: a handful of connections."""
     with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(lambda n: pooled.chat_update(channel="C0APPROVALS",
-                                                             ts=f"1.{n}", text="expired"),
-                                range(320)))
+        answers = list(
+            pool.map(
+                lambda n: pooled.chat_update(channel="C0APPROVALS", ts=f"1.{n}", text="expired"),
+                range(320),
+            )
+        )
     assert all(answer["ok"] for answer in answers)
     assert len({call.peer for call in slack.calls}) <= 16
 
@@ -63,13 +72,20 @@ def _outcome(client: WebClient, call: str, **args: Any) -> tuple[Any, ...]:
         answer = getattr(client, call)(**args)
     except SlackApiError as error:
         response = error.response
-        return ("error", type(error), str(error), response.status_code, response.data,
-                response.headers.get("Retry-After") or response.headers.get("retry-after"))
+        return (
+            "error",
+            type(error),
+            str(error),
+            response.status_code,
+            response.data,
+            response.headers.get("Retry-After") or response.headers.get("retry-after"),
+        )
     return ("ok", answer.status_code, answer.data)
 
 
-def test_a_refusal_is_the_same_slack_api_error_as_before(pooled: WebClient, stock: WebClient,
-                                                         slack: SlackFake) -> None:
+def test_a_refusal_is_the_same_slack_api_error_as_before(
+    pooled: WebClient, stock: WebClient, slack: SlackFake
+) -> None:
     slack.not_member.add("C0GONE")
     seen = _outcome(pooled, "chat_postMessage", channel="C0GONE", text="hello")
     assert seen[0] == "error" and seen[4] == {"ok": False, "error": "not_in_channel"}
@@ -77,17 +93,21 @@ def test_a_refusal_is_the_same_slack_api_error_as_before(pooled: WebClient, stoc
 
 
 @pytest.mark.parametrize("times", [1, 3])
-def test_ratelimited_is_retried_after_retry_after_as_before(pooled: WebClient,
-                                                            stock: WebClient, slack: SlackFake,
-                                                            times: int) -> None:
+def test_ratelimited_is_retried_after_retry_after_as_before(
+    pooled: WebClient, stock: WebClient, slack: SlackFake, times: int
+) -> None:
     """429 with Retry-After: slack-sdk's handler waits and tries again, twice; a third 429
     reaches the caller as `ratelimited` with its Retry-After, through either client."""
     outcomes = []
     for client in (pooled, stock):
         before = len(slack.calls)
         slack.fail("chat.postMessage", error="ratelimited", status=429, times=times)
-        outcomes.append((_outcome(client, "chat_postMessage", channel="C0APPROVALS",
-                                  text="hi"), len(slack.calls) - before))
+        outcomes.append(
+            (
+                _outcome(client, "chat_postMessage", channel="C0APPROVALS", text="hi"),
+                len(slack.calls) - before,
+            )
+        )
     (pooled_seen, pooled_calls), (stock_seen, stock_calls) = outcomes
     assert pooled_calls == stock_calls == min(times + 1, 3)
     if times < 3:
@@ -102,10 +122,17 @@ def test_nothing_listening_is_a_connection_error_retried_as_before() -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    handlers = [ConnectionErrorRetryHandler(
-        max_retry_count=1, interval_calculator=FixedValueRetryIntervalCalculator(0))]
+    handlers = [
+        ConnectionErrorRetryHandler(
+            max_retry_count=1, interval_calculator=FixedValueRetryIntervalCalculator(0)
+        )
+    ]
     for client_class in (PooledWebClient, WebClient):
-        client = client_class(token="xoxb-fake", base_url=f"http://127.0.0.1:{port}/api/",
-                              timeout=2, retry_handlers=handlers)
+        client = client_class(
+            token="xoxb-fake",
+            base_url=f"http://127.0.0.1:{port}/api/",
+            timeout=2,
+            retry_handlers=handlers,
+        )
         with pytest.raises(URLError):
             client.chat_postMessage(channel="C0APPROVALS", text="hi")

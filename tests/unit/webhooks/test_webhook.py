@@ -45,8 +45,9 @@ class Receiver:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.origin = f"http://127.0.0.1:{self.server.server_port}"
         self.url = f"{self.origin}/rest/callback"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -64,9 +65,12 @@ def webhook_auth() -> str:
 @pytest.fixture
 def slack_env(slack_env: dict[str, str], webhook_auth: str, receiver: Receiver) -> dict[str, str]:
     """The receiver's exact origin (plain http, its port) and one https host on port 443."""
-    return {**slack_env, "MYSAFE_BOT_WEBHOOK_SECRET": SECRET,
-            "MYSAFE_BOT_WEBHOOK_AUTH": webhook_auth,
-            "MYSAFE_BOT_CALLBACK_HOSTS": f"{receiver.origin}, {ALLOWED_HOST}"}
+    return {
+        **slack_env,
+        "MYSAFE_BOT_WEBHOOK_SECRET": SECRET,
+        "MYSAFE_BOT_WEBHOOK_AUTH": webhook_auth,
+        "MYSAFE_BOT_CALLBACK_HOSTS": f"{receiver.origin}, {ALLOWED_HOST}",
+    }
 
 
 @pytest.fixture
@@ -100,13 +104,21 @@ def body(entry: int, **overrides) -> dict:
     return base
 
 
-def post(bot: Bot, payload: dict | bytes, *, headers: dict | None = None, sign: bool = True,
-         now: float | None = None) -> requests.Response:
+def post(
+    bot: Bot,
+    payload: dict | bytes,
+    *,
+    headers: dict | None = None,
+    sign: bool = True,
+    now: float | None = None,
+) -> requests.Response:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    all_headers = {"Content-Type": "application/json",
-                   **(signed_headers(SECRET, raw, now=now) if sign else {}), **(headers or {})}
-    return requests.post(f"{bot.url}/webhooks/ticketing", data=raw, headers=all_headers,
-                         timeout=10)
+    all_headers = {
+        "Content-Type": "application/json",
+        **(signed_headers(SECRET, raw, now=now) if sign else {}),
+        **(headers or {}),
+    }
+    return requests.post(f"{bot.url}/webhooks/ticketing", data=raw, headers=all_headers, timeout=10)
 
 
 def keys(redis, prefix: str) -> set[str]:
@@ -116,8 +128,10 @@ def keys(redis, prefix: str) -> set[str]:
 
 # --- intake -------------------------------------------------------------------------------------
 
+
 def test_signed_ticket_becomes_a_request_with_an_approval_message(
-        bot: Bot, entry: int, slack: SlackFake) -> None:
+    bot: Bot, entry: int, slack: SlackFake
+) -> None:
     answer = post(bot, body(entry))
     assert answer.status_code == 202, answer.text
     request_id = answer.json()["request_id"]
@@ -125,17 +139,18 @@ def test_signed_ticket_becomes_a_request_with_an_approval_message(
     stored = bot.engine.get(request_id)
     assert stored.source == "ticket" and stored.requester == "UPDUARTE"
     assert stored.ticket["key"] == "SEC-42"
-    message = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                                      if c.args["channel"] == "C0APPROVALS"])[0]
+    message = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "C0APPROVALS"]
+    )[0]
     assert "<https://jira.example.com/browse/SEC-42|SEC-42>" in message.blocks_text()
     assert "via a ticket" in message.blocks_text()
-    (created,) = [r for r in bot.engine.audit.read(request=request_id)
-                  if r.event == "request.created"]
+    (created,) = [r for r in bot.engine.audit.read(request=request_id) if r.event == "request.created"]
     assert created.facts["channel"] == "ticket" and created.facts["ticket"] == "SEC-42"
 
 
 def test_a_ticket_the_approvals_channel_refuses_is_503_and_can_be_sent_again(
-        bot: Bot, entry: int, slack: SlackFake) -> None:
+    bot: Bot, entry: int, slack: SlackFake
+) -> None:
     slack.fail("chat.postMessage", error="not_in_channel")
     answer = post(bot, body(entry))
     assert answer.status_code == 503 and "not_in_channel" in answer.text
@@ -146,14 +161,17 @@ def test_a_ticket_the_approvals_channel_refuses_is_503_and_can_be_sent_again(
 
 @pytest.mark.parametrize("how", ["bad", "missing", "stale", "other-secret", "bearer-not-allowed"])
 def test_bad_missing_and_stale_signatures_are_401_and_store_nothing(
-        bot: Bot, entry: int, redis, key_prefix: str, slack: SlackFake, how: str) -> None:
+    bot: Bot, entry: int, redis, key_prefix: str, slack: SlackFake, how: str
+) -> None:
     before = keys(redis, key_prefix)
     raw = json.dumps(body(entry)).encode()
-    headers = {"bad": {**signed_headers(SECRET, raw), "X-MySafe-Bot-Signature": "sha256=" + "0" * 64},
-               "missing": {},
-               "stale": signed_headers(SECRET, raw, now=time.time() - 301),
-               "other-secret": signed_headers("another-secret-0123456789", raw),
-               "bearer-not-allowed": {"Authorization": f"Bearer {SECRET}"}}[how]
+    headers = {
+        "bad": {**signed_headers(SECRET, raw), "X-MySafe-Bot-Signature": "sha256=" + "0" * 64},
+        "missing": {},
+        "stale": signed_headers(SECRET, raw, now=time.time() - 301),
+        "other-secret": signed_headers("another-secret-0123456789", raw),
+        "bearer-not-allowed": {"Authorization": f"Bearer {SECRET}"},
+    }[how]
     answer = post(bot, raw, headers=headers, sign=False)
     assert answer.status_code == 401
     assert keys(redis, key_prefix) == before and slack.calls == []
@@ -163,8 +181,9 @@ def test_bad_missing_and_stale_signatures_are_401_and_store_nothing(
 def test_bearer_mode_when_enabled(bot: Bot, entry: int) -> None:
     answer = post(bot, body(entry), headers={"Authorization": f"Bearer {SECRET}"}, sign=False)
     assert answer.status_code == 202
-    wrong = post(bot, body(entry, event_id="jira-2"), headers={"Authorization": "Bearer nope"},
-                 sign=False)
+    wrong = post(
+        bot, body(entry, event_id="jira-2"), headers={"Authorization": "Bearer nope"}, sign=False
+    )
     assert wrong.status_code == 401
     again = post(bot, body(entry), headers={"Authorization": f"Bearer {SECRET}"}, sign=False)
     assert again.status_code == 200 and again.json()["request_id"] == answer.json()["request_id"]
@@ -196,8 +215,9 @@ def test_replay_of_one_event_makes_one_request(bot: Bot, entry: int) -> None:
         ({"surprise": True}, "surprise"),
     ],
 )
-def test_schema_errors_are_400_naming_the_field(bot: Bot, entry: int, redis, key_prefix: str,
-                                                 change: dict, field: str) -> None:
+def test_schema_errors_are_400_naming_the_field(
+    bot: Bot, entry: int, redis, key_prefix: str, change: dict, field: str
+) -> None:
     before = keys(redis, key_prefix)
     payload = copy.deepcopy(body(entry))
     payload.update(change)
@@ -214,14 +234,18 @@ def test_a_ticket_may_ask_for_a_period(bot: Bot, entry: int) -> None:
     assert bot.engine.get(answer.json()["request_id"]).change.duration == 8 * 3600
 
 
-@pytest.mark.parametrize(("overrides", "status"), [
-    ({"duration_seconds": 59}, 400),
-    ({"duration_seconds": "8h"}, 400),
-    ({"duration_seconds": 31 * 86400}, 400),  # over MYSAFE_BOT_MAX_SHARE_DURATION (30 days)
-    ({"action": "unshare", "duration_seconds": 3600}, 400),
-])
+@pytest.mark.parametrize(
+    ("overrides", "status"),
+    [
+        ({"duration_seconds": 59}, 400),
+        ({"duration_seconds": "8h"}, 400),
+        ({"duration_seconds": 31 * 86400}, 400),  # over MYSAFE_BOT_MAX_SHARE_DURATION (30 days)
+        ({"action": "unshare", "duration_seconds": 3600}, 400),
+    ],
+)
 def test_a_bad_period_in_a_ticket_is_refused_and_stores_nothing(
-        bot: Bot, entry: int, redis, key_prefix: str, overrides: dict, status: int) -> None:
+    bot: Bot, entry: int, redis, key_prefix: str, overrides: dict, status: int
+) -> None:
     before = keys(redis, key_prefix)
     answer = post(bot, body(entry, **overrides))
     assert answer.status_code == status, answer.text
@@ -229,14 +253,16 @@ def test_a_bad_period_in_a_ticket_is_refused_and_stores_nothing(
     assert keys(redis, key_prefix) == before
 
 
-def test_unlinked_requester_is_409_and_asked_to_link(bot: Bot, entry: int, slack: SlackFake,
-                                                     redis, key_prefix: str) -> None:
+def test_unlinked_requester_is_409_and_asked_to_link(
+    bot: Bot, entry: int, slack: SlackFake, redis, key_prefix: str
+) -> None:
     slack.users_by_email["new@example.com"] = "UNEWBIE"
     before = keys(redis, key_prefix)
     answer = post(bot, body(entry, requester={"email": "new@example.com"}))
     assert answer.status_code == 409
-    dm = slack.wait_for(lambda: [c for c in slack.calls_to("chat.postMessage")
-                                 if c.args["channel"] == "UNEWBIE"])[0]
+    dm = slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "UNEWBIE"]
+    )[0]
     assert "/mysafe login" in dm.args["text"] and "SEC-42" in dm.args["text"]
     assert keys(redis, key_prefix) == before
 
@@ -254,6 +280,7 @@ def test_redis_down_is_503(bot: Bot, entry: int, tmp_path) -> None:
 
 # --- callbacks ----------------------------------------------------------------------------------
 
+
 def _callback_body(entry: int, receiver: Receiver, **overrides) -> dict:
     return body(entry, callback_url=receiver.url, **overrides)
 
@@ -269,13 +296,17 @@ def _deliver_until(bot: Bot, receiver: Receiver, count: int) -> list[dict]:
     return [json.loads(raw) for _, raw in receiver.received]
 
 
-@pytest.mark.parametrize("url", [
-    f"http://{ALLOWED_HOST}:6379/",          # another service on a listed host
-    f"http://{ALLOWED_HOST}/rest/callback",  # plain http where only https is listed
-    f"https://{ALLOWED_HOST}:8443/rest/callback",
-])
-def test_a_callback_must_match_a_listed_scheme_host_and_port(bot: Bot, entry: int, redis,
-                                                             key_prefix: str, url: str) -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://{ALLOWED_HOST}:6379/",  # another service on a listed host
+        f"http://{ALLOWED_HOST}/rest/callback",  # plain http where only https is listed
+        f"https://{ALLOWED_HOST}:8443/rest/callback",
+    ],
+)
+def test_a_callback_must_match_a_listed_scheme_host_and_port(
+    bot: Bot, entry: int, redis, key_prefix: str, url: str
+) -> None:
     before = keys(redis, key_prefix)
     answer = post(bot, body(entry, callback_url=url))
     assert answer.status_code == 400
@@ -291,16 +322,23 @@ def test_a_callback_to_a_listed_https_host_is_accepted(bot: Bot, entry: int) -> 
 def test_the_worker_checks_scheme_and_port_again_before_sending(bot: Bot, entry: int) -> None:
     """A callback queued under an older allow-list is checked again when it is due."""
     callbacks = assemble(bot.services).callbacks
-    callbacks.queue({"url": f"http://{ALLOWED_HOST}:6379/", "attempt": 1,
-                     "payload": {"request_id": "R-QUEUED", "state": "applied"}}, due=time.time())
+    callbacks.queue(
+        {
+            "url": f"http://{ALLOWED_HOST}:6379/",
+            "attempt": 1,
+            "payload": {"request_id": "R-QUEUED", "state": "applied"},
+        },
+        due=time.time(),
+    )
     assert callbacks.deliver_due(now=time.time()) == 0
     events = [r.event for r in bot.engine.audit.read(request="R-QUEUED")]
     assert events == ["callback.refused"]
 
 
 @pytest.mark.parametrize("end", ["applied", "denied", "expired"])
-def test_callback_is_signed_and_retried(bot: Bot, entry: int, receiver: Receiver, user: SlackClient,
-                                        slack: SlackFake, end: str) -> None:
+def test_callback_is_signed_and_retried(
+    bot: Bot, entry: int, receiver: Receiver, user: SlackClient, slack: SlackFake, end: str
+) -> None:
     request_id = post(bot, _callback_body(entry, receiver)).json()["request_id"]
     if end == "applied":
         bot.engine.approve(request_id, "UAPPROVER1", is_approver=True)
@@ -311,18 +349,27 @@ def test_callback_is_signed_and_retried(bot: Bot, entry: int, receiver: Receiver
     assert bot.engine.get(request_id).state is State(end)
     delivered = _deliver_until(bot, receiver, 2)
     assert len(delivered) == 2  # the first answer was a 500, the retry got through
-    assert delivered[-1] == {"event_id": "jira-10001-1", "request_id": request_id,
-                             "ticket": {"key": "SEC-42",
-                                        "url": "https://jira.example.com/browse/SEC-42"},
-                             "state": end, "message": delivered[-1]["message"]}
+    assert delivered[-1] == {
+        "event_id": "jira-10001-1",
+        "request_id": request_id,
+        "ticket": {"key": "SEC-42", "url": "https://jira.example.com/browse/SEC-42"},
+        "state": end,
+        "message": delivered[-1]["message"],
+    }
     headers, raw = receiver.received[-1]
-    assert verify(SECRET, headers["X-Mysafe-Bot-Timestamp"], headers["X-Mysafe-Bot-Signature"],
-                  raw, now=int(headers["X-Mysafe-Bot-Timestamp"]))
+    assert verify(
+        SECRET,
+        headers["X-Mysafe-Bot-Timestamp"],
+        headers["X-Mysafe-Bot-Signature"],
+        raw,
+        now=int(headers["X-Mysafe-Bot-Timestamp"]),
+    )
     events = [r.event for r in bot.engine.audit.read(request=request_id)]
     assert "callback.retry" in events and "callback.delivered" in events
 
 
 # --- samples in the README ------------------------------------------------------------------
+
 
 def _render_smart_values(template: str, values: dict[str, str]) -> str:
     for name, value in values.items():
@@ -334,17 +381,22 @@ def _render_smart_values(template: str, values: dict[str, str]) -> str:
 @pytest.mark.parametrize("webhook_auth", ["hmac,token"])
 def test_jira_automation_sample(bot: Bot, entry: int) -> None:
 
-    template = (ROOT / "deploy" / "ticketing" /
-                "jira-automation-body.json").read_text()
-    rendered = _render_smart_values(template, {
-        "issue.key": "SEC-43", "issue.url": "https://jira.example.com/browse/SEC-43",
-        "issue.reporter.emailAddress": "pduarte@example.com", "issue.id": "10002",
-        "now.millis": "1700000000000", "issue.MySafe Entry Kind": "password",
-        "issue.MySafe Entry ID": str(entry), "issue.MySafe Users": "alices",
-        "issue.summary": "share GCP with Alice for INC-7",
-    })
-    answer = post(bot, rendered.encode(), headers={"Authorization": f"Bearer {SECRET}"},
-                  sign=False)
+    template = (ROOT / "deploy" / "ticketing" / "jira-automation-body.json").read_text()
+    rendered = _render_smart_values(
+        template,
+        {
+            "issue.key": "SEC-43",
+            "issue.url": "https://jira.example.com/browse/SEC-43",
+            "issue.reporter.emailAddress": "pduarte@example.com",
+            "issue.id": "10002",
+            "now.millis": "1700000000000",
+            "issue.MySafe Entry Kind": "password",
+            "issue.MySafe Entry ID": str(entry),
+            "issue.MySafe Users": "alices",
+            "issue.summary": "share GCP with Alice for INC-7",
+        },
+    )
+    answer = post(bot, rendered.encode(), headers={"Authorization": f"Bearer {SECRET}"}, sign=False)
     assert answer.status_code == 202, answer.text
 
 
@@ -356,21 +408,25 @@ def test_servicenow_sample(bot: Bot, entry: int) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the ServiceNow script is JavaScript")
-    script = (ROOT / "deploy" / "ticketing" /
-              "servicenow-business-rule.js").read_text()
+    script = (ROOT / "deploy" / "ticketing" / "servicenow-business-rule.js").read_text()
     harness = _SERVICENOW_HARNESS.replace("ENTRY_ID", str(entry)) + script
     result = subprocess.run([node, "-e", harness], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     sent = json.loads(result.stdout)
     assert sent["endpoint"].endswith("/webhooks/ticketing")
-    answer = post(bot, sent["body"].encode(),
-                  headers={"Authorization": sent["headers"]["Authorization"]}, sign=False)
+    answer = post(
+        bot,
+        sent["body"].encode(),
+        headers={"Authorization": sent["headers"]["Authorization"]},
+        sign=False,
+    )
     assert answer.status_code == 202, answer.text
 
 
 # Stand-ins for ServiceNow's server-side API, just enough to run the business rule and print
 # the request it would send.
-_SERVICENOW_HARNESS = """
+_SERVICENOW_HARNESS = (
+    """
 var current = {
   number: 'RITM0010042', sys_id: 'abc123', sys_updated_on: '2026-11-23 10:00:00',
   opened_by: { email: 'pduarte@example.com' },
@@ -380,7 +436,9 @@ var current = {
 };
 var gs = { getProperty: function (name) {
   return { 'mysafe_bot.url': 'https://mysafe-bot.example.com',
-           'mysafe_bot.webhook_secret': '""" + SECRET + """' }[name]; },
+           'mysafe_bot.webhook_secret': '"""
+    + SECRET
+    + """' }[name]; },
   info: function () {}, error: function (m) { throw new Error(m); } };
 var sent = { headers: {} };
 function RESTMessageV2() {}
@@ -394,6 +452,7 @@ RESTMessageV2.prototype = {
 };
 var sn_ws = { RESTMessageV2: RESTMessageV2 };
 """
+)
 
 
 def test_readme_curl_example_works(bot: Bot, entry: int) -> None:
@@ -404,19 +463,25 @@ def test_readme_curl_example_works(bot: Bot, entry: int) -> None:
     if not (shutil.which("curl") and shutil.which("openssl")):
         pytest.skip("curl and openssl are needed to run the README's example")
     readme = (ROOT / "README.md").read_text()
-    (script,) = [block for block in re.findall(r"```sh\n(.*?)```", readme, re.S)
-                 if "webhooks/ticketing" in block]
+    (script,) = [
+        block for block in re.findall(r"```sh\n(.*?)```", readme, re.S) if "webhooks/ticketing" in block
+    ]
     script = script.replace('"id":312', f'"id":{entry}')
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
-                            env={"PATH": "/usr/bin:/bin", "BOT_URL": bot.url,
-                                 "MYSAFE_BOT_WEBHOOK_SECRET": SECRET})
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "BOT_URL": bot.url, "MYSAFE_BOT_WEBHOOK_SECRET": SECRET},
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["state"] == "pending" and bot.engine.get(answer["request_id"])
 
 
-def test_slack_down_while_looking_up_the_requester_is_503(bot: Bot, entry: int, slack: SlackFake,
-                                                          redis, key_prefix: str) -> None:
+def test_slack_down_while_looking_up_the_requester_is_503(
+    bot: Bot, entry: int, slack: SlackFake, redis, key_prefix: str
+) -> None:
     slack.fail("users.lookupByEmail", error="internal_error", times=5)
     before = keys(redis, key_prefix)
     answer = post(bot, body(entry))
@@ -429,7 +494,8 @@ def test_unknown_requester_email_is_400(bot: Bot, entry: int) -> None:
 
 
 def test_one_sender_cannot_open_more_requests_for_a_person_than_they_could(
-        bot: Bot, entry: int, slack_env: dict[str, str]) -> None:
+    bot: Bot, entry: int, slack_env: dict[str, str]
+) -> None:
     """The per-person limit (MYSAFE_BOT_RATE_LIMIT, 20 a minute here) holds for tickets too,
     although the sender's own limit (60) is not reached."""
     statuses = [post(bot, body(entry, event_id=f"flood-{n}")).status_code for n in range(25)]
@@ -441,6 +507,7 @@ def test_one_sender_cannot_open_more_requests_for_a_person_than_they_could(
 
 
 # --- the worker's callbacks: concurrent, signed when sent, never lost ---------------------------
+
 
 def hold(receiver: Receiver) -> tuple[threading.Event, threading.Event]:
     """Make the ticket system take its time: every POST waits until the test sets `go`."""
@@ -458,8 +525,15 @@ def hold(receiver: Receiver) -> tuple[threading.Event, threading.Event]:
 
 
 def test_a_slow_ticket_host_never_holds_up_expiry(
-        bot: Bot, entry: int, slack: SlackFake, slack_env: dict[str, str], redis,
-        key_prefix: str, receiver: Receiver, tmp_path) -> None:
+    bot: Bot,
+    entry: int,
+    slack: SlackFake,
+    slack_env: dict[str, str],
+    redis,
+    key_prefix: str,
+    receiver: Receiver,
+    tmp_path,
+) -> None:
     import os
     import subprocess
     import sys
@@ -467,12 +541,17 @@ def test_a_slow_ticket_host_never_holds_up_expiry(
     arrived, go = hold(receiver)
     try:
         for n in range(4):
-            request_id = post(bot, _callback_body(entry, receiver, event_id=f"slow-{n}")) \
-                .json()["request_id"]
+            request_id = post(bot, _callback_body(entry, receiver, event_id=f"slow-{n}")).json()[
+                "request_id"
+            ]
             bot.engine.deny(request_id, "UAPPROVER1", is_approver=True)
         env = {"PATH": os.environ["PATH"], **slack_env}
-        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env,
-                                  stderr=subprocess.DEVNULL, cwd=tmp_path)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            env=env,
+            stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+        )
         try:
             assert arrived.wait(30)  # the worker is now stuck on the slow host...
             due = post(bot, body(entry, event_id="expiring")).json()["request_id"]
@@ -495,18 +574,22 @@ def test_each_callback_is_signed_as_it_is_sent(bot: Bot, receiver: Receiver) -> 
     receiver checks the timestamp against its own clock."""
     receiver.failures = 0
     callbacks = assemble(bot.services).callbacks
-    payload = {"event_id": "e", "request_id": "R-22222", "ticket": {"key": "SEC-1", "url": ""},
-               "state": "denied", "message": "denied"}
-    callbacks.queue({"url": receiver.url, "payload": payload, "attempt": 1},
-                    due=time.time() - 1000)
+    payload = {
+        "event_id": "e",
+        "request_id": "R-22222",
+        "ticket": {"key": "SEC-1", "url": ""},
+        "state": "denied",
+        "message": "denied",
+    }
+    callbacks.queue({"url": receiver.url, "payload": payload, "attempt": 1}, due=time.time() - 1000)
     assert callbacks.deliver_due(now=time.time() - 400) == 1
     headers, raw = receiver.received[-1]
-    assert verify(SECRET, headers["X-Mysafe-Bot-Timestamp"], headers["X-Mysafe-Bot-Signature"],
-                  raw)
+    assert verify(SECRET, headers["X-Mysafe-Bot-Timestamp"], headers["X-Mysafe-Bot-Signature"], raw)
 
 
 def test_a_callback_claimed_by_a_worker_that_died_is_delivered_by_another(
-        bot: Bot, entry: int, receiver: Receiver) -> None:
+    bot: Bot, entry: int, receiver: Receiver
+) -> None:
     from app.webhooks.callbacks import VISIBILITY
 
     request_id = post(bot, _callback_body(entry, receiver)).json()["request_id"]
