@@ -22,12 +22,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as all_of
 from contextvars import ContextVar
 from typing import Any
 
 import redis
 
 from app.jobs.queue import Job, JobQueue
+from app.jobs.reader import Reader
 from app.jobs.slots import Lease, Slots
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,8 @@ class Consumer:
         self._stop = threading.Event()
         self._freed = threading.Event()  # a thread has finished its job
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="job")
+        self._reader = Reader(queue)
+        self._futures: set[Future[None]] = set()  # jobs handed to the pool, until they end
         self._loop: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -147,17 +151,28 @@ class Consumer:
         return self
 
     def stop(self, *, wait: float = 10.0) -> None:
-        """Read nothing more; give running jobs `wait` seconds. Unfinished ones stay pending
-        and another consumer takes them over."""
+        """Read nothing more; give running jobs `wait` seconds to finish (and be marked done).
+        Unfinished ones stay pending and another consumer takes them over."""
         self._stop.set()
-        if self._loop is not None:
-            self._loop.join(timeout=wait)
+        self._freed.set()
+        deadline = time.monotonic() + wait
+        while self._loop is not None and self._loop.is_alive() and time.monotonic() < deadline:
+            self._reader.wake()  # again if the read began after the last wake
+            self._loop.join(timeout=0.05)
         with self._lock:  # no job submitted to a pool shut down under it
             self._pool.shutdown(wait=False, cancel_futures=True)
+            running = list(self._futures)
+        all_of(running, timeout=max(0.0, deadline - time.monotonic()))
 
     # --- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._read_until_stopped()
+        finally:
+            self._reader.close()
+
+    def _read_until_stopped(self) -> None:
         renew_every = max(self.visibility / 3, 0.2)
         last_renew = last_claim = last_try = 0.0
         while not self._stop.is_set():
@@ -179,11 +194,13 @@ class Consumer:
                 room = self._room()
                 if room:
                     block = RETRY if self._waiting else min(renew_every, 1.0)
-                    self._take(self.queue.read(self.name, count=room, block_ms=int(block * 1000)))
+                    self._take(self._reader.read(self.name, count=room, block_ms=int(block * 1000)))
                 else:
                     self._freed.wait(RETRY)  # every thread busy: read again once one frees
                     self._freed.clear()
             except redis.RedisError as error:
+                if self._stop.is_set():
+                    return  # the stop ended the read (CLIENT UNBLOCK)
                 log.warning(
                     "job queue unavailable",
                     extra={"event": "jobs.redis_error", "error": type(error).__name__},
@@ -290,7 +307,8 @@ class Consumer:
                 if lease.holder in granted and not self._stop.is_set():
                     self._leases[job.id] = lease
                     future = self._pool.submit(self._work, job)
-                    future.add_done_callback(functools.partial(self._if_cancelled, job))
+                    self._futures.add(future)
+                    future.add_done_callback(functools.partial(self._ended, job))
                     continue
                 if lease.holder in granted:
                     unused.append(lease)
@@ -309,11 +327,13 @@ class Consumer:
         if not self._running[who]:
             del self._running[who]
 
-    def _if_cancelled(self, job: Job, future: Future[None]) -> None:
-        """A job cancelled before it started (the pool shut down): its slots free now."""
-        if not future.cancelled():
-            return
+    def _ended(self, job: Job, future: Future[None]) -> None:
+        """A job done, or cancelled before it started (the pool shut down): then its slots
+        free now."""
         with self._lock:
+            self._futures.discard(future)
+            if not future.cancelled():
+                return
             lease = self._leases.pop(job.id, None)
         if lease is not None:
             self._release(lease)

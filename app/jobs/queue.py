@@ -146,11 +146,14 @@ class JobQueue:
                 raise
         self._grouped = True
 
-    def read(self, consumer: str, *, count: int, block_ms: int) -> list[Job]:
-        """New jobs for this consumer (they stay pending until `done`)."""
+    def read(
+        self, consumer: str, *, count: int, block_ms: int, via: RedisClient | None = None
+    ) -> list[Job]:
+        """New jobs for this consumer (they stay pending until `done`), read `via` a client of
+        the stream's server when given (`app.jobs.reader`: a read a stop can end at once)."""
         self.ensure_group()
         try:
-            answer = self.redis.xreadgroup(
+            answer = (via or self.redis).xreadgroup(
                 GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms
             )
         except redis.ResponseError as error:
