@@ -123,6 +123,8 @@ class Settings(NamesApprovers):
     #: Whether web processes run jobs beside their acks (plain gunicorn); `serve` turns it off
     #: for its workers, since it runs a worker of its own.
     web_jobs: bool = True
+    #: Seconds from storing a form's job to its first `views.update` (see app.slack.views).
+    ack_settle: float = 1.0
 
     @property
     def demo(self) -> bool:
@@ -235,6 +237,7 @@ class Settings(NamesApprovers):
                 "MYSAFE_BOT_MYSAFE_CONCURRENCY", int, default=32, low=1, high=10_000
             ),
             web_jobs=reader.boolean("MYSAFE_BOT_WEB_JOBS", default=True),  # = WEB_JOBS
+            ack_settle=reader.number("MYSAFE_BOT_ACK_SETTLE", float, default=1.0, low=0, high=3),
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
         settings = _with_policy(settings, problems, strict=service)

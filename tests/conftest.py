@@ -97,6 +97,8 @@ def env(
         "MYSAFE_TIMEOUT": "2",
         "LOG_FORMAT": "json",
         "MYSAFE_BOT_MCP_PORT": "0",  # tests that want the MCP server start it themselves
+        # No settling wait after a form's ack: the one test of that wait sets it itself.
+        "MYSAFE_BOT_ACK_SETTLE": "0",
     }
 
 

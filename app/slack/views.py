@@ -167,7 +167,7 @@ class _Views:
                 problems=problems,
             )
         )
-        _after_the_ack_settles()
+        _after_the_ack_settles(self.front.services.settings.ack_settle)
         self.front.client.views_update(view_id=view["id"], view=shown)
 
     # --- rotate --------------------------------------------------------------------------
@@ -235,18 +235,15 @@ class _Views:
             )
 
 
-#: Seconds from storing a form's job to its first `views.update`. The ack swaps the form for
-#: "Checking your key…" when Slack reads the ack's answer, and nothing tells the job when that
-#: is: a quick MySafe could let the outcome reach Slack first, and "Checking…" would then
-#: cover it for good. Slack reads the answer within its 3 s limit, in practice milliseconds.
-ACK_SETTLE = 1.0
-
-
-def _after_the_ack_settles() -> None:
-    """Wait until the ack's own view update has surely been applied (see ACK_SETTLE)."""
+def _after_the_ack_settles(settle: float) -> None:
+    """Wait until the ack's own view update has surely been applied: `settle` seconds
+    (MYSAFE_BOT_ACK_SETTLE) from storing the form's job. The ack swaps the form for "Checking
+    your key…" when Slack reads the ack's answer, and nothing tells the job when that is: a
+    quick MySafe could let the outcome reach Slack first, and "Checking…" would then cover it
+    for good. Slack reads the answer within its 3 s limit, in practice milliseconds."""
     at = stored_at()
     if at is not None:
-        time.sleep(max(0.0, min(ACK_SETTLE, at + ACK_SETTLE - time.time())))
+        time.sleep(max(0.0, min(settle, at + settle - time.time())))
 
 
 def _login_errors(given: Mapping[str, str]) -> dict[str, str]:
