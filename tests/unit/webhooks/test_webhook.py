@@ -22,6 +22,7 @@ from tests.support.paths import ROOT
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
+from tests.support.waiting import eventually
 
 SECRET = "webhook-secret-0123456789abcdef"
 
@@ -286,8 +287,10 @@ def _callback_body(entry: int, receiver: Receiver, **overrides) -> dict:
 
 
 def _deliver_until(bot: Bot, receiver: Receiver, count: int) -> list[dict]:
-    """Run the worker's delivery step as time passes (backoff included) until `count` arrived."""
+    """Run the worker's delivery step as time passes (backoff included) until `count` arrived,
+    once the outcome's callback is queued (an expiry's news is queued by a job of its own)."""
     callbacks = assemble(bot.services).callbacks
+    eventually(lambda: callbacks.redis.zcard(callbacks.key), 10, "the ticket's callback queued")
     now = time.time()
     for step in range(10):
         callbacks.deliver_due(now=now + step * 60)
