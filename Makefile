@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 
 # The runtime lock first (what the image installs), then everything else resolved within it, so
 # the two never disagree. uv resolves once for every platform and Python 3.11+.
-UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" $(UPGRADE) pyproject.toml
 lock: UPGRADE ?= --upgrade
 lock: $(STAMP)
