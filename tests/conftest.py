@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,16 @@ from app.sandbox.emulator import Emulator, EmulatorServer
 from app.services import Services
 from app.settings import Scope, Settings
 from app.storage import connect, stop_server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/deploy/ (the product as deployed: processes, the browser, the
+    wheel) and every run on the Redis Cluster is `slow`, beside the tests marked so one by one
+    (those that start processes or run for seconds): `make test-fast` leaves them out."""
+    deploy = Path(__file__).parent / "deploy"
+    for item in items:
+        if deploy in item.path.parents or item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -63,6 +63,7 @@ def sigkill(worker: subprocess.Popen) -> None:
     worker.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_timeout(
     slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis, tmp_path
 ) -> None:
@@ -89,6 +90,7 @@ def test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_tim
     assert len(slack.responses) == 1
 
 
+@pytest.mark.slow
 def test_a_worker_killed_while_its_answer_was_in_flight_leaves_the_person_one_answer(
     slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis, tmp_path
 ) -> None:
@@ -126,6 +128,7 @@ def test_a_worker_killed_while_its_answer_was_in_flight_leaves_the_person_one_an
             assert "alices" in answers[0]["text"]
 
 
+@pytest.mark.slow
 def test_redis_down_at_the_ack_says_so_and_does_nothing(
     slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, tmp_path
 ) -> None:
@@ -153,6 +156,7 @@ def test_redis_down_at_the_ack_says_so_and_does_nothing(
     assert emulator.calls_to("GET", "/api/mysafe") == []
 
 
+@pytest.mark.slow
 def test_a_stalled_mysafe_holds_up_neither_the_acks_nor_other_people(
     slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, redis, link
 ) -> None:

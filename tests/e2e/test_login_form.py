@@ -141,6 +141,7 @@ def settling_bot(slack_env: dict[str, str], redis) -> Iterator[Bot]:
         yield served
 
 
+@pytest.mark.slow
 def test_the_outcome_reaches_slack_only_after_the_ack_swapped_the_form_for_checking(
     settling_bot: Bot, slack: SlackFake, emulator: Emulator
 ) -> None:

@@ -30,6 +30,7 @@ def _run(argv: list[str], env: dict[str, str], cwd) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv",
     [
@@ -70,6 +71,7 @@ def test_a_public_url_is_used_as_given(env: dict[str, str]) -> None:
     assert caught.value.variable == PUBLIC
 
 
+@pytest.mark.slow
 def test_mcp_http_advertises_no_authorization_server(env: dict[str, str], tmp_path) -> None:
     """A 401 says `Bearer` and nothing more; no OAuth metadata names a server that is not there."""
     port = free_port()

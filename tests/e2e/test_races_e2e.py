@@ -59,6 +59,7 @@ def has_buttons(call) -> bool:
 # --- 3. duplicates: every delivery answered alike ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_four_concurrent_deliveries_of_one_ticket_all_get_its_id(
     bot: Bot, emulator: Emulator, link, slack: SlackFake
 ) -> None:
@@ -104,6 +105,7 @@ def two_approvals(slack_env: dict[str, str]) -> dict[str, str]:
     return slack_env
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("two_approvals")
 def test_two_approvals_clicked_together_leave_the_message_applied(
     bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link
@@ -178,6 +180,7 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name)
 
 
+@pytest.mark.slow
 def test_twenty_approvals_on_one_entry_as_deployed(
     deployed: str, slack: SlackFake, emulator: Emulator, link, redis, key_prefix: str
 ) -> None:

@@ -413,6 +413,7 @@ def test_storage_failing_after_the_write_says_the_change_was_sent(
     assert len(emulator.calls_to("PUT", PUT)) == 1
 
 
+@pytest.mark.slow
 def test_the_worker_posts_an_unposted_message_however_many_are_open(
     bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis, key_prefix: str
 ) -> None:
@@ -440,6 +441,7 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
     assert bot.engine.get(newest.id).ts
 
 
+@pytest.mark.slow
 def test_the_home_queue_pages_through_everything_waiting(
     bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, vault_entry: int
 ) -> None:

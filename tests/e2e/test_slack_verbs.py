@@ -722,6 +722,7 @@ def test_requests_shows_your_own_and_approvers_the_queue(
     assert "You have no open requests" in neither and request_id not in neither
 
 
+@pytest.mark.slow
 def test_an_approvers_queue_counts_everything_and_pages_newest_first(
     bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int
 ) -> None:
@@ -807,6 +808,7 @@ BAD_COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("text", "words", "usage"), BAD_COMMANDS, ids=[text for text, _, _ in BAD_COMMANDS]
 )

@@ -118,6 +118,7 @@ def published_for(slack: SlackFake) -> list[str]:
 # --- flows over the websocket --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_share_is_requested_approved_and_applied_over_socket_mode(
     socket_bot: Bot,
     socket_slack: SocketModeFake,
@@ -153,6 +154,7 @@ def test_share_is_requested_approved_and_applied_over_socket_mode(
     assert opened.token == APP_TOKEN  # the app-level token opens the socket, not the bot's
 
 
+@pytest.mark.slow
 def test_rotate_form_is_checked_in_the_ack_then_applied_over_socket_mode(
     socket_bot: Bot,
     socket_slack: SocketModeFake,
@@ -199,6 +201,7 @@ def test_rotate_form_is_checked_in_the_ack_then_applied_over_socket_mode(
     assert NEW_PASSWORD not in json.dumps(socket_slack.acks)
 
 
+@pytest.mark.slow
 def test_app_home_is_published_on_a_first_delivery_and_a_retry_is_dropped(
     socket_bot: Bot, socket_slack: SocketModeFake, slack: SlackFake
 ) -> None:
@@ -216,6 +219,7 @@ def test_app_home_is_published_on_a_first_delivery_and_a_retry_is_dropped(
     assert published_for(slack) == ["UAPPROVER1", "UALICE"]
 
 
+@pytest.mark.slow
 def test_the_bot_reconnects_when_slack_asks_for_a_refresh(
     socket_bot: Bot, socket_slack: SocketModeFake, slack: SlackFake
 ) -> None:
@@ -305,6 +309,7 @@ def _get_when_listening(url: str, process: subprocess.Popen, timeout: float = 30
     pytest.fail("serve never listened")
 
 
+@pytest.mark.slow
 def test_serve_keeps_http_up_while_slack_is_away_then_connects(
     socket_env: dict[str, str], slack: SlackFake, socket_slack: SocketModeFake, tmp_path: Path
 ) -> None:
@@ -333,6 +338,7 @@ def test_serve_keeps_http_up_while_slack_is_away_then_connects(
     assert "Traceback" not in text and APP_TOKEN not in text
 
 
+@pytest.mark.slow
 def test_a_worker_whose_app_token_is_refused_keeps_serving_and_says_why(
     socket_env: dict[str, str], slack: SlackFake, redis
 ) -> None:

@@ -85,6 +85,7 @@ def told_all(bot: Bot, slack: SlackFake, ids: list[str]) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_sweep_returns_before_slack_is_told_then_every_message_and_dm_arrives_once(
     bot: Bot, slack: SlackFake, due: list[str]
 ) -> None:
@@ -99,6 +100,7 @@ def test_the_sweep_returns_before_slack_is_told_then_every_message_and_dm_arrive
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
 
 
+@pytest.mark.slow
 def test_the_updates_go_out_several_at_once_and_bounded(
     bot: Bot, slack: SlackFake, due: list[str]
 ) -> None:
@@ -113,6 +115,7 @@ class Killed(BaseException):
     """The worker process dying (SIGKILL) at that point: nothing after it runs."""
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_before_handing_its_news_off_loses_nothing(
     bot: Bot, slack: SlackFake, due: list[str]
 ) -> None:
@@ -134,6 +137,7 @@ def test_a_sweep_killed_before_handing_its_news_off_loses_nothing(
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
 
 
+@pytest.mark.slow
 def test_a_job_whose_teller_died_mid_way_is_told_by_the_consumer_taking_it_over(
     bot: Bot, slack: SlackFake, due: list[str]
 ) -> None:
@@ -158,6 +162,7 @@ def test_a_job_whose_teller_died_mid_way_is_told_by_the_consumer_taking_it_over(
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
 
 
+@pytest.mark.slow
 def test_news_whose_job_was_lost_is_handed_off_again_once_its_claim_ran_out(
     bot: Bot, slack: SlackFake, due: list[str]
 ) -> None:
@@ -172,6 +177,7 @@ def test_news_whose_job_was_lost_is_handed_off_again_once_its_claim_ran_out(
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
 
 
+@pytest.mark.slow
 def test_news_handed_off_twice_is_told_once(bot: Bot, slack: SlackFake, due: list[str]) -> None:
     """Two jobs with the same expiries (a batch handed off again while its first job still
     waited), run by two consumer threads at once: each message and DM goes out once."""

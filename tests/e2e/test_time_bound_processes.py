@@ -49,6 +49,7 @@ def processes(slack_env: dict[str, str], tmp_path) -> Iterator[str]:
             assert process.wait(timeout=30) == 0
 
 
+@pytest.mark.slow
 def test_a_one_minute_share_ends_by_itself(
     processes: str, slack: SlackFake, emulator: Emulator, link
 ) -> None:
@@ -77,6 +78,7 @@ def test_a_one_minute_share_ends_by_itself(
     assert put.user == "alices"
 
 
+@pytest.mark.slow
 def test_four_worker_processes_racing_revoke_each_share_once(
     slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, link, services, tmp_path
 ) -> None:

@@ -177,6 +177,7 @@ def test_impossible_values_are_named(env: dict[str, str], tmp_path, case: str) -
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
 def test_serve_stops_on_an_impossible_value_with_one_line_and_exit_2(
     env: dict[str, str], tmp_path, case: str
@@ -284,6 +285,7 @@ def test_every_bad_variable_is_listed_at_once(env: dict[str, str]) -> None:
     assert str(caught.value).splitlines() == [str(p) for p in caught.value.problems]
 
 
+@pytest.mark.slow
 def test_serve_and_doctor_list_every_bad_variable_one_line_each(env: dict[str, str], tmp_path) -> None:
     served = _run("serve", {**env, **BAD_AT_ONCE}, tmp_path)
     assert served.returncode == 2 and "Traceback" not in served.stderr

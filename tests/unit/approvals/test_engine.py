@@ -532,6 +532,7 @@ def test_audit_trail_records_every_step(engine: Engine, entry: int, services: Se
     assert [s["to"] for s in history] == ["pending", "pending", "approved", "applying", "applied"]
 
 
+@pytest.mark.slow
 def test_audit_command_prints_the_trail(engine: Engine, entry: int, env: dict[str, str]) -> None:
     from tests.support.processes import run
 

@@ -116,6 +116,7 @@ def test_twenty_approvals_on_one_entry_end_as_one_after_another(
     assert len(emulator.calls_to("PUT", PUT_PASSWORD)) == 20
 
 
+@pytest.mark.slow
 def test_an_unshare_racing_a_share_never_restores_access(
     engine: Engine, emulator: Emulator, owner: str
 ) -> None:
@@ -137,6 +138,7 @@ def test_an_unshare_racing_a_share_never_restores_access(
         assert users_on(emulator, entry) == {"joiner": False}
 
 
+@pytest.mark.slow
 def test_an_apply_that_cannot_wait_is_taken_over_not_failed(
     engine: Engine, emulator: Emulator, owner: str, redis
 ) -> None:
@@ -238,6 +240,7 @@ def killer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
     state.left = None
 
 
+@pytest.mark.slow
 def test_a_kill_between_any_two_steps_of_an_apply_never_strands_it(
     engine: Engine, emulator: Emulator, owner: str, redis, killer
 ) -> None:

@@ -439,6 +439,7 @@ def test_an_extension_approved_while_the_old_end_is_claimed_keeps_the_access(
     assert sharing(emulator, entry) == {"bobm": False}
 
 
+@pytest.mark.slow
 def test_an_extension_racing_the_old_end_never_ends_the_access_early(
     engine: Engine, revoker: Revoker, entry: int, emulator: Emulator
 ) -> None:

@@ -102,6 +102,7 @@ def test_sweeps_racing_over_one_batch_expire_each_request_once(
     assert len(expired) == COUNT
 
 
+@pytest.mark.slow
 def test_news_no_listener_takes_is_tried_again_then_given_up(
     services: Services, due: list[str]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +104,7 @@ def test_text_made_of_the_grammar_parses_or_is_refused_with_a_command_error(text
     _parses_or_refuses(text)
 
 
+@pytest.mark.slow
 @MODEST
 @given(st.sampled_from(list(VERBS)), grammar_text)
 def test_every_verb_with_any_arguments_parses_or_is_refused(verb: str, rest: str) -> None:

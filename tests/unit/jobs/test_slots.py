@@ -193,6 +193,7 @@ def lines(process: subprocess.Popen[str]) -> queues.Queue[str]:
     return out
 
 
+@pytest.mark.slow
 def test_a_consumer_killed_holding_slots_frees_them_when_their_lease_runs_out(
     queue: JobQueue, redis, redis_url: str, key_prefix: str, encryption_key: str
 ) -> None:

@@ -340,6 +340,7 @@ def test_security_acts_are_in_the_audit_trail(
 # --- stdio --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry: int, bot: Bot) -> None:
     params = StdioServerParameters(
         command=sys.executable,
@@ -363,6 +364,7 @@ def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry:
     assert bot.engine.get(request_id).requester == "UALICE"
 
 
+@pytest.mark.slow
 def test_a_running_stdio_session_stops_when_its_token_is_revoked(
     slack_env: dict[str, str], token: str, entry: int, bot: Bot
 ) -> None:
@@ -417,6 +419,7 @@ def test_request_ids_answer_alike_and_inputs_are_bounded(
     assert bot.engine.get(others.id).state is State.PENDING
 
 
+@pytest.mark.slow
 def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp_path) -> None:
     """`mysafe-bot serve` runs the MCP sibling on MYSAFE_BOT_MCP_PORT and stops it with itself."""
     import signal
@@ -445,6 +448,7 @@ def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp
         requests.get(f"http://127.0.0.1:{mcp_port}/mcp", timeout=2)
 
 
+@pytest.mark.slow
 def test_serve_restarts_an_mcp_server_that_died_and_readyz_says_so(
     env: dict[str, str], tmp_path
 ) -> None:

@@ -75,6 +75,7 @@ def _hit(url: str, times: int) -> None:
     assert codes == [200] * times
 
 
+@pytest.mark.slow
 def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -> None:
     """Counts survive and add up across worker processes: 30 requests, then gunicorn replaces
     every worker (each told to stop: SIGHUP reloads the approval policy instead), then 30 more;
@@ -134,6 +135,7 @@ def _worker_once(env: dict[str, str]) -> None:
     )
 
 
+@pytest.mark.slow
 def test_doctor_passes_when_everything_answers(slack_env: dict[str, str]) -> None:
     _worker_once(slack_env)
     result = _doctor(slack_env)
@@ -145,6 +147,7 @@ def test_doctor_passes_when_everything_answers(slack_env: dict[str, str]) -> Non
     assert lines[-1] == "all checks passed"
 
 
+@pytest.mark.slow
 def test_doctor_with_slack_unreachable_still_runs_every_check(slack_env: dict[str, str]) -> None:
     env = {**slack_env, "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/"}
     result = _doctor(env)
@@ -220,6 +223,7 @@ def test_sentinel_url(tmp_path, key_prefix: str) -> None:
 # --- graceful shutdown ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_lets_an_in_flight_request_finish(
     slack_env: dict[str, str], emulator: Emulator, link, tmp_path
 ) -> None:
@@ -309,6 +313,7 @@ def test_a_rate_limited_command_does_nothing_after_its_refusal(
     assert bot.engine.queue() == [] and len(slack.responses) == 1
 
 
+@pytest.mark.slow
 def test_metrics_count_requests_under_serve_without_a_multiprocess_dir(
     slack_env: dict[str, str], tmp_path
 ) -> None:

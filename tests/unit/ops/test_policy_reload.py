@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 GOOD = "rules:\n  - name: production\n    match: {tags: [prod]}\n    approvals: 2\n"
 
 
@@ -115,6 +117,7 @@ def serving(env: dict[str, str], policy: Path, *, workers: int) -> Iterator[Serv
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -140,6 +143,7 @@ def test_sighup_to_serve_reloads_every_worker_without_restarting_them(
         wait_until_ready(f"{bot.url}/readyz", bot.process, time.monotonic() + 10)
 
 
+@pytest.mark.slow
 def test_a_worker_started_after_a_bad_edit_keeps_the_rules_its_master_read(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -158,6 +162,7 @@ def test_a_worker_started_after_a_bad_edit_keeps_the_rules_its_master_read(
         assert bot.process.poll() is None
 
 
+@pytest.mark.slow
 def test_a_job_worker_serve_restarts_after_a_bad_edit_keeps_the_rules_in_force(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -516,6 +516,7 @@ def words_problems(payload: Any) -> list[str]:
     return problems
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder", sorted(BUILDERS))
 def test_every_payload_is_one_slack_takes_in_human_words(builder: str) -> None:
     made = list(BUILDERS[builder]())

@@ -92,6 +92,7 @@ def test_a_refusal_is_the_same_slack_api_error_as_before(
     assert seen == _outcome(stock, "chat_postMessage", channel="C0GONE", text="hello")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("times", [1, 3])
 def test_ratelimited_is_retried_after_retry_after_as_before(
     pooled: WebClient, stock: WebClient, slack: SlackFake, times: int
