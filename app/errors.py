@@ -6,6 +6,7 @@ path, vendor code — and never a secret or a raw body.
 
     BotError
     ├── ConfigError                  a setting is missing or malformed
+    ├── PortInUse                    another process listens where `serve` would
     ├── ValidationError              input failed a schema (field -> messages)
     ├── CredentialsMissing           the person has not linked a MySafe key
     ├── MySafeError                  anything that went wrong talking to MySafe
@@ -73,6 +74,10 @@ class ConfigError(BotError):
 
     def __str__(self) -> str:
         return "\n".join(f"{p.variable}: {p.expected}" for p in self.problems)
+
+
+class PortInUse(BotError):
+    """`serve`'s port is taken; the message says what probably holds it."""
 
 
 class ValidationError(BotError):
