@@ -34,7 +34,9 @@ def user_message(error: BotError, *, said: str | None = None) -> str:
         shown = str(error) if said is None else said
         return shown + (f"\nUsage: `{usage}`" if usage else "") + "\nNothing was stored."
     if isinstance(error, CredentialsRejected | MySafeUnavailable):
-        return f"{error.user_message} ({inline(error.describe())})"
+        # The class's sentence already says what happened: MySafe's own words add the detail.
+        said = f"MySafe said: {error.words()}" if error.said else error.describe()
+        return f"{error.user_message} ({inline(said)})"
     if isinstance(error, MySafeError):
         return f"MySafe said: {inline(error.describe())}"
     if isinstance(error, CredentialsMissing | ApprovalError):
