@@ -324,7 +324,7 @@ class Engine:
             raise ValidationError(
                 {
                     "entry": (
-                        f"you can only view {current.kind.label} {current.identifier} in MySafe, so "
+                        f"You can only view {current.kind.label} {current.identifier} in MySafe, so "
                         "MySafe would refuse this change after an approver's click: ask its owner, or "
                         "someone with edit access, to request it"
                     )

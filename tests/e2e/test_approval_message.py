@@ -540,7 +540,7 @@ def test_an_unshare_of_someone_without_access_changes_nothing_and_is_refused(
         command=f"unshare password {crowded} from user:attacker",
         ticket_body={"action": "unshare", "entry": entry, "users": [{"username": "attacker"}]},
         tool=("propose_unshare", {"kind": "password", "id": crowded, "users": ["attacker"]}),
-        words="this changes nothing: attacker has no access to remove",
+        words="This changes nothing: attacker has no access to remove",
     )
 
 
@@ -568,7 +568,7 @@ def test_a_share_with_someone_who_has_it_already_is_refused(
             "users": [{"username": "user001"}],
         },
         tool=("propose_share", {"kind": "password", "id": crowded, "users": ["user001"]}),
-        words="this changes nothing: user001 already has that access",
+        words="This changes nothing: user001 already has that access",
     )
 
 
@@ -599,7 +599,7 @@ def test_a_change_the_requester_may_only_view_is_refused_before_any_approver_see
             "users": [{"username": "attacker"}],
         },
         tool=("propose_share", {"kind": "password", "id": crowded, "users": ["attacker"]}),
-        words=f"you can only view password {crowded} in MySafe",
+        words=f"You can only view password {crowded} in MySafe",
     )
 
 
