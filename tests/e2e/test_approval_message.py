@@ -642,3 +642,21 @@ def test_a_share_past_mysafes_longest_sharing_list_is_refused(
         tool=("propose_share", {"kind": "password", "id": full, "users": ["attacker"]}),
         words=f"MySafe shares an entry with at most {MAX_SHARES} users",
     )
+
+
+def test_people_named_by_mention_are_named_so_in_the_approval_message(
+    bot: Bot, user: SlackClient, slack: SlackFake, crowded: int
+) -> None:
+    """Approvers know people by their Slack names: a mentioned person is shown as the mention,
+    one named by MySafe username (`user:NAME`) as that name."""
+    bot.services.vault.map_mention("UATTACKER", "attacker")
+    response = user.command(
+        "UALICE", f"share password {crowded} with <@UATTACKER|attacker> user:user001 edit"
+    )
+    instant(response)
+    (posted,) = slack.wait_for(lambda: approval_posts(slack))
+    shown = readable_text(posted.args["blocks"])
+    assert "give *<@UATTACKER> edit and user001 edit* access" in shown, shown
+    assert "+ <@UATTACKER> (edit)" in shown and "↑ user001: view → edit" in shown
+    assert "+ attacker" not in shown
+    assert "<@UATTACKER>" in posted.args["text"]  # the notification's text says it too

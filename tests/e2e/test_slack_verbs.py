@@ -395,7 +395,7 @@ def test_share_with_a_mention_a_user_and_a_group(
     (message,) = approval_posts(slack)
     assert buttons(message) == ["Approve", "Deny"]
     shown = readable(message)
-    assert "+ carol (edit)" in shown and "↑ bobm: view → edit" in shown
+    assert "+ <@UCAROL> (edit)" in shown and "↑ bobm: view → edit" in shown
     assert "+ group Ops (edit)" in shown and "on-call" in shown
 
     approve(user, slack, request_id)
