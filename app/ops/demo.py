@@ -141,5 +141,5 @@ def banner(base_url: str) -> str:
         f"\n  mysafe-bot demo: open {base_url}/\n"
         "  Everything runs on this machine (loopback only): an embedded Redis, the MySafe "
         "sandbox,\n  and a console standing in for Slack. Nothing leaves the machine.\n"
-        "  Set the Slack variables (see README) to run for real.\n"
+        "  Set the Slack variables (see docs/slack-app.md) to run for real.\n"
     )
