@@ -1,4 +1,4 @@
-"""`mysafe-bot`: serve, worker, keygen, users, policy, sandbox, audit.
+"""`mysafe-bot`: serve, worker, mcp, doctor, keygen, users, policy, sandbox, audit.
 
 Every command loads the settings it needs once. A `ConfigError` ends the command with one line
 per bad variable, naming it, and exit code 2; any other `BotError` with one line and exit code
@@ -48,17 +48,27 @@ def _describe(error: BotError) -> str:
     return describe() if describe else str(error)
 
 
+#: Said under `--help` and `serve --help`: what `make run` does with nothing set.
+DEMO_NOTE = (
+    "With no Slack variable set, `serve` (what `make run` runs) starts the demo: everything on "
+    "this machine, with a console standing in for Slack at http://127.0.0.1:3000/. Set the "
+    "Slack variables (docs/configuration.md) to run for real."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mysafe-bot", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="mysafe-bot",
+        description="The MySafe ChatOps bot: every share and change waits for an approver.",
+        epilog=DEMO_NOTE,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(commands)
 
-    serve = commands.add_parser("serve", help="run the web app under gunicorn")
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
-    serve.set_defaults(handler=_serve)
+    worker = commands.add_parser(
+        "worker", help="run the jobs, expire due requests and recover stuck applies"
+    )
 
-    worker = commands.add_parser("worker", help="expire due requests and recover stuck applies")
     worker.add_argument("--interval", type=float, default=1.0, help="seconds between sweeps")
     worker.add_argument("--once", action="store_true", help="sweep once and exit")
     worker.add_argument(
@@ -99,6 +109,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_users(commands)
     _add_policy(commands)
     return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the bot (web app, workers, MCP server); the demo when no Slack variable is set",
+        description="Run the bot: gunicorn's web workers, a job worker beside each and the MCP "
+        "server, on an embedded Redis unless REDIS_URL is set.",
+        epilog=DEMO_NOTE,
+    )
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("HOST", "127.0.0.1"),
+        help="address to listen on (default: HOST, else 127.0.0.1; the demo: loopback only)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "3000")),
+        help="port to listen on (default: PORT, else 3000)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+        help="web workers, each with a job worker beside it (default: WEB_CONCURRENCY, else 2)",
+    )
+    serve.set_defaults(handler=_serve)
 
 
 def _add_policy(commands: argparse._SubParsersAction) -> None:

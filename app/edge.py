@@ -27,14 +27,21 @@ from app.text import inline
 log = logging.getLogger(__name__)
 
 
+def sentence(text: str) -> str:
+    """A refusal read on its own starts as a sentence does, with a capital."""
+    return text[:1].upper() + text[1:] if text[:1].islower() else text
+
+
 def user_message(error: BotError, *, said: str | None = None) -> str:
     """`said` is the refusal as the front draws it (a verb's neutral line); else `str(error)`."""
     if isinstance(error, ValidationError):
         usage = getattr(error, "usage", "")
-        shown = str(error) if said is None else said
+        shown = sentence(str(error) if said is None else said)
         return shown + (f"\nUsage: `{usage}`" if usage else "") + "\nNothing was stored."
     if isinstance(error, CredentialsRejected | MySafeUnavailable):
-        return f"{error.user_message} ({inline(error.describe())})"
+        # The class's sentence already says what happened: MySafe's own words add the detail.
+        said = f"MySafe said: {error.words()}" if error.said else error.describe()
+        return f"{error.user_message} ({inline(said)})"
     if isinstance(error, MySafeError):
         return f"MySafe said: {inline(error.describe())}"
     if isinstance(error, CredentialsMissing | ApprovalError):

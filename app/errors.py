@@ -6,6 +6,7 @@ path, vendor code — and never a secret or a raw body.
 
     BotError
     ├── ConfigError                  a setting is missing or malformed
+    ├── PortInUse                    another process listens where `serve` would
     ├── ValidationError              input failed a schema (field -> messages)
     ├── CredentialsMissing           the person has not linked a MySafe key
     ├── MySafeError                  anything that went wrong talking to MySafe
@@ -75,6 +76,10 @@ class ConfigError(BotError):
         return "\n".join(f"{p.variable}: {p.expected}" for p in self.problems)
 
 
+class PortInUse(BotError):
+    """`serve`'s port is taken; the message says what probably holds it."""
+
+
 class ValidationError(BotError):
     """Input failed validation; `errors` maps field names to messages, never to values."""
 
@@ -115,7 +120,8 @@ class MySafeError(BotError):
     """An error from (or on the way to) MySafe.
 
     `code` is MySafe's business code (1001…1010) when there is one, `status` the HTTP status,
-    `method`/`path` the call (path without query string). `message` is MySafe's own message.
+    `method`/`path` the call (path without query string). `message` is MySafe's own message,
+    or the bot's account framing it; then `said` holds MySafe's own words alone.
     """
 
     user_message = "MySafe refused the request."
@@ -128,6 +134,7 @@ class MySafeError(BotError):
         status: int | None = None,
         method: str | None = None,
         path: str | None = None,
+        said: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -135,12 +142,21 @@ class MySafeError(BotError):
         self.status = status
         self.method = method
         self.path = path
+        self.said = said
 
     def describe(self) -> str:
-        """A one-line account for people: MySafe's words (scrubbed) plus its code."""
-        code = f" (MySafe code {self.code})" if self.code else ""
-        status = f" (HTTP {self.status})" if self.status and not self.code else ""
-        return f"{self.message}{code}{status}"
+        """A one-line account for people: MySafe's words (scrubbed) plus its code, each once."""
+        return self._with_code(self.message)
+
+    def words(self) -> str:
+        """What MySafe itself said, with its code, for a sentence that already says the rest."""
+        return self._with_code(self.said) if self.said else self.describe()
+
+    def _with_code(self, text: str) -> str:
+        if self.code:
+            # MySafe starts its messages with the code ("1005: Password not found").
+            return f"{text.removeprefix(f'{self.code}: ')} (MySafe code {self.code})"
+        return f"{text} (HTTP {self.status})" if self.status else text
 
 
 class InvalidRequest(MySafeError):

@@ -6,7 +6,7 @@ too. A verb answers with a neutral reply (`commands.replies`), which the front r
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
 from app.approvals.engine import Engine
@@ -40,12 +40,15 @@ class Recipients:
     users: tuple[UserShare, ...]
     groups: tuple[GroupShare, ...]
     notify: tuple[str, ...]
+    #: MySafe username -> the Slack ID mentioned for it: messages name them as in Slack.
+    people: Mapping[str, str]
 
 
 def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Recipients:
     """Mentions become MySafe usernames (linked account, else the mention map); unknown ones
     are an error that names them, and nothing is stored."""
     users, groups, notify, unknown = [], [], [], []
+    mentioned: list[UserShare] = []
     for target in who:
         if isinstance(target, SlackUser):
             name = ctx.services.vault.mysafe_username(target.slack_id)
@@ -53,6 +56,7 @@ def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Rec
                 unknown.append(target.slack_id)
                 continue
             users.append(UserShare(name, edit))
+            mentioned.append(users[-1])
             notify.append(target.slack_id)
         elif isinstance(target, MySafeUser):
             users.append(UserShare(target.name, edit))
@@ -72,4 +76,5 @@ def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Rec
                 ", or name them with user:NAME",
             ),
         )
-    return Recipients(tuple(users), tuple(groups), tuple(notify))
+    people = {share.username: slack_id for share, slack_id in zip(mentioned, notify, strict=True)}
+    return Recipients(tuple(users), tuple(groups), tuple(notify), people)

@@ -33,9 +33,9 @@ def parse(args: list[Token]) -> Help:
         return Help(None)
     name = keyword(token) or ""
     if name not in _verbs():
-        raise CommandError(
-            f'there is no command "{shown(token.text)}": ask about one of ' + ", ".join(_verbs())
-        )
+        from commands.parser import no_such_verb
+
+        raise CommandError(no_such_verb(token.text, _verbs(), "ask about one of"))
     rest.end()
     return Help(name)
 
@@ -46,7 +46,7 @@ def help_text(verb: str | None = None) -> Message:
     if verb is None:
         return Message(tuple(_line(v.SPEC) for v in verbs.values()))
     if verb not in verbs:
-        raise CommandError(f'there is no command "{shown(verb)}"', verb=SPEC.name, usage=SPEC.usage)
+        raise CommandError(f'There is no command "{shown(verb)}"', verb=SPEC.name, usage=SPEC.usage)
     return _page(verbs[verb].SPEC)
 
 

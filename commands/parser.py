@@ -10,9 +10,13 @@ only picks the verb. Nothing here does I/O: parsing is safe to run on anything S
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from commands import VERBS
 from commands.grammar import keyword, shown
 from commands.lexer import MAX_INPUT, CommandError, quote, tokenize, unescape
+from commands.replies import Code, Line
 from commands.types import Command, Help
 
 __all__ = ["MAX_INPUT", "USAGE", "CommandError", "parse", "quote", "tokenize", "unescape"]
@@ -37,8 +41,14 @@ def _parse(text: str) -> Command:
         return Help(None)
     verb = VERBS.get(keyword(tokens[0]) or "")
     if verb is None:
-        raise CommandError(
-            f'there is no command "{shown(tokens[0].text)}": use one of ' + ", ".join(VERBS),
-            usage=USAGE,
-        )
+        raise CommandError(no_such_verb(tokens[0].text, VERBS, "use one of"), usage=USAGE)
     return verb.parse(tokens[1:])
+
+
+def no_such_verb(word: str, verbs: Iterable[str], then: str) -> Line:
+    """There is no such verb: the nearest one first when the word looks like a typo of it
+    (`shre`), since that is what the person most likely meant; then every verb."""
+    names = list(verbs)
+    nearest = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.75)
+    guess: Line = ("Did you mean ", Code(nearest[0]), "? ") if nearest else ()
+    return (f'There is no command "{shown(word)}". ', *guess, f"{then.capitalize()} ", ", ".join(names))

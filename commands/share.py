@@ -65,6 +65,7 @@ def run(ctx: Context, command: Share) -> Submitted:
         ticket=reference(command.ticket),
         idempotency_key=ctx.idempotency_key,
         notify=audience.notify,
+        people=audience.people,
         source=ctx.source,
     )
     return Submitted(request)

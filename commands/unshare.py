@@ -49,5 +49,6 @@ def run(ctx: Context, command: Unshare) -> Submitted:
         ticket=reference(command.ticket),
         idempotency_key=ctx.idempotency_key,
         source=ctx.source,
+        people=audience.people,
     )
     return Submitted(request)

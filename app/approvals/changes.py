@@ -429,7 +429,7 @@ def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
         if all(line.before == line.after for line in lines):
             names = ", ".join(text.inline(line.field) for line in lines)
             return {
-                "change": f"this changes nothing: {names} already "
+                "change": f"This changes nothing: {names} already "
                 f"{'has' if len(lines) == 1 else 'have'} that value"
             }
         return {}
@@ -438,11 +438,11 @@ def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
     names = ", ".join(_principal(line) for line in lines)
     if change.verb is Verb.SHARE:
         return {
-            "change": f"this changes nothing: {names} already "
+            "change": f"This changes nothing: {names} already "
             f"{'has' if len(lines) == 1 else 'have'} that access"
         }
     return {
-        "change": f"this changes nothing: {names} "
+        "change": f"This changes nothing: {names} "
         f"{'has' if len(lines) == 1 else 'have'} no access to remove"
     }
 

@@ -169,13 +169,16 @@ class Engine:
         source: str = "slack",
         idempotency_key: str | None = None,
         notify: Sequence[str] = (),
+        people: Mapping[str, str] | None = None,
     ) -> tuple[ChangeRequest, bool]:
         """Validate, read the entry as the requester (so 1005/1006/1009 are told now), store.
 
         Raises `ValidationError`, `CredentialsMissing` or a `MySafeError`; nothing is stored
         then. With an `idempotency_key` seen before, returns that earlier request unchanged
         (and False: nothing new was made).
-        `notify` lists Slack IDs to tell when the change is applied (the people shared with).
+        `notify` lists Slack IDs to tell when the change is applied (the people shared with);
+        `people` maps the MySafe usernames of people named by a mention to their Slack IDs, so
+        messages name them as the chat does.
         """
         secrets = dict(secrets or {})
         check(change, secrets, max_duration=self.settings.max_share_duration)
@@ -221,6 +224,7 @@ class Engine:
             "requester_ids": json.dumps(self._identities(requester)[1]),
             "attempts": "0",
             "notify": json.dumps(list(notify)[:50]),
+            "people": json.dumps({name.casefold(): who for name, who in (people or {}).items()}),
             "beneficiaries": json.dumps(beneficiaries(change, notify)),
             "preexisting": json.dumps(preexisting),
         }
@@ -324,7 +328,7 @@ class Engine:
             raise ValidationError(
                 {
                     "entry": (
-                        f"you can only view {current.kind.label} {current.identifier} in MySafe, so "
+                        f"You can only view {current.kind.label} {current.identifier} in MySafe, so "
                         "MySafe would refuse this change after an approver's click: ask its owner, or "
                         "someone with edit access, to request it"
                     )

@@ -161,6 +161,8 @@ class ChangeRequest:
     channel: str = ""
     ts: str = ""
     notify: tuple[str, ...] = ()
+    #: MySafe username (casefolded) -> Slack ID, for the people the request named by mention.
+    people: Mapping[str, str] = field(default_factory=dict)
     #: Fernet ciphertext of the pending secret values (already in the HGETALL that loads the
     #: request, so applying needs no extra read); never shown.
     encrypted_secrets: str = field(default="", repr=False)
@@ -220,6 +222,7 @@ class ChangeRequest:
             ts=data.get("ts", ""),
             encrypted_secrets=data.get("secrets", ""),
             notify=tuple(json.loads(data.get("notify") or "[]")),
+            people=json.loads(data.get("people") or "{}"),
             version=int(data.get("version") or 0),
             shown=int(data.get("shown", -1)),
             lease_until=float(data.get("lease_until") or 0),

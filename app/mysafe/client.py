@@ -99,8 +99,10 @@ class MySafe:
         if response.status_code >= 500 and not token:
             raise _unavailable(response, body, "POST", self.token_path, secrets=secret)
         if response.status_code != 200 or not isinstance(token, str) or not token:
+            words = _message(body, response, secrets=secret)
             raise CredentialsRejected(
-                f"MySafe refused the access key: {_message(body, response, secrets=secret)}",
+                f"MySafe refused the access key: {words}",
+                said=words,
                 status=response.status_code,
                 method="POST",
                 path=self.token_path,
@@ -264,6 +266,7 @@ class UserClient:
                 words = _message(_json(response), response, secrets=secrets)
                 raise CredentialsRejected(
                     f"MySafe does not accept this key's token: {words}",
+                    said=words,
                     status=response.status_code,
                     method=method,
                     path=path,
@@ -391,8 +394,10 @@ def _envelope(
 def _unavailable(
     response: requests.Response, body: Any, method: str, path: str, *, secrets: Sequence[str] = ()
 ) -> MySafeUnavailable:
+    words = _message(body, response, secrets=secrets)
     return MySafeUnavailable(
-        f"MySafe is unavailable: {_message(body, response, secrets=secrets)}",
+        f"MySafe is unavailable: {words}",
+        said=words,
         status=response.status_code,
         method=method,
         path=path,

@@ -43,6 +43,27 @@ def wanted(env: Mapping[str, str]) -> bool:
     return not any((env.get(name) or "").strip() for name in SLACK_VARIABLES)
 
 
+def slack_variables_set(env: Mapping[str, str]) -> list[str]:
+    """The Slack variables that are set: any one of them means a real set-up."""
+    return [name for name in SLACK_VARIABLES if (env.get(name) or "").strip()]
+
+
+def why_not(env: Mapping[str, str], error: ConfigError) -> ConfigError:
+    """A stray Slack variable (an old token in a shell) leaves the demo and lists what a real
+    set-up misses: first say which variable did it, and how to get the demo back."""
+    stray = slack_variables_set(env)
+    if not stray or not any(problem.variable in SLACK_VARIABLES for problem in error.problems):
+        return error
+    it = "it" if len(stray) == 1 else "them"
+    note = ConfigError(
+        ", ".join(stray),
+        f"{'is' if len(stray) == 1 else 'are'} set (in the environment or .env), so this is the "
+        f"real bot, not the demo, and it needs the settings below. For the demo, unset {it}: "
+        f"`unset {' '.join(stray)}` (and take {it} out of .env)",
+    )
+    return ConfigError.of([note, *error.problems])
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -120,5 +141,5 @@ def banner(base_url: str) -> str:
         f"\n  mysafe-bot demo: open {base_url}/\n"
         "  Everything runs on this machine (loopback only): an embedded Redis, the MySafe "
         "sandbox,\n  and a console standing in for Slack. Nothing leaves the machine.\n"
-        "  Set the Slack variables (see README) to run for real.\n"
+        "  Set the Slack variables (see docs/slack-app.md) to run for real.\n"
     )

@@ -43,7 +43,7 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
         settings = Settings.from_env(environ, scope=Scope.SERVICE)
     except ConfigError as error:
         for problem in error.problems:  # every bad variable, each with its own fix
-            yield Check("settings", False, str(problem), f"set {problem.variable} ({problem.expected})")
+            yield Check("settings", False, str(problem), setting_fix(problem.variable))
         return
     yield Check("settings", True, "every setting is present and well-formed")
     from app.runtime import build_runtime
@@ -83,6 +83,30 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
         )
     finally:
         runtime.close()
+
+
+#: Where each value comes from: the line under a bad setting says what to do, since the line
+#: above it already says what is wrong.
+SETTING_FIXES = {
+    "SLACK_BOT_TOKEN": "copy the Bot User OAuth Token (xoxb-…) from api.slack.com/apps → your "
+    "app → OAuth & Permissions",
+    "SLACK_SIGNING_SECRET": "copy the Signing Secret from api.slack.com/apps → your app → "
+    "Basic Information",
+    "SLACK_APP_TOKEN": "create an app-level token with connections:write under Basic "
+    "Information → App-Level Tokens (xapp-…), or unset it to use HTTP mode",
+    "MYSAFE_URL": "use your Segura server's base URL, e.g. https://segura.example.com",
+    "MYSAFE_BOT_ENCRYPTION_KEY": "run `mysafe-bot keygen` and use what it prints",
+    "MYSAFE_BOT_APPROVAL_CHANNEL": "open the channel in Slack, click its name and copy the "
+    "Channel ID (C…) shown at the bottom",
+    "MYSAFE_BOT_APPROVERS": "in Slack, open each approver's profile → ⋮ → Copy member ID "
+    "(U…); a user group's ID (S…) is in its link",
+}
+
+
+def setting_fix(variable: str) -> str:
+    """How to get a good value for `variable`, and where to put it."""
+    how = SETTING_FIXES.get(variable, "see its line in docs/configuration.md")
+    return f"{how}; put it in the environment or .env (deploy/env.example lists them all)"
 
 
 def _guard(name: str, probe: Callable[[], str], fix: str) -> Check:

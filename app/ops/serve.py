@@ -6,16 +6,18 @@ forking and hands its unix socket to the workers through `REDIS_URL`, so every w
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
+import socket
 import tempfile
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from app.approvals.policy import IN_FORCE
-from app.errors import ConfigError
+from app.errors import ConfigError, PortInUse
 from app.gunicorn_conf import CHECKED, prepare_multiprocess_dir
 from app.logs import configure_logging
 from app.ops import demo
@@ -58,6 +60,7 @@ def gunicorn_options(
 
 
 def serve(*, host: str, port: int, workers: int) -> int:
+    check_port(host, port, demo=demo.wanted(merged_environment(None, ".env")))
     # First of all: starting the MCP sibling imports the metrics into this (master) process,
     # and workers forked from it would count in memory while /metrics reads an empty
     # directory (HTTP 200, zero bytes).
@@ -77,10 +80,38 @@ def serve(*, host: str, port: int, workers: int) -> int:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve(*, host: str, port: int, workers: int) -> int:
-    if demo.wanted(merged_environment(None, ".env")):
+def check_port(host: str, port: int, *, demo: bool) -> None:
+    """Refuse a taken port before anything starts: a second `make run` would otherwise print
+    the banner and join the first demo's Redis and job stream before gunicorn found it taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                return  # an address this machine does not have: gunicorn says so itself
+            what = "the demo" if demo else "the bot"
+            raise PortInUse(
+                f"port {port} is in use: is {what} already running? Stop it (Ctrl-C where it "
+                "runs), or choose another port with --port or PORT."
+            ) from None
+
+
+def _settings(host: str, port: int) -> Settings:
+    """The demo's settings when no Slack variable is set; else the environment's, saying which
+    Slack variable made it so when a real set-up is incomplete."""
+    env = merged_environment(None, ".env")
+    if demo.wanted(env):
         os.environ.update(demo.environment(os.environ, host=host, port=port))
-    settings = Settings.from_env()  # fail fast, before anything starts
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        raise demo.why_not(env, error) from None
+
+
+def _serve(*, host: str, port: int, workers: int) -> int:
+    settings = _settings(host, port)  # fail fast, before anything starts
     if settings.demo and not is_loopback(host):
         # The console answers anyone who reaches it: the demo is for this machine only, however
         # its variables came to be set (filled in above, or copied into an `.env`).

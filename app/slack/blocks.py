@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from app import text
@@ -119,7 +119,7 @@ HEADLINE_NAMES = 3
 
 
 def headline(request: ChangeRequest) -> str:
-    """Who asks for what, in one line: "@pduarte asks to give *alices edit* access to
+    """Who asks for what, in one line: "@priya asks to give *@alice edit* access to
     password 312 “GCP console”"."""
     via = {"ticket": " via a ticket", "mcp": " via an AI assistant (MCP)"}.get(request.source, "")
     return f"<@{request.requester}> asks{via} to {_WANTS[request.change.verb](request)}"
@@ -127,13 +127,13 @@ def headline(request: ChangeRequest) -> str:
 
 def _share_wants(request: ChangeRequest) -> str:
     gains = [d for d in request.diff if d.principal and d.action in ("add", "raise")]
-    named = _names([f"{_who(d)} {d.after}" for d in gains]) if gains else "nobody new"
+    named = _names([f"{_who(d, request.people)} {d.after}" for d in gains]) if gains else "nobody new"
     return f"give *{named}* access to {entry_label(request)}"
 
 
 def _unshare_wants(request: ChangeRequest) -> str:
     losing = [d for d in request.diff if d.principal and d.action == "remove"]
-    named = _names([_who(d) for d in losing]) if losing else "nobody"
+    named = _names([_who(d, request.people) for d in losing]) if losing else "nobody"
     return f"take away *{named}*’s access to {entry_label(request)}"
 
 
@@ -168,14 +168,18 @@ def _names(names: Sequence[str]) -> str:
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
-def _who(line: DiffLine) -> str:
-    name = text.clip(line.principal, 128)
-    return f"group {name}" if line.is_group else name
+def _who(line: DiffLine, people: Mapping[str, str]) -> str:
+    """A person as Slack names them when the request knows their Slack ID (they were
+    mentioned), else their MySafe username; a group by its MySafe name."""
+    if line.is_group:
+        return f"group {text.clip(line.principal, 128)}"
+    slack_id = people.get(line.principal.casefold())
+    return f"<@{slack_id}>" if slack_id else text.clip(line.principal, 128)
 
 
-def principal_line(line: DiffLine) -> str:
-    """`+ alices (edit)`, `↑ bobm: view → edit`, `− carol (had view)`: whole names, always."""
-    who = _who(line)
+def principal_line(line: DiffLine, people: Mapping[str, str]) -> str:
+    """`+ @alice (edit)`, `↑ bobm: view → edit`, `− carol (had view)`: whole names, always."""
+    who = _who(line, people)
     return {
         "add": f"+ {who} ({line.after})",
         "raise": f"↑ {who}: {line.before} → {line.after}",
@@ -212,7 +216,8 @@ def field_line(line: DiffLine, verb: Verb) -> str:
 def change_lines(request: ChangeRequest) -> list[str]:
     """The change, line by line: sharing first (what grants access), then fields."""
     return [
-        principal_line(d) if d.principal else field_line(d, request.change.verb) for d in request.diff
+        principal_line(d, request.people) if d.principal else field_line(d, request.change.verb)
+        for d in request.diff
     ] or ["_no visible change_"]
 
 
@@ -223,8 +228,8 @@ def is_shortened(request: ChangeRequest) -> bool:
     )
 
 
-def _summary(line: DiffLine) -> str:
-    who = _who(line)
+def _summary(line: DiffLine, people: Mapping[str, str]) -> str:
+    who = _who(line, people)
     return {
         "add": f"+ {who} ({line.after})",
         "raise": f"↑ {who} ({line.after})",
@@ -237,7 +242,7 @@ def _summary(line: DiffLine) -> str:
 def change_summary(request: ChangeRequest) -> str:
     """Every added, raised or removed principal and every changed field, for the text fallback
     (notifications, screen readers), which has no room for values."""
-    people = [_summary(d) for d in request.diff if d.principal]
+    people = [_summary(d, request.people) for d in request.diff if d.principal]
     fields = [text.inline(field_label(d.field)) for d in request.diff if not d.principal]
     parts = [", ".join(people)] if people else []
     if fields:
@@ -440,7 +445,7 @@ def _actions(request: ChangeRequest) -> list[Block]:
 def change_modal(request: ChangeRequest) -> Block:
     """Everything the request changes, values whole (plain text, several blocks each)."""
     fields = [d for d in request.diff if not d.principal]
-    people = [principal_line(d) for d in request.diff if d.principal]
+    people = [principal_line(d, request.people) for d in request.diff if d.principal]
     blocks = [_section(headline(request)), *_sections(people)]
     for line in fields:
         blocks += _field_blocks(line, request.change.verb)

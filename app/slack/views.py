@@ -267,7 +267,7 @@ def _login_refusal(problems: dict[str, str]) -> Callable[[BotError], str]:
         if isinstance(error, CredentialsRejected):
             problems["client_secret"] = (
                 f"MySafe refused this Client ID and Client Secret "
-                f"({clip(error.describe(), 300)}). Check the Client ID, then paste the Client "
+                f"(it said: {clip(error.words(), 300)}). Check the Client ID, then paste the Client "
                 "Secret again: it is never shown back."
             )
         elif isinstance(error, ValidationError) and "mysafe_username" in error.errors:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 from cryptography.fernet import Fernet
 
+from app.cli import build_parser, main
 from app.sandbox.emulator import Emulator
 from tests.support.processes import free_port, run, wait_until_ready
 
@@ -227,3 +231,25 @@ def test_sandbox_prints_entries_to_try_and_whole_commands_that_work(tmp_path) ->
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_help_names_every_command_explains_serve_and_mentions_the_demo(capsys) -> None:
+    """`mysafe-bot --help` is where a newcomer looks first: every command with what it does,
+    every `serve` option with its default, and what `make run` does with nothing set."""
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    assert "demo" in top and "make run" in top
+    for name in _subcommands(parser):
+        assert re.search(rf"^\s+{name}\s+\S", top, re.M), f"{name} is not listed with its help"
+    serve = _subcommands(parser)["serve"]
+    options = [a for a in serve._actions if a.option_strings and a.dest != "help"]
+    assert {a.dest for a in options} == {"host", "port", "workers"}
+    assert all(a.help for a in options), [a.dest for a in options if not a.help]
+    assert "demo" in serve.format_help()

@@ -148,7 +148,7 @@ def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     # Priya asks to share the GCP console password with Alice.
     first = share(page, '/mysafe share password 1 with @alice edit reason "on-call this week"')
     card = request_card(page, first)
-    expect(card).to_contain_text("alices")
+    expect(card).to_contain_text("@alice edit")  # named as in Slack, by mention
     expect(card).to_contain_text("on-call this week")
     expect(card.get_by_role("button", name="Approve")).to_be_visible()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -169,6 +170,46 @@ def test_the_demo_set_by_hand_refuses_to_listen_off_loopback_too(tmp_path: Path)
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--host" in result.stderr and "loopback" in result.stderr
+
+
+def _serve(tmp_path: Path, port: int, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        env=_environment(tmp_path) | env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.slow
+def test_a_second_make_run_says_the_port_is_taken_before_starting_anything(tmp_path: Path) -> None:
+    """Another process on the port (a demo already running): one line that says so, no banner,
+    no Redis started under the data dir, nothing joined."""
+    with socket.socket() as first:
+        first.bind(("127.0.0.1", 0))
+        first.listen()
+        port = first.getsockname()[1]
+        result = _serve(tmp_path, port)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"mysafe-bot: port {port} is in use: is the demo already running? Stop it (Ctrl-C where "
+        "it runs), or choose another port with --port or PORT."
+    )
+    assert result.stdout == "" and not (tmp_path / "data").exists()
+
+
+@pytest.mark.slow
+def test_a_stray_slack_variable_says_which_one_left_the_demo_and_how_to_get_it_back(
+    tmp_path: Path,
+) -> None:
+    result = _serve(tmp_path, _free_port(), SLACK_BOT_TOKEN="xoxb-from-an-old-shell")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith("mysafe-bot: configuration error: SLACK_BOT_TOKEN: is set")
+    assert "not the demo" in first and "`unset SLACK_BOT_TOKEN`" in first
+    assert any("MYSAFE_BOT_APPROVERS" in line for line in rest)
 
 
 def test_the_slack_stand_in_wants_the_bot_token_and_knows_its_methods(tmp_path: Path) -> None:

@@ -540,7 +540,7 @@ def test_an_unshare_of_someone_without_access_changes_nothing_and_is_refused(
         command=f"unshare password {crowded} from user:attacker",
         ticket_body={"action": "unshare", "entry": entry, "users": [{"username": "attacker"}]},
         tool=("propose_unshare", {"kind": "password", "id": crowded, "users": ["attacker"]}),
-        words="this changes nothing: attacker has no access to remove",
+        words="This changes nothing: attacker has no access to remove",
     )
 
 
@@ -568,7 +568,7 @@ def test_a_share_with_someone_who_has_it_already_is_refused(
             "users": [{"username": "user001"}],
         },
         tool=("propose_share", {"kind": "password", "id": crowded, "users": ["user001"]}),
-        words="this changes nothing: user001 already has that access",
+        words="This changes nothing: user001 already has that access",
     )
 
 
@@ -599,7 +599,7 @@ def test_a_change_the_requester_may_only_view_is_refused_before_any_approver_see
             "users": [{"username": "attacker"}],
         },
         tool=("propose_share", {"kind": "password", "id": crowded, "users": ["attacker"]}),
-        words=f"you can only view password {crowded} in MySafe",
+        words=f"You can only view password {crowded} in MySafe",
     )
 
 
@@ -642,3 +642,21 @@ def test_a_share_past_mysafes_longest_sharing_list_is_refused(
         tool=("propose_share", {"kind": "password", "id": full, "users": ["attacker"]}),
         words=f"MySafe shares an entry with at most {MAX_SHARES} users",
     )
+
+
+def test_people_named_by_mention_are_named_so_in_the_approval_message(
+    bot: Bot, user: SlackClient, slack: SlackFake, crowded: int
+) -> None:
+    """Approvers know people by their Slack names: a mentioned person is shown as the mention,
+    one named by MySafe username (`user:NAME`) as that name."""
+    bot.services.vault.map_mention("UATTACKER", "attacker")
+    response = user.command(
+        "UALICE", f"share password {crowded} with <@UATTACKER|attacker> user:user001 edit"
+    )
+    instant(response)
+    (posted,) = slack.wait_for(lambda: approval_posts(slack))
+    shown = readable_text(posted.args["blocks"])
+    assert "give *<@UATTACKER> edit and user001 edit* access" in shown, shown
+    assert "+ <@UATTACKER> (edit)" in shown and "↑ user001: view → edit" in shown
+    assert "+ attacker" not in shown
+    assert "<@UATTACKER>" in posted.args["text"]  # the notification's text says it too

@@ -64,6 +64,7 @@ def test_a_refused_key_brings_the_form_back_filled_in_then_a_right_key_links(
     assert inputs(back) == {"client_id": client_id, "client_secret": None, "mysafe_username": "dana"}
     refused = line_under(back, "client_secret")
     assert "MySafe refused this Client ID and Client Secret" in refused
+    assert refused.lower().count("refused") == 1, refused  # MySafe's words follow, said once
     assert "paste the Client Secret again" in refused
     assert line_under(back, "client_id") == line_under(back, "mysafe_username") == ""
     assert bot.services.vault.account("UDANA") is None

@@ -5,11 +5,14 @@ recording Slack fake), reduces what the requester and the approver see to the RE
 transcript, and compares it with the fenced block in README.md, so the two cannot drift apart.
 
 Transcript format: one line per message, `who` padded to 8 columns, then where ("(only you)",
-"(DM to you)", "(DM to carol)", "#vault-approvals:", "#vault-approvals (updated):") and the visible text. A message's further
-blocks follow on lines indented by 8 spaces; buttons are `[Label]`. Reduction: mrkdwn `*` and `_`
-dropped, mentions shown as @name, channels as #name, Slack dates as <date>, relative times as
-"(in …)", request IDs as R-XXXXX, the emulator's entry ID as 312. An updated message shows only
-its last block, the status line.
+"(DM to you)", "(DM to carol)", "#vault-approvals:", "#vault-approvals (updated):") and the
+visible text. A message's further blocks follow on lines indented by 8 spaces; buttons are
+`[Label]`. Reduction: mrkdwn `*` and `_` dropped, mentions shown as @handle, channels as #name,
+Slack dates as <date>, relative times as "(in …)", request IDs as R-XXXXX, the emulator's entry
+ID as the demo's. An updated message shows only its last block, the status line.
+
+The conversation is the demo's own (`make run`): its people, its entry, so copying the command
+into the console gives the same answers.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from app.sandbox import demo_secrets, people
+from app.sandbox.demo_data import demo_emulator
 from app.sandbox.emulator import Emulator
 from tests.e2e.test_slack_verbs import (
     APPROVALS,
@@ -34,8 +39,9 @@ from tests.support.slack_reading import visible
 from tests.support.slack_requests import SlackClient
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-COMMAND = 'share password 312 with @alice reason "on-call this week"'
-NAMES = {"UPDUARTE": "pduarte", APPROVER: "carol", "UALICE": "alice"}
+PRIYA, ALICE = people.BY_HANDLE["priya"], people.BY_HANDLE["alice"]
+COMMAND = 'share password 1 with @alice reason "on-call this week"'
+NAMES = {PRIYA.slack_id: "priya", APPROVER: "carol", ALICE.slack_id: "alice"}
 CHANNELS = {APPROVALS: "vault-approvals"}
 INDENT = " " * 8
 
@@ -74,24 +80,34 @@ def readme_block() -> list[str]:
     return blocks[0].rstrip("\n").split("\n")
 
 
+def test_the_readme_uses_the_demos_own_people_and_entry(tmp_path: Path) -> None:
+    """Copied into the demo's console, the README's command finds what it names."""
+    _, _, samples = demo_emulator(demo_secrets.load(tmp_path).seed)
+    assert (samples[0].kind, samples[0].identifier, samples[0].name) == ("password", 1, "GCP console")
+    assert samples[0].owner == PRIYA.mysafe_username and ALICE.mysafe_username
+    assert f"/mysafe {COMMAND}" in README.read_text(encoding="utf-8")
+
+
 def test_the_readme_conversation_is_what_the_bot_says(
     bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link
 ) -> None:
-    link("UPDUARTE", "pduarte")
-    emulator.add_user("alices")
-    bot.services.vault.map_mention("UALICE", "alices")
+    link(PRIYA.slack_id, PRIYA.mysafe_username)
+    emulator.add_user(ALICE.mysafe_username)
+    bot.services.vault.map_mention(ALICE.slack_id, ALICE.mysafe_username)
     entry = emulator.add_password(
-        "pduarte",
+        PRIYA.mysafe_username,
         name="GCP console",
         url="https://console.cloud.google.com",
         username="ops@example.com",
         password="old-Password-9!",
     )
     # Slack sends a typed mention escaped, as the user's ID with their display name.
-    command = COMMAND.replace("312", str(entry)).replace("@alice", "<@UALICE|alice>")
+    command = COMMAND.replace("password 1", f"password {entry}").replace(
+        "@alice", f"<@{ALICE.slack_id}|alice>"
+    )
     said: list[str] = [f"{'you':<8}/mysafe {COMMAND}"]
 
-    response = user.command("UPDUARTE", command)
+    response = user.command(PRIYA.slack_id, command)
     said += line("bot", "(only you) ", instant(response))
     answer = slack.wait_responses(1)[0]["text"]
     said += line("bot", "(only you) ", answer)
@@ -104,7 +120,7 @@ def test_the_readme_conversation_is_what_the_bot_says(
     applied = message_update(slack, "Applied")
     assert buttons(applied) == []
     said += line("bot", "#vault-approvals (updated): ", applied.args["blocks"][-1]["text"]["text"])
-    said += line("bot", "(DM to you) ", wait_dm(slack, "UPDUARTE").args["text"])
+    said += line("bot", "(DM to you) ", wait_dm(slack, PRIYA.slack_id).args["text"])
 
-    said = [re.sub(rf"password {entry}\b", "password 312", s) for s in said]
+    said = [re.sub(rf"password {entry}\b", "password 1", s) for s in said]
     assert said == readme_block(), "\n".join(said)

@@ -69,7 +69,7 @@ def test_share_is_approved_and_applied(
     message = approval_posts(slack)[0]
     assert buttons(message) == ["Approve", "Deny"]
     shown = message.blocks_text()
-    assert "GCP console" in shown and "+ carol (view)" in shown and "on-call" in shown
+    assert "GCP console" in shown and "+ <@UCAROL> (view)" in shown and "on-call" in shown
     assert "bobm" not in shown  # what changes, not the whole sharing list
     told = slack.wait_responses()[0]
     assert request_id in told["text"] and told["response_type"] == "ephemeral"

@@ -395,7 +395,7 @@ def test_share_with_a_mention_a_user_and_a_group(
     (message,) = approval_posts(slack)
     assert buttons(message) == ["Approve", "Deny"]
     shown = readable(message)
-    assert "+ carol (edit)" in shown and "↑ bobm: view → edit" in shown
+    assert "+ <@UCAROL> (edit)" in shown and "↑ bobm: view → edit" in shown
     assert "+ group Ops (edit)" in shown and "on-call" in shown
 
     approve(user, slack, request_id)
@@ -465,7 +465,7 @@ def test_a_time_bound_share_is_stored_with_its_period(
     ("period", "words"),
     [
         ("31d", "from 1 min to 30 days"),
-        ("0m", "a share lasts at least 1 min"),
+        ("0m", "A share lasts at least 1 min"),
         ("8x", "not a period: write a duration such as 30m, 8h, 2d or 1d12h"),
     ],
 )
@@ -578,7 +578,7 @@ def test_update_with_a_value_mysafe_refuses_is_refused_at_once(
         )
     )
     told = ask(user, slack, "UALICE", f"update {kind} {identifier} {typed}")
-    assert field in told and "Nothing was stored." in told
+    assert field.capitalize() in told and "Nothing was stored." in told
     nothing_stored(bot, slack)
 
 
@@ -750,7 +750,7 @@ def test_an_approvers_queue_counts_everything_and_pages_newest_first(
         seen += REQUEST_ID.findall(queue)
     assert seen == list(reversed(waiting))
     assert "page 7" not in ask(user, slack, APPROVER, "requests page 6")
-    assert "say which page" in user.command(APPROVER, "requests page x").text
+    assert "Say which page" in user.command(APPROVER, "requests page x").text
 
 
 def test_cancel_by_the_requester(
@@ -780,26 +780,26 @@ def test_cancel_by_someone_else_is_refused(
 BAD_COMMANDS = [
     ("frobnicate", 'no command "frobnicate"', "/mysafe help|login"),
     ("share password abc with @x", '"abc" is not an entry ID', "/mysafe share"),
-    ("share password 1", 'write "with" after the entry', "/mysafe share"),
+    ("share password 1", 'Write "with" after the entry', "/mysafe share"),
     ("share password 1 with @x", '"@x" is plain text, not a Slack mention', "/mysafe share"),
-    ("share password 1 with <#C0GENERAL|general>", "a channel is not a person", "/mysafe share"),
+    ("share password 1 with <#C0GENERAL|general>", "A channel is not a person", "/mysafe share"),
     ("share password 1 with <!here>", "@here is not a person", "/mysafe share"),
     ("share password 1 with <!subteam^S1|@ops>", "user group is not a MySafe group", "/mysafe share"),
     ('share password 1 with user:bobm reason "on call', "never closed", "/mysafe share"),
-    ("share password 1 with user:bobm reason", "say why after reason", "/mysafe share"),
-    ("unshare password 1 from", "say who", "/mysafe unshare"),
-    ("update password 1", "say what to change", "/mysafe update"),
+    ("share password 1 with user:bobm reason", "Say why after reason", "/mysafe share"),
+    ("unshare password 1 from", "Say who", "/mysafe unshare"),
+    ("update password 1", "Say what to change", "/mysafe update"),
     ("update password 1 colour=red", 'no field "colour"', "/mysafe update"),
-    ("update password 1 client_secret=x", "client secret is a secret", "/mysafe update"),
-    ("update password 1 name=a name=b", "name is given twice", "/mysafe update"),
+    ("update password 1 client_secret=x", "Client secret is a secret", "/mysafe update"),
+    ("update password 1 name=a name=b", "Name is given twice", "/mysafe update"),
     ("cancel R-0000", '"R-0000" is not a request ID', "/mysafe cancel"),
-    ("cancel", "which request?", "/mysafe cancel"),
+    ("cancel", "Which request?", "/mysafe cancel"),
     ("list things", '"things" is not a kind of entry', "/mysafe list"),
-    ("list", "say which kind of entry", "/mysafe list"),
-    ("show secret", "which API secret?", "/mysafe show"),
-    ("show password 0", "entry IDs are between 1 and", "/mysafe show"),
+    ("list", "Say which kind of entry", "/mysafe list"),
+    ("show secret", "Which API secret?", "/mysafe show"),
+    ("show password 0", "Entry IDs are between 1 and", "/mysafe show"),
     ("show password 1 2", '"2" is not expected here', "/mysafe show"),
-    ("rotate password 1 password=hunter2", "password is a secret", "/mysafe rotate"),
+    ("rotate password 1 password=hunter2", "Password is a secret", "/mysafe rotate"),
     ("create thing", '"thing" is not a kind of entry', "/mysafe create"),
     ("login now", '"now" is not expected here', "/mysafe login"),
     ("whoami please", '"please" is not expected here', "/mysafe whoami"),

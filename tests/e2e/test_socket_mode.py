@@ -137,7 +137,7 @@ def test_share_is_requested_approved_and_applied_over_socket_mode(
     assert acked["payload"]["text"].startswith("Working on /mysafe share password")
     message = slack.wait_for(lambda: approval_posts(slack))[0]
     request_id = request_id_of(message)
-    assert "+ carol (view)" in message.blocks_text()
+    assert "+ <@UCAROL> (view)" in message.blocks_text()
     assert request_id in slack.wait_responses(1)[0]["text"]  # told through response_url
 
     click = socket_slack.click("UAPPROVER1", "approve", request_id, slack.response_url)

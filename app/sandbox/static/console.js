@@ -2,6 +2,20 @@
 // Every text is hostile: nothing here writes HTML; text goes into the page as text nodes only.
 "use strict";
 
+// How far `when` is from `now` (both in ms), as Slack's `{ago}` says it: "in 1 minute",
+// "5 minutes ago". A moment still ahead is "in …" however close, never "0 minutes ago".
+function relativeTime(when, now) {
+  const seconds = (when - now) / 1000;
+  if (Math.abs(seconds) < 60 && seconds <= 0) return "just now";
+  const count = (n, unit) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  const minutes = Math.max(1, Math.round(Math.abs(seconds) / 60));
+  const hours = Math.round(minutes / 60);
+  const days = Math.round(hours / 24);
+  const span =
+    minutes < 60 ? count(minutes, "minute") : hours < 48 ? count(hours, "hour") : count(days, "day");
+  return seconds > 0 ? `in ${span}` : `${span} ago`;
+}
+
 (() => {
   const POLL_MS = 600;
   let state = null;
@@ -49,12 +63,7 @@
   DATE_TOKENS.date_pretty = (d) => pretty(d) || DATE_TOKENS.date(d);
   DATE_TOKENS.date_short_pretty = (d) => pretty(d) || DATE_TOKENS.date_short(d);
   DATE_TOKENS.date_long_pretty = (d) => pretty(d) || DATE_TOKENS.date_long(d);
-  DATE_TOKENS.ago = (d) => {
-    const minutes = Math.round((Date.now() - d.getTime()) / 60000);
-    if (Math.abs(minutes) < 60) return minutes >= 0 ? `${minutes} minutes ago` : `in ${-minutes} minutes`;
-    const hours = Math.round(minutes / 60);
-    return hours >= 0 ? `${hours} hours ago` : `in ${-hours} hours`;
-  };
+  DATE_TOKENS.ago = (d) => relativeTime(d.getTime(), Date.now());
 
   function pretty(d) {
     const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();

@@ -59,3 +59,31 @@ def test_a_secret_typed_in_a_command_is_refused_in_human_words_with_the_form_to_
     assert str(caught.value).startswith("client secret is a secret")
     assert Code("/mysafe rotate password 1") in (caught.value.line or ())
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_typo_of_a_verb_is_answered_with_the_verb_it_looks_like() -> None:
+    for typed, meant in (
+        ("shre password 1", "share"),
+        ("lsit passwords", "list"),
+        ("help shwo", "show"),
+    ):
+        with pytest.raises(CommandError) as caught:
+            parse(typed)
+        assert Code(meant) in (caught.value.line or ()), typed
+        assert f"Did you mean `{meant}`?" in str(caught.value)
+    with pytest.raises(CommandError) as caught:
+        parse("frobnicate")
+    assert "Did you mean" not in str(caught.value)  # nothing close: only the list
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["frobnicate", "help frobnicate", "cancel", "list", "unshare password 1 from", "show secret"],
+)
+def test_a_refusal_starts_as_a_sentence_does(typed: str) -> None:
+    from app.slack.replies import refusal_text
+
+    with pytest.raises(CommandError) as caught:
+        parse(typed)
+    told = refusal_text(caught.value)
+    assert told[:1].isupper(), told

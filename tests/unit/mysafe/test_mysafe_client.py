@@ -155,6 +155,29 @@ def test_not_found_is_1005(alice: UserClient) -> None:
     assert "Password not found" in caught.value.message
 
 
+def test_what_mysafe_said_is_told_once(alice: UserClient) -> None:
+    """MySafe starts its messages with the code; the person reads the code once."""
+    from app.edge import user_message
+
+    with pytest.raises(errors.NotFound) as caught:
+        alice.get(Kind.PASSWORD, 999)
+    assert caught.value.describe() == "Password not found (MySafe code 1005)"
+    assert user_message(caught.value).count("1005") == 1
+
+
+def test_a_refused_key_says_refused_once(services: Services, emulator: Emulator) -> None:
+    from app.edge import user_message
+    from app.mysafe.tokens import Credentials
+
+    client_id, _ = emulator.add_user("dora")
+    client = services.mysafe.session_for("UDORA", Credentials(client_id, "wrong-secret-value"))
+    with pytest.raises(errors.CredentialsRejected) as caught:
+        client.check()
+    told = user_message(caught.value).lower()
+    assert told.count("refused") + told.count("rejected") == 1, told
+    assert "mysafe said:" in told
+
+
 def test_no_access_is_1006(alice: UserClient, emulator: Emulator) -> None:
     emulator.add_user("carol")
     private = emulator.add_password("carol", name="Carol's", username="c", password="p")

@@ -203,6 +203,23 @@ def test_doctor_reports_a_bad_setting(slack_env: dict[str, str]) -> None:
     assert "MYSAFE_BOT_APPROVERS" in result.stdout and "Traceback" not in result.stderr
 
 
+def test_doctor_fix_lines_say_what_to_do_not_what_is_wrong_again() -> None:
+    """The FAIL line names the problem; the fix under it says where the value comes from."""
+    from app.ops.doctor import run_checks
+
+    checks = list(run_checks({"SLACK_BOT_TOKEN": "xoxb-1", "MYSAFE_TIMEOUT": "soon"}))
+    assert checks and not any(check.ok for check in checks)
+    for check in checks:
+        problem = check.detail.split(": ", 1)[1]
+        assert problem not in check.fix, check.line()
+        assert ".env" in check.fix, check.line()
+    fixes = {check.detail.split(":")[0]: check.fix for check in checks}
+    assert "mysafe-bot keygen" in fixes["MYSAFE_BOT_ENCRYPTION_KEY"]
+    assert "Signing Secret" in fixes["SLACK_SIGNING_SECRET"]
+    assert "Copy member ID" in fixes["MYSAFE_BOT_APPROVERS"]
+    assert "docs/configuration.md" in fixes["MYSAFE_TIMEOUT"]
+
+
 # --- Redis beyond one server ----------------------------------------------------------------
 
 

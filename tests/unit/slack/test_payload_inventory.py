@@ -316,7 +316,9 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.entry_label": lambda: _requests_each(blocks.entry_label, "text"),
     "blocks.headline": lambda: _requests_each(blocks.headline, "text"),
     "blocks.principal_line": lambda: (
-        ("text", blocks.principal_line(d)) for d in sharing_diff(Verb.SHARE)
+        ("text", blocks.principal_line(d, people))
+        for d in sharing_diff(Verb.SHARE)
+        for people in ({}, {d.principal.casefold(): "U0MENTIONED"})  # named by mention, or not
     ),
     "blocks.field_line": lambda: (
         ("text", blocks.field_line(d, verb)) for verb in Verb for d in field_diff(Kind.PASSWORD, verb)
