@@ -122,10 +122,11 @@ def named(stderr: str) -> list[str]:
 
 def test_serve_with_one_slack_setting_names_every_missing_variable_at_once(tmp_path) -> None:
     """Nothing set at all is the demo (tests/deploy/test_demo_mode.py); one Slack setting means a real
-    set-up, and then every other missing variable is named, one line each."""
+    set-up: the first line names the setting that left the demo, then every other missing
+    variable is named, one line each."""
     result = _run("serve", {"SLACK_BOT_TOKEN": "xoxb-1-real"}, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert named(result.stderr) == [v for v in REQUIRED if v != "SLACK_BOT_TOKEN"]
+    assert named(result.stderr) == ["SLACK_BOT_TOKEN"] + [v for v in REQUIRED if v != "SLACK_BOT_TOKEN"]
 
 
 def test_the_demo_marker_is_refused_off_loopback(env: dict[str, str]) -> None:
