@@ -52,8 +52,9 @@ def why_not(env: Mapping[str, str], error: ConfigError) -> ConfigError:
     """A stray Slack variable (an old token in a shell) leaves the demo and lists what a real
     set-up misses: first say which variable did it, and how to get the demo back."""
     stray = slack_variables_set(env)
-    if not stray or not any(problem.variable in SLACK_VARIABLES for problem in error.problems):
-        return error
+    missing = [p.variable for p in error.problems if p.variable in SLACK_VARIABLES]
+    if not stray or not any(name not in stray for name in missing):
+        return error  # every Slack variable a real set-up needs is there: no stray one
     it = "it" if len(stray) == 1 else "them"
     note = ConfigError(
         ", ".join(stray),
