@@ -41,7 +41,14 @@ from app.approvals.passwords import new_password
 from app.approvals.scripts import lua
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
-from app.errors import ApprovalError, BotError, LeaseLost, MySafeError, NotApplied
+from app.errors import (
+    ApprovalError,
+    BotError,
+    CredentialsMissing,
+    LeaseLost,
+    MySafeError,
+    NotApplied,
+)
 from app.mysafe.models import Kind
 from app.mysafe.transport import deadline
 from app.storage import RedisClient
@@ -203,7 +210,7 @@ class RevokeStore:
             "kind": change.kind.value,
             "identifier": str(change.identifier),
             "entry_name": request.entry_name,
-            "owner": request.requester,
+            "owner": self._owner(request),
             "grant": grant.dumps(),
             "ends": repr(ends),
             "notify": json.dumps(list(request.notify)),
@@ -216,6 +223,14 @@ class RevokeStore:
         ttl = int(change.duration + RETENTION)
         flat = [str(x) for pair in fields.items() for x in pair]
         return float(self._schedule(keys=[self.record_key(request.id)], args=[ttl, *flat]))
+
+    def _owner(self, request: ChangeRequest) -> str:
+        """Whose key takes the share back: its requester, or for an extension the owner of
+        the share it extends (an extension filed under a grantee's name before extensions kept
+        the original's requester must not hand her the end)."""
+        extends = request.change.extends
+        earlier = self.redis.hget(self.record_key(extends), "owner") if extends else None
+        return earlier or request.requester
 
     def claim(self, request_id: str, *, now: float, lease: str, lease_until: float) -> tuple[str, str]:
         status, when = self._claim(
@@ -495,10 +510,14 @@ class Revoker:
     def extend(
         self, request_id: str, actor: str, *, idempotency_key: str | None = None
     ) -> ChangeRequest:
-        """A new request for the same share and a new period of the same length, by the owner
-        or a grantee; it needs approval like any share and says what it extends. Once applied
-        it takes over this share's end (see `Engine.apply`). The same `idempotency_key` (one
-        click, run again after a crash) makes no second request."""
+        """A new request for the same share and a new period of the same length, asked by the
+        owner or a grantee; it needs approval like any share and says what it extends. Once
+        applied it takes over this share's end (see `Engine.apply`). The same
+        `idempotency_key` (one click, run again after a crash) makes no second request.
+
+        The extension is the original's, whoever asks: its requester (whose key grants and
+        later takes back), ticket and source. Filed as the grantee's, her logout would leave
+        the end without a key, and a ticket rule would refuse every extension."""
         revoke = self.store.get(request_id)
         if revoke is None or revoke.state in ENDED:
             raise ApprovalError(f"{request_id} has already ended: ask for a new share instead.")
@@ -507,13 +526,22 @@ class Revoker:
         original = self.engine.get(request_id)
         change = replace(original.change, extends=request_id)
         reason = f"extends {request_id}" + (f": {original.reason}" if original.reason else "")
-        request = self.engine.submit(
-            change,
-            requester=actor,
-            reason=reason[:500],
-            notify=original.notify,
-            idempotency_key=idempotency_key,
-        )
+        try:
+            request = self.engine.submit(
+                change,
+                requester=original.requester,
+                reason=reason[:500],
+                ticket=original.ticket,
+                source=original.source,
+                notify=original.notify,
+                idempotency_key=idempotency_key,
+            )
+        except CredentialsMissing:
+            if actor == original.requester:
+                raise
+            raise ApprovalError(
+                "The owner who shared it has unlinked their MySafe key: ask them to share it again."
+            ) from None
         self.engine.audit.record("revoke.extend_asked", request=request_id, actor=actor, by=request.id)
         return request
 

@@ -419,6 +419,33 @@ def test_an_approved_extension_takes_over_the_end(
     assert sharing(emulator, entry) == {"bobm": False}
 
 
+def test_a_grantees_extension_stays_the_owners_share_to_end(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, services: Services, link
+) -> None:
+    """carol, granted edit by alices through a ticket, asks to extend and then logs out: the
+    extension is still alices's share (her key, her ticket, its source), and its end takes
+    carol's access away with alices's key."""
+    link("UCAROL", "carol")
+    ticket = {"key": "OPS-7", "url": "https://tickets.example.com/OPS-7"}
+    change = Change(
+        Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol", can_edit=True),), duration=HOUR
+    )
+    original = engine.submit(
+        change, requester="UALICE", reason="on-call", ticket=ticket, source="webhook", notify=["UCAROL"]
+    )
+    engine.approve(original.id, "UAPPROVER1", is_approver=True)
+    extension = revoker.extend(original.id, "UCAROL")
+    assert (extension.requester, extension.source) == ("UALICE", "webhook")
+    assert extension.ticket == ticket
+    applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+    assert applied.state is State.APPLIED
+    services.vault.unlink("UCAROL")  # /mysafe logout
+    revoker.sweep(now=float(applied.result["ends"]) + 1)
+    ended = revoker.store.get(extension.id)
+    assert ended is not None and (ended.owner, ended.state) == ("UALICE", "done")
+    assert sharing(emulator, entry) == {"bobm": False}
+
+
 def test_an_extension_approved_while_the_old_end_is_claimed_keeps_the_access(
     engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
 ) -> None:
