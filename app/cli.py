@@ -264,17 +264,21 @@ def _users_unlink(args: argparse.Namespace) -> int:
 
 
 def _users_rotate(args: argparse.Namespace) -> int:
+    from app.jobs.queue import JobQueue
+
     runtime = _runtime()
     services = runtime.services
     try:
         accounts = services.vault.rotate_keys()
         tokens = services.mysafe.tokens.rotate(services.vault.linked_ids())
         pending = runtime.engine.store.rotate_secrets(services.keyring)
+        jobs = JobQueue(services.redis, services.keyring, prefix=runtime.settings.key_prefix).reseal()
     finally:
         runtime.close()
     print(
-        f"re-encrypted {accounts} client secret(s), {tokens} cached token(s) and the secret "
-        f"values of {pending} pending request(s) with the newest key"
+        f"re-encrypted {accounts} client secret(s), {tokens} cached token(s), the secret "
+        f"values of {pending} pending request(s) and {jobs} job(s) waiting to run with the "
+        "newest key"
     )
     return 0
 

@@ -81,6 +81,13 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
             "start `mysafe-bot worker` (it expires requests, takes over stuck applies "
             "and delivers ticket callbacks)",
         )
+        yield _guard(
+            "parked jobs",
+            lambda: _parked(services, settings),
+            "no configured key opens these jobs (sealed with a key since removed from "
+            "MYSAFE_BOT_ENCRYPTION_KEY) or they are no job: ask the people named to repeat "
+            "them; keep a retired key configured until `mysafe-bot users rotate-keys` has run",
+        )
     finally:
         runtime.close()
 
@@ -178,6 +185,34 @@ def _worker(services: Services, settings: Settings) -> str:
     if age > HEARTBEAT_STALE:
         raise _Failed(f"the last worker heartbeat is {age:.0f} s old")
     return f"alive (last heartbeat {age:.0f} s ago)"
+
+
+#: Parked jobs named on doctor's line; the count says how many more there are.
+PARKED_SHOWN = 5
+
+
+def _parked(services: Services, settings: Settings) -> str:
+    """Jobs the consumers set aside unrun: each is a command, click or form somebody was
+    told "Working on …" about and that will never run."""
+    from app.jobs.queue import JobQueue
+    from app.text import for_terminal
+
+    queue = JobQueue(services.redis, services.keyring, prefix=settings.key_prefix)
+    count = queue.parked_count()
+    if not count:
+        return "none: every job taken in could be read"
+    shown = [
+        f"{p.job} ({for_terminal(p.kind)} of {for_terminal(p.who)}, {_when(p.at)}): {p.why}"
+        for p in queue.parked(limit=PARKED_SHOWN)
+    ]
+    more = f"; and {count - len(shown)} more" if count > len(shown) else ""
+    raise _Failed(f"{count} job(s) set aside unrun: " + "; ".join(shown) + more)
+
+
+def _when(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _mysafe(settings: Settings) -> str:

@@ -125,7 +125,8 @@ def test_the_readme_key_rotation_locks_nobody_out(
 
     from app.approvals.changes import Change, Verb
     from app.approvals.engine import Engine
-    from app.crypto import generate_key
+    from app.crypto import Keyring, generate_key
+    from app.jobs.queue import JobQueue
     from app.mysafe.models import Kind
     from app.services import Services
     from app.settings import Scope, Settings
@@ -143,11 +144,15 @@ def test_the_readme_key_rotation_locks_nobody_out(
         secrets={"password": "Rotated-Pw-9"},
     )
     old, new = env["MYSAFE_BOT_ENCRYPTION_KEY"], generate_key()
+    prefix = env["MYSAFE_BOT_KEY_PREFIX"]
+    JobQueue(redis, services.keyring, prefix=prefix).put("command", {"text": "help"}, who="UALICE")
 
     result = run({**env, "MYSAFE_BOT_ENCRYPTION_KEY": f"{new},{old}"}, "users", "rotate-keys")
     assert result.returncode == 0, result.stderr
     assert "1 client secret(s), 1 cached token(s)" in result.stdout
-    assert "1 pending request(s)" in result.stdout
+    assert "1 pending request(s) and 1 job(s) waiting" in result.stdout
+    (job,) = JobQueue(redis, Keyring([new]), prefix=prefix).read("c", count=5, block_ms=100)
+    assert job.body == {"text": "help"}  # a job waiting across the rotation still opens
 
     only_new = Settings.from_env(
         {**env, "MYSAFE_BOT_ENCRYPTION_KEY": new}, scope=Scope.SERVICE, dotenv=None
