@@ -546,15 +546,34 @@ class Revoker:
         return request
 
     def give_up(self, request_id: str, actor: str, *, is_approver: bool) -> str:
-        """An approver stops a failing revoke's retries; 'ok', or the state that refused it."""
+        """An approver of the rule the share was approved under (`is_approver`, the front's
+        answer) stops a failing revoke's retries; 'ok', or why not: 'not_approver',
+        'beneficiary', or the state that refused it. A grantee never may: giving up would
+        let her keep the access."""
         if not is_approver:
             return "not_approver"
+        if self._gains(request_id, actor):
+            return "beneficiary"
         status = self.store.give_up(request_id, actor=actor, now=timestamp())
         if status == "ok":
             metrics.REVOKES.labels(outcome="given_up").inc()
             self.engine.audit.record("revoke.given_up", request=request_id, actor=actor)
             self._tell(request_id, "revoke_given_up")
         return status
+
+    def _gains(self, request_id: str, actor: str) -> bool:
+        """Whether `actor` is among the share's grantees: mentioned (Slack ID), or given access
+        under a MySafe name that is theirs, confirmed or only claimed (a claim may count
+        against its claimant)."""
+        revoke = self.store.get(request_id)
+        if revoke is None:
+            return False
+        vault = self.engine.services.vault
+        names = {
+            n.casefold() for n in (vault.mysafe_username(actor), vault.claimed_username(actor)) if n
+        }
+        grantees = {g.name.casefold() for g in revoke.grant.items if not g.is_group}
+        return actor in revoke.notify or bool(names & grantees)
 
     def _tell(self, request_id: str, event: str) -> None:
         revoke = self.store.get(request_id)

@@ -186,15 +186,29 @@ class SlackFront:
             self.publish_home(user)
 
     def _give_up(self, body: dict[str, Any], respond: Respond | None) -> None:
-        """An approver stops the retries of a revoke that keeps failing."""
+        """An approver of the rule the share was approved under stops the retries of a revoke
+        that keeps failing; an approver of another rule, or a grantee, may not."""
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         if self.revoker is None:
             return
-        status = self.revoker.give_up(request_id, user, is_approver=user in self.approvers)
-        if status == "not_approver":
-            self.tell(body, respond, "Only approvers can give up on removing an access.")
-        elif status != "ok" and not taken_over():  # else the first run gave up already
-            self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            is_approver = self.approvers.may_decide(user, self.engine.get(request_id))
+            status = self.revoker.give_up(request_id, user, is_approver=is_approver)
+            if status == "not_approver":
+                self.tell(
+                    body,
+                    respond,
+                    "Only approvers of the rule this share was approved under can give up on "
+                    "removing it.",
+                )
+            elif status == "beneficiary":
+                self.tell(
+                    body,
+                    respond,
+                    "You have this access through the share: you cannot give up removing it.",
+                )
+            elif status != "ok" and not taken_over():  # else the first run gave up already
+                self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
 
     # --- jobs ----------------------------------------------------------------------------
 
@@ -337,8 +351,10 @@ class SlackFront:
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         with answer_errors(lambda text: self.tell(body, respond, text)):
             request = self.engine.get(request_id)
-            if user != request.requester and user not in self.approvers:
-                raise ApprovalError("Only the approvers and the requester can open the full change.")
+            if user != request.requester and not self.approvers.may_decide(user, request):
+                raise ApprovalError(
+                    "Only the approvers and the requester of this request can open the full change."
+                )
             self.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))
 
     def tell(self, body: dict[str, Any], respond: Callable[..., Any] | None, text: str) -> None:

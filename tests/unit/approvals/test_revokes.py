@@ -311,6 +311,22 @@ def test_an_approver_may_give_up(
     assert [e for _, e, _ in told.outcomes] == ["revoke_failed", "revoke_given_up"]
 
 
+def test_a_grantee_may_not_give_up_the_end_of_her_own_access(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, services: Services
+) -> None:
+    """Even when she approves for some rule: giving up would let her keep the access."""
+    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),), duration=HOUR)
+    request = engine.submit(change, requester="UALICE", notify=["UCAROL"])
+    ends = float(engine.approve(request.id, "UAPPROVER1", is_approver=True).request.result["ends"])
+    emulator.inject(status=503, method="GET", path_prefix="/api/mysafe/password/", times=100)
+    revoker.sweep(now=ends + 1)
+    services.vault.map_mention("UCAROL2", "Carol")  # her second Slack account
+    for grantee in ("UCAROL", "UCAROL2"):
+        assert revoker.give_up(request.id, grantee, is_approver=True) == "beneficiary"
+    revoke = revoker.store.get(request.id)
+    assert revoke is not None and revoke.state == "retrying"
+
+
 # --- exactly once -------------------------------------------------------------------------------
 
 
