@@ -47,6 +47,17 @@ def test_users_link_list_map_unlink(env: dict[str, str], emulator: Emulator, ser
     assert services.vault.account("UALICE") is None
 
 
+def test_users_list_prints_names_escaped(env: dict[str, str], services, redis) -> None:
+    """A name stored before usernames were checked, with an ESC sequence that would erase its
+    "unconfirmed" marker: printed escaped, the marker still there."""
+    services.vault.link("UALICE", client_id="cid", client_secret="s", mysafe_username="mallory")
+    redis.hset(services.vault.account_key("UALICE"), "mysafe_username", "carol\x1b[2K\r")
+    redis.hset(services.vault.account_key("UALICE"), "confirmed", "0")
+    listing = run(env, "users", "list")
+    assert listing.returncode == 0 and "\x1b" not in listing.stdout
+    assert '"carol\\u001b[2K\\r"?' in listing.stdout
+
+
 def test_users_link_refuses_a_rejected_key(env: dict[str, str], emulator: Emulator, services) -> None:
     client_id, _ = emulator.add_user("alices")
     result = run(
