@@ -16,7 +16,8 @@ recorded applied (see `Engine.apply`), and its `ends` never moves once written: 
 apply keeps the first attempt's grant. The index is a hint like the other indexes: a worker
 claims a due revoke with one script on the record (`revoke_claim.lua`), so two workers, or a
 worker restarted mid-revoke, never both write; a claim whose worker died runs out and the
-next sweep takes it. Records are kept `RETENTION` seconds past their end, for the record.
+next sweep takes it. Records are kept `RETENTION` seconds past their end, for the record, and
+one still being retried `RETENTION` seconds past its last failed attempt.
 
 A revoke reads the entry as the owner under the entry lock, undoes only what the grant added
 and the entry still shows as the request left it (`app.approvals.grants.take_back`), and
@@ -304,6 +305,12 @@ class RevokeStore:
         was lost, runs out within `SAFETY`, or an extension took the end over."""
         return self._write(keys=[self.record_key(request_id)], args=[lease, repr(now + SAFETY)]) == "ok"
 
+    def keep(self, request_id: str) -> None:
+        """Keep a record that is still being retried `RETENTION` seconds from now: set once at
+        schedule, its expiry would otherwise drop a revoke that keeps failing, silently,
+        while the channel still says it is being retried."""
+        self.redis.expire(self.record_key(request_id), RETENTION)
+
     def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
         key = self.record_key(request_id)
         if self.redis.exists(key):  # never a partial record (it would have no TTL either)
@@ -475,6 +482,7 @@ class Revoker:
         ):
             return
         self.store.reindex(revoke.request_id, next_at)
+        self.store.keep(revoke.request_id)
         metrics.REVOKES.labels(outcome="failed").inc()
         log.warning(
             "revoke failed; will retry",

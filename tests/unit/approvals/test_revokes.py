@@ -18,7 +18,7 @@ from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import Grant, Granted, take_back
-from app.approvals.revokes import REMIND_LEASE, RETRY_BASE, Revoke, Revoker
+from app.approvals.revokes import REMIND_LEASE, RETENTION, RETRY_BASE, Revoke, Revoker
 from app.approvals.store import State
 from app.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
@@ -281,6 +281,21 @@ def test_mysafe_down_is_retried_with_backoff_and_told(
     assert [e for _, e, _ in told.outcomes] == ["revoke_failed", "revoked"]
     events = [r.event for r in engine.audit.read(request=request_id)]
     assert events[-2:] == ["revoke.failed", "revoke.done"]
+
+
+def test_a_revoke_still_retrying_when_its_record_would_lapse_is_kept(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, redis
+) -> None:
+    """Its record was kept `RETENTION` past the end, and dropped then with no word while the
+    channel still said "still retrying": each failed attempt keeps it that long again."""
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    key = revoker.store.record_key(request_id)
+    redis.expire(key, 60)  # weeks of failures later: about to lapse
+    emulator.inject(status=503, method="GET", path_prefix="/api/mysafe/password/", times=100)
+    revoker.sweep(now=ends + 1)
+    assert redis.ttl(key) > RETENTION - 60
+    revoke = revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "retrying"
 
 
 def test_an_unlinked_owner_is_retried_until_linked_again(
