@@ -382,10 +382,14 @@ def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
 
 
 def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
-    """The approval message as posted to `escalate_to`: the same buttons, and why it is there."""
+    """The approval message as posted to `escalate_to`, why it is there and where it is
+    decided, without buttons: the people (or channel) escalated to are told, not made
+    approvers, and buttons that refuse everyone the rule does not list would mislead."""
     fallback, message = approval_message(request)
+    message = [block for block in message if block.get("type") != "actions"]
     since = f": waiting since {date(request.created)}" if request.state is State.PENDING else ""
-    note = _context(f"⏫ Escalated{since}")
+    where = f"; its approvers decide in <#{request.channel}>" if request.channel else ""
+    note = _context(f"⏫ Escalated{since}{where}")
     if len(message) < MESSAGE_BLOCKS:
         message = [message[0], note, *message[1:]]
     return f"Escalated: {fallback}", message
