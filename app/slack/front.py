@@ -217,7 +217,12 @@ class SlackFront:
         self.on_job(kind, work)
 
         def store_then_ack(ack: Callable[..., Any], body: dict[str, Any]) -> None:
-            self.take_click(kind, body)
+            # Over HTTP the route checked the shape already; Socket Mode comes straight here.
+            why = problem(body)
+            if why is not None:
+                log.warning("malformed slack payload", extra={"event": "slack.malformed", "why": why})
+            else:
+                self.take_click(kind, body)
             ack()
 
         return store_then_ack
@@ -448,11 +453,11 @@ def register_slack(app: Flask, front: SlackFront) -> None:
         try:
             body = read_body(raw.decode("utf-8", "replace"), request.mimetype or None)
             why = problem(body)
-        except Exception:  # noqa: BLE001 - a malformed body: one log line, a 400, no trace
+        except Exception as error:  # noqa: BLE001 - a malformed body: one log line, a 400
+            # Malformed input is not a bug of ours: no traceback, only what it was.
             log.warning(
                 "unreadable slack payload",
-                exc_info=True,
-                extra={"event": "slack.malformed", "why": "unreadable"},
+                extra={"event": "slack.malformed", "why": "unreadable", "error": type(error).__name__},
             )
             return Response("", status=400)
         if why is not None:
@@ -465,9 +470,10 @@ def register_slack(app: Flask, front: SlackFront) -> None:
             return fast
         try:
             return to_flask_response(front.bolt.dispatch(from_flask(request)))
-        except Exception:  # noqa: BLE001 - Bolt's own parsing: one log line, a 400, no trace
-            log.error(
-                "slack payload bolt could not read", exc_info=True, extra={"event": "slack.unreadable"}
+        except Exception as error:  # noqa: BLE001 - Bolt's own parsing: one log line, a 400
+            log.warning(
+                "slack payload bolt could not read",
+                extra={"event": "slack.unreadable", "error": type(error).__name__},
             )
             return Response("", status=400)
 
