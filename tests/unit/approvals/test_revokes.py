@@ -312,6 +312,24 @@ def test_an_unlinked_owner_is_retried_until_linked_again(
     assert sharing(emulator, entry) == {"bobm": False}
 
 
+def test_a_revoke_under_way_when_its_owner_logs_out_still_takes_the_access_back(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, services: Services
+) -> None:
+    """Giving access back is always allowed: unlike an apply, a revoke does not check the
+    owner's link again before it writes (the owner's logout must not keep a grantee's access)."""
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    held = emulator.hold(method="GET", path_prefix="/api/mysafe/password/")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        swept = pool.submit(revoker.sweep, now=ends + 1)
+        assert held.arrived.wait(10)  # the revoke has read the owner's key and the entry
+        services.vault.unlink("UALICE")  # /mysafe logout
+        held.release()
+        assert swept.result(timeout=30) == 1
+    assert sharing(emulator, entry) == {"bobm": False}
+    revoke = revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "done"
+
+
 def test_an_approver_may_give_up(
     engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
 ) -> None:
