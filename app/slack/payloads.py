@@ -2,8 +2,8 @@
 
 A valid signature proves who sent a body, not that it is well formed: a payload without a user,
 with actions that are not a list or a click without the value the bot's buttons carry, or with
-a view whose `private_metadata` is not what the bot wrote, is refused with a 400 and one log line, instead of failing inside a listener with a
-traceback and a 500.
+a view whose `private_metadata` is not what the bot wrote, is refused with a 400 and one log
+line, instead of failing inside a listener with a traceback and a 500.
 """
 
 from __future__ import annotations
