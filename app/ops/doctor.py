@@ -138,28 +138,69 @@ def _channel(client: WebClient, settings: Settings) -> str:
 
 
 def _approvers(client: WebClient, settings: Settings) -> str:
-    """Every configured approver exists and is active, every group exists and has members:
-    a typo in MYSAFE_BOT_APPROVERS otherwise shows only when nobody can approve."""
+    """Every configured approver exists and is active, every group exists and has members,
+    and every rule has as many approvers as approvals: a typo in MYSAFE_BOT_APPROVERS, or a
+    rule asking 3 approvals of a 2-member group, otherwise shows only when nobody can approve
+    (`policy check` can count only the user IDs a file lists; Slack knows the groups)."""
     problems, people = [], set(settings.approver_users)
     for user in sorted(settings.approver_users):
         problem = _user_problem(client, user)
         if problem:
             problems.append(problem)
+    groups: dict[str, set[str] | None] = {}
     for group in sorted(settings.approver_groups):
         try:
-            members = client.usergroups_users_list(usergroup=group)["users"]
+            members = _members(client, group)
         except SlackApiError as error:
+            groups[group] = None
             problems.append(f"group {group}: Slack said {error.response.get('error', 'error')}")
             continue
+        groups[group] = members
         if not members:
             problems.append(f"group {group} has no members")
         people.update(members)
+    problems += _short_rules(client, settings, groups)
     if problems:
         raise _Failed("; ".join(problems))
     return (
         f"{len(settings.approver_users)} user(s) and {len(settings.approver_groups)} "
         f"group(s) exist: {len(people)} people can approve"
     )
+
+
+def _members(client: WebClient, group: str) -> set[str]:
+    return set(client.usergroups_users_list(usergroup=group)["users"])
+
+
+def _short_rules(
+    client: WebClient, settings: Settings, groups: dict[str, set[str] | None]
+) -> list[str]:
+    """The rules (of the policy file, or the settings' one rule) needing more approvals than
+    they have people to give them, counting each group's members as Slack lists them now.
+    A rule with a group Slack does not answer for is left out (that problem is said apart)."""
+    from app.approvals.policy import Defaults, default_policy
+    from app.settings import is_user_group
+
+    policy = settings.policy or default_policy(Defaults.of(settings))
+    short = []
+    for rule in policy.rules:
+        listed = [a for a in rule.approvers if is_user_group(a)]
+        if rule.approvals == 0 or not listed:
+            continue  # none needed, or counted from the file by `policy check` already
+        people = {a for a in rule.approvers if not is_user_group(a)}
+        for group in sorted(listed):
+            if group not in groups:
+                try:
+                    groups[group] = _members(client, group)
+                except SlackApiError:
+                    groups[group] = None
+            people |= groups[group] or set()
+        if all(groups[g] is not None for g in listed) and rule.approvals > len(people):
+            short.append(
+                f"rule “{rule.name}” needs {rule.approvals} approvals but has "
+                f"{len(people)} approver(s): no request under it could ever be approved"
+            )
+    return short
 
 
 def _user_problem(client: WebClient, user: str) -> str | None:

@@ -220,6 +220,22 @@ def _parked_total(url: str) -> float:
     return float(found[0]) if found else 0.0
 
 
+def test_doctor_names_a_rule_asking_more_approvals_than_its_group_has(
+    slack_env: dict[str, str], slack: SlackFake, tmp_path
+) -> None:
+    """`policy check` counts only the user IDs a file lists; doctor asks Slack for the
+    groups: 3 approvals of a 2-member group could never be given."""
+    slack.usergroups["S0ONCALL"] = ["UONCALL1", "UONCALL2"]
+    policy = tmp_path / "policy.yml"
+    policy.write_text(
+        "rules:\n  - name: prod\n    match: {tags: [prod]}\n    approvals: 3\n"
+        "    approvers: [S0ONCALL]\n"
+    )
+    out = _doctor({**slack_env, "MYSAFE_BOT_POLICY": str(policy)}).stdout
+    line = next(line for line in out.splitlines() if line.startswith("FAIL approvers"))
+    assert "rule “prod” needs 3 approvals but has 2 approver(s)" in line
+
+
 def test_doctor_reports_a_bad_setting(slack_env: dict[str, str]) -> None:
     result = _doctor({k: v for k, v in slack_env.items() if k != "MYSAFE_BOT_APPROVERS"})
     assert result.returncode == 2 and "FAIL settings" in result.stdout  # as every command's
