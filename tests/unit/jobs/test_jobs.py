@@ -209,11 +209,12 @@ def test_rotating_keys_reseals_the_jobs_waiting_to_run(
     queue: JobQueue, redis, key_prefix: str, encryption_key: str
 ) -> None:
     """`users rotate-keys` re-seals waiting job bodies: once the old key is removed, they
-    still open and run."""
+    still open and run. One no key opens is left for the reader to park."""
+    JobQueue(redis, Keyring([generate_key()]), prefix=key_prefix).put("command", body(9), who="UBOB")
     queue.put("command", body(1), who="UALICE")
     new_key = generate_key()
     rotating = JobQueue(redis, Keyring([new_key, encryption_key]), prefix=key_prefix)
     assert rotating.reseal() == 1
     fresh = JobQueue(redis, Keyring([new_key]), prefix=key_prefix)
     (job,) = fresh.read("c", count=10, block_ms=100)
-    assert job.body == body(1) and fresh.parked() == []
+    assert job.body == body(1) and [p.who for p in fresh.parked()] == ["UBOB"]
