@@ -112,6 +112,9 @@ class Revoke:
     duration: int = 0
     #: The claim holder passed its last check and writes (or wrote): no extension takes over.
     writing: bool = False
+    #: The approvers of the rule the share was approved under (who may give up its end),
+    #: kept here because a revoke retried for long outlives its request's record.
+    approvers: frozenset[str] = frozenset()
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
@@ -139,6 +142,7 @@ class Revoke:
             rotated=bool(data.get("rotated")),
             duration=int(data.get("duration") or 0),
             writing=bool(data.get("writing")),
+            approvers=frozenset(json.loads(data.get("approvers") or "[]")),
         )
 
     @property
@@ -220,6 +224,7 @@ class RevokeStore:
             "rotate_after": "1" if change.rotate_after else "",
             "remind_at": repr(remind_at(ends, change.duration)),
             "duration": str(change.duration),
+            "approvers": json.dumps(sorted(request.approvers)),
         }
         ttl = int(change.duration + RETENTION)
         flat = [str(x) for pair in fields.items() for x in pair]

@@ -192,7 +192,7 @@ class SlackFront:
         if self.revoker is None:
             return
         with answer_errors(lambda text: self.tell(body, respond, text)):
-            is_approver = self.approvers.may_decide(user, self.engine.get(request_id))
+            is_approver = self.approvers.listed(user, self._share_approvers(request_id))
             status = self.revoker.give_up(request_id, user, is_approver=is_approver)
             if status == "not_approver":
                 self.tell(
@@ -209,6 +209,17 @@ class SlackFront:
                 )
             elif status != "ok" and not taken_over():  # else the first run gave up already
                 self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
+
+    def _share_approvers(self, request_id: str) -> frozenset[str]:
+        """The approvers of the rule a time-bound share was approved under: kept on its revoke
+        record (a failing end may outlive the request's own record), else on the request
+        (records scheduled before they were kept there), else the settings' one rule."""
+        assert self.revoker is not None
+        revoke = self.revoker.store.get(request_id)
+        if revoke is not None and revoke.approvers:
+            return revoke.approvers
+        request = self.engine.store.get(request_id)
+        return (request.approvers if request else frozenset()) or self.services.settings.approvers
 
     # --- jobs ----------------------------------------------------------------------------
 

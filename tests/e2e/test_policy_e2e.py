@@ -184,6 +184,7 @@ def test_only_the_requests_own_approvers_see_its_change_or_give_up_its_end(
     revoker = bot.runtime.revoker
     assert revoker is not None
     revoker.sweep(now=float(bot.engine.get(request_id).result["ends"]) + 1)
+    bot.services.redis.delete(bot.engine.store.request_keys(request_id)[0])  # weeks later
     click(user, slack, "UAPPROVER4", request_id, "revoke_give_up")
     assert "Only approvers of the rule" in told(slack, "give up")
     revoke = revoker.store.get(request_id)
