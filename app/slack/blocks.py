@@ -495,15 +495,18 @@ def requester_notice(request: ChangeRequest) -> str:
     )
 
 
-def waiting_notice(request: ChangeRequest, channel: str) -> str:
+def waiting_notice(request: ChangeRequest, channel: str, *, asked_by: str = "") -> str:
     """What the requester is told once their request is stored (any front: command or modal);
-    `channel` unless the request's policy rule posts it elsewhere."""
+    `channel` unless the request's policy rule posts it elsewhere. `asked_by`: a grantee who
+    asked for an extension, which is filed as the owner's (only the owner can cancel it)."""
     channel = request.rule_channel or channel
-    return (
+    head = (
         f"Request *{request.id}* is waiting for approval in <#{channel}>: "
-        f"{request.change.verb.value} {entry_label(request)}. "
-        f"Cancel it with `/mysafe cancel {request.id}`."
+        f"{request.change.verb.value} {entry_label(request)}."
     )
+    if asked_by and asked_by != request.requester:
+        return f"{head} It is filed for the owner who shared it, <@{request.requester}>."
+    return f"{head} Cancel it with `/mysafe cancel {request.id}`."
 
 
 def approver_notice(request: ChangeRequest) -> str:

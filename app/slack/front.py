@@ -169,7 +169,9 @@ class SlackFront:
                 self.tell(
                     body,
                     respond,
-                    blocks.waiting_notice(request, self.services.settings.approval_channel),
+                    blocks.waiting_notice(
+                        request, self.services.settings.approval_channel, asked_by=user
+                    ),
                 )
 
     def _revoke_now(self, body: dict[str, Any], respond: Respond | None) -> None:
