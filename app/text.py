@@ -13,6 +13,7 @@ only of an http(s) address with a host. `units` measures text as Slack counts it
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import quote, urlsplit
 
@@ -146,3 +147,11 @@ def chunks(text: str, size: int) -> list[str]:
     if current or not pieces:
         pieces.append("".join(current))
     return pieces
+
+
+def for_terminal(value: object) -> str:
+    """A value an operator's terminal prints inert, as the audit output does: as is when
+    every character is printable, else JSON-quoted, which escapes ESC and every other control
+    or format character (a claimed name could otherwise hide a marker or rewrite a line)."""
+    text = str(value)
+    return text if text.isprintable() and '"' not in text and "\\" not in text else json.dumps(text)

@@ -22,6 +22,7 @@ the approval policy) to count an approval, until an administrator maps that pers
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from app.clock import utcnow
@@ -51,9 +52,18 @@ def check_slack_id(slack_id: str) -> str:
     return slack_id
 
 
+#: Unicode categories never in a username: controls (ESC, DEL, C1) and format characters
+#: (bidi overrides, zero-width ones), which can rewrite or hide text on a terminal or in Slack.
+_INVISIBLE = frozenset({"Cc", "Cf"})
+
+
 def check_username(name: str) -> str:
     if not MYSAFE_USERNAME.match(name or ""):
         raise ValidationError({"mysafe_username": "expected a MySafe username without spaces"})
+    if any(unicodedata.category(c) in _INVISIBLE for c in name):
+        raise ValidationError(
+            {"mysafe_username": "expected a MySafe username without control or invisible characters"}
+        )
     return name
 
 
@@ -221,7 +231,7 @@ def link_verified(
     mysafe.session_for(slack_id, credentials).check()
     account = vault.link(
         slack_id,
-        client_id=client_id,
+        client_id=credentials.client_id,  # the one checked, not what was pasted around it
         client_secret=client_secret,
         mysafe_username=mysafe_username,
         confirmed=confirmed,

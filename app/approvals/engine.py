@@ -221,7 +221,7 @@ class Engine:
             "rule_channel": rule.channel,
             "remind_after": str(rule.remind_after or 0),
             "escalate_to": json.dumps(list(rule.escalate_to)),
-            "requester_ids": json.dumps(self._identities(requester)[1]),
+            "requester_ids": json.dumps(self._known_as(requester)),
             "attempts": "0",
             "notify": json.dumps(list(notify)[:50]),
             "people": json.dumps({name.casefold(): who for name, who in (people or {}).items()}),
@@ -428,16 +428,35 @@ class Engine:
 
     def _identities(self, actor: str) -> tuple[list[str], list[str]]:
         """Who the clicker is: as `beneficiaries` names people (Slack ID, MySafe usernames),
-        and as quorum counts them (`slack:U…`, `mysafe:name`): two Slack accounts linked to
-        one MySafe user are one person.
+        and as the checks compare them (`slack:U…`, `mysafe:name`): two Slack accounts linked
+        to one MySafe user are one person.
 
-        A claimed name counts here too: it can only make its claimant refused or counted
-        once with someone else, never let them approve something they could not otherwise."""
+        A claimed name counts here as if it were confirmed, and also as a claim: it can only
+        make its claimant refused or counted once with someone else (`_known_as` keeps it a
+        claim in what is stored), never let them approve something they could not otherwise."""
         vault = self.services.vault
         names = [
             n.casefold() for n in (vault.mysafe_username(actor), vault.claimed_username(actor)) if n
         ]
-        return [actor, *names], [f"slack:{actor}", *(f"mysafe:{n}" for n in names)]
+        claimed = vault.claimed_username(actor)
+        return [actor, *names], [
+            *self._known_as(actor),
+            *([f"mysafe:{claimed.casefold()}"] if claimed else []),
+        ]
+
+    def _known_as(self, person: str) -> list[str]:
+        """What is stored of a person for later clicks to be compared with (a requester's ids,
+        an approval's voters): the Slack ID, the confirmed MySafe name, and a claimed name only
+        as a claim (`claim:name`). A clicker's claim matches a confirmed name here, but a
+        stored claim never matches someone else's confirmed name: a requester typing Carol's
+        name at login must not make Carol unable to decide on the request."""
+        vault = self.services.vault
+        confirmed, claimed = vault.mysafe_username(person), vault.claimed_username(person)
+        return [
+            f"slack:{person}",
+            *([f"mysafe:{confirmed.casefold()}"] if confirmed else []),
+            *([f"claim:{claimed.casefold()}"] if claimed else []),
+        ]
 
     def _decide_then_apply(
         self, request_id: str, action: Action, actor: str, *, is_approver: bool
@@ -450,7 +469,14 @@ class Engine:
         self.store.track_lease(request_id, lease["lease_until"])
         names, ids = self._identities(actor)
         decision = self._decide(
-            request_id, action, actor, approver=is_approver, identities=names, ids=ids, **lease
+            request_id,
+            action,
+            actor,
+            approver=is_approver,
+            identities=names,
+            ids=ids,
+            marks=self._known_as(actor),
+            **lease,
         )
         if decision.status is Outcome.APPLY:
             return self.apply(request_id, str(lease["lease"]), request=decision.request)

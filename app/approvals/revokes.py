@@ -16,7 +16,8 @@ recorded applied (see `Engine.apply`), and its `ends` never moves once written: 
 apply keeps the first attempt's grant. The index is a hint like the other indexes: a worker
 claims a due revoke with one script on the record (`revoke_claim.lua`), so two workers, or a
 worker restarted mid-revoke, never both write; a claim whose worker died runs out and the
-next sweep takes it. Records are kept `RETENTION` seconds past their end, for the record.
+next sweep takes it. Records are kept `RETENTION` seconds past their end, for the record, and
+one still being retried `RETENTION` seconds past its last failed attempt.
 
 A revoke reads the entry as the owner under the entry lock, undoes only what the grant added
 and the entry still shows as the request left it (`app.approvals.grants.take_back`), and
@@ -41,7 +42,14 @@ from app.approvals.passwords import new_password
 from app.approvals.scripts import lua
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
-from app.errors import ApprovalError, BotError, LeaseLost, MySafeError, NotApplied
+from app.errors import (
+    ApprovalError,
+    BotError,
+    CredentialsMissing,
+    LeaseLost,
+    MySafeError,
+    NotApplied,
+)
 from app.mysafe.models import Kind
 from app.mysafe.transport import deadline
 from app.storage import RedisClient
@@ -104,6 +112,9 @@ class Revoke:
     duration: int = 0
     #: The claim holder passed its last check and writes (or wrote): no extension takes over.
     writing: bool = False
+    #: The approvers of the rule the share was approved under (who may give up its end),
+    #: kept here because a revoke retried for long outlives its request's record.
+    approvers: frozenset[str] = frozenset()
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
@@ -131,6 +142,7 @@ class Revoke:
             rotated=bool(data.get("rotated")),
             duration=int(data.get("duration") or 0),
             writing=bool(data.get("writing")),
+            approvers=frozenset(json.loads(data.get("approvers") or "[]")),
         )
 
     @property
@@ -203,7 +215,7 @@ class RevokeStore:
             "kind": change.kind.value,
             "identifier": str(change.identifier),
             "entry_name": request.entry_name,
-            "owner": request.requester,
+            "owner": self._owner(request),
             "grant": grant.dumps(),
             "ends": repr(ends),
             "notify": json.dumps(list(request.notify)),
@@ -212,10 +224,19 @@ class RevokeStore:
             "rotate_after": "1" if change.rotate_after else "",
             "remind_at": repr(remind_at(ends, change.duration)),
             "duration": str(change.duration),
+            "approvers": json.dumps(sorted(request.approvers)),
         }
         ttl = int(change.duration + RETENTION)
         flat = [str(x) for pair in fields.items() for x in pair]
         return float(self._schedule(keys=[self.record_key(request.id)], args=[ttl, *flat]))
+
+    def _owner(self, request: ChangeRequest) -> str:
+        """Whose key takes the share back: its requester, or for an extension the owner of
+        the share it extends (an extension filed under a grantee's name before extensions kept
+        the original's requester must not hand her the end)."""
+        extends = request.change.extends
+        earlier = self.redis.hget(self.record_key(extends), "owner") if extends else None
+        return earlier or request.requester
 
     def claim(self, request_id: str, *, now: float, lease: str, lease_until: float) -> tuple[str, str]:
         status, when = self._claim(
@@ -288,6 +309,12 @@ class RevokeStore:
         """The holder of `lease` may write now (and is marked as writing); False when its claim
         was lost, runs out within `SAFETY`, or an extension took the end over."""
         return self._write(keys=[self.record_key(request_id)], args=[lease, repr(now + SAFETY)]) == "ok"
+
+    def keep(self, request_id: str) -> None:
+        """Keep a record that is still being retried `RETENTION` seconds from now: set once at
+        schedule, its expiry would otherwise drop a revoke that keeps failing, silently,
+        while the channel still says it is being retried."""
+        self.redis.expire(self.record_key(request_id), RETENTION)
 
     def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
         key = self.record_key(request_id)
@@ -460,6 +487,7 @@ class Revoker:
         ):
             return
         self.store.reindex(revoke.request_id, next_at)
+        self.store.keep(revoke.request_id)
         metrics.REVOKES.labels(outcome="failed").inc()
         log.warning(
             "revoke failed; will retry",
@@ -495,10 +523,14 @@ class Revoker:
     def extend(
         self, request_id: str, actor: str, *, idempotency_key: str | None = None
     ) -> ChangeRequest:
-        """A new request for the same share and a new period of the same length, by the owner
-        or a grantee; it needs approval like any share and says what it extends. Once applied
-        it takes over this share's end (see `Engine.apply`). The same `idempotency_key` (one
-        click, run again after a crash) makes no second request."""
+        """A new request for the same share and a new period of the same length, asked by the
+        owner or a grantee; it needs approval like any share and says what it extends. Once
+        applied it takes over this share's end (see `Engine.apply`). The same
+        `idempotency_key` (one click, run again after a crash) makes no second request.
+
+        The extension is the original's, whoever asks: its requester (whose key grants and
+        later takes back), ticket and source. Filed as the grantee's, her logout would leave
+        the end without a key, and a ticket rule would refuse every extension."""
         revoke = self.store.get(request_id)
         if revoke is None or revoke.state in ENDED:
             raise ApprovalError(f"{request_id} has already ended: ask for a new share instead.")
@@ -507,26 +539,54 @@ class Revoker:
         original = self.engine.get(request_id)
         change = replace(original.change, extends=request_id)
         reason = f"extends {request_id}" + (f": {original.reason}" if original.reason else "")
-        request = self.engine.submit(
-            change,
-            requester=actor,
-            reason=reason[:500],
-            notify=original.notify,
-            idempotency_key=idempotency_key,
-        )
+        try:
+            request = self.engine.submit(
+                change,
+                requester=original.requester,
+                reason=reason[:500],
+                ticket=original.ticket,
+                source=original.source,
+                notify=original.notify,
+                idempotency_key=idempotency_key,
+            )
+        except CredentialsMissing:
+            if actor == original.requester:
+                raise
+            raise ApprovalError(
+                "The owner who shared it has unlinked their MySafe key: ask them to share it again."
+            ) from None
         self.engine.audit.record("revoke.extend_asked", request=request_id, actor=actor, by=request.id)
         return request
 
     def give_up(self, request_id: str, actor: str, *, is_approver: bool) -> str:
-        """An approver stops a failing revoke's retries; 'ok', or the state that refused it."""
+        """An approver of the rule the share was approved under (`is_approver`, the front's
+        answer) stops a failing revoke's retries; 'ok', or why not: 'not_approver',
+        'beneficiary', or the state that refused it. A grantee never may: giving up would
+        let her keep the access."""
         if not is_approver:
             return "not_approver"
+        if self._gains(request_id, actor):
+            return "beneficiary"
         status = self.store.give_up(request_id, actor=actor, now=timestamp())
         if status == "ok":
             metrics.REVOKES.labels(outcome="given_up").inc()
             self.engine.audit.record("revoke.given_up", request=request_id, actor=actor)
             self._tell(request_id, "revoke_given_up")
         return status
+
+    def _gains(self, request_id: str, actor: str) -> bool:
+        """Whether `actor` is among the share's grantees: mentioned (Slack ID), or given access
+        under a MySafe name that is theirs, confirmed or only claimed (a claim may count
+        against its claimant)."""
+        revoke = self.store.get(request_id)
+        if revoke is None:
+            return False
+        vault = self.engine.services.vault
+        names = {
+            n.casefold() for n in (vault.mysafe_username(actor), vault.claimed_username(actor)) if n
+        }
+        grantees = {g.name.casefold() for g in revoke.grant.items if not g.is_group}
+        return actor in revoke.notify or bool(names & grantees)
 
     def _tell(self, request_id: str, event: str) -> None:
         revoke = self.store.get(request_id)

@@ -39,6 +39,9 @@ Handler = Callable[[dict[str, Any]], None]
 #: Seconds between tries of jobs that wait for a slot another consumer holds: prompt enough
 #: for a person, a round trip a few times a second per consumer at most.
 RETRY = 0.25
+#: Seconds without a turn of the loop after which the consumer is not working (a pass blocks
+#: at most about a second on Redis, or waits one after an error).
+LOOP_STALE = 30.0
 
 
 class _Running:
@@ -140,6 +143,7 @@ class Consumer:
         self._reader = Reader(queue)
         self._futures: set[Future[None]] = set()  # jobs handed to the pool, until they end
         self._loop: threading.Thread | None = None
+        self._last_pass = time.monotonic()  # when the loop last went round
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -206,6 +210,23 @@ class Consumer:
                     extra={"event": "jobs.redis_error", "error": type(error).__name__},
                 )
                 self._stop.wait(1.0)
+            except Exception:
+                # A bug, not an outage: logged with its traceback, and the loop goes on, since
+                # every job of the deployment that reaches this consumer depends on it.
+                log.exception("job loop failed; going on", extra={"event": "jobs.loop_error"})
+                self._stop.wait(1.0)
+            self._last_pass = time.monotonic()
+
+    def alive(self, *, within: float = LOOP_STALE) -> bool:
+        """The loop runs and went round within `within` seconds: what the worker's heartbeat
+        reports, so a reader that stopped or hangs shows as a stale heartbeat."""
+        loop = self._loop
+        return (
+            loop is not None
+            and loop.is_alive()
+            and not self._stop.is_set()
+            and time.monotonic() - self._last_pass <= within
+        )
 
     def _room(self) -> int:
         """How many more jobs to read: no more than this process has idle threads for, so

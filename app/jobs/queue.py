@@ -17,29 +17,43 @@ slot of a Redis Cluster):
     P:{jobs}:sent:<job id>    per message of the job to a person: the consumer sending it, or sent
                               (gone with the job): a take-over sends only the ones after them
     P:{jobs}:busy[:<person>]  the slots of running jobs, overall and per person (`app.jobs.slots`)
+    P:{jobs}:dead             jobs whose body no configured key opens or that is not a job,
+                              parked aside as they were (still sealed) with why; the newest
+                              `MAX_PARKED` kept, the stream gone `PARKED_TTL` after the last
 
 Bodies are encrypted with the bot's Fernet keys: a login or rotate form carries a secret.
+A body that cannot be opened (sealed with a key since removed) or read is parked, never
+retried: no consumer could ever run it, and one that raised in the reader would stop them all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from app import metrics
 from app.clock import timestamp
 from app.crypto import Keyring
+from app.errors import ConfigError
 from app.storage import RedisClient
+
+log = logging.getLogger(__name__)
 
 GROUP = "workers"
 #: Seconds a delivery is remembered, so a repeat of it (a resend, a double submit) adds nothing.
 SEEN_TTL = 24 * 3600
 #: The stream never grows past about this many entries, even with no consumer running.
 MAX_ENTRIES = 100_000
+#: Parked jobs kept for an operator to see (`mysafe-bot doctor`): the newest this many, and
+#: the whole list this long after the last one was parked.
+MAX_PARKED = 1000
+PARKED_TTL = 30 * 86400
 
 _PUT = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) == false then return false end
@@ -85,6 +99,78 @@ end
 return kept
 """
 
+# Set a job aside: a copy (still sealed) in the dead-letter stream, the original out of the
+# pending list and the stream, in one step. Only while it is still in the stream: a second
+# reader parking it too (a take-over) adds no second copy.
+_PARK = """
+if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[3])
+return 1
+"""
+
+# Re-seal a job still waiting to be read: its copy with the new body goes at the stream's
+# end and the original leaves it, in one step. A job a consumer holds (pending) is left as
+# it is: that consumer opened it already, and a copy would run it twice.
+_RESEAL = """
+local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])[1]
+if not entry then return 0 end
+if redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)[1] then return 0 end
+local fields = entry[2]
+for i = 1, #fields, 2 do
+  if fields[i] == 'body' then
+    if fields[i + 1] ~= ARGV[3] then return 0 end
+    fields[i + 1] = ARGV[4]
+  end
+end
+redis.call('XADD', KEYS[1], '*', unpack(fields))
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class Unreadable(Exception):
+    """A stored job this code cannot run; `why` says so in words, never quoting the body."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A job set aside as unreadable: what an operator needs to see it, never its body."""
+
+    id: str
+    job: str
+    kind: str
+    who: str
+    at: float
+    why: str
+    parked_at: float
+
+    @classmethod
+    def from_redis(cls, entry_id: str, fields: Mapping[str, str]) -> Parked:
+        return cls(
+            id=entry_id,
+            job=fields.get("job", ""),
+            kind=fields.get("kind", ""),
+            who=fields.get("who", ""),
+            at=_number(fields.get("at")),
+            why=fields.get("why", ""),
+            parked_at=_number(fields.get("parked_at")),
+        )
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
+
 
 @dataclass(frozen=True)
 class Job:
@@ -121,7 +207,11 @@ class JobQueue:
         self._send = client.register_script(_SEND)
         self._confirm = client.register_script(_SENT)
         self._renew = client.register_script(_RENEW)
+        self._park = client.register_script(_PARK)
+        self._reseal = client.register_script(_RESEAL)
         self._grouped = False
+        #: Where unreadable jobs are parked (see `parked`).
+        self.dead = f"{self.tag}:dead"
 
     def put(self, kind: str, body: dict[str, Any], *, who: str) -> str | None:
         """Store the job durably; its stream id, or None when this delivery is already in.
@@ -210,19 +300,75 @@ class JobQueue:
         """Jobs taken in and not yet done (read or not)."""
         return int(self.redis.xlen(self.stream))
 
+    def parked(self, *, limit: int = 100) -> list[Parked]:
+        """The jobs set aside as unreadable, newest first (for `mysafe-bot doctor`)."""
+        return [Parked.from_redis(i, f) for i, f in self.redis.xrevrange(self.dead, count=limit)]
+
+    def parked_count(self) -> int:
+        return int(self.redis.xlen(self.dead))
+
+    def reseal(self) -> int:
+        """Seal every job still waiting to be read with the newest key (`users rotate-keys`);
+        returns how many were re-sealed. Jobs a consumer holds keep their seal (it opened
+        them already); one no key opens is left for the reader to park."""
+        count = 0
+        for entry_id, fields in self.redis.xrange(self.stream):
+            sealed = fields.get("body")
+            if not sealed:
+                continue
+            try:
+                fresh = self.keyring.rotate(sealed).decode()
+            except ConfigError:
+                continue
+            self.ensure_group()
+            count += int(self._reseal(keys=[self.stream], args=[GROUP, entry_id, sealed, fresh]))
+        return count
+
     def _jobs(self, entries: Sequence[Any], *, again: bool = False) -> list[Job]:
         jobs = []
         for entry_id, fields in entries:
             if not fields:
                 continue  # deleted while pending (cannot happen through `done`)
-            jobs.append(
-                Job(
-                    entry_id,
-                    fields["kind"],
-                    fields["who"],
-                    json.loads(self.keyring.decrypt(fields["body"])),
-                    float(fields["at"]),
-                    again,
-                )
-            )
+            try:
+                jobs.append(self._open(entry_id, fields, again=again))
+            except Unreadable as error:
+                self._set_aside(entry_id, fields, error.why)
         return jobs
+
+    def _open(self, entry_id: str, fields: Mapping[str, str], *, again: bool) -> Job:
+        """The job as stored; `Unreadable` when no configured key opens it or it is no job."""
+        try:
+            text = self.keyring.decrypt(fields["body"])
+        except ConfigError:
+            raise Unreadable("no configured key opens it") from None
+        except KeyError:
+            raise Unreadable("not a job body") from None
+        try:
+            body = json.loads(text)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+            return Job(entry_id, fields["kind"], fields["who"], body, float(fields["at"]), again)
+        except (ValueError, KeyError):
+            raise Unreadable("not a job body") from None
+
+    def _set_aside(self, entry_id: str, fields: Mapping[str, str], why: str) -> None:
+        """Park an unreadable job (`_PARK`), logged once, as one line without a traceback:
+        the body is never quoted, and there is no bug here to trace."""
+        copy = {**fields, "job": entry_id, "why": why, "parked_at": repr(timestamp())}
+        flat = [str(x) for pair in copy.items() for x in pair]
+        parked = self._park(
+            keys=[self.stream, self.dead, self._sent + entry_id],
+            args=[GROUP, entry_id, MAX_PARKED, PARKED_TTL, *flat],
+        )
+        if not parked:
+            return  # parked by another reader already
+        metrics.JOBS_PARKED.inc()
+        log.warning(
+            "job parked: it cannot be run",
+            extra={
+                "event": "jobs.parked",
+                "job": entry_id,
+                "kind": str(fields.get("kind", ""))[:40],
+                "why": why,
+            },
+        )

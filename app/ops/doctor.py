@@ -81,6 +81,13 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
             "start `mysafe-bot worker` (it expires requests, takes over stuck applies "
             "and delivers ticket callbacks)",
         )
+        yield _guard(
+            "parked jobs",
+            lambda: _parked(services, settings),
+            "no configured key opens these jobs (sealed with a key since removed from "
+            "MYSAFE_BOT_ENCRYPTION_KEY) or they are no job: ask the people named to repeat "
+            "them; keep a retired key configured until `mysafe-bot users rotate-keys` has run",
+        )
     finally:
         runtime.close()
 
@@ -155,28 +162,69 @@ def _channel(client: WebClient, settings: Settings) -> str:
 
 
 def _approvers(client: WebClient, settings: Settings) -> str:
-    """Every configured approver exists and is active, every group exists and has members:
-    a typo in MYSAFE_BOT_APPROVERS otherwise shows only when nobody can approve."""
+    """Every configured approver exists and is active, every group exists and has members,
+    and every rule has as many approvers as approvals: a typo in MYSAFE_BOT_APPROVERS, or a
+    rule asking 3 approvals of a 2-member group, otherwise shows only when nobody can approve
+    (`policy check` can count only the user IDs a file lists; Slack knows the groups)."""
     problems, people = [], set(settings.approver_users)
     for user in sorted(settings.approver_users):
         problem = _user_problem(client, user)
         if problem:
             problems.append(problem)
+    groups: dict[str, set[str] | None] = {}
     for group in sorted(settings.approver_groups):
         try:
-            members = client.usergroups_users_list(usergroup=group)["users"]
+            members = _members(client, group)
         except SlackApiError as error:
+            groups[group] = None
             problems.append(f"group {group}: Slack said {error.response.get('error', 'error')}")
             continue
+        groups[group] = members
         if not members:
             problems.append(f"group {group} has no members")
         people.update(members)
+    problems += _short_rules(client, settings, groups)
     if problems:
         raise _Failed("; ".join(problems))
     return (
         f"{len(settings.approver_users)} user(s) and {len(settings.approver_groups)} "
         f"group(s) exist: {len(people)} people can approve"
     )
+
+
+def _members(client: WebClient, group: str) -> set[str]:
+    return set(client.usergroups_users_list(usergroup=group)["users"])
+
+
+def _short_rules(
+    client: WebClient, settings: Settings, groups: dict[str, set[str] | None]
+) -> list[str]:
+    """The rules (of the policy file, or the settings' one rule) needing more approvals than
+    they have people to give them, counting each group's members as Slack lists them now.
+    A rule with a group Slack does not answer for is left out (that problem is said apart)."""
+    from app.approvals.policy import Defaults, default_policy
+    from app.settings import is_user_group
+
+    policy = settings.policy or default_policy(Defaults.of(settings))
+    short = []
+    for rule in policy.rules:
+        listed = [a for a in rule.approvers if is_user_group(a)]
+        if rule.approvals == 0 or not listed:
+            continue  # none needed, or counted from the file by `policy check` already
+        people = {a for a in rule.approvers if not is_user_group(a)}
+        for group in sorted(listed):
+            if group not in groups:
+                try:
+                    groups[group] = _members(client, group)
+                except SlackApiError:
+                    groups[group] = None
+            people |= groups[group] or set()
+        if all(groups[g] is not None for g in listed) and rule.approvals > len(people):
+            short.append(
+                f"rule “{rule.name}” needs {rule.approvals} approvals but has "
+                f"{len(people)} approver(s): no request under it could ever be approved"
+            )
+    return short
 
 
 def _user_problem(client: WebClient, user: str) -> str | None:
@@ -202,6 +250,34 @@ def _worker(services: Services, settings: Settings) -> str:
     if age > HEARTBEAT_STALE:
         raise _Failed(f"the last worker heartbeat is {age:.0f} s old")
     return f"alive (last heartbeat {age:.0f} s ago)"
+
+
+#: Parked jobs named on doctor's line; the count says how many more there are.
+PARKED_SHOWN = 5
+
+
+def _parked(services: Services, settings: Settings) -> str:
+    """Jobs the consumers set aside unrun: each is a command, click or form somebody was
+    told "Working on …" about and that will never run."""
+    from app.jobs.queue import JobQueue
+    from app.text import for_terminal
+
+    queue = JobQueue(services.redis, services.keyring, prefix=settings.key_prefix)
+    count = queue.parked_count()
+    if not count:
+        return "none: every job taken in could be read"
+    shown = [
+        f"{p.job} ({for_terminal(p.kind)} of {for_terminal(p.who)}, {_when(p.at)}): {p.why}"
+        for p in queue.parked(limit=PARKED_SHOWN)
+    ]
+    more = f"; and {count - len(shown)} more" if count > len(shown) else ""
+    raise _Failed(f"{count} job(s) set aside unrun: " + "; ".join(shown) + more)
+
+
+def _when(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _mysafe(settings: Settings) -> str:

@@ -60,7 +60,8 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
             if time.monotonic() - last_repost >= REPOST_EVERY:
                 repost(runtime)
                 last_repost = time.monotonic()
-            heartbeat.beat()
+            if consuming(runtime):
+                heartbeat.beat()
             if once or stop.wait(interval):
                 break
     finally:
@@ -119,6 +120,19 @@ class Heartbeat:
             if host is None or w.split(":", 1)[0] == host
         ]
         return max(beats, default=None)
+
+
+def consuming(runtime: Runtime) -> bool:
+    """This worker's job consumer, when it runs one, is going round its loop: otherwise the
+    heartbeat is withheld (and the withholding logged), so a worker whose consumer stopped
+    shows as not alive rather than green with every job waiting."""
+    consumer = runtime.front.consumer if runtime.front is not None else None
+    if consumer is None or consumer.alive():
+        return True
+    log.error(
+        "job consumer not running: heartbeat withheld", extra={"event": "worker.consumer_stalled"}
+    )
+    return False
 
 
 #: A heartbeat older than this means the worker is not working (seconds).

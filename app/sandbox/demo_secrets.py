@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.crypto import generate_key
+from app.storage import private_dir
 
 FILE = "demo.json"
 
@@ -31,7 +32,7 @@ def load(data_dir: Path) -> DemoSecrets:
     """Read the demo's secrets, making (and keeping) them on first use."""
     path = data_dir / FILE
     if not path.is_file():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         fresh = {
             "seed": secrets.token_hex(32),
             "encryption_key": generate_key(),

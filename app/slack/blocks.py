@@ -387,10 +387,14 @@ def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
 
 
 def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
-    """The approval message as posted to `escalate_to`: the same buttons, and why it is there."""
+    """The approval message as posted to `escalate_to`, why it is there and where it is
+    decided, without buttons: the people (or channel) escalated to are told, not made
+    approvers, and buttons that refuse everyone the rule does not list would mislead."""
     fallback, message = approval_message(request)
+    message = [block for block in message if block.get("type") != "actions"]
     since = f": waiting since {date(request.created)}" if request.state is State.PENDING else ""
-    note = _context(f"⏫ Escalated{since}")
+    where = f"; its approvers decide in <#{request.channel}>" if request.channel else ""
+    note = _context(f"⏫ Escalated{since}{where}")
     if len(message) < MESSAGE_BLOCKS:
         message = [message[0], note, *message[1:]]
     return f"Escalated: {fallback}", message
@@ -496,15 +500,18 @@ def requester_notice(request: ChangeRequest) -> str:
     )
 
 
-def waiting_notice(request: ChangeRequest, channel: str) -> str:
+def waiting_notice(request: ChangeRequest, channel: str, *, asked_by: str = "") -> str:
     """What the requester is told once their request is stored (any front: command or modal);
-    `channel` unless the request's policy rule posts it elsewhere."""
+    `channel` unless the request's policy rule posts it elsewhere. `asked_by`: a grantee who
+    asked for an extension, which is filed as the owner's (only the owner can cancel it)."""
     channel = request.rule_channel or channel
-    return (
+    head = (
         f"Request *{request.id}* is waiting for approval in <#{channel}>: "
-        f"{request.change.verb.value} {entry_label(request)}. "
-        f"Cancel it with `/mysafe cancel {request.id}`."
+        f"{request.change.verb.value} {entry_label(request)}."
     )
+    if asked_by and asked_by != request.requester:
+        return f"{head} It is filed for the owner who shared it, <@{request.requester}>."
+    return f"{head} Cancel it with `/mysafe cancel {request.id}`."
 
 
 def approver_notice(request: ChangeRequest) -> str:

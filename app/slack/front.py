@@ -169,7 +169,9 @@ class SlackFront:
                 self.tell(
                     body,
                     respond,
-                    blocks.waiting_notice(request, self.services.settings.approval_channel),
+                    blocks.waiting_notice(
+                        request, self.services.settings.approval_channel, asked_by=user
+                    ),
                 )
 
     def _revoke_now(self, body: dict[str, Any], respond: Respond | None) -> None:
@@ -186,15 +188,40 @@ class SlackFront:
             self.publish_home(user)
 
     def _give_up(self, body: dict[str, Any], respond: Respond | None) -> None:
-        """An approver stops the retries of a revoke that keeps failing."""
+        """An approver of the rule the share was approved under stops the retries of a revoke
+        that keeps failing; an approver of another rule, or a grantee, may not."""
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         if self.revoker is None:
             return
-        status = self.revoker.give_up(request_id, user, is_approver=user in self.approvers)
-        if status == "not_approver":
-            self.tell(body, respond, "Only approvers can give up on removing an access.")
-        elif status != "ok" and not taken_over():  # else the first run gave up already
-            self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            is_approver = self.approvers.listed(user, self._share_approvers(request_id))
+            status = self.revoker.give_up(request_id, user, is_approver=is_approver)
+            if status == "not_approver":
+                self.tell(
+                    body,
+                    respond,
+                    "Only approvers of the rule this share was approved under can give up on "
+                    "removing it.",
+                )
+            elif status == "beneficiary":
+                self.tell(
+                    body,
+                    respond,
+                    "You have this access through the share: you cannot give up removing it.",
+                )
+            elif status != "ok" and not taken_over():  # else the first run gave up already
+                self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
+
+    def _share_approvers(self, request_id: str) -> frozenset[str]:
+        """The approvers of the rule a time-bound share was approved under: kept on its revoke
+        record (a failing end may outlive the request's own record), else on the request
+        (records scheduled before they were kept there), else the settings' one rule."""
+        assert self.revoker is not None
+        revoke = self.revoker.store.get(request_id)
+        if revoke is not None and revoke.approvers:
+            return revoke.approvers
+        request = self.engine.store.get(request_id)
+        return (request.approvers if request else frozenset()) or self.services.settings.approvers
 
     # --- jobs ----------------------------------------------------------------------------
 
@@ -203,7 +230,12 @@ class SlackFront:
         self.on_job(kind, work)
 
         def store_then_ack(ack: Callable[..., Any], body: dict[str, Any]) -> None:
-            self.take_click(kind, body)
+            # Over HTTP the route checked the shape already; Socket Mode comes straight here.
+            why = problem(body)
+            if why is not None:
+                log.warning("malformed slack payload", extra={"event": "slack.malformed", "why": why})
+            else:
+                self.take_click(kind, body)
             ack()
 
         return store_then_ack
@@ -337,8 +369,10 @@ class SlackFront:
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         with answer_errors(lambda text: self.tell(body, respond, text)):
             request = self.engine.get(request_id)
-            if user != request.requester and user not in self.approvers:
-                raise ApprovalError("Only the approvers and the requester can open the full change.")
+            if user != request.requester and not self.approvers.may_decide(user, request):
+                raise ApprovalError(
+                    "Only the approvers and the requester of this request can open the full change."
+                )
             self.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))
 
     def tell(self, body: dict[str, Any], respond: Callable[..., Any] | None, text: str) -> None:
@@ -432,11 +466,11 @@ def register_slack(app: Flask, front: SlackFront) -> None:
         try:
             body = read_body(raw.decode("utf-8", "replace"), request.mimetype or None)
             why = problem(body)
-        except Exception:  # noqa: BLE001 - a malformed body: one log line, a 400, no trace
+        except Exception as error:  # noqa: BLE001 - a malformed body: one log line, a 400
+            # Malformed input is not a bug of ours: no traceback, only what it was.
             log.warning(
                 "unreadable slack payload",
-                exc_info=True,
-                extra={"event": "slack.malformed", "why": "unreadable"},
+                extra={"event": "slack.malformed", "why": "unreadable", "error": type(error).__name__},
             )
             return Response("", status=400)
         if why is not None:
@@ -449,9 +483,10 @@ def register_slack(app: Flask, front: SlackFront) -> None:
             return fast
         try:
             return to_flask_response(front.bolt.dispatch(from_flask(request)))
-        except Exception:  # noqa: BLE001 - Bolt's own parsing: one log line, a 400, no trace
-            log.error(
-                "slack payload bolt could not read", exc_info=True, extra={"event": "slack.unreadable"}
+        except Exception as error:  # noqa: BLE001 - Bolt's own parsing: one log line, a 400
+            log.warning(
+                "slack payload bolt could not read",
+                extra={"event": "slack.unreadable", "error": type(error).__name__},
             )
             return Response("", status=400)
 

@@ -1,9 +1,9 @@
 """The shape every Slack payload the bot handles must have, checked before any listener runs.
 
 A valid signature proves who sent a body, not that it is well formed: a payload without a user,
-with actions that are not a list, or with a view whose `private_metadata` is not what the bot
-wrote, is refused with a 400 and one log line, instead of failing inside a listener with a
-traceback and a 500.
+with actions that are not a list or a click without the value the bot's buttons carry, or with
+a view whose `private_metadata` is not what the bot wrote, is refused with a 400 and one log
+line, instead of failing inside a listener with a traceback and a 500.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ _KIND_METADATA = frozenset({"create"})
 _KINDS = frozenset({"password", "secret"})
 
 
-def problem(body: dict[str, Any]) -> str | None:
+def problem(body: object) -> str | None:
     """What is wrong with this payload's shape, or None when the bot can handle it."""
+    if not isinstance(body, dict):
+        return "payload that is not an object"
     if "command" in body:
         return _command(body)
     kind = body.get("type")
@@ -78,8 +80,9 @@ def _actions(actions: object) -> str | None:
     for action in actions:
         if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
             return "an action without an action_id"
-        if not isinstance(action.get("value", ""), str):
-            return "an action whose value is not text"
+        # Every button of the bot carries the request (or page) it acts on in `value`.
+        if not isinstance(action.get("value"), str) or not action["value"]:
+            return "an action without a value"
     return None
 
 

@@ -51,6 +51,17 @@ def test_users_link_list_map_unlink(env: dict[str, str], emulator: Emulator, ser
     assert services.vault.account("UALICE") is None
 
 
+def test_users_list_prints_names_escaped(env: dict[str, str], services, redis) -> None:
+    """A name stored before usernames were checked, with an ESC sequence that would erase its
+    "unconfirmed" marker: printed escaped, the marker still there."""
+    services.vault.link("UALICE", client_id="cid", client_secret="s", mysafe_username="mallory")
+    redis.hset(services.vault.account_key("UALICE"), "mysafe_username", "carol\x1b[2K\r")
+    redis.hset(services.vault.account_key("UALICE"), "confirmed", "0")
+    listing = run(env, "users", "list")
+    assert listing.returncode == 0 and "\x1b" not in listing.stdout
+    assert '"carol\\u001b[2K\\r"?' in listing.stdout
+
+
 def test_users_link_refuses_a_rejected_key(env: dict[str, str], emulator: Emulator, services) -> None:
     client_id, _ = emulator.add_user("alices")
     result = run(
@@ -129,7 +140,8 @@ def test_the_readme_key_rotation_locks_nobody_out(
 
     from app.approvals.changes import Change, Verb
     from app.approvals.engine import Engine
-    from app.crypto import generate_key
+    from app.crypto import Keyring, generate_key
+    from app.jobs.queue import JobQueue
     from app.mysafe.models import Kind
     from app.services import Services
     from app.settings import Scope, Settings
@@ -147,11 +159,15 @@ def test_the_readme_key_rotation_locks_nobody_out(
         secrets={"password": "Rotated-Pw-9"},
     )
     old, new = env["MYSAFE_BOT_ENCRYPTION_KEY"], generate_key()
+    prefix = env["MYSAFE_BOT_KEY_PREFIX"]
+    JobQueue(redis, services.keyring, prefix=prefix).put("command", {"text": "help"}, who="UALICE")
 
     result = run({**env, "MYSAFE_BOT_ENCRYPTION_KEY": f"{new},{old}"}, "users", "rotate-keys")
     assert result.returncode == 0, result.stderr
     assert "1 client secret(s), 1 cached token(s)" in result.stdout
-    assert "1 pending request(s)" in result.stdout
+    assert "1 pending request(s) and 1 job(s) waiting" in result.stdout
+    (job,) = JobQueue(redis, Keyring([new]), prefix=prefix).read("c", count=5, block_ms=100)
+    assert job.body == {"text": "help"}  # a job waiting across the rotation still opens
 
     only_new = Settings.from_env(
         {**env, "MYSAFE_BOT_ENCRYPTION_KEY": new}, scope=Scope.SERVICE, dotenv=None

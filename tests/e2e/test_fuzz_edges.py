@@ -7,6 +7,7 @@ Slack client library, a ticket template with a typo or a hostile insider can sen
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import urlencode
 
 import pytest
@@ -143,3 +144,39 @@ def test_a_ticket_nested_twenty_thousand_deep(bot: Bot) -> None:
 @given(json_values)
 def test_signed_ticket_bodies_of_any_shape(bot: Bot, body: object) -> None:
     answered_politely(post_ticket(bot, json.dumps(body).encode()))
+
+
+@pytest.mark.parametrize("value", [..., ""])
+def test_a_signed_click_without_a_value_is_refused_before_its_ack(
+    bot: Bot, user: SlackClient, value: object
+) -> None:
+    """As a command without user_id is: a 400 and nothing stored, rather than an ack whose
+    job fails in the consumer for want of the request id."""
+    click = mangled(
+        click_payload("UAPPROVER1", "approve", "R-22222", user.response_url), ["actions"], []
+    )
+    action = {"action_id": "approve", "block_id": "decision", "type": "button"}
+    click["actions"] = [action if value is ... else {**action, "value": value}]
+    assert bot.runtime.front is not None
+    bot.runtime.front.stop_consumer()  # what was stored stays in the stream to be counted
+    response = user.post(urlencode({"payload": json.dumps(click)}), "application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert bot.runtime.front.jobs.pending() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("[1, 2]", "application/json"),
+        ('{"type": "block_actions", ', "application/json"),
+        (urlencode({"payload": "[1]"}), "application/x-www-form-urlencoded"),
+        (urlencode({"payload": '{"type": '}), "application/x-www-form-urlencoded"),
+    ],
+)
+def test_a_payload_that_cannot_be_read_is_one_log_line_without_a_traceback(
+    bot: Bot, user: SlackClient, caplog: pytest.LogCaptureFixture, body: str, content_type: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.slack")
+    answered_politely(user.post(body, content_type))
+    (line,) = [r for r in caplog.records if getattr(r, "event", "").startswith("slack.")]
+    assert line.exc_info is None and line.levelno == logging.WARNING

@@ -166,6 +166,33 @@ def test_eligibility_is_checked_against_the_requests_own_rule(
     assert refused[0].facts["why"] == "not_approver"
 
 
+def test_only_the_requests_own_approvers_see_its_change_or_give_up_its_end(
+    bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
+) -> None:
+    """UAPPROVER4 approves production only: a default-rule share is none of hers, neither
+    its full change nor a failing end that would leave carol her access."""
+    answer = ask(
+        user, slack, "UALICE", f"share password {entries['plain']} with user:carol edit for 1h"
+    )
+    request_id = answer.split("*")[1]
+    click(user, slack, "UAPPROVER4", request_id, "view_change")
+    assert "Only the approvers and the requester" in told(slack, "full change")
+    assert slack.calls_to("views.open") == []
+    click(user, slack, "UAPPROVER1", request_id)
+    shown(slack, "Applied")
+    bot.services.vault.unlink("UALICE")  # the owner's key is gone: the end keeps failing
+    revoker = bot.runtime.revoker
+    assert revoker is not None
+    revoker.sweep(now=float(bot.engine.get(request_id).result["ends"]) + 1)
+    bot.services.redis.delete(bot.engine.store.request_keys(request_id)[0])  # weeks later
+    click(user, slack, "UAPPROVER4", request_id, "revoke_give_up")
+    assert "Only approvers of the rule" in told(slack, "give up")
+    revoke = revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "retrying"
+    click(user, slack, "UAPPROVER1", request_id, "revoke_give_up")
+    slack.wait_for(lambda: [c for c in slack.calls_to("chat.update") if "gave up" in c.args["text"]])
+
+
 def test_a_missing_required_reason_is_refused_and_nothing_is_stored(
     bot: Bot, user: SlackClient, slack: SlackFake, entries: dict[str, int]
 ) -> None:

@@ -257,6 +257,8 @@ def test_a_reminder_offers_extend_to_both_and_revoke_now_to_the_owner(
     told = slack.wait_responses(before + 1)[-1]["text"]
     extension = bot.engine.get(request_id_in(told))
     assert extension.id != request_id and extension.change.extends == request_id
+    assert extension.requester == "UALICE"  # the owner's share still, whoever asked
+    assert "filed for the owner who shared it, <@UALICE>" in told and "cancel" not in told
     posted = slack.wait_for(
         lambda: [
             c

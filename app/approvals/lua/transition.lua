@@ -103,7 +103,9 @@ if action == 'approve' then
   if not approver then return {'not_approver', state, count()} end
   if beneficiary() then return {'beneficiary', state, count()} end
   if voted() then return {'already', state, count()} end
-  for _, who in ipairs(arg.ids or {}) do redis.call('HSET', voters, who, actor) end
+  -- Recorded as the voter is known to others (arg.marks: a claimed name only as a claim),
+  -- so a later click by the person whose name was claimed still counts.
+  for _, who in ipairs(arg.marks or arg.ids or {}) do redis.call('HSET', voters, who, actor) end
   redis.call('SADD', approvals, actor)
   local n = count()
   log('pending', 'pending', 'approval ' .. n .. '/' .. required)

@@ -88,3 +88,32 @@ def test_mention_map_and_linked_account(services: Services) -> None:
     assert services.vault.mysafe_username("UALICE") == "alices"
     assert services.vault.mysafe_username("UNOBODY") is None
     assert services.vault.unlink("UALICE") and services.vault.account("UALICE") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["al\x1b[2Kice", "alice\x1b]0;x\x07", "bob\x7f", "bob\x85", "ev\u202eil", "a\u200bb", "x\ufeff"],
+)
+def test_a_username_with_control_or_format_characters_is_refused(services: Services, name: str) -> None:
+    """An ESC sequence or a bidi override in a claimed name could hide its "unconfirmed"
+    marker or rewrite lines on an administrator's terminal."""
+    with pytest.raises(errors.ValidationError):
+        services.vault.link("UALICE", client_id="c", client_secret="s", mysafe_username=name)
+    with pytest.raises(errors.ValidationError):
+        services.vault.map_mention("UBOB", name)
+    assert services.vault.account("UALICE") is None
+
+
+def test_link_stores_the_client_id_it_checked(services: Services, emulator: Emulator) -> None:
+    client_id, client_secret = emulator.add_user("alices")
+    link_verified(
+        services.vault,
+        services.mysafe,
+        "UALICE",
+        client_id=f"  {client_id}\n",
+        client_secret=client_secret,
+        mysafe_username="alices",
+        confirmed=False,
+    )
+    assert services.vault.account("UALICE").client_id == client_id
+    assert services.vault.credentials("UALICE").client_id == client_id

@@ -360,6 +360,51 @@ def test_the_requesters_other_account_never_counts(
     assert engine.get(request.id).approvals == frozenset()
 
 
+def claims(services: Services, emulator: Emulator, slack_id: str, mysafe_username: str) -> None:
+    """`slack_id` logs in with a key of their own, typing `mysafe_username` (unconfirmed)."""
+    client_id, client_secret = emulator.add_user(f"{slack_id.lower()}-key")
+    services.vault.link(
+        slack_id,
+        client_id=client_id,
+        client_secret=client_secret,
+        mysafe_username=mysafe_username,
+        confirmed=False,
+    )
+
+
+def test_a_claimed_name_counts_only_against_its_claimant(
+    engine: Engine, entry: int, services: Services, emulator: Emulator
+) -> None:
+    """A claim can refuse, or count once with someone else, only the person who typed it;
+    never the person whose name it is."""
+    with_required(engine, 2)
+    services.vault.map_mention("UAPPROVER1", "secops-sam")  # confirmed
+    claims(services, emulator, "UAPPROVER2", "secops-sam")
+    claims(services, emulator, "UAPPROVER3", "alices")
+    first = engine.submit(share(entry, "carol"), requester="UALICE")
+    with pytest.raises(errors.SelfApproval):  # claims the requester's name: refused
+        engine.approve(first.id, "UAPPROVER3", is_approver=True)
+    assert engine.approve(first.id, "UAPPROVER2", is_approver=True).status == "ok"
+    assert engine.approve(first.id, "UAPPROVER1", is_approver=True).request.state is State.APPLIED
+    second = engine.submit(share(entry, "dave"), requester="UALICE")
+    assert engine.approve(second.id, "UAPPROVER1", is_approver=True).status == "ok"
+    assert engine.approve(second.id, "UAPPROVER2", is_approver=True).status == "already"
+
+
+def test_a_requesters_claim_of_an_approvers_name_does_not_lock_the_approver_out(
+    engine: Engine, entry: int, services: Services, emulator: Emulator
+) -> None:
+    services.vault.map_mention("UAPPROVER1", "secops-sam")
+    claims(services, emulator, "UALICE", "secops-sam")  # alices logs in again, typing sam's name
+    emulator.update_entry(
+        "password", entry, users_allowed=[{"username": "ualice-key", "can_edit": True}]
+    )
+    request = engine.submit(share(entry, "carol"), requester="UALICE")
+    assert engine.approve(request.id, "UAPPROVER1", is_approver=True).request.state is State.APPLIED
+    other = engine.submit(share(entry, "dave"), requester="UALICE")
+    assert engine.deny(other.id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
+
+
 def test_twenty_workers_expire_each_request_once(engine: Engine, entry: int, told: Told) -> None:
     ids = {engine.submit(share(entry, "carol"), requester="UALICE").id for _ in range(15)}
     later = timestamp() + engine.settings.request_ttl + 1

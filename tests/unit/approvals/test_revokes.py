@@ -18,7 +18,7 @@ from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import Grant, Granted, take_back
-from app.approvals.revokes import REMIND_LEASE, RETRY_BASE, Revoke, Revoker
+from app.approvals.revokes import REMIND_LEASE, RETENTION, RETRY_BASE, Revoke, Revoker
 from app.approvals.store import State
 from app.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
@@ -283,6 +283,21 @@ def test_mysafe_down_is_retried_with_backoff_and_told(
     assert events[-2:] == ["revoke.failed", "revoke.done"]
 
 
+def test_a_revoke_still_retrying_when_its_record_would_lapse_is_kept(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, redis
+) -> None:
+    """Its record was kept `RETENTION` past the end, and dropped then with no word while the
+    channel still said "still retrying": each failed attempt keeps it that long again."""
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    key = revoker.store.record_key(request_id)
+    redis.expire(key, 60)  # weeks of failures later: about to lapse
+    emulator.inject(status=503, method="GET", path_prefix="/api/mysafe/password/", times=100)
+    revoker.sweep(now=ends + 1)
+    assert redis.ttl(key) > RETENTION - 60
+    revoke = revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "retrying"
+
+
 def test_an_unlinked_owner_is_retried_until_linked_again(
     engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, services: Services, link
 ) -> None:
@@ -297,6 +312,24 @@ def test_an_unlinked_owner_is_retried_until_linked_again(
     assert sharing(emulator, entry) == {"bobm": False}
 
 
+def test_a_revoke_under_way_when_its_owner_logs_out_still_takes_the_access_back(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, services: Services
+) -> None:
+    """Giving access back is always allowed: unlike an apply, a revoke does not check the
+    owner's link again before it writes (the owner's logout must not keep a grantee's access)."""
+    request_id, ends = granted_for(engine, entry, UserShare("carol"))
+    held = emulator.hold(method="GET", path_prefix="/api/mysafe/password/")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        swept = pool.submit(revoker.sweep, now=ends + 1)
+        assert held.arrived.wait(10)  # the revoke has read the owner's key and the entry
+        services.vault.unlink("UALICE")  # /mysafe logout
+        held.release()
+        assert swept.result(timeout=30) == 1
+    assert sharing(emulator, entry) == {"bobm": False}
+    revoke = revoker.store.get(request_id)
+    assert revoke is not None and revoke.state == "done"
+
+
 def test_an_approver_may_give_up(
     engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, told: Told
 ) -> None:
@@ -309,6 +342,22 @@ def test_an_approver_may_give_up(
     revoke = revoker.store.get(request_id)
     assert revoke is not None and revoke.state == "given_up"
     assert [e for _, e, _ in told.outcomes] == ["revoke_failed", "revoke_given_up"]
+
+
+def test_a_grantee_may_not_give_up_the_end_of_her_own_access(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, services: Services
+) -> None:
+    """Even when she approves for some rule: giving up would let her keep the access."""
+    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),), duration=HOUR)
+    request = engine.submit(change, requester="UALICE", notify=["UCAROL"])
+    ends = float(engine.approve(request.id, "UAPPROVER1", is_approver=True).request.result["ends"])
+    emulator.inject(status=503, method="GET", path_prefix="/api/mysafe/password/", times=100)
+    revoker.sweep(now=ends + 1)
+    services.vault.map_mention("UCAROL2", "Carol")  # her second Slack account
+    for grantee in ("UCAROL", "UCAROL2"):
+        assert revoker.give_up(request.id, grantee, is_approver=True) == "beneficiary"
+    revoke = revoker.store.get(request.id)
+    assert revoke is not None and revoke.state == "retrying"
 
 
 # --- exactly once -------------------------------------------------------------------------------
@@ -416,6 +465,33 @@ def test_an_approved_extension_takes_over_the_end(
     revoker.sweep(now=ends + 1)
     assert sharing(emulator, entry) == {"bobm": False, "carol": False}  # still there
     revoker.sweep(now=new_end + 1)
+    assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_a_grantees_extension_stays_the_owners_share_to_end(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, services: Services, link
+) -> None:
+    """carol, granted edit by alices through a ticket, asks to extend and then logs out: the
+    extension is still alices's share (her key, her ticket, its source), and its end takes
+    carol's access away with alices's key."""
+    link("UCAROL", "carol")
+    ticket = {"key": "OPS-7", "url": "https://tickets.example.com/OPS-7"}
+    change = Change(
+        Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol", can_edit=True),), duration=HOUR
+    )
+    original = engine.submit(
+        change, requester="UALICE", reason="on-call", ticket=ticket, source="webhook", notify=["UCAROL"]
+    )
+    engine.approve(original.id, "UAPPROVER1", is_approver=True)
+    extension = revoker.extend(original.id, "UCAROL")
+    assert (extension.requester, extension.source) == ("UALICE", "webhook")
+    assert extension.ticket == ticket
+    applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+    assert applied.state is State.APPLIED
+    services.vault.unlink("UCAROL")  # /mysafe logout
+    revoker.sweep(now=float(applied.result["ends"]) + 1)
+    ended = revoker.store.get(extension.id)
+    assert ended is not None and (ended.owner, ended.state) == ("UALICE", "done")
     assert sharing(emulator, entry) == {"bobm": False}
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import pytest
 
+from app.crypto import Keyring, generate_key
 from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue
 from app.services import Services
@@ -148,3 +150,71 @@ def test_an_answer_in_flight_when_its_run_died_is_sent_again_a_confirmed_one_is_
     assert not queue.may_send(job.id, 1, "alive")  # Slack had it
     assert queue.may_send(job.id, 2, "alive")  # may never have left: sent again
     assert not queue.may_send(job.id, 3, "dead")  # not its job any more
+
+
+def test_a_job_no_key_opens_is_parked_and_the_jobs_after_it_still_run(
+    queue: JobQueue, redis, key_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body sealed with a key no longer configured, and one that is not JSON: each is logged
+    once, without a traceback, and parked aside; every other job runs, before and after."""
+    stale = JobQueue(redis, Keyring([generate_key()]), prefix=key_prefix)
+    stale.put("command", body(1), who="UALICE")  # put by a process with a key since removed
+    redis.xadd(
+        queue.stream,
+        {
+            "kind": "command",
+            "who": "UBOB",
+            "body": queue.keyring.encrypt("[not json").decode(),
+            "at": "1",
+        },
+    )
+    queue.put("command", body(2, "UCAROL"), who="UCAROL")
+    ran: list[str] = []
+    both = threading.Event()
+
+    def handler(job_body: dict[str, str]) -> None:
+        ran.append(job_body["user_id"])
+        if len(ran) == 2:
+            both.set()
+
+    caplog.set_level(logging.INFO, logger="app.jobs")
+    consumer = Consumer(
+        queue, {"command": handler}, threads=2, per_person=2, mysafe_concurrency=4, visibility=5
+    ).start()
+    try:
+        queue.put("command", body(3, "UDAVE"), who="UDAVE")
+        assert both.wait(10), "the jobs around the unreadable ones did not run"
+    finally:
+        consumer.stop()
+    assert sorted(ran) == ["UCAROL", "UDAVE"]
+    parked = queue.parked()
+    assert sorted((p.kind, p.who, p.why) for p in parked) == [
+        ("command", "UALICE", "no configured key opens it"),
+        ("command", "UBOB", "not a job body"),
+    ]
+    lines = [r for r in caplog.records if getattr(r, "event", "") == "jobs.parked"]
+    assert len(lines) == 2 and all(r.exc_info is None for r in lines)
+    assert "typed-Secret-9" not in str(redis.xrange(queue.dead))  # still sealed
+
+
+def test_the_consumer_says_whether_its_loop_is_going(queue: JobQueue) -> None:
+    """What the worker's heartbeat reports: the consumer's own loop, not the process."""
+    consumer = Consumer(queue, {}, threads=1, per_person=1, mysafe_concurrency=1, visibility=5).start()
+    assert consumer.alive()
+    consumer.stop()
+    assert not consumer.alive()
+
+
+def test_rotating_keys_reseals_the_jobs_waiting_to_run(
+    queue: JobQueue, redis, key_prefix: str, encryption_key: str
+) -> None:
+    """`users rotate-keys` re-seals waiting job bodies: once the old key is removed, they
+    still open and run. One no key opens is left for the reader to park."""
+    JobQueue(redis, Keyring([generate_key()]), prefix=key_prefix).put("command", body(9), who="UBOB")
+    queue.put("command", body(1), who="UALICE")
+    new_key = generate_key()
+    rotating = JobQueue(redis, Keyring([new_key, encryption_key]), prefix=key_prefix)
+    assert rotating.reseal() == 1
+    fresh = JobQueue(redis, Keyring([new_key]), prefix=key_prefix)
+    (job,) = fresh.read("c", count=10, block_ms=100)
+    assert job.body == body(1) and [p.who for p in fresh.parked()] == ["UBOB"]

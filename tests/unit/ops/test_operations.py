@@ -13,12 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from app.crypto import Keyring, generate_key
+from app.jobs.queue import JobQueue
 from app.sandbox.emulator import Emulator
 from app.storage import connect
 from tests.support.processes import free_port, wait_until_ready, web_workers
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -141,9 +144,9 @@ def test_doctor_passes_when_everything_answers(slack_env: dict[str, str]) -> Non
     result = _doctor(slack_env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 7
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 8
     assert any(line.startswith("ok   approvers") for line in lines)
-    assert "worker" in lines[-2] and "alive" in lines[-2]
+    assert any(line.startswith("ok   worker") and "alive" in line for line in lines)
     assert lines[-1] == "all checks passed"
 
 
@@ -195,6 +198,45 @@ def test_doctor_names_every_approver_and_group_slack_does_not_know(
     ):
         assert problem in line
     assert "UAPPROVER1" not in line and "MYSAFE_BOT_APPROVERS" in out
+
+
+def test_doctor_lists_the_jobs_set_aside_unrun(
+    slack_env: dict[str, str], redis, key_prefix: str, bot: Bot
+) -> None:
+    """A command sealed with a key since removed: the consumer parks it, /metrics counts it,
+    and doctor names it (kind, whose, why) with what to do."""
+    before = _parked_total(bot.url)
+    stale = JobQueue(redis, Keyring([generate_key()]), prefix=key_prefix)
+    stale.put("command", {"user_id": "UALICE", "text": "help"}, who="UALICE")
+    eventually(lambda: _parked_total(bot.url) > before, 10, "the job was not parked")
+    _worker_once(slack_env)
+    result = _doctor(slack_env)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("FAIL parked jobs"))
+    assert "1 job(s) set aside" in line and "command of UALICE" in line
+    assert "no configured key opens it" in line and "rotate-keys" in result.stdout
+
+
+def _parked_total(url: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    found = re.findall(r"^mysafe_bot_jobs_parked_total (\S+)$", text, re.M)
+    return float(found[0]) if found else 0.0
+
+
+def test_doctor_names_a_rule_asking_more_approvals_than_its_group_has(
+    slack_env: dict[str, str], slack: SlackFake, tmp_path
+) -> None:
+    """`policy check` counts only the user IDs a file lists; doctor asks Slack for the
+    groups: 3 approvals of a 2-member group could never be given."""
+    slack.usergroups["S0ONCALL"] = ["UONCALL1", "UONCALL2"]
+    policy = tmp_path / "policy.yml"
+    policy.write_text(
+        "rules:\n  - name: prod\n    match: {tags: [prod]}\n    approvals: 3\n"
+        "    approvers: [S0ONCALL]\n"
+    )
+    out = _doctor({**slack_env, "MYSAFE_BOT_POLICY": str(policy)}).stdout
+    line = next(line for line in out.splitlines() if line.startswith("FAIL approvers"))
+    assert "rule “prod” needs 3 approvals but has 2 approver(s)" in line
 
 
 def test_doctor_reports_a_bad_setting(slack_env: dict[str, str]) -> None:
