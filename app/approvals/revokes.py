@@ -47,6 +47,7 @@ from app.approvals.scripts import lua
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.errors import ApprovalError, BotError, LeaseLost, MySafeError, NotApplied
+from app.mysafe.client import UserClient
 from app.mysafe.models import Entry, Kind
 from app.mysafe.transport import deadline
 from app.storage import RedisClient
@@ -461,27 +462,31 @@ class Revoker:
                 return taken_by(earlier)
             plan = self._plan(revoke, ledger, earlier, current)
             assert plan.taken is not None
-            body = dict(plan.taken.body or {})
             sealed = self._sealed(revoke) if revoke.rotate_after else ""
-            if sealed:
-                body["password"] = self.engine.services.keyring.decrypt(sealed)
-            if not body:
+            if plan.taken.body is None and not sealed:
                 self._save(held, revoke, read, ledger.done(name, plan.records))
-                return plan.taken
+                return plan.taken  # nothing left of the grant: nothing to write
             if not held.still_held() or not self.store.start_write(
                 revoke.request_id, lease, now=timestamp(), sealed=sealed
             ):
                 raise LeaseLost("the revoke's claim ran out before the write")
-            deciding = ledger.deciding(name, plan.pending(rotate=bool(sealed)))
-            self._save(held, revoke, read, deciding)
-            client.update(revoke.kind, revoke.identifier, body)
-            del body  # the new password is MySafe's alone from here
-            self._save(held, revoke, deciding, deciding.landed(name))
+            decided = ledger.deciding(name, plan.pending(rotate=bool(sealed)))
+            self._save(held, revoke, read, decided)
+            self._send(client, revoke, plan.taken.body or {}, sealed)
+            self._save(held, revoke, decided, decided.landed(name))
             after = client.get(revoke.kind, revoke.identifier)
         problems = plan.taken.still_there(after)
         if problems:
             raise NotApplied("MySafe accepted the revoke, but the entry shows: " + "; ".join(problems))
         return plan.taken
+
+    def _send(
+        self, client: UserClient, revoke: Revoke, body: Mapping[str, object], sealed: str
+    ) -> None:
+        """The end's one write; the new password is opened only for it, and is MySafe's alone
+        (and sealed on the record until the end is recorded) from here."""
+        sent = {**body, "password": self.engine.services.keyring.decrypt(sealed)} if sealed else body
+        client.update(revoke.kind, revoke.identifier, sent)
 
     @staticmethod
     def _plan(revoke: Revoke, ledger: Ledger, earlier: Pending | None, current: Entry) -> Plan:

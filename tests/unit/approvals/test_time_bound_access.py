@@ -187,3 +187,15 @@ def test_rotate_after_taken_over_after_its_write_landed_sets_one_password(
     assert password_writes(emulator) == 1
     assert emulator.get_password(entry)["password"] == password  # type: ignore[index]
     assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_a_share_scheduled_before_access_records_were_kept_still_ends(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator, redis
+) -> None:
+    """A revoke record written by the previous version has no access record behind it: its
+    grant's `before` stands in for one, so the access it gave is still taken back."""
+    shared = approved(engine, asked(engine, entry, "carol", edit=True, hours=1))
+    redis.hdel(revoker.store.record_key(shared.id), "access")
+    redis.delete(engine.access.record_key(Kind.PASSWORD, entry, ("users_allowed", "carol")))
+    revoker.sweep(now=ends(shared) + 1)
+    assert sharing(emulator, entry) == {"bobm": False}
