@@ -25,9 +25,11 @@ from typing import Any
 import redis
 
 from app import metrics
+from app.approvals.access import AccessBook
 from app.approvals.audit import Audit
 from app.approvals.changes import (
     Change,
+    Verb,
     check,
     check_against,
     diff,
@@ -36,7 +38,8 @@ from app.approvals.changes import (
     unmet,
 )
 from app.approvals.entry_locks import EntryLock, EntryLocks
-from app.approvals.grants import Grant, granted, merged
+from app.approvals.grants import Grant, granted, merged, named
+from app.approvals.ledger import Ledger, Plan, apply_write
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Nudge, Reminders
 from app.approvals.revokes import Revoke, RevokeStore
@@ -144,6 +147,9 @@ class Engine:
         )
         self.listeners = listeners if listeners is not None else []
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
+        self.access = AccessBook(
+            services.redis, prefix=self.settings.key_prefix, longest=self.settings.max_share_duration
+        )
         self.policy = PolicyBook(self.settings)
         self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
         #: Set by the assembly when a chat front can say who someone is (app.runtime).
@@ -658,11 +664,14 @@ class Engine:
 
         An apply that finds its change already there writes nothing (a take-over whose first
         attempt landed); one whose write MySafe does not show is a failure, not "applied".
-        A time-bound share's grant is what this write adds to the entry read just before it,
-        kept on the request before the write. A take-over that finds the change in place uses
-        the grant its first attempt kept; with none kept, the change was made by someone else
-        and the share granted nothing it may take back. Its end is scheduled before the entry
-        is let go (see `_schedule_end`)."""
+        Who holds what afterwards is kept in the entry's access records
+        (`app.approvals.ledger`): decided here, before the write, from the entry just read,
+        and kept only once the write landed; a write an earlier holder decided is settled
+        first. A time-bound share holds every principal it names until its own end, even one
+        already there (something else gave it, and may end first); a permanent share over a
+        running one raises the base, so no earlier end takes it. A time-bound share's grant
+        is kept on the request before the write, and its end scheduled before the entry is
+        let go (see `_schedule_end`)."""
         change = request.change
         assert change.identifier is not None  # every verb but create names its entry
         left = request.lease_until - timestamp() - LEASE_SAFETY
@@ -676,21 +685,48 @@ class Engine:
             deadline(held.deadline - LEASE_SAFETY),
         ):
             current = client.get(change.kind, change.identifier)
+            read = self.access.read(change.kind, change.identifier, named(change))
+            ledger = read.settled(current, rotating=change.verb is Verb.ROTATE)
+            plan = ledger.change(change, request.id, current)
+            name = apply_write(request.id)
             if unmet(change, current) == []:
-                outcome = WriteResult(
-                    message="Already in place in MySafe; nothing was written", entry=current
+                self.access.save(
+                    held, change.kind, change.identifier, read, ledger.done(name, plan.records)
                 )
+                outcome = WriteResult(message=self._in_place(change, plan), entry=current)
                 grant = self._grant_kept(request, current) if change.time_bound else None
             else:
                 grant = granted(change, current) if change.time_bound else None
                 if grant is not None:
                     self.store.keep_grant(request.id, grant.dumps())
+                deciding = self._decide_write(held, read, ledger, name, plan, change)
                 outcome = self._write(client, request, lease, held, current, secrets)
+                landed = deciding.done(name, plan.records)
+                self.access.save(held, change.kind, change.identifier, deciding, landed)
             return outcome, (self._schedule_end(request, grant) if grant is not None else {})
 
+    def _decide_write(
+        self, held: EntryLock, read: Ledger, ledger: Ledger, name: str, plan: Plan, change: Change
+    ) -> Ledger:
+        """Keep the write decided before it is sent (one that changes someone's right): if this
+        process dies after MySafe took it, the next holder of the entry tells it landed."""
+        assert change.identifier is not None
+        deciding = ledger.deciding(name, plan.pending()) if plan.moves else ledger
+        self.access.save(held, change.kind, change.identifier, read, deciding)
+        return deciding
+
+    @staticmethod
+    def _in_place(change: Change, plan: Plan) -> str:
+        """What an apply that wrote nothing says; a permanent share over a time-bound one is
+        the request's own: the access is kept for good when that share ends."""
+        if change.verb is Verb.SHARE and not change.time_bound and plan.records:
+            names = ", ".join(r.name for r in plan.records)
+            return f"Already given in MySafe by a time-bound share; now kept for good: {names}"
+        return "Already in place in MySafe; nothing was written"
+
     def _grant_kept(self, request: ChangeRequest, current: Entry) -> Grant:
-        """The grant an earlier attempt kept before its write, or (none kept: nobody of ours
-        wrote) what this share adds to the entry as it is now, which is nothing."""
+        """The grant an earlier attempt kept before its write (what the principals had before
+        it), or (none kept: nothing of ours was written) what this share holds from now."""
         kept = self.store.kept_grant(request.id)
         return Grant.loads(kept) if kept is not None else granted(request.change, current)
 

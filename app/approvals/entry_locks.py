@@ -33,11 +33,21 @@ from app.storage import RedisClient
 log = logging.getLogger(__name__)
 
 
+def entry_tag(kind: Kind, identifier: int) -> str:
+    """The hash tag of everything kept per entry (its lock, its access records): one slot."""
+    return f"{{entry:{kind.value}:{identifier}}}"
+
+
 @dataclass
 class EntryLock:
     lock: Lock
     #: `time.monotonic()` after which the lock is no longer ours, whatever Redis says.
     deadline: float
+
+    @property
+    def token(self) -> bytes:
+        """The lock's value while it is ours: scripts that must run only for the holder check it."""
+        return bytes(self.lock.local.token or b"")
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -58,7 +68,7 @@ class EntryLocks:
         self.prefix = prefix
 
     def key(self, kind: Kind, identifier: int) -> str:
-        return f"{self.prefix}:lock:{{entry:{kind.value}:{identifier}}}"
+        return f"{self.prefix}:lock:{entry_tag(kind, identifier)}"
 
     @contextmanager
     def hold(self, kind: Kind, identifier: int, *, lease: float, wait: float) -> Iterator[EntryLock]:

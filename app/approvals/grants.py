@@ -1,21 +1,16 @@
-"""What a time-bound share added, and how to take exactly that back — pure functions, no I/O.
+"""What a time-bound share holds and what its end writes — pure functions, no I/O.
 
-At apply the engine reads the entry, then writes the merged lists; `granted` compares the two
-and keeps only what the request itself gave: a user or group that had no access, or a right it
-raised (view → edit). Everyone who already had at least that right is not the request's to
-take back, and is never listed.
-
-At the end, `take_back` is computed against the entry as it is *then*: a grant is undone only
-where the entry still shows exactly what the request left (alice still has edit). Whatever
-changed meanwhile — alice removed by hand, lowered to view, or raised by someone else after
-being added with view — is someone else's decision and stays.
+At apply the engine reads the entry, then writes the merged lists; `granted` names every
+principal the share holds from then on, with the right it gives and the right they had. Who
+keeps what at the end is decided by `app.approvals.ledger`; `TakeBack` is that decision as the
+owner's one write (whole lists: MySafe's update replaces them) and as people read it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.approvals.changes import (
@@ -25,16 +20,23 @@ from app.approvals.changes import (
     USERS,
     VIEW,
     Change,
-    merge_groups,
-    merge_users,
 )
 from app.mysafe.models import Entry, GroupShare, UserShare
+
+#: Rights in order: a share never lowers one (MySafe's merge keeps edit), an end never raises.
+RANK = {NO_ACCESS: 0, VIEW: 1, EDIT: 2}
+#: (users_allowed | groups_allowed, casefolded name): how MySafe tells principals apart.
+Key = tuple[str, str]
+
+
+def highest(*found: str) -> str:
+    return max(found, key=RANK.__getitem__, default=NO_ACCESS)
 
 
 @dataclass(frozen=True)
 class Granted:
-    """One principal the request gave access to: `field` is users_allowed or groups_allowed,
-    `before` its right before the write ("" none, "view"), `after` the right it was given."""
+    """One principal a request names: `field` is users_allowed or groups_allowed, `before` the
+    right they had ("" none, "view"), `after` the right the request gives (or takes them to)."""
 
     field: str
     name: str
@@ -45,12 +47,18 @@ class Granted:
         return [self.field, self.name, self.before, self.after]
 
     @property
+    def key(self) -> Key:
+        return (self.field, self.name.casefold())
+
+    @property
     def is_group(self) -> bool:
         return self.field == GROUPS
 
     def describe(self) -> str:
         who = f"group {self.name}" if self.is_group else self.name
-        return f"{who} ({self.after})" if not self.before else f"{who} ({self.before} → {self.after})"
+        if self.before == NO_ACCESS or RANK[self.before] >= RANK[self.after]:
+            return f"{who} ({self.after})"
+        return f"{who} ({self.before} → {self.after})"
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ def _right(can_edit: bool) -> str:
     return EDIT if can_edit else VIEW
 
 
-def _rights(entry: Entry | None) -> dict[tuple[str, str], tuple[str, str]]:
+def rights(entry: Entry | None) -> dict[Key, tuple[str, str]]:
     """(field, casefolded name) -> (name as MySafe spells it, right)."""
     if entry is None:
         return {}
@@ -85,29 +93,45 @@ def _rights(entry: Entry | None) -> dict[tuple[str, str], tuple[str, str]]:
     return found
 
 
-def granted(change: Change, before: Entry) -> Grant:
-    """What writing `change` over `before` adds: the merge's result, minus what was there."""
-    had = _rights(before)
-    after: list[tuple[str, str, bool]] = [
-        *((USERS, u.username, u.can_edit) for u in merge_users(before.users_allowed, change.add_users)),
-        *((GROUPS, g.name, g.can_edit) for g in merge_groups(before.groups_allowed, change.add_groups)),
+def named(change: Change) -> dict[Key, Granted]:
+    """Each principal a share or unshare names, once, with the right it asks (the higher one
+    when named twice, as the merge gives it); `before` is left for the entry to say."""
+    found: dict[Key, Granted] = {}
+    asked = [
+        *((USERS, u.username, _right(u.can_edit)) for u in change.add_users),
+        *((GROUPS, g.name, _right(g.can_edit)) for g in change.add_groups),
+        *((USERS, name, NO_ACCESS) for name in change.remove_users),
+        *((GROUPS, name, NO_ACCESS) for name in change.remove_groups),
     ]
+    for where, name, right in asked:
+        item = Granted(where, name, NO_ACCESS, right)
+        earlier = found.get(item.key)
+        found[item.key] = (
+            item if earlier is None else replace(earlier, after=highest(earlier.after, right))
+        )
+    return found
+
+
+def granted(change: Change, before: Entry) -> Grant:
+    """What a time-bound share holds once written over `before`: every principal it names, with
+    the right it gives them and the right they had. Those who had it already are held too: if
+    what gave it ends first, this share keeps it until its own end."""
+    now = rights(before)
     items = []
-    for field, name, can_edit in after:
-        old = had.get((field, name.casefold()))
-        old_right = old[1] if old else NO_ACCESS
-        if old_right != _right(can_edit):
-            items.append(Granted(field, name, old_right, _right(can_edit)))
+    for key, item in named(change).items():
+        name, right = now.get(key, (item.name, NO_ACCESS))
+        items.append(replace(item, name=name, before=right))
     return Grant(tuple(items))
 
 
 def merged(earlier: Grant, later: Grant) -> Grant:
-    """An extension's grant: what the share it extends added (its `before` is the truth about
-    the time before both), then what the extension itself added beyond that."""
-    seen = {(g.field, g.name.casefold()) for g in earlier.items}
-    return Grant(
-        (*earlier.items, *(g for g in later.items if (g.field, g.name.casefold()) not in seen))
-    )
+    """An extension's grant: what the share it extends held (its `before` is the truth about
+    the time before both), then what the extension itself holds beyond that."""
+    seen = {g.key for g in earlier.items}
+    return Grant((*earlier.items, *(g for g in later.items if g.key not in seen)))
+
+
+# --- the end's write --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -121,38 +145,20 @@ class TakeBack:
 
     def still_there(self, entry: Entry) -> list[str]:
         """What of `undone` the entry still shows (verification after the write)."""
-        now = _rights(entry)
+        now = rights(entry)
         problems = []
         for item in self.undone:
-            current = now.get((item.field, item.name.casefold()))
+            current = now.get(item.key)
             right = current[1] if current else NO_ACCESS
             if right != item.before:
                 problems.append(f"{item.describe()} is still {right or 'without access'}")
         return problems
 
 
-def take_back(grant: Grant, entry: Entry) -> TakeBack:
-    """Undo each granted right the entry still shows as the request left it; keep the rest."""
-    now = _rights(entry)
-    undone: list[Granted] = []
-    kept: list[tuple[Granted, str]] = []
-    for item in grant.items:
-        current = now.get((item.field, item.name.casefold()))
-        if current is None:
-            kept.append((item, "already removed"))
-        elif current[1] != item.after:
-            kept.append((item, f"changed meanwhile to {current[1]}"))
-        else:
-            undone.append(item)
-    if not undone:
-        return TakeBack(None, (), tuple(kept))
-    return TakeBack(_body(entry, undone), tuple(undone), tuple(kept))
-
-
-def _body(entry: Entry, undone: Sequence[Granted]) -> dict[str, Any]:
+def body_without(entry: Entry, undone: Sequence[Granted]) -> dict[str, Any]:
     """Whole lists (MySafe's update replaces them), each principal as it is now except those
-    undone: removed when they had no access before, lowered to view otherwise."""
-    wanted = {(g.field, g.name.casefold()): g.before for g in undone}
+    undone: removed when they are left without access, lowered to view otherwise."""
+    wanted = {g.key: g.before for g in undone}
     body: dict[str, Any] = {}
     if any(g.field == USERS for g in undone):
         users = [

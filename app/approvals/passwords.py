@@ -1,8 +1,9 @@
-"""New random passwords for `rotate-after`: made with `secrets`, shown and kept nowhere.
+"""New random passwords for `rotate-after`: made with `secrets`, shown nowhere, kept sealed.
 
-The value goes straight into the MySafe update of the revoke that needs it and is dropped:
-no log line, audit record, Slack message or Redis key ever holds it. The owner is told to look
-it up in MySafe.
+The value goes into the MySafe update of the revoke that needs it: no log line, audit record
+or Slack message ever holds it. Until the revoke is recorded it is kept on the revoke's record
+only sealed with the keyring, as pending secret values are, so a worker that takes the revoke
+over after a kill sends the same one. The owner is told to look it up in MySafe.
 """
 
 from __future__ import annotations

@@ -19,10 +19,13 @@ worker restarted mid-revoke, never both write; a claim whose worker died runs ou
 next sweep takes it. Records are kept `RETENTION` seconds past their end, for the record, and
 one still being retried `RETENTION` seconds past its last failed attempt.
 
-A revoke reads the entry as the owner under the entry lock, undoes only what the grant added
-and the entry still shows as the request left it (`app.approvals.grants.take_back`), and
-writes once. One that cannot be made is retried with backoff, and listeners are told after
-each failure, so people see it until it succeeds or an approver gives up.
+A revoke reads the entry as the owner under the entry lock and leaves each principal what
+their access record says outlives this share: their base and the highest share still running
+(`app.approvals.ledger`). It keeps that decision (and, for `rotate-after`, the new password,
+sealed) before it writes, so a worker taking it over after a kill finishes that write rather
+than deciding again from an entry that already shows it. One that cannot be made is retried
+with backoff, and listeners are told after each failure, so people see it until it succeeds
+or an approver gives up.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from secrets import token_hex
 from typing import TYPE_CHECKING
 
 from app import metrics
-from app.approvals.grants import Grant, TakeBack, take_back
+from app.approvals.entry_locks import EntryLock
+from app.approvals.grants import Grant, TakeBack
+from app.approvals.ledger import Ledger, Pending, Plan, end_write, taken_by
 from app.approvals.passwords import new_password
 from app.approvals.scripts import lua
 from app.approvals.store import ChangeRequest
@@ -50,7 +55,8 @@ from app.errors import (
     MySafeError,
     NotApplied,
 )
-from app.mysafe.models import Kind
+from app.mysafe.client import UserClient
+from app.mysafe.models import Entry, Kind
 from app.mysafe.transport import deadline
 from app.storage import RedisClient
 
@@ -111,10 +117,16 @@ class Revoke:
     #: The share's length in seconds (an extension asks for the same again).
     duration: int = 0
     #: The claim holder passed its last check and writes (or wrote): no extension takes over.
+    #: It stays set when the claim is taken over: that write may have landed.
     writing: bool = False
     #: The approvers of the rule the share was approved under (who may give up its end),
     #: kept here because a revoke retried for long outlives its request's record.
     approvers: frozenset[str] = frozenset()
+    #: The new password its write sets (`rotate-after`), sealed with the keyring before the
+    #: write and deleted once recorded: a take-over sends the same one, never a second.
+    sealed: str = ""
+    #: Scheduled before access records were kept: its grant's `before` stands in for one.
+    legacy: bool = False
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
@@ -143,6 +155,8 @@ class Revoke:
             duration=int(data.get("duration") or 0),
             writing=bool(data.get("writing")),
             approvers=frozenset(json.loads(data.get("approvers") or "[]")),
+            sealed=data.get("sealed", ""),
+            legacy=not data.get("access"),
         )
 
     @property
@@ -225,6 +239,7 @@ class RevokeStore:
             "remind_at": repr(remind_at(ends, change.duration)),
             "duration": str(change.duration),
             "approvers": json.dumps(sorted(request.approvers)),
+            "access": "1",
         }
         ttl = int(change.duration + RETENTION)
         flat = [str(x) for pair in fields.items() for x in pair]
@@ -305,10 +320,12 @@ class RevokeStore:
             found.append(revoke)
         return found
 
-    def start_write(self, request_id: str, lease: str, *, now: float) -> bool:
-        """The holder of `lease` may write now (and is marked as writing); False when its claim
-        was lost, runs out within `SAFETY`, or an extension took the end over."""
-        return self._write(keys=[self.record_key(request_id)], args=[lease, repr(now + SAFETY)]) == "ok"
+    def start_write(self, request_id: str, lease: str, *, now: float, sealed: str = "") -> bool:
+        """The holder of `lease` may write now (and is marked as writing, with the `sealed`
+        new password it sends, if any); False when its claim was lost, runs out within
+        `SAFETY`, or an extension took the end over."""
+        args = [lease, repr(now + SAFETY), sealed]
+        return self._write(keys=[self.record_key(request_id)], args=args) == "ok"
 
     def keep(self, request_id: str) -> None:
         """Keep a record that is still being retried `RETENTION` seconds from now: set once at
@@ -428,6 +445,7 @@ class Revoker:
             rotated="1" if revoke.rotate_after else "",
         ):
             return  # the claim ran out meanwhile: whoever holds it now reports
+        self.engine.access.forget(revoke.kind, revoke.identifier, end_write(request_id))
         self.store.unindex(request_id)
         if self.store.mark_ended(request_id, now=now):
             # The worker's next pass re-renders the approval message (it says "ended").
@@ -446,9 +464,12 @@ class Revoker:
         self._tell(request_id, "revoked")
 
     def _take_back(self, revoke: Revoke, lease: str, *, now: float, until: float) -> TakeBack:
-        """Read as the owner, holding the entry; write once, only what is still the grant's
-        (and, for `rotate-after`, a new password in the same write: the grantee saw the old
-        one, so it is set even when nothing else is left to undo)."""
+        """Read as the owner, holding the entry, and finish this end once: a write an earlier
+        attempt decided and the entry shows is only reported; one the entry cannot tell (a new
+        password alone) is sent again as it was decided; otherwise the end is decided from the
+        access records (`Ledger.end`), kept before the write, and written once. For
+        `rotate-after` the write carries a new password even when nothing else is left to
+        undo: the grantee saw the old one."""
         client = self.engine.client_for(revoke.owner)
         left = until - now - SAFETY
         with (
@@ -458,24 +479,61 @@ class Revoker:
             deadline(time.monotonic() + left),
         ):
             current = client.get(revoke.kind, revoke.identifier)
-            taken = take_back(revoke.grant, current)
-            body = dict(taken.body or {})
-            if revoke.rotate_after:
-                settings = self.engine.settings
-                body["password"] = new_password(settings.rotate_length, settings.rotate_classes)
-            if not body:
-                return taken  # nothing left of the grant: nothing to write
+            keys = [g.key for g in revoke.grant.items]
+            read = self.engine.access.read(revoke.kind, revoke.identifier, keys)
+            ledger = read.settled(current)
+            name = end_write(revoke.request_id)
+            earlier = ledger.pending.get(name)
+            if earlier is not None and earlier.landed:
+                self._save(held, revoke, read, ledger.done(name, ()))
+                return taken_by(earlier)
+            plan = self._plan(revoke, ledger, earlier, current)
+            assert plan.taken is not None
+            sealed = self._sealed(revoke) if revoke.rotate_after else ""
+            if plan.taken.body is None and not sealed:
+                self._save(held, revoke, read, ledger.done(name, plan.records))
+                return plan.taken  # nothing left of the grant: nothing to write
             if not held.still_held() or not self.store.start_write(
-                revoke.request_id, lease, now=timestamp()
+                revoke.request_id, lease, now=timestamp(), sealed=sealed
             ):
                 raise LeaseLost("the revoke's claim ran out before the write")
-            client.update(revoke.kind, revoke.identifier, body)
-            del body  # the new password is MySafe's alone from here
+            decided = ledger.deciding(name, plan.pending(rotate=bool(sealed)))
+            self._save(held, revoke, read, decided)
+            self._send(client, revoke, plan.taken.body or {}, sealed)
+            self._save(held, revoke, decided, decided.landed(name))
             after = client.get(revoke.kind, revoke.identifier)
-        problems = taken.still_there(after)
+        problems = plan.taken.still_there(after)
         if problems:
             raise NotApplied("MySafe accepted the revoke, but the entry shows: " + "; ".join(problems))
-        return taken
+        return plan.taken
+
+    def _send(
+        self, client: UserClient, revoke: Revoke, body: Mapping[str, object], sealed: str
+    ) -> None:
+        """The end's one write; the new password is opened only for it, and is MySafe's alone
+        (and sealed on the record until the end is recorded) from here."""
+        sent = {**body, "password": self.engine.services.keyring.decrypt(sealed)} if sealed else body
+        client.update(revoke.kind, revoke.identifier, sent)
+
+    @staticmethod
+    def _plan(revoke: Revoke, ledger: Ledger, earlier: Pending | None, current: Entry) -> Plan:
+        """This end decided now, or as an earlier attempt decided it when its write (a new
+        password alone, which the entry cannot show) may have landed: sent again as it was."""
+        if earlier is not None:
+            return Plan(earlier.moves, earlier.records, TakeBack(None, (), ()))
+        return ledger.end(revoke.request_id, revoke.grant, current, legacy=revoke.legacy)
+
+    def _sealed(self, revoke: Revoke) -> str:
+        """The new password of this end, sealed: the one an earlier attempt may have sent, or a
+        new one (made here, never shown or kept in clear)."""
+        if revoke.sealed:
+            return revoke.sealed
+        settings = self.engine.settings
+        password = new_password(settings.rotate_length, settings.rotate_classes)
+        return self.engine.services.keyring.encrypt(password).decode()
+
+    def _save(self, held: EntryLock, revoke: Revoke, old: Ledger, new: Ledger) -> None:
+        self.engine.access.save(held, revoke.kind, revoke.identifier, old, new)
 
     def _failed(self, revoke: Revoke, lease: str, error: BotError, *, now: float) -> None:
         detail = error.describe() if isinstance(error, MySafeError) else str(error)

@@ -18,6 +18,6 @@ local state = redis.call('HGET', KEYS[1], 'state')
 -- An apply still running (or taken over) could write the share again after the revoke.
 if state == 'applying' or state == 'approved' then return {'wait', ''} end
 local attempt = redis.call('HINCRBY', KEYS[2], 'attempts', 1)
-redis.call('HSET', KEYS[2], 'state', 'revoking', 'lease', ARGV[2], 'lease_until', ARGV[3],
-           'writing', '')
+-- `writing` stays: a claim taken over may find its write landed, and reports it itself.
+redis.call('HSET', KEYS[2], 'state', 'revoking', 'lease', ARGV[2], 'lease_until', ARGV[3])
 return {'claimed', tostring(attempt)}

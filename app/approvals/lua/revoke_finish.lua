@@ -9,4 +9,5 @@ if r[1] ~= 'revoking' or r[2] ~= ARGV[1] then return 'stale' end
 local to = ARGV[2] == 'done' and 'done' or 'retrying'
 redis.call('HSET', KEYS[1], 'state', to, 'lease', '', 'lease_until', '', 'next', ARGV[3])
 if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if to == 'done' then redis.call('HDEL', KEYS[1], 'sealed') end
 return 'ok'

@@ -6,4 +6,5 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
 if state ~= 'retrying' then return state end
 redis.call('HSET', KEYS[1], 'state', 'given_up', 'given_up_by', ARGV[1], 'given_up_at', ARGV[2])
+redis.call('HDEL', KEYS[1], 'sealed')
 return 'ok'

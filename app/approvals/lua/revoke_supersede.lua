@@ -12,4 +12,5 @@ if state == 'revoking' and r[2] == '1' then return state end
 if state ~= 'scheduled' and state ~= 'retrying' and state ~= 'revoking' then return state end
 redis.call('HSET', KEYS[1], 'state', 'extended', 'extended_by', ARGV[1], 'lease', '',
            'lease_until', '')
+redis.call('HDEL', KEYS[1], 'sealed')
 return 'ok'

@@ -17,7 +17,8 @@ from prometheus_client import REGISTRY
 from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.grants import Grant, Granted, take_back
+from app.approvals.grants import Grant, Granted
+from app.approvals.ledger import Access, Ledger
 from app.approvals.revokes import REMIND_LEASE, RETENTION, RETRY_BASE, Revoke, Revoker
 from app.approvals.store import State
 from app.clock import shifted, timestamp
@@ -125,6 +126,7 @@ def test_take_back_touches_only_what_is_still_as_the_share_left_it() -> None:
             Granted("groups_allowed", "Ops", "", "view"),
         )
     )
+    records = [Access(g.field, g.name, g.before, {"R-SHARE": g.after}) for g in grant.items]
     now = Entry(
         Kind.PASSWORD,
         1,
@@ -137,7 +139,8 @@ def test_take_back_touches_only_what_is_still_as_the_share_left_it() -> None:
         ),
         groups_allowed=(),
     )
-    taken = take_back(grant, now)
+    taken = Ledger({r.key: r for r in records}, {}).end("R-SHARE", grant, now).taken
+    assert taken is not None
     # carol (added with edit, still edit) goes; bobm (raised) is lowered back to view; erin
     # (added with view, raised by someone else) and the Ops group (removed by hand) stay as
     # they are; dave was never the share's.
