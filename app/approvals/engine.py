@@ -32,8 +32,10 @@ from app.approvals.changes import (
     check_against,
     diff,
     final_body,
+    read_entry,
     spec_of,
     unmet,
+    write_entry,
 )
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.grants import Grant, granted, merged
@@ -184,7 +186,7 @@ class Engine:
             if earlier is not None:
                 return earlier, False
         client = self.client_for(requester)
-        current = client.get(change.kind, change.identifier) if change.identifier else None
+        current = read_entry(client, change) if change.identifier else None
         rule = self.rule_for(change, current, requester=requester, source=source)
         rule.refuse_missing(reason=reason, ticket=ticket)
         rule.refuse_duration(change.duration or None)
@@ -516,7 +518,7 @@ class Engine:
             )
             return Decision(self.get(request_id), Outcome.APPLY)
         except (MySafeError, BotError) as error:
-            detail = error.describe() if isinstance(error, MySafeError) else str(error)
+            detail = error.in_words() if isinstance(error, MySafeError) else str(error)
             result = self.store.transition(
                 request_id,
                 Action.FINISH,
@@ -645,7 +647,7 @@ class Engine:
             ) as held,
             deadline(held.deadline - LEASE_SAFETY),
         ):
-            current = client.get(change.kind, change.identifier)
+            current = read_entry(client, change)
             if unmet(change, current) == []:
                 outcome = WriteResult(
                     message="Already in place in MySafe; nothing was written", entry=current
@@ -679,8 +681,8 @@ class Engine:
         if not held.still_held():
             raise LeaseLost("the entry lock ran out before the write")
         self._fence(request, lease, client)
-        outcome = client.update(change.kind, change.identifier, final_body(change, current, secrets))
-        after = client.get(change.kind, change.identifier)
+        outcome = write_entry(client, change, final_body(change, current, secrets))
+        after = read_entry(client, change)
         problems = unmet(change, after, reported=outcome.shared_error)
         if problems:
             raise NotApplied("MySafe accepted the change, but the entry shows: " + "; ".join(problems))
