@@ -142,6 +142,13 @@ class MySafeError(BotError):
         status = f" (HTTP {self.status})" if self.status and not self.code else ""
         return f"{self.message}{code}{status}"
 
+    def in_words(self) -> str:
+        """The bot's sentence for MySafe's business code, then MySafe's own words: people
+        read what it means for them, and support can still match MySafe's message."""
+        if self.code in ERROR_CODES:
+            return f"{self.user_message} MySafe said: {self.describe()}"
+        return self.describe()
+
 
 class InvalidRequest(MySafeError):
     user_message = "MySafe says the request is invalid."
@@ -156,7 +163,10 @@ class NoAccess(MySafeError):
 
 
 class EntryDisabled(MySafeError):
-    user_message = "That MySafe entry is disabled."
+    user_message = (
+        "That entry is disabled in MySafe (someone ran `disable` on it): nothing can change it "
+        "until it is enabled again with `/mysafe enable`."
+    )
 
 
 class BadIdentifier(MySafeError):
