@@ -151,12 +151,22 @@ def _create_wants(request: ChangeRequest) -> str:
     return f"create {entry_label(request)}"
 
 
+def _disable_wants(request: ChangeRequest) -> str:
+    return f"*disable* {entry_label(request)}: nobody can use it until it is enabled"
+
+
+def _enable_wants(request: ChangeRequest) -> str:
+    return f"*enable* {entry_label(request)} again (it is disabled now)"
+
+
 _WANTS = {
     Verb.SHARE: _share_wants,
     Verb.UNSHARE: _unshare_wants,
     Verb.UPDATE: _update_wants,
     Verb.ROTATE: _rotate_wants,
     Verb.CREATE: _create_wants,
+    Verb.DISABLE: _disable_wants,
+    Verb.ENABLE: _enable_wants,
 }
 
 
@@ -495,11 +505,32 @@ def waiting_notice(request: ChangeRequest, channel: str) -> str:
     """What the requester is told once their request is stored (any front: command or modal);
     `channel` unless the request's policy rule posts it elsewhere."""
     channel = request.rule_channel or channel
+    if request.state is not State.PENDING and not request.required:
+        return _applied_at_once_notice(request, channel)
     return (
         f"Request *{request.id}* is waiting for approval in <#{channel}>: "
         f"{request.change.verb.value} {entry_label(request)}. "
         f"Cancel it with `/mysafe cancel {request.id}`."
     )
+
+
+def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
+    """A request its policy rule lets through without an approver (`approvals: 0`) is
+    already settled when the requester hears of it: say what happened, never "waiting"."""
+    what = f"{request.change.verb.value} {entry_label(request)}"
+    rule = f"the policy rule “{text.inline(request.rule)}” needs no approval"
+    if request.state is State.APPLIED:
+        return (
+            f"Request *{request.id}* was applied at once ({rule}): {what}. "
+            f"It is recorded and announced in <#{channel}>."
+        )
+    if request.state is State.FAILED:
+        return (
+            f"Request *{request.id}* ({what}) could not be applied: "
+            f"{text.inline(request.error)}. It is shown in <#{channel}>, where an approver "
+            "can retry it."
+        )
+    return f"Request *{request.id}* is being applied ({rule}): {what}. See <#{channel}>."
 
 
 def approver_notice(request: ChangeRequest) -> str:
@@ -585,6 +616,8 @@ def _capital(label: str) -> str:
 
 
 def entry_text(entry: Entry) -> str:
+    if not entry.active:
+        return disabled_text(entry.kind, entry.identifier)
     fields = [f"*{_capital(entry.kind.label)} {entry.identifier}: {text.clip(entry.name, 255)}*"]
     for name, value in entry.plain_fields().items():
         if value and name != "name":
@@ -609,6 +642,15 @@ def entry_text(entry: Entry) -> str:
         f"groups: {text.clip(groups, SHOWN_SHARES)}",
     ]
     return "\n".join(fields)
+
+
+def disabled_text(kind: Kind, identifier: int) -> str:
+    """A disabled entry: MySafe shows nothing of it but that, so neither does the bot."""
+    return (
+        f"*{_capital(kind.label)} {identifier}* is *disabled* in MySafe: nobody can read, use "
+        f"or change it until it is enabled again (`/mysafe enable {kind.value} {identifier}`, "
+        "which an approver decides)."
+    )
 
 
 # --- modals ---------------------------------------------------------------------------------
