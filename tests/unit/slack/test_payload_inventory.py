@@ -367,6 +367,7 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
         for page in (1, 2, 999)
     ),
     "blocks.entry_text": lambda: (("text", blocks.entry_text(entry(kind))) for kind in Kind),
+    "blocks.disabled_text": lambda: (("text", blocks.disabled_text(kind, 2**31 - 1)) for kind in Kind),
     "blocks.login_modal": lambda: iter(
         [
             ("view", blocks.login_modal()),
