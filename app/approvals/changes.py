@@ -669,6 +669,9 @@ class ChangeSpec:
     read: Callable[[EntryCalls, Kind, int], Entry] = _get
     #: What the entry as it is now refuses at submission, beyond what every verb checks.
     against: Callable[[Change, Entry], dict[str, str]] = _refuse_nothing
+    #: The entry's state once it is applied: False disabled, True enabled, None unchanged
+    #: (`app.approvals.disabled` remembers what MySafe stops showing of a disabled entry).
+    sets_active: bool | None = None
 
 
 SPECS: dict[Verb, ChangeSpec] = {
@@ -696,6 +699,7 @@ SPECS: dict[Verb, ChangeSpec] = {
         write=_disable_write,
         read=_read_state,
         against=_refuse_disabled,
+        sets_active=False,
     ),
     Verb.ENABLE: ChangeSpec(
         _check_nothing_more,
@@ -705,6 +709,7 @@ SPECS: dict[Verb, ChangeSpec] = {
         write=_enable_write,
         read=_read_state,
         against=_refuse_enabled,
+        sets_active=True,
     ),
 }
 if set(SPECS) != set(Verb):  # a verb without its spec fails here, at import, never at apply

@@ -37,6 +37,7 @@ from app.approvals.changes import (
     unmet,
     write_entry,
 )
+from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.grants import Grant, granted, merged
 from app.approvals.policy import PolicyBook, Rule, Subject
@@ -148,6 +149,8 @@ class Engine:
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.policy = PolicyBook(self.settings)
         self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
+        #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
+        self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
         #: Set by the assembly when a chat front can say who someone is (app.runtime).
         self.standing: Standing | None = None
         #: Set by the assembly when durable work (app.slack.front's jobs) tells the listeners
@@ -205,7 +208,7 @@ class Engine:
         fields = {
             "change": json.dumps(change.to_json()),
             "diff": json.dumps([line.to_json() for line in lines]),
-            "entry_name": current.name if current else change.fields.get("name", ""),
+            "entry_name": self._entry_name(change, current),
             "state": State.PENDING.value,
             "requester": requester,
             "requester_name": self._display_name(requester),
@@ -260,6 +263,16 @@ class Engine:
             if rule.approvals == 0:
                 request = self._apply_at_once(request, rule).request
         return request, created
+
+    def _entry_name(self, change: Change, current: Entry | None) -> str:
+        """The name approvers read: MySafe shows nothing of a disabled entry, not even that,
+        so it comes from what the bot remembered when it disabled it (`self.disabled`)."""
+        if current is None:
+            return change.fields.get("name", "")
+        if current.active:
+            return current.name
+        known = self.disabled.get(current.kind, current.identifier)
+        return known.name if known else ""
 
     def rule_for(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Rule:
         """The policy rule this change meets (the first that matches, see app.approvals.policy)."""

@@ -33,6 +33,7 @@ from pydantic import AnyHttpUrl
 from app import metrics
 from app.accounts.mcp_tokens import McpTokens
 from app.approvals.changes import Change, DiffLine, Verb
+from app.approvals.disabled import merged
 from app.approvals.engine import Engine
 from app.approvals.store import ChangeRequest, State, is_request_id
 from app.durations import parse_period
@@ -201,10 +202,13 @@ class _Tools:
 
     def list_entries(self, kind: KindName, text: str = "") -> dict[str, Any]:
         """List MySafe passwords or API secrets the user can see, optionally filtered by text
-        (matched against name, URL, username and tags). Never returns secret values."""
+        (matched against name, URL, username and tags), each enabled or disabled. Never
+        returns secret values."""
 
         def action(user: str) -> dict[str, Any]:
-            items = self.engine.client_for(user).list_entries(Kind(kind))
+            client = self.engine.client_for(user)
+            disabled = self.engine.disabled.visible_to(client, Kind(kind))
+            items = merged(client.list_entries(Kind(kind)), disabled)
             found = [i for i in items if i.matches(text[:100])]
             return {
                 "entries": [
@@ -216,6 +220,7 @@ class _Tools:
                         "username": i.username,
                         "tags": i.tags,
                         "can_edit": i.can_write,
+                        "state": "enabled" if i.active else "disabled",
                     }
                     for i in found[:200]
                 ]

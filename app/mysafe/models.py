@@ -88,6 +88,8 @@ class ListItem:
     can_write: bool = False
     need_justify: bool = False
     need_approval: bool = False
+    #: False for a disabled entry, which MySafe's own list leaves out (the bot adds it back).
+    active: bool = True
 
     def matches(self, text: str) -> bool:
         """MySafe filters by exact fields only; people type part of a name, URL or tag."""

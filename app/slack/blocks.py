@@ -590,7 +590,7 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *, pag
     lines = [
         f"• `{kind.value} {i.identifier}` {text.clip(i.name, 255)}"
         + (f" — {text.clip(i.url, 200)}" if i.url else "")
-        + ("" if i.can_write else " _(view only)_")
+        + _list_marks(i)
         for i in shown
     ]
     head = f"*{_capital(kind.label)}s you can see*"
@@ -603,6 +603,13 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *, pag
     elif page < pages:
         more = [f"Next: the same command with `page {page + 1}` at the end"]
     return "\n".join([head, *lines, *more])
+
+
+def _list_marks(item: ListItem) -> str:
+    """What a person must know before using an entry: disabled, or theirs only to view."""
+    if not item.active:
+        return " — *disabled* (`/mysafe enable` to ask for it back)"
+    return "" if item.can_write else " _(view only)_"
 
 
 #: What `show` prints of one field and of each sharing list: a message holds 40,000

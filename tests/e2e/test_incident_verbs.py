@@ -29,6 +29,7 @@ from tests.e2e.test_slack_verbs import (
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
+from tests.support.waiting import eventually
 
 SAMPLE_POLICY = Path(__file__).parents[2] / "deploy" / "policy.example.yml"
 LEAK = 'reason "leaked in a public repo"'
@@ -215,3 +216,34 @@ def test_show_says_the_entry_is_disabled(
     told = ask(user, slack, "UALICE", f"show {kind.value} {entries[kind]}")
     assert "is *disabled* in MySafe" in told
     assert f"/mysafe enable {kind.value} {entries[kind]}" in told
+
+
+@BOTH
+def test_list_shows_an_entry_disabled_through_the_bot_until_it_is_enabled(
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    entries: dict[Kind, int],
+    kind: Kind,
+) -> None:
+    name = "GCP console" if kind is Kind.PASSWORD else "Billing API"
+    ask(user, slack, "UALICE", f"disable {kind.value} {entries[kind]} {LEAK}")
+    listed = ask(user, slack, "UALICE", f"list {kind.value}s")
+    assert f"`{kind.value} {entries[kind]}` {name} — *disabled*" in listed
+    request_id = request_id_in(
+        ask(user, slack, "UALICE", f'enable {kind.value} {entries[kind]} reason "rotated"')
+    )
+    assert name in readable(approval_posts(slack)[-1])  # the card names what it enables
+    assert user.click(APPROVER, "approve", request_id).status_code == 200
+    eventually(lambda: bot.engine.get(request_id).state is State.APPLIED, 10, "enabled")
+    listed = ask(user, slack, "UALICE", f"list {kind.value}s")
+    assert f"`{kind.value} {entries[kind]}` {name}" in listed and "disabled" not in listed
+
+
+def test_only_people_mysafe_lets_see_an_entry_see_it_listed_as_disabled(
+    user: SlackClient, slack: SlackFake, entries: dict[Kind, int]
+) -> None:
+    ask(user, slack, "UALICE", f"disable password {entries[Kind.PASSWORD]} {LEAK}")
+    assert "GCP console — *disabled*" in ask(user, slack, "UBOB", "list passwords")
+    assert "GCP console" not in ask(user, slack, "UCAROL", "list passwords")
