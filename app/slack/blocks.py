@@ -17,6 +17,7 @@ from typing import Any
 
 from app import text
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
+from app.approvals.disabled import DisabledEntry
 from app.approvals.store import ChangeRequest, State
 from app.clock import timestamp
 from app.durations import describe
@@ -852,12 +853,15 @@ def home_view(
     waiting: int = 0,
     start: int = 0,
     time_bound: Sequence[Block] = (),
+    disabled: Sequence[DisabledEntry] = (),
 ) -> Block:
-    """Your requests, then (approvers) what waits for you, newest first, from `start`: each
+    """Your requests, then (approvers) the entries disabled through the bot and what waits for
+    you, newest first, from `start`: each
     request whole as in the channel, counted, and a *More* button for what did not fit — the
     view stays within Slack's 100 blocks by design, and nothing is left out unsaid."""
     blocks = [_header("Your open requests"), *_own_blocks(list(own)), *time_bound]
     if queue is not None:
+        blocks += disabled_blocks(disabled)
         blocks.append(_header("Waiting for your approval"))
         if not waiting:
             blocks.append(_context("Nothing waits for you."))
@@ -872,6 +876,31 @@ def home_view(
             blocks += these
             blocks += _paging(start, shown, waiting)
     return {"type": "home", "blocks": blocks}
+
+
+#: Disabled entries an approver's Home lists; older ones are counted, never left out unsaid.
+HOME_DISABLED = 20
+
+
+def disabled_blocks(entries: Sequence[DisabledEntry]) -> list[Block]:
+    """For approvers, the incident at a glance: what is disabled through the bot, by whom,
+    when and why, newest first (MySafe itself lists none of it)."""
+    if not entries:
+        return []
+    lines = [_disabled_line(e) for e in entries[:HOME_DISABLED]]
+    blocks = [_header("Disabled through the bot"), *_sections(lines)]
+    if len(entries) > HOME_DISABLED:
+        blocks.append(_context(f"{len(entries) - HOME_DISABLED} more, disabled earlier."))
+    return blocks
+
+
+def _disabled_line(entry: DisabledEntry) -> str:
+    name = text.clip(entry.name, 255) if entry.name else "_(name not known)_"
+    line = (
+        f"• `{entry.kind.value} {entry.identifier}` {name} — *disabled* by <@{entry.by}> "
+        f"{date(entry.at)} ({entry.request})"
+    )
+    return line + (f": “{text.clip(entry.reason, 300)}”" if entry.reason else "")
 
 
 def _page_blocks(queue: list[ChangeRequest], *, room: int) -> tuple[int, list[Block]]:

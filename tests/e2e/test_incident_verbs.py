@@ -8,6 +8,7 @@ words; a disabled entry is shown as such; a change to it is refused before anyth
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -247,3 +248,18 @@ def test_only_people_mysafe_lets_see_an_entry_see_it_listed_as_disabled(
     ask(user, slack, "UALICE", f"disable password {entries[Kind.PASSWORD]} {LEAK}")
     assert "GCP console — *disabled*" in ask(user, slack, "UBOB", "list passwords")
     assert "GCP console" not in ask(user, slack, "UCAROL", "list passwords")
+
+
+def test_an_approvers_home_lists_what_was_disabled_by_whom_and_why(
+    user: SlackClient, slack: SlackFake, entries: dict[Kind, int]
+) -> None:
+    request_id = request_id_in(
+        ask(user, slack, "UALICE", f"disable password {entries[Kind.PASSWORD]} {LEAK}")
+    )
+    user.event({"type": "app_home_opened", "user": APPROVER, "channel": "D1", "tab": "home"})
+    home = json.dumps(slack.wait_calls("views.publish")[-1].args["view"], ensure_ascii=False)
+    assert "Disabled through the bot" in home
+    assert f"`password {entries[Kind.PASSWORD]}` GCP console — *disabled* by <@UALICE>" in home
+    assert request_id in home and "leaked in a public repo" in home
+    user.event({"type": "app_home_opened", "user": "UBOB", "channel": "D1", "tab": "home"})
+    assert "Disabled through the bot" not in json.dumps(slack.wait_calls("views.publish", 2)[-1].args)
