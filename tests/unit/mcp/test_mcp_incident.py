@@ -83,3 +83,16 @@ def test_a_proposal_mysafe_refuses_is_told_in_the_bots_words(
     assert refused.isError
     assert "disabled in MySafe" in text_of(refused) and "(MySafe code 1009)" in text_of(refused)
     assert bot.engine.queue() == []
+
+
+def test_the_list_tool_shows_an_entry_disabled_through_the_bot(
+    mcp_url: str, token: str, entry: int
+) -> None:
+    (_, listed) = call(
+        mcp_url,
+        token,
+        ("propose_disable", {"kind": "password", "id": entry, "reason": "leaked"}),
+        ("list_entries", {"kind": "password"}),
+    )
+    (shown,) = structured(listed)["entries"]
+    assert (shown["id"], shown["name"], shown["state"]) == (entry, "Staging DB", "disabled")
