@@ -415,7 +415,8 @@ def _distinct(lines: Iterable[DiffLine]) -> list[DiffLine]:
 def check_against(change: Change, current: Entry | None, lines: Iterable[DiffLine]) -> None:
     """Refuse, before anything is stored, a change that would change nothing in the entry as it
     is now, or make a sharing list longer than MySafe keeps: an approver would otherwise click
-    for nothing, or for a write MySafe refuses."""
+    for nothing, or for a write MySafe refuses. The verb's spec speaks first (`against`: a
+    disable of an entry already disabled)."""
     if current is None:
         return
     refused = spec_of(change).against(change, current)
