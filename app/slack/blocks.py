@@ -258,7 +258,17 @@ def change_summary(request: ChangeRequest) -> str:
 
 def status_text(request: ChangeRequest) -> str:
     """Where the request stands; once decided, who decided, when, and why."""
+    if _at_once(request):
+        return (
+            f"*{_OUTCOME[State.APPLYING]}* — no approval needed: the policy rule "
+            f"“{text.inline(request.rule)}” applies it at once"
+        )
     return f"*{_OUTCOME[request.state]}*" + _STATUS[request.state](request)
+
+
+def _at_once(request: ChangeRequest) -> bool:
+    """Posted before the bot applies it (`approvals: 0`): nobody is asked to decide."""
+    return request.state is State.PENDING and not request.required
 
 
 def _voters(request: ChangeRequest) -> str:
@@ -432,7 +442,7 @@ def approval_message(request: ChangeRequest) -> tuple[str, list[Block]]:
 
 def _actions(request: ChangeRequest) -> list[Block]:
     view = [_button("View full change", VIEW_CHANGE, request.id)] if is_shortened(request) else []
-    if request.state is State.PENDING:
+    if request.state is State.PENDING and not _at_once(request):
         return [
             _button("Approve", APPROVE, request.id, "primary"),
             _button("Deny", DENY, request.id, "danger"),

@@ -92,6 +92,7 @@ def test_disable_applies_at_once_audited_and_announced(
     assert not is_active(emulator, kind, entries[kind])
     (card,) = approval_posts(slack)
     assert "disable" in readable(card) and "leaked in a public repo" in readable(card)
+    assert "no approval needed" in readable(card) and "Approve" not in readable(card)
     assert request_id in message_update(slack, "Applied").blocks_text()
     events = [r.event for r in bot.engine.audit.read(request=request_id)]
     assert events[:1] == ["request.created"]
