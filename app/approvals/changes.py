@@ -6,6 +6,9 @@ against the entry as it is then, and a share made in MySafe meanwhile is kept.
 
 Secret values (new password, TOTP seed, client secret) travel separately from the intent, as
 a `dict` the store keeps encrypted; the display diff only ever says "changed".
+
+Nothing here does I/O of its own: a spec only names which call of the client it is handed
+reads the entry and which writes it (an update, or MySafe's inactive/active calls).
 """
 
 from __future__ import annotations
