@@ -1,8 +1,9 @@
 """The edge: each error class becomes a short, true sentence for the person who asked.
 
 Listeners wrap their work in `answer_errors(say)`. Expected errors (`BotError`) are told in
-words — MySafe's own message and code where there is one — and logged as facts; anything else
-is logged with its traceback and the person hears only that it failed and nothing changed.
+words (for a MySafe business code, the bot's sentence, then MySafe's own message and code)
+and logged as facts; anything else is logged with its traceback and the person hears only
+that it failed and nothing changed.
 No stack trace, body or secret ever reaches a user.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from app.errors import (
+    ERROR_CODES,
     ApprovalError,
     BotError,
     CredentialsMissing,
@@ -42,6 +44,8 @@ def user_message(error: BotError, *, said: str | None = None) -> str:
         # The class's sentence already says what happened: MySafe's own words add the detail.
         said = f"MySafe said: {error.words()}" if error.said else error.describe()
         return f"{error.user_message} ({inline(said)})"
+    if isinstance(error, MySafeError) and error.code in ERROR_CODES:
+        return inline(error.in_words())
     if isinstance(error, MySafeError):
         return f"MySafe said: {inline(error.describe())}"
     if isinstance(error, CredentialsMissing | ApprovalError):

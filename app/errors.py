@@ -158,6 +158,13 @@ class MySafeError(BotError):
             return f"{text.removeprefix(f'{self.code}: ')} (MySafe code {self.code})"
         return f"{text} (HTTP {self.status})" if self.status else text
 
+    def in_words(self) -> str:
+        """The bot's sentence for MySafe's business code, then MySafe's own words: people
+        read what it means for them, and support can still match MySafe's message."""
+        if self.code in ERROR_CODES:
+            return f"{self.user_message} MySafe said: {self.describe()}"
+        return self.describe()
+
 
 class InvalidRequest(MySafeError):
     user_message = "MySafe says the request is invalid."
@@ -172,7 +179,10 @@ class NoAccess(MySafeError):
 
 
 class EntryDisabled(MySafeError):
-    user_message = "That MySafe entry is disabled."
+    user_message = (
+        "That entry is disabled in MySafe (someone ran `disable` on it): nothing can change it "
+        "until it is enabled again with `/mysafe enable`."
+    )
 
 
 class BadIdentifier(MySafeError):

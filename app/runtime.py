@@ -63,6 +63,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     the Slack front over it: the worker, the MCP runner and doctor answer no Slack request."""
     settings = services.settings
     engine = Engine(services)
+    engine.listeners.append(engine.disabled)
     revoker = Revoker(engine)
     callbacks = None
     if settings.webhook_secret:

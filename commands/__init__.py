@@ -10,6 +10,8 @@ from __future__ import annotations
 from commands import (
     cancel,
     create,
+    disable,
+    enable,
     help,
     list_entries,
     login,
@@ -38,6 +40,8 @@ _ORDER: tuple[VerbModule, ...] = (  # type: ignore[assignment]
     update,
     rotate,
     create,
+    disable,
+    enable,
     my_requests,
     cancel,
     mcp_token,

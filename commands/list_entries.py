@@ -3,6 +3,7 @@ the built-in `list`)."""
 
 from __future__ import annotations
 
+from app.approvals.disabled import merged
 from commands.context import Context
 from commands.grammar import Args, keyword, secret_name, secret_refusal, take_kind
 from commands.lexer import CommandError
@@ -67,5 +68,9 @@ def _filter_text(rest: Args) -> str:
 
 
 def run(ctx: Context, command: ListEntries) -> EntryList:
-    items = [i for i in ctx.mysafe().list_entries(command.kind) if i.matches(command.text)]
+    """MySafe's list, with the entries disabled through the bot that MySafe leaves out."""
+    client = ctx.mysafe()
+    disabled = ctx.engine.disabled.visible_to(client, command.kind)
+    everything = merged(client.list_entries(command.kind), disabled)
+    items = [i for i in everything if i.matches(command.text)]
     return EntryList(command.kind, items, command.text, command.page)

@@ -27,7 +27,8 @@ def parse(args: list[Token]) -> Show:
 
 
 def run(ctx: Context, command: Show) -> EntryShown:
-    entry = ctx.mysafe().get(command.entry.kind, command.entry.identifier)
+    """A disabled entry is shown as disabled (MySafe's 1009 says only that), not refused."""
+    entry = ctx.mysafe().read(command.entry.kind, command.entry.identifier)
     ctx.engine.audit.record(
         "entry.shown",
         actor=ctx.user_id,

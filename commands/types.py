@@ -211,6 +211,20 @@ class Rotate:
 
 
 @dataclass(frozen=True)
+class Disable:
+    entry: EntryRef
+    reason: str = ""
+    ticket: str = ""
+
+
+@dataclass(frozen=True)
+class Enable:
+    entry: EntryRef
+    reason: str = ""
+    ticket: str = ""
+
+
+@dataclass(frozen=True)
 class Create:
     kind: Kind
 
@@ -241,6 +255,8 @@ Command: TypeAlias = (
     | Unshare
     | Update
     | Rotate
+    | Disable
+    | Enable
     | Create
     | Requests
     | Cancel

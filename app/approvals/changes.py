@@ -6,6 +6,9 @@ against the entry as it is then, and a share made in MySafe meanwhile is kept.
 
 Secret values (new password, TOTP seed, client secret) travel separately from the intent, as
 a `dict` the store keeps encrypted; the display diff only ever says "changed".
+
+Nothing here does I/O of its own: a spec only names which call of the client it is handed
+reads the entry and which writes it (an update, or MySafe's inactive/active calls).
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from app import text
 from app.durations import describe
 from app.errors import ValidationError
-from app.mysafe.models import Entry, GroupShare, Kind, UserShare
+from app.mysafe.models import Entry, GroupShare, Kind, UserShare, WriteResult
 from app.mysafe.schemas import MAX_SHARES, SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
 
 
@@ -28,6 +31,8 @@ class Verb(str, Enum):
     UPDATE = "update"
     ROTATE = "rotate"
     CREATE = "create"
+    DISABLE = "disable"
+    ENABLE = "enable"
 
 
 #: Secret fields each kind has (what `rotate` and `create` may set).
@@ -413,8 +418,14 @@ def _distinct(lines: Iterable[DiffLine]) -> list[DiffLine]:
 def check_against(change: Change, current: Entry | None, lines: Iterable[DiffLine]) -> None:
     """Refuse, before anything is stored, a change that would change nothing in the entry as it
     is now, or make a sharing list longer than MySafe keeps: an approver would otherwise click
-    for nothing, or for a write MySafe refuses."""
-    if current is None or change.verb not in (Verb.SHARE, Verb.UNSHARE, Verb.UPDATE):
+    for nothing, or for a write MySafe refuses. The verb's spec speaks first (`against`: a
+    disable of an entry already disabled)."""
+    if current is None:
+        return
+    refused = spec_of(change).against(change, current)
+    if refused:
+        raise ValidationError(refused)
+    if change.verb not in (Verb.SHARE, Verb.UNSHARE, Verb.UPDATE):
         return
     if change.extends:  # the grantees have it until the end it moves: the end is the change
         return
@@ -541,6 +552,98 @@ def _plain(value: object) -> str:
     return " ".join(str(value or "").split())
 
 
+# --- an entry's state: disable and enable ----------------------------------------------------
+
+ENABLED, DISABLED = "enabled", "disabled"
+
+
+def _state(entry: Entry) -> str:
+    return ENABLED if entry.active else DISABLED
+
+
+def _no_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """MySafe's inactive and active calls take no body: the path says it all."""
+    return {}
+
+
+def _disable_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
+    return [DiffLine("state", _state(current) if current else ENABLED, DISABLED)]
+
+
+def _enable_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
+    return [DiffLine("state", _state(current) if current else DISABLED, ENABLED)]
+
+
+def _disable_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
+    return [] if not entry.active else [f"{entry.kind.label} {entry.identifier} is still enabled"]
+
+
+def _enable_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
+    return [] if entry.active else [f"{entry.kind.label} {entry.identifier} is still disabled"]
+
+
+def _refuse_disabled(change: Change, current: Entry) -> dict[str, str]:
+    """Refused at submission, so nobody approves (or is alarmed by) a change that does nothing."""
+    if current.active:
+        return {}
+    return {"entry": f"{current.kind.label} {current.identifier} is already disabled in MySafe"}
+
+
+def _refuse_enabled(change: Change, current: Entry) -> dict[str, str]:
+    if not current.active:
+        return {}
+    return {
+        "entry": f"{current.kind.label} {current.identifier} is not disabled in MySafe: "
+        "there is nothing to enable"
+    }
+
+
+def _refuse_nothing(change: Change, current: Entry) -> dict[str, str]:
+    return {}
+
+
+# --- the MySafe calls of one verb -------------------------------------------------------------
+
+
+class EntryCalls(Protocol):
+    """The calls of `app.mysafe.client.UserClient` a spec chooses among (one person's key)."""
+
+    def get(self, kind: Kind, identifier: int) -> Entry: ...
+
+    def read(self, kind: Kind, identifier: int) -> Entry: ...
+
+    def update(self, kind: Kind, identifier: int, fields: Mapping[str, Any]) -> WriteResult: ...
+
+    def disable(self, kind: Kind, identifier: int) -> WriteResult: ...
+
+    def enable(self, kind: Kind, identifier: int) -> WriteResult: ...
+
+
+def _get(client: EntryCalls, kind: Kind, identifier: int) -> Entry:
+    """Most verbs change what a disabled entry keeps locked: its 1009 is their refusal."""
+    return client.get(kind, identifier)
+
+
+def _read_state(client: EntryCalls, kind: Kind, identifier: int) -> Entry:
+    """Disable and enable act on the state itself: a disabled entry is an answer."""
+    return client.read(kind, identifier)
+
+
+def _update_write(client: EntryCalls, change: Change, body: Mapping[str, Any]) -> WriteResult:
+    assert change.identifier is not None
+    return client.update(change.kind, change.identifier, body)
+
+
+def _disable_write(client: EntryCalls, change: Change, body: Mapping[str, Any]) -> WriteResult:
+    assert change.identifier is not None
+    return client.disable(change.kind, change.identifier)
+
+
+def _enable_write(client: EntryCalls, change: Change, body: Mapping[str, Any]) -> WriteResult:
+    assert change.identifier is not None
+    return client.enable(change.kind, change.identifier)
+
+
 # --- one spec per verb --------------------------------------------------------------------
 
 
@@ -548,7 +651,9 @@ def _plain(value: object) -> str:
 class ChangeSpec:
     """Everything one verb means to the engine, in one place: what it requires beyond what
     every verb does, the MySafe body it sends, the lines people approve, and how apply tells
-    whether MySafe shows it. A new verb is one module in `commands/` plus one spec here."""
+    whether MySafe shows it, which MySafe call writes it and how the entry is read around
+    that call. A new verb is one module in `commands/` plus one spec here: the engine only
+    ever asks the spec."""
 
     check: Callable[[Change, Mapping[str, str], Mapping[str, str]], dict[str, str]]
     body: Callable[[Change, Entry | None, Mapping[str, str]], dict[str, Any]]
@@ -562,6 +667,15 @@ class ChangeSpec:
     carries_secrets: bool = False
     #: Someone gains access through it (they may not approve it).
     grants: bool = False
+    #: How apply writes the entry (with the requester's client and `body`'s result).
+    write: Callable[[EntryCalls, Change, Mapping[str, Any]], WriteResult] = _update_write
+    #: How the entry is read, at submission and around the write.
+    read: Callable[[EntryCalls, Kind, int], Entry] = _get
+    #: What the entry as it is now refuses at submission, beyond what every verb checks.
+    against: Callable[[Change, Entry], dict[str, str]] = _refuse_nothing
+    #: The entry's state once it is applied: False disabled, True enabled, None unchanged
+    #: (`app.approvals.disabled` remembers what MySafe stops showing of a disabled entry).
+    sets_active: bool | None = None
 
 
 SPECS: dict[Verb, ChangeSpec] = {
@@ -581,6 +695,26 @@ SPECS: dict[Verb, ChangeSpec] = {
         carries_secrets=True,
         grants=True,
     ),
+    Verb.DISABLE: ChangeSpec(
+        _check_nothing_more,
+        _no_body,
+        _disable_diff,
+        _disable_unmet,
+        write=_disable_write,
+        read=_read_state,
+        against=_refuse_disabled,
+        sets_active=False,
+    ),
+    Verb.ENABLE: ChangeSpec(
+        _check_nothing_more,
+        _no_body,
+        _enable_diff,
+        _enable_unmet,
+        write=_enable_write,
+        read=_read_state,
+        against=_refuse_enabled,
+        sets_active=True,
+    ),
 }
 if set(SPECS) != set(Verb):  # a verb without its spec fails here, at import, never at apply
     raise ImportError(f"no ChangeSpec for {sorted(v.value for v in set(Verb) - set(SPECS))}")
@@ -588,3 +722,14 @@ if set(SPECS) != set(Verb):  # a verb without its spec fails here, at import, ne
 
 def spec_of(change: Change) -> ChangeSpec:
     return SPECS[change.verb]
+
+
+def read_entry(client: EntryCalls, change: Change) -> Entry:
+    """The entry this change names, read as its spec reads it."""
+    assert change.identifier is not None
+    return spec_of(change).read(client, change.kind, change.identifier)
+
+
+def write_entry(client: EntryCalls, change: Change, body: Mapping[str, Any]) -> WriteResult:
+    """The MySafe call that makes this change, as its spec makes it."""
+    return spec_of(change).write(client, change, body)

@@ -34,9 +34,12 @@ from app.approvals.changes import (
     check_against,
     diff,
     final_body,
+    read_entry,
     spec_of,
     unmet,
+    write_entry,
 )
+from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.grants import Grant, granted, merged, named
 from app.approvals.ledger import Ledger, Plan, apply_write
@@ -152,6 +155,8 @@ class Engine:
         )
         self.policy = PolicyBook(self.settings)
         self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
+        #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
+        self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
         #: Set by the assembly when a chat front can say who someone is (app.runtime).
         self.standing: Standing | None = None
         #: Set by the assembly when durable work (app.slack.front's jobs) tells the listeners
@@ -193,7 +198,7 @@ class Engine:
             if earlier is not None:
                 return earlier, False
         client = self.client_for(requester)
-        current = client.get(change.kind, change.identifier) if change.identifier else None
+        current = read_entry(client, change) if change.identifier else None
         rule = self.rule_for(change, current, requester=requester, source=source)
         rule.refuse_missing(reason=reason, ticket=ticket)
         rule.refuse_duration(change.duration or None)
@@ -212,7 +217,7 @@ class Engine:
         fields = {
             "change": json.dumps(change.to_json()),
             "diff": json.dumps([line.to_json() for line in lines]),
-            "entry_name": current.name if current else change.fields.get("name", ""),
+            "entry_name": self._entry_name(change, current),
             "state": State.PENDING.value,
             "requester": requester,
             "requester_name": self._display_name(requester),
@@ -268,6 +273,16 @@ class Engine:
             if rule.approvals == 0:
                 request = self._apply_at_once(request, rule).request
         return request, created
+
+    def _entry_name(self, change: Change, current: Entry | None) -> str:
+        """The name approvers read: MySafe shows nothing of a disabled entry, not even that,
+        so it comes from what the bot remembered when it disabled it (`self.disabled`)."""
+        if current is None:
+            return change.fields.get("name", "")
+        if current.active:
+            return current.name
+        known = self.disabled.get(current.kind, current.identifier)
+        return known.name if known else ""
 
     def rule_for(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Rule:
         """The policy rule this change meets (the first that matches, see app.approvals.policy)."""
@@ -552,7 +567,7 @@ class Engine:
             )
             return Decision(self.get(request_id), Outcome.APPLY)
         except (MySafeError, BotError) as error:
-            detail = error.describe() if isinstance(error, MySafeError) else str(error)
+            detail = error.in_words() if isinstance(error, MySafeError) else str(error)
             result = self.store.transition(
                 request_id,
                 Action.FINISH,
@@ -684,7 +699,7 @@ class Engine:
             ) as held,
             deadline(held.deadline - LEASE_SAFETY),
         ):
-            current = client.get(change.kind, change.identifier)
+            current = read_entry(client, change)
             read = self.access.read(change.kind, change.identifier, named(change))
             ledger = read.settled(current, rotating=change.verb is Verb.ROTATE)
             plan = ledger.change(change, request.id, current)
@@ -745,8 +760,8 @@ class Engine:
         if not held.still_held():
             raise LeaseLost("the entry lock ran out before the write")
         self._fence(request, lease, client)
-        outcome = client.update(change.kind, change.identifier, final_body(change, current, secrets))
-        after = client.get(change.kind, change.identifier)
+        outcome = write_entry(client, change, final_body(change, current, secrets))
+        after = read_entry(client, change)
         problems = unmet(change, after, reported=outcome.shared_error)
         if problems:
             raise NotApplied("MySafe accepted the change, but the entry shows: " + "; ".join(problems))

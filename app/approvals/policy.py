@@ -35,6 +35,7 @@ from marshmallow import (
 )
 from marshmallow import ValidationError as MarshmallowError
 
+from app.approvals.changes import Verb
 from app.durations import describe, parse_duration
 from app.errors import ConfigError, ValidationError
 from app.settings import NamesApprovers
@@ -48,7 +49,8 @@ VARIABLE = "MYSAFE_BOT_POLICY"
 #: The fronts a request can come through, as a rule names them.
 SOURCES = ("slack", "webhook", "mcp")
 KINDS = ("password", "secret")
-VERBS = ("share", "unshare", "update", "rotate", "create")
+#: Every verb the engine knows, so a rule may name any of them and nothing else.
+VERBS = tuple(verb.value for verb in Verb)
 #: A policy file is a page of rules, never megabytes.
 MAX_FILE = 256 * 1024
 _APPROVER = re.compile(r"^[UWS][A-Z0-9]{2,20}$")

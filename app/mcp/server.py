@@ -33,8 +33,9 @@ from pydantic import AnyHttpUrl
 from app import metrics
 from app.accounts.mcp_tokens import McpTokens
 from app.approvals.changes import Change, DiffLine, Verb
+from app.approvals.disabled import merged
 from app.approvals.engine import Engine
-from app.approvals.store import ChangeRequest, is_request_id
+from app.approvals.store import ChangeRequest, State, is_request_id
 from app.durations import parse_period
 from app.edge import user_message
 from app.errors import BotError, ValidationError
@@ -46,8 +47,9 @@ SCOPE = "mysafe"
 NOT_YOURS = "no such request among yours (request ids look like R-7K2QF)"
 KindName = Literal["password", "secret"]
 WAITS = (
-    "It does NOT change anything by itself: it files a change request that waits for a "
-    "human approver's click in Slack, then is applied with the user's own MySafe key."
+    "It files a change request under the approval policy: it waits for a human approver's "
+    "click in Slack unless the policy needs none, and is applied with the user's own MySafe "
+    "key. The answer's state and note say which happened."
 )
 
 
@@ -117,9 +119,10 @@ def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None
     mcp = FastMCP(
         "mysafe-bot",
         instructions=(
-            "Look up Segura MySafe entries the user can see and propose shares or "
-            "updates. Proposals wait for a human approver in Slack; secret values "
-            "are never shown and cannot be set here."
+            "Look up Segura MySafe entries the user can see and propose shares, "
+            "updates, or disabling and enabling an entry. Proposals wait for a human "
+            "approver in Slack unless the policy needs none; secret values are never "
+            "shown and cannot be set here."
         ),
         stateless_http=True,
         json_response=True,
@@ -136,6 +139,8 @@ def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None
         tools.propose_share,
         tools.propose_unshare,
         tools.propose_update,
+        tools.propose_disable,
+        tools.propose_enable,
         tools.request_status,
         tools.my_requests,
         tools.cancel_request,
@@ -197,10 +202,13 @@ class _Tools:
 
     def list_entries(self, kind: KindName, text: str = "") -> dict[str, Any]:
         """List MySafe passwords or API secrets the user can see, optionally filtered by text
-        (matched against name, URL, username and tags). Never returns secret values."""
+        (matched against name, URL, username and tags), each enabled or disabled. Never
+        returns secret values."""
 
         def action(user: str) -> dict[str, Any]:
-            items = self.engine.client_for(user).list_entries(Kind(kind))
+            client = self.engine.client_for(user)
+            disabled = self.engine.disabled.visible_to(client, Kind(kind))
+            items = merged(client.list_entries(Kind(kind)), disabled)
             found = [i for i in items if i.matches(text[:100])]
             return {
                 "entries": [
@@ -212,6 +220,7 @@ class _Tools:
                         "username": i.username,
                         "tags": i.tags,
                         "can_edit": i.can_write,
+                        "state": "enabled" if i.active else "disabled",
                     }
                     for i in found[:200]
                 ]
@@ -220,9 +229,10 @@ class _Tools:
         return self._run(action)
 
     def show_entry(self, kind: KindName, id: int) -> dict[str, Any]:  # noqa: A002 - tool arg
-        """Show one entry: its plain fields and who it is shared with. Secret values (password,
-        TOTP seed, client secret) are reported only as set or not set."""
-        return self._run(lambda user: _entry(self.engine.client_for(user).get(Kind(kind), id)))
+        """Show one entry: its state (enabled or disabled), plain fields and who it is shared
+        with. Secret values (password, TOTP seed, client secret) are reported only as set or
+        not set; a disabled entry shows nothing but its state."""
+        return self._run(lambda user: _entry(self.engine.client_for(user).read(Kind(kind), id)))
 
     # --- proposals --------------------------------------------------------------------------
 
@@ -302,15 +312,24 @@ class _Tools:
 
         return self._run(checked)
 
+    def propose_disable(self, kind: KindName, id: int, reason: str = "") -> dict[str, Any]:  # noqa: A002
+        """Propose disabling an entry in MySafe (for a leaked credential): nobody can read or
+        use it until it is enabled again. The policy may apply it without waiting for an
+        approver; the answer's state says whether it was."""
+        data = _load({"kind": kind, "id": id, "reason": reason})
+        return self._propose(Change(Verb.DISABLE, Kind(kind), data["id"]), data["reason"])
+
+    def propose_enable(self, kind: KindName, id: int, reason: str = "") -> dict[str, Any]:  # noqa: A002
+        """Propose enabling a disabled entry in MySafe again."""
+        data = _load({"kind": kind, "id": id, "reason": reason})
+        return self._propose(Change(Verb.ENABLE, Kind(kind), data["id"]), data["reason"])
+
     def _propose(self, change: Change, reason: str) -> dict[str, Any]:
         return self._run(lambda user: self._submit(user, change, reason))
 
     def _submit(self, user: str, change: Change, reason: str) -> dict[str, Any]:
         request = self.engine.submit(change, requester=user, reason=reason, source="mcp")
-        return {
-            **_request(request),
-            "note": "Waiting for a human approver in Slack; nothing has changed in MySafe yet.",
-        }
+        return {**_request(request), "note": _note(request)}
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -341,6 +360,17 @@ class _Tools:
         return self._run(action)
 
 
+def _note(request: ChangeRequest) -> str:
+    """What the proposal did: most wait for a person; a policy rule with `approvals: 0` (as
+    for `disable` in the sample policy) has it applied already, and the assistant must not
+    tell the user otherwise."""
+    if request.state is State.PENDING:
+        return "Waiting for a human approver in Slack; nothing has changed in MySafe yet."
+    if request.state is State.APPLIED:
+        return "Applied at once: the policy needs no approval for this; it is announced in Slack."
+    return f"Not waiting for an approver (the policy needs none); it is {request.state.value}."
+
+
 def _load(data: dict[str, Any]) -> dict[str, Any]:
     try:
         return _Proposal().load(data)
@@ -359,7 +389,10 @@ def _period(text: str) -> int:
 
 
 def _entry(entry: Entry) -> dict[str, Any]:
+    if not entry.active:  # MySafe shows nothing of a disabled entry but that
+        return {"kind": entry.kind.value, "id": entry.identifier, "state": "disabled"}
     return {
+        "state": "enabled",
         "kind": entry.kind.value,
         "id": entry.identifier,
         **entry.plain_fields(),

@@ -26,6 +26,7 @@ from app import metrics
 from app.errors import (
     ERROR_CODES,
     CredentialsRejected,
+    EntryDisabled,
     MySafeError,
     MySafeUnavailable,
     UnexpectedAnswer,
@@ -183,6 +184,14 @@ class UserClient:
         """`GET /api/mysafe/{password|secretapi}/{identifier}`."""
         path = f"{COLLECTIONS[kind]}/{_ident(identifier)}"
         return self._entity(kind, self._call("GET", path), "GET", path)
+
+    def read(self, kind: Kind, identifier: int) -> Entry:
+        """`get`, except that a disabled entry (1009) is `Entry.disabled` instead of an error:
+        for the verbs that act on an entry's state, disabled is an answer, not a refusal."""
+        try:
+            return self.get(kind, identifier)
+        except EntryDisabled:
+            return Entry.disabled(kind, identifier)
 
     def create(self, kind: Kind, fields: Mapping[str, Any]) -> WriteResult:
         """`POST /api/mysafe/{password|secretapi}`; never retried (it could duplicate)."""

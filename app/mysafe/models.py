@@ -57,6 +57,8 @@ class Entry:
     users_allowed: tuple[UserShare, ...] = ()
     groups_allowed: tuple[GroupShare, ...] = ()
     shared_error: tuple[str, ...] = ()
+    #: False when MySafe answers 1009 for it: disabled, so nothing but its state is known.
+    active: bool = True
 
     #: Fields a person may change with `update` (never secret values).
     PLAIN_FIELDS = {
@@ -66,6 +68,12 @@ class Entry:
 
     def plain_fields(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in self.PLAIN_FIELDS[self.kind]}
+
+    @classmethod
+    def disabled(cls, kind: Kind, identifier: int) -> Entry:
+        """A disabled entry as MySafe shows it: it answers 1009 and nothing more, not even a
+        name, so this is all anyone can know of it until it is enabled again."""
+        return cls(kind, identifier, name="", active=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,8 @@ class ListItem:
     can_write: bool = False
     need_justify: bool = False
     need_approval: bool = False
+    #: False for a disabled entry, which MySafe's own list leaves out (the bot adds it back).
+    active: bool = True
 
     def matches(self, text: str) -> bool:
         """MySafe filters by exact fields only; people type part of a name, URL or tag."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from app import text
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
+from app.approvals.disabled import DisabledEntry
 from app.approvals.store import ChangeRequest, State
 from app.clock import timestamp
 from app.durations import describe
@@ -151,12 +152,22 @@ def _create_wants(request: ChangeRequest) -> str:
     return f"create {entry_label(request)}"
 
 
+def _disable_wants(request: ChangeRequest) -> str:
+    return f"*disable* {entry_label(request)}: nobody can use it until it is enabled"
+
+
+def _enable_wants(request: ChangeRequest) -> str:
+    return f"*enable* {entry_label(request)} again (it is disabled now)"
+
+
 _WANTS = {
     Verb.SHARE: _share_wants,
     Verb.UNSHARE: _unshare_wants,
     Verb.UPDATE: _update_wants,
     Verb.ROTATE: _rotate_wants,
     Verb.CREATE: _create_wants,
+    Verb.DISABLE: _disable_wants,
+    Verb.ENABLE: _enable_wants,
 }
 
 
@@ -252,7 +263,17 @@ def change_summary(request: ChangeRequest) -> str:
 
 def status_text(request: ChangeRequest) -> str:
     """Where the request stands; once decided, who decided, when, and why."""
+    if _at_once(request):
+        return (
+            f"*{_OUTCOME[State.APPLYING]}* — no approval needed: the policy rule "
+            f"“{text.inline(request.rule)}” applies it at once"
+        )
     return f"*{_OUTCOME[request.state]}*" + _STATUS[request.state](request)
+
+
+def _at_once(request: ChangeRequest) -> bool:
+    """Posted before the bot applies it (`approvals: 0`): nobody is asked to decide."""
+    return request.state is State.PENDING and not request.required
 
 
 def _voters(request: ChangeRequest) -> str:
@@ -430,7 +451,7 @@ def approval_message(request: ChangeRequest) -> tuple[str, list[Block]]:
 
 def _actions(request: ChangeRequest) -> list[Block]:
     view = [_button("View full change", VIEW_CHANGE, request.id)] if is_shortened(request) else []
-    if request.state is State.PENDING:
+    if request.state is State.PENDING and not _at_once(request):
         return [
             _button("Approve", APPROVE, request.id, "primary"),
             _button("Deny", DENY, request.id, "danger"),
@@ -505,6 +526,8 @@ def waiting_notice(request: ChangeRequest, channel: str, *, asked_by: str = "") 
     `channel` unless the request's policy rule posts it elsewhere. `asked_by`: a grantee who
     asked for an extension, which is filed as the owner's (only the owner can cancel it)."""
     channel = request.rule_channel or channel
+    if request.state is not State.PENDING and not request.required:
+        return _applied_at_once_notice(request, channel)
     head = (
         f"Request *{request.id}* is waiting for approval in <#{channel}>: "
         f"{request.change.verb.value} {entry_label(request)}."
@@ -512,6 +535,25 @@ def waiting_notice(request: ChangeRequest, channel: str, *, asked_by: str = "") 
     if asked_by and asked_by != request.requester:
         return f"{head} It is filed for the owner who shared it, <@{request.requester}>."
     return f"{head} Cancel it with `/mysafe cancel {request.id}`."
+
+
+def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
+    """A request its policy rule lets through without an approver (`approvals: 0`) is
+    already settled when the requester hears of it: say what happened, never "waiting"."""
+    what = f"{request.change.verb.value} {entry_label(request)}"
+    rule = f"the policy rule “{text.inline(request.rule)}” needs no approval"
+    if request.state is State.APPLIED:
+        return (
+            f"Request *{request.id}* was applied at once ({rule}): {what}. "
+            f"It is recorded and announced in <#{channel}>."
+        )
+    if request.state is State.FAILED:
+        return (
+            f"Request *{request.id}* ({what}) could not be applied: "
+            f"{text.inline(request.error)}. It is shown in <#{channel}>, where an approver "
+            "can retry it."
+        )
+    return f"Request *{request.id}* is being applied ({rule}): {what}. See <#{channel}>."
 
 
 def approver_notice(request: ChangeRequest) -> str:
@@ -571,7 +613,7 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *, pag
     lines = [
         f"• `{kind.value} {i.identifier}` {text.clip(i.name, 255)}"
         + (f" — {text.clip(i.url, 200)}" if i.url else "")
-        + ("" if i.can_write else " _(view only)_")
+        + _list_marks(i)
         for i in shown
     ]
     head = f"*{_capital(kind.label)}s you can see*"
@@ -586,6 +628,13 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *, pag
     return "\n".join([head, *lines, *more])
 
 
+def _list_marks(item: ListItem) -> str:
+    """What a person must know before using an entry: disabled, or theirs only to view."""
+    if not item.active:
+        return " — *disabled* (`/mysafe enable` to ask for it back)"
+    return "" if item.can_write else " _(view only)_"
+
+
 #: What `show` prints of one field and of each sharing list: a message holds 40,000
 #: characters, and MySafe allows 200 people and 200 groups of 128 characters each.
 SHOWN_ENTRY_VALUE, SHOWN_SHARES = 1500, 6000
@@ -597,6 +646,8 @@ def _capital(label: str) -> str:
 
 
 def entry_text(entry: Entry) -> str:
+    if not entry.active:
+        return disabled_text(entry.kind, entry.identifier)
     fields = [f"*{_capital(entry.kind.label)} {entry.identifier}: {text.clip(entry.name, 255)}*"]
     for name, value in entry.plain_fields().items():
         if value and name != "name":
@@ -621,6 +672,15 @@ def entry_text(entry: Entry) -> str:
         f"groups: {text.clip(groups, SHOWN_SHARES)}",
     ]
     return "\n".join(fields)
+
+
+def disabled_text(kind: Kind, identifier: int) -> str:
+    """A disabled entry: MySafe shows nothing of it but that, so neither does the bot."""
+    return (
+        f"*{_capital(kind.label)} {identifier}* is *disabled* in MySafe: nobody can read, use "
+        f"or change it until it is enabled again (`/mysafe enable {kind.value} {identifier}`, "
+        "which an approver decides)."
+    )
 
 
 # --- modals ---------------------------------------------------------------------------------
@@ -815,12 +875,15 @@ def home_view(
     waiting: int = 0,
     start: int = 0,
     time_bound: Sequence[Block] = (),
+    disabled: Sequence[DisabledEntry] = (),
 ) -> Block:
-    """Your requests, then (approvers) what waits for you, newest first, from `start`: each
+    """Your requests, then (approvers) the entries disabled through the bot and what waits for
+    you, newest first, from `start`: each
     request whole as in the channel, counted, and a *More* button for what did not fit — the
     view stays within Slack's 100 blocks by design, and nothing is left out unsaid."""
     blocks = [_header("Your open requests"), *_own_blocks(list(own)), *time_bound]
     if queue is not None:
+        blocks += disabled_blocks(disabled)
         blocks.append(_header("Waiting for your approval"))
         if not waiting:
             blocks.append(_context("Nothing waits for you."))
@@ -835,6 +898,31 @@ def home_view(
             blocks += these
             blocks += _paging(start, shown, waiting)
     return {"type": "home", "blocks": blocks}
+
+
+#: Disabled entries an approver's Home lists; older ones are counted, never left out unsaid.
+HOME_DISABLED = 20
+
+
+def disabled_blocks(entries: Sequence[DisabledEntry]) -> list[Block]:
+    """For approvers, the incident at a glance: what is disabled through the bot, by whom,
+    when and why, newest first (MySafe itself lists none of it)."""
+    if not entries:
+        return []
+    lines = [_disabled_line(e) for e in entries[:HOME_DISABLED]]
+    blocks = [_header("Disabled through the bot"), *_sections(lines)]
+    if len(entries) > HOME_DISABLED:
+        blocks.append(_context(f"{len(entries) - HOME_DISABLED} more, disabled earlier."))
+    return blocks
+
+
+def _disabled_line(entry: DisabledEntry) -> str:
+    name = text.clip(entry.name, 255) if entry.name else "_(name not known)_"
+    line = (
+        f"• `{entry.kind.value} {entry.identifier}` {name} — *disabled* by <@{entry.by}> "
+        f"{date(entry.at)} ({entry.request})"
+    )
+    return line + (f": “{text.clip(entry.reason, 300)}”" if entry.reason else "")
 
 
 def _page_blocks(queue: list[ChangeRequest], *, room: int) -> tuple[int, list[Block]]:

@@ -18,6 +18,7 @@ from app.approvals.engine import Engine
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
+from app.mysafe.models import Kind
 from app.slack import blocks
 from app.slack.approvers import Approvers
 from app.slack.revoke_notices import home_blocks
@@ -39,9 +40,12 @@ class HomeTab:
         self._lock = threading.Lock()
 
     def publish(self, user: str, *, start: int = 0) -> None:
-        """Render and publish `user`'s Home: their requests, and what waits for them."""
-        queue, waiting = None, 0
+        """Render and publish `user`'s Home: their requests, and (approvers) the entries
+        disabled through the bot and what waits for them."""
+        queue, waiting, disabled = None, 0, []
         if user in self.approvers:
+            disabled = [e for kind in Kind for e in self.engine.disabled.known(kind)]
+            disabled.sort(key=lambda e: e.at, reverse=True)
             queue, waiting = self.engine.waiting_for(
                 user,
                 may_decide=lambda listed: self.approvers.listed(
@@ -58,6 +62,7 @@ class HomeTab:
                 waiting=waiting,
                 start=start,
                 time_bound=home_blocks(self.engine.time_bound_for(user), viewer=user),
+                disabled=disabled,
             ),
         )
 

@@ -158,7 +158,7 @@ def _intake(body: bytes, runtime: Runtime) -> tuple[Response, int]:
     except MySafeUnavailable as error:
         return _error(503, error.describe())
     except MySafeError as error:
-        return _error(422, error.describe(), code=error.code)
+        return _error(422, error.in_words(), code=error.code)
     except BotError as error:
         return _error(400, str(error))
     metrics.REQUESTS.labels(verb=ticket.action, outcome="created" if new else "duplicate").inc()

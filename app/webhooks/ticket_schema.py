@@ -108,7 +108,12 @@ TICKET_CHANGES: dict[Verb, Callable[[Ticket], Change]] = {
         remove_groups=tuple(g.name for g in t.groups),
     ),
     Verb.UPDATE: lambda t: Change(Verb.UPDATE, t.kind, t.identifier, fields=t.changes),
+    Verb.DISABLE: lambda t: Change(Verb.DISABLE, t.kind, t.identifier),
+    Verb.ENABLE: lambda t: Change(Verb.ENABLE, t.kind, t.identifier),
 }
+#: Actions that name only the entry: people or groups sent with them would be ignored, and
+#: a ticket that says more than the bot does is refused instead.
+ENTRY_ONLY = ("disable", "enable")
 
 
 class TicketSchema(_Strict):
@@ -145,6 +150,8 @@ class TicketSchema(_Strict):
         action = data.get("action")
         if action in ("share", "unshare") and not (data.get("users") or data.get("groups")):
             raise MarshmallowError(f"{action} needs users or groups", "users")
+        if action in ENTRY_ONLY and (data.get("users") or data.get("groups")):
+            raise MarshmallowError(f"{action} names only the entry, no users or groups", "users")
         if action == "update":
             self._check_changes(data)
         elif data.get("changes"):

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from app.approvals import changes
+from app.approvals.changes import Change, DiffLine, Verb, check, check_against, diff, final_body
+from app.errors import ValidationError
+from app.mysafe.models import Entry, Kind, WriteResult
 
 
 def test_every_verb_has_exactly_one_spec() -> None:
@@ -16,18 +19,115 @@ def test_every_verb_has_exactly_one_spec() -> None:
 
 
 def test_a_verb_added_without_its_spec_fails_at_import(tmp_path: Path) -> None:
-    """`/mysafe disable` added to the Verb enum only: the module refuses to load."""
+    """`/mysafe archive` added to the Verb enum only: the module refuses to load."""
     source = Path(changes.__file__).read_text()
-    marker = 'CREATE = "create"\n'
+    marker = 'ENABLE = "enable"\n'
     assert marker in source
     patched = tmp_path / "changes_with_disable.py"
-    patched.write_text(source.replace(marker, marker + '    DISABLE = "disable"\n', 1))
+    patched.write_text(source.replace(marker, marker + '    ARCHIVE = "archive"\n', 1))
     spec = importlib.util.spec_from_file_location("changes_with_disable", patched)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["changes_with_disable"] = module
     try:
-        with pytest.raises(ImportError, match="disable"):
+        with pytest.raises(ImportError, match="archive"):
             spec.loader.exec_module(module)
     finally:
         sys.modules.pop("changes_with_disable", None)
+
+
+# --- disable and enable: a verb that is not an update, with no engine edit ----------------------
+
+
+class Calls:
+    """The client calls a spec may choose among, recording which one it made."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+        self.made: list[str] = []
+
+    def get(self, kind: Kind, identifier: int) -> Entry:
+        self.made.append("get")
+        return self.entry
+
+    def read(self, kind: Kind, identifier: int) -> Entry:
+        self.made.append("read")
+        return self.entry
+
+    def update(self, kind: Kind, identifier: int, fields: object) -> WriteResult:
+        self.made.append("update")
+        return WriteResult("updated")
+
+    def disable(self, kind: Kind, identifier: int) -> WriteResult:
+        self.made.append("disable")
+        return WriteResult("Password successfully deactivated")
+
+    def enable(self, kind: Kind, identifier: int) -> WriteResult:
+        self.made.append("enable")
+        return WriteResult("Password successfully activated")
+
+
+ENABLED = Entry(Kind.PASSWORD, 312, "GCP console")
+DISABLED = Entry.disabled(Kind.PASSWORD, 312)
+
+
+@pytest.mark.parametrize(
+    ("verb", "current", "call", "line"),
+    [
+        (Verb.DISABLE, ENABLED, "disable", DiffLine("state", "enabled", "disabled")),
+        (Verb.ENABLE, DISABLED, "enable", DiffLine("state", "disabled", "enabled")),
+    ],
+)
+def test_a_state_verb_reads_and_writes_through_its_spec(
+    verb: Verb, current: Entry, call: str, line: DiffLine
+) -> None:
+    change = Change(verb, Kind.PASSWORD, 312)
+    check(change, {})
+    client = Calls(current)
+    assert changes.read_entry(client, change) is current
+    assert diff(change, current, {}) == [line]
+    assert final_body(change, current, {}) == {}
+    changes.write_entry(client, change, {})
+    assert client.made == ["read", call]  # never `get` (1009) nor `update`
+
+
+@pytest.mark.parametrize(
+    ("verb", "current", "before", "after"),
+    [(Verb.DISABLE, ENABLED, ENABLED, DISABLED), (Verb.ENABLE, DISABLED, DISABLED, ENABLED)],
+)
+def test_a_state_verb_is_met_only_once_mysafe_shows_the_state(
+    verb: Verb, current: Entry, before: Entry, after: Entry
+) -> None:
+    change = Change(verb, Kind.PASSWORD, 312)
+    assert changes.unmet(change, before)
+    assert changes.unmet(change, after) == []
+
+
+@pytest.mark.parametrize(
+    ("verb", "current", "words"),
+    [
+        (Verb.DISABLE, DISABLED, "password 312 is already disabled in MySafe"),
+        (Verb.ENABLE, ENABLED, "password 312 is not disabled in MySafe"),
+    ],
+)
+def test_a_state_the_entry_already_has_is_refused(verb: Verb, current: Entry, words: str) -> None:
+    change = Change(verb, Kind.PASSWORD, 312)
+    with pytest.raises(ValidationError, match=words):
+        check_against(change, current, diff(change, current, {}))
+
+
+def test_other_verbs_still_read_with_get_and_write_with_update() -> None:
+    change = Change(Verb.UPDATE, Kind.PASSWORD, 312, fields={"notes": "x"})
+    client = Calls(ENABLED)
+    changes.read_entry(client, change)
+    changes.write_entry(client, change, {"notes": "x"})
+    assert client.made == ["get", "update"]
+
+
+def test_a_state_verb_carries_nothing_else() -> None:
+    with pytest.raises(ValidationError):
+        check(Change(Verb.DISABLE, Kind.PASSWORD, None), {})
+    with pytest.raises(ValidationError, match="only a share can be for a period"):
+        check(Change(Verb.DISABLE, Kind.PASSWORD, 312, duration=3600), {})
+    with pytest.raises(ValidationError, match="secret"):
+        check(Change(Verb.ENABLE, Kind.PASSWORD, 312), {"password": "x"})

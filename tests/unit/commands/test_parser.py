@@ -476,6 +476,8 @@ def test_verbs_are_registered_in_display_order() -> None:
         "update",
         "rotate",
         "create",
+        "disable",
+        "enable",
         "requests",
         "cancel",
         "mcp-token",

@@ -118,6 +118,8 @@ def test_tools_are_listed_and_say_changes_wait_for_a_human(mcp_url: str, token: 
         "propose_share",
         "propose_unshare",
         "propose_update",
+        "propose_disable",
+        "propose_enable",
         "request_status",
         "my_requests",
         "cancel_request",
@@ -358,7 +360,7 @@ def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry:
             return tools, proposed
 
     tools, proposed = asyncio.run(run())
-    assert len(tools.tools) == 8
+    assert len(tools.tools) == 10
     request_id = structured(proposed)["request_id"]
     assert bot.engine.get(request_id).state is State.PENDING
     assert bot.engine.get(request_id).requester == "UALICE"

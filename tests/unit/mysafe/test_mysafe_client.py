@@ -6,7 +6,7 @@ import pytest
 
 from app import errors
 from app.mysafe.client import UserClient
-from app.mysafe.models import Kind
+from app.mysafe.models import Entry, Kind
 from app.sandbox.emulator import Emulator, EmulatorOptions, EmulatorServer
 from app.services import Services
 
@@ -143,6 +143,18 @@ def test_disable_then_enable(alice: UserClient, github: int, gcp: int, kind: Kin
     assert "already" in alice.disable(kind, identifier).message
     assert "activated" in alice.enable(kind, identifier).message
     assert alice.get(kind, identifier).identifier == identifier
+
+
+@pytest.mark.parametrize("kind", [Kind.PASSWORD, Kind.SECRET])
+def test_read_gives_a_disabled_entry_its_state_not_an_error(
+    alice: UserClient, github: int, gcp: int, kind: Kind
+) -> None:
+    identifier = github if kind is Kind.PASSWORD else gcp
+    assert alice.read(kind, identifier).active
+    alice.disable(kind, identifier)
+    assert alice.read(kind, identifier) == Entry.disabled(kind, identifier)
+    with pytest.raises(errors.NotFound):  # only 1009 is a state; every other refusal stays one
+        alice.read(kind, 999)
 
 
 # --- errors ---------------------------------------------------------------------------------

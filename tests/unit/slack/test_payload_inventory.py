@@ -33,6 +33,7 @@ from app.approvals.changes import (
     DiffLine,
     Verb,
 )
+from app.approvals.disabled import DisabledEntry
 from app.approvals.grants import Grant, Granted
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest, State
@@ -219,6 +220,7 @@ def items(kind: Kind) -> list[ListItem]:
             username=hostile(255),
             tags=hostile(255),
             can_write=i % 2 == 0,
+            active=i % 3 != 0,
         )
         for i in range(500)
     ]
@@ -298,11 +300,25 @@ def _home() -> Iterator[Payload]:
         yield (
             "view",
             blocks.home_view(
-                own, queue * 10, waiting=len(queue) * 10, start=start, time_bound=time_bound
+                own,
+                queue * 10,
+                waiting=len(queue) * 10,
+                start=start,
+                time_bound=time_bound,
+                disabled=disabled_entries(),
             ),
         )
     yield "view", blocks.home_view([], None)
     yield "view", blocks.home_view([], [], waiting=0)
+
+
+def disabled_entries() -> list[DisabledEntry]:
+    """More than the Home lists, each with the longest name and reason the bot keeps."""
+    return [
+        DisabledEntry(kind, 2**31 - 1 - i, hostile(255), "R-7K2QF", "UOWNER1", NOW, hostile(500))
+        for i in range(blocks.HOME_DISABLED + 5)
+        for kind in Kind
+    ]
 
 
 def _revokes(build: Callable[[Revoke], Any], shape: str) -> Iterator[Payload]:
@@ -369,6 +385,7 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
         for page in (1, 2, 999)
     ),
     "blocks.entry_text": lambda: (("text", blocks.entry_text(entry(kind))) for kind in Kind),
+    "blocks.disabled_text": lambda: (("text", blocks.disabled_text(kind, 2**31 - 1)) for kind in Kind),
     "blocks.login_modal": lambda: iter(
         [
             ("view", blocks.login_modal()),
@@ -393,6 +410,7 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     ),
     "blocks.create_modal": lambda: (("view", blocks.create_modal(kind)) for kind in Kind),
     "blocks.home_view": _home,
+    "blocks.disabled_blocks": lambda: iter([("blocks", blocks.disabled_blocks(disabled_entries()))]),
     "periods.until": lambda: iter([("text", periods.until(NOW))]),
     "periods.ago": lambda: iter([("text", periods.ago(NOW))]),
     "periods.period_line": lambda: _requests_each(periods.period_line, "text"),
