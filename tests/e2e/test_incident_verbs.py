@@ -157,8 +157,11 @@ def test_a_state_it_already_has_is_refused_at_submission(
 @pytest.mark.parametrize(
     ("who", "words"),
     [
-        ("UBOB", "you can only view password"),
-        ("UCAROL", "Your MySafe key has no access to that entry. MySafe said: 1006"),
+        ("UBOB", "You can only view password"),
+        (
+            "UCAROL",
+            "Your MySafe key has no access to that entry. MySafe said: User does not have access (MySafe code 1006)",
+        ),
     ],
 )
 def test_only_someone_who_can_edit_the_entry_may_disable_it(
