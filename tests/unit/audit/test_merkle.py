@@ -103,13 +103,17 @@ def test_a_frontier_rebuilt_from_its_nodes_appends_as_the_original() -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "proof"), CONSISTENCY)
-def test_consistency_proofs_are_the_rfc_vectors_and_verify(old: int, new: int, proof: list[str]) -> None:
+def test_consistency_proofs_are_the_rfc_vectors_and_verify(
+    old: int, new: int, proof: list[str]
+) -> None:
     made = consistency_proof(old, new, subtree)
     assert [p.hex() for p in made] == proof
     assert verify_consistency(old, new, ROOTS[old - 1], ROOTS[new - 1], made)
 
 
-def corrupted(old: int, new: int, proof: list[bytes]) -> list[tuple[str, int, int, bytes, bytes, list[bytes]]]:
+def corrupted(
+    old: int, new: int, proof: list[bytes]
+) -> list[tuple[str, int, int, bytes, bytes, list[bytes]]]:
     """The probes Trillian's verifier tests refuse: wrong sizes, roots, extra or missing
     nodes, one flipped bit in any node."""
     r1, r2 = ROOTS[old - 1], ROOTS[new - 1]
