@@ -51,7 +51,8 @@ class AuditRecord:
         a line of its own) is printed JSON-quoted, which escapes them all."""
         facts = " ".join(f"{_field(k)}={_field(v)}" for k, v in self.facts.items())
         head = " ".join(_field(x) for x in (self.event, self.request, self.actor))
-        return f"{self.ts}  {head} {facts}".rstrip()
+        seq = f"#{self.seq} " if self.seq is not None else ""  # what `audit verify` names
+        return f"{self.ts}  {seq}{head} {facts}".rstrip()
 
 
 def _field(text: str) -> str:

@@ -63,6 +63,7 @@ class Checkpointer:
         self.maxlen = maxlen
         self.publish = publish
         self._commit = redis.register_script(script("commit"))
+        self._gap_seen: int | None = None
 
     def tick(self) -> Checkpoint | None:
         """A checkpoint if one is due and this process wins the lease (one read otherwise)."""
@@ -107,43 +108,33 @@ class Checkpointer:
         )
 
     def _extend(self, token: str) -> Checkpoint | None:
+        """Hash what waits into the tree, sign its new root, commit both (fenced)."""
         tree = self.tree()
-        frontier, start, last_id = tree.frontier, tree.frontier.size, tree.last_id
-        target = min(self.log.next_seq(), start + BATCH)
-        for entry in self.log.entries(after=last_id):
-            if entry.seq >= target:
-                break
-            if entry.seq != frontier.size:
-                log.error(
-                    "audit log gap",
-                    extra={"event": "audit.gap", "expected": frontier.size, "found": entry.seq},
-                )
-                return None
-            frontier.append(entry.leaf)
-            last_id = entry.stream_id
-        if frontier.size == start:
+        start = tree.frontier.size
+        grown = self._grow(tree)
+        if grown is None:
             return None
+        frontier, last_id = grown
         made = Checkpoint(
             size=frontier.size,
             root=frontier.root().hex(),
             time=utcnow().isoformat(timespec="milliseconds"),
             previous=tree.head,
         ).signed(self.key())
-        nodes = tuple(n.hex() for n in frontier.nodes)
-        committed = self._commit(
+        stored = Stored(made, tuple(n.hex() for n in frontier.nodes), last_id)
+        if not self._commit(
             keys=[self.keys.tree, self.keys.checkpoints, self.keys.lease],
             args=[
                 token,
                 start,
                 made.size,
-                ",".join(nodes),
+                ",".join(stored.nodes),
                 last_id,
                 made.hash,
                 timestamp(),
-                Stored(made, nodes, last_id).dumps(),
+                stored.dumps(),
             ],
-        )
-        if not committed:
+        ):
             return None
         log.info(
             "audit checkpoint",
@@ -155,6 +146,32 @@ class Checkpointer:
             },
         )
         return made
+
+    def _grow(self, tree: Tree) -> tuple[Frontier, str] | None:
+        """The tree with the records that wait (`BATCH` at most) and the stream id of the
+        last; None when none waits. A record missing from Redis before any checkpoint covered
+        it (deleted by hand) stops the tree just before it: nothing is ever signed over a
+        gap, and the gap is logged as an error (once per process)."""
+        frontier, last_id = tree.frontier, tree.last_id
+        start = frontier.size
+        target = min(self.log.next_seq(), start + BATCH)
+        for entry in self.log.entries(after=last_id):
+            if entry.seq >= target:
+                break
+            if entry.seq != frontier.size:
+                self._gap(frontier.size, entry.seq)
+                break
+            frontier.append(entry.leaf)
+            last_id = entry.stream_id
+        return (frontier, last_id) if frontier.size > start else None
+
+    def _gap(self, expected: int, found: int) -> None:
+        if self._gap_seen != expected:
+            self._gap_seen = expected
+            log.error(
+                "audit record missing before its checkpoint: signing stops there",
+                extra={"event": "audit.gap", "expected": expected, "found": found},
+            )
 
     def trim(self) -> int:
         """Drop the records (and checkpoints) of whole checkpoint intervals that retention

@@ -157,3 +157,19 @@ def test_retention_by_age_keeps_what_no_checkpoint_covers(
         checkpointer.trim()
     assert [e.seq for e in audit.log.entries()] == [5]
     assert [s.checkpoint.size for s in stored(redis, audit.log.keys)] == [5]  # the anchor
+
+
+def test_a_record_deleted_before_its_checkpoint_stops_signing_there(
+    redis, audit: Audit, checkpointer: Checkpointer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone with Redis deletes seq 2 before a checkpoint covered it: records 0-1 are
+    signed, nothing at or after the gap ever is, and the error says which seq is missing."""
+    for n in range(5):
+        audit.record("x", n=n)
+    (victim,) = [e.stream_id for e in audit.log.entries() if e.seq == 2]
+    redis.xdel(audit.key, victim)
+    made = checkpointer.checkpoint()
+    assert made is not None and made.size == 2
+    assert checkpointer.checkpoint() is None
+    gaps = [r for r in caplog.records if getattr(r, "event", "") == "audit.gap"]
+    assert len(gaps) == 1 and gaps[0].expected == 2
