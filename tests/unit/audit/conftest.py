@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def signed(audit: Audit, checkpointer: Checkpointer) -> Callable[[int], None]:
         for i in range(start, start + n):
             audit.record("request.created", request=f"R-{i:05d}", actor="U1", reason=f'n°{i} "x"')
         assert checkpointer.checkpoint() is not None
+        time.sleep(0.002)  # the next records' stream ids are in a later millisecond
 
     return sign
 

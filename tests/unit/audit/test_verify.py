@@ -272,3 +272,16 @@ def test_verify_of_100_000_records_runs(tmp_path: Path) -> None:
     write_export(path, 100_000, key)
     summary = verify_file(path, key.public_key())
     assert (summary.size, summary.checkpoints) == (100_000, 10)
+
+
+def test_a_time_range_is_widened_to_the_checkpoints_that_prove_it(
+    log_of_15, exported, signing_key, audit
+) -> None:
+    """--since the time of seq 6, --until that of seq 7: the export starts at the checkpoint at
+    5 (with the frontier there) and ends with the one at 10, and verifies as it stands."""
+    path = exported(since=_time_of(audit, 6), until=_time_of(audit, 7))
+    items = [parse_jsonl(line) for line in lines(path)]
+    assert [i.seq for i in items if isinstance(i, Record)] == [5, 6, 7, 8, 9]
+    assert [i.size for i in items if isinstance(i, Checkpoint)] == [5, 10]
+    summary = verify_file(path, signing_key.public_key())
+    assert (summary.first, summary.size) == (5, 10)
