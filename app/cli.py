@@ -172,7 +172,13 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
         "verify", help="recompute an export's tree, check its checkpoints' signatures and chain"
     )
     verify.add_argument("file", help="an export (JSON lines or CSV)")
-    verify.add_argument("--key", required=True, help="the public key (`doctor` prints it)")
+    verify.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        help="the public key (`doctor` prints it) or a file holding it; once more for each "
+        "key the log was signed with across a rotation",
+    )
     verify.add_argument("--previous", help="an earlier export this one must extend")
     verify.set_defaults(handler=_audit_verify)
 
@@ -388,7 +394,7 @@ def _audit_export(args: argparse.Namespace) -> int:
 def _audit_verify(args: argparse.Namespace) -> int:
     from app.ops.audit_commands import verify
 
-    return verify(file=args.file, key=args.key, previous=args.previous)
+    return verify(file=args.file, keys=args.key, previous=args.previous)
 
 
 def _duration(text: str) -> timedelta:

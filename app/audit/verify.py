@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +77,8 @@ def _parsed(parse: Callable[[bytes], Item], raw: bytes) -> Item | ValueError:
 
 @dataclass
 class Verifier:
-    public: Ed25519PublicKey
+    #: The keys the checkpoints may be signed with (more than one across a key rotation).
+    keys: tuple[Ed25519PublicKey, ...]
     #: Keep a copy of the frontier when the tree reaches this size (for `--previous`).
     snapshot_at: int | None = None
     frontier: Frontier = field(default_factory=Frontier)
@@ -124,7 +125,7 @@ class Verifier:
     def _checkpoint(self, checkpoint: Checkpoint) -> None:
         last = self.summary.last
         covered = last.size if last else self.summary.first
-        if not checkpoint.valid(self.public):
+        if not any(checkpoint.valid(key) for key in self.keys):
             raise Tampered(
                 covered, f"the checkpoint at size {checkpoint.size} is not signed by this key"
             )
@@ -162,8 +163,15 @@ class Verifier:
         return self.summary
 
 
-def verify_file(path: Path, public: Ed25519PublicKey, *, snapshot_at: int | None = None) -> Summary:
-    verifier = Verifier(public, snapshot_at=snapshot_at)
+def verify_file(
+    path: Path,
+    keys: Ed25519PublicKey | Sequence[Ed25519PublicKey],
+    *,
+    snapshot_at: int | None = None,
+) -> Summary:
+    """Verify the export at `path`; `Tampered` names the first bad seq."""
+    accepted = (keys,) if isinstance(keys, Ed25519PublicKey) else tuple(keys)
+    verifier = Verifier(accepted, snapshot_at=snapshot_at)
     for item in items(path):
         verifier.feed(item)
     return verifier.finish()

@@ -86,11 +86,14 @@ def moment(option: str, text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def verify(*, file: str, key: str, previous: str | None) -> int:
-    public = public_key(key)
+def verify(*, file: str, keys: list[str], previous: str | None) -> int:
+    """Exit 0 with one line when the export (and its extension of `previous`) holds; 1 with
+    the first bad seq when not."""
+    publics = [public_key(text) for text in keys]
     try:
-        old = verify_file(Path(previous), public) if previous else None
-        new = verify_file(Path(file), public, snapshot_at=old.last.size if old and old.last else None)
+        old = verify_file(Path(previous), publics) if previous else None
+        size = old.last.size if old and old.last else None
+        new = verify_file(Path(file), publics, snapshot_at=size)
         if old is not None:
             verify_extends(Path(file), Path(previous or ""), old, new)
     except Tampered as problem:

@@ -203,6 +203,8 @@ def _audit_log(services: Services, settings: Settings) -> str:
     from app.audit.checkpoints import latest
     from app.audit.log import AuditLog
     from app.audit.signing import KEY_FILE, load_private, public_text
+    from app.clock import timestamp
+    from app.ops.worker import HEARTBEAT_STALE
 
     kept = settings.data_dir / KEY_FILE
     if settings.audit_signing_key:
@@ -216,8 +218,12 @@ def _audit_log(services: Services, settings: Settings) -> str:
         key = f"no MYSAFE_BOT_AUDIT_SIGNING_KEY: the first checkpoint makes a key in {kept}"
     log = AuditLog(services.redis, prefix=settings.key_prefix)
     last = latest(services.redis, log.keys)
-    signed = f"{last.checkpoint.size} of {log.next_seq()}" if last else f"0 of {log.next_seq()}"
-    return f"{key}; {signed} record(s) signed"
+    signed = f"{last.checkpoint.size if last else 0} of {log.next_seq()} record(s) signed"
+    waiting = next(log.entries(after=last.last_id if last else "-", count=100), None)
+    age = timestamp() - int(waiting.stream_id.split("-")[0]) / 1000 if waiting else 0.0
+    if age > 2 * settings.audit_checkpoint + HEARTBEAT_STALE:
+        raise _Failed(f"{key}; {signed}: the oldest unsigned one has waited {age:.0f} s")
+    return f"{key}; {signed}"
 
 
 def _worker(services: Services, settings: Settings) -> str:

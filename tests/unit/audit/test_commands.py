@@ -173,3 +173,45 @@ def test_audit_settings_are_read(env: dict[str, str]) -> None:
     )
     assert (settings.audit_checkpoint, settings.audit_retention) == (300, 90 * 86400)
     assert settings.audit_channel == "C0AUDIT" and settings.audit_signing_key
+
+
+def test_verify_accepts_each_key_of_a_rotation(
+    cli_env, redis, key_prefix: str, audit: Audit, signing_key, signed, exported, capsys
+) -> None:
+    """Checkpoints 1-2 signed with the old key, 3 with the new one: `--key` once for each."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from app.audit.checkpointer import Checkpointer
+
+    signed(2)
+    signed(2)
+    new_key = Ed25519PrivateKey.generate()
+    audit.record("after.the.rotation")
+    Checkpointer(
+        redis, prefix=key_prefix, key=lambda: new_key, every=0, retention=86400, maxlen=1000
+    ).checkpoint()
+    path = str(exported())
+    old, new = public_text(signing_key), public_text(new_key)
+    assert main(["audit", "verify", path, "--key", old]) == 1
+    assert "first bad seq 4: the checkpoint at size 5 is not signed" in capsys.readouterr().out
+    assert main(["audit", "verify", path, "--key", old, "--key", new]) == 0
+
+
+def test_doctor_prints_the_public_key_and_fails_when_records_wait_unsigned(
+    slack_env: dict[str, str], redis, audit: Audit
+) -> None:
+    from app.clock import shifted
+    from app.ops.doctor import run_checks
+
+    def audit_check() -> str:
+        (check,) = [c for c in run_checks(slack_env) if c.name == "audit log"]
+        return ("ok " if check.ok else "FAIL ") + check.detail
+
+    public = public_text(load_private(slack_env["MYSAFE_BOT_AUDIT_SIGNING_KEY"]))
+    assert audit_check() == f"ok public key {public}; 0 of 0 record(s) signed"
+    audit.record("x")
+    assert audit_check().startswith("ok ") and "0 of 1 record(s) signed" in audit_check()
+    with shifted(2 * 600 + 61):
+        assert (
+            audit_check().startswith("FAIL ") and "the oldest unsigned one has waited" in audit_check()
+        )
