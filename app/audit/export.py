@@ -26,6 +26,8 @@ class NothingToExport(BotError):
 def export(
     redis: RedisClient, *, prefix: str, since: datetime | None = None, until: datetime | None = None
 ) -> Iterator[Item]:
+    """The export's items, read as they are written; `NothingToExport` at once (before any
+    is written) when no checkpoint covers the range."""
     log = AuditLog(redis, prefix=prefix)
     kept = list(stored(redis, log.keys))
     if not kept:
@@ -38,12 +40,17 @@ def export(
     end = next((s for s in kept if last is not None and s.checkpoint.size > last), kept[-1])
     if begin is not None and begin.checkpoint.size >= end.checkpoint.size:
         raise NothingToExport("no checkpoint covers a record of that range yet")
+    return _items(log, kept, begin, end.checkpoint.size)
+
+
+def _items(log: AuditLog, kept: list[Stored], begin: Stored | None, end: int) -> Iterator[Item]:
+    """The items from `begin` (None: seq 0) to the checkpoint at size `end`, as read."""
     seals = {s.checkpoint.size: s.checkpoint for s in kept}
     if begin is not None:
         yield Start(begin.checkpoint.size, begin.nodes)
         yield begin.checkpoint
     for entry in log.entries(after=begin.last_id if begin else "-"):
-        if entry.seq >= end.checkpoint.size:
+        if entry.seq >= end:
             return
         yield Record(entry.seq, entry.leaf.hex(), entry.body)
         if entry.seq + 1 in seals:

@@ -43,8 +43,6 @@ class Record:
 Item = Start | Record | Checkpoint
 FORMATS = ("jsonl", "csv")
 CSV_HEADER = "kind,seq,ts,event,request,actor,leaf,json\r\n"
-_LEAF_AT = len(b'{"leaf":"')
-_BODY_AT = len(b'{"leaf":"') + 64 + len(b'","record":')
 
 
 def jsonl_line(item: Item) -> bytes:
@@ -82,13 +80,6 @@ def _item_of(data: dict[str, Any]) -> Item:
     if set(data) == {"checkpoint"}:
         return Checkpoint.from_json(data["checkpoint"])
     raise ValueError("not an export line")
-
-
-def record_of_line(line: bytes) -> tuple[int, str, bytes]:
-    """seq, leaf and body of a record line already checked (`parse_jsonl`): the fast path of
-    a second pass."""
-    body = line[_BODY_AT:-2]
-    return json.loads(body)["seq"], line[_LEAF_AT : _LEAF_AT + 64].decode(), body
 
 
 def csv_line(item: Item) -> str:

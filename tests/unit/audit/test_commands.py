@@ -82,10 +82,13 @@ def test_the_old_audit_printing_still_works_and_shows_seq(cli_env, audit: Audit,
     assert json.loads(line)["seq"] == 0 and json.loads(line)["event"] == "request.created"
 
 
-def test_export_before_any_checkpoint_says_so(cli_env, audit: Audit, capsys) -> None:
+def test_export_before_any_checkpoint_says_so_and_writes_nothing(
+    cli_env, audit: Audit, capsys, tmp_path: Path
+) -> None:
     audit.record("x")
-    assert main(["audit", "export"]) == 1
+    assert main(["audit", "export", "-o", str(tmp_path / "none.jsonl")]) == 1
     assert "no checkpoint yet" in capsys.readouterr().err
+    assert not (tmp_path / "none.jsonl").exists()
 
 
 def test_verify_with_a_wrong_key_or_a_missing_file_says_which(
