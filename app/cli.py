@@ -79,7 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(handler=_worker)
 
-    keygen = commands.add_parser("keygen", help="print a new MYSAFE_BOT_ENCRYPTION_KEY")
+    keygen = commands.add_parser(
+        "keygen",
+        help="print a new MYSAFE_BOT_ENCRYPTION_KEY (--audit: a MYSAFE_BOT_AUDIT_SIGNING_KEY)",
+    )
+    keygen.add_argument(
+        "--audit",
+        action="store_true",
+        help="an Ed25519 key that signs the audit log's checkpoints; its public key (for "
+        "`audit verify --key`) goes to stderr",
+    )
     keygen.set_defaults(handler=_keygen)
 
     sandbox = commands.add_parser("sandbox", help="run a MySafe emulator with demo users")
@@ -88,11 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--quiet", action="store_true", help="print nothing (the demo's own)")
     sandbox.set_defaults(handler=_sandbox)
 
-    audit = commands.add_parser("audit", help="print the audit trail (no secrets in it)")
-    audit.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d (default 24h)")
-    audit.add_argument("--request", help="only this request, e.g. R-7K2QF")
-    audit.add_argument("--json", action="store_true", help="one JSON object per line")
-    audit.set_defaults(handler=_audit)
+    _add_audit(commands)
 
     mcp = commands.add_parser("mcp", help="the MCP server for AI assistants")
     transport = mcp.add_mutually_exclusive_group(required=True)
@@ -138,6 +143,45 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
         help="web workers, each with a job worker beside it (default: WEB_CONCURRENCY, else 2)",
     )
     serve.set_defaults(handler=_serve)
+
+
+def _add_audit(commands: argparse._SubParsersAction) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="print the audit trail (no secrets in it); export it, verify an export",
+        description="With no verb: print the trail. `export` and `verify`: the verifiable "
+        "log (docs/audit.md).",
+    )
+    audit.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d (default 24h)")
+    audit.add_argument("--request", help="only this request, e.g. R-7K2QF")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit.set_defaults(handler=_audit)
+    verbs = audit.add_subparsers(dest="verb", metavar="VERB")
+
+    export = verbs.add_parser(
+        "export", help="records with their sequence numbers and the checkpoints covering them"
+    )
+    export.add_argument(
+        "--since", dest="range_since", help="from: 7d (that long ago) or a time, 2026-01-31T00:00Z"
+    )
+    export.add_argument("--until", dest="range_until", help="to: as --since (default: now)")
+    export.add_argument("--format", dest="form", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--output", "-o", help="a file to write (default: standard output)")
+    export.set_defaults(handler=_audit_export)
+
+    verify = verbs.add_parser(
+        "verify", help="recompute an export's tree, check its checkpoints' signatures and chain"
+    )
+    verify.add_argument("file", help="an export (JSON lines or CSV)")
+    verify.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        help="the public key (`doctor` prints it) or a file holding it; once more for each "
+        "key the log was signed with across a rotation",
+    )
+    verify.add_argument("--previous", help="an earlier export this one must extend")
+    verify.set_defaults(handler=_audit_verify)
 
 
 def _add_policy(commands: argparse._SubParsersAction) -> None:
@@ -201,6 +245,15 @@ def _runtime(scope: Scope = Scope.VAULT) -> Runtime:
 
 
 def _keygen(args: argparse.Namespace) -> int:
+    if args.audit:
+        from app.audit.signing import generate, load_private, public_text
+
+        key = generate()
+        print(key)
+        print(
+            f"public key (for `audit verify --key`): {public_text(load_private(key))}", file=sys.stderr
+        )
+        return 0
     from app.crypto import generate_key
 
     print(generate_key())
@@ -336,6 +389,18 @@ def _audit(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
     return 0
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from app.ops.audit_commands import export
+
+    return export(since=args.range_since, until=args.range_until, form=args.form, output=args.output)
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from app.ops.audit_commands import verify
+
+    return verify(file=args.file, keys=args.key, previous=args.previous)
 
 
 def _duration(text: str) -> timedelta:

@@ -9,6 +9,8 @@ settings (`assemble` takes `Services` they already made).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,9 @@ import requests
 
 from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
+from app.audit.checkpointer import Checkpointer
+from app.audit.checkpoints import Checkpoint
+from app.audit.signing import signing_key
 from app.services import Services
 from app.settings import Settings
 from app.storage import RedisClient
@@ -43,6 +48,8 @@ class Runtime:
     front: SlackFront | None = None
     #: Ends time-bound shares (the worker runs it; the Slack front's buttons call it).
     revoker: Revoker | None = None
+    #: Signs the audit log's checkpoints (the worker runs it).
+    checkpointer: Checkpointer | None = None
 
     def close(self) -> None:
         self.services.close()
@@ -70,7 +77,14 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         callbacks = TicketCallbacks(settings, services.redis, engine.audit)
         engine.listeners.append(callbacks)
     if not settings.slack_bot_token:
-        return Runtime(settings, services, engine, callbacks=callbacks, revoker=revoker)
+        return Runtime(
+            settings,
+            services,
+            engine,
+            callbacks=callbacks,
+            revoker=revoker,
+            checkpointer=checkpointer(services),
+        )
     from app.slack.approvers import Approvers
     from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
@@ -97,6 +111,11 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     )
     if slack_front is not None:  # the sweep's news of expiries goes out as the front's jobs
         engine.hand_off = slack_front.hand_off
+    publish = None
+    if settings.audit_channel:
+        from app.slack.audit_channel import CheckpointPoster
+
+        publish = CheckpointPoster(client, channel=settings.audit_channel)
     return Runtime(
         settings,
         services,
@@ -107,4 +126,23 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         home=home,
         front=slack_front,
         revoker=revoker,
+        checkpointer=checkpointer(services, publish),
+    )
+
+
+def checkpointer(
+    services: Services, publish: Callable[[Checkpoint], None] | None = None
+) -> Checkpointer:
+    """The audit log's checkpointer; its key is read (or made, see app.audit.signing) at the
+    first checkpoint, so processes that never sign never touch the key file."""
+    settings = services.settings
+    key = functools.cache(lambda: signing_key(settings.audit_signing_key, settings.data_dir))
+    return Checkpointer(
+        services.redis,
+        prefix=settings.key_prefix,
+        key=key,
+        every=settings.audit_checkpoint,
+        retention=settings.audit_retention,
+        maxlen=settings.audit_maxlen,
+        publish=publish,
     )

@@ -88,6 +88,13 @@ class Settings(NamesApprovers):
     request_ttl: int = 86400
     apply_lease: int = 120
     audit_maxlen: int = 100_000
+    #: The verifiable audit log (app.audit): seconds between signed checkpoints while records
+    #: wait, the Ed25519 key that signs them ("" = one kept under `data_dir`), the channel each
+    #: is posted to ("" = none), and how long Redis keeps records a checkpoint covers.
+    audit_checkpoint: int = 600
+    audit_signing_key: str = ""
+    audit_channel: str = ""
+    audit_retention: int = 30 * 86400
     key_prefix: str = "mysafe-bot"
     webhook_secret: str = ""
     webhook_auth: frozenset[str] = frozenset({"hmac"})
@@ -189,6 +196,16 @@ class Settings(NamesApprovers):
             apply_lease=reader.number("MYSAFE_BOT_APPLY_LEASE", int, default=120, low=5, high=3600),
             audit_maxlen=reader.number(
                 "MYSAFE_BOT_AUDIT_MAXLEN", int, default=100_000, low=100, high=100_000_000
+            ),
+            audit_checkpoint=reader.duration(
+                "MYSAFE_BOT_AUDIT_CHECKPOINT", default=600, low=10, high=86400
+            ),
+            audit_signing_key=reader.signing_key("MYSAFE_BOT_AUDIT_SIGNING_KEY"),
+            audit_channel=reader.matching(
+                "MYSAFE_BOT_AUDIT_CHANNEL", SLACK_CHANNEL, "a Slack channel ID such as C0123ABCD"
+            ),
+            audit_retention=reader.duration(
+                "MYSAFE_BOT_AUDIT_RETENTION", default=30 * 86400, low=3600, high=3660 * 86400
             ),
             key_prefix=reader.matching(
                 "MYSAFE_BOT_KEY_PREFIX",
@@ -444,6 +461,21 @@ class _Reader:
                     name, f"key {position} is not a Fernet key (run `mysafe-bot keygen`)"
                 ) from None
         return keys
+
+    @_recorded("")
+    def signing_key(self, name: str) -> str:
+        """An Ed25519 private key as `mysafe-bot keygen --audit` prints it, or ""."""
+        value = self.raw(name)
+        if value:
+            from app.audit.signing import load_private
+
+            try:
+                load_private(value)
+            except ValueError:
+                raise ConfigError(
+                    name, "is not an Ed25519 key (run `mysafe-bot keygen --audit`)"
+                ) from None
+        return value
 
     @_recorded()
     def redis_url(self, name: str) -> str | None:

@@ -14,12 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from app.audit.signing import generate as generate_signing_key
 from app.crypto import generate_key
 from app.mysafe.transport import make_session, retry_policy
 from app.sandbox.emulator import Emulator, EmulatorServer
 from app.services import Services
 from app.settings import Scope, Settings
 from app.storage import connect, stop_server
+
+#: One audit signing key for the session's settings (making one per test buys nothing).
+AUDIT_SIGNING_KEY = generate_signing_key()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -110,6 +114,8 @@ def env(
         "MYSAFE_BOT_MCP_PORT": "0",  # tests that want the MCP server start it themselves
         # No settling wait after a form's ack: the one test of that wait sets it itself.
         "MYSAFE_BOT_ACK_SETTLE": "0",
+        # Workers sign the audit log with it (else they would make a key file in the data dir).
+        "MYSAFE_BOT_AUDIT_SIGNING_KEY": AUDIT_SIGNING_KEY,
     }
 
 

@@ -1,4 +1,5 @@
-"""The audit trail: every creation, click, transition and outcome, in a capped Redis stream.
+"""The audit trail: every creation, click, transition and outcome, appended to the verifiable
+log (app.audit: a sequence number each, a leaf of a Merkle tree, signed checkpoints).
 
 Each record is also logged as one structured line. Records carry ids, names, states and
 MySafe's messages — never a secret value (the callers have none to give: requests keep secrets
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.audit.log import AuditLog
 from app.clock import utcnow
 from app.logs import safe_extra
 from app.storage import RedisClient
@@ -29,10 +31,13 @@ class AuditRecord:
     request: str
     actor: str
     facts: dict[str, str]
+    #: Its place in the verifiable log; None for a record from before sequence numbers.
+    seq: int | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
             "id": self.id,
+            **({"seq": self.seq} if self.seq is not None else {}),
             "ts": self.ts,
             "event": self.event,
             "request": self.request,
@@ -46,7 +51,8 @@ class AuditRecord:
         a line of its own) is printed JSON-quoted, which escapes them all."""
         facts = " ".join(f"{_field(k)}={_field(v)}" for k, v in self.facts.items())
         head = " ".join(_field(x) for x in (self.event, self.request, self.actor))
-        return f"{self.ts}  {head} {facts}".rstrip()
+        seq = f"#{self.seq} " if self.seq is not None else ""  # what `audit verify` names
+        return f"{self.ts}  {seq}{head} {facts}".rstrip()
 
 
 def _field(text: str) -> str:
@@ -55,10 +61,10 @@ def _field(text: str) -> str:
 
 
 class Audit:
-    def __init__(self, redis: RedisClient, *, prefix: str, maxlen: int) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str) -> None:
         self.redis = redis
-        self.key = f"{prefix}:audit"
-        self.maxlen = maxlen
+        self.log = AuditLog(redis, prefix=prefix)
+        self.key = self.log.keys.stream
 
     def fields(
         self, event: str, *, request: str = "", actor: str = "", **facts: object
@@ -75,10 +81,10 @@ class Audit:
     def record(
         self, event: str, *, request: str = "", actor: str = "", pipe: Any = None, **facts: object
     ) -> None:
-        """Append to the stream (in `pipe` when given, saving a round trip) and log the line."""
+        """Append to the log (in `pipe` when given, saving a round trip) and log the line.
+        Redis keeps what checkpoints cover for `MYSAFE_BOT_AUDIT_RETENTION` (app.audit)."""
         fields = self.fields(event, request=request, actor=actor, **facts)
-        target = pipe if pipe is not None else self.redis
-        target.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+        self.log.append(fields, pipe=pipe)
         log.info(
             event,
             extra=safe_extra(
@@ -94,5 +100,6 @@ class Audit:
             if request and fields.get("request") != request:
                 continue
             core = {k: fields.get(k, "") for k in ("ts", "event", "request", "actor")}
-            facts = {k: v for k, v in fields.items() if k not in core}
-            yield AuditRecord(entry_id, facts=facts, **core)
+            facts = {k: v for k, v in fields.items() if k not in core and k != "seq"}
+            seq = int(fields["seq"]) if "seq" in fields else None
+            yield AuditRecord(entry_id, facts=facts, seq=seq, **core)

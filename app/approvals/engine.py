@@ -145,9 +145,7 @@ class Engine:
         self.settings = services.settings
         self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
         self.locks = EntryLocks(services.redis, prefix=self.settings.key_prefix)
-        self.audit = Audit(
-            services.redis, prefix=self.settings.key_prefix, maxlen=self.settings.audit_maxlen
-        )
+        self.audit = Audit(services.redis, prefix=self.settings.key_prefix)
         self.listeners = listeners if listeners is not None else []
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.access = AccessBook(

@@ -20,7 +20,7 @@ request live in one cluster slot and a transition never crosses slots):
     P:idx:user:{U…}            zset   request id -> creation time    (one requester's requests)
     P:idx:repair               zset   request id -> time             (messages Slack did not take)
     P:idem:{key}               string request id for an idempotency key (Slack retry, ticket event)
-    P:audit                    stream every event, capped (see app.approvals.audit)
+    P:audit                    stream every event, sequenced and signed (see app.audit.log)
 
 Indexes live in other slots and are written outside the scripts, so they can be briefly stale;
 they are hints, never the truth. Writers add a request to the indexes *before* creating it and

@@ -76,6 +76,12 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
             "check MYSAFE_URL, the network path, and MYSAFE_CA_BUNDLE for a private CA",
         )
         yield _guard(
+            "audit log",
+            lambda: _audit_log(services, settings),
+            "check MYSAFE_BOT_AUDIT_SIGNING_KEY (`mysafe-bot keygen --audit` makes one) and "
+            "that a worker runs: it signs the checkpoints",
+        )
+        yield _guard(
             "worker",
             lambda: _worker(services, settings),
             "start `mysafe-bot worker` (it expires requests, takes over stuck applies "
@@ -237,6 +243,35 @@ def _user_problem(client: WebClient, user: str) -> str | None:
     if found.get("is_bot"):
         return f"user {user} is a bot"
     return None
+
+
+def _audit_log(services: Services, settings: Settings) -> str:
+    """The public key auditors verify exports with, and how far the signed log has come.
+    Reads only: a key not made yet is said to be, not made here."""
+    from app.audit.checkpoints import latest
+    from app.audit.log import AuditLog
+    from app.audit.signing import KEY_FILE, load_private, public_text
+    from app.clock import timestamp
+    from app.ops.worker import HEARTBEAT_STALE
+
+    kept = settings.data_dir / KEY_FILE
+    if settings.audit_signing_key:
+        key = f"public key {public_text(load_private(settings.audit_signing_key))}"
+    elif kept.is_file():
+        key = (
+            f"public key {public_text(load_private(kept.read_text()))} (kept in {kept}: set "
+            "MYSAFE_BOT_AUDIT_SIGNING_KEY when workers run on more than one host)"
+        )
+    else:
+        key = f"no MYSAFE_BOT_AUDIT_SIGNING_KEY: the first checkpoint makes a key in {kept}"
+    log = AuditLog(services.redis, prefix=settings.key_prefix)
+    last = latest(services.redis, log.keys)
+    signed = f"{last.checkpoint.size if last else 0} of {log.next_seq()} record(s) signed"
+    waiting = next(log.entries(after=last.last_id if last else "-", count=100), None)
+    age = timestamp() - int(waiting.stream_id.split("-")[0]) / 1000 if waiting else 0.0
+    if age > 2 * settings.audit_checkpoint + HEARTBEAT_STALE:
+        raise _Failed(f"{key}; {signed}: the oldest unsigned one has waited {age:.0f} s")
+    return f"{key}; {signed}"
 
 
 def _worker(services: Services, settings: Settings) -> str:

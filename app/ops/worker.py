@@ -57,6 +57,7 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
         while True:
             sweep(runtime, stop)
             repair(runtime)
+            checkpoint(runtime)
             if time.monotonic() - last_repost >= REPOST_EVERY:
                 repost(runtime)
                 last_repost = time.monotonic()
@@ -188,6 +189,20 @@ def repair(runtime: Runtime) -> int:
         return runtime.notifier.repair(runtime.engine.store.due("repair", timestamp(), limit=100))
     except redis.RedisError:
         return 0
+
+
+def checkpoint(runtime: Runtime) -> None:
+    """Sign the audit log's new records when due (one worker at a time, under its lease); a
+    Redis hiccup or an unreadable key is logged and the next pass tries again."""
+    if runtime.checkpointer is None:
+        return
+    try:
+        runtime.checkpointer.tick()
+    except (redis.RedisError, OSError, ValueError) as error:
+        log.warning(
+            "audit checkpoint failed",
+            extra={"event": "worker.checkpoint_error", "error": type(error).__name__},
+        )
 
 
 def sweep(runtime: Runtime, stop: threading.Event | None = None) -> int:

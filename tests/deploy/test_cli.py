@@ -269,3 +269,33 @@ def test_help_names_every_command_explains_serve_and_mentions_the_demo(capsys) -
     assert {a.dest for a in options} == {"host", "port", "workers"}
     assert all(a.help for a in options), [a.dest for a in options if not a.help]
     assert "demo" in serve.format_help()
+
+
+def test_the_worker_signs_the_audit_log_and_an_auditor_verifies_the_export(
+    env: dict[str, str], services, tmp_path
+) -> None:
+    """Acts recorded, one `worker --once` pass, then what an operator and an auditor type:
+    `keygen --audit` made the key, `doctor`-style public key in hand, `audit export`,
+    `audit verify` (exit 0), and after one byte edited, exit 1 naming the record."""
+    from app.approvals.audit import Audit
+    from app.audit.signing import load_private, public_text
+
+    keygen = run({}, "keygen", "--audit")
+    key = keygen.stdout.strip()
+    public = public_text(load_private(key))
+    assert public in keygen.stderr
+    env = {**env, "MYSAFE_BOT_AUDIT_SIGNING_KEY": key}
+    audit = Audit(services.redis, prefix=env["MYSAFE_BOT_KEY_PREFIX"])
+    for n in range(3):
+        audit.record("request.created", request=f"R-0000{n}", actor="UALICE")
+    worker = run(env, "worker", "--once")
+    assert worker.returncode == 0, worker.stderr
+    assert "audit.checkpoint" in worker.stderr
+    out = tmp_path / "audit.jsonl"
+    exported = run(env, "audit", "export", "--format", "jsonl", "--output", str(out))
+    assert exported.returncode == 0 and "exported 3 record(s)" in exported.stderr
+    verified = run({}, "audit", "verify", str(out), "--key", public)
+    assert verified.returncode == 0 and verified.stdout.startswith("ok: records 0–2 (3)")
+    out.write_text(out.read_text().replace("R-00001", "R-00007"))
+    tampered = run({}, "audit", "verify", str(out), "--key", public)
+    assert tampered.returncode == 1 and "first bad seq 1" in tampered.stdout

@@ -55,6 +55,7 @@ SECRET_SETTINGS = {
     "SLACK_APP_TOKEN",
     "MYSAFE_BOT_ENCRYPTION_KEY",
     "MYSAFE_BOT_WEBHOOK_SECRET",
+    "MYSAFE_BOT_AUDIT_SIGNING_KEY",
     "REDIS_URL",
 }
 #: Optional secrets: an unfilled template must leave them empty, since any value turns the
