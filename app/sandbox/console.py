@@ -66,7 +66,7 @@ class Console:
 
     def send(self, body: str, content_type: str) -> tuple[int, Payload]:
         """POST to the bot exactly as Slack does (`v0` signature over timestamp and body); its
-        HTTP status and JSON answer, or status 0 when it did not answer in time."""
+        HTTP status and answer (see `_answer`), or status 0 when it did not answer in time."""
         timestamp = str(int(time.time()))
         signature = self.verifier.generate_signature(timestamp=timestamp, body=body) or ""
         try:
@@ -82,7 +82,7 @@ class Console:
             )
         except requests.RequestException:
             return 0, {}
-        return answer.status_code, _json(answer)
+        return answer.status_code, _answer(answer)
 
     def _interactive(self, payload: Payload) -> tuple[int, Payload]:
         return self.send(
@@ -301,9 +301,11 @@ def _channel_name(conversation: str) -> str:
     return people.APPROVAL_CHANNEL_NAME if conversation == people.APPROVAL_CHANNEL else "directmessage"
 
 
-def _json(answer: requests.Response) -> Payload:
+def _answer(answer: requests.Response) -> Payload:
+    """The bot's answer as Slack reads it: a JSON object, or a plain-text body as a message's
+    text (Bolt acks `ack("…")` in text/plain, and Slack shows that as an ephemeral message)."""
     if "json" not in answer.headers.get("Content-Type", ""):
-        return {}
+        return {"text": answer.text} if answer.text.strip() else {}
     try:
         body = answer.json()
     except ValueError:

@@ -139,6 +139,31 @@ def test_the_demo_page_says_it_is_a_demo_and_serves_on_loopback_only(demo: Demo)
     )
 
 
+def answer_to(page: sync_api.Page, command: str) -> sync_api.Locator:
+    """Type a command; the bot's answer to it, once in: the second ephemeral it adds (the
+    first is the command itself, which Slack shows only to the person who typed it)."""
+    ephemerals = page.locator(".message.ephemeral")
+    before = ephemerals.count()
+    type_command(page, command)
+    sync_api.expect(ephemerals).to_have_count(before + 2)
+    return ephemerals.last
+
+
+@pytest.mark.slow
+def test_help_and_a_typo_are_answered_in_the_console(page: sync_api.Page, artifacts: Path) -> None:
+    """The first things a newcomer types each get their answer, to them alone, as in Slack."""
+    expect = sync_api.expect
+    helped = answer_to(page, "/mysafe help")
+    expect(helped).to_contain_text("/mysafe share password|secret ID with")
+    expect(helped).to_contain_text("Only visible to you")
+    page.screenshot(path=str(artifacts / "0-help.png"))
+
+    expect(answer_to(page, "/mysafe shre password 1")).to_contain_text("share")
+    expect(answer_to(page, "/mysafe list")).to_contain_text("/mysafe list passwords|secrets")
+    be(page, "U0DEMOCAROL")
+    expect(page.locator(".message.ephemeral")).to_have_count(0)  # Priya's answers were hers
+
+
 def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     page: sync_api.Page, artifacts: Path, demo: Demo
 ) -> None:
