@@ -20,7 +20,7 @@ from app.gunicorn_conf import CHECKED, prepare_multiprocess_dir
 from app.logs import configure_logging
 from app.ops import demo
 from app.ops.sibling import ENV as SUPERVISED
-from app.ops.sibling import Sibling
+from app.ops.sibling import Sibling, stop_all
 from app.settings import WEB_JOBS, Settings, is_loopback, merged_environment
 from app.storage import EmbeddedRedis, connect
 
@@ -114,8 +114,7 @@ def _serve(*, host: str, port: int, workers: int) -> int:
         # exited sent SIGTERM to the MCP server and waited on it, holding shutdown for the
         # whole graceful timeout.
         if os.getpid() == master:
-            for sibling in reversed(siblings):
-                sibling.stop()
+            stop_all(reversed(siblings))
             if embedded is not None:
                 embedded.stop()
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import requests
 
 from tests.support.processes import free_port as _free_port
 from tests.support.processes import wait_until_ready as _wait_until_ready
+from tests.support.waiting import eventually
 
 PRIYA, CAROL = "U0DEMOPRIYA", "U0DEMOCAROL"
 CHANNEL = "C0DEMOAPPROVALS"
@@ -195,3 +197,49 @@ def test_the_slack_stand_in_wants_the_bot_token_and_knows_its_methods(tmp_path: 
             ).status_code
             == 415
         )
+
+
+#: How long Ctrl-C may take to stop `make run`, everything it started included.
+STOP_BOUND = 3.0
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_demo_quickly_and_quietly_and_restarts_nothing(tmp_path: Path) -> None:
+    """Ctrl-C in the terminal (SIGINT to the whole foreground process group) with the console
+    open in a browser: a kept-alive connection, and one opened ahead of time with nothing sent
+    on it yet, as a browser does. Every process is gone within the bound, no error is logged and
+    nothing the supervisor runs is started again on the way out."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = _environment(tmp_path) | {"MYSAFE_BOT_MCP_PORT": str(_free_port()), "LOG_FORMAT": "json"}
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stderr=stderr,
+            cwd=tmp_path,
+            start_new_session=True,  # its own terminal job, as `make run` is
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(f"{url}/readyz", process, time.monotonic() + 60)
+        eventually(lambda: requests.get(f"{url}/readyz", timeout=5).ok, 30, "ready, MCP included")
+        eventually(lambda: log.read_text().count('"worker.start"') == 2, 30, "both job workers up")
+        with requests.Session() as console, socket.create_connection(("127.0.0.1", port)):
+            assert console.get(f"{url}/demo/state", params={"as": PRIYA}, timeout=10).ok
+            stopped = time.monotonic()
+            os.killpg(process.pid, signal.SIGINT)
+            code = process.wait(timeout=STOP_BOUND)
+            took = time.monotonic() - stopped
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running {STOP_BOUND} s after Ctrl-C:\n{log.read_text()[-3000:]}")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert code == 0 and took <= STOP_BOUND
+    assert [line["msg"] for line in lines if line["level"] in ("error", "critical")] == []
+    signalled = next(n for n, line in enumerate(lines) if line["msg"] == "Handling signal: int")
+    started_again = {"mcp.http", "worker.start", "demo.start", "serve.start"}
+    assert [line["msg"] for line in lines[signalled:] if line.get("event") in started_again] == []
