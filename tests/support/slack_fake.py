@@ -226,8 +226,12 @@ class SlackFake:
         if method == "chat.postMessage":
             if channel in self.not_member:
                 return {"ok": False, "error": "not_in_channel"}
-            return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
+            # A DM sent to a user ID lands in, and is answered with, the DM's own channel ID.
+            landed = dm_channel(channel) if channel[:1] in ("U", "W") else channel
+            return {"ok": True, "channel": landed, "ts": ts, "message": {"ts": ts}}
         if method == "chat.update":
+            if channel[:1] in ("U", "W"):  # a message is updated where it is, never by user ID
+                return {"ok": False, "error": "channel_not_found"}
             return {"ok": True, "channel": channel, "ts": args.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
@@ -319,6 +323,11 @@ def _done_reading(response: Any) -> Any:
     if isinstance(stream, _Reader):
         stream.answered = True
     return response
+
+
+def dm_channel(user_id: str) -> str:
+    """The ID of the bot's DM with a person, as this fake names it: `UALICE` -> `DALICE`."""
+    return "D" + user_id[1:]
 
 
 def _arguments() -> dict[str, Any]:
