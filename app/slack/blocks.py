@@ -503,12 +503,15 @@ def waiting_notice(request: ChangeRequest, channel: str) -> str:
 
 
 def approver_notice(request: ChangeRequest) -> str:
-    """The DM that tells an approver a request waits for them."""
+    """The DM that tells an approver a request waits for them; once nobody waits for them any
+    more, the same DM says what was decided, by whom."""
     where = f" in <#{request.channel}>" if request.channel else ""
-    return (
-        f"{request.id} waits for your approval{where}: {headline(request)}. "
-        "Open it there to approve or deny."
-    )
+    if request.state is State.PENDING:
+        return (
+            f"{request.id} waits for your approval{where}: {headline(request)}. "
+            "Open it there to approve or deny."
+        )
+    return f"{request.id}{where}, which waited for your approval: {headline(request)}. {status_text(request)}"
 
 
 def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
