@@ -627,6 +627,7 @@ def _input(
     max_length: int = INPUT_LIMIT,
     initial: str = "",
 ) -> Block:
+    """A form field; Slack itself adds "(optional)" to the label of an optional one."""
     element: Block = {
         "type": "plain_text_input",
         "action_id": "value",
@@ -702,10 +703,11 @@ def deny_modal(request_id: str) -> Block:
         [
             _input(
                 "reason",
-                "Why? (optional: the request is already denied)",
+                "Why?",
                 optional=True,
                 multiline=True,
                 max_length=500,
+                hint="The request is already denied; the requester and the channel read why.",
             ),
         ],
         submit="Add reason",
@@ -731,7 +733,7 @@ def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
         blocks.append(
             _input(field_name, label, optional=len(SECRET_FIELDS_OF[kind]) > 1, max_length=limit)
         )
-    blocks.append(_input("reason", "Reason (optional)", optional=True, max_length=500))
+    blocks.append(_input("reason", "Reason", optional=True, max_length=500))
     return _modal(
         ROTATE_VIEW,
         f"Rotate {kind.label}",
@@ -780,7 +782,7 @@ def create_modal(kind: Kind) -> Block:
             ),
         ),
         _input("groups_allowed", "Share with MySafe groups (comma-separated)", optional=True),
-        _input("reason", "Reason (optional)", optional=True, max_length=500),
+        _input("reason", "Reason", optional=True, max_length=500),
     ]
     return _modal(
         CREATE_VIEW, f"New {kind.label}", blocks, submit="Ask for approval", metadata=kind.value

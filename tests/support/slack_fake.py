@@ -21,6 +21,7 @@ from flask import Flask, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.support.slack_limits import message_refusal, refusal
+from tests.support.slack_reading import misread_labels
 
 
 @dataclass
@@ -47,6 +48,8 @@ class SlackFake:
     not_member: set[str] = field(default_factory=set)
     #: (method, error) of every call refused for breaking Slack's limits.
     refused: list[tuple[str, str]] = field(default_factory=list)
+    #: Labels of the views the bot opened that read wrong as Slack shows them (`misread_labels`).
+    misread: list[str] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     #: The caller's TCP port of each `response_url` answer, in order (as `SlackCall.peer`).
     response_peers: list[int] = field(default_factory=list)
@@ -183,6 +186,8 @@ class SlackFake:
             token = request.headers.get("Authorization", "").removeprefix("Bearer ")
             failure = self._take_failure(method)
             refused = refusal(method, args)  # what real Slack would refuse, refused here too
+            if method.startswith("views.") and isinstance(args.get("view"), dict):
+                self.misread += misread_labels(args["view"])
             if refused:
                 self.refused.append((method, refused))
             answer = (
