@@ -73,6 +73,9 @@ def environment(env: Mapping[str, str], *, host: str, port: int) -> dict[str, st
     }
     if not (env.get("MYSAFE_BOT_ENCRYPTION_KEY") or "").strip():
         filled["MYSAFE_BOT_ENCRYPTION_KEY"] = kept.encryption_key
+    if not (env.get("LOG_FORMAT") or "").strip():
+        # A person reads the demo's log in their terminal; JSON is for collectors.
+        filled["LOG_FORMAT"] = "text"
     return filled
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -127,8 +128,26 @@ def test_a_pending_request_survives_a_restart_and_is_applied_after_it(tmp_path: 
     assert oct((tmp_path / "data" / "demo.json").stat().st_mode & 0o777) == "0o600"
     # One log format for everything the demo runs: the bot, gunicorn, the sandbox, the worker.
     log = (tmp_path / f"serve-{port}.log").read_text()
-    loggers = {json.loads(line)["logger"] for line in log.splitlines() if line.strip()}
-    assert {"gunicorn.error", "app.ops.serve", "app.ops.worker"} <= loggers
+    assert [line for line in log.splitlines() if line.strip() and not TEXT_LINE.match(line)] == []
+    for said in ("Booting worker", "serving", "worker started"):  # gunicorn, serve, the worker
+        assert said in log
+
+
+#: A line of the text log format (app.logs.TextFormatter), the demo's.
+TEXT_LINE = re.compile(r"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\S")
+
+
+@pytest.mark.slow
+def test_the_demo_logs_readable_text_and_no_warning_at_start(tmp_path: Path) -> None:
+    """A person reads the demo's log in their terminal: text lines, not JSON, and no warning
+    they could not act on (Bolt's "`token` will be unused", one per process, at every start)."""
+    port = _free_port()
+    log = tmp_path / f"serve-{port}.log"
+    with demo(tmp_path, port):
+        eventually(lambda: log.read_text().count("worker started") == 2, 30, "both job workers up")
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert lines and [line for line in lines if not TEXT_LINE.match(line)] == []
+    assert [line for line in lines if re.search(r" (WARNING|ERROR|CRITICAL) ", line)] == []
 
 
 def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
