@@ -511,7 +511,8 @@ def approver_notice(request: ChangeRequest) -> str:
             f"{request.id} waits for your approval{where}: {headline(request)}. "
             "Open it there to approve or deny."
         )
-    return f"{request.id}{where}, which waited for your approval: {headline(request)}. {status_text(request)}"
+    waited = f"{request.id}{where}, which waited for your approval"
+    return f"{waited}: {headline(request)}. {status_text(request)}"
 
 
 def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
