@@ -105,8 +105,8 @@ def link_people(
     vault = Vault(redis, Keyring(encryption_keys), prefix=key_prefix)
     keys = demo_keys(demo_secrets.load(data_dir).seed)
     for person in people.PEOPLE:
-        if person.mysafe_username is None:
-            continue  # the outsider has no MySafe key: they see how the bot answers that
+        if person.mysafe_username is None or not person.linked:
+            continue  # the outsider has no key; the newcomer links theirs with /mysafe login
         client_id, client_secret = keys[person.mysafe_username]
         vault.link(
             person.slack_id,

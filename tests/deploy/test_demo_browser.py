@@ -150,6 +150,26 @@ def answer_to(page: sync_api.Page, command: str) -> sync_api.Locator:
 
 
 @pytest.mark.slow
+def test_a_newcomer_links_the_key_the_console_shows_them(page: sync_api.Page) -> None:
+    """Nina is not linked: the sidebar shows her her own sandbox key, to paste into the form
+    `/mysafe login` opens; the bot checks it with MySafe and links it."""
+    expect = sync_api.expect
+    key = page.locator("#key")
+    expect(key).to_be_hidden()  # Priya is linked already: no key to paste
+    be(page, "U0DEMONINA")
+    expect(key).to_contain_text("ninan")
+    shown = key.locator(".key-value").all_inner_texts()  # client ID, secret, username
+    page.click("#nav-dm")
+    type_command(page, "/mysafe login")
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible()
+    for name, value in zip(("client_id", "client_secret", "mysafe_username"), shown, strict=True):
+        modal.locator(f"input[name={name}]").fill(value)
+    modal.locator(".btn.primary").click()
+    expect(modal).to_contain_text("Key linked")
+
+
+@pytest.mark.slow
 def test_help_and_a_typo_are_answered_in_the_console(page: sync_api.Page, artifacts: Path) -> None:
     """The first things a newcomer types each get their answer, to them alone, as in Slack."""
     expect = sync_api.expect

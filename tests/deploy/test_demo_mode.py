@@ -262,3 +262,43 @@ def test_ctrl_c_stops_the_demo_quickly_and_quietly_and_restarts_nothing(tmp_path
     signalled = next(n for n, line in enumerate(lines) if line["msg"] == "Handling signal: int")
     started_again = {"mcp.http", "worker.start", "demo.start", "serve.start"}
     assert [line["msg"] for line in lines[signalled:] if line.get("event") in started_again] == []
+
+
+NINA = "U0DEMONINA"
+
+
+def seen(url: str, who: str) -> dict[str, Any]:
+    return requests.get(f"{url}/demo/state", params={"as": who}, timeout=10).json()
+
+
+def dm_says(url: str, who: str, words: str) -> list[str]:
+    """The texts of `who`'s DM with the bot, once one of them says `words` (polled, as the
+    page polls)."""
+
+    def said() -> list[str]:
+        texts = [m["text"] for m in seen(url, who)["dm"]["messages"]]
+        return texts if any(words in t for t in texts) else []
+
+    return eventually(said, 20, f"the DM saying {words!r}")
+
+
+@pytest.mark.slow
+def test_a_newcomer_links_the_key_the_console_shows_them_and_it_works(tmp_path: Path) -> None:
+    """`/mysafe login` in the demo: Nina is not linked, the console shows her (and only her)
+    her sandbox key, she pastes it into the login form, and the bot acts as her."""
+    with demo(tmp_path, _free_port()) as url:
+        key = seen(url, NINA)["key"]
+        assert key["mysafe_username"] == "ninan" and key["client_id"] and key["client_secret"]
+        assert seen(url, PRIYA)["key"] is None
+        dm = "D0DEMONINA"
+        act(url, "command", **{"as": NINA, "conversation": dm, "text": "/mysafe list passwords"})
+        dm_says(url, NINA, "/mysafe login")  # not linked yet: told how to link
+
+        act(url, "command", **{"as": NINA, "conversation": dm, "text": "/mysafe login"})
+        eventually(lambda: seen(url, NINA)["modal"], 20, "the login form open")
+        act(url, "submit", **{"as": NINA, "values": key})
+        eventually(lambda: "Key linked" in json.dumps(seen(url, NINA)["modal"]), 20, "the key checked")
+        act(url, "command", **{"as": NINA, "conversation": dm, "text": "/mysafe whoami"})
+        assert any("*ninan*" in text for text in dm_says(url, NINA, "ninan"))
+        act(url, "command", **{"as": NINA, "conversation": dm, "text": "/mysafe list passwords"})
+        dm_says(url, NINA, "Team wiki")  # her own entry, read from MySafe with her key
