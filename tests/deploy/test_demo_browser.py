@@ -150,7 +150,7 @@ def answer_to(page: sync_api.Page, command: str) -> sync_api.Locator:
 
 
 @pytest.mark.slow
-def test_a_newcomer_links_the_key_the_console_shows_them(page: sync_api.Page) -> None:
+def test_a_newcomer_links_the_key_the_console_shows_them(page: sync_api.Page, artifacts: Path) -> None:
     """Nina is not linked: the sidebar shows her her own sandbox key, to paste into the form
     `/mysafe login` opens; the bot checks it with MySafe and links it."""
     expect = sync_api.expect
@@ -165,6 +165,7 @@ def test_a_newcomer_links_the_key_the_console_shows_them(page: sync_api.Page) ->
     expect(modal).to_be_visible()
     for name, value in zip(("client_id", "client_secret", "mysafe_username"), shown, strict=True):
         modal.locator(f"input[name={name}]").fill(value)
+    page.screenshot(path=str(artifacts / "6-newcomer-login.png"))
     modal.locator(".btn.primary").click()
     expect(modal).to_contain_text("Key linked")
 
@@ -239,10 +240,13 @@ def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     expect(denied.get_by_role("button", name="Deny")).to_have_count(0)
     page.screenshot(path=str(artifacts / "4-denied.png"))
 
-    # Priya was told of both outcomes in her DM with the bot.
+    # Priya was told of both outcomes in her DM with the bot, the denial with its reason.
     be(page, "U0DEMOPRIYA")
     page.click("#nav-dm")
-    expect(page.locator("#messages")).to_contain_text(first)
-    expect(page.locator("#messages")).to_contain_text(second)
-    page.screenshot(path=str(artifacts / "5-requester-dm.png"))
+    dm = page.locator("#messages")
+    expect(dm).to_contain_text(first)
+    told = dm.locator(".message", has_text=f"Your request {second}")
+    expect(told).to_contain_text("Denied")
+    expect(told).to_contain_text("not for prod")
+    page.screenshot(path=str(artifacts / "5-denied-dm-with-reason.png"))
     assert "Traceback" not in demo.log.read_text()
