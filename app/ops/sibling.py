@@ -57,7 +57,10 @@ class Sibling:
         stop_all([self])
 
     def _ask_to_stop(self) -> None:
-        """No restart from now on, and SIGTERM to the running process."""
+        """No restart from now on, and SIGTERM to the running process (once: a second one
+        would make some programs, uvicorn among them, cut their own shutdown short)."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -97,12 +100,17 @@ class Sibling:
             delay = min(delay * 2, BACKOFF_CAP)
 
 
+def ask_to_stop(siblings: Iterable[Sibling]) -> None:
+    """Tell siblings to stop, without waiting for them (`stop_all` waits)."""
+    for sibling in siblings:
+        sibling._ask_to_stop()
+
+
 def stop_all(siblings: Iterable[Sibling], *, timeout: float = 30.0) -> None:
     """Stop siblings together: each is told at once, then each is waited for, so the stop
     takes as long as the slowest, not the sum of them."""
     stopping = list(siblings)
-    for sibling in stopping:
-        sibling._ask_to_stop()
+    ask_to_stop(stopping)
     for sibling in stopping:
         sibling._wait_stopped(timeout)
 
