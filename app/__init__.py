@@ -61,7 +61,8 @@ def create_app(
 
 def _mount_demo(app: Flask, runtime: Runtime) -> None:
     """The demo only: the console at `/` and the Slack Web API it stands in for."""
-    from app.sandbox import console, slack_stand_in
+    from app.sandbox import console, demo_secrets, slack_stand_in
+    from app.sandbox.demo_data import keys_to_show
     from app.sandbox.workspace import Workspace
 
     settings = runtime.settings
@@ -74,7 +75,10 @@ def _mount_demo(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(
         console.blueprint(
             console.Console(
-                workspace, bot_url=settings.demo_url, signing_secret=settings.slack_signing_secret
+                workspace,
+                bot_url=settings.demo_url,
+                signing_secret=settings.slack_signing_secret,
+                keys=keys_to_show(demo_secrets.load(settings.data_dir).seed),
             )
         )
     )

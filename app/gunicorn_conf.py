@@ -109,13 +109,40 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """Each worker reloads its policy on SIGHUP (the master forwards it: see on_starting); one
-    that came while it started is delivered now."""
+    that came while it started is delivered now.
+
+    A terminal's Ctrl-C reaches the workers too (they share the master's process group), and
+    the master then sends them SIGQUIT: a second quit signal entering gunicorn's handler while
+    the first is still shutting the thread pool down waits on the pool's lock forever, until
+    the master's SIGKILL. The workers leave SIGINT to the master, which tells them once."""
     import signal
 
     from app.ops.reload import install
 
     install()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+
+#: Seconds a worker told to quit (SIGQUIT) gives its threads before it exits regardless.
+QUICK_STOP_GRACE = 0.5
+
+
+def worker_int(worker: Any) -> None:
+    """A quick stop is quick: a worker exits once its threads are done, and a thread may be
+    waiting seconds for the first bytes of a connection a browser opened ahead of time. Those
+    are given `QUICK_STOP_GRACE`; a request being answered ends within it, and an ack not sent
+    is one Slack sends again (each is stored before it is acked)."""
+    import logging
+    import threading
+
+    def leave() -> None:
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(QUICK_STOP_GRACE, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def child_exit(server: object, worker: Any) -> None:
@@ -139,6 +166,7 @@ SETTINGS = {
         "on_starting",
         "post_fork",
         "post_worker_init",
+        "worker_int",
         "child_exit",
     )
 }

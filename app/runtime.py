@@ -96,7 +96,11 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     approvers = Approvers(settings, services.redis, client, policy=engine.policy)
     engine.standing = People(services.redis, client, prefix=settings.key_prefix).standing
     notifier = SlackNotifier(
-        client, engine.store, channel=settings.approval_channel, approvers=approvers
+        client,
+        engine.store,
+        channel=settings.approval_channel,
+        approvers=approvers,
+        gains_access=engine.gains_access,
     )
     home = HomeTab(engine, client, approvers)
     engine.listeners += [notifier, home]

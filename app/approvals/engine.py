@@ -477,6 +477,12 @@ class Engine:
             *([f"claim:{claimed.casefold()}"] if claimed else []),
         ]
 
+    def gains_access(self, request: ChangeRequest, slack_id: str) -> bool:
+        """Whether `request` gives `slack_id` access, as any of their identities: such a person
+        may never approve it, so nobody asks them to."""
+        names, _ = self._identities(slack_id)
+        return bool(set(names) & set(beneficiaries(request.change, request.notify)))
+
     def _decide_then_apply(
         self, request_id: str, action: Action, actor: str, *, is_approver: bool
     ) -> Decision:

@@ -50,6 +50,8 @@ from app.storage import RedisClient, compare_and_delete, compare_and_set
 ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud without doubt
 ID_LENGTH = 5
 RETENTION = 30 * 86400
+#: The prefix of a request's fields that say where a front's message about it is.
+_KEPT = "message:"
 #: Seconds a duplicate waits for the first delivery's request to be written.
 CLAIM_WAIT = 5.0
 
@@ -599,6 +601,23 @@ class ApprovalStore:
         key = self.request_keys(request_id)[0]
         if self.redis.exists(key):
             self.redis.hset(key, mapping={"channel": channel, "ts": ts})
+
+    def keep_message(self, request_id: str, name: str, *, channel: str, ts: str) -> None:
+        """Where a front's message about the request is (a DM it brings up to date once the
+        request is decided), by a name of the front's choosing; kept on the request itself, so
+        for as long as the request is."""
+        key = self.request_keys(request_id)[0]
+        if self.redis.exists(key):
+            self.redis.hset(key, _KEPT + name, json.dumps([channel, ts]))
+
+    def kept_messages(self, request_id: str) -> dict[str, tuple[str, str]]:
+        """The messages `keep_message` kept about the request: name -> (channel, ts)."""
+        fields = self.redis.hgetall(self.request_keys(request_id)[0])
+        return {
+            name.removeprefix(_KEPT): (str(where[0]), str(where[1]))
+            for name, value in fields.items()
+            if name.startswith(_KEPT) and len(where := json.loads(value)) == 2
+        }
 
     # --- reads -----------------------------------------------------------------------------
 

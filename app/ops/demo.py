@@ -95,6 +95,9 @@ def environment(env: Mapping[str, str], *, host: str, port: int) -> dict[str, st
     }
     if not (env.get("MYSAFE_BOT_ENCRYPTION_KEY") or "").strip():
         filled["MYSAFE_BOT_ENCRYPTION_KEY"] = kept.encryption_key
+    if not (env.get("LOG_FORMAT") or "").strip():
+        # A person reads the demo's log in their terminal; JSON is for collectors.
+        filled["LOG_FORMAT"] = "text"
     return filled
 
 
@@ -124,8 +127,8 @@ def link_people(
     vault = Vault(redis, Keyring(encryption_keys), prefix=key_prefix)
     keys = demo_keys(demo_secrets.load(data_dir).seed)
     for person in people.PEOPLE:
-        if person.mysafe_username is None:
-            continue  # the outsider has no MySafe key: they see how the bot answers that
+        if person.mysafe_username is None or not person.linked:
+            continue  # the outsider has no key; the newcomer links theirs with /mysafe login
         client_id, client_secret = keys[person.mysafe_username]
         vault.link(
             person.slack_id,

@@ -4,6 +4,11 @@
 app WSGI). Before, if it died (its port taken, a crash) nobody noticed: `/healthz` and
 `/readyz` stayed 200. Now a thread in the master restarts it with backoff and logs each
 death, and `/readyz` (and `doctor`) report when it does not answer on its port.
+
+Each sibling runs in a process group of its own: a terminal's Ctrl-C (SIGINT to the foreground
+group) reaches the master alone, which stops its siblings itself (`stop_all`). Before, the
+siblings died of the same Ctrl-C while the master still ran, and their supervisors logged each
+as a crash and started them again during the shutdown.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +54,20 @@ class Sibling:
         return self.process.pid if self.process is not None else None
 
     def stop(self) -> None:
+        stop_all([self])
+
+    def _ask_to_stop(self) -> None:
+        """No restart from now on, and SIGTERM to the running process (once: a second one
+        would make some programs, uvicorn among them, cut their own shutdown short)."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+
+    def _wait_stopped(self, timeout: float) -> None:
+        if self.process is not None:
+            self.process.wait(timeout=timeout)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         def prepare() -> None:  # in the child, before exec
@@ -62,7 +77,8 @@ class Sibling:
             if self.hold_hup:
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
 
-        return subprocess.Popen(self.argv, preexec_fn=prepare)  # noqa: S603 - our argv
+        # process_group=0: a group of its own, out of reach of the terminal's Ctrl-C.
+        return subprocess.Popen(self.argv, preexec_fn=prepare, process_group=0)  # noqa: S603
 
     def _watch(self) -> None:
         delay = 1.0
@@ -82,6 +98,21 @@ class Sibling:
             self.restarts += 1
             self.process = self._spawn()
             delay = min(delay * 2, BACKOFF_CAP)
+
+
+def ask_to_stop(siblings: Iterable[Sibling]) -> None:
+    """Tell siblings to stop, without waiting for them (`stop_all` waits)."""
+    for sibling in siblings:
+        sibling._ask_to_stop()
+
+
+def stop_all(siblings: Iterable[Sibling], *, timeout: float = 30.0) -> None:
+    """Stop siblings together: each is told at once, then each is waited for, so the stop
+    takes as long as the slowest, not the sum of them."""
+    stopping = list(siblings)
+    ask_to_stop(stopping)
+    for sibling in stopping:
+        sibling._wait_stopped(timeout)
 
 
 def answers(address: str, *, timeout: float = 0.5) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
@@ -58,15 +59,25 @@ def slack_text(typed: str) -> str:
 class Console:
     """Turns what a person does in the page into Slack's signed requests to the bot."""
 
-    def __init__(self, workspace: Workspace, *, bot_url: str, signing_secret: str) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        bot_url: str,
+        signing_secret: str,
+        keys: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.workspace = workspace
+        #: Slack ID -> (client ID, client secret) of the people shown their own MySafe key,
+        #: who link it themselves (`demo_data.keys_to_show`).
+        self.keys = dict(keys or {})
         self.events_url = f"{bot_url}/slack/events"
         self.hooks_url = f"{bot_url}/demo/response/"
         self.verifier = SignatureVerifier(signing_secret)
 
     def send(self, body: str, content_type: str) -> tuple[int, Payload]:
         """POST to the bot exactly as Slack does (`v0` signature over timestamp and body); its
-        HTTP status and JSON answer, or status 0 when it did not answer in time."""
+        HTTP status and answer (see `_answer`), or status 0 when it did not answer in time."""
         timestamp = str(int(time.time()))
         signature = self.verifier.generate_signature(timestamp=timestamp, body=body) or ""
         try:
@@ -82,7 +93,7 @@ class Console:
             )
         except requests.RequestException:
             return 0, {}
-        return answer.status_code, _json(answer)
+        return answer.status_code, _answer(answer)
 
     def _interactive(self, payload: Payload) -> tuple[int, Payload]:
         return self.send(
@@ -275,7 +286,20 @@ class Console:
             },
             "home": self.workspace.home(user),
             "modal": self.workspace.top_view(user),
+            "key": self._key(user),
             "groups": {people.APPROVER_GROUP: people.APPROVER_GROUP_HANDLE},
+        }
+
+    def _key(self, user: str) -> Payload | None:
+        """The viewer's own MySafe key, when the demo leaves linking it to them: what they
+        paste into `/mysafe login` (a sandbox key on a loopback page, shown to its person)."""
+        if user not in self.keys:
+            return None
+        client_id, client_secret = self.keys[user]
+        return {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "mysafe_username": people.BY_ID[user].mysafe_username,
         }
 
 
@@ -301,9 +325,11 @@ def _channel_name(conversation: str) -> str:
     return people.APPROVAL_CHANNEL_NAME if conversation == people.APPROVAL_CHANNEL else "directmessage"
 
 
-def _json(answer: requests.Response) -> Payload:
+def _answer(answer: requests.Response) -> Payload:
+    """The bot's answer as Slack reads it: a JSON object, or a plain-text body as a message's
+    text (Bolt acks `ack("…")` in text/plain, and Slack shows that as an ephemeral message)."""
     if "json" not in answer.headers.get("Content-Type", ""):
-        return {}
+        return {"text": answer.text} if answer.text.strip() else {}
     try:
         body = answer.json()
     except ValueError:

@@ -13,10 +13,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from app.sandbox import people
 from app.sandbox.state import Emulator
 
-#: MySafe usernames of the demo people, in the order their keys are made.
-USERNAMES = ("pduarte", "alices", "bobm", "carolk")
+#: MySafe usernames of the demo people, in the order their keys are made (`ninan`, the
+#: newcomer's, is shown in the console for `/mysafe login` rather than linked at start).
+USERNAMES = ("pduarte", "alices", "bobm", "carolk", "ninan")
 GROUP = "Ops"
 
 
@@ -43,8 +45,19 @@ def demo_keys(seed: bytes) -> dict[str, tuple[str, str]]:
     }
 
 
+def keys_to_show(seed: bytes) -> dict[str, tuple[str, str]]:
+    """The keys the console shows their own people (Slack ID -> client ID, client secret):
+    those of the people who are not linked at start, and link them with `/mysafe login`."""
+    keys = demo_keys(seed)
+    return {
+        person.slack_id: keys[person.mysafe_username]
+        for person in people.PEOPLE
+        if not person.linked and person.mysafe_username in keys
+    }
+
+
 def demo_emulator(seed: bytes) -> tuple[Emulator, dict[str, tuple[str, str]], list[Sample]]:
-    """A small populated vault: four users, a group, shared passwords and API secrets."""
+    """A small populated vault: five users, a group, shared passwords and API secrets."""
     emulator = Emulator()
     keys = {
         name: emulator.add_user(name, client_id=client_id, client_secret=client_secret)
@@ -111,6 +124,21 @@ def demo_emulator(seed: bytes) -> tuple[Emulator, dict[str, tuple[str, str]], li
             ),
             "Billing API",
             "pduarte",
+        ),
+        # Last, so every other entry keeps its identifier: the newcomer's own, which they
+        # see once they have linked their key.
+        Sample(
+            "password",
+            emulator.add_password(
+                "ninan",
+                name="Team wiki",
+                url="https://wiki.example.com",
+                username="nina@example.com",
+                password=_derive(seed, "password:4", 16),
+                tags="docs",
+            ),
+            "Team wiki",
+            "ninan",
         ),
     ]
     return emulator, keys, samples

@@ -1,8 +1,10 @@
 """The demo's people on the Slack side, and the workspace they share.
 
 Each has a Slack-shaped ID, a handle for mentions typed in the console (`@carol`), a role the
-console's person switcher shows, and (except the outsider) the MySafe user whose demo key they
-are linked to. The approvers are a Slack user group, as most teams configure them.
+console's person switcher shows, and (except the outsider) a MySafe user with a demo key. Most
+are linked to their key at every start; the newcomer is not: the console shows them their key,
+so `/mysafe login` can be tried as a new user meets it. The approvers are a Slack user group, as
+most teams configure them.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ class Person:
     name: str
     role: str
     mysafe_username: str | None
+    #: Linked to their demo key at every start (app.ops.demo); False: they link it themselves.
+    linked: bool = True
 
-    def as_json(self) -> dict[str, str | None]:
+    def as_json(self) -> dict[str, str | bool | None]:
         return {
             "id": self.slack_id,
             "handle": self.handle,
             "name": self.name,
             "role": self.role,
             "mysafe": self.mysafe_username,
+            "linked": self.linked and self.mysafe_username is not None,
         }
 
 
@@ -34,6 +39,7 @@ PEOPLE = (
     Person("U0DEMOBOB", "bob", "Bob Martins", "approver", "bobm"),
     Person("U0DEMOALICE", "alice", "Alice Silva", "colleague", "alices"),
     Person("U0DEMOOSCAR", "oscar", "Oscar Outsider", "outsider", None),
+    Person("U0DEMONINA", "nina", "Nina Novak", "newcomer", "ninan", linked=False),
 )
 BY_ID = {person.slack_id: person for person in PEOPLE}
 BY_HANDLE = {person.handle: person for person in PEOPLE}

@@ -557,12 +557,16 @@ def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
 
 
 def approver_notice(request: ChangeRequest) -> str:
-    """The DM that tells an approver a request waits for them."""
+    """The DM that tells an approver a request waits for them; once nobody waits for them any
+    more, the same DM says what was decided, by whom."""
     where = f" in <#{request.channel}>" if request.channel else ""
-    return (
-        f"{request.id} waits for your approval{where}: {headline(request)}. "
-        "Open it there to approve or deny."
-    )
+    if request.state is State.PENDING:
+        return (
+            f"{request.id} waits for your approval{where}: {headline(request)}. "
+            "Open it there to approve or deny."
+        )
+    waited = f"{request.id}{where}, which waited for your approval"
+    return f"{waited}: {headline(request)}. {status_text(request)}"
 
 
 def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
@@ -696,6 +700,7 @@ def _input(
     max_length: int = INPUT_LIMIT,
     initial: str = "",
 ) -> Block:
+    """A form field; Slack itself adds "(optional)" to the label of an optional one."""
     element: Block = {
         "type": "plain_text_input",
         "action_id": "value",
@@ -771,10 +776,11 @@ def deny_modal(request_id: str) -> Block:
         [
             _input(
                 "reason",
-                "Why? (optional: the request is already denied)",
+                "Why?",
                 optional=True,
                 multiline=True,
                 max_length=500,
+                hint="The request is already denied; the requester and the channel read why.",
             ),
         ],
         submit="Add reason",
@@ -800,7 +806,7 @@ def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
         blocks.append(
             _input(field_name, label, optional=len(SECRET_FIELDS_OF[kind]) > 1, max_length=limit)
         )
-    blocks.append(_input("reason", "Reason (optional)", optional=True, max_length=500))
+    blocks.append(_input("reason", "Reason", optional=True, max_length=500))
     return _modal(
         ROTATE_VIEW,
         f"Rotate {kind.label}",
@@ -849,7 +855,7 @@ def create_modal(kind: Kind) -> Block:
             ),
         ),
         _input("groups_allowed", "Share with MySafe groups (comma-separated)", optional=True),
-        _input("reason", "Reason (optional)", optional=True, max_length=500),
+        _input("reason", "Reason", optional=True, max_length=500),
     ]
     return _modal(
         CREATE_VIEW, f"New {kind.label}", blocks, submit="Ask for approval", metadata=kind.value

@@ -25,6 +25,7 @@ import redis
 from flask import Blueprint, Flask, Response, request
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.flask.handler import to_flask_response
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -53,6 +54,18 @@ from app.slack.views import register_views
 from app.slack.web_client import PooledWebClient
 
 log = logging.getLogger(__name__)
+
+
+class _TokenInClient(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and, given a client as well, warns on every start of
+    every process that the token goes unused: the client is made from that very token, so the
+    warning says nothing anyone could act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_TOKEN_IN_CLIENT = _TokenInClient()
 
 #: The work after an ack: the request's body, and its `response_url` answer (None without one).
 Work = Callable[[dict[str, Any], Respond | None], None]
@@ -105,6 +118,8 @@ class SlackFront:
         #: The buttons whose click is a job: action_id -> job kind (see `take_click`).
         self.clicks: dict[str, str] = {}
         self.consumer: Consumer | None = None
+        bolt_log = logging.getLogger("slack_bolt")
+        bolt_log.addFilter(_TOKEN_IN_CLIENT)  # one filter however many fronts are built
         self.bolt = App(
             signing_secret=services.settings.slack_signing_secret or None,
             client=client,  # carries the token and SLACK_API_URL
@@ -119,7 +134,7 @@ class SlackFront:
             # register_slack); Socket Mode deliveries carry none. Verifying again here would
             # only spend the ack's time twice.
             request_verification_enabled=False,
-            logger=logging.getLogger("slack_bolt"),
+            logger=bolt_log,
         )
         self.bolt.use(_drop_retries)
         self.bolt.error(self._on_error)

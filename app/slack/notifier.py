@@ -4,11 +4,16 @@ Registered as an engine listener. The channel message is posted once and then up
 (`chat.update`) after every change; if it could not be posted (Slack was down), the next change
 posts it afresh, so a request is never without its message for long. DMs go to the requester
 when the request ends or fails, and to people a share gave access to.
+
+The DMs that ask approvers to decide and the one that tells the requester the outcome are kept
+(`ApprovalStore.keep_message`) and brought up to date: approvers read that a request was
+decided, by whom, and the requester reads the reason a denier adds after the click.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 
 from redis.exceptions import LockError
@@ -32,6 +37,11 @@ CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "
 #: Seconds a render waits for the one before it on the same message.
 RENDER_WAIT = 10.0
 _TELL_REQUESTER = frozenset({State.APPLIED, State.DENIED, State.FAILED, State.EXPIRED})
+#: States in which nobody waits for an approver's click any more (a failure waits for a retry,
+#: which the approver's DM then says).
+_SETTLED = _TELL_REQUESTER | {State.CANCELLED}
+#: Names of the kept DMs (`ApprovalStore.keep_message`): the requester's, each approver's.
+REQUESTER_DM, APPROVER_DM = "requester", "approver:"
 
 
 class SlackNotifier:
@@ -42,11 +52,14 @@ class SlackNotifier:
         *,
         channel: str,
         approvers: Approvers | None = None,
+        gains_access: Callable[[ChangeRequest, str], bool] | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.channel = channel
         self.approvers = approvers
+        #: Whether a request gives a person access (they may not approve it: never asked to).
+        self.gains_access = gains_access
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         if event == Nudge.REMIND:
@@ -58,8 +71,12 @@ class SlackNotifier:
         self.show(request)
         if event == "created" and request.state is State.PENDING:
             self.tell_approvers(request)
-        if event not in ("created", "reason") and request.state in _TELL_REQUESTER:
-            self._dm(request.requester, blocks.requester_notice(request))
+        if event == "reason":
+            self.retell_requester(request)
+        elif event != "created" and request.state in _TELL_REQUESTER:
+            self._dm(request.requester, blocks.requester_notice(request), request, REQUESTER_DM)
+        if event != "created" and request.state in _SETTLED:
+            self.retell_approvers(request)
         if request.state is State.APPLIED and request.change.verb is Verb.SHARE:
             for person in request.notify:
                 self._dm(person, blocks.share_notice(request))
@@ -157,7 +174,7 @@ class SlackNotifier:
         how = self.approvers.settings.tell_approvers
         if how == "dm":
             for person in self.waiting_on(request):
-                self._dm(person, blocks.approver_notice(request))
+                self._dm(person, blocks.approver_notice(request), request, APPROVER_DM + person)
         elif how == "thread":
             listed = request.approvers or self.approvers.settings.approvers
             with suppress(SlackApiError):  # the request is posted; a lost mention is not fatal
@@ -169,14 +186,36 @@ class SlackNotifier:
                 )
 
     def waiting_on(self, request: ChangeRequest) -> list[str]:
-        """The request's approvers (users, and members of its groups) who have not acted."""
+        """The request's approvers (users, and members of its groups) who have not acted and
+        may: not the requester, nobody the request gives access to."""
         if self.approvers is None:
             return []
         listed = request.approvers or self.approvers.settings.approvers
         people = {a for a in listed if not is_user_group(a)}
         for group in sorted(a for a in listed if is_user_group(a)):
             people |= self.approvers.members(group)
-        return sorted(people - request.approvals - {request.requester})
+        waiting = people - request.approvals - {request.requester}
+        gains_access = self.gains_access
+        if gains_access is not None:
+            waiting = {p for p in waiting if not gains_access(request, p)}
+        return sorted(waiting)
+
+    def retell_requester(self, request: ChangeRequest) -> None:
+        """The denier's reason, added after the click, on the DM that told the requester
+        of the denial (a new DM when that one could not be sent)."""
+        if request.state is not State.DENIED:
+            return
+        kept = self.store.kept_messages(request.id).get(REQUESTER_DM)
+        if kept is None:
+            self._dm(request.requester, blocks.requester_notice(request), request, REQUESTER_DM)
+        else:
+            self._update_dm(kept, blocks.requester_notice(request))
+
+    def retell_approvers(self, request: ChangeRequest) -> None:
+        """Each "waits for your approval" DM, now saying what was decided and by whom."""
+        for name, kept in self.store.kept_messages(request.id).items():
+            if name.startswith(APPROVER_DM):
+                self._update_dm(kept, blocks.approver_notice(request))
 
     def repair(self, request_ids: list[str]) -> int:
         """Re-render messages that are behind their request (a failed or lost update)."""
@@ -228,15 +267,31 @@ class SlackNotifier:
                     break
         return posted
 
-    def _dm(self, user_id: str, text: str) -> None:
-        direct_message(self.client, user_id, text)
+    def _dm(
+        self, user_id: str, text: str, about: ChangeRequest | None = None, keep_as: str = ""
+    ) -> None:
+        """A DM; with `keep_as`, kept under that name on the request `about`, to be updated."""
+        posted = direct_message(self.client, user_id, text)
+        if posted is not None and about is not None and keep_as:
+            self.store.keep_message(about.id, keep_as, channel=posted[0], ts=posted[1])
+
+    def _update_dm(self, kept: tuple[str, str], text: str) -> None:
+        """Bring a kept DM up to date; a failure is logged (the channel message says it all)."""
+        channel, ts = kept
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=text)
+        except SlackApiError as error:
+            log.warning(
+                "direct message not updated",
+                extra={"event": "slack.dm_update_error", "error": error.response.get("error", "")},
+            )
 
 
-def direct_message(client: WebClient, user_id: str, text: str) -> None:
+def direct_message(client: WebClient, user_id: str, text: str) -> tuple[str, str] | None:
     """A direct message that may fail (a deactivated user, Slack down): logged, never raised,
-    so the request or revoke it is about goes on."""
+    so the request or revoke it is about goes on. Where it landed (channel, ts), or None."""
     try:
-        client.chat_postMessage(channel=user_id, text=text, unfurl_links=False)
+        posted = client.chat_postMessage(channel=user_id, text=text, unfurl_links=False)
     except SlackApiError as error:
         log.warning(
             "direct message failed",
@@ -246,3 +301,5 @@ def direct_message(client: WebClient, user_id: str, text: str) -> None:
                 "error": error.response.get("error", ""),
             },
         )
+        return None
+    return str(posted["channel"]), str(posted["ts"])

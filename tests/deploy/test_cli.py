@@ -226,7 +226,7 @@ def test_sandbox_prints_entries_to_try_and_whole_commands_that_work(tmp_path) ->
         assert f"MySafe sandbox at http://127.0.0.1:{port}" in printed
         assert "password 1   “GCP console” (owner pduarte)" in printed
         links = [line.strip() for line in lines if " users link " in line]
-        assert len(links) == 4
+        assert len(links) == 5  # each demo user's key, the newcomer's included
         assert all(".venv/bin/mysafe-bot users link" in line for line in links)
         # Run the first printed command (with this interpreter for .venv/bin/mysafe-bot).
         secret_part, _, command = links[0].partition(" | ")

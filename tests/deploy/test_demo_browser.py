@@ -139,6 +139,52 @@ def test_the_demo_page_says_it_is_a_demo_and_serves_on_loopback_only(demo: Demo)
     )
 
 
+def answer_to(page: sync_api.Page, command: str) -> sync_api.Locator:
+    """Type a command; the bot's answer to it, once in: the second ephemeral it adds (the
+    first is the command itself, which Slack shows only to the person who typed it)."""
+    ephemerals = page.locator(".message.ephemeral")
+    before = ephemerals.count()
+    type_command(page, command)
+    sync_api.expect(ephemerals).to_have_count(before + 2)
+    return ephemerals.last
+
+
+@pytest.mark.slow
+def test_a_newcomer_links_the_key_the_console_shows_them(page: sync_api.Page, artifacts: Path) -> None:
+    """Nina is not linked: the sidebar shows her her own sandbox key, to paste into the form
+    `/mysafe login` opens; the bot checks it with MySafe and links it."""
+    expect = sync_api.expect
+    key = page.locator("#key")
+    expect(key).to_be_hidden()  # Priya is linked already: no key to paste
+    be(page, "U0DEMONINA")
+    expect(key).to_contain_text("ninan")
+    shown = key.locator(".key-value").all_inner_texts()  # client ID, secret, username
+    page.click("#nav-dm")
+    type_command(page, "/mysafe login")
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible()
+    for name, value in zip(("client_id", "client_secret", "mysafe_username"), shown, strict=True):
+        modal.locator(f"input[name={name}]").fill(value)
+    page.screenshot(path=str(artifacts / "6-newcomer-login.png"))
+    modal.locator(".btn.primary").click()
+    expect(modal).to_contain_text("Key linked")
+
+
+@pytest.mark.slow
+def test_help_and_a_typo_are_answered_in_the_console(page: sync_api.Page, artifacts: Path) -> None:
+    """The first things a newcomer types each get their answer, to them alone, as in Slack."""
+    expect = sync_api.expect
+    helped = answer_to(page, "/mysafe help")
+    expect(helped).to_contain_text("/mysafe share password|secret ID with")
+    expect(helped).to_contain_text("Only visible to you")
+    page.screenshot(path=str(artifacts / "0-help.png"))
+
+    expect(answer_to(page, "/mysafe shre password 1")).to_contain_text("share")
+    expect(answer_to(page, "/mysafe list")).to_contain_text("/mysafe list passwords|secrets")
+    be(page, "U0DEMOCAROL")
+    expect(page.locator(".message.ephemeral")).to_have_count(0)  # Priya's answers were hers
+
+
 def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     page: sync_api.Page, artifacts: Path, demo: Demo
 ) -> None:
@@ -194,10 +240,13 @@ def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     expect(denied.get_by_role("button", name="Deny")).to_have_count(0)
     page.screenshot(path=str(artifacts / "4-denied.png"))
 
-    # Priya was told of both outcomes in her DM with the bot.
+    # Priya was told of both outcomes in her DM with the bot, the denial with its reason.
     be(page, "U0DEMOPRIYA")
     page.click("#nav-dm")
-    expect(page.locator("#messages")).to_contain_text(first)
-    expect(page.locator("#messages")).to_contain_text(second)
-    page.screenshot(path=str(artifacts / "5-requester-dm.png"))
+    dm = page.locator("#messages")
+    expect(dm).to_contain_text(first)
+    told = dm.locator(".message", has_text=f"Your request {second}")
+    expect(told).to_contain_text("Denied")
+    expect(told).to_contain_text("not for prod")
+    page.screenshot(path=str(artifacts / "5-denied-dm-with-reason.png"))
     assert "Traceback" not in demo.log.read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ import requests
 
 from tests.support.processes import free_port as _free_port
 from tests.support.processes import wait_until_ready as _wait_until_ready
+from tests.support.waiting import eventually
 
 PRIYA, CAROL = "U0DEMOPRIYA", "U0DEMOCAROL"
 CHANNEL = "C0DEMOAPPROVALS"
@@ -126,8 +128,26 @@ def test_a_pending_request_survives_a_restart_and_is_applied_after_it(tmp_path: 
     assert oct((tmp_path / "data" / "demo.json").stat().st_mode & 0o777) == "0o600"
     # One log format for everything the demo runs: the bot, gunicorn, the sandbox, the worker.
     log = (tmp_path / f"serve-{port}.log").read_text()
-    loggers = {json.loads(line)["logger"] for line in log.splitlines() if line.strip()}
-    assert {"gunicorn.error", "app.ops.serve", "app.ops.worker"} <= loggers
+    assert [line for line in log.splitlines() if line.startswith("{")] == []
+    for said in ("Booting worker", "serving", "worker started"):  # gunicorn, serve, the worker
+        assert said in log
+
+
+#: A line of the text log format (app.logs.TextFormatter), the demo's.
+TEXT_LINE = re.compile(r"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\S")
+
+
+@pytest.mark.slow
+def test_the_demo_logs_readable_text_and_no_warning_at_start(tmp_path: Path) -> None:
+    """A person reads the demo's log in their terminal: text lines, not JSON, and no warning
+    they could not act on (Bolt's "`token` will be unused", one per process, at every start)."""
+    port = _free_port()
+    log = tmp_path / f"serve-{port}.log"
+    with demo(tmp_path, port):
+        eventually(lambda: log.read_text().count("worker started") == 2, 30, "both job workers up")
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert lines and [line for line in lines if not TEXT_LINE.match(line)] == []
+    assert [line for line in lines if re.search(r" (WARNING|ERROR|CRITICAL) ", line)] == []
 
 
 def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
@@ -236,3 +256,89 @@ def test_the_slack_stand_in_wants_the_bot_token_and_knows_its_methods(tmp_path: 
             ).status_code
             == 415
         )
+
+
+#: How long Ctrl-C may take to stop `make run`, everything it started included.
+STOP_BOUND = 3.0
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_demo_quickly_and_quietly_and_restarts_nothing(tmp_path: Path) -> None:
+    """Ctrl-C in the terminal (SIGINT to the whole foreground process group) with the console
+    open in a browser: a kept-alive connection, and one opened ahead of time with nothing sent
+    on it yet, as a browser does. Every process is gone within the bound, no error is logged and
+    nothing the supervisor runs is started again on the way out."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = _environment(tmp_path) | {"MYSAFE_BOT_MCP_PORT": str(_free_port()), "LOG_FORMAT": "json"}
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stderr=stderr,
+            cwd=tmp_path,
+            start_new_session=True,  # its own terminal job, as `make run` is
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(f"{url}/readyz", process, time.monotonic() + 60)
+        eventually(lambda: requests.get(f"{url}/readyz", timeout=5).ok, 30, "ready, MCP included")
+        eventually(lambda: log.read_text().count('"worker.start"') == 2, 30, "both job workers up")
+        with requests.Session() as console, socket.create_connection(("127.0.0.1", port)):
+            assert console.get(f"{url}/demo/state", params={"as": PRIYA}, timeout=10).ok
+            stopped = time.monotonic()
+            os.killpg(process.pid, signal.SIGINT)
+            code = process.wait(timeout=STOP_BOUND)
+            took = time.monotonic() - stopped
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running {STOP_BOUND} s after Ctrl-C:\n{log.read_text()[-3000:]}")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert code == 0 and took <= STOP_BOUND
+    assert [line["msg"] for line in lines if line["level"] in ("error", "critical")] == []
+    signalled = next(n for n, line in enumerate(lines) if line["msg"] == "Handling signal: int")
+    started_again = {"mcp.http", "worker.start", "demo.start", "serve.start"}
+    assert [line["msg"] for line in lines[signalled:] if line.get("event") in started_again] == []
+
+
+NINA = "U0DEMONINA"
+
+
+def seen(url: str, who: str) -> dict[str, Any]:
+    return requests.get(f"{url}/demo/state", params={"as": who}, timeout=10).json()
+
+
+def dm_says(url: str, who: str, words: str) -> list[str]:
+    """The texts of `who`'s DM with the bot, once one of them says `words` (polled, as the
+    page polls)."""
+
+    def said() -> list[str]:
+        texts = [m["text"] for m in seen(url, who)["dm"]["messages"]]
+        return texts if any(words in t for t in texts) else []
+
+    return eventually(said, 20, f"the DM saying {words!r}")
+
+
+@pytest.mark.slow
+def test_a_newcomer_links_the_key_the_console_shows_them_and_it_works(tmp_path: Path) -> None:
+    """`/mysafe login` in the demo: Nina is not linked, the console shows her (and only her)
+    her sandbox key, she pastes it into the login form, and the bot acts as her."""
+    with demo(tmp_path, _free_port()) as url:
+        key = seen(url, NINA)["key"]
+        assert key["mysafe_username"] == "ninan" and key["client_id"] and key["client_secret"]
+        assert seen(url, PRIYA)["key"] is None
+        dm = "D0DEMONINA"
+        act(url, "command", **{"as": NINA, "conversation": dm, "text": "/mysafe list passwords"})
+        dm_says(url, NINA, "/mysafe login")  # not linked yet: told how to link
+
+        act(url, "command", **{"as": NINA, "conversation": dm, "text": "/mysafe login"})
+        eventually(lambda: seen(url, NINA)["modal"], 20, "the login form open")
+        act(url, "submit", **{"as": NINA, "values": key})
+        eventually(lambda: "Key linked" in json.dumps(seen(url, NINA)["modal"]), 20, "the key checked")
+        act(url, "command", **{"as": NINA, "conversation": dm, "text": "/mysafe whoami"})
+        assert any("*ninan*" in text for text in dm_says(url, NINA, "ninan"))
+        act(url, "command", **{"as": NINA, "conversation": dm, "text": "/mysafe list passwords"})
+        dm_says(url, NINA, "Team wiki")  # her own entry, read from MySafe with her key

@@ -13,7 +13,7 @@ import pytest
 
 from app.approvals.store import State
 from app.sandbox.emulator import Emulator
-from tests.support.slack_fake import SlackCall, SlackFake
+from tests.support.slack_fake import SlackCall, SlackFake, dm_channel
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
 
@@ -126,7 +126,9 @@ def test_escalation_posts_a_copy_without_buttons_that_says_where_to_decide(
             lambda copy=copy: [
                 c
                 for c in slack.calls_to("chat.update")
-                if c.args["channel"] == copy.args["channel"] and "Applied" in readable(c)
+                if c.args["channel"] in (copy.args["channel"], dm_channel(copy.args["channel"]))
+                and "Applied" in readable(c)
+                and "approve" not in actions_of(c)
             ]
         )
 

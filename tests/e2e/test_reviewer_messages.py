@@ -21,7 +21,7 @@ from tests.e2e.test_slack_verbs import (  # noqa: F401 - entry, people: fixtures
     share,
     wait_dm,
 )
-from tests.support.slack_fake import SlackFake
+from tests.support.slack_fake import SlackFake, dm_channel
 from tests.support.slack_harness import Bot
 from tests.support.slack_reading import visible
 from tests.support.slack_requests import SlackClient, text_input
@@ -168,3 +168,70 @@ def test_approvers_can_be_told_in_the_requests_thread_instead(
     assert f"<@{APPROVER}>" in reply.args["text"]
     assert reply.args["text"].endswith(f"{request_id} waits for your approval.")
     assert dms_to(slack, APPROVER) == []
+
+
+def dm_updates(slack: SlackFake, user_id: str, words: str) -> list:
+    """`chat.update`s of the bot's DM with `user_id` whose text says `words`."""
+    return [
+        c
+        for c in slack.calls_to("chat.update")
+        if c.args["channel"] == dm_channel(user_id) and words in c.args.get("text", "")
+    ]
+
+
+def test_the_requester_reads_why_they_were_denied_in_the_dm_that_told_them(
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entry: int,  # noqa: F811
+) -> None:
+    """The click denies and tells the requester at once; the reason typed a moment later
+    appears on that same DM, not only in the channel."""
+    request_id = share(user, slack, entry)
+    user.click(APPROVER, "deny", request_id)
+    told = wait_dm(slack, "UALICE").args["text"]
+    assert request_id in told and "Denied" in told and "not on call" not in told
+    user.submit_view(
+        APPROVER,
+        "deny_reason",
+        {"reason": {"value": text_input("not on call")}},
+        private_metadata=request_id,
+    )
+    (updated,) = slack.wait_for(lambda: dm_updates(slack, "UALICE", "not on call"))
+    assert re.fullmatch(
+        rf"Your request {request_id} to share password {entry} “GCP console”: "
+        rf"\*⛔ Denied\* by <@{APPROVER}> {DATE.pattern}: “not on call”",
+        updated.args["text"],
+    ), updated.args["text"]
+    assert len([c for c in dms_to(slack, "UALICE") if request_id in c.args["text"]]) == 1
+
+
+def test_an_approver_who_would_gain_access_is_not_asked_to_approve(
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entry: int,  # noqa: F811
+) -> None:
+    """UAPPROVER2 is the grantee: the request is not theirs to approve, so no DM asks them."""
+    bot.services.vault.map_mention("UAPPROVER2", "bobm")
+    request_id = share(user, slack, entry, who="<@UAPPROVER2|bob> edit")
+    last = wait_dm(slack, "UGROUPAPPROVER").args["text"]  # the approvers are told in ID order
+    assert last.startswith(f"{request_id} waits for your approval")
+    assert wait_dm(slack, APPROVER).args["text"].startswith(f"{request_id} waits for your approval")
+    assert dms_to(slack, "UAPPROVER2") == []
+
+
+def test_the_approvers_dms_say_once_it_is_decided_what_and_by_whom(
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    entry: int,  # noqa: F811
+) -> None:
+    request_id = share(user, slack, entry)
+    wait_dm(slack, "UGROUPAPPROVER")
+    user.click(APPROVER, "approve", request_id)
+    for approver in ("UAPPROVER1", "UAPPROVER2", "UAPPROVER3", "UGROUPAPPROVER"):
+        (updated,) = slack.wait_for(lambda a=approver: dm_updates(slack, a, "Applied"))
+        text = updated.args["text"]
+        assert text.startswith(f"{request_id} in <#C0APPROVALS>, which waited for your approval")
+        assert f"approved by <@{APPROVER}>" in text and "waits for your approval" not in text

@@ -21,6 +21,7 @@ from flask import Flask, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.support.slack_limits import message_refusal, refusal
+from tests.support.slack_reading import misread_labels
 
 
 @dataclass
@@ -47,6 +48,8 @@ class SlackFake:
     not_member: set[str] = field(default_factory=set)
     #: (method, error) of every call refused for breaking Slack's limits.
     refused: list[tuple[str, str]] = field(default_factory=list)
+    #: Labels of the views the bot opened that read wrong as Slack shows them (`misread_labels`).
+    misread: list[str] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     #: The caller's TCP port of each `response_url` answer, in order (as `SlackCall.peer`).
     response_peers: list[int] = field(default_factory=list)
@@ -183,6 +186,8 @@ class SlackFake:
             token = request.headers.get("Authorization", "").removeprefix("Bearer ")
             failure = self._take_failure(method)
             refused = refusal(method, args)  # what real Slack would refuse, refused here too
+            if method.startswith("views.") and isinstance(args.get("view"), dict):
+                self.misread += misread_labels(args["view"])
             if refused:
                 self.refused.append((method, refused))
             answer = (
@@ -226,8 +231,12 @@ class SlackFake:
         if method == "chat.postMessage":
             if channel in self.not_member:
                 return {"ok": False, "error": "not_in_channel"}
-            return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
+            # A DM sent to a user ID lands in, and is answered with, the DM's own channel ID.
+            landed = dm_channel(channel) if channel[:1] in ("U", "W") else channel
+            return {"ok": True, "channel": landed, "ts": ts, "message": {"ts": ts}}
         if method == "chat.update":
+            if channel[:1] in ("U", "W"):  # a message is updated where it is, never by user ID
+                return {"ok": False, "error": "channel_not_found"}
             return {"ok": True, "channel": channel, "ts": args.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
@@ -319,6 +328,11 @@ def _done_reading(response: Any) -> Any:
     if isinstance(stream, _Reader):
         stream.answered = True
     return response
+
+
+def dm_channel(user_id: str) -> str:
+    """The ID of the bot's DM with a person, as this fake names it: `UALICE` -> `DALICE`."""
+    return "D" + user_id[1:]
 
 
 def _arguments() -> dict[str, Any]:

@@ -39,11 +39,13 @@ class Bot:
 
 @pytest.fixture
 def slack() -> Iterator[SlackFake]:
-    """The Slack fake; a test fails if the bot sent anything real Slack would have refused."""
+    """The Slack fake; a test fails if the bot sent anything real Slack would have refused, or
+    a form whose labels read wrong as Slack shows them."""
     fake = SlackFake(usergroups={"SAPPROVERS": ["UGROUPAPPROVER"]}).start()
     yield fake
     fake.stop()
     assert fake.refused == [], f"Slack would refuse what the bot sent: {fake.refused}"
+    assert fake.misread == [], f"labels as Slack shows them: {fake.misread}"
 
 
 @pytest.fixture

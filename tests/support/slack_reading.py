@@ -40,6 +40,21 @@ def readable_text(payload: Any) -> str:
     return "\n".join(visible(t) if kind == "mrkdwn" else t for kind, t in texts(payload))
 
 
+def shown_label(block: dict[str, Any]) -> str:
+    """An input's label as Slack shows it: Slack itself adds "(optional)" to an optional one."""
+    label = str(block.get("label", {}).get("text", ""))
+    return f"{label} (optional)" if block.get("optional") else label
+
+
+def misread_labels(view: dict[str, Any]) -> list[str]:
+    """The labels of a view that read wrong once Slack shows them ("optional" said twice)."""
+    return [
+        shown
+        for block in view.get("blocks", [])
+        if block.get("type") == "input" and (shown := shown_label(block)).lower().count("optional") > 1
+    ]
+
+
 def _units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 

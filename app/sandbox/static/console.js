@@ -388,6 +388,24 @@ function relativeTime(when, now) {
       ? `@${who.handle} · MySafe user ${who.mysafe} · ${who.role}`
       : `@${who.handle} · no MySafe key · ${who.role}`;
     document.querySelectorAll(".nav").forEach((b) => b.classList.toggle("active", b.dataset.pane === pane));
+    renderKey(state.key);
+  }
+
+  // The viewer's own MySafe key, for a person the demo leaves to link it with /mysafe login.
+  function renderKey(key) {
+    const box = document.getElementById("key");
+    const drawn = JSON.stringify(key || null);
+    if (box.dataset.drawn === drawn) return;  // keep a selection made to copy it
+    box.dataset.drawn = drawn;
+    box.replaceChildren();
+    box.hidden = !key;
+    if (!key) return;
+    box.append(el("p", null, "Your MySafe access key (the sandbox made it for you):"));
+    [["Client ID", key.client_id], ["Client Secret", key.client_secret],
+     ["Your MySafe username", key.mysafe_username]].forEach(([label, value]) => {
+      box.append(el("span", "key-label", label), el("code", "key-value", value));
+    });
+    box.append(el("p", null, "Type /mysafe login and paste them into the form."));
   }
 
   // --- polling ----------------------------------------------------------------------------------

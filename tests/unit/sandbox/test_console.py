@@ -2,8 +2,9 @@
 calls, and the page's actions turned into Slack's signed requests to the bot.
 
 The bot here is a stub on a loopback port that checks each request's signature with
-slack-sdk's own verifier and answers what the test tells it to: the console's half is what is
-under test. The whole product, bot included, is clicked through in tests/deploy.
+slack-sdk's own verifier and answers what the test tells it to, built by Bolt's own `ack` (so a
+text-only ack is text/plain, as the bot's are): the console's half is what is under test. The
+whole product, bot included, is clicked through in tests/deploy.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import json
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from flask import Flask, Response, request
+from slack_bolt.context.ack import Ack
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.serving import make_server
 
@@ -30,7 +32,7 @@ CHANNEL = people.APPROVAL_CHANNEL
 
 class BotStub:
     """`POST /slack/events`: verifies Slack's signature, records the payload, answers from
-    a queue (an empty 200, Bolt's plain ack, when the queue is empty)."""
+    a queue of `ack(**arguments)` calls (an empty 200, Bolt's plain ack, when it is empty)."""
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
@@ -51,9 +53,8 @@ class BotStub:
             )
             if self.status != 200:
                 return Response("", self.status)
-            if self.answers:
-                return Response(json.dumps(self.answers.pop(0)), mimetype="application/json")
-            return Response("", 200)
+            acked = Ack()(**(self.answers.pop(0) if self.answers else {}))
+            return Response(acked.body, acked.status, content_type=acked.headers["content-type"][0])
 
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -158,6 +159,27 @@ def test_a_command_reaches_the_bot_signed_with_mentions_as_slack_escapes_them(
     # The ack's own reply is an ephemeral for the person who typed, as in Slack.
     shown = seen_by(client, PRIYA)["channel"]["messages"]
     assert shown[-1]["text"] == "Usage: …" and shown[-1]["only"] == PRIYA
+
+
+def test_a_plain_text_ack_is_shown_to_its_person_and_working_on_gives_way_to_the_answer(
+    client, bot: BotStub
+) -> None:
+    """The bot acks help, a typo, "Working on …" in text/plain (Bolt's `ack("…")`), and Slack
+    shows that text to the person who typed the command, and to nobody else."""
+    bot.answers.append({"text": "There is no command `shre`. Usage: …"})
+    client.post("/demo/command", json={"as": PRIYA, "conversation": CHANNEL, "text": "shre password 1"})
+    assert [(m["text"], m["only"]) for m in seen_by(client, PRIYA)["channel"]["messages"]] == [
+        ("/mysafe shre password 1", PRIYA),
+        ("There is no command `shre`. Usage: …", PRIYA),
+    ]
+    assert seen_by(client, CAROL)["channel"]["messages"] == []
+
+    bot.answers.append({"text": "Working on `list passwords`…"})
+    client.post("/demo/command", json={"as": PRIYA, "conversation": CHANNEL, "text": "list passwords"})
+    hook = urlparse(bot.received[-1]["response_url"]).path
+    client.post(hook, json={"text": "You can see 2 passwords.", "replace_original": True})
+    shown = [m["text"] for m in seen_by(client, PRIYA)["channel"]["messages"]]
+    assert shown[-2:] == ["/mysafe list passwords", "You can see 2 passwords."]
 
 
 def test_a_secret_typed_in_a_command_is_not_shown_back_nor_kept(

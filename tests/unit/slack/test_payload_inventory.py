@@ -64,7 +64,7 @@ from commands.replies import (
     When,
 )
 from tests.support.slack_limits import MESSAGE_TEXT, message_refusal, view_refusal
-from tests.support.slack_reading import texts, visible
+from tests.support.slack_reading import misread_labels, texts, visible
 
 NOW = 1_800_000_000.0
 #: Tries every mrkdwn trick, a ping, a link, and a line break into a line of the bot's own.
@@ -545,3 +545,5 @@ def test_every_payload_is_one_slack_takes_in_human_words(builder: str) -> None:
         assert limits_problems(shape, payload) == [], (builder, shape)
         assert slack_sdk_problems(shape, payload) == [], (builder, shape)
         assert words_problems(payload) == [], (builder, shape)
+        if shape == "view":  # Slack adds "(optional)" to an optional input's label itself
+            assert misread_labels(payload) == [], (builder, shape)
