@@ -387,7 +387,11 @@ def approval_progress(request: ChangeRequest, now: float | None = None, *, voter
     rule = f"{text.inline(request.rule)} — " if request.rule else ""
     progress = f"{rule}{len(request.approvals)} of {request.required} approvals"
     progress += f" ({named})" if named else ""
-    left = max(0, int(request.expires - (timestamp() if now is None else now)))
+    now = timestamp() if now is None else now
+    confirming = request.confirming_now(now) if request.state is State.PENDING else []
+    if confirming:  # a click waiting for its passkey counts for nothing yet
+        progress += ", " + ", ".join(f"<@{who}>" for who in confirming) + " confirming"
+    left = max(0, int(request.expires - now))
     shown = describe(max(left - left % 60, 60))
     return progress + f" · expires {date(request.expires)} (in {shown})"
 
@@ -578,6 +582,15 @@ def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
 def unchanged_notice(request: ChangeRequest) -> str:
     """The answer to a click that found the request already past it."""
     return f"{request.id} is {request.state.value}; your click changed nothing."
+
+
+def step_up_notice(request: ChangeRequest, url: str) -> str:
+    """To the approver alone: their click counts once they confirm it with a passkey."""
+    minutes = describe(request.step_up_max_age)
+    return (
+        f"Your approval of {request.id} counts once you confirm it with your passkey, within "
+        f"{minutes}: <{url}|confirm your approval>. The link is yours alone and works once."
+    )
 
 
 def share_notice(request: ChangeRequest) -> str:

@@ -33,8 +33,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 
-from app.approvals.engine import Engine
+from app.approvals.engine import Decision, Engine
 from app.approvals.revokes import Revoker
+from app.approvals.store import Outcome
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue
@@ -312,13 +313,16 @@ class SlackFront:
     # --- decisions -------------------------------------------------------------------------
 
     def _approve(self, body: dict[str, Any], respond: Respond | None) -> None:
-        self._decide(
-            body,
-            respond,
-            lambda rid, user: self.engine.approve(
-                rid, user, is_approver=self.eligible(rid, user, "approve")
-            ),
-        )
+        def approve(request_id: str, user: str) -> Decision:
+            decision = self.engine.approve(
+                request_id, user, is_approver=self.eligible(request_id, user, "approve")
+            )
+            if decision.status is Outcome.STEP_UP:  # the click waits for the approver's passkey
+                url = self.engine.step_up_link(decision.request, user)
+                self.tell(body, respond, blocks.step_up_notice(decision.request, url))
+            return decision
+
+        self._decide(body, respond, approve)
 
     def _retry(self, body: dict[str, Any], respond: Respond | None) -> None:
         self._decide(

@@ -144,9 +144,13 @@ def test_clicks_alone_never_reach_the_quorum_even_at_once(engine: Engine, reques
     assert request.confirming_now(timestamp()) == ["UAPPROVER1", "UAPPROVER2", "UAPPROVER3"]
 
 
-def test_a_deny_needs_no_step_up(engine: Engine, request_id: str) -> None:
-    decision = engine.deny(request_id, "UAPPROVER1", is_approver=True)
+def test_a_deny_needs_no_step_up_and_ends_a_pending_one(engine: Engine, request_id: str) -> None:
+    auth = register(engine, "UAPPROVER1")
+    token = click(engine, request_id, "UAPPROVER1")
+    decision = engine.deny(request_id, "UAPPROVER2", is_approver=True)
     assert decision.status is Outcome.OK and decision.request.state is State.DENIED
+    assert confirm(engine, token, auth).status is Outcome.FINAL  # counted for nothing
+    assert engine.get(request_id).approvals == frozenset()
 
 
 def test_confirm_without_a_click_or_for_an_old_click_is_refused(
