@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from app import text
+from app.accounts.passkeys import Passkey
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
 from app.approvals.disabled import DisabledEntry
 from app.approvals.store import ChangeRequest, State
@@ -32,6 +33,7 @@ APPROVE, DENY, RETRY, CANCEL = "approve", "deny", "retry", "cancel"
 NUDGE = "nudge"
 VIEW_CHANGE = "view_change"
 HOME_PAGE = "home_page"
+REMOVE_PASSKEY = "passkey_remove"
 LOGIN_VIEW, DENY_VIEW, ROTATE_VIEW, CREATE_VIEW = "login", "deny_reason", "rotate", "create"
 
 #: Slack's published Block Kit limits the builders keep to.
@@ -895,12 +897,18 @@ def home_view(
     start: int = 0,
     time_bound: Sequence[Block] = (),
     disabled: Sequence[DisabledEntry] = (),
+    passkeys: Sequence[Passkey] = (),
 ) -> Block:
-    """Your requests, then (approvers) the entries disabled through the bot and what waits for
-    you, newest first, from `start`: each
+    """Your requests and your passkeys, then (approvers) the entries disabled through the bot
+    and what waits for you, newest first, from `start`: each
     request whole as in the channel, counted, and a *More* button for what did not fit — the
     view stays within Slack's 100 blocks by design, and nothing is left out unsaid."""
-    blocks = [_header("Your open requests"), *_own_blocks(list(own)), *time_bound]
+    blocks = [
+        _header("Your open requests"),
+        *_own_blocks(list(own)),
+        *time_bound,
+        *passkey_blocks(passkeys),
+    ]
     if queue is not None:
         blocks += disabled_blocks(disabled)
         blocks.append(_header("Waiting for your approval"))
@@ -917,6 +925,42 @@ def home_view(
             blocks += these
             blocks += _paging(start, shown, waiting)
     return {"type": "home", "blocks": blocks}
+
+
+def passkey_blocks(passkeys: Sequence[Passkey]) -> list[Block]:
+    """The person's passkeys (a few at most: app.accounts.passkeys), each with Remove; they
+    confirm approvals whose policy rule asks for step-up."""
+    if not passkeys:
+        return [
+            _header("Your passkeys"),
+            _context(
+                "None yet. `/mysafe passkey` registers one: approvals of changes whose rule asks "
+                "for step-up are confirmed with it."
+            ),
+        ]
+    found = [_header("Your passkeys")]
+    for passkey in passkeys:
+        found.append(
+            {
+                **_section(
+                    f"*{text.inline(passkey.label)}* · registered {date(passkey.created)} · "
+                    f"`{text.code(passkey.credential_id[:12])}…`"
+                ),
+                "accessory": {
+                    **_button("Remove", REMOVE_PASSKEY, passkey.credential_id, "danger"),
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Remove this passkey?"},
+                        "text": {
+                            "type": "plain_text",
+                            "text": "It will no longer confirm your approvals.",
+                        },
+                        "confirm": {"type": "plain_text", "text": "Remove"},
+                        "deny": {"type": "plain_text", "text": "Keep"},
+                    },
+                },
+            }
+        )
+    return found
 
 
 #: Disabled entries an approver's Home lists; older ones are counted, never left out unsaid.

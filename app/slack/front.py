@@ -165,11 +165,19 @@ class SlackFront:
             (GIVE_UP, "give_up", self._give_up),
             (REVOKE_NOW, "revoke_now", self._revoke_now),
             (EXTEND, "extend", self._extend),
+            (blocks.REMOVE_PASSKEY, "passkey_remove", self._remove_passkey),
         ):
             self.clicks[action_id] = kind
             self.bolt.action(action_id)(self.durable(kind, work))
         self.bolt.action(blocks.DENY)(self._deny_clicked)
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
+
+    def _remove_passkey(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """From the App Home: the clicker's own passkey only (looked up under their ID)."""
+        user, credential = body["user"]["id"], body["actions"][0]["value"]
+        if self.engine.stepup.passkeys.remove(user, credential):
+            self.engine.audit.record("passkey.removed", actor=user, credential=credential)
+        self.publish_home(user)
 
     def _extend(self, body: dict[str, Any], respond: Respond | None) -> None:
         """Owner or grantee asks for a new period: a new request, approved like any share.

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.approvals.stepup import b64url
 from app.approvals.store import State
 from app.sandbox.emulator import Emulator
 from tests.support.authenticator import SoftAuthenticator
@@ -160,3 +161,26 @@ def test_a_deny_needs_no_step_up_and_ends_a_pending_one(
     assert late.status_code == 409
     assert late.json()["message"] == f"{request_id} is denied: your confirmation changed nothing."
     assert bot.engine.get(request_id).approvals == frozenset()
+
+
+def test_the_app_home_lists_a_persons_passkeys_and_removes_them(
+    bot: Bot, user: SlackClient, slack: SlackFake
+) -> None:
+    laptop = register(bot, user, slack, "UAPPROVER1")
+    register(bot, user, slack, "UAPPROVER1")
+    bot.runtime.front.publish_home("UAPPROVER1")
+    home = slack.wait_for(lambda: slack.calls_to("views.publish"))[-1]
+    shown = [
+        b
+        for b in home.args["view"]["blocks"]
+        if b.get("accessory", {}).get("text", {}).get("text") == "Remove"
+    ]
+    assert len(shown) == 2
+    credential = b64url(laptop.credential_id)
+    assert credential in [b["accessory"]["value"] for b in shown]
+    assert user.click("UAPPROVER2", "passkey_remove", credential).status_code == 200  # not hers
+    assert user.click("UAPPROVER1", "passkey_remove", credential).status_code == 200
+    slack.wait_for(lambda: [1] if len(bot.engine.stepup.passkeys.of("UAPPROVER1")) == 1 else [])
+    assert bot.engine.stepup.passkeys.get("UAPPROVER1", credential) is None
+    removed = [r for r in bot.engine.audit.read() if r.event == "passkey.removed"]
+    assert [r.actor for r in removed] == ["UAPPROVER1"]
