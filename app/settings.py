@@ -280,6 +280,15 @@ def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: boo
     except ConfigError as problem:
         problems.append(problem)
         return settings
+    stepping = [rule.name for rule in policy.rules if rule.step_up]
+    if stepping and strict and not settings.public_url:
+        problems.append(
+            ConfigError(
+                "MYSAFE_BOT_PUBLIC_URL",
+                f"is required: policy rule “{stepping[0]}” asks for step-up with a passkey, "
+                "confirmed on the bot's own page (e.g. https://mysafe-bot.example.com)",
+            )
+        )
     return dataclasses.replace(settings, policy=policy)
 
 
