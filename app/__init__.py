@@ -85,6 +85,7 @@ def _mount_demo(app: Flask, runtime: Runtime) -> None:
 
 
 def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
+    from app.pages.routes import blueprint as pages_blueprint
     from app.slack.front import register_slack
     from app.webhooks.routes import blueprint as webhooks_blueprint
 
@@ -92,6 +93,8 @@ def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
     assert front is not None  # checked by the caller
     register_slack(app, front)
     app.register_blueprint(webhooks_blueprint(runtime))
+    # The passkey pages: approvals whose rule asks for step-up are confirmed there.
+    app.register_blueprint(pages_blueprint(runtime.engine, front.eligible))
     if runtime.settings.slack_app_token and socket_mode:
         from app.slack.socket_mode import start_socket_mode
 

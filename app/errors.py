@@ -236,6 +236,13 @@ class Beneficiary(ApprovalError):
     user_message = "You cannot approve this: it gives you access. Another approver must."
 
 
+class StepUpStale(ApprovalError):
+    user_message = (
+        "This confirmation is no longer waited for: the approval was clicked too long ago, "
+        "clicked again since, or the request moved on. Click Approve again for a new link."
+    )
+
+
 class NotRequester(ApprovalError):
     user_message = "Only the person who asked can cancel this request."
 

@@ -107,6 +107,9 @@ class Settings(NamesApprovers):
     mcp_port: int = 3001
     trusted_proxies: int = 0
     mcp_public_url: str = ""
+    #: The bot's own address as people's browsers reach it (`https://host`, no path): the
+    #: passkey pages live under it, and WebAuthn's RP ID (its host) and origin come from it.
+    public_url: str = ""
     webhook_rate_limit: int = 60
     mcp_token_ttl: int = 90 * 86400
     max_share_duration: int = 30 * 86400
@@ -239,6 +242,7 @@ class Settings(NamesApprovers):
                 default=frozenset({"lower", "upper", "digits", "symbols"}),
             ),
             mcp_public_url=reader.url("MYSAFE_BOT_MCP_PUBLIC_URL"),
+            public_url=reader.origin_url("MYSAFE_BOT_PUBLIC_URL"),
             trusted_proxies=reader.number("MYSAFE_BOT_TRUSTED_PROXIES", int, default=0, low=0, high=5),
             webhook_rate_limit=reader.number(
                 "MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60, low=0, high=100_000
@@ -276,6 +280,15 @@ def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: boo
     except ConfigError as problem:
         problems.append(problem)
         return settings
+    stepping = [rule.name for rule in policy.rules if rule.step_up]
+    if stepping and strict and not settings.public_url:
+        problems.append(
+            ConfigError(
+                "MYSAFE_BOT_PUBLIC_URL",
+                f"is required: policy rule “{stepping[0]}” asks for step-up with a passkey, "
+                "confirmed on the bot's own page (e.g. https://mysafe-bot.example.com)",
+            )
+        )
     return dataclasses.replace(settings, policy=policy)
 
 
@@ -386,6 +399,28 @@ class _Reader:
             raise ConfigError(name, "expected an http(s) URL such as https://segura.example.com")
         value = value.rstrip("/")
         return value + "/" if slash else value
+
+    @_recorded("")
+    def origin_url(self, name: str) -> str:
+        """An origin a browser can use for WebAuthn: `https://host[:port]` with no path, or
+        `http://localhost[:port]` (browsers treat localhost as secure: the demo, tests)."""
+        value = self.raw(name).rstrip("/")
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        local = parts.scheme == "http" and parts.hostname == "localhost"
+        if (parts.scheme != "https" and not local) or not parts.hostname:
+            raise ConfigError(
+                name,
+                "expected an https:// URL such as https://mysafe-bot.example.com "
+                "(http:// only for localhost)",
+            )
+        if parts.path or parts.query or parts.fragment or parts.username:
+            raise ConfigError(
+                name,
+                "expected the bot's origin only, with no path, e.g. https://mysafe-bot.example.com",
+            )
+        return value
 
     @_recorded()
     def path(self, name: str, *, default: str) -> str:

@@ -18,6 +18,7 @@ from commands import (
     logout,
     mcp_token,
     my_requests,
+    passkey,
     rotate,
     share,
     show,
@@ -45,6 +46,7 @@ _ORDER: tuple[VerbModule, ...] = (  # type: ignore[assignment]
     my_requests,
     cancel,
     mcp_token,
+    passkey,
 )
 
 #: VerbModule word -> verb module, in display order.

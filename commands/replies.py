@@ -55,7 +55,15 @@ class When:
     timestamp: int
 
 
-Part: TypeAlias = str | Strong | Code | Person | When
+@dataclass(frozen=True)
+class Link:
+    """A link for the reader to open (the bot's own pages): its words, and where it goes."""
+
+    text: str
+    url: str
+
+
+Part: TypeAlias = str | Strong | Code | Person | When | Link
 Line: TypeAlias = tuple[Part, ...]
 
 
@@ -87,6 +95,8 @@ def _plain(part: Part) -> str:
         return part.text
     if isinstance(part, Person):
         return part.user_id
+    if isinstance(part, Link):
+        return f"{part.text} ({part.url})"
     return datetime.fromtimestamp(part.timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -244,6 +244,11 @@ class McpToken:
     revoke: bool = False
 
 
+@dataclass(frozen=True)
+class Passkey:
+    pass
+
+
 Command: TypeAlias = (
     Help
     | Login
@@ -261,6 +266,7 @@ Command: TypeAlias = (
     | Requests
     | Cancel
     | McpToken
+    | Passkey
 )
 
 # --- verbs ---------------------------------------------------------------------------------

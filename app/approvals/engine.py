@@ -25,6 +25,7 @@ from typing import Any
 import redis
 
 from app import metrics
+from app.accounts.passkeys import Passkeys
 from app.approvals.access import AccessBook
 from app.approvals.audit import Audit
 from app.approvals.changes import (
@@ -46,6 +47,7 @@ from app.approvals.ledger import Ledger, Plan, apply_write
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Nudge, Reminders
 from app.approvals.revokes import Revoke, RevokeStore
+from app.approvals.stepup import StepUp
 from app.approvals.store import (
     Action,
     ApprovalStore,
@@ -73,6 +75,7 @@ from app.errors import (
     OutcomeNotRecorded,
     RequestNotFound,
     SelfApproval,
+    StepUpStale,
     ValidationError,
 )
 from app.mysafe.client import UserClient
@@ -113,6 +116,7 @@ _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.NOT_APPROVER: NotAnApprover,
     Outcome.NOT_REQUESTER: NotRequester,
     Outcome.BENEFICIARY: Beneficiary,
+    Outcome.STEP_UP_STALE: StepUpStale,
 }
 _SECRETS_FIELD = "secrets"
 
@@ -152,6 +156,13 @@ class Engine:
             services.redis, prefix=self.settings.key_prefix, longest=self.settings.max_share_duration
         )
         self.policy = PolicyBook(self.settings)
+        #: Step-up with a passkey (a rule's `step_up`): links, challenges, verification.
+        self.stepup = StepUp(
+            services.redis,
+            prefix=self.settings.key_prefix,
+            public_url=self.settings.public_url,
+            passkeys=Passkeys(services.redis, prefix=self.settings.key_prefix),
+        )
         self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
         #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
@@ -230,6 +241,8 @@ class Engine:
             "rule_channel": rule.channel,
             "remind_after": str(rule.remind_after or 0),
             "escalate_to": json.dumps(list(rule.escalate_to)),
+            "step_up": rule.step_up,
+            "step_up_max_age": str(rule.step_up_max_age if rule.step_up else 0),
             "requester_ids": json.dumps(self._known_as(requester)),
             "attempts": "0",
             "notify": json.dumps(list(notify)[:50]),
@@ -374,6 +387,43 @@ class Engine:
         """Count one approval; the click that completes the count applies the change."""
         return self._decide_then_apply(request_id, Action.APPROVE, actor, is_approver=is_approver)
 
+    def confirm(
+        self,
+        request_id: str,
+        actor: str,
+        *,
+        clicked: str,
+        is_approver: bool,
+        credential: str,
+        method: str = "passkey",
+    ) -> Decision:
+        """Count the approval of a click (`clicked`: its time, as the request records it)
+        whose step-up the caller has verified; the script refuses a click no longer waited
+        for (`StepUpStale`) and checks the approver again, as at the click. The audit record
+        names the method, the credential's id and the time; never key material."""
+        self.audit.record(
+            "request.step_up_verified",
+            request=request_id,
+            actor=actor,
+            method=method,
+            credential=credential,
+            clicked=clicked,
+            at=repr(timestamp()),
+        )
+        return self._decide_then_apply(
+            request_id, Action.CONFIRM, actor, is_approver=is_approver, clicked=clicked
+        )
+
+    def step_up_link(self, request: ChangeRequest, actor: str) -> str:
+        """The one-time link on which `actor` confirms their click of `request` (see
+        app.approvals.stepup): only for the click the request records as waiting."""
+        clicked = request.confirming.get(actor)
+        if not clicked:
+            raise StepUpStale()
+        return self.stepup.confirm_link(
+            request=request.id, user=actor, clicked=clicked, max_age=request.step_up_max_age
+        )
+
     def deny(self, request_id: str, actor: str, *, is_approver: bool, reason: str = "") -> Decision:
         """Settle the request as denied at once (the click itself decides; see `explain`)."""
         return self._decide(
@@ -484,7 +534,7 @@ class Engine:
         return bool(set(names) & set(beneficiaries(request.change, request.notify)))
 
     def _decide_then_apply(
-        self, request_id: str, action: Action, actor: str, *, is_approver: bool
+        self, request_id: str, action: Action, actor: str, *, is_approver: bool, **extra: object
     ) -> Decision:
         """The one caller the script hands the lease to makes the MySafe call, at once.
 
@@ -502,6 +552,7 @@ class Engine:
             ids=ids,
             marks=self._known_as(actor),
             **lease,
+            **extra,
         )
         if decision.status is Outcome.APPLY:
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
@@ -533,9 +584,12 @@ class Engine:
                 why=decision.status,
             )
             return
-        event = {Outcome.OK: action, Outcome.APPLY: "applying", Outcome.EXPIRED: "expired"}[
-            decision.status
-        ]
+        event = {
+            Outcome.OK: action,
+            Outcome.APPLY: "applying",
+            Outcome.EXPIRED: "expired",
+            Outcome.STEP_UP: "step_up_pending",
+        }[decision.status]
         self.audit.record(
             f"request.{event}",
             request=request.id,

@@ -56,6 +56,9 @@ MAX_FILE = 256 * 1024
 _APPROVER = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 _CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,20}$")
 _ESCALATE_TO = re.compile(r"^[UWCG][A-Z0-9]{2,20}$")
+#: What `step_up` may ask for: a passkey (WebAuthn) today.
+STEP_UP_METHODS = ("passkey",)
+DEFAULT_STEP_UP_MAX_AGE = 300
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -125,6 +128,10 @@ class Rule(NamesApprovers):
     remind_after: int | None = None
     escalate_after: int | None = None
     escalate_to: tuple[str, ...] = ()
+    #: `passkey`: an approver's click counts only once they confirm it with a passkey on the
+    #: bot's page, within `step_up_max_age` seconds of the click (see app.approvals.stepup).
+    step_up: str = ""
+    step_up_max_age: int = DEFAULT_STEP_UP_MAX_AGE
 
     def refuse_missing(self, *, reason: str, ticket: Mapping[str, str] | None) -> None:
         """What the rule requires at submission; `ValidationError` (nothing stored) if absent."""
@@ -168,6 +175,10 @@ class Rule(NamesApprovers):
                 parts.append(f"{label} {describe(value)}")
         if self.escalate_to:
             parts.append(f"escalated to {_listed(self.escalate_to)}")
+        if self.step_up:
+            parts.append(
+                f"each approval confirmed with a {self.step_up} within {describe(self.step_up_max_age)}"
+            )
         return "; ".join(parts)
 
 
@@ -291,6 +302,8 @@ class _RuleSchema(_Strict):
     remind_after = _Duration()
     escalate_after = _Duration()
     escalate_to = _ids(_ESCALATE_TO, "expected a Slack user ID (U…/W…) or channel ID (C…)")
+    step_up = fields.String(validate=validate.OneOf(STEP_UP_METHODS))
+    step_up_max_age = _Duration()
 
     @validates_schema
     def escalation(self, data: dict[str, Any], **_: Any) -> None:
@@ -300,6 +313,12 @@ class _RuleSchema(_Strict):
             )
         if data.get("escalate_to") and not data.get("escalate_after"):
             raise MarshmallowError("escalate_to needs escalate_after (when)", "escalate_after")
+        if data.get("step_up_max_age") and not data.get("step_up"):
+            raise MarshmallowError("step_up_max_age needs step_up (e.g. step_up: passkey)", "step_up")
+        if (data.get("step_up_max_age") or 0) > 3600:
+            raise MarshmallowError(
+                "expected at most 1h: the click is confirmed soon after", "step_up_max_age"
+            )
 
 
 class _PolicySchema(_Strict):
@@ -345,6 +364,8 @@ def _rule(data: Mapping[str, Any], defaults: Defaults) -> Rule:
         remind_after=data.get("remind_after"),
         escalate_after=data.get("escalate_after"),
         escalate_to=tuple(data.get("escalate_to") or ()),
+        step_up=data.get("step_up", ""),
+        step_up_max_age=data.get("step_up_max_age") or DEFAULT_STEP_UP_MAX_AGE,
     )
 
 

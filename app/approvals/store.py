@@ -90,6 +90,8 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     #: A rule that needs no approval: pending -> applying at once, by the bot (audited).
     AUTO = "auto"
+    #: Count an approval whose click the approver has confirmed with a passkey (step-up).
+    CONFIRM = "confirm"
 
 
 class Outcome(StrEnum):
@@ -108,6 +110,8 @@ class Outcome(StrEnum):
     BENEFICIARY = "beneficiary"  # someone who gains access through it may not approve it
     STALE = "stale"  # the lease named is no longer the holder's
     MISSING = "missing"  # no such request
+    STEP_UP = "step_up"  # recorded as confirming: counts only once the passkey is verified
+    STEP_UP_STALE = "step_up_stale"  # no click of this approver waits, or it is too old
 
     @property
     def changed(self) -> bool:
@@ -116,7 +120,7 @@ class Outcome(StrEnum):
 
 
 #: Outcomes that mean the click moved the request.
-CHANGED = frozenset({Outcome.OK, Outcome.APPLY, Outcome.EXPIRED})
+CHANGED = frozenset({Outcome.OK, Outcome.APPLY, Outcome.EXPIRED, Outcome.STEP_UP})
 
 #: Every transition the script may make. `approved` is passed through within one script call:
 #: the click that brings the last approval also wins `approved -> applying`.
@@ -193,6 +197,20 @@ class ChangeRequest:
     untold: float | None = None
     #: How many times a teller claimed that news (`ApprovalStore.claim_untold`).
     tell_tries: int = 0
+    #: The rule's step-up (`passkey`, or "" for none) and how long after a click it may come.
+    step_up: str = ""
+    step_up_max_age: int = 0
+    #: Approvers whose click waits for its step-up: Slack ID -> the click's time, as the
+    #: script stored it (text: the step-up names that exact click).
+    confirming: Mapping[str, str] = field(default_factory=dict)
+
+    def confirming_now(self, now: float) -> list[str]:
+        """Who is confirming a click still young enough to count (the card shows them)."""
+        return sorted(
+            who
+            for who, clicked in self.confirming.items()
+            if now - float(clicked) <= self.step_up_max_age
+        )
 
     @property
     def has_secrets(self) -> bool:
@@ -239,6 +257,9 @@ class ChangeRequest:
             ended=float(data.get("ended") or 0),
             untold=float(data["untold"].split(":")[0]) if data.get("untold") else None,
             tell_tries=int(data.get("tell_tries") or 0),
+            step_up=data.get("step_up", ""),
+            step_up_max_age=int(data.get("step_up_max_age") or 0),
+            confirming=json.loads(data.get("confirming") or "{}"),
         )
 
 

@@ -93,6 +93,10 @@ def environment(env: Mapping[str, str], *, host: str, port: int) -> dict[str, st
         # the sandbox's own.
         "MYSAFE_URL": f"http://127.0.0.1:{_free_port()}",
     }
+    if not (env.get("MYSAFE_BOT_PUBLIC_URL") or "").strip():
+        # The passkey pages (step-up): browsers allow WebAuthn on `localhost`, never on a
+        # bare address, so the same loopback server is named by that name.
+        filled["MYSAFE_BOT_PUBLIC_URL"] = f"http://localhost:{port}"
     if not (env.get("MYSAFE_BOT_ENCRYPTION_KEY") or "").strip():
         filled["MYSAFE_BOT_ENCRYPTION_KEY"] = kept.encryption_key
     if not (env.get("LOG_FORMAT") or "").strip():

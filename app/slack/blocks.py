@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from app import text
+from app.accounts.passkeys import Passkey
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
 from app.approvals.disabled import DisabledEntry
 from app.approvals.store import ChangeRequest, State
@@ -32,6 +33,7 @@ APPROVE, DENY, RETRY, CANCEL = "approve", "deny", "retry", "cancel"
 NUDGE = "nudge"
 VIEW_CHANGE = "view_change"
 HOME_PAGE = "home_page"
+REMOVE_PASSKEY = "passkey_remove"
 LOGIN_VIEW, DENY_VIEW, ROTATE_VIEW, CREATE_VIEW = "login", "deny_reason", "rotate", "create"
 
 #: Slack's published Block Kit limits the builders keep to.
@@ -387,7 +389,11 @@ def approval_progress(request: ChangeRequest, now: float | None = None, *, voter
     rule = f"{text.inline(request.rule)} — " if request.rule else ""
     progress = f"{rule}{len(request.approvals)} of {request.required} approvals"
     progress += f" ({named})" if named else ""
-    left = max(0, int(request.expires - (timestamp() if now is None else now)))
+    now = timestamp() if now is None else now
+    confirming = request.confirming_now(now) if request.state is State.PENDING else []
+    if confirming:  # a click waiting for its passkey counts for nothing yet
+        progress += ", " + ", ".join(f"<@{who}>" for who in confirming) + " confirming"
+    left = max(0, int(request.expires - now))
     shown = describe(max(left - left % 60, 60))
     return progress + f" · expires {date(request.expires)} (in {shown})"
 
@@ -578,6 +584,15 @@ def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
 def unchanged_notice(request: ChangeRequest) -> str:
     """The answer to a click that found the request already past it."""
     return f"{request.id} is {request.state.value}; your click changed nothing."
+
+
+def step_up_notice(request: ChangeRequest, url: str) -> str:
+    """To the approver alone: their click counts once they confirm it with a passkey."""
+    minutes = describe(request.step_up_max_age)
+    return (
+        f"Your approval of {request.id} counts once you confirm it with your passkey, within "
+        f"{minutes}: <{url}|confirm your approval>. The link is yours alone and works once."
+    )
 
 
 def share_notice(request: ChangeRequest) -> str:
@@ -882,12 +897,18 @@ def home_view(
     start: int = 0,
     time_bound: Sequence[Block] = (),
     disabled: Sequence[DisabledEntry] = (),
+    passkeys: Sequence[Passkey] = (),
 ) -> Block:
-    """Your requests, then (approvers) the entries disabled through the bot and what waits for
-    you, newest first, from `start`: each
+    """Your requests and your passkeys, then (approvers) the entries disabled through the bot
+    and what waits for you, newest first, from `start`: each
     request whole as in the channel, counted, and a *More* button for what did not fit — the
     view stays within Slack's 100 blocks by design, and nothing is left out unsaid."""
-    blocks = [_header("Your open requests"), *_own_blocks(list(own)), *time_bound]
+    blocks = [
+        _header("Your open requests"),
+        *_own_blocks(list(own)),
+        *time_bound,
+        *passkey_blocks(passkeys),
+    ]
     if queue is not None:
         blocks += disabled_blocks(disabled)
         blocks.append(_header("Waiting for your approval"))
@@ -904,6 +925,42 @@ def home_view(
             blocks += these
             blocks += _paging(start, shown, waiting)
     return {"type": "home", "blocks": blocks}
+
+
+def passkey_blocks(passkeys: Sequence[Passkey]) -> list[Block]:
+    """The person's passkeys (a few at most: app.accounts.passkeys), each with Remove; they
+    confirm approvals whose policy rule asks for step-up."""
+    if not passkeys:
+        return [
+            _header("Your passkeys"),
+            _context(
+                "None yet. `/mysafe passkey` registers one: approvals of changes whose rule asks "
+                "for step-up are confirmed with it."
+            ),
+        ]
+    found = [_header("Your passkeys")]
+    for passkey in passkeys:
+        found.append(
+            {
+                **_section(
+                    f"*{text.inline(passkey.label)}* · registered {date(passkey.created)} · "
+                    f"`{text.code(passkey.credential_id[:12])}…`"
+                ),
+                "accessory": {
+                    **_button("Remove", REMOVE_PASSKEY, passkey.credential_id, "danger"),
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Remove this passkey?"},
+                        "text": {
+                            "type": "plain_text",
+                            "text": "It will no longer confirm your approvals.",
+                        },
+                        "confirm": {"type": "plain_text", "text": "Remove"},
+                        "deny": {"type": "plain_text", "text": "Keep"},
+                    },
+                },
+            }
+        )
+    return found
 
 
 #: Disabled entries an approver's Home lists; older ones are counted, never left out unsaid.

@@ -33,8 +33,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 
-from app.approvals.engine import Engine
+from app.approvals.engine import Decision, Engine
 from app.approvals.revokes import Revoker
+from app.approvals.store import Outcome
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue
@@ -164,11 +165,19 @@ class SlackFront:
             (GIVE_UP, "give_up", self._give_up),
             (REVOKE_NOW, "revoke_now", self._revoke_now),
             (EXTEND, "extend", self._extend),
+            (blocks.REMOVE_PASSKEY, "passkey_remove", self._remove_passkey),
         ):
             self.clicks[action_id] = kind
             self.bolt.action(action_id)(self.durable(kind, work))
         self.bolt.action(blocks.DENY)(self._deny_clicked)
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
+
+    def _remove_passkey(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """From the App Home: the clicker's own passkey only (looked up under their ID)."""
+        user, credential = body["user"]["id"], body["actions"][0]["value"]
+        if self.engine.stepup.passkeys.remove(user, credential):
+            self.engine.audit.record("passkey.removed", actor=user, credential=credential)
+        self.publish_home(user)
 
     def _extend(self, body: dict[str, Any], respond: Respond | None) -> None:
         """Owner or grantee asks for a new period: a new request, approved like any share.
@@ -312,13 +321,16 @@ class SlackFront:
     # --- decisions -------------------------------------------------------------------------
 
     def _approve(self, body: dict[str, Any], respond: Respond | None) -> None:
-        self._decide(
-            body,
-            respond,
-            lambda rid, user: self.engine.approve(
-                rid, user, is_approver=self.eligible(rid, user, "approve")
-            ),
-        )
+        def approve(request_id: str, user: str) -> Decision:
+            decision = self.engine.approve(
+                request_id, user, is_approver=self.eligible(request_id, user, "approve")
+            )
+            if decision.status is Outcome.STEP_UP:  # the click waits for the approver's passkey
+                url = self.engine.step_up_link(decision.request, user)
+                self.tell(body, respond, blocks.step_up_notice(decision.request, url))
+            return decision
+
+        self._decide(body, respond, approve)
 
     def _retry(self, body: dict[str, Any], respond: Respond | None) -> None:
         self._decide(

@@ -63,6 +63,7 @@ class HomeTab:
                 start=start,
                 time_bound=home_blocks(self.engine.time_bound_for(user), viewer=user),
                 disabled=disabled,
+                passkeys=self.engine.stepup.passkeys.of(user),
             ),
         )
 

@@ -21,6 +21,7 @@ from commands.replies import (
     EntryList,
     EntryShown,
     Form,
+    Link,
     LoginForm,
     Message,
     OpenForm,
@@ -92,6 +93,8 @@ def _part(part: Part) -> str:
         return f"<@{part.user_id}>"
     if isinstance(part, When):
         return blocks.date(part.timestamp)
+    if isinstance(part, Link):
+        return f"<{part.url}|{text.inline(part.text)}>"
     raise TypeError(f"unknown part {type(part).__name__}")
 
 

@@ -59,14 +59,15 @@ def slack_env(env: dict[str, str], slack: SlackFake) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def served_bot(environ: dict[str, str], redis, *, consume: bool = True) -> Iterator[Bot]:
-    """The app built from `environ` as `create_app` builds it, served over loopback HTTP,
-    running its own jobs unless `consume` is False (then something else must)."""
+def served_bot(environ: dict[str, str], redis, *, consume: bool = True, port: int = 0) -> Iterator[Bot]:
+    """The app built from `environ` as `create_app` builds it, served over loopback HTTP
+    (on `port`, or any free one), running its own jobs unless `consume` is False (then
+    something else must)."""
     settings = Settings.from_env(environ, dotenv=None)
     session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
     runtime = build_runtime(settings, redis=redis, session=session)
     app = create_app(runtime, consume=consume)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         yield Bot(f"http://127.0.0.1:{server.server_port}", runtime, app)

@@ -79,6 +79,30 @@ def test_the_longest_share_is_a_setting(env: dict[str, str]) -> None:
     assert Settings.from_env(env, dotenv=None).max_share_duration == 36 * 3600
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://bot.example.com",  # WebAuthn needs a secure origin
+        "http://127.0.0.1:3000",  # not a domain: no passkey can be bound to it
+        "https://bot.example.com/approvals",  # an origin has no path
+        "ftp://bot.example.com",
+    ],
+)
+def test_the_public_url_must_be_an_https_origin(env: dict[str, str], value: str) -> None:
+    env["MYSAFE_BOT_PUBLIC_URL"] = value
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, dotenv=None)
+    assert caught.value.variable == "MYSAFE_BOT_PUBLIC_URL"
+
+
+@pytest.mark.parametrize(
+    "value", ["https://bot.example.com", "https://bot.example.com:8443/", "http://localhost:5000"]
+)
+def test_the_public_url_is_the_bots_origin(env: dict[str, str], value: str) -> None:
+    env["MYSAFE_BOT_PUBLIC_URL"] = value
+    assert Settings.from_env(env, dotenv=None).public_url == value.rstrip("/")
+
+
 def test_socket_mode_does_not_need_a_signing_secret(env: dict[str, str]) -> None:
     env.pop("SLACK_SIGNING_SECRET")
     env["SLACK_APP_TOKEN"] = "xapp-1-test"

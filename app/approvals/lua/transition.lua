@@ -9,7 +9,8 @@ local action, actor, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonum
 local arg = cjson.decode(ARGV[5])
 if redis.call('EXISTS', req) == 0 then return {'missing', '', 0} end
 local h = redis.call('HMGET', req, 'state', 'requester', 'expires', 'required', 'lease',
-                      'lease_until', 'decided_by', 'beneficiaries', 'requester_ids')
+                      'lease_until', 'decided_by', 'beneficiaries', 'requester_ids', 'step_up',
+                      'step_up_max_age', 'confirming')
 local state, requester = h[1], h[2]
 local expires, required = tonumber(h[3]), tonumber(h[4])
 local function count() return redis.call('SCARD', approvals) end
@@ -97,12 +98,34 @@ if (state == 'pending' or state == 'failed') and now >= expires then
 end
 if action == 'expire' then return {'noop', state, count()} end
 local approver = arg.approver == true
-if action == 'approve' then
+if action == 'approve' or action == 'confirm' then
   if state ~= 'pending' then return {'noop', state, count()} end
   if requester_self() then return {'self', state, count()} end
   if not approver then return {'not_approver', state, count()} end
   if beneficiary() then return {'beneficiary', state, count()} end
   if voted() then return {'already', state, count()} end
+  -- Step-up (the rule's `step_up`): the click only records that this approver is confirming
+  -- (actor -> click time); the approval counts at `confirm`, once the bot has verified their
+  -- passkey for *that* click (arg.clicked) within the rule's age limit. Never counted before.
+  local confirming = cjson.decode(h[12] or '{}')
+  if (h[10] or '') ~= '' then
+    if action == 'approve' then
+      confirming[actor] = ARGV[3]  -- the time as sent: compared as text, never rounded
+      redis.call('HSET', req, 'confirming', cjson.encode(confirming), 'updated', now)
+      redis.call('HINCRBY', req, 'version', 1)
+      log('pending', 'pending', 'step-up pending')
+      return {'step_up', 'pending', count()}
+    end
+    local clicked = confirming[actor]
+    if clicked == nil or clicked ~= arg.clicked
+       or now - tonumber(clicked) > (tonumber(h[11]) or 300) then
+      return {'step_up_stale', state, count()}
+    end
+    confirming[actor] = nil
+    redis.call('HSET', req, 'confirming', cjson.encode(confirming))
+  elseif action == 'confirm' then
+    return {'noop', state, count()}
+  end
   -- Recorded as the voter is known to others (arg.marks: a claimed name only as a claim),
   -- so a later click by the person whose name was claimed still counts.
   for _, who in ipairs(arg.marks or arg.ids or {}) do redis.call('HSET', voters, who, actor) end

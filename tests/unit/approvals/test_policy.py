@@ -199,6 +199,18 @@ def test_the_choice_says_why_rule_by_rule() -> None:
             "rules:\n  - name: prod\n    approvals: 3\n    approvers: [U1A, U2B]\n",
             "rule 1 “prod”: approvals: is 3, but approvers lists 2 user(s)",
         ),
+        (
+            "rules:\n  - name: prod\n    step_up: sms\n",
+            "rule 1 “prod”: step_up: Must be one of: passkey",
+        ),
+        (
+            "rules:\n  - name: prod\n    step_up_max_age: 5m\n",
+            "rule 1 “prod”: step_up: step_up_max_age needs step_up",
+        ),
+        (
+            "rules:\n  - name: prod\n    step_up: passkey\n    step_up_max_age: 2h\n",
+            "rule 1 “prod”: step_up_max_age: expected at most 1h",
+        ),
         ("rules: []\n", "rules: Length must be between 1 and 200"),
         ("- name: prod\n", "expected a mapping with a `rules:` list"),
         ("rules: [name: {\n", "not valid YAML (line"),
@@ -250,6 +262,20 @@ def test_a_good_file_is_read_once_at_start_up(env: dict[str, str], tmp_path: Pat
 
 
 # --- what a rule enforces -----------------------------------------------------------------------
+
+
+def test_a_rule_may_ask_each_approver_to_step_up_with_a_passkey() -> None:
+    policy = parse_policy(
+        "rules:\n  - name: prod\n    step_up: passkey\n    step_up_max_age: 10m\n"
+        "  - name: plain\n    step_up: passkey\n  - name: none\n",
+        DEFAULTS,
+    )
+    prod, plain, none = (policy.rule(n) for n in ("prod", "plain", "none"))
+    assert (prod.step_up, prod.step_up_max_age) == ("passkey", 600)
+    assert (plain.step_up, plain.step_up_max_age) == ("passkey", 300)  # five minutes by default
+    assert none.step_up == ""
+    assert "each approval confirmed with a passkey within 10 min" in prod.summary()
+    assert "passkey" not in none.summary()
 
 
 def test_reason_and_ticket_required_are_refused_when_missing() -> None:

@@ -481,6 +481,7 @@ def test_verbs_are_registered_in_display_order() -> None:
         "requests",
         "cancel",
         "mcp-token",
+        "passkey",
     ]
     for name, verb in VERBS.items():
         assert verb.SPEC.name == name

@@ -14,3 +14,13 @@ def test_the_demo_logs_text_for_people_unless_a_format_was_chosen(tmp_path: Path
     assert demo.environment(data, host="127.0.0.1", port=3000)["LOG_FORMAT"] == "text"
     chosen = data | {"LOG_FORMAT": "json"}
     assert "LOG_FORMAT" not in demo.environment(chosen, host="127.0.0.1", port=3000)
+
+
+def test_the_demo_serves_the_passkey_pages_on_localhost(tmp_path: Path) -> None:
+    """WebAuthn works on `localhost` (a secure context and a domain), never on 127.0.0.1: the
+    demo names its own loopback server so, unless the operator chose an address."""
+    data = {"MYSAFE_BOT_DATA_DIR": str(tmp_path)}
+    filled = demo.environment(data, host="127.0.0.1", port=3000)
+    assert filled["MYSAFE_BOT_PUBLIC_URL"] == "http://localhost:3000"
+    chosen = data | {"MYSAFE_BOT_PUBLIC_URL": "https://bot.example.com"}
+    assert "MYSAFE_BOT_PUBLIC_URL" not in demo.environment(chosen, host="127.0.0.1", port=3000)

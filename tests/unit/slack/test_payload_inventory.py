@@ -25,6 +25,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from app.accounts.passkeys import MAX_PER_PERSON, Passkey
 from app.approvals.changes import (
     MAX_PRINCIPAL_NAME,
     MAX_SHARES_PER_REQUEST,
@@ -306,10 +307,19 @@ def _home() -> Iterator[Payload]:
                 start=start,
                 time_bound=time_bound,
                 disabled=disabled_entries(),
+                passkeys=passkeys(),
             ),
         )
     yield "view", blocks.home_view([], None)
     yield "view", blocks.home_view([], [], waiting=0)
+
+
+def passkeys() -> list[Passkey]:
+    """As many as a person may keep, each with the longest id and label the bot keeps."""
+    return [
+        Passkey(f"{i:02d}" + "A" * 340, "B" * 100, 2**32 - 1, NOW, hostile(60))
+        for i in range(MAX_PER_PERSON)
+    ]
 
 
 def disabled_entries() -> list[DisabledEntry]:
@@ -378,6 +388,12 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     ),
     "blocks.unchanged_notice": lambda: _requests_each(blocks.unchanged_notice, "text"),
     "blocks.share_notice": lambda: _requests_each(blocks.share_notice, "text"),
+    "blocks.step_up_notice": lambda: _requests_each(
+        lambda r: blocks.step_up_notice(r, "https://bot.example.com/step-up/" + "T" * 43), "text"
+    ),
+    "blocks.passkey_blocks": lambda: iter(
+        [("blocks", blocks.passkey_blocks(passkeys())), ("blocks", blocks.passkey_blocks([]))]
+    ),
     "blocks.request_line": lambda: _requests_each(blocks.request_line, "text"),
     "blocks.entries_text": lambda: (
         ("text", blocks.entries_text(kind, items(kind), hostile(100), page=page))
