@@ -25,6 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app.audit.log import AuditLog
+from app.audit.sinks.base import Sink
+from app.audit.sinks.position import Positions
+from app.audit.sinks.runner import SinkRunner
 from app.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 
@@ -314,3 +318,14 @@ class SyslogTls(_Receiver):
             return
         finally:
             conn.close()
+
+
+def runner_for(sink: Sink, redis: Any, key_prefix: str, **options: Any) -> SinkRunner:
+    """The sink's deliverer over the test's own keys (lag alert at 15 min unless given)."""
+    return SinkRunner(
+        sink,
+        AuditLog(redis, prefix=key_prefix),
+        Positions(redis, prefix=key_prefix),
+        lag_alert=options.pop("lag_alert", 900),
+        **options,
+    )

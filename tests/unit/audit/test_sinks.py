@@ -12,18 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from app.audit.log import AuditLog
 from app.audit.sinks.base import SinkError
 from app.audit.sinks.file import FileSink
 from app.audit.sinks.hec import HecSink
 from app.audit.sinks.position import Positions
-from app.audit.sinks.runner import SinkRunner
 from app.audit.sinks.syslog import SyslogSink
 from app.audit.sinks.webhook import WebhookSink
 from app.webhooks.signing import signed_headers
 from tests.support import siem
 from tests.support.cef import parse as parse_cef
 from tests.support.ocsf import validate
+from tests.support.siem import runner_for
 
 TOKEN = "11111111-2222-3333-4444-555555555555"
 SECRET = "a webhook key of some length"
@@ -34,16 +33,6 @@ def records(audit, n: int, *, start: int = 0) -> None:
         audit.record(
             "request.created", request=f"R-{i:05d}", actor="U1", verb="share", reason=f'n°{i} "x"'
         )
-
-
-def runner_for(sink, redis, key_prefix: str, **options) -> SinkRunner:
-    return SinkRunner(
-        sink,
-        AuditLog(redis, prefix=key_prefix),
-        Positions(redis, prefix=key_prefix),
-        lag_alert=options.pop("lag_alert", 900),
-        **options,
-    )
 
 
 def seqs_of_ocsf(events: list[dict]) -> list[int]:
