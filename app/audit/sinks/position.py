@@ -6,7 +6,9 @@
 
 A position only moves forward through `advance`, one script that checks the lease and the
 position the batch was read from, so two processes can never skip or reorder a record.
-Retention (app.audit.checkpointer) reads `slowest()` and trims nothing past it.
+Retention (app.audit.checkpointer) reads `slowest()` and trims nothing past it. A position is
+a few bytes kept as long as the log (a sink taken out of the setting leaves one behind, which
+holds nothing back: only configured sinks are asked).
 """
 
 from __future__ import annotations

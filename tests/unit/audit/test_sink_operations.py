@@ -198,3 +198,25 @@ def test_a_sink_past_the_lag_alert_is_posted_to_the_audit_channel(
         public_name(f"file://{tmp_path}/a.jsonl") in post.args["text"]
         and "1 record(s)" in post.args["text"]
     )
+
+
+def test_a_sink_down_leaves_the_bot_ready_and_its_backlog_on_metrics(env: dict[str, str], redis) -> None:
+    from app import create_app
+    from app.audit.sinks.base import SinkError
+    from tests.support.processes import free_port
+
+    down = f"splunk+http://127.0.0.1:{free_port()}/services/collector/event"
+    settings = Settings.from_env(
+        {**env, "MYSAFE_BOT_AUDIT_SINKS": down, "MYSAFE_BOT_AUDIT_HEC_TOKEN": "t"}, dotenv=None
+    )
+    runtime = build_runtime(settings, redis=redis, front=False)
+    for n in range(3):
+        runtime.engine.audit.record("x", n=n)
+    (runner,) = runtime.sinks
+    with pytest.raises(SinkError, match="ConnectionError"):
+        runner.deliver()
+    runner.watch()
+    client = create_app(runtime).test_client()
+    assert client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'mysafe_bot_audit_sink_backlog{{sink="{public_name(down)}"}} 3.0' in metrics
