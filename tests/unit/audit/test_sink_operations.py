@@ -200,7 +200,9 @@ def test_a_sink_past_the_lag_alert_is_posted_to_the_audit_channel(
     )
 
 
-def test_a_sink_down_leaves_the_bot_ready_and_its_backlog_on_metrics(env: dict[str, str], redis) -> None:
+def test_a_sink_down_leaves_the_bot_ready_and_its_backlog_on_metrics(
+    env: dict[str, str], redis
+) -> None:
     from app import create_app
     from app.audit.sinks.base import SinkError
     from tests.support.processes import free_port
@@ -220,3 +222,47 @@ def test_a_sink_down_leaves_the_bot_ready_and_its_backlog_on_metrics(env: dict[s
     assert client.get("/readyz").status_code == 200
     metrics = client.get("/metrics").get_data(as_text=True)
     assert f'mysafe_bot_audit_sink_backlog{{sink="{public_name(down)}"}} 3.0' in metrics
+
+
+@pytest.mark.slow
+def test_the_worker_process_delivers_while_another_sink_hangs(
+    env: dict[str, str], redis, key_prefix: str, tmp_path: Path
+) -> None:
+    """`mysafe-bot worker` itself: with the webhook answering nothing, the file sink still gets
+    every record as it is appended, and the worker stops cleanly on SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    hook = siem.Webhook("a webhook key of some length")
+    hook.hold()
+    path = tmp_path / "audit.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.05"],
+        env={
+            "PATH": os.environ["PATH"],
+            **env,
+            "MYSAFE_BOT_AUDIT_SINKS": f"{hook.url()},file://{path}",
+            "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET": "a webhook key of some length",
+        },
+        stderr=subprocess.DEVNULL,
+    )
+    audit = Audit(redis, prefix=key_prefix)
+    try:
+        for n in range(20):
+            audit.record("request.created", request=f"R-{n:05d}", actor="U1")
+            eventually(
+                lambda n=n: path.exists() and len(path.read_text().splitlines()) == n + 1,
+                15,
+                f"record {n} in the file",
+            )
+        assert hook.received == []
+        hook.release()
+        assert [e["metadata"]["sequence"] for e in hook.wait_for(20)][-1] == 19
+    finally:
+        hook.release()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        hook.close()
+    assert code == 0
