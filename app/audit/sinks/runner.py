@@ -67,12 +67,15 @@ class SinkRunner:
             return 0
         sent = 0
         while stop is None or not stop.is_set():
-            at = self.positions.get(name).last_id
+            position = self.positions.get(name)
+            at = position.last_id
             batch = list(
                 itertools.islice(self.log.entries(after=at, count=self.sink.batch), self.sink.batch)
             )
             if not batch:
                 break
+            if batch[0].seq != position.seq + 1 and position.seq >= 0:
+                self._gap(position.seq + 1, batch[0].seq)
             self.sink.send(batch)
             last = batch[-1]
             if not self.positions.advance(
@@ -83,6 +86,19 @@ class SinkRunner:
             if not self.positions.take_lease(name, self.token):
                 break
         return sent
+
+    def _gap(self, expected: int, found: int) -> None:
+        """Records this sink never got are gone from Redis (deleted by hand, or a Redis that
+        lost data): said loudly, since the SIEM's copy now has a hole only an export fills."""
+        log.error(
+            "audit records gone before this sink took them",
+            extra={
+                "event": "audit.sink_gap",
+                "sink": self.sink.name,
+                "expected": expected,
+                "found": found,
+            },
+        )
 
     def lag(self) -> Lag:
         """The backlog now, also set on the sink's gauges."""

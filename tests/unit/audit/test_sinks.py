@@ -300,3 +300,17 @@ def test_lag_is_a_gauge_per_sink_and_an_alert_past_the_threshold(
     runner.deliver()
     assert runner.watch().records == 0
     assert REGISTRY.get_sample_value("mysafe_bot_audit_sink_backlog", {"sink": name}) == 0
+
+
+def test_records_gone_before_a_sink_took_them_are_logged_as_a_gap(
+    audit, redis, key_prefix, tmp_path, caplog
+):
+    runner = runner_for(FileSink(f"file://{tmp_path}/a.jsonl"), redis, key_prefix)
+    records(audit, 2)
+    runner.deliver()
+    records(audit, 3, start=2)
+    (lost, _), *_ = redis.xrange(audit.log.keys.stream, min="-", count=3)[2:]
+    redis.xdel(audit.log.keys.stream, lost)  # seq 2, deleted by hand
+    assert runner.deliver() == 2
+    (gap,) = [r for r in caplog.records if r.__dict__.get("event") == "audit.sink_gap"]
+    assert (gap.expected, gap.found) == (2, 3)
