@@ -16,6 +16,7 @@ import json
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,13 @@ class _Receiver:
             self.changed.notify_all()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Any]:
+        return self.wait_until(lambda got: len(got) >= count, timeout, f"{count} item(s)")
+
+    def wait_until(self, done: Callable[[list[Any]], bool], timeout: float, what: str) -> list[Any]:
+        """What was received, once `done(received)` holds (checked at each arrival)."""
         with self.changed:
-            assert self.changed.wait_for(lambda: len(self.received) >= count, timeout), (
-                f"{type(self).__name__}: {len(self.received)} of {count} within {timeout} s"
+            assert self.changed.wait_for(lambda: done(self.received), timeout), (
+                f"{type(self).__name__}: not {what} within {timeout} s ({len(self.received)} in)"
             )
             return list(self.received)
 
@@ -198,13 +203,13 @@ class Webhook(_HttpReceiver):
                     self.headers.get(SIGNATURE_HEADER),
                     body,
                 )
-                self.send_response(204 if ok else 401)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                if ok:
+                if ok:  # taken before the answer: the sender's next batch may not overtake it
                     hook.took(json.loads(body)["events"])
                 else:
                     hook.refused += 1
+                self.send_response(204 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
         return Handler
 
