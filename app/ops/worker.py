@@ -72,8 +72,9 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
         if runtime.front is not None:
             runtime.front.stop_consumer()
         delivering.join(timeout=CALLBACK_GRACE)
+        until = time.monotonic() + CALLBACK_GRACE  # one grace for all the sinks together
         for thread in sinks:
-            thread.join(timeout=CALLBACK_GRACE)
+            thread.join(timeout=max(0.0, until - time.monotonic()))
         runtime.close()
         log.info("worker stopped", extra={"event": "worker.stop"})
     return 0

@@ -38,13 +38,24 @@ def problem(url: str) -> str | None:
     if parts.username or parts.password:
         return f"{public_name(url)!r}: no credentials in the URL (see MYSAFE_BOT_AUDIT_HEC_TOKEN)"
     if parts.scheme == "file":
-        return None if parts.path.startswith("/") else f"{url!r}: file:///absolute/path"
+        if not parts.path.startswith("/"):
+            return f"{public_name(url)!r}: file:///absolute/path"
+        return _options_problem(url)
     if not parts.hostname:
         return f"{public_name(url)!r}: names no host"
     if parts.scheme.endswith("+http") and not _loopback(parts.hostname):
         return f"{public_name(url)!r}: plain http is for a loopback host only; use https"
     if parts.scheme == "syslog+tls" and not parts.port:
         return f"{public_name(url)!r}: syslog+tls://HOST:PORT (6514 is syslog over TLS's port)"
+    return _options_problem(url)
+
+
+def _options_problem(url: str) -> str | None:
+    """A sink's own options (sizes, a CA file) as its constructor reads them: no network."""
+    try:
+        build((url,), hec_token="-", webhook_sign=lambda body: {})[0].close()
+    except (ValueError, OSError) as error:
+        return f"{public_name(url)!r}: {error}"
     return None
 
 

@@ -24,8 +24,11 @@ class FileSink:
             raise ValueError("a file sink is file:///absolute/path")
         query = parse_qs(parts.query)
         self.path = Path(unquote(parts.path))
-        self.max_bytes = int(query.get("max_bytes", ["100000000"])[0])
-        self.keep = int(query.get("keep", ["10"])[0])
+        try:
+            self.max_bytes = int(query.get("max_bytes", ["100000000"])[0])
+            self.keep = int(query.get("keep", ["10"])[0])
+        except ValueError:
+            raise ValueError("max_bytes and keep are whole numbers") from None
         if self.max_bytes < 1 or self.keep < 1:
             raise ValueError("max_bytes and keep are positive")
         self.name = f"file://{self.path}"

@@ -45,7 +45,10 @@ class HecSink:
         self.event_url = urlunsplit((scheme, parts.netloc, path, "", ""))
         self.ack_url = urlunsplit((scheme, parts.netloc, ACK_PATH, "", ""))
         self.name = public_name(url)
-        self.batch = int(query.get("batch", ["100"])[0])
+        batch = query.get("batch", ["100"])[0]
+        if not batch.isdigit() or not 1 <= int(batch) <= 10_000:
+            raise ValueError("batch is a number of events from 1 to 10000")
+        self.batch = int(batch)
         self.fields = {k: query[k][0] for k in ("index", "sourcetype", "source", "host") if k in query}
         self.fields.setdefault("source", "mysafe-bot")
         self.fields.setdefault("sourcetype", "ocsf")

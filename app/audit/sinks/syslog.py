@@ -55,7 +55,10 @@ class SyslogSink:
         self.batch = batch
         self.timeout = timeout
         ca = parse_qs(parts.query).get("ca", [None])[0]
-        self.context = ssl.create_default_context(cafile=ca)
+        try:
+            self.context = ssl.create_default_context(cafile=ca)
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(f"cannot read the CA file {ca}: {error.strerror or error}") from None
         self.hostname = socket.gethostname()
         self._conn: ssl.SSLSocket | None = None
 

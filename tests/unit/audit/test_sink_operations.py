@@ -47,6 +47,13 @@ from tests.support.waiting import eventually
             "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET",
         ),
         ("", {"MYSAFE_BOT_AUDIT_LAG_ALERT": "5s"}, "MYSAFE_BOT_AUDIT_LAG_ALERT"),
+        ("file:///var/log/a.jsonl?max_bytes=lots", {}, "MYSAFE_BOT_AUDIT_SINKS"),
+        ("syslog+tls://siem.example.com:6514?ca=/nonexistent/ca.pem", {}, "MYSAFE_BOT_AUDIT_SINKS"),
+        (
+            "splunk+https://splunk.example.com:8088?batch=0",
+            {"MYSAFE_BOT_AUDIT_HEC_TOKEN": "t"},
+            "MYSAFE_BOT_AUDIT_SINKS",
+        ),
     ],
 )
 def test_bad_sink_settings_are_named(
