@@ -67,6 +67,9 @@ class Positions:
             return True
         return bool(self.redis.set(self.lease_key(name), token, nx=True, ex=LEASE_SECONDS))
 
+    def holds(self, name: str, token: str) -> bool:
+        return self.redis.get(self.lease_key(name)) == token
+
     def release(self, name: str, token: str) -> None:
         from app.storage import compare_and_delete
 

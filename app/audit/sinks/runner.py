@@ -114,12 +114,13 @@ class SinkRunner:
         return Lag(max(waiting, 0), seconds)
 
     def watch(self) -> Lag:
-        """Measure the lag; past `lag_alert`, log it and tell `alert`, once until it recovers."""
+        """Measure the lag; past `lag_alert`, log it and tell `alert`, once until it recovers,
+        and only from the process delivering to the sink (every worker measures)."""
         lag = self.lag()
         if lag.seconds <= self.lag_alert:
             self._alerted = False
             return lag
-        if not self._alerted:
+        if not self._alerted and self.positions.holds(self.sink.name, self.token):
             self._alerted = True
             log.error(
                 "audit sink behind",

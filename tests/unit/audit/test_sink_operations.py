@@ -195,6 +195,8 @@ def test_a_sink_past_the_lag_alert_is_posted_to_the_audit_channel(
     runtime = build_runtime(settings, redis=redis, front=False)
     runtime.engine.audit.record("x")
     (runner,) = runtime.sinks
+    runner.deliver()  # delivers `x`, and this process now holds the sink's lease
+    runtime.engine.audit.record("y")
     runner.watch()
     assert slack.calls_to("chat.postMessage") == []
     with shifted(15 * 60 + 5):

@@ -280,6 +280,9 @@ def test_lag_is_a_gauge_per_sink_and_an_alert_past_the_threshold(
     from app.clock import shifted
 
     alerts = []
+    other = runner_for(
+        FileSink(f"file://{tmp_path}/never.jsonl"), redis, key_prefix, alert=lambda *a: alerts.append(a)
+    )
     runner = runner_for(
         FileSink(f"file://{tmp_path}/never.jsonl"),
         redis,
@@ -289,11 +292,13 @@ def test_lag_is_a_gauge_per_sink_and_an_alert_past_the_threshold(
     )
     records(audit, 4)
     assert runner.watch().records == 4 and alerts == []
+    assert runner.positions.take_lease(runner.sink.name, runner.token)  # it delivers, `other` not
     name = runner.sink.name
     assert REGISTRY.get_sample_value("mysafe_bot_audit_sink_backlog", {"sink": name}) == 4
     with shifted(901):
         lag = runner.watch()
         runner.watch()  # said once, not at every pass
+        other.watch()  # nor by every worker: by the one delivering
     assert lag.seconds > 900 and [a[0] for a in alerts] == [name]
     assert REGISTRY.get_sample_value("mysafe_bot_audit_sink_lag_seconds", {"sink": name}) > 900
     assert any(r.__dict__.get("event") == "audit.sink_lag" for r in caplog.records)
