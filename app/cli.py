@@ -165,7 +165,7 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
         "--since", dest="range_since", help="from: 7d (that long ago) or a time, 2026-01-31T00:00Z"
     )
     export.add_argument("--until", dest="range_until", help="to: as --since (default: now)")
-    export.add_argument("--format", dest="form", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--format", dest="form", choices=("jsonl", "csv", "ocsf"), default="jsonl")
     export.add_argument("--output", "-o", help="a file to write (default: standard output)")
     export.set_defaults(handler=_audit_export)
 

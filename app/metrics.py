@@ -63,3 +63,15 @@ JOBS_PARKED = Counter(
     "Jobs set aside unrun because no configured key opens their body or it is no job "
     "(`mysafe-bot doctor` lists them)",
 )
+AUDIT_SINK_BACKLOG = Gauge(
+    "mysafe_bot_audit_sink_backlog",
+    "Audit records a sink has not yet acknowledged, by sink (its URL without secrets)",
+    ["sink"],
+    multiprocess_mode="livemax",
+)
+AUDIT_SINK_LAG = Gauge(
+    "mysafe_bot_audit_sink_lag_seconds",
+    "Age of the oldest audit record a sink has not yet acknowledged (0 when caught up)",
+    ["sink"],
+    multiprocess_mode="livemax",
+)

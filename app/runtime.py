@@ -20,11 +20,17 @@ from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
+from app.audit.log import AuditLog
 from app.audit.signing import signing_key
+from app.audit.sinks import config as sink_config
+from app.audit.sinks.base import public_name
+from app.audit.sinks.position import Positions
+from app.audit.sinks.runner import Lag, SinkRunner
 from app.services import Services
 from app.settings import Settings
 from app.storage import RedisClient
 from app.webhooks.callbacks import TicketCallbacks
+from app.webhooks.signing import signed_headers
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -50,6 +56,8 @@ class Runtime:
     revoker: Revoker | None = None
     #: Signs the audit log's checkpoints (the worker runs it).
     checkpointer: Checkpointer | None = None
+    #: One runner per audit sink (MYSAFE_BOT_AUDIT_SINKS); the worker runs each in a thread.
+    sinks: tuple[SinkRunner, ...] = ()
 
     def close(self) -> None:
         self.services.close()
@@ -84,6 +92,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             callbacks=callbacks,
             revoker=revoker,
             checkpointer=checkpointer(services),
+            sinks=sink_runners(services),
         )
     from app.slack.approvers import Approvers
     from app.slack.front import SlackFront, make_web_client
@@ -115,11 +124,12 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     )
     if slack_front is not None:  # the sweep's news of expiries goes out as the front's jobs
         engine.hand_off = slack_front.hand_off
-    publish = None
+    publish = alert = None
     if settings.audit_channel:
-        from app.slack.audit_channel import CheckpointPoster
+        from app.slack.audit_channel import CheckpointPoster, LagPoster
 
         publish = CheckpointPoster(client, channel=settings.audit_channel)
+        alert = LagPoster(client, channel=settings.audit_channel, threshold=settings.audit_lag_alert)
     return Runtime(
         settings,
         services,
@@ -131,6 +141,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         front=slack_front,
         revoker=revoker,
         checkpointer=checkpointer(services, publish),
+        sinks=sink_runners(services, alert),
     )
 
 
@@ -149,4 +160,24 @@ def checkpointer(
         retention=settings.audit_retention,
         maxlen=settings.audit_maxlen,
         publish=publish,
+        sinks=tuple(public_name(url) for url in settings.audit_sinks),
+    )
+
+
+def sink_runners(
+    services: Services, alert: Callable[[str, Lag], None] | None = None
+) -> tuple[SinkRunner, ...]:
+    """A runner for each configured audit sink (each connects only when it first sends)."""
+    settings = services.settings
+    secret = settings.audit_webhook_secret
+    sinks = sink_config.build(
+        settings.audit_sinks,
+        hec_token=settings.audit_hec_token,
+        webhook_sign=lambda body: signed_headers(secret, body),
+    )
+    log = AuditLog(services.redis, prefix=settings.key_prefix)
+    positions = Positions(services.redis, prefix=settings.key_prefix)
+    return tuple(
+        SinkRunner(sink, log, positions, lag_alert=settings.audit_lag_alert, alert=alert)
+        for sink in sinks
     )

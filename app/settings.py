@@ -95,6 +95,12 @@ class Settings(NamesApprovers):
     audit_signing_key: str = ""
     audit_channel: str = ""
     audit_retention: int = 30 * 86400
+    #: Where the audit log is delivered (app.audit.sinks): sink URLs, how far behind a sink
+    #: may fall before it is reported, and the sinks' secrets (never logged, never in a URL).
+    audit_sinks: tuple[str, ...] = ()
+    audit_lag_alert: int = 900
+    audit_hec_token: str = dataclasses.field(default="", repr=False)
+    audit_webhook_secret: str = dataclasses.field(default="", repr=False)
     key_prefix: str = "mysafe-bot"
     webhook_secret: str = ""
     webhook_auth: frozenset[str] = frozenset({"hmac"})
@@ -210,6 +216,14 @@ class Settings(NamesApprovers):
             audit_retention=reader.duration(
                 "MYSAFE_BOT_AUDIT_RETENTION", default=30 * 86400, low=3600, high=3660 * 86400
             ),
+            audit_sinks=reader.sinks("MYSAFE_BOT_AUDIT_SINKS"),
+            audit_lag_alert=reader.duration(
+                "MYSAFE_BOT_AUDIT_LAG_ALERT", default=900, low=60, high=7 * 86400
+            ),
+            audit_hec_token=reader.text("MYSAFE_BOT_AUDIT_HEC_TOKEN", required=False),
+            audit_webhook_secret=reader.text(
+                "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET", required=False, min_length=16
+            ),
             key_prefix=reader.matching(
                 "MYSAFE_BOT_KEY_PREFIX",
                 re.compile(r"^[A-Za-z0-9_.-]{1,40}$"),
@@ -315,6 +329,28 @@ def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigErro
             "MYSAFE_BOT_APPROVALS_REQUIRED",
             f"is {needed}, but MYSAFE_BOT_APPROVERS lists {len(users)} user(s) and no "
             "user group (S…): no request could ever be approved",
+        )
+    yield from _sink_secrets(settings, failed)
+
+
+def _sink_secrets(settings: Settings, failed: set[str]) -> Iterator[ConfigError]:
+    """A sink whose secret is missing could only ever be refused."""
+    if "MYSAFE_BOT_AUDIT_SINKS" in failed:
+        return
+    schemes = {urlsplit(url).scheme for url in settings.audit_sinks}
+    if schemes & {"splunk+https", "splunk+http"} and not settings.audit_hec_token:
+        yield ConfigError(
+            "MYSAFE_BOT_AUDIT_HEC_TOKEN", "is required for a splunk+https:// sink (its HEC token)"
+        )
+    webhook = schemes & {"webhook+https", "webhook+http"}
+    if (
+        webhook
+        and not settings.audit_webhook_secret
+        and "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET" not in failed
+    ):
+        yield ConfigError(
+            "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET",
+            "is required for a webhook+https:// sink (the key its batches are signed with)",
         )
 
 
@@ -562,6 +598,22 @@ class _Reader:
         if not pattern.match(value):
             raise ConfigError(name, f"expected {expected}")
         return value
+
+    @_recorded(())
+    def sinks(self, name: str) -> tuple[str, ...]:
+        """Audit sink URLs (app.audit.sinks.config), each once."""
+        from app.audit.sinks.base import public_name
+        from app.audit.sinks.config import problem
+
+        urls = tuple(self.csv(name))
+        for position, url in enumerate(urls, start=1):
+            found = problem(url)
+            if found:
+                raise ConfigError(name, f"sink {position}: {found}")
+        names = [public_name(u) for u in urls]
+        if len(set(names)) != len(names):
+            raise ConfigError(name, "names one sink twice (each keeps its own position)")
+        return urls
 
     def csv(self, name: str) -> list[str]:
         return [item.strip() for item in self.raw(name).split(",") if item.strip()]

@@ -678,6 +678,7 @@ class Engine:
             request=request_id,
             actor="bot",
             state=request.state.value,
+            **_subject(request.change),
             message=request.result.get("message", ""),
             error=request.error,
             shared_error="; ".join(request.result.get("shared_error", [])),
@@ -1158,3 +1159,20 @@ class Engine:
                 )
                 heard = False
         return heard
+
+
+def _subject(change: Change) -> dict[str, str]:
+    """What an outcome's record says it was about, for a SIEM (app.audit.sinks.ocsf maps a
+    share or a disable by these): the verb, the entry and who gained or lost access."""
+    users = [u.username for u in change.add_users] + list(change.remove_users)
+    groups = [g.name for g in change.add_groups] + list(change.remove_groups)
+    return {
+        "verb": change.verb.value,
+        "kind": change.kind.value,
+        "entry": str(change.identifier or ""),
+        "users": ",".join(users),
+        "groups": ",".join(groups),
+        "edit": "yes"
+        if any(u.can_edit for u in change.add_users) or any(g.can_edit for g in change.add_groups)
+        else "",
+    }

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.audit.checkpoints import Checkpoint, Stored, stored
 from app.audit.log import AuditLog, script
 from app.audit.merkle import Frontier
+from app.audit.sinks.position import Positions, stream_order
 from app.clock import timestamp, utcnow
 from app.storage import RedisClient, compare_and_delete
 
@@ -53,6 +54,7 @@ class Checkpointer:
         retention: float,
         maxlen: int,
         publish: Callable[[Checkpoint], None] | None = None,
+        sinks: tuple[str, ...] = (),
     ) -> None:
         self.redis = redis
         self.log = AuditLog(redis, prefix=prefix)
@@ -62,6 +64,9 @@ class Checkpointer:
         self.retention = retention
         self.maxlen = maxlen
         self.publish = publish
+        #: The configured sinks' names: nothing is trimmed that one of them has not taken.
+        self.sinks = sinks
+        self.positions = Positions(redis, prefix=prefix)
         self._commit = redis.register_script(script("commit"))
         self._gap_seen: int | None = None
 
@@ -176,11 +181,15 @@ class Checkpointer:
     def trim(self) -> int:
         """Drop the records (and checkpoints) of whole checkpoint intervals that retention
         lets go: older than `retention`, or beyond the newest `maxlen` records; never one that
-        no checkpoint covers yet. The oldest checkpoint kept anchors what is left. How many
-        checkpoints went."""
+        no checkpoint covers yet, nor one a configured sink has not acknowledged. The oldest
+        checkpoint kept anchors what is left. How many checkpoints went."""
         kept = list(stored(self.redis, self.keys))
+        slowest = self.positions.slowest(self.sinks)
+        taken = kept
+        if slowest is not None:
+            taken = [s for s in kept if stream_order(s.last_id) <= stream_order(slowest)]
         cut = _trim_point(
-            kept, now=timestamp(), retention=self.retention, newest=self.log.next_seq() - self.maxlen
+            taken, now=timestamp(), retention=self.retention, newest=self.log.next_seq() - self.maxlen
         )
         if cut is None:
             return 0

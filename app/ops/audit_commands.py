@@ -16,7 +16,9 @@ from typing import BinaryIO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.audit.formats import CSV_HEADER, Item, Record, csv_line, jsonl_line
+from app.audit.log import Entry
 from app.audit.signing import load_public
+from app.audit.sinks import ocsf
 from app.audit.verify import Tampered, verify_extends, verify_file
 from app.clock import utcnow
 from app.durations import parse_duration
@@ -47,9 +49,20 @@ def _write(items: Iterable[Item], out: BinaryIO, form: str) -> int:
     if form == "csv":
         out.write(CSV_HEADER.encode())
     for item in items:
-        out.write(jsonl_line(item) if form == "jsonl" else csv_line(item).encode())
+        if form == "ocsf":
+            out.write(_ocsf_line(item))
+        else:
+            out.write(jsonl_line(item) if form == "jsonl" else csv_line(item).encode())
         count += isinstance(item, Record)
     return count
+
+
+def _ocsf_line(item: Item) -> bytes:
+    """A record as the JSON sinks send it (a SIEM's backfill); checkpoints have no OCSF form,
+    so an OCSF export is for loading, and `verify` reads only jsonl and csv."""
+    if not isinstance(item, Record):
+        return b""
+    return ocsf.dumps(Entry("", item.seq, item.body)) + b"\n"
 
 
 class _opened:

@@ -22,6 +22,7 @@ from app.settings import Scope, Settings
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from app.runtime import Runtime
     from app.services import Services
 
 
@@ -81,6 +82,14 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
             "check MYSAFE_BOT_AUDIT_SIGNING_KEY (`mysafe-bot keygen --audit` makes one) and "
             "that a worker runs: it signs the checkpoints",
         )
+        if settings.audit_sinks:
+            yield _guard(
+                "audit sinks",
+                lambda: _audit_sinks(runtime),
+                "check that each sink named here answers (its URL, the network path, the HEC "
+                "token or webhook key) and that a worker runs: it delivers to them; nothing is "
+                "lost meanwhile, Redis keeps what a sink has not taken",
+            )
         yield _guard(
             "worker",
             lambda: _worker(services, settings),
@@ -272,6 +281,25 @@ def _audit_log(services: Services, settings: Settings) -> str:
     if age > 2 * settings.audit_checkpoint + HEARTBEAT_STALE:
         raise _Failed(f"{key}; {signed}: the oldest unsigned one has waited {age:.0f} s")
     return f"{key}; {signed}"
+
+
+def _audit_sinks(runtime: Runtime) -> str:
+    """Each sink's lag: records it has not acknowledged and how old the oldest is; a sink
+    further behind than MYSAFE_BOT_AUDIT_LAG_ALERT fails the check."""
+    from app.durations import describe
+
+    lines, behind = [], []
+    for runner in runtime.sinks:
+        lag = runner.lag()
+        said = f"{runner.sink.name}: {lag.records} behind"
+        if lag.records:
+            said += f", the oldest waiting {describe(max(1, int(lag.seconds)))}"
+        lines.append(said)
+        if lag.seconds > runtime.settings.audit_lag_alert:
+            behind.append(runner.sink.name)
+    if behind:
+        raise _Failed("; ".join(lines) + f" (over {describe(runtime.settings.audit_lag_alert)})")
+    return "; ".join(lines)
 
 
 def _worker(services: Services, settings: Settings) -> str:

@@ -2,7 +2,8 @@
 consumer of the Slack front's jobs (the work after each ack), so operators can scale that
 work apart from the web processes that ack.
 
-Ticket callbacks run in a thread of their own. Each pass writes a heartbeat in Redis, which
+Ticket callbacks run in a thread of their own, and so does each audit sink
+(app.audit.sinks). Each pass writes a heartbeat in Redis, which
 `mysafe-bot worker --check` (the liveness probe in deploy/) and `doctor` read. It stops
 cleanly on SIGTERM/SIGINT: the current pass finishes (callbacks get `CALLBACK_GRACE`), then
 the process exits 0, well inside the orchestrators' grace periods.
@@ -50,6 +51,7 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
         target=deliver_callbacks, args=(runtime, stop, interval), name="callbacks", daemon=True
     )
     delivering.start()
+    sinks = start_sinks(runtime, stop, interval)
     if runtime.front is not None and not once:
         runtime.front.start_consumer()
     last_repost = 0.0
@@ -70,6 +72,9 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
         if runtime.front is not None:
             runtime.front.stop_consumer()
         delivering.join(timeout=CALLBACK_GRACE)
+        until = time.monotonic() + CALLBACK_GRACE  # one grace for all the sinks together
+        for thread in sinks:
+            thread.join(timeout=max(0.0, until - time.monotonic()))
         runtime.close()
         log.info("worker stopped", extra={"event": "worker.stop"})
     return 0
@@ -91,6 +96,24 @@ def deliver_callbacks(runtime: Runtime, stop: threading.Event, interval: float) 
                 extra={"event": "worker.callback_error", "error": type(error).__name__},
             )
         stop.wait(interval)
+
+
+def start_sinks(runtime: Runtime, stop: threading.Event, interval: float) -> list[threading.Thread]:
+    """A thread per audit sink: each delivers under its own lease, so a sink that is down or
+    slow holds up neither the loop (approvals, expiries) nor another sink."""
+    threads = [
+        threading.Thread(
+            target=runner.run,
+            args=(stop,),
+            kwargs={"interval": interval},
+            name=f"sink-{runner.sink.name}",
+            daemon=True,
+        )
+        for runner in runtime.sinks
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def worker_id() -> str:

@@ -10,6 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app.audit.checkpoints import Checkpoint
+from app.audit.sinks.runner import Lag
+from app.durations import describe
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,33 @@ class CheckpointPoster:
                 extra={
                     "event": "audit.not_posted",
                     "size": checkpoint.size,
+                    "error": error.response.get("error", ""),
+                },
+            )
+
+
+class LagPoster:
+    """A sink that fell more than `MYSAFE_BOT_AUDIT_LAG_ALERT` behind, said in the channel."""
+
+    def __init__(self, client: WebClient, *, channel: str, threshold: int) -> None:
+        self.client = client
+        self.channel = channel
+        self.threshold = threshold
+
+    def __call__(self, sink: str, lag: Lag) -> None:
+        text = (
+            f"Audit sink `{sink}` is behind: {lag.records} record(s) not delivered, the oldest "
+            f"waiting {describe(int(lag.seconds))} (alert at {describe(self.threshold)}). "
+            "Nothing is lost: Redis keeps them until the sink takes them."
+        )
+        try:
+            self.client.chat_postMessage(channel=self.channel, text=text, unfurl_links=False)
+        except SlackApiError as error:
+            log.warning(
+                "audit sink lag not posted",
+                extra={
+                    "event": "audit.not_posted",
+                    "sink": sink,
                     "error": error.response.get("error", ""),
                 },
             )

@@ -570,6 +570,9 @@ def test_audit_trail_records_every_step(engine: Engine, entry: int, services: Se
         "request.applied",
     ]
     assert records[0].facts["reason"] == "on-call" and records[-1].actor == "bot"
+    # the outcome says what it was about, for a SIEM to file it (app.audit.sinks.ocsf)
+    about = {k: records[-1].facts.get(k) for k in ("verb", "kind", "entry", "users")}
+    assert about == {"verb": "share", "kind": "password", "entry": str(entry), "users": "carol"}
     history = engine.store.events(request.id)
     for step in history:
         if step["from"] and step["from"] != step["to"]:

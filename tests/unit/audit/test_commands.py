@@ -75,6 +75,19 @@ def test_export_csv_to_stdout_and_verify_with_previous(
     assert "extends" in capsys.readouterr().out
 
 
+def test_export_ocsf_writes_each_record_as_the_json_sinks_send_it(
+    cli_env, signed, tmp_path: Path, capsys
+) -> None:
+    from tests.support.ocsf import validate
+
+    signed(3)
+    out = tmp_path / "ocsf.jsonl"
+    assert main(["audit", "export", "--format", "ocsf", "-o", str(out)]) == 0
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["metadata"]["uid"] for e in events] == ["0", "1", "2"]
+    assert all(validate(e) == [] and e["class_uid"] == 6003 for e in events)
+
+
 def test_the_old_audit_printing_still_works_and_shows_seq(cli_env, audit: Audit, capsys) -> None:
     audit.record("request.created", request="R-AAAAA", actor="U1")
     assert main(["audit", "--since", "1h", "--json"]) == 0

@@ -1,0 +1,92 @@
+"""Each sink's place in the audit log, kept in Redis beside the log (same hash tag):
+
+    {P:audit}:sink:<name>          hash    last_id (stream id of the last record the sink took),
+                                           seq (its sequence number), time (when it took it)
+    {P:audit}:sink:<name>:lease    string  the one process delivering to that sink
+
+A position only moves forward through `advance`, one script that checks the lease and the
+position the batch was read from, so two processes can never skip or reorder a record.
+Retention (app.audit.checkpointer) reads `slowest()` and trims nothing past it. A position is
+a few bytes kept as long as the log (a sink taken out of the setting leaves one behind, which
+holds nothing back: only configured sinks are asked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.audit.log import LogKeys, script
+from app.clock import timestamp
+from app.storage import RedisClient
+
+LEASE_SECONDS = 60
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
+
+
+@dataclass(frozen=True)
+class Position:
+    last_id: str
+    seq: int
+    time: float | None
+
+
+def stream_order(stream_id: str) -> tuple[int, int]:
+    """A stream id as a sortable pair ("-" first)."""
+    if stream_id == "-":
+        return (-1, -1)
+    ms, _, n = stream_id.partition("-")
+    return (int(ms), int(n))
+
+
+class Positions:
+    def __init__(self, redis: RedisClient, *, prefix: str) -> None:
+        self.redis = redis
+        self.keys = LogKeys(prefix)
+        self._advance = redis.register_script(script("sink_advance"))
+        self._renew = redis.register_script(_RENEW)
+
+    def key(self, name: str) -> str:
+        return f"{{{self.keys.prefix}:audit}}:sink:{name}"
+
+    def lease_key(self, name: str) -> str:
+        return self.key(name) + ":lease"
+
+    def get(self, name: str) -> Position:
+        found = self.redis.hgetall(self.key(name))
+        time = found.get("time")
+        return Position(
+            found.get("last_id", "-"), int(found.get("seq", -1)), float(time) if time else None
+        )
+
+    def take_lease(self, name: str, token: str) -> bool:
+        """Hold (or keep holding) the sink's lease: True while this process is its deliverer."""
+        if self._renew(keys=[self.lease_key(name)], args=[token, LEASE_SECONDS]):
+            return True
+        return bool(self.redis.set(self.lease_key(name), token, nx=True, ex=LEASE_SECONDS))
+
+    def holds(self, name: str, token: str) -> bool:
+        return self.redis.get(self.lease_key(name)) == token
+
+    def release(self, name: str, token: str) -> None:
+        from app.storage import compare_and_delete
+
+        compare_and_delete(self.redis, self.lease_key(name), token)
+
+    def advance(self, name: str, token: str, *, after: str, last_id: str, seq: int) -> bool:
+        """Move past `last_id` (read after `after`), only under the lease; False if lost."""
+        return bool(
+            self._advance(
+                keys=[self.key(name), self.lease_key(name)],
+                args=[token, after, last_id, seq, timestamp()],
+            )
+        )
+
+    def slowest(self, names: tuple[str, ...]) -> str | None:
+        """The stream id no configured sink has passed ("-": one has taken nothing yet;
+        None: no sink is configured, retention alone decides)."""
+        if not names:
+            return None
+        return min((self.get(n).last_id for n in names), key=stream_order)
