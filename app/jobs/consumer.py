@@ -217,16 +217,23 @@ class Consumer:
                 self._stop.wait(1.0)
             self._last_pass = time.monotonic()
 
-    def alive(self, *, within: float = LOOP_STALE) -> bool:
-        """The loop runs and went round within `within` seconds: what the worker's heartbeat
-        reports, so a reader that stopped or hangs shows as a stale heartbeat."""
+    def alive(self, *, within: float | None = None) -> bool:
+        """The loop runs and went round within `within` seconds (`LOOP_STALE` by default):
+        what the worker's heartbeat reports, so a reader that stopped or hangs shows as a
+        stale heartbeat."""
+        return self.not_ready(within=within) is None
+
+    def not_ready(self, *, within: float | None = None) -> str | None:
+        """Why this consumer's loop is not going (stopped, or stuck for `within` seconds), or
+        None: a web process that runs jobs says it in `/readyz`, as a worker's heartbeat does."""
+        within = LOOP_STALE if within is None else within
         loop = self._loop
-        return (
-            loop is not None
-            and loop.is_alive()
-            and not self._stop.is_set()
-            and time.monotonic() - self._last_pass <= within
-        )
+        if loop is None or not loop.is_alive() or self._stop.is_set():
+            return "job consumer: its loop is not running"
+        stuck = time.monotonic() - self._last_pass
+        if stuck > within:
+            return f"job consumer: its loop has not gone round for {stuck:.0f} s"
+        return None
 
     def _room(self) -> int:
         """How many more jobs to read: no more than this process has idle threads for, so
