@@ -16,6 +16,7 @@ saying why) fails `test_every_public_builder_is_in_the_inventory`.
 from __future__ import annotations
 
 import inspect
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -171,7 +172,17 @@ def revokes() -> Iterator[Revoke]:
             for i, name in enumerate(names(MAX_SHARES_PER_REQUEST, "p"))
         )
     )
-    for state in ("scheduled", "retrying", "revoking", "done", "given_up"):
+    # Every person a mention (the longer name where a username could be), what was taken back
+    # and left kept apart, beside a record ended before that (its words only).
+    people = {g.name.casefold(): f"U{i:010d}" for i, g in enumerate(grant.items) if not g.is_group}
+    ended = {
+        "people": people,
+        "undone": grant.items,
+        "left": tuple((g, hostile(300)) for g in grant.items),
+    }
+    for state, structured in itertools.product(
+        ("scheduled", "retrying", "revoking", "done", "given_up"), (False, True)
+    ):
         yield Revoke(
             request_id="R-7K2QF",
             kind=Kind.PASSWORD,
@@ -192,6 +203,7 @@ def revokes() -> Iterator[Revoke]:
             rotate_after=True,
             rotated=state == "done",
             duration=30 * 86400,
+            **(ended if structured else {}),  # type: ignore[arg-type]
         )
 
 
