@@ -33,14 +33,16 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/readyz")
     def readyz() -> tuple[Response, int]:
-        """Readiness: 200 only when Redis answers, Slack's Socket Mode connection is up (when
+        """Readiness: 200 only when Redis answers, this process's policy is the deployment's
+        rules in force (else it decides nothing), Slack's Socket Mode connection is up (when
         used), the job consumer's loop goes round (when this process runs jobs) and the MCP
         sibling answers (when serve runs one): a load balancer stops sending otherwise."""
         try:
             runtime.services.redis.ping()
+            missing = _policy_not_in_force(runtime)
         except redis.RedisError as error:
             return jsonify(status="unavailable", reason=f"redis: {type(error).__name__}"), 503
-        missing = _front_not_ready(runtime) or mcp_not_ready()
+        missing = missing or _front_not_ready(runtime) or mcp_not_ready()
         if missing:
             return jsonify(status="unavailable", reason=missing), 503
         return jsonify(status="ready"), 200
@@ -66,3 +68,9 @@ def _front_not_ready(runtime: Runtime) -> str | None:
     socket_mode = front.socket_mode.not_ready() if front.socket_mode is not None else None
     consumer = front.consumer.not_ready() if front.consumer is not None else None
     return socket_mode or consumer
+
+
+def _policy_not_in_force(runtime: Runtime) -> str | None:
+    """Why this process decides nothing: its rules are not the deployment's in force."""
+    why = runtime.engine.in_force.not_in_force()
+    return f"policy: {why}" if why else None

@@ -1,0 +1,204 @@
+"""The rules in force are one fact for the deployment: two runtimes on one Redis, each with its
+own policy file, as in a rolling deploy or beside a worker nobody restarted.
+
+Only a higher `version:` takes force; a process whose rules are not the ones in force decides
+nothing (it says so in `/readyz`, in one log line and to the person), whichever started last.
+A request made under older rules is decided under the rule it recorded, by a process in force,
+and its message says the rules changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.ops.doctor import run_checks
+from app.sandbox.emulator import Emulator
+from tests.e2e.test_policy_e2e import ask, readable, shown
+from tests.support.slack_fake import SlackFake
+from tests.support.slack_harness import SIGNING_SECRET, Bot, served_bot
+from tests.support.slack_requests import SlackClient
+
+V1 = textwrap.dedent("""
+    version: 1
+    rules:
+      - name: everyday
+        approvals: 1
+""")
+#: The new rules: a share needs a ticket now.
+V2 = textwrap.dedent("""
+    version: 2
+    rules:
+      - name: ticketed
+        match: {verbs: [share]}
+        ticket: required
+      - name: everyday
+        approvals: 1
+""")
+OUT_OF_DATE = "runs out-of-date approval rules"
+
+
+def policy_env(slack_env: dict[str, str], tmp_path: Path, name: str, text: str) -> dict[str, str]:
+    path = tmp_path / name
+    path.write_text(text)
+    return {**slack_env, "MYSAFE_BOT_POLICY": str(path)}
+
+
+@pytest.fixture
+def old_env(slack_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return policy_env(slack_env, tmp_path, "old.yml", V1)
+
+
+@pytest.fixture
+def new_env(slack_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return policy_env(slack_env, tmp_path, "new.yml", V2)
+
+
+@pytest.fixture
+def entry(services, emulator: Emulator, link) -> int:
+    link("UALICE", "alices")
+    emulator.add_user("carol")
+    return emulator.add_password("alices", name="Prod DB", username="db", password="pw-Old-1")
+
+
+@pytest.fixture
+def old(old_env: dict[str, str], redis) -> Iterator[Bot]:
+    """The stale process: it runs the jobs, as the old worker of the report did."""
+    with served_bot(old_env, redis) as bot:
+        yield bot
+
+
+def client(bot: Bot, slack: SlackFake) -> SlackClient:
+    return SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+
+
+def out_of_date_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "event", "") == "policy.out_of_date"]
+
+
+def test_a_process_with_older_rules_decides_nothing_and_says_so(
+    old: Bot,
+    new_env: dict[str, str],
+    redis,
+    slack: SlackFake,
+    entry: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The report's case: the old worker took a share the new rule refuses without a ticket,
+    and posted it. Now it refuses to decide at all, and everything that watches says why."""
+    with served_bot(new_env, redis, consume=False) as new:
+        logging.getLogger().addHandler(caplog.handler)  # create_app set the root's handlers
+        caplog.set_level(logging.INFO)
+        assert new.app.test_client().get("/readyz").status_code == 200
+        ready = old.app.test_client().get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json["reason"] == (
+            "policy: this process's policy is version 1 "
+            f"({old.engine.in_force.ours().digest[:19]}…); the deployment's rules in force are "
+            f"version 2 ({new.engine.in_force.ours().digest[:19]}…)"
+        )
+        said = ask(client(old, slack), slack, "UALICE", f"share password {entry} with user:carol")
+        assert OUT_OF_DATE in said and "nothing was stored" in said
+        assert new.engine.queue() == []
+        assert [
+            c for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "C0APPROVALS"
+        ] == []
+        (line,) = out_of_date_lines(caplog)  # one line, however often it is asked
+        assert (line.version, line.in_force_version) == (1, 2)  # type: ignore[attr-defined]
+
+
+def test_a_stale_process_started_after_the_new_one_does_not_take_over(
+    old_env: dict[str, str], new_env: dict[str, str], redis, key_prefix: str
+) -> None:
+    """Being the last to load proves nothing: only a higher version takes force."""
+    with (
+        served_bot(new_env, redis, consume=False) as new,
+        served_bot(old_env, redis, consume=False) as old,
+    ):
+        assert redis.hget(f"{key_prefix}:policy:in-force", "version") == "2"
+        assert old.app.test_client().get("/readyz").status_code == 503
+        assert new.app.test_client().get("/readyz").status_code == 200
+        assert old.engine.sweep() == 0  # nor does it expire or remind
+
+
+def test_the_same_version_with_other_rules_is_refused_not_raced(
+    old_env: dict[str, str], slack_env: dict[str, str], tmp_path: Path, redis
+) -> None:
+    """A file edited without raising `version:` never takes force by being loaded later."""
+    edited = policy_env(slack_env, tmp_path, "edited.yml", V1.replace("approvals: 1", "approvals: 2"))
+    with (
+        served_bot(old_env, redis, consume=False) as first,
+        served_bot(edited, redis, consume=False) as second,
+    ):
+        assert first.app.test_client().get("/readyz").status_code == 200
+        ready = second.app.test_client().get("/readyz")
+        assert ready.status_code == 503
+        assert "other rules than the deployment's in force" in ready.json["reason"]
+        assert "raise `version:`" in ready.json["reason"]
+
+
+def test_a_request_made_under_older_rules_is_decided_under_its_rule_by_a_process_in_force(
+    old_env: dict[str, str], new_env: dict[str, str], redis, slack: SlackFake, entry: int
+) -> None:
+    """Made under version 1 (no ticket needed), it keeps its rule: the approvers saw it and
+    its count. The stale process may not decide it; one in force does, and the message says
+    the rules changed since."""
+    with served_bot(old_env, redis) as old:
+        said = ask(client(old, slack), slack, "UALICE", f"share password {entry} with user:carol")
+        request_id = said.split("*")[1]
+        with served_bot(new_env, redis, consume=False) as new:
+            assert client(old, slack).click("UAPPROVER1", "approve", request_id).status_code == 200
+            refused = slack.wait_for(
+                lambda: [r["text"] for r in slack.responses if OUT_OF_DATE in r["text"]]
+            )
+            assert refused and old.engine.get(request_id).approvals == frozenset()
+    with served_bot(new_env, redis) as new:
+        assert client(new, slack).click("UAPPROVER1", "approve", request_id).status_code == 200
+        applied = shown(slack, "Applied")
+        assert "everyday" in readable(applied)  # its own rule, one approval
+        assert (
+            "changed since this request was made (policy version 1 → 2); it is decided under "
+            "the rule it was made under “everyday”"
+        ) in readable(applied)
+        assert new.engine.get(request_id).policy_version == 1
+
+
+def test_doctor_names_a_process_whose_rules_are_out_of_date(
+    old: Bot, new_env: dict[str, str], old_env: dict[str, str], redis
+) -> None:
+    """Run with the new configuration, doctor names the stale process (it said so in Redis
+    when it last checked); run with the old one, it says this configuration is out of date."""
+    with served_bot(new_env, redis, consume=False):
+        assert old.app.test_client().get("/readyz").status_code == 503
+        (new_line,) = [c for c in run_checks(new_env) if c.name == "policy"]
+        (old_line,) = [c for c in run_checks(old_env) if c.name == "policy"]
+    assert not new_line.ok
+    assert new_line.detail.startswith("1 process(es) run other rules and decide nothing: ")
+    assert "this process's policy is version 1" in new_line.detail
+    assert "kill -HUP" in new_line.fix
+    assert not old_line.ok and old_line.detail.startswith("this process's policy is version 1")
+
+
+def test_policy_publish_puts_the_operators_file_in_force_whatever_its_version(
+    old: Bot,
+    new_env: dict[str, str],
+    old_env: dict[str, str],
+    redis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Going back to version 1 after version 2 took force is the operator's word, never a
+    process's: `mysafe-bot policy publish` with the old file puts it back in force."""
+    with served_bot(new_env, redis, consume=False) as new:
+        assert old.app.test_client().get("/readyz").status_code == 503
+        for name, value in old_env.items():
+            monkeypatch.setenv(name, value)
+        assert main(["policy", "publish"]) == 0
+        assert "version 1 (sha256:" in capsys.readouterr().out
+        assert old.app.test_client().get("/readyz").status_code == 200
+        assert new.app.test_client().get("/readyz").status_code == 503
