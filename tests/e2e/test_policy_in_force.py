@@ -9,10 +9,16 @@ and its message says the rules changed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +29,8 @@ from tests.e2e.test_policy_e2e import ask, readable, shown
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET, Bot, served_bot
 from tests.support.slack_requests import SlackClient
+from tests.support.waiting import eventually
+from tests.unit.ops.test_policy_reload import lines_of, wait_event
 
 V1 = textwrap.dedent("""
     version: 1
@@ -202,3 +210,45 @@ def test_policy_publish_puts_the_operators_file_in_force_whatever_its_version(
         assert "version 1 (sha256:" in capsys.readouterr().out
         assert old.app.test_client().get("/readyz").status_code == 200
         assert new.app.test_client().get("/readyz").status_code == 503
+
+
+@contextlib.contextmanager
+def worker(env: dict[str, str], policy: Path) -> Iterator[tuple[subprocess.Popen[str], Any]]:
+    """`mysafe-bot worker` on `policy`, with its log lines as they come (`wait_event`)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.2"],
+        env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=policy.parent,
+    )
+    try:
+        found = lines_of(process)
+        wait_event(found, "worker.start")
+        yield process, found
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_stale_worker_process_decides_nothing_until_it_loads_the_rules_in_force(
+    env: dict[str, str], tmp_path: Path, redis, key_prefix: str
+) -> None:
+    """Two real workers on one Redis: the new one's version 2 takes force; the old one,
+    started after it, does not take over, says so once, and is in force again once reloaded."""
+    new_file, old_file = tmp_path / "new.yml", tmp_path / "old.yml"
+    new_file.write_text(V2)
+    old_file.write_text(V1)
+    in_force = f"{key_prefix}:policy:in-force"
+    with worker(env, new_file):
+        eventually(lambda: redis.hget(in_force, "version") == "2", 30, "version 2 in force")
+        with worker(env, old_file) as (old, found):
+            line = wait_event(found, "policy.out_of_date")
+            assert (line["version"], line["in_force_version"]) == (1, 2)
+            assert redis.hget(in_force, "version") == "2"  # started last, and still not in force
+            old_file.write_text(V2)
+            old.send_signal(signal.SIGHUP)
+            wait_event(found, "policy.reloaded")
+            assert wait_event(found, "policy.in_force")["version"] == 2
