@@ -25,7 +25,7 @@ import pytest
 from app.cli import main
 from app.ops.doctor import run_checks
 from app.sandbox.emulator import Emulator
-from tests.e2e.test_policy_e2e import ask, readable, shown
+from tests.e2e.test_policy_e2e import WEBHOOK_SECRET, ask, readable, shown, ticket
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET, Bot, served_bot
 from tests.support.slack_requests import SlackClient
@@ -118,6 +118,20 @@ def test_a_process_with_older_rules_decides_nothing_and_says_so(
         ] == []
         (line,) = out_of_date_lines(caplog)  # one line, however often it is asked
         assert (line.version, line.in_force_version) == (1, 2)  # type: ignore[attr-defined]
+
+
+def test_a_ticket_sent_to_a_process_with_older_rules_is_503_and_nothing_is_stored(
+    old_env: dict[str, str], new_env: dict[str, str], redis, entry: int
+) -> None:
+    """A ticketing system retries a 503: the next try reaches a process in force."""
+    webhook = {"MYSAFE_BOT_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    with (
+        served_bot({**new_env, **webhook}, redis, consume=False) as new,
+        served_bot({**old_env, **webhook}, redis, consume=False) as old,
+    ):
+        refused = ticket(old, entry)
+        assert refused.status_code == 503 and OUT_OF_DATE in refused.json()["error"]
+        assert new.engine.queue() == []
 
 
 def test_a_stale_process_started_after_the_new_one_does_not_take_over(
