@@ -10,9 +10,10 @@ highest one ever in force (`lua/policy_publish.lua`, compare-and-set), or when a
 runs `mysafe-bot policy publish` (going back: the newer processes then do not take force back).
 
 A process whose rules are not the ones in force (an older version, or the same version with
-other rules) decides nothing — submissions, approvals, denials, applies, expiries and
-reminders are refused with `PolicyOutOfDate` — logs one `policy.out_of_date` line when it
-finds out, and `/readyz` and `doctor` say so. A process without a policy file puts nothing in
+other rules) decides nothing — its job consumer takes no job (app.slack.front), and
+submissions, approvals, denials, applies, expiries and reminders are refused with
+`PolicyOutOfDate` — logs one `policy.out_of_date` line when it finds out, and `/readyz` and
+`doctor` say so. A process without a policy file puts nothing in
 force: it decides while no process has published a file, and is out of date once one has.
 """
 
