@@ -38,6 +38,7 @@ def create_app(
         consume = built and settings.web_jobs
     configure_logging(settings.log_format)
     register(runtime.engine.policy)  # SIGHUP reloads it (gunicorn's workers: app.ops.reload)
+    runtime.engine.in_force.announce()  # a newer policy takes force now, not at the first click
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024

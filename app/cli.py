@@ -185,12 +185,21 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_policy(commands: argparse._SubParsersAction) -> None:
-    policy = commands.add_parser("policy", help="check the approval policy, explain a decision")
+    policy = commands.add_parser(
+        "policy", help="check the approval policy, explain a decision, publish it"
+    )
     verbs = policy.add_subparsers(dest="verb", required=True)
 
     check = verbs.add_parser("check", help="validate a policy file (default MYSAFE_BOT_POLICY)")
     check.add_argument("file", nargs="?")
     check.set_defaults(handler=_policy_check)
+
+    publish = verbs.add_parser(
+        "publish",
+        help="put MYSAFE_BOT_POLICY's rules in force across the deployment, whatever their "
+        "version (processes with other rules then decide nothing)",
+    )
+    publish.set_defaults(handler=_policy_publish)
 
     explain = verbs.add_parser("explain", help="which rule a change would meet, and why")
     explain.add_argument("--entry", required=True, help="password:ID or secret:ID")
@@ -418,6 +427,12 @@ def _policy_check(args: argparse.Namespace) -> int:
     from app.ops.policy_commands import check
 
     return check(args.file)
+
+
+def _policy_publish(args: argparse.Namespace) -> int:
+    from app.ops.policy_commands import publish
+
+    return publish()
 
 
 def _policy_explain(args: argparse.Namespace) -> int:

@@ -30,7 +30,8 @@ path, vendor code — and never a secret or a raw body.
         ├── LeaseLost                this apply may no longer write (its lease passed)
         ├── NotApplied               MySafe accepted the write but does not show the change
         ├── NotPosted                the approval message cannot be posted (bot not in channel)
-        └── OutcomeNotRecorded       MySafe took the change, but storage failed to record it
+        ├── OutcomeNotRecorded       MySafe took the change, but storage failed to record it
+        └── PolicyOutOfDate          this process's rules are not the deployment's in force
 """
 
 from __future__ import annotations
@@ -299,4 +300,14 @@ class OutcomeNotRecorded(ApprovalError):
     user_message = (
         "The change was sent to MySafe, but the bot's storage failed before the "
         "outcome was recorded; it will be recorded when storage is back."
+    )
+
+
+class PolicyOutOfDate(ApprovalError):
+    """This process loaded other rules than the deployment's in force (a stale process in a
+    rolling deploy): it decides nothing rather than decide differently (app.approvals.in_force)."""
+
+    user_message = (
+        "This bot process runs out-of-date approval rules, so it decided nothing; "
+        "nothing was stored or changed. Try again in a minute."
     )

@@ -42,6 +42,7 @@ def run(ctx: Context, command: Requests) -> RequestList:
         own,
         _waiting(ctx, command.page) if ctx.is_approver else None,
         ctx.engine.time_bound_for(ctx.user_id),
+        viewer=ctx.user_id,
     )
 
 

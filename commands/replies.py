@@ -190,6 +190,8 @@ class RequestList:
     queue: QueuePage | None = None
     #: Time-bound shares still running that the person owns or was given.
     time_bound: Sequence[Revoke] = ()
+    #: Whose list it is (Slack ID): their own share reads "you".
+    viewer: str = ""
 
 
 Reply: TypeAlias = Message | OpenForm | Submitted | EntryList | EntryShown | RequestList

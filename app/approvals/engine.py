@@ -43,6 +43,7 @@ from app.approvals.changes import (
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.grants import Grant, granted, merged, named
+from app.approvals.in_force import RulesInForce
 from app.approvals.ledger import Ledger, Plan, apply_write
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Nudge, Reminders
@@ -73,6 +74,7 @@ from app.errors import (
     NotPosted,
     NotRequester,
     OutcomeNotRecorded,
+    PolicyOutOfDate,
     RequestNotFound,
     SelfApproval,
     StepUpStale,
@@ -163,6 +165,8 @@ class Engine:
             public_url=self.settings.public_url,
             passkeys=Passkeys(services.redis, prefix=self.settings.key_prefix),
         )
+        #: Whether this process's rules are the deployment's in force: else it decides nothing.
+        self.in_force = RulesInForce(services.redis, prefix=self.settings.key_prefix, book=self.policy)
         self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
         #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
@@ -206,6 +210,7 @@ class Engine:
             earlier = self.find(idempotency_key)
             if earlier is not None:
                 return earlier, False
+        rules = self.in_force.check()  # the rule chosen below must be the deployment's
         client = self.client_for(requester)
         current = read_entry(client, change) if change.identifier else None
         rule = self.rule_for(change, current, requester=requester, source=source)
@@ -237,6 +242,8 @@ class Engine:
             "expires": repr(expires),
             "required": str(rule.approvals),
             "rule": rule.name,
+            "policy_version": str(rules.version),
+            "policy": rules.digest,
             "approvers": json.dumps(sorted(rule.approvers)),
             "rule_channel": rule.channel,
             "remind_after": str(rule.remind_after or 0),
@@ -426,6 +433,7 @@ class Engine:
 
     def deny(self, request_id: str, actor: str, *, is_approver: bool, reason: str = "") -> Decision:
         """Settle the request as denied at once (the click itself decides; see `explain`)."""
+        self._under_rules_in_force(request_id)
         return self._decide(
             request_id,
             Action.DENY,
@@ -540,6 +548,7 @@ class Engine:
 
         The lease is indexed *before* the script may grant it: a process that dies between
         the two steps leaves an index entry the sweeper prunes, never a lease nobody sees."""
+        self._under_rules_in_force(request_id)
         lease = self._new_lease()
         self.store.track_lease(request_id, lease["lease_until"])
         names, ids = self._identities(actor)
@@ -557,6 +566,13 @@ class Engine:
         if decision.status is Outcome.APPLY:
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision
+
+    def _under_rules_in_force(self, request_id: str) -> None:
+        """Refuse the decision in a process whose rules are out of date (`PolicyOutOfDate`);
+        else note on a request made under other rules that they changed since (its message
+        says so). It is still decided under the rule it recorded, as every process would."""
+        rules = self.in_force.check()
+        self.store.note_rules_in_force(request_id, version=rules.version, digest=rules.digest)
 
     def _decide(self, request_id: str, action: Action, actor: str, **arg: object) -> Decision:
         result = self.store.transition(request_id, action, actor=actor, now=timestamp(), **arg)
@@ -612,7 +628,13 @@ class Engine:
     def apply(self, request_id: str, lease: str, *, request: ChangeRequest | None = None) -> Decision:
         """Make the MySafe call for a request this caller holds the lease on, record the end.
 
-        `request` is the copy the caller read right after taking the lease, if it has one."""
+        `request` is the copy the caller read right after taking the lease, if it has one.
+        A process whose rules went out of date meanwhile writes nothing: the lease runs out
+        and a process with the rules in force takes the apply over."""
+        try:
+            self.in_force.check()
+        except PolicyOutOfDate:
+            return Decision(self.get(request_id), Outcome.APPLY)
         request = request or self.get(request_id)
         try:
             outcome, ended = self._call_mysafe(request, lease)
@@ -888,6 +910,8 @@ class Engine:
         `stopping` is asked between two items, so a worker told to stop does so promptly."""
         now = timestamp() if now is None else now
         self.measure(now)
+        if self.in_force.not_in_force() is not None:
+            return 0  # expiries, take-overs and reminders wait for a process in force (logged)
         handled = self._expire_due(now, limit=limit, stopping=stopping)
         if stopping():
             return handled

@@ -54,11 +54,18 @@ class Granted:
     def is_group(self) -> bool:
         return self.field == GROUPS
 
-    def describe(self) -> str:
-        who = f"group {self.name}" if self.is_group else self.name
+    def describe(self, *, who: str | None = None) -> str:
+        """`bobm (view)`, `group Ops (view → edit)`; `who` names the person otherwise (a Slack
+        mention, "you") where the reader knows them so."""
+        who = who or (f"group {self.name}" if self.is_group else self.name)
+        return f"{who} ({self.rights})"
+
+    @property
+    def rights(self) -> str:
+        """The right given, or the raise (`view → edit`) when they had less before."""
         if self.before == NO_ACCESS or RANK[self.before] >= RANK[self.after]:
-            return f"{who} ({self.after})"
-        return f"{who} ({self.before} → {self.after})"
+            return self.after
+        return f"{self.before} → {self.after}"
 
 
 @dataclass(frozen=True)

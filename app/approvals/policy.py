@@ -15,6 +15,9 @@ swaps them on SIGHUP; a bad file then keeps the rules in force and logs one erro
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import os
 import re
@@ -194,6 +197,19 @@ class Choice:
 @dataclass(frozen=True)
 class Policy:
     rules: tuple[Rule, ...]
+    #: The file's `version:` (0: none given). Only a higher version takes over as the rules in
+    #: force across the deployment (app.approvals.in_force).
+    version: int = 0
+
+    @property
+    def digest(self) -> str:
+        """`sha256:…` of the rules as this process applies them (the settings' defaults filled
+        in, the built-in last rule included) and the version: equal digests decide alike."""
+        rules = [dataclasses.asdict(rule) for rule in self.rules]
+        canonical = json.dumps(
+            {"version": self.version, "rules": rules}, sort_keys=True, default=sorted
+        )
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     def choose(self, subject: Subject) -> Choice:
         """The first rule that matches (the last rule always does: see `with_fallback`)."""
@@ -322,6 +338,7 @@ class _RuleSchema(_Strict):
 
 
 class _PolicySchema(_Strict):
+    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53))
     rules = fields.List(
         fields.Nested(_RuleSchema), required=True, validate=validate.Length(min=1, max=200)
     )
@@ -347,7 +364,7 @@ def parse_policy(
         raise ConfigError(VARIABLE, f"{origin}: {_first_problem(error.messages, document)}") from None
     rules = [_rule(data, defaults) for data in loaded["rules"]]
     _check_rules(rules, origin, strict=strict)
-    return Policy((*rules, defaults.rule("settings")))
+    return Policy((*rules, defaults.rule("settings")), version=loaded.get("version", 0))
 
 
 def _rule(data: Mapping[str, Any], defaults: Defaults) -> Rule:

@@ -35,13 +35,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from secrets import token_hex
 from typing import TYPE_CHECKING
 
 from app import metrics
 from app.approvals.entry_locks import EntryLock
-from app.approvals.grants import Grant, TakeBack
+from app.approvals.grants import Grant, Granted, TakeBack
 from app.approvals.ledger import Ledger, Pending, Plan, end_write, taken_by
 from app.approvals.passwords import new_password
 from app.approvals.scripts import lua
@@ -127,6 +127,13 @@ class Revoke:
     sealed: str = ""
     #: Scheduled before access records were kept: its grant's `before` stands in for one.
     legacy: bool = False
+    #: MySafe username (casefolded) -> Slack ID of the people the request named by mention,
+    #: so the notices name them as Slack does (and a grantee's own DM says "you").
+    people: Mapping[str, str] = field(default_factory=dict)
+    #: What the end took back, and what it left and why (`removed`/`kept` are the same in
+    #: words, for the audit and for records ended before these were kept).
+    undone: tuple[Granted, ...] = ()
+    left: tuple[tuple[Granted, str], ...] = ()
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
@@ -157,6 +164,9 @@ class Revoke:
             approvers=frozenset(json.loads(data.get("approvers") or "[]")),
             sealed=data.get("sealed", ""),
             legacy=not data.get("access"),
+            people=json.loads(data.get("people") or "{}"),
+            undone=Grant.loads(data.get("undone")).items,
+            left=tuple((Granted(*g), why) for g, why in json.loads(data.get("left") or "[]")),
         )
 
     @property
@@ -165,10 +175,6 @@ class Revoke:
         return self.state in ("scheduled", "retrying") or (
             self.state == "revoking" and not self.writing
         )
-
-    @property
-    def grantees(self) -> str:
-        return ", ".join(g.describe() for g in self.grant.items) or "nobody"
 
     @property
     def entry(self) -> str:
@@ -240,6 +246,7 @@ class RevokeStore:
             "duration": str(change.duration),
             "approvers": json.dumps(sorted(request.approvers)),
             "access": "1",
+            "people": json.dumps(dict(request.people)),
         }
         ttl = int(change.duration + RETENTION)
         flat = [str(x) for pair in fields.items() for x in pair]
@@ -440,6 +447,8 @@ class Revoker:
             outcome="done",
             removed=json.dumps(removed),
             kept=json.dumps(kept),
+            undone=Grant(taken.undone).dumps(),
+            left=json.dumps([[g.to_json(), why] for g, why in taken.kept]),
             error="",
             done_at=repr(now),
             rotated="1" if revoke.rotate_after else "",
@@ -605,6 +614,7 @@ class Revoker:
                 ticket=original.ticket,
                 source=original.source,
                 notify=original.notify,
+                people=original.people,
                 idempotency_key=idempotency_key,
             )
         except CredentialsMissing:

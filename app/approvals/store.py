@@ -185,6 +185,11 @@ class ChangeRequest:
     rule: str = ""
     approvers: frozenset[str] = frozenset()
     rule_channel: str = ""
+    #: The policy (`version:` and digest) in force when it was made ("": made before they were
+    #: recorded), and the version in force when it was decided under other rules (0: not).
+    policy_version: int = 0
+    policy: str = ""
+    policy_now: int = 0
     #: The rule's reminder interval (seconds; 0: none) and who it escalates to.
     remind_after: int = 0
     escalate_to: tuple[str, ...] = ()
@@ -249,6 +254,9 @@ class ChangeRequest:
             updated=float(data.get("updated") or 0),
             preexisting=frozenset(json.loads(data.get("preexisting") or "[]")),
             rule=data.get("rule", ""),
+            policy_version=int(data.get("policy_version") or 0),
+            policy=data.get("policy", ""),
+            policy_now=int(data.get("policy_now") or 0),
             approvers=frozenset(json.loads(data.get("approvers") or "[]")),
             rule_channel=data.get("rule_channel", ""),
             remind_after=int(data.get("remind_after") or 0),
@@ -311,6 +319,7 @@ class ApprovalStore:
         self._create = redis.register_script(lua("create"))
         self._mark_shown = redis.register_script(lua("mark_shown"))
         self._claim_tell = redis.register_script(lua("claim_tell"))
+        self._note_policy = redis.register_script(lua("note_policy"))
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -514,6 +523,11 @@ class ApprovalStore:
         cluster slot, where a pipeline cannot carry the script.)"""
         self._mark_shown(keys=[self.request_keys(request_id)[0]], args=[version])
         self.repaired(request_id)
+
+    def note_rules_in_force(self, request_id: str, *, version: int, digest: str) -> None:
+        """Mark a request made under other rules with the version now in force (see
+        `lua/note_policy.lua`); one step, so it never marks one made under these rules."""
+        self._note_policy(keys=[self.request_keys(request_id)[0]], args=[version, digest])
 
     def render_lock(self, request_id: str, *, wait: float) -> Lock:
         """One render of a request's message at a time, so updates reach Slack in order."""

@@ -7,7 +7,9 @@ MySafe as a whole, both counted across every consumer of the deployment. A perso
 commands on a stalled MySafe holds `per_person` slots wherever their jobs landed; the others'
 jobs pass them by. Jobs waiting here (for a thread or a slot) stay pending in Redis, renewed,
 so they are neither lost if this process dies nor claimed while it lives; one waiting for a
-slot held elsewhere is tried again every `RETRY` seconds, one freed here at once.
+slot held elsewhere is tried again every `RETRY` seconds, one freed here at once. While
+`paused()` says so (the process may not decide: its rules are out of date), it takes no new
+job and takes none over, and goes on renewing what it holds: other consumers run the rest.
 """
 
 from __future__ import annotations
@@ -117,8 +119,10 @@ class Consumer:
         per_person: int,
         mysafe_concurrency: int,
         visibility: float,
+        paused: Callable[[], bool] = lambda: False,
     ) -> None:
         self.queue = queue
+        self.paused = paused
         self.handlers = dict(handlers)
         self.threads = threads
         self.per_person = per_person
@@ -187,7 +191,8 @@ class Consumer:
                     self._let_go(held, self.queue.renew(self.name, held))
                     self.slots.renew(self._leased())
                     last_renew = now
-                if now - last_claim >= renew_every:
+                paused = self.paused()  # nothing new: what it holds still runs
+                if not paused and now - last_claim >= renew_every:
                     self._take_over(
                         self.queue.claim_abandoned(self.name, idle_ms=int(self.visibility * 1000))
                     )
@@ -195,10 +200,12 @@ class Consumer:
                 if now - last_try >= RETRY:
                     self._dispatch()  # slots freed elsewhere
                     last_try = now
-                room = self._room()
+                room = 0 if paused else self._room()
                 if room:
                     block = RETRY if self._waiting else min(renew_every, 1.0)
                     self._take(self._reader.read(self.name, count=room, block_ms=int(block * 1000)))
+                elif paused:
+                    self._stop.wait(RETRY if self._waiting else min(renew_every, 1.0))
                 else:
                     self._freed.wait(RETRY)  # every thread busy: read again once one frees
                     self._freed.clear()
@@ -217,16 +224,23 @@ class Consumer:
                 self._stop.wait(1.0)
             self._last_pass = time.monotonic()
 
-    def alive(self, *, within: float = LOOP_STALE) -> bool:
-        """The loop runs and went round within `within` seconds: what the worker's heartbeat
-        reports, so a reader that stopped or hangs shows as a stale heartbeat."""
+    def alive(self, *, within: float | None = None) -> bool:
+        """The loop runs and went round within `within` seconds (`LOOP_STALE` by default):
+        what the worker's heartbeat reports, so a reader that stopped or hangs shows as a
+        stale heartbeat."""
+        return self.not_ready(within=within) is None
+
+    def not_ready(self, *, within: float | None = None) -> str | None:
+        """Why this consumer's loop is not going (stopped, or stuck for `within` seconds), or
+        None: a web process that runs jobs says it in `/readyz`, as a worker's heartbeat does."""
+        within = LOOP_STALE if within is None else within
         loop = self._loop
-        return (
-            loop is not None
-            and loop.is_alive()
-            and not self._stop.is_set()
-            and time.monotonic() - self._last_pass <= within
-        )
+        if loop is None or not loop.is_alive() or self._stop.is_set():
+            return "job consumer: its loop is not running"
+        stuck = time.monotonic() - self._last_pass
+        if stuck > within:
+            return f"job consumer: its loop has not gone round for {stuck:.0f} s"
+        return None
 
     def _room(self) -> int:
         """How many more jobs to read: no more than this process has idle threads for, so

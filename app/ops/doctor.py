@@ -22,6 +22,7 @@ from app.settings import Scope, Settings
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from app.approvals.in_force import RulesInForce
     from app.runtime import Runtime
     from app.services import Services
 
@@ -95,6 +96,13 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
             lambda: _worker(services, settings),
             "start `mysafe-bot worker` (it expires requests, takes over stuck applies "
             "and delivers ticket callbacks)",
+        )
+        yield _guard(
+            "policy",
+            lambda: _policy(runtime.engine.in_force),
+            "give every process the policy file in force and reload it (`kill -HUP`) or restart "
+            "it; an edited file takes force only with a higher `version:` (or run "
+            "`mysafe-bot policy publish FILE`)",
         )
         yield _guard(
             "parked jobs",
@@ -313,6 +321,26 @@ def _worker(services: Services, settings: Settings) -> str:
     if age > HEARTBEAT_STALE:
         raise _Failed(f"the last worker heartbeat is {age:.0f} s old")
     return f"alive (last heartbeat {age:.0f} s ago)"
+
+
+#: A process that said it is out of date longer ago than this has stopped or caught up.
+POLICY_REPORT_FRESH = 120.0
+
+
+def _policy(in_force: RulesInForce) -> str:
+    """Whether this configuration's rules are the deployment's in force, and whether any
+    process said lately that its own are not (it decides nothing until it is given them)."""
+    from app.text import for_terminal
+
+    why = in_force.not_in_force(publish=False)
+    if why is not None:
+        raise _Failed(why)
+    stale = in_force.out_of_date(within=POLICY_REPORT_FRESH)
+    if stale:
+        named = "; ".join(f"{for_terminal(n)}: {w}" for n, w in sorted(stale.items())[:5])
+        raise _Failed(f"{len(stale)} process(es) run other rules and decide nothing: {named}")
+    current = in_force.in_force(publish=False)
+    return f"{current} in force" if current else "no policy file published; the settings' rule"
 
 
 #: Parked jobs named on doctor's line; the count says how many more there are.

@@ -31,6 +31,29 @@ def check(file: str | None) -> int:
     print(f"{path}: OK, {len(policy.rules) - 1} rule(s), then the built-in `settings` rule")
     for position, rule in enumerate(policy.rules, start=1):
         print(f"  {position}. {rule.name}: {_conditions(rule)} -> {rule.summary()}")
+    # What a deployment tells policies apart by (app.approvals.in_force).
+    print(f"version {policy.version}, digest {policy.digest}")
+    return 0
+
+
+def publish() -> int:
+    """Put MYSAFE_BOT_POLICY's rules, as this environment reads them, in force across the
+    deployment whatever their `version:` (going back, or an edit whose version was not
+    raised); processes with other rules then decide nothing until they load these."""
+    from app.approvals.in_force import RulesInForce
+    from app.approvals.policy import PolicyBook
+    from app.services import Services
+
+    settings = Settings.from_env(scope=Scope.SERVICE)
+    if settings.policy_path is None:
+        raise ConfigError("MYSAFE_BOT_POLICY", "not set: there is no policy file to publish")
+    services = Services.build(settings)
+    try:
+        in_force = RulesInForce(services.redis, prefix=settings.key_prefix, book=PolicyBook(settings))
+        stamp = in_force.publish()
+    finally:
+        services.close()
+    print(f"{settings.policy_path}: {stamp} is now the deployment's rules in force")
     return 0
 
 

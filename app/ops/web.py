@@ -33,16 +33,16 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/readyz")
     def readyz() -> tuple[Response, int]:
-        """Readiness: 200 only when Redis answers, Slack's Socket Mode connection is up (when
-        used) and the MCP sibling answers (when serve runs one): a load balancer stops
-        sending otherwise."""
+        """Readiness: 200 only when Redis answers, this process's policy is the deployment's
+        rules in force (else it decides nothing), Slack's Socket Mode connection is up (when
+        used), the job consumer's loop goes round (when this process runs jobs) and the MCP
+        sibling answers (when serve runs one): a load balancer stops sending otherwise."""
         try:
             runtime.services.redis.ping()
+            missing = _policy_not_in_force(runtime)
         except redis.RedisError as error:
             return jsonify(status="unavailable", reason=f"redis: {type(error).__name__}"), 503
-        socket_mode = runtime.front.socket_mode if runtime.front is not None else None
-        missing = socket_mode.not_ready() if socket_mode is not None else None
-        missing = missing or mcp_not_ready()
+        missing = missing or _front_not_ready(runtime) or mcp_not_ready()
         if missing:
             return jsonify(status="unavailable", reason=missing), 503
         return jsonify(status="ready"), 200
@@ -57,3 +57,20 @@ def blueprint(runtime: Runtime) -> Blueprint:
         return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
 
     return bp
+
+
+def _front_not_ready(runtime: Runtime) -> str | None:
+    """What of the Slack front in this process does not work: its Socket Mode connection, or
+    the job consumer it runs (MYSAFE_BOT_WEB_JOBS): acks that no loop here would ever work."""
+    front = runtime.front
+    if front is None:
+        return None
+    socket_mode = front.socket_mode.not_ready() if front.socket_mode is not None else None
+    consumer = front.consumer.not_ready() if front.consumer is not None else None
+    return socket_mode or consumer
+
+
+def _policy_not_in_force(runtime: Runtime) -> str | None:
+    """Why this process decides nothing: its rules are not the deployment's in force."""
+    why = runtime.engine.in_force.not_in_force()
+    return f"policy: {why}" if why else None

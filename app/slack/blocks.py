@@ -376,10 +376,23 @@ def ticket_field(request: ChangeRequest) -> str | None:
     return f"*Ticket:* {shown}"
 
 
+def rules_field(request: ChangeRequest) -> str | None:
+    """Said once the deployment's rules changed after the request was made: it is decided
+    under the rule it was made under, and the reader should know the rules moved on."""
+    if not request.policy_now:
+        return None
+    rule = f" “{text.inline(request.rule)}”" if request.rule else ""
+    return (
+        f"*Rules:* changed since this request was made (policy version "
+        f"{request.policy_version} → {request.policy_now}); it is decided under the rule it "
+        f"was made under{rule}."
+    )
+
+
 #: Fields above the change, and below it; a new field is one function added to a list. (The
 #: expiry is in the status line while the request is open: see `approval_progress`.)
 FIELDS_ABOVE = (requester_field, entry_field)
-FIELDS_BELOW = (period_field, reason_field, ticket_field)
+FIELDS_BELOW = (period_field, reason_field, ticket_field, rules_field)
 
 
 def approval_progress(request: ChangeRequest, now: float | None = None, *, voters: bool = True) -> str:

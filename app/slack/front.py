@@ -310,8 +310,14 @@ class SlackFront:
             per_person=settings.job_per_person,
             mysafe_concurrency=settings.mysafe_concurrency,
             visibility=settings.job_visibility,
+            paused=self._out_of_date,
         ).start()
         return self.consumer
+
+    def _out_of_date(self) -> bool:
+        """A process whose rules are not the deployment's in force takes no job: processes in
+        force run it, under the rules in force (app.approvals.in_force)."""
+        return self.engine.in_force.not_in_force() is not None
 
     def stop_consumer(self) -> None:
         if self.consumer is not None:

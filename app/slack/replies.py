@@ -106,7 +106,7 @@ def _request_list(reply: RequestList) -> str:
         else ["You have no open requests."]
     )
     if reply.time_bound:
-        lines += ["", *time_bound_lines(reply.time_bound, viewer=None)]
+        lines += ["", *time_bound_lines(reply.time_bound, viewer=reply.viewer or None)]
     if reply.queue is not None:
         lines += ["", *_queue(reply.queue)]
     return "\n".join(lines)

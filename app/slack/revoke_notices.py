@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app import text
+from app.approvals.grants import Granted
 from app.approvals.revokes import Revoke, RevokeStore
 from app.durations import describe
 from app.slack.notifier import direct_message
@@ -34,7 +35,41 @@ HOME_TIME_BOUND = 10
 LISTED_TIME_BOUND = 20
 
 
-def time_bound_line(revoke: Revoke) -> str:
+def _who(item: Granted, revoke: Revoke, viewer: str | None) -> str:
+    """A person as the reader knows them: "you" in their own message, a Slack mention when
+    the request named them by one, else their MySafe username; a group by its MySafe name."""
+    slack_id = None if item.is_group else revoke.people.get(item.name.casefold())
+    if slack_id and slack_id == viewer:
+        return "you"
+    if slack_id:
+        return f"<@{slack_id}>"
+    return f"group {text.clip(item.name, 128)}" if item.is_group else text.clip(item.name, 128)
+
+
+def _named(item: Granted, revoke: Revoke, viewer: str | None) -> str:
+    return item.describe(who=_who(item, revoke, viewer))
+
+
+def _listed(parts: Sequence[str], limit: int, *, sep: str = ", ") -> str:
+    """Inert parts (names already made safe, mentions) joined, whole ones only up to about
+    `limit` characters, then how many more: a cut could split a mention."""
+    shown: list[str] = []
+    used = 0
+    for part in parts:
+        used += len(part) + len(sep)
+        if shown and used > limit:
+            break
+        shown.append(part)
+    more = len(parts) - len(shown)
+    return sep.join(shown) + (f"{sep}and {more} more" if more else "")
+
+
+def _grantees(revoke: Revoke, viewer: str | None, limit: int) -> str:
+    """Who the share gives what, named for `viewer` (None: a channel, everyone a mention)."""
+    return _listed([_named(g, revoke, viewer) for g in revoke.grant.items], limit) or "nobody"
+
+
+def time_bound_line(revoke: Revoke, *, viewer: str | None = None) -> str:
     ends = (
         f"ends {_until(revoke.ends)} ({_ago(revoke.ends)})"
         if revoke.state == "scheduled"
@@ -43,7 +78,7 @@ def time_bound_line(revoke: Revoke) -> str:
         else "being taken back now"
     )
     return (
-        f"*{revoke.request_id}* — {text.clip(revoke.grantees, 300)} on "
+        f"*{revoke.request_id}* — {_grantees(revoke, viewer, 300)} on "
         f"{text.clip(revoke.entry, 300)} · {ends} · owner <@{revoke.owner}>"
     )
 
@@ -53,7 +88,7 @@ def time_bound_lines(revokes: Sequence[Revoke], *, viewer: str | None) -> list[s
     more = len(revokes) - LISTED_TIME_BOUND
     return [
         f"*Your time-bound shares* ({len(revokes)})",
-        *(time_bound_line(r) for r in revokes[:LISTED_TIME_BOUND]),
+        *(time_bound_line(r, viewer=viewer) for r in revokes[:LISTED_TIME_BOUND]),
         *([f"…and {more} more, ending later (a reminder comes before each ends)."] if more > 0 else []),
         "_Owners can end one at once with *Revoke now* in the App Home._",
     ]
@@ -69,7 +104,7 @@ def home_blocks(revokes: Sequence[Revoke], *, viewer: str) -> list[dict[str, Any
     for revoke in revokes[:HOME_TIME_BOUND]:
         block: dict[str, Any] = {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": time_bound_line(revoke)},
+            "text": {"type": "mrkdwn", "text": time_bound_line(revoke, viewer=viewer)},
         }
         if revoke.owner == viewer and revoke.state in ("scheduled", "retrying"):
             block["accessory"] = revoke_now_button(revoke.request_id)
@@ -117,21 +152,35 @@ def revoke_now_button(request_id: str) -> dict[str, Any]:
     }
 
 
-def _subject(revoke: Revoke) -> str:
-    return f"access of {text.clip(revoke.grantees, 1000)} to {text.clip(revoke.entry, 300)}"
+def _subject(revoke: Revoke, *, viewer: str | None = None) -> str:
+    """`access of <@U1> (view) to …`; in a grantee's own DM, `your access (view) to …`."""
+    entry = text.clip(revoke.entry, 300)
+    items = revoke.grant.items
+    if len(items) == 1 and _who(items[0], revoke, viewer) == "you":
+        return f"your access ({items[0].rights}) to {entry}"
+    return f"access of {_grantees(revoke, viewer, 1000)} to {entry}"
 
 
-def done_text(revoke: Revoke) -> str:
-    """The end of the share, as owner, grantee and channel read it."""
-    removed = "; ".join(revoke.removed)
-    kept = "; ".join(revoke.kept)
+def _ended(revoke: Revoke, viewer: str | None) -> tuple[str, str]:
+    """What the end removed and what it left (and why), named for `viewer`. A record ended
+    before the end kept them apart has them in words only (MySafe usernames)."""
+    if not (revoke.undone or revoke.left):
+        return text.clip("; ".join(revoke.removed), 1000), text.clip("; ".join(revoke.kept), 1000)
+    removed = [_named(g, revoke, viewer) for g in revoke.undone]
+    kept = [f"{_named(g, revoke, viewer)}: {text.clip(why, 300)}" for g, why in revoke.left]
+    return _listed(removed, 1000, sep="; "), _listed(kept, 1000, sep="; ")
+
+
+def done_text(revoke: Revoke, *, viewer: str | None = None) -> str:
+    """The end of the share, as owner, grantee (`viewer`: "you") and channel read it."""
+    removed, kept = _ended(revoke, viewer)
     entry = text.clip(revoke.entry, 300)
     if removed:
-        said = f"Time is up: {text.clip(removed, 1000)} removed from {entry}."
+        said = f"Time is up: {removed} removed from {entry}."
     else:
         said = f"Time is up for {entry}: nothing left to remove."
     if kept:
-        said += f" Left as it is now: {text.clip(kept, 1000)}."
+        said += f" Left as it is now: {kept}."
     if revoke.rotated:
         said += (
             " Its password was changed to a new random one, shown nowhere: the owner "
@@ -188,10 +237,10 @@ def alert_blocks(revoke: Revoke) -> list[dict[str, Any]]:
     ]
 
 
-def reminder_message(revoke: Revoke, *, owner: bool) -> dict[str, Any]:
+def reminder_message(revoke: Revoke, *, owner: bool, viewer: str | None = None) -> dict[str, Any]:
     """The DM before the end: *Extend* for everyone it concerns, *Revoke now* for the owner."""
     said = (
-        f"⏳ {_subject(revoke)} ends {_until(revoke.ends)} ({_ago(revoke.ends)}), as "
+        f"⏳ {_subject(revoke, viewer=viewer)} ends {_until(revoke.ends)} ({_ago(revoke.ends)}), as "
         f"approved in {revoke.request_id}. *Extend* asks for another "
         f"{describe(revoke.duration)} (an approver decides)."
     )
@@ -220,7 +269,7 @@ class RevokeNotices:
         if event == "revoked":
             self._thread(revoke, done_text(revoke))
             for person in dict.fromkeys((revoke.owner, *revoke.notify)):
-                direct_message(self.client, person, done_text(revoke))
+                direct_message(self.client, person, done_text(revoke, viewer=person))
         elif event == "revoke_given_up":
             self._thread(revoke, alert_text(revoke))
         self._alert(revoke)
@@ -249,7 +298,8 @@ class RevokeNotices:
         for person in dict.fromkeys((revoke.owner, *revoke.notify)):
             try:
                 self.client.chat_postMessage(
-                    channel=person, **reminder_message(revoke, owner=person == revoke.owner)
+                    channel=person,
+                    **reminder_message(revoke, owner=person == revoke.owner, viewer=person),
                 )
             except SlackApiError as error:
                 log.warning(

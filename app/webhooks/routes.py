@@ -22,6 +22,7 @@ from app.errors import (
     MySafeError,
     MySafeUnavailable,
     NotPosted,
+    PolicyOutOfDate,
 )
 from app.ratelimit import RateLimiter
 from app.settings import Settings
@@ -157,6 +158,8 @@ def _intake(body: bytes, runtime: Runtime) -> tuple[Response, int]:
         )
     except MySafeUnavailable as error:
         return _error(503, error.describe())
+    except PolicyOutOfDate as error:
+        return _error(503, f"{error}; send it again")  # another process, in force, takes it
     except MySafeError as error:
         return _error(422, error.in_words(), code=error.code)
     except BotError as error:

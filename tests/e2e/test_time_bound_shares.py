@@ -72,7 +72,7 @@ def test_the_end_is_told_in_the_thread_and_to_owner_and_grantee(
     assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["bobm"]
     (reply,) = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
     assert reply.args["channel"] == APPROVALS
-    assert "Time is up: carol (edit) removed" in reply.args["text"]
+    assert "Time is up: <@UCAROL> (edit) removed" in reply.args["text"]
     for person in ("UALICE", "UCAROL"):
         assert any(
             "Time is up" in c.args["text"]
@@ -84,6 +84,29 @@ def test_the_end_is_told_in_the_thread_and_to_owner_and_grantee(
     assert len(ended) == 1 and "taken back (see the thread)" in readable(ended[0])
 
 
+def test_the_ends_notices_name_people_by_mention_and_the_grantee_as_you(
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int
+) -> None:
+    """Carol was shared with by mention: the channel and the owner read `@carol`, never her
+    MySafe username, and her own DM says `you`."""
+    request_id = shared_for_an_hour(bot, user, slack, entry)
+    assert bot.runtime.revoker is not None
+    assert bot.runtime.revoker.sweep(now=later(bot, request_id, 1)) == 1
+
+    def told(channel: str) -> str:
+        (said,) = [
+            c.args["text"]
+            for c in slack.calls_to("chat.postMessage")
+            if c.args.get("channel") == channel and "Time is up" in c.args["text"]
+        ]
+        return said
+
+    assert told(APPROVALS).startswith("Time is up: <@UCAROL> (edit) removed from password")
+    assert told("UALICE").startswith("Time is up: <@UCAROL> (edit) removed from password")
+    assert told("UCAROL").startswith("Time is up: you (edit) removed from password")
+    assert "carol (edit)" not in " ".join(told(c) for c in (APPROVALS, "UALICE", "UCAROL"))
+
+
 def test_a_revoke_that_fails_is_shown_until_it_succeeds(
     bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int
 ) -> None:
@@ -93,7 +116,7 @@ def test_a_revoke_that_fails_is_shown_until_it_succeeds(
     bot.runtime.revoker.sweep(now=later(bot, request_id, 1))
     (alert,) = [c for c in slack.calls_to("chat.postMessage") if "could not be removed" in str(c.args)]
     assert alert.args["channel"] == APPROVALS
-    assert "access of carol (edit) to password" in alert.args["text"]
+    assert "access of <@UCAROL> (edit) to password" in alert.args["text"]
     assert "still retrying" in alert.args["text"]
     assert "Give up" in alert.blocks_text() or "Give up" in str(alert.args["blocks"])
     bot.runtime.revoker.sweep(now=later(bot, request_id, 10 * RETRY_BASE))
@@ -122,7 +145,7 @@ def test_an_approver_gives_up_with_the_button(
     given_up = slack.wait_for(
         lambda: [c for c in slack.calls_to("chat.update") if "gave up" in c.args["text"]]
     )[0]
-    assert f"<@{APPROVER}> gave up removing access of carol (edit)" in given_up.args["text"]
+    assert f"<@{APPROVER}> gave up removing access of <@UCAROL> (edit)" in given_up.args["text"]
     assert sweep(bot.runtime) == 0
     assert bot.runtime.revoker.sweep(now=timestamp() + 100 * 86400) == 0  # no more attempts
 
@@ -191,9 +214,9 @@ def test_requests_and_the_home_tab_list_running_shares_and_the_owner_revokes_now
 ) -> None:
     link("UCAROL", "carol")
     request_id = shared_for_an_hour(bot, user, slack, entry)
-    for person in ("UALICE", "UCAROL"):
+    for person, carol in (("UALICE", "<@UCAROL>"), ("UCAROL", "you")):
         listed = ask(user, slack, person, "requests")
-        assert f"*Your time-bound shares* (1)\n*{request_id}* — carol (edit) on password" in listed
+        assert f"*Your time-bound shares* (1)\n*{request_id}* — {carol} (edit) on password" in listed
         assert "ends <!date^" in listed and "owner <@UALICE>" in listed
 
     def home(person: str) -> dict:
@@ -218,7 +241,7 @@ def test_requests_and_the_home_tab_list_running_shares_and_the_owner_revokes_now
     reply = slack.wait_for(
         lambda: [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
     )[0]
-    assert "Time is up: carol (edit) removed" in reply.args["text"]
+    assert "Time is up: <@UCAROL> (edit) removed" in reply.args["text"]
     assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["bobm"]
     (now,) = [r for r in bot.engine.audit.read(request=request_id) if r.event == "revoke.now"]
     assert now.actor == "UALICE"
@@ -250,7 +273,8 @@ def test_a_reminder_offers_extend_to_both_and_revoke_now_to_the_owner(
 
     assert labels(reminder("UALICE")) == ["Extend", "Revoke now"]
     assert labels(reminder("UCAROL")) == ["Extend"]
-    assert f"access of carol (edit) to password {entry}" in reminder("UCAROL").args["text"]
+    assert f"your access (edit) to password {entry}" in reminder("UCAROL").args["text"]
+    assert f"access of <@UCAROL> (edit) to password {entry}" in reminder("UALICE").args["text"]
 
     before = len(slack.responses)
     assert user.click("UCAROL", "revoke_extend", request_id, channel="D1").status_code == 200

@@ -441,3 +441,25 @@ def test_settings_scope_none_still_reads_the_policy(env: dict[str, str], tmp_pat
     path.write_text(POLICY)
     settings = Settings.from_env({"MYSAFE_BOT_POLICY": str(path)}, scope=Scope.NONE, dotenv=None)
     assert settings.policy is not None and settings.policy.rules[0].name == "production"
+
+
+def test_the_digest_tells_apart_exactly_what_decides_differently() -> None:
+    """What a deployment compares (app.approvals.in_force): the rules as applied, settings'
+    defaults included, and the version; never the file's layout."""
+    text = "version: 2\nrules:\n  - name: prod\n    match: {tags: [prod, db]}\n    approvals: 2\n"
+    same = "rules:\n  - approvals: 2\n    match: {tags: [db, prod]}\n    name: prod\nversion: 2\n"
+    policy = parse_policy(text, DEFAULTS)
+    assert policy.version == 2 and policy.digest.startswith("sha256:")
+    assert parse_policy(same, DEFAULTS).digest == policy.digest
+    assert parse_policy(text.replace("version: 2", "version: 3"), DEFAULTS).digest != policy.digest
+    assert parse_policy(text.replace("approvals: 2", "approvals: 1"), DEFAULTS).digest != policy.digest
+    other_defaults = Defaults(DEFAULTS.approvals, frozenset({"U0ONE", "U0TWO"}), DEFAULTS.channel)
+    assert parse_policy(text, other_defaults).digest != policy.digest
+    assert parse_policy(text.replace("version: 2\n", ""), DEFAULTS).version == 0
+
+
+def test_a_version_must_be_a_whole_number_from_1() -> None:
+    with pytest.raises(ConfigError, match="version: Must be greater than or equal to 1"):
+        parse_policy("version: 0\nrules:\n  - name: a\n", DEFAULTS)
+    with pytest.raises(ConfigError, match="version: Not a valid integer"):
+        parse_policy("version: '3'\nrules:\n  - name: a\n", DEFAULTS)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from app import create_app
+from app.jobs import consumer as consumer_module
 from app.runtime import assemble
 from app.services import Services
 from app.slack.front import SlackFront
 from app.storage import connect
+from tests.support.waiting import eventually
 
 
 def test_healthz_and_readyz(settings, services: Services) -> None:
@@ -53,3 +57,51 @@ def test_a_web_process_runs_jobs_unless_told_its_worker_does(
     monkeypatch.setattr(SlackFront, "start_consumer", lambda front: started.append(front))
     create_app(socket_mode=False)
     assert len(started) == (1 if consumes else 0)
+
+
+def test_readyz_says_when_the_job_consumer_of_a_web_process_stopped(
+    settings, services: Services
+) -> None:
+    """A web process that runs jobs (MYSAFE_BOT_WEB_JOBS) is not ready once its consumer's loop
+    is gone: its acks would say "Working on …" with nothing here to do the work."""
+    runtime = assemble(services)
+    assert runtime.front is not None
+    client = create_app(runtime).test_client()
+    consumer = runtime.front.start_consumer()
+    try:
+        assert client.get("/readyz").status_code == 200
+        consumer.stop()  # the loop ends, and the front still counts on it
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json["reason"] == "job consumer: its loop is not running"
+    finally:
+        runtime.front.stop_consumer()
+
+
+def test_readyz_says_when_the_job_consumer_of_a_web_process_hangs(
+    settings, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop stuck in one call (a read that never returns) is as useless as a dead one."""
+    runtime = assemble(services)
+    assert runtime.front is not None
+    client = create_app(runtime).test_client()
+    consumer = runtime.front.start_consumer()
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck_read(*_: object, **__: object) -> list[object]:
+        entered.set()
+        release.wait()
+        return []
+
+    monkeypatch.setattr(consumer._reader, "read", stuck_read)
+    monkeypatch.setattr(consumer_module, "LOOP_STALE", 0.2)
+    try:
+        assert entered.wait(5)
+        ready = eventually(
+            lambda: (r := client.get("/readyz")).status_code == 503 and r, 5, "readyz 503"
+        )
+        assert ready.json["reason"].startswith("job consumer: its loop has not gone round for")
+    finally:
+        release.set()
+        runtime.front.stop_consumer()

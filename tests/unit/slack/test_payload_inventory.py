@@ -16,6 +16,7 @@ saying why) fails `test_every_public_builder_is_in_the_inventory`.
 from __future__ import annotations
 
 import inspect
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -153,6 +154,10 @@ def request(verb: Verb, state: State, kind: Kind = Kind.PASSWORD, **more: Any) -
         "rule_channel": "C0RULE",
         "remind_after": 3600,
         "escalate_to": ("USECURITY1",),
+        # Made under other rules than those in force (the message says so), the longest way.
+        "policy_version": 2**53,
+        "policy": "sha256:" + "f" * 64,
+        "policy_now": 2**53,
     }
     fields.update(more)
     return ChangeRequest(**fields)
@@ -172,7 +177,17 @@ def revokes() -> Iterator[Revoke]:
             for i, name in enumerate(names(MAX_SHARES_PER_REQUEST, "p"))
         )
     )
-    for state in ("scheduled", "retrying", "revoking", "done", "given_up"):
+    # Every person a mention (the longer name where a username could be), what was taken back
+    # and left kept apart, beside a record ended before that (its words only).
+    people = {g.name.casefold(): f"U{i:010d}" for i, g in enumerate(grant.items) if not g.is_group}
+    ended = {
+        "people": people,
+        "undone": grant.items,
+        "left": tuple((g, hostile(300)) for g in grant.items),
+    }
+    for state, structured in itertools.product(
+        ("scheduled", "retrying", "revoking", "done", "given_up"), (False, True)
+    ):
         yield Revoke(
             request_id="R-7K2QF",
             kind=Kind.PASSWORD,
@@ -193,6 +208,7 @@ def revokes() -> Iterator[Revoke]:
             rotate_after=True,
             rotated=state == "done",
             duration=30 * 86400,
+            **(ended if structured else {}),  # type: ignore[arg-type]
         )
 
 
@@ -359,6 +375,7 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.period_field": lambda: _requests_each(lambda r: blocks.period_field(r) or "", "text"),
     "blocks.reason_field": lambda: _requests_each(lambda r: blocks.reason_field(r) or "", "text"),
     "blocks.ticket_field": lambda: _requests_each(lambda r: blocks.ticket_field(r) or "", "text"),
+    "blocks.rules_field": lambda: _requests_each(lambda r: blocks.rules_field(r) or "", "text"),
     "blocks.approval_progress": lambda: _requests_each(
         lambda r: blocks.approval_progress(r, NOW), "text"
     ),
