@@ -1,4 +1,4 @@
-"""`mysafe-bot`: serve, worker, mcp, doctor, keygen, users, policy, sandbox, audit.
+"""`mysafe-bot`: serve, worker, mcp, doctor, keygen, users, policy, sandbox, audit, access.
 
 Every command loads the settings it needs once. A `ConfigError` ends the command with one line
 per bad variable, naming it, and exit code 2; any other `BotError` with one line and exit code
@@ -114,7 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_users(commands)
     _add_policy(commands)
+    _add_access(commands)
     return parser
+
+
+def _add_access(commands: argparse._SubParsersAction) -> None:
+    access = commands.add_parser(
+        "access", help="who has access to an entry now, and through which request"
+    )
+    access.add_argument("kind", choices=("password", "secret"))
+    access.add_argument("id", type=int, help="MySafe's numeric identifier of the entry")
+    access.add_argument(
+        "--as",
+        dest="as_user",
+        required=True,
+        metavar="SLACK_USER_ID",
+        help="whose linked MySafe key reads the entry (MySafe decides what they may see)",
+    )
+    access.add_argument("--json", action="store_true", help="print JSON (the MCP tool's shape)")
+    access.set_defaults(handler=_access)
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
@@ -431,6 +449,12 @@ def _policy_explain(args: argparse.Namespace) -> int:
         tags=args.tags,
         file=args.policy,
     )
+
+
+def _access(args: argparse.Namespace) -> int:
+    from app.ops.access_command import who_has_access
+
+    return who_has_access(args.kind, args.id, as_user=args.as_user, as_json=args.json)
 
 
 def _mcp(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from app import text
@@ -31,6 +31,7 @@ Block = dict[str, Any]
 APPROVE, DENY, RETRY, CANCEL = "approve", "deny", "retry", "cancel"
 NUDGE = "nudge"
 VIEW_CHANGE = "view_change"
+SHOW_ACCESS = "show_access"
 HOME_PAGE = "home_page"
 LOGIN_VIEW, DENY_VIEW, ROTATE_VIEW, CREATE_VIEW = "login", "deny_reason", "rotate", "create"
 
@@ -676,6 +677,62 @@ def entry_text(entry: Entry) -> str:
         f"groups: {text.clip(groups, SHOWN_SHARES)}",
     ]
     return "\n".join(fields)
+
+
+#: Users and groups an `/mysafe access` answer shows; the rest are one click away.
+SHOWN_HOLDERS = 20
+
+
+def access_message(head: str, lines: Sequence[str], *, entry: str) -> tuple[str, list[Block]]:
+    """Who has access, the first `SHOWN_HOLDERS` lines, and *Show all* (value `entry`,
+    `password:312`) when there are more: the count of those left out is always said."""
+    shown, more = lines[:SHOWN_HOLDERS], len(lines) - SHOWN_HOLDERS
+    found = [_section(head), *_sections(shown)]
+    fallback = [head, *shown]
+    if more > 0:
+        said = f"…and {more} more not shown here: *Show all* opens the full list."
+        found += [
+            _context(said),
+            {"type": "actions", "elements": [_button("Show all", SHOW_ACCESS, entry)]},
+        ]
+        fallback.append(said)
+    return "\n".join(fallback), found
+
+
+def access_modal(head: str, lines: Sequence[str], *, command: str) -> Block:
+    """Every line in one modal, as many as Slack's 100 blocks hold; any left out are counted
+    and `command` (the CLI's) named, which lists them all."""
+    found, packed = [_section(head)], 0
+    for chunk, count in _packed(lines):
+        if len(found) == VIEW_BLOCKS - 1:
+            break
+        found.append(_section(chunk))
+        packed += count
+    if packed < len(lines):
+        found.append(
+            _context(f"…and {len(lines) - packed} more not shown: `{text.code(command)}` lists all.")
+        )
+    return {
+        "type": "modal",
+        "callback_id": SHOW_ACCESS,
+        "title": {"type": "plain_text", "text": "Who has access"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": found,
+    }
+
+
+def _packed(lines: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """Lines packed as `_sections` packs them, with how many lines each chunk holds."""
+    chunk, count = "", 0
+    for line in lines:
+        if count and text.units(chunk) + 1 + text.units(line) <= SECTION_LIMIT:
+            chunk, count = f"{chunk}\n{line}", count + 1
+            continue
+        if count:
+            yield chunk, count
+        chunk, count = line, 1
+    if count:
+        yield chunk, count
 
 
 def disabled_text(kind: Kind, identifier: int) -> str:

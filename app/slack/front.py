@@ -46,12 +46,16 @@ from app.slack.commands import UNAVAILABLE
 from app.slack.home_tab import HomeTab
 from app.slack.intake import fast_ack
 from app.slack.payloads import problem
-from app.slack.replies import answer_errors
+from app.slack.replies import access_view, answer_errors
 from app.slack.respond import Respond, Responder
 from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
 from app.slack.web_client import PooledWebClient
+from commands import dispatch
+from commands.context import Context
+from commands.parser import parse
+from commands.replies import AccessShown
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +173,7 @@ class SlackFront:
             self.bolt.action(action_id)(self.durable(kind, work))
         self.bolt.action(blocks.DENY)(self._deny_clicked)
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
+        self.bolt.action(blocks.SHOW_ACCESS)(self._show_access_clicked)
 
     def _extend(self, body: dict[str, Any], respond: Respond | None) -> None:
         """Owner or grantee asks for a new period: a new request, approved like any share.
@@ -389,6 +394,22 @@ class SlackFront:
                     "Only the approvers and the requester of this request can open the full change."
                 )
             self.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))
+
+    def _show_access_clicked(
+        self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        """*Show all* under `/mysafe access`: the entry read again with the clicker's own key
+        (MySafe decides what they see, now), every user and group in a modal."""
+        ack()
+        user, value = body["user"]["id"], str(body["actions"][0].get("value", ""))
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            command = parse(f"access {value.replace(':', ' ', 1)}")
+            context = Context(
+                user_id=user, engine=self.engine, services=self.services, approvers=self.approvers
+            )
+            reply = dispatch.run(context, command)
+            if isinstance(reply, AccessShown):
+                self.client.views_open(trigger_id=body["trigger_id"], view=access_view(reply))
 
     def tell(self, body: dict[str, Any], respond: Callable[..., Any] | None, text: str) -> None:
         """An ephemeral answer to the person who clicked; the channel message is untouched."""

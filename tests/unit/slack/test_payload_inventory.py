@@ -34,7 +34,8 @@ from app.approvals.changes import (
     Verb,
 )
 from app.approvals.disabled import DisabledEntry
-from app.approvals.grants import Grant, Granted
+from app.approvals.given import Given, holders
+from app.approvals.grants import Grant, Granted, rights
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest, State
 from app.errors import (
@@ -48,6 +49,7 @@ from app.errors import (
 from app.mysafe.models import Entry, GroupShare, Kind, ListItem, UserShare
 from app.slack import blocks, periods, replies, revoke_notices
 from commands.replies import (
+    AccessShown,
     Code,
     CreateForm,
     EntryList,
@@ -241,6 +243,36 @@ def _message(built: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"text": fallback, "blocks": found}
 
 
+def access_shown(kind: Kind) -> AccessShown:
+    """Four hundred users and groups at their longest names, each explained by five running
+    requests with many approvers and a long ticket key, or given outside the bot."""
+    shown = entry(kind)
+    given = [
+        Given(
+            f"R-{i}AAAA",
+            "edit" if i % 2 else "view",
+            "UALICE1",
+            hostile(128),
+            tuple(f"U{j:09d}" for j in range(10)),
+            NOW,
+            hostile(64),
+            NOW + 3600 * i,
+        )
+        for i in range(1, 6)
+    ]
+    traces = {key: given for key in list(rights(shown))[::2]}
+    return AccessShown(kind, 2**31 - 1, hostile(10_000), holders(shown, traces, now=NOW))
+
+
+def _access() -> Iterator[Payload]:
+    for kind in Kind:
+        reply = access_shown(kind)
+        yield "message", dict(zip(("text", "blocks"), replies.access_message(reply), strict=True))
+        yield "view", replies.access_view(reply)
+        few = AccessShown(kind, 1, "GCP", reply.holders[:3])
+        yield "message", dict(zip(("text", "blocks"), replies.access_message(few), strict=True))
+
+
 def _replies() -> Iterator[Payload]:
     channel = "C0APPROVALS"
     many = [request(Verb.SHARE, State.PENDING)] * 30
@@ -260,6 +292,7 @@ def _replies() -> Iterator[Payload]:
         *(EntryList(kind, items(kind), hostile(100), page=p) for kind in Kind for p in (1, 2, 999)),
         *(EntryShown(entry(kind)) for kind in Kind),
         RequestList(many, QueuePage(many, 500, 3, 50), time_bound=list(revokes())),
+        *(access_shown(kind) for kind in Kind),
     ):
         yield "text", replies.render_text(reply, channel=channel)
     for form in (
@@ -435,6 +468,10 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
         for r in revokes()
         for owner in (True, False)
     ),
+    "blocks.access_message": _access,
+    "blocks.access_modal": _access,
+    "replies.access_message": _access,
+    "replies.access_view": _access,
     "replies.render_text": _replies,
     "replies.form_view": _replies,
     "replies.refusal_text": _refusals,
