@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from app.approvals.engine import Engine
+from app.approvals.review_campaigns import Reviews
 from app.approvals.revokes import Revoker
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
@@ -48,6 +49,8 @@ class Runtime:
     front: SlackFront | None = None
     #: Ends time-bound shares (the worker runs it; the Slack front's buttons call it).
     revoker: Revoker | None = None
+    #: Access review campaigns (the CLI starts them; the front's cards decide them).
+    reviews: Reviews | None = None
     #: Signs the audit log's checkpoints (the worker runs it).
     checkpointer: Checkpointer | None = None
 
@@ -71,6 +74,8 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     settings = services.settings
     engine = Engine(services)
     engine.listeners.append(engine.disabled)
+    reviews = Reviews(engine)
+    engine.listeners.append(reviews)
     revoker = Revoker(engine)
     callbacks = None
     if settings.webhook_secret:
@@ -83,6 +88,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             engine,
             callbacks=callbacks,
             revoker=revoker,
+            reviews=reviews,
             checkpointer=checkpointer(services),
         )
     from app.slack.approvers import Approvers
@@ -109,7 +115,15 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         home.revoke_changed,
     ]
     slack_front = (
-        SlackFront(services, engine, client, approvers=approvers, home=home, revoker=revoker)
+        SlackFront(
+            services,
+            engine,
+            client,
+            approvers=approvers,
+            home=home,
+            revoker=revoker,
+            reviews=reviews,
+        )
         if front
         else None
     )
@@ -130,6 +144,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         home=home,
         front=slack_front,
         revoker=revoker,
+        reviews=reviews,
         checkpointer=checkpointer(services, publish),
     )
 

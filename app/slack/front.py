@@ -34,6 +34,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.signature import SignatureVerifier
 
 from app.approvals.engine import Engine
+from app.approvals.review_campaigns import Reviews
+from app.approvals.reviews import Choice
 from app.approvals.revokes import Revoker
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
@@ -48,6 +50,7 @@ from app.slack.intake import fast_ack
 from app.slack.payloads import problem
 from app.slack.replies import access_view, answer_errors
 from app.slack.respond import Respond, Responder
+from app.slack.review_cards import REVIEW_KEEP, REVIEW_KEEP_ALL, REVIEW_REMOVE, ReviewCards
 from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
@@ -106,10 +109,13 @@ class SlackFront:
         approvers: Approvers,
         home: HomeTab,
         revoker: Revoker | None = None,
+        reviews: Reviews | None = None,
     ) -> None:
         self.services = services
         self.engine = engine
         self.revoker = revoker
+        self.reviews = reviews
+        self.review_cards = ReviewCards(client, reviews.store) if reviews is not None else None
         self.client = client
         self.approvers = approvers
         self.home = home
@@ -168,6 +174,9 @@ class SlackFront:
             (GIVE_UP, "give_up", self._give_up),
             (REVOKE_NOW, "revoke_now", self._revoke_now),
             (EXTEND, "extend", self._extend),
+            (REVIEW_KEEP, "review_keep", self._review_decided),
+            (REVIEW_REMOVE, "review_remove", self._review_decided),
+            (REVIEW_KEEP_ALL, "review_keep_all", self._review_decided),
         ):
             self.clicks[action_id] = kind
             self.bolt.action(action_id)(self.durable(kind, work))
@@ -394,6 +403,33 @@ class SlackFront:
                     "Only the approvers and the requester of this request can open the full change."
                 )
             self.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))
+
+    def _review_decided(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """*Keep*, *Remove* or *Keep all* on a review card: decided against the entry as it is
+        now, then every reviewer's card of that entry is redrawn (it says who decided)."""
+        user, action = body["user"]["id"], body["actions"][0]
+        name, _, target = str(action.get("value", "")).partition(" ")
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            if self.reviews is None or self.review_cards is None:
+                raise ApprovalError("Reviews are not set up in this process.")
+            campaign = self.reviews.store.campaign(name)
+            if campaign is None:
+                raise ApprovalError(f"There is no review named {name}.")
+            if action["action_id"] == REVIEW_KEEP_ALL:
+                self.reviews.keep_all(name, target, user)
+                entry = target
+            else:
+                choice = Choice.KEEP if action["action_id"] == REVIEW_KEEP else Choice.REMOVE
+                outcome = self.reviews.decide(name, target, user, choice)
+                entry = outcome.line.entry
+                if not outcome.new:
+                    self.tell(
+                        body,
+                        respond,
+                        f"<@{outcome.decided.by}> decided that line already "
+                        f"({outcome.decided.choice.value}); yours was not counted.",
+                    )
+            self.review_cards.redraw(campaign, entry)
 
     def _show_access_clicked(
         self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]

@@ -36,6 +36,7 @@ from app.approvals.changes import (
 from app.approvals.disabled import DisabledEntry
 from app.approvals.given import Given, holders
 from app.approvals.grants import Grant, Granted, rights
+from app.approvals.reviews import Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest, State
 from app.errors import (
@@ -47,7 +48,7 @@ from app.errors import (
     ValidationError,
 )
 from app.mysafe.models import Entry, GroupShare, Kind, ListItem, UserShare
-from app.slack import blocks, periods, replies, revoke_notices
+from app.slack import blocks, periods, replies, review_cards, revoke_notices
 from commands.replies import (
     AccessShown,
     Code,
@@ -273,6 +274,29 @@ def _access() -> Iterator[Payload]:
         yield "message", dict(zip(("text", "blocks"), replies.access_message(few), strict=True))
 
 
+def _review_cards() -> Iterator[Payload]:
+    campaign = Campaign(hostile(64), CampaignState.RUNNING, NOW, NOW + 14 * 86400)
+    for kind in Kind:
+        lines = [
+            Line(kind, 2**31 - 1, hostile(10_000), field, name, "edit", ("UREVIEW01",))
+            for field, name in [
+                *(("users_allowed", n) for n in names(30, "u")),
+                ("groups_allowed", "g"),
+            ]
+        ]
+        decided = {
+            ln.id: Decided(
+                Choice.REMOVE if i % 2 else Choice.KEEP, "UREVIEW01", NOW, "R-7K2QF", hostile(300)
+            )
+            for i, ln in enumerate(lines[::3])
+        }
+        parts = review_cards.pages(lines)
+        for page, part in enumerate(parts, start=1):
+            for decisions in ({}, decided):
+                found = review_cards.card(campaign, part, decisions, page=page, of=len(parts))
+                yield "message", dict(zip(("text", "blocks"), found, strict=True))
+
+
 def _replies() -> Iterator[Payload]:
     channel = "C0APPROVALS"
     many = [request(Verb.SHARE, State.PENDING)] * 30
@@ -472,6 +496,7 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.access_modal": _access,
     "replies.access_message": _access,
     "replies.access_view": _access,
+    "review_cards.card": _review_cards,
     "replies.render_text": _replies,
     "replies.form_view": _replies,
     "replies.refusal_text": _refusals,
@@ -484,9 +509,10 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
 #: Public functions of those modules that build no payload, and why.
 NOT_PAYLOADS = {
     "blocks.is_shortened": "a yes/no about a request (whether View full change is offered)",
+    "review_cards.pages": "splits a card's lines into pages (each page is drawn by `card`)",
 }
 
-MODULES: tuple[ModuleType, ...] = (blocks, periods, replies, revoke_notices)
+MODULES: tuple[ModuleType, ...] = (blocks, periods, replies, revoke_notices, review_cards)
 
 
 def public_functions() -> set[str]:

@@ -1,0 +1,144 @@
+"""Access review cards: one DM per reviewer and entry (a page per `CARD_LINES` grantees), each
+grantee with *Keep* and *Remove*, and *Keep all* for the entry; a decided line shows who
+decided, on every reviewer's card of that entry.
+
+Button values are `campaign line-id` (a line) or `campaign entry` (*Keep all*); the click is
+a durable job like Approve (`SlackFront`), which calls `app.approvals.review_campaigns` and
+then redraws the entry's cards here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app import text
+from app.approvals.reviews import Campaign, Choice, Decided, Line, ReviewStore, by_entry
+from app.slack.blocks import date
+
+log = logging.getLogger(__name__)
+
+Block = dict[str, Any]
+
+REVIEW_KEEP, REVIEW_REMOVE, REVIEW_KEEP_ALL = "review_keep", "review_remove", "review_keep_all"
+#: Grantees per card: two blocks each, with the heading, *Keep all* and a footer under 50.
+CARD_LINES = 20
+
+
+def pages(lines: Sequence[Line]) -> list[Sequence[Line]]:
+    return [lines[i : i + CARD_LINES] for i in range(0, len(lines), CARD_LINES)] or [lines]
+
+
+def card(
+    campaign: Campaign, lines: Sequence[Line], decisions: Mapping[str, Decided], *, page: int, of: int
+) -> tuple[str, list[Block]]:
+    """One page of one entry's card: the fallback text and the blocks."""
+    first = lines[0]
+    where = f"{first.kind.label} {first.identifier} “{text.clip(first.entry_name, 200)}”"
+    head = (
+        f"*Access review {text.inline(campaign.name)}*: who should keep access to {where}? "
+        f"Due {date(campaign.due)}."
+    )
+    if of > 1:
+        head += f" (part {page} of {of})"
+    found: list[Block] = [_section(head)]
+    open_lines = 0
+    for line in lines:
+        decided = decisions.get(line.id)
+        found.append(_section(_line_text(line, decided)))
+        if decided is None:
+            open_lines += 1
+            value = f"{campaign.name} {line.id}"
+            found.append(
+                {
+                    "type": "actions",
+                    "elements": [
+                        _button("Keep", REVIEW_KEEP, value, "primary"),
+                        _button("Remove", REVIEW_REMOVE, value, "danger"),
+                    ],
+                }
+            )
+    if open_lines:
+        entry = f"{campaign.name} {first.entry}"
+        found.append({"type": "actions", "elements": [_button("Keep all", REVIEW_KEEP_ALL, entry, "")]})
+    found.append(
+        _context(
+            "Remove files an unshare request that the approvers decide; it is applied with "
+            "your own MySafe key."
+        )
+    )
+    fallback = f"Access review {campaign.name}: {where}, {open_lines} to decide"
+    return text.plain(fallback), found
+
+
+def _line_text(line: Line, decided: Decided | None) -> str:
+    who = f"group {line.name}" if line.is_group else line.name
+    shown = f"*{text.inline(who)}* ({line.right})"
+    if decided is None:
+        return shown
+    if decided.choice is Choice.KEEP:
+        return f"{shown}: ✅ kept by <@{decided.by}> {date(decided.at)}"
+    request = f" as `{decided.request}`" if decided.request else ""
+    result = f" — {text.inline(decided.result)}" if decided.result else ""
+    return f"{shown}: 🗑 removal asked by <@{decided.by}>{request}{result}"
+
+
+def _section(value: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": value, "verbatim": True}}
+
+
+def _context(value: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": value, "verbatim": True}]}
+
+
+def _button(label: str, action_id: str, value: str, style: str) -> Block:
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action_id,
+        "value": value,
+    }
+    return {**button, "style": style} if style else button
+
+
+class ReviewCards:
+    """Posts each reviewer's cards and redraws an entry's cards after a decision."""
+
+    def __init__(self, client: WebClient, store: ReviewStore) -> None:
+        self.client = client
+        self.store = store
+
+    def post(self, campaign: Campaign, lines: Sequence[Line]) -> int:
+        """DM every reviewer a card per entry they review; returns how many were posted."""
+        posted = 0
+        for entry, entry_lines in by_entry(lines).items():
+            parts = pages(entry_lines)
+            for reviewer in entry_lines[0].reviewers:
+                for page, part in enumerate(parts, start=1):
+                    fallback, found = card(campaign, part, {}, page=page, of=len(parts))
+                    answer = self.client.chat_postMessage(channel=reviewer, text=fallback, blocks=found)
+                    where = (str(answer["channel"]), str(answer["ts"]))
+                    self.store.add_card(campaign.name, reviewer, entry, page, where)
+                    posted += 1
+        return posted
+
+    def redraw(self, campaign: Campaign, entry: str) -> None:
+        """Every reviewer's card of `entry`, as the decisions stand now."""
+        lines = [ln for ln in self.store.lines(campaign.name) if ln.entry == entry]
+        decisions = self.store.decisions(campaign.name)
+        parts = pages(lines)
+        for _reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
+            if page > len(parts):
+                continue
+            fallback, found = card(campaign, parts[page - 1], decisions, page=page, of=len(parts))
+            try:
+                self.client.chat_update(channel=channel, ts=ts, text=fallback, blocks=found)
+            except SlackApiError as error:  # one card not redrawn leaves the others right
+                log.warning(
+                    "review card not updated",
+                    extra={"event": "review.card_failed", "error": error.response.get("error", "")},
+                )
