@@ -123,7 +123,11 @@ HEADLINE_NAMES = 3
 def headline(request: ChangeRequest) -> str:
     """Who asks for what, in one line: "@priya asks to give *@alice edit* access to
     password 312 “GCP console”"."""
-    via = {"ticket": " via a ticket", "mcp": " via an AI assistant (MCP)"}.get(request.source, "")
+    via = {
+        "ticket": " via a ticket",
+        "mcp": " via an AI assistant (MCP)",
+        "review": " in an access review",
+    }.get(request.source, "")
     return f"<@{request.requester}> asks{via} to {_WANTS[request.change.verb](request)}"
 
 

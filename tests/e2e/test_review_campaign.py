@@ -23,7 +23,7 @@ from app.sandbox.emulator import Emulator
 from app.slack.review_cards import REVIEW_KEEP, REVIEW_KEEP_ALL, REVIEW_REMOVE
 from tests.e2e.test_slack_verbs import APPROVER, approval_posts, dms_to, readable, request_id_in
 from tests.support.slack_fake import SlackCall, SlackFake
-from tests.support.slack_harness import Bot
+from tests.support.slack_harness import Bot, served_bot
 from tests.support.slack_requests import SlackClient
 
 
@@ -133,7 +133,7 @@ def test_a_removal_goes_through_the_engine_with_the_reviewers_key_and_is_read_ba
     click(user, "UALICE", REVIEW_REMOVE, value)
     post = slack.wait_for(lambda: approval_posts(slack))[0]
     request_id = request_id_in(post.blocks_text())
-    assert "group Ops" in post.blocks_text()
+    assert "group Ops" in post.blocks_text() and "in an access review" in post.blocks_text()
     assert emulator.get_password(prod)["groups_allowed"] != []  # nothing without an approver
 
     assert user.click(APPROVER, "approve", request_id).status_code == 200
@@ -146,7 +146,7 @@ def test_a_removal_goes_through_the_engine_with_the_reviewers_key_and_is_read_ba
     decided = slack.wait_for(
         lambda: (
             (d := reviews.store.decisions("Q1")[line(prod, "ops", "groups_allowed")]).result
-            != "pending"
+            not in ("", "pending")
             and d
         )
     )
@@ -269,3 +269,46 @@ def test_the_report_has_every_line_and_its_digest_is_in_the_audit_log(
         audited.facts["json_sha256"] == hashlib.sha256((tmp_path / "Q1.json").read_bytes()).hexdigest()
     )
     assert audited.facts["csv_sha256"] in capsys.readouterr().out
+
+
+@pytest.fixture
+def review_policy(tmp_path: Path) -> Path:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(
+        "rules:\n"
+        "  - name: review-removals\n"
+        "    match: {verbs: [unshare], sources: [review]}\n"
+        "    approvals: 0\n"
+        "  - name: default\n"
+        "    approvals: 1\n"
+    )
+    return policy
+
+
+def test_a_policy_rule_may_apply_review_removals_at_once(
+    review_policy: Path,
+    slack_env: dict[str, str],
+    redis,
+    emulator: Emulator,
+    link,
+    monkeypatch: pytest.MonkeyPatch,
+    slack: SlackFake,
+) -> None:
+    with served_bot({**slack_env, "MYSAFE_BOT_POLICY": str(review_policy)}, redis) as bot:
+        link("UALICE", "alices")
+        emulator.add_user("bobm")
+        prod = emulator.add_password(
+            "alices",
+            name="Prod DB",
+            username="dba",
+            password="x-Pa55word!",
+            tags="prod",
+            users_allowed=[{"username": "bobm"}],
+        )
+        reviews = bot.runtime.reviews
+        assert reviews is not None
+        reviews.start(name="Q2", due=86400)
+        outcome = reviews.decide("Q2", line(prod, "bobm"), "UALICE", Choice.REMOVE)
+        assert outcome.new and outcome.decided.result == "removed"
+        assert emulator.get_password(prod)["users_allowed"] == []
+        assert bot.engine.get(outcome.decided.request).rule == "review-removals"
