@@ -11,7 +11,8 @@ The hash is on the entry's hash tag with its lock and access records. It is writ
 apply that holds the entry lock (`Engine._write_entry`), so its read-modify-write of one
 field never races another apply of the same entry. A share adds its `Given` (a permanent share
 replaces the earlier permanent ones it covers; an extension replaces the share it extends);
-an unshare forgets the principal. Each `Given` copies what people read (requester, approvers,
+an unshare forgets the principal; a reduction to view is the one request that explains
+what is left. Each `Given` copies what people read (requester, approvers,
 ticket, date), so it outlives the request record's retention. The hash lives `RETENTION`
 seconds past its last write: a share older than that, untouched since, reads as "given
 outside the bot", which is what the bot can then still vouch for.
@@ -158,7 +159,7 @@ class GivenBook:
         """Trace what an applied share or unshare gives each principal it names; other verbs
         give nobody anything."""
         change = request.change
-        if change.verb not in (Verb.SHARE, Verb.UNSHARE) or change.identifier is None:
+        if change.verb not in (Verb.SHARE, Verb.UNSHARE, Verb.REDUCE) or change.identifier is None:
             return
         key = self.key(change.kind, change.identifier)
         items = named(change)
@@ -172,6 +173,8 @@ class GivenBook:
                 continue
             earlier = [Given.from_json(g) for g in json.loads(current[field] or "[]")]
             given = Given.of(request, item.after, at=at, until=until)
+            if change.verb is Verb.REDUCE:  # it sets the right: nothing earlier explains it
+                earlier = []
             trace = after_share(earlier, given, extends=change.extends, now=at)
             writes[field] = json.dumps([g.to_json() for g in trace])
         pipe = self.redis.pipeline(transaction=True)

@@ -5,12 +5,13 @@
   (with its first reviewer's key) and every user and group on it becomes a line.
 - `decide` re-reads the entry with the deciding reviewer's key first: a line whose right
   changed since the card was made is not decided (the card never applies a decision to a list
-  it did not show). The decision is then claimed atomically (one per line). *Remove* becomes an
-  ordinary unshare request filed as the reviewer, under the policy (source `review`): approvers
-  decide it as any other, and the engine applies it with the reviewer's own key.
+  it did not show). The decision is then claimed atomically (one per line). *Remove* and
+  *Reduce to view* become ordinary requests (unshare, reduce) filed as the reviewer, under the
+  policy (source `review`): approvers decide them as any other, and the engine applies them
+  with the reviewer's own key.
 - As a listener of the engine, it files each removal's outcome on its line: once applied, the
-  entry is read back with the reviewer's key (`removed`, or `drift: …` when it still shows the
-  grantee); a request denied, expired or failed is said so.
+  entry is read back with the reviewer's key (`removed` / `reduced`, or `drift: …` when it
+  does not show that); a request denied, expired or failed is said so.
 - `report` gives every line with its decision as CSV and JSON, and records their SHA-256 in
   the audit log.
 """
@@ -25,7 +26,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.approvals.changes import GROUPS, Change, Verb
+from app.approvals.changes import EDIT, GROUPS, VIEW, Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import named, rights
 from app.approvals.reviews import (
@@ -41,7 +42,7 @@ from app.approvals.reviews import (
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.errors import ApprovalError, BotError, ValidationError
-from app.mysafe.models import Kind
+from app.mysafe.models import GroupShare, Kind, UserShare
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ class Reviews:
     def decide(self, name: str, line: str, reviewer: str, choice: Choice) -> Outcome:
         """One reviewer's decision on one line, made only against the entry as it is now."""
         found = self._line(name, line, reviewer)
+        if choice is Choice.REDUCE and found.right != EDIT:
+            raise ApprovalError(f"{found.name} has view already: there is nothing to reduce.")
         self._still_shown(found, reviewer)
         return self._claim(name, found, reviewer, choice)
 
@@ -195,7 +198,7 @@ class Reviews:
             raise ApprovalError(f"The review {name} is not running any more; nothing was decided.")
         if claim.earlier is not None:
             return Outcome(line, claim.earlier, new=False)
-        if choice is Choice.REMOVE:
+        if choice is not Choice.KEEP:
             decided = self._file_removal(name, line, reviewer, decided)
         self.engine.audit.record(
             "review.decided",
@@ -208,20 +211,30 @@ class Reviews:
         return Outcome(line, decided, new=True)
 
     def _file_removal(self, name: str, line: Line, reviewer: str, decided: Decided) -> Decided:
+        """Remove or reduce: an ordinary change request, filed as the reviewer."""
         group = line.field == GROUPS
-        change = Change(
-            Verb.UNSHARE,
-            line.kind,
-            line.identifier,
-            remove_users=() if group else (line.name,),
-            remove_groups=(line.name,) if group else (),
-        )
+        if decided.choice is Choice.REDUCE:
+            change = Change(
+                Verb.REDUCE,
+                line.kind,
+                line.identifier,
+                add_users=() if group else (UserShare(line.name, False),),
+                add_groups=(GroupShare(line.name, False),) if group else (),
+            )
+        else:
+            change = Change(
+                Verb.UNSHARE,
+                line.kind,
+                line.identifier,
+                remove_users=() if group else (line.name,),
+                remove_groups=(line.name,) if group else (),
+            )
         self.store.expect(name, line.id)
         try:
             request = self.engine.submit(
                 change,
                 requester=reviewer,
-                reason=f"access review {name}: removed by a reviewer",
+                reason=f"access review {name}: decided by a reviewer",
                 source=SOURCE,
                 idempotency_key=f"review:{name}:{line.id}",
             )
@@ -252,6 +265,8 @@ class Reviews:
         except BotError as error:
             return f"not verified: {error}"
         now = rights(entry).get((line.field, line.name.casefold()))
+        if request.change.verb is Verb.REDUCE:
+            return "reduced" if now is not None and now[1] == VIEW else f"drift: {_said(now)}"
         return "removed" if now is None else f"drift: still {now[1]}"
 
     # --- status and report --------------------------------------------------------------------
@@ -292,6 +307,10 @@ class Reviews:
         return report
 
 
+def _said(now: tuple[str, str] | None) -> str:
+    return "no access" if now is None else f"still {now[1]}"
+
+
 def _tagged(tags: str, wanted: set[str]) -> bool:
     if not wanted:
         return True
@@ -306,7 +325,9 @@ def _totals(rows: Sequence[dict[str, object]]) -> dict[str, int]:
         "undecided": sum(r["decision"] == "undecided" for r in rows),
         "kept": sum(r["decision"] == "keep" for r in rows),
         "remove_decided": sum(r["decision"] == "remove" for r in rows),
+        "reduce_decided": sum(r["decision"] == "reduce" for r in rows),
         "removed": results.count("removed"),
+        "reduced": results.count("reduced"),
         "pending": results.count("pending"),
         "drift": sum(r.startswith("drift") for r in results),
     }

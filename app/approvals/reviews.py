@@ -40,6 +40,8 @@ RETENTION = 400 * 86400
 class Choice(Enum):
     KEEP = "keep"
     REMOVE = "remove"
+    #: Edit lowered to view (offered only on lines with edit).
+    REDUCE = "reduce"
 
 
 class CampaignState(Enum):
@@ -86,8 +88,9 @@ def line_id(kind: Kind, identifier: int, field: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class Decided:
-    """A line's decision: who, when, and for a removal its request and verified result
-    (`pending` until applied, then `removed`, `drift: …`, or the request's end: `denied` …)."""
+    """A line's decision: who, when, and for a removal or reduction its request and verified
+    result (`pending` until applied, then `removed` / `reduced`, `drift: …`, or the request's
+    end: `denied` …)."""
 
     choice: Choice
     by: str
@@ -306,7 +309,7 @@ def jsonable(line: Line, decided: Decided | None) -> dict[str, Any]:
         "decided_by": decided.by if decided else "",
         "decided_at": decided.at if decided else "",
         "request": decided.request if decided else "",
-        "result": (decided.result or ("kept" if decided.choice is Choice.KEEP else ""))
+        "result": (decided.result or ("kept" if decided.choice is Choice.KEEP else "pending"))
         if decided
         else "",
     }

@@ -143,6 +143,12 @@ def _unshare_wants(request: ChangeRequest) -> str:
     return f"take away *{named}*’s access to {entry_label(request)}"
 
 
+def _reduce_wants(request: ChangeRequest) -> str:
+    lowered = [d for d in request.diff if d.principal and d.action == "lower"]
+    named = _names([_who(d, request.people) for d in lowered]) if lowered else "nobody"
+    return f"reduce *{named}* to view on {entry_label(request)}"
+
+
 def _update_wants(request: ChangeRequest) -> str:
     names = [text.inline(field_label(d.field)) for d in request.diff if not d.principal]
     return f"change *{_names(names)}* of {entry_label(request)}"
@@ -173,6 +179,7 @@ _WANTS = {
     Verb.CREATE: _create_wants,
     Verb.DISABLE: _disable_wants,
     Verb.ENABLE: _enable_wants,
+    Verb.REDUCE: _reduce_wants,
 }
 
 
@@ -199,6 +206,7 @@ def principal_line(line: DiffLine, people: Mapping[str, str]) -> str:
     return {
         "add": f"+ {who} ({line.after})",
         "raise": f"↑ {who}: {line.before} → {line.after}",
+        "lower": f"↓ {who}: {line.before} → {line.after}",
         "remove": f"− {who} (had {line.before})",
         "keep": f"= {who} ({line.after}): has it already, no change",
         "absent": f"− {who}: has no access now, nothing to remove",
@@ -249,6 +257,7 @@ def _summary(line: DiffLine, people: Mapping[str, str]) -> str:
     return {
         "add": f"+ {who} ({line.after})",
         "raise": f"↑ {who} ({line.after})",
+        "lower": f"↓ {who} ({line.after})",
         "remove": f"− {who}",
         "keep": f"= {who} (no change)",
         "absent": f"− {who} (no access)",

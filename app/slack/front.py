@@ -50,7 +50,13 @@ from app.slack.intake import fast_ack
 from app.slack.payloads import problem
 from app.slack.replies import access_view, answer_errors
 from app.slack.respond import Respond, Responder
-from app.slack.review_cards import REVIEW_KEEP, REVIEW_KEEP_ALL, REVIEW_REMOVE, ReviewCards
+from app.slack.review_cards import (
+    REVIEW_KEEP,
+    REVIEW_KEEP_ALL,
+    REVIEW_REDUCE,
+    REVIEW_REMOVE,
+    ReviewCards,
+)
 from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
@@ -176,6 +182,7 @@ class SlackFront:
             (EXTEND, "extend", self._extend),
             (REVIEW_KEEP, "review_keep", self._review_decided),
             (REVIEW_REMOVE, "review_remove", self._review_decided),
+            (REVIEW_REDUCE, "review_reduce", self._review_decided),
             (REVIEW_KEEP_ALL, "review_keep_all", self._review_decided),
         ):
             self.clicks[action_id] = kind
@@ -405,8 +412,9 @@ class SlackFront:
             self.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))
 
     def _review_decided(self, body: dict[str, Any], respond: Respond | None) -> None:
-        """*Keep*, *Remove* or *Keep all* on a review card: decided against the entry as it is
-        now, then every reviewer's card of that entry is redrawn (it says who decided)."""
+        """*Keep*, *Remove*, *Reduce to view* or *Keep all* on a review card: decided against
+        the entry as it is now, then every reviewer's card of that entry is redrawn (it says who
+        decided)."""
         user, action = body["user"]["id"], body["actions"][0]
         name, _, target = str(action.get("value", "")).partition(" ")
         with answer_errors(lambda text: self.tell(body, respond, text)):
@@ -419,7 +427,7 @@ class SlackFront:
                 self.reviews.keep_all(name, target, user)
                 entry = target
             else:
-                choice = Choice.KEEP if action["action_id"] == REVIEW_KEEP else Choice.REMOVE
+                choice = _CHOICES[action["action_id"]]
                 outcome = self.reviews.decide(name, target, user, choice)
                 entry = outcome.line.entry
                 if not outcome.new:
@@ -484,6 +492,10 @@ class SlackFront:
         else:
             log.error("listener failed", exc_info=error, extra={"event": "slack.error"})
         return None
+
+
+#: A review card's button -> the decision it makes.
+_CHOICES = {REVIEW_KEEP: Choice.KEEP, REVIEW_REMOVE: Choice.REMOVE, REVIEW_REDUCE: Choice.REDUCE}
 
 
 def _ack(ack: Callable[..., Any]) -> None:

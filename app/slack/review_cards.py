@@ -1,6 +1,6 @@
 """Access review cards: one DM per reviewer and entry (a page per `CARD_LINES` grantees), each
-grantee with *Keep* and *Remove*, and *Keep all* for the entry; a decided line shows who
-decided, on every reviewer's card of that entry.
+grantee with *Keep*, *Remove* and (for edit) *Reduce to view*, and *Keep all* for the entry; a
+decided line shows who decided, on every reviewer's card of that entry.
 
 Button values are `campaign line-id` (a line) or `campaign entry` (*Keep all*); the click is
 a durable job like Approve (`SlackFront`), which calls `app.approvals.review_campaigns` and
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 Block = dict[str, Any]
 
 REVIEW_KEEP, REVIEW_REMOVE, REVIEW_KEEP_ALL = "review_keep", "review_remove", "review_keep_all"
+REVIEW_REDUCE = "review_reduce"
 #: Grantees per card: two blocks each, with the heading, *Keep all* and a footer under 50.
 CARD_LINES = 20
 
@@ -53,22 +54,20 @@ def card(
         if decided is None:
             open_lines += 1
             value = f"{campaign.name} {line.id}"
-            found.append(
-                {
-                    "type": "actions",
-                    "elements": [
-                        _button("Keep", REVIEW_KEEP, value, "primary"),
-                        _button("Remove", REVIEW_REMOVE, value, "danger"),
-                    ],
-                }
-            )
+            choices = [
+                _button("Keep", REVIEW_KEEP, value, "primary"),
+                _button("Remove", REVIEW_REMOVE, value, "danger"),
+            ]
+            if line.right == "edit":
+                choices.append(_button("Reduce to view", REVIEW_REDUCE, value, ""))
+            found.append({"type": "actions", "elements": choices})
     if open_lines:
         entry = f"{campaign.name} {first.entry}"
         found.append({"type": "actions", "elements": [_button("Keep all", REVIEW_KEEP_ALL, entry, "")]})
     found.append(
         _context(
-            "Remove files an unshare request that the approvers decide; it is applied with "
-            "your own MySafe key."
+            "Remove and Reduce to view file a change request that the approvers decide; it "
+            "is applied with your own MySafe key."
         )
     )
     fallback = f"Access review {campaign.name}: {where}, {open_lines} to decide"
@@ -84,7 +83,9 @@ def _line_text(line: Line, decided: Decided | None) -> str:
         return f"{shown}: ✅ kept by <@{decided.by}> {date(decided.at)}"
     request = f" as `{decided.request}`" if decided.request else ""
     result = f" — {text.inline(decided.result)}" if decided.result else ""
-    return f"{shown}: 🗑 removal asked by <@{decided.by}>{request}{result}"
+    asked = "reduction to view" if decided.choice is Choice.REDUCE else "removal"
+    mark = "↓" if decided.choice is Choice.REDUCE else "🗑"
+    return f"{shown}: {mark} {asked} asked by <@{decided.by}>{request}{result}"
 
 
 def _section(value: str) -> Block:

@@ -20,7 +20,7 @@ from app.approvals.store import State
 from app.cli import main
 from app.errors import ApprovalError
 from app.sandbox.emulator import Emulator
-from app.slack.review_cards import REVIEW_KEEP, REVIEW_KEEP_ALL, REVIEW_REMOVE
+from app.slack.review_cards import REVIEW_KEEP, REVIEW_KEEP_ALL, REVIEW_REDUCE, REVIEW_REMOVE
 from tests.e2e.test_slack_verbs import APPROVER, approval_posts, dms_to, readable, request_id_in
 from tests.support.slack_fake import SlackCall, SlackFake
 from tests.support.slack_harness import Bot, served_bot
@@ -159,6 +159,38 @@ def test_a_removal_goes_through_the_engine_with_the_reviewers_key_and_is_read_ba
     assert (
         f"removal asked by <@UALICE> as `{request_id}`" in redrawn(slack, "removal asked").blocks_text()
     )
+
+
+def test_reduce_to_view_is_offered_for_edit_and_lowers_the_right_through_the_engine(
+    started: str,
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    entries: tuple[int, int],
+) -> None:
+    prod, _ = entries
+    offered = buttons(card_of(slack, "UALICE"))
+    assert (REVIEW_REDUCE, line(prod, "bobm")) not in offered  # view already
+    click(user, "UALICE", REVIEW_REDUCE, offered[(REVIEW_REDUCE, line(prod, "dave"))])
+    post = slack.wait_for(lambda: approval_posts(slack))[0]
+    assert "reduce *dave* to view" in readable(post) and "↓ dave: edit → view" in readable(post)
+    request_id = request_id_in(post.blocks_text())
+    assert user.click(APPROVER, "approve", request_id).status_code == 200
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    decided = slack.wait_for(
+        lambda: (
+            (d := reviews.store.decisions("Q1")[line(prod, "dave")]).result not in ("", "pending") and d
+        )
+    )
+    assert (decided.choice, decided.result) == (Choice.REDUCE, "reduced")
+    dave = next(u for u in emulator.get_password(prod)["users_allowed"] if u["username"] == "dave")
+    assert dave["can_edit"] is False
+    others = [u for u in emulator.get_password(prod)["users_allowed"] if u["username"] != "dave"]
+    assert {u["username"] for u in others} == {"bobm", "carol", "erin"}
+    with pytest.raises(ApprovalError, match="nothing to reduce"):
+        reviews.decide("Q1", line(prod, "bobm"), "UALICE", Choice.REDUCE)
 
 
 def test_a_keep_shows_who_decided_on_every_reviewers_card_and_a_second_click_is_not_counted(

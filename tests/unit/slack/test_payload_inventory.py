@@ -87,11 +87,10 @@ def sharing_diff(verb: Verb) -> tuple[DiffLine, ...]:
     """MAX_SHARES_PER_REQUEST people and groups, in every kind of sharing line."""
     users = names(MAX_SHARES_PER_REQUEST // 2, "u")
     groups = names(MAX_SHARES_PER_REQUEST - len(users), "g")
-    rights = (
-        [("", "edit"), ("view", "edit"), ("edit", "edit"), ("", "")]
-        if verb is Verb.SHARE
-        else [("edit", ""), ("view", ""), ("", "")]
-    )
+    rights = {
+        Verb.SHARE: [("", "edit"), ("view", "edit"), ("edit", "edit"), ("", "")],
+        Verb.REDUCE: [("edit", "view"), ("view", "view"), ("", "")],
+    }.get(verb, [("edit", ""), ("view", ""), ("", "")])
     lines = [
         DiffLine("users_allowed", *rights[i % len(rights)], principal=name)
         for i, name in enumerate(users)
@@ -115,13 +114,13 @@ def field_diff(kind: Kind, verb: Verb) -> tuple[DiffLine, ...]:
 
 
 def request(verb: Verb, state: State, kind: Kind = Kind.PASSWORD, **more: Any) -> ChangeRequest:
-    sharing = verb in (Verb.SHARE, Verb.UNSHARE)
-    users = tuple(UserShare(n, True) for n in names(3, "u")) if sharing else ()
+    sharing = verb in (Verb.SHARE, Verb.UNSHARE, Verb.REDUCE)
+    users = tuple(UserShare(n, verb is not Verb.REDUCE) for n in names(3, "u")) if sharing else ()
     change = Change(
         verb,
         kind,
         None if verb is Verb.CREATE else 2**31 - 1,
-        add_users=users if verb is Verb.SHARE else (),
+        add_users=users if verb in (Verb.SHARE, Verb.REDUCE) else (),
         remove_users=tuple(u.username for u in users) if verb is Verb.UNSHARE else (),
         duration=30 * 86400 if verb is Verb.SHARE else 0,
         rotate_after=verb is Verb.SHARE,
@@ -390,7 +389,8 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.headline": lambda: _requests_each(blocks.headline, "text"),
     "blocks.principal_line": lambda: (
         ("text", blocks.principal_line(d, people))
-        for d in sharing_diff(Verb.SHARE)
+        for verb in (Verb.SHARE, Verb.UNSHARE, Verb.REDUCE)
+        for d in sharing_diff(verb)
         for people in ({}, {d.principal.casefold(): "U0MENTIONED"})  # named by mention, or not
     ),
     "blocks.field_line": lambda: (
