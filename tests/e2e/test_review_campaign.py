@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,16 @@ from app.approvals.store import State
 from app.cli import main
 from app.errors import ApprovalError
 from app.sandbox.emulator import Emulator
-from app.slack.review_cards import REVIEW_KEEP, REVIEW_KEEP_ALL, REVIEW_REDUCE, REVIEW_REMOVE
+from app.slack.review_cards import (
+    REVIEW_KEEP,
+    REVIEW_KEEP_ALL,
+    REVIEW_REDUCE,
+    REVIEW_REMOVE,
+    ReviewCards,
+)
 from tests.e2e.test_slack_verbs import APPROVER, approval_posts, dms_to, readable, request_id_in
 from tests.support.slack_fake import SlackCall, SlackFake
-from tests.support.slack_harness import Bot, served_bot
+from tests.support.slack_harness import SIGNING_SECRET, Bot, served_bot
 from tests.support.slack_requests import SlackClient
 
 
@@ -344,3 +352,72 @@ def test_a_policy_rule_may_apply_review_removals_at_once(
         assert outcome.new and outcome.decided.result == "removed"
         assert emulator.get_password(prod)["users_allowed"] == []
         assert bot.engine.get(outcome.decided.request).rule == "review-removals"
+
+
+@pytest.mark.slow
+def test_a_campaign_of_500_shares_across_50_reviewers_runs_end_to_end(
+    review_policy: Path,
+    slack_env: dict[str, str],
+    redis,
+    emulator: Emulator,
+    link,
+    slack: SlackFake,
+    tmp_path: Path,
+) -> None:
+    """50 reviewers each own an entry shared with 10 people; all click at once (8 at a time):
+    8 keeps and 2 removals each, removals applied at once under the policy and read back."""
+    grantees = [f"g{i:02d}" for i in range(30)]
+    for name in grantees:
+        emulator.add_user(name)
+    with served_bot({**slack_env, "MYSAFE_BOT_POLICY": str(review_policy)}, redis) as bot:
+        user = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        reviewers = [f"UREV{i:03d}" for i in range(50)]
+        for i, reviewer in enumerate(reviewers):
+            link(reviewer, f"rev{i:03d}")
+            emulator.add_password(
+                f"rev{i:03d}",
+                name=f"Entry {i}",
+                username="svc",
+                password="x-Pa55word!",
+                users_allowed=[{"username": grantees[(i + j) % 30]} for j in range(10)],
+            )
+        reviews = bot.runtime.reviews
+        assert reviews is not None
+        began = time.monotonic()
+        campaign, lines = reviews.start(name="Big", due=86400)
+        cards = ReviewCards(bot.runtime.slack, reviews.store).post(campaign, lines)
+        started = time.monotonic() - began
+        assert (len(lines), cards) == (500, 50)
+
+        clicks = []
+        for card in (
+            c for c in slack.calls_to("chat.postMessage") if c.args["channel"].startswith("UREV")
+        ):
+            found = sorted(v for (action, _), v in buttons(card).items() if action == REVIEW_KEEP)
+            for index, value in enumerate(found):
+                action = REVIEW_REMOVE if index < 2 else REVIEW_KEEP
+                clicks.append((card.args["channel"], action, value))
+        assert len(clicks) == 500
+        began = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda c: click(user, *c), clicks))
+        settled = slack.wait_for(
+            lambda: (
+                len(d := reviews.store.decisions("Big")) == 500
+                and all(
+                    x.result not in ("", "pending") for x in d.values() if x.choice is Choice.REMOVE
+                )
+                and d
+            ),
+            timeout=300,
+        )
+        decided = time.monotonic() - began
+        report = reviews.report("Big")
+        assert report.totals["kept"] == 400 and report.totals["removed"] == 100
+        assert report.totals["drift"] == 0 and report.totals["undecided"] == 0
+        assert all(settled[ln.id].by in ln.reviewers for ln in lines)
+        remaining = sum(
+            len(emulator.get_password(ln.identifier)["users_allowed"]) for ln in lines[::10]
+        )
+        assert remaining == 50 * 8
+        print(f"\n500 lines / 50 reviewers: start {started:.2f} s, 500 clicks decided {decided:.2f} s")
