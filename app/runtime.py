@@ -109,7 +109,9 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         gains_access=engine.gains_access,
     )
     home = HomeTab(engine, client, approvers)
-    engine.listeners += [notifier, home]
+    from app.slack.review_cards import ReviewCards
+
+    engine.listeners += [notifier, home, ReviewCards(client, reviews.store)]
     revoker.listeners += [
         RevokeNotices(client, revoker.store, channel=settings.approval_channel),
         home.revoke_changed,

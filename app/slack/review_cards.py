@@ -4,7 +4,8 @@ decided line shows who decided, on every reviewer's card of that entry.
 
 Button values are `campaign line-id` (a line) or `campaign entry` (*Keep all*); the click is
 a durable job like Approve (`SlackFront`), which calls `app.approvals.review_campaigns` and
-then redraws the entry's cards here.
+then redraws the entry's cards here; as an engine listener, the cards are redrawn again when a
+removal's outcome comes in.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app import text
-from app.approvals.reviews import Campaign, Choice, Decided, Line, ReviewStore, by_entry
+from app.approvals.grants import named
+from app.approvals.review_campaigns import SETTLED, SOURCE
+from app.approvals.reviews import Campaign, Choice, Decided, Line, ReviewStore, by_entry, line_id
+from app.approvals.store import ChangeRequest
 from app.slack.blocks import date
 
 log = logging.getLogger(__name__)
@@ -126,6 +130,19 @@ class ReviewCards:
                     self.store.add_card(campaign.name, reviewer, entry, page, where)
                     posted += 1
         return posted
+
+    def __call__(self, request: ChangeRequest, event: str) -> None:
+        """An engine listener: a removal's or reduction's outcome (filed on its line by
+        `Reviews`, an earlier listener) is shown on the cards of its entry."""
+        change = request.change
+        if request.source != SOURCE or event not in SETTLED or change.identifier is None:
+            return
+        for field, _ in named(change):
+            name = self.store.expected(line_id(change.kind, change.identifier, field, _))
+            campaign = self.store.campaign(name) if name else None
+            if campaign is not None:
+                self.redraw(campaign, f"{change.kind.value}:{change.identifier}")
+                return
 
     def redraw(self, campaign: Campaign, entry: str) -> None:
         """Every reviewer's card of `entry`, as the decisions stand now."""
