@@ -23,9 +23,11 @@ import hashlib
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app import metrics
 from app.approvals.changes import EDIT, GROUPS, VIEW, Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import named, rights
@@ -268,6 +270,19 @@ class Reviews:
         if request.change.verb is Verb.REDUCE:
             return "reduced" if now is not None and now[1] == VIEW else f"drift: {_said(now)}"
         return "removed" if now is None else f"drift: still {now[1]}"
+
+    def measure(self) -> None:
+        """Each running campaign's progress, for /metrics (set on each scrape)."""
+        metrics.REVIEW_LINES.clear()
+        for name in self.store.names():
+            campaign = self.store.campaign(name)
+            if campaign is None or campaign.state is not CampaignState.RUNNING:
+                continue
+            lines = self.store.redis.hlen(self.store.lines_key(name))
+            chosen = Counter(d.choice.value for d in self.store.decisions(name).values())
+            metrics.REVIEW_LINES.labels(name, "undecided").set(lines - sum(chosen.values()))
+            for choice in Choice:
+                metrics.REVIEW_LINES.labels(name, choice.value).set(chosen[choice.value])
 
     # --- status and report --------------------------------------------------------------------
 

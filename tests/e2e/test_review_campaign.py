@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from app.approvals.reviews import Choice
 from app.approvals.store import State
@@ -245,6 +247,20 @@ def test_two_reviewers_deciding_one_line_at_once_make_one_decision(
         thread.join(10)
     assert sorted(o.new for o in outcomes) == [False, True]
     assert outcomes[0].decided == outcomes[1].decided
+
+
+def test_a_running_campaigns_progress_is_a_prometheus_gauge(
+    started: str, bot: Bot, entries: tuple[int, int]
+) -> None:
+    prod, _ = entries
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    reviews.decide("Q1", line(prod, "bobm"), "UALICE", Choice.KEEP)
+    text = requests.get(f"{bot.url}/metrics", timeout=5).text
+    assert re.search(
+        r'^mysafe_bot_review_lines\{campaign="Q1",decision="undecided"\} 4\.0$', text, re.M
+    )
+    assert re.search(r'^mysafe_bot_review_lines\{campaign="Q1",decision="keep"\} 1\.0$', text, re.M)
 
 
 def test_a_line_changed_since_the_start_is_not_decided(
