@@ -108,7 +108,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         approvers=approvers,
         gains_access=engine.gains_access,
     )
-    home = HomeTab(engine, client, approvers)
+    home = HomeTab(engine, client, approvers, reviews=reviews)
     from app.slack.review_cards import ReviewCards
 
     engine.listeners += [notifier, home, ReviewCards(client, reviews.store)]

@@ -77,6 +77,15 @@ class Report:
         }
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A running campaign with lines a reviewer has still to decide."""
+
+    campaign: Campaign
+    lines: int
+    entries: int
+
+
 class Reviews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -270,6 +279,23 @@ class Reviews:
         if request.change.verb is Verb.REDUCE:
             return "reduced" if now is not None and now[1] == VIEW else f"drift: {_said(now)}"
         return "removed" if now is None else f"drift: still {now[1]}"
+
+    def waiting_for(self, reviewer: str) -> list[Waiting]:
+        """Each running campaign with lines `reviewer` may decide and nobody has yet."""
+        found = []
+        for name in self.store.names():
+            campaign = self.store.campaign(name)
+            if campaign is None or campaign.state is not CampaignState.RUNNING:
+                continue
+            decided = self.store.decisions(name)
+            open_lines = [
+                ln
+                for ln in self.store.lines(name)
+                if reviewer in ln.reviewers and ln.id not in decided and not self._own(ln, reviewer)
+            ]
+            if open_lines:
+                found.append(Waiting(campaign, len(open_lines), len({ln.entry for ln in open_lines})))
+        return sorted(found, key=lambda w: w.campaign.due)
 
     def measure(self) -> None:
         """Each running campaign's progress, for /metrics (set on each scrape)."""

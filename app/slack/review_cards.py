@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from app import text
 from app.approvals.grants import named
-from app.approvals.review_campaigns import SETTLED, SOURCE
+from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
 from app.approvals.reviews import Campaign, Choice, Decided, Line, ReviewStore, by_entry, line_id
 from app.approvals.store import ChangeRequest
 from app.slack.blocks import date
@@ -108,6 +108,31 @@ def _button(label: str, action_id: str, value: str, style: str) -> Block:
         "value": value,
     }
     return {**button, "style": style} if style else button
+
+
+#: Campaigns a reviewer's Home lists; more are counted, never left out unsaid.
+HOME_CAMPAIGNS = 5
+
+
+def home_blocks(waiting: Sequence[Waiting]) -> list[Block]:
+    """The App Home's section for a reviewer: each running campaign with lines they have
+    still to decide (the cards themselves are in their DMs with the bot)."""
+    if not waiting:
+        return []
+    found: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": "Access reviews"}}]
+    for one in waiting[:HOME_CAMPAIGNS]:
+        lines = f"{one.lines} line{'s' if one.lines != 1 else ''}"
+        entries = f"{one.entries} entr{'ies' if one.entries != 1 else 'y'}"
+        found.append(
+            _section(
+                f"*{text.inline(one.campaign.name)}*: {lines} on {entries} wait for your "
+                f"decision, due {date(one.campaign.due)}. Your cards are in your messages "
+                "with the bot."
+            )
+        )
+    if len(waiting) > HOME_CAMPAIGNS:
+        found.append(_context(f"…and {len(waiting) - HOME_CAMPAIGNS} more reviews waiting for you."))
+    return found
 
 
 class ReviewCards:

@@ -249,6 +249,27 @@ def test_two_reviewers_deciding_one_line_at_once_make_one_decision(
     assert outcomes[0].decided == outcomes[1].decided
 
 
+def test_each_reviewers_app_home_says_how_many_lines_wait_for_them(
+    started: str, bot: Bot, user: SlackClient, slack: SlackFake, entries: tuple[int, int]
+) -> None:
+    prod, _ = entries
+
+    def home(who: str, count: int) -> str:
+        user.event({"type": "app_home_opened", "user": who, "channel": "D1", "tab": "home"})
+        found = slack.wait_for(
+            lambda: [c for c in slack.calls_to("views.publish") if c.args["user_id"] == who][
+                count - 1 :
+            ]
+        )
+        return readable(found[0])
+
+    assert "*Q1*: 5 lines on 1 entry wait for your decision" in home("UALICE", 1)
+    assert "*Q1*: 4 lines on 1 entry wait" in home("UDAVE", 1)  # not his own access
+    assert bot.runtime.reviews is not None
+    bot.runtime.reviews.decide("Q1", line(prod, "bobm"), "UDAVE", Choice.KEEP)
+    assert "*Q1*: 4 lines on 1 entry wait" in home("UALICE", 2)
+
+
 def test_a_running_campaigns_progress_is_a_prometheus_gauge(
     started: str, bot: Bot, entries: tuple[int, int]
 ) -> None:

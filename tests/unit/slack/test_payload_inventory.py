@@ -36,6 +36,7 @@ from app.approvals.changes import (
 from app.approvals.disabled import DisabledEntry
 from app.approvals.given import Given, holders
 from app.approvals.grants import Grant, Granted, rights
+from app.approvals.review_campaigns import Waiting
 from app.approvals.reviews import Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest, State
@@ -497,6 +498,19 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "replies.access_message": _access,
     "replies.access_view": _access,
     "review_cards.card": _review_cards,
+    "review_cards.home_blocks": lambda: iter(
+        [
+            (
+                "blocks",
+                review_cards.home_blocks(
+                    [
+                        Waiting(Campaign(hostile(64), CampaignState.RUNNING, NOW, NOW + i), 10_000, 500)
+                        for i in range(8)
+                    ]
+                ),
+            )
+        ]
+    ),
     "replies.render_text": _replies,
     "replies.form_view": _replies,
     "replies.refusal_text": _refusals,
