@@ -7,6 +7,7 @@ and records their SHA-256 in the audit log, so the verifiable log covers the evi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,15 +37,21 @@ def start(*, name: str, due: str, tags: Sequence[str], kinds: Sequence[str]) -> 
         campaign, lines = runtime.reviews.start(
             name=name, due=seconds, tags=tags, kinds=[Kind(k) for k in kinds] or list(Kind)
         )
-        cards = ReviewCards(runtime.slack, runtime.reviews.store).post(campaign, lines)
+        posted = ReviewCards(runtime.slack, runtime.reviews.store).post(campaign, lines)
     finally:
         runtime.close()
     reviewers = {r for ln in lines for r in ln.reviewers}
     entries = {ln.entry for ln in lines}
     print(
         f"review {name}: {len(lines)} lines on {len(entries)} entries, {len(reviewers)} reviewers, "
-        f"{cards} cards sent; due {_utc(campaign.due)}"
+        f"{posted.cards} cards sent; due {_utc(campaign.due)}"
     )
+    for reviewer, entry, said in posted.failed:
+        print(
+            f"mysafe-bot: card for {entry} not sent to {reviewer}: Slack said {said or 'no'}; "
+            "their lines wait for the entry's other reviewers",
+            file=sys.stderr,
+        )
     return 0
 
 

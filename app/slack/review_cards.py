@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -110,6 +111,14 @@ def _button(label: str, action_id: str, value: str, style: str) -> Block:
     return {**button, "style": style} if style else button
 
 
+@dataclass(frozen=True)
+class Posted:
+    """Cards sent, and (reviewer, entry, Slack's error) of each Slack refused."""
+
+    cards: int
+    failed: tuple[tuple[str, str, str], ...] = ()
+
+
 #: Campaigns a reviewer's Home lists; more are counted, never left out unsaid.
 HOME_CAMPAIGNS = 5
 
@@ -142,19 +151,27 @@ class ReviewCards:
         self.client = client
         self.store = store
 
-    def post(self, campaign: Campaign, lines: Sequence[Line]) -> int:
-        """DM every reviewer a card per entry they review; returns how many were posted."""
-        posted = 0
+    def post(self, campaign: Campaign, lines: Sequence[Line]) -> Posted:
+        """DM every reviewer a card per entry they review. A card Slack refuses (a reviewer
+        who left: `user_not_found`, `account_inactive`) is counted and named, and the others
+        are still sent."""
+        posted, failed = 0, []
         for entry, entry_lines in by_entry(lines).items():
             parts = pages(entry_lines)
             for reviewer in entry_lines[0].reviewers:
                 for page, part in enumerate(parts, start=1):
                     fallback, found = card(campaign, part, {}, page=page, of=len(parts))
-                    answer = self.client.chat_postMessage(channel=reviewer, text=fallback, blocks=found)
+                    try:
+                        answer = self.client.chat_postMessage(
+                            channel=reviewer, text=fallback, blocks=found
+                        )
+                    except SlackApiError as error:
+                        failed.append((reviewer, entry, str(error.response.get("error", ""))))
+                        continue
                     where = (str(answer["channel"]), str(answer["ts"]))
                     self.store.add_card(campaign.name, reviewer, entry, page, where)
                     posted += 1
-        return posted
+        return Posted(posted, tuple(failed))
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         """An engine listener: a removal's or reduction's outcome (filed on its line by

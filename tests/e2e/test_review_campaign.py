@@ -170,6 +170,24 @@ def test_a_removal_goes_through_the_engine_with_the_reviewers_key_and_is_read_ba
     redrawn(slack, f"removal asked by <@UALICE> as `{request_id}` — removed")
 
 
+def test_a_card_slack_refuses_is_named_and_the_other_reviewers_still_get_theirs(
+    entries: tuple[int, int],
+    slack_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    slack: SlackFake,
+) -> None:
+    prod, _ = entries
+    for name, value in slack_env.items():
+        monkeypatch.setenv(name, value)
+    slack.fail("chat.postMessage", error="user_not_found")  # the first card: alices'
+    assert main(["review", "start", "--name", "Q1", "--due", "14d", "--tags", "prod"]) == 0
+    said = capsys.readouterr()
+    assert "1 cards sent" in said.out
+    assert f"card for password:{prod} not sent to UALICE: Slack said user_not_found" in said.err
+    assert "Access review Q1" in card_of(slack, "UDAVE").blocks_text()
+
+
 def test_reduce_to_view_is_offered_for_edit_and_lowers_the_right_through_the_engine(
     started: str,
     bot: Bot,
@@ -421,9 +439,9 @@ def test_a_campaign_of_500_shares_across_50_reviewers_runs_end_to_end(
         assert reviews is not None
         began = time.monotonic()
         campaign, lines = reviews.start(name="Big", due=86400)
-        cards = ReviewCards(bot.runtime.slack, reviews.store).post(campaign, lines)
+        posted = ReviewCards(bot.runtime.slack, reviews.store).post(campaign, lines)
         started = time.monotonic() - began
-        assert (len(lines), cards) == (500, 50)
+        assert (len(lines), posted.cards, posted.failed) == (500, 50, ())
 
         clicks = []
         for card in (
