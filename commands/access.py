@@ -44,7 +44,7 @@ def run(ctx: Context, command: WhoHasAccess) -> AccessShown:
         holders=len(found),
         source=ctx.source,
     )
-    return AccessShown(entry.kind, entry.identifier, entry.name, tuple(found))
+    return AccessShown(entry.kind, entry.identifier, entry.name, tuple(found), entry.active)
 
 
 # --- in words, for every front ------------------------------------------------------------
@@ -55,11 +55,17 @@ SHOWN_NAME = 200
 
 
 def heading(reply: AccessShown) -> Line:
+    label = reply.kind.label[:1].upper() + reply.kind.label[1:]
+    if not reply.active:
+        return (
+            Strong(f"{label} {reply.identifier}"),
+            " is disabled in MySafe, which shows nothing of it (its sharing included) until it "
+            "is enabled again.",
+        )
     users = sum(not h.is_group for h in reply.holders)
     groups = len(reply.holders) - users
     counts = [_count(users, "user"), _count(groups, "group")]
     who = ", ".join(c for c in counts if c) or "shared with nobody"
-    label = reply.kind.label[:1].upper() + reply.kind.label[1:]
     name = reply.entry_name
     if len(name) > SHOWN_NAME:
         name = f"{name[:SHOWN_NAME]}… ({len(name) - SHOWN_NAME} more characters)"

@@ -173,6 +173,8 @@ class AccessShown:
     identifier: int
     entry_name: str
     holders: Sequence[Holder]
+    #: False for a disabled entry: MySafe shows nothing of it, its sharing included.
+    active: bool = True
 
 
 @dataclass(frozen=True)

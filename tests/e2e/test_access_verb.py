@@ -152,3 +152,11 @@ def test_the_cli_reads_with_the_key_of_the_person_it_is_told(
 
     assert main(["access", "password", str(entry), "--as", "UNOBODY"]) == 1
     assert "login" in capsys.readouterr().err
+
+
+def test_a_disabled_entry_says_so_rather_than_shared_with_nobody(
+    user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int
+) -> None:
+    emulator.set_active("password", entry, False)
+    answer = access(user, slack, entry)["text"]
+    assert f"*Password {entry}* is disabled in MySafe" in answer and "nobody" not in answer

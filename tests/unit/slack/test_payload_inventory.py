@@ -270,6 +270,8 @@ def _access() -> Iterator[Payload]:
         reply = access_shown(kind)
         yield "message", dict(zip(("text", "blocks"), replies.access_message(reply), strict=True))
         yield "view", replies.access_view(reply)
+        disabled = AccessShown(kind, 2**31 - 1, "", (), active=False)
+        yield "message", dict(zip(("text", "blocks"), replies.access_message(disabled), strict=True))
         few = AccessShown(kind, 1, "GCP", reply.holders[:3])
         yield "message", dict(zip(("text", "blocks"), replies.access_message(few), strict=True))
 
