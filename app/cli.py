@@ -1,4 +1,5 @@
-"""`mysafe-bot`: serve, worker, mcp, doctor, keygen, users, policy, sandbox, audit.
+"""`mysafe-bot`: serve, worker, mcp, doctor, keygen, users, policy, sandbox, audit, access,
+review.
 
 Every command loads the settings it needs once. A `ConfigError` ends the command with one line
 per bad variable, naming it, and exit code 2; any other `BotError` with one line and exit code
@@ -114,7 +115,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_users(commands)
     _add_policy(commands)
+    _add_access(commands)
+    _add_review(commands)
     return parser
+
+
+def _add_review(commands: argparse._SubParsersAction) -> None:
+    review = commands.add_parser(
+        "review", help="access review campaigns: start, status, cancel, report"
+    )
+    verbs = review.add_subparsers(dest="review_command", required=True, metavar="VERB")
+    start = verbs.add_parser("start", help="start a campaign: every reviewer gets a card per entry")
+    start.add_argument("--name", required=True, help="the campaign's name, e.g. Q1")
+    start.add_argument("--due", required=True, help="how long reviewers have, e.g. 14d")
+    start.add_argument(
+        "--tags", default="", help="only entries with one of these tags (comma-separated)"
+    )
+    start.add_argument("--kinds", default="", help="password,secret (default both)")
+    start.set_defaults(handler=_review_start)
+    status = verbs.add_parser("status", help="progress of one campaign, or of all")
+    status.add_argument("name", nargs="?", default=None)
+    status.set_defaults(handler=_review_status)
+    cancel = verbs.add_parser("cancel", help="stop taking decisions (those made stand)")
+    cancel.add_argument("name")
+    cancel.set_defaults(handler=_review_cancel)
+    report = verbs.add_parser("report", help="write NAME.csv and NAME.json; their SHA-256 is audited")
+    report.add_argument("name")
+    report.add_argument("--out", default=".", help="folder to write them in (default: here)")
+    report.set_defaults(handler=_review_report)
+
+
+def _add_access(commands: argparse._SubParsersAction) -> None:
+    access = commands.add_parser(
+        "access", help="who has access to an entry now, and through which request"
+    )
+    access.add_argument("kind", choices=("password", "secret"))
+    access.add_argument("id", type=int, help="MySafe's numeric identifier of the entry")
+    access.add_argument(
+        "--as",
+        dest="as_user",
+        required=True,
+        metavar="SLACK_USER_ID",
+        help="whose linked MySafe key reads the entry (MySafe decides what they may see)",
+    )
+    access.add_argument("--json", action="store_true", help="print JSON (the MCP tool's shape)")
+    access.set_defaults(handler=_access)
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
@@ -446,6 +491,40 @@ def _policy_explain(args: argparse.Namespace) -> int:
         tags=args.tags,
         file=args.policy,
     )
+
+
+def _access(args: argparse.Namespace) -> int:
+    from app.ops.access_command import who_has_access
+
+    return who_has_access(args.kind, args.id, as_user=args.as_user, as_json=args.json)
+
+
+def _review_start(args: argparse.Namespace) -> int:
+    from app.ops.review_commands import start
+
+    return start(name=args.name, due=args.due, tags=_listed(args.tags), kinds=_listed(args.kinds))
+
+
+def _listed(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _review_status(args: argparse.Namespace) -> int:
+    from app.ops.review_commands import status
+
+    return status(args.name)
+
+
+def _review_cancel(args: argparse.Namespace) -> int:
+    from app.ops.review_commands import cancel
+
+    return cancel(args.name)
+
+
+def _review_report(args: argparse.Namespace) -> int:
+    from app.ops.review_commands import report
+
+    return report(args.name, out=args.out)
 
 
 def _mcp(args: argparse.Namespace) -> int:

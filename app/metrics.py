@@ -33,6 +33,12 @@ PENDING = Gauge(
     "Change requests not yet final, as last counted by the worker",
     multiprocess_mode="livemax",
 )
+REVIEW_LINES = Gauge(
+    "mysafe_bot_review_lines",
+    "Lines of each running access review, by decision (undecided, keep, remove, reduce)",
+    ["campaign", "decision"],
+    multiprocess_mode="livemax",
+)
 MYSAFE_ERRORS = Counter(
     "mysafe_bot_mysafe_errors_total",
     "MySafe errors by business code (1001…1010) or kind (unavailable, unexpected, credentials)",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from app.approvals.engine import Engine
+from app.approvals.review_campaigns import Reviews
 from app.approvals.revokes import Revoker
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
@@ -54,6 +55,8 @@ class Runtime:
     front: SlackFront | None = None
     #: Ends time-bound shares (the worker runs it; the Slack front's buttons call it).
     revoker: Revoker | None = None
+    #: Access review campaigns (the CLI starts them; the front's cards decide them).
+    reviews: Reviews | None = None
     #: Signs the audit log's checkpoints (the worker runs it).
     checkpointer: Checkpointer | None = None
     #: One runner per audit sink (MYSAFE_BOT_AUDIT_SINKS); the worker runs each in a thread.
@@ -79,6 +82,8 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     settings = services.settings
     engine = Engine(services)
     engine.listeners.append(engine.disabled)
+    reviews = Reviews(engine)
+    engine.listeners.append(reviews)
     revoker = Revoker(engine)
     callbacks = None
     if settings.webhook_secret:
@@ -91,6 +96,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             engine,
             callbacks=callbacks,
             revoker=revoker,
+            reviews=reviews,
             checkpointer=checkpointer(services),
             sinks=sink_runners(services),
         )
@@ -111,14 +117,24 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         approvers=approvers,
         gains_access=engine.gains_access,
     )
-    home = HomeTab(engine, client, approvers)
-    engine.listeners += [notifier, home]
+    home = HomeTab(engine, client, approvers, reviews=reviews)
+    from app.slack.review_cards import ReviewCards
+
+    engine.listeners += [notifier, home, ReviewCards(client, reviews.store)]
     revoker.listeners += [
         RevokeNotices(client, revoker.store, channel=settings.approval_channel),
         home.revoke_changed,
     ]
     slack_front = (
-        SlackFront(services, engine, client, approvers=approvers, home=home, revoker=revoker)
+        SlackFront(
+            services,
+            engine,
+            client,
+            approvers=approvers,
+            home=home,
+            revoker=revoker,
+            reviews=reviews,
+        )
         if front
         else None
     )
@@ -140,6 +156,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         home=home,
         front=slack_front,
         revoker=revoker,
+        reviews=reviews,
         checkpointer=checkpointer(services, publish),
         sinks=sink_runners(services, alert),
     )

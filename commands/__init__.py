@@ -8,6 +8,7 @@ is the entry point from Slack's text.
 from __future__ import annotations
 
 from commands import (
+    access,
     cancel,
     create,
     disable,
@@ -36,6 +37,7 @@ _ORDER: tuple[VerbModule, ...] = (  # type: ignore[assignment]
     whoami,
     list_entries,
     show,
+    access,
     share,
     unshare,
     update,

@@ -9,7 +9,8 @@ turns them into Slack mrkdwn or a modal.
   *is* (a label to stress, a command to copy, a person, a moment), not how it is drawn.
 - `OpenForm`: a form for the person to fill in privately (secrets travel only through forms).
 - `Submitted`: a change request was stored and waits for an approver.
-- `EntryList`, `EntryShown`, `RequestList`: answers the front lays out (and pages) itself.
+- `EntryList`, `EntryShown`, `AccessShown`, `RequestList`: answers the front lays out (and
+  pages) itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeAlias
 
+from app.approvals.given import Holder
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest
 from app.errors import ValidationError
@@ -173,6 +175,19 @@ class EntryShown:
 
 
 @dataclass(frozen=True)
+class AccessShown:
+    """Everyone with access to one entry, as the asker's key reads it, and how each came
+    (`lines` says it in words any front can draw)."""
+
+    kind: Kind
+    identifier: int
+    entry_name: str
+    holders: Sequence[Holder]
+    #: False for a disabled entry: MySafe shows nothing of it, its sharing included.
+    active: bool = True
+
+
+@dataclass(frozen=True)
 class QueuePage:
     """One page of the requests waiting for an approver, newest first."""
 
@@ -194,4 +209,4 @@ class RequestList:
     viewer: str = ""
 
 
-Reply: TypeAlias = Message | OpenForm | Submitted | EntryList | EntryShown | RequestList
+Reply: TypeAlias = Message | OpenForm | Submitted | EntryList | EntryShown | AccessShown | RequestList

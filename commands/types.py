@@ -175,6 +175,11 @@ class Show:
 
 
 @dataclass(frozen=True)
+class WhoHasAccess:
+    entry: EntryRef
+
+
+@dataclass(frozen=True)
 class Share:
     entry: EntryRef
     who: tuple[Target, ...]
@@ -256,6 +261,7 @@ Command: TypeAlias = (
     | WhoAmI
     | ListEntries
     | Show
+    | WhoHasAccess
     | Share
     | Unshare
     | Update

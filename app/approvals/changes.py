@@ -33,6 +33,9 @@ class Verb(str, Enum):
     CREATE = "create"
     DISABLE = "disable"
     ENABLE = "enable"
+    #: Lower users or groups from edit to view (an access review's *Reduce to view*); they
+    #: are named in `add_users` / `add_groups` with `can_edit` False, the right they keep.
+    REDUCE = "reduce"
 
 
 #: Secret fields each kind has (what `rotate` and `create` may set).
@@ -162,6 +165,16 @@ def _check_unshare(
     return {}
 
 
+def _check_reduce(
+    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
+) -> dict[str, str]:
+    if not change.add_users and not change.add_groups:
+        return {"who": "say whose edit right to reduce to view"}
+    if any(u.can_edit for u in change.add_users) or any(g.can_edit for g in change.add_groups):
+        return {"who": "a reduction leaves view, never edit"}
+    return {}
+
+
 def _check_update(
     change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
 ) -> dict[str, str]:
@@ -227,6 +240,25 @@ def _share_body(change: Change, current: Entry | None, secrets: Mapping[str, str
 
 def _unshare_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
     return _sharing_body(change, current, add=False)
+
+
+def _reduce_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """Whole lists (MySafe's update replaces them), the named principals lowered to view."""
+    assert current is not None
+    users = {u.username.casefold() for u in change.add_users}
+    groups = {g.name.casefold() for g in change.add_groups}
+    body: dict[str, Any] = {}
+    if users:
+        body["users_allowed"] = [
+            UserShare(u.username, u.can_edit and u.username.casefold() not in users).body()
+            for u in current.users_allowed
+        ]
+    if groups:
+        body["groups_allowed"] = [
+            GroupShare(g.name, g.can_edit and g.name.casefold() not in groups).body()
+            for g in current.groups_allowed
+        ]
+    return body
 
 
 def _update_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
@@ -325,18 +357,21 @@ class DiffLine:
 
     @property
     def action(self) -> str:
-        """add | raise | remove | keep (already so) | absent (nothing to remove) | set (field)."""
+        """add | raise | lower | remove | keep (already so) | absent (nothing to remove) |
+        set (field)."""
         if not self.principal:
             return "set"
         if self.before == self.after:
             return "keep" if self.after else "absent"
         if not self.before:
             return "add"
+        if self.before == EDIT and self.after == VIEW:
+            return "lower"
         return "remove" if not self.after else "raise"
 
 
 #: Sharing lines in the order people should read them: what grants access first.
-_ACTION_ORDER = {"add": 0, "raise": 1, "remove": 2, "keep": 3, "absent": 4, "set": 5}
+_ACTION_ORDER = {"add": 0, "raise": 1, "lower": 2, "remove": 3, "keep": 4, "absent": 5, "set": 6}
 
 
 def diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
@@ -362,6 +397,27 @@ def _update_diff(change: Change, current: Entry | None, secrets: Mapping[str, st
 
 def _sharing_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
     return _sharing_lines(change, current)
+
+
+def _reduce_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
+    """One line per principal named: edit → view, or what they have (nothing to reduce)."""
+    now = {
+        (USERS, u.username.casefold()): (u.username, _right(u.can_edit))
+        for u in (current.users_allowed if current else ())
+    }
+    now.update(
+        {
+            (GROUPS, g.name.casefold()): (g.name, _right(g.can_edit))
+            for g in (current.groups_allowed if current else ())
+        }
+    )
+    named = [(USERS, u.username) for u in change.add_users]
+    named += [(GROUPS, g.name) for g in change.add_groups]
+    lines = []
+    for field_name, name in named:
+        shown, right = now.get((field_name, name.casefold()), (name, NO_ACCESS))
+        lines.append(DiffLine(field_name, right, VIEW if right == EDIT else right, shown))
+    return lines
 
 
 def _sharing_lines(change: Change, current: Entry | None) -> list[DiffLine]:
@@ -425,7 +481,7 @@ def check_against(change: Change, current: Entry | None, lines: Iterable[DiffLin
     refused = spec_of(change).against(change, current)
     if refused:
         raise ValidationError(refused)
-    if change.verb not in (Verb.SHARE, Verb.UNSHARE, Verb.UPDATE):
+    if change.verb not in (Verb.SHARE, Verb.UNSHARE, Verb.UPDATE, Verb.REDUCE):
         return
     if change.extends:  # the grantees have it until the end it moves: the end is the change
         return
@@ -444,9 +500,11 @@ def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
                 f"{'has' if len(lines) == 1 else 'have'} that value"
             }
         return {}
-    if any(line.action in ("add", "raise", "remove") for line in lines):
+    if any(line.action in ("add", "raise", "lower", "remove") for line in lines):
         return {}
     names = ", ".join(_principal(line) for line in lines)
+    if change.verb is Verb.REDUCE:
+        return {"change": f"This changes nothing: {names} can edit it no more than view"}
     if change.verb is Verb.SHARE:
         return {
             "change": f"This changes nothing: {names} already "
@@ -534,6 +592,19 @@ def _unshare_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
             for name in change.remove_groups
             if name.casefold() in groups
         ),
+    ]
+
+
+def _reduce_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
+    users = {u.username.casefold() for u in entry.users_allowed if u.can_edit}
+    groups = {g.name.casefold() for g in entry.groups_allowed if g.can_edit}
+    return [
+        *(
+            f"user {u.username} can still edit"
+            for u in change.add_users
+            if u.username.casefold() in users
+        ),
+        *(f"group {g.name} can still edit" for g in change.add_groups if g.name.casefold() in groups),
     ]
 
 
@@ -681,6 +752,7 @@ class ChangeSpec:
 SPECS: dict[Verb, ChangeSpec] = {
     Verb.SHARE: ChangeSpec(_check_share, _share_body, _sharing_diff, _share_unmet, grants=True),
     Verb.UNSHARE: ChangeSpec(_check_unshare, _unshare_body, _sharing_diff, _unshare_unmet),
+    Verb.REDUCE: ChangeSpec(_check_reduce, _reduce_body, _reduce_diff, _reduce_unmet),
     Verb.UPDATE: ChangeSpec(_check_update, _update_body, _update_diff, _update_unmet),
     Verb.ROTATE: ChangeSpec(
         _check_rotate, _rotate_body, _rotate_diff, _cannot_tell, carries_secrets=True

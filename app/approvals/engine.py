@@ -42,6 +42,7 @@ from app.approvals.changes import (
 )
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLock, EntryLocks
+from app.approvals.given import GivenBook
 from app.approvals.grants import Grant, granted, merged, named
 from app.approvals.in_force import RulesInForce
 from app.approvals.ledger import Ledger, Plan, apply_write
@@ -157,6 +158,8 @@ class Engine:
         self.access = AccessBook(
             services.redis, prefix=self.settings.key_prefix, longest=self.settings.max_share_duration
         )
+        #: Which applied request gave each principal their access (`/mysafe access`).
+        self.given = GivenBook(services.redis, prefix=self.settings.key_prefix)
         self.policy = PolicyBook(self.settings)
         #: Step-up with a passkey (a rule's `step_up`): links, challenges, verification.
         self.stepup = StepUp(
@@ -799,7 +802,9 @@ class Engine:
                 outcome = self._write(client, request, lease, held, current, secrets)
                 landed = deciding.done(name, plan.records)
                 self.access.save(held, change.kind, change.identifier, deciding, landed)
-            return outcome, (self._schedule_end(request, grant) if grant is not None else {})
+            ended = self._schedule_end(request, grant) if grant is not None else {}
+            self.given.record(request, at=timestamp(), until=float(ended.get("ends", 0.0)))
+            return outcome, ended
 
     def _decide_write(
         self, held: EntryLock, read: Ledger, ledger: Ledger, name: str, plan: Plan, change: Change

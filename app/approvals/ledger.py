@@ -7,7 +7,8 @@ access` stores them), and decides every change of it against the entry as read u
 entry lock:
 
 - a time-bound share adds itself to the record (created with the entry's right as the base);
-- a permanent share raises the base, an unshare clears the record: what they give outlives
+- a permanent share raises the base, an unshare or a reduction (edit to view) clears the
+  record: what they give outlives
   every running share, which then take nothing back;
 - a share's end leaves the base and the highest right of the shares still running, and writes
   only when that is lower than what the entry shows;
@@ -196,7 +197,7 @@ class Ledger:
         moves, records = [], []
         for key, item in named(change).items():
             name, current = now.get(key, (item.name, NO_ACCESS))
-            target = highest(current, item.after) if change.verb is Verb.SHARE else NO_ACCESS
+            target = _target(change.verb, current, item.after)
             if target != current:
                 moves.append(Granted(item.field, name, current, target))
             record = self._after(change, request_id, replace(item, name=name, before=current))
@@ -207,7 +208,7 @@ class Ledger:
     def _after(self, change: Change, request_id: str, item: Granted) -> Access | None:
         had = self.records.get(item.key)
         had = had.seen(item.before) if had is not None else None
-        if change.verb is Verb.UNSHARE:
+        if change.verb in (Verb.UNSHARE, Verb.REDUCE):  # what is left outlives running shares
             return Access(item.field, item.name) if had is not None else None
         if change.time_bound:
             held = had or Access(item.field, item.name, base=item.before)
@@ -239,6 +240,15 @@ class Ledger:
         undone = [Granted(m.field, m.name, m.after, m.before) for m in moves]
         taken = TakeBack(body_without(entry, undone) if undone else None, tuple(undone), tuple(kept))
         return Plan(tuple(moves), tuple(records), taken)
+
+
+def _target(verb: Verb, current: str, asked: str) -> str:
+    """The right a share (never lowers), a reduction (never raises) or an unshare leaves."""
+    if verb is Verb.SHARE:
+        return highest(current, asked)
+    if verb is Verb.REDUCE:
+        return asked if RANK[current] > RANK[asked] else current
+    return NO_ACCESS
 
 
 def apply_write(request_id: str) -> str:

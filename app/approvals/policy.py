@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 VARIABLE = "MYSAFE_BOT_POLICY"
 #: The fronts a request can come through, as a rule names them.
-SOURCES = ("slack", "webhook", "mcp")
+SOURCES = ("slack", "webhook", "mcp", "review")
 KINDS = ("password", "secret")
 #: Every verb the engine knows, so a rule may name any of them and nothing else.
 VERBS = tuple(verb.value for verb in Verb)

@@ -18,6 +18,7 @@ that wait for an approver's click.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from marshmallow import Schema, fields, validate
@@ -35,6 +36,7 @@ from app.accounts.mcp_tokens import McpTokens
 from app.approvals.changes import Change, DiffLine, Verb
 from app.approvals.disabled import merged
 from app.approvals.engine import Engine
+from app.approvals.given import Holder
 from app.approvals.store import ChangeRequest, State, is_request_id
 from app.durations import parse_period
 from app.edge import user_message
@@ -42,6 +44,10 @@ from app.errors import BotError, ValidationError
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import UPDATE_SCHEMAS, validate_body
 from app.ratelimit import RateLimiter
+from commands import access
+from commands.context import Context
+from commands.replies import AccessShown
+from commands.types import EntryRef, WhoHasAccess
 
 SCOPE = "mysafe"
 NOT_YOURS = "no such request among yours (request ids look like R-7K2QF)"
@@ -136,6 +142,7 @@ def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None
     for tool in (
         tools.list_entries,
         tools.show_entry,
+        tools.who_has_access,
         tools.propose_share,
         tools.propose_unshare,
         tools.propose_update,
@@ -233,6 +240,24 @@ class _Tools:
         with. Secret values (password, TOTP seed, client secret) are reported only as set or
         not set; a disabled entry shows nothing but its state."""
         return self._run(lambda user: _entry(self.engine.client_for(user).read(Kind(kind), id)))
+
+    def who_has_access(self, kind: KindName, id: int) -> dict[str, Any]:  # noqa: A002 - tool arg
+        """Everyone with access to one entry now (users and groups, view or edit), as the
+        user's own MySafe key reads it, and how each came: the requests the bot applied that
+        give that right (requester, approvers, when, ticket, time-bound until when), or
+        `given_outside_the_bot` when no running request explains it."""
+
+        def action(user: str) -> dict[str, Any]:
+            context = Context(
+                user_id=user,
+                engine=self.engine,
+                services=self.engine.services,
+                approvers=(),
+                source="mcp",
+            )
+            return access_data(access.run(context, WhoHasAccess(EntryRef(Kind(kind), id))))
+
+        return self._run(action)
 
     # --- proposals --------------------------------------------------------------------------
 
@@ -404,6 +429,40 @@ def _entry(entry: Entry) -> dict[str, Any]:
         ],
         "groups_allowed": [{"name": g.name, "can_edit": g.can_edit} for g in entry.groups_allowed],
     }
+
+
+def access_data(reply: AccessShown) -> dict[str, Any]:
+    """Who has access as data: the `who_has_access` tool's answer, and the CLI's `--json`."""
+    return {
+        "kind": reply.kind.value,
+        "id": reply.identifier,
+        "entry_name": reply.entry_name,
+        "holders": [_holder(h) for h in reply.holders],
+    }
+
+
+def _holder(holder: Holder) -> dict[str, Any]:
+    return {
+        ("group" if holder.is_group else "user"): holder.name,
+        "right": holder.right,
+        "given_outside_the_bot": holder.outside,
+        "through": [
+            {
+                "request_id": g.request,
+                "requester": g.requester,
+                "requester_mysafe": g.requester_name,
+                "approvers": list(g.approvers),
+                "applied_at": _iso(g.at),
+                "ticket": g.ticket,
+                "until": _iso(g.until) if g.until else None,
+            }
+            for g in holder.via
+        ],
+    }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _change(line: DiffLine) -> dict[str, str]:

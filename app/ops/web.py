@@ -54,6 +54,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
         # On a Redis outage the gauges keep their last value; /readyz reports the outage.
         with contextlib.suppress(redis.RedisError):
             runtime.engine.measure()
+            if runtime.reviews is not None:
+                runtime.reviews.measure()
         return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
 
     return bp

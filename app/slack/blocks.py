@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from app import text
@@ -32,6 +32,7 @@ Block = dict[str, Any]
 APPROVE, DENY, RETRY, CANCEL = "approve", "deny", "retry", "cancel"
 NUDGE = "nudge"
 VIEW_CHANGE = "view_change"
+SHOW_ACCESS = "show_access"
 HOME_PAGE = "home_page"
 REMOVE_PASSKEY = "passkey_remove"
 LOGIN_VIEW, DENY_VIEW, ROTATE_VIEW, CREATE_VIEW = "login", "deny_reason", "rotate", "create"
@@ -124,7 +125,11 @@ HEADLINE_NAMES = 3
 def headline(request: ChangeRequest) -> str:
     """Who asks for what, in one line: "@priya asks to give *@alice edit* access to
     password 312 “GCP console”"."""
-    via = {"ticket": " via a ticket", "mcp": " via an AI assistant (MCP)"}.get(request.source, "")
+    via = {
+        "ticket": " via a ticket",
+        "mcp": " via an AI assistant (MCP)",
+        "review": " in an access review",
+    }.get(request.source, "")
     return f"<@{request.requester}> asks{via} to {_WANTS[request.change.verb](request)}"
 
 
@@ -138,6 +143,12 @@ def _unshare_wants(request: ChangeRequest) -> str:
     losing = [d for d in request.diff if d.principal and d.action == "remove"]
     named = _names([_who(d, request.people) for d in losing]) if losing else "nobody"
     return f"take away *{named}*’s access to {entry_label(request)}"
+
+
+def _reduce_wants(request: ChangeRequest) -> str:
+    lowered = [d for d in request.diff if d.principal and d.action == "lower"]
+    named = _names([_who(d, request.people) for d in lowered]) if lowered else "nobody"
+    return f"reduce *{named}* to view on {entry_label(request)}"
 
 
 def _update_wants(request: ChangeRequest) -> str:
@@ -170,6 +181,7 @@ _WANTS = {
     Verb.CREATE: _create_wants,
     Verb.DISABLE: _disable_wants,
     Verb.ENABLE: _enable_wants,
+    Verb.REDUCE: _reduce_wants,
 }
 
 
@@ -196,6 +208,7 @@ def principal_line(line: DiffLine, people: Mapping[str, str]) -> str:
     return {
         "add": f"+ {who} ({line.after})",
         "raise": f"↑ {who}: {line.before} → {line.after}",
+        "lower": f"↓ {who}: {line.before} → {line.after}",
         "remove": f"− {who} (had {line.before})",
         "keep": f"= {who} ({line.after}): has it already, no change",
         "absent": f"− {who}: has no access now, nothing to remove",
@@ -246,6 +259,7 @@ def _summary(line: DiffLine, people: Mapping[str, str]) -> str:
     return {
         "add": f"+ {who} ({line.after})",
         "raise": f"↑ {who} ({line.after})",
+        "lower": f"↓ {who} ({line.after})",
         "remove": f"− {who}",
         "keep": f"= {who} (no change)",
         "absent": f"− {who} (no access)",
@@ -704,6 +718,62 @@ def entry_text(entry: Entry) -> str:
         f"groups: {text.clip(groups, SHOWN_SHARES)}",
     ]
     return "\n".join(fields)
+
+
+#: Users and groups an `/mysafe access` answer shows; the rest are one click away.
+SHOWN_HOLDERS = 20
+
+
+def access_message(head: str, lines: Sequence[str], *, entry: str) -> tuple[str, list[Block]]:
+    """Who has access, the first `SHOWN_HOLDERS` lines, and *Show all* (value `entry`,
+    `password:312`) when there are more: the count of those left out is always said."""
+    shown, more = lines[:SHOWN_HOLDERS], len(lines) - SHOWN_HOLDERS
+    found = [_section(head), *_sections(shown)]
+    fallback = [head, *shown]
+    if more > 0:
+        said = f"…and {more} more not shown here: *Show all* opens the full list."
+        found += [
+            _context(said),
+            {"type": "actions", "elements": [_button("Show all", SHOW_ACCESS, entry)]},
+        ]
+        fallback.append(said)
+    return "\n".join(fallback), found
+
+
+def access_modal(head: str, lines: Sequence[str], *, command: str) -> Block:
+    """Every line in one modal, as many as Slack's 100 blocks hold; any left out are counted
+    and `command` (the CLI's) named, which lists them all."""
+    found, packed = [_section(head)], 0
+    for chunk, count in _packed(lines):
+        if len(found) == VIEW_BLOCKS - 1:
+            break
+        found.append(_section(chunk))
+        packed += count
+    if packed < len(lines):
+        found.append(
+            _context(f"…and {len(lines) - packed} more not shown: `{text.code(command)}` lists all.")
+        )
+    return {
+        "type": "modal",
+        "callback_id": SHOW_ACCESS,
+        "title": {"type": "plain_text", "text": "Who has access"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": found,
+    }
+
+
+def _packed(lines: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """Lines packed as `_sections` packs them, with how many lines each chunk holds."""
+    chunk, count = "", 0
+    for line in lines:
+        if count and text.units(chunk) + 1 + text.units(line) <= SECTION_LIMIT:
+            chunk, count = f"{chunk}\n{line}", count + 1
+            continue
+        if count:
+            yield chunk, count
+        chunk, count = line, 1
+    if count:
+        yield chunk, count
 
 
 def disabled_text(kind: Kind, identifier: int) -> str:

@@ -15,13 +15,19 @@ import redis
 
 from app import metrics
 from app.ratelimit import RateLimiter
-from app.slack.replies import answer_errors, form_view, refusal_text, render_text
+from app.slack.replies import (
+    access_message,
+    answer_errors,
+    form_view,
+    refusal_text,
+    render_text,
+)
 from app.slack.respond import Respond
 from app.text import clip
 from commands import dispatch
 from commands.context import Context
 from commands.parser import CommandError, parse
-from commands.replies import OpenForm, Reply
+from commands.replies import AccessShown, OpenForm, Reply
 
 if TYPE_CHECKING:
     from app.slack.front import SlackFront
@@ -66,11 +72,14 @@ class Commands:
             idempotency_key=f"slack:{body.get('trigger_id', '')}",
         )
 
-    def answer(self, body: dict[str, Any], reply: Reply, say: Callable[[str], object]) -> None:
-        """Render the verb's neutral reply: a form opens (on the command's trigger), anything
-        else is said."""
+    def answer(self, body: dict[str, Any], reply: Reply, say: Callable[..., object]) -> None:
+        """Render the verb's neutral reply: a form opens (on the command's trigger), who has
+        access comes with blocks (its *Show all* button), anything else is said."""
         if isinstance(reply, OpenForm):
             self.front.client.views_open(trigger_id=body["trigger_id"], view=form_view(reply))
+        elif isinstance(reply, AccessShown):
+            text, found = access_message(reply)
+            say(text, blocks=found)
         else:
             say(self.text(reply))
 
@@ -126,8 +135,8 @@ class Commands:
 
         # response_url works wherever the command was typed (DMs, private channels), unlike
         # chat.postEphemeral, which needs the bot in the channel.
-        def tell(text: str) -> None:
-            respond(text=text, response_type="ephemeral")
+        def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+            respond(text=text, blocks=blocks, response_type="ephemeral")
 
         with answer_errors(tell):
             self.answer(body, dispatch.run(self.context(body), command), tell)
@@ -136,9 +145,9 @@ class Commands:
         """The job: run the verb, then replace the ack's "Working on …" with the answer."""
         command = parse(body.get("text", ""))
 
-        def say(text: str) -> None:
+        def say(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
             if respond is not None:
-                respond(text=text, response_type="ephemeral", replace_original=True)
+                respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
 
         outcome = "error"
         with answer_errors(say):

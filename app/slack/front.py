@@ -34,6 +34,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.signature import SignatureVerifier
 
 from app.approvals.engine import Decision, Engine
+from app.approvals.review_campaigns import Reviews
+from app.approvals.reviews import Choice
 from app.approvals.revokes import Revoker
 from app.approvals.store import Outcome
 from app.errors import ApprovalError, BotError
@@ -47,12 +49,23 @@ from app.slack.commands import UNAVAILABLE
 from app.slack.home_tab import HomeTab
 from app.slack.intake import fast_ack
 from app.slack.payloads import problem
-from app.slack.replies import answer_errors
+from app.slack.replies import access_view, answer_errors
 from app.slack.respond import Respond, Responder
+from app.slack.review_cards import (
+    REVIEW_KEEP,
+    REVIEW_KEEP_ALL,
+    REVIEW_REDUCE,
+    REVIEW_REMOVE,
+    ReviewCards,
+)
 from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 from app.slack.socket_mode import SocketMode
 from app.slack.views import register_views
 from app.slack.web_client import PooledWebClient
+from commands import dispatch
+from commands.context import Context
+from commands.parser import parse
+from commands.replies import AccessShown
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +116,13 @@ class SlackFront:
         approvers: Approvers,
         home: HomeTab,
         revoker: Revoker | None = None,
+        reviews: Reviews | None = None,
     ) -> None:
         self.services = services
         self.engine = engine
         self.revoker = revoker
+        self.reviews = reviews
+        self.review_cards = ReviewCards(client, reviews.store) if reviews is not None else None
         self.client = client
         self.approvers = approvers
         self.home = home
@@ -166,11 +182,16 @@ class SlackFront:
             (REVOKE_NOW, "revoke_now", self._revoke_now),
             (EXTEND, "extend", self._extend),
             (blocks.REMOVE_PASSKEY, "passkey_remove", self._remove_passkey),
+            (REVIEW_KEEP, "review_keep", self._review_decided),
+            (REVIEW_REMOVE, "review_remove", self._review_decided),
+            (REVIEW_REDUCE, "review_reduce", self._review_decided),
+            (REVIEW_KEEP_ALL, "review_keep_all", self._review_decided),
         ):
             self.clicks[action_id] = kind
             self.bolt.action(action_id)(self.durable(kind, work))
         self.bolt.action(blocks.DENY)(self._deny_clicked)
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
+        self.bolt.action(blocks.SHOW_ACCESS)(self._show_access_clicked)
 
     def _remove_passkey(self, body: dict[str, Any], respond: Respond | None) -> None:
         """From the App Home: the clicker's own passkey only (looked up under their ID)."""
@@ -408,6 +429,50 @@ class SlackFront:
                 )
             self.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))
 
+    def _review_decided(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """*Keep*, *Remove*, *Reduce to view* or *Keep all* on a review card: decided against
+        the entry as it is now, then every reviewer's card of that entry is redrawn (it says who
+        decided)."""
+        user, action = body["user"]["id"], body["actions"][0]
+        name, _, target = str(action.get("value", "")).partition(" ")
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            if self.reviews is None or self.review_cards is None:
+                raise ApprovalError("Reviews are not set up in this process.")
+            campaign = self.reviews.store.campaign(name)
+            if campaign is None:
+                raise ApprovalError(f"There is no review named {name}.")
+            if action["action_id"] == REVIEW_KEEP_ALL:
+                self.reviews.keep_all(name, target, user)
+                entry = target
+            else:
+                choice = _CHOICES[action["action_id"]]
+                outcome = self.reviews.decide(name, target, user, choice)
+                entry = outcome.line.entry
+                if not outcome.new:
+                    self.tell(
+                        body,
+                        respond,
+                        f"<@{outcome.decided.by}> decided that line already "
+                        f"({outcome.decided.choice.value}); yours was not counted.",
+                    )
+            self.review_cards.redraw(campaign, entry)
+
+    def _show_access_clicked(
+        self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        """*Show all* under `/mysafe access`: the entry read again with the clicker's own key
+        (MySafe decides what they see, now), every user and group in a modal."""
+        ack()
+        user, value = body["user"]["id"], str(body["actions"][0].get("value", ""))
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            command = parse(f"access {value.replace(':', ' ', 1)}")
+            context = Context(
+                user_id=user, engine=self.engine, services=self.services, approvers=self.approvers
+            )
+            reply = dispatch.run(context, command)
+            if isinstance(reply, AccessShown):
+                self.client.views_open(trigger_id=body["trigger_id"], view=access_view(reply))
+
     def tell(self, body: dict[str, Any], respond: Callable[..., Any] | None, text: str) -> None:
         """An ephemeral answer to the person who clicked; the channel message is untouched."""
         if respond is not None and body.get("response_url"):
@@ -445,6 +510,10 @@ class SlackFront:
         else:
             log.error("listener failed", exc_info=error, extra={"event": "slack.error"})
         return None
+
+
+#: A review card's button -> the decision it makes.
+_CHOICES = {REVIEW_KEEP: Choice.KEEP, REVIEW_REMOVE: Choice.REMOVE, REVIEW_REDUCE: Choice.REDUCE}
 
 
 def _ack(ack: Callable[..., Any]) -> None:

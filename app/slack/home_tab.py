@@ -15,12 +15,14 @@ import threading
 from slack_sdk import WebClient
 
 from app.approvals.engine import Engine
+from app.approvals.review_campaigns import Reviews
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.mysafe.models import Kind
 from app.slack import blocks
 from app.slack.approvers import Approvers
+from app.slack.review_cards import home_blocks as review_home
 from app.slack.revoke_notices import home_blocks
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,16 @@ RECENT = 15 * 60
 
 
 class HomeTab:
-    def __init__(self, engine: Engine, client: WebClient, approvers: Approvers) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: WebClient,
+        approvers: Approvers,
+        *,
+        reviews: Reviews | None = None,
+    ) -> None:
         self.engine = engine
+        self.reviews = reviews
         self.client = client
         self.approvers = approvers
         self.viewers_key = f"{engine.settings.key_prefix}:home:viewers"
@@ -40,8 +50,9 @@ class HomeTab:
         self._lock = threading.Lock()
 
     def publish(self, user: str, *, start: int = 0) -> None:
-        """Render and publish `user`'s Home: their requests, and (approvers) the entries
-        disabled through the bot and what waits for them."""
+        """Render and publish `user`'s Home: their requests, the reviews waiting for their
+        decisions, and (approvers) the entries disabled through the bot and what waits for
+        them."""
         queue, waiting, disabled = None, 0, []
         if user in self.approvers:
             disabled = [e for kind in Kind for e in self.engine.disabled.known(kind)]
@@ -61,7 +72,10 @@ class HomeTab:
                 queue,
                 waiting=waiting,
                 start=start,
-                time_bound=home_blocks(self.engine.time_bound_for(user), viewer=user),
+                time_bound=[
+                    *(review_home(self.reviews.waiting_for(user)) if self.reviews else []),
+                    *home_blocks(self.engine.time_bound_for(user), viewer=user),
+                ],
                 disabled=disabled,
                 passkeys=self.engine.stepup.passkeys.of(user),
             ),

@@ -15,7 +15,9 @@ from app import edge, text
 from app.errors import BotError
 from app.slack import blocks
 from app.slack.revoke_notices import time_bound_lines
+from commands import access
 from commands.replies import (
+    AccessShown,
     Code,
     CreateForm,
     EntryList,
@@ -50,7 +52,26 @@ def render_text(reply: Reply, *, channel: str) -> str:
         return blocks.entry_text(reply.entry)
     if isinstance(reply, RequestList):
         return _request_list(reply)
+    if isinstance(reply, AccessShown):
+        return access_message(reply)[0]
     raise TypeError(f"{type(reply).__name__} is not text: open it as a form")
+
+
+def access_message(reply: AccessShown) -> tuple[str, list[dict[str, Any]]]:
+    """The answer to `/mysafe access`: text and blocks, the full list behind *Show all*."""
+    head, *rest = _access_lines(reply)
+    return blocks.access_message(head, rest, entry=f"{reply.kind.value}:{reply.identifier}")
+
+
+def access_view(reply: AccessShown) -> dict[str, Any]:
+    """The *Show all* modal: every user and group with access."""
+    head, *rest = _access_lines(reply)
+    command = f"mysafe-bot access {reply.kind.value} {reply.identifier} --as SLACK_USER_ID"
+    return blocks.access_modal(head, rest, command=command)
+
+
+def _access_lines(reply: AccessShown) -> list[str]:
+    return [message_text(Message((line,))) for line in access.lines(reply)]
 
 
 def form_view(reply: OpenForm) -> dict[str, Any]:

@@ -207,6 +207,7 @@ def test_help_lists_every_verb(bot: Bot, user: SlackClient, slack: SlackFake) ->
         "whoami",
         "list",
         "show",
+        "access",
         "share",
         "unshare",
         "update",

@@ -38,6 +38,7 @@ from commands.types import (
     Unshare,
     Update,
     WhoAmI,
+    WhoHasAccess,
     Word,
 )
 
@@ -71,6 +72,8 @@ HAPPY = [
     ("show secret 7", Show(S7)),
     ("show api-secret 7", Show(S7)),
     ("show password 2147483647", Show(EntryRef(Kind.PASSWORD, 2**31 - 1))),
+    ("access password 312", WhoHasAccess(P312)),
+    ("Access secret #7", WhoHasAccess(S7)),
     ("share password 312 with <@U1ABC|alice>", Share(P312, (ALICE,))),
     ("share password 312 with <@U1ABC>", Share(P312, (ALICE,))),
     ("share password 312 to <@U1ABC>", Share(P312, (ALICE,))),
@@ -172,6 +175,8 @@ ERRORS = [
     ("show password 99999999999", "show", ["99999999999"]),
     ("show password #", "show", ['"#"']),
     ("show password 3.5", "show", ['"3.5"']),
+    ("access password", "access", ["which password", "password 312"]),
+    ("access password 312 extra", "access", ['"extra"']),
     ("show password 312 now", "show", ['"now"']),
     ("show password <@U1ABC>", "show", ["not an entry ID"]),
     ("share password 312", "share", ['"with"']),
@@ -471,6 +476,7 @@ def test_verbs_are_registered_in_display_order() -> None:
         "whoami",
         "list",
         "show",
+        "access",
         "share",
         "unshare",
         "update",

@@ -115,6 +115,7 @@ def test_tools_are_listed_and_say_changes_wait_for_a_human(mcp_url: str, token: 
     assert names == {
         "list_entries",
         "show_entry",
+        "who_has_access",
         "propose_share",
         "propose_unshare",
         "propose_update",

@@ -36,7 +36,10 @@ from app.approvals.changes import (
     Verb,
 )
 from app.approvals.disabled import DisabledEntry
-from app.approvals.grants import Grant, Granted
+from app.approvals.given import Given, holders
+from app.approvals.grants import Grant, Granted, rights
+from app.approvals.review_campaigns import Waiting
+from app.approvals.reviews import Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.revokes import Revoke
 from app.approvals.store import ChangeRequest, State
 from app.errors import (
@@ -48,8 +51,9 @@ from app.errors import (
     ValidationError,
 )
 from app.mysafe.models import Entry, GroupShare, Kind, ListItem, UserShare
-from app.slack import blocks, periods, replies, revoke_notices
+from app.slack import blocks, periods, replies, review_cards, revoke_notices
 from commands.replies import (
+    AccessShown,
     Code,
     CreateForm,
     EntryList,
@@ -86,11 +90,10 @@ def sharing_diff(verb: Verb) -> tuple[DiffLine, ...]:
     """MAX_SHARES_PER_REQUEST people and groups, in every kind of sharing line."""
     users = names(MAX_SHARES_PER_REQUEST // 2, "u")
     groups = names(MAX_SHARES_PER_REQUEST - len(users), "g")
-    rights = (
-        [("", "edit"), ("view", "edit"), ("edit", "edit"), ("", "")]
-        if verb is Verb.SHARE
-        else [("edit", ""), ("view", ""), ("", "")]
-    )
+    rights = {
+        Verb.SHARE: [("", "edit"), ("view", "edit"), ("edit", "edit"), ("", "")],
+        Verb.REDUCE: [("edit", "view"), ("view", "view"), ("", "")],
+    }.get(verb, [("edit", ""), ("view", ""), ("", "")])
     lines = [
         DiffLine("users_allowed", *rights[i % len(rights)], principal=name)
         for i, name in enumerate(users)
@@ -114,13 +117,13 @@ def field_diff(kind: Kind, verb: Verb) -> tuple[DiffLine, ...]:
 
 
 def request(verb: Verb, state: State, kind: Kind = Kind.PASSWORD, **more: Any) -> ChangeRequest:
-    sharing = verb in (Verb.SHARE, Verb.UNSHARE)
-    users = tuple(UserShare(n, True) for n in names(3, "u")) if sharing else ()
+    sharing = verb in (Verb.SHARE, Verb.UNSHARE, Verb.REDUCE)
+    users = tuple(UserShare(n, verb is not Verb.REDUCE) for n in names(3, "u")) if sharing else ()
     change = Change(
         verb,
         kind,
         None if verb is Verb.CREATE else 2**31 - 1,
-        add_users=users if verb is Verb.SHARE else (),
+        add_users=users if verb in (Verb.SHARE, Verb.REDUCE) else (),
         remove_users=tuple(u.username for u in users) if verb is Verb.UNSHARE else (),
         duration=30 * 86400 if verb is Verb.SHARE else 0,
         rotate_after=verb is Verb.SHARE,
@@ -258,6 +261,61 @@ def _message(built: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"text": fallback, "blocks": found}
 
 
+def access_shown(kind: Kind) -> AccessShown:
+    """Four hundred users and groups at their longest names, each explained by five running
+    requests with many approvers and a long ticket key, or given outside the bot."""
+    shown = entry(kind)
+    given = [
+        Given(
+            f"R-{i}AAAA",
+            "edit" if i % 2 else "view",
+            "UALICE1",
+            hostile(128),
+            tuple(f"U{j:09d}" for j in range(10)),
+            NOW,
+            hostile(64),
+            NOW + 3600 * i,
+        )
+        for i in range(1, 6)
+    ]
+    traces = {key: given for key in list(rights(shown))[::2]}
+    return AccessShown(kind, 2**31 - 1, hostile(10_000), holders(shown, traces, now=NOW))
+
+
+def _access() -> Iterator[Payload]:
+    for kind in Kind:
+        reply = access_shown(kind)
+        yield "message", dict(zip(("text", "blocks"), replies.access_message(reply), strict=True))
+        yield "view", replies.access_view(reply)
+        disabled = AccessShown(kind, 2**31 - 1, "", (), active=False)
+        yield "message", dict(zip(("text", "blocks"), replies.access_message(disabled), strict=True))
+        few = AccessShown(kind, 1, "GCP", reply.holders[:3])
+        yield "message", dict(zip(("text", "blocks"), replies.access_message(few), strict=True))
+
+
+def _review_cards() -> Iterator[Payload]:
+    campaign = Campaign(hostile(64), CampaignState.RUNNING, NOW, NOW + 14 * 86400)
+    for kind in Kind:
+        lines = [
+            Line(kind, 2**31 - 1, hostile(10_000), field, name, "edit", ("UREVIEW01",))
+            for field, name in [
+                *(("users_allowed", n) for n in names(30, "u")),
+                ("groups_allowed", "g"),
+            ]
+        ]
+        decided = {
+            ln.id: Decided(
+                Choice.REMOVE if i % 2 else Choice.KEEP, "UREVIEW01", NOW, "R-7K2QF", hostile(300)
+            )
+            for i, ln in enumerate(lines[::3])
+        }
+        parts = review_cards.pages(lines)
+        for page, part in enumerate(parts, start=1):
+            for decisions in ({}, decided):
+                found = review_cards.card(campaign, part, decisions, page=page, of=len(parts))
+                yield "message", dict(zip(("text", "blocks"), found, strict=True))
+
+
 def _replies() -> Iterator[Payload]:
     channel = "C0APPROVALS"
     many = [request(Verb.SHARE, State.PENDING)] * 30
@@ -277,6 +335,7 @@ def _replies() -> Iterator[Payload]:
         *(EntryList(kind, items(kind), hostile(100), page=p) for kind in Kind for p in (1, 2, 999)),
         *(EntryShown(entry(kind)) for kind in Kind),
         RequestList(many, QueuePage(many, 500, 3, 50), time_bound=list(revokes())),
+        *(access_shown(kind) for kind in Kind),
     ):
         yield "text", replies.render_text(reply, channel=channel)
     for form in (
@@ -359,7 +418,8 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.headline": lambda: _requests_each(blocks.headline, "text"),
     "blocks.principal_line": lambda: (
         ("text", blocks.principal_line(d, people))
-        for d in sharing_diff(Verb.SHARE)
+        for verb in (Verb.SHARE, Verb.UNSHARE, Verb.REDUCE)
+        for d in sharing_diff(verb)
         for people in ({}, {d.principal.casefold(): "U0MENTIONED"})  # named by mention, or not
     ),
     "blocks.field_line": lambda: (
@@ -468,6 +528,24 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
         for r in revokes()
         for owner in (True, False)
     ),
+    "blocks.access_message": _access,
+    "blocks.access_modal": _access,
+    "replies.access_message": _access,
+    "replies.access_view": _access,
+    "review_cards.card": _review_cards,
+    "review_cards.home_blocks": lambda: iter(
+        [
+            (
+                "blocks",
+                review_cards.home_blocks(
+                    [
+                        Waiting(Campaign(hostile(64), CampaignState.RUNNING, NOW, NOW + i), 10_000, 500)
+                        for i in range(8)
+                    ]
+                ),
+            )
+        ]
+    ),
     "replies.render_text": _replies,
     "replies.form_view": _replies,
     "replies.refusal_text": _refusals,
@@ -480,9 +558,10 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
 #: Public functions of those modules that build no payload, and why.
 NOT_PAYLOADS = {
     "blocks.is_shortened": "a yes/no about a request (whether View full change is offered)",
+    "review_cards.pages": "splits a card's lines into pages (each page is drawn by `card`)",
 }
 
-MODULES: tuple[ModuleType, ...] = (blocks, periods, replies, revoke_notices)
+MODULES: tuple[ModuleType, ...] = (blocks, periods, replies, revoke_notices, review_cards)
 
 
 def public_functions() -> set[str]:

@@ -1,0 +1,374 @@
+"""Access review campaigns: who reviews what, decisions through the engine, the report.
+
+- `start` lists, with each linked person's own key, the entries they can edit (the campaign's
+  kinds, and tags when given): those people are the entry's reviewers. Each entry is read once
+  (with its first reviewer's key) and every user and group on it becomes a line.
+- `decide` re-reads the entry with the deciding reviewer's key first: a line whose right
+  changed since the card was made is not decided (the card never applies a decision to a list
+  it did not show). The decision is then claimed atomically (one per line). *Remove* and
+  *Reduce to view* become ordinary requests (unshare, reduce) filed as the reviewer, under the
+  policy (source `review`): approvers decide them as any other, and the engine applies them
+  with the reviewer's own key.
+- As a listener of the engine, it files each removal's outcome on its line: once applied, the
+  entry is read back with the reviewer's key (`removed` / `reduced`, or `drift: …` when it
+  does not show that); a request denied, expired or failed is said so.
+- `report` gives every line with its decision as CSV and JSON, and records their SHA-256 in
+  the audit log.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app import metrics
+from app.approvals.changes import EDIT, GROUPS, VIEW, Change, Verb
+from app.approvals.engine import Engine
+from app.approvals.grants import named, rights
+from app.approvals.reviews import (
+    Campaign,
+    CampaignState,
+    Choice,
+    Decided,
+    Line,
+    ReviewStore,
+    jsonable,
+    line_id,
+)
+from app.approvals.store import ChangeRequest
+from app.clock import timestamp
+from app.errors import ApprovalError, BotError, ValidationError
+from app.mysafe.models import GroupShare, Kind, UserShare
+
+log = logging.getLogger(__name__)
+
+SOURCE = "review"
+#: Request events that settle a removal's line (applied is read back first).
+SETTLED = frozenset({"applied", "failed", "denied", "expired", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a click did: the line, its decision, and whether this click made it."""
+
+    line: Line
+    decided: Decided
+    new: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: tuple[dict[str, object], ...]
+    totals: dict[str, int]
+    csv: str
+    json: str
+
+    @property
+    def sha256(self) -> dict[str, str]:
+        return {
+            "csv": hashlib.sha256(self.csv.encode()).hexdigest(),
+            "json": hashlib.sha256(self.json.encode()).hexdigest(),
+        }
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A running campaign with lines a reviewer has still to decide."""
+
+    campaign: Campaign
+    lines: int
+    entries: int
+
+
+class Reviews:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = ReviewStore(engine.services.redis, prefix=engine.settings.key_prefix)
+
+    # --- start --------------------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        name: str,
+        due: int,
+        tags: Sequence[str] = (),
+        kinds: Sequence[Kind] = tuple(Kind),
+        started_by: str = "cli",
+    ) -> tuple[Campaign, list[Line]]:
+        """Make a campaign's lines and store it; raises `ValidationError` for a bad or taken
+        name."""
+        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValidationError({"name": "letters, digits, - and _ (at most 64)"})
+        now = timestamp()
+        campaign = Campaign(
+            name,
+            CampaignState.RUNNING,
+            now,
+            now + due,
+            started_by,
+            tuple(tags),
+            tuple(k.value for k in kinds),
+        )
+        lines = self.plan(tags=tags, kinds=kinds)
+        if not self.store.create(campaign, lines):
+            raise ValidationError({"name": f"a campaign named {name} exists already"})
+        self.engine.audit.record(
+            "review.started", actor=started_by, campaign=name, lines=len(lines), due=int(now + due)
+        )
+        return campaign, lines
+
+    def plan(self, *, tags: Sequence[str], kinds: Sequence[Kind]) -> list[Line]:
+        """Every user and group on every entry some linked person can edit, with its reviewers."""
+        wanted = {t.casefold() for t in tags}
+        reviewers: dict[tuple[Kind, int], list[str]] = {}
+        for account in sorted(self.engine.services.vault.accounts(), key=lambda a: a.slack_id):
+            try:
+                client = self.engine.client_for(account.slack_id)
+                for kind in kinds:
+                    for item in client.list_entries(kind):
+                        if item.can_write and item.active and _tagged(item.tags, wanted):
+                            reviewers.setdefault((kind, item.identifier), []).append(account.slack_id)
+            except BotError as error:  # a key that no longer works reviews nothing
+                log.warning(
+                    "reviewer skipped",
+                    extra={
+                        "event": "review.reviewer_skipped",
+                        "user": account.slack_id,
+                        "error": type(error).__name__,
+                    },
+                )
+        lines = []
+        for (kind, identifier), people in sorted(
+            reviewers.items(), key=lambda i: (i[0][0].value, i[0][1])
+        ):
+            entry = self.engine.client_for(people[0]).read(kind, identifier)
+            for (field, _), (name, right) in sorted(rights(entry).items()):
+                lines.append(Line(kind, identifier, entry.name, field, name, right, tuple(people)))
+        return lines
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def decide(self, name: str, line: str, reviewer: str, choice: Choice) -> Outcome:
+        """One reviewer's decision on one line, made only against the entry as it is now."""
+        found = self._line(name, line, reviewer)
+        if choice is Choice.REDUCE and found.right != EDIT:
+            raise ApprovalError(f"{found.name} has view already: there is nothing to reduce.")
+        self._still_shown(found, reviewer)
+        return self._claim(name, found, reviewer, choice)
+
+    def keep_all(self, name: str, entry: str, reviewer: str) -> list[Outcome]:
+        """Keep every undecided line of one entry that still shows as the card showed it."""
+        lines = [ln for ln in self.store.lines(name) if ln.entry == entry and reviewer in ln.reviewers]
+        if not lines:
+            raise ApprovalError("You are not a reviewer of that entry in this campaign.")
+        current = rights(self.engine.client_for(reviewer).read(lines[0].kind, lines[0].identifier))
+        decided = self.store.decisions(name)
+        outcomes = []
+        for ln in lines:
+            shown = current.get((ln.field, ln.name.casefold()))
+            if ln.id in decided or shown is None or shown[1] != ln.right or self._own(ln, reviewer):
+                continue
+            outcomes.append(self._claim(name, ln, reviewer, Choice.KEEP))
+        return outcomes
+
+    def _line(self, name: str, line: str, reviewer: str) -> Line:
+        found = self.store.line(name, line)
+        if found is None:
+            raise ApprovalError("That line is not part of this review.")
+        if reviewer not in found.reviewers:
+            raise ApprovalError("You are not a reviewer of that entry in this campaign.")
+        if self._own(found, reviewer):
+            raise ApprovalError("You cannot review your own access: another reviewer decides it.")
+        return found
+
+    def _own(self, line: Line, reviewer: str) -> bool:
+        me = self.engine.services.vault.mysafe_username(reviewer) or ""
+        return not line.is_group and line.name.casefold() == me.casefold()
+
+    def _still_shown(self, line: Line, reviewer: str) -> None:
+        entry = self.engine.client_for(reviewer).read(line.kind, line.identifier)
+        now = rights(entry).get((line.field, line.name.casefold()))
+        if now is None or now[1] != line.right:
+            said = "no longer has access" if now is None else f"now has {now[1]}"
+            raise ApprovalError(
+                f"{line.name} {said} (the card showed {line.right}): the entry changed since the "
+                "review started, so nothing was decided."
+            )
+
+    def _claim(self, name: str, line: Line, reviewer: str, choice: Choice) -> Outcome:
+        decided = Decided(choice, reviewer, timestamp())
+        claim = self.store.decide(name, line.id, decided)
+        if claim.status == "closed":
+            raise ApprovalError(f"The review {name} is not running any more; nothing was decided.")
+        if claim.earlier is not None:
+            return Outcome(line, claim.earlier, new=False)
+        if choice is not Choice.KEEP:
+            decided = self._file_removal(name, line, reviewer, decided)
+        self.engine.audit.record(
+            "review.decided",
+            actor=reviewer,
+            campaign=name,
+            line=line.id,
+            decision=choice.value,
+            request=decided.request,
+        )
+        return Outcome(line, decided, new=True)
+
+    def _file_removal(self, name: str, line: Line, reviewer: str, decided: Decided) -> Decided:
+        """Remove or reduce: an ordinary change request, filed as the reviewer."""
+        group = line.field == GROUPS
+        if decided.choice is Choice.REDUCE:
+            change = Change(
+                Verb.REDUCE,
+                line.kind,
+                line.identifier,
+                add_users=() if group else (UserShare(line.name, False),),
+                add_groups=(GroupShare(line.name, False),) if group else (),
+            )
+        else:
+            change = Change(
+                Verb.UNSHARE,
+                line.kind,
+                line.identifier,
+                remove_users=() if group else (line.name,),
+                remove_groups=(line.name,) if group else (),
+            )
+        self.store.expect(name, line.id)
+        try:
+            request = self.engine.submit(
+                change,
+                requester=reviewer,
+                reason=f"access review {name}: decided by a reviewer",
+                source=SOURCE,
+                idempotency_key=f"review:{name}:{line.id}",
+            )
+        except BotError:
+            self.store.undo(name, line.id, decided)  # the line is open again
+            raise
+        self.store.outcome(name, line.id, request.id)
+        return self.store.decisions(name).get(line.id, decided)
+
+    # --- outcomes of removals (an engine listener) --------------------------------------------
+
+    def __call__(self, request: ChangeRequest, event: str) -> None:
+        change = request.change
+        if request.source != SOURCE or event not in SETTLED or change.identifier is None:
+            return
+        for (field, _), item in named(change).items():
+            key = line_id(change.kind, change.identifier, field, item.name)
+            name = self.store.expected(key)
+            line = self.store.line(name, key) if name else None
+            if name is None or line is None:
+                continue
+            result = self._read_back(line, request) if event == "applied" else event
+            self.store.outcome(name, key, request.id, result)
+
+    def _read_back(self, line: Line, request: ChangeRequest) -> str:
+        try:
+            entry = self.engine.client_for(request.requester).read(line.kind, line.identifier)
+        except BotError as error:
+            return f"not verified: {error}"
+        now = rights(entry).get((line.field, line.name.casefold()))
+        if request.change.verb is Verb.REDUCE:
+            return "reduced" if now is not None and now[1] == VIEW else f"drift: {_said(now)}"
+        return "removed" if now is None else f"drift: still {now[1]}"
+
+    def waiting_for(self, reviewer: str) -> list[Waiting]:
+        """Each running campaign with lines `reviewer` may decide and nobody has yet."""
+        found = []
+        for name in self.store.names():
+            campaign = self.store.campaign(name)
+            if campaign is None or campaign.state is not CampaignState.RUNNING:
+                continue
+            decided = self.store.decisions(name)
+            open_lines = [
+                ln
+                for ln in self.store.lines(name)
+                if reviewer in ln.reviewers and ln.id not in decided and not self._own(ln, reviewer)
+            ]
+            if open_lines:
+                found.append(Waiting(campaign, len(open_lines), len({ln.entry for ln in open_lines})))
+        return sorted(found, key=lambda w: w.campaign.due)
+
+    def measure(self) -> None:
+        """Each running campaign's progress, for /metrics (set on each scrape)."""
+        metrics.REVIEW_LINES.clear()
+        for name in self.store.names():
+            campaign = self.store.campaign(name)
+            if campaign is None or campaign.state is not CampaignState.RUNNING:
+                continue
+            lines = self.store.redis.hlen(self.store.lines_key(name))
+            chosen = Counter(d.choice.value for d in self.store.decisions(name).values())
+            metrics.REVIEW_LINES.labels(name, "undecided").set(lines - sum(chosen.values()))
+            for choice in Choice:
+                metrics.REVIEW_LINES.labels(name, choice.value).set(chosen[choice.value])
+
+    # --- status and report --------------------------------------------------------------------
+
+    def status(self, name: str) -> dict[str, object]:
+        campaign = self.store.campaign(name)
+        if campaign is None:
+            raise ApprovalError(f"There is no review named {name}.")
+        report = self.report(name, record=False)
+        return {"name": name, "state": campaign.state.value, "due": campaign.due, **report.totals}
+
+    def report(self, name: str, *, record: bool = True, actor: str = "cli") -> Report:
+        """Every line and its decision; with `record`, the digests go to the audit log."""
+        if self.store.campaign(name) is None:
+            raise ApprovalError(f"There is no review named {name}.")
+        decisions = self.store.decisions(name)
+        rows = tuple(jsonable(ln, decisions.get(ln.id)) for ln in self.store.lines(name))
+        totals = _totals(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(
+            text, fieldnames=list(rows[0]) if rows else ["entry_id"], lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        as_json = json.dumps(
+            {"campaign": name, "totals": totals, "lines": rows}, indent=2, sort_keys=True
+        )
+        report = Report(rows, totals, text.getvalue(), as_json + "\n")
+        if record:
+            self.engine.audit.record(
+                "review.report",
+                actor=actor,
+                campaign=name,
+                lines=totals["lines"],
+                csv_sha256=report.sha256["csv"],
+                json_sha256=report.sha256["json"],
+            )
+        return report
+
+
+def _said(now: tuple[str, str] | None) -> str:
+    return "no access" if now is None else f"still {now[1]}"
+
+
+def _tagged(tags: str, wanted: set[str]) -> bool:
+    if not wanted:
+        return True
+    have = {t.strip().casefold() for t in tags.replace(";", ",").split(",")}
+    return bool(have & wanted)
+
+
+def _totals(rows: Sequence[dict[str, object]]) -> dict[str, int]:
+    results = [str(r["result"]) for r in rows]
+    return {
+        "lines": len(rows),
+        "undecided": sum(r["decision"] == "undecided" for r in rows),
+        "kept": sum(r["decision"] == "keep" for r in rows),
+        "remove_decided": sum(r["decision"] == "remove" for r in rows),
+        "reduce_decided": sum(r["decision"] == "reduce" for r in rows),
+        "removed": results.count("removed"),
+        "reduced": results.count("reduced"),
+        "pending": results.count("pending"),
+        "drift": sum(r.startswith("drift") for r in results),
+    }

@@ -1,0 +1,111 @@
+"""`mysafe-bot review start|status|cancel|report`: access review campaigns, for operators.
+
+`start` makes the campaign's lines (see `app.approvals.review_campaigns`) and DMs every
+reviewer a card per entry; reviewers decide in Slack. `report` writes NAME.csv and NAME.json
+and records their SHA-256 in the audit log, so the verifiable log covers the evidence.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.durations import parse_period
+from app.errors import ConfigError, ValidationError
+from app.mysafe.models import Kind
+from app.runtime import Runtime, build_runtime
+from app.settings import Scope, Settings
+from app.slack.review_cards import ReviewCards
+from app.text import for_terminal
+
+
+def _runtime() -> Runtime:
+    return build_runtime(Settings.from_env(scope=Scope.VAULT), front=False)
+
+
+def start(*, name: str, due: str, tags: Sequence[str], kinds: Sequence[str]) -> int:
+    try:
+        seconds = parse_period(due)
+    except ValueError as error:
+        raise ValidationError({"due": str(error)}, f"--due: {error}") from None
+    runtime = _runtime()
+    try:
+        if runtime.slack is None or runtime.reviews is None:
+            raise ConfigError("SLACK_BOT_TOKEN", "a bot token, to send the reviewers their cards")
+        campaign, lines = runtime.reviews.start(
+            name=name, due=seconds, tags=tags, kinds=[Kind(k) for k in kinds] or list(Kind)
+        )
+        posted = ReviewCards(runtime.slack, runtime.reviews.store).post(campaign, lines)
+    finally:
+        runtime.close()
+    reviewers = {r for ln in lines for r in ln.reviewers}
+    entries = {ln.entry for ln in lines}
+    print(
+        f"review {name}: {len(lines)} lines on {len(entries)} entries, {len(reviewers)} reviewers, "
+        f"{posted.cards} cards sent; due {_utc(campaign.due)}"
+    )
+    for reviewer, entry, said in posted.failed:
+        print(
+            f"mysafe-bot: card for {entry} not sent to {reviewer}: Slack said {said or 'no'}; "
+            "their lines wait for the entry's other reviewers",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def status(name: str | None) -> int:
+    runtime = _runtime()
+    try:
+        assert runtime.reviews is not None  # every runtime has them
+        names = [name] if name else runtime.reviews.store.names()
+        for one in names:
+            found = runtime.reviews.status(one)
+            counts = ", ".join(
+                f"{k} {v}" for k, v in found.items() if k not in ("name", "state", "due")
+            )
+            print(
+                f"{for_terminal(one)}: {found['state']}, due {_utc(float(str(found['due'])))}; {counts}"
+            )
+        if not names:
+            print("no reviews")
+    finally:
+        runtime.close()
+    return 0
+
+
+def cancel(name: str) -> int:
+    runtime = _runtime()
+    try:
+        assert runtime.reviews is not None
+        if not runtime.reviews.store.cancel(name):
+            print(f"review {for_terminal(name)} is not running", flush=True)
+            return 1
+        runtime.engine.audit.record("review.cancelled", actor="cli", campaign=name)
+    finally:
+        runtime.close()
+    print(f"review {for_terminal(name)} cancelled: decisions made stand, no more are taken")
+    return 0
+
+
+def report(name: str, *, out: str) -> int:
+    runtime = _runtime()
+    try:
+        assert runtime.reviews is not None
+        made = runtime.reviews.report(name)
+    finally:
+        runtime.close()
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.csv").write_text(made.csv, encoding="utf-8")
+    (folder / f"{name}.json").write_text(made.json, encoding="utf-8")
+    totals = ", ".join(f"{k} {v}" for k, v in made.totals.items())
+    print(f"review {for_terminal(name)}: {totals}")
+    for kind, digest in made.sha256.items():
+        print(f"{folder / f'{name}.{kind}'}  sha256 {digest}  (recorded in the audit log)")
+    return 0
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,111 @@
+"""`/mysafe access ENTRY`: everyone with access to one entry now, and how each came.
+
+Read with the asker's own key, so MySafe decides whether they may see the entry and its
+sharing lists; how each right came is the bot's own trace of the requests it applied
+(`app.approvals.given`). A verb that only answers: no change request, no `ChangeSpec`.
+"""
+
+from __future__ import annotations
+
+from app.approvals.given import Given, Holder, holders
+from app.clock import timestamp
+from commands.context import Context
+from commands.grammar import Args, take_entry
+from commands.replies import AccessShown, Code, Line, Part, Person, Strong, When
+from commands.types import Token, VerbSpec, WhoHasAccess
+
+SPEC = VerbSpec(
+    name="access",
+    usage="/mysafe access password|secret ID",
+    summary="who has access to an entry now, and through which request, only to you",
+    examples=("/mysafe access password 312", "/mysafe access secret 7"),
+)
+
+#: The command this verb parses to; `commands.dispatch` routes it to `run`.
+COMMAND = WhoHasAccess
+
+
+def parse(args: list[Token]) -> WhoHasAccess:
+    rest = Args(args)
+    entry = take_entry(rest)
+    rest.end()
+    return WhoHasAccess(entry)
+
+
+def run(ctx: Context, command: WhoHasAccess) -> AccessShown:
+    entry = ctx.mysafe().read(command.entry.kind, command.entry.identifier)
+    traces = ctx.engine.given.read(entry.kind, entry.identifier)
+    found = holders(entry, traces, now=timestamp())
+    ctx.engine.audit.record(
+        "entry.access_shown",
+        actor=ctx.user_id,
+        kind=entry.kind.value,
+        entry=entry.identifier,
+        holders=len(found),
+        source=ctx.source,
+    )
+    return AccessShown(entry.kind, entry.identifier, entry.name, tuple(found), entry.active)
+
+
+# --- in words, for every front ------------------------------------------------------------
+
+#: Requests named per user or group (the rest are counted); characters of the entry's name.
+SHOWN_VIA = 3
+SHOWN_NAME = 200
+
+
+def heading(reply: AccessShown) -> Line:
+    label = reply.kind.label[:1].upper() + reply.kind.label[1:]
+    if not reply.active:
+        return (
+            Strong(f"{label} {reply.identifier}"),
+            " is disabled in MySafe, which shows nothing of it (its sharing included) until it "
+            "is enabled again.",
+        )
+    users = sum(not h.is_group for h in reply.holders)
+    groups = len(reply.holders) - users
+    counts = [_count(users, "user"), _count(groups, "group")]
+    who = ", ".join(c for c in counts if c) or "shared with nobody"
+    name = reply.entry_name
+    if len(name) > SHOWN_NAME:
+        name = f"{name[:SHOWN_NAME]}… ({len(name) - SHOWN_NAME} more characters)"
+    return (Strong(f"{label} {reply.identifier}: {name}"), f" — who has access: {who}")
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}" if count else ""
+
+
+def holder_line(holder: Holder) -> Line:
+    """`carol (edit): through R-7K2QF, asked by …, approved by … on …, ticket …, until …`."""
+    who = f"group {holder.name}" if holder.is_group else holder.name
+    head: Line = (f"{who} ({holder.right}): ",)
+    if holder.outside:
+        return (*head, "given outside the bot")
+    parts: list[Part] = [*head]
+    for index, given in enumerate(holder.via[:SHOWN_VIA]):
+        parts += ["; also " if index else "", *_through(given)]
+    if len(holder.via) > SHOWN_VIA:
+        parts.append(f"; and {len(holder.via) - SHOWN_VIA} more requests")
+    return tuple(parts)
+
+
+def _through(given: Given) -> Line:
+    parts: list[Part] = ["through ", Code(given.request), ", asked by ", Person(given.requester)]
+    if given.approvers:
+        parts.append(", approved by ")
+        for index, approver in enumerate(given.approvers):
+            parts += [", " if index else "", Person(approver)]
+    else:
+        parts.append(", applied without an approver (policy)")
+    parts += [" on ", When(int(given.at))]
+    if given.ticket:
+        parts += [", ticket ", given.ticket]
+    if given.until:
+        parts += [", time-bound until ", When(int(given.until))]
+    return tuple(parts)
+
+
+def lines(reply: AccessShown) -> tuple[Line, ...]:
+    """The whole answer, heading first, one line per user or group."""
+    return (heading(reply), *(holder_line(h) for h in reply.holders))
