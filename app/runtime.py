@@ -86,6 +86,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             checkpointer=checkpointer(services),
         )
     from app.slack.approvers import Approvers
+    from app.slack.drift_notices import DriftNotices
     from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
     from app.slack.notifier import SlackNotifier
@@ -106,6 +107,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     engine.listeners += [notifier, home]
     revoker.listeners += [
         RevokeNotices(client, revoker.store, channel=settings.approval_channel),
+        DriftNotices(client, channel=settings.approval_channel, audit_channel=settings.audit_channel),
         home.revoke_changed,
     ]
     slack_front = (
