@@ -151,7 +151,7 @@ class Engine:
         self.access = AccessBook(
             services.redis, prefix=self.settings.key_prefix, longest=self.settings.max_share_duration
         )
-        self.policy = PolicyBook(self.settings)
+        self.policy = PolicyBook(self.settings, audit=self.audit)
         self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
         #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
@@ -168,6 +168,32 @@ class Engine:
         return self.submit_once(change, **options)[0]
 
     def submit_once(
+        self, change: Change, *, requester: str, source: str = "slack", **options: Any
+    ) -> tuple[ChangeRequest, bool]:
+        """`_submit_once`, with each refusal audited once with its reason: a request refused
+        before anything is stored is a security act too (someone asked for what they may not
+        have). Ineligible and NotPosted are audited where they are raised."""
+        try:
+            return self._submit_once(change, requester=requester, source=source, **options)
+        except (Ineligible, NotPosted):
+            raise
+        except BotError as error:
+            self._refused(change, requester=requester, source=source, error=error)
+            raise
+
+    def _refused(self, change: Change, *, requester: str, source: str, error: BotError) -> None:
+        why = error.describe() if isinstance(error, MySafeError) else str(error)
+        self.audit.record(
+            "request.refused",
+            actor=requester,
+            verb=change.verb.value,
+            kind=change.kind.value,
+            entry=change.identifier or "",
+            channel=source,
+            why=(why or type(error).__name__)[:300],
+        )
+
+    def _submit_once(
         self,
         change: Change,
         *,
