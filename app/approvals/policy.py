@@ -508,7 +508,7 @@ class PolicyBook:
                 self._record("policy.reload_refused", problem=str(error)[:300])
                 return False
             self._policy = policy
-        self._record("policy.reloaded", rules=",".join(r.name for r in policy.rules))
+        self._record("policy.reload_applied", rules=",".join(r.name for r in policy.rules))
         log.info(
             "policy reloaded",
             extra={

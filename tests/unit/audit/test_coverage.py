@@ -163,7 +163,7 @@ ACTS: dict[str, tuple[Callable[[Scene], None], str, str]] = {
     "mcp token revoked": (mcp_token_revoked, "mcp_token.revoked", "UALICE"),
     "mcp show_entry": (mcp_show, "entry.shown", "UALICE"),
     "mcp list_entries": (mcp_list, "entries.listed", "UALICE"),
-    "policy reloaded": (policy_reloaded, "policy.reloaded", "bot"),
+    "policy reloaded": (policy_reloaded, "policy.reload_applied", "bot"),
     "policy reload refused": (policy_refused, "policy.reload_refused", "bot"),
     "login": (login, "account.linked", "UNINA"),
     "login refused": (login_refused, "account.link_refused", "UNINA"),
