@@ -43,6 +43,7 @@ from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.grants import Grant, granted, merged, named
 from app.approvals.ledger import Ledger, Plan, apply_write
+from app.approvals.outbox import Outbox
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Nudge, Reminders
 from app.approvals.revokes import Revoke, RevokeStore
@@ -146,6 +147,12 @@ class Engine:
         self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
         self.locks = EntryLocks(services.redis, prefix=self.settings.key_prefix)
         self.audit = Audit(services.redis, prefix=self.settings.key_prefix)
+        self.outbox = Outbox(
+            services.redis,
+            prefix=self.settings.key_prefix,
+            audit=self.audit,
+            remember=self.store.retention,
+        )
         self.listeners = listeners if listeners is not None else []
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.access = AccessBook(
@@ -534,7 +541,13 @@ class Engine:
         return decision
 
     def _decide(self, request_id: str, action: Action, actor: str, **arg: object) -> Decision:
-        result = self.store.transition(request_id, action, actor=actor, now=timestamp(), **arg)
+        """One click's transition, its record written by the same script (`_after` moves it)."""
+        reason = str(arg.get("reason", "")) if action is Action.DENY else ""
+        audit = self.audit.fields("", request=request_id, actor=actor, reason=reason)
+        self.outbox.mark(request_id)
+        result = self.store.transition(
+            request_id, action, actor=actor, now=timestamp(), audit=audit, **arg
+        )
         if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
         if result.status in _REFUSALS:
@@ -562,14 +575,7 @@ class Engine:
         event = {Outcome.OK: action, Outcome.APPLY: "applying", Outcome.EXPIRED: "expired"}[
             decision.status
         ]
-        self.audit.record(
-            f"request.{event}",
-            request=request.id,
-            actor=actor,
-            state=request.state.value,
-            approvals=len(request.approvals),
-            reason=request.deny_reason if action == "deny" else "",
-        )
+        self.outbox.move(request.id)  # the transition wrote its record: into the log now
         self._settle(request)
         self._tell(request, event)
 
@@ -598,6 +604,7 @@ class Engine:
             return Decision(self.get(request_id), Outcome.APPLY)
         except (MySafeError, BotError) as error:
             detail = error.in_words() if isinstance(error, MySafeError) else str(error)
+            self.outbox.mark(request_id)
             result = self.store.transition(
                 request_id,
                 Action.FINISH,
@@ -606,6 +613,7 @@ class Engine:
                 lease=lease,
                 outcome="failed",
                 error=detail[:500],
+                audit=self.audit.fields("", request=request_id, actor="bot", error=detail[:500]),
             )
             event = "failed"
         else:
@@ -615,7 +623,15 @@ class Engine:
                 "identifier": outcome.entry.identifier if outcome.entry else None,
                 **ended,
             }
+            audit = self.audit.fields(
+                "",
+                request=request_id,
+                actor="bot",
+                message=outcome.message,
+                shared_error="; ".join(outcome.shared_error),
+            )
             try:
+                self.outbox.mark(request_id)
                 result = self.store.transition(
                     request_id,
                     Action.FINISH,
@@ -624,6 +640,7 @@ class Engine:
                     lease=lease,
                     outcome="applied",
                     result=json.dumps(summary),
+                    audit=audit,
                 )
             except redis.RedisError as error:
                 log.error(
@@ -645,15 +662,7 @@ class Engine:
             )
             return decision
         self.store.drop_lease(request_id)
-        self.audit.record(
-            f"request.{event}",
-            request=request_id,
-            actor="bot",
-            state=request.state.value,
-            message=request.result.get("message", ""),
-            error=request.error,
-            shared_error="; ".join(request.result.get("shared_error", [])),
-        )
+        self.outbox.move(request_id)  # the outcome's record, written by the finish itself
         metrics.REQUESTS.labels(verb=request.change.verb.value, outcome=event).inc()
         self._settle(request)
         self._tell(request, event)
@@ -859,6 +868,7 @@ class Engine:
         `stopping` is asked between two items, so a worker told to stop does so promptly."""
         now = timestamp() if now is None else now
         self.measure(now)
+        self.outbox.sweep(now=now, limit=limit)  # records a process that died left unmoved
         handled = self._expire_due(now, limit=limit, stopping=stopping)
         if stopping():
             return handled
