@@ -54,6 +54,7 @@ from app.approvals.store import (
     OpenScan,
     Outcome,
     State,
+    Transition,
 )
 from app.clock import timestamp
 from app.durations import describe
@@ -338,16 +339,19 @@ class Engine:
         """`approvals: 0`: nobody needs to click; the bot applies it now, and says so."""
         lease = self._new_lease()
         self.store.track_lease(request.id, lease["lease_until"])
-        result = self.store.transition(request.id, Action.AUTO, actor="bot", now=timestamp(), **lease)
+        why = {"rule": rule.name, "why": "the policy rule needs no approval"}
+        result = self._audited(
+            request.id,
+            Action.AUTO,
+            actor="bot",
+            now=timestamp(),
+            event="request.auto_approved",
+            facts=why,
+            **lease,
+        )
         if result.status is not Outcome.APPLY:
             return Decision(self.get(request.id), result.status)
-        self.audit.record(
-            "request.auto_approved",
-            request=request.id,
-            actor="bot",
-            rule=rule.name,
-            why="the policy rule needs no approval",
-        )
+        self.outbox.move(request.id)
         applying = self.get(request.id)
         self._tell(applying, "applying")
         return self.apply(request.id, str(lease["lease"]), request=applying)
@@ -389,10 +393,18 @@ class Engine:
 
     def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
         """Take back a request no approver can see: final at once, its key free for a retry."""
-        self.store.transition(request.id, Action.WITHDRAW, actor="bot", now=timestamp(), why=why[:300])
+        self._audited(
+            request.id,
+            Action.WITHDRAW,
+            actor="bot",
+            now=timestamp(),
+            event="request.not_posted",
+            facts={"why": why[:300]},
+            why=why[:300],
+        )
         if idempotency_key:
             self.store.release_claim(idempotency_key, request.id)
-        self.audit.record("request.not_posted", request=request.id, actor="bot", why=why[:300])
+        self.outbox.move(request.id)
         self._settle(self.get(request.id))
 
     def find(self, key: str) -> ChangeRequest | None:
@@ -420,16 +432,20 @@ class Engine:
 
     def explain(self, request_id: str, actor: str, reason: str) -> Decision:
         """The denier's reason, added after their click denied the request."""
-        result = self.store.transition(
-            request_id, Action.REASON, actor=actor, now=timestamp(), reason=reason[:500]
+        result = self._audited(
+            request_id,
+            Action.REASON,
+            actor=actor,
+            now=timestamp(),
+            event="request.deny_reason",
+            facts={"reason": reason[:500]},
+            reason=reason[:500],
         )
         if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
         request = self.get(request_id)
         if result.status is Outcome.OK:
-            self.audit.record(
-                "request.deny_reason", request=request_id, actor=actor, reason=request.deny_reason
-            )
+            self.outbox.move(request_id)
             self._tell(request, "reason")
         return Decision(request, result.status)
 
@@ -540,13 +556,29 @@ class Engine:
             return self.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision
 
-    def _decide(self, request_id: str, action: Action, actor: str, **arg: object) -> Decision:
+    def _audited(
+        self,
+        request_id: str,
+        action: Action,
+        *,
+        actor: str,
+        now: float,
+        event: str = "",
+        facts: Mapping[str, object] | None = None,
+        **arg: Any,
+    ) -> Transition:
+        """A transition whose record its own script writes to the request's outbox (named
+        `event`, or as the script names the transition), so no kill can separate the two.
+        The caller moves it into the log (`self.outbox.move`); a worker does if it dies."""
+        audit = self.audit.fields(event, request=request_id, actor=actor, **(facts or {}))
+        self.outbox.mark(request_id)
+        return self.store.transition(request_id, action, actor=actor, now=now, audit=audit, **arg)
+
+    def _decide(self, request_id: str, action: Action, actor: str, **arg: Any) -> Decision:
         """One click's transition, its record written by the same script (`_after` moves it)."""
         reason = str(arg.get("reason", "")) if action is Action.DENY else ""
-        audit = self.audit.fields("", request=request_id, actor=actor, reason=reason)
-        self.outbox.mark(request_id)
-        result = self.store.transition(
-            request_id, action, actor=actor, now=timestamp(), audit=audit, **arg
+        result = self._audited(
+            request_id, action, actor=actor, now=timestamp(), facts={"reason": reason}, **arg
         )
         if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
@@ -604,16 +636,15 @@ class Engine:
             return Decision(self.get(request_id), Outcome.APPLY)
         except (MySafeError, BotError) as error:
             detail = error.in_words() if isinstance(error, MySafeError) else str(error)
-            self.outbox.mark(request_id)
-            result = self.store.transition(
+            result = self._audited(
                 request_id,
                 Action.FINISH,
                 actor="bot",
                 now=timestamp(),
+                facts={"error": detail[:500]},
                 lease=lease,
                 outcome="failed",
                 error=detail[:500],
-                audit=self.audit.fields("", request=request_id, actor="bot", error=detail[:500]),
             )
             event = "failed"
         else:
@@ -623,24 +654,17 @@ class Engine:
                 "identifier": outcome.entry.identifier if outcome.entry else None,
                 **ended,
             }
-            audit = self.audit.fields(
-                "",
-                request=request_id,
-                actor="bot",
-                message=outcome.message,
-                shared_error="; ".join(outcome.shared_error),
-            )
+            facts = {"message": outcome.message, "shared_error": "; ".join(outcome.shared_error)}
             try:
-                self.outbox.mark(request_id)
-                result = self.store.transition(
+                result = self._audited(
                     request_id,
                     Action.FINISH,
                     actor="bot",
                     now=timestamp(),
+                    facts=facts,
                     lease=lease,
                     outcome="applied",
                     result=json.dumps(summary),
-                    audit=audit,
                 )
             except redis.RedisError as error:
                 log.error(
@@ -689,14 +713,17 @@ class Engine:
 
     def _queue(self, request: ChangeRequest, lease: str) -> Decision:
         """Another apply held the entry too long: hand this one to the sweeper's next pass."""
-        self.store.transition(request.id, Action.YIELD, actor="bot", now=timestamp(), lease=lease)
-        self.store.track_lease(request.id, timestamp())
-        self.audit.record(
-            "request.queued",
-            request=request.id,
+        self._audited(
+            request.id,
+            Action.YIELD,
             actor="bot",
-            why="another change to the same entry is being applied",
+            now=timestamp(),
+            event="request.queued",
+            facts={"why": "another change to the same entry is being applied"},
+            lease=lease,
         )
+        self.store.track_lease(request.id, timestamp())
+        self.outbox.move(request.id)
         return Decision(self.get(request.id), Outcome.APPLY)
 
     def _call_mysafe(self, request: ChangeRequest, lease: str) -> tuple[WriteResult, dict[str, Any]]:
@@ -876,11 +903,13 @@ class Engine:
             if stopping():
                 return handled
             lease = self._new_lease(now)
-            result = self.store.transition(request_id, Action.RECLAIM, actor="worker", now=now, **lease)
+            result = self._audited(
+                request_id, Action.RECLAIM, actor="worker", now=now, event="request.reclaimed", **lease
+            )
             if result.status is Outcome.APPLY:
                 handled += 1
                 self.store.track_lease(request_id, lease["lease_until"])
-                self.audit.record("request.reclaimed", request=request_id, actor="worker")
+                self.outbox.move(request_id)
                 self.apply(request_id, str(lease["lease"]))
             elif result.status is not Outcome.NOOP or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)

@@ -173,19 +173,20 @@ end
 return redis.error_reply('unknown action ' .. action)
 end
 
--- The record of a transition that changed the request, in its outbox, named as the engine
--- names it: request.applying, request.expired, request.applied / failed, else the action.
+-- The record of a transition that changed the request, in its outbox: named by the engine
+-- (`arg.audit.event`), or as the engine names a click's: request.applying, request.expired,
+-- request.applied / failed, else the action.
 local function audit(result)
   local status = result[1]
-  if not (KEYS[5] and type(arg.audit) == 'table') then return end
+  if not (KEYS[5] and type(arg.audit) == 'table') or action == 'fence' then return end
   if status ~= 'ok' and status ~= 'apply' and status ~= 'expired' then return end
-  if action == 'fence' or action == 'yield' or action == 'reason' then return end
   local event = action
   if status == 'apply' then event = 'applying'
   elseif status == 'expired' then event = 'expired'
   elseif action == 'finish' then event = result[2] end
   local fields = arg.audit
-  fields.event, fields.state, fields.approvals = 'request.' .. event, result[2], tostring(result[3])
+  if (fields.event or '') == '' then fields.event = 'request.' .. event end
+  fields.state, fields.approvals = result[2], tostring(result[3])
   local tid = req .. '#' .. (redis.call('HGET', req, 'version') or '0')
   redis.call('RPUSH', KEYS[5], cjson.encode({tid = tid, fields = fields}))
   redis.call('EXPIRE', KEYS[5], retention)  -- a worker moves it long before

@@ -162,3 +162,25 @@ def test_a_process_sigkilled_between_the_transition_and_the_log_loses_no_record(
     assert denials(engine, request_id) == []
     another_runtime(settings, redis_url).sweep(now=later())
     assert len(denials(engine, request_id)) == 1
+
+
+def test_a_reason_and_a_cancel_also_reach_the_log_only_through_the_outbox(
+    engine: Engine,
+    request_id: str,
+    emulator: Emulator,
+    settings: Settings,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entry = emulator.add_password("alices", name="Other", username="ops", password="pw-2")
+    change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),))
+    cancelled = engine.submit(change, requester="UALICE", reason="not needed").id
+    monkeypatch.setattr(engine.outbox, "move", lambda _request_id: 0)  # killed each time
+    engine.deny(request_id, "UAPPROVER1", is_approver=True)
+    engine.explain(request_id, "UAPPROVER1", "not during the freeze")
+    engine.cancel(cancelled, "UALICE")
+    wanted = {"request.deny", "request.deny_reason", "request.cancel"}
+    assert wanted.isdisjoint(r.event for r in engine.audit.read())
+    another_runtime(settings, redis_url).sweep(now=later())
+    found = [r.event for r in engine.audit.read() if r.event in wanted]
+    assert sorted(found) == sorted(wanted)
