@@ -23,12 +23,15 @@ outbox by value, so two movers never remove what the other has not appended.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from app.approvals.audit import Audit
 from app.approvals.scripts import lua
 from app.clock import timestamp
 from app.storage import RedisClient
+
+log = logging.getLogger(__name__)
 
 #: Seconds a marked request is left to the process that marked it: its transition script runs
 #: within milliseconds of the mark, so an index entry this old whose outbox is empty is done.
@@ -80,7 +83,16 @@ class Outbox:
         )
         moved = 0
         for request_id, score in found:
-            moved += self.move(request_id)
+            try:
+                moved += self.move(request_id)
+            except (KeyError, ValueError, TypeError):
+                # A record this code cannot read must not stop every other: logged loudly and
+                # left in its outbox and the index for a person to see to.
+                log.exception(
+                    "audit outbox unreadable",
+                    extra={"event": "audit.outbox_unreadable", "request": request_id},
+                )
+                continue
             if not self.redis.llen(self.key(request_id)):
                 self._unindex(keys=[self.index], args=[request_id, repr(score)])
         return moved

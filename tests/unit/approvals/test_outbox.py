@@ -184,3 +184,17 @@ def test_a_reason_and_a_cancel_also_reach_the_log_only_through_the_outbox(
     another_runtime(settings, redis_url).sweep(now=later())
     found = [r.event for r in engine.audit.read() if r.event in wanted]
     assert sorted(found) == sorted(wanted)
+
+
+def test_an_unreadable_outbox_does_not_stop_the_others(
+    engine: Engine, request_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = engine.services.redis
+    redis.rpush(engine.outbox.key("R-BROKEN"), "not json")
+    engine.outbox.mark("R-BROKEN")
+    monkeypatch.setattr(engine.outbox, "move", lambda _request_id: 0)
+    engine.deny(request_id, "UAPPROVER1", is_approver=True)
+    monkeypatch.undo()
+    engine.outbox.sweep(now=later())
+    assert len(denials(engine, request_id)) == 1
+    assert redis.llen(engine.outbox.key("R-BROKEN")) == 1  # kept for a person to see to
