@@ -148,12 +148,7 @@ class Engine:
         self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
         self.locks = EntryLocks(services.redis, prefix=self.settings.key_prefix)
         self.audit = Audit(services.redis, prefix=self.settings.key_prefix)
-        self.outbox = Outbox(
-            services.redis,
-            prefix=self.settings.key_prefix,
-            audit=self.audit,
-            remember=self.store.retention,
-        )
+        self.outbox = Outbox(services.redis, prefix=self.settings.key_prefix, audit=self.audit)
         self.listeners = listeners if listeners is not None else []
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.access = AccessBook(

@@ -15,6 +15,7 @@ Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
                                    (marked before the script runs, like the lease index)
     {P:audit}:moved          zset  transition id -> when moved (app.audit.log), so a mover that
                                    died after appending, before removing, never appends twice
+                                   (ids are remembered `REMEMBER`, a week)
 
 A record is appended (`Audit.record_moved`, once per transition id), then removed from the
 outbox by value, so two movers never remove what the other has not appended.
@@ -33,17 +34,23 @@ from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
 
+#: Seconds a moved transition id is remembered. Only a mover that died between appending and
+#: removing needs it, until the next worker pass; a week covers any outage of the workers and
+#: keeps the log's set of ids to a week of transitions (never a request's whole retention).
+REMEMBER = 7 * 86400
+
 #: Seconds a marked request is left to the process that marked it: its transition script runs
 #: within milliseconds of the mark, so an index entry this old whose outbox is empty is done.
 GRACE = 60.0
 
 
 class Outbox:
-    def __init__(self, client: RedisClient, *, prefix: str, audit: Audit, remember: int) -> None:
+    def __init__(
+        self, client: RedisClient, *, prefix: str, audit: Audit, remember: int = REMEMBER
+    ) -> None:
         self.redis = client
         self.prefix = prefix
         self.audit = audit
-        #: Seconds a moved transition id is remembered: as long as an outbox is kept.
         self.remember = remember
         self._unindex = client.register_script(lua("outbox_unindex"))
 

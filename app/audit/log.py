@@ -15,7 +15,7 @@ the log is in one slot and a script may touch them together:
     {P:audit}:lease          string  the one checkpointer's lease
     {P:audit}:moved          zset    transition id -> when its record was moved in from a
                                      request's outbox (app.approvals.outbox): each is appended
-                                     once; ids are remembered longer than any outbox is kept
+                                     once; ids are remembered for a week (app.approvals.outbox)
 
 Encoding (docs/audit.md): a record is a JSON object of its fields, every value a string but
 `seq`, an integer; serialised with keys sorted, no whitespace, UTF-8 unescaped, which is RFC 8785

@@ -3,7 +3,7 @@
 -- KEYS[1] the audit stream, KEYS[2] the sequence counter, KEYS[3] the moved ids (zset:
 -- transition id -> when moved)
 -- ARGV[1] transition id, ARGV[2] now (epoch seconds), ARGV[3] seconds an id is remembered
--- (longer than any outbox is kept), ARGV[4..] the record's field, value pairs (never `seq`).
+-- (a week: see app.approvals.outbox), ARGV[4..] the record's field, value pairs (never `seq`).
 -- Returns the record's sequence number, or -1 when that transition's record is already in.
 if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return -1 end
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
