@@ -61,7 +61,8 @@ RATE_LIMITED = Counter(
 )
 REVOKES = Counter(
     "mysafe_bot_revokes_total",
-    "Ends of time-bound shares by outcome: done, failed (an attempt, retried), given_up",
+    "Ends of time-bound shares by outcome: done, failed (an attempt, retried), given_up, drift "
+    "(done, but the entry read back still gives a grantee more)",
     ["outcome"],
 )
 JOBS_PARKED = Counter(

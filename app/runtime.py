@@ -101,6 +101,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             sinks=sink_runners(services),
         )
     from app.slack.approvers import Approvers
+    from app.slack.drift_notices import DriftNotices
     from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
     from app.slack.notifier import SlackNotifier
@@ -123,6 +124,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     engine.listeners += [notifier, home, ReviewCards(client, reviews.store)]
     revoker.listeners += [
         RevokeNotices(client, revoker.store, channel=settings.approval_channel),
+        DriftNotices(client, channel=settings.approval_channel, audit_channel=settings.audit_channel),
         home.revoke_changed,
     ]
     slack_front = (

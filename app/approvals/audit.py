@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,17 @@ class AuditRecord:
         return f"{self.ts}  {seq}{head} {facts}".rstrip()
 
 
+def _line(fields: Mapping[str, str]) -> None:
+    """The record as one structured log line, beside its place in the log."""
+    event = fields.get("event", "")
+    log.info(
+        event,
+        extra=safe_extra(
+            {"event": event, **{k: v for k, v in fields.items() if k not in ("ts", "event")}}
+        ),
+    )
+
+
 def _field(text: str) -> str:
     plain = text.isprintable() and not any(c in text for c in ' "=\\') and text != ""
     return text if plain else json.dumps(text)
@@ -85,12 +96,15 @@ class Audit:
         Redis keeps what checkpoints cover for `MYSAFE_BOT_AUDIT_RETENTION` (app.audit)."""
         fields = self.fields(event, request=request, actor=actor, **facts)
         self.log.append(fields, pipe=pipe)
-        log.info(
-            event,
-            extra=safe_extra(
-                {"event": event, **{k: v for k, v in fields.items() if k not in ("ts", "event")}}
-            ),
-        )
+        _line(fields)
+
+    def record_moved(self, tid: str, fields: Mapping[str, str], *, now: float, remember: int) -> bool:
+        """Append a record a transition wrote to its request's outbox, once per transition id
+        (see app.approvals.outbox); True when this call appended it (and logged its line)."""
+        if self.log.append_once(tid, fields, now=now, remember=remember) is None:
+            return False
+        _line(fields)
+        return True
 
     def read(
         self, *, since: datetime | None = None, request: str | None = None, count: int = 10_000

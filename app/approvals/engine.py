@@ -46,6 +46,7 @@ from app.approvals.given import GivenBook
 from app.approvals.grants import Grant, granted, merged, named
 from app.approvals.in_force import RulesInForce
 from app.approvals.ledger import Ledger, Plan, apply_write
+from app.approvals.outbox import Outbox
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Nudge, Reminders
 from app.approvals.revokes import Revoke, RevokeStore
@@ -57,6 +58,7 @@ from app.approvals.store import (
     OpenScan,
     Outcome,
     State,
+    Transition,
 )
 from app.clock import timestamp
 from app.durations import describe
@@ -153,6 +155,7 @@ class Engine:
         self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
         self.locks = EntryLocks(services.redis, prefix=self.settings.key_prefix)
         self.audit = Audit(services.redis, prefix=self.settings.key_prefix)
+        self.outbox = Outbox(services.redis, prefix=self.settings.key_prefix, audit=self.audit)
         self.listeners = listeners if listeners is not None else []
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.access = AccessBook(
@@ -160,7 +163,7 @@ class Engine:
         )
         #: Which applied request gave each principal their access (`/mysafe access`).
         self.given = GivenBook(services.redis, prefix=self.settings.key_prefix)
-        self.policy = PolicyBook(self.settings)
+        self.policy = PolicyBook(self.settings, audit=self.audit)
         #: Step-up with a passkey (a rule's `step_up`): links, challenges, verification.
         self.stepup = StepUp(
             services.redis,
@@ -186,6 +189,32 @@ class Engine:
         return self.submit_once(change, **options)[0]
 
     def submit_once(
+        self, change: Change, *, requester: str, source: str = "slack", **options: Any
+    ) -> tuple[ChangeRequest, bool]:
+        """`_submit_once`, with each refusal audited once with its reason: a request refused
+        before anything is stored is a security act too (someone asked for what they may not
+        have). Ineligible and NotPosted are audited where they are raised."""
+        try:
+            return self._submit_once(change, requester=requester, source=source, **options)
+        except (Ineligible, NotPosted):
+            raise
+        except BotError as error:
+            self._refused(change, requester=requester, source=source, error=error)
+            raise
+
+    def _refused(self, change: Change, *, requester: str, source: str, error: BotError) -> None:
+        why = error.describe() if isinstance(error, MySafeError) else str(error)
+        self.audit.record(
+            "request.refused",
+            actor=requester,
+            verb=change.verb.value,
+            kind=change.kind.value,
+            entry=change.identifier or "",
+            channel=source,
+            why=(why or type(error).__name__)[:300],
+        )
+
+    def _submit_once(
         self,
         change: Change,
         *,
@@ -328,16 +357,19 @@ class Engine:
         """`approvals: 0`: nobody needs to click; the bot applies it now, and says so."""
         lease = self._new_lease()
         self.store.track_lease(request.id, lease["lease_until"])
-        result = self.store.transition(request.id, Action.AUTO, actor="bot", now=timestamp(), **lease)
+        why = {"rule": rule.name, "why": "the policy rule needs no approval"}
+        result = self._audited(
+            request.id,
+            Action.AUTO,
+            actor="bot",
+            now=timestamp(),
+            event="request.auto_approved",
+            facts=why,
+            **lease,
+        )
         if result.status is not Outcome.APPLY:
             return Decision(self.get(request.id), result.status)
-        self.audit.record(
-            "request.auto_approved",
-            request=request.id,
-            actor="bot",
-            rule=rule.name,
-            why="the policy rule needs no approval",
-        )
+        self.outbox.move(request.id)
         applying = self.get(request.id)
         self._tell(applying, "applying")
         return self.apply(request.id, str(lease["lease"]), request=applying)
@@ -379,10 +411,18 @@ class Engine:
 
     def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
         """Take back a request no approver can see: final at once, its key free for a retry."""
-        self.store.transition(request.id, Action.WITHDRAW, actor="bot", now=timestamp(), why=why[:300])
+        self._audited(
+            request.id,
+            Action.WITHDRAW,
+            actor="bot",
+            now=timestamp(),
+            event="request.not_posted",
+            facts={"why": why[:300]},
+            why=why[:300],
+        )
         if idempotency_key:
             self.store.release_claim(idempotency_key, request.id)
-        self.audit.record("request.not_posted", request=request.id, actor="bot", why=why[:300])
+        self.outbox.move(request.id)
         self._settle(self.get(request.id))
 
     def find(self, key: str) -> ChangeRequest | None:
@@ -448,16 +488,20 @@ class Engine:
 
     def explain(self, request_id: str, actor: str, reason: str) -> Decision:
         """The denier's reason, added after their click denied the request."""
-        result = self.store.transition(
-            request_id, Action.REASON, actor=actor, now=timestamp(), reason=reason[:500]
+        result = self._audited(
+            request_id,
+            Action.REASON,
+            actor=actor,
+            now=timestamp(),
+            event="request.deny_reason",
+            facts={"reason": reason[:500]},
+            reason=reason[:500],
         )
         if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
         request = self.get(request_id)
         if result.status is Outcome.OK:
-            self.audit.record(
-                "request.deny_reason", request=request_id, actor=actor, reason=request.deny_reason
-            )
+            self.outbox.move(request_id)
             self._tell(request, "reason")
         return Decision(request, result.status)
 
@@ -577,8 +621,30 @@ class Engine:
         rules = self.in_force.check()
         self.store.note_rules_in_force(request_id, version=rules.version, digest=rules.digest)
 
-    def _decide(self, request_id: str, action: Action, actor: str, **arg: object) -> Decision:
-        result = self.store.transition(request_id, action, actor=actor, now=timestamp(), **arg)
+    def _audited(
+        self,
+        request_id: str,
+        action: Action,
+        *,
+        actor: str,
+        now: float,
+        event: str = "",
+        facts: Mapping[str, object] | None = None,
+        **arg: Any,
+    ) -> Transition:
+        """A transition whose record its own script writes to the request's outbox (named
+        `event`, or as the script names the transition), so no kill can separate the two.
+        The caller moves it into the log (`self.outbox.move`); a worker does if it dies."""
+        audit = self.audit.fields(event, request=request_id, actor=actor, **(facts or {}))
+        self.outbox.mark(request_id)
+        return self.store.transition(request_id, action, actor=actor, now=now, audit=audit, **arg)
+
+    def _decide(self, request_id: str, action: Action, actor: str, **arg: Any) -> Decision:
+        """One click's transition, its record written by the same script (`_after` moves it)."""
+        reason = str(arg.get("reason", "")) if action is Action.DENY else ""
+        result = self._audited(
+            request_id, action, actor=actor, now=timestamp(), facts={"reason": reason}, **arg
+        )
         if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
         if result.status in _REFUSALS:
@@ -609,14 +675,7 @@ class Engine:
             Outcome.EXPIRED: "expired",
             Outcome.STEP_UP: "step_up_pending",
         }[decision.status]
-        self.audit.record(
-            f"request.{event}",
-            request=request.id,
-            actor=actor,
-            state=request.state.value,
-            approvals=len(request.approvals),
-            reason=request.deny_reason if action == "deny" else "",
-        )
+        self.outbox.move(request.id)  # the transition wrote its record: into the log now
         self._settle(request)
         self._tell(request, event)
 
@@ -651,11 +710,12 @@ class Engine:
             return Decision(self.get(request_id), Outcome.APPLY)
         except (MySafeError, BotError) as error:
             detail = error.in_words() if isinstance(error, MySafeError) else str(error)
-            result = self.store.transition(
+            result = self._audited(
                 request_id,
                 Action.FINISH,
                 actor="bot",
                 now=timestamp(),
+                facts={"error": detail[:500], **_subject(request.change)},
                 lease=lease,
                 outcome="failed",
                 error=detail[:500],
@@ -668,12 +728,18 @@ class Engine:
                 "identifier": outcome.entry.identifier if outcome.entry else None,
                 **ended,
             }
+            facts = {
+                "message": outcome.message,
+                "shared_error": "; ".join(outcome.shared_error),
+                **_subject(request.change),
+            }
             try:
-                result = self.store.transition(
+                result = self._audited(
                     request_id,
                     Action.FINISH,
                     actor="bot",
                     now=timestamp(),
+                    facts=facts,
                     lease=lease,
                     outcome="applied",
                     result=json.dumps(summary),
@@ -698,16 +764,7 @@ class Engine:
             )
             return decision
         self.store.drop_lease(request_id)
-        self.audit.record(
-            f"request.{event}",
-            request=request_id,
-            actor="bot",
-            state=request.state.value,
-            **_subject(request.change),
-            message=request.result.get("message", ""),
-            error=request.error,
-            shared_error="; ".join(request.result.get("shared_error", [])),
-        )
+        self.outbox.move(request_id)  # the outcome's record, written by the finish itself
         metrics.REQUESTS.labels(verb=request.change.verb.value, outcome=event).inc()
         self._settle(request)
         self._tell(request, event)
@@ -734,14 +791,17 @@ class Engine:
 
     def _queue(self, request: ChangeRequest, lease: str) -> Decision:
         """Another apply held the entry too long: hand this one to the sweeper's next pass."""
-        self.store.transition(request.id, Action.YIELD, actor="bot", now=timestamp(), lease=lease)
-        self.store.track_lease(request.id, timestamp())
-        self.audit.record(
-            "request.queued",
-            request=request.id,
+        self._audited(
+            request.id,
+            Action.YIELD,
             actor="bot",
-            why="another change to the same entry is being applied",
+            now=timestamp(),
+            event="request.queued",
+            facts={"why": "another change to the same entry is being applied"},
+            lease=lease,
         )
+        self.store.track_lease(request.id, timestamp())
+        self.outbox.move(request.id)
         return Decision(self.get(request.id), Outcome.APPLY)
 
     def _call_mysafe(self, request: ChangeRequest, lease: str) -> tuple[WriteResult, dict[str, Any]]:
@@ -915,6 +975,7 @@ class Engine:
         `stopping` is asked between two items, so a worker told to stop does so promptly."""
         now = timestamp() if now is None else now
         self.measure(now)
+        self.outbox.sweep(now=now, limit=limit)  # records a process that died left unmoved
         if self.in_force.not_in_force() is not None:
             return 0  # expiries, take-overs and reminders wait for a process in force (logged)
         handled = self._expire_due(now, limit=limit, stopping=stopping)
@@ -924,11 +985,13 @@ class Engine:
             if stopping():
                 return handled
             lease = self._new_lease(now)
-            result = self.store.transition(request_id, Action.RECLAIM, actor="worker", now=now, **lease)
+            result = self._audited(
+                request_id, Action.RECLAIM, actor="worker", now=now, event="request.reclaimed", **lease
+            )
             if result.status is Outcome.APPLY:
                 handled += 1
                 self.store.track_lease(request_id, lease["lease_until"])
-                self.audit.record("request.reclaimed", request=request_id, actor="worker")
+                self.outbox.move(request_id)
                 self.apply(request_id, str(lease["lease"]))
             elif result.status is not Outcome.NOOP or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)

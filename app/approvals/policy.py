@@ -44,6 +44,7 @@ from app.errors import ConfigError, ValidationError
 from app.settings import NamesApprovers
 
 if TYPE_CHECKING:
+    from app.approvals.audit import Audit
     from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -517,8 +518,10 @@ def _keep_in_force(copy: Path, text: str) -> None:
 class PolicyBook:
     """The rules a process uses now; `reload()` (SIGHUP) swaps them only for a good file."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, audit: Audit | None = None) -> None:
         self.path = settings.policy_path
+        #: Each reload is audited: the rules that decide who approves what are evidence too.
+        self.audit = audit
         self.defaults = Defaults.of(settings)
         self._policy = settings.policy or default_policy(self.defaults)
         self._lock = threading.Lock()
@@ -528,7 +531,8 @@ class PolicyBook:
         return self._policy
 
     def reload(self) -> bool:
-        """Read the file again; a bad one keeps the rules in force and logs one error line."""
+        """Read the file again; a bad one keeps the rules in force and logs one error line.
+        Either way the outcome is audited (when the book was given the audit trail)."""
         if self.path is None:
             return False
         with self._lock:
@@ -539,8 +543,10 @@ class PolicyBook:
                     "policy not reloaded; the rules in force are kept",
                     extra={"event": "policy.reload_error", "problem": str(error), "pid": os.getpid()},
                 )
+                self._record("policy.reload_refused", problem=str(error)[:300])
                 return False
             self._policy = policy
+        self._record("policy.reload_applied", rules=",".join(r.name for r in policy.rules))
         log.info(
             "policy reloaded",
             extra={
@@ -550,3 +556,9 @@ class PolicyBook:
             },
         )
         return True
+
+    def _record(self, event: str, **facts: str) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                event, actor="bot", via="SIGHUP", file=str(self.path), pid=os.getpid(), **facts
+            )

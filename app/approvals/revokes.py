@@ -26,6 +26,13 @@ sealed) before it writes, so a worker taking it over after a kill finishes that 
 than deciding again from an entry that already shows it. One that cannot be made is retried
 with backoff, and listeners are told after each failure, so people see it until it succeeds
 or an approver gives up.
+
+Each end is then proven by reading the entry back as the owner (`app.approvals.revoke_proof`):
+audited `share.revoke_verified`, or `share.drift_detected` with what the entry still gives a
+grantee (access given again by hand meanwhile), kept on the record as `drift` and told to the
+listeners. A `rotate-after` write is proven inside the end itself, by SHA-256 digests of the
+password before the write, after it and sent: one that did not land is retried like any failed
+end, one that did is audited `share.rotate_verified`.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from app.approvals.entry_locks import EntryLock
 from app.approvals.grants import Grant, Granted, TakeBack
 from app.approvals.ledger import Ledger, Pending, Plan, end_write, taken_by
 from app.approvals.passwords import new_password
+from app.approvals.revoke_proof import drift, old_compared, rotation_proven
 from app.approvals.scripts import lua
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
@@ -55,7 +63,7 @@ from app.errors import (
     MySafeError,
     NotApplied,
 )
-from app.mysafe.client import UserClient
+from app.mysafe.client import UserClient, digest
 from app.mysafe.models import Entry, Kind
 from app.mysafe.transport import deadline
 from app.storage import RedisClient
@@ -134,6 +142,8 @@ class Revoke:
     #: words, for the audit and for records ended before these were kept).
     undone: tuple[Granted, ...] = ()
     left: tuple[tuple[Granted, str], ...] = ()
+    #: What the entry, read back after the end, still gives a grantee (see `revoke_proof`).
+    drift: tuple[str, ...] = ()
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str]) -> Revoke:
@@ -167,6 +177,7 @@ class Revoke:
             people=json.loads(data.get("people") or "{}"),
             undone=Grant.loads(data.get("undone")).items,
             left=tuple((Granted(*g), why) for g, why in json.loads(data.get("left") or "[]")),
+            drift=tuple(json.loads(data.get("drift") or "[]")),
         )
 
     @property
@@ -345,6 +356,12 @@ class RevokeStore:
         if self.redis.exists(key):  # never a partial record (it would have no TTL either)
             self.redis.hset(key, mapping={"alert_channel": channel, "alert_ts": ts})
 
+    def set_drift(self, request_id: str, found: Sequence[str]) -> None:
+        """Keep what the read-back found on the record, for the listeners that tell people."""
+        key = self.record_key(request_id)
+        if self.redis.exists(key):  # never a partial record (it would have no TTL either)
+            self.redis.hset(key, "drift", json.dumps(list(found)))
+
     def get(self, request_id: str) -> Revoke | None:
         data = self.redis.hgetall(self.record_key(request_id))
         return Revoke.from_redis(data) if data else None
@@ -435,7 +452,8 @@ class Revoker:
         if revoke is None:
             return
         try:
-            taken = self._take_back(revoke, lease, now=now, until=until)
+            client = self.engine.client_for(revoke.owner)
+            taken = self._take_back(revoke, client, lease, now=now, until=until)
         except (MySafeError, BotError) as error:
             self._failed(revoke, lease, error, now=now)
             return
@@ -471,15 +489,56 @@ class Revoker:
             rotated="yes" if revoke.rotate_after else "",
         )
         self._tell(request_id, "revoked")
+        self._prove(revoke, client)
 
-    def _take_back(self, revoke: Revoke, lease: str, *, now: float, until: float) -> TakeBack:
+    def _prove(self, revoke: Revoke, client: UserClient) -> None:
+        """Read the entry back after the end and say whether it shows what the end left: an end
+        that holds only on the bot's word is not proof. A read that fails is audited too."""
+        entry_id = f"{revoke.kind.value}:{revoke.identifier}"
+        try:
+            entry = client.get(revoke.kind, revoke.identifier)
+        except (MySafeError, BotError) as error:
+            detail = error.describe() if isinstance(error, MySafeError) else str(error)
+            self.engine.audit.record(
+                "share.revoke_unverified",
+                request=revoke.request_id,
+                actor="worker",
+                entry=entry_id,
+                error=detail[:300],
+            )
+            return
+        keys = [g.key for g in revoke.grant.items]
+        ledger = self.engine.access.read(revoke.kind, revoke.identifier, keys).settled(entry)
+        found = drift(revoke.request_id, revoke.grant, entry, ledger)
+        if not found:
+            self.engine.audit.record(
+                "share.revoke_verified",
+                request=revoke.request_id,
+                actor="worker",
+                entry=entry_id,
+                checked=", ".join(g.describe() for g in revoke.grant.items) or "nobody",
+            )
+            return
+        self.store.set_drift(revoke.request_id, found)
+        metrics.REVOKES.labels(outcome="drift").inc()
+        self.engine.audit.record(
+            "share.drift_detected",
+            request=revoke.request_id,
+            actor="worker",
+            entry=entry_id,
+            differs="; ".join(found),
+        )
+        self._tell(revoke.request_id, "drift_detected")
+
+    def _take_back(
+        self, revoke: Revoke, client: UserClient, lease: str, *, now: float, until: float
+    ) -> TakeBack:
         """Read as the owner, holding the entry, and finish this end once: a write an earlier
         attempt decided and the entry shows is only reported; one the entry cannot tell (a new
         password alone) is sent again as it was decided; otherwise the end is decided from the
         access records (`Ledger.end`), kept before the write, and written once. For
         `rotate-after` the write carries a new password even when nothing else is left to
-        undo: the grantee saw the old one."""
-        client = self.engine.client_for(revoke.owner)
+        undo: the grantee saw the old one, and it is proven changed before the end is done."""
         left = until - now - SAFETY
         with (
             self.engine.locks.hold(
@@ -495,6 +554,8 @@ class Revoker:
             earlier = ledger.pending.get(name)
             if earlier is not None and earlier.landed:
                 self._save(held, revoke, read, ledger.done(name, ()))
+                if earlier.rotate:
+                    self._confirm_rotation(client, revoke, revoke.sealed, before="")
                 return taken_by(earlier)
             plan = self._plan(revoke, ledger, earlier, current)
             assert plan.taken is not None
@@ -508,13 +569,34 @@ class Revoker:
                 raise LeaseLost("the revoke's claim ran out before the write")
             decided = ledger.deciding(name, plan.pending(rotate=bool(sealed)))
             self._save(held, revoke, read, decided)
+            before = client.secret_digest(revoke.kind, revoke.identifier) if sealed else ""
             self._send(client, revoke, plan.taken.body or {}, sealed)
             self._save(held, revoke, decided, decided.landed(name))
             after = client.get(revoke.kind, revoke.identifier)
         problems = plan.taken.still_there(after)
+        if sealed:
+            self._confirm_rotation(client, revoke, sealed, before=before)
         if problems:
             raise NotApplied("MySafe accepted the revoke, but the entry shows: " + "; ".join(problems))
         return plan.taken
+
+    def _confirm_rotation(
+        self, client: UserClient, revoke: Revoke, sealed: str, *, before: str
+    ) -> None:
+        """Prove the new password landed by reading it back as a digest (the value is hashed
+        in the client and compared here only as digests), or raise so the end is retried."""
+        sent = digest(self.engine.services.keyring.decrypt(sealed)) if sealed else ""
+        after = client.secret_digest(revoke.kind, revoke.identifier)
+        if not rotation_proven(after=after, sent=sent):
+            raise NotApplied("MySafe accepted the revoke, but the password it holds is not the new one")
+        self.engine.audit.record(
+            "share.rotate_verified",
+            request=revoke.request_id,
+            actor="worker",
+            entry=f"{revoke.kind.value}:{revoke.identifier}",
+            compared="sha256",
+            old=old_compared(before, sent),
+        )
 
     def _send(
         self, client: UserClient, revoke: Revoke, body: Mapping[str, object], sealed: str

@@ -327,6 +327,10 @@ class ApprovalStore:
         base = f"{self.prefix}:req:{{{request_id}}}"
         return [base, f"{base}:approvals", f"{base}:events", f"{base}:voters"]
 
+    def outbox_key(self, request_id: str) -> str:
+        """The request's audit outbox (app.approvals.outbox), on its slot."""
+        return f"{self.request_keys(request_id)[0]}:outbox"
+
     def index(self, name: str) -> str:
         return f"{self.prefix}:idx:{name}"
 
@@ -420,9 +424,14 @@ class ApprovalStore:
     def transition(
         self, request_id: str, action: Action | str, *, actor: str, now: float, **arg: Any
     ) -> Transition:
+        """One atomic transition; with `arg["audit"]` (a record's fields) a transition that
+        changes the request also writes its record to the request's outbox, in the same
+        script (see app.approvals.outbox)."""
+        keys = self.request_keys(request_id)
+        if "audit" in arg:
+            keys.append(self.outbox_key(request_id))
         status, state, count = self._transition(
-            keys=self.request_keys(request_id),
-            args=[Action(action).value, actor, now, self.retention, json.dumps(arg)],
+            keys=keys, args=[Action(action).value, actor, now, self.retention, json.dumps(arg)]
         )
         return Transition(Outcome(status), State(state) if state else None, int(count))
 

@@ -13,6 +13,9 @@ the log is in one slot and a script may touch them together:
                                      (the last checkpoint's hash), time
     {P:audit}:checkpoints    zset    signed checkpoints (JSON) scored by tree size
     {P:audit}:lease          string  the one checkpointer's lease
+    {P:audit}:moved          zset    transition id -> when its record was moved in from a
+                                     request's outbox (app.approvals.outbox): each is appended
+                                     once; ids are remembered for a week (app.approvals.outbox)
 
 Encoding (docs/audit.md): a record is a JSON object of its fields, every value a string but
 `seq`, an integer; serialised with keys sorted, no whitespace, UTF-8 unescaped, which is RFC 8785
@@ -70,6 +73,10 @@ class LogKeys:
     def lease(self) -> str:
         return self._tagged("lease")
 
+    @property
+    def moved(self) -> str:
+        return self._tagged("moved")
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -100,6 +107,7 @@ class AuditLog:
         self.redis = redis
         self.keys = LogKeys(prefix)
         self._append = redis.register_script(script("append"))
+        self._append_once = redis.register_script(script("append_once"))
 
     def append(self, fields: Mapping[str, str], *, pipe: Any = None) -> int | None:
         """Append with the next sequence number: the one round trip the act pays for its
@@ -114,6 +122,21 @@ class AuditLog:
             self._append(keys=keys, args=flat, client=pipe)
             return None
         return int(self._append(keys=keys, args=flat))
+
+    def append_once(
+        self, tid: str, fields: Mapping[str, str], *, now: float, remember: int
+    ) -> int | None:
+        """Append a record written elsewhere first (a request's outbox), unless the record of
+        transition `tid` is in already: a mover that died after appending, before it took the
+        record out of the outbox, leaves it to the next, which must not append it twice. The
+        sequence number, or None when it was in already."""
+        clash = RESERVED & fields.keys()
+        if clash:
+            raise ValueError(f"audit fields may not be named {sorted(clash)}")
+        keys = [self.keys.stream, self.keys.seq, self.keys.moved]
+        flat = [item for pair in fields.items() for item in pair]
+        seq = int(self._append_once(keys=keys, args=[tid, repr(now), remember, *flat]))
+        return None if seq < 0 else seq
 
     def entries(self, *, after: str = "-", count: int = 1000) -> Iterator[Entry]:
         """Sequenced records after stream id `after` (exclusive; "-" = from the start), in

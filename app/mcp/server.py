@@ -217,6 +217,9 @@ class _Tools:
             disabled = self.engine.disabled.visible_to(client, Kind(kind))
             items = merged(client.list_entries(Kind(kind)), disabled)
             found = [i for i in items if i.matches(text[:100])]
+            self.engine.audit.record(
+                "entries.listed", actor=user, kind=kind, shown=len(found[:200]), source="mcp"
+            )
             return {
                 "entries": [
                     {
@@ -239,7 +242,13 @@ class _Tools:
         """Show one entry: its state (enabled or disabled), plain fields and who it is shared
         with. Secret values (password, TOTP seed, client secret) are reported only as set or
         not set; a disabled entry shows nothing but its state."""
-        return self._run(lambda user: _entry(self.engine.client_for(user).read(Kind(kind), id)))
+
+        def action(user: str) -> dict[str, Any]:
+            entry = self.engine.client_for(user).read(Kind(kind), id)
+            self.engine.audit.record("entry.shown", actor=user, kind=kind, entry=id, source="mcp")
+            return _entry(entry)
+
+        return self._run(action)
 
     def who_has_access(self, kind: KindName, id: int) -> dict[str, Any]:  # noqa: A002 - tool arg
         """Everyone with access to one entry now (users and groups, view or edit), as the

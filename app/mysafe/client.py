@@ -11,6 +11,7 @@ failures are `{"message": …}` or plain text; anything unreadable is `Unexpecte
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -53,6 +54,8 @@ LIST_FILTERS = {
     Kind.PASSWORD: ("tag", "name", "username", "url"),
     Kind.SECRET: ("tag", "identifier_code"),
 }
+#: The secret value a rotation changes, per kind (its digest proves the change landed).
+ROTATED_FIELDS = {Kind.PASSWORD: "password", Kind.SECRET: "client_secret"}
 NOT_AUTHORIZED = "You are not authorized to access this resource."
 _CODE_PREFIX = re.compile(r"^\s*(\d{4})\s*:")
 _MAX_MESSAGE = 300
@@ -193,6 +196,18 @@ class UserClient:
         except EntryDisabled:
             return Entry.disabled(kind, identifier)
 
+    def secret_digest(self, kind: Kind, identifier: int) -> str:
+        """SHA-256 (hex) of the password (or client secret) MySafe holds now, "" when there is
+        none: `GET /api/mysafe/{password|secretapi}/{identifier}`. A rotation is proven by
+        comparing digests, so the value itself is hashed here and goes no further."""
+        path = f"{COLLECTIONS[kind]}/{_ident(identifier)}"
+        body = self._call("GET", path)
+        entity: dict[str, Any] = next(
+            (body[k] for k in ENTITY_KEYS if isinstance(body.get(k), dict)), {}
+        )
+        value = entity.get(ROTATED_FIELDS[kind])
+        return digest(str(value)) if value else ""
+
     def create(self, kind: Kind, fields: Mapping[str, Any]) -> WriteResult:
         """`POST /api/mysafe/{password|secretapi}`; never retried (it could duplicate)."""
         body = validate_body(CREATE_SCHEMAS[kind], dict(fields))
@@ -285,6 +300,11 @@ class UserClient:
     def _send(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"}
         return self.mysafe.http(method, path, headers=headers, **kwargs)
+
+
+def digest(value: str) -> str:
+    """The SHA-256 (hex) a secret value is compared by: the value is never kept or logged."""
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _ident(identifier: int | str) -> str:

@@ -141,23 +141,7 @@ class _Views:
         with edge.answer_errors(
             lambda text: text and problems.setdefault("", text), _login_refusal(problems)
         ):
-            account = link_verified(
-                self.front.services.vault,
-                self.front.services.mysafe,
-                user,
-                client_id=given.get("client_id", ""),
-                client_secret=given.get("client_secret", ""),
-                mysafe_username=given.get("mysafe_username", ""),
-                confirmed=False,
-            )
-            self.front.engine.audit.record(
-                "account.linked",
-                actor=user,
-                via="login",
-                mysafe_username=account.mysafe_username,
-                client_id=account.client_id,
-            )
-            linked.append(account)
+            linked.append(self._link(user, given))
         shown = (
             _notice(_linked_notice(linked[0]))
             if linked
@@ -169,6 +153,33 @@ class _Views:
         )
         _after_the_ack_settles(self.front.services.settings.ack_settle)
         self.front.client.views_update(view_id=view["id"], view=shown)
+
+    def _link(self, user: str, given: Mapping[str, str]) -> LinkedAccount:
+        """Check and store the key, auditing the outcome either way: a key MySafe refused is a
+        refused login, kept with why (never the secret: MySafe's words lose it first)."""
+        audit = self.front.engine.audit
+        try:
+            account = link_verified(
+                self.front.services.vault,
+                self.front.services.mysafe,
+                user,
+                client_id=given.get("client_id", ""),
+                client_secret=given.get("client_secret", ""),
+                mysafe_username=given.get("mysafe_username", ""),
+                confirmed=False,
+            )
+        except BotError as error:
+            why = edge.user_message(error)
+            audit.record("account.link_refused", actor=user, via="login", why=why[:300])
+            raise
+        audit.record(
+            "account.linked",
+            actor=user,
+            via="login",
+            mysafe_username=account.mysafe_username,
+            client_id=account.client_id,
+        )
+        return account
 
     # --- rotate --------------------------------------------------------------------------
 

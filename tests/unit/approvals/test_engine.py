@@ -112,7 +112,9 @@ def test_submit_for_a_missing_entry_stores_nothing(
     with pytest.raises(error):
         engine.submit(share(identifier, "carol"), requester="UALICE")
     after = set(redis.scan_iter(match=f"{key_prefix}:*"))
-    assert after - before <= {engine.services.mysafe.tokens.key("UALICE")}
+    # The key's cached token, and the refusal's audit record: no request.
+    assert after - before <= {engine.services.mysafe.tokens.key("UALICE"), engine.audit.key}
+    assert [r.event for r in engine.audit.read()] == ["request.refused"]
 
 
 def test_submit_without_a_linked_key(engine: Engine, entry: int) -> None:

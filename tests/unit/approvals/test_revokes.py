@@ -283,7 +283,7 @@ def test_mysafe_down_is_retried_with_backoff_and_told(
     assert sharing(emulator, entry) == {"bobm": False}
     assert [e for _, e, _ in told.outcomes] == ["revoke_failed", "revoked"]
     events = [r.event for r in engine.audit.read(request=request_id)]
-    assert events[-2:] == ["revoke.failed", "revoke.done"]
+    assert events[-3:] == ["revoke.failed", "revoke.done", "share.revoke_verified"]
 
 
 def test_a_revoke_still_retrying_when_its_record_would_lapse_is_kept(

@@ -14,6 +14,7 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from app.approvals.store import State
+from app.audit.log import LogKeys
 from app.runtime import assemble
 from app.sandbox.emulator import Emulator
 from app.storage import connect
@@ -123,8 +124,10 @@ def post(
 
 
 def keys(redis, prefix: str) -> set[str]:
-    """What is stored, rate-limit counters aside (they count requests, they hold no data)."""
-    return {k for k in redis.scan_iter(match=f"{prefix}:*") if ":rate:" not in k}
+    """What is stored, rate-limit counters aside (they count requests, they hold no data), and
+    the audit log (a refusal is audited: tests/unit/audit/test_coverage.py)."""
+    audit = LogKeys(prefix).stream
+    return {k for k in redis.scan_iter(match=f"{prefix}:*") if ":rate:" not in k and k != audit}
 
 
 # --- intake -------------------------------------------------------------------------------------

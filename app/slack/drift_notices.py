@@ -1,0 +1,42 @@
+"""What Slack is told when a revoke's read-back finds access the end could not take back.
+
+Registered as a `Revoker` listener beside `RevokeNotices`, for the one event it says:
+`drift_detected`. The owner hears it by DM (the entry is theirs to fix in MySafe), and it is
+posted where the share was approved and, when set, in `MYSAFE_BOT_AUDIT_CHANNEL`: someone gave
+the access again by hand, and that is never left for the audit log alone to say.
+"""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+
+from app import text
+from app.approvals.revokes import Revoke
+from app.slack.notifier import direct_message
+
+
+def drift_text(revoke: Revoke) -> str:
+    """What the read-back found, whole (shortened visibly only past Slack's limits)."""
+    found = text.clip("; ".join(revoke.drift), 2000)
+    return (
+        f":warning: The time-bound share {revoke.request_id} on {text.clip(revoke.entry, 300)} "
+        f"has ended, but the entry read back still gives: {found}. This access did not come "
+        "from the bot: check it in MySafe and remove it there if it should not stay."
+    )
+
+
+class DriftNotices:
+    def __init__(self, client: WebClient, *, channel: str, audit_channel: str = "") -> None:
+        self.client = client
+        self.channel = channel
+        self.audit_channel = audit_channel
+
+    def __call__(self, revoke: Revoke, event: str) -> None:
+        if event != "drift_detected":
+            return
+        said = drift_text(revoke)
+        direct_message(self.client, revoke.owner, said)
+        for channel in dict.fromkeys(
+            c for c in (revoke.channel or self.channel, self.audit_channel) if c
+        ):
+            self.client.chat_postMessage(channel=channel, text=said, unfurl_links=False)
