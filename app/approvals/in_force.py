@@ -8,6 +8,9 @@ never "whichever process loaded last" (a stale process restarted after the new o
 win): a process puts its rules there only when its file's `version:` is higher than the
 highest one ever in force (`lua/policy_publish.lua`, compare-and-set), or when an operator
 runs `mysafe-bot policy publish` (going back: the newer processes then do not take force back).
+Files without `version:` (version 0) keep the simpler rule while no versioned file is in
+force: the one most recently loaded (start-up or SIGHUP) is in force, so an edit and a reload
+work as they always did; `version:` is what also guards against a stale process restarted.
 
 A process whose rules are not the ones in force (an older version, or the same version with
 other rules) decides nothing — its job consumer takes no job (app.slack.front), and
@@ -69,6 +72,7 @@ class RulesInForce:
         self._publish = redis.register_script(lua("policy_publish"))
         self._lock = threading.Lock()
         self._out_of_date: str | None = None  # the reason last logged, to log each change once
+        self._loaded: Stamp | None = None  # the rules this process last put forward as loaded
         self._reported = False
 
     def ours(self) -> Stamp:
@@ -80,7 +84,7 @@ class RulesInForce:
         (`publish`; a process without a file, and `doctor`, only read). None: none yet."""
         ours = self.ours()
         if publish and self.book.path is not None:
-            return self._put(ours, by="")
+            return self._put(ours, by=self._as_loaded(ours))
         found = self.redis.hmget(self.key, ["version", "digest"])
         return Stamp(int(found[0]), str(found[1])) if found[0] is not None else None
 
@@ -95,6 +99,16 @@ class RulesInForce:
         their version (going back to an older file, or a file edited without a new version).
         Processes with a version up to the highest ever in force do not take force back."""
         return self._put(self.ours(), by="operator")
+
+    def _as_loaded(self, ours: Stamp) -> str:
+        """'loaded' the first time these rules are put forward (start-up, a reload), else ''.
+        A file without `version:` is then put in force when the rules in force have no
+        version either: among unversioned files the one most recently loaded wins, so an
+        edit and a SIGHUP work as before versions; only `version:` also keeps a stale process
+        restarted later from taking force back."""
+        with self._lock:
+            first, self._loaded = self._loaded != ours, ours
+        return "loaded" if first else ""
 
     def _put(self, stamp: Stamp, *, by: str) -> Stamp:
         version, digest = self._publish(

@@ -262,3 +262,29 @@ def test_a_stale_worker_process_decides_nothing_until_it_loads_the_rules_in_forc
                 meanwhile.append(record.get("event"))
             assert "policy.out_of_date" not in meanwhile
             assert wait_event(found, "policy.in_force")["version"] == 2
+
+
+def test_an_unversioned_file_edited_and_reloaded_takes_force_and_the_old_text_decides_nothing(
+    slack_env: dict[str, str], tmp_path: Path, redis
+) -> None:
+    """Without `version:`, the file most recently loaded is in force: an edit and a reload
+    keep working as before versions, while a process still on the old text decides nothing
+    until it reloads too."""
+    unversioned = V1.replace("version: 1\n", "")
+    path = tmp_path / "unversioned.yml"
+    path.write_text(unversioned)
+    environ = {**slack_env, "MYSAFE_BOT_POLICY": str(path)}
+    with (
+        served_bot(environ, redis, consume=False) as edited,
+        served_bot(environ, redis, consume=False) as lagging,
+    ):
+        assert edited.app.test_client().get("/readyz").status_code == 200
+        assert lagging.app.test_client().get("/readyz").status_code == 200
+        path.write_text(unversioned.replace("approvals: 1", "approvals: 2"))
+        assert edited.engine.policy.reload()
+        assert edited.app.test_client().get("/readyz").status_code == 200
+        ready = lagging.app.test_client().get("/readyz")
+        assert ready.status_code == 503 and "other rules" in ready.json["reason"]
+        assert lagging.engine.policy.reload()
+        assert lagging.app.test_client().get("/readyz").status_code == 200
+        assert edited.app.test_client().get("/readyz").status_code == 200
