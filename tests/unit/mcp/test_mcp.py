@@ -361,7 +361,9 @@ def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry:
             return tools, proposed
 
     tools, proposed = asyncio.run(run())
-    assert len(tools.tools) == 10
+    assert (
+        len(tools.tools) == 11
+    )  # as over HTTP (test_tools_are_listed_and_say_changes_wait_for_a_human)
     request_id = structured(proposed)["request_id"]
     assert bot.engine.get(request_id).state is State.PENDING
     assert bot.engine.get(request_id).requester == "UALICE"

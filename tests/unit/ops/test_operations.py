@@ -144,7 +144,7 @@ def test_doctor_passes_when_everything_answers(slack_env: dict[str, str]) -> Non
     result = _doctor(slack_env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 9
+    assert [line.split()[0] for line in lines[:-1]] == ["ok"] * 10
     assert any(line.startswith("ok   audit log") and "public key" in line for line in lines)
     assert any(line.startswith("ok   approvers") for line in lines)
     assert any(line.startswith("ok   worker") and "alive" in line for line in lines)
