@@ -193,6 +193,9 @@ class ChangeRequest:
     untold: float | None = None
     #: How many times a teller claimed that news (`ApprovalStore.claim_untold`).
     tell_tries: int = 0
+    #: A break-glass request's on-call evidence (app.approvals.break_glass.Evidence as
+    #: JSON); empty for every other request.
+    break_glass: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def has_secrets(self) -> bool:
@@ -239,6 +242,7 @@ class ChangeRequest:
             ended=float(data.get("ended") or 0),
             untold=float(data["untold"].split(":")[0]) if data.get("untold") else None,
             tell_tries=int(data.get("tell_tries") or 0),
+            break_glass=json.loads(data.get("break_glass") or "{}"),
         )
 
 
