@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from app.approvals.break_glass import Reviewer
 from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
 from app.audit.checkpointer import Checkpointer
@@ -50,6 +51,8 @@ class Runtime:
     revoker: Revoker | None = None
     #: Signs the audit log's checkpoints (the worker runs it).
     checkpointer: Checkpointer | None = None
+    #: Break-glass reviews: verdicts (the Slack front's buttons) and deadlines (the worker).
+    reviewer: Reviewer | None = None
 
     def close(self) -> None:
         self.services.close()
@@ -72,6 +75,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     engine = Engine(services)
     engine.listeners.append(engine.disabled)
     revoker = Revoker(engine)
+    reviewer = Reviewer(engine, revoker)
     callbacks = None
     if settings.webhook_secret:
         callbacks = TicketCallbacks(settings, services.redis, engine.audit)
@@ -84,8 +88,10 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             callbacks=callbacks,
             revoker=revoker,
             checkpointer=checkpointer(services),
+            reviewer=reviewer,
         )
     from app.slack.approvers import Approvers
+    from app.slack.break_glass import BreakGlassNotices
     from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
     from app.slack.notifier import SlackNotifier
@@ -94,7 +100,12 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
 
     client = make_web_client(services)
     approvers = Approvers(settings, services.redis, client, policy=engine.policy)
-    engine.standing = People(services.redis, client, prefix=settings.key_prefix).standing
+    people = People(services.redis, client, prefix=settings.key_prefix)
+    engine.standing = people.standing
+    engine.break_glass.email_of = people.email
+    engine.break_glass.listeners.append(
+        BreakGlassNotices(client, engine, channel=settings.approval_channel)
+    )
     notifier = SlackNotifier(
         client,
         engine.store,
@@ -109,7 +120,15 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         home.revoke_changed,
     ]
     slack_front = (
-        SlackFront(services, engine, client, approvers=approvers, home=home, revoker=revoker)
+        SlackFront(
+            services,
+            engine,
+            client,
+            approvers=approvers,
+            home=home,
+            revoker=revoker,
+            reviewer=reviewer,
+        )
         if front
         else None
     )
@@ -131,6 +150,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         front=slack_front,
         revoker=revoker,
         checkpointer=checkpointer(services, publish),
+        reviewer=reviewer,
     )
 
 

@@ -542,6 +542,11 @@ def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
     already settled when the requester hears of it: say what happened, never "waiting"."""
     what = f"{request.change.verb.value} {entry_label(request)}"
     rule = f"the policy rule “{text.inline(request.rule)}” needs no approval"
+    if request.break_glass:
+        rule = (
+            f"🚨 break-glass: you are on call; the approvers of “{text.inline(request.rule)}” "
+            "will review it"
+        )
     if request.state is State.APPLIED:
         return (
             f"Request *{request.id}* was applied at once ({rule}): {what}. "

@@ -33,6 +33,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 
+from app.approvals.break_glass import Reviewer
 from app.approvals.engine import Engine
 from app.approvals.revokes import Revoker
 from app.errors import ApprovalError, BotError
@@ -42,6 +43,7 @@ from app.services import Services
 from app.slack import blocks
 from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask, read_body
+from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
 from app.slack.commands import UNAVAILABLE
 from app.slack.home_tab import HomeTab
 from app.slack.intake import fast_ack
@@ -102,10 +104,12 @@ class SlackFront:
         approvers: Approvers,
         home: HomeTab,
         revoker: Revoker | None = None,
+        reviewer: Reviewer | None = None,
     ) -> None:
         self.services = services
         self.engine = engine
         self.revoker = revoker
+        self.reviewer = reviewer
         self.client = client
         self.approvers = approvers
         self.home = home
@@ -164,11 +168,35 @@ class SlackFront:
             (GIVE_UP, "give_up", self._give_up),
             (REVOKE_NOW, "revoke_now", self._revoke_now),
             (EXTEND, "extend", self._extend),
+            (JUSTIFIED, "justified", self._justified),
+            (NOT_JUSTIFIED, "not_justified", self._not_justified),
         ):
             self.clicks[action_id] = kind
             self.bolt.action(action_id)(self.durable(kind, work))
         self.bolt.action(blocks.DENY)(self._deny_clicked)
         self.bolt.action(blocks.VIEW_CHANGE)(self._view_change_clicked)
+
+    def _justified(self, body: dict[str, Any], respond: Respond | None) -> None:
+        self._review(body, respond, justified=True)
+
+    def _not_justified(self, body: dict[str, Any], respond: Respond | None) -> None:
+        self._review(body, respond, justified=False)
+
+    def _review(self, body: dict[str, Any], respond: Respond | None, *, justified: bool) -> None:
+        """A break-glass review's verdict, by an approver of its rule (never the requester)."""
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        if self.reviewer is None:
+            return
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            request = self.engine.get(request_id)
+            approvers = request.approvers or self.services.settings.approvers
+            review = self.reviewer.decide(
+                request_id,
+                user,
+                justified=justified,
+                is_approver=self.approvers.listed(user, approvers),
+            )
+            self.tell(body, respond, f"Recorded: {review.state.replace('_', ' ')}.")
 
     def _extend(self, body: dict[str, Any], respond: Respond | None) -> None:
         """Owner or grantee asks for a new period: a new request, approved like any share.
