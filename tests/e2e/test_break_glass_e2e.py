@@ -128,3 +128,21 @@ def test_someone_not_on_call_is_told_why_and_nothing_is_applied(
     assert "not on call on schedule PSCHED01" in answer
     assert bot.engine.queue() == []
     assert "carol" not in {u["username"] for u in emulator.get_password(entry)["users_allowed"]}
+
+
+def test_an_unreviewed_break_glass_is_escalated_until_an_approver_says_justified(
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int
+) -> None:
+    request_id = request_id_in(ask(user, slack, "UALICE", EMERGENCY.format(entry=entry)))
+    reviewer = bot.runtime.reviewer
+    assert reviewer is not None
+    deadline = bot.engine.break_glass.review(request_id).deadline
+    assert reviewer.sweep(now=deadline + 1) == 1
+    escalation = slack.wait_for(lambda: posts_to(slack, "U0DUTYMGR"))[0]
+    assert "⏫" in escalation and request_id in escalation and "every hour" in escalation
+
+    user.click("UAPPROVER2", JUSTIFIED, request_id)
+    slack.wait_for(lambda: [p for p in posts_to(slack, "C0APPROVALS") if ": justified." in p])
+    assert bot.engine.break_glass.review(request_id).state == "justified"
+    assert reviewer.sweep(now=deadline + 2 * 3600) == 0
+    assert len(posts_to(slack, "U0DUTYMGR")) == 1
