@@ -8,8 +8,8 @@ header, in the provider's own shape:
     Opsgenie   GET /v2/schedules/ID/on-calls?flat=true          Authorization: GenieKey …
                -> {"data": {"_parent": {"id"}, "onCallRecipients": ["a@x", …]}}
 
-`on_call[schedule]` is who is on call now; `down` answers 503; `hang` holds every answer until
-the fake stops (the client's timeout is what ends the call: no test sleeps).
+`on_call[schedule]` is who is on call now; `down` answers 503, `garbage` a page that is not
+JSON; `hang` holds every answer until the fake stops (the client's timeout is what ends the call: no test sleeps).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class OnCallFake:
     on_call: dict[str, list[str]] = field(default_factory=dict)
     down: bool = False
     hang: bool = False
+    #: Answer 200 with a body that is not the provider's JSON.
+    garbage: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
@@ -74,6 +76,8 @@ class OnCallFake:
             self._release.wait()
         if self.down:
             return jsonify(error={"message": "Service Unavailable"}), 503
+        if self.garbage:
+            return "<html>maintenance</html>", 200
         people = self.on_call.get(schedule)
         if people is None:
             return jsonify(error={"message": "Not Found"}), 404
