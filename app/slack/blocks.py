@@ -123,7 +123,12 @@ def headline(request: ChangeRequest) -> str:
     """Who asks for what, in one line: "@priya asks to give *@alice edit* access to
     password 312 “GCP console”"."""
     via = {"ticket": " via a ticket", "mcp": " via an AI assistant (MCP)"}.get(request.source, "")
-    return f"<@{request.requester}> asks{via} to {_WANTS[request.change.verb](request)}"
+    return f"<@{request.requester}> asks{via} to {wants(request)}"
+
+
+def wants(request: ChangeRequest) -> str:
+    """What the request does, as a verb phrase: "give *@alice edit* access to password 312"."""
+    return _WANTS[request.change.verb](request)
 
 
 def _share_wants(request: ChangeRequest) -> str:

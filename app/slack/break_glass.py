@@ -53,7 +53,8 @@ def alarm_text(request: ChangeRequest) -> str:
         else f"not applied: {request.state.value}."
     )
     return (
-        f"🚨 *Break-glass* {request.id}: {blocks.headline(request)} — {outcome}\n"
+        f"🚨 *Break-glass* {request.id}: <@{request.requester}> used it to "
+        f"{blocks.wants(request)} — {outcome}\n"
         f"*Why:* “{text.clip(request.reason, 500)}”\n"
         f"*On call:* {text.inline(evidence.get('matched', ''))} on "
         f"{text.inline(evidence.get('provider', ''))} schedule "

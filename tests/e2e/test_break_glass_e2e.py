@@ -90,6 +90,7 @@ def test_an_on_call_emergency_is_applied_loudly_then_judged_not_justified(
         alarms = slack.wait_for(lambda c=channel: [p for p in posts_to(slack, c) if "🚨" in p])
         assert "<@UALICE>" in alarms[0] and "INC-123 db down" in alarms[0]
         assert "until" in alarms[0] and "alice@example.com" in alarms[0]
+        assert "used it to give *carol edit* access" in alarms[0]
     card = slack.wait_for(
         lambda: [p for p in posts_to(slack, "C0APPROVALS") if "was it justified" in p]
     )[0]
