@@ -9,6 +9,7 @@ path, vendor code — and never a secret or a raw body.
     ├── PortInUse                    another process listens where `serve` would
     ├── ValidationError              input failed a schema (field -> messages)
     ├── CredentialsMissing           the person has not linked a MySafe key
+    ├── OnCallUnavailable            the on-call check (PagerDuty, Opsgenie) could not answer
     ├── MySafeError                  anything that went wrong talking to MySafe
     │   ├── InvalidRequest           1001
     │   ├── NotFound                 1005
@@ -115,6 +116,13 @@ def _flatten(messages: object) -> list[str]:
 
 class CredentialsMissing(BotError):
     user_message = "You have not linked a MySafe key yet: run `/mysafe login`."
+
+
+class OnCallUnavailable(BotError):
+    """The on-call provider did not say who is on call (down, slow, refused our token, or
+    answered something unreadable): break-glass fails closed on it."""
+
+    user_message = "The on-call check could not be made just now, so break-glass was refused."
 
 
 class MySafeError(BotError):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from app.approvals.break_glass import Reviewer
 from app.approvals.engine import Engine
 from app.approvals.review_campaigns import Reviews
 from app.approvals.revokes import Revoker
@@ -61,6 +62,8 @@ class Runtime:
     checkpointer: Checkpointer | None = None
     #: One runner per audit sink (MYSAFE_BOT_AUDIT_SINKS); the worker runs each in a thread.
     sinks: tuple[SinkRunner, ...] = ()
+    #: Break-glass reviews: verdicts (the Slack front's buttons) and deadlines (the worker).
+    reviewer: Reviewer | None = None
 
     def close(self) -> None:
         self.services.close()
@@ -85,6 +88,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     reviews = Reviews(engine)
     engine.listeners.append(reviews)
     revoker = Revoker(engine)
+    reviewer = Reviewer(engine, revoker)
     callbacks = None
     if settings.webhook_secret:
         callbacks = TicketCallbacks(settings, services.redis, engine.audit)
@@ -99,8 +103,10 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             reviews=reviews,
             checkpointer=checkpointer(services),
             sinks=sink_runners(services),
+            reviewer=reviewer,
         )
     from app.slack.approvers import Approvers
+    from app.slack.break_glass import BreakGlassNotices
     from app.slack.drift_notices import DriftNotices
     from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
@@ -110,7 +116,12 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
 
     client = make_web_client(services)
     approvers = Approvers(settings, services.redis, client, policy=engine.policy)
-    engine.standing = People(services.redis, client, prefix=settings.key_prefix).standing
+    people = People(services.redis, client, prefix=settings.key_prefix)
+    engine.standing = people.standing
+    engine.break_glass.email_of = people.email
+    engine.break_glass.listeners.append(
+        BreakGlassNotices(client, engine, channel=settings.approval_channel)
+    )
     notifier = SlackNotifier(
         client,
         engine.store,
@@ -136,6 +147,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             home=home,
             revoker=revoker,
             reviews=reviews,
+            reviewer=reviewer,
         )
         if front
         else None
@@ -161,6 +173,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         reviews=reviews,
         checkpointer=checkpointer(services, publish),
         sinks=sink_runners(services, alert),
+        reviewer=reviewer,
     )
 
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import requests
 
 from app.accounts.vault import Vault
+from app.clock import timestamp
 from app.crypto import Keyring
 from app.mysafe.client import MySafe
 from app.mysafe.tokens import TokenCache
 from app.mysafe.transport import make_session
+from app.oncall import OnCallClient
 from app.settings import Settings
 from app.storage import EmbeddedRedis, RedisClient, connect
 
@@ -27,6 +29,8 @@ class Services:
     vault: Vault
     mysafe: MySafe
     embedded: EmbeddedRedis | None = None
+    #: Who is on call, for break-glass (None: no MYSAFE_BOT_ON_CALL_PROVIDER).
+    on_call: OnCallClient | None = None
 
     @classmethod
     def build(
@@ -54,9 +58,24 @@ class Services:
             basic_auth=settings.mysafe_basic_auth,
         )
         vault = Vault(redis, keyring, prefix=prefix)
-        return cls(settings, redis, keyring, vault, mysafe, embedded)
+        return cls(settings, redis, keyring, vault, mysafe, embedded, on_call_client(settings))
 
     def close(self) -> None:
         self.mysafe.session.close()
+        if self.on_call is not None:
+            self.on_call.session.close()
         if self.embedded is not None:
             self.embedded.stop()
+
+
+def on_call_client(settings: Settings) -> OnCallClient | None:
+    """The on-call provider's client, when one is set (break-glass is refused otherwise)."""
+    if not settings.on_call_provider:
+        return None
+    return OnCallClient(
+        provider=settings.on_call_provider,
+        token=settings.on_call_token,
+        base_url=settings.on_call_url,
+        timeout=settings.on_call_timeout,
+        clock=timestamp,
+    )

@@ -37,6 +37,8 @@ DEMO = "MYSAFE_BOT_DEMO"
 WEB_JOBS = "MYSAFE_BOT_WEB_JOBS"
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+ON_CALL_PROVIDER = re.compile(r"^(pagerduty|opsgenie)$")
+_PERSON_EMAIL = re.compile(r"^([UW][A-Z0-9]{2,20})=([^\s@=,]+@[^\s@=,]+)$")
 _T = TypeVar("_T")
 
 
@@ -128,6 +130,18 @@ class Settings(NamesApprovers):
     policy: Policy | None = None
     #: The demo's own base URL (the console signs requests to it); "" when running for real.
     demo_url: str = ""
+    #: Break-glass (app.approvals.break_glass): who is on call is asked of this provider
+    #: ("pagerduty" | "opsgenie"; "" = break-glass is refused), at this base URL ("" = the
+    #: provider's own), with this token, waiting at most `on_call_timeout` seconds.
+    on_call_provider: str = ""
+    on_call_url: str = ""
+    on_call_token: str = ""
+    on_call_timeout: float = 5.0
+    #: Slack ID -> the e-mail the on-call provider knows them by, for people whose Slack
+    #: e-mail differs (everyone else is matched by the e-mail Slack's users.info gives).
+    on_call_people: tuple[tuple[str, str], ...] = ()
+    #: Break-glass openings one person may make per UTC day.
+    break_glass_per_day: int = 2
     #: Seconds a job's consumer may be silent before another consumer takes the job over.
     job_visibility: int = 30
     #: Jobs one process runs at once (its own bound on concurrent calls to MySafe).
@@ -273,6 +287,18 @@ class Settings(NamesApprovers):
             ),
             web_jobs=reader.boolean("MYSAFE_BOT_WEB_JOBS", default=True),  # = WEB_JOBS
             ack_settle=reader.number("MYSAFE_BOT_ACK_SETTLE", float, default=1.0, low=0, high=3),
+            on_call_provider=reader.matching(
+                "MYSAFE_BOT_ON_CALL_PROVIDER", ON_CALL_PROVIDER, "pagerduty or opsgenie"
+            ),
+            on_call_url=reader.url("MYSAFE_BOT_ON_CALL_URL"),
+            on_call_token=reader.text("MYSAFE_BOT_ON_CALL_TOKEN", required=False),
+            on_call_timeout=reader.number(
+                "MYSAFE_BOT_ON_CALL_TIMEOUT", float, default=5.0, low=0.1, high=30
+            ),
+            on_call_people=reader.people("MYSAFE_BOT_ON_CALL_PEOPLE"),
+            break_glass_per_day=reader.number(
+                "MYSAFE_BOT_BREAK_GLASS_PER_DAY", int, default=2, low=0, high=100
+            ),
         )
         problems = [*reader.problems, *_contradictions(settings, reader.failed)]
         settings = _with_policy(settings, problems, strict=service)
@@ -316,6 +342,11 @@ def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigErro
             DEMO,
             "is set by `mysafe-bot serve` for the demo only: a loopback URL "
             "whose console SLACK_API_URL points at",
+        )
+    if settings.on_call_provider and not settings.on_call_token:
+        yield ConfigError(
+            "MYSAFE_BOT_ON_CALL_TOKEN",
+            f"is required with MYSAFE_BOT_ON_CALL_PROVIDER={settings.on_call_provider}",
         )
     names = {"MYSAFE_BOT_APPROVERS", "MYSAFE_BOT_APPROVALS_REQUIRED"}
     users, needed = settings.approver_users, settings.approvals_required
@@ -629,6 +660,19 @@ class _Reader:
         if bad:
             raise ConfigError(name, f"{bad[0]!r} is not a Slack user ID (U…/W…) or user-group ID (S…)")
         return frozenset(ids)
+
+    @_recorded(())
+    def people(self, name: str) -> tuple[tuple[str, str], ...]:
+        """`U0ALICE=alice@example.com,…`: Slack IDs and the e-mails another system knows."""
+        found = []
+        for item in self.csv(name):
+            match = _PERSON_EMAIL.match(item)
+            if match is None:
+                raise ConfigError(
+                    name, "expected SLACK_ID=e-mail pairs, e.g. U0ALICE=alice@example.com"
+                )
+            found.append((match.group(1), match.group(2).casefold()))
+        return tuple(found)
 
     @_recorded()
     def choices(self, name: str, allowed: set[str], *, default: frozenset[str]) -> frozenset[str]:

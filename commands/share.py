@@ -14,15 +14,17 @@ from commands.types import Share, Token, VerbSpec
 SPEC = VerbSpec(
     name="share",
     usage="/mysafe share password|secret ID with @someone… [edit] [for 8h [rotate-after]] "
-    '[reason "…"] [ticket KEY]',
+    '[emergency] [reason "…"] [ticket KEY]',
     summary='ask to share an entry with people or groups (group:"Name"), read-only unless '
     "you add edit; for a period (30m, 8h, 2d, 1d12h) the access ends by itself, and "
-    "rotate-after also sets a new password then; an approver decides",
+    "rotate-after also sets a new password then; an approver decides (emergency: break-glass, "
+    "applied at once if you are on call and a policy rule allows it, then reviewed)",
     examples=(
         "/mysafe share password 312 with @alice",
         '/mysafe share secret 7 with @alice, @bob and group:"Ops team" edit reason "on call"',
         '/mysafe share password 312 with user:carol reason="audit access"',
         '/mysafe share password 312 with @alice edit for 8h reason "on-call"',
+        '/mysafe share password 312 with @alice edit for 1h emergency reason "INC-123 db down"',
     ),
 )
 
@@ -44,6 +46,7 @@ def parse(args: list[Token]) -> Share:
         audience.duration,
         audience.rotate_after,
         audience.ticket,
+        audience.emergency,
     )
 
 
@@ -67,5 +70,6 @@ def run(ctx: Context, command: Share) -> Submitted:
         notify=audience.notify,
         people=audience.people,
         source=ctx.source,
+        emergency=command.emergency,
     )
     return Submitted(request)

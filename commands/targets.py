@@ -52,13 +52,15 @@ class Audience:
     duration: int = 0
     rotate_after: bool = False
     ticket: str = ""
+    #: `emergency`: break-glass, where a policy rule allows it (app.approvals.break_glass).
+    emergency: bool = False
 
 
 def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -> Audience:
-    """Read targets, `edit` and `for DURATION [rotate-after]` (when allowed) and one reason,
-    in any order, up to the end."""
+    """Read targets, `edit` and `for DURATION [rotate-after] [emergency]` (when allowed) and
+    one reason, in any order, up to the end."""
     who: list[Target] = []
-    edit, reason, duration, rotate_after = False, None, 0, False
+    edit, reason, duration, rotate_after, emergency = False, None, 0, False, False
     ticket: str | None = None
     while (token := args.take()) is not None:
         if isinstance(token, Word) and _has_bare_comma(token):
@@ -71,6 +73,8 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
             duration = _read_period(args, duration)
         elif allow_period and keyword(token) in ROTATE_AFTER_WORDS:
             rotate_after = True
+        elif allow_period and keyword(token) == "emergency":
+            emergency = True
         elif is_reason(token):
             reason = read_reason(args, token, reason)
         elif is_ticket(token):
@@ -84,7 +88,12 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
             ("rotate-after goes with a period, as in ", Code("for 8h rotate-after")),
             field="rotate-after",
         )
-    return Audience(tuple(who), edit, reason or "", duration, rotate_after, ticket or "")
+    if emergency and not duration:
+        raise CommandError(
+            ("break-glass is always for a period, as in ", Code("for 1h emergency")),
+            field="emergency",
+        )
+    return Audience(tuple(who), edit, reason or "", duration, rotate_after, ticket or "", emergency)
 
 
 def _read_period(args: Args, previous: int) -> int:

@@ -190,6 +190,8 @@ class Share:
     rotate_after: bool = False
     #: `ticket KEY`: a ticket key or link (commands.tickets), which a policy rule may require.
     ticket: str = ""
+    #: `emergency`: break-glass, applied at once where a rule allows it and every guard agrees.
+    emergency: bool = False
 
 
 @dataclass(frozen=True)

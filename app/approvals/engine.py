@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from secrets import token_hex
 from typing import Any
 
@@ -28,6 +29,7 @@ from app import metrics
 from app.accounts.passkeys import Passkeys
 from app.approvals.access import AccessBook
 from app.approvals.audit import Audit
+from app.approvals.break_glass import BreakGlass, Evidence
 from app.approvals.changes import (
     Change,
     Verb,
@@ -124,6 +126,7 @@ _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.STEP_UP_STALE: StepUpStale,
 }
 _SECRETS_FIELD = "secrets"
+BREAK_GLASS_WHY = "break-glass: the requester was on call (see break_glass.opened)"
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,13 @@ class Engine:
         #: Whether this process's rules are the deployment's in force: else it decides nothing.
         self.in_force = RulesInForce(services.redis, prefix=self.settings.key_prefix, book=self.policy)
         self.reminders = Reminders(services.redis, prefix=self.settings.key_prefix)
+        self.break_glass = BreakGlass(
+            services.redis,
+            prefix=self.settings.key_prefix,
+            per_day=self.settings.break_glass_per_day,
+            on_call=services.on_call.on_call if services.on_call is not None else None,
+            people=dict(self.settings.on_call_people),
+        )
         #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
         #: Set by the assembly when a chat front can say who someone is (app.runtime).
@@ -226,6 +236,7 @@ class Engine:
         idempotency_key: str | None = None,
         notify: Sequence[str] = (),
         people: Mapping[str, str] | None = None,
+        emergency: bool = False,
     ) -> tuple[ChangeRequest, bool]:
         """Validate, read the entry as the requester (so 1005/1006/1009 are told now), store.
 
@@ -234,7 +245,8 @@ class Engine:
         (and False: nothing new was made).
         `notify` lists Slack IDs to tell when the change is applied (the people shared with);
         `people` maps the MySafe usernames of people named by a mention to their Slack IDs, so
-        messages name them as the chat does.
+        messages name them as the chat does. `emergency` asks for break-glass: applied at once
+        if every guard of `app.approvals.break_glass` lets it through, else refused.
         """
         secrets = dict(secrets or {})
         check(change, secrets, max_duration=self.settings.max_share_duration)
@@ -247,7 +259,13 @@ class Engine:
         current = read_entry(client, change) if change.identifier else None
         rule = self.rule_for(change, current, requester=requester, source=source)
         rule.refuse_missing(reason=reason, ticket=ticket)
-        rule.refuse_duration(change.duration or None)
+        evidence = None
+        if emergency:
+            change, evidence = self.break_glass.admit(
+                change, rule, requester=requester, source=source, reason=reason
+            )
+        else:
+            rule.refuse_duration(change.duration or None)
         self.refuse_ineligible(requester, action="request")
         lines = diff(change, current, secrets)
         check_against(change, current, lines)
@@ -259,6 +277,8 @@ class Engine:
             [e.identifier for e in self._same_name(client, change)] if spec_of(change).creates else []
         )
         now = timestamp()
+        if evidence is not None:  # counted last: a refusal above takes none of today's
+            evidence = self.break_glass.count(requester, evidence, now=now)
         expires = now + self.settings.request_ttl
         fields = {
             "change": json.dumps(change.to_json()),
@@ -289,6 +309,9 @@ class Engine:
             "beneficiaries": json.dumps(beneficiaries(change, notify)),
             "preexisting": json.dumps(preexisting),
         }
+        if evidence is not None:
+            fields["required"] = "0"
+            fields["break_glass"] = json.dumps(evidence.to_json())
         if secrets:
             fields[_SECRETS_FIELD] = self.services.keyring.encrypt(json.dumps(secrets)).decode()
         request_id, created = self.store.create(
@@ -296,7 +319,7 @@ class Engine:
         )
         request = self.get(request_id)
         if created:
-            if rule.approvals:
+            if rule.approvals and evidence is None:
                 self.reminders.schedule(
                     request_id,
                     created=now,
@@ -315,14 +338,42 @@ class Engine:
                 ticket=(ticket or {}).get("key", ""),
             )
             metrics.REQUESTS.labels(verb=change.verb.value, outcome="created").inc()
+            if evidence is not None:
+                self._open_break_glass(request, evidence)
             try:
                 self._tell(request, "created")
             except NotPosted as error:
                 self._withdraw(request, idempotency_key, str(error))
                 raise
-            if rule.approvals == 0:
+            if evidence is not None:
+                request = self._apply_at_once(request, rule, why=BREAK_GLASS_WHY).request
+                self._review_break_glass(request, rule, now=now)
+            elif rule.approvals == 0:
                 request = self._apply_at_once(request, rule).request
         return request, created
+
+    def _open_break_glass(self, request: ChangeRequest, evidence: Evidence) -> None:
+        """Audited apart from every other request, with the on-call evidence."""
+        self.audit.record(
+            "break_glass.opened",
+            request=request.id,
+            actor=request.requester,
+            rule=evidence.rule,
+            provider=evidence.provider,
+            schedule=evidence.schedule,
+            on_call=",".join(evidence.on_call),
+            matched=evidence.matched,
+            checked=datetime.fromtimestamp(evidence.checked, UTC).isoformat(timespec="seconds"),
+            today=evidence.count,
+            duration=request.change.duration,
+            reason=request.reason[:200],
+        )
+
+    def _review_break_glass(self, request: ChangeRequest, rule: Rule, *, now: float) -> None:
+        """Open the review the rule's approvers owe, and tell (loudly) that it was opened."""
+        assert rule.break_glass is not None
+        review = self.break_glass.open_review(request.id, rule.break_glass, rule, now=now)
+        self.break_glass.tell(request, review, "opened")
 
     def _entry_name(self, change: Change, current: Entry | None) -> str:
         """The name approvers read: MySafe shows nothing of a disabled entry, not even that,
@@ -353,18 +404,19 @@ class Engine:
             requester=frozenset(filter(None, (requester, name and name.casefold()))),
         )
 
-    def _apply_at_once(self, request: ChangeRequest, rule: Rule) -> Decision:
-        """`approvals: 0`: nobody needs to click; the bot applies it now, and says so."""
+    def _apply_at_once(
+        self, request: ChangeRequest, rule: Rule, *, why: str = "the policy rule needs no approval"
+    ) -> Decision:
+        """`approvals: 0` (or break-glass): nobody needs to click; the bot applies it now."""
         lease = self._new_lease()
         self.store.track_lease(request.id, lease["lease_until"])
-        why = {"rule": rule.name, "why": "the policy rule needs no approval"}
         result = self._audited(
             request.id,
             Action.AUTO,
             actor="bot",
             now=timestamp(),
             event="request.auto_approved",
-            facts=why,
+            facts={"rule": rule.name, "why": why},
             **lease,
         )
         if result.status is not Outcome.APPLY:

@@ -63,6 +63,7 @@ _ESCALATE_TO = re.compile(r"^[UWCG][A-Z0-9]{2,20}$")
 #: What `step_up` may ask for: a passkey (WebAuthn) today.
 STEP_UP_METHODS = ("passkey",)
 DEFAULT_STEP_UP_MAX_AGE = 300
+_SCHEDULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -119,6 +120,28 @@ def _listed(values: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True)
+class BreakGlass:
+    """A rule's permission for on-call people to apply a share at once (app.approvals.break_glass)."""
+
+    #: Longest break-glass share, seconds.
+    max_duration: int
+    #: The on-call schedule (PagerDuty or Opsgenie ID) the requester must be on now.
+    on_call: str
+    #: Seconds the rule's approvers have to say whether it was justified.
+    review_within: int
+    #: Channels told at once, beside the rule's channel.
+    notify: tuple[str, ...] = ()
+    #: Who hears of a review unanswered by its deadline, then every hour (else the rule's).
+    escalate_to: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        return (
+            f"break-glass up to {describe(self.max_duration)} for on-call {self.on_call}, "
+            f"reviewed within {describe(self.review_within)}"
+        )
+
+
+@dataclass(frozen=True)
 class Rule(NamesApprovers):
     name: str
     approvals: int
@@ -136,6 +159,7 @@ class Rule(NamesApprovers):
     #: bot's page, within `step_up_max_age` seconds of the click (see app.approvals.stepup).
     step_up: str = ""
     step_up_max_age: int = DEFAULT_STEP_UP_MAX_AGE
+    break_glass: BreakGlass | None = None
 
     def refuse_missing(self, *, reason: str, ticket: Mapping[str, str] | None) -> None:
         """What the rule requires at submission; `ValidationError` (nothing stored) if absent."""
@@ -183,6 +207,8 @@ class Rule(NamesApprovers):
             parts.append(
                 f"each approval confirmed with a {self.step_up} within {describe(self.step_up_max_age)}"
             )
+        if self.break_glass is not None:
+            parts.append(self.break_glass.summary())
         return "; ".join(parts)
 
 
@@ -302,6 +328,27 @@ class _MatchSchema(_Strict):
         )
 
 
+class _BreakGlassSchema(_Strict):
+    max_duration = _Duration(required=True)
+    on_call = fields.String(
+        required=True,
+        validate=validate.Regexp(_SCHEDULE, error="expected a PagerDuty or Opsgenie schedule ID"),
+    )
+    review_within = _Duration(required=True)
+    notify = _ids(_CHANNEL, "expected a Slack channel ID such as C0SECURITY")
+    escalate_to = _ids(_ESCALATE_TO, "expected a Slack user ID (U…/W…) or channel ID (C…)")
+
+    @post_load
+    def build(self, data: dict[str, Any], **_: Any) -> BreakGlass:
+        return BreakGlass(
+            max_duration=data["max_duration"],
+            on_call=data["on_call"],
+            review_within=data["review_within"],
+            notify=tuple(data.get("notify") or ()),
+            escalate_to=tuple(data.get("escalate_to") or ()),
+        )
+
+
 class _RuleSchema(_Strict):
     name = fields.String(
         required=True,
@@ -321,9 +368,17 @@ class _RuleSchema(_Strict):
     escalate_to = _ids(_ESCALATE_TO, "expected a Slack user ID (U…/W…) or channel ID (C…)")
     step_up = fields.String(validate=validate.OneOf(STEP_UP_METHODS))
     step_up_max_age = _Duration()
+    break_glass = fields.Nested(_BreakGlassSchema)
 
     @validates_schema
     def escalation(self, data: dict[str, Any], **_: Any) -> None:
+        glass = data.get("break_glass")
+        if glass is not None and not (glass.escalate_to or data.get("escalate_to")):
+            raise MarshmallowError(
+                "break_glass needs escalate_to (its own or the rule's): who hears of a review "
+                "nobody answered",
+                "break_glass",
+            )
         if data.get("escalate_after") and not data.get("escalate_to"):
             raise MarshmallowError(
                 "escalate_after needs escalate_to (who to escalate to)", "escalate_to"
@@ -384,6 +439,7 @@ def _rule(data: Mapping[str, Any], defaults: Defaults) -> Rule:
         escalate_to=tuple(data.get("escalate_to") or ()),
         step_up=data.get("step_up", ""),
         step_up_max_age=data.get("step_up_max_age") or DEFAULT_STEP_UP_MAX_AGE,
+        break_glass=data.get("break_glass"),
     )
 
 

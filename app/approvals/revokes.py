@@ -669,6 +669,21 @@ class Revoker:
         self._one(request_id, now)
         return status
 
+    def end_now(self, request_id: str, actor: str, *, why: str, now: float | None = None) -> str:
+        """End a share at once on someone else's word than its owner's (a break-glass judged
+        not justified): as `revoke_now`, with the owner's key, audited as `actor`'s."""
+        now = timestamp() if now is None else now
+        revoke = self.store.get(request_id)
+        if revoke is None:
+            return "missing"
+        status = self.store.revoke_now(request_id, actor=revoke.owner, now=now)
+        if status != "ok":
+            return status
+        self.engine.audit.record("revoke.now", request=request_id, actor=actor, why=why)
+        self.store.reindex(request_id, now)
+        self._one(request_id, now)
+        return status
+
     def extend(
         self, request_id: str, actor: str, *, idempotency_key: str | None = None
     ) -> ChangeRequest:

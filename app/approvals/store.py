@@ -217,6 +217,10 @@ class ChangeRequest:
             if now - float(clicked) <= self.step_up_max_age
         )
 
+    #: A break-glass request's on-call evidence (app.approvals.break_glass.Evidence as
+    #: JSON); empty for every other request.
+    break_glass: Mapping[str, Any] = field(default_factory=dict)
+
     @property
     def has_secrets(self) -> bool:
         return bool(self.encrypted_secrets)
@@ -268,6 +272,7 @@ class ChangeRequest:
             step_up=data.get("step_up", ""),
             step_up_max_age=int(data.get("step_up_max_age") or 0),
             confirming=json.loads(data.get("confirming") or "{}"),
+            break_glass=json.loads(data.get("break_glass") or "{}"),
         )
 
 

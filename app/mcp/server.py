@@ -279,9 +279,11 @@ class _Tools:
         can_edit: bool = False,
         reason: str = "",
         duration: str = "",
+        emergency: bool = False,
     ) -> dict[str, Any]:
         """Propose sharing an entry with MySafe users and/or groups (view-only unless can_edit).
-        With a duration (30m, 8h, 2d, 1d12h) the access is taken back by itself at the end."""
+        With a duration (30m, 8h, 2d, 1d12h) the access is taken back by itself at the end.
+        `emergency` (break-glass) is always refused here: an on-call person opens it in Slack."""
         data = _load(
             {
                 "kind": kind,
@@ -301,7 +303,7 @@ class _Tools:
             add_groups=tuple(GroupShare(g, data["can_edit"]) for g in data["groups"]),
             duration=_period(data["duration"]),
         )
-        return self._propose(change, data["reason"])
+        return self._propose(change, data["reason"], emergency=emergency)
 
     def propose_unshare(
         self,
@@ -358,11 +360,16 @@ class _Tools:
         data = _load({"kind": kind, "id": id, "reason": reason})
         return self._propose(Change(Verb.ENABLE, Kind(kind), data["id"]), data["reason"])
 
-    def _propose(self, change: Change, reason: str) -> dict[str, Any]:
-        return self._run(lambda user: self._submit(user, change, reason))
+    def _propose(self, change: Change, reason: str, *, emergency: bool = False) -> dict[str, Any]:
+        return self._run(lambda user: self._submit(user, change, reason, emergency=emergency))
 
-    def _submit(self, user: str, change: Change, reason: str) -> dict[str, Any]:
-        request = self.engine.submit(change, requester=user, reason=reason, source="mcp")
+    def _submit(
+        self, user: str, change: Change, reason: str, *, emergency: bool = False
+    ) -> dict[str, Any]:
+        """The engine refuses `emergency` from this front (app.approvals.break_glass)."""
+        request = self.engine.submit(
+            change, requester=user, reason=reason, source="mcp", emergency=emergency
+        )
         return {**_request(request), "note": _note(request)}
 
     # --- requests ---------------------------------------------------------------------------

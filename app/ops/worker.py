@@ -235,6 +235,8 @@ def sweep(runtime: Runtime, stop: threading.Event | None = None) -> int:
         handled = runtime.engine.sweep(stopping=stopping)
         if runtime.revoker is not None:
             handled += runtime.revoker.sweep(stopping=stopping)
+        if runtime.reviewer is not None:
+            handled += runtime.reviewer.sweep(stopping=stopping)
         return handled
     except redis.RedisError as error:
         log.warning(

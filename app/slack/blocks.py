@@ -130,7 +130,12 @@ def headline(request: ChangeRequest) -> str:
         "mcp": " via an AI assistant (MCP)",
         "review": " in an access review",
     }.get(request.source, "")
-    return f"<@{request.requester}> asks{via} to {_WANTS[request.change.verb](request)}"
+    return f"<@{request.requester}> asks{via} to {wants(request)}"
+
+
+def wants(request: ChangeRequest) -> str:
+    """What the request does, as a verb phrase: "give *@alice edit* access to password 312"."""
+    return _WANTS[request.change.verb](request)
 
 
 def _share_wants(request: ChangeRequest) -> str:
@@ -575,6 +580,11 @@ def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
     already settled when the requester hears of it: say what happened, never "waiting"."""
     what = f"{request.change.verb.value} {entry_label(request)}"
     rule = f"the policy rule “{text.inline(request.rule)}” needs no approval"
+    if request.break_glass:
+        rule = (
+            f"🚨 break-glass: you are on call; the approvers of “{text.inline(request.rule)}” "
+            "will review it"
+        )
     if request.state is State.APPLIED:
         return (
             f"Request *{request.id}* was applied at once ({rule}): {what}. "

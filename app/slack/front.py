@@ -33,6 +33,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 
+from app.approvals.break_glass import Reviewer
 from app.approvals.engine import Decision, Engine
 from app.approvals.review_campaigns import Reviews
 from app.approvals.reviews import Choice
@@ -45,6 +46,7 @@ from app.services import Services
 from app.slack import blocks
 from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask, read_body
+from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
 from app.slack.commands import UNAVAILABLE
 from app.slack.home_tab import HomeTab
 from app.slack.intake import fast_ack
@@ -117,12 +119,14 @@ class SlackFront:
         home: HomeTab,
         revoker: Revoker | None = None,
         reviews: Reviews | None = None,
+        reviewer: Reviewer | None = None,
     ) -> None:
         self.services = services
         self.engine = engine
         self.revoker = revoker
         self.reviews = reviews
         self.review_cards = ReviewCards(client, reviews.store) if reviews is not None else None
+        self.reviewer = reviewer
         self.client = client
         self.approvers = approvers
         self.home = home
@@ -186,6 +190,8 @@ class SlackFront:
             (REVIEW_REMOVE, "review_remove", self._review_decided),
             (REVIEW_REDUCE, "review_reduce", self._review_decided),
             (REVIEW_KEEP_ALL, "review_keep_all", self._review_decided),
+            (JUSTIFIED, "justified", self._justified),
+            (NOT_JUSTIFIED, "not_justified", self._not_justified),
         ):
             self.clicks[action_id] = kind
             self.bolt.action(action_id)(self.durable(kind, work))
@@ -199,6 +205,28 @@ class SlackFront:
         if self.engine.stepup.passkeys.remove(user, credential):
             self.engine.audit.record("passkey.removed", actor=user, credential=credential)
         self.publish_home(user)
+
+    def _justified(self, body: dict[str, Any], respond: Respond | None) -> None:
+        self._review(body, respond, justified=True)
+
+    def _not_justified(self, body: dict[str, Any], respond: Respond | None) -> None:
+        self._review(body, respond, justified=False)
+
+    def _review(self, body: dict[str, Any], respond: Respond | None, *, justified: bool) -> None:
+        """A break-glass review's verdict, by an approver of its rule (never the requester)."""
+        user, request_id = body["user"]["id"], body["actions"][0]["value"]
+        if self.reviewer is None:
+            return
+        with answer_errors(lambda text: self.tell(body, respond, text)):
+            request = self.engine.get(request_id)
+            approvers = request.approvers or self.services.settings.approvers
+            review = self.reviewer.decide(
+                request_id,
+                user,
+                justified=justified,
+                is_approver=self.approvers.listed(user, approvers),
+            )
+            self.tell(body, respond, f"Recorded: {review.state.replace('_', ' ')}.")
 
     def _extend(self, body: dict[str, Any], respond: Respond | None) -> None:
         """Owner or grantee asks for a new period: a new request, approved like any share.

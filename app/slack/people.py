@@ -89,6 +89,25 @@ class People:
         self.redis.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
         return kept
 
+    def email(self, user_id: str) -> str | None:
+        """The person's e-mail as Slack shows it (`users.info`, scope users:read.email),
+        asked afresh and never cached: the on-call check matches on it. None when Slack
+        cannot say (the check then refuses)."""
+        try:
+            user = self.slack.users_info(user=user_id)["user"]
+        except SlackApiError as error:
+            log.warning(
+                "cannot read a Slack e-mail",
+                extra={
+                    "event": "people.email_error",
+                    "user": user_id,
+                    "error": error.response.get("error", ""),
+                },
+            )
+            return None
+        email = (user.get("profile") or {}).get("email")
+        return str(email) if email else None
+
     def _organisation(self) -> dict[str, Any] | None:
         key = self._key("team")
         cached = self.redis.get(key)

@@ -146,6 +146,7 @@ def _intake(body: bytes, runtime: Runtime) -> tuple[Response, int]:
             ticket=ticket.reference(),
             idempotency_key=key,
             notify=(),
+            emergency=ticket.emergency,
         )
     except CredentialsMissing:
         _ask_to_link(runtime, requester, ticket)

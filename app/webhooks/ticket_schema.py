@@ -74,6 +74,8 @@ class Ticket:
     callback_url: str = ""
     #: Seconds a share lasts (0: for good); the longest is checked against the setting.
     duration_seconds: int = 0
+    #: Break-glass (an incident tool opening it): the same guards as from Slack.
+    emergency: bool = False
 
     def change(self) -> Change:
         """The change this ticket asks for: one builder per verb a ticket may carry."""
@@ -140,6 +142,7 @@ class TicketSchema(_Strict):
     duration_seconds = fields.Integer(
         strict=True, load_default=0, validate=validate.Range(min=60, max=366 * 86400)
     )
+    emergency = fields.Boolean(truthy={True}, falsy={False}, load_default=False)
 
     def __init__(self, *, callback_hosts: Collection[Origin], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -158,6 +161,10 @@ class TicketSchema(_Strict):
             raise MarshmallowError("changes go only with action update", "changes")
         if data.get("duration_seconds") and action != "share":
             raise MarshmallowError("only a share can be for a period", "duration_seconds")
+        if data.get("emergency") and not data.get("duration_seconds"):
+            raise MarshmallowError(
+                "break-glass is always a share for a period (duration_seconds)", "emergency"
+            )
         url = data.get("callback_url")
         if url and not allowed(url, self.callback_hosts):
             raise MarshmallowError(
@@ -199,6 +206,7 @@ class TicketSchema(_Strict):
             reason=data["reason"],
             callback_url=data.get("callback_url", ""),
             duration_seconds=data["duration_seconds"],
+            emergency=data["emergency"],
         )
 
 

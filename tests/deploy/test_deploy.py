@@ -58,6 +58,7 @@ SECRET_SETTINGS = {
     "MYSAFE_BOT_AUDIT_SIGNING_KEY",
     "MYSAFE_BOT_AUDIT_HEC_TOKEN",
     "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET",
+    "MYSAFE_BOT_ON_CALL_TOKEN",
     "REDIS_URL",
 }
 #: Optional secrets: an unfilled template must leave them empty, since any value turns the

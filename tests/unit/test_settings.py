@@ -58,6 +58,11 @@ def test_each_required_variable_is_named_when_missing(env: dict[str, str], varia
         ("MYSAFE_BOT_MYSAFE_CONCURRENCY", "0"),
         ("MYSAFE_BOT_MYSAFE_CONCURRENCY", "many"),
         ("MYSAFE_BOT_WEB_JOBS", "sometimes"),
+        ("MYSAFE_BOT_ON_CALL_PROVIDER", "victorops"),
+        ("MYSAFE_BOT_ON_CALL_URL", "api.pagerduty.com"),
+        ("MYSAFE_BOT_ON_CALL_TIMEOUT", "60"),
+        ("MYSAFE_BOT_ON_CALL_PEOPLE", "U0ALICE:alice@example.com"),
+        ("MYSAFE_BOT_BREAK_GLASS_PER_DAY", "-1"),
     ],
 )
 def test_malformed_values_are_named(env: dict[str, str], variable: str, value: str) -> None:
@@ -101,6 +106,22 @@ def test_the_public_url_must_be_an_https_origin(env: dict[str, str], value: str)
 def test_the_public_url_is_the_bots_origin(env: dict[str, str], value: str) -> None:
     env["MYSAFE_BOT_PUBLIC_URL"] = value
     assert Settings.from_env(env, dotenv=None).public_url == value.rstrip("/")
+
+
+def test_break_glass_settings(env: dict[str, str]) -> None:
+    settings = Settings.from_env(env, dotenv=None)
+    assert (settings.on_call_provider, settings.break_glass_per_day) == ("", 2)
+    env |= {
+        "MYSAFE_BOT_ON_CALL_PROVIDER": "opsgenie",
+        "MYSAFE_BOT_ON_CALL_TOKEN": "genie-key",
+        "MYSAFE_BOT_ON_CALL_PEOPLE": "U0ALICE=Alice@Example.com, W0BOB=bob@example.com",
+    }
+    settings = Settings.from_env(env, dotenv=None)
+    assert settings.on_call_people == (("U0ALICE", "alice@example.com"), ("W0BOB", "bob@example.com"))
+    del env["MYSAFE_BOT_ON_CALL_TOKEN"]
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, dotenv=None)
+    assert [p.variable for p in caught.value.problems] == ["MYSAFE_BOT_ON_CALL_TOKEN"]
 
 
 def test_socket_mode_does_not_need_a_signing_secret(env: dict[str, str]) -> None:

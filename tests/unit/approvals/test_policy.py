@@ -211,6 +211,21 @@ def test_the_choice_says_why_rule_by_rule() -> None:
             "rules:\n  - name: prod\n    step_up: passkey\n    step_up_max_age: 2h\n",
             "rule 1 “prod”: step_up_max_age: expected at most 1h",
         ),
+        (
+            "rules:\n  - name: prod\n    break_glass: {max_duration: 1h, on_call: P1,"
+            " review_within: 24h}\n",
+            "rule 1 “prod”: break_glass: break_glass needs escalate_to",
+        ),
+        (
+            "rules:\n  - name: prod\n    break_glass: {max_duration: 1h, on_call: P1,"
+            " escalate_to: [U0LEAD]}\n",
+            "rule 1 “prod”: break_glass.review_within: Missing data",
+        ),
+        (
+            "rules:\n  - name: prod\n    break_glass: {max_duration: 1h, on_call: P1,"
+            " review_within: 24h, escalate_to: [U0LEAD], notify: [security]}\n",
+            "rule 1 “prod”: break_glass.notify: expected a Slack channel ID",
+        ),
         ("rules: []\n", "rules: Length must be between 1 and 200"),
         ("- name: prod\n", "expected a mapping with a `rules:` list"),
         ("rules: [name: {\n", "not valid YAML (line"),

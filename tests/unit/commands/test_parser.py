@@ -254,7 +254,7 @@ def test_share_error_shows_the_share_form() -> None:
         parse("share password 312 with")
     assert caught.value.usage == (
         "/mysafe share password|secret ID with @someone… [edit] "
-        '[for 8h [rotate-after]] [reason "…"] [ticket KEY]'
+        '[for 8h [rotate-after]] [emergency] [reason "…"] [ticket KEY]'
     )
 
 
@@ -319,6 +319,13 @@ def test_share_takes_a_period(text: str, seconds: int | None, rotate: bool) -> N
     assert (command.duration, command.rotate_after) == (seconds, rotate)
 
 
+def test_share_for_a_period_may_be_an_emergency() -> None:
+    command = parse('share password 312 with user:carol edit for 1h emergency reason "INC-123 db down"')
+    assert isinstance(command, Share)
+    assert (command.duration, command.emergency, command.reason) == (3600, True, "INC-123 db down")
+    assert parse("share password 312 with user:carol for 1h").emergency is False
+
+
 FORM = "30m, 8h, 2d or 1d12h"
 
 
@@ -333,6 +340,8 @@ FORM = "30m, 8h, 2d or 1d12h"
         ('share password 312 with user:carol for "8h"', FORM),
         ("share password 312 with user:carol for 8h for 2h", "given twice"),
         ("share password 312 with user:carol rotate-after", "for 8h rotate-after"),
+        ("share password 312 with user:carol emergency", "for 1h emergency"),
+        ("unshare password 312 from user:carol emergency", '"emergency" is not expected'),
         ("unshare password 312 from user:carol for 8h", '"for" is not expected'),
     ],
 )

@@ -96,3 +96,26 @@ def test_the_list_tool_shows_an_entry_disabled_through_the_bot(
     )
     (shown,) = structured(listed)["entries"]
     assert (shown["id"], shown["name"], shown["state"]) == (entry, "Staging DB", "disabled")
+
+
+def test_break_glass_is_never_opened_from_an_ai_assistant(
+    mcp_url: str, token: str, entry: int, bot: Bot, emulator: Emulator
+) -> None:
+    (result,) = call(
+        mcp_url,
+        token,
+        (
+            "propose_share",
+            {
+                "kind": "password",
+                "id": entry,
+                "users": ["bobm"],
+                "duration": "1h",
+                "reason": "INC-123 db down",
+                "emergency": True,
+            },
+        ),
+    )
+    assert result.isError and "never opened by an AI assistant" in text_of(result)
+    assert bot.engine.queue() == []
+    assert emulator.calls_to("PUT", "/api/mysafe/password/update") == []

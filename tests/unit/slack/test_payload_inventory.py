@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from app.accounts.passkeys import MAX_PER_PERSON, Passkey
+from app.approvals.break_glass import Review
 from app.approvals.changes import (
     MAX_PRINCIPAL_NAME,
     MAX_SHARES_PER_REQUEST,
@@ -51,7 +52,7 @@ from app.errors import (
     ValidationError,
 )
 from app.mysafe.models import Entry, GroupShare, Kind, ListItem, UserShare
-from app.slack import blocks, periods, replies, review_cards, revoke_notices
+from app.slack import blocks, break_glass, periods, replies, review_cards, revoke_notices
 from commands.replies import (
     AccessShown,
     Code,
@@ -171,6 +172,37 @@ def every_request() -> Iterator[ChangeRequest]:
         for state in State:
             for kind in Kind:
                 yield request(verb, state, kind)
+
+
+def break_glasses() -> Iterator[tuple[ChangeRequest, Review]]:
+    """Break-glass shares in each state, with the longest evidence, and their reviews."""
+    evidence = {
+        "provider": "pagerduty",
+        "schedule": hostile(100),
+        "on_call": names(20, "oncall@"),
+        "matched": hostile(254),
+        "checked": NOW - 60,
+        "rule": hostile(63),
+    }
+    for state in State:
+        for ends in ({"ends": NOW + 3600}, {}):
+            shared = request(Verb.SHARE, state, break_glass=evidence, required=0)
+            shared = ChangeRequest(**{**shared.__dict__, "result": {**shared.result, **ends}})
+            for verdict in ("open", "justified", "not_justified"):
+                yield (
+                    shared,
+                    Review(
+                        request_id=shared.id,
+                        state=verdict,
+                        deadline=NOW + 86400,
+                        rule=hostile(63),
+                        escalate_to=("U0DUTYMGR",),
+                        notify=("C0SECURITY",),
+                        escalations=99,
+                        by="UAPPROVER1",
+                        at=NOW,
+                    ),
+                )
 
 
 def revokes() -> Iterator[Revoke]:
@@ -416,6 +448,7 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.date": lambda: iter([("text", blocks.date(NOW))]),
     "blocks.entry_label": lambda: _requests_each(blocks.entry_label, "text"),
     "blocks.headline": lambda: _requests_each(blocks.headline, "text"),
+    "blocks.wants": lambda: _requests_each(blocks.wants, "text"),
     "blocks.principal_line": lambda: (
         ("text", blocks.principal_line(d, people))
         for verb in (Verb.SHARE, Verb.UNSHARE, Verb.REDUCE)
@@ -555,13 +588,34 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     ),
 }
 
+BUILDERS |= {
+    "break_glass.alarm_text": lambda: (("text", break_glass.alarm_text(r)) for r, _ in break_glasses()),
+    "break_glass.review_card": lambda: (
+        ("message", dict(zip(("text", "blocks"), break_glass.review_card(r, v), strict=True)))
+        for r, v in break_glasses()
+    ),
+    "break_glass.escalation_text": lambda: (
+        ("text", break_glass.escalation_text(r, v)) for r, v in break_glasses()
+    ),
+    "break_glass.verdict_text": lambda: (
+        ("text", break_glass.verdict_text(r, v)) for r, v in break_glasses()
+    ),
+}
+
 #: Public functions of those modules that build no payload, and why.
 NOT_PAYLOADS = {
     "blocks.is_shortened": "a yes/no about a request (whether View full change is offered)",
     "review_cards.pages": "splits a card's lines into pages (each page is drawn by `card`)",
 }
 
-MODULES: tuple[ModuleType, ...] = (blocks, periods, replies, revoke_notices, review_cards)
+MODULES: tuple[ModuleType, ...] = (
+    blocks,
+    break_glass,
+    periods,
+    replies,
+    revoke_notices,
+    review_cards,
+)
 
 
 def public_functions() -> set[str]:

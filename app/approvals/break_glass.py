@@ -1,0 +1,420 @@
+"""Break-glass: an on-call person's share applied at once, bounded, loud, reviewed, limited.
+
+A policy rule with `break_glass:` lets `share … for 1h emergency` skip the approvers. The
+engine runs the same submit and apply as for any `approvals: 0` request; `BreakGlass.admit`
+adds the guards before anything is stored, each refusing with the reason (nothing applied):
+
+- not from MCP; only under a rule that allows it; only a share, always for a period of at
+  most the rule's `max_duration`; a password is always rotated at the end (`rotate-after`);
+- the requester is on the rule's schedule **now**, asked live of PagerDuty or Opsgenie
+  (app.oncall) and matched by e-mail; a check that fails or is slow refuses (fail closed);
+- at most `MYSAFE_BOT_BREAK_GLASS_PER_DAY` openings per person per UTC day, counted in one
+  script (two at once cannot both take the last one).
+
+Once applied, a review is opened: the rule's approvers (never the requester) say whether it
+was justified within `review_within`; `Reviewer` records the one verdict, ends the access at
+once when it was not (the revoke rotates a password), and escalates an unanswered review to
+`escalate_to`, then every hour until answered.
+
+Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
+
+    P:req:{R-7K2QF}:review            hash  state (open | justified | not_justified), the
+                                            deadline, the rule, its escalate_to, escalations
+    P:{breakglass}:due                zset  request id -> next time to escalate its review
+    P:{breakglass}:count:U…:YYYY-MM-DD  str   openings that day (expires after two days)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from app.approvals.changes import Change, Verb
+from app.approvals.policy import BreakGlass as Allowance
+from app.approvals.policy import Rule, source_name
+from app.approvals.reminders import CLAIM_LEASE
+from app.approvals.scripts import lua
+from app.clock import timestamp
+from app.durations import describe
+from app.errors import (
+    InvalidTransition,
+    NotAnApprover,
+    OnCallUnavailable,
+    RequestNotFound,
+    SelfApproval,
+    ValidationError,
+)
+from app.mysafe.models import Kind
+from app.oncall import OnCall
+from app.storage import RedisClient
+
+if TYPE_CHECKING:
+    from app.approvals.engine import Engine
+    from app.approvals.revokes import Revoker
+    from app.approvals.store import ChangeRequest
+
+log = logging.getLogger(__name__)
+
+#: An unanswered review is escalated again this often, until someone answers.
+ESCALATE_EVERY = 3600
+#: Reviews are kept this long past their deadline, for the record.
+RETENTION = 30 * 86400
+MCP_REFUSED = (
+    "break-glass is never opened by an AI assistant: the on-call person asks in Slack "
+    '(share … for 1h emergency reason "…") or through the incident tool\'s webhook'
+)
+FIELD = "emergency"
+
+#: Who is on call on a schedule now (app.oncall.OnCallClient.on_call).
+OnCallCheck = Callable[[str], OnCall]
+#: A person's e-mail as the chat knows it (Slack's users.info), or None.
+EmailOf = Callable[[str], str | None]
+#: Told of a review: opened, escalated, reviewed.
+ReviewListener = Callable[["ChangeRequest", "Review", str], None]
+
+
+def refuse(message: str) -> ValidationError:
+    return ValidationError({FIELD: message})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why the bot let it through: who the schedule had on call, and when it asked."""
+
+    provider: str
+    schedule: str
+    on_call: tuple[str, ...]
+    matched: str
+    checked: float
+    rule: str
+    count: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "schedule": self.schedule,
+            "on_call": list(self.on_call),
+            "matched": self.matched,
+            "checked": self.checked,
+            "rule": self.rule,
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Evidence:
+        return cls(
+            provider=str(data["provider"]),
+            schedule=str(data["schedule"]),
+            on_call=tuple(data.get("on_call") or ()),
+            matched=str(data.get("matched", "")),
+            checked=float(data["checked"]),
+            rule=str(data.get("rule", "")),
+            count=int(data.get("count") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Review:
+    """One break-glass review, as its record holds it."""
+
+    request_id: str
+    state: str
+    deadline: float
+    rule: str
+    escalate_to: tuple[str, ...]
+    notify: tuple[str, ...]
+    escalations: int = 0
+    by: str = ""
+    at: float = 0.0
+
+    @property
+    def open(self) -> bool:
+        return self.state == "open"
+
+    @classmethod
+    def from_redis(cls, request_id: str, data: Mapping[str, str]) -> Review:
+        return cls(
+            request_id=request_id,
+            state=data["state"],
+            deadline=float(data["deadline"]),
+            rule=data.get("rule", ""),
+            escalate_to=tuple(json.loads(data.get("escalate_to") or "[]")),
+            notify=tuple(json.loads(data.get("notify") or "[]")),
+            escalations=int(data.get("escalations") or 0),
+            by=data.get("by", ""),
+            at=float(data.get("at") or 0),
+        )
+
+
+class BreakGlass:
+    """The guards at submission and the review records (the engine's part; no chat here)."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        prefix: str,
+        per_day: int,
+        on_call: OnCallCheck | None,
+        people: Mapping[str, str],
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.per_day = per_day
+        self.on_call = on_call
+        #: Slack ID -> on-call e-mail, from MYSAFE_BOT_ON_CALL_PEOPLE.
+        self.people = dict(people)
+        #: Set by the assembly when a chat front can say a person's e-mail (app.runtime).
+        self.email_of: EmailOf | None = None
+        #: Told of each review opened, escalated and decided (the chat front's notices).
+        self.listeners: list[ReviewListener] = []
+        self.due_key = f"{prefix}:{{breakglass}}:due"
+        self._count = redis.register_script(lua("break_glass_count"))
+        self._verdict = redis.register_script(lua("break_glass_review"))
+        self._claim = redis.register_script(lua("claim_due"))
+
+    # --- the guards ------------------------------------------------------------------------
+
+    def admit(
+        self, change: Change, rule: Rule, *, requester: str, source: str, reason: str
+    ) -> tuple[Change, Evidence]:
+        """The change as break-glass applies it (a password rotated at the end), and the
+        on-call evidence; `ValidationError` naming the guard that refused, nothing stored."""
+        if source_name(source) == "mcp":
+            raise refuse(MCP_REFUSED)
+        if not reason.strip():
+            raise refuse('break-glass needs a reason security can read: add reason "INC-123 …"')
+        allowance = rule.break_glass
+        if allowance is None:
+            raise refuse(
+                f"the policy rule “{rule.name}” does not allow break-glass for this change: "
+                "ask for an approval instead (leave out emergency)"
+            )
+        self._check_bounded(change, allowance)
+        if change.kind is Kind.PASSWORD:
+            change = replace(change, rotate_after=True)
+        return change, self._check_on_call(requester, allowance, rule)
+
+    @staticmethod
+    def _check_bounded(change: Change, allowance: Allowance) -> None:
+        longest = describe(allowance.max_duration)
+        if change.verb is not Verb.SHARE or change.extends:
+            raise refuse("only a new share can be break-glass")
+        if not change.duration:
+            raise refuse(f"break-glass is always for a period: add for 1h (at most {longest})")
+        if change.duration > allowance.max_duration:
+            raise refuse(f"break-glass under this rule lasts at most {longest}")
+
+    def _check_on_call(self, requester: str, allowance: Allowance, rule: Rule) -> Evidence:
+        if self.on_call is None:
+            raise refuse(
+                "no on-call provider is set up (MYSAFE_BOT_ON_CALL_PROVIDER), so nobody can be "
+                "checked to be on call: break-glass is refused"
+            )
+        emails = self.emails(requester)
+        if not emails:
+            raise refuse(
+                "the bot cannot tell your e-mail to match you with the on-call schedule: "
+                "break-glass is refused (an admin can add you to MYSAFE_BOT_ON_CALL_PEOPLE)"
+            )
+        try:
+            answer = self.on_call(allowance.on_call)
+        except OnCallUnavailable as error:
+            log.warning(
+                "on-call check failed; break-glass refused",
+                extra={"event": "break_glass.check_failed", "schedule": allowance.on_call},
+            )
+            raise refuse(f"the on-call check failed ({error}), so nothing was applied") from error
+        matched = sorted(emails & answer.people)
+        if not matched:
+            raise refuse(
+                f"you are not on call on schedule {allowance.on_call} now, so nothing was applied"
+            )
+        return Evidence(
+            provider=answer.provider,
+            schedule=answer.schedule,
+            on_call=tuple(sorted(answer.people)),
+            matched=matched[0],
+            checked=answer.checked,
+            rule=rule.name,
+        )
+
+    def emails(self, slack_id: str) -> set[str]:
+        found = {self.people[slack_id]} if slack_id in self.people else set()
+        email = self.email_of(slack_id) if self.email_of is not None else None
+        return found | ({email.casefold()} if email else set())
+
+    def count(self, requester: str, evidence: Evidence, *, now: float) -> Evidence:
+        """Take one of the person's openings for today (one script), or refuse."""
+        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+        key = f"{self.prefix}:{{breakglass}}:count:{requester}:{day}"
+        count = int(self._count(keys=[key], args=[self.per_day, 2 * 86400]))
+        if count < 0:
+            raise refuse(
+                f"you already opened break-glass {self.per_day} time(s) today (UTC), the most "
+                "allowed: ask an approver instead"
+            )
+        return replace(evidence, count=count)
+
+    # --- reviews ---------------------------------------------------------------------------
+
+    def review_key(self, request_id: str) -> str:
+        return f"{self.prefix}:req:{{{request_id}}}:review"
+
+    def open_review(self, request_id: str, allowance: Allowance, rule: Rule, *, now: float) -> Review:
+        """The review the rule's approvers owe, due by `review_within`, then escalated."""
+        deadline = now + allowance.review_within
+        key = self.review_key(request_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(
+            key,
+            mapping={
+                "state": "open",
+                "deadline": repr(deadline),
+                "rule": rule.name,
+                "escalate_to": json.dumps(list(allowance.escalate_to or rule.escalate_to)),
+                "notify": json.dumps(list(allowance.notify)),
+                "escalations": "0",
+            },
+        )
+        pipe.expireat(key, int(deadline + RETENTION))
+        pipe.zadd(self.due_key, {request_id: deadline})
+        pipe.execute()
+        review = self.review(request_id)
+        assert review is not None
+        return review
+
+    def review(self, request_id: str) -> Review | None:
+        data = self.redis.hgetall(self.review_key(request_id))
+        return Review.from_redis(request_id, data) if data else None
+
+    def give_verdict(self, request_id: str, verdict: str, *, by: str, now: float) -> str:
+        status = str(self._verdict(keys=[self.review_key(request_id)], args=[verdict, by, repr(now)]))
+        if status == "ok":
+            self.redis.zrem(self.due_key, request_id)
+        return status
+
+    def claim_due(self, now: float, *, limit: int = 100) -> list[str]:
+        return [str(m) for m in self._claim(keys=[self.due_key], args=[now, CLAIM_LEASE, limit])]
+
+    def escalated(self, request_id: str, *, now: float) -> None:
+        """Counted; the next escalation is due in an hour (unless answered before)."""
+        self.redis.hincrby(self.review_key(request_id), "escalations", 1)
+        self.redis.zadd(self.due_key, {request_id: now + ESCALATE_EVERY}, xx=True)
+
+    def drop(self, request_id: str) -> None:
+        self.redis.zrem(self.due_key, request_id)
+
+    def tell(self, request: ChangeRequest, review: Review, event: str) -> bool:
+        """Every listener hears it; a failing one never undoes what happened. True if all did."""
+        heard = True
+        for listener in self.listeners:
+            try:
+                listener(request, review, event)
+            except Exception:  # noqa: BLE001 - Slack away must not undo a verdict; the sweep retries
+                log.exception(
+                    "break-glass listener failed",
+                    extra={"event": "listener.error", "request": request.id, "what": event},
+                )
+                heard = False
+        return heard
+
+
+class Reviewer:
+    """The reviews' decisions and deadlines: needs the engine and the revoker (app.runtime)."""
+
+    def __init__(self, engine: Engine, revoker: Revoker) -> None:
+        self.engine = engine
+        self.revoker = revoker
+        self.book = engine.break_glass
+
+    def decide(
+        self,
+        request_id: str,
+        actor: str,
+        *,
+        justified: bool,
+        is_approver: bool,
+        now: float | None = None,
+    ) -> Review:
+        """One verdict, by an approver of the rule who is not the requester. *Not justified*
+        ends the access at once if it still runs (the revoke rotates a password) and flags
+        the audit record."""
+        now = timestamp() if now is None else now
+        request = self.engine.get(request_id)
+        if self.book.review(request_id) is None:
+            raise RequestNotFound(f"{request_id} is not a break-glass request.")
+        if self._is_requester(request, actor):
+            self._refused(request_id, actor, "self")
+            raise SelfApproval("You opened this break-glass: someone else must review it.")
+        if not is_approver:
+            self._refused(request_id, actor, "not_approver")
+            raise NotAnApprover("Only the approvers of its policy rule review a break-glass.")
+        verdict = "justified" if justified else "not_justified"
+        status = self.book.give_verdict(request_id, verdict, by=actor, now=now)
+        if status != "ok":
+            raise InvalidTransition(
+                f"{request_id} was already reviewed ({status.replace('_', ' ')}).", state=status
+            )
+        ended = "" if justified else self._end(request_id, actor, now)
+        self.engine.audit.record(
+            "break_glass.reviewed",
+            request=request_id,
+            actor=actor,
+            verdict=verdict,
+            flagged=not justified,
+            ended=ended,
+        )
+        review = self.book.review(request_id)
+        assert review is not None
+        self.book.tell(request, review, "reviewed")
+        return review
+
+    def _end(self, request_id: str, actor: str, now: float) -> str:
+        """End the access now; 'ended', or what the share's end already was (done, …)."""
+        status = self.revoker.end_now(request_id, actor, why="break-glass not justified", now=now)
+        if status == "ok":
+            return "ended"
+        revoke = self.revoker.store.get(request_id)
+        return revoke.state if revoke is not None else status
+
+    def _is_requester(self, request: ChangeRequest, actor: str) -> bool:
+        """Any of the actor's identities is the requester's (two Slack accounts, one person)."""
+        _, ids = self.engine._identities(actor)
+        return actor == request.requester or bool(
+            set(ids) & set(self.engine._known_as(request.requester))
+        )
+
+    def _refused(self, request_id: str, actor: str, why: str) -> None:
+        self.engine.audit.record(
+            "click.refused", request=request_id, actor=actor, action="review", why=why
+        )
+
+    def sweep(self, *, now: float | None = None, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Escalate each review past its deadline (then hourly) until it is answered."""
+        now = timestamp() if now is None else now
+        sent = 0
+        for request_id in self.book.claim_due(now):
+            if stopping():
+                break  # what is claimed comes due again when its claim runs out
+            review = self.book.review(request_id)
+            request = self.engine.store.get(request_id)
+            if review is None or not review.open or request is None:
+                self.book.drop(request_id)
+                continue
+            if not self.book.tell(request, review, "escalated"):
+                continue  # its claim runs out and it is tried again
+            self.book.escalated(request_id, now=now)
+            self.engine.audit.record(
+                "break_glass.escalated",
+                request=request_id,
+                actor="worker",
+                to=",".join(review.escalate_to),
+                escalation=review.escalations + 1,
+            )
+            sent += 1
+        return sent
