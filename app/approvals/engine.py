@@ -39,6 +39,7 @@ from app.approvals.decision import Decision, HandOff, Listener
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.given import GivenBook
+from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.outbox import Outbox
 from app.approvals.policy import PolicyBook, Rule, Subject
@@ -109,16 +110,6 @@ _SECRETS_FIELD = "secrets"
 BREAK_GLASS_WHY = "break-glass: the requester was on call (see break_glass.opened)"
 
 
-def beneficiaries(change: Change, notify: Sequence[str]) -> list[str]:
-    """Everyone a request gives access to, as the click check compares them: the MySafe
-    usernames it shares with (casefolded) and the Slack IDs of the people mentioned.
-
-    Members of a shared *group* cannot be listed: MySafe's API does not expose membership."""
-    if not spec_of(change).grants:
-        return []
-    return [*(u.username.casefold() for u in change.add_users), *notify]
-
-
 class Engine:
     def __init__(self, services: Services, *, listeners: list[Listener] | None = None) -> None:
         self.services = services
@@ -135,6 +126,8 @@ class Engine:
         #: Which applied request gave each principal their access (`/mysafe access`).
         self.given = GivenBook(services.redis, prefix=self.settings.key_prefix)
         self.policy = PolicyBook(self.settings, audit=self.audit)
+        #: Who a person is to the checks: Slack ID, MySafe names (app.approvals.identities).
+        self.identities = Identities(services.vault)
         #: Step-up with a passkey (a rule's `step_up`): links, challenges, verification.
         self.stepup = StepUp(
             services.redis,
@@ -283,7 +276,7 @@ class Engine:
             "entry_name": self._entry_name(change, current),
             "state": State.PENDING.value,
             "requester": requester,
-            "requester_name": self._display_name(requester),
+            "requester_name": self.identities.display_name(requester),
             "reason": reason[:500],
             "ticket": json.dumps(dict(ticket or {})),
             "source": source,
@@ -299,7 +292,7 @@ class Engine:
             "escalate_to": json.dumps(list(rule.escalate_to)),
             "step_up": rule.step_up,
             "step_up_max_age": str(rule.step_up_max_age if rule.step_up else 0),
-            "requester_ids": json.dumps(self._known_as(requester)),
+            "requester_ids": json.dumps(self.identities.known_as(requester)),
             "attempts": "0",
             "notify": json.dumps(list(notify)[:50]),
             "people": json.dumps({name.casefold(): who for name, who in (people or {}).items()}),
@@ -531,7 +524,7 @@ class Engine:
             Action.DENY,
             actor,
             approver=is_approver,
-            ids=self._identities(actor)[1],
+            ids=self.identities.of(actor)[1],
             reason=reason[:500],
         )
 
@@ -590,51 +583,10 @@ class Engine:
         """`failed -> applying` once per click, by an approver who is not the requester."""
         return self._decide_then_apply(request_id, Action.RETRY, actor, is_approver=is_approver)
 
-    def _display_name(self, slack_id: str) -> str:
-        """The requester's MySafe name for the message; a claimed one is marked as such."""
-        vault = self.services.vault
-        confirmed = vault.mysafe_username(slack_id)
-        if confirmed:
-            return confirmed
-        claimed = vault.claimed_username(slack_id)
-        return f"{claimed}, unconfirmed" if claimed else ""
-
-    def _identities(self, actor: str) -> tuple[list[str], list[str]]:
-        """Who the clicker is: as `beneficiaries` names people (Slack ID, MySafe usernames),
-        and as the checks compare them (`slack:U…`, `mysafe:name`): two Slack accounts linked
-        to one MySafe user are one person.
-
-        A claimed name counts here as if it were confirmed, and also as a claim: it can only
-        make its claimant refused or counted once with someone else (`_known_as` keeps it a
-        claim in what is stored), never let them approve something they could not otherwise."""
-        vault = self.services.vault
-        names = [
-            n.casefold() for n in (vault.mysafe_username(actor), vault.claimed_username(actor)) if n
-        ]
-        claimed = vault.claimed_username(actor)
-        return [actor, *names], [
-            *self._known_as(actor),
-            *([f"mysafe:{claimed.casefold()}"] if claimed else []),
-        ]
-
-    def _known_as(self, person: str) -> list[str]:
-        """What is stored of a person for later clicks to be compared with (a requester's ids,
-        an approval's voters): the Slack ID, the confirmed MySafe name, and a claimed name only
-        as a claim (`claim:name`). A clicker's claim matches a confirmed name here, but a
-        stored claim never matches someone else's confirmed name: a requester typing Carol's
-        name at login must not make Carol unable to decide on the request."""
-        vault = self.services.vault
-        confirmed, claimed = vault.mysafe_username(person), vault.claimed_username(person)
-        return [
-            f"slack:{person}",
-            *([f"mysafe:{confirmed.casefold()}"] if confirmed else []),
-            *([f"claim:{claimed.casefold()}"] if claimed else []),
-        ]
-
     def gains_access(self, request: ChangeRequest, slack_id: str) -> bool:
         """Whether `request` gives `slack_id` access, as any of their identities: such a person
         may never approve it, so nobody asks them to."""
-        names, _ = self._identities(slack_id)
+        names, _ = self.identities.of(slack_id)
         return bool(set(names) & set(beneficiaries(request.change, request.notify)))
 
     def _decide_then_apply(
@@ -647,7 +599,7 @@ class Engine:
         self._under_rules_in_force(request_id)
         lease = self._new_lease()
         self.store.track_lease(request_id, lease["lease_until"])
-        names, ids = self._identities(actor)
+        names, ids = self.identities.of(actor)
         decision = self._decide(
             request_id,
             action,
@@ -655,7 +607,7 @@ class Engine:
             approver=is_approver,
             identities=names,
             ids=ids,
-            marks=self._known_as(actor),
+            marks=self.identities.known_as(actor),
             **lease,
             **extra,
         )
@@ -813,7 +765,7 @@ class Engine:
         """`count` of the requests `approver` can act on from `start`, newest first, and how
         many there are in all (see `ApprovalStore.waiting_for`; `may_decide` says whether
         they are among a rule's approvers, an empty set meaning the settings')."""
-        names, identities = self._identities(approver)
+        names, identities = self.identities.of(approver)
         ids = self.store.waiting_for(approver, names, ids=identities, may_decide=may_decide)
         chosen = ids[start : start + count]
         found = [self.store.get(i) for i in chosen]
