@@ -106,7 +106,6 @@ _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.BENEFICIARY: Beneficiary,
     Outcome.STEP_UP_STALE: StepUpStale,
 }
-_SECRETS_FIELD = "secrets"
 BREAK_GLASS_WHY = "break-glass: the requester was on call (see break_glass.opened)"
 
 
@@ -270,40 +269,42 @@ class Engine:
         if evidence is not None:  # counted last: a refusal above takes none of today's
             evidence = self.break_glass.count(requester, evidence, now=now)
         expires = now + self.settings.request_ttl
+        record = ChangeRequest(
+            id="",
+            change=change,
+            state=State.PENDING,
+            requester=requester,
+            requester_name=self.identities.display_name(requester),
+            created=now,
+            expires=expires,
+            required=0 if evidence is not None else rule.approvals,
+            diff=tuple(lines),
+            entry_name=self._entry_name(change, current),
+            reason=reason[:500],
+            ticket=dict(ticket or {}),
+            source=source,
+            notify=tuple(list(notify)[:50]),
+            people={name.casefold(): who for name, who in (people or {}).items()},
+            encrypted_secrets=(
+                self.services.keyring.encrypt(json.dumps(secrets)).decode() if secrets else ""
+            ),
+            preexisting=frozenset(preexisting),
+            rule=rule.name,
+            approvers=frozenset(rule.approvers),
+            rule_channel=rule.channel,
+            policy_version=rules.version,
+            policy=rules.digest,
+            remind_after=rule.remind_after or 0,
+            escalate_to=tuple(rule.escalate_to),
+            step_up=rule.step_up,
+            step_up_max_age=rule.step_up_max_age if rule.step_up else 0,
+            break_glass=evidence.to_json() if evidence is not None else {},
+        )
         fields = {
-            "change": json.dumps(change.to_json()),
-            "diff": json.dumps([line.to_json() for line in lines]),
-            "entry_name": self._entry_name(change, current),
-            "state": State.PENDING.value,
-            "requester": requester,
-            "requester_name": self.identities.display_name(requester),
-            "reason": reason[:500],
-            "ticket": json.dumps(dict(ticket or {})),
-            "source": source,
-            "created": repr(now),
-            "expires": repr(expires),
-            "required": str(rule.approvals),
-            "rule": rule.name,
-            "policy_version": str(rules.version),
-            "policy": rules.digest,
-            "approvers": json.dumps(sorted(rule.approvers)),
-            "rule_channel": rule.channel,
-            "remind_after": str(rule.remind_after or 0),
-            "escalate_to": json.dumps(list(rule.escalate_to)),
-            "step_up": rule.step_up,
-            "step_up_max_age": str(rule.step_up_max_age if rule.step_up else 0),
+            **record.to_redis(),
             "requester_ids": json.dumps(self.identities.known_as(requester)),
-            "attempts": "0",
-            "notify": json.dumps(list(notify)[:50]),
-            "people": json.dumps({name.casefold(): who for name, who in (people or {}).items()}),
             "beneficiaries": json.dumps(beneficiaries(change, notify)),
-            "preexisting": json.dumps(preexisting),
         }
-        if evidence is not None:
-            fields["required"] = "0"
-            fields["break_glass"] = json.dumps(evidence.to_json())
-        if secrets:
-            fields[_SECRETS_FIELD] = self.services.keyring.encrypt(json.dumps(secrets)).decode()
         request_id, created = self.store.create(
             fields, requester=requester, created=now, expires=expires, idempotency_key=idempotency_key
         )
