@@ -384,9 +384,9 @@ class Reviewer:
 
     def _is_requester(self, request: ChangeRequest, actor: str) -> bool:
         """Any of the actor's identities is the requester's (two Slack accounts, one person)."""
-        _, ids = self.engine._identities(actor)
+        _, ids = self.engine.identities.of(actor)
         return actor == request.requester or bool(
-            set(ids) & set(self.engine._known_as(request.requester))
+            set(ids) & set(self.engine.identities.known_as(request.requester))
         )
 
     def _refused(self, request_id: str, actor: str, why: str) -> None:

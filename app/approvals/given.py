@@ -8,7 +8,7 @@ access` (and MCP's `who_has_access`, the CLI's `access`) to say how each right c
                                                  (the requests whose share still explains it)
 
 The hash is on the entry's hash tag with its lock and access records. It is written by the
-apply that holds the entry lock (`Engine._write_entry`), so its read-modify-write of one
+apply that holds the entry lock (`Applier._write_entry`), so its read-modify-write of one
 field never races another apply of the same entry. A share adds its `Given` (a permanent share
 replaces the earlier permanent ones it covers; an extension replaces the share it extends);
 an unshare forgets the principal; a reduction to view is the one request that explains

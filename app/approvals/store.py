@@ -33,10 +33,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
 from secrets import choice
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
@@ -224,6 +224,54 @@ class ChangeRequest:
     @property
     def has_secrets(self) -> bool:
         return bool(self.encrypted_secrets)
+
+    #: Fields of the request's hash kept for its script alone, never loaded into the record:
+    #: the lease token, and the identities the click checks compare (lua/transition.lua).
+    SCRIPT_ONLY: ClassVar[frozenset[str]] = frozenset({"lease", "beneficiaries", "requester_ids"})
+    #: Attributes stored under another name in the hash; `approvals` is a set of its own.
+    STORED_AS: ClassVar[Mapping[str, str]] = {"encrypted_secrets": "secrets", "approvals": ""}
+
+    @classmethod
+    def stored_fields(cls) -> frozenset[str]:
+        """Every field the request's hash may hold: the record's, and the script's own."""
+        names = (cls.STORED_AS.get(f.name, f.name) for f in fields(cls))
+        return frozenset(filter(None, names)) | cls.SCRIPT_ONLY
+
+    def to_redis(self) -> dict[str, str]:
+        """The hash a new request is stored as (the store adds its `id`), as `from_redis`
+        reads it back; the script writes the rest (version, lease, approvals, outcome…)."""
+        stored = {
+            "change": json.dumps(self.change.to_json()),
+            "diff": json.dumps([line.to_json() for line in self.diff]),
+            "entry_name": self.entry_name,
+            "state": self.state.value,
+            "requester": self.requester,
+            "requester_name": self.requester_name,
+            "reason": self.reason,
+            "ticket": json.dumps(dict(self.ticket)),
+            "source": self.source,
+            "created": repr(self.created),
+            "expires": repr(self.expires),
+            "required": str(self.required),
+            "rule": self.rule,
+            "policy_version": str(self.policy_version),
+            "policy": self.policy,
+            "approvers": json.dumps(sorted(self.approvers)),
+            "rule_channel": self.rule_channel,
+            "remind_after": str(self.remind_after),
+            "escalate_to": json.dumps(list(self.escalate_to)),
+            "step_up": self.step_up,
+            "step_up_max_age": str(self.step_up_max_age),
+            "attempts": str(self.attempts),
+            "notify": json.dumps(list(self.notify)),
+            "people": json.dumps(dict(self.people)),
+            "preexisting": json.dumps(sorted(self.preexisting)),
+        }
+        if self.break_glass:
+            stored["break_glass"] = json.dumps(self.break_glass)
+        if self.encrypted_secrets:
+            stored["secrets"] = self.encrypted_secrets
+        return stored
 
     @classmethod
     def from_redis(cls, data: Mapping[str, str], approvals: set[str]) -> ChangeRequest:

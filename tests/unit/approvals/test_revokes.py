@@ -247,7 +247,7 @@ def test_an_apply_taken_over_after_its_write_takes_back_what_that_write_added(
     def dies(*args: object) -> None:
         raise SystemExit("the process died after MySafe took the write")
 
-    monkeypatch.setattr(engine, "_schedule_end", dies)
+    monkeypatch.setattr(engine.applier, "_schedule_end", dies)
     with pytest.raises(SystemExit):
         engine.approve(request.id, "UAPPROVER1", is_approver=True)
     monkeypatch.undo()

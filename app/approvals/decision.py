@@ -1,0 +1,41 @@
+"""What a decision did, and the engine's parts its collaborators are handed.
+
+`Engine` decides; `Applier` (app.approvals.applying) and `Sweeper` (app.approvals.sweeping)
+do the MySafe call and the worker's passes. They share the engine's audited transition, its
+settling of a final request and its telling of listeners, passed to them as these callables
+rather than the engine itself, so neither module imports the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.approvals.store import ChangeRequest, Outcome, Transition
+
+Listener = Callable[[ChangeRequest, str], None]
+#: Takes the telling of these expiries (`Engine.tell_expired`) to durable work, or raises.
+HandOff = Callable[[Sequence[str]], None]
+#: `Engine._audited`: a transition whose audit record its own script writes to the outbox.
+Audited = Callable[..., Transition]
+#: `Engine._settle`: a final request leaves the indexes and the reminders.
+Settle = Callable[..., None]
+#: `Engine._tell`: every listener hears of the change; True when none failed.
+Tell = Callable[[ChangeRequest, str], bool]
+#: `Engine.get`: the request, or `RequestNotFound`.
+Get = Callable[[str], ChangeRequest]
+#: `Engine._new_lease`: a fresh lease token and its end, from `now` or the clock.
+NewLease = Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a click did: `changed` is False when it was answered with the current state only."""
+
+    request: ChangeRequest
+    status: Outcome
+
+    @property
+    def changed(self) -> bool:
+        return self.status.changed
