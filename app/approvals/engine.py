@@ -29,6 +29,8 @@ from app.approvals.audit import Audit
 from app.approvals.break_glass import BreakGlass, Evidence
 from app.approvals.changes import (
     Change,
+    DiffLine,
+    Verb,
     check,
     check_against,
     diff,
@@ -39,6 +41,7 @@ from app.approvals.decision import Decision, HandOff, Listener
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.given import GivenBook
+from app.approvals.grants import RANK, named
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.outbox import Outbox
@@ -256,7 +259,7 @@ class Engine:
         else:
             rule.refuse_duration(change.duration or None)
         self.refuse_ineligible(requester, action="request")
-        lines = diff(change, current, secrets)
+        lines = self._beyond_running_shares(change, current, diff(change, current, secrets))
         check_against(change, current, lines)
         if current is not None:
             self._check_may_write(client, current)
@@ -375,6 +378,26 @@ class Engine:
             return current.name
         known = self.disabled.get(current.kind, current.identifier)
         return known.name if known else ""
+
+    def _beyond_running_shares(
+        self, change: Change, current: Entry | None, lines: list[DiffLine]
+    ) -> list[DiffLine]:
+        """A permanent share of a right someone has now only through running time-bound shares
+        changes something: they keep it when those end. Its line starts from the access they
+        keep outside those shares (their record's base), so it is not refused as changing
+        nothing, and the apply raises that base ("now kept for good")."""
+        if current is None or change.verb is not Verb.SHARE or change.time_bound:
+            return lines
+        assert change.identifier is not None
+        ledger = self.access.read(change.kind, change.identifier, named(change)).settled(current)
+        kept = []
+        for line in lines:
+            record = ledger.records.get((line.field, line.principal.casefold()))
+            only_while_shares_run = record is not None and RANK[record.base] < RANK[line.after]
+            if line.before == line.after and record is not None and only_while_shares_run:
+                line = DiffLine(line.field, record.base, line.after, line.principal)
+            kept.append(line)
+        return kept
 
     def rule_for(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Rule:
         """The policy rule this change meets (the first that matches, see app.approvals.policy)."""

@@ -199,3 +199,19 @@ def test_a_share_scheduled_before_access_records_were_kept_still_ends(
     redis.delete(engine.access.record_key(Kind.PASSWORD, entry, ("users_allowed", "carol")))
     revoker.sweep(now=ends(shared) + 1)
     assert sharing(emulator, entry) == {"bobm": False}
+
+
+def test_a_permanent_share_asked_while_a_time_bound_one_runs_is_no_refusal_and_outlives_it(
+    engine: Engine, revoker: Revoker, entry: int, emulator: Emulator
+) -> None:
+    """carol has view for an hour; asking now to give her view for good changes something
+    (she keeps it at the end): it is taken, applied as kept for good, and the end leaves it."""
+    for_an_hour = approved(engine, asked(engine, entry, "carol", hours=1))
+    for_good = asked(engine, entry, "carol")  # asked while the hour runs: not "changes nothing"
+    assert [(line.principal, line.before, line.after) for line in for_good.diff] == [
+        ("carol", "", "view")
+    ]
+    applied = approved(engine, for_good)
+    assert "kept for good" in applied.result["message"]
+    assert revoker.sweep(now=ends(for_an_hour) + 1) == 1
+    assert sharing(emulator, entry)["carol"] is False  # view, for good
