@@ -591,7 +591,9 @@ def register_slack(app: Flask, front: SlackFront) -> None:
         # Bolt itself fails with a 500 on some signed but malformed payloads. Commands and
         # durable clicks are then acked without Bolt (app.slack.intake); the rest go to Bolt.
         raw = request.get_data()
-        if not verifier.is_valid_request(raw, dict(request.headers)):
+        headers = request.headers  # case-insensitive: no copy of every header needed
+        signature = headers.get("X-Slack-Signature")
+        if not verifier.is_valid(raw, headers.get("X-Slack-Request-Timestamp"), signature):
             return Response("", status=401)  # before reading anything of the body
         try:
             body = read_body(raw.decode("utf-8", "replace"), request.mimetype or None)
