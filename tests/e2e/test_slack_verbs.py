@@ -263,8 +263,9 @@ def test_the_route_acks_help_and_bad_input_as_bolts_listener_does(
         {"X-Slack-Request-Timestamp": str(int(time.time()) - 301)},
         {"X-Slack-Request-Timestamp": ""},
         {"X-Slack-Signature": ""},
+        {"X-Slack-Request-Timestamp": "soon"},
     ],
-    ids=["wrong signature", "stale timestamp", "no timestamp", "no signature"],
+    ids=["wrong signature", "stale timestamp", "no timestamp", "no signature", "not a time"],
 )
 def test_a_command_not_signed_by_slack_is_refused_before_it_is_read(
     bot: Bot, user: SlackClient, headers: dict[str, str]
