@@ -28,6 +28,7 @@ from commands import dispatch
 from commands.context import Context
 from commands.parser import CommandError, parse
 from commands.replies import AccessShown, OpenForm, Reply
+from commands.types import Help
 
 if TYPE_CHECKING:
     from app.slack.front import SlackFront
@@ -62,6 +63,9 @@ class Commands:
             name="command",
             per_minute=settings.command_rate_limit,
         )
+        #: Each instant verb's ack text, rendered once: `help` reads nothing and depends on
+        #: no one, and its rendering was the largest part of its ack. Bounded by the verbs.
+        self._instant: dict[Help, str] = {}
 
     def context(self, body: dict[str, Any]) -> Context:
         return Context(
@@ -105,10 +109,18 @@ class Commands:
         if refused is not None:
             return refused
         if isinstance(command, dispatch.INSTANT_COMMANDS):
-            return self.text(dispatch.run(self.context(body), command))
+            return self.instant(body, command)
         if not self.front.store(JOB, body):
             return UNAVAILABLE
         return working_on(body.get("text", ""))
+
+    def instant(self, body: dict[str, Any], command: Help) -> str:
+        """An instant verb's text, the same for everyone: rendered at its first use in this
+        process (a race renders it twice, to the same text)."""
+        text = self._instant.get(command)
+        if text is None:
+            text = self._instant[command] = self.text(dispatch.run(self.context(body), command))
+        return text
 
     def refused(self, body: dict[str, Any]) -> str | None:
         """Why this person's command is not taken now (the rate limit, Redis down), or None."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -19,10 +21,13 @@ import requests
 from app.approvals.changes import MAX_SHARES_PER_REQUEST
 from app.approvals.store import State
 from app.sandbox.emulator import Emulator
+from app.slack.bolt_request import FormSafeRequest
+from commands import dispatch
+from commands.parser import parse
 from tests.support.redis_text import everything_stored
 from tests.support.slack_fake import SlackCall, SlackFake
 from tests.support.slack_harness import Bot
-from tests.support.slack_requests import SlackClient
+from tests.support.slack_requests import SlackClient, command_form, sign
 
 APPROVALS = "C0APPROVALS"
 APPROVER = "UAPPROVER1"
@@ -226,6 +231,55 @@ def test_help_for_one_verb_shows_its_examples(bot: Bot, user: SlackClient) -> No
     assert "/mysafe share password|secret ID with @someone" in text
     assert "Examples:" in text and "/mysafe share password 312 with @alice" in text
     assert "/mysafe unshare" not in text
+
+
+@pytest.mark.parametrize("text", ["help", "", "help share", "help hepl", "hepl", "share password"])
+def test_the_route_acks_help_and_bad_input_as_bolts_listener_does(
+    bot: Bot, user: SlackClient, text: str
+) -> None:
+    """`POST /slack/events` answers these without Bolt (app.slack.intake), and help from text
+    rendered once per process: the same status, bytes and content type as Bolt's own
+    listener, and help the same as rendered afresh."""
+    front = bot.runtime.front
+    assert front is not None
+    fast = user.command("UALICE", text)
+    form = urlencode(command_form("UALICE", text, user.response_url))
+    full = front.bolt.dispatch(
+        FormSafeRequest(body=form, headers={"content-type": "application/x-www-form-urlencoded"})
+    )
+    assert fast.status_code == full.status == 200
+    assert fast.content == full.body.encode()
+    assert fast.headers["content-type"] == full.headers["content-type"][0]
+    if text in ("help", "", "help share"):
+        body = {"user_id": "UALICE", "text": text}
+        afresh = dispatch.run(front.commands.context(body), parse(text))
+        assert fast.text == front.commands.text(afresh)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Slack-Signature": "v0=" + "0" * 64},
+        {"X-Slack-Request-Timestamp": str(int(time.time()) - 301)},
+        {"X-Slack-Request-Timestamp": ""},
+        {"X-Slack-Signature": ""},
+        {"X-Slack-Request-Timestamp": "soon"},
+    ],
+    ids=["wrong signature", "stale timestamp", "no timestamp", "no signature", "not a time"],
+)
+def test_a_command_not_signed_by_slack_is_refused_before_it_is_read(
+    bot: Bot, user: SlackClient, headers: dict[str, str]
+) -> None:
+    form = urlencode(command_form("UALICE", "help", user.response_url))
+    signed = {**sign(form, "test-signing-secret"), **headers}
+    sent = {name: value for name, value in signed.items() if value}
+    answer = requests.post(
+        user.url,
+        data=form.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", **sent},
+        timeout=10,
+    )
+    assert (answer.status_code, answer.content) == (401, b"")
 
 
 # --- login, logout, whoami -----------------------------------------------------------------------
