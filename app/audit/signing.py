@@ -41,8 +41,13 @@ def load_private(text: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(_raw(text))
 
 
+#: Before a public key's text: it names the algorithm, and a key whose base64 starts with "-"
+#: would otherwise be read by the command line as an option (`audit verify --key -Xy…`).
+PUBLIC_PREFIX = "ed25519:"
+
+
 def load_public(text: str) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(_raw(text))
+    return Ed25519PublicKey.from_public_bytes(_raw(text.strip().removeprefix(PUBLIC_PREFIX)))
 
 
 def private_text(key: Ed25519PrivateKey) -> str:
@@ -52,7 +57,8 @@ def private_text(key: Ed25519PrivateKey) -> str:
 
 def public_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return base64.urlsafe_b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return PUBLIC_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii")
 
 
 def generate() -> str:

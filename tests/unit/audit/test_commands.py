@@ -231,3 +231,15 @@ def test_doctor_prints_the_public_key_and_fails_when_records_wait_unsigned(
         assert (
             audit_check().startswith("FAIL ") and "the oldest unsigned one has waited" in audit_check()
         )
+
+
+def test_a_public_key_is_never_read_as_an_option(tmp_path) -> None:
+    """Keys are random: one whose base64 starts with "-" must still pass as `--key KEY`."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from app.audit.signing import PUBLIC_PREFIX
+
+    key = next(k for k in iter(Ed25519PrivateKey.generate, None) if public_text(k)[8:].startswith("-"))
+    text = public_text(key)
+    assert text.startswith(PUBLIC_PREFIX) and not text.startswith("-")
+    assert load_public(text).public_bytes_raw() == key.public_key().public_bytes_raw()
