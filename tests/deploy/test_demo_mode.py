@@ -224,7 +224,7 @@ def test_a_second_make_run_says_the_port_is_taken_before_starting_anything(tmp_p
 def test_a_stray_slack_variable_says_which_one_left_the_demo_and_how_to_get_it_back(
     tmp_path: Path,
 ) -> None:
-    result = _serve(tmp_path, _free_port(), SLACK_BOT_TOKEN="xoxb-from-an-old-shell")
+    result = _serve(tmp_path, _free_port(), SLACK_BOT_TOKEN="xoxb-1-stale")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     first, *rest = result.stderr.splitlines()
     assert first.startswith("mysafe-bot: configuration error: SLACK_BOT_TOKEN: is set")
