@@ -756,10 +756,6 @@ class Engine:
     def hand_off(self, hand_off: HandOff | None) -> None:
         self.sweeper.hand_off = hand_off
 
-    def _prune(self, request_id: str) -> None:
-        request = self.store.get(request_id)
-        self.store.unindex(request_id, request.requester if request else "")
-
     # --- queries -----------------------------------------------------------------------------
 
     def get(self, request_id: str) -> ChangeRequest:

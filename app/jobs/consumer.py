@@ -182,7 +182,8 @@ class Consumer:
 
     def _read_until_stopped(self) -> None:
         renew_every = max(self.visibility / 3, 0.2)
-        last_renew = last_claim = last_try = 0.0
+        last_renew = last_claim = last_try = last_asked = 0.0
+        paused = False
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
@@ -191,7 +192,9 @@ class Consumer:
                     self._let_go(held, self.queue.renew(self.name, held))
                     self.slots.renew(self._leased())
                     last_renew = now
-                paused = self.paused()  # nothing new: what it holds still runs
+                if now - last_asked >= RETRY:  # a Redis call: not on every pass of a burst
+                    paused = self.paused()  # nothing new: what it holds still runs
+                    last_asked = now
                 if not paused and now - last_claim >= renew_every:
                     self._take_over(
                         self.queue.claim_abandoned(self.name, idle_ms=int(self.visibility * 1000))
