@@ -453,7 +453,9 @@ function relativeTime(when, now) {
       await post("/demo/command", { conversation: state[pane].id, text });
       refresh();
     });
-    refresh();
+    await refresh();
+    // Typed before the first state arrived, Enter would submit the form as a page load.
+    document.querySelectorAll("#composer input, #composer button").forEach((c) => { c.disabled = false; });
   }
 
   document.addEventListener("DOMContentLoaded", start);
