@@ -28,11 +28,10 @@ def create_app(
     from app.logs import configure_logging
     from app.ops.reload import register
     from app.ops.web import blueprint as web_blueprint
-    from app.runtime import build_runtime
-    from app.settings import Settings
+    from app.runtime import build_runtime, load_settings
 
     built = runtime is None
-    runtime = runtime or build_runtime(Settings.from_env())
+    runtime = runtime or build_runtime(load_settings())
     settings = runtime.settings
     if consume is None:
         consume = built and settings.web_jobs

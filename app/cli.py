@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from app.errors import EXIT_CONFIG, BotError, ConfigError
-from app.settings import Scope, Settings
+from app.settings import Scope
 from app.text import for_terminal
 
 if TYPE_CHECKING:
@@ -290,9 +290,9 @@ def _add_users(commands: argparse._SubParsersAction) -> None:
 
 def _runtime(scope: Scope = Scope.VAULT) -> Runtime:
     """The parts an admin command needs, assembled as every process assembles them."""
-    from app.runtime import build_runtime
+    from app.runtime import build_runtime, load_settings
 
-    return build_runtime(Settings.from_env(scope=scope), front=False)
+    return build_runtime(load_settings(scope=scope), front=False)
 
 
 # --- commands --------------------------------------------------------------------------
@@ -556,11 +556,12 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from app.runtime import load_settings
     from app.sandbox import demo_secrets
     from app.sandbox.demo_data import demo_emulator
     from app.sandbox.emulator import EmulatorServer
 
-    settings = Settings.from_env(scope=Scope.NONE)
+    settings = load_settings(scope=Scope.NONE)
     if args.quiet:  # beside `serve` (the demo): its log is the bot's, one format, no access lines
         import logging
 

@@ -10,14 +10,16 @@ settings (`assemble` takes `Services` they already made).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
 
 from app.approvals.break_glass import Reviewer
 from app.approvals.engine import Engine
+from app.approvals.policy import Defaults, Policy, default_policy, load_policy
 from app.approvals.review_campaigns import Reviews
 from app.approvals.revokes import Revoker
 from app.audit.checkpointer import Checkpointer
@@ -28,8 +30,9 @@ from app.audit.sinks import config as sink_config
 from app.audit.sinks.base import public_name
 from app.audit.sinks.position import Positions
 from app.audit.sinks.runner import Lag, SinkRunner
+from app.errors import ConfigError
 from app.services import Services
-from app.settings import Settings
+from app.settings import Scope, Settings
 from app.storage import RedisClient
 from app.webhooks.callbacks import TicketCallbacks
 from app.webhooks.signing import signed_headers
@@ -67,6 +70,44 @@ class Runtime:
 
     def close(self) -> None:
         self.services.close()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    scope: Scope = Scope.SERVICE,
+    dotenv: str | Path | None = ".env",
+) -> Settings:
+    """The settings, and the policy file they name read once at start-up: one `ConfigError`
+    names every bad variable and the file's first problem together. The file is read again
+    by the engine's `PolicyBook` (a good one is kept, see `load_policy`'s `keep_last_good`)."""
+    settings, problems = Settings.parse(environ, scope=scope, dotenv=dotenv)
+    try:
+        read_policy(settings, strict=scope is Scope.SERVICE)
+    except ConfigError as problem:
+        problems.extend(problem.problems)
+    if problems:
+        raise ConfigError.of(problems)
+    return settings
+
+
+def read_policy(settings: Settings, *, strict: bool = True) -> Policy:
+    """The rules in force at start-up: MYSAFE_BOT_POLICY's, or the settings' one rule.
+
+    `strict` (a service) also refuses a rule no one could approve, and a rule asking for
+    step-up when the bot has no public URL for the passkey page."""
+    defaults = Defaults.of(settings)
+    if settings.policy_path is None:
+        return default_policy(defaults)
+    policy = load_policy(settings.policy_path, defaults, strict=strict, keep_last_good=True)
+    stepping = [rule.name for rule in policy.rules if rule.step_up]
+    if stepping and strict and not settings.public_url:
+        raise ConfigError(
+            "MYSAFE_BOT_PUBLIC_URL",
+            f"is required: policy rule “{stepping[0]}” asks for step-up with a passkey, "
+            "confirmed on the bot's own page (e.g. https://mysafe-bot.example.com)",
+        )
+    return policy
 
 
 def build_runtime(

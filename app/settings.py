@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -27,9 +27,6 @@ from app.durations import describe, parse_duration
 from app.errors import ConfigError
 from app.origins import Origin, parse_entry
 from app.storage import url_problem
-
-if TYPE_CHECKING:
-    from app.approvals.policy import Policy
 
 #: Set by `mysafe-bot serve` in the demo (app.ops.demo): the bot's own base URL on loopback.
 DEMO = "MYSAFE_BOT_DEMO"
@@ -124,10 +121,9 @@ class Settings(NamesApprovers):
     #: `share … rotate-after`: the new password's length and character classes.
     rotate_length: int = 24
     rotate_classes: frozenset[str] = frozenset({"lower", "upper", "digits", "symbols"})
-    #: MYSAFE_BOT_POLICY, and the rules read from it at start-up (None: the settings above
-    #: are the one rule; see app.approvals.policy).
+    #: MYSAFE_BOT_POLICY (None: the settings above are the one rule); the runtime reads its
+    #: rules at start-up (app.runtime.load_settings, app.approvals.policy).
     policy_path: Path | None = None
-    policy: Policy | None = None
     #: The demo's own base URL (the console signs requests to it); "" when running for real.
     demo_url: str = ""
     #: Break-glass (app.approvals.break_glass): who is on call is asked of this provider
@@ -185,6 +181,21 @@ class Settings(NamesApprovers):
         dotenv: str | Path | None = ".env",
     ) -> Settings:
         """Parse and validate; raise one `ConfigError` naming every bad variable."""
+        settings, problems = cls.parse(environ, scope=scope, dotenv=dotenv)
+        if problems:
+            raise ConfigError.of(problems)
+        return settings
+
+    @classmethod
+    def parse(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        scope: Scope = Scope.SERVICE,
+        dotenv: str | Path | None = ".env",
+    ) -> tuple[Settings, list[ConfigError]]:
+        """The settings (defaults where a value is bad) and every problem found, so that a
+        caller checking more (the policy file, app.runtime) names them all at once."""
         env = merged_environment(environ, dotenv)
         reader = _Reader(env)
         vault = scope in (Scope.VAULT, Scope.SERVICE)
@@ -300,36 +311,7 @@ class Settings(NamesApprovers):
                 "MYSAFE_BOT_BREAK_GLASS_PER_DAY", int, default=2, low=0, high=100
             ),
         )
-        problems = [*reader.problems, *_contradictions(settings, reader.failed)]
-        settings = _with_policy(settings, problems, strict=service)
-        if problems:
-            raise ConfigError.of(problems)
-        return settings
-
-
-def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: bool) -> Settings:
-    """Read the policy file once, at start-up: its first problem joins the others."""
-    if settings.policy_path is None:
-        return settings
-    from app.approvals.policy import Defaults, load_policy
-
-    try:
-        policy = load_policy(
-            settings.policy_path, Defaults.of(settings), strict=strict, keep_last_good=True
-        )
-    except ConfigError as problem:
-        problems.append(problem)
-        return settings
-    stepping = [rule.name for rule in policy.rules if rule.step_up]
-    if stepping and strict and not settings.public_url:
-        problems.append(
-            ConfigError(
-                "MYSAFE_BOT_PUBLIC_URL",
-                f"is required: policy rule “{stepping[0]}” asks for step-up with a passkey, "
-                "confirmed on the bot's own page (e.g. https://mysafe-bot.example.com)",
-            )
-        )
-    return dataclasses.replace(settings, policy=policy)
+        return settings, [*reader.problems, *_contradictions(settings, reader.failed)]
 
 
 def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigError]:

@@ -579,7 +579,13 @@ class PolicyBook:
         #: Each reload is audited: the rules that decide who approves what are evidence too.
         self.audit = audit
         self.defaults = Defaults.of(settings)
-        self._policy = settings.policy or default_policy(self.defaults)
+        #: Read once here (app.runtime.load_settings has checked it at start-up); a file
+        #: turned bad since keeps the rules read before (`keep_last_good`).
+        self._policy = (
+            load_policy(self.path, self.defaults, strict=bool(settings.approvers), keep_last_good=True)
+            if self.path is not None
+            else default_policy(self.defaults)
+        )
         self._lock = threading.Lock()
 
     @property

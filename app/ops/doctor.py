@@ -41,14 +41,15 @@ class Check:
 
 
 def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
+    from app.runtime import build_runtime, load_settings
+
     try:
-        settings = Settings.from_env(environ, scope=Scope.SERVICE)
+        settings = load_settings(environ, scope=Scope.SERVICE)
     except ConfigError as error:
         for problem in error.problems:  # every bad variable, each with its own fix
             yield Check("settings", False, str(problem), setting_fix(problem.variable))
         return
     yield Check("settings", True, "every setting is present and well-formed")
-    from app.runtime import build_runtime
     from app.slack.front import make_web_client
 
     runtime = build_runtime(settings, front=False)
@@ -225,10 +226,10 @@ def _short_rules(
     """The rules (of the policy file, or the settings' one rule) needing more approvals than
     they have people to give them, counting each group's members as Slack lists them now.
     A rule with a group Slack does not answer for is left out (that problem is said apart)."""
-    from app.approvals.policy import Defaults, default_policy
+    from app.runtime import read_policy
     from app.settings import is_user_group
 
-    policy = settings.policy or default_policy(Defaults.of(settings))
+    policy = read_policy(settings)
     short = []
     for rule in policy.rules:
         listed = [a for a in rule.approvers if is_user_group(a)]

@@ -14,16 +14,16 @@ from app.approvals.policy import (
     Policy,
     Rule,
     Subject,
-    default_policy,
     load_policy,
 )
 from app.errors import ConfigError
 from app.mysafe.models import Kind
+from app.runtime import load_settings, read_policy
 from app.settings import Scope, Settings
 
 
 def check(file: str | None) -> int:
-    settings = Settings.from_env(scope=Scope.NONE)
+    settings = load_settings(scope=Scope.NONE)
     path = Path(file) if file else settings.policy_path
     if path is None:
         raise ConfigError("MYSAFE_BOT_POLICY", "no file given and MYSAFE_BOT_POLICY is not set")
@@ -44,7 +44,7 @@ def publish() -> int:
     from app.approvals.policy import PolicyBook
     from app.services import Services
 
-    settings = Settings.from_env(scope=Scope.SERVICE)
+    settings = load_settings(scope=Scope.SERVICE)
     if settings.policy_path is None:
         raise ConfigError("MYSAFE_BOT_POLICY", "not set: there is no policy file to publish")
     services = Services.build(settings)
@@ -77,7 +77,7 @@ def explain(
     *, entry: str, verb: str, user: str, source: str, tags: str | None, file: str | None
 ) -> int:
     kind, identifier = _entry(entry)
-    settings = Settings.from_env(scope=Scope.NONE if tags is not None else Scope.VAULT)
+    settings = load_settings(scope=Scope.NONE if tags is not None else Scope.VAULT)
     policy = _policy(settings, file)
     from app.services import Services
 
@@ -110,7 +110,7 @@ def explain(
 def _policy(settings: Settings, file: str | None) -> Policy:
     if file:
         return load_policy(Path(file), Defaults.of(settings), strict=bool(settings.approvers))
-    return settings.policy or default_policy(Defaults.of(settings))
+    return read_policy(settings, strict=False)
 
 
 def _entry(text: str) -> tuple[Kind, int]:

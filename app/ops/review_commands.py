@@ -15,14 +15,14 @@ from pathlib import Path
 from app.durations import parse_period
 from app.errors import ConfigError, ValidationError
 from app.mysafe.models import Kind
-from app.runtime import Runtime, build_runtime
-from app.settings import Scope, Settings
+from app.runtime import Runtime, build_runtime, load_settings
+from app.settings import Scope
 from app.slack.review_cards import ReviewCards
 from app.text import for_terminal
 
 
 def _runtime() -> Runtime:
-    return build_runtime(Settings.from_env(scope=Scope.VAULT), front=False)
+    return build_runtime(load_settings(scope=Scope.VAULT), front=False)
 
 
 def start(*, name: str, due: str, tags: Sequence[str], kinds: Sequence[str]) -> int:

@@ -23,8 +23,7 @@ import redis
 from app.clock import timestamp
 from app.logs import configure_logging
 from app.ops.reload import reload_on_hup
-from app.runtime import Runtime, build_runtime
-from app.settings import Settings
+from app.runtime import Runtime, build_runtime, load_settings
 from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     # Before the settings: reading them may already log (a policy file kept from before).
     configure_logging("text" if os.environ.get("LOG_FORMAT", "").strip().lower() == "text" else "json")
-    settings = Settings.from_env()
+    settings = load_settings()
     configure_logging(settings.log_format)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -166,7 +165,7 @@ HEARTBEAT_TTL = 3600
 
 def check_alive() -> int:
     """`mysafe-bot worker --check`: 0 if a worker on this host beat within HEARTBEAT_STALE."""
-    runtime = build_runtime(Settings.from_env(), front=False)
+    runtime = build_runtime(load_settings(), front=False)
     try:
         beat = Heartbeat(runtime.services.redis, prefix=runtime.settings.key_prefix).latest(
             host=socket.gethostname()

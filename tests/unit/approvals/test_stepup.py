@@ -18,9 +18,9 @@ from app.approvals.store import Action, Outcome, State
 from app.clock import timestamp
 from app.errors import ConfigError, StepUpStale
 from app.mysafe.models import Kind, UserShare
+from app.runtime import load_settings
 from app.sandbox.emulator import Emulator
 from app.services import Services
-from app.settings import Settings
 from tests.support.authenticator import SoftAuthenticator
 
 ORIGIN = "https://bot.example.com"
@@ -100,7 +100,7 @@ def confirm(engine: Engine, token: str, auth: SoftAuthenticator, **payload):
 def test_a_step_up_rule_needs_the_public_url(env: dict[str, str]) -> None:
     del env["MYSAFE_BOT_PUBLIC_URL"]
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env(env, dotenv=None)
+        load_settings(env, dotenv=None)
     assert caught.value.variable == "MYSAFE_BOT_PUBLIC_URL"
     assert "policy rule “production” asks for step-up" in str(caught.value)
 
