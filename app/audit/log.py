@@ -27,10 +27,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Any
 
 from app.audit.merkle import leaf_hash
+from app.scripts import lua
 from app.storage import RedisClient
 
 #: Fields the log sets itself: a caller's fact of the same name would be ambiguous.
@@ -43,7 +43,8 @@ def canonical(value: Mapping[str, object]) -> bytes:
 
 
 def script(name: str) -> str:
-    return files("app.audit").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+    """The text of `lua/<name>.lua` (the one loader, `app.scripts`)."""
+    return lua("app.audit", name)
 
 
 @dataclass(frozen=True)
