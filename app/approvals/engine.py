@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from secrets import token_hex
@@ -47,7 +48,8 @@ from app.approvals.in_force import RulesInForce
 from app.approvals.outbox import Outbox
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Nudge, Reminders
-from app.approvals.revokes import Revoke, RevokeStore
+from app.approvals.revoker import Revoker
+from app.approvals.revokes import Revoke, RevokeListener, RevokeStore
 from app.approvals.stepup import StepUp
 from app.approvals.store import (
     Action,
@@ -755,6 +757,29 @@ class Engine:
     @hand_off.setter
     def hand_off(self, hand_off: HandOff | None) -> None:
         self.sweeper.hand_off = hand_off
+
+    def new_revoker(
+        self,
+        *,
+        listeners: list[RevokeListener] | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> Revoker:
+        """The worker's revokes (app.approvals.revoker), over this engine's parts."""
+        return Revoker(
+            settings=self.settings,
+            store=self.revokes,
+            requests=self.store,
+            access=self.access,
+            locks=self.locks,
+            audit=self.audit,
+            keyring=self.services.keyring,
+            vault=self.services.vault,
+            client_for=self.client_for,
+            get=self.get,
+            submit=self.submit,
+            listeners=listeners,
+            jitter=jitter,
+        )
 
     # --- queries -----------------------------------------------------------------------------
 

@@ -34,11 +34,11 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.datastructures import Headers
 
-from app.approvals.break_glass import Reviewer
+from app.approvals.break_glass_reviewer import Reviewer
 from app.approvals.engine import Decision, Engine
 from app.approvals.review_campaigns import Reviews
 from app.approvals.reviews import Choice
-from app.approvals.revokes import Revoker
+from app.approvals.revoker import Revoker
 from app.approvals.store import Outcome
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over

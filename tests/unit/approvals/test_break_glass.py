@@ -11,11 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.approvals.break_glass import MCP_REFUSED, Review, Reviewer
+from app.approvals.break_glass import MCP_REFUSED, Review
+from app.approvals.break_glass_reviewer import Reviewer
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.policy import Defaults, PolicyBook, parse_policy
-from app.approvals.revokes import Revoker
+from app.approvals.revoker import Revoker
 from app.approvals.store import ChangeRequest, State
 from app.errors import NotAnApprover, SelfApproval, ValidationError
 from app.mysafe.models import Kind, UserShare
@@ -99,7 +100,7 @@ def engine(services: Services, heard: Heard) -> Engine:
 
 @pytest.fixture
 def revoker(engine: Engine) -> Revoker:
-    return Revoker(engine)
+    return engine.new_revoker()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.revokes import Revoker
+from app.approvals.revoker import Revoker
 from app.approvals.store import ChangeRequest, State
 from app.mysafe.client import UserClient
 from app.mysafe.models import Kind, UserShare
@@ -35,7 +35,7 @@ def engine(services: Services) -> Engine:
 
 @pytest.fixture
 def revoker(engine: Engine) -> Revoker:
-    return Revoker(engine, jitter=lambda: 1.0)
+    return engine.new_revoker(jitter=lambda: 1.0)
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ from app import errors
 from app.approvals.changes import EDIT, NO_ACCESS, VIEW, Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import RANK, highest
-from app.approvals.revokes import Revoker, RevokeStore
+from app.approvals.revoker import Revoker
+from app.approvals.revokes import RevokeStore
 from app.approvals.store import State
 from app.clock import shifted, timestamp
 from app.mysafe.client import UserClient
@@ -274,7 +275,7 @@ def world(
             "UALICE", client_id=client_id, client_secret=client_secret, mysafe_username="alices"
         )
         engine = Engine(built)
-        return engine, Revoker(engine, jitter=lambda: 1.0)
+        return engine, engine.new_revoker(jitter=lambda: 1.0)
 
     return build
 
