@@ -29,7 +29,7 @@ from app.approvals.changes import (
     unmet,
     write_entry,
 )
-from app.approvals.decision import Audited, Decision, Get, Settle, Tell
+from app.approvals.decision import Audited, Decision, Event, Get, Settle, Tell
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.given import GivenBook
 from app.approvals.grants import Grant, granted, merged, named
@@ -133,7 +133,7 @@ class Applier:
                 outcome="failed",
                 error=detail[:500],
             )
-            event = "failed"
+            event = Event.FAILED
         else:
             summary: dict[str, Any] = {
                 "message": outcome.message,
@@ -167,7 +167,7 @@ class Applier:
                     },
                 )
                 raise OutcomeNotRecorded(OutcomeNotRecorded.user_message) from error
-            event = "applied"
+            event = Event.APPLIED
         request = self.get(request_id)
         decision = Decision(request, result.status)
         if result.status is not Outcome.OK:  # lease taken over meanwhile: the new holder reports

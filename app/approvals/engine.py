@@ -38,7 +38,7 @@ from app.approvals.changes import (
     read_entry,
     spec_of,
 )
-from app.approvals.decision import Decision, HandOff, Listener
+from app.approvals.decision import Decision, Event, HandOff, Listener
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.given import GivenBook
@@ -47,7 +47,7 @@ from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.outbox import Outbox
 from app.approvals.policy import PolicyBook, Rule, Subject
-from app.approvals.reminders import Nudge, Reminders
+from app.approvals.reminders import Reminders
 from app.approvals.revoker import Revoker
 from app.approvals.revokes import Revoke, RevokeListener, RevokeStore
 from app.approvals.stepup import StepUp
@@ -337,7 +337,7 @@ class Engine:
             if evidence is not None:
                 self._open_break_glass(request, evidence)
             try:
-                self._tell(request, "created")
+                self._tell(request, Event.CREATED)
             except NotPosted as error:
                 self._withdraw(request, idempotency_key, str(error))
                 raise
@@ -439,7 +439,7 @@ class Engine:
             return Decision(self.get(request.id), result.status)
         self.outbox.move(request.id)
         applying = self.get(request.id)
-        self._tell(applying, "applying")
+        self._tell(applying, Event.APPLYING)
         return self.apply(request.id, str(lease["lease"]), request=applying)
 
     def refuse_ineligible(self, slack_id: str, *, action: str, request_id: str = "") -> None:
@@ -570,7 +570,7 @@ class Engine:
         request = self.get(request_id)
         if result.status is Outcome.OK:
             self.outbox.move(request_id)
-            self._tell(request, "reason")
+            self._tell(request, Event.REASON)
         return Decision(request, result.status)
 
     def nudge(self, request_id: str, actor: str, *, again: bool = False) -> ChangeRequest:
@@ -590,7 +590,7 @@ class Engine:
             raise ApprovalError(f"The policy rule of {request_id} sets no reminders.")
         key = self.store.nudge_key(request_id)
         if again and self.services.redis.get(key) == actor:
-            self._tell(request, Nudge.REMIND.value)
+            self._tell(request, Event.REMIND)
             return request
         if not self.services.redis.set(key, actor, nx=True, ex=request.remind_after):
             wait = max(int(self.services.redis.ttl(key)), 1)
@@ -599,7 +599,7 @@ class Engine:
                 f"again in {describe(max(wait - wait % 60, 60))}."
             )
         self.audit.record("request.nudged", request=request_id, actor=actor)
-        self._tell(request, Nudge.REMIND.value)
+        self._tell(request, Event.REMIND)
         return request
 
     def cancel(self, request_id: str, actor: str) -> Decision:
@@ -697,10 +697,10 @@ class Engine:
             )
             return
         event = {
-            Outcome.OK: action,
-            Outcome.APPLY: "applying",
-            Outcome.EXPIRED: "expired",
-            Outcome.STEP_UP: "step_up_pending",
+            Outcome.OK: Event.of(action),
+            Outcome.APPLY: Event.APPLYING,
+            Outcome.EXPIRED: Event.EXPIRED,
+            Outcome.STEP_UP: Event.STEP_UP_PENDING,
         }[decision.status]
         self.outbox.move(request.id)  # the transition wrote its record: into the log now
         self._settle(request)
@@ -831,7 +831,7 @@ class Engine:
                 max(0.0, timestamp() - request.created)
             )
 
-    def _tell(self, request: ChangeRequest, event: str) -> bool:
+    def _tell(self, request: ChangeRequest, event: Event) -> bool:
         """Hand the change to every listener; a failing listener never undoes a transition.
         True when none failed."""
         heard = True
@@ -839,7 +839,7 @@ class Engine:
             try:
                 listener(request, event)
             except NotPosted:
-                if event == "created":
+                if event is Event.CREATED:
                     raise  # nobody can approve it: the caller withdraws it
                 heard = False
             except Exception:  # noqa: BLE001 - a Slack outage must not lose the state change
