@@ -57,6 +57,8 @@ Tell = Callable[[ChangeRequest, Event], bool]
 Get = Callable[[str], ChangeRequest]
 #: `Engine._new_lease`: a fresh lease token and its end, from `now` or the clock.
 NewLease = Callable[..., dict[str, Any]]
+#: `Engine.apply`: the MySafe call of a request whose lease the caller holds.
+Apply = Callable[..., "Decision"]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ from slack_sdk.signature import SignatureVerifier
 from werkzeug.datastructures import Headers
 
 from app.approvals.break_glass_reviewer import Reviewer
-from app.approvals.engine import Decision, Engine
+from app.approvals.decision import Decision
+from app.approvals.engine import Engine
 from app.approvals.review_campaigns import Reviews
 from app.approvals.reviews import Choice
 from app.approvals.revoker import Revoker
