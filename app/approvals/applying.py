@@ -20,6 +20,7 @@ import redis
 from app import metrics
 from app.accounts.vault import Vault
 from app.approvals.access import AccessBook
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import (
     Change,
     Verb,
@@ -35,9 +36,10 @@ from app.approvals.given import GivenBook
 from app.approvals.grants import Grant, granted, merged, named
 from app.approvals.in_force import RulesInForce
 from app.approvals.ledger import Ledger, Plan, apply_write
+from app.approvals.machine import Action, Outcome
 from app.approvals.outbox import Outbox
 from app.approvals.revokes import RevokeStore
-from app.approvals.store import Action, ApprovalStore, ChangeRequest, Outcome
+from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.crypto import Keyring
 from app.errors import (

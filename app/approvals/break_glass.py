@@ -48,7 +48,7 @@ from app.oncall import OnCall
 from app.storage import RedisClient
 
 if TYPE_CHECKING:
-    from app.approvals.store import ChangeRequest
+    from app.approvals.change_request import ChangeRequest
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.approvals.break_glass import Review
+from app.approvals.change_request import ChangeRequest
 from app.approvals.engine import Engine
 from app.approvals.revoker import Revoker
-from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.errors import InvalidTransition, NotAnApprover, RequestNotFound, SelfApproval
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from app.approvals.audit import Audit
+from app.approvals.change_request import ChangeRequest
 from app.approvals.decision import Apply, Audited, Decision, Event, Get, NewLease, Settle, Tell
 from app.approvals.identities import Identities
 from app.approvals.in_force import RulesInForce
+from app.approvals.machine import Action, Outcome, State
 from app.approvals.outbox import Outbox
 from app.approvals.stepup import StepUp
-from app.approvals.store import Action, ApprovalStore, ChangeRequest, Outcome, State
+from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.durations import describe
 from app.errors import (

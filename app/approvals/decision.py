@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from app.approvals.store import Action, ChangeRequest, Outcome, Transition
+from app.approvals.change_request import ChangeRequest
+from app.approvals.machine import Action, Outcome, Transition
 
 
 class Event(StrEnum):

@@ -29,6 +29,7 @@ from app.approvals.access import AccessBook
 from app.approvals.applying import Applier
 from app.approvals.audit import Audit
 from app.approvals.break_glass import BreakGlass
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change
 from app.approvals.deciding import Decider
 from app.approvals.decision import Decision, Event, HandOff, Listener
@@ -37,13 +38,14 @@ from app.approvals.entry_locks import EntryLocks
 from app.approvals.given import GivenBook
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
+from app.approvals.machine import Action, Transition
 from app.approvals.outbox import Outbox
 from app.approvals.policy import PolicyBook, Rule, Subject
 from app.approvals.reminders import Reminders
 from app.approvals.revoker import Revoker
 from app.approvals.revokes import Revoke, RevokeListener, RevokeStore
 from app.approvals.stepup import StepUp
-from app.approvals.store import Action, ApprovalStore, ChangeRequest, OpenScan, Transition
+from app.approvals.store import ApprovalStore, OpenScan
 from app.approvals.submitting import Submitter
 from app.approvals.sweeping import Sweeper
 from app.clock import timestamp

@@ -33,6 +33,7 @@ from app import metrics
 from app.accounts.vault import Vault
 from app.approvals.access import AccessBook
 from app.approvals.audit import Audit
+from app.approvals.change_request import ChangeRequest
 from app.approvals.decision import Get
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.grants import Grant, TakeBack
@@ -49,7 +50,7 @@ from app.approvals.revokes import (
     RevokeOutcome,
     RevokeStore,
 )
-from app.approvals.store import ApprovalStore, ChangeRequest
+from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.crypto import Keyring
 from app.errors import (

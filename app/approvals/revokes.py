@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import Grant, Granted
 from app.approvals.scripts import lua
-from app.approvals.store import ChangeRequest
 from app.mysafe.models import Kind
 from app.storage import RedisClient
 

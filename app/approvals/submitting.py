@@ -19,6 +19,7 @@ from app.approvals.access import AccessBook
 from app.approvals.applying import same_name
 from app.approvals.audit import Audit
 from app.approvals.break_glass import BreakGlass, Evidence
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import (
     Change,
     DiffLine,
@@ -34,10 +35,11 @@ from app.approvals.disabled import DisabledEntries
 from app.approvals.grants import RANK, named
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
+from app.approvals.machine import Action, Outcome, State
 from app.approvals.outbox import Outbox
 from app.approvals.policy import Rule
 from app.approvals.reminders import Reminders
-from app.approvals.store import Action, ApprovalStore, ChangeRequest, Outcome, State
+from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.crypto import Keyring
 from app.errors import BotError, Ineligible, MySafeError, NotPosted, ValidationError

@@ -19,11 +19,13 @@ import redis
 
 from app import metrics
 from app.approvals.audit import Audit
+from app.approvals.change_request import ChangeRequest
 from app.approvals.decision import Audited, Decision, Event, HandOff, Listener, NewLease, Settle, Tell
 from app.approvals.in_force import RulesInForce
+from app.approvals.machine import Action, Outcome, State
 from app.approvals.outbox import Outbox
 from app.approvals.reminders import Nudge, Reminders
-from app.approvals.store import Action, ApprovalStore, ChangeRequest, OpenScan, Outcome, State
+from app.approvals.store import ApprovalStore, OpenScan
 from app.clock import timestamp
 from app.storage import RedisClient
 

@@ -37,10 +37,10 @@ from werkzeug.datastructures import Headers
 from app.approvals.break_glass_reviewer import Reviewer
 from app.approvals.decision import Decision
 from app.approvals.engine import Engine
+from app.approvals.machine import Outcome
 from app.approvals.review_campaigns import Reviews
 from app.approvals.reviews import Choice
 from app.approvals.revoker import Revoker
-from app.approvals.store import Outcome
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue

@@ -11,7 +11,7 @@ import pytest
 
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.approvals.sweeping import SWEEP_TELLERS, TELL_WITHIN
 from app.mysafe.models import Kind, UserShare
 from app.runtime import assemble

@@ -13,11 +13,12 @@ import pytest
 
 from app.approvals.break_glass import MCP_REFUSED, Review
 from app.approvals.break_glass_reviewer import Reviewer
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
+from app.approvals.machine import State
 from app.approvals.policy import Defaults, PolicyBook, parse_policy
 from app.approvals.revoker import Revoker
-from app.approvals.store import ChangeRequest, State
 from app.errors import NotAnApprover, SelfApproval, ValidationError
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator

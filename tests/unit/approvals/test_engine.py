@@ -12,7 +12,7 @@ import pytest
 from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.store import TRANSITIONS, State
+from app.approvals.machine import TRANSITIONS, State
 from app.approvals.sweeping import TELL_WITHIN
 from app.clock import timestamp
 from app.mysafe.models import GroupShare, Kind, UserShare

@@ -4,8 +4,8 @@ reminder, has its event, so a new action or nudge without one fails here, not at
 from __future__ import annotations
 
 from app.approvals.decision import Event
+from app.approvals.machine import Action
 from app.approvals.reminders import Nudge
-from app.approvals.store import Action
 
 #: The actions a person's click runs through `Engine._decide`, told as themselves when they
 #: move the request without settling it.

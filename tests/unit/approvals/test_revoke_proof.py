@@ -14,8 +14,8 @@ import pytest
 
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
+from app.approvals.machine import State
 from app.approvals.revoker import Revoker
-from app.approvals.store import State
 from app.mysafe.models import Kind, UserShare
 from app.runtime import build_runtime
 from app.sandbox.emulator import Emulator

@@ -19,9 +19,9 @@ from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import Grant, Granted
 from app.approvals.ledger import Access, Ledger
+from app.approvals.machine import State
 from app.approvals.revoker import RETRY_BASE, Revoker
 from app.approvals.revokes import REMIND_LEASE, RETENTION, Revoke
-from app.approvals.store import State
 from app.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator

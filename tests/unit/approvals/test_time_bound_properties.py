@@ -36,9 +36,9 @@ from app import errors
 from app.approvals.changes import EDIT, NO_ACCESS, VIEW, Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import RANK, highest
+from app.approvals.machine import State
 from app.approvals.revoker import Revoker
 from app.approvals.revokes import RevokeStore
-from app.approvals.store import State
 from app.clock import shifted, timestamp
 from app.mysafe.client import UserClient
 from app.mysafe.models import Kind, UserShare
