@@ -29,7 +29,7 @@ from app.origins import Origin, parse_entry
 from app.storage import url_problem
 
 if TYPE_CHECKING:
-    from app.approvals.policy import Policy
+    from app.approvals.rules import Policy
 
 #: Set by `mysafe-bot serve` in the demo (app.ops.demo): the bot's own base URL on loopback.
 DEMO = "MYSAFE_BOT_DEMO"
@@ -311,7 +311,8 @@ def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: boo
     """Read the policy file once, at start-up: its first problem joins the others."""
     if settings.policy_path is None:
         return settings
-    from app.approvals.policy import Defaults, load_policy
+    from app.approvals.policy import load_policy
+    from app.approvals.rules import Defaults
 
     try:
         policy = load_policy(

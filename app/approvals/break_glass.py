@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from app.approvals.changes import Change, Verb
-from app.approvals.policy import BreakGlass as Allowance
-from app.approvals.policy import Rule, source_name
 from app.approvals.reminders import CLAIM_LEASE
+from app.approvals.rules import BreakGlass as Allowance
+from app.approvals.rules import Rule, source_name
 from app.approvals.scripts import lua
 from app.durations import describe
 from app.errors import (

@@ -40,10 +40,11 @@ from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Transition
 from app.approvals.outbox import Outbox
-from app.approvals.policy import PolicyBook, Rule, Subject
+from app.approvals.policy import PolicyBook
 from app.approvals.reminders import Reminders
 from app.approvals.revoker import Revoker
 from app.approvals.revokes import Revoke, RevokeListener, RevokeStore
+from app.approvals.rules import Rule, Subject
 from app.approvals.stepup import StepUp
 from app.approvals.store import ApprovalStore, OpenScan
 from app.approvals.submitting import Submitter

@@ -37,8 +37,8 @@ from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
 from app.approvals.outbox import Outbox
-from app.approvals.policy import Rule
 from app.approvals.reminders import Reminders
+from app.approvals.rules import Rule
 from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.crypto import Keyring

@@ -225,7 +225,7 @@ def _short_rules(
     """The rules (of the policy file, or the settings' one rule) needing more approvals than
     they have people to give them, counting each group's members as Slack lists them now.
     A rule with a group Slack does not answer for is left out (that problem is said apart)."""
-    from app.approvals.policy import Defaults, default_policy
+    from app.approvals.rules import Defaults, default_policy
     from app.settings import is_user_group
 
     policy = settings.policy or default_policy(Defaults.of(settings))

@@ -17,8 +17,10 @@ from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.machine import State
-from app.approvals.policy import Defaults, PolicyBook, parse_policy
+from app.approvals.policy import PolicyBook
+from app.approvals.policy_file import parse_policy
 from app.approvals.revoker import Revoker
+from app.approvals.rules import Defaults
 from app.errors import NotAnApprover, SelfApproval, ValidationError
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
