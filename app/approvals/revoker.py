@@ -1,12 +1,9 @@
 """The worker's revokes: each time-bound share ended once, with its owner's key, and proven.
 
-A revoke reads the entry as the owner under the entry lock and leaves each principal what
-their access record says outlives this share: their base and the highest share still running
-(`app.approvals.ledger`). It keeps that decision (and, for `rotate-after`, the new password,
-sealed) before it writes, so a worker taking it over after a kill finishes that write rather
-than deciding again from an entry that already shows it. One that cannot be made is retried
-with backoff, and listeners are told after each failure, so people see it until it succeeds
-or an approver gives up.
+The end's write itself (decided from the access records, kept before it is sent, sent once) is
+`EndWriter`'s (app.approvals.end_writes). One that cannot be made is retried with backoff, and
+listeners are told after each failure, so people see it until it succeeds or an approver gives
+up.
 
 Each end is then proven by reading the entry back as the owner (`app.approvals.revoke_proof`):
 audited `share.revoke_verified`, or `share.drift_detected` with what the entry still gives a
@@ -24,8 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from secrets import token_hex
 
@@ -35,14 +31,13 @@ from app.approvals.access import AccessBook
 from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest
 from app.approvals.decision import Get
-from app.approvals.entry_locks import EntryLock, EntryLocks
-from app.approvals.grants import Grant, TakeBack
-from app.approvals.ledger import Ledger, Pending, Plan, end_write, taken_by
-from app.approvals.passwords import new_password
-from app.approvals.revoke_proof import drift, old_compared, rotation_proven
+from app.approvals.end_writes import EndWriter
+from app.approvals.entry_locks import EntryLocks
+from app.approvals.grants import Grant
+from app.approvals.ledger import end_write
+from app.approvals.revoke_proof import drift
 from app.approvals.revokes import (
     ENDED,
-    SAFETY,
     Answer,
     Revoke,
     RevokeEvent,
@@ -57,13 +52,9 @@ from app.errors import (
     ApprovalError,
     BotError,
     CredentialsMissing,
-    LeaseLost,
     MySafeError,
-    NotApplied,
 )
-from app.mysafe.client import UserClient, digest
-from app.mysafe.models import Entry
-from app.mysafe.transport import deadline
+from app.mysafe.client import UserClient
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,15 +92,17 @@ class Revoker:
         self.store = store
         self.requests = requests
         self.access = access
-        self.locks = locks
         self.audit = audit
-        self.keyring = keyring
         self.vault = vault
         self.client_for = client_for
         self.get = get
         self.submit = submit
         self.listeners = listeners if listeners is not None else []
         self.jitter = jitter
+        #: The end's one write, as the owner (app.approvals.end_writes).
+        self.writer = EndWriter(
+            settings=settings, store=store, access=access, locks=locks, audit=audit, keyring=keyring
+        )
 
     def sweep(
         self,
@@ -165,7 +158,7 @@ class Revoker:
             return
         try:
             client = self.client_for(revoke.owner)
-            taken = self._take_back(revoke, client, lease, now=now, until=until)
+            taken = self.writer.take_back(revoke, client, lease, now=now, until=until)
         except (MySafeError, BotError) as error:
             self._failed(revoke, lease, error, now=now)
             return
@@ -241,102 +234,6 @@ class Revoker:
             differs="; ".join(found),
         )
         self._tell(revoke.request_id, RevokeEvent.DRIFT_DETECTED)
-
-    def _take_back(
-        self, revoke: Revoke, client: UserClient, lease: str, *, now: float, until: float
-    ) -> TakeBack:
-        """Read as the owner, holding the entry, and finish this end once: a write an earlier
-        attempt decided and the entry shows is only reported; one the entry cannot tell (a new
-        password alone) is sent again as it was decided; otherwise the end is decided from the
-        access records (`Ledger.end`), kept before the write, and written once. For
-        `rotate-after` the write carries a new password even when nothing else is left to
-        undo: the grantee saw the old one, and it is proven changed before the end is done."""
-        left = until - now - SAFETY
-        with (
-            self.locks.hold(
-                revoke.kind, revoke.identifier, lease=max(left, 0.0), wait=max(min(left / 2, 30.0), 0.0)
-            ) as held,
-            deadline(time.monotonic() + left),
-        ):
-            current = client.get(revoke.kind, revoke.identifier)
-            keys = [g.key for g in revoke.grant.items]
-            read = self.access.read(revoke.kind, revoke.identifier, keys)
-            ledger = read.settled(current)
-            name = end_write(revoke.request_id)
-            earlier = ledger.pending.get(name)
-            if earlier is not None and earlier.landed:
-                self._save(held, revoke, read, ledger.done(name, ()))
-                if earlier.rotate:
-                    self._confirm_rotation(client, revoke, revoke.sealed, before="")
-                return taken_by(earlier)
-            plan = self._plan(revoke, ledger, earlier, current)
-            assert plan.taken is not None
-            sealed = self._sealed(revoke) if revoke.rotate_after else ""
-            if plan.taken.body is None and not sealed:
-                self._save(held, revoke, read, ledger.done(name, plan.records))
-                return plan.taken  # nothing left of the grant: nothing to write
-            if not held.still_held() or not self.store.start_write(
-                revoke.request_id, lease, now=timestamp(), sealed=sealed
-            ):
-                raise LeaseLost("the revoke's claim ran out before the write")
-            decided = ledger.deciding(name, plan.pending(rotate=bool(sealed)))
-            self._save(held, revoke, read, decided)
-            before = client.secret_digest(revoke.kind, revoke.identifier) if sealed else ""
-            self._send(client, revoke, plan.taken.body or {}, sealed)
-            self._save(held, revoke, decided, decided.landed(name))
-            after = client.get(revoke.kind, revoke.identifier)
-        problems = plan.taken.still_there(after)
-        if sealed:
-            self._confirm_rotation(client, revoke, sealed, before=before)
-        if problems:
-            raise NotApplied("MySafe accepted the revoke, but the entry shows: " + "; ".join(problems))
-        return plan.taken
-
-    def _confirm_rotation(
-        self, client: UserClient, revoke: Revoke, sealed: str, *, before: str
-    ) -> None:
-        """Prove the new password landed by reading it back as a digest (the value is hashed
-        in the client and compared here only as digests), or raise so the end is retried."""
-        sent = digest(self.keyring.decrypt(sealed)) if sealed else ""
-        after = client.secret_digest(revoke.kind, revoke.identifier)
-        if not rotation_proven(after=after, sent=sent):
-            raise NotApplied("MySafe accepted the revoke, but the password it holds is not the new one")
-        self.audit.record(
-            "share.rotate_verified",
-            request=revoke.request_id,
-            actor="worker",
-            entry=f"{revoke.kind.value}:{revoke.identifier}",
-            compared="sha256",
-            old=old_compared(before, sent),
-        )
-
-    def _send(
-        self, client: UserClient, revoke: Revoke, body: Mapping[str, object], sealed: str
-    ) -> None:
-        """The end's one write; the new password is opened only for it, and is MySafe's alone
-        (and sealed on the record until the end is recorded) from here."""
-        sent = {**body, "password": self.keyring.decrypt(sealed)} if sealed else body
-        client.update(revoke.kind, revoke.identifier, sent)
-
-    @staticmethod
-    def _plan(revoke: Revoke, ledger: Ledger, earlier: Pending | None, current: Entry) -> Plan:
-        """This end decided now, or as an earlier attempt decided it when its write (a new
-        password alone, which the entry cannot show) may have landed: sent again as it was."""
-        if earlier is not None:
-            return Plan(earlier.moves, earlier.records, TakeBack(None, (), ()))
-        return ledger.end(revoke.request_id, revoke.grant, current, legacy=revoke.legacy)
-
-    def _sealed(self, revoke: Revoke) -> str:
-        """The new password of this end, sealed: the one an earlier attempt may have sent, or a
-        new one (made here, never shown or kept in clear)."""
-        if revoke.sealed:
-            return revoke.sealed
-        settings = self.settings
-        password = new_password(settings.rotate_length, settings.rotate_classes)
-        return self.keyring.encrypt(password).decode()
-
-    def _save(self, held: EntryLock, revoke: Revoke, old: Ledger, new: Ledger) -> None:
-        self.access.save(held, revoke.kind, revoke.identifier, old, new)
 
     def _failed(self, revoke: Revoke, lease: str, error: BotError, *, now: float) -> None:
         detail = error.describe() if isinstance(error, MySafeError) else str(error)
