@@ -58,7 +58,7 @@ class ChangeRequest:
     #: For a create: ids of entries that had its name when it was made (never "ours").
     preexisting: frozenset[int] = frozenset()
     #: The policy rule the request was made under, who may decide on it and where it is
-    #: posted (app.approvals.policy); empty for requests made before policies.
+    #: posted (app.approvals.rules); empty for requests made before policies.
     rule: str = ""
     approvers: frozenset[str] = frozenset()
     rule_channel: str = ""

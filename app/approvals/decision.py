@@ -1,9 +1,10 @@
-"""What a decision did, and the engine's parts its collaborators are handed.
+"""What a decision did, what listeners are told, and the engine's parts its collaborators get.
 
-`Engine` decides; `Applier` (app.approvals.applying) and `Sweeper` (app.approvals.sweeping)
-do the MySafe call and the worker's passes. They share the engine's audited transition, its
+`Engine` is the door; `Submitter` (app.approvals.submitting), `Decider` (app.approvals.deciding),
+`Applier` (app.approvals.applying) and `Sweeper` (app.approvals.sweeping) submit, decide, make
+the MySafe call and run the worker's passes. They share the engine's audited transition, its
 settling of a final request and its telling of listeners, passed to them as these callables
-rather than the engine itself, so neither module imports the engine.
+rather than the engine itself, so none of them imports the engine.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ class Engine:
         return self.submitter.submit_once(change, **options)
 
     def rule_for(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Rule:
-        """The policy rule this change meets (the first that matches, see app.approvals.policy)."""
+        """The policy rule this change meets (the first that matches, see app.approvals.rules)."""
         return self.policy.current.choose(
             self.subject(change, current, requester=requester, source=source)
         ).rule

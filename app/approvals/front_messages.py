@@ -3,7 +3,7 @@
 Kept on the request's own hash (`channel`/`ts`, `copies`, `shown`, `message:<name>`) and in the
 repair index (`P:idx:repair`), so they live exactly as long as the request. Mixed into
 `ApprovalStore`, whose keys and scripts it uses: the chat front's bookkeeping in a module of
-its own, ready to move to the front behind a port (issue 27, section 2).
+its own, ready to move to the front behind a port.
 """
 
 from __future__ import annotations

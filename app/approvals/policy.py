@@ -8,9 +8,10 @@ the settings (`MYSAFE_BOT_APPROVERS`, `MYSAFE_BOT_APPROVALS_REQUIRED`, the appro
 are the one rule, named `default`; with a file, the same rule (named `settings`) follows the
 file's rules, so a change no rule matches is still approved exactly as before.
 
-The file is validated with marshmallow when the settings are read: a bad file stops start-up
-with one line naming the rule and the field. `PolicyBook` holds the rules a process uses and
-swaps them on SIGHUP; a bad file then keeps the rules in force and logs one error line.
+The file is validated with marshmallow when the settings are read (app.approvals.policy_file):
+a bad file stops start-up with one line naming the rule and the field. The rules themselves are
+app.approvals.rules. `PolicyBook` holds the rules a process uses and swaps them on SIGHUP; a
+bad file then keeps the rules in force and logs one error line.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Everything is refused before anything is stored: a change its verb's spec refuse
 requester's own key cannot read or edit (MySafe's answer is told now, not after an approver's
 click), a rule's missing reason or ticket or too long a share, a requester who may not ask, a
 diff that changes nothing. A request whose rule needs no approval (or a break-glass one) is
-applied at once. Split from `Engine`, which keeps the decisions, and handed only what it uses.
+applied at once. Split from `Engine`, the door to it, and handed only what it uses.
 """
 
 from __future__ import annotations
