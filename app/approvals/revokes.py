@@ -186,7 +186,7 @@ class Revoke:
     def supersedable(self) -> bool:
         """An extension may still take over this end (`revoke_supersede.lua` decides)."""
         return self.state in (RevokeState.SCHEDULED, RevokeState.RETRYING) or (
-            self.state is RevokeState.REVOKING and not self.writing
+            self.state == RevokeState.REVOKING and not self.writing
         )
 
     @property
