@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from app.approvals.break_glass import Reviewer
+from app.approvals.break_glass_reviewer import Reviewer
 from app.approvals.engine import Engine
-from app.approvals.policy import Defaults, Policy, default_policy, load_policy
+from app.approvals.policy import load_policy
 from app.approvals.review_campaigns import Reviews
-from app.approvals.revokes import Revoker
+from app.approvals.revoker import Revoker
+from app.approvals.rules import Defaults, Policy, default_policy
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
 from app.audit.log import AuditLog
@@ -128,7 +129,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     engine.listeners.append(engine.disabled)
     reviews = Reviews(engine)
     engine.listeners.append(reviews)
-    revoker = Revoker(engine)
+    revoker = engine.new_revoker()
     reviewer = Reviewer(engine, revoker)
     callbacks = None
     if settings.webhook_secret:

@@ -34,10 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from app.approvals.change_request import ChangeRequest, new_request_id
 from app.approvals.changes import NO_ACCESS, USERS, VIEW, Change, Verb
 from app.approvals.grants import Grant, Granted
+from app.approvals.machine import State
 from app.approvals.revokes import RevokeStore
-from app.approvals.store import ApprovalStore, ChangeRequest, State, new_request_id
+from app.approvals.store import ApprovalStore
 from app.mysafe.models import Kind, UserShare
 from app.ops.serve import gunicorn_options
 from app.services import Services

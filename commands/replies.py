@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeAlias
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.given import Holder
 from app.approvals.revokes import Revoke
-from app.approvals.store import ChangeRequest
 from app.errors import ValidationError
 from app.mysafe.models import Entry, Kind, ListItem
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app import metrics
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import EDIT, GROUPS, VIEW, Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import named, rights
@@ -41,7 +42,6 @@ from app.approvals.reviews import (
     jsonable,
     line_id,
 )
-from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.errors import ApprovalError, BotError, ValidationError
 from app.mysafe.models import GroupShare, Kind, UserShare

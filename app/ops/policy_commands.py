@@ -9,13 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.approvals.policy import (
-    Defaults,
-    Policy,
-    Rule,
-    Subject,
-    load_policy,
-)
+from app.approvals.policy import load_policy
+from app.approvals.rules import Defaults, Policy, Rule, Subject
 from app.errors import ConfigError
 from app.mysafe.models import Kind
 from app.runtime import load_settings, read_policy

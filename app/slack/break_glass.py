@@ -23,8 +23,8 @@ from app.slack import blocks
 from app.slack.notifier import direct_message
 
 if TYPE_CHECKING:
+    from app.approvals.change_request import ChangeRequest
     from app.approvals.engine import Engine
-    from app.approvals.store import ChangeRequest
 
 log = logging.getLogger(__name__)
 

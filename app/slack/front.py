@@ -34,12 +34,13 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.datastructures import Headers
 
-from app.approvals.break_glass import Reviewer
-from app.approvals.engine import Decision, Engine
+from app.approvals.break_glass_reviewer import Reviewer
+from app.approvals.decision import Decision
+from app.approvals.engine import Engine
+from app.approvals.machine import Outcome
 from app.approvals.review_campaigns import Reviews
 from app.approvals.reviews import Choice
-from app.approvals.revokes import Revoker
-from app.approvals.store import Outcome
+from app.approvals.revoker import Revoker
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue

@@ -19,10 +19,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app import text
+from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import named
 from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
 from app.approvals.reviews import Campaign, Choice, Decided, Line, ReviewStore, by_entry, line_id
-from app.approvals.store import ChangeRequest
 from app.slack.blocks import date
 
 log = logging.getLogger(__name__)

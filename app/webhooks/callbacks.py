@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import requests
 
 from app.approvals.audit import Audit
-from app.approvals.store import ChangeRequest, State
+from app.approvals.change_request import ChangeRequest
+from app.approvals.machine import State
 from app.clock import timestamp
 from app.origins import allowed
 from app.scripts import lua

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
 from tests.e2e.test_slack_verbs import ask, readable, request_id_in

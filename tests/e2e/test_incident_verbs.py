@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.mysafe.models import Kind
 from app.sandbox.emulator import Emulator
 from tests.e2e.test_slack_verbs import (

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import requests
 
+from app.approvals.machine import State
 from app.approvals.reviews import Choice
-from app.approvals.store import State
 from app.cli import main
 from app.errors import ApprovalError
 from app.sandbox.emulator import Emulator

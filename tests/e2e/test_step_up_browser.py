@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from tests.support.processes import free_port
 from tests.support.slack_fake import SlackFake

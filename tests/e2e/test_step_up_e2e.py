@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.approvals.machine import State
 from app.approvals.stepup import b64url
-from app.approvals.store import State
 from app.sandbox.emulator import Emulator
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.slack_fake import SlackFake

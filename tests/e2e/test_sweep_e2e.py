@@ -10,8 +10,9 @@ from collections import Counter
 import pytest
 
 from app.approvals.changes import Change, Verb
-from app.approvals.engine import SWEEP_TELLERS, TELL_WITHIN, Engine
-from app.approvals.store import State
+from app.approvals.engine import Engine
+from app.approvals.machine import State
+from app.approvals.sweeping import SWEEP_TELLERS, TELL_WITHIN
 from app.mysafe.models import Kind, UserShare
 from app.runtime import assemble
 from app.sandbox.emulator import Emulator

@@ -11,12 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.approvals.break_glass import MCP_REFUSED, Review, Reviewer
+from app.approvals.break_glass import MCP_REFUSED, Review
+from app.approvals.break_glass_reviewer import Reviewer
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.policy import Defaults, PolicyBook, parse_policy
-from app.approvals.revokes import Revoker
-from app.approvals.store import ChangeRequest, State
+from app.approvals.machine import State
+from app.approvals.policy import PolicyBook
+from app.approvals.policy_file import parse_policy
+from app.approvals.revoker import Revoker
+from app.approvals.rules import Defaults
 from app.errors import NotAnApprover, SelfApproval, ValidationError
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
@@ -99,7 +103,7 @@ def engine(services: Services, heard: Heard) -> Engine:
 
 @pytest.fixture
 def revoker(engine: Engine) -> Revoker:
-    return Revoker(engine)
+    return engine.new_revoker()
 
 
 @pytest.fixture

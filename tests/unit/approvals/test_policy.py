@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.policy import (
-    Defaults,
-    PolicyBook,
-    Subject,
-    default_policy,
-    parse_policy,
-)
+from app.approvals.policy import PolicyBook
+from app.approvals.policy_file import parse_policy
+from app.approvals.rules import Defaults, Subject, default_policy
 from app.cli import main
 from app.errors import ConfigError, ValidationError
 from app.runtime import load_settings, read_policy

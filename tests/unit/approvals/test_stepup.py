@@ -13,8 +13,8 @@ import pytest
 from app.accounts.passkeys import Passkeys
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
+from app.approvals.machine import Action, Outcome, State
 from app.approvals.stepup import Purpose, StepUp, StepUpRefused, b64url
-from app.approvals.store import Action, Outcome, State
 from app.clock import timestamp
 from app.errors import ConfigError, StepUpStale
 from app.mysafe.models import Kind, UserShare

@@ -13,7 +13,7 @@ import requests
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.audit.log import LogKeys
 from app.runtime import assemble
 from app.sandbox.emulator import Emulator
