@@ -49,7 +49,7 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
         return
     yield Check("settings", True, "every setting is present and well-formed")
     from app.runtime import build_runtime
-    from app.slack.front import make_web_client
+    from app.slack.web_client import make_web_client
 
     runtime = build_runtime(settings, front=False)
     services = runtime.services
