@@ -8,9 +8,9 @@ import pytest
 
 from app import create_app
 from app.jobs import consumer as consumer_module
+from app.jobs.work import Jobs
 from app.runtime import assemble
 from app.services import Services
-from app.jobs.work import Jobs
 from app.storage import connect
 from tests.support.waiting import eventually
 
