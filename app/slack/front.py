@@ -71,6 +71,7 @@ class SlackFront:
 
     @property
     def approvers(self) -> Approvers:
+        """Who may decide, as the listeners ask it (a group's members cached)."""
         return self.deps.actions.approvers
 
     @property
