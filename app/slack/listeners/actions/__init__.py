@@ -22,7 +22,7 @@ from app.slack.revoke_notices import EXTEND, GIVE_UP, REVOKE_NOW
 if TYPE_CHECKING:
     from slack_bolt import App
 
-__all__ = ["BUTTONS", "CLICKS", "Button", "Deps", "register", "register_jobs"]
+__all__ = ["BUTTONS", "CLICKS", "MODALS", "Button", "Deps", "register", "register_jobs"]
 
 BUTTONS = (
     Button(blocks.APPROVE, "approve", decisions.approve),
