@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from flask import Flask
     from slack_sdk import WebClient
 
+    from app.slack import listeners
     from app.slack.home_tab import HomeTab
     from app.slack.notifier import SlackNotifier
 
@@ -174,16 +175,8 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
             reviewer=reviewer,
         )
         listeners.register_jobs(durable.registry, deps)
-        if front:
-            from app.slack.front import SlackFront
-
-            slack_front = SlackFront(services, deps)
-    publish = alert = None
-    if settings.audit_channel:
-        from app.slack.audit_channel import CheckpointPoster, LagPoster
-
-        publish = CheckpointPoster(client, channel=settings.audit_channel)
-        alert = LagPoster(client, channel=settings.audit_channel, threshold=settings.audit_lag_alert)
+        slack_front = _slack_front(services, deps) if front else None
+    publish, alert = _audit_posters(settings, client)
     return Runtime(
         settings,
         services,
@@ -199,6 +192,28 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
         checkpointer=checkpointer(services, publish),
         sinks=sink_runners(services, alert),
         reviewer=reviewer,
+    )
+
+
+def _slack_front(services: Services, deps: listeners.Deps) -> Front:
+    """The Bolt app and its listeners: imported only here, so a process without a front
+    never imports Bolt."""
+    from app.slack.front import SlackFront
+
+    return SlackFront(services, deps)
+
+
+def _audit_posters(
+    settings: Settings, client: WebClient
+) -> tuple[Callable[[Checkpoint], None] | None, Callable[[str, Lag], None] | None]:
+    """What posts the audit log's checkpoints and sink lag alerts, with MYSAFE_BOT_AUDIT_CHANNEL."""
+    if not settings.audit_channel:
+        return None, None
+    from app.slack.audit_channel import CheckpointPoster, LagPoster
+
+    return (
+        CheckpointPoster(client, channel=settings.audit_channel),
+        LagPoster(client, channel=settings.audit_channel, threshold=settings.audit_lag_alert),
     )
 
 
