@@ -77,7 +77,7 @@ class SlackFront:
     @property
     def jobs(self) -> Jobs:
         """Where this front's acks store their jobs."""
-        return self.deps.actions.intake.jobs
+        return self.deps.actions.durable.jobs
 
     def eligible(self, request_id: str, user: str, action: str) -> bool:
         """Whether `user` may decide on the request now (`decisions.eligible`): the passkey

@@ -25,7 +25,7 @@ from app.slack.approvers import Approvers
 from app.slack.home_tab import HomeTab
 from app.slack.listeners import actions, commands, events, views
 from app.slack.listeners.commands.mysafe import Commands
-from app.slack.listeners.durable import Intake
+from app.slack.listeners.durable import Durable
 from app.slack.respond import Responder
 from app.slack.review_cards import ReviewCards
 
@@ -56,22 +56,22 @@ class Deps:
         reviews: Reviews | None = None,
         reviewer: Reviewer | None = None,
     ) -> Deps:
-        intake = Intake(jobs, Responder(), client)
+        durable = Durable(jobs, Responder(), client)
         return cls(
-            commands=commands.Deps(services, engine, approvers, client, intake),
+            commands=commands.Deps(services, engine, approvers, client, durable),
             actions=actions.Deps(
                 services,
                 engine,
                 client,
                 approvers,
                 home,
-                intake,
+                durable,
                 revoker=revoker,
                 reviews=reviews,
                 review_cards=ReviewCards(client, reviews.store) if reviews is not None else None,
                 reviewer=reviewer,
             ),
-            views=views.Deps(services, engine, client, intake),
+            views=views.Deps(services, engine, client, durable),
             events=events.Deps(approvers, home),
         )
 

@@ -2,7 +2,7 @@
 
 The ack stores the job in Redis (`app.jobs`) and only then answers Slack; a consumer runs it
 later, in this process or another, and answers through the click's `response_url` (`Respond`)
-or a DM. `Intake` is what both need, and the same whether Bolt or the route's fast ack
+or a DM. `Durable` is what both need, and the same whether Bolt or the route's fast ack
 (`app.slack.intake`) took the request. When Redis cannot take the job, the person is told
 that nothing was done.
 """
@@ -27,7 +27,7 @@ UNAVAILABLE = "The bot's storage is unavailable right now; nothing was done. Try
 
 
 @dataclass(frozen=True)
-class Intake:
+class Durable:
     """The process's durable work, the answers' pool, and the Web API for DMs."""
 
     jobs: Jobs

@@ -68,7 +68,7 @@ def register(bolt: App, deps: Deps) -> None:
 
 def register_jobs(registry: Registry, deps: Deps) -> None:
     for button in BUTTONS:
-        deps.intake.on_job(registry, button.kind, button.job(deps))
+        deps.durable.on_job(registry, button.kind, button.job(deps))
 
 
 def _modal(deps: Deps, click: ModalClick) -> Callable[..., None]:

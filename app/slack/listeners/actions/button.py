@@ -27,7 +27,7 @@ class Button:
 
     def take(self, deps: Deps, body: dict[str, Any]) -> None:
         """The click's ack (empty): its job stored, or the person told nothing was done."""
-        deps.intake.take(self.kind, body)
+        deps.durable.take(self.kind, body)
 
     def listener(self, deps: Deps) -> Callable[..., None]:
         """Bolt's ack listener: store the job, then ack."""

@@ -15,7 +15,7 @@ from app.approvals.revokes import Revoker
 from app.services import Services
 from app.slack.approvers import Approvers
 from app.slack.home_tab import HomeTab
-from app.slack.listeners.durable import Intake, tell
+from app.slack.listeners.durable import Durable, tell
 from app.slack.review_cards import ReviewCards
 
 
@@ -26,7 +26,7 @@ class Deps:
     client: WebClient
     approvers: Approvers
     home: HomeTab
-    intake: Intake
+    durable: Durable
     revoker: Revoker | None = None
     reviews: Reviews | None = None
     review_cards: ReviewCards | None = None

@@ -22,4 +22,4 @@ def register(bolt: App, deps: Deps) -> Commands:
 
 
 def register_jobs(registry: Registry, deps: Deps) -> None:
-    deps.intake.on_job(registry, JOB, Commands(deps).work)
+    deps.durable.on_job(registry, JOB, Commands(deps).work)

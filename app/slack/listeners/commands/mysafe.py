@@ -20,7 +20,7 @@ from app.approvals.engine import Engine
 from app.ratelimit import RateLimiter
 from app.services import Services
 from app.slack.approvers import Approvers
-from app.slack.listeners.durable import UNAVAILABLE, Intake
+from app.slack.listeners.durable import UNAVAILABLE, Durable
 from app.slack.replies import (
     access_message,
     answer_errors,
@@ -53,7 +53,7 @@ class Deps:
     engine: Engine
     approvers: Approvers
     client: WebClient
-    intake: Intake
+    durable: Durable
 
 
 class Commands:
@@ -115,7 +115,7 @@ class Commands:
             return refused
         if isinstance(command, dispatch.INSTANT_COMMANDS):
             return self.instant(body, command)
-        if not self.deps.intake.store(JOB, body):
+        if not self.deps.durable.store(JOB, body):
             return UNAVAILABLE
         return working_on(body.get("text", ""))
 

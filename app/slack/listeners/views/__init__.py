@@ -23,7 +23,7 @@ def register(bolt: App, deps: Deps) -> None:
 
 def register_jobs(registry: Registry, deps: Deps) -> None:
     for callback_id, _ack, work in forms(Views(deps)):
-        deps.intake.on_job(registry, job_kind(callback_id), _on_view(work))
+        deps.durable.on_job(registry, job_kind(callback_id), _on_view(work))
 
 
 def _on_view(work: FormWork) -> Work:

@@ -30,7 +30,7 @@ from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
 from app.services import Services
 from app.slack import blocks
-from app.slack.listeners.durable import UNAVAILABLE, Intake
+from app.slack.listeners.durable import UNAVAILABLE, Durable
 from app.slack.replies import answer_errors
 from app.text import clip, inline
 
@@ -47,7 +47,7 @@ class Deps:
     services: Services
     engine: Engine
     client: WebClient
-    intake: Intake
+    durable: Durable
 
 
 def forms(views: Views) -> tuple[tuple[str, Ack, FormWork], ...]:
@@ -115,7 +115,7 @@ class Views:
         """Store the form's job, then ack with `answer`; with Redis down, keep the form open
         and say why (the person's typing is not lost)."""
         view = body["view"]
-        if self.deps.intake.store(job_kind(view["callback_id"]), body):
+        if self.deps.durable.store(job_kind(view["callback_id"]), body):
             ack(**answer)
             return
         field = next(iter(view["state"]["values"]), None)
