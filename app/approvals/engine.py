@@ -63,7 +63,14 @@ Standing = Callable[[str], str | None]
 
 
 class Engine:
-    def __init__(self, services: Services, *, listeners: list[Listener] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        listeners: list[Listener] | None = None,
+        standing: Standing | None = None,
+        hand_off: HandOff | None = None,
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
@@ -99,8 +106,8 @@ class Engine:
         )
         #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
-        #: Set by the assembly when a chat front can say who someone is (app.runtime).
-        self.standing: Standing | None = None
+        #: Given by the assembly when a chat front can say who someone is (app.runtime).
+        self.standing = standing
         #: The MySafe call of an approved request (app.approvals.applying).
         self.applier = Applier(
             store=self.store,
@@ -173,6 +180,7 @@ class Engine:
             new_lease=self._new_lease,
             apply=self.apply,
         )
+        self.sweeper.hand_off = hand_off
 
     # --- submit: app.approvals.submitting ------------------------------------------------------
 
@@ -342,7 +350,7 @@ class Engine:
 
     @property
     def hand_off(self) -> HandOff | None:
-        """Set by the assembly when durable work (app.slack.front's jobs) tells the listeners
+        """Given by the assembly when durable work (app.ops.expiry_jobs) tells the listeners
         of the sweep's expiries; None: the sweep tells them itself before it returns."""
         return self.sweeper.hand_off
 

@@ -50,7 +50,7 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
             yield Check("settings", False, str(problem), setting_fix(problem.variable))
         return
     yield Check("settings", True, "every setting is present and well-formed")
-    from app.slack.front import make_web_client
+    from app.slack.web_client import make_web_client
 
     runtime = build_runtime(settings, front=False)
     services = runtime.services

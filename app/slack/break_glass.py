@@ -5,7 +5,8 @@ A `BreakGlass` listener (app.approvals.break_glass): when a break-glass share is
 each channel of the rule's `notify`, a DM to each editor of the entry the bot knows in Slack,
 and a review card with *Justified* / *Not justified* to the rule's channel, mentioning its
 approvers. An unanswered review is posted to `escalate_to`; each verdict is posted under the
-card. The buttons are the front's (app.slack.front); the decision is the engine's `Reviewer`.
+card. The buttons are the front's (app.slack.listeners.actions); the decision is the engine's
+`Reviewer`.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ grantee with *Keep*, *Remove* and (for edit) *Reduce to view*, and *Keep all* fo
 decided line shows who decided, on every reviewer's card of that entry.
 
 Button values are `campaign line-id` (a line) or `campaign entry` (*Keep all*); the click is
-a durable job like Approve (`SlackFront`), which calls `app.approvals.review_campaigns` and
-then redraws the entry's cards here; as an engine listener, the cards are redrawn again when a
-removal's outcome comes in.
+a durable job like Approve (`app.slack.listeners.actions`), which calls
+`app.approvals.review_campaigns` and then redraws the entry's cards here; as an engine
+listener, the cards are redrawn again when a removal's outcome comes in.
 """
 
 from __future__ import annotations

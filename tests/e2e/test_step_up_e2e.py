@@ -168,7 +168,7 @@ def test_the_app_home_lists_a_persons_passkeys_and_removes_them(
 ) -> None:
     laptop = register(bot, user, slack, "UAPPROVER1")
     register(bot, user, slack, "UAPPROVER1")
-    bot.runtime.front.publish_home("UAPPROVER1")
+    bot.runtime.home.publish("UAPPROVER1")
     home = slack.wait_for(lambda: slack.calls_to("views.publish"))[-1]
     shown = [
         b
