@@ -19,6 +19,7 @@ import requests
 from app.approvals.break_glass import Reviewer
 from app.approvals.engine import Engine
 from app.approvals.review_campaigns import Reviews
+from app.approvals.review_sweep import ReviewSweeper
 from app.approvals.revokes import Revoker
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
@@ -64,6 +65,8 @@ class Runtime:
     sinks: tuple[SinkRunner, ...] = ()
     #: Break-glass reviews: verdicts (the Slack front's buttons) and deadlines (the worker).
     reviewer: Reviewer | None = None
+    #: Access reviews' schedules, start jobs, reminders and due dates (the worker runs it).
+    review_sweeper: ReviewSweeper | None = None
 
     def close(self) -> None:
         self.services.close()
@@ -104,6 +107,9 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             checkpointer=checkpointer(services),
             sinks=sink_runners(services),
             reviewer=reviewer,
+            review_sweeper=ReviewSweeper(
+                reviews, None, schedules=lambda: engine.policy.current.reviews
+            ),
         )
     from app.slack.approvers import Approvers
     from app.slack.break_glass import BreakGlassNotices
@@ -132,7 +138,8 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     home = HomeTab(engine, client, approvers, reviews=reviews)
     from app.slack.review_cards import ReviewCards
 
-    engine.listeners += [notifier, home, ReviewCards(client, reviews.store)]
+    review_cards = ReviewCards(client, reviews.store)
+    engine.listeners += [notifier, home, review_cards]
     revoker.listeners += [
         RevokeNotices(client, revoker.store, channel=settings.approval_channel),
         DriftNotices(client, channel=settings.approval_channel, audit_channel=settings.audit_channel),
@@ -174,6 +181,9 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         checkpointer=checkpointer(services, publish),
         sinks=sink_runners(services, alert),
         reviewer=reviewer,
+        review_sweeper=ReviewSweeper(
+            reviews, review_cards, schedules=lambda: engine.policy.current.reviews
+        ),
     )
 
 

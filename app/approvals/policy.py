@@ -39,6 +39,7 @@ from marshmallow import (
 from marshmallow import ValidationError as MarshmallowError
 
 from app.approvals.changes import Verb
+from app.approvals.review_schedules import ReviewSchedule, parse_reviews
 from app.durations import describe, parse_duration
 from app.errors import ConfigError, ValidationError
 from app.settings import NamesApprovers
@@ -227,15 +228,18 @@ class Policy:
     #: The file's `version:` (0: none given). Only a higher version takes over as the rules in
     #: force across the deployment (app.approvals.in_force).
     version: int = 0
+    #: Access review campaigns on a schedule, the file's `reviews:` (app.approvals.review_schedules).
+    reviews: tuple[ReviewSchedule, ...] = ()
 
     @property
     def digest(self) -> str:
         """`sha256:…` of the rules as this process applies them (the settings' defaults filled
         in, the built-in last rule included) and the version: equal digests decide alike."""
         rules = [dataclasses.asdict(rule) for rule in self.rules]
-        canonical = json.dumps(
-            {"version": self.version, "rules": rules}, sort_keys=True, default=sorted
-        )
+        document: dict[str, Any] = {"version": self.version, "rules": rules}
+        if self.reviews:
+            document["reviews"] = [dataclasses.asdict(r) for r in self.reviews]
+        canonical = json.dumps(document, sort_keys=True, default=sorted)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     def choose(self, subject: Subject) -> Choice:
@@ -414,13 +418,16 @@ def parse_policy(
         raise ConfigError(VARIABLE, f"{origin}: not valid YAML{where}") from None
     if not isinstance(document, dict):
         raise ConfigError(VARIABLE, f"{origin}: expected a mapping with a `rules:` list")
+    reviews = parse_reviews(document.pop("reviews", None), origin=origin)
     try:
         loaded = _PolicySchema().load(document)
     except MarshmallowError as error:
         raise ConfigError(VARIABLE, f"{origin}: {_first_problem(error.messages, document)}") from None
     rules = [_rule(data, defaults) for data in loaded["rules"]]
     _check_rules(rules, origin, strict=strict)
-    return Policy((*rules, defaults.rule("settings")), version=loaded.get("version", 0))
+    return Policy(
+        (*rules, defaults.rule("settings")), version=loaded.get("version", 0), reviews=reviews
+    )
 
 
 def _rule(data: Mapping[str, Any], defaults: Defaults) -> Rule:
