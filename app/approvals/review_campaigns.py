@@ -36,6 +36,7 @@ from app.approvals.review_creators import Creators
 from app.approvals.review_schedules import OnTimeout
 from app.approvals.review_tasks import LEASE, Due, ReviewTasks, Task
 from app.approvals.reviews import (
+    TIMEOUT,
     Campaign,
     CampaignState,
     Choice,
@@ -419,11 +420,12 @@ class Reviews:
 
     def report(self, name: str, *, record: bool = True, actor: str = "cli") -> Report:
         """Every line and its decision; with `record`, the digests go to the audit log."""
-        if self.store.campaign(name) is None:
+        campaign = self.store.campaign(name)
+        if campaign is None:
             raise ApprovalError(f"There is no review named {name}.")
         decisions = self.store.decisions(name)
         rows = tuple(jsonable(ln, decisions.get(ln.id)) for ln in self.store.lines(name))
-        totals = _totals(rows)
+        totals = {**_totals(rows), "escalated": campaign.escalated}
         text = io.StringIO()
         writer = csv.DictWriter(
             text, fieldnames=list(rows[0]) if rows else ["entry_id"], lineterminator="\n"
@@ -474,4 +476,5 @@ def _totals(rows: Sequence[dict[str, object]]) -> dict[str, int]:
         "reduced": results.count("reduced"),
         "pending": results.count("pending"),
         "drift": sum(r.startswith("drift") for r in results),
+        "timed_out": sum(r["decided_by"] == TIMEOUT for r in rows),
     }

@@ -166,15 +166,16 @@ class ReviewCards:
         are still sent."""
         posted, failed = 0, []
         sent = self.store.card_keys(campaign.name)
+        decisions = self.store.decisions(campaign.name)  # an escalation's cards show them
         for entry, entry_lines in by_entry(lines).items():
             parts = pages(entry_lines)
-            for reviewer in entry_lines[0].reviewers:
+            for reviewer in dict.fromkeys(r for ln in entry_lines for r in ln.reviewers):
                 if to is not None and reviewer not in to:
                     continue
                 for page, part in enumerate(parts, start=1):
                     if f"{reviewer}|{entry}|{page}" in sent:
                         continue
-                    fallback, found = card(campaign, part, {}, page=page, of=len(parts))
+                    fallback, found = card(campaign, part, decisions, page=page, of=len(parts))
                     try:
                         answer = self.client.chat_postMessage(
                             channel=reviewer, text=fallback, blocks=found
