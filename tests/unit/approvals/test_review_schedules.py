@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,19 @@ def test_each_period_has_one_campaign_name_that_every_worker_computes_alike() ->
     assert first == schedule.period(thursday + 7 * 86400 - 1)
     assert first.campaign == "q-20261203"
     assert schedule.period(thursday + 7 * 86400).campaign == "q-20261210"
+
+
+def test_the_example_policys_commented_reviews_load_once_uncommented() -> None:
+    text = (Path(__file__).parents[3] / "deploy" / "policy.example.yml").read_text()
+    start = text.index("# reviews:")
+    uncommented = text[:start] + "".join(
+        line[2:] if line.startswith("# ") else line for line in text[start:].splitlines(True)
+    )
+    quarterly, yearly = parse_policy(uncommented, DEFAULTS).reviews
+    assert (quarterly.name, quarterly.on_timeout, quarterly.escalate_to) == (
+        "quarterly-prod",
+        OnTimeout.ESCALATE,
+        ("U0SECLEAD",),
+    )
+    assert (yearly.every, yearly.on_timeout) == (365 * 86400, OnTimeout.REVOKE)
+    assert parse_policy(text, DEFAULTS).reviews == ()  # commented out, as shipped
