@@ -95,7 +95,9 @@ def status(name: str | None) -> int:
     runtime = _runtime()
     try:
         assert runtime.reviews is not None  # every runtime has them
-        names = [name] if name else runtime.reviews.store.names()
+        store = runtime.reviews.store
+        # A name whose start died before its campaign was made (or long expired) is skipped.
+        names = [name] if name else [n for n in store.names() if store.campaign(n) is not None]
         for one in names:
             found = runtime.reviews.status(one)
             counts = ", ".join(

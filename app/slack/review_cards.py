@@ -150,6 +150,26 @@ def home_blocks(waiting: Sequence[Waiting]) -> list[Block]:
     return found
 
 
+def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list[Block]]:
+    """A reviewer's reminder: what still waits for them, by when, and what the due date does
+    to what they leave undecided."""
+    said = f"{lines} line{'s' if lines != 1 else ''} on {entries} "
+    said += "entries" if entries != 1 else "entry"
+    if campaign.on_timeout == "revoke":
+        ahead = "Access nobody decides on by then is removed."
+    elif campaign.on_timeout == "escalate":
+        people = ", ".join(f"<@{who}>" for who in campaign.escalate_to)
+        ahead = f"What nobody decides by then goes to {people}."
+    else:
+        ahead = "Access nobody decides on by then is kept, marked not reviewed."
+    message = (
+        f"Reminder: access review *{text.inline(campaign.name)}* has {said} waiting for your "
+        f"decision, due {date(campaign.due)}. {ahead} Your cards are in your messages with "
+        "the bot."
+    )
+    return text.plain(message), [_section(message)]
+
+
 class ReviewCards:
     """Posts each reviewer's cards and redraws an entry's cards after a decision."""
 
@@ -189,25 +209,11 @@ class ReviewCards:
         return Posted(posted, tuple(failed))
 
     def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> None:
-        """A DM: what still waits for `reviewer`, and what the due date does to it."""
-        said = (
-            f"{lines} line{'s' if lines != 1 else ''} on {entries} entr{'ies' if entries != 1 else 'y'}"
-        )
-        ahead = {
-            "revoke": "Access nobody decides on by then is removed.",
-            "escalate": "What nobody decides by then goes to "
-            + ", ".join(f"<@{t}>" for t in campaign.escalate_to)
-            + ".",
-        }.get(campaign.on_timeout, "Access nobody decides on by then is kept, marked not reviewed.")
-        message = (
-            f"Reminder: access review *{text.inline(campaign.name)}* has {said} waiting for your "
-            f"decision, due {date(campaign.due)}. {ahead} Your cards are in your messages with the bot."
-        )
+        """A DM: what still waits for `reviewer` (see `reminder`)."""
+        fallback, found = reminder(campaign, lines=lines, entries=entries)
         try:
-            self.client.chat_postMessage(
-                channel=reviewer, text=text.plain(message), blocks=[_section(message)]
-            )
-        except SlackApiError as error:
+            self.client.chat_postMessage(channel=reviewer, text=fallback, blocks=found)
+        except SlackApiError as error:  # the next interval reminds them again
             log.warning(
                 "review reminder not sent",
                 extra={"event": "review.remind_failed", "error": error.response.get("error", "")},
