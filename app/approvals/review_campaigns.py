@@ -258,11 +258,11 @@ class Reviews:
 
     def keep_all(self, name: str, entry: str, reviewer: str) -> list[Outcome]:
         """Keep every undecided line of one entry that still shows as the card showed it."""
-        lines = [ln for ln in self.store.lines(name) if ln.entry == entry and reviewer in ln.reviewers]
+        lines = [ln for ln in self.store.entry_lines(name, entry) if reviewer in ln.reviewers]
         if not lines:
             raise ApprovalError("You are not a reviewer of that entry in this campaign.")
         current = rights(self.engine.client_for(reviewer).read(lines[0].kind, lines[0].identifier))
-        decided = self.store.decisions(name)
+        decided = self.store.decisions_of(name, [ln.id for ln in lines])
         outcomes = []
         for ln in lines:
             shown = current.get((ln.field, ln.name.casefold()))
@@ -353,7 +353,7 @@ class Reviews:
             self.store.undo(name, line, decided, self.counted([line])[line.id])  # open again
             raise
         self.store.outcome(name, line.id, request.id)
-        return self.store.decisions(name).get(line.id, decided)
+        return self.store.decisions_of(name, [line.id]).get(line.id, decided)
 
     # --- outcomes of removals (an engine listener) --------------------------------------------
 

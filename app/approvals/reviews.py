@@ -340,14 +340,27 @@ class ReviewStore:
     def decisions(self, name: str) -> dict[str, Decided]:
         """Each decided line, with its removal's request and outcome when there is one."""
         found = self.redis.hgetall(self.decisions_key(name))
-        outcomes = {k: json.loads(v) for k, v in self.redis.hgetall(self.outcomes_key(name)).items()}
-        decided = {k: Decided.loads(v) for k, v in found.items()}
-        for key, filed in outcomes.items():
-            if key in decided:
-                decided[key] = replace(
-                    decided[key], request=filed["request"], result=filed["result"] or "pending"
-                )
-        return decided
+        return _merged(found, self.redis.hgetall(self.outcomes_key(name)))
+
+    def decisions_of(self, name: str, lines: Sequence[str]) -> dict[str, Decided]:
+        """`decisions`, of these lines only (a click reads its entry's, not the campaign's)."""
+        if not lines:
+            return {}
+        found = self.redis.hmget(self.decisions_key(name), lines)
+        filed = self.redis.hmget(self.outcomes_key(name), lines)
+        return _merged(
+            {k: v for k, v in zip(lines, found, strict=True) if v},
+            {k: v for k, v in zip(lines, filed, strict=True) if v},
+        )
+
+    def entry_lines(self, name: str, entry: str) -> list[Line]:
+        """The lines of one entry (`password:312`), found by their ids' prefix in Redis."""
+        match = f"{entry}:*"  # kinds and numbers: no glob character to escape
+        found = [
+            Line.loads(text)
+            for _, text in self.redis.hscan_iter(self.lines_key(name), match=match, count=1000)
+        ]
+        return sorted(found, key=lambda ln: (ln.field, ln.name))
 
     def decide(self, name: str, line: Line, decided: Decided, counted: Sequence[str]) -> Claim:
         """Claim `line` for `decided`, and count it decided for the `counted` reviewers."""
@@ -414,6 +427,18 @@ class ReviewStore:
                 channel, ts = where.split(" ")
                 found.append((reviewer, int(page), channel, ts))
         return sorted(found)
+
+
+def _merged(found: Mapping[str, str], outcomes: Mapping[str, str]) -> dict[str, Decided]:
+    """Decisions (JSON) with the removals' requests and outcomes filed beside them."""
+    decided = {k: Decided.loads(v) for k, v in found.items()}
+    for key, text in outcomes.items():
+        filed = json.loads(text)
+        if key in decided:
+            decided[key] = replace(
+                decided[key], request=filed["request"], result=filed["result"] or "pending"
+            )
+    return decided
 
 
 def open_index(lines: Iterable[Line], counted: Mapping[str, Sequence[str]]) -> dict[str, int]:

@@ -234,8 +234,8 @@ class ReviewCards:
 
     def redraw(self, campaign: Campaign, entry: str) -> None:
         """Every reviewer's card of `entry`, as the decisions stand now."""
-        lines = [ln for ln in self.store.lines(campaign.name) if ln.entry == entry]
-        decisions = self.store.decisions(campaign.name)
+        lines = self.store.entry_lines(campaign.name, entry)
+        decisions = self.store.decisions_of(campaign.name, [ln.id for ln in lines])
         parts = pages(lines)
         for _reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
             if page > len(parts):
