@@ -19,7 +19,7 @@ import requests
 from app.approvals.break_glass import Reviewer
 from app.approvals.engine import Engine
 from app.approvals.review_campaigns import Reviews
-from app.approvals.review_sweep import ReviewSweeper
+from app.approvals.review_sweep import ReviewSweeper, schedules_in_force
 from app.approvals.revokes import Revoker
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
@@ -107,9 +107,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             checkpointer=checkpointer(services),
             sinks=sink_runners(services),
             reviewer=reviewer,
-            review_sweeper=ReviewSweeper(
-                reviews, None, schedules=lambda: engine.policy.current.reviews
-            ),
+            review_sweeper=ReviewSweeper(reviews, None, schedules=schedules_in_force(engine)),
         )
     from app.slack.approvers import Approvers
     from app.slack.break_glass import BreakGlassNotices
@@ -181,9 +179,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         checkpointer=checkpointer(services, publish),
         sinks=sink_runners(services, alert),
         reviewer=reviewer,
-        review_sweeper=ReviewSweeper(
-            reviews, review_cards, schedules=lambda: engine.policy.current.reviews
-        ),
+        review_sweeper=ReviewSweeper(reviews, review_cards, schedules=schedules_in_force(engine)),
     )
 
 

@@ -28,6 +28,7 @@ from typing import Protocol
 
 import redis
 
+from app.approvals.engine import Engine
 from app.approvals.review_campaigns import Reviews, new_campaign
 from app.approvals.review_due import DueDate
 from app.approvals.review_schedules import ReviewSchedule
@@ -59,6 +60,20 @@ class ReviewFront(Protocol):
 
     def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> None:
         """Tell `reviewer` what still waits for them."""
+
+
+def schedules_in_force(engine: Engine) -> Callable[[], Sequence[ReviewSchedule]]:
+    """The policy's `reviews:`, only while this process's policy is the one in force across
+    the deployment (app.approvals.in_force): a process left with an older file, whose rules
+    decide nothing, begins no campaign from its older schedules either."""
+
+    def schedules() -> Sequence[ReviewSchedule]:
+        policy = engine.policy.current
+        if not policy.reviews or engine.in_force.not_in_force(publish=False) is not None:
+            return ()
+        return policy.reviews
+
+    return schedules
 
 
 @dataclass(frozen=True)

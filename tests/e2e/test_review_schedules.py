@@ -27,6 +27,7 @@ from app.errors import ApprovalError
 from app.mysafe.models import Kind
 from app.runtime import build_runtime
 from app.sandbox.emulator import Emulator
+from app.settings import Settings
 from tests.e2e.test_review_campaign import buttons, line
 from tests.e2e.test_slack_verbs import dms_to, readable
 from tests.support.deployed import CLI
@@ -388,3 +389,20 @@ def test_the_entrys_creator_through_the_bot_reviews_it_even_without_edit(
         "erin": ("UALICE", "UERIN"),
     }
     eventually(lambda: reviews.store.waiting("Q1", "UERIN") == (1, 1), 5, "erin counted for bobm only")
+
+
+def test_a_process_whose_policy_is_out_of_date_begins_no_scheduled_campaign(
+    scheduled: Bot, prod: int, slack_env: dict[str, str], tmp_path: Path, redis
+) -> None:
+    """Another process put version 2 of the policy (without these schedules) in force."""
+    newer = tmp_path / "newer.yml"
+    newer.write_text("version: 2\n" + POLICY)
+    settings = Settings.from_env({**slack_env, "MYSAFE_BOT_POLICY": str(newer)}, dotenv=None)
+    other = build_runtime(settings, redis=redis, front=False)
+    try:
+        other.engine.in_force.announce()
+        assert sweeper(scheduled).schedule(timestamp()) == []
+        assert scheduled.runtime.reviews is not None
+        assert scheduled.runtime.reviews.store.names() == []
+    finally:
+        other.close()
