@@ -58,8 +58,9 @@ class ReviewFront(Protocol):
     ) -> Posted:
         """Each reviewer (of `to`, when given) a card per entry, skipping cards sent before."""
 
-    def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> None:
-        """Tell `reviewer` what still waits for them."""
+    def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> str:
+        """Tell `reviewer` what still waits for them; the chat's error when it refuses ("":
+        sent)."""
 
 
 def schedules_in_force(engine: Engine) -> Callable[[], Sequence[ReviewSchedule]]:
@@ -171,7 +172,7 @@ class ReviewSweeper:
         if not self.store.flag(name, "cards_done"):
             if self.front is not None:
                 posted = self.front.post(campaign, lines)
-                self._left(campaign, lines, posted)
+                self._left(campaign, lines, {r for r, _, said in posted.failed if said in LEFT})
             self.store.mark(name, cards_done="1")
             self.reviews.engine.audit.record(
                 "review.cards_sent",
@@ -183,10 +184,12 @@ class ReviewSweeper:
         self.tasks.done(Due(Task.START, name))
         return Started(campaign, lines, posted)
 
-    def _left(self, campaign: Campaign, lines: Sequence[Line], posted: Posted) -> None:
-        """Reviewers who left Slack: their lines go to `escalate_to` at once, when there is one."""
-        gone = {reviewer for reviewer, _, said in posted.failed if said in LEFT}
-        mine = [ln for ln in lines if gone & set(ln.reviewers)]
+    def _left(self, campaign: Campaign, lines: Sequence[Line], gone: set[str]) -> None:
+        """Reviewers who left Slack: their undecided lines go to `escalate_to` at once, when
+        there is one."""
+        theirs = [ln for ln in lines if gone & set(ln.reviewers)]
+        decided = self.store.decisions_of(campaign.name, [ln.id for ln in theirs])
+        mine = [ln for ln in theirs if ln.id not in decided]
         if not mine or not campaign.escalate_to:
             return
         for target in campaign.escalate_to:
@@ -226,7 +229,10 @@ class ReviewSweeper:
             if self.front is None or not self.store.remind_once(name, reviewer, interval, every):
                 continue
             lines, entries = self.store.waiting(name, reviewer)
-            self.front.remind(campaign, reviewer, lines=lines, entries=entries)
+            said = self.front.remind(campaign, reviewer, lines=lines, entries=entries)
+            if said in LEFT:  # they left Slack: their lines go to escalate_to now
+                self._left(campaign, self.store.lines(name), {reviewer})
+                continue
             sent += 1
         following = campaign.started + (interval + 1) * every
         if following < campaign.due:

@@ -208,16 +208,19 @@ class ReviewCards:
                     posted += 1
         return Posted(posted, tuple(failed))
 
-    def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> None:
-        """A DM: what still waits for `reviewer` (see `reminder`)."""
+    def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> str:
+        """A DM: what still waits for `reviewer` (see `reminder`); Slack's error when it
+        refuses it ("" when sent)."""
         fallback, found = reminder(campaign, lines=lines, entries=entries)
         try:
             self.client.chat_postMessage(channel=reviewer, text=fallback, blocks=found)
         except SlackApiError as error:  # the next interval reminds them again
+            said = str(error.response.get("error", ""))
             log.warning(
-                "review reminder not sent",
-                extra={"event": "review.remind_failed", "error": error.response.get("error", "")},
+                "review reminder not sent", extra={"event": "review.remind_failed", "error": said}
             )
+            return said or "refused"
+        return ""
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         """An engine listener: a removal's or reduction's outcome (filed on its line by

@@ -406,3 +406,63 @@ def test_a_process_whose_policy_is_out_of_date_begins_no_scheduled_campaign(
         assert scheduled.runtime.reviews.store.names() == []
     finally:
         other.close()
+
+
+def test_a_reviewer_who_left_slack_has_their_lines_escalated_at_once(
+    bot: Bot,
+    prod: int,
+    slack: SlackFake,
+    slack_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """alices' card is refused (she left Slack): her lines go to UBOSS at the start, not at
+    the due date; dave's reminder is refused later: his undecided line goes too."""
+    slack.fail("chat.postMessage", error="user_not_found")  # the first card: alices'
+    cli_start(
+        monkeypatch,
+        slack_env,
+        "--on-timeout",
+        "escalate",
+        "--escalate-to",
+        "UBOSS",
+        "--remind-every",
+        "1d",
+        "--wait",
+    )
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    assert cards(slack) == {"UALICE": 1, "UDAVE": 1, "UBOSS": 1}  # alices': refused
+    assert reviews.store.waiting("Q1", "UBOSS") == (3, 1)
+    assert [r.facts["to"] for r in bot.engine.audit.read() if r.event == "review.escalated"] == [
+        "UBOSS"
+    ]
+
+
+def test_reviewers_whose_reminders_slack_refuses_have_their_undecided_lines_escalated(
+    bot: Bot,
+    prod: int,
+    slack: SlackFake,
+    slack_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli_start(
+        monkeypatch,
+        slack_env,
+        "--on-timeout",
+        "escalate",
+        "--escalate-to",
+        "UBOSS",
+        "--remind-every",
+        "1d",
+        "--wait",
+    )
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    reviews.keep_all("Q1", f"password:{prod}", "UDAVE")  # bobm and carol: only alices waits
+    assert reviews.store.waiting("Q1", "UBOSS") == (0, 0)
+    campaign = reviews.store.campaign("Q1")
+    assert campaign is not None
+    slack.fail("chat.postMessage", error="account_inactive")  # alices' reminder
+    assert sweeper(bot).remind("Q1", now=campaign.started + DAY + 1) == 0
+    assert reviews.store.waiting("Q1", "UBOSS") == (1, 1)  # dave's line, not the kept ones
+    assert cards(slack) == {"UALICE": 1, "UDAVE": 1, "UBOSS": 1}
