@@ -29,7 +29,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
-from app.durations import parse_duration
+from app.durations import describe, parse_duration
 from app.errors import ConfigError
 
 #: The setting that names the policy file (app.approvals.policy.VARIABLE).
@@ -63,6 +63,17 @@ class ReviewSchedule:
     on_timeout: OnTimeout = OnTimeout.KEEP
     escalate_to: tuple[str, ...] = ()
     remind_every: int = DEFAULT_REMIND_EVERY
+
+    def summary(self) -> str:
+        """One line for `mysafe-bot policy check`."""
+        parts = [f"{self.name}: every {describe(self.every)}, due {describe(self.due)}"]
+        parts += [f"tags [{', '.join(self.tags)}]"] if self.tags else []
+        parts += [f"kinds [{', '.join(self.kinds)}]"] if self.kinds else []
+        parts.append(f"reminders every {describe(self.remind_every)}")
+        timeout = f"on timeout {self.on_timeout.value}"
+        if self.escalate_to:
+            timeout += f" to [{', '.join(self.escalate_to)}]"
+        return "; ".join([*parts, timeout])
 
     def period(self, now: float) -> Period:
         """The period `now` falls in."""

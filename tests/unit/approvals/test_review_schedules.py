@@ -11,6 +11,7 @@ import pytest
 
 from app.approvals.policy import Defaults, parse_policy
 from app.approvals.review_schedules import OnTimeout
+from app.cli import main
 from app.errors import ConfigError
 
 DEFAULTS = Defaults(approvals=1, approvers=frozenset({"UAPPROVER1"}), channel="C0APPROVALS")
@@ -133,3 +134,19 @@ def test_the_example_policys_commented_reviews_load_once_uncommented() -> None:
     )
     assert (yearly.every, yearly.on_timeout) == (365 * 86400, OnTimeout.REVOKE)
     assert parse_policy(text, DEFAULTS).reviews == ()  # commented out, as shipped
+
+
+def test_policy_check_lists_the_schedules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text(
+        policy("""
+        reviews:
+          - {name: quarterly-prod, every: 90d, due: 14d, tags: [prod], on_timeout: escalate,
+             escalate_to: [U0SECLEAD]}
+        """)
+    )
+    assert main(["policy", "check", str(path)]) == 0
+    assert (
+        "  review quarterly-prod: every 90 days, due 14 days; tags [prod]; reminders every 2 days; "
+        "on timeout escalate to [U0SECLEAD]\n"
+    ) in capsys.readouterr().out
