@@ -37,6 +37,8 @@ class Settled:
     revoked: int = 0
     escalated: int = 0
     failed: int = 0
+    #: Entries (`password:312`) whose lines the due date decided: their cards are redrawn.
+    entries: tuple[str, ...] = ()
 
 
 class DueDate:
@@ -78,7 +80,7 @@ class DueDate:
         kept = 0
         for line in lines:
             kept += self._keep(campaign.name, line, counted[line.id])
-        return Settled(kept=kept)
+        return Settled(kept=kept, entries=_entries(lines))
 
     def _keep(self, name: str, line: Line, counted: Sequence[str]) -> int:
         claim = self.store.decide(name, line, Decided(Choice.KEEP, TIMEOUT, timestamp()), counted)
@@ -133,7 +135,7 @@ class DueDate:
                 decision=Choice.REMOVE.value,
                 request=filed.request,
             )
-        return Settled(kept=kept, revoked=revoked, failed=failed)
+        return Settled(kept=kept, revoked=revoked, failed=failed, entries=_entries([*lines, *unfiled]))
 
     def escalate(self, campaign: Campaign, send: Callable[[Campaign, Sequence[Line]], None]) -> Settled:
         lines, _ = self._open(campaign)
@@ -147,3 +149,7 @@ class DueDate:
         shown = [ln for ln in self.store.lines(campaign.name) if ln.entry in entries]
         send(campaign, shown)
         return Settled(escalated=len(lines))
+
+
+def _entries(lines: Sequence[Line]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(ln.entry for ln in lines))

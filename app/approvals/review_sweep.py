@@ -62,6 +62,9 @@ class ReviewFront(Protocol):
         """Tell `reviewer` what still waits for them; the chat's error when it refuses ("":
         sent)."""
 
+    def redraw(self, campaign: Campaign, entry: str) -> None:
+        """Every reviewer's card of `entry`, as the decisions stand now."""
+
 
 def schedules_in_force(engine: Engine) -> Callable[[], Sequence[ReviewSchedule]]:
     """The policy's `reviews:`, only while this process's policy is the one in force across
@@ -244,5 +247,8 @@ class ReviewSweeper:
     def time_out(self, name: str) -> None:
         campaign = self.store.campaign(name)
         if campaign is not None:
-            self.due_date.run(campaign, escalate=self._escalate)
+            settled = self.due_date.run(campaign, escalate=self._escalate)
+            front = self.front
+            for entry in settled.entries if front is not None else ():
+                front.redraw(campaign, entry)
         self.tasks.done(Due(Task.TIMEOUT, name))

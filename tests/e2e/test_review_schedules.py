@@ -282,6 +282,7 @@ def test_the_index_counts_each_reviewers_undecided_lines_and_reminds_once_per_in
 def test_on_timeout_keep_records_the_undecided_lines_as_not_reviewed_kept(
     bot: Bot,
     prod: int,
+    slack: SlackFake,
     slack_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -304,6 +305,9 @@ def test_on_timeout_keep_records_the_undecided_lines_as_not_reviewed_kept(
     )
     ended = reviews.store.campaign("Q1")
     assert ended is not None and ended.state is CampaignState.ENDED
+    redrawn = [readable(c) for c in slack.calls_to("chat.update")]
+    assert len(redrawn) == 2  # both reviewers' cards
+    assert all("*carol* (view): not reviewed, kept at the due date" in r for r in redrawn)
     with pytest.raises(ApprovalError, match="not running"):
         reviews.decide("Q1", line(prod, "dave"), "UALICE", Choice.REMOVE)
 
