@@ -248,7 +248,7 @@ class ReviewSweeper:
         campaign = self.store.campaign(name)
         if campaign is not None:
             settled = self.due_date.run(campaign, escalate=self._escalate)
-            front = self.front
-            for entry in settled.entries if front is not None else ():
-                front.redraw(campaign, entry)
+            if self.front is not None:
+                for entry in settled.entries:
+                    self.front.redraw(campaign, entry)
         self.tasks.done(Due(Task.TIMEOUT, name))
