@@ -132,6 +132,21 @@ def _add_review(commands: argparse._SubParsersAction) -> None:
         "--tags", default="", help="only entries with one of these tags (comma-separated)"
     )
     start.add_argument("--kinds", default="", help="password,secret (default both)")
+    start.add_argument(
+        "--on-timeout",
+        default="keep",
+        choices=("keep", "revoke", "escalate"),
+        help="what the due date does to undecided lines (default keep)",
+    )
+    start.add_argument("--escalate-to", default="", help="Slack user IDs, with --on-timeout escalate")
+    start.add_argument(
+        "--remind-every", default="2d", help="reminders to reviewers (default 2d; 0: none)"
+    )
+    start.add_argument(
+        "--wait",
+        action="store_true",
+        help="run the start here and print its counts (else a worker does)",
+    )
     start.set_defaults(handler=_review_start)
     status = verbs.add_parser("status", help="progress of one campaign, or of all")
     status.add_argument("name", nargs="?", default=None)
@@ -502,7 +517,16 @@ def _access(args: argparse.Namespace) -> int:
 def _review_start(args: argparse.Namespace) -> int:
     from app.ops.review_commands import start
 
-    return start(name=args.name, due=args.due, tags=_listed(args.tags), kinds=_listed(args.kinds))
+    return start(
+        name=args.name,
+        due=args.due,
+        tags=_listed(args.tags),
+        kinds=_listed(args.kinds),
+        on_timeout=args.on_timeout,
+        escalate_to=_listed(args.escalate_to),
+        remind_every=args.remind_every,
+        wait=args.wait,
+    )
 
 
 def _listed(text: str) -> list[str]:

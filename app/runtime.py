@@ -21,6 +21,7 @@ from app.approvals.break_glass_reviewer import Reviewer
 from app.approvals.engine import Engine
 from app.approvals.policy import load_policy
 from app.approvals.review_campaigns import Reviews
+from app.approvals.review_sweep import ReviewSweeper, schedules_in_force
 from app.approvals.revoker import Revoker
 from app.approvals.rules import Defaults, Policy, default_policy
 from app.audit.checkpointer import Checkpointer
@@ -90,6 +91,8 @@ class Runtime:
     sinks: tuple[SinkRunner, ...] = ()
     #: Break-glass reviews: verdicts (the Slack front's buttons) and deadlines (the worker).
     reviewer: Reviewer | None = None
+    #: Access reviews' schedules, start jobs, reminders and due dates (the worker runs it).
+    review_sweeper: ReviewSweeper | None = None
 
     def close(self) -> None:
         self.services.close()
@@ -188,7 +191,8 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
         gains_access=engine.gains_access,
     )
     home = HomeTab(engine, client, approvers, reviews=reviews)
-    engine.listeners += [notifier, home, ReviewCards(client, reviews.store)]
+    review_cards = ReviewCards(client, reviews.store)
+    engine.listeners += [notifier, home, review_cards]
     revoker = engine.new_revoker(
         listeners=[
             RevokeNotices(client, engine.revokes, channel=settings.approval_channel),
@@ -233,6 +237,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
         checkpointer=checkpointer(services, publish),
         sinks=sink_runners(services, alert),
         reviewer=reviewer,
+        review_sweeper=ReviewSweeper(reviews, review_cards, schedules=schedules_in_force(engine)),
     )
 
 
@@ -276,6 +281,7 @@ def _without_slack(services: Services) -> Runtime:
         checkpointer=checkpointer(services),
         sinks=sink_runners(services),
         reviewer=Reviewer(engine, revoker),
+        review_sweeper=ReviewSweeper(reviews, None, schedules=schedules_in_force(engine)),
     )
 
 

@@ -43,7 +43,7 @@ from app.approvals.store import ApprovalStore
 from app.mysafe.models import Kind, UserShare
 from app.ops.serve import gunicorn_options
 from app.services import Services
-from benchmarks import durable, harness, spy, wrk_load
+from benchmarks import durable, harness, review_campaign, spy, wrk_load
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture
 from benchmarks.loadgen import ConnectionClient
 from tests.support import processes
@@ -1226,6 +1226,9 @@ def main(argv: list[str] | None = None) -> int:
                 revokes = 1_000 if args.quick else 10_000
                 log(f"revokes: {revokes:,} due time-bound shares, Revoker.sweep(now=far future)")
                 rows.append(revoke_rows(bench, env, services, fixture, revokes))
+                review_lines = 2_000 if args.quick else 10_000
+                log(f"review campaign: {review_lines:,} lines, started, then every line decided")
+                rows += [Row(*r) for r in review_campaign.rows(bench, env, lines=review_lines)]
                 rows.append(job_bytes_row(services))
                 rows += answers(bench, url, fixture, answer_total)
                 log(

@@ -22,6 +22,7 @@ from marshmallow import (
 from marshmallow import ValidationError as MarshmallowError
 
 from app.approvals.changes import Verb
+from app.approvals.review_schedules import parse_reviews
 from app.approvals.rules import (
     DEFAULT_STEP_UP_MAX_AGE,
     STEP_UP_METHODS,
@@ -184,13 +185,16 @@ def parse_policy(
         raise ConfigError(VARIABLE, f"{origin}: not valid YAML{where}") from None
     if not isinstance(document, dict):
         raise ConfigError(VARIABLE, f"{origin}: expected a mapping with a `rules:` list")
+    reviews = parse_reviews(document.pop("reviews", None), origin=origin)
     try:
         loaded = _PolicySchema().load(document)
     except MarshmallowError as error:
         raise ConfigError(VARIABLE, f"{origin}: {_first_problem(error.messages, document)}") from None
     rules = [_rule(data, defaults) for data in loaded["rules"]]
     _check_rules(rules, origin, strict=strict)
-    return Policy((*rules, defaults.rule("settings")), version=loaded.get("version", 0))
+    return Policy(
+        (*rules, defaults.rule("settings")), version=loaded.get("version", 0), reviews=reviews
+    )
 
 
 def _rule(data: Mapping[str, Any], defaults: Defaults) -> Rule:

@@ -15,8 +15,9 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from app.approvals.review_schedules import ReviewSchedule
 from app.durations import describe
 from app.errors import ValidationError
 from app.settings import NamesApprovers
@@ -189,15 +190,18 @@ class Policy:
     #: The file's `version:` (0: none given). Only a higher version takes over as the rules in
     #: force across the deployment (app.approvals.in_force).
     version: int = 0
+    #: Access review campaigns on a schedule, the file's `reviews:` (app.approvals.review_schedules).
+    reviews: tuple[ReviewSchedule, ...] = ()
 
     @property
     def digest(self) -> str:
         """`sha256:…` of the rules as this process applies them (the settings' defaults filled
         in, the built-in last rule included) and the version: equal digests decide alike."""
         rules = [dataclasses.asdict(rule) for rule in self.rules]
-        canonical = json.dumps(
-            {"version": self.version, "rules": rules}, sort_keys=True, default=sorted
-        )
+        document: dict[str, Any] = {"version": self.version, "rules": rules}
+        if self.reviews:
+            document["reviews"] = [dataclasses.asdict(r) for r in self.reviews]
+        canonical = json.dumps(document, sort_keys=True, default=sorted)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     def choose(self, subject: Subject) -> Choice:

@@ -26,6 +26,8 @@ def check(file: str | None) -> int:
     print(f"{path}: OK, {len(policy.rules) - 1} rule(s), then the built-in `settings` rule")
     for position, rule in enumerate(policy.rules, start=1):
         print(f"  {position}. {rule.name}: {_conditions(rule)} -> {rule.summary()}")
+    for schedule in policy.reviews:  # access reviews on a schedule (app.approvals.review_schedules)
+        print(f"  review {schedule.summary()}")
     # What a deployment tells policies apart by (app.approvals.in_force).
     print(f"version {policy.version}, digest {policy.digest}")
     return 0

@@ -242,6 +242,8 @@ def sweep(runtime: Runtime, stop: threading.Event | None = None) -> int:
             handled += runtime.revoker.sweep(stopping=stopping)
         if runtime.reviewer is not None:
             handled += runtime.reviewer.sweep(stopping=stopping)
+        if runtime.review_sweeper is not None:
+            handled += runtime.review_sweeper.sweep(stopping=stopping)
         return handled
     except redis.RedisError as error:
         log.warning(

@@ -11,8 +11,7 @@ listener, the cards are redrawn again when a removal's outcome comes in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -22,7 +21,17 @@ from app import text
 from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import named
 from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
-from app.approvals.reviews import Campaign, Choice, Decided, Line, ReviewStore, by_entry, line_id
+from app.approvals.review_sweep import Posted
+from app.approvals.reviews import (
+    TIMEOUT,
+    Campaign,
+    Choice,
+    Decided,
+    Line,
+    ReviewStore,
+    by_entry,
+    line_id,
+)
 from app.slack.blocks import date
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,8 @@ def card(
     )
     if of > 1:
         head += f" (part {page} of {of})"
+    if campaign.on_timeout == "revoke":
+        head += " Lines nobody decides by then are removed."
     found: list[Block] = [_section(head)]
     open_lines = 0
     for line in lines:
@@ -84,13 +95,16 @@ def _line_text(line: Line, decided: Decided | None) -> str:
     shown = f"*{text.inline(who)}* ({line.right})"
     if decided is None:
         return shown
+    by = "the due date" if decided.by == TIMEOUT else f"<@{decided.by}>"
+    if decided.choice is Choice.KEEP and decided.by == TIMEOUT:
+        return f"{shown}: not reviewed, kept at the due date"
     if decided.choice is Choice.KEEP:
-        return f"{shown}: ✅ kept by <@{decided.by}> {date(decided.at)}"
+        return f"{shown}: ✅ kept by {by} {date(decided.at)}"
     request = f" as `{decided.request}`" if decided.request else ""
     result = f" — {text.inline(decided.result)}" if decided.result else ""
     asked = "reduction to view" if decided.choice is Choice.REDUCE else "removal"
     mark = "↓" if decided.choice is Choice.REDUCE else "🗑"
-    return f"{shown}: {mark} {asked} asked by <@{decided.by}>{request}{result}"
+    return f"{shown}: {mark} {asked} asked by {by}{request}{result}"
 
 
 def _section(value: str) -> Block:
@@ -109,14 +123,6 @@ def _button(label: str, action_id: str, value: str, style: str) -> Block:
         "value": value,
     }
     return {**button, "style": style} if style else button
-
-
-@dataclass(frozen=True)
-class Posted:
-    """Cards sent, and (reviewer, entry, Slack's error) of each Slack refused."""
-
-    cards: int
-    failed: tuple[tuple[str, str, str], ...] = ()
 
 
 #: Campaigns a reviewer's Home lists; more are counted, never left out unsaid.
@@ -144,6 +150,26 @@ def home_blocks(waiting: Sequence[Waiting]) -> list[Block]:
     return found
 
 
+def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list[Block]]:
+    """A reviewer's reminder: what still waits for them, by when, and what the due date does
+    to what they leave undecided."""
+    said = f"{lines} line{'s' if lines != 1 else ''} on {entries} "
+    said += "entries" if entries != 1 else "entry"
+    if campaign.on_timeout == "revoke":
+        ahead = "Access nobody decides on by then is removed."
+    elif campaign.on_timeout == "escalate":
+        people = ", ".join(f"<@{who}>" for who in campaign.escalate_to)
+        ahead = f"What nobody decides by then goes to {people}."
+    else:
+        ahead = "Access nobody decides on by then is kept, marked not reviewed."
+    message = (
+        f"Reminder: access review *{text.inline(campaign.name)}* has {said} waiting for your "
+        f"decision, due {date(campaign.due)}. {ahead} Your cards are in your messages with "
+        "the bot."
+    )
+    return text.plain(message), [_section(message)]
+
+
 class ReviewCards:
     """Posts each reviewer's cards and redraws an entry's cards after a decision."""
 
@@ -151,16 +177,25 @@ class ReviewCards:
         self.client = client
         self.store = store
 
-    def post(self, campaign: Campaign, lines: Sequence[Line]) -> Posted:
-        """DM every reviewer a card per entry they review. A card Slack refuses (a reviewer
+    def post(
+        self, campaign: Campaign, lines: Sequence[Line], *, to: Collection[str] | None = None
+    ) -> Posted:
+        """DM every reviewer (of `to`, when given) a card per entry they review; a card sent
+        before (a start job run again) is not sent again. A card Slack refuses (a reviewer
         who left: `user_not_found`, `account_inactive`) is counted and named, and the others
         are still sent."""
         posted, failed = 0, []
+        sent = self.store.card_keys(campaign.name)
+        decisions = self.store.decisions(campaign.name)  # an escalation's cards show them
         for entry, entry_lines in by_entry(lines).items():
             parts = pages(entry_lines)
-            for reviewer in entry_lines[0].reviewers:
+            for reviewer in dict.fromkeys(r for ln in entry_lines for r in ln.reviewers):
+                if to is not None and reviewer not in to:
+                    continue
                 for page, part in enumerate(parts, start=1):
-                    fallback, found = card(campaign, part, {}, page=page, of=len(parts))
+                    if f"{reviewer}|{entry}|{page}" in sent:
+                        continue
+                    fallback, found = card(campaign, part, decisions, page=page, of=len(parts))
                     try:
                         answer = self.client.chat_postMessage(
                             channel=reviewer, text=fallback, blocks=found
@@ -172,6 +207,20 @@ class ReviewCards:
                     self.store.add_card(campaign.name, reviewer, entry, page, where)
                     posted += 1
         return Posted(posted, tuple(failed))
+
+    def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> str:
+        """A DM: what still waits for `reviewer` (see `reminder`); Slack's error when it
+        refuses it ("" when sent)."""
+        fallback, found = reminder(campaign, lines=lines, entries=entries)
+        try:
+            self.client.chat_postMessage(channel=reviewer, text=fallback, blocks=found)
+        except SlackApiError as error:  # the next interval reminds them again
+            said = str(error.response.get("error", ""))
+            log.warning(
+                "review reminder not sent", extra={"event": "review.remind_failed", "error": said}
+            )
+            return said or "refused"
+        return ""
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         """An engine listener: a removal's or reduction's outcome (filed on its line by
@@ -188,8 +237,8 @@ class ReviewCards:
 
     def redraw(self, campaign: Campaign, entry: str) -> None:
         """Every reviewer's card of `entry`, as the decisions stand now."""
-        lines = [ln for ln in self.store.lines(campaign.name) if ln.entry == entry]
-        decisions = self.store.decisions(campaign.name)
+        lines = self.store.entry_lines(campaign.name, entry)
+        decisions = self.store.decisions_of(campaign.name, [ln.id for ln in lines])
         parts = pages(lines)
         for _reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
             if page > len(parts):

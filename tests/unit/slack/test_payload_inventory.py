@@ -580,6 +580,30 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
             )
         ]
     ),
+    "review_cards.reminder": lambda: (
+        (
+            "message",
+            dict(
+                zip(
+                    ("text", "blocks"),
+                    review_cards.reminder(
+                        Campaign(
+                            hostile(64),
+                            CampaignState.RUNNING,
+                            NOW,
+                            NOW + 14 * 86400,
+                            on_timeout=how,
+                            escalate_to=tuple(f"U{i:010d}" for i in range(20)),
+                        ),
+                        lines=10_000,
+                        entries=500,
+                    ),
+                    strict=True,
+                )
+            ),
+        )
+        for how in ("keep", "revoke", "escalate")
+    ),
     "replies.render_text": _replies,
     "replies.form_view": _replies,
     "replies.refusal_text": _refusals,
