@@ -22,6 +22,13 @@ import requests
 from app.errors import OnCallUnavailable
 
 PROVIDERS = ("pagerduty", "opsgenie")
+#: What an operator should read into a status (doctor shows these; no body is ever quoted).
+_MEANING = {
+    401: ": the token was refused",
+    403: ": the token may not read schedules",
+    404: ": no such schedule",
+    429: ": rate limited",
+}
 DEFAULT_URLS = {"pagerduty": "https://api.pagerduty.com", "opsgenie": "https://api.opsgenie.com"}
 
 
@@ -103,6 +110,7 @@ class OnCallClient:
         if response.status_code != 200:
             raise OnCallUnavailable(
                 f"{self.provider} answered HTTP {response.status_code} to GET {path}"
+                + _MEANING.get(response.status_code, "")
             )
         try:
             return response.json()
