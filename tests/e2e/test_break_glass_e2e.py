@@ -12,6 +12,8 @@ import pytest
 from app.approvals.reminders import CLAIM_LEASE
 from app.approvals.store import State
 from app.clock import timestamp
+from app.ops.worker import repair
+from app.runtime import assemble
 from app.sandbox.emulator import Emulator
 from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
 from tests.e2e.test_slack_verbs import ask, buttons, readable, request_id_in
@@ -201,6 +203,9 @@ def test_slack_down_at_the_emergency_and_at_the_verdict_loses_no_notice_and_repe
     assert [len(got[w]) for w in ("C0SECURITY", "UBOB")] == [1, 1]
     (alarm, card) = got["C0APPROVALS"]
     assert "INC-123 db down" in alarm and "was it justified" in card
+    # The request's own message, refused too, is posted by the worker's repair pass.
+    assert repair(assemble(bot.services)) == 1
+    assert bot.engine.get(request_id).ts
 
     # Slack refuses the verdict's post, then the card's redraw: each is retried, once.
     slack.fail("chat.postMessage", error="service_unavailable", status=503)
