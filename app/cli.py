@@ -264,10 +264,12 @@ def _add_policy(commands: argparse._SubParsersAction) -> None:
     explain = verbs.add_parser("explain", help="which rule a change would meet, and why")
     explain.add_argument("--entry", required=True, help="password:ID or secret:ID")
     explain.add_argument(
-        "--verb", required=True, choices=("share", "unshare", "update", "rotate", "create")
+        "--verb",
+        required=True,
+        choices=("share", "unshare", "update", "rotate", "create", "disable", "enable", "reduce"),
     )
     explain.add_argument("--user", required=True, help="the requester's Slack user ID")
-    explain.add_argument("--source", default="slack", choices=("slack", "webhook", "mcp"))
+    explain.add_argument("--source", default="slack", choices=("slack", "webhook", "mcp", "review"))
     explain.add_argument(
         "--tags",
         help="the entry's tags (comma-separated) instead of reading "

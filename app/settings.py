@@ -406,7 +406,8 @@ class Settings(NamesApprovers):
         "MYSAFE_BOT_PUBLIC_URL",
         kinds.origin_url(),
         "",
-        "the bot's origin as browsers reach it (`http://localhost…` only for tests): the "
+        "the bot's origin as browsers reach it (`http://localhost…` only for the demo and "
+        "tests; `mysafe-bot doctor` names the RP ID it implies): the "
         "passkey pages of [step-up](step-up.md) live there and WebAuthn's RP ID is its host; "
         "needed by a rule with `step_up: passkey`",
     )

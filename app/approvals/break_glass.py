@@ -16,11 +16,22 @@ was justified within `review_within`; `Reviewer` (app.approvals.break_glass_revi
 the one verdict, ends the access at once when it was not (the revoke rotates a password), and
 escalates an unanswered review to `escalate_to`, then every hour until answered.
 
+What the listeners are told of an opening and of a verdict is owed until they all heard it:
+each is marked in `owed` *before* it happens (the verdict's mark before its script runs), due
+`CLAIM_LEASE` later, and unmarked once told. A listener that failed (Slack down) leaves it
+marked, and the worker's sweep tells it again; the listener remembers each message it got out
+(`sent`), so a second telling sends only what the first did not.
+
 Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
 
     P:req:{R-7K2QF}:review            hash  state (open | justified | not_justified), the
                                             deadline, the rule, its escalate_to, escalations
+    P:req:{R-7K2QF}:review:sent       hash  message name (alarm:C…, dm:U…, card, verdict, …)
+                                            -> where it landed ("C… ts") or "refused <error>";
+                                            kept as long as the review
     P:{breakglass}:due                zset  request id -> next time to escalate its review
+    P:{breakglass}:owed               zset  "R-7K2QF opened" | "R-7K2QF reviewed" -> when the
+                                            sweep may tell it (again)
     P:{breakglass}:count:U…:YYYY-MM-DD  str   openings that day (expires after two days)
 """
 
@@ -56,6 +67,8 @@ log = logging.getLogger(__name__)
 ESCALATE_EVERY = 3600
 #: Reviews are kept this long past their deadline, for the record.
 RETENTION = 30 * 86400
+#: Events the listeners must hear, told again by the sweep until they have.
+OWED = ("opened", "reviewed")
 MCP_REFUSED = (
     "break-glass is never opened by an AI assistant: the on-call person asks in Slack "
     '(share … for 1h emergency reason "…") or through the incident tool\'s webhook'
@@ -166,6 +179,7 @@ class BreakGlass:
         #: Told of each review opened, escalated and decided (the chat front's notices).
         self.listeners: list[ReviewListener] = []
         self.due_key = f"{prefix}:{{breakglass}}:due"
+        self.owed_key = f"{prefix}:{{breakglass}}:owed"
         self._count = redis.register_script(lua("break_glass_count"))
         self._verdict = redis.register_script(lua("break_glass_review"))
         self._claim = redis.register_script(lua("claim_due"))
@@ -276,6 +290,7 @@ class BreakGlass:
         )
         pipe.expireat(key, int(deadline + RETENTION))
         pipe.zadd(self.due_key, {request_id: deadline})
+        self._owe(request_id, "opened", now=now, pipe=pipe)
         pipe.execute()
         review = self.review(request_id)
         assert review is not None
@@ -286,10 +301,42 @@ class BreakGlass:
         return Review.from_redis(request_id, data) if data else None
 
     def give_verdict(self, request_id: str, verdict: str, *, by: str, now: float) -> str:
+        """The one verdict ('ok'), or the state that refused it. Its telling is owed from
+        before the script runs: a process dying right after leaves it to the sweep."""
+        self._owe(request_id, "reviewed", now=now)
         status = str(self._verdict(keys=[self.review_key(request_id)], args=[verdict, by, repr(now)]))
         if status == "ok":
             self.redis.zrem(self.due_key, request_id)
         return status
+
+    # --- what the listeners are owed, and what they sent ------------------------------------
+
+    def _owe(self, request_id: str, event: str, *, now: float, pipe: Any = None) -> None:
+        """Mark `event` owed, due to the sweep a lease from now (the teller tries first)."""
+        member = f"{request_id} {event}"
+        (pipe if pipe is not None else self.redis).zadd(self.owed_key, {member: now + CLAIM_LEASE})
+
+    def claim_owed(self, now: float, *, limit: int = 100) -> list[tuple[str, str]]:
+        """(request id, event) of each telling due again, claimed for a lease."""
+        claimed = self._claim(keys=[self.owed_key], args=[now, CLAIM_LEASE, limit])
+        return [(str(m).partition(" ")[0], str(m).partition(" ")[2]) for m in claimed]
+
+    def forget(self, request_id: str, event: str) -> None:
+        self.redis.zrem(self.owed_key, f"{request_id} {event}")
+
+    def sent_key(self, request_id: str) -> str:
+        return f"{self.prefix}:req:{{{request_id}}}:review:sent"
+
+    def sent(self, request_id: str) -> dict[str, str]:
+        """The messages already out for this review: name -> where ("C… ts"), or why not."""
+        return dict(self.redis.hgetall(self.sent_key(request_id)))
+
+    def keep_sent(self, request_id: str, name: str, where: str, *, until: float) -> None:
+        """Remember one message out (or refused for good), kept `until` (the review's end)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.sent_key(request_id), name, where)
+        pipe.expireat(self.sent_key(request_id), int(until))
+        pipe.execute()
 
     def claim_due(self, now: float, *, limit: int = 100) -> list[str]:
         return [str(m) for m in self._claim(keys=[self.due_key], args=[now, CLAIM_LEASE, limit])]
@@ -303,7 +350,8 @@ class BreakGlass:
         self.redis.zrem(self.due_key, request_id)
 
     def tell(self, request: ChangeRequest, review: Review, event: str) -> bool:
-        """Every listener hears it; a failing one never undoes what happened. True if all did."""
+        """Every listener hears it; a failing one never undoes what happened. True if all did:
+        then an owed event is no longer owed (else the sweep tells it again)."""
         heard = True
         for listener in self.listeners:
             try:
@@ -314,4 +362,6 @@ class BreakGlass:
                     extra={"event": "listener.error", "request": request.id, "what": event},
                 )
                 heard = False
+        if heard and event in OWED:
+            self.forget(request.id, event)
         return heard

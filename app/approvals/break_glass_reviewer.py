@@ -88,8 +88,27 @@ class Reviewer:
         )
 
     def sweep(self, *, now: float | None = None, stopping: Callable[[], bool] = lambda: False) -> int:
-        """Escalate each review past its deadline (then hourly) until it is answered."""
+        """Tell again what the listeners missed; escalate each review past its deadline (then
+        hourly) until it is answered. How many were told."""
         now = timestamp() if now is None else now
+        return self.retell(now=now, stopping=stopping) + self.escalate(now=now, stopping=stopping)
+
+    def retell(self, *, now: float, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Each opening or verdict a listener did not hear (Slack was down), told again."""
+        told = 0
+        for request_id, event in self.book.claim_owed(now):
+            if stopping():
+                break  # what is claimed comes due again when its claim runs out
+            review = self.book.review(request_id)
+            request = self.engine.store.get(request_id)
+            if review is None or request is None or (event == "reviewed" and review.open):
+                self.book.forget(request_id, event)  # gone, or a verdict whose script never ran
+                continue
+            told += self.book.tell(request, review, event)
+        return told
+
+    def escalate(self, *, now: float, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Each open review past its deadline (or its last escalation's hour), escalated."""
         sent = 0
         for request_id in self.book.claim_due(now):
             if stopping():

@@ -145,6 +145,10 @@ def test_a_link_used_by_someone_else_counts_nothing(
     assert refused.status_code == 400
     assert refused.json()["message"] == "That passkey is not one you registered with the bot."
     assert bot.engine.get(request_id).approvals == frozenset()
+    # Security reads whose link it was, for which request, and the passkey that was offered.
+    (record,) = [r for r in bot.engine.audit.read() if r.event == "request.step_up_refused"]
+    assert record.actor == "UAPPROVER1" and record.request == request_id
+    assert record.facts["credential"] == b64url(mallory.credential_id)
 
 
 def test_a_deny_needs_no_step_up_and_ends_a_pending_one(

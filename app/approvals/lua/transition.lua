@@ -202,10 +202,13 @@ end
 local function audit(result)
   local status = result[1]
   if not (KEYS[5] and type(arg.audit) == 'table') or action == 'fence' then return end
-  if status ~= 'ok' and status ~= 'apply' and status ~= 'expired' then return end
+  if status ~= 'ok' and status ~= 'apply' and status ~= 'expired' and status ~= 'step_up' then
+    return
+  end
   local event = action
   if status == 'apply' then event = 'applying'
   elseif status == 'expired' then event = 'expired'
+  elseif status == 'step_up' then event = 'step_up_pending'
   elseif action == 'finish' then event = result[2] end
   local fields = arg.audit
   if (fields.event or '') == '' then fields.event = 'request.' .. event end

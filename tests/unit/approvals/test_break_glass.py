@@ -332,6 +332,45 @@ def test_the_requester_never_reviews_nor_does_a_non_approver(
     assert [e["why"] for e in events(engine, "click.refused")] == ["self", "not_approver"]
 
 
+class Away:
+    """A listener whose chat is down until `back` is set."""
+
+    def __init__(self) -> None:
+        self.back = False
+        self.heard: list[str] = []
+
+    def __call__(self, request: ChangeRequest, review: Review, event: str) -> None:
+        if not self.back:
+            raise ConnectionError("chat is down")
+        self.heard.append(event)
+
+
+def test_what_a_listener_missed_is_told_again_by_the_sweep_and_only_once(
+    engine: Engine, reviewer: Reviewer, entry: int
+) -> None:
+    away = Away()
+    engine.break_glass.listeners.append(away)
+    request = open_glass(engine, entry)
+    reviewer.decide(request.id, "UAPPROVER1", justified=True, is_approver=True, now=request.created)
+    assert away.heard == []
+    lease = request.created + 121
+    assert reviewer.sweep(now=lease) == 0  # still down: both stay owed
+    away.back = True
+    assert reviewer.sweep(now=lease + 121) == 2
+    assert away.heard == ["opened", "reviewed"]
+    assert reviewer.sweep(now=lease + 10 * 121) == 0 and away.heard == ["opened", "reviewed"]
+
+
+def test_a_verdict_refused_or_never_given_is_not_told(
+    engine: Engine, reviewer: Reviewer, entry: int, heard: Heard
+) -> None:
+    request = open_glass(engine, entry)
+    engine.break_glass._owe(request.id, "reviewed", now=request.created)  # a process died here
+    assert reviewer.sweep(now=request.created + 121) == 0
+    assert [e for _, e, _ in heard.events] == ["opened"]
+    assert engine.break_glass.claim_owed(request.created + 10 * 121) == []
+
+
 # --- never from MCP ---------------------------------------------------------------------------
 
 

@@ -382,6 +382,18 @@ def test_the_sample_policy_passes_check(cli_env: Path, capsys: pytest.CaptureFix
     assert "OK" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("verb", "rule"), [("disable", "incident-disable"), ("enable", "incident-enable")]
+)
+def test_policy_explain_knows_the_incident_verbs(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], verb: str, rule: str
+) -> None:
+    sample = str(ROOT / "deploy" / "policy.example.yml")
+    argv = ["policy", "explain", "--entry", "password:312", "--verb", verb, "--user", "U0ALICE"]
+    assert main([*argv, "--tags", "prod", "--policy", sample]) == 0
+    assert f"rule “{rule}”" in capsys.readouterr().out.splitlines()[0]
+
+
 def test_policy_explain_reads_the_tags_from_mysafe_and_says_why(
     cli_env: Path, capsys: pytest.CaptureFixture[str], emulator, link, monkeypatch: pytest.MonkeyPatch
 ) -> None:

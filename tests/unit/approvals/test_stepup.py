@@ -125,6 +125,14 @@ def test_a_click_waits_for_its_passkey_and_counts_after(engine: Engine, request_
     assert [r.actor for r in verified] == ["UAPPROVER1"]
     assert verified[0].facts["method"] == "passkey"
     assert verified[0].facts["credential"] == b64url(auth.credential_id)  # its id, no key
+    # As docs/audit.md lists them: the click (counting nothing yet), the check, the count.
+    events = [(r.event, r.facts) for r in engine.audit.read(request=request_id)]
+    assert [e for e, _ in events] == [
+        "request.created",
+        "request.step_up_pending",
+        "request.step_up_verified",
+        "request.confirm",
+    ]
 
 
 def test_two_confirmed_approvals_apply_once(

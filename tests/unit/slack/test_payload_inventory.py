@@ -622,6 +622,9 @@ BUILDERS |= {
     "break_glass.escalation_text": lambda: (
         ("text", break_glass.escalation_text(r, v)) for r, v in break_glasses()
     ),
+    "break_glass.decided_text": lambda: (
+        ("text", break_glass.decided_text(r, v)) for r, v in break_glasses() if not v.open
+    ),
     "break_glass.verdict_text": lambda: (
         ("text", break_glass.verdict_text(r, v)) for r, v in break_glasses()
     ),
