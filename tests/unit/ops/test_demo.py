@@ -30,13 +30,14 @@ def test_the_demo_asks_a_passkey_for_the_production_entry_only(tmp_path: Path) -
     """`make run` shows step-up in the first minute: its own policy asks the approver of a
     change to the prod-tagged entry ("Prod DB") to confirm with a passkey; every other entry
     meets the settings' one approval under the rule the README shows (`default`)."""
-    from app.approvals.policy import Defaults, load_policy
-    from app.settings import Settings
+    from app.approvals.policy import load_policy
+    from app.approvals.rules import Defaults
+    from app.runtime import load_settings
 
     data = {"MYSAFE_BOT_DATA_DIR": str(tmp_path)}
     filled = demo.environment(data, host="127.0.0.1", port=3000)
-    settings = Settings.from_env(filled, dotenv=None)  # strict: the public URL is there
-    assert settings.policy is not None and str(settings.policy_path) == filled["MYSAFE_BOT_POLICY"]
+    settings = load_settings(filled, dotenv=None)  # strict: the public URL is there
+    assert str(settings.policy_path) == filled["MYSAFE_BOT_POLICY"]
     rules = load_policy(Path(filled["MYSAFE_BOT_POLICY"]), Defaults.of(settings)).rules
     production, default = rules[0], rules[1]
     assert production.step_up == "passkey" and production.step_up_max_age == 300
