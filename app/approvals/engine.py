@@ -435,7 +435,6 @@ class Engine:
         )
         if result.status is not Outcome.APPLY:
             return Decision(self.get(request.id), result.status)
-        self.outbox.move(request.id)
         applying = self.get(request.id)
         self._tell(applying, "applying")
         return self.apply(request.id, str(lease["lease"]), request=applying)
@@ -488,7 +487,6 @@ class Engine:
         )
         if idempotency_key:
             self.store.release_claim(idempotency_key, request.id)
-        self.outbox.move(request.id)
         self._settle(self.get(request.id))
 
     def find(self, key: str) -> ChangeRequest | None:
@@ -567,7 +565,6 @@ class Engine:
             raise RequestNotFound(f"There is no change request {request_id}.")
         request = self.get(request_id)
         if result.status is Outcome.OK:
-            self.outbox.move(request_id)
             self._tell(request, "reason")
         return Decision(request, result.status)
 
@@ -659,13 +656,23 @@ class Engine:
     ) -> Transition:
         """A transition whose record its own script writes to the request's outbox (named
         `event`, or as the script names the transition), so no kill can separate the two.
-        The caller moves it into the log (`self.outbox.move`); a worker does if it dies."""
+        The outbox's mark goes in the transition's round trip, the record into the log in one
+        more (`Outbox.append`); a worker appends it if this process dies first."""
         audit = self.audit.fields(event, request=request_id, actor=actor, **(facts or {}))
-        self.outbox.mark(request_id)
-        return self.store.transition(request_id, action, actor=actor, now=now, audit=audit, **arg)
+        result = self.store.transition(
+            request_id,
+            action,
+            actor=actor,
+            now=now,
+            audit=audit,
+            before=lambda pipe: self.outbox.mark(request_id, pipe=pipe),
+            **arg,
+        )
+        self.outbox.append(result.written)
+        return result
 
     def _decide(self, request_id: str, action: Action, actor: str, **arg: Any) -> Decision:
-        """One click's transition, its record written by the same script (`_after` moves it)."""
+        """One click's transition, its record written by the same script (`_audited` appends it)."""
         reason = str(arg.get("reason", "")) if action is Action.DENY else ""
         result = self._audited(
             request_id, action, actor=actor, now=timestamp(), facts={"reason": reason}, **arg
@@ -700,7 +707,6 @@ class Engine:
             Outcome.EXPIRED: "expired",
             Outcome.STEP_UP: "step_up_pending",
         }[decision.status]
-        self.outbox.move(request.id)  # the transition wrote its record: into the log now
         self._settle(request)
         self._tell(request, event)
 
