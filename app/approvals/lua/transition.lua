@@ -199,14 +199,18 @@ end
 
 -- The record of a transition that changed the request, in its outbox: named by the engine
 -- (`arg.audit.event`), or as the engine names a click's: request.applying, request.expired,
--- request.applied / failed, else the action.
+-- request.step_up_pending (a click that waits for its approver's passkey), request.applied /
+-- failed, else the action.
 local function audit(result)
   local status = result[1]
   if not (KEYS[5] and type(arg.audit) == 'table') or action == 'fence' then return end
-  if status ~= 'ok' and status ~= 'apply' and status ~= 'expired' then return end
+  if status ~= 'ok' and status ~= 'apply' and status ~= 'expired' and status ~= 'step_up' then
+    return
+  end
   local event = action
   if status == 'apply' then event = 'applying'
   elseif status == 'expired' then event = 'expired'
+  elseif status == 'step_up' then event = 'step_up_pending'
   elseif action == 'finish' then event = result[2] end
   local fields = arg.audit
   if (fields.event or '') == '' then fields.event = 'request.' .. event end
