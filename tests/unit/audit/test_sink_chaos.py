@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-import redis as redis_py
 
 from app.audit.log import AuditLog
 from app.storage import connect
 from tests.support import siem
-from tests.support.redis_cluster import BIN
+from tests.support.own_redis import OwnRedis
 from tests.support.waiting import eventually
 
 APPENDERS, EACH = 4, 1000
@@ -45,61 +44,9 @@ for n in range(int(sys.argv[3])):
 """
 
 
-class OwnRedis:
-    """A redis-server of the test's own, on disk with every write fsynced, to restart."""
-
-    def __init__(self, directory: Path, port: int) -> None:
-        self.directory, self.port = directory, port
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                str(BIN / "redis-server"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        eventually(lambda: _pings(self.port), 20, "redis-server up")
-
-    def restart(self) -> None:
-        with __import__("contextlib").suppress(redis_py.ConnectionError):
-            redis_py.Redis(port=self.port).shutdown(nosave=False)
-        self.process.wait(timeout=20)
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-
-
 def _ids(received: list, inside: str = "") -> int:
     """How many distinct ids arrived (events inside `inside` for HEC's envelopes)."""
     return len({(e[inside] if inside else e)["metadata"]["uid"] for e in received})
-
-
-def _pings(port: int) -> bool:
-    try:
-        return bool(redis_py.Redis(port=port).ping())
-    except redis_py.ConnectionError:
-        return False
 
 
 @pytest.mark.slow
