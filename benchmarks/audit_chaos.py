@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,10 @@ def run(
     own.start()
     bench.stack.callback(own.stop)
     hec, hook, syslog = siem.Hec(HEC_TOKEN), siem.Webhook(SECRET), siem.SyslogTls(folder)
+    arrivals = {}
     for receiver in (hec, hook, syslog):
         bench.stack.callback(receiver.close)
+        arrivals[id(receiver)] = _stamped(receiver)
     key = signing.generate()
     path = folder / "audit.jsonl"
     env = {
@@ -115,7 +118,7 @@ def run(
     each = acts // processes
     total = each * processes
     log = AuditLog(connect(own.url), prefix=PREFIX)
-    began = time.monotonic()
+    began = time.time()
     first = worker()
     appenders = [
         start(
@@ -136,32 +139,32 @@ def run(
     log = AuditLog(connect(own.url), prefix=PREFIX)
     time.sleep(max(0.0, down_at + outage - time.monotonic()))
     hec.up()
-    up_at = time.monotonic()
+    up_at = time.time()
     backlog = log.next_seq()  # what HEC missed while down, and more
-    hec.wait_until(lambda got: _distinct(got, _hec) >= backlog, 600, f"{backlog} ids after the outage")
-    hec_caught_up = time.monotonic() - up_at
     for appender in appenders:
         assert appender.wait(timeout=600) == 0, "an appender failed"
-    acts_done = time.monotonic()
     records = [json.loads(e.body) for e in log.entries()]
+    acts_done = max(datetime.fromisoformat(r["ts"]).timestamp() for r in records)
     found = [r["request"] for r in records]
     assert log.next_seq() == len(found) == len(set(found)) == total, (log.next_seq(), len(set(found)))
     assert [r["seq"] for r in records] == list(range(total))
 
     every = f"every one of {total} ids"
     sinks: dict[str, list[int]] = {}
-    caught_up: dict[str, float] = {}
     hook.wait_until(lambda got: _distinct(got, _ocsf) == total, 600, every)
-    caught_up["webhook"] = time.monotonic()
     sinks["webhook"] = [_ocsf(e) for e in hook.received]
     hec.wait_until(lambda got: _distinct(got, _hec) == total, 600, every)
-    caught_up["Splunk HEC"] = time.monotonic()
     sinks["Splunk HEC"] = [_hec(e) for e in hec.received]
     syslog.wait_until(lambda got: _distinct(got, _syslog) == total, 600, every)
-    caught_up["syslog over TLS"] = time.monotonic()
     sinks["syslog over TLS"] = [_syslog(m) for m in syslog.received]
     _until(lambda: _file_ids(path, total), 600, "the file has every id")
-    caught_up["file"] = time.monotonic()
+    caught_up = {  # when each sink took its last batch
+        "webhook": arrivals[id(hook)][-1][0],
+        "Splunk HEC": arrivals[id(hec)][-1][0],
+        "syslog over TLS": arrivals[id(syslog)][-1][0],
+        "file": path.stat().st_mtime,
+    }
+    hec_caught_up = _when(arrivals[id(hec)], hec.received, _hec, backlog) - up_at
     sinks["file"] = [json.loads(line)["metadata"]["sequence"] for line in path.read_text().splitlines()]
     for name, ids in sinks.items():
         assert list(dict.fromkeys(ids)) == list(range(total)), f"{name}: not every seq, in order"
@@ -262,6 +265,33 @@ def _flip_and_verify(exported: Path, seq: int, public: Any) -> int:
     except Tampered as error:
         return error.seq
     raise AssertionError("a flipped byte passed verify")
+
+
+def _stamped(receiver: Any) -> list[tuple[float, int]]:
+    """When each batch arrived at `receiver`, and how many it had then: (time, count)."""
+    arrivals: list[tuple[float, int]] = []
+    took = receiver.took
+
+    def stamp(items: list[Any]) -> None:
+        took(items)
+        arrivals.append((time.time(), len(receiver.received)))
+
+    receiver.took = stamp
+    return arrivals
+
+
+def _when(
+    arrivals: list[tuple[float, int]], received: list[Any], seq_of: Callable[[Any], int], ids: int
+) -> float:
+    """When the receiver first had `ids` distinct seqs."""
+    seen: set[int] = set()
+    at = 0
+    for moment, count in arrivals:
+        seen.update(seq_of(item) for item in received[at:count])
+        at = count
+        if len(seen) >= ids:
+            return moment
+    raise AssertionError(f"never {ids} distinct ids")
 
 
 def _ocsf(event: dict[str, Any]) -> int:
