@@ -168,6 +168,7 @@ def run(
     sinks["file"] = [json.loads(line)["metadata"]["sequence"] for line in path.read_text().splitlines()]
     for name, ids in sinks.items():
         assert list(dict.fromkeys(ids)) == list(range(total)), f"{name}: not every seq, in order"
+    assert sinks["file"] == list(range(total)), "the file sink wrote a repeat"
 
     redis = connect(own.url)
     _until(
