@@ -231,7 +231,7 @@ def rows(bench: Bench, **options: Any) -> list[dict[str, str]]:
                 "measure": f"  sink {name}",
                 "n": f"{s['delivered']:,}",
                 "result": f"every id, in order, 0 lost; {s['repeats']} repeat(s) dropped by id; "
-                f"complete {s['after_acts']:.1f} s after the last act",
+                f"complete {s['after_acts']:.2f} s after the last act",
             }
         )
     out.append(
