@@ -116,8 +116,8 @@ class Outbox:
     def _take(self, found: Sequence[tuple[str, float | None]]) -> int:
         """Read these requests' outboxes, append every record (the log refuses those it has),
         then remove them and unindex each request whose mark is still the one read: a round
-        trip for each of the three steps, whatever the number of requests (on a Cluster,
-        where scripts go one by one, a round trip per record and per request)."""
+        trip for each of the three steps, whatever the number of requests (on a Cluster, where
+        the scripts go one by one, a round trip per record and per request: the worker's)."""
         raws = self._pipelined([("lrange", self.key(rid), 0, -1) for rid, _ in found])
         readable: list[tuple[str, float | None, list[str]]] = []
         records: list[Item] = []
@@ -143,7 +143,7 @@ class Outbox:
 
     def _unindex_each(self, marks: Sequence[tuple[str, float]]) -> None:
         """Unindex each request whose mark is still the one read, in one round trip (one by
-        one on a Cluster, which refuses scripts in a pipeline)."""
+        one on a Cluster, whose pipelines do not load a script a node lacks)."""
         if isinstance(self.redis, RedisCluster):
             for request_id, score in marks:
                 self._unindex(keys=[self.index], args=[request_id, repr(score)])
