@@ -69,143 +69,176 @@ for n in range(int(count)):
 """
 
 
-def run(
-    bench: Bench, *, acts: int = 10_000, processes: int = 4, outage: float = 60.0, rate: float = 25.0
-) -> dict[str, Any]:
-    """Run the chaos; what happened, in numbers (raises AssertionError if a promise broke)."""
-    folder = bench.tmp / "chaos"
-    folder.mkdir()
-    own = OwnRedis(folder, free_port())
-    own.start()
-    bench.stack.callback(own.stop)
-    hec, hook, syslog = siem.Hec(HEC_TOKEN), siem.Webhook(SECRET), siem.SyslogTls(folder)
-    arrivals = {}
-    for receiver in (hec, hook, syslog):
-        bench.stack.callback(receiver.close)
-        arrivals[id(receiver)] = _stamped(receiver)
-    key = signing.generate()
-    path = folder / "audit.jsonl"
-    env = {
-        **bench.bot_env(["UCHAOSAPPROVER"]),
-        "PATH": os.environ["PATH"],
-        "REDIS_URL": own.url,
-        "MYSAFE_BOT_KEY_PREFIX": PREFIX,
-        "MYSAFE_BOT_AUDIT_SINKS": f"file://{path},{hec.url(batch='100')},{hook.url()},{syslog.url()}",
-        "MYSAFE_BOT_AUDIT_HEC_TOKEN": HEC_TOKEN,
-        "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET": SECRET,
-        "MYSAFE_BOT_AUDIT_SIGNING_KEY": key,
-        "MYSAFE_BOT_AUDIT_CHECKPOINT": "10",
-    }
-    started_procs: list[subprocess.Popen] = []
+class Chaos:
+    """The scene: a Redis of its own to restart, the four sinks' receivers (their arrivals
+    timed), the worker's settings, and every process started, stopped at the end by its id."""
 
-    def start(argv: list[str], environ: dict[str, str]) -> subprocess.Popen:
+    def __init__(self, bench: Bench) -> None:
+        self.folder = bench.tmp / "chaos"
+        self.folder.mkdir()
+        self.redis = OwnRedis(self.folder, free_port())
+        self.redis.start()
+        bench.stack.callback(self.redis.stop)
+        self.hec, self.hook = siem.Hec(HEC_TOKEN), siem.Webhook(SECRET)
+        self.syslog = siem.SyslogTls(self.folder)
+        self.arrivals: dict[int, list[tuple[float, int]]] = {}
+        for receiver in (self.hec, self.hook, self.syslog):
+            bench.stack.callback(receiver.close)
+            self.arrivals[id(receiver)] = _stamped(receiver)
+        self.key = signing.generate()
+        self.path = self.folder / "audit.jsonl"
+        sinks = [f"file://{self.path}", self.hec.url(batch="100"), self.hook.url(), self.syslog.url()]
+        self.env = {
+            **bench.bot_env(["UCHAOSAPPROVER"]),
+            "PATH": os.environ["PATH"],
+            "REDIS_URL": self.redis.url,
+            "MYSAFE_BOT_KEY_PREFIX": PREFIX,
+            "MYSAFE_BOT_AUDIT_SINKS": ",".join(sinks),
+            "MYSAFE_BOT_AUDIT_HEC_TOKEN": HEC_TOKEN,
+            "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET": SECRET,
+            "MYSAFE_BOT_AUDIT_SIGNING_KEY": self.key,
+            "MYSAFE_BOT_AUDIT_CHECKPOINT": "10",
+        }
+        self.processes: list[subprocess.Popen] = []
+        bench.stack.callback(self.stop)
+
+    def log(self) -> AuditLog:
+        return AuditLog(connect(self.redis.url), prefix=PREFIX)
+
+    def start(self, argv: list[str], environ: dict[str, str]) -> subprocess.Popen:
         """A process of the chaos, its output in the folder (chaos-N.log)."""
-        with (folder / f"chaos-{len(started_procs)}.log").open("wb") as output:
+        with (self.folder / f"chaos-{len(self.processes)}.log").open("wb") as output:
             process = subprocess.Popen(argv, env=environ, stdout=output, stderr=subprocess.STDOUT)
-        started_procs.append(process)
+        self.processes.append(process)
         return process
 
-    def worker() -> subprocess.Popen:
-        return start([sys.executable, "-m", "app.cli", "worker", "--interval", "0.05"], env)
+    def worker(self) -> subprocess.Popen:
+        return self.start([sys.executable, "-m", "app.cli", "worker", "--interval", "0.05"], self.env)
 
-    def kill_all() -> None:
-        for process in started_procs:
+    def appenders(self, processes: int, each: int, rate: float) -> list[subprocess.Popen]:
+        environ = {"PATH": os.environ["PATH"], "PYTHONPATH": os.getcwd()}
+        return [
+            self.start(
+                [sys.executable, "-c", APPEND, self.redis.url, PREFIX, str(each), name, str(rate)],
+                environ,
+            )
+            for name in (chr(ord("A") + i) for i in range(processes))
+        ]
+
+    def stop(self) -> None:
+        for process in self.processes:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
 
-    bench.stack.callback(kill_all)
+    def disrupt(self, first: subprocess.Popen, total: int, outage: float) -> tuple[float, int]:
+        """While the acts are made: HEC down at 5 %, the worker SIGKILLed mid-delivery at 30 %
+        (its sinks' leases stay until they run out), Redis restarted at 50 %, HEC up after
+        `outage` s. When HEC came back (epoch seconds), and how many records there were."""
+        log = self.log()
+        _until(lambda: log.next_seq() >= total // 20, 120, "5 % of the acts")
+        self.hec.down()
+        down_at = time.monotonic()
+        _until(lambda: log.next_seq() >= total * 3 // 10, 300, "30 % of the acts")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        self.worker()
+        _until(lambda: log.next_seq() >= total // 2, 300, "half the acts")
+        self.redis.restart()
+        time.sleep(max(0.0, down_at + outage - time.monotonic()))
+        self.hec.up()
+        return time.time(), self.log().next_seq()
+
+    def check_log(self, total: int) -> float:
+        """Each act exactly once, seqs 0..total-1; when the last act was recorded."""
+        log = self.log()
+        records = [json.loads(e.body) for e in log.entries()]
+        found = [r["request"] for r in records]
+        assert log.next_seq() == len(found) == len(set(found)) == total, (
+            log.next_seq(),
+            len(set(found)),
+        )
+        assert [r["seq"] for r in records] == list(range(total))
+        return max(datetime.fromisoformat(r["ts"]).timestamp() for r in records)
+
+    def check_sinks(self, total: int) -> dict[str, tuple[list[int], float]]:
+        """Every sink every seq, in order once repeats are dropped (the file with none): each
+        sink's seqs as received, and when its last batch arrived."""
+        every = f"every one of {total} ids"
+        received = {}
+        for name, receiver, seq_of in (
+            ("webhook", self.hook, _ocsf),
+            ("Splunk HEC", self.hec, _hec),
+            ("syslog over TLS", self.syslog, _syslog),
+        ):
+            got = receiver.wait_until(lambda got, f=seq_of: _distinct(got, f) == total, 600, every)
+            received[name] = ([seq_of(item) for item in got], self.arrivals[id(receiver)][-1][0])
+        _until(lambda: _file_ids(self.path, total), 600, "the file has every id")
+        lines = self.path.read_text().splitlines()
+        received["file"] = (
+            [json.loads(x)["metadata"]["sequence"] for x in lines],
+            self.path.stat().st_mtime,
+        )
+        for name, (ids, _) in received.items():
+            assert list(dict.fromkeys(ids)) == list(range(total)), f"{name}: not every seq, in order"
+        assert received["file"][0] == list(range(total)), "the file sink wrote a repeat"
+        return received
+
+    def check_export(self, total: int) -> tuple[str, float, int]:
+        """Once a checkpoint covers the log: the export verifies (its summary, seconds), and
+        a byte flipped in one record fails verify at that record (the seq it names)."""
+        redis, log = connect(self.redis.url), self.log()
+        covered = lambda: int(redis.hget(log.keys.tree, "size") or 0) >= total  # noqa: E731
+        _until(covered, 120, "a checkpoint covering all")
+        exported = self.folder / "export.jsonl"
+        with exported.open("wb") as out:
+            for item in export(redis, prefix=PREFIX):
+                out.write(jsonl_line(item))
+        public = signing.load_public(signing.public_text(signing.load_private(self.key)))
+        started = time.monotonic()
+        summary = verify_file(exported, public)
+        took = time.monotonic() - started
+        flipped = total * 2 // 3
+        named = _flip_and_verify(exported, flipped, public)
+        assert named == flipped, (named, flipped)
+        return summary.line(), took, flipped
+
+
+def run(
+    bench: Bench, *, acts: int = 10_000, processes: int = 4, outage: float = 60.0, rate: float = 25.0
+) -> dict[str, Any]:
+    """Run the chaos; what happened, in numbers (raises AssertionError if a promise broke)."""
+    chaos = Chaos(bench)
     each = acts // processes
     total = each * processes
-    log = AuditLog(connect(own.url), prefix=PREFIX)
     began = time.time()
-    first = worker()
-    appenders = [
-        start(
-            [sys.executable, "-c", APPEND, own.url, PREFIX, str(each), chr(ord("A") + i), str(rate)],
-            {"PATH": os.environ["PATH"], "PYTHONPATH": os.getcwd()},
-        )
-        for i in range(processes)
-    ]
-    _until(lambda: log.next_seq() >= total // 20, 120, "5 % of the acts")
-    hec.down()
-    down_at = time.monotonic()
-    _until(lambda: log.next_seq() >= total * 3 // 10, 300, "30 % of the acts")
-    first.send_signal(signal.SIGKILL)  # mid-delivery: its sinks' leases stay until they run out
-    first.wait(timeout=10)
-    worker()
-    _until(lambda: log.next_seq() >= total // 2, 300, "half the acts")
-    own.restart()
-    log = AuditLog(connect(own.url), prefix=PREFIX)
-    time.sleep(max(0.0, down_at + outage - time.monotonic()))
-    hec.up()
-    up_at = time.time()
-    backlog = log.next_seq()  # what HEC missed while down, and more
+    first = chaos.worker()
+    appenders = chaos.appenders(processes, each, rate)
+    up_at, backlog = chaos.disrupt(first, total, outage)
     for appender in appenders:
         assert appender.wait(timeout=600) == 0, "an appender failed"
-    records = [json.loads(e.body) for e in log.entries()]
-    acts_done = max(datetime.fromisoformat(r["ts"]).timestamp() for r in records)
-    found = [r["request"] for r in records]
-    assert log.next_seq() == len(found) == len(set(found)) == total, (log.next_seq(), len(set(found)))
-    assert [r["seq"] for r in records] == list(range(total))
-
-    every = f"every one of {total} ids"
-    sinks: dict[str, list[int]] = {}
-    hook.wait_until(lambda got: _distinct(got, _ocsf) == total, 600, every)
-    sinks["webhook"] = [_ocsf(e) for e in hook.received]
-    hec.wait_until(lambda got: _distinct(got, _hec) == total, 600, every)
-    sinks["Splunk HEC"] = [_hec(e) for e in hec.received]
-    syslog.wait_until(lambda got: _distinct(got, _syslog) == total, 600, every)
-    sinks["syslog over TLS"] = [_syslog(m) for m in syslog.received]
-    _until(lambda: _file_ids(path, total), 600, "the file has every id")
-    caught_up = {  # when each sink took its last batch
-        "webhook": arrivals[id(hook)][-1][0],
-        "Splunk HEC": arrivals[id(hec)][-1][0],
-        "syslog over TLS": arrivals[id(syslog)][-1][0],
-        "file": path.stat().st_mtime,
-    }
-    hec_caught_up = _when(arrivals[id(hec)], hec.received, _hec, backlog) - up_at
-    sinks["file"] = [json.loads(line)["metadata"]["sequence"] for line in path.read_text().splitlines()]
-    for name, ids in sinks.items():
-        assert list(dict.fromkeys(ids)) == list(range(total)), f"{name}: not every seq, in order"
-    assert sinks["file"] == list(range(total)), "the file sink wrote a repeat"
-
-    redis = connect(own.url)
-    _until(
-        lambda: int(redis.hget(log.keys.tree, "size") or 0) >= total, 120, "a checkpoint covering all"
-    )
-    exported = folder / "export.jsonl"
-    with exported.open("wb") as out:
-        for item in export(redis, prefix=PREFIX):
-            out.write(jsonl_line(item))
-    public = signing.load_public(signing.public_text(signing.load_private(key)))
-    verify_started = time.monotonic()
-    summary = verify_file(exported, public)
-    verify_took = time.monotonic() - verify_started
-    flipped = total * 2 // 3
-    named = _flip_and_verify(exported, flipped, public)
-    assert named == flipped, (named, flipped)
+    acts_done = chaos.check_log(total)
+    sinks = chaos.check_sinks(total)
+    hec = chaos.hec
+    hec_caught_up = _when(chaos.arrivals[id(hec)], hec.received, _hec, backlog) - up_at
+    verified, verify_took, flipped = chaos.check_export(total)
     return {
         "acts": total,
         "processes": processes,
         "outage": outage,
         "acts_seconds": acts_done - began,
-        "records": log.next_seq(),
+        "records": total,
         "sinks": {
-            name: {
-                "delivered": len(ids),
-                "repeats": len(ids) - total,
-                "after_acts": caught_up[name] - acts_done,
-            }
-            for name, ids in sinks.items()
+            name: {"delivered": len(ids), "repeats": len(ids) - total, "after_acts": last - acts_done}
+            for name, (ids, last) in sinks.items()
         },
         "hec_backlog": backlog,
         "hec_caught_up": hec_caught_up,
-        "total_seconds": max(caught_up.values()) - began,
-        "verify": summary.line(),
+        "total_seconds": max(last for _, last in sinks.values()) - began,
+        "verify": verified,
         "verify_seconds": verify_took,
         "flipped": flipped,
-        "named": named,
+        "named": flipped,
     }
 
 
