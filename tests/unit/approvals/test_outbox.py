@@ -17,6 +17,7 @@ import sys
 import textwrap
 
 import pytest
+import redis as redis_py
 
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
@@ -264,3 +265,20 @@ def test_a_transition_after_redis_forgot_its_scripts_still_runs_and_records_once
     assert engine.deny(request_id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
     assert len(denials(engine, request_id)) == 1
     assert engine.services.redis.zscore(engine.outbox.index, request_id) is not None
+
+
+def test_redis_failing_after_the_transition_fails_nothing_and_the_sweep_appends_the_record(
+    engine: Engine, request_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deny stands (the approver is told it worked); its record waits in the outbox and
+    the worker's sweep appends it."""
+
+    def down(*_, **__):
+        raise redis_py.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(engine.audit.log, "append", down)
+    assert engine.deny(request_id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
+    monkeypatch.undo()
+    assert denials(engine, request_id) == []
+    engine.outbox.sweep(now=later())
+    assert len(denials(engine, request_id)) == 1
