@@ -33,7 +33,8 @@ REQUESTER, APPROVER = "UAUDITCOST", "UAUDITAPPROVER"
 
 
 def measure(bench: Bench, services: Services, count: int) -> dict[str, dict[str, float]]:
-    """`count` approvals each way, alternating: p50/p95 ms and round trips per approval."""
+    """`count` approvals each way, alternating: p50/p95 ms, round trips, and CPU per approval
+    (this thread's, which excludes the emulator's threads; and Redis's own, from INFO)."""
     engine = Engine(services)
     client_id, secret = bench.emulator.add_user("audit.cost")
     services.vault.link(
@@ -44,23 +45,36 @@ def measure(bench: Bench, services: Services, count: int) -> dict[str, dict[str,
     for warm in ids[:2]:  # every script loaded, every connection open
         engine.approve(warm, APPROVER, is_approver=True)
     times: dict[str, list[float]] = {"audited": [], "bare": []}
+    cpu: dict[str, list[float]] = {"audited": [], "bare": []}
+    redis_cpu: dict[str, float] = {"audited": 0.0, "bare": 0.0}
     trips: dict[str, list[int]] = {"audited": [], "bare": []}
     for n, request_id in enumerate(ids[2:]):
         mode = "audited" if n % 2 == 0 else "bare"
+        server = _redis_cpu(services)
         with _audit_off(engine) if mode == "bare" else contextlib.nullcontext(), Wire() as wire:
-            started = time.perf_counter()
+            started, thread = time.perf_counter(), time.thread_time()
             engine.approve(request_id, APPROVER, is_approver=True)
+            cpu[mode].append((time.thread_time() - thread) * 1000)
             times[mode].append((time.perf_counter() - started) * 1000)
+        redis_cpu[mode] += _redis_cpu(services) - server
         trips[mode].append(len(wire.trips))
     return {
         mode: {
             "p50": statistics.median(times[mode]),
             "p95": sorted(times[mode])[max(0, round(0.95 * len(times[mode])) - 1)],
+            "cpu": statistics.median(cpu[mode]),
+            "redis_cpu": redis_cpu[mode] * 1000 / len(times[mode]),
             "trips": statistics.median(trips[mode]),
             "n": len(times[mode]),
         }
         for mode in times
     }
+
+
+def _redis_cpu(services: Services) -> float:
+    """Seconds of CPU the Redis server has used (user + system)."""
+    info = services.redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def rows(bench: Bench, services: Services, count: int) -> list[dict[str, str]]:
@@ -74,7 +88,8 @@ def rows(bench: Bench, services: Services, count: int) -> list[dict[str, str]]:
             "n": str(int(r["n"])),
             "p50": f"{r['p50']:.1f}",
             "p95": f"{r['p95']:.1f}",
-            "result": f"+{extra:.0f} round trips, 2 records" if label == "audit log on" else "",
+            "result": (f"+{extra:.0f} round trips, 2 records; " if label == "audit log on" else "")
+            + f"CPU ms: {r['cpu']:.2f} this thread (p50), {r['redis_cpu']:.2f} Redis (mean)",
             "target": "<= 1 round trip per record" if label == "audit log on" else "",
         }
         for label, r in (("audit log on", audited), ("audit log off", bare))
