@@ -384,6 +384,8 @@ class SlackFront:
             if decision.status is Outcome.STEP_UP:  # the click waits for the approver's passkey
                 url = self.engine.step_up_link(decision.request, user)
                 self.tell(body, respond, blocks.step_up_notice(decision.request, url))
+                # Audited as docs/step-up.md says; the link itself (a bearer token) never.
+                self.engine.audit.record("passkey.link_sent", request=decision.request.id, actor=user)
             return decision
 
         self._decide(body, respond, approve)
