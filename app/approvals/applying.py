@@ -179,7 +179,6 @@ class Applier:
             )
             return decision
         self.store.drop_lease(request_id)
-        self.outbox.move(request_id)  # the outcome's record, written by the finish itself
         metrics.REQUESTS.labels(verb=request.change.verb.value, outcome=event).inc()
         self._settle(request)
         self._tell(request, event)
@@ -216,7 +215,6 @@ class Applier:
             lease=lease,
         )
         self.store.track_lease(request.id, timestamp())
-        self.outbox.move(request.id)
         return Decision(self.get(request.id), Outcome.APPLY)
 
     def _call_mysafe(self, request: ChangeRequest, lease: str) -> tuple[WriteResult, dict[str, Any]]:

@@ -147,7 +147,6 @@ class Decider:
             raise RequestNotFound(f"There is no change request {request_id}.")
         request = self.get(request_id)
         if result.status is Outcome.OK:
-            self.outbox.move(request_id)
             self._tell(request, Event.REASON)
         return Decision(request, result.status)
 
@@ -221,7 +220,7 @@ class Decider:
         self.store.note_rules_in_force(request_id, version=rules.version, digest=rules.digest)
 
     def _decide(self, request_id: str, action: Action, actor: str, **arg: Any) -> Decision:
-        """One click's transition, its record written by the same script (`_after` moves it)."""
+        """One click's transition, its record written by the same script (`_audited` appends it)."""
         reason = str(arg.get("reason", "")) if action is Action.DENY else ""
         result = self._audited(
             request_id, action, actor=actor, now=timestamp(), facts={"reason": reason}, **arg
@@ -256,6 +255,5 @@ class Decider:
             Outcome.EXPIRED: Event.EXPIRED,
             Outcome.STEP_UP: Event.STEP_UP_PENDING,
         }[decision.status]
-        self.outbox.move(request.id)  # the transition wrote its record: into the log now
         self._settle(request)
         self._tell(request, event)

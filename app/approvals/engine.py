@@ -301,10 +301,20 @@ class Engine:
     ) -> Transition:
         """A transition whose record its own script writes to the request's outbox (named
         `event`, or as the script names the transition), so no kill can separate the two.
-        The caller moves it into the log (`self.outbox.move`); a worker does if it dies."""
+        The outbox's mark goes in the transition's round trip, the record into the log in one
+        more (`Outbox.append`); a worker appends it if this process dies first."""
         audit = self.audit.fields(event, request=request_id, actor=actor, **(facts or {}))
-        self.outbox.mark(request_id)
-        return self.store.transition(request_id, action, actor=actor, now=now, audit=audit, **arg)
+        result = self.store.transition(
+            request_id,
+            action,
+            actor=actor,
+            now=now,
+            audit=audit,
+            before=lambda pipe: self.outbox.mark(request_id, pipe=pipe),
+            **arg,
+        )
+        self.outbox.append(result.written)
+        return result
 
     # --- apply and worker: app.approvals.applying, app.approvals.sweeping ------------------
 

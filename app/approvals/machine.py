@@ -8,8 +8,10 @@ its answers (likewise).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from typing import Any
 
 
 class State(str, Enum):
@@ -104,3 +106,11 @@ class Transition:
     status: Outcome
     state: State | None
     approvals: int
+    #: The audit record the script wrote to the request's outbox, as written (app.approvals.outbox).
+    written: str = ""
+
+    @classmethod
+    def of(cls, answer: Sequence[Any]) -> Transition:
+        """From transition.lua's reply: {status, state, approvals[, outbox item]}."""
+        status, state, count, *written = answer
+        return cls(Outcome(status), State(state) if state else None, int(count), *written[:1])

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from app.approvals.change_request import ChangeRequest, is_request_id, new_request_id
 from app.approvals.front_messages import FrontMessages
@@ -198,18 +198,44 @@ class ApprovalStore(FrontMessages):
         pipe.execute()
 
     def transition(
-        self, request_id: str, action: Action | str, *, actor: str, now: float, **arg: Any
+        self,
+        request_id: str,
+        action: Action | str,
+        *,
+        actor: str,
+        now: float,
+        before: Callable[[Any], None] | None = None,
+        **arg: Any,
     ) -> Transition:
         """One atomic transition; with `arg["audit"]` (a record's fields) a transition that
         changes the request also writes its record to the request's outbox, in the same
-        script (see app.approvals.outbox)."""
+        script, and returns it (see app.approvals.outbox). `before(pipe)` queues what must
+        reach Redis first (the outbox's mark), sent in the same round trip."""
         keys = self.request_keys(request_id)
         if "audit" in arg:
             keys.append(self.outbox_key(request_id))
-        status, state, count = self._transition(
-            keys=keys, args=[Action(action).value, actor, now, self.retention, json.dumps(arg)]
-        )
-        return Transition(Outcome(status), State(state) if state else None, int(count))
+        args = [Action(action).value, actor, now, self.retention, json.dumps(arg)]
+        return Transition.of(self._run_after(before, self._transition, keys, args))
+
+    def _run_after(
+        self, before: Callable[[Any], None] | None, script: Any, keys: list[str], args: list[Any]
+    ) -> Any:
+        """`script`'s answer, run after what `before(pipe)` queues, both in one round trip
+        (on a Cluster, one to each node concerned, all sent before any answer is read).
+        Sent as a plain EVALSHA: redis-py asks the server whether it knows a pipeline's
+        scripts (a round trip of its own) on every run. When the server does not know the
+        script yet (once per server), it is sent again on its own, which loads it."""
+        if before is None:
+            return script(keys=keys, args=args)
+        pipe = self.redis.pipeline(transaction=False)
+        before(pipe)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        answer = pipe.execute(raise_on_error=False)[-1]
+        if isinstance(answer, NoScriptError):
+            return script(keys=keys, args=args)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def transition_many(
         self, request_ids: Sequence[str], action: Action | str, *, actor: str, now: float
@@ -226,7 +252,7 @@ class ApprovalStore(FrontMessages):
         return [
             self.transition(request_id, action, actor=actor, now=now)
             if isinstance(answer, Exception)
-            else Transition(Outcome(answer[0]), State(answer[1]) if answer[1] else None, int(answer[2]))
+            else Transition.of(answer)
             for request_id, answer in zip(request_ids, answers, strict=True)
         ]
 

@@ -331,7 +331,6 @@ class Submitter:
         )
         if result.status is not Outcome.APPLY:
             return Decision(self.get(request.id), result.status)
-        self.outbox.move(request.id)
         applying = self.get(request.id)
         self._tell(applying, Event.APPLYING)
         return self.apply(request.id, str(lease["lease"]), request=applying)
@@ -369,5 +368,4 @@ class Submitter:
         )
         if idempotency_key:
             self.store.release_claim(idempotency_key, request.id)
-        self.outbox.move(request.id)
         self._settle(self.get(request.id))

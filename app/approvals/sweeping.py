@@ -107,7 +107,6 @@ class Sweeper:
             if result.status is Outcome.APPLY:
                 handled += 1
                 self.store.track_lease(request_id, lease["lease_until"])
-                self.outbox.move(request_id)
                 self.apply(request_id, str(lease["lease"]))
             elif result.status is not Outcome.NOOP or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)

@@ -18,6 +18,7 @@ from tests.support.authenticator import SoftAuthenticator
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
+from tests.support.waiting import eventually
 
 ORIGIN = "http://localhost:8765"  # the origin browsers would use; requests go to bot.url
 POLICY = textwrap.dedent("""
@@ -118,6 +119,14 @@ def test_an_approval_counts_once_confirmed_on_the_page(
         ]
     )
     assert bot.engine.get(request_id).approvals == frozenset()
+    sent = eventually(
+        lambda: [
+            r for r in bot.engine.audit.read(request=request_id) if r.event == "passkey.link_sent"
+        ],
+        10,
+        "the link's record",
+    )
+    assert [r.actor for r in sent] == ["UAPPROVER1"] and token not in str(sent[0].to_json())
     page = requests.get(f"{bot.url}/step-up/{token}", timeout=5)
     assert f"Confirm your approval of {request_id} with your passkey" in page.text
     assert "&lt;b&gt;db&lt;/b&gt;" in page.text and "<b>db</b>" not in page.text  # escaped

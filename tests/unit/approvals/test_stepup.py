@@ -114,6 +114,10 @@ def test_a_click_waits_for_its_passkey_and_counts_after(engine: Engine, request_
     waiting = engine.get(request_id)
     assert waiting.approvals == frozenset() and waiting.state is State.PENDING
     assert waiting.confirming_now(timestamp()) == ["UAPPROVER1"]
+    (pending,) = [
+        r for r in engine.audit.read(request=request_id) if r.event == "request.step_up_pending"
+    ]
+    assert (pending.actor, pending.facts["state"]) == ("UAPPROVER1", "pending")
 
     decision = confirm(engine, token, auth)
     assert decision.status is Outcome.OK

@@ -25,6 +25,8 @@ def approve(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
         if decision.status is Outcome.STEP_UP:  # the click waits for the approver's passkey
             url = deps.engine.step_up_link(decision.request, user)
             deps.tell(body, respond, blocks.step_up_notice(decision.request, url))
+            # Audited as docs/step-up.md says; the link itself (a bearer token) never.
+            deps.engine.audit.record("passkey.link_sent", request=decision.request.id, actor=user)
         return decision
 
     _decide(deps, body, respond, decide)
