@@ -191,7 +191,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
         gains_access=engine.gains_access,
     )
     home = HomeTab(engine, client, approvers, reviews=reviews)
-    review_cards = ReviewCards(client, reviews.store)
+    review_cards = ReviewCards(client, reviews.store, channel=settings.approval_channel)
     engine.listeners += [notifier, home, review_cards]
     revoker = engine.new_revoker(
         listeners=[

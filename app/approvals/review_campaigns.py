@@ -12,6 +12,10 @@
 - As a listener of the engine, it files each removal's outcome on its line: once applied, the
   entry is read back with the reviewer's key (`removed` / `reduced`, or `drift: …` when it
   does not show that); a request denied, expired or failed is said so.
+- A reviewer whose MySafe key no longer works (MySafe refuses it, it was unlinked, or no
+  configured key decrypts it) is recorded as *gone* (`ReviewStore.key_gone`): at the start,
+  when their key cannot list entries; later, when a decision of theirs cannot read the entry.
+  The worker (app.approvals.review_sweep) escalates them at once.
 - `report` gives every line with its decision as CSV and JSON, and records their SHA-256 in
   the audit log.
 """
@@ -48,8 +52,15 @@ from app.approvals.reviews import (
     line_id,
 )
 from app.clock import timestamp
-from app.errors import ApprovalError, BotError, ValidationError
-from app.mysafe.models import GroupShare, Kind, UserShare
+from app.errors import (
+    ApprovalError,
+    BotError,
+    ConfigError,
+    CredentialsMissing,
+    CredentialsRejected,
+    ValidationError,
+)
+from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +91,27 @@ class Report:
             "csv": hashlib.sha256(self.csv.encode()).hexdigest(),
             "json": hashlib.sha256(self.json.encode()).hexdigest(),
         }
+
+
+def key_gone(error: BotError) -> str:
+    """Why `error` says a person's MySafe key no longer works ("": it says something else,
+    e.g. MySafe is down): MySafe refused it (401/403), it was unlinked, or no configured
+    encryption key decrypts it."""
+    if isinstance(error, CredentialsRejected):
+        return "key_rejected"
+    if isinstance(error, CredentialsMissing):
+        return "key_unlinked"
+    if isinstance(error, ConfigError):
+        return "key_unreadable"
+    return ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A campaign's lines, and the linked people whose key no longer works (-> why)."""
+
+    lines: list[Line]
+    gone: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -162,7 +194,9 @@ class Reviews:
         campaign = self.store.campaign(name)
         if campaign is None or campaign.state is not CampaignState.STARTING:
             return None
-        lines = self.plan(tags=campaign.tags, kinds=[Kind(k) for k in campaign.kinds])
+        plan = self.survey(tags=campaign.tags, kinds=[Kind(k) for k in campaign.kinds])
+        lines = plan.lines
+        self._record_gone(campaign, plan.gone)  # first: a start that dies after fill keeps them
         if not self.store.fill(campaign, lines, self.counted(lines)):
             return None
         self.follow_up(campaign)
@@ -190,20 +224,35 @@ class Reviews:
         campaign = new_campaign(
             name=name, due=due, tags=tags, kinds=kinds, started_by=started_by, **options
         )
-        lines = self.plan(tags=tags, kinds=kinds)
+        plan = self.survey(tags=tags, kinds=kinds)
+        lines = plan.lines
         if not self.store.create(campaign, lines, self.counted(lines)):
             raise ValidationError({"name": f"a campaign named {name} exists already"})
+        if self._record_gone(campaign, plan.gone):  # no start job here: the worker tells
+            self.tasks.add(Task.ESCALATE, name, timestamp())
         self.follow_up(campaign)
         self.engine.audit.record(
             "review.started", actor=started_by, campaign=name, lines=len(lines), due=int(campaign.due)
         )
         return replace(campaign, state=CampaignState.RUNNING), lines
 
+    def _record_gone(self, campaign: Campaign, gone: dict[str, str]) -> bool:
+        """Record each reviewer whose key no longer works; True if one is new."""
+        return any(
+            [self.store.key_gone(campaign.name, r, why, ttl=campaign.ttl) for r, why in gone.items()]
+        )
+
     def plan(self, *, tags: Sequence[str], kinds: Sequence[Kind]) -> list[Line]:
         """Every user and group on every entry some linked person can edit (or created through
         the bot), with its reviewers: those people."""
+        return self.survey(tags=tags, kinds=kinds).lines
+
+    def survey(self, *, tags: Sequence[str], kinds: Sequence[Kind]) -> Plan:
+        """`plan`'s lines, and the people whose key no longer works: they review nothing here,
+        and are escalated (the bot cannot list what their key would show)."""
         wanted = {t.casefold() for t in tags}
         reviewers: dict[tuple[Kind, int], list[str]] = {}
+        gone: dict[str, str] = {}
         for account in sorted(self.engine.services.vault.accounts(), key=lambda a: a.slack_id):
             try:
                 client = self.engine.client_for(account.slack_id)
@@ -216,6 +265,8 @@ class Reviews:
                         if item.can_write or made.get(item.identifier) == account.slack_id:
                             reviewers.setdefault((kind, item.identifier), []).append(account.slack_id)
             except BotError as error:  # a key that no longer works reviews nothing
+                if why := key_gone(error):
+                    gone[account.slack_id] = why
                 log.warning(
                     "reviewer skipped",
                     extra={
@@ -231,7 +282,7 @@ class Reviews:
             entry = self.engine.client_for(people[0]).read(kind, identifier)
             for (field, _), (name, right) in sorted(rights(entry).items()):
                 lines.append(Line(kind, identifier, entry.name, field, name, right, tuple(people)))
-        return lines
+        return Plan(lines, gone)
 
     def counted(self, lines: Sequence[Line]) -> dict[str, list[str]]:
         """For each line, the reviewers who may decide it (not the grantee themselves)."""
@@ -253,7 +304,7 @@ class Reviews:
         found = self._line(name, line, reviewer)
         if choice is Choice.REDUCE and found.right != EDIT:
             raise ApprovalError(f"{found.name} has view already: there is nothing to reduce.")
-        self._still_shown(found, reviewer)
+        self._still_shown(name, found, reviewer)
         return self._claim(name, found, reviewer, choice)
 
     def keep_all(self, name: str, entry: str, reviewer: str) -> list[Outcome]:
@@ -261,7 +312,7 @@ class Reviews:
         lines = [ln for ln in self.store.entry_lines(name, entry) if reviewer in ln.reviewers]
         if not lines:
             raise ApprovalError("You are not a reviewer of that entry in this campaign.")
-        current = rights(self.engine.client_for(reviewer).read(lines[0].kind, lines[0].identifier))
+        current = rights(self._read_as(name, reviewer, lines[0]))
         decided = self.store.decisions_of(name, [ln.id for ln in lines])
         outcomes = []
         for ln in lines:
@@ -284,8 +335,27 @@ class Reviews:
     def _own(self, line: Line, reviewer: str) -> bool:
         return _same(line, self.engine.services.vault.mysafe_username(reviewer) or "")
 
-    def _still_shown(self, line: Line, reviewer: str) -> None:
-        entry = self.engine.client_for(reviewer).read(line.kind, line.identifier)
+    def _read_as(self, name: str, reviewer: str, line: Line) -> Entry:
+        """The line's entry read with the reviewer's key; a key that no longer works is
+        recorded (their lines go to the escalation target) before the error goes on up."""
+        try:
+            return self.engine.client_for(reviewer).read(line.kind, line.identifier)
+        except BotError as error:
+            if why := key_gone(error):
+                self.lost_key(name, reviewer, why)
+            raise
+
+    def lost_key(self, name: str, reviewer: str, why: str) -> None:
+        """A reviewer's key died mid-campaign: recorded once, and the worker is asked to send
+        their undecided lines to the escalation target now (`Task.ESCALATE`)."""
+        campaign = self.store.campaign(name)
+        if campaign is None or campaign.state is not CampaignState.RUNNING:
+            return
+        if self.store.key_gone(name, reviewer, why, ttl=campaign.ttl):
+            self.tasks.add(Task.ESCALATE, name, timestamp())
+
+    def _still_shown(self, name: str, line: Line, reviewer: str) -> None:
+        entry = self._read_as(name, reviewer, line)
         now = rights(entry).get((line.field, line.name.casefold()))
         if now is None or now[1] != line.right:
             said = "no longer has access" if now is None else f"now has {now[1]}"
@@ -425,7 +495,9 @@ class Reviews:
             raise ApprovalError(f"There is no review named {name}.")
         decisions = self.store.decisions(name)
         rows = tuple(jsonable(ln, decisions.get(ln.id)) for ln in self.store.lines(name))
-        totals = {**_totals(rows), "escalated": campaign.escalated}
+        gone = self.store.gone(name)
+        escalated = max(campaign.escalated, self.store.escalated(name))  # older: the field only
+        totals = {**_totals(rows), "escalated": escalated, "reviewers_escalated": len(gone)}
         text = io.StringIO()
         writer = csv.DictWriter(
             text, fieldnames=list(rows[0]) if rows else ["entry_id"], lineterminator="\n"
@@ -433,7 +505,9 @@ class Reviews:
         writer.writeheader()
         writer.writerows(rows)
         as_json = json.dumps(
-            {"campaign": name, "totals": totals, "lines": rows}, indent=2, sort_keys=True
+            {"campaign": name, "totals": totals, "lines": rows, "reviewers_escalated": gone},
+            indent=2,
+            sort_keys=True,
         )
         report = Report(rows, totals, text.getvalue(), as_json + "\n")
         if record:

@@ -97,9 +97,10 @@ class DueDate:
             if (d := decided.get(ln.id)) is not None and d.by == TIMEOUT and not d.request
         ]
         counted = self.reviews.counted([*lines, *unfiled])
+        gone = self.store.gone(campaign.name)  # their keys no longer work: file with another's
         kept = revoked = failed = 0
         for line in [*lines, *unfiled]:
-            who = counted[line.id]
+            who = sorted(counted[line.id], key=lambda r: r in gone)
             if not who:  # only the grantee reviews it: nobody else's key may remove it
                 kept += self._keep(campaign.name, line, who)
                 continue

@@ -14,7 +14,14 @@ Every worker pass (`mysafe-bot worker`) calls `ReviewSweeper.sweep`:
      posted before are not posted again) and mark them done;
    - *remind*: each reviewer with undecided lines is reminded, at most once per reminder
      interval (a SET NX per reviewer and interval), then the next reminder is queued;
-   - *timeout*: `on_timeout` at the due date (app.approvals.review_due).
+   - *timeout*: `on_timeout` at the due date (app.approvals.review_due);
+   - *escalate*: reviewers whose MySafe key stopped working mid-campaign (see below).
+3. **Reviewers whose key no longer works** (MySafe refuses it, it was unlinked, or it cannot
+   be decrypted; recorded by app.approvals.review_campaigns at the start or when a decision
+   of theirs fails) are escalated at once, each once: their undecided lines get the
+   campaign's `escalate_to` as reviewers, who get cards for them, and a notice naming the
+   reviewer and why goes to `escalate_to` (without one, to the approvals channel). The start,
+   the reminders and the due date also send any such escalation still owed.
 
 The chat side is a port (`ReviewFront`): app.slack.review_cards implements it.
 """
@@ -64,6 +71,10 @@ class ReviewFront(Protocol):
 
     def redraw(self, campaign: Campaign, entry: str) -> None:
         """Every reviewer's card of `entry`, as the decisions stand now."""
+
+    def key_gone(self, campaign: Campaign, reviewer: str, *, why: str, lines: int, entries: int) -> int:
+        """Tell the escalation target (or the approvers) that `reviewer`'s MySafe key no longer
+        works, why, and how many undecided lines went to them; notices sent."""
 
 
 def schedules_in_force(engine: Engine) -> Callable[[], Sequence[ReviewSchedule]]:
@@ -155,6 +166,11 @@ class ReviewSweeper:
     def run(self, due: Due, *, now: float) -> None:
         if due.task is Task.START:
             self.start(due.campaign)
+        elif due.task is Task.ESCALATE:
+            self.key_gone(due.campaign)
+            self.tasks.done(due)
+            if self.front is not None and self.store.untold(due.campaign):  # died meanwhile
+                self.tasks.add(Task.ESCALATE, due.campaign, timestamp())
         elif due.task is Task.REMIND:
             self.remind(due.campaign, now=now)
         else:
@@ -184,6 +200,7 @@ class ReviewSweeper:
                 cards=posted.cards,
                 refused=len(posted.failed),
             )
+        self.key_gone(name)
         self.tasks.done(Due(Task.START, name))
         return Started(campaign, lines, posted)
 
@@ -212,6 +229,43 @@ class ReviewSweeper:
             entries=len({ln.entry for ln in lines}),
         )
 
+    def key_gone(self, name: str) -> int:
+        """Escalate each reviewer whose MySafe key no longer works, once: their undecided lines
+        (none known at the start: their key could list nothing) go to `escalate_to`, who get
+        cards for them, and the notice says who and why. Each is claimed first (a SADD), so
+        of several workers one sends it; returns reviewers escalated."""
+        campaign = self.store.campaign(name)
+        untold = self.store.untold(name)
+        if campaign is None or campaign.state is not CampaignState.RUNNING or not untold:
+            return 0
+        if self.front is None:
+            return 0  # a worker with Slack sends it
+        lines, decided = self.store.lines(name), self.store.decisions(name)
+        escalated = 0
+        for reviewer, why in sorted(untold.items()):
+            if not self.store.tell_once(name, reviewer):
+                continue
+            mine = [ln for ln in lines if reviewer in ln.reviewers and ln.id not in decided]
+            entries = {ln.entry for ln in mine}
+            if mine and campaign.escalate_to:
+                for target in campaign.escalate_to:
+                    self.store.add_reviewer(name, mine, target)
+            self.reviews.engine.audit.record(
+                "review.escalated",
+                actor="bot",
+                campaign=name,
+                reviewer=reviewer,
+                why=why,
+                lines=len(mine),
+                to=",".join(campaign.escalate_to) or "approvers",
+            )
+            if mine and campaign.escalate_to:
+                shown = [ln for ln in self.store.lines(name) if ln.entry in entries]
+                self.front.post(campaign, shown, to=campaign.escalate_to)
+            self.front.key_gone(campaign, reviewer, why=why, lines=len(mine), entries=len(entries))
+            escalated += 1
+        return escalated
+
     # --- reminders and the due date -----------------------------------------------------------
 
     def remind(self, name: str, *, now: float) -> int:
@@ -225,6 +279,7 @@ class ReviewSweeper:
         ):
             self.tasks.done(Due(Task.REMIND, name))
             return 0
+        self.key_gone(name)
         every = campaign.remind_every
         interval = int((now - campaign.started) // every)
         sent = 0
@@ -247,6 +302,7 @@ class ReviewSweeper:
     def time_out(self, name: str) -> None:
         campaign = self.store.campaign(name)
         if campaign is not None:
+            self.key_gone(name)  # before the due date decides what they left
             settled = self.due_date.run(campaign, escalate=self._escalate)
             if self.front is not None:
                 for entry in settled.entries:

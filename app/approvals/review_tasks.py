@@ -2,7 +2,8 @@
 
 Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
 
-    P:{reviewtasks}:due    zset   "start:Q1" | "remind:Q1" | "timeout:Q1" -> when it is due
+    P:{reviewtasks}:due    zset   "start:Q1" | "remind:Q1" | "timeout:Q1" | "escalate:Q1"
+                                  -> when it is due
 
 One key on its own hash tag, claimed like the requests' reminders (`claim_due.lua`): a claimed
 task is pushed `LEASE` seconds ahead in the same script, so no other worker sees it while it
@@ -27,6 +28,8 @@ class Task(StrEnum):
     START = "start"
     REMIND = "remind"
     TIMEOUT = "timeout"
+    #: Send what reviewers whose key stopped working mid-campaign leave to the escalation target.
+    ESCALATE = "escalate"
 
 
 @dataclass(frozen=True)

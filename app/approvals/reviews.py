@@ -20,6 +20,11 @@ Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`), a campaign's keys on its own hash ta
                                     (kept by the decide and undo scripts, so the App Home and
                                     the reminders read counts, never the lines)
     P:review:{Q1}:reminded:U1:3     string  set NX when reminder interval 3 reminds U1
+    P:review:{Q1}:gone        hash  reviewer whose MySafe key no longer works -> why
+                                    (`key_rejected` | `key_unlinked` | `key_unreadable`), set once
+    P:review:{Q1}:gone:told   set   those of them whose escalation was sent (cards and notice)
+    P:review:{Q1}:escalated   set   line ids given to `escalate_to` (at the due date, or at
+                                    once: their reviewer left Slack or their key stopped working)
     P:idx:reviews             set   campaign names
     P:idx:reviews:removals    hash  line id -> campaign: where a removal's outcome goes,
                                     written before its request is filed
@@ -229,6 +234,15 @@ class ReviewStore:
     def reminded_key(self, name: str, reviewer: str, interval: int) -> str:
         return self._key(name, f"reminded:{reviewer}:{interval}")
 
+    def gone_key(self, name: str) -> str:
+        return self._key(name, "gone")
+
+    def told_key(self, name: str) -> str:
+        return self._key(name, "gone:told")
+
+    def escalated_key(self, name: str) -> str:
+        return self._key(name, "escalated")
+
     def index_key(self) -> str:
         return f"{self.prefix}:idx:reviews"
 
@@ -312,10 +326,13 @@ class ReviewStore:
         return {k: int(v) for k, v in found.items() if "|" not in k and "#" not in k and int(v) > 0}
 
     def add_reviewer(self, name: str, lines: Sequence[Line], reviewer: str) -> None:
-        """Give `lines` (undecided) one more reviewer, and count them in the index (one MULTI
-        on the campaign's hash tag)."""
+        """Give `lines` (undecided) one more reviewer (an escalation target), count them in the
+        index and among the escalated lines (one MULTI on the campaign's hash tag)."""
         fresh = [ln for ln in lines if reviewer not in ln.reviewers]
         pipe = self.redis.pipeline(transaction=True)
+        if lines:
+            pipe.sadd(self.escalated_key(name), *[ln.id for ln in lines])
+            pipe.expire(self.escalated_key(name), RETENTION)
         if fresh:
             pipe.hset(
                 self.lines_key(name),
@@ -326,6 +343,10 @@ class ReviewStore:
         for field, count in open_index(fresh, {ln.id: [reviewer] for ln in fresh}).items():
             pipe.hincrby(self.open_key(name), field, count)
         pipe.execute()
+
+    def escalated(self, name: str) -> int:
+        """How many lines were given to `escalate_to`, whenever and however often."""
+        return int(self.redis.scard(self.escalated_key(name)))
 
     def lines(self, name: str) -> list[Line]:
         found = [Line.loads(t) for t in self.redis.hgetall(self.lines_key(name)).values()]
@@ -405,6 +426,32 @@ class ReviewStore:
         else:
             self.redis.hsetnx(key, line, value)
         self.redis.expire(key, RETENTION)
+
+    # --- reviewers whose key no longer works --------------------------------------------------
+
+    def key_gone(self, name: str, reviewer: str, why: str, *, ttl: int = RETENTION) -> bool:
+        """Record that `reviewer`'s MySafe key no longer works; True the first time only (so
+        their escalation is made once, however often they click)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(self.gone_key(name), reviewer, why)
+        pipe.expire(self.gone_key(name), ttl)
+        return bool(pipe.execute()[0])
+
+    def gone(self, name: str) -> dict[str, str]:
+        """Every reviewer of `name` whose key no longer works, and why."""
+        return dict(self.redis.hgetall(self.gone_key(name)))
+
+    def untold(self, name: str) -> dict[str, str]:
+        """Those of `gone` whose escalation has not been sent yet."""
+        told = self.redis.smembers(self.told_key(name))
+        return {r: why for r, why in self.gone(name).items() if r not in told}
+
+    def tell_once(self, name: str, reviewer: str) -> bool:
+        """Claim the sending of `reviewer`'s escalation; True for one caller only."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(self.told_key(name), reviewer)
+        pipe.expire(self.told_key(name), RETENTION)
+        return bool(pipe.execute()[0])
 
     # --- cards --------------------------------------------------------------------------------
 

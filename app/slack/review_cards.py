@@ -170,12 +170,46 @@ def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list
     return text.plain(message), [_section(message)]
 
 
+#: Why a reviewer's key no longer works (app.approvals.review_campaigns.key_gone), in words.
+KEY_GONE = {
+    "key_rejected": "MySafe refuses it",
+    "key_unlinked": "it was unlinked",
+    "key_unreadable": "the bot can no longer decrypt it",
+}
+
+
+def key_gone_notice(
+    campaign: Campaign, reviewer: str, *, why: str, lines: int, entries: int
+) -> tuple[str, list[Block]]:
+    """What the escalation target (or the approvers) is told of a reviewer whose MySafe key no
+    longer works: who, why, and what of theirs is now the target's."""
+    said = KEY_GONE.get(why, "it no longer works")
+    theirs = f"Their {lines} undecided line{'s' if lines != 1 else ''} on {entries} "
+    theirs += "entries" if entries != 1 else "entry"
+    if lines and campaign.escalate_to:
+        rest = f"{theirs} are yours to decide: the cards follow."
+    elif lines:
+        rest = f"{theirs} wait for the entries' other reviewers."
+    else:
+        rest = (
+            "The bot cannot list what their key would show: entries only they can edit are "
+            "not in this review."
+        )
+    message = (
+        f"Access review *{text.inline(campaign.name)}*: <@{reviewer}>'s MySafe key no longer "
+        f"works ({said}), so they cannot review with it; they should relink it with "
+        f"`/mysafe login`. {rest}"
+    )
+    return text.plain(message), [_section(message)]
+
+
 class ReviewCards:
     """Posts each reviewer's cards and redraws an entry's cards after a decision."""
 
-    def __init__(self, client: WebClient, store: ReviewStore) -> None:
+    def __init__(self, client: WebClient, store: ReviewStore, *, channel: str = "") -> None:
         self.client = client
         self.store = store
+        self.channel = channel  # the approvals channel: escalations without `escalate_to`
 
     def post(
         self, campaign: Campaign, lines: Sequence[Line], *, to: Collection[str] | None = None
@@ -221,6 +255,24 @@ class ReviewCards:
             )
             return said or "refused"
         return ""
+
+    def key_gone(self, campaign: Campaign, reviewer: str, *, why: str, lines: int, entries: int) -> int:
+        """DM `escalate_to` (or post in the approvals channel) that `reviewer`'s key no longer
+        works (see `key_gone_notice`); notices Slack took."""
+        fallback, found = key_gone_notice(campaign, reviewer, why=why, lines=lines, entries=entries)
+        sent = 0
+        for channel in campaign.escalate_to or ([self.channel] if self.channel else []):
+            try:
+                self.client.chat_postMessage(channel=channel, text=fallback, blocks=found)
+            except SlackApiError as error:  # audited as escalated; the log says it was refused
+                said = error.response.get("error", "")
+                log.warning(
+                    "review escalation not sent",
+                    extra={"event": "review.escalation_failed", "error": said},
+                )
+                continue
+            sent += 1
+        return sent
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         """An engine listener: a removal's or reduction's outcome (filed on its line by

@@ -23,7 +23,7 @@ from app.approvals.review_tasks import LEASE
 from app.approvals.reviews import TIMEOUT, CampaignState, Choice
 from app.cli import main
 from app.clock import timestamp
-from app.errors import ApprovalError
+from app.errors import ApprovalError, CredentialsMissing, CredentialsRejected
 from app.mysafe.models import Kind
 from app.runtime import build_runtime
 from app.sandbox.emulator import Emulator
@@ -103,7 +103,9 @@ def cards(slack: SlackFake) -> Counter[str]:
     return Counter(
         c.args["channel"]
         for c in slack.calls_to("chat.postMessage")
-        if "Access review" in c.blocks_text() and "Reminder" not in c.blocks_text()
+        if "Access review" in c.blocks_text()
+        and "Reminder" not in c.blocks_text()
+        and "key no longer works" not in c.blocks_text()
     )
 
 
@@ -437,6 +439,7 @@ def test_a_reviewer_who_left_slack_has_their_lines_escalated_at_once(
     assert reviews is not None
     assert cards(slack) == {"UALICE": 1, "UDAVE": 1, "UBOSS": 1}  # alices': refused
     assert reviews.store.waiting("Q1", "UBOSS") == (3, 1)
+    assert reviews.report("Q1", record=False).totals["escalated"] == 3
     assert [r.facts["to"] for r in bot.engine.audit.read() if r.event == "review.escalated"] == [
         "UBOSS"
     ]
@@ -470,3 +473,130 @@ def test_reviewers_whose_reminders_slack_refuses_have_their_undecided_lines_esca
     assert sweeper(bot).remind("Q1", now=campaign.started + DAY + 1) == 0
     assert reviews.store.waiting("Q1", "UBOSS") == (1, 1)  # dave's line, not the kept ones
     assert cards(slack) == {"UALICE": 1, "UDAVE": 1, "UBOSS": 1}
+
+
+# --- reviewers whose MySafe key no longer works ---------------------------------------------
+
+
+def key_notices(slack: SlackFake, channel: str) -> list[str]:
+    """The escalation notices about a dead key posted to `channel`, as a person reads them."""
+    found = [readable(c) for c in slack.calls_to("chat.postMessage") if c.args["channel"] == channel]
+    return [text for text in found if "MySafe key no longer works" in text]
+
+
+def escalated_for_keys(bot: Bot) -> list[dict[str, object]]:
+    return [
+        r.facts for r in bot.engine.audit.read() if r.event == "review.escalated" and "why" in r.facts
+    ]
+
+
+def test_a_reviewer_whose_key_mysafe_refuses_at_the_start_is_escalated_at_once(
+    bot: Bot,
+    prod: int,
+    emulator: Emulator,
+    slack: SlackFake,
+    slack_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """alices' key is refused by MySafe (401 at its token endpoint): the start cannot list her
+    entries, so UBOSS is told at once who and why; dave still reviews the entry."""
+    emulator.revoke_user("alices")
+    emulator.expire_tokens()
+    cli_start(monkeypatch, slack_env, "--escalate-to", "UBOSS", "--remind-every", "1d", "--wait")
+    (notice,) = key_notices(slack, "UBOSS")
+    assert "<@UALICE>'s MySafe key no longer works (MySafe refuses it)" in notice
+    assert "`/mysafe login`" in notice and "not in this review" in notice
+    assert cards(slack) == {"UDAVE": 1}
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    assert reviews.report("Q1", record=False).totals["reviewers_escalated"] == 1
+    assert json.loads(reviews.report("Q1", record=False).json)["reviewers_escalated"] == {
+        "UALICE": "key_rejected"
+    }
+    assert escalated_for_keys(bot) == [
+        {"campaign": "Q1", "reviewer": "UALICE", "why": "key_rejected", "lines": "0", "to": "UBOSS"}
+    ]
+    campaign = reviews.store.campaign("Q1")
+    assert campaign is not None
+    sweeper(bot).sweep(now=campaign.started + DAY + 1)  # the reminder pass owes nothing more
+    assert len(key_notices(slack, "UBOSS")) == 1
+
+
+def test_a_reviewer_whose_key_dies_mid_campaign_has_their_undecided_lines_escalated_once(
+    bot: Bot,
+    prod: int,
+    emulator: Emulator,
+    slack: SlackFake,
+    slack_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dave decides bobm's line, then MySafe stops taking his key: his next clicks fail, and
+    UBOSS gets his two undecided lines (cards) and one notice, however often he clicks."""
+    cli_start(monkeypatch, slack_env, "--escalate-to", "UBOSS", "--wait")
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    reviews.decide("Q1", line(prod, "bobm"), "UDAVE", Choice.KEEP)
+    emulator.revoke_user("dave")
+    emulator.expire_tokens()
+    with pytest.raises(CredentialsRejected):
+        reviews.decide("Q1", line(prod, "carol"), "UDAVE", Choice.KEEP)
+    with pytest.raises(CredentialsRejected):
+        reviews.keep_all("Q1", f"password:{prod}", "UDAVE")
+    assert key_notices(slack, "UBOSS") == []  # the worker sends it
+    assert sweeper(bot).sweep() == 1
+    assert sweeper(bot).sweep() == 0
+    (notice,) = key_notices(slack, "UBOSS")
+    assert "<@UDAVE>'s MySafe key no longer works (MySafe refuses it)" in notice
+    assert "Their 2 undecided lines on 1 entry are yours to decide" in notice
+    assert cards(slack) == {"UALICE": 1, "UDAVE": 1, "UBOSS": 1}
+    assert reviews.store.waiting("Q1", "UBOSS") == (2, 1)  # carol and dave, not bobm (kept)
+    assert reviews.report("Q1", record=False).totals["escalated"] == 2
+    assert reviews.report("Q1", record=False).totals["reviewers_escalated"] == 1
+    assert escalated_for_keys(bot) == [
+        {"campaign": "Q1", "reviewer": "UDAVE", "why": "key_rejected", "lines": "2", "to": "UBOSS"}
+    ]
+
+
+def test_an_unlinked_reviewer_without_an_escalation_target_is_named_to_the_approvers(
+    bot: Bot, prod: int, slack: SlackFake
+) -> None:
+    """No `escalate_to`: the approvals channel is told; dave's lines wait for alices."""
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    reviews.start(name="Q1", due=DAY, tags=["prod"])
+    bot.services.vault.unlink("UDAVE")
+    with pytest.raises(CredentialsMissing):
+        reviews.decide("Q1", line(prod, "bobm"), "UDAVE", Choice.KEEP)
+    sweeper(bot).sweep()
+    (notice,) = key_notices(slack, "C0APPROVALS")
+    assert "<@UDAVE>'s MySafe key no longer works (it was unlinked)" in notice
+    assert "wait for the entries' other reviewers" in notice
+    assert reviews.report("Q1", record=False).totals["reviewers_escalated"] == 1
+
+
+def test_at_the_due_date_a_removal_is_filed_with_a_key_that_still_works(
+    bot: Bot,
+    prod: int,
+    emulator: Emulator,
+    slack_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """alices' key dies mid-campaign (her click fails): `on_timeout: revoke` files bobm's and
+    carol's removals with dave's key; dave's own line had only her to file it."""
+    cli_start(monkeypatch, slack_env, "--on-timeout", "revoke", "--wait")
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    emulator.revoke_user("alices")
+    emulator.expire_tokens()
+    with pytest.raises(CredentialsRejected):
+        reviews.decide("Q1", line(prod, "bobm"), "UALICE", Choice.REMOVE)
+    campaign = reviews.store.campaign("Q1")
+    assert campaign is not None
+    sweeper(bot).sweep(now=campaign.due + 1)
+    assert [u["username"] for u in emulator.get_password(prod)["users_allowed"]] == ["dave"]
+    decisions = reviews.store.decisions("Q1")
+    for who in ("bobm", "carol"):
+        request = bot.engine.get(decisions[line(prod, who)].request)
+        assert request.requester == "UDAVE"
+    (timed_out,) = [r for r in bot.engine.audit.read() if r.event == "review.timed_out"]
+    assert (timed_out.facts["revoked"], timed_out.facts["failed"]) == ("2", "1")
