@@ -580,6 +580,33 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
             )
         ]
     ),
+    "review_cards.key_gone_notice": lambda: (
+        (
+            "message",
+            dict(
+                zip(
+                    ("text", "blocks"),
+                    review_cards.key_gone_notice(
+                        Campaign(
+                            hostile(64),
+                            CampaignState.RUNNING,
+                            NOW,
+                            NOW + 14 * 86400,
+                            escalate_to=to,
+                        ),
+                        "U" + "9" * 20,
+                        why=why,
+                        lines=lines,
+                        entries=lines // 20,
+                    ),
+                    strict=True,
+                )
+            ),
+        )
+        for why in ("key_rejected", "key_unlinked", "key_unreadable", hostile(100))
+        for to in ((), ("U0SECLEAD",))
+        for lines in (0, 10_000)
+    ),
     "review_cards.reminder": lambda: (
         (
             "message",
