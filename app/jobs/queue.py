@@ -33,6 +33,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 import redis
@@ -132,6 +133,28 @@ return 1
 """
 
 
+# A person's command: counted against their rate limit and stored, in one step.
+_PUT_COUNTED = files("app.jobs").joinpath("lua/put_counted.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A count taken in the same step as the job (a person's commands this minute, from
+    `app.ratelimit`): its key, under the queue's hash tag, its bound and its TTL."""
+
+    key: str
+    bound: int
+    ttl: int
+
+
+class OverLimit(Exception):
+    """The job's `Limit` was reached: it was counted, and nothing was stored."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"over the limit (count {count})")
+        self.count = count
+
+
 class Unreadable(Exception):
     """A stored job this code cannot run; `why` says so in words, never quoting the body."""
 
@@ -204,6 +227,7 @@ class JobQueue:
         self._seen = f"{self.tag}:seen:"
         self._sent = f"{self.tag}:sent:"
         self._put = client.register_script(_PUT)
+        self._put_counted = client.register_script(_PUT_COUNTED)
         self._send = client.register_script(_SEND)
         self._confirm = client.register_script(_SENT)
         self._renew = client.register_script(_RENEW)
@@ -213,16 +237,26 @@ class JobQueue:
         #: Where unreadable jobs are parked (see `parked`).
         self.dead = f"{self.tag}:dead"
 
-    def put(self, kind: str, body: dict[str, Any], *, who: str) -> str | None:
+    def put(
+        self, kind: str, body: dict[str, Any], *, who: str, limit: Limit | None = None
+    ) -> str | None:
         """Store the job durably; its stream id, or None when this delivery is already in.
-        Raises `redis.RedisError` when Redis cannot take it: the caller must not promise."""
+        With a `limit`, its count is taken in the same step (one round trip for the ack) and
+        `OverLimit` raised, nothing stored, when it is past its bound. Raises
+        `redis.RedisError` when Redis cannot take it: the caller must not promise."""
         text = canonical(body)  # one encoding for both: the ack's path counts each step
         sealed = self.keyring.encrypt(text).decode()
-        added = self._put(
-            keys=[self.stream, self._seen + delivery_key(text)],
-            args=[SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())],
-        )
-        return str(added) if added else None
+        keys = [self.stream, self._seen + delivery_key(text)]
+        args: list[Any] = [SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())]
+        if limit is None:
+            added = self._put(keys=keys, args=args)
+            return str(added) if added else None
+        if not limit.key.startswith(self.tag + ":"):
+            raise ValueError("a job's limit is counted under the jobs' hash tag")
+        answer = self._put_counted(keys=[*keys, limit.key], args=[*args, limit.bound, limit.ttl])
+        if len(answer) < 2:
+            raise OverLimit(int(answer[0]))
+        return str(answer[1]) or None
 
     def ensure_group(self) -> None:
         """The consumer group, from the stream's start: jobs put before any consumer existed

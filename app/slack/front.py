@@ -42,7 +42,7 @@ from app.approvals.revokes import Revoker
 from app.approvals.store import Outcome
 from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
-from app.jobs.queue import JobQueue
+from app.jobs.queue import JobQueue, Limit
 from app.services import Services
 from app.slack import blocks
 from app.slack.approvers import Approvers
@@ -324,10 +324,11 @@ class SlackFront:
     def on_job(self, kind: str, work: Work) -> None:
         self.handlers[kind] = lambda body: work(body, self.responder.to(body.get("response_url")))
 
-    def store(self, kind: str, body: dict[str, Any]) -> bool:
-        """Put the job in Redis before the ack promises it; False when Redis cannot take it."""
+    def store(self, kind: str, body: dict[str, Any], *, limit: Limit | None = None) -> bool:
+        """Put the job in Redis before the ack promises it; False when Redis cannot take it.
+        With a `limit`, counted in the same step: `OverLimit` when past it, nothing stored."""
         try:
-            self.jobs.put(kind, body, who=_person(body))
+            self.jobs.put(kind, body, who=_person(body), limit=limit)
         except redis.RedisError as error:
             log.warning(
                 "job not stored",
