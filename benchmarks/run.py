@@ -41,7 +41,7 @@ from app.approvals.store import ApprovalStore, ChangeRequest, State, new_request
 from app.mysafe.models import Kind, UserShare
 from app.ops.serve import gunicorn_options
 from app.services import Services
-from benchmarks import durable, harness, spy, wrk_load
+from benchmarks import durable, harness, share_burst, spy, wrk_load
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture
 from benchmarks.loadgen import ConnectionClient
 from tests.support import processes
@@ -417,6 +417,32 @@ def burst(bench: Bench, url: str, fixture: Fixture, clicks: int) -> list[Row]:
             "",
             f"PUTs = {puts}; {ok200} x 200; {told} told 'no change'",
             f"PUTs = 1: {verdict(puts == 1)}",
+        )
+    ]
+
+
+def share_burst_rows(bench: Bench, url: str, services: Services) -> list[Row]:
+    """300 distinct shares from 50 people at once, until every approval message is posted."""
+    count, people = 300, 50
+    log(f"share burst: {count} distinct shares from {people} people at once, until posted")
+    result = share_burst.share_burst(bench, url, services, count=count, people=people)
+    log(f"  {({k: v for k, v in result.items() if k != 'acks_ms'})}")
+    settle(bench, bench.bot_proc.pid)
+    lat = result["acks_ms"]
+    ok = result["lost"] == 0 and result["taken"] == count and result["posted_s"] <= 2.0
+    return [
+        Row(
+            f"share burst: {count} distinct, until posted",
+            str(people),
+            str(count),
+            ms(pct(lat, 50)),
+            ms(pct(lat, 95)),
+            ms(pct(lat, 99)),
+            f"{result['posted'] / result['posted_s']:.0f}" if result["posted_s"] else "",
+            f"all posted in {result['posted_s']:.2f} s (acked in {result['acked_s']:.2f} s); "
+            f"taken {result['taken']}, posted {result['posted']}, lost {result['lost']}; "
+            "latency = the acks",
+            f"<=2 s, 0 lost: {verdict(ok)}",
         )
     ]
 
@@ -966,6 +992,22 @@ def profile_acks(
     return text
 
 
+def profile_share_burst(bench: Bench, url: str, services: Services, *, seconds: int = 4) -> str:
+    """py-spy on serve's job workers while the share burst is carried out."""
+    jobs = sorted(processes.job_workers(bench.bot_proc.pid))
+    log(f"profiling the share burst: py-spy on job workers {jobs} for {seconds} s")
+    work = spy.start(jobs, seconds, bench.tmp)
+    time.sleep(0.5)  # py-spy attached
+    result = share_burst.share_burst(bench, url, services, count=300, people=50)
+    profile = spy.finish(work)
+    text = (
+        f"share burst: posted in {result['posted_s']:.2f} s, lost {result['lost']}; "
+        "py-spy --rate 200\n" + spy.report(*profile, top=25, of="serve's `mysafe-bot worker` (the jobs)")
+    )
+    print(text)
+    return text
+
+
 # --- output ----------------------------------------------------------------------------------------
 
 HEADERS = Row("measurement", "users", "n", "p50 ms", "p95 ms", "p99 ms", "per s", "result", "target")
@@ -1089,8 +1131,14 @@ def main(argv: list[str] | None = None) -> int:
         "comparisons of the work's latency)",
     )
     parser.add_argument(
+        "--share-burst",
+        action="store_true",
+        help="only the burst of 300 distinct shares carried out to the approval channel "
+        "(before/after comparisons of the consumers)",
+    )
+    parser.add_argument(
         "--profile",
-        choices=("help", "whoami", "share", "approve"),
+        choices=("help", "whoami", "share", "approve", "share-burst"),
         help="only profile the bot's workers with py-spy while wrk sends this "
         "ack at 10 connections for 10 s, and print where the time goes",
     )
@@ -1131,12 +1179,18 @@ def main(argv: list[str] | None = None) -> int:
             url, took = bench.start_bot({**env, **extra})
             log(f"bot ready at {url} in {took:.1f}s ({WORKERS} workers); log {bench.bot_log}")
 
+            if args.profile == "share-burst":
+                summary = profile_share_burst(bench, url, services)
+                ok = True
+                return 0
             if args.profile:
                 summary = profile_acks(bench, url, fixture, args.profile)
                 ok = True
                 return 0
             if args.answers_only:
                 rows += answers(bench, url, fixture, answer_total)
+            elif args.share_burst:
+                rows += share_burst_rows(bench, url, services)
             else:
                 ceiling_url, took, argv_ = bench.start_ceiling()
                 log("ceiling: bare Flask + SignatureVerifier under the same gunicorn options:")
@@ -1201,7 +1255,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     rows += ack_rows(f"ceiling (Flask+verify only){python}", ceiling, None, total=total)
 
-            if not (args.acks_only or args.answers_only):
+            if not (args.acks_only or args.answers_only or args.share_burst):
+                rows += share_burst_rows(bench, url, services)
                 log(f"approvals: {approvals} share requests, approved one by one")
                 rows += approve_flow(bench, url, fixture, approvals)
                 log("burst: 200 concurrent approve clicks on one request")
