@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import redis
 from flask import Blueprint, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.metrics import HTTP_REQUESTS
+from app.metrics import count_http
 from app.ops.sibling import not_ready as mcp_not_ready
 
 if TYPE_CHECKING:
@@ -18,19 +18,11 @@ if TYPE_CHECKING:
 
 def blueprint(runtime: Runtime) -> Blueprint:
     bp = Blueprint("web", __name__)
-    #: Each (route, status)'s counter, looked up once: `labels()` validates and locks on every
-    #: call, and this runs on every request. Bounded by the routes times the statuses.
-    counters: dict[tuple[str, int], Counter] = {}
 
     @bp.after_app_request
     def count(response: Response) -> Response:
         """Requests by route (the rule, never the raw path: ids would make labels unbounded)."""
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        key = (route, response.status_code)
-        counter = counters.get(key)
-        if counter is None:
-            counter = counters[key] = HTTP_REQUESTS.labels(route=route, status=str(key[1]))
-        counter.inc()
+        count_http(request.url_rule.rule if request.url_rule else "unmatched", response.status_code)
         return response
 
     @bp.get("/healthz")
