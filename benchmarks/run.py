@@ -426,7 +426,7 @@ def share_burst_rows(bench: Bench, url: str, services: Services) -> list[Row]:
     count, people = 300, 50
     log(f"share burst: {count} distinct shares from {people} people at once, until posted")
     result = share_burst.share_burst(bench, url, services, count=count, people=people)
-    log(f"  {({k: v for k, v in result.items() if k != 'acks_ms'})}")
+    log(f"  { ({k: v for k, v in result.items() if k != 'acks_ms'}) }")
     settle(bench, bench.bot_proc.pid)
     lat = result["acks_ms"]
     ok = result["lost"] == 0 and result["taken"] == count and result["posted_s"] <= 2.0
@@ -441,6 +441,7 @@ def share_burst_rows(bench: Bench, url: str, services: Services) -> list[Row]:
             f"{result['posted'] / result['posted_s']:.0f}" if result["posted_s"] else "",
             f"all posted in {result['posted_s']:.2f} s (acked in {result['acked_s']:.2f} s); "
             f"taken {result['taken']}, posted {result['posted']}, lost {result['lost']}; "
+            f"CPU: bot {result['bot_cpu_s']:.1f} s, fakes+senders {result['fakes_cpu_s']:.1f} s; "
             "latency = the acks",
             f"<=2 s, 0 lost: {verdict(ok)}",
         )
@@ -1002,7 +1003,8 @@ def profile_share_burst(bench: Bench, url: str, services: Services, *, seconds: 
     profile = spy.finish(work)
     text = (
         f"share burst: posted in {result['posted_s']:.2f} s, lost {result['lost']}; "
-        "py-spy --rate 200\n" + spy.report(*profile, top=25, of="serve's `mysafe-bot worker` (the jobs)")
+        "py-spy --rate 200\n"
+        + spy.report(*profile, top=25, of="serve's `mysafe-bot worker` (the jobs)")
     )
     print(text)
     return text

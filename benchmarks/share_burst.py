@@ -10,6 +10,7 @@ ack did not say "Working on" is not taken; one taken whose message never came is
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -17,8 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app.services import Services
+from benchmarks import harness
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, Bench
 from benchmarks.loadgen import ConnectionClient
+from tests.support import processes
 
 #: How long the posts may take before the missing ones count as lost.
 SETTLE = 120.0
@@ -30,6 +33,15 @@ def _approval_posts(bench: Bench) -> int:
         for call in bench.slack.method_calls("chat.postMessage")
         if call.args.get("channel") == APPROVAL_CHANNEL
     )
+
+
+def _bot_cpu(bench: Bench) -> float:
+    """CPU seconds of gunicorn's process group and of serve's job workers (each a group of
+    its own)."""
+    total = harness.group_cpu(bench.bot_proc.pid)
+    for pid in processes.job_workers(bench.bot_proc.pid):
+        total += harness.group_cpu(pid)
+    return total
 
 
 def _people(bench: Bench, services: Services, count: int, tag: str) -> list[tuple[str, int]]:
@@ -52,8 +64,11 @@ def _people(bench: Bench, services: Services, count: int, tag: str) -> list[tupl
     return people
 
 
-def share_burst(bench: Bench, url: str, services: Services, *, count: int, people: int) -> dict[str, Any]:
-    """Send the burst and wait for its approval messages; the counts and the seconds taken."""
+def share_burst(
+    bench: Bench, url: str, services: Services, *, count: int, people: int
+) -> dict[str, Any]:
+    """Send the burst and wait for its approval messages; the counts, the seconds taken, and
+    the CPU seconds of the bot's processes and of this one (the fakes and the senders)."""
     tag = uuid.uuid4().hex[:6]
     sharers = _people(bench, services, people, tag)
     grantees = [f"burst.{tag}.peer{k:03d}" for k in range(count)]
@@ -82,15 +97,14 @@ def share_burst(bench: Bench, url: str, services: Services, *, count: int, peopl
         futures = [pool.submit(person, n) for n in range(people)]
         barrier.wait()
         started = time.monotonic()
+        cpu = _bot_cpu(bench), time.process_time()
         for future in futures:
             future.result()
         acked = time.monotonic() - started
     total = sum(taken)
     posted_at = started
-    try:
+    with contextlib.suppress(AssertionError):
         bench.slack.wait_until(lambda: _approval_posts(bench) >= before + total, timeout=SETTLE)
-    except AssertionError:
-        pass
     calls = [
         c
         for c in bench.slack.method_calls("chat.postMessage")
@@ -98,6 +112,7 @@ def share_burst(bench: Bench, url: str, services: Services, *, count: int, peopl
     ][before:]
     if calls:
         posted_at = max(c.at for c in calls)  # type: ignore[attr-defined]
+    bot_cpu, own_cpu = _bot_cpu(bench) - cpu[0], time.process_time() - cpu[1]
     return {
         "sent": count,
         "taken": total,
@@ -106,4 +121,6 @@ def share_burst(bench: Bench, url: str, services: Services, *, count: int, peopl
         "acked_s": acked,
         "posted_s": posted_at - started,
         "acks_ms": sorted(acks),
+        "bot_cpu_s": bot_cpu,
+        "fakes_cpu_s": own_cpu,
     }

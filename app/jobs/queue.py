@@ -21,7 +21,8 @@ slot of a Redis Cluster):
                               parked aside as they were (still sealed) with why; the newest
                               `MAX_PARKED` kept, the stream gone `PARKED_TTL` after the last
 
-Bodies are encrypted with the bot's Fernet keys: a login or rotate form carries a secret.
+Bodies are sealed with the bot's keys (`Keyring.seal`: AES-GCM, the ack's cheapest): a login or
+rotate form carries a secret, a command Slack's `response_url`. Bodies Fernet sealed still open.
 A body that cannot be opened (sealed with a key since removed) or read is parked, never
 retried: no consumer could ever run it, and one that raised in the reader would stop them all.
 """
@@ -245,7 +246,7 @@ class JobQueue:
         `OverLimit` raised, nothing stored, when it is past its bound. Raises
         `redis.RedisError` when Redis cannot take it: the caller must not promise."""
         text = canonical(body)  # one encoding for both: the ack's path counts each step
-        sealed = self.keyring.encrypt(text).decode()
+        sealed = self.keyring.seal(text)
         keys = [self.stream, self._seen + delivery_key(text)]
         args: list[Any] = [SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())]
         if limit is None:
@@ -351,7 +352,7 @@ class JobQueue:
             if not sealed:
                 continue
             try:
-                fresh = self.keyring.rotate(sealed).decode()
+                fresh = self.keyring.reseal(sealed)
             except ConfigError:
                 continue
             self.ensure_group()
@@ -372,7 +373,7 @@ class JobQueue:
     def _open(self, entry_id: str, fields: Mapping[str, str], *, again: bool) -> Job:
         """The job as stored; `Unreadable` when no configured key opens it or it is no job."""
         try:
-            text = self.keyring.decrypt(fields["body"])
+            text = self.keyring.unseal(fields["body"])
         except ConfigError:
             raise Unreadable("no configured key opens it") from None
         except KeyError:

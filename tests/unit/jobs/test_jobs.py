@@ -49,6 +49,21 @@ def test_a_counted_put_stores_within_the_limit_and_nothing_past_it(queue: JobQue
     assert redis.get(limit.key) == "3" and 0 < redis.ttl(limit.key) <= 120
 
 
+def test_a_job_fernet_sealed_by_the_previous_release_still_runs(queue: JobQueue, redis) -> None:
+    """Jobs in the stream across an upgrade: sealed with Fernet before, opened now."""
+    redis.xadd(
+        queue.stream,
+        {
+            "kind": "command",
+            "who": "UALICE",
+            "body": queue.keyring.encrypt('{"user_id":"UALICE","text":"whoami"}').decode(),
+            "at": "1",
+        },
+    )
+    (job,) = queue.read("c", count=10, block_ms=100)
+    assert job.body == {"user_id": "UALICE", "text": "whoami"} and queue.parked_count() == 0
+
+
 def test_a_limit_outside_the_jobs_hash_tag_is_refused(queue: JobQueue) -> None:
     """On a Redis Cluster a script may touch one slot only: the count must share the tag."""
     with pytest.raises(ValueError):
