@@ -54,6 +54,21 @@ HTTP_REQUESTS = Counter(
     "HTTP requests served, by route and status",
     ["route", "status"],
 )
+#: Each (route, status)'s child of HTTP_REQUESTS, looked up once per process: `labels()`
+#: validates and locks on every call, and a count runs on every request. Bounded by the
+#: routes times the statuses; a race looks one up twice, the same child.
+_HTTP_COUNTERS: dict[tuple[str, int], Counter] = {}
+
+
+def count_http(route: str, status: int) -> None:
+    """One request served: by its route (the rule, never the raw path) and status."""
+    counter = _HTTP_COUNTERS.get((route, status))
+    if counter is None:
+        counter = HTTP_REQUESTS.labels(route=route, status=str(status))
+        _HTTP_COUNTERS[(route, status)] = counter
+    counter.inc()
+
+
 RATE_LIMITED = Counter(
     "mysafe_bot_rate_limited_total",
     "Requests refused by a rate limit",

@@ -1,7 +1,9 @@
 """Rate limits kept in Redis, so they hold across gunicorn workers and replicas.
 
 A fixed one-minute window per subject (a Slack user, a webhook source): INCR and EXPIRE in one
-MULTI, so the count and its expiry are set together. Limit 0 means no limit.
+MULTI, so the count and its expiry are set together. Limit 0 means no limit. A caller that
+writes in the same step as it counts (a command stored as a job: `app.jobs.queue`) takes the
+`window` and turns the count it got into a `verdict` itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from app.clock import timestamp
 from app.storage import RedisClient
 
 WINDOW = 60
+#: Seconds a window's count is kept: past its own minute, so a late INCR never outlives it.
+KEPT = WINDOW * 2
 
 
 @dataclass(frozen=True)
@@ -20,8 +24,18 @@ class Verdict:
     retry_after: int = 0
 
 
+@dataclass(frozen=True)
+class Window:
+    """One subject's count for the current minute: its key, and when that minute ends."""
+
+    key: str
+    ends: float
+
+
 class RateLimiter:
     def __init__(self, redis: RedisClient, *, prefix: str, name: str, per_minute: int) -> None:
+        """`prefix` may carry a hash tag (`P:{jobs}`) when the count is written in one step
+        with keys under that tag."""
         self.redis = redis
         self.prefix = f"{prefix}:rate:{name}"
         self.per_minute = per_minute
@@ -29,13 +43,20 @@ class RateLimiter:
     def hit(self, subject: str) -> Verdict:
         if self.per_minute <= 0:
             return Verdict(True)
-        now = timestamp()
-        window = int(now // WINDOW)
-        key = f"{self.prefix}:{subject}:{window}"
+        window = self.window(subject)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, WINDOW * 2)
+            pipe.incr(window.key)
+            pipe.expire(window.key, KEPT)
             count, _ = pipe.execute()
-        if count <= self.per_minute:
+        return self.verdict(count, window)
+
+    def window(self, subject: str) -> Window:
+        """The key `subject` is counted under now (INCR it, EXPIRE it `KEPT`)."""
+        minute = int(timestamp() // WINDOW)
+        return Window(f"{self.prefix}:{subject}:{minute}", float((minute + 1) * WINDOW))
+
+    def verdict(self, count: int, window: Window) -> Verdict:
+        """Whether the `count`th hit in `window` is allowed, and else when to try again."""
+        if self.per_minute <= 0 or count <= self.per_minute:
             return Verdict(True)
-        return Verdict(False, retry_after=max(1, int((window + 1) * WINDOW - now) + 1))
+        return Verdict(False, retry_after=max(1, int(window.ends - timestamp()) + 1))

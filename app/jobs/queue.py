@@ -21,7 +21,8 @@ slot of a Redis Cluster):
                               parked aside as they were (still sealed) with why; the newest
                               `MAX_PARKED` kept, the stream gone `PARKED_TTL` after the last
 
-Bodies are encrypted with the bot's Fernet keys: a login or rotate form carries a secret.
+Bodies are sealed with the bot's keys (`Keyring.seal`: AES-GCM, the ack's cheapest): a login or
+rotate form carries a secret, a command Slack's `response_url`. Bodies Fernet sealed still open.
 A body that cannot be opened (sealed with a key since removed) or read is parked, never
 retried: no consumer could ever run it, and one that raised in the reader would stop them all.
 """
@@ -55,6 +56,27 @@ MAX_ENTRIES = 100_000
 #: the whole list this long after the last one was parked.
 MAX_PARKED = 1000
 PARKED_TTL = 30 * 86400
+
+
+# A person's command: counted against their rate limit and stored, in one step.
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A count taken in the same step as the job (a person's commands this minute, from
+    `app.ratelimit`): its key, under the queue's hash tag, its bound and its TTL."""
+
+    key: str
+    bound: int
+    ttl: int
+
+
+class OverLimit(Exception):
+    """The job's `Limit` was reached: it was counted, and nothing was stored."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"over the limit (count {count})")
+        self.count = count
 
 
 class Unreadable(Exception):
@@ -129,6 +151,7 @@ class JobQueue:
         self._seen = f"{self.tag}:seen:"
         self._sent = f"{self.tag}:sent:"
         self._put = client.register_script(lua("app.jobs", "queue_put"))
+        self._put_counted = client.register_script(lua("app.jobs", "put_counted"))
         self._send = client.register_script(lua("app.jobs", "queue_send"))
         self._confirm = client.register_script(lua("app.jobs", "queue_sent"))
         self._renew = client.register_script(lua("app.jobs", "queue_renew"))
@@ -138,16 +161,26 @@ class JobQueue:
         #: Where unreadable jobs are parked (see `parked`).
         self.dead = f"{self.tag}:dead"
 
-    def put(self, kind: str, body: dict[str, Any], *, who: str) -> str | None:
+    def put(
+        self, kind: str, body: dict[str, Any], *, who: str, limit: Limit | None = None
+    ) -> str | None:
         """Store the job durably; its stream id, or None when this delivery is already in.
-        Raises `redis.RedisError` when Redis cannot take it: the caller must not promise."""
+        With a `limit`, its count is taken in the same step (one round trip for the ack) and
+        `OverLimit` raised, nothing stored, when it is past its bound. Raises
+        `redis.RedisError` when Redis cannot take it: the caller must not promise."""
         text = canonical(body)  # one encoding for both: the ack's path counts each step
-        sealed = self.keyring.encrypt(text).decode()
-        added = self._put(
-            keys=[self.stream, self._seen + delivery_key(text)],
-            args=[SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())],
-        )
-        return str(added) if added else None
+        sealed = self.keyring.seal(text)
+        keys = [self.stream, self._seen + delivery_key(text)]
+        args: list[Any] = [SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())]
+        if limit is None:
+            added = self._put(keys=keys, args=args)
+            return str(added) if added else None
+        if not limit.key.startswith(self.tag + ":"):
+            raise ValueError("a job's limit is counted under the jobs' hash tag")
+        answer = self._put_counted(keys=[*keys, limit.key], args=[*args, limit.bound, limit.ttl])
+        if len(answer) < 2:
+            raise OverLimit(int(answer[0]))
+        return str(answer[1]) or None
 
     def ensure_group(self) -> None:
         """The consumer group, from the stream's start: jobs put before any consumer existed
@@ -242,7 +275,7 @@ class JobQueue:
             if not sealed:
                 continue
             try:
-                fresh = self.keyring.rotate(sealed).decode()
+                fresh = self.keyring.reseal(sealed)
             except ConfigError:
                 continue
             self.ensure_group()
@@ -263,7 +296,7 @@ class JobQueue:
     def _open(self, entry_id: str, fields: Mapping[str, str], *, again: bool) -> Job:
         """The job as stored; `Unreadable` when no configured key opens it or it is no job."""
         try:
-            text = self.keyring.decrypt(fields["body"])
+            text = self.keyring.unseal(fields["body"])
         except ConfigError:
             raise Unreadable("no configured key opens it") from None
         except KeyError:

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from app.jobs.consumer import Consumer
-from app.jobs.queue import JobQueue
+from app.jobs.queue import JobQueue, Limit
 from app.jobs.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,11 @@ class Jobs:
         #: Running in this process when started (`start_consumer`), else None.
         self.consumer: Consumer | None = None
 
-    def store(self, kind: str, body: dict[str, Any], *, who: str) -> bool:
-        """Put the job in Redis before the ack promises it; False when Redis cannot take it."""
+    def store(self, kind: str, body: dict[str, Any], *, who: str, limit: Limit | None = None) -> bool:
+        """Put the job in Redis before the ack promises it; False when Redis cannot take it.
+        With a `limit`, counted in the same step: `OverLimit` when past it, nothing stored."""
         try:
-            self.queue.put(kind, body, who=who)
+            self.queue.put(kind, body, who=who, limit=limit)
         except redis.RedisError as error:
             log.warning(
                 "job not stored",

@@ -198,9 +198,11 @@ def _start_demo(settings: Settings) -> list[Sibling]:
 
 
 #: How much lower the worker's CPU priority is than the web workers': under load the acks get
-#: the CPU (Linux gives a niceness of 10 about a tenth of a contended core) and the work waits,
-#: durable in Redis, instead of the acks waiting behind it.
-WORKER_NICENESS = 10
+#: the CPU and the work waits, durable in Redis, instead of the acks waiting behind it. The
+#: lowest priority there is (Linux weighs a niceness of 19 at 15 against a web worker's 1024;
+#: 10 at 110, which still let the work take a share of the cores in every saturating burst of
+#: acks). Once the acks stop, the work has the cores whatever its niceness.
+WORKER_NICENESS = 19
 
 
 def _start_worker() -> Sibling:

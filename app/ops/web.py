@@ -9,7 +9,7 @@ import redis
 from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.metrics import HTTP_REQUESTS
+from app.metrics import count_http
 from app.ops.sibling import not_ready as mcp_not_ready
 
 if TYPE_CHECKING:
@@ -22,8 +22,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
     @bp.after_app_request
     def count(response: Response) -> Response:
         """Requests by route (the rule, never the raw path: ids would make labels unbounded)."""
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        HTTP_REQUESTS.labels(route=route, status=str(response.status_code)).inc()
+        count_http(request.url_rule.rule if request.url_rule else "unmatched", response.status_code)
         return response
 
     @bp.get("/healthz")

@@ -17,7 +17,7 @@ dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,17 +27,15 @@ from slack_bolt.adapter.flask.handler import to_flask_response
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
-from werkzeug.datastructures import Headers
 
 from app.errors import BotError
 from app.jobs.work import Jobs
 from app.services import Services
 from app.slack import listeners
 from app.slack.approvers import Approvers
-from app.slack.bolt_request import from_flask, read_body
-from app.slack.intake import fast_ack
+from app.slack.bolt_request import from_flask
+from app.slack.intake import ROUTE, Intake, answer, is_retry
 from app.slack.listeners.actions.decisions import eligible
-from app.slack.payloads import problem
 from app.slack.socket_mode import SocketMode, start_socket_mode
 
 log = logging.getLogger(__name__)
@@ -132,36 +130,9 @@ def _on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
 
 def _drop_retries(req: Any, resp: Any, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's own name
     """Slack re-sends what it thinks timed out; the first delivery is already being handled."""
-    if _is_retry(req.headers.get("x-slack-retry-num")):
+    if is_retry(req.headers.get("x-slack-retry-num")):
         return BoltResponse(status=200, body="")
     return next()
-
-
-def _is_retry(retry_num: Sequence[str] | str | None) -> bool:
-    """Whether `X-Slack-Retry-Num` marks a re-delivery: only a count of 1 or more does.
-
-    Bolt keeps each header as a list. Over HTTP Slack sends the header only on retries, but
-    Bolt's Socket Mode adapter turns every envelope's `retry_attempt` into it, so a first
-    delivery arrives as "0". A value that is not a number is treated as a retry, as before.
-    """
-    values = [retry_num] if isinstance(retry_num, str) else list(retry_num or [])
-    if not values or not values[0]:
-        return False
-    try:
-        return int(values[0]) >= 1
-    except ValueError:
-        return True
-
-
-def _signed(verifier: SignatureVerifier, raw: bytes, headers: Headers) -> bool:
-    """Slack's signature over this body, checked in constant time; a timestamp that is not a
-    number is unsigned too (slack-sdk raises on it: a 500 for anyone who sends one)."""
-    try:
-        return verifier.is_valid(
-            raw, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
-        )
-    except ValueError:
-        return False
 
 
 def register_slack(app: Flask, front: SlackFront) -> None:
@@ -172,33 +143,26 @@ def register_slack(app: Flask, front: SlackFront) -> None:
     bp = Blueprint("slack", __name__)
     verifier = SignatureVerifier(front.services.settings.slack_signing_secret)
 
-    @bp.post("/slack/events")
+    @bp.post(ROUTE)
     def events() -> Response:
         # What SlackRequestHandler.handle does for a POST, with a body that reads a form
         # mentioning "payload" correctly (see app.slack.bolt_request), and a shape check first:
-        # Bolt itself fails with a 500 on some signed but malformed payloads. Commands and
-        # durable clicks are then acked without Bolt (app.slack.intake); the rest go to Bolt.
+        # Bolt itself fails with a 500 on some signed but malformed payloads. `Intake` answers
+        # nearly every request before Flask; what reaches this route is decided again by the
+        # same `answer`, and what that leaves goes to Bolt.
         raw = request.get_data()
-        if not _signed(verifier, raw, request.headers):
-            return Response("", status=401)  # before reading anything of the body
-        try:
-            body = read_body(raw.decode("utf-8", "replace"), request.mimetype or None)
-            why = problem(body)
-        except Exception as error:  # noqa: BLE001 - a malformed body: one log line, a 400
-            # Malformed input is not a bug of ours: no traceback, only what it was.
-            log.warning(
-                "unreadable slack payload",
-                extra={"event": "slack.malformed", "why": "unreadable", "error": type(error).__name__},
-            )
-            return Response("", status=400)
-        if why is not None:
-            log.warning("malformed slack payload", extra={"event": "slack.malformed", "why": why})
-            return Response("", status=400)
-        if _is_retry(request.headers.get("X-Slack-Retry-Num")):
-            return Response("", status=200)  # as _drop_retries does on Bolt's path
-        fast = fast_ack(front.commands, front.deps.actions, body)
-        if fast is not None:
-            return fast
+        found = answer(
+            front.commands,
+            front.deps.actions,
+            verifier,
+            raw,
+            timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+            signature=request.headers.get("X-Slack-Signature"),
+            retry=request.headers.get("X-Slack-Retry-Num"),
+            mimetype=request.mimetype or None,
+        )
+        if found is not None:
+            return Response(found.text, status=found.status, content_type=found.content_type)
         try:
             return to_flask_response(front.bolt.dispatch(from_flask(request)))
         except Exception as error:  # noqa: BLE001 - Bolt's own parsing: one log line, a 400
@@ -209,3 +173,10 @@ def register_slack(app: Flask, front: SlackFront) -> None:
             return Response("", status=400)
 
     app.register_blueprint(bp)
+    app.wsgi_app = Intake(  # type: ignore[method-assign]
+        app.wsgi_app,
+        front.commands,
+        front.deps.actions,
+        verifier,
+        max_length=app.config["MAX_CONTENT_LENGTH"],
+    )

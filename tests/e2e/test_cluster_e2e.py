@@ -28,3 +28,23 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def redis_url(redis_cluster_url: str) -> str:
     return redis_cluster_url
+
+
+def test_a_command_past_its_limit_is_counted_and_not_stored_on_the_cluster(
+    redis, key_prefix: str
+) -> None:
+    """The person's count, the delivery's key and the stream are one script's keys (the ack's
+    one round trip): on a cluster they must share a slot, the jobs' hash tag."""
+    from app.crypto import Keyring, generate_key
+    from app.jobs.queue import JobQueue, Limit, OverLimit
+    from app.ratelimit import KEPT, RateLimiter
+
+    queue = JobQueue(redis, Keyring([generate_key()]), prefix=key_prefix)
+    limiter = RateLimiter(redis, prefix=queue.tag, name="command", per_minute=1)
+    limit = Limit(limiter.window("UALICE").key, 1, KEPT)
+    body = {"user_id": "UALICE", "text": "whoami", "trigger_id": "1.1.abc"}
+    assert queue.put("command", body, who="UALICE", limit=limit) is not None
+    with pytest.raises(OverLimit):
+        queue.put("command", {**body, "trigger_id": "2.1.abc"}, who="UALICE", limit=limit)
+    assert queue.pending() == 1
+    assert redis.get(limit.key) == "2"  # the refused one counted too, as `hit` counts

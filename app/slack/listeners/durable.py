@@ -15,6 +15,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from app.jobs.queue import Limit
 from app.jobs.registry import Registry
 from app.jobs.work import Jobs
 from app.slack.respond import Respond, Responder
@@ -34,9 +35,10 @@ class Durable:
     responder: Responder
     client: WebClient
 
-    def store(self, kind: str, body: dict[str, Any]) -> bool:
-        """Put the job in Redis before the ack promises it; False when Redis cannot take it."""
-        return self.jobs.store(kind, body, who=person(body))
+    def store(self, kind: str, body: dict[str, Any], *, limit: Limit | None = None) -> bool:
+        """Put the job in Redis before the ack promises it; False when Redis cannot take it.
+        With a `limit`, counted in the same step: `OverLimit` when past it, nothing stored."""
+        return self.jobs.store(kind, body, who=person(body), limit=limit)
 
     def on_job(self, registry: Registry, kind: str, work: Work) -> None:
         """Register `work` as the handler of `kind`, answering through the body's response_url."""

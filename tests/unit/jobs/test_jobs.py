@@ -10,7 +10,7 @@ import pytest
 
 from app.crypto import Keyring, generate_key
 from app.jobs.consumer import Consumer
-from app.jobs.queue import JobQueue
+from app.jobs.queue import JobQueue, Limit, OverLimit
 from app.services import Services
 
 
@@ -34,6 +34,41 @@ def test_the_same_delivery_is_taken_in_once_and_stored_encrypted(queue: JobQueue
     assert queue.pending() == 1
     stored = str(redis.xrange(queue.stream))
     assert "typed-Secret-9" not in stored and "show password" not in stored
+
+
+def test_a_counted_put_stores_within_the_limit_and_nothing_past_it(queue: JobQueue, redis) -> None:
+    """The ack's one round trip: the person's count and the job together; past the bound the
+    command is counted and nothing is stored, and a resend within it is counted, not stored."""
+    limit = Limit(f"{queue.tag}:rate:command:UALICE:1", bound=2, ttl=120)
+    assert queue.put("command", body(1), who="UALICE", limit=limit) is not None
+    assert queue.put("command", body(1), who="UALICE", limit=limit) is None  # a resend
+    with pytest.raises(OverLimit) as over:
+        queue.put("command", body(2), who="UALICE", limit=limit)
+    assert over.value.count == 3
+    assert queue.pending() == 1
+    assert redis.get(limit.key) == "3" and 0 < redis.ttl(limit.key) <= 120
+
+
+def test_a_job_fernet_sealed_by_the_previous_release_still_runs(queue: JobQueue, redis) -> None:
+    """Jobs in the stream across an upgrade: sealed with Fernet before, opened now."""
+    redis.xadd(
+        queue.stream,
+        {
+            "kind": "command",
+            "who": "UALICE",
+            "body": queue.keyring.encrypt('{"user_id":"UALICE","text":"whoami"}').decode(),
+            "at": "1",
+        },
+    )
+    (job,) = queue.read("c", count=10, block_ms=100)
+    assert job.body == {"user_id": "UALICE", "text": "whoami"} and queue.parked_count() == 0
+
+
+def test_a_limit_outside_the_jobs_hash_tag_is_refused(queue: JobQueue) -> None:
+    """On a Redis Cluster a script may touch one slot only: the count must share the tag."""
+    with pytest.raises(ValueError):
+        queue.put("command", body(1), who="UALICE", limit=Limit("elsewhere:UALICE", 2, 120))
+    assert queue.pending() == 0
 
 
 def test_a_silent_consumers_job_is_taken_over_and_a_live_ones_is_not(queue: JobQueue) -> None:

@@ -17,7 +17,8 @@ from slack_sdk import WebClient
 
 from app import metrics
 from app.approvals.engine import Engine
-from app.ratelimit import RateLimiter
+from app.jobs.queue import Limit, OverLimit
+from app.ratelimit import KEPT, RateLimiter, Verdict
 from app.services import Services
 from app.slack.approvers import Approvers
 from app.slack.listeners.durable import UNAVAILABLE, Durable
@@ -62,9 +63,10 @@ class Commands:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         settings = deps.services.settings
+        # Under the jobs' hash tag: a command with work is counted and stored in one step.
         self.limiter = RateLimiter(
             deps.services.redis,
-            prefix=settings.key_prefix,
+            prefix=deps.durable.jobs.queue.tag,
             name="command",
             per_minute=settings.command_rate_limit,
         )
@@ -110,13 +112,21 @@ class Commands:
             return self.refused(body) or refusal_text(error)
         if isinstance(command, dispatch.MODAL_COMMANDS):
             return None
-        refused = self.refused(body)
-        if refused is not None:
-            return refused
         if isinstance(command, dispatch.INSTANT_COMMANDS):
-            return self.instant(body, command)
-        if not self.deps.durable.store(JOB, body):
-            return UNAVAILABLE
+            return self.refused(body) or self.instant(body, command)
+        return self.stored(body)
+
+    def stored(self, body: dict[str, Any]) -> str:
+        """A command with work: counted against its person's limit and stored as a job in one
+        round trip (`JobQueue.put` with a `Limit`); the ack's text either way."""
+        window = self.limiter.window(body["user_id"])
+        bound = self.limiter.per_minute
+        limit = Limit(window.key, bound, KEPT) if bound > 0 else None
+        try:
+            if not self.deps.durable.store(JOB, body, limit=limit):
+                return UNAVAILABLE
+        except OverLimit as over:
+            return self.slow_down(self.limiter.verdict(over.count, window))
         return working_on(body.get("text", ""))
 
     def instant(self, body: dict[str, Any], command: Help) -> str:
@@ -133,8 +143,10 @@ class Commands:
             verdict = self.limiter.hit(body["user_id"])
         except redis.RedisError:
             return UNAVAILABLE
-        if verdict.allowed:
-            return None
+        return None if verdict.allowed else self.slow_down(verdict)
+
+    def slow_down(self, verdict: Verdict) -> str:
+        """The ack of a command past its person's limit: nothing was done."""
         metrics.RATE_LIMITED.labels(limit="command").inc()
         return (
             f"Slow down: `/mysafe` is limited to {self.limiter.per_minute} commands a "
