@@ -40,6 +40,8 @@ SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 ON_CALL_PROVIDER = re.compile(r"^(pagerduty|opsgenie)$")
 _PERSON_EMAIL = re.compile(r"^([UW][A-Z0-9]{2,20})=([^\s@=,]+@[^\s@=,]+)$")
 _T = TypeVar("_T")
+#: MYSAFE_BOT_LOCALE as written (lowercased) -> the locale the bot speaks (app.i18n.LOCALES).
+_LOCALES = {"en": "en", "pt-br": "pt_BR", "pt_br": "pt_BR"}
 
 
 class Scope(Enum):
@@ -108,6 +110,9 @@ class Settings(NamesApprovers):
     webhook_auth: frozenset[str] = frozenset({"hmac"})
     callback_hosts: frozenset[Origin] = frozenset()
     log_format: str = "json"
+    #: The workspace's language (MYSAFE_BOT_LOCALE): channel messages many people read
+    #: (approval cards, their threads) and people whose own language the bot does not speak.
+    bot_locale: str = "en"
     #: How approvers hear that a request waits for them: a DM each, a mention in the
     #: request's thread, or not at all (they watch the channel).
     tell_approvers: str = "dm"
@@ -250,6 +255,7 @@ class Settings(NamesApprovers):
             ),
             callback_hosts=reader.origins("MYSAFE_BOT_CALLBACK_HOSTS"),
             log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
+            bot_locale=_LOCALES[reader.one_of("MYSAFE_BOT_LOCALE", tuple(_LOCALES), default="en")],
             tell_approvers=reader.one_of(
                 "MYSAFE_BOT_TELL_APPROVERS", ("dm", "thread", "off"), default="dm"
             ),

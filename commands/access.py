@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app.approvals.given import Given, Holder, holders
 from app.clock import timestamp
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args, take_entry
 from commands.replies import AccessShown, Code, Line, Part, Person, Strong, When
@@ -17,7 +18,7 @@ from commands.types import Token, VerbSpec, WhoHasAccess
 SPEC = VerbSpec(
     name="access",
     usage="/mysafe access password|secret ID",
-    summary="who has access to an entry now, and through which request, only to you",
+    summary=N_("who has access to an entry now, and through which request, only to you"),
     examples=("/mysafe access password 312", "/mysafe access secret 7"),
 )
 

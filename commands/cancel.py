@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.approvals.store import is_request_id
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args, shown
 from commands.lexer import CommandError
@@ -12,7 +13,7 @@ from commands.types import Cancel, Token, VerbSpec, Word
 SPEC = VerbSpec(
     name="cancel",
     usage="/mysafe cancel REQUEST_ID",
-    summary="cancel one of your open change requests",
+    summary=N_("cancel one of your open change requests"),
     examples=("/mysafe cancel R-7K2QF",),
 )
 

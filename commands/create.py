@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args, take_kind
 from commands.replies import Code, CreateForm, OpenForm
@@ -10,7 +11,7 @@ from commands.types import Create, Token, VerbSpec
 SPEC = VerbSpec(
     name="create",
     usage="/mysafe create password|secret",
-    summary="create an entry in a private form with every field",
+    summary=N_("create an entry in a private form with every field"),
     examples=("/mysafe create password", "/mysafe create secret"),
 )
 

@@ -4,6 +4,7 @@ the built-in `list`)."""
 from __future__ import annotations
 
 from app.approvals.disabled import merged
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args, keyword, secret_name, secret_refusal, take_kind
 from commands.lexer import CommandError
@@ -17,7 +18,7 @@ MAX_PAGE = 10_000
 SPEC = VerbSpec(
     name="list",
     usage="/mysafe list passwords|secrets [TEXT] [page N]",
-    summary="list the entries you can see, only those matching TEXT when given, a page at a time",
+    summary=N_("list the entries you can see, only those matching TEXT when given, a page at a time"),
     examples=(
         "/mysafe list passwords",
         "/mysafe list secrets github",

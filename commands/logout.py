@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.accounts.vault import unlink_person
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args
 from commands.replies import Code, Message
@@ -11,7 +12,7 @@ from commands.types import Logout, Token, VerbSpec
 SPEC = VerbSpec(
     name="logout",
     usage="/mysafe logout",
-    summary="unlink your MySafe key from the bot",
+    summary=N_("unlink your MySafe key from the bot"),
     examples=("/mysafe logout",),
 )
 

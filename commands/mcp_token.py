@@ -7,6 +7,7 @@ import json
 from app.accounts.mcp_tokens import McpTokens
 from app.clock import timestamp
 from app.durations import describe
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.replies import Code, Line, Message, Strong, When
@@ -15,7 +16,7 @@ from commands.types import McpToken, Token, VerbSpec
 SPEC = VerbSpec(
     name="mcp-token",
     usage="/mysafe mcp-token [revoke]",
-    summary="get a token for AI assistants (MCP), or revoke yours",
+    summary=N_("get a token for AI assistants (MCP), or revoke yours"),
     examples=("/mysafe mcp-token", "/mysafe mcp-token revoke"),
 )
 

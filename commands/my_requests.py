@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.lexer import CommandError
@@ -11,8 +12,10 @@ from commands.types import Requests, Token, VerbSpec
 SPEC = VerbSpec(
     name="requests",
     usage="/mysafe requests [page N]",
-    summary="list your open change requests; approvers also see what waits for them, "
-    "newest first, a page at a time",
+    summary=N_(
+        "list your open change requests; approvers also see what waits for them, "
+        "newest first, a page at a time"
+    ),
     examples=("/mysafe requests", "/mysafe requests page 2"),
 )
 PER_PAGE = 20

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.approvals.stepup import REGISTER_TTL
 from app.durations import describe
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args
 from commands.replies import Link, Message
@@ -12,7 +13,7 @@ from commands.types import Passkey, Token, VerbSpec
 SPEC = VerbSpec(
     name="passkey",
     usage="/mysafe passkey",
-    summary="register a passkey, to confirm approvals whose rule asks for one",
+    summary=N_("register a passkey, to confirm approvals whose rule asks for one"),
     examples=("/mysafe passkey",),
 )
 

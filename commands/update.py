@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from app.approvals.changes import Change, Verb
+from app.i18n import N_
 from app.mysafe.models import Entry
 from commands.context import Context
 from commands.grammar import (
@@ -32,8 +33,10 @@ from commands.types import EntryRef, KeyValue, Token, Update, VerbSpec
 SPEC = VerbSpec(
     name="update",
     usage='/mysafe update password|secret ID field=value… [reason "…"] [ticket KEY]',
-    summary="ask to change an entry's plain fields (name, url, username, notes, tags…); "
-    "secrets go through rotate",
+    summary=N_(
+        "ask to change an entry's plain fields (name, url, username, notes, tags…); "
+        "secrets go through rotate"
+    ),
     examples=(
         '/mysafe update password 312 notes="two words" tags=prod',
         '/mysafe update secret 7 url=https://api.example.com method=post reason "new endpoint"',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args
 from commands.replies import Code, Message, Part, Strong, When
@@ -12,7 +13,7 @@ from commands.types import Token, VerbSpec, WhoAmI
 SPEC = VerbSpec(
     name="whoami",
     usage="/mysafe whoami",
-    summary="show which MySafe user the bot acts as for you",
+    summary=N_("show which MySafe user the bot acts as for you"),
     examples=("/mysafe whoami",),
 )
 

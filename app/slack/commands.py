@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from app import metrics
+from app.i18n import N_, _, current
 from app.ratelimit import RateLimiter
+from app.slack.languages import Languages
 from app.slack.replies import (
     access_message,
     answer_errors,
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from app.slack.front import SlackFront
 
 #: What an ack says when Redis cannot take the work: nothing was stored, nothing will happen.
-UNAVAILABLE = "The bot's storage is unavailable right now; nothing was done. Try again in a minute."
+UNAVAILABLE = N_("The bot's storage is unavailable right now; nothing was done. Try again in a minute.")
 
 COMMAND = "/mysafe"
 
@@ -63,9 +65,11 @@ class Commands:
             name="command",
             per_minute=settings.command_rate_limit,
         )
-        #: Each instant verb's ack text, rendered once: `help` reads nothing and depends on
-        #: no one, and its rendering was the largest part of its ack. Bounded by the verbs.
-        self._instant: dict[Help, str] = {}
+        #: Each instant verb's ack text, rendered once per language: `help` reads nothing and
+        #: depends on no one, and its rendering was the largest part of its ack. Bounded by
+        #: the verbs times the languages.
+        self._instant: dict[tuple[Help, str], str] = {}
+        self.languages = Languages.of(front.services, front.client)
 
     def context(self, body: dict[str, Any]) -> Context:
         return Context(
@@ -97,7 +101,12 @@ class Commands:
         The one place that decides what a `/mysafe` ack says: `POST /slack/events` calls it
         without Bolt (`app.slack.intake`), and Bolt's listener calls it for Socket Mode.
         Parsing has no side effects, so a form verb costs nothing here before Bolt takes it.
+        It speaks the person's language as last read (an ack never asks Slack).
         """
+        with self.languages.to_person(body.get("user_id", ""), ask=False):
+            return self._take(body)
+
+    def _take(self, body: dict[str, Any]) -> str | None:
         try:
             command = parse(body.get("text", ""))
         except CommandError as error:
@@ -111,15 +120,16 @@ class Commands:
         if isinstance(command, dispatch.INSTANT_COMMANDS):
             return self.instant(body, command)
         if not self.front.store(JOB, body):
-            return UNAVAILABLE
+            return _(UNAVAILABLE)
         return working_on(body.get("text", ""))
 
     def instant(self, body: dict[str, Any], command: Help) -> str:
         """An instant verb's text, the same for everyone: rendered at its first use in this
         process (a race renders it twice, to the same text)."""
-        text = self._instant.get(command)
+        key = (command, current())
+        text = self._instant.get(key)
         if text is None:
-            text = self._instant[command] = self.text(dispatch.run(self.context(body), command))
+            text = self._instant[key] = self.text(dispatch.run(self.context(body), command))
         return text
 
     def refused(self, body: dict[str, Any]) -> str | None:
@@ -127,18 +137,22 @@ class Commands:
         try:
             verdict = self.limiter.hit(body["user_id"])
         except redis.RedisError:
-            return UNAVAILABLE
+            return _(UNAVAILABLE)
         if verdict.allowed:
             return None
         metrics.RATE_LIMITED.labels(limit="command").inc()
-        return (
-            f"Slow down: `/mysafe` is limited to {self.limiter.per_minute} commands a "
-            f"minute. Try again in {verdict.retry_after} s."
-        )
+        return _(
+            "Slow down: `/mysafe` is limited to {limit} commands a minute. "
+            "Try again in {seconds} s."
+        ).format(limit=self.limiter.per_minute, seconds=verdict.retry_after)
 
     def ack(self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
         """Bolt's listener: what `take` says, or the form verb's modal."""
-        text = self.take(body) or self.refused(body)
+        with self.languages.to_person(body.get("user_id", ""), ask=False):
+            self._ack(ack, body, respond)
+
+    def _ack(self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        text = self._take(body) or self.refused(body)
         if text is not None:
             ack(text=text)
             return
@@ -154,7 +168,12 @@ class Commands:
             self.answer(body, dispatch.run(self.context(body), command), tell)
 
     def work(self, body: dict[str, Any], respond: Respond | None) -> None:
-        """The job: run the verb, then replace the ack's "Working on …" with the answer."""
+        """The job: run the verb, then replace the ack's "Working on …" with the answer, in
+        the person's language (asking Slack for it when not known)."""
+        with self.languages.to_person(body.get("user_id", "")):
+            self._work(body, respond)
+
+    def _work(self, body: dict[str, Any], respond: Respond | None) -> None:
         command = parse(body.get("text", ""))
 
         def say(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
@@ -171,4 +190,4 @@ class Commands:
 
 def working_on(text: str) -> str:
     """The ack's line while the job runs: the command as typed, shortened visibly."""
-    return f"Working on /mysafe {clip(' '.join(text.split()), 80)} …"
+    return _("Working on /mysafe {command} …").format(command=clip(" ".join(text.split()), 80))

@@ -319,7 +319,7 @@ class SlackFront:
         nothing was done. The one place for it: Bolt's listener (Socket Mode) and the route's
         fast ack (`app.slack.intake`) both call it."""
         if not self.store(kind, body):
-            self.tell(body, self.responder.to(body.get("response_url")), UNAVAILABLE)
+            self.tell(body, self.responder.to(body.get("response_url")), _(UNAVAILABLE))
 
     def on_job(self, kind: str, work: Work) -> None:
         self.handlers[kind] = lambda body: work(body, self.responder.to(body.get("response_url")))

@@ -6,6 +6,10 @@ bots can neither request nor approve. Slack says which through `users.info`; eac
 cached in Redis for `PROFILE_CACHE_SECONDS`, so a burst of clicks does not wait on Slack and
 every process agrees, while a guest made a member (or a member deactivated) is seen within a
 minute. If Slack cannot be asked, the answer is "not now": an outage never widens who takes part.
+
+The same answer carries the person's language (`locale`, asked with `include_locale`): it is
+kept with the profile and, for `LOCALE_CACHE_SECONDS`, on its own, so an ack (which never asks
+Slack) can answer in it.
 """
 
 from __future__ import annotations
@@ -24,12 +28,18 @@ log = logging.getLogger(__name__)
 PROFILE_CACHE_SECONDS = 60
 #: Our own organisation (auth.test) changes only if the token does: kept an hour.
 TEAM_CACHE_SECONDS = 3600
+#: A person's language changes rarely, and a stale one only words a reply differently: a week.
+LOCALE_CACHE_SECONDS = 7 * 86400
 
 GUEST = "Guests cannot request or approve MySafe changes."
 OTHER_ORG = "People from another organisation cannot request or approve MySafe changes here."
 DEACTIVATED = "A deactivated Slack account cannot request or approve MySafe changes."
 BOT = "Bots and apps cannot request or approve MySafe changes."
 UNKNOWN = "Slack could not say who you are just now, so nothing was done. Try again in a minute."
+
+
+#: Slack's locales are IETF tags such as `pt-BR`; anything longer is not one.
+MAX_LOCALE = 16
 
 
 class People:
@@ -63,7 +73,7 @@ class People:
         if cached is not None:
             return dict(json.loads(cached))
         try:
-            user = self.slack.users_info(user=user_id)["user"]
+            user = self.slack.users_info(user=user_id, include_locale=True)["user"]
         except SlackApiError as error:
             log.warning(
                 "cannot read a Slack profile",
@@ -86,8 +96,27 @@ class People:
             )
         }
         kept["enterprise_id"] = (user.get("enterprise_user") or {}).get("enterprise_id")
-        self.redis.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
+        kept["locale"] = str(user.get("locale") or "")[:MAX_LOCALE]
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
+            if kept["locale"]:
+                pipe.set(self._key("locale", user_id), kept["locale"], ex=LOCALE_CACHE_SECONDS)
+            pipe.execute()
         return kept
+
+    def locale(self, user_id: str) -> str | None:
+        """The person's Slack locale (`pt-BR`), asking Slack when it is not known; None when
+        Slack cannot say (the workspace's language is spoken then)."""
+        known = self.known_locale(user_id)
+        if known:
+            return known
+        profile = self._profile(user_id)
+        return (profile.get("locale") or None) if profile is not None else None
+
+    def known_locale(self, user_id: str) -> str | None:
+        """The person's locale as last read from Slack, without asking Slack (for an ack)."""
+        known = self.redis.get(self._key("locale", user_id))
+        return str(known) if known else None
 
     def email(self, user_id: str) -> str | None:
         """The person's e-mail as Slack shows it (`users.info`, scope users:read.email),

@@ -105,9 +105,9 @@ class _Views:
             return
         field = next(iter(view["state"]["values"]), None)
         if field is None:
-            ack(response_action="update", view=_notice(UNAVAILABLE))
+            ack(response_action="update", view=_notice(_(UNAVAILABLE)))
         else:
-            ack(response_action="errors", errors={field: UNAVAILABLE})
+            ack(response_action="errors", errors={field: _(UNAVAILABLE)})
 
     # --- deny ----------------------------------------------------------------------------
 
