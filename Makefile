@@ -80,10 +80,10 @@ lint: $(STAMP)
 # locations: files move, and the ids are what matter. Catalogs are compiled on first use.
 POT := app/i18n/locales/messages.pot
 messages: $(STAMP)
-	$(BIN)/pybabel extract --quiet -F babel.cfg --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output \
 	  --add-comments=Translators: --project=mysafe-bot -o $(POT) app commands
-	$(BIN)/pybabel update --quiet -i $(POT) -d app/i18n/locales -D messages \
-	  --no-fuzzy-matching --ignore-obsolete --no-location
+	$(BIN)/pybabel update -i $(POT) -d app/i18n/locales -D messages \
+	  --no-fuzzy-matching --ignore-obsolete
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix app commands tests benchmarks

@@ -110,6 +110,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     from app.slack.drift_notices import DriftNotices
     from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
+    from app.slack.languages import Languages
     from app.slack.notifier import SlackNotifier
     from app.slack.people import People
     from app.slack.revoke_notices import RevokeNotices
@@ -128,6 +129,7 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         channel=settings.approval_channel,
         approvers=approvers,
         gains_access=engine.gains_access,
+        languages=Languages(people, default=settings.bot_locale),
     )
     home = HomeTab(engine, client, approvers, reviews=reviews)
     from app.slack.review_cards import ReviewCards

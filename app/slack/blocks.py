@@ -22,6 +22,7 @@ from app.approvals.disabled import DisabledEntry
 from app.approvals.store import ChangeRequest, State
 from app.clock import timestamp
 from app.durations import describe
+from app.i18n import N_, _, ngettext
 from app.mysafe.models import Entry, Kind, ListItem
 from app.settings import is_user_group
 from app.slack.periods import period_line
@@ -49,14 +50,14 @@ SHOWN_VALUE = 200
 MODAL_VALUE = 4 * (SECTION_LIMIT - 100)
 
 _OUTCOME = {
-    State.PENDING: "⏳ Waiting for approval",
-    State.APPROVED: "✅ Approved",
-    State.APPLYING: "⚙️ Applying in MySafe…",
-    State.APPLIED: "✅ Applied",
-    State.FAILED: "⚠️ Failed",
-    State.DENIED: "⛔ Denied",
-    State.EXPIRED: "⌛ Expired",
-    State.CANCELLED: "🚫 Cancelled by the requester",
+    State.PENDING: N_("⏳ Waiting for approval"),
+    State.APPROVED: N_("✅ Approved"),
+    State.APPLYING: N_("⚙️ Applying in MySafe…"),
+    State.APPLIED: N_("✅ Applied"),
+    State.FAILED: N_("⚠️ Failed"),
+    State.DENIED: N_("⛔ Denied"),
+    State.EXPIRED: N_("⌛ Expired"),
+    State.CANCELLED: N_("🚫 Cancelled by the requester"),
 }
 
 
@@ -114,8 +115,8 @@ def entry_label(request: ChangeRequest) -> str:
     change = request.change
     name = text.clip(request.entry_name, 255)
     if change.identifier:
-        return f"{change.kind.label} {change.identifier}" + (f" “{name}”" if name else "")
-    return f"a new {change.kind.label} “{name}”"
+        return f"{_(change.kind.label)} {change.identifier}" + (f" “{name}”" if name else "")
+    return _("a new {kind} “{name}”").format(kind=_(change.kind.label), name=name)
 
 
 #: People named in a headline; the change lines below it name every one.
@@ -125,12 +126,12 @@ HEADLINE_NAMES = 3
 def headline(request: ChangeRequest) -> str:
     """Who asks for what, in one line: "@priya asks to give *@alice edit* access to
     password 312 “GCP console”"."""
-    via = {
-        "ticket": " via a ticket",
-        "mcp": " via an AI assistant (MCP)",
-        "review": " in an access review",
-    }.get(request.source, "")
-    return f"<@{request.requester}> asks{via} to {wants(request)}"
+    asks = {
+        "ticket": N_("{requester} asks via a ticket to {wants}"),
+        "mcp": N_("{requester} asks via an AI assistant (MCP) to {wants}"),
+        "review": N_("{requester} asks in an access review to {wants}"),
+    }.get(request.source, N_("{requester} asks to {wants}"))
+    return _(asks).format(requester=f"<@{request.requester}>", wants=wants(request))
 
 
 def wants(request: ChangeRequest) -> str:
@@ -140,42 +141,48 @@ def wants(request: ChangeRequest) -> str:
 
 def _share_wants(request: ChangeRequest) -> str:
     gains = [d for d in request.diff if d.principal and d.action in ("add", "raise")]
-    named = _names([f"{_who(d, request.people)} {d.after}" for d in gains]) if gains else "nobody new"
-    return f"give *{named}* access to {entry_label(request)}"
+    named = (
+        _names([f"{_who(d, request.people)} {_(d.after)}" for d in gains]) if gains else _("nobody new")
+    )
+    return _("give *{named}* access to {entry}").format(named=named, entry=entry_label(request))
 
 
 def _unshare_wants(request: ChangeRequest) -> str:
     losing = [d for d in request.diff if d.principal and d.action == "remove"]
-    named = _names([_who(d, request.people) for d in losing]) if losing else "nobody"
-    return f"take away *{named}*’s access to {entry_label(request)}"
+    named = _names([_who(d, request.people) for d in losing]) if losing else _("nobody")
+    return _("take away *{named}*’s access to {entry}").format(named=named, entry=entry_label(request))
 
 
 def _reduce_wants(request: ChangeRequest) -> str:
     lowered = [d for d in request.diff if d.principal and d.action == "lower"]
-    named = _names([_who(d, request.people) for d in lowered]) if lowered else "nobody"
-    return f"reduce *{named}* to view on {entry_label(request)}"
+    named = _names([_who(d, request.people) for d in lowered]) if lowered else _("nobody")
+    return _("reduce *{named}* to view on {entry}").format(named=named, entry=entry_label(request))
 
 
 def _update_wants(request: ChangeRequest) -> str:
-    names = [text.inline(field_label(d.field)) for d in request.diff if not d.principal]
-    return f"change *{_names(names)}* of {entry_label(request)}"
+    names = [text.inline(_(field_label(d.field))) for d in request.diff if not d.principal]
+    return _("change *{fields}* of {entry}").format(fields=_names(names), entry=entry_label(request))
 
 
 def _rotate_wants(request: ChangeRequest) -> str:
-    names = [field_label(d.field) for d in request.diff if not d.principal]
-    return f"set a new *{_names(names)}* for {entry_label(request)}"
+    names = [_(field_label(d.field)) for d in request.diff if not d.principal]
+    return _("set a new *{fields}* for {entry}").format(
+        fields=_names(names), entry=entry_label(request)
+    )
 
 
 def _create_wants(request: ChangeRequest) -> str:
-    return f"create {entry_label(request)}"
+    return _("create {entry}").format(entry=entry_label(request))
 
 
 def _disable_wants(request: ChangeRequest) -> str:
-    return f"*disable* {entry_label(request)}: nobody can use it until it is enabled"
+    return _("*disable* {entry}: nobody can use it until it is enabled").format(
+        entry=entry_label(request)
+    )
 
 
 def _enable_wants(request: ChangeRequest) -> str:
-    return f"*enable* {entry_label(request)} again (it is disabled now)"
+    return _("*enable* {entry} again (it is disabled now)").format(entry=entry_label(request))
 
 
 _WANTS = {
@@ -194,29 +201,31 @@ def _names(names: Sequence[str]) -> str:
     """`a`, `a and b`, `a, b and c`; past HEADLINE_NAMES, how many more (all are listed below)."""
     shown = list(names[:HEADLINE_NAMES])
     if len(names) > HEADLINE_NAMES:
-        shown.append(f"{len(names) - HEADLINE_NAMES} more")
-    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+        shown.append(_("{count} more").format(count=len(names) - HEADLINE_NAMES))
+    if len(shown) == 1:
+        return shown[0]
+    return _("{some} and {last}").format(some=", ".join(shown[:-1]), last=shown[-1])
 
 
 def _who(line: DiffLine, people: Mapping[str, str]) -> str:
     """A person as Slack names them when the request knows their Slack ID (they were
     mentioned), else their MySafe username; a group by its MySafe name."""
     if line.is_group:
-        return f"group {text.clip(line.principal, 128)}"
+        return _("group {name}").format(name=text.clip(line.principal, 128))
     slack_id = people.get(line.principal.casefold())
     return f"<@{slack_id}>" if slack_id else text.clip(line.principal, 128)
 
 
 def principal_line(line: DiffLine, people: Mapping[str, str]) -> str:
     """`+ @alice (edit)`, `↑ bobm: view → edit`, `− carol (had view)`: whole names, always."""
-    who = _who(line, people)
+    who, before, after = _who(line, people), _(line.before), _(line.after)
     return {
-        "add": f"+ {who} ({line.after})",
-        "raise": f"↑ {who}: {line.before} → {line.after}",
-        "lower": f"↓ {who}: {line.before} → {line.after}",
-        "remove": f"− {who} (had {line.before})",
-        "keep": f"= {who} ({line.after}): has it already, no change",
-        "absent": f"− {who}: has no access now, nothing to remove",
+        "add": f"+ {who} ({after})",
+        "raise": f"↑ {who}: {before} → {after}",
+        "lower": f"↓ {who}: {before} → {after}",
+        "remove": _("− {who} (had {before})").format(who=who, before=before),
+        "keep": _("= {who} ({after}): has it already, no change").format(who=who, after=after),
+        "absent": _("− {who}: has no access now, nothing to remove").format(who=who),
     }[line.action]
 
 
@@ -232,12 +241,12 @@ def _start_of_difference(before: str, after: str) -> int:
 
 
 def _value(value: str, start: int = 0) -> str:
-    return text.excerpt(value, start, SHOWN_VALUE) if value else "_(empty)_"
+    return text.excerpt(value, start, SHOWN_VALUE) if value else _("_(empty)_")
 
 
 def field_line(line: DiffLine, verb: Verb) -> str:
     """`• *url*: a → b`, each value shortened visibly, from where the two values differ."""
-    name = f"• *{text.inline(field_label(line.field))}*"
+    name = f"• *{text.inline(_(field_label(line.field)))}*"
     if verb is Verb.CREATE and not line.before:
         return f"{name}: {_value(line.after)}"
     start = _start_of_difference(line.before, line.after)
@@ -249,7 +258,7 @@ def change_lines(request: ChangeRequest) -> list[str]:
     return [
         principal_line(d, request.people) if d.principal else field_line(d, request.change.verb)
         for d in request.diff
-    ] or ["_no visible change_"]
+    ] or [_("_no visible change_")]
 
 
 def is_shortened(request: ChangeRequest) -> bool:
@@ -275,21 +284,20 @@ def change_summary(request: ChangeRequest) -> str:
     """Every added, raised or removed principal and every changed field, for the text fallback
     (notifications, screen readers), which has no room for values."""
     people = [_summary(d, request.people) for d in request.diff if d.principal]
-    fields = [text.inline(field_label(d.field)) for d in request.diff if not d.principal]
+    fields = [text.inline(_(field_label(d.field))) for d in request.diff if not d.principal]
     parts = [", ".join(people)] if people else []
     if fields:
-        parts.append("fields " + ", ".join(fields))
-    return "; ".join(parts) or "no visible change"
+        parts.append(_("fields {names}").format(names=", ".join(fields)))
+    return "; ".join(parts) or _("no visible change")
 
 
 def status_text(request: ChangeRequest) -> str:
     """Where the request stands; once decided, who decided, when, and why."""
     if _at_once(request):
-        return (
-            f"*{_OUTCOME[State.APPLYING]}* — no approval needed: the policy rule "
-            f"“{text.inline(request.rule)}” applies it at once"
-        )
-    return f"*{_OUTCOME[request.state]}*" + _STATUS[request.state](request)
+        return _(
+            "*{outcome}* — no approval needed: the policy rule “{rule}” applies it at once"
+        ).format(outcome=_(_OUTCOME[State.APPLYING]), rule=text.inline(request.rule))
+    return f"*{_(_OUTCOME[request.state])}*" + _STATUS[request.state](request)
 
 
 def _at_once(request: ChangeRequest) -> bool:
@@ -307,7 +315,7 @@ def _pending_status(request: ChangeRequest) -> str:
 
 def _applying_status(request: ChangeRequest) -> str:
     voters = _voters(request)
-    return f" — approved by {voters}" if voters else ""
+    return _(" — approved by {voters}").format(voters=voters) if voters else ""
 
 
 def _when(request: ChangeRequest) -> str:
@@ -316,32 +324,34 @@ def _when(request: ChangeRequest) -> str:
 
 def _applied_status(request: ChangeRequest) -> str:
     voters = _voters(request)
-    status = (f" — approved by {voters}" if voters else "") + _when(request)
-    status += f" · MySafe said: “{text.clip(request.result.get('message', ''), 200)}”"
+    status = (_(" — approved by {voters}").format(voters=voters) if voters else "") + _when(request)
+    status += _(" · MySafe said: “{said}”").format(
+        said=text.clip(request.result.get("message", ""), 200)
+    )
     shared_error = request.result.get("shared_error") or []
     if shared_error:
-        status += "\n⚠️ Some shares failed: " + text.clip("; ".join(shared_error), 250)
+        status += "\n" + _("⚠️ Some shares failed: ") + text.clip("; ".join(shared_error), 250)
     return status
 
 
 def _failed_status(request: ChangeRequest) -> str:
-    return (
-        f" — {text.clip(request.error, 500)}\nNothing was changed by this attempt. An "
-        f"approver can *Retry* it or *Deny* it; otherwise it expires {date(request.expires)}."
-    )
+    return f" — {text.clip(request.error, 500)}\n" + _(
+        "Nothing was changed by this attempt. An approver can *Retry* it or *Deny* it; "
+        "otherwise it expires {when}."
+    ).format(when=date(request.expires))
 
 
 def _denied_status(request: ChangeRequest) -> str:
-    status = f" by <@{request.decided_by}>{_when(request)}"
+    status = _(" by {who}").format(who=f"<@{request.decided_by}>") + _when(request)
     if request.deny_reason:
         status += f": “{text.clip(request.deny_reason, 500)}”"
     return status
 
 
 def _expired_status(request: ChangeRequest) -> str:
-    status = f" — nobody decided in time{_when(request)}"
+    status = _(" — nobody decided in time") + _when(request)
     if request.error:  # it had failed: the reason stays, so nobody has to guess
-        status = f" after failing{_when(request)}: {text.clip(request.error, 500)}"
+        status = _(" after failing") + f"{_when(request)}: {text.clip(request.error, 500)}"
     return status
 
 
@@ -370,11 +380,11 @@ def requester_field(request: ChangeRequest) -> str:
     who = f"<@{request.requester}>"
     if request.requester_name:
         who += f" (MySafe: {text.clip(request.requester_name, 128)})"
-    return f"*Requester:* {who}"
+    return _("*Requester:* {who}").format(who=who)
 
 
 def entry_field(request: ChangeRequest) -> str:
-    return f"*Entry:* {entry_label(request)}"
+    return _("*Entry:* {entry}").format(entry=entry_label(request))
 
 
 def period_field(request: ChangeRequest) -> str | None:
@@ -383,7 +393,11 @@ def period_field(request: ChangeRequest) -> str | None:
 
 
 def reason_field(request: ChangeRequest) -> str | None:
-    return f"*Reason:* “{text.clip(request.reason, 500)}”" if request.reason else None
+    return (
+        _("*Reason:* “{reason}”").format(reason=text.clip(request.reason, 500))
+        if request.reason
+        else None
+    )
 
 
 def ticket_field(request: ChangeRequest) -> str | None:
@@ -392,7 +406,7 @@ def ticket_field(request: ChangeRequest) -> str | None:
         return None
     key = str(ticket["key"])
     shown = text.link(ticket["url"], key) if ticket.get("url") else text.clip(key, 64)
-    return f"*Ticket:* {shown}"
+    return _("*Ticket:* {ticket}").format(ticket=shown)
 
 
 def rules_field(request: ChangeRequest) -> str | None:
@@ -401,11 +415,10 @@ def rules_field(request: ChangeRequest) -> str | None:
     if not request.policy_now:
         return None
     rule = f" “{text.inline(request.rule)}”" if request.rule else ""
-    return (
-        f"*Rules:* changed since this request was made (policy version "
-        f"{request.policy_version} → {request.policy_now}); it is decided under the rule it "
-        f"was made under{rule}."
-    )
+    return _(
+        "*Rules:* changed since this request was made (policy version {then} → {now}); "
+        "it is decided under the rule it was made under{rule}."
+    ).format(then=request.policy_version, now=request.policy_now, rule=rule)
 
 
 #: Fields above the change, and below it; a new field is one function added to a list. (The
@@ -419,29 +432,31 @@ def approval_progress(request: ChangeRequest, now: float | None = None, *, voter
     is decided under, how far it is, and the time left before it expires."""
     named = ", ".join(f"<@{a}>" for a in sorted(request.approvals)) if voters else ""
     rule = f"{text.inline(request.rule)} — " if request.rule else ""
-    progress = f"{rule}{len(request.approvals)} of {request.required} approvals"
+    progress = rule + ngettext(
+        "{count} of {required} approval", "{count} of {required} approvals", request.required
+    ).format(count=len(request.approvals), required=request.required)
     progress += f" ({named})" if named else ""
     now = timestamp() if now is None else now
     confirming = request.confirming_now(now) if request.state is State.PENDING else []
     if confirming:  # a click waiting for its passkey counts for nothing yet
-        progress += ", " + ", ".join(f"<@{who}>" for who in confirming) + " confirming"
+        progress += ", " + _("{who} confirming").format(who=", ".join(f"<@{w}>" for w in confirming))
     left = max(0, int(request.expires - now))
     shown = describe(max(left - left % 60, 60))
-    return progress + f" · expires {date(request.expires)} (in {shown})"
+    return progress + _(" · expires {when} (in {left})").format(when=date(request.expires), left=shown)
 
 
 def nudge_button(request: ChangeRequest) -> list[Block]:
     """*Nudge approvers*, for the requester, where the request's rule sets reminders."""
-    return [_button("Nudge approvers", NUDGE, request.id)] if request.remind_after else []
+    return [_button(_("Nudge approvers"), NUDGE, request.id)] if request.remind_after else []
 
 
 def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
     """The reminder in the request's thread, naming the approvers who have not acted."""
-    shown = ", ".join(f"<@{u}>" for u in waiting[:30]) + (" and others" if len(waiting) > 30 else "")
-    return (
-        f"⏰ Reminder: {request.id} is still waiting — "
-        f"{approval_progress(request, voters=False)}. {shown or 'Approvers'}: please approve "
-        "or deny it."
+    shown = ", ".join(f"<@{u}>" for u in waiting[:30]) + (_(" and others") if len(waiting) > 30 else "")
+    return _(
+        "⏰ Reminder: {id} is still waiting — {progress}. {who}: please approve or deny it."
+    ).format(
+        id=request.id, progress=approval_progress(request, voters=False), who=shown or _("Approvers")
     )
 
 
@@ -470,29 +485,35 @@ def approval_message(request: ChangeRequest) -> tuple[str, list[Block]]:
     line by line, reason, ticket); the status says how far it is and when it expires. The text
     fallback names the same principals and fields as the blocks."""
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Change request {request.id}"}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _("Change request {id}").format(id=request.id)},
+        },
         _section(headline(request)),
         _section("\n".join(field(request) for field in FIELDS_ABOVE)),
-        *_sections(["*Change:*", *change_lines(request)]),
+        *_sections([_("*Change:*"), *change_lines(request)]),
         *_sections(_details(request)),
     ]
     blocks.append(_section(status_text(request)))
     actions = _actions(request)
     if actions:
         blocks.append({"type": "actions", "block_id": "decision", "elements": actions})
-    fallback = (
-        f"{request.id}: {request.change.verb.value} {entry_label(request)} — "
-        f"{request.state.value}. Changes: {change_summary(request)}"
+    fallback = _("{id}: {verb} {entry} — {state}. Changes: {changes}").format(
+        id=request.id,
+        verb=request.change.verb.value,
+        entry=entry_label(request),
+        state=request.state.value,
+        changes=change_summary(request),
     )
     return fallback, blocks
 
 
 def _actions(request: ChangeRequest) -> list[Block]:
-    view = [_button("View full change", VIEW_CHANGE, request.id)] if is_shortened(request) else []
+    view = [_button(_("View full change"), VIEW_CHANGE, request.id)] if is_shortened(request) else []
     if request.state is State.PENDING and not _at_once(request):
         return [
-            _button("Approve", APPROVE, request.id, "primary"),
-            _button("Deny", DENY, request.id, "danger"),
+            _button(_("Approve"), APPROVE, request.id, "primary"),
+            _button(_("Deny"), DENY, request.id, "danger"),
             *view,
             *nudge_button(request),
         ]
@@ -553,9 +574,11 @@ def _value_blocks(value: str) -> list[Block]:
 
 def requester_notice(request: ChangeRequest) -> str:
     """The DM to the requester when their request ends (or fails)."""
-    return (
-        f"Your request {request.id} to {request.change.verb.value} "
-        f"{entry_label(request)}: {status_text(request)}"
+    return _("Your request {id} to {verb} {entry}: {status}").format(
+        id=request.id,
+        verb=request.change.verb.value,
+        entry=entry_label(request),
+        status=status_text(request),
     )
 
 
@@ -566,13 +589,17 @@ def waiting_notice(request: ChangeRequest, channel: str, *, asked_by: str = "") 
     channel = request.rule_channel or channel
     if request.state is not State.PENDING and not request.required:
         return _applied_at_once_notice(request, channel)
-    head = (
-        f"Request *{request.id}* is waiting for approval in <#{channel}>: "
-        f"{request.change.verb.value} {entry_label(request)}."
+    head = _("Request *{id}* is waiting for approval in {channel}: {verb} {entry}.").format(
+        id=request.id,
+        channel=f"<#{channel}>",
+        verb=request.change.verb.value,
+        entry=entry_label(request),
     )
     if asked_by and asked_by != request.requester:
-        return f"{head} It is filed for the owner who shared it, <@{request.requester}>."
-    return f"{head} Cancel it with `/mysafe cancel {request.id}`."
+        return head + _(" It is filed for the owner who shared it, {owner}.").format(
+            owner=f"<@{request.requester}>"
+        )
+    return head + _(" Cancel it with `/mysafe cancel {id}`.").format(id=request.id)
 
 
 def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
@@ -602,13 +629,12 @@ def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
 def approver_notice(request: ChangeRequest) -> str:
     """The DM that tells an approver a request waits for them; once nobody waits for them any
     more, the same DM says what was decided, by whom."""
-    where = f" in <#{request.channel}>" if request.channel else ""
+    where = _(" in {channel}").format(channel=f"<#{request.channel}>") if request.channel else ""
     if request.state is State.PENDING:
-        return (
-            f"{request.id} waits for your approval{where}: {headline(request)}. "
-            "Open it there to approve or deny."
-        )
-    waited = f"{request.id}{where}, which waited for your approval"
+        return _(
+            "{id} waits for your approval{where}: {headline}. Open it there to approve or deny."
+        ).format(id=request.id, where=where, headline=headline(request))
+    waited = _("{id}{where}, which waited for your approval").format(id=request.id, where=where)
     return f"{waited}: {headline(request)}. {status_text(request)}"
 
 

@@ -44,6 +44,7 @@ from app.errors import ApprovalError, BotError
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue
 from app.services import Services
+from app.i18n import _
 from app.slack import blocks
 from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask, read_body

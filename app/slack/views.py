@@ -25,6 +25,7 @@ from app.errors import BotError, CredentialsRejected, ValidationError
 from app.jobs.consumer import stored_at
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
+from app.i18n import _
 from app.slack import blocks
 from app.slack.commands import UNAVAILABLE
 from app.slack.replies import answer_errors
