@@ -136,7 +136,12 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
 
     engine.listeners += [notifier, home, ReviewCards(client, reviews.store)]
     revoker.listeners += [
-        RevokeNotices(client, revoker.store, channel=settings.approval_channel),
+        RevokeNotices(
+            client,
+            revoker.store,
+            channel=settings.approval_channel,
+            languages=Languages(people, default=settings.bot_locale),
+        ),
         DriftNotices(client, channel=settings.approval_channel, audit_channel=settings.audit_channel),
         home.revoke_changed,
     ]

@@ -18,9 +18,11 @@ by `str.format` after translation, so a translator can move them. Operators' tex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 from app.i18n.catalogs import translations
 
@@ -81,6 +83,30 @@ _ = gettext
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form for `n` under the spoken language's plural rule (CLDR's, through Babel)."""
     return translations(current()).ngettext(singular, plural, n)
+
+
+_T = TypeVar("_T")
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def pieces(template: str, **values: _T) -> tuple[str | _T, ...]:
+    """A translated sentence whose placeholders stand for things that are not text (a command
+    to copy, a person, a moment): the text between them, and each thing in its place, in the
+    order the language puts them.
+
+        pieces(_("run {command} first"), command=Code("/mysafe login"))
+        -> ("run ", Code("/mysafe login"), " first")
+    """
+    found: list[str | _T] = []
+    at = 0
+    for field in _FIELD.finditer(template):
+        if field.start() > at:
+            found.append(template[at : field.start()])
+        found.append(values[field.group(1)])
+        at = field.end()
+    if at < len(template):
+        found.append(template[at:])
+    return tuple(found)
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's own name for "mark, translate later"

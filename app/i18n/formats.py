@@ -35,8 +35,10 @@ def localised_duration(seconds: int) -> str:
     for unit, size in _UNITS:
         count, seconds = divmod(seconds, size)
         if count:
-            length = "long" if unit == "duration-day" else "short"
-            parts.append(str(format_unit(count, unit, length=length, locale=locale)))
+            if unit == "duration-day":
+                parts.append(str(format_unit(count, unit, length="long", locale=locale)))
+            else:
+                parts.append(str(format_unit(count, unit, length="short", locale=locale)))
     return " ".join(parts) or str(format_unit(0, "duration-second", length="short", locale=locale))
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from app.i18n import N_
 
-#: `app.mysafe.models.Kind.label`.
+#: `app.mysafe.models.Kind.label`, and each kind in the plural.
 KIND_LABELS = (N_("password"), N_("API secret"))
+PLURALS = {"password": N_("passwords"), "secret": N_("API secrets")}
 #: `app.text.FIELD_LABELS`, and the plain field names people read in refusals and cards.
 FIELD_LABELS = (
     N_("TOTP seed"),
@@ -20,5 +21,27 @@ FIELD_LABELS = (
 )
 #: A right as a change line names it (`DiffLine.before`/`after`).
 RIGHTS = (N_("view"), N_("edit"))
+#: `app.approvals.changes.Verb` values, as a request's sentence names what it does.
+VERBS = (
+    N_("share"),
+    N_("unshare"),
+    N_("update"),
+    N_("rotate"),
+    N_("create"),
+    N_("disable"),
+    N_("enable"),
+    N_("reduce"),
+)
+#: `app.approvals.store.State` values, as a message's plain-text fallback says them.
+STATES = (
+    N_("pending"),
+    N_("approved"),
+    N_("applying"),
+    N_("applied"),
+    N_("failed"),
+    N_("denied"),
+    N_("expired"),
+    N_("cancelled"),
+)
 #: `app.durations.PERIOD_FORM`.
 PERIOD_FORM = N_("a duration such as 30m, 8h, 2d or 1d12h")

@@ -142,8 +142,7 @@ class Commands:
             return None
         metrics.RATE_LIMITED.labels(limit="command").inc()
         return _(
-            "Slow down: `/mysafe` is limited to {limit} commands a minute. "
-            "Try again in {seconds} s."
+            "Slow down: `/mysafe` is limited to {limit} commands a minute. Try again in {seconds} s."
         ).format(limit=self.limiter.per_minute, seconds=verdict.retry_after)
 
     def ack(self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:

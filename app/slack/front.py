@@ -41,10 +41,10 @@ from app.approvals.reviews import Choice
 from app.approvals.revokes import Revoker
 from app.approvals.store import Outcome
 from app.errors import ApprovalError, BotError
+from app.i18n import _
 from app.jobs.consumer import Consumer, Handler, taken_over
 from app.jobs.queue import JobQueue
 from app.services import Services
-from app.i18n import _
 from app.slack import blocks
 from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask, read_body
@@ -52,6 +52,7 @@ from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
 from app.slack.commands import UNAVAILABLE
 from app.slack.home_tab import HomeTab
 from app.slack.intake import fast_ack
+from app.slack.languages import Languages
 from app.slack.payloads import problem
 from app.slack.replies import access_view, answer_errors
 from app.slack.respond import Respond, Responder
@@ -136,6 +137,8 @@ class SlackFront:
         self.socket_mode: SocketMode | None = None
         self.jobs = JobQueue(services.redis, services.keyring, prefix=services.settings.key_prefix)
         self.responder = Responder()
+        #: Whose language each answer speaks (the person's own; the workspace's by default).
+        self.languages = Languages.of(services, client)
         #: What each kind of job does; a `Consumer` runs them (see `start_consumer`).
         self.handlers: dict[str, Handler] = {}
         #: The buttons whose click is a job: action_id -> job kind (see `take_click`).
@@ -228,7 +231,9 @@ class SlackFront:
                 justified=justified,
                 is_approver=self.approvers.listed(user, approvers),
             )
-            self.tell(body, respond, f"Recorded: {review.state.replace('_', ' ')}.")
+            self.tell(
+                body, respond, _("Recorded: {state}.").format(state=_(review.state.replace("_", " ")))
+            )
 
     def _extend(self, body: dict[str, Any], respond: Respond | None) -> None:
         """Owner or grantee asks for a new period: a new request, approved like any share.
@@ -256,9 +261,11 @@ class SlackFront:
             return
         status = self.revoker.revoke_now(request_id, user)
         if status == "not_owner":
-            self.tell(body, respond, "Only the owner who shared it can revoke it now.")
+            self.tell(body, respond, _("Only the owner who shared it can revoke it now."))
         elif status != "ok" and not taken_over():  # else the first run ended it already
-            self.tell(body, respond, f"Nothing to revoke: that share is {status}.")
+            self.tell(
+                body, respond, _("Nothing to revoke: that share is {status}.").format(status=_(status))
+            )
         if body.get("container", {}).get("type") == "view":
             self.publish_home(user)
 
@@ -275,17 +282,23 @@ class SlackFront:
                 self.tell(
                     body,
                     respond,
-                    "Only approvers of the rule this share was approved under can give up on "
-                    "removing it.",
+                    _(
+                        "Only approvers of the rule this share was approved under can give up on "
+                        "removing it."
+                    ),
                 )
             elif status == "beneficiary":
                 self.tell(
                     body,
                     respond,
-                    "You have this access through the share: you cannot give up removing it.",
+                    _("You have this access through the share: you cannot give up removing it."),
                 )
             elif status != "ok" and not taken_over():  # else the first run gave up already
-                self.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
+                self.tell(
+                    body,
+                    respond,
+                    _("Nothing to give up: that revoke is {status}.").format(status=_(status)),
+                )
 
     def _share_approvers(self, request_id: str) -> frozenset[str]:
         """The approvers of the rule a time-bound share was approved under: kept on its revoke
@@ -320,10 +333,17 @@ class SlackFront:
         nothing was done. The one place for it: Bolt's listener (Socket Mode) and the route's
         fast ack (`app.slack.intake`) both call it."""
         if not self.store(kind, body):
-            self.tell(body, self.responder.to(body.get("response_url")), _(UNAVAILABLE))
+            with self.languages.to_person(_person(body), ask=False):
+                self.tell(body, self.responder.to(body.get("response_url")), _(UNAVAILABLE))
 
     def on_job(self, kind: str, work: Work) -> None:
-        self.handlers[kind] = lambda body: work(body, self.responder.to(body.get("response_url")))
+        """Every job speaks the language of the person whose click, form or command it is."""
+
+        def run(body: dict[str, Any]) -> None:
+            with self.languages.to_person(_person(body)):
+                work(body, self.responder.to(body.get("response_url")))
+
+        self.handlers[kind] = run
 
     def store(self, kind: str, body: dict[str, Any]) -> bool:
         """Put the job in Redis before the ack promises it; False when Redis cannot take it."""
@@ -412,7 +432,7 @@ class SlackFront:
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
         with answer_errors(lambda text: self.tell(body, respond, text)):
             self.engine.nudge(request_id, user, again=taken_over())
-            self.tell(body, respond, f"The approvers of {request_id} were reminded.")
+            self.tell(body, respond, _("The approvers of {id} were reminded.").format(id=request_id))
 
     def _cancel(self, body: dict[str, Any], respond: Respond | None) -> None:
         self._decide(body, respond, self.engine.cancel)
@@ -435,7 +455,10 @@ class SlackFront:
         denier types; the modal it opens then only adds the reason."""
         ack()
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
-        with answer_errors(lambda text: self.tell(body, respond, text)):
+        with (
+            self.languages.to_person(user, ask=False),
+            answer_errors(lambda text: self.tell(body, respond, text)),
+        ):
             decision = self.engine.deny(
                 request_id, user, is_approver=self.eligible(request_id, user, "deny")
             )
@@ -451,11 +474,14 @@ class SlackFront:
         opened at once, while the click's trigger_id is fresh."""
         ack()
         user, request_id = body["user"]["id"], body["actions"][0]["value"]
-        with answer_errors(lambda text: self.tell(body, respond, text)):
+        with (
+            self.languages.to_person(user, ask=False),
+            answer_errors(lambda text: self.tell(body, respond, text)),
+        ):
             request = self.engine.get(request_id)
             if user != request.requester and not self.approvers.may_decide(user, request):
                 raise ApprovalError(
-                    "Only the approvers and the requester of this request can open the full change."
+                    _("Only the approvers and the requester of this request can open the full change.")
                 )
             self.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))
 
@@ -464,13 +490,13 @@ class SlackFront:
         the entry as it is now, then every reviewer's card of that entry is redrawn (it says who
         decided)."""
         user, action = body["user"]["id"], body["actions"][0]
-        name, _, target = str(action.get("value", "")).partition(" ")
+        name, _space, target = str(action.get("value", "")).partition(" ")
         with answer_errors(lambda text: self.tell(body, respond, text)):
             if self.reviews is None or self.review_cards is None:
-                raise ApprovalError("Reviews are not set up in this process.")
+                raise ApprovalError(_("Reviews are not set up in this process."))
             campaign = self.reviews.store.campaign(name)
             if campaign is None:
-                raise ApprovalError(f"There is no review named {name}.")
+                raise ApprovalError(_("There is no review named {name}.").format(name=name))
             if action["action_id"] == REVIEW_KEEP_ALL:
                 self.reviews.keep_all(name, target, user)
                 entry = target
@@ -482,8 +508,9 @@ class SlackFront:
                     self.tell(
                         body,
                         respond,
-                        f"<@{outcome.decided.by}> decided that line already "
-                        f"({outcome.decided.choice.value}); yours was not counted.",
+                        _("{who} decided that line already ({choice}); yours was not counted.").format(
+                            who=f"<@{outcome.decided.by}>", choice=_(outcome.decided.choice.value)
+                        ),
                     )
             self.review_cards.redraw(campaign, entry)
 
@@ -494,7 +521,10 @@ class SlackFront:
         (MySafe decides what they see, now), every user and group in a modal."""
         ack()
         user, value = body["user"]["id"], str(body["actions"][0].get("value", ""))
-        with answer_errors(lambda text: self.tell(body, respond, text)):
+        with (
+            self.languages.to_person(user, ask=False),
+            answer_errors(lambda text: self.tell(body, respond, text)),
+        ):
             command = parse(f"access {value.replace(':', ' ', 1)}")
             context = Context(
                 user_id=user, engine=self.engine, services=self.services, approvers=self.approvers

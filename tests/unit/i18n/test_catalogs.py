@@ -11,10 +11,12 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from app import text
+from app.approvals.changes import Verb
+from app.approvals.store import State
 from app.durations import PERIOD_FORM, describe
 from app.i18n import PSEUDO, _, ngettext, resolve, speaking
 from app.i18n.catalogs import catalog_path
-from app.i18n.marks import FIELD_LABELS, KIND_LABELS
+from app.i18n.marks import FIELD_LABELS, KIND_LABELS, STATES, VERBS
 from app.i18n.marks import PERIOD_FORM as MARKED_PERIOD_FORM
 from app.i18n.pseudo import pseudo
 from app.mysafe.models import Kind
@@ -60,6 +62,8 @@ def test_sentences_marked_elsewhere_are_the_ones_their_modules_show() -> None:
     assert set(KIND_LABELS) == {kind.label for kind in Kind}
     assert set(FIELD_LABELS) == set(text.FIELD_LABELS.values())
     assert MARKED_PERIOD_FORM == PERIOD_FORM
+    assert set(VERBS) == {verb.value for verb in Verb}
+    assert set(STATES) == {state.value for state in State}
 
 
 def test_slack_locales_choose_our_language_and_others_fall_back_to_the_workspace() -> None:
