@@ -145,7 +145,9 @@ def wants(request: ChangeRequest) -> str:
 def _share_wants(request: ChangeRequest) -> str:
     gains = [d for d in request.diff if d.principal and d.action in ("add", "raise")]
     named = (
-        _names([f"{_who(d, request.people)} {_(d.after)}" for d in gains]) if gains else _("nobody new")
+        _names([_("{who} {right}").format(who=_who(d, request.people), right=_(d.after)) for d in gains])
+        if gains
+        else _("nobody new")
     )
     return _("give *{named}* access to {entry}").format(named=named, entry=entry_label(request))
 
@@ -436,8 +438,10 @@ def approval_progress(request: ChangeRequest, now: float | None = None, *, voter
     is decided under, how far it is, and the time left before it expires."""
     named = ", ".join(f"<@{a}>" for a in sorted(request.approvals)) if voters else ""
     rule = f"{text.inline(request.rule)} — " if request.rule else ""
+    # Translators: the noun agrees with {required} ("1 de 2 aprovações"); English says
+    # "approvals" in both forms ("0 of 1 approvals": none of the one approval needed yet).
     progress = rule + ngettext(
-        "{count} of {required} approval", "{count} of {required} approvals", request.required
+        "{count} of {required} approvals", "{count} of {required} approvals", request.required
     ).format(count=len(request.approvals), required=request.required)
     progress += f" ({named})" if named else ""
     now = timestamp() if now is None else now

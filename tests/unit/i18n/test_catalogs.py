@@ -76,14 +76,15 @@ def test_slack_locales_choose_our_language_and_others_fall_back_to_the_workspace
 
 
 def test_counts_and_durations_are_said_as_the_language_says_them() -> None:
-    template = ("{count} of {required} approval", "{count} of {required} approvals")
+    template = ("{count} of {required} approvals", "{count} of {required} approvals")
     with speaking("pt-BR"):
         assert ngettext(*template, 2).format(count=1, required=2) == "1 de 2 aprovações"
+        assert ngettext(*template, 1).format(count=0, required=1) == "0 de 1 aprovação"
         assert describe(23 * 3600 + 59 * 60) == "23 h 59 min"
         assert describe(36 * 3600) == "1 dia 12 h"
         assert describe(90 * 86400) == "90 dias"
     with speaking("en-US"):
-        assert ngettext(*template, 1).format(count=0, required=1) == "0 of 1 approval"
+        assert ngettext(*template, 1).format(count=0, required=1) == "0 of 1 approvals"
         assert describe(36 * 3600) == "1 d 12 h"
 
 
