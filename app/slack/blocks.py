@@ -145,11 +145,18 @@ def wants(request: ChangeRequest) -> str:
 def _share_wants(request: ChangeRequest) -> str:
     gains = [d for d in request.diff if d.principal and d.action in ("add", "raise")]
     named = (
-        _names([_("{who} {right}").format(who=_who(d, request.people), right=_(d.after)) for d in gains])
+        _names(
+            [_("{who} {right}").format(who=_who(d, request.people), right=_(d.after)) for d in gains]
+        )
         if gains
         else _("nobody new")
     )
     return _("give *{named}* access to {entry}").format(named=named, entry=entry_label(request))
+
+
+def _gain(line: DiffLine, people: Mapping[str, str]) -> str:
+    """`@alice edit`: who gains which right, in a headline."""
+    return _("{who} {right}").format(who=_who(line, people), right=_(line.after))
 
 
 def _unshare_wants(request: ChangeRequest) -> str:

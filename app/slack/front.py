@@ -172,6 +172,7 @@ class SlackFront:
         register_views(self)
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self._home_opened])
         self.bolt.event("subteam_members_changed")(self._group_changed)
+        self.bolt.event("user_change")(self._person_changed)
         self.bolt.action(blocks.HOME_PAGE)(ack=_ack, lazy=[self._home_page])
 
     # --- buttons -------------------------------------------------------------------------
@@ -541,6 +542,14 @@ class SlackFront:
             self.client.chat_postMessage(channel=body["user"]["id"], text=text)
 
     # --- App Home ------------------------------------------------------------------------
+
+    def _person_changed(self, ack: Callable[..., Any], event: dict[str, Any]) -> None:
+        """A person changed in Slack (their language, or their standing): forget what is kept
+        of them, so the next answer reads them afresh."""
+        ack()
+        person = event.get("user")
+        if isinstance(person, dict):
+            self.languages.people.changed(person)
 
     def _group_changed(self, ack: Callable[..., Any], event: dict[str, Any]) -> None:
         """An approver group's members changed: drop the cached membership at once."""

@@ -105,18 +105,31 @@ class People:
         return kept
 
     def locale(self, user_id: str) -> str | None:
-        """The person's Slack locale (`pt-BR`), asking Slack when it is not known; None when
-        Slack cannot say (the workspace's language is spoken then)."""
-        known = self.known_locale(user_id)
-        if known:
-            return known
+        """The person's Slack locale (`pt-BR`) as their profile says it (cached a minute, so
+        a change in Slack is seen within one), or as last read when Slack cannot be asked;
+        None when neither says (the workspace's language is spoken then)."""
         profile = self._profile(user_id)
-        return (profile.get("locale") or None) if profile is not None else None
+        if profile is not None and profile.get("locale"):
+            return str(profile["locale"])
+        return self.known_locale(user_id)
 
     def known_locale(self, user_id: str) -> str | None:
         """The person's locale as last read from Slack, without asking Slack (for an ack)."""
         known = self.redis.get(self._key("locale", user_id))
         return str(known) if known else None
+
+    def changed(self, user: dict[str, Any]) -> None:
+        """Slack says the person changed (`user_change`: their language, or their standing):
+        drop what is kept of them, so their next click or command reads them afresh, and keep
+        the language the event carries (Slack adds it to these events), so even the next
+        acknowledgement speaks it."""
+        user_id = str(user.get("id", ""))
+        locale = str(user.get("locale") or "")[:MAX_LOCALE]
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key("user", user_id), self._key("locale", user_id))
+            if locale:
+                pipe.set(self._key("locale", user_id), locale, ex=LOCALE_CACHE_SECONDS)
+            pipe.execute()
 
     def email(self, user_id: str) -> str | None:
         """The person's e-mail as Slack shows it (`users.info`, scope users:read.email),

@@ -76,3 +76,15 @@ def test_the_card_follows_the_workspace_language_whoever_asks(
     assert card.args["text"].endswith(
         "compartilhar senha 1 “GCP console” — pendente. Mudanças: + <@UCAROL> (leitura)"
     )
+
+
+def test_a_language_changed_in_slack_is_spoken_from_the_next_answer(
+    bot: Bot, user: SlackClient, slack: SlackFake, link
+) -> None:
+    link("UALICE", "alices")
+    user.command("UALICE", "whoami")
+    assert slack.wait_responses(1)[0]["text"].startswith("You act in MySafe as")
+    slack.profiles["UALICE"] = {"locale": "pt-BR"}  # she switches Slack to Portuguese...
+    user.event({"type": "user_change", "user": {"id": "UALICE", "locale": "pt-BR"}})  # ...Slack says so
+    assert user.command("UALICE", "whoami").text.startswith("Trabalhando em /mysafe whoami")
+    assert slack.wait_responses(2)[-1]["text"].startswith("Você age no MySafe como")
