@@ -134,7 +134,10 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
     home = HomeTab(engine, client, approvers, reviews=reviews)
     from app.slack.review_cards import ReviewCards
 
-    engine.listeners += [notifier, home, ReviewCards(client, reviews.store)]
+    review_cards = ReviewCards(
+        client, reviews.store, languages=Languages(people, default=settings.bot_locale)
+    )
+    engine.listeners += [notifier, home, review_cards]
     revoker.listeners += [
         RevokeNotices(
             client,
@@ -142,7 +145,12 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
             channel=settings.approval_channel,
             languages=Languages(people, default=settings.bot_locale),
         ),
-        DriftNotices(client, channel=settings.approval_channel, audit_channel=settings.audit_channel),
+        DriftNotices(
+            client,
+            channel=settings.approval_channel,
+            audit_channel=settings.audit_channel,
+            locale=settings.bot_locale,
+        ),
         home.revoke_changed,
     ]
     slack_front = (

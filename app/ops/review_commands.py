@@ -17,6 +17,7 @@ from app.errors import ConfigError, ValidationError
 from app.mysafe.models import Kind
 from app.runtime import Runtime, build_runtime
 from app.settings import Scope, Settings
+from app.slack.languages import Languages
 from app.slack.review_cards import ReviewCards
 from app.text import for_terminal
 
@@ -37,7 +38,10 @@ def start(*, name: str, due: str, tags: Sequence[str], kinds: Sequence[str]) -> 
         campaign, lines = runtime.reviews.start(
             name=name, due=seconds, tags=tags, kinds=[Kind(k) for k in kinds] or list(Kind)
         )
-        posted = ReviewCards(runtime.slack, runtime.reviews.store).post(campaign, lines)
+        languages = Languages.of(runtime.services, runtime.slack)
+        posted = ReviewCards(runtime.slack, runtime.reviews.store, languages=languages).post(
+            campaign, lines
+        )
     finally:
         runtime.close()
     reviewers = {r for ln in lines for r in ln.reviewers}

@@ -128,7 +128,11 @@ class SlackFront:
         self.engine = engine
         self.revoker = revoker
         self.reviews = reviews
-        self.review_cards = ReviewCards(client, reviews.store) if reviews is not None else None
+        self.review_cards = (
+            ReviewCards(client, reviews.store, languages=Languages.of(services, client))
+            if reviews is not None
+            else None
+        )
         self.reviewer = reviewer
         self.client = client
         self.approvers = approvers

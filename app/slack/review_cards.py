@@ -23,7 +23,9 @@ from app.approvals.grants import named
 from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
 from app.approvals.reviews import Campaign, Choice, Decided, Line, ReviewStore, by_entry, line_id
 from app.approvals.store import ChangeRequest
+from app.i18n import _, ngettext
 from app.slack.blocks import date
+from app.slack.languages import Languages
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,12 @@ def card(
 ) -> tuple[str, list[Block]]:
     """One page of one entry's card: the fallback text and the blocks."""
     first = lines[0]
-    where = f"{first.kind.label} {first.identifier} “{text.clip(first.entry_name, 200)}”"
-    head = (
-        f"*Access review {text.inline(campaign.name)}*: who should keep access to {where}? "
-        f"Due {date(campaign.due)}."
+    where = f"{_(first.kind.label)} {first.identifier} “{text.clip(first.entry_name, 200)}”"
+    head = _("*Access review {name}*: who should keep access to {entry}? Due {when}.").format(
+        name=text.inline(campaign.name), entry=where, when=date(campaign.due)
     )
     if of > 1:
-        head += f" (part {page} of {of})"
+        head += _(" (part {page} of {pages})").format(page=page, pages=of)
     found: list[Block] = [_section(head)]
     open_lines = 0
     for line in lines:
@@ -60,37 +61,45 @@ def card(
             open_lines += 1
             value = f"{campaign.name} {line.id}"
             choices = [
-                _button("Keep", REVIEW_KEEP, value, "primary"),
-                _button("Remove", REVIEW_REMOVE, value, "danger"),
+                _button(_("Keep"), REVIEW_KEEP, value, "primary"),
+                _button(_("Remove"), REVIEW_REMOVE, value, "danger"),
             ]
             if line.right == "edit":
-                choices.append(_button("Reduce to view", REVIEW_REDUCE, value, ""))
+                choices.append(_button(_("Reduce to view"), REVIEW_REDUCE, value, ""))
             found.append({"type": "actions", "elements": choices})
     if open_lines:
         entry = f"{campaign.name} {first.entry}"
-        found.append({"type": "actions", "elements": [_button("Keep all", REVIEW_KEEP_ALL, entry, "")]})
+        keep_all = _button(_("Keep all"), REVIEW_KEEP_ALL, entry, "")
+        found.append({"type": "actions", "elements": [keep_all]})
     found.append(
         _context(
-            "Remove and Reduce to view file a change request that the approvers decide; it "
-            "is applied with your own MySafe key."
+            _(
+                "Remove and Reduce to view file a change request that the approvers decide; it "
+                "is applied with your own MySafe key."
+            )
         )
     )
-    fallback = f"Access review {campaign.name}: {where}, {open_lines} to decide"
+    fallback = _("Access review {name}: {entry}, {count} to decide").format(
+        name=campaign.name, entry=where, count=open_lines
+    )
     return text.plain(fallback), found
 
 
 def _line_text(line: Line, decided: Decided | None) -> str:
-    who = f"group {line.name}" if line.is_group else line.name
-    shown = f"*{text.inline(who)}* ({line.right})"
+    who = _("group {name}").format(name=line.name) if line.is_group else line.name
+    shown = f"*{text.inline(who)}* ({_(line.right)})"
     if decided is None:
         return shown
+    by = f"<@{decided.by}>"
     if decided.choice is Choice.KEEP:
-        return f"{shown}: ✅ kept by <@{decided.by}> {date(decided.at)}"
-    request = f" as `{decided.request}`" if decided.request else ""
+        return shown + ": " + _("✅ kept by {who} {when}").format(who=by, when=date(decided.at))
+    request = _(" as `{request}`").format(request=decided.request) if decided.request else ""
     result = f" — {text.inline(decided.result)}" if decided.result else ""
-    asked = "reduction to view" if decided.choice is Choice.REDUCE else "removal"
-    mark = "↓" if decided.choice is Choice.REDUCE else "🗑"
-    return f"{shown}: {mark} {asked} asked by <@{decided.by}>{request}{result}"
+    if decided.choice is Choice.REDUCE:
+        asked = _("↓ reduction to view asked by {who}").format(who=by)
+    else:
+        asked = _("🗑 removal asked by {who}").format(who=by)
+    return f"{shown}: {asked}{request}{result}"
 
 
 def _section(value: str) -> Block:
@@ -128,28 +137,55 @@ def home_blocks(waiting: Sequence[Waiting]) -> list[Block]:
     still to decide (the cards themselves are in their DMs with the bot)."""
     if not waiting:
         return []
-    found: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": "Access reviews"}}]
+    header = {"type": "plain_text", "text": _("Access reviews")}
+    found: list[Block] = [{"type": "header", "text": header}]
     for one in waiting[:HOME_CAMPAIGNS]:
-        lines = f"{one.lines} line{'s' if one.lines != 1 else ''}"
-        entries = f"{one.entries} entr{'ies' if one.entries != 1 else 'y'}"
+        lines = ngettext("{count} line", "{count} lines", one.lines).format(count=one.lines)
+        entries = ngettext("{count} entry", "{count} entries", one.entries).format(count=one.entries)
         found.append(
             _section(
-                f"*{text.inline(one.campaign.name)}*: {lines} on {entries} wait for your "
-                f"decision, due {date(one.campaign.due)}. Your cards are in your messages "
-                "with the bot."
+                _(
+                    "*{name}*: {lines} on {entries} wait for your decision, due {when}. Your "
+                    "cards are in your messages with the bot."
+                ).format(
+                    name=text.inline(one.campaign.name),
+                    lines=lines,
+                    entries=entries,
+                    when=date(one.campaign.due),
+                )
             )
         )
     if len(waiting) > HOME_CAMPAIGNS:
-        found.append(_context(f"…and {len(waiting) - HOME_CAMPAIGNS} more reviews waiting for you."))
+        more = len(waiting) - HOME_CAMPAIGNS
+        found.append(_context(_("…and {count} more reviews waiting for you.").format(count=more)))
     return found
 
 
 class ReviewCards:
     """Posts each reviewer's cards and redraws an entry's cards after a decision."""
 
-    def __init__(self, client: WebClient, store: ReviewStore) -> None:
+    def __init__(
+        self, client: WebClient, store: ReviewStore, *, languages: Languages | None = None
+    ) -> None:
         self.client = client
         self.store = store
+        #: Each reviewer's card speaks their language (None: English).
+        self.languages = languages
+
+    def _card(
+        self,
+        reviewer: str,
+        campaign: Campaign,
+        lines: Sequence[Line],
+        decisions: Mapping[str, Decided],
+        *,
+        page: int,
+        of: int,
+    ) -> tuple[str, list[Block]]:
+        if self.languages is None:
+            return card(campaign, lines, decisions, page=page, of=of)
+        with self.languages.to_person(reviewer):
+            return card(campaign, lines, decisions, page=page, of=of)
 
     def post(self, campaign: Campaign, lines: Sequence[Line]) -> Posted:
         """DM every reviewer a card per entry they review. A card Slack refuses (a reviewer
@@ -160,7 +196,7 @@ class ReviewCards:
             parts = pages(entry_lines)
             for reviewer in entry_lines[0].reviewers:
                 for page, part in enumerate(parts, start=1):
-                    fallback, found = card(campaign, part, {}, page=page, of=len(parts))
+                    fallback, found = self._card(reviewer, campaign, part, {}, page=page, of=len(parts))
                     try:
                         answer = self.client.chat_postMessage(
                             channel=reviewer, text=fallback, blocks=found
@@ -179,8 +215,8 @@ class ReviewCards:
         change = request.change
         if request.source != SOURCE or event not in SETTLED or change.identifier is None:
             return
-        for field, _ in named(change):
-            name = self.store.expected(line_id(change.kind, change.identifier, field, _))
+        for field, principal in named(change):
+            name = self.store.expected(line_id(change.kind, change.identifier, field, principal))
             campaign = self.store.campaign(name) if name else None
             if campaign is not None:
                 self.redraw(campaign, f"{change.kind.value}:{change.identifier}")
@@ -191,10 +227,12 @@ class ReviewCards:
         lines = [ln for ln in self.store.lines(campaign.name) if ln.entry == entry]
         decisions = self.store.decisions(campaign.name)
         parts = pages(lines)
-        for _reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
+        for reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
             if page > len(parts):
                 continue
-            fallback, found = card(campaign, parts[page - 1], decisions, page=page, of=len(parts))
+            fallback, found = self._card(
+                reviewer, campaign, parts[page - 1], decisions, page=page, of=len(parts)
+            )
             try:
                 self.client.chat_update(channel=channel, ts=ts, text=fallback, blocks=found)
             except SlackApiError as error:  # one card not redrawn leaves the others right
