@@ -146,16 +146,19 @@ class Commands:
         ).format(limit=self.limiter.per_minute, seconds=verdict.retry_after)
 
     def ack(self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
-        """Bolt's listener: what `take` says, or the form verb's modal."""
-        with self.languages.to_person(body.get("user_id", ""), ask=False):
-            self._ack(ack, body, respond)
-
-    def _ack(self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
-        text = self._take(body) or self.refused(body)
+        """Bolt's listener: what `take` says, or the form verb's modal. The modal opens after
+        the ack, so it may ask Slack for the person's language (once; it is kept)."""
+        user = body.get("user_id", "")
+        with self.languages.to_person(user, ask=False):
+            text = self._take(body) or self.refused(body)
         if text is not None:
             ack(text=text)
             return
         ack()
+        with self.languages.to_person(user):
+            self._open(body, respond)
+
+    def _open(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         command = parse(body.get("text", ""))
 
         # response_url works wherever the command was typed (DMs, private channels), unlike

@@ -11,6 +11,7 @@ Secret values typed into these modals go only to the vault or to the request's e
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -44,7 +45,22 @@ def register_views(front: SlackFront) -> None:
         (blocks.CREATE_VIEW, views.create_ack, views.create),
     ):
         front.on_job(f"view:{callback_id}", _on_view(work))
-        front.bolt.view(callback_id)(ack)
+        front.bolt.view(callback_id)(_in_their_language(front, ack))
+
+
+def _in_their_language(front: SlackFront, answer: Callable[..., None]) -> Callable[..., None]:
+    """A form's ack (its field errors) in the language of the person who submitted it, as
+    last read (an ack never asks Slack). Bolt passes the arguments the listener names."""
+    takes_view = "view" in inspect.signature(answer).parameters
+
+    def listener(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
+        with front.languages.to_person(str(body.get("user", {}).get("id", "")), ask=False):
+            if takes_view:
+                answer(ack, body, view)
+            else:
+                answer(ack, body)
+
+    return listener
 
 
 def _on_view(work: Callable[[dict[str, Any], dict[str, Any]], None]) -> Callable[..., None]:

@@ -14,6 +14,7 @@ from tests.support.slack_harness import SIGNING_SECRET, Bot, served_bot
 from tests.support.slack_requests import SlackClient
 
 from .test_slack_e2e import approval_posts, buttons, request_id_of
+from .test_slack_verbs import opened, submit
 
 
 @pytest.fixture
@@ -88,3 +89,16 @@ def test_a_language_changed_in_slack_is_spoken_from_the_next_answer(
     user.event({"type": "user_change", "user": {"id": "UALICE", "locale": "pt-BR"}})  # ...Slack says so
     assert user.command("UALICE", "whoami").text.startswith("Trabalhando em /mysafe whoami")
     assert slack.wait_responses(2)[-1]["text"].startswith("Você age no MySafe como")
+
+
+def test_a_portuguese_speakers_form_and_its_field_errors_are_portuguese(
+    speakers: None, bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
+) -> None:
+    user.command("UALICE", f"rotacionar password {vault_entry}")
+    view = opened(slack)
+    assert view["title"]["text"] == "Trocar senha"
+    assert view["submit"]["text"] == "Pedir aprovação"
+    labels = [b["label"]["text"] for b in view["blocks"] if b["type"] == "input"]
+    assert labels == ["Nova senha", "Nova semente TOTP (base32)", "Motivo"]
+    refused = submit(user, "UALICE", view, {}).json()
+    assert refused["errors"] == {"password": "dê uma nova senha, uma nova semente TOTP, ou ambas"}
