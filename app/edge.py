@@ -47,7 +47,11 @@ def user_message(error: BotError, *, said: str | None = None) -> str:
         said = _("MySafe said: {words}").format(words=error.words()) if error.said else error.describe()
         return f"{_(error.user_message)} ({inline(said)})"
     if isinstance(error, MySafeError) and error.code in ERROR_CODES:
-        return inline(error.in_words())
+        return inline(
+            _("{meaning} MySafe said: {words}").format(
+                meaning=_(error.user_message), words=error.describe()
+            )
+        )
     if isinstance(error, MySafeError):
         return _("MySafe said: {words}").format(words=inline(error.describe()))
     if isinstance(error, CredentialsMissing | ApprovalError):

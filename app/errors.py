@@ -173,9 +173,9 @@ class MySafeError(BotError):
         """The bot's sentence for MySafe's business code, then MySafe's own words: people
         read what it means for them, and support can still match MySafe's message."""
         if self.code in ERROR_CODES:
-            return _("{meaning} MySafe said: {words}").format(
-                meaning=_(self.user_message), words=self.describe()
-            )
+            # English: this account is stored on the request and in the audit trail
+            # (operators read English); `app.edge` says it in the reader's language.
+            return f"{self.user_message} MySafe said: {self.describe()}"
         return self.describe()
 
 

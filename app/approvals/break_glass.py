@@ -48,6 +48,7 @@ from app.errors import (
     SelfApproval,
     ValidationError,
 )
+from app.i18n import _
 from app.mysafe.models import Kind
 from app.oncall import OnCall
 from app.storage import RedisClient
@@ -358,7 +359,10 @@ class Reviewer:
         status = self.book.give_verdict(request_id, verdict, by=actor, now=now)
         if status != "ok":
             raise InvalidTransition(
-                f"{request_id} was already reviewed ({status.replace('_', ' ')}).", state=status
+                _("{id} was already reviewed ({status}).").format(
+                    id=request_id, status=_(status.replace("_", " "))
+                ),
+                state=status,
             )
         ended = "" if justified else self._end(request_id, actor, now)
         self.engine.audit.record(

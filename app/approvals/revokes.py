@@ -63,6 +63,7 @@ from app.errors import (
     MySafeError,
     NotApplied,
 )
+from app.i18n import _
 from app.mysafe.client import UserClient, digest
 from app.mysafe.models import Entry, Kind
 from app.mysafe.transport import deadline
@@ -697,9 +698,11 @@ class Revoker:
         the end without a key, and a ticket rule would refuse every extension."""
         revoke = self.store.get(request_id)
         if revoke is None or revoke.state in ENDED:
-            raise ApprovalError(f"{request_id} has already ended: ask for a new share instead.")
+            raise ApprovalError(
+                _("{id} has already ended: ask for a new share instead.").format(id=request_id)
+            )
         if actor not in (revoke.owner, *revoke.notify):
-            raise ApprovalError("Only the owner and the people it was shared with can extend it.")
+            raise ApprovalError(_("Only the owner and the people it was shared with can extend it."))
         original = self.engine.get(request_id)
         change = replace(original.change, extends=request_id)
         reason = f"extends {request_id}" + (f": {original.reason}" if original.reason else "")
@@ -718,7 +721,7 @@ class Revoker:
             if actor == original.requester:
                 raise
             raise ApprovalError(
-                "The owner who shared it has unlinked their MySafe key: ask them to share it again."
+                _("The owner who shared it has unlinked their MySafe key: ask them to share it again.")
             ) from None
         self.engine.audit.record("revoke.extend_asked", request=request_id, actor=actor, by=request.id)
         return request

@@ -43,5 +43,7 @@ STATES = (
     N_("expired"),
     N_("cancelled"),
 )
+#: A break-glass review's verdicts (`app.approvals.break_glass`), as its refusals name them.
+VERDICTS = (N_("justified"), N_("not justified"))
 #: `app.durations.PERIOD_FORM`.
 PERIOD_FORM = N_("a duration such as 30m, 8h, 2d or 1d12h")

@@ -21,6 +21,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from app.i18n import N_, _
 from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,11 @@ TEAM_CACHE_SECONDS = 3600
 #: A person's language changes rarely, and a stale one only words a reply differently: a week.
 LOCALE_CACHE_SECONDS = 7 * 86400
 
-GUEST = "Guests cannot request or approve MySafe changes."
-OTHER_ORG = "People from another organisation cannot request or approve MySafe changes here."
-DEACTIVATED = "A deactivated Slack account cannot request or approve MySafe changes."
-BOT = "Bots and apps cannot request or approve MySafe changes."
-UNKNOWN = "Slack could not say who you are just now, so nothing was done. Try again in a minute."
+GUEST = N_("Guests cannot request or approve MySafe changes.")
+OTHER_ORG = N_("People from another organisation cannot request or approve MySafe changes here.")
+DEACTIVATED = N_("A deactivated Slack account cannot request or approve MySafe changes.")
+BOT = N_("Bots and apps cannot request or approve MySafe changes.")
+UNKNOWN = N_("Slack could not say who you are just now, so nothing was done. Try again in a minute.")
 
 
 #: Slack's locales are IETF tags such as `pt-BR`; anything longer is not one.
@@ -52,7 +53,12 @@ class People:
         return ":".join((self.prefix, "people", *parts))
 
     def standing(self, user_id: str) -> str | None:
-        """Why this person may neither request nor approve, or None when they may."""
+        """Why this person may neither request nor approve, in the language spoken, or None
+        when they may."""
+        why = self._standing(user_id)
+        return None if why is None else _(why)
+
+    def _standing(self, user_id: str) -> str | None:
         profile, ours = self._profile(user_id), self._organisation()
         if profile is None or ours is None:
             return UNKNOWN
