@@ -113,3 +113,20 @@ def test_the_pseudo_locale_is_longer_accented_and_keeps_placeholders_and_markup(
     assert "Réqüést" in shown
     with speaking(PSEUDO):
         assert _("Approve").startswith("Åpprövé")
+
+
+def test_portuguese_modal_titles_and_buttons_fit_slack_without_a_cut() -> None:
+    """Slack cuts nothing: a modal title over 24 characters is refused, and the modal
+    builder would shorten it. Each title and submit label, at its longest, fits whole."""
+    with speaking("pt-BR"):
+        secret = _("API secret")
+        titles = [
+            _("Link your MySafe key"),
+            _("Denied {id}").format(id="R-ABCDE"),
+            _("Rotate {kind}").format(kind=secret),
+            _("New {kind}").format(kind=secret),
+            _("Change {id}").format(id="R-ABCDE"),
+            _("Who has access"),
+        ]
+        submits = [_("Link"), _("Add reason"), _("Ask for approval"), _("Close"), _("Cancel")]
+    assert [t for t in titles + submits if len(t) > 24] == []
