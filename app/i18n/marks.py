@@ -45,5 +45,18 @@ STATES = (
 )
 #: A break-glass review's verdicts (`app.approvals.break_glass`), as its refusals name them.
 VERDICTS = (N_("justified"), N_("not justified"))
+#: Field errors a form shows as they come (`app.slack.views`): the MySafe schemas' and the
+#: vault's own, and marshmallow's fixed ones.
+FIELD_ERRORS = (
+    N_("must be a base32 TOTP seed (letters A-Z, digits 2-7, '=')"),
+    N_("at least one field must change"),
+    N_("must be one of get, post, put, patch, delete, head, options"),
+    N_("expected a MySafe username without spaces"),
+    N_("expected a MySafe username without control or invisible characters"),
+    N_("Missing data for required field."),
+    N_("Field may not be null."),
+    N_("Not a valid URL."),
+    N_("Not a valid string."),
+)
 #: `app.durations.PERIOD_FORM`.
 PERIOD_FORM = N_("a duration such as 30m, 8h, 2d or 1d12h")

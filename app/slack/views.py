@@ -88,7 +88,7 @@ def _field_errors(error: ValidationError, shown: Mapping[str, Any]) -> dict[str,
     for field, messages in error.errors.items():
         text = messages[0] if isinstance(messages, list) and messages else str(messages)
         target = field if field in shown else "name"
-        errors[target] = str(text)[:150]
+        errors[target] = _(str(text))[:150]  # the bot's and marshmallow's own, translated
     return errors
 
 
@@ -284,7 +284,7 @@ def _login_errors(given: Mapping[str, str]) -> dict[str, str]:
         try:
             check_username(given["mysafe_username"])
         except ValidationError as error:
-            errors["mysafe_username"] = str(error.errors["mysafe_username"])
+            errors["mysafe_username"] = _(str(error.errors["mysafe_username"]))
     return errors
 
 

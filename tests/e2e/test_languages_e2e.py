@@ -102,3 +102,23 @@ def test_a_portuguese_speakers_form_and_its_field_errors_are_portuguese(
     assert labels == ["Nova senha", "Nova semente TOTP (base32)", "Motivo"]
     refused = submit(user, "UALICE", view, {}).json()
     assert refused["errors"] == {"password": "dê uma nova senha, uma nova semente TOTP, ou ambas"}
+
+
+def test_a_portuguese_speakers_create_form_says_what_is_wrong_in_portuguese(
+    speakers: None, bot: Bot, user: SlackClient, slack: SlackFake, link
+) -> None:
+    link("UALICE", "alices")
+    user.command("UALICE", "criar secret")
+    view = opened(slack)
+    assert view["title"]["text"] == "Criar segredo de API"
+    typed = {
+        "name": "Billing",
+        "url": "https://api.example.com",
+        "client_id": "c1",
+        "client_secret": "s-Ecret-9",
+        "method": "fetch",
+    }
+    refused = submit(user, "UALICE", view, typed).json()
+    assert refused["errors"] == {
+        "method": "precisa ser um de get, post, put, patch, delete, head, options"
+    }

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from marshmallow import fields
 
 from app import text
 from app.approvals.changes import Verb
@@ -16,10 +17,11 @@ from app.approvals.store import State
 from app.durations import PERIOD_FORM, describe
 from app.i18n import PSEUDO, _, ngettext, resolve, speaking
 from app.i18n.catalogs import catalog_path
-from app.i18n.marks import FIELD_LABELS, KIND_LABELS, STATES, VERBS
+from app.i18n.marks import FIELD_ERRORS, FIELD_LABELS, KIND_LABELS, STATES, VERBS
 from app.i18n.marks import PERIOD_FORM as MARKED_PERIOD_FORM
 from app.i18n.pseudo import pseudo
 from app.mysafe.models import Kind
+from app.mysafe.schemas import HTTP_METHODS
 from commands.help import help_text
 from commands.parser import CommandError, parse
 
@@ -63,6 +65,14 @@ def test_sentences_marked_elsewhere_are_the_ones_their_modules_show() -> None:
     assert set(FIELD_LABELS) == set(text.FIELD_LABELS.values())
     assert MARKED_PERIOD_FORM == PERIOD_FORM
     assert set(VERBS) == {verb.value for verb in Verb}
+    defaults = {
+        fields.Field.default_error_messages["required"],
+        fields.Field.default_error_messages["null"],
+        fields.Url.default_error_messages["invalid"],
+        fields.String.default_error_messages["invalid"],
+        "must be one of " + ", ".join(HTTP_METHODS),
+    }
+    assert defaults <= set(FIELD_ERRORS)
     assert set(STATES) == {state.value for state in State}
 
 
