@@ -52,7 +52,12 @@ def _who(item: Granted, revoke: Revoke, viewer: str | None) -> str:
 
 
 def _named(item: Granted, revoke: Revoke, viewer: str | None) -> str:
-    return item.describe(who=_who(item, revoke, viewer))
+    """`@alice (view)`, `group Ops (view → edit)`, the rights in the reader's language."""
+    return f"{_who(item, revoke, viewer)} ({_rights(item.rights)})"
+
+
+def _rights(rights: str) -> str:
+    return " → ".join(_(right) for right in rights.split(" → "))
 
 
 def _listed(parts: Sequence[str], limit: int, *, sep: str = ", ") -> str:
@@ -172,7 +177,9 @@ def _subject(revoke: Revoke, *, viewer: str | None = None) -> str:
     entry = text.clip(revoke.entry, 300)
     items = revoke.grant.items
     if len(items) == 1 and _who(items[0], revoke, viewer) == _("you"):
-        return _("your access ({rights}) to {entry}").format(rights=_(items[0].rights), entry=entry)
+        return _("your access ({rights}) to {entry}").format(
+            rights=_rights(items[0].rights), entry=entry
+        )
     return _("access of {who} to {entry}").format(who=_grantees(revoke, viewer, 1000), entry=entry)
 
 
