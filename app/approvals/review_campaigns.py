@@ -44,6 +44,7 @@ from app.approvals.reviews import (
 from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.errors import ApprovalError, BotError, ValidationError
+from app.i18n import _
 from app.mysafe.models import GroupShare, Kind, UserShare
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class Reviews:
             reviewers.items(), key=lambda i: (i[0][0].value, i[0][1])
         ):
             entry = self.engine.client_for(people[0]).read(kind, identifier)
-            for (field, _), (name, right) in sorted(rights(entry).items()):
+            for (field, _folded), (name, right) in sorted(rights(entry).items()):
                 lines.append(Line(kind, identifier, entry.name, field, name, right, tuple(people)))
         return lines
 
@@ -167,7 +168,7 @@ class Reviews:
         """Keep every undecided line of one entry that still shows as the card showed it."""
         lines = [ln for ln in self.store.lines(name) if ln.entry == entry and reviewer in ln.reviewers]
         if not lines:
-            raise ApprovalError("You are not a reviewer of that entry in this campaign.")
+            raise ApprovalError(_("You are not a reviewer of that entry in this campaign."))
         current = rights(self.engine.client_for(reviewer).read(lines[0].kind, lines[0].identifier))
         decided = self.store.decisions(name)
         outcomes = []
@@ -181,11 +182,11 @@ class Reviews:
     def _line(self, name: str, line: str, reviewer: str) -> Line:
         found = self.store.line(name, line)
         if found is None:
-            raise ApprovalError("That line is not part of this review.")
+            raise ApprovalError(_("That line is not part of this review."))
         if reviewer not in found.reviewers:
-            raise ApprovalError("You are not a reviewer of that entry in this campaign.")
+            raise ApprovalError(_("You are not a reviewer of that entry in this campaign."))
         if self._own(found, reviewer):
-            raise ApprovalError("You cannot review your own access: another reviewer decides it.")
+            raise ApprovalError(_("You cannot review your own access: another reviewer decides it."))
         return found
 
     def _own(self, line: Line, reviewer: str) -> bool:
@@ -206,7 +207,9 @@ class Reviews:
         decided = Decided(choice, reviewer, timestamp())
         claim = self.store.decide(name, line.id, decided)
         if claim.status == "closed":
-            raise ApprovalError(f"The review {name} is not running any more; nothing was decided.")
+            raise ApprovalError(
+                _("The review {name} is not running any more; nothing was decided.").format(name=name)
+            )
         if claim.earlier is not None:
             return Outcome(line, claim.earlier, new=False)
         if choice is not Choice.KEEP:
@@ -261,7 +264,7 @@ class Reviews:
         change = request.change
         if request.source != SOURCE or event not in SETTLED or change.identifier is None:
             return
-        for (field, _), item in named(change).items():
+        for (field, _folded), item in named(change).items():
             key = line_id(change.kind, change.identifier, field, item.name)
             name = self.store.expected(key)
             line = self.store.line(name, key) if name else None
