@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LOCK     := requirements.lock
 DEV_LOCK := requirements-dev.lock
 
-.PHONY: run test test-fast browser bench wrk worker sandbox lint lock format clean messages
+.PHONY: run test test-fast browser bench wrk worker sandbox lint lock format docs clean messages
 
 $(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -68,6 +68,11 @@ wrk:
 	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq wrk >/dev/null; } || \
 	  echo "could not install wrk: the ack rows use the Python load generator"
+
+# The settings table of docs/configuration.md, rendered from app/settings.py's declarations
+# (a test fails when they disagree).
+docs: $(STAMP)
+	$(BIN)/python -m app.settings_table
 
 lint: $(STAMP)
 	$(BIN)/ruff check app commands tests benchmarks

@@ -20,7 +20,7 @@ def create_app(
     by default only when this call built the runtime, as gunicorn's workers do, and
     `MYSAFE_BOT_WEB_JOBS` is on (`serve` turns it off: its own worker runs them, so the acks
     never share an interpreter with the work); a caller that passes its own runtime starts and
-    stops the consumer itself (`runtime.front.start_consumer()`).
+    stops the consumer itself (`runtime.jobs.start_consumer()`).
 
     Nothing is created at import time; tests pass the runtime they built. Routes reach the
     runtime through the blueprints' closures, never through a string key.
@@ -28,11 +28,10 @@ def create_app(
     from app.logs import configure_logging
     from app.ops.reload import register
     from app.ops.web import blueprint as web_blueprint
-    from app.runtime import build_runtime
-    from app.settings import Settings
+    from app.runtime import build_runtime, load_settings
 
     built = runtime is None
-    runtime = runtime or build_runtime(Settings.from_env())
+    runtime = runtime or build_runtime(load_settings())
     settings = runtime.settings
     if consume is None:
         consume = built and settings.web_jobs
@@ -53,8 +52,8 @@ def create_app(
     app.register_blueprint(web_blueprint(runtime))
     if runtime.front is not None:
         _mount_slack(app, runtime, socket_mode=socket_mode)
-        if consume:
-            runtime.front.start_consumer()
+        if consume and runtime.jobs is not None:
+            runtime.jobs.start_consumer()
     if settings.demo:
         _mount_demo(app, runtime)
     return app
@@ -87,17 +86,11 @@ def _mount_demo(app: Flask, runtime: Runtime) -> None:
 
 def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
     from app.pages.routes import blueprint as pages_blueprint
-    from app.slack.front import register_slack
     from app.webhooks.routes import blueprint as webhooks_blueprint
 
     front = runtime.front
     assert front is not None  # checked by the caller
-    register_slack(app, front)
+    front.mount(app, socket_mode=socket_mode)
     app.register_blueprint(webhooks_blueprint(runtime))
     # The passkey pages: approvals whose rule asks for step-up are confirmed there.
     app.register_blueprint(pages_blueprint(runtime.engine, front.eligible))
-    if runtime.settings.slack_app_token and socket_mode:
-        from app.slack.socket_mode import start_socket_mode
-
-        # In the background: Slack being away must not take the HTTP routes down with it.
-        front.socket_mode = start_socket_mode(front.bolt, runtime.settings.slack_app_token)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from app.errors import EXIT_CONFIG, BotError, ConfigError
-from app.settings import Scope, Settings
+from app.settings import Scope
 from app.text import for_terminal
 
 if TYPE_CHECKING:
@@ -132,6 +132,21 @@ def _add_review(commands: argparse._SubParsersAction) -> None:
         "--tags", default="", help="only entries with one of these tags (comma-separated)"
     )
     start.add_argument("--kinds", default="", help="password,secret (default both)")
+    start.add_argument(
+        "--on-timeout",
+        default="keep",
+        choices=("keep", "revoke", "escalate"),
+        help="what the due date does to undecided lines (default keep)",
+    )
+    start.add_argument("--escalate-to", default="", help="Slack user IDs, with --on-timeout escalate")
+    start.add_argument(
+        "--remind-every", default="2d", help="reminders to reviewers (default 2d; 0: none)"
+    )
+    start.add_argument(
+        "--wait",
+        action="store_true",
+        help="run the start here and print its counts (else a worker does)",
+    )
     start.set_defaults(handler=_review_start)
     status = verbs.add_parser("status", help="progress of one campaign, or of all")
     status.add_argument("name", nargs="?", default=None)
@@ -249,10 +264,12 @@ def _add_policy(commands: argparse._SubParsersAction) -> None:
     explain = verbs.add_parser("explain", help="which rule a change would meet, and why")
     explain.add_argument("--entry", required=True, help="password:ID or secret:ID")
     explain.add_argument(
-        "--verb", required=True, choices=("share", "unshare", "update", "rotate", "create")
+        "--verb",
+        required=True,
+        choices=("share", "unshare", "update", "rotate", "create", "disable", "enable", "reduce"),
     )
     explain.add_argument("--user", required=True, help="the requester's Slack user ID")
-    explain.add_argument("--source", default="slack", choices=("slack", "webhook", "mcp"))
+    explain.add_argument("--source", default="slack", choices=("slack", "webhook", "mcp", "review"))
     explain.add_argument(
         "--tags",
         help="the entry's tags (comma-separated) instead of reading "
@@ -290,9 +307,9 @@ def _add_users(commands: argparse._SubParsersAction) -> None:
 
 def _runtime(scope: Scope = Scope.VAULT) -> Runtime:
     """The parts an admin command needs, assembled as every process assembles them."""
-    from app.runtime import build_runtime
+    from app.runtime import build_runtime, load_settings
 
-    return build_runtime(Settings.from_env(scope=scope), front=False)
+    return build_runtime(load_settings(scope=scope), front=False)
 
 
 # --- commands --------------------------------------------------------------------------
@@ -502,7 +519,16 @@ def _access(args: argparse.Namespace) -> int:
 def _review_start(args: argparse.Namespace) -> int:
     from app.ops.review_commands import start
 
-    return start(name=args.name, due=args.due, tags=_listed(args.tags), kinds=_listed(args.kinds))
+    return start(
+        name=args.name,
+        due=args.due,
+        tags=_listed(args.tags),
+        kinds=_listed(args.kinds),
+        on_timeout=args.on_timeout,
+        escalate_to=_listed(args.escalate_to),
+        remind_every=args.remind_every,
+        wait=args.wait,
+    )
 
 
 def _listed(text: str) -> list[str]:
@@ -556,11 +582,12 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from app.runtime import load_settings
     from app.sandbox import demo_secrets
     from app.sandbox.demo_data import demo_emulator
     from app.sandbox.emulator import EmulatorServer
 
-    settings = Settings.from_env(scope=Scope.NONE)
+    settings = load_settings(scope=Scope.NONE)
     if args.quiet:  # beside `serve` (the demo): its log is the bot's, one format, no access lines
         import logging
 

@@ -82,10 +82,10 @@ def _check_settings() -> None:
     import sys
 
     from app.errors import ConfigError
-    from app.settings import Settings
+    from app.runtime import load_settings
 
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
         if settings.slack_app_token:
             from app.slack.socket_mode import check_app_token
 

@@ -1,6 +1,7 @@
 """Who is on call now, asked live of PagerDuty or Opsgenie: the break-glass guard's evidence.
 
-    GET {PagerDuty}/oncalls?schedule_ids[]=ID&include[]=users   Authorization: Token token=…
+    GET {PagerDuty}/oncalls?schedule_ids[]=ID&include[]=users&limit=100&offset=N
+                                                                 Authorization: Token token=…
     GET {Opsgenie}/v2/schedules/ID/on-calls?flat=true            Authorization: GenieKey …
 
 One `_get()` applies the token, the timeout and the error map; every failure (connection,
@@ -22,6 +23,15 @@ import requests
 from app.errors import OnCallUnavailable
 
 PROVIDERS = ("pagerduty", "opsgenie")
+#: PagerDuty's largest page of /oncalls, and the most pages read before giving up.
+PAGE, PAGES = 100, 5
+#: What an operator should read into a status (doctor shows these; no body is ever quoted).
+_MEANING = {
+    401: ": the token was refused",
+    403: ": the token may not read schedules",
+    404: ": no such schedule",
+    429: ": rate limited",
+}
 DEFAULT_URLS = {"pagerduty": "https://api.pagerduty.com", "opsgenie": "https://api.opsgenie.com"}
 
 
@@ -61,13 +71,7 @@ class OnCallClient:
         """Who is on call on `schedule` now; `OnCallUnavailable` when that cannot be told."""
         checked = self.clock()
         if self.provider == "pagerduty":
-            answer = self._get(
-                "/oncalls",
-                {"schedule_ids[]": schedule, "include[]": "users"},
-                {"Authorization": f"Token token={self.token}"},
-                {"Accept": "application/vnd.pagerduty+json;version=2"},
-            )
-            people = _pagerduty_people(answer)
+            people = self._pagerduty(schedule)
         else:
             answer = self._get(
                 f"/v2/schedules/{quote(schedule, safe='')}/on-calls",
@@ -77,6 +81,27 @@ class OnCallClient:
             )
             people = _opsgenie_people(answer)
         return OnCall(self.provider, schedule, people, checked)
+
+    def _pagerduty(self, schedule: str) -> frozenset[str]:
+        """Everyone on every page: PagerDuty lists one entry per escalation level that uses
+        the schedule, `PAGE` at a time; someone on a later page must not be refused."""
+        people: set[str] = set()
+        for page in range(PAGES):
+            answer = self._get(
+                "/oncalls",
+                {
+                    "schedule_ids[]": schedule,
+                    "include[]": "users",
+                    "limit": str(PAGE),
+                    "offset": str(page * PAGE),
+                },
+                {"Authorization": f"Token token={self.token}"},
+                {"Accept": "application/vnd.pagerduty+json;version=2"},
+            )
+            people |= _pagerduty_people(answer)
+            if not isinstance(answer, dict) or answer.get("more") is not True:
+                return frozenset(people)
+        raise OnCallUnavailable(f"pagerduty lists more than {PAGES * PAGE} on-call entries")
 
     def _get(
         self,
@@ -103,6 +128,7 @@ class OnCallClient:
         if response.status_code != 200:
             raise OnCallUnavailable(
                 f"{self.provider} answered HTTP {response.status_code} to GET {path}"
+                + _MEANING.get(response.status_code, "")
             )
         try:
             return response.json()

@@ -10,16 +10,20 @@ settings (`assemble` takes `Services` they already made).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import requests
 
-from app.approvals.break_glass import Reviewer
+from app.approvals.break_glass_reviewer import Reviewer
 from app.approvals.engine import Engine
+from app.approvals.policy import load_policy
 from app.approvals.review_campaigns import Reviews
-from app.approvals.revokes import Revoker
+from app.approvals.review_sweep import ReviewSweeper, schedules_in_force
+from app.approvals.revoker import Revoker
+from app.approvals.rules import Defaults, Policy, default_policy
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
 from app.audit.log import AuditLog
@@ -28,18 +32,37 @@ from app.audit.sinks import config as sink_config
 from app.audit.sinks.base import public_name
 from app.audit.sinks.position import Positions
 from app.audit.sinks.runner import Lag, SinkRunner
+from app.errors import ConfigError
+from app.jobs.queue import JobQueue
+from app.jobs.registry import Registry
+from app.jobs.work import Jobs
+from app.ops import expiry_jobs
 from app.services import Services
-from app.settings import Settings
+from app.settings import Scope, Settings
 from app.storage import RedisClient
 from app.webhooks.callbacks import TicketCallbacks
 from app.webhooks.signing import signed_headers
 
 if TYPE_CHECKING:
+    from flask import Flask
     from slack_sdk import WebClient
 
-    from app.slack.front import SlackFront
+    from app.slack import listeners
     from app.slack.home_tab import HomeTab
     from app.slack.notifier import SlackNotifier
+
+
+class Front(Protocol):
+    """A chat front, in a process that answers it (`app.slack.front.SlackFront`)."""
+
+    def mount(self, app: Flask, *, socket_mode: bool) -> None:
+        """Its routes on the web app, and its own connection when it keeps one."""
+
+    def not_ready(self) -> str | None:
+        """What of it does not work in this process, for /readyz; None when all does."""
+
+    def eligible(self, request_id: str, user: str, action: str) -> bool:
+        """Whether `user` may decide on the request now (the passkey pages ask it too)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +76,11 @@ class Runtime:
     slack: WebClient | None = None
     notifier: SlackNotifier | None = None
     home: HomeTab | None = None
-    front: SlackFront | None = None
+    #: Present where durable work is stored or run (Slack configured, and `jobs`): the queue,
+    #: every producer's handlers, and the consumer when this process runs one.
+    jobs: Jobs | None = None
+    #: The Bolt app with its listeners: only in a process that answers Slack (`front`).
+    front: Front | None = None
     #: Ends time-bound shares (the worker runs it; the Slack front's buttons call it).
     revoker: Revoker | None = None
     #: Access review campaigns (the CLI starts them; the front's cards decide them).
@@ -64,9 +91,49 @@ class Runtime:
     sinks: tuple[SinkRunner, ...] = ()
     #: Break-glass reviews: verdicts (the Slack front's buttons) and deadlines (the worker).
     reviewer: Reviewer | None = None
+    #: Access reviews' schedules, start jobs, reminders and due dates (the worker runs it).
+    review_sweeper: ReviewSweeper | None = None
 
     def close(self) -> None:
         self.services.close()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    scope: Scope = Scope.SERVICE,
+    dotenv: str | Path | None = ".env",
+) -> Settings:
+    """The settings, and the policy file they name read once at start-up: one `ConfigError`
+    names every bad variable and the file's first problem together. The file is read again
+    by the engine's `PolicyBook` (a good one is kept, see `load_policy`'s `keep_last_good`)."""
+    settings, problems = Settings.parse(environ, scope=scope, dotenv=dotenv)
+    try:
+        read_policy(settings, strict=scope is Scope.SERVICE)
+    except ConfigError as problem:
+        problems.extend(problem.problems)
+    if problems:
+        raise ConfigError.of(problems)
+    return settings
+
+
+def read_policy(settings: Settings, *, strict: bool = True) -> Policy:
+    """The rules in force at start-up: MYSAFE_BOT_POLICY's, or the settings' one rule.
+
+    `strict` (a service) also refuses a rule no one could approve, and a rule asking for
+    step-up when the bot has no public URL for the passkey page."""
+    defaults = Defaults.of(settings)
+    if settings.policy_path is None:
+        return default_policy(defaults)
+    policy = load_policy(settings.policy_path, defaults, strict=strict, keep_last_good=True)
+    stepping = [rule.name for rule in policy.rules if rule.step_up]
+    if stepping and strict and not settings.public_url:
+        raise ConfigError(
+            "MYSAFE_BOT_PUBLIC_URL",
+            f"is required: policy rule “{stepping[0]}” asks for step-up with a passkey, "
+            "confirmed on the bot's own page (e.g. https://mysafe-bot.example.com)",
+        )
+    return policy
 
 
 def build_runtime(
@@ -75,50 +142,45 @@ def build_runtime(
     redis: RedisClient | None = None,
     session: requests.Session | None = None,
     front: bool = True,
+    jobs: bool = False,
 ) -> Runtime:
-    return assemble(Services.build(settings, redis=redis, session=session), front=front)
+    return assemble(Services.build(settings, redis=redis, session=session), front=front, jobs=jobs)
 
 
-def assemble(services: Services, *, front: bool = True) -> Runtime:
-    """The engine with the listeners this deployment has, and (for a web process, `front`)
-    the Slack front over it: the worker, the MCP runner and doctor answer no Slack request."""
+def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> Runtime:
+    """The engine with the listeners this deployment has; with Slack configured, the durable
+    work (for `jobs`, and for a `front`: the job queue with every producer's handlers, the
+    sweep handing its news off as jobs) and, for a web process (`front`), the Slack front's
+    Bolt app over it. `mysafe-bot worker` runs jobs and answers no Slack request (no Bolt);
+    the MCP runner and doctor do neither."""
     settings = services.settings
-    engine = Engine(services)
-    engine.listeners.append(engine.disabled)
-    reviews = Reviews(engine)
-    engine.listeners.append(reviews)
-    revoker = Revoker(engine)
-    reviewer = Reviewer(engine, revoker)
-    callbacks = None
-    if settings.webhook_secret:
-        callbacks = TicketCallbacks(settings, services.redis, engine.audit)
-        engine.listeners.append(callbacks)
     if not settings.slack_bot_token:
-        return Runtime(
-            settings,
-            services,
-            engine,
-            callbacks=callbacks,
-            revoker=revoker,
-            reviews=reviews,
-            checkpointer=checkpointer(services),
-            sinks=sink_runners(services),
-            reviewer=reviewer,
-        )
+        return _without_slack(services)
     from app.slack.approvers import Approvers
     from app.slack.break_glass import BreakGlassNotices
     from app.slack.drift_notices import DriftNotices
-    from app.slack.front import SlackFront, make_web_client
     from app.slack.home_tab import HomeTab
     from app.slack.languages import Languages
     from app.slack.notifier import SlackNotifier
     from app.slack.people import People
+    from app.slack.review_cards import ReviewCards
     from app.slack.revoke_notices import RevokeNotices
+    from app.slack.web_client import make_web_client
 
     client = make_web_client(services)
-    approvers = Approvers(settings, services.redis, client, policy=engine.policy)
     people = People(services.redis, client, prefix=settings.key_prefix)
-    engine.standing = people.standing
+    languages = Languages(people, default=settings.bot_locale)
+    queue = _queue(services) if front or jobs else None
+    engine = Engine(
+        services,
+        standing=people.standing,
+        hand_off=expiry_jobs.hand_off(queue) if queue is not None else None,
+    )
+    engine.listeners.append(engine.disabled)
+    reviews = Reviews(engine)
+    engine.listeners.append(reviews)
+    callbacks = _callbacks(services, engine)
+    approvers = Approvers(settings, services.redis, client, policy=engine.policy)
     engine.break_glass.email_of = people.email
     engine.break_glass.listeners.append(
         BreakGlassNotices(client, engine, channel=settings.approval_channel)
@@ -129,52 +191,45 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         channel=settings.approval_channel,
         approvers=approvers,
         gains_access=engine.gains_access,
-        languages=Languages(people, default=settings.bot_locale),
+        languages=languages,
     )
     home = HomeTab(engine, client, approvers, reviews=reviews)
-    from app.slack.review_cards import ReviewCards
-
-    review_cards = ReviewCards(
-        client, reviews.store, languages=Languages(people, default=settings.bot_locale)
-    )
+    review_cards = ReviewCards(client, reviews.store, languages=languages)
     engine.listeners += [notifier, home, review_cards]
-    revoker.listeners += [
-        RevokeNotices(
-            client,
-            revoker.store,
-            channel=settings.approval_channel,
-            languages=Languages(people, default=settings.bot_locale),
-        ),
-        DriftNotices(
-            client,
-            channel=settings.approval_channel,
-            audit_channel=settings.audit_channel,
-            locale=settings.bot_locale,
-        ),
-        home.revoke_changed,
-    ]
-    slack_front = (
-        SlackFront(
+    revoker = engine.new_revoker(
+        listeners=[
+            RevokeNotices(
+                client, engine.revokes, channel=settings.approval_channel, languages=languages
+            ),
+            DriftNotices(
+                client,
+                channel=settings.approval_channel,
+                audit_channel=settings.audit_channel,
+                locale=settings.bot_locale,
+            ),
+            home.revoke_changed,
+        ],
+    )
+    reviewer = Reviewer(engine, revoker)
+    durable = slack_front = None
+    if queue is not None:
+        from app.slack import listeners
+
+        durable = _jobs(services, engine, queue)
+        deps = listeners.Deps.build(
             services,
             engine,
             client,
             approvers=approvers,
             home=home,
+            jobs=durable,
             revoker=revoker,
             reviews=reviews,
             reviewer=reviewer,
         )
-        if front
-        else None
-    )
-    if slack_front is not None:  # the sweep's news of expiries goes out as the front's jobs
-        engine.hand_off = slack_front.hand_off
-    publish = alert = None
-    if settings.audit_channel:
-        from app.slack.audit_channel import CheckpointPoster, LagPoster
-
-        publish = CheckpointPoster(client, channel=settings.audit_channel)
-        alert = LagPoster(client, channel=settings.audit_channel, threshold=settings.audit_lag_alert)
+        listeners.register_jobs(durable.registry, deps)
+        slack_front = _slack_front(services, deps) if front else None
+    publish, alert = _audit_posters(settings, client)
     return Runtime(
         settings,
         services,
@@ -183,12 +238,89 @@ def assemble(services: Services, *, front: bool = True) -> Runtime:
         slack=client,
         notifier=notifier,
         home=home,
+        jobs=durable,
         front=slack_front,
         revoker=revoker,
         reviews=reviews,
         checkpointer=checkpointer(services, publish),
         sinks=sink_runners(services, alert),
         reviewer=reviewer,
+        review_sweeper=ReviewSweeper(reviews, review_cards, schedules=schedules_in_force(engine)),
+    )
+
+
+def _slack_front(services: Services, deps: listeners.Deps) -> Front:
+    """The Bolt app and its listeners: imported only here, so a process without a front
+    never imports Bolt."""
+    from app.slack.front import SlackFront
+
+    return SlackFront(services, deps)
+
+
+def _audit_posters(
+    settings: Settings, client: WebClient
+) -> tuple[Callable[[Checkpoint], None] | None, Callable[[str, Lag], None] | None]:
+    """What posts the audit log's checkpoints and sink lag alerts, with MYSAFE_BOT_AUDIT_CHANNEL."""
+    if not settings.audit_channel:
+        return None, None
+    from app.slack.audit_channel import CheckpointPoster, LagPoster
+
+    return (
+        CheckpointPoster(client, channel=settings.audit_channel),
+        LagPoster(client, channel=settings.audit_channel, threshold=settings.audit_lag_alert),
+    )
+
+
+def _without_slack(services: Services) -> Runtime:
+    """The engine and its listeners when no chat front is configured."""
+    engine = Engine(services)
+    engine.listeners.append(engine.disabled)
+    reviews = Reviews(engine)
+    engine.listeners.append(reviews)
+    callbacks = _callbacks(services, engine)
+    revoker = engine.new_revoker()
+    return Runtime(
+        services.settings,
+        services,
+        engine,
+        callbacks=callbacks,
+        revoker=revoker,
+        reviews=reviews,
+        checkpointer=checkpointer(services),
+        sinks=sink_runners(services),
+        reviewer=Reviewer(engine, revoker),
+        review_sweeper=ReviewSweeper(reviews, None, schedules=schedules_in_force(engine)),
+    )
+
+
+def _callbacks(services: Services, engine: Engine) -> TicketCallbacks | None:
+    """The ticket callbacks, a listener of the engine when the ticketing webhook is on."""
+    if not services.settings.webhook_secret:
+        return None
+    callbacks = TicketCallbacks(services.settings, services.redis, engine.audit)
+    engine.listeners.append(callbacks)
+    return callbacks
+
+
+def _queue(services: Services) -> JobQueue:
+    return JobQueue(services.redis, services.keyring, prefix=services.settings.key_prefix)
+
+
+def _jobs(services: Services, engine: Engine, queue: JobQueue) -> Jobs:
+    """The durable work over `queue`, with the expiry sweep's handler; its consumer takes no
+    job while this process's rules are not the deployment's in force (app.approvals.in_force):
+    processes in force run it, under the rules in force."""
+    settings = services.settings
+    registry = Registry()
+    expiry_jobs.register(registry, engine)
+    return Jobs(
+        queue,
+        registry,
+        threads=settings.job_threads,
+        per_person=settings.job_per_person,
+        mysafe_concurrency=settings.mysafe_concurrency,
+        visibility=settings.job_visibility,
+        paused=lambda: engine.in_force.not_in_force() is not None,
     )
 
 

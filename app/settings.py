@@ -1,5 +1,10 @@
 """Settings: read once from the environment (and `.env`), validated, typed, frozen.
 
+Each setting is declared once, as a field of `Settings`: its variable, its kind (how it is read,
+with its bounds), its default and one line for the docs. `Settings.parse` reads every declared
+field; `app.settings_table` renders the table of docs/configuration.md from the same fields, and
+a test keeps the two in step.
+
 Bad values stop start-up with one line per variable, naming it and what was expected: every
 problem is collected before one `ConfigError` carries them all, so an operator fixes the whole
 file in one go. Values that are each well-formed but impossible together (more approvals needed
@@ -10,38 +15,32 @@ traceback.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet
-
-from app.durations import describe, parse_duration
+from app import env_reader as kinds
+from app.env_reader import SLACK_USER_OR_GROUP as SLACK_USER_OR_GROUP
+from app.env_reader import Kind, Reader
 from app.errors import ConfigError
-from app.origins import Origin, parse_entry
-from app.storage import url_problem
-
-if TYPE_CHECKING:
-    from app.approvals.policy import Policy
+from app.origins import Origin
 
 #: Set by `mysafe-bot serve` in the demo (app.ops.demo): the bot's own base URL on loopback.
 DEMO = "MYSAFE_BOT_DEMO"
 #: Whether web processes also run jobs; `mysafe-bot serve` sets it off for its gunicorn workers.
 WEB_JOBS = "MYSAFE_BOT_WEB_JOBS"
-SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 ON_CALL_PROVIDER = re.compile(r"^(pagerduty|opsgenie)$")
-_PERSON_EMAIL = re.compile(r"^([UW][A-Z0-9]{2,20})=([^\s@=,]+@[^\s@=,]+)$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+_CHANNEL_ID = "a Slack channel ID such as C0123ABCD"
+_ROTATE_CLASSES = frozenset({"lower", "upper", "digits", "symbols"})
 _T = TypeVar("_T")
-#: MYSAFE_BOT_LOCALE as written (lowercased) -> the locale the bot speaks (app.i18n.LOCALES).
-_LOCALES = {"en": "en", "pt-br": "pt_BR", "pt_br": "pt_BR"}
 
 
 class Scope(Enum):
@@ -50,6 +49,63 @@ class Scope(Enum):
     NONE = "none"
     VAULT = "vault"
     SERVICE = "service"
+
+
+class Need(Enum):
+    """When a setting must be set: never, for anything that reaches MySafe, for the service,
+    or for the service answering Slack over HTTP (no SLACK_APP_TOKEN: no Socket Mode)."""
+
+    OPTIONAL = "optional"
+    VAULT = "vault"
+    SERVICE = "service"
+    HTTP = "http"
+
+    def required(self, scope: Scope, *, http_mode: bool) -> bool:
+        if self is Need.VAULT:
+            return scope in (Scope.VAULT, Scope.SERVICE)
+        if self is Need.SERVICE:
+            return scope is Scope.SERVICE
+        return self is Need.HTTP and scope is Scope.SERVICE and http_mode
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting's declaration (see `setting`)."""
+
+    env: str
+    kind: Kind
+    doc: str
+    need: Need = Need.OPTIONAL
+    #: The default as the docs' table says it, where the value alone says too little.
+    shown: str = ""
+    #: In the docs' table: MYSAFE_BOT_DEMO is set by `serve` alone, never by an operator.
+    listed: bool = True
+
+
+def setting(
+    env: str,
+    kind: Kind,
+    default: _T,
+    doc: str,
+    *,
+    need: Need = Need.OPTIONAL,
+    shown: str = "",
+    listed: bool = True,
+    secret: bool = False,
+) -> _T:
+    """A `Settings` field read from `env`: the one place its name, kind and bounds, default
+    and meaning are written. A `secret` one is left out of the settings' repr."""
+    spec = Setting(env, kind, doc, need, shown, listed)
+    return dataclasses.field(default=default, repr=not secret, metadata={"setting": spec})
+
+
+def declared() -> tuple[tuple[dataclasses.Field[Any], Setting], ...]:
+    """Every field read from the environment with its declaration, in declaration order."""
+    return tuple(
+        (field, field.metadata["setting"])
+        for field in dataclasses.fields(Settings)
+        if "setting" in field.metadata
+    )
 
 
 def is_user_group(slack_id: str) -> bool:
@@ -72,94 +128,412 @@ class NamesApprovers:
         return frozenset(a for a in self.approvers if is_user_group(a))
 
 
+# The order below is the order problems are named in, and the docs' table's order.
 @dataclass(frozen=True)
 class Settings(NamesApprovers):
-    mysafe_url: str = ""
-    encryption_keys: tuple[str, ...] = ()
-    slack_bot_token: str = ""
-    slack_signing_secret: str = ""
-    slack_app_token: str = ""
-    slack_api_url: str = "https://slack.com/api/"
-    mysafe_token_path: str = "/api/oauth2/token"
-    mysafe_basic_auth: bool = False
-    mysafe_ca_bundle: str | None = None
-    mysafe_timeout: float = 10.0
-    redis_url: str | None = None
-    data_dir: Path = Path(".mysafe-bot")
-    approval_channel: str = ""
-    approvers: frozenset[str] = frozenset()
-    approvals_required: int = 1
-    request_ttl: int = 86400
-    apply_lease: int = 120
-    audit_maxlen: int = 100_000
-    #: The verifiable audit log (app.audit): seconds between signed checkpoints while records
-    #: wait, the Ed25519 key that signs them ("" = one kept under `data_dir`), the channel each
-    #: is posted to ("" = none), and how long Redis keeps records a checkpoint covers.
-    audit_checkpoint: int = 600
-    audit_signing_key: str = ""
-    audit_channel: str = ""
-    audit_retention: int = 30 * 86400
-    #: Where the audit log is delivered (app.audit.sinks): sink URLs, how far behind a sink
-    #: may fall before it is reported, and the sinks' secrets (never logged, never in a URL).
-    audit_sinks: tuple[str, ...] = ()
-    audit_lag_alert: int = 900
-    audit_hec_token: str = dataclasses.field(default="", repr=False)
-    audit_webhook_secret: str = dataclasses.field(default="", repr=False)
-    key_prefix: str = "mysafe-bot"
-    webhook_secret: str = ""
-    webhook_auth: frozenset[str] = frozenset({"hmac"})
-    callback_hosts: frozenset[Origin] = frozenset()
-    log_format: str = "json"
-    #: The workspace's language (MYSAFE_BOT_LOCALE): channel messages many people read
-    #: (approval cards, their threads) and people whose own language the bot does not speak.
-    bot_locale: str = "en"
-    #: How approvers hear that a request waits for them: a DM each, a mention in the
-    #: request's thread, or not at all (they watch the channel).
-    tell_approvers: str = "dm"
-    command_rate_limit: int = 20
-    mcp_port: int = 3001
-    trusted_proxies: int = 0
-    mcp_public_url: str = ""
-    #: The bot's own address as people's browsers reach it (`https://host`, no path): the
-    #: passkey pages live under it, and WebAuthn's RP ID (its host) and origin come from it.
-    public_url: str = ""
-    webhook_rate_limit: int = 60
-    mcp_token_ttl: int = 90 * 86400
-    max_share_duration: int = 30 * 86400
+    mysafe_url: str = setting(
+        "MYSAFE_URL", kinds.url(), "", "base URL of the Segura server", need=Need.VAULT
+    )
+    encryption_keys: tuple[str, ...] = setting(
+        "MYSAFE_BOT_ENCRYPTION_KEY",
+        kinds.fernet_keys(),
+        (),
+        "Fernet key(s), comma-separated, newest first",
+        need=Need.VAULT,
+        shown="required (`mysafe-bot keygen`)",
+        secret=True,
+    )
+    slack_bot_token: str = setting(
+        "SLACK_BOT_TOKEN",
+        kinds.token("xoxb-"),
+        "",
+        "`xoxb-…` bot token",
+        need=Need.SERVICE,
+        secret=True,
+    )
+    slack_signing_secret: str = setting(
+        "SLACK_SIGNING_SECRET",
+        kinds.text(),
+        "",
+        "verifies every request from Slack",
+        need=Need.HTTP,
+        secret=True,
+    )
+    slack_app_token: str = setting(
+        "SLACK_APP_TOKEN",
+        kinds.token("xapp-"),
+        "",
+        "`xapp-…`; when set, the bot also runs in Socket Mode",
+        secret=True,
+    )
+    slack_api_url: str = setting(
+        "SLACK_API_URL",
+        kinds.url(slash=True),
+        "https://slack.com/api/",
+        "base URL of the Slack Web API",
+    )
+    mysafe_token_path: str = setting(
+        "MYSAFE_TOKEN_PATH",
+        kinds.url_path(),
+        "/api/oauth2/token",
+        "OAuth 2.0 token path (`/iso/oauth2/token` on some installs)",
+    )
+    mysafe_basic_auth: bool = setting(
+        "MYSAFE_BASIC_AUTH",
+        kinds.boolean(),
+        False,
+        "send the key as `Authorization: Basic` (older installs)",
+    )
+    mysafe_ca_bundle: str | None = setting(
+        "MYSAFE_CA_BUNDLE",
+        kinds.existing_file(),
+        None,
+        "CA bundle for an on-premises certificate",
+        shown="system CAs",
+    )
+    mysafe_timeout: float = setting(
+        "MYSAFE_TIMEOUT",
+        kinds.number(float, low=0.1, high=300),
+        10.0,
+        "seconds per MySafe call",
+    )
+    redis_url: str | None = setting(
+        "REDIS_URL",
+        kinds.redis_url(),
+        None,
+        "`redis://`, `rediss://`, `unix://`, `redis+sentinel://host:port,…/service`, "
+        "`redis+cluster://host:port,…`",
+        shown="embedded Redis under `MYSAFE_BOT_DATA_DIR`",
+    )
+    data_dir: Path = setting(
+        "MYSAFE_BOT_DATA_DIR",
+        kinds.directory(),
+        Path(".mysafe-bot"),
+        "where the embedded Redis keeps its files, and the demo and sandbox their seed and keys "
+        "(`demo.json`, mode 0600)",
+        shown="`./.mysafe-bot`",
+    )
+    approval_channel: str = setting(
+        "MYSAFE_BOT_APPROVAL_CHANNEL",
+        kinds.matching(SLACK_CHANNEL, _CHANNEL_ID),
+        "",
+        "channel ID where requests are posted",
+        need=Need.SERVICE,
+    )
+    approvers: frozenset[str] = setting(
+        "MYSAFE_BOT_APPROVERS",
+        kinds.id_list(),
+        frozenset(),
+        "Slack user IDs (`U…`/`W…`) and user-group IDs (`S…`)",
+        need=Need.SERVICE,
+    )
+    approvals_required: int = setting(
+        "MYSAFE_BOT_APPROVALS_REQUIRED",
+        kinds.number(int, low=1, high=10),
+        1,
+        "distinct approvals before a change is applied; at most the number of approver user IDs "
+        "unless a user group is listed",
+    )
+    request_ttl: int = setting(
+        "MYSAFE_BOT_REQUEST_TTL",
+        kinds.number(int, low=60, high=30 * 86400),
+        86400,
+        "seconds a request stays open",
+    )
+    apply_lease: int = setting(
+        "MYSAFE_BOT_APPLY_LEASE",
+        kinds.number(int, low=5, high=3600),
+        120,
+        "seconds an apply may run before the worker takes it over",
+    )
+    audit_maxlen: int = setting(
+        "MYSAFE_BOT_AUDIT_MAXLEN",
+        kinds.number(int, low=100, high=100_000_000),
+        100_000,
+        "most audit records Redis keeps (only records a checkpoint covers are dropped; see "
+        "[audit](audit.md))",
+    )
+    #: The verifiable audit log (app.audit): checkpoints, their key ("" = one kept under
+    #: `data_dir`) and channel, and how long Redis keeps records a checkpoint covers.
+    audit_checkpoint: int = setting(
+        "MYSAFE_BOT_AUDIT_CHECKPOINT",
+        kinds.duration(low=10, high=86400),
+        600,
+        "most time between signed audit checkpoints while records wait",
+    )
+    audit_signing_key: str = setting(
+        "MYSAFE_BOT_AUDIT_SIGNING_KEY",
+        kinds.signing_key(),
+        "",
+        "Ed25519 key signing the checkpoints, the same for every worker (`mysafe-bot keygen --audit`)",
+        shown="a key kept in `MYSAFE_BOT_DATA_DIR/audit-signing.key`",
+        secret=True,
+    )
+    audit_channel: str = setting(
+        "MYSAFE_BOT_AUDIT_CHANNEL",
+        kinds.matching(SLACK_CHANNEL, _CHANNEL_ID),
+        "",
+        "Slack channel ID each checkpoint is also posted to, and a sink's lag alert",
+        shown="unset = not posted",
+    )
+    audit_retention: int = setting(
+        "MYSAFE_BOT_AUDIT_RETENTION",
+        kinds.duration(low=3600, high=3660 * 86400),
+        30 * 86400,
+        "how long Redis keeps audit records a checkpoint covers",
+    )
+    #: Where the audit log is delivered (app.audit.sinks), and the sinks' secrets (never
+    #: logged, never in a URL).
+    audit_sinks: tuple[str, ...] = setting(
+        "MYSAFE_BOT_AUDIT_SINKS",
+        kinds.sinks(),
+        (),
+        "comma-separated sink URLs the audit log is delivered to: `file:///…`, "
+        "`splunk+https://…`, `webhook+https://…`, `syslog+tls://HOST:PORT` (see "
+        "[audit](audit.md#sinks-the-siem-export))",
+        shown="unset = none",
+    )
+    audit_lag_alert: int = setting(
+        "MYSAFE_BOT_AUDIT_LAG_ALERT",
+        kinds.duration(low=60, high=7 * 86400),
+        900,
+        "how far behind a sink may fall before it is logged and posted to the audit channel",
+    )
+    audit_hec_token: str = setting(
+        "MYSAFE_BOT_AUDIT_HEC_TOKEN",
+        kinds.text(),
+        "",
+        "the Splunk HEC token of a `splunk+https://` sink (never logged)",
+        shown="required with such a sink",
+        secret=True,
+    )
+    audit_webhook_secret: str = setting(
+        "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET",
+        kinds.text(min_length=16),
+        "",
+        "the key a `webhook+https://` sink signs its batches with",
+        shown="required with such a sink",
+        secret=True,
+    )
+    key_prefix: str = setting(
+        "MYSAFE_BOT_KEY_PREFIX",
+        kinds.matching(_KEY_PREFIX, "letters, digits, '_', '.', '-'"),
+        "mysafe-bot",
+        "prefix of every Redis key",
+    )
+    webhook_secret: str = setting(
+        "MYSAFE_BOT_WEBHOOK_SECRET",
+        kinds.text(min_length=16),
+        "",
+        "shared secret for the ticketing webhook",
+        shown="unset = webhook off",
+        secret=True,
+    )
+    webhook_auth: frozenset[str] = setting(
+        "MYSAFE_BOT_WEBHOOK_AUTH",
+        kinds.choices(frozenset({"hmac", "token"})),
+        frozenset({"hmac"}),
+        "`hmac`, or `hmac,token`",
+    )
+    callback_hosts: frozenset[Origin] = setting(
+        "MYSAFE_BOT_CALLBACK_HOSTS",
+        kinds.origins(),
+        frozenset(),
+        "where the bot may send a ticket's outcome, comma-separated: `host` (https, port 443), "
+        "`host:port` (https, that port), `http://host[:port]` (plain http, allowed for that "
+        "host and port only)",
+        shown="none",
+    )
+    log_format: str = setting(
+        "LOG_FORMAT", kinds.one_of("json", "text"), "json", "format of the log lines"
+    )
+    #: The workspace's language: channel messages many people read (approval cards, their
+    #: threads) and people whose own language the bot does not speak. Read as written
+    #: (lowercased); `app.i18n.resolve` turns it into the locale the bot speaks.
+    bot_locale: str = setting(
+        "MYSAFE_BOT_LOCALE",
+        kinds.one_of("en", "pt-br", "pt_br"),
+        "en",
+        "the workspace's language, `en` or `pt-BR` (any case): approval cards and their "
+        "threads, and people whose Slack language the bot does not speak (everyone else is "
+        "answered in their own; see [languages](languages.md))",
+    )
+    #: How approvers hear that a request waits for them.
+    tell_approvers: str = setting(
+        "MYSAFE_BOT_TELL_APPROVERS",
+        kinds.one_of("dm", "thread", "off"),
+        "dm",
+        "how approvers hear a request waits for them: `dm` (each approver, group members "
+        "included), `thread` (one mention in the request's thread) or `off`",
+    )
+    command_rate_limit: int = setting(
+        "MYSAFE_BOT_RATE_LIMIT",
+        kinds.number(int, low=0, high=100_000),
+        20,
+        "`/mysafe` commands (and MCP calls) per person per minute; `0` = off",
+    )
+    mcp_port: int = setting(
+        "MYSAFE_BOT_MCP_PORT",
+        kinds.number(int, low=0, high=65535),
+        3001,
+        "port of the MCP server `serve` starts beside the web app; `0` = off",
+    )
+    mcp_token_ttl: int = setting(
+        "MYSAFE_BOT_MCP_TOKEN_TTL",
+        kinds.duration(low=60, high=366 * 86400),
+        90 * 86400,
+        "how long an MCP token works",
+    )
+    max_share_duration: int = setting(
+        "MYSAFE_BOT_MAX_SHARE_DURATION",
+        kinds.duration(low=60, high=366 * 86400),
+        30 * 86400,
+        "the longest `share … for` period",
+    )
     #: `share … rotate-after`: the new password's length and character classes.
-    rotate_length: int = 24
-    rotate_classes: frozenset[str] = frozenset({"lower", "upper", "digits", "symbols"})
-    #: MYSAFE_BOT_POLICY, and the rules read from it at start-up (None: the settings above
-    #: are the one rule; see app.approvals.policy).
-    policy_path: Path | None = None
-    policy: Policy | None = None
+    rotate_length: int = setting(
+        "MYSAFE_BOT_ROTATE_LENGTH",
+        kinds.number(int, low=12, high=128),
+        24,
+        "length of the password `rotate-after` sets",
+    )
+    rotate_classes: frozenset[str] = setting(
+        "MYSAFE_BOT_ROTATE_CLASSES",
+        kinds.choices(_ROTATE_CLASSES),
+        _ROTATE_CLASSES,
+        "its character classes, at least one of each",
+        shown="all four",
+    )
+    mcp_public_url: str = setting(
+        "MYSAFE_BOT_MCP_PUBLIC_URL",
+        kinds.url(),
+        "",
+        "the MCP server's URL as assistants reach it; required when it listens on anything but "
+        "loopback",
+        shown="`http://HOST:PORT` on loopback",
+    )
+    #: The passkey pages live under it, and WebAuthn's RP ID (its host) and origin come from it.
+    public_url: str = setting(
+        "MYSAFE_BOT_PUBLIC_URL",
+        kinds.origin_url(),
+        "",
+        "the bot's origin as browsers reach it (`http://localhost…` only for the demo and "
+        "tests; `mysafe-bot doctor` names the RP ID it implies): the "
+        "passkey pages of [step-up](step-up.md) live there and WebAuthn's RP ID is its host; "
+        "needed by a rule with `step_up: passkey`",
+    )
+    trusted_proxies: int = setting(
+        "MYSAFE_BOT_TRUSTED_PROXIES",
+        kinds.number(int, low=0, high=5),
+        0,
+        "proxies in front whose `X-Forwarded-For` is trusted",
+    )
+    webhook_rate_limit: int = setting(
+        "MYSAFE_BOT_WEBHOOK_RATE_LIMIT",
+        kinds.number(int, low=0, high=100_000),
+        60,
+        "webhook requests per sender address per minute; `0` = off",
+    )
+    #: None: the settings above are the one rule. The runtime reads the file's rules at
+    #: start-up (app.runtime.load_settings, app.approvals.policy).
+    policy_path: Path | None = setting(
+        "MYSAFE_BOT_POLICY",
+        kinds.policy_file(),
+        None,
+        "YAML file of approval rules (see [policy](policy.md))",
+        shown="unset = `MYSAFE_BOT_APPROVAL_CHANNEL`, `…_APPROVERS` and "
+        "`…_APPROVALS_REQUIRED` are the one rule",
+    )
     #: The demo's own base URL (the console signs requests to it); "" when running for real.
-    demo_url: str = ""
-    #: Break-glass (app.approvals.break_glass): who is on call is asked of this provider
-    #: ("pagerduty" | "opsgenie"; "" = break-glass is refused), at this base URL ("" = the
-    #: provider's own), with this token, waiting at most `on_call_timeout` seconds.
-    on_call_provider: str = ""
-    on_call_url: str = ""
-    on_call_token: str = ""
-    on_call_timeout: float = 5.0
-    #: Slack ID -> the e-mail the on-call provider knows them by, for people whose Slack
-    #: e-mail differs (everyone else is matched by the e-mail Slack's users.info gives).
-    on_call_people: tuple[tuple[str, str], ...] = ()
-    #: Break-glass openings one person may make per UTC day.
-    break_glass_per_day: int = 2
-    #: Seconds a job's consumer may be silent before another consumer takes the job over.
-    job_visibility: int = 30
-    #: Jobs one process runs at once (its own bound on concurrent calls to MySafe).
-    job_threads: int = 16
-    #: Jobs running at once for one person, across every consumer of the deployment …
-    job_per_person: int = 2
-    #: … and for everyone: the deployment's bound on concurrent work against MySafe.
-    mysafe_concurrency: int = 32
-    #: Whether web processes run jobs beside their acks (plain gunicorn); `serve` turns it off
-    #: for its workers, since it runs a worker of its own.
-    web_jobs: bool = True
+    demo_url: str = setting(
+        DEMO, kinds.url(), "", "set by `mysafe-bot serve` for the demo", listed=False
+    )
+    job_visibility: int = setting(
+        "MYSAFE_BOT_JOB_VISIBILITY",
+        kinds.number(int, low=1, high=3600),
+        30,
+        "seconds a job's consumer may be silent before another consumer takes the job over "
+        "(see *Durable work*)",
+    )
+    job_threads: int = setting(
+        "MYSAFE_BOT_JOB_THREADS",
+        kinds.number(int, low=1, high=256),
+        16,
+        "jobs one process runs at once: its own bound on concurrent MySafe calls",
+    )
+    job_per_person: int = setting(
+        "MYSAFE_BOT_JOB_PER_PERSON",
+        kinds.number(int, low=1, high=64),
+        2,
+        "jobs running at once for one person, across every process of the deployment",
+    )
+    mysafe_concurrency: int = setting(
+        "MYSAFE_BOT_MYSAFE_CONCURRENCY",
+        kinds.number(int, low=1, high=10_000),
+        32,
+        "jobs running at once across every process: the deployment's bound on concurrent work "
+        "against MySafe",
+    )
+    web_jobs: bool = setting(
+        WEB_JOBS,
+        kinds.boolean(),
+        True,
+        "whether web processes started as plain gunicorn also run jobs beside their acks "
+        "(`off`: only `mysafe-bot worker` runs them, and acks never share a process with work); "
+        "`mysafe-bot serve` always turns it off, since it runs a worker of its own",
+        shown="`on`",
+    )
     #: Seconds from storing a form's job to its first `views.update` (see app.slack.views).
-    ack_settle: float = 1.0
+    ack_settle: float = setting(
+        "MYSAFE_BOT_ACK_SETTLE",
+        kinds.number(float, low=0, high=3),
+        1.0,
+        "seconds a form's job waits before replacing the form's \"Checking…\" view, so Slack "
+        "has surely shown it first (nothing tells the bot when it has)",
+    )
+    #: Break-glass (app.approvals.break_glass): who is on call is asked of this provider, at
+    #: this base URL ("" = the provider's own), with this token, waiting at most this long.
+    on_call_provider: str = setting(
+        "MYSAFE_BOT_ON_CALL_PROVIDER",
+        kinds.matching(ON_CALL_PROVIDER, "pagerduty or opsgenie"),
+        "",
+        "where break-glass asks who is on call (see [incidents](incidents.md#break-glass)); "
+        "unset = break-glass is always refused",
+    )
+    on_call_url: str = setting(
+        "MYSAFE_BOT_ON_CALL_URL",
+        kinds.url(),
+        "",
+        "the provider's API base URL (EU Opsgenie: `https://api.eu.opsgenie.com`)",
+        shown="the provider's",
+    )
+    on_call_token: str = setting(
+        "MYSAFE_BOT_ON_CALL_TOKEN",
+        kinds.text(),
+        "",
+        "a read-only API token: PagerDuty REST API key, or Opsgenie API integration key; "
+        "required with a provider",
+        secret=True,
+    )
+    on_call_timeout: float = setting(
+        "MYSAFE_BOT_ON_CALL_TIMEOUT",
+        kinds.number(float, low=0.1, high=30),
+        5.0,
+        "seconds the on-call check may take; slower is refused (fail closed)",
+    )
+    #: Everyone else is matched by the e-mail Slack's users.info gives.
+    on_call_people: tuple[tuple[str, str], ...] = setting(
+        "MYSAFE_BOT_ON_CALL_PEOPLE",
+        kinds.people(),
+        (),
+        "`SLACK_ID=e-mail` pairs for people whose on-call e-mail is not their Slack e-mail",
+    )
+    break_glass_per_day: int = setting(
+        "MYSAFE_BOT_BREAK_GLASS_PER_DAY",
+        kinds.number(int, low=0, high=100),
+        2,
+        "break-glass openings one person may make per UTC day",
+    )
 
     @property
     def demo(self) -> bool:
@@ -190,152 +564,36 @@ class Settings(NamesApprovers):
         dotenv: str | Path | None = ".env",
     ) -> Settings:
         """Parse and validate; raise one `ConfigError` naming every bad variable."""
-        env = merged_environment(environ, dotenv)
-        reader = _Reader(env)
-        vault = scope in (Scope.VAULT, Scope.SERVICE)
-        service = scope is Scope.SERVICE
-        http_mode = not env.get("SLACK_APP_TOKEN")
-        settings = cls(
-            mysafe_url=reader.url("MYSAFE_URL", required=vault),
-            encryption_keys=reader.fernet_keys("MYSAFE_BOT_ENCRYPTION_KEY", required=vault),
-            slack_bot_token=reader.token("SLACK_BOT_TOKEN", "xoxb-", required=service),
-            slack_signing_secret=reader.text("SLACK_SIGNING_SECRET", required=service and http_mode),
-            slack_app_token=reader.token("SLACK_APP_TOKEN", "xapp-", required=False),
-            slack_api_url=reader.url("SLACK_API_URL", default=cls.slack_api_url, slash=True),
-            mysafe_token_path=reader.path("MYSAFE_TOKEN_PATH", default=cls.mysafe_token_path),
-            mysafe_basic_auth=reader.boolean("MYSAFE_BASIC_AUTH", default=False),
-            mysafe_ca_bundle=reader.existing_file("MYSAFE_CA_BUNDLE"),
-            mysafe_timeout=reader.number("MYSAFE_TIMEOUT", float, default=10.0, low=0.1, high=300),
-            redis_url=reader.redis_url("REDIS_URL"),
-            data_dir=reader.directory("MYSAFE_BOT_DATA_DIR", default=cls.data_dir),
-            approval_channel=reader.matching(
-                "MYSAFE_BOT_APPROVAL_CHANNEL",
-                SLACK_CHANNEL,
-                "a Slack channel ID such as C0123ABCD",
-                required=service,
-            ),
-            approvers=reader.id_list("MYSAFE_BOT_APPROVERS", required=service),
-            approvals_required=reader.number(
-                "MYSAFE_BOT_APPROVALS_REQUIRED", int, default=1, low=1, high=10
-            ),
-            request_ttl=reader.number(
-                "MYSAFE_BOT_REQUEST_TTL", int, default=86400, low=60, high=30 * 86400
-            ),
-            apply_lease=reader.number("MYSAFE_BOT_APPLY_LEASE", int, default=120, low=5, high=3600),
-            audit_maxlen=reader.number(
-                "MYSAFE_BOT_AUDIT_MAXLEN", int, default=100_000, low=100, high=100_000_000
-            ),
-            audit_checkpoint=reader.duration(
-                "MYSAFE_BOT_AUDIT_CHECKPOINT", default=600, low=10, high=86400
-            ),
-            audit_signing_key=reader.signing_key("MYSAFE_BOT_AUDIT_SIGNING_KEY"),
-            audit_channel=reader.matching(
-                "MYSAFE_BOT_AUDIT_CHANNEL", SLACK_CHANNEL, "a Slack channel ID such as C0123ABCD"
-            ),
-            audit_retention=reader.duration(
-                "MYSAFE_BOT_AUDIT_RETENTION", default=30 * 86400, low=3600, high=3660 * 86400
-            ),
-            audit_sinks=reader.sinks("MYSAFE_BOT_AUDIT_SINKS"),
-            audit_lag_alert=reader.duration(
-                "MYSAFE_BOT_AUDIT_LAG_ALERT", default=900, low=60, high=7 * 86400
-            ),
-            audit_hec_token=reader.text("MYSAFE_BOT_AUDIT_HEC_TOKEN", required=False),
-            audit_webhook_secret=reader.text(
-                "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET", required=False, min_length=16
-            ),
-            key_prefix=reader.matching(
-                "MYSAFE_BOT_KEY_PREFIX",
-                re.compile(r"^[A-Za-z0-9_.-]{1,40}$"),
-                "letters, digits, '_', '.', '-'",
-                default="mysafe-bot",
-            ),
-            webhook_secret=reader.text("MYSAFE_BOT_WEBHOOK_SECRET", required=False, min_length=16),
-            webhook_auth=reader.choices(
-                "MYSAFE_BOT_WEBHOOK_AUTH", {"hmac", "token"}, default=frozenset({"hmac"})
-            ),
-            callback_hosts=reader.origins("MYSAFE_BOT_CALLBACK_HOSTS"),
-            log_format=reader.one_of("LOG_FORMAT", ("json", "text"), default="json"),
-            bot_locale=_LOCALES[reader.one_of("MYSAFE_BOT_LOCALE", tuple(_LOCALES), default="en")],
-            tell_approvers=reader.one_of(
-                "MYSAFE_BOT_TELL_APPROVERS", ("dm", "thread", "off"), default="dm"
-            ),
-            command_rate_limit=reader.number(
-                "MYSAFE_BOT_RATE_LIMIT", int, default=20, low=0, high=100_000
-            ),
-            mcp_port=reader.number("MYSAFE_BOT_MCP_PORT", int, default=3001, low=0, high=65535),
-            mcp_token_ttl=reader.duration(
-                "MYSAFE_BOT_MCP_TOKEN_TTL", default=90 * 86400, low=60, high=366 * 86400
-            ),
-            max_share_duration=reader.duration(
-                "MYSAFE_BOT_MAX_SHARE_DURATION", default=30 * 86400, low=60, high=366 * 86400
-            ),
-            rotate_length=reader.number("MYSAFE_BOT_ROTATE_LENGTH", int, default=24, low=12, high=128),
-            rotate_classes=reader.choices(
-                "MYSAFE_BOT_ROTATE_CLASSES",
-                {"lower", "upper", "digits", "symbols"},
-                default=frozenset({"lower", "upper", "digits", "symbols"}),
-            ),
-            mcp_public_url=reader.url("MYSAFE_BOT_MCP_PUBLIC_URL"),
-            public_url=reader.origin_url("MYSAFE_BOT_PUBLIC_URL"),
-            trusted_proxies=reader.number("MYSAFE_BOT_TRUSTED_PROXIES", int, default=0, low=0, high=5),
-            webhook_rate_limit=reader.number(
-                "MYSAFE_BOT_WEBHOOK_RATE_LIMIT", int, default=60, low=0, high=100_000
-            ),
-            policy_path=reader.policy_file("MYSAFE_BOT_POLICY"),
-            demo_url=reader.url(DEMO),
-            job_visibility=reader.number(
-                "MYSAFE_BOT_JOB_VISIBILITY", int, default=30, low=1, high=3600
-            ),
-            job_threads=reader.number("MYSAFE_BOT_JOB_THREADS", int, default=16, low=1, high=256),
-            job_per_person=reader.number("MYSAFE_BOT_JOB_PER_PERSON", int, default=2, low=1, high=64),
-            mysafe_concurrency=reader.number(
-                "MYSAFE_BOT_MYSAFE_CONCURRENCY", int, default=32, low=1, high=10_000
-            ),
-            web_jobs=reader.boolean("MYSAFE_BOT_WEB_JOBS", default=True),  # = WEB_JOBS
-            ack_settle=reader.number("MYSAFE_BOT_ACK_SETTLE", float, default=1.0, low=0, high=3),
-            on_call_provider=reader.matching(
-                "MYSAFE_BOT_ON_CALL_PROVIDER", ON_CALL_PROVIDER, "pagerduty or opsgenie"
-            ),
-            on_call_url=reader.url("MYSAFE_BOT_ON_CALL_URL"),
-            on_call_token=reader.text("MYSAFE_BOT_ON_CALL_TOKEN", required=False),
-            on_call_timeout=reader.number(
-                "MYSAFE_BOT_ON_CALL_TIMEOUT", float, default=5.0, low=0.1, high=30
-            ),
-            on_call_people=reader.people("MYSAFE_BOT_ON_CALL_PEOPLE"),
-            break_glass_per_day=reader.number(
-                "MYSAFE_BOT_BREAK_GLASS_PER_DAY", int, default=2, low=0, high=100
-            ),
-        )
-        problems = [*reader.problems, *_contradictions(settings, reader.failed)]
-        settings = _with_policy(settings, problems, strict=service)
+        settings, problems = cls.parse(environ, scope=scope, dotenv=dotenv)
         if problems:
             raise ConfigError.of(problems)
         return settings
 
-
-def _with_policy(settings: Settings, problems: list[ConfigError], *, strict: bool) -> Settings:
-    """Read the policy file once, at start-up: its first problem joins the others."""
-    if settings.policy_path is None:
-        return settings
-    from app.approvals.policy import Defaults, load_policy
-
-    try:
-        policy = load_policy(
-            settings.policy_path, Defaults.of(settings), strict=strict, keep_last_good=True
+    @classmethod
+    def parse(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        scope: Scope = Scope.SERVICE,
+        dotenv: str | Path | None = ".env",
+    ) -> tuple[Settings, list[ConfigError]]:
+        """The settings (defaults where a value is bad) and every problem found, so that a
+        caller checking more (the policy file, app.runtime) names them all at once."""
+        env = merged_environment(environ, dotenv)
+        reader = Reader(env)
+        http_mode = not env.get("SLACK_APP_TOKEN")
+        settings = cls(
+            **{
+                field.name: spec.kind.read(
+                    reader,
+                    spec.env,
+                    default=field.default,
+                    required=spec.need.required(scope, http_mode=http_mode),
+                )
+                for field, spec in declared()
+            }
         )
-    except ConfigError as problem:
-        problems.append(problem)
-        return settings
-    stepping = [rule.name for rule in policy.rules if rule.step_up]
-    if stepping and strict and not settings.public_url:
-        problems.append(
-            ConfigError(
-                "MYSAFE_BOT_PUBLIC_URL",
-                f"is required: policy rule “{stepping[0]}” asks for step-up with a passkey, "
-                "confirmed on the bot's own page (e.g. https://mysafe-bot.example.com)",
-            )
-        )
-    return dataclasses.replace(settings, policy=policy)
+        return settings, [*reader.problems, *_contradictions(settings, reader.failed)]
 
 
 def _contradictions(settings: Settings, failed: set[str]) -> Iterator[ConfigError]:
@@ -409,290 +667,3 @@ def merged_environment(environ: Mapping[str, str] | None, dotenv: str | Path | N
         merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
     merged.update(os.environ if environ is None else environ)
     return merged
-
-
-def _recorded(fallback: Any = None) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
-    """Make a getter record its variable's `ConfigError` and go on with the default (or
-    `fallback`), so that one start-up names every bad variable, not just the first."""
-
-    def decorate(read: Callable[..., _T]) -> Callable[..., _T]:
-        @functools.wraps(read)
-        def reading(self: _Reader, name: str, *args: Any, **kwargs: Any) -> _T:
-            try:
-                return read(self, name, *args, **kwargs)
-            except ConfigError as problem:
-                if name not in self.failed:
-                    self.failed.add(name)
-                    self.problems.append(problem)
-                return kwargs.get("default", fallback)
-
-        return reading
-
-    return decorate
-
-
-class _Reader:
-    """Typed getters over one environment mapping; each records a problem for its variable."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[ConfigError] = []
-        self.failed: set[str] = set()
-
-    def raw(self, name: str) -> str:
-        return (self.env.get(name) or "").strip()
-
-    @_recorded("")
-    def text(self, name: str, *, required: bool, min_length: int = 1) -> str:
-        value = self.raw(name)
-        if not value:
-            if required:
-                raise ConfigError(name, "is required")
-            return ""
-        if len(value) < min_length:
-            raise ConfigError(name, f"must be at least {min_length} characters")
-        return value
-
-    @_recorded("")
-    def token(self, name: str, prefix: str, *, required: bool) -> str:
-        value = self.text(name, required=required)
-        if value and not value.startswith(prefix):
-            raise ConfigError(name, f"expected a token starting with {prefix!r}")
-        return value
-
-    @_recorded("")
-    def url(self, name: str, *, required: bool = False, default: str = "", slash: bool = False) -> str:
-        value = self.raw(name) or default
-        if not value:
-            if required:
-                raise ConfigError(name, "is required (e.g. https://segura.example.com)")
-            return ""
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(name, "expected an http(s) URL such as https://segura.example.com")
-        value = value.rstrip("/")
-        return value + "/" if slash else value
-
-    @_recorded("")
-    def origin_url(self, name: str) -> str:
-        """An origin a browser can use for WebAuthn: `https://host[:port]` with no path, or
-        `http://localhost[:port]` (browsers treat localhost as secure: the demo, tests)."""
-        value = self.raw(name).rstrip("/")
-        if not value:
-            return ""
-        parts = urlsplit(value)
-        local = parts.scheme == "http" and parts.hostname == "localhost"
-        if (parts.scheme != "https" and not local) or not parts.hostname:
-            raise ConfigError(
-                name,
-                "expected an https:// URL such as https://mysafe-bot.example.com "
-                "(http:// only for localhost)",
-            )
-        if parts.path or parts.query or parts.fragment or parts.username:
-            raise ConfigError(
-                name,
-                "expected the bot's origin only, with no path, e.g. https://mysafe-bot.example.com",
-            )
-        return value
-
-    @_recorded()
-    def path(self, name: str, *, default: str) -> str:
-        value = self.raw(name) or default
-        if not value.startswith("/") or " " in value:
-            raise ConfigError(name, "expected a URL path starting with '/'")
-        return value
-
-    @_recorded()
-    def boolean(self, name: str, *, default: bool) -> bool:
-        value = self.raw(name).lower()
-        if not value:
-            return default
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(name, "expected true or false")
-
-    @_recorded()
-    def number(
-        self, name: str, kind: Callable[[str], Any], *, default: Any, low: float, high: float
-    ) -> Any:
-        value = self.raw(name)
-        if not value:
-            return default
-        try:
-            number = kind(value)
-        except ValueError:
-            raise ConfigError(name, f"expected a number between {low} and {high}") from None
-        if not low <= number <= high:
-            raise ConfigError(name, f"expected a number between {low} and {high}")
-        return number
-
-    @_recorded()
-    def duration(self, name: str, *, default: int, low: int, high: int) -> int:
-        """`90d`, `12h`, `1d12h` or seconds, between `low` and `high` seconds."""
-        value = self.raw(name)
-        if not value:
-            return default
-        try:
-            seconds = parse_duration(value)
-        except ValueError as error:
-            raise ConfigError(name, str(error)) from None
-        if not low <= seconds <= high:
-            raise ConfigError(name, f"expected between {describe(low)} and {describe(high)}")
-        return seconds
-
-    @_recorded()
-    def existing_file(self, name: str) -> str | None:
-        value = self.raw(name)
-        if value and not Path(value).is_file():
-            raise ConfigError(name, f"no such file: {value}")
-        return value or None
-
-    @_recorded()
-    def policy_file(self, name: str) -> Path | None:
-        value = self.existing_file(name)
-        return Path(value) if value else None
-
-    @_recorded(())
-    def fernet_keys(self, name: str, *, required: bool) -> tuple[str, ...]:
-        keys = tuple(self.csv(name))
-        if not keys:
-            if required:
-                raise ConfigError(name, "is required (run `mysafe-bot keygen` to make one)")
-            return ()
-        for position, key in enumerate(keys, start=1):
-            try:
-                Fernet(key)
-            except (ValueError, TypeError):
-                raise ConfigError(
-                    name, f"key {position} is not a Fernet key (run `mysafe-bot keygen`)"
-                ) from None
-        return keys
-
-    @_recorded("")
-    def signing_key(self, name: str) -> str:
-        """An Ed25519 private key as `mysafe-bot keygen --audit` prints it, or ""."""
-        value = self.raw(name)
-        if value:
-            from app.audit.signing import load_private
-
-            try:
-                load_private(value)
-            except ValueError:
-                raise ConfigError(
-                    name, "is not an Ed25519 key (run `mysafe-bot keygen --audit`)"
-                ) from None
-        return value
-
-    @_recorded()
-    def redis_url(self, name: str) -> str | None:
-        value = self.raw(name)
-        if not value:
-            return None
-        problem = url_problem(value)
-        if problem:
-            raise ConfigError(name, problem)
-        return value
-
-    @_recorded()
-    def directory(self, name: str, *, default: Path) -> Path:
-        """A directory to create if missing: refused when it, or the nearest existing parent,
-        is a file (the embedded Redis would fail there with a traceback)."""
-        path = Path(self.raw(name) or default)
-        existing = next((p for p in (path, *path.parents) if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            raise ConfigError(name, "expected a directory, and this path is (inside) a file")
-        return path
-
-    @_recorded(frozenset())
-    def origins(self, name: str) -> frozenset[Origin]:
-        """Callback origins (see `app.origins`): https on 443 unless an entry says
-        otherwise."""
-        found = set()
-        for position, entry in enumerate(self.csv(name), start=1):
-            try:
-                found.add(parse_entry(entry))
-            except ValueError as error:
-                raise ConfigError(name, f"entry {position}: {error} (see deploy/env.example)") from None
-        return frozenset(found)
-
-    @_recorded("")
-    def matching(
-        self,
-        name: str,
-        pattern: re.Pattern[str],
-        expected: str,
-        *,
-        required: bool = False,
-        default: str = "",
-    ) -> str:
-        value = self.raw(name) or default
-        if not value:
-            if required:
-                raise ConfigError(name, f"is required ({expected})")
-            return ""
-        if not pattern.match(value):
-            raise ConfigError(name, f"expected {expected}")
-        return value
-
-    @_recorded(())
-    def sinks(self, name: str) -> tuple[str, ...]:
-        """Audit sink URLs (app.audit.sinks.config), each once."""
-        from app.audit.sinks.base import public_name
-        from app.audit.sinks.config import problem
-
-        urls = tuple(self.csv(name))
-        for position, url in enumerate(urls, start=1):
-            found = problem(url)
-            if found:
-                raise ConfigError(name, f"sink {position}: {found}")
-        names = [public_name(u) for u in urls]
-        if len(set(names)) != len(names):
-            raise ConfigError(name, "names one sink twice (each keeps its own position)")
-        return urls
-
-    def csv(self, name: str) -> list[str]:
-        return [item.strip() for item in self.raw(name).split(",") if item.strip()]
-
-    @_recorded(frozenset())
-    def id_list(self, name: str, *, required: bool) -> frozenset[str]:
-        ids = self.csv(name)
-        if not ids and required:
-            raise ConfigError(
-                name, "is required (comma-separated Slack user IDs U…/W… or user-group IDs S…)"
-            )
-        bad = [i for i in ids if not SLACK_USER_OR_GROUP.match(i)]
-        if bad:
-            raise ConfigError(name, f"{bad[0]!r} is not a Slack user ID (U…/W…) or user-group ID (S…)")
-        return frozenset(ids)
-
-    @_recorded(())
-    def people(self, name: str) -> tuple[tuple[str, str], ...]:
-        """`U0ALICE=alice@example.com,…`: Slack IDs and the e-mails another system knows."""
-        found = []
-        for item in self.csv(name):
-            match = _PERSON_EMAIL.match(item)
-            if match is None:
-                raise ConfigError(
-                    name, "expected SLACK_ID=e-mail pairs, e.g. U0ALICE=alice@example.com"
-                )
-            found.append((match.group(1), match.group(2).casefold()))
-        return tuple(found)
-
-    @_recorded()
-    def choices(self, name: str, allowed: set[str], *, default: frozenset[str]) -> frozenset[str]:
-        values = self.csv(name)
-        if not values:
-            return default
-        bad = [v for v in values if v not in allowed]
-        if bad:
-            raise ConfigError(name, f"expected a comma-separated subset of {sorted(allowed)}")
-        return frozenset(values)
-
-    @_recorded()
-    def one_of(self, name: str, allowed: tuple[str, ...], *, default: str) -> str:
-        value = self.raw(name).lower() or default
-        if value not in allowed:
-            raise ConfigError(name, f"expected one of {', '.join(allowed)}")
-        return value

@@ -20,6 +20,8 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from app.scripts import lua
+
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
@@ -151,32 +153,17 @@ def _node_ok(item: str, *, bracketed: bool = False) -> bool:
     return bool(host) and (not port or (port.isdigit() and 0 < int(port) <= 65535))
 
 
-_COMPARE_AND_DELETE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
 def compare_and_delete(client: RedisClient, key: str, value: str) -> bool:
     """Delete `key` only while it still holds `value` (someone else's newer value stays)."""
-    return bool(client.register_script(_COMPARE_AND_DELETE)(keys=[key], args=[value]))
-
-
-_CAS = """
-local current
-if ARGV[1] == '' then current = redis.call('GET', KEYS[1])
-else current = redis.call('HGET', KEYS[1], ARGV[1]) end
-if current ~= ARGV[2] then return 0 end
-if ARGV[1] == '' then redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
-else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
-return 1
-"""
+    return bool(client.register_script(lua("app", "compare_and_delete"))(keys=[key], args=[value]))
 
 
 def compare_and_set(client: RedisClient, key: str, field: str | None, old: str, new: str) -> int:
     """Replace `old` with `new` (a string key, or one hash field) only if it is still `old`:
     a re-encryption racing a re-link or an unlink neither mixes keys nor brings one back."""
-    return int(client.register_script(_CAS)(keys=[key], args=[field or "", old, new]))
+    return int(
+        client.register_script(lua("app", "compare_and_set"))(keys=[key], args=[field or "", old, new])
+    )
 
 
 def redacted(url: str) -> str:

@@ -1,7 +1,7 @@
 """Time `Revoker.sweep(now=far_future, limit=…)` until no revoke is due, in its own process.
 
 Run by `benchmarks/run.py` with one JSON job on stdin: the bot's environment (with the key prefix
-the revokes were scheduled under) and `limit`. `Revoker(Engine(services))`, the revokes and the
+the revokes were scheduled under) and `limit`. `Engine(services).new_revoker()`, the revokes and the
 audit trail without Slack (the Slack notices are one post per revoke, measured elsewhere). A
 separate process, like `mysafe-bot worker`, so it does not share an interpreter lock with the
 emulator it calls. Writes one JSON result on stdout.
@@ -14,7 +14,6 @@ import sys
 import time
 
 from app.approvals.engine import Engine
-from app.approvals.revokes import Revoker
 from app.services import Services
 from app.settings import Settings
 
@@ -22,7 +21,7 @@ from app.settings import Settings
 def main() -> None:
     job = json.loads(sys.stdin.read())
     services = Services.build(Settings.from_env(job["env"], dotenv=None))
-    revoker = Revoker(Engine(services))
+    revoker = Engine(services).new_revoker()
     far_future = time.time() + 400 * 86400
     passes = handled = 0
     cpu0, t0 = time.process_time(), time.perf_counter()

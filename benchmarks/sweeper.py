@@ -32,7 +32,7 @@ from app.services import Services
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from app.slack.front import SlackFront
+    from app.jobs.work import Jobs
 
 #: Seconds to wait for the last expiry to be told before giving up (reported as left).
 TELL_TIMEOUT = 300.0
@@ -63,8 +63,8 @@ def plain(services: Services, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker(services: Services, job: dict[str, Any]) -> dict[str, Any]:
-    runtime = assemble(services)
-    front, engine = runtime.front, runtime.engine
+    runtime = assemble(services, front=False, jobs=True)
+    front, engine = runtime.jobs, runtime.engine
     assert front is not None, "the worker's engine needs Slack settings"
     overlap = job.get("overlap", False)
     helpers: list[subprocess.Popen[str]] = []
@@ -98,7 +98,7 @@ def worker(services: Services, job: dict[str, Any]) -> dict[str, Any]:
             helper.wait(timeout=30)
 
 
-def start_consumers(front: SlackFront, job: dict[str, Any]) -> list[subprocess.Popen[str]]:
+def start_consumers(front: Jobs, job: dict[str, Any]) -> list[subprocess.Popen[str]]:
     """This process's consumer, as in `mysafe-bot worker`, and `consumers` more processes."""
     helpers = [
         subprocess.Popen(
@@ -117,14 +117,14 @@ def start_consumers(front: SlackFront, job: dict[str, Any]) -> list[subprocess.P
 def consume(job: dict[str, Any]) -> None:
     """Another process's consumer of the same jobs, until terminated."""
     services = Services.build(Settings.from_env(job["env"], dotenv=None))
-    runtime = assemble(services)
-    assert runtime.front is not None
-    runtime.front.start_consumer()
+    runtime = assemble(services, front=False, jobs=True)
+    assert runtime.jobs is not None
+    runtime.jobs.start_consumer()
     try:
         while True:
             time.sleep(1)
     finally:
-        runtime.front.stop_consumer()
+        runtime.jobs.stop_consumer()
 
 
 def sweep_until_done(engine: Engine, limit: int) -> tuple[int, int]:

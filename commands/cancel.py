@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.approvals.store import is_request_id
+from app.approvals.change_request import is_request_id
 from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args, shown

@@ -1,7 +1,7 @@
 """What a verb answers, in terms no chat front has to undo: the front decides how it looks.
 
 A verb's `run` returns one of these and never a chat markup string, so a second front (a local
-console, another chat) can reuse every verb: `app.slack.replies.render` is the one place that
+console, another chat) can reuse every verb: `app.slack.replies.render_text` is the one place that
 turns them into Slack mrkdwn or a modal.
 
 - `Message`: lines of text made of `Part`s. A bare `str` is text shown as typed (the front
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeAlias
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.given import Holder
 from app.approvals.revokes import Revoke
-from app.approvals.store import ChangeRequest
 from app.errors import ValidationError
 from app.i18n import pieces
 from app.mysafe.models import Entry, Kind, ListItem

@@ -13,23 +13,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from app.scripts import lua
 from app.storage import RedisClient
 
 #: A person keeps a handful of passkeys (a phone, a laptop, a security key), not hundreds.
 MAX_PER_PERSON = 10
-
-# KEYS[1] the person's hash; ARGV[1] credential id, ARGV[2] the new count.
-# Returns 1 when raised, 0 when the stored count is not below it (or the passkey is gone).
-_RAISE = """
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local key = cjson.decode(raw)
-local new = tonumber(ARGV[2])
-if (new > 0 or key.sign_count > 0) and new <= key.sign_count then return 0 end
-key.sign_count = new
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(key))
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -56,7 +44,7 @@ class Passkeys:
     def __init__(self, redis: RedisClient, *, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
-        self._raise = redis.register_script(_RAISE)
+        self._raise = redis.register_script(lua("app.accounts", "passkey_raise"))
 
     def _key(self, slack_id: str) -> str:
         return ":".join((self.prefix, "{passkeys}", "user", slack_id))

@@ -20,6 +20,7 @@ import redis
 from app import metrics
 from app.accounts.vault import Vault
 from app.approvals.access import AccessBook
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import (
     Change,
     Verb,
@@ -29,15 +30,16 @@ from app.approvals.changes import (
     unmet,
     write_entry,
 )
-from app.approvals.decision import Audited, Decision, Get, Settle, Tell
+from app.approvals.decision import Audited, Decision, Event, Get, Settle, Tell
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.given import GivenBook
 from app.approvals.grants import Grant, granted, merged, named
 from app.approvals.in_force import RulesInForce
 from app.approvals.ledger import Ledger, Plan, apply_write
+from app.approvals.machine import Action, Outcome
 from app.approvals.outbox import Outbox
 from app.approvals.revokes import RevokeStore
-from app.approvals.store import Action, ApprovalStore, ChangeRequest, Outcome
+from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.crypto import Keyring
 from app.errors import (
@@ -133,7 +135,7 @@ class Applier:
                 outcome="failed",
                 error=detail[:500],
             )
-            event = "failed"
+            event = Event.FAILED
         else:
             summary: dict[str, Any] = {
                 "message": outcome.message,
@@ -167,7 +169,7 @@ class Applier:
                     },
                 )
                 raise OutcomeNotRecorded(OutcomeNotRecorded.user_message) from error
-            event = "applied"
+            event = Event.APPLIED
         request = self.get(request_id)
         decision = Decision(request, result.status)
         if result.status is not Outcome.OK:  # lease taken over meanwhile: the new holder reports
@@ -177,7 +179,6 @@ class Applier:
             )
             return decision
         self.store.drop_lease(request_id)
-        self.outbox.move(request_id)  # the outcome's record, written by the finish itself
         metrics.REQUESTS.labels(verb=request.change.verb.value, outcome=event).inc()
         self._settle(request)
         self._tell(request, event)
@@ -214,7 +215,6 @@ class Applier:
             lease=lease,
         )
         self.store.track_lease(request.id, timestamp())
-        self.outbox.move(request.id)
         return Decision(self.get(request.id), Outcome.APPLY)
 
     def _call_mysafe(self, request: ChangeRequest, lease: str) -> tuple[WriteResult, dict[str, Any]]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.audit.log import AuditLog
+from app.audit.log import RECENT, AuditLog
 from app.clock import utcnow
 from app.logs import safe_extra
 from app.storage import RedisClient
@@ -98,13 +98,28 @@ class Audit:
         self.log.append(fields, pipe=pipe)
         _line(fields)
 
-    def record_moved(self, tid: str, fields: Mapping[str, str], *, now: float, remember: int) -> bool:
-        """Append a record a transition wrote to its request's outbox, once per transition id
-        (see app.approvals.outbox); True when this call appended it (and logged its line)."""
-        if self.log.append_once(tid, fields, now=now, remember=remember) is None:
+    def record_once(self, rid: str, fields: Mapping[str, str], *, remember: int = RECENT) -> bool:
+        """Append `fields` as the record of id `rid` unless one of that id is in already (for
+        `remember` seconds): a transition's record moved from its request's outbox (its id the
+        transition's, see app.approvals.outbox), or an act that sends its record again after
+        Redis failed under it. True when this call appended it (and logged its line)."""
+        if self.log.append(fields, rid=rid, remember=remember) is None:
             return False
         _line(fields)
         return True
+
+    def record_many_once(
+        self, records: Sequence[tuple[str, Mapping[str, str]]], *, remember: int = RECENT
+    ) -> int:
+        """`record_once` for each (id, fields), in one round trip: how many were appended."""
+        appended = 0
+        for (_rid, fields), seq in zip(
+            records, self.log.append_many(records, remember=remember), strict=True
+        ):
+            if seq is not None:
+                _line(fields)
+                appended += 1
+        return appended
 
     def read(
         self, *, since: datetime | None = None, request: str | None = None, count: int = 10_000

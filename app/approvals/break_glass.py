@@ -12,15 +12,26 @@ adds the guards before anything is stored, each refusing with the reason (nothin
   script (two at once cannot both take the last one).
 
 Once applied, a review is opened: the rule's approvers (never the requester) say whether it
-was justified within `review_within`; `Reviewer` records the one verdict, ends the access at
-once when it was not (the revoke rotates a password), and escalates an unanswered review to
-`escalate_to`, then every hour until answered.
+was justified within `review_within`; `Reviewer` (app.approvals.break_glass_reviewer) records
+the one verdict, ends the access at once when it was not (the revoke rotates a password), and
+escalates an unanswered review to `escalate_to`, then every hour until answered.
+
+What the listeners are told of an opening and of a verdict is owed until they all heard it:
+each is marked in `owed` *before* it happens (the verdict's mark before its script runs), due
+`CLAIM_LEASE` later, and unmarked once told. A listener that failed (Slack down) leaves it
+marked, and the worker's sweep tells it again; the listener remembers each message it got out
+(`sent`), so a second telling sends only what the first did not.
 
 Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
 
     P:req:{R-7K2QF}:review            hash  state (open | justified | not_justified), the
                                             deadline, the rule, its escalate_to, escalations
+    P:req:{R-7K2QF}:review:sent       hash  message name (alarm:C…, dm:U…, card, verdict, …)
+                                            -> where it landed ("C… ts") or "refused <error>";
+                                            kept as long as the review
     P:{breakglass}:due                zset  request id -> next time to escalate its review
+    P:{breakglass}:owed               zset  "R-7K2QF opened" | "R-7K2QF reviewed" -> when the
+                                            sweep may tell it (again)
     P:{breakglass}:count:U…:YYYY-MM-DD  str   openings that day (expires after two days)
 """
 
@@ -34,29 +45,21 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from app.approvals.changes import Change, Verb
-from app.approvals.policy import BreakGlass as Allowance
-from app.approvals.policy import Rule, source_name
 from app.approvals.reminders import CLAIM_LEASE
+from app.approvals.rules import BreakGlass as Allowance
+from app.approvals.rules import Rule, source_name
 from app.approvals.scripts import lua
-from app.clock import timestamp
 from app.durations import describe
 from app.errors import (
-    InvalidTransition,
-    NotAnApprover,
     OnCallUnavailable,
-    RequestNotFound,
-    SelfApproval,
     ValidationError,
 )
-from app.i18n import _
 from app.mysafe.models import Kind
 from app.oncall import OnCall
 from app.storage import RedisClient
 
 if TYPE_CHECKING:
-    from app.approvals.engine import Engine
-    from app.approvals.revokes import Revoker
-    from app.approvals.store import ChangeRequest
+    from app.approvals.change_request import ChangeRequest
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ log = logging.getLogger(__name__)
 ESCALATE_EVERY = 3600
 #: Reviews are kept this long past their deadline, for the record.
 RETENTION = 30 * 86400
+#: Events the listeners must hear, told again by the sweep until they have.
+OWED = ("opened", "reviewed")
 MCP_REFUSED = (
     "break-glass is never opened by an AI assistant: the on-call person asks in Slack "
     '(share … for 1h emergency reason "…") or through the incident tool\'s webhook'
@@ -174,6 +179,7 @@ class BreakGlass:
         #: Told of each review opened, escalated and decided (the chat front's notices).
         self.listeners: list[ReviewListener] = []
         self.due_key = f"{prefix}:{{breakglass}}:due"
+        self.owed_key = f"{prefix}:{{breakglass}}:owed"
         self._count = redis.register_script(lua("break_glass_count"))
         self._verdict = redis.register_script(lua("break_glass_review"))
         self._claim = redis.register_script(lua("claim_due"))
@@ -284,6 +290,7 @@ class BreakGlass:
         )
         pipe.expireat(key, int(deadline + RETENTION))
         pipe.zadd(self.due_key, {request_id: deadline})
+        self._owe(request_id, "opened", now=now, pipe=pipe)
         pipe.execute()
         review = self.review(request_id)
         assert review is not None
@@ -294,10 +301,42 @@ class BreakGlass:
         return Review.from_redis(request_id, data) if data else None
 
     def give_verdict(self, request_id: str, verdict: str, *, by: str, now: float) -> str:
+        """The one verdict ('ok'), or the state that refused it. Its telling is owed from
+        before the script runs: a process dying right after leaves it to the sweep."""
+        self._owe(request_id, "reviewed", now=now)
         status = str(self._verdict(keys=[self.review_key(request_id)], args=[verdict, by, repr(now)]))
         if status == "ok":
             self.redis.zrem(self.due_key, request_id)
         return status
+
+    # --- what the listeners are owed, and what they sent ------------------------------------
+
+    def _owe(self, request_id: str, event: str, *, now: float, pipe: Any = None) -> None:
+        """Mark `event` owed, due to the sweep a lease from now (the teller tries first)."""
+        member = f"{request_id} {event}"
+        (pipe if pipe is not None else self.redis).zadd(self.owed_key, {member: now + CLAIM_LEASE})
+
+    def claim_owed(self, now: float, *, limit: int = 100) -> list[tuple[str, str]]:
+        """(request id, event) of each telling due again, claimed for a lease."""
+        claimed = self._claim(keys=[self.owed_key], args=[now, CLAIM_LEASE, limit])
+        return [(str(m).partition(" ")[0], str(m).partition(" ")[2]) for m in claimed]
+
+    def forget(self, request_id: str, event: str) -> None:
+        self.redis.zrem(self.owed_key, f"{request_id} {event}")
+
+    def sent_key(self, request_id: str) -> str:
+        return f"{self.prefix}:req:{{{request_id}}}:review:sent"
+
+    def sent(self, request_id: str) -> dict[str, str]:
+        """The messages already out for this review: name -> where ("C… ts"), or why not."""
+        return dict(self.redis.hgetall(self.sent_key(request_id)))
+
+    def keep_sent(self, request_id: str, name: str, where: str, *, until: float) -> None:
+        """Remember one message out (or refused for good), kept `until` (the review's end)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.sent_key(request_id), name, where)
+        pipe.expireat(self.sent_key(request_id), int(until))
+        pipe.execute()
 
     def claim_due(self, now: float, *, limit: int = 100) -> list[str]:
         return [str(m) for m in self._claim(keys=[self.due_key], args=[now, CLAIM_LEASE, limit])]
@@ -311,7 +350,8 @@ class BreakGlass:
         self.redis.zrem(self.due_key, request_id)
 
     def tell(self, request: ChangeRequest, review: Review, event: str) -> bool:
-        """Every listener hears it; a failing one never undoes what happened. True if all did."""
+        """Every listener hears it; a failing one never undoes what happened. True if all did:
+        then an owed event is no longer owed (else the sweep tells it again)."""
         heard = True
         for listener in self.listeners:
             try:
@@ -322,103 +362,6 @@ class BreakGlass:
                     extra={"event": "listener.error", "request": request.id, "what": event},
                 )
                 heard = False
+        if heard and event in OWED:
+            self.forget(request.id, event)
         return heard
-
-
-class Reviewer:
-    """The reviews' decisions and deadlines: needs the engine and the revoker (app.runtime)."""
-
-    def __init__(self, engine: Engine, revoker: Revoker) -> None:
-        self.engine = engine
-        self.revoker = revoker
-        self.book = engine.break_glass
-
-    def decide(
-        self,
-        request_id: str,
-        actor: str,
-        *,
-        justified: bool,
-        is_approver: bool,
-        now: float | None = None,
-    ) -> Review:
-        """One verdict, by an approver of the rule who is not the requester. *Not justified*
-        ends the access at once if it still runs (the revoke rotates a password) and flags
-        the audit record."""
-        now = timestamp() if now is None else now
-        request = self.engine.get(request_id)
-        if self.book.review(request_id) is None:
-            raise RequestNotFound(f"{request_id} is not a break-glass request.")
-        if self._is_requester(request, actor):
-            self._refused(request_id, actor, "self")
-            raise SelfApproval("You opened this break-glass: someone else must review it.")
-        if not is_approver:
-            self._refused(request_id, actor, "not_approver")
-            raise NotAnApprover("Only the approvers of its policy rule review a break-glass.")
-        verdict = "justified" if justified else "not_justified"
-        status = self.book.give_verdict(request_id, verdict, by=actor, now=now)
-        if status != "ok":
-            raise InvalidTransition(
-                _("{id} was already reviewed ({status}).").format(
-                    id=request_id, status=_(status.replace("_", " "))
-                ),
-                state=status,
-            )
-        ended = "" if justified else self._end(request_id, actor, now)
-        self.engine.audit.record(
-            "break_glass.reviewed",
-            request=request_id,
-            actor=actor,
-            verdict=verdict,
-            flagged=not justified,
-            ended=ended,
-        )
-        review = self.book.review(request_id)
-        assert review is not None
-        self.book.tell(request, review, "reviewed")
-        return review
-
-    def _end(self, request_id: str, actor: str, now: float) -> str:
-        """End the access now; 'ended', or what the share's end already was (done, …)."""
-        status = self.revoker.end_now(request_id, actor, why="break-glass not justified", now=now)
-        if status == "ok":
-            return "ended"
-        revoke = self.revoker.store.get(request_id)
-        return revoke.state if revoke is not None else status
-
-    def _is_requester(self, request: ChangeRequest, actor: str) -> bool:
-        """Any of the actor's identities is the requester's (two Slack accounts, one person)."""
-        _, ids = self.engine.identities.of(actor)
-        return actor == request.requester or bool(
-            set(ids) & set(self.engine.identities.known_as(request.requester))
-        )
-
-    def _refused(self, request_id: str, actor: str, why: str) -> None:
-        self.engine.audit.record(
-            "click.refused", request=request_id, actor=actor, action="review", why=why
-        )
-
-    def sweep(self, *, now: float | None = None, stopping: Callable[[], bool] = lambda: False) -> int:
-        """Escalate each review past its deadline (then hourly) until it is answered."""
-        now = timestamp() if now is None else now
-        sent = 0
-        for request_id in self.book.claim_due(now):
-            if stopping():
-                break  # what is claimed comes due again when its claim runs out
-            review = self.book.review(request_id)
-            request = self.engine.store.get(request_id)
-            if review is None or not review.open or request is None:
-                self.book.drop(request_id)
-                continue
-            if not self.book.tell(request, review, "escalated"):
-                continue  # its claim runs out and it is tried again
-            self.book.escalated(request_id, now=now)
-            self.engine.audit.record(
-                "break_glass.escalated",
-                request=request_id,
-                actor="worker",
-                to=",".join(review.escalate_to),
-                escalation=review.escalations + 1,
-            )
-            sent += 1
-        return sent

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import spec_of
-from app.approvals.store import ChangeRequest, State
+from app.approvals.machine import State
 from app.errors import EntryDisabled, NoAccess, NotFound
 from app.mysafe.models import Entry, Kind, ListItem
 from app.storage import RedisClient

@@ -4,8 +4,11 @@ Slack, the webhook and the MCP front call these methods and know nothing of Redi
 decision is one atomic transition in `ApprovalStore`; the engine adds what needs MySafe
 (reading the entry at submission, computing and sending the body at apply time), the audit
 trail, and `listeners` — callbacks the Slack side uses to update its message and tell people.
-The engine keeps submission and decisions; the apply is `Applier`'s (app.approvals.applying)
-and the worker's passes `Sweeper`'s (app.approvals.sweeping), behind thin methods here.
+The engine builds the parts and is the one door to them: submission is `Submitter`'s
+(app.approvals.submitting), the clicks `Decider`'s (app.approvals.deciding), the apply
+`Applier`'s (app.approvals.applying), the worker's passes `Sweeper`'s (app.approvals.sweeping)
+and the ends of time-bound shares `Revoker`'s (app.approvals.revoker), behind thin methods
+here; it keeps the plumbing they share (the audited transition, settling, telling).
 
 Rules enforced here and in the store's script: only approvers decide; the requester never
 approves, denies or retries their own request and alone may cancel it; one person counts once;
@@ -14,107 +17,60 @@ exactly one caller wins `approved -> applying` and makes the MySafe call.
 
 from __future__ import annotations
 
-import json
 import logging
+import random
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from secrets import token_hex
 from typing import Any
 
 from app import metrics
 from app.accounts.passkeys import Passkeys
 from app.approvals.access import AccessBook
-from app.approvals.applying import ENTRY_WAIT, LEASE_SAFETY, Applier, same_name
+from app.approvals.applying import Applier
 from app.approvals.audit import Audit
-from app.approvals.break_glass import BreakGlass, Evidence
-from app.approvals.changes import (
-    Change,
-    DiffLine,
-    Verb,
-    check,
-    check_against,
-    diff,
-    read_entry,
-    spec_of,
-)
-from app.approvals.decision import Decision, HandOff, Listener
+from app.approvals.break_glass import BreakGlass
+from app.approvals.change_request import ChangeRequest
+from app.approvals.changes import Change
+from app.approvals.deciding import Decider
+from app.approvals.decision import Decision, Event, HandOff, Listener
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.given import GivenBook
-from app.approvals.grants import RANK, named
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
+from app.approvals.machine import Action, Transition
 from app.approvals.outbox import Outbox
-from app.approvals.policy import PolicyBook, Rule, Subject
-from app.approvals.reminders import Nudge, Reminders
-from app.approvals.revokes import Revoke, RevokeStore
+from app.approvals.policy import PolicyBook
+from app.approvals.reminders import Reminders
+from app.approvals.revoker import Revoker
+from app.approvals.revokes import Revoke, RevokeListener, RevokeStore
+from app.approvals.rules import Rule, Subject
 from app.approvals.stepup import StepUp
-from app.approvals.store import (
-    Action,
-    ApprovalStore,
-    ChangeRequest,
-    OpenScan,
-    Outcome,
-    State,
-    Transition,
-)
-from app.approvals.sweeping import SWEEP_BATCH, SWEEP_TELLERS, TELL_TRIES, TELL_WITHIN, Sweeper
+from app.approvals.store import ApprovalStore, OpenScan
+from app.approvals.submitting import Submitter
+from app.approvals.sweeping import Sweeper
 from app.clock import timestamp
-from app.durations import describe
-from app.errors import (
-    ApprovalError,
-    Beneficiary,
-    BotError,
-    Ineligible,
-    InvalidTransition,
-    MySafeError,
-    NotAnApprover,
-    NotPosted,
-    NotRequester,
-    RequestNotFound,
-    SelfApproval,
-    StepUpStale,
-    ValidationError,
-)
-from app.i18n import _
+from app.errors import Ineligible, NotPosted, RequestNotFound
 from app.mysafe.client import UserClient
-from app.mysafe.models import Entry, Kind
+from app.mysafe.models import Entry
 from app.services import Services
 
 log = logging.getLogger(__name__)
-
-# Re-exported: callers and tests name these as the engine's.
-__all__ = [
-    "ENTRY_WAIT",
-    "LEASE_SAFETY",
-    "SWEEP_BATCH",
-    "SWEEP_TELLERS",
-    "TELL_TRIES",
-    "TELL_WITHIN",
-    "Decision",
-    "Engine",
-    "HandOff",
-    "Listener",
-    "Standing",
-    "beneficiaries",
-]
 
 #: Why a person may neither request nor approve (a guest, another organisation, a deactivated
 #: account, a bot), or None when they may: the chat front knows, the engine asks.
 Standing = Callable[[str], str | None]
 
-_REFUSALS: dict[Outcome, type[ApprovalError]] = {
-    Outcome.SELF: SelfApproval,
-    Outcome.NOT_APPROVER: NotAnApprover,
-    Outcome.NOT_REQUESTER: NotRequester,
-    Outcome.BENEFICIARY: Beneficiary,
-    Outcome.STEP_UP_STALE: StepUpStale,
-}
-BREAK_GLASS_WHY = "break-glass: the requester was on call (see break_glass.opened)"
-
 
 class Engine:
-    def __init__(self, services: Services, *, listeners: list[Listener] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        listeners: list[Listener] | None = None,
+        standing: Standing | None = None,
+        hand_off: HandOff | None = None,
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.store = ApprovalStore(services.redis, prefix=self.settings.key_prefix)
@@ -150,8 +106,8 @@ class Engine:
         )
         #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
-        #: Set by the assembly when a chat front can say who someone is (app.runtime).
-        self.standing: Standing | None = None
+        #: Given by the assembly when a chat front can say who someone is (app.runtime).
+        self.standing = standing
         #: The MySafe call of an approved request (app.approvals.applying).
         self.applier = Applier(
             store=self.store,
@@ -184,224 +140,60 @@ class Engine:
             settle=self._settle,
             tell=self._tell,
         )
+        #: The clicks that move a request, and the requester's nudge (app.approvals.deciding).
+        self.decider = Decider(
+            redis=services.redis,
+            store=self.store,
+            audit=self.audit,
+            outbox=self.outbox,
+            identities=self.identities,
+            in_force=self.in_force,
+            stepup=self.stepup,
+            get=self.get,
+            audited=self._audited,
+            settle=self._settle,
+            tell=self._tell,
+            new_lease=self._new_lease,
+            apply=self.apply,
+        )
+        #: Submission: validate, read as the requester, store (app.approvals.submitting).
+        self.submitter = Submitter(
+            settings=self.settings,
+            store=self.store,
+            audit=self.audit,
+            outbox=self.outbox,
+            access=self.access,
+            disabled=self.disabled,
+            identities=self.identities,
+            in_force=self.in_force,
+            reminders=self.reminders,
+            break_glass=self.break_glass,
+            keyring=services.keyring,
+            client_for=self.client_for,
+            rule_for=self.rule_for,
+            refuse_ineligible=self.refuse_ineligible,
+            find=self.find,
+            get=self.get,
+            audited=self._audited,
+            settle=self._settle,
+            tell=self._tell,
+            new_lease=self._new_lease,
+            apply=self.apply,
+        )
+        self.sweeper.hand_off = hand_off
 
-    # --- submit ------------------------------------------------------------------------------
+    # --- submit: app.approvals.submitting ------------------------------------------------------
 
     def submit(self, change: Change, **options: Any) -> ChangeRequest:
         """`submit_once`, for callers that do not care whether the request is new."""
         return self.submit_once(change, **options)[0]
 
-    def submit_once(
-        self, change: Change, *, requester: str, source: str = "slack", **options: Any
-    ) -> tuple[ChangeRequest, bool]:
-        """`_submit_once`, with each refusal audited once with its reason: a request refused
-        before anything is stored is a security act too (someone asked for what they may not
-        have). Ineligible and NotPosted are audited where they are raised."""
-        try:
-            return self._submit_once(change, requester=requester, source=source, **options)
-        except (Ineligible, NotPosted):
-            raise
-        except BotError as error:
-            self._refused(change, requester=requester, source=source, error=error)
-            raise
-
-    def _refused(self, change: Change, *, requester: str, source: str, error: BotError) -> None:
-        why = error.describe() if isinstance(error, MySafeError) else str(error)
-        self.audit.record(
-            "request.refused",
-            actor=requester,
-            verb=change.verb.value,
-            kind=change.kind.value,
-            entry=change.identifier or "",
-            channel=source,
-            why=(why or type(error).__name__)[:300],
-        )
-
-    def _submit_once(
-        self,
-        change: Change,
-        *,
-        requester: str,
-        secrets: Mapping[str, str] | None = None,
-        reason: str = "",
-        ticket: Mapping[str, str] | None = None,
-        source: str = "slack",
-        idempotency_key: str | None = None,
-        notify: Sequence[str] = (),
-        people: Mapping[str, str] | None = None,
-        emergency: bool = False,
-    ) -> tuple[ChangeRequest, bool]:
-        """Validate, read the entry as the requester (so 1005/1006/1009 are told now), store.
-
-        Raises `ValidationError`, `CredentialsMissing` or a `MySafeError`; nothing is stored
-        then. With an `idempotency_key` seen before, returns that earlier request unchanged
-        (and False: nothing new was made).
-        `notify` lists Slack IDs to tell when the change is applied (the people shared with);
-        `people` maps the MySafe usernames of people named by a mention to their Slack IDs, so
-        messages name them as the chat does. `emergency` asks for break-glass: applied at once
-        if every guard of `app.approvals.break_glass` lets it through, else refused.
-        """
-        secrets = dict(secrets or {})
-        check(change, secrets, max_duration=self.settings.max_share_duration)
-        if idempotency_key:
-            earlier = self.find(idempotency_key)
-            if earlier is not None:
-                return earlier, False
-        rules = self.in_force.check()  # the rule chosen below must be the deployment's
-        client = self.client_for(requester)
-        current = read_entry(client, change) if change.identifier else None
-        rule = self.rule_for(change, current, requester=requester, source=source)
-        rule.refuse_missing(reason=reason, ticket=ticket)
-        evidence = None
-        if emergency:
-            change, evidence = self.break_glass.admit(
-                change, rule, requester=requester, source=source, reason=reason
-            )
-        else:
-            rule.refuse_duration(change.duration or None)
-        self.refuse_ineligible(requester, action="request")
-        lines = self._beyond_running_shares(change, current, diff(change, current, secrets))
-        check_against(change, current, lines)
-        if current is not None:
-            self._check_may_write(client, current)
-        # A create's retry must recognise only the entry *it* made: remember what already
-        # carries the same name (or identifier code) now, before anything is created.
-        preexisting = (
-            [e.identifier for e in same_name(client, change)] if spec_of(change).creates else []
-        )
-        now = timestamp()
-        if evidence is not None:  # counted last: a refusal above takes none of today's
-            evidence = self.break_glass.count(requester, evidence, now=now)
-        expires = now + self.settings.request_ttl
-        record = ChangeRequest(
-            id="",
-            change=change,
-            state=State.PENDING,
-            requester=requester,
-            requester_name=self.identities.display_name(requester),
-            created=now,
-            expires=expires,
-            required=0 if evidence is not None else rule.approvals,
-            diff=tuple(lines),
-            entry_name=self._entry_name(change, current),
-            reason=reason[:500],
-            ticket=dict(ticket or {}),
-            source=source,
-            notify=tuple(list(notify)[:50]),
-            people={name.casefold(): who for name, who in (people or {}).items()},
-            encrypted_secrets=(
-                self.services.keyring.encrypt(json.dumps(secrets)).decode() if secrets else ""
-            ),
-            preexisting=frozenset(preexisting),
-            rule=rule.name,
-            approvers=frozenset(rule.approvers),
-            rule_channel=rule.channel,
-            policy_version=rules.version,
-            policy=rules.digest,
-            remind_after=rule.remind_after or 0,
-            escalate_to=tuple(rule.escalate_to),
-            step_up=rule.step_up,
-            step_up_max_age=rule.step_up_max_age if rule.step_up else 0,
-            break_glass=evidence.to_json() if evidence is not None else {},
-        )
-        fields = {
-            **record.to_redis(),
-            "requester_ids": json.dumps(self.identities.known_as(requester)),
-            "beneficiaries": json.dumps(beneficiaries(change, notify)),
-        }
-        request_id, created = self.store.create(
-            fields, requester=requester, created=now, expires=expires, idempotency_key=idempotency_key
-        )
-        request = self.get(request_id)
-        if created:
-            if rule.approvals and evidence is None:
-                self.reminders.schedule(
-                    request_id,
-                    created=now,
-                    remind_after=rule.remind_after,
-                    escalate_after=rule.escalate_after,
-                )
-            self.audit.record(
-                "request.created",
-                request=request_id,
-                actor=requester,
-                verb=change.verb.value,
-                kind=change.kind.value,
-                entry=change.identifier or "",
-                channel=source,
-                reason=reason[:200],
-                ticket=(ticket or {}).get("key", ""),
-            )
-            metrics.REQUESTS.labels(verb=change.verb.value, outcome="created").inc()
-            if evidence is not None:
-                self._open_break_glass(request, evidence)
-            try:
-                self._tell(request, "created")
-            except NotPosted as error:
-                self._withdraw(request, idempotency_key, str(error))
-                raise
-            if evidence is not None:
-                request = self._apply_at_once(request, rule, why=BREAK_GLASS_WHY).request
-                self._review_break_glass(request, rule, now=now)
-            elif rule.approvals == 0:
-                request = self._apply_at_once(request, rule).request
-        return request, created
-
-    def _open_break_glass(self, request: ChangeRequest, evidence: Evidence) -> None:
-        """Audited apart from every other request, with the on-call evidence."""
-        self.audit.record(
-            "break_glass.opened",
-            request=request.id,
-            actor=request.requester,
-            rule=evidence.rule,
-            provider=evidence.provider,
-            schedule=evidence.schedule,
-            on_call=",".join(evidence.on_call),
-            matched=evidence.matched,
-            checked=datetime.fromtimestamp(evidence.checked, UTC).isoformat(timespec="seconds"),
-            today=evidence.count,
-            duration=request.change.duration,
-            reason=request.reason[:200],
-        )
-
-    def _review_break_glass(self, request: ChangeRequest, rule: Rule, *, now: float) -> None:
-        """Open the review the rule's approvers owe, and tell (loudly) that it was opened."""
-        assert rule.break_glass is not None
-        review = self.break_glass.open_review(request.id, rule.break_glass, rule, now=now)
-        self.break_glass.tell(request, review, "opened")
-
-    def _entry_name(self, change: Change, current: Entry | None) -> str:
-        """The name approvers read: MySafe shows nothing of a disabled entry, not even that,
-        so it comes from what the bot remembered when it disabled it (`self.disabled`)."""
-        if current is None:
-            return change.fields.get("name", "")
-        if current.active:
-            return current.name
-        known = self.disabled.get(current.kind, current.identifier)
-        return known.name if known else ""
-
-    def _beyond_running_shares(
-        self, change: Change, current: Entry | None, lines: list[DiffLine]
-    ) -> list[DiffLine]:
-        """A permanent share of a right someone has now only through running time-bound shares
-        changes something: they keep it when those end. Its line starts from the access they
-        keep outside those shares (their record's base), so it is not refused as changing
-        nothing, and the apply raises that base ("now kept for good")."""
-        if current is None or change.verb is not Verb.SHARE or change.time_bound:
-            return lines
-        assert change.identifier is not None
-        ledger = self.access.read(change.kind, change.identifier, named(change)).settled(current)
-        kept = []
-        for line in lines:
-            record = ledger.records.get((line.field, line.principal.casefold()))
-            only_while_shares_run = record is not None and RANK[record.base] < RANK[line.after]
-            if line.before == line.after and record is not None and only_while_shares_run:
-                line = DiffLine(line.field, record.base, line.after, line.principal)
-            kept.append(line)
-        return kept
+    def submit_once(self, change: Change, **options: Any) -> tuple[ChangeRequest, bool]:
+        """`Submitter.submit_once`: store the request (False: an earlier one, same key)."""
+        return self.submitter.submit_once(change, **options)
 
     def rule_for(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Rule:
-        """The policy rule this change meets (the first that matches, see app.approvals.policy)."""
+        """The policy rule this change meets (the first that matches, see app.approvals.rules)."""
         return self.policy.current.choose(
             self.subject(change, current, requester=requester, source=source)
         ).rule
@@ -419,28 +211,6 @@ class Engine:
             requester=frozenset(filter(None, (requester, name and name.casefold()))),
         )
 
-    def _apply_at_once(
-        self, request: ChangeRequest, rule: Rule, *, why: str = "the policy rule needs no approval"
-    ) -> Decision:
-        """`approvals: 0` (or break-glass): nobody needs to click; the bot applies it now."""
-        lease = self._new_lease()
-        self.store.track_lease(request.id, lease["lease_until"])
-        result = self._audited(
-            request.id,
-            Action.AUTO,
-            actor="bot",
-            now=timestamp(),
-            event="request.auto_approved",
-            facts={"rule": rule.name, "why": why},
-            **lease,
-        )
-        if result.status is not Outcome.APPLY:
-            return Decision(self.get(request.id), result.status)
-        self.outbox.move(request.id)
-        applying = self.get(request.id)
-        self._tell(applying, "applying")
-        return self.apply(request.id, str(lease["lease"]), request=applying)
-
     def refuse_ineligible(self, slack_id: str, *, action: str, request_id: str = "") -> None:
         """Guests, other organisations, deactivated accounts and bots neither request nor
         decide: `Ineligible` (audited), before anything is stored or counted."""
@@ -456,53 +226,17 @@ class Engine:
         )
         raise Ineligible(why)
 
-    @staticmethod
-    def _check_may_write(client: UserClient, current: Entry) -> None:
-        """Refuse now what MySafe would refuse after the approver's click (1006): the entry is
-        read with the requester's own key, and its list item says whether that key may edit.
-        An entry the list does not show (filters differ between versions) is not refused here;
-        MySafe still refuses it at apply."""
-        filters = {"name": current.name} if current.kind is Kind.PASSWORD else {}
-        items = client.list_entries(current.kind, **filters)
-        item = next((i for i in items if i.identifier == current.identifier), None)
-        if item is not None and not item.can_write:
-            raise ValidationError(
-                {
-                    "entry": _(
-                        "You can only view {entry} in MySafe, so MySafe would refuse this change "
-                        "after an approver's click: ask its owner, or someone with edit access, "
-                        "to request it"
-                    ).format(entry=f"{_(current.kind.label)} {current.identifier}")
-                }
-            )
-
-    def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
-        """Take back a request no approver can see: final at once, its key free for a retry."""
-        self._audited(
-            request.id,
-            Action.WITHDRAW,
-            actor="bot",
-            now=timestamp(),
-            event="request.not_posted",
-            facts={"why": why[:300]},
-            why=why[:300],
-        )
-        if idempotency_key:
-            self.store.release_claim(idempotency_key, request.id)
-        self.outbox.move(request.id)
-        self._settle(self.get(request.id))
-
     def find(self, key: str) -> ChangeRequest | None:
         """The request made earlier under this idempotency key, if any (a duplicate arriving
         while the first delivery is being stored waits for it)."""
         request_id = self.store.lookup(key)
         return self.store.get(request_id) if request_id else None
 
-    # --- decisions ---------------------------------------------------------------------------
+    # --- decisions: app.approvals.deciding -----------------------------------------------------
 
     def approve(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
-        """Count one approval; the click that completes the count applies the change."""
-        return self._decide_then_apply(request_id, Action.APPROVE, actor, is_approver=is_approver)
+        """`Decider.approve`: count one approval; the last one applies the change."""
+        return self.decider.approve(request_id, actor, is_approver=is_approver)
 
     def confirm(
         self,
@@ -514,141 +248,45 @@ class Engine:
         credential: str,
         method: str = "passkey",
     ) -> Decision:
-        """Count the approval of a click (`clicked`: its time, as the request records it)
-        whose step-up the caller has verified; the script refuses a click no longer waited
-        for (`StepUpStale`) and checks the approver again, as at the click. The audit record
-        names the method, the credential's id and the time; never key material."""
-        self.audit.record(
-            "request.step_up_verified",
-            request=request_id,
-            actor=actor,
-            method=method,
-            credential=credential,
+        """`Decider.confirm`: count a click whose step-up the caller has verified."""
+        return self.decider.confirm(
+            request_id,
+            actor,
             clicked=clicked,
-            at=repr(timestamp()),
-        )
-        return self._decide_then_apply(
-            request_id, Action.CONFIRM, actor, is_approver=is_approver, clicked=clicked
+            is_approver=is_approver,
+            credential=credential,
+            method=method,
         )
 
     def step_up_link(self, request: ChangeRequest, actor: str) -> str:
-        """The one-time link on which `actor` confirms their click of `request` (see
-        app.approvals.stepup): only for the click the request records as waiting."""
-        clicked = request.confirming.get(actor)
-        if not clicked:
-            raise StepUpStale()
-        return self.stepup.confirm_link(
-            request=request.id, user=actor, clicked=clicked, max_age=request.step_up_max_age
-        )
+        """`Decider.step_up_link`: where `actor` confirms their waiting click."""
+        return self.decider.step_up_link(request, actor)
 
     def deny(self, request_id: str, actor: str, *, is_approver: bool, reason: str = "") -> Decision:
-        """Settle the request as denied at once (the click itself decides; see `explain`)."""
-        self._under_rules_in_force(request_id)
-        return self._decide(
-            request_id,
-            Action.DENY,
-            actor,
-            approver=is_approver,
-            ids=self.identities.of(actor)[1],
-            reason=reason[:500],
-        )
+        """`Decider.deny`: settle the request as denied at once."""
+        return self.decider.deny(request_id, actor, is_approver=is_approver, reason=reason)
 
     def explain(self, request_id: str, actor: str, reason: str) -> Decision:
-        """The denier's reason, added after their click denied the request."""
-        result = self._audited(
-            request_id,
-            Action.REASON,
-            actor=actor,
-            now=timestamp(),
-            event="request.deny_reason",
-            facts={"reason": reason[:500]},
-            reason=reason[:500],
-        )
-        if result.status is Outcome.MISSING:
-            raise RequestNotFound(f"There is no change request {request_id}.")
-        request = self.get(request_id)
-        if result.status is Outcome.OK:
-            self.outbox.move(request_id)
-            self._tell(request, "reason")
-        return Decision(request, result.status)
+        """`Decider.explain`: the denier's reason, added after their click."""
+        return self.decider.explain(request_id, actor, reason)
 
     def nudge(self, request_id: str, actor: str, *, again: bool = False) -> ChangeRequest:
-        """The requester reminds the approvers now: at most once per the rule's `remind_after`
-        (a Redis key set only if absent, expiring by itself, decides; several clicks, one
-        reminder). `again`: the same click run again after a crash, which may have come
-        between the key and the reminder; the reminder is sent again rather than lost."""
-        request = self.get(request_id)
-        if actor != request.requester:
-            raise NotRequester(_("Only the person who asked can nudge the approvers."))
-        if request.state is not State.PENDING:
-            raise InvalidTransition(
-                _("{id} is {state}; there is nobody left to nudge.").format(
-                    id=request_id, state=_(request.state.value)
-                ),
-                state=request.state.value,
-            )
-        if not request.remind_after:
-            raise ApprovalError(_("The policy rule of {id} sets no reminders.").format(id=request_id))
-        key = self.store.nudge_key(request_id)
-        if again and self.services.redis.get(key) == actor:
-            self._tell(request, Nudge.REMIND.value)
-            return request
-        if not self.services.redis.set(key, actor, nx=True, ex=request.remind_after):
-            wait = max(int(self.services.redis.ttl(key)), 1)
-            raise ApprovalError(
-                _("You nudged the approvers of {id} recently; you can again in {left}.").format(
-                    id=request_id, left=describe(max(wait - wait % 60, 60))
-                )
-            )
-        self.audit.record("request.nudged", request=request_id, actor=actor)
-        self._tell(request, Nudge.REMIND.value)
-        return request
+        """`Decider.nudge`: the requester reminds the approvers now (at most once a while)."""
+        return self.decider.nudge(request_id, actor, again=again)
 
     def cancel(self, request_id: str, actor: str) -> Decision:
-        return self._decide(request_id, Action.CANCEL, actor)
+        """`Decider.cancel`: the requester withdraws their request."""
+        return self.decider.cancel(request_id, actor)
 
     def retry(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
-        """`failed -> applying` once per click, by an approver who is not the requester."""
-        return self._decide_then_apply(request_id, Action.RETRY, actor, is_approver=is_approver)
+        """`Decider.retry`: `failed -> applying` once per click."""
+        return self.decider.retry(request_id, actor, is_approver=is_approver)
 
     def gains_access(self, request: ChangeRequest, slack_id: str) -> bool:
         """Whether `request` gives `slack_id` access, as any of their identities: such a person
         may never approve it, so nobody asks them to."""
         names, _ = self.identities.of(slack_id)
         return bool(set(names) & set(beneficiaries(request.change, request.notify)))
-
-    def _decide_then_apply(
-        self, request_id: str, action: Action, actor: str, *, is_approver: bool, **extra: object
-    ) -> Decision:
-        """The one caller the script hands the lease to makes the MySafe call, at once.
-
-        The lease is indexed *before* the script may grant it: a process that dies between
-        the two steps leaves an index entry the sweeper prunes, never a lease nobody sees."""
-        self._under_rules_in_force(request_id)
-        lease = self._new_lease()
-        self.store.track_lease(request_id, lease["lease_until"])
-        names, ids = self.identities.of(actor)
-        decision = self._decide(
-            request_id,
-            action,
-            actor,
-            approver=is_approver,
-            identities=names,
-            ids=ids,
-            marks=self.identities.known_as(actor),
-            **lease,
-            **extra,
-        )
-        if decision.status is Outcome.APPLY:
-            return self.apply(request_id, str(lease["lease"]), request=decision.request)
-        return decision
-
-    def _under_rules_in_force(self, request_id: str) -> None:
-        """Refuse the decision in a process whose rules are out of date (`PolicyOutOfDate`);
-        else note on a request made under other rules that they changed since (its message
-        says so). It is still decided under the rule it recorded, as every process would."""
-        rules = self.in_force.check()
-        self.store.note_rules_in_force(request_id, version=rules.version, digest=rules.digest)
 
     def _audited(
         self,
@@ -663,50 +301,20 @@ class Engine:
     ) -> Transition:
         """A transition whose record its own script writes to the request's outbox (named
         `event`, or as the script names the transition), so no kill can separate the two.
-        The caller moves it into the log (`self.outbox.move`); a worker does if it dies."""
+        The outbox's mark goes in the transition's round trip, the record into the log in one
+        more (`Outbox.append`); a worker appends it if this process dies first."""
         audit = self.audit.fields(event, request=request_id, actor=actor, **(facts or {}))
-        self.outbox.mark(request_id)
-        return self.store.transition(request_id, action, actor=actor, now=now, audit=audit, **arg)
-
-    def _decide(self, request_id: str, action: Action, actor: str, **arg: Any) -> Decision:
-        """One click's transition, its record written by the same script (`_after` moves it)."""
-        reason = str(arg.get("reason", "")) if action is Action.DENY else ""
-        result = self._audited(
-            request_id, action, actor=actor, now=timestamp(), facts={"reason": reason}, **arg
+        result = self.store.transition(
+            request_id,
+            action,
+            actor=actor,
+            now=now,
+            audit=audit,
+            before=lambda pipe: self.outbox.mark(request_id, pipe=pipe),
+            **arg,
         )
-        if result.status is Outcome.MISSING:
-            raise RequestNotFound(f"There is no change request {request_id}.")
-        if result.status in _REFUSALS:
-            self.audit.record(
-                "click.refused", request=request_id, actor=actor, action=action, why=result.status
-            )
-            raise _REFUSALS[result.status]()
-        request = self.get(request_id)
-        decision = Decision(request, result.status)
-        self._after(decision, action, actor)
-        return decision
-
-    def _after(self, decision: Decision, action: Action, actor: str) -> None:
-        request = decision.request
-        if not decision.changed:
-            self.audit.record(
-                "click.ignored",
-                request=request.id,
-                actor=actor,
-                action=action,
-                state=request.state.value,
-                why=decision.status,
-            )
-            return
-        event = {
-            Outcome.OK: action,
-            Outcome.APPLY: "applying",
-            Outcome.EXPIRED: "expired",
-            Outcome.STEP_UP: "step_up_pending",
-        }[decision.status]
-        self.outbox.move(request.id)  # the transition wrote its record: into the log now
-        self._settle(request)
-        self._tell(request, event)
+        self.outbox.append(result.written)
+        return result
 
     # --- apply and worker: app.approvals.applying, app.approvals.sweeping ------------------
 
@@ -752,13 +360,36 @@ class Engine:
 
     @property
     def hand_off(self) -> HandOff | None:
-        """Set by the assembly when durable work (app.slack.front's jobs) tells the listeners
+        """Given by the assembly when durable work (app.ops.expiry_jobs) tells the listeners
         of the sweep's expiries; None: the sweep tells them itself before it returns."""
         return self.sweeper.hand_off
 
     @hand_off.setter
     def hand_off(self, hand_off: HandOff | None) -> None:
         self.sweeper.hand_off = hand_off
+
+    def new_revoker(
+        self,
+        *,
+        listeners: list[RevokeListener] | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> Revoker:
+        """The worker's revokes (app.approvals.revoker), over this engine's parts."""
+        return Revoker(
+            settings=self.settings,
+            store=self.revokes,
+            requests=self.store,
+            access=self.access,
+            locks=self.locks,
+            audit=self.audit,
+            keyring=self.services.keyring,
+            vault=self.services.vault,
+            client_for=self.client_for,
+            get=self.get,
+            submit=self.submit,
+            listeners=listeners,
+            jitter=jitter,
+        )
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -810,7 +441,7 @@ class Engine:
                 max(0.0, timestamp() - request.created)
             )
 
-    def _tell(self, request: ChangeRequest, event: str) -> bool:
+    def _tell(self, request: ChangeRequest, event: Event) -> bool:
         """Hand the change to every listener; a failing listener never undoes a transition.
         True when none failed."""
         heard = True
@@ -818,7 +449,7 @@ class Engine:
             try:
                 listener(request, event)
             except NotPosted:
-                if event == "created":
+                if event is Event.CREATED:
                     raise  # nobody can approve it: the caller withdraws it
                 heard = False
             except Exception:  # noqa: BLE001 - a Slack outage must not lose the state change

@@ -25,13 +25,19 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from app import metrics
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import EDIT, GROUPS, VIEW, Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import named, rights
+from app.approvals.review_creators import Creators
+from app.approvals.review_schedules import OnTimeout
+from app.approvals.review_tasks import LEASE, Due, ReviewTasks, Task
 from app.approvals.reviews import (
+    TIMEOUT,
     Campaign,
     CampaignState,
     Choice,
@@ -41,7 +47,6 @@ from app.approvals.reviews import (
     jsonable,
     line_id,
 )
-from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.errors import ApprovalError, BotError, ValidationError
 from app.i18n import _
@@ -87,12 +92,89 @@ class Waiting:
     entries: int
 
 
+def new_campaign(
+    *,
+    name: str,
+    due: int,
+    tags: Sequence[str] = (),
+    kinds: Sequence[Kind] = tuple(Kind),
+    started_by: str = "cli",
+    on_timeout: OnTimeout = OnTimeout.KEEP,
+    escalate_to: Sequence[str] = (),
+    remind_every: int = 0,
+    schedule: str = "",
+    now: float | None = None,
+) -> Campaign:
+    """A campaign about to start; `ValidationError` for a bad name or an escalation without
+    anyone to escalate to."""
+    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
+        raise ValidationError({"name": "letters, digits, - and _ (at most 64)"})
+    if on_timeout is OnTimeout.ESCALATE and not escalate_to:
+        raise ValidationError({"escalate_to": "on_timeout escalate needs someone to escalate to"})
+    began = timestamp() if now is None else now
+    return Campaign(
+        name,
+        CampaignState.STARTING,
+        began,
+        began + due,
+        started_by,
+        tuple(tags),
+        tuple(k.value for k in kinds),
+        on_timeout=on_timeout.value,
+        escalate_to=tuple(escalate_to),
+        remind_every=remind_every,
+        schedule=schedule,
+    )
+
+
 class Reviews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.store = ReviewStore(engine.services.redis, prefix=engine.settings.key_prefix)
+        self.tasks = ReviewTasks(engine.services.redis, prefix=engine.settings.key_prefix)
+        self.creators = Creators(engine.services.redis, prefix=engine.settings.key_prefix)
 
     # --- start --------------------------------------------------------------------------------
+
+    def begin(self, campaign: Campaign, *, claimed: bool = False) -> bool:
+        """Queue a campaign's start as a durable job (app.approvals.review_sweep runs it);
+        False if the name is taken. The job is queued before the campaign is made, so a
+        starting campaign always has its job; `claimed`: this process runs it now, and a
+        worker takes it over if this process dies (after the tasks' lease)."""
+        self.tasks.add(Task.START, campaign.name, campaign.started + (LEASE if claimed else 0), nx=True)
+        if not self.store.begin(campaign):
+            taken = self.store.campaign(campaign.name)
+            if taken is None or taken.state is not CampaignState.STARTING:  # its job is done
+                self.tasks.done(Due(Task.START, campaign.name))
+            return False
+        self.engine.audit.record(
+            "review.started",
+            actor=campaign.started_by,
+            campaign=campaign.name,
+            due=int(campaign.due),
+            on_timeout=campaign.on_timeout,
+            schedule=campaign.schedule,
+        )
+        return True
+
+    def fill(self, name: str) -> tuple[Campaign, list[Line]] | None:
+        """The start job's first part: read MySafe and make a starting campaign running with
+        its lines, in one step; None if it is not starting (done before, or cancelled)."""
+        campaign = self.store.campaign(name)
+        if campaign is None or campaign.state is not CampaignState.STARTING:
+            return None
+        lines = self.plan(tags=campaign.tags, kinds=[Kind(k) for k in campaign.kinds])
+        if not self.store.fill(campaign, lines, self.counted(lines)):
+            return None
+        self.follow_up(campaign)
+        self.engine.audit.record("review.filled", actor="bot", campaign=name, lines=len(lines))
+        return replace(campaign, state=CampaignState.RUNNING), lines
+
+    def follow_up(self, campaign: Campaign) -> None:
+        """Queue the campaign's first reminder and its due date (again, if run again)."""
+        if campaign.remind_every and campaign.started + campaign.remind_every < campaign.due:
+            self.tasks.add(Task.REMIND, campaign.name, campaign.started + campaign.remind_every)
+        self.tasks.add(Task.TIMEOUT, campaign.name, campaign.due)
 
     def start(
         self,
@@ -102,39 +184,37 @@ class Reviews:
         tags: Sequence[str] = (),
         kinds: Sequence[Kind] = tuple(Kind),
         started_by: str = "cli",
+        **options: Any,
     ) -> tuple[Campaign, list[Line]]:
-        """Make a campaign's lines and store it; raises `ValidationError` for a bad or taken
-        name."""
-        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
-            raise ValidationError({"name": "letters, digits, - and _ (at most 64)"})
-        now = timestamp()
-        campaign = Campaign(
-            name,
-            CampaignState.RUNNING,
-            now,
-            now + due,
-            started_by,
-            tuple(tags),
-            tuple(k.value for k in kinds),
+        """Make a campaign and its lines here and now (no cards: see `ReviewCards.post`);
+        raises `ValidationError` for a bad or taken name."""
+        campaign = new_campaign(
+            name=name, due=due, tags=tags, kinds=kinds, started_by=started_by, **options
         )
         lines = self.plan(tags=tags, kinds=kinds)
-        if not self.store.create(campaign, lines):
+        if not self.store.create(campaign, lines, self.counted(lines)):
             raise ValidationError({"name": f"a campaign named {name} exists already"})
+        self.follow_up(campaign)
         self.engine.audit.record(
-            "review.started", actor=started_by, campaign=name, lines=len(lines), due=int(now + due)
+            "review.started", actor=started_by, campaign=name, lines=len(lines), due=int(campaign.due)
         )
-        return campaign, lines
+        return replace(campaign, state=CampaignState.RUNNING), lines
 
     def plan(self, *, tags: Sequence[str], kinds: Sequence[Kind]) -> list[Line]:
-        """Every user and group on every entry some linked person can edit, with its reviewers."""
+        """Every user and group on every entry some linked person can edit (or created through
+        the bot), with its reviewers: those people."""
         wanted = {t.casefold() for t in tags}
         reviewers: dict[tuple[Kind, int], list[str]] = {}
         for account in sorted(self.engine.services.vault.accounts(), key=lambda a: a.slack_id):
             try:
                 client = self.engine.client_for(account.slack_id)
                 for kind in kinds:
-                    for item in client.list_entries(kind):
-                        if item.can_write and item.active and _tagged(item.tags, wanted):
+                    items = [
+                        i for i in client.list_entries(kind) if i.active and _tagged(i.tags, wanted)
+                    ]
+                    made = self.creators.of(kind, [i.identifier for i in items])
+                    for item in items:
+                        if item.can_write or made.get(item.identifier) == account.slack_id:
                             reviewers.setdefault((kind, item.identifier), []).append(account.slack_id)
             except BotError as error:  # a key that no longer works reviews nothing
                 log.warning(
@@ -154,6 +234,19 @@ class Reviews:
                 lines.append(Line(kind, identifier, entry.name, field, name, right, tuple(people)))
         return lines
 
+    def counted(self, lines: Sequence[Line]) -> dict[str, list[str]]:
+        """For each line, the reviewers who may decide it (not the grantee themselves)."""
+        names: dict[str, str] = {}
+        found = {}
+        for line in lines:
+            for reviewer in line.reviewers:
+                if reviewer not in names:
+                    names[reviewer] = (
+                        self.engine.services.vault.mysafe_username(reviewer) or ""
+                    ).casefold()
+            found[line.id] = [r for r in line.reviewers if not _same(line, names[r])]
+        return found
+
     # --- decisions ----------------------------------------------------------------------------
 
     def decide(self, name: str, line: str, reviewer: str, choice: Choice) -> Outcome:
@@ -166,11 +259,11 @@ class Reviews:
 
     def keep_all(self, name: str, entry: str, reviewer: str) -> list[Outcome]:
         """Keep every undecided line of one entry that still shows as the card showed it."""
-        lines = [ln for ln in self.store.lines(name) if ln.entry == entry and reviewer in ln.reviewers]
+        lines = [ln for ln in self.store.entry_lines(name, entry) if reviewer in ln.reviewers]
         if not lines:
             raise ApprovalError(_("You are not a reviewer of that entry in this campaign."))
         current = rights(self.engine.client_for(reviewer).read(lines[0].kind, lines[0].identifier))
-        decided = self.store.decisions(name)
+        decided = self.store.decisions_of(name, [ln.id for ln in lines])
         outcomes = []
         for ln in lines:
             shown = current.get((ln.field, ln.name.casefold()))
@@ -190,8 +283,7 @@ class Reviews:
         return found
 
     def _own(self, line: Line, reviewer: str) -> bool:
-        me = self.engine.services.vault.mysafe_username(reviewer) or ""
-        return not line.is_group and line.name.casefold() == me.casefold()
+        return _same(line, self.engine.services.vault.mysafe_username(reviewer) or "")
 
     def _still_shown(self, line: Line, reviewer: str) -> None:
         entry = self.engine.client_for(reviewer).read(line.kind, line.identifier)
@@ -205,7 +297,7 @@ class Reviews:
 
     def _claim(self, name: str, line: Line, reviewer: str, choice: Choice) -> Outcome:
         decided = Decided(choice, reviewer, timestamp())
-        claim = self.store.decide(name, line.id, decided)
+        claim = self.store.decide(name, line, decided, self.counted([line])[line.id])
         if claim.status == "closed":
             raise ApprovalError(
                 _("The review {name} is not running any more; nothing was decided.").format(name=name)
@@ -213,7 +305,7 @@ class Reviews:
         if claim.earlier is not None:
             return Outcome(line, claim.earlier, new=False)
         if choice is not Choice.KEEP:
-            decided = self._file_removal(name, line, reviewer, decided)
+            decided = self.file_removal(name, line, reviewer, decided)
         self.engine.audit.record(
             "review.decided",
             actor=reviewer,
@@ -224,7 +316,15 @@ class Reviews:
         )
         return Outcome(line, decided, new=True)
 
-    def _file_removal(self, name: str, line: Line, reviewer: str, decided: Decided) -> Decided:
+    def file_removal(
+        self,
+        name: str,
+        line: Line,
+        reviewer: str,
+        decided: Decided,
+        *,
+        why: str = "decided by a reviewer",
+    ) -> Decided:
         """Remove or reduce: an ordinary change request, filed as the reviewer."""
         group = line.field == GROUPS
         if decided.choice is Choice.REDUCE:
@@ -248,20 +348,23 @@ class Reviews:
             request = self.engine.submit(
                 change,
                 requester=reviewer,
-                reason=f"access review {name}: decided by a reviewer",
+                reason=f"access review {name}: {why}",
                 source=SOURCE,
                 idempotency_key=f"review:{name}:{line.id}",
             )
         except BotError:
-            self.store.undo(name, line.id, decided)  # the line is open again
+            self.store.undo(name, line, decided, self.counted([line])[line.id])  # open again
             raise
         self.store.outcome(name, line.id, request.id)
-        return self.store.decisions(name).get(line.id, decided)
+        return self.store.decisions_of(name, [line.id]).get(line.id, decided)
 
     # --- outcomes of removals (an engine listener) --------------------------------------------
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         change = request.change
+        if change.verb is Verb.CREATE and event == "applied":
+            self.creators.record(change.kind, request.result.get("identifier"), request.requester)
+            return
         if request.source != SOURCE or event not in SETTLED or change.identifier is None:
             return
         for (field, _folded), item in named(change).items():
@@ -284,20 +387,16 @@ class Reviews:
         return "removed" if now is None else f"drift: still {now[1]}"
 
     def waiting_for(self, reviewer: str) -> list[Waiting]:
-        """Each running campaign with lines `reviewer` may decide and nobody has yet."""
+        """Each running campaign with lines `reviewer` may decide and nobody has yet (from
+        each campaign's index: a few reads per campaign, whatever its size)."""
         found = []
         for name in self.store.names():
             campaign = self.store.campaign(name)
             if campaign is None or campaign.state is not CampaignState.RUNNING:
                 continue
-            decided = self.store.decisions(name)
-            open_lines = [
-                ln
-                for ln in self.store.lines(name)
-                if reviewer in ln.reviewers and ln.id not in decided and not self._own(ln, reviewer)
-            ]
-            if open_lines:
-                found.append(Waiting(campaign, len(open_lines), len({ln.entry for ln in open_lines})))
+            lines, entries = self.store.waiting(name, reviewer)
+            if lines > 0:
+                found.append(Waiting(campaign, lines, entries))
         return sorted(found, key=lambda w: w.campaign.due)
 
     def measure(self) -> None:
@@ -324,11 +423,12 @@ class Reviews:
 
     def report(self, name: str, *, record: bool = True, actor: str = "cli") -> Report:
         """Every line and its decision; with `record`, the digests go to the audit log."""
-        if self.store.campaign(name) is None:
+        campaign = self.store.campaign(name)
+        if campaign is None:
             raise ApprovalError(f"There is no review named {name}.")
         decisions = self.store.decisions(name)
         rows = tuple(jsonable(ln, decisions.get(ln.id)) for ln in self.store.lines(name))
-        totals = _totals(rows)
+        totals = {**_totals(rows), "escalated": campaign.escalated}
         text = io.StringIO()
         writer = csv.DictWriter(
             text, fieldnames=list(rows[0]) if rows else ["entry_id"], lineterminator="\n"
@@ -355,6 +455,11 @@ def _said(now: tuple[str, str] | None) -> str:
     return "no access" if now is None else f"still {now[1]}"
 
 
+def _same(line: Line, username: str) -> bool:
+    """Whether `line` is about the MySafe user `username` (their own access)."""
+    return bool(username) and not line.is_group and line.name.casefold() == username.casefold()
+
+
 def _tagged(tags: str, wanted: set[str]) -> bool:
     if not wanted:
         return True
@@ -374,4 +479,5 @@ def _totals(rows: Sequence[dict[str, object]]) -> dict[str, int]:
         "reduced": results.count("reduced"),
         "pending": results.count("pending"),
         "drift": sum(r.startswith("drift") for r in results),
+        "timed_out": sum(r["decided_by"] == TIMEOUT for r in rows),
     }

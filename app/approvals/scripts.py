@@ -1,14 +1,14 @@
 """The approvals' Lua scripts: each a file of its own under `lua/`, its KEYS/ARGV contract on top.
 
-One loader for the state machine (`store`), the revokes and the reminders, so a script is
-always found the same way, installed or from a checkout.
+The state machine (`store`), the revokes and the reminders find theirs here; the files are read
+by the one loader every package shares (`app.scripts`).
 """
 
 from __future__ import annotations
 
-from importlib.resources import files
+from app import scripts
 
 
 def lua(name: str) -> str:
     """The text of `lua/<name>.lua`, for `register_script`."""
-    return files("app.approvals").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+    return scripts.lua("app.approvals", name)

@@ -59,9 +59,14 @@ CEREMONY_TTL = 120
 
 
 class StepUpRefused(ApprovalError):
-    """A step-up or registration that cannot go on; the message is for the person."""
+    """A step-up or registration that cannot go on; the message is for the person. `link`
+    is the one-time link it was refused for, once the link is known (for the audit record)."""
 
     user_message = "This passkey check did not succeed."
+
+    def __init__(self, message: str, *, link: Link | None = None) -> None:
+        super().__init__(message)
+        self.link = link
 
 
 class Purpose(StrEnum):
@@ -277,7 +282,7 @@ class StepUp:
         link, challenge = self._take_challenge(token, Purpose.CONFIRM)
         passkey = self.passkeys.get(link.user, str(credential.get("id", ""))[:1024])
         if passkey is None:
-            raise StepUpRefused("That passkey is not one you registered with the bot.")
+            raise StepUpRefused("That passkey is not one you registered with the bot.", link=link)
         try:
             verified = verify_authentication_response(
                 credential=credential,
@@ -285,13 +290,15 @@ class StepUp:
                 expected_rp_id=self.rp_id,
                 expected_origin=self.public_url,
                 credential_public_key=unb64url(passkey.public_key),
-                credential_current_sign_count=passkey.sign_count,
+                # The counter is checked once, below, in one Redis script (two assertions
+                # racing cannot both pass) and told in words a person understands.
+                credential_current_sign_count=0,
                 require_user_verification=True,
             )
         except (WebAuthnException, ValueError, KeyError, TypeError) as error:
-            raise StepUpRefused(f"The passkey check failed: {_said(error)}.") from None
+            raise StepUpRefused(f"The passkey check failed: {_said(error)}.", link=link) from None
         if not self.passkeys.raise_count(link.user, passkey.credential_id, verified.new_sign_count):
-            raise StepUpRefused("The passkey's counter went back: it may have been copied.")
+            raise StepUpRefused("The passkey's counter went back: it may have been copied.", link=link)
         return Confirmed(link, passkey.credential_id)
 
 

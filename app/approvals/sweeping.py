@@ -19,11 +19,13 @@ import redis
 
 from app import metrics
 from app.approvals.audit import Audit
-from app.approvals.decision import Audited, Decision, HandOff, Listener, NewLease, Settle, Tell
+from app.approvals.change_request import ChangeRequest
+from app.approvals.decision import Audited, Decision, Event, HandOff, Listener, NewLease, Settle, Tell
 from app.approvals.in_force import RulesInForce
+from app.approvals.machine import Action, Outcome, State
 from app.approvals.outbox import Outbox
 from app.approvals.reminders import Nudge, Reminders
-from app.approvals.store import Action, ApprovalStore, ChangeRequest, OpenScan, Outcome, State
+from app.approvals.store import ApprovalStore, OpenScan
 from app.clock import timestamp
 from app.storage import RedisClient
 
@@ -105,7 +107,6 @@ class Sweeper:
             if result.status is Outcome.APPLY:
                 handled += 1
                 self.store.track_lease(request_id, lease["lease_until"])
-                self.outbox.move(request_id)
                 self.apply(request_id, str(lease["lease"]))
             elif result.status is not Outcome.NOOP or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)
@@ -224,7 +225,7 @@ class Sweeper:
     def _tell_expired(self, request: ChangeRequest) -> None:
         """Marked told only if every listener took it: else (Slack timed out or refused)
         its claim runs out and the sweep hands it off again, up to `TELL_TRIES` claims."""
-        if self._tell(request, "expired"):
+        if self._tell(request, Event.EXPIRED):
             self.store.told([request.id])
         elif request.tell_tries >= TELL_TRIES:
             log.error(
@@ -249,7 +250,7 @@ class Sweeper:
                 continue
             try:
                 for listener in self.listeners:
-                    listener(request, kind.value)
+                    listener(request, Event(kind.value))
             except Exception:  # noqa: BLE001 - Slack may be away: the claim runs out, it is retried
                 log.warning(
                     "reminder not sent; retried later",

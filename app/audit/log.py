@@ -13,9 +13,10 @@ the log is in one slot and a script may touch them together:
                                      (the last checkpoint's hash), time
     {P:audit}:checkpoints    zset    signed checkpoints (JSON) scored by tree size
     {P:audit}:lease          string  the one checkpointer's lease
-    {P:audit}:moved          zset    transition id -> when its record was moved in from a
-                                     request's outbox (app.approvals.outbox): each is appended
-                                     once; ids are remembered for a week (app.approvals.outbox)
+    {P:audit}:ids            zset    record id -> until when it is remembered: a record is
+                                     appended once per id, however often its append is sent
+                                     (`RECENT` for an act's own, a week for a transition's,
+                                     moved from its request's outbox: app.approvals.outbox)
 
 Encoding (docs/audit.md): a record is a JSON object of its fields, every value a string but
 `seq`, an integer; serialised with keys sorted, no whitespace, UTF-8 unescaped, which is RFC 8785
@@ -25,16 +26,23 @@ Encoding (docs/audit.md): a record is a JSON object of its fields, every value a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
+from secrets import token_hex
 from typing import Any
 
 from app.audit.merkle import leaf_hash
+from app.clock import timestamp
+from app.scripts import lua
 from app.storage import RedisClient
 
 #: Fields the log sets itself: a caller's fact of the same name would be ambiguous.
 RESERVED = frozenset({"seq"})
+
+#: Seconds an act's record id is remembered: longer than any retry of its append (redis-py's
+#: own, within seconds; an act that waits out a Redis restart and sends it again), and short
+#: enough that the ids of every record appended meanwhile stay a few megabytes.
+RECENT = 600
 
 
 def canonical(value: Mapping[str, object]) -> bytes:
@@ -43,7 +51,8 @@ def canonical(value: Mapping[str, object]) -> bytes:
 
 
 def script(name: str) -> str:
-    return files("app.audit").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+    """The text of `lua/<name>.lua` (the one loader, `app.scripts`)."""
+    return lua("app.audit", name)
 
 
 @dataclass(frozen=True)
@@ -74,8 +83,8 @@ class LogKeys:
         return self._tagged("lease")
 
     @property
-    def moved(self) -> str:
-        return self._tagged("moved")
+    def ids(self) -> str:
+        return self._tagged("ids")
 
 
 @dataclass(frozen=True)
@@ -107,36 +116,47 @@ class AuditLog:
         self.redis = redis
         self.keys = LogKeys(prefix)
         self._append = redis.register_script(script("append"))
-        self._append_once = redis.register_script(script("append_once"))
 
-    def append(self, fields: Mapping[str, str], *, pipe: Any = None) -> int | None:
-        """Append with the next sequence number: the one round trip the act pays for its
-        record (none of its own in `pipe`, except on a Redis Cluster, which refuses scripts in
-        a pipeline). The number, or None when it is only known once `pipe` runs."""
-        clash = RESERVED & fields.keys()
-        if clash:
-            raise ValueError(f"audit fields may not be named {sorted(clash)}")
-        flat = [item for pair in fields.items() for item in pair]
-        keys = [self.keys.stream, self.keys.seq]
-        if pipe is not None and not _is_cluster(self.redis):
-            self._append(keys=keys, args=flat, client=pipe)
-            return None
-        return int(self._append(keys=keys, args=flat))
-
-    def append_once(
-        self, tid: str, fields: Mapping[str, str], *, now: float, remember: int
+    def append(
+        self,
+        fields: Mapping[str, str],
+        *,
+        rid: str | None = None,
+        now: float | None = None,
+        remember: int = RECENT,
+        pipe: Any = None,
     ) -> int | None:
-        """Append a record written elsewhere first (a request's outbox), unless the record of
-        transition `tid` is in already: a mover that died after appending, before it took the
-        record out of the outbox, leaves it to the next, which must not append it twice. The
-        sequence number, or None when it was in already."""
+        """Append with the next sequence number, once per record id `rid` (a new one when not
+        given): the one round trip the act pays for its record (none of its own in `pipe`,
+        except on a Redis Cluster, which refuses scripts in a pipeline). The number; None when
+        a record of that id is in already, or when the number is only known once `pipe` runs.
+
+        Sending the same append again (redis-py retries a command whose reply a restart cut
+        off; a caller retries with the same `rid`) makes no second copy while the id is
+        remembered, `remember` seconds."""
         clash = RESERVED & fields.keys()
         if clash:
             raise ValueError(f"audit fields may not be named {sorted(clash)}")
-        keys = [self.keys.stream, self.keys.seq, self.keys.moved]
         flat = [item for pair in fields.items() for item in pair]
-        seq = int(self._append_once(keys=keys, args=[tid, repr(now), remember, *flat]))
+        keys = [self.keys.stream, self.keys.seq, self.keys.ids]
+        args = [rid or new_rid(), repr(timestamp() if now is None else now), remember, *flat]
+        if pipe is not None and not _is_cluster(self.redis):
+            self._append(keys=keys, args=args, client=pipe)
+            return None
+        seq = int(self._append(keys=keys, args=args))
         return None if seq < 0 else seq
+
+    def append_many(
+        self, records: Sequence[tuple[str, Mapping[str, str]]], *, remember: int = RECENT
+    ) -> list[int | None]:
+        """`append` of each (id, fields), in order, sent in one round trip (one by one on a
+        Redis Cluster): each its sequence number, or None when its id was in already."""
+        if _is_cluster(self.redis):
+            return [self.append(fields, rid=rid, remember=remember) for rid, fields in records]
+        pipe = self.redis.pipeline(transaction=False)
+        for rid, fields in records:
+            self.append(fields, rid=rid, remember=remember, pipe=pipe)
+        return [None if int(seq) < 0 else int(seq) for seq in pipe.execute()]
 
     def entries(self, *, after: str = "-", count: int = 1000) -> Iterator[Entry]:
         """Sequenced records after stream id `after` (exclusive; "-" = from the start), in
@@ -154,6 +174,11 @@ class AuditLog:
 
     def next_seq(self) -> int:
         return int(self.redis.get(self.keys.seq) or 0)
+
+
+def new_rid() -> str:
+    """A record id no other record has: 64 random bits."""
+    return token_hex(8)
 
 
 def _is_cluster(client: RedisClient) -> bool:

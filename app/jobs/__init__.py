@@ -3,5 +3,6 @@
 `queue` stores a job before the ack and hands it out at least once; `consumer` runs jobs in
 every web process and in `mysafe-bot worker`, taking over those whose consumer went silent;
 `slots` bounds what runs at once, per person and in all, across every consumer.
-Neither knows what a job means: the front that stored it gives the consumer its handler.
+None knows what a job means: each producer registers its kinds' handlers in the `registry`
+the runtime builds, and `work` holds a process's queue, registry and consumer together.
 """

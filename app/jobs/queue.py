@@ -41,6 +41,7 @@ from app import metrics
 from app.clock import timestamp
 from app.crypto import Keyring
 from app.errors import ConfigError
+from app.scripts import lua
 from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
@@ -54,82 +55,6 @@ MAX_ENTRIES = 100_000
 #: the whole list this long after the last one was parked.
 MAX_PARKED = 1000
 PARKED_TTL = 30 * 86400
-
-_PUT = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) == false then return false end
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
-                  'kind', ARGV[3], 'who', ARGV[4], 'body', ARGV[5], 'at', ARGV[6])
-"""
-
-# A message the job sends may go out only from the job's current owner while it is pending,
-# and not if it was sent already (`sent`) or this consumer claimed it already. A claim by a
-# consumer that no longer owns the job (it died, or fell silent and was taken over) is not
-# proof of a send: the new owner sends again rather than leave the person unanswered.
-_SEND = """
-local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)[1]
-if not entry or entry[2] ~= ARGV[5] then return 0 end
-local was = redis.call('HGET', KEYS[2], ARGV[3])
-if was == '=sent' or was == ARGV[5] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-return 1
-"""
-
-# The message left and Slack answered: no later run sends it again. Only while the job's
-# record exists (a late confirmation after `done` leaves nothing behind).
-_SENT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], '=sent') end
-return 1
-"""
-
-# Renew only what is still ours: XCLAIM alone would take back a job another consumer has
-# taken over, and two consumers would run it.
-_RENEW = """
-local kept = {}
-for i = 3, #ARGV do
-  local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
-  if entry and entry[2] == ARGV[2] then kept[#kept + 1] = ARGV[i] end
-end
-if #kept > 0 then
-  local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
-  for _, id in ipairs(kept) do claim[#claim + 1] = id end
-  claim[#claim + 1] = 'JUSTID'
-  redis.call(unpack(claim))
-end
-return kept
-"""
-
-# Set a job aside: a copy (still sealed) in the dead-letter stream, the original out of the
-# pending list and the stream, in one step. Only while it is still in the stream: a second
-# reader parking it too (a take-over) adds no second copy.
-_PARK = """
-if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[3])
-return 1
-"""
-
-# Re-seal a job still waiting to be read: its copy with the new body goes at the stream's
-# end and the original leaves it, in one step. A job a consumer holds (pending) is left as
-# it is: that consumer opened it already, and a copy would run it twice.
-_RESEAL = """
-local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])[1]
-if not entry then return 0 end
-if redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)[1] then return 0 end
-local fields = entry[2]
-for i = 1, #fields, 2 do
-  if fields[i] == 'body' then
-    if fields[i + 1] ~= ARGV[3] then return 0 end
-    fields[i + 1] = ARGV[4]
-  end
-end
-redis.call('XADD', KEYS[1], '*', unpack(fields))
-redis.call('XDEL', KEYS[1], ARGV[2])
-return 1
-"""
 
 
 class Unreadable(Exception):
@@ -203,12 +128,12 @@ class JobQueue:
         self.stream = f"{self.tag}:stream"
         self._seen = f"{self.tag}:seen:"
         self._sent = f"{self.tag}:sent:"
-        self._put = client.register_script(_PUT)
-        self._send = client.register_script(_SEND)
-        self._confirm = client.register_script(_SENT)
-        self._renew = client.register_script(_RENEW)
-        self._park = client.register_script(_PARK)
-        self._reseal = client.register_script(_RESEAL)
+        self._put = client.register_script(lua("app.jobs", "queue_put"))
+        self._send = client.register_script(lua("app.jobs", "queue_send"))
+        self._confirm = client.register_script(lua("app.jobs", "queue_sent"))
+        self._renew = client.register_script(lua("app.jobs", "queue_renew"))
+        self._park = client.register_script(lua("app.jobs", "queue_park"))
+        self._reseal = client.register_script(lua("app.jobs", "queue_reseal"))
         self._grouped = False
         #: Where unreadable jobs are parked (see `parked`).
         self.dead = f"{self.tag}:dead"

@@ -24,54 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.scripts import lua
 from app.storage import RedisClient
-
-# Redis's clock, in ms: every consumer's leases are measured on one clock, whatever the hosts'.
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
-# KEYS[1] the overall set, KEYS[1 + i] the person set of candidate i; ARGV[1] lease ms,
-# ARGV[2] overall bound, ARGV[3] per-person bound, ARGV[3 + i] candidate i's holder.
-# Candidates are tried in order; each gets both slots or neither. Returns the granted holders.
-_ACQUIRE = (
-    _NOW
-    + """
-local lease = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local granted = {}
-for i = 2, #KEYS do
-  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then break end
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[3]) then
-    redis.call('ZADD', KEYS[1], now + lease, ARGV[i + 2])
-    redis.call('ZADD', KEYS[i], now + lease, ARGV[i + 2])
-    redis.call('PEXPIRE', KEYS[i], lease)
-    redis.call('PEXPIRE', KEYS[1], lease)
-    granted[#granted + 1] = ARGV[i + 2]
-  end
-end
-return granted
-"""
-)
-
-# KEYS as for _ACQUIRE; ARGV[1] lease ms, ARGV[i] the holder in KEYS[i]. XX: a lease released
-# (its job done) while this renewal was on its way stays released.
-_RENEW = (
-    _NOW
-    + """
-local lease = tonumber(ARGV[1])
-for i = 2, #KEYS do
-  redis.call('ZADD', KEYS[1], 'XX', now + lease, ARGV[i])
-  if redis.call('ZADD', KEYS[i], 'XX', 'CH', now + lease, ARGV[i]) > 0 then
-    redis.call('PEXPIRE', KEYS[i], lease)
-    redis.call('PEXPIRE', KEYS[1], lease)
-  end
-end
-return 1
-"""
-)
 
 
 @dataclass(frozen=True)
@@ -92,8 +46,8 @@ class Slots:
         self.per_person = per_person
         self.overall = overall
         self.lease_ms = max(1, int(lease * 1000))
-        self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
+        self._acquire = client.register_script(lua("app.jobs", "slots_acquire"))
+        self._renew = client.register_script(lua("app.jobs", "slots_renew"))
 
     def person_key(self, person: str) -> str:
         return self._person_key + person

@@ -33,11 +33,12 @@ from pydantic import AnyHttpUrl
 
 from app import metrics
 from app.accounts.mcp_tokens import McpTokens
+from app.approvals.change_request import ChangeRequest, is_request_id
 from app.approvals.changes import Change, DiffLine, Verb
 from app.approvals.disabled import merged
 from app.approvals.engine import Engine
 from app.approvals.given import Holder
-from app.approvals.store import ChangeRequest, State, is_request_id
+from app.approvals.machine import State
 from app.durations import parse_period
 from app.edge import user_message
 from app.errors import BotError, ValidationError

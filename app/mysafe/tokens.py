@@ -17,6 +17,7 @@ from redis.exceptions import LockError
 
 from app.crypto import Keyring
 from app.errors import ConfigError
+from app.scripts import lua
 from app.storage import RedisClient, compare_and_delete, compare_and_set
 
 #: Refetch this many seconds before MySafe says the token expires (or a tenth of its life).
@@ -59,13 +60,6 @@ def vault_key(prefix: str, *parts: str) -> str:
     return ":".join((prefix, "{vault}", *parts))
 
 
-# Cache a token only while the person is still linked with the key that fetched it: a token
-# fetched by a call that raced `/mysafe logout` is never kept for someone no longer linked.
-_PUT_IF_LINKED = """
-if redis.call('HGET', KEYS[1], 'client_id') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-return 1
-"""
 #: How long one process may hold a person's fetch before another may try (seconds).
 FETCH_LOCK_TTL = 30
 
@@ -84,7 +78,7 @@ class TokenCache:
         self.prefix = prefix
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._put_if_linked = redis.register_script(_PUT_IF_LINKED)
+        self._put_if_linked = redis.register_script(lua("app.mysafe", "token_put_if_linked"))
 
     def key(self, user_id: str) -> str:
         return vault_key(self.prefix, "token", user_id)

@@ -13,8 +13,8 @@ import json
 
 from app.mcp.server import access_data
 from app.mysafe.models import Kind
-from app.runtime import build_runtime
-from app.settings import Scope, Settings
+from app.runtime import build_runtime, load_settings
+from app.settings import Scope
 from app.text import for_terminal
 from commands import access
 from commands.context import Context
@@ -23,7 +23,7 @@ from commands.types import EntryRef, WhoHasAccess
 
 
 def who_has_access(kind: str, identifier: int, *, as_user: str, as_json: bool = False) -> int:
-    runtime = build_runtime(Settings.from_env(scope=Scope.VAULT), front=False)
+    runtime = build_runtime(load_settings(scope=Scope.VAULT), front=False)
     try:
         context = Context(
             user_id=as_user,

@@ -23,15 +23,15 @@ from app.audit.verify import Tampered, verify_extends, verify_file
 from app.clock import utcnow
 from app.durations import parse_duration
 from app.errors import ConfigError
-from app.settings import Scope, Settings
+from app.settings import Scope
 
 
 def export(*, since: str | None, until: str | None, form: str, output: str | None) -> int:
     from app.audit.export import export as records
-    from app.runtime import build_runtime
+    from app.runtime import build_runtime, load_settings
 
     start, end = moment("--since", since), moment("--until", until)
-    runtime = build_runtime(Settings.from_env(scope=Scope.NONE), front=False)
+    runtime = build_runtime(load_settings(scope=Scope.NONE), front=False)
     try:
         items = records(
             runtime.services.redis, prefix=runtime.settings.key_prefix, since=start, until=end

@@ -6,7 +6,8 @@ for real: the Slack Web API is the console's stand-in on the bot's own port
 (`app.sandbox.slack_stand_in`), MySafe is the sandbox (a supervised sibling on a loopback
 port, keys derived from the seed under the data dir), and the demo people are linked to their
 sandbox keys (`link_people`). The console at `/` sends signed requests to `/slack/events` as
-Slack does. It binds to loopback only.
+Slack does. It binds to loopback only. Its policy (`DEMO_POLICY`) asks for step-up with a
+passkey on the production entry, so a newcomer meets it in the first minute.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 
 from app.errors import ConfigError
@@ -36,6 +38,8 @@ SLACK_VARIABLES = (
     "MYSAFE_BOT_APPROVERS",
 )
 CLI = [sys.executable, "-m", "app.cli"]
+#: The demo's rules: the settings' one approval, and a passkey for entries tagged prod.
+DEMO_POLICY = Path(str(files("app.sandbox") / "demo_policy.yml"))
 
 
 def wanted(env: Mapping[str, str]) -> bool:
@@ -97,6 +101,8 @@ def environment(env: Mapping[str, str], *, host: str, port: int) -> dict[str, st
         # The passkey pages (step-up): browsers allow WebAuthn on `localhost`, never on a
         # bare address, so the same loopback server is named by that name.
         filled["MYSAFE_BOT_PUBLIC_URL"] = f"http://localhost:{port}"
+    if not (env.get("MYSAFE_BOT_POLICY") or "").strip():
+        filled["MYSAFE_BOT_POLICY"] = str(DEMO_POLICY)
     if not (env.get("MYSAFE_BOT_ENCRYPTION_KEY") or "").strip():
         filled["MYSAFE_BOT_ENCRYPTION_KEY"] = kept.encryption_key
     if not (env.get("LOG_FORMAT") or "").strip():

@@ -3,7 +3,10 @@
 Run it after deploying or when something is off. It only reads: it pings Redis, asks Slack
 who the token is (`auth.test`), about the approvals channel and about each configured approver
 and group (`users.info`, `usergroups.users.list`), asks MySafe for a protected path without a
-token (a 401 proves MySafe answers, TLS included) and reads the worker's heartbeat.
+token (a 401 proves MySafe answers, TLS included) and reads the worker's heartbeat. Where the
+policy allows break-glass or a provider is set, it asks the on-call provider who is on call on
+each schedule the rules name; where a rule asks for step-up or a public URL is set, it says
+the passkeys' RP ID.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from app.approvals.in_force import RulesInForce
+    from app.approvals.rules import Rule
     from app.runtime import Runtime
     from app.services import Services
 
@@ -41,15 +45,16 @@ class Check:
 
 
 def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
+    from app.runtime import build_runtime, load_settings
+
     try:
-        settings = Settings.from_env(environ, scope=Scope.SERVICE)
+        settings = load_settings(environ, scope=Scope.SERVICE)
     except ConfigError as error:
         for problem in error.problems:  # every bad variable, each with its own fix
             yield Check("settings", False, str(problem), setting_fix(problem.variable))
         return
     yield Check("settings", True, "every setting is present and well-formed")
-    from app.runtime import build_runtime
-    from app.slack.front import make_web_client
+    from app.slack.web_client import make_web_client
 
     runtime = build_runtime(settings, front=False)
     services = runtime.services
@@ -91,6 +96,22 @@ def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
                 "token or webhook key) and that a worker runs: it delivers to them; nothing is "
                 "lost meanwhile, Redis keeps what a sink has not taken",
             )
+        if settings.on_call_provider or _rules_with(settings, "break_glass"):
+            yield _guard(
+                "on-call",
+                lambda: _on_call(runtime),
+                "set MYSAFE_BOT_ON_CALL_PROVIDER (pagerduty or opsgenie) and "
+                "MYSAFE_BOT_ON_CALL_TOKEN (a PagerDuty REST API key or an Opsgenie API key, "
+                "read access is enough), and make each rule's break_glass.on_call the ID of a "
+                "schedule that provider has (docs/incidents.md#break-glass)",
+            )
+        if settings.public_url or _rules_with(settings, "step_up"):
+            yield _guard(
+                "step-up",
+                lambda: _step_up(runtime),
+                "set MYSAFE_BOT_PUBLIC_URL to the bot's https:// address as people's browsers "
+                "reach it, with no path (docs/step-up.md)",
+            )
         yield _guard(
             "worker",
             lambda: _worker(services, settings),
@@ -130,6 +151,10 @@ SETTING_FIXES = {
     "Channel ID (C…) shown at the bottom",
     "MYSAFE_BOT_APPROVERS": "in Slack, open each approver's profile → ⋮ → Copy member ID "
     "(U…); a user group's ID (S…) is in its link",
+    "MYSAFE_BOT_PUBLIC_URL": "use the bot's https:// address as people's browsers reach it "
+    "(http://localhost only for a demo); passkeys are bound to its host",
+    "MYSAFE_BOT_ON_CALL_TOKEN": "create a REST API key in PagerDuty (Integrations → API Access "
+    "Keys) or an API key in Opsgenie (Settings → API key management), read access is enough",
 }
 
 
@@ -225,10 +250,10 @@ def _short_rules(
     """The rules (of the policy file, or the settings' one rule) needing more approvals than
     they have people to give them, counting each group's members as Slack lists them now.
     A rule with a group Slack does not answer for is left out (that problem is said apart)."""
-    from app.approvals.policy import Defaults, default_policy
+    from app.runtime import read_policy
     from app.settings import is_user_group
 
-    policy = settings.policy or default_policy(Defaults.of(settings))
+    policy = read_policy(settings)
     short = []
     for rule in policy.rules:
         listed = [a for a in rule.approvers if is_user_group(a)]
@@ -321,6 +346,71 @@ def _worker(services: Services, settings: Settings) -> str:
     if age > HEARTBEAT_STALE:
         raise _Failed(f"the last worker heartbeat is {age:.0f} s old")
     return f"alive (last heartbeat {age:.0f} s ago)"
+
+
+def _rules_with(settings: Settings, field: str) -> list[Rule]:
+    """The policy file's rules that set `field` (break_glass, step_up)."""
+    from app.runtime import read_policy
+
+    rules = read_policy(settings, strict=False).rules if settings.policy_path is not None else ()
+    return [rule for rule in rules if getattr(rule, field)]
+
+
+def _on_call(runtime: Runtime) -> str:
+    """Every schedule a break-glass rule names answers, with someone on call now: otherwise
+    every break-glass under that rule is refused (fail closed), found out at 3 a.m."""
+    from app.errors import OnCallUnavailable
+
+    settings, client = runtime.settings, runtime.services.on_call
+    rules = _rules_with(settings, "break_glass")
+    if client is None:
+        raise _Failed(
+            f"policy rule “{rules[0].name}” allows break-glass, but MYSAFE_BOT_ON_CALL_PROVIDER "
+            "is not set: nobody can be checked to be on call, so every break-glass is refused"
+        )
+    schedules: dict[str, list[str]] = {}
+    for rule in rules:
+        assert rule.break_glass is not None
+        schedules.setdefault(rule.break_glass.on_call, []).append(rule.name)
+    if not schedules:
+        return f"{client.provider} is set, but no policy rule allows break-glass"
+    said, problems = [], []
+    for schedule, names in sorted(schedules.items()):
+        try:
+            people = len(client.on_call(schedule).people)
+        except OnCallUnavailable as error:
+            problems.append(f"schedule {schedule}: {error}")
+            continue
+        said.append(f"schedule {schedule}: {people} on call now")
+        if not people:
+            problems.append(
+                f"schedule {schedule} has nobody on call now: break-glass under rule "
+                f"“{names[0]}” is refused until someone is"
+            )
+    if problems:
+        raise _Failed(f"{client.provider}: " + "; ".join(problems))
+    return f"{client.provider} answers: " + "; ".join(said)
+
+
+def _step_up(runtime: Runtime) -> str:
+    """The public URL the passkey pages are reached at, and the RP ID it binds passkeys to:
+    a rule asking for step-up without one could never count an approval."""
+    settings = runtime.settings
+    rules = [rule.name for rule in _rules_with(settings, "step_up")]
+    if not settings.public_url:
+        raise _Failed(
+            f"policy rule “{rules[0]}” asks for step-up with a passkey, but "
+            "MYSAFE_BOT_PUBLIC_URL is not set: no approval under it could ever count"
+        )
+    bound = (
+        f"{settings.public_url}: passkeys are bound to RP ID {runtime.engine.stepup.rp_id} "
+        "(a new host means registering them again)"
+    )
+    if settings.public_url.startswith("http://"):
+        bound += "; plain http is for a demo on localhost only"
+    if not rules:
+        return f"{bound}; no policy rule asks for step-up"
+    return f"{bound}; step-up asked by rule(s) {', '.join(rules)}"
 
 
 #: A process that said it is out of date longer ago than this has stopped or caught up.

@@ -11,14 +11,14 @@ from app.approvals.engine import Engine
 from app.errors import ConfigError
 from app.logs import configure_logging
 from app.ops.reload import reload_on_hup
-from app.runtime import build_runtime
+from app.runtime import build_runtime, load_settings
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def _engine(settings: Settings | None = None) -> Engine:
-    settings = settings or Settings.from_env()
+    settings = settings or load_settings()
     configure_logging(settings.log_format)
     engine = build_runtime(settings, front=False).engine
     reload_on_hup(engine.policy)
@@ -45,7 +45,7 @@ def run_http(*, host: str, port: int | None) -> int:
 
     from app.mcp.server import build_mcp
 
-    settings = Settings.from_env()
+    settings = load_settings()
     port = port or settings.mcp_port
     public = settings.mcp_url(host=host, port=port)  # before anything starts: exit 2 if unset
     engine = _engine(settings)

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.approvals.policy import (
-    Defaults,
-    Policy,
-    Rule,
-    Subject,
-    default_policy,
-    load_policy,
-)
+from app.approvals.policy import load_policy
+from app.approvals.rules import Defaults, Policy, Rule, Subject
 from app.errors import ConfigError
 from app.mysafe.models import Kind
+from app.runtime import load_settings, read_policy
 from app.settings import Scope, Settings
 
 
 def check(file: str | None) -> int:
-    settings = Settings.from_env(scope=Scope.NONE)
+    settings = load_settings(scope=Scope.NONE)
     path = Path(file) if file else settings.policy_path
     if path is None:
         raise ConfigError("MYSAFE_BOT_POLICY", "no file given and MYSAFE_BOT_POLICY is not set")
@@ -31,6 +26,8 @@ def check(file: str | None) -> int:
     print(f"{path}: OK, {len(policy.rules) - 1} rule(s), then the built-in `settings` rule")
     for position, rule in enumerate(policy.rules, start=1):
         print(f"  {position}. {rule.name}: {_conditions(rule)} -> {rule.summary()}")
+    for schedule in policy.reviews:  # access reviews on a schedule (app.approvals.review_schedules)
+        print(f"  review {schedule.summary()}")
     # What a deployment tells policies apart by (app.approvals.in_force).
     print(f"version {policy.version}, digest {policy.digest}")
     return 0
@@ -44,7 +41,7 @@ def publish() -> int:
     from app.approvals.policy import PolicyBook
     from app.services import Services
 
-    settings = Settings.from_env(scope=Scope.SERVICE)
+    settings = load_settings(scope=Scope.SERVICE)
     if settings.policy_path is None:
         raise ConfigError("MYSAFE_BOT_POLICY", "not set: there is no policy file to publish")
     services = Services.build(settings)
@@ -77,7 +74,7 @@ def explain(
     *, entry: str, verb: str, user: str, source: str, tags: str | None, file: str | None
 ) -> int:
     kind, identifier = _entry(entry)
-    settings = Settings.from_env(scope=Scope.NONE if tags is not None else Scope.VAULT)
+    settings = load_settings(scope=Scope.NONE if tags is not None else Scope.VAULT)
     policy = _policy(settings, file)
     from app.services import Services
 
@@ -110,7 +107,7 @@ def explain(
 def _policy(settings: Settings, file: str | None) -> Policy:
     if file:
         return load_policy(Path(file), Defaults.of(settings), strict=bool(settings.approvers))
-    return settings.policy or default_policy(Defaults.of(settings))
+    return read_policy(settings, strict=False)
 
 
 def _entry(text: str) -> tuple[Kind, int]:

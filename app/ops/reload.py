@@ -60,10 +60,10 @@ def reload_on_hup(book: PolicyBook) -> None:
 def _read_again() -> None:
     """The master reads a good file again, so workers forked later start from it."""
     from app.errors import ConfigError
-    from app.settings import Settings
+    from app.runtime import load_settings
 
     with contextlib.suppress(ConfigError):  # a bad file: the master keeps what it had
-        Settings.from_env()
+        load_settings()
 
 
 def forward_hup(server: Any) -> None:

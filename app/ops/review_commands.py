@@ -12,38 +12,63 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.approvals.review_campaigns import new_campaign
+from app.approvals.review_schedules import OnTimeout
 from app.durations import parse_period
 from app.errors import ConfigError, ValidationError
 from app.mysafe.models import Kind
-from app.runtime import Runtime, build_runtime
-from app.settings import Scope, Settings
-from app.slack.languages import Languages
-from app.slack.review_cards import ReviewCards
+from app.runtime import Runtime, build_runtime, load_settings
+from app.settings import Scope
 from app.text import for_terminal
 
 
 def _runtime() -> Runtime:
-    return build_runtime(Settings.from_env(scope=Scope.VAULT), front=False)
+    return build_runtime(load_settings(scope=Scope.VAULT), front=False)
 
 
-def start(*, name: str, due: str, tags: Sequence[str], kinds: Sequence[str]) -> int:
-    try:
-        seconds = parse_period(due)
-    except ValueError as error:
-        raise ValidationError({"due": str(error)}, f"--due: {error}") from None
+def start(
+    *,
+    name: str,
+    due: str,
+    tags: Sequence[str],
+    kinds: Sequence[str],
+    on_timeout: str = "keep",
+    escalate_to: Sequence[str] = (),
+    remind_every: str = "2d",
+    wait: bool = False,
+) -> int:
+    """Queue the start as a durable job and return at once with the campaign's name (a worker
+    runs it); `wait` runs it here, and a worker finishes it if this process dies."""
+    seconds = _period("due", due)
+    every = 0 if remind_every.strip() in ("0", "") else _period("remind-every", remind_every)
     runtime = _runtime()
     try:
-        if runtime.slack is None or runtime.reviews is None:
+        if runtime.slack is None or runtime.reviews is None or runtime.review_sweeper is None:
             raise ConfigError("SLACK_BOT_TOKEN", "a bot token, to send the reviewers their cards")
-        campaign, lines = runtime.reviews.start(
-            name=name, due=seconds, tags=tags, kinds=[Kind(k) for k in kinds] or list(Kind)
+        campaign = new_campaign(
+            name=name,
+            due=seconds,
+            tags=tags,
+            kinds=[Kind(k) for k in kinds] or list(Kind),
+            on_timeout=OnTimeout(on_timeout),
+            escalate_to=escalate_to,
+            remind_every=every,
         )
-        languages = Languages.of(runtime.services, runtime.slack)
-        posted = ReviewCards(runtime.slack, runtime.reviews.store, languages=languages).post(
-            campaign, lines
-        )
+        if not runtime.reviews.begin(campaign, claimed=wait):
+            raise ValidationError({"name": f"a campaign named {name} exists already"})
+        if not wait:
+            print(
+                f"review {name}: starting (a worker reads MySafe and sends the cards); "
+                f"`mysafe-bot review status {name}` shows its progress"
+            )
+            return 0
+        started = runtime.review_sweeper.start(name)
     finally:
         runtime.close()
+    if started is None:
+        print(f"review {name}: not started (cancelled meanwhile)")
+        return 1
+    lines, posted = started.lines, started.posted
     reviewers = {r for ln in lines for r in ln.reviewers}
     entries = {ln.entry for ln in lines}
     print(
@@ -59,11 +84,20 @@ def start(*, name: str, due: str, tags: Sequence[str], kinds: Sequence[str]) -> 
     return 0
 
 
+def _period(option: str, value: str) -> int:
+    try:
+        return parse_period(value)
+    except ValueError as error:
+        raise ValidationError({option: str(error)}, f"--{option}: {error}") from None
+
+
 def status(name: str | None) -> int:
     runtime = _runtime()
     try:
         assert runtime.reviews is not None  # every runtime has them
-        names = [name] if name else runtime.reviews.store.names()
+        store = runtime.reviews.store
+        # A name whose start died before its campaign was made (or long expired) is skipped.
+        names = [name] if name else [n for n in store.names() if store.campaign(n) is not None]
         for one in names:
             found = runtime.reviews.status(one)
             counts = ", ".join(
@@ -83,7 +117,7 @@ def cancel(name: str) -> int:
     runtime = _runtime()
     try:
         assert runtime.reviews is not None
-        if not runtime.reviews.store.cancel(name):
+        if not runtime.reviews.store.cancel(name):  # a start still queued finds it cancelled
             print(f"review {for_terminal(name)} is not running", flush=True)
             return 1
         runtime.engine.audit.record("review.cancelled", actor="cli", campaign=name)

@@ -129,8 +129,10 @@ def _settings(host: str, port: int) -> Settings:
     env = merged_environment(None, ".env")
     if demo.wanted(env):
         os.environ.update(demo.environment(os.environ, host=host, port=port))
+    from app.runtime import load_settings
+
     try:
-        return Settings.from_env()
+        return load_settings()
     except ConfigError as error:
         raise demo.why_not(env, error) from None
 

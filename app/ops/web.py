@@ -67,9 +67,8 @@ def _front_not_ready(runtime: Runtime) -> str | None:
     front = runtime.front
     if front is None:
         return None
-    socket_mode = front.socket_mode.not_ready() if front.socket_mode is not None else None
-    consumer = front.consumer.not_ready() if front.consumer is not None else None
-    return socket_mode or consumer
+    consumer = runtime.jobs.consumer if runtime.jobs is not None else None
+    return front.not_ready() or (consumer.not_ready() if consumer is not None else None)
 
 
 def _policy_not_in_force(runtime: Runtime) -> str | None:

@@ -1,6 +1,7 @@
 """`mysafe-bot worker`: the loop that expires due requests and recovers stuck applies, and a
-consumer of the Slack front's jobs (the work after each ack), so operators can scale that
-work apart from the web processes that ack.
+consumer of the deployment's jobs (the work after each ack), so operators can scale that
+work apart from the web processes that ack. It builds no Bolt app: the job handlers come from
+the runtime's job registry (`worker_runtime`).
 
 Ticket callbacks run in a thread of their own, and so does each audit sink
 (app.audit.sinks). Each pass writes a heartbeat in Redis, which
@@ -23,7 +24,7 @@ import redis
 from app.clock import timestamp
 from app.logs import configure_logging
 from app.ops.reload import reload_on_hup
-from app.runtime import Runtime, build_runtime
+from app.runtime import Runtime, build_runtime, load_settings
 from app.settings import Settings
 from app.storage import RedisClient
 
@@ -33,14 +34,12 @@ log = logging.getLogger(__name__)
 def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     # Before the settings: reading them may already log (a policy file kept from before).
     configure_logging("text" if os.environ.get("LOG_FORMAT", "").strip().lower() == "text" else "json")
-    settings = Settings.from_env()
+    settings = load_settings()
     configure_logging(settings.log_format)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    # The front's listeners are built (no network) for their job handlers; this process
-    # answers no Slack request itself.
-    runtime = build_runtime(settings)
+    runtime = worker_runtime(settings)
     reload_on_hup(runtime.engine.policy)
     # Started by `serve`, SIGHUP came blocked (a reload while this process started would have
     # killed it); one that came meanwhile is delivered now, to the handler.
@@ -52,8 +51,8 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     )
     delivering.start()
     sinks = start_sinks(runtime, stop, interval)
-    if runtime.front is not None and not once:
-        runtime.front.start_consumer()
+    if runtime.jobs is not None and not once:
+        runtime.jobs.start_consumer()
     last_repost = 0.0
     try:
         while True:
@@ -69,8 +68,8 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
                 break
     finally:
         stop.set()
-        if runtime.front is not None:
-            runtime.front.stop_consumer()
+        if runtime.jobs is not None:
+            runtime.jobs.stop_consumer()
         delivering.join(timeout=CALLBACK_GRACE)
         until = time.monotonic() + CALLBACK_GRACE  # one grace for all the sinks together
         for thread in sinks:
@@ -78,6 +77,12 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
         runtime.close()
         log.info("worker stopped", extra={"event": "worker.stop"})
     return 0
+
+
+def worker_runtime(settings: Settings) -> Runtime:
+    """The worker's parts: the job registry with every producer's handlers, no Bolt app (this
+    process answers no Slack request)."""
+    return build_runtime(settings, front=False, jobs=True)
 
 
 #: Seconds the callback thread is given to finish its pass at shutdown (posts time out at 10).
@@ -150,7 +155,7 @@ def consuming(runtime: Runtime) -> bool:
     """This worker's job consumer, when it runs one, is going round its loop: otherwise the
     heartbeat is withheld (and the withholding logged), so a worker whose consumer stopped
     shows as not alive rather than green with every job waiting."""
-    consumer = runtime.front.consumer if runtime.front is not None else None
+    consumer = runtime.jobs.consumer if runtime.jobs is not None else None
     if consumer is None or consumer.alive():
         return True
     log.error(
@@ -166,7 +171,7 @@ HEARTBEAT_TTL = 3600
 
 def check_alive() -> int:
     """`mysafe-bot worker --check`: 0 if a worker on this host beat within HEARTBEAT_STALE."""
-    runtime = build_runtime(Settings.from_env(), front=False)
+    runtime = build_runtime(load_settings(), front=False)
     try:
         beat = Heartbeat(runtime.services.redis, prefix=runtime.settings.key_prefix).latest(
             host=socket.gethostname()
@@ -237,6 +242,8 @@ def sweep(runtime: Runtime, stop: threading.Event | None = None) -> int:
             handled += runtime.revoker.sweep(stopping=stopping)
         if runtime.reviewer is not None:
             handled += runtime.reviewer.sweep(stopping=stopping)
+        if runtime.review_sweeper is not None:
+            handled += runtime.review_sweeper.sweep(stopping=stopping)
         return handled
     except redis.RedisError as error:
         log.warning(

@@ -175,7 +175,14 @@ def blueprint(engine: Engine, eligible: Eligible) -> Blueprint:
                 credential=confirmed.credential_id,
             )
         except BotError as error:
-            engine.audit.record("request.step_up_refused", actor="", why=str(error)[:200])
+            refused = error.link if isinstance(error, StepUpRefused) else None  # once taken
+            engine.audit.record(
+                "request.step_up_refused",
+                request=refused.request if refused else "",
+                actor=refused.user if refused else "",
+                credential=str(credential.get("id", ""))[:200],
+                why=str(error)[:200],
+            )
             return _answer(False, str(error), 400)
         done = decision.request
         if not decision.changed:

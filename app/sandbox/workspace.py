@@ -15,6 +15,7 @@ import secrets
 import time
 from typing import Any
 
+from app.scripts import lua
 from app.storage import RedisClient
 
 #: How long a trigger ID opens a modal, and a response_url answers (Slack: 3 s and 30 min;
@@ -26,29 +27,13 @@ KEPT = 200
 #: The languages a demo person may read Slack in (Slack's own tags), the first the default.
 LANGUAGES = ("en-US", "pt-BR")
 
-_UPDATE = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-local message = cjson.decode(redis.call('HGET', KEYS[1], ARGV[1]))
-local changes = cjson.decode(ARGV[2])
-for k, v in pairs(changes) do message[k] = v end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(message))
-redis.call('INCR', KEYS[2])
-return 1
-"""
-_REPLACE_VIEW = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('INCR', KEYS[2])
-return 1
-"""
-
 
 class Workspace:
     def __init__(self, redis: RedisClient, *, prefix: str) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:{{demo}}"
-        self._update = redis.register_script(_UPDATE)
-        self._replace_view = redis.register_script(_REPLACE_VIEW)
+        self._update = redis.register_script(lua("app.sandbox", "message_update"))
+        self._replace_view = redis.register_script(lua("app.sandbox", "view_replace"))
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))

@@ -17,8 +17,8 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.policy import PolicyBook
-from app.approvals.store import ChangeRequest
 from app.settings import Settings, is_user_group
 from app.storage import RedisClient
 

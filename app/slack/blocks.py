@@ -17,9 +17,10 @@ from typing import Any
 
 from app import text
 from app.accounts.passkeys import Passkey
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
 from app.approvals.disabled import DisabledEntry
-from app.approvals.store import ChangeRequest, State
+from app.approvals.machine import State
 from app.clock import timestamp
 from app.durations import describe
 from app.i18n import N_, _, ngettext

@@ -5,33 +5,59 @@ A `BreakGlass` listener (app.approvals.break_glass): when a break-glass share is
 each channel of the rule's `notify`, a DM to each editor of the entry the bot knows in Slack,
 and a review card with *Justified* / *Not justified* to the rule's channel, mentioning its
 approvers. An unanswered review is posted to `escalate_to`; each verdict is posted under the
-card. The buttons are the front's (app.slack.front); the decision is the engine's `Reviewer`.
+card, and the card then shows it (who, when) instead of its buttons. The buttons are the
+front's (app.slack.listeners.actions); the decision is the engine's `Reviewer`.
+
+Nothing here is lost to a Slack outage: a message Slack did not take raises, so the engine's
+`BreakGlass` keeps the event owed and its sweep tells it again; each message that got out is
+remembered there (`BreakGlass.keep_sent`), so the second telling sends only the rest. A
+target that can never take it (the bot not in the channel, a person gone) is logged and
+remembered as refused, never retried.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app import text
-from app.approvals.break_glass import Review
+from app.approvals.break_glass import RETENTION, Review
 from app.i18n import _, speaking
 from app.settings import is_user_group
 from app.slack import blocks
-from app.slack.notifier import direct_message
 
 if TYPE_CHECKING:
+    from app.approvals.change_request import ChangeRequest
     from app.approvals.engine import Engine
-    from app.approvals.store import ChangeRequest
 
 log = logging.getLogger(__name__)
 
+#: How a message refused for good is remembered, before Slack's error.
+REFUSED = "refused "
 JUSTIFIED = "break_glass_justified"
 NOT_JUSTIFIED = "break_glass_not_justified"
 Block = dict[str, Any]
+#: Slack's answers meaning this one target will never take the message: logged, remembered as
+#: refused and not tried again. Any other failure (Slack down, rate limits) is tried again.
+UNDELIVERABLE = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "user_not_found",
+        "account_inactive",
+        "user_disabled",
+        "cannot_dm_bot",
+        "message_not_found",
+        "cant_update_message",
+    }
+)
 
 
 # --- what is posted ------------------------------------------------------------------------
@@ -71,7 +97,11 @@ def alarm_text(request: ChangeRequest) -> str:
 
 
 def review_card(request: ChangeRequest, review: Review) -> tuple[str, list[Block]]:
-    """The card the rule's approvers answer; the requester's click is refused."""
+    """The card the rule's approvers answer (the requester's click is refused); once
+    answered, the verdict and who gave it, with no button left."""
+    if not review.open:
+        said = decided_text(request, review)
+        return said, [blocks._section(said), blocks._section(alarm_text(request))]
     approvers = sorted(request.approvers - {request.requester})
     named = " ".join(f"<!subteam^{a}>" if is_user_group(a) else f"<@{a}>" for a in approvers[:30])
     ask = _(
@@ -107,6 +137,19 @@ def escalation_text(request: ChangeRequest, review: Review) -> str:
     )
 
 
+def decided_text(request: ChangeRequest, review: Review) -> str:
+    """The card's head once reviewed: the verdict, who gave it and when."""
+    when = blocks.date(review.at) if review.at else _("after the fact")
+    if review.state == "justified":
+        return _("✅ Break-glass {id} reviewed: *justified*, by {who} {when}.").format(
+            id=request.id, who=f"<@{review.by}>", when=when
+        )
+    return _(
+        "⛔ Break-glass {id} reviewed: *not justified*, by {who} {when}. The access is ended (if "
+        "it still ran) and the audit record is flagged."
+    ).format(id=request.id, who=f"<@{review.by}>", when=when)
+
+
 def verdict_text(request: ChangeRequest, review: Review) -> str:
     if review.state == "justified":
         return _("✅ Break-glass {id} reviewed by {who}: justified.").format(
@@ -134,39 +177,55 @@ class BreakGlassNotices:
             self._tell(request, review, event)
 
     def _tell(self, request: ChangeRequest, review: Review, event: str) -> None:
+        """Send what `event` calls for that is not out yet; raise if Slack refused any of it
+        for now (the event stays owed and is told again)."""
+        sent = _Sent(self.engine, request.id, until=review.deadline + RETENTION)
         if event == "opened":
-            self.alarm(request, review)
+            self.alarm(request, review, sent)
         elif event == "escalated":
+            said = escalation_text(request, review)
             for target in review.escalate_to:
-                self.client.chat_postMessage(
-                    channel=target, text=escalation_text(request, review), unfurl_links=False
-                )
+                name = f"escalation:{review.escalations + 1}:{target}"
+                sent.once(name, partial(self._post, target, said))
         elif event == "reviewed":
-            self._post(request.rule_channel or self.channel, verdict_text(request, review))
+            self.verdict(request, review, sent)
 
-    def alarm(self, request: ChangeRequest, review: Review) -> None:
+    def alarm(self, request: ChangeRequest, review: Review, sent: _Sent) -> None:
         """Loud at once: the rule's channel, `notify`, the entry's editors; then the card."""
         alarm = alarm_text(request)
         channel = request.rule_channel or self.channel
         for target in dict.fromkeys([channel, *review.notify]):
-            self._post(target, alarm)
+            sent.once(f"alarm:{target}", partial(self._post, target, alarm))
         for person in self._editors(request):
-            direct_message(self.client, person, alarm)
+            sent.once(f"dm:{person}", partial(self._post, person, alarm))
         fallback, card = review_card(request, review)
-        self.client.chat_postMessage(channel=channel, text=fallback, blocks=card, unfurl_links=False)
+        sent.once("card", lambda: self._post(channel, fallback, card))
 
-    def _post(self, channel: str, message: str) -> None:
-        try:
-            self.client.chat_postMessage(channel=channel, text=message, unfurl_links=False)
-        except SlackApiError as error:
-            log.warning(
-                "break-glass notice not posted",
-                extra={
-                    "event": "slack.break_glass_error",
-                    "channel": channel,
-                    "error": error.response.get("error", ""),
-                },
-            )
+    def verdict(self, request: ChangeRequest, review: Review, sent: _Sent) -> None:
+        """The verdict under the card, and the card made to show it, its buttons gone."""
+        landed = sent.landed("card")
+        if landed is None:  # the card is not out (it will be posted as decided) or was refused
+            where = request.rule_channel or self.channel
+            sent.once("verdict", lambda: self._post(where, verdict_text(request, review)))
+            return
+        channel, ts = landed
+        sent.once("verdict", lambda: self._post(channel, verdict_text(request, review), thread=ts))
+        fallback, card = review_card(request, review)
+        sent.once("card:decided", lambda: self._update(channel, ts, fallback, card))
+
+    def _post(
+        self, channel: str, said: str, card: list[Block] | None = None, *, thread: str = ""
+    ) -> str:
+        """Post; where it landed ("C… ts"). A refusal raises (`_Sent.once` sorts them)."""
+        options: dict[str, Any] = {"blocks": card} if card is not None else {}
+        if thread:
+            options["thread_ts"] = thread
+        posted = self.client.chat_postMessage(channel=channel, text=said, unfurl_links=False, **options)
+        return f"{posted['channel']} {posted['ts']}"
+
+    def _update(self, channel: str, ts: str, said: str, card: list[Block]) -> str:
+        self.client.chat_update(channel=channel, ts=ts, text=said, blocks=card)
+        return f"{channel} {ts}"
 
     def _editors(self, request: ChangeRequest) -> list[str]:
         """Slack IDs of the entry's editors that the bot knows (linked or mapped), but not
@@ -184,3 +243,41 @@ class BreakGlassNotices:
         known |= {name.casefold(): slack_id for slack_id, name in vault.mentions().items()}
         editors = {u.username.casefold() for u in entry.users_allowed if u.can_edit}
         return sorted({known[e] for e in editors if e in known} - {request.requester})
+
+
+class _Sent:
+    """The review's messages already out (app.approvals.break_glass keeps them): each is sent
+    once, however often its event is told."""
+
+    def __init__(self, engine: Engine, request_id: str, *, until: float) -> None:
+        self.book = engine.break_glass
+        self.request_id = request_id
+        self.until = until
+        self.out = self.book.sent(request_id)
+
+    def landed(self, name: str) -> tuple[str, str] | None:
+        """(channel, ts) of a message that got out; None if it did not (yet, or ever)."""
+        where = self.out.get(name, "")
+        if not where or where.startswith(REFUSED):
+            return None
+        channel, _, ts = where.partition(" ")
+        return channel, ts
+
+    def once(self, name: str, send: Callable[[], str]) -> None:
+        """`send()` unless it is out already; a refusal for good is remembered, any other
+        failure raises (the event stays owed)."""
+        if name in self.out:
+            return
+        try:
+            where = send()
+        except SlackApiError as error:
+            code = str(error.response.get("error", ""))
+            if code not in UNDELIVERABLE:
+                raise
+            log.warning(
+                "break-glass notice refused for good",
+                extra={"event": "slack.break_glass_error", "what": name, "error": code},
+            )
+            where = f"{REFUSED}{code}"
+        self.book.keep_sent(self.request_id, name, where, until=self.until)
+        self.out[name] = where

@@ -14,10 +14,10 @@ import threading
 
 from slack_sdk import WebClient
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.engine import Engine
 from app.approvals.review_campaigns import Reviews
 from app.approvals.revokes import Revoke
-from app.approvals.store import ChangeRequest
 from app.clock import timestamp
 from app.mysafe.models import Kind
 from app.slack import blocks

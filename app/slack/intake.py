@@ -4,7 +4,7 @@ Measured under wrk, Bolt's dispatch (middleware chain, listener matching, a `Bol
 its `WebClient`, argument injection) cost more than storing the job itself. These two kinds of
 request, nearly all of the traffic, are answered here, right after `POST /slack/events` has
 checked the signature and the payload's shape: the same functions Bolt's listeners call decide
-what the ack says and store the job (`Commands.take`, `SlackFront.take_click`), so the answer
+what the ack says and store the job (`Commands.take`, `Button.take`), so the answer
 is the same on either path. Everything else goes on to Bolt: events, view submissions, the
 form verbs (`login`, `rotate`, `create`) and the clicks that open a modal (Deny, View change),
 and Socket Mode deliveries, which never pass through this route.
@@ -12,28 +12,26 @@ and Socket Mode deliveries, which never pass through this route.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Response
 
-from app.slack.commands import COMMAND
-
-if TYPE_CHECKING:
-    from app.slack.front import SlackFront
+from app.slack.listeners import actions
+from app.slack.listeners.commands.mysafe import COMMAND, Commands
 
 #: What Bolt's `ack(text=…)` sends: the text alone, as plain text (Slack shows it ephemeral).
 _TEXT = "text/plain;charset=utf-8"
 
 
-def fast_ack(front: SlackFront, body: dict[str, Any]) -> Response | None:
+def fast_ack(commands: Commands, clicks: actions.Deps, body: dict[str, Any]) -> Response | None:
     """The ack for a request this path takes, after doing what its Bolt listener would; None
     for anything Bolt must handle (nothing has been done then)."""
     if body.get("command") == COMMAND:
-        text = front.commands.take(body)
+        text = commands.take(body)
         return None if text is None else Response(text, status=200, content_type=_TEXT)
     if body.get("type") == "block_actions":
-        kind = front.clicks.get(body["actions"][0]["action_id"])  # Bolt matches the first
-        if kind is not None:
-            front.take_click(kind, body)
+        button = actions.CLICKS.get(body["actions"][0]["action_id"])  # Bolt matches the first
+        if button is not None:
+            button.take(clicks, body)
             return Response("", status=200, content_type=_TEXT)
     return None

@@ -20,9 +20,11 @@ from redis.exceptions import LockError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Verb
+from app.approvals.machine import State
 from app.approvals.reminders import Nudge
-from app.approvals.store import ApprovalStore, ChangeRequest, State
+from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.errors import NotPosted
 from app.settings import is_user_group

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.approvals.store import ChangeRequest, State
+from app.approvals.change_request import ChangeRequest
+from app.approvals.machine import State
 from app.durations import describe
 from app.i18n import _
 

@@ -3,27 +3,37 @@ grantee with *Keep*, *Remove* and (for edit) *Reduce to view*, and *Keep all* fo
 decided line shows who decided, on every reviewer's card of that entry.
 
 Button values are `campaign line-id` (a line) or `campaign entry` (*Keep all*); the click is
-a durable job like Approve (`SlackFront`), which calls `app.approvals.review_campaigns` and
-then redraws the entry's cards here; as an engine listener, the cards are redrawn again when a
-removal's outcome comes in.
+a durable job like Approve (`app.slack.listeners.actions`), which calls
+`app.approvals.review_campaigns` and then redraws the entry's cards here; as an engine
+listener, the cards are redrawn again when a removal's outcome comes in.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app import text
+from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import named
 from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
-from app.approvals.reviews import Campaign, Choice, Decided, Line, ReviewStore, by_entry, line_id
-from app.approvals.store import ChangeRequest
-from app.i18n import _, ngettext
+from app.approvals.review_sweep import Posted
+from app.approvals.reviews import (
+    TIMEOUT,
+    Campaign,
+    Choice,
+    Decided,
+    Line,
+    ReviewStore,
+    by_entry,
+    line_id,
+)
+from app.i18n import _, current, ngettext
 from app.slack.blocks import date
 from app.slack.languages import Languages
 
@@ -52,6 +62,8 @@ def card(
     )
     if of > 1:
         head += _(" (part {page} of {pages})").format(page=page, pages=of)
+    if campaign.on_timeout == "revoke":
+        head += _(" Lines nobody decides by then are removed.")
     found: list[Block] = [_section(head)]
     open_lines = 0
     for line in lines:
@@ -90,7 +102,9 @@ def _line_text(line: Line, decided: Decided | None) -> str:
     shown = f"*{text.inline(who)}* ({_(line.right)})"
     if decided is None:
         return shown
-    by = f"<@{decided.by}>"
+    if decided.choice is Choice.KEEP and decided.by == TIMEOUT:
+        return shown + ": " + _("not reviewed, kept at the due date")
+    by = _("the due date") if decided.by == TIMEOUT else f"<@{decided.by}>"
     if decided.choice is Choice.KEEP:
         return shown + ": " + _("✅ kept by {who} {when}").format(who=by, when=date(decided.at))
     request = _(" as `{request}`").format(request=decided.request) if decided.request else ""
@@ -118,14 +132,6 @@ def _button(label: str, action_id: str, value: str, style: str) -> Block:
         "value": value,
     }
     return {**button, "style": style} if style else button
-
-
-@dataclass(frozen=True)
-class Posted:
-    """Cards sent, and (reviewer, entry, Slack's error) of each Slack refused."""
-
-    cards: int
-    failed: tuple[tuple[str, str, str], ...] = ()
 
 
 #: Campaigns a reviewer's Home lists; more are counted, never left out unsaid.
@@ -161,6 +167,26 @@ def home_blocks(waiting: Sequence[Waiting]) -> list[Block]:
     return found
 
 
+def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list[Block]]:
+    """A reviewer's reminder: what still waits for them, by when, and what the due date does
+    to what they leave undecided."""
+    said = f"{lines} line{'s' if lines != 1 else ''} on {entries} "
+    said += "entries" if entries != 1 else "entry"
+    if campaign.on_timeout == "revoke":
+        ahead = "Access nobody decides on by then is removed."
+    elif campaign.on_timeout == "escalate":
+        people = ", ".join(f"<@{who}>" for who in campaign.escalate_to)
+        ahead = f"What nobody decides by then goes to {people}."
+    else:
+        ahead = "Access nobody decides on by then is kept, marked not reviewed."
+    message = (
+        f"Reminder: access review *{text.inline(campaign.name)}* has {said} waiting for your "
+        f"decision, due {date(campaign.due)}. {ahead} Your cards are in your messages with "
+        "the bot."
+    )
+    return text.plain(message), [_section(message)]
+
+
 class ReviewCards:
     """Posts each reviewer's cards and redraws an entry's cards after a decision."""
 
@@ -182,21 +208,36 @@ class ReviewCards:
         page: int,
         of: int,
     ) -> tuple[str, list[Block]]:
-        if self.languages is None:
-            return card(campaign, lines, decisions, page=page, of=of)
-        with self.languages.to_person(reviewer):
+        with self._to(reviewer):
             return card(campaign, lines, decisions, page=page, of=of)
 
-    def post(self, campaign: Campaign, lines: Sequence[Line]) -> Posted:
-        """DM every reviewer a card per entry they review. A card Slack refuses (a reviewer
+    def _to(self, reviewer: str) -> AbstractContextManager[str]:
+        """Speak `reviewer`'s language (as spoken now when no `languages` were given)."""
+        if self.languages is None:
+            return nullcontext(current())
+        return self.languages.to_person(reviewer)
+
+    def post(
+        self, campaign: Campaign, lines: Sequence[Line], *, to: Collection[str] | None = None
+    ) -> Posted:
+        """DM every reviewer (of `to`, when given) a card per entry they review; a card sent
+        before (a start job run again) is not sent again. A card Slack refuses (a reviewer
         who left: `user_not_found`, `account_inactive`) is counted and named, and the others
         are still sent."""
         posted, failed = 0, []
+        sent = self.store.card_keys(campaign.name)
+        decisions = self.store.decisions(campaign.name)  # an escalation's cards show them
         for entry, entry_lines in by_entry(lines).items():
             parts = pages(entry_lines)
-            for reviewer in entry_lines[0].reviewers:
+            for reviewer in dict.fromkeys(r for ln in entry_lines for r in ln.reviewers):
+                if to is not None and reviewer not in to:
+                    continue
                 for page, part in enumerate(parts, start=1):
-                    fallback, found = self._card(reviewer, campaign, part, {}, page=page, of=len(parts))
+                    if f"{reviewer}|{entry}|{page}" in sent:
+                        continue
+                    fallback, found = self._card(
+                        reviewer, campaign, part, decisions, page=page, of=len(parts)
+                    )
                     try:
                         answer = self.client.chat_postMessage(
                             channel=reviewer, text=fallback, blocks=found
@@ -208,6 +249,20 @@ class ReviewCards:
                     self.store.add_card(campaign.name, reviewer, entry, page, where)
                     posted += 1
         return Posted(posted, tuple(failed))
+
+    def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> str:
+        """A DM: what still waits for `reviewer` (see `reminder`); Slack's error when it
+        refuses it ("" when sent)."""
+        fallback, found = reminder(campaign, lines=lines, entries=entries)
+        try:
+            self.client.chat_postMessage(channel=reviewer, text=fallback, blocks=found)
+        except SlackApiError as error:  # the next interval reminds them again
+            said = str(error.response.get("error", ""))
+            log.warning(
+                "review reminder not sent", extra={"event": "review.remind_failed", "error": said}
+            )
+            return said or "refused"
+        return ""
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         """An engine listener: a removal's or reduction's outcome (filed on its line by
@@ -224,8 +279,8 @@ class ReviewCards:
 
     def redraw(self, campaign: Campaign, entry: str) -> None:
         """Every reviewer's card of `entry`, as the decisions stand now."""
-        lines = [ln for ln in self.store.lines(campaign.name) if ln.entry == entry]
-        decisions = self.store.decisions(campaign.name)
+        lines = self.store.entry_lines(campaign.name, entry)
+        decisions = self.store.decisions_of(campaign.name, [ln.id for ln in lines])
         parts = pages(lines)
         for reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
             if page > len(parts):

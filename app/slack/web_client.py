@@ -23,8 +23,27 @@ from urllib.request import Request
 import requests
 from requests.adapters import HTTPAdapter
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
 
+from app.services import Services
 from app.slack.respond import ca_bundle
+
+
+def make_web_client(services: Services) -> WebClient:
+    """The Web API client: `SLACK_API_URL`, slack-sdk's own retry handlers, and connections
+    kept open between calls (`PooledWebClient`)."""
+    return PooledWebClient(
+        token=services.settings.slack_bot_token,
+        base_url=services.settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
 
 
 def pooled_session() -> requests.Session:

@@ -23,9 +23,11 @@ from urllib.parse import urlsplit
 import requests
 
 from app.approvals.audit import Audit
-from app.approvals.store import ChangeRequest, State
+from app.approvals.change_request import ChangeRequest
+from app.approvals.machine import State
 from app.clock import timestamp
 from app.origins import allowed
+from app.scripts import lua
 from app.settings import Settings
 from app.storage import RedisClient
 from app.webhooks.signing import signed_headers
@@ -39,13 +41,6 @@ VISIBILITY = 60.0
 #: Deliveries in flight at once, and the seconds one POST may take.
 CONCURRENCY = 8
 POST_TIMEOUT = 10.0
-# Claim a due delivery: push its due time ahead, only if it is still due (one claimant).
-_CLAIM = """
-local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not due or tonumber(due) > tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-return 1
-"""
 _REPORTED = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED, State.FAILED})
 
 
@@ -62,7 +57,7 @@ class TicketCallbacks:
         self.audit = audit
         self.key = f"{settings.key_prefix}:callbacks"
         self.session = session or requests.Session()
-        self._claim = redis.register_script(_CLAIM)
+        self._claim = redis.register_script(lua("app.webhooks", "callback_claim"))
 
     # --- engine listener ---------------------------------------------------------------------
 

@@ -269,3 +269,26 @@ def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     expect(told).to_contain_text("not for prod")
     page.screenshot(path=str(artifacts / "5-denied-dm-with-reason.png"))
     assert "Traceback" not in demo.log.read_text()
+
+
+@pytest.mark.slow
+def test_approving_the_production_entry_asks_the_approver_for_a_passkey(
+    page: sync_api.Page, artifacts: Path
+) -> None:
+    """The demo's own policy: Carol's click on a share of “Prod DB” (tagged prod) counts for
+    nothing until she confirms it with a passkey, on the bot's page at localhost."""
+    expect = sync_api.expect
+    expect(page.locator(".demo-banner")).to_contain_text("Nothing leaves the machine")
+    request_id = share(page, '/mysafe share password 2 with @alice reason "db migration"')
+    card = request_card(page, request_id)
+    expect(card).to_contain_text("production")
+    be(page, "U0DEMOCAROL")
+    card.get_by_role("button", name="Approve").click()
+    expect(card).to_contain_text("@carol confirming")
+    expect(card).to_contain_text("0 of 1")
+    told = page.locator(".message.ephemeral").last
+    expect(told).to_contain_text("passkey")
+    link = told.locator("a", has_text="confirm your approval")
+    expect(link).to_have_count(1)
+    assert (link.get_attribute("href") or "").startswith("http://localhost:")
+    page.screenshot(path=str(artifacts / "7-step-up-asked.png"))

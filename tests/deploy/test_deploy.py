@@ -8,14 +8,11 @@ source, the routes from the Flask blueprint, and the gunicorn options from `app/
 
 from __future__ import annotations
 
-import ast
-import inspect
 import json
 import re
 import shlex
 import shutil
 import subprocess
-import textwrap
 from functools import cache
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from flask import Flask
 from app.errors import ConfigError
 from app.ops.serve import gunicorn_options
 from app.ops.worker import CALLBACK_GRACE
-from app.settings import Settings
+from app.settings import Need, Settings, declared
 from tests.support.paths import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -72,31 +69,11 @@ WORKER_COMMAND = ["mysafe-bot", "worker"]
 
 @cache
 def settings_read() -> dict[str, bool]:
-    """Every variable `Settings.from_env` reads -> whether a `required=` makes it mandatory.
+    """Every variable `Settings` declares (app.settings) -> whether it is ever required.
 
-    Read from the method's syntax tree: calls like `reader.url("MYSAFE_URL", required=vault)`
-    and `env.get("SLACK_APP_TOKEN")`. A `required=` that is not the constant False counts as
-    required (`service and http_mode` is: the deployments here run the service in HTTP mode).
-    """
-    tree = ast.parse(textwrap.dedent(inspect.getsource(Settings.from_env)))
-    names: dict[str, bool] = {}
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
-            continue
-        first = node.args[0]
-        if not (
-            isinstance(first, ast.Constant)
-            and isinstance(first.value, str)
-            and re.fullmatch(r"[A-Z][A-Z0-9_]+", first.value)
-        ):
-            continue
-        required = any(
-            kw.arg == "required"
-            and not (isinstance(kw.value, ast.Constant) and kw.value.value is False)
-            for kw in node.keywords
-        )
-        names[first.value] = names.get(first.value, False) or required
-    return names
+    MYSAFE_BOT_DEMO is left out: `mysafe-bot serve` sets it for the demo, never an operator.
+    SLACK_SIGNING_SECRET counts as required (the deployments here run in HTTP mode)."""
+    return {spec.env: spec.need is not Need.OPTIONAL for _, spec in declared() if spec.listed}
 
 
 def required_settings() -> set[str]:
@@ -131,7 +108,7 @@ def _fill(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_settings_source_is_read_the_way_the_code_behaves() -> None:
-    """The syntax-tree reading above agrees with what `from_env` does when a value is missing."""
+    """The declarations read above agree with what `from_env` does when a value is missing."""
     read = settings_read()
     assert {"MYSAFE_URL", "SLACK_BOT_TOKEN", "REDIS_URL", "LOG_FORMAT", "MYSAFE_BOT_DATA_DIR"} <= set(
         read

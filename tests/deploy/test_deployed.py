@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.approvals.store import ApprovalStore, State
+from app.approvals.machine import State
+from app.approvals.store import ApprovalStore
 from app.sandbox.emulator import Emulator
 from app.storage import connect
 from tests.support.deployed import deployed

@@ -3,7 +3,11 @@ it names one), every `make` target they tell people to run exists, and the READM
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +69,41 @@ def test_the_readme_is_short_and_keeps_its_two_commands() -> None:
     assert len(readme.splitlines()) < 200
     assert "make run" in readme and "make test" in readme
     assert "docs/development.md" in readme  # where the fast loop went
+
+
+#: The sample policy's commands as docs/policy.md shows them, and what makes each runnable
+#: here (explain is given the entry's tags instead of asking MySafe for them).
+POLICY_COMMANDS = {
+    "$ mysafe-bot policy check deploy/policy.example.yml": [],
+    "$ mysafe-bot policy explain --entry password:312 --verb share --user U0ALICE": [
+        "--tags",
+        "db,prod",
+        "--policy",
+        "deploy/policy.example.yml",
+    ],
+}
+
+
+def _shown_after(page: str, command: str) -> list[str]:
+    """The lines docs show under `command`, up to the next command or the block's end."""
+    lines = page.split(command + "\n", 1)[1].splitlines()
+    return [line for line in itertools.takewhile(lambda x: not x.startswith(("$", "```")), lines)]
+
+
+@pytest.mark.parametrize("command", POLICY_COMMANDS)
+def test_the_policy_page_shows_what_the_commands_print_for_the_sample(
+    command: str, tmp_path: Path
+) -> None:
+    """Each line shown is printed (a `…` stands for any text): the sample's rules and the
+    page cannot drift apart (the page once counted 3 rules where the sample had 5)."""
+    page = (ROOT / "docs" / "policy.md").read_text(encoding="utf-8")
+    argv = [sys.executable, "-m", "app.cli", *command.split()[2:], *POLICY_COMMANDS[command]]
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    printed = run.stdout.splitlines()
+    shown = [line for line in _shown_after(page, command) if line.strip() != "…"]
+    assert shown
+    for line in shown:
+        pattern = ".*".join(re.escape(part) for part in line.split("…"))
+        assert any(re.fullmatch(pattern, out) for out in printed), f"not printed: {line}"

@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 
 from app.approvals.changes import Change, Verb
-from app.approvals.store import ApprovalStore, State
+from app.approvals.machine import State
+from app.approvals.store import ApprovalStore
 from app.mysafe.models import Kind, UserShare
 from app.ops.serve import WORKER_NICENESS
 from app.runtime import build_runtime

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.cli import main
 from app.sandbox.emulator import Emulator
 from tests.e2e.test_slack_verbs import (

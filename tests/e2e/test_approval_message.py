@@ -15,7 +15,7 @@ import pytest
 import requests
 from marshmallow import validate
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.mysafe.models import Entry, Kind
 from app.mysafe.schemas import UPDATE_SCHEMAS
 from app.sandbox.emulator import Emulator

@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
+from app.approvals.reminders import CLAIM_LEASE
+from app.clock import timestamp
+from app.ops.worker import repair
+from app.runtime import assemble
 from app.sandbox.emulator import Emulator
 from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
-from tests.e2e.test_slack_verbs import ask, readable, request_id_in
+from tests.e2e.test_slack_verbs import ask, buttons, readable, request_id_in
 from tests.support.on_call_fakes import TOKEN, OnCallFake
-from tests.support.slack_fake import SlackFake
+from tests.support.slack_fake import SlackCall, SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
 from tests.support.waiting import eventually
@@ -76,6 +80,18 @@ def posts_to(slack: SlackFake, channel: str) -> list[str]:
     return [readable(c) for c in slack.calls_to("chat.postMessage") if c.args["channel"] == channel]
 
 
+def nothing_owed(bot: Bot) -> bool:
+    """No telling of a break-glass event is left for the sweep (the click's job is done)."""
+    book = bot.engine.break_glass
+    return book.redis.zcard(book.owed_key) == 0
+
+
+def card_updates(slack: SlackFake, since: int = 0) -> list[SlackCall]:
+    return [
+        c for c in slack.calls[since:] if c.method == "chat.update" and "Break-glass" in readable(c)
+    ]
+
+
 def test_an_on_call_emergency_is_applied_loudly_then_judged_not_justified(
     bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, entry: int
 ) -> None:
@@ -114,6 +130,10 @@ def test_an_on_call_emergency_is_applied_loudly_then_judged_not_justified(
     )
     assert emulator.get_password(entry)["password"] != "pw-Old-1"
     slack.wait_for(lambda: [p for p in posts_to(slack, "C0APPROVALS") if "not justified" in p])
+    # The card now says who judged it and how, and has no button left to click.
+    (updated,) = slack.wait_for(lambda: card_updates(slack))
+    assert "reviewed: *not justified*, by <@UAPPROVER1>" in readable(updated)
+    assert buttons(updated) == [] and "INC-123 db down" in readable(updated)
 
 
 def test_someone_not_on_call_is_told_why_and_nothing_is_applied(
@@ -144,6 +164,64 @@ def test_an_unreviewed_break_glass_is_escalated_until_an_approver_says_justified
 
     user.click("UAPPROVER2", JUSTIFIED, request_id)
     slack.wait_for(lambda: [p for p in posts_to(slack, "C0APPROVALS") if ": justified." in p])
+    (updated,) = slack.wait_for(lambda: card_updates(slack))
+    assert "reviewed: *justified*, by <@UAPPROVER2>" in readable(updated) and buttons(updated) == []
     assert bot.engine.break_glass.review(request_id).state == "justified"
+    eventually(lambda: nothing_owed(bot), 10, "the verdict's telling done")
     assert reviewer.sweep(now=deadline + 2 * 3600) == 0
     assert len(posts_to(slack, "U0DUTYMGR")) == 1
+
+
+def test_slack_down_at_the_emergency_and_at_the_verdict_loses_no_notice_and_repeats_none(
+    bot: Bot, user: SlackClient, slack: SlackFake, entry: int
+) -> None:
+    """Slack refuses every post while the share is applied: the worker's sweep sends the 🚨
+    notices and the card once Slack is back, each exactly once however often it runs. Slack
+    refuses again at the verdict: the sweep posts it under the card, then redraws the card."""
+    reviewer = bot.runtime.reviewer
+    assert reviewer is not None
+    slack.fail("chat.postMessage", error="service_unavailable", status=503, times=1000)
+    request_id = request_id_in(ask(user, slack, "UALICE", EMERGENCY.format(entry=entry)))
+    assert bot.engine.get(request_id).state is State.APPLIED  # applied, Slack or not
+    slack.failures.clear()  # Slack is back
+    back = len(slack.calls)
+    assert reviewer.sweep(now=timestamp() - 1) == 0  # the web process's own try is not over
+
+    def delivered() -> dict[str, list[str]]:
+        posts = [c for c in slack.calls[back:] if c.method == "chat.postMessage"]
+        return {
+            where: [readable(c) for c in posts if c.args["channel"] == where and "🚨" in readable(c)]
+            for where in ("C0APPROVALS", "C0SECURITY", "UBOB")
+        }
+
+    later = timestamp() + CLAIM_LEASE + 1
+    assert reviewer.sweep(now=later) == 1
+    for _ in range(2):  # told already: told never again
+        later += CLAIM_LEASE + 1
+        assert reviewer.sweep(now=later) == 0
+    got = delivered()
+    assert [len(got[w]) for w in ("C0SECURITY", "UBOB")] == [1, 1]
+    (alarm, card) = got["C0APPROVALS"]
+    assert "INC-123 db down" in alarm and "was it justified" in card
+    # The request's own message, refused too, is posted by the worker's repair pass.
+    assert repair(assemble(bot.services)) == 1
+    assert bot.engine.get(request_id).ts
+
+    # Slack refuses the verdict's post, then the card's redraw: each is retried, once.
+    slack.fail("chat.postMessage", error="service_unavailable", status=503)
+    slack.fail("chat.update", error="service_unavailable", status=503)
+    before = len(slack.responses)
+    user.click("UAPPROVER1", JUSTIFIED, request_id)
+    assert "Recorded: justified" in slack.wait_responses(before + 1)[before]["text"]
+    assert not nothing_owed(bot)
+    assert slack.failures["chat.postMessage"] == []  # the verdict's post was refused
+    back = len(slack.calls)
+    for _ in range(3):
+        later += CLAIM_LEASE + 1
+        reviewer.sweep(now=later)
+    verdicts = [c for c in slack.calls[back:] if c.method == "chat.postMessage"]
+    assert len(verdicts) == 1 and ": justified." in readable(verdicts[0])
+    assert verdicts[0].args["thread_ts"]  # under the card
+    updates = [c for c in card_updates(slack, back) if "reviewed" in readable(c)]
+    assert len(updates) == 2 and buttons(updates[-1]) == []  # refused once, then taken
+    assert "by <@UAPPROVER1>" in readable(updates[-1])

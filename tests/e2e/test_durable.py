@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_job_has_its_job_taken_over_after_the_visibility_tim
         held.release()
         assert bot.runtime.front is not None
         taken_at = time.monotonic()
-        bot.runtime.front.start_consumer()
+        bot.runtime.jobs.start_consumer()
         answer = slack.wait_responses(1, timeout=30)[0]
         assert time.monotonic() - taken_at >= 1.0  # waited for the dead consumer's silence
         assert REQUEST_ID.search(answer["text"])
@@ -115,11 +115,11 @@ def test_a_worker_killed_while_its_answer_was_in_flight_leaves_the_person_one_an
             finally:
                 held.set()
             assert bot.runtime.front is not None
-            bot.runtime.front.start_consumer()
+            bot.runtime.jobs.start_consumer()
             queue = bot.runtime.front.jobs
             # A take-over that answers nothing sends nothing to await.
             eventually(lambda: not queue.pending(), 30, "the job taken over and done")
-            bot.runtime.front.stop_consumer()
+            bot.runtime.jobs.stop_consumer()
             answers = slack.responses[seen:]
             seen = len(slack.responses)
             assert 1 <= len(answers) <= 2

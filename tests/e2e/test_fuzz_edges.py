@@ -158,7 +158,7 @@ def test_a_signed_click_without_a_value_is_refused_before_its_ack(
     action = {"action_id": "approve", "block_id": "decision", "type": "button"}
     click["actions"] = [action if value is ... else {**action, "value": value}]
     assert bot.runtime.front is not None
-    bot.runtime.front.stop_consumer()  # what was stored stays in the stream to be counted
+    bot.runtime.jobs.stop_consumer()  # what was stored stays in the stream to be counted
     response = user.post(urlencode({"payload": json.dumps(click)}), "application/x-www-form-urlencoded")
     assert response.status_code == 400
     assert bot.runtime.front.jobs.pending() == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.mysafe.models import Kind
 from app.sandbox.emulator import Emulator
 from tests.e2e.test_slack_verbs import (
@@ -38,7 +38,12 @@ LEAK = 'reason "leaked in a public repo"'
 
 @pytest.fixture
 def slack_env(slack_env: dict[str, str]) -> dict[str, str]:
-    return {**slack_env, "MYSAFE_BOT_POLICY": str(SAMPLE_POLICY)}
+    # The sample's production rule asks for step-up, which needs the bot's public URL.
+    return {
+        **slack_env,
+        "MYSAFE_BOT_POLICY": str(SAMPLE_POLICY),
+        "MYSAFE_BOT_PUBLIC_URL": "https://mysafe-bot.example.com",
+    }
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_a_process_with_older_rules_decides_nothing_and_says_so(
         with pytest.raises(PolicyOutOfDate):
             old.engine.approve("R-ANY01", "UAPPROVER1", is_approver=True)
         assert client(old, slack).command("UALICE", f"share password {entry} with user:carol")
-        new.runtime.front.start_consumer()  # the job waits for a process in force
+        new.runtime.jobs.start_consumer()  # the job waits for a process in force
         said = slack.wait_responses(1)[0]["text"]
         assert "the policy rule “ticketed” requires a ticket" in said
         assert not [r for r in slack.responses if OUT_OF_DATE in r["text"]]

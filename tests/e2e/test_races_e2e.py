@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.approvals.store import ApprovalStore, State
+from app.approvals.machine import State
+from app.approvals.store import ApprovalStore
 from app.sandbox.emulator import Emulator
 from app.webhooks.signing import signed_headers
 from tests.support.deployed import deployed as running_as_deployed

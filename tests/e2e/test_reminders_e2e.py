@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from tests.support.slack_fake import SlackCall, SlackFake, dm_channel
 from tests.support.slack_harness import Bot

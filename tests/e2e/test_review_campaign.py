@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import requests
 
+from app.approvals.machine import State
 from app.approvals.reviews import Choice
-from app.approvals.store import State
 from app.cli import main
 from app.errors import ApprovalError
 from app.sandbox.emulator import Emulator
@@ -82,7 +82,7 @@ def started(
     """`mysafe-bot review start --name Q1 --due 14d --tags prod`; returns what it printed."""
     for name, value in slack_env.items():
         monkeypatch.setenv(name, value)
-    assert main(["review", "start", "--name", "Q1", "--due", "14d", "--tags", "prod"]) == 0
+    assert main(["review", "start", "--name", "Q1", "--due", "14d", "--tags", "prod", "--wait"]) == 0
     return capsys.readouterr().out
 
 
@@ -181,7 +181,7 @@ def test_a_card_slack_refuses_is_named_and_the_other_reviewers_still_get_theirs(
     for name, value in slack_env.items():
         monkeypatch.setenv(name, value)
     slack.fail("chat.postMessage", error="user_not_found")  # the first card: alices'
-    assert main(["review", "start", "--name", "Q1", "--due", "14d", "--tags", "prod"]) == 0
+    assert main(["review", "start", "--name", "Q1", "--due", "14d", "--tags", "prod", "--wait"]) == 0
     said = capsys.readouterr()
     assert "1 cards sent" in said.out
     assert f"card for password:{prod} not sent to UALICE: Slack said user_not_found" in said.err

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from app.approvals.changes import MAX_SHARES_PER_REQUEST
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from app.slack.bolt_request import FormSafeRequest
 from commands import dispatch

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from app.slack.socket_mode import Backoff
 from tests.support.paths import ROOT

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.approvals.machine import State
 from app.approvals.stepup import b64url
-from app.approvals.store import State
 from app.sandbox.emulator import Emulator
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient
+from tests.support.waiting import eventually
 
 ORIGIN = "http://localhost:8765"  # the origin browsers would use; requests go to bot.url
 POLICY = textwrap.dedent("""
@@ -118,6 +119,14 @@ def test_an_approval_counts_once_confirmed_on_the_page(
         ]
     )
     assert bot.engine.get(request_id).approvals == frozenset()
+    sent = eventually(
+        lambda: [
+            r for r in bot.engine.audit.read(request=request_id) if r.event == "passkey.link_sent"
+        ],
+        10,
+        "the link's record",
+    )
+    assert [r.actor for r in sent] == ["UAPPROVER1"] and token not in str(sent[0].to_json())
     page = requests.get(f"{bot.url}/step-up/{token}", timeout=5)
     assert f"Confirm your approval of {request_id} with your passkey" in page.text
     assert "&lt;b&gt;db&lt;/b&gt;" in page.text and "<b>db</b>" not in page.text  # escaped
@@ -145,6 +154,10 @@ def test_a_link_used_by_someone_else_counts_nothing(
     assert refused.status_code == 400
     assert refused.json()["message"] == "That passkey is not one you registered with the bot."
     assert bot.engine.get(request_id).approvals == frozenset()
+    # Security reads whose link it was, for which request, and the passkey that was offered.
+    (record,) = [r for r in bot.engine.audit.read() if r.event == "request.step_up_refused"]
+    assert record.actor == "UAPPROVER1" and record.request == request_id
+    assert record.facts["credential"] == b64url(mallory.credential_id)
 
 
 def test_a_deny_needs_no_step_up_and_ends_a_pending_one(
@@ -168,7 +181,7 @@ def test_the_app_home_lists_a_persons_passkeys_and_removes_them(
 ) -> None:
     laptop = register(bot, user, slack, "UAPPROVER1")
     register(bot, user, slack, "UAPPROVER1")
-    bot.runtime.front.publish_home("UAPPROVER1")
+    bot.runtime.home.publish("UAPPROVER1")
     home = slack.wait_for(lambda: slack.calls_to("views.publish"))[-1]
     shown = [
         b

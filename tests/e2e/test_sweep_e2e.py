@@ -10,8 +10,9 @@ from collections import Counter
 import pytest
 
 from app.approvals.changes import Change, Verb
-from app.approvals.engine import SWEEP_TELLERS, TELL_WITHIN, Engine
-from app.approvals.store import State
+from app.approvals.engine import Engine
+from app.approvals.machine import State
+from app.approvals.sweeping import SWEEP_TELLERS, TELL_WITHIN
 from app.mysafe.models import Kind, UserShare
 from app.runtime import assemble
 from app.sandbox.emulator import Emulator
@@ -160,7 +161,7 @@ def test_a_job_whose_teller_died_mid_way_is_told_by_the_consumer_taking_it_over(
         bot.engine.store.claim_untold(due, now=now, until=now + TELL_WITHIN, teller="another") == []
     )  # nobody else tells them
     assert bot.runtime.front is not None
-    bot.runtime.front.handlers["tell_expired"](jobs[0])  # the job, taken over
+    bot.runtime.jobs.registry["tell_expired"](jobs[0])  # the job, taken over
     told_all(bot, slack, due)
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
 
@@ -188,7 +189,7 @@ def test_news_handed_off_twice_is_told_once(bot: Bot, slack: SlackFake, due: lis
     worker = worker_engine(bot)
     assert worker.sweep(now=after_expiry(bot, due)) == COUNT
     assert bot.runtime.front is not None
-    bot.runtime.front.hand_off(due)
+    bot.runtime.engine.hand_off(due)
     told_all(bot, slack, due)
     assert expiry_dms(slack, due) == Counter(dict.fromkeys(due, 1))
     channel_updates = [c for c in slack.calls_to("chat.update") if c.args["channel"] == APPROVALS]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.approvals.revokes import RETRY_BASE
+from app.approvals.revoker import RETRY_BASE
 from app.clock import timestamp
 from app.ops.worker import repair, sweep
 from app.sandbox.emulator import Emulator

@@ -3,8 +3,10 @@
 Each answers only the one call the bot makes, only with the right token in the provider's own
 header, in the provider's own shape:
 
-    PagerDuty  GET /oncalls?schedule_ids[]=ID&include[]=users   Authorization: Token token=…
-               -> {"oncalls": [{"user": {"id", "email", …}, "schedule": {"id"}, …}]}
+    PagerDuty  GET /oncalls?schedule_ids[]=ID&include[]=users[&limit=L&offset=O]
+                                                                 Authorization: Token token=…
+               -> {"oncalls": [{"user": {"id", "email", …}, "schedule": {"id"}, …}],
+                   "limit", "offset", "more"}   (25 a page unless asked, 100 at most)
     Opsgenie   GET /v2/schedules/ID/on-calls?flat=true          Authorization: GenieKey …
                -> {"data": {"_parent": {"id"}, "onCallRecipients": ["a@x", …]}}
 
@@ -84,6 +86,8 @@ class OnCallFake:
         if provider == "pagerduty":
             if request.args.get("include[]") != "users":
                 return jsonify(oncalls=[{"user": {"id": "P1", "type": "user_reference"}}])
+            limit = min(int(request.args.get("limit", 25)), 100)
+            offset = int(request.args.get("offset", 0))
             return jsonify(
                 oncalls=[
                     {
@@ -92,10 +96,10 @@ class OnCallFake:
                         "user": {"id": f"P{n}", "type": "user", "email": email, "name": email},
                     }
                     for n, email in enumerate(people)
-                ],
-                limit=25,
-                offset=0,
-                more=False,
+                ][offset : offset + limit],
+                limit=limit,
+                offset=offset,
+                more=offset + limit < len(people),
             )
         return jsonify(
             data={"_parent": {"id": schedule, "enabled": True}, "onCallRecipients": people},

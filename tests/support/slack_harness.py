@@ -74,8 +74,8 @@ def served_bot(environ: dict[str, str], redis, *, consume: bool = True, port: in
     finally:
         server.shutdown()
         server.server_close()
-        if runtime.front is not None:
-            runtime.front.stop_consumer()
+        if runtime.jobs is not None:
+            runtime.jobs.stop_consumer()
         session.close()
 
 

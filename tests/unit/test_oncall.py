@@ -31,6 +31,20 @@ def test_who_is_on_call_by_e_mail(fake: OnCallFake) -> None:
     assert (answer.provider, answer.schedule, answer.checked) == (fake.provider, "S1", 42.0)
 
 
+def test_someone_on_a_later_page_of_pagerduty_is_found() -> None:
+    """One entry per escalation level using the schedule: a big rota spans pages."""
+    rota = [f"level{n}@example.com" for n in range(230)]
+    fake = OnCallFake("pagerduty", on_call={"S1": rota}).start()
+    try:
+        assert client(fake).on_call("S1").people == set(rota)
+        assert [c["args"]["offset"] for c in fake.calls] == ["0", "100", "200"]
+        fake.on_call["S1"] = [f"level{n}@example.com" for n in range(501)]
+        with pytest.raises(OnCallUnavailable, match="more than 500"):
+            client(fake).on_call("S1")
+    finally:
+        fake.stop()
+
+
 @pytest.mark.parametrize(
     ("setup", "said"),
     [

@@ -5,8 +5,9 @@
 -- ARGV[4] retention (seconds kept once final), ARGV[5] JSON of the action's arguments
 -- KEYS[5], when given, its audit outbox (app.approvals.outbox): a transition that changes the
 -- request writes there the record `arg.audit` (its fields), completed with the event, state
--- and approvals, and a transition id, in this same atomic step.
--- Returns {status, state, approvals}; status is one of app.approvals.store.Outcome.
+-- and approvals, and a transition id, in this same atomic step, and returns it (the outbox item,
+-- JSON) as a fourth element, so the caller appends it to the log without reading it back.
+-- Returns {status, state, approvals[, item]}; status is one of app.approvals.store.Outcome.
 local req, approvals, events, voters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local action, actor, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local arg = cjson.decode(ARGV[5])
@@ -198,21 +199,27 @@ end
 
 -- The record of a transition that changed the request, in its outbox: named by the engine
 -- (`arg.audit.event`), or as the engine names a click's: request.applying, request.expired,
--- request.applied / failed, else the action.
+-- request.step_up_pending (a click that waits for its approver's passkey), request.applied /
+-- failed, else the action.
 local function audit(result)
   local status = result[1]
   if not (KEYS[5] and type(arg.audit) == 'table') or action == 'fence' then return end
-  if status ~= 'ok' and status ~= 'apply' and status ~= 'expired' then return end
+  if status ~= 'ok' and status ~= 'apply' and status ~= 'expired' and status ~= 'step_up' then
+    return
+  end
   local event = action
   if status == 'apply' then event = 'applying'
   elseif status == 'expired' then event = 'expired'
+  elseif status == 'step_up' then event = 'step_up_pending'
   elseif action == 'finish' then event = result[2] end
   local fields = arg.audit
   if (fields.event or '') == '' then fields.event = 'request.' .. event end
   fields.state, fields.approvals = result[2], tostring(result[3])
   local tid = req .. '#' .. (redis.call('HGET', req, 'version') or '0')
-  redis.call('RPUSH', KEYS[5], cjson.encode({tid = tid, fields = fields}))
-  redis.call('EXPIRE', KEYS[5], retention)  -- a worker moves it long before
+  local item = cjson.encode({tid = tid, fields = fields})
+  redis.call('RPUSH', KEYS[5], item)
+  redis.call('EXPIRE', KEYS[5], retention)  -- a worker takes it out long before
+  result[4] = item
 end
 
 local result = run()

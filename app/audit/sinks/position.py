@@ -15,15 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.audit.log import LogKeys, script
+from app.audit.log import LogKeys
 from app.clock import timestamp
+from app.scripts import lua
 from app.storage import RedisClient
 
 LEASE_SECONDS = 60
-_RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('EXPIRE', KEYS[1], ARGV[2])
-"""
 
 
 @dataclass(frozen=True)
@@ -45,8 +42,8 @@ class Positions:
     def __init__(self, redis: RedisClient, *, prefix: str) -> None:
         self.redis = redis
         self.keys = LogKeys(prefix)
-        self._advance = redis.register_script(script("sink_advance"))
-        self._renew = redis.register_script(_RENEW)
+        self._advance = redis.register_script(lua("app.audit", "sink_advance"))
+        self._renew = redis.register_script(lua("app.audit", "sink_renew"))
 
     def key(self, name: str) -> str:
         return f"{{{self.keys.prefix}:audit}}:sink:{name}"

@@ -11,12 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.approvals.break_glass import MCP_REFUSED, Review, Reviewer
+from app.approvals.break_glass import MCP_REFUSED, Review
+from app.approvals.break_glass_reviewer import Reviewer
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.policy import Defaults, PolicyBook, parse_policy
-from app.approvals.revokes import Revoker
-from app.approvals.store import ChangeRequest, State
+from app.approvals.machine import State
+from app.approvals.policy import PolicyBook
+from app.approvals.policy_file import parse_policy
+from app.approvals.revoker import Revoker
+from app.approvals.rules import Defaults
 from app.errors import NotAnApprover, SelfApproval, ValidationError
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
@@ -99,7 +103,7 @@ def engine(services: Services, heard: Heard) -> Engine:
 
 @pytest.fixture
 def revoker(engine: Engine) -> Revoker:
-    return Revoker(engine)
+    return engine.new_revoker()
 
 
 @pytest.fixture
@@ -326,6 +330,45 @@ def test_the_requester_never_reviews_nor_does_a_non_approver(
         reviewer.decide(request.id, "UCAROL", justified=True, is_approver=False)
     assert engine.break_glass.review(request.id).open
     assert [e["why"] for e in events(engine, "click.refused")] == ["self", "not_approver"]
+
+
+class Away:
+    """A listener whose chat is down until `back` is set."""
+
+    def __init__(self) -> None:
+        self.back = False
+        self.heard: list[str] = []
+
+    def __call__(self, request: ChangeRequest, review: Review, event: str) -> None:
+        if not self.back:
+            raise ConnectionError("chat is down")
+        self.heard.append(event)
+
+
+def test_what_a_listener_missed_is_told_again_by_the_sweep_and_only_once(
+    engine: Engine, reviewer: Reviewer, entry: int
+) -> None:
+    away = Away()
+    engine.break_glass.listeners.append(away)
+    request = open_glass(engine, entry)
+    reviewer.decide(request.id, "UAPPROVER1", justified=True, is_approver=True, now=request.created)
+    assert away.heard == []
+    lease = request.created + 121
+    assert reviewer.sweep(now=lease) == 0  # still down: both stay owed
+    away.back = True
+    assert reviewer.sweep(now=lease + 121) == 2
+    assert away.heard == ["opened", "reviewed"]
+    assert reviewer.sweep(now=lease + 10 * 121) == 0 and away.heard == ["opened", "reviewed"]
+
+
+def test_a_verdict_refused_or_never_given_is_not_told(
+    engine: Engine, reviewer: Reviewer, entry: int, heard: Heard
+) -> None:
+    request = open_glass(engine, entry)
+    engine.break_glass._owe(request.id, "reviewed", now=request.created)  # a process died here
+    assert reviewer.sweep(now=request.created + 121) == 0
+    assert [e for _, e, _ in heard.events] == ["opened"]
+    assert engine.break_glass.claim_owed(request.created + 10 * 121) == []
 
 
 # --- never from MCP ---------------------------------------------------------------------------

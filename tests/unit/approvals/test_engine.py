@@ -11,8 +11,9 @@ import pytest
 
 from app import errors
 from app.approvals.changes import Change, Verb
-from app.approvals.engine import TELL_WITHIN, Engine
-from app.approvals.store import TRANSITIONS, State
+from app.approvals.engine import Engine
+from app.approvals.machine import TRANSITIONS, State
+from app.approvals.sweeping import TELL_WITHIN
 from app.clock import timestamp
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator

@@ -17,16 +17,18 @@ import sys
 import textwrap
 
 import pytest
+import redis as redis_py
 
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.clock import timestamp
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
 from app.settings import Settings
 from app.storage import connect
+from tests.support.redis_wire import Wire
 
 
 @pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
@@ -72,7 +74,7 @@ def test_a_record_left_in_the_outbox_by_a_dead_process_is_moved_by_another_once(
     redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(engine.outbox, "move", lambda _request_id: 0)  # killed right here
+    monkeypatch.setattr(engine.outbox, "append", lambda _written: False)  # killed right here
     assert engine.deny(request_id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
     assert denials(engine, request_id) == []
     assert engine.services.redis.llen(engine.outbox.key(request_id)) == 1
@@ -103,29 +105,39 @@ def test_a_mover_killed_after_appending_never_makes_a_second_copy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A mover appended the record, then died before it took it out of the outbox."""
-    monkeypatch.setattr(engine.outbox, "move", lambda _request_id: 0)
+    monkeypatch.setattr(engine.outbox, "append", lambda _written: False)
     engine.deny(request_id, "UAPPROVER1", is_approver=True)
     redis = engine.services.redis
     (raw,) = redis.lrange(engine.outbox.key(request_id), 0, -1)
     item = json.loads(raw)
-    assert engine.audit.record_moved(item["tid"], item["fields"], now=timestamp(), remember=60)
+    assert engine.audit.record_once(item["tid"], item["fields"], remember=60)
     another_runtime(settings, redis_url).sweep(now=later())
     assert len(denials(engine, request_id)) == 1
     assert redis.llen(engine.outbox.key(request_id)) == 0
 
 
-def test_the_process_that_made_the_transition_moves_its_record_at_once(
+def test_the_process_that_made_the_transition_appends_its_record_at_once(
     engine: Engine, request_id: str
 ) -> None:
+    """In the log at once; the sweep takes it out of the outbox once its mark is a minute old,
+    and appends it no second time."""
     engine.deny(request_id, "UAPPROVER1", is_approver=True)
-    assert len(denials(engine, request_id)) == 1
+    (seq,) = denials(engine, request_id)
+    assert engine.services.redis.llen(engine.outbox.key(request_id)) == 1
+    engine.outbox.sweep()
+    assert engine.services.redis.llen(engine.outbox.key(request_id)) == 1  # not a minute yet
+    engine.outbox.sweep(now=later())
+    assert denials(engine, request_id) == [seq]
     assert engine.services.redis.llen(engine.outbox.key(request_id)) == 0
+    assert engine.services.redis.zcard(engine.outbox.index) == 0
 
 
 def test_an_apply_records_its_outcome_through_the_outbox(engine: Engine, request_id: str) -> None:
     engine.approve(request_id, "UAPPROVER1", is_approver=True)
     events = [r.event for r in engine.audit.read(request=request_id)]
     assert events[-2:] == ["request.applying", "request.applied"]
+    engine.outbox.sweep(now=later())
+    assert [r.event for r in engine.audit.read(request=request_id)] == events
     assert engine.services.redis.llen(engine.outbox.key(request_id)) == 0
 
 
@@ -140,7 +152,7 @@ KILLED_AFTER_THE_TRANSITION = textwrap.dedent("""
         os.kill(os.getpid(), signal.SIGKILL)
 
     # The transition's script has returned; SIGKILL as the record is about to reach the log.
-    AuditLog.append = AuditLog.append_once = die
+    AuditLog.append = die
     engine = Engine(Services.build(Settings.from_env(dict(os.environ), dotenv=None)))
     engine.deny(sys.argv[1], "UAPPROVER1", is_approver=True)
 """)
@@ -175,7 +187,7 @@ def test_a_reason_and_a_cancel_also_reach_the_log_only_through_the_outbox(
     entry = emulator.add_password("alices", name="Other", username="ops", password="pw-2")
     change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),))
     cancelled = engine.submit(change, requester="UALICE", reason="not needed").id
-    monkeypatch.setattr(engine.outbox, "move", lambda _request_id: 0)  # killed each time
+    monkeypatch.setattr(engine.outbox, "append", lambda _written: False)  # killed each time
     engine.deny(request_id, "UAPPROVER1", is_approver=True)
     engine.explain(request_id, "UAPPROVER1", "not during the freeze")
     engine.cancel(cancelled, "UALICE")
@@ -192,9 +204,81 @@ def test_an_unreadable_outbox_does_not_stop_the_others(
     redis = engine.services.redis
     redis.rpush(engine.outbox.key("R-BROKEN"), "not json")
     engine.outbox.mark("R-BROKEN")
-    monkeypatch.setattr(engine.outbox, "move", lambda _request_id: 0)
+    monkeypatch.setattr(engine.outbox, "append", lambda _written: False)
     engine.deny(request_id, "UAPPROVER1", is_approver=True)
     monkeypatch.undo()
     engine.outbox.sweep(now=later())
     assert len(denials(engine, request_id)) == 1
     assert redis.llen(engine.outbox.key("R-BROKEN")) == 1  # kept for a person to see to
+
+
+def test_each_audit_record_of_an_approval_costs_one_round_trip(
+    engine: Engine, request_id: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """approve -> applied with the audit log, and the same without it (no outbox mark, no
+    record): the difference is one round trip per record (the click's `request.applying` and
+    the outcome's `request.applied`). The outbox's mark rides in the transition's own round
+    trip, and nothing is read back or removed on the way: the sweep does that later."""
+    entry = emulator.add_password("alices", name="Other", username="ops", password="pw-2")
+    others = []
+    for name in ("dave", "erin"):
+        emulator.add_user(name)
+        change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare(name),))
+        others.append(engine.submit(change, requester="UALICE", reason="on-call").id)
+    engine.approve(others[0], "UAPPROVER1", is_approver=True)  # every script loaded once
+
+    with Wire() as audited:
+        engine.approve(request_id, "UAPPROVER1", is_approver=True)
+    monkeypatch.setattr(engine.outbox, "mark", lambda *_, **__: None)
+    monkeypatch.setattr(engine.outbox, "append", lambda _written: False)
+    monkeypatch.setattr(engine.audit, "record", lambda *_, **__: None)
+    with Wire() as bare:
+        engine.approve(others[1], "UAPPROVER1", is_approver=True)
+
+    assert engine.get(others[1]).state is engine.get(request_id).state is State.APPLIED
+    events = [r.event for r in engine.audit.read(request=request_id)]
+    assert events[-2:] == ["request.applying", "request.applied"]
+    assert len(audited.trips) - len(bare.trips) == 2, (audited.trips, bare.trips)
+    appends = [t for t in audited.trips if any(c[:2] == ("EVALSHA", append_sha(engine)) for c in t)]
+    assert [len(trip) for trip in appends] == [1, 1]
+    index = engine.outbox.index
+    assert all(
+        any(c[0] == "EVALSHA" for c in trip)
+        for trip in audited.trips
+        if ("ZADD", index) in [c[:2] for c in trip]
+    )
+    outbox = engine.outbox.key(request_id)
+    assert not [c for c in audited.commands() if outbox in c and c[0] in ("LRANGE", "LREM")]
+    print(f"approve -> applied: {len(audited.trips)} round trips audited, {len(bare.trips)} bare")
+
+
+def append_sha(engine: Engine) -> str:
+    return engine.audit.log._append.sha
+
+
+def test_a_transition_after_redis_forgot_its_scripts_still_runs_and_records_once(
+    engine: Engine, request_id: str
+) -> None:
+    """The mark and the transition go as one pipeline of a plain EVALSHA: a server that does
+    not know the script (restarted) answers NOSCRIPT, and the transition is sent again alone."""
+    engine.services.redis.script_flush()
+    assert engine.deny(request_id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
+    assert len(denials(engine, request_id)) == 1
+    assert engine.services.redis.zscore(engine.outbox.index, request_id) is not None
+
+
+def test_redis_failing_after_the_transition_fails_nothing_and_the_sweep_appends_the_record(
+    engine: Engine, request_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deny stands (the approver is told it worked); its record waits in the outbox and
+    the worker's sweep appends it."""
+
+    def down(*_, **__):
+        raise redis_py.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(engine.audit.log, "append", down)
+    assert engine.deny(request_id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
+    monkeypatch.undo()
+    assert denials(engine, request_id) == []
+    engine.outbox.sweep(now=later())
+    assert len(denials(engine, request_id)) == 1

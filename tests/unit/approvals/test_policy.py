@@ -8,15 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.policy import (
-    Defaults,
-    PolicyBook,
-    Subject,
-    default_policy,
-    parse_policy,
-)
+from app.approvals.policy import PolicyBook
+from app.approvals.policy_file import parse_policy
+from app.approvals.rules import Defaults, Subject, default_policy
 from app.cli import main
 from app.errors import ConfigError, ValidationError
+from app.runtime import load_settings, read_policy
 from app.settings import Scope, Settings
 
 ROOT = Path(__file__).parents[3]
@@ -245,7 +242,7 @@ def test_a_bad_file_stops_start_up_with_one_line_and_exit_2(
     bad.write_text("rules:\n  - name: production\n    approvals: lots\n")
     environ = {**env, "MYSAFE_BOT_POLICY": str(bad)}
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env(environ, dotenv=None)
+        load_settings(environ, dotenv=None)
     assert str(caught.value) == (
         "MYSAFE_BOT_POLICY: policy.yml: rule 1 “production”: approvals: Not a valid integer"
     )
@@ -262,9 +259,9 @@ def test_a_bad_file_stops_start_up_with_one_line_and_exit_2(
 def test_a_good_file_is_read_once_at_start_up(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "policy.yml"
     path.write_text(POLICY)
-    settings = Settings.from_env({**env, "MYSAFE_BOT_POLICY": str(path)}, dotenv=None)
-    assert settings.policy is not None
-    assert [r.name for r in settings.policy.rules] == [
+    policy = read_policy(load_settings({**env, "MYSAFE_BOT_POLICY": str(path)}, dotenv=None))
+    assert policy is not None
+    assert [r.name for r in policy.rules] == [
         "production",
         "own-entries-unshare",
         "mine",
@@ -385,6 +382,18 @@ def test_the_sample_policy_passes_check(cli_env: Path, capsys: pytest.CaptureFix
     assert "OK" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("verb", "rule"), [("disable", "incident-disable"), ("enable", "incident-enable")]
+)
+def test_policy_explain_knows_the_incident_verbs(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], verb: str, rule: str
+) -> None:
+    sample = str(ROOT / "deploy" / "policy.example.yml")
+    argv = ["policy", "explain", "--entry", "password:312", "--verb", verb, "--user", "U0ALICE"]
+    assert main([*argv, "--tags", "prod", "--policy", sample]) == 0
+    assert f"rule “{rule}”" in capsys.readouterr().out.splitlines()[0]
+
+
 def test_policy_explain_reads_the_tags_from_mysafe_and_says_why(
     cli_env: Path, capsys: pytest.CaptureFixture[str], emulator, link, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -454,8 +463,9 @@ def test_policy_explain_refuses_a_malformed_entry(
 def test_settings_scope_none_still_reads_the_policy(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "policy.yml"
     path.write_text(POLICY)
-    settings = Settings.from_env({"MYSAFE_BOT_POLICY": str(path)}, scope=Scope.NONE, dotenv=None)
-    assert settings.policy is not None and settings.policy.rules[0].name == "production"
+    settings = load_settings({"MYSAFE_BOT_POLICY": str(path)}, scope=Scope.NONE, dotenv=None)
+    policy = read_policy(settings, strict=False)
+    assert policy is not None and policy.rules[0].name == "production"
 
 
 def test_the_digest_tells_apart_exactly_what_decides_differently() -> None:

@@ -19,7 +19,7 @@ import requests
 from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.clock import timestamp
 from app.mysafe.models import Kind, UserShare
 from app.mysafe.tokens import Credentials

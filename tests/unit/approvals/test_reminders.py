@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.approvals.engine import Engine
-from app.approvals.policy import Defaults, PolicyBook, parse_policy
+from app.approvals.policy import PolicyBook
+from app.approvals.policy_file import parse_policy
 from app.approvals.reminders import CLAIM_LEASE, Reminders
+from app.approvals.rules import Defaults
 from app.services import Services
 from tests.unit.approvals.test_engine import Told, share
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from importlib.resources import files
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, DiffLine, Verb
-from app.approvals.store import ChangeRequest, State
+from app.approvals.machine import State
 from app.mysafe.models import Kind
 
 _CALL = re.compile(r"redis\.call\('(HMGET|HGET|HSET|HDEL|HINCRBY)',\s*req,|(?<![\w.])(set|finalise)\(")

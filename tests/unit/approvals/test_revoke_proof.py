@@ -14,8 +14,8 @@ import pytest
 
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.revokes import Revoker
-from app.approvals.store import State
+from app.approvals.machine import State
+from app.approvals.revoker import Revoker
 from app.mysafe.models import Kind, UserShare
 from app.runtime import build_runtime
 from app.sandbox.emulator import Emulator
@@ -32,7 +32,7 @@ def engine(services) -> Engine:
 
 @pytest.fixture
 def revoker(engine: Engine) -> Revoker:
-    return Revoker(engine, jitter=lambda: 1.0)
+    return engine.new_revoker(jitter=lambda: 1.0)
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import Grant, Granted
 from app.approvals.ledger import Access, Ledger
-from app.approvals.revokes import REMIND_LEASE, RETENTION, RETRY_BASE, Revoke, Revoker
-from app.approvals.store import State
+from app.approvals.machine import State
+from app.approvals.revoker import RETRY_BASE, Revoker
+from app.approvals.revokes import REMIND_LEASE, RETENTION, Revoke
 from app.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator
@@ -66,7 +67,7 @@ def engine(services: Services) -> Engine:
 
 @pytest.fixture
 def revoker(engine: Engine, told: Told) -> Revoker:
-    return Revoker(engine, listeners=[told], jitter=lambda: 1.0)  # backoff without chance
+    return engine.new_revoker(listeners=[told], jitter=lambda: 1.0)  # backoff without chance
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from app.approvals.store import TRANSITIONS, ApprovalStore, State
+from app.approvals.machine import TRANSITIONS, State
+from app.approvals.store import ApprovalStore
 
 NOW = 1_000_000.0
 ACTIONS = [
@@ -94,7 +95,7 @@ def test_every_status_the_script_returns_is_an_outcome_and_every_outcome_is_retu
     import re
     from importlib.resources import files
 
-    from app.approvals.store import Outcome
+    from app.approvals.machine import Outcome
 
     script = files("app.approvals").joinpath("lua/transition.lua").read_text(encoding="utf-8")
     returned = set(re.findall(r"return \{'([a-z_]+)'", script))

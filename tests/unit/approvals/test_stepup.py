@@ -13,14 +13,14 @@ import pytest
 from app.accounts.passkeys import Passkeys
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
+from app.approvals.machine import Action, Outcome, State
 from app.approvals.stepup import Purpose, StepUp, StepUpRefused, b64url
-from app.approvals.store import Action, Outcome, State
 from app.clock import timestamp
 from app.errors import ConfigError, StepUpStale
 from app.mysafe.models import Kind, UserShare
+from app.runtime import load_settings
 from app.sandbox.emulator import Emulator
 from app.services import Services
-from app.settings import Settings
 from tests.support.authenticator import SoftAuthenticator
 
 ORIGIN = "https://bot.example.com"
@@ -100,7 +100,7 @@ def confirm(engine: Engine, token: str, auth: SoftAuthenticator, **payload):
 def test_a_step_up_rule_needs_the_public_url(env: dict[str, str]) -> None:
     del env["MYSAFE_BOT_PUBLIC_URL"]
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env(env, dotenv=None)
+        load_settings(env, dotenv=None)
     assert caught.value.variable == "MYSAFE_BOT_PUBLIC_URL"
     assert "policy rule “production” asks for step-up" in str(caught.value)
 
@@ -114,6 +114,10 @@ def test_a_click_waits_for_its_passkey_and_counts_after(engine: Engine, request_
     waiting = engine.get(request_id)
     assert waiting.approvals == frozenset() and waiting.state is State.PENDING
     assert waiting.confirming_now(timestamp()) == ["UAPPROVER1"]
+    (pending,) = [
+        r for r in engine.audit.read(request=request_id) if r.event == "request.step_up_pending"
+    ]
+    assert (pending.actor, pending.facts["state"]) == ("UAPPROVER1", "pending")
 
     decision = confirm(engine, token, auth)
     assert decision.status is Outcome.OK
@@ -125,6 +129,14 @@ def test_a_click_waits_for_its_passkey_and_counts_after(engine: Engine, request_
     assert [r.actor for r in verified] == ["UAPPROVER1"]
     assert verified[0].facts["method"] == "passkey"
     assert verified[0].facts["credential"] == b64url(auth.credential_id)  # its id, no key
+    # As docs/audit.md lists them: the click (counting nothing yet), the check, the count.
+    events = [(r.event, r.facts) for r in engine.audit.read(request=request_id)]
+    assert [e for e, _ in events] == [
+        "request.created",
+        "request.step_up_pending",
+        "request.step_up_verified",
+        "request.confirm",
+    ]
 
 
 def test_two_confirmed_approvals_apply_once(

@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from redis.connection import AbstractConnection
 
-from app.approvals.engine import SWEEP_BATCH, TELL_TRIES, TELL_WITHIN, Engine
-from app.approvals.store import State
+from app.approvals.engine import Engine
+from app.approvals.machine import State
+from app.approvals.sweeping import SWEEP_BATCH, TELL_TRIES, TELL_WITHIN
 from app.services import Services
 from tests.unit.approvals.test_engine import Told, share
 

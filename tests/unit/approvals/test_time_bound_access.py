@@ -11,10 +11,11 @@ from contextlib import contextmanager
 
 import pytest
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
-from app.approvals.revokes import Revoker
-from app.approvals.store import ChangeRequest, State
+from app.approvals.machine import State
+from app.approvals.revoker import Revoker
 from app.mysafe.client import UserClient
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
@@ -35,7 +36,7 @@ def engine(services: Services) -> Engine:
 
 @pytest.fixture
 def revoker(engine: Engine) -> Revoker:
-    return Revoker(engine, jitter=lambda: 1.0)
+    return engine.new_revoker(jitter=lambda: 1.0)
 
 
 @pytest.fixture

@@ -36,8 +36,9 @@ from app import errors
 from app.approvals.changes import EDIT, NO_ACCESS, VIEW, Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import RANK, highest
-from app.approvals.revokes import Revoker, RevokeStore
-from app.approvals.store import State
+from app.approvals.machine import State
+from app.approvals.revoker import Revoker
+from app.approvals.revokes import RevokeStore
 from app.clock import shifted, timestamp
 from app.mysafe.client import UserClient
 from app.mysafe.models import Kind, UserShare
@@ -274,7 +275,7 @@ def world(
             "UALICE", client_id=client_id, client_secret=client_secret, mysafe_username="alices"
         )
         engine = Engine(built)
-        return engine, Revoker(engine, jitter=lambda: 1.0)
+        return engine, engine.new_revoker(jitter=lambda: 1.0)
 
     return build
 

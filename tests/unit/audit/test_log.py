@@ -9,6 +9,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis as redis_py
+from redis.connection import AbstractConnection
 
 from app.approvals.audit import Audit
 from app.audit.log import AuditLog, canonical, entry_of
@@ -113,3 +115,50 @@ def test_an_append_is_one_round_trip(redis, key_prefix: str) -> None:
     finally:
         redis.execute_command = original
     assert sent == ["EVALSHA"]
+
+
+def test_an_append_whose_answer_was_lost_and_sent_again_is_in_the_log_once(
+    redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis ran the script, then the connection broke before its answer arrived (a restart):
+    redis-py sends the same command again on a new connection. The record's id, sent with it,
+    makes the second a no-op."""
+    audit = Audit(redis, prefix=key_prefix)
+    audit.record("warm")
+    original = AbstractConnection.read_response
+    cut = []
+
+    def lost(connection: AbstractConnection, *args, **kwargs):
+        answer = original(connection, *args, **kwargs)
+        if not cut:
+            cut.append(answer)
+            connection.disconnect()
+            raise redis_py.ConnectionError("connection lost before the answer was read")
+        return answer
+
+    monkeypatch.setattr(AbstractConnection, "read_response", lost)
+    audit.record("request.created", request="R-ONCE", actor="U1")
+    monkeypatch.undo()
+    assert cut == [1]  # the first send appended seq 1; its answer never reached the caller
+    assert [(r.seq, r.event) for r in audit.read()] == [(0, "warm"), (1, "request.created")]
+    assert audit.log.next_seq() == 2
+
+
+def test_a_record_sent_again_with_its_id_is_appended_once(redis, key_prefix: str) -> None:
+    """An act that waited out a Redis restart sends its record again with the same id."""
+    log = AuditLog(redis, prefix=key_prefix)
+    fields = {"event": "request.created", "request": "R-1"}
+    assert log.append(fields, rid="act-1") == 0
+    assert log.append(fields, rid="act-1") is None
+    assert log.append(fields, rid="act-2") == 1
+    assert log.append_many([("act-2", fields), ("act-3", fields)]) == [None, 2]
+    assert [entry.seq for entry in log.entries()] == [0, 1, 2]
+
+
+def test_record_ids_are_forgotten_once_their_time_is_up(redis, key_prefix: str) -> None:
+    """The index of ids holds only those still remembered: it does not grow with the log."""
+    log = AuditLog(redis, prefix=key_prefix)
+    for n in range(5):
+        log.append({"event": "old"}, now=1000.0 + n, remember=10)
+    log.append({"event": "new"}, now=5000.0, remember=10)
+    assert redis.zcard(log.keys.ids) == 1

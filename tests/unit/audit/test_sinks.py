@@ -58,6 +58,48 @@ def test_file_sink_appends_ocsf_lines_to_a_0600_file_and_rotates(audit, redis, k
     assert all(validate(e) == [] for e in kept)
 
 
+def dies_before_moving_on(runner):
+    """The deliverer as one SIGKILLed after the sink took its batch, before its position moved."""
+    positions = runner.positions
+    runner.positions = type(
+        "Dies",
+        (),
+        {
+            "take_lease": positions.take_lease,
+            "get": positions.get,
+            "advance": lambda *a, **k: False,
+            "release": positions.release,
+        },
+    )()
+    return runner
+
+
+def test_file_sink_writes_a_batch_sent_again_once(audit, redis, key_prefix, tmp_path):
+    """A deliverer died between the fsync and its position: the next sends that batch again,
+    and more; the file holds each event once, in order, with no SIEM to drop repeats."""
+    path = tmp_path / "audit.jsonl"
+    records(audit, 5)
+    dying = dies_before_moving_on(runner_for(FileSink(f"file://{path}", batch=5), redis, key_prefix))
+    assert dying.deliver() == 0
+    Positions(redis, prefix=key_prefix).release(dying.sink.name, dying.token)  # its lease ran out
+    records(audit, 3, start=5)
+    assert runner_for(FileSink(f"file://{path}", batch=5), redis, key_prefix).deliver() == 8
+    lines = path.read_text().splitlines()
+    assert seqs_of_ocsf([json.loads(line) for line in lines]) == list(range(8))
+
+
+def test_file_sink_leaves_a_torn_line_on_its_own_and_writes_the_batch_whole(
+    audit, redis, key_prefix, tmp_path
+):
+    path = tmp_path / "audit.jsonl"
+    records(audit, 3)
+    path.write_bytes(b'{"metadata":{"seq')  # a crash mid-write
+    assert runner_for(FileSink(f"file://{path}"), redis, key_prefix).deliver() == 3
+    torn, *events = path.read_text().splitlines()
+    assert torn == '{"metadata":{"seq'
+    assert seqs_of_ocsf([json.loads(line) for line in events]) == [0, 1, 2]
+
+
 def test_hec_sink_batches_with_its_token_and_counts_a_batch_only_once_indexed(audit, redis, key_prefix):
     hec = siem.Hec(TOKEN, acks=True, auto_index=False)
     try:

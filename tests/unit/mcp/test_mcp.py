@@ -19,7 +19,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from app.accounts.mcp_tokens import McpTokens
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.mcp.server import build_mcp
 from app.sandbox.emulator import Emulator
 from tests.support.processes import free_port

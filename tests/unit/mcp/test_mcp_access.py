@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot

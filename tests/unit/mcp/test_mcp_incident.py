@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
@@ -23,7 +23,12 @@ SAMPLE_POLICY = Path(__file__).parents[3] / "deploy" / "policy.example.yml"
 
 @pytest.fixture
 def slack_env(slack_env: dict[str, str]) -> dict[str, str]:
-    return {**slack_env, "MYSAFE_BOT_POLICY": str(SAMPLE_POLICY)}
+    # The sample's production rule asks for step-up, which needs the bot's public URL.
+    return {
+        **slack_env,
+        "MYSAFE_BOT_POLICY": str(SAMPLE_POLICY),
+        "MYSAFE_BOT_PUBLIC_URL": "https://mysafe-bot.example.com",
+    }
 
 
 def test_a_disable_proposal_is_applied_at_once_and_says_so(

@@ -24,3 +24,23 @@ def test_the_demo_serves_the_passkey_pages_on_localhost(tmp_path: Path) -> None:
     assert filled["MYSAFE_BOT_PUBLIC_URL"] == "http://localhost:3000"
     chosen = data | {"MYSAFE_BOT_PUBLIC_URL": "https://bot.example.com"}
     assert "MYSAFE_BOT_PUBLIC_URL" not in demo.environment(chosen, host="127.0.0.1", port=3000)
+
+
+def test_the_demo_asks_a_passkey_for_the_production_entry_only(tmp_path: Path) -> None:
+    """`make run` shows step-up in the first minute: its own policy asks the approver of a
+    change to the prod-tagged entry ("Prod DB") to confirm with a passkey; every other entry
+    meets the settings' one approval under the rule the README shows (`default`)."""
+    from app.approvals.policy import load_policy
+    from app.approvals.rules import Defaults
+    from app.runtime import load_settings
+
+    data = {"MYSAFE_BOT_DATA_DIR": str(tmp_path)}
+    filled = demo.environment(data, host="127.0.0.1", port=3000)
+    settings = load_settings(filled, dotenv=None)  # strict: the public URL is there
+    assert str(settings.policy_path) == filled["MYSAFE_BOT_POLICY"]
+    rules = load_policy(Path(filled["MYSAFE_BOT_POLICY"]), Defaults.of(settings)).rules
+    production, default = rules[0], rules[1]
+    assert production.step_up == "passkey" and production.step_up_max_age == 300
+    assert production.match.tags == frozenset({"prod"}) and not default.step_up
+    chosen = data | {"MYSAFE_BOT_POLICY": str(tmp_path / "mine.yml")}
+    assert "MYSAFE_BOT_POLICY" not in demo.environment(chosen, host="127.0.0.1", port=3000)

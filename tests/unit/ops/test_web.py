@@ -8,9 +8,9 @@ import pytest
 
 from app import create_app
 from app.jobs import consumer as consumer_module
+from app.jobs.work import Jobs
 from app.runtime import assemble
 from app.services import Services
-from app.slack.front import SlackFront
 from app.storage import connect
 from tests.support.waiting import eventually
 
@@ -53,8 +53,8 @@ def test_a_web_process_runs_jobs_unless_told_its_worker_does(
     it for its workers) the process only acks, and never shares its interpreter with work."""
     for name, value in {**env, "MYSAFE_BOT_WEB_JOBS": web_jobs}.items():
         monkeypatch.setenv(name, value)
-    started: list[SlackFront] = []
-    monkeypatch.setattr(SlackFront, "start_consumer", lambda front: started.append(front))
+    started: list[Jobs] = []
+    monkeypatch.setattr(Jobs, "start_consumer", lambda jobs: started.append(jobs))
     create_app(socket_mode=False)
     assert len(started) == (1 if consumes else 0)
 
@@ -67,7 +67,7 @@ def test_readyz_says_when_the_job_consumer_of_a_web_process_stopped(
     runtime = assemble(services)
     assert runtime.front is not None
     client = create_app(runtime).test_client()
-    consumer = runtime.front.start_consumer()
+    consumer = runtime.jobs.start_consumer()
     try:
         assert client.get("/readyz").status_code == 200
         consumer.stop()  # the loop ends, and the front still counts on it
@@ -75,7 +75,7 @@ def test_readyz_says_when_the_job_consumer_of_a_web_process_stopped(
         assert ready.status_code == 503
         assert ready.json["reason"] == "job consumer: its loop is not running"
     finally:
-        runtime.front.stop_consumer()
+        runtime.jobs.stop_consumer()
 
 
 def test_readyz_says_when_the_job_consumer_of_a_web_process_hangs(
@@ -85,7 +85,7 @@ def test_readyz_says_when_the_job_consumer_of_a_web_process_hangs(
     runtime = assemble(services)
     assert runtime.front is not None
     client = create_app(runtime).test_client()
-    consumer = runtime.front.start_consumer()
+    consumer = runtime.jobs.start_consumer()
     release = threading.Event()
     entered = threading.Event()
 
@@ -104,4 +104,4 @@ def test_readyz_says_when_the_job_consumer_of_a_web_process_hangs(
         assert ready.json["reason"].startswith("job consumer: its loop has not gone round for")
     finally:
         release.set()
-        runtime.front.stop_consumer()
+        runtime.jobs.stop_consumer()

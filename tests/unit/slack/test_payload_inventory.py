@@ -28,6 +28,7 @@ from slack_sdk.models.views import View
 
 from app.accounts.passkeys import MAX_PER_PERSON, Passkey
 from app.approvals.break_glass import Review
+from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import (
     MAX_PRINCIPAL_NAME,
     MAX_SHARES_PER_REQUEST,
@@ -39,10 +40,10 @@ from app.approvals.changes import (
 from app.approvals.disabled import DisabledEntry
 from app.approvals.given import Given, holders
 from app.approvals.grants import Grant, Granted, rights
+from app.approvals.machine import State
 from app.approvals.review_campaigns import Waiting
 from app.approvals.reviews import Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.revokes import Revoke
-from app.approvals.store import ChangeRequest, State
 from app.errors import (
     CredentialsMissing,
     CredentialsRejected,
@@ -580,6 +581,30 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
             )
         ]
     ),
+    "review_cards.reminder": lambda: (
+        (
+            "message",
+            dict(
+                zip(
+                    ("text", "blocks"),
+                    review_cards.reminder(
+                        Campaign(
+                            hostile(64),
+                            CampaignState.RUNNING,
+                            NOW,
+                            NOW + 14 * 86400,
+                            on_timeout=how,
+                            escalate_to=tuple(f"U{i:010d}" for i in range(20)),
+                        ),
+                        lines=10_000,
+                        entries=500,
+                    ),
+                    strict=True,
+                )
+            ),
+        )
+        for how in ("keep", "revoke", "escalate")
+    ),
     "replies.render_text": _replies,
     "replies.form_view": _replies,
     "replies.refusal_text": _refusals,
@@ -597,6 +622,9 @@ BUILDERS |= {
     ),
     "break_glass.escalation_text": lambda: (
         ("text", break_glass.escalation_text(r, v)) for r, v in break_glasses()
+    ),
+    "break_glass.decided_text": lambda: (
+        ("text", break_glass.decided_text(r, v)) for r, v in break_glasses() if not v.open
     ),
     "break_glass.verdict_text": lambda: (
         ("text", break_glass.verdict_text(r, v)) for r, v in break_glasses()

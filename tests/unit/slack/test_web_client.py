@@ -17,8 +17,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 
 from app.services import Services
 from app.settings import Settings
-from app.slack.front import make_web_client
-from app.slack.web_client import PooledWebClient
+from app.slack.web_client import PooledWebClient, make_web_client
 from tests.support.slack_fake import SlackFake
 
 

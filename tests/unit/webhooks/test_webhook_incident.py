@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.approvals.changes import Verb
-from app.approvals.store import State
+from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot

@@ -9,14 +9,19 @@ through `response_url`. The command's `trigger_id` is the request's idempotency 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import redis
+from slack_sdk import WebClient
 
 from app import metrics
-from app.i18n import N_, _, current
+from app.approvals.engine import Engine
+from app.i18n import _, current
 from app.ratelimit import RateLimiter
-from app.slack.languages import Languages
+from app.services import Services
+from app.slack.approvers import Approvers
+from app.slack.listeners.durable import UNAVAILABLE, Durable
 from app.slack.replies import (
     access_message,
     answer_errors,
@@ -32,11 +37,7 @@ from commands.parser import CommandError, parse
 from commands.replies import AccessShown, OpenForm, Reply
 from commands.types import Help
 
-if TYPE_CHECKING:
-    from app.slack.front import SlackFront
-
-#: What an ack says when Redis cannot take the work: nothing was stored, nothing will happen.
-UNAVAILABLE = N_("The bot's storage is unavailable right now; nothing was done. Try again in a minute.")
+__all__ = ["COMMAND", "JOB", "UNAVAILABLE", "Commands", "Deps", "working_on"]
 
 COMMAND = "/mysafe"
 
@@ -45,22 +46,25 @@ COMMAND = "/mysafe"
 JOB = "command"
 
 
-def register_commands(front: SlackFront) -> Commands:
-    """One listener: the ack answers help, bad input and modal verbs itself, and stores
-    every other command as a job (`work`) before it acks. Returns the handlers, whose
-    `take` the route's fast ack calls."""
-    handlers = Commands(front)
-    front.on_job(JOB, handlers.work)
-    front.bolt.command(COMMAND)(handlers.ack)
-    return handlers
+@dataclass(frozen=True)
+class Deps:
+    """What `/mysafe` needs: the verbs' context, the forms' Web API, the job store."""
+
+    services: Services
+    engine: Engine
+    approvers: Approvers
+    client: WebClient
+    durable: Durable
 
 
 class Commands:
-    def __init__(self, front: SlackFront) -> None:
-        self.front = front
-        settings = front.services.settings
+    """The listener's ack and its job, over one rate limiter and the instant verbs' texts."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        settings = deps.services.settings
         self.limiter = RateLimiter(
-            front.services.redis,
+            deps.services.redis,
             prefix=settings.key_prefix,
             name="command",
             per_minute=settings.command_rate_limit,
@@ -69,14 +73,14 @@ class Commands:
         #: depends on no one, and its rendering was the largest part of its ack. Bounded by
         #: the verbs times the languages.
         self._instant: dict[tuple[Help, str], str] = {}
-        self.languages = Languages.of(front.services, front.client)
+        self.languages = deps.durable.languages
 
     def context(self, body: dict[str, Any]) -> Context:
         return Context(
             user_id=body["user_id"],
-            engine=self.front.engine,
-            services=self.front.services,
-            approvers=self.front.approvers,
+            engine=self.deps.engine,
+            services=self.deps.services,
+            approvers=self.deps.approvers,
             idempotency_key=f"slack:{body.get('trigger_id', '')}",
         )
 
@@ -84,7 +88,7 @@ class Commands:
         """Render the verb's neutral reply: a form opens (on the command's trigger), who has
         access comes with blocks (its *Show all* button), anything else is said."""
         if isinstance(reply, OpenForm):
-            self.front.client.views_open(trigger_id=body["trigger_id"], view=form_view(reply))
+            self.deps.client.views_open(trigger_id=body["trigger_id"], view=form_view(reply))
         elif isinstance(reply, AccessShown):
             text, found = access_message(reply)
             say(text, blocks=found)
@@ -92,7 +96,7 @@ class Commands:
             say(self.text(reply))
 
     def text(self, reply: Reply) -> str:
-        return render_text(reply, channel=self.front.services.settings.approval_channel)
+        return render_text(reply, channel=self.deps.services.settings.approval_channel)
 
     def take(self, body: dict[str, Any]) -> str | None:
         """The ack's text for a command the ack answers or stores as a job; None for a form
@@ -119,7 +123,7 @@ class Commands:
             return refused
         if isinstance(command, dispatch.INSTANT_COMMANDS):
             return self.instant(body, command)
-        if not self.front.store(JOB, body):
+        if not self.deps.durable.store(JOB, body):
             return _(UNAVAILABLE)
         return working_on(body.get("text", ""))
 

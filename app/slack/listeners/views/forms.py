@@ -15,46 +15,61 @@ import inspect
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from marshmallow import ValidationError as MarshmallowError
+from slack_sdk import WebClient
 
 from app import edge
 from app.accounts.vault import LinkedAccount, check_username, link_verified
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, Change, Verb
+from app.approvals.engine import Engine
 from app.errors import BotError, CredentialsRejected, ValidationError
 from app.i18n import _
 from app.jobs.consumer import stored_at
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
+from app.services import Services
 from app.slack import blocks
-from app.slack.commands import UNAVAILABLE
+from app.slack.listeners.durable import UNAVAILABLE, Durable
 from app.slack.replies import answer_errors
 from app.text import clip, inline
 
-if TYPE_CHECKING:
-    from app.slack.front import SlackFront
+#: A form's ack, as Bolt calls it (its arguments by name).
+Ack = Callable[..., None]
+#: A form's job: the request's body and the submitted view.
+FormWork = Callable[[dict[str, Any], dict[str, Any]], None]
 
 
-def register_views(front: SlackFront) -> None:
-    views = _Views(front)
-    for callback_id, ack, work in (
+@dataclass(frozen=True)
+class Deps:
+    """What the forms need: the engine and the vault, the Web API, the job store."""
+
+    services: Services
+    engine: Engine
+    client: WebClient
+    durable: Durable
+
+
+def forms(views: Views) -> tuple[tuple[str, Ack, FormWork], ...]:
+    """Each form, declared once: its callback_id, its ack, and its job's work."""
+    return (
         (blocks.DENY_VIEW, views.deny_ack, views.deny),
         (blocks.LOGIN_VIEW, views.login_ack, views.login),
         (blocks.ROTATE_VIEW, views.rotate_ack, views.rotate),
         (blocks.CREATE_VIEW, views.create_ack, views.create),
-    ):
-        front.on_job(f"view:{callback_id}", _on_view(work))
-        front.bolt.view(callback_id)(_in_their_language(front, ack))
+    )
 
 
-def _in_their_language(front: SlackFront, answer: Callable[..., None]) -> Callable[..., None]:
+def in_their_language(deps: Deps, answer: Ack) -> Ack:
     """A form's ack (its field errors) in the language of the person who submitted it, as
     last read (an ack never asks Slack). Bolt passes the arguments the listener names."""
     takes_view = "view" in inspect.signature(answer).parameters
 
     def listener(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
-        with front.languages.to_person(str(body.get("user", {}).get("id", "")), ask=False):
+        user = str(body.get("user", {}).get("id", ""))
+        with deps.durable.languages.to_person(user, ask=False):
             if takes_view:
                 answer(ack, body, view)
             else:
@@ -63,8 +78,9 @@ def _in_their_language(front: SlackFront, answer: Callable[..., None]) -> Callab
     return listener
 
 
-def _on_view(work: Callable[[dict[str, Any], dict[str, Any]], None]) -> Callable[..., None]:
-    return lambda body, _respond: work(body, body["view"])
+def job_kind(callback_id: str) -> str:
+    """The job kind of a form's submission."""
+    return f"view:{callback_id}"
 
 
 #: Typed exactly as given: a pass phrase may begin or end with a space.
@@ -107,18 +123,18 @@ def _linked_notice(account: LinkedAccount) -> str:
     )
 
 
-class _Views:
-    def __init__(self, front: SlackFront) -> None:
-        self.front = front
+class Views:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
 
     def _dm(self, user: str, text: str) -> None:
-        self.front.client.chat_postMessage(channel=user, text=text)
+        self.deps.client.chat_postMessage(channel=user, text=text)
 
     def _stored(self, body: dict[str, Any], ack: Callable[..., Any], **answer: Any) -> None:
         """Store the form's job, then ack with `answer`; with Redis down, keep the form open
         and say why (the person's typing is not lost)."""
         view = body["view"]
-        if self.front.store(f"view:{view['callback_id']}", body):
+        if self.deps.durable.store(job_kind(view["callback_id"]), body):
             ack(**answer)
             return
         field = next(iter(view["state"]["values"]), None)
@@ -137,7 +153,7 @@ class _Views:
         reason = values(view).get("reason", "")
         with answer_errors(lambda text: self._dm(user, text)):
             if reason.strip():  # the click already denied; an empty form adds nothing
-                self.front.engine.explain(request_id, user, reason)
+                self.deps.engine.explain(request_id, user, reason)
 
     # --- login ---------------------------------------------------------------------------
 
@@ -169,17 +185,17 @@ class _Views:
                 problems=problems,
             )
         )
-        _after_the_ack_settles(self.front.services.settings.ack_settle)
-        self.front.client.views_update(view_id=view["id"], view=shown)
+        _after_the_ack_settles(self.deps.services.settings.ack_settle)
+        self.deps.client.views_update(view_id=view["id"], view=shown)
 
     def _link(self, user: str, given: Mapping[str, str]) -> LinkedAccount:
         """Check and store the key, auditing the outcome either way: a key MySafe refused is a
         refused login, kept with why (never the secret: MySafe's words lose it first)."""
-        audit = self.front.engine.audit
+        audit = self.deps.engine.audit
         try:
             account = link_verified(
-                self.front.services.vault,
-                self.front.services.mysafe,
+                self.deps.services.vault,
+                self.deps.services.mysafe,
                 user,
                 client_id=given.get("client_id", ""),
                 client_secret=given.get("client_secret", ""),
@@ -256,12 +272,10 @@ class _Views:
         self, user: str, change: Change, *, secrets: dict[str, str], reason: str, key: str
     ) -> None:
         with answer_errors(lambda text: self._dm(user, text)):
-            request = self.front.engine.submit(
+            request = self.deps.engine.submit(
                 change, requester=user, secrets=secrets, reason=reason, idempotency_key=key
             )
-            self._dm(
-                user, blocks.waiting_notice(request, self.front.services.settings.approval_channel)
-            )
+            self._dm(user, blocks.waiting_notice(request, self.deps.services.settings.approval_channel))
 
 
 def _after_the_ack_settles(settle: float) -> None:

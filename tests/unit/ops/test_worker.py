@@ -1,0 +1,107 @@
+"""`mysafe-bot worker` runs the deployment's jobs without building the Slack front's Bolt app:
+the job handlers come from the runtime's registry, where each producer registered its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import slack_bolt
+
+from app.ops.worker import worker_runtime
+from app.settings import Settings
+from app.slack.listeners.actions import BUTTONS
+from tests.support.slack_fake import SlackFake
+from tests.support.slack_harness import SIGNING_SECRET, served_bot
+from tests.support.slack_requests import SlackClient
+
+
+def test_the_worker_answers_a_command_acked_by_a_web_process_without_building_bolt(
+    slack_env: dict[str, str], slack: SlackFake, redis, link, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process acks (and builds its Bolt app); the worker's assembly then builds none,
+    and its consumer does the work: the person gets the answer."""
+    link("UALICE", "alices")
+    with served_bot(slack_env, redis, consume=False) as bot:  # acks only
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        assert "Working on" in client.command("UALICE", "whoami").text
+
+        def refuse(*_: object, **__: object) -> None:
+            raise AssertionError("the worker built a Bolt app")
+
+        monkeypatch.setattr(slack_bolt.App, "__init__", refuse)
+        worker = worker_runtime(Settings.from_env(slack_env, dotenv=None))
+        try:
+            assert worker.front is None
+            assert worker.jobs is not None
+            worker.jobs.start_consumer()
+            answer = slack.wait_responses(1, timeout=30)[0]
+        finally:
+            if worker.jobs is not None:
+                worker.jobs.stop_consumer()
+            worker.close()
+    assert "alices" in answer["text"]
+    assert answer["replace_original"] is True
+
+
+def test_the_worker_registers_every_kind_of_job(slack_env: dict[str, str], redis) -> None:
+    """Each kind a producer stores has its handler in the worker: the commands, every durable
+    button, the forms, and the expiry sweep's news."""
+    worker = worker_runtime(Settings.from_env(slack_env, dotenv=None))
+    try:
+        assert worker.jobs is not None
+        kinds = set(worker.jobs.registry.handlers())
+    finally:
+        worker.close()
+    assert kinds == {
+        "command",
+        "tell_expired",
+        *(button.kind for button in BUTTONS),
+        "view:deny_reason",
+        "view:login",
+        "view:rotate",
+        "view:create",
+    }
+
+
+#: Run in a fresh interpreter where `import slack_bolt` fails.
+_NO_BOLT = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class NoBolt(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "slack_bolt" or name.startswith("slack_bolt."):
+                raise ImportError("slack_bolt is blocked in this test")
+            return None
+
+    sys.meta_path.insert(0, NoBolt())
+    from app.ops.worker import run_worker
+
+    code = run_worker(interval=0.01, once=True)
+    assert "slack_bolt" not in sys.modules
+    sys.exit(code)
+    """
+)
+
+
+@pytest.mark.slow
+def test_the_worker_process_starts_with_bolt_not_importable(
+    slack_env: dict[str, str], redis, tmp_path
+) -> None:
+    """The whole process, as `mysafe-bot worker` starts it, with Bolt's import blocked."""
+    root = Path(__file__).resolve().parents[3]
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(root), **slack_env}
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_BOLT],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
