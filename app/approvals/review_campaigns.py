@@ -253,7 +253,9 @@ class Reviews:
         """One reviewer's decision on one line, made only against the entry as it is now."""
         found = self._line(name, line, reviewer)
         if choice is Choice.REDUCE and found.right != EDIT:
-            raise ApprovalError(f"{found.name} has view already: there is nothing to reduce.")
+            raise ApprovalError(
+                _("{name} has view already: there is nothing to reduce.").format(name=found.name)
+            )
         self._still_shown(found, reviewer)
         return self._claim(name, found, reviewer, choice)
 
@@ -289,10 +291,18 @@ class Reviews:
         entry = self.engine.client_for(reviewer).read(line.kind, line.identifier)
         now = rights(entry).get((line.field, line.name.casefold()))
         if now is None or now[1] != line.right:
-            said = "no longer has access" if now is None else f"now has {now[1]}"
+            if now is None:
+                said = _(
+                    "{name} no longer has access (the card showed {right}): the entry changed "
+                    "since the review started, so nothing was decided."
+                )
+            else:
+                said = _(
+                    "{name} now has {now} (the card showed {right}): the entry changed since the "
+                    "review started, so nothing was decided."
+                )
             raise ApprovalError(
-                f"{line.name} {said} (the card showed {line.right}): the entry changed since the "
-                "review started, so nothing was decided."
+                said.format(name=line.name, now=_(now[1]) if now else "", right=_(line.right))
             )
 
     def _claim(self, name: str, line: Line, reviewer: str, choice: Choice) -> Outcome:

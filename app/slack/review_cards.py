@@ -170,19 +170,24 @@ def home_blocks(waiting: Sequence[Waiting]) -> list[Block]:
 def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list[Block]]:
     """A reviewer's reminder: what still waits for them, by when, and what the due date does
     to what they leave undecided."""
-    said = f"{lines} line{'s' if lines != 1 else ''} on {entries} "
-    said += "entries" if entries != 1 else "entry"
+    said_lines = ngettext("{count} line", "{count} lines", lines).format(count=lines)
+    said_entries = ngettext("{count} entry", "{count} entries", entries).format(count=entries)
     if campaign.on_timeout == "revoke":
-        ahead = "Access nobody decides on by then is removed."
+        ahead = _("Access nobody decides on by then is removed.")
     elif campaign.on_timeout == "escalate":
         people = ", ".join(f"<@{who}>" for who in campaign.escalate_to)
-        ahead = f"What nobody decides by then goes to {people}."
+        ahead = _("What nobody decides by then goes to {people}.").format(people=people)
     else:
-        ahead = "Access nobody decides on by then is kept, marked not reviewed."
-    message = (
-        f"Reminder: access review *{text.inline(campaign.name)}* has {said} waiting for your "
-        f"decision, due {date(campaign.due)}. {ahead} Your cards are in your messages with "
-        "the bot."
+        ahead = _("Access nobody decides on by then is kept, marked not reviewed.")
+    message = _(
+        "Reminder: access review *{name}* has {lines} on {entries} waiting for your decision, "
+        "due {when}. {ahead} Your cards are in your messages with the bot."
+    ).format(
+        name=text.inline(campaign.name),
+        lines=said_lines,
+        entries=said_entries,
+        when=date(campaign.due),
+        ahead=ahead,
     )
     return text.plain(message), [_section(message)]
 
@@ -253,7 +258,8 @@ class ReviewCards:
     def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> str:
         """A DM: what still waits for `reviewer` (see `reminder`); Slack's error when it
         refuses it ("" when sent)."""
-        fallback, found = reminder(campaign, lines=lines, entries=entries)
+        with self._to(reviewer):
+            fallback, found = reminder(campaign, lines=lines, entries=entries)
         try:
             self.client.chat_postMessage(channel=reviewer, text=fallback, blocks=found)
         except SlackApiError as error:  # the next interval reminds them again
