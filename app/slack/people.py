@@ -18,6 +18,7 @@ import json
 import logging
 from typing import Any
 
+import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -120,8 +121,13 @@ class People:
         return self.known_locale(user_id)
 
     def known_locale(self, user_id: str) -> str | None:
-        """The person's locale as last read from Slack, without asking Slack (for an ack)."""
-        known = self.redis.get(self._key("locale", user_id))
+        """The person's locale as last read from Slack, without asking Slack (for an ack).
+        None when Redis cannot say: the ack still answers (that nothing was done, when Redis
+        is down), in the workspace's language."""
+        try:
+            known = self.redis.get(self._key("locale", user_id))
+        except redis.RedisError:
+            return None
         return str(known) if known else None
 
     def changed(self, user: dict[str, Any]) -> None:
