@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LOCK     := requirements.lock
 DEV_LOCK := requirements-dev.lock
 
-.PHONY: run test test-fast browser bench wrk worker sandbox lint lock format docs clean
+.PHONY: run test test-fast browser bench wrk worker sandbox lint lock format docs clean messages
 
 $(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -79,6 +79,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app commands tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The message catalogs (app/i18n): extract every marked sentence into the template, then add the
+# new ones to each language's .po (untranslated, for a translator) and drop the gone. No
+# locations: files move, and the ids are what matter. Catalogs are compiled on first use.
+POT := app/i18n/locales/messages.pot
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output \
+	  --add-comments=Translators: --project=mysafe-bot -o $(POT) app commands
+	$(BIN)/pybabel update -i $(POT) -d app/i18n/locales -D messages \
+	  --no-fuzzy-matching --ignore-obsolete
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix app commands tests benchmarks

@@ -40,7 +40,14 @@ def parse_period(text: str) -> int:
 
 
 def describe(seconds: int) -> str:
-    """`90 days`, `8 h`, `1 d 12 h`: the largest units, for people."""
+    """`90 days`, `8 h`, `1 d 12 h`: the largest units, for people, in the language spoken
+    now (app.i18n); English, the source, keeps these compact forms."""
+    from app.i18n import SOURCE, current
+
+    if current() != SOURCE:
+        from app.i18n.formats import localised_duration
+
+        return localised_duration(seconds)
     if seconds % 86400 == 0:
         days = seconds // 86400
         return f"{days} day" + ("s" if days != 1 else "")

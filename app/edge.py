@@ -24,6 +24,7 @@ from app.errors import (
     MySafeUnavailable,
     ValidationError,
 )
+from app.i18n import _
 from app.text import inline
 
 log = logging.getLogger(__name__)
@@ -39,17 +40,22 @@ def user_message(error: BotError, *, said: str | None = None) -> str:
     if isinstance(error, ValidationError):
         usage = getattr(error, "usage", "")
         shown = sentence(str(error) if said is None else said)
-        return shown + (f"\nUsage: `{usage}`" if usage else "") + "\nNothing was stored."
+        usage_line = "\n" + _("Usage: `{usage}`").format(usage=usage) if usage else ""
+        return shown + usage_line + "\n" + _("Nothing was stored.")
     if isinstance(error, CredentialsRejected | MySafeUnavailable):
         # The class's sentence already says what happened: MySafe's own words add the detail.
-        said = f"MySafe said: {error.words()}" if error.said else error.describe()
-        return f"{error.user_message} ({inline(said)})"
+        said = _("MySafe said: {words}").format(words=error.words()) if error.said else error.describe()
+        return f"{_(error.user_message)} ({inline(said)})"
     if isinstance(error, MySafeError) and error.code in ERROR_CODES:
-        return inline(error.in_words())
+        return inline(
+            _("{meaning} MySafe said: {words}").format(
+                meaning=_(error.user_message), words=error.describe()
+            )
+        )
     if isinstance(error, MySafeError):
-        return f"MySafe said: {inline(error.describe())}"
+        return _("MySafe said: {words}").format(words=inline(error.describe()))
     if isinstance(error, CredentialsMissing | ApprovalError):
-        return str(error) if error.args else error.user_message
+        return str(error) if error.args else _(error.user_message)
     return str(error)
 
 
@@ -74,6 +80,8 @@ def answer_errors(
         reference = uuid.uuid4().hex[:8]
         log.exception("unexpected failure", extra={"event": "user.crash", "ref": reference})
         say(
-            f"Something went wrong on the bot's side (reference {reference}); nothing was "
-            "changed. Please try again, or tell the bot's operators."
+            _(
+                "Something went wrong on the bot's side (reference {reference}); nothing was "
+                "changed. Please try again, or tell the bot's operators."
+            ).format(reference=reference)
         )

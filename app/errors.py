@@ -39,14 +39,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from app.i18n import N_, _
+
 
 class BotError(Exception):
     """Base of every error this project raises on purpose."""
 
-    user_message = "Something went wrong."
+    user_message = N_("Something went wrong.")
 
     def __str__(self) -> str:
-        return self.args[0] if self.args else self.user_message
+        return self.args[0] if self.args else _(self.user_message)
 
 
 #: The exit status of every process that stops on a configuration error, whoever reports it.
@@ -115,14 +117,14 @@ def _flatten(messages: object) -> list[str]:
 
 
 class CredentialsMissing(BotError):
-    user_message = "You have not linked a MySafe key yet: run `/mysafe login`."
+    user_message = N_("You have not linked a MySafe key yet: run `/mysafe login`.")
 
 
 class OnCallUnavailable(BotError):
     """The on-call provider did not say who is on call (down, slow, refused our token, or
     answered something unreadable): break-glass fails closed on it."""
 
-    user_message = "The on-call check could not be made just now, so break-glass was refused."
+    user_message = N_("The on-call check could not be made just now, so break-glass was refused.")
 
 
 class MySafeError(BotError):
@@ -133,7 +135,7 @@ class MySafeError(BotError):
     or the bot's account framing it; then `said` holds MySafe's own words alone.
     """
 
-    user_message = "MySafe refused the request."
+    user_message = N_("MySafe refused the request.")
 
     def __init__(
         self,
@@ -171,43 +173,45 @@ class MySafeError(BotError):
         """The bot's sentence for MySafe's business code, then MySafe's own words: people
         read what it means for them, and support can still match MySafe's message."""
         if self.code in ERROR_CODES:
+            # English: this account is stored on the request and in the audit trail
+            # (operators read English); `app.edge` says it in the reader's language.
             return f"{self.user_message} MySafe said: {self.describe()}"
         return self.describe()
 
 
 class InvalidRequest(MySafeError):
-    user_message = "MySafe says the request is invalid."
+    user_message = N_("MySafe says the request is invalid.")
 
 
 class NotFound(MySafeError):
-    user_message = "MySafe has no such entry."
+    user_message = N_("MySafe has no such entry.")
 
 
 class NoAccess(MySafeError):
-    user_message = "Your MySafe key has no access to that entry."
+    user_message = N_("Your MySafe key has no access to that entry.")
 
 
 class EntryDisabled(MySafeError):
-    user_message = (
+    user_message = N_(
         "That entry is disabled in MySafe (someone ran `disable` on it): nothing can change it "
         "until it is enabled again with `/mysafe enable`."
     )
 
 
 class BadIdentifier(MySafeError):
-    user_message = "That is not a valid MySafe identifier."
+    user_message = N_("That is not a valid MySafe identifier.")
 
 
 class CredentialsRejected(MySafeError):
-    user_message = "MySafe rejected your key: link it again with `/mysafe login`."
+    user_message = N_("MySafe rejected your key: link it again with `/mysafe login`.")
 
 
 class MySafeUnavailable(MySafeError):
-    user_message = "MySafe is unavailable right now; nothing was changed. Try again shortly."
+    user_message = N_("MySafe is unavailable right now; nothing was changed. Try again shortly.")
 
 
 class UnexpectedAnswer(MySafeError):
-    user_message = "MySafe sent an answer the bot cannot read."
+    user_message = N_("MySafe sent an answer the bot cannot read.")
 
 
 #: MySafe business code (``exception.code``) -> exception class.
@@ -221,39 +225,39 @@ ERROR_CODES: dict[int, type[MySafeError]] = {
 
 
 class ApprovalError(BotError):
-    user_message = "That change request cannot do that."
+    user_message = N_("That change request cannot do that.")
 
 
 class NotAnApprover(ApprovalError):
-    user_message = "You cannot approve this: you are not one of the configured approvers."
+    user_message = N_("You cannot approve this: you are not one of the configured approvers.")
 
 
 class Ineligible(ApprovalError):
     """The person may neither request nor approve; the message says why (never who else)."""
 
-    user_message = (
+    user_message = N_(
         "Guests, people from other organisations, deactivated accounts and bots "
         "can neither request nor approve changes."
     )
 
 
 class SelfApproval(ApprovalError):
-    user_message = "You cannot approve this: it is your own request."
+    user_message = N_("You cannot approve this: it is your own request.")
 
 
 class Beneficiary(ApprovalError):
-    user_message = "You cannot approve this: it gives you access. Another approver must."
+    user_message = N_("You cannot approve this: it gives you access. Another approver must.")
 
 
 class StepUpStale(ApprovalError):
-    user_message = (
+    user_message = N_(
         "This confirmation is no longer waited for: the approval was clicked too long ago, "
         "clicked again since, or the request moved on. Click Approve again for a new link."
     )
 
 
 class NotRequester(ApprovalError):
-    user_message = "Only the person who asked can cancel this request."
+    user_message = N_("Only the person who asked can cancel this request.")
 
 
 class InvalidTransition(ApprovalError):
@@ -265,13 +269,13 @@ class InvalidTransition(ApprovalError):
 
 
 class RequestNotFound(ApprovalError):
-    user_message = "There is no such change request."
+    user_message = N_("There is no such change request.")
 
 
 class EntryBusy(ApprovalError):
     """Another apply held the entry for longer than this one could wait; nothing was written."""
 
-    user_message = "Another change to that entry is being applied; this one waits its turn."
+    user_message = N_("Another change to that entry is being applied; this one waits its turn.")
 
 
 class LeaseLost(ApprovalError):
@@ -282,21 +286,23 @@ class LeaseLost(ApprovalError):
 class NotApplied(ApprovalError):
     """MySafe answered the write, but reading the entry back does not show the change."""
 
-    user_message = "MySafe accepted the change but does not show it."
+    user_message = N_("MySafe accepted the change but does not show it.")
 
 
 class NotPosted(ApprovalError):
     """The request's approval message cannot be posted (the bot is not in the approvals
     channel, or the channel is gone): the request is withdrawn, nothing is left waiting."""
 
-    user_message = (
+    user_message = N_(
         "Your request could not be posted for approval, so nothing was stored: "
         "the bot cannot post in the approvals channel. Ask an admin to invite it "
         "there (`/invite @mysafe`) or to fix MYSAFE_BOT_APPROVAL_CHANNEL."
     )
 
     def __init__(self, code: str) -> None:
-        super().__init__(f"{self.user_message} (Slack said: {code})")
+        super().__init__(
+            _("{meaning} (Slack said: {code})").format(meaning=_(self.user_message), code=code)
+        )
         self.code = code
 
 
@@ -305,7 +311,7 @@ class OutcomeNotRecorded(ApprovalError):
     "nothing was changed" would be false. The worker re-reads the entry once storage is back
     (the lease runs out) and records what MySafe shows, without writing again."""
 
-    user_message = (
+    user_message = N_(
         "The change was sent to MySafe, but the bot's storage failed before the "
         "outcome was recorded; it will be recorded when storage is back."
     )
@@ -315,7 +321,7 @@ class PolicyOutOfDate(ApprovalError):
     """This process loaded other rules than the deployment's in force (a stale process in a
     rolling deploy): it decides nothing rather than decide differently (app.approvals.in_force)."""
 
-    user_message = (
+    user_message = N_(
         "This bot process runs out-of-date approval rules, so it decided nothing; "
         "nothing was stored or changed. Try again in a minute."
     )

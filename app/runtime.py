@@ -160,6 +160,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
     from app.slack.break_glass import BreakGlassNotices
     from app.slack.drift_notices import DriftNotices
     from app.slack.home_tab import HomeTab
+    from app.slack.languages import Languages
     from app.slack.notifier import SlackNotifier
     from app.slack.people import People
     from app.slack.review_cards import ReviewCards
@@ -168,6 +169,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
 
     client = make_web_client(services)
     people = People(services.redis, client, prefix=settings.key_prefix)
+    languages = Languages(people, default=settings.bot_locale)
     queue = _queue(services) if front or jobs else None
     engine = Engine(
         services,
@@ -189,15 +191,23 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
         channel=settings.approval_channel,
         approvers=approvers,
         gains_access=engine.gains_access,
+        languages=languages,
     )
     home = HomeTab(engine, client, approvers, reviews=reviews)
-    review_cards = ReviewCards(client, reviews.store, channel=settings.approval_channel)
+    review_cards = ReviewCards(
+        client, reviews.store, channel=settings.approval_channel, languages=languages
+    )
     engine.listeners += [notifier, home, review_cards]
     revoker = engine.new_revoker(
         listeners=[
-            RevokeNotices(client, engine.revokes, channel=settings.approval_channel),
+            RevokeNotices(
+                client, engine.revokes, channel=settings.approval_channel, languages=languages
+            ),
             DriftNotices(
-                client, channel=settings.approval_channel, audit_channel=settings.audit_channel
+                client,
+                channel=settings.approval_channel,
+                audit_channel=settings.audit_channel,
+                locale=settings.bot_locale,
             ),
             home.revoke_changed,
         ],

@@ -347,6 +347,17 @@ class Settings(NamesApprovers):
     log_format: str = setting(
         "LOG_FORMAT", kinds.one_of("json", "text"), "json", "format of the log lines"
     )
+    #: The workspace's language: channel messages many people read (approval cards, their
+    #: threads) and people whose own language the bot does not speak. Read as written
+    #: (lowercased); `app.i18n.resolve` turns it into the locale the bot speaks.
+    bot_locale: str = setting(
+        "MYSAFE_BOT_LOCALE",
+        kinds.one_of("en", "pt-br", "pt_br"),
+        "en",
+        "the workspace's language, `en` or `pt-BR` (any case): approval cards and their "
+        "threads, and people whose Slack language the bot does not speak (everyone else is "
+        "answered in their own; see [languages](languages.md))",
+    )
     #: How approvers hear that a request waits for them.
     tell_approvers: str = setting(
         "MYSAFE_BOT_TELL_APPROVERS",

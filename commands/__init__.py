@@ -2,7 +2,8 @@
 
 Each verb module has a `SPEC` (usage, summary, examples: all that help prints) and a
 `parse(args)` from the tokens after the verb word to a typed command. `commands.parser.parse`
-is the entry point from Slack's text.
+is the entry point from Slack's text. Every verb can also be typed in Portuguese (`ALIASES`):
+the word picks the verb, the rest of the grammar is the same.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from commands import (
     update,
     whoami,
 )
+from commands.aliases import ALIASES
 from commands.types import VerbModule
 
 # VerbModule modules satisfy `VerbModule` by their module attributes, which mypy does not match here.
@@ -53,3 +55,8 @@ _ORDER: tuple[VerbModule, ...] = (  # type: ignore[assignment]
 
 #: VerbModule word -> verb module, in display order.
 VERBS: dict[str, VerbModule] = {verb.SPEC.name: verb for verb in _ORDER}
+
+
+def verb_named(word: str) -> VerbModule | None:
+    """The verb a (lower-cased) word names, in English or Portuguese; None for no verb."""
+    return VERBS.get(ALIASES.get(word, word))

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from app.approvals.given import Given, Holder, holders
 from app.clock import timestamp
+from app.i18n import N_, _, ngettext
 from commands.context import Context
 from commands.grammar import Args, take_entry
-from commands.replies import AccessShown, Code, Line, Part, Person, Strong, When
+from commands.replies import AccessShown, Code, Line, Part, Person, Strong, When, line
 from commands.types import Token, VerbSpec, WhoHasAccess
 
 SPEC = VerbSpec(
     name="access",
     usage="/mysafe access password|secret ID",
-    summary="who has access to an entry now, and through which request, only to you",
+    summary=N_("who has access to an entry now, and through which request, only to you"),
     examples=("/mysafe access password 312", "/mysafe access secret 7"),
 )
 
@@ -55,54 +56,71 @@ SHOWN_NAME = 200
 
 
 def heading(reply: AccessShown) -> Line:
-    label = reply.kind.label[:1].upper() + reply.kind.label[1:]
+    kind = _(reply.kind.label)
+    label = kind[:1].upper() + kind[1:]
     if not reply.active:
         return (
             Strong(f"{label} {reply.identifier}"),
-            " is disabled in MySafe, which shows nothing of it (its sharing included) until it "
-            "is enabled again.",
+            _(
+                " is disabled in MySafe, which shows nothing of it (its sharing included) until "
+                "it is enabled again."
+            ),
         )
     users = sum(not h.is_group for h in reply.holders)
     groups = len(reply.holders) - users
-    counts = [_count(users, "user"), _count(groups, "group")]
-    who = ", ".join(c for c in counts if c) or "shared with nobody"
+    counts = [
+        ngettext("{count} user", "{count} users", users).format(count=users) if users else "",
+        ngettext("{count} group", "{count} groups", groups).format(count=groups) if groups else "",
+    ]
+    who = ", ".join(c for c in counts if c) or _("shared with nobody")
     name = reply.entry_name
     if len(name) > SHOWN_NAME:
-        name = f"{name[:SHOWN_NAME]}… ({len(name) - SHOWN_NAME} more characters)"
-    return (Strong(f"{label} {reply.identifier}: {name}"), f" — who has access: {who}")
-
-
-def _count(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' if count != 1 else ''}" if count else ""
+        more = _("({count} more characters)").format(count=len(name) - SHOWN_NAME)
+        name = f"{name[:SHOWN_NAME]}… {more}"
+    return (
+        Strong(f"{label} {reply.identifier}: {name}"),
+        _(" — who has access: {who}").format(who=who),
+    )
 
 
 def holder_line(holder: Holder) -> Line:
     """`carol (edit): through R-7K2QF, asked by …, approved by … on …, ticket …, until …`."""
-    who = f"group {holder.name}" if holder.is_group else holder.name
-    head: Line = (f"{who} ({holder.right}): ",)
+    who = _("group {name}").format(name=holder.name) if holder.is_group else holder.name
+    head: Line = (f"{who} ({_(holder.right)}): ",)
     if holder.outside:
-        return (*head, "given outside the bot")
+        return (*head, _("given outside the bot"))
     parts: list[Part] = [*head]
     for index, given in enumerate(holder.via[:SHOWN_VIA]):
-        parts += ["; also " if index else "", *_through(given)]
+        parts += [_("; also ") if index else "", *_through(given)]
     if len(holder.via) > SHOWN_VIA:
-        parts.append(f"; and {len(holder.via) - SHOWN_VIA} more requests")
+        more = len(holder.via) - SHOWN_VIA
+        parts.append(
+            ngettext("; and {count} more request", "; and {count} more requests", more).format(
+                count=more
+            )
+        )
     return tuple(parts)
 
 
 def _through(given: Given) -> Line:
-    parts: list[Part] = ["through ", Code(given.request), ", asked by ", Person(given.requester)]
+    parts: list[Part] = [
+        *line(
+            _("through {request}, asked by {person}"),
+            request=Code(given.request),
+            person=Person(given.requester),
+        )
+    ]
     if given.approvers:
-        parts.append(", approved by ")
+        parts.append(_(", approved by "))
         for index, approver in enumerate(given.approvers):
             parts += [", " if index else "", Person(approver)]
     else:
-        parts.append(", applied without an approver (policy)")
-    parts += [" on ", When(int(given.at))]
+        parts.append(_(", applied without an approver (policy)"))
+    parts += line(_(" on {when}"), when=When(int(given.at)))
     if given.ticket:
-        parts += [", ticket ", given.ticket]
+        parts += [_(", ticket "), given.ticket]
     if given.until:
-        parts += [", time-bound until ", When(int(given.until))]
+        parts += line(_(", time-bound until {when}"), when=When(int(given.until)))
     return tuple(parts)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.approvals.change_request import is_request_id
+from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args, shown
 from commands.lexer import CommandError
@@ -12,7 +13,7 @@ from commands.types import Cancel, Token, VerbSpec, Word
 SPEC = VerbSpec(
     name="cancel",
     usage="/mysafe cancel REQUEST_ID",
-    summary="cancel one of your open change requests",
+    summary=N_("cancel one of your open change requests"),
     examples=("/mysafe cancel R-7K2QF",),
 )
 
@@ -25,10 +26,12 @@ def parse(args: list[Token]) -> Cancel:
     rest = Args(args)
     token = rest.take()
     if token is None:
-        raise CommandError(("which request? add its ID, like ", Code("/mysafe cancel R-7K2QF")))
+        raise CommandError((_("which request? add its ID, like "), Code("/mysafe cancel R-7K2QF")))
     request_id = token.text.upper()
     if not isinstance(token, Word) or not is_request_id(request_id):
-        raise CommandError(f'"{shown(token.text)}" is not a request ID: they look like R-7K2QF')
+        raise CommandError(
+            _('"{word}" is not a request ID: they look like R-7K2QF').format(word=shown(token.text))
+        )
     rest.end()
     return Cancel(request_id)
 
@@ -37,6 +40,8 @@ def run(ctx: Context, command: Cancel) -> Message:
     decision = ctx.engine.cancel(command.request_id, ctx.user_id)
     if not decision.changed:
         return Message.of(
-            f"{command.request_id} is already {decision.request.state.value}; nothing changed."
+            _("{id} is already {state}; nothing changed.").format(
+                id=command.request_id, state=_(decision.request.state.value)
+            )
         )
-    return Message.of(f"Cancelled {command.request_id}.")
+    return Message.of(_("Cancelled {id}.").format(id=command.request_id))

@@ -10,6 +10,7 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
 from app.approvals.engine import Engine
+from app.i18n import _, pieces
 from app.mysafe.client import UserClient
 from app.mysafe.models import GroupShare, UserShare
 from app.services import Services
@@ -66,14 +67,18 @@ def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Rec
         mentions = [part for u in unknown for part in (", ", Person(u))][1:]
         raise Refusal(
             "who",
-            (
-                "I don't know who ",
-                *mentions,
-                " is in MySafe (a name typed at ",
-                Code("/mysafe login"),
-                " is not enough): an admin can run ",
-                Code(f"mysafe-bot users map {unknown[0]} MYSAFE_USERNAME"),
-                ", or name them with user:NAME",
+            tuple(
+                part
+                for piece in pieces(
+                    _(
+                        "I don't know who {people} is in MySafe (a name typed at {login} is not "
+                        "enough): an admin can run {command}, or name them with user:NAME"
+                    ),
+                    people=tuple(mentions),
+                    login=(Code("/mysafe login"),),
+                    command=(Code(f"mysafe-bot users map {unknown[0]} MYSAFE_USERNAME"),),
+                )
+                for part in ((piece,) if isinstance(piece, str) else piece)
             ),
         )
     people = {share.username: slack_id for share, slack_id in zip(mentioned, notify, strict=True)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args, take_kind
 from commands.replies import Code, CreateForm, OpenForm
@@ -10,7 +11,7 @@ from commands.types import Create, Token, VerbSpec
 SPEC = VerbSpec(
     name="create",
     usage="/mysafe create password|secret",
-    summary="create an entry in a private form with every field",
+    summary=N_("create an entry in a private form with every field"),
     examples=("/mysafe create password", "/mysafe create secret"),
 )
 
@@ -22,7 +23,7 @@ COMMAND = Create
 def parse(args: list[Token]) -> Create:
     rest = Args(args)
     kind = take_kind(rest)
-    rest.hint = (Code(f"/mysafe create {kind.value}"), " opens a form that asks for every field")
+    rest.hint = (Code(f"/mysafe create {kind.value}"), _(" opens a form that asks for every field"))
     rest.end()
     return Create(kind)
 

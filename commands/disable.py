@@ -8,6 +8,7 @@ and announced in the approvals channel, because a leak cannot wait for someone t
 from __future__ import annotations
 
 from app.approvals.changes import Verb
+from app.i18n import N_
 from commands.context import Context
 from commands.entry_state import parse_state, submit_state
 from commands.replies import Submitted
@@ -16,8 +17,10 @@ from commands.types import Disable, Token, VerbSpec
 SPEC = VerbSpec(
     name="disable",
     usage='/mysafe disable password|secret ID [reason "…"] [ticket KEY]',
-    summary="ask to disable an entry in MySafe (a leaked credential): nobody can use it "
-    "until it is enabled; the policy says whether an approver must agree",
+    summary=N_(
+        "ask to disable an entry in MySafe (a leaked credential): nobody can use it "
+        "until it is enabled; the policy says whether an approver must agree"
+    ),
     examples=(
         '/mysafe disable password 312 reason "leaked in a public repo"',
         "/mysafe disable secret 7 ticket SEC-142",

@@ -7,6 +7,7 @@ policy an approver must agree, as for any other change.
 from __future__ import annotations
 
 from app.approvals.changes import Verb
+from app.i18n import N_
 from commands.context import Context
 from commands.entry_state import parse_state, submit_state
 from commands.replies import Submitted
@@ -15,7 +16,7 @@ from commands.types import Enable, Token, VerbSpec
 SPEC = VerbSpec(
     name="enable",
     usage='/mysafe enable password|secret ID [reason "…"] [ticket KEY]',
-    summary="ask to enable a disabled entry again; an approver decides",
+    summary=N_("ask to enable a disabled entry again; an approver decides"),
     examples=(
         '/mysafe enable password 312 reason "rotated, the leak is closed"',
         "/mysafe enable secret 7 ticket SEC-142",

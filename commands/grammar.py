@@ -11,6 +11,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 
+from app.i18n import N_, _
 from app.mysafe.models import Kind
 from app.mysafe.schemas import SECRET_FIELDS
 from app.text import field_label, inline
@@ -22,7 +23,7 @@ MAX_ID = 2**31 - 1
 MAX_REASON = 500
 MAX_NAME = 128
 MAX_SHOWN = 40
-REASON_HINT = 'if it belongs to the reason, put the whole reason in quotes: reason "…"'
+REASON_HINT = N_('if it belongs to the reason, put the whole reason in quotes: reason "…"')
 
 KIND_WORDS = {
     "password": Kind.PASSWORD,
@@ -104,10 +105,12 @@ def take_kind(args: Args) -> Kind:
     """`password` or `secret` (plural and `api-secret` too)."""
     token = args.take()
     if token is None:
-        raise CommandError("say which kind of entry: password or secret")
+        raise CommandError(_("say which kind of entry: password or secret"))
     kind = KIND_WORDS.get(keyword(token) or "")
     if kind is None:
-        raise CommandError(f'"{shown(token.text)}" is not a kind of entry: say password or secret')
+        raise CommandError(
+            _('"{word}" is not a kind of entry: say password or secret').format(word=shown(token.text))
+        )
     return kind
 
 
@@ -117,15 +120,22 @@ def take_entry(args: Args) -> EntryRef:
     token = args.take()
     example = f"{kind.value} 312"
     if token is None:
-        raise CommandError((f"which {kind.label}? add its ID, like ", Code(example)))
+        raise CommandError(
+            (_("which {kind}? add its ID, like ").format(kind=_(kind.label)), Code(example))
+        )
     match = _ENTRY_ID.fullmatch(token.text) if isinstance(token, Word) else None
     if match is None:
         raise CommandError(
-            (f'"{clipped(token.text)}" is not an entry ID: IDs are numbers, like ', Code(example))
+            (
+                _('"{word}" is not an entry ID: IDs are numbers, like ').format(
+                    word=clipped(token.text)
+                ),
+                Code(example),
+            )
         )
     identifier = int(match.group(1))
     if not 1 <= identifier <= MAX_ID:
-        raise CommandError(f"entry IDs are between 1 and {MAX_ID}")
+        raise CommandError(_("entry IDs are between 1 and {most}").format(most=MAX_ID))
     return EntryRef(kind, identifier)
 
 
@@ -136,14 +146,14 @@ def is_reason(token: Token) -> bool:
 def read_reason(args: Args, token: Token, previous: str | None) -> str:
     """The reason given by `token` (`reason "…"` or `reason="…"`); only one per command."""
     if previous is not None:
-        raise CommandError("the reason is given twice: give one reason", field="reason")
+        raise CommandError(_("the reason is given twice: give one reason"), field="reason")
     if isinstance(token, KeyValue):
-        args.hint = () if token.quoted else (REASON_HINT,)
+        args.hint = () if token.quoted else (_(REASON_HINT),)
         return check_reason(token.value)
     value = args.take()
     if not isinstance(value, Word):
-        raise CommandError('say why after reason, in quotes: reason "…"', field="reason")
-    args.hint = (REASON_HINT,) if value.bare else ()
+        raise CommandError(_('say why after reason, in quotes: reason "…"'), field="reason")
+    args.hint = (_(REASON_HINT),) if value.bare else ()
     return check_reason(value.text)
 
 
@@ -154,15 +164,20 @@ def expect_keyword(args: Args, words: tuple[str, ...], example: str) -> None:
         return
     if token is not None and (secret := secret_name(token)) is not None:
         raise secret_refusal(secret)
-    raise CommandError((f'write "{words[0]}" after the entry, as in ', Code(example)))
+    raise CommandError(
+        (_('write "{word}" after the entry, as in ').format(word=words[0]), Code(example))
+    )
 
 
 def check_reason(text: str) -> str:
     text = text.strip()
     if not text:
-        raise CommandError('the reason is empty: reason "…"', field="reason")
+        raise CommandError(_('the reason is empty: reason "…"'), field="reason")
     if len(text) > MAX_REASON:
-        raise CommandError(f"the reason is too long: at most {MAX_REASON} characters", field="reason")
+        raise CommandError(
+            _("the reason is too long: at most {most} characters").format(most=MAX_REASON),
+            field="reason",
+        )
     return text
 
 
@@ -170,9 +185,11 @@ def check_name(text: str, *, what: str, example: str) -> str:
     """A MySafe user or group name: not blank, not longer than MySafe accepts."""
     text = text.strip()
     if not text:
-        raise CommandError(f"{what} needs a name, like {example}")
+        raise CommandError(_("{what} needs a name, like {example}").format(what=what, example=example))
     if len(text) > MAX_NAME:
-        raise CommandError(f"{what} names are at most {MAX_NAME} characters")
+        raise CommandError(
+            _("{what} names are at most {most} characters").format(what=what, most=MAX_NAME)
+        )
     return text
 
 
@@ -193,21 +210,23 @@ def secret_refusal(name: str, entry: EntryRef | None = None) -> CommandError:
     if entry is None:
         where: Line = (
             Code("/mysafe rotate password|secret ID"),
-            " for an existing entry, or ",
+            _(" for an existing entry, or "),
             Code("/mysafe create password|secret"),
-            " for a new one",
+            _(" for a new one"),
         )
     else:
         where = (
             Code(f"/mysafe rotate {entry}"),
-            " to change it in a private form (or ",
+            _(" to change it in a private form (or "),
             Code(f"/mysafe create {entry.kind.value}"),
-            " for a new entry)",
+            _(" for a new entry)"),
         )
     return CommandError(
         (
-            f"{field_label(name)} is a secret and is never typed in a command, "
-            "where it would stay in Slack's history: use ",
+            _(
+                "{field} is a secret and is never typed in a command, "
+                "where it would stay in Slack's history: use "
+            ).format(field=_(field_label(name))),
             *where,
         ),
         field=name,
@@ -220,7 +239,7 @@ def unexpected(token: Token, hint: Line = ()) -> CommandError:
     if secret is not None:
         return secret_refusal(secret)
     if isinstance(token, KeyValue):
-        message = f'"{clipped(token.key)}=…" is not expected here'
+        message = _('"{word}" is not expected here').format(word=f"{clipped(token.key)}=…")
     else:
-        message = f'"{clipped(token.text)}" is not expected here'
+        message = _('"{word}" is not expected here').format(word=clipped(token.text))
     return CommandError((message, ": ", *hint) if hint else (message,))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from app.i18n import N_, _
+from commands.aliases import ALIASES
 from commands.context import Context
 from commands.grammar import Args, keyword, shown
 from commands.lexer import CommandError
@@ -17,7 +19,7 @@ from commands.types import Help, Token, VerbModule, VerbSpec
 SPEC = VerbSpec(
     name="help",
     usage="/mysafe help [VERB]",
-    summary="list the commands, or show how to use one with examples",
+    summary=N_("list the commands, or show how to use one with examples"),
     examples=("/mysafe help", "/mysafe help share"),
 )
 
@@ -31,11 +33,12 @@ def parse(args: list[Token]) -> Help:
     token = rest.take()
     if token is None:
         return Help(None)
-    name = keyword(token) or ""
+    word = keyword(token) or ""
+    name = ALIASES.get(word, word)
     if name not in _verbs():
         from commands.parser import no_such_verb
 
-        raise CommandError(no_such_verb(token.text, _verbs(), "ask about one of"))
+        raise CommandError(no_such_verb(token.text, _verbs(), _("ask about one of")))
     rest.end()
     return Help(name)
 
@@ -44,20 +47,31 @@ def help_text(verb: str | None = None) -> Message:
     """One line per verb (usage and summary), or one verb's usage, summary and examples."""
     verbs = _verbs()
     if verb is None:
-        return Message(tuple(_line(v.SPEC) for v in verbs.values()))
+        return Message((*(_line(v.SPEC) for v in verbs.values()), _aliases()))
+    verb = ALIASES.get(verb, verb)
     if verb not in verbs:
-        raise CommandError(f'There is no command "{shown(verb)}"', verb=SPEC.name, usage=SPEC.usage)
+        raise CommandError(
+            _('There is no command "{word}"').format(word=shown(verb)), verb=SPEC.name, usage=SPEC.usage
+        )
     return _page(verbs[verb].SPEC)
 
 
 def _line(spec: VerbSpec) -> Line:
-    return (Code(spec.usage), "  ", spec.summary)
+    return (Code(spec.usage), "  ", _(spec.summary))
+
+
+def _aliases() -> Line:
+    """The Portuguese words for the verbs, said in both languages' help."""
+    pairs = ", ".join(f"{word} = {verb}" for word, verb in ALIASES.items() if word.isascii())
+    return (_("Verbs in Portuguese: "), pairs)
 
 
 def _page(spec: VerbSpec) -> Message:
     examples: list[Line] = [("• ", Code(example)) for example in spec.examples]
-    heading: list[Line] = [("Examples:",)] if examples else []
-    return Message(((Code(spec.usage),), (spec.summary,), *heading, *examples))
+    heading: list[Line] = [(_("Examples:"),)] if examples else []
+    words = [word for word, verb in ALIASES.items() if verb == spec.name and word.isascii()]
+    also: list[Line] = [(_("Also: "), ", ".join(words))] if words else []
+    return Message(((Code(spec.usage),), (_(spec.summary),), *also, *heading, *examples))
 
 
 def _verbs() -> Mapping[str, VerbModule]:

@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from app.i18n import _
 from commands.replies import Line, Refusal
 from commands.types import (
     KeyValue,
@@ -115,7 +116,7 @@ def _special_token(inner: str) -> Token | None:
         return SlackUserGroup(match.group(1), _label(match.group(2)))
     if inner.startswith("!"):
         # <!here>, <!channel>, <!date^…|fallback>: the words a person saw.
-        name, _, label = inner[1:].partition("|")
+        name, _bar, label = inner[1:].partition("|")
         return Word.of(_decode_entities(label) if label else "@" + name.split("^", 1)[0])
     return None
 
@@ -127,9 +128,11 @@ def _label(label: str | None) -> str:
 def check_input(text: str) -> None:
     """Refuse text no person types: too long for Slack, or carrying control characters."""
     if len(text) > MAX_INPUT:
-        raise CommandError(f"the command is too long: at most {MAX_INPUT} characters")
+        raise CommandError(
+            _("the command is too long: at most {most} characters").format(most=MAX_INPUT)
+        )
     if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
-        raise CommandError("the command contains control characters")
+        raise CommandError(_("the command contains control characters"))
 
 
 def tokenize(text: str) -> list[Token]:
@@ -208,7 +211,9 @@ class _Scanner:
                 return unescape(self.text[start:pos])
             else:
                 pos += 1
-        raise CommandError(f"a quote ({opener}) is never closed: add the closing quote")
+        raise CommandError(
+            _("a quote ({opener}) is never closed: add the closing quote").format(opener=opener)
+        )
 
 
 def _flush(bare: list[str], parts: list[Segment]) -> None:

@@ -4,6 +4,7 @@ the built-in `list`)."""
 from __future__ import annotations
 
 from app.approvals.disabled import merged
+from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args, keyword, secret_name, secret_refusal, take_kind
 from commands.lexer import CommandError
@@ -17,7 +18,7 @@ MAX_PAGE = 10_000
 SPEC = VerbSpec(
     name="list",
     usage="/mysafe list passwords|secrets [TEXT] [page N]",
-    summary="list the entries you can see, only those matching TEXT when given, a page at a time",
+    summary=N_("list the entries you can see, only those matching TEXT when given, a page at a time"),
     examples=(
         "/mysafe list passwords",
         "/mysafe list secrets github",
@@ -49,7 +50,7 @@ def _page(args: list[Token]) -> tuple[int, list[Token]]:
     ):
         page = int(args[-1].text)
         if not 1 <= page <= MAX_PAGE:
-            raise CommandError(f"pages are numbered from 1 to {MAX_PAGE}")
+            raise CommandError(_("pages are numbered from 1 to {most}").format(most=MAX_PAGE))
         return page, args[:-2]
     return 1, args
 
@@ -63,7 +64,9 @@ def _filter_text(rest: Args) -> str:
         words.append(token.text)
     text = " ".join(words)
     if len(text) > MAX_TEXT:
-        raise CommandError(f"the search text is too long: at most {MAX_TEXT} characters")
+        raise CommandError(
+            _("the search text is too long: at most {most} characters").format(most=MAX_TEXT)
+        )
     return text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args
 from commands.replies import LoginForm, OpenForm
@@ -10,7 +11,7 @@ from commands.types import Login, Token, VerbSpec
 SPEC = VerbSpec(
     name="login",
     usage="/mysafe login",
-    summary="link your MySafe key (client ID and secret) in a private form",
+    summary=N_("link your MySafe key (client ID and secret) in a private form"),
     examples=("/mysafe login",),
 )
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from app.accounts.vault import unlink_person
+from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args
-from commands.replies import Code, Message
+from commands.replies import Code, Message, line
 from commands.types import Logout, Token, VerbSpec
 
 SPEC = VerbSpec(
     name="logout",
     usage="/mysafe logout",
-    summary="unlink your MySafe key from the bot",
+    summary=N_("unlink your MySafe key from the bot"),
     examples=("/mysafe logout",),
 )
 
@@ -30,11 +31,14 @@ def run(ctx: Context, command: Logout) -> Message:
     if removed:
         ctx.engine.audit.record("account.unlinked", actor=ctx.user_id, via="logout")
     if not removed:
-        return Message.of("You had no MySafe key linked.")
+        return Message.of(_("You had no MySafe key linked."))
     return Message.of(
-        "Your MySafe key (and your MCP token, if you had one) is unlinked; the bot "
-        "can no longer act for you. Your open requests will fail when approved: "
-        "cancel them with ",
-        Code("/mysafe cancel"),
-        ".",
+        *line(
+            _(
+                "Your MySafe key (and your MCP token, if you had one) is unlinked; the bot "
+                "can no longer act for you. Your open requests will fail when approved: "
+                "cancel them with {command}."
+            ),
+            command=Code("/mysafe cancel"),
+        )
     )

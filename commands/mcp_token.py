@@ -7,15 +7,16 @@ import json
 from app.accounts.mcp_tokens import McpTokens
 from app.clock import timestamp
 from app.durations import describe
+from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args, keyword
-from commands.replies import Code, Line, Message, Strong, When
+from commands.replies import Code, Line, Message, Strong, When, line
 from commands.types import McpToken, Token, VerbSpec
 
 SPEC = VerbSpec(
     name="mcp-token",
     usage="/mysafe mcp-token [revoke]",
-    summary="get a token for AI assistants (MCP), or revoke yours",
+    summary=N_("get a token for AI assistants (MCP), or revoke yours"),
     examples=("/mysafe mcp-token", "/mysafe mcp-token revoke"),
 )
 
@@ -39,8 +40,10 @@ def run(ctx: Context, command: McpToken) -> Message:
     if command.revoke:
         if tokens.revoke(ctx.user_id):
             ctx.engine.audit.record("mcp_token.revoked", actor=ctx.user_id)
-            return Message.of("Your MCP token is revoked: assistants using it are refused from now on.")
-        return Message.of("You had no MCP token.")
+            return Message.of(
+                _("Your MCP token is revoked: assistants using it are refused from now on.")
+            )
+        return Message.of(_("You had no MCP token."))
     ctx.services.vault.credentials(ctx.user_id)  # proposals act with your MySafe key
     ttl = ctx.services.settings.mcp_token_ttl
     token = tokens.issue(ctx.user_id, ttl=ttl)
@@ -48,15 +51,20 @@ def run(ctx: Context, command: McpToken) -> Message:
     ctx.engine.audit.record("mcp_token.issued", actor=ctx.user_id, ttl=ttl)
     return Message(
         (
-            ("Your MCP token (shown once; any earlier token stops working): ", Code(token)),
-            (f"It works for {describe(ttl)}, until ", When(ends), "; then issue a new one."),
+            (_("Your MCP token (shown once; any earlier token stops working): "), Code(token)),
+            line(
+                _("It works for {duration}, until {when}; then issue a new one."),
+                duration=describe(ttl),
+                when=When(ends),
+            ),
             *_how_to_add(ctx, token),
-            (
-                "Assistants can look up entries and ",
-                Strong("propose"),
-                " changes; an approver still decides in Slack. Revoke it with ",
-                Code("/mysafe mcp-token revoke"),
-                ".",
+            line(
+                _(
+                    "Assistants can look up entries and {propose} changes; an approver still "
+                    "decides in Slack. Revoke it with {command}."
+                ),
+                propose=Strong(_("propose")),
+                command=Code("/mysafe mcp-token revoke"),
             ),
         )
     )
@@ -77,11 +85,12 @@ def _how_to_add(ctx: Context, token: str) -> tuple[Line, ...]:
     url = server_url(ctx)
     if url is None:
         return (
-            (
-                "This deployment runs no MCP server (MYSAFE_BOT_MCP_PORT is 0): ask its "
-                "operators, or give the token to an assistant run with ",
-                Code("mysafe-bot mcp --stdio"),
-                ".",
+            line(
+                _(
+                    "This deployment runs no MCP server (MYSAFE_BOT_MCP_PORT is 0): ask its "
+                    "operators, or give the token to an assistant run with {command}."
+                ),
+                command=Code("mysafe-bot mcp --stdio"),
             ),
         )
     config = json.dumps(
@@ -92,18 +101,17 @@ def _how_to_add(ctx: Context, token: str) -> tuple[Line, ...]:
         }
     )
     return (
-        (
-            "MCP server: ",
-            Code(url),
-            " (streamable HTTP), with the header ",
-            Code("Authorization: Bearer <token>"),
-            ".",
+        line(
+            _("MCP server: {url} (streamable HTTP), with the header {header}."),
+            url=Code(url),
+            header=Code("Authorization: Bearer <token>"),
         ),
-        (
-            "To add it to an assistant (Claude Desktop, Cursor, VS Code…), put this in its MCP "
-            "settings (",
-            Code("mcp.json"),
-            " or the app's MCP servers page):",
+        line(
+            _(
+                "To add it to an assistant (Claude Desktop, Cursor, VS Code…), put this in its "
+                "MCP settings ({file} or the app's MCP servers page):"
+            ),
+            file=Code("mcp.json"),
         ),
         (Code(config),),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args, keyword
 from commands.lexer import CommandError
@@ -11,8 +12,10 @@ from commands.types import Requests, Token, VerbSpec
 SPEC = VerbSpec(
     name="requests",
     usage="/mysafe requests [page N]",
-    summary="list your open change requests; approvers also see what waits for them, "
-    "newest first, a page at a time",
+    summary=N_(
+        "list your open change requests; approvers also see what waits for them, "
+        "newest first, a page at a time"
+    ),
     examples=("/mysafe requests", "/mysafe requests page 2"),
 )
 PER_PAGE = 20
@@ -30,7 +33,7 @@ def parse(args: list[Token]) -> Requests:
         rest.take()
         number = rest.take()
         if number is None or not number.text.isdigit() or not 1 <= int(number.text) <= MAX_PAGE:
-            raise CommandError(("say which page, a number: ", Code("/mysafe requests page 2")))
+            raise CommandError((_("say which page, a number: "), Code("/mysafe requests page 2")))
         page = int(number.text)
     rest.end()
     return Requests(page)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from commands import VERBS
+from app.i18n import _
+from commands import VERBS, verb_named
+from commands.aliases import ALIASES
 from commands.grammar import keyword, shown
 from commands.lexer import MAX_INPUT, CommandError, quote, tokenize, unescape
 from commands.replies import Code, Line
@@ -30,8 +32,9 @@ def parse(text: str) -> Command:
     try:
         return _parse(text)
     except CommandError as error:
-        if first in VERBS:
-            raise error.attach(VERBS[first].SPEC) from None
+        verb = verb_named(first)
+        if verb is not None:
+            raise error.attach(verb.SPEC) from None
         raise
 
 
@@ -39,9 +42,9 @@ def _parse(text: str) -> Command:
     tokens = tokenize(text)
     if not tokens:
         return Help(None)
-    verb = VERBS.get(keyword(tokens[0]) or "")
+    verb = verb_named(keyword(tokens[0]) or "")
     if verb is None:
-        raise CommandError(no_such_verb(tokens[0].text, VERBS, "use one of"), usage=USAGE)
+        raise CommandError(no_such_verb(tokens[0].text, VERBS, _("use one of")), usage=USAGE)
     return verb.parse(tokens[1:])
 
 
@@ -49,6 +52,11 @@ def no_such_verb(word: str, verbs: Iterable[str], then: str) -> Line:
     """There is no such verb: the nearest one first when the word looks like a typo of it
     (`shre`), since that is what the person most likely meant; then every verb."""
     names = list(verbs)
-    nearest = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.75)
-    guess: Line = ("Did you mean ", Code(nearest[0]), "? ") if nearest else ()
-    return (f'There is no command "{shown(word)}". ', *guess, f"{then.capitalize()} ", ", ".join(names))
+    nearest = difflib.get_close_matches(word.lower(), [*names, *ALIASES], n=1, cutoff=0.75)
+    guess: Line = (_("Did you mean "), Code(nearest[0]), "? ") if nearest else ()
+    return (
+        _('There is no command "{word}". ').format(word=shown(word)),
+        *guess,
+        f"{then[:1].upper()}{then[1:]} ",
+        ", ".join(names),
+    )

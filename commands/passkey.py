@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from app.approvals.stepup import REGISTER_TTL
 from app.durations import describe
+from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args
-from commands.replies import Link, Message
+from commands.replies import Link, Message, line
 from commands.types import Passkey, Token, VerbSpec
 
 SPEC = VerbSpec(
     name="passkey",
     usage="/mysafe passkey",
-    summary="register a passkey, to confirm approvals whose rule asks for one",
+    summary=N_("register a passkey, to confirm approvals whose rule asks for one"),
     examples=("/mysafe passkey",),
 )
 
@@ -31,13 +32,15 @@ def run(ctx: Context, command: Passkey) -> Message:
     ctx.engine.audit.record("passkey.link_sent", actor=ctx.user_id)
     return Message(
         (
-            (
-                Link("Register a passkey", url),
-                " to confirm approvals whose policy rule asks for one.",
+            line(
+                _("{link} to confirm approvals whose policy rule asks for one."),
+                link=Link(_("Register a passkey"), url),
             ),
             (
-                f"The link is yours alone and works once, for {describe(REGISTER_TTL)}. "
-                "Your passkeys are listed in the bot's Home tab, where you can remove them.",
+                _(
+                    "The link is yours alone and works once, for {duration}. Your passkeys are "
+                    "listed in the bot's Home tab, where you can remove them."
+                ).format(duration=describe(REGISTER_TTL)),
             ),
         )
     )

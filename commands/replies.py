@@ -24,6 +24,7 @@ from app.approvals.change_request import ChangeRequest
 from app.approvals.given import Holder
 from app.approvals.revokes import Revoke
 from app.errors import ValidationError
+from app.i18n import pieces
 from app.mysafe.models import Entry, Kind, ListItem
 
 # --- text -----------------------------------------------------------------------------------
@@ -100,6 +101,12 @@ def _plain(part: Part) -> str:
     if isinstance(part, Link):
         return f"{part.text} ({part.url})"
     return datetime.fromtimestamp(part.timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def line(template: str, **parts: Part) -> Line:
+    """A translated sentence whose `{placeholders}` are parts (a command, a person, a moment),
+    each where the language puts it (`app.i18n.pieces`)."""
+    return pieces(template, **parts)
 
 
 class Refusal(ValidationError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args, take_entry
 from commands.replies import OpenForm, RotateForm
@@ -10,7 +11,7 @@ from commands.types import Rotate, Token, VerbSpec
 SPEC = VerbSpec(
     name="rotate",
     usage="/mysafe rotate password|secret ID",
-    summary="set a new password, client secret or TOTP seed in a private form",
+    summary=N_("set a new password, client secret or TOTP seed in a private form"),
     examples=("/mysafe rotate password 312", "/mysafe rotate secret 7"),
 )
 

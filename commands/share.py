@@ -4,6 +4,7 @@ people or groups to an entry, for good or for a period after which the bot takes
 from __future__ import annotations
 
 from app.approvals.changes import Change, Verb
+from app.i18n import N_
 from commands.context import Context, resolve
 from commands.grammar import Args, expect_keyword, take_entry
 from commands.replies import Submitted
@@ -15,10 +16,12 @@ SPEC = VerbSpec(
     name="share",
     usage="/mysafe share password|secret ID with @someone… [edit] [for 8h [rotate-after]] "
     '[emergency] [reason "…"] [ticket KEY]',
-    summary='ask to share an entry with people or groups (group:"Name"), read-only unless '
-    "you add edit; for a period (30m, 8h, 2d, 1d12h) the access ends by itself, and "
-    "rotate-after also sets a new password then; an approver decides (emergency: break-glass, "
-    "applied at once if you are on call and a policy rule allows it, then reviewed)",
+    summary=N_(
+        'ask to share an entry with people or groups (group:"Name"), read-only unless '
+        "you add edit; for a period (30m, 8h, 2d, 1d12h) the access ends by itself, and "
+        "rotate-after also sets a new password then; an approver decides (emergency: break-glass, "
+        "applied at once if you are on call and a policy rule allows it, then reviewed)"
+    ),
     examples=(
         "/mysafe share password 312 with @alice",
         '/mysafe share secret 7 with @alice, @bob and group:"Ops team" edit reason "on call"',

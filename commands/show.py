@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.i18n import N_
 from commands.context import Context
 from commands.grammar import Args, take_entry
 from commands.replies import EntryShown
@@ -10,7 +11,7 @@ from commands.types import Show, Token, VerbSpec
 SPEC = VerbSpec(
     name="show",
     usage="/mysafe show password|secret ID",
-    summary="show one entry, secrets masked, only to you",
+    summary=N_("show one entry, secrets masked, only to you"),
     examples=("/mysafe show password 312", "/mysafe show secret #7"),
 )
 

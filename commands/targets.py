@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from app.approvals.changes import MIN_DURATION
 from app.durations import PERIOD_FORM, describe, parse_period
+from app.i18n import N_, _
 from commands.grammar import (
     Args,
     check_name,
@@ -40,7 +41,7 @@ SEPARATORS = frozenset({"and", "&"})
 EDIT_WORDS = frozenset({"edit", "can_edit", "can-edit"})
 ROTATE_AFTER_WORDS = frozenset({"rotate-after", "rotate_after"})
 BROADCASTS = frozenset({"@here", "@channel", "@everyone"})
-HOW = 'name people as @mention or user:NAME and groups as group:"Name"'
+HOW = N_('name people as @mention or user:NAME and groups as group:"Name"')
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,15 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
         else:
             _add(who, target(token, args.hint))
     if not who:
-        raise CommandError(f"say who: {HOW}")
+        raise CommandError(_("say who: {how}").format(how=_(HOW)))
     if rotate_after and not duration:
         raise CommandError(
-            ("rotate-after goes with a period, as in ", Code("for 8h rotate-after")),
+            (_("rotate-after goes with a period, as in "), Code("for 8h rotate-after")),
             field="rotate-after",
         )
     if emergency and not duration:
         raise CommandError(
-            ("break-glass is always for a period, as in ", Code("for 1h emergency")),
+            (_("break-glass is always for a period, as in "), Code("for 1h emergency")),
             field="emergency",
         )
     return Audience(tuple(who), edit, reason or "", duration, rotate_after, ticket or "", emergency)
@@ -99,18 +100,25 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
 def _read_period(args: Args, previous: int) -> int:
     """The period after `for` (`8h`, `1d12h`); only one per command."""
     if previous:
-        raise CommandError(("the period is given twice: give one, as in ", Code("for 8h")), field="for")
+        raise CommandError(
+            (_("the period is given twice: give one, as in "), Code("for 8h")), field="for"
+        )
     token = args.take()
     if not isinstance(token, Word) or not token.bare:
-        raise CommandError(f"say how long after for: {PERIOD_FORM}", field="for")
+        raise CommandError(_("say how long after for: {form}").format(form=_(PERIOD_FORM)), field="for")
     try:
         seconds = parse_period(token.text)
     except ValueError:
         raise CommandError(
-            f'"{shown(token.text)}" is not a period: write {PERIOD_FORM}', field="for"
+            _('"{word}" is not a period: write {form}').format(
+                word=shown(token.text), form=_(PERIOD_FORM)
+            ),
+            field="for",
         ) from None
     if seconds < MIN_DURATION:
-        raise CommandError(f"a share lasts at least {describe(MIN_DURATION)}", field="for")
+        raise CommandError(
+            _("a share lasts at least {duration}").format(duration=describe(MIN_DURATION)), field="for"
+        )
     return seconds
 
 
@@ -119,8 +127,10 @@ def _add(who: list[Target], new: Target) -> None:
         return
     if len(who) >= MAX_TARGETS:
         raise CommandError(
-            f"too many people and groups: at most {MAX_TARGETS} in one request, "
-            "so that the approval message can name every one"
+            _(
+                "too many people and groups: at most {most} in one request, "
+                "so that the approval message can name every one"
+            ).format(most=MAX_TARGETS)
         )
     who.append(new)
 
@@ -130,10 +140,14 @@ def target(token: Token, hint: Line = ()) -> Target:
     if isinstance(token, SlackUser):
         return SlackUser(token.slack_id, token.label)
     if isinstance(token, SlackChannel):
-        raise CommandError(f"a channel is not a person: instead of {token.text}, {HOW}")
+        raise CommandError(
+            _("a channel is not a person: instead of {word}, {how}").format(word=token.text, how=_(HOW))
+        )
     if isinstance(token, SlackUserGroup):
         raise CommandError(
-            f'a Slack user group is not a MySafe group: use group:"Name" instead of {token.text}'
+            _('a Slack user group is not a MySafe group: use group:"Name" instead of {word}').format(
+                word=token.text
+            )
         )
     if isinstance(token, Word):
         named = _named(token)
@@ -158,10 +172,12 @@ def _named(word: Word) -> Target | None:
 
 def _not_a_mention(text: str) -> CommandError:
     if text.lower() in BROADCASTS:
-        return CommandError(f"{text} is not a person: {HOW}")
+        return CommandError(_("{word} is not a person: {how}").format(word=text, how=_(HOW)))
     return CommandError(
-        f'"{shown(text)}" is plain text, not a Slack mention: pick the person '
-        "from Slack's suggestions, or write user:NAME"
+        _(
+            '"{word}" is plain text, not a Slack mention: pick the person '
+            "from Slack's suggestions, or write user:NAME"
+        ).format(word=shown(text))
     )
 
 

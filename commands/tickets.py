@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from app.i18n import N_, _
 from commands.grammar import Args, keyword
 from commands.lexer import CommandError
 from commands.types import KeyValue, Token, Word
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}-[0-9]{1,10}$")
 MAX_URL = 2048
-HOW = "a ticket is a key such as SEC-142, or its https:// link"
+HOW = N_("a ticket is a key such as SEC-142, or its https:// link")
 
 
 def is_ticket(token: Token | None) -> bool:
@@ -26,12 +27,12 @@ def is_ticket(token: Token | None) -> bool:
 def read_ticket(args: Args, token: Token, previous: str | None) -> str:
     """The ticket given by `token` (`ticket SEC-142` or `ticket=SEC-142`); one per command."""
     if previous is not None:
-        raise CommandError("the ticket is given twice: give one ticket", field="ticket")
+        raise CommandError(_("the ticket is given twice: give one ticket"), field="ticket")
     if isinstance(token, KeyValue):
         return check_ticket(token.value)
     value = args.take()
     if not isinstance(value, Word):
-        raise CommandError(f"say which ticket after ticket: {HOW}", field="ticket")
+        raise CommandError(_("say which ticket after ticket: {how}").format(how=_(HOW)), field="ticket")
     return check_ticket(value.text)
 
 
@@ -42,7 +43,7 @@ def check_ticket(text: str) -> str:
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.netloc and len(text) <= MAX_URL:
         return text
-    raise CommandError(HOW, field="ticket")
+    raise CommandError(_(HOW), field="ticket")
 
 
 def reference(ticket: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.approvals.changes import Change, Verb
+from app.i18n import N_
 from commands.context import Context, resolve
 from commands.grammar import Args, expect_keyword, take_entry
 from commands.replies import Submitted
@@ -13,7 +14,7 @@ from commands.types import Token, Unshare, VerbSpec
 SPEC = VerbSpec(
     name="unshare",
     usage='/mysafe unshare password|secret ID from @someone… [reason "…"] [ticket KEY]',
-    summary="ask to stop sharing an entry with people or groups; an approver decides",
+    summary=N_("ask to stop sharing an entry with people or groups; an approver decides"),
     examples=(
         "/mysafe unshare password 312 from @alice",
         '/mysafe unshare secret 7 from user:bob, group:"Ops team" reason "left the team"',

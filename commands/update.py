@@ -10,6 +10,8 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from app.approvals.changes import Change, Verb
+from app.i18n import N_, _
+from app.i18n.marks import PLURALS
 from app.mysafe.models import Entry
 from commands.context import Context
 from commands.grammar import (
@@ -32,8 +34,10 @@ from commands.types import EntryRef, KeyValue, Token, Update, VerbSpec
 SPEC = VerbSpec(
     name="update",
     usage='/mysafe update password|secret ID field=value… [reason "…"] [ticket KEY]',
-    summary="ask to change an entry's plain fields (name, url, username, notes, tags…); "
-    "secrets go through rotate",
+    summary=N_(
+        "ask to change an entry's plain fields (name, url, username, notes, tags…); "
+        "secrets go through rotate"
+    ),
     examples=(
         '/mysafe update password 312 notes="two words" tags=prod',
         '/mysafe update secret 7 url=https://api.example.com method=post reason "new endpoint"',
@@ -61,7 +65,9 @@ def parse(args: list[Token]) -> Update:
         else:
             raise _stray(token, entry, rest.hint)
     if not fields:
-        raise CommandError(f"say what to change, as field=value: {_allowed(entry)}")
+        raise CommandError(
+            _("say what to change, as field=value: {fields}").format(fields=_allowed(entry))
+        )
     return Update(entry, MappingProxyType(fields), reason or "", ticket or "")
 
 
@@ -71,11 +77,15 @@ def _add_field(fields: dict[str, str], token: KeyValue, entry: EntryRef) -> None
         raise secret_refusal(name, entry)
     if name not in Entry.PLAIN_FIELDS[entry.kind]:
         raise CommandError(
-            f'{entry.kind.label}s have no field "{shown(token.key)}": use {_allowed(entry)}',
+            _('{kinds} have no field "{field}": use {fields}').format(
+                kinds=_(PLURALS[entry.kind.value]), field=shown(token.key), fields=_allowed(entry)
+            ),
             field="fields",
         )
     if name in fields:
-        raise CommandError(f"{name} is given twice: give each field once", field=name)
+        raise CommandError(
+            _("{field} is given twice: give each field once").format(field=name), field=name
+        )
     fields[name] = token.value
 
 
@@ -83,7 +93,7 @@ def _quote_hint(token: KeyValue) -> Line:
     """After an unquoted value, the next stray word most likely belongs to it."""
     if token.quoted:
         return ()
-    return (f'if it belongs to {token.name}, quote the value: {token.name}="…"',)
+    return (_('if it belongs to {field}, quote the value: {field}="…"').format(field=token.name),)
 
 
 def _stray(token: Token, entry: EntryRef, hint: Line) -> CommandError:
@@ -93,7 +103,10 @@ def _stray(token: Token, entry: EntryRef, hint: Line) -> CommandError:
     if secret is not None:
         return secret_refusal(secret, entry)
     if word in Entry.PLAIN_FIELDS[entry.kind]:
-        return CommandError(f'write {word}=VALUE (in quotes if it has spaces: {word}="…")', field=word)
+        return CommandError(
+            _('write {field}=VALUE (in quotes if it has spaces: {field}="…")').format(field=word),
+            field=word,
+        )
     return unexpected(token, hint)
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args
-from commands.replies import Code, Message, Part, Strong, When
+from commands.replies import Code, Message, Part, Strong, When, line
 from commands.types import Token, VerbSpec, WhoAmI
 
 SPEC = VerbSpec(
     name="whoami",
     usage="/mysafe whoami",
-    summary="show which MySafe user the bot acts as for you",
+    summary=N_("show which MySafe user the bot acts as for you"),
     examples=("/mysafe whoami",),
 )
 
@@ -28,27 +29,40 @@ def parse(args: list[Token]) -> WhoAmI:
 
 def run(ctx: Context, command: WhoAmI) -> Message:
     account = ctx.services.vault.account(ctx.user_id)
-    role = " You are an approver." if ctx.is_approver else ""
+    role = _(" You are an approver.") if ctx.is_approver else ""
     if account is None:
-        return Message.of("You have not linked a MySafe key: run ", Code("/mysafe login"), "." + role)
+        return Message.of(
+            *line(
+                _("You have not linked a MySafe key: run {command}.{role}"),
+                command=Code("/mysafe login"),
+                role=role,
+            )
+        )
     confirmed = ctx.services.vault.mysafe_username(ctx.user_id)
     linked = _moment(account.linked_at)
     if confirmed is None:
         return Message.of(
-            f"You linked a MySafe key (client ID {account.client_id}, linked ",
-            linked,
-            ") and said you are ",
-            Strong(account.mysafe_username),
-            ": unconfirmed until an admin runs ",
-            Code(f"mysafe-bot users map {ctx.user_id} {account.mysafe_username}"),
-            f". Until then mentions of you cannot be shared with.{role}",
+            *line(
+                _(
+                    "You linked a MySafe key (client ID {client_id}, linked {when}) and said you "
+                    "are {name}: unconfirmed until an admin runs {command}. Until then mentions "
+                    "of you cannot be shared with.{role}"
+                ),
+                client_id=account.client_id,
+                when=linked,
+                name=Strong(account.mysafe_username),
+                command=Code(f"mysafe-bot users map {ctx.user_id} {account.mysafe_username}"),
+                role=role,
+            )
         )
     return Message.of(
-        "You act in MySafe as ",
-        Strong(confirmed),
-        f" (client ID {account.client_id}, linked ",
-        linked,
-        f").{role}",
+        *line(
+            _("You act in MySafe as {name} (client ID {client_id}, linked {when}).{role}"),
+            name=Strong(confirmed),
+            client_id=account.client_id,
+            when=linked,
+            role=role,
+        )
     )
 
 

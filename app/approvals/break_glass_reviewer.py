@@ -15,6 +15,7 @@ from app.approvals.engine import Engine
 from app.approvals.revoker import Revoker
 from app.clock import timestamp
 from app.errors import InvalidTransition, NotAnApprover, RequestNotFound, SelfApproval
+from app.i18n import _
 
 
 class Reviewer:
@@ -51,7 +52,10 @@ class Reviewer:
         status = self.book.give_verdict(request_id, verdict, by=actor, now=now)
         if status != "ok":
             raise InvalidTransition(
-                f"{request_id} was already reviewed ({status.replace('_', ' ')}).", state=status
+                _("{id} was already reviewed ({status}).").format(
+                    id=request_id, status=_(status.replace("_", " "))
+                ),
+                state=status,
             )
         ended = "" if justified else self._end(request_id, actor, now)
         self.engine.audit.record(

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from app import text
 from app.durations import describe
 from app.errors import ValidationError
+from app.i18n import N_, _, ngettext
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare, WriteResult
 from app.mysafe.schemas import MAX_SHARES, SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
 
@@ -113,19 +114,21 @@ def check(change: Change, secrets: Mapping[str, str], *, max_duration: int = 30 
     spec = spec_of(change)
     problems: dict[str, str] = _duration_problems(change, max_duration)
     if spec.names_entry and not change.identifier:
-        problems["entry"] = "name the entry: `password ID` or `secret ID`"
+        problems["entry"] = _("name the entry: `password ID` or `secret ID`")
     if len(_principal_names(change)) > MAX_SHARES_PER_REQUEST:
-        problems["who"] = (
-            f"at most {MAX_SHARES_PER_REQUEST} people and groups per request, "
-            "so that the approval message can name every one"
-        )
+        problems["who"] = _(
+            "at most {most} people and groups per request, so that the approval message can "
+            "name every one"
+        ).format(most=MAX_SHARES_PER_REQUEST)
     elif any(len(name) > MAX_PRINCIPAL_NAME for name in _principal_names(change)):
-        problems["who"] = f"user and group names are at most {MAX_PRINCIPAL_NAME} characters"
+        problems["who"] = _("user and group names are at most {most} characters").format(
+            most=MAX_PRINCIPAL_NAME
+        )
     typed_secrets = SECRET_FIELDS & set(change.fields)
     if typed_secrets:
-        problems[sorted(typed_secrets)[0]] = "secret values go only through `rotate` or `create`"
+        problems[sorted(typed_secrets)[0]] = _("secret values go only through `rotate` or `create`")
     if secrets and not spec.carries_secrets:
-        problems["secrets"] = "only `rotate` and `create` carry secret values"
+        problems["secrets"] = _("only `rotate` and `create` carry secret values")
     problems.update(
         {k: v for k, v in spec.check(change, secrets, problems).items() if k not in problems}
     )
@@ -137,15 +140,19 @@ def _duration_problems(change: Change, max_duration: int) -> dict[str, str]:
     """A period only on a share, between a minute and the maximum; rotate-after only with a
     period, and only for a password (an API secret's client secret is MySafe's to issue)."""
     if change.duration and change.verb is not Verb.SHARE:
-        return {"for": "only a share can be for a period"}
+        return {"for": _("only a share can be for a period")}
     if change.duration and not MIN_DURATION <= change.duration <= max_duration:
-        return {"for": f"a share lasts from {describe(MIN_DURATION)} to {describe(max_duration)}"}
+        return {
+            "for": _("a share lasts from {least} to {most}").format(
+                least=describe(MIN_DURATION), most=describe(max_duration)
+            )
+        }
     if change.extends and not change.duration:
-        return {"for": "an extension is for a new period"}
+        return {"for": _("an extension is for a new period")}
     if change.rotate_after and not change.duration:
-        return {"rotate-after": "rotate-after goes with a period: for 8h rotate-after"}
+        return {"rotate-after": _("rotate-after goes with a period: for 8h rotate-after")}
     if change.rotate_after and change.kind is not Kind.PASSWORD:
-        return {"rotate-after": "rotate-after is for passwords only"}
+        return {"rotate-after": _("rotate-after is for passwords only")}
     return {}
 
 
@@ -153,7 +160,7 @@ def _check_share(
     change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
 ) -> dict[str, str]:
     if not change.add_users and not change.add_groups:
-        return {"with": 'say who to share with: @someone, user:NAME or group:"Name"'}
+        return {"with": _('say who to share with: @someone, user:NAME or group:"Name"')}
     return {}
 
 
@@ -161,7 +168,7 @@ def _check_unshare(
     change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
 ) -> dict[str, str]:
     if not change.remove_users and not change.remove_groups:
-        return {"from": 'say who to unshare from: @someone, user:NAME or group:"Name"'}
+        return {"from": _('say who to unshare from: @someone, user:NAME or group:"Name"')}
     return {}
 
 
@@ -169,9 +176,9 @@ def _check_reduce(
     change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
 ) -> dict[str, str]:
     if not change.add_users and not change.add_groups:
-        return {"who": "say whose edit right to reduce to view"}
+        return {"who": _("say whose edit right to reduce to view")}
     if any(u.can_edit for u in change.add_users) or any(g.can_edit for g in change.add_groups):
-        return {"who": "a reduction leaves view, never edit"}
+        return {"who": _("a reduction leaves view, never edit")}
     return {}
 
 
@@ -182,9 +189,11 @@ def _check_update(
     allowed = Entry.PLAIN_FIELDS[change.kind]
     unknown = sorted(set(change.fields) - set(allowed) - SECRET_FIELDS)
     if unknown:
-        problems[unknown[0]] = f"not a field of a {change.kind.label}; use {', '.join(allowed)}"
+        problems[unknown[0]] = _("not a field of a {kind}; use {fields}").format(
+            kind=_(change.kind.label), fields=", ".join(allowed)
+        )
     if not change.fields:
-        problems["fields"] = "say what to change: field=value"
+        problems["fields"] = _("say what to change: field=value")
     elif not problems and not found:
         problems.update(_value_problems(change))
     return problems
@@ -195,7 +204,9 @@ def _check_rotate(
 ) -> dict[str, str]:
     allowed_secrets = SECRET_FIELDS_OF[change.kind]
     if not secrets or set(secrets) - set(allowed_secrets):
-        return {"secrets": f"a rotation sets {' and/or '.join(allowed_secrets)}"}
+        return {
+            "secrets": _("a rotation sets {fields}").format(fields=_(" and/or ").join(allowed_secrets))
+        }
     return {}
 
 
@@ -496,30 +507,43 @@ def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
         if all(line.before == line.after for line in lines):
             names = ", ".join(text.inline(line.field) for line in lines)
             return {
-                "change": f"This changes nothing: {names} already "
-                f"{'has' if len(lines) == 1 else 'have'} that value"
+                "change": ngettext(
+                    "This changes nothing: {names} already has that value",
+                    "This changes nothing: {names} already have that value",
+                    len(lines),
+                ).format(names=names)
             }
         return {}
     if any(line.action in ("add", "raise", "lower", "remove") for line in lines):
         return {}
     names = ", ".join(_principal(line) for line in lines)
     if change.verb is Verb.REDUCE:
-        return {"change": f"This changes nothing: {names} can edit it no more than view"}
+        return {
+            "change": _("This changes nothing: {names} can edit it no more than view").format(
+                names=names
+            )
+        }
     if change.verb is Verb.SHARE:
         return {
-            "change": f"This changes nothing: {names} already "
-            f"{'has' if len(lines) == 1 else 'have'} that access"
+            "change": ngettext(
+                "This changes nothing: {names} already has that access",
+                "This changes nothing: {names} already have that access",
+                len(lines),
+            ).format(names=names)
         }
     return {
-        "change": f"This changes nothing: {names} "
-        f"{'has' if len(lines) == 1 else 'have'} no access to remove"
+        "change": ngettext(
+            "This changes nothing: {names} has no access to remove",
+            "This changes nothing: {names} have no access to remove",
+            len(lines),
+        ).format(names=names)
     }
 
 
 def _principal(line: DiffLine) -> str:
     """A name as a refusal shows it: inert wherever a front shows the refusal."""
     name = text.clip(line.principal, 128)
-    return f"group {name}" if line.is_group else name
+    return _("group {name}").format(name=name) if line.is_group else name
 
 
 def _over_limits(change: Change, current: Entry) -> dict[str, str]:
@@ -527,12 +551,16 @@ def _over_limits(change: Change, current: Entry) -> dict[str, str]:
         return {}
     users = len(merge_users(current.users_allowed, change.add_users))
     groups = len(merge_groups(current.groups_allowed, change.add_groups))
-    for count, what in ((users, "users"), (groups, "groups")):
+    for count, most in (
+        (users, N_("MySafe shares an entry with at most {most} users; this share would make {count}")),
+        (
+            groups,
+            N_("MySafe shares an entry with at most {most} groups; this share would make {count}"),
+        ),
+    ):
         if count > MAX_SHARES:
-            return {
-                "change": f"MySafe shares an entry with at most {MAX_SHARES} {what}; this "
-                f"share would make {count}: remove someone first (unshare)"
-            }
+            said = _(most).format(most=MAX_SHARES, count=count)
+            return {"change": said + _(": remove someone first (unshare)")}
     return {}
 
 
@@ -657,15 +685,20 @@ def _refuse_disabled(change: Change, current: Entry) -> dict[str, str]:
     """Refused at submission, so nobody approves (or is alarmed by) a change that does nothing."""
     if current.active:
         return {}
-    return {"entry": f"{current.kind.label} {current.identifier} is already disabled in MySafe"}
+    return {
+        "entry": _("{entry} is already disabled in MySafe").format(
+            entry=f"{_(current.kind.label)} {current.identifier}"
+        )
+    }
 
 
 def _refuse_enabled(change: Change, current: Entry) -> dict[str, str]:
     if not current.active:
         return {}
     return {
-        "entry": f"{current.kind.label} {current.identifier} is not disabled in MySafe: "
-        "there is nothing to enable"
+        "entry": _("{entry} is not disabled in MySafe: there is nothing to enable").format(
+            entry=f"{_(current.kind.label)} {current.identifier}"
+        )
     }
 
 

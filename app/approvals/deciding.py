@@ -34,6 +34,7 @@ from app.errors import (
     SelfApproval,
     StepUpStale,
 )
+from app.i18n import _
 from app.storage import RedisClient
 
 _REFUSALS: dict[Outcome, type[ApprovalError]] = {
@@ -157,14 +158,16 @@ class Decider:
         between the key and the reminder; the reminder is sent again rather than lost."""
         request = self.get(request_id)
         if actor != request.requester:
-            raise NotRequester("Only the person who asked can nudge the approvers.")
+            raise NotRequester(_("Only the person who asked can nudge the approvers."))
         if request.state is not State.PENDING:
             raise InvalidTransition(
-                f"{request_id} is {request.state.value}; there is nobody left to nudge.",
+                _("{id} is {state}; there is nobody left to nudge.").format(
+                    id=request_id, state=_(request.state.value)
+                ),
                 state=request.state.value,
             )
         if not request.remind_after:
-            raise ApprovalError(f"The policy rule of {request_id} sets no reminders.")
+            raise ApprovalError(_("The policy rule of {id} sets no reminders.").format(id=request_id))
         key = self.store.nudge_key(request_id)
         if again and self.redis.get(key) == actor:
             self._tell(request, Event.REMIND)
@@ -172,8 +175,9 @@ class Decider:
         if not self.redis.set(key, actor, nx=True, ex=request.remind_after):
             wait = max(int(self.redis.ttl(key)), 1)
             raise ApprovalError(
-                f"You nudged the approvers of {request_id} recently; you can "
-                f"again in {describe(max(wait - wait % 60, 60))}."
+                _("You nudged the approvers of {id} recently; you can again in {left}.").format(
+                    id=request_id, left=describe(max(wait - wait % 60, 60))
+                )
             )
         self.audit.record("request.nudged", request=request_id, actor=actor)
         self._tell(request, Event.REMIND)

@@ -60,6 +60,7 @@ from app.errors import (
     CredentialsRejected,
     ValidationError,
 )
+from app.i18n import _
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 
 log = logging.getLogger(__name__)
@@ -280,7 +281,7 @@ class Reviews:
             reviewers.items(), key=lambda i: (i[0][0].value, i[0][1])
         ):
             entry = self.engine.client_for(people[0]).read(kind, identifier)
-            for (field, _), (name, right) in sorted(rights(entry).items()):
+            for (field, _folded), (name, right) in sorted(rights(entry).items()):
                 lines.append(Line(kind, identifier, entry.name, field, name, right, tuple(people)))
         return Plan(lines, gone)
 
@@ -303,7 +304,9 @@ class Reviews:
         """One reviewer's decision on one line, made only against the entry as it is now."""
         found = self._line(name, line, reviewer)
         if choice is Choice.REDUCE and found.right != EDIT:
-            raise ApprovalError(f"{found.name} has view already: there is nothing to reduce.")
+            raise ApprovalError(
+                _("{name} has view already: there is nothing to reduce.").format(name=found.name)
+            )
         self._still_shown(name, found, reviewer)
         return self._claim(name, found, reviewer, choice)
 
@@ -311,7 +314,7 @@ class Reviews:
         """Keep every undecided line of one entry that still shows as the card showed it."""
         lines = [ln for ln in self.store.entry_lines(name, entry) if reviewer in ln.reviewers]
         if not lines:
-            raise ApprovalError("You are not a reviewer of that entry in this campaign.")
+            raise ApprovalError(_("You are not a reviewer of that entry in this campaign."))
         current = rights(self._read_as(name, reviewer, lines[0]))
         decided = self.store.decisions_of(name, [ln.id for ln in lines])
         outcomes = []
@@ -325,11 +328,11 @@ class Reviews:
     def _line(self, name: str, line: str, reviewer: str) -> Line:
         found = self.store.line(name, line)
         if found is None:
-            raise ApprovalError("That line is not part of this review.")
+            raise ApprovalError(_("That line is not part of this review."))
         if reviewer not in found.reviewers:
-            raise ApprovalError("You are not a reviewer of that entry in this campaign.")
+            raise ApprovalError(_("You are not a reviewer of that entry in this campaign."))
         if self._own(found, reviewer):
-            raise ApprovalError("You cannot review your own access: another reviewer decides it.")
+            raise ApprovalError(_("You cannot review your own access: another reviewer decides it."))
         return found
 
     def _own(self, line: Line, reviewer: str) -> bool:
@@ -358,17 +361,27 @@ class Reviews:
         entry = self._read_as(name, reviewer, line)
         now = rights(entry).get((line.field, line.name.casefold()))
         if now is None or now[1] != line.right:
-            said = "no longer has access" if now is None else f"now has {now[1]}"
+            if now is None:
+                said = _(
+                    "{name} no longer has access (the card showed {right}): the entry changed "
+                    "since the review started, so nothing was decided."
+                )
+            else:
+                said = _(
+                    "{name} now has {now} (the card showed {right}): the entry changed since the "
+                    "review started, so nothing was decided."
+                )
             raise ApprovalError(
-                f"{line.name} {said} (the card showed {line.right}): the entry changed since the "
-                "review started, so nothing was decided."
+                said.format(name=line.name, now=_(now[1]) if now else "", right=_(line.right))
             )
 
     def _claim(self, name: str, line: Line, reviewer: str, choice: Choice) -> Outcome:
         decided = Decided(choice, reviewer, timestamp())
         claim = self.store.decide(name, line, decided, self.counted([line])[line.id])
         if claim.status == "closed":
-            raise ApprovalError(f"The review {name} is not running any more; nothing was decided.")
+            raise ApprovalError(
+                _("The review {name} is not running any more; nothing was decided.").format(name=name)
+            )
         if claim.earlier is not None:
             return Outcome(line, claim.earlier, new=False)
         if choice is not Choice.KEEP:
@@ -434,7 +447,7 @@ class Reviews:
             return
         if request.source != SOURCE or event not in SETTLED or change.identifier is None:
             return
-        for (field, _), item in named(change).items():
+        for (field, _folded), item in named(change).items():
             key = line_id(change.kind, change.identifier, field, item.name)
             name = self.store.expected(key)
             line = self.store.line(name, key) if name else None

@@ -54,6 +54,7 @@ from app.errors import (
     CredentialsMissing,
     MySafeError,
 )
+from app.i18n import _
 from app.mysafe.client import UserClient
 from app.settings import Settings
 
@@ -306,9 +307,11 @@ class Revoker:
         the end without a key, and a ticket rule would refuse every extension."""
         revoke = self.store.get(request_id)
         if revoke is None or revoke.state in ENDED:
-            raise ApprovalError(f"{request_id} has already ended: ask for a new share instead.")
+            raise ApprovalError(
+                _("{id} has already ended: ask for a new share instead.").format(id=request_id)
+            )
         if actor not in (revoke.owner, *revoke.notify):
-            raise ApprovalError("Only the owner and the people it was shared with can extend it.")
+            raise ApprovalError(_("Only the owner and the people it was shared with can extend it."))
         original = self.get(request_id)
         change = replace(original.change, extends=request_id)
         reason = f"extends {request_id}" + (f": {original.reason}" if original.reason else "")
@@ -327,7 +330,7 @@ class Revoker:
             if actor == original.requester:
                 raise
             raise ApprovalError(
-                "The owner who shared it has unlinked their MySafe key: ask them to share it again."
+                _("The owner who shared it has unlinked their MySafe key: ask them to share it again.")
             ) from None
         self.audit.record("revoke.extend_asked", request=request_id, actor=actor, by=request.id)
         return request

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from app.approvals.review_schedules import ReviewSchedule
 from app.durations import describe
 from app.errors import ValidationError
+from app.i18n import _
 from app.settings import NamesApprovers
 
 if TYPE_CHECKING:
@@ -129,15 +130,18 @@ class Rule(NamesApprovers):
         if self.reason_required and not reason.strip():
             raise ValidationError(
                 {
-                    "reason": f"the policy rule “{self.name}” requires a reason: "
-                    'add reason "why you need this"'
+                    "reason": _(
+                        'the policy rule “{rule}” requires a reason: add reason "why you need this"'
+                    ).format(rule=self.name)
                 }
             )
         if self.ticket_required and not (ticket or {}).get("key"):
             raise ValidationError(
                 {
-                    "ticket": f"the policy rule “{self.name}” requires a ticket: "
-                    "add ticket KEY (e.g. ticket SEC-142)"
+                    "ticket": _(
+                        "the policy rule “{rule}” requires a ticket: add ticket KEY (e.g. ticket "
+                        "SEC-142)"
+                    ).format(rule=self.name)
                 }
             )
 
@@ -145,7 +149,11 @@ class Rule(NamesApprovers):
         """A time-bound share longer than the rule allows is refused (nothing stored)."""
         if seconds is not None and self.max_duration is not None and seconds > self.max_duration:
             raise ValidationError(
-                {"for": f"the policy rule “{self.name}” allows at most {describe(self.max_duration)}"}
+                {
+                    "for": _("the policy rule “{rule}” allows at most {most}").format(
+                        rule=self.name, most=describe(self.max_duration)
+                    )
+                }
             )
 
     def summary(self) -> str:

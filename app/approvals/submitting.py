@@ -43,6 +43,7 @@ from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.crypto import Keyring
 from app.errors import BotError, Ineligible, MySafeError, NotPosted, ValidationError
+from app.i18n import _
 from app.mysafe.client import UserClient
 from app.mysafe.models import Entry, Kind
 from app.settings import Settings
@@ -347,11 +348,11 @@ class Submitter:
         if item is not None and not item.can_write:
             raise ValidationError(
                 {
-                    "entry": (
-                        f"You can only view {current.kind.label} {current.identifier} in MySafe, so "
-                        "MySafe would refuse this change after an approver's click: ask its owner, or "
-                        "someone with edit access, to request it"
-                    )
+                    "entry": _(
+                        "You can only view {entry} in MySafe, so MySafe would refuse this change "
+                        "after an approver's click: ask its owner, or someone with edit access, "
+                        "to request it"
+                    ).format(entry=f"{_(current.kind.label)} {current.identifier}")
                 }
             )
 

@@ -42,6 +42,7 @@ from app.approvals.machine import State
 from app.durations import parse_period
 from app.edge import user_message
 from app.errors import BotError, ValidationError
+from app.i18n import N_, _, speaking
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import UPDATE_SCHEMAS, validate_body
 from app.ratelimit import RateLimiter
@@ -51,7 +52,7 @@ from commands.replies import AccessShown
 from commands.types import EntryRef, WhoHasAccess
 
 SCOPE = "mysafe"
-NOT_YOURS = "no such request among yours (request ids look like R-7K2QF)"
+NOT_YOURS = N_("no such request among yours (request ids look like R-7K2QF)")
 KindName = Literal["password", "secret"]
 WAITS = (
     "It files a change request under the approval policy: it waits for a human approver's "
@@ -190,21 +191,28 @@ class _Tools:
         self.engine = engine
         self.limiter = limiter
         self.who = who
+        #: Answers and refusals speak the workspace's language (MYSAFE_BOT_LOCALE): a token
+        #: names a person, but this front does not read Slack (the assistant relays to them).
+        self.locale = engine.services.settings.bot_locale
 
     def _user(self) -> str:
         user = self.who()
         verdict = self.limiter.hit(user)
         if not verdict.allowed:
             metrics.RATE_LIMITED.labels(limit="mcp").inc()
-            raise ToolError(f"rate limited: try again in {verdict.retry_after} s")
+            with speaking(self.locale):
+                raise ToolError(
+                    _("rate limited: try again in {seconds} s").format(seconds=verdict.retry_after)
+                )
         return user
 
     def _run(self, action: Callable[[str], Any]) -> Any:
         user = self._user()
-        try:
-            return action(user)
-        except BotError as error:
-            raise ToolError(user_message(error)) from None
+        with speaking(self.locale):
+            try:
+                return action(user)
+            except BotError as error:
+                raise ToolError(user_message(error)) from None
 
     # --- read -------------------------------------------------------------------------------
 
@@ -385,7 +393,7 @@ class _Tools:
         wanted = request_id.strip().upper() if len(request_id) <= 20 else ""
         request = self.engine.store.get(wanted) if is_request_id(wanted) else None
         if request is None or request.requester != user:
-            raise ToolError(NOT_YOURS)
+            raise ToolError(_(NOT_YOURS))
         return request
 
     def my_requests(self) -> dict[str, Any]:
@@ -407,10 +415,12 @@ def _note(request: ChangeRequest) -> str:
     for `disable` in the sample policy) has it applied already, and the assistant must not
     tell the user otherwise."""
     if request.state is State.PENDING:
-        return "Waiting for a human approver in Slack; nothing has changed in MySafe yet."
+        return _("Waiting for a human approver in Slack; nothing has changed in MySafe yet.")
     if request.state is State.APPLIED:
-        return "Applied at once: the policy needs no approval for this; it is announced in Slack."
-    return f"Not waiting for an approver (the policy needs none); it is {request.state.value}."
+        return _("Applied at once: the policy needs no approval for this; it is announced in Slack.")
+    return _("Not waiting for an approver (the policy needs none); it is {state}.").format(
+        state=_(request.state.value)
+    )
 
 
 def _load(data: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from slack_sdk.signature import SignatureVerifier
 
 from app.sandbox import people
-from app.sandbox.workspace import Workspace
+from app.sandbox.workspace import LANGUAGES, Workspace
 
 Payload = dict[str, Any]
 _MENTION = re.compile(r"(?<![\w<])@([a-z][a-z0-9._-]{0,30})\b")
@@ -247,23 +247,48 @@ class Console:
         self.workspace.close_view(user)
         return {"status": 200}
 
-    def open_home(self, user: str) -> Payload:
-        event = {
+    def set_language(self, user: str, locale: str) -> Payload:
+        """The person switches the language they read Slack in; Slack then tells the app
+        (`user_change`, carrying the new locale), and the bot reads them afresh."""
+        self.workspace.set_locale(user, locale)
+        person = people.BY_ID[user]
+        status, _ = self._event(
+            {
+                "type": "user_change",
+                "user": {
+                    "id": user,
+                    "team_id": people.TEAM_ID,
+                    "name": person.handle,
+                    "locale": locale,
+                },
+                "event_ts": f"{time.time():.6f}",
+            }
+        )
+        return {"status": status}
+
+    def _event(self, event: Payload) -> tuple[int, Payload]:
+        """An Events API delivery of `event`, wrapped and signed as Slack sends it."""
+        wrapped = {
             "type": "event_callback",
             "token": "demo",
             "team_id": people.TEAM_ID,
             "api_app_id": "A0DEMO",
             "event_id": f"Ev{time.time_ns()}",
             "event_time": int(time.time()),
-            "event": {
+            "event": event,
+        }
+        return self.send(json.dumps(wrapped), "application/json")
+
+    def open_home(self, user: str) -> Payload:
+        status, _ = self._event(
+            {
                 "type": "app_home_opened",
                 "user": user,
                 "tab": "home",
                 "channel": people.dm_channel(user),
                 "event_ts": f"{time.time():.6f}",
-            },
-        }
-        status, _ = self.send(json.dumps(event), "application/json")
+            }
+        )
         self._failed(status, user=user, conversation=people.dm_channel(user))
         return {"status": status}
 
@@ -285,6 +310,8 @@ class Console:
                 "messages": self.workspace.messages(people.dm_channel(user), viewer=user),
             },
             "home": self.workspace.home(user),
+            "locale": self.workspace.locale(user),
+            "languages": list(LANGUAGES),
             "modal": self.workspace.top_view(user),
             "key": self._key(user),
             "groups": {people.APPROVER_GROUP: people.APPROVER_GROUP_HANDLE},
@@ -371,6 +398,13 @@ def blueprint(console: Console) -> Blueprint:
     @bp.get("/demo/state")
     def state() -> Response:
         return jsonify(console.state(_person(request.args.get("as", ""))))
+
+    @bp.post("/demo/language")
+    def language() -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or body.get("locale") not in LANGUAGES:
+            abort(400)
+        return jsonify(console.set_language(_person(str(body.get("as", ""))), str(body["locale"])))
 
     @bp.post("/demo/<any(command, click, submit, close, home):what>")
     def act(what: str) -> Response:

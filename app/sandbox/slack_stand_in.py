@@ -104,12 +104,14 @@ class SlackStandIn:
         }
 
     def users_info(self, args: Answer) -> Answer:
+        """A person; their language only when asked for (`include_locale`), as Slack does."""
         person = people.BY_ID.get(str(args.get("user", "")))
-        return (
-            {"ok": True, "user": _user_object(person)}
-            if person
-            else {"ok": False, "error": "user_not_found"}
-        )
+        if person is None:
+            return {"ok": False, "error": "user_not_found"}
+        user = _user_object(person)
+        if str(args.get("include_locale", "")).lower() in ("1", "true"):
+            user["locale"] = self.workspace.locale(person.slack_id)
+        return {"ok": True, "user": user}
 
     def lookup_by_email(self, args: Answer) -> Answer:
         handle = str(args.get("email", "")).removesuffix("@demo.example")

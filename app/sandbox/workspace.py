@@ -24,6 +24,8 @@ TRIGGER_SECONDS = 60
 HOOK_SECONDS = 30 * 60
 #: The newest messages kept per conversation: a demo, not an archive.
 KEPT = 200
+#: The languages a demo person may read Slack in (Slack's own tags), the first the default.
+LANGUAGES = ("en-US", "pt-BR")
 
 
 class Workspace:
@@ -174,6 +176,21 @@ class Workspace:
     def home(self, user: str) -> dict[str, Any] | None:
         raw = self.redis.get(self._key("home", user))
         return json.loads(raw) if raw else None
+
+    # --- languages ---------------------------------------------------------------------------
+
+    def locale(self, user: str) -> str:
+        """The language `user` reads Slack in, as `users.info` says it (`include_locale`)."""
+        return str(self.redis.hget(self._key("locale"), user) or LANGUAGES[0])
+
+    def set_locale(self, user: str, locale: str) -> None:
+        """Switch `user`'s Slack language (one of `LANGUAGES`; anything else is refused)."""
+        if locale not in LANGUAGES:
+            raise ValueError(f"not a demo language: {locale}")
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key("locale"), user, locale)
+            pipe.incr(self._version)
+            pipe.execute()
 
     # --- response_url ----------------------------------------------------------------------
 

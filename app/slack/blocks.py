@@ -23,6 +23,9 @@ from app.approvals.disabled import DisabledEntry
 from app.approvals.machine import State
 from app.clock import timestamp
 from app.durations import describe
+from app.i18n import N_, _, ngettext
+from app.i18n.formats import number
+from app.i18n.marks import PLURALS
 from app.mysafe.models import Entry, Kind, ListItem
 from app.settings import is_user_group
 from app.slack.periods import period_line
@@ -50,14 +53,14 @@ SHOWN_VALUE = 200
 MODAL_VALUE = 4 * (SECTION_LIMIT - 100)
 
 _OUTCOME = {
-    State.PENDING: "⏳ Waiting for approval",
-    State.APPROVED: "✅ Approved",
-    State.APPLYING: "⚙️ Applying in MySafe…",
-    State.APPLIED: "✅ Applied",
-    State.FAILED: "⚠️ Failed",
-    State.DENIED: "⛔ Denied",
-    State.EXPIRED: "⌛ Expired",
-    State.CANCELLED: "🚫 Cancelled by the requester",
+    State.PENDING: N_("⏳ Waiting for approval"),
+    State.APPROVED: N_("✅ Approved"),
+    State.APPLYING: N_("⚙️ Applying in MySafe…"),
+    State.APPLIED: N_("✅ Applied"),
+    State.FAILED: N_("⚠️ Failed"),
+    State.DENIED: N_("⛔ Denied"),
+    State.EXPIRED: N_("⌛ Expired"),
+    State.CANCELLED: N_("🚫 Cancelled by the requester"),
 }
 
 
@@ -105,7 +108,8 @@ def _button(label: str, action_id: str, value: str, style: str | None = None) ->
 
 def date(ts: float) -> str:
     """A moment as Slack shows it in each reader's own time zone."""
-    return f"<!date^{int(ts)}^{{date_short_pretty}} at {{time}}|{int(ts)}>"
+    shown = _("{{date_short_pretty}} at {{time}}").format()  # Slack's own tokens, kept
+    return f"<!date^{int(ts)}^{shown}|{int(ts)}>"
 
 
 # --- the approval message -----------------------------------------------------------------------
@@ -115,8 +119,8 @@ def entry_label(request: ChangeRequest) -> str:
     change = request.change
     name = text.clip(request.entry_name, 255)
     if change.identifier:
-        return f"{change.kind.label} {change.identifier}" + (f" “{name}”" if name else "")
-    return f"a new {change.kind.label} “{name}”"
+        return f"{_(change.kind.label)} {change.identifier}" + (f" “{name}”" if name else "")
+    return _("a new {kind} “{name}”").format(kind=_(change.kind.label), name=name)
 
 
 #: People named in a headline; the change lines below it name every one.
@@ -126,12 +130,12 @@ HEADLINE_NAMES = 3
 def headline(request: ChangeRequest) -> str:
     """Who asks for what, in one line: "@priya asks to give *@alice edit* access to
     password 312 “GCP console”"."""
-    via = {
-        "ticket": " via a ticket",
-        "mcp": " via an AI assistant (MCP)",
-        "review": " in an access review",
-    }.get(request.source, "")
-    return f"<@{request.requester}> asks{via} to {wants(request)}"
+    asks = {
+        "ticket": N_("{requester} asks via a ticket to {wants}"),
+        "mcp": N_("{requester} asks via an AI assistant (MCP) to {wants}"),
+        "review": N_("{requester} asks in an access review to {wants}"),
+    }.get(request.source, N_("{requester} asks to {wants}"))
+    return _(asks).format(requester=f"<@{request.requester}>", wants=wants(request))
 
 
 def wants(request: ChangeRequest) -> str:
@@ -141,42 +145,57 @@ def wants(request: ChangeRequest) -> str:
 
 def _share_wants(request: ChangeRequest) -> str:
     gains = [d for d in request.diff if d.principal and d.action in ("add", "raise")]
-    named = _names([f"{_who(d, request.people)} {d.after}" for d in gains]) if gains else "nobody new"
-    return f"give *{named}* access to {entry_label(request)}"
+    named = (
+        _names(
+            [_("{who} {right}").format(who=_who(d, request.people), right=_(d.after)) for d in gains]
+        )
+        if gains
+        else _("nobody new")
+    )
+    return _("give *{named}* access to {entry}").format(named=named, entry=entry_label(request))
+
+
+def _gain(line: DiffLine, people: Mapping[str, str]) -> str:
+    """`@alice edit`: who gains which right, in a headline."""
+    return _("{who} {right}").format(who=_who(line, people), right=_(line.after))
 
 
 def _unshare_wants(request: ChangeRequest) -> str:
     losing = [d for d in request.diff if d.principal and d.action == "remove"]
-    named = _names([_who(d, request.people) for d in losing]) if losing else "nobody"
-    return f"take away *{named}*’s access to {entry_label(request)}"
+    named = _names([_who(d, request.people) for d in losing]) if losing else _("nobody")
+    return _("take away *{named}*’s access to {entry}").format(named=named, entry=entry_label(request))
 
 
 def _reduce_wants(request: ChangeRequest) -> str:
     lowered = [d for d in request.diff if d.principal and d.action == "lower"]
-    named = _names([_who(d, request.people) for d in lowered]) if lowered else "nobody"
-    return f"reduce *{named}* to view on {entry_label(request)}"
+    named = _names([_who(d, request.people) for d in lowered]) if lowered else _("nobody")
+    return _("reduce *{named}* to view on {entry}").format(named=named, entry=entry_label(request))
 
 
 def _update_wants(request: ChangeRequest) -> str:
-    names = [text.inline(field_label(d.field)) for d in request.diff if not d.principal]
-    return f"change *{_names(names)}* of {entry_label(request)}"
+    names = [text.inline(_(field_label(d.field))) for d in request.diff if not d.principal]
+    return _("change *{fields}* of {entry}").format(fields=_names(names), entry=entry_label(request))
 
 
 def _rotate_wants(request: ChangeRequest) -> str:
-    names = [field_label(d.field) for d in request.diff if not d.principal]
-    return f"set a new *{_names(names)}* for {entry_label(request)}"
+    names = [_(field_label(d.field)) for d in request.diff if not d.principal]
+    return _("set a new *{fields}* for {entry}").format(
+        fields=_names(names), entry=entry_label(request)
+    )
 
 
 def _create_wants(request: ChangeRequest) -> str:
-    return f"create {entry_label(request)}"
+    return _("create {entry}").format(entry=entry_label(request))
 
 
 def _disable_wants(request: ChangeRequest) -> str:
-    return f"*disable* {entry_label(request)}: nobody can use it until it is enabled"
+    return _("*disable* {entry}: nobody can use it until it is enabled").format(
+        entry=entry_label(request)
+    )
 
 
 def _enable_wants(request: ChangeRequest) -> str:
-    return f"*enable* {entry_label(request)} again (it is disabled now)"
+    return _("*enable* {entry} again (it is disabled now)").format(entry=entry_label(request))
 
 
 _WANTS = {
@@ -195,29 +214,31 @@ def _names(names: Sequence[str]) -> str:
     """`a`, `a and b`, `a, b and c`; past HEADLINE_NAMES, how many more (all are listed below)."""
     shown = list(names[:HEADLINE_NAMES])
     if len(names) > HEADLINE_NAMES:
-        shown.append(f"{len(names) - HEADLINE_NAMES} more")
-    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+        shown.append(_("{count} more").format(count=len(names) - HEADLINE_NAMES))
+    if len(shown) == 1:
+        return shown[0]
+    return _("{some} and {last}").format(some=", ".join(shown[:-1]), last=shown[-1])
 
 
 def _who(line: DiffLine, people: Mapping[str, str]) -> str:
     """A person as Slack names them when the request knows their Slack ID (they were
     mentioned), else their MySafe username; a group by its MySafe name."""
     if line.is_group:
-        return f"group {text.clip(line.principal, 128)}"
+        return _("group {name}").format(name=text.clip(line.principal, 128))
     slack_id = people.get(line.principal.casefold())
     return f"<@{slack_id}>" if slack_id else text.clip(line.principal, 128)
 
 
 def principal_line(line: DiffLine, people: Mapping[str, str]) -> str:
     """`+ @alice (edit)`, `↑ bobm: view → edit`, `− carol (had view)`: whole names, always."""
-    who = _who(line, people)
+    who, before, after = _who(line, people), _(line.before), _(line.after)
     return {
-        "add": f"+ {who} ({line.after})",
-        "raise": f"↑ {who}: {line.before} → {line.after}",
-        "lower": f"↓ {who}: {line.before} → {line.after}",
-        "remove": f"− {who} (had {line.before})",
-        "keep": f"= {who} ({line.after}): has it already, no change",
-        "absent": f"− {who}: has no access now, nothing to remove",
+        "add": f"+ {who} ({after})",
+        "raise": f"↑ {who}: {before} → {after}",
+        "lower": f"↓ {who}: {before} → {after}",
+        "remove": _("− {who} (had {before})").format(who=who, before=before),
+        "keep": _("= {who} ({after}): has it already, no change").format(who=who, after=after),
+        "absent": _("− {who}: has no access now, nothing to remove").format(who=who),
     }[line.action]
 
 
@@ -233,12 +254,12 @@ def _start_of_difference(before: str, after: str) -> int:
 
 
 def _value(value: str, start: int = 0) -> str:
-    return text.excerpt(value, start, SHOWN_VALUE) if value else "_(empty)_"
+    return text.excerpt(value, start, SHOWN_VALUE) if value else _("_(empty)_")
 
 
 def field_line(line: DiffLine, verb: Verb) -> str:
     """`• *url*: a → b`, each value shortened visibly, from where the two values differ."""
-    name = f"• *{text.inline(field_label(line.field))}*"
+    name = f"• *{text.inline(_(field_label(line.field)))}*"
     if verb is Verb.CREATE and not line.before:
         return f"{name}: {_value(line.after)}"
     start = _start_of_difference(line.before, line.after)
@@ -250,7 +271,7 @@ def change_lines(request: ChangeRequest) -> list[str]:
     return [
         principal_line(d, request.people) if d.principal else field_line(d, request.change.verb)
         for d in request.diff
-    ] or ["_no visible change_"]
+    ] or [_("_no visible change_")]
 
 
 def is_shortened(request: ChangeRequest) -> bool:
@@ -262,13 +283,14 @@ def is_shortened(request: ChangeRequest) -> bool:
 
 def _summary(line: DiffLine, people: Mapping[str, str]) -> str:
     who = _who(line, people)
+    after = _(line.after)
     return {
-        "add": f"+ {who} ({line.after})",
-        "raise": f"↑ {who} ({line.after})",
-        "lower": f"↓ {who} ({line.after})",
+        "add": f"+ {who} ({after})",
+        "raise": f"↑ {who} ({after})",
+        "lower": f"↓ {who} ({after})",
         "remove": f"− {who}",
-        "keep": f"= {who} (no change)",
-        "absent": f"− {who} (no access)",
+        "keep": _("= {who} (no change)").format(who=who),
+        "absent": _("− {who} (no access)").format(who=who),
     }[line.action]
 
 
@@ -276,21 +298,20 @@ def change_summary(request: ChangeRequest) -> str:
     """Every added, raised or removed principal and every changed field, for the text fallback
     (notifications, screen readers), which has no room for values."""
     people = [_summary(d, request.people) for d in request.diff if d.principal]
-    fields = [text.inline(field_label(d.field)) for d in request.diff if not d.principal]
+    fields = [text.inline(_(field_label(d.field))) for d in request.diff if not d.principal]
     parts = [", ".join(people)] if people else []
     if fields:
-        parts.append("fields " + ", ".join(fields))
-    return "; ".join(parts) or "no visible change"
+        parts.append(_("fields {names}").format(names=", ".join(fields)))
+    return "; ".join(parts) or _("no visible change")
 
 
 def status_text(request: ChangeRequest) -> str:
     """Where the request stands; once decided, who decided, when, and why."""
     if _at_once(request):
-        return (
-            f"*{_OUTCOME[State.APPLYING]}* — no approval needed: the policy rule "
-            f"“{text.inline(request.rule)}” applies it at once"
-        )
-    return f"*{_OUTCOME[request.state]}*" + _STATUS[request.state](request)
+        return _(
+            "*{outcome}* — no approval needed: the policy rule “{rule}” applies it at once"
+        ).format(outcome=_(_OUTCOME[State.APPLYING]), rule=text.inline(request.rule))
+    return f"*{_(_OUTCOME[request.state])}*" + _STATUS[request.state](request)
 
 
 def _at_once(request: ChangeRequest) -> bool:
@@ -308,7 +329,7 @@ def _pending_status(request: ChangeRequest) -> str:
 
 def _applying_status(request: ChangeRequest) -> str:
     voters = _voters(request)
-    return f" — approved by {voters}" if voters else ""
+    return _(" — approved by {voters}").format(voters=voters) if voters else ""
 
 
 def _when(request: ChangeRequest) -> str:
@@ -317,32 +338,34 @@ def _when(request: ChangeRequest) -> str:
 
 def _applied_status(request: ChangeRequest) -> str:
     voters = _voters(request)
-    status = (f" — approved by {voters}" if voters else "") + _when(request)
-    status += f" · MySafe said: “{text.clip(request.result.get('message', ''), 200)}”"
+    status = (_(" — approved by {voters}").format(voters=voters) if voters else "") + _when(request)
+    status += _(" · MySafe said: “{said}”").format(
+        said=text.clip(request.result.get("message", ""), 200)
+    )
     shared_error = request.result.get("shared_error") or []
     if shared_error:
-        status += "\n⚠️ Some shares failed: " + text.clip("; ".join(shared_error), 250)
+        status += "\n" + _("⚠️ Some shares failed: ") + text.clip("; ".join(shared_error), 250)
     return status
 
 
 def _failed_status(request: ChangeRequest) -> str:
-    return (
-        f" — {text.clip(request.error, 500)}\nNothing was changed by this attempt. An "
-        f"approver can *Retry* it or *Deny* it; otherwise it expires {date(request.expires)}."
-    )
+    return f" — {text.clip(request.error, 500)}\n" + _(
+        "Nothing was changed by this attempt. An approver can *Retry* it or *Deny* it; "
+        "otherwise it expires {when}."
+    ).format(when=date(request.expires))
 
 
 def _denied_status(request: ChangeRequest) -> str:
-    status = f" by <@{request.decided_by}>{_when(request)}"
+    status = _(" by {who}").format(who=f"<@{request.decided_by}>") + _when(request)
     if request.deny_reason:
         status += f": “{text.clip(request.deny_reason, 500)}”"
     return status
 
 
 def _expired_status(request: ChangeRequest) -> str:
-    status = f" — nobody decided in time{_when(request)}"
+    status = _(" — nobody decided in time") + _when(request)
     if request.error:  # it had failed: the reason stays, so nobody has to guess
-        status = f" after failing{_when(request)}: {text.clip(request.error, 500)}"
+        status = _(" after failing") + f"{_when(request)}: {text.clip(request.error, 500)}"
     return status
 
 
@@ -370,12 +393,12 @@ _STATUS = {
 def requester_field(request: ChangeRequest) -> str:
     who = f"<@{request.requester}>"
     if request.requester_name:
-        who += f" (MySafe: {text.clip(request.requester_name, 128)})"
-    return f"*Requester:* {who}"
+        who += _(" (MySafe: {name})").format(name=text.clip(request.requester_name, 128))
+    return _("*Requester:* {who}").format(who=who)
 
 
 def entry_field(request: ChangeRequest) -> str:
-    return f"*Entry:* {entry_label(request)}"
+    return _("*Entry:* {entry}").format(entry=entry_label(request))
 
 
 def period_field(request: ChangeRequest) -> str | None:
@@ -384,7 +407,11 @@ def period_field(request: ChangeRequest) -> str | None:
 
 
 def reason_field(request: ChangeRequest) -> str | None:
-    return f"*Reason:* “{text.clip(request.reason, 500)}”" if request.reason else None
+    return (
+        _("*Reason:* “{reason}”").format(reason=text.clip(request.reason, 500))
+        if request.reason
+        else None
+    )
 
 
 def ticket_field(request: ChangeRequest) -> str | None:
@@ -393,7 +420,7 @@ def ticket_field(request: ChangeRequest) -> str | None:
         return None
     key = str(ticket["key"])
     shown = text.link(ticket["url"], key) if ticket.get("url") else text.clip(key, 64)
-    return f"*Ticket:* {shown}"
+    return _("*Ticket:* {ticket}").format(ticket=shown)
 
 
 def rules_field(request: ChangeRequest) -> str | None:
@@ -402,11 +429,10 @@ def rules_field(request: ChangeRequest) -> str | None:
     if not request.policy_now:
         return None
     rule = f" “{text.inline(request.rule)}”" if request.rule else ""
-    return (
-        f"*Rules:* changed since this request was made (policy version "
-        f"{request.policy_version} → {request.policy_now}); it is decided under the rule it "
-        f"was made under{rule}."
-    )
+    return _(
+        "*Rules:* changed since this request was made (policy version {then} → {now}); "
+        "it is decided under the rule it was made under{rule}."
+    ).format(then=request.policy_version, now=request.policy_now, rule=rule)
 
 
 #: Fields above the change, and below it; a new field is one function added to a list. (The
@@ -420,29 +446,33 @@ def approval_progress(request: ChangeRequest, now: float | None = None, *, voter
     is decided under, how far it is, and the time left before it expires."""
     named = ", ".join(f"<@{a}>" for a in sorted(request.approvals)) if voters else ""
     rule = f"{text.inline(request.rule)} — " if request.rule else ""
-    progress = f"{rule}{len(request.approvals)} of {request.required} approvals"
+    # Translators: the noun agrees with {required} ("1 de 2 aprovações"); English says
+    # "approvals" in both forms ("0 of 1 approvals": none of the one approval needed yet).
+    progress = rule + ngettext(
+        "{count} of {required} approvals", "{count} of {required} approvals", request.required
+    ).format(count=len(request.approvals), required=request.required)
     progress += f" ({named})" if named else ""
     now = timestamp() if now is None else now
     confirming = request.confirming_now(now) if request.state is State.PENDING else []
     if confirming:  # a click waiting for its passkey counts for nothing yet
-        progress += ", " + ", ".join(f"<@{who}>" for who in confirming) + " confirming"
+        progress += ", " + _("{who} confirming").format(who=", ".join(f"<@{w}>" for w in confirming))
     left = max(0, int(request.expires - now))
     shown = describe(max(left - left % 60, 60))
-    return progress + f" · expires {date(request.expires)} (in {shown})"
+    return progress + _(" · expires {when} (in {left})").format(when=date(request.expires), left=shown)
 
 
 def nudge_button(request: ChangeRequest) -> list[Block]:
     """*Nudge approvers*, for the requester, where the request's rule sets reminders."""
-    return [_button("Nudge approvers", NUDGE, request.id)] if request.remind_after else []
+    return [_button(_("Nudge approvers"), NUDGE, request.id)] if request.remind_after else []
 
 
 def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
     """The reminder in the request's thread, naming the approvers who have not acted."""
-    shown = ", ".join(f"<@{u}>" for u in waiting[:30]) + (" and others" if len(waiting) > 30 else "")
-    return (
-        f"⏰ Reminder: {request.id} is still waiting — "
-        f"{approval_progress(request, voters=False)}. {shown or 'Approvers'}: please approve "
-        "or deny it."
+    shown = ", ".join(f"<@{u}>" for u in waiting[:30]) + (_(" and others") if len(waiting) > 30 else "")
+    return _(
+        "⏰ Reminder: {id} is still waiting — {progress}. {who}: please approve or deny it."
+    ).format(
+        id=request.id, progress=approval_progress(request, voters=False), who=shown or _("Approvers")
     )
 
 
@@ -452,12 +482,20 @@ def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
     approvers, and buttons that refuse everyone the rule does not list would mislead."""
     fallback, message = approval_message(request)
     message = [block for block in message if block.get("type") != "actions"]
-    since = f": waiting since {date(request.created)}" if request.state is State.PENDING else ""
-    where = f"; its approvers decide in <#{request.channel}>" if request.channel else ""
-    note = _context(f"⏫ Escalated{since}{where}")
+    since = (
+        _(": waiting since {when}").format(when=date(request.created))
+        if request.state is State.PENDING
+        else ""
+    )
+    where = (
+        _("; its approvers decide in {channel}").format(channel=f"<#{request.channel}>")
+        if request.channel
+        else ""
+    )
+    note = _context(_("⏫ Escalated") + since + where)
     if len(message) < MESSAGE_BLOCKS:
         message = [message[0], note, *message[1:]]
-    return f"Escalated: {fallback}", message
+    return _("Escalated: {message}").format(message=fallback), message
 
 
 def _details(request: ChangeRequest) -> list[str]:
@@ -471,36 +509,42 @@ def approval_message(request: ChangeRequest) -> tuple[str, list[Block]]:
     line by line, reason, ticket); the status says how far it is and when it expires. The text
     fallback names the same principals and fields as the blocks."""
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Change request {request.id}"}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _("Change request {id}").format(id=request.id)},
+        },
         _section(headline(request)),
         _section("\n".join(field(request) for field in FIELDS_ABOVE)),
-        *_sections(["*Change:*", *change_lines(request)]),
+        *_sections([_("*Change:*"), *change_lines(request)]),
         *_sections(_details(request)),
     ]
     blocks.append(_section(status_text(request)))
     actions = _actions(request)
     if actions:
         blocks.append({"type": "actions", "block_id": "decision", "elements": actions})
-    fallback = (
-        f"{request.id}: {request.change.verb.value} {entry_label(request)} — "
-        f"{request.state.value}. Changes: {change_summary(request)}"
+    fallback = _("{id}: {verb} {entry} — {state}. Changes: {changes}").format(
+        id=request.id,
+        verb=_(request.change.verb.value),
+        entry=entry_label(request),
+        state=_(request.state.value),
+        changes=change_summary(request),
     )
     return fallback, blocks
 
 
 def _actions(request: ChangeRequest) -> list[Block]:
-    view = [_button("View full change", VIEW_CHANGE, request.id)] if is_shortened(request) else []
+    view = [_button(_("View full change"), VIEW_CHANGE, request.id)] if is_shortened(request) else []
     if request.state is State.PENDING and not _at_once(request):
         return [
-            _button("Approve", APPROVE, request.id, "primary"),
-            _button("Deny", DENY, request.id, "danger"),
+            _button(_("Approve"), APPROVE, request.id, "primary"),
+            _button(_("Deny"), DENY, request.id, "danger"),
             *view,
             *nudge_button(request),
         ]
     if request.state is State.FAILED:
         return [
-            _button("Retry", RETRY, request.id, "primary"),
-            _button("Deny", DENY, request.id, "danger"),
+            _button(_("Retry"), RETRY, request.id, "primary"),
+            _button(_("Deny"), DENY, request.id, "danger"),
             *view,
         ]
     return view
@@ -521,19 +565,19 @@ def change_modal(request: ChangeRequest) -> Block:
     return {
         "type": "modal",
         "callback_id": VIEW_CHANGE,
-        "title": {"type": "plain_text", "text": f"Change {request.id}"},
-        "close": {"type": "plain_text", "text": "Close"},
+        "title": {"type": "plain_text", "text": _("Change {id}").format(id=request.id)},
+        "close": {"type": "plain_text", "text": _("Close")},
         "blocks": blocks,
     }
 
 
 def _field_blocks(line: DiffLine, verb: Verb) -> list[Block]:
-    name = text.inline(field_label(line.field))
+    name = text.inline(_(field_label(line.field)))
     blocks = []
     if not (verb is Verb.CREATE and not line.before):
-        blocks += [_section(f"*{name}* now:"), *_value_blocks(line.before)]
+        blocks += [_section(_("*{field}* now:").format(field=name)), *_value_blocks(line.before)]
     blocks += [
-        _section(f"*{name}* after approval:" if blocks else f"*{name}*:"),
+        _section(_("*{field}* after approval:").format(field=name) if blocks else f"*{name}*:"),
         *_value_blocks(line.after),
     ]
     return blocks
@@ -541,12 +585,14 @@ def _field_blocks(line: DiffLine, verb: Verb) -> list[Block]:
 
 def _value_blocks(value: str) -> list[Block]:
     shown = text.plain(value[:MODAL_VALUE])
-    blocks = [_plain_section(piece) for piece in text.chunks(shown or "(empty)", SECTION_LIMIT - 100)]
+    pieces = text.chunks(shown or _("(empty)"), SECTION_LIMIT - 100)
+    blocks = [_plain_section(piece) for piece in pieces]
     if len(value) > MODAL_VALUE:
         blocks.append(
             _context(
-                f"_…{len(value) - MODAL_VALUE:,} more characters not shown "
-                "here: this is the value MySafe holds now_"
+                _(
+                    "_…{count} more characters not shown here: this is the value MySafe holds now_"
+                ).format(count=number(len(value) - MODAL_VALUE))
             )
         )
     return blocks
@@ -554,9 +600,11 @@ def _value_blocks(value: str) -> list[Block]:
 
 def requester_notice(request: ChangeRequest) -> str:
     """The DM to the requester when their request ends (or fails)."""
-    return (
-        f"Your request {request.id} to {request.change.verb.value} "
-        f"{entry_label(request)}: {status_text(request)}"
+    return _("Your request {id} to {verb} {entry}: {status}").format(
+        id=request.id,
+        verb=_(request.change.verb.value),
+        entry=entry_label(request),
+        status=status_text(request),
     )
 
 
@@ -567,78 +615,83 @@ def waiting_notice(request: ChangeRequest, channel: str, *, asked_by: str = "") 
     channel = request.rule_channel or channel
     if request.state is not State.PENDING and not request.required:
         return _applied_at_once_notice(request, channel)
-    head = (
-        f"Request *{request.id}* is waiting for approval in <#{channel}>: "
-        f"{request.change.verb.value} {entry_label(request)}."
+    head = _("Request *{id}* is waiting for approval in {channel}: {verb} {entry}.").format(
+        id=request.id,
+        channel=f"<#{channel}>",
+        verb=_(request.change.verb.value),
+        entry=entry_label(request),
     )
     if asked_by and asked_by != request.requester:
-        return f"{head} It is filed for the owner who shared it, <@{request.requester}>."
-    return f"{head} Cancel it with `/mysafe cancel {request.id}`."
+        return head + _(" It is filed for the owner who shared it, {owner}.").format(
+            owner=f"<@{request.requester}>"
+        )
+    return head + _(" Cancel it with `/mysafe cancel {id}`.").format(id=request.id)
 
 
 def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
     """A request its policy rule lets through without an approver (`approvals: 0`) is
     already settled when the requester hears of it: say what happened, never "waiting"."""
-    what = f"{request.change.verb.value} {entry_label(request)}"
-    rule = f"the policy rule “{text.inline(request.rule)}” needs no approval"
+    what = f"{_(request.change.verb.value)} {entry_label(request)}"
+    rule = _("the policy rule “{rule}” needs no approval").format(rule=text.inline(request.rule))
     if request.break_glass:
-        rule = (
-            f"🚨 break-glass: you are on call; the approvers of “{text.inline(request.rule)}” "
-            "will review it"
+        rule = _("🚨 break-glass: you are on call; the approvers of “{rule}” will review it").format(
+            rule=text.inline(request.rule)
         )
+    where = f"<#{channel}>"
     if request.state is State.APPLIED:
-        return (
-            f"Request *{request.id}* was applied at once ({rule}): {what}. "
-            f"It is recorded and announced in <#{channel}>."
-        )
+        return _(
+            "Request *{id}* was applied at once ({rule}): {what}. "
+            "It is recorded and announced in {channel}."
+        ).format(id=request.id, rule=rule, what=what, channel=where)
     if request.state is State.FAILED:
-        return (
-            f"Request *{request.id}* ({what}) could not be applied: "
-            f"{text.inline(request.error)}. It is shown in <#{channel}>, where an approver "
-            "can retry it."
-        )
-    return f"Request *{request.id}* is being applied ({rule}): {what}. See <#{channel}>."
+        return _(
+            "Request *{id}* ({what}) could not be applied: {error}. "
+            "It is shown in {channel}, where an approver can retry it."
+        ).format(id=request.id, what=what, error=text.inline(request.error), channel=where)
+    return _("Request *{id}* is being applied ({rule}): {what}. See {channel}.").format(
+        id=request.id, rule=rule, what=what, channel=where
+    )
 
 
 def approver_notice(request: ChangeRequest) -> str:
     """The DM that tells an approver a request waits for them; once nobody waits for them any
     more, the same DM says what was decided, by whom."""
-    where = f" in <#{request.channel}>" if request.channel else ""
+    where = _(" in {channel}").format(channel=f"<#{request.channel}>") if request.channel else ""
     if request.state is State.PENDING:
-        return (
-            f"{request.id} waits for your approval{where}: {headline(request)}. "
-            "Open it there to approve or deny."
-        )
-    waited = f"{request.id}{where}, which waited for your approval"
+        return _(
+            "{id} waits for your approval{where}: {headline}. Open it there to approve or deny."
+        ).format(id=request.id, where=where, headline=headline(request))
+    waited = _("{id}{where}, which waited for your approval").format(id=request.id, where=where)
     return f"{waited}: {headline(request)}. {status_text(request)}"
 
 
 def approvers_mention(request: ChangeRequest, approvers: Sequence[str]) -> str:
     """The thread reply that mentions a request's approvers (groups by their handle)."""
     named = " ".join(f"<!subteam^{a}>" if is_user_group(a) else f"<@{a}>" for a in approvers[:30])
-    return f"{named or 'Approvers'}: {request.id} waits for your approval."
+    return _("{who}: {id} waits for your approval.").format(who=named or _("Approvers"), id=request.id)
 
 
 def unchanged_notice(request: ChangeRequest) -> str:
     """The answer to a click that found the request already past it."""
-    return f"{request.id} is {request.state.value}; your click changed nothing."
+    return _("{id} is {state}; your click changed nothing.").format(
+        id=request.id, state=_(request.state.value)
+    )
 
 
 def step_up_notice(request: ChangeRequest, url: str) -> str:
     """To the approver alone: their click counts once they confirm it with a passkey."""
     minutes = describe(request.step_up_max_age)
-    return (
-        f"Your approval of {request.id} counts once you confirm it with your passkey, within "
-        f"{minutes}: <{url}|confirm your approval>. The link is yours alone and works once."
-    )
+    return _(
+        "Your approval of {id} counts once you confirm it with your passkey, within "
+        "{minutes}: <{url}|confirm your approval>. The link is yours alone and works once."
+    ).format(id=request.id, minutes=minutes, url=url)
 
 
 def share_notice(request: ChangeRequest) -> str:
     edit = any(u.can_edit for u in request.change.add_users)
-    rights = "view and edit" if edit else "view"
-    return (
-        f"<@{request.requester}> shared MySafe {entry_label(request)} with you ({rights}). "
-        "Open MySafe to use it."
+    rights = _("view and edit") if edit else _("view")
+    return _("{who} shared MySafe {entry} with you ({rights}). Open MySafe to use it.").format(
+        who=f"<@{request.requester}>", entry=entry_label(request), rights=rights
     )
 
 
@@ -646,9 +699,13 @@ def share_notice(request: ChangeRequest) -> str:
 
 
 def request_line(request: ChangeRequest) -> str:
-    return (
-        f"*{request.id}* — {request.change.verb.value} {entry_label(request)} · "
-        f"{request.state.value} · approvals {len(request.approvals)}/{request.required}"
+    return _("*{id}* — {verb} {entry} · {state} · approvals {count}/{required}").format(
+        id=request.id,
+        verb=_(request.change.verb.value),
+        entry=entry_label(request),
+        state=_(request.state.value),
+        count=len(request.approvals),
+        required=request.required,
     )
 
 
@@ -662,8 +719,11 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *, pag
     """One page of the entries, counted, with the command for the next page: a long list is
     never cut without saying how to see the rest."""
     if not items:
-        suffix = f" matching “{text.inline(search)}”" if search else ""
-        return f"You can see no {kind.label}s{suffix}."
+        if search:
+            return _("You can see no {kinds} matching “{search}”.").format(
+                kinds=_(PLURALS[kind.value]), search=text.inline(search)
+            )
+        return _("You can see no {kinds}.").format(kinds=_(PLURALS[kind.value]))
     pages = -(-len(items) // LIST_PAGE)
     page = min(page, pages)
     shown = items[(page - 1) * LIST_PAGE : page * LIST_PAGE]
@@ -673,23 +733,27 @@ def entries_text(kind: Kind, items: Sequence[ListItem], search: str = "", *, pag
         + _list_marks(i)
         for i in shown
     ]
-    head = f"*{_capital(kind.label)}s you can see*"
+    head = _("*{kinds} you can see*").format(kinds=_capital(_(PLURALS[kind.value])))
     if pages > 1:
-        head += f": {len(items)}, page {page} of {pages}"
+        head += _(": {count}, page {page} of {pages}").format(count=len(items), page=page, pages=pages)
     more = []
     if page < pages and (not search or _PLAIN_SEARCH.fullmatch(search)):
         typed = f' "{search}"' if search else ""
-        more = [f"Next: `/mysafe list {kind.value}s{typed} page {page + 1}` (or narrow it with text)"]
+        more = [
+            _("Next: `{command}` (or narrow it with text)").format(
+                command=f"/mysafe list {kind.value}s{typed} page {page + 1}"
+            )
+        ]
     elif page < pages:
-        more = [f"Next: the same command with `page {page + 1}` at the end"]
+        more = [_("Next: the same command with `page {page}` at the end").format(page=page + 1)]
     return "\n".join([head, *lines, *more])
 
 
 def _list_marks(item: ListItem) -> str:
     """What a person must know before using an entry: disabled, or theirs only to view."""
     if not item.active:
-        return " — *disabled* (`/mysafe enable` to ask for it back)"
-    return "" if item.can_write else " _(view only)_"
+        return _(" — *disabled* (`/mysafe enable` to ask for it back)")
+    return "" if item.can_write else _(" _(view only)_")
 
 
 #: What `show` prints of one field and of each sharing list: a message holds 40,000
@@ -705,28 +769,28 @@ def _capital(label: str) -> str:
 def entry_text(entry: Entry) -> str:
     if not entry.active:
         return disabled_text(entry.kind, entry.identifier)
-    fields = [f"*{_capital(entry.kind.label)} {entry.identifier}: {text.clip(entry.name, 255)}*"]
+    kind = _capital(_(entry.kind.label))
+    fields = [f"*{kind} {entry.identifier}: {text.clip(entry.name, 255)}*"]
     for name, value in entry.plain_fields().items():
         if value and name != "name":
-            fields.append(f"{field_label(name)}: {text.clip(value, SHOWN_ENTRY_VALUE)}")
+            fields.append(f"{_(field_label(name))}: {text.clip(value, SHOWN_ENTRY_VALUE)}")
     secrets = {
         "password": entry.has_password,
         "secret_key": entry.has_totp,
         "client_secret": entry.has_client_secret,
     }
     for name in SECRET_FIELDS_OF[entry.kind]:
-        fields.append(f"{field_label(name)}: {'••••••••' if secrets[name] else '(not set)'}")
-    users = (
-        ", ".join(f"{u.username} ({'edit' if u.can_edit else 'view'})" for u in entry.users_allowed)
-        or "nobody"
-    )
-    groups = (
-        ", ".join(f"{g.name} ({'edit' if g.can_edit else 'view'})" for g in entry.groups_allowed)
-        or "none"
+        fields.append(f"{_(field_label(name))}: {'••••••••' if secrets[name] else _('(not set)')}")
+    edit, view = _("edit"), _("view")
+    users = ", ".join(
+        f"{u.username} ({edit if u.can_edit else view})" for u in entry.users_allowed
+    ) or _("nobody")
+    groups = ", ".join(f"{g.name} ({edit if g.can_edit else view})" for g in entry.groups_allowed) or _(
+        "none"
     )
     fields += [
-        f"shared with: {text.clip(users, SHOWN_SHARES)}",
-        f"groups: {text.clip(groups, SHOWN_SHARES)}",
+        _("shared with: {users}").format(users=text.clip(users, SHOWN_SHARES)),
+        _("groups: {groups}").format(groups=text.clip(groups, SHOWN_SHARES)),
     ]
     return "\n".join(fields)
 
@@ -742,10 +806,10 @@ def access_message(head: str, lines: Sequence[str], *, entry: str) -> tuple[str,
     found = [_section(head), *_sections(shown)]
     fallback = [head, *shown]
     if more > 0:
-        said = f"…and {more} more not shown here: *Show all* opens the full list."
+        said = _("…and {count} more not shown here: *Show all* opens the full list.").format(count=more)
         found += [
             _context(said),
-            {"type": "actions", "elements": [_button("Show all", SHOW_ACCESS, entry)]},
+            {"type": "actions", "elements": [_button(_("Show all"), SHOW_ACCESS, entry)]},
         ]
         fallback.append(said)
     return "\n".join(fallback), found
@@ -762,13 +826,17 @@ def access_modal(head: str, lines: Sequence[str], *, command: str) -> Block:
         packed += count
     if packed < len(lines):
         found.append(
-            _context(f"…and {len(lines) - packed} more not shown: `{text.code(command)}` lists all.")
+            _context(
+                _("…and {count} more not shown: `{command}` lists all.").format(
+                    count=len(lines) - packed, command=text.code(command)
+                )
+            )
         )
     return {
         "type": "modal",
         "callback_id": SHOW_ACCESS,
-        "title": {"type": "plain_text", "text": "Who has access"},
-        "close": {"type": "plain_text", "text": "Close"},
+        "title": {"type": "plain_text", "text": _("Who has access")},
+        "close": {"type": "plain_text", "text": _("Close")},
         "blocks": found,
     }
 
@@ -789,10 +857,12 @@ def _packed(lines: Iterable[str]) -> Iterator[tuple[str, int]]:
 
 def disabled_text(kind: Kind, identifier: int) -> str:
     """A disabled entry: MySafe shows nothing of it but that, so neither does the bot."""
-    return (
-        f"*{_capital(kind.label)} {identifier}* is *disabled* in MySafe: nobody can read, use "
-        f"or change it until it is enabled again (`/mysafe enable {kind.value} {identifier}`, "
-        "which an approver decides)."
+    return _(
+        "*{entry}* is *disabled* in MySafe: nobody can read, use or change it until it is "
+        "enabled again (`{command}`, which an approver decides)."
+    ).format(
+        entry=f"{_capital(_(kind.label))} {identifier}",
+        command=f"/mysafe enable {kind.value} {identifier}",
     )
 
 
@@ -839,16 +909,16 @@ def _modal(
         "private_metadata": metadata,
         "title": {"type": "plain_text", "text": title[:24]},
         "submit": {"type": "plain_text", "text": submit},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "close": {"type": "plain_text", "text": _("Cancel")},
         "blocks": blocks,
     }
 
 
 #: The login form's fields: (block_id, label, max_length); the secret is never typed back in.
 LOGIN_FIELDS = (
-    ("client_id", "Client ID", 512),
-    ("client_secret", "Client Secret", INPUT_LIMIT),
-    ("mysafe_username", "Your MySafe username", 128),
+    ("client_id", N_("Client ID"), 512),
+    ("client_secret", N_("Client Secret"), INPUT_LIMIT),
+    ("mysafe_username", N_("Your MySafe username"), 128),
 )
 
 
@@ -861,9 +931,11 @@ def login_modal(
     kept = {"client_id": client_id, "mysafe_username": mysafe_username}
     body = [
         _section(
-            "Create an *access key authorization* in MySafe, then paste its Client ID and "
-            "Client Secret here. The bot checks the key with MySafe before storing it "
-            "(encrypted)."
+            _(
+                "Create an *access key authorization* in MySafe, then paste its Client ID and "
+                "Client Secret here. The bot checks the key with MySafe before storing it "
+                "(encrypted)."
+            )
         )
     ]
     if "" in problems:
@@ -871,43 +943,45 @@ def login_modal(
     for block_id, label, limit in LOGIN_FIELDS:
         typed = kept.get(block_id, "")
         body.append(
-            _input(block_id, label, max_length=limit, initial=typed if len(typed) <= limit else "")
+            _input(block_id, _(label), max_length=limit, initial=typed if len(typed) <= limit else "")
         )
         if block_id in problems:
             body.append(_context(f"⚠️ {problems[block_id]}"))
-    return _modal(LOGIN_VIEW, "Link your MySafe key", body, submit="Link")
+    return _modal(LOGIN_VIEW, _("Link your MySafe key"), body, submit=_("Link"))
 
 
 def deny_modal(request_id: str) -> Block:
     return _modal(
         DENY_VIEW,
-        f"Denied {request_id}",
+        _("Denied {id}").format(id=request_id),
         [
             _input(
                 "reason",
-                "Why?",
+                _("Why?"),
                 optional=True,
                 multiline=True,
                 max_length=500,
-                hint="The request is already denied; the requester and the channel read why.",
+                hint=_("The request is already denied; the requester and the channel read why."),
             ),
         ],
-        submit="Add reason",
+        submit=_("Add reason"),
         metadata=request_id,
     )
 
 
 def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
     fields = {
-        "password": ("New password", 1024),
-        "secret_key": ("New TOTP seed (base32)", 256),
-        "client_secret": ("New client secret", INPUT_LIMIT),
+        "password": (_("New password"), 1024),
+        "secret_key": (_("New TOTP seed (base32)"), 256),
+        "client_secret": (_("New client secret"), INPUT_LIMIT),
     }
     named = f" “{text.inline(name)}”" if name else ""
     blocks = [
         _section(
-            f"New secret values for {kind.label} {identifier}{named}. They "
-            "are kept encrypted until an approver applies them, then deleted."
+            _(
+                "New secret values for {entry}. They are kept encrypted until an approver "
+                "applies them, then deleted."
+            ).format(entry=f"{_(kind.label)} {identifier}{named}")
         )
     ]
     for field_name in SECRET_FIELDS_OF[kind]:
@@ -915,59 +989,63 @@ def rotate_modal(kind: Kind, identifier: int, name: str) -> Block:
         blocks.append(
             _input(field_name, label, optional=len(SECRET_FIELDS_OF[kind]) > 1, max_length=limit)
         )
-    blocks.append(_input("reason", "Reason", optional=True, max_length=500))
+    blocks.append(_input("reason", _("Reason"), optional=True, max_length=500))
     return _modal(
         ROTATE_VIEW,
-        f"Rotate {kind.label}",
+        _("Rotate {kind}").format(kind=_(kind.label)),
         blocks,
-        submit="Ask for approval",
+        submit=_("Ask for approval"),
         metadata=json.dumps({"kind": kind.value, "identifier": identifier}),
     )
 
 
 CREATE_FIELDS: dict[Kind, tuple[tuple[str, str, bool], ...]] = {
     Kind.PASSWORD: (
-        ("name", "Name", True),
-        ("username", "Username", True),
-        ("password", "Password", True),
-        ("url", "URL", False),
-        ("secret_key", "TOTP seed (base32)", False),
-        ("notes", "Notes", False),
-        ("tags", "Tags (comma-separated)", False),
+        ("name", N_("Name"), True),
+        ("username", N_("Username"), True),
+        ("password", N_("Password"), True),
+        ("url", N_("URL"), False),
+        ("secret_key", N_("TOTP seed (base32)"), False),
+        ("notes", N_("Notes"), False),
+        ("tags", N_("Tags (comma-separated)"), False),
     ),
     Kind.SECRET: (
-        ("name", "Name", True),
-        ("url", "URL", True),
-        ("client_id", "Client ID", True),
-        ("client_secret", "Client secret", True),
-        ("identifier_code", "Identifier code", False),
-        ("method", "HTTP method (get, post, …)", False),
-        ("notes", "Notes", False),
-        ("tags", "Tags (comma-separated)", False),
+        ("name", N_("Name"), True),
+        ("url", N_("URL"), True),
+        ("client_id", N_("Client ID"), True),
+        ("client_secret", N_("Client secret"), True),
+        ("identifier_code", N_("Identifier code"), False),
+        ("method", N_("HTTP method (get, post, …)"), False),
+        ("notes", N_("Notes"), False),
+        ("tags", N_("Tags (comma-separated)"), False),
     ),
 }
 
 
 def create_modal(kind: Kind) -> Block:
     blocks = [
-        _input(name, label, optional=not required, multiline=name == "notes")
+        _input(name, _(label), optional=not required, multiline=name == "notes")
         for name, label, required in CREATE_FIELDS[kind]
     ]
     blocks += [
         _input(
             "users_allowed",
-            "Share with MySafe users (comma-separated)",
+            _("Share with MySafe users (comma-separated)"),
             optional=True,
-            hint=(
-                f"Add “:edit” for edit rights, e.g. alices:edit, bobm. Up to "
-                f"{MAX_SHARES_PER_REQUEST} users and groups in all."
-            ),
+            hint=_(
+                "Add “:edit” for edit rights, e.g. alices:edit, bobm. Up to {most} users and "
+                "groups in all."
+            ).format(most=MAX_SHARES_PER_REQUEST),
         ),
-        _input("groups_allowed", "Share with MySafe groups (comma-separated)", optional=True),
-        _input("reason", "Reason", optional=True, max_length=500),
+        _input("groups_allowed", _("Share with MySafe groups (comma-separated)"), optional=True),
+        _input("reason", _("Reason"), optional=True, max_length=500),
     ]
     return _modal(
-        CREATE_VIEW, f"New {kind.label}", blocks, submit="Ask for approval", metadata=kind.value
+        CREATE_VIEW,
+        _("New {kind}").format(kind=_(kind.label)),
+        blocks,
+        submit=_("Ask for approval"),
+        metadata=kind.value,
     )
 
 
@@ -998,22 +1076,24 @@ def home_view(
     request whole as in the channel, counted, and a *More* button for what did not fit — the
     view stays within Slack's 100 blocks by design, and nothing is left out unsaid."""
     blocks = [
-        _header("Your open requests"),
+        _header(_("Your open requests")),
         *_own_blocks(list(own)),
         *time_bound,
         *passkey_blocks(passkeys),
     ]
     if queue is not None:
         blocks += disabled_blocks(disabled)
-        blocks.append(_header("Waiting for your approval"))
+        blocks.append(_header(_("Waiting for your approval")))
         if not waiting:
-            blocks.append(_context("Nothing waits for you."))
+            blocks.append(_context(_("Nothing waits for you.")))
         else:
             room = VIEW_BLOCKS - len(blocks) - 2  # the count above, the buttons below
             shown, these = _page_blocks(list(queue), room=room)
             blocks.append(
                 _context(
-                    f"{waiting} waiting for you, newest first; showing {start + 1}–{start + shown}."
+                    _("{count} waiting for you, newest first; showing {first}–{last}.").format(
+                        count=waiting, first=start + 1, last=start + shown
+                    )
                 )
             )
             blocks += these
@@ -1026,30 +1106,35 @@ def passkey_blocks(passkeys: Sequence[Passkey]) -> list[Block]:
     confirm approvals whose policy rule asks for step-up."""
     if not passkeys:
         return [
-            _header("Your passkeys"),
+            _header(_("Your passkeys")),
             _context(
-                "None yet. `/mysafe passkey` registers one: approvals of changes whose rule asks "
-                "for step-up are confirmed with it."
+                _(
+                    "None yet. `/mysafe passkey` registers one: approvals of changes whose rule "
+                    "asks for step-up are confirmed with it."
+                )
             ),
         ]
-    found = [_header("Your passkeys")]
+    found = [_header(_("Your passkeys"))]
     for passkey in passkeys:
         found.append(
             {
                 **_section(
-                    f"*{text.inline(passkey.label)}* · registered {date(passkey.created)} · "
-                    f"`{text.code(passkey.credential_id[:12])}…`"
+                    _("*{label}* · registered {when} · `{id}…`").format(
+                        label=text.inline(passkey.label),
+                        when=date(passkey.created),
+                        id=text.code(passkey.credential_id[:12]),
+                    )
                 ),
                 "accessory": {
-                    **_button("Remove", REMOVE_PASSKEY, passkey.credential_id, "danger"),
+                    **_button(_("Remove"), REMOVE_PASSKEY, passkey.credential_id, "danger"),
                     "confirm": {
-                        "title": {"type": "plain_text", "text": "Remove this passkey?"},
+                        "title": {"type": "plain_text", "text": _("Remove this passkey?")},
                         "text": {
                             "type": "plain_text",
-                            "text": "It will no longer confirm your approvals.",
+                            "text": _("It will no longer confirm your approvals."),
                         },
-                        "confirm": {"type": "plain_text", "text": "Remove"},
-                        "deny": {"type": "plain_text", "text": "Keep"},
+                        "confirm": {"type": "plain_text", "text": _("Remove")},
+                        "deny": {"type": "plain_text", "text": _("Keep")},
                     },
                 },
             }
@@ -1067,18 +1152,19 @@ def disabled_blocks(entries: Sequence[DisabledEntry]) -> list[Block]:
     if not entries:
         return []
     lines = [_disabled_line(e) for e in entries[:HOME_DISABLED]]
-    blocks = [_header("Disabled through the bot"), *_sections(lines)]
+    blocks = [_header(_("Disabled through the bot")), *_sections(lines)]
     if len(entries) > HOME_DISABLED:
-        blocks.append(_context(f"{len(entries) - HOME_DISABLED} more, disabled earlier."))
+        blocks.append(
+            _context(_("{count} more, disabled earlier.").format(count=len(entries) - HOME_DISABLED))
+        )
     return blocks
 
 
 def _disabled_line(entry: DisabledEntry) -> str:
-    name = text.clip(entry.name, 255) if entry.name else "_(name not known)_"
-    line = (
-        f"• `{entry.kind.value} {entry.identifier}` {name} — *disabled* by <@{entry.by}> "
-        f"{date(entry.at)} ({entry.request})"
-    )
+    name = text.clip(entry.name, 255) if entry.name else _("_(name not known)_")
+    line = f"• `{entry.kind.value} {entry.identifier}` {name} — " + _(
+        "*disabled* by {who} {when} ({request})"
+    ).format(who=f"<@{entry.by}>", when=date(entry.at), request=entry.request)
     return line + (f": “{text.clip(entry.reason, 300)}”" if entry.reason else "")
 
 
@@ -1098,23 +1184,30 @@ def _page_blocks(queue: list[ChangeRequest], *, room: int) -> tuple[int, list[Bl
 def _paging(start: int, shown: int, waiting: int) -> list[Block]:
     buttons = []
     if start + shown < waiting:
-        buttons.append(_button(f"More ({waiting - start - shown} left)", HOME_PAGE, str(start + shown)))
+        left = _("More ({count} left)").format(count=waiting - start - shown)
+        buttons.append(_button(left, HOME_PAGE, str(start + shown)))
     if start:
-        buttons.append(_button("Back to the newest", HOME_PAGE, "0"))
+        buttons.append(_button(_("Back to the newest"), HOME_PAGE, "0"))
     return [{"type": "actions", "block_id": "home-paging", "elements": buttons}] if buttons else []
 
 
 def _own_blocks(own: list[ChangeRequest]) -> list[Block]:
     if not own:
-        return [_context("Nothing open. Try `/mysafe help`.")]
+        return [_context(_("Nothing open. Try `/mysafe help`."))]
     blocks = []
     for request in own[:HOME_OWN]:
         block = _section(request_line(request))
         if request.state in (State.PENDING, State.FAILED):
-            block["accessory"] = _button("Cancel", CANCEL, request.id)
+            block["accessory"] = _button(_("Cancel"), CANCEL, request.id)
         blocks.append(block)
     if len(own) > HOME_OWN:
-        blocks.append(_context(f"…and {len(own) - HOME_OWN} more: `/mysafe requests` lists them all."))
+        blocks.append(
+            _context(
+                _("…and {count} more: `/mysafe requests` lists them all.").format(
+                    count=len(own) - HOME_OWN
+                )
+            )
+        )
     return blocks
 
 

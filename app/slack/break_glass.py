@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 
 from app import text
 from app.approvals.break_glass import RETENTION, Review
+from app.i18n import _, speaking
 from app.settings import is_user_group
 from app.slack import blocks
 
@@ -66,26 +67,32 @@ def _until(request: ChangeRequest) -> str:
     ends = request.result.get("ends")
     if ends:
         return blocks.date(float(ends))
-    return f"{request.change.duration // 60} min after it was applied"
+    return _("{minutes} min after it was applied").format(minutes=request.change.duration // 60)
 
 
 def alarm_text(request: ChangeRequest) -> str:
     """🚨 who, what, why and until when, with the on-call evidence."""
     evidence = request.break_glass
-    rotated = " The password is rotated at the end." if request.change.rotate_after else ""
+    rotated = _(" The password is rotated at the end.") if request.change.rotate_after else ""
     outcome = (
-        f"applied at once, until {_until(request)}.{rotated}"
+        _("applied at once, until {when}.").format(when=_until(request)) + rotated
         if request.state.value == "applied"
-        else f"not applied: {request.state.value}."
+        else _("not applied: {state}.").format(state=_(request.state.value))
     )
-    return (
-        f"🚨 *Break-glass* {request.id}: <@{request.requester}> used it to "
-        f"{blocks.wants(request)} — {outcome}\n"
-        f"*Why:* “{text.clip(request.reason, 500)}”\n"
-        f"*On call:* {text.inline(evidence.get('matched', ''))} on "
-        f"{text.inline(evidence.get('provider', ''))} schedule "
-        f"{text.inline(evidence.get('schedule', ''))}, checked "
-        f"{blocks.date(float(evidence.get('checked', 0)))}"
+    return _(
+        "🚨 *Break-glass* {id}: {who} used it to {wants} — {outcome}\n"
+        "*Why:* “{reason}”\n"
+        "*On call:* {matched} on {provider} schedule {schedule}, checked {when}"
+    ).format(
+        id=request.id,
+        who=f"<@{request.requester}>",
+        wants=blocks.wants(request),
+        outcome=outcome,
+        reason=text.clip(request.reason, 500),
+        matched=text.inline(evidence.get("matched", "")),
+        provider=text.inline(evidence.get("provider", "")),
+        schedule=text.inline(evidence.get("schedule", "")),
+        when=blocks.date(float(evidence.get("checked", 0))),
     )
 
 
@@ -97,14 +104,18 @@ def review_card(request: ChangeRequest, review: Review) -> tuple[str, list[Block
         return said, [blocks._section(said), blocks._section(alarm_text(request))]
     approvers = sorted(request.approvers - {request.requester})
     named = " ".join(f"<!subteam^{a}>" if is_user_group(a) else f"<@{a}>" for a in approvers[:30])
-    ask = (
-        f"🚨 Review break-glass {request.id}: was it justified? "
-        f"{named or 'Approvers'}: answer by {blocks.date(review.deadline)} "
-        f"(<@{request.requester}> cannot review it)."
+    ask = _(
+        "🚨 Review break-glass {id}: was it justified? {who}: answer by {when} "
+        "({requester} cannot review it)."
+    ).format(
+        id=request.id,
+        who=named or _("Approvers"),
+        when=blocks.date(review.deadline),
+        requester=f"<@{request.requester}>",
     )
     buttons = [
-        blocks._button("Justified", JUSTIFIED, request.id, "primary"),
-        blocks._button("Not justified", NOT_JUSTIFIED, request.id, "danger"),
+        blocks._button(_("Justified"), JUSTIFIED, request.id, "primary"),
+        blocks._button(_("Not justified"), NOT_JUSTIFIED, request.id, "danger"),
     ]
     return ask, [
         blocks._section(ask),
@@ -114,31 +125,40 @@ def review_card(request: ChangeRequest, review: Review) -> tuple[str, list[Block
 
 
 def escalation_text(request: ChangeRequest, review: Review) -> str:
-    return (
-        f"⏫ 🚨 Break-glass {request.id} by <@{request.requester}> was not reviewed by its "
-        f"deadline ({blocks.date(review.deadline)}); escalation {review.escalations + 1}, "
-        f"again every hour until an approver of rule “{text.inline(review.rule)}” answers."
+    return _(
+        "⏫ 🚨 Break-glass {id} by {who} was not reviewed by its deadline ({when}); escalation "
+        "{count}, again every hour until an approver of rule “{rule}” answers."
+    ).format(
+        id=request.id,
+        who=f"<@{request.requester}>",
+        when=blocks.date(review.deadline),
+        count=review.escalations + 1,
+        rule=text.inline(review.rule),
     )
 
 
 def decided_text(request: ChangeRequest, review: Review) -> str:
     """The card's head once reviewed: the verdict, who gave it and when."""
-    when = blocks.date(review.at) if review.at else "after the fact"
+    when = blocks.date(review.at) if review.at else _("after the fact")
     if review.state == "justified":
-        return f"✅ Break-glass {request.id} reviewed: *justified*, by <@{review.by}> {when}."
-    return (
-        f"⛔ Break-glass {request.id} reviewed: *not justified*, by <@{review.by}> {when}. "
-        "The access is ended (if it still ran) and the audit record is flagged."
-    )
+        return _("✅ Break-glass {id} reviewed: *justified*, by {who} {when}.").format(
+            id=request.id, who=f"<@{review.by}>", when=when
+        )
+    return _(
+        "⛔ Break-glass {id} reviewed: *not justified*, by {who} {when}. The access is ended (if "
+        "it still ran) and the audit record is flagged."
+    ).format(id=request.id, who=f"<@{review.by}>", when=when)
 
 
 def verdict_text(request: ChangeRequest, review: Review) -> str:
     if review.state == "justified":
-        return f"✅ Break-glass {request.id} reviewed by <@{review.by}>: justified."
-    return (
-        f"⛔ Break-glass {request.id} reviewed by <@{review.by}>: *not justified*. The access is "
-        "ended (if it still ran), and the audit record is flagged."
-    )
+        return _("✅ Break-glass {id} reviewed by {who}: justified.").format(
+            id=request.id, who=f"<@{review.by}>"
+        )
+    return _(
+        "⛔ Break-glass {id} reviewed by {who}: *not justified*. The access is ended (if it "
+        "still ran), and the audit record is flagged."
+    ).format(id=request.id, who=f"<@{review.by}>")
 
 
 # --- the listener ----------------------------------------------------------------------------
@@ -151,6 +171,12 @@ class BreakGlassNotices:
         self.channel = channel
 
     def __call__(self, request: ChangeRequest, review: Review, event: str) -> None:
+        """Said in the workspace's language (MYSAFE_BOT_LOCALE): the rule's channel, its
+        `notify` channels and the editors all read the same alarm."""
+        with speaking(self.engine.services.settings.bot_locale):
+            self._tell(request, review, event)
+
+    def _tell(self, request: ChangeRequest, review: Review, event: str) -> None:
         """Send what `event` calls for that is not out yet; raise if Slack refused any of it
         for now (the event stays owed and is told again)."""
         sent = _Sent(self.engine, request.id, until=review.deadline + RETENTION)

@@ -12,29 +12,35 @@ from slack_sdk import WebClient
 
 from app import text
 from app.approvals.revokes import Revoke
+from app.i18n import _, speaking
 from app.slack.notifier import direct_message
 
 
 def drift_text(revoke: Revoke) -> str:
     """What the read-back found, whole (shortened visibly only past Slack's limits)."""
     found = text.clip("; ".join(revoke.drift), 2000)
-    return (
-        f":warning: The time-bound share {revoke.request_id} on {text.clip(revoke.entry, 300)} "
-        f"has ended, but the entry read back still gives: {found}. This access did not come "
-        "from the bot: check it in MySafe and remove it there if it should not stay."
-    )
+    return _(
+        ":warning: The time-bound share {id} on {entry} has ended, but the entry read back "
+        "still gives: {found}. This access did not come from the bot: check it in MySafe and "
+        "remove it there if it should not stay."
+    ).format(id=revoke.request_id, entry=text.clip(revoke.entry, 300), found=found)
 
 
 class DriftNotices:
-    def __init__(self, client: WebClient, *, channel: str, audit_channel: str = "") -> None:
+    def __init__(
+        self, client: WebClient, *, channel: str, audit_channel: str = "", locale: str = "en"
+    ) -> None:
         self.client = client
         self.channel = channel
         self.audit_channel = audit_channel
+        #: The workspace's language (MYSAFE_BOT_LOCALE): the owner and the channels read one text.
+        self.locale = locale
 
     def __call__(self, revoke: Revoke, event: str) -> None:
         if event != "drift_detected":
             return
-        said = drift_text(revoke)
+        with speaking(self.locale):
+            said = drift_text(revoke)
         direct_message(self.client, revoke.owner, said)
         for channel in dict.fromkeys(
             c for c in (revoke.channel or self.channel, self.audit_channel) if c

@@ -22,6 +22,7 @@ from app.clock import timestamp
 from app.mysafe.models import Kind
 from app.slack import blocks
 from app.slack.approvers import Approvers
+from app.slack.languages import Languages
 from app.slack.review_cards import home_blocks as review_home
 from app.slack.revoke_notices import home_blocks
 
@@ -46,6 +47,8 @@ class HomeTab:
         self.client = client
         self.approvers = approvers
         self.viewers_key = f"{engine.settings.key_prefix}:home:viewers"
+        #: Each Home speaks its viewer's language.
+        self.languages = Languages.of(engine.services, client)
         self._pending: dict[str, threading.Timer] = {}
         self._lock = threading.Lock()
 
@@ -53,6 +56,10 @@ class HomeTab:
         """Render and publish `user`'s Home: their requests, the reviews waiting for their
         decisions, and (approvers) the entries disabled through the bot and what waits for
         them."""
+        with self.languages.to_person(user):
+            self._publish(user, start=start)
+
+    def _publish(self, user: str, *, start: int) -> None:
         queue, waiting, disabled = None, 0, []
         if user in self.approvers:
             disabled = [e for kind in Kind for e in self.engine.disabled.known(kind)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 
 from redis.exceptions import LockError
 from slack_sdk import WebClient
@@ -30,6 +30,7 @@ from app.errors import NotPosted
 from app.settings import is_user_group
 from app.slack import blocks
 from app.slack.approvers import Approvers
+from app.slack.languages import Languages
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,27 @@ class SlackNotifier:
         channel: str,
         approvers: Approvers | None = None,
         gains_access: Callable[[ChangeRequest, str], bool] | None = None,
+        languages: Languages | None = None,
     ) -> None:
         self.client = client
+        #: Whose language each message speaks: the channel's (MYSAFE_BOT_LOCALE) for the
+        #: approval message and its thread, each person's own for their DM (None: English).
+        self.languages = languages
         self.store = store
         self.channel = channel
         self.approvers = approvers
         #: Whether a request gives a person access (they may not approve it: never asked to).
         self.gains_access = gains_access
+
+    def _channel(self) -> AbstractContextManager[object]:
+        return self.languages.to_channel() if self.languages is not None else nullcontext()
+
+    def _to(self, person: str, render: Callable[..., str], *args: object) -> str:
+        """`render(*args)` in `person`'s own language."""
+        if self.languages is None:
+            return render(*args)
+        with self.languages.to_person(person):
+            return render(*args)
 
     def __call__(self, request: ChangeRequest, event: str) -> None:
         if event == Nudge.REMIND:
@@ -76,12 +91,13 @@ class SlackNotifier:
         if event == "reason":
             self.retell_requester(request)
         elif event != "created" and request.state in _TELL_REQUESTER:
-            self._dm(request.requester, blocks.requester_notice(request), request, REQUESTER_DM)
+            notice = self._to(request.requester, blocks.requester_notice, request)
+            self._dm(request.requester, notice, request, REQUESTER_DM)
         if event != "created" and request.state in _SETTLED:
             self.retell_approvers(request)
         if request.state is State.APPLIED and request.change.verb is Verb.SHARE:
             for person in request.notify:
-                self._dm(person, blocks.share_notice(request))
+                self._dm(person, self._to(person, blocks.share_notice, request))
 
     def show(self, request: ChangeRequest) -> None:
         """Bring the request's message up to date: post it, or update it where it already is.
@@ -109,7 +125,8 @@ class SlackNotifier:
                 lock.release()
 
     def _render(self, request: ChangeRequest) -> None:
-        text, message = blocks.approval_message(request)
+        with self._channel():
+            text, message = blocks.approval_message(request)
         if request.ts:
             if request.shown < request.version:
                 self.client.chat_update(
@@ -135,13 +152,14 @@ class SlackNotifier:
         self.client.chat_postMessage(
             channel=request.channel,
             thread_ts=request.ts,
-            text=blocks.reminder_text(request, self.waiting_on(request)),
+            text=self._in_channel(blocks.reminder_text, request, self.waiting_on(request)),
             unfurl_links=False,
         )
 
     def escalate(self, request: ChangeRequest) -> None:
         """The request, with working buttons, where the rule escalates it (a DM or a channel)."""
-        text, message = blocks.escalation_message(request)
+        with self._channel():
+            text, message = blocks.escalation_message(request)
         copies = []
         for target in request.escalate_to:
             posted = self.client.chat_postMessage(
@@ -153,7 +171,8 @@ class SlackNotifier:
     def _update_copies(self, request: ChangeRequest) -> None:
         """The escalated copies show what the channel message shows (a failure is logged: the
         copies' buttons answer with the request's state whatever they show)."""
-        text, message = blocks.escalation_message(request)
+        with self._channel():
+            text, message = blocks.escalation_message(request)
         for channel, ts in request.copies:
             try:
                 self.client.chat_update(channel=channel, ts=ts, text=text, blocks=message)
@@ -176,7 +195,8 @@ class SlackNotifier:
         how = self.approvers.settings.tell_approvers
         if how == "dm":
             for person in self.waiting_on(request):
-                self._dm(person, blocks.approver_notice(request), request, APPROVER_DM + person)
+                notice = self._to(person, blocks.approver_notice, request)
+                self._dm(person, notice, request, APPROVER_DM + person)
         elif how == "thread":
             listed = request.approvers or self.approvers.settings.approvers
             with suppress(SlackApiError):  # the request is posted; a lost mention is not fatal
@@ -184,8 +204,14 @@ class SlackNotifier:
                     channel=request.channel,
                     thread_ts=request.ts,
                     unfurl_links=False,
-                    text=blocks.approvers_mention(request, sorted(listed - {request.requester})),
+                    text=self._in_channel(
+                        blocks.approvers_mention, request, sorted(listed - {request.requester})
+                    ),
                 )
+
+    def _in_channel(self, render: Callable[..., str], *args: object) -> str:
+        with self._channel():
+            return render(*args)
 
     def waiting_on(self, request: ChangeRequest) -> list[str]:
         """The request's approvers (users, and members of its groups) who have not acted and
@@ -208,16 +234,18 @@ class SlackNotifier:
         if request.state is not State.DENIED:
             return
         kept = self.store.kept_messages(request.id).get(REQUESTER_DM)
+        notice = self._to(request.requester, blocks.requester_notice, request)
         if kept is None:
-            self._dm(request.requester, blocks.requester_notice(request), request, REQUESTER_DM)
+            self._dm(request.requester, notice, request, REQUESTER_DM)
         else:
-            self._update_dm(kept, blocks.requester_notice(request))
+            self._update_dm(kept, notice)
 
     def retell_approvers(self, request: ChangeRequest) -> None:
         """Each "waits for your approval" DM, now saying what was decided and by whom."""
         for name, kept in self.store.kept_messages(request.id).items():
             if name.startswith(APPROVER_DM):
-                self._update_dm(kept, blocks.approver_notice(request))
+                person = name.removeprefix(APPROVER_DM)
+                self._update_dm(kept, self._to(person, blocks.approver_notice, request))
 
     def repair(self, request_ids: list[str]) -> int:
         """Re-render messages that are behind their request (a failed or lost update)."""

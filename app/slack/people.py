@@ -6,6 +6,10 @@ bots can neither request nor approve. Slack says which through `users.info`; eac
 cached in Redis for `PROFILE_CACHE_SECONDS`, so a burst of clicks does not wait on Slack and
 every process agrees, while a guest made a member (or a member deactivated) is seen within a
 minute. If Slack cannot be asked, the answer is "not now": an outage never widens who takes part.
+
+The same answer carries the person's language (`locale`, asked with `include_locale`): it is
+kept with the profile and, for `LOCALE_CACHE_SECONDS`, on its own, so an ack (which never asks
+Slack) can answer in it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import json
 import logging
 from typing import Any
 
+import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from app.i18n import N_, _
 from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
@@ -24,12 +30,18 @@ log = logging.getLogger(__name__)
 PROFILE_CACHE_SECONDS = 60
 #: Our own organisation (auth.test) changes only if the token does: kept an hour.
 TEAM_CACHE_SECONDS = 3600
+#: A person's language changes rarely, and a stale one only words a reply differently: a week.
+LOCALE_CACHE_SECONDS = 7 * 86400
 
-GUEST = "Guests cannot request or approve MySafe changes."
-OTHER_ORG = "People from another organisation cannot request or approve MySafe changes here."
-DEACTIVATED = "A deactivated Slack account cannot request or approve MySafe changes."
-BOT = "Bots and apps cannot request or approve MySafe changes."
-UNKNOWN = "Slack could not say who you are just now, so nothing was done. Try again in a minute."
+GUEST = N_("Guests cannot request or approve MySafe changes.")
+OTHER_ORG = N_("People from another organisation cannot request or approve MySafe changes here.")
+DEACTIVATED = N_("A deactivated Slack account cannot request or approve MySafe changes.")
+BOT = N_("Bots and apps cannot request or approve MySafe changes.")
+UNKNOWN = N_("Slack could not say who you are just now, so nothing was done. Try again in a minute.")
+
+
+#: Slack's locales are IETF tags such as `pt-BR`; anything longer is not one.
+MAX_LOCALE = 16
 
 
 class People:
@@ -42,7 +54,12 @@ class People:
         return ":".join((self.prefix, "people", *parts))
 
     def standing(self, user_id: str) -> str | None:
-        """Why this person may neither request nor approve, or None when they may."""
+        """Why this person may neither request nor approve, in the language spoken, or None
+        when they may."""
+        why = self._standing(user_id)
+        return None if why is None else _(why)
+
+    def _standing(self, user_id: str) -> str | None:
         profile, ours = self._profile(user_id), self._organisation()
         if profile is None or ours is None:
             return UNKNOWN
@@ -63,7 +80,7 @@ class People:
         if cached is not None:
             return dict(json.loads(cached))
         try:
-            user = self.slack.users_info(user=user_id)["user"]
+            user = self.slack.users_info(user=user_id, include_locale=True)["user"]
         except SlackApiError as error:
             log.warning(
                 "cannot read a Slack profile",
@@ -86,8 +103,45 @@ class People:
             )
         }
         kept["enterprise_id"] = (user.get("enterprise_user") or {}).get("enterprise_id")
-        self.redis.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
+        kept["locale"] = str(user.get("locale") or "")[:MAX_LOCALE]
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
+            if kept["locale"]:
+                pipe.set(self._key("locale", user_id), kept["locale"], ex=LOCALE_CACHE_SECONDS)
+            pipe.execute()
         return kept
+
+    def locale(self, user_id: str) -> str | None:
+        """The person's Slack locale (`pt-BR`) as their profile says it (cached a minute, so
+        a change in Slack is seen within one), or as last read when Slack cannot be asked;
+        None when neither says (the workspace's language is spoken then)."""
+        profile = self._profile(user_id)
+        if profile is not None and profile.get("locale"):
+            return str(profile["locale"])
+        return self.known_locale(user_id)
+
+    def known_locale(self, user_id: str) -> str | None:
+        """The person's locale as last read from Slack, without asking Slack (for an ack).
+        None when Redis cannot say: the ack still answers (that nothing was done, when Redis
+        is down), in the workspace's language."""
+        try:
+            known = self.redis.get(self._key("locale", user_id))
+        except redis.RedisError:
+            return None
+        return str(known) if known else None
+
+    def changed(self, user: dict[str, Any]) -> None:
+        """Slack says the person changed (`user_change`: their language, or their standing):
+        drop what is kept of them, so their next click or command reads them afresh, and keep
+        the language the event carries (Slack adds it to these events), so even the next
+        acknowledgement speaks it."""
+        user_id = str(user.get("id", ""))
+        locale = str(user.get("locale") or "")[:MAX_LOCALE]
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key("user", user_id), self._key("locale", user_id))
+            if locale:
+                pipe.set(self._key("locale", user_id), locale, ex=LOCALE_CACHE_SECONDS)
+            pipe.execute()
 
     def email(self, user_id: str) -> str | None:
         """The person's e-mail as Slack shows it (`users.info`, scope users:read.email),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from app.approvals.change_request import ChangeRequest
 from app.approvals.machine import State
 from app.durations import describe
+from app.i18n import _
 
 
 def until(ts: float) -> str:
@@ -27,18 +28,20 @@ def period_line(request: ChangeRequest) -> str:
     change = request.change
     if not change.time_bound:
         return ""
-    rotate = " · then a new random password (rotate-after)" if change.rotate_after else ""
+    rotate = _(" · then a new random password (rotate-after)") if change.rotate_after else ""
     if change.extends:
-        rotate += f" · extends {change.extends}"
+        rotate += _(" · extends {request}").format(request=change.extends)
     ends = request.result.get("ends") if request.state is State.APPLIED else None
+    period = describe(change.duration)
     if request.ended:
-        return (
-            f"⏹ Was for {describe(change.duration)}; ended {until(request.ended)} (your "
-            f"time): what it granted was taken back (see the thread){rotate}"
-        )
+        return _(
+            "⏹ Was for {period}; ended {when} (your time): what it granted was taken back "
+            "(see the thread){rotate}"
+        ).format(period=period, when=until(request.ended), rotate=rotate)
     if ends:
-        return (
-            f"⏳ For {describe(change.duration)} — until {until(float(ends))} (your time), "
-            f"ends {ago(float(ends))}{rotate}"
+        return _("⏳ For {period} — until {when} (your time), ends {ago}{rotate}").format(
+            period=period, when=until(float(ends)), ago=ago(float(ends)), rotate=rotate
         )
-    return f"⏳ For {describe(change.duration)} from approval, then taken back by itself{rotate}"
+    return _("⏳ For {period} from approval, then taken back by itself{rotate}").format(
+        period=period, rotate=rotate
+    )

@@ -13,6 +13,7 @@ from typing import Any
 
 from app import edge, text
 from app.errors import BotError
+from app.i18n import _
 from app.slack import blocks
 from app.slack.revoke_notices import time_bound_lines
 from commands import access
@@ -122,9 +123,12 @@ def _part(part: Part) -> str:
 def _request_list(reply: RequestList) -> str:
     own = reply.own
     lines = (
-        [f"*Your open requests* ({len(own)})", *(blocks.request_line(r) for r in own)]
+        [
+            _("*Your open requests* ({count})").format(count=len(own)),
+            *(blocks.request_line(r) for r in own),
+        ]
         if own
-        else ["You have no open requests."]
+        else [_("You have no open requests.")]
     )
     if reply.time_bound:
         lines += ["", *time_bound_lines(reply.time_bound, viewer=reply.viewer or None)]
@@ -136,10 +140,13 @@ def _request_list(reply: RequestList) -> str:
 def _queue(queue: QueuePage) -> list[str]:
     """The approver's queue, a page at a time, with counts: never cut without saying so."""
     if not queue.total:
-        return ["Nothing is waiting for your approval."]
-    head = (
-        f"*Waiting for your approval*: {queue.total}, newest first; page "
-        f"{min(queue.page, queue.pages)} of {queue.pages}"
+        return [_("Nothing is waiting for your approval.")]
+    head = _("*Waiting for your approval*: {total}, newest first; page {page} of {pages}").format(
+        total=queue.total, page=min(queue.page, queue.pages), pages=queue.pages
     )
-    more = [f"Next: `/mysafe requests page {queue.page + 1}`"] if queue.page < queue.pages else []
+    more = (
+        [_("Next: `/mysafe requests page {page}`").format(page=queue.page + 1)]
+        if queue.page < queue.pages
+        else []
+    )
     return [head, *(blocks.request_line(r) for r in queue.requests), *more]

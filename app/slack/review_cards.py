@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from slack_sdk import WebClient
@@ -32,7 +33,9 @@ from app.approvals.reviews import (
     by_entry,
     line_id,
 )
+from app.i18n import _, current, ngettext
 from app.slack.blocks import date
+from app.slack.languages import Languages
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +56,14 @@ def card(
 ) -> tuple[str, list[Block]]:
     """One page of one entry's card: the fallback text and the blocks."""
     first = lines[0]
-    where = f"{first.kind.label} {first.identifier} “{text.clip(first.entry_name, 200)}”"
-    head = (
-        f"*Access review {text.inline(campaign.name)}*: who should keep access to {where}? "
-        f"Due {date(campaign.due)}."
+    where = f"{_(first.kind.label)} {first.identifier} “{text.clip(first.entry_name, 200)}”"
+    head = _("*Access review {name}*: who should keep access to {entry}? Due {when}.").format(
+        name=text.inline(campaign.name), entry=where, when=date(campaign.due)
     )
     if of > 1:
-        head += f" (part {page} of {of})"
+        head += _(" (part {page} of {pages})").format(page=page, pages=of)
     if campaign.on_timeout == "revoke":
-        head += " Lines nobody decides by then are removed."
+        head += _(" Lines nobody decides by then are removed.")
     found: list[Block] = [_section(head)]
     open_lines = 0
     for line in lines:
@@ -71,40 +73,47 @@ def card(
             open_lines += 1
             value = f"{campaign.name} {line.id}"
             choices = [
-                _button("Keep", REVIEW_KEEP, value, "primary"),
-                _button("Remove", REVIEW_REMOVE, value, "danger"),
+                _button(_("Keep"), REVIEW_KEEP, value, "primary"),
+                _button(_("Remove"), REVIEW_REMOVE, value, "danger"),
             ]
             if line.right == "edit":
-                choices.append(_button("Reduce to view", REVIEW_REDUCE, value, ""))
+                choices.append(_button(_("Reduce to view"), REVIEW_REDUCE, value, ""))
             found.append({"type": "actions", "elements": choices})
     if open_lines:
         entry = f"{campaign.name} {first.entry}"
-        found.append({"type": "actions", "elements": [_button("Keep all", REVIEW_KEEP_ALL, entry, "")]})
+        keep_all = _button(_("Keep all"), REVIEW_KEEP_ALL, entry, "")
+        found.append({"type": "actions", "elements": [keep_all]})
     found.append(
         _context(
-            "Remove and Reduce to view file a change request that the approvers decide; it "
-            "is applied with your own MySafe key."
+            _(
+                "Remove and Reduce to view file a change request that the approvers decide; it "
+                "is applied with your own MySafe key."
+            )
         )
     )
-    fallback = f"Access review {campaign.name}: {where}, {open_lines} to decide"
+    fallback = _("Access review {name}: {entry}, {count} to decide").format(
+        name=campaign.name, entry=where, count=open_lines
+    )
     return text.plain(fallback), found
 
 
 def _line_text(line: Line, decided: Decided | None) -> str:
-    who = f"group {line.name}" if line.is_group else line.name
-    shown = f"*{text.inline(who)}* ({line.right})"
+    who = _("group {name}").format(name=line.name) if line.is_group else line.name
+    shown = f"*{text.inline(who)}* ({_(line.right)})"
     if decided is None:
         return shown
-    by = "the due date" if decided.by == TIMEOUT else f"<@{decided.by}>"
     if decided.choice is Choice.KEEP and decided.by == TIMEOUT:
-        return f"{shown}: not reviewed, kept at the due date"
+        return shown + ": " + _("not reviewed, kept at the due date")
+    by = _("the due date") if decided.by == TIMEOUT else f"<@{decided.by}>"
     if decided.choice is Choice.KEEP:
-        return f"{shown}: ✅ kept by {by} {date(decided.at)}"
-    request = f" as `{decided.request}`" if decided.request else ""
+        return shown + ": " + _("✅ kept by {who} {when}").format(who=by, when=date(decided.at))
+    request = _(" as `{request}`").format(request=decided.request) if decided.request else ""
     result = f" — {text.inline(decided.result)}" if decided.result else ""
-    asked = "reduction to view" if decided.choice is Choice.REDUCE else "removal"
-    mark = "↓" if decided.choice is Choice.REDUCE else "🗑"
-    return f"{shown}: {mark} {asked} asked by {by}{request}{result}"
+    if decided.choice is Choice.REDUCE:
+        asked = _("↓ reduction to view asked by {who}").format(who=by)
+    else:
+        asked = _("🗑 removal asked by {who}").format(who=by)
+    return f"{shown}: {asked}{request}{result}"
 
 
 def _section(value: str) -> Block:
@@ -134,38 +143,51 @@ def home_blocks(waiting: Sequence[Waiting]) -> list[Block]:
     still to decide (the cards themselves are in their DMs with the bot)."""
     if not waiting:
         return []
-    found: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": "Access reviews"}}]
+    header = {"type": "plain_text", "text": _("Access reviews")}
+    found: list[Block] = [{"type": "header", "text": header}]
     for one in waiting[:HOME_CAMPAIGNS]:
-        lines = f"{one.lines} line{'s' if one.lines != 1 else ''}"
-        entries = f"{one.entries} entr{'ies' if one.entries != 1 else 'y'}"
+        lines = ngettext("{count} line", "{count} lines", one.lines).format(count=one.lines)
+        entries = ngettext("{count} entry", "{count} entries", one.entries).format(count=one.entries)
         found.append(
             _section(
-                f"*{text.inline(one.campaign.name)}*: {lines} on {entries} wait for your "
-                f"decision, due {date(one.campaign.due)}. Your cards are in your messages "
-                "with the bot."
+                _(
+                    "*{name}*: {lines} on {entries} wait for your decision, due {when}. Your "
+                    "cards are in your messages with the bot."
+                ).format(
+                    name=text.inline(one.campaign.name),
+                    lines=lines,
+                    entries=entries,
+                    when=date(one.campaign.due),
+                )
             )
         )
     if len(waiting) > HOME_CAMPAIGNS:
-        found.append(_context(f"…and {len(waiting) - HOME_CAMPAIGNS} more reviews waiting for you."))
+        more = len(waiting) - HOME_CAMPAIGNS
+        found.append(_context(_("…and {count} more reviews waiting for you.").format(count=more)))
     return found
 
 
 def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list[Block]]:
     """A reviewer's reminder: what still waits for them, by when, and what the due date does
     to what they leave undecided."""
-    said = f"{lines} line{'s' if lines != 1 else ''} on {entries} "
-    said += "entries" if entries != 1 else "entry"
+    said_lines = ngettext("{count} line", "{count} lines", lines).format(count=lines)
+    said_entries = ngettext("{count} entry", "{count} entries", entries).format(count=entries)
     if campaign.on_timeout == "revoke":
-        ahead = "Access nobody decides on by then is removed."
+        ahead = _("Access nobody decides on by then is removed.")
     elif campaign.on_timeout == "escalate":
         people = ", ".join(f"<@{who}>" for who in campaign.escalate_to)
-        ahead = f"What nobody decides by then goes to {people}."
+        ahead = _("What nobody decides by then goes to {people}.").format(people=people)
     else:
-        ahead = "Access nobody decides on by then is kept, marked not reviewed."
-    message = (
-        f"Reminder: access review *{text.inline(campaign.name)}* has {said} waiting for your "
-        f"decision, due {date(campaign.due)}. {ahead} Your cards are in your messages with "
-        "the bot."
+        ahead = _("Access nobody decides on by then is kept, marked not reviewed.")
+    message = _(
+        "Reminder: access review *{name}* has {lines} on {entries} waiting for your decision, "
+        "due {when}. {ahead} Your cards are in your messages with the bot."
+    ).format(
+        name=text.inline(campaign.name),
+        lines=said_lines,
+        entries=said_entries,
+        when=date(campaign.due),
+        ahead=ahead,
     )
     return text.plain(message), [_section(message)]
 
@@ -206,10 +228,38 @@ def key_gone_notice(
 class ReviewCards:
     """Posts each reviewer's cards and redraws an entry's cards after a decision."""
 
-    def __init__(self, client: WebClient, store: ReviewStore, *, channel: str = "") -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        store: ReviewStore,
+        *,
+        channel: str = "",
+        languages: Languages | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.channel = channel  # the approvals channel: escalations without `escalate_to`
+        #: Each reviewer's card speaks their language (None: English).
+        self.languages = languages
+
+    def _card(
+        self,
+        reviewer: str,
+        campaign: Campaign,
+        lines: Sequence[Line],
+        decisions: Mapping[str, Decided],
+        *,
+        page: int,
+        of: int,
+    ) -> tuple[str, list[Block]]:
+        with self._to(reviewer):
+            return card(campaign, lines, decisions, page=page, of=of)
+
+    def _to(self, reviewer: str) -> AbstractContextManager[str]:
+        """Speak `reviewer`'s language (as spoken now when no `languages` were given)."""
+        if self.languages is None:
+            return nullcontext(current())
+        return self.languages.to_person(reviewer)
 
     def post(
         self, campaign: Campaign, lines: Sequence[Line], *, to: Collection[str] | None = None
@@ -229,7 +279,9 @@ class ReviewCards:
                 for page, part in enumerate(parts, start=1):
                     if f"{reviewer}|{entry}|{page}" in sent:
                         continue
-                    fallback, found = card(campaign, part, decisions, page=page, of=len(parts))
+                    fallback, found = self._card(
+                        reviewer, campaign, part, decisions, page=page, of=len(parts)
+                    )
                     try:
                         answer = self.client.chat_postMessage(
                             channel=reviewer, text=fallback, blocks=found
@@ -245,7 +297,8 @@ class ReviewCards:
     def remind(self, campaign: Campaign, reviewer: str, *, lines: int, entries: int) -> str:
         """A DM: what still waits for `reviewer` (see `reminder`); Slack's error when it
         refuses it ("" when sent)."""
-        fallback, found = reminder(campaign, lines=lines, entries=entries)
+        with self._to(reviewer):
+            fallback, found = reminder(campaign, lines=lines, entries=entries)
         try:
             self.client.chat_postMessage(channel=reviewer, text=fallback, blocks=found)
         except SlackApiError as error:  # the next interval reminds them again
@@ -280,8 +333,8 @@ class ReviewCards:
         change = request.change
         if request.source != SOURCE or event not in SETTLED or change.identifier is None:
             return
-        for field, _ in named(change):
-            name = self.store.expected(line_id(change.kind, change.identifier, field, _))
+        for field, principal in named(change):
+            name = self.store.expected(line_id(change.kind, change.identifier, field, principal))
             campaign = self.store.campaign(name) if name else None
             if campaign is not None:
                 self.redraw(campaign, f"{change.kind.value}:{change.identifier}")
@@ -292,10 +345,12 @@ class ReviewCards:
         lines = self.store.entry_lines(campaign.name, entry)
         decisions = self.store.decisions_of(campaign.name, [ln.id for ln in lines])
         parts = pages(lines)
-        for _reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
+        for reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
             if page > len(parts):
                 continue
-            fallback, found = card(campaign, parts[page - 1], decisions, page=page, of=len(parts))
+            fallback, found = self._card(
+                reviewer, campaign, parts[page - 1], decisions, page=page, of=len(parts)
+            )
             try:
                 self.client.chat_update(channel=channel, ts=ts, text=fallback, blocks=found)
             except SlackApiError as error:  # one card not redrawn leaves the others right

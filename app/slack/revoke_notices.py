@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from slack_sdk import WebClient
@@ -20,6 +21,8 @@ from app import text
 from app.approvals.grants import Granted
 from app.approvals.revokes import Revoke, RevokeStore
 from app.durations import describe
+from app.i18n import _
+from app.slack.languages import Languages
 from app.slack.notifier import direct_message
 from app.slack.periods import ago as _ago
 from app.slack.periods import until as _until
@@ -40,14 +43,21 @@ def _who(item: Granted, revoke: Revoke, viewer: str | None) -> str:
     the request named them by one, else their MySafe username; a group by its MySafe name."""
     slack_id = None if item.is_group else revoke.people.get(item.name.casefold())
     if slack_id and slack_id == viewer:
-        return "you"
+        return _("you")
     if slack_id:
         return f"<@{slack_id}>"
-    return f"group {text.clip(item.name, 128)}" if item.is_group else text.clip(item.name, 128)
+    if item.is_group:
+        return _("group {name}").format(name=text.clip(item.name, 128))
+    return text.clip(item.name, 128)
 
 
 def _named(item: Granted, revoke: Revoke, viewer: str | None) -> str:
-    return item.describe(who=_who(item, revoke, viewer))
+    """`@alice (view)`, `group Ops (view → edit)`, the rights in the reader's language."""
+    return f"{_who(item, revoke, viewer)} ({_rights(item.rights)})"
+
+
+def _rights(rights: str) -> str:
+    return " → ".join(_(right) for right in rights.split(" → "))
 
 
 def _listed(parts: Sequence[str], limit: int, *, sep: str = ", ") -> str:
@@ -61,25 +71,28 @@ def _listed(parts: Sequence[str], limit: int, *, sep: str = ", ") -> str:
             break
         shown.append(part)
     more = len(parts) - len(shown)
-    return sep.join(shown) + (f"{sep}and {more} more" if more else "")
+    return sep.join(shown) + (sep + _("and {count} more").format(count=more) if more else "")
 
 
 def _grantees(revoke: Revoke, viewer: str | None, limit: int) -> str:
     """Who the share gives what, named for `viewer` (None: a channel, everyone a mention)."""
-    return _listed([_named(g, revoke, viewer) for g in revoke.grant.items], limit) or "nobody"
+    return _listed([_named(g, revoke, viewer) for g in revoke.grant.items], limit) or _("nobody")
 
 
 def time_bound_line(revoke: Revoke, *, viewer: str | None = None) -> str:
     ends = (
-        f"ends {_until(revoke.ends)} ({_ago(revoke.ends)})"
+        _("ends {when} ({ago})").format(when=_until(revoke.ends), ago=_ago(revoke.ends))
         if revoke.state == "scheduled"
-        else "ended; removing it is being retried"
+        else _("ended; removing it is being retried")
         if revoke.state == "retrying"
-        else "being taken back now"
+        else _("being taken back now")
     )
-    return (
-        f"*{revoke.request_id}* — {_grantees(revoke, viewer, 300)} on "
-        f"{text.clip(revoke.entry, 300)} · {ends} · owner <@{revoke.owner}>"
+    return _("*{id}* — {who} on {entry} · {ends} · owner {owner}").format(
+        id=revoke.request_id,
+        who=_grantees(revoke, viewer, 300),
+        entry=text.clip(revoke.entry, 300),
+        ends=ends,
+        owner=f"<@{revoke.owner}>",
     )
 
 
@@ -87,10 +100,18 @@ def time_bound_lines(revokes: Sequence[Revoke], *, viewer: str | None) -> list[s
     """The person's running time-bound shares, for `/mysafe requests`."""
     more = len(revokes) - LISTED_TIME_BOUND
     return [
-        f"*Your time-bound shares* ({len(revokes)})",
+        _("*Your time-bound shares* ({count})").format(count=len(revokes)),
         *(time_bound_line(r, viewer=viewer) for r in revokes[:LISTED_TIME_BOUND]),
-        *([f"…and {more} more, ending later (a reminder comes before each ends)."] if more > 0 else []),
-        "_Owners can end one at once with *Revoke now* in the App Home._",
+        *(
+            [
+                _("…and {count} more, ending later (a reminder comes before each ends).").format(
+                    count=more
+                )
+            ]
+            if more > 0
+            else []
+        ),
+        _("_Owners can end one at once with *Revoke now* in the App Home._"),
     ]
 
 
@@ -99,7 +120,7 @@ def home_blocks(revokes: Sequence[Revoke], *, viewer: str) -> list[dict[str, Any
     if not revokes:
         return []
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Your time-bound shares"}}
+        {"type": "header", "text": {"type": "plain_text", "text": _("Your time-bound shares")}}
     ]
     for revoke in revokes[:HOME_TIME_BOUND]:
         block: dict[str, Any] = {
@@ -116,9 +137,8 @@ def home_blocks(revokes: Sequence[Revoke], *, viewer: str) -> list[dict[str, Any
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": (
-                            f"…and {len(revokes) - HOME_TIME_BOUND} more: "
-                            "`/mysafe requests` lists them all."
+                        "text": _("…and {count} more: `/mysafe requests` lists them all.").format(
+                            count=len(revokes) - HOME_TIME_BOUND
                         ),
                     }
                 ],
@@ -142,12 +162,12 @@ def revoke_now_button(request_id: str) -> dict[str, Any]:
         "action_id": REVOKE_NOW,
         "value": request_id,
         "style": "danger",
-        "text": {"type": "plain_text", "text": "Revoke now"},
+        "text": {"type": "plain_text", "text": _("Revoke now")},
         "confirm": {
-            "title": {"type": "plain_text", "text": "End this access now?"},
-            "text": {"type": "plain_text", "text": "What the share added is taken back at once."},
-            "confirm": {"type": "plain_text", "text": "Revoke now"},
-            "deny": {"type": "plain_text", "text": "Keep it"},
+            "title": {"type": "plain_text", "text": _("End this access now?")},
+            "text": {"type": "plain_text", "text": _("What the share added is taken back at once.")},
+            "confirm": {"type": "plain_text", "text": _("Revoke now")},
+            "deny": {"type": "plain_text", "text": _("Keep it")},
         },
     }
 
@@ -156,9 +176,11 @@ def _subject(revoke: Revoke, *, viewer: str | None = None) -> str:
     """`access of <@U1> (view) to …`; in a grantee's own DM, `your access (view) to …`."""
     entry = text.clip(revoke.entry, 300)
     items = revoke.grant.items
-    if len(items) == 1 and _who(items[0], revoke, viewer) == "you":
-        return f"your access ({items[0].rights}) to {entry}"
-    return f"access of {_grantees(revoke, viewer, 1000)} to {entry}"
+    if len(items) == 1 and _who(items[0], revoke, viewer) == _("you"):
+        return _("your access ({rights}) to {entry}").format(
+            rights=_rights(items[0].rights), entry=entry
+        )
+    return _("access of {who} to {entry}").format(who=_grantees(revoke, viewer, 1000), entry=entry)
 
 
 def _ended(revoke: Revoke, viewer: str | None) -> tuple[str, str]:
@@ -176,34 +198,37 @@ def done_text(revoke: Revoke, *, viewer: str | None = None) -> str:
     removed, kept = _ended(revoke, viewer)
     entry = text.clip(revoke.entry, 300)
     if removed:
-        said = f"Time is up: {removed} removed from {entry}."
+        said = _("Time is up: {removed} removed from {entry}.").format(removed=removed, entry=entry)
     else:
-        said = f"Time is up for {entry}: nothing left to remove."
+        said = _("Time is up for {entry}: nothing left to remove.").format(entry=entry)
     if kept:
-        said += f" Left as it is now: {kept}."
+        said += _(" Left as it is now: {kept}.").format(kept=kept)
     if revoke.rotated:
-        said += (
+        said += _(
             " Its password was changed to a new random one, shown nowhere: the owner "
             "can look it up in MySafe."
         )
-    return f"{said} (request {revoke.request_id})"
+    return said + _(" (request {id})").format(id=revoke.request_id)
 
 
 def alert_text(revoke: Revoke) -> str:
     if revoke.state == "done":
-        return (
-            f":white_check_mark: {_subject(revoke)} was removed after "
-            f"{revoke.attempts} attempts ({revoke.request_id})."
+        return _(":white_check_mark: {subject} was removed after {count} attempts ({id}).").format(
+            subject=_subject(revoke), count=revoke.attempts, id=revoke.request_id
         )
     if revoke.state == "given_up":
-        return (
-            f":warning: <@{revoke.given_up_by}> gave up removing {_subject(revoke)} "
-            f"({revoke.request_id}): it stays until someone removes it in MySafe."
-        )
-    return (
-        f":rotating_light: {_subject(revoke)} could not be removed — still retrying "
-        f"(attempt {revoke.attempts}, {text.clip(revoke.error, 300)}; "
-        f"request {revoke.request_id})."
+        return _(
+            ":warning: {who} gave up removing {subject} ({id}): it stays until someone removes "
+            "it in MySafe."
+        ).format(who=f"<@{revoke.given_up_by}>", subject=_subject(revoke), id=revoke.request_id)
+    return _(
+        ":rotating_light: {subject} could not be removed — still retrying (attempt {count}, "
+        "{error}; request {id})."
+    ).format(
+        subject=_subject(revoke),
+        count=revoke.attempts,
+        error=text.clip(revoke.error, 300),
+        id=revoke.request_id,
     )
 
 
@@ -221,15 +246,15 @@ def alert_blocks(revoke: Revoke) -> list[dict[str, Any]]:
                     "action_id": GIVE_UP,
                     "value": revoke.request_id,
                     "style": "danger",
-                    "text": {"type": "plain_text", "text": "Give up"},
+                    "text": {"type": "plain_text", "text": _("Give up")},
                     "confirm": {
-                        "title": {"type": "plain_text", "text": "Stop retrying?"},
+                        "title": {"type": "plain_text", "text": _("Stop retrying?")},
                         "text": {
                             "type": "plain_text",
-                            "text": "The access stays until someone removes it in MySafe.",
+                            "text": _("The access stays until someone removes it in MySafe."),
                         },
-                        "confirm": {"type": "plain_text", "text": "Give up"},
-                        "deny": {"type": "plain_text", "text": "Keep retrying"},
+                        "confirm": {"type": "plain_text", "text": _("Give up")},
+                        "deny": {"type": "plain_text", "text": _("Keep retrying")},
                     },
                 }
             ],
@@ -239,12 +264,17 @@ def alert_blocks(revoke: Revoke) -> list[dict[str, Any]]:
 
 def reminder_message(revoke: Revoke, *, owner: bool, viewer: str | None = None) -> dict[str, Any]:
     """The DM before the end: *Extend* for everyone it concerns, *Revoke now* for the owner."""
-    said = (
-        f"⏳ {_subject(revoke, viewer=viewer)} ends {_until(revoke.ends)} ({_ago(revoke.ends)}), as "
-        f"approved in {revoke.request_id}. *Extend* asks for another "
-        f"{describe(revoke.duration)} (an approver decides)."
+    said = _(
+        "⏳ {subject} ends {when} ({ago}), as approved in {id}. *Extend* asks for another "
+        "{period} (an approver decides)."
+    ).format(
+        subject=_subject(revoke, viewer=viewer),
+        when=_until(revoke.ends),
+        ago=_ago(revoke.ends),
+        id=revoke.request_id,
+        period=describe(revoke.duration),
     )
-    buttons = [_button("Extend", EXTEND, revoke.request_id)]
+    buttons = [_button(_("Extend"), EXTEND, revoke.request_id)]
     if owner:
         buttons.append(revoke_now_button(revoke.request_id))
     return {
@@ -257,22 +287,41 @@ def reminder_message(revoke: Revoke, *, owner: bool, viewer: str | None = None) 
 
 
 class RevokeNotices:
-    def __init__(self, client: WebClient, store: RevokeStore, *, channel: str) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        store: RevokeStore,
+        *,
+        channel: str,
+        languages: Languages | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.channel = channel
+        #: The channel's language for the thread and the alert; each person's for their DM.
+        self.languages = languages
+
+    def _to(self, person: str | None) -> AbstractContextManager[object]:
+        if self.languages is None:
+            return nullcontext()
+        return self.languages.to_person(person) if person else self.languages.to_channel()
 
     def __call__(self, revoke: Revoke, event: str) -> None:
         if event == "reminder":
             self._remind(revoke)
             return
         if event == "revoked":
-            self._thread(revoke, done_text(revoke))
+            with self._to(None):
+                self._thread(revoke, done_text(revoke))
             for person in dict.fromkeys((revoke.owner, *revoke.notify)):
-                direct_message(self.client, person, done_text(revoke, viewer=person))
+                with self._to(person):
+                    said = done_text(revoke, viewer=person)
+                direct_message(self.client, person, said)
         elif event == "revoke_given_up":
-            self._thread(revoke, alert_text(revoke))
-        self._alert(revoke)
+            with self._to(None):
+                self._thread(revoke, alert_text(revoke))
+        with self._to(None):
+            self._alert(revoke)
 
     def _alert(self, revoke: Revoke) -> None:
         """Post the notice at the first failure (or the first one Slack took); keep it up to
@@ -296,11 +345,10 @@ class RevokeNotices:
     def _remind(self, revoke: Revoke) -> None:
         """Before the end: owner and grantees may ask to extend; the owner may end it now."""
         for person in dict.fromkeys((revoke.owner, *revoke.notify)):
+            with self._to(person):
+                message = reminder_message(revoke, owner=person == revoke.owner, viewer=person)
             try:
-                self.client.chat_postMessage(
-                    channel=person,
-                    **reminder_message(revoke, owner=person == revoke.owner, viewer=person),
-                )
+                self.client.chat_postMessage(channel=person, **message)
             except SlackApiError as error:
                 log.warning(
                     "reminder not delivered",

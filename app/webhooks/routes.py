@@ -24,6 +24,7 @@ from app.errors import (
     NotPosted,
     PolicyOutOfDate,
 )
+from app.i18n import _, speaking
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.text import inline
@@ -187,15 +188,18 @@ def _ask_to_link(runtime: Runtime, user: str, ticket: Ticket) -> None:
     client = runtime.slack
     if client is None:
         return
-    try:
-        client.chat_postMessage(
-            channel=user,
-            text=(
-                f"Ticket {inline(ticket.key)} asks to {ticket.action} MySafe {ticket.kind.label} "
-                f"{ticket.identifier} for you, but you have not linked a MySafe key. Run "
-                "`/mysafe login`, then have the ticket sent again."
-            ),
+    # In the workspace's language (MYSAFE_BOT_LOCALE): this front does not read Slack profiles.
+    with speaking(runtime.settings.bot_locale):
+        said = _(
+            "Ticket {ticket} asks to {verb} MySafe {entry} for you, but you have not linked a "
+            "MySafe key. Run `/mysafe login`, then have the ticket sent again."
+        ).format(
+            ticket=inline(ticket.key),
+            verb=_(ticket.action),
+            entry=f"{_(ticket.kind.label)} {ticket.identifier}",
         )
+    try:
+        client.chat_postMessage(channel=user, text=said)
     except SlackApiError as error:
         log.warning(
             "webhook: DM failed",

@@ -185,6 +185,25 @@ def test_help_and_a_typo_are_answered_in_the_console(page: sync_api.Page, artifa
     expect(page.locator(".message.ephemeral")).to_have_count(0)  # Priya's answers were hers
 
 
+def test_a_person_switched_to_portuguese_is_answered_in_portuguese(
+    page: sync_api.Page, artifacts: Path
+) -> None:
+    """The language switch under a person's name: what Slack's own language setting is."""
+    expect = sync_api.expect
+    be(page, "U0DEMOALICE")
+    page.select_option("#language", "pt-BR")
+    helped = answer_to(page, "/mysafe ajuda")
+    expect(helped).to_contain_text("lista os comandos, ou mostra como usar um deles")
+    expect(helped).to_contain_text("Verbos em português: ajuda = help")
+    page.screenshot(path=str(artifacts / "0-ajuda.png"))
+    be(page, "U0DEMOBOB")
+    expect(page.locator("#language")).to_have_value("en-US")  # each person has their own
+    be(page, "U0DEMOALICE")
+    expect(page.locator("#language")).to_have_value("pt-BR")
+    page.select_option("#language", "en-US")
+    expect(answer_to(page, "/mysafe help")).to_contain_text("list the commands")
+
+
 def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     page: sync_api.Page, artifacts: Path, demo: Demo
 ) -> None:

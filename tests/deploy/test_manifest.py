@@ -63,5 +63,6 @@ def test_command_interactivity_and_events_go_to_slack_events() -> None:
     assert settings["event_subscriptions"]["bot_events"] == [
         "app_home_opened",
         "subteam_members_changed",
+        "user_change",
     ]
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True

@@ -43,9 +43,9 @@ def test_the_wheel_holds_every_package_and_module_and_builds_without_warnings(
     sources = {
         str(p.relative_to(ROOT))
         for top in ("app", "commands")
-        for pattern in ("*.py", "*.lua")
+        for pattern in ("*.py", "*.lua", "*.po")  # the catalogs compile on first use
         for p in (ROOT / top).rglob(pattern)
         if "__pycache__" not in p.parts
     }
-    assert any(s.endswith(".lua") for s in sources)
+    assert any(s.endswith(".lua") for s in sources) and any(s.endswith(".po") for s in sources)
     assert sources <= shipped, sorted(sources - shipped)

@@ -281,6 +281,31 @@ def test_the_index_counts_each_reviewers_undecided_lines_and_reminds_once_per_in
     assert sweeper(bot).remind("Q1", now=campaign.started + 2 * DAY + 1) == 1
 
 
+def test_a_portuguese_reviewer_reads_her_cards_and_reminders_in_portuguese(
+    bot: Bot,
+    prod: int,
+    slack: SlackFake,
+    slack_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each reviewer's card and reminder speak their own Slack language (issue 32)."""
+    slack.profiles["UALICE"] = {"locale": "pt-BR"}
+    slack.profiles["UDAVE"] = {"locale": "en-US"}
+    cli_start(monkeypatch, slack_env, "--remind-every", "1d", "--wait")
+    (card,) = dms_to(slack, "UALICE")
+    assert "*Revisão de acessos Q1*: quem deve manter acesso a" in readable(card)
+    assert "*Access review Q1*: who should keep access to" in readable(dms_to(slack, "UDAVE")[0])
+    reviews = bot.runtime.reviews
+    assert reviews is not None
+    campaign = reviews.store.campaign("Q1")
+    assert campaign is not None
+    sweeper(bot).sweep(now=campaign.started + DAY + 1)
+    (reminder,) = [c for c in dms_to(slack, "UALICE") if "Lembrete" in readable(c)]
+    said = readable(reminder)
+    assert "*Q1* tem 3 linhas em 1 item aguardando sua decisão" in said
+    assert "O acesso que ninguém decidir até lá é mantido, marcado como não revisado." in said
+
+
 def test_on_timeout_keep_records_the_undecided_lines_as_not_reviewed_kept(
     bot: Bot,
     prod: int,

@@ -318,10 +318,13 @@ def test_login_with_a_wrong_secret_is_rejected_and_nothing_is_stored(
 
     def stored() -> set[str]:
         """The person's data: not the job queue's plumbing, nor the audit log (the refused
-        login is audited, tests/unit/audit/test_coverage.py)."""
+        login is audited, tests/unit/audit/test_coverage.py), nor the cache of their Slack
+        facts (read to answer in their language, app.slack.people)."""
         audit = bot.engine.audit.key
         return {
-            k for k in redis.scan_iter(match=f"{key_prefix}:*") if ":{jobs}:" not in k and k != audit
+            k
+            for k in redis.scan_iter(match=f"{key_prefix}:*")
+            if ":{jobs}:" not in k and k != audit and ":people:" not in k
         }
 
     before = stored()

@@ -262,7 +262,13 @@ class SlackFake:
                     "is_bot": False,
                     "is_restricted": False,
                     "is_ultra_restricted": False,
-                    **self.profiles.get(user, {}),
+                    # Slack adds the person's language only when asked (include_locale).
+                    **({"locale": "en-US"} if _truthy(args.get("include_locale")) else {}),
+                    **{
+                        k: v
+                        for k, v in self.profiles.get(user, {}).items()
+                        if k != "locale" or _truthy(args.get("include_locale"))
+                    },
                 },
             }
         if method == "usergroups.users.list":
@@ -344,3 +350,8 @@ def _arguments() -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 args[key] = json.loads(args[key])
     return args
+
+
+def _truthy(value: object) -> bool:
+    """A Web API boolean as the form or JSON body carries it (`true`, `1`, True)."""
+    return str(value).lower() in ("true", "1")

@@ -41,6 +41,11 @@ function relativeTime(when, now) {
     return state && state.people.find((p) => p.id === id);
   }
 
+  // Slack writes dates in each reader's own language.
+  function reader() {
+    return (state && state.locale) || undefined;
+  }
+
   async function post(path, body) {
     const response = await fetch(path, {
       method: "POST",
@@ -54,10 +59,10 @@ function relativeTime(when, now) {
 
   const DATE_TOKENS = {
     date_num: (d) => d.toISOString().slice(0, 10),
-    date: (d) => d.toLocaleDateString(undefined, { month: "long", day: "numeric", year: "numeric" }),
-    date_short: (d) => d.toLocaleDateString(undefined, { month: "short", day: "numeric", year: "numeric" }),
-    date_long: (d) => d.toLocaleDateString(undefined, { weekday: "long", month: "long", day: "numeric", year: "numeric" }),
-    time: (d) => d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }),
+    date: (d) => d.toLocaleDateString(reader(), { month: "long", day: "numeric", year: "numeric" }),
+    date_short: (d) => d.toLocaleDateString(reader(), { month: "short", day: "numeric", year: "numeric" }),
+    date_long: (d) => d.toLocaleDateString(reader(), { weekday: "long", month: "long", day: "numeric", year: "numeric" }),
+    time: (d) => d.toLocaleTimeString(reader(), { hour: "2-digit", minute: "2-digit" }),
     time_secs: (d) => d.toLocaleTimeString(),
   };
   DATE_TOKENS.date_pretty = (d) => pretty(d) || DATE_TOKENS.date(d);
@@ -383,6 +388,8 @@ function relativeTime(when, now) {
       });
       select.value = me;
     }
+    // Each person reads Slack in their own language, as their Slack profile says.
+    document.getElementById("language").value = state.locale || "en-US";
     const who = person(me);
     document.getElementById("role").textContent = who.mysafe
       ? `@${who.handle} · MySafe user ${who.mysafe} · ${who.role}`
@@ -442,6 +449,11 @@ function relativeTime(when, now) {
       shown = "";
       shownModal = "";
       choose(pane);
+    });
+    document.getElementById("language").addEventListener("change", async (event) => {
+      await post("/demo/language", { locale: event.target.value });
+      shown = "";
+      refresh();
     });
     document.querySelectorAll(".nav").forEach((b) => b.addEventListener("click", () => choose(b.dataset.pane)));
     document.getElementById("composer").addEventListener("submit", async (event) => {

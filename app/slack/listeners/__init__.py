@@ -23,6 +23,7 @@ from app.jobs.work import Jobs
 from app.services import Services
 from app.slack.approvers import Approvers
 from app.slack.home_tab import HomeTab
+from app.slack.languages import Languages
 from app.slack.listeners import actions, commands, events, views
 from app.slack.listeners.commands.mysafe import Commands
 from app.slack.listeners.durable import Durable
@@ -56,7 +57,8 @@ class Deps:
         reviews: Reviews | None = None,
         reviewer: Reviewer | None = None,
     ) -> Deps:
-        durable = Durable(jobs, Responder(), client)
+        languages = Languages.of(services, client)
+        durable = Durable(jobs, Responder(), client, languages)
         return cls(
             commands=commands.Deps(services, engine, approvers, client, durable),
             actions=actions.Deps(
@@ -68,11 +70,15 @@ class Deps:
                 durable,
                 revoker=revoker,
                 reviews=reviews,
-                review_cards=ReviewCards(client, reviews.store) if reviews is not None else None,
+                review_cards=(
+                    ReviewCards(client, reviews.store, languages=languages)
+                    if reviews is not None
+                    else None
+                ),
                 reviewer=reviewer,
             ),
             views=views.Deps(services, engine, client, durable),
-            events=events.Deps(approvers, home),
+            events=events.Deps(approvers, home, languages),
         )
 
 

@@ -4,7 +4,8 @@ The ack stores the job in Redis (`app.jobs`) and only then answers Slack; a cons
 later, in this process or another, and answers through the click's `response_url` (`Respond`)
 or a DM. `Durable` is what both need, and the same whether Bolt or the route's fast ack
 (`app.slack.intake`) took the request. When Redis cannot take the job, the person is told
-that nothing was done.
+that nothing was done. Every job speaks the language of the person whose click, form or
+command it is (`Languages`); an ack speaks the one last read for them (it never asks Slack).
 """
 
 from __future__ import annotations
@@ -15,25 +16,29 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from app.i18n import N_, _
 from app.jobs.queue import Limit
 from app.jobs.registry import Registry
 from app.jobs.work import Jobs
+from app.slack.languages import Languages
 from app.slack.respond import Respond, Responder
 
 #: The work after an ack: the request's body, and its `response_url` answer (None without one).
 Work = Callable[[dict[str, Any], Respond | None], None]
 
 #: What an ack says when Redis cannot take the work: nothing was stored, nothing will happen.
-UNAVAILABLE = "The bot's storage is unavailable right now; nothing was done. Try again in a minute."
+UNAVAILABLE = N_("The bot's storage is unavailable right now; nothing was done. Try again in a minute.")
 
 
 @dataclass(frozen=True)
 class Durable:
-    """The process's durable work, the answers' pool, and the Web API for DMs."""
+    """The process's durable work, the answers' pool, the Web API for DMs, and whose
+    language each answer speaks (the person's own; the workspace's by default)."""
 
     jobs: Jobs
     responder: Responder
     client: WebClient
+    languages: Languages
 
     def store(self, kind: str, body: dict[str, Any], *, limit: Limit | None = None) -> bool:
         """Put the job in Redis before the ack promises it; False when Redis cannot take it.
@@ -41,15 +46,23 @@ class Durable:
         return self.jobs.store(kind, body, who=person(body), limit=limit)
 
     def on_job(self, registry: Registry, kind: str, work: Work) -> None:
-        """Register `work` as the handler of `kind`, answering through the body's response_url."""
-        registry.register(kind, lambda body: work(body, self.responder.to(body.get("response_url"))))
+        """Register `work` as the handler of `kind`, answering through the body's response_url
+        in the language of the person whose click, form or command it is."""
+
+        def run(body: dict[str, Any]) -> None:
+            with self.languages.to_person(person(body)):
+                work(body, self.responder.to(body.get("response_url")))
+
+        registry.register(kind, run)
 
     def take(self, kind: str, body: dict[str, Any]) -> None:
         """A durable click's ack (empty): store its job; with Redis down, tell the person that
         nothing was done. The one place for it: Bolt's listener (Socket Mode) and the route's
         fast ack (`app.slack.intake`) both call it."""
         if not self.store(kind, body):
-            tell(self.client, body, self.responder.to(body.get("response_url")), UNAVAILABLE)
+            with self.languages.to_person(person(body), ask=False):
+                respond = self.responder.to(body.get("response_url"))
+                tell(self.client, body, respond, _(UNAVAILABLE))
 
 
 def tell(

@@ -521,10 +521,11 @@ def test_every_documented_example_parses(name: str, example: str) -> None:
 
 
 def test_help_lists_every_verb_with_its_usage_and_summary() -> None:
-    lines = message_text(help_text()).splitlines()
+    *lines, words = message_text(help_text()).splitlines()
     assert len(lines) == len(VERBS)
     for line, verb in zip(lines, VERBS.values(), strict=True):
         assert verb.SPEC.usage in line and verb.SPEC.summary in line
+    assert words.startswith("Verbs in Portuguese: ") and "compartilhar = share" in words
 
 
 @pytest.mark.parametrize("name", list(VERBS))

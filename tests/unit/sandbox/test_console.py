@@ -47,7 +47,9 @@ class BotStub:
                 return Response("", 401)
             form = parse_qs(request.get_data(as_text=True))
             self.received.append(
-                json.loads(form["payload"][0])
+                request.get_json()
+                if request.is_json
+                else json.loads(form["payload"][0])
                 if "payload" in form
                 else {k: v[0] for k, v in form.items()}
             )
@@ -289,3 +291,27 @@ def test_a_bot_that_fails_or_is_gone_is_told_as_slack_tells_it(
         seen_by(client, PRIYA)["channel"]["messages"][-1]["text"]
         == '/mysafe failed with the error "operation_timeout"'
     )
+
+
+def test_each_person_reads_slack_in_the_language_they_switch_to(
+    client, bot: BotStub, workspace: Workspace
+) -> None:
+    assert seen_by(client, PRIYA)["locale"] == "en-US"
+    assert client.post("/demo/language", json={"as": PRIYA, "locale": "pt-BR"}).get_json() == {
+        "status": 200
+    }
+    assert seen_by(client, PRIYA)["locale"] == "pt-BR"
+    assert seen_by(client, CAROL)["locale"] == "en-US"
+    # Slack tells the app the person changed, signed like any event, with the new locale.
+    (delivery,) = bot.received
+    assert delivery["event"]["type"] == "user_change"
+    assert delivery["event"]["user"] == {
+        "id": PRIYA,
+        "team_id": people.TEAM_ID,
+        "name": "priya",
+        "locale": "pt-BR",
+    }
+    # users.info gives the language only when asked, as Slack does.
+    assert api(client, "users.info", user=PRIYA, include_locale="true")["user"]["locale"] == "pt-BR"
+    assert "locale" not in api(client, "users.info", user=PRIYA)["user"]
+    assert client.post("/demo/language", json={"as": PRIYA, "locale": "fr-FR"}).status_code == 400

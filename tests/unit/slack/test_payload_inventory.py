@@ -52,6 +52,7 @@ from app.errors import (
     SelfApproval,
     ValidationError,
 )
+from app.i18n import PSEUDO, speaking
 from app.mysafe.models import Entry, GroupShare, Kind, ListItem, UserShare
 from app.slack import blocks, break_glass, periods, replies, review_cards, revoke_notices
 from commands.replies import (
@@ -768,3 +769,18 @@ def test_every_payload_is_one_slack_takes_in_human_words(builder: str) -> None:
         assert words_problems(payload) == [], (builder, shape)
         if shape == "view":  # Slack adds "(optional)" to an optional input's label itself
             assert misread_labels(payload) == [], (builder, shape)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("locale", [PSEUDO, "pt-BR"])
+@pytest.mark.parametrize("builder", sorted(BUILDERS))
+def test_every_payload_fits_slack_in_a_longer_language(builder: str, locale: str) -> None:
+    """The pseudo-locale makes every translated sentence 40 % longer and accented: a layout
+    that a longer language (Portuguese runs a fifth longer) would push past a limit fails
+    here before any translator meets it; then Portuguese itself."""
+    with speaking(locale):
+        made = list(BUILDERS[builder]())
+    assert made, f"{builder} built nothing"
+    for shape, payload in made:
+        assert limits_problems(shape, payload) == [], (builder, shape)
+        assert slack_sdk_problems(shape, payload) == [], (builder, shape)

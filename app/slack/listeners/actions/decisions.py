@@ -10,6 +10,7 @@ from typing import Any
 from app.approvals.decision import Decision
 from app.approvals.machine import Outcome
 from app.errors import ApprovalError
+from app.i18n import _
 from app.jobs.consumer import taken_over
 from app.slack import blocks
 from app.slack.listeners.actions.deps import Deps
@@ -60,7 +61,7 @@ def nudge(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
     user, request_id = body["user"]["id"], body["actions"][0]["value"]
     with answer_errors(lambda text: deps.tell(body, respond, text)):
         deps.engine.nudge(request_id, user, again=taken_over())
-        deps.tell(body, respond, f"The approvers of {request_id} were reminded.")
+        deps.tell(body, respond, _("The approvers of {id} were reminded.").format(id=request_id))
 
 
 def _decide(
@@ -82,7 +83,10 @@ def deny_clicked(
     denier types; the modal it opens then only adds the reason."""
     ack()
     user, request_id = body["user"]["id"], body["actions"][0]["value"]
-    with answer_errors(lambda text: deps.tell(body, respond, text)):
+    with (
+        deps.durable.languages.to_person(user, ask=False),
+        answer_errors(lambda text: deps.tell(body, respond, text)),
+    ):
         decision = deps.engine.deny(
             request_id, user, is_approver=eligible(deps, request_id, user, "deny")
         )
@@ -99,10 +103,13 @@ def view_change_clicked(
     opened at once, while the click's trigger_id is fresh."""
     ack()
     user, request_id = body["user"]["id"], body["actions"][0]["value"]
-    with answer_errors(lambda text: deps.tell(body, respond, text)):
+    with (
+        deps.durable.languages.to_person(user, ask=False),
+        answer_errors(lambda text: deps.tell(body, respond, text)),
+    ):
         request = deps.engine.get(request_id)
         if user != request.requester and not deps.approvers.may_decide(user, request):
             raise ApprovalError(
-                "Only the approvers and the requester of this request can open the full change."
+                _("Only the approvers and the requester of this request can open the full change.")
             )
         deps.client.views_open(trigger_id=body["trigger_id"], view=blocks.change_modal(request))

@@ -36,7 +36,10 @@ def show_access_clicked(
     (MySafe decides what they see, now), every user and group in a modal."""
     ack()
     user, value = body["user"]["id"], str(body["actions"][0].get("value", ""))
-    with answer_errors(lambda text: deps.tell(body, respond, text)):
+    with (
+        deps.durable.languages.to_person(user, ask=False),
+        answer_errors(lambda text: deps.tell(body, respond, text)),
+    ):
         command = parse(f"access {value.replace(':', ' ', 1)}")
         context = Context(
             user_id=user, engine=deps.engine, services=deps.services, approvers=deps.approvers

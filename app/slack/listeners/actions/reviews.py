@@ -7,6 +7,7 @@ from typing import Any
 
 from app.approvals.reviews import Choice
 from app.errors import ApprovalError
+from app.i18n import _
 from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
 from app.slack.listeners.actions.deps import Deps
 from app.slack.replies import answer_errors
@@ -41,7 +42,9 @@ def _review(deps: Deps, body: dict[str, Any], respond: Respond | None, *, justif
             justified=justified,
             is_approver=deps.approvers.listed(user, approvers),
         )
-        deps.tell(body, respond, f"Recorded: {review.state.replace('_', ' ')}.")
+        deps.tell(
+            body, respond, _("Recorded: {state}.").format(state=_(review.state.replace("_", " ")))
+        )
 
 
 def review_decided(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
@@ -49,13 +52,13 @@ def review_decided(deps: Deps, body: dict[str, Any], respond: Respond | None) ->
     the entry as it is now, then every reviewer's card of that entry is redrawn (it says who
     decided)."""
     user, action = body["user"]["id"], body["actions"][0]
-    name, _, target = str(action.get("value", "")).partition(" ")
+    name, _space, target = str(action.get("value", "")).partition(" ")
     with answer_errors(lambda text: deps.tell(body, respond, text)):
         if deps.reviews is None or deps.review_cards is None:
-            raise ApprovalError("Reviews are not set up in this process.")
+            raise ApprovalError(_("Reviews are not set up in this process."))
         campaign = deps.reviews.store.campaign(name)
         if campaign is None:
-            raise ApprovalError(f"There is no review named {name}.")
+            raise ApprovalError(_("There is no review named {name}.").format(name=name))
         if action["action_id"] == REVIEW_KEEP_ALL:
             deps.reviews.keep_all(name, target, user)
             entry = target
@@ -67,7 +70,8 @@ def review_decided(deps: Deps, body: dict[str, Any], respond: Respond | None) ->
                 deps.tell(
                     body,
                     respond,
-                    f"<@{outcome.decided.by}> decided that line already "
-                    f"({outcome.decided.choice.value}); yours was not counted.",
+                    _("{who} decided that line already ({choice}); yours was not counted.").format(
+                        who=f"<@{outcome.decided.by}>", choice=_(outcome.decided.choice.value)
+                    ),
                 )
         deps.review_cards.redraw(campaign, entry)

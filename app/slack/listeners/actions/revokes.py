@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.i18n import _
 from app.jobs.consumer import taken_over
 from app.slack import blocks
 from app.slack.listeners.actions.deps import Deps
@@ -36,9 +37,11 @@ def revoke_now(deps: Deps, body: dict[str, Any], respond: Respond | None) -> Non
         return
     status = deps.revoker.revoke_now(request_id, user)
     if status == "not_owner":
-        deps.tell(body, respond, "Only the owner who shared it can revoke it now.")
+        deps.tell(body, respond, _("Only the owner who shared it can revoke it now."))
     elif status != "ok" and not taken_over():  # else the first run ended it already
-        deps.tell(body, respond, f"Nothing to revoke: that share is {status}.")
+        deps.tell(
+            body, respond, _("Nothing to revoke: that share is {status}.").format(status=_(status))
+        )
     if body.get("container", {}).get("type") == "view":
         deps.home.publish(user)
 
@@ -56,16 +59,23 @@ def give_up(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
             deps.tell(
                 body,
                 respond,
-                "Only approvers of the rule this share was approved under can give up on removing it.",
+                _(
+                    "Only approvers of the rule this share was approved under can give up on "
+                    "removing it."
+                ),
             )
         elif status == "beneficiary":
             deps.tell(
                 body,
                 respond,
-                "You have this access through the share: you cannot give up removing it.",
+                _("You have this access through the share: you cannot give up removing it."),
             )
         elif status != "ok" and not taken_over():  # else the first run gave up already
-            deps.tell(body, respond, f"Nothing to give up: that revoke is {status}.")
+            deps.tell(
+                body,
+                respond,
+                _("Nothing to give up: that revoke is {status}.").format(status=_(status)),
+            )
 
 
 def _share_approvers(deps: Deps, request_id: str) -> frozenset[str]:

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 
 from app import metrics
 from app.approvals.engine import Engine
+from app.i18n import _, current
 from app.jobs.queue import Limit, OverLimit
 from app.ratelimit import KEPT, RateLimiter, Verdict
 from app.services import Services
@@ -70,9 +71,11 @@ class Commands:
             name="command",
             per_minute=settings.command_rate_limit,
         )
-        #: Each instant verb's ack text, rendered once: `help` reads nothing and depends on
-        #: no one, and its rendering was the largest part of its ack. Bounded by the verbs.
-        self._instant: dict[Help, str] = {}
+        #: Each instant verb's ack text, rendered once per language: `help` reads nothing and
+        #: depends on no one, and its rendering was the largest part of its ack. Bounded by
+        #: the verbs times the languages.
+        self._instant: dict[tuple[Help, str], str] = {}
+        self.languages = deps.durable.languages
 
     def context(self, body: dict[str, Any]) -> Context:
         return Context(
@@ -104,7 +107,12 @@ class Commands:
         The one place that decides what a `/mysafe` ack says: `POST /slack/events` calls it
         without Bolt (`app.slack.intake`), and Bolt's listener calls it for Socket Mode.
         Parsing has no side effects, so a form verb costs nothing here before Bolt takes it.
+        It speaks the person's language as last read (an ack never asks Slack).
         """
+        with self.languages.to_person(body.get("user_id", ""), ask=False):
+            return self._take(body)
+
+    def _take(self, body: dict[str, Any]) -> str | None:
         try:
             command = parse(body.get("text", ""))
         except CommandError as error:
@@ -124,7 +132,7 @@ class Commands:
         limit = Limit(window.key, bound, KEPT) if bound > 0 else None
         try:
             if not self.deps.durable.store(JOB, body, limit=limit):
-                return UNAVAILABLE
+                return _(UNAVAILABLE)
         except OverLimit as over:
             return self.slow_down(self.limiter.verdict(over.count, window))
         return working_on(body.get("text", ""))
@@ -132,9 +140,10 @@ class Commands:
     def instant(self, body: dict[str, Any], command: Help) -> str:
         """An instant verb's text, the same for everyone: rendered at its first use in this
         process (a race renders it twice, to the same text)."""
-        text = self._instant.get(command)
+        key = (command, current())
+        text = self._instant.get(key)
         if text is None:
-            text = self._instant[command] = self.text(dispatch.run(self.context(body), command))
+            text = self._instant[key] = self.text(dispatch.run(self.context(body), command))
         return text
 
     def refused(self, body: dict[str, Any]) -> str | None:
@@ -142,24 +151,30 @@ class Commands:
         try:
             verdict = self.limiter.hit(body["user_id"])
         except redis.RedisError:
-            return UNAVAILABLE
+            return _(UNAVAILABLE)
         return None if verdict.allowed else self.slow_down(verdict)
 
     def slow_down(self, verdict: Verdict) -> str:
         """The ack of a command past its person's limit: nothing was done."""
         metrics.RATE_LIMITED.labels(limit="command").inc()
-        return (
-            f"Slow down: `/mysafe` is limited to {self.limiter.per_minute} commands a "
-            f"minute. Try again in {verdict.retry_after} s."
-        )
+        return _(
+            "Slow down: `/mysafe` is limited to {limit} commands a minute. Try again in {seconds} s."
+        ).format(limit=self.limiter.per_minute, seconds=verdict.retry_after)
 
     def ack(self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
-        """Bolt's listener: what `take` says, or the form verb's modal."""
-        text = self.take(body) or self.refused(body)
+        """Bolt's listener: what `take` says, or the form verb's modal. The modal opens after
+        the ack, so it may ask Slack for the person's language (once; it is kept)."""
+        user = body.get("user_id", "")
+        with self.languages.to_person(user, ask=False):
+            text = self._take(body) or self.refused(body)
         if text is not None:
             ack(text=text)
             return
         ack()
+        with self.languages.to_person(user):
+            self._open(body, respond)
+
+    def _open(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
         command = parse(body.get("text", ""))
 
         # response_url works wherever the command was typed (DMs, private channels), unlike
@@ -171,7 +186,12 @@ class Commands:
             self.answer(body, dispatch.run(self.context(body), command), tell)
 
     def work(self, body: dict[str, Any], respond: Respond | None) -> None:
-        """The job: run the verb, then replace the ack's "Working on …" with the answer."""
+        """The job: run the verb, then replace the ack's "Working on …" with the answer, in
+        the person's language (asking Slack for it when not known)."""
+        with self.languages.to_person(body.get("user_id", "")):
+            self._work(body, respond)
+
+    def _work(self, body: dict[str, Any], respond: Respond | None) -> None:
         command = parse(body.get("text", ""))
 
         def say(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
@@ -188,4 +208,4 @@ class Commands:
 
 def working_on(text: str) -> str:
     """The ack's line while the job runs: the command as typed, shortened visibly."""
-    return f"Working on /mysafe {clip(' '.join(text.split()), 80)} …"
+    return _("Working on /mysafe {command} …").format(command=clip(" ".join(text.split()), 80))

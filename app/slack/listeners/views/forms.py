@@ -11,6 +11,7 @@ Secret values typed into these modals go only to the vault or to the request's e
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from app.accounts.vault import LinkedAccount, check_username, link_verified
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, Change, Verb
 from app.approvals.engine import Engine
 from app.errors import BotError, CredentialsRejected, ValidationError
+from app.i18n import _
 from app.jobs.consumer import stored_at
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
@@ -60,6 +62,22 @@ def forms(views: Views) -> tuple[tuple[str, Ack, FormWork], ...]:
     )
 
 
+def in_their_language(deps: Deps, answer: Ack) -> Ack:
+    """A form's ack (its field errors) in the language of the person who submitted it, as
+    last read (an ack never asks Slack). Bolt passes the arguments the listener names."""
+    takes_view = "view" in inspect.signature(answer).parameters
+
+    def listener(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = str(body.get("user", {}).get("id", ""))
+        with deps.durable.languages.to_person(user, ask=False):
+            if takes_view:
+                answer(ack, body, view)
+            else:
+                answer(ack, body)
+
+    return listener
+
+
 def job_kind(callback_id: str) -> str:
     """The job kind of a form's submission."""
     return f"view:{callback_id}"
@@ -86,21 +104,22 @@ def _field_errors(error: ValidationError, shown: Mapping[str, Any]) -> dict[str,
     for field, messages in error.errors.items():
         text = messages[0] if isinstance(messages, list) and messages else str(messages)
         target = field if field in shown else "name"
-        errors[target] = str(text)[:150]
+        errors[target] = _(str(text))[:150]  # the bot's and marshmallow's own, translated
     return errors
 
 
 def _linked_notice(account: LinkedAccount) -> str:
     if account.confirmed:
-        return (
-            f"✅ Linked: you act in MySafe as *{inline(account.mysafe_username)}* "
-            f"(client ID {inline(account.client_id)})."
+        return _("✅ Linked: you act in MySafe as *{name}* (client ID {client_id}).").format(
+            name=inline(account.mysafe_username), client_id=inline(account.client_id)
         )
-    return (
-        f"✅ Key linked (client ID {inline(account.client_id)}). You said you are "
-        f"*{inline(account.mysafe_username)}* in MySafe: that stays unconfirmed, and "
-        "mentions of you cannot be shared with, until an admin runs `mysafe-bot users map "
-        f"{account.slack_id} {inline(account.mysafe_username)}`."
+    return _(
+        "✅ Key linked (client ID {client_id}). You said you are *{name}* in MySafe: that stays "
+        "unconfirmed, and mentions of you cannot be shared with, until an admin runs `{command}`."
+    ).format(
+        client_id=inline(account.client_id),
+        name=inline(account.mysafe_username),
+        command=f"mysafe-bot users map {account.slack_id} {inline(account.mysafe_username)}",
     )
 
 
@@ -120,9 +139,9 @@ class Views:
             return
         field = next(iter(view["state"]["values"]), None)
         if field is None:
-            ack(response_action="update", view=_notice(UNAVAILABLE))
+            ack(response_action="update", view=_notice(_(UNAVAILABLE)))
         else:
-            ack(response_action="errors", errors={field: UNAVAILABLE})
+            ack(response_action="errors", errors={field: _(UNAVAILABLE)})
 
     # --- deny ----------------------------------------------------------------------------
 
@@ -144,7 +163,7 @@ class Views:
             ack(response_action="errors", errors=missing)
             return
         self._stored(
-            body, ack, response_action="update", view=_notice("Checking your key with MySafe…")
+            body, ack, response_action="update", view=_notice(_("Checking your key with MySafe…"))
         )
 
     def login(self, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -273,13 +292,13 @@ def _after_the_ack_settles(settle: float) -> None:
 def _login_errors(given: Mapping[str, str]) -> dict[str, str]:
     """What the ack can refuse without MySafe: an empty field, a name MySafe cannot have."""
     errors = {
-        b: "required" for b in ("client_id", "client_secret", "mysafe_username") if b not in given
+        b: _("required") for b in ("client_id", "client_secret", "mysafe_username") if b not in given
     }
     if "mysafe_username" in given:
         try:
             check_username(given["mysafe_username"])
         except ValidationError as error:
-            errors["mysafe_username"] = str(error.errors["mysafe_username"])
+            errors["mysafe_username"] = _(str(error.errors["mysafe_username"]))
     return errors
 
 
@@ -289,15 +308,16 @@ def _login_refusal(problems: dict[str, str]) -> Callable[[BotError], str]:
 
     def tell(error: BotError) -> str:
         if isinstance(error, CredentialsRejected):
-            problems["client_secret"] = (
-                f"MySafe refused this Client ID and Client Secret "
-                f"(it said: {clip(error.words(), 300)}). Check the Client ID, then paste the Client "
-                "Secret again: it is never shown back."
-            )
+            problems["client_secret"] = _(
+                "MySafe refused this Client ID and Client Secret (it said: {words}). Check the "
+                "Client ID, then paste the Client Secret again: it is never shown back."
+            ).format(words=clip(error.words(), 300))
         elif isinstance(error, ValidationError) and "mysafe_username" in error.errors:
             problems["mysafe_username"] = clip(error.errors["mysafe_username"], 300)
         else:
-            return f"{error.user_message} Paste the Client Secret again to retry."
+            return _("{meaning} Paste the Client Secret again to retry.").format(
+                meaning=_(error.user_message)
+            )
         return ""
 
     return tell
@@ -307,21 +327,21 @@ def _notice(text: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": "MySafe"},
-        "close": {"type": "plain_text", "text": "Close"},
+        "close": {"type": "plain_text", "text": _("Close")},
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
     }
 
 
 def _secret_errors(kind: Kind, given: Mapping[str, str]) -> dict[str, str]:
     if kind is Kind.SECRET:
-        return {} if given.get("client_secret") else {"client_secret": "required"}
+        return {} if given.get("client_secret") else {"client_secret": _("required")}
     if not given.get("password") and not given.get("secret_key"):
-        return {"password": "give a new password, a new TOTP seed, or both"}
+        return {"password": _("give a new password, a new TOTP seed, or both")}
     if given.get("secret_key"):
         try:
             SecretKeyField().deserialize(given["secret_key"])
         except MarshmallowError:  # the message, never the value
-            return {"secret_key": "must be a base32 TOTP seed (letters A-Z, digits 2-7)"}
+            return {"secret_key": _("must be a base32 TOTP seed (letters A-Z, digits 2-7)")}
     return {}
 
 
@@ -362,8 +382,10 @@ def _share_limit(users: int, groups: int) -> dict[str, str]:
         return {}
     field = "users_allowed" if users else "groups_allowed"
     return {
-        field: f"at most {MAX_SHARES_PER_REQUEST} people and groups in all, so that the "
-        f"approval message can name each one (this form has {users + groups})"
+        field: _(
+            "at most {most} people and groups in all, so that the approval message can name "
+            "each one (this form has {count})"
+        ).format(most=MAX_SHARES_PER_REQUEST, count=users + groups)
     }
 
 
@@ -371,8 +393,8 @@ def _shares(text: str, kind: type) -> list[Any]:
     """`alices:edit, bobm` -> shares; the `:edit` suffix grants edit rights."""
     shares = []
     for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, right = item.partition(":")
+        name, _colon, right = item.partition(":")
         if not name.strip():
-            raise ValidationError({"users_allowed": "each entry is a name, optionally :edit"})
+            raise ValidationError({"users_allowed": _("each entry is a name, optionally :edit")})
         shares.append(kind(name.strip(), right.strip().lower() == "edit"))
     return shares
