@@ -33,7 +33,7 @@ from app.approvals.reviews import (
     by_entry,
     line_id,
 )
-from app.i18n import _, current, ngettext
+from app.i18n import N_, _, current, ngettext
 from app.slack.blocks import date
 from app.slack.languages import Languages
 
@@ -194,9 +194,9 @@ def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list
 
 #: Why a reviewer's key no longer works (app.approvals.review_campaigns.key_gone), in words.
 KEY_GONE = {
-    "key_rejected": "MySafe refuses it",
-    "key_unlinked": "it was unlinked",
-    "key_unreadable": "the bot can no longer decrypt it",
+    "key_rejected": N_("MySafe refuses it"),
+    "key_unlinked": N_("it was unlinked"),
+    "key_unreadable": N_("the bot can no longer decrypt it"),
 }
 
 
@@ -205,23 +205,28 @@ def key_gone_notice(
 ) -> tuple[str, list[Block]]:
     """What the escalation target (or the approvers) is told of a reviewer whose MySafe key no
     longer works: who, why, and what of theirs is now the target's."""
-    said = KEY_GONE.get(why, "it no longer works")
-    theirs = f"Their {lines} undecided line{'s' if lines != 1 else ''} on {entries} "
-    theirs += "entries" if entries != 1 else "entry"
+    said = _(KEY_GONE.get(why, N_("it no longer works")))
+    theirs = ngettext(
+        "Their {lines} undecided line on {entries}",
+        "Their {lines} undecided lines on {entries}",
+        lines,
+    ).format(
+        lines=lines,
+        entries=ngettext("{count} entry", "{count} entries", entries).format(count=entries),
+    )
     if lines and campaign.escalate_to:
-        rest = f"{theirs} are yours to decide: the cards follow."
+        rest = _("{theirs} are yours to decide: the cards follow.").format(theirs=theirs)
     elif lines:
-        rest = f"{theirs} wait for the entries' other reviewers."
+        rest = _("{theirs} wait for the entries' other reviewers.").format(theirs=theirs)
     else:
-        rest = (
+        rest = _(
             "The bot cannot list what their key would show: entries only they can edit are "
             "not in this review."
         )
-    message = (
-        f"Access review *{text.inline(campaign.name)}*: <@{reviewer}>'s MySafe key no longer "
-        f"works ({said}), so they cannot review with it; they should relink it with "
-        f"`/mysafe login`. {rest}"
-    )
+    message = _(
+        "Access review *{name}*: {reviewer}'s MySafe key no longer works ({why}), so they "
+        "cannot review with it; they should relink it with `/mysafe login`. {rest}"
+    ).format(name=text.inline(campaign.name), reviewer=f"<@{reviewer}>", why=said, rest=rest)
     return text.plain(message), [_section(message)]
 
 
