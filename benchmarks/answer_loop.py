@@ -1,17 +1,17 @@
 """Command → answer at `response_url`, end to end, in a process of its own that costs little.
 
-Run by `benchmarks/run.py` with one JSON job on stdin (`url`, `secret`, `users`, `concurrency`,
-`total`, `warmup`, `text`); writes one JSON result on stdout. `concurrency` simulated users,
-each a coroutine with one keep-alive connection to the bot, send a signed `/mysafe <text>` and
-wait for its answer at a `response_url` of their own before sending the next; latency is from
+Run by `benchmarks/scenarios/answers.py` with one JSON job on stdin (`url`, `secret`, `users`,
+`concurrency`, `total`, `warmup`, `text`); writes one JSON result on stdout. `concurrency` simulated
+users, each a coroutine with one keep-alive connection to the bot, send a signed `/mysafe <text>`
+and wait for its answer at a `response_url` of their own before sending the next; latency is from
 the send to the answer's arrival.
 
-Why not the benchmark process's threads and the Slack fake: there, 50 user threads woke up on
-every answer, and shared one interpreter with the Flask app that received the answers and
-with the Slack fake: the client used 75 % of a core, on the same two cores as the bot, and
-measured itself as much as the bot. Here one event loop does both sides on plain sockets
-(keep-alive HTTP/1.1 with Content-Length, all that either side sends), and its CPU is
-reported, as the wrk rows report wrk's.
+Why not the benchmark process's threads and the Slack fake: there, 50 user threads woke up on every
+answer, and shared one interpreter with the Flask app that received the answers and with the Slack
+fake: the client used a large share of a core (benchmarks/README.md, "Reading the numbers"), on the
+same cores as the bot, and measured itself as much as the bot. Here one event loop does both sides
+on plain sockets (keep-alive HTTP/1.1 with Content-Length, all that either side sends), and its CPU
+is reported, as the wrk rows report wrk's.
 """
 
 from __future__ import annotations

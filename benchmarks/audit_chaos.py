@@ -243,7 +243,7 @@ def run(
 
 
 def rows(bench: Bench, **options: Any) -> list[dict[str, str]]:
-    """`run` as `make bench` rows (benchmarks.run.Row's fields)."""
+    """`run` as `make bench` rows (`benchmarks.table.Row`'s fields)."""
     r = run(bench, **options)
     head = (
         f"audit chaos: {r['acts']:,} acts from {r['processes']} processes, "

@@ -78,7 +78,7 @@ def _redis_cpu(services: Services) -> float:
 
 
 def rows(bench: Bench, services: Services, count: int) -> list[dict[str, str]]:
-    """`measure` as `make bench` rows (benchmarks.run.Row's fields)."""
+    """`measure` as `make bench` rows (`benchmarks.table.Row`'s fields)."""
     result = measure(bench, services, count)
     audited, bare = result["audited"], result["bare"]
     extra = audited["trips"] - bare["trips"]

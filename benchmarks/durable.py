@@ -1,5 +1,6 @@
 """Benchmark rows for durable work: command → answer end to end, kill -9 under load, and the
-Redis bytes one queued command costs. Used by `benchmarks/run.py`.
+Redis bytes one queued command costs. Used by `benchmarks/scenarios/answers.py`,
+`kill.py` and `job_bytes.py`.
 
 Every command here carries its own `response_url` (`…/response/<hook>`), and the Slack fake
 notes when each hook is answered (`TimedSlackFake.hooks`), so each answer is matched to its

@@ -1,4 +1,4 @@
-"""Closed-loop load generator, run as its own process by `benchmarks/run.py`.
+"""Closed-loop load generator, run as its own process by the scenarios.
 
 It reads one JSON job on stdin and writes one JSON result on stdout. Running it in a separate
 process keeps its timers off the interpreter lock of the benchmark process, which also serves the
@@ -72,8 +72,9 @@ class Answer:
 
 class ConnectionClient(SlackClient):
     """`SlackClient` over one persistent `http.client` connection: the same keep-alive per
-    simulated user as a `requests.Session`, at about a fifth of the client CPU per request
-    (on 2 shared cores, `requests` costs more CPU per request than the ceiling server does)."""
+    simulated user as a `requests.Session`, at a fraction of the client CPU per request
+    (`requests` costs more CPU per request than the ceiling server does: benchmarks/README.md,
+    "Reading the numbers")."""
 
     def __init__(self, bot_url: str, secret: str, response_url: str) -> None:
         super().__init__(bot_url, secret, response_url)

@@ -15,7 +15,7 @@ benchmarks.review_campaign`, one JSON job on stdin, like the sweeper's rows):
   through the engine and read back), until every removal's result is in.
 
 `python -m benchmarks.review_campaign --lines N` runs it alone, with its own Redis, emulator
-and Slack fake; `benchmarks/run.py` runs it among the other rows.
+and Slack fake; `benchmarks/scenarios/review_campaign.py` runs it among the other rows.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Time `Revoker.sweep(now=far_future, limit=…)` until no revoke is due, in its own process.
 
-Run by `benchmarks/run.py` with one JSON job on stdin: the bot's environment (with the key prefix
-the revokes were scheduled under) and `limit`. `Engine(services).new_revoker()`, the revokes and the
-audit trail without Slack (the Slack notices are one post per revoke, measured elsewhere). A
-separate process, like `mysafe-bot worker`, so it does not share an interpreter lock with the
-emulator it calls. Writes one JSON result on stdout.
+Run by `benchmarks/scenarios/revokes.py` with one JSON job on stdin: the bot's environment (with the
+key prefix the revokes were scheduled under) and `limit`. `Engine(services).new_revoker()`, the
+revokes and the audit trail without Slack (the Slack notices are one post per revoke, measured
+elsewhere). A separate process, like `mysafe-bot worker`, so it does not share an interpreter lock
+with the emulator it calls. Writes one JSON result on stdout.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Benchmark row: a burst of distinct `/mysafe share` commands, carried out to the approval
-channel. Used by `benchmarks/run.py` (`--share-burst` runs it alone).
+channel. Used by `benchmarks/scenarios/share_burst.py` (`--only share-burst` runs it alone).
 
 `people` linked MySafe users, each with one entry of their own, send `count` shares between
 them (each to its own grantee, so no two are the same request) from `people` threads released

@@ -1,7 +1,8 @@
 """Time `Engine.sweep(now=far_future, limit=…)` until nothing is due, in its own process.
 
-Run by `benchmarks/run.py` with one JSON job on stdin: the bot's environment (with the key prefix
-the pending requests were written under), `engine` and `limit`. Writes one JSON result on stdout.
+Run by `benchmarks/scenarios/sweep.py` with one JSON job on stdin: the bot's environment (with the
+key prefix the pending requests were written under), `engine` and `limit`. Writes one JSON result on
+stdout.
 
 - "plain": `Engine(services)`, the store and the audit trail only (no listener to tell).
 - "worker": what `mysafe-bot worker` runs, `app.runtime.assemble(services)` and the front's job

@@ -1,0 +1,172 @@
+"""The ack rows driven by wrk: the ceiling, help, whoami, share and an approve click at each
+level, back to back, repeated; each figure the median of its runs (the "Acks driven by wrk"
+section of benchmarks/README.md)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from benchmarks import harness, wrk_load
+from benchmarks.context import LEVELS
+from benchmarks.flows import settle, share_and_wait
+from benchmarks.harness import SIGNING_SECRET, Bench, Fixture
+from benchmarks.loadgen import ConnectionClient
+from benchmarks.report import log
+from benchmarks.table import Row, ceiling_target, ms, verdict
+
+#: Rows of the wrk table, in the order they run at each level (back to back, so a ratio compares
+#: runs made under the same machine conditions).
+WRK_ROWS = ("ceiling", "help", "whoami", "share", "approve")
+#: Issue 33's goals, as a share of the ceiling: an ack that stores a job does one Redis round
+#: trip more than `help`, which answers in the ack.
+ACK_GOALS = {"help": 0.6, "whoami": 0.5, "share": 0.5}
+WRK_LABELS = {
+    "ceiling": "ceiling (Flask+verify only)",
+    "help": "help ack (answer in ack)",
+    "whoami": "whoami ack (work after ack)",
+    "share": "share ack (work after ack)",
+    "approve": "approve click ack (work after ack)",
+}
+#: The ceiling's pool size per second: above any rate a server here answers (the README's
+#: results), so a run does not reuse its pool.
+WRK_POOL_RATE = 12_000
+
+
+def bodies(kind: str, bench: Bench, fixture: Fixture, request_id: str) -> wrk_load.Body:
+    """The bodies wrk sends for one row: a command's, or an approve click on `request_id`."""
+    reply = bench.slack.response_url
+    users = fixture.users
+    if kind == "approve":
+        return wrk_load.click_bodies(fixture.approvers, "approve", request_id, reply)
+    if kind == "share":
+        peers = fixture.peers
+        return wrk_load.command_bodies(
+            users,
+            lambda n: (
+                f"share password {fixture.entries[users[n % len(users)]]} "
+                f"with user:{peers[n % len(peers)]}"
+            ),
+            reply,
+        )
+    text = "help" if kind == "ceiling" else kind
+    return wrk_load.command_bodies(users, lambda _n: text, reply)
+
+
+def a_request(bench: Bench, url: str, fixture: Fixture) -> str:
+    """A pending request for the approve clicks."""
+    client = ConnectionClient(url, SIGNING_SECRET, bench.slack.response_url)
+    request_id, _ = share_and_wait(
+        bench, client, fixture.users[2], fixture.entries[fixture.users[2]], fixture.peers[-3]
+    )
+    client.close()
+    return request_id
+
+
+def measure(
+    bench: Bench, urls: dict[str, str], fixture: Fixture, *, seconds: float, repeats: int
+) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Each of WRK_ROWS at each level, `repeats` times: every run's figures, by (row, level)."""
+    request_id = a_request(bench, urls["bot"], fixture)
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for users in LEVELS:
+        for attempt in range(repeats):
+            ceiling_rate = 0.0
+            for kind in WRK_ROWS:
+                run = _one(bench, urls, fixture, kind, users, request_id, seconds, ceiling_rate)
+                if kind == "ceiling":
+                    ceiling_rate = run["rate"]
+                results.setdefault((kind, users), []).append(run)
+                _log_run(kind, users, attempt, run)
+    return results
+
+
+def _one(
+    bench: Bench,
+    urls: dict[str, str],
+    fixture: Fixture,
+    kind: str,
+    users: int,
+    request_id: str,
+    seconds: float,
+    ceiling_rate: float,
+) -> dict[str, Any]:
+    """One wrk run of one row at one level, with the server's CPU per request."""
+    server = "ceiling" if kind == "ceiling" else "bot"
+    pgid = bench.ceiling_proc.pid if server == "ceiling" else bench.bot_proc.pid
+    pool = bench.tmp / "wrk-pool.tsv"
+    rate = WRK_POOL_RATE if kind == "ceiling" else 1.5 * ceiling_rate + 500
+    wrk_load.write_pool(
+        pool, bodies(kind, bench, fixture, request_id), int(rate * seconds) + users, SIGNING_SECRET
+    )
+    cpu = harness.group_cpu(pgid)
+    run = wrk_load.run(urls[server], pool, connections=users, seconds=seconds)
+    # The work after the ack is part of what a command costs: CPU until it is done.
+    waited = settle(bench, pgid) if kind not in ("ceiling", "help") else 0.0
+    server_cpu = harness.group_cpu(pgid) - cpu
+    return {
+        "rate": run.rate,
+        "p50": run.p50_ms,
+        "p95": run.p95_ms,
+        "p99": run.p99_ms,
+        "client": run.client_share,
+        "server_ms": server_cpu * 1000 / run.requests,
+        "requests": run.requests,
+        "errors": run.errors,
+        "wrapped": run.wrapped,
+        "waited": waited,
+    }
+
+
+def _log_run(kind: str, users: int, attempt: int, run: dict[str, Any]) -> None:
+    log(
+        f"  wrk {kind:8} c={users:<3} #{attempt + 1} {run['rate']:7.1f}/s  "
+        f"p50={run['p50']:.1f} p99={run['p99']:.1f} ms  wrk {run['client']:.0%} "
+        f"of a core; server {run['server_ms']:.2f} ms CPU/req"
+        + (f"; work done {run['waited']:.1f} s later" if run["waited"] else "")
+        + (f"  ERRORS {run['errors']}" if run["errors"] else "")
+        + (f"  pool wrapped {run['wrapped']}x" if run["wrapped"] else "")
+    )
+
+
+def rows(results: dict[tuple[str, int], list[dict[str, Any]]]) -> list[Row]:
+    """One row per (row, level), in WRK_ROWS order: the medians, and the share of the ceiling."""
+    return [_row(kind, users, results) for kind in WRK_ROWS for users in LEVELS]
+
+
+def _row(kind: str, users: int, results: dict[tuple[str, int], list[dict[str, Any]]]) -> Row:
+    runs = results[(kind, users)]
+    mid = {
+        k: statistics.median(r[k] for r in runs)
+        for k in ("rate", "p50", "p95", "p99", "client", "server_ms", "requests")
+    }
+    rates = sorted(r["rate"] for r in runs)
+    notes = [
+        f"{mid['server_ms']:.1f} ms CPU/req",
+        f"wrk {mid['client']:.0%} of a core",
+        f"{rates[0]:.0f}-{rates[-1]:.0f}/s",
+    ]
+    targets = []
+    if kind != "ceiling":
+        share = mid["rate"] / statistics.median(r["rate"] for r in results[("ceiling", users)])
+        notes.insert(0, f"{share:.0%} of ceiling")
+        targets.append(ceiling_target(share, ACK_GOALS.get(kind, 0.6)))
+        if users == 50:
+            targets.append(f"p99<=50ms: {verdict(mid['p99'] <= 50)}")
+    errors = sum(sum(r["errors"].values()) for r in runs)
+    wrapped = sum(r["wrapped"] for r in runs)
+    if errors:
+        notes.append(f"{errors} errors/non-2xx")
+    if wrapped:
+        notes.append(f"pool reused {wrapped}x (bodies repeated)")
+    return Row(
+        f"{WRK_LABELS[kind]} [wrk]",
+        str(users),
+        f"{mid['requests']:.0f}",
+        ms(mid["p50"]),
+        ms(mid["p95"]),
+        ms(mid["p99"]),
+        f"{mid['rate']:.0f}",
+        "; ".join(notes),
+        "; ".join(targets),
+    )
