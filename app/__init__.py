@@ -96,7 +96,8 @@ def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
     app.register_blueprint(webhooks_blueprint(runtime))
     # The passkey pages: approvals whose rule asks for step-up are confirmed there, in the
     # language of the link's person as last read from Slack (a page never waits on Slack).
-    languages = Languages.of(runtime.services, front.deps.actions.client)
+    assert runtime.slack is not None  # a front is there only when Slack is configured
+    languages = Languages.of(runtime.services, runtime.slack)
     app.register_blueprint(
         pages_blueprint(runtime.engine, front.eligible, partial(languages.to_person, ask=False))
     )
