@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from flask import Flask
@@ -86,11 +87,17 @@ def _mount_demo(app: Flask, runtime: Runtime) -> None:
 
 def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
     from app.pages.routes import blueprint as pages_blueprint
+    from app.slack.languages import Languages
     from app.webhooks.routes import blueprint as webhooks_blueprint
 
     front = runtime.front
     assert front is not None  # checked by the caller
     front.mount(app, socket_mode=socket_mode)
     app.register_blueprint(webhooks_blueprint(runtime))
-    # The passkey pages: approvals whose rule asks for step-up are confirmed there.
-    app.register_blueprint(pages_blueprint(runtime.engine, front.eligible))
+    # The passkey pages: approvals whose rule asks for step-up are confirmed there, in the
+    # language of the link's person as last read from Slack (a page never waits on Slack).
+    assert runtime.slack is not None  # a front is there only when Slack is configured
+    languages = Languages.of(runtime.services, runtime.slack)
+    app.register_blueprint(
+        pages_blueprint(runtime.engine, front.eligible, partial(languages.to_person, ask=False))
+    )

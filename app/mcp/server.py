@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any, Literal
 
 from marshmallow import Schema, fields, validate
@@ -39,10 +40,11 @@ from app.approvals.disabled import merged
 from app.approvals.engine import Engine
 from app.approvals.given import Holder
 from app.approvals.machine import State
-from app.durations import parse_period
+from app.durations import PERIOD_FORM, parse_period
 from app.edge import user_message
 from app.errors import BotError, ValidationError
 from app.i18n import N_, _, speaking
+from app.mcp import descriptions
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import UPDATE_SCHEMAS, validate_body
 from app.ratelimit import RateLimiter
@@ -54,11 +56,6 @@ from commands.types import EntryRef, WhoHasAccess
 SCOPE = "mysafe"
 NOT_YOURS = N_("no such request among yours (request ids look like R-7K2QF)")
 KindName = Literal["password", "secret"]
-WAITS = (
-    "It files a change request under the approval policy: it waits for a human approver's "
-    "click in Slack unless the policy needs none, and is applied with the user's own MySafe "
-    "key. The answer's state and note say which happened."
-)
 
 
 class _Proposal(Schema):
@@ -107,7 +104,7 @@ class StdioIdentity:
         user = self.tokens.user_for(self.token)
         if user is None:
             raise ToolError(
-                "this MCP token is no longer valid: issue a new one with `/mysafe mcp-token`"
+                _("this MCP token is no longer valid: issue a new one with `/mysafe mcp-token`")
             )
         return user
 
@@ -124,14 +121,11 @@ def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None
     options: dict[str, Any] = {}
     if stdio_token is None:
         options = {"token_verifier": _TokenVerifier(tokens), "auth": _bearer_only(public_url)}
+    with speaking(services.settings.bot_locale):  # what the model reads, in the workspace's
+        instructions = _(descriptions.INSTRUCTIONS)
     mcp = FastMCP(
         "mysafe-bot",
-        instructions=(
-            "Look up Segura MySafe entries the user can see and propose shares, "
-            "updates, or disabling and enabling an entry. Proposals wait for a human "
-            "approver in Slack unless the policy needs none; secret values are never "
-            "shown and cannot be set here."
-        ),
+        instructions=instructions,
         stateless_http=True,
         json_response=True,
         # Bearer tokens authenticate every request, and the server usually sits behind a
@@ -154,11 +148,22 @@ def build_mcp(engine: Engine, *, public_url: str, stdio_token: str | None = None
         tools.my_requests,
         tools.cancel_request,
     ):
-        description = " ".join((tool.__doc__ or "").split())
-        if tool.__name__.startswith("propose_"):
-            description += " " + WAITS
-        mcp.add_tool(tool, description=description)
+        with speaking(services.settings.bot_locale):
+            description = descriptions.describe(tool.__name__, tool.__doc__)
+        mcp.add_tool(_spoken(tool, services.settings.bot_locale), description=description)
     return mcp
+
+
+def _spoken(tool: Callable[..., Any], locale: str) -> Callable[..., Any]:
+    """`tool`, speaking the workspace's language throughout a call: its arguments' refusals
+    come before the verb runs. (The SDK reads the tool's signature through `wraps`.)"""
+
+    @wraps(tool)
+    def spoken(*args: Any, **kwargs: Any) -> Any:
+        with speaking(locale):
+            return tool(*args, **kwargs)
+
+    return spoken
 
 
 def _bearer_only(public_url: str) -> AuthSettings:
@@ -427,7 +432,18 @@ def _load(data: dict[str, Any]) -> dict[str, Any]:
     try:
         return _Proposal().load(data)
     except MarshmallowError as error:
-        raise ToolError(str(ValidationError(error.normalized_messages()))) from None
+        raise ToolError(str(ValidationError(_said(error.normalized_messages())))) from None
+
+
+def _said(messages: Any) -> Any:
+    """marshmallow's messages in the language spoken now (those the catalog knows)."""
+    if isinstance(messages, str):
+        return _(messages)
+    if isinstance(messages, dict):
+        return {key: _said(value) for key, value in messages.items()}
+    if isinstance(messages, list | tuple):
+        return [_said(item) for item in messages]
+    return messages
 
 
 def _period(text: str) -> int:
@@ -436,8 +452,8 @@ def _period(text: str) -> int:
         return 0
     try:
         return parse_period(text)
-    except ValueError as error:
-        raise ToolError(f"duration: {error}") from None
+    except ValueError:
+        raise ToolError(_("duration: expected {form}").format(form=_(PERIOD_FORM))) from None
 
 
 def _entry(entry: Entry) -> dict[str, Any]:

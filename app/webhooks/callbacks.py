@@ -11,6 +11,12 @@ signed when it is sent, not when the batch started. A failed delivery is resched
 exponential backoff, up to `MAX_ATTEMPTS`; every try goes to the audit trail. Redirects are
 not followed, and only allow-listed origins (scheme, host and port: see
 `app.origins`) are called.
+
+The payload's `state`, ids and keys are for the ticket system's rules and never change; its
+`message` is a sentence a person reads on the ticket, said in the workspace's language
+(MYSAFE_BOT_LOCALE: the webhook front does not read Slack profiles). MySafe's own words (an
+applied change's message) and the account of a failed apply (stored in English, as the audit
+trail keeps it) are shown as they are.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest
 from app.approvals.machine import State
 from app.clock import timestamp
+from app.i18n import _, speaking
 from app.origins import allowed
 from app.scripts import lua
 from app.settings import Settings
@@ -70,9 +77,13 @@ class TicketCallbacks:
             "request_id": request.id,
             "ticket": {"key": ticket.get("key", ""), "url": ticket.get("url", "")},
             "state": request.state.value,
-            "message": _message(request),
+            "message": self._message(request),
         }
         self.queue({"url": ticket["callback_url"], "payload": payload, "attempt": 1}, due=timestamp())
+
+    def _message(self, request: ChangeRequest) -> str:
+        with speaking(self.settings.bot_locale):
+            return _message(request)
 
     def queue(self, job: dict, *, due: float) -> None:
         self.redis.zadd(self.key, {json.dumps(job, sort_keys=True): due})
@@ -150,10 +161,11 @@ class TicketCallbacks:
 
 
 def _message(request: ChangeRequest) -> str:
+    """The outcome as the ticket shows it, in the language spoken now."""
     if request.state is State.APPLIED:
-        return request.result.get("message", "applied")
+        return request.result.get("message") or _(request.state.value)
     if request.state is State.FAILED:
         return request.error
-    if request.state is State.DENIED:
-        return f"denied: {request.deny_reason}" if request.deny_reason else "denied"
-    return request.state.value
+    if request.state is State.DENIED and request.deny_reason:
+        return _("denied: {reason}").format(reason=request.deny_reason)
+    return _(request.state.value)

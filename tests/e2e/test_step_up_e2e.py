@@ -197,3 +197,25 @@ def test_the_app_home_lists_a_persons_passkeys_and_removes_them(
     assert bot.engine.stepup.passkeys.get("UAPPROVER1", credential) is None
     removed = [r for r in bot.engine.audit.read() if r.event == "passkey.removed"]
     assert [r.actor for r in removed] == ["UAPPROVER1"]
+
+
+def test_the_passkey_page_speaks_its_persons_slack_language(
+    bot: Bot, user: SlackClient, slack: SlackFake
+) -> None:
+    slack.profiles["UAPPROVER1"] = {"locale": "pt-BR"}
+    before = len(slack.responses)
+    assert user.command("UAPPROVER1", "passkey").status_code == 200
+    token = token_in(answer(slack, before, "/passkeys/"))
+    page = requests.get(f"{bot.url}/passkeys/{token}", timeout=5)
+    assert '<html lang="pt-BR">' in page.text
+    assert "<h1>Registre uma passkey</h1>" in page.text
+    assert 'data-waiting="Aguardando sua passkey…"' in page.text  # what the script says
+    assert "Voltar ao Slack" in page.text and "Register" not in page.text
+    auth = SoftAuthenticator(origin=ORIGIN, rp_id="localhost")
+    done = ceremony(bot, "passkeys", token, auth.register)
+    assert done.json()["message"] == (
+        "Sua passkey está registrada. Você pode fechar esta página e voltar ao Slack."
+    )
+    gone = requests.get(f"{bot.url}/passkeys/{token}", timeout=5)  # whose? the link is used
+    assert gone.status_code == 410 and '<html lang="en">' in gone.text  # the workspace's
+    assert "This link does not work" in gone.text

@@ -60,9 +60,13 @@ async function post(path, body) {
     credentials: "omit",
   });
   const data = await answer.json();
-  if (!answer.ok || data.ok === false) throw new Error(data.message || "The bot refused.");
+  if (!answer.ok || data.ok === false) throw new Error(data.message || words.refused);
   return data;
 }
+
+// The sentences this script may show, in the page's language: the page puts them on <main>
+// as data attributes (data-waiting, data-unsupported, data-cancelled, data-refused).
+let words = {};
 
 function say(message, kind) {
   const status = document.getElementById("status");
@@ -72,10 +76,10 @@ function say(message, kind) {
 
 async function run(ceremony, button) {
   button.disabled = true;
-  say("Waiting for your passkey…", "");
+  say(words.waiting, "");
   try {
     if (!window.PublicKeyCredential || !navigator.credentials) {
-      throw new Error("This browser cannot use passkeys: open the link in an up-to-date browser.");
+      throw new Error(words.unsupported);
     }
     const options = await post("/options", {});
     let credential;
@@ -84,9 +88,7 @@ async function run(ceremony, button) {
         ? await navigator.credentials.create({ publicKey: creationOptions(options) })
         : await navigator.credentials.get({ publicKey: requestOptions(options) });
     } catch (error) {
-      throw new Error(
-        "Your browser found no usable passkey, or the request was cancelled. The link is now used: "
-        + "go back to Slack for a new one.");
+      throw new Error(words.cancelled);
     }
     const done = await post("/verify", { credential: asJSON(credential) });
     say(done.message, "done");
@@ -97,6 +99,7 @@ async function run(ceremony, button) {
 
 document.addEventListener("DOMContentLoaded", () => {
   const main = document.querySelector("main");
+  words = main.dataset;
   const button = document.getElementById("go");
   if (button) button.addEventListener("click", () => run(main.dataset.ceremony, button));
 });

@@ -10,7 +10,8 @@ import pytest
 import uvicorn
 
 from app.accounts.mcp_tokens import McpTokens
-from app.mcp.server import build_mcp
+from app.mcp.descriptions import TOOLS, one_line
+from app.mcp.server import _Tools, build_mcp
 from app.sandbox.emulator import Emulator
 from tests.support.processes import free_port
 from tests.support.slack_harness import Bot
@@ -60,3 +61,33 @@ def test_a_proposals_note_and_a_refusal_are_in_the_workspaces_language(
     )
     assert structured(proposed)["state"] == "pending"  # fields for programs stay as they are
     assert refused.isError and "não há esse pedido entre os seus" in text_of(refused)
+
+
+def test_tools_are_described_and_refuse_in_the_workspaces_language(
+    served: tuple[str, str, int],
+) -> None:
+    url, token, entry = served
+    tools, too_long = call(
+        url,
+        token,
+        ("list_tools", {}),
+        ("propose_share", {"kind": "password", "id": entry, "users": ["bobm"], "duration": "8"}),
+    )
+    described = {tool.name: tool for tool in tools.tools}
+    assert described["my_requests"].description == "Os pedidos de mudança abertos do usuário."
+    share = described["propose_share"]
+    assert "aprovador humano" in share.description and "can_edit" in share.description
+    assert "human approver" not in share.description
+    assert {"kind", "id", "users", "duration"} <= set(share.inputSchema["properties"])  # the tool's own
+    assert too_long.isError and text_of(too_long).endswith(  # after the SDK's own prefix
+        ": duration: esperava-se uma duração como 30m, 8h, 2d ou 1d12h"
+    )
+
+
+def test_every_tools_description_is_marked_for_translation_word_for_word() -> None:
+    docstrings = {
+        one_line(member.__doc__)
+        for name, member in vars(_Tools).items()
+        if callable(member) and not name.startswith("_")
+    }
+    assert docstrings == set(TOOLS)
