@@ -245,6 +245,7 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_policy(commands: argparse._SubParsersAction) -> None:
+    from app.approvals.changes import Verb  # the choices are the verbs the engine knows
     policy = commands.add_parser(
         "policy", help="check the approval policy, explain a decision, publish it"
     )
@@ -266,7 +267,7 @@ def _add_policy(commands: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--verb",
         required=True,
-        choices=("share", "unshare", "update", "rotate", "create", "disable", "enable", "reduce"),
+        choices=tuple(verb.value for verb in Verb),
     )
     explain.add_argument("--user", required=True, help="the requester's Slack user ID")
     explain.add_argument("--source", default="slack", choices=("slack", "webhook", "mcp", "review"))

@@ -208,6 +208,8 @@ _WANTS = {
     Verb.ENABLE: _enable_wants,
     Verb.REDUCE: _reduce_wants,
 }
+if set(_WANTS) != set(Verb):  # a verb without its headline fails here, at import, never at render
+    raise ImportError(f"no headline for {sorted(v.value for v in set(Verb) - set(_WANTS))}")
 
 
 def _names(names: Sequence[str]) -> str:
