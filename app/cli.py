@@ -246,6 +246,7 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
 
 def _add_policy(commands: argparse._SubParsersAction) -> None:
     from app.approvals.changes import Verb  # the choices are the verbs the engine knows
+
     policy = commands.add_parser(
         "policy", help="check the approval policy, explain a decision, publish it"
     )
@@ -347,7 +348,7 @@ def _read_secret() -> str:
 
 
 def _users_link(args: argparse.Namespace) -> int:
-    from app.accounts.vault import link_verified
+    from app.accounts.linked_keys import link_verified
 
     secret = _read_secret()
     runtime = _runtime()
@@ -415,7 +416,7 @@ def _users_list(args: argparse.Namespace) -> int:
 
 
 def _users_unlink(args: argparse.Namespace) -> int:
-    from app.accounts.vault import unlink_person
+    from app.accounts.linked_keys import unlink_person
 
     runtime = _runtime()
     try:

@@ -174,7 +174,7 @@ class MySafeError(BotError):
         read what it means for them, and support can still match MySafe's message."""
         if self.code in ERROR_CODES:
             # English: this account is stored on the request and in the audit trail
-            # (operators read English); `app.edge` says it in the reader's language.
+            # (operators read English); `app.error_messages` says it in the reader's language.
             return f"{self.user_message} MySafe said: {self.describe()}"
         return self.describe()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app import edge
-from app.accounts.vault import LinkedAccount, check_username, link_verified
+from app import error_messages
+from app.accounts.linked_keys import LinkedAccount, check_username, link_verified
 from app.approvals.engine import Engine
 from app.errors import BotError, ValidationError
 from app.i18n import N_, _
@@ -66,7 +66,7 @@ def link(services: Services, engine: Engine, *, user: str, given: Mapping[str, s
             confirmed=False,
         )
     except BotError as error:
-        why = edge.user_message(error)
+        why = error_messages.user_message(error)
         engine.audit.record("account.link_refused", actor=user, via="login", why=why[:300])
         raise
     engine.audit.record(

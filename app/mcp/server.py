@@ -40,7 +40,7 @@ from app.approvals.engine import Engine
 from app.approvals.given import Holder
 from app.approvals.machine import State
 from app.durations import parse_period
-from app.edge import user_message
+from app.error_messages import user_message
 from app.errors import BotError, ValidationError
 from app.i18n import N_, _, speaking
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare

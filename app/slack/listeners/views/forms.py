@@ -20,8 +20,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from app import edge
-from app.accounts.vault import LinkedAccount
+from app import error_messages
+from app.accounts.linked_keys import LinkedAccount
 from app.approvals.changes import Change
 from app.approvals.engine import Engine
 from app.errors import BotError, CredentialsRejected, ValidationError
@@ -173,7 +173,7 @@ class Views:
             return  # refused in the ack; the form is still open for the person to correct
         problems: dict[str, str] = {}
         linked: list[LinkedAccount] = []
-        with edge.answer_errors(
+        with error_messages.answer_errors(
             lambda text: text and problems.setdefault("", text), _login_refusal(problems)
         ):
             linked.append(login_verb.link(self.deps.services, self.deps.engine, user=user, given=given))
