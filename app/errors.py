@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from app.field_labels import field_label
 from app.i18n import N_, _
 
 
@@ -97,8 +98,6 @@ _SLOTS = frozenset({"who", "with", "from", "entry", "change", "fields", "secrets
 
 
 def _describe(errors: Mapping[str, object]) -> str:
-    from app.text import field_label
-
     parts = []
     for field, messages in errors.items():
         text = "; ".join(_flatten(messages))

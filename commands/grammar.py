@@ -11,10 +11,11 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 
+from app.field_labels import field_label
 from app.i18n import N_, _
 from app.mysafe.models import Kind
 from app.mysafe.schemas import SECRET_FIELDS
-from app.text import field_label, inline
+from app.text import inline
 from commands.lexer import CommandError
 from commands.replies import Code, Line
 from commands.types import EntryRef, KeyValue, Token, Word

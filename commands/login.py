@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from app import error_messages
 from app.accounts.linked_keys import LinkedAccount, check_username, link_verified
 from app.approvals.engine import Engine
 from app.errors import BotError, ValidationError
@@ -52,9 +51,17 @@ def form_errors(given: Mapping[str, str]) -> dict[str, str]:
     return errors
 
 
-def link(services: Services, engine: Engine, *, user: str, given: Mapping[str, str]) -> LinkedAccount:
+def link(
+    services: Services,
+    engine: Engine,
+    *,
+    user: str,
+    given: Mapping[str, str],
+    words: Callable[[BotError], str],
+) -> LinkedAccount:
     """Check and store the key, auditing the outcome either way: a key MySafe refused is a
-    refused login, kept with why (never the secret: MySafe's words lose it first)."""
+    refused login, kept with why, as the front's `words` tell it (never the secret: MySafe's
+    words lose it first)."""
     try:
         account = link_verified(
             services.vault,
@@ -66,7 +73,7 @@ def link(services: Services, engine: Engine, *, user: str, given: Mapping[str, s
             confirmed=False,
         )
     except BotError as error:
-        why = error_messages.user_message(error)
+        why = words(error)
         engine.audit.record("account.link_refused", actor=user, via="login", why=why[:300])
         raise
     engine.audit.record(

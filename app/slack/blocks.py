@@ -23,13 +23,13 @@ from app.approvals.disabled import DisabledEntry
 from app.approvals.machine import State
 from app.clock import timestamp
 from app.durations import describe
+from app.field_labels import field_label
 from app.i18n import N_, _, ngettext
 from app.i18n.formats import number
 from app.i18n.marks import PLURALS
 from app.mysafe.models import Entry, Kind, ListItem
 from app.settings import is_user_group
 from app.slack.periods import period_line
-from app.text import field_label
 
 Block = dict[str, Any]
 

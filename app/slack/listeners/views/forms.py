@@ -176,7 +176,15 @@ class Views:
         with error_messages.answer_errors(
             lambda text: text and problems.setdefault("", text), _login_refusal(problems)
         ):
-            linked.append(login_verb.link(self.deps.services, self.deps.engine, user=user, given=given))
+            linked.append(
+                login_verb.link(
+                    self.deps.services,
+                    self.deps.engine,
+                    user=user,
+                    given=given,
+                    words=error_messages.user_message,
+                )
+            )
         shown = (
             _notice(_linked_notice(linked[0]))
             if linked
