@@ -245,6 +245,8 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_policy(commands: argparse._SubParsersAction) -> None:
+    from app.approvals.changes import Verb  # the choices are the verbs the engine knows
+
     policy = commands.add_parser(
         "policy", help="check the approval policy, explain a decision, publish it"
     )
@@ -266,7 +268,7 @@ def _add_policy(commands: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--verb",
         required=True,
-        choices=("share", "unshare", "update", "rotate", "create", "disable", "enable", "reduce"),
+        choices=tuple(verb.value for verb in Verb),
     )
     explain.add_argument("--user", required=True, help="the requester's Slack user ID")
     explain.add_argument("--source", default="slack", choices=("slack", "webhook", "mcp", "review"))
@@ -346,7 +348,7 @@ def _read_secret() -> str:
 
 
 def _users_link(args: argparse.Namespace) -> int:
-    from app.accounts.vault import link_verified
+    from app.accounts.linked_keys import link_verified
 
     secret = _read_secret()
     runtime = _runtime()
@@ -414,7 +416,7 @@ def _users_list(args: argparse.Namespace) -> int:
 
 
 def _users_unlink(args: argparse.Namespace) -> int:
-    from app.accounts.vault import unlink_person
+    from app.accounts.linked_keys import unlink_person
 
     runtime = _runtime()
     try:

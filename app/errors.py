@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from app.field_labels import field_label
 from app.i18n import N_, _
 
 
@@ -97,8 +98,6 @@ _SLOTS = frozenset({"who", "with", "from", "entry", "change", "fields", "secrets
 
 
 def _describe(errors: Mapping[str, object]) -> str:
-    from app.text import field_label
-
     parts = []
     for field, messages in errors.items():
         text = "; ".join(_flatten(messages))
@@ -174,7 +173,7 @@ class MySafeError(BotError):
         read what it means for them, and support can still match MySafe's message."""
         if self.code in ERROR_CODES:
             # English: this account is stored on the request and in the audit trail
-            # (operators read English); `app.edge` says it in the reader's language.
+            # (operators read English); `app.error_messages` says it in the reader's language.
             return f"{self.user_message} MySafe said: {self.describe()}"
         return self.describe()
 

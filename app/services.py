@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import requests
 
-from app.accounts.vault import Vault
+from app.accounts.linked_keys import Vault
 from app.clock import timestamp
 from app.crypto import Keyring
 from app.mysafe.client import MySafe

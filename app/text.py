@@ -17,6 +17,9 @@ import json
 import re
 from urllib.parse import quote, urlsplit
 
+# Slack text names fields as every front does (the labels are plain words, kept apart).
+from app.field_labels import FIELD_LABELS, field_label  # noqa: F401
+
 ZWSP = "\u200b"
 LINE_BREAK = "⏎"
 #: Characters Slack's mrkdwn pairs into formatting.
@@ -57,21 +60,6 @@ def inline(value: object) -> str:
     if _MARKUP.search(text) is not None:
         text = text.translate(_INERT)
     return _unping(text)
-
-
-#: Field names as people say them (MySafe's API names otherwise), wherever a field is named.
-FIELD_LABELS = {
-    "secret_key": "TOTP seed",
-    "client_secret": "client secret",
-    "client_id": "client ID",
-    "identifier_code": "identifier code",
-    "users_allowed": "shared with",
-    "groups_allowed": "shared with groups",
-}
-
-
-def field_label(name: str) -> str:
-    return FIELD_LABELS.get(name, name)
 
 
 def code(value: object) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from app.approvals.change_request import is_request_id
 from app.i18n import N_, _
 from commands.context import Context
-from commands.grammar import Args, shown
+from commands.grammar import Args, clipped
 from commands.lexer import CommandError
-from commands.replies import Code, Message
+from commands.replies import Code, Message, line
 from commands.types import Cancel, Token, VerbSpec, Word
 
 SPEC = VerbSpec(
@@ -30,7 +30,7 @@ def parse(args: list[Token]) -> Cancel:
     request_id = token.text.upper()
     if not isinstance(token, Word) or not is_request_id(request_id):
         raise CommandError(
-            _('"{word}" is not a request ID: they look like R-7K2QF').format(word=shown(token.text))
+            line(_('"{word}" is not a request ID: they look like R-7K2QF'), word=clipped(token.text))
         )
     rest.end()
     return Cancel(request_id)

@@ -11,12 +11,12 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 
+from app.field_labels import field_label
 from app.i18n import N_, _
 from app.mysafe.models import Kind
 from app.mysafe.schemas import SECRET_FIELDS
-from app.text import field_label, inline
 from commands.lexer import CommandError
-from commands.replies import Code, Line
+from commands.replies import Code, Line, line
 from commands.types import EntryRef, KeyValue, Token, Word
 
 MAX_ID = 2**31 - 1
@@ -91,11 +91,6 @@ def keyword(token: Token | None) -> str | None:
     return token.text.lower() if isinstance(token, Word) and token.bare else None
 
 
-def shown(text: str) -> str:
-    """A word as a refusal quotes it: short enough for one line, and inert in Slack."""
-    return inline(clipped(text))
-
-
 def clipped(text: str) -> str:
     """A word as a refusal line quotes it: short enough for one line (the front makes it inert)."""
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
@@ -109,7 +104,7 @@ def take_kind(args: Args) -> Kind:
     kind = KIND_WORDS.get(keyword(token) or "")
     if kind is None:
         raise CommandError(
-            _('"{word}" is not a kind of entry: say password or secret').format(word=shown(token.text))
+            line(_('"{word}" is not a kind of entry: say password or secret'), word=clipped(token.text))
         )
     return kind
 

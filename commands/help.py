@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from app.i18n import N_, _
 from commands.aliases import ALIASES
 from commands.context import Context
-from commands.grammar import Args, keyword, shown
+from commands.grammar import Args, clipped, keyword
 from commands.lexer import CommandError
-from commands.replies import Code, Line, Message
+from commands.replies import Code, Line, Message, line
 from commands.types import Help, Token, VerbModule, VerbSpec
 
 SPEC = VerbSpec(
@@ -51,7 +51,9 @@ def help_text(verb: str | None = None) -> Message:
     verb = ALIASES.get(verb, verb)
     if verb not in verbs:
         raise CommandError(
-            _('There is no command "{word}"').format(word=shown(verb)), verb=SPEC.name, usage=SPEC.usage
+            line(_('There is no command "{word}"'), word=clipped(verb)),
+            verb=SPEC.name,
+            usage=SPEC.usage,
         )
     return _page(verbs[verb].SPEC)
 

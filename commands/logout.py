@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.accounts.vault import unlink_person
+from app.accounts.linked_keys import unlink_person
 from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args

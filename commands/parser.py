@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from app.i18n import _
 from commands import VERBS, verb_named
 from commands.aliases import ALIASES
-from commands.grammar import keyword, shown
+from commands.grammar import clipped, keyword
 from commands.lexer import MAX_INPUT, CommandError, quote, tokenize, unescape
-from commands.replies import Code, Line
+from commands.replies import Code, Line, line
 from commands.types import Command, Help
 
 __all__ = ["MAX_INPUT", "USAGE", "CommandError", "parse", "quote", "tokenize", "unescape"]
@@ -55,7 +55,7 @@ def no_such_verb(word: str, verbs: Iterable[str], then: str) -> Line:
     nearest = difflib.get_close_matches(word.lower(), [*names, *ALIASES], n=1, cutoff=0.75)
     guess: Line = (_("Did you mean "), Code(nearest[0]), "? ") if nearest else ()
     return (
-        _('There is no command "{word}". ').format(word=shown(word)),
+        *line(_('There is no command "{word}". '), word=clipped(word)),
         *guess,
         f"{then[:1].upper()}{then[1:]} ",
         ", ".join(names),

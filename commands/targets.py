@@ -15,14 +15,14 @@ from app.i18n import N_, _
 from commands.grammar import (
     Args,
     check_name,
+    clipped,
     is_reason,
     keyword,
     read_reason,
-    shown,
     unexpected,
 )
 from commands.lexer import CommandError
-from commands.replies import Code, Line
+from commands.replies import Code, Line, line
 from commands.tickets import is_ticket, read_ticket
 from commands.types import (
     MySafeGroup,
@@ -110,8 +110,10 @@ def _read_period(args: Args, previous: int) -> int:
         seconds = parse_period(token.text)
     except ValueError:
         raise CommandError(
-            _('"{word}" is not a period: write {form}').format(
-                word=shown(token.text), form=_(PERIOD_FORM)
+            line(
+                _('"{word}" is not a period: write {form}'),
+                word=clipped(token.text),
+                form=_(PERIOD_FORM),
             ),
             field="for",
         ) from None
@@ -174,10 +176,13 @@ def _not_a_mention(text: str) -> CommandError:
     if text.lower() in BROADCASTS:
         return CommandError(_("{word} is not a person: {how}").format(word=text, how=_(HOW)))
     return CommandError(
-        _(
-            '"{word}" is plain text, not a Slack mention: pick the person '
-            "from Slack's suggestions, or write user:NAME"
-        ).format(word=shown(text))
+        line(
+            _(
+                '"{word}" is plain text, not a Slack mention: pick the person '
+                "from Slack's suggestions, or write user:NAME"
+            ),
+            word=clipped(text),
+        )
     )
 
 

@@ -17,17 +17,17 @@ from commands.context import Context
 from commands.grammar import (
     SECRET_NAMES,
     Args,
+    clipped,
     is_reason,
     keyword,
     read_reason,
     secret_name,
     secret_refusal,
-    shown,
     take_entry,
     unexpected,
 )
 from commands.lexer import CommandError
-from commands.replies import Line, Submitted
+from commands.replies import Line, Submitted, line
 from commands.tickets import is_ticket, read_ticket, reference
 from commands.types import EntryRef, KeyValue, Token, Update, VerbSpec
 
@@ -77,8 +77,11 @@ def _add_field(fields: dict[str, str], token: KeyValue, entry: EntryRef) -> None
         raise secret_refusal(name, entry)
     if name not in Entry.PLAIN_FIELDS[entry.kind]:
         raise CommandError(
-            _('{kinds} have no field "{field}": use {fields}').format(
-                kinds=_(PLURALS[entry.kind.value]), field=shown(token.key), fields=_allowed(entry)
+            line(
+                _('{kinds} have no field "{field}": use {fields}'),
+                kinds=_(PLURALS[entry.kind.value]),
+                field=clipped(token.key),
+                fields=_allowed(entry),
             ),
             field="fields",
         )

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from app import metrics
-from app.accounts.vault import Vault
+from app.accounts.linked_keys import Vault
 from app.approvals.access import AccessBook
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import (

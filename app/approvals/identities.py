@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.accounts.vault import Vault
+from app.accounts.linked_keys import Vault
 from app.approvals.changes import Change, spec_of
 
 

@@ -26,7 +26,7 @@ from dataclasses import replace
 from secrets import token_hex
 
 from app import metrics
-from app.accounts.vault import Vault
+from app.accounts.linked_keys import Vault
 from app.approvals.access import AccessBook
 from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest

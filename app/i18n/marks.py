@@ -10,7 +10,7 @@ from app.i18n import N_
 #: `app.mysafe.models.Kind.label`, and each kind in the plural.
 KIND_LABELS = (N_("password"), N_("API secret"))
 PLURALS = {"password": N_("passwords"), "secret": N_("API secrets")}
-#: `app.text.FIELD_LABELS`, and the plain field names people read in refusals and cards.
+#: `app.field_labels.FIELD_LABELS`, and the plain field names people read in refusals and cards.
 FIELD_LABELS = (
     N_("TOTP seed"),
     N_("client secret"),

@@ -405,7 +405,7 @@ class Consumer:
                 finally:
                     _RUNNING.reset(running)
         except Exception:
-            # Handlers answer the person themselves (app.edge); what escapes is a bug: logged,
+            # Handlers answer the person themselves (app.error_messages); what escapes is a bug: logged,
             # and the job is not run again (it would fail again the same way).
             log.exception("job failed", extra={"event": "jobs.failed", "kind": job.kind})
         self._finish(job)

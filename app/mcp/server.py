@@ -41,7 +41,7 @@ from app.approvals.engine import Engine
 from app.approvals.given import Holder
 from app.approvals.machine import State
 from app.durations import PERIOD_FORM, parse_period
-from app.edge import user_message
+from app.error_messages import user_message
 from app.errors import BotError, ValidationError
 from app.i18n import N_, _, speaking
 from app.mcp import descriptions

@@ -130,7 +130,7 @@ def link_people(
 ) -> None:
     """Link each demo person to their sandbox key and map their mentions, on every start (a
     `/mysafe logout` in the demo lasts until the next one)."""
-    from app.accounts.vault import Vault
+    from app.accounts.linked_keys import Vault
     from app.crypto import Keyring
     from app.sandbox.demo_data import demo_keys
 

@@ -23,13 +23,13 @@ from app.approvals.disabled import DisabledEntry
 from app.approvals.machine import State
 from app.clock import timestamp
 from app.durations import describe
+from app.field_labels import field_label
 from app.i18n import N_, _, ngettext
 from app.i18n.formats import number
 from app.i18n.marks import PLURALS
 from app.mysafe.models import Entry, Kind, ListItem
 from app.settings import is_user_group
 from app.slack.periods import period_line
-from app.text import field_label
 
 Block = dict[str, Any]
 
@@ -208,6 +208,8 @@ _WANTS = {
     Verb.ENABLE: _enable_wants,
     Verb.REDUCE: _reduce_wants,
 }
+if set(_WANTS) != set(Verb):  # a verb without its headline fails here, at import, never at render
+    raise ImportError(f"no headline for {sorted(v.value for v in set(Verb) - set(_WANTS))}")
 
 
 def _names(names: Sequence[str]) -> str:

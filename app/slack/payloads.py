@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.accounts.vault import SLACK_USER
+from app.accounts.linked_keys import SLACK_USER
 
 #: Callback IDs whose `private_metadata` the bot wrote as JSON (the rest carry plain text).
 _JSON_METADATA = frozenset({"rotate"})

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from app import edge, text
+from app import error_messages, text
 from app.errors import BotError
 from app.i18n import _
 from app.slack import blocks
@@ -92,12 +92,14 @@ def _form(form: Form) -> dict[str, Any]:
 def refusal_text(error: BotError) -> str:
     """What the edge tells a person, a verb's refusal drawn like any other reply."""
     line = error.line if isinstance(error, Refusal) else None
-    return edge.user_message(error, said=None if line is None else message_text(Message((line,))))
+    return error_messages.user_message(
+        error, said=None if line is None else message_text(Message((line,)))
+    )
 
 
 def answer_errors(say: Callable[[str], object]) -> AbstractContextManager[None]:
-    """`app.edge.answer_errors`, with refusals drawn for Slack."""
-    return edge.answer_errors(say, refusal_text)
+    """`app.error_messages.answer_errors`, with refusals drawn for Slack."""
+    return error_messages.answer_errors(say, refusal_text)
 
 
 def message_text(message: Message) -> str:

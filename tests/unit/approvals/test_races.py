@@ -413,7 +413,7 @@ def test_no_token_is_cached_for_someone_unlinked_meanwhile(
 def test_rotate_keys_racing_relinks_and_unlinks_keeps_each_account_whole(
     services: Services, settings, redis
 ) -> None:
-    from app.accounts.vault import Vault
+    from app.accounts.linked_keys import Vault
     from app.crypto import Keyring, generate_key
 
     old = services.vault

@@ -87,3 +87,19 @@ def test_a_refusal_starts_as_a_sentence_does(typed: str) -> None:
         parse(typed)
     told = refusal_text(caught.value)
     assert told[:1].isupper(), told
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["cancel *R-1*", "list *things*", "help *shre*", "share password 1 with `@x`"],
+)
+def test_a_refusal_quotes_the_word_as_typed_and_the_front_makes_it_inert(typed: str) -> None:
+    """The verb hands the word back as typed (no Slack escaping in `commands/`); the Slack
+    front's rendering of the same refusal shows it inert."""
+    from app.slack.replies import refusal_text
+
+    with pytest.raises(CommandError) as caught:
+        parse(typed)
+    word = typed.split()[-1]
+    assert word in str(caught.value)
+    assert word not in refusal_text(caught.value)

@@ -169,7 +169,7 @@ def test_not_found_is_1005(alice: UserClient) -> None:
 
 def test_what_mysafe_said_is_told_once(alice: UserClient) -> None:
     """MySafe starts its messages with the code; the person reads the code once."""
-    from app.edge import user_message
+    from app.error_messages import user_message
 
     with pytest.raises(errors.NotFound) as caught:
         alice.get(Kind.PASSWORD, 999)
@@ -178,7 +178,7 @@ def test_what_mysafe_said_is_told_once(alice: UserClient) -> None:
 
 
 def test_a_refused_key_says_refused_once(services: Services, emulator: Emulator) -> None:
-    from app.edge import user_message
+    from app.error_messages import user_message
     from app.mysafe.tokens import Credentials
 
     client_id, _ = emulator.add_user("dora")

@@ -18,23 +18,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import ValidationError as MarshmallowError
 from slack_sdk import WebClient
 
-from app import edge
-from app.accounts.vault import LinkedAccount, check_username, link_verified
-from app.approvals.changes import MAX_SHARES_PER_REQUEST, Change, Verb
+from app import error_messages
+from app.accounts.linked_keys import LinkedAccount
+from app.approvals.changes import Change
 from app.approvals.engine import Engine
 from app.errors import BotError, CredentialsRejected, ValidationError
 from app.i18n import _
 from app.jobs.consumer import stored_at
-from app.mysafe.models import GroupShare, Kind, UserShare
-from app.mysafe.schemas import CREATE_SCHEMAS, SecretKeyField, validate_body
+from app.mysafe.models import Kind
 from app.services import Services
 from app.slack import blocks
 from app.slack.listeners.durable import UNAVAILABLE, Durable
 from app.slack.replies import answer_errors
 from app.text import clip, inline
+from commands import create as create_verb
+from commands import login as login_verb
+from commands import rotate as rotate_verb
 
 #: A form's ack, as Bolt calls it (its arguments by name).
 Ack = Callable[..., None]
@@ -158,7 +159,7 @@ class Views:
     # --- login ---------------------------------------------------------------------------
 
     def login_ack(self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
-        missing = _login_errors(values(view))
+        missing = login_verb.form_errors(values(view))
         if missing:
             ack(response_action="errors", errors=missing)
             return
@@ -168,14 +169,22 @@ class Views:
 
     def login(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         user, given = body["user"]["id"], values(view)
-        if _login_errors(given):
+        if login_verb.form_errors(given):
             return  # refused in the ack; the form is still open for the person to correct
         problems: dict[str, str] = {}
         linked: list[LinkedAccount] = []
-        with edge.answer_errors(
+        with error_messages.answer_errors(
             lambda text: text and problems.setdefault("", text), _login_refusal(problems)
         ):
-            linked.append(self._link(user, given))
+            linked.append(
+                login_verb.link(
+                    self.deps.services,
+                    self.deps.engine,
+                    user=user,
+                    given=given,
+                    words=error_messages.user_message,
+                )
+            )
         shown = (
             _notice(_linked_notice(linked[0]))
             if linked
@@ -188,37 +197,12 @@ class Views:
         _after_the_ack_settles(self.deps.services.settings.ack_settle)
         self.deps.client.views_update(view_id=view["id"], view=shown)
 
-    def _link(self, user: str, given: Mapping[str, str]) -> LinkedAccount:
-        """Check and store the key, auditing the outcome either way: a key MySafe refused is a
-        refused login, kept with why (never the secret: MySafe's words lose it first)."""
-        audit = self.deps.engine.audit
-        try:
-            account = link_verified(
-                self.deps.services.vault,
-                self.deps.services.mysafe,
-                user,
-                client_id=given.get("client_id", ""),
-                client_secret=given.get("client_secret", ""),
-                mysafe_username=given.get("mysafe_username", ""),
-                confirmed=False,
-            )
-        except BotError as error:
-            why = edge.user_message(error)
-            audit.record("account.link_refused", actor=user, via="login", why=why[:300])
-            raise
-        audit.record(
-            "account.linked",
-            actor=user,
-            via="login",
-            mysafe_username=account.mysafe_username,
-            client_id=account.client_id,
-        )
-        return account
-
     # --- rotate --------------------------------------------------------------------------
 
     def rotate_ack(self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
-        errors = _secret_errors(Kind(json.loads(view["private_metadata"])["kind"]), values(view))
+        errors = rotate_verb.form_errors(
+            Kind(json.loads(view["private_metadata"])["kind"]), values(view)
+        )
         if errors:
             ack(response_action="errors", errors=errors)
         else:
@@ -228,12 +212,9 @@ class Views:
         user, given = body["user"]["id"], values(view)
         target = json.loads(view["private_metadata"])
         kind = Kind(target["kind"])
-        if _secret_errors(kind, given):
+        if rotate_verb.form_errors(kind, given):
             return  # refused in the ack
-        secrets = {k: v for k, v in given.items() if k in ("password", "secret_key", "client_secret")}
-        if "secret_key" in secrets:
-            secrets["secret_key"] = SecretKeyField().deserialize(secrets["secret_key"])
-        change = Change(Verb.ROTATE, kind, int(target["identifier"]))
+        change, secrets = rotate_verb.change(kind, int(target["identifier"]), given)
         self._submit(
             user,
             change,
@@ -247,7 +228,7 @@ class Views:
     def create_ack(self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
         kind = Kind(view["private_metadata"])
         try:
-            _create_parts(kind, values(view))
+            create_verb.change(kind, values(view))
         except ValidationError as error:
             ack(response_action="errors", errors=_field_errors(error, view["state"]["values"]))
             return
@@ -257,7 +238,7 @@ class Views:
         user, given = body["user"]["id"], values(view)
         kind = Kind(view["private_metadata"])
         try:
-            change, secrets = _create_parts(kind, given)
+            change, secrets = create_verb.change(kind, given)
         except ValidationError:
             return  # refused in the ack, next to the field
         self._submit(
@@ -289,19 +270,6 @@ def _after_the_ack_settles(settle: float) -> None:
         time.sleep(max(0.0, min(settle, at + settle - time.time())))
 
 
-def _login_errors(given: Mapping[str, str]) -> dict[str, str]:
-    """What the ack can refuse without MySafe: an empty field, a name MySafe cannot have."""
-    errors = {
-        b: _("required") for b in ("client_id", "client_secret", "mysafe_username") if b not in given
-    }
-    if "mysafe_username" in given:
-        try:
-            check_username(given["mysafe_username"])
-        except ValidationError as error:
-            errors["mysafe_username"] = _(str(error.errors["mysafe_username"]))
-    return errors
-
-
 def _login_refusal(problems: dict[str, str]) -> Callable[[BotError], str]:
     """Word MySafe's refusal of a key for the form given back, and note the field it is about
     (`problems`); the secret field comes back empty, so the line asks for it again."""
@@ -330,71 +298,3 @@ def _notice(text: str) -> dict[str, Any]:
         "close": {"type": "plain_text", "text": _("Close")},
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
     }
-
-
-def _secret_errors(kind: Kind, given: Mapping[str, str]) -> dict[str, str]:
-    if kind is Kind.SECRET:
-        return {} if given.get("client_secret") else {"client_secret": _("required")}
-    if not given.get("password") and not given.get("secret_key"):
-        return {"password": _("give a new password, a new TOTP seed, or both")}
-    if given.get("secret_key"):
-        try:
-            SecretKeyField().deserialize(given["secret_key"])
-        except MarshmallowError:  # the message, never the value
-            return {"secret_key": _("must be a base32 TOTP seed (letters A-Z, digits 2-7)")}
-    return {}
-
-
-def _create_parts(kind: Kind, given: Mapping[str, str]) -> tuple[Change, dict[str, str]]:
-    """Split the modal into the plain intent and the secret values, validated as MySafe would."""
-    body = {k: v for k, v in given.items() if k not in ("users_allowed", "groups_allowed", "reason")}
-    users = _shares(given.get("users_allowed", ""), UserShare)
-    groups = _shares(given.get("groups_allowed", ""), GroupShare)
-    too_many = _share_limit(len(users), len(groups))
-    try:
-        checked = validate_body(
-            CREATE_SCHEMAS[kind],
-            {
-                **body,
-                "users_allowed": [u.body() for u in users],
-                "groups_allowed": [g.body() for g in groups],
-            },
-        )
-    except ValidationError as error:
-        raise ValidationError({**error.errors, **too_many}) from None
-    if too_many:
-        raise ValidationError(too_many)
-    secret_names = {"password", "secret_key", "client_secret"}
-    secrets = {k: v for k, v in checked.items() if k in secret_names}
-    fields = {
-        k: v for k, v in checked.items() if k not in secret_names | {"users_allowed", "groups_allowed"}
-    }
-    change = Change(
-        Verb.CREATE, kind, None, add_users=tuple(users), add_groups=tuple(groups), fields=fields
-    )
-    return change, secrets
-
-
-def _share_limit(users: int, groups: int) -> dict[str, str]:
-    """The engine's own limit, checked while the form is open: refused after it closed, the
-    request would be lost with the password typed into it."""
-    if users + groups <= MAX_SHARES_PER_REQUEST:
-        return {}
-    field = "users_allowed" if users else "groups_allowed"
-    return {
-        field: _(
-            "at most {most} people and groups in all, so that the approval message can name "
-            "each one (this form has {count})"
-        ).format(most=MAX_SHARES_PER_REQUEST, count=users + groups)
-    }
-
-
-def _shares(text: str, kind: type) -> list[Any]:
-    """`alices:edit, bobm` -> shares; the `:edit` suffix grants edit rights."""
-    shares = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _colon, right = item.partition(":")
-        if not name.strip():
-            raise ValidationError({"users_allowed": _("each entry is a name, optionally :edit")})
-        shares.append(kind(name.strip(), right.strip().lower() == "edit"))
-    return shares

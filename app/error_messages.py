@@ -1,4 +1,4 @@
-"""The edge: each error class becomes a short, true sentence for the person who asked.
+"""What a person is told when their request fails: each error class becomes a short, true sentence.
 
 Listeners wrap their work in `answer_errors(say)`. Expected errors (`BotError`) are told in
 words (for a MySafe business code, the bot's sentence, then MySafe's own message and code)

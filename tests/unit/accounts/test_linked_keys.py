@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import errors
-from app.accounts.vault import Vault, link_verified
+from app.accounts.linked_keys import Vault, link_verified
 from app.crypto import Keyring, generate_key
 from app.sandbox.emulator import Emulator
 from app.services import Services
