@@ -33,8 +33,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app import metrics
+from app.approvals.change_diff import EDIT, GROUPS, VIEW
 from app.approvals.change_request import ChangeRequest
-from app.approvals.changes import EDIT, GROUPS, VIEW, Change, Verb
+from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import named, rights
 from app.approvals.review_creators import Creators

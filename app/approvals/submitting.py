@@ -19,17 +19,9 @@ from app.approvals.access import AccessBook
 from app.approvals.applying import same_name
 from app.approvals.audit import Audit
 from app.approvals.break_glass import BreakGlass, Evidence
+from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest
-from app.approvals.changes import (
-    Change,
-    DiffLine,
-    Verb,
-    check,
-    check_against,
-    diff,
-    read_entry,
-    spec_of,
-)
+from app.approvals.changes import Change, Verb, check, check_against, diff, read_entry, spec_of
 from app.approvals.decision import Apply, Audited, Decision, Event, Get, NewLease, Settle, Tell
 from app.approvals.disabled import DisabledEntries
 from app.approvals.grants import RANK, named
