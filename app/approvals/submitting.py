@@ -28,7 +28,6 @@ from app.approvals.grants import RANK, named
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
-from app.approvals.outbox import Outbox
 from app.approvals.reminders import Reminders
 from app.approvals.rules import Rule
 from app.approvals.store import ApprovalStore
@@ -59,7 +58,6 @@ class Submitter:
         settings: Settings,
         store: ApprovalStore,
         audit: Audit,
-        outbox: Outbox,
         access: AccessBook,
         disabled: DisabledEntries,
         identities: Identities,
@@ -81,7 +79,6 @@ class Submitter:
         self.settings = settings
         self.store = store
         self.audit = audit
-        self.outbox = outbox
         self.access = access
         self.disabled = disabled
         self.identities = identities
