@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from app.approvals.review_campaigns import new_campaign
-from app.approvals.reviews import Choice
+from app.approvals.review_records import Choice
 from app.runtime import build_runtime
 from app.settings import Settings
 from benchmarks import harness

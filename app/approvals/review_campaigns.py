@@ -39,19 +39,19 @@ from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import named, rights
 from app.approvals.review_creators import Creators
-from app.approvals.review_schedules import OnTimeout
-from app.approvals.review_tasks import LEASE, Due, ReviewTasks, Task
-from app.approvals.reviews import (
+from app.approvals.review_records import (
     TIMEOUT,
     Campaign,
     CampaignState,
     Choice,
     Decided,
     Line,
-    ReviewStore,
     jsonable,
     line_id,
 )
+from app.approvals.review_schedules import OnTimeout
+from app.approvals.review_tasks import LEASE, Due, ReviewTasks, Task
+from app.approvals.reviews import ReviewStore
 from app.clock import timestamp
 from app.errors import (
     ApprovalError,

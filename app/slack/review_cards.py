@@ -22,17 +22,9 @@ from app import text
 from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import named
 from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
+from app.approvals.review_records import TIMEOUT, Campaign, Choice, Decided, Line, by_entry, line_id
 from app.approvals.review_sweep import Posted
-from app.approvals.reviews import (
-    TIMEOUT,
-    Campaign,
-    Choice,
-    Decided,
-    Line,
-    ReviewStore,
-    by_entry,
-    line_id,
-)
+from app.approvals.reviews import ReviewStore
 from app.i18n import N_, _, current, ngettext
 from app.slack.blocks import date
 from app.slack.languages import Languages

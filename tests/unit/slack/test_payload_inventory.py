@@ -36,7 +36,7 @@ from app.approvals.given import Given, holders
 from app.approvals.grants import Grant, Granted, rights
 from app.approvals.machine import State
 from app.approvals.review_campaigns import Waiting
-from app.approvals.reviews import Campaign, CampaignState, Choice, Decided, Line
+from app.approvals.review_records import Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.revokes import Revoke
 from app.approvals.secret_fields import SECRET_FIELDS_OF
 from app.errors import (
