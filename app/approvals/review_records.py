@@ -5,11 +5,14 @@ written to and read from Redis (app.approvals.reviews keeps them), and a report'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
+from app.approvals.review_schedules import OnTimeout
+from app.clock import timestamp
+from app.errors import ValidationError
 from app.mysafe.models import Kind
 
 #: Everything a campaign keeps lives this long past its due date (seconds).
@@ -149,6 +152,41 @@ class Campaign:
     @property
     def ttl(self) -> int:
         return max(int(self.due - self.started), 0) + RETENTION
+
+
+def new_campaign(
+    *,
+    name: str,
+    due: int,
+    tags: Sequence[str] = (),
+    kinds: Sequence[Kind] = tuple(Kind),
+    started_by: str = "cli",
+    on_timeout: OnTimeout = OnTimeout.KEEP,
+    escalate_to: Sequence[str] = (),
+    remind_every: int = 0,
+    schedule: str = "",
+    now: float | None = None,
+) -> Campaign:
+    """A campaign about to start; `ValidationError` for a bad name or an escalation without
+    anyone to escalate to."""
+    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
+        raise ValidationError({"name": "letters, digits, - and _ (at most 64)"})
+    if on_timeout is OnTimeout.ESCALATE and not escalate_to:
+        raise ValidationError({"escalate_to": "on_timeout escalate needs someone to escalate to"})
+    began = timestamp() if now is None else now
+    return Campaign(
+        name,
+        CampaignState.STARTING,
+        began,
+        began + due,
+        started_by,
+        tuple(tags),
+        tuple(k.value for k in kinds),
+        on_timeout=on_timeout.value,
+        escalate_to=tuple(escalate_to),
+        remind_every=remind_every,
+        schedule=schedule,
+    )
 
 
 def by_entry(lines: Iterable[Line]) -> dict[str, list[Line]]:

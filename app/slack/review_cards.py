@@ -184,7 +184,7 @@ def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list
     return text.plain(message), [_section(message)]
 
 
-#: Why a reviewer's key no longer works (app.approvals.review_campaigns.key_gone), in words.
+#: Why a reviewer's key no longer works (app.approvals.review_survey.key_gone), in words.
 KEY_GONE = {
     "key_rejected": N_("MySafe refuses it"),
     "key_unlinked": N_("it was unlinked"),
