@@ -32,8 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from app.approvals.review_campaigns import new_campaign
-from app.approvals.reviews import Choice
+from app.approvals.review_records import Choice, new_campaign
 from app.runtime import build_runtime
 from app.settings import Settings
 from benchmarks import harness

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields
 from secrets import choice
 from typing import Any, ClassVar
 
-from app.approvals.changes import Change, DiffLine
+from app.approvals.change_diff import DiffLine
+from app.approvals.changes import Change
 from app.approvals.machine import State
 
 ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud without doubt

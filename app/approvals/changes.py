@@ -9,6 +9,11 @@ a `dict` the store keeps encrypted; the display diff only ever says "changed".
 
 Nothing here does I/O of its own: a spec only names which call of the client it is handed
 reads the entry and which writes it (an update, or MySafe's inactive/active calls).
+
+Here are the verbs, the intent and each verb's `ChangeSpec`; the parts a spec is made of
+live beside it: `change_checks` (what a verb requires), `change_bodies` (its MySafe body),
+`change_diff` (the lines people approve), `change_readback` (is it there?) and
+`entry_calls` (which MySafe calls read and write it).
 """
 
 from __future__ import annotations
@@ -16,14 +21,57 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from app import text
+from app.approvals import entry_calls
+from app.approvals.change_bodies import (
+    create_body,
+    merge_groups,
+    merge_users,
+    no_body,
+    reduce_body,
+    rotate_body,
+    share_body,
+    unshare_body,
+    update_body,
+)
+from app.approvals.change_checks import (
+    check_nothing_more,
+    check_reduce,
+    check_rotate,
+    check_share,
+    check_unshare,
+    check_update,
+    refuse_disabled,
+    refuse_enabled,
+    refuse_nothing,
+)
+from app.approvals.change_diff import (
+    DiffLine,
+    create_diff,
+    disable_diff,
+    enable_diff,
+    reduce_diff,
+    rotate_diff,
+    sharing_diff,
+    update_diff,
+)
+from app.approvals.change_readback import (
+    cannot_tell,
+    disable_unmet,
+    enable_unmet,
+    reduce_unmet,
+    share_unmet,
+    unshare_unmet,
+    update_unmet,
+)
+from app.approvals.entry_calls import EntryCalls
 from app.durations import describe
 from app.errors import ValidationError
 from app.i18n import N_, _, ngettext
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare, WriteResult
-from app.mysafe.schemas import MAX_SHARES, SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
+from app.mysafe.schemas import MAX_SHARES, SECRET_FIELDS
 
 
 class Verb(str, Enum):
@@ -39,11 +87,6 @@ class Verb(str, Enum):
     REDUCE = "reduce"
 
 
-#: Secret fields each kind has (what `rotate` and `create` may set).
-SECRET_FIELDS_OF = {
-    Kind.PASSWORD: ("password", "secret_key"),
-    Kind.SECRET: ("client_secret",),
-}
 #: Bounds that let the approval message name every person and group a request touches (see
 #: `app.slack.blocks.approval_message`): more is refused at submission, never shown in part.
 MAX_SHARES_PER_REQUEST = 50
@@ -156,66 +199,6 @@ def _duration_problems(change: Change, max_duration: int) -> dict[str, str]:
     return {}
 
 
-def _check_share(
-    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
-) -> dict[str, str]:
-    if not change.add_users and not change.add_groups:
-        return {"with": _('say who to share with: @someone, user:NAME or group:"Name"')}
-    return {}
-
-
-def _check_unshare(
-    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
-) -> dict[str, str]:
-    if not change.remove_users and not change.remove_groups:
-        return {"from": _('say who to unshare from: @someone, user:NAME or group:"Name"')}
-    return {}
-
-
-def _check_reduce(
-    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
-) -> dict[str, str]:
-    if not change.add_users and not change.add_groups:
-        return {"who": _("say whose edit right to reduce to view")}
-    if any(u.can_edit for u in change.add_users) or any(g.can_edit for g in change.add_groups):
-        return {"who": _("a reduction leaves view, never edit")}
-    return {}
-
-
-def _check_update(
-    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
-) -> dict[str, str]:
-    problems: dict[str, str] = {}
-    allowed = Entry.PLAIN_FIELDS[change.kind]
-    unknown = sorted(set(change.fields) - set(allowed) - SECRET_FIELDS)
-    if unknown:
-        problems[unknown[0]] = _("not a field of a {kind}; use {fields}").format(
-            kind=_(change.kind.label), fields=", ".join(allowed)
-        )
-    if not change.fields:
-        problems["fields"] = _("say what to change: field=value")
-    elif not problems and not found:
-        problems.update(_value_problems(change))
-    return problems
-
-
-def _check_rotate(
-    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
-) -> dict[str, str]:
-    allowed_secrets = SECRET_FIELDS_OF[change.kind]
-    if not secrets or set(secrets) - set(allowed_secrets):
-        return {
-            "secrets": _("a rotation sets {fields}").format(fields=_(" and/or ").join(allowed_secrets))
-        }
-    return {}
-
-
-def _check_nothing_more(
-    change: Change, secrets: Mapping[str, str], found: Mapping[str, str]
-) -> dict[str, str]:
-    return {}
-
-
 def _principal_names(change: Change) -> list[str]:
     return [
         *(u.username for u in change.add_users),
@@ -223,18 +206,6 @@ def _principal_names(change: Change) -> list[str]:
         *change.remove_users,
         *change.remove_groups,
     ]
-
-
-def _value_problems(change: Change) -> dict[str, str]:
-    """The values themselves, checked as MySafe would, so a bad one is refused before it is
-    stored rather than failing after an approver's click."""
-    try:
-        validate_body(UPDATE_SCHEMAS[change.kind], dict(change.fields))
-    except ValidationError as error:
-        return {
-            field: "; ".join(m) if isinstance(m, list) else str(m) for field, m in error.errors.items()
-        }
-    return {}
 
 
 # --- apply-time body --------------------------------------------------------------------------
@@ -245,238 +216,9 @@ def final_body(change: Change, current: Entry | None, secrets: Mapping[str, str]
     return spec_of(change).body(change, current, secrets)
 
 
-def _share_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
-    return _sharing_body(change, current, add=True)
-
-
-def _unshare_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
-    return _sharing_body(change, current, add=False)
-
-
-def _reduce_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
-    """Whole lists (MySafe's update replaces them), the named principals lowered to view."""
-    assert current is not None
-    users = {u.username.casefold() for u in change.add_users}
-    groups = {g.name.casefold() for g in change.add_groups}
-    body: dict[str, Any] = {}
-    if users:
-        body["users_allowed"] = [
-            UserShare(u.username, u.can_edit and u.username.casefold() not in users).body()
-            for u in current.users_allowed
-        ]
-    if groups:
-        body["groups_allowed"] = [
-            GroupShare(g.name, g.can_edit and g.name.casefold() not in groups).body()
-            for g in current.groups_allowed
-        ]
-    return body
-
-
-def _update_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
-    return dict(change.fields)
-
-
-def _rotate_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
-    return dict(secrets)
-
-
-def _create_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
-    body: dict[str, Any] = {**change.fields, **secrets}
-    if change.add_users:
-        body["users_allowed"] = [u.body() for u in change.add_users]
-    if change.add_groups:
-        body["groups_allowed"] = [g.body() for g in change.add_groups]
-    return body
-
-
-def _sharing_body(change: Change, current: Entry | None, *, add: bool) -> dict[str, Any]:
-    assert current is not None
-    body: dict[str, Any] = {}
-    if change.add_users or change.remove_users:
-        users = (
-            merge_users(current.users_allowed, change.add_users)
-            if add
-            else remove(current.users_allowed, change.remove_users, key=lambda u: u.username)
-        )
-        body["users_allowed"] = [u.body() for u in users]
-    if change.add_groups or change.remove_groups:
-        groups = (
-            merge_groups(current.groups_allowed, change.add_groups)
-            if add
-            else remove(current.groups_allowed, change.remove_groups, key=lambda g: g.name)
-        )
-        body["groups_allowed"] = [g.body() for g in groups]
-    return body
-
-
-def merge_users(current: Iterable[UserShare], added: Iterable[UserShare]) -> list[UserShare]:
-    """Add people; someone already there keeps edit rights they had (a share never demotes)."""
-    merged = {u.username.casefold(): u for u in current}
-    for user in added:
-        had = merged.get(user.username.casefold())
-        merged[user.username.casefold()] = UserShare(
-            had.username if had else user.username, user.can_edit or bool(had and had.can_edit)
-        )
-    return list(merged.values())
-
-
-def merge_groups(current: Iterable[GroupShare], added: Iterable[GroupShare]) -> list[GroupShare]:
-    merged = {g.name.casefold(): g for g in current}
-    for group in added:
-        had = merged.get(group.name.casefold())
-        merged[group.name.casefold()] = GroupShare(
-            had.name if had else group.name, group.can_edit or bool(had and had.can_edit)
-        )
-    return list(merged.values())
-
-
-def remove(current: Iterable[Any], names: Iterable[str], *, key: Any) -> list[Any]:
-    gone = {n.casefold() for n in names}
-    return [item for item in current if key(item).casefold() not in gone]
-
-
-# --- display diff -----------------------------------------------------------------------------
-
-USERS, GROUPS = "users_allowed", "groups_allowed"
-NO_ACCESS, VIEW, EDIT = "", "view", "edit"
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    """One thing a request changes, as people read it.
-
-    A field line: `field` goes from `before` to `after` (secret fields only say "(changed)").
-    A sharing line has a `principal`: the user (`field` is `users_allowed`) or group
-    (`groups_allowed`) of that name goes from right `before` to `after`, each "" (no access),
-    "view" or "edit". Only what changes is listed, never whole sharing lists, so an approver
-    sees a new grantee however many people the entry is shared with. Requests stored before
-    sharing lines existed hold whole lists in a line with no principal; they still load.
-    """
-
-    field: str
-    before: str
-    after: str
-    principal: str = ""
-
-    def to_json(self) -> list[str]:
-        line = [self.field, self.before, self.after]
-        return [*line, self.principal] if self.principal else line
-
-    @property
-    def is_group(self) -> bool:
-        return self.field == GROUPS
-
-    @property
-    def action(self) -> str:
-        """add | raise | lower | remove | keep (already so) | absent (nothing to remove) |
-        set (field)."""
-        if not self.principal:
-            return "set"
-        if self.before == self.after:
-            return "keep" if self.after else "absent"
-        if not self.before:
-            return "add"
-        if self.before == EDIT and self.after == VIEW:
-            return "lower"
-        return "remove" if not self.after else "raise"
-
-
-#: Sharing lines in the order people should read them: what grants access first.
-_ACTION_ORDER = {"add": 0, "raise": 1, "lower": 2, "remove": 3, "keep": 4, "absent": 5, "set": 6}
-
-
 def diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
     """What the request changes, for people to read; secret fields only say (set)/(changed)."""
     return spec_of(change).diff(change, current, secrets)
-
-
-def _create_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
-    lines = [DiffLine(k, "", v) for k, v in change.fields.items()]
-    lines += [DiffLine(k, "", "(set)") for k in secrets]
-    return lines + _sharing_lines(change, None)
-
-
-def _rotate_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
-    return [DiffLine(k, "(hidden)", "(changed)") for k in SECRET_FIELDS_OF[change.kind] if k in secrets]
-
-
-def _update_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
-    assert current is not None  # an update names its entry
-    before = current.plain_fields()
-    return [DiffLine(k, before.get(k, ""), v) for k, v in change.fields.items()]
-
-
-def _sharing_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
-    return _sharing_lines(change, current)
-
-
-def _reduce_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
-    """One line per principal named: edit → view, or what they have (nothing to reduce)."""
-    now = {
-        (USERS, u.username.casefold()): (u.username, _right(u.can_edit))
-        for u in (current.users_allowed if current else ())
-    }
-    now.update(
-        {
-            (GROUPS, g.name.casefold()): (g.name, _right(g.can_edit))
-            for g in (current.groups_allowed if current else ())
-        }
-    )
-    named = [(USERS, u.username) for u in change.add_users]
-    named += [(GROUPS, g.name) for g in change.add_groups]
-    lines = []
-    for field_name, name in named:
-        shown, right = now.get((field_name, name.casefold()), (name, NO_ACCESS))
-        lines.append(DiffLine(field_name, right, VIEW if right == EDIT else right, shown))
-    return lines
-
-
-def _sharing_lines(change: Change, current: Entry | None) -> list[DiffLine]:
-    """One line per user or group named, with their right now and after the change."""
-    users = {
-        u.username.casefold(): (u.username, u.can_edit)
-        for u in (current.users_allowed if current else ())
-    }
-    groups = {
-        g.name.casefold(): (g.name, g.can_edit) for g in (current.groups_allowed if current else ())
-    }
-    lines = [_added(USERS, users, u.username, u.can_edit) for u in change.add_users]
-    lines += [_added(GROUPS, groups, g.name, g.can_edit) for g in change.add_groups]
-    lines += [_removed(USERS, users, name) for name in change.remove_users]
-    lines += [_removed(GROUPS, groups, name) for name in change.remove_groups]
-    return sorted(_distinct(lines), key=lambda line: _ACTION_ORDER[line.action])
-
-
-def _right(can_edit: bool) -> str:
-    return EDIT if can_edit else VIEW
-
-
-def _added(
-    field_name: str, current: Mapping[str, tuple[str, bool]], name: str, can_edit: bool
-) -> DiffLine:
-    """As `merge_users` applies it: someone already there keeps edit rights they had."""
-    had = current.get(name.casefold())
-    before = _right(had[1]) if had else NO_ACCESS
-    after = _right(can_edit or bool(had and had[1]))
-    return DiffLine(field_name, before, after, had[0] if had else name)
-
-
-def _removed(field_name: str, current: Mapping[str, tuple[str, bool]], name: str) -> DiffLine:
-    had = current.get(name.casefold())
-    return DiffLine(
-        field_name, _right(had[1]) if had else NO_ACCESS, NO_ACCESS, had[0] if had else name
-    )
-
-
-def _distinct(lines: Iterable[DiffLine]) -> list[DiffLine]:
-    """One line per principal: a name given twice grants the higher right, as the merge does."""
-    found: dict[tuple[str, str], DiffLine] = {}
-    for line in lines:
-        key = (line.field, line.principal.casefold())
-        earlier = found.get(key)
-        if earlier is None or (line.after == EDIT and earlier.after != EDIT):
-            found[key] = line
-    return list(found.values())
 
 
 # --- against the entry as it is now ------------------------------------------------------------
@@ -578,176 +320,6 @@ def unmet(change: Change, entry: Entry, *, reported: Iterable[str] = ()) -> list
     return spec_of(change).unmet(change, entry, " ".join(reported).casefold())
 
 
-def _cannot_tell(change: Change, entry: Entry, said: str) -> list[str] | None:
-    return None
-
-
-def _update_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
-    now = entry.plain_fields()
-    return [
-        f"{name} is {now.get(name, '')!r}, not {value!r}"
-        for name, value in change.fields.items()
-        if _plain(now.get(name, "")) != _plain(value)
-    ]
-
-
-def _share_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
-    users = {u.username.casefold(): u for u in entry.users_allowed}
-    groups = {g.name.casefold(): g for g in entry.groups_allowed}
-    return [
-        *_missing(
-            [u for u in change.add_users if u.username.casefold() not in said],
-            users,
-            lambda u: u.username,
-            "user",
-        ),
-        *_missing(
-            [g for g in change.add_groups if g.name.casefold() not in said],
-            groups,
-            lambda g: g.name,
-            "group",
-        ),
-    ]
-
-
-def _unshare_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
-    users = {u.username.casefold() for u in entry.users_allowed}
-    groups = {g.name.casefold() for g in entry.groups_allowed}
-    return [
-        *(f"user {name} still has access" for name in change.remove_users if name.casefold() in users),
-        *(
-            f"group {name} still has access"
-            for name in change.remove_groups
-            if name.casefold() in groups
-        ),
-    ]
-
-
-def _reduce_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
-    users = {u.username.casefold() for u in entry.users_allowed if u.can_edit}
-    groups = {g.name.casefold() for g in entry.groups_allowed if g.can_edit}
-    return [
-        *(
-            f"user {u.username} can still edit"
-            for u in change.add_users
-            if u.username.casefold() in users
-        ),
-        *(f"group {g.name} can still edit" for g in change.add_groups if g.name.casefold() in groups),
-    ]
-
-
-def _missing(wanted: Iterable[Any], present: Mapping[str, Any], name: Any, label: str) -> list[str]:
-    problems = []
-    for share in wanted:
-        had = present.get(name(share).casefold())
-        if had is None:
-            problems.append(f"{label} {name(share)} has no access")
-        elif share.can_edit and not had.can_edit:
-            problems.append(f"{label} {name(share)} has view, not edit")
-    return problems
-
-
-def _plain(value: object) -> str:
-    return " ".join(str(value or "").split())
-
-
-# --- an entry's state: disable and enable ----------------------------------------------------
-
-ENABLED, DISABLED = "enabled", "disabled"
-
-
-def _state(entry: Entry) -> str:
-    return ENABLED if entry.active else DISABLED
-
-
-def _no_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:
-    """MySafe's inactive and active calls take no body: the path says it all."""
-    return {}
-
-
-def _disable_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
-    return [DiffLine("state", _state(current) if current else ENABLED, DISABLED)]
-
-
-def _enable_diff(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> list[DiffLine]:
-    return [DiffLine("state", _state(current) if current else DISABLED, ENABLED)]
-
-
-def _disable_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
-    return [] if not entry.active else [f"{entry.kind.label} {entry.identifier} is still enabled"]
-
-
-def _enable_unmet(change: Change, entry: Entry, said: str) -> list[str] | None:
-    return [] if entry.active else [f"{entry.kind.label} {entry.identifier} is still disabled"]
-
-
-def _refuse_disabled(change: Change, current: Entry) -> dict[str, str]:
-    """Refused at submission, so nobody approves (or is alarmed by) a change that does nothing."""
-    if current.active:
-        return {}
-    return {
-        "entry": _("{entry} is already disabled in MySafe").format(
-            entry=f"{_(current.kind.label)} {current.identifier}"
-        )
-    }
-
-
-def _refuse_enabled(change: Change, current: Entry) -> dict[str, str]:
-    if not current.active:
-        return {}
-    return {
-        "entry": _("{entry} is not disabled in MySafe: there is nothing to enable").format(
-            entry=f"{_(current.kind.label)} {current.identifier}"
-        )
-    }
-
-
-def _refuse_nothing(change: Change, current: Entry) -> dict[str, str]:
-    return {}
-
-
-# --- the MySafe calls of one verb -------------------------------------------------------------
-
-
-class EntryCalls(Protocol):
-    """The calls of `app.mysafe.client.UserClient` a spec chooses among (one person's key)."""
-
-    def get(self, kind: Kind, identifier: int) -> Entry: ...
-
-    def read(self, kind: Kind, identifier: int) -> Entry: ...
-
-    def update(self, kind: Kind, identifier: int, fields: Mapping[str, Any]) -> WriteResult: ...
-
-    def disable(self, kind: Kind, identifier: int) -> WriteResult: ...
-
-    def enable(self, kind: Kind, identifier: int) -> WriteResult: ...
-
-
-def _get(client: EntryCalls, kind: Kind, identifier: int) -> Entry:
-    """Most verbs change what a disabled entry keeps locked: its 1009 is their refusal."""
-    return client.get(kind, identifier)
-
-
-def _read_state(client: EntryCalls, kind: Kind, identifier: int) -> Entry:
-    """Disable and enable act on the state itself: a disabled entry is an answer."""
-    return client.read(kind, identifier)
-
-
-def _update_write(client: EntryCalls, change: Change, body: Mapping[str, Any]) -> WriteResult:
-    assert change.identifier is not None
-    return client.update(change.kind, change.identifier, body)
-
-
-def _disable_write(client: EntryCalls, change: Change, body: Mapping[str, Any]) -> WriteResult:
-    assert change.identifier is not None
-    return client.disable(change.kind, change.identifier)
-
-
-def _enable_write(client: EntryCalls, change: Change, body: Mapping[str, Any]) -> WriteResult:
-    assert change.identifier is not None
-    return client.enable(change.kind, change.identifier)
-
-
 # --- one spec per verb --------------------------------------------------------------------
 
 
@@ -772,52 +344,50 @@ class ChangeSpec:
     #: Someone gains access through it (they may not approve it).
     grants: bool = False
     #: How apply writes the entry (with the requester's client and `body`'s result).
-    write: Callable[[EntryCalls, Change, Mapping[str, Any]], WriteResult] = _update_write
+    write: Callable[[EntryCalls, Change, Mapping[str, Any]], WriteResult] = entry_calls.update_write
     #: How the entry is read, at submission and around the write.
-    read: Callable[[EntryCalls, Kind, int], Entry] = _get
+    read: Callable[[EntryCalls, Kind, int], Entry] = entry_calls.get
     #: What the entry as it is now refuses at submission, beyond what every verb checks.
-    against: Callable[[Change, Entry], dict[str, str]] = _refuse_nothing
+    against: Callable[[Change, Entry], dict[str, str]] = refuse_nothing
     #: The entry's state once it is applied: False disabled, True enabled, None unchanged
     #: (`app.approvals.disabled` remembers what MySafe stops showing of a disabled entry).
     sets_active: bool | None = None
 
 
 SPECS: dict[Verb, ChangeSpec] = {
-    Verb.SHARE: ChangeSpec(_check_share, _share_body, _sharing_diff, _share_unmet, grants=True),
-    Verb.UNSHARE: ChangeSpec(_check_unshare, _unshare_body, _sharing_diff, _unshare_unmet),
-    Verb.REDUCE: ChangeSpec(_check_reduce, _reduce_body, _reduce_diff, _reduce_unmet),
-    Verb.UPDATE: ChangeSpec(_check_update, _update_body, _update_diff, _update_unmet),
-    Verb.ROTATE: ChangeSpec(
-        _check_rotate, _rotate_body, _rotate_diff, _cannot_tell, carries_secrets=True
-    ),
+    Verb.SHARE: ChangeSpec(check_share, share_body, sharing_diff, share_unmet, grants=True),
+    Verb.UNSHARE: ChangeSpec(check_unshare, unshare_body, sharing_diff, unshare_unmet),
+    Verb.REDUCE: ChangeSpec(check_reduce, reduce_body, reduce_diff, reduce_unmet),
+    Verb.UPDATE: ChangeSpec(check_update, update_body, update_diff, update_unmet),
+    Verb.ROTATE: ChangeSpec(check_rotate, rotate_body, rotate_diff, cannot_tell, carries_secrets=True),
     Verb.CREATE: ChangeSpec(
-        _check_nothing_more,
-        _create_body,
-        _create_diff,
-        _cannot_tell,
+        check_nothing_more,
+        create_body,
+        create_diff,
+        cannot_tell,
         names_entry=False,
         creates=True,
         carries_secrets=True,
         grants=True,
     ),
     Verb.DISABLE: ChangeSpec(
-        _check_nothing_more,
-        _no_body,
-        _disable_diff,
-        _disable_unmet,
-        write=_disable_write,
-        read=_read_state,
-        against=_refuse_disabled,
+        check_nothing_more,
+        no_body,
+        disable_diff,
+        disable_unmet,
+        write=entry_calls.disable_write,
+        read=entry_calls.read_state,
+        against=refuse_disabled,
         sets_active=False,
     ),
     Verb.ENABLE: ChangeSpec(
-        _check_nothing_more,
-        _no_body,
-        _enable_diff,
-        _enable_unmet,
-        write=_enable_write,
-        read=_read_state,
-        against=_refuse_enabled,
+        check_nothing_more,
+        no_body,
+        enable_diff,
+        enable_unmet,
+        write=entry_calls.enable_write,
+        read=entry_calls.read_state,
+        against=refuse_enabled,
         sets_active=True,
     ),
 }

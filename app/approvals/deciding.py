@@ -19,7 +19,6 @@ from app.approvals.decision import Apply, Audited, Decision, Event, Get, NewLeas
 from app.approvals.identities import Identities
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
-from app.approvals.outbox import Outbox
 from app.approvals.stepup import StepUp
 from app.approvals.store import ApprovalStore
 from app.clock import timestamp
@@ -55,7 +54,6 @@ class Decider:
         redis: RedisClient,
         store: ApprovalStore,
         audit: Audit,
-        outbox: Outbox,
         identities: Identities,
         in_force: RulesInForce,
         stepup: StepUp,
@@ -69,7 +67,6 @@ class Decider:
         self.redis = redis
         self.store = store
         self.audit = audit
-        self.outbox = outbox
         self.identities = identities
         self.in_force = in_force
         self.stepup = stepup

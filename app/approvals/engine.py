@@ -17,7 +17,6 @@ exactly one caller wins `approved -> applying` and makes the MySafe call.
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from secrets import token_hex
@@ -39,6 +38,7 @@ from app.approvals.given import GivenBook
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Transition
+from app.approvals.open_scan import OpenScan
 from app.approvals.outbox import Outbox
 from app.approvals.policy import PolicyBook
 from app.approvals.reminders import Reminders
@@ -46,16 +46,15 @@ from app.approvals.revoker import Revoker
 from app.approvals.revokes import Revoke, RevokeListener, RevokeStore
 from app.approvals.rules import Rule, Subject
 from app.approvals.stepup import StepUp
-from app.approvals.store import ApprovalStore, OpenScan
+from app.approvals.store import ApprovalStore
 from app.approvals.submitting import Submitter
 from app.approvals.sweeping import Sweeper
+from app.approvals.telling import tell
 from app.clock import timestamp
-from app.errors import Ineligible, NotPosted, RequestNotFound
+from app.errors import Ineligible, RequestNotFound
 from app.mysafe.client import UserClient
 from app.mysafe.models import Entry
 from app.services import Services
-
-log = logging.getLogger(__name__)
 
 #: Why a person may neither request nor approve (a guest, another organisation, a deactivated
 #: account, a bot), or None when they may: the chat front knows, the engine asks.
@@ -145,7 +144,6 @@ class Engine:
             redis=services.redis,
             store=self.store,
             audit=self.audit,
-            outbox=self.outbox,
             identities=self.identities,
             in_force=self.in_force,
             stepup=self.stepup,
@@ -161,7 +159,6 @@ class Engine:
             settings=self.settings,
             store=self.store,
             audit=self.audit,
-            outbox=self.outbox,
             access=self.access,
             disabled=self.disabled,
             identities=self.identities,
@@ -442,20 +439,5 @@ class Engine:
             )
 
     def _tell(self, request: ChangeRequest, event: Event) -> bool:
-        """Hand the change to every listener; a failing listener never undoes a transition.
-        True when none failed."""
-        heard = True
-        for listener in self.listeners:
-            try:
-                listener(request, event)
-            except NotPosted:
-                if event is Event.CREATED:
-                    raise  # nobody can approve it: the caller withdraws it
-                heard = False
-            except Exception:  # noqa: BLE001 - a Slack outage must not lose the state change
-                log.exception(
-                    "listener failed",
-                    extra={"event": "listener.error", "request": request.id, "what": event},
-                )
-                heard = False
-        return heard
+        """`tell` every listener (app.approvals.telling); True when none failed."""
+        return tell(self.listeners, request, event)

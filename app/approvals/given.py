@@ -29,8 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.approvals.change_diff import GROUPS, NO_ACCESS, USERS
 from app.approvals.change_request import ChangeRequest
-from app.approvals.changes import GROUPS, NO_ACCESS, USERS, Verb
+from app.approvals.changes import Verb
 from app.approvals.entry_locks import entry_tag
 from app.approvals.grants import RANK, Key, named, rights
 from app.mysafe.models import Entry, Kind

@@ -13,14 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app.approvals.changes import (
-    EDIT,
-    GROUPS,
-    NO_ACCESS,
-    USERS,
-    VIEW,
-    Change,
-)
+from app.approvals.change_diff import EDIT, GROUPS, NO_ACCESS, USERS, VIEW
+from app.approvals.changes import Change
 from app.mysafe.models import Entry, GroupShare, UserShare
 
 #: Rights in order: a share never lowers one (MySafe's merge keeps edit), an end never raises.

@@ -28,7 +28,8 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from app.approvals.changes import NO_ACCESS, Change, Verb
+from app.approvals.change_diff import NO_ACCESS
+from app.approvals.changes import Change, Verb
 from app.approvals.grants import (
     RANK,
     Grant,

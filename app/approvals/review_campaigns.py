@@ -22,10 +22,6 @@
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -33,33 +29,28 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app import metrics
+from app.approvals.change_diff import EDIT, GROUPS, VIEW
 from app.approvals.change_request import ChangeRequest
-from app.approvals.changes import EDIT, GROUPS, VIEW, Change, Verb
+from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import named, rights
 from app.approvals.review_creators import Creators
-from app.approvals.review_schedules import OnTimeout
-from app.approvals.review_tasks import LEASE, Due, ReviewTasks, Task
-from app.approvals.reviews import (
-    TIMEOUT,
+from app.approvals.review_records import (
     Campaign,
     CampaignState,
     Choice,
     Decided,
     Line,
-    ReviewStore,
     jsonable,
     line_id,
+    new_campaign,
 )
+from app.approvals.review_report import Report, build
+from app.approvals.review_survey import Plan, counted, key_gone, same, survey
+from app.approvals.review_tasks import LEASE, Due, ReviewTasks, Task
+from app.approvals.reviews import ReviewStore
 from app.clock import timestamp
-from app.errors import (
-    ApprovalError,
-    BotError,
-    ConfigError,
-    CredentialsMissing,
-    CredentialsRejected,
-    ValidationError,
-)
+from app.errors import ApprovalError, BotError, ValidationError
 from app.i18n import _
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 
@@ -80,83 +71,12 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Report:
-    rows: tuple[dict[str, object], ...]
-    totals: dict[str, int]
-    csv: str
-    json: str
-
-    @property
-    def sha256(self) -> dict[str, str]:
-        return {
-            "csv": hashlib.sha256(self.csv.encode()).hexdigest(),
-            "json": hashlib.sha256(self.json.encode()).hexdigest(),
-        }
-
-
-def key_gone(error: BotError) -> str:
-    """Why `error` says a person's MySafe key no longer works ("": it says something else,
-    e.g. MySafe is down): MySafe refused it (401/403), it was unlinked, or no configured
-    encryption key decrypts it."""
-    if isinstance(error, CredentialsRejected):
-        return "key_rejected"
-    if isinstance(error, CredentialsMissing):
-        return "key_unlinked"
-    if isinstance(error, ConfigError):
-        return "key_unreadable"
-    return ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A campaign's lines, and the linked people whose key no longer works (-> why)."""
-
-    lines: list[Line]
-    gone: dict[str, str]
-
-
-@dataclass(frozen=True)
 class Waiting:
     """A running campaign with lines a reviewer has still to decide."""
 
     campaign: Campaign
     lines: int
     entries: int
-
-
-def new_campaign(
-    *,
-    name: str,
-    due: int,
-    tags: Sequence[str] = (),
-    kinds: Sequence[Kind] = tuple(Kind),
-    started_by: str = "cli",
-    on_timeout: OnTimeout = OnTimeout.KEEP,
-    escalate_to: Sequence[str] = (),
-    remind_every: int = 0,
-    schedule: str = "",
-    now: float | None = None,
-) -> Campaign:
-    """A campaign about to start; `ValidationError` for a bad name or an escalation without
-    anyone to escalate to."""
-    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
-        raise ValidationError({"name": "letters, digits, - and _ (at most 64)"})
-    if on_timeout is OnTimeout.ESCALATE and not escalate_to:
-        raise ValidationError({"escalate_to": "on_timeout escalate needs someone to escalate to"})
-    began = timestamp() if now is None else now
-    return Campaign(
-        name,
-        CampaignState.STARTING,
-        began,
-        began + due,
-        started_by,
-        tuple(tags),
-        tuple(k.value for k in kinds),
-        on_timeout=on_timeout.value,
-        escalate_to=tuple(escalate_to),
-        remind_every=remind_every,
-        schedule=schedule,
-    )
 
 
 class Reviews:
@@ -251,52 +171,13 @@ class Reviews:
     def survey(self, *, tags: Sequence[str], kinds: Sequence[Kind]) -> Plan:
         """`plan`'s lines, and the people whose key no longer works: they review nothing here,
         and are escalated (the bot cannot list what their key would show)."""
-        wanted = {t.casefold() for t in tags}
-        reviewers: dict[tuple[Kind, int], list[str]] = {}
-        gone: dict[str, str] = {}
-        for account in sorted(self.engine.services.vault.accounts(), key=lambda a: a.slack_id):
-            try:
-                client = self.engine.client_for(account.slack_id)
-                for kind in kinds:
-                    items = [
-                        i for i in client.list_entries(kind) if i.active and _tagged(i.tags, wanted)
-                    ]
-                    made = self.creators.of(kind, [i.identifier for i in items])
-                    for item in items:
-                        if item.can_write or made.get(item.identifier) == account.slack_id:
-                            reviewers.setdefault((kind, item.identifier), []).append(account.slack_id)
-            except BotError as error:  # a key that no longer works reviews nothing
-                if why := key_gone(error):
-                    gone[account.slack_id] = why
-                log.warning(
-                    "reviewer skipped",
-                    extra={
-                        "event": "review.reviewer_skipped",
-                        "user": account.slack_id,
-                        "error": type(error).__name__,
-                    },
-                )
-        lines = []
-        for (kind, identifier), people in sorted(
-            reviewers.items(), key=lambda i: (i[0][0].value, i[0][1])
-        ):
-            entry = self.engine.client_for(people[0]).read(kind, identifier)
-            for (field, _folded), (name, right) in sorted(rights(entry).items()):
-                lines.append(Line(kind, identifier, entry.name, field, name, right, tuple(people)))
-        return Plan(lines, gone)
+        return survey(
+            self.engine.services.vault, self.engine.client_for, self.creators, tags=tags, kinds=kinds
+        )
 
     def counted(self, lines: Sequence[Line]) -> dict[str, list[str]]:
         """For each line, the reviewers who may decide it (not the grantee themselves)."""
-        names: dict[str, str] = {}
-        found = {}
-        for line in lines:
-            for reviewer in line.reviewers:
-                if reviewer not in names:
-                    names[reviewer] = (
-                        self.engine.services.vault.mysafe_username(reviewer) or ""
-                    ).casefold()
-            found[line.id] = [r for r in line.reviewers if not _same(line, names[r])]
-        return found
+        return counted(self.engine.services.vault, lines)
 
     # --- decisions ----------------------------------------------------------------------------
 
@@ -336,7 +217,7 @@ class Reviews:
         return found
 
     def _own(self, line: Line, reviewer: str) -> bool:
-        return _same(line, self.engine.services.vault.mysafe_username(reviewer) or "")
+        return same(line, self.engine.services.vault.mysafe_username(reviewer) or "")
 
     def _read_as(self, name: str, reviewer: str, line: Line) -> Entry:
         """The line's entry read with the reviewer's key; a key that no longer works is
@@ -510,25 +391,13 @@ class Reviews:
         rows = tuple(jsonable(ln, decisions.get(ln.id)) for ln in self.store.lines(name))
         gone = self.store.gone(name)
         escalated = max(campaign.escalated, self.store.escalated(name))  # older: the field only
-        totals = {**_totals(rows), "escalated": escalated, "reviewers_escalated": len(gone)}
-        text = io.StringIO()
-        writer = csv.DictWriter(
-            text, fieldnames=list(rows[0]) if rows else ["entry_id"], lineterminator="\n"
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-        as_json = json.dumps(
-            {"campaign": name, "totals": totals, "lines": rows, "reviewers_escalated": gone},
-            indent=2,
-            sort_keys=True,
-        )
-        report = Report(rows, totals, text.getvalue(), as_json + "\n")
+        report = build(name, rows, gone, escalated)
         if record:
             self.engine.audit.record(
                 "review.report",
                 actor=actor,
                 campaign=name,
-                lines=totals["lines"],
+                lines=report.totals["lines"],
                 csv_sha256=report.sha256["csv"],
                 json_sha256=report.sha256["json"],
             )
@@ -537,31 +406,3 @@ class Reviews:
 
 def _said(now: tuple[str, str] | None) -> str:
     return "no access" if now is None else f"still {now[1]}"
-
-
-def _same(line: Line, username: str) -> bool:
-    """Whether `line` is about the MySafe user `username` (their own access)."""
-    return bool(username) and not line.is_group and line.name.casefold() == username.casefold()
-
-
-def _tagged(tags: str, wanted: set[str]) -> bool:
-    if not wanted:
-        return True
-    have = {t.strip().casefold() for t in tags.replace(";", ",").split(",")}
-    return bool(have & wanted)
-
-
-def _totals(rows: Sequence[dict[str, object]]) -> dict[str, int]:
-    results = [str(r["result"]) for r in rows]
-    return {
-        "lines": len(rows),
-        "undecided": sum(r["decision"] == "undecided" for r in rows),
-        "kept": sum(r["decision"] == "keep" for r in rows),
-        "remove_decided": sum(r["decision"] == "remove" for r in rows),
-        "reduce_decided": sum(r["decision"] == "reduce" for r in rows),
-        "removed": results.count("removed"),
-        "reduced": results.count("reduced"),
-        "pending": results.count("pending"),
-        "drift": sum(r.startswith("drift") for r in results),
-        "timed_out": sum(r["decided_by"] == TIMEOUT for r in rows),
-    }

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.approvals.review_campaigns import Reviews
+from app.approvals.review_records import TIMEOUT, Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.review_schedules import OnTimeout
-from app.approvals.reviews import TIMEOUT, Campaign, CampaignState, Choice, Decided, Line
 from app.clock import timestamp
 from app.errors import BotError
 

@@ -36,11 +36,11 @@ from typing import Protocol
 import redis
 
 from app.approvals.engine import Engine
-from app.approvals.review_campaigns import Reviews, new_campaign
+from app.approvals.review_campaigns import Reviews
 from app.approvals.review_due import DueDate
+from app.approvals.review_records import Campaign, CampaignState, Line, new_campaign
 from app.approvals.review_schedules import ReviewSchedule
 from app.approvals.review_tasks import Due, Task
-from app.approvals.reviews import Campaign, CampaignState, Line
 from app.clock import timestamp
 from app.errors import BotError
 from app.mysafe.models import Kind

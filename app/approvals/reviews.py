@@ -42,154 +42,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from enum import Enum
-from typing import Any
+from dataclasses import dataclass, replace
 
+from app.approvals.review_records import RETENTION, Campaign, CampaignState, Decided, Line
 from app.approvals.scripts import lua
-from app.mysafe.models import Kind
 from app.storage import RedisClient
 
-RETENTION = 400 * 86400
-
-
-class Choice(Enum):
-    KEEP = "keep"
-    REMOVE = "remove"
-    #: Edit lowered to view (offered only on lines with edit).
-    REDUCE = "reduce"
-
-
-class CampaignState(Enum):
-    #: Made, its lines not yet read (its start job runs).
-    STARTING = "starting"
-    RUNNING = "running"
-    CANCELLED = "cancelled"
-    #: Past its due date, undecided lines kept or revoked (`on_timeout`).
-    ENDED = "ended"
-
-
-#: `Decided.by` of a line the due date decided (`on_timeout: keep | revoke`).
-TIMEOUT = "timeout"
 #: A starting campaign's hash lives this long, so one whose job is lost goes (seconds).
 STARTING_TTL = 7 * 86400
 #: Lines written to Redis per command when a campaign is filled.
 FILL_CHUNK = 1000
-
-
-@dataclass(frozen=True)
-class Line:
-    """One user's or group's right on one entry, as the campaign's start read it."""
-
-    kind: Kind
-    identifier: int
-    entry_name: str
-    field: str
-    name: str
-    right: str
-    reviewers: tuple[str, ...]
-
-    @property
-    def id(self) -> str:
-        return line_id(self.kind, self.identifier, self.field, self.name)
-
-    @property
-    def entry(self) -> str:
-        return f"{self.kind.value}:{self.identifier}"
-
-    @property
-    def is_group(self) -> bool:
-        return self.field == "groups_allowed"
-
-    def dumps(self) -> str:
-        return json.dumps({**asdict(self), "kind": self.kind.value})
-
-    @classmethod
-    def loads(cls, text: str) -> Line:
-        data = json.loads(text)
-        return cls(**{**data, "kind": Kind(data["kind"]), "reviewers": tuple(data["reviewers"])})
-
-
-def line_id(kind: Kind, identifier: int, field: str, name: str) -> str:
-    return f"{kind.value}:{identifier}:{field}:{name.casefold()}"
-
-
-@dataclass(frozen=True)
-class Decided:
-    """A line's decision: who, when, and for a removal or reduction its request and verified
-    result (`pending` until applied, then `removed` / `reduced`, `drift: …`, or the request's
-    end: `denied` …)."""
-
-    choice: Choice
-    by: str
-    at: float
-    request: str = ""
-    result: str = ""
-
-    def dumps(self) -> str:
-        return json.dumps({**asdict(self), "choice": self.choice.value})
-
-    @classmethod
-    def loads(cls, text: str) -> Decided:
-        data = json.loads(text)
-        return cls(**{**data, "choice": Choice(data["choice"])})
-
-
-@dataclass(frozen=True)
-class Campaign:
-    name: str
-    state: CampaignState
-    started: float
-    due: float
-    started_by: str = ""
-    tags: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    #: `keep`, `revoke` or `escalate` (app.approvals.review_schedules.OnTimeout).
-    on_timeout: str = "keep"
-    escalate_to: tuple[str, ...] = ()
-    #: Seconds between reminders (0: none).
-    remind_every: int = 0
-    #: The policy's `reviews:` entry that started it ("" when started from the CLI).
-    schedule: str = ""
-    #: Lines given to `escalate_to` at the due date.
-    escalated: int = 0
-
-    @classmethod
-    def from_redis(cls, data: Mapping[str, str]) -> Campaign:
-        return cls(
-            name=data["name"],
-            state=CampaignState(data["state"]),
-            started=float(data["started"]),
-            due=float(data["due"]),
-            started_by=data.get("started_by", ""),
-            tags=tuple(json.loads(data.get("tags", "[]"))),
-            kinds=tuple(json.loads(data.get("kinds", "[]"))),
-            on_timeout=data.get("on_timeout", "keep"),
-            escalate_to=tuple(json.loads(data.get("escalate_to", "[]"))),
-            remind_every=int(data.get("remind_every", 0)),
-            schedule=data.get("schedule", ""),
-            escalated=int(data.get("escalated", 0)),
-        )
-
-    def to_redis(self) -> dict[str, str]:
-        return {
-            "name": self.name,
-            "state": self.state.value,
-            "started": repr(self.started),
-            "due": repr(self.due),
-            "started_by": self.started_by,
-            "tags": json.dumps(list(self.tags)),
-            "kinds": json.dumps(list(self.kinds)),
-            "on_timeout": self.on_timeout,
-            "escalate_to": json.dumps(list(self.escalate_to)),
-            "remind_every": str(self.remind_every),
-            "schedule": self.schedule,
-            "escalated": str(self.escalated),
-        }
-
-    @property
-    def ttl(self) -> int:
-        return max(int(self.due - self.started), 0) + RETENTION
 
 
 @dataclass(frozen=True)
@@ -500,30 +362,3 @@ def open_index(lines: Iterable[Line], counted: Mapping[str, Sequence[str]]) -> d
             if index[per_entry] == 1:
                 index[f"{reviewer}#"] = index.get(f"{reviewer}#", 0) + 1
     return index
-
-
-def by_entry(lines: Iterable[Line]) -> dict[str, list[Line]]:
-    found: dict[str, list[Line]] = {}
-    for line in lines:
-        found.setdefault(line.entry, []).append(line)
-    return found
-
-
-def jsonable(line: Line, decided: Decided | None) -> dict[str, Any]:
-    """One report row: the line and its decision, no secret value anywhere."""
-    return {
-        "kind": line.kind.value,
-        "entry_id": line.identifier,
-        "entry_name": line.entry_name,
-        "grantee_type": "group" if line.is_group else "user",
-        "grantee": line.name,
-        "right": line.right,
-        "reviewers": " ".join(line.reviewers),
-        "decision": decided.choice.value if decided else "undecided",
-        "decided_by": decided.by if decided else "",
-        "decided_at": decided.at if decided else "",
-        "request": decided.request if decided else "",
-        "result": (decided.result or ("kept" if decided.choice is Choice.KEEP else "pending"))
-        if decided
-        else "",
-    }

@@ -10,7 +10,7 @@ who now has more than they had before it and than the bot's other running shares
 
 from __future__ import annotations
 
-from app.approvals.changes import NO_ACCESS
+from app.approvals.change_diff import NO_ACCESS
 from app.approvals.grants import RANK, Grant, Granted, highest, rights
 from app.approvals.ledger import Ledger
 from app.mysafe.models import Entry

@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from redis.cluster import RedisCluster
@@ -45,6 +44,7 @@ from redis.exceptions import NoScriptError, RedisError
 from app.approvals.change_request import ChangeRequest, is_request_id, new_request_id
 from app.approvals.front_messages import FrontMessages
 from app.approvals.machine import Action, Outcome, State, Transition
+from app.approvals.open_scan import OpenScan
 from app.approvals.scripts import lua
 from app.crypto import Keyring
 from app.storage import RedisClient, compare_and_delete, compare_and_set
@@ -52,36 +52,6 @@ from app.storage import RedisClient, compare_and_delete, compare_and_set
 RETENTION = 30 * 86400
 #: Seconds a duplicate waits for the first delivery's request to be written.
 CLAIM_WAIT = 5.0
-
-
-@dataclass
-class OpenScan:
-    """What a scan of the open requests found (see `ApprovalStore.stale_open`)."""
-
-    stuck: list[str] = field(default_factory=list)
-    behind: list[str] = field(default_factory=list)
-    unposted: list[tuple[float, str]] = field(default_factory=list)
-
-    def add(
-        self,
-        request_id: str,
-        state: str | None,
-        until: str | None,
-        ts: str | None,
-        version: str | None,
-        shown: str | None,
-        created: str | None,
-        *,
-        now: float,
-    ) -> None:
-        if state is None:
-            return  # gone since the index was read
-        if state == State.APPLYING.value and float(until or 0) < now:
-            self.stuck.append(request_id)
-        if ts and int(shown if shown is not None else -1) < int(version or 0):
-            self.behind.append(request_id)
-        if not ts:
-            self.unposted.append((float(created or 0), request_id))
 
 
 class ApprovalStore(FrontMessages):

@@ -19,24 +19,15 @@ from app.approvals.access import AccessBook
 from app.approvals.applying import same_name
 from app.approvals.audit import Audit
 from app.approvals.break_glass import BreakGlass, Evidence
+from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest
-from app.approvals.changes import (
-    Change,
-    DiffLine,
-    Verb,
-    check,
-    check_against,
-    diff,
-    read_entry,
-    spec_of,
-)
+from app.approvals.changes import Change, Verb, check, check_against, diff, read_entry, spec_of
 from app.approvals.decision import Apply, Audited, Decision, Event, Get, NewLease, Settle, Tell
 from app.approvals.disabled import DisabledEntries
 from app.approvals.grants import RANK, named
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
-from app.approvals.outbox import Outbox
 from app.approvals.reminders import Reminders
 from app.approvals.rules import Rule
 from app.approvals.store import ApprovalStore
@@ -67,7 +58,6 @@ class Submitter:
         settings: Settings,
         store: ApprovalStore,
         audit: Audit,
-        outbox: Outbox,
         access: AccessBook,
         disabled: DisabledEntries,
         identities: Identities,
@@ -89,7 +79,6 @@ class Submitter:
         self.settings = settings
         self.store = store
         self.audit = audit
-        self.outbox = outbox
         self.access = access
         self.disabled = disabled
         self.identities = identities

@@ -23,9 +23,10 @@ from app.approvals.change_request import ChangeRequest
 from app.approvals.decision import Audited, Decision, Event, HandOff, Listener, NewLease, Settle, Tell
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
+from app.approvals.open_scan import OpenScan
 from app.approvals.outbox import Outbox
 from app.approvals.reminders import Nudge, Reminders
-from app.approvals.store import ApprovalStore, OpenScan
+from app.approvals.store import ApprovalStore
 from app.clock import timestamp
 from app.storage import RedisClient
 

@@ -34,8 +34,9 @@ from pydantic import AnyHttpUrl
 
 from app import metrics
 from app.accounts.mcp_tokens import McpTokens
+from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest, is_request_id
-from app.approvals.changes import Change, DiffLine, Verb
+from app.approvals.changes import Change, Verb
 from app.approvals.disabled import merged
 from app.approvals.engine import Engine
 from app.approvals.given import Holder

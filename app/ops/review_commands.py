@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.approvals.review_campaigns import new_campaign
+from app.approvals.review_records import new_campaign
 from app.approvals.review_schedules import OnTimeout
 from app.durations import parse_period
 from app.errors import ConfigError, ValidationError

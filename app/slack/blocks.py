@@ -17,10 +17,12 @@ from typing import Any
 
 from app import text
 from app.accounts.passkeys import Passkey
+from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest
-from app.approvals.changes import MAX_SHARES_PER_REQUEST, SECRET_FIELDS_OF, DiffLine, Verb
+from app.approvals.changes import MAX_SHARES_PER_REQUEST, Verb
 from app.approvals.disabled import DisabledEntry
 from app.approvals.machine import State
+from app.approvals.secret_fields import SECRET_FIELDS_OF
 from app.clock import timestamp
 from app.durations import describe
 from app.field_labels import field_label

@@ -22,17 +22,9 @@ from app import text
 from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import named
 from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
+from app.approvals.review_records import TIMEOUT, Campaign, Choice, Decided, Line, by_entry, line_id
 from app.approvals.review_sweep import Posted
-from app.approvals.reviews import (
-    TIMEOUT,
-    Campaign,
-    Choice,
-    Decided,
-    Line,
-    ReviewStore,
-    by_entry,
-    line_id,
-)
+from app.approvals.reviews import ReviewStore
 from app.i18n import N_, _, current, ngettext
 from app.slack.blocks import date
 from app.slack.languages import Languages
@@ -192,7 +184,7 @@ def reminder(campaign: Campaign, *, lines: int, entries: int) -> tuple[str, list
     return text.plain(message), [_section(message)]
 
 
-#: Why a reviewer's key no longer works (app.approvals.review_campaigns.key_gone), in words.
+#: Why a reviewer's key no longer works (app.approvals.review_survey.key_gone), in words.
 KEY_GONE = {
     "key_rejected": N_("MySafe refuses it"),
     "key_unlinked": N_("it was unlinked"),

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from app.approvals.machine import State
-from app.approvals.reviews import Choice
+from app.approvals.review_records import Choice
 from app.cli import main
 from app.errors import ApprovalError
 from app.sandbox.emulator import Emulator

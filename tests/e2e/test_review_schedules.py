@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from app.approvals.changes import Change, Verb
-from app.approvals.review_campaigns import new_campaign
+from app.approvals.review_records import TIMEOUT, CampaignState, Choice, new_campaign
 from app.approvals.review_sweep import ReviewSweeper
 from app.approvals.review_tasks import LEASE
-from app.approvals.reviews import TIMEOUT, CampaignState, Choice
 from app.cli import main
 from app.clock import timestamp
 from app.errors import ApprovalError, CredentialsMissing, CredentialsRejected

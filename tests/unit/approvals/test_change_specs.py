@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.approvals import changes
-from app.approvals.changes import Change, DiffLine, Verb, check, check_against, diff, final_body
+from app.approvals.change_diff import DiffLine
+from app.approvals.changes import Change, Verb, check, check_against, diff, final_body
 from app.errors import ValidationError
 from app.mysafe.models import Entry, Kind, WriteResult
 

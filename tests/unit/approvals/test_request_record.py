@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from importlib.resources import files
 
+from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest
-from app.approvals.changes import Change, DiffLine, Verb
+from app.approvals.changes import Change, Verb
 from app.approvals.machine import State
 from app.mysafe.models import Kind
 

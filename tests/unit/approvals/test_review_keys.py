@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.approvals.review_campaigns import key_gone
+from app.approvals.review_survey import key_gone
 from app.errors import (
     BotError,
     ConfigError,

@@ -33,7 +33,8 @@ from hypothesis.stateful import (
 )
 
 from app import errors
-from app.approvals.changes import EDIT, NO_ACCESS, VIEW, Change, Verb
+from app.approvals.change_diff import EDIT, NO_ACCESS, VIEW
+from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import RANK, highest
 from app.approvals.machine import State

@@ -28,22 +28,17 @@ from slack_sdk.models.views import View
 
 from app.accounts.passkeys import MAX_PER_PERSON, Passkey
 from app.approvals.break_glass import Review
+from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest
-from app.approvals.changes import (
-    MAX_PRINCIPAL_NAME,
-    MAX_SHARES_PER_REQUEST,
-    SECRET_FIELDS_OF,
-    Change,
-    DiffLine,
-    Verb,
-)
+from app.approvals.changes import MAX_PRINCIPAL_NAME, MAX_SHARES_PER_REQUEST, Change, Verb
 from app.approvals.disabled import DisabledEntry
 from app.approvals.given import Given, holders
 from app.approvals.grants import Grant, Granted, rights
 from app.approvals.machine import State
 from app.approvals.review_campaigns import Waiting
-from app.approvals.reviews import Campaign, CampaignState, Choice, Decided, Line
+from app.approvals.review_records import Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.revokes import Revoke
+from app.approvals.secret_fields import SECRET_FIELDS_OF
 from app.errors import (
     CredentialsMissing,
     CredentialsRejected,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.approvals.reviews import Choice
+from app.approvals.review_records import Choice
 from app.errors import ApprovalError
 from app.i18n import _
 from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
