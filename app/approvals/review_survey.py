@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.accounts.vault import Vault
+from app.accounts.linked_keys import Vault
 from app.approvals.grants import rights
 from app.approvals.review_creators import Creators
 from app.approvals.review_records import Line

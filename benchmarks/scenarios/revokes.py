@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
+from app.approvals.change_diff import NO_ACCESS, USERS, VIEW
 from app.approvals.change_request import ChangeRequest, new_request_id
-from app.approvals.changes import NO_ACCESS, USERS, VIEW, Change, Verb
+from app.approvals.changes import Change, Verb
 from app.approvals.grants import Grant, Granted
 from app.approvals.machine import State
 from app.approvals.revokes import RevokeStore
