@@ -14,6 +14,7 @@ import contextlib
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -44,11 +45,12 @@ def _bot_cpu(bench: Bench) -> float:
     return total
 
 
-def _redis_calls(services: Services) -> int:
-    """Commands Redis has run since it started (`INFO commandstats`): counted across the
-    burst, the bot's round trips per share, a number the machine's load does not move."""
+def _redis_calls(services: Services) -> Counter[str]:
+    """Commands Redis has run since it started, by command (`INFO commandstats`, the ones a
+    script runs included): counted across the burst, the bot's Redis work per share, a
+    number the machine's load does not move."""
     stats = services.redis.info("commandstats")
-    return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
+    return Counter({k: int(v["calls"]) for k, v in stats.items() if isinstance(v, dict)})
 
 
 def _people(bench: Bench, services: Services, count: int, tag: str) -> list[tuple[str, int]]:
@@ -133,5 +135,6 @@ def share_burst(
         "acks_ms": sorted(acks),
         "bot_cpu_s": bot_cpu,
         "fakes_cpu_s": own_cpu,
-        "redis_calls": redis_calls,
+        "redis_calls": redis_calls.total(),
+        "redis_top": dict(redis_calls.most_common(12)),
     }
