@@ -110,7 +110,7 @@ class EnvironmentOnce(requests.Session):
         super().__init__()
         self._environment: dict[str, dict[str, Any]] = {}
 
-    def merge_environment_settings(  # type: ignore[override]
+    def merge_environment_settings(
         self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> dict[str, Any]:
         if proxies or stream is not None or verify is not None or cert is not None:
