@@ -14,6 +14,7 @@ import contextlib
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -44,6 +45,14 @@ def _bot_cpu(bench: Bench) -> float:
     return total
 
 
+def _redis_calls(services: Services) -> Counter[str]:
+    """Commands Redis has run since it started, by command (`INFO commandstats`, the ones a
+    script runs included): counted across the burst, the bot's Redis work per share, a
+    number the machine's load does not move."""
+    stats = services.redis.info("commandstats")
+    return Counter({k: int(v["calls"]) for k, v in stats.items() if isinstance(v, dict)})
+
+
 def _people(bench: Bench, services: Services, count: int, tag: str) -> list[tuple[str, int]]:
     """`count` linked people, each owning one entry: (Slack ID, entry id)."""
     people = []
@@ -68,7 +77,8 @@ def share_burst(
     bench: Bench, url: str, services: Services, *, count: int, people: int
 ) -> dict[str, Any]:
     """Send the burst and wait for its approval messages; the counts, the seconds taken, and
-    the CPU seconds of the bot's processes and of this one (the fakes and the senders)."""
+    the CPU seconds of the bot's processes and of this one (the fakes and the senders), and the
+    commands Redis ran meanwhile."""
     tag = uuid.uuid4().hex[:6]
     sharers = _people(bench, services, people, tag)
     grantees = [f"burst.{tag}.peer{k:03d}" for k in range(count)]
@@ -95,6 +105,7 @@ def share_burst(
 
     with ThreadPoolExecutor(max_workers=people) as pool:
         futures = [pool.submit(person, n) for n in range(people)]
+        calls_before = _redis_calls(services)
         barrier.wait()
         started = time.monotonic()
         cpu = _bot_cpu(bench), time.process_time()
@@ -113,6 +124,7 @@ def share_burst(
     if calls:
         posted_at = max(c.at for c in calls)  # type: ignore[attr-defined]
     bot_cpu, own_cpu = _bot_cpu(bench) - cpu[0], time.process_time() - cpu[1]
+    redis_calls = _redis_calls(services) - calls_before
     return {
         "sent": count,
         "taken": total,
@@ -123,4 +135,6 @@ def share_burst(
         "acks_ms": sorted(acks),
         "bot_cpu_s": bot_cpu,
         "fakes_cpu_s": own_cpu,
+        "redis_calls": redis_calls.total(),
+        "redis_top": dict(redis_calls.most_common(12)),
     }

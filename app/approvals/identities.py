@@ -31,11 +31,9 @@ class Identities:
 
     def display_name(self, slack_id: str) -> str:
         """The requester's MySafe name for the message; a claimed one is marked as such."""
-        vault = self.vault
-        confirmed = vault.mysafe_username(slack_id)
+        confirmed, claimed = self.vault.usernames(slack_id)
         if confirmed:
             return confirmed
-        claimed = vault.claimed_username(slack_id)
         return f"{claimed}, unconfirmed" if claimed else ""
 
     def of(self, actor: str) -> tuple[list[str], list[str]]:
@@ -46,11 +44,8 @@ class Identities:
         A claimed name counts here as if it were confirmed, and also as a claim: it can only
         make its claimant refused or counted once with someone else (`known_as` keeps it a
         claim in what is stored), never let them approve something they could not otherwise."""
-        vault = self.vault
-        names = [
-            n.casefold() for n in (vault.mysafe_username(actor), vault.claimed_username(actor)) if n
-        ]
-        claimed = vault.claimed_username(actor)
+        confirmed, claimed = self.vault.usernames(actor)
+        names = [n.casefold() for n in (confirmed, claimed) if n]
         return [actor, *names], [
             *self.known_as(actor),
             *([f"mysafe:{claimed.casefold()}"] if claimed else []),
@@ -62,8 +57,7 @@ class Identities:
         as a claim (`claim:name`). A clicker's claim matches a confirmed name here, but a
         stored claim never matches someone else's confirmed name: a requester typing Carol's
         name at login must not make Carol unable to decide on the request."""
-        vault = self.vault
-        confirmed, claimed = vault.mysafe_username(person), vault.claimed_username(person)
+        confirmed, claimed = self.vault.usernames(person)
         return [
             f"slack:{person}",
             *([f"mysafe:{confirmed.casefold()}"] if confirmed else []),

@@ -11,6 +11,7 @@ app.approvals.policy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -201,10 +202,12 @@ class Policy:
     #: Access review campaigns on a schedule, the file's `reviews:` (app.approvals.review_schedules).
     reviews: tuple[ReviewSchedule, ...] = ()
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """`sha256:…` of the rules as this process applies them (the settings' defaults filled
-        in, the built-in last rule included) and the version: equal digests decide alike."""
+        in, the built-in last rule included) and the version: equal digests decide alike.
+        Worked out once per policy (every field is immutable): each request's submit and each
+        decision checks it against the rules in force."""
         rules = [dataclasses.asdict(rule) for rule in self.rules]
         document: dict[str, Any] = {"version": self.version, "rules": rules}
         if self.reviews:

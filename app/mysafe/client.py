@@ -173,6 +173,9 @@ class UserClient:
         self.mysafe = mysafe
         self.user_id = user_id
         self.credentials = credentials
+        #: The token this client last used: its next call uses it again without reading the
+        #: cache (a Redis read and a decrypt per call); a 401 replaces it as before.
+        self._held: CachedToken | None = None
 
     # --- endpoints -------------------------------------------------------------------------
 
@@ -265,6 +268,13 @@ class UserClient:
 
         `failed` is the stored form of a token MySafe just refused: a cached token other than
         that one (another thread's fresh fetch) is used rather than fetching yet another."""
+        held = self._held
+        if not force and held is not None and held.stored != failed:
+            return held
+        self._held = self._cached_or_fetched(force=force, failed=failed)
+        return self._held
+
+    def _cached_or_fetched(self, *, force: bool, failed: str | None) -> CachedToken:
         cache = self.mysafe.tokens
         if not force and (cached := cache.get(self.user_id)) and cached.stored != failed:
             return cached

@@ -189,8 +189,10 @@ class SlackNotifier:
     def tell_approvers(self, request: ChangeRequest) -> None:
         """Tell the request's approvers it waits for them (MYSAFE_BOT_TELL_APPROVERS): a DM
         each, or one mention of them (groups by their handle) in the request's thread."""
+        if self.approvers is None or self.approvers.settings.tell_approvers == "off":
+            return  # before the read below: nobody is told, so nothing to read
         request = self.store.get(request.id) or request  # as posted, with its message
-        if self.approvers is None or not request.ts or request.required == 0:
+        if not request.ts or request.required == 0:
             return
         how = self.approvers.settings.tell_approvers
         if how == "dm":

@@ -90,6 +90,25 @@ def test_mention_map_and_linked_account(services: Services) -> None:
     assert services.vault.unlink("UALICE") and services.vault.account("UALICE") is None
 
 
+def test_usernames_tell_a_confirmed_name_from_a_claimed_one(services: Services) -> None:
+    """The one-round-trip read says what `mysafe_username` and `claimed_username` say."""
+    vault = services.vault
+    vault.map_mention("UBOB", "bobm")
+    vault.link("UBOB", client_id="c", client_secret="s", mysafe_username="bobby", confirmed=False)
+    vault.link("UALICE", client_id="c", client_secret="s", mysafe_username="alices")
+    vault.link("UCAROL", client_id="c", client_secret="s", mysafe_username="carol", confirmed=False)
+    people = ["UBOB", "UALICE", "UCAROL", "UNOBODY"]
+    assert [vault.usernames(p) for p in people] == [
+        ("bobm", None),  # the administrators' map wins over what was typed
+        ("alices", None),
+        (None, "carol"),
+        (None, None),
+    ]
+    assert [(vault.mysafe_username(p), vault.claimed_username(p)) for p in people] == [
+        vault.usernames(p) for p in people
+    ]
+
+
 @pytest.mark.parametrize(
     "name",
     ["al\x1b[2Kice", "alice\x1b]0;x\x07", "bob\x7f", "bob\x85", "ev\u202eil", "a\u200bb", "x\ufeff"],

@@ -7,6 +7,7 @@ import pytest
 from app import errors
 from app.mysafe.client import UserClient
 from app.mysafe.models import Entry, Kind
+from app.mysafe.transport import make_session
 from app.sandbox.emulator import Emulator, EmulatorOptions, EmulatorServer
 from app.services import Services
 
@@ -352,6 +353,41 @@ def test_many_calls_one_token_fetch(
     again = services.mysafe.session_for("UALICE", services.vault.credentials("UALICE"))
     again.list_entries(Kind.PASSWORD)
     assert len(emulator.calls_to("POST", "/api/oauth2/token")) == 1
+
+
+def test_a_client_reads_the_cached_token_once(
+    alice: UserClient, github: int, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A share reads the entry and then the listing with one client: one cache read (a Redis
+    GET and a decrypt) serves both."""
+    alice.get(Kind.PASSWORD, github)  # the token is fetched and cached
+    reads: list[str] = []
+    cache_get = services.mysafe.tokens.get
+    monkeypatch.setattr(
+        services.mysafe.tokens, "get", lambda user: reads.append(user) or cache_get(user)
+    )
+    client = services.mysafe.session_for("UALICE", services.vault.credentials("UALICE"))
+    client.get(Kind.PASSWORD, github)
+    client.list_entries(Kind.PASSWORD, name="Github")
+    assert reads == ["UALICE"]
+
+
+def test_the_environment_proxy_is_read_once_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`requests` reads `HTTP_PROXY`/`NO_PROXY` on every call; the MySafe session once per
+    host, with the same answer; proxies a caller passes are merged as `requests` does."""
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "direct.example")
+    session = make_session()
+    proxied = session.merge_environment_settings("http://mysafe.example/api/x", {}, None, None, None)
+    direct = session.merge_environment_settings("http://direct.example/api/x", {}, None, None, None)
+    assert proxied["proxies"]["http"] == "http://proxy.example:3128"
+    assert "http" not in direct["proxies"]
+    monkeypatch.setenv("HTTP_PROXY", "http://other.example:3128")  # read once: not seen
+    again = session.merge_environment_settings("http://mysafe.example/api/y", {}, None, None, None)
+    assert again == proxied
+    given = {"http": "http://given.example:1"}
+    passed = session.merge_environment_settings("http://mysafe.example/", given, None, None, None)
+    assert passed["proxies"]["http"] == "http://given.example:1"
 
 
 def test_token_is_cached_encrypted(alice: UserClient, github: int, services: Services, redis) -> None:
