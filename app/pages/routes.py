@@ -26,6 +26,7 @@ from flask import Blueprint, Response, jsonify, render_template_string, request
 
 from app.approvals.engine import Engine
 from app.approvals.stepup import Purpose, StepUpRefused
+from app.error_messages import user_message
 from app.errors import BotError
 from app.i18n import _, current
 from app.pages.refusals import translated
@@ -101,7 +102,8 @@ def _script_words() -> dict[str, str]:
 
 
 def _gone(error: BotError) -> Response:
-    return _page(_("This link does not work"), [translated(str(error))], status=410)
+    said = translated(str(error)) if isinstance(error, StepUpRefused) else user_message(error)
+    return _page(_("This link does not work"), [said], status=410)
 
 
 def _secured(response: Response) -> Response:
@@ -230,13 +232,14 @@ def blueprint(engine: Engine, eligible: Eligible, speak: Speak) -> Blueprint:
             confirmed = stepup.verify(token, credential)
             link = confirmed.link
             whose = link.user
-            decision = engine.confirm(
-                link.request,
-                link.user,
-                clicked=link.clicked,
-                is_approver=eligible(link.request, link.user, "approve"),
-                credential=confirmed.credential_id,
-            )
+            with speak(whose):  # the engine's refusals are sentences this person reads
+                decision = engine.confirm(
+                    link.request,
+                    link.user,
+                    clicked=link.clicked,
+                    is_approver=eligible(link.request, link.user, "approve"),
+                    credential=confirmed.credential_id,
+                )
         except BotError as error:
             refused = error.link if isinstance(error, StepUpRefused) else None  # once taken
             engine.audit.record(
@@ -247,7 +250,8 @@ def blueprint(engine: Engine, eligible: Eligible, speak: Speak) -> Blueprint:
                 why=str(error)[:200],
             )
             with speak(refused.user if refused else whose):
-                return _answer(False, translated(str(error)), 400)
+                said = translated(str(error)) if refused or not whose else user_message(error)
+                return _answer(False, said, 400)
         done = decision.request
         with speak(whose):
             if not decision.changed:

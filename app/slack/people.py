@@ -53,6 +53,11 @@ class People:
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, "people", *parts))
 
+    def _person(self, user_id: str, fact: str) -> str:
+        """One person's cached facts share a hash tag, so they are written together on a
+        Redis Cluster too (one MULTI)."""
+        return self._key(f"{{{user_id}}}", fact)
+
     def standing(self, user_id: str) -> str | None:
         """Why this person may neither request nor approve, in the language spoken, or None
         when they may."""
@@ -75,7 +80,7 @@ class People:
 
     def _profile(self, user_id: str) -> dict[str, Any] | None:
         """The fields of `users.info` that decide, cached (never the person's name or e-mail)."""
-        key = self._key("user", user_id)
+        key = self._person(user_id, "user")
         cached = self.redis.get(key)
         if cached is not None:
             return dict(json.loads(cached))
@@ -107,7 +112,7 @@ class People:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
             if kept["locale"]:
-                pipe.set(self._key("locale", user_id), kept["locale"], ex=LOCALE_CACHE_SECONDS)
+                pipe.set(self._person(user_id, "locale"), kept["locale"], ex=LOCALE_CACHE_SECONDS)
             pipe.execute()
         return kept
 
@@ -125,7 +130,7 @@ class People:
         None when Redis cannot say: the ack still answers (that nothing was done, when Redis
         is down), in the workspace's language."""
         try:
-            known = self.redis.get(self._key("locale", user_id))
+            known = self.redis.get(self._person(user_id, "locale"))
         except redis.RedisError:
             return None
         return str(known) if known else None
@@ -138,9 +143,9 @@ class People:
         user_id = str(user.get("id", ""))
         locale = str(user.get("locale") or "")[:MAX_LOCALE]
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key("user", user_id), self._key("locale", user_id))
+            pipe.delete(self._person(user_id, "user"), self._person(user_id, "locale"))
             if locale:
-                pipe.set(self._key("locale", user_id), locale, ex=LOCALE_CACHE_SECONDS)
+                pipe.set(self._person(user_id, "locale"), locale, ex=LOCALE_CACHE_SECONDS)
             pipe.execute()
 
     def email(self, user_id: str) -> str | None:
