@@ -18,6 +18,7 @@ into the console gives the same answers.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from app.sandbox import demo_secrets, people
@@ -91,6 +92,23 @@ def test_the_readme_uses_the_demos_own_people_and_entry(tmp_path: Path) -> None:
 def test_the_readme_conversation_is_what_the_bot_says(
     bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator, link
 ) -> None:
+    said = first_minute(bot, user, slack, emulator, link, approve="Approve", applied_word="Applied")
+    assert said == readme_block(), "\n".join(said)
+
+
+def first_minute(
+    bot: Bot,
+    user: SlackClient,
+    slack: SlackFake,
+    emulator: Emulator,
+    link: Callable[[str, str], None],
+    *,
+    approve: str,
+    applied_word: str,
+    typed: str = COMMAND,
+) -> list[str]:
+    """The README's first minute played against the bot: each line as the transcript shows it
+    (the entry's ID as the README has it), in whatever language the people read."""
     link(PRIYA.slack_id, PRIYA.mysafe_username)
     emulator.add_user(ALICE.mysafe_username)
     bot.services.vault.map_mention(ALICE.slack_id, ALICE.mysafe_username)
@@ -102,10 +120,10 @@ def test_the_readme_conversation_is_what_the_bot_says(
         password="old-Password-9!",
     )
     # Slack sends a typed mention escaped, as the user's ID with their display name.
-    command = COMMAND.replace("password 1", f"password {entry}").replace(
+    command = typed.replace("password 1", f"password {entry}").replace(
         "@alice", f"<@{ALICE.slack_id}|alice>"
     )
-    said: list[str] = [f"{'you':<8}/mysafe {COMMAND}"]
+    said: list[str] = [f"{'you':<8}/mysafe {typed}"]
 
     response = user.command(PRIYA.slack_id, command)
     said += line("bot", "(only you) ", instant(response))
@@ -115,12 +133,11 @@ def test_the_readme_conversation_is_what_the_bot_says(
     said += message("bot", "#vault-approvals: ", posted)
     said += line("bot", "(DM to carol) ", wait_dm(slack, APPROVER).args["text"])
 
-    said.append(f"{'carol':<8}[Approve]")
+    said.append(f"{'carol':<8}[{approve}]")
     assert user.click(APPROVER, "approve", request_id_in(answer)).status_code == 200
-    applied = message_update(slack, "Applied")
+    applied = message_update(slack, applied_word)
     assert buttons(applied) == []
     said += line("bot", "#vault-approvals (updated): ", applied.args["blocks"][-1]["text"]["text"])
     said += line("bot", "(DM to you) ", wait_dm(slack, PRIYA.slack_id).args["text"])
 
-    said = [re.sub(rf"password {entry}\b", "password 1", s) for s in said]
-    assert said == readme_block(), "\n".join(said)
+    return [re.sub(rf"password {entry}\b", "password 1", s) for s in said]
