@@ -37,7 +37,6 @@ from app.approvals.grants import Grant, granted, merged, named
 from app.approvals.in_force import RulesInForce
 from app.approvals.ledger import Ledger, Plan, apply_write
 from app.approvals.machine import Action, Outcome
-from app.approvals.outbox import Outbox
 from app.approvals.revokes import RevokeStore
 from app.approvals.store import ApprovalStore
 from app.clock import timestamp
@@ -77,7 +76,6 @@ class Applier:
         access: AccessBook,
         given: GivenBook,
         revokes: RevokeStore,
-        outbox: Outbox,
         in_force: RulesInForce,
         vault: Vault,
         keyring: Keyring,
@@ -92,7 +90,6 @@ class Applier:
         self.access = access
         self.given = given
         self.revokes = revokes
-        self.outbox = outbox
         self.in_force = in_force
         self.vault = vault
         self.keyring = keyring

@@ -114,7 +114,6 @@ class Engine:
             access=self.access,
             given=self.given,
             revokes=self.revokes,
-            outbox=self.outbox,
             in_force=self.in_force,
             vault=services.vault,
             keyring=services.keyring,
