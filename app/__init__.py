@@ -87,7 +87,6 @@ def _mount_demo(app: Flask, runtime: Runtime) -> None:
 
 def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
     from app.pages.routes import blueprint as pages_blueprint
-    from app.slack.languages import Languages
     from app.webhooks.routes import blueprint as webhooks_blueprint
 
     front = runtime.front
@@ -96,8 +95,8 @@ def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
     app.register_blueprint(webhooks_blueprint(runtime))
     # The passkey pages: approvals whose rule asks for step-up are confirmed there, in the
     # language of the link's person as last read from Slack (a page never waits on Slack).
-    assert runtime.slack is not None  # a front is there only when Slack is configured
-    languages = Languages.of(runtime.services, runtime.slack)
+    languages = runtime.languages
+    assert languages is not None  # built with the Slack client
     app.register_blueprint(
         pages_blueprint(runtime.engine, front.eligible, partial(languages.to_person, ask=False))
     )

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
     from app.slack import listeners
     from app.slack.home_tab import HomeTab
+    from app.slack.languages import Languages
     from app.slack.notifier import SlackNotifier
 
 
@@ -93,6 +94,9 @@ class Runtime:
     reviewer: Reviewer | None = None
     #: Access reviews' schedules, start jobs, reminders and due dates (the worker runs it).
     review_sweeper: ReviewSweeper | None = None
+    #: Whose language each Slack surface speaks: one per process, so every surface knows a
+    #: person's language as soon as one has read it.
+    languages: Languages | None = None
 
     def close(self) -> None:
         self.services.close()
@@ -193,7 +197,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
         gains_access=engine.gains_access,
         languages=languages,
     )
-    home = HomeTab(engine, client, approvers, reviews=reviews)
+    home = HomeTab(engine, client, approvers, languages=languages, reviews=reviews)
     review_cards = ReviewCards(
         client, reviews.store, channel=settings.approval_channel, languages=languages
     )
@@ -228,6 +232,8 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
             revoker=revoker,
             reviews=reviews,
             reviewer=reviewer,
+            languages=languages,
+            review_cards=review_cards,
         )
         listeners.register_jobs(durable.registry, deps)
         slack_front = _slack_front(services, deps) if front else None
@@ -247,6 +253,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
         checkpointer=checkpointer(services, publish),
         sinks=sink_runners(services, alert),
         reviewer=reviewer,
+        languages=languages,
         review_sweeper=ReviewSweeper(reviews, review_cards, schedules=schedules_in_force(engine)),
     )
 

@@ -40,6 +40,7 @@ class HomeTab:
         client: WebClient,
         approvers: Approvers,
         *,
+        languages: Languages,
         reviews: Reviews | None = None,
     ) -> None:
         self.engine = engine
@@ -48,7 +49,7 @@ class HomeTab:
         self.approvers = approvers
         self.viewers_key = f"{engine.settings.key_prefix}:home:viewers"
         #: Each Home speaks its viewer's language.
-        self.languages = Languages.of(engine.services, client)
+        self.languages = languages
         self._pending: dict[str, threading.Timer] = {}
         self._lock = threading.Lock()
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from slack_sdk import WebClient
-
 from app.i18n import speaking
-from app.services import Services
 from app.slack.people import People
 
 
@@ -22,12 +19,6 @@ class Languages:
     def __init__(self, people: People, *, default: str) -> None:
         self.people = people
         self.default = default
-
-    @classmethod
-    def of(cls, services: Services, client: WebClient) -> Languages:
-        settings = services.settings
-        people = People(services.redis, client, prefix=settings.key_prefix)
-        return cls(people, default=settings.bot_locale)
 
     def to_person(self, user_id: str, *, ask: bool = True) -> AbstractContextManager[str]:
         """Speak `user_id`'s language; `ask=False` (an ack) only reads what is known."""

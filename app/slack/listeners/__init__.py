@@ -56,8 +56,11 @@ class Deps:
         revoker: Revoker | None = None,
         reviews: Reviews | None = None,
         reviewer: Reviewer | None = None,
+        languages: Languages,
+        review_cards: ReviewCards | None = None,
     ) -> Deps:
-        languages = Languages.of(services, client)
+        """`languages` and `review_cards` are the process's own (app.runtime), so what one
+        listener learns of a person (their language) every other one speaks at once."""
         durable = Durable(jobs, Responder(), client, languages)
         return cls(
             commands=commands.Deps(services, engine, approvers, client, durable),
@@ -70,11 +73,7 @@ class Deps:
                 durable,
                 revoker=revoker,
                 reviews=reviews,
-                review_cards=(
-                    ReviewCards(client, reviews.store, languages=languages)
-                    if reviews is not None
-                    else None
-                ),
+                review_cards=review_cards,
                 reviewer=reviewer,
             ),
             views=views.Deps(services, engine, client, durable),
