@@ -30,7 +30,7 @@ from app.approvals.changes import (
     unmet,
     write_entry,
 )
-from app.approvals.decision import Audited, Decision, Event, Get, Settle, Tell
+from app.approvals.decision import Decision, Event, Steps
 from app.approvals.entry_locks import EntryLock, EntryLocks
 from app.approvals.given import GivenBook
 from app.approvals.grants import Grant, granted, merged, named
@@ -80,10 +80,7 @@ class Applier:
         vault: Vault,
         keyring: Keyring,
         client_for: Callable[[str], UserClient],
-        audited: Audited,
-        get: Get,
-        settle: Settle,
-        tell: Tell,
+        steps: Steps,
     ) -> None:
         self.store = store
         self.locks = locks
@@ -94,10 +91,10 @@ class Applier:
         self.vault = vault
         self.keyring = keyring
         self.client_for = client_for
-        self._audited = audited
-        self.get = get
-        self._settle = settle
-        self._tell = tell
+        self._audited = steps.audited
+        self.get = steps.get
+        self._settle = steps.settle
+        self._tell = steps.tell
 
     def apply(self, request_id: str, lease: str, *, request: ChangeRequest | None = None) -> Decision:
         """Make the MySafe call for a request this caller holds the lease on, record the end.

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest
-from app.approvals.decision import Apply, Audited, Decision, Event, Get, NewLease, Settle, Tell
+from app.approvals.decision import Decision, Event, Steps
 from app.approvals.identities import Identities
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
@@ -57,12 +57,7 @@ class Decider:
         identities: Identities,
         in_force: RulesInForce,
         stepup: StepUp,
-        get: Get,
-        audited: Audited,
-        settle: Settle,
-        tell: Tell,
-        new_lease: NewLease,
-        apply: Apply,
+        steps: Steps,
     ) -> None:
         self.redis = redis
         self.store = store
@@ -70,12 +65,12 @@ class Decider:
         self.identities = identities
         self.in_force = in_force
         self.stepup = stepup
-        self.get = get
-        self._audited = audited
-        self._settle = settle
-        self._tell = tell
-        self._new_lease = new_lease
-        self.apply = apply
+        self.get = steps.get
+        self._audited = steps.audited
+        self._settle = steps.settle
+        self._tell = steps.tell
+        self._new_lease = steps.new_lease
+        self.apply = steps.apply
 
     def approve(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
         """Count one approval; the click that completes the count applies the change."""

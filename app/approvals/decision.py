@@ -64,6 +64,19 @@ Apply = Callable[..., "Decision"]
 
 
 @dataclass(frozen=True)
+class Steps:
+    """The engine's own steps its parts call back (applying, sweeping, deciding, submitting):
+    handed over once, so each part's constructor names only what is its own."""
+
+    get: Get
+    audited: Audited
+    settle: Settle
+    tell: Tell
+    new_lease: NewLease
+    apply: Apply
+
+
+@dataclass(frozen=True)
 class Decision:
     """What a click did: `changed` is False when it was answered with the current state only."""
 

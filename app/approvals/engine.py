@@ -31,7 +31,7 @@ from app.approvals.break_glass import BreakGlass
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change
 from app.approvals.deciding import Decider
-from app.approvals.decision import Decision, Event, HandOff, Listener
+from app.approvals.decision import Decision, Event, HandOff, Listener, Steps
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.given import GivenBook
@@ -108,7 +108,17 @@ class Engine:
         #: Given by the assembly when a chat front can say who someone is (app.runtime).
         self.standing = standing
         #: The MySafe call of an approved request (app.approvals.applying).
+        #: The engine's own steps, as its parts call them back.
+        steps = Steps(
+            get=self.get,
+            audited=self._audited,
+            settle=self._settle,
+            tell=self._tell,
+            new_lease=self._new_lease,
+            apply=self.apply,
+        )
         self.applier = Applier(
+            steps=steps,
             store=self.store,
             locks=self.locks,
             access=self.access,
@@ -118,13 +128,10 @@ class Engine:
             vault=services.vault,
             keyring=services.keyring,
             client_for=self.client_for,
-            audited=self._audited,
-            get=self.get,
-            settle=self._settle,
-            tell=self._tell,
         )
         #: The worker's passes: expiries, take-overs, reminders (app.approvals.sweeping).
         self.sweeper = Sweeper(
+            steps=steps,
             redis=services.redis,
             store=self.store,
             audit=self.audit,
@@ -132,29 +139,20 @@ class Engine:
             reminders=self.reminders,
             in_force=self.in_force,
             listeners=self.listeners,
-            audited=self._audited,
-            apply=self.apply,
-            new_lease=self._new_lease,
-            settle=self._settle,
-            tell=self._tell,
         )
         #: The clicks that move a request, and the requester's nudge (app.approvals.deciding).
         self.decider = Decider(
+            steps=steps,
             redis=services.redis,
             store=self.store,
             audit=self.audit,
             identities=self.identities,
             in_force=self.in_force,
             stepup=self.stepup,
-            get=self.get,
-            audited=self._audited,
-            settle=self._settle,
-            tell=self._tell,
-            new_lease=self._new_lease,
-            apply=self.apply,
         )
         #: Submission: validate, read as the requester, store (app.approvals.submitting).
         self.submitter = Submitter(
+            steps=steps,
             settings=self.settings,
             store=self.store,
             audit=self.audit,
@@ -169,12 +167,6 @@ class Engine:
             rule_for=self.rule_for,
             refuse_ineligible=self.refuse_ineligible,
             find=self.find,
-            get=self.get,
-            audited=self._audited,
-            settle=self._settle,
-            tell=self._tell,
-            new_lease=self._new_lease,
-            apply=self.apply,
         )
         self.sweeper.hand_off = hand_off
 

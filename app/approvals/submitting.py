@@ -22,7 +22,7 @@ from app.approvals.break_glass import BreakGlass, Evidence
 from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb, check, check_against, diff, read_entry, spec_of
-from app.approvals.decision import Apply, Audited, Decision, Event, Get, NewLease, Settle, Tell
+from app.approvals.decision import Decision, Event, Steps
 from app.approvals.disabled import DisabledEntries
 from app.approvals.grants import RANK, named
 from app.approvals.identities import Identities, beneficiaries
@@ -69,12 +69,7 @@ class Submitter:
         rule_for: RuleFor,
         refuse_ineligible: RefuseIneligible,
         find: Find,
-        get: Get,
-        audited: Audited,
-        settle: Settle,
-        tell: Tell,
-        new_lease: NewLease,
-        apply: Apply,
+        steps: Steps,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -90,12 +85,12 @@ class Submitter:
         self.rule_for = rule_for
         self.refuse_ineligible = refuse_ineligible
         self.find = find
-        self.get = get
-        self._audited = audited
-        self._settle = settle
-        self._tell = tell
-        self._new_lease = new_lease
-        self.apply = apply
+        self.get = steps.get
+        self._audited = steps.audited
+        self._settle = steps.settle
+        self._tell = steps.tell
+        self._new_lease = steps.new_lease
+        self.apply = steps.apply
 
     def submit_once(
         self, change: Change, *, requester: str, source: str = "slack", **options: Any

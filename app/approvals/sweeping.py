@@ -20,7 +20,12 @@ import redis
 from app import metrics
 from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest
-from app.approvals.decision import Audited, Decision, Event, HandOff, Listener, NewLease, Settle, Tell
+from app.approvals.decision import (
+    Event,
+    HandOff,
+    Listener,
+    Steps,
+)
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
 from app.approvals.open_scan import OpenScan
@@ -59,11 +64,7 @@ class Sweeper:
         reminders: Reminders,
         in_force: RulesInForce,
         listeners: list[Listener],
-        audited: Audited,
-        apply: Callable[[str, str], Decision],
-        new_lease: NewLease,
-        settle: Settle,
-        tell: Tell,
+        steps: Steps,
     ) -> None:
         self.redis = redis
         self.store = store
@@ -72,11 +73,11 @@ class Sweeper:
         self.reminders = reminders
         self.in_force = in_force
         self.listeners = listeners
-        self._audited = audited
-        self.apply = apply
-        self._new_lease = new_lease
-        self._settle = settle
-        self._tell = tell
+        self._audited = steps.audited
+        self.apply = steps.apply
+        self._new_lease = steps.new_lease
+        self._settle = steps.settle
+        self._tell = steps.tell
         #: Set by the assembly (through `Engine.hand_off`) when durable work tells the
         #: listeners of the sweep's expiries; None: the sweep tells them itself.
         self.hand_off: HandOff | None = None
