@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 import redis
@@ -33,12 +32,6 @@ PROFILE_CACHE_SECONDS = 60
 TEAM_CACHE_SECONDS = 3600
 #: A person's language changes rarely, and a stale one only words a reply differently: a week.
 LOCALE_CACHE_SECONDS = 7 * 86400
-#: How long an ack in this process trusts the language it last read for a person, so the
-#: ack's one Redis round trip stays the job's store; another process's change (user_change)
-#: reaches this one's acks within it, this process's own at once.
-KNOWN_LOCALE_SECONDS = 60
-#: People whose language a process keeps in memory; past it, the memory starts again.
-KNOWN_LOCALE_PEOPLE = 10_000
 
 GUEST = N_("Guests cannot request or approve MySafe changes.")
 OTHER_ORG = N_("People from another organisation cannot request or approve MySafe changes here.")
@@ -56,8 +49,6 @@ class People:
         self.redis = redis
         self.slack = slack
         self.prefix = prefix
-        #: user -> (until when, their locale as last read), for acks (`known_locale`).
-        self._known: dict[str, tuple[float, str | None]] = {}
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, "people", *parts))
@@ -123,8 +114,6 @@ class People:
             if kept["locale"]:
                 pipe.set(self._person(user_id, "locale"), kept["locale"], ex=LOCALE_CACHE_SECONDS)
             pipe.execute()
-        if kept["locale"]:
-            self._keep_known(user_id, kept["locale"])
         return kept
 
     def locale(self, user_id: str) -> str | None:
@@ -139,22 +128,12 @@ class People:
     def known_locale(self, user_id: str) -> str | None:
         """The person's locale as last read from Slack, without asking Slack (for an ack).
         None when Redis cannot say: the ack still answers (that nothing was done, when Redis
-        is down), in the workspace's language. Kept in this process for a minute: an ack
-        reads Redis for it at most once a minute per person."""
-        until, locale = self._known.get(user_id, (0.0, None))
-        if until > time.monotonic():
-            return locale
+        is down), in the workspace's language."""
         try:
             known = self.redis.get(self._person(user_id, "locale"))
         except redis.RedisError:
             return None
-        return self._keep_known(user_id, str(known) if known else None)
-
-    def _keep_known(self, user_id: str, locale: str | None) -> str | None:
-        if len(self._known) >= KNOWN_LOCALE_PEOPLE:
-            self._known.clear()
-        self._known[user_id] = (time.monotonic() + KNOWN_LOCALE_SECONDS, locale)
-        return locale
+        return str(known) if known else None
 
     def changed(self, user: dict[str, Any]) -> None:
         """Slack says the person changed (`user_change`: their language, or their standing):
@@ -168,7 +147,6 @@ class People:
             if locale:
                 pipe.set(self._person(user_id, "locale"), locale, ex=LOCALE_CACHE_SECONDS)
             pipe.execute()
-        self._keep_known(user_id, locale or None)
 
     def email(self, user_id: str) -> str | None:
         """The person's e-mail as Slack shows it (`users.info`, scope users:read.email),
