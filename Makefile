@@ -69,10 +69,10 @@ wrk:
 	    apt-get install -y -qq wrk >/dev/null; } || \
 	  echo "could not install wrk: the ack rows use the Python load generator"
 
-# The settings table of docs/configuration.md, rendered from app/settings.py's declarations
+# The settings table of docs/configuration.md, rendered from app/foundations/settings.py's declarations
 # (a test fails when they disagree).
 docs: $(STAMP)
-	$(BIN)/python -m app.settings_table
+	$(BIN)/python -m app.foundations.settings_table
 
 lint: $(STAMP)
 	$(BIN)/ruff check app commands tests benchmarks

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 if TYPE_CHECKING:
-    from app.runtime import Runtime
+    from app.ops.runtime import Runtime
 
 
 def create_app(
     runtime: Runtime | None = None, *, socket_mode: bool = True, consume: bool | None = None
 ) -> Flask:
-    """Build the web app over a runtime (`app.runtime.build_runtime`, from the environment
+    """Build the web app over a runtime (`app.ops.runtime.build_runtime`, from the environment
     when none is given): health and metrics routes, Slack's route, the ticketing webhook.
 
     `consume` runs the Slack front's jobs in this process (threads beside the requests'):
@@ -26,10 +26,10 @@ def create_app(
     Nothing is created at import time; tests pass the runtime they built. Routes reach the
     runtime through the blueprints' closures, never through a string key.
     """
-    from app.logs import configure_logging
+    from app.foundations.logs import configure_logging
     from app.ops.reload import register
+    from app.ops.runtime import build_runtime, load_settings
     from app.ops.web import blueprint as web_blueprint
-    from app.runtime import build_runtime, load_settings
 
     built = runtime is None
     runtime = runtime or build_runtime(load_settings())

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from app.errors import (
+from app.foundations.errors import (
     ERROR_CODES,
     ApprovalError,
     BotError,

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import requests
 
-from app.errors import OnCallUnavailable
+from app.foundations.errors import OnCallUnavailable
 
 PROVIDERS = ("pagerduty", "opsgenie")
 #: PagerDuty's largest page of /oncalls, and the most pages read before giving up.

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import requests
 
 from app.accounts.linked_keys import Vault
-from app.clock import timestamp
-from app.crypto import Keyring
+from app.foundations.clock import timestamp
+from app.foundations.crypto import Keyring
+from app.foundations.settings import Settings
+from app.foundations.storage import EmbeddedRedis, RedisClient, connect
 from app.mysafe.client import MySafe
 from app.mysafe.tokens import TokenCache
 from app.mysafe.transport import make_session
 from app.oncall import OnCallClient
-from app.settings import Settings
-from app.storage import EmbeddedRedis, RedisClient, connect
 
 
 @dataclass

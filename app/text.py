@@ -18,7 +18,7 @@ import re
 from urllib.parse import quote, urlsplit
 
 # Slack text names fields as every front does (the labels are plain words, kept apart).
-from app.field_labels import FIELD_LABELS, field_label  # noqa: F401
+from app.foundations.field_labels import FIELD_LABELS, field_label  # noqa: F401
 
 ZWSP = "\u200b"
 LINE_BREAK = "⏎"

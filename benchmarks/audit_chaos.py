@@ -35,12 +35,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.audit import signing
 from app.audit.export import export
 from app.audit.formats import jsonl_line
 from app.audit.log import AuditLog
 from app.audit.verify import Tampered, verify_file
-from app.storage import connect
+from app.foundations import signing
+from app.foundations.storage import connect
 from benchmarks.harness import Bench
 from tests.support import siem
 from tests.support.own_redis import OwnRedis
@@ -52,7 +52,7 @@ HEC_TOKEN = "hec-token"  # noqa: S105
 APPEND = """
 import sys, time, redis
 from app.approvals.audit import Audit
-from app.storage import connect
+from app.foundations.storage import connect
 url, prefix, count, name, rate = sys.argv[1:6]
 audit = Audit(connect(url), prefix=prefix)
 started = time.monotonic()
@@ -113,7 +113,9 @@ class Chaos:
         return process
 
     def worker(self) -> subprocess.Popen:
-        return self.start([sys.executable, "-m", "app.cli", "worker", "--interval", "0.05"], self.env)
+        return self.start(
+            [sys.executable, "-m", "app.ops.cli", "worker", "--interval", "0.05"], self.env
+        )
 
     def appenders(self, processes: int, each: int, rate: float) -> list[subprocess.Popen]:
         environ = {"PATH": os.environ["PATH"], "PYTHONPATH": os.getcwd()}

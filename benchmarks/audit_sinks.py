@@ -23,7 +23,7 @@ from app.audit.sinks.file import FileSink
 from app.audit.sinks.hec import HecSink
 from app.audit.sinks.syslog import SyslogSink
 from app.audit.sinks.webhook import WebhookSink
-from app.storage import connect, stop_server
+from app.foundations.storage import connect, stop_server
 from app.webhooks.signing import signed_headers
 from tests.support import siem
 from tests.support.siem import runner_for

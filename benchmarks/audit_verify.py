@@ -68,7 +68,7 @@ def export_run(records: int) -> None:
     from app.audit.checkpointer import BATCH, Checkpointer
     from app.audit.export import export
     from app.audit.formats import jsonl_line
-    from app.storage import connect, stop_server
+    from app.foundations.storage import connect, stop_server
 
     key = Ed25519PrivateKey.generate()
     with tempfile.TemporaryDirectory() as folder:

@@ -21,12 +21,12 @@ from typing import Any
 
 import requests
 
-from app.crypto import generate_key
+from app.foundations.crypto import generate_key
+from app.foundations.settings import Settings
+from app.foundations.storage import stop_server
 from app.ops.serve import gunicorn_options
 from app.sandbox.emulator import Emulator, EmulatorServer
 from app.services import Services
-from app.settings import Settings
-from app.storage import stop_server
 from tests.support.slack_fake import SlackCall, SlackFake
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from app.approvals.review_records import Choice, new_campaign
-from app.runtime import build_runtime
-from app.settings import Settings
+from app.foundations.settings import Settings
+from app.ops.runtime import build_runtime
 from benchmarks import harness
 from benchmarks.harness import Bench
 

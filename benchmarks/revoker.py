@@ -14,8 +14,8 @@ import sys
 import time
 
 from app.approvals.engine import Engine
+from app.foundations.settings import Settings
 from app.services import Services
-from app.settings import Settings
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ key prefix the pending requests were written under), `engine` and `limit`. Write
 stdout.
 
 - "plain": `Engine(services)`, the store and the audit trail only (no listener to tell).
-- "worker": what `mysafe-bot worker` runs, `app.runtime.assemble(services)` and the front's job
+- "worker": what `mysafe-bot worker` runs, `app.ops.runtime.assemble(services)` and the front's job
   consumer in the same process. The sweep hands each batch's news (the message update, the
   requester's DM) to a job and returns; the consumer's threads tell Slack. Two times: the
   sweep's own (its Redis side and the hand-off) and, from the same start, until every expiry
@@ -28,9 +28,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from app.approvals.engine import Engine
-from app.runtime import assemble
+from app.foundations.settings import Settings
+from app.ops.runtime import assemble
 from app.services import Services
-from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.jobs.work import Jobs

@@ -8,7 +8,7 @@ sharing lists; how each right came is the bot's own trace of the requests it app
 from __future__ import annotations
 
 from app.approvals.given import Given, Holder, holders
-from app.clock import timestamp
+from app.foundations.clock import timestamp
 from app.i18n import N_, _, ngettext
 from commands.context import Context
 from commands.grammar import Args, take_entry

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.approvals.changes import MAX_SHARES_PER_REQUEST, Change, Verb
-from app.errors import ValidationError
+from app.foundations.errors import ValidationError
 from app.i18n import N_, _
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.mysafe.schemas import CREATE_SCHEMAS, validate_body

@@ -11,7 +11,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-from app.field_labels import field_label
+from app.foundations.field_labels import field_label
 from app.i18n import N_, _
 from app.mysafe.models import Kind
 from app.mysafe.schemas import SECRET_FIELDS

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from app.accounts.linked_keys import LinkedAccount, check_username, link_verified
 from app.approvals.engine import Engine
-from app.errors import BotError, ValidationError
+from app.foundations.errors import BotError, ValidationError
 from app.i18n import N_, _
 from app.services import Services
 from commands.context import Context

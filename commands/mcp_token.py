@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from app.accounts.mcp_tokens import McpTokens
-from app.clock import timestamp
-from app.durations import describe
+from app.foundations.clock import timestamp
+from app.foundations.durations import describe
 from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args, keyword

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.approvals.stepup import REGISTER_TTL
-from app.durations import describe
+from app.foundations.durations import describe
 from app.i18n import N_, _
 from commands.context import Context
 from commands.grammar import Args

@@ -23,7 +23,7 @@ from typing import TypeAlias
 from app.approvals.change_request import ChangeRequest
 from app.approvals.given import Holder
 from app.approvals.revokes import Revoke
-from app.errors import ValidationError
+from app.foundations.errors import ValidationError
 from app.i18n import pieces
 from app.mysafe.models import Entry, Kind, ListItem
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.approvals.changes import MIN_DURATION
-from app.durations import PERIOD_FORM, describe, parse_period
+from app.foundations.durations import PERIOD_FORM, describe, parse_period
 from app.i18n import N_, _
 from commands.grammar import (
     Args,

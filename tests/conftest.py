@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from app.audit.signing import generate as generate_signing_key
-from app.crypto import generate_key
+from app.foundations.crypto import generate_key
+from app.foundations.settings import Scope, Settings
+from app.foundations.signing import generate as generate_signing_key
+from app.foundations.storage import connect, stop_server
 from app.mysafe.transport import make_session, retry_policy
 from app.sandbox.emulator import Emulator, EmulatorServer
 from app.services import Services
-from app.settings import Scope, Settings
-from app.storage import connect, stop_server
 
 #: One audit signing key for the session's settings (making one per test buys nothing).
 AUDIT_SIGNING_KEY = generate_signing_key()

@@ -25,12 +25,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from app.clock import utcnow
-from app.crypto import Keyring
-from app.errors import CredentialsMissing, ValidationError
+from app.foundations.clock import utcnow
+from app.foundations.crypto import Keyring
+from app.foundations.errors import CredentialsMissing, ValidationError
+from app.foundations.storage import RedisClient, compare_and_set
 from app.mysafe.client import MySafe
 from app.mysafe.tokens import Credentials, vault_key
-from app.storage import RedisClient, compare_and_set
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MYSAFE_USERNAME = re.compile(r"^[^\s<>@\"'`]{1,128}$")

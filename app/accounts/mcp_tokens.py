@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from app.storage import RedisClient
+from app.foundations.storage import RedisClient
 
 PREFIX = "msb_"
 

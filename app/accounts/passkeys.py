@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from app.scripts import lua
-from app.storage import RedisClient
+from app.foundations.scripts import lua
+from app.foundations.storage import RedisClient
 
 #: A person keeps a handful of passkeys (a phone, a laptop, a security key), not hundreds.
 MAX_PER_PERSON = 10

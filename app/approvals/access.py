@@ -24,9 +24,9 @@ from app.approvals.entry_locks import EntryLock, entry_tag
 from app.approvals.grants import Key
 from app.approvals.ledger import Access, Ledger, Pending
 from app.approvals.scripts import lua
-from app.errors import LeaseLost
+from app.foundations.errors import LeaseLost
+from app.foundations.storage import RedisClient
 from app.mysafe.models import Kind
-from app.storage import RedisClient
 
 #: Seconds a record outlives the longest share once nothing runs (as revoke records do).
 RETENTION = 30 * 86400

@@ -17,7 +17,6 @@ from typing import Any
 
 import redis
 
-from app import metrics
 from app.accounts.linked_keys import Vault
 from app.approvals.access import AccessBook
 from app.approvals.change_request import ChangeRequest
@@ -39,9 +38,10 @@ from app.approvals.ledger import Ledger, Plan, apply_write
 from app.approvals.machine import Action, Outcome
 from app.approvals.revokes import RevokeStore
 from app.approvals.store import ApprovalStore
-from app.clock import timestamp
-from app.crypto import Keyring
-from app.errors import (
+from app.foundations import metrics
+from app.foundations.clock import timestamp
+from app.foundations.crypto import Keyring
+from app.foundations.errors import (
     BotError,
     CredentialsMissing,
     EntryBusy,

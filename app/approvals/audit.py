@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from app.audit.log import RECENT, AuditLog
-from app.clock import utcnow
-from app.logs import safe_extra
-from app.storage import RedisClient
+from app.foundations.clock import utcnow
+from app.foundations.logs import safe_extra
+from app.foundations.storage import RedisClient
 
 log = logging.getLogger("mysafe_bot.audit")
 

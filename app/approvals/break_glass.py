@@ -49,14 +49,14 @@ from app.approvals.reminders import CLAIM_LEASE
 from app.approvals.rules import BreakGlass as Allowance
 from app.approvals.rules import Rule, source_name
 from app.approvals.scripts import lua
-from app.durations import describe
-from app.errors import (
+from app.foundations.durations import describe
+from app.foundations.errors import (
     OnCallUnavailable,
     ValidationError,
 )
+from app.foundations.storage import RedisClient
 from app.mysafe.models import Kind
 from app.oncall import OnCall
-from app.storage import RedisClient
 
 if TYPE_CHECKING:
     from app.approvals.change_request import ChangeRequest
@@ -174,7 +174,7 @@ class BreakGlass:
         self.on_call = on_call
         #: Slack ID -> on-call e-mail, from MYSAFE_BOT_ON_CALL_PEOPLE.
         self.people = dict(people)
-        #: Set by the assembly when a chat front can say a person's e-mail (app.runtime).
+        #: Set by the assembly when a chat front can say a person's e-mail (app.ops.runtime).
         self.email_of: EmailOf | None = None
         #: Told of each review opened, escalated and decided (the chat front's notices).
         self.listeners: list[ReviewListener] = []

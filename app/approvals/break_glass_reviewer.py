@@ -1,7 +1,7 @@
 """Break-glass reviews decided: the one verdict, the access ended when it was not justified.
 
 The reviews' records and deadlines are `BreakGlass`'s (app.approvals.break_glass), below the
-engine; this class needs the engine and the revoker, so it lives above both (app.runtime
+engine; this class needs the engine and the revoker, so it lives above both (app.ops.runtime
 builds it).
 """
 
@@ -13,13 +13,13 @@ from app.approvals.break_glass import Review
 from app.approvals.change_request import ChangeRequest
 from app.approvals.engine import Engine
 from app.approvals.revoker import Revoker
-from app.clock import timestamp
-from app.errors import InvalidTransition, NotAnApprover, RequestNotFound, SelfApproval
+from app.foundations.clock import timestamp
+from app.foundations.errors import InvalidTransition, NotAnApprover, RequestNotFound, SelfApproval
 from app.i18n import _
 
 
 class Reviewer:
-    """The reviews' decisions and deadlines: needs the engine and the revoker (app.runtime)."""
+    """The reviews' decisions and deadlines: needs the engine and the revoker (app.ops.runtime)."""
 
     def __init__(self, engine: Engine, revoker: Revoker) -> None:
         self.engine = engine

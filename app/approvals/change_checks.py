@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from app.approvals.secret_fields import SECRET_FIELDS_OF
-from app.errors import ValidationError
+from app.foundations.errors import ValidationError
 from app.i18n import _
 from app.mysafe.models import Entry
 from app.mysafe.schemas import SECRET_FIELDS, UPDATE_SCHEMAS, validate_body

@@ -67,8 +67,8 @@ from app.approvals.change_readback import (
     update_unmet,
 )
 from app.approvals.entry_calls import EntryCalls
-from app.durations import describe
-from app.errors import ValidationError
+from app.foundations.durations import describe
+from app.foundations.errors import ValidationError
 from app.i18n import N_, _, ngettext
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare, WriteResult
 from app.mysafe.schemas import MAX_SHARES, SECRET_FIELDS

@@ -21,9 +21,9 @@ from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
 from app.approvals.stepup import StepUp
 from app.approvals.store import ApprovalStore
-from app.clock import timestamp
-from app.durations import describe
-from app.errors import (
+from app.foundations.clock import timestamp
+from app.foundations.durations import describe
+from app.foundations.errors import (
     ApprovalError,
     Beneficiary,
     InvalidTransition,
@@ -33,8 +33,8 @@ from app.errors import (
     SelfApproval,
     StepUpStale,
 )
+from app.foundations.storage import RedisClient
 from app.i18n import _
-from app.storage import RedisClient
 
 _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.SELF: SelfApproval,

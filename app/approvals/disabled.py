@@ -26,9 +26,9 @@ from typing import Protocol
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import spec_of
 from app.approvals.machine import State
-from app.errors import EntryDisabled, NoAccess, NotFound
+from app.foundations.errors import EntryDisabled, NoAccess, NotFound
+from app.foundations.storage import RedisClient
 from app.mysafe.models import Entry, Kind, ListItem
-from app.storage import RedisClient
 
 #: Remembered entries `visible_to` reads per call, newest first: each is one MySafe read.
 MAX_CHECKED = 50

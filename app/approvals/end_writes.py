@@ -22,13 +22,13 @@ from app.approvals.ledger import Ledger, Pending, Plan, end_write, taken_by
 from app.approvals.passwords import new_password
 from app.approvals.revoke_proof import old_compared, rotation_proven
 from app.approvals.revokes import SAFETY, Revoke, RevokeStore
-from app.clock import timestamp
-from app.crypto import Keyring
-from app.errors import LeaseLost, NotApplied
+from app.foundations.clock import timestamp
+from app.foundations.crypto import Keyring
+from app.foundations.errors import LeaseLost, NotApplied
+from app.foundations.settings import Settings
 from app.mysafe.client import UserClient, digest
 from app.mysafe.models import Entry
 from app.mysafe.transport import deadline
-from app.settings import Settings
 
 
 class EndWriter:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from secrets import token_hex
 from typing import Any
 
-from app import metrics
 from app.accounts.passkeys import Passkeys
 from app.approvals.access import AccessBook
 from app.approvals.applying import Applier
@@ -50,8 +49,9 @@ from app.approvals.store import ApprovalStore
 from app.approvals.submitting import Submitter
 from app.approvals.sweeping import Sweeper
 from app.approvals.telling import tell
-from app.clock import timestamp
-from app.errors import Ineligible, RequestNotFound
+from app.foundations import metrics
+from app.foundations.clock import timestamp
+from app.foundations.errors import Ineligible, RequestNotFound
 from app.mysafe.client import UserClient
 from app.mysafe.models import Entry
 from app.services import Services
@@ -103,9 +103,9 @@ class Engine:
             on_call=services.on_call.on_call if services.on_call is not None else None,
             people=dict(self.settings.on_call_people),
         )
-        #: Entries disabled through the bot; the assembly makes it a listener (app.runtime).
+        #: Entries disabled through the bot; the assembly makes it a listener (app.ops.runtime).
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
-        #: Given by the assembly when a chat front can say who someone is (app.runtime).
+        #: Given by the assembly when a chat front can say who someone is (app.ops.runtime).
         self.standing = standing
         #: The MySafe call of an approved request (app.approvals.applying).
         #: The engine's own steps, as its parts call them back.

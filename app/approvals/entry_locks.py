@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import redis
 from redis.lock import Lock
 
-from app.errors import EntryBusy
+from app.foundations.errors import EntryBusy
+from app.foundations.storage import RedisClient
 from app.mysafe.models import Kind
-from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
 

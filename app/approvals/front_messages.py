@@ -13,7 +13,7 @@ from typing import Any
 
 from redis.lock import Lock
 
-from app.storage import RedisClient
+from app.foundations.storage import RedisClient
 
 #: The prefix of a request's fields that say where a front's message about it is.
 _KEPT = "message:"

@@ -34,8 +34,8 @@ from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Verb
 from app.approvals.entry_locks import entry_tag
 from app.approvals.grants import RANK, Key, named, rights
+from app.foundations.storage import RedisClient
 from app.mysafe.models import Entry, Kind
-from app.storage import RedisClient
 
 #: Seconds the trace of an entry outlives its last write (about 13 months: a yearly review
 #: still finds last year's shares).

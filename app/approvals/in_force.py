@@ -34,9 +34,9 @@ import redis
 
 from app.approvals.policy import PolicyBook
 from app.approvals.scripts import lua
-from app.clock import timestamp
-from app.errors import PolicyOutOfDate
-from app.storage import RedisClient
+from app.foundations.clock import timestamp
+from app.foundations.errors import PolicyOutOfDate
+from app.foundations.storage import RedisClient
 
 log = logging.getLogger(__name__)
 

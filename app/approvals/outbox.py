@@ -33,8 +33,8 @@ from redis.cluster import RedisCluster
 
 from app.approvals.audit import Audit
 from app.approvals.scripts import lua
-from app.clock import timestamp
-from app.storage import RedisClient
+from app.foundations.clock import timestamp
+from app.foundations.storage import RedisClient
 
 log = logging.getLogger(__name__)
 

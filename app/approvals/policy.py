@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 from app.approvals.policy_file import VARIABLE, parse_policy
 from app.approvals.rules import Defaults, Policy, default_policy
-from app.errors import ConfigError
+from app.foundations.errors import ConfigError
 
 if TYPE_CHECKING:
     from app.approvals.audit import Audit
-    from app.settings import Settings
+    from app.foundations.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class PolicyBook:
         #: Each reload is audited: the rules that decide who approves what are evidence too.
         self.audit = audit
         self.defaults = Defaults.of(settings)
-        #: Read once here (app.runtime.load_settings has checked it at start-up); a file
+        #: Read once here (app.ops.runtime.load_settings has checked it at start-up); a file
         #: turned bad since keeps the rules read before (`keep_last_good`).
         self._policy = (
             load_policy(self.path, self.defaults, strict=bool(settings.approvers), keep_last_good=True)

@@ -32,8 +32,8 @@ from app.approvals.rules import (
     Policy,
     Rule,
 )
-from app.durations import parse_duration
-from app.errors import ConfigError
+from app.foundations.durations import parse_duration
+from app.foundations.errors import ConfigError
 
 VARIABLE = "MYSAFE_BOT_POLICY"
 #: The fronts a request can come through, as a rule names them.
@@ -54,7 +54,7 @@ class _Strict(Schema):
 
 
 class _Duration(fields.Field):
-    """`30m`, `2h`, `7d`, `1d12h` (app.durations), one minute to a year."""
+    """`30m`, `2h`, `7d`, `1d12h` (app.foundations.durations), one minute to a year."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if not isinstance(value, str | int) or isinstance(value, bool):

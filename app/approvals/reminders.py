@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.approvals.scripts import lua
-from app.storage import RedisClient
+from app.foundations.storage import RedisClient
 
 #: Seconds a claimed item stays invisible to other workers while it is being sent.
 CLAIM_LEASE = 120

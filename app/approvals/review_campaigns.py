@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app import metrics
 from app.approvals.change_diff import EDIT, GROUPS, VIEW
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
@@ -49,8 +48,9 @@ from app.approvals.review_report import Report, build
 from app.approvals.review_survey import Plan, counted, key_gone, same, survey
 from app.approvals.review_tasks import LEASE, Due, ReviewTasks, Task
 from app.approvals.reviews import ReviewStore
-from app.clock import timestamp
-from app.errors import ApprovalError, BotError, ValidationError
+from app.foundations import metrics
+from app.foundations.clock import timestamp
+from app.foundations.errors import ApprovalError, BotError, ValidationError
 from app.i18n import _
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 

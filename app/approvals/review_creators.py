@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from app.foundations.storage import RedisClient
 from app.mysafe.models import Kind
-from app.storage import RedisClient
 
 
 class Creators:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from app.approvals.review_campaigns import Reviews
 from app.approvals.review_records import TIMEOUT, Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.review_schedules import OnTimeout
-from app.clock import timestamp
-from app.errors import BotError
+from app.foundations.clock import timestamp
+from app.foundations.errors import BotError
 
 log = logging.getLogger(__name__)
 

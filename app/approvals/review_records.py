@@ -11,8 +11,8 @@ from enum import Enum
 from typing import Any
 
 from app.approvals.review_schedules import OnTimeout
-from app.clock import timestamp
-from app.errors import ValidationError
+from app.foundations.clock import timestamp
+from app.foundations.errors import ValidationError
 from app.mysafe.models import Kind
 
 #: Everything a campaign keeps lives this long past its due date (seconds).

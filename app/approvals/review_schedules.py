@@ -29,8 +29,8 @@ from typing import Any
 from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
 
-from app.durations import describe, parse_duration
-from app.errors import ConfigError
+from app.foundations.durations import describe, parse_duration
+from app.foundations.errors import ConfigError
 
 #: The setting that names the policy file (app.approvals.policy.VARIABLE).
 VARIABLE = "MYSAFE_BOT_POLICY"
@@ -95,7 +95,7 @@ class Period:
 
 
 class _Duration(fields.Field):
-    """`2h`, `14d`, `1d12h` (app.durations), within [low, high] seconds."""
+    """`2h`, `14d`, `1d12h` (app.foundations.durations), within [low, high] seconds."""
 
     def __init__(self, *, low: int, high: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -13,7 +13,7 @@ from app.accounts.linked_keys import Vault
 from app.approvals.grants import rights
 from app.approvals.review_creators import Creators
 from app.approvals.review_records import Line
-from app.errors import BotError, ConfigError, CredentialsMissing, CredentialsRejected
+from app.foundations.errors import BotError, ConfigError, CredentialsMissing, CredentialsRejected
 from app.mysafe.client import UserClient
 from app.mysafe.models import Kind
 

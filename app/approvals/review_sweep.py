@@ -41,8 +41,8 @@ from app.approvals.review_due import DueDate
 from app.approvals.review_records import Campaign, CampaignState, Line, new_campaign
 from app.approvals.review_schedules import ReviewSchedule
 from app.approvals.review_tasks import Due, Task
-from app.clock import timestamp
-from app.errors import BotError
+from app.foundations.clock import timestamp
+from app.foundations.errors import BotError
 from app.mysafe.models import Kind
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.approvals.scripts import lua
-from app.storage import RedisClient
+from app.foundations.storage import RedisClient
 
 #: Seconds a claimed task stays invisible to other workers (a 10,000-line start included).
 LEASE = 600

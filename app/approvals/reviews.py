@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 
 from app.approvals.review_records import RETENTION, Campaign, CampaignState, Decided, Line
 from app.approvals.scripts import lua
-from app.storage import RedisClient
+from app.foundations.storage import RedisClient
 
 #: A starting campaign's hash lives this long, so one whose job is lost goes (seconds).
 STARTING_TTL = 7 * 86400

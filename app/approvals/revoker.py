@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from secrets import token_hex
 
-from app import metrics
 from app.accounts.linked_keys import Vault
 from app.approvals.access import AccessBook
 from app.approvals.audit import Audit
@@ -46,17 +45,18 @@ from app.approvals.revokes import (
     RevokeStore,
 )
 from app.approvals.store import ApprovalStore
-from app.clock import timestamp
-from app.crypto import Keyring
-from app.errors import (
+from app.foundations import metrics
+from app.foundations.clock import timestamp
+from app.foundations.crypto import Keyring
+from app.foundations.errors import (
     ApprovalError,
     BotError,
     CredentialsMissing,
     MySafeError,
 )
+from app.foundations.settings import Settings
 from app.i18n import _
 from app.mysafe.client import UserClient
-from app.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from enum import StrEnum
 from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import Grant, Granted
 from app.approvals.scripts import lua
+from app.foundations.storage import RedisClient
 from app.mysafe.models import Kind
-from app.storage import RedisClient
 
 RETENTION = 30 * 86400
 #: Seconds of its claim a revoke keeps in hand: no MySafe call may end later than that.

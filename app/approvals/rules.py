@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.approvals.review_schedules import ReviewSchedule
-from app.durations import describe
-from app.errors import ValidationError
+from app.foundations.durations import describe
+from app.foundations.errors import ValidationError
+from app.foundations.settings import NamesApprovers
 from app.i18n import _
-from app.settings import NamesApprovers
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from app.foundations.settings import Settings
 
 #: What `step_up` may ask for: a passkey (WebAuthn) today.
 STEP_UP_METHODS = ("passkey",)

@@ -1,12 +1,12 @@
 """The approvals' Lua scripts: each a file of its own under `lua/`, its KEYS/ARGV contract on top.
 
 The state machine (`store`), the revokes and the reminders find theirs here; the files are read
-by the one loader every package shares (`app.scripts`).
+by the one loader every package shares (`app.foundations.scripts`).
 """
 
 from __future__ import annotations
 
-from app import scripts
+from app.foundations import scripts
 
 
 def lua(name: str) -> str:

@@ -47,9 +47,9 @@ from webauthn.helpers.structs import (
 )
 
 from app.accounts.passkeys import Passkey, Passkeys
-from app.clock import timestamp
-from app.errors import ApprovalError
-from app.storage import RedisClient
+from app.foundations.clock import timestamp
+from app.foundations.errors import ApprovalError
+from app.foundations.storage import RedisClient
 
 RP_NAME = "MySafe approvals"
 #: How long a registration link works.

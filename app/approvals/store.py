@@ -46,8 +46,8 @@ from app.approvals.front_messages import FrontMessages
 from app.approvals.machine import Action, Outcome, State, Transition
 from app.approvals.open_scan import OpenScan
 from app.approvals.scripts import lua
-from app.crypto import Keyring
-from app.storage import RedisClient, compare_and_delete, compare_and_set
+from app.foundations.crypto import Keyring
+from app.foundations.storage import RedisClient, compare_and_delete, compare_and_set
 
 RETENTION = 30 * 86400
 #: Seconds a duplicate waits for the first delivery's request to be written.

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from app import metrics
 from app.approvals.access import AccessBook
 from app.approvals.applying import same_name
 from app.approvals.audit import Audit
@@ -31,13 +30,14 @@ from app.approvals.machine import Action, Outcome, State
 from app.approvals.reminders import Reminders
 from app.approvals.rules import Rule
 from app.approvals.store import ApprovalStore
-from app.clock import timestamp
-from app.crypto import Keyring
-from app.errors import BotError, Ineligible, MySafeError, NotPosted, ValidationError
+from app.foundations import metrics
+from app.foundations.clock import timestamp
+from app.foundations.crypto import Keyring
+from app.foundations.errors import BotError, Ineligible, MySafeError, NotPosted, ValidationError
+from app.foundations.settings import Settings
 from app.i18n import _
 from app.mysafe.client import UserClient
 from app.mysafe.models import Entry, Kind
-from app.settings import Settings
 
 BREAK_GLASS_WHY = "break-glass: the requester was on call (see break_glass.opened)"
 

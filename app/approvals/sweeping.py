@@ -17,7 +17,6 @@ from secrets import token_hex
 
 import redis
 
-from app import metrics
 from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest
 from app.approvals.decision import (
@@ -32,8 +31,9 @@ from app.approvals.open_scan import OpenScan
 from app.approvals.outbox import Outbox
 from app.approvals.reminders import Nudge, Reminders
 from app.approvals.store import ApprovalStore
-from app.clock import timestamp
-from app.storage import RedisClient
+from app.foundations import metrics
+from app.foundations.clock import timestamp
+from app.foundations.storage import RedisClient
 
 log = logging.getLogger(__name__)
 

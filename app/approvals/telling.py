@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.decision import Event, Listener
-from app.errors import NotPosted
+from app.foundations.errors import NotPosted
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from app.audit.checkpoints import Checkpoint, Stored, stored
 from app.audit.log import AuditLog, script
 from app.audit.merkle import Frontier
 from app.audit.sinks.position import Positions, stream_order
-from app.clock import timestamp, utcnow
-from app.storage import RedisClient, compare_and_delete
+from app.foundations.clock import timestamp, utcnow
+from app.foundations.storage import RedisClient, compare_and_delete
 
 log = logging.getLogger("mysafe_bot.audit")
 

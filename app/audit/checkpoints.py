@@ -16,10 +16,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from app.audit import signing
 from app.audit.log import LogKeys, canonical
 from app.audit.merkle import Frontier
-from app.storage import RedisClient
+from app.foundations import signing
+from app.foundations.storage import RedisClient
 
 
 @dataclass(frozen=True)

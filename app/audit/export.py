@@ -15,8 +15,8 @@ from datetime import datetime
 from app.audit.checkpoints import Stored, stored
 from app.audit.formats import Item, Record, Start
 from app.audit.log import AuditLog
-from app.errors import BotError
-from app.storage import RedisClient
+from app.foundations.errors import BotError
+from app.foundations.storage import RedisClient
 
 
 class NothingToExport(BotError):

@@ -32,9 +32,9 @@ from secrets import token_hex
 from typing import Any
 
 from app.audit.merkle import leaf_hash
-from app.clock import timestamp
-from app.scripts import lua
-from app.storage import RedisClient
+from app.foundations.clock import timestamp
+from app.foundations.scripts import lua
+from app.foundations.storage import RedisClient
 
 #: Fields the log sets itself: a caller's fact of the same name would be ambiguous.
 RESERVED = frozenset({"seq"})
@@ -51,7 +51,7 @@ def canonical(value: Mapping[str, object]) -> bytes:
 
 
 def script(name: str) -> str:
-    """The text of `lua/<name>.lua` (the one loader, `app.scripts`)."""
+    """The text of `lua/<name>.lua` (the one loader, `app.foundations.scripts`)."""
     return lua("app.audit", name)
 
 

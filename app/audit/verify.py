@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from app.audit.checkpoints import Checkpoint
 from app.audit.formats import CSV_HEADER, Item, Record, Start, parse_csv, parse_jsonl
 from app.audit.merkle import Frontier, consistency_proof, leaf_hash, verify_consistency
-from app.errors import BotError
+from app.foundations.errors import BotError
 
 
 class Tampered(BotError):

@@ -10,7 +10,8 @@ from app.i18n import N_
 #: `app.mysafe.models.Kind.label`, and each kind in the plural.
 KIND_LABELS = (N_("password"), N_("API secret"))
 PLURALS = {"password": N_("passwords"), "secret": N_("API secrets")}
-#: `app.field_labels.FIELD_LABELS`, and the plain field names people read in refusals and cards.
+#: `app.foundations.field_labels.FIELD_LABELS`, and the plain field names people read in refusals
+#: and cards.
 FIELD_LABELS = (
     N_("TOTP seed"),
     N_("client secret"),
@@ -58,5 +59,5 @@ FIELD_ERRORS = (
     N_("Not a valid URL."),
     N_("Not a valid string."),
 )
-#: `app.durations.PERIOD_FORM`.
+#: `app.foundations.durations.PERIOD_FORM`.
 PERIOD_FORM = N_("a duration such as 30m, 8h, 2d or 1d12h")

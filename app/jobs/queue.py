@@ -38,12 +38,12 @@ from typing import Any
 
 import redis
 
-from app import metrics
-from app.clock import timestamp
-from app.crypto import Keyring
-from app.errors import ConfigError
-from app.scripts import lua
-from app.storage import RedisClient
+from app.foundations import metrics
+from app.foundations.clock import timestamp
+from app.foundations.crypto import Keyring
+from app.foundations.errors import ConfigError
+from app.foundations.scripts import lua
+from app.foundations.storage import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ PARKED_TTL = 30 * 86400
 @dataclass(frozen=True)
 class Limit:
     """A count taken in the same step as the job (a person's commands this minute, from
-    `app.ratelimit`): its key, under the queue's hash tag, its bound and its TTL."""
+    `app.foundations.ratelimit`): its key, under the queue's hash tag, its bound and its TTL."""
 
     key: str
     bound: int

@@ -1,6 +1,6 @@
 """Which handler runs each kind of job: the table a consumer reads.
 
-The assembly (`app.runtime`) builds it before any front, and every producer of jobs (the Slack
+The assembly (`app.ops.runtime`) builds it before any front, and every producer of jobs (the Slack
 front's acks, the expiry sweep's hand-off) registers the kinds it stores with the handler that
 does their work. A process that only runs jobs (`mysafe-bot worker`) so needs none of a front's
 request machinery: no Bolt app. A kind registered twice is refused at start-up, rather than one

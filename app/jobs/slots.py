@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.scripts import lua
-from app.storage import RedisClient
+from app.foundations.scripts import lua
+from app.foundations.storage import RedisClient
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A process's durable work: the queue its acks store into, the handlers registered for each
 kind (`app.jobs.registry`), and the consumer that runs them when this process runs jobs.
 
-Built by the assembly (`app.runtime`); web processes and `mysafe-bot worker` start and stop the
+Built by the assembly (`app.ops.runtime`); web processes and `mysafe-bot worker` start and stop the
 consumer through it, and fronts store their jobs through it.
 """
 

@@ -32,7 +32,6 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl
 
-from app import metrics
 from app.accounts.mcp_tokens import McpTokens
 from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest, is_request_id
@@ -41,14 +40,15 @@ from app.approvals.disabled import merged
 from app.approvals.engine import Engine
 from app.approvals.given import Holder
 from app.approvals.machine import State
-from app.durations import PERIOD_FORM, parse_period
 from app.error_messages import user_message
-from app.errors import BotError, ValidationError
+from app.foundations import metrics
+from app.foundations.durations import PERIOD_FORM, parse_period
+from app.foundations.errors import BotError, ValidationError
+from app.foundations.ratelimit import RateLimiter
 from app.i18n import N_, _, speaking
 from app.mcp import descriptions
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import UPDATE_SCHEMAS, validate_body
-from app.ratelimit import RateLimiter
 from commands import access
 from commands.context import Context
 from commands.replies import AccessShown

@@ -23,8 +23,8 @@ import requests
 import urllib3
 from marshmallow import ValidationError as MarshmallowError
 
-from app import metrics
-from app.errors import (
+from app.foundations import metrics
+from app.foundations.errors import (
     ERROR_CODES,
     CredentialsRejected,
     EntryDisabled,

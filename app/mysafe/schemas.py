@@ -27,7 +27,7 @@ from marshmallow import (
     ValidationError as MarshmallowError,
 )
 
-from app.errors import ValidationError
+from app.foundations.errors import ValidationError
 from app.mysafe.models import Entry, GroupShare, Kind, ListItem, UserShare
 
 BASE32 = re.compile(r"^[A-Z2-7]+=*$")

@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 from redis.exceptions import LockError
 
-from app.crypto import Keyring
-from app.errors import ConfigError
-from app.scripts import lua
-from app.storage import RedisClient, compare_and_delete, compare_and_set
+from app.foundations.crypto import Keyring
+from app.foundations.errors import ConfigError
+from app.foundations.scripts import lua
+from app.foundations.storage import RedisClient, compare_and_delete, compare_and_set
 
 #: Refetch this many seconds before MySafe says the token expires (or a tenth of its life).
 EXPIRY_MARGIN = 60

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 
+from app.foundations.settings import Scope
 from app.mcp.server import access_data
 from app.mysafe.models import Kind
-from app.runtime import build_runtime, load_settings
-from app.settings import Scope
+from app.ops.runtime import build_runtime, load_settings
 from app.text import for_terminal
 from commands import access
 from commands.context import Context

@@ -17,18 +17,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.audit.formats import CSV_HEADER, Item, Record, csv_line, jsonl_line
 from app.audit.log import Entry
-from app.audit.signing import load_public
 from app.audit.sinks import ocsf
 from app.audit.verify import Tampered, verify_extends, verify_file
-from app.clock import utcnow
-from app.durations import parse_duration
-from app.errors import ConfigError
-from app.settings import Scope
+from app.foundations.clock import utcnow
+from app.foundations.durations import parse_duration
+from app.foundations.errors import ConfigError
+from app.foundations.settings import Scope
+from app.foundations.signing import load_public
 
 
 def export(*, since: str | None, until: str | None, form: str, output: str | None) -> int:
     from app.audit.export import export as records
-    from app.runtime import build_runtime, load_settings
+    from app.ops.runtime import build_runtime, load_settings
 
     start, end = moment("--since", since), moment("--until", until)
     runtime = build_runtime(load_settings(scope=Scope.NONE), front=False)

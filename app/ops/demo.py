@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 
-from app.errors import ConfigError
+from app.foundations.errors import ConfigError
+from app.foundations.settings import DEMO, is_loopback
+from app.foundations.storage import RedisClient
 from app.ops.sibling import Sibling, answers
 from app.sandbox import demo_secrets, people
-from app.settings import DEMO, is_loopback
-from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ SLACK_VARIABLES = (
     "MYSAFE_BOT_APPROVAL_CHANNEL",
     "MYSAFE_BOT_APPROVERS",
 )
-CLI = [sys.executable, "-m", "app.cli"]
+CLI = [sys.executable, "-m", "app.ops.cli"]
 #: The demo's rules: the settings' one approval, and a passkey for entries tagged prod.
 DEMO_POLICY = Path(str(files("app.sandbox") / "demo_policy.yml"))
 
@@ -131,7 +131,7 @@ def link_people(
     """Link each demo person to their sandbox key and map their mentions, on every start (a
     `/mysafe logout` in the demo lasts until the next one)."""
     from app.accounts.linked_keys import Vault
-    from app.crypto import Keyring
+    from app.foundations.crypto import Keyring
     from app.sandbox.demo_data import demo_keys
 
     vault = Vault(redis, Keyring(encryption_keys), prefix=key_prefix)

@@ -19,15 +19,15 @@ import redis
 import requests
 from slack_sdk.errors import SlackApiError
 
-from app.errors import EXIT_CONFIG, ConfigError
-from app.settings import Scope, Settings
+from app.foundations.errors import EXIT_CONFIG, ConfigError
+from app.foundations.settings import Scope, Settings
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from app.approvals.in_force import RulesInForce
     from app.approvals.rules import Rule
-    from app.runtime import Runtime
+    from app.ops.runtime import Runtime
     from app.services import Services
 
 
@@ -45,7 +45,7 @@ class Check:
 
 
 def run_checks(environ: Mapping[str, str] | None = None) -> Iterator[Check]:
-    from app.runtime import build_runtime, load_settings
+    from app.ops.runtime import build_runtime, load_settings
 
     try:
         settings = load_settings(environ, scope=Scope.SERVICE)
@@ -250,8 +250,8 @@ def _short_rules(
     """The rules (of the policy file, or the settings' one rule) needing more approvals than
     they have people to give them, counting each group's members as Slack lists them now.
     A rule with a group Slack does not answer for is left out (that problem is said apart)."""
-    from app.runtime import read_policy
-    from app.settings import is_user_group
+    from app.foundations.settings import is_user_group
+    from app.ops.runtime import read_policy
 
     policy = read_policy(settings)
     short = []
@@ -292,8 +292,8 @@ def _audit_log(services: Services, settings: Settings) -> str:
     Reads only: a key not made yet is said to be, not made here."""
     from app.audit.checkpoints import latest
     from app.audit.log import AuditLog
-    from app.audit.signing import KEY_FILE, load_private, public_text
-    from app.clock import timestamp
+    from app.foundations.clock import timestamp
+    from app.foundations.signing import KEY_FILE, load_private, public_text
     from app.ops.worker import HEARTBEAT_STALE
 
     kept = settings.data_dir / KEY_FILE
@@ -319,7 +319,7 @@ def _audit_log(services: Services, settings: Settings) -> str:
 def _audit_sinks(runtime: Runtime) -> str:
     """Each sink's lag: records it has not acknowledged and how old the oldest is; a sink
     further behind than MYSAFE_BOT_AUDIT_LAG_ALERT fails the check."""
-    from app.durations import describe
+    from app.foundations.durations import describe
 
     lines, behind = [], []
     for runner in runtime.sinks:
@@ -336,7 +336,7 @@ def _audit_sinks(runtime: Runtime) -> str:
 
 
 def _worker(services: Services, settings: Settings) -> str:
-    from app.clock import timestamp
+    from app.foundations.clock import timestamp
     from app.ops.worker import HEARTBEAT_STALE, Heartbeat
 
     beat = Heartbeat(services.redis, prefix=settings.key_prefix).latest()
@@ -350,7 +350,7 @@ def _worker(services: Services, settings: Settings) -> str:
 
 def _rules_with(settings: Settings, field: str) -> list[Rule]:
     """The policy file's rules that set `field` (break_glass, step_up)."""
-    from app.runtime import read_policy
+    from app.ops.runtime import read_policy
 
     rules = read_policy(settings, strict=False).rules if settings.policy_path is not None else ()
     return [rule for rule in rules if getattr(rule, field)]
@@ -359,7 +359,7 @@ def _rules_with(settings: Settings, field: str) -> list[Rule]:
 def _on_call(runtime: Runtime) -> str:
     """Every schedule a break-glass rule names answers, with someone on call now: otherwise
     every break-glass under that rule is refused (fail closed), found out at 3 a.m."""
-    from app.errors import OnCallUnavailable
+    from app.foundations.errors import OnCallUnavailable
 
     settings, client = runtime.settings, runtime.services.on_call
     rules = _rules_with(settings, "break_glass")

@@ -8,11 +8,11 @@ import sys
 
 from app.accounts.mcp_tokens import McpTokens
 from app.approvals.engine import Engine
-from app.errors import ConfigError
-from app.logs import configure_logging
+from app.foundations.errors import ConfigError
+from app.foundations.logs import configure_logging
+from app.foundations.settings import Settings
 from app.ops.reload import reload_on_hup
-from app.runtime import build_runtime, load_settings
-from app.settings import Settings
+from app.ops.runtime import build_runtime, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -60,4 +60,4 @@ def run_http(*, host: str, port: int | None) -> int:
 
 def sibling_command(host: str, port: int) -> list[str]:
     """What `mysafe-bot serve` starts beside gunicorn."""
-    return [sys.executable, "-m", "app.cli", "mcp", "--http", "--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "app.ops.cli", "mcp", "--http", "--host", host, "--port", str(port)]

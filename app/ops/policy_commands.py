@@ -11,10 +11,10 @@ from pathlib import Path
 
 from app.approvals.policy import load_policy
 from app.approvals.rules import Defaults, Policy, Rule, Subject
-from app.errors import ConfigError
+from app.foundations.errors import ConfigError
+from app.foundations.settings import Scope, Settings
 from app.mysafe.models import Kind
-from app.runtime import load_settings, read_policy
-from app.settings import Scope, Settings
+from app.ops.runtime import load_settings, read_policy
 
 
 def check(file: str | None) -> int:

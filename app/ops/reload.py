@@ -59,8 +59,8 @@ def reload_on_hup(book: PolicyBook) -> None:
 
 def _read_again() -> None:
     """The master reads a good file again, so workers forked later start from it."""
-    from app.errors import ConfigError
-    from app.runtime import load_settings
+    from app.foundations.errors import ConfigError
+    from app.ops.runtime import load_settings
 
     with contextlib.suppress(ConfigError):  # a bad file: the master keeps what it had
         load_settings()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from app.approvals.review_records import new_campaign
 from app.approvals.review_schedules import OnTimeout
-from app.durations import parse_period
-from app.errors import ConfigError, ValidationError
+from app.foundations.durations import parse_period
+from app.foundations.errors import ConfigError, ValidationError
+from app.foundations.settings import Scope
 from app.mysafe.models import Kind
-from app.runtime import Runtime, build_runtime, load_settings
-from app.settings import Scope
+from app.ops.runtime import Runtime, build_runtime, load_settings
 from app.text import for_terminal
 
 

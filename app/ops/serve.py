@@ -20,14 +20,14 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from app.approvals.policy import IN_FORCE
-from app.errors import ConfigError, PortInUse
-from app.gunicorn_conf import CHECKED, prepare_multiprocess_dir
-from app.logs import configure_logging
+from app.foundations.errors import ConfigError, PortInUse
+from app.foundations.logs import configure_logging
+from app.foundations.settings import WEB_JOBS, Settings, is_loopback, merged_environment
+from app.foundations.storage import EmbeddedRedis, connect
 from app.ops import demo
+from app.ops.gunicorn_conf import CHECKED, prepare_multiprocess_dir
 from app.ops.sibling import ENV as SUPERVISED
 from app.ops.sibling import Sibling, ask_to_stop, stop_all
-from app.settings import WEB_JOBS, Settings, is_loopback, merged_environment
-from app.storage import EmbeddedRedis, connect
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class _Gunicorn(BaseApplication):
 def gunicorn_options(
     *, host: str, port: int, workers: int, log_format: str = "json"
 ) -> dict[str, object]:
-    from app import gunicorn_conf
+    from app.ops import gunicorn_conf
 
     return {
         "bind": f"{host}:{port}",
@@ -129,7 +129,7 @@ def _settings(host: str, port: int) -> Settings:
     env = merged_environment(None, ".env")
     if demo.wanted(env):
         os.environ.update(demo.environment(os.environ, host=host, port=port))
-    from app.runtime import load_settings
+    from app.ops.runtime import load_settings
 
     try:
         return load_settings()

@@ -9,11 +9,11 @@ import redis
 from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.metrics import count_http
+from app.foundations.metrics import count_http
 from app.ops.sibling import not_ready as mcp_not_ready
 
 if TYPE_CHECKING:
-    from app.runtime import Runtime
+    from app.ops.runtime import Runtime
 
 
 def blueprint(runtime: Runtime) -> Blueprint:

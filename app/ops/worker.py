@@ -21,12 +21,12 @@ import time
 
 import redis
 
-from app.clock import timestamp
-from app.logs import configure_logging
+from app.foundations.clock import timestamp
+from app.foundations.logs import configure_logging
+from app.foundations.settings import Settings
+from app.foundations.storage import RedisClient
 from app.ops.reload import reload_on_hup
-from app.runtime import Runtime, build_runtime, load_settings
-from app.settings import Settings
-from app.storage import RedisClient
+from app.ops.runtime import Runtime, build_runtime, load_settings
 
 log = logging.getLogger(__name__)
 

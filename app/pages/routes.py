@@ -27,7 +27,7 @@ from flask import Blueprint, Response, jsonify, render_template_string, request
 from app.approvals.engine import Engine
 from app.approvals.stepup import Purpose, StepUpRefused
 from app.error_messages import user_message
-from app.errors import BotError
+from app.foundations.errors import BotError
 from app.i18n import _, current
 from app.pages.refusals import translated
 

@@ -14,8 +14,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.crypto import generate_key
-from app.storage import private_dir
+from app.foundations.crypto import generate_key
+from app.foundations.storage import private_dir
 
 FILE = "demo.json"
 

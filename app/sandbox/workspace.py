@@ -15,8 +15,8 @@ import secrets
 import time
 from typing import Any
 
-from app.scripts import lua
-from app.storage import RedisClient
+from app.foundations.scripts import lua
+from app.foundations.storage import RedisClient
 
 #: How long a trigger ID opens a modal, and a response_url answers (Slack: 3 s and 30 min;
 #: the demo is lenient with triggers because a person reads before clicking).

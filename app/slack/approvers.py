@@ -19,8 +19,8 @@ from slack_sdk.errors import SlackApiError
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.policy import PolicyBook
-from app.settings import Settings, is_user_group
-from app.storage import RedisClient
+from app.foundations.settings import Settings, is_user_group
+from app.foundations.storage import RedisClient
 
 log = logging.getLogger(__name__)
 

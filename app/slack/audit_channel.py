@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from app.audit.checkpoints import Checkpoint
 from app.audit.sinks.runner import Lag
-from app.durations import describe
+from app.foundations.durations import describe
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,14 @@ from app.approvals.changes import MAX_SHARES_PER_REQUEST, Verb
 from app.approvals.disabled import DisabledEntry
 from app.approvals.machine import State
 from app.approvals.secret_fields import SECRET_FIELDS_OF
-from app.clock import timestamp
-from app.durations import describe
-from app.field_labels import field_label
+from app.foundations.clock import timestamp
+from app.foundations.durations import describe
+from app.foundations.field_labels import field_label
+from app.foundations.settings import is_user_group
 from app.i18n import N_, _, ngettext
 from app.i18n.formats import number
 from app.i18n.marks import PLURALS
 from app.mysafe.models import Entry, Kind, ListItem
-from app.settings import is_user_group
 from app.slack.periods import period_line
 
 Block = dict[str, Any]

@@ -27,8 +27,8 @@ from slack_sdk.errors import SlackApiError
 
 from app import text
 from app.approvals.break_glass import RETENTION, Review
+from app.foundations.settings import is_user_group
 from app.i18n import _, speaking
-from app.settings import is_user_group
 from app.slack import blocks
 
 if TYPE_CHECKING:

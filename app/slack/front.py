@@ -28,7 +28,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from app.errors import BotError
+from app.foundations.errors import BotError
 from app.jobs.work import Jobs
 from app.services import Services
 from app.slack import listeners

@@ -18,7 +18,7 @@ from app.approvals.change_request import ChangeRequest
 from app.approvals.engine import Engine
 from app.approvals.review_campaigns import Reviews
 from app.approvals.revokes import Revoke
-from app.clock import timestamp
+from app.foundations.clock import timestamp
 from app.mysafe.models import Kind
 from app.slack import blocks
 from app.slack.approvers import Approvers

@@ -25,7 +25,7 @@ from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
 
-from app import metrics
+from app.foundations import metrics
 from app.slack.bolt_request import read_body
 from app.slack.listeners import actions
 from app.slack.listeners.commands.mysafe import COMMAND, Commands

@@ -25,9 +25,9 @@ from app.approvals.changes import Verb
 from app.approvals.machine import State
 from app.approvals.reminders import Nudge
 from app.approvals.store import ApprovalStore
-from app.clock import timestamp
-from app.errors import NotPosted
-from app.settings import is_user_group
+from app.foundations.clock import timestamp
+from app.foundations.errors import NotPosted
+from app.foundations.settings import is_user_group
 from app.slack import blocks
 from app.slack.approvers import Approvers
 from app.slack.languages import Languages

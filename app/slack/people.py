@@ -22,8 +22,8 @@ import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from app.foundations.storage import RedisClient
 from app.i18n import N_, _
-from app.storage import RedisClient
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.machine import State
-from app.durations import describe
+from app.foundations.durations import describe
 from app.i18n import _
 
 

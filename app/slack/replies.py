@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from app import error_messages, text
-from app.errors import BotError
+from app.foundations.errors import BotError
 from app.i18n import _
 from app.slack import blocks
 from app.slack.revoke_notices import time_bound_lines

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from app import text
 from app.approvals.grants import Granted
 from app.approvals.revokes import Revoke, RevokeStore
-from app.durations import describe
+from app.foundations.durations import describe
 from app.i18n import _
 from app.slack.languages import Languages
 from app.slack.notifier import direct_message

@@ -27,8 +27,8 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from app.errors import ConfigError
-from app.settings import Settings
+from app.foundations.errors import ConfigError
+from app.foundations.settings import Settings
 
 log = logging.getLogger(__name__)
 

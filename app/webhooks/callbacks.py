@@ -10,7 +10,7 @@ mid-batch loses nothing: the claim runs out and another worker delivers it. Each
 signed when it is sent, not when the batch started. A failed delivery is rescheduled with
 exponential backoff, up to `MAX_ATTEMPTS`; every try goes to the audit trail. Redirects are
 not followed, and only allow-listed origins (scheme, host and port: see
-`app.origins`) are called.
+`app.foundations.origins`) are called.
 
 The payload's `state`, ids and keys are for the ticket system's rules and never change; its
 `message` is a sentence a person reads on the ticket, said in the workspace's language
@@ -31,12 +31,12 @@ import requests
 from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest
 from app.approvals.machine import State
-from app.clock import timestamp
+from app.foundations.clock import timestamp
+from app.foundations.origins import allowed
+from app.foundations.scripts import lua
+from app.foundations.settings import Settings
+from app.foundations.storage import RedisClient
 from app.i18n import _, speaking
-from app.origins import allowed
-from app.scripts import lua
-from app.settings import Settings
-from app.storage import RedisClient
 from app.webhooks.signing import signed_headers
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError as MarshmallowError
 from slack_sdk.errors import SlackApiError
 
-from app import metrics
-from app.errors import (
+from app.foundations import metrics
+from app.foundations.errors import (
     BotError,
     CredentialsMissing,
     MySafeError,
@@ -24,15 +24,15 @@ from app.errors import (
     NotPosted,
     PolicyOutOfDate,
 )
+from app.foundations.ratelimit import RateLimiter
+from app.foundations.settings import Settings
 from app.i18n import _, speaking
-from app.ratelimit import RateLimiter
-from app.settings import Settings
 from app.text import inline
 from app.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, bearer_matches, verify
 from app.webhooks.ticket_schema import MAX_BODY, Ticket, TicketSchema, field_errors
 
 if TYPE_CHECKING:
-    from app.runtime import Runtime
+    from app.ops.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from marshmallow import (
 )
 
 from app.approvals.changes import Change, Verb
+from app.foundations.origins import Origin, allowed
+from app.foundations.settings import SLACK_USER_OR_GROUP
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.mysafe.schemas import SECRET_FIELDS, GroupShareSchema, UserShareSchema
-from app.origins import Origin, allowed
-from app.settings import SLACK_USER_OR_GROUP
 
 MAX_BODY = 64 * 1024
 KINDS = {"password": Kind.PASSWORD, "secret": Kind.SECRET}

@@ -14,7 +14,7 @@ import time
 import pytest
 from cryptography.fernet import Fernet
 
-from app.cli import build_parser, main
+from app.ops.cli import build_parser, main
 from app.sandbox.emulator import Emulator
 from tests.support.processes import free_port, run, wait_until_ready
 
@@ -92,7 +92,7 @@ def test_serve_runs_on_an_embedded_redis(env: dict[str, str], tmp_path) -> None:
     env["MYSAFE_BOT_DATA_DIR"] = str(tmp_path / "data")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "2"],
         env={"PATH": os.environ["PATH"], **env},
         stderr=subprocess.PIPE,
         text=True,
@@ -116,7 +116,7 @@ def test_serve_runs_on_an_embedded_redis(env: dict[str, str], tmp_path) -> None:
 
 def test_worker_starts_and_stops_cleanly(env: dict[str, str]) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.1"],
+        [sys.executable, "-m", "app.ops.cli", "worker", "--interval", "0.1"],
         env={"PATH": os.environ["PATH"], **env},
         stderr=subprocess.PIPE,
         text=True,
@@ -140,11 +140,11 @@ def test_the_readme_key_rotation_locks_nobody_out(
 
     from app.approvals.changes import Change, Verb
     from app.approvals.engine import Engine
-    from app.crypto import Keyring, generate_key
+    from app.foundations.crypto import Keyring, generate_key
+    from app.foundations.settings import Scope, Settings
     from app.jobs.queue import JobQueue
     from app.mysafe.models import Kind
     from app.services import Services
-    from app.settings import Scope, Settings
 
     client_id, client_secret = emulator.add_user("alices")
     services.vault.link(
@@ -210,7 +210,7 @@ def test_sandbox_prints_entries_to_try_and_whole_commands_that_work(tmp_path) ->
     port = free_port()
     env = {"PATH": os.environ["PATH"], "MYSAFE_BOT_DATA_DIR": str(tmp_path / "data")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "sandbox", "--port", str(port)],
+        [sys.executable, "-m", "app.ops.cli", "sandbox", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -278,7 +278,7 @@ def test_the_worker_signs_the_audit_log_and_an_auditor_verifies_the_export(
     `keygen --audit` made the key, `doctor`-style public key in hand, `audit export`,
     `audit verify` (exit 0), and after one byte edited, exit 1 naming the record."""
     from app.approvals.audit import Audit
-    from app.audit.signing import load_private, public_text
+    from app.foundations.signing import load_private, public_text
 
     keygen = run({}, "keygen", "--audit")
     key = keygen.stdout.strip()

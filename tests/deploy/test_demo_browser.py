@@ -68,7 +68,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     }  # a fixed port other test runs may hold
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port)],
             env=env,
             stderr=stderr,
             cwd=tmp_path,

@@ -45,7 +45,7 @@ def demo(tmp_path: Path, port: int) -> Iterator[str]:
     """`mysafe-bot serve` with no setting but the data dir, from a folder without `.env`."""
     with (tmp_path / f"serve-{port}.log").open("a") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+            [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "2"],
             env=_environment(tmp_path),
             stderr=log,
             cwd=tmp_path,
@@ -133,7 +133,7 @@ def test_a_pending_request_survives_a_restart_and_is_applied_after_it(tmp_path: 
         assert said in log
 
 
-#: A line of the text log format (app.logs.TextFormatter), the demo's.
+#: A line of the text log format (app.foundations.logs.TextFormatter), the demo's.
 TEXT_LINE = re.compile(r"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\S")
 
 
@@ -152,7 +152,16 @@ def test_the_demo_logs_readable_text_and_no_warning_at_start(tmp_path: Path) -> 
 
 def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
+        [
+            sys.executable,
+            "-m",
+            "app.ops.cli",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(_free_port()),
+        ],
         env=_environment(tmp_path),
         cwd=tmp_path,
         capture_output=True,
@@ -166,7 +175,7 @@ def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
 def test_the_demo_set_by_hand_refuses_to_listen_off_loopback_too(tmp_path: Path) -> None:
     """Every demo variable set in the environment (a copied `.env`): the console would be
     served to the network, so the bind is refused just the same."""
-    from app.crypto import generate_key
+    from app.foundations.crypto import generate_key
 
     port = _free_port()
     demo_url = f"http://127.0.0.1:{port}"
@@ -181,7 +190,7 @@ def test_the_demo_set_by_hand_refuses_to_listen_off_loopback_too(tmp_path: Path)
         "MYSAFE_BOT_ENCRYPTION_KEY": generate_key(),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -194,7 +203,7 @@ def test_the_demo_set_by_hand_refuses_to_listen_off_loopback_too(tmp_path: Path)
 
 def _serve(tmp_path: Path, port: int, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port)],
         env=_environment(tmp_path) | env,
         cwd=tmp_path,
         capture_output=True,
@@ -273,7 +282,7 @@ def test_ctrl_c_stops_the_demo_quickly_and_quietly_and_restarts_nothing(tmp_path
     env = _environment(tmp_path) | {"MYSAFE_BOT_MCP_PORT": str(_free_port()), "LOG_FORMAT": "json"}
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+            [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "2"],
             env=env,
             stderr=stderr,
             cwd=tmp_path,

@@ -22,10 +22,10 @@ from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 from flask import Flask
 
-from app.errors import ConfigError
+from app.foundations.errors import ConfigError
+from app.foundations.settings import Need, Settings, declared
 from app.ops.serve import gunicorn_options
 from app.ops.worker import CALLBACK_GRACE
-from app.settings import Need, Settings, declared
 from tests.support.paths import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -69,7 +69,7 @@ WORKER_COMMAND = ["mysafe-bot", "worker"]
 
 @cache
 def settings_read() -> dict[str, bool]:
-    """Every variable `Settings` declares (app.settings) -> whether it is ever required.
+    """Every variable `Settings` declares (app.foundations.settings) -> whether it is ever required.
 
     MYSAFE_BOT_DEMO is left out: `mysafe-bot serve` sets it for the demo, never an operator.
     SLACK_SIGNING_SECRET counts as required (the deployments here run in HTTP mode)."""
@@ -547,7 +547,7 @@ def test_dockerfile_gunicorn_matches_mysafe_bot_serve() -> None:
     assert config.bind == ["0.0.0.0:8000"], "bound to 0.0.0.0:${PORT:-8000}"
     assert '"0.0.0.0:${PORT:-8000}"' in json.loads(dockerfile_args("CMD", final=True)[0])[2]
     # Every other option and hook comes from the module `mysafe-bot serve` uses too.
-    assert config.config == "python:app.gunicorn_conf"
+    assert config.config == "python:app.ops.gunicorn_conf"
 
 
 def test_dockerfile_web_command_refuses_to_run_without_redis_url() -> None:
@@ -684,7 +684,7 @@ def test_compose_worker_is_checked_by_its_heartbeat_not_the_web_port() -> None:
 
 
 def _apply_lease() -> int:
-    from app.settings import Settings
+    from app.foundations.settings import Settings
 
     return Settings.apply_lease
 
@@ -780,7 +780,7 @@ def test_procfile_runs_web_on_port_and_the_worker() -> None:
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
     )
     assert shlex.split(processes["worker"]) == WORKER_COMMAND
-    assert "$PORT" in processes["web"] and "-c python:app.gunicorn_conf" in processes["web"]
+    assert "$PORT" in processes["web"] and "-c python:app.ops.gunicorn_conf" in processes["web"]
 
 
 def test_deploy_readme_walks_through_each_way() -> None:

@@ -14,8 +14,8 @@ import requests
 
 from app.approvals.machine import State
 from app.approvals.store import ApprovalStore
+from app.foundations.storage import connect
 from app.sandbox.emulator import Emulator
-from app.storage import connect
 from tests.support.deployed import deployed
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET

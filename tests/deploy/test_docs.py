@@ -97,7 +97,7 @@ def test_the_policy_page_shows_what_the_commands_print_for_the_sample(
     """Each line shown is printed (a `…` stands for any text): the sample's rules and the
     page cannot drift apart (the page once counted 3 rules where the sample had 5)."""
     page = (ROOT / "docs" / "policy.md").read_text(encoding="utf-8")
-    argv = [sys.executable, "-m", "app.cli", *command.split()[2:], *POLICY_COMMANDS[command]]
+    argv = [sys.executable, "-m", "app.ops.cli", *command.split()[2:], *POLICY_COMMANDS[command]]
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr

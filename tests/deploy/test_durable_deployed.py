@@ -13,12 +13,12 @@ import pytest
 from app.approvals.changes import Change, Verb
 from app.approvals.machine import State
 from app.approvals.store import ApprovalStore
+from app.foundations.settings import Settings
+from app.foundations.storage import connect
 from app.mysafe.models import Kind, UserShare
+from app.ops.runtime import build_runtime
 from app.ops.serve import WORKER_NICENESS
-from app.runtime import build_runtime
 from app.sandbox.emulator import Emulator
-from app.settings import Settings
-from app.storage import connect
 from tests.deploy.test_deployed import PUT, REQUEST_ID
 from tests.e2e.test_durable import sigkill, worker_to_kill
 from tests.e2e.test_sweep_e2e import expired_updates, expiry_dms

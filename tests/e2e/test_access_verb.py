@@ -12,7 +12,7 @@ import json
 import pytest
 
 from app.approvals.machine import State
-from app.cli import main
+from app.ops.cli import main
 from app.sandbox.emulator import Emulator
 from tests.e2e.test_slack_verbs import (
     APPROVER,

@@ -11,9 +11,9 @@ import pytest
 
 from app.approvals.machine import State
 from app.approvals.reminders import CLAIM_LEASE
-from app.clock import timestamp
+from app.foundations.clock import timestamp
+from app.ops.runtime import assemble
 from app.ops.worker import repair
-from app.runtime import assemble
 from app.sandbox.emulator import Emulator
 from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
 from tests.e2e.test_slack_verbs import ask, buttons, readable, request_id_in

@@ -35,9 +35,9 @@ def test_a_command_past_its_limit_is_counted_and_not_stored_on_the_cluster(
 ) -> None:
     """The person's count, the delivery's key and the stream are one script's keys (the ack's
     one round trip): on a cluster they must share a slot, the jobs' hash tag."""
-    from app.crypto import Keyring, generate_key
+    from app.foundations.crypto import Keyring, generate_key
+    from app.foundations.ratelimit import KEPT, RateLimiter
     from app.jobs.queue import JobQueue, Limit, OverLimit
-    from app.ratelimit import KEPT, RateLimiter
 
     queue = JobQueue(redis, Keyring([generate_key()]), prefix=key_prefix)
     limiter = RateLimiter(redis, prefix=queue.tag, name="command", per_minute=1)

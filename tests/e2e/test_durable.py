@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.foundations.storage import connect
 from app.jobs.queue import JobQueue
 from app.sandbox.emulator import Emulator
-from app.storage import connect
 from tests.deploy.test_deployed import REQUEST_ID
 from tests.support.deployed import start_worker
 from tests.support.slack_fake import SlackFake

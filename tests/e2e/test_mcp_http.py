@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
-from app.errors import ConfigError
-from app.settings import Settings
+from app.foundations.errors import ConfigError
+from app.foundations.settings import Settings
 from tests.support.processes import free_port, wait_until_ready
 
 PUBLIC = "MYSAFE_BOT_MCP_PUBLIC_URL"
@@ -21,7 +21,7 @@ PUBLIC = "MYSAFE_BOT_MCP_PUBLIC_URL"
 
 def _run(argv: list[str], env: dict[str, str], cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *argv],
+        [sys.executable, "-m", "app.ops.cli", *argv],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -77,7 +77,17 @@ def test_mcp_http_advertises_no_authorization_server(env: dict[str, str], tmp_pa
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "mcp", "--http", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "app.ops.cli",
+            "mcp",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env={"PATH": os.environ["PATH"], **env},
         cwd=tmp_path,
         stderr=subprocess.PIPE,

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from app.cli import main
-from app.errors import PolicyOutOfDate
+from app.foundations.errors import PolicyOutOfDate
+from app.ops.cli import main
 from app.ops.doctor import run_checks
 from app.sandbox.emulator import Emulator
 from tests.e2e.test_policy_e2e import WEBHOOK_SECRET, ask, readable, shown, ticket
@@ -223,7 +223,7 @@ def test_policy_publish_puts_the_operators_file_in_force_whatever_its_version(
 def worker(env: dict[str, str], policy: Path) -> Iterator[tuple[subprocess.Popen[str], Any]]:
     """`mysafe-bot worker` on `policy`, with its log lines as they come (`wait_event`)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.2"],
+        [sys.executable, "-m", "app.ops.cli", "worker", "--interval", "0.2"],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

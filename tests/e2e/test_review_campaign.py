@@ -21,8 +21,8 @@ import requests
 
 from app.approvals.machine import State
 from app.approvals.review_records import Choice
-from app.cli import main
-from app.errors import ApprovalError
+from app.foundations.errors import ApprovalError
+from app.ops.cli import main
 from app.sandbox.emulator import Emulator
 from app.slack.review_cards import (
     REVIEW_KEEP,

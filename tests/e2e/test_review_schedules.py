@@ -20,13 +20,13 @@ from app.approvals.changes import Change, Verb
 from app.approvals.review_records import TIMEOUT, CampaignState, Choice, new_campaign
 from app.approvals.review_sweep import ReviewSweeper
 from app.approvals.review_tasks import LEASE
-from app.cli import main
-from app.clock import timestamp
-from app.errors import ApprovalError, CredentialsMissing, CredentialsRejected
+from app.foundations.clock import timestamp
+from app.foundations.errors import ApprovalError, CredentialsMissing, CredentialsRejected
+from app.foundations.settings import Settings
 from app.mysafe.models import Kind
-from app.runtime import build_runtime
+from app.ops.cli import main
+from app.ops.runtime import build_runtime
 from app.sandbox.emulator import Emulator
-from app.settings import Settings
 from tests.e2e.test_review_campaign import buttons, line
 from tests.e2e.test_slack_verbs import dms_to, readable
 from tests.support.deployed import CLI

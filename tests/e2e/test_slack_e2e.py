@@ -211,7 +211,7 @@ def test_expiry_updates_the_message(
     bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
 ) -> None:
     request_id = share(user, slack, vault_entry)
-    from app.runtime import assemble
+    from app.ops.runtime import assemble
 
     worker_engine = assemble(bot.services).engine  # what `mysafe-bot worker` builds
     assert worker_engine.sweep(now=time.time() + 86400 + 5) == 1
@@ -304,11 +304,11 @@ def test_home_tab_shows_own_requests_and_the_queue(
 def test_socket_mode_only_has_no_unsigned_http_route(slack_env: dict[str, str], redis) -> None:
     """Without a signing secret nothing could prove a request came from Slack: no route."""
     from app import create_app
-    from app.settings import Settings
+    from app.foundations.settings import Settings
 
     env = {k: v for k, v in slack_env.items() if k != "SLACK_SIGNING_SECRET"}
     settings = Settings.from_env({**env, "SLACK_APP_TOKEN": "xapp-1-test"}, dotenv=None)
-    from app.runtime import build_runtime
+    from app.ops.runtime import build_runtime
 
     runtime = build_runtime(settings, redis=redis)
     app = create_app(runtime, socket_mode=False)
@@ -319,8 +319,8 @@ def test_socket_mode_only_has_no_unsigned_http_route(slack_env: dict[str, str], 
 def test_slack_down_at_creation_then_the_worker_posts_the_message(
     bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
 ) -> None:
+    from app.ops.runtime import assemble
     from app.ops.worker import repost
-    from app.runtime import assemble
 
     slack.fail("chat.postMessage", error="service_unavailable", status=503, times=1)
     user.command("UALICE", f"share password {vault_entry} with user:carol")
@@ -391,7 +391,7 @@ def test_storage_failing_after_the_write_says_the_change_was_sent(
     was changed"; once storage is back the worker records it, without writing again."""
     import redis as redis_module
 
-    from app.clock import timestamp
+    from app.foundations.clock import timestamp
 
     request_id = share(user, slack, vault_entry)
     store = bot.engine.store
@@ -421,8 +421,8 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
     (it used to look only at the oldest 100)."""
     from app.approvals.changes import Change, Verb
     from app.mysafe.models import Kind, UserShare
+    from app.ops.runtime import assemble
     from app.ops.worker import repost
-    from app.runtime import assemble
 
     made = [
         bot.engine.submit(

@@ -1079,8 +1079,8 @@ def test_mysafe_echoing_the_new_value_in_an_error_spreads_it_nowhere(
     import logging
     from urllib.parse import quote
 
+    from app.foundations.ratelimit import RateLimiter
     from app.mcp.server import _Tools
-    from app.ratelimit import RateLimiter
 
     caplog.set_level(logging.DEBUG)
     new = 'Echo&Me <"N3w"> päss/+=?'

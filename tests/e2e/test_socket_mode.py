@@ -240,7 +240,7 @@ def test_the_bot_reconnects_when_slack_asks_for_a_refresh(
 
 def _serve(port: int) -> list[str]:
     """`mysafe-bot serve` as the README runs it (one gunicorn worker)."""
-    return [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"]
+    return [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "1"]
 
 
 def free_port() -> int:
@@ -284,7 +284,7 @@ def test_the_image_command_stops_with_one_line_when_slack_refuses_the_app_token(
         "-m",
         "gunicorn",
         "-c",
-        "python:app.gunicorn_conf",
+        "python:app.ops.gunicorn_conf",
         "--bind",
         f"127.0.0.1:{free_port()}",
         "app:create_app()",

@@ -14,7 +14,7 @@ from app.approvals.engine import Engine
 from app.approvals.machine import State
 from app.approvals.sweeping import SWEEP_TELLERS, TELL_WITHIN
 from app.mysafe.models import Kind, UserShare
-from app.runtime import assemble
+from app.ops.runtime import assemble
 from app.sandbox.emulator import Emulator
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot

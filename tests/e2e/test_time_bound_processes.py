@@ -28,13 +28,13 @@ def processes(slack_env: dict[str, str], tmp_path) -> Iterator[str]:
     env = {"PATH": os.environ["PATH"], **slack_env}
     port = free_port()
     serve = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "1"],
         env=env,
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,
     )
     worker = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.5"],
+        [sys.executable, "-m", "app.ops.cli", "worker", "--interval", "0.5"],
         env=env,
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,
@@ -84,7 +84,7 @@ def test_four_worker_processes_racing_revoke_each_share_once(
 ) -> None:
     from app.approvals.changes import Change, Verb
     from app.approvals.engine import Engine
-    from app.clock import shifted
+    from app.foundations.clock import shifted
     from app.mysafe.models import Kind, UserShare
 
     link("UALICE", "alices")
@@ -103,7 +103,7 @@ def test_four_worker_processes_racing_revoke_each_share_once(
     env = {"PATH": os.environ["PATH"], **slack_env}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--once"],
+            [sys.executable, "-m", "app.ops.cli", "worker", "--once"],
             env=env,
             stderr=subprocess.DEVNULL,
             cwd=tmp_path,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.approvals.revoker import RETRY_BASE
-from app.clock import timestamp
+from app.foundations.clock import timestamp
 from app.ops.worker import repair, sweep
 from app.sandbox.emulator import Emulator
 from tests.e2e.test_slack_verbs import APPROVER, approve, ask, readable, request_id_in

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.support.processes import free_port, job_workers, wait_until_ready, web_workers
 
-CLI = [sys.executable, "-m", "app.cli"]
+CLI = [sys.executable, "-m", "app.ops.cli"]
 
 
 @dataclass

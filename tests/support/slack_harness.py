@@ -12,10 +12,10 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.approvals.engine import Engine
+from app.foundations.settings import Settings
 from app.mysafe.transport import make_session, retry_policy
-from app.runtime import Runtime, build_runtime
+from app.ops.runtime import Runtime, build_runtime
 from app.services import Services
-from app.settings import Settings
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_requests import SlackClient
 

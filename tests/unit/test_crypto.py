@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.crypto import SEALED, Keyring, generate_key
-from app.errors import ConfigError
+from app.foundations.crypto import SEALED, Keyring, generate_key
+from app.foundations.errors import ConfigError
 
 
 def test_a_sealed_record_opens_with_its_key_and_shows_nothing_of_its_text() -> None:

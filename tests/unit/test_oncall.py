@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.errors import OnCallUnavailable
+from app.foundations.errors import OnCallUnavailable
 from app.oncall import OnCallClient
 from tests.support.on_call_fakes import TOKEN, OnCallFake
 

@@ -1,6 +1,6 @@
 """Lua in one convention: every script is a file, `<package>/lua/<name>.lua`, whose comment on
 top says what it does and its KEYS and ARGV; code loads it through the one
-loader (`app.scripts.lua`), never as a string of its own; the wheel carries it; Redis compiles it."""
+loader (`app.foundations.scripts.lua`), never as a string of its own; the wheel carries it; Redis compiles it."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from app.scripts import lua
+from app.foundations.scripts import lua
 from tests.support.paths import ROOT
 
 APP = ROOT / "app"
 SCRIPTS = sorted(APP.rglob("lua/*.lua"))
-#: The loaders: `app.scripts.lua(package, name)`, and the approvals' and audit log's own
+#: The loaders: `app.foundations.scripts.lua(package, name)`, and the approvals' and audit log's own
 #: names for it (`lua(name)`, `script(name)`), which call it.
 LOADERS = {"lua", "script"}
 
@@ -32,7 +32,7 @@ def _header(text: str) -> list[str]:
 
 def test_the_scripts_are_found() -> None:
     packages = {p.parent.parent.relative_to(ROOT).as_posix() for p in SCRIPTS}
-    assert {"app", "app/jobs", "app/approvals", "app/audit", "app/webhooks"} <= packages
+    assert {"app/foundations", "app/jobs", "app/approvals", "app/audit", "app/webhooks"} <= packages
     assert len(SCRIPTS) >= 40
 
 
@@ -61,7 +61,9 @@ def _register_calls(tree: ast.AST) -> list[ast.Call]:
 @pytest.mark.parametrize("path", sorted(APP.rglob("*.py")), ids=_id)
 def test_code_registers_only_scripts_read_from_their_files(path: Path) -> None:
     source = path.read_text(encoding="utf-8")
-    assert "redis.call(" not in source, "Lua belongs in a lua/*.lua file (see app/scripts.py)"
+    assert "redis.call(" not in source, (
+        "Lua belongs in a lua/*.lua file (see app/foundations/scripts.py)"
+    )
     for call in _register_calls(ast.parse(source)):
         (argument,) = call.args
         assert isinstance(argument, ast.Call) and isinstance(argument.func, ast.Name | ast.Attribute)
@@ -83,7 +85,7 @@ def test_the_wheel_carries_every_package_s_scripts() -> None:
 
 def test_the_loader_reads_a_package_s_script_once() -> None:
     assert lua("app.jobs", "queue_put") is lua("app.jobs", "queue_put")
-    assert lua("app", "compare_and_delete").startswith("-- ")
+    assert lua("app.foundations", "compare_and_delete").startswith("-- ")
 
 
 def test_redis_compiles_every_script(redis) -> None:

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from app.errors import ConfigError
-from app.origins import Origin
-from app.settings import Scope, Settings
+from app.foundations.errors import ConfigError
+from app.foundations.origins import Origin
+from app.foundations.settings import Scope, Settings
 
 REQUIRED = [
     "MYSAFE_URL",
@@ -146,7 +146,7 @@ def test_dotenv_fills_in_and_environment_wins(env: dict[str, str], tmp_path) -> 
 def _run(command: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess:
     """`mysafe-bot COMMAND` as the README runs it, with exactly `env` (no `.env` in `cwd`)."""
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", command],
+        [sys.executable, "-m", "app.ops.cli", command],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -1,4 +1,4 @@
-"""Each setting is declared once (app.settings) and docs/configuration.md's table is rendered
+"""Each setting is declared once (app.foundations.settings) and docs/configuration.md's table is rendered
 from the declarations: the page and the code cannot disagree, and a setting added without
 `make docs` fails here."""
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Need, Scope, Settings, declared
-from app.settings_table import BEGIN, END, PAGE, main, rendered, rows
+from app.foundations.settings import Need, Scope, Settings, declared
+from app.foundations.settings_table import BEGIN, END, PAGE, main, rendered, rows
 
 
 def test_the_docs_table_is_the_one_rendered_from_the_declarations() -> None:

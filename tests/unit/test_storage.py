@@ -1,4 +1,4 @@
-"""The embedded Redis (app/storage.py) as a local user meets it: its files are the bot's alone."""
+"""The embedded Redis (app/foundations/storage.py) as a local user meets it: its files are the bot's alone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.storage import EmbeddedRedis, connect
+from app.foundations.storage import EmbeddedRedis, connect
 
 
 @pytest.fixture

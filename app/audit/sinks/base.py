@@ -4,7 +4,6 @@ once the receiver has the whole batch, and raises `SinkError` otherwise."""
 from __future__ import annotations
 
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from app.audit.log import Entry
 
@@ -23,11 +22,3 @@ class Sink(Protocol):
     def send(self, entries: list[Entry]) -> None: ...
 
     def close(self) -> None: ...
-
-
-def public_name(url: str) -> str:
-    """scheme://host[:port]/path: what may be shown and stored of a sink's URL (no user,
-    password or query, where a careless operator might have put a token)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"

@@ -14,12 +14,11 @@ torn by a crash mid-write is left on a line of its own, and the whole batch writ
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from app.audit.log import Entry
 from app.audit.sinks import ocsf
 from app.audit.sinks.base import SinkError
+from app.foundations.sink_urls import file_options
 
 #: Bytes read from the end of the file to find its last line (an event is a few hundred bytes;
 #: a last line longer than this is not recognised, and the batch is written whole).
@@ -28,18 +27,8 @@ TAIL = 65536
 
 class FileSink:
     def __init__(self, url: str, *, batch: int = 1000) -> None:
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost") or not parts.path:
-            raise ValueError("a file sink is file:///absolute/path")
-        query = parse_qs(parts.query)
-        self.path = Path(unquote(parts.path))
-        try:
-            self.max_bytes = int(query.get("max_bytes", ["100000000"])[0])
-            self.keep = int(query.get("keep", ["10"])[0])
-        except ValueError:
-            raise ValueError("max_bytes and keep are whole numbers") from None
-        if self.max_bytes < 1 or self.keep < 1:
-            raise ValueError("max_bytes and keep are positive")
+        options = file_options(url)
+        self.path, self.max_bytes, self.keep = options.path, options.max_bytes, options.keep
         self.name = f"file://{self.path}"
         self.batch = batch
 

@@ -22,7 +22,8 @@ import requests
 
 from app.audit.log import Entry
 from app.audit.sinks import ocsf
-from app.audit.sinks.base import SinkError, public_name
+from app.audit.sinks.base import SinkError
+from app.foundations.sink_urls import hec_batch, public_name
 
 EVENT_PATH = "/services/collector/event"
 ACK_PATH = "/services/collector/ack"
@@ -45,10 +46,7 @@ class HecSink:
         self.event_url = urlunsplit((scheme, parts.netloc, path, "", ""))
         self.ack_url = urlunsplit((scheme, parts.netloc, ACK_PATH, "", ""))
         self.name = public_name(url)
-        batch = query.get("batch", ["100"])[0]
-        if not batch.isdigit() or not 1 <= int(batch) <= 10_000:
-            raise ValueError("batch is a number of events from 1 to 10000")
-        self.batch = int(batch)
+        self.batch = hec_batch(url)
         self.fields = {k: query[k][0] for k in ("index", "sourcetype", "source", "host") if k in query}
         self.fields.setdefault("source", "mysafe-bot")
         self.fields.setdefault("sourcetype", "ocsf")

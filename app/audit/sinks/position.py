@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.audit.log import LogKeys
-from app.clock import timestamp
-from app.scripts import lua
-from app.storage import RedisClient
+from app.foundations.clock import timestamp
+from app.foundations.scripts import lua
+from app.foundations.storage import RedisClient
 
 LEASE_SECONDS = 60
 
@@ -68,7 +68,7 @@ class Positions:
         return self.redis.get(self.lease_key(name)) == token
 
     def release(self, name: str, token: str) -> None:
-        from app.storage import compare_and_delete
+        from app.foundations.storage import compare_and_delete
 
         compare_and_delete(self.redis, self.lease_key(name), token)
 

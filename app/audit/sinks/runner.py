@@ -24,8 +24,8 @@ import redis
 from app.audit.log import AuditLog
 from app.audit.sinks.base import Sink, SinkError
 from app.audit.sinks.position import Positions
-from app.clock import timestamp
-from app.metrics import AUDIT_SINK_BACKLOG, AUDIT_SINK_LAG
+from app.foundations.clock import timestamp
+from app.foundations.metrics import AUDIT_SINK_BACKLOG, AUDIT_SINK_LAG
 
 log = logging.getLogger("mysafe_bot.audit")
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from app.audit.log import Entry
 from app.audit.sinks import cef
 from app.audit.sinks.base import SinkError
+from app.foundations.sink_urls import tls_context
 
 FACILITY_SEVERITY = 13 * 8 + 6
 #: The structured-data element that carries the stable id. 32473 is the enterprise number
@@ -47,18 +48,12 @@ def frame(payload: bytes) -> bytes:
 
 class SyslogSink:
     def __init__(self, url: str, *, timeout: float = 10.0, batch: int = 500) -> None:
+        self.context = tls_context(url)
         parts = urlsplit(url)
-        if not parts.hostname or not parts.port:
-            raise ValueError("a syslog+tls:// sink names a host and a port")
-        self.host, self.port = parts.hostname, parts.port
+        self.host, self.port = str(parts.hostname), int(parts.port or 0)
         self.name = f"syslog+tls://{self.host}:{self.port}"
         self.batch = batch
         self.timeout = timeout
-        ca = parse_qs(parts.query).get("ca", [None])[0]
-        try:
-            self.context = ssl.create_default_context(cafile=ca)
-        except (OSError, ssl.SSLError) as error:
-            raise ValueError(f"cannot read the CA file {ca}: {error.strerror or error}") from None
         self.hostname = socket.gethostname()
         self._conn: ssl.SSLSocket | None = None
 

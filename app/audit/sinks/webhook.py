@@ -15,7 +15,8 @@ import requests
 
 from app.audit.log import Entry
 from app.audit.sinks import ocsf
-from app.audit.sinks.base import SinkError, public_name
+from app.audit.sinks.base import SinkError
+from app.foundations.sink_urls import public_name
 
 
 class WebhookSink:

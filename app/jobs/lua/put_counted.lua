@@ -2,7 +2,7 @@
 -- this delivery is in already, in one step (app.jobs.queue `put` with a `limit`): the ack
 -- needs one round trip, and a refused command leaves no job behind.
 -- KEYS[1] the stream, KEYS[2] the delivery's `seen` key, KEYS[3] the person's count for this
--- minute (app.ratelimit: under the jobs' hash tag, so all three share a cluster slot).
+-- minute (app.foundations.ratelimit: under the jobs' hash tag, so all three share a cluster slot).
 -- ARGV[1] seen TTL, ARGV[2] the stream's MAXLEN, ARGV[3..6] kind, who, sealed body, at (as
 -- `put`), ARGV[7] the limit per minute, ARGV[8] the count's TTL.
 -- Returns {count, id}: id is the new entry's, '' for a delivery already in, absent when the

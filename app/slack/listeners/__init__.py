@@ -59,7 +59,7 @@ class Deps:
         languages: Languages,
         review_cards: ReviewCards | None = None,
     ) -> Deps:
-        """`languages` and `review_cards` are the process's own (app.runtime), so what one
+        """`languages` and `review_cards` are the process's own (app.ops.runtime), so what one
         listener learns of a person (their language) every other one speaks at once."""
         durable = Durable(jobs, Responder(), client, languages)
         return cls(

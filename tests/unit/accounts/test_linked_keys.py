@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import errors
 from app.accounts.linked_keys import Vault, link_verified
-from app.crypto import Keyring, generate_key
+from app.foundations import errors
+from app.foundations.crypto import Keyring, generate_key
 from app.sandbox.emulator import Emulator
 from app.services import Services
 from tests.support.redis_text import everything_stored

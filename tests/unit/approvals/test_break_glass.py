@@ -21,11 +21,11 @@ from app.approvals.policy import PolicyBook
 from app.approvals.policy_file import parse_policy
 from app.approvals.revoker import Revoker
 from app.approvals.rules import Defaults
-from app.errors import NotAnApprover, SelfApproval, ValidationError
+from app.foundations.errors import NotAnApprover, SelfApproval, ValidationError
+from app.foundations.settings import Scope, Settings
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
-from app.settings import Scope, Settings
 from tests.support.on_call_fakes import TOKEN, OnCallFake
 
 HOUR = 3600

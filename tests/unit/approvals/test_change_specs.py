@@ -11,7 +11,7 @@ import pytest
 from app.approvals import changes
 from app.approvals.change_diff import DiffLine
 from app.approvals.changes import Change, Verb, check, check_against, diff, final_body
-from app.errors import ValidationError
+from app.foundations.errors import ValidationError
 from app.mysafe.models import Entry, Kind, WriteResult
 
 

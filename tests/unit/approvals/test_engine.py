@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.machine import TRANSITIONS, State
 from app.approvals.sweeping import TELL_WITHIN
-from app.clock import timestamp
+from app.foundations import errors
+from app.foundations.clock import timestamp
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services

@@ -22,12 +22,12 @@ import redis as redis_py
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.machine import State
-from app.clock import timestamp
+from app.foundations.clock import timestamp
+from app.foundations.settings import Settings
+from app.foundations.storage import connect
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
-from app.settings import Settings
-from app.storage import connect
 from tests.support.redis_wire import Wire
 
 
@@ -146,7 +146,7 @@ KILLED_AFTER_THE_TRANSITION = textwrap.dedent("""
     from app.approvals.engine import Engine
     from app.audit.log import AuditLog
     from app.services import Services
-    from app.settings import Settings
+    from app.foundations.settings import Settings
 
     def die(*_, **__):
         os.kill(os.getpid(), signal.SIGKILL)

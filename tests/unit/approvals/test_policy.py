@@ -11,10 +11,10 @@ import pytest
 from app.approvals.policy import PolicyBook
 from app.approvals.policy_file import parse_policy
 from app.approvals.rules import Defaults, Subject, default_policy
-from app.cli import main
-from app.errors import ConfigError, ValidationError
-from app.runtime import load_settings, read_policy
-from app.settings import Scope, Settings
+from app.foundations.errors import ConfigError, ValidationError
+from app.foundations.settings import Scope, Settings
+from app.ops.cli import main
+from app.ops.runtime import load_settings, read_policy
 
 ROOT = Path(__file__).parents[3]
 DEFAULTS = Defaults(

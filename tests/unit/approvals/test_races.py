@@ -16,11 +16,11 @@ import pytest
 import redis as redis_module
 import requests
 
-from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.machine import State
-from app.clock import timestamp
+from app.foundations import errors
+from app.foundations.clock import timestamp
 from app.mysafe.models import Kind, UserShare
 from app.mysafe.tokens import Credentials
 from app.sandbox.emulator import Emulator
@@ -414,7 +414,7 @@ def test_rotate_keys_racing_relinks_and_unlinks_keeps_each_account_whole(
     services: Services, settings, redis
 ) -> None:
     from app.accounts.linked_keys import Vault
-    from app.crypto import Keyring, generate_key
+    from app.foundations.crypto import Keyring, generate_key
 
     old = services.vault
     ids = [f"UROT{n:04d}" for n in range(200)]

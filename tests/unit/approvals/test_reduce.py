@@ -7,7 +7,7 @@ import pytest
 from app.approvals.changes import Change, Verb, check, check_against, diff, final_body
 from app.approvals.grants import Grant, Granted
 from app.approvals.ledger import Access, Ledger
-from app.errors import ValidationError
+from app.foundations.errors import ValidationError
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 
 ENTRY = Entry(

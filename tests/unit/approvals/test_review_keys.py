@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.approvals.review_survey import key_gone
-from app.errors import (
+from app.foundations.errors import (
     BotError,
     ConfigError,
     CredentialsMissing,

@@ -11,8 +11,8 @@ import pytest
 
 from app.approvals.policy import Defaults, parse_policy
 from app.approvals.review_schedules import OnTimeout
-from app.cli import main
-from app.errors import ConfigError
+from app.foundations.errors import ConfigError
+from app.ops.cli import main
 
 DEFAULTS = Defaults(approvals=1, approvers=frozenset({"UAPPROVER1"}), channel="C0APPROVALS")
 RULES = "rules:\n  - name: default\n    approvals: 1\n"

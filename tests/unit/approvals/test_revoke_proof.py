@@ -16,10 +16,10 @@ from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.machine import State
 from app.approvals.revoker import Revoker
+from app.foundations.settings import Scope, Settings
 from app.mysafe.models import Kind, UserShare
-from app.runtime import build_runtime
+from app.ops.runtime import build_runtime
 from app.sandbox.emulator import Emulator
-from app.settings import Scope, Settings
 from tests.support.slack_fake import SlackFake
 
 HOUR = 3600

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client import REGISTRY
 
-from app import errors
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.grants import Grant, Granted
@@ -22,7 +21,8 @@ from app.approvals.ledger import Access, Ledger
 from app.approvals.machine import State
 from app.approvals.revoker import RETRY_BASE, Revoker
 from app.approvals.revokes import REMIND_LEASE, RETENTION, Revoke
-from app.clock import shifted, timestamp
+from app.foundations import errors
+from app.foundations.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services

@@ -15,10 +15,10 @@ from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
 from app.approvals.machine import Action, Outcome, State
 from app.approvals.stepup import Purpose, StepUp, StepUpRefused, b64url
-from app.clock import timestamp
-from app.errors import ConfigError, StepUpStale
+from app.foundations.clock import timestamp
+from app.foundations.errors import ConfigError, StepUpStale
 from app.mysafe.models import Kind, UserShare
-from app.runtime import load_settings
+from app.ops.runtime import load_settings
 from app.sandbox.emulator import Emulator
 from app.services import Services
 from tests.support.authenticator import SoftAuthenticator

@@ -32,7 +32,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from app import errors
 from app.approvals.change_diff import EDIT, NO_ACCESS, VIEW
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
@@ -40,12 +39,13 @@ from app.approvals.grants import RANK, highest
 from app.approvals.machine import State
 from app.approvals.revoker import Revoker
 from app.approvals.revokes import RevokeStore
-from app.clock import shifted, timestamp
+from app.foundations import errors
+from app.foundations.clock import shifted, timestamp
+from app.foundations.settings import Settings
 from app.mysafe.client import UserClient
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
-from app.settings import Settings
 
 PEOPLE = ("carol", "dave")
 HOUR = 3600

@@ -14,7 +14,7 @@ from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint, stored
 from app.audit.merkle import root_of
 from app.audit.verify import verify_file
-from app.clock import shifted
+from app.foundations.clock import shifted
 
 
 @pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from app.approvals.audit import Audit
-from app.audit.signing import load_private, load_public, public_text
-from app.cli import main
-from app.errors import ConfigError
+from app.foundations.errors import ConfigError
+from app.foundations.settings import Scope, Settings
+from app.foundations.signing import load_private, load_public, public_text
+from app.ops.cli import main
+from app.ops.runtime import build_runtime
 from app.ops.worker import checkpoint
-from app.runtime import build_runtime
-from app.settings import Scope, Settings
 from tests.support.slack_fake import SlackFake
 
 
@@ -118,7 +118,7 @@ def test_verify_with_a_wrong_key_or_a_missing_file_says_which(
 
 
 def _fresh_key() -> str:
-    from app.audit.signing import generate
+    from app.foundations.signing import generate
 
     return generate()
 
@@ -216,7 +216,7 @@ def test_verify_accepts_each_key_of_a_rotation(
 def test_doctor_prints_the_public_key_and_fails_when_records_wait_unsigned(
     slack_env: dict[str, str], redis, audit: Audit
 ) -> None:
-    from app.clock import shifted
+    from app.foundations.clock import shifted
     from app.ops.doctor import run_checks
 
     def audit_check() -> str:
@@ -237,7 +237,7 @@ def test_a_public_key_is_never_read_as_an_option(tmp_path) -> None:
     """Keys are random: one whose base64 starts with "-" must still pass as `--key KEY`."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from app.audit.signing import PUBLIC_PREFIX
+    from app.foundations.signing import PUBLIC_PREFIX
 
     key = next(k for k in iter(Ed25519PrivateKey.generate, None) if public_text(k)[8:].startswith("-"))
     text = public_text(key)

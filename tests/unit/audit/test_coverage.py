@@ -18,13 +18,13 @@ import pytest
 
 from app.accounts.mcp_tokens import McpTokens
 from app.approvals.changes import Change, Verb
-from app.cli import main
-from app.errors import BotError
+from app.foundations.errors import BotError
+from app.foundations.settings import Scope, Settings
 from app.mcp.server import build_mcp
 from app.mysafe.models import Kind, UserShare
-from app.runtime import build_runtime
+from app.ops.cli import main
+from app.ops.runtime import build_runtime
 from app.sandbox.emulator import Emulator
-from app.settings import Scope, Settings
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
 from tests.support.slack_requests import SlackClient

@@ -42,7 +42,7 @@ def test_threads_appending_at_once_get_contiguous_unique_seqs_in_stream_order(
 WRITER = """
 import sys
 from app.approvals.audit import Audit
-from app.storage import connect
+from app.foundations.storage import connect
 audit = Audit(connect(sys.argv[1]), prefix=sys.argv[2])
 for n in range(int(sys.argv[3])):
     audit.record("test.append", actor=sys.argv[4], n=n)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from app.audit.log import AuditLog
-from app.storage import connect
+from app.foundations.storage import connect
 from tests.support import siem
 from tests.support.own_redis import OwnRedis
 from tests.support.waiting import eventually
@@ -30,7 +30,7 @@ SECRET = "a webhook key of some length"
 APPEND = """
 import sys, redis
 from app.approvals.audit import Audit
-from app.storage import connect
+from app.foundations.storage import connect
 audit = Audit(connect(sys.argv[1]), prefix=sys.argv[2])
 for n in range(int(sys.argv[3])):
     act = f"R-{sys.argv[4]}{n:05d}"
@@ -72,7 +72,7 @@ def test_every_sink_gets_every_id_through_a_sink_outage_a_killed_worker_and_a_re
 
     def worker() -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--interval", "0.05"],
+            [sys.executable, "-m", "app.ops.cli", "worker", "--interval", "0.05"],
             env=worker_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

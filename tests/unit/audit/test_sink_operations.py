@@ -12,15 +12,15 @@ import pytest
 from app.approvals.audit import Audit
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import stored
-from app.audit.sinks.base import public_name
 from app.audit.sinks.file import FileSink
 from app.audit.sinks.position import Positions
-from app.clock import shifted
-from app.errors import ConfigError
+from app.foundations.clock import shifted
+from app.foundations.errors import ConfigError
+from app.foundations.settings import Scope, Settings
+from app.foundations.sink_urls import public_name
 from app.ops.doctor import _audit_sinks, _Failed
+from app.ops.runtime import build_runtime
 from app.ops.worker import start_sinks
-from app.runtime import build_runtime
-from app.settings import Scope, Settings
 from tests.support import siem
 from tests.support.siem import runner_for
 from tests.support.slack_fake import SlackFake
@@ -248,7 +248,7 @@ def test_the_worker_process_delivers_while_another_sink_hangs(
     hook.hold()
     path = tmp_path / "audit.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.05"],
+        [sys.executable, "-m", "app.ops.cli", "worker", "--interval", "0.05"],
         env={
             "PATH": os.environ["PATH"],
             **env,

@@ -319,7 +319,7 @@ def test_lag_is_a_gauge_per_sink_and_an_alert_past_the_threshold(
 ):
     from prometheus_client import REGISTRY
 
-    from app.clock import shifted
+    from app.foundations.clock import shifted
 
     alerts = []
     other = runner_for(

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from app.errors import ValidationError
+from app.foundations.errors import ValidationError
 from app.mysafe.models import Entry, Kind
 from app.slack.replies import message_text
 from commands import VERBS

@@ -14,7 +14,7 @@ from marshmallow import fields
 from app import text
 from app.approvals.changes import Verb
 from app.approvals.store import State
-from app.durations import PERIOD_FORM, describe
+from app.foundations.durations import PERIOD_FORM, describe
 from app.i18n import PSEUDO, _, ngettext, resolve, speaking
 from app.i18n.catalogs import catalog_path
 from app.i18n.marks import FIELD_ERRORS, FIELD_LABELS, KIND_LABELS, STATES, VERBS

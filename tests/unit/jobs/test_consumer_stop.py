@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.crypto import Keyring
+from app.foundations.crypto import Keyring
 from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue
 from tests.support.waiting import eventually

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.crypto import Keyring, generate_key
+from app.foundations.crypto import Keyring, generate_key
 from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue, Limit, OverLimit
 from app.services import Services

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from app.crypto import Keyring
+from app.foundations.crypto import Keyring
 from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue
 from app.jobs.slots import Slots
@@ -163,10 +163,10 @@ def test_no_more_jobs_run_against_mysafe_at_once_than_the_deployment_allows(
 # A consumer whose every job stalls, in its own process, telling the test each job it runs.
 STALLED = """
 import os, sys, threading
-from app.crypto import Keyring
+from app.foundations.crypto import Keyring
 from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue
-from app.storage import connect
+from app.foundations.storage import connect
 
 def stall(body):
     print(body["trigger_id"], flush=True)

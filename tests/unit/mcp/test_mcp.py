@@ -347,7 +347,7 @@ def test_security_acts_are_in_the_audit_trail(
 def test_stdio_with_the_sdk_client(slack_env: dict[str, str], token: str, entry: int, bot: Bot) -> None:
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "app.cli", "mcp", "--stdio"],
+        args=["-m", "app.ops.cli", "mcp", "--stdio"],
         env={"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_MCP_TOKEN": token},
     )
 
@@ -375,7 +375,7 @@ def test_a_running_stdio_session_stops_when_its_token_is_revoked(
 ) -> None:
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "app.cli", "mcp", "--stdio"],
+        args=["-m", "app.ops.cli", "mcp", "--stdio"],
         env={"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_MCP_TOKEN": token},
     )
     tokens = McpTokens(bot.services.redis, prefix=bot.services.settings.key_prefix)
@@ -437,7 +437,7 @@ def test_serve_starts_the_mcp_server_beside_the_web_app(env: dict[str, str], tmp
 
     port, mcp_port = free_port(), free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "1"],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_MCP_PORT": str(mcp_port)},
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,
@@ -474,7 +474,7 @@ def test_serve_restarts_an_mcp_server_that_died_and_readyz_says_so(
     squatter.bind(("127.0.0.1", mcp_port))
     squatter.listen()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "1"],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_MCP_PORT": str(mcp_port)},
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,

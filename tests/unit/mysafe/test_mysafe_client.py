@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import errors
+from app.foundations import errors
 from app.mysafe.client import UserClient
 from app.mysafe.models import Entry, Kind
 from app.mysafe.transport import make_session

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app import errors
+from app.foundations import errors
 from app.mysafe.models import Kind
 from app.mysafe.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, validate_body
 from app.sandbox.emulator import Emulator

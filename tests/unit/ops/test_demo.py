@@ -9,7 +9,7 @@ from app.ops import demo
 
 def test_the_demo_logs_text_for_people_unless_a_format_was_chosen(tmp_path: Path) -> None:
     """A person reads the demo's log in a terminal; an operator's own LOG_FORMAT is kept, and
-    outside the demo nothing is filled in (JSON stays the default: app.settings)."""
+    outside the demo nothing is filled in (JSON stays the default: app.foundations.settings)."""
     data = {"MYSAFE_BOT_DATA_DIR": str(tmp_path)}
     assert demo.environment(data, host="127.0.0.1", port=3000)["LOG_FORMAT"] == "text"
     chosen = data | {"LOG_FORMAT": "json"}
@@ -32,7 +32,7 @@ def test_the_demo_asks_a_passkey_for_the_production_entry_only(tmp_path: Path) -
     meets the settings' one approval under the rule the README shows (`default`)."""
     from app.approvals.policy import load_policy
     from app.approvals.rules import Defaults
-    from app.runtime import load_settings
+    from app.ops.runtime import load_settings
 
     data = {"MYSAFE_BOT_DATA_DIR": str(tmp_path)}
     filled = demo.environment(data, host="127.0.0.1", port=3000)

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.crypto import Keyring, generate_key
+from app.foundations.crypto import Keyring, generate_key
+from app.foundations.storage import connect
 from app.jobs.queue import JobQueue
 from app.sandbox.emulator import Emulator
-from app.storage import connect
 from tests.support.processes import free_port, wait_until_ready, web_workers
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot
@@ -48,8 +48,8 @@ def test_the_limit_holds_across_workers(
     from werkzeug.serving import make_server
 
     from app import create_app
-    from app.runtime import build_runtime
-    from app.settings import Settings
+    from app.foundations.settings import Settings
+    from app.ops.runtime import build_runtime
 
     settings = Settings.from_env(slack_env, dotenv=None)
     other = create_app(build_runtime(settings, redis=redis))
@@ -85,7 +85,7 @@ def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -
     /metrics must say 60, whichever worker answers."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "2"],
         env={"PATH": os.environ["PATH"], **env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,
@@ -120,7 +120,7 @@ def test_metrics_add_up_across_gunicorn_workers(env: dict[str, str], tmp_path) -
 
 def _doctor(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "doctor"],
+        [sys.executable, "-m", "app.ops.cli", "doctor"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -130,7 +130,7 @@ def _doctor(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def _worker_once(env: dict[str, str]) -> None:
     subprocess.run(
-        [sys.executable, "-m", "app.cli", "worker", "--once"],
+        [sys.executable, "-m", "app.ops.cli", "worker", "--once"],
         timeout=60,
         check=True,
         env={"PATH": os.environ["PATH"], **env},
@@ -301,7 +301,7 @@ def test_sigterm_lets_an_in_flight_request_finish(
     env = {**slack_env, "MYSAFE_BOT_WEBHOOK_SECRET": secret, "MYSAFE_TIMEOUT": "10"}
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "1"],
         env={"PATH": os.environ["PATH"], **env},
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,
@@ -389,7 +389,7 @@ def test_metrics_count_requests_under_serve_without_a_multiprocess_dir(
     env["MYSAFE_BOT_MCP_PORT"] = str(free_port())
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "2"],
         env={"PATH": os.environ["PATH"], **env},
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,

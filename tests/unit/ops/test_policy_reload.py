@@ -58,7 +58,7 @@ def test_sighup_reloads_a_good_file_and_keeps_the_rules_on_a_bad_one(
     policy = tmp_path / "policy.yml"
     policy.write_text(GOOD)
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--interval", "0.2"],
+        [sys.executable, "-m", "app.ops.cli", "worker", "--interval", "0.2"],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -100,7 +100,7 @@ def serving(env: dict[str, str], policy: Path, *, workers: int) -> Iterator[Serv
     policy.write_text(GOOD)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env={"PATH": os.environ["PATH"], **env, "MYSAFE_BOT_POLICY": str(policy)},
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

@@ -7,11 +7,11 @@ import threading
 import pytest
 
 from app import create_app
+from app.foundations.storage import connect
 from app.jobs import consumer as consumer_module
 from app.jobs.work import Jobs
-from app.runtime import assemble
+from app.ops.runtime import assemble
 from app.services import Services
-from app.storage import connect
 from tests.support.waiting import eventually
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import slack_bolt
 
+from app.foundations.settings import Settings
 from app.ops.worker import worker_runtime
-from app.settings import Settings
 from app.slack.listeners.actions import BUTTONS
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET, served_bot

@@ -39,7 +39,7 @@ from app.approvals.review_campaigns import Waiting
 from app.approvals.review_records import Campaign, CampaignState, Choice, Decided, Line
 from app.approvals.revokes import Revoke
 from app.approvals.secret_fields import SECRET_FIELDS_OF
-from app.errors import (
+from app.foundations.errors import (
     CredentialsMissing,
     CredentialsRejected,
     MySafeUnavailable,

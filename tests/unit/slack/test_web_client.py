@@ -15,8 +15,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
+from app.foundations.settings import Settings
 from app.services import Services
-from app.settings import Settings
 from app.slack.web_client import PooledWebClient, make_web_client
 from tests.support.slack_fake import SlackFake
 

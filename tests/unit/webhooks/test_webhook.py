@@ -15,9 +15,9 @@ from werkzeug.serving import make_server
 
 from app.approvals.machine import State
 from app.audit.log import LogKeys
-from app.runtime import assemble
+from app.foundations.storage import connect
+from app.ops.runtime import assemble
 from app.sandbox.emulator import Emulator
-from app.storage import connect
 from app.webhooks.signing import signed_headers, verify
 from tests.support.paths import ROOT
 from tests.support.slack_fake import SlackFake
@@ -509,7 +509,7 @@ def test_one_sender_cannot_open_more_requests_for_a_person_than_they_could(
     # Every post counted in one minute's window: a run that crossed into the next minute
     # (a loaded machine) would find the count started again, as the limit means it to.
     minute = time.time() // 60 * 60 + 30
-    monkeypatch.setattr("app.ratelimit.timestamp", lambda: minute)
+    monkeypatch.setattr("app.foundations.ratelimit.timestamp", lambda: minute)
     statuses = [post(bot, body(entry, event_id=f"flood-{n}")).status_code for n in range(25)]
     assert statuses.count(202) == 20 and statuses[20:] == [429] * 5
     refused = post(bot, body(entry, event_id="flood-x"))
@@ -560,7 +560,7 @@ def test_a_slow_ticket_host_never_holds_up_expiry(
             bot.engine.deny(request_id, "UAPPROVER1", is_approver=True)
         env = {"PATH": os.environ["PATH"], **slack_env}
         worker = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
+            [sys.executable, "-m", "app.ops.cli", "worker"],
             env=env,
             stderr=subprocess.DEVNULL,
             cwd=tmp_path,

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.approvals.decision import Decision
 from app.approvals.machine import Outcome
-from app.errors import ApprovalError
+from app.foundations.errors import ApprovalError
 from app.i18n import _
 from app.jobs.consumer import taken_over
 from app.slack import blocks

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.approvals.review_records import Choice
-from app.errors import ApprovalError
+from app.foundations.errors import ApprovalError
 from app.i18n import _
 from app.slack.break_glass import JUSTIFIED, NOT_JUSTIFIED
 from app.slack.listeners.actions.deps import Deps

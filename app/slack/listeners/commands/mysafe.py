@@ -15,11 +15,11 @@ from typing import Any
 import redis
 from slack_sdk import WebClient
 
-from app import metrics
 from app.approvals.engine import Engine
+from app.foundations import metrics
+from app.foundations.ratelimit import KEPT, RateLimiter, Verdict
 from app.i18n import _, current
 from app.jobs.queue import Limit, OverLimit
-from app.ratelimit import KEPT, RateLimiter, Verdict
 from app.services import Services
 from app.slack.approvers import Approvers
 from app.slack.listeners.durable import UNAVAILABLE, Durable

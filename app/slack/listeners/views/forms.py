@@ -24,7 +24,7 @@ from app import error_messages
 from app.accounts.linked_keys import LinkedAccount
 from app.approvals.changes import Change
 from app.approvals.engine import Engine
-from app.errors import BotError, CredentialsRejected, ValidationError
+from app.foundations.errors import BotError, CredentialsRejected, ValidationError
 from app.i18n import _
 from app.jobs.consumer import stored_at
 from app.mysafe.models import Kind

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from app.clock import utcnow
+from app.foundations.clock import utcnow
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _SECRET_WORDS = ("secret", "password", "token", "authorization", "secret_key")

@@ -4,7 +4,7 @@
 of Slack IDs…); each turns a bad value into one `ConfigError` naming the variable and what was
 expected, records it, and goes on with the default. A `Kind` is one getter with its fixed
 arguments (the bounds, the allowed values) and the phrase the docs' table shows for it:
-`app.settings` declares each setting with one, so the bounds are written once.
+`app.foundations.settings` declares each setting with one, so the bounds are written once.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
-from app.durations import describe, parse_duration
-from app.errors import ConfigError
-from app.origins import Origin, parse_entry
-from app.storage import url_problem
+from app.foundations.durations import describe, parse_duration
+from app.foundations.errors import ConfigError
+from app.foundations.origins import Origin, parse_entry
+from app.foundations.signing import load_private
+from app.foundations.sink_urls import problem, public_name
+from app.foundations.storage import url_problem
 
 SLACK_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 _PERSON_EMAIL = re.compile(r"^([UW][A-Z0-9]{2,20})=([^\s@=,]+@[^\s@=,]+)$")
@@ -194,8 +196,6 @@ class Reader:
         """An Ed25519 private key as `mysafe-bot keygen --audit` prints it, or ""."""
         value = self.raw(name)
         if value:
-            from app.audit.signing import load_private
-
             try:
                 load_private(value)
             except ValueError:
@@ -226,7 +226,7 @@ class Reader:
 
     @_recorded(frozenset())
     def origins(self, name: str) -> frozenset[Origin]:
-        """Callback origins (see `app.origins`): https on 443 unless an entry says
+        """Callback origins (see `app.foundations.origins`): https on 443 unless an entry says
         otherwise."""
         found = set()
         for position, entry in enumerate(self.csv(name), start=1):
@@ -257,10 +257,7 @@ class Reader:
 
     @_recorded(())
     def sinks(self, name: str) -> tuple[str, ...]:
-        """Audit sink URLs (app.audit.sinks.config), each once."""
-        from app.audit.sinks.base import public_name
-        from app.audit.sinks.config import problem
-
+        """Audit sink URLs (app.foundations.sink_urls), each once."""
         urls = tuple(self.csv(name))
         for position, url in enumerate(urls, start=1):
             found = problem(url)

@@ -14,14 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from app.errors import EXIT_CONFIG, BotError, ConfigError
-from app.settings import Scope
+from app.foundations.errors import EXIT_CONFIG, BotError, ConfigError
+from app.foundations.settings import Scope
 from app.text import for_terminal
 
 if TYPE_CHECKING:
     from datetime import timedelta
 
-    from app.runtime import Runtime
+    from app.ops.runtime import Runtime
     from app.sandbox.demo_data import Sample
 
 
@@ -309,7 +309,7 @@ def _add_users(commands: argparse._SubParsersAction) -> None:
 
 def _runtime(scope: Scope = Scope.VAULT) -> Runtime:
     """The parts an admin command needs, assembled as every process assembles them."""
-    from app.runtime import build_runtime, load_settings
+    from app.ops.runtime import build_runtime, load_settings
 
     return build_runtime(load_settings(scope=scope), front=False)
 
@@ -319,7 +319,7 @@ def _runtime(scope: Scope = Scope.VAULT) -> Runtime:
 
 def _keygen(args: argparse.Namespace) -> int:
     if args.audit:
-        from app.audit.signing import generate, load_private, public_text
+        from app.foundations.signing import generate, load_private, public_text
 
         key = generate()
         print(key)
@@ -327,7 +327,7 @@ def _keygen(args: argparse.Namespace) -> int:
             f"public key (for `audit verify --key`): {public_text(load_private(key))}", file=sys.stderr
         )
         return 0
-    from app.crypto import generate_key
+    from app.foundations.crypto import generate_key
 
     print(generate_key())
     return 0
@@ -452,7 +452,7 @@ def _users_rotate(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     import json
 
-    from app.clock import utcnow
+    from app.foundations.clock import utcnow
 
     since = utcnow() - _duration(args.since)
     runtime = _runtime(Scope.NONE)
@@ -479,7 +479,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 def _duration(text: str) -> timedelta:
     from datetime import timedelta
 
-    from app.durations import parse_duration
+    from app.foundations.durations import parse_duration
 
     try:
         return timedelta(seconds=parse_duration(text))
@@ -584,7 +584,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from app.runtime import load_settings
+    from app.ops.runtime import load_settings
     from app.sandbox import demo_secrets
     from app.sandbox.demo_data import demo_emulator
     from app.sandbox.emulator import EmulatorServer
@@ -593,7 +593,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     if args.quiet:  # beside `serve` (the demo): its log is the bot's, one format, no access lines
         import logging
 
-        from app.logs import configure_logging
+        from app.foundations.logs import configure_logging
 
         configure_logging(settings.log_format)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

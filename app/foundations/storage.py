@@ -20,7 +20,7 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from app.scripts import lua
+from app.foundations.scripts import lua
 
 log = logging.getLogger(__name__)
 
@@ -155,14 +155,18 @@ def _node_ok(item: str, *, bracketed: bool = False) -> bool:
 
 def compare_and_delete(client: RedisClient, key: str, value: str) -> bool:
     """Delete `key` only while it still holds `value` (someone else's newer value stays)."""
-    return bool(client.register_script(lua("app", "compare_and_delete"))(keys=[key], args=[value]))
+    return bool(
+        client.register_script(lua("app.foundations", "compare_and_delete"))(keys=[key], args=[value])
+    )
 
 
 def compare_and_set(client: RedisClient, key: str, field: str | None, old: str, new: str) -> int:
     """Replace `old` with `new` (a string key, or one hash field) only if it is still `old`:
     a re-encryption racing a re-link or an unlink neither mixes keys nor brings one back."""
     return int(
-        client.register_script(lua("app", "compare_and_set"))(keys=[key], args=[field or "", old, new])
+        client.register_script(lua("app.foundations", "compare_and_set"))(
+            keys=[key], args=[field or "", old, new]
+        )
     )
 
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from app.errors import ConfigError
+from app.foundations.errors import ConfigError
 
 #: What a `seal`ed record starts with (a Fernet token never does: it starts with `gAAAAA`).
 SEALED = "s1."

@@ -1,11 +1,11 @@
 """The table of settings in docs/configuration.md, rendered from their declarations.
 
-Each setting is declared once, in `app.settings` (variable, kind with its bounds, default,
+Each setting is declared once, in `app.foundations.settings` (variable, kind with its bounds, default,
 meaning); this renders the docs' table from those declarations so the two cannot drift:
 `make docs` rewrites the table between its two markers, and a test fails when the page and the
 declarations disagree (a setting added without `make docs`).
 
-    python -m app.settings_table [--check] [PAGE]
+    python -m app.foundations.settings_table [--check] [PAGE]
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.durations import describe
-from app.env_reader import Reader
-from app.settings import Need, Setting, declared
+from app.foundations.durations import describe
+from app.foundations.env_reader import Reader
+from app.foundations.settings import Need, Setting, declared
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
-BEGIN = "<!-- settings: rendered by `make docs` from app/settings.py; edit them there -->"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+BEGIN = "<!-- settings: rendered by `make docs` from app/foundations/settings.py; edit them there -->"
 END = "<!-- end of settings -->"
 HEADER = ("| variable | meaning | default | accepts |", "| --- | --- | --- | --- |")
 
@@ -62,7 +62,7 @@ def shown(spec: Setting, default: Any) -> str:
 
 
 def _compact(seconds: int) -> str:
-    """`30d`, `15m`: a duration as its variable would be written (see app.durations)."""
+    """`30d`, `15m`: a duration as its variable would be written (see app.foundations.durations)."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
@@ -79,7 +79,9 @@ def rendered(page: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.settings_table", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m app.foundations.settings_table", description=__doc__
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if PAGE is out of date")
     parser.add_argument("page", nargs="?", type=Path, default=PAGE)
     args = parser.parse_args(argv)

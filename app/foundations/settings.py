@@ -2,8 +2,8 @@
 
 Each setting is declared once, as a field of `Settings`: its variable, its kind (how it is read,
 with its bounds), its default and one line for the docs. `Settings.parse` reads every declared
-field; `app.settings_table` renders the table of docs/configuration.md from the same fields, and
-a test keeps the two in step.
+field; `app.foundations.settings_table` renders the table of docs/configuration.md from the
+same fields, and a test keeps the two in step.
 
 Bad values stop start-up with one line per variable, naming it and what was expected: every
 problem is collected before one `ConfigError` carries them all, so an operator fixes the whole
@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from app import env_reader as kinds
-from app.env_reader import SLACK_USER_OR_GROUP as SLACK_USER_OR_GROUP
-from app.env_reader import Kind, Reader
-from app.errors import ConfigError
-from app.origins import Origin
+from app.foundations import env_reader as kinds
+from app.foundations.env_reader import SLACK_USER_OR_GROUP as SLACK_USER_OR_GROUP
+from app.foundations.env_reader import Kind, Reader
+from app.foundations.errors import ConfigError
+from app.foundations.origins import Origin
 
 #: Set by `mysafe-bot serve` in the demo (app.ops.demo): the bot's own base URL on loopback.
 DEMO = "MYSAFE_BOT_DEMO"
@@ -435,7 +435,7 @@ class Settings(NamesApprovers):
         "webhook requests per sender address per minute; `0` = off",
     )
     #: None: the settings above are the one rule. The runtime reads the file's rules at
-    #: start-up (app.runtime.load_settings, app.approvals.policy).
+    #: start-up (app.ops.runtime.load_settings, app.approvals.policy).
     policy_path: Path | None = setting(
         "MYSAFE_BOT_POLICY",
         kinds.policy_file(),
@@ -578,7 +578,7 @@ class Settings(NamesApprovers):
         dotenv: str | Path | None = ".env",
     ) -> tuple[Settings, list[ConfigError]]:
         """The settings (defaults where a value is bad) and every problem found, so that a
-        caller checking more (the policy file, app.runtime) names them all at once."""
+        caller checking more (the policy file, app.ops.runtime) names them all at once."""
         env = merged_environment(environ, dotenv)
         reader = Reader(env)
         http_mode = not env.get("SLACK_APP_TOKEN")

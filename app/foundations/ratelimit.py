@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.clock import timestamp
-from app.storage import RedisClient
+from app.foundations.clock import timestamp
+from app.foundations.storage import RedisClient
 
 WINDOW = 60
 #: Seconds a window's count is kept: past its own minute, so a late INCR never outlives it.

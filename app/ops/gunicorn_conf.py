@@ -1,4 +1,4 @@
-"""gunicorn settings, one place for `mysafe-bot serve` and `gunicorn -c python:app.gunicorn_conf`.
+"""gunicorn settings, one place for `mysafe-bot serve` and `gunicorn -c python:app.ops.gunicorn_conf`.
 
 gthread workers: Slack's listeners block on MySafe and Slack calls after the ack, and threads
 keep a slow MySafe from holding a whole process. The graceful timeout lets in-flight requests
@@ -25,7 +25,11 @@ def log_config(log_format: str | None = None) -> dict[str, Any]:
     stderr, so the log is one format a collector parses. Access lines stay off (the bot
     counts requests in /metrics; a line per Slack poll would drown the rest)."""
     chosen = (log_format or os.environ.get("LOG_FORMAT") or "json").strip().lower()
-    formatter = "app.logs.TextFormatter" if chosen == "text" else "app.logs.JsonFormatter"
+    formatter = (
+        "app.foundations.logs.TextFormatter"
+        if chosen == "text"
+        else "app.foundations.logs.JsonFormatter"
+    )
     stderr = {"class": "logging.StreamHandler", "formatter": "bot", "stream": "ext://sys.stderr"}
     return {
         "version": 1,
@@ -62,7 +66,7 @@ def on_starting(server: Any) -> None:
     """prometheus-client's multiprocess mode: every worker writes its samples to this directory
     and /metrics adds them up. Set in the master, before the workers fork.
 
-    Started as `gunicorn -c python:app.gunicorn_conf` (the image, the Procfile), the settings
+    Started as `gunicorn -c python:app.ops.gunicorn_conf` (the image, the Procfile), the settings
     and a Socket Mode app token are checked here too, as `mysafe-bot serve` does: a bad setting
     or a token Slack refuses is one line and exit 2, not workers failing in a loop."""
     prepare_multiprocess_dir()  # `mysafe-bot serve` has set it earlier still
@@ -81,8 +85,8 @@ CHECKED = "MYSAFE_BOT_STARTUP_CHECKED"
 def _check_settings() -> None:
     import sys
 
-    from app.errors import ConfigError
-    from app.runtime import load_settings
+    from app.foundations.errors import ConfigError
+    from app.ops.runtime import load_settings
 
     try:
         settings = load_settings()

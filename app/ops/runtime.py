@@ -27,19 +27,19 @@ from app.approvals.rules import Defaults, Policy, default_policy
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
 from app.audit.log import AuditLog
-from app.audit.signing import signing_key
 from app.audit.sinks import config as sink_config
-from app.audit.sinks.base import public_name
 from app.audit.sinks.position import Positions
 from app.audit.sinks.runner import Lag, SinkRunner
-from app.errors import ConfigError
+from app.foundations.errors import ConfigError
+from app.foundations.settings import Scope, Settings
+from app.foundations.signing import signing_key
+from app.foundations.sink_urls import public_name
+from app.foundations.storage import RedisClient
 from app.jobs.queue import JobQueue
 from app.jobs.registry import Registry
 from app.jobs.work import Jobs
 from app.ops import expiry_jobs
 from app.services import Services
-from app.settings import Scope, Settings
-from app.storage import RedisClient
 from app.webhooks.callbacks import TicketCallbacks
 from app.webhooks.signing import signed_headers
 
@@ -336,7 +336,7 @@ def _jobs(services: Services, engine: Engine, queue: JobQueue) -> Jobs:
 def checkpointer(
     services: Services, publish: Callable[[Checkpoint], None] | None = None
 ) -> Checkpointer:
-    """The audit log's checkpointer; its key is read (or made, see app.audit.signing) at the
+    """The audit log's checkpointer; its key is read (or made, see app.foundations.signing) at the
     first checkpoint, so processes that never sign never touch the key file."""
     settings = services.settings
     key = functools.cache(lambda: signing_key(settings.audit_signing_key, settings.data_dir))

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from app.field_labels import field_label
+from app.foundations.field_labels import field_label
 from app.i18n import N_, _
 
 
