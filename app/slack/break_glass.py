@@ -30,6 +30,7 @@ from app.approvals.break_glass import RETENTION, Review
 from app.foundations.settings import is_user_group
 from app.i18n import _, speaking
 from app.slack import blocks
+from app.slack.blocks.kit import _button, _section
 
 if TYPE_CHECKING:
     from app.approvals.change_request import ChangeRequest
@@ -101,7 +102,7 @@ def review_card(request: ChangeRequest, review: Review) -> tuple[str, list[Block
     answered, the verdict and who gave it, with no button left."""
     if not review.open:
         said = decided_text(request, review)
-        return said, [blocks._section(said), blocks._section(alarm_text(request))]
+        return said, [_section(said), _section(alarm_text(request))]
     approvers = sorted(request.approvers - {request.requester})
     named = " ".join(f"<!subteam^{a}>" if is_user_group(a) else f"<@{a}>" for a in approvers[:30])
     ask = _(
@@ -114,12 +115,12 @@ def review_card(request: ChangeRequest, review: Review) -> tuple[str, list[Block
         requester=f"<@{request.requester}>",
     )
     buttons = [
-        blocks._button(_("Justified"), JUSTIFIED, request.id, "primary"),
-        blocks._button(_("Not justified"), NOT_JUSTIFIED, request.id, "danger"),
+        _button(_("Justified"), JUSTIFIED, request.id, "primary"),
+        _button(_("Not justified"), NOT_JUSTIFIED, request.id, "danger"),
     ]
     return ask, [
-        blocks._section(ask),
-        blocks._section(alarm_text(request)),
+        _section(ask),
+        _section(alarm_text(request)),
         {"type": "actions", "elements": buttons},
     ]
 

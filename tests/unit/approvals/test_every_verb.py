@@ -25,6 +25,7 @@ from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
 from app.slack import blocks
+from app.slack.blocks import asks
 from commands import create as create_verb
 from commands import dispatch
 from commands import rotate as rotate_verb
@@ -159,7 +160,7 @@ def test_every_verb_walks_from_words_to_mysafe(
 def test_a_verb_without_a_headline_fails_at_import(tmp_path: Path) -> None:
     """A verb the approval message cannot name stops the Slack front from loading, not the
     first approval message from rendering."""
-    source = Path(blocks.__file__).read_text()
+    source = Path(asks.__file__).read_text()
     marker = "    Verb.REDUCE: _reduce_wants,\n"
     assert marker in source
     patched = tmp_path / "blocks_without_reduce.py"

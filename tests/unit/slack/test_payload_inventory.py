@@ -1,6 +1,6 @@
 """Every message, modal and Home view the bot can build is one Slack accepts, in human words.
 
-Each public builder of the Slack front (`app/slack/blocks.py`, `revoke_notices.py`,
+Each public builder of the Slack front (`app/slack/blocks/`, `revoke_notices.py`,
 `replies.py`, `periods.py`) is called with worst-case input: the most people and groups a
 request may name, names and values at their longest, text that tries to format, ping and pass
 for the bot's own lines, every verb in every state. Each payload is held to Slack's limits twice:
@@ -15,8 +15,10 @@ saying why) fails `test_every_public_builder_is_in_the_inventory`.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import itertools
+import pkgutil
 import re
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -670,12 +672,21 @@ MODULES: tuple[ModuleType, ...] = (
 
 
 def public_functions() -> set[str]:
+    """Each module's public functions; a package's (`blocks`) are those of every module in it."""
     return {
         f"{module.__name__.rsplit('.', 1)[1]}.{name}"
         for module in MODULES
-        for name, value in inspect.getmembers(module, inspect.isfunction)
-        if not name.startswith("_") and value.__module__ == module.__name__
+        for part in _parts(module)
+        for name, value in inspect.getmembers(part, inspect.isfunction)
+        if not name.startswith("_") and value.__module__ == part.__name__
     }
+
+
+def _parts(module: ModuleType) -> list[ModuleType]:
+    if not hasattr(module, "__path__"):
+        return [module]
+    names = (info.name for info in pkgutil.iter_modules(module.__path__, module.__name__ + "."))
+    return [module, *(importlib.import_module(name) for name in names)]
 
 
 def test_every_public_builder_is_in_the_inventory() -> None:
