@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.approvals import changes
+from app.approvals import change_intent, changes
 from app.approvals.change_diff import DiffLine
 from app.approvals.changes import Change, Verb, check, check_against, diff, final_body
 from app.errors import ValidationError
@@ -19,22 +19,27 @@ def test_every_verb_has_exactly_one_spec() -> None:
     assert set(changes.SPECS) == set(changes.Verb)
 
 
-def test_a_verb_added_without_its_spec_fails_at_import(tmp_path: Path) -> None:
-    """`/mysafe archive` added to the Verb enum only: the module refuses to load."""
-    source = Path(changes.__file__).read_text()
+def test_a_verb_added_without_its_spec_fails_at_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/mysafe archive` added to the Verb enum only: the specs' module refuses to load."""
+    source = Path(change_intent.__file__).read_text()
     marker = 'ENABLE = "enable"\n'
     assert marker in source
-    patched = tmp_path / "changes_with_disable.py"
+    patched = tmp_path / "change_intent_with_archive.py"
     patched.write_text(source.replace(marker, marker + '    ARCHIVE = "archive"\n', 1))
-    spec = importlib.util.spec_from_file_location("changes_with_disable", patched)
+    # The enum with `archive` stands where `changes` imports its verbs from, for this test only.
+    _load(monkeypatch, "app.approvals.change_intent", patched)
+    with pytest.raises(ImportError, match="archive"):
+        _load(monkeypatch, "changes_with_archive", Path(changes.__file__))
+
+
+def _load(monkeypatch: pytest.MonkeyPatch, name: str, path: Path) -> None:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["changes_with_disable"] = module
-    try:
-        with pytest.raises(ImportError, match="archive"):
-            spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop("changes_with_disable", None)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
 
 
 # --- disable and enable: a verb that is not an update, with no engine edit ----------------------
