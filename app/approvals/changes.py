@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import text
 from app.approvals import entry_calls
 from app.approvals.change_bodies import (
     create_body,
@@ -70,7 +69,7 @@ from app.approvals.change_readback import (
 )
 from app.approvals.entry_calls import EntryCalls
 from app.durations import describe
-from app.errors import ValidationError
+from app.errors import PlainRefusal, ValidationError
 from app.i18n import N_, _, ngettext
 from app.mysafe.models import Entry, Kind, WriteResult
 from app.mysafe.schemas import MAX_SHARES, SECRET_FIELDS
@@ -174,13 +173,13 @@ def check_against(change: Change, current: Entry | None, lines: Iterable[DiffLin
     lines = list(lines)
     problems = _nothing_changes(change, lines) or _over_limits(change, current)
     if problems:
-        raise ValidationError(problems)
+        raise PlainRefusal(problems)  # names as typed: the front that shows it escapes it
 
 
 def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
     if change.verb is Verb.UPDATE:
         if all(line.before == line.after for line in lines):
-            names = ", ".join(text.inline(line.field) for line in lines)
+            names = ", ".join(line.field for line in lines)
             return {
                 "change": ngettext(
                     "This changes nothing: {names} already has that value",
@@ -216,8 +215,9 @@ def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
 
 
 def _principal(line: DiffLine) -> str:
-    """A name as a refusal shows it: inert wherever a front shows the refusal."""
-    name = text.clip(line.principal, 128)
+    """A name as a refusal says it, as typed (at most `MAX_PRINCIPAL_NAME` long, `check` saw
+    to it): the front that shows the refusal makes it inert."""
+    name = line.principal
     return _("group {name}").format(name=name) if line.is_group else name
 
 

@@ -12,7 +12,7 @@ from app.approvals import change_intent, changes
 from app.approvals.change_diff import DiffLine
 from app.approvals.changes import Change, Verb, check, check_against, diff, final_body
 from app.errors import ValidationError
-from app.mysafe.models import Entry, Kind, WriteResult
+from app.mysafe.models import Entry, GroupShare, Kind, UserShare, WriteResult
 
 
 def test_every_verb_has_exactly_one_spec() -> None:
@@ -137,3 +137,45 @@ def test_a_state_verb_carries_nothing_else() -> None:
         check(Change(Verb.DISABLE, Kind.PASSWORD, 312, duration=3600), {})
     with pytest.raises(ValidationError, match="secret"):
         check(Change(Verb.ENABLE, Kind.PASSWORD, 312), {"password": "x"})
+
+
+# --- refusals name people as typed; the front that shows them makes them inert ------------------
+
+HOSTILE = "<!channel> *bold*"
+
+
+@pytest.mark.parametrize(
+    ("verb", "shares", "groups"),
+    [
+        (Verb.SHARE, (UserShare(HOSTILE, False),), ()),
+        (Verb.SHARE, (), (GroupShare(HOSTILE, False),)),
+        (Verb.REDUCE, (UserShare(HOSTILE, False),), ()),
+    ],
+)
+def test_a_change_that_changes_nothing_names_them_as_typed_and_slack_shows_them_inert(
+    verb: Verb, shares: tuple[UserShare, ...], groups: tuple[GroupShare, ...]
+) -> None:
+    """The core writes no Slack text: MCP and the webhook answer its words as plain text, and
+    the Slack front escapes them (no ping, no bold)."""
+    from app.error_messages import user_message
+    from app.slack.replies import refusal_text
+    from app.text import inline
+
+    current = Entry(Kind.PASSWORD, 312, "db", users_allowed=shares, groups_allowed=groups)
+    change = Change(verb, Kind.PASSWORD, 312, add_users=shares, add_groups=groups)
+    with pytest.raises(ValidationError, match="This changes nothing") as caught:
+        check_against(change, current, diff(change, current, {}))
+    assert HOSTILE in str(caught.value) and HOSTILE in user_message(caught.value)
+    told = refusal_text(caught.value)
+    assert inline(HOSTILE) in told and "Nothing was stored." in told
+    assert "<!channel>" not in told and "*bold*" not in told
+
+
+def test_an_update_that_changes_nothing_names_the_fields_and_slack_shows_them_inert() -> None:
+    from app.slack.replies import refusal_text
+
+    current = Entry(Kind.PASSWORD, 312, "db", notes="x")
+    change = Change(Verb.UPDATE, Kind.PASSWORD, 312, fields={"notes": "x"})
+    with pytest.raises(ValidationError, match="notes already has that value") as caught:
+        check_against(change, current, diff(change, current, {}))
+    assert "This changes nothing: notes already has that value" in refusal_text(caught.value)

@@ -44,6 +44,7 @@ from app.errors import (
     CredentialsRejected,
     MySafeUnavailable,
     NoAccess,
+    PlainRefusal,
     SelfApproval,
     ValidationError,
 )
@@ -378,6 +379,7 @@ def _replies() -> Iterator[Payload]:
 def _refusals() -> Iterator[Payload]:
     for error in (
         ValidationError({"name": hostile(500)}),
+        PlainRefusal({"change": hostile(500)}),
         CredentialsMissing(),
         CredentialsRejected("MySafe: " + hostile(2000), status=401),
         MySafeUnavailable(hostile(2000), status=503),
