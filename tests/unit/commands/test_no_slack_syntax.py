@@ -43,3 +43,12 @@ def test_a_front_without_markup_hands_the_grammar_its_own_people() -> None:
     assert parse("share password 312 with user:<@U1>") == Share(
         EntryRef(Kind.PASSWORD, 312), (MySafeUser("<@U1>"),)
     )
+
+
+def test_plain_text_quoted_is_read_back_exactly_with_no_escaping_of_its_own() -> None:
+    from commands.lexer import plain, quote, tokenize
+    from commands.types import Word
+
+    value = 'say "hi" to <@U1|x> & it\'s'
+    (token,) = tokenize(plain(quote(value)))
+    assert isinstance(token, Word) and token.text == value
