@@ -2,7 +2,8 @@
 
 Each verb module has a `SPEC` (usage, summary, examples: all that help prints) and a
 `parse(args)` from the tokens after the verb word to a typed command. `commands.parser.parse`
-is the entry point from Slack's text. Every verb can also be typed in Portuguese (`ALIASES`):
+is the entry point from a front's text, read by the front's own reader (Slack's is
+`app.slack.command_text`). Every verb can also be typed in Portuguese (`ALIASES`):
 the word picks the verb, the rest of the grammar is the same.
 """
 

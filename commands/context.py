@@ -15,7 +15,7 @@ from app.mysafe.client import UserClient
 from app.mysafe.models import GroupShare, UserShare
 from app.services import Services
 from commands.replies import Code, Person, Refusal
-from commands.types import MySafeGroup, MySafeUser, SlackUser, Target
+from commands.types import ChatUser, MySafeGroup, MySafeUser, Target
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,14 @@ def resolve(ctx: Context, who: tuple[Target, ...], *, edit: bool = False) -> Rec
     users, groups, notify, unknown = [], [], [], []
     mentioned: list[UserShare] = []
     for target in who:
-        if isinstance(target, SlackUser):
-            name = ctx.services.vault.mysafe_username(target.slack_id)
+        if isinstance(target, ChatUser):
+            name = ctx.services.vault.mysafe_username(target.user_id)
             if name is None:
-                unknown.append(target.slack_id)
+                unknown.append(target.user_id)
                 continue
             users.append(UserShare(name, edit))
             mentioned.append(users[-1])
-            notify.append(target.slack_id)
+            notify.append(target.user_id)
         elif isinstance(target, MySafeUser):
             users.append(UserShare(target.name, edit))
         elif isinstance(target, MySafeGroup):

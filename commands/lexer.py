@@ -1,15 +1,16 @@
-"""From Slack's command text to tokens: Slack's escaping undone, quotes grouped, mentions kept.
+"""From a front's command text to tokens: quotes grouped, what the front recognised kept whole.
 
-Slack sends the text after `/mysafe` with `&`, `<`, `>` escaped as entities and with mentions
-and links as markup (`<@U1|alice>`, `<#C1|general>`, `<!subteam^S1|@ops>`, `<https://x|x>`).
-Because a raw `<` never comes from a person, `<…>` is always markup and is read as one unit,
-even inside quotes. Outside quotes a mention, channel or user group is a token of its own (even
-with no space around it, as in `<@U1>,<@U2>`); inside quotes it stays text as Slack wrote it.
-Links become their target. Entities are decoded once, after grouping, so `&amp;lt;` is `&lt;`.
+A front hands the lexer the text as pieces (`Piece`): plain text as the person typed it (the
+front has undone its own escaping), and `Mark`s, the units the front recognised in it (a
+mention, a channel, a link). A mark is never split: a quote mark or a space inside it is part of
+it. Outside quotes a mark with a `token` (a person, a channel, a user group) is a token of its
+own, even with no space around it; one without (a link) is literal text inside its word;
+inside quotes every mark is its `text`. `app.slack.command_text` reads Slack's markup into
+these pieces; a front with plain text hands the text alone.
 
 Quoting follows the shell: quoted runs and bare runs with no space between them make one word
-(`notes="two words"`, `group:"Ops team"`). Double quotes (`"…"`, and the curly `“…”` that Slack
-clients type) open anywhere; single quotes (`'…'`, `‘…’`) only at the start of a word, after
+(`notes="two words"`, `group:"Ops team"`). Double quotes (`"…"`, and the curly `“…”` that phone
+keyboards type) open anywhere; single quotes (`'…'`, `‘…’`) only at the start of a word, after
 `=` or `:`, or right after another quoted run, so the apostrophe in `don't` stays a letter.
 """
 
@@ -18,19 +19,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
 
 from app.i18n import _
 from commands.replies import Line, Refusal
-from commands.types import (
-    KeyValue,
-    Segment,
-    SlackChannel,
-    SlackUser,
-    SlackUserGroup,
-    Token,
-    VerbSpec,
-    Word,
-)
+from commands.types import KeyValue, Segment, Token, VerbSpec, Word
 
 MAX_INPUT = 4000
 GENERAL_USAGE = "/mysafe help"
@@ -41,14 +35,22 @@ _CLOSERS = {'"': '"', "'": "'", "“": "“”", "”": "“”", "‘": "‘’
 _APOSTROPHES = frozenset("'‘")
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
 
-_MARKUP = re.compile(r"<([^<>\s][^<>\n]*)>")
-_ENTITY = re.compile(r"&(amp|lt|gt);")
-_MARKUP_OR_ENTITY = re.compile(_MARKUP.pattern + "|" + _ENTITY.pattern)
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
-_USER = re.compile(r"@([UW][A-Z0-9]+)(?:\|(.*))?", re.S)
-_CHANNEL = re.compile(r"#([CG][A-Z0-9]+)(?:\|(.*))?", re.S)
-_SUBTEAM = re.compile(r"!subteam\^([A-Z0-9]+)(?:\|(.*))?", re.S)
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A unit the front recognised in the text, read whole.
+
+    `token` is what it is as a word of its own (a person, a channel, a user group, a word such
+    as `@here`); None when it only stands for text (a link: its target). `text` is what it
+    reads as inside a quoted value, or inside a word when it has no token."""
+
+    text: str
+    token: Token | None = None
+
+
+Piece: TypeAlias = str | Mark
 
 
 class CommandError(Refusal):
@@ -79,52 +81,6 @@ class CommandError(Refusal):
         return self
 
 
-def unescape(text: str) -> str:
-    """Undo Slack's escaping of plain text: entities decoded, links reduced to their target.
-
-    Mentions, channels and user groups are left as Slack wrote them: only the tokenizer knows
-    whether one stands as a target (a token of its own) or sits inside a quoted value.
-    """
-    return _MARKUP_OR_ENTITY.sub(_unescape_match, text)
-
-
-def _unescape_match(match: re.Match[str]) -> str:
-    if match.group(2):
-        return _ENTITIES[match.group(2)]
-    return _markup_text(match.group(1))
-
-
-def _markup_text(inner: str) -> str:
-    """The plain text a piece of markup stands for inside a value."""
-    if inner.startswith(("@", "#", "!")):
-        return f"<{inner}>"
-    target = inner.split("|", 1)[0]
-    return _decode_entities(target.removeprefix("mailto:"))
-
-
-def _decode_entities(text: str) -> str:
-    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
-
-
-def _special_token(inner: str) -> Token | None:
-    """The token for a mention, channel or user group standing as a word; None for links."""
-    if match := _USER.fullmatch(inner):
-        return SlackUser(match.group(1), _label(match.group(2)))
-    if match := _CHANNEL.fullmatch(inner):
-        return SlackChannel(match.group(1), _label(match.group(2)))
-    if match := _SUBTEAM.fullmatch(inner):
-        return SlackUserGroup(match.group(1), _label(match.group(2)))
-    if inner.startswith("!"):
-        # <!here>, <!channel>, <!date^…|fallback>: the words a person saw.
-        name, _bar, label = inner[1:].partition("|")
-        return Word.of(_decode_entities(label) if label else "@" + name.split("^", 1)[0])
-    return None
-
-
-def _label(label: str | None) -> str:
-    return _decode_entities(label or "")
-
-
 def check_input(text: str) -> None:
     """Refuse text no person types: too long for Slack, or carrying control characters."""
     if len(text) > MAX_INPUT:
@@ -135,17 +91,25 @@ def check_input(text: str) -> None:
         raise CommandError(_("the command contains control characters"))
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split command text into tokens; raise `CommandError` for an unbalanced quote."""
+def plain(text: str) -> list[Piece]:
+    """Text as a person typed it, with nothing recognised in it (a front without markup)."""
     check_input(text)
-    return _Scanner(text).tokens()
+    return [text]
+
+
+def tokenize(pieces: Sequence[Piece]) -> list[Token]:
+    """Split the pieces into tokens; raise `CommandError` for an unbalanced quote. The front
+    has checked its text (`check_input`) before reading it into pieces."""
+    cells = [cell for piece in pieces for cell in (piece if isinstance(piece, str) else (piece,))]
+    return _Scanner(cells).tokens()
 
 
 class _Scanner:
-    """One left-to-right pass over the text; `pos` only moves forward."""
+    """One left-to-right pass over the cells (a character, or a mark); `pos` only moves
+    forward."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, cells: list[str | Mark]) -> None:
+        self.cells = cells
         self.pos = 0
 
     def tokens(self) -> list[Token]:
@@ -155,39 +119,39 @@ class _Scanner:
             found.append(special if special is not None else _classify(self._word()))
         return found
 
-    def _skip_space(self) -> bool:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-        return self.pos < len(self.text)
+    def _space(self, pos: int) -> bool:
+        cell = self.cells[pos]
+        return isinstance(cell, str) and cell.isspace()
 
-    def _markup_at(self, pos: int) -> re.Match[str] | None:
-        return _MARKUP.match(self.text, pos) if self.text[pos] == "<" else None
+    def _skip_space(self) -> bool:
+        while self.pos < len(self.cells) and self._space(self.pos):
+            self.pos += 1
+        return self.pos < len(self.cells)
 
     def _special_at_word_start(self) -> Token | None:
-        markup = self._markup_at(self.pos)
-        token = _special_token(markup.group(1)) if markup else None
-        if markup and token is not None:
-            self.pos = markup.end()
-        return token
+        cell = self.cells[self.pos]
+        if isinstance(cell, Mark) and cell.token is not None:
+            self.pos += 1
+            return cell.token
+        return None
 
     def _word(self) -> Word:
         parts: list[Segment] = []
         bare: list[str] = []
-        while self.pos < len(self.text) and not self.text[self.pos].isspace():
-            char = self.text[self.pos]
-            markup = self._markup_at(self.pos)
-            if markup and _special_token(markup.group(1)) is not None:
-                break  # a mention outside quotes is a token of its own: `<@U1>,<@U2>`
-            if markup is None and not self._opens_quote(char, bare, parts):
-                bare.append(char)
+        while self.pos < len(self.cells) and not self._space(self.pos):
+            cell = self.cells[self.pos]
+            if isinstance(cell, Mark) and cell.token is not None:
+                break  # a person outside quotes is a token of its own: `@a,@b`
+            if isinstance(cell, str) and not self._opens_quote(cell, bare, parts):
+                bare.append(cell)
                 self.pos += 1
                 continue
             _flush(bare, parts)
-            if markup is not None:
-                parts.append(Segment(_markup_text(markup.group(1)), literal=True))
-                self.pos = markup.end()
+            if isinstance(cell, Mark):
+                parts.append(Segment(cell.text, literal=True))
+                self.pos += 1
             else:
-                parts.append(Segment(self._quoted(char), literal=True))
+                parts.append(Segment(self._quoted(cell), literal=True))
         _flush(bare, parts)
         return Word(tuple(parts))
 
@@ -200,17 +164,14 @@ class _Scanner:
         return after_quote or (bool(bare) and bare[-1] in "=:")
 
     def _quoted(self, opener: str) -> str:
-        """Read a quoted run (markup inside is one unit) and return its unescaped text."""
-        start = self.pos + 1
-        pos = start
-        while pos < len(self.text):
-            if markup := self._markup_at(pos):
-                pos = markup.end()
-            elif self.text[pos] in _CLOSERS[opener]:
+        """Read a quoted run (a mark inside is one unit, read as its text) and return it."""
+        quoted: list[str] = []
+        for pos in range(self.pos + 1, len(self.cells)):
+            cell = self.cells[pos]
+            if isinstance(cell, str) and cell in _CLOSERS[opener]:
                 self.pos = pos + 1
-                return unescape(self.text[start:pos])
-            else:
-                pos += 1
+                return "".join(quoted)
+            quoted.append(cell if isinstance(cell, str) else cell.text)
         raise CommandError(
             _("a quote ({opener}) is never closed: add the closing quote").format(opener=opener)
         )
@@ -218,7 +179,7 @@ class _Scanner:
 
 def _flush(bare: list[str], parts: list[Segment]) -> None:
     if bare:
-        parts.append(Segment(_decode_entities("".join(bare))))
+        parts.append(Segment("".join(bare)))
         bare.clear()
 
 
@@ -239,19 +200,19 @@ _QUOTE_STYLES = (('"', '"'), ("'", "'"), ("“", "”"))
 def quote(value: str) -> str:
     """Write `value` so that `tokenize` reads it back as one word with exactly that text.
 
-    Slack's three special characters become entities; the rest is cut into runs that each go
-    in a quote style the run does not contain (a value can hold every kind of quote mark).
+    The value is cut into runs that each go in a quote style the run does not contain (a value
+    can hold every kind of quote mark). A front with markup escapes the value its own way
+    first (`app.slack.command_text.quote`).
     """
-    escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     runs: list[str] = []
     start, styles = 0, list(_QUOTE_STYLES)
-    for index, char in enumerate(escaped):
+    for index, char in enumerate(value):
         fitting = _fitting(styles, char)
         if not fitting:
-            runs.append(_wrap(escaped[start:index], styles[0]))
+            runs.append(_wrap(value[start:index], styles[0]))
             start, fitting = index, _fitting(_QUOTE_STYLES, char)
         styles = fitting
-    runs.append(_wrap(escaped[start:], styles[0]))
+    runs.append(_wrap(value[start:], styles[0]))
     return "".join(runs)
 
 

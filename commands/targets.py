@@ -25,12 +25,12 @@ from commands.lexer import CommandError
 from commands.replies import Code, Line, line
 from commands.tickets import is_ticket, read_ticket
 from commands.types import (
+    ChatChannel,
+    ChatUser,
+    ChatUserGroup,
     MySafeGroup,
     MySafeUser,
     Segment,
-    SlackChannel,
-    SlackUser,
-    SlackUserGroup,
     Target,
     Token,
     Word,
@@ -139,13 +139,13 @@ def _add(who: list[Target], new: Target) -> None:
 
 def target(token: Token, hint: Line = ()) -> Target:
     """One target from one token; anything else is refused with what to write instead."""
-    if isinstance(token, SlackUser):
-        return SlackUser(token.slack_id, token.label)
-    if isinstance(token, SlackChannel):
+    if isinstance(token, ChatUser):
+        return token
+    if isinstance(token, ChatChannel):
         raise CommandError(
             _("a channel is not a person: instead of {word}, {how}").format(word=token.text, how=_(HOW))
         )
-    if isinstance(token, SlackUserGroup):
+    if isinstance(token, ChatUserGroup):
         raise CommandError(
             _('a Slack user group is not a MySafe group: use group:"Name" instead of {word}').format(
                 word=token.text

@@ -3,9 +3,10 @@
 Everything here is a frozen dataclass, so a parsed command can be logged, compared in tests and
 passed between threads without anyone changing it on the way. Nothing here does I/O.
 
-Tokens are what the tokenizer reads from Slack's text; a Slack mention, channel or user group is
-a token of its own (`SlackUser`, `SlackChannel`, `SlackUserGroup`) so the grammar never has to
-re-parse Slack's `<@U…|name>` markup. `SlackUser` is also a share target.
+Tokens are what the tokenizer reads from a front's text; a person, channel or user group the
+front recognised there (a mention) is a token of its own (`ChatUser`, `ChatChannel`,
+`ChatUserGroup`), so the grammar never reads a front's markup. `ChatUser` is also a share
+target.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from commands.replies import Reply
 
 @dataclass(frozen=True)
 class Segment:
-    """A run of one word's text: `literal` when it was quoted or came from a Slack link."""
+    """A run of one word's text: `literal` when it was quoted or is a link the front recognised."""
 
     text: str
     literal: bool = False
@@ -71,42 +72,52 @@ class KeyValue:
 
 
 @dataclass(frozen=True)
-class SlackUser:
-    """A Slack user mention `<@U123|alice>`; the label is Slack's display text, not an identity."""
+class ChatUser:
+    """A person the chat front recognised in the text (a mention), by the front's own user ID.
 
-    slack_id: str
+    `label` is the name the front showed for them (display text, not an identity) and `shown`
+    how the word is quoted back in a refusal, both as the front gives them."""
+
+    user_id: str
     label: str = field(default="", compare=False)
+    shown: str = field(default="", compare=False)
 
     @property
     def text(self) -> str:
-        return f"@{self.label.lstrip('@')}" if self.label else f"<@{self.slack_id}>"
+        return self.shown or _at(self.label) or self.user_id
 
 
 @dataclass(frozen=True)
-class SlackChannel:
-    """A channel mention `<#C123|general>`."""
+class ChatChannel:
+    """A channel the front recognised in the text (never a share target)."""
 
     channel_id: str
     label: str = field(default="", compare=False)
+    shown: str = field(default="", compare=False)
 
     @property
     def text(self) -> str:
-        return f"#{self.label}" if self.label else f"<#{self.channel_id}>"
+        return self.shown or (f"#{self.label}" if self.label else self.channel_id)
 
 
 @dataclass(frozen=True)
-class SlackUserGroup:
-    """A Slack user-group mention `<!subteam^S123|@ops>` (not a MySafe group)."""
+class ChatUserGroup:
+    """A user group of the chat front recognised in the text (not a MySafe group)."""
 
     group_id: str
     label: str = field(default="", compare=False)
+    shown: str = field(default="", compare=False)
 
     @property
     def text(self) -> str:
-        return f"@{self.label.lstrip('@')}" if self.label else f"<!subteam^{self.group_id}>"
+        return self.shown or _at(self.label) or self.group_id
 
 
-Token: TypeAlias = Word | KeyValue | SlackUser | SlackChannel | SlackUserGroup
+def _at(label: str) -> str:
+    return f"@{label.lstrip('@')}" if label else ""
+
+
+Token: TypeAlias = Word | KeyValue | ChatUser | ChatChannel | ChatUserGroup
 
 # --- targets and entries -------------------------------------------------------------------
 
@@ -125,7 +136,7 @@ class MySafeGroup:
     name: str
 
 
-Target: TypeAlias = SlackUser | MySafeUser | MySafeGroup
+Target: TypeAlias = ChatUser | MySafeUser | MySafeGroup
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,10 @@ of a verb's `ChangeSpec`."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from app.approvals.change_intent import Change
 from app.mysafe.models import Entry, GroupShare, UserShare
-
-if TYPE_CHECKING:
-    from app.approvals.changes import Change
 
 
 def share_body(change: Change, current: Entry | None, secrets: Mapping[str, str]) -> dict[str, Any]:

@@ -4,16 +4,13 @@ is now refuses at submission: the `check` and `against` of a verb's `ChangeSpec`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
+from app.approvals.change_intent import Change
 from app.approvals.secret_fields import SECRET_FIELDS_OF
 from app.foundations.errors import ValidationError
 from app.i18n import _
 from app.mysafe.models import Entry
 from app.mysafe.schemas import SECRET_FIELDS, UPDATE_SCHEMAS, validate_body
-
-if TYPE_CHECKING:
-    from app.approvals.changes import Change
 
 
 def check_share(change: Change, secrets: Mapping[str, str], found: Mapping[str, str]) -> dict[str, str]:

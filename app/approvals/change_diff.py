@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from app.approvals.change_intent import Change
 from app.approvals.secret_fields import SECRET_FIELDS_OF
 from app.mysafe.models import Entry
-
-if TYPE_CHECKING:
-    from app.approvals.changes import Change
-
 
 USERS, GROUPS = "users_allowed", "groups_allowed"
 NO_ACCESS, VIEW, EDIT = "", "view", "edit"

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from app.approvals.change_intent import Change
 from app.mysafe.models import Entry
-
-if TYPE_CHECKING:
-    from app.approvals.changes import Change
 
 
 def cannot_tell(change: Change, entry: Entry, said: str) -> list[str] | None:

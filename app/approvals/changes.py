@@ -10,20 +10,20 @@ a `dict` the store keeps encrypted; the display diff only ever says "changed".
 Nothing here does I/O of its own: a spec only names which call of the client it is handed
 reads the entry and which writes it (an update, or MySafe's inactive/active calls).
 
-Here are the verbs, the intent and each verb's `ChangeSpec`; the parts a spec is made of
-live beside it: `change_checks` (what a verb requires), `change_bodies` (its MySafe body),
-`change_diff` (the lines people approve), `change_readback` (is it there?) and
-`entry_calls` (which MySafe calls read and write it).
+Here is each verb's `ChangeSpec`, checked at import to cover every `Verb`. The verbs and the
+intent (`Verb`, `Change`) are a record of their own in `change_intent`, below the parts a spec
+is made of, which read it: `change_checks` (what a verb requires), `change_bodies` (its MySafe
+body), `change_diff` (the lines people approve), `change_readback` (is it there?) and
+`entry_calls` (which MySafe calls read and write it). The rest of the bot imports `Verb` and
+`Change` from here, with the specs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
 
-from app import text
 from app.approvals import entry_calls
 from app.approvals.change_bodies import (
     create_body,
@@ -57,6 +57,7 @@ from app.approvals.change_diff import (
     sharing_diff,
     update_diff,
 )
+from app.approvals.change_intent import Change, Verb
 from app.approvals.change_readback import (
     cannot_tell,
     disable_unmet,
@@ -68,24 +69,10 @@ from app.approvals.change_readback import (
 )
 from app.approvals.entry_calls import EntryCalls
 from app.foundations.durations import describe
-from app.foundations.errors import ValidationError
+from app.foundations.errors import PlainRefusal, ValidationError
 from app.i18n import N_, _, ngettext
-from app.mysafe.models import Entry, GroupShare, Kind, UserShare, WriteResult
+from app.mysafe.models import Entry, Kind, WriteResult
 from app.mysafe.schemas import MAX_SHARES, SECRET_FIELDS
-
-
-class Verb(str, Enum):
-    SHARE = "share"
-    UNSHARE = "unshare"
-    UPDATE = "update"
-    ROTATE = "rotate"
-    CREATE = "create"
-    DISABLE = "disable"
-    ENABLE = "enable"
-    #: Lower users or groups from edit to view (an access review's *Reduce to view*); they
-    #: are named in `add_users` / `add_groups` with `can_edit` False, the right they keep.
-    REDUCE = "reduce"
-
 
 #: Bounds that let the approval message name every person and group a request touches (see
 #: `app.slack.blocks.approval_message`): more is refused at submission, never shown in part.
@@ -93,61 +80,6 @@ MAX_SHARES_PER_REQUEST = 50
 MAX_PRINCIPAL_NAME = 128
 #: The shortest time-bound share, in seconds (the longest is a setting).
 MIN_DURATION = 60
-
-
-@dataclass(frozen=True)
-class Change:
-    """A validated intent. Which parts are used depends on the verb."""
-
-    verb: Verb
-    kind: Kind
-    identifier: int | None = None
-    add_users: tuple[UserShare, ...] = ()
-    add_groups: tuple[GroupShare, ...] = ()
-    remove_users: tuple[str, ...] = ()
-    remove_groups: tuple[str, ...] = ()
-    fields: Mapping[str, str] = field(default_factory=dict)
-    #: Seconds the access lasts (0: for good); what it added is taken back at the end.
-    duration: int = 0
-    #: At the end of a time-bound password share, also set a new random password.
-    rotate_after: bool = False
-    #: The time-bound share this one extends (its end is taken over once this is applied).
-    extends: str = ""
-
-    @property
-    def time_bound(self) -> bool:
-        return self.duration > 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "duration": self.duration,
-            "rotate_after": self.rotate_after,
-            "extends": self.extends,
-            "verb": self.verb.value,
-            "kind": self.kind.value,
-            "identifier": self.identifier,
-            "add_users": [u.body() for u in self.add_users],
-            "add_groups": [g.body() for g in self.add_groups],
-            "remove_users": list(self.remove_users),
-            "remove_groups": list(self.remove_groups),
-            "fields": dict(self.fields),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Change:
-        return cls(
-            verb=Verb(data["verb"]),
-            kind=Kind(data["kind"]),
-            identifier=data.get("identifier"),
-            add_users=tuple(UserShare(u["username"], u["can_edit"]) for u in data["add_users"]),
-            add_groups=tuple(GroupShare(g["name"], g["can_edit"]) for g in data["add_groups"]),
-            remove_users=tuple(data["remove_users"]),
-            remove_groups=tuple(data["remove_groups"]),
-            fields=dict(data["fields"]),
-            duration=int(data.get("duration") or 0),
-            rotate_after=bool(data.get("rotate_after")),
-            extends=str(data.get("extends") or ""),
-        )
 
 
 def check(change: Change, secrets: Mapping[str, str], *, max_duration: int = 30 * 86400) -> None:
@@ -241,13 +173,13 @@ def check_against(change: Change, current: Entry | None, lines: Iterable[DiffLin
     lines = list(lines)
     problems = _nothing_changes(change, lines) or _over_limits(change, current)
     if problems:
-        raise ValidationError(problems)
+        raise PlainRefusal(problems)  # names as typed: the front that shows it escapes it
 
 
 def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
     if change.verb is Verb.UPDATE:
         if all(line.before == line.after for line in lines):
-            names = ", ".join(text.inline(line.field) for line in lines)
+            names = ", ".join(line.field for line in lines)
             return {
                 "change": ngettext(
                     "This changes nothing: {names} already has that value",
@@ -283,8 +215,9 @@ def _nothing_changes(change: Change, lines: list[DiffLine]) -> dict[str, str]:
 
 
 def _principal(line: DiffLine) -> str:
-    """A name as a refusal shows it: inert wherever a front shows the refusal."""
-    name = text.clip(line.principal, 128)
+    """A name as a refusal says it, as typed (at most `MAX_PRINCIPAL_NAME` long, `check` saw
+    to it): the front that shows the refusal makes it inert."""
+    name = line.principal
     return _("group {name}").format(name=name) if line.is_group else name
 
 

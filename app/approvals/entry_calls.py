@@ -5,12 +5,10 @@ verb's `ChangeSpec`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from app.approvals.change_intent import Change
 from app.mysafe.models import Entry, Kind, WriteResult
-
-if TYPE_CHECKING:
-    from app.approvals.changes import Change
 
 
 class EntryCalls(Protocol):

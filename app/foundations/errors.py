@@ -8,6 +8,7 @@ path, vendor code — and never a secret or a raw body.
     ├── ConfigError                  a setting is missing or malformed
     ├── PortInUse                    another process listens where `serve` would
     ├── ValidationError              input failed a schema (field -> messages)
+    │   └── PlainRefusal             its words are plain text, names as typed: fronts escape them
     ├── CredentialsMissing           the person has not linked a MySafe key
     ├── OnCallUnavailable            the on-call check (PagerDuty, Opsgenie) could not answer
     ├── MySafeError                  anything that went wrong talking to MySafe
@@ -113,6 +114,12 @@ def _flatten(messages: object) -> list[str]:
     if isinstance(messages, list | tuple):
         return [m for item in messages for m in _flatten(item)]
     return [str(messages)]
+
+
+class PlainRefusal(ValidationError):
+    """A refusal in plain words with the names it is about as typed (or as MySafe has them):
+    no markup of any front. The front that shows it makes all of it inert (Slack escapes it as
+    mrkdwn; MCP and the webhook answer text), so the core never writes Slack text."""
 
 
 class CredentialsMissing(BotError):

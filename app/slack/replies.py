@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from app import error_messages, text
-from app.foundations.errors import BotError
+from app.foundations.errors import BotError, PlainRefusal
 from app.i18n import _
 from app.slack import blocks
 from app.slack.revoke_notices import time_bound_lines
@@ -90,7 +90,10 @@ def _form(form: Form) -> dict[str, Any]:
 
 
 def refusal_text(error: BotError) -> str:
-    """What the edge tells a person, a verb's refusal drawn like any other reply."""
+    """What the edge tells a person, a verb's refusal drawn like any other reply, and the
+    core's plain-worded refusals (names as typed in them) made inert."""
+    if isinstance(error, PlainRefusal):
+        return error_messages.user_message(error, said=text.inline(str(error)))
     line = error.line if isinstance(error, Refusal) else None
     return error_messages.user_message(
         error, said=None if line is None else message_text(Message((line,)))

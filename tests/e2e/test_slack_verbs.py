@@ -22,8 +22,8 @@ from app.approvals.changes import MAX_SHARES_PER_REQUEST
 from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from app.slack.bolt_request import FormSafeRequest
+from app.slack.command_text import parse
 from commands import dispatch
-from commands.parser import parse
 from tests.support.redis_text import everything_stored
 from tests.support.slack_fake import SlackCall, SlackFake
 from tests.support.slack_harness import Bot

@@ -26,11 +26,11 @@ from app.sandbox.emulator import Emulator
 from app.services import Services
 from app.slack import blocks
 from app.slack.blocks import asks
+from app.slack.command_text import parse
 from commands import create as create_verb
 from commands import dispatch
 from commands import rotate as rotate_verb
 from commands.context import Context
-from commands.parser import parse
 from commands.replies import OpenForm, Submitted
 
 NEW_PASSWORD = "N3w-Pa55word-never-shown"

@@ -12,12 +12,16 @@ import pytest
 
 from app.foundations.errors import ValidationError
 from app.mysafe.models import Entry, Kind
+from app.slack.command_text import parse, quote, tokenize, unescape
 from app.slack.replies import message_text
 from commands import VERBS
 from commands.help import help_text
-from commands.parser import CommandError, parse, quote, tokenize, unescape
+from commands.parser import CommandError
 from commands.types import (
     Cancel,
+    ChatChannel,
+    ChatUser,
+    ChatUserGroup,
     Create,
     EntryRef,
     Help,
@@ -32,9 +36,6 @@ from commands.types import (
     Rotate,
     Share,
     Show,
-    SlackChannel,
-    SlackUser,
-    SlackUserGroup,
     Unshare,
     Update,
     WhoAmI,
@@ -44,8 +45,8 @@ from commands.types import (
 
 P312 = EntryRef(Kind.PASSWORD, 312)
 S7 = EntryRef(Kind.SECRET, 7)
-ALICE = SlackUser("U1ABC")
-BOB = SlackUser("U2BOB")
+ALICE = ChatUser("U1ABC")
+BOB = ChatUser("U2BOB")
 
 HAPPY = [
     ("", Help(None)),
@@ -427,7 +428,7 @@ def test_unescape_undoes_slack_escaping_but_keeps_mentions(text: str, expected: 
 
 def test_tokenizer_keeps_mentions_channels_and_groups_as_tokens() -> None:
     tokens = tokenize("<@U1ABC|alice> <#C1|x> <!subteam^S1|@x> <https://x.io|x.io> a&amp;b")
-    assert tokens[:3] == [SlackUser("U1ABC"), SlackChannel("C1"), SlackUserGroup("S1")]
+    assert tokens[:3] == [ChatUser("U1ABC"), ChatChannel("C1"), ChatUserGroup("S1")]
     assert [getattr(t, "label", None) for t in tokens[:3]] == ["alice", "x", "@x"]
     assert [t.text for t in tokens[3:]] == ["https://x.io", "a&b"]
 

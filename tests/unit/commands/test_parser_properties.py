@@ -7,9 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.mysafe.models import Kind
+from app.slack.command_text import parse, quote, tokenize
 from commands import VERBS
 from commands.lexer import MAX_INPUT
-from commands.parser import CommandError, parse, quote, tokenize
+from commands.parser import CommandError
 from commands.types import EntryRef, Share, Update, Word
 
 MODEST = settings(max_examples=250, deadline=None)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import commands
+from app.slack.command_text import parse
 from commands.lexer import CommandError
-from commands.parser import parse
 from commands.replies import Code
 
 #: (module, function or class) whose literals may still hold markup, and why.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.mysafe.models import Kind
+from app.slack.command_text import parse
 from commands import VERBS
-from commands.parser import CommandError, parse
+from commands.parser import CommandError
 from commands.types import Disable, Enable, EntryRef
 
 

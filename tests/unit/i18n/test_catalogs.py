@@ -22,8 +22,9 @@ from app.i18n.marks import PERIOD_FORM as MARKED_PERIOD_FORM
 from app.i18n.pseudo import pseudo
 from app.mysafe.models import Kind
 from app.mysafe.schemas import HTTP_METHODS
+from app.slack.command_text import parse
 from commands.help import help_text
-from commands.parser import CommandError, parse
+from commands.parser import CommandError
 
 ROOT = Path(__file__).resolve().parents[3]
 PLACEHOLDER = re.compile(r"\{(\w*)\}")

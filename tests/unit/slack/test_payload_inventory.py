@@ -46,6 +46,7 @@ from app.foundations.errors import (
     CredentialsRejected,
     MySafeUnavailable,
     NoAccess,
+    PlainRefusal,
     SelfApproval,
     ValidationError,
 )
@@ -380,6 +381,7 @@ def _replies() -> Iterator[Payload]:
 def _refusals() -> Iterator[Payload]:
     for error in (
         ValidationError({"name": hostile(500)}),
+        PlainRefusal({"change": hostile(500)}),
         CredentialsMissing(),
         CredentialsRejected("MySafe: " + hostile(2000), status=401),
         MySafeUnavailable(hostile(2000), status=503),

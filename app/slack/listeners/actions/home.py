@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from app.slack.command_text import parse
 from app.slack.listeners.actions.deps import Deps
 from app.slack.replies import access_view, answer_errors
 from app.slack.respond import Respond
 from commands import dispatch
 from commands.context import Context
-from commands.parser import parse
 from commands.replies import AccessShown
 
 

@@ -22,6 +22,7 @@ from app.i18n import _, current
 from app.jobs.queue import Limit, OverLimit
 from app.services import Services
 from app.slack.approvers import Approvers
+from app.slack.command_text import parse
 from app.slack.listeners.durable import UNAVAILABLE, Durable
 from app.slack.replies import (
     access_message,
@@ -34,7 +35,7 @@ from app.slack.respond import Respond
 from app.text import clip
 from commands import dispatch
 from commands.context import Context
-from commands.parser import CommandError, parse
+from commands.parser import CommandError
 from commands.replies import AccessShown, OpenForm, Reply
 from commands.types import Help
 
