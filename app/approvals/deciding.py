@@ -168,7 +168,7 @@ class Decider:
             wait = max(int(self.redis.ttl(key)), 1)
             raise ApprovalError(
                 _("You nudged the approvers of {id} recently; you can again in {left}.").format(
-                    id=request_id, left=describe(max(wait - wait % 60, 60))
+                    id=request_id, left=describe(-(-wait // 60) * 60)
                 )
             )
         self.audit.record("request.nudged", request=request_id, actor=actor)

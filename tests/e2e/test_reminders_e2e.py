@@ -168,3 +168,16 @@ def test_the_requester_can_nudge_at_most_once_per_remind_after(
     again = slack.wait_for(lambda: [r["text"] for r in slack.responses if "recently" in r["text"]])
     assert "you can again in 30 min" in again[0]
     assert len(in_thread(slack, bot, request_id)) == 1
+
+
+def test_the_wait_before_nudging_again_is_never_said_shorter_than_it_is(
+    bot: Bot, user: SlackClient, slack: SlackFake, request_id: str
+) -> None:
+    """29 min 1 s left is said as 30 min: told 29, the requester would try then and be refused."""
+    assert user.click("UALICE", "nudge", request_id).status_code == 200
+    slack.wait_for(lambda: [r for r in slack.responses if "were reminded" in r["text"]])
+    bot.services.redis.expire(bot.engine.store.nudge_key(request_id), 29 * MINUTE + 1)
+
+    assert user.click("UALICE", "nudge", request_id).status_code == 200
+    again = slack.wait_for(lambda: [r["text"] for r in slack.responses if "recently" in r["text"]])
+    assert "you can again in 30 min" in again[0]
