@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -167,6 +167,8 @@ class BreakGlass:
         per_day: int,
         on_call: OnCallCheck | None,
         people: Mapping[str, str],
+        email_of: EmailOf | None = None,
+        listeners: Collection[ReviewListener] = (),
     ) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -174,10 +176,11 @@ class BreakGlass:
         self.on_call = on_call
         #: Slack ID -> on-call e-mail, from MYSAFE_BOT_ON_CALL_PEOPLE.
         self.people = dict(people)
-        #: Set by the assembly when a chat front can say a person's e-mail (app.runtime).
-        self.email_of: EmailOf | None = None
-        #: Told of each review opened, escalated and decided (the chat front's notices).
-        self.listeners: list[ReviewListener] = []
+        #: Given by the assembly when a chat front can say a person's e-mail (app.runtime).
+        self.email_of = email_of
+        #: Told of each review opened, escalated and decided (the chat front's notices; a
+        #: `Hub` the assembly fills, as they are built over the engine).
+        self.listeners = listeners
         self.due_key = f"{prefix}:{{breakglass}}:due"
         self.owed_key = f"{prefix}:{{breakglass}}:owed"
         self._count = redis.register_script(lua("break_glass_count"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from secrets import token_hex
 
@@ -63,8 +63,9 @@ class Sweeper:
         outbox: Outbox,
         reminders: Reminders,
         in_force: RulesInForce,
-        listeners: list[Listener],
+        listeners: Collection[Listener],
         steps: Steps,
+        hand_off: HandOff | None = None,
     ) -> None:
         self.redis = redis
         self.store = store
@@ -78,9 +79,9 @@ class Sweeper:
         self._new_lease = steps.new_lease
         self._settle = steps.settle
         self._tell = steps.tell
-        #: Set by the assembly (through `Engine.hand_off`) when durable work tells the
-        #: listeners of the sweep's expiries; None: the sweep tells them itself.
-        self.hand_off: HandOff | None = None
+        #: Given by the assembly when durable work (app.ops.expiry_jobs) tells the listeners
+        #: of the sweep's expiries; None: the sweep tells them itself before it returns.
+        self.hand_off = hand_off
 
     def sweep(
         self,

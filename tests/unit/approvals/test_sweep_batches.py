@@ -62,9 +62,9 @@ def test_a_mass_expiry_takes_a_few_round_trips_per_hundred(
     services: Services, due: list[str], round_trips: list[int]
 ) -> None:
     told = Told()
-    engine = Engine(services, listeners=[told])
     handed: list[str] = []
-    engine.hand_off = handed.extend  # as a worker does: the telling is a job
+    # as a worker does: the telling is a job
+    engine = Engine(services, listeners=[told], hand_off=handed.extend)
     later = max(engine.store.get(i).expires for i in due[:1]) + 1
     assert engine.sweep(now=later, limit=500) == COUNT
     assert round_trips[0] <= 10 * COUNT / 100, f"{round_trips[0]} round trips for {COUNT}"
@@ -116,9 +116,8 @@ def test_news_no_listener_takes_is_tried_again_then_given_up(
         tries.append(event)
         raise RuntimeError("message_not_found")
 
-    engine = Engine(services, listeners=[refusing])
     handed: list[Sequence[str]] = []
-    engine.hand_off = handed.append
+    engine = Engine(services, listeners=[refusing], hand_off=handed.append)
     now = engine.store.get(due[0]).expires + 1
     engine.sweep(now=now)
     request_id = due[0]
