@@ -172,6 +172,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
     from app.slack.people import People
     from app.slack.review_cards import ReviewCards
     from app.slack.revoke_notices import RevokeNotices
+    from app.slack.sent_messages import SentMessages
     from app.slack.web_client import make_web_client
 
     client = make_web_client(services)
@@ -182,6 +183,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
     approvers = Approvers(settings, services.redis, client, policy=policy)
     told: Hub[Listener] = Hub()
     heard: Hub[ReviewListener] = Hub()
+    sent = SentMessages(services.redis, prefix=settings.key_prefix)
     engine = Engine(
         services,
         listeners=told,
@@ -191,6 +193,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
         policy=policy,
         email_of=people.email,
         break_glass_listeners=heard,
+        fronts=[sent],
     )
     reviews = Reviews(engine)
     callbacks = _callbacks(services, engine)
@@ -198,6 +201,7 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
     notifier = SlackNotifier(
         client,
         engine.store,
+        sent,
         channel=settings.approval_channel,
         approvers=approvers,
         gains_access=engine.gains_access,
@@ -210,16 +214,16 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
     told.subscribe(engine.disabled, reviews, *_present(callbacks), notifier, home, review_cards)
     revoker = engine.new_revoker(
         listeners=[
-            RevokeNotices(
-                client, engine.revokes, channel=settings.approval_channel, languages=languages
-            ),
+            RevokeNotices(client, sent, channel=settings.approval_channel, languages=languages),
             DriftNotices(
                 client,
+                sent,
                 channel=settings.approval_channel,
                 audit_channel=settings.audit_channel,
                 locale=settings.bot_locale,
             ),
             home.revoke_changed,
+            notifier.revoke_changed,
         ],
     )
     reviewer = Reviewer(engine, revoker)

@@ -35,6 +35,7 @@ from app.approvals.deciding import Decider
 from app.approvals.decision import Decision, Event, HandOff, Listener, Steps
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLocks
+from app.approvals.fronts import Shows
 from app.approvals.given import GivenBook
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
@@ -68,7 +69,8 @@ class Engine:
     (the chat front's answers: who may act at all, who is among a rule's approvers),
     `hand_off` (durable work telling the sweep's expiries), the `policy` in force (default:
     the settings' file, or their one rule), and for break-glass the front's `email_of` and
-    the `break_glass_listeners` told of its reviews."""
+    the `break_glass_listeners` told of its reviews; the `fronts` its rescue pass asks which
+    open requests they have not shown."""
 
     def __init__(
         self,
@@ -81,6 +83,7 @@ class Engine:
         policy: PolicyBook | None = None,
         email_of: EmailOf | None = None,
         break_glass_listeners: Collection[ReviewListener] = (),
+        fronts: Collection[Shows] = (),
     ) -> None:
         self.services = services
         self.settings = services.settings
@@ -157,6 +160,7 @@ class Engine:
             in_force=self.in_force,
             listeners=self.listeners,
             hand_off=hand_off,
+            fronts=fronts,
         )
         #: The clicks that move a request, and the requester's nudge (app.approvals.deciding).
         self.decider = Decider(

@@ -183,9 +183,9 @@ class Revoker:
             return  # the claim ran out meanwhile: whoever holds it now reports
         self.access.forget(revoke.kind, revoke.identifier, end_write(request_id))
         self.store.unindex(request_id)
-        if self.store.mark_ended(request_id, now=now):
-            # The worker's next pass re-renders the approval message (it says "ended").
-            self.requests.needs_repair(request_id, timestamp())
+        # The request's version moves on (its message says "ended"): the fronts hear of it as
+        # `REVOKED` and bring their messages up to date.
+        self.store.mark_ended(request_id, now=now)
         metrics.REVOKES.labels(outcome="done").inc()
         self.audit.record(
             "revoke.done",

@@ -112,14 +112,9 @@ class Revoke:
     attempts: int = 0
     next: float = 0.0
     notify: tuple[str, ...] = ()
-    channel: str = ""
-    ts: str = ""
     error: str = ""
     removed: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
-    #: Where the "could not be removed" notice is, once one was posted.
-    alert_channel: str = ""
-    alert_ts: str = ""
     given_up_by: str = ""
     #: Set a new random password at the end (`rotate-after`), and whether that was done.
     rotate_after: bool = False
@@ -161,13 +156,9 @@ class Revoke:
             attempts=int(data.get("attempts") or 0),
             next=float(data.get("next") or 0),
             notify=tuple(json.loads(data.get("notify") or "[]")),
-            channel=data.get("channel", ""),
-            ts=data.get("ts", ""),
             error=data.get("error", ""),
             removed=tuple(json.loads(data.get("removed") or "[]")),
             kept=tuple(json.loads(data.get("kept") or "[]")),
-            alert_channel=data.get("alert_channel", ""),
-            alert_ts=data.get("alert_ts", ""),
             given_up_by=data.get("given_up_by", ""),
             rotate_after=bool(data.get("rotate_after")),
             rotated=bool(data.get("rotated")),
@@ -208,6 +199,12 @@ def answer(status: str) -> Answer:
         return RevokeState(status)
 
 
+def revoke_key(prefix: str, request_id: str) -> str:
+    """The revoke record: on its request's slot, and kept longer than the request (a failing
+    end is retried past the request's retention)."""
+    return f"{prefix}:req:{{{request_id}}}:revoke"
+
+
 class RevokeStore:
     """Redis access for revoke records and their index; knows keys and scripts only."""
 
@@ -225,7 +222,7 @@ class RevokeStore:
         self._write = client.register_script(lua("revoke_write"))
 
     def record_key(self, request_id: str) -> str:
-        return f"{self.prefix}:req:{{{request_id}}}:revoke"
+        return revoke_key(self.prefix, request_id)
 
     def request_key(self, request_id: str) -> str:
         return f"{self.prefix}:req:{{{request_id}}}"
@@ -262,8 +259,6 @@ class RevokeStore:
             "grant": grant.dumps(),
             "ends": repr(ends),
             "notify": json.dumps(list(request.notify)),
-            "channel": request.channel,
-            "ts": request.ts,
             "rotate_after": "1" if change.rotate_after else "",
             "remind_at": repr(remind_at(ends, change.duration)),
             "duration": str(change.duration),
@@ -364,11 +359,6 @@ class RevokeStore:
         schedule, its expiry would otherwise drop a revoke that keeps failing, silently,
         while the channel still says it is being retried."""
         self.redis.expire(self.record_key(request_id), RETENTION)
-
-    def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
-        key = self.record_key(request_id)
-        if self.redis.exists(key):  # never a partial record (it would have no TTL either)
-            self.redis.hset(key, mapping={"alert_channel": channel, "alert_ts": ts})
 
     def set_drift(self, request_id: str, found: Sequence[str]) -> None:
         """Keep what the read-back found on the record, for the listeners that tell people."""

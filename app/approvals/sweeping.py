@@ -26,6 +26,7 @@ from app.approvals.decision import (
     Listener,
     Steps,
 )
+from app.approvals.fronts import Shows
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
 from app.approvals.open_scan import OpenScan
@@ -66,6 +67,7 @@ class Sweeper:
         listeners: Collection[Listener],
         steps: Steps,
         hand_off: HandOff | None = None,
+        fronts: Collection[Shows] = (),
     ) -> None:
         self.redis = redis
         self.store = store
@@ -82,6 +84,8 @@ class Sweeper:
         #: Given by the assembly when durable work (app.ops.expiry_jobs) tells the listeners
         #: of the sweep's expiries; None: the sweep tells them itself before it returns.
         self.hand_off = hand_off
+        #: The fronts that show each open request: the rescue pass asks them what they missed.
+        self.fronts = fronts
 
     def sweep(
         self,
@@ -273,9 +277,12 @@ class Sweeper:
 
     def rescue(self, now: float | None = None) -> OpenScan:
         """Read every open request itself: index each `applying` one whose lease passed (the
-        next sweep takes it over); the scan also says which messages need Slack's attention."""
+        next sweep takes it over), and ask each front which of them it has not shown as they
+        are (the scan carries its answers: the worker posts or repairs those messages)."""
         now = timestamp() if now is None else now
         scan = self.store.stale_open(now)
+        for front in self.fronts:
+            scan.heard(front.unshown(scan.open))
         for request_id in scan.stuck:
             log.warning(
                 "stuck apply found outside the lease index",

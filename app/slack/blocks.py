@@ -480,10 +480,11 @@ def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
     )
 
 
-def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
+def escalation_message(request: ChangeRequest, channel: str = "") -> tuple[str, list[Block]]:
     """The approval message as posted to `escalate_to`, why it is there and where it is
-    decided, without buttons: the people (or channel) escalated to are told, not made
-    approvers, and buttons that refuse everyone the rule does not list would mislead."""
+    decided (`channel`, where the approval message is), without buttons: the people (or
+    channel) escalated to are told, not made approvers, and buttons that refuse everyone the
+    rule does not list would mislead."""
     fallback, message = approval_message(request)
     message = [block for block in message if block.get("type") != "actions"]
     since = (
@@ -491,11 +492,7 @@ def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
         if request.state is State.PENDING
         else ""
     )
-    where = (
-        _("; its approvers decide in {channel}").format(channel=f"<#{request.channel}>")
-        if request.channel
-        else ""
-    )
+    where = _("; its approvers decide in {channel}").format(channel=f"<#{channel}>") if channel else ""
     note = _context(_("⏫ Escalated") + since + where)
     if len(message) < MESSAGE_BLOCKS:
         message = [message[0], note, *message[1:]]
@@ -657,10 +654,11 @@ def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
     )
 
 
-def approver_notice(request: ChangeRequest) -> str:
-    """The DM that tells an approver a request waits for them; once nobody waits for them any
-    more, the same DM says what was decided, by whom."""
-    where = _(" in {channel}").format(channel=f"<#{request.channel}>") if request.channel else ""
+def approver_notice(request: ChangeRequest, channel: str = "") -> str:
+    """The DM that tells an approver a request waits for them (in `channel`, where its
+    approval message is); once nobody waits for them any more, the same DM says what was
+    decided, by whom."""
+    where = _(" in {channel}").format(channel=f"<#{channel}>") if channel else ""
     if request.state is State.PENDING:
         return _(
             "{id} waits for your approval{where}: {headline}. Open it there to approve or deny."

@@ -14,6 +14,7 @@ from app import text
 from app.approvals.revokes import Revoke
 from app.i18n import _, speaking
 from app.slack.notifier import direct_message
+from app.slack.sent_messages import SentMessages
 
 
 def drift_text(revoke: Revoke) -> str:
@@ -28,9 +29,17 @@ def drift_text(revoke: Revoke) -> str:
 
 class DriftNotices:
     def __init__(
-        self, client: WebClient, *, channel: str, audit_channel: str = "", locale: str = "en"
+        self,
+        client: WebClient,
+        sent: SentMessages,
+        *,
+        channel: str,
+        audit_channel: str = "",
+        locale: str = "en",
     ) -> None:
         self.client = client
+        #: Where the share's approval message is (the front's bookkeeping).
+        self.sent = sent
         self.channel = channel
         self.audit_channel = audit_channel
         #: The workspace's language (MYSAFE_BOT_LOCALE): the owner and the channels read one text.
@@ -43,6 +52,6 @@ class DriftNotices:
             said = drift_text(revoke)
         direct_message(self.client, revoke.owner, said)
         for channel in dict.fromkeys(
-            c for c in (revoke.channel or self.channel, self.audit_channel) if c
+            c for c in (self.sent.thread(revoke.request_id)[0] or self.channel, self.audit_channel) if c
         ):
             self.client.chat_postMessage(channel=channel, text=said, unfurl_links=False)
