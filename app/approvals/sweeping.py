@@ -25,6 +25,7 @@ from app.approvals.decision import (
     HandOff,
     Listener,
     Steps,
+    hear,
 )
 from app.approvals.fronts import Shows
 from app.approvals.in_force import RulesInForce
@@ -257,7 +258,7 @@ class Sweeper:
                 continue
             try:
                 for listener in self.listeners:
-                    listener(request, Event(kind.value))
+                    hear(listener, request, Event(kind.value))
             except Exception:  # noqa: BLE001 - Slack may be away: the claim runs out, it is retried
                 log.warning(
                     "reminder not sent; retried later",

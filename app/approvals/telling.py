@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
 from app.approvals.change_request import ChangeRequest
-from app.approvals.decision import Event, Listener
+from app.approvals.decision import Event, Listener, hear
 from app.errors import NotPosted
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def tell(listeners: Iterable[Listener], request: ChangeRequest, event: Event) ->
     heard = True
     for listener in listeners:
         try:
-            listener(request, event)
+            hear(listener, request, event)
         except NotPosted:
             if event is Event.CREATED:
                 raise  # nobody can approve it: the caller withdraws it

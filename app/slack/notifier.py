@@ -24,8 +24,8 @@ from slack_sdk.errors import SlackApiError
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Verb
+from app.approvals.decision import Event
 from app.approvals.machine import State
-from app.approvals.reminders import Nudge
 from app.approvals.revokes import Revoke, RevokeEvent
 from app.approvals.store import ApprovalStore
 from app.clock import timestamp
@@ -85,26 +85,56 @@ class SlackNotifier:
         with self.languages.to_person(person):
             return render(*args)
 
-    def __call__(self, request: ChangeRequest, event: str) -> None:
-        if event == Nudge.REMIND:
-            self.remind(request)
-            return
-        if event == Nudge.ESCALATE:
-            self.escalate(request)
-            return
+    # --- the engine's news (app.approvals.decision.Listener) ---------------------------------
+
+    def created(self, request: ChangeRequest) -> None:
+        """Post the approval message (`NotPosted` when the channel refuses it) and tell the
+        approvers it waits for them."""
         self.show(request)
-        if event == "created" and request.state is State.PENDING:
+        if request.state is State.PENDING:
             self.tell_approvers(request)
-        if event == "reason":
-            self.retell_requester(request)
-        elif event != "created" and request.state in _TELL_REQUESTER:
+        self._applied(request)  # a rule that needs no approval applies at once
+
+    def decided(self, request: ChangeRequest, event: Event) -> None:
+        self._moved(request)
+
+    def applying(self, request: ChangeRequest) -> None:
+        self._moved(request)
+
+    def applied(self, request: ChangeRequest) -> None:
+        self._moved(request)
+
+    def failed(self, request: ChangeRequest) -> None:
+        self._moved(request)
+
+    def expired(self, request: ChangeRequest) -> None:
+        self._moved(request)
+
+    def reason_given(self, request: ChangeRequest) -> None:
+        """The denier's reason: on the message, and on the DM that told the requester."""
+        self.show(request)
+        self.retell_requester(request)
+        if request.state in _SETTLED:
+            self.retell_approvers(request)
+        self._applied(request)
+
+    def _moved(self, request: ChangeRequest) -> None:
+        """The message as the request is now; once it is settled, the requester's DM and the
+        approvers' DMs say how; once applied, what it gave."""
+        self.show(request)
+        if request.state in _TELL_REQUESTER:
             notice = self._to(request.requester, blocks.requester_notice, request)
             self._dm(request.requester, notice, request, REQUESTER_DM)
-        if event != "created" and request.state in _SETTLED:
+        if request.state in _SETTLED:
             self.retell_approvers(request)
-        if request.state is State.APPLIED and request.change.time_bound:
+        self._applied(request)
+
+    def _applied(self, request: ChangeRequest) -> None:
+        if request.state is not State.APPLIED:
+            return
+        if request.change.time_bound:
             self.sent.keep_thread(request.id)  # its end is told in the message's thread
-        if request.state is State.APPLIED and request.change.verb is Verb.SHARE:
+        if request.change.verb is Verb.SHARE:
             for person in request.notify:
                 self._dm(person, self._to(person, blocks.share_notice, request))
 
@@ -151,7 +181,7 @@ class SlackNotifier:
             self.sent.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
         self.sent.shown(request.id, request.version)
 
-    def remind(self, request: ChangeRequest) -> None:
+    def remind_approvers(self, request: ChangeRequest) -> None:
         """One reminder in the request's thread, naming the approvers who have not acted.
         A Slack error propagates: the reminder is tried again (app.approvals.reminders)."""
         sent = self.sent.of(request.id)
@@ -165,7 +195,7 @@ class SlackNotifier:
             unfurl_links=False,
         )
 
-    def escalate(self, request: ChangeRequest) -> None:
+    def escalate_to(self, request: ChangeRequest) -> None:
         """The request, with working buttons, where the rule escalates it (a DM or a channel)."""
         with self._channel():
             text, message = blocks.escalation_message(request, self.sent.of(request.id).channel)

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from app import text
 from app.approvals.change_request import ChangeRequest
+from app.approvals.decision import Event, EveryChange
 from app.approvals.grants import named
 from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
 from app.approvals.review_records import TIMEOUT, Campaign, Choice, Decided, Line, by_entry, line_id
@@ -222,7 +223,7 @@ def key_gone_notice(
     return text.plain(message), [_section(message)]
 
 
-class ReviewCards:
+class ReviewCards(EveryChange):
     """Posts each reviewer's cards and redraws an entry's cards after a decision."""
 
     def __init__(
@@ -324,7 +325,7 @@ class ReviewCards:
             sent += 1
         return sent
 
-    def __call__(self, request: ChangeRequest, event: str) -> None:
+    def changed(self, request: ChangeRequest, event: Event) -> None:
         """An engine listener: a removal's or reduction's outcome (filed on its line by
         `Reviews`, an earlier listener) is shown on the cards of its entry."""
         change = request.change

@@ -11,6 +11,7 @@ import pytest
 
 from app import errors
 from app.approvals.changes import Change, Verb
+from app.approvals.decision import EveryChange
 from app.approvals.engine import Engine
 from app.approvals.machine import TRANSITIONS, State
 from app.approvals.sweeping import TELL_WITHIN
@@ -32,14 +33,14 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name)
 
 
-class Told:
+class Told(EveryChange):
     """A listener that records what the engine announced (what Slack would be told)."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, request, event: str) -> None:
+    def changed(self, request, event: str) -> None:
         with self.lock:
             self.events.append((request.id, event))
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from redis.connection import AbstractConnection
 
+from app.approvals.decision import EveryChange
 from app.approvals.engine import Engine
 from app.approvals.machine import State
 from app.approvals.sweeping import SWEEP_BATCH, TELL_TRIES, TELL_WITHIN
@@ -112,12 +113,13 @@ def test_news_no_listener_takes_is_tried_again_then_given_up(
     forever."""
     tries: list[str] = []
 
-    def refusing(request: object, event: str) -> None:
-        tries.append(event)
-        raise RuntimeError("message_not_found")
+    class Refusing(EveryChange):
+        def changed(self, request: object, event: str) -> None:
+            tries.append(event)
+            raise RuntimeError("message_not_found")
 
     handed: list[Sequence[str]] = []
-    engine = Engine(services, listeners=[refusing], hand_off=handed.append)
+    engine = Engine(services, listeners=[Refusing()], hand_off=handed.append)
     now = engine.store.get(due[0]).expires + 1
     engine.sweep(now=now)
     request_id = due[0]
