@@ -98,11 +98,21 @@ def hub(heard: Heard) -> Hub[ReviewListener]:
     return Hub([heard])
 
 
+def under(services: Services, policy: str) -> PolicyBook:
+    """The rules in force: `policy` (YAML) over the settings' defaults."""
+    book = PolicyBook(services.settings)
+    book._policy = parse_policy(policy, Defaults.of(services.settings))
+    return book
+
+
 @pytest.fixture
 def engine(services: Services, hub: Hub[ReviewListener]) -> Engine:
-    book = PolicyBook(services.settings)
-    book._policy = parse_policy(POLICY, Defaults.of(services.settings))
-    return Engine(services, policy=book, break_glass_listeners=hub, approvers=Approving("UCAROL"))
+    return Engine(
+        services,
+        policy=under(services, POLICY),
+        break_glass_listeners=hub,
+        approvers=Approving("UCAROL"),
+    )
 
 
 @pytest.fixture
@@ -196,8 +206,7 @@ def test_without_a_provider_break_glass_is_refused(
     env: dict[str, str], redis, entry: int, emulator: Emulator
 ) -> None:
     services = Services.build(Settings.from_env(env, dotenv=None), redis=redis)
-    engine = Engine(services)
-    engine.policy._policy = parse_policy(POLICY, Defaults.of(engine.settings))
+    engine = Engine(services, policy=under(services, POLICY))
     with pytest.raises(ValidationError, match="no on-call provider"):
         open_glass(engine, entry)
     assert grantees(emulator, entry) == set()
@@ -220,8 +229,8 @@ def test_break_glass_is_always_for_a_period_within_the_rules_longest(
     assert engine.queue() == []
 
 
-def test_a_rule_without_break_glass_refuses_it(engine: Engine, entry: int) -> None:
-    engine.policy._policy = parse_policy("rules: [{name: plain}]", Defaults.of(engine.settings))
+def test_a_rule_without_break_glass_refuses_it(services: Services, entry: int) -> None:
+    engine = Engine(services, policy=under(services, "rules: [{name: plain}]"))
     with pytest.raises(ValidationError, match="does not allow break-glass"):
         open_glass(engine, entry)
 
