@@ -26,6 +26,7 @@ from app.approvals.policy import PolicyBook, load_policy
 from app.approvals.review_campaigns import Reviews
 from app.approvals.review_sweep import ReviewSweeper, schedules_in_force
 from app.approvals.revoker import Revoker
+from app.approvals.revokes import OnEveryRevoke
 from app.approvals.rules import Defaults, Policy, default_policy
 from app.approvals.telling import Hub
 from app.audit.checkpointer import Checkpointer
@@ -222,8 +223,8 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
                 audit_channel=settings.audit_channel,
                 locale=settings.bot_locale,
             ),
-            home.revoke_changed,
-            notifier.revoke_changed,
+            OnEveryRevoke(home.revoke_changed),
+            OnEveryRevoke(notifier.revoke_changed),
         ],
     )
     reviewer = Reviewer(engine, revoker)

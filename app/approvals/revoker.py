@@ -45,6 +45,7 @@ from app.approvals.revokes import (
     RevokeListener,
     RevokeOutcome,
     RevokeStore,
+    tell_revoke,
 )
 from app.approvals.store import ApprovalStore
 from app.clock import timestamp
@@ -383,7 +384,7 @@ class Revoker:
             return
         for listener in self.listeners:
             try:
-                listener(revoke, event)
+                tell_revoke(listener, revoke, event)
             except Exception:  # noqa: BLE001 - Slack being down must not undo a revoke
                 log.exception(
                     "revoke listener failed",

@@ -29,6 +29,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import Grant, Granted
@@ -186,7 +187,68 @@ class Revoke:
         return f"{self.kind.label} {self.identifier}{name}"
 
 
-RevokeListener = Callable[[Revoke, RevokeEvent], None]
+class RevokeListener(Protocol):
+    """What `Revoker` tells the fronts of a share's end: one method per kind of news."""
+
+    def reminder(self, revoke: Revoke) -> None:
+        """The end is near: owner and grantees may ask to extend it."""
+
+    def revoked(self, revoke: Revoke) -> None:
+        """The access was taken back."""
+
+    def drift_detected(self, revoke: Revoke) -> None:
+        """The read-back after the end found access the end did not write."""
+
+    def revoke_failed(self, revoke: Revoke) -> None:
+        """The end failed; it is retried until it succeeds or an approver gives up."""
+
+    def revoke_given_up(self, revoke: Revoke) -> None:
+        """An approver stopped the retries of a failing end."""
+
+
+class EveryRevokeChange:
+    """A `RevokeListener` that treats every kind of news alike: `changed(revoke, event)`."""
+
+    def changed(self, revoke: Revoke, event: RevokeEvent) -> None:
+        """Nothing, unless a subclass says."""
+
+    def reminder(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.REMINDER)
+
+    def revoked(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.REVOKED)
+
+    def drift_detected(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.DRIFT_DETECTED)
+
+    def revoke_failed(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.REVOKE_FAILED)
+
+    def revoke_given_up(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.REVOKE_GIVEN_UP)
+
+
+@dataclass(frozen=True)
+class OnEveryRevoke(EveryRevokeChange):
+    """A function of (revoke, event) as a `RevokeListener` (a Home tab's refresh)."""
+
+    hear: Callable[[Revoke, RevokeEvent], None]
+
+    def changed(self, revoke: Revoke, event: RevokeEvent) -> None:
+        self.hear(revoke, event)
+
+
+def tell_revoke(listener: RevokeListener, revoke: Revoke, event: RevokeEvent) -> None:
+    """Tell `listener` the news `event` names, by its method for that kind of news."""
+    {
+        RevokeEvent.REMINDER: listener.reminder,
+        RevokeEvent.REVOKED: listener.revoked,
+        RevokeEvent.DRIFT_DETECTED: listener.drift_detected,
+        RevokeEvent.REVOKE_FAILED: listener.revoke_failed,
+        RevokeEvent.REVOKE_GIVEN_UP: listener.revoke_given_up,
+    }[event](revoke)
+
+
 #: A revoke script's answer: one of its outcomes, or the record's state that refused the call.
 Answer = RevokeOutcome | RevokeState
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from slack_sdk import WebClient
 
 from app import text
-from app.approvals.revokes import Revoke
+from app.approvals.revokes import EveryRevokeChange, Revoke
 from app.i18n import _, speaking
 from app.slack.notifier import direct_message
 from app.slack.sent_messages import SentMessages
@@ -27,7 +27,7 @@ def drift_text(revoke: Revoke) -> str:
     ).format(id=revoke.request_id, entry=text.clip(revoke.entry, 300), found=found)
 
 
-class DriftNotices:
+class DriftNotices(EveryRevokeChange):
     def __init__(
         self,
         client: WebClient,
@@ -45,9 +45,7 @@ class DriftNotices:
         #: The workspace's language (MYSAFE_BOT_LOCALE): the owner and the channels read one text.
         self.locale = locale
 
-    def __call__(self, revoke: Revoke, event: str) -> None:
-        if event != "drift_detected":
-            return
+    def drift_detected(self, revoke: Revoke) -> None:
         with speaking(self.locale):
             said = drift_text(revoke)
         direct_message(self.client, revoke.owner, said)

@@ -308,20 +308,33 @@ class RevokeNotices:
             return nullcontext()
         return self.languages.to_person(person) if person else self.languages.to_channel()
 
-    def __call__(self, revoke: Revoke, event: str) -> None:
-        if event == "reminder":
-            self._remind(revoke)
-            return
-        if event == "revoked":
-            with self._to(None):
-                self._thread(revoke, done_text(revoke))
-            for person in dict.fromkeys((revoke.owner, *revoke.notify)):
-                with self._to(person):
-                    said = done_text(revoke, viewer=person)
-                direct_message(self.client, person, said)
-        elif event == "revoke_given_up":
-            with self._to(None):
-                self._thread(revoke, alert_text(revoke))
+    # --- the revoker's news (app.approvals.revokes.RevokeListener) ---------------------------
+
+    def reminder(self, revoke: Revoke) -> None:
+        self._remind(revoke)
+
+    def revoked(self, revoke: Revoke) -> None:
+        """In the approval message's thread and to each person: the access is gone."""
+        with self._to(None):
+            self._thread(revoke, done_text(revoke))
+        for person in dict.fromkeys((revoke.owner, *revoke.notify)):
+            with self._to(person):
+                said = done_text(revoke, viewer=person)
+            direct_message(self.client, person, said)
+        self._alert_in_channel(revoke)
+
+    def drift_detected(self, revoke: Revoke) -> None:
+        self._alert_in_channel(revoke)
+
+    def revoke_failed(self, revoke: Revoke) -> None:
+        self._alert_in_channel(revoke)
+
+    def revoke_given_up(self, revoke: Revoke) -> None:
+        with self._to(None):
+            self._thread(revoke, alert_text(revoke))
+        self._alert_in_channel(revoke)
+
+    def _alert_in_channel(self, revoke: Revoke) -> None:
         with self._to(None):
             self._alert(revoke)
 

@@ -21,7 +21,7 @@ from app.approvals.grants import Grant, Granted
 from app.approvals.ledger import Access, Ledger
 from app.approvals.machine import State
 from app.approvals.revoker import RETRY_BASE, Revoker
-from app.approvals.revokes import REMIND_LEASE, RETENTION, Revoke
+from app.approvals.revokes import REMIND_LEASE, RETENTION, EveryRevokeChange, Revoke
 from app.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator
@@ -38,12 +38,12 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name)
 
 
-class Told:
+class Told(EveryRevokeChange):
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, revoke: Revoke, event: str) -> None:
+    def changed(self, revoke: Revoke, event: str) -> None:
         with self.lock:
             self.events.append((revoke.request_id, event, revoke.state))
 
