@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.approvals.break_glass import MCP_REFUSED, Review, ReviewListener
+from app.approvals.break_glass import MCP_REFUSED, EveryReviewChange, Review, ReviewListener
 from app.approvals.break_glass_reviewer import Reviewer
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
@@ -78,13 +78,13 @@ def settings(env: dict[str, str], on_call: OnCallFake) -> Settings:
     )
 
 
-class Heard:
+class Heard(EveryReviewChange):
     """A break-glass listener that records what it was told."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []
 
-    def __call__(self, request: ChangeRequest, review: Review, event: str) -> None:
+    def changed(self, request: ChangeRequest, review: Review, event: str) -> None:
         self.events.append((request.id, event, review.state))
 
 
@@ -345,14 +345,14 @@ def test_the_requester_never_reviews_nor_does_a_non_approver(
     assert [e["why"] for e in events(engine, "click.refused")] == ["self", "not_approver"]
 
 
-class Away:
+class Away(EveryReviewChange):
     """A listener whose chat is down until `back` is set."""
 
     def __init__(self) -> None:
         self.back = False
         self.heard: list[str] = []
 
-    def __call__(self, request: ChangeRequest, review: Review, event: str) -> None:
+    def changed(self, request: ChangeRequest, review: Review, event: str) -> None:
         if not self.back:
             raise ConnectionError("chat is down")
         self.heard.append(event)
