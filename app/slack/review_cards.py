@@ -29,6 +29,7 @@ from app.approvals.reviews import ReviewStore
 from app.i18n import N_, _, current, ngettext
 from app.slack.blocks import date
 from app.slack.languages import Languages
+from app.slack.sent_cards import SentCards
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,8 @@ class ReviewCards(EveryChange):
     ) -> None:
         self.client = client
         self.store = store
+        #: Where each card went (this front's own bookkeeping, beside the campaign).
+        self.sent = SentCards(store.redis, prefix=store.prefix)
         self.channel = channel  # the approvals channel: escalations without `escalate_to`
         #: Each reviewer's card speaks their language (None: English).
         self.languages = languages
@@ -267,7 +270,7 @@ class ReviewCards(EveryChange):
         who left: `user_not_found`, `account_inactive`) is counted and named, and the others
         are still sent."""
         posted, failed = 0, []
-        sent = self.store.card_keys(campaign.name)
+        sent = self.sent.sent(campaign.name)
         decisions = self.store.decisions(campaign.name)  # an escalation's cards show them
         for entry, entry_lines in by_entry(lines).items():
             parts = pages(entry_lines)
@@ -288,7 +291,7 @@ class ReviewCards(EveryChange):
                         failed.append((reviewer, entry, str(error.response.get("error", ""))))
                         continue
                     where = (str(answer["channel"]), str(answer["ts"]))
-                    self.store.add_card(campaign.name, reviewer, entry, page, where)
+                    self.sent.add(campaign.name, reviewer, entry, page, where)
                     posted += 1
         return Posted(posted, tuple(failed))
 
@@ -343,7 +346,7 @@ class ReviewCards(EveryChange):
         lines = self.store.entry_lines(campaign.name, entry)
         decisions = self.store.decisions_of(campaign.name, [ln.id for ln in lines])
         parts = pages(lines)
-        for reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
+        for reviewer, page, channel, ts in self.sent.of(campaign.name, entry):
             if page > len(parts):
                 continue
             fallback, found = self._card(
