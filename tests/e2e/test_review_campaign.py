@@ -234,6 +234,7 @@ def test_a_keep_shows_who_decided_on_every_reviewers_card_and_a_second_click_is_
             and found
         )
     )
+    assert bot.runtime.reviews is not None
     # where the front keeps its cards
     cards = SentCards(bot.services.redis, prefix=bot.runtime.settings.key_prefix).of(
         "Q1", f"password:{prod}"
