@@ -7,7 +7,12 @@ person is among them, which only a front can tell for a group (a Slack user grou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
+
+#: Why a person may neither request nor approve (a guest, another organisation, a deactivated
+#: account, a bot), or None when they may: the chat front knows, the engine asks.
+Standing = Callable[[str], str | None]
 
 
 class Approvers(Protocol):

@@ -26,7 +26,7 @@ from app import metrics
 from app.accounts.passkeys import Passkeys
 from app.approvals.access import AccessBook
 from app.approvals.applying import Applier
-from app.approvals.approvers import Approvers, Named
+from app.approvals.approvers import Approvers, Named, Standing
 from app.approvals.audit import Audit
 from app.approvals.break_glass import BreakGlass, EmailOf, ReviewListener
 from app.approvals.change_request import ChangeRequest
@@ -58,19 +58,11 @@ from app.mysafe.client import UserClient
 from app.mysafe.models import Entry
 from app.services import Services
 
-#: Why a person may neither request nor approve (a guest, another organisation, a deactivated
-#: account, a bot), or None when they may: the chat front knows, the engine asks.
-Standing = Callable[[str], str | None]
-
 
 class Engine:
-    """Its parts are its constructor's: `listeners` (a `Hub` the assembly fills with the
-    fronts built over this engine, see app.approvals.telling), `standing` and `approvers`
-    (the chat front's answers: who may act at all, who is among a rule's approvers),
-    `hand_off` (durable work telling the sweep's expiries), the `policy` in force (default:
-    the settings' file, or their one rule), and for break-glass the front's `email_of` and
-    the `break_glass_listeners` told of its reviews; the `fronts` its rescue pass asks which
-    open requests they have not shown."""
+    """Its parts are its constructor's: the fronts' ports (`listeners`, a `Hub` the assembly
+    fills; `standing`, `approvers`, `email_of`, `fronts`: app.approvals.approvers, .fronts),
+    durable work's `hand_off`, the `policy` in force, the `break_glass_listeners`."""
 
     def __init__(
         self,
@@ -92,8 +84,7 @@ class Engine:
         self.audit = Audit(services.redis, prefix=self.settings.key_prefix)
         self.outbox = Outbox(services.redis, prefix=self.settings.key_prefix, audit=self.audit)
         self.listeners = listeners
-        #: Whether a person is among a rule's approvers: the chat front's groups, when one is
-        #: configured; else only those named one by one.
+        #: Whether a person is among a rule's approvers (without a chat front: named ones only).
         self.approvers: Approvers = approvers if approvers is not None else Named()
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.access = AccessBook(
@@ -127,7 +118,6 @@ class Engine:
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
         #: Given by the assembly when a chat front can say who someone is (app.runtime).
         self.standing = standing
-        #: The MySafe call of an approved request (app.approvals.applying).
         #: The engine's own steps, as its parts call them back.
         steps = Steps(
             get=self.get,
@@ -245,10 +235,9 @@ class Engine:
     # --- decisions: app.approvals.deciding -----------------------------------------------------
 
     def may_decide(self, request_id: str, actor: str, action: Action) -> bool:
-        """Whether `actor` is among the approvers of the rule the request was made under (a
-        request from before policies: the settings'); `Ineligible` (audited) for a guest,
-        another organisation, a deactivated account or a bot, whatever the rule lists. False
-        for a request that is not there: the click's script then says so."""
+        """Whether `actor` is among the approvers of the request's rule (else the settings');
+        `Ineligible` (audited) for a guest, a bot…, whatever the rule lists. False for a request
+        that is not there: the click's script then says so."""
         request = self.store.get(request_id)
         if request is None:
             return False
@@ -370,7 +359,7 @@ class Engine:
         return self.sweeper.send_nudges(now, stopping=stopping)
 
     def rescue(self, now: float | None = None) -> OpenScan:
-        """`Sweeper.rescue`: index each stuck apply found outside the lease index."""
+        """`Sweeper.rescue`: stuck applies indexed, and what the fronts have not shown."""
         return self.sweeper.rescue(now)
 
     def measure(self, now: float | None = None) -> None:
@@ -379,8 +368,7 @@ class Engine:
 
     @property
     def hand_off(self) -> HandOff | None:
-        """Durable work (app.ops.expiry_jobs) that tells the listeners of the sweep's
-        expiries; None: the sweep tells them itself before it returns."""
+        """Durable work telling the sweep's expiries (None: the sweep tells them itself)."""
         return self.sweeper.hand_off
 
     def new_revoker(
