@@ -97,6 +97,4 @@ def _mount_slack(app: Flask, runtime: Runtime, *, socket_mode: bool) -> None:
     # language of the link's person as last read from Slack (a page never waits on Slack).
     languages = runtime.languages
     assert languages is not None  # built with the Slack client
-    app.register_blueprint(
-        pages_blueprint(runtime.engine, front.eligible, partial(languages.to_person, ask=False))
-    )
+    app.register_blueprint(pages_blueprint(runtime.engine, partial(languages.to_person, ask=False)))

@@ -43,7 +43,7 @@ def measure(bench: Bench, services: Services, count: int) -> dict[str, dict[str,
     bench.emulator.add_user("audit.grantee")
     ids = [_request(bench, engine, n) for n in range(2 * count + 2)]
     for warm in ids[:2]:  # every script loaded, every connection open
-        engine.approve(warm, APPROVER, is_approver=True)
+        engine.approve(warm, APPROVER)
     times: dict[str, list[float]] = {"audited": [], "bare": []}
     cpu: dict[str, list[float]] = {"audited": [], "bare": []}
     redis_cpu: dict[str, float] = {"audited": 0.0, "bare": 0.0}
@@ -53,7 +53,7 @@ def measure(bench: Bench, services: Services, count: int) -> dict[str, dict[str,
         server = _redis_cpu(services)
         with _audit_off(engine) if mode == "bare" else contextlib.nullcontext(), Wire() as wire:
             started, thread = time.perf_counter(), time.thread_time()
-            engine.approve(request_id, APPROVER, is_approver=True)
+            engine.approve(request_id, APPROVER)
             cpu[mode].append((time.thread_time() - thread) * 1000)
             times[mode].append((time.perf_counter() - started) * 1000)
         redis_cpu[mode] += _redis_cpu(services) - server

@@ -35,6 +35,7 @@ from typing import Any
 from app.approvals.review_records import Choice, new_campaign
 from app.foundations.settings import Settings
 from app.ops.runtime import build_runtime
+from app.slack.sent_cards import SentCards
 from benchmarks import harness
 from benchmarks.harness import Bench
 
@@ -127,7 +128,7 @@ def measure(env: dict[str, str]) -> dict[str, Any]:
     assert started is not None
     store = reviews.store
     keys = [store.campaign_key("Bench"), store.lines_key("Bench"), store.open_key("Bench")]
-    keys.append(store.cards_key("Bench"))
+    keys.append(SentCards(store.redis, prefix=store.prefix).key("Bench"))  # the DM cards
     redis_bytes = sum(store.redis.memory_usage(k) or 0 for k in keys)
 
     def decide(index_line: tuple[int, Any]) -> None:

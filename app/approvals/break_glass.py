@@ -19,16 +19,14 @@ escalates an unanswered review to `escalate_to`, then every hour until answered.
 What the listeners are told of an opening and of a verdict is owed until they all heard it:
 each is marked in `owed` *before* it happens (the verdict's mark before its script runs), due
 `CLAIM_LEASE` later, and unmarked once told. A listener that failed (Slack down) leaves it
-marked, and the worker's sweep tells it again; the listener remembers each message it got out
-(`sent`), so a second telling sends only what the first did not.
+marked, and the worker's sweep tells it again; the chat front remembers each message it got
+out (its own bookkeeping: app.slack.break_glass), so a second telling sends only what the first
+did not.
 
 Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`):
 
     P:req:{R-7K2QF}:review            hash  state (open | justified | not_justified), the
                                             deadline, the rule, its escalate_to, escalations
-    P:req:{R-7K2QF}:review:sent       hash  message name (alarm:C…, dm:U…, card, verdict, …)
-                                            -> where it landed ("C… ts") or "refused <error>";
-                                            kept as long as the review
     P:{breakglass}:due                zset  request id -> next time to escalate its review
     P:{breakglass}:owed               zset  "R-7K2QF opened" | "R-7K2QF reviewed" -> when the
                                             sweep may tell it (again)
@@ -39,10 +37,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.approvals.changes import Change, Verb
 from app.approvals.reminders import CLAIM_LEASE
@@ -79,8 +77,46 @@ FIELD = "emergency"
 OnCallCheck = Callable[[str], OnCall]
 #: A person's e-mail as the chat knows it (Slack's users.info), or None.
 EmailOf = Callable[[str], str | None]
-#: Told of a review: opened, escalated, reviewed.
-ReviewListener = Callable[["ChangeRequest", "Review", str], None]
+
+
+class ReviewListener(Protocol):
+    """Told of a break-glass review, one method per kind of news; raising leaves what is owed
+    (`OWED`) owed, and the sweep tells it again."""
+
+    def opened(self, request: ChangeRequest, review: Review) -> None:
+        """The share was applied and its review opened: be loud."""
+
+    def escalated(self, request: ChangeRequest, review: Review) -> None:
+        """Nobody reviewed it in time: tell the rule's `escalate_to`."""
+
+    def reviewed(self, request: ChangeRequest, review: Review) -> None:
+        """The one verdict was given."""
+
+
+class EveryReviewChange:
+    """A `ReviewListener` that treats every kind of news alike: `changed(request, review,
+    event)`, event one of "opened", "escalated", "reviewed"."""
+
+    def changed(self, request: ChangeRequest, review: Review, event: str) -> None:
+        """Nothing, unless a subclass says."""
+
+    def opened(self, request: ChangeRequest, review: Review) -> None:
+        self.changed(request, review, "opened")
+
+    def escalated(self, request: ChangeRequest, review: Review) -> None:
+        self.changed(request, review, "escalated")
+
+    def reviewed(self, request: ChangeRequest, review: Review) -> None:
+        self.changed(request, review, "reviewed")
+
+
+def _hear(listener: ReviewListener, request: ChangeRequest, review: Review, event: str) -> None:
+    """Tell `listener` the news `event` names, by its method for that kind of news."""
+    {
+        "opened": listener.opened,
+        "escalated": listener.escalated,
+        "reviewed": listener.reviewed,
+    }[event](request, review)
 
 
 def refuse(message: str) -> ValidationError:
@@ -167,6 +203,8 @@ class BreakGlass:
         per_day: int,
         on_call: OnCallCheck | None,
         people: Mapping[str, str],
+        email_of: EmailOf | None = None,
+        listeners: Collection[ReviewListener] = (),
     ) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -174,10 +212,11 @@ class BreakGlass:
         self.on_call = on_call
         #: Slack ID -> on-call e-mail, from MYSAFE_BOT_ON_CALL_PEOPLE.
         self.people = dict(people)
-        #: Set by the assembly when a chat front can say a person's e-mail (app.ops.runtime).
-        self.email_of: EmailOf | None = None
-        #: Told of each review opened, escalated and decided (the chat front's notices).
-        self.listeners: list[ReviewListener] = []
+        #: Given by the assembly when a chat front can say a person's e-mail (app.ops.runtime).
+        self.email_of = email_of
+        #: Told of each review opened, escalated and decided (the chat front's notices; a
+        #: `Hub` the assembly fills, as they are built over the engine).
+        self.listeners = listeners
         self.due_key = f"{prefix}:{{breakglass}}:due"
         self.owed_key = f"{prefix}:{{breakglass}}:owed"
         self._count = redis.register_script(lua("break_glass_count"))
@@ -309,7 +348,7 @@ class BreakGlass:
             self.redis.zrem(self.due_key, request_id)
         return status
 
-    # --- what the listeners are owed, and what they sent ------------------------------------
+    # --- what the listeners are owed ----------------------------------------------------------
 
     def _owe(self, request_id: str, event: str, *, now: float, pipe: Any = None) -> None:
         """Mark `event` owed, due to the sweep a lease from now (the teller tries first)."""
@@ -323,20 +362,6 @@ class BreakGlass:
 
     def forget(self, request_id: str, event: str) -> None:
         self.redis.zrem(self.owed_key, f"{request_id} {event}")
-
-    def sent_key(self, request_id: str) -> str:
-        return f"{self.prefix}:req:{{{request_id}}}:review:sent"
-
-    def sent(self, request_id: str) -> dict[str, str]:
-        """The messages already out for this review: name -> where ("C… ts"), or why not."""
-        return dict(self.redis.hgetall(self.sent_key(request_id)))
-
-    def keep_sent(self, request_id: str, name: str, where: str, *, until: float) -> None:
-        """Remember one message out (or refused for good), kept `until` (the review's end)."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.sent_key(request_id), name, where)
-        pipe.expireat(self.sent_key(request_id), int(until))
-        pipe.execute()
 
     def claim_due(self, now: float, *, limit: int = 100) -> list[str]:
         return [str(m) for m in self._claim(keys=[self.due_key], args=[now, CLAIM_LEASE, limit])]
@@ -355,7 +380,7 @@ class BreakGlass:
         heard = True
         for listener in self.listeners:
             try:
-                listener(request, review, event)
+                _hear(listener, request, review, event)
             except Exception:  # noqa: BLE001 - Slack away must not undo a verdict; the sweep retries
                 log.exception(
                     "break-glass listener failed",

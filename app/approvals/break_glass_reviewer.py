@@ -32,7 +32,6 @@ class Reviewer:
         actor: str,
         *,
         justified: bool,
-        is_approver: bool,
         now: float | None = None,
     ) -> Review:
         """One verdict, by an approver of the rule who is not the requester. *Not justified*
@@ -45,7 +44,7 @@ class Reviewer:
         if self._is_requester(request, actor):
             self._refused(request_id, actor, "self")
             raise SelfApproval("You opened this break-glass: someone else must review it.")
-        if not is_approver:
+        if not self.engine.approvers.listed(actor, request.approvers or self.engine.settings.approvers):
             self._refused(request_id, actor, "not_approver")
             raise NotAnApprover("Only the approvers of its policy rule review a break-glass.")
         verdict = "justified" if justified else "not_justified"

@@ -42,17 +42,14 @@ class ChangeRequest:
     result: Mapping[str, Any] = field(default_factory=dict)
     decided_by: str = ""
     deny_reason: str = ""
-    channel: str = ""
-    ts: str = ""
     notify: tuple[str, ...] = ()
     #: MySafe username (casefolded) -> Slack ID, for the people the request named by mention.
     people: Mapping[str, str] = field(default_factory=dict)
     #: Fernet ciphertext of the pending secret values (already in the HGETALL that loads the
     #: request, so applying needs no extra read); never shown.
     encrypted_secrets: str = field(default="", repr=False)
-    #: Bumped by every visible change; `shown` is the version the Slack message displays.
+    #: Bumped by every visible change (a front compares it with the version it shows).
     version: int = 0
-    shown: int = 0
     lease_until: float = 0.0
     #: When the request last changed state or gained an approval (set by the script).
     updated: float = 0.0
@@ -71,8 +68,6 @@ class ChangeRequest:
     #: The rule's reminder interval (seconds; 0: none) and who it escalates to.
     remind_after: int = 0
     escalate_to: tuple[str, ...] = ()
-    #: (channel, ts) of the copies posted where the request was escalated, kept in step.
-    copies: tuple[tuple[str, str], ...] = ()
     #: When a time-bound share's access was taken back (0: not, or not time-bound).
     ended: float = 0.0
     #: Set while the listeners have not been told that the sweep expired it: 0, or the time
@@ -111,7 +106,9 @@ class ChangeRequest:
 
     @classmethod
     def stored_fields(cls) -> frozenset[str]:
-        """Every field the request's hash may hold: the record's, and the script's own."""
+        """Every field of the request's hash the engine reads or writes: the record's, and the
+        script's own (a chat front keeps fields of its own there too, which the engine never
+        names: app.slack.sent_messages)."""
         names = (cls.STORED_AS.get(f.name, f.name) for f in fields(cls))
         return frozenset(filter(None, names)) | cls.SCRIPT_ONLY
 
@@ -173,13 +170,10 @@ class ChangeRequest:
             result=json.loads(data.get("result") or "{}"),
             decided_by=data.get("decided_by", ""),
             deny_reason=data.get("deny_reason", ""),
-            channel=data.get("channel", ""),
-            ts=data.get("ts", ""),
             encrypted_secrets=data.get("secrets", ""),
             notify=tuple(json.loads(data.get("notify") or "[]")),
             people=json.loads(data.get("people") or "{}"),
             version=int(data.get("version") or 0),
-            shown=int(data.get("shown", -1)),
             lease_until=float(data.get("lease_until") or 0),
             updated=float(data.get("updated") or 0),
             preexisting=frozenset(json.loads(data.get("preexisting") or "[]")),
@@ -191,7 +185,6 @@ class ChangeRequest:
             rule_channel=data.get("rule_channel", ""),
             remind_after=int(data.get("remind_after") or 0),
             escalate_to=tuple(json.loads(data.get("escalate_to") or "[]")),
-            copies=tuple((c, t) for c, t in json.loads(data.get("copies") or "[]")),
             ended=float(data.get("ended") or 0),
             untold=float(data["untold"].split(":")[0]) if data.get("untold") else None,
             tell_tries=int(data.get("tell_tries") or 0),

@@ -11,6 +11,7 @@ what it uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app.approvals.audit import Audit
@@ -36,6 +37,10 @@ from app.foundations.errors import (
 from app.foundations.storage import RedisClient
 from app.i18n import _
 
+#: `Engine.may_decide`: whether `actor` is an approver of the request (raises `Ineligible`
+#: for a guest, a bot… and `RequestNotFound`), asked before the click's transition.
+MayDecide = Callable[[str, str, Action], bool]
+
 _REFUSALS: dict[Outcome, type[ApprovalError]] = {
     Outcome.SELF: SelfApproval,
     Outcome.NOT_APPROVER: NotAnApprover,
@@ -58,6 +63,7 @@ class Decider:
         in_force: RulesInForce,
         stepup: StepUp,
         steps: Steps,
+        may_decide: MayDecide,
     ) -> None:
         self.redis = redis
         self.store = store
@@ -71,10 +77,11 @@ class Decider:
         self._tell = steps.tell
         self._new_lease = steps.new_lease
         self.apply = steps.apply
+        self.may_decide = may_decide
 
-    def approve(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
+    def approve(self, request_id: str, actor: str) -> Decision:
         """Count one approval; the click that completes the count applies the change."""
-        return self._decide_then_apply(request_id, Action.APPROVE, actor, is_approver=is_approver)
+        return self._decide_then_apply(request_id, Action.APPROVE, actor)
 
     def confirm(
         self,
@@ -82,7 +89,6 @@ class Decider:
         actor: str,
         *,
         clicked: str,
-        is_approver: bool,
         credential: str,
         method: str = "passkey",
     ) -> Decision:
@@ -90,6 +96,7 @@ class Decider:
         whose step-up the caller has verified; the script refuses a click no longer waited
         for (`StepUpStale`) and checks the approver again, as at the click. The audit record
         names the method, the credential's id and the time; never key material."""
+        approver = self.may_decide(request_id, actor, Action.APPROVE)
         self.audit.record(
             "request.step_up_verified",
             request=request_id,
@@ -100,7 +107,7 @@ class Decider:
             at=repr(timestamp()),
         )
         return self._decide_then_apply(
-            request_id, Action.CONFIRM, actor, is_approver=is_approver, clicked=clicked
+            request_id, Action.CONFIRM, actor, approver=approver, clicked=clicked
         )
 
     def step_up_link(self, request: ChangeRequest, actor: str) -> str:
@@ -113,14 +120,15 @@ class Decider:
             request=request.id, user=actor, clicked=clicked, max_age=request.step_up_max_age
         )
 
-    def deny(self, request_id: str, actor: str, *, is_approver: bool, reason: str = "") -> Decision:
+    def deny(self, request_id: str, actor: str, *, reason: str = "") -> Decision:
         """Settle the request as denied at once (the click itself decides; see `explain`)."""
+        approver = self.may_decide(request_id, actor, Action.DENY)
         self._under_rules_in_force(request_id)
         return self._decide(
             request_id,
             Action.DENY,
             actor,
-            approver=is_approver,
+            approver=approver,
             ids=self.identities.of(actor)[1],
             reason=reason[:500],
         )
@@ -178,17 +186,26 @@ class Decider:
     def cancel(self, request_id: str, actor: str) -> Decision:
         return self._decide(request_id, Action.CANCEL, actor)
 
-    def retry(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
+    def retry(self, request_id: str, actor: str) -> Decision:
         """`failed -> applying` once per click, by an approver who is not the requester."""
-        return self._decide_then_apply(request_id, Action.RETRY, actor, is_approver=is_approver)
+        return self._decide_then_apply(request_id, Action.RETRY, actor)
 
     def _decide_then_apply(
-        self, request_id: str, action: Action, actor: str, *, is_approver: bool, **extra: object
+        self,
+        request_id: str,
+        action: Action,
+        actor: str,
+        *,
+        approver: bool | None = None,
+        **extra: object,
     ) -> Decision:
         """The one caller the script hands the lease to makes the MySafe call, at once.
 
         The lease is indexed *before* the script may grant it: a process that dies between
-        the two steps leaves an index entry the sweeper prunes, never a lease nobody sees."""
+        the two steps leaves an index entry the sweeper prunes, never a lease nobody sees.
+        `approver`: already asked (a step-up's confirmation asks before its audit record)."""
+        if approver is None:
+            approver = self.may_decide(request_id, actor, action)
         self._under_rules_in_force(request_id)
         lease = self._new_lease()
         self.store.track_lease(request_id, lease["lease_until"])
@@ -197,7 +214,7 @@ class Decider:
             request_id,
             action,
             actor,
-            approver=is_approver,
+            approver=approver,
             identities=names,
             ids=ids,
             marks=self.identities.known_as(actor),

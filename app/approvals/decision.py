@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.machine import Action, Outcome, Transition
@@ -46,7 +46,6 @@ class Event(StrEnum):
         return cls(action.value)
 
 
-Listener = Callable[[ChangeRequest, Event], None]
 #: Takes the telling of these expiries (`Engine.tell_expired`) to durable work, or raises.
 HandOff = Callable[[Sequence[str]], None]
 #: `Engine._audited`: a transition whose audit record its own script writes to the outbox.
@@ -61,6 +60,99 @@ Get = Callable[[str], ChangeRequest]
 NewLease = Callable[..., dict[str, Any]]
 #: `Engine.apply`: the MySafe call of a request whose lease the caller holds.
 Apply = Callable[..., "Decision"]
+
+
+#: The clicks that moved a request without settling it, told to `Listener.decided`.
+CLICKS = frozenset(
+    {Event.STEP_UP_PENDING, Event.APPROVE, Event.CONFIRM, Event.DENY, Event.CANCEL, Event.RETRY}
+)
+
+
+class Listener(Protocol):
+    """What the engine tells a front, or any part that follows requests: one method for each
+    kind of news, so a front says what it does with each (app.slack.notifier) and a part that
+    treats every change alike says so too (`EveryChange`)."""
+
+    def created(self, request: ChangeRequest) -> None:
+        """A new request waits for its approvers; `NotPosted`: nobody could be shown it (the
+        engine withdraws it)."""
+
+    def decided(self, request: ChangeRequest, event: Event) -> None:
+        """A click moved it (one of `CLICKS`: approve, confirm, deny, cancel, retry, or a
+        click that waits for its step-up)."""
+
+    def applying(self, request: ChangeRequest) -> None:
+        """The last approval (or a retry) took the lease: the MySafe call is under way."""
+
+    def applied(self, request: ChangeRequest) -> None:
+        """MySafe shows the change."""
+
+    def failed(self, request: ChangeRequest) -> None:
+        """The MySafe call failed; an approver may retry."""
+
+    def expired(self, request: ChangeRequest) -> None:
+        """Nobody decided in time (the sweep's news, told once)."""
+
+    def reason_given(self, request: ChangeRequest) -> None:
+        """The denier added their reason after the click."""
+
+    def remind_approvers(self, request: ChangeRequest) -> None:
+        """Remind its approvers (the requester's nudge, or the rule's `remind_after`)."""
+
+    def escalate_to(self, request: ChangeRequest) -> None:
+        """Show it where the rule escalates it (`escalate_to`)."""
+
+
+class EveryChange:
+    """A `Listener` that treats every kind of news alike: `changed(request, event)`."""
+
+    def changed(self, request: ChangeRequest, event: Event) -> None:
+        """Nothing, unless a subclass says (one that hears a single kind of news overrides
+        that method alone)."""
+
+    def created(self, request: ChangeRequest) -> None:
+        self.changed(request, Event.CREATED)
+
+    def decided(self, request: ChangeRequest, event: Event) -> None:
+        self.changed(request, event)
+
+    def applying(self, request: ChangeRequest) -> None:
+        self.changed(request, Event.APPLYING)
+
+    def applied(self, request: ChangeRequest) -> None:
+        self.changed(request, Event.APPLIED)
+
+    def failed(self, request: ChangeRequest) -> None:
+        self.changed(request, Event.FAILED)
+
+    def expired(self, request: ChangeRequest) -> None:
+        self.changed(request, Event.EXPIRED)
+
+    def reason_given(self, request: ChangeRequest) -> None:
+        self.changed(request, Event.REASON)
+
+    def remind_approvers(self, request: ChangeRequest) -> None:
+        self.changed(request, Event.REMIND)
+
+    def escalate_to(self, request: ChangeRequest) -> None:
+        self.changed(request, Event.ESCALATE)
+
+
+def hear(listener: Listener, request: ChangeRequest, event: Event) -> None:
+    """Tell `listener` the news `event` names, by its method for that kind of news."""
+    if event in CLICKS:
+        listener.decided(request, event)
+        return
+    {
+        Event.CREATED: listener.created,
+        Event.APPLYING: listener.applying,
+        Event.APPLIED: listener.applied,
+        Event.FAILED: listener.failed,
+        Event.EXPIRED: listener.expired,
+        Event.REASON: listener.reason_given,
+        Event.REMIND: listener.remind_approvers,
+        Event.ESCALATE: listener.escalate_to,
+    }[event](request)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import spec_of
+from app.approvals.decision import EveryChange
 from app.approvals.machine import State
 from app.foundations.errors import EntryDisabled, NoAccess, NotFound
 from app.foundations.storage import RedisClient
@@ -54,7 +55,7 @@ class DisabledEntry:
         return ListItem(self.kind, self.identifier, self.name, active=False)
 
 
-class DisabledEntries:
+class DisabledEntries(EveryChange):
     def __init__(self, redis: RedisClient, *, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -64,12 +65,12 @@ class DisabledEntries:
 
     # --- engine listener ---------------------------------------------------------------------
 
-    def __call__(self, request: ChangeRequest, event: str) -> None:
+    def applied(self, request: ChangeRequest) -> None:
         """Remember or forget once MySafe took a change of state (whatever the verb is called:
         its spec says whether it leaves the entry enabled)."""
         active = spec_of(request.change).sets_active
         identifier = request.change.identifier
-        if event != "applied" or request.state is not State.APPLIED or active is None:
+        if request.state is not State.APPLIED or active is None:
             return
         if identifier is None:
             return

@@ -18,21 +18,23 @@ exactly one caller wins `approved -> applying` and makes the MySafe call.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from secrets import token_hex
 from typing import Any
 
 from app.accounts.passkeys import Passkeys
 from app.approvals.access import AccessBook
 from app.approvals.applying import Applier
+from app.approvals.approvers import Approvers, Named, Standing
 from app.approvals.audit import Audit
-from app.approvals.break_glass import BreakGlass
+from app.approvals.break_glass import BreakGlass, EmailOf, ReviewListener
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change
 from app.approvals.deciding import Decider
 from app.approvals.decision import Decision, Event, HandOff, Listener, Steps
 from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLocks
+from app.approvals.fronts import Shows
 from app.approvals.given import GivenBook
 from app.approvals.identities import Identities, beneficiaries
 from app.approvals.in_force import RulesInForce
@@ -56,19 +58,24 @@ from app.mysafe.client import UserClient
 from app.mysafe.models import Entry
 from app.services import Services
 
-#: Why a person may neither request nor approve (a guest, another organisation, a deactivated
-#: account, a bot), or None when they may: the chat front knows, the engine asks.
-Standing = Callable[[str], str | None]
-
 
 class Engine:
+    """Its parts are its constructor's: the fronts' ports (`listeners`, a `Hub` the assembly
+    fills; `standing`, `approvers`, `email_of`, `fronts`: app.approvals.approvers, .fronts),
+    durable work's `hand_off`, the `policy` in force, the `break_glass_listeners`."""
+
     def __init__(
         self,
         services: Services,
         *,
-        listeners: list[Listener] | None = None,
+        listeners: Collection[Listener] = (),
         standing: Standing | None = None,
+        approvers: Approvers | None = None,
         hand_off: HandOff | None = None,
+        policy: PolicyBook | None = None,
+        email_of: EmailOf | None = None,
+        break_glass_listeners: Collection[ReviewListener] = (),
+        fronts: Collection[Shows] = (),
     ) -> None:
         self.services = services
         self.settings = services.settings
@@ -76,14 +83,16 @@ class Engine:
         self.locks = EntryLocks(services.redis, prefix=self.settings.key_prefix)
         self.audit = Audit(services.redis, prefix=self.settings.key_prefix)
         self.outbox = Outbox(services.redis, prefix=self.settings.key_prefix, audit=self.audit)
-        self.listeners = listeners if listeners is not None else []
+        self.listeners = listeners
+        #: Whether a person is among a rule's approvers (without a chat front: named ones only).
+        self.approvers: Approvers = approvers if approvers is not None else Named()
         self.revokes = RevokeStore(services.redis, prefix=self.settings.key_prefix)
         self.access = AccessBook(
             services.redis, prefix=self.settings.key_prefix, longest=self.settings.max_share_duration
         )
         #: Which applied request gave each principal their access (`/mysafe access`).
         self.given = GivenBook(services.redis, prefix=self.settings.key_prefix)
-        self.policy = PolicyBook(self.settings, audit=self.audit)
+        self.policy = policy if policy is not None else PolicyBook(self.settings, audit=self.audit)
         #: Who a person is to the checks: Slack ID, MySafe names (app.approvals.identities).
         self.identities = Identities(services.vault)
         #: Step-up with a passkey (a rule's `step_up`): links, challenges, verification.
@@ -102,12 +111,13 @@ class Engine:
             per_day=self.settings.break_glass_per_day,
             on_call=services.on_call.on_call if services.on_call is not None else None,
             people=dict(self.settings.on_call_people),
+            email_of=email_of,
+            listeners=break_glass_listeners,
         )
         #: Entries disabled through the bot; the assembly makes it a listener (app.ops.runtime).
         self.disabled = DisabledEntries(services.redis, prefix=self.settings.key_prefix)
         #: Given by the assembly when a chat front can say who someone is (app.ops.runtime).
         self.standing = standing
-        #: The MySafe call of an approved request (app.approvals.applying).
         #: The engine's own steps, as its parts call them back.
         steps = Steps(
             get=self.get,
@@ -139,6 +149,8 @@ class Engine:
             reminders=self.reminders,
             in_force=self.in_force,
             listeners=self.listeners,
+            hand_off=hand_off,
+            fronts=fronts,
         )
         #: The clicks that move a request, and the requester's nudge (app.approvals.deciding).
         self.decider = Decider(
@@ -149,6 +161,7 @@ class Engine:
             identities=self.identities,
             in_force=self.in_force,
             stepup=self.stepup,
+            may_decide=self.may_decide,
         )
         #: Submission: validate, read as the requester, store (app.approvals.submitting).
         self.submitter = Submitter(
@@ -168,7 +181,6 @@ class Engine:
             refuse_ineligible=self.refuse_ineligible,
             find=self.find,
         )
-        self.sweeper.hand_off = hand_off
 
     # --- submit: app.approvals.submitting ------------------------------------------------------
 
@@ -222,9 +234,19 @@ class Engine:
 
     # --- decisions: app.approvals.deciding -----------------------------------------------------
 
-    def approve(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
+    def may_decide(self, request_id: str, actor: str, action: Action) -> bool:
+        """Whether `actor` is among the approvers of the request's rule (else the settings');
+        `Ineligible` (audited) for a guest, a bot…, whatever the rule lists. False for a request
+        that is not there: the click's script then says so."""
+        request = self.store.get(request_id)
+        if request is None:
+            return False
+        self.refuse_ineligible(actor, action=action.value, request_id=request_id)
+        return self.approvers.listed(actor, request.approvers or self.settings.approvers)
+
+    def approve(self, request_id: str, actor: str) -> Decision:
         """`Decider.approve`: count one approval; the last one applies the change."""
-        return self.decider.approve(request_id, actor, is_approver=is_approver)
+        return self.decider.approve(request_id, actor)
 
     def confirm(
         self,
@@ -232,7 +254,6 @@ class Engine:
         actor: str,
         *,
         clicked: str,
-        is_approver: bool,
         credential: str,
         method: str = "passkey",
     ) -> Decision:
@@ -241,7 +262,6 @@ class Engine:
             request_id,
             actor,
             clicked=clicked,
-            is_approver=is_approver,
             credential=credential,
             method=method,
         )
@@ -250,9 +270,9 @@ class Engine:
         """`Decider.step_up_link`: where `actor` confirms their waiting click."""
         return self.decider.step_up_link(request, actor)
 
-    def deny(self, request_id: str, actor: str, *, is_approver: bool, reason: str = "") -> Decision:
+    def deny(self, request_id: str, actor: str, *, reason: str = "") -> Decision:
         """`Decider.deny`: settle the request as denied at once."""
-        return self.decider.deny(request_id, actor, is_approver=is_approver, reason=reason)
+        return self.decider.deny(request_id, actor, reason=reason)
 
     def explain(self, request_id: str, actor: str, reason: str) -> Decision:
         """`Decider.explain`: the denier's reason, added after their click."""
@@ -266,9 +286,9 @@ class Engine:
         """`Decider.cancel`: the requester withdraws their request."""
         return self.decider.cancel(request_id, actor)
 
-    def retry(self, request_id: str, actor: str, *, is_approver: bool) -> Decision:
+    def retry(self, request_id: str, actor: str) -> Decision:
         """`Decider.retry`: `failed -> applying` once per click."""
-        return self.decider.retry(request_id, actor, is_approver=is_approver)
+        return self.decider.retry(request_id, actor)
 
     def gains_access(self, request: ChangeRequest, slack_id: str) -> bool:
         """Whether `request` gives `slack_id` access, as any of their identities: such a person
@@ -339,7 +359,7 @@ class Engine:
         return self.sweeper.send_nudges(now, stopping=stopping)
 
     def rescue(self, now: float | None = None) -> OpenScan:
-        """`Sweeper.rescue`: index each stuck apply found outside the lease index."""
+        """`Sweeper.rescue`: stuck applies indexed, and what the fronts have not shown."""
         return self.sweeper.rescue(now)
 
     def measure(self, now: float | None = None) -> None:
@@ -348,13 +368,8 @@ class Engine:
 
     @property
     def hand_off(self) -> HandOff | None:
-        """Given by the assembly when durable work (app.ops.expiry_jobs) tells the listeners
-        of the sweep's expiries; None: the sweep tells them itself before it returns."""
+        """Durable work telling the sweep's expiries (None: the sweep tells them itself)."""
         return self.sweeper.hand_off
-
-    @hand_off.setter
-    def hand_off(self, hand_off: HandOff | None) -> None:
-        self.sweeper.hand_off = hand_off
 
     def new_revoker(
         self,
@@ -375,6 +390,7 @@ class Engine:
             client_for=self.client_for,
             get=self.get,
             submit=self.submit,
+            approvers=self.approvers,
             listeners=listeners,
             jitter=jitter,
         )

@@ -95,8 +95,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 # One script for every transition (app/approvals/lua/transition.lua). Returns
 # {status, state, approvals}; the status is an `Outcome`.
-# Every change a person could see bumps `version`, which the Slack message records as `shown`:
-# a render older than what the message shows is never sent (app.slack.notifier).
+# Every change a person could see bumps `version`, which a front compares with the version
+# its message shows (app.approvals.fronts): a render older than that is never sent.
 # `fence` asks, without changing anything, whether a lease holder may still write; `yield`
 # hands a request whose holder could not get its entry in time to the sweeper's next pass.
 

@@ -31,6 +31,7 @@ from typing import Any
 from app.approvals.change_diff import EDIT, GROUPS, VIEW
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
+from app.approvals.decision import Event, EveryChange
 from app.approvals.engine import Engine
 from app.approvals.grants import named, rights
 from app.approvals.review_creators import Creators
@@ -79,7 +80,7 @@ class Waiting:
     entries: int
 
 
-class Reviews:
+class Reviews(EveryChange):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.store = ReviewStore(engine.services.redis, prefix=engine.settings.key_prefix)
@@ -321,7 +322,7 @@ class Reviews:
 
     # --- outcomes of removals (an engine listener) --------------------------------------------
 
-    def __call__(self, request: ChangeRequest, event: str) -> None:
+    def changed(self, request: ChangeRequest, event: Event) -> None:
         change = request.change
         if change.verb is Verb.CREATE and event == "applied":
             self.creators.record(change.kind, request.result.get("identifier"), request.requester)

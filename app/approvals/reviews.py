@@ -14,7 +14,6 @@ Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`), a campaign's keys on its own hash ta
     P:review:{Q1}:lines       hash  line id (`password:312:users_allowed:carol`) -> `Line`
     P:review:{Q1}:decisions   hash  line id -> `Decided` (keep or remove, who, when): set once
     P:review:{Q1}:outcomes    hash  line id -> a removal's request id and its verified result
-    P:review:{Q1}:cards       hash  "reviewer|password:312|page" -> "channel ts" of a DM card
     P:review:{Q1}:open        hash  the index of undecided lines per reviewer: "U1" -> lines,
                                     "U1#" -> entries, "U1|password:312" -> lines on that entry
                                     (kept by the decide and undo scripts, so the App Home and
@@ -86,9 +85,6 @@ class ReviewStore:
 
     def decisions_key(self, name: str) -> str:
         return self._key(name, "decisions")
-
-    def cards_key(self, name: str) -> str:
-        return self._key(name, "cards")
 
     def open_key(self, name: str) -> str:
         return self._key(name, "open")
@@ -314,28 +310,6 @@ class ReviewStore:
         pipe.sadd(self.told_key(name), reviewer)
         pipe.expire(self.told_key(name), RETENTION)
         return bool(pipe.execute()[0])
-
-    # --- cards --------------------------------------------------------------------------------
-
-    def add_card(self, name: str, reviewer: str, entry: str, page: int, where: tuple[str, str]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.cards_key(name), f"{reviewer}|{entry}|{page}", " ".join(where))
-        pipe.expire(self.cards_key(name), RETENTION)
-        pipe.execute()
-
-    def card_keys(self, name: str) -> set[str]:
-        """ "reviewer|entry|page" of every card sent."""
-        return set(self.redis.hkeys(self.cards_key(name)))
-
-    def cards(self, name: str, entry: str) -> list[tuple[str, int, str, str]]:
-        """(reviewer, page, channel, ts) of every card about `entry`."""
-        found = []
-        for key, where in self.redis.hgetall(self.cards_key(name)).items():
-            reviewer, card_entry, page = key.split("|")
-            if card_entry == entry:
-                channel, ts = where.split(" ")
-                found.append((reviewer, int(page), channel, ts))
-        return sorted(found)
 
 
 def _merged(found: Mapping[str, str], outcomes: Mapping[str, str]) -> dict[str, Decided]:

@@ -27,6 +27,7 @@ from secrets import token_hex
 
 from app.accounts.linked_keys import Vault
 from app.approvals.access import AccessBook
+from app.approvals.approvers import Approvers
 from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest
 from app.approvals.decision import Get
@@ -43,6 +44,7 @@ from app.approvals.revokes import (
     RevokeListener,
     RevokeOutcome,
     RevokeStore,
+    tell_revoke,
 )
 from app.approvals.store import ApprovalStore
 from app.foundations import metrics
@@ -86,6 +88,7 @@ class Revoker:
         client_for: Callable[[str], UserClient],
         get: Get,
         submit: Submit,
+        approvers: Approvers,
         listeners: list[RevokeListener] | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -98,6 +101,7 @@ class Revoker:
         self.client_for = client_for
         self.get = get
         self.submit = submit
+        self.approvers = approvers
         self.listeners = listeners if listeners is not None else []
         self.jitter = jitter
         #: The end's one write, as the owner (app.approvals.end_writes).
@@ -180,9 +184,9 @@ class Revoker:
             return  # the claim ran out meanwhile: whoever holds it now reports
         self.access.forget(revoke.kind, revoke.identifier, end_write(request_id))
         self.store.unindex(request_id)
-        if self.store.mark_ended(request_id, now=now):
-            # The worker's next pass re-renders the approval message (it says "ended").
-            self.requests.needs_repair(request_id, timestamp())
+        # The request's version moves on (its message says "ended"): the fronts hear of it as
+        # `REVOKED` and bring their messages up to date.
+        self.store.mark_ended(request_id, now=now)
         metrics.REVOKES.labels(outcome="done").inc()
         self.audit.record(
             "revoke.done",
@@ -335,12 +339,11 @@ class Revoker:
         self.audit.record("revoke.extend_asked", request=request_id, actor=actor, by=request.id)
         return request
 
-    def give_up(self, request_id: str, actor: str, *, is_approver: bool) -> Answer:
-        """An approver of the rule the share was approved under (`is_approver`, the front's
-        answer) stops a failing revoke's retries; 'ok', or why not: 'not_approver',
-        'beneficiary', or the state that refused it. A grantee never may: giving up would
-        let her keep the access."""
-        if not is_approver:
+    def give_up(self, request_id: str, actor: str) -> Answer:
+        """An approver of the rule the share was approved under stops a failing revoke's
+        retries; 'ok', or why not: 'not_approver', 'beneficiary', or the state that refused
+        it. A grantee never may: giving up would let her keep the access."""
+        if not self.approvers.listed(actor, self._share_approvers(request_id)):
             return RevokeOutcome.NOT_APPROVER
         if self._gains(request_id, actor):
             return RevokeOutcome.BENEFICIARY
@@ -350,6 +353,16 @@ class Revoker:
             self.audit.record("revoke.given_up", request=request_id, actor=actor)
             self._tell(request_id, RevokeEvent.REVOKE_GIVEN_UP)
         return status
+
+    def _share_approvers(self, request_id: str) -> frozenset[str]:
+        """The approvers of the rule a time-bound share was approved under: kept on its revoke
+        record (a failing end may outlive the request's own record), else on the request
+        (records scheduled before they were kept there), else the settings' one rule."""
+        revoke = self.store.get(request_id)
+        if revoke is not None and revoke.approvers:
+            return revoke.approvers
+        request = self.requests.get(request_id)
+        return (request.approvers if request else frozenset()) or self.settings.approvers
 
     def _gains(self, request_id: str, actor: str) -> bool:
         """Whether `actor` is among the share's grantees: mentioned (Slack ID), or given access
@@ -371,7 +384,7 @@ class Revoker:
             return
         for listener in self.listeners:
             try:
-                listener(revoke, event)
+                tell_revoke(listener, revoke, event)
             except Exception:  # noqa: BLE001 - Slack being down must not undo a revoke
                 log.exception(
                     "revoke listener failed",

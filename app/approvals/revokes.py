@@ -29,6 +29,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.grants import Grant, Granted
@@ -112,14 +113,9 @@ class Revoke:
     attempts: int = 0
     next: float = 0.0
     notify: tuple[str, ...] = ()
-    channel: str = ""
-    ts: str = ""
     error: str = ""
     removed: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
-    #: Where the "could not be removed" notice is, once one was posted.
-    alert_channel: str = ""
-    alert_ts: str = ""
     given_up_by: str = ""
     #: Set a new random password at the end (`rotate-after`), and whether that was done.
     rotate_after: bool = False
@@ -161,13 +157,9 @@ class Revoke:
             attempts=int(data.get("attempts") or 0),
             next=float(data.get("next") or 0),
             notify=tuple(json.loads(data.get("notify") or "[]")),
-            channel=data.get("channel", ""),
-            ts=data.get("ts", ""),
             error=data.get("error", ""),
             removed=tuple(json.loads(data.get("removed") or "[]")),
             kept=tuple(json.loads(data.get("kept") or "[]")),
-            alert_channel=data.get("alert_channel", ""),
-            alert_ts=data.get("alert_ts", ""),
             given_up_by=data.get("given_up_by", ""),
             rotate_after=bool(data.get("rotate_after")),
             rotated=bool(data.get("rotated")),
@@ -195,7 +187,68 @@ class Revoke:
         return f"{self.kind.label} {self.identifier}{name}"
 
 
-RevokeListener = Callable[[Revoke, RevokeEvent], None]
+class RevokeListener(Protocol):
+    """What `Revoker` tells the fronts of a share's end: one method per kind of news."""
+
+    def reminder(self, revoke: Revoke) -> None:
+        """The end is near: owner and grantees may ask to extend it."""
+
+    def revoked(self, revoke: Revoke) -> None:
+        """The access was taken back."""
+
+    def drift_detected(self, revoke: Revoke) -> None:
+        """The read-back after the end found access the end did not write."""
+
+    def revoke_failed(self, revoke: Revoke) -> None:
+        """The end failed; it is retried until it succeeds or an approver gives up."""
+
+    def revoke_given_up(self, revoke: Revoke) -> None:
+        """An approver stopped the retries of a failing end."""
+
+
+class EveryRevokeChange:
+    """A `RevokeListener` that treats every kind of news alike: `changed(revoke, event)`."""
+
+    def changed(self, revoke: Revoke, event: RevokeEvent) -> None:
+        """Nothing, unless a subclass says."""
+
+    def reminder(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.REMINDER)
+
+    def revoked(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.REVOKED)
+
+    def drift_detected(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.DRIFT_DETECTED)
+
+    def revoke_failed(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.REVOKE_FAILED)
+
+    def revoke_given_up(self, revoke: Revoke) -> None:
+        self.changed(revoke, RevokeEvent.REVOKE_GIVEN_UP)
+
+
+@dataclass(frozen=True)
+class OnEveryRevoke(EveryRevokeChange):
+    """A function of (revoke, event) as a `RevokeListener` (a Home tab's refresh)."""
+
+    hear: Callable[[Revoke, RevokeEvent], None]
+
+    def changed(self, revoke: Revoke, event: RevokeEvent) -> None:
+        self.hear(revoke, event)
+
+
+def tell_revoke(listener: RevokeListener, revoke: Revoke, event: RevokeEvent) -> None:
+    """Tell `listener` the news `event` names, by its method for that kind of news."""
+    {
+        RevokeEvent.REMINDER: listener.reminder,
+        RevokeEvent.REVOKED: listener.revoked,
+        RevokeEvent.DRIFT_DETECTED: listener.drift_detected,
+        RevokeEvent.REVOKE_FAILED: listener.revoke_failed,
+        RevokeEvent.REVOKE_GIVEN_UP: listener.revoke_given_up,
+    }[event](revoke)
+
+
 #: A revoke script's answer: one of its outcomes, or the record's state that refused the call.
 Answer = RevokeOutcome | RevokeState
 
@@ -206,6 +259,12 @@ def answer(status: str) -> Answer:
         return RevokeOutcome(status)
     except ValueError:
         return RevokeState(status)
+
+
+def revoke_key(prefix: str, request_id: str) -> str:
+    """The revoke record: on its request's slot, and kept longer than the request (a failing
+    end is retried past the request's retention)."""
+    return f"{prefix}:req:{{{request_id}}}:revoke"
 
 
 class RevokeStore:
@@ -225,7 +284,7 @@ class RevokeStore:
         self._write = client.register_script(lua("revoke_write"))
 
     def record_key(self, request_id: str) -> str:
-        return f"{self.prefix}:req:{{{request_id}}}:revoke"
+        return revoke_key(self.prefix, request_id)
 
     def request_key(self, request_id: str) -> str:
         return f"{self.prefix}:req:{{{request_id}}}"
@@ -262,8 +321,6 @@ class RevokeStore:
             "grant": grant.dumps(),
             "ends": repr(ends),
             "notify": json.dumps(list(request.notify)),
-            "channel": request.channel,
-            "ts": request.ts,
             "rotate_after": "1" if change.rotate_after else "",
             "remind_at": repr(remind_at(ends, change.duration)),
             "duration": str(change.duration),
@@ -364,11 +421,6 @@ class RevokeStore:
         schedule, its expiry would otherwise drop a revoke that keeps failing, silently,
         while the channel still says it is being retried."""
         self.redis.expire(self.record_key(request_id), RETENTION)
-
-    def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
-        key = self.record_key(request_id)
-        if self.redis.exists(key):  # never a partial record (it would have no TTL either)
-            self.redis.hset(key, mapping={"alert_channel": channel, "alert_ts": ts})
 
     def set_drift(self, request_id: str, found: Sequence[str]) -> None:
         """Keep what the read-back found on the record, for the listeners that tell people."""

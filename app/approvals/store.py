@@ -7,9 +7,12 @@ Redis layout (P = `MYSAFE_BOT_KEY_PREFIX`; `{R-…}` is the request's hash tag, 
 request live in one cluster slot and a transition never crosses slots):
 
     P:req:{R-7K2QF}            hash   the request: intent, diff, requester, state, times, lease,
-                                      Slack message, outcome; `secrets` (Fernet) while not final;
-                                      `untold` while the listeners have not been told that the
-                                      sweep expired it (see `claim_untold`)
+                                      outcome; `secrets` (Fernet) while not final; `untold`
+                                      while the listeners have not been told that the sweep
+                                      expired it (see `claim_untold`); and the fields a chat
+                                      front keeps there about its own messages (as plugin data
+                                      beside the request: app.slack.sent_messages), which this
+                                      module never reads
     P:req:{R-7K2QF}:approvals  set    Slack IDs of distinct approvers (one per identity)
     P:req:{R-7K2QF}:voters     hash   identity (`slack:U…`, `mysafe:name`) -> the Slack ID that
                                       approved as it: one person counts once, whatever account
@@ -21,7 +24,6 @@ request live in one cluster slot and a transition never crosses slots):
     P:idx:leases               zset   request id -> lease deadline   (worker: stuck applies)
     P:idx:open                 zset   request id -> creation time    (the approvers' queue)
     P:idx:user:{U…}            zset   request id -> creation time    (one requester's requests)
-    P:idx:repair               zset   request id -> time             (messages Slack did not take)
     P:idem:{key}               string request id for an idempotency key (Slack retry, ticket event)
     P:audit                    stream every event, sequenced and signed (see app.audit.log)
 
@@ -42,7 +44,6 @@ from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from app.approvals.change_request import ChangeRequest, is_request_id, new_request_id
-from app.approvals.front_messages import FrontMessages
 from app.approvals.machine import Action, Outcome, State, Transition
 from app.approvals.open_scan import OpenScan
 from app.approvals.scripts import lua
@@ -54,7 +55,12 @@ RETENTION = 30 * 86400
 CLAIM_WAIT = 5.0
 
 
-class ApprovalStore(FrontMessages):
+def request_key(prefix: str, request_id: str) -> str:
+    """The request's hash; its other keys share its hash tag, so one cluster slot."""
+    return f"{prefix}:req:{{{request_id}}}"
+
+
+class ApprovalStore:
     """Redis access for change requests; knows keys and scripts, not MySafe or Slack."""
 
     def __init__(self, redis: RedisClient, *, prefix: str, retention: int = RETENTION) -> None:
@@ -63,14 +69,13 @@ class ApprovalStore(FrontMessages):
         self.retention = retention
         self._transition = redis.register_script(lua("transition"))
         self._create = redis.register_script(lua("create"))
-        self._mark_shown = redis.register_script(lua("mark_shown"))
         self._claim_tell = redis.register_script(lua("claim_tell"))
         self._note_policy = redis.register_script(lua("note_policy"))
 
     # --- keys ------------------------------------------------------------------------------
 
     def request_keys(self, request_id: str) -> list[str]:
-        base = f"{self.prefix}:req:{{{request_id}}}"
+        base = request_key(self.prefix, request_id)
         return [base, f"{base}:approvals", f"{base}:events", f"{base}:voters"]
 
     def outbox_key(self, request_id: str) -> str:
@@ -305,7 +310,7 @@ class ApprovalStore(FrontMessages):
 
     def stale_open(self, now: float, *, batch: int = 500) -> OpenScan:
         """Scan every open request's own hash (the indexes are only hints): applies whose lease
-        passed, messages behind their request, and messages never posted."""
+        passed, and each open request's version, for the fronts to judge their messages by."""
         scan = OpenScan()
         start = 0
         while ids := self.redis.zrange(self.index("open"), start, start + batch - 1):
@@ -315,9 +320,7 @@ class ApprovalStore(FrontMessages):
                     self.request_keys(request_id)[0],
                     "state",
                     "lease_until",
-                    "ts",
                     "version",
-                    "shown",
                     "created",
                 )
             for request_id, found in zip(ids, pipe.execute(), strict=True):

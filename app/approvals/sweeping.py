@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from secrets import token_hex
 
@@ -24,7 +24,9 @@ from app.approvals.decision import (
     HandOff,
     Listener,
     Steps,
+    hear,
 )
+from app.approvals.fronts import Shows
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Outcome, State
 from app.approvals.open_scan import OpenScan
@@ -63,8 +65,10 @@ class Sweeper:
         outbox: Outbox,
         reminders: Reminders,
         in_force: RulesInForce,
-        listeners: list[Listener],
+        listeners: Collection[Listener],
         steps: Steps,
+        hand_off: HandOff | None = None,
+        fronts: Collection[Shows] = (),
     ) -> None:
         self.redis = redis
         self.store = store
@@ -78,9 +82,11 @@ class Sweeper:
         self._new_lease = steps.new_lease
         self._settle = steps.settle
         self._tell = steps.tell
-        #: Set by the assembly (through `Engine.hand_off`) when durable work tells the
-        #: listeners of the sweep's expiries; None: the sweep tells them itself.
-        self.hand_off: HandOff | None = None
+        #: Given by the assembly when durable work (app.ops.expiry_jobs) tells the listeners
+        #: of the sweep's expiries; None: the sweep tells them itself before it returns.
+        self.hand_off = hand_off
+        #: The fronts that show each open request: the rescue pass asks them what they missed.
+        self.fronts = fronts
 
     def sweep(
         self,
@@ -252,7 +258,7 @@ class Sweeper:
                 continue
             try:
                 for listener in self.listeners:
-                    listener(request, Event(kind.value))
+                    hear(listener, request, Event(kind.value))
             except Exception:  # noqa: BLE001 - Slack may be away: the claim runs out, it is retried
                 log.warning(
                     "reminder not sent; retried later",
@@ -272,9 +278,12 @@ class Sweeper:
 
     def rescue(self, now: float | None = None) -> OpenScan:
         """Read every open request itself: index each `applying` one whose lease passed (the
-        next sweep takes it over); the scan also says which messages need Slack's attention."""
+        next sweep takes it over), and ask each front which of them it has not shown as they
+        are (the scan carries its answers: the worker posts or repairs those messages)."""
         now = timestamp() if now is None else now
         scan = self.store.stale_open(now)
+        for front in self.fronts:
+            scan.heard(front.unshown(scan.open))
         for request_id in scan.stuck:
             log.warning(
                 "stuck apply found outside the lease index",

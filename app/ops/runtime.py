@@ -13,17 +13,22 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import requests
 
+from app.approvals.audit import Audit
+from app.approvals.break_glass import ReviewListener
 from app.approvals.break_glass_reviewer import Reviewer
+from app.approvals.decision import Listener
 from app.approvals.engine import Engine
-from app.approvals.policy import load_policy
+from app.approvals.policy import PolicyBook, load_policy
 from app.approvals.review_campaigns import Reviews
 from app.approvals.review_sweep import ReviewSweeper, schedules_in_force
 from app.approvals.revoker import Revoker
+from app.approvals.revokes import OnEveryRevoke
 from app.approvals.rules import Defaults, Policy, default_policy
+from app.approvals.telling import Hub
 from app.audit.checkpointer import Checkpointer
 from app.audit.checkpoints import Checkpoint
 from app.audit.log import AuditLog
@@ -52,6 +57,8 @@ if TYPE_CHECKING:
     from app.slack.languages import Languages
     from app.slack.notifier import SlackNotifier
 
+T = TypeVar("T")
+
 
 class Front(Protocol):
     """A chat front, in a process that answers it (`app.slack.front.SlackFront`)."""
@@ -61,9 +68,6 @@ class Front(Protocol):
 
     def not_ready(self) -> str | None:
         """What of it does not work in this process, for /readyz; None when all does."""
-
-    def eligible(self, request_id: str, user: str, action: str) -> bool:
-        """Whether `user` may decide on the request now (the passkey pages ask it too)."""
 
 
 @dataclass(frozen=True)
@@ -169,29 +173,36 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
     from app.slack.people import People
     from app.slack.review_cards import ReviewCards
     from app.slack.revoke_notices import RevokeNotices
+    from app.slack.sent_messages import SentMessages
     from app.slack.web_client import make_web_client
 
     client = make_web_client(services)
     people = People(services.redis, client, prefix=settings.key_prefix)
     languages = Languages(people, default=settings.bot_locale)
     queue = _queue(services) if front or jobs else None
+    policy = _policy(services)
+    approvers = Approvers(settings, services.redis, client, policy=policy)
+    told: Hub[Listener] = Hub()
+    heard: Hub[ReviewListener] = Hub()
+    sent = SentMessages(services.redis, prefix=settings.key_prefix)
     engine = Engine(
         services,
+        listeners=told,
         standing=people.standing,
+        approvers=approvers,
         hand_off=expiry_jobs.hand_off(queue) if queue is not None else None,
+        policy=policy,
+        email_of=people.email,
+        break_glass_listeners=heard,
+        fronts=[sent],
     )
-    engine.listeners.append(engine.disabled)
     reviews = Reviews(engine)
-    engine.listeners.append(reviews)
     callbacks = _callbacks(services, engine)
-    approvers = Approvers(settings, services.redis, client, policy=engine.policy)
-    engine.break_glass.email_of = people.email
-    engine.break_glass.listeners.append(
-        BreakGlassNotices(client, engine, channel=settings.approval_channel)
-    )
+    heard.subscribe(BreakGlassNotices(client, engine, channel=settings.approval_channel))
     notifier = SlackNotifier(
         client,
         engine.store,
+        sent,
         channel=settings.approval_channel,
         approvers=approvers,
         gains_access=engine.gains_access,
@@ -201,19 +212,19 @@ def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> R
     review_cards = ReviewCards(
         client, reviews.store, channel=settings.approval_channel, languages=languages
     )
-    engine.listeners += [notifier, home, review_cards]
+    told.subscribe(engine.disabled, reviews, *_present(callbacks), notifier, home, review_cards)
     revoker = engine.new_revoker(
         listeners=[
-            RevokeNotices(
-                client, engine.revokes, channel=settings.approval_channel, languages=languages
-            ),
+            RevokeNotices(client, sent, channel=settings.approval_channel, languages=languages),
             DriftNotices(
                 client,
+                sent,
                 channel=settings.approval_channel,
                 audit_channel=settings.audit_channel,
                 locale=settings.bot_locale,
             ),
-            home.revoke_changed,
+            OnEveryRevoke(home.revoke_changed),
+            OnEveryRevoke(notifier.revoke_changed),
         ],
     )
     reviewer = Reviewer(engine, revoker)
@@ -282,11 +293,11 @@ def _audit_posters(
 
 def _without_slack(services: Services) -> Runtime:
     """The engine and its listeners when no chat front is configured."""
-    engine = Engine(services)
-    engine.listeners.append(engine.disabled)
+    told: Hub[Listener] = Hub()
+    engine = Engine(services, listeners=told)
     reviews = Reviews(engine)
-    engine.listeners.append(reviews)
     callbacks = _callbacks(services, engine)
+    told.subscribe(engine.disabled, reviews, *_present(callbacks))
     revoker = engine.new_revoker()
     return Runtime(
         services.settings,
@@ -303,12 +314,22 @@ def _without_slack(services: Services) -> Runtime:
 
 
 def _callbacks(services: Services, engine: Engine) -> TicketCallbacks | None:
-    """The ticket callbacks, a listener of the engine when the ticketing webhook is on."""
+    """The ticket callbacks (a listener of the engine) when the ticketing webhook is on."""
     if not services.settings.webhook_secret:
         return None
-    callbacks = TicketCallbacks(services.settings, services.redis, engine.audit)
-    engine.listeners.append(callbacks)
-    return callbacks
+    return TicketCallbacks(services.settings, services.redis, engine.audit)
+
+
+def _present(*parts: T | None) -> tuple[T, ...]:
+    """Those of `parts` this deployment has."""
+    return tuple(part for part in parts if part is not None)
+
+
+def _policy(services: Services) -> PolicyBook:
+    """The rules in force, read once: the engine decides by them and the Slack front's
+    approvers list who they name (built before the engine, which is given both)."""
+    settings = services.settings
+    return PolicyBook(settings, audit=Audit(services.redis, prefix=settings.key_prefix))
 
 
 def _queue(services: Services) -> JobQueue:

@@ -214,7 +214,8 @@ def repair(runtime: Runtime) -> int:
     if runtime.notifier is None:
         return 0
     try:
-        return runtime.notifier.repair(runtime.engine.store.due("repair", timestamp(), limit=100))
+        notifier = runtime.notifier
+        return notifier.repair(notifier.sent.repairs_due(timestamp(), limit=100))
     except redis.RedisError:
         return 0
 

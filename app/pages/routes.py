@@ -33,9 +33,6 @@ from app.pages.refusals import translated
 
 log = logging.getLogger(__name__)
 
-#: May `user` decide on this request (Slack's approvers, user groups included)? The chat
-#: front knows; the page asks it, as a click is checked.
-Eligible = Callable[[str, str, str], bool]
 #: Speak this Slack user's language (their Slack locale as last read, else the workspace's;
 #: "" for the workspace's).
 Speak = Callable[[str], AbstractContextManager[str]]
@@ -133,7 +130,7 @@ def _credential() -> dict[str, Any] | None:
     )
 
 
-def blueprint(engine: Engine, eligible: Eligible, speak: Speak) -> Blueprint:
+def blueprint(engine: Engine, speak: Speak) -> Blueprint:
     bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/pages/static")
     stepup = engine.stepup
 
@@ -237,7 +234,6 @@ def blueprint(engine: Engine, eligible: Eligible, speak: Speak) -> Blueprint:
                     link.request,
                     link.user,
                     clicked=link.clicked,
-                    is_approver=eligible(link.request, link.user, "approve"),
                     credential=confirmed.credential_id,
                 )
         except BotError as error:

@@ -10,9 +10,13 @@ front's (app.slack.listeners.actions); the decision is the engine's `Reviewer`.
 
 Nothing here is lost to a Slack outage: a message Slack did not take raises, so the engine's
 `BreakGlass` keeps the event owed and its sweep tells it again; each message that got out is
-remembered there (`BreakGlass.keep_sent`), so the second telling sends only the rest. A
-target that can never take it (the bot not in the channel, a person gone) is logged and
-remembered as refused, never retried.
+remembered by this front (`_Sent`), so the second telling sends only the rest. A target that
+can never take it (the bot not in the channel, a person gone) is logged and remembered as
+refused, never retried. The front's own bookkeeping, beside the review (same slot):
+
+    P:req:{R-7K2QF}:review:sent   hash  message name (alarm:C…, dm:U…, card, verdict, …) ->
+                                        where it landed ("C… ts") or "refused <error>"; kept
+                                        as long as the review
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from slack_sdk.errors import SlackApiError
 from app import text
 from app.approvals.break_glass import RETENTION, Review
 from app.foundations.settings import is_user_group
+from app.foundations.storage import RedisClient
 from app.i18n import _, speaking
 from app.slack import blocks
 from app.slack.blocks.kit import _button, _section
@@ -171,7 +176,18 @@ class BreakGlassNotices:
         self.engine = engine
         self.channel = channel
 
-    def __call__(self, request: ChangeRequest, review: Review, event: str) -> None:
+    # --- the review's news (app.approvals.break_glass.ReviewListener) -------------------------
+
+    def opened(self, request: ChangeRequest, review: Review) -> None:
+        self._said(request, review, "opened")
+
+    def escalated(self, request: ChangeRequest, review: Review) -> None:
+        self._said(request, review, "escalated")
+
+    def reviewed(self, request: ChangeRequest, review: Review) -> None:
+        self._said(request, review, "reviewed")
+
+    def _said(self, request: ChangeRequest, review: Review, event: str) -> None:
         """Said in the workspace's language (MYSAFE_BOT_LOCALE): the rule's channel, its
         `notify` channels and the editors all read the same alarm."""
         with speaking(self.engine.services.settings.bot_locale):
@@ -180,7 +196,13 @@ class BreakGlassNotices:
     def _tell(self, request: ChangeRequest, review: Review, event: str) -> None:
         """Send what `event` calls for that is not out yet; raise if Slack refused any of it
         for now (the event stays owed and is told again)."""
-        sent = _Sent(self.engine, request.id, until=review.deadline + RETENTION)
+        services = self.engine.services
+        sent = _Sent(
+            services.redis,
+            services.settings.key_prefix,
+            request.id,
+            until=review.deadline + RETENTION,
+        )
         if event == "opened":
             self.alarm(request, review, sent)
         elif event == "escalated":
@@ -247,14 +269,13 @@ class BreakGlassNotices:
 
 
 class _Sent:
-    """The review's messages already out (app.approvals.break_glass keeps them): each is sent
-    once, however often its event is told."""
+    """The review's messages already out: each is sent once, however often its event is told."""
 
-    def __init__(self, engine: Engine, request_id: str, *, until: float) -> None:
-        self.book = engine.break_glass
-        self.request_id = request_id
+    def __init__(self, redis: RedisClient, prefix: str, request_id: str, *, until: float) -> None:
+        self.redis = redis
+        self.key = f"{prefix}:req:{{{request_id}}}:review:sent"
         self.until = until
-        self.out = self.book.sent(request_id)
+        self.out: dict[str, str] = dict(redis.hgetall(self.key))
 
     def landed(self, name: str) -> tuple[str, str] | None:
         """(channel, ts) of a message that got out; None if it did not (yet, or ever)."""
@@ -280,5 +301,12 @@ class _Sent:
                 extra={"event": "slack.break_glass_error", "what": name, "error": code},
             )
             where = f"{REFUSED}{code}"
-        self.book.keep_sent(self.request_id, name, where, until=self.until)
+        self._keep(name, where)
         self.out[name] = where
+
+    def _keep(self, name: str, where: str) -> None:
+        """Remember one message out (or refused for good), kept `until` (the review's end)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.key, name, where)
+        pipe.expireat(self.key, int(self.until))
+        pipe.execute()

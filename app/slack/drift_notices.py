@@ -11,9 +11,10 @@ from __future__ import annotations
 from slack_sdk import WebClient
 
 from app import text
-from app.approvals.revokes import Revoke
+from app.approvals.revokes import EveryRevokeChange, Revoke
 from app.i18n import _, speaking
 from app.slack.notifier import direct_message
+from app.slack.sent_messages import SentMessages
 
 
 def drift_text(revoke: Revoke) -> str:
@@ -26,23 +27,29 @@ def drift_text(revoke: Revoke) -> str:
     ).format(id=revoke.request_id, entry=text.clip(revoke.entry, 300), found=found)
 
 
-class DriftNotices:
+class DriftNotices(EveryRevokeChange):
     def __init__(
-        self, client: WebClient, *, channel: str, audit_channel: str = "", locale: str = "en"
+        self,
+        client: WebClient,
+        sent: SentMessages,
+        *,
+        channel: str,
+        audit_channel: str = "",
+        locale: str = "en",
     ) -> None:
         self.client = client
+        #: Where the share's approval message is (the front's bookkeeping).
+        self.sent = sent
         self.channel = channel
         self.audit_channel = audit_channel
         #: The workspace's language (MYSAFE_BOT_LOCALE): the owner and the channels read one text.
         self.locale = locale
 
-    def __call__(self, revoke: Revoke, event: str) -> None:
-        if event != "drift_detected":
-            return
+    def drift_detected(self, revoke: Revoke) -> None:
         with speaking(self.locale):
             said = drift_text(revoke)
         direct_message(self.client, revoke.owner, said)
         for channel in dict.fromkeys(
-            c for c in (revoke.channel or self.channel, self.audit_channel) if c
+            c for c in (self.sent.thread(revoke.request_id)[0] or self.channel, self.audit_channel) if c
         ):
             self.client.chat_postMessage(channel=channel, text=said, unfurl_links=False)

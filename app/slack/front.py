@@ -35,7 +35,6 @@ from app.slack import listeners
 from app.slack.approvers import Approvers
 from app.slack.bolt_request import from_flask
 from app.slack.intake import ROUTE, Intake, answer, is_retry
-from app.slack.listeners.actions.decisions import eligible
 from app.slack.socket_mode import SocketMode, start_socket_mode
 
 log = logging.getLogger(__name__)
@@ -76,11 +75,6 @@ class SlackFront:
     def jobs(self) -> Jobs:
         """Where this front's acks store their jobs."""
         return self.deps.actions.durable.jobs
-
-    def eligible(self, request_id: str, user: str, action: str) -> bool:
-        """Whether `user` may decide on the request now (`decisions.eligible`): the passkey
-        pages ask it too."""
-        return eligible(self.deps.actions, request_id, user, action)
 
     def mount(self, app: Flask, *, socket_mode: bool) -> None:
         """`POST /slack/events` on `app` and, with SLACK_APP_TOKEN (unless `socket_mode` is

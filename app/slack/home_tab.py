@@ -15,6 +15,7 @@ import threading
 from slack_sdk import WebClient
 
 from app.approvals.change_request import ChangeRequest
+from app.approvals.decision import Event, EveryChange
 from app.approvals.engine import Engine
 from app.approvals.review_campaigns import Reviews
 from app.approvals.revokes import Revoke
@@ -33,7 +34,7 @@ DEBOUNCE = 0.5
 RECENT = 15 * 60
 
 
-class HomeTab:
+class HomeTab(EveryChange):
     def __init__(
         self,
         engine: Engine,
@@ -96,7 +97,7 @@ class HomeTab:
 
     # --- engine listener ---------------------------------------------------------------------
 
-    def __call__(self, request: ChangeRequest, event: str) -> None:
+    def changed(self, request: ChangeRequest, event: Event) -> None:
         for user in self._concerned(request):
             self._soon(user)
 

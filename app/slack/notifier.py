@@ -5,9 +5,11 @@ Registered as an engine listener. The channel message is posted once and then up
 posts it afresh, so a request is never without its message for long. DMs go to the requester
 when the request ends or fails, and to people a share gave access to.
 
-The DMs that ask approvers to decide and the one that tells the requester the outcome are kept
-(`ApprovalStore.keep_message`) and brought up to date: approvers read that a request was
-decided, by whom, and the requester reads the reason a denier adds after the click.
+Where each message is and which version it shows is this front's own bookkeeping
+(app.slack.sent_messages). The DMs that ask approvers to decide and the one that tells the
+requester the outcome are kept (`SentMessages.keep_message`) and brought up to date:
+approvers read that a request was decided, by whom, and the requester reads the reason a
+denier adds after the click.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from slack_sdk.errors import SlackApiError
 
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Verb
+from app.approvals.decision import Event
 from app.approvals.machine import State
-from app.approvals.reminders import Nudge
+from app.approvals.revokes import Revoke, RevokeEvent
 from app.approvals.store import ApprovalStore
 from app.foundations.clock import timestamp
 from app.foundations.errors import NotPosted
@@ -31,6 +34,7 @@ from app.foundations.settings import is_user_group
 from app.slack import blocks
 from app.slack.approvers import Approvers
 from app.slack.languages import Languages
+from app.slack.sent_messages import Sent, SentMessages
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ _TELL_REQUESTER = frozenset({State.APPLIED, State.DENIED, State.FAILED, State.EX
 #: States in which nobody waits for an approver's click any more (a failure waits for a retry,
 #: which the approver's DM then says).
 _SETTLED = _TELL_REQUESTER | {State.CANCELLED}
-#: Names of the kept DMs (`ApprovalStore.keep_message`): the requester's, each approver's.
+#: Names of the kept DMs (`SentMessages.keep_message`): the requester's, each approver's.
 REQUESTER_DM, APPROVER_DM = "requester", "approver:"
 
 
@@ -52,6 +56,7 @@ class SlackNotifier:
         self,
         client: WebClient,
         store: ApprovalStore,
+        sent: SentMessages,
         *,
         channel: str,
         approvers: Approvers | None = None,
@@ -63,6 +68,8 @@ class SlackNotifier:
         #: approval message and its thread, each person's own for their DM (None: English).
         self.languages = languages
         self.store = store
+        #: Where its messages are and what they show (its own bookkeeping).
+        self.sent = sent
         self.channel = channel
         self.approvers = approvers
         #: Whether a request gives a person access (they may not approve it: never asked to).
@@ -78,24 +85,56 @@ class SlackNotifier:
         with self.languages.to_person(person):
             return render(*args)
 
-    def __call__(self, request: ChangeRequest, event: str) -> None:
-        if event == Nudge.REMIND:
-            self.remind(request)
-            return
-        if event == Nudge.ESCALATE:
-            self.escalate(request)
-            return
+    # --- the engine's news (app.approvals.decision.Listener) ---------------------------------
+
+    def created(self, request: ChangeRequest) -> None:
+        """Post the approval message (`NotPosted` when the channel refuses it) and tell the
+        approvers it waits for them."""
         self.show(request)
-        if event == "created" and request.state is State.PENDING:
+        if request.state is State.PENDING:
             self.tell_approvers(request)
-        if event == "reason":
-            self.retell_requester(request)
-        elif event != "created" and request.state in _TELL_REQUESTER:
+        self._applied(request)  # a rule that needs no approval applies at once
+
+    def decided(self, request: ChangeRequest, event: Event) -> None:
+        self._moved(request)
+
+    def applying(self, request: ChangeRequest) -> None:
+        self._moved(request)
+
+    def applied(self, request: ChangeRequest) -> None:
+        self._moved(request)
+
+    def failed(self, request: ChangeRequest) -> None:
+        self._moved(request)
+
+    def expired(self, request: ChangeRequest) -> None:
+        self._moved(request)
+
+    def reason_given(self, request: ChangeRequest) -> None:
+        """The denier's reason: on the message, and on the DM that told the requester."""
+        self.show(request)
+        self.retell_requester(request)
+        if request.state in _SETTLED:
+            self.retell_approvers(request)
+        self._applied(request)
+
+    def _moved(self, request: ChangeRequest) -> None:
+        """The message as the request is now; once it is settled, the requester's DM and the
+        approvers' DMs say how; once applied, what it gave."""
+        self.show(request)
+        if request.state in _TELL_REQUESTER:
             notice = self._to(request.requester, blocks.requester_notice, request)
             self._dm(request.requester, notice, request, REQUESTER_DM)
-        if event != "created" and request.state in _SETTLED:
+        if request.state in _SETTLED:
             self.retell_approvers(request)
-        if request.state is State.APPLIED and request.change.verb is Verb.SHARE:
+        self._applied(request)
+
+    def _applied(self, request: ChangeRequest) -> None:
+        if request.state is not State.APPLIED:
+            return
+        if request.change.time_bound:
+            self.sent.keep_thread(request.id)  # its end is told in the message's thread
+        if request.change.verb is Verb.SHARE:
             for person in request.notify:
                 self._dm(person, self._to(person, blocks.share_notice, request))
 
@@ -106,33 +145,32 @@ class SlackNotifier:
         as it is once the lock is held, never the copy the caller had: two clicks whose
         `chat.update`s Slack answers out of order cannot leave the message behind. A render
         that cannot be done now is remembered, and the worker repairs it."""
-        if request.ts and request.shown >= request.version:
+        sent = self.sent.of(request.id)
+        if sent.ts and sent.shown >= request.version:
             return  # the message already shows this version or a newer one
-        lock = self.store.render_lock(request.id, wait=RENDER_WAIT)
+        lock = self.sent.render_lock(request.id, wait=RENDER_WAIT)
         if not lock.acquire():
-            self.store.needs_repair(request.id, timestamp())
+            self.sent.needs_repair(request.id, timestamp())
             return
         try:
-            self._render(self.store.get(request.id) or request)
+            self._render(self.store.get(request.id) or request, self.sent.of(request.id))
         except SlackApiError as error:
             code = error.response.get("error", "")
-            if not request.ts and code in CANNOT_POST:
+            if not sent.ts and code in CANNOT_POST:
                 raise NotPosted(code) from None
-            self.store.needs_repair(request.id, timestamp())
+            self.sent.needs_repair(request.id, timestamp())
             raise
         finally:
             with suppress(LockError):
                 lock.release()
 
-    def _render(self, request: ChangeRequest) -> None:
+    def _render(self, request: ChangeRequest, sent: Sent) -> None:
         with self._channel():
             text, message = blocks.approval_message(request)
-        if request.ts:
-            if request.shown < request.version:
-                self.client.chat_update(
-                    channel=request.channel, ts=request.ts, text=text, blocks=message
-                )
-                self._update_copies(request)
+        if sent.ts:
+            if sent.shown < request.version:
+                self.client.chat_update(channel=sent.channel, ts=sent.ts, text=text, blocks=message)
+                self._update_copies(request, sent)
         else:
             posted = self.client.chat_postMessage(
                 channel=request.rule_channel or self.channel,
@@ -140,40 +178,41 @@ class SlackNotifier:
                 blocks=message,
                 unfurl_links=False,
             )
-            self.store.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
-        self.store.shown(request.id, request.version)
+            self.sent.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
+        self.sent.shown(request.id, request.version)
 
-    def remind(self, request: ChangeRequest) -> None:
+    def remind_approvers(self, request: ChangeRequest) -> None:
         """One reminder in the request's thread, naming the approvers who have not acted.
         A Slack error propagates: the reminder is tried again (app.approvals.reminders)."""
-        if not request.ts:
+        sent = self.sent.of(request.id)
+        if not sent.ts:
             self.show(request)  # Slack was away when it was made: post it first
-            request = self.store.get(request.id) or request
+            request, sent = self.store.get(request.id) or request, self.sent.of(request.id)
         self.client.chat_postMessage(
-            channel=request.channel,
-            thread_ts=request.ts,
+            channel=sent.channel,
+            thread_ts=sent.ts,
             text=self._in_channel(blocks.reminder_text, request, self.waiting_on(request)),
             unfurl_links=False,
         )
 
-    def escalate(self, request: ChangeRequest) -> None:
+    def escalate_to(self, request: ChangeRequest) -> None:
         """The request, with working buttons, where the rule escalates it (a DM or a channel)."""
         with self._channel():
-            text, message = blocks.escalation_message(request)
+            text, message = blocks.escalation_message(request, self.sent.of(request.id).channel)
         copies = []
         for target in request.escalate_to:
             posted = self.client.chat_postMessage(
                 channel=target, text=text, blocks=message, unfurl_links=False
             )
             copies.append((str(posted["channel"]), str(posted["ts"])))
-        self.store.set_copies(request.id, copies)
+        self.sent.set_copies(request.id, copies)
 
-    def _update_copies(self, request: ChangeRequest) -> None:
+    def _update_copies(self, request: ChangeRequest, sent: Sent) -> None:
         """The escalated copies show what the channel message shows (a failure is logged: the
         copies' buttons answer with the request's state whatever they show)."""
         with self._channel():
-            text, message = blocks.escalation_message(request)
-        for channel, ts in request.copies:
+            text, message = blocks.escalation_message(request, sent.channel)
+        for channel, ts in sent.copies:
             try:
                 self.client.chat_update(channel=channel, ts=ts, text=text, blocks=message)
             except SlackApiError as error:
@@ -191,20 +230,21 @@ class SlackNotifier:
         each, or one mention of them (groups by their handle) in the request's thread."""
         if self.approvers is None or self.approvers.settings.tell_approvers == "off":
             return  # before the read below: nobody is told, so nothing to read
-        request = self.store.get(request.id) or request  # as posted, with its message
-        if not request.ts or request.required == 0:
+        request = self.store.get(request.id) or request  # as it is once posted
+        sent = self.sent.of(request.id)
+        if not sent.ts or request.required == 0:
             return
         how = self.approvers.settings.tell_approvers
         if how == "dm":
             for person in self.waiting_on(request):
-                notice = self._to(person, blocks.approver_notice, request)
+                notice = self._to(person, blocks.approver_notice, request, sent.channel)
                 self._dm(person, notice, request, APPROVER_DM + person)
         elif how == "thread":
             listed = request.approvers or self.approvers.settings.approvers
             with suppress(SlackApiError):  # the request is posted; a lost mention is not fatal
                 self.client.chat_postMessage(
-                    channel=request.channel,
-                    thread_ts=request.ts,
+                    channel=sent.channel,
+                    thread_ts=sent.ts,
                     unfurl_links=False,
                     text=self._in_channel(
                         blocks.approvers_mention, request, sorted(listed - {request.requester})
@@ -235,7 +275,7 @@ class SlackNotifier:
         of the denial (a new DM when that one could not be sent)."""
         if request.state is not State.DENIED:
             return
-        kept = self.store.kept_messages(request.id).get(REQUESTER_DM)
+        kept = self.sent.kept_messages(request.id).get(REQUESTER_DM)
         notice = self._to(request.requester, blocks.requester_notice, request)
         if kept is None:
             self._dm(request.requester, notice, request, REQUESTER_DM)
@@ -244,10 +284,19 @@ class SlackNotifier:
 
     def retell_approvers(self, request: ChangeRequest) -> None:
         """Each "waits for your approval" DM, now saying what was decided and by whom."""
-        for name, kept in self.store.kept_messages(request.id).items():
+        kept_messages = self.sent.kept_messages(request.id)
+        channel = self.sent.of(request.id).channel
+        for name, kept in kept_messages.items():
             if name.startswith(APPROVER_DM):
                 person = name.removeprefix(APPROVER_DM)
-                self._update_dm(kept, self._to(person, blocks.approver_notice, request))
+                notice = self._to(person, blocks.approver_notice, request, channel)
+                self._update_dm(kept, notice)
+
+    def revoke_changed(self, revoke: Revoke, event: RevokeEvent) -> None:
+        """A time-bound share ended: its approval message says so at the worker's next
+        repair (the request is final, so no other pass looks at it again)."""
+        if event == RevokeEvent.REVOKED:
+            self.sent.needs_repair(revoke.request_id, timestamp())
 
     def repair(self, request_ids: list[str]) -> int:
         """Re-render messages that are behind their request (a failed or lost update)."""
@@ -255,7 +304,7 @@ class SlackNotifier:
         for request_id in request_ids:
             request = self.store.get(request_id)
             if request is None:
-                self.store.repaired(request_id)
+                self.sent.repaired(request_id)
                 continue
             try:
                 self.show(request)
@@ -277,7 +326,7 @@ class SlackNotifier:
         made); the worker calls this now and then."""
         posted = 0
         for request in requests:
-            if not request.ts and request.created < older_than:
+            if not self.sent.of(request.id).ts and request.created < older_than:
                 try:
                     self.show(request)
                     posted += 1
@@ -305,7 +354,7 @@ class SlackNotifier:
         """A DM; with `keep_as`, kept under that name on the request `about`, to be updated."""
         posted = direct_message(self.client, user_id, text)
         if posted is not None and about is not None and keep_as:
-            self.store.keep_message(about.id, keep_as, channel=posted[0], ts=posted[1])
+            self.sent.keep_message(about.id, keep_as, channel=posted[0], ts=posted[1])
 
     def _update_dm(self, kept: tuple[str, str], text: str) -> None:
         """Bring a kept DM up to date; a failure is logged (the channel message says it all)."""

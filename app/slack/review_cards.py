@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from app import text
 from app.approvals.change_request import ChangeRequest
+from app.approvals.decision import Event, EveryChange
 from app.approvals.grants import named
 from app.approvals.review_campaigns import SETTLED, SOURCE, Waiting
 from app.approvals.review_records import TIMEOUT, Campaign, Choice, Decided, Line, by_entry, line_id
@@ -28,6 +29,7 @@ from app.approvals.reviews import ReviewStore
 from app.i18n import N_, _, current, ngettext
 from app.slack.blocks import date
 from app.slack.languages import Languages
+from app.slack.sent_cards import SentCards
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +224,7 @@ def key_gone_notice(
     return text.plain(message), [_section(message)]
 
 
-class ReviewCards:
+class ReviewCards(EveryChange):
     """Posts each reviewer's cards and redraws an entry's cards after a decision."""
 
     def __init__(
@@ -235,6 +237,8 @@ class ReviewCards:
     ) -> None:
         self.client = client
         self.store = store
+        #: Where each card went (this front's own bookkeeping, beside the campaign).
+        self.sent = SentCards(store.redis, prefix=store.prefix)
         self.channel = channel  # the approvals channel: escalations without `escalate_to`
         #: Each reviewer's card speaks their language (None: English).
         self.languages = languages
@@ -266,7 +270,7 @@ class ReviewCards:
         who left: `user_not_found`, `account_inactive`) is counted and named, and the others
         are still sent."""
         posted, failed = 0, []
-        sent = self.store.card_keys(campaign.name)
+        sent = self.sent.sent(campaign.name)
         decisions = self.store.decisions(campaign.name)  # an escalation's cards show them
         for entry, entry_lines in by_entry(lines).items():
             parts = pages(entry_lines)
@@ -287,7 +291,7 @@ class ReviewCards:
                         failed.append((reviewer, entry, str(error.response.get("error", ""))))
                         continue
                     where = (str(answer["channel"]), str(answer["ts"]))
-                    self.store.add_card(campaign.name, reviewer, entry, page, where)
+                    self.sent.add(campaign.name, reviewer, entry, page, where)
                     posted += 1
         return Posted(posted, tuple(failed))
 
@@ -324,7 +328,7 @@ class ReviewCards:
             sent += 1
         return sent
 
-    def __call__(self, request: ChangeRequest, event: str) -> None:
+    def changed(self, request: ChangeRequest, event: Event) -> None:
         """An engine listener: a removal's or reduction's outcome (filed on its line by
         `Reviews`, an earlier listener) is shown on the cards of its entry."""
         change = request.change
@@ -342,7 +346,7 @@ class ReviewCards:
         lines = self.store.entry_lines(campaign.name, entry)
         decisions = self.store.decisions_of(campaign.name, [ln.id for ln in lines])
         parts = pages(lines)
-        for reviewer, page, channel, ts in self.store.cards(campaign.name, entry):
+        for reviewer, page, channel, ts in self.sent.of(campaign.name, entry):
             if page > len(parts):
                 continue
             fallback, found = self._card(

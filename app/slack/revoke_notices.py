@@ -19,13 +19,14 @@ from slack_sdk.errors import SlackApiError
 
 from app import text
 from app.approvals.grants import Granted
-from app.approvals.revokes import Revoke, RevokeStore
+from app.approvals.revokes import Revoke
 from app.foundations.durations import describe
 from app.i18n import _
 from app.slack.languages import Languages
 from app.slack.notifier import direct_message
 from app.slack.periods import ago as _ago
 from app.slack.periods import until as _until
+from app.slack.sent_messages import SentMessages
 
 log = logging.getLogger(__name__)
 
@@ -290,13 +291,14 @@ class RevokeNotices:
     def __init__(
         self,
         client: WebClient,
-        store: RevokeStore,
+        sent: SentMessages,
         *,
         channel: str,
         languages: Languages | None = None,
     ) -> None:
         self.client = client
-        self.store = store
+        #: Where the approval message and the failure notice are (the front's bookkeeping).
+        self.sent = sent
         self.channel = channel
         #: The channel's language for the thread and the alert; each person's for their DM.
         self.languages = languages
@@ -306,41 +308,55 @@ class RevokeNotices:
             return nullcontext()
         return self.languages.to_person(person) if person else self.languages.to_channel()
 
-    def __call__(self, revoke: Revoke, event: str) -> None:
-        if event == "reminder":
-            self._remind(revoke)
-            return
-        if event == "revoked":
-            with self._to(None):
-                self._thread(revoke, done_text(revoke))
-            for person in dict.fromkeys((revoke.owner, *revoke.notify)):
-                with self._to(person):
-                    said = done_text(revoke, viewer=person)
-                direct_message(self.client, person, said)
-        elif event == "revoke_given_up":
-            with self._to(None):
-                self._thread(revoke, alert_text(revoke))
+    # --- the revoker's news (app.approvals.revokes.RevokeListener) ---------------------------
+
+    def reminder(self, revoke: Revoke) -> None:
+        self._remind(revoke)
+
+    def revoked(self, revoke: Revoke) -> None:
+        """In the approval message's thread and to each person: the access is gone."""
+        with self._to(None):
+            self._thread(revoke, done_text(revoke))
+        for person in dict.fromkeys((revoke.owner, *revoke.notify)):
+            with self._to(person):
+                said = done_text(revoke, viewer=person)
+            direct_message(self.client, person, said)
+        self._alert_in_channel(revoke)
+
+    def drift_detected(self, revoke: Revoke) -> None:
+        self._alert_in_channel(revoke)
+
+    def revoke_failed(self, revoke: Revoke) -> None:
+        self._alert_in_channel(revoke)
+
+    def revoke_given_up(self, revoke: Revoke) -> None:
+        with self._to(None):
+            self._thread(revoke, alert_text(revoke))
+        self._alert_in_channel(revoke)
+
+    def _alert_in_channel(self, revoke: Revoke) -> None:
         with self._to(None):
             self._alert(revoke)
 
     def _alert(self, revoke: Revoke) -> None:
         """Post the notice at the first failure (or the first one Slack took); keep it up to
         date afterwards, until it says the revoke was done or given up."""
-        if revoke.alert_ts:
+        alert_channel, alert_ts = self.sent.alert(revoke.request_id)
+        if alert_ts:
             self.client.chat_update(
-                channel=revoke.alert_channel,
-                ts=revoke.alert_ts,
+                channel=alert_channel,
+                ts=alert_ts,
                 text=alert_text(revoke),
                 blocks=alert_blocks(revoke),
             )
         elif revoke.state == "retrying":
             # In the channel the request was approved in (a policy rule may name its own).
             posted = self.client.chat_postMessage(
-                channel=revoke.channel or self.channel,
+                channel=self.sent.thread(revoke.request_id)[0] or self.channel,
                 text=alert_text(revoke),
                 blocks=alert_blocks(revoke),
             )
-            self.store.set_alert(revoke.request_id, channel=posted["channel"], ts=posted["ts"])
+            self.sent.set_alert(revoke.request_id, channel=posted["channel"], ts=posted["ts"])
 
     def _remind(self, revoke: Revoke) -> None:
         """Before the end: owner and grantees may ask to extend; the owner may end it now."""
@@ -360,5 +376,6 @@ class RevokeNotices:
                 )
 
     def _thread(self, revoke: Revoke, said: str) -> None:
-        if revoke.channel and revoke.ts:
-            self.client.chat_postMessage(channel=revoke.channel, thread_ts=revoke.ts, text=said)
+        channel, ts = self.sent.thread(revoke.request_id)
+        if channel and ts:
+            self.client.chat_postMessage(channel=channel, thread_ts=ts, text=said)

@@ -30,6 +30,7 @@ import requests
 
 from app.approvals.audit import Audit
 from app.approvals.change_request import ChangeRequest
+from app.approvals.decision import Event, EveryChange
 from app.approvals.machine import State
 from app.foundations.clock import timestamp
 from app.foundations.origins import allowed
@@ -51,7 +52,7 @@ POST_TIMEOUT = 10.0
 _REPORTED = frozenset({State.APPLIED, State.DENIED, State.EXPIRED, State.CANCELLED, State.FAILED})
 
 
-class TicketCallbacks:
+class TicketCallbacks(EveryChange):
     def __init__(
         self,
         settings: Settings,
@@ -68,7 +69,7 @@ class TicketCallbacks:
 
     # --- engine listener ---------------------------------------------------------------------
 
-    def __call__(self, request: ChangeRequest, event: str) -> None:
+    def changed(self, request: ChangeRequest, event: Event) -> None:
         ticket = request.ticket or {}
         if not ticket.get("callback_url") or request.state not in _REPORTED:
             return

@@ -179,7 +179,7 @@ def test_the_readme_key_rotation_locks_nobody_out(
         assert after.client_for("UALICE").get(Kind.PASSWORD, entry).name == "DB"
         assert emulator.calls_to("POST", "/api/oauth2/token") == []  # the cached token still reads
         after.settings = replace(after.settings, approvals_required=1)
-        applied = after.approve(pending.id, "UAPPROVER1", is_approver=True).request
+        applied = after.approve(pending.id, "UAPPROVER1").request
         assert applied.state.value == "applied", applied.error
         assert emulator.get_password(entry)["password"] == "Rotated-Pw-9"
     finally:

@@ -19,6 +19,7 @@ from app.mysafe.models import Kind, UserShare
 from app.ops.runtime import build_runtime
 from app.ops.serve import WORKER_NICENESS
 from app.sandbox.emulator import Emulator
+from app.slack.sent_messages import SentMessages
 from tests.deploy.test_deployed import PUT, REQUEST_ID
 from tests.e2e.test_durable import sigkill, worker_to_kill
 from tests.e2e.test_sweep_e2e import expired_updates, expiry_dms
@@ -217,7 +218,7 @@ def test_sigkill_of_every_web_worker_after_nudge_extend_and_revoke_now_loses_and
             kill_web_workers(bot)
 
         def in_thread(request_id: str) -> list[str]:
-            ts = store.get(request_id).ts
+            ts = SentMessages(store.redis, prefix=key_prefix).of(request_id).ts
             return [
                 c.args["text"]
                 for c in slack.calls_to("chat.postMessage")

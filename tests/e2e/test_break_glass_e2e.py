@@ -205,7 +205,7 @@ def test_slack_down_at_the_emergency_and_at_the_verdict_loses_no_notice_and_repe
     assert "INC-123 db down" in alarm and "was it justified" in card
     # The request's own message, refused too, is posted by the worker's repair pass.
     assert repair(assemble(bot.services)) == 1
-    assert bot.engine.get(request_id).ts
+    assert bot.sent(request_id).ts
 
     # Slack refuses the verdict's post, then the card's redraw: each is retried, once.
     slack.fail("chat.postMessage", error="service_unavailable", status=503)

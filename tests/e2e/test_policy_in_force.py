@@ -106,7 +106,7 @@ def test_a_process_with_older_rules_decides_nothing_and_says_so(
             f"version 2 ({new.engine.in_force.ours().digest[:19]}…)"
         )
         with pytest.raises(PolicyOutOfDate):
-            old.engine.approve("R-ANY01", "UAPPROVER1", is_approver=True)
+            old.engine.approve("R-ANY01", "UAPPROVER1")
         assert client(old, slack).command("UALICE", f"share password {entry} with user:carol")
         new.runtime.jobs.start_consumer()  # the job waits for a process in force
         said = slack.wait_responses(1)[0]["text"]
@@ -170,7 +170,7 @@ def test_a_request_made_under_older_rules_is_decided_under_its_rule_by_a_process
         request_id = said.split("*")[1]
         with served_bot(new_env, redis, consume=False):
             with pytest.raises(PolicyOutOfDate):
-                old.engine.approve(request_id, "UAPPROVER1", is_approver=True)
+                old.engine.approve(request_id, "UAPPROVER1")
             assert old.engine.get(request_id).approvals == frozenset()
     with served_bot(new_env, redis) as new:
         assert client(new, slack).click("UAPPROVER1", "approve", request_id).status_code == 200

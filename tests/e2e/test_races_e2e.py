@@ -139,7 +139,7 @@ def test_two_approvals_clicked_together_leave_the_message_applied(
             )
         )
         slack.wait_landed()
-        final = last_update(slack, bot.engine.get(request_id).ts)
+        final = last_update(slack, bot.sent(request_id).ts)
         assert final is not None and "Applied" in final.blocks_text(), (trial, final)
         assert not has_buttons(final), trial
 
@@ -162,7 +162,7 @@ def test_a_message_slack_did_not_update_is_repaired_by_the_worker(
     slack.wait_for(lambda: request_id in bot.engine.store.due("repair", time.time() + 1, limit=100))
     slack.failures.clear()
     assert worker.repair(bot.runtime) == 1
-    final = last_update(slack, bot.engine.get(request_id).ts)
+    final = last_update(slack, bot.sent(request_id).ts)
     assert "Applied" in final.blocks_text() and not has_buttons(final)
 
 

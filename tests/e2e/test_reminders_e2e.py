@@ -51,7 +51,7 @@ def request_id(bot: Bot, user: SlackClient, slack: SlackFake, emulator: Emulator
     user.command("UALICE", f"share password {entry} with user:carol")
     answer = slack.wait_responses(before + 1)[before]["text"]
     rid = answer.split("*")[1]
-    slack.wait_for(lambda: bot.engine.get(rid).ts)
+    slack.wait_for(lambda: bot.sent(rid).ts)
     return rid
 
 
@@ -62,7 +62,7 @@ def readable(call: SlackCall) -> str:
 
 
 def in_thread(slack: SlackFake, bot: Bot, request_id: str) -> list[SlackCall]:
-    ts = bot.engine.get(request_id).ts
+    ts = bot.sent(request_id).ts
     return [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == ts]
 
 
@@ -94,7 +94,7 @@ def test_one_reminder_after_remind_after_names_who_has_not_acted(
     assert "Reminder" in text and "production — 1 of 2 approvals" in text
     assert "<@UAPPROVER2>" in text and "<@UGROUPAPPROVER>" in text  # a group member too
     assert "<@UAPPROVER1>" not in text and "<@UALICE>" not in text  # acted / asked
-    assert reminder.args["channel"] == bot.engine.get(request_id).channel
+    assert reminder.args["channel"] == bot.sent(request_id).channel
 
     bot.engine.sweep(now=later(bot, request_id, 45))
     assert len(in_thread(slack, bot, request_id)) == 1  # one reminder, not one per pass
@@ -115,7 +115,7 @@ def test_escalation_posts_a_copy_without_buttons_that_says_where_to_decide(
     (channel,) = posted_to(slack, "C0ESCALATE")
     assert "Escalated" in readable(dm) and readable(dm) == readable(channel)
     assert actions_of(dm) == [] and actions_of(channel) == []
-    assert f"approvers decide in <#{bot.engine.get(request_id).channel}>" in readable(dm)
+    assert f"approvers decide in <#{bot.sent(request_id).channel}>" in readable(dm)
     assert len(in_thread(slack, bot, request_id)) == 1  # the reminder came first, once
 
     for approver in ("UAPPROVER1", "UAPPROVER2"):  # on the request's own message

@@ -31,6 +31,7 @@ from app.slack.review_cards import (
     REVIEW_REMOVE,
     ReviewCards,
 )
+from app.slack.sent_cards import SentCards
 from tests.e2e.test_slack_verbs import APPROVER, approval_posts, dms_to, readable, request_id_in
 from tests.support.slack_fake import SlackCall, SlackFake
 from tests.support.slack_harness import SIGNING_SECRET, Bot, served_bot
@@ -234,7 +235,10 @@ def test_a_keep_shows_who_decided_on_every_reviewers_card_and_a_second_click_is_
         )
     )
     assert bot.runtime.reviews is not None
-    cards = bot.runtime.reviews.store.cards("Q1", f"password:{prod}")
+    # where the front keeps its cards
+    cards = SentCards(bot.services.redis, prefix=bot.runtime.settings.key_prefix).of(
+        "Q1", f"password:{prod}"
+    )
     assert {(c.args["channel"], c.args["ts"]) for c in updates} == {(ch, ts) for _, _, ch, ts in cards}
     assert all("*bobm* (view): ✅ kept by <@UALICE>" in readable(c) for c in updates)
     assert (REVIEW_KEEP, line(prod, "bobm")) not in buttons(updates[-1])

@@ -407,7 +407,7 @@ def test_the_entrys_creator_through_the_bot_reviews_it_even_without_edit(
         Verb.CREATE, Kind.PASSWORD, None, fields={"name": "Made", "username": "u", "tags": "prod"}
     )
     request = bot.engine.submit(change, requester="UERIN", secrets={"password": "z-Pa55word!"})
-    applied = bot.engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    applied = bot.engine.approve(request.id, "UAPPROVER1").request
     made = int(applied.result["identifier"])
     entry = emulator._entries["password"][made]
     entry.owner, entry.users = "alices", {"erin": False, "bobm": False}

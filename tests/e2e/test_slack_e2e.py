@@ -327,12 +327,12 @@ def test_slack_down_at_creation_then_the_worker_posts_the_message(
     told = slack.wait_responses(1)[0]
     assert "waiting for approval" in told["text"]  # the request is kept, Slack or not
     (request,) = bot.engine.queue()
-    assert request.ts == ""
+    assert bot.sent(request.id).ts == ""
     worker = assemble(bot.services)
     assert repost(worker) == 0  # too recent: the web process may still be posting it
     assert worker.notifier is not None
     assert worker.notifier.post_missing(worker.engine.queue(), older_than=request.created + 1) == 1
-    assert bot.engine.get(request.id).ts
+    assert bot.sent(request.id).ts
     assert buttons(approval_posts(slack)[-1]) == ["Approve", "Deny"]
 
 
@@ -438,7 +438,7 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
     posts = len(approval_posts(slack))
     assert repost(assemble(bot.services)) == 1
     assert len(approval_posts(slack)) == posts + 1
-    assert bot.engine.get(newest.id).ts
+    assert bot.sent(newest.id).ts
 
 
 @pytest.mark.slow

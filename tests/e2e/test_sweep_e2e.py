@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from app.approvals.changes import Change, Verb
+from app.approvals.decision import HandOff
 from app.approvals.engine import Engine
 from app.approvals.machine import State
 from app.approvals.sweeping import SWEEP_TELLERS, TELL_WITHIN
@@ -45,6 +46,19 @@ def worker_engine(bot: Bot) -> Engine:
     """What `mysafe-bot worker` builds: its sweep hands the news to the front's jobs, which
     the bot's own consumer runs here."""
     return assemble(bot.services).engine
+
+
+def dying_engine(bot: Bot, hand_off: HandOff) -> Engine:
+    """`worker_engine`'s, whose sweep hands its news off to `hand_off` instead."""
+    worker = worker_engine(bot)
+    return Engine(
+        bot.services,
+        listeners=worker.listeners,
+        standing=worker.standing,
+        approvers=worker.approvers,
+        policy=worker.policy,
+        hand_off=hand_off,
+    )
 
 
 def after_expiry(bot: Bot, ids: list[str]) -> float:
@@ -123,12 +137,10 @@ class Killed(BaseException):
 def test_a_sweep_killed_before_handing_its_news_off_loses_nothing(
     bot: Bot, slack: SlackFake, due: list[str]
 ) -> None:
-    dying = worker_engine(bot)
-
     def killed(request_ids: object) -> None:
         raise Killed
 
-    dying.hand_off = killed
+    dying = dying_engine(bot, killed)
     now = after_expiry(bot, due)
     with pytest.raises(Killed):
         dying.sweep(now=now)
@@ -148,9 +160,8 @@ def test_a_job_whose_teller_died_mid_way_is_told_by_the_consumer_taking_it_over(
     """The job was running when its process died: it had claimed its expiries and told
     none. The job queue hands it to another consumer, whose run of it takes the claims back."""
     jobs: list[dict[str, object]] = []
-    dying = worker_engine(bot)
-    dying.hand_off = lambda request_ids: jobs.append(
-        {"requests": list(request_ids), "teller": "job-1"}
+    dying = dying_engine(
+        bot, lambda request_ids: jobs.append({"requests": list(request_ids), "teller": "job-1"})
     )  # put, and taken by the teller
     assert dying.sweep(now=after_expiry(bot, due)) == COUNT
     now = time.time()
@@ -170,8 +181,8 @@ def test_a_job_whose_teller_died_mid_way_is_told_by_the_consumer_taking_it_over(
 def test_news_whose_job_was_lost_is_handed_off_again_once_its_claim_ran_out(
     bot: Bot, slack: SlackFake, due: list[str]
 ) -> None:
-    dying = worker_engine(bot)
-    dying.hand_off = lambda request_ids: None  # a job that never ran to its end, and is gone
+    # a job that never ran to its end, and is gone
+    dying = dying_engine(bot, lambda request_ids: None)
     now = after_expiry(bot, due)
     assert dying.sweep(now=now) == COUNT
     died = time.time() - 2 * TELL_WITHIN

@@ -98,7 +98,7 @@ def test_four_worker_processes_racing_revoke_each_share_once(
                 Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare(name),), duration=60),
                 requester="UALICE",
             )
-            engine.approve(request.id, "UAPPROVER1", is_approver=True)
+            engine.approve(request.id, "UAPPROVER1")
     assert len(emulator.get_password(entry)["users_allowed"]) == 8
     env = {"PATH": os.environ["PATH"], **slack_env}
     workers = [

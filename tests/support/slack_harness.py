@@ -16,6 +16,7 @@ from app.foundations.settings import Settings
 from app.mysafe.transport import make_session, retry_policy
 from app.ops.runtime import Runtime, build_runtime
 from app.services import Services
+from app.slack.sent_messages import Sent
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_requests import SlackClient
 
@@ -35,6 +36,11 @@ class Bot:
     @property
     def engine(self) -> Engine:
         return self.runtime.engine
+
+    def sent(self, request_id: str) -> Sent:
+        """Where the Slack front posted the request's approval message (its own bookkeeping)."""
+        assert self.runtime.notifier is not None
+        return self.runtime.notifier.sent.of(request_id)
 
 
 @pytest.fixture

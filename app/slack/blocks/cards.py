@@ -226,10 +226,11 @@ def reminder_text(request: ChangeRequest, waiting: Sequence[str]) -> str:
     )
 
 
-def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
+def escalation_message(request: ChangeRequest, channel: str = "") -> tuple[str, list[Block]]:
     """The approval message as posted to `escalate_to`, why it is there and where it is
-    decided, without buttons: the people (or channel) escalated to are told, not made
-    approvers, and buttons that refuse everyone the rule does not list would mislead."""
+    decided (`channel`, where the approval message is), without buttons: the people (or
+    channel) escalated to are told, not made approvers, and buttons that refuse everyone the
+    rule does not list would mislead."""
     fallback, message = approval_message(request)
     message = [block for block in message if block.get("type") != "actions"]
     since = (
@@ -237,11 +238,7 @@ def escalation_message(request: ChangeRequest) -> tuple[str, list[Block]]:
         if request.state is State.PENDING
         else ""
     )
-    where = (
-        _("; its approvers decide in {channel}").format(channel=f"<#{request.channel}>")
-        if request.channel
-        else ""
-    )
+    where = _("; its approvers decide in {channel}").format(channel=f"<#{channel}>") if channel else ""
     note = _context(_("⏫ Escalated") + since + where)
     if len(message) < MESSAGE_BLOCKS:
         message = [message[0], note, *message[1:]]

@@ -70,10 +70,11 @@ def _applied_at_once_notice(request: ChangeRequest, channel: str) -> str:
     )
 
 
-def approver_notice(request: ChangeRequest) -> str:
-    """The DM that tells an approver a request waits for them; once nobody waits for them any
-    more, the same DM says what was decided, by whom."""
-    where = _(" in {channel}").format(channel=f"<#{request.channel}>") if request.channel else ""
+def approver_notice(request: ChangeRequest, channel: str = "") -> str:
+    """The DM that tells an approver a request waits for them (in `channel`, where its
+    approval message is); once nobody waits for them any more, the same DM says what was
+    decided, by whom."""
+    where = _(" in {channel}").format(channel=f"<#{channel}>") if channel else ""
     if request.state is State.PENDING:
         return _(
             "{id} waits for your approval{where}: {headline}. Open it there to approve or deny."

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.approvals.break_glass import MCP_REFUSED, Review
+from app.approvals.break_glass import MCP_REFUSED, EveryReviewChange, Review, ReviewListener
 from app.approvals.break_glass_reviewer import Reviewer
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb
@@ -21,11 +21,13 @@ from app.approvals.policy import PolicyBook
 from app.approvals.policy_file import parse_policy
 from app.approvals.revoker import Revoker
 from app.approvals.rules import Defaults
+from app.approvals.telling import Hub
 from app.foundations.errors import NotAnApprover, SelfApproval, ValidationError
 from app.foundations.settings import Scope, Settings
 from app.mysafe.models import Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
+from tests.support.approvers import Approving
 from tests.support.on_call_fakes import TOKEN, OnCallFake
 
 HOUR = 3600
@@ -76,13 +78,13 @@ def settings(env: dict[str, str], on_call: OnCallFake) -> Settings:
     )
 
 
-class Heard:
+class Heard(EveryReviewChange):
     """A break-glass listener that records what it was told."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []
 
-    def __call__(self, request: ChangeRequest, review: Review, event: str) -> None:
+    def changed(self, request: ChangeRequest, review: Review, event: str) -> None:
         self.events.append((request.id, event, review.state))
 
 
@@ -92,13 +94,25 @@ def heard() -> Heard:
 
 
 @pytest.fixture
-def engine(services: Services, heard: Heard) -> Engine:
-    engine = Engine(services)
-    book = PolicyBook(engine.settings)
-    book._policy = parse_policy(POLICY, Defaults.of(engine.settings))
-    engine.policy = book
-    engine.break_glass.listeners.append(heard)
-    return engine
+def hub(heard: Heard) -> Hub[ReviewListener]:
+    return Hub([heard])
+
+
+def under(services: Services, policy: str) -> PolicyBook:
+    """The rules in force: `policy` (YAML) over the settings' defaults."""
+    book = PolicyBook(services.settings)
+    book._policy = parse_policy(policy, Defaults.of(services.settings))
+    return book
+
+
+@pytest.fixture
+def engine(services: Services, hub: Hub[ReviewListener]) -> Engine:
+    return Engine(
+        services,
+        policy=under(services, POLICY),
+        break_glass_listeners=hub,
+        approvers=Approving("UCAROL"),
+    )
 
 
 @pytest.fixture
@@ -192,8 +206,7 @@ def test_without_a_provider_break_glass_is_refused(
     env: dict[str, str], redis, entry: int, emulator: Emulator
 ) -> None:
     services = Services.build(Settings.from_env(env, dotenv=None), redis=redis)
-    engine = Engine(services)
-    engine.policy._policy = parse_policy(POLICY, Defaults.of(engine.settings))
+    engine = Engine(services, policy=under(services, POLICY))
     with pytest.raises(ValidationError, match="no on-call provider"):
         open_glass(engine, entry)
     assert grantees(emulator, entry) == set()
@@ -216,8 +229,8 @@ def test_break_glass_is_always_for_a_period_within_the_rules_longest(
     assert engine.queue() == []
 
 
-def test_a_rule_without_break_glass_refuses_it(engine: Engine, entry: int) -> None:
-    engine.policy._policy = parse_policy("rules: [{name: plain}]", Defaults.of(engine.settings))
+def test_a_rule_without_break_glass_refuses_it(services: Services, entry: int) -> None:
+    engine = Engine(services, policy=under(services, "rules: [{name: plain}]"))
     with pytest.raises(ValidationError, match="does not allow break-glass"):
         open_glass(engine, entry)
 
@@ -288,7 +301,7 @@ def test_a_review_never_answered_is_escalated_then_every_hour(
     assert [e["escalation"] for e in escalated] == ["1", "2", "3"]
     assert {e["to"] for e in escalated} == {"U0SECLEAD"}
     assert [e for _, e, _ in heard.events] == ["opened", "escalated", "escalated", "escalated"]
-    reviewer.decide(request.id, "UAPPROVER1", justified=True, is_approver=True, now=deadline + 3 * HOUR)
+    reviewer.decide(request.id, "UAPPROVER1", justified=True, now=deadline + 3 * HOUR)
     assert reviewer.sweep(now=deadline + 10 * HOUR) == 0
 
 
@@ -296,7 +309,7 @@ def test_not_justified_during_the_access_ends_it_rotates_and_flags(
     engine: Engine, reviewer: Reviewer, entry: int, emulator: Emulator
 ) -> None:
     request = open_glass(engine, entry)
-    review = reviewer.decide(request.id, "UAPPROVER1", justified=False, is_approver=True)
+    review = reviewer.decide(request.id, "UAPPROVER1", justified=False)
     assert review.state == "not_justified" and review.by == "UAPPROVER1"
     assert "carol" not in grantees(emulator, entry)
     assert emulator.get_password(entry)["password"] != "pw-Old-1"
@@ -314,7 +327,7 @@ def test_not_justified_after_the_access_flags_it_and_writes_nothing_more(
     ends = engine.revokes.get(request.id).ends
     revoker.sweep(now=ends + 1)
     writes = len(emulator.calls_to("PUT", PUT))
-    reviewer.decide(request.id, "UAPPROVER2", justified=False, is_approver=True, now=ends + HOUR)
+    reviewer.decide(request.id, "UAPPROVER2", justified=False, now=ends + HOUR)
     assert len(emulator.calls_to("PUT", PUT)) == writes
     (verdict,) = events(engine, "break_glass.reviewed")
     assert verdict["flagged"] == "True" and verdict["ended"] == "done"
@@ -325,33 +338,33 @@ def test_the_requester_never_reviews_nor_does_a_non_approver(
 ) -> None:
     request = open_glass(engine, entry)
     with pytest.raises(SelfApproval):
-        reviewer.decide(request.id, "UALICE", justified=True, is_approver=True)
+        reviewer.decide(request.id, "UALICE", justified=True)
     with pytest.raises(NotAnApprover):
-        reviewer.decide(request.id, "UCAROL", justified=True, is_approver=False)
+        reviewer.decide(request.id, "UCAROL", justified=True)
     assert engine.break_glass.review(request.id).open
     assert [e["why"] for e in events(engine, "click.refused")] == ["self", "not_approver"]
 
 
-class Away:
+class Away(EveryReviewChange):
     """A listener whose chat is down until `back` is set."""
 
     def __init__(self) -> None:
         self.back = False
         self.heard: list[str] = []
 
-    def __call__(self, request: ChangeRequest, review: Review, event: str) -> None:
+    def changed(self, request: ChangeRequest, review: Review, event: str) -> None:
         if not self.back:
             raise ConnectionError("chat is down")
         self.heard.append(event)
 
 
 def test_what_a_listener_missed_is_told_again_by_the_sweep_and_only_once(
-    engine: Engine, reviewer: Reviewer, entry: int
+    engine: Engine, reviewer: Reviewer, entry: int, hub: Hub[ReviewListener]
 ) -> None:
     away = Away()
-    engine.break_glass.listeners.append(away)
+    hub.subscribe(away)
     request = open_glass(engine, entry)
-    reviewer.decide(request.id, "UAPPROVER1", justified=True, is_approver=True, now=request.created)
+    reviewer.decide(request.id, "UAPPROVER1", justified=True, now=request.created)
     assert away.heard == []
     lease = request.created + 121
     assert reviewer.sweep(now=lease) == 0  # still down: both stay owed

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.approvals.changes import Change, Verb
+from app.approvals.decision import EveryChange
 from app.approvals.engine import Engine
 from app.approvals.machine import TRANSITIONS, State
 from app.approvals.sweeping import TELL_WITHIN
@@ -18,6 +19,7 @@ from app.foundations.clock import timestamp
 from app.mysafe.models import GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
+from tests.support.approvers import Approving
 from tests.support.redis_text import everything_stored
 
 SECRET_PASSWORD = "N3w-Pa55word-never-shown"
@@ -31,14 +33,14 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name)
 
 
-class Told:
+class Told(EveryChange):
     """A listener that records what the engine announced (what Slack would be told)."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, request, event: str) -> None:
+    def changed(self, request, event: str) -> None:
         with self.lock:
             self.events.append((request.id, event))
 
@@ -53,7 +55,11 @@ def told() -> Told:
 
 @pytest.fixture
 def engine(services: Services, told: Told) -> Engine:
-    return Engine(services, listeners=[told])
+    return Engine(services, listeners=[told], approvers=APPROVING)
+
+
+#: Everyone a test has click approves, save a stranger.
+APPROVING = Approving("URANDOM")
 
 
 @pytest.fixture
@@ -78,13 +84,19 @@ def share(identifier: int, *users: str, edit: bool = False) -> Change:
     )
 
 
-def with_required(engine: Engine, n: int) -> None:
+def with_required(engine: Engine, n: int) -> Engine:
+    """An engine as `engine`, whose settings' one rule needs `n` approvals."""
     from dataclasses import replace
 
     from app.approvals.policy import PolicyBook
 
-    engine.settings = replace(engine.settings, approvals_required=n)
-    engine.policy = PolicyBook(engine.settings)  # no policy file: the settings are the rule
+    services = replace(engine.services, settings=replace(engine.settings, approvals_required=n))
+    return Engine(
+        services,
+        listeners=engine.listeners,
+        approvers=engine.approvers,
+        policy=PolicyBook(services.settings),  # no policy file: the settings are the rule
+    )
 
 
 def puts(emulator: Emulator) -> int:
@@ -135,24 +147,24 @@ def test_idempotency_key_gives_one_request(engine: Engine, entry: int) -> None:
 def test_self_approval_is_refused(engine: Engine, entry: int, emulator: Emulator) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     with pytest.raises(errors.SelfApproval):
-        engine.approve(request.id, "UALICE", is_approver=True)
+        engine.approve(request.id, "UALICE")
     assert engine.get(request.id).state is State.PENDING and puts(emulator) == 0
 
 
 def test_non_approver_is_refused(engine: Engine, entry: int, emulator: Emulator) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     with pytest.raises(errors.NotAnApprover):
-        engine.approve(request.id, "URANDOM", is_approver=False)
+        engine.approve(request.id, "URANDOM")
     with pytest.raises(errors.NotAnApprover):
-        engine.deny(request.id, "URANDOM", is_approver=False)
+        engine.deny(request.id, "URANDOM")
     assert engine.get(request.id).state is State.PENDING and puts(emulator) == 0
 
 
 def test_one_persons_approval_counts_once(engine: Engine, entry: int, services: Services) -> None:
-    with_required(engine, 2)
+    engine = with_required(engine, 2)
     request = engine.submit(share(entry, "carol"), requester="UALICE")
-    assert engine.approve(request.id, "UAPPROVER1", is_approver=True).changed
-    again = engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    assert engine.approve(request.id, "UAPPROVER1").changed
+    again = engine.approve(request.id, "UAPPROVER1")
     assert not again.changed and again.status == "already"
     assert again.request.state is State.PENDING and again.request.approvals == {"UAPPROVER1"}
 
@@ -160,11 +172,11 @@ def test_one_persons_approval_counts_once(engine: Engine, entry: int, services: 
 def test_two_of_n_applies_on_the_second_distinct_approval(
     engine: Engine, entry: int, services: Services, emulator: Emulator, told: Told
 ) -> None:
-    with_required(engine, 2)
+    engine = with_required(engine, 2)
     request = engine.submit(share(entry, "carol"), requester="UALICE")
-    first = engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    first = engine.approve(request.id, "UAPPROVER1")
     assert first.request.state is State.PENDING and puts(emulator) == 0
-    second = engine.approve(request.id, "UAPPROVER2", is_approver=True)
+    second = engine.approve(request.id, "UAPPROVER2")
     assert second.request.state is State.APPLIED and puts(emulator) == 1
     assert second.request.result["message"] == "Password successfully updated"
     assert told.count("applied") == 1 and engine.queue() == []
@@ -172,19 +184,19 @@ def test_two_of_n_applies_on_the_second_distinct_approval(
 
 def test_deny_then_approve(engine: Engine, entry: int, emulator: Emulator) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
-    denied = engine.deny(request.id, "UAPPROVER1", is_approver=True, reason="not on call")
+    denied = engine.deny(request.id, "UAPPROVER1", reason="not on call")
     assert denied.request.state is State.DENIED and denied.request.deny_reason == "not on call"
-    late = engine.approve(request.id, "UAPPROVER2", is_approver=True)
+    late = engine.approve(request.id, "UAPPROVER2")
     assert not late.changed and late.request.state is State.DENIED and puts(emulator) == 0
 
 
 def test_click_after_final_changes_nothing(engine: Engine, entry: int, emulator: Emulator) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
-    engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    engine.approve(request.id, "UAPPROVER1")
     for click in (
-        lambda: engine.approve(request.id, "UAPPROVER2", is_approver=True),
-        lambda: engine.deny(request.id, "UAPPROVER2", is_approver=True),
-        lambda: engine.retry(request.id, "UAPPROVER2", is_approver=True),
+        lambda: engine.approve(request.id, "UAPPROVER2"),
+        lambda: engine.deny(request.id, "UAPPROVER2"),
+        lambda: engine.retry(request.id, "UAPPROVER2"),
         lambda: engine.cancel(request.id, "UALICE"),
     ):
         decision = click()
@@ -202,7 +214,7 @@ def test_cancel_only_by_the_requester(engine: Engine, entry: int) -> None:
 
 def test_unknown_request(engine: Engine) -> None:
     with pytest.raises(errors.RequestNotFound):
-        engine.approve("R-ZZZZZ", "UAPPROVER1", is_approver=True)
+        engine.approve("R-ZZZZZ", "UAPPROVER1")
 
 
 # --- apply --------------------------------------------------------------------------------------
@@ -225,7 +237,7 @@ def test_merge_at_apply_keeps_a_change_made_meanwhile(
     emulator.update_entry(
         "password", entry, users_allowed=[{"username": "bobm"}, {"username": "dave", "can_edit": True}]
     )
-    engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    engine.approve(request.id, "UAPPROVER1")
     (put,) = emulator.calls_to("PUT", PUT_PASSWORD)
     assert put.user == "alices"  # the requester's own token
     assert put.json["users_allowed"] == [
@@ -244,7 +256,7 @@ def test_unshare_removes_only_the_named(engine: Engine, entry: int, emulator: Em
     request = engine.submit(
         Change(Verb.UNSHARE, Kind.PASSWORD, entry, remove_users=("BobM",)), requester="UALICE"
     )
-    engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    engine.approve(request.id, "UAPPROVER1")
     assert [u["username"] for u in emulator.get_password(entry)["users_allowed"]] == ["carol"]
 
 
@@ -256,7 +268,7 @@ def test_update_changes_plain_fields(engine: Engine, entry: int, emulator: Emula
     assert [(d.field, d.before, d.after) for d in request.diff] == [
         ("url", "", "https://console.cloud.google.com")
     ]
-    engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    engine.approve(request.id, "UAPPROVER1")
     assert emulator.get_password(entry)["url"] == "https://console.cloud.google.com"
 
 
@@ -274,19 +286,19 @@ def test_failed_apply_keeps_the_error_and_retry_works(
 ) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     emulator.inject(status=503, method="PUT", path_prefix=PUT_PASSWORD, times=3)
-    failed = engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    failed = engine.approve(request.id, "UAPPROVER1")
     assert failed.request.state is State.FAILED and "unavailable" in failed.request.error
     assert told.count("failed") == 1
     with pytest.raises(errors.SelfApproval):
-        engine.retry(request.id, "UALICE", is_approver=True)
-    retried = engine.retry(request.id, "UAPPROVER2", is_approver=True)
+        engine.retry(request.id, "UALICE")
+    retried = engine.retry(request.id, "UAPPROVER2")
     assert retried.request.state is State.APPLIED and retried.request.attempts == 2
     assert "carol" in [u["username"] for u in emulator.get_password(entry)["users_allowed"]]
 
 
 def test_shared_error_is_kept_in_the_outcome(engine: Engine, entry: int) -> None:
     request = engine.submit(share(entry, "ghost"), requester="UALICE")
-    applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(request.id, "UAPPROVER1").request
     assert applied.state is State.APPLIED and "ghost" in applied.result["shared_error"][0]
 
 
@@ -300,7 +312,7 @@ def test_create_applies_with_secrets(engine: Engine, entry: int, emulator: Emula
     )
     request = engine.submit(change, requester="UALICE", secrets={"password": SECRET_PASSWORD})
     assert ("password", "", "(set)") in [(d.field, d.before, d.after) for d in request.diff]
-    applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(request.id, "UAPPROVER1").request
     created = emulator.get_password(applied.result["identifier"])
     assert created["password"] == SECRET_PASSWORD and created["owner"] == "alices"
 
@@ -316,7 +328,7 @@ def test_fifty_approvers_at_once_make_one_put(
 
     def click(n: int) -> str:
         barrier.wait()
-        return engine.approve(request.id, f"UAPPROVER{n:02d}", is_approver=True).status
+        return engine.approve(request.id, f"UAPPROVER{n:02d}").status
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = Counter(pool.map(click, range(50)))
@@ -333,7 +345,7 @@ def test_two_accounts_of_one_person_clicking_at_once_count_once(
 ) -> None:
     """The check and the count are one script: whichever account's click runs first counts,
     the other finds the person already counted, whatever the interleaving."""
-    with_required(engine, 2)
+    engine = with_required(engine, 2)
     for account in ("UAPPROVER1", "UAPPROVER2"):
         services.vault.map_mention(account, "secops-sam")
     request = engine.submit(share(entry, "carol"), requester="UALICE")
@@ -341,7 +353,7 @@ def test_two_accounts_of_one_person_clicking_at_once_count_once(
 
     def click(account: str) -> str:
         barrier.wait()
-        return engine.approve(request.id, account, is_approver=True).status
+        return engine.approve(request.id, account).status
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         statuses = sorted(pool.map(click, ("UAPPROVER1", "UAPPROVER2")))
@@ -357,9 +369,9 @@ def test_the_requesters_other_account_never_counts(
     services.vault.map_mention("UAPPROVER1", "alices")  # alice's second Slack account
     request = engine.submit(share(entry, "carol"), requester="UALICE")
     with pytest.raises(errors.SelfApproval):
-        engine.approve(request.id, "UAPPROVER1", is_approver=True)
+        engine.approve(request.id, "UAPPROVER1")
     with pytest.raises(errors.SelfApproval):
-        engine.deny(request.id, "UAPPROVER1", is_approver=True)
+        engine.deny(request.id, "UAPPROVER1")
     assert engine.get(request.id).approvals == frozenset()
 
 
@@ -380,18 +392,18 @@ def test_a_claimed_name_counts_only_against_its_claimant(
 ) -> None:
     """A claim can refuse, or count once with someone else, only the person who typed it;
     never the person whose name it is."""
-    with_required(engine, 2)
+    engine = with_required(engine, 2)
     services.vault.map_mention("UAPPROVER1", "secops-sam")  # confirmed
     claims(services, emulator, "UAPPROVER2", "secops-sam")
     claims(services, emulator, "UAPPROVER3", "alices")
     first = engine.submit(share(entry, "carol"), requester="UALICE")
     with pytest.raises(errors.SelfApproval):  # claims the requester's name: refused
-        engine.approve(first.id, "UAPPROVER3", is_approver=True)
-    assert engine.approve(first.id, "UAPPROVER2", is_approver=True).status == "ok"
-    assert engine.approve(first.id, "UAPPROVER1", is_approver=True).request.state is State.APPLIED
+        engine.approve(first.id, "UAPPROVER3")
+    assert engine.approve(first.id, "UAPPROVER2").status == "ok"
+    assert engine.approve(first.id, "UAPPROVER1").request.state is State.APPLIED
     second = engine.submit(share(entry, "dave"), requester="UALICE")
-    assert engine.approve(second.id, "UAPPROVER1", is_approver=True).status == "ok"
-    assert engine.approve(second.id, "UAPPROVER2", is_approver=True).status == "already"
+    assert engine.approve(second.id, "UAPPROVER1").status == "ok"
+    assert engine.approve(second.id, "UAPPROVER2").status == "already"
 
 
 def test_a_requesters_claim_of_an_approvers_name_does_not_lock_the_approver_out(
@@ -403,9 +415,9 @@ def test_a_requesters_claim_of_an_approvers_name_does_not_lock_the_approver_out(
         "password", entry, users_allowed=[{"username": "ualice-key", "can_edit": True}]
     )
     request = engine.submit(share(entry, "carol"), requester="UALICE")
-    assert engine.approve(request.id, "UAPPROVER1", is_approver=True).request.state is State.APPLIED
+    assert engine.approve(request.id, "UAPPROVER1").request.state is State.APPLIED
     other = engine.submit(share(entry, "dave"), requester="UALICE")
-    assert engine.deny(other.id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
+    assert engine.deny(other.id, "UAPPROVER1").request.state is State.DENIED
 
 
 def test_twenty_workers_expire_each_request_once(engine: Engine, entry: int, told: Told) -> None:
@@ -430,7 +442,7 @@ def test_an_expiry_handed_off_twice_is_told_once(engine: Engine, entry: int, tol
     still waited): each expiry is told once, and none is owed afterwards."""
     ids = [engine.submit(share(entry, "carol"), requester="UALICE").id for _ in range(15)]
     handed: list[Sequence[str]] = []
-    engine.hand_off = handed.append
+    engine = Engine(engine.services, listeners=[told], approvers=APPROVING, hand_off=handed.append)
     later = timestamp() + engine.settings.request_ttl + 1
     assert engine.sweep(now=later) == 15 and told.count("expired") == 0
     barrier = threading.Barrier(2)
@@ -517,9 +529,9 @@ def test_a_retried_create_is_not_mistaken_for_an_entry_that_already_had_its_name
     )
     request = engine.submit(change, requester="UALICE", secrets={"password": "pw-second-1"})
     emulator.inject(status=502, method="POST", path_prefix="/api/mysafe/password")
-    failed = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    failed = engine.approve(request.id, "UAPPROVER1").request
     assert failed.state is State.FAILED
-    applied = engine.retry(request.id, "UAPPROVER2", is_approver=True).request
+    applied = engine.retry(request.id, "UAPPROVER2").request
     assert applied.state is State.APPLIED
     made = emulator.get_password(applied.result["identifier"])
     assert applied.result["identifier"] != entry
@@ -546,10 +558,10 @@ def test_secret_values_never_rest_in_clear(
     text = everything_stored(redis, key_prefix)
     assert SECRET_PASSWORD not in text and request.has_secrets
     if end == "applied":
-        engine.approve(request.id, "UAPPROVER1", is_approver=True)
+        engine.approve(request.id, "UAPPROVER1")
         assert emulator.get_password(entry)["password"] == SECRET_PASSWORD
     elif end == "denied":
-        engine.deny(request.id, "UAPPROVER1", is_approver=True)
+        engine.deny(request.id, "UAPPROVER1")
     elif end == "cancelled":
         engine.cancel(request.id, "UALICE")
     else:
@@ -563,8 +575,8 @@ def test_secret_values_never_rest_in_clear(
 def test_audit_trail_records_every_step(engine: Engine, entry: int, services: Services) -> None:
     request = engine.submit(share(entry, "carol"), requester="UALICE", reason="on-call")
     with pytest.raises(errors.SelfApproval):
-        engine.approve(request.id, "UALICE", is_approver=True)
-    engine.approve(request.id, "UAPPROVER1", is_approver=True)
+        engine.approve(request.id, "UALICE")
+    engine.approve(request.id, "UAPPROVER1")
     records = list(engine.audit.read(request=request.id))
     assert [r.event for r in records] == [
         "request.created",
@@ -588,7 +600,7 @@ def test_audit_command_prints_the_trail(engine: Engine, entry: int, env: dict[st
     from tests.support.processes import run
 
     request = _rotation(engine, entry)
-    engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    engine.approve(request.id, "UAPPROVER1")
     printed = run(env, "audit", "--request", request.id)
     assert printed.returncode == 0, printed.stderr
     assert "request.created" in printed.stdout and "request.applied" in printed.stdout

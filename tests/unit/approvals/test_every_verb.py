@@ -150,7 +150,7 @@ def test_every_verb_walks_from_words_to_mysafe(
     text, shown = blocks.approval_message(request)
     assert text and blocks.headline(request) in json.dumps(shown, ensure_ascii=False)
 
-    decision = engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    decision = engine.approve(request.id, "UAPPROVER1")
     assert decision.request.state is State.APPLIED, decision.request.result
     identifier = entry if verb is not Verb.CREATE else entry + 1
     stored = emulator.get_password(identifier)

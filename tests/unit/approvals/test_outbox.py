@@ -75,7 +75,7 @@ def test_a_record_left_in_the_outbox_by_a_dead_process_is_moved_by_another_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(engine.outbox, "append", lambda _written: False)  # killed right here
-    assert engine.deny(request_id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
+    assert engine.deny(request_id, "UAPPROVER1").request.state is State.DENIED
     assert denials(engine, request_id) == []
     assert engine.services.redis.llen(engine.outbox.key(request_id)) == 1
 
@@ -106,7 +106,7 @@ def test_a_mover_killed_after_appending_never_makes_a_second_copy(
 ) -> None:
     """A mover appended the record, then died before it took it out of the outbox."""
     monkeypatch.setattr(engine.outbox, "append", lambda _written: False)
-    engine.deny(request_id, "UAPPROVER1", is_approver=True)
+    engine.deny(request_id, "UAPPROVER1")
     redis = engine.services.redis
     (raw,) = redis.lrange(engine.outbox.key(request_id), 0, -1)
     item = json.loads(raw)
@@ -121,7 +121,7 @@ def test_the_process_that_made_the_transition_appends_its_record_at_once(
 ) -> None:
     """In the log at once; the sweep takes it out of the outbox once its mark is a minute old,
     and appends it no second time."""
-    engine.deny(request_id, "UAPPROVER1", is_approver=True)
+    engine.deny(request_id, "UAPPROVER1")
     (seq,) = denials(engine, request_id)
     assert engine.services.redis.llen(engine.outbox.key(request_id)) == 1
     engine.outbox.sweep()
@@ -133,7 +133,7 @@ def test_the_process_that_made_the_transition_appends_its_record_at_once(
 
 
 def test_an_apply_records_its_outcome_through_the_outbox(engine: Engine, request_id: str) -> None:
-    engine.approve(request_id, "UAPPROVER1", is_approver=True)
+    engine.approve(request_id, "UAPPROVER1")
     events = [r.event for r in engine.audit.read(request=request_id)]
     assert events[-2:] == ["request.applying", "request.applied"]
     engine.outbox.sweep(now=later())
@@ -154,7 +154,7 @@ KILLED_AFTER_THE_TRANSITION = textwrap.dedent("""
     # The transition's script has returned; SIGKILL as the record is about to reach the log.
     AuditLog.append = die
     engine = Engine(Services.build(Settings.from_env(dict(os.environ), dotenv=None)))
-    engine.deny(sys.argv[1], "UAPPROVER1", is_approver=True)
+    engine.deny(sys.argv[1], "UAPPROVER1")
 """)
 
 
@@ -188,7 +188,7 @@ def test_a_reason_and_a_cancel_also_reach_the_log_only_through_the_outbox(
     change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),))
     cancelled = engine.submit(change, requester="UALICE", reason="not needed").id
     monkeypatch.setattr(engine.outbox, "append", lambda _written: False)  # killed each time
-    engine.deny(request_id, "UAPPROVER1", is_approver=True)
+    engine.deny(request_id, "UAPPROVER1")
     engine.explain(request_id, "UAPPROVER1", "not during the freeze")
     engine.cancel(cancelled, "UALICE")
     wanted = {"request.deny", "request.deny_reason", "request.cancel"}
@@ -205,7 +205,7 @@ def test_an_unreadable_outbox_does_not_stop_the_others(
     redis.rpush(engine.outbox.key("R-BROKEN"), "not json")
     engine.outbox.mark("R-BROKEN")
     monkeypatch.setattr(engine.outbox, "append", lambda _written: False)
-    engine.deny(request_id, "UAPPROVER1", is_approver=True)
+    engine.deny(request_id, "UAPPROVER1")
     monkeypatch.undo()
     engine.outbox.sweep(now=later())
     assert len(denials(engine, request_id)) == 1
@@ -225,15 +225,15 @@ def test_each_audit_record_of_an_approval_costs_one_round_trip(
         emulator.add_user(name)
         change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare(name),))
         others.append(engine.submit(change, requester="UALICE", reason="on-call").id)
-    engine.approve(others[0], "UAPPROVER1", is_approver=True)  # every script loaded once
+    engine.approve(others[0], "UAPPROVER1")  # every script loaded once
 
     with Wire() as audited:
-        engine.approve(request_id, "UAPPROVER1", is_approver=True)
+        engine.approve(request_id, "UAPPROVER1")
     monkeypatch.setattr(engine.outbox, "mark", lambda *_, **__: None)
     monkeypatch.setattr(engine.outbox, "append", lambda _written: False)
     monkeypatch.setattr(engine.audit, "record", lambda *_, **__: None)
     with Wire() as bare:
-        engine.approve(others[1], "UAPPROVER1", is_approver=True)
+        engine.approve(others[1], "UAPPROVER1")
 
     assert engine.get(others[1]).state is engine.get(request_id).state is State.APPLIED
     events = [r.event for r in engine.audit.read(request=request_id)]
@@ -262,7 +262,7 @@ def test_a_transition_after_redis_forgot_its_scripts_still_runs_and_records_once
     """The mark and the transition go as one pipeline of a plain EVALSHA: a server that does
     not know the script (restarted) answers NOSCRIPT, and the transition is sent again alone."""
     engine.services.redis.script_flush()
-    assert engine.deny(request_id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
+    assert engine.deny(request_id, "UAPPROVER1").request.state is State.DENIED
     assert len(denials(engine, request_id)) == 1
     assert engine.services.redis.zscore(engine.outbox.index, request_id) is not None
 
@@ -277,7 +277,7 @@ def test_redis_failing_after_the_transition_fails_nothing_and_the_sweep_appends_
         raise redis_py.ConnectionError("Redis went away")
 
     monkeypatch.setattr(engine.audit.log, "append", down)
-    assert engine.deny(request_id, "UAPPROVER1", is_approver=True).request.state is State.DENIED
+    assert engine.deny(request_id, "UAPPROVER1").request.state is State.DENIED
     monkeypatch.undo()
     assert denials(engine, request_id) == []
     engine.outbox.sweep(now=later())

@@ -35,6 +35,12 @@ def engine(services: Services) -> Engine:
     return Engine(services)
 
 
+def with_lease(engine: Engine, seconds: int) -> Engine:
+    """An engine as `engine` whose applies hold their lease `seconds`."""
+    settings = replace(engine.settings, apply_lease=seconds)
+    return Engine(replace(engine.services, settings=settings))
+
+
 @pytest.fixture
 def owner(emulator: Emulator, link) -> str:
     link("UALICE", "alices")
@@ -72,9 +78,7 @@ def users_on(emulator: Emulator, identifier: int) -> dict[str, bool]:
 
 
 def approve_all(engine: Engine, requests_: list) -> list[object]:
-    return together(
-        *(lambda r=r: engine.approve(r.id, "UAPPROVER1", is_approver=True) for r in requests_)
-    )
+    return together(*(lambda r=r: engine.approve(r.id, "UAPPROVER1") for r in requests_))
 
 
 # --- 1. one apply per entry at a time --------------------------------------------------------
@@ -146,11 +150,11 @@ def test_an_apply_that_cannot_wait_is_taken_over_not_failed(
     next pass applies it."""
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Busy", username="ops", password="pw")
-    engine.settings = replace(engine.settings, apply_lease=5)
+    engine = with_lease(engine, 5)
     request = engine.submit(share(entry, "carol"), requester=owner)
     held = redis.lock(engine.locks.key(Kind.PASSWORD, entry), timeout=30)
     assert held.acquire()
-    decision = engine.approve(request.id, "UAPPROVER1", is_approver=True)
+    decision = engine.approve(request.id, "UAPPROVER1")
     assert decision.request.state is State.APPLYING and decision.changed
     assert emulator.calls_to("PUT", PUT_PASSWORD) == []
     held.release()
@@ -172,10 +176,10 @@ def test_a_write_mysafe_does_not_show_is_not_reported_applied(
         path_prefix=PUT_PASSWORD,
         body={"response": {"status": 200, "message": "Updated", "error": False}},
     )
-    failed = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    failed = engine.approve(request.id, "UAPPROVER1").request
     assert failed.state is State.FAILED
     assert "carol has no access" in failed.error
-    retried = engine.retry(request.id, "UAPPROVER2", is_approver=True).request
+    retried = engine.retry(request.id, "UAPPROVER2").request
     assert retried.state is State.APPLIED and users_on(emulator, entry) == {"carol": True}
 
 
@@ -188,16 +192,16 @@ def test_a_late_apply_never_writes_after_its_lease(
 
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Slow", username="ops", password="pw")
-    engine.settings = replace(engine.settings, apply_lease=5)
+    engine = with_lease(engine, 5)
     services.mysafe.session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
     request = engine.submit(share(entry, "carol"), requester=owner)
     emulator.inject(
         status=429, method="PUT", path_prefix=PUT_PASSWORD, retry_after=9, body={"message": "slow down"}
     )
-    failed = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    failed = engine.approve(request.id, "UAPPROVER1").request
     assert failed.state is State.FAILED and "in time" in failed.error
     assert len(emulator.calls_to("PUT", PUT_PASSWORD)) == 1  # never re-sent after the wait
-    assert engine.retry(request.id, "UAPPROVER2", is_approver=True).request.state is State.APPLIED
+    assert engine.retry(request.id, "UAPPROVER2").request.state is State.APPLIED
 
 
 # --- 2. no request stuck in `applying` ---------------------------------------------------------
@@ -253,7 +257,7 @@ def test_a_kill_between_any_two_steps_of_an_apply_never_strands_it(
         emulator.reset_calls()
         killer(step)
         try:
-            engine.approve(request.id, "UAPPROVER1", is_approver=True)
+            engine.approve(request.id, "UAPPROVER1")
             survived = True
         except Killed:
             survived = False
@@ -269,7 +273,7 @@ def test_a_kill_between_any_two_steps_of_an_apply_never_strands_it(
         engine.rescue(now=later)
         engine.sweep(now=later)
         if engine.get(request.id).state is State.PENDING:  # died before the click counted
-            engine.approve(request.id, "UAPPROVER1", is_approver=True)
+            engine.approve(request.id, "UAPPROVER1")
         final = engine.get(request.id)
         assert final.state is State.APPLIED, (step, final)
         assert len(emulator.calls_to("PUT", PUT_PASSWORD)) == 1, step
@@ -384,7 +388,7 @@ def test_logout_during_an_apply_stops_the_write(
     request = engine.submit(share(entry, "carol"), requester=owner)
     gate = emulator.hold(method="GET", path_prefix=f"/api/mysafe/password/{entry}")
     with ThreadPoolExecutor(1) as pool:
-        applying = pool.submit(engine.approve, request.id, "UAPPROVER1", is_approver=True)
+        applying = pool.submit(engine.approve, request.id, "UAPPROVER1")
         assert gate.arrived.wait(10)
         assert services.vault.unlink(owner)
         gate.release()

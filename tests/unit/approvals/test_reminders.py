@@ -40,11 +40,9 @@ def told() -> Told:
 
 def reminded_engine(services: Services, told: Told) -> Engine:
     """An engine as a worker process builds it, with the policy above."""
-    engine = Engine(services, listeners=[told])
-    book = PolicyBook(engine.settings)
-    book._policy = parse_policy(POLICY, Defaults.of(engine.settings))
-    engine.policy = book
-    return engine
+    book = PolicyBook(services.settings)
+    book._policy = parse_policy(POLICY, Defaults.of(services.settings))
+    return Engine(services, listeners=[told], policy=book)
 
 
 @pytest.fixture

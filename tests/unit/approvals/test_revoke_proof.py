@@ -62,7 +62,7 @@ def share(
         rotate_after=rotate_after,
     )
     request = engine.submit(change, requester="UALICE", reason="on-call")
-    applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(request.id, "UAPPROVER1").request
     assert applied.state is State.APPLIED
     return request.id, float(applied.result["ends"])
 
@@ -108,7 +108,7 @@ def test_another_running_share_is_not_drift(engine: Engine, revoker: Revoker, en
         Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol", True),), duration=10 * HOUR
     )
     later = engine.submit(change, requester="UALICE", reason="edit, for longer")
-    engine.approve(later.id, "UAPPROVER1", is_approver=True)
+    engine.approve(later.id, "UAPPROVER1")
     revoker.sweep(now=ends + 1)
     assert len(audited(engine, first, "share.revoke_verified")) == 1
     assert audited(engine, first, "share.drift_detected") == []

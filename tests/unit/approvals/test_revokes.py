@@ -20,12 +20,13 @@ from app.approvals.grants import Grant, Granted
 from app.approvals.ledger import Access, Ledger
 from app.approvals.machine import State
 from app.approvals.revoker import RETRY_BASE, Revoker
-from app.approvals.revokes import REMIND_LEASE, RETENTION, Revoke
+from app.approvals.revokes import REMIND_LEASE, RETENTION, EveryRevokeChange, Revoke
 from app.foundations import errors
 from app.foundations.clock import shifted, timestamp
 from app.mysafe.models import Entry, GroupShare, Kind, UserShare
 from app.sandbox.emulator import Emulator
 from app.services import Services
+from tests.support.approvers import Approving
 
 PUT_PASSWORD = "/api/mysafe/password/update"
 HOUR = 3600
@@ -37,12 +38,12 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name)
 
 
-class Told:
+class Told(EveryRevokeChange):
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, revoke: Revoke, event: str) -> None:
+    def changed(self, revoke: Revoke, event: str) -> None:
         with self.lock:
             self.events.append((revoke.request_id, event, revoke.state))
 
@@ -62,7 +63,7 @@ def told() -> Told:
 
 @pytest.fixture
 def engine(services: Services) -> Engine:
-    return Engine(services)
+    return Engine(services, approvers=Approving("UALICE"))
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def granted_for(
         Verb.SHARE, Kind.PASSWORD, entry, add_users=users, add_groups=groups, duration=hours * HOUR
     )
     request = engine.submit(change, requester="UALICE", reason="on-call")
-    applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(request.id, "UAPPROVER1").request
     assert applied.state is State.APPLIED
     return request.id, float(applied.result["ends"])
 
@@ -233,7 +234,7 @@ def test_access_someone_gave_before_the_apply_is_not_the_shares_to_take_back(
     emulator.update_entry(
         "password", entry, users_allowed=[{"username": "bobm"}, {"username": "carol"}]
     )
-    applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(request.id, "UAPPROVER1").request
     assert applied.state is State.APPLIED
     revoker.sweep(now=float(applied.result["ends"]) + 1)
     assert sharing(emulator, entry) == {"bobm": False, "carol": False}
@@ -250,7 +251,7 @@ def test_an_apply_taken_over_after_its_write_takes_back_what_that_write_added(
 
     monkeypatch.setattr(engine.applier, "_schedule_end", dies)
     with pytest.raises(SystemExit):
-        engine.approve(request.id, "UAPPROVER1", is_approver=True)
+        engine.approve(request.id, "UAPPROVER1")
     monkeypatch.undo()
     assert sharing(emulator, entry) == {"bobm": False, "carol": False}
     # Another worker takes the apply over once its lease has run out.
@@ -340,8 +341,8 @@ def test_an_approver_may_give_up(
     request_id, ends = granted_for(engine, entry, UserShare("carol"))
     emulator.inject(status=503, method="GET", path_prefix="/api/mysafe/password/", times=100)
     revoker.sweep(now=ends + 1)
-    assert revoker.give_up(request_id, "UALICE", is_approver=False) == "not_approver"
-    assert revoker.give_up(request_id, "UAPPROVER1", is_approver=True) == "ok"
+    assert revoker.give_up(request_id, "UALICE") == "not_approver"
+    assert revoker.give_up(request_id, "UAPPROVER1") == "ok"
     assert revoker.sweep(now=ends + 100 * HOUR) == 0
     revoke = revoker.store.get(request_id)
     assert revoke is not None and revoke.state == "given_up"
@@ -354,12 +355,12 @@ def test_a_grantee_may_not_give_up_the_end_of_her_own_access(
     """Even when she approves for some rule: giving up would let her keep the access."""
     change = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),), duration=HOUR)
     request = engine.submit(change, requester="UALICE", notify=["UCAROL"])
-    ends = float(engine.approve(request.id, "UAPPROVER1", is_approver=True).request.result["ends"])
+    ends = float(engine.approve(request.id, "UAPPROVER1").request.result["ends"])
     emulator.inject(status=503, method="GET", path_prefix="/api/mysafe/password/", times=100)
     revoker.sweep(now=ends + 1)
     services.vault.map_mention("UCAROL2", "Carol")  # her second Slack account
     for grantee in ("UCAROL", "UCAROL2"):
-        assert revoker.give_up(request.id, grantee, is_approver=True) == "beneficiary"
+        assert revoker.give_up(request.id, grantee) == "beneficiary"
     revoke = revoker.store.get(request.id)
     assert revoke is not None and revoke.state == "retrying"
 
@@ -460,7 +461,7 @@ def test_an_approved_extension_takes_over_the_end(
     assert extension.reason == f"extends {request_id}: on-call"
     assert extension.change.duration == HOUR
     with shifted(HOUR / 2):  # approved half an hour later
-        applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+        applied = engine.approve(extension.id, "UAPPROVER1").request
     new_end = float(applied.result["ends"])
     assert new_end == pytest.approx(ends + HOUR / 2, abs=30)
     assert applied.result["granted"] == ["carol (view)"]  # the first share's grant, carried
@@ -486,11 +487,11 @@ def test_a_grantees_extension_stays_the_owners_share_to_end(
     original = engine.submit(
         change, requester="UALICE", reason="on-call", ticket=ticket, source="webhook", notify=["UCAROL"]
     )
-    engine.approve(original.id, "UAPPROVER1", is_approver=True)
+    engine.approve(original.id, "UAPPROVER1")
     extension = revoker.extend(original.id, "UCAROL")
     assert (extension.requester, extension.source) == ("UALICE", "webhook")
     assert extension.ticket == ticket
-    applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(extension.id, "UAPPROVER1").request
     assert applied.state is State.APPLIED
     services.vault.unlink("UCAROL")  # /mysafe logout
     revoker.sweep(now=float(applied.result["ends"]) + 1)
@@ -509,7 +510,7 @@ def test_an_extension_approved_while_the_old_end_is_claimed_keeps_the_access(
     until = ends + 1 + engine.settings.apply_lease
     status, _ = revoker.store.claim(request_id, now=ends + 1, lease="w1", lease_until=until)
     assert status == "claimed"
-    applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(extension.id, "UAPPROVER1").request
     assert applied.result["granted"] == ["carol (view)"]  # the claimed share's grant, carried
     written = puts(emulator)
     revoker.run(request_id, "w1", now=ends + 1, until=until)
@@ -536,7 +537,7 @@ def test_an_extension_racing_the_old_end_never_ends_the_access_early(
 
         def approve(extension_id: str = extension.id) -> float:
             barrier.wait()
-            applied = engine.approve(extension_id, "UAPPROVER1", is_approver=True).request
+            applied = engine.approve(extension_id, "UAPPROVER1").request
             return float(applied.result["ends"])
 
         # Approved half an hour on (both threads' clock): the new end is well past `ends + 1`,
@@ -562,7 +563,7 @@ def test_an_extension_applied_after_the_old_end_wrote_gives_the_access_back(
     revoker.store.claim(request_id, now=ends + 1, lease="w1", lease_until=until)
     assert revoker.store.start_write(request_id, "w1", now=timestamp())
     emulator.update_entry("password", entry, users_allowed=[{"username": "bobm"}])  # it wrote
-    applied = engine.approve(extension.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(extension.id, "UAPPROVER1").request
     assert sharing(emulator, entry) == {"bobm": False, "carol": False}
     old = revoker.store.get(request_id)
     assert old is not None and old.state == "revoking"  # not taken over: it reports its end

@@ -79,7 +79,7 @@ def register(engine: Engine, user: str, auth: SoftAuthenticator | None = None) -
 
 def click(engine: Engine, request_id: str, user: str) -> str:
     """Approve as `user`: the click waits for step-up; the token of the link they are sent."""
-    decision = engine.approve(request_id, user, is_approver=True)
+    decision = engine.approve(request_id, user)
     assert decision.status is Outcome.STEP_UP
     return token_of(engine.step_up_link(decision.request, user))
 
@@ -92,7 +92,6 @@ def confirm(engine: Engine, token: str, auth: SoftAuthenticator, **payload):
         link.request,
         link.user,
         clicked=link.clicked,
-        is_approver=True,
         credential=confirmed.credential_id,
     )
 
@@ -155,7 +154,7 @@ def test_clicks_alone_never_reach_the_quorum_even_at_once(engine: Engine, reques
 
     def approve(user: str) -> Outcome:
         barrier.wait()
-        return engine.approve(request_id, user, is_approver=True).status
+        return engine.approve(request_id, user).status
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         statuses = list(pool.map(approve, ["UAPPROVER1", "UAPPROVER2", "UAPPROVER3"]))
@@ -168,7 +167,7 @@ def test_clicks_alone_never_reach_the_quorum_even_at_once(engine: Engine, reques
 def test_a_deny_needs_no_step_up_and_ends_a_pending_one(engine: Engine, request_id: str) -> None:
     auth = register(engine, "UAPPROVER1")
     token = click(engine, request_id, "UAPPROVER1")
-    decision = engine.deny(request_id, "UAPPROVER2", is_approver=True)
+    decision = engine.deny(request_id, "UAPPROVER2")
     assert decision.status is Outcome.OK and decision.request.state is State.DENIED
     assert confirm(engine, token, auth).status is Outcome.FINAL  # counted for nothing
     assert engine.get(request_id).approvals == frozenset()
@@ -178,8 +177,8 @@ def test_confirm_without_a_click_or_for_an_old_click_is_refused(
     engine: Engine, request_id: str
 ) -> None:
     with pytest.raises(StepUpStale):
-        engine.confirm(request_id, "UAPPROVER1", clicked="1.0", is_approver=True, credential="x")
-    engine.approve(request_id, "UAPPROVER1", is_approver=True)
+        engine.confirm(request_id, "UAPPROVER1", clicked="1.0", credential="x")
+    engine.approve(request_id, "UAPPROVER1")
     clicked = engine.get(request_id).confirming["UAPPROVER1"]
     late = engine.store.transition(
         request_id,

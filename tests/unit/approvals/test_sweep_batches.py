@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from redis.connection import AbstractConnection
 
+from app.approvals.decision import EveryChange
 from app.approvals.engine import Engine
 from app.approvals.machine import State
 from app.approvals.sweeping import SWEEP_BATCH, TELL_TRIES, TELL_WITHIN
@@ -62,9 +63,9 @@ def test_a_mass_expiry_takes_a_few_round_trips_per_hundred(
     services: Services, due: list[str], round_trips: list[int]
 ) -> None:
     told = Told()
-    engine = Engine(services, listeners=[told])
     handed: list[str] = []
-    engine.hand_off = handed.extend  # as a worker does: the telling is a job
+    # as a worker does: the telling is a job
+    engine = Engine(services, listeners=[told], hand_off=handed.extend)
     later = max(engine.store.get(i).expires for i in due[:1]) + 1
     assert engine.sweep(now=later, limit=500) == COUNT
     assert round_trips[0] <= 10 * COUNT / 100, f"{round_trips[0]} round trips for {COUNT}"
@@ -112,13 +113,13 @@ def test_news_no_listener_takes_is_tried_again_then_given_up(
     forever."""
     tries: list[str] = []
 
-    def refusing(request: object, event: str) -> None:
-        tries.append(event)
-        raise RuntimeError("message_not_found")
+    class Refusing(EveryChange):
+        def changed(self, request: object, event: str) -> None:
+            tries.append(event)
+            raise RuntimeError("message_not_found")
 
-    engine = Engine(services, listeners=[refusing])
     handed: list[Sequence[str]] = []
-    engine.hand_off = handed.append
+    engine = Engine(services, listeners=[Refusing()], hand_off=handed.append)
     now = engine.store.get(due[0]).expires + 1
     engine.sweep(now=now)
     request_id = due[0]

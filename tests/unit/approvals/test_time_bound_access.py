@@ -74,7 +74,7 @@ def asked(
 
 
 def approved(engine: Engine, request: ChangeRequest) -> ChangeRequest:
-    applied = engine.approve(request.id, "UAPPROVER1", is_approver=True).request
+    applied = engine.approve(request.id, "UAPPROVER1").request
     assert applied.state is State.APPLIED, applied.error
     return applied
 

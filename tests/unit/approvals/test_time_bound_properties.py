@@ -166,7 +166,7 @@ class TimeBoundShares(RuleBasedStateMachine):
 
     @rule(request_id=consumes(asked))
     def approve(self, request_id: str) -> None:
-        applied = self.engine.approve(request_id, "UAPPROVER1", is_approver=True).request
+        applied = self.engine.approve(request_id, "UAPPROVER1").request
         assert applied.state is State.APPLIED, applied.error
         self._applied(request_id)
 
@@ -174,7 +174,7 @@ class TimeBoundShares(RuleBasedStateMachine):
     def approve_then_die_after_the_put(self, request_id: str) -> None:
         """The apply's PUT lands, its process dies; the worker takes the apply over."""
         with dying("after_put") as died:
-            self.engine.approve(request_id, "UAPPROVER1", is_approver=True)
+            self.engine.approve(request_id, "UAPPROVER1")
         if died:
             stuck = self.engine.store.get(request_id)
             assert stuck is not None and stuck.state is State.APPLYING

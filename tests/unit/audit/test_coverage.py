@@ -153,7 +153,7 @@ def refused_click(s: Scene) -> None:
     change = Change(Verb.SHARE, Kind.PASSWORD, s.entry, add_users=(UserShare("carol"),))
     request = s.bot.engine.submit(change, requester="UALICE", reason="on-call")
     with pytest.raises(BotError):
-        s.bot.engine.approve(request.id, "UALICE", is_approver=True)
+        s.bot.engine.approve(request.id, "UALICE")
 
 
 #: (the act, the event it must leave, who the record names as its actor)

@@ -151,8 +151,6 @@ def request(verb: Verb, state: State, kind: Kind = Kind.PASSWORD, **more: Any) -
         else {},
         "decided_by": "bot" if state is State.CANCELLED else "UAPPROVER1" if decided else "",
         "deny_reason": hostile(2000) if state is State.DENIED else "",
-        "channel": "C0APPROVALS",
-        "ts": "1700000000.000100",
         "updated": NOW,
         "rule": hostile(200),
         "rule_channel": "C0RULE",
@@ -234,8 +232,6 @@ def revokes() -> Iterator[Revoke]:
             state=state,
             attempts=99,
             notify=("UGRANTEE1",),
-            channel="C0APPROVALS",
-            ts="1700000000.000100",
             error=hostile(2000),
             removed=tuple(names(MAX_SHARES_PER_REQUEST, "r")),
             kept=tuple(names(MAX_SHARES_PER_REQUEST, "k")),
@@ -483,7 +479,7 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
         lambda r: blocks.reminder_text(r, [f"U{i:09d}" for i in range(200)]), "text"
     ),
     "blocks.escalation_message": lambda: _requests_each(
-        lambda r: _message(blocks.escalation_message(r)), "message"
+        lambda r: _message(blocks.escalation_message(r, "C0APPROVALS")), "message"
     ),
     "blocks.approval_message": lambda: _requests_each(
         lambda r: _message(blocks.approval_message(r)), "message"
@@ -493,7 +489,9 @@ BUILDERS: dict[str, Callable[[], Iterator[Payload]]] = {
     "blocks.waiting_notice": lambda: _requests_each(
         lambda r: blocks.waiting_notice(r, "C0APPROVALS"), "text"
     ),
-    "blocks.approver_notice": lambda: _requests_each(blocks.approver_notice, "text"),
+    "blocks.approver_notice": lambda: _requests_each(
+        lambda r: blocks.approver_notice(r, "C0APPROVALS"), "text"
+    ),
     "blocks.approvers_mention": lambda: _requests_each(
         lambda r: blocks.approvers_mention(r, [f"U{i:09d}" for i in range(200)]), "text"
     ),

@@ -348,9 +348,9 @@ def test_callback_is_signed_and_retried(
 ) -> None:
     request_id = post(bot, _callback_body(entry, receiver)).json()["request_id"]
     if end == "applied":
-        bot.engine.approve(request_id, "UAPPROVER1", is_approver=True)
+        bot.engine.approve(request_id, "UAPPROVER1")
     elif end == "denied":
-        bot.engine.deny(request_id, "UAPPROVER1", is_approver=True, reason="no incident")
+        bot.engine.deny(request_id, "UAPPROVER1", reason="no incident")
     else:
         assemble(bot.services).engine.sweep(now=time.time() + 86400 + 1)
     assert bot.engine.get(request_id).state is State(end)
@@ -557,7 +557,7 @@ def test_a_slow_ticket_host_never_holds_up_expiry(
             request_id = post(bot, _callback_body(entry, receiver, event_id=f"slow-{n}")).json()[
                 "request_id"
             ]
-            bot.engine.deny(request_id, "UAPPROVER1", is_approver=True)
+            bot.engine.deny(request_id, "UAPPROVER1")
         env = {"PATH": os.environ["PATH"], **slack_env}
         worker = subprocess.Popen(
             [sys.executable, "-m", "app.ops.cli", "worker"],
@@ -606,7 +606,7 @@ def test_a_callback_claimed_by_a_worker_that_died_is_delivered_by_another(
     from app.webhooks.callbacks import VISIBILITY
 
     request_id = post(bot, _callback_body(entry, receiver)).json()["request_id"]
-    bot.engine.deny(request_id, "UAPPROVER1", is_approver=True)
+    bot.engine.deny(request_id, "UAPPROVER1")
     receiver.failures = 0
     callbacks = assemble(bot.services).callbacks
     now = time.time()

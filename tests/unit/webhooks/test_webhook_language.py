@@ -27,7 +27,7 @@ def test_a_denied_tickets_callback_says_why_in_the_workspaces_language(
     bot: Bot, entry: int, receiver: _webhook.Receiver
 ) -> None:
     request_id = post(bot, body(entry, callback_url=receiver.url)).json()["request_id"]
-    bot.engine.deny(request_id, "UAPPROVER1", is_approver=True, reason="sem incidente aberto")
+    bot.engine.deny(request_id, "UAPPROVER1", reason="sem incidente aberto")
     assert bot.engine.get(request_id).state is State.DENIED
     delivered = _webhook._deliver_until(bot, receiver, 2)[-1]
     assert delivered["message"] == "negado: sem incidente aberto"

@@ -20,9 +20,7 @@ from app.slack.respond import Respond
 
 def approve(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
     def decide(request_id: str, user: str) -> Decision:
-        decision = deps.engine.approve(
-            request_id, user, is_approver=eligible(deps, request_id, user, "approve")
-        )
+        decision = deps.engine.approve(request_id, user)
         if decision.status is Outcome.STEP_UP:  # the click waits for the approver's passkey
             url = deps.engine.step_up_link(decision.request, user)
             deps.tell(body, respond, blocks.step_up_notice(decision.request, url))
@@ -34,25 +32,11 @@ def approve(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
 
 
 def retry(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
-    _decide(
-        deps,
-        body,
-        respond,
-        lambda rid, user: deps.engine.retry(rid, user, is_approver=eligible(deps, rid, user, "retry")),
-    )
+    _decide(deps, body, respond, deps.engine.retry)
 
 
 def cancel(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
     _decide(deps, body, respond, deps.engine.cancel)
-
-
-def eligible(deps: Deps, request_id: str, user: str, action: str) -> bool:
-    """Checked at the click, against the rule the request was made under: a guest, someone
-    from another organisation, a deactivated account or a bot is refused (`Ineligible`,
-    audited) whatever the rule lists."""
-    request = deps.engine.get(request_id)
-    deps.engine.refuse_ineligible(user, action=action, request_id=request_id)
-    return deps.approvers.may_decide(user, request)
 
 
 def nudge(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
@@ -87,9 +71,7 @@ def deny_clicked(
         deps.durable.languages.to_person(user, ask=False),
         answer_errors(lambda text: deps.tell(body, respond, text)),
     ):
-        decision = deps.engine.deny(
-            request_id, user, is_approver=eligible(deps, request_id, user, "deny")
-        )
+        decision = deps.engine.deny(request_id, user)
         if not decision.changed:
             deps.tell(body, respond, blocks.unchanged_notice(decision.request))
             return

@@ -34,14 +34,7 @@ def _review(deps: Deps, body: dict[str, Any], respond: Respond | None, *, justif
     if deps.reviewer is None:
         return
     with answer_errors(lambda text: deps.tell(body, respond, text)):
-        request = deps.engine.get(request_id)
-        approvers = request.approvers or deps.services.settings.approvers
-        review = deps.reviewer.decide(
-            request_id,
-            user,
-            justified=justified,
-            is_approver=deps.approvers.listed(user, approvers),
-        )
+        review = deps.reviewer.decide(request_id, user, justified=justified)
         deps.tell(
             body, respond, _("Recorded: {state}.").format(state=_(review.state.replace("_", " ")))
         )

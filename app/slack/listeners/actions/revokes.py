@@ -53,8 +53,7 @@ def give_up(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
     if deps.revoker is None:
         return
     with answer_errors(lambda text: deps.tell(body, respond, text)):
-        is_approver = deps.approvers.listed(user, _share_approvers(deps, request_id))
-        status = deps.revoker.give_up(request_id, user, is_approver=is_approver)
+        status = deps.revoker.give_up(request_id, user)
         if status == "not_approver":
             deps.tell(
                 body,
@@ -76,15 +75,3 @@ def give_up(deps: Deps, body: dict[str, Any], respond: Respond | None) -> None:
                 respond,
                 _("Nothing to give up: that revoke is {status}.").format(status=_(status)),
             )
-
-
-def _share_approvers(deps: Deps, request_id: str) -> frozenset[str]:
-    """The approvers of the rule a time-bound share was approved under: kept on its revoke
-    record (a failing end may outlive the request's own record), else on the request
-    (records scheduled before they were kept there), else the settings' one rule."""
-    assert deps.revoker is not None
-    revoke = deps.revoker.store.get(request_id)
-    if revoke is not None and revoke.approvers:
-        return revoke.approvers
-    request = deps.engine.store.get(request_id)
-    return (request.approvers if request else frozenset()) or deps.services.settings.approvers

@@ -1,0 +1,184 @@
+"""Where the Slack front's messages about a request are, and which version of it they show.
+
+The front's own bookkeeping, as Teleport's access plugins keep `SentMessages` in their plugin
+data beside the access request: written and read here only, never named by the engine's
+record (`ChangeRequest`). It is kept on the request's own hash, so it lives exactly as long as
+the request and shares its cluster slot (every script here touches that one key):
+
+    P:req:{R-7K2QF}     hash fields  `channel`, `ts`   the approval message
+                                     `shown`           the request version it displays
+                                     `copies`          (channel, ts) of its escalated copies
+                                     `message:<name>`  a DM brought up to date when decided
+    P:idx:repair        zset         request id -> time: messages Slack did not take
+    P:req:{R-7K2QF}:revoke  hash fields  `channel`, `ts`   the approval message, kept for
+                                         the notices of a time-bound share's end (its
+                                         record outlives the request)
+                                         `alert_channel`, `alert_ts`   its "could not be
+                                         removed" notice, once posted
+
+The engine asks which open requests Slack has not shown as they are (`unshown`, the port its
+rescue pass calls: app.approvals.fronts); the worker then posts or repairs them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.lock import Lock
+
+from app.approvals.fronts import Open, Unshown
+from app.approvals.revokes import revoke_key
+from app.approvals.store import request_key
+from app.foundations import scripts
+from app.foundations.storage import RedisClient
+
+#: The prefix of a request's fields that say where a kept DM about it is.
+_KEPT = "message:"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Where a request's approval message is ("" before it was posted) and what it shows."""
+
+    channel: str = ""
+    ts: str = ""
+    #: The request version the message displays (-1: none yet).
+    shown: int = -1
+    #: (channel, ts) of the copies posted where the request was escalated, kept in step.
+    copies: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, channel: str | None, ts: str | None, shown: str | None, copies: str | None) -> Sent:
+        return cls(
+            channel=channel or "",
+            ts=ts or "",
+            shown=int(shown) if shown is not None else -1,
+            copies=tuple((c, t) for c, t in json.loads(copies or "[]")),
+        )
+
+
+class SentMessages:
+    """The Slack front's messages about requests: where they are, what they show, which need
+    repair. Implements the engine's `fronts.Shows` port (`unshown`)."""
+
+    FIELDS = ("channel", "ts", "shown", "copies")
+
+    def __init__(self, redis: RedisClient, *, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._mark_shown = redis.register_script(scripts.lua("app.slack", "mark_shown"))
+        self._keep_thread = redis.register_script(scripts.lua("app.slack", "keep_thread"))
+
+    def _key(self, request_id: str) -> str:
+        return request_key(self.prefix, request_id)
+
+    @property
+    def repair_index(self) -> str:
+        return f"{self.prefix}:idx:repair"
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def of(self, request_id: str) -> Sent:
+        return Sent.of(*self.redis.hmget(self._key(request_id), *self.FIELDS))
+
+    def unshown(self, requests: Sequence[Open]) -> Unshown:
+        """Of these open requests, those whose message shows an older version, and those
+        never posted (with their creation time), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for request in requests:
+            pipe.hmget(self._key(request.id), "ts", "shown")
+        found = Unshown()
+        for request, (ts, shown) in zip(requests, pipe.execute(), strict=True):
+            if not ts:
+                found.unposted.append((request.created, request.id))
+            elif int(shown if shown is not None else -1) < request.version:
+                found.behind.append(request.id)
+        return found
+
+    def repairs_due(self, now: float, *, limit: int = 100) -> list[str]:
+        """Requests whose message could not be brought up to date, oldest first."""
+        return self.redis.zrangebyscore(self.repair_index, "-inf", now, start=0, num=limit)
+
+    def kept_messages(self, request_id: str) -> dict[str, tuple[str, str]]:
+        """The DMs `keep_message` kept about the request: name -> (channel, ts)."""
+        fields = self.redis.hgetall(self._key(request_id))
+        return {
+            name.removeprefix(_KEPT): (str(where[0]), str(where[1]))
+            for name, value in fields.items()
+            if name.startswith(_KEPT) and len(where := json.loads(value)) == 2
+        }
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def shown(self, request_id: str, version: int) -> None:
+        """Record that the message now shows `version` (never lowering what is recorded) and
+        that it needs no repair. (Two calls: the repair index lives in another cluster slot,
+        where a pipeline cannot carry the script.)"""
+        self._mark_shown(keys=[self._key(request_id)], args=[version])
+        self.repaired(request_id)
+
+    def render_lock(self, request_id: str, *, wait: float) -> Lock:
+        """One render of a request's message at a time, so updates reach Slack in order."""
+        return self.redis.lock(
+            f"{self._key(request_id)}:render",
+            timeout=30,
+            sleep=0.01,
+            blocking_timeout=wait,
+            thread_local=False,
+        )
+
+    def needs_repair(self, request_id: str, now: float) -> None:
+        """Remember a message that could not be brought up to date (the worker retries it)."""
+        self.redis.zadd(self.repair_index, {request_id: now})
+
+    def repaired(self, request_id: str) -> None:
+        self.redis.zrem(self.repair_index, request_id)
+
+    def set_message(self, request_id: str, *, channel: str, ts: str) -> None:
+        key = self._key(request_id)
+        if self.redis.exists(key):  # never a partial request (it would have no TTL either)
+            self.redis.hset(key, mapping={"channel": channel, "ts": ts})
+
+    def set_copies(self, request_id: str, copies: list[tuple[str, str]]) -> None:
+        """Where the escalated copies of a request's message are (see SlackNotifier)."""
+        key = self._key(request_id)
+        if copies and self.redis.exists(key):
+            self.redis.hset(key, "copies", json.dumps(copies))
+
+    def keep_message(self, request_id: str, name: str, *, channel: str, ts: str) -> None:
+        """Where a DM about the request is (brought up to date once the request is decided),
+        by a name of the notifier's choosing; kept on the request itself, so for as long as
+        the request is."""
+        key = self._key(request_id)
+        if self.redis.exists(key):
+            self.redis.hset(key, _KEPT + name, json.dumps([channel, ts]))
+
+    # --- a time-bound share's notices ----------------------------------------------------------
+
+    def keep_thread(self, request_id: str) -> None:
+        """Keep where the request's approval message is on its revoke record (one step, on
+        the request's slot), so the share's end is told in its thread however long it ran."""
+        self._keep_thread(keys=[self._key(request_id), revoke_key(self.prefix, request_id)], args=[])
+
+    def thread(self, request_id: str) -> tuple[str, str]:
+        """(channel, ts) of the approval message a share's end is told under: as kept on its
+        revoke record, else on the request while it is kept; ("", "") when neither has it."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(revoke_key(self.prefix, request_id), "channel", "ts")
+        pipe.hmget(self._key(request_id), "channel", "ts")
+        for channel, ts in pipe.execute():
+            if channel and ts:
+                return channel, ts
+        return "", ""
+
+    def alert(self, request_id: str) -> tuple[str, str]:
+        """(channel, ts) of a failing end's notice; ("", "") before one was posted."""
+        channel, ts = self.redis.hmget(revoke_key(self.prefix, request_id), "alert_channel", "alert_ts")
+        return channel or "", ts or ""
+
+    def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
+        key = revoke_key(self.prefix, request_id)
+        if self.redis.exists(key):  # never a partial record (it would have no TTL either)
+            self.redis.hset(key, mapping={"alert_channel": channel, "alert_ts": ts})
