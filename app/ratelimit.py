@@ -3,7 +3,9 @@
 A fixed one-minute window per subject (a Slack user, a webhook source): INCR and EXPIRE in one
 MULTI, so the count and its expiry are set together. Limit 0 means no limit. A caller that
 writes in the same step as it counts (a command stored as a job: `app.jobs.queue`) takes the
-`window` and turns the count it got into a `verdict` itself.
+`window` and turns the count it got into a `verdict` itself; one that needs a value of the
+same slot with its count (an ack: the person's language) reads it in the same step
+(`hit_reading`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,18 @@ class RateLimiter:
             pipe.expire(window.key, KEPT)
             count, _ = pipe.execute()
         return self.verdict(count, window)
+
+    def hit_reading(self, subject: str, key: str) -> tuple[Verdict, str | None]:
+        """`hit`, with the value of `key` read in the same step (one round trip); `key` must be
+        in the count's slot of a Redis Cluster (under the `prefix`'s hash tag)."""
+        window = self.window(subject)
+        with self.redis.pipeline(transaction=True) as pipe:
+            if self.per_minute > 0:
+                pipe.incr(window.key)
+                pipe.expire(window.key, KEPT)
+            pipe.get(key)
+            *counted, read = pipe.execute()
+        return (self.verdict(counted[0], window) if counted else Verdict(True)), read
 
     def window(self, subject: str) -> Window:
         """The key `subject` is counted under now (INCR it, EXPIRE it `KEPT`)."""
