@@ -29,7 +29,9 @@ class PlainSession(Session):
         prepared.prepare_method(request.method)
         prepared.prepare_url(url, None)
         prepared.prepare_headers(self._headers(request))
-        prepared.prepare_cookies(RequestsCookieJar())
+        # What `prepare_cookies` leaves for an empty jar, without its mock request and header
+        # scan: no Cookie header, and a jar for the cookies of a redirect.
+        prepared._cookies = RequestsCookieJar()
         prepared.prepare_body(request.data, None, request.json)
         prepared.prepare_auth(None, url)  # credentials in the URL, as `requests` does
         prepared.prepare_hooks(merge_hooks(request.hooks, self.hooks))

@@ -71,6 +71,21 @@ class Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer)
 
+    def do_GET(self) -> None:
+        """A redirect that sets a cookie, then the cookie as the next request carried it."""
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/here")
+            self.send_header("Set-Cookie", "seen=1; Path=/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        answer = (self.headers.get("Cookie") or "no cookie").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -106,3 +121,9 @@ def test_a_plain_request_skips_requests_merging(made: Any, monkeypatch) -> None:
     session.prepare_request(requests.Request("POST", URL, json={"a": 1}))
     with pytest.raises(AssertionError):
         session.prepare_request(requests.Request("GET", URL, params={"page": 2}))
+
+
+def test_a_redirect_carries_its_cookie_as_with_requests(echo: str) -> None:
+    moved = echo.replace("/api/chat.postMessage", "/moved")
+    ours, stock = PlainSession().get(moved), requests.Session().get(moved)
+    assert ours.text == stock.text == "seen=1"
