@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.clock import timestamp
+from app.scripts import lua
 from app.storage import RedisClient
 
 WINDOW = 60
@@ -41,6 +42,7 @@ class RateLimiter:
         self.redis = redis
         self.prefix = f"{prefix}:rate:{name}"
         self.per_minute = per_minute
+        self._count_reading = redis.register_script(lua("app", "count_reading"))
 
     def hit(self, subject: str) -> Verdict:
         if self.per_minute <= 0:
@@ -53,16 +55,13 @@ class RateLimiter:
         return self.verdict(count, window)
 
     def hit_reading(self, subject: str, key: str) -> tuple[Verdict, str | None]:
-        """`hit`, with the value of `key` read in the same step (one round trip); `key` must be
-        in the count's slot of a Redis Cluster (under the `prefix`'s hash tag)."""
+        """`hit`, with the value of `key` read in the same step (one script, one round trip:
+        lighter for the client than a MULTI of three); `key` must be in the count's slot of
+        a Redis Cluster (under the `prefix`'s hash tag)."""
         window = self.window(subject)
-        with self.redis.pipeline(transaction=True) as pipe:
-            if self.per_minute > 0:
-                pipe.incr(window.key)
-                pipe.expire(window.key, KEPT)
-            pipe.get(key)
-            *counted, read = pipe.execute()
-        return (self.verdict(counted[0], window) if counted else Verdict(True)), read
+        counting = self.per_minute > 0
+        count, read = self._count_reading(keys=[window.key, key], args=[KEPT, 1 if counting else 0])
+        return (self.verdict(int(count), window) if counting else Verdict(True)), read
 
     def window(self, subject: str) -> Window:
         """The key `subject` is counted under now (INCR it, EXPIRE it `KEPT`)."""
