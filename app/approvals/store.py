@@ -43,6 +43,7 @@ from typing import Any
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
+from app.approvals.approver_lists import ApproverLists
 from app.approvals.change_request import ChangeRequest, is_request_id, new_request_id
 from app.approvals.machine import Action, Outcome, State, Transition
 from app.approvals.open_scan import OpenScan
@@ -67,6 +68,7 @@ class ApprovalStore:
         self.redis = redis
         self.prefix = prefix
         self.retention = retention
+        self.approver_lists = ApproverLists(redis, prefix=prefix)
         self._transition = redis.register_script(lua("transition"))
         self._create = redis.register_script(lua("create"))
         self._claim_tell = redis.register_script(lua("claim_tell"))
@@ -117,6 +119,9 @@ class ApprovalStore:
                 return existing, False
             request_id = new_request_id()
             ttl = int(expires - created) + self.retention
+            if "approvers" in fields:  # a long list kept once, apart (app.approvals.approver_lists)
+                kept = self.approver_lists.stored(fields["approvers"], lifetime=ttl + self.retention)
+                fields = {**fields, "approvers": kept}
             if idempotency_key and not self.redis.set(
                 self.idempotency_key(idempotency_key), request_id, nx=True, ex=ttl
             ):
@@ -360,7 +365,7 @@ class ApprovalStore:
                 continue
             if ids and (set(ids) & set(json.loads(theirs or "[]")) or any(voted)):
                 continue
-            if may_decide and not may_decide(frozenset(json.loads(approvers or "[]"))):
+            if may_decide and not may_decide(self._approvers(approvers)):
                 continue
             waiting.append(request_id)
         return waiting
@@ -396,7 +401,7 @@ class ApprovalStore:
         pipe.hgetall(keys[0])
         pipe.smembers(keys[1])
         data, approvals = pipe.execute()
-        return ChangeRequest.from_redis(data, approvals) if data else None
+        return self._record(data, approvals)
 
     def get_many(self, request_ids: Sequence[str]) -> list[ChangeRequest | None]:
         """`get` for each, in one round trip."""
@@ -407,9 +412,20 @@ class ApprovalStore:
             pipe.smembers(keys[1])
         answers = pipe.execute()
         return [
-            ChangeRequest.from_redis(data, approvals) if data else None
+            self._record(data, approvals)
             for data, approvals in zip(answers[::2], answers[1::2], strict=True)
         ]
+
+    def _approvers(self, stored: str | None) -> frozenset[str]:
+        return frozenset(json.loads(self.approver_lists.read(stored)))
+
+    def _record(self, data: dict[str, str], approvals: set[str]) -> ChangeRequest | None:
+        """The request as stored, its approver list read where it is kept."""
+        if not data:
+            return None
+        if "approvers" in data:
+            data = {**data, "approvers": self.approver_lists.read(data["approvers"])}
+        return ChangeRequest.from_redis(data, approvals)
 
     def encrypted_secrets(self, request_id: str) -> str | None:
         return self.redis.hget(self.request_keys(request_id)[0], "secrets")

@@ -71,6 +71,18 @@ class Limit:
     ttl: int
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What `take` did in its one step: the count it took, the new job's id (None for a
+    delivery already in), whether the count was past its bound (then nothing was stored), and
+    the value of the key it read along (None when that key is absent)."""
+
+    count: int
+    id: str | None
+    over: bool
+    read: str | None
+
+
 class OverLimit(Exception):
     """The job's `Limit` was reached: it was counted, and nothing was stored."""
 
@@ -141,12 +153,17 @@ def delivery_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def hash_tag(prefix: str) -> str:
+    """The start every key of the jobs shares: one hash tag, so one slot of a Redis Cluster
+    (`app.jobs.slots` keeps its keys under it, and so do the keys an ack reads in its step)."""
+    return f"{prefix}:{{jobs}}"
+
+
 class JobQueue:
     def __init__(self, client: RedisClient, keyring: Keyring, *, prefix: str) -> None:
         self.redis = client
         self.keyring = keyring
-        #: The hash tag every key of the jobs shares (`app.jobs.slots` keeps its keys under it).
-        self.tag = f"{prefix}:{{jobs}}"
+        self.tag = hash_tag(prefix)
         self.stream = f"{self.tag}:stream"
         self._seen = f"{self.tag}:seen:"
         self._sent = f"{self.tag}:sent:"
@@ -165,22 +182,40 @@ class JobQueue:
         self, kind: str, body: dict[str, Any], *, who: str, limit: Limit | None = None
     ) -> str | None:
         """Store the job durably; its stream id, or None when this delivery is already in.
-        With a `limit`, its count is taken in the same step (one round trip for the ack) and
-        `OverLimit` raised, nothing stored, when it is past its bound. Raises
-        `redis.RedisError` when Redis cannot take it: the caller must not promise."""
+        With a `limit`, its count is taken in the same step (`take`) and `OverLimit` raised,
+        nothing stored, when it is past its bound. Raises `redis.RedisError` when Redis
+        cannot take it: the caller must not promise."""
+        if limit is not None:
+            taken = self.take(kind, body, who=who, limit=limit)
+            if taken.over:
+                raise OverLimit(taken.count)
+            return taken.id
+        keys, args = self._entry(kind, body, who=who)
+        added = self._put(keys=keys, args=args)
+        return str(added) if added else None
+
+    def take(
+        self, kind: str, body: dict[str, Any], *, who: str, limit: Limit, read: str | None = None
+    ) -> Taken:
+        """The ack's one round trip: count `limit` (a bound of 0 counts nothing), store the
+        job unless past the bound or already in, and read the key `read` (the person's
+        language) when given, all in one script. Every key is under the jobs' hash tag, so they share a
+        slot of a Redis Cluster. Raises `redis.RedisError` when Redis cannot take it."""
+        extra = [limit.key] if read is None else [limit.key, read]
+        if not all(key.startswith(self.tag + ":") for key in extra):
+            raise ValueError("a job's limit and what it reads are under the jobs' hash tag")
+        keys, args = self._entry(kind, body, who=who)
+        answer = self._put_counted(keys=[*keys, *extra], args=[*args, limit.bound, limit.ttl])
+        count, value = int(answer[0]), answer[1]
+        over = len(answer) < 3
+        return Taken(count, None if over else (str(answer[2]) or None), over, value)
+
+    def _entry(self, kind: str, body: dict[str, Any], *, who: str) -> tuple[list[str], list[Any]]:
+        """The stream's keys and a job's fields, as both put scripts take them."""
         text = canonical(body)  # one encoding for both: the ack's path counts each step
         sealed = self.keyring.seal(text)
         keys = [self.stream, self._seen + delivery_key(text)]
-        args: list[Any] = [SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())]
-        if limit is None:
-            added = self._put(keys=keys, args=args)
-            return str(added) if added else None
-        if not limit.key.startswith(self.tag + ":"):
-            raise ValueError("a job's limit is counted under the jobs' hash tag")
-        answer = self._put_counted(keys=[*keys, limit.key], args=[*args, limit.bound, limit.ttl])
-        if len(answer) < 2:
-            raise OverLimit(int(answer[0]))
-        return str(answer[1]) or None
+        return keys, [SEEN_TTL, MAX_ENTRIES, kind, who, sealed, repr(timestamp())]
 
     def ensure_group(self) -> None:
         """The consumer group, from the stream's start: jobs put before any consumer existed

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from app.jobs.consumer import Consumer
-from app.jobs.queue import JobQueue, Limit
+from app.jobs.queue import JobQueue, Limit, Taken
 from app.jobs.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,27 @@ class Jobs:
         try:
             self.queue.put(kind, body, who=who, limit=limit)
         except redis.RedisError as error:
-            log.warning(
-                "job not stored",
-                extra={"event": "jobs.not_stored", "kind": kind, "error": type(error).__name__},
-            )
+            self._not_stored(kind, error)
             return False
         return True
+
+    @staticmethod
+    def _not_stored(kind: str, error: redis.RedisError) -> None:
+        log.warning(
+            "job not stored",
+            extra={"event": "jobs.not_stored", "kind": kind, "error": type(error).__name__},
+        )
+
+    def take(
+        self, kind: str, body: dict[str, Any], *, who: str, limit: Limit, read: str
+    ) -> Taken | None:
+        """`store` with the person's count taken and the key `read` read in the same step (the
+        ack's one round trip: `JobQueue.take`); None when Redis cannot take it."""
+        try:
+            return self.queue.take(kind, body, who=who, limit=limit, read=read)
+        except redis.RedisError as error:
+            self._not_stored(kind, error)
+            return None
 
     def pending(self) -> int:
         """Jobs stored and not yet done, in the whole deployment."""

@@ -17,8 +17,11 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_netrc_auth
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
+
+from app.mysafe.plain_session import PlainSession
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: `POST /api/mysafe/password` and `POST /api/mysafe/secretapi`: the two creates.
@@ -100,28 +103,41 @@ def retry_policy(
     )
 
 
-class EnvironmentOnce(requests.Session):
-    """A `requests.Session` that reads the environment's proxies and CA bundle once per host
-    instead of on every call: `requests` scans the whole environment (`NO_PROXY`, every
-    `*_proxy` variable) each time, a share of every MySafe call's CPU. A call that passes its
-    own proxies, verify, stream or cert is merged afresh, as `requests` does."""
+class EnvironmentOnce(PlainSession):
+    """A `requests.Session` that reads the environment's proxies, CA bundle and netrc once
+    per host instead of on every call: `requests` scans the whole environment (`NO_PROXY`,
+    every `*_proxy` variable) and looks for a netrc file each time, a share of every MySafe
+    call's CPU. A call that passes its own proxies, verify, stream or cert is merged afresh,
+    as `requests` does."""
 
     def __init__(self) -> None:
         super().__init__()
         self._environment: dict[str, dict[str, Any]] = {}
+        self._netrc: dict[str, bool] = {}
+
+    def _without_netrc(self, url: str) -> bool:
+        host = _host(url)
+        found = self._netrc.get(host)
+        if found is None:
+            found = self._netrc[host] = get_netrc_auth(url) is not None
+        return not found
 
     def merge_environment_settings(
         self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> dict[str, Any]:
         if proxies or stream is not None or verify is not None or cert is not None:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        parts = urlsplit(url)
-        host = f"{parts.scheme}://{parts.netloc}".lower()
+        host = _host(url)
         settings = self._environment.get(host)
         if settings is None:
             settings = super().merge_environment_settings(url, {}, None, None, None)
             self._environment[host] = settings
         return {**settings, "proxies": dict(settings["proxies"])}
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def make_session(

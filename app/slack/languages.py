@@ -27,6 +27,13 @@ class Languages:
         locale = self.people.locale(user_id) if ask else self.people.known_locale(user_id)
         return speaking(locale, default=self.default)
 
+    def as_read(self, user_id: str, read: str | None) -> AbstractContextManager[str]:
+        """Speak `user_id`'s language from what an ack read at `People.locale_key` in its own
+        round trip (None: the key is absent)."""
+        if not user_id:
+            return self.to_channel()
+        return speaking(self.people.locale_from(user_id, read), default=self.default)
+
     def to_channel(self) -> AbstractContextManager[str]:
         """Speak the workspace's language, for messages many people read."""
         return speaking(self.default)

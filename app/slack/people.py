@@ -9,7 +9,11 @@ minute. If Slack cannot be asked, the answer is "not now": an outage never widen
 
 The same answer carries the person's language (`locale`, asked with `include_locale`): it is
 kept with the profile and, for `LOCALE_CACHE_SECONDS`, on its own, so an ack (which never asks
-Slack) can answer in it.
+Slack) can answer in it. That one is kept under the jobs' hash tag (`locale_key`), not with the
+person's other facts: a command's ack reads it in the same script that counts and stores the
+command (`JobQueue.take`), one round trip, and on a Redis Cluster a script's keys share a slot.
+Every process reads it from Redis, never from its own memory, so after a person switches
+language every web worker answers in the new one at once.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 
 from app.foundations.storage import RedisClient
 from app.i18n import N_, _
+from app.jobs.queue import hash_tag
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +59,8 @@ class People:
         return ":".join((self.prefix, "people", *parts))
 
     def _person(self, user_id: str, fact: str) -> str:
-        """One person's cached facts share a hash tag, so they are written together on a
-        Redis Cluster too (one MULTI)."""
+        """One person's cached facts share a hash tag, so they are dropped together on a
+        Redis Cluster too (one DEL)."""
         return self._key(f"{{{user_id}}}", fact)
 
     def standing(self, user_id: str) -> str | None:
@@ -65,7 +70,7 @@ class People:
         return None if why is None else _(why)
 
     def _standing(self, user_id: str) -> str | None:
-        profile, ours = self._profile(user_id), self._organisation()
+        profile, ours = self._profile_and_organisation(user_id)
         if profile is None or ours is None:
             return UNKNOWN
         if profile.get("deleted"):
@@ -78,10 +83,24 @@ class People:
             return OTHER_ORG
         return None
 
+    def _profile_and_organisation(
+        self, user_id: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """`_profile` and our organisation (`auth.test`), both read from their cache in one
+        round trip (a pipeline, not a transaction: on a Redis Cluster they are two slots)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._person(user_id, "user"))
+            pipe.get(self._key("team"))
+            profile, team = pipe.execute()
+        return self._profile_from(user_id, profile), self._organisation_from(team)
+
     def _profile(self, user_id: str) -> dict[str, Any] | None:
         """The fields of `users.info` that decide, cached (never the person's name or e-mail)."""
+        return self._profile_from(user_id, self.redis.get(self._person(user_id, "user")))
+
+    def _profile_from(self, user_id: str, cached: str | None) -> dict[str, Any] | None:
+        """The profile as `cached` (what its key held), or asked of Slack when it held none."""
         key = self._person(user_id, "user")
-        cached = self.redis.get(key)
         if cached is not None:
             return dict(json.loads(cached))
         try:
@@ -109,11 +128,9 @@ class People:
         }
         kept["enterprise_id"] = (user.get("enterprise_user") or {}).get("enterprise_id")
         kept["locale"] = str(user.get("locale") or "")[:MAX_LOCALE]
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
-            if kept["locale"]:
-                pipe.set(self._person(user_id, "locale"), kept["locale"], ex=LOCALE_CACHE_SECONDS)
-            pipe.execute()
+        self.redis.set(key, json.dumps(kept), ex=PROFILE_CACHE_SECONDS)
+        if kept["locale"]:
+            self.redis.set(self.locale_key(user_id), kept["locale"], ex=LOCALE_CACHE_SECONDS)
         return kept
 
     def locale(self, user_id: str) -> str | None:
@@ -125,28 +142,56 @@ class People:
             return str(profile["locale"])
         return self.known_locale(user_id)
 
+    def locale_key(self, user_id: str) -> str:
+        """Where the person's language is kept for the acks: under the jobs' hash tag, so a
+        command's ack reads it in its own script (`JobQueue.take`), on a Redis Cluster too.
+        Its value is the locale, or "" when none is known (no second read then)."""
+        return f"{hash_tag(self.prefix)}:locale:{user_id}"
+
     def known_locale(self, user_id: str) -> str | None:
         """The person's locale as last read from Slack, without asking Slack (for an ack).
         None when Redis cannot say: the ack still answers (that nothing was done, when Redis
         is down), in the workspace's language."""
         try:
-            known = self.redis.get(self._person(user_id, "locale"))
+            read = self.redis.get(self.locale_key(user_id))
         except redis.RedisError:
             return None
-        return str(known) if known else None
+        return self.locale_from(user_id, read)
+
+    def locale_from(self, user_id: str, read: str | None) -> str | None:
+        """The person's locale from what was read at `locale_key` (by an ack's own script),
+        None for the workspace's. An absent key is looked up where earlier releases kept it
+        (`_moved_locale`), once: the answer is copied to `locale_key`."""
+        if read is None:
+            try:
+                read = self._moved_locale(user_id)
+            except redis.RedisError:
+                return None
+        return str(read) or None
+
+    def _moved_locale(self, user_id: str) -> str:
+        """The locale kept with the person's facts (`people:{U}:locale`, written by earlier
+        releases for a week), copied to `locale_key`, or "" copied there when there is none,
+        so the next ack reads its answer in its own round trip. NX: a locale written there
+        since (by a job or a `user_change`) is newer than this one."""
+        moved = str(self.redis.get(self._person(user_id, "locale")) or "")
+        self.redis.set(self.locale_key(user_id), moved, nx=True, ex=LOCALE_CACHE_SECONDS)
+        return moved
 
     def changed(self, user: dict[str, Any]) -> None:
         """Slack says the person changed (`user_change`: their language, or their standing):
         drop what is kept of them, so their next click or command reads them afresh, and keep
         the language the event carries (Slack adds it to these events), so even the next
-        acknowledgement speaks it."""
+        acknowledgement speaks it. The profile and the language are in two slots of a Redis
+        Cluster: two writes, each whole; the language's key of earlier releases goes first,
+        so an ack between them cannot copy it back (`_moved_locale`)."""
         user_id = str(user.get("id", ""))
         locale = str(user.get("locale") or "")[:MAX_LOCALE]
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._person(user_id, "user"), self._person(user_id, "locale"))
-            if locale:
-                pipe.set(self._person(user_id, "locale"), locale, ex=LOCALE_CACHE_SECONDS)
-            pipe.execute()
+        self.redis.delete(self._person(user_id, "user"), self._person(user_id, "locale"))
+        if locale:
+            self.redis.set(self.locale_key(user_id), locale, ex=LOCALE_CACHE_SECONDS)
+        else:
+            self.redis.delete(self.locale_key(user_id))
 
     def email(self, user_id: str) -> str | None:
         """The person's e-mail as Slack shows it (`users.info`, scope users:read.email),
@@ -167,9 +212,9 @@ class People:
         email = (user.get("profile") or {}).get("email")
         return str(email) if email else None
 
-    def _organisation(self) -> dict[str, Any] | None:
+    def _organisation_from(self, cached: str | None) -> dict[str, Any] | None:
+        """Our organisation as `cached` (what its key held), or asked of Slack (`auth.test`)."""
         key = self._key("team")
-        cached = self.redis.get(key)
         if cached is not None:
             return dict(json.loads(cached))
         try:

@@ -28,6 +28,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
+from app.mysafe.plain_session import PlainSession
 from app.services import Services
 from app.slack.respond import ca_bundle
 
@@ -49,7 +50,7 @@ def make_web_client(services: Services) -> WebClient:
 def pooled_session() -> requests.Session:
     """A session that keeps up to 32 connections per host open, with no retries of its own:
     slack-sdk's retry handlers are the one retry policy, connects included."""
-    session = requests.Session()
+    session = PlainSession()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

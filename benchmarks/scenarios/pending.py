@@ -38,6 +38,8 @@ def template(bench: Bench, context: Context) -> dict:
         store = ApprovalStore(services.redis, prefix=services.settings.key_prefix)
         fields = services.redis.hgetall(store.request_keys(request_id)[0])
         fields.pop("id", None)
+        # The list itself, not its reference: the copies keep it under their own prefix.
+        fields["approvers"] = store.approver_lists.read(fields.get("approvers"))
         context.template = fields
     return context.template
 

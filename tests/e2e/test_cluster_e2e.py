@@ -48,3 +48,25 @@ def test_a_command_past_its_limit_is_counted_and_not_stored_on_the_cluster(
         queue.put("command", {**body, "trigger_id": "2.1.abc"}, who="UALICE", limit=limit)
     assert queue.pending() == 1
     assert redis.get(limit.key) == "2"  # the refused one counted too, as `hit` counts
+
+
+def test_a_persons_language_is_read_in_the_acks_one_step_on_the_cluster(redis, key_prefix: str) -> None:
+    """The ack's script and its pipeline read the person's language with the count (and the
+    job): on a cluster its key must share their slot too."""
+    from app.foundations.crypto import Keyring, generate_key
+    from app.foundations.ratelimit import KEPT, RateLimiter
+    from app.jobs.queue import JobQueue, Limit
+    from app.slack.people import People
+
+    queue = JobQueue(redis, Keyring([generate_key()]), prefix=key_prefix)
+    people = People(redis, None, prefix=key_prefix)  # type: ignore[arg-type] - Slack not asked
+    people.changed({"id": "UALICE", "locale": "pt-BR"})
+    limiter = RateLimiter(redis, prefix=queue.tag, name="command", per_minute=5)
+    limit = Limit(limiter.window("UALICE").key, 5, KEPT)
+    body = {"user_id": "UALICE", "text": "whoami", "trigger_id": "1.1.abc"}
+    taken = queue.take("command", body, who="UALICE", limit=limit, read=people.locale_key("UALICE"))
+    assert (taken.read, taken.over, queue.pending()) == ("pt-BR", False, 1)
+    verdict, read = limiter.hit_reading("UALICE", people.locale_key("UALICE"))
+    assert (verdict.allowed, read) == (True, "pt-BR")
+    assert people.known_locale("UBOB") is None  # nobody knows, and that is kept
+    assert redis.get(people.locale_key("UBOB")) == ""

@@ -17,7 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from app.i18n import N_, _
-from app.jobs.queue import Limit
+from app.jobs.queue import Limit, Taken
 from app.jobs.registry import Registry
 from app.jobs.work import Jobs
 from app.slack.languages import Languages
@@ -44,6 +44,11 @@ class Durable:
         """Put the job in Redis before the ack promises it; False when Redis cannot take it.
         With a `limit`, counted in the same step: `OverLimit` when past it, nothing stored."""
         return self.jobs.store(kind, body, who=person(body), limit=limit)
+
+    def take_counted(self, kind: str, body: dict[str, Any], *, limit: Limit, read: str) -> Taken | None:
+        """`store` counted against `limit`, reading the key `read` in the same round trip (a
+        command's ack: its person's language); None when Redis cannot take it."""
+        return self.jobs.take(kind, body, who=person(body), limit=limit, read=read)
 
     def on_job(self, registry: Registry, kind: str, work: Work) -> None:
         """Register `work` as the handler of `kind`, answering through the body's response_url

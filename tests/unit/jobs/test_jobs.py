@@ -49,6 +49,26 @@ def test_a_counted_put_stores_within_the_limit_and_nothing_past_it(queue: JobQue
     assert redis.get(limit.key) == "3" and 0 < redis.ttl(limit.key) <= 120
 
 
+def test_a_take_reads_its_key_in_the_same_step_and_a_bound_of_0_counts_nothing(
+    queue: JobQueue, redis
+) -> None:
+    """The ack's one round trip also reads the person's language (any key under the tag)."""
+    read = f"{queue.tag}:locale:UALICE"
+    unlimited = Limit(f"{queue.tag}:rate:command:UALICE:1", bound=0, ttl=120)
+    taken = queue.take("command", body(1), who="UALICE", limit=unlimited, read=read)
+    assert (taken.read, taken.over, taken.count) == (None, False, 0) and taken.id
+    redis.set(read, "pt-BR")
+    again = queue.take("command", body(1), who="UALICE", limit=unlimited, read=read)
+    assert (again.read, again.id) == ("pt-BR", None)  # a resend: nothing stored, still read
+    bounded = Limit(unlimited.key, bound=1, ttl=120)
+    queue.take("command", body(2), who="UALICE", limit=bounded, read=read)
+    over = queue.take("command", body(3), who="UALICE", limit=bounded, read=read)
+    assert (over.over, over.read, over.id, queue.pending()) == (True, "pt-BR", None, 2)
+    assert redis.get(unlimited.key) == "2"
+    with pytest.raises(ValueError):
+        queue.take("command", body(4), who="UALICE", limit=bounded, read="elsewhere:UALICE")
+
+
 def test_a_job_fernet_sealed_by_the_previous_release_still_runs(queue: JobQueue, redis) -> None:
     """Jobs in the stream across an upgrade: sealed with Fernet before, opened now."""
     redis.xadd(

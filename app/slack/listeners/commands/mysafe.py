@@ -19,7 +19,7 @@ from app.approvals.engine import Engine
 from app.foundations import metrics
 from app.foundations.ratelimit import KEPT, RateLimiter, Verdict
 from app.i18n import _, current
-from app.jobs.queue import Limit, OverLimit
+from app.jobs.queue import Limit
 from app.services import Services
 from app.slack.approvers import Approvers
 from app.slack.command_text import parse
@@ -77,6 +77,7 @@ class Commands:
         #: the verbs times the languages.
         self._instant: dict[tuple[Help, str], str] = {}
         self.languages = deps.durable.languages
+        self.people = self.languages.people
 
     def context(self, body: dict[str, Any]) -> Context:
         return Context(
@@ -108,35 +109,51 @@ class Commands:
         The one place that decides what a `/mysafe` ack says: `POST /slack/events` calls it
         without Bolt (`app.slack.intake`), and Bolt's listener calls it for Socket Mode.
         Parsing has no side effects, so a form verb costs nothing here before Bolt takes it.
-        It speaks the person's language as last read (an ack never asks Slack).
+        It speaks the person's language as last read (an ack never asks Slack), read in the
+        ack's one round trip with the count (and the job): the text is worded after it.
         """
-        with self.languages.to_person(body.get("user_id", ""), ask=False):
-            return self._take(body)
-
-    def _take(self, body: dict[str, Any]) -> str | None:
+        text = body.get("text", "")
         try:
-            command = parse(body.get("text", ""))
+            command = parse(text)
         except CommandError as error:
             metrics.REQUESTS.labels(verb=error.verb or "unknown", outcome="invalid").inc()
-            return self.refused(body) or refusal_text(error)
+            return self._answered(body, lambda: _refusal(text))
         if isinstance(command, dispatch.MODAL_COMMANDS):
             return None
         if isinstance(command, dispatch.INSTANT_COMMANDS):
-            return self.refused(body) or self.instant(body, command)
+            return self._answered(body, lambda: self.instant(body, command))
         return self.stored(body)
 
-    def stored(self, body: dict[str, Any]) -> str:
-        """A command with work: counted against its person's limit and stored as a job in one
-        round trip (`JobQueue.put` with a `Limit`); the ack's text either way."""
-        window = self.limiter.window(body["user_id"])
-        bound = self.limiter.per_minute
-        limit = Limit(window.key, bound, KEPT) if bound > 0 else None
+    def _answered(self, body: dict[str, Any], say: Callable[[], str | None]) -> str | None:
+        """The ack of a command with no job (an instant verb, one the grammar refuses, a form
+        verb's): counted against the person's limit with their language read in the same
+        step, then `say`'s text in it, or why the command is not taken now."""
+        user = body["user_id"]
         try:
-            if not self.deps.durable.store(JOB, body, limit=limit):
+            verdict, read = self.limiter.hit_reading(user, self.people.locale_key(user))
+        except redis.RedisError:
+            with self.languages.to_channel():
                 return _(UNAVAILABLE)
-        except OverLimit as over:
-            return self.slow_down(self.limiter.verdict(over.count, window))
-        return working_on(body.get("text", ""))
+        with self.languages.as_read(user, read):
+            return say() if verdict.allowed else self.slow_down(verdict)
+
+    def stored(self, body: dict[str, Any]) -> str:
+        """A command with work: counted against its person's limit, stored as a job and the
+        person's language read, in one round trip (`JobQueue.take`); the ack's text either
+        way, in that language."""
+        user = body["user_id"]
+        window = self.limiter.window(user)
+        limit = Limit(window.key, max(self.limiter.per_minute, 0), KEPT)
+        taken = self.deps.durable.take_counted(
+            JOB, body, limit=limit, read=self.people.locale_key(user)
+        )
+        if taken is None:
+            with self.languages.to_channel():
+                return _(UNAVAILABLE)
+        with self.languages.as_read(user, taken.read):
+            if taken.over:
+                return self.slow_down(self.limiter.verdict(taken.count, window))
+            return working_on(body.get("text", ""))
 
     def instant(self, body: dict[str, Any], command: Help) -> str:
         """An instant verb's text, the same for everyone: rendered at its first use in this
@@ -147,14 +164,6 @@ class Commands:
             text = self._instant[key] = self.text(dispatch.run(self.context(body), command))
         return text
 
-    def refused(self, body: dict[str, Any]) -> str | None:
-        """Why this person's command is not taken now (the rate limit, Redis down), or None."""
-        try:
-            verdict = self.limiter.hit(body["user_id"])
-        except redis.RedisError:
-            return _(UNAVAILABLE)
-        return None if verdict.allowed else self.slow_down(verdict)
-
     def slow_down(self, verdict: Verdict) -> str:
         """The ack of a command past its person's limit: nothing was done."""
         metrics.RATE_LIMITED.labels(limit="command").inc()
@@ -163,16 +172,17 @@ class Commands:
         ).format(limit=self.limiter.per_minute, seconds=verdict.retry_after)
 
     def ack(self, ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
-        """Bolt's listener: what `take` says, or the form verb's modal. The modal opens after
-        the ack, so it may ask Slack for the person's language (once; it is kept)."""
-        user = body.get("user_id", "")
-        with self.languages.to_person(user, ask=False):
-            text = self._take(body) or self.refused(body)
+        """Bolt's listener: what `take` says, or the form verb's modal, counted against the
+        person's limit first. The modal opens after the ack, so it may ask Slack for the
+        person's language (once; it is kept)."""
+        text = self.take(body)
+        if text is None:
+            text = self._answered(body, lambda: None)
         if text is not None:
             ack(text=text)
             return
         ack()
-        with self.languages.to_person(user):
+        with self.languages.to_person(body.get("user_id", "")):
             self._open(body, respond)
 
     def _open(self, body: dict[str, Any], respond: Callable[..., Any]) -> None:
@@ -205,6 +215,16 @@ class Commands:
             outcome = "ok"
             self.answer(body, reply, say)
         metrics.REQUESTS.labels(verb=type(command).__name__.lower(), outcome=outcome).inc()
+
+
+def _refusal(text: str) -> str:
+    """The grammar's refusal of `text`, worded in the language spoken now: its words are
+    chosen as it parses, so it is parsed again once the person's language is known."""
+    try:
+        parse(text)
+    except CommandError as error:
+        return refusal_text(error)
+    raise AssertionError("a command the grammar refused was taken on a second reading")
 
 
 def working_on(text: str) -> str:
