@@ -1,7 +1,7 @@
 """Lua scripts: each a file of its own, `<package>/lua/<name>.lua`, its KEYS/ARGV contract in
 the comment on top.
 
-The one loader for every package's scripts (the foundations' in `app/lua/`, the job queue's,
+The one loader for every package's scripts (the foundations' in `app/foundations/lua/`, the job queue's,
 the approvals'…), so a script is always found the same way, installed or from a checkout, and
 read once per process. Tests hold every script to the convention (tests/unit/test_scripts.py).
 """
