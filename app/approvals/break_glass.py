@@ -40,6 +40,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app.approvals.changes import Change, Verb
@@ -65,8 +66,19 @@ log = logging.getLogger(__name__)
 ESCALATE_EVERY = 3600
 #: Reviews are kept this long past their deadline, for the record.
 RETENTION = 30 * 86400
+
+
+class ReviewEvent(StrEnum):
+    """The news of a break-glass review, one `ReviewListener` method each; stored by value in
+    the owed set (`<request id> <event>`), so the values never change."""
+
+    OPENED = "opened"
+    ESCALATED = "escalated"
+    REVIEWED = "reviewed"
+
+
 #: Events the listeners must hear, told again by the sweep until they have.
-OWED = ("opened", "reviewed")
+OWED = (ReviewEvent.OPENED, ReviewEvent.REVIEWED)
 MCP_REFUSED = (
     "break-glass is never opened by an AI assistant: the on-call person asks in Slack "
     '(share … for 1h emergency reason "…") or through the incident tool\'s webhook'
@@ -95,27 +107,27 @@ class ReviewListener(Protocol):
 
 class EveryReviewChange:
     """A `ReviewListener` that treats every kind of news alike: `changed(request, review,
-    event)`, event one of "opened", "escalated", "reviewed"."""
+    event)`."""
 
-    def changed(self, request: ChangeRequest, review: Review, event: str) -> None:
+    def changed(self, request: ChangeRequest, review: Review, event: ReviewEvent) -> None:
         """Nothing, unless a subclass says."""
 
     def opened(self, request: ChangeRequest, review: Review) -> None:
-        self.changed(request, review, "opened")
+        self.changed(request, review, ReviewEvent.OPENED)
 
     def escalated(self, request: ChangeRequest, review: Review) -> None:
-        self.changed(request, review, "escalated")
+        self.changed(request, review, ReviewEvent.ESCALATED)
 
     def reviewed(self, request: ChangeRequest, review: Review) -> None:
-        self.changed(request, review, "reviewed")
+        self.changed(request, review, ReviewEvent.REVIEWED)
 
 
-def _hear(listener: ReviewListener, request: ChangeRequest, review: Review, event: str) -> None:
+def _hear(listener: ReviewListener, request: ChangeRequest, review: Review, event: ReviewEvent) -> None:
     """Tell `listener` the news `event` names, by its method for that kind of news."""
     {
-        "opened": listener.opened,
-        "escalated": listener.escalated,
-        "reviewed": listener.reviewed,
+        ReviewEvent.OPENED: listener.opened,
+        ReviewEvent.ESCALATED: listener.escalated,
+        ReviewEvent.REVIEWED: listener.reviewed,
     }[event](request, review)
 
 
@@ -329,7 +341,7 @@ class BreakGlass:
         )
         pipe.expireat(key, int(deadline + RETENTION))
         pipe.zadd(self.due_key, {request_id: deadline})
-        self._owe(request_id, "opened", now=now, pipe=pipe)
+        self._owe(request_id, ReviewEvent.OPENED, now=now, pipe=pipe)
         pipe.execute()
         review = self.review(request_id)
         assert review is not None
@@ -342,7 +354,7 @@ class BreakGlass:
     def give_verdict(self, request_id: str, verdict: str, *, by: str, now: float) -> str:
         """The one verdict ('ok'), or the state that refused it. Its telling is owed from
         before the script runs: a process dying right after leaves it to the sweep."""
-        self._owe(request_id, "reviewed", now=now)
+        self._owe(request_id, ReviewEvent.REVIEWED, now=now)
         status = str(self._verdict(keys=[self.review_key(request_id)], args=[verdict, by, repr(now)]))
         if status == "ok":
             self.redis.zrem(self.due_key, request_id)
@@ -350,17 +362,18 @@ class BreakGlass:
 
     # --- what the listeners are owed ----------------------------------------------------------
 
-    def _owe(self, request_id: str, event: str, *, now: float, pipe: Any = None) -> None:
+    def _owe(self, request_id: str, event: ReviewEvent, *, now: float, pipe: Any = None) -> None:
         """Mark `event` owed, due to the sweep a lease from now (the teller tries first)."""
         member = f"{request_id} {event}"
         (pipe if pipe is not None else self.redis).zadd(self.owed_key, {member: now + CLAIM_LEASE})
 
-    def claim_owed(self, now: float, *, limit: int = 100) -> list[tuple[str, str]]:
+    def claim_owed(self, now: float, *, limit: int = 100) -> list[tuple[str, ReviewEvent]]:
         """(request id, event) of each telling due again, claimed for a lease."""
         claimed = self._claim(keys=[self.owed_key], args=[now, CLAIM_LEASE, limit])
-        return [(str(m).partition(" ")[0], str(m).partition(" ")[2]) for m in claimed]
+        owed = (str(member).partition(" ") for member in claimed)
+        return [(request_id, ReviewEvent(event)) for request_id, _, event in owed]
 
-    def forget(self, request_id: str, event: str) -> None:
+    def forget(self, request_id: str, event: ReviewEvent) -> None:
         self.redis.zrem(self.owed_key, f"{request_id} {event}")
 
     def claim_due(self, now: float, *, limit: int = 100) -> list[str]:
@@ -374,7 +387,7 @@ class BreakGlass:
     def drop(self, request_id: str) -> None:
         self.redis.zrem(self.due_key, request_id)
 
-    def tell(self, request: ChangeRequest, review: Review, event: str) -> bool:
+    def tell(self, request: ChangeRequest, review: Review, event: ReviewEvent) -> bool:
         """Every listener hears it; a failing one never undoes what happened. True if all did:
         then an owed event is no longer owed (else the sweep tells it again)."""
         heard = True

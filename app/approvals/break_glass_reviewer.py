@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.approvals.break_glass import Review
+from app.approvals.break_glass import Review, ReviewEvent
 from app.approvals.change_request import ChangeRequest
 from app.approvals.engine import Engine
 from app.approvals.revoker import Revoker
@@ -67,7 +67,7 @@ class Reviewer:
         )
         review = self.book.review(request_id)
         assert review is not None
-        self.book.tell(request, review, "reviewed")
+        self.book.tell(request, review, ReviewEvent.REVIEWED)
         return review
 
     def _end(self, request_id: str, actor: str, now: float) -> str:
@@ -104,7 +104,7 @@ class Reviewer:
                 break  # what is claimed comes due again when its claim runs out
             review = self.book.review(request_id)
             request = self.engine.store.get(request_id)
-            if review is None or request is None or (event == "reviewed" and review.open):
+            if review is None or request is None or (event is ReviewEvent.REVIEWED and review.open):
                 self.book.forget(request_id, event)  # gone, or a verdict whose script never ran
                 continue
             told += self.book.tell(request, review, event)
@@ -121,7 +121,7 @@ class Reviewer:
             if review is None or not review.open or request is None:
                 self.book.drop(request_id)
                 continue
-            if not self.book.tell(request, review, "escalated"):
+            if not self.book.tell(request, review, ReviewEvent.ESCALATED):
                 continue  # its claim runs out and it is tried again
             self.book.escalated(request_id, now=now)
             self.engine.audit.record(

@@ -17,7 +17,7 @@ from typing import Any
 from app.approvals.access import AccessBook
 from app.approvals.applying import same_name
 from app.approvals.audit import Audit
-from app.approvals.break_glass import BreakGlass, Evidence
+from app.approvals.break_glass import BreakGlass, Evidence, ReviewEvent
 from app.approvals.change_diff import DiffLine
 from app.approvals.change_request import ChangeRequest
 from app.approvals.changes import Change, Verb, check, check_against, diff, read_entry, spec_of
@@ -267,7 +267,7 @@ class Submitter:
         """Open the review the rule's approvers owe, and tell (loudly) that it was opened."""
         assert rule.break_glass is not None
         review = self.break_glass.open_review(request.id, rule.break_glass, rule, now=now)
-        self.break_glass.tell(request, review, "opened")
+        self.break_glass.tell(request, review, ReviewEvent.OPENED)
 
     def _entry_name(self, change: Change, current: Entry | None) -> str:
         """The name approvers read: MySafe shows nothing of a disabled entry, not even that,

@@ -30,7 +30,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from app import text
-from app.approvals.break_glass import RETENTION, Review
+from app.approvals.break_glass import RETENTION, Review, ReviewEvent
 from app.foundations.settings import is_user_group
 from app.foundations.storage import RedisClient
 from app.i18n import _, speaking
@@ -179,15 +179,15 @@ class BreakGlassNotices:
     # --- the review's news (app.approvals.break_glass.ReviewListener) -------------------------
 
     def opened(self, request: ChangeRequest, review: Review) -> None:
-        self._said(request, review, "opened")
+        self._said(request, review, ReviewEvent.OPENED)
 
     def escalated(self, request: ChangeRequest, review: Review) -> None:
-        self._said(request, review, "escalated")
+        self._said(request, review, ReviewEvent.ESCALATED)
 
     def reviewed(self, request: ChangeRequest, review: Review) -> None:
-        self._said(request, review, "reviewed")
+        self._said(request, review, ReviewEvent.REVIEWED)
 
-    def _said(self, request: ChangeRequest, review: Review, event: str) -> None:
+    def _said(self, request: ChangeRequest, review: Review, event: ReviewEvent) -> None:
         """Said in the workspace's language (MYSAFE_BOT_LOCALE): the rule's channel, its
         `notify` channels and the editors all read the same alarm."""
         with speaking(self.engine.services.settings.bot_locale):
@@ -203,14 +203,14 @@ class BreakGlassNotices:
             request.id,
             until=review.deadline + RETENTION,
         )
-        if event == "opened":
+        if event is ReviewEvent.OPENED:
             self.alarm(request, review, sent)
-        elif event == "escalated":
+        elif event is ReviewEvent.ESCALATED:
             said = escalation_text(request, review)
             for target in review.escalate_to:
                 name = f"escalation:{review.escalations + 1}:{target}"
                 sent.once(name, partial(self._post, target, said))
-        elif event == "reviewed":
+        elif event is ReviewEvent.REVIEWED:
             self.verdict(request, review, sent)
 
     def alarm(self, request: ChangeRequest, review: Review, sent: _Sent) -> None:

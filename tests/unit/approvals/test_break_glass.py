@@ -392,3 +392,12 @@ def test_break_glass_is_refused_from_mcp(engine: Engine, entry: int, on_call: On
         open_glass(engine, entry, source="mcp")
     assert MCP_REFUSED in str(refused.value)
     assert engine.queue() == [] and on_call.calls == []
+
+
+def test_each_review_event_is_one_listener_method_and_owed_ones_are_kept_by_value() -> None:
+    """A kind of news added without its `ReviewListener` method would be told to nobody."""
+    from app.approvals.break_glass import OWED, ReviewEvent, ReviewListener
+
+    methods = {name for name, value in vars(ReviewListener).items() if callable(value)}
+    assert {event.value for event in ReviewEvent} == methods - {n for n in methods if n.startswith("_")}
+    assert [str(event) for event in OWED] == ["opened", "reviewed"]  # the owed set's members
