@@ -91,10 +91,7 @@ class Applier:
         self.vault = vault
         self.keyring = keyring
         self.client_for = client_for
-        self._audited = steps.audited
-        self.get = steps.get
-        self._settle = steps.settle
-        self._tell = steps.tell
+        self.steps = steps
 
     def apply(self, request_id: str, lease: str, *, request: ChangeRequest | None = None) -> Decision:
         """Make the MySafe call for a request this caller holds the lease on, record the end.
@@ -105,8 +102,8 @@ class Applier:
         try:
             self.in_force.check()
         except PolicyOutOfDate:
-            return Decision(self.get(request_id), Outcome.APPLY)
-        request = request or self.get(request_id)
+            return Decision(self.steps.get(request_id), Outcome.APPLY)
+        request = request or self.steps.get(request_id)
         try:
             outcome, ended = self._call_mysafe(request, lease)
         except EntryBusy:
@@ -116,10 +113,10 @@ class Applier:
                 "apply stopped before writing: lease lost",
                 extra={"event": "apply.stale", "request": request_id, "why": str(error)},
             )
-            return Decision(self.get(request_id), Outcome.APPLY)
+            return Decision(self.steps.get(request_id), Outcome.APPLY)
         except (MySafeError, BotError) as error:
             detail = error.in_words() if isinstance(error, MySafeError) else str(error)
-            result = self._audited(
+            result = self.steps.audited(
                 request_id,
                 Action.FINISH,
                 actor="bot",
@@ -143,7 +140,7 @@ class Applier:
                 **_subject(request.change),
             }
             try:
-                result = self._audited(
+                result = self.steps.audited(
                     request_id,
                     Action.FINISH,
                     actor="bot",
@@ -164,7 +161,7 @@ class Applier:
                 )
                 raise OutcomeNotRecorded(OutcomeNotRecorded.user_message) from error
             event = Event.APPLIED
-        request = self.get(request_id)
+        request = self.steps.get(request_id)
         decision = Decision(request, result.status)
         if result.status is not Outcome.OK:  # lease taken over meanwhile: the new holder reports
             log.warning(
@@ -174,8 +171,8 @@ class Applier:
             return decision
         self.store.drop_lease(request_id)
         metrics.REQUESTS.labels(verb=request.change.verb.value, outcome=event).inc()
-        self._settle(request)
-        self._tell(request, event)
+        self.steps.settle(request)
+        self.steps.tell(request, event)
         return decision
 
     def _schedule_end(self, request: ChangeRequest, grant: Grant) -> dict[str, Any]:
@@ -199,7 +196,7 @@ class Applier:
 
     def _queue(self, request: ChangeRequest, lease: str) -> Decision:
         """Another apply held the entry too long: hand this one to the sweeper's next pass."""
-        self._audited(
+        self.steps.audited(
             request.id,
             Action.YIELD,
             actor="bot",
@@ -209,7 +206,7 @@ class Applier:
             lease=lease,
         )
         self.store.track_lease(request.id, timestamp())
-        return Decision(self.get(request.id), Outcome.APPLY)
+        return Decision(self.steps.get(request.id), Outcome.APPLY)
 
     def _call_mysafe(self, request: ChangeRequest, lease: str) -> tuple[WriteResult, dict[str, Any]]:
         """The MySafe calls of one apply, none of them allowed to end after the lease does;

@@ -71,12 +71,7 @@ class Decider:
         self.identities = identities
         self.in_force = in_force
         self.stepup = stepup
-        self.get = steps.get
-        self._audited = steps.audited
-        self._settle = steps.settle
-        self._tell = steps.tell
-        self._new_lease = steps.new_lease
-        self.apply = steps.apply
+        self.steps = steps
         self.may_decide = may_decide
 
     def approve(self, request_id: str, actor: str) -> Decision:
@@ -135,7 +130,7 @@ class Decider:
 
     def explain(self, request_id: str, actor: str, reason: str) -> Decision:
         """The denier's reason, added after their click denied the request."""
-        result = self._audited(
+        result = self.steps.audited(
             request_id,
             Action.REASON,
             actor=actor,
@@ -146,9 +141,9 @@ class Decider:
         )
         if result.status is Outcome.MISSING:
             raise RequestNotFound(f"There is no change request {request_id}.")
-        request = self.get(request_id)
+        request = self.steps.get(request_id)
         if result.status is Outcome.OK:
-            self._tell(request, Event.REASON)
+            self.steps.tell(request, Event.REASON)
         return Decision(request, result.status)
 
     def nudge(self, request_id: str, actor: str, *, again: bool = False) -> ChangeRequest:
@@ -156,7 +151,7 @@ class Decider:
         (a Redis key set only if absent, expiring by itself, decides; several clicks, one
         reminder). `again`: the same click run again after a crash, which may have come
         between the key and the reminder; the reminder is sent again rather than lost."""
-        request = self.get(request_id)
+        request = self.steps.get(request_id)
         if actor != request.requester:
             raise NotRequester(_("Only the person who asked can nudge the approvers."))
         if request.state is not State.PENDING:
@@ -170,7 +165,7 @@ class Decider:
             raise ApprovalError(_("The policy rule of {id} sets no reminders.").format(id=request_id))
         key = self.store.nudge_key(request_id)
         if again and self.redis.get(key) == actor:
-            self._tell(request, Event.REMIND)
+            self.steps.tell(request, Event.REMIND)
             return request
         if not self.redis.set(key, actor, nx=True, ex=request.remind_after):
             wait = max(int(self.redis.ttl(key)), 1)
@@ -180,7 +175,7 @@ class Decider:
                 )
             )
         self.audit.record("request.nudged", request=request_id, actor=actor)
-        self._tell(request, Event.REMIND)
+        self.steps.tell(request, Event.REMIND)
         return request
 
     def cancel(self, request_id: str, actor: str) -> Decision:
@@ -207,7 +202,7 @@ class Decider:
         if approver is None:
             approver = self.may_decide(request_id, actor, action)
         self._under_rules_in_force(request_id)
-        lease = self._new_lease()
+        lease = self.steps.new_lease()
         self.store.track_lease(request_id, lease["lease_until"])
         names, ids = self.identities.of(actor)
         decision = self._decide(
@@ -222,7 +217,7 @@ class Decider:
             **extra,
         )
         if decision.status is Outcome.APPLY:
-            return self.apply(request_id, str(lease["lease"]), request=decision.request)
+            return self.steps.apply(request_id, str(lease["lease"]), request=decision.request)
         return decision
 
     def _under_rules_in_force(self, request_id: str) -> None:
@@ -235,7 +230,7 @@ class Decider:
     def _decide(self, request_id: str, action: Action, actor: str, **arg: Any) -> Decision:
         """One click's transition, its record written by the same script (`_audited` appends it)."""
         reason = str(arg.get("reason", "")) if action is Action.DENY else ""
-        result = self._audited(
+        result = self.steps.audited(
             request_id, action, actor=actor, now=timestamp(), facts={"reason": reason}, **arg
         )
         if result.status is Outcome.MISSING:
@@ -245,7 +240,7 @@ class Decider:
                 "click.refused", request=request_id, actor=actor, action=action, why=result.status
             )
             raise _REFUSALS[result.status]()
-        request = self.get(request_id)
+        request = self.steps.get(request_id)
         decision = Decision(request, result.status)
         self._after(decision, action, actor)
         return decision
@@ -268,5 +263,5 @@ class Decider:
             Outcome.EXPIRED: Event.EXPIRED,
             Outcome.STEP_UP: Event.STEP_UP_PENDING,
         }[decision.status]
-        self._settle(request)
-        self._tell(request, event)
+        self.steps.settle(request)
+        self.steps.tell(request, event)

@@ -85,12 +85,7 @@ class Submitter:
         self.rule_for = rule_for
         self.refuse_ineligible = refuse_ineligible
         self.find = find
-        self.get = steps.get
-        self._audited = steps.audited
-        self._settle = steps.settle
-        self._tell = steps.tell
-        self._new_lease = steps.new_lease
-        self.apply = steps.apply
+        self.steps = steps
 
     def submit_once(
         self, change: Change, *, requester: str, source: str = "slack", **options: Any
@@ -211,7 +206,7 @@ class Submitter:
         request_id, created = self.store.create(
             fields, requester=requester, created=now, expires=expires, idempotency_key=idempotency_key
         )
-        request = self.get(request_id)
+        request = self.steps.get(request_id)
         if created:
             if rule.approvals and evidence is None:
                 self.reminders.schedule(
@@ -235,7 +230,7 @@ class Submitter:
             if evidence is not None:
                 self._open_break_glass(request, evidence)
             try:
-                self._tell(request, Event.CREATED)
+                self.steps.tell(request, Event.CREATED)
             except NotPosted as error:
                 self._withdraw(request, idempotency_key, str(error))
                 raise
@@ -303,9 +298,9 @@ class Submitter:
         self, request: ChangeRequest, rule: Rule, *, why: str = "the policy rule needs no approval"
     ) -> Decision:
         """`approvals: 0` (or break-glass): nobody needs to click; the bot applies it now."""
-        lease = self._new_lease()
+        lease = self.steps.new_lease()
         self.store.track_lease(request.id, lease["lease_until"])
-        result = self._audited(
+        result = self.steps.audited(
             request.id,
             Action.AUTO,
             actor="bot",
@@ -315,10 +310,10 @@ class Submitter:
             **lease,
         )
         if result.status is not Outcome.APPLY:
-            return Decision(self.get(request.id), result.status)
-        applying = self.get(request.id)
-        self._tell(applying, Event.APPLYING)
-        return self.apply(request.id, str(lease["lease"]), request=applying)
+            return Decision(self.steps.get(request.id), result.status)
+        applying = self.steps.get(request.id)
+        self.steps.tell(applying, Event.APPLYING)
+        return self.steps.apply(request.id, str(lease["lease"]), request=applying)
 
     @staticmethod
     def _check_may_write(client: UserClient, current: Entry) -> None:
@@ -342,7 +337,7 @@ class Submitter:
 
     def _withdraw(self, request: ChangeRequest, idempotency_key: str | None, why: str) -> None:
         """Take back a request no approver can see: final at once, its key free for a retry."""
-        self._audited(
+        self.steps.audited(
             request.id,
             Action.WITHDRAW,
             actor="bot",
@@ -353,4 +348,4 @@ class Submitter:
         )
         if idempotency_key:
             self.store.release_claim(idempotency_key, request.id)
-        self._settle(self.get(request.id))
+        self.steps.settle(self.steps.get(request.id))

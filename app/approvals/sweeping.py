@@ -77,11 +77,7 @@ class Sweeper:
         self.reminders = reminders
         self.in_force = in_force
         self.listeners = listeners
-        self._audited = steps.audited
-        self.apply = steps.apply
-        self._new_lease = steps.new_lease
-        self._settle = steps.settle
-        self._tell = steps.tell
+        self.steps = steps
         #: Given by the assembly when durable work (app.ops.expiry_jobs) tells the listeners
         #: of the sweep's expiries; None: the sweep tells them itself before it returns.
         self.hand_off = hand_off
@@ -108,14 +104,14 @@ class Sweeper:
         for request_id in self.store.due("leases", now, limit=limit):
             if stopping():
                 return handled
-            lease = self._new_lease(now)
-            result = self._audited(
+            lease = self.steps.new_lease(now)
+            result = self.steps.audited(
                 request_id, Action.RECLAIM, actor="worker", now=now, event="request.reclaimed", **lease
             )
             if result.status is Outcome.APPLY:
                 handled += 1
                 self.store.track_lease(request_id, lease["lease_until"])
-                self.apply(request_id, str(lease["lease"]))
+                self.steps.apply(request_id, str(lease["lease"]))
             elif result.status is not Outcome.NOOP or result.state is not State.APPLYING:
                 self.store.drop_lease(request_id)
         return handled + self.send_nudges(now, stopping=stopping)
@@ -162,7 +158,7 @@ class Sweeper:
                 "request.expired", request=request.id, actor="worker", state="expired", pipe=pipe
             )
             metrics.REQUESTS.labels(verb=request.change.verb.value, outcome="expired").inc()
-            self._settle(request, pipe=pipe)
+            self.steps.settle(request, pipe=pipe)
         for request_id, gone in zip(stale, found[len(expired_ids) :], strict=True):
             self.store.unindex(request_id, gone.requester if gone else "", pipe=pipe)
             if gone is not None and gone.untold is not None:  # its news is still owed
@@ -233,7 +229,7 @@ class Sweeper:
     def _tell_expired(self, request: ChangeRequest) -> None:
         """Marked told only if every listener took it: else (Slack timed out or refused)
         its claim runs out and the sweep hands it off again, up to `TELL_TRIES` claims."""
-        if self._tell(request, Event.EXPIRED):
+        if self.steps.tell(request, Event.EXPIRED):
             self.store.told([request.id])
         elif request.tell_tries >= TELL_TRIES:
             log.error(
