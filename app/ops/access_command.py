@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 
-from app.foundations.settings import Scope
 from app.mcp.server import access_data
 from app.mysafe.models import Kind
-from app.ops.runtime import build_runtime, load_settings
+from app.ops.runtime import admin_runtime
 from app.text import for_terminal
 from commands import access
 from commands.context import Context
@@ -23,7 +22,7 @@ from commands.types import EntryRef, WhoHasAccess
 
 
 def who_has_access(kind: str, identifier: int, *, as_user: str, as_json: bool = False) -> int:
-    runtime = build_runtime(load_settings(scope=Scope.VAULT), front=False)
+    runtime = admin_runtime()
     try:
         context = Context(
             user_id=as_user,

@@ -28,10 +28,10 @@ from app.foundations.signing import load_public
 
 def export(*, since: str | None, until: str | None, form: str, output: str | None) -> int:
     from app.audit.export import export as records
-    from app.ops.runtime import build_runtime, load_settings
+    from app.ops.runtime import admin_runtime
 
     start, end = moment("--since", since), moment("--until", until)
-    runtime = build_runtime(load_settings(scope=Scope.NONE), front=False)
+    runtime = admin_runtime(Scope.NONE)
     try:
         items = records(
             runtime.services.redis, prefix=runtime.settings.key_prefix, since=start, until=end

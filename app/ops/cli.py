@@ -21,7 +21,6 @@ from app.ops import users_commands
 if TYPE_CHECKING:
     from datetime import timedelta
 
-    from app.ops.runtime import Runtime
     from app.sandbox.demo_data import Sample
 
 
@@ -281,13 +280,6 @@ def _add_policy(commands: argparse._SubParsersAction) -> None:
     explain.set_defaults(handler=_policy_explain)
 
 
-def _runtime(scope: Scope = Scope.VAULT) -> Runtime:
-    """The parts an admin command needs, assembled as every process assembles them."""
-    from app.ops.runtime import build_runtime, load_settings
-
-    return build_runtime(load_settings(scope=scope), front=False)
-
-
 # --- commands --------------------------------------------------------------------------
 
 
@@ -313,7 +305,9 @@ def _audit(args: argparse.Namespace) -> int:
     from app.foundations.clock import utcnow
 
     since = utcnow() - _duration(args.since)
-    runtime = _runtime(Scope.NONE)
+    from app.ops.runtime import admin_runtime
+
+    runtime = admin_runtime(Scope.NONE)
     try:
         for record in runtime.engine.audit.read(since=since, request=args.request):
             print(json.dumps(record.to_json()) if args.json else record.line())

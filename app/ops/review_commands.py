@@ -16,14 +16,9 @@ from app.approvals.review_records import new_campaign
 from app.approvals.review_schedules import OnTimeout
 from app.foundations.durations import parse_period
 from app.foundations.errors import ConfigError, ValidationError
-from app.foundations.settings import Scope
 from app.mysafe.models import Kind
-from app.ops.runtime import Runtime, build_runtime, load_settings
+from app.ops.runtime import admin_runtime
 from app.text import for_terminal
-
-
-def _runtime() -> Runtime:
-    return build_runtime(load_settings(scope=Scope.VAULT), front=False)
 
 
 def start(
@@ -41,7 +36,7 @@ def start(
     runs it); `wait` runs it here, and a worker finishes it if this process dies."""
     seconds = _period("due", due)
     every = 0 if remind_every.strip() in ("0", "") else _period("remind-every", remind_every)
-    runtime = _runtime()
+    runtime = admin_runtime()
     try:
         if runtime.slack is None or runtime.reviews is None or runtime.review_sweeper is None:
             raise ConfigError("SLACK_BOT_TOKEN", "a bot token, to send the reviewers their cards")
@@ -92,7 +87,7 @@ def _period(option: str, value: str) -> int:
 
 
 def status(name: str | None) -> int:
-    runtime = _runtime()
+    runtime = admin_runtime()
     try:
         assert runtime.reviews is not None  # every runtime has them
         store = runtime.reviews.store
@@ -114,7 +109,7 @@ def status(name: str | None) -> int:
 
 
 def cancel(name: str) -> int:
-    runtime = _runtime()
+    runtime = admin_runtime()
     try:
         assert runtime.reviews is not None
         if not runtime.reviews.store.cancel(name):  # a start still queued finds it cancelled
@@ -128,7 +123,7 @@ def cancel(name: str) -> int:
 
 
 def report(name: str, *, out: str) -> int:
-    runtime = _runtime()
+    runtime = admin_runtime()
     try:
         assert runtime.reviews is not None
         made = runtime.reviews.report(name)

@@ -144,6 +144,13 @@ def read_policy(settings: Settings, *, strict: bool = True) -> Policy:
     return policy
 
 
+def admin_runtime(scope: Scope = Scope.VAULT) -> Runtime:
+    """What an operator's command (`mysafe-bot users`, `review`, `audit`, `access`…) works
+    with: the settings its `scope` needs, from the environment, and every part but a chat
+    front, assembled as every process assembles them."""
+    return build_runtime(load_settings(scope=scope), front=False)
+
+
 def build_runtime(
     settings: Settings,
     *,

@@ -11,7 +11,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from app.foundations.errors import ConfigError
-from app.foundations.settings import Scope
 from app.text import for_terminal
 
 if TYPE_CHECKING:
@@ -45,10 +44,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _runtime() -> Runtime:
-    """The parts a users command needs, assembled as every process assembles them."""
-    from app.ops.runtime import build_runtime, load_settings
+    """Imported when a command runs, not when the CLI starts: `--help` stays quick."""
+    from app.ops.runtime import admin_runtime
 
-    return build_runtime(load_settings(scope=Scope.VAULT), front=False)
+    return admin_runtime()
 
 
 def _read_secret() -> str:
