@@ -284,12 +284,11 @@ class SlackNotifier:
 
     def retell_approvers(self, request: ChangeRequest) -> None:
         """Each "waits for your approval" DM, now saying what was decided and by whom."""
-        kept_messages = self.sent.kept_messages(request.id)
-        channel = self.sent.of(request.id).channel
+        sent, kept_messages = self.sent.with_kept(request.id)
         for name, kept in kept_messages.items():
             if name.startswith(APPROVER_DM):
                 person = name.removeprefix(APPROVER_DM)
-                notice = self._to(person, blocks.approver_notice, request, channel)
+                notice = self._to(person, blocks.approver_notice, request, sent.channel)
                 self._update_dm(kept, notice)
 
     def revoke_changed(self, revoke: Revoke, event: RevokeEvent) -> None:

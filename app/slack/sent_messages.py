@@ -103,12 +103,13 @@ class SentMessages:
 
     def kept_messages(self, request_id: str) -> dict[str, tuple[str, str]]:
         """The DMs `keep_message` kept about the request: name -> (channel, ts)."""
+        return _kept(self.redis.hgetall(self._key(request_id)))
+
+    def with_kept(self, request_id: str) -> tuple[Sent, dict[str, tuple[str, str]]]:
+        """Where the message is and the DMs kept about it, in one read of the request's
+        bookkeeping (a request with many approvers keeps a DM each)."""
         fields = self.redis.hgetall(self._key(request_id))
-        return {
-            name.removeprefix(_KEPT): (str(where[0]), str(where[1]))
-            for name, value in fields.items()
-            if name.startswith(_KEPT) and len(where := json.loads(value)) == 2
-        }
+        return Sent.of(*(fields.get(name) for name in self.FIELDS)), _kept(fields)
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -182,3 +183,11 @@ class SentMessages:
         key = revoke_key(self.prefix, request_id)
         if self.redis.exists(key):  # never a partial record (it would have no TTL either)
             self.redis.hset(key, mapping={"alert_channel": channel, "alert_ts": ts})
+
+
+def _kept(fields: dict[str, str]) -> dict[str, tuple[str, str]]:
+    return {
+        name.removeprefix(_KEPT): (str(where[0]), str(where[1]))
+        for name, value in fields.items()
+        if name.startswith(_KEPT) and len(where := json.loads(value)) == 2
+    }
