@@ -450,10 +450,12 @@ function relativeTime(when, now) {
       shownModal = "";
       choose(pane);
     });
-    document.getElementById("language").addEventListener("change", async (event) => {
-      await post("/demo/language", { locale: event.target.value });
-      shown = "";
-      refresh();
+    // A command typed right after a switch is read in the new language, as in Slack:
+    // the composer waits for the switch to be told to the bot before it sends.
+    let switching = Promise.resolve();
+    document.getElementById("language").addEventListener("change", (event) => {
+      switching = post("/demo/language", { locale: event.target.value }).catch(() => ({}));
+      switching.then(() => { shown = ""; refresh(); });
     });
     document.querySelectorAll(".nav").forEach((b) => b.addEventListener("click", () => choose(b.dataset.pane)));
     document.getElementById("composer").addEventListener("submit", async (event) => {
@@ -462,6 +464,7 @@ function relativeTime(when, now) {
       const text = input.value.trim();
       if (!text) return;
       input.value = "";
+      await switching;
       await post("/demo/command", { conversation: state[pane].id, text });
       refresh();
     });
