@@ -64,17 +64,18 @@ def take_audience(args: Args, *, allow_edit: bool, allow_period: bool = False) -
     edit, reason, duration, rotate_after, emergency = False, None, 0, False, False
     ticket: str | None = None
     while (token := args.take()) is not None:
+        word = keyword(token)
         if isinstance(token, Word) and _has_bare_comma(token):
             args.put_back(_split_commas(token))
-        elif keyword(token) in SEPARATORS:
+        elif word in SEPARATORS:
             continue
-        elif allow_edit and keyword(token) in EDIT_WORDS:
+        elif allow_edit and word in EDIT_WORDS:
             edit = True
-        elif allow_period and keyword(token) == "for":
+        elif allow_period and word == "for":
             duration = _read_period(args, duration)
-        elif allow_period and keyword(token) in ROTATE_AFTER_WORDS:
+        elif allow_period and word in ROTATE_AFTER_WORDS:
             rotate_after = True
-        elif allow_period and keyword(token) == "emergency":
+        elif allow_period and word == "emergency":
             emergency = True
         elif is_reason(token):
             reason = read_reason(args, token, reason)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.mysafe.models import Kind
 from app.slack.command_text import parse, quote, tokenize
-from commands import VERBS
+from commands import VERBS, lexer
 from commands.lexer import MAX_INPUT
 from commands.parser import CommandError
-from commands.types import EntryRef, Share, Update, Word
+from commands.types import EntryRef, Share, Token, Update, Word
 
 MODEST = settings(max_examples=250, deadline=None)
 
@@ -156,3 +158,30 @@ def test_a_typed_secret_never_comes_back_in_the_refusal(field: str, value: str, 
         assert "/mysafe rotate" in str(error)
     else:
         raise AssertionError("a secret was accepted")
+
+
+#: Text a person types with no Slack markup: the grammar's words, spaces of every kind Python
+#: splits on, and the characters the scanner treats specially when they are there.
+PLAIN_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from([w for w in GRAMMAR_WORDS if "<" not in w]),
+        st.sampled_from([" ", "  ", "\t", "\u00a0", "\u2003", "\u3000", "=", ":", "x'y", "é"]),
+        st.text(max_size=4),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@MODEST
+@given(PLAIN_TEXT)
+def test_plain_text_splits_as_the_scanner_reads_it(text: str) -> None:
+    """The lexer's quick split of text with no quote and no mark finds the tokens the
+    cell-by-cell scan finds, whatever the spaces and `key=value` words."""
+    assert _read(lexer.tokenize, text) == _read(lexer.scan, text)
+
+
+def _read(way: Callable[[list[str]], list[Token]], text: str) -> list[Token] | str:
+    try:
+        return way([text])
+    except CommandError as error:
+        return str(error)
