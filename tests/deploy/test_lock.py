@@ -21,6 +21,10 @@ PYPROJECT = tomllib.loads(PYPROJECT_TEXT)
 RUNTIME_LOCK = ROOT / "requirements.lock"
 DEV_LOCK = ROOT / "requirements-dev.lock"
 _PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)")
+#: The only upper bounds pyproject.toml sets, each where a major version is known to break: a cap
+#: on a release nobody has seen keeps make lock from moving on, and the lock already holds the
+#: version everything was tested with.
+KNOWN_TO_BREAK = {"mcp": "2.x renamed and reshaped FastMCP's server API"}
 #: How uv's `# via` lines name the project itself: a pin the project asks for directly.
 _ASKED_BY_THE_PROJECT = "mysafe-bot (pyproject.toml)"
 
@@ -114,6 +118,18 @@ def test_a_dependency_removed_without_make_lock_is_caught() -> None:
     wanted = requirements("build", pyproject=removed)
     with pytest.raises(AssertionError, match=r"pins \['pyyaml'\] for pyproject.toml"):
         assert_nothing_pinned_for_a_dependency_gone("requirements.lock", wanted)
+
+
+def test_upper_bounds_only_where_a_major_version_is_known_to_break() -> None:
+    backend = [Requirement(text) for text in PYPROJECT["build-system"]["requires"]]
+    everything = requirements(*PYPROJECT["project"]["optional-dependencies"]) + backend
+    capping = {"<", "<=", "==", "===", "~="}
+    capped = {
+        canonicalize_name(requirement.name)
+        for requirement in everything
+        if any(spec.operator in capping for spec in requirement.specifier)
+    }
+    assert capped == set(KNOWN_TO_BREAK), "a cap says in KNOWN_TO_BREAK which major breaks"
 
 
 def test_the_dev_lock_agrees_with_the_runtime_lock() -> None:
