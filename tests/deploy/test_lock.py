@@ -157,3 +157,14 @@ def test_make_installs_only_from_the_lock_with_hashes() -> None:
         project_only = "--no-deps" in line and "--no-build-isolation" in line and line.endswith(" .")
         assert locked or project_only, f"installs from outside the lock: {line}"
     assert "\nlock: " in makefile, "make lock refreshes the locks"
+
+
+def test_every_make_target_that_runs_the_venv_builds_it_from_the_lock_first() -> None:
+    """make run, test, lint… each depend on the stamp, so a lock changed since the venv was made
+    (a pull, a make lock) reinstalls from it before anything runs on the old versions."""
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.findall(r"^([a-z][\w-]*):[ \t]*([^\n=]*)\n((?:\t.*\n?)*)", makefile, re.MULTILINE)
+    venv = re.compile(r"\$\((BIN|UV_COMPILE)\)")  # UV_COMPILE runs $(BIN)/uv
+    using = {name: prerequisites.split() for name, prerequisites, body in targets if venv.search(body)}
+    assert {"run", "test", "test-fast", "lint", "lock"} <= set(using)
+    assert all("$(STAMP)" in prerequisites for prerequisites in using.values()), using
