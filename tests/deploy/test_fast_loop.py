@@ -86,17 +86,20 @@ def selected_by_test_fast(*paths: str) -> list[str]:
     return [line for line in collected.stdout.splitlines() if "::" in line]
 
 
-def test_the_slow_marker_covers_deploy_the_cluster_the_browser_and_the_minute_long_share() -> None:
+def test_the_slow_marker_covers_deploy_the_cluster_the_browser_and_the_long_runs() -> None:
     left = selected_by_test_fast(
         "tests/deploy/test_lock.py",
         "tests/unit/jobs/test_consumer_stop.py",
         "tests/e2e/test_cluster_e2e.py",
         "tests/e2e/test_step_up_browser.py",
         "tests/e2e/test_time_bound_processes.py",
+        "tests/unit/approvals/test_time_bound_properties.py",
     )
     assert left == [
         "tests/unit/jobs/test_consumer_stop.py::"
         "test_a_stop_ends_the_idle_read_at_once_instead_of_waiting_it_out[server]",
         "tests/unit/jobs/test_consumer_stop.py::"
         "test_a_stop_lets_the_running_job_finish_and_be_marked_done[server]",
-    ], "deploy/, the cluster runs, the browser and the one-minute share are all slow"
+    ], (
+        "deploy/, the cluster runs, the browser, the one-minute share and the big hypothesis run are slow"
+    )
