@@ -281,6 +281,7 @@ def world(
     return build
 
 
+@pytest.mark.slow  # a big hypothesis run: many stateful examples, each over HTTP
 def test_access_is_the_base_and_the_highest_running_share_whatever_happens(
     world: Callable[[], tuple[Engine, Revoker]], emulator: Emulator, request: pytest.FixtureRequest
 ) -> None:
