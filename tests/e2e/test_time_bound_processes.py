@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -115,3 +116,66 @@ def test_four_worker_processes_racing_revoke_each_share_once(
     assert len(emulator.calls_to("PUT", "/api/mysafe/password/update")) == 8 + 8
     done = [r for r in engine.audit.read() if r.event == "revoke.done"]
     assert len(done) == 8 and len({r.request for r in done}) == 8
+
+
+@pytest.mark.slow
+def test_a_worker_sigkilled_after_its_revoke_reached_mysafe_is_taken_over_without_undoing_a_later_share(
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, link, services, tmp_path
+) -> None:
+    """Issue 25, with a real SIGKILL: `mysafe-bot worker` sends a due end's PUT and dies before
+    MySafe answers (the PUT lands, nothing is recorded); carol is then given view for good. The
+    worker that takes the end over finishes what was decided and leaves her new access."""
+    from app.approvals.changes import Change, Verb
+    from app.approvals.engine import Engine
+    from app.approvals.machine import State
+    from app.foundations.clock import shifted
+    from app.mysafe.models import Kind, UserShare
+    from tests.support.waiting import eventually
+
+    link("UALICE", "alices")
+    emulator.add_user("carol")
+    engine = Engine(services)
+    entry = emulator.add_password("alices", name="Prod DB", username="u", password="pw-1")
+    share = Change(Verb.SHARE, Kind.PASSWORD, entry, add_users=(UserShare("carol"),))
+    with shifted(-120):  # approved two minutes ago, for one minute: due now
+        first = engine.submit(replace(share, duration=60), requester="UALICE")
+        engine.approve(first.id, "UAPPROVER1")
+    for_good = engine.submit(share, requester="UALICE")
+    env = {"PATH": os.environ["PATH"], **slack_env, "MYSAFE_BOT_APPLY_LEASE": "5"}
+
+    def worker_once() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.ops.cli", "worker", "--once"],
+            env=env,
+            stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+        )
+
+    held = emulator.hold(method="PUT", path_prefix="/api/mysafe/password/update")
+    dying = worker_once()
+    try:
+        assert held.arrived.wait(60), "the worker's end never reached MySafe"
+        dying.send_signal(signal.SIGKILL)
+    finally:
+        dying.wait(timeout=30)
+        held.release()  # MySafe takes the PUT its sender no longer waits for
+    eventually(lambda: emulator.get_password(entry)["users_allowed"] == [], 10, "the end landing")
+    revoke = engine.new_revoker().store.get(first.id)
+    assert revoke is not None and revoke.state == "revoking"  # the dead worker recorded nothing
+
+    applied = engine.approve(for_good.id, "UAPPROVER1").request  # waits out the dead one's lock
+    assert applied.state is State.APPLIED, applied.error
+    assert _sharing(emulator, entry) == {"carol": False}
+
+    def taken_over() -> bool:
+        assert worker_once().wait(timeout=60) == 0
+        done = engine.new_revoker().store.get(first.id)
+        return done is not None and done.state == "done"
+
+    eventually(taken_over, 60, "the end taken over once the dead worker's claim ran out")
+    assert _sharing(emulator, entry) == {"carol": False}  # view, for good
+    assert len(emulator.calls_to("PUT", "/api/mysafe/password/update")) == 2 + 1  # share, end, for good
+
+
+def _sharing(emulator: Emulator, entry: int) -> dict[str, bool]:
+    return {u["username"]: u["can_edit"] for u in emulator.get_password(entry)["users_allowed"]}
