@@ -6,7 +6,10 @@ no running share or later permanent grant still gives, whatever the order, overl
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -137,6 +140,45 @@ def test_a_longer_share_approved_during_a_shorter_one_keeps_the_access_until_its
     assert sharing(emulator, entry) == {"bobm": False, "carol": False}
     revoker.sweep(now=ends(second) + 1)
     assert sharing(emulator, entry) == {"bobm": False}
+
+
+@pytest.mark.parametrize("end_first", [True, False])
+def test_a_permanent_approval_racing_an_earlier_shares_end_outlives_it(
+    engine: Engine, revoker: Revoker, emulator: Emulator, link, end_first: bool
+) -> None:
+    """The outside test's race: a permanent share approved 0-120 ms before or after an
+    earlier time-bound share's end starts, on the same entry for the same person. Whichever
+    holds the entry first, carol keeps view for good and the end finishes."""
+    link("UALICE", "alices")
+    emulator.add_user("carol")
+    for step in range(6):
+        entry = emulator.add_password("alices", name=f"Race {step}", username="u", password="p")
+        first = approved(engine, asked(engine, entry, "carol", hours=1))
+        for_good = asked(engine, entry, "carol")
+        start = threading.Barrier(2)
+        late = step * 0.024  # 0 to 120 ms
+
+        def approve(wait: float) -> None:
+            start.wait()
+            time.sleep(wait)
+            approved(engine, for_good)
+
+        def end(wait: float) -> None:
+            start.wait()
+            time.sleep(wait)
+            revoker.sweep(now=ends(first) + 1)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            racing = [
+                pool.submit(end, 0.0 if end_first else late),
+                pool.submit(approve, late if end_first else 0.0),
+            ]
+            for future in racing:
+                future.result(timeout=60)
+        revoker.sweep(now=ends(first) + 2 * engine.settings.apply_lease + 10)  # one busy: again
+        done = revoker.store.get(first.id)
+        assert done is not None and done.state == "done", (step, done)
+        assert sharing(emulator, entry) == {"carol": False}, step  # view, for good
 
 
 # --- overlapping shares that raise the right ----------------------------------------------------

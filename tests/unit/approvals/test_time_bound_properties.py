@@ -1,9 +1,9 @@
 """The promise of time-bound shares as a property, through the engine and the revoker against the
 emulator over HTTP, on one Redis and on a 3-node cluster: whatever the order of shares (for good
 and for a period, view and edit, overlapping, to the same people), unshares, extensions and
-ends, and wherever a revoke's process dies (then taken over by another worker), each person's
-access is what they have outside the bot's time-bound shares plus the highest right among the
-shares still running.
+ends, and wherever an apply's or a revoke's process dies (then taken over by another worker),
+each person's access is what they have outside the bot's time-bound shares plus the highest
+right among the shares still running.
 
 A process dying is `Killed` raised at that step: nothing after it runs or is recorded, and the
 work is taken over once its lease ran out, as the worker's sweep does after a SIGKILL.
@@ -32,6 +32,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from app.approvals.access import AccessBook
 from app.approvals.change_diff import EDIT, NO_ACCESS, VIEW
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
@@ -52,6 +53,10 @@ HOUR = 3600
 #: Where a revoke's process may die: before its last check, between that check and keeping
 #: its decision, before its PUT, after its PUT landed, after recording it, before finishing.
 KILLS = ("before_check", "after_check", "before_put", "after_put", "before_finish")
+#: Where an apply's process may die: before keeping its decided write, before its PUT, after
+#: its PUT landed, before scheduling a time-bound share's end, between scheduling an
+#: extension's end and taking the extended share's end over.
+APPLY_KILLS = ("before_decided", "before_put", "after_put", "before_schedule", "before_supersede")
 
 
 @pytest.fixture(
@@ -90,6 +95,9 @@ def dying(step: str) -> Iterator[list[str]]:
         "before_put": (UserClient, "update", False),
         "after_put": (UserClient, "update", True),
         "before_finish": (RevokeStore, "finish", False),
+        "before_decided": (AccessBook, "save", False),
+        "before_schedule": (RevokeStore, "schedule", False),
+        "before_supersede": (RevokeStore, "supersede", False),
     }[step]
     real = getattr(target, name)
     with (
@@ -170,10 +178,10 @@ class TimeBoundShares(RuleBasedStateMachine):
         assert applied.state is State.APPLIED, applied.error
         self._applied(request_id)
 
-    @rule(request_id=consumes(asked))
-    def approve_then_die_after_the_put(self, request_id: str) -> None:
-        """The apply's PUT lands, its process dies; the worker takes the apply over."""
-        with dying("after_put") as died:
+    @rule(request_id=consumes(asked), step=st.sampled_from(APPLY_KILLS))
+    def approve_then_die(self, request_id: str, step: str) -> None:
+        """The apply's process dies at `step`; the worker takes the apply over."""
+        with dying(step) as died:
             self.engine.approve(request_id, "UAPPROVER1")
         if died:
             stuck = self.engine.store.get(request_id)

@@ -252,6 +252,44 @@ def test_a_job_no_key_opens_is_parked_and_the_jobs_after_it_still_run(
     assert "typed-Secret-9" not in str(redis.xrange(queue.dead))  # still sealed
 
 
+def test_the_consumer_loop_outlives_an_unexpected_error_and_still_runs_jobs(
+    queue: JobQueue, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only a Redis outage: any error in the reader's loop is logged and the loop goes
+    on, since every job reaching this consumer depends on it (issue 25: one such error
+    killed the reader of every consumer while the acks still said "Working on")."""
+    real = queue.claim_abandoned
+    failed: list[str] = []
+
+    def fails_once(*args: object, **kwargs: object) -> object:
+        if not failed:
+            failed.append("once")
+            raise ValueError("a bug, not an outage")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queue, "claim_abandoned", fails_once)
+    ran = threading.Event()
+    caplog.set_level(logging.INFO, logger="app.jobs")
+    consumer = Consumer(
+        queue,
+        {"command": lambda _: ran.set()},
+        threads=1,
+        per_person=1,
+        mysafe_concurrency=1,
+        visibility=5,
+    ).start()
+    try:
+        queue.put("command", body(1), who="UALICE")
+        assert ran.wait(10), "no job ran after the error"
+        assert consumer.alive()
+    finally:
+        consumer.stop()
+    assert failed == ["once"]
+    assert [r.levelno for r in caplog.records if getattr(r, "event", "") == "jobs.loop_error"] == [
+        logging.ERROR
+    ]
+
+
 def test_the_consumer_says_whether_its_loop_is_going(queue: JobQueue) -> None:
     """What the worker's heartbeat reports: the consumer's own loop, not the process."""
     consumer = Consumer(queue, {}, threads=1, per_person=1, mysafe_concurrency=1, visibility=5).start()

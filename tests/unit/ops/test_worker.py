@@ -3,6 +3,7 @@ the job handlers come from the runtime's registry, where each producer registere
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 import slack_bolt
 
 from app.foundations.settings import Settings
-from app.ops.worker import worker_runtime
+from app.ops.worker import consuming, worker_runtime
 from app.slack.listeners.actions import BUTTONS
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET, served_bot
@@ -66,6 +67,28 @@ def test_the_worker_registers_every_kind_of_job(slack_env: dict[str, str], redis
         "view:rotate",
         "view:create",
     }
+
+
+def test_a_worker_whose_job_consumer_stopped_withholds_its_heartbeat(
+    slack_env: dict[str, str], redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The heartbeat (`worker --check`, doctor) reports the consumer's loop, not only the
+    process: once that loop has stopped while the process lives on, the pass withholds its
+    beat and says why in one log line (issue 25: the heartbeat stayed green meanwhile)."""
+    worker = worker_runtime(Settings.from_env(slack_env, dotenv=None))
+    try:
+        assert worker.jobs is not None
+        consumer = worker.jobs.start_consumer()
+        assert consuming(worker)
+        caplog.set_level(logging.INFO, logger="app.ops.worker")
+        consumer.stop()  # its loop has ended; the process has not
+        assert not consuming(worker)
+    finally:
+        if worker.jobs is not None:
+            worker.jobs.stop_consumer()
+        worker.close()
+    (line,) = [r for r in caplog.records if getattr(r, "event", "") == "worker.consumer_stalled"]
+    assert line.levelno == logging.ERROR
 
 
 #: Run in a fresh interpreter where `import slack_bolt` fails.
