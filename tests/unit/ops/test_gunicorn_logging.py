@@ -43,6 +43,22 @@ def serve_logger(**changed: object) -> gunicorn_conf.Logger:
     return logger_class(config)
 
 
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def access_lines() -> list[logging.LogRecord]:
+    """What reaches the `gunicorn.access` logger's handlers from now on."""
+    kept = _Kept()
+    logging.getLogger("gunicorn.access").addHandler(kept)
+    return kept.records
+
+
 def a_request() -> tuple[object, object, dict[str, str]]:
     response = SimpleNamespace(status="200 OK", headers=[], sent=2, response_length=2)
     request = SimpleNamespace(headers=[], method="POST", path="/slack/events", query="")
@@ -60,10 +76,7 @@ def test_serve_writes_no_access_line_and_builds_none(logging_restored: None) -> 
     """Access lines are off (requests are counted in /metrics): gunicorn used to work out
     each one's fields anyway, only for its logger to drop them."""
     logger = serve_logger()
-    written: list[logging.LogRecord] = []
-    catcher = logging.Handler()
-    catcher.emit = written.append  # type: ignore[method-assign]
-    logging.getLogger("gunicorn.access").addHandler(catcher)
+    written = access_lines()
     with mock.patch.object(gunicorn_conf.Logger, "atoms", side_effect=AssertionError("built")):
         logger.access(*a_request(), timedelta(milliseconds=1))
     assert written == []
@@ -73,10 +86,7 @@ def test_an_operator_who_turns_access_lines_on_gets_them(logging_restored: None)
     config = gunicorn_conf.log_config("json")
     config["loggers"]["gunicorn.access"]["level"] = "INFO"
     logger = serve_logger(logconfig_dict=config)
-    written: list[logging.LogRecord] = []
-    catcher = logging.Handler()
-    catcher.emit = written.append  # type: ignore[method-assign]
-    logging.getLogger("gunicorn.access").addHandler(catcher)
+    written = access_lines()
     logger.access(*a_request(), timedelta(milliseconds=1))
     assert len(written) == 1
     assert "/slack/events" in written[0].getMessage()
