@@ -20,7 +20,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from app.approvals.policy import IN_FORCE
-from app.foundations.errors import ConfigError, PortInUse
+from app.foundations.errors import ConfigError, DemoAlreadyRunning, PortInUse
 from app.foundations.logs import configure_logging
 from app.foundations.settings import WEB_JOBS, Settings, is_loopback, merged_environment
 from app.foundations.storage import EmbeddedRedis, connect
@@ -105,9 +105,10 @@ def serve(*, host: str, port: int, workers: int) -> int:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def check_port(host: str, port: int, *, demo: bool) -> None:
+def check_port(host: str, port: int, *, demo: bool, mcp: bool = False) -> None:
     """Refuse a taken port before anything starts: a second `make run` would otherwise print
-    the banner and join the first demo's Redis and job stream before gunicorn found it taken."""
+    the banner and join the first demo's Redis and job stream before gunicorn found it taken;
+    the MCP server's (`mcp`), else its supervisor logs its death and restarts it forever."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
@@ -117,10 +118,27 @@ def check_port(host: str, port: int, *, demo: bool) -> None:
             if error.errno != errno.EADDRINUSE:
                 return  # an address this machine does not have: gunicorn says so itself
             what = "the demo" if demo else "the bot"
+            whose, choose = (
+                (", the MCP server's,", "MYSAFE_BOT_MCP_PORT (0: no MCP server)")
+                if mcp
+                else ("", "--port or PORT")
+            )
             raise PortInUse(
-                f"port {port} is in use: is {what} already running? Stop it (Ctrl-C where it "
-                "runs), or choose another port with --port or PORT."
+                f"port {port}{whose} is in use: is {what} already running? Stop it (Ctrl-C "
+                f"where it runs), or choose another port with {choose}."
             ) from None
+
+
+def check_alone(settings: Settings, embedded: EmbeddedRedis) -> None:
+    """A demo is the only one served from its folder: a second, on another port, would share
+    the first one's Redis, so its workers would take the first console's commands and answer
+    them in its own console, and the first one's Ctrl-C would stop its Redis."""
+    if settings.demo and not embedded.owner:
+        embedded.stop()  # lets go only: the running demo owns it
+        raise DemoAlreadyRunning(
+            f"the demo is already running from this folder ({settings.data_dir} is in use): "
+            "open the console it printed, or stop it (Ctrl-C where it runs) first."
+        )
 
 
 def _settings(host: str, port: int) -> Settings:
@@ -152,9 +170,12 @@ def _serve(*, host: str, port: int, workers: int) -> int:
         check_app_token(settings)  # a refused token: exit 2 here, not a worker crash loop
     os.environ[CHECKED] = "1"  # gunicorn's on_starting need not check again
     os.environ[WEB_JOBS] = "off"  # the worker below runs the jobs: the web workers only ack
+    if settings.mcp_port:
+        check_port(host, settings.mcp_port, demo=settings.demo, mcp=True)
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir)
+        check_alone(settings, embedded)
         os.environ["REDIS_URL"] = embedded.url
     log.info("serving", extra={"event": "serve.start", "bind": f"{host}:{port}", "workers": workers})
     master = os.getpid()

@@ -230,6 +230,43 @@ def test_a_second_make_run_says_the_port_is_taken_before_starting_anything(tmp_p
 
 
 @pytest.mark.slow
+def test_the_mcp_servers_port_taken_is_said_before_starting_anything(tmp_path: Path) -> None:
+    """Its port (3001 unless set) held by another demo, or anything: one line naming the
+    setting, not an MCP server dying and restarted in the log forever."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = _serve(tmp_path, _free_port(), MYSAFE_BOT_MCP_PORT=str(port))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"mysafe-bot: port {port}, the MCP server's, is in use: is the demo already running? "
+        "Stop it (Ctrl-C where it runs), or choose another port with MYSAFE_BOT_MCP_PORT "
+        "(0: no MCP server)."
+    )
+    assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_a_second_demo_from_the_same_folder_refuses_and_leaves_the_first_alone(
+    tmp_path: Path,
+) -> None:
+    """Following "choose another port" from the same folder: the second would share the first
+    one's Redis (its workers answering the first console's commands in its own). It says the
+    demo runs already, before the banner, and the first one carries on."""
+    with demo(tmp_path, _free_port()) as url:
+        result = _serve(tmp_path, _free_port())
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().endswith(
+            f"mysafe-bot: the demo is already running from this folder ({tmp_path / 'data'} is "
+            "in use): open the console it printed, or stop it (Ctrl-C where it runs) first."
+        )
+        assert result.stdout == ""
+        act(url, "command", **{"as": PRIYA, "conversation": CHANNEL, "text": "list passwords"})
+        channel_shows(url, PRIYA, lambda messages: any("GCP console" in m["text"] for m in messages))
+
+
+@pytest.mark.slow
 def test_a_stray_slack_variable_says_which_one_left_the_demo_and_how_to_get_it_back(
     tmp_path: Path,
 ) -> None:
