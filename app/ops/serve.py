@@ -105,28 +105,28 @@ def serve(*, host: str, port: int, workers: int) -> int:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def check_port(host: str, port: int, *, demo: bool, mcp: bool = False) -> None:
+def check_port(host: str, port: int, *, demo: bool) -> None:
     """Refuse a taken port before anything starts: a second `make run` would otherwise print
-    the banner and join the first demo's Redis and job stream before gunicorn found it taken;
-    the MCP server's (`mcp`), else its supervisor logs its death and restarts it forever."""
+    the banner and join the first demo's Redis and job stream before gunicorn found it taken."""
+    if taken(host, port):
+        what = "the demo" if demo else "the bot"
+        raise PortInUse(
+            f"port {port} is in use: is {what} already running? Stop it (Ctrl-C where it "
+            "runs), or choose another port with --port or PORT."
+        )
+
+
+def taken(host: str, port: int) -> bool:
+    """Does another process listen on `host:port`? (An address this machine does not have is
+    not taken: whatever binds it says so itself.)"""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
         try:
             probe.bind((host, port))
         except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                return  # an address this machine does not have: gunicorn says so itself
-            what = "the demo" if demo else "the bot"
-            whose, choose = (
-                (", the MCP server's,", "MYSAFE_BOT_MCP_PORT (0: no MCP server)")
-                if mcp
-                else ("", "--port or PORT")
-            )
-            raise PortInUse(
-                f"port {port}{whose} is in use: is {what} already running? Stop it (Ctrl-C "
-                f"where it runs), or choose another port with {choose}."
-            ) from None
+            return error.errno == errno.EADDRINUSE
+    return False
 
 
 def check_alone(settings: Settings, embedded: EmbeddedRedis) -> None:
@@ -170,8 +170,6 @@ def _serve(*, host: str, port: int, workers: int) -> int:
         check_app_token(settings)  # a refused token: exit 2 here, not a worker crash loop
     os.environ[CHECKED] = "1"  # gunicorn's on_starting need not check again
     os.environ[WEB_JOBS] = "off"  # the worker below runs the jobs: the web workers only ack
-    if settings.mcp_port:
-        check_port(host, settings.mcp_port, demo=settings.demo, mcp=True)
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir)
@@ -244,6 +242,15 @@ def _start_mcp(settings: Settings, host: str) -> Sibling | None:
     """The MCP server is ASGI: it runs beside gunicorn under uvicorn (see app.mcp.server),
     supervised, and the workers' /readyz checks that it answers."""
     if not settings.mcp_port:
+        return None
+    if settings.demo and taken(host, settings.mcp_port):
+        # Another demo's, or any program's: started anyway, it would die and be restarted,
+        # an error line each time, for as long as the demo runs.
+        log.warning(
+            f"port {settings.mcp_port} is in use: the demo runs without its MCP server "
+            "(set MYSAFE_BOT_MCP_PORT to another port for one)",
+            extra={"event": "mcp.skipped", "port": settings.mcp_port},
+        )
         return None
     from app.ops.mcp_runner import sibling_command
 
