@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from tests.support.processes import free_port as _free_port
+from tests.support.processes import kill_embedded_redis as _kill_embedded_redis
 from tests.support.processes import wait_until_ready as _wait_until_ready
 from tests.support.waiting import eventually
 
@@ -347,6 +348,7 @@ def test_ctrl_c_stops_the_demo_quickly_and_quietly_and_restarts_nothing(tmp_path
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            _kill_embedded_redis(tmp_path / "data")
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert code == 0 and took <= STOP_BOUND
     assert [line["msg"] for line in lines if line["level"] in ("error", "critical")] == []
