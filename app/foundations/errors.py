@@ -7,6 +7,7 @@ path, vendor code — and never a secret or a raw body.
     BotError
     ├── ConfigError                  a setting is missing or malformed
     ├── PortInUse                    another process listens where `serve` would
+    ├── DemoAlreadyRunning           another `serve` runs the demo from the same data dir
     ├── ValidationError              input failed a schema (field -> messages)
     │   └── PlainRefusal             its words are plain text, names as typed: fronts escape them
     ├── CredentialsMissing           the person has not linked a MySafe key
@@ -84,6 +85,10 @@ class ConfigError(BotError):
 
 class PortInUse(BotError):
     """`serve`'s port is taken; the message says what probably holds it."""
+
+
+class DemoAlreadyRunning(BotError):
+    """A second demo from the same folder would share the first one's Redis and jobs."""
 
 
 class ValidationError(BotError):

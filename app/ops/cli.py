@@ -428,11 +428,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from app.ops.worker import check_alive, run_worker
+    from app.ops.worker import check_alive, leave, run_worker
 
     if args.check:
         return check_alive()
-    return run_worker(interval=args.interval, once=args.once)
+    code = run_worker(interval=args.interval, once=args.once)
+    if not args.once:
+        leave(code)
+    return code
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import requests
 from slack_sdk.errors import SlackApiError
 
 from app.foundations.errors import EXIT_CONFIG, ConfigError
-from app.foundations.settings import Scope, Settings
+from app.foundations.settings import Scope, Settings, merged_environment
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -476,9 +476,21 @@ def _mysafe(settings: Settings) -> str:
     return f"answers (HTTP {response.status_code})"
 
 
+#: Said first when no Slack variable is set: a newcomer who tries `doctor` beside `make run`
+#: would otherwise read six failures about a Slack app the demo does not need.
+DEMO_NOTE = (
+    "No Slack variable is set, so `make run` (serve) runs the demo, which needs none of the "
+    "settings below. doctor checks a real set-up: see docs/slack-app.md."
+)
+
+
 def doctor(environ: Mapping[str, str] | None = None) -> int:
     """0 when all pass; 2 for bad settings, as every command exits on a configuration error;
     1 when a dependency fails."""
+    from app.ops.demo import wanted
+
+    if wanted(merged_environment(environ, ".env")):
+        print(DEMO_NOTE, flush=True)
     failed = [check for check in _printed(run_checks(environ)) if not check.ok]
     print("all checks passed" if not failed else f"{len(failed)} check(s) failed")
     if any(check.name == "settings" for check in failed):

@@ -20,7 +20,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from app.approvals.policy import IN_FORCE
-from app.foundations.errors import ConfigError, PortInUse
+from app.foundations.errors import ConfigError, DemoAlreadyRunning, PortInUse
 from app.foundations.logs import configure_logging
 from app.foundations.settings import WEB_JOBS, Settings, is_loopback, merged_environment
 from app.foundations.storage import EmbeddedRedis, connect
@@ -108,19 +108,37 @@ def serve(*, host: str, port: int, workers: int) -> int:
 def check_port(host: str, port: int, *, demo: bool) -> None:
     """Refuse a taken port before anything starts: a second `make run` would otherwise print
     the banner and join the first demo's Redis and job stream before gunicorn found it taken."""
+    if taken(host, port):
+        what = "the demo" if demo else "the bot"
+        raise PortInUse(
+            f"port {port} is in use: is {what} already running? Stop it (Ctrl-C where it "
+            "runs), or choose another port with --port or PORT."
+        )
+
+
+def taken(host: str, port: int) -> bool:
+    """Does another process listen on `host:port`? (An address this machine does not have is
+    not taken: whatever binds it says so itself.)"""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
         try:
             probe.bind((host, port))
         except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                return  # an address this machine does not have: gunicorn says so itself
-            what = "the demo" if demo else "the bot"
-            raise PortInUse(
-                f"port {port} is in use: is {what} already running? Stop it (Ctrl-C where it "
-                "runs), or choose another port with --port or PORT."
-            ) from None
+            return error.errno == errno.EADDRINUSE
+    return False
+
+
+def check_alone(settings: Settings, embedded: EmbeddedRedis) -> None:
+    """A demo is the only one served from its folder: a second, on another port, would share
+    the first one's Redis, so its workers would take the first console's commands and answer
+    them in its own console, and the first one's Ctrl-C would stop its Redis."""
+    if settings.demo and not embedded.owner:
+        embedded.stop()  # lets go only: the running demo owns it
+        raise DemoAlreadyRunning(
+            f"the demo is already running from this folder ({settings.data_dir} is in use): "
+            "open the console it printed, or stop it (Ctrl-C where it runs) first."
+        )
 
 
 def _settings(host: str, port: int) -> Settings:
@@ -155,6 +173,7 @@ def _serve(*, host: str, port: int, workers: int) -> int:
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir)
+        check_alone(settings, embedded)
         os.environ["REDIS_URL"] = embedded.url
     log.info("serving", extra={"event": "serve.start", "bind": f"{host}:{port}", "workers": workers})
     master = os.getpid()
@@ -223,6 +242,15 @@ def _start_mcp(settings: Settings, host: str) -> Sibling | None:
     """The MCP server is ASGI: it runs beside gunicorn under uvicorn (see app.mcp.server),
     supervised, and the workers' /readyz checks that it answers."""
     if not settings.mcp_port:
+        return None
+    if settings.demo and taken(host, settings.mcp_port):
+        # Another demo's, or any program's: started anyway, it would die and be restarted,
+        # an error line each time, for as long as the demo runs.
+        log.warning(
+            f"port {settings.mcp_port} is in use: the demo runs without its MCP server "
+            "(set MYSAFE_BOT_MCP_PORT to another port for one)",
+            extra={"event": "mcp.skipped", "port": settings.mcp_port},
+        )
         return None
     from app.ops.mcp_runner import sibling_command
 

@@ -179,7 +179,8 @@ def test_help_and_a_typo_are_answered_in_the_console(page: sync_api.Page, artifa
     expect(helped).to_contain_text("Only visible to you")
     page.screenshot(path=str(artifacts / "0-help.png"))
 
-    expect(answer_to(page, "/mysafe shre password 1")).to_contain_text("share")
+    typo = answer_to(page, "/mysafe shre password 1")
+    expect(typo).to_contain_text('There is no command "shre". Did you mean share?')
     expect(answer_to(page, "/mysafe list")).to_contain_text("/mysafe list passwords|secrets")
     be(page, "U0DEMOCAROL")
     expect(page.locator(".message.ephemeral")).to_have_count(0)  # Priya's answers were hers

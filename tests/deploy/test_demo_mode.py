@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from tests.support.processes import free_port as _free_port
+from tests.support.processes import kill_embedded_redis as _kill_embedded_redis
 from tests.support.processes import wait_until_ready as _wait_until_ready
 from tests.support.waiting import eventually
 
@@ -41,12 +42,13 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 
 
 @contextmanager
-def demo(tmp_path: Path, port: int) -> Iterator[str]:
-    """`mysafe-bot serve` with no setting but the data dir, from a folder without `.env`."""
+def demo(tmp_path: Path, port: int, **env: str) -> Iterator[str]:
+    """`mysafe-bot serve` with no setting but the data dir (and `env`), from a folder without
+    `.env`; its log is `serve-PORT.log` there."""
     with (tmp_path / f"serve-{port}.log").open("a") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "2"],
-            env=_environment(tmp_path),
+            env=_environment(tmp_path) | env,
             stderr=log,
             cwd=tmp_path,
         )
@@ -230,6 +232,47 @@ def test_a_second_make_run_says_the_port_is_taken_before_starting_anything(tmp_p
 
 
 @pytest.mark.slow
+def test_the_demo_runs_without_its_mcp_server_when_that_port_is_taken_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """Its port (3001 unless set) held by another demo, or any program: one warning naming the
+    setting, not an MCP server dying and restarted, an error line each time, for as long as the
+    demo runs."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        port = _free_port()
+        with demo(tmp_path, port, MYSAFE_BOT_MCP_PORT=str(taken)) as url:
+            assert requests.get(f"{url}/readyz", timeout=10).status_code == 200
+        log = (tmp_path / f"serve-{port}.log").read_text()
+    warned = [line for line in log.splitlines() if "WARNING" in line]
+    assert warned == [line for line in warned if "mcp.skipped" in line] and len(warned) == 1
+    assert f"port {taken} is in use: the demo runs without its MCP server" in warned[0]
+    assert "MYSAFE_BOT_MCP_PORT" in warned[0]
+    assert "ERROR" not in log and "mcp exited" not in log
+
+
+@pytest.mark.slow
+def test_a_second_demo_from_the_same_folder_refuses_and_leaves_the_first_alone(
+    tmp_path: Path,
+) -> None:
+    """Following "choose another port" from the same folder: the second would share the first
+    one's Redis (its workers answering the first console's commands in its own). It says the
+    demo runs already, before the banner, and the first one carries on."""
+    with demo(tmp_path, _free_port()) as url:
+        result = _serve(tmp_path, _free_port())
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().endswith(
+            f"mysafe-bot: the demo is already running from this folder ({tmp_path / 'data'} is "
+            "in use): open the console it printed, or stop it (Ctrl-C where it runs) first."
+        )
+        assert result.stdout == ""
+        act(url, "command", **{"as": PRIYA, "conversation": CHANNEL, "text": "list passwords"})
+        channel_shows(url, PRIYA, lambda messages: any("GCP console" in m["text"] for m in messages))
+
+
+@pytest.mark.slow
 def test_a_stray_slack_variable_says_which_one_left_the_demo_and_how_to_get_it_back(
     tmp_path: Path,
 ) -> None:
@@ -305,6 +348,7 @@ def test_ctrl_c_stops_the_demo_quickly_and_quietly_and_restarts_nothing(tmp_path
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            _kill_embedded_redis(tmp_path / "data")
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert code == 0 and took <= STOP_BOUND
     assert [line["msg"] for line in lines if line["level"] in ("error", "critical")] == []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -72,3 +75,12 @@ def command_line(pid: int) -> list[bytes]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
     except OSError:
         return []
+
+
+def kill_embedded_redis(data_dir: Path) -> None:
+    """After a `serve` killed outright (a test that failed): its embedded Redis, which runs
+    in a session of its own, dies with nothing else, and would be left running."""
+    settings = data_dir / "redis.db.settings"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        pid = int(Path(json.loads(settings.read_text())["pidfile"]).read_text())
+        os.kill(pid, signal.SIGKILL)

@@ -263,6 +263,26 @@ def test_doctor_fix_lines_say_what_to_do_not_what_is_wrong_again() -> None:
     assert "docs/configuration.md" in fixes["MYSAFE_TIMEOUT"]
 
 
+@pytest.mark.slow
+def test_doctor_with_nothing_set_says_first_that_this_is_the_demo(tmp_path) -> None:
+    """A newcomer beside `make run` who tries `doctor` (listed in --help) learns that the demo
+    needs none of what fails below; the checks and their exit code are those of a real set-up."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app.ops.cli", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        cwd=tmp_path,  # no .env
+    )
+    first, *rest = result.stdout.splitlines()
+    assert first.startswith("No Slack variable is set, so `make run` (serve) runs the demo")
+    assert "docs/slack-app.md" in first
+    assert any(line.startswith("FAIL settings") for line in rest) and result.returncode == 2
+    stray = _doctor({"SLACK_BOT_TOKEN": "xoxb-1"}).stdout  # a real set-up, half done
+    assert "demo" not in stray.splitlines()[0]
+
+
 # --- Redis beyond one server ----------------------------------------------------------------
 
 
