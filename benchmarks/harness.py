@@ -174,6 +174,9 @@ def gunicorn_cli_flags(options: dict[str, object]) -> list[str]:
         setting = by_name[name]
         if callable(value) or value is None or not setting.cli:
             continue
+        if getattr(setting, "action", None) == "store_true":
+            flags += [setting.cli[-1]] if value else []
+            continue
         flags += [setting.cli[-1], str(value)]
     return flags
 

@@ -21,6 +21,10 @@ graceful_timeout = 25
 keepalive = 5
 limit_request_line = 8190
 accesslog = None
+#: No control socket: the bot has no use for gunicorn's runtime management (worker counts,
+#: reloads, shutdown through `gunicornc`), and its default path (`~/.gunicorn/gunicorn.ctl`)
+#: is one per user, so every `serve` on a machine took it over from the one before.
+control_socket_disable = True
 
 
 class Logger(GunicornLogger):
@@ -185,6 +189,7 @@ SETTINGS = {
         "keepalive",
         "limit_request_line",
         "accesslog",
+        "control_socket_disable",
         "logger_class",
         "logconfig_dict",
         "on_starting",

@@ -150,6 +150,8 @@ def test_the_demo_logs_readable_text_and_no_warning_at_start(tmp_path: Path) -> 
         lines = [line for line in log.read_text().splitlines() if line.strip()]
     assert lines and [line for line in lines if not TEXT_LINE.match(line)] == []
     assert [line for line in lines if re.search(r" (WARNING|ERROR|CRITICAL) ", line)] == []
+    # gunicorn's management socket is not opened (one per user: every serve took it over).
+    assert [line for line in lines if "control socket" in line.lower()] == []
 
 
 def test_the_demo_refuses_to_listen_off_loopback(tmp_path: Path) -> None:
