@@ -179,6 +179,10 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def left(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if running(pid)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("shell", "log"),
@@ -202,11 +206,10 @@ def test_closing_the_terminal_stops_the_demo_and_everything_it_started(
         assert len(started) >= 8 and all(running(pid) for pid in started)
         closed = time.monotonic()
         terminal.hang_up()
-        eventually(
-            lambda: not {pid for pid in started if running(pid)},
-            STOP_BOUND,
-            "serve and every process it started gone",
-        )
+        try:
+            eventually(lambda: not left(started), STOP_BOUND, "serve and all it started gone")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; left: {[command_line(p) for p in left(started)]}") from None
         took = time.monotonic() - closed
     assert took <= STOP_BOUND
     assert not taken("127.0.0.1", port) and not taken("127.0.0.1", mcp_port)
