@@ -93,10 +93,11 @@ def on_starting(server: Any) -> None:
     and a Socket Mode app token are checked here too, as `mysafe-bot serve` does: a bad setting
     or a token Slack refuses is one line and exit 2, not workers failing in a loop."""
     prepare_multiprocess_dir()  # `mysafe-bot serve` has set it earlier still
-    from app.ops.reload import forward_hup
+    from app.ops import hangup
 
-    # SIGHUP reloads the approval policy in each worker (app.ops.reload), not the workers.
-    server.handle_hup = lambda: forward_hup(server)
+    # SIGHUP reloads the approval policy in each worker (app.ops.reload), not the workers;
+    # a hangup of the terminal the master runs in stops it, as Ctrl-C does (app.ops.hangup).
+    hangup.install(server)
     if os.environ.get(CHECKED) != "1":
         _check_settings()
 
