@@ -39,8 +39,12 @@ from tests.support.processes import free_port as _free_port
 from tests.support.processes import kill_embedded_redis as _kill_embedded_redis
 from tests.support.waiting import eventually
 
-#: How long a hangup may take to stop the demo, everything it started included (as Ctrl-C).
-STOP_BOUND = 3.0
+#: How long a hangup may take to stop the demo, everything it started included. It stops as
+#: Ctrl-C does, whose 3 s is held by tests/deploy/test_demo_mode.py; here what is asserted is
+#: that it stops at all, and whole: on a machine busy with the rest of the suite the job
+#: workers (niceness 19) made 4 runs in 36 take 3-4.5 s, and a reload instead of a stop never
+#: ends.
+STOP_BOUND = 15.0
 
 
 @dataclass

@@ -90,7 +90,7 @@ def redis_url(request: pytest.FixtureRequest) -> str:
 
 #: The lease of every apply and end in these examples (and so the TTL of the entry lock each
 #: holds in Redis, a second less): short, so the lock a killed process leaves runs out soon.
-LEASE = 3
+LEASE = 4
 #: The most processes that die in one example.
 DEATHS = 2
 #: The longest a take-over may take, in real seconds: a dead process's lock runs out in at
