@@ -100,6 +100,9 @@ def test_the_slow_marker_covers_deploy_the_cluster_the_browser_and_the_long_runs
         "test_a_stop_ends_the_idle_read_at_once_instead_of_waiting_it_out[server]",
         "tests/unit/jobs/test_consumer_stop.py::"
         "test_a_stop_lets_the_running_job_finish_and_be_marked_done[server]",
+        # The property test's variant where nobody dies: eight short examples, under a second.
+        "tests/unit/approvals/test_time_bound_properties.py::"
+        "test_access_is_the_base_and_the_highest_running_share_whatever_the_order[server]",
     ], (
         "deploy/, the cluster runs, the browser, the one-minute share and the big hypothesis run are slow"
     )
