@@ -1,0 +1,41 @@
+"""The wrk table's target cells: each row is judged by issue 33's goals for it, and by none
+it was not given (the approve click has a p99 goal, no share of the ceiling)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.context import LEVELS
+from benchmarks.wrk_acks import WRK_ROWS, rows
+
+
+def run(rate: float) -> dict[str, Any]:
+    return {
+        "rate": rate,
+        "p50": 5.0,
+        "p95": 20.0,
+        "p99": 40.0,
+        "client": 0.1,
+        "server_ms": 0.3,
+        "requests": rate * 3,
+        "errors": {},
+        "wrapped": 0,
+    }
+
+
+def targets() -> dict[tuple[str, str], str]:
+    rates = {"ceiling": 1000.0, "help": 650.0, "whoami": 450.0, "share": 520.0, "approve": 300.0}
+    results = {(kind, users): [run(rates[kind])] for kind in WRK_ROWS for users in LEVELS}
+    return {(row.measure.split()[0], row.users): row.target for row in rows(results)}
+
+
+def test_each_work_row_is_judged_by_its_own_share_of_the_ceiling() -> None:
+    found = targets()
+    assert found[("help", "50")].startswith(">=60% ceiling: met")
+    assert found[("whoami", "50")].startswith(">=50% ceiling: MISSED")
+    assert found[("share", "50")].startswith(">=50% ceiling: met")
+
+
+def test_the_approve_click_is_judged_by_its_p99_alone() -> None:
+    assert targets()[("approve", "50")] == "p99<=50ms: met"
+    assert targets()[("approve", "1")] == ""
