@@ -22,6 +22,7 @@ from app.approvals.grants import Granted
 from app.approvals.revokes import Revoke
 from app.foundations.durations import describe
 from app.i18n import _
+from app.slack.blocks.kit import _button, _confirmed
 from app.slack.languages import Languages
 from app.slack.notifier import direct_message
 from app.slack.periods import ago as _ago
@@ -148,29 +149,14 @@ def home_blocks(revokes: Sequence[Revoke], *, viewer: str) -> list[dict[str, Any
     return blocks
 
 
-def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "action_id": action_id,
-        "value": value,
-        "text": {"type": "plain_text", "text": label},
-    }
-
-
 def revoke_now_button(request_id: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "action_id": REVOKE_NOW,
-        "value": request_id,
-        "style": "danger",
-        "text": {"type": "plain_text", "text": _("Revoke now")},
-        "confirm": {
-            "title": {"type": "plain_text", "text": _("End this access now?")},
-            "text": {"type": "plain_text", "text": _("What the share added is taken back at once.")},
-            "confirm": {"type": "plain_text", "text": _("Revoke now")},
-            "deny": {"type": "plain_text", "text": _("Keep it")},
-        },
-    }
+    return _confirmed(
+        _button(_("Revoke now"), REVOKE_NOW, request_id, "danger"),
+        _("End this access now?"),
+        _("What the share added is taken back at once."),
+        _("Revoke now"),
+        _("Keep it"),
+    )
 
 
 def _subject(revoke: Revoke, *, viewer: str | None = None) -> str:
@@ -242,22 +228,13 @@ def alert_blocks(revoke: Revoke) -> list[dict[str, Any]]:
         {
             "type": "actions",
             "elements": [
-                {
-                    "type": "button",
-                    "action_id": GIVE_UP,
-                    "value": revoke.request_id,
-                    "style": "danger",
-                    "text": {"type": "plain_text", "text": _("Give up")},
-                    "confirm": {
-                        "title": {"type": "plain_text", "text": _("Stop retrying?")},
-                        "text": {
-                            "type": "plain_text",
-                            "text": _("The access stays until someone removes it in MySafe."),
-                        },
-                        "confirm": {"type": "plain_text", "text": _("Give up")},
-                        "deny": {"type": "plain_text", "text": _("Keep retrying")},
-                    },
-                }
+                _confirmed(
+                    _button(_("Give up"), GIVE_UP, revoke.request_id, "danger"),
+                    _("Stop retrying?"),
+                    _("The access stays until someone removes it in MySafe."),
+                    _("Give up"),
+                    _("Keep retrying"),
+                )
             ],
         },
     ]

@@ -20,6 +20,7 @@ from app.slack.blocks.kit import (
     VIEW_BLOCKS,
     Block,
     _button,
+    _confirmed,
     _context,
     _section,
     _sections,
@@ -103,18 +104,13 @@ def passkey_blocks(passkeys: Sequence[Passkey]) -> list[Block]:
                         id=text.code(passkey.credential_id[:12]),
                     )
                 ),
-                "accessory": {
-                    **_button(_("Remove"), REMOVE_PASSKEY, passkey.credential_id, "danger"),
-                    "confirm": {
-                        "title": {"type": "plain_text", "text": _("Remove this passkey?")},
-                        "text": {
-                            "type": "plain_text",
-                            "text": _("It will no longer confirm your approvals."),
-                        },
-                        "confirm": {"type": "plain_text", "text": _("Remove")},
-                        "deny": {"type": "plain_text", "text": _("Keep")},
-                    },
-                },
+                "accessory": _confirmed(
+                    _button(_("Remove"), REMOVE_PASSKEY, passkey.credential_id, "danger"),
+                    _("Remove this passkey?"),
+                    _("It will no longer confirm your approvals."),
+                    _("Remove"),
+                    _("Keep"),
+                ),
             }
         )
     return found

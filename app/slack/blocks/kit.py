@@ -76,6 +76,12 @@ def _button(label: str, action_id: str, value: str, style: str | None = None) ->
     return button
 
 
+def _confirmed(button: Block, title: str, text: str, yes: str, no: str) -> Block:
+    """`button` behind Slack's confirmation dialog: for a click that cannot be taken back."""
+    plain = [{"type": "plain_text", "text": value} for value in (title, text, yes, no)]
+    return {**button, "confirm": dict(zip(("title", "text", "confirm", "deny"), plain, strict=True))}
+
+
 def date(ts: float) -> str:
     """A moment as Slack shows it in each reader's own time zone."""
     shown = _("{{date_short_pretty}} at {{time}}").format()  # Slack's own tokens, kept
