@@ -17,7 +17,6 @@ keyboards type) open anywhere; single quotes (`'…'`, `‘…’`) only at the 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -34,7 +33,10 @@ GENERAL_USAGE = "/mysafe help"
 _CLOSERS = {'"': '"', "'": "'", "“": "“”", "”": "“”", "‘": "‘’"}
 _APOSTROPHES = frozenset("'‘")
 _OPENERS = frozenset(_CLOSERS)
-_ALLOWED_CONTROLS = frozenset("\t\n\r")
+#: Unicode's control characters (category Cc, U+0000-U+001F and U+007F-U+009F, a block fixed
+#: since Unicode 1.1) but tab, newline and carriage return. One search instead of a category
+#: lookup per character, which was half of a share command's parse.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=")
 
@@ -88,7 +90,7 @@ def check_input(text: str) -> None:
         raise CommandError(
             _("the command is too long: at most {most} characters").format(most=MAX_INPUT)
         )
-    if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
+    if _CONTROLS.search(text):
         raise CommandError(_("the command contains control characters"))
 
 

@@ -185,3 +185,21 @@ def _read(way: Callable[[list[str]], list[Token]], text: str) -> list[Token] | s
         return way([text])
     except CommandError as error:
         return str(error)
+
+
+def test_every_control_character_but_tab_and_line_ends_is_refused() -> None:
+    """The lexer's character class for controls, held to Unicode's own category over every
+    code point: a command with one is refused, and any other character is read."""
+    import unicodedata
+
+    allowed = "\t\n\r"
+    for point in range(0x110000):
+        char = chr(point)
+        control = unicodedata.category(char) == "Cc" and char not in allowed
+        try:
+            lexer.check_input(f"list passwords a{char}b")
+        except CommandError as error:
+            assert control, f"U+{point:04X} refused"
+            assert "control characters" in str(error)
+        else:
+            assert not control, f"U+{point:04X} read"
