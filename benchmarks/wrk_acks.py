@@ -142,14 +142,18 @@ def _row(kind: str, users: int, results: dict[tuple[str, int], list[dict[str, An
     }
     rates = sorted(r["rate"] for r in runs)
     notes = [
-        f"{mid['server_ms']:.1f} ms CPU/req",
+        f"{mid['server_ms']:.2f} ms CPU/req",
         f"wrk {mid['client']:.0%} of a core",
         f"{rates[0]:.0f}-{rates[-1]:.0f}/s",
     ]
     targets = []
     if kind != "ceiling":
-        share = mid["rate"] / statistics.median(r["rate"] for r in results[("ceiling", users)])
-        notes.insert(0, f"{share:.0%} of ceiling")
+        ceiling = results[("ceiling", users)]
+        share = mid["rate"] / statistics.median(r["rate"] for r in ceiling)
+        # The web workers' CPU alone (serve's job workers are a process group of their own):
+        # what the ack costs, which the work behind it, run in the same seconds, does not move.
+        by_cpu = statistics.median(r["server_ms"] for r in ceiling) / mid["server_ms"]
+        notes[:0] = [f"{share:.0%} of ceiling", f"by CPU/req {by_cpu:.0%}"]
         if kind in ACK_GOALS:  # the approve click's goal is its p99 alone
             targets.append(ceiling_target(share, ACK_GOALS[kind]))
         if users == 50:

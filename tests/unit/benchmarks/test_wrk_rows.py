@@ -9,14 +9,14 @@ from benchmarks.context import LEVELS
 from benchmarks.wrk_acks import WRK_ROWS, rows
 
 
-def run(rate: float) -> dict[str, Any]:
+def run(rate: float, cpu_ms: float = 0.3) -> dict[str, Any]:
     return {
         "rate": rate,
         "p50": 5.0,
         "p95": 20.0,
         "p99": 40.0,
         "client": 0.1,
-        "server_ms": 0.3,
+        "server_ms": cpu_ms,
         "requests": rate * 3,
         "errors": {},
         "wrapped": 0,
@@ -39,3 +39,14 @@ def test_each_work_row_is_judged_by_its_own_share_of_the_ceiling() -> None:
 def test_the_approve_click_is_judged_by_its_p99_alone() -> None:
     assert targets()[("approve", "50")] == "p99<=50ms: met"
     assert targets()[("approve", "1")] == ""
+
+
+def test_each_row_says_its_cpu_per_request_against_the_ceilings() -> None:
+    """The ack's own cost beside its throughput: the work behind the acks, run in the same
+    seconds by other processes, moves the second and not the first."""
+    results = {(kind, users): [run(1000.0, 0.24)] for kind in WRK_ROWS for users in LEVELS}
+    results[("share", 10)] = [run(480.0, 0.42), run(520.0, 0.40), run(500.0, 0.44)]
+    found = {(row.measure.split()[0], row.users): row.result for row in rows(results)}
+    assert found[("share", "10")].startswith("50% of ceiling; by CPU/req 57%; 0.42 ms CPU/req")
+    assert found[("help", "10")].startswith("100% of ceiling; by CPU/req 100%")
+    assert "by CPU/req" not in found[("ceiling", "10")]
