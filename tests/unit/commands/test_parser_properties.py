@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 import pytest
@@ -190,8 +191,6 @@ def _read(way: Callable[[list[str]], list[Token]], text: str) -> list[Token] | s
 def test_every_control_character_but_tab_and_line_ends_is_refused() -> None:
     """The lexer's character class for controls, held to Unicode's own category over every
     code point: a command with one is refused, and any other character is read."""
-    import unicodedata
-
     allowed = "\t\n\r"
     for point in range(0x110000):
         char = chr(point)
