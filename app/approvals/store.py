@@ -113,19 +113,20 @@ class ApprovalStore:
         With an idempotency key, concurrent duplicates all answer with the one request: the
         key is claimed (SET NX) before the request is written, and a caller that loses the
         claim waits for the winner's request to exist (`lookup`) rather than reporting a
-        request that is not there yet."""
+        request that is not there yet. The claim is the first look: a key nobody holds costs
+        one round trip, not a read and then a claim."""
+        ttl = int(expires - created) + self.retention
         for _ in range(10):
-            if idempotency_key and (existing := self.lookup(idempotency_key)):
-                return existing, False
             request_id = new_request_id()
-            ttl = int(expires - created) + self.retention
-            if "approvers" in fields:  # a long list kept once, apart (app.approvals.approver_lists)
-                kept = self.approver_lists.stored(fields["approvers"], lifetime=ttl + self.retention)
-                fields = {**fields, "approvers": kept}
             if idempotency_key and not self.redis.set(
                 self.idempotency_key(idempotency_key), request_id, nx=True, ex=ttl
             ):
-                continue  # lost the claim: the next turn waits for the winner's request
+                if existing := self.lookup(idempotency_key):
+                    return existing, False
+                continue  # the holder died before writing (its claim is freed): claim again
+            if "approvers" in fields:  # a long list kept once, apart (app.approvals.approver_lists)
+                kept = self.approver_lists.stored(fields["approvers"], lifetime=ttl + self.retention)
+                fields = {**fields, "approvers": kept}
             self._index_new(request_id, requester=requester, created=created, expires=expires)
             event = json.dumps(
                 {
@@ -144,6 +145,13 @@ class ApprovalStore:
             if idempotency_key:
                 self._release_claim(idempotency_key, request_id)
         raise RuntimeError("could not find a free request id")  # 28M ids: not in practice
+
+    def as_created(self, fields: Mapping[str, str], request_id: str) -> ChangeRequest:
+        """The request `create` just stored from `fields`, as `get` would read it, without the
+        read: nothing else writes a request before its message is shown."""
+        record = self._record({**{k: str(v) for k, v in fields.items()}, "id": request_id}, set())
+        assert record is not None
+        return record
 
     def lookup(self, idempotency_key: str, *, wait: float = CLAIM_WAIT) -> str | None:
         """The request made under this key, once it exists; None when there is none.
