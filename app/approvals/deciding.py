@@ -204,15 +204,15 @@ class Decider:
         self._under_rules_in_force(request_id)
         lease = self.steps.new_lease()
         self.store.track_lease(request_id, lease["lease_until"])
-        names, ids = self.identities.of(actor)
+        person = self.identities.person(actor)
         decision = self._decide(
             request_id,
             action,
             actor,
             approver=approver,
-            identities=names,
-            ids=ids,
-            marks=self.identities.known_as(actor),
+            identities=person.names,
+            ids=person.ids,
+            marks=person.known_as,
             **lease,
             **extra,
         )

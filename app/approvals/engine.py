@@ -36,7 +36,7 @@ from app.approvals.disabled import DisabledEntries
 from app.approvals.entry_locks import EntryLocks
 from app.approvals.fronts import Shows
 from app.approvals.given import GivenBook
-from app.approvals.identities import Identities, beneficiaries
+from app.approvals.identities import Identities, Person, beneficiaries
 from app.approvals.in_force import RulesInForce
 from app.approvals.machine import Action, Transition
 from app.approvals.open_scan import OpenScan
@@ -192,23 +192,28 @@ class Engine:
         """`Submitter.submit_once`: store the request (False: an earlier one, same key)."""
         return self.submitter.submit_once(change, **options)
 
-    def rule_for(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Rule:
+    def rule_for(
+        self, change: Change, current: Entry | None, *, requester: Person, source: str
+    ) -> Rule:
         """The policy rule this change meets (the first that matches, see app.approvals.rules)."""
         return self.policy.current.choose(
             self.subject(change, current, requester=requester, source=source)
         ).rule
 
-    def subject(self, change: Change, current: Entry | None, *, requester: str, source: str) -> Subject:
+    def subject(
+        self, change: Change, current: Entry | None, *, requester: Person, source: str
+    ) -> Subject:
         """What rules match on: the entry's tags as MySafe holds them (a create's own), the
-        verb, kind and front, and who asks (Slack ID and trusted MySafe username)."""
+        verb, kind and front, and who asks (Slack ID and trusted MySafe username: a claimed
+        one never matches a rule)."""
         tags = current.tags if current is not None else change.fields.get("tags", "")
-        name = self.services.vault.mysafe_username(requester)
+        name = requester.confirmed
         return Subject(
             verb=change.verb.value,
             kind=change.kind.value,
             source=source,
             tags=frozenset(t.strip().casefold() for t in tags.split(",") if t.strip()),
-            requester=frozenset(filter(None, (requester, name and name.casefold()))),
+            requester=frozenset(filter(None, (requester.slack_id, name and name.casefold()))),
         )
 
     def refuse_ineligible(self, slack_id: str, *, action: str, request_id: str = "") -> None:

@@ -146,7 +146,8 @@ class Submitter:
         rules = self.in_force.check()  # the rule chosen below must be the deployment's
         client = self.client_for(requester)
         current = read_entry(client, change) if change.identifier else None
-        rule = self.rule_for(change, current, requester=requester, source=source)
+        person = self.identities.person(requester)
+        rule = self.rule_for(change, current, requester=person, source=source)
         rule.refuse_missing(reason=reason, ticket=ticket)
         evidence = None
         if emergency:
@@ -174,7 +175,7 @@ class Submitter:
             change=change,
             state=State.PENDING,
             requester=requester,
-            requester_name=self.identities.display_name(requester),
+            requester_name=person.display_name,
             created=now,
             expires=expires,
             required=0 if evidence is not None else rule.approvals,
@@ -200,13 +201,13 @@ class Submitter:
         )
         fields = {
             **record.to_redis(),
-            "requester_ids": json.dumps(self.identities.known_as(requester)),
+            "requester_ids": json.dumps(person.known_as),
             "beneficiaries": json.dumps(beneficiaries(change, notify)),
         }
         request_id, created = self.store.create(
             fields, requester=requester, created=now, expires=expires, idempotency_key=idempotency_key
         )
-        request = self.steps.get(request_id)
+        request = self.store.as_created(fields, request_id) if created else self.steps.get(request_id)
         if created:
             if rule.approvals and evidence is None:
                 self.reminders.schedule(
