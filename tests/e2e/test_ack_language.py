@@ -92,3 +92,19 @@ def test_a_person_whose_language_nobody_knows_costs_one_round_trip_after_the_fir
     answer, trips = round_trips(client, "help")
     assert first == answer and "list the commands" in answer
     assert (looked_up, trips) == (3, 1)  # the ack's, then where earlier releases kept it, moved
+
+
+def test_a_commands_job_reads_the_persons_language_once(
+    bot: Bot, user: SlackClient, slack: SlackFake, key_prefix: str
+) -> None:
+    """The job speaks the person's language, read once: every job is run in it
+    (`Durable.on_job`), and the command's own work does not read it again."""
+    user.command("UALICE", "whoami")
+    slack.wait_responses(1)  # her profile asked of Slack once, and kept
+    with Wire() as wire:
+        user.command("UALICE", "whoami")
+        answer = slack.wait_responses(2)[-1]["text"]
+    profile = f"{key_prefix}:people:{{UALICE}}:user"
+    reads = [c for c in wire.commands() if c[:2] == ("GET", profile)]
+    assert "/mysafe login" in answer
+    assert len(reads) == 1, reads

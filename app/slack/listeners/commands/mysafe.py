@@ -198,11 +198,7 @@ class Commands:
 
     def work(self, body: dict[str, Any], respond: Respond | None) -> None:
         """The job: run the verb, then replace the ack's "Working on …" with the answer, in
-        the person's language (asking Slack for it when not known)."""
-        with self.languages.to_person(body.get("user_id", "")):
-            self._work(body, respond)
-
-    def _work(self, body: dict[str, Any], respond: Respond | None) -> None:
+        the person's language (`Durable.on_job` speaks it around every job)."""
         command = parse(body.get("text", ""))
 
         def say(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
