@@ -6,12 +6,14 @@ preparing it. On Python 3.11 each merge checks its values against a runtime-chec
 (`requests._types.SupportsItems`), which walks the protocol's members on every check, and the
 cookie jars are built even when nobody has a cookie: a large share of each MySafe and Slack
 call's CPU in the share burst's profile. A plain request (the bot's only kind: no cookies, no
-auth object, no params, no files, nothing from netrc) is prepared here step by step, as
-`PreparedRequest.prepare` does, to the same result; anything else is left to `requests`.
+auth object, no session-wide params, no files, nothing from netrc; a listing's query
+parameters are its own) is prepared here step by step, as `PreparedRequest.prepare` does, to
+the same result; anything else is left to `requests`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from requests import PreparedRequest, Request, Session
@@ -27,7 +29,7 @@ class PlainSession(Session):
             return super().prepare_request(request)
         prepared = PreparedRequest()
         prepared.prepare_method(request.method)
-        prepared.prepare_url(url, None)
+        prepared.prepare_url(url, _params(request.params))
         prepared.prepare_headers(self._headers(request))
         # What `prepare_cookies` leaves for an empty jar, without its mock request and header
         # scan: no Cookie header, and a jar for the cookies of a redirect.
@@ -40,13 +42,7 @@ class PlainSession(Session):
     def _plain(self, request: Request, url: str) -> bool:
         """Nothing to merge but headers and hooks."""
         return not (
-            self.cookies
-            or request.cookies
-            or self.auth
-            or request.auth
-            or self.params
-            or request.params
-            or request.files
+            self.cookies or request.cookies or self.auth or request.auth or self.params or request.files
         ) and self._without_netrc(url)
 
     def _without_netrc(self, url: str) -> bool:
@@ -64,3 +60,11 @@ class PlainSession(Session):
             else:
                 headers[name] = value
         return headers
+
+
+def _params(params: Any) -> Any:
+    """The request's query parameters as `merge_setting` leaves them when the session has
+    none: a mapping loses its None values, anything else is kept as given."""
+    if isinstance(params, Mapping):
+        return {name: value for name, value in params.items() if value is not None}
+    return params

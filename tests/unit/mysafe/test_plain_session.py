@@ -25,7 +25,10 @@ REQUESTS = [
     requests.Request("POST", URL, data={"a": "1", "b": ["2", "3"]}),
     requests.Request("PUT", URL, headers={"Accept": "text/plain", "User-Agent": None}),
     requests.Request("GET", "https://ops:s3cret@mysafe.example.com/api/x?q=1#frag"),
-    requests.Request("GET", URL, params={"page": 2}),  # left to requests
+    requests.Request("GET", URL, params={"page": 2}),
+    requests.Request("GET", URL, params={"name": "GCP console & co", "skip": None}),
+    requests.Request("GET", URL + "?q=1", params=[("a", "1"), ("a", "é")]),
+    requests.Request("GET", URL, params="page=2&x"),
     requests.Request("GET", URL, cookies={"b": "1"}),  # left to requests
     requests.Request("GET", URL, auth=("u", "p")),  # left to requests
 ]
@@ -119,8 +122,9 @@ def test_a_plain_request_skips_requests_merging(made: Any, monkeypatch) -> None:
     session = made()
     monkeypatch.setattr("requests.sessions.merge_setting", merged)
     session.prepare_request(requests.Request("POST", URL, json={"a": 1}))
+    session.prepare_request(requests.Request("GET", URL, params={"name": "GCP console"}))
     with pytest.raises(AssertionError):
-        session.prepare_request(requests.Request("GET", URL, params={"page": 2}))
+        session.prepare_request(requests.Request("GET", URL, cookies={"b": "1"}))
 
 
 def test_a_redirect_carries_its_cookie_as_with_requests(echo: str) -> None:
