@@ -113,21 +113,25 @@ class ApprovalStore:
         With an idempotency key, concurrent duplicates all answer with the one request: the
         key is claimed (SET NX) before the request is written, and a caller that loses the
         claim waits for the winner's request to exist (`lookup`) rather than reporting a
-        request that is not there yet. The claim is the first look: a key nobody holds costs
-        one round trip, not a read and then a claim."""
+        request that is not there yet. The claim is the first look, sent with the indexes:
+        a key nobody holds costs no round trip of its own."""
         ttl = int(expires - created) + self.retention
         for _ in range(10):
             request_id = new_request_id()
-            if idempotency_key and not self.redis.set(
-                self.idempotency_key(idempotency_key), request_id, nx=True, ex=ttl
+            if not self._index_new(
+                request_id,
+                requester=requester,
+                created=created,
+                expires=expires,
+                claim=idempotency_key,
+                ttl=ttl,
             ):
-                if existing := self.lookup(idempotency_key):
+                if existing := self.lookup(idempotency_key or ""):
                     return existing, False
                 continue  # the holder died before writing (its claim is freed): claim again
             if "approvers" in fields:  # a long list kept once, apart (app.approvals.approver_lists)
                 kept = self.approver_lists.stored(fields["approvers"], lifetime=ttl + self.retention)
                 fields = {**fields, "approvers": kept}
-            self._index_new(request_id, requester=requester, created=created, expires=expires)
             event = json.dumps(
                 {
                     "ts": created,
@@ -178,12 +182,27 @@ class ApprovalStore:
     def _release_claim(self, idempotency_key: str, request_id: str) -> None:
         compare_and_delete(self.redis, self.idempotency_key(idempotency_key), request_id)
 
-    def _index_new(self, request_id: str, *, requester: str, created: float, expires: float) -> None:
+    def _index_new(
+        self,
+        request_id: str,
+        *,
+        requester: str,
+        created: float,
+        expires: float,
+        claim: str | None,
+        ttl: int,
+    ) -> bool:
+        """A new request's index entries, and the claim of its idempotency key, in one round
+        trip. False when the key is someone else's: the entries just written point at a
+        request that will not exist, and their readers prune them (see the module doc)."""
         pipe = self.redis.pipeline(transaction=False)
+        if claim:
+            pipe.set(self.idempotency_key(claim), request_id, nx=True, ex=ttl)
         pipe.zadd(self.index("due"), {request_id: expires})
         pipe.zadd(self.index("open"), {request_id: created})
         pipe.zadd(self.user_index(requester), {request_id: created})
-        pipe.execute()
+        answers = pipe.execute()
+        return bool(answers[0]) if claim else True
 
     def transition(
         self,

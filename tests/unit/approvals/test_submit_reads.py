@@ -61,9 +61,12 @@ def submitted(engine: Engine, entry: int) -> tuple[list[list[Command]], ChangeRe
 def test_the_idempotency_key_is_looked_at_once_and_claimed_once(
     engine: Engine, submitted: tuple[list[list[Command]], ChangeRequest]
 ) -> None:
-    trips, _ = submitted
+    trips, request = submitted
     claims = touching(trips, engine.store.idempotency_key("slack:trigger-1"))
     assert [c[0] for _, c in claims] == ["GET", "SET"]  # the early look (`find`), the claim
+    claimed_in = claims[1][0]
+    indexed = touching(trips, engine.store.index("open"))
+    assert [n for n, _ in indexed] == [claimed_in]  # sent with the indexes: no trip of its own
 
 
 def test_the_requesters_names_are_read_once(
