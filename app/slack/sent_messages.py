@@ -78,6 +78,7 @@ class SentMessages:
         self.prefix = prefix
         self._mark_shown = redis.register_script(scripts.lua("app.slack", "mark_shown"))
         self._keep_thread = redis.register_script(scripts.lua("app.slack", "keep_thread"))
+        self._set_existing = redis.register_script(scripts.lua("app.slack", "set_existing"))
 
     def _key(self, request_id: str) -> str:
         return request_key(self.prefix, request_id)
@@ -163,17 +164,20 @@ class SentMessages:
 
     def set_copies(self, request_id: str, copies: list[tuple[str, str]]) -> None:
         """Where the escalated copies of a request's message are (see SlackNotifier)."""
-        key = self._key(request_id)
-        if copies and self.redis.exists(key):
-            self.redis.hset(key, "copies", json.dumps(copies))
+        if copies:
+            self._set(self._key(request_id), {"copies": json.dumps(copies)})
 
     def keep_message(self, request_id: str, name: str, *, channel: str, ts: str) -> None:
         """Where a DM about the request is (brought up to date once the request is decided),
         by a name of the notifier's choosing; kept on the request itself, so for as long as
         the request is."""
-        key = self._key(request_id)
-        if self.redis.exists(key):
-            self.redis.hset(key, _KEPT + name, json.dumps([channel, ts]))
+        self._set(self._key(request_id), {_KEPT + name: json.dumps([channel, ts])})
+
+    def _set(self, key: str, fields: Mapping[str, str]) -> bool:
+        """Set these fields on the hash only while it exists (a partial one would have no
+        TTL), in one step; False when it is gone."""
+        args = [part for field in fields.items() for part in field]
+        return bool(self._set_existing(keys=[key], args=args))
 
     # --- a time-bound share's notices ----------------------------------------------------------
 
@@ -199,9 +203,7 @@ class SentMessages:
         return channel or "", ts or ""
 
     def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
-        key = revoke_key(self.prefix, request_id)
-        if self.redis.exists(key):  # never a partial record (it would have no TTL either)
-            self.redis.hset(key, mapping={"alert_channel": channel, "alert_ts": ts})
+        self._set(revoke_key(self.prefix, request_id), {"alert_channel": channel, "alert_ts": ts})
 
 
 def _kept(fields: dict[str, str]) -> dict[str, tuple[str, str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.approvals.revokes import revoke_key
 from app.approvals.store import request_key
 from app.slack.sent_messages import Sent, SentMessages
 from tests.support.redis_wire import Wire
@@ -92,3 +93,27 @@ def test_the_message_is_read_from_the_hash_as_read_whole(sent: SentMessages, key
     sent.set_copies(REQUEST, [("D0ESCALATED", "1700000002.000300")])
     assert Sent.in_fields(redis.hgetall(key)) == sent.of(REQUEST)
     assert Sent.in_fields({}) == Sent()
+
+
+def test_a_kept_dm_and_escalated_copies_are_recorded_in_one_round_trip_each(
+    sent: SentMessages, key: str
+) -> None:
+    sent.keep_message(REQUEST, "warm", channel="D0", ts="1.0")  # the script known to the server
+    with Wire() as wire:
+        sent.keep_message(REQUEST, "approver:UAPPROVER1", channel="D0APPROVER", ts="1700000003.1")
+        sent.set_copies(REQUEST, [("D0ESCALATED", "1700000004.1")])
+    assert len(wire.trips) == 2, wire.trips
+    assert sent.kept_messages(REQUEST)["approver:UAPPROVER1"] == ("D0APPROVER", "1700000003.1")
+    assert sent.of(REQUEST).copies == (("D0ESCALATED", "1700000004.1"),)
+
+
+def test_nothing_is_kept_about_a_request_or_revoke_that_is_gone(
+    sent: SentMessages, key: str, redis, key_prefix: str
+) -> None:
+    """A DM, escalated copies or a revoke's alert that land after their record expired leave
+    no hash behind (it would hold only these fields, and never expire)."""
+    redis.delete(key)
+    sent.keep_message(REQUEST, "requester", channel="D0REQUESTER", ts="1700000005.1")
+    sent.set_copies(REQUEST, [("D0ESCALATED", "1700000004.1")])
+    sent.set_alert(REQUEST, channel="C0APPROVALS", ts="1700000006.1")
+    assert redis.exists(key, revoke_key(key_prefix, REQUEST)) == 0
