@@ -421,14 +421,20 @@ class ApprovalStore:
     # --- reads -----------------------------------------------------------------------------
 
     def get(self, request_id: str) -> ChangeRequest | None:
+        return self.get_with_fields(request_id)[0]
+
+    def get_with_fields(self, request_id: str) -> tuple[ChangeRequest | None, dict[str, str]]:
+        """The request and its hash's fields as stored, in one round trip ({} when there is no
+        such request): a chat front reads the bookkeeping it keeps on the request (see the
+        module doc) from these fields, without another read of the same hash."""
         if not is_request_id(request_id):
-            return None
+            return None, {}
         keys = self.request_keys(request_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys[0])
         pipe.smembers(keys[1])
         data, approvals = pipe.execute()
-        return self._record(data, approvals)
+        return self._record(data, approvals), data
 
     def get_many(self, request_ids: Sequence[str]) -> list[ChangeRequest | None]:
         """`get` for each, in one round trip."""

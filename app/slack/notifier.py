@@ -90,7 +90,7 @@ class SlackNotifier:
     def created(self, request: ChangeRequest) -> None:
         """Post the approval message (`NotPosted` when the channel refuses it) and tell the
         approvers it waits for them."""
-        self.show(request)
+        self._show(request)  # just made: no message shows it yet, so no look before the lock
         if request.state is State.PENDING:
             self.tell_approvers(request)
         self._applied(request)  # a rule that needs no approval applies at once
@@ -148,25 +148,45 @@ class SlackNotifier:
         sent = self.sent.of(request.id)
         if sent.ts and sent.shown >= request.version:
             return  # the message already shows this version or a newer one
+        self._show(request)
+
+    def _show(self, request: ChangeRequest) -> None:
+        """`show` without its look first, for a caller that knows the message is behind (the
+        request was just made, or has no message yet): the render under the lock decides
+        anyway, the look only spares the lock when nothing is to be done."""
         lock = self.sent.render_lock(request.id, wait=RENDER_WAIT)
         if not lock.acquire():
             self.sent.needs_repair(request.id, timestamp())
             return
         try:
-            self._render(self.store.get(request.id) or request, self.sent.of(request.id))
+            self._render_held(request)
+        finally:
+            with suppress(LockError):
+                lock.release()
+
+    def _render_held(self, request: ChangeRequest) -> None:
+        """Render the request as it is now (the lock held); a Slack error is remembered for
+        repair, or is `NotPosted` when the channel refuses the first post."""
+        request, sent = self._as_now(request)
+        try:
+            self._render(request, sent)
         except SlackApiError as error:
             code = error.response.get("error", "")
             if not sent.ts and code in CANNOT_POST:
                 raise NotPosted(code) from None
             self.sent.needs_repair(request.id, timestamp())
             raise
-        finally:
-            with suppress(LockError):
-                lock.release()
+
+    def _as_now(self, request: ChangeRequest) -> tuple[ChangeRequest, Sent]:
+        """The request as stored now (`request` if it is gone) and where its message is, in
+        one read of its hash."""
+        stored, fields = self.store.get_with_fields(request.id)
+        return stored or request, Sent.in_fields(fields)
 
     def _render(self, request: ChangeRequest, sent: Sent) -> None:
         with self._channel():
             text, message = blocks.approval_message(request)
+        where = None
         if sent.ts:
             if sent.shown < request.version:
                 self.client.chat_update(channel=sent.channel, ts=sent.ts, text=text, blocks=message)
@@ -178,16 +198,16 @@ class SlackNotifier:
                 blocks=message,
                 unfurl_links=False,
             )
-            self.sent.set_message(request.id, channel=posted["channel"], ts=posted["ts"])
-        self.sent.shown(request.id, request.version)
+            where = (str(posted["channel"]), str(posted["ts"]))
+        self.sent.shown(request.id, request.version, posted=where)
 
     def remind_approvers(self, request: ChangeRequest) -> None:
         """One reminder in the request's thread, naming the approvers who have not acted.
         A Slack error propagates: the reminder is tried again (app.approvals.reminders)."""
         sent = self.sent.of(request.id)
         if not sent.ts:
-            self.show(request)  # Slack was away when it was made: post it first
-            request, sent = self.store.get(request.id) or request, self.sent.of(request.id)
+            self._show(request)  # Slack was away when it was made: post it first
+            request, sent = self._as_now(request)
         self.client.chat_postMessage(
             channel=sent.channel,
             thread_ts=sent.ts,
@@ -230,8 +250,7 @@ class SlackNotifier:
         each, or one mention of them (groups by their handle) in the request's thread."""
         if self.approvers is None or self.approvers.settings.tell_approvers == "off":
             return  # before the read below: nobody is told, so nothing to read
-        request = self.store.get(request.id) or request  # as it is once posted
-        sent = self.sent.of(request.id)
+        request, sent = self._as_now(request)  # as it is once posted
         if not sent.ts or request.required == 0:
             return
         how = self.approvers.settings.tell_approvers
@@ -327,7 +346,7 @@ class SlackNotifier:
         for request in requests:
             if not self.sent.of(request.id).ts and request.created < older_than:
                 try:
-                    self.show(request)
+                    self._show(request)
                     posted += 1
                 except SlackApiError as error:
                     log.warning(

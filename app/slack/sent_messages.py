@@ -23,9 +23,10 @@ rescue pass calls: app.approvals.fronts); the worker then posts or repairs them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from redis.exceptions import NoScriptError
 from redis.lock import Lock
 
 from app.approvals.fronts import Open, Unshown
@@ -49,6 +50,9 @@ class Sent:
     #: (channel, ts) of the copies posted where the request was escalated, kept in step.
     copies: tuple[tuple[str, str], ...] = ()
 
+    #: The request hash's fields it is kept in, in `of`'s order.
+    FIELDS = ("channel", "ts", "shown", "copies")
+
     @classmethod
     def of(cls, channel: str | None, ts: str | None, shown: str | None, copies: str | None) -> Sent:
         return cls(
@@ -58,18 +62,23 @@ class Sent:
             copies=tuple((c, t) for c, t in json.loads(copies or "[]")),
         )
 
+    @classmethod
+    def in_fields(cls, fields: Mapping[str, str]) -> Sent:
+        """`of` the request hash as read whole (HGETALL): by the store with the request
+        (`ApprovalStore.get_with_fields`), or with the DMs kept beside it."""
+        return cls.of(*(fields.get(name) for name in cls.FIELDS))
+
 
 class SentMessages:
     """The Slack front's messages about requests: where they are, what they show, which need
     repair. Implements the engine's `fronts.Shows` port (`unshown`)."""
-
-    FIELDS = ("channel", "ts", "shown", "copies")
 
     def __init__(self, redis: RedisClient, *, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
         self._mark_shown = redis.register_script(scripts.lua("app.slack", "mark_shown"))
         self._keep_thread = redis.register_script(scripts.lua("app.slack", "keep_thread"))
+        self._set_existing = redis.register_script(scripts.lua("app.slack", "set_existing"))
 
     def _key(self, request_id: str) -> str:
         return request_key(self.prefix, request_id)
@@ -81,7 +90,7 @@ class SentMessages:
     # --- reads -------------------------------------------------------------------------------
 
     def of(self, request_id: str) -> Sent:
-        return Sent.of(*self.redis.hmget(self._key(request_id), *self.FIELDS))
+        return Sent.of(*self.redis.hmget(self._key(request_id), *Sent.FIELDS))
 
     def unshown(self, requests: Sequence[Open]) -> Unshown:
         """Of these open requests, those whose message shows an older version, and those
@@ -109,16 +118,32 @@ class SentMessages:
         """Where the message is and the DMs kept about it, in one read of the request's
         bookkeeping (a request with many approvers keeps a DM each)."""
         fields = self.redis.hgetall(self._key(request_id))
-        return Sent.of(*(fields.get(name) for name in self.FIELDS)), _kept(fields)
+        return Sent.in_fields(fields), _kept(fields)
 
     # --- writes ------------------------------------------------------------------------------
 
-    def shown(self, request_id: str, version: int) -> None:
+    def shown(self, request_id: str, version: int, *, posted: tuple[str, str] | None = None) -> bool:
         """Record that the message now shows `version` (never lowering what is recorded) and
-        that it needs no repair. (Two calls: the repair index lives in another cluster slot,
-        where a pipeline cannot carry the script.)"""
-        self._mark_shown(keys=[self._key(request_id)], args=[version])
-        self.repaired(request_id)
+        that it needs no repair; with `posted`, the (channel, ts) of the message just posted,
+        where it is, in the same step. Never written to a request that is gone (its hash would
+        be partial, with no TTL): False then.
+
+        One round trip: the repair index lives in another cluster slot, so it cannot be in the
+        script, but its ZREM goes in the same pipeline (on a Cluster, one write to each node,
+        all sent before any answer is read). Sent as a plain EVALSHA, as the store's scripts
+        are (`ApprovalStore._run_after`): when the server does not know the script yet (once
+        per server), it is sent again on its own, which loads it."""
+        keys, args = [self._key(request_id)], [version, *(posted or ())]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.evalsha(self._mark_shown.sha, len(keys), *keys, *args)
+        pipe.zrem(self.repair_index, request_id)
+        marked, unrepaired = pipe.execute(raise_on_error=False)
+        if isinstance(marked, NoScriptError):
+            marked = self._mark_shown(keys=keys, args=args)
+        for answer in (marked, unrepaired):
+            if isinstance(answer, Exception):
+                raise answer
+        return bool(marked)
 
     def render_lock(self, request_id: str, *, wait: float) -> Lock:
         """One render of a request's message at a time, so updates reach Slack in order."""
@@ -137,24 +162,22 @@ class SentMessages:
     def repaired(self, request_id: str) -> None:
         self.redis.zrem(self.repair_index, request_id)
 
-    def set_message(self, request_id: str, *, channel: str, ts: str) -> None:
-        key = self._key(request_id)
-        if self.redis.exists(key):  # never a partial request (it would have no TTL either)
-            self.redis.hset(key, mapping={"channel": channel, "ts": ts})
-
     def set_copies(self, request_id: str, copies: list[tuple[str, str]]) -> None:
         """Where the escalated copies of a request's message are (see SlackNotifier)."""
-        key = self._key(request_id)
-        if copies and self.redis.exists(key):
-            self.redis.hset(key, "copies", json.dumps(copies))
+        if copies:
+            self._set(self._key(request_id), {"copies": json.dumps(copies)})
 
     def keep_message(self, request_id: str, name: str, *, channel: str, ts: str) -> None:
         """Where a DM about the request is (brought up to date once the request is decided),
         by a name of the notifier's choosing; kept on the request itself, so for as long as
         the request is."""
-        key = self._key(request_id)
-        if self.redis.exists(key):
-            self.redis.hset(key, _KEPT + name, json.dumps([channel, ts]))
+        self._set(self._key(request_id), {_KEPT + name: json.dumps([channel, ts])})
+
+    def _set(self, key: str, fields: Mapping[str, str]) -> bool:
+        """Set these fields on the hash only while it exists (a partial one would have no
+        TTL), in one step; False when it is gone."""
+        args = [part for field in fields.items() for part in field]
+        return bool(self._set_existing(keys=[key], args=args))
 
     # --- a time-bound share's notices ----------------------------------------------------------
 
@@ -180,9 +203,7 @@ class SentMessages:
         return channel or "", ts or ""
 
     def set_alert(self, request_id: str, *, channel: str, ts: str) -> None:
-        key = revoke_key(self.prefix, request_id)
-        if self.redis.exists(key):  # never a partial record (it would have no TTL either)
-            self.redis.hset(key, mapping={"alert_channel": channel, "alert_ts": ts})
+        self._set(revoke_key(self.prefix, request_id), {"alert_channel": channel, "alert_ts": ts})
 
 
 def _kept(fields: dict[str, str]) -> dict[str, tuple[str, str]]:
