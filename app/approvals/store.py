@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from redis.cluster import RedisCluster
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from app.approvals.approver_lists import ApproverLists
 from app.approvals.change_request import ChangeRequest, is_request_id, new_request_id
@@ -49,7 +49,12 @@ from app.approvals.machine import Action, Outcome, State, Transition
 from app.approvals.open_scan import OpenScan
 from app.approvals.scripts import lua
 from app.foundations.crypto import Keyring
-from app.foundations.storage import RedisClient, compare_and_delete, compare_and_set
+from app.foundations.storage import (
+    RedisClient,
+    compare_and_delete,
+    compare_and_set,
+    script_after,
+)
 
 RETENTION = 30 * 86400
 #: Seconds a duplicate waits for the first delivery's request to be written.
@@ -227,22 +232,11 @@ class ApprovalStore:
     def _run_after(
         self, before: Callable[[Any], None] | None, script: Any, keys: list[str], args: list[Any]
     ) -> Any:
-        """`script`'s answer, run after what `before(pipe)` queues, both in one round trip
-        (on a Cluster, one to each node concerned, all sent before any answer is read).
-        Sent as a plain EVALSHA: redis-py asks the server whether it knows a pipeline's
-        scripts (a round trip of its own) on every run. When the server does not know the
-        script yet (once per server), it is sent again on its own, which loads it."""
+        """`script`'s answer, after what `before(pipe)` queues, in one round trip
+        (`storage.script_after`)."""
         if before is None:
             return script(keys=keys, args=args)
-        pipe = self.redis.pipeline(transaction=False)
-        before(pipe)
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
-        answer = pipe.execute(raise_on_error=False)[-1]
-        if isinstance(answer, NoScriptError):
-            return script(keys=keys, args=args)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+        return script_after(self.redis, before, script, keys, args)
 
     def transition_many(
         self, request_ids: Sequence[str], action: Action | str, *, actor: str, now: float

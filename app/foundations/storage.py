@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from app.foundations.scripts import lua
@@ -151,6 +153,28 @@ def _node_ok(item: str, *, bracketed: bool = False) -> bool:
     else:
         host, _, port = item.partition(":")
     return bool(host) and (not port or (port.isdigit() and 0 < int(port) <= 65535))
+
+
+def script_after(
+    client: RedisClient, before: Callable[[Any], None], script: Any, keys: list[str], args: list[Any]
+) -> Any:
+    """`script`'s answer, run after what `before(pipe)` queues, both in one round trip (on a
+    Cluster, one to each node concerned, all sent before any answer is read). What `before`
+    queues is bookkeeping in other slots (index hints), so a command of it the server refuses
+    does not undo or fail the script's step.
+
+    Sent as a plain EVALSHA: redis-py asks the server whether it knows a pipeline's scripts (a
+    round trip of its own) on every run. When the server does not know the script yet (once
+    per server), it is sent again on its own, which loads it."""
+    pipe = client.pipeline(transaction=False)
+    before(pipe)
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+    answer = pipe.execute(raise_on_error=False)[-1]
+    if isinstance(answer, NoScriptError):
+        return script(keys=keys, args=args)
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
 
 
 def compare_and_delete(client: RedisClient, key: str, value: str) -> bool:

@@ -25,15 +25,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from redis.exceptions import NoScriptError
 from redis.lock import Lock
 
 from app.approvals.fronts import Open, Unshown
 from app.approvals.revokes import revoke_key
 from app.approvals.store import request_key
 from app.foundations import scripts
-from app.foundations.storage import RedisClient
+from app.foundations.storage import RedisClient, script_after
 
 #: The prefix of a request's fields that say where a kept DM about it is.
 _KEPT = "message:"
@@ -128,22 +128,14 @@ class SentMessages:
         where it is, in the same step. Never written to a request that is gone (its hash would
         be partial, with no TTL): False then.
 
-        One round trip: the repair index lives in another cluster slot, so it cannot be in the
-        script, but its ZREM goes in the same pipeline (on a Cluster, one write to each node,
-        all sent before any answer is read). Sent as a plain EVALSHA, as the store's scripts
-        are (`ApprovalStore._run_after`): when the server does not know the script yet (once
-        per server), it is sent again on its own, which loads it."""
+        One round trip: the repair index lives in another cluster slot, so its ZREM cannot be
+        in the script; it goes first in the same pipeline (`storage.script_after`)."""
         keys, args = [self._key(request_id)], [version, *(posted or ())]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.evalsha(self._mark_shown.sha, len(keys), *keys, *args)
-        pipe.zrem(self.repair_index, request_id)
-        marked, unrepaired = pipe.execute(raise_on_error=False)
-        if isinstance(marked, NoScriptError):
-            marked = self._mark_shown(keys=keys, args=args)
-        for answer in (marked, unrepaired):
-            if isinstance(answer, Exception):
-                raise answer
-        return bool(marked)
+
+        def repaired(pipe: Any) -> None:
+            pipe.zrem(self.repair_index, request_id)
+
+        return bool(script_after(self.redis, repaired, self._mark_shown, keys, args))
 
     def render_lock(self, request_id: str, *, wait: float) -> Lock:
         """One render of a request's message at a time, so updates reach Slack in order."""
