@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,9 @@ class TimedSlackFake(SlackFake):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.by_method: dict[str, list[SlackCall]] = {}
+        #: `chat.postMessage` calls per channel: a row waiting for its posts counts them
+        #: without walking every post of the run before it (a full run records 100,000).
+        self.posts_to: Counter[str] = Counter()
         self.response_count = 0
         #: When each `response_url` hook (`…/response/<hook>`) was answered, in order: a
         #: command sent with its own hook can be matched to its answer, and counted once.
@@ -76,6 +80,8 @@ class TimedSlackFake(SlackFake):
             call.at = now  # type: ignore[attr-defined]
             with self._cond:
                 self.by_method.setdefault(call.method, []).append(call)
+                if call.method == "chat.postMessage":
+                    self.posts_to[str(call.args.get("channel", ""))] += 1
         if response is not None:
             with self._cond:
                 self.response_count += 1
