@@ -48,10 +48,25 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop_server(server, save=False)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `server_and_cluster` (most often a whole module, by its `pytestmark`)
+    runs twice: on one Redis server and on a 3-node Redis Cluster. Slot rules (one script's
+    keys in one slot, no MGET in a cluster's pipeline) fail only on the cluster."""
+    marked = metafunc.definition.get_closest_marker("server_and_cluster")
+    if marked is not None and "redis_url" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "redis_url",
+            ["server", pytest.param("cluster", marks=pytest.mark.cluster)],
+            indirect=True,
+        )
+
+
 @pytest.fixture
-def redis_url(redis_server_url: str) -> str:
-    """The Redis the test uses; test modules may override it (see test_engine's cluster runs)."""
-    return redis_server_url
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The Redis the test uses: the server, or the cluster for a `server_and_cluster` test's
+    second run (a module may still override it, as the cluster's own e2e tests do)."""
+    on = getattr(request, "param", "server")
+    return str(request.getfixturevalue("redis_cluster_url" if on == "cluster" else "redis_server_url"))
 
 
 @pytest.fixture(scope="session")

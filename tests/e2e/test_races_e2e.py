@@ -175,10 +175,7 @@ def deployed(slack_env: dict[str, str], tmp_path) -> Iterator[str]:
         yield bot.url
 
 
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 @pytest.mark.slow

@@ -18,10 +18,7 @@ from app.mysafe.models import Kind
 MANY = frozenset(f"UAPPR{n:03d}" for n in range(200))
 
 
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 def made(store: ApprovalStore, approvers: frozenset[str], n: int = 1) -> str:

@@ -26,11 +26,7 @@ SECRET_PASSWORD = "N3w-Pa55word-never-shown"
 PUT_PASSWORD = "/api/mysafe/password/update"
 
 
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    """Every test here runs twice: on one Redis server and on a 3-node Redis Cluster."""
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 class Told(EveryChange):

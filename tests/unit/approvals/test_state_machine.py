@@ -28,10 +28,7 @@ ACTIONS = [
 ]
 
 
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 def seeded(store: ApprovalStore, n: int, state: State, *, expired: bool, lease_passed: bool) -> str:

@@ -77,15 +77,7 @@ KILLS_AFTER = ("after_put", "before_finish")
 APPLY_KILLS = ("before_decided", "before_put", "after_put", "before_schedule", "before_supersede")
 
 
-@pytest.fixture(
-    params=[
-        "server",
-        pytest.param("cluster", marks=[pytest.mark.cluster, pytest.mark.slow]),
-    ]
-)
-def redis_url(request: pytest.FixtureRequest) -> str:
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 #: The lease of every apply and end in these examples (and so the TTL of the entry lock each

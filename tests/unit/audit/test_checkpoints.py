@@ -16,12 +16,7 @@ from app.audit.merkle import root_of
 from app.audit.verify import verify_file
 from app.foundations.clock import shifted
 
-
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    """Every test here runs twice: on one Redis server and on a 3-node Redis Cluster."""
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 def test_a_checkpoint_signs_the_root_of_every_record_so_far(

@@ -15,12 +15,7 @@ from redis.connection import AbstractConnection
 from app.approvals.audit import Audit
 from app.audit.log import AuditLog, canonical, entry_of
 
-
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    """Every test here runs twice: on one Redis server and on a 3-node Redis Cluster."""
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 def seqs_in_stream_order(log: AuditLog) -> list[int]:

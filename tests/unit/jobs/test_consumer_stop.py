@@ -16,13 +16,7 @@ from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue
 from tests.support.waiting import eventually
 
-
-@pytest.fixture(
-    params=["server", pytest.param("cluster", marks=[pytest.mark.cluster, pytest.mark.slow])]
-)
-def redis_url(request: pytest.FixtureRequest) -> str:
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 @pytest.fixture

@@ -23,12 +23,7 @@ from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue
 from app.jobs.slots import Slots
 
-
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    """Every test here runs twice: on one Redis server and on a 3-node Redis Cluster."""
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 @pytest.fixture

@@ -17,11 +17,7 @@ from tests.support.redis_wire import Wire
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import Bot, served_bot
 
-
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 @pytest.fixture

@@ -15,10 +15,7 @@ REQUEST = "R-2345A"
 POSTED = ("C0APPROVALS", "1700000000.000100")
 
 
-@pytest.fixture(params=["server", pytest.param("cluster", marks=pytest.mark.cluster)])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_server_url"
-    return request.getfixturevalue(name)
+pytestmark = pytest.mark.server_and_cluster
 
 
 @pytest.fixture
