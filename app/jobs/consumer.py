@@ -55,8 +55,16 @@ class _Running:
         self.job = job
         self.consumer = consumer
         self.count = 0
+        #: The next message is the job's last word (`last_word`).
+        self.last = False
+        #: A last word sent and not confirmed: `done` confirms it, or the next claim if the
+        #: job speaks again after all.
+        self.owed = 0
 
     def claim_next(self) -> bool:
+        if self.owed:
+            self._confirm(self.owed)
+            self.owed = 0
         self.count += 1
         try:
             return self.queue.may_send(self.job.id, self.count, self.consumer)
@@ -64,8 +72,14 @@ class _Running:
             return True  # the answer rather than silence; Redis down, the job stays pending
 
     def confirm(self) -> None:
+        if self.last:
+            self.last, self.owed = False, self.count
+            return
+        self._confirm(self.count)
+
+    def _confirm(self, nth: int) -> None:
         with contextlib.suppress(redis.RedisError):  # unconfirmed: a take-over resends it
-            self.queue.sent(self.job.id, self.count)
+            self.queue.sent(self.job.id, nth)
 
 
 _RUNNING: ContextVar[_Running | None] = ContextVar("job_running", default=None)
@@ -88,6 +102,17 @@ def message_sent() -> None:
     running = _RUNNING.get()
     if running is not None:
         running.confirm()
+
+
+def last_word() -> None:
+    """The running job's next message is its last (a command's answer): no round trip of its
+    own confirms it, the job's `done` right after does, since a job that is done cannot be
+    taken over. A run that dies between the two sends it again, as one that dies between a
+    message and its confirmation does (an answer replaces the "Working on" line: the person
+    reads it once). Should the job speak again after all, its next claim confirms it."""
+    running = _RUNNING.get()
+    if running is not None:
+        running.last = True
 
 
 def stored_at() -> float | None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from app.foundations.crypto import Keyring, generate_key
-from app.jobs.consumer import Consumer
+from app.jobs.consumer import Consumer, last_word, may_send, message_sent
 from app.jobs.queue import JobQueue, Limit, OverLimit
 from app.services import Services
+from tests.support.redis_wire import Wire
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -311,3 +314,61 @@ def test_rotating_keys_reseals_the_jobs_waiting_to_run(
     fresh = JobQueue(redis, Keyring([new_key]), prefix=key_prefix)
     (job,) = fresh.read("c", count=10, block_ms=100)
     assert job.body == body(1) and [p.who for p in fresh.parked()] == ["UBOB"]
+
+
+def run_one(queue: JobQueue, handler: Callable[[dict[str, str]], None], n: int = 7) -> None:
+    """`handler` run as a consumer runs a job (the `n`th delivery), until the job is done."""
+    finished = threading.Event()
+
+    def job(job_body: dict[str, str]) -> None:
+        try:
+            handler(job_body)
+        finally:
+            finished.set()
+
+    consumer = Consumer(
+        queue, {"command": job}, threads=1, per_person=1, mysafe_concurrency=1, visibility=5
+    ).start()
+    try:
+        queue.put("command", body(n), who="UALICE")
+        assert finished.wait(10), "the job did not run"
+        eventually(lambda: queue.pending() == 0, 10, "the job done")
+    finally:
+        consumer.stop()
+
+
+def test_a_commands_answer_is_confirmed_by_its_jobs_done_not_a_round_trip_of_its_own(
+    queue: JobQueue,
+) -> None:
+    """The answer is a command job's last word: once the job is done nothing can take it
+    over, so `done` is its confirmation."""
+
+    def answer(_: dict[str, str]) -> None:
+        last_word()
+        assert may_send()
+        message_sent()
+
+    run_one(queue, answer, 1)  # the scripts loaded
+    with Wire() as wire:
+        run_one(queue, answer, 2)
+    scripts = [c[1] for c in wire.commands() if c[0] == "EVALSHA"]
+    assert scripts.count(queue._send.sha) == 1  # claimed before it is sent
+    assert queue._confirm.sha not in scripts
+
+
+def test_a_job_that_speaks_again_after_its_last_word_confirms_it_first(queue: JobQueue, redis) -> None:
+    """Should a job speak after what it called its last word, that word is confirmed before
+    the next is claimed: a take-over then never sends it again."""
+    confirmed: list[str | None] = []
+
+    def talks_twice(_: dict[str, str]) -> None:
+        last_word()
+        assert may_send()
+        message_sent()
+        assert may_send()
+        (job_id,) = [entry[0] for entry in redis.xrange(queue.stream)]
+        confirmed.append(redis.hget(f"{queue._sent}{job_id}", "1"))
+        message_sent()
+
+    run_one(queue, talks_twice)
+    assert confirmed == ["=sent"]

@@ -19,6 +19,7 @@ from app.approvals.engine import Engine
 from app.foundations import metrics
 from app.foundations.ratelimit import KEPT, RateLimiter, Verdict
 from app.i18n import _, current
+from app.jobs.consumer import last_word
 from app.jobs.queue import Limit
 from app.services import Services
 from app.slack.approvers import Approvers
@@ -203,6 +204,7 @@ class Commands:
 
         def say(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
             if respond is not None:
+                last_word()  # the command's answer: the job ends right after it
                 respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
 
         outcome = "error"
