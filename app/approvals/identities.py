@@ -81,9 +81,6 @@ class Identities:
         """Who `slack_id` is, in one read of the linked keys."""
         return Person(slack_id, *self.vault.usernames(slack_id))
 
-    def display_name(self, slack_id: str) -> str:
-        return self.person(slack_id).display_name
-
     def of(self, actor: str) -> tuple[list[str], list[str]]:
         """Who the clicker is: `Person.names` and `Person.ids`, from one read."""
         person = self.person(actor)

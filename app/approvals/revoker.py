@@ -371,10 +371,7 @@ class Revoker:
         revoke = self.store.get(request_id)
         if revoke is None:
             return False
-        vault = self.vault
-        names = {
-            n.casefold() for n in (vault.mysafe_username(actor), vault.claimed_username(actor)) if n
-        }
+        names = {n.casefold() for n in self.vault.usernames(actor) if n}  # one read
         grantees = {g.name.casefold() for g in revoke.grant.items if not g.is_group}
         return actor in revoke.notify or bool(names & grantees)
 
