@@ -145,6 +145,7 @@ class Consumer:
         mysafe_concurrency: int,
         visibility: float,
         paused: Callable[[], bool] = lambda: False,
+        on_thread: Callable[[], None] | None = None,
     ) -> None:
         self.queue = queue
         self.paused = paused
@@ -168,7 +169,11 @@ class Consumer:
         self._held: set[str] = set()
         self._stop = threading.Event()
         self._freed = threading.Event()  # a thread has finished its job
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="job")
+        # `on_thread` runs first in each of the pool's threads (app.jobs.spare_cpu), never in
+        # the reader's, which keeps the leases alive.
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="job", initializer=on_thread
+        )
         self._reader = Reader(queue)
         self._futures: set[Future[None]] = set()  # jobs handed to the pool, until they end
         self._loop: threading.Thread | None = None

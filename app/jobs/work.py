@@ -16,6 +16,7 @@ import redis
 from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue, Limit, Taken
 from app.jobs.registry import Registry
+from app.jobs.spare_cpu import spare_cpu_only
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ class Jobs:
         """Jobs stored and not yet done, in the whole deployment."""
         return self.queue.pending()
 
-    def start_consumer(self) -> Consumer:
-        """Run the registered kinds' jobs in this process, within the bounds given."""
+    def start_consumer(self, *, spare_cpu: bool = False) -> Consumer:
+        """Run the registered kinds' jobs in this process, within the bounds given; with
+        `spare_cpu`, on CPU nothing else on the host wants (`app.jobs.spare_cpu`)."""
         self.consumer = Consumer(
             self.queue,
             self.registry.handlers(),
@@ -84,6 +86,7 @@ class Jobs:
             mysafe_concurrency=self.mysafe_concurrency,
             visibility=self.visibility,
             paused=self.paused,
+            on_thread=spare_cpu_only if spare_cpu else None,
         ).start()
         return self.consumer
 

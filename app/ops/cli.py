@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--interval", type=float, default=1.0, help="seconds between sweeps")
     worker.add_argument("--once", action="store_true", help="sweep once and exit")
     worker.add_argument(
+        "--spare-cpu",
+        action="store_true",
+        help="run the jobs only on CPU nothing else on this host wants (Linux SCHED_IDLE): "
+        "for a worker beside web workers, as `serve` starts them",
+    )
+    worker.add_argument(
         "--check",
         action="store_true",
         help="exit 0 if a worker on this host is alive (its heartbeat is fresh)",
@@ -432,7 +438,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     if args.check:
         return check_alive()
-    code = run_worker(interval=args.interval, once=args.once)
+    code = run_worker(interval=args.interval, once=args.once, spare_cpu=args.spare_cpu)
     if not args.once:
         leave(code)
     return code

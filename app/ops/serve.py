@@ -220,7 +220,8 @@ def _start_demo(settings: Settings) -> list[Sibling]:
 #: the CPU and the work waits, durable in Redis, instead of the acks waiting behind it. The
 #: lowest priority there is (Linux weighs a niceness of 19 at 15 against a web worker's 1024;
 #: 10 at 110, which still let the work take a share of the cores in every saturating burst of
-#: acks). Once the acks stop, the work has the cores whatever its niceness.
+#: acks). Once the acks stop, the work has the cores whatever its niceness. The job threads go
+#: lower still (`--spare-cpu`, app.jobs.spare_cpu): a niceness does not take a core back at once.
 WORKER_NICENESS = 19
 
 
@@ -233,7 +234,9 @@ def _start_worker() -> Sibling:
     from app.ops.reload import ALSO
 
     log.info("starting worker", extra={"event": "worker.sibling"})
-    sibling = Sibling([*demo.CLI, "worker"], name="worker", nice=WORKER_NICENESS, hold_hup=True).start()
+    sibling = Sibling(
+        [*demo.CLI, "worker", "--spare-cpu"], name="worker", nice=WORKER_NICENESS, hold_hup=True
+    ).start()
     ALSO.append(sibling.pid)  # SIGHUP to serve reloads its policy too
     return sibling
 

@@ -33,7 +33,7 @@ from app.ops.runtime import Runtime, build_runtime, load_settings
 log = logging.getLogger(__name__)
 
 
-def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
+def run_worker(*, interval: float = 1.0, once: bool = False, spare_cpu: bool = False) -> int:
     # Before the settings: reading them may already log (a policy file kept from before).
     configure_logging("text" if os.environ.get("LOG_FORMAT", "").strip().lower() == "text" else "json")
     settings = load_settings()
@@ -54,7 +54,7 @@ def run_worker(*, interval: float = 1.0, once: bool = False) -> int:
     delivering.start()
     sinks = start_sinks(runtime, stop, interval)
     if runtime.jobs is not None and not once:
-        runtime.jobs.start_consumer()
+        runtime.jobs.start_consumer(spare_cpu=spare_cpu)
     last_repost = 0.0
     try:
         while True:

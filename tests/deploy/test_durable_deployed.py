@@ -3,10 +3,12 @@ subprocesses, driven over signed HTTP, with every web worker SIGKILLed right aft
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -289,6 +291,16 @@ def niceness(pid: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, pid)
 
 
+def idle_threads(pid: int) -> set[int]:
+    """The threads of `pid` that run under SCHED_IDLE (the kernel's view: /proc's policy)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            if os.sched_getscheduler(int(task.name)) == os.SCHED_IDLE:
+                found.add(int(task.name))
+    return found
+
+
 def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_acks(
     slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, tmp_path
 ) -> None:
@@ -322,4 +334,8 @@ def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_ack
             "serve's workers started again",
         )
         assert not restarted & workers  # started again by serve
+        # The jobs ran on spare CPU only; the rest of each worker (its main thread: expiries,
+        # heartbeats) did not.
+        assert any(idle_threads(pid) for pid in restarted)
+        assert not any(pid in idle_threads(pid) for pid in restarted)
         assert bot.stop() == [0]

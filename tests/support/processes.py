@@ -67,7 +67,7 @@ def web_workers(serve: int) -> set[int]:
 
 def job_workers(serve: int) -> set[int]:
     """The `mysafe-bot worker`s `serve` runs beside gunicorn (they run the jobs)."""
-    return {pid for pid in children(serve) if command_line(pid)[-1:] == [b"worker"]}
+    return {pid for pid in children(serve) if b"worker" in command_line(pid)[-2:]}
 
 
 def command_line(pid: int) -> list[bytes]:

@@ -1,0 +1,34 @@
+"""Job threads on spare CPU only: serve's job workers share their host with the acks.
+
+serve starts its job workers at niceness 19 so that acks never wait for work, even for CPU.
+Under Linux's EEVDF scheduler that is not enough: a task keeps its core for the slice it was
+given whatever its niceness, so a web thread woken by Redis's answer waited out a job's slice,
+and the job workers took 26 to 164 µs of CPU per ack in every saturating `share` run. A thread
+under `SCHED_IDLE` gives its core up as soon as any other thread wants it (benchmarks/README.md,
+issue #33: the `share` ack rate rose by a quarter at 10 users).
+
+Only the threads that run jobs take it. The reader renews the jobs' leases and the worker's loop
+ends access on time; neither may wait behind a flood of acks, so they keep their niceness. An
+unprivileged thread cannot leave `SCHED_IDLE` again, which is why it is the job pool's threads,
+and only them, that enter it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def spare_cpu_only() -> None:
+    """Put the calling thread under `SCHED_IDLE`: it runs only when no other thread wants its
+    core. Where the platform has no such policy the thread runs as it was, with one log line:
+    the work is the same, only less polite to the acks beside it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+    except (AttributeError, OSError) as error:
+        log.info(
+            "job threads keep their CPU priority",
+            extra={"event": "jobs.priority_kept", "error": type(error).__name__},
+        )
