@@ -1,11 +1,12 @@
 """Job threads on spare CPU only: serve's job workers share their host with the acks.
 
 serve starts its job workers at niceness 19 so that acks never wait for work, even for CPU.
-Under Linux's EEVDF scheduler that is not enough: a task keeps its core for the slice it was
-given whatever its niceness, so a web thread woken by Redis's answer waited out a job's slice,
-and the job workers took 26 to 164 µs of CPU per ack in every saturating `share` run. A thread
-under `SCHED_IDLE` gives its core up as soon as any other thread wants it (benchmarks/README.md,
-issue #33: the `share` ack rate rose by a quarter at 10 users).
+Under Linux's EEVDF scheduler that is not enough: a running task is not preempted on a wakeup
+until it has used its slice or its fair share (the `RUN_TO_PARITY` feature), whatever its
+niceness, so a web thread woken by Redis's answer could wait behind a job, and the job workers
+took 26 to 164 µs of CPU per ack in every saturating `share` run. A `SCHED_IDLE` thread is
+preempted by the wakeup of any other thread: it runs on CPU nothing else wants
+(benchmarks/README.md, issue #33, seventh step).
 
 Only the threads that run jobs take it. The reader renews the jobs' leases and the worker's loop
 ends access on time; neither may wait behind a flood of acks, so they keep their niceness. An
