@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 def spare_cpu_only() -> None:
     """Put the calling thread under `SCHED_IDLE`: it runs only when no other thread wants its
-    core. Where the platform has no such policy the thread runs as it was, with one log line:
-    the work is the same, only less polite to the acks beside it."""
+    core. Where the platform has no such policy, or forbids it, the thread runs as it was,
+    with a log line: the work is the same, only less polite to the acks beside it. Never
+    raises: a pool whose initializer raised would refuse every job after."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
     except (AttributeError, OSError) as error:
