@@ -24,9 +24,21 @@ def run(rate: float, cpu_ms: float = 0.3) -> dict[str, Any]:
 
 
 def targets() -> dict[tuple[str, str], str]:
-    rates = {"ceiling": 1000.0, "help": 650.0, "whoami": 450.0, "share": 520.0, "approve": 300.0}
+    rates = {
+        "ceiling": 1000.0,
+        "help": 650.0,
+        "whoami": 450.0,
+        "share held": 600.0,
+        "share": 520.0,
+        "approve": 300.0,
+    }
     results = {(kind, users): [run(rates[kind])] for kind in WRK_ROWS for users in LEVELS}
-    return {(row.measure.split()[0], row.users): row.target for row in rows(results)}
+    return {(label(row.measure), row.users): row.target for row in rows(results)}
+
+
+def label(measure: str) -> str:
+    """A row's kind from its printed name: "share ack, its work held …" is "share held"."""
+    return "share held" if "held" in measure else measure.split()[0]
 
 
 def test_each_work_row_is_judged_by_its_own_share_of_the_ceiling() -> None:
@@ -50,3 +62,14 @@ def test_each_row_says_its_cpu_per_request_against_the_ceilings() -> None:
     assert found[("share", "10")].startswith("50% of ceiling; by CPU/req 57%; 0.42 ms CPU/req")
     assert found[("help", "10")].startswith("100% of ceiling; by CPU/req 100%")
     assert "by CPU/req" not in found[("ceiling", "10")]
+
+
+def test_the_share_ack_with_its_work_held_is_measured_and_judged_by_nothing() -> None:
+    """A diagnostic beside the issue's rows: its share of the ceiling is printed, the goals
+    stay with the rows the issue set them for."""
+    assert targets()[("share held", "50")] == ""
+    assert targets()[("share", "50")].startswith(">=50% ceiling: met")
+    results = {(kind, users): [run(1000.0)] for kind in WRK_ROWS for users in LEVELS}
+    results[("share held", 1)] = [run(610.0)]
+    found = {(label(row.measure), row.users): row.result for row in rows(results)}
+    assert found[("share held", "1")].startswith("61% of ceiling")
