@@ -134,9 +134,8 @@ def held(bench: Bench) -> Iterator[None]:
     workers = processes.job_workers(bench.bot_proc.pid)
     if not workers:
         raise RuntimeError("serve has no job workers to hold")
-    for pid in workers:
-        os.kill(pid, signal.SIGSTOP)
     try:
+        processes.stop(workers)  # each stopped before wrk starts
         yield
     finally:
         for pid in workers:

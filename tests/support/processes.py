@@ -77,6 +77,26 @@ def command_line(pid: int) -> list[bytes]:
         return []
 
 
+def state(pid: int) -> str:
+    """The process's state letter as `/proc` shows it ("R", "S", "T" when stopped…); "" once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def stop(pids: set[int], *, timeout: float = 10.0) -> None:
+    """SIGSTOP to each, returning once each is stopped: the signal takes effect when the
+    process next runs, not when it is sent, so a busy machine shows it running for a while."""
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while any(state(pid) not in ("T", "") for pid in pids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not stopped within {timeout:g} s: {sorted(pids)}")
+        time.sleep(0.001)
+
+
 def kill_embedded_redis(data_dir: Path) -> None:
     """After a `serve` killed outright (a test that failed): its embedded Redis, which runs
     in a session of its own, dies with nothing else, and would be left running."""

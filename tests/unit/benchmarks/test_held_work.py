@@ -7,13 +7,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from benchmarks.wrk_acks import held
-from tests.support.processes import job_workers
+from tests.support.processes import job_workers, state
 
 #: A stand-in for `mysafe-bot serve`: one child whose command line ends in `worker`, as serve's
 #: job workers' do, printing its pid so the test knows it is running.
@@ -23,10 +22,6 @@ child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", 
 print(child.pid, flush=True)
 child.wait()
 """
-
-
-def state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 @pytest.fixture
