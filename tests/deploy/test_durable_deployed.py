@@ -25,6 +25,7 @@ from app.slack.sent_messages import SentMessages
 from tests.deploy.test_deployed import PUT, REQUEST_ID
 from tests.e2e.test_durable import sigkill, worker_to_kill
 from tests.e2e.test_sweep_e2e import expired_updates, expiry_dms
+from tests.support import processes
 from tests.support.deployed import Deployed, deployed, start_worker
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET
@@ -318,8 +319,7 @@ def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_ack
         }
         client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
 
-        for pid in workers:  # the work cannot run: the acks do not wait for it
-            os.kill(pid, signal.SIGSTOP)
+        processes.stop(workers)  # the work cannot run: the acks do not wait for it
         for _ in range(3):
             ack = client.command("UALICE", "whoami")
             assert ack.status_code == 200 and "Working on" in ack.text
