@@ -24,7 +24,8 @@ from tests.support import processes
 #: runs made under the same machine conditions). "share held" is the share ack with serve's job
 #: workers stopped while wrk runs and carrying the work out after it: the ack's own cost, with
 #: nothing beside it on the two cores (benchmarks/README.md, "The ack and the work beside it").
-WRK_ROWS = ("ceiling", "help", "whoami", "share held", "share", "approve")
+HELD = "share held"
+WRK_ROWS = ("ceiling", "help", "whoami", HELD, "share", "approve")
 #: Issue 33's goals, as a share of the ceiling: an ack that stores a job does one Redis round
 #: trip more than `help`, which answers in the ack.
 ACK_GOALS = {"help": 0.6, "whoami": 0.5, "share": 0.5}
@@ -32,7 +33,7 @@ WRK_LABELS = {
     "ceiling": "ceiling (Flask+verify only)",
     "help": "help ack (answer in ack)",
     "whoami": "whoami ack (work after ack)",
-    "share held": "share ack, its work held (diagnostic)",
+    HELD: "share ack, its work held (diagnostic)",
     "share": "share ack (work after ack)",
     "approve": "approve click ack (work after ack)",
 }
@@ -47,7 +48,7 @@ def bodies(kind: str, bench: Bench, fixture: Fixture, request_id: str) -> wrk_lo
     users = fixture.users
     if kind == "approve":
         return wrk_load.click_bodies(fixture.approvers, "approve", request_id, reply)
-    if kind in ("share", "share held"):
+    if kind in ("share", HELD):
         peers = fixture.peers
         return wrk_load.command_bodies(
             users,
@@ -108,7 +109,7 @@ def _one(
         pool, bodies(kind, bench, fixture, request_id), int(rate * seconds) + users, SIGNING_SECRET
     )
     cpu = harness.group_cpu(pgid)
-    with held(bench) if kind == "share held" else contextlib.nullcontext():
+    with held(bench) if kind == HELD else contextlib.nullcontext():
         run = wrk_load.run(urls[server], pool, connections=users, seconds=seconds)
     # The work after the ack is part of what a command costs: CPU until it is done.
     waited = settle(bench, pgid) if kind not in ("ceiling", "help") else 0.0
@@ -139,7 +140,8 @@ def held(bench: Bench) -> Iterator[None]:
         yield
     finally:
         for pid in workers:
-            os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # a worker that died meanwhile
+                os.kill(pid, signal.SIGCONT)
 
 
 def _log_run(kind: str, users: int, attempt: int, run: dict[str, Any]) -> None:
@@ -180,7 +182,7 @@ def _row(kind: str, users: int, results: dict[tuple[str, int], list[dict[str, An
         notes[:0] = [f"{share:.0%} of ceiling", f"by CPU/req {by_cpu:.0%}"]
         if kind in ACK_GOALS:  # the approve click's goal is its p99 alone
             targets.append(ceiling_target(share, ACK_GOALS[kind]))
-        if users == 50 and kind != "share held":  # a diagnostic: the goals are the issue's rows'
+        if users == 50 and kind != HELD:  # a diagnostic: the goals are the issue's rows'
             targets.append(f"p99<=50ms: {verdict(mid['p99'] <= 50)}")
     errors = sum(sum(r["errors"].values()) for r in runs)
     wrapped = sum(r["wrapped"] for r in runs)

@@ -85,13 +85,18 @@ def state(pid: int) -> str:
         return ""
 
 
+#: States in which a process runs no more: stopped (also by a tracer), a zombie, dead, gone.
+STOPPED = ("T", "t", "Z", "X", "")
+
+
 def stop(pids: set[int], *, timeout: float = 10.0) -> None:
-    """SIGSTOP to each, returning once each is stopped: the signal takes effect when the
-    process next runs, not when it is sent, so a busy machine shows it running for a while."""
+    """SIGSTOP to each, returning once none runs: the signal takes effect when the process
+    next runs, not when it is sent, so a busy machine shows it running for a while. One that
+    died meanwhile (a zombie until its parent reaps it) runs no more either."""
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     deadline = time.monotonic() + timeout
-    while any(state(pid) not in ("T", "") for pid in pids):
+    while any(state(pid) not in STOPPED for pid in pids):
         if time.monotonic() > deadline:
             raise TimeoutError(f"not stopped within {timeout:g} s: {sorted(pids)}")
         time.sleep(0.001)

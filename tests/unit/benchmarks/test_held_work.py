@@ -4,6 +4,9 @@ stopped for the rows after it."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,8 +37,9 @@ def serve():
         assert time.monotonic() < deadline, "the stand-in's worker never appeared"
         time.sleep(0.01)
     yield SimpleNamespace(bot_proc=proc), child
-    proc.kill()
-    subprocess.run(["kill", "-9", str(child)], check=False)
+    for pid in (proc.pid, child):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
 

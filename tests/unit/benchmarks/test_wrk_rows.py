@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.context import LEVELS
-from benchmarks.wrk_acks import WRK_ROWS, rows
+from benchmarks.wrk_acks import WRK_LABELS, WRK_ROWS, rows
 
 
 def run(rate: float, cpu_ms: float = 0.3) -> dict[str, Any]:
@@ -37,8 +37,8 @@ def targets() -> dict[tuple[str, str], str]:
 
 
 def label(measure: str) -> str:
-    """A row's kind from its printed name: "share ack, its work held …" is "share held"."""
-    return "share held" if "held" in measure else measure.split()[0]
+    """A row's kind from its printed name (`WRK_LABELS`, then " [wrk]")."""
+    return {f"{name} [wrk]": kind for kind, name in WRK_LABELS.items()}[measure]
 
 
 def test_each_work_row_is_judged_by_its_own_share_of_the_ceiling() -> None:
