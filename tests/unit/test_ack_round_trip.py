@@ -73,11 +73,9 @@ def test_each_thread_keeps_one_connection_and_no_other_thread_uses_it(
 
 
 def test_a_thread_s_connection_goes_back_to_the_pool_when_the_thread_ends(
-    redis_url: str,
+    redis_server_url: str,
 ) -> None:
-    if redis_url.startswith("redis+cluster"):
-        pytest.skip("a cluster client is shared as it is")
-    client = connect(redis_url)  # a pool of its own: nothing else takes its connections
+    client = connect(redis_server_url)  # a pool of its own: nothing else takes its connections
     try:
         own = OwnConnections(client)
         held = in_thread(lambda: int(own().client_id()))
