@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from app.foundations.clock import timestamp
 from app.foundations.scripts import lua
-from app.foundations.storage import RedisClient
+from app.foundations.storage import OwnConnections, RedisClient, run_script
 
 WINDOW = 60
 #: Seconds a window's count is kept: past its own minute, so a late INCR never outlives it.
@@ -43,6 +43,8 @@ class RateLimiter:
         self.prefix = f"{prefix}:rate:{name}"
         self.per_minute = per_minute
         self._count_reading = redis.register_script(lua("app.foundations", "count_reading"))
+        #: The acks' own connections (`hit_reading` is on every instant command's ack).
+        self._own = OwnConnections(redis)
 
     def hit(self, subject: str) -> Verdict:
         if self.per_minute <= 0:
@@ -60,7 +62,9 @@ class RateLimiter:
         a Redis Cluster (under the `prefix`'s hash tag)."""
         window = self.window(subject)
         counting = self.per_minute > 0
-        count, read = self._count_reading(keys=[window.key, key], args=[KEPT, 1 if counting else 0])
+        count, read = run_script(
+            self._own(), self._count_reading, [window.key, key], [KEPT, 1 if counting else 0]
+        )
         return (self.verdict(int(count), window) if counting else Verdict(True)), read
 
     def window(self, subject: str) -> Window:

@@ -43,7 +43,7 @@ from app.foundations.clock import timestamp
 from app.foundations.crypto import Keyring
 from app.foundations.errors import ConfigError
 from app.foundations.scripts import lua
-from app.foundations.storage import RedisClient
+from app.foundations.storage import OwnConnections, RedisClient, run_script
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,8 @@ class JobQueue:
         self._sent = f"{self.tag}:sent:"
         self._put = client.register_script(lua("app.jobs", "queue_put"))
         self._put_counted = client.register_script(lua("app.jobs", "put_counted"))
+        #: The acks' own connections (`take` is on every command's ack).
+        self._own = OwnConnections(client)
         self._send = client.register_script(lua("app.jobs", "queue_send"))
         self._confirm = client.register_script(lua("app.jobs", "queue_sent"))
         self._renew = client.register_script(lua("app.jobs", "queue_renew"))
@@ -205,7 +207,9 @@ class JobQueue:
         if not all(key.startswith(self.tag + ":") for key in extra):
             raise ValueError("a job's limit and what it reads are under the jobs' hash tag")
         keys, args = self._entry(kind, body, who=who)
-        answer = self._put_counted(keys=[*keys, *extra], args=[*args, limit.bound, limit.ttl])
+        answer = run_script(
+            self._own(), self._put_counted, [*keys, *extra], [*args, limit.bound, limit.ttl]
+        )
         count, value = int(answer[0]), answer[1]
         over = len(answer) < 3
         return Taken(count, None if over else (str(answer[2]) or None), over, value)

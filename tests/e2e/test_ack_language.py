@@ -33,7 +33,7 @@ def other_worker(slack_env: dict[str, str], redis) -> Iterator[SlackClient]:
 def round_trips(client: SlackClient, text: str) -> tuple[str, int]:
     with Wire() as wire:
         answer = client.command("UALICE", text).text
-    return answer, len(wire.trips)
+    return answer, len(wire.work())
 
 
 @pytest.mark.parametrize(

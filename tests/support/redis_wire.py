@@ -56,8 +56,19 @@ class Wire:
         AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
         AbstractConnection.read_response = read  # type: ignore[method-assign]
 
+    def work(self) -> list[list[Command]]:
+        """The round trips without a new connection's own (`HELLO`, `CLIENT SETINFO`): what
+        was asked, whether or not a thread had to open its connection first (each web thread
+        keeps one of its own for the acks, `app.foundations.storage.OwnConnections`)."""
+        return [trip for trip in self.trips if not _setup(trip)]
+
     def commands(self) -> list[Command]:
         return [command for trip in self.trips for command in trip]
+
+
+def _setup(trip: list[Command]) -> bool:
+    """A connection's greeting (`HELLO`, or `AUTH`, with the `PING` after it) or its name."""
+    return trip[0][0] in ("HELLO", "AUTH") or all(c[:2] == ("CLIENT", "SETINFO") for c in trip)
 
 
 def parse(packed: Any) -> Iterator[Command]:

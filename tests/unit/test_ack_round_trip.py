@@ -1,0 +1,121 @@
+"""The acks' round trip to Redis (app/foundations/storage.py, `OwnConnections` and `run_script`):
+each web thread keeps a connection of its own and sends its script as one EVALSHA, and still
+stores the command when Redis has dropped that connection or forgotten the script."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from app.foundations.crypto import Keyring, generate_key
+from app.foundations.ratelimit import RateLimiter
+from app.foundations.storage import OwnConnections, RedisClient, connect
+from app.jobs.queue import JobQueue, Limit
+
+pytestmark = pytest.mark.server_and_cluster
+
+
+def in_thread(work: Callable[[], Any]) -> Any:
+    """`work()` run in a thread of its own, which has ended on return."""
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(work()))
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    return out[0]
+
+
+def command(n: int) -> dict[str, str]:
+    return {"user_id": "UALICE", "text": "whoami", "trigger_id": f"{n}.1.abc"}
+
+
+@pytest.fixture
+def queue(redis: RedisClient, key_prefix: str) -> JobQueue:
+    return JobQueue(redis, Keyring([generate_key()]), prefix=key_prefix)
+
+
+def take(queue: JobQueue, n: int) -> str | None:
+    limit = Limit(f"{queue.tag}:count:UALICE", 100, 120)
+    return queue.take("command", command(n), who="UALICE", limit=limit, read=f"{queue.tag}:x").id
+
+
+def stored(queue: JobQueue) -> int:
+    return int(queue.redis.xlen(queue.stream))
+
+
+def test_each_thread_keeps_one_connection_and_no_other_thread_uses_it(
+    redis: RedisClient, redis_url: str
+) -> None:
+    if redis_url.startswith("redis+cluster"):
+        assert OwnConnections(redis)() is redis  # a cluster's connections are per node
+        return
+    own = OwnConnections(redis)
+    together = threading.Barrier(3)
+    seen: list[tuple[int, int]] = []
+
+    def ids() -> None:
+        first = int(own().client_id())
+        together.wait(timeout=10)  # all three hold theirs at once
+        seen.append((first, int(own().client_id())))
+
+    threads = [threading.Thread(target=ids) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(seen) == 3
+    assert all(first == again for first, again in seen)
+    assert len({first for first, _ in seen}) == 3
+
+
+def test_a_thread_s_connection_goes_back_to_the_pool_when_the_thread_ends(
+    redis_server_url: str,
+) -> None:
+    client = connect(redis_server_url)  # a pool of its own: nothing else takes its connections
+    try:
+        own = OwnConnections(client)
+        held = in_thread(lambda: int(own().client_id()))
+        gc.collect()
+        assert int(client.client_id()) == held  # the pool's one idle connection
+    finally:
+        client.close()
+
+
+def test_the_ack_stores_its_job_after_redis_dropped_the_thread_s_connection(
+    queue: JobQueue, redis: RedisClient, redis_url: str
+) -> None:
+    def twice() -> tuple[str | None, str | None]:
+        first = take(queue, 1)
+        if not redis_url.startswith("redis+cluster"):
+            redis.client_kill_filter(_id=int(queue._own().client_id()))
+        return first, take(queue, 2)
+
+    first, second = in_thread(twice)
+    assert first and second
+    assert stored(queue) == 2
+
+
+def test_the_ack_stores_its_job_after_redis_forgot_the_scripts(
+    queue: JobQueue, redis: RedisClient
+) -> None:
+    assert take(queue, 1)
+    redis.script_flush()  # as after a restart without persistence, or a failover
+    assert take(queue, 2)
+    assert take(queue, 2) is None  # the same delivery again: the script ran as itself
+    assert stored(queue) == 2
+
+
+def test_the_rate_limit_counts_after_redis_forgot_its_script(
+    redis: RedisClient, key_prefix: str
+) -> None:
+    limiter = RateLimiter(redis, prefix=f"{key_prefix}:{{rl}}", name="t", per_minute=2)
+    key = f"{key_prefix}:{{rl}}:read"
+    redis.set(key, "pt-BR")
+    assert limiter.hit_reading("UALICE", key) == (limiter.verdict(1, limiter.window("UALICE")), "pt-BR")
+    redis.script_flush()
+    verdicts = [limiter.hit_reading("UALICE", key)[0].allowed for _ in range(2)]
+    assert verdicts == [True, False]
