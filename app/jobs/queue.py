@@ -169,7 +169,8 @@ class JobQueue:
         self._sent = f"{self.tag}:sent:"
         self._put = client.register_script(lua("app.jobs", "queue_put"))
         self._put_counted = client.register_script(lua("app.jobs", "put_counted"))
-        #: The acks' own connections (`take` is on every command's ack).
+        #: The acks' own connections (`take` is on every command's ack, `put` on a durable
+        #: click's).
         self._own = OwnConnections(client)
         self._send = client.register_script(lua("app.jobs", "queue_send"))
         self._confirm = client.register_script(lua("app.jobs", "queue_sent"))
@@ -193,7 +194,7 @@ class JobQueue:
                 raise OverLimit(taken.count)
             return taken.id
         keys, args = self._entry(kind, body, who=who)
-        added = self._put(keys=keys, args=args)
+        added = run_script(self._own(), self._put, keys, args)
         return str(added) if added else None
 
     def take(

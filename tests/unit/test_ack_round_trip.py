@@ -119,3 +119,27 @@ def test_the_rate_limit_counts_after_redis_forgot_its_script(
     redis.script_flush()
     verdicts = [limiter.hit_reading("UALICE", key)[0].allowed for _ in range(2)]
     assert verdicts == [True, False]
+
+
+@pytest.mark.parametrize("ack", ["command", "click"])
+def test_an_ack_stores_its_job_through_its_thread_s_own_connection(
+    redis_server_url: str, key_prefix: str, ack: str
+) -> None:
+    """A command's ack (`take`) and a durable click's (`put`) alike."""
+    queue = JobQueue(connect(redis_server_url), Keyring([generate_key()]), prefix=key_prefix)
+
+    def store() -> tuple[int, dict[int, str]]:
+        own = int(queue._own().client_id())
+        if ack == "command":
+            assert take(queue, 1)
+        else:
+            assert queue.put("approve", command(1), who="UALICE")
+        # Read while this thread still holds its connection, on another of the pool's.
+        return own, {int(c["id"]): c["cmd"] for c in queue.redis.client_list()}
+
+    try:
+        own, last = in_thread(store)
+        assert last[own] == "evalsha"
+    finally:
+        queue.redis.delete(*queue.redis.scan_iter(match=f"{key_prefix}:*"))
+        queue.redis.close()
