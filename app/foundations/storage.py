@@ -197,7 +197,11 @@ class OwnConnections:
     of the 27 µs of CPU a PING costs the client, measured. A thread that keeps one connection
     skips all of that; the connection stays in the pool's count, with its retries and its
     timeouts, and goes back to the pool when the thread ends. A Redis Cluster client is
-    handed out as it is (its connections are per node, chosen per key)."""
+    handed out as it is (its connections are per node, chosen per key).
+
+    The fork check is kept, once per call: a process forked from one whose thread held a
+    connection must not write on the same socket (its answers would go to either process);
+    it opens its own."""
 
     def __init__(self, client: RedisClient) -> None:
         self.client = client
@@ -206,12 +210,14 @@ class OwnConnections:
     def __call__(self) -> RedisClient:
         if isinstance(self.client, RedisCluster):
             return self.client
-        own = getattr(self._local, "client", None)
-        if own is None:
-            own = self._local.client = redis.Redis(
-                connection_pool=self.client.connection_pool, single_connection_client=True
-            )
-        return own
+        held: tuple[int, redis.Redis] | None = getattr(self._local, "held", None)
+        pid = os.getpid()
+        if held is None or held[0] != pid:
+            # The pool, asked for a connection, sees the fork too and forgets the parent's.
+            pool = self.client.connection_pool
+            held = (pid, redis.Redis(connection_pool=pool, single_connection_client=True))
+            self._local.held = held
+        return held[1]
 
 
 def compare_and_delete(client: RedisClient, key: str, value: str) -> bool:

@@ -5,6 +5,7 @@ stores the command when Redis has dropped that connection or forgotten the scrip
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -143,3 +144,28 @@ def test_an_ack_stores_its_job_through_its_thread_s_own_connection(
     finally:
         queue.redis.delete(*queue.redis.scan_iter(match=f"{key_prefix}:*"))
         queue.redis.close()
+
+
+def test_a_forked_process_opens_its_own_connection_instead_of_its_parent_s(
+    redis_server_url: str,
+) -> None:
+    """Two processes writing on one socket would each read the other's answers."""
+    client = connect(redis_server_url)
+    try:
+        own = OwnConnections(client)
+        parent = int(own().client_id())
+        reading, writing = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through the pipe
+            try:
+                os.write(writing, str(int(own().client_id())).encode())
+            finally:
+                os._exit(0)
+        os.close(writing)
+        with os.fdopen(reading) as answer:
+            forked = int(answer.read() or 0)
+        os.waitpid(child, 0)
+        assert forked and forked != parent
+        assert int(own().client_id()) == parent  # the parent's is still its own
+    finally:
+        client.close()
