@@ -5,8 +5,6 @@ approve click at each level, back to back, repeated; each figure the median of i
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import statistics
 from collections.abc import Iterator
 from typing import Any
@@ -139,9 +137,7 @@ def held(bench: Bench) -> Iterator[None]:
         processes.stop(workers)  # each stopped before wrk starts
         yield
     finally:
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):  # a worker that died meanwhile
-                os.kill(pid, signal.SIGCONT)
+        processes.resume(workers)
 
 
 def _log_run(kind: str, users: int, attempt: int, run: dict[str, Any]) -> None:

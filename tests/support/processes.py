@@ -102,6 +102,13 @@ def stop(pids: set[int], *, timeout: float = 10.0) -> None:
         time.sleep(0.001)
 
 
+def resume(pids: set[int]) -> None:
+    """SIGCONT to each of `stop`'s processes; one that died meanwhile is skipped."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
 def kill_embedded_redis(data_dir: Path) -> None:
     """After a `serve` killed outright (a test that failed): its embedded Redis, which runs
     in a session of its own, dies with nothing else, and would be left running."""
