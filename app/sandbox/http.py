@@ -8,13 +8,12 @@ strings, business errors as HTTP 400 with the real code in `exception.code`, gat
 from __future__ import annotations
 
 import random
-import threading
 import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from werkzeug.serving import BaseWSGIServer, make_server
 
+from app.sandbox.keep_alive import LoopbackServer
 from app.sandbox.state import (
     GATEWAY_MESSAGES,
     NO_ROUTE,
@@ -229,39 +228,24 @@ def create_emulator_app(emulator: Emulator) -> Flask:
 
 
 class EmulatorServer:
-    """Serve an emulator on a loopback port from a daemon thread."""
+    """Serve an emulator on a loopback port from a daemon thread, keeping connections open
+    between requests as MySafe's own server does (`app.sandbox.keep_alive`)."""
 
     def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.emulator = emulator
-        self._host, self._port = host, port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(create_emulator_app(emulator), host, port, name="mysafe-emulator")
 
     @property
     def url(self) -> str:
         """The base URL without a trailing slash; the port is only known once started."""
-        if self._server is None:
-            raise RuntimeError("EmulatorServer is not started")
-        return f"http://{self._host}:{self._server.server_port}"
+        return self._server.url
 
     def start(self) -> EmulatorServer:
-        app = create_emulator_app(self.emulator)
-        self._server = make_server(self._host, self._port, app, threaded=True)
-        # A short poll interval keeps stop() quick; the default half second adds up in tests.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="mysafe-emulator", daemon=True
-        )
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._server.stop()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()

@@ -10,7 +10,6 @@ import contextlib
 import itertools
 import json
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, jsonify, request
-from werkzeug.serving import WSGIRequestHandler, make_server
 
+from app.sandbox.keep_alive import LoopbackServer
 from tests.support.slack_limits import message_refusal, refusal
 from tests.support.slack_reading import misread_labels
 
@@ -73,7 +72,7 @@ class SlackFake:
         self.most_in_flight = 0
         self._holds: dict[str, threading.Event] = {}
         self._ts = itertools.count(1)
-        self._server = None
+        self._server: LoopbackServer | None = None
         self._held: threading.Event | None = None
         self.url = ""
 
@@ -148,19 +147,15 @@ class SlackFake:
     # --- server ------------------------------------------------------------------------------
 
     def start(self) -> SlackFake:
-        self._server = make_server(
-            "127.0.0.1", 0, self._app(), threaded=True, request_handler=_KeepAlive
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        """Served with its connections kept open between requests, as Slack's are, so a
+        client's connection pool can be seen working (`SlackCall.peer`)."""
+        self._server = LoopbackServer(self._app(), name="slack-fake").start()
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def _record(self, call: SlackCall | None = None, response: dict | None = None) -> None:
         with self._cond:
@@ -172,7 +167,6 @@ class SlackFake:
 
     def _app(self) -> Flask:
         app = Flask("slack-fake")
-        app.after_request(_done_reading)
 
         @app.post("/api/<method>")
         def api(method: str):
@@ -289,51 +283,6 @@ class SlackFake:
                 },
             }
         return {"ok": True}
-
-
-class _Reader:
-    """The connection's reader, which reads nothing once the request it serves is answered."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-        self.answered = False
-
-    def read(self, size: int = -1) -> bytes:
-        return b"" if self.answered else self.raw.read(size)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.raw, name)
-
-
-class _KeepAlive(WSGIRequestHandler):
-    """Keeps connections open between requests, as Slack does, so a client's connection pool
-    can be seen working. werkzeug's own server closes each connection after its answer, and
-    after the app returns it reads whatever else the connection holds (which, on a kept
-    connection, is the next request): every route here reads its whole body, so once it has
-    answered (`_done_reading`) that read is made to find nothing."""
-
-    def setup(self) -> None:
-        super().setup()
-        # werkzeug writes the headers and the body apart: on a kept connection Nagle's
-        # algorithm would hold the body until the client's delayed ACK (tens of ms).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile = _Reader(self.rfile)  # type: ignore[assignment]
-
-    def handle_one_request(self) -> None:
-        self.rfile.answered = False  # type: ignore[attr-defined]
-        super().handle_one_request()
-
-    def send_header(self, keyword: str, value: str) -> None:
-        if keyword.lower() == "connection" and value.lower() == "close":
-            return
-        super().send_header(keyword, value)
-
-
-def _done_reading(response: Any) -> Any:
-    stream = request.environ.get("wsgi.input")
-    if isinstance(stream, _Reader):
-        stream.answered = True
-    return response
 
 
 def dm_channel(user_id: str) -> str:
