@@ -61,13 +61,17 @@ def puts_to(bench: Bench, entry: int) -> int:
     )
 
 
-def settle(bench: Bench, pgid: int, *, quiet: float = 1.0, timeout: float = 180.0) -> float:
-    """Wait until the work after the acks is done: for `quiet` seconds no `response_url` answer
-    arrives and the bot's processes use under 5 % of a core. Returns the seconds waited."""
+def settle(bench: Bench, serve: int, *, quiet: float = 1.0, timeout: float = 180.0) -> float:
+    """Wait until the work after the acks is done: no job left in the bot's queue, and for
+    `quiet` seconds no `response_url` answer arriving and the bot's processes (gunicorn's and
+    serve's job workers) using under 5 % of a core. The queue decides for the work that
+    answers nobody (an approve click on a decided request); the quiet, for what a job starts
+    and does not wait for. Returns the seconds waited."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
-        answers, cpu = bench.slack.response_count, harness.group_cpu(pgid)
+        answers, cpu = bench.slack.response_count, harness.bot_cpu(serve)
         time.sleep(quiet)
-        if bench.slack.response_count == answers and harness.group_cpu(pgid) - cpu < 0.05 * quiet:
+        idle = harness.bot_cpu(serve) - cpu < 0.05 * quiet
+        if bench.slack.response_count == answers and idle and bench.job_backlog() == 0:
             break
     return time.monotonic() - began

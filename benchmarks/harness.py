@@ -22,12 +22,14 @@ from typing import Any
 
 import requests
 
-from app.foundations.crypto import generate_key
+from app.foundations.crypto import Keyring, generate_key
 from app.foundations.settings import Settings
-from app.foundations.storage import stop_server
+from app.foundations.storage import RedisClient, stop_server
+from app.jobs.queue import JobQueue
 from app.ops.serve import gunicorn_options
 from app.sandbox.emulator import Emulator, EmulatorServer
 from app.services import Services
+from tests.support import processes
 from tests.support.slack_fake import SlackCall, SlackFake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,6 +211,10 @@ class Bench:
         self.redis_url = f"unix://{server.socket_file}"
         return self.redis_url
 
+    def job_backlog(self) -> int:
+        """Jobs the bot has not yet done (`job_backlog`), on the bench's Redis."""
+        return job_backlog(self.redis_server)
+
     def start_emulator(self) -> EmulatorServer:
         self.emulator = Emulator()
         self.mysafe = EmulatorServer(self.emulator).start()
@@ -383,6 +389,23 @@ def group_cpu(pgid: int) -> float:
         if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field of stat
             total += (int(fields[11]) + int(fields[12])) / _TICKS
     return total
+
+
+def bot_cpu(serve: int) -> float:
+    """CPU seconds used so far by the bot `mysafe-bot serve` (pid `serve`) runs: its gunicorn
+    process group (the acks) and its job workers (the work after them), each a group of its
+    own."""
+    return group_cpu(serve) + work_cpu(serve)
+
+
+def work_cpu(serve: int) -> float:
+    """CPU seconds used so far by serve's job workers (each a process group of its own)."""
+    return sum(group_cpu(pid) for pid in processes.job_workers(serve))
+
+
+def job_backlog(client: RedisClient, *, prefix: str = KEY_PREFIX) -> int:
+    """Jobs the bot has taken in and not yet done (`JobQueue.pending`), read from its Redis."""
+    return JobQueue(client, Keyring([]), prefix=prefix).pending()
 
 
 def install_signal_handlers() -> None:

@@ -22,7 +22,6 @@ from app.services import Services
 from benchmarks import harness
 from benchmarks.harness import APPROVAL_CHANNEL, SIGNING_SECRET, Bench
 from benchmarks.loadgen import ConnectionClient
-from tests.support import processes
 
 #: How long the posts may take before the missing ones count as lost.
 SETTLE = 120.0
@@ -32,15 +31,6 @@ def _approval_posts(bench: Bench) -> int:
     """Checked at every call the fake records: a count, not a walk over the run's posts,
     whose cost grew with everything the rows before the burst posted (on the bot's cores)."""
     return bench.slack.posts_to[APPROVAL_CHANNEL]
-
-
-def _bot_cpu(bench: Bench) -> float:
-    """CPU seconds of gunicorn's process group and of serve's job workers (each a group of
-    its own)."""
-    total = harness.group_cpu(bench.bot_proc.pid)
-    for pid in processes.job_workers(bench.bot_proc.pid):
-        total += harness.group_cpu(pid)
-    return total
 
 
 def _redis_calls(services: Services) -> Counter[str]:
@@ -106,7 +96,7 @@ def share_burst(
         calls_before = _redis_calls(services)
         barrier.wait()
         started = time.monotonic()
-        cpu = _bot_cpu(bench), time.process_time()
+        cpu = harness.bot_cpu(bench.bot_proc.pid), time.process_time()
         for future in futures:
             future.result()
         acked = time.monotonic() - started
@@ -121,7 +111,7 @@ def share_burst(
     ][before:]
     if calls:
         posted_at = max(c.at for c in calls)  # type: ignore[attr-defined]
-    bot_cpu, own_cpu = _bot_cpu(bench) - cpu[0], time.process_time() - cpu[1]
+    bot_cpu, own_cpu = harness.bot_cpu(bench.bot_proc.pid) - cpu[0], time.process_time() - cpu[1]
     redis_calls = _redis_calls(services) - calls_before
     return {
         "sent": count,

@@ -106,12 +106,14 @@ def _one(
     wrk_load.write_pool(
         pool, bodies(kind, bench, fixture, request_id), int(rate * seconds) + users, SIGNING_SECRET
     )
-    cpu = harness.group_cpu(pgid)
+    cpu, work = harness.group_cpu(pgid), harness.work_cpu(pgid)
     with held(bench) if kind == HELD else contextlib.nullcontext():
         run = wrk_load.run(urls[server], pool, connections=users, seconds=seconds)
-    # The work after the ack is part of what a command costs: CPU until it is done.
+    # The work after the ack is part of what a command costs: its CPU until it is done, apart
+    # from the ack's (serve's job workers are process groups of their own).
     waited = settle(bench, pgid) if kind not in ("ceiling", "help") else 0.0
     server_cpu = harness.group_cpu(pgid) - cpu
+    work_cpu = harness.work_cpu(pgid) - work
     return {
         "rate": run.rate,
         "p50": run.p50_ms,
@@ -119,6 +121,7 @@ def _one(
         "p99": run.p99_ms,
         "client": run.client_share,
         "server_ms": server_cpu * 1000 / run.requests,
+        "work_ms": work_cpu * 1000 / run.requests,
         "requests": run.requests,
         "errors": run.errors,
         "wrapped": run.wrapped,
@@ -145,6 +148,7 @@ def _log_run(kind: str, users: int, attempt: int, run: dict[str, Any]) -> None:
         f"  wrk {kind:10} c={users:<3} #{attempt + 1} {run['rate']:7.1f}/s  "
         f"p50={run['p50']:.1f} p99={run['p99']:.1f} ms  wrk {run['client']:.0%} "
         f"of a core; server {run['server_ms']:.2f} ms CPU/req"
+        + (f" + work {run['work_ms']:.2f}" if run["work_ms"] else "")
         + (f"; work done {run['waited']:.1f} s later" if run["waited"] else "")
         + (f"  ERRORS {run['errors']}" if run["errors"] else "")
         + (f"  pool wrapped {run['wrapped']}x" if run["wrapped"] else "")
@@ -160,11 +164,12 @@ def _row(kind: str, users: int, results: dict[tuple[str, int], list[dict[str, An
     runs = results[(kind, users)]
     mid = {
         k: statistics.median(r[k] for r in runs)
-        for k in ("rate", "p50", "p95", "p99", "client", "server_ms", "requests")
+        for k in ("rate", "p50", "p95", "p99", "client", "server_ms", "work_ms", "requests")
     }
     rates = sorted(r["rate"] for r in runs)
     notes = [
-        f"{mid['server_ms']:.2f} ms CPU/req",
+        f"{mid['server_ms']:.2f} ms CPU/req"
+        + (f" + work {mid['work_ms']:.2f}" if mid["work_ms"] >= 0.005 else ""),
         f"wrk {mid['client']:.0%} of a core",
         f"{rates[0]:.0f}-{rates[-1]:.0f}/s",
     ]

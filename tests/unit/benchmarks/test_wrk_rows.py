@@ -17,6 +17,7 @@ def run(rate: float, cpu_ms: float = 0.3) -> dict[str, Any]:
         "p99": 40.0,
         "client": 0.1,
         "server_ms": cpu_ms,
+        "work_ms": 0.0,
         "requests": rate * 3,
         "errors": {},
         "wrapped": 0,
