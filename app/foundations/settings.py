@@ -299,6 +299,13 @@ class Settings(NamesApprovers):
         900,
         "how far behind a sink may fall before it is logged and posted to the audit channel",
     )
+    audit_sink_lease: int = setting(
+        "MYSAFE_BOT_AUDIT_SINK_LEASE",
+        kinds.duration(low=2, high=600),
+        60,
+        "how long a worker that stopped (killed, its host lost) keeps its sinks before another "
+        "worker takes them over; above the worker's interval and a sink's slowest send",
+    )
     audit_hec_token: str = setting(
         "MYSAFE_BOT_AUDIT_HEC_TOKEN",
         kinds.text(),

@@ -392,7 +392,7 @@ def sink_runners(
         webhook_sign=lambda body: signed_headers(secret, body),
     )
     log = AuditLog(services.redis, prefix=settings.key_prefix)
-    positions = Positions(services.redis, prefix=settings.key_prefix)
+    positions = Positions(services.redis, prefix=settings.key_prefix, lease=settings.audit_sink_lease)
     return tuple(
         SinkRunner(sink, log, positions, lag_alert=settings.audit_lag_alert, alert=alert)
         for sink in sinks

@@ -20,6 +20,8 @@ from app.foundations.clock import timestamp
 from app.foundations.scripts import lua
 from app.foundations.storage import RedisClient
 
+#: How long a sink's lease lasts unrenewed (MYSAFE_BOT_AUDIT_SINK_LEASE's default): a worker
+#: renews it every pass and batch, so only a dead one's runs out.
 LEASE_SECONDS = 60
 
 
@@ -39,8 +41,9 @@ def stream_order(stream_id: str) -> tuple[int, int]:
 
 
 class Positions:
-    def __init__(self, redis: RedisClient, *, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str, lease: int = LEASE_SECONDS) -> None:
         self.redis = redis
+        self.lease = lease
         self.keys = LogKeys(prefix)
         self._advance = redis.register_script(lua("app.audit", "sink_advance"))
         self._renew = redis.register_script(lua("app.audit", "sink_renew"))
@@ -60,9 +63,9 @@ class Positions:
 
     def take_lease(self, name: str, token: str) -> bool:
         """Hold (or keep holding) the sink's lease: True while this process is its deliverer."""
-        if self._renew(keys=[self.lease_key(name)], args=[token, LEASE_SECONDS]):
+        if self._renew(keys=[self.lease_key(name)], args=[token, self.lease]):
             return True
-        return bool(self.redis.set(self.lease_key(name), token, nx=True, ex=LEASE_SECONDS))
+        return bool(self.redis.set(self.lease_key(name), token, nx=True, ex=self.lease))
 
     def holds(self, name: str, token: str) -> bool:
         return self.redis.get(self.lease_key(name)) == token

@@ -1,7 +1,8 @@
 """Chaos, scaled to a test: 4 processes record 4,000 audited acts while the worker delivers
 to a file, a Splunk HEC (indexer acknowledgement on) and a signed webhook; meanwhile HEC is
-down for 3 s, the worker is SIGKILLed (another takes over when its sinks' leases run out) and
-Redis restarts once. The log holds each act exactly once (an append the restart cut off is
+down for 3 s, the worker is SIGKILLed mid-delivery (another takes its sinks over when their
+leases run out: `MYSAFE_BOT_AUDIT_SINK_LEASE`, set short here as an operator who wants a quick
+take-over would, not the default minute) and Redis restarts once. The log holds each act exactly once (an append the restart cut off is
 sent again, by redis-py or by the act, with the record's id, and not appended twice), and every
 sink ends with every id, in order once repeats are dropped (`benchmarks/audit_chaos.py` runs
 the issue's full scale).
@@ -20,12 +21,17 @@ from pathlib import Path
 import pytest
 
 from app.audit.log import AuditLog
+from app.audit.sinks.position import Positions
+from app.foundations.sink_urls import public_name
 from app.foundations.storage import connect
 from tests.support import siem
 from tests.support.own_redis import OwnRedis
 from tests.support.waiting import eventually
 
 APPENDERS, EACH = 4, 1000
+#: The sinks' lease (seconds), and what a take-over may take beyond it: the new worker's start
+#: and a Redis restart, on a busy machine.
+LEASE, TAKE_OVER = 2, 20
 SECRET = "a webhook key of some length"
 APPEND = """
 import sys, redis
@@ -60,12 +66,14 @@ def test_every_sink_gets_every_id_through_a_sink_outage_a_killed_worker_and_a_re
     hec, hook = siem.Hec("hec-token"), siem.Webhook(SECRET)
     path = tmp_path / "audit.jsonl"
     prefix = "chaos"
+    urls = (f"file://{path}", hec.url(batch="50"), hook.url())
     worker_env = {
         "PATH": os.environ["PATH"],
         **env,
         "REDIS_URL": own.url,
         "MYSAFE_BOT_KEY_PREFIX": prefix,
-        "MYSAFE_BOT_AUDIT_SINKS": f"file://{path},{hec.url(batch='50')},{hook.url()}",
+        "MYSAFE_BOT_AUDIT_SINKS": ",".join(urls),
+        "MYSAFE_BOT_AUDIT_SINK_LEASE": f"{LEASE}s",
         "MYSAFE_BOT_AUDIT_HEC_TOKEN": "hec-token",
         "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET": SECRET,
     }
@@ -93,11 +101,31 @@ def test_every_sink_gets_every_id_through_a_sink_outage_a_killed_worker_and_a_re
         eventually(lambda: log.next_seq() > 500, 60, "500 acts recorded")
         hec.down()
         eventually(lambda: log.next_seq() > 1500, 60, "1,500 acts recorded")
+        positions = Positions(connect(own.url), prefix=prefix)
+        eventually(
+            lambda: all(positions.get(public_name(url)).seq >= 0 for url in (urls[0], urls[2])),
+            60,
+            "the first worker delivering to the file and the webhook",
+        )
         first.send_signal(signal.SIGKILL)  # mid-delivery: its leases stay until they run out
+        killed = time.monotonic()
         first.wait(timeout=10)
+        dead = {url: positions.redis.get(positions.lease_key(public_name(url))) for url in urls}
         second = worker()
         own.restart()
         hec.up()
+        positions = Positions(connect(own.url), prefix=prefix)
+
+        def taken_over() -> bool:
+            held = {url: positions.redis.get(positions.lease_key(public_name(url))) for url in urls}
+            return all(held[url] not in (None, dead[url]) for url in urls)
+
+        eventually(
+            taken_over,
+            max(0.1, killed + LEASE + TAKE_OVER - time.monotonic()),
+            f"every sink taken over within its {LEASE} s lease (+{TAKE_OVER} s) of the kill",
+        )
+        print(f"sinks taken over {time.monotonic() - killed:.1f} s after the kill")
         for appender in appenders:
             assert appender.wait(timeout=120) == 0
         log = AuditLog(connect(own.url), prefix=prefix)

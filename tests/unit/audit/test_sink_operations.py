@@ -47,6 +47,7 @@ from tests.support.waiting import eventually
             "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET",
         ),
         ("", {"MYSAFE_BOT_AUDIT_LAG_ALERT": "5s"}, "MYSAFE_BOT_AUDIT_LAG_ALERT"),
+        ("", {"MYSAFE_BOT_AUDIT_SINK_LEASE": "1s"}, "MYSAFE_BOT_AUDIT_SINK_LEASE"),  # < a pass
         ("file:///var/log/a.jsonl?max_bytes=lots", {}, "MYSAFE_BOT_AUDIT_SINKS"),
         ("syslog+tls://siem.example.com:6514?ca=/nonexistent/ca.pem", {}, "MYSAFE_BOT_AUDIT_SINKS"),
         (
@@ -74,6 +75,7 @@ def test_sink_settings_are_read_and_their_secrets_never_shown(env: dict[str, str
             "MYSAFE_BOT_AUDIT_HEC_TOKEN": "hec-token-value",
             "MYSAFE_BOT_AUDIT_WEBHOOK_SECRET": "webhook-secret-value",
             "MYSAFE_BOT_AUDIT_LAG_ALERT": "30m",
+            "MYSAFE_BOT_AUDIT_SINK_LEASE": "90s",
         },
         dotenv=None,
     )
@@ -89,6 +91,9 @@ def test_sink_settings_are_read_and_their_secrets_never_shown(env: dict[str, str
     assert runtime.checkpointer is not None and runtime.checkpointer.sinks == tuple(
         r.sink.name for r in runtime.sinks
     )
+    runner = runtime.sinks[0]
+    assert runner.positions.take_lease(runner.sink.name, runner.token)
+    assert 85 < redis.ttl(runner.positions.lease_key(runner.sink.name)) <= 90  # the setting's lease
 
 
 def test_retention_never_drops_a_record_a_sink_has_not_taken(
