@@ -64,9 +64,9 @@ def puts_to(bench: Bench, entry: int) -> int:
 def settle(bench: Bench, serve: int, *, quiet: float = 1.0, timeout: float = 180.0) -> float:
     """Wait until the work after the acks is done: no job left in the bot's queue, and for
     `quiet` seconds no `response_url` answer arriving and the bot's processes (gunicorn's and
-    serve's job workers) using under 5 % of a core. The queue decides for the work that
-    answers nobody (an approve click on a decided request); the quiet, for what a job starts
-    and does not wait for. Returns the seconds waited."""
+    serve's job workers) using under 5 % of a core. The queue decides for work that answers
+    through no `response_url` (a form's, an event's); the quiet, for what a job starts and
+    does not wait for. Returns the seconds waited."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         answers, cpu = bench.slack.response_count, harness.bot_cpu(serve)

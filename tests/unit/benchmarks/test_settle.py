@@ -1,6 +1,7 @@
-"""Between rows the bench waits for the work behind the acks to be done, jobs that answer
-nobody included: an approve click on a decided request posts nothing, so a wait on answers
-alone let the next row (and the share burst) run beside the clicks still queued."""
+"""Between rows the bench waits for the work behind the acks to be done: until the bot's job
+queue is empty, not only until answers stop arriving, since work can run a while and answer
+through no `response_url` (a form's, an event's), and the job workers' CPU counts (they are
+process groups of their own)."""
 
 from __future__ import annotations
 
