@@ -304,7 +304,7 @@ class Settings(NamesApprovers):
         kinds.duration(low=2, high=600),
         60,
         "how long a worker that stopped (killed, its host lost) keeps its sinks before another "
-        "worker takes them over; above the worker's interval and a sink's slowest send",
+        "worker takes them over; a live worker renews it, during a slow send too",
     )
     audit_hec_token: str = setting(
         "MYSAFE_BOT_AUDIT_HEC_TOKEN",

@@ -13,7 +13,12 @@ holds nothing back: only configured sinks are asked).
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import redis
 
 from app.audit.log import LogKeys
 from app.foundations.clock import timestamp
@@ -21,7 +26,8 @@ from app.foundations.scripts import lua
 from app.foundations.storage import RedisClient
 
 #: How long a sink's lease lasts unrenewed (MYSAFE_BOT_AUDIT_SINK_LEASE's default): a worker
-#: renews it every pass and batch, so only a dead one's runs out.
+#: renews it every pass and batch, and every third of it while a batch is being sent
+#: (`kept`), so only a dead one's runs out.
 LEASE_SECONDS = 60
 
 
@@ -66,6 +72,28 @@ class Positions:
         if self._renew(keys=[self.lease_key(name)], args=[token, self.lease]):
             return True
         return bool(self.redis.set(self.lease_key(name), token, nx=True, ex=self.lease))
+
+    @contextlib.contextmanager
+    def kept(self, name: str, token: str) -> Iterator[None]:
+        """The lease renewed every third of its length while the block runs, only while it is
+        still this token's: a send may outlast the lease (HEC waits up to a minute for its
+        indexer), and a lease run out mid-send would hand the sink to another worker, which
+        sends the same batch again. A lease lost anyway is seen by `advance`."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.lease / 3):
+                with contextlib.suppress(redis.RedisError):  # tried again a third later
+                    if not self._renew(keys=[self.lease_key(name)], args=[token, self.lease]):
+                        return
+
+        keeper = threading.Thread(target=renew, name=f"sink-lease-{name}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
 
     def holds(self, name: str, token: str) -> bool:
         return self.redis.get(self.lease_key(name)) == token

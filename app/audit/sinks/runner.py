@@ -76,7 +76,8 @@ class SinkRunner:
                 break
             if batch[0].seq != position.seq + 1 and position.seq >= 0:
                 self._gap(position.seq + 1, batch[0].seq)
-            self.sink.send(batch)
+            with self.positions.kept(name, self.token):
+                self.sink.send(batch)
             last = batch[-1]
             if not self.positions.advance(
                 name, self.token, after=at, last_id=last.stream_id, seq=last.seq

@@ -8,14 +8,17 @@ import json
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from app.audit.log import AuditLog
 from app.audit.sinks.base import SinkError
 from app.audit.sinks.file import FileSink
 from app.audit.sinks.hec import HecSink
 from app.audit.sinks.position import Positions
+from app.audit.sinks.runner import SinkRunner
 from app.audit.sinks.syslog import SyslogSink
 from app.audit.sinks.webhook import WebhookSink
 from app.webhooks.signing import signed_headers
@@ -23,6 +26,7 @@ from tests.support import siem
 from tests.support.cef import parse as parse_cef
 from tests.support.ocsf import validate
 from tests.support.siem import runner_for
+from tests.support.waiting import eventually
 
 TOKEN = "11111111-2222-3333-4444-555555555555"
 SECRET = "a webhook key of some length"
@@ -66,6 +70,7 @@ def dies_before_moving_on(runner):
         (),
         {
             "take_lease": positions.take_lease,
+            "kept": positions.kept,
             "get": positions.get,
             "advance": lambda *a, **k: False,
             "release": positions.release,
@@ -256,6 +261,7 @@ def test_a_batch_sent_but_not_recorded_is_sent_again_and_dropped_by_id(
             (),
             {
                 "take_lease": positions.take_lease,
+                "kept": positions.kept,
                 "get": positions.get,
                 "advance": lambda *a, **k: False,
                 "release": positions.release,
@@ -281,6 +287,41 @@ def test_one_process_at_a_time_delivers_to_a_sink(audit, redis, key_prefix, tmp_
     assert second.deliver() == 0  # the first still holds the lease
     assert first.deliver() == 2
     assert seqs_of_ocsf([json.loads(x) for x in path.read_text().splitlines()]) == list(range(5))
+
+
+@pytest.mark.slow  # waits out a lease
+def test_a_send_that_outlasts_the_lease_keeps_the_sink_and_is_not_sent_twice(audit, redis, key_prefix):
+    """HEC's indexer can take a minute, longer than a lease: the sender keeps the lease while
+    it waits, so no other worker takes the sink over and sends the same batch again."""
+    hec = siem.Hec(TOKEN)
+    hec.hold()  # HEC answers nothing until released
+    lease = 2
+    sending = SinkRunner(
+        HecSink(hec.url(), token=TOKEN, timeout=30),
+        AuditLog(redis, prefix=key_prefix),
+        Positions(redis, prefix=key_prefix, lease=lease),
+        lag_alert=900,
+    )
+    other = runner_for(HecSink(hec.url(), token=TOKEN, timeout=30), redis, key_prefix)
+    records(audit, 5)
+    delivered: list[int] = []
+    thread = threading.Thread(target=lambda: delivered.append(sending.deliver()))
+    began = time.monotonic()
+    try:
+        thread.start()
+        name = sending.sink.name
+        eventually(lambda: sending.positions.holds(name, sending.token), 10, "the sender took it")
+        eventually(lambda: time.monotonic() - began > lease + 0.5, lease + 2, "the lease's end")
+        assert sending.positions.holds(name, sending.token)
+        assert other.deliver() == 0  # the sink is still the sender's
+        hec.release()
+        thread.join(timeout=10)
+        assert delivered == [5]
+        assert seqs_of_ocsf([e["event"] for e in hec.wait_for(5)]) == list(range(5))  # once
+    finally:
+        hec.release()
+        thread.join(timeout=35)
+        hec.close()
 
 
 def test_a_slow_sink_delays_neither_another_sink_nor_the_log(audit, redis, key_prefix, tmp_path):
