@@ -377,16 +377,16 @@ def run_loadgen(job: dict[str, Any], *, timeout: float = 300.0) -> dict[str, Any
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by the live processes of one process group:
-    a gunicorn master and its workers."""
+def group_cpu(*pgids: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of these process groups
+    (a gunicorn master and its workers), read in one pass over `/proc`."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field of stat
+        if int(fields[2]) in pgids:  # fields[0] is the state; pgrp is the 5th field of stat
             total += (int(fields[11]) + int(fields[12])) / _TICKS
     return total
 
@@ -395,12 +395,12 @@ def bot_cpu(serve: int) -> float:
     """CPU seconds used so far by the bot `mysafe-bot serve` (pid `serve`) runs: its gunicorn
     process group (the acks) and its job workers (the work after them), each a group of its
     own."""
-    return group_cpu(serve) + work_cpu(serve)
+    return group_cpu(serve, *processes.job_workers(serve))
 
 
 def work_cpu(serve: int) -> float:
     """CPU seconds used so far by serve's job workers (each a process group of its own)."""
-    return sum(group_cpu(pid) for pid in processes.job_workers(serve))
+    return group_cpu(*processes.job_workers(serve))
 
 
 def job_backlog(client: RedisClient, *, prefix: str = KEY_PREFIX) -> int:

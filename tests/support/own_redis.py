@@ -8,9 +8,8 @@ import subprocess
 from pathlib import Path
 
 import redis as redis_py
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from app.foundations.storage import never_retrying
 from tests.support.redis_cluster import BIN
 from tests.support.waiting import eventually
 
@@ -51,7 +50,7 @@ class OwnRedis:
     def restart(self) -> None:
         """SHUTDOWN (the AOF is fsynced on every write), then start it again on its files."""
         with contextlib.suppress(redis_py.ConnectionError):
-            _once(self.port).shutdown(nosave=False)
+            never_retrying(port=self.port).shutdown(nosave=False)
         self.process.wait(timeout=20)
         self.start()
 
@@ -61,15 +60,8 @@ class OwnRedis:
             self.process.wait(timeout=20)
 
 
-def _once(port: int) -> redis_py.Redis:
-    """A client that never retries: redis-py's own retries ten times with backoff, which made
-    SHUTDOWN (the closed connection is its answer) and each ping of a server still starting
-    wait seconds (as `app.foundations.storage.stop_server` says)."""
-    return redis_py.Redis(port=port, retry=Retry(NoBackoff(), 0))
-
-
 def _pings(port: int) -> bool:
     try:
-        return bool(_once(port).ping())
+        return bool(never_retrying(port=port).ping())
     except redis_py.ConnectionError:
         return False

@@ -69,7 +69,7 @@ class Positions:
 
     def take_lease(self, name: str, token: str) -> bool:
         """Hold (or keep holding) the sink's lease: True while this process is its deliverer."""
-        if self._renew(keys=[self.lease_key(name)], args=[token, self.lease]):
+        if self._renewed(name, token):
             return True
         return bool(self.redis.set(self.lease_key(name), token, nx=True, ex=self.lease))
 
@@ -84,7 +84,7 @@ class Positions:
         def renew() -> None:
             while not done.wait(self.lease / 3):
                 with contextlib.suppress(redis.RedisError):  # tried again a third later
-                    if not self._renew(keys=[self.lease_key(name)], args=[token, self.lease]):
+                    if not self._renewed(name, token):
                         return
 
         keeper = threading.Thread(target=renew, name=f"sink-lease-{name}", daemon=True)
@@ -94,6 +94,10 @@ class Positions:
         finally:
             done.set()
             keeper.join()
+
+    def _renewed(self, name: str, token: str) -> bool:
+        """The lease's time starts again, if it is still `token`'s."""
+        return bool(self._renew(keys=[self.lease_key(name)], args=[token, self.lease]))
 
     def holds(self, name: str, token: str) -> bool:
         return self.redis.get(self.lease_key(name)) == token
