@@ -16,8 +16,13 @@ and only them, that enter it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
+from collections.abc import Callable, Collection
+
+import redis
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +39,90 @@ def spare_cpu_only() -> None:
             "job threads keep their CPU priority",
             extra={"event": "jobs.priority_kept", "error": type(error).__name__},
         )
+
+
+#: Seconds between two looks at the job stream's length: the acks get their core within this
+#: long of outrunning the work, and the work gets it back as soon.
+LOOK_EVERY = 0.1
+#: Jobs the stream may grow by between two looks before the acks are said to outrun the work.
+#: People waiting for their answers send one command each and wait: they never grow it by
+#: more than their number, and a look apart is a tenth of a second.
+OUTRUN = 16
+
+
+class CoreForAcks:
+    """While the acks outrun the work, this process keeps off one core and leaves it to them.
+
+    `SCHED_IDLE` gives way to a web thread at once, yet on a two-core virtual machine a job
+    running on the core the acks were using still cost them 15 to 25 points of their rate
+    (caches, a halted virtual CPU slow to wake: benchmarks/README.md, issue #33, tenth step);
+    with the work held to the other core, `share` at one and ten users went from 37-54 to 52-70 %
+    of the ceiling. Held there for good, the work after a burst would finish on one core
+    instead of two. So the core is taken only while the job stream grows by `outrun` jobs or
+    more between two looks, and given back at the first look that finds it has not: a burst
+    keeps it while its acks arrive, a steady load of people never takes it.
+
+    `backlog` reads the stream's length (`JobQueue.pending`); every thread of this process
+    moves at once, and threads it starts later are born where their parent is."""
+
+    def __init__(
+        self,
+        backlog: Callable[[], int],
+        *,
+        cpus: Collection[int] | None = None,
+        every: float = LOOK_EVERY,
+        outrun: int = OUTRUN,
+    ) -> None:
+        self.backlog = backlog
+        self.cpus = frozenset(os.sched_getaffinity(0) if cpus is None else cpus)
+        #: What the work keeps to while the acks outrun it: every CPU but the lowest.
+        self.rest = self.cpus - {min(self.cpus)}
+        self.every = every
+        self.outrun = outrun
+        self.kept_off = False
+        self._last: int | None = None
+
+    def useful(self) -> bool:
+        """There is a core to leave and one to keep."""
+        return bool(self.rest)
+
+    def run(self, stop: threading.Event) -> None:
+        """Look every `every` seconds until `stop`; the core is given back on the way out."""
+        try:
+            while not stop.wait(self.every):
+                self.look()
+        finally:
+            self._keep(off=False)
+
+    def look(self) -> None:
+        try:
+            now = self.backlog()
+        except redis.RedisError:
+            self._last = None  # nothing known: the work has every core
+            self._keep(off=False)
+            return
+        grew = self._last is not None and now - self._last >= self.outrun
+        self._last = now
+        self._keep(off=grew)
+
+    def _keep(self, *, off: bool) -> None:
+        if off == self.kept_off:
+            return
+        self.kept_off = off
+        move_threads(self.rest if off else self.cpus)
+        log.debug(
+            "work keeps off a core for the acks" if off else "work on every core again",
+            extra={"event": "jobs.core_for_acks", "kept_off": off},
+        )
+
+
+def move_threads(cpus: Collection[int]) -> None:
+    """Every thread of this process onto `cpus`. A thread that ended meanwhile is passed
+    over; where the platform cannot move threads, nothing moves."""
+    try:
+        threads = os.listdir("/proc/self/task")
+    except OSError:
+        return
+    for thread in threads:
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setaffinity(int(thread), cpus)

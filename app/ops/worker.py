@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 import redis
@@ -27,6 +28,7 @@ from app.foundations.clock import timestamp
 from app.foundations.logs import configure_logging
 from app.foundations.settings import Settings
 from app.foundations.storage import RedisClient
+from app.jobs.spare_cpu import CoreForAcks
 from app.ops.reload import reload_on_hup
 from app.ops.runtime import Runtime, build_runtime, load_settings
 
@@ -55,6 +57,8 @@ def run_worker(*, interval: float = 1.0, once: bool = False, spare_cpu: bool = F
     sinks = start_sinks(runtime, stop, interval)
     if runtime.jobs is not None and not once:
         runtime.jobs.start_consumer(spare_cpu=spare_cpu)
+        if spare_cpu:
+            leave_core_to_acks(runtime.jobs.pending, stop)
     last_repost = 0.0
     try:
         while True:
@@ -79,6 +83,14 @@ def run_worker(*, interval: float = 1.0, once: bool = False, spare_cpu: bool = F
         runtime.close()
         log.info("worker stopped", extra={"event": "worker.stop"})
     return 0
+
+
+def leave_core_to_acks(backlog: Callable[[], int], stop: threading.Event) -> None:
+    """serve's workers keep off one core while the acks beside them outrun the work
+    (`app.jobs.spare_cpu.CoreForAcks`); on a host with one core there is none to leave."""
+    core = CoreForAcks(backlog)
+    if core.useful():
+        threading.Thread(target=core.run, args=(stop,), name="core-for-acks", daemon=True).start()
 
 
 def leave(code: int) -> NoReturn:

@@ -339,3 +339,48 @@ def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_ack
         assert any(idle_threads(pid) for pid in restarted)
         assert not any(pid in idle_threads(pid) for pid in restarted)
         assert bot.stop() == [0]
+
+
+def test_serve_s_workers_leave_a_core_to_acks_that_outrun_the_work_and_take_it_back_after(
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, tmp_path
+) -> None:
+    """While commands come in faster than their work is done, serve's job workers keep off
+    one core, which the acks then have to themselves (`app.jobs.spare_cpu.CoreForAcks`); once
+    the commands stop, the work has every core again. A slow MySafe holds the work back."""
+    everywhere = frozenset(os.sched_getaffinity(0))
+    if len(everywhere) < 2:
+        pytest.skip("a core to leave needs two to choose from")
+    emulator.inject(status=0, delay=0.3, times=100_000)  # every MySafe call: the work lags
+    env = {**slack_env, "MYSAFE_BOT_RATE_LIMIT": "0"}  # one person sends them all
+    with deployed(env, tmp_path, workers=2, worker=False) as bot:
+        workers = bot.serve_workers()
+        assert len(workers) == 2
+
+        def kept_off() -> bool:
+            return all(threads_on(pid) == {everywhere - {min(everywhere)}} for pid in workers)
+
+        assert all(threads_on(pid) == {everywhere} for pid in workers)
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        for _sent in range(5_000):  # acks outrunning the work, until the workers step aside
+            ack = client.command("UALICE", "whoami")
+            assert ack.status_code == 200 and "Working on" in ack.text
+            if kept_off():
+                break
+        else:
+            pytest.fail("serve's job workers kept every core while the acks outran the work")
+
+        eventually(
+            lambda: all(threads_on(pid) == {everywhere} for pid in workers),
+            10,
+            "the work took every core back once the commands stopped",
+        )
+        assert bot.stop() == [0]
+
+
+def threads_on(pid: int) -> set[frozenset[int]]:
+    """The CPU sets the threads of `pid` may run on (the kernel's view)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found.add(frozenset(os.sched_getaffinity(int(task.name))))
+    return found

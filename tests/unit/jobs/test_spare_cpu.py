@@ -6,17 +6,19 @@ themselves, as the kernel schedules them."""
 from __future__ import annotations
 
 import logging
+import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from app.foundations.crypto import Keyring
 from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue
-from app.jobs.spare_cpu import spare_cpu_only
+from app.jobs.spare_cpu import CoreForAcks, move_threads, spare_cpu_only
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
 
@@ -84,3 +86,137 @@ def test_a_platform_without_the_policy_runs_the_job_as_it_was(
     spare_cpu_only()
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
     assert [r.__dict__.get("event") for r in caplog.records] == ["jobs.priority_kept"]
+
+
+# --- a core left to the acks while they outrun the work ----------------------------------
+
+two_cpus = pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="a core to leave needs two to choose from"
+)
+
+
+class Backlog:
+    """The job stream's length as the test sets it, or Redis down."""
+
+    def __init__(self) -> None:
+        self.length = 0
+        self.down = False
+
+    def __call__(self) -> int:
+        if self.down:
+            raise redis.ConnectionError("Redis is down")
+        return self.length
+
+
+@pytest.fixture
+def cpus() -> Iterator[frozenset[int]]:
+    """The CPUs this process may use, given back to every thread after the test."""
+    before = frozenset(os.sched_getaffinity(0))
+    yield before
+    move_threads(before)
+
+
+@pytest.fixture
+def bystander() -> Iterator[threading.Thread]:
+    """A thread of this process other than the one that looks: it moves too."""
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait, name="bystander")
+    thread.start()
+    yield thread
+    done.set()
+    thread.join()
+
+
+def where(thread: threading.Thread) -> frozenset[int]:
+    assert thread.native_id is not None
+    return frozenset(os.sched_getaffinity(thread.native_id))
+
+
+@two_cpus
+def test_the_work_keeps_off_the_lowest_core_while_the_stream_grows_and_takes_it_back_after(
+    cpus: frozenset[int], bystander: threading.Thread
+) -> None:
+    backlog = Backlog()
+    core = CoreForAcks(backlog, cpus=cpus, outrun=16)
+    core.look()  # the first look only counts
+
+    backlog.length = 15  # people waiting for their answers: not outrun
+    core.look()
+    assert where(bystander) == cpus
+
+    backlog.length = 40  # acks 25 jobs ahead of the work in one look
+    core.look()
+    assert where(bystander) == cpus - {min(cpus)}
+    assert frozenset(os.sched_getaffinity(0)) == cpus - {min(cpus)}, "this thread too"
+
+    backlog.length = 60  # still outrunning it
+    core.look()
+    assert where(bystander) == cpus - {min(cpus)}
+
+    backlog.length = 55  # the acks stopped: the work has every core again
+    core.look()
+    assert where(bystander) == cpus
+
+
+@two_cpus
+def test_a_thread_started_while_the_core_is_left_is_born_off_it(cpus: frozenset[int]) -> None:
+    """The job pool starts its threads when jobs come, which is while the acks outrun it."""
+    backlog = Backlog()
+    core = CoreForAcks(backlog, cpus=cpus, outrun=16)
+    core.look()
+    backlog.length = 100
+    core.look()
+    born: list[frozenset[int]] = []
+    thread = threading.Thread(target=lambda: born.append(frozenset(os.sched_getaffinity(0))))
+    thread.start()
+    thread.join()
+    assert born == [cpus - {min(cpus)}]
+
+
+@two_cpus
+def test_redis_down_gives_the_work_every_core(
+    cpus: frozenset[int], bystander: threading.Thread
+) -> None:
+    """With no length to read, nothing says the acks outrun the work, and the next length
+    read only counts: it is not compared with one from before the outage."""
+    backlog = Backlog()
+    core = CoreForAcks(backlog, cpus=cpus, outrun=16)
+    core.look()
+    backlog.length = 100
+    core.look()
+    backlog.down = True
+    core.look()
+    assert where(bystander) == cpus
+    backlog.down, backlog.length = False, 500
+    core.look()
+    assert where(bystander) == cpus
+
+
+@two_cpus
+def test_stopping_gives_the_core_back(cpus: frozenset[int], bystander: threading.Thread) -> None:
+    looks = itertools.count()
+    kept_off = threading.Event()
+
+    def growing() -> int:
+        """64 more jobs at every look; by the third, the second has moved the threads."""
+        n = next(looks)
+        if n == 2:
+            kept_off.set()
+        return n * 64
+
+    core = CoreForAcks(growing, cpus=cpus, outrun=16, every=0.001)
+    stop = threading.Event()
+    looking = threading.Thread(target=core.run, args=(stop,))
+    looking.start()
+    try:
+        assert kept_off.wait(10)
+        assert where(bystander) == cpus - {min(cpus)}
+    finally:
+        stop.set()
+        looking.join()
+    assert where(bystander) == cpus
+
+
+def test_one_cpu_leaves_nothing_to_keep() -> None:
+    assert not CoreForAcks(Backlog(), cpus={3}).useful()
+    assert CoreForAcks(Backlog(), cpus={0, 1}).useful()
