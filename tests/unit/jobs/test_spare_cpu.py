@@ -5,8 +5,8 @@ themselves, as the kernel schedules them."""
 
 from __future__ import annotations
 
-import logging
 import itertools
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
