@@ -54,13 +54,13 @@ class CoreForAcks:
     """While the acks outrun the work, this process keeps off one core and leaves it to them.
 
     `SCHED_IDLE` gives way to a web thread at once, yet on a two-core virtual machine a job
-    running on the core the acks were using still cost them 15 to 25 points of their rate
-    (caches, a halted virtual CPU slow to wake: benchmarks/README.md, issue #33, tenth step);
-    with the work held to the other core, `share` at one and ten users went from 37-54 to 52-70 %
-    of the ceiling. Held there for good, the work after a burst would finish on one core
-    instead of two. So the core is taken only while the job stream grows by `outrun` jobs or
-    more between two looks, and given back at the first look that finds it has not: a burst
-    keeps it while its acks arrive, a steady load of people never takes it.
+    running on the core the acks were using still cost them a large share of their rate
+    (benchmarks/README.md, issue #33, tenth and eleventh steps), and with the work held to the
+    other core `share` met its goal at one and ten users. Held there for good, the work after
+    a burst would finish on one core instead of two. So the core is taken only while the job
+    stream grows by `outrun` jobs or more between two looks, and given back at the first look
+    that finds it has not: a burst keeps it while its acks arrive, and people who wait for
+    their answers seldom take it.
 
     `backlog` reads the stream's length (`JobQueue.pending`); every thread of this process
     moves at once, and threads it starts later are born where their parent is."""
@@ -74,9 +74,9 @@ class CoreForAcks:
         outrun: int = OUTRUN,
     ) -> None:
         self.backlog = backlog
-        self.cpus = frozenset(os.sched_getaffinity(0) if cpus is None else cpus)
+        self.cpus = frozenset(usable_cpus() if cpus is None else cpus)
         #: What the work keeps to while the acks outrun it: every CPU but the lowest.
-        self.rest = self.cpus - {min(self.cpus)}
+        self.rest = self.cpus - {min(self.cpus, default=0)}
         self.every = every
         self.outrun = outrun
         self.kept_off = False
@@ -114,6 +114,15 @@ class CoreForAcks:
             "work keeps off a core for the acks" if off else "work on every core again",
             extra={"event": "jobs.core_for_acks", "kept_off": off},
         )
+
+
+def usable_cpus() -> frozenset[int]:
+    """The CPUs this process may run on; none where the platform does not say (macOS), and
+    then no core is left to anyone."""
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return frozenset()
 
 
 def move_threads(cpus: Collection[int]) -> None:

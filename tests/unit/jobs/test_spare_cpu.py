@@ -220,3 +220,11 @@ def test_stopping_gives_the_core_back(cpus: frozenset[int], bystander: threading
 def test_one_cpu_leaves_nothing_to_keep() -> None:
     assert not CoreForAcks(Backlog(), cpus={3}).useful()
     assert CoreForAcks(Backlog(), cpus={0, 1}).useful()
+
+
+def test_a_platform_that_cannot_say_its_cpus_leaves_nothing_to_keep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """macOS has no `sched_getaffinity`: the worker runs as before instead of failing to start."""
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert not CoreForAcks(Backlog()).useful()
