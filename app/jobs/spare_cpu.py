@@ -12,6 +12,9 @@ Only the threads that run jobs take it. The reader renews the jobs' leases and t
 ends access on time; neither may wait behind a flood of acks, so they keep their niceness. An
 unprivileged thread cannot leave `SCHED_IDLE` again, which is why it is the job pool's threads,
 and only them, that enter it.
+
+Priority is not place: while the acks outrun the work, the whole worker also keeps off one core
+(`CoreForAcks`), and takes it back when they stop.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Job threads on spare CPU (`app.jobs.spare_cpu`): with it, every job runs under SCHED_IDLE,
 which gives the core up the moment a web thread wants it, while the reader, which keeps the
-jobs' leases alive, keeps its priority; without it, nothing changes. Checked on the threads
-themselves, as the kernel schedules them."""
+jobs' leases alive, keeps its priority; without it, nothing changes. And the core left to the
+acks while they outrun the work (`CoreForAcks`). Checked on the threads themselves, as the
+kernel schedules them."""
 
 from __future__ import annotations
 
