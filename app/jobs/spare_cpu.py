@@ -47,9 +47,9 @@ def spare_cpu_only() -> None:
 #: Seconds between two looks at the job stream's length: the acks get their core within this
 #: long of outrunning the work, and the work gets it back as soon.
 LOOK_EVERY = 0.1
-#: Jobs the stream may grow by between two looks before the acks are said to outrun the work.
-#: People waiting for their answers send one command each and wait: they never grow it by
-#: more than their number, and a look apart is a tenth of a second.
+#: Jobs the stream may grow by between two looks (160 a second) before the acks are said to
+#: outrun the work. People who wait for each answer before their next command grow it by no
+#: more than their own number, and only while the work stalls.
 OUTRUN = 16
 
 
