@@ -9,8 +9,10 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -33,6 +35,8 @@ from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET
 from tests.support.slack_requests import SlackClient, text_input
 from tests.support.waiting import eventually
+
+T = TypeVar("T")
 
 #: A consumer silent this long (seconds) has its jobs taken over.
 VISIBILITY = "2"
@@ -294,14 +298,26 @@ def niceness(pid: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, pid)
 
 
-def idle_threads(pid: int) -> set[int]:
-    """The threads of `pid` that run under SCHED_IDLE (the kernel's view: /proc's policy)."""
-    found = set()
+def of_threads(pid: int, read: Callable[[int], T]) -> dict[int, T]:
+    """`read(thread id)` for each thread of `pid` (the kernel's view, through /proc); a thread
+    that ends meanwhile is left out."""
+    found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
-            if os.sched_getscheduler(int(task.name)) == os.SCHED_IDLE:
-                found.add(int(task.name))
+            found[int(task.name)] = read(int(task.name))
     return found
+
+
+def idle_threads(pid: int) -> set[int]:
+    """The threads of `pid` that run under SCHED_IDLE."""
+    return {
+        t for t, policy in of_threads(pid, os.sched_getscheduler).items() if policy == os.SCHED_IDLE
+    }
+
+
+def threads_on(pid: int) -> set[frozenset[int]]:
+    """The CPU sets the threads of `pid` may run on."""
+    return {frozenset(cpus) for cpus in of_threads(pid, os.sched_getaffinity).values()}
 
 
 def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_acks(
@@ -386,12 +402,3 @@ def test_serve_s_workers_leave_a_core_to_acks_that_outrun_the_work_and_take_it_b
             "the work took every core back once the commands stopped",
         )
         assert bot.stop() == [0]
-
-
-def threads_on(pid: int) -> set[frozenset[int]]:
-    """The CPU sets the threads of `pid` may run on (the kernel's view)."""
-    found = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            found.add(frozenset(os.sched_getaffinity(int(task.name))))
-    return found
