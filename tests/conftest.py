@@ -26,6 +26,18 @@ from app.services import Services
 AUDIT_SIGNING_KEY = generate_signing_key()
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (`make test`, `make test-fast`) starts two test processes per usable CPU,
+    not one: most of the slow tests wait (on the processes they started, on a share's
+    minute, on a visibility timeout) rather than compute, and one process per CPU left the
+    cores idle a good part of the run (benchmarks/README.md, "The test suite's own time")."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cpus = os.cpu_count() or 1
+    return 2 * cpus
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/deploy/ (the product as deployed: processes, the browser, the
     wheel) and every run on the Redis Cluster is `slow`, beside the tests marked so one by one
