@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = scenarios_of(args)
     started = time.monotonic()
     load_start = report.loadavg()
+    speed_start = report.host_speed()
     harness.install_signal_handlers()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fakes' access logs
     tmp = Path(tempfile.mkdtemp(prefix="mysafe-bench-"))
@@ -175,7 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             log(f"kept {tmp} (bot log: {tmp / 'bot.log'})")
-    print_report(options, rows, summary, elapsed=time.monotonic() - started, load_start=load_start)
+    print_report(
+        options,
+        rows,
+        summary,
+        elapsed=time.monotonic() - started,
+        load_start=load_start,
+        speed_start=speed_start,
+    )
     return 0
 
 
@@ -200,7 +208,13 @@ def start(bench: Bench, bot_env: list[str]) -> Context:
 
 
 def print_report(
-    options: Options, rows: list[Row], summary: str, *, elapsed: float, load_start: str
+    options: Options,
+    rows: list[Row],
+    summary: str,
+    *,
+    elapsed: float,
+    load_start: str,
+    speed_start: str,
 ) -> None:
     """The header (machine, bot, sizes, load), the table, and the bot's log and Slack calls."""
     print()
@@ -212,7 +226,9 @@ def print_report(
         f"level after warm-up; ack rows driven by {options.ack_client}; "
         f"other rows by {options.client}; "
         f"{'quick' if options.quick else 'full'} "
-        f"run in {elapsed:.0f} s; load average {load_start} at start, {report.loadavg()} at end"
+        f"run in {elapsed:.0f} s; load average {load_start} at start, {report.loadavg()} at end; "
+        f"the host's speed (a loop of {report.PROBE_SQUARES:,} squares) {speed_start} at start, "
+        f"{report.host_speed()} at end"
     )
     print()
     print(table(rows))
