@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 
-from app.jobs.queue import Job, JobQueue
+from app.jobs.queue import Job, JobQueue, Renewed
 from app.jobs.reader import Reader
 from app.jobs.slots import Lease, Slots
 
@@ -292,25 +292,32 @@ class Consumer:
         with self._lock:
             return list(self._leases.values())
 
-    def _let_go(self, held: list[str], kept: list[str]) -> None:
+    def _let_go(self, held: list[str], renewed: Renewed) -> None:
         """Jobs another consumer took over while this one was silent (frozen, starved) are
         its now: those still waiting here are dropped; one already running finishes, and
-        `may_send` keeps the two runs from answering twice."""
-        lost = set(held) - set(kept)
-        if not lost:
+        `may_send` keeps the two runs from answering twice (it stays held here, so that if it
+        is claimed back it is not started again). A job that is no longer pending at all was
+        done: most often here, between the look at what was held and the renewal, which is
+        no take-over; it is one only if it was still waiting here."""
+        gone = set(held) - set(renewed.kept)
+        if not gone:
             return
-        log.warning(
-            "jobs taken over by another consumer",
-            extra={"event": "jobs.lost_to_take_over", "count": len(lost)},
-        )
+        dropped = 0
         with self._lock:
             for who in list(self._waiting):
                 queue = self._waiting[who]
-                for job in [job for job in queue if job.id in lost]:
+                for job in [job for job in queue if job.id in gone]:
                     queue.remove(job)
                     self._held.discard(job.id)
+                    dropped += job.id not in renewed.elsewhere
                 if not queue:
                     del self._waiting[who]
+        lost = len(renewed.elsewhere) + dropped
+        if lost:
+            log.warning(
+                "jobs taken over by another consumer",
+                extra={"event": "jobs.lost_to_take_over", "count": lost},
+            )
 
     # --- scheduling ----------------------------------------------------------------------
 

@@ -132,6 +132,17 @@ def _number(text: str | None) -> float:
 
 
 @dataclass(frozen=True)
+class Renewed:
+    """What a renewal found of the jobs a consumer held: those still its own (renewed), and
+    those another consumer holds now (taken over while this one was silent). A job in
+    neither is done: by this consumer, between its look at what it held and the renewal, or
+    by the one that took it over."""
+
+    kept: list[str]
+    elsewhere: list[str]
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     kind: str
@@ -258,13 +269,14 @@ class JobQueue:
         )
         return self._jobs(answer[1], again=True)
 
-    def renew(self, consumer: str, ids: Sequence[str]) -> list[str]:
+    def renew(self, consumer: str, ids: Sequence[str]) -> Renewed:
         """Say "still working on these": their idle time starts again, nobody claims them.
-        Returns those still ours; the others were taken over while this consumer was silent."""
+        Returns which are still ours, and which another consumer took over while this one
+        was silent."""
         if not ids:
-            return []
-        kept = self._renew(keys=[self.stream], args=[GROUP, consumer, *ids])
-        return [str(job_id) for job_id in kept]
+            return Renewed(kept=[], elsewhere=[])
+        kept, elsewhere = self._renew(keys=[self.stream], args=[GROUP, consumer, *ids])
+        return Renewed(kept=[str(i) for i in kept], elsewhere=[str(i) for i in elsewhere])
 
     def may_send(self, job_id: str, nth: int, consumer: str) -> bool:
         """Claim the job's `nth` message to a person before sending it: False when it was

@@ -2,11 +2,16 @@
 -- taken over, and two consumers would run it.
 -- KEYS[1] the stream
 -- ARGV[1] the group, ARGV[2] the consumer, ARGV[3..] job ids
--- Returns the ids this consumer still holds (each renewed).
-local kept = {}
+-- Returns {kept, elsewhere}: the ids this consumer still holds (each renewed), and those
+-- another consumer holds now. An id in neither is no longer pending: done.
+local kept, elsewhere = {}, {}
 for i = 3, #ARGV do
   local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
-  if entry and entry[2] == ARGV[2] then kept[#kept + 1] = ARGV[i] end
+  if entry and entry[2] == ARGV[2] then
+    kept[#kept + 1] = ARGV[i]
+  elseif entry then
+    elsewhere[#elsewhere + 1] = ARGV[i]
+  end
 end
 if #kept > 0 then
   local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
@@ -14,4 +19,4 @@ if #kept > 0 then
   claim[#claim + 1] = 'JUSTID'
   redis.call(unpack(claim))
 end
-return kept
+return {kept, elsewhere}
