@@ -167,6 +167,8 @@ class Consumer:
         self._running: dict[str, int] = {}  # started or being given their slots, per person
         self._leases: dict[str, Lease] = {}  # job id -> the slots it runs with
         self._held: set[str] = set()
+        #: Jobs whose `done` is being written: gone from Redis by this consumer's own hand.
+        self._finishing: set[str] = set()
         self._stop = threading.Event()
         self._freed = threading.Event()  # a thread has finished its job
         # `on_thread` runs first in each of the pool's threads (app.jobs.spare_cpu), never in
@@ -295,13 +297,15 @@ class Consumer:
     def _let_go(self, held: list[str], renewed: Renewed) -> None:
         """Jobs another consumer took over while this one was silent (frozen, starved) are
         its now: those still waiting here are dropped; one already running finishes, and
-        `may_send` keeps the two runs from answering twice (it stays held here, so that if it
-        is claimed back it is not started again). A job that is no longer pending at all was
-        done: most often here, between the look at what was held and the renewal, which is
-        no take-over; it is one only if it was still waiting here."""
+        `may_send` keeps the two runs from answering twice (it stays held here while the
+        other holds it, so that if it is claimed back it is not started again). A job no
+        longer pending at all was done: most often here, between the look at what was held
+        and the renewal (`_finishing`, or no longer held), which is no take-over; else by the
+        consumer that took it over, and then it is let go of here."""
         gone = set(held) - set(renewed.kept)
         if not gone:
             return
+        elsewhere = set(renewed.elsewhere)
         dropped = 0
         with self._lock:
             for who in list(self._waiting):
@@ -309,10 +313,12 @@ class Consumer:
                 for job in [job for job in queue if job.id in gone]:
                     queue.remove(job)
                     self._held.discard(job.id)
-                    dropped += job.id not in renewed.elsewhere
+                    dropped += job.id not in elsewhere
                 if not queue:
                     del self._waiting[who]
-        lost = len(renewed.elsewhere) + dropped
+            done_there = (gone - elsewhere) & self._held - self._finishing
+            self._held -= done_there
+        lost = len(elsewhere) + dropped + len(done_there)
         if lost:
             log.warning(
                 "jobs taken over by another consumer",
@@ -450,16 +456,21 @@ class Consumer:
     def _finish(self, job: Job) -> None:
         with self._lock:
             lease = self._leases.get(job.id)
+            self._finishing.add(job.id)
         release = None if lease is None else (lambda pipe: self.slots.release(lease, pipe=pipe))
-        while True:
-            try:
-                self.queue.done(job.id, also=release)
-                break
-            except redis.RedisError:
-                if self._stop.wait(1.0):
-                    return  # still pending: whoever takes it over runs it again, idempotently
-        with self._lock:
-            self._held.discard(job.id)
+        try:
+            while True:
+                try:
+                    self.queue.done(job.id, also=release)
+                    break
+                except redis.RedisError:
+                    if self._stop.wait(1.0):
+                        return  # still pending: whoever takes it over runs it again, idempotently
+            with self._lock:
+                self._held.discard(job.id)
+        finally:
+            with self._lock:
+                self._finishing.discard(job.id)
         log.info(
             "job done",
             extra={"event": "jobs.done", "kind": job.kind, "waited": round(time.time() - job.at, 3)},

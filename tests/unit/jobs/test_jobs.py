@@ -400,7 +400,7 @@ def test_a_job_done_here_just_before_a_renewal_is_not_reported_as_taken_over(
 
         def renew(self, consumer: str, ids: Sequence[str]) -> Renewed:
             result = super().renew(consumer, ids)
-            if ids:
+            if set(ids) - set(result.kept):  # it looked, and found the job done
                 renewed.set()
             return result
 
@@ -454,3 +454,32 @@ def test_a_job_another_consumer_took_over_is_reported_by_the_one_that_lost_it(
         release.set()
         consumer.stop()
     assert lost[0].count == 1
+
+
+def test_a_job_taken_over_and_done_elsewhere_while_it_ran_here_is_reported_once(
+    queue: JobQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The consumer running a job is silent too long, and the one that took the job over
+    finishes it before the first one's next renewal: that renewal finds the job gone, which
+    this consumer did not do. It says so once, and lets the job go."""
+    running, release = threading.Event(), threading.Event()
+
+    def stuck(job: dict[str, Any]) -> None:
+        running.set()
+        release.wait(30)  # longer than the wait below: only the release ends it
+
+    consumer = Consumer(
+        queue, {"command": stuck}, threads=1, per_person=1, mysafe_concurrency=1, visibility=0.6
+    ).start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="app.jobs.consumer"):
+            queue.put("command", body(1), who="UALICE")
+            assert running.wait(10)
+            (taken,) = queue.claim_abandoned("other", idle_ms=0)
+            queue.done(taken.id)
+            eventually(lambda: not consumer._holding(), 10, "the job let go of")
+    finally:
+        release.set()
+        consumer.stop()
+    lost = [r for r in caplog.records if getattr(r, "event", "") == "jobs.lost_to_take_over"]
+    assert [r.count for r in lost] == [1]  # type: ignore[attr-defined]
