@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -380,6 +381,10 @@ def test_a_job_that_speaks_again_after_its_last_word_confirms_it_first(queue: Jo
     assert confirmed == ["=sent"]
 
 
+def take_over_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "event", "") == "jobs.lost_to_take_over"]
+
+
 def test_a_job_done_here_just_before_a_renewal_is_not_reported_as_taken_over(
     queue: JobQueue, key_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -421,7 +426,28 @@ def test_a_job_done_here_just_before_a_renewal_is_not_reported_as_taken_over(
             eventually(lambda: renewed.is_set(), 10, "a renewal while the job was let go of")
     finally:
         consumer.stop()
-    assert [r for r in caplog.records if getattr(r, "event", "") == "jobs.lost_to_take_over"] == []
+    assert take_over_warnings(caplog) == []
+
+
+@contextlib.contextmanager
+def one_stuck_job(queue: JobQueue) -> Iterator[Consumer]:
+    """A consumer that renews every 0.2 s, running one job that ends only on the way out."""
+    running, release = threading.Event(), threading.Event()
+
+    def stuck(job: dict[str, Any]) -> None:
+        running.set()
+        release.wait(30)  # longer than any wait of the tests: only the release ends it
+
+    consumer = Consumer(
+        queue, {"command": stuck}, threads=1, per_person=1, mysafe_concurrency=1, visibility=0.6
+    ).start()
+    try:
+        queue.put("command", body(1), who="UALICE")
+        assert running.wait(10)
+        yield consumer
+    finally:
+        release.set()
+        consumer.stop()
 
 
 def test_a_job_another_consumer_took_over_is_reported_by_the_one_that_lost_it(
@@ -429,31 +455,10 @@ def test_a_job_another_consumer_took_over_is_reported_by_the_one_that_lost_it(
 ) -> None:
     """The consumer running a job is silent too long (here: the other claims at once) and
     another takes its job over: its next renewal says so, naming one job."""
-    running, release = threading.Event(), threading.Event()
-
-    def stuck(job: dict[str, Any]) -> None:
-        running.set()
-        release.wait(10)
-
-    consumer = Consumer(
-        queue, {"command": stuck}, threads=1, per_person=1, mysafe_concurrency=1, visibility=0.6
-    ).start()
-    try:
-        with caplog.at_level(logging.WARNING, logger="app.jobs.consumer"):
-            queue.put("command", body(1), who="UALICE")
-            assert running.wait(10)
-            queue.claim_abandoned("other", idle_ms=0)
-            lost = eventually(
-                lambda: [
-                    r for r in caplog.records if getattr(r, "event", "") == "jobs.lost_to_take_over"
-                ],
-                10,
-                "the warning",
-            )
-    finally:
-        release.set()
-        consumer.stop()
-    assert lost[0].count == 1
+    with caplog.at_level(logging.WARNING, logger="app.jobs.consumer"), one_stuck_job(queue):
+        queue.claim_abandoned("other", idle_ms=0)
+        lost = eventually(lambda: take_over_warnings(caplog), 10, "the warning")
+    assert lost[0].count == 1  # type: ignore[attr-defined]
 
 
 def test_a_job_taken_over_and_done_elsewhere_while_it_ran_here_is_reported_once(
@@ -462,24 +467,11 @@ def test_a_job_taken_over_and_done_elsewhere_while_it_ran_here_is_reported_once(
     """The consumer running a job is silent too long, and the one that took the job over
     finishes it before the first one's next renewal: that renewal finds the job gone, which
     this consumer did not do. It says so once, and lets the job go."""
-    running, release = threading.Event(), threading.Event()
-
-    def stuck(job: dict[str, Any]) -> None:
-        running.set()
-        release.wait(30)  # longer than the wait below: only the release ends it
-
-    consumer = Consumer(
-        queue, {"command": stuck}, threads=1, per_person=1, mysafe_concurrency=1, visibility=0.6
-    ).start()
-    try:
-        with caplog.at_level(logging.WARNING, logger="app.jobs.consumer"):
-            queue.put("command", body(1), who="UALICE")
-            assert running.wait(10)
-            (taken,) = queue.claim_abandoned("other", idle_ms=0)
-            queue.done(taken.id)
-            eventually(lambda: not consumer._holding(), 10, "the job let go of")
-    finally:
-        release.set()
-        consumer.stop()
-    lost = [r for r in caplog.records if getattr(r, "event", "") == "jobs.lost_to_take_over"]
-    assert [r.count for r in lost] == [1]  # type: ignore[attr-defined]
+    with (
+        caplog.at_level(logging.WARNING, logger="app.jobs.consumer"),
+        one_stuck_job(queue) as consumer,
+    ):
+        (taken,) = queue.claim_abandoned("other", idle_ms=0)
+        queue.done(taken.id)
+        eventually(lambda: not consumer._holding(), 10, "the job let go of")
+    assert [r.count for r in take_over_warnings(caplog)] == [1]  # type: ignore[attr-defined]
