@@ -306,19 +306,19 @@ class Consumer:
         if not gone:
             return
         elsewhere = set(renewed.elsewhere)
-        dropped = 0
         with self._lock:
+            # Gone, held elsewhere by no one, and not being marked done here: done by the
+            # consumer that took it over, waiting here or running.
+            done_elsewhere = (gone - elsewhere) & (self._held - self._finishing)
             for who in list(self._waiting):
                 queue = self._waiting[who]
                 for job in [job for job in queue if job.id in gone]:
                     queue.remove(job)
                     self._held.discard(job.id)
-                    dropped += job.id not in elsewhere
                 if not queue:
                     del self._waiting[who]
-            done_there = (gone - elsewhere) & self._held - self._finishing
-            self._held -= done_there
-        lost = len(elsewhere) + dropped + len(done_there)
+            self._held -= done_elsewhere
+        lost = len(elsewhere) + len(done_elsewhere)
         if lost:
             log.warning(
                 "jobs taken over by another consumer",
