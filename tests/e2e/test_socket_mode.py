@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from app.slack.socket_mode import Backoff
 from tests.support.paths import ROOT
+from tests.support.processes import free_port
 from tests.support.slack_fake import SlackCall, SlackFake
 from tests.support.slack_harness import Bot, served_bot
 from tests.support.slack_requests import text_input
@@ -241,12 +241,6 @@ def test_the_bot_reconnects_when_slack_asks_for_a_refresh(
 def _serve(port: int) -> list[str]:
     """`mysafe-bot serve` as the README runs it (one gunicorn worker)."""
     return [sys.executable, "-m", "app.ops.cli", "serve", "--port", str(port), "--workers", "1"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _environment(env: dict[str, str]) -> dict[str, str]:

