@@ -1,15 +1,16 @@
 """Runs the jobs of `app.jobs`, a bounded number at a time, fairly between people.
 
-One loop thread reads new jobs, takes over those of dead consumers and renews what it holds;
-a pool of `threads` runs them (this process's bound). A job starts only with its two slots
-(`app.jobs.slots`): one of `per_person` for its person and one of `mysafe_concurrency` for
-MySafe as a whole, both counted across every consumer of the deployment. A person with forty
-commands on a stalled MySafe holds `per_person` slots wherever their jobs landed; the others'
-jobs pass them by. Jobs waiting here (for a thread or a slot) stay pending in Redis, renewed,
-so they are neither lost if this process dies nor claimed while it lives; one waiting for a
-slot held elsewhere is tried again every `RETRY` seconds, one freed here at once. While
-`paused()` says so (the process may not decide: its rules are out of date), it takes no new
-job and takes none over, and goes on renewing what it holds: other consumers run the rest.
+One loop thread reads new jobs, takes over those of dead consumers and renews what it holds; a
+pool of `threads` runs them (this process's bound), no more than `COMPUTING` of them while
+they are young. A job starts only with its two slots (`app.jobs.slots`): one of `per_person`
+for its person and one of `mysafe_concurrency` for MySafe as a whole, both counted across
+every consumer of the deployment. A person with forty commands on a stalled MySafe holds
+`per_person` slots wherever their jobs landed; the others' jobs pass them by. Jobs waiting
+here (for a thread or a slot) stay pending in Redis, renewed, so they are neither lost if this
+process dies nor claimed while it lives; one waiting for a slot held elsewhere is tried again
+every `RETRY` seconds, one freed here at once. While `paused()` says so (the process may not
+decide: its rules are out of date), it takes no new job and takes none over, and goes on
+renewing what it holds: other consumers run the rest.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ RETRY = 0.25
 #: Seconds without a turn of the loop after which the consumer is not working (a pass blocks
 #: at most about a second on Redis, or waits one after an error).
 LOOP_STALE = 30.0
+#: Jobs a process runs at once while they are young (in their first `SETTLE` seconds): a
+#: process runs Python on one core at a time, so jobs past a few only wait for its
+#: interpreter lock, and each hand-off of it costs system calls and a longer tail to every
+#: job (benchmarks/README.md, issue #33, thirteenth step). A job older than `SETTLE` is
+#: taken to wait on MySafe or Slack and no longer counts, so slow calls still fill `threads`.
+COMPUTING = 4
+SETTLE = 0.1
 
 
 class _Running:
@@ -166,6 +174,7 @@ class Consumer:
         self._waiting: dict[str, deque[Job]] = {}
         self._running: dict[str, int] = {}  # started or being given their slots, per person
         self._leases: dict[str, Lease] = {}  # job id -> the slots it runs with
+        self._begun: dict[str, float] = {}  # job id -> when it was handed to the pool
         self._held: set[str] = set()
         #: Jobs whose `done` is being written: gone from Redis by this consumer's own hand.
         self._finishing: set[str] = set()
@@ -242,7 +251,9 @@ class Consumer:
                 elif paused:
                     self._stop.wait(RETRY if self._waiting else min(renew_every, 1.0))
                 else:
-                    self._freed.wait(RETRY)  # every thread busy: read again once one frees
+                    # Every thread busy, or the young jobs enough: read again once one frees
+                    # or settles.
+                    self._freed.wait(self._until_settled(time.monotonic()))
                     self._freed.clear()
             except redis.RedisError as error:
                 if self._stop.is_set():
@@ -278,13 +289,26 @@ class Consumer:
         return None
 
     def _room(self) -> int:
-        """How many more jobs to read: no more than this process has idle threads for, so
-        the other consumers take the rest (one that read up to its backlog in a burst held
-        jobs its busy threads could not start while another's were idle); within a backlog
-        that lets other people's jobs pass one person's waiting here."""
+        """How many more jobs to read: no more than this process has idle threads for, nor
+        than `COMPUTING` less its young jobs, so the other consumers take the rest (one that
+        read up to its backlog in a burst held jobs its busy threads could not start while
+        another's were idle); within a backlog that lets other people's jobs pass one
+        person's waiting here."""
         with self._lock:
-            idle = self.threads - sum(self._running.values())
+            busy = sum(self._running.values())
+            young = busy - self._settled(time.monotonic())
+            idle = min(self.threads - busy, COMPUTING - young)
             return max(0, min(idle, self.threads * 4 - len(self._held)))
+
+    def _settled(self, now: float) -> int:
+        """Running jobs past their first `SETTLE` seconds. Holds the lock."""
+        return sum(1 for began in self._begun.values() if now - began >= SETTLE)
+
+    def _until_settled(self, now: float) -> float:
+        """Seconds until the next running job settles (`RETRY` when none is young)."""
+        with self._lock:
+            young = [began + SETTLE - now for began in self._begun.values() if now - began < SETTLE]
+        return min([RETRY, *young])
 
     def _holding(self) -> list[str]:
         with self._lock:
@@ -387,6 +411,7 @@ class Consumer:
                 lease = self._lease(job)
                 if lease.holder in granted and not self._stop.is_set():
                     self._leases[job.id] = lease
+                    self._begun[job.id] = time.monotonic()
                     future = self._pool.submit(self._work, job)
                     self._futures.add(future)
                     future.add_done_callback(functools.partial(self._ended, job))
@@ -415,6 +440,7 @@ class Consumer:
             self._futures.discard(future)
             if not future.cancelled():
                 return
+            self._begun.pop(job.id, None)
             lease = self._leases.pop(job.id, None)
         if lease is not None:
             self._release(lease)
@@ -429,6 +455,7 @@ class Consumer:
         finally:
             with self._lock:
                 self._leases.pop(job.id, None)  # released with `done`, or left to expire
+                self._begun.pop(job.id, None)
                 self._not_running(job.who)
             self._freed.set()
             with contextlib.suppress(redis.RedisError):  # the loop says Redis is down

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from app.foundations.crypto import Keyring
+from app.jobs import consumer as consumer_module
 from app.jobs.consumer import Consumer
-from app.jobs.queue import JobQueue
+from app.jobs.queue import GROUP, JobQueue
 from app.jobs.slots import Slots
 
 pytestmark = pytest.mark.server_and_cluster
@@ -159,8 +160,9 @@ def test_no_more_jobs_run_against_mysafe_at_once_than_the_deployment_allows(
 STALLED = """
 import os, sys, threading
 from app.foundations.crypto import Keyring
+from app.jobs import consumer as consumer_module
 from app.jobs.consumer import Consumer
-from app.jobs.queue import JobQueue
+from app.jobs.queue import GROUP, JobQueue
 from app.foundations.storage import connect
 
 def stall(body):
@@ -240,3 +242,40 @@ def test_a_burst_is_shared_between_consumers_not_held_by_the_first_to_read(queue
             assert mysafe.until(lambda: mysafe.running.total() == 8, 10)
             mysafe.release()
             assert mysafe.until(lambda: mysafe.done.total() == 8, 10)
+
+
+def delivered(redis: Any, queue: JobQueue) -> int:
+    """Jobs read from the stream by some consumer and not yet done."""
+    return int(redis.xpending(queue.stream, GROUP)["pending"])
+
+
+def test_a_consumer_starts_no_more_young_jobs_than_a_process_can_compute(
+    queue: JobQueue, redis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight people's jobs wait and stall young (here, for the test's whole length): a
+    consumer of eight threads reads and starts four (`COMPUTING`), since a process computes on
+    one core and more would only wait for its interpreter lock; the other four stay in the
+    stream for other consumers."""
+    monkeypatch.setattr(consumer_module, "SETTLE", 30.0)
+    people = frozenset(f"UPERSON{n}" for n in range(8))
+    mysafe = MySafe(stalled=people)
+    for who in sorted(people):
+        put(queue, who, 1)
+    with consumers(queue, mysafe, 1, threads=8):
+        assert mysafe.until(lambda: mysafe.running.total() == consumer_module.COMPUTING, 10)
+        assert delivered(redis, queue) == consumer_module.COMPUTING
+        mysafe.release()
+        assert mysafe.until(lambda: mysafe.done.total() == 8, 10)
+
+
+def test_jobs_waiting_on_a_stalled_mysafe_still_run_every_thread_at_once(queue: JobQueue) -> None:
+    """A job running past `SETTLE` is taken to wait on MySafe, not to compute: a stalled
+    MySafe still gets a call from each of the consumer's eight threads."""
+    people = frozenset(f"UPERSON{n}" for n in range(8))
+    mysafe = MySafe(stalled=people)
+    for who in sorted(people):
+        put(queue, who, 1)
+    with consumers(queue, mysafe, 1, threads=8):
+        assert mysafe.until(lambda: mysafe.running.total() == 8, 10)
+        mysafe.release()
+        assert mysafe.until(lambda: mysafe.done.total() == 8, 10)
