@@ -52,6 +52,10 @@ LOOP_STALE = 30.0
 #: taken to wait on MySafe or Slack and no longer counts, so slow calls still fill `threads`.
 COMPUTING = 4
 SETTLE = 0.1
+#: Seconds after its read within which a job's last word goes out unclaimed: no consumer
+#: takes a job over sooner than a second after its read (the least `MYSAFE_BOT_JOB_VISIBILITY`),
+#: so it is surely still this one's, and its claim would be a round trip that only says yes.
+FRESH = 0.5
 
 
 class _Running:
@@ -68,14 +72,26 @@ class _Running:
         #: A last word sent and not confirmed: `done` confirms it, or the next claim if the
         #: job speaks again after all.
         self.owed = 0
+        #: The owed last word went out unclaimed (`FRESH`): no record of it exists yet.
+        self.unclaimed = False
+        #: Until when (monotonic) no other consumer can have taken the job over.
+        self.ours_until = 0.0 if job.again else job.read_at + FRESH
 
     def claim_next(self) -> bool:
         if self.owed:
+            if self.unclaimed:  # a record to confirm, made now (still ours: it may go out)
+                self._claim(self.owed)
             self._confirm(self.owed)
-            self.owed = 0
+            self.owed, self.unclaimed = 0, False
         self.count += 1
+        if self.last and time.monotonic() < self.ours_until:
+            self.unclaimed = True  # a fresh job's first run: nothing sent it, no one else holds it
+            return True
+        return self._claim(self.count)
+
+    def _claim(self, nth: int) -> bool:
         try:
-            return self.queue.may_send(self.job.id, self.count, self.consumer)
+            return self.queue.may_send(self.job.id, nth, self.consumer)
         except redis.RedisError:
             return True  # the answer rather than silence; Redis down, the job stays pending
 

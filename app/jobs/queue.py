@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -151,6 +152,9 @@ class Job:
     at: float
     #: Taken over from a consumer that died: its work may have been done, in part or whole.
     again: bool = False
+    #: This process's `time.monotonic()` just before the read that delivered it (0 for a
+    #: take-over): Redis counts its idle time from that read on, at the earliest.
+    read_at: float = 0.0
 
 
 def canonical(body: dict[str, Any]) -> str:
@@ -251,6 +255,7 @@ class JobQueue:
         """New jobs for this consumer (they stay pending until `done`), read `via` a client of
         the stream's server when given (`app.jobs.reader`: a read a stop can end at once)."""
         self.ensure_group()
+        asked = time.monotonic()
         try:
             answer = (via or self.redis).xreadgroup(
                 GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms
@@ -259,7 +264,7 @@ class JobQueue:
             if "NOGROUP" in str(error):
                 self._grouped = False  # the stream was deleted; make it again next time
             raise
-        return [job for _, entries in answer or [] for job in self._jobs(entries)]
+        return [job for _, entries in answer or [] for job in self._jobs(entries, read_at=asked)]
 
     def claim_abandoned(self, consumer: str, *, idle_ms: int, count: int = 100) -> list[Job]:
         """Jobs whose consumer has been silent for `idle_ms`: it died, take them over."""
@@ -334,18 +339,18 @@ class JobQueue:
             count += int(self._reseal(keys=[self.stream], args=[GROUP, entry_id, sealed, fresh]))
         return count
 
-    def _jobs(self, entries: Sequence[Any], *, again: bool = False) -> list[Job]:
+    def _jobs(self, entries: Sequence[Any], *, again: bool = False, read_at: float = 0.0) -> list[Job]:
         jobs = []
         for entry_id, fields in entries:
             if not fields:
                 continue  # deleted while pending (cannot happen through `done`)
             try:
-                jobs.append(self._open(entry_id, fields, again=again))
+                jobs.append(self._open(entry_id, fields, again=again, read_at=read_at))
             except Unreadable as error:
                 self._set_aside(entry_id, fields, error.why)
         return jobs
 
-    def _open(self, entry_id: str, fields: Mapping[str, str], *, again: bool) -> Job:
+    def _open(self, entry_id: str, fields: Mapping[str, str], *, again: bool, read_at: float) -> Job:
         """The job as stored; `Unreadable` when no configured key opens it or it is no job."""
         try:
             text = self.keyring.unseal(fields["body"])
@@ -357,7 +362,9 @@ class JobQueue:
             body = json.loads(text)
             if not isinstance(body, dict):
                 raise ValueError("not an object")
-            return Job(entry_id, fields["kind"], fields["who"], body, float(fields["at"]), again)
+            return Job(
+                entry_id, fields["kind"], fields["who"], body, float(fields["at"]), again, read_at
+            )
         except (ValueError, KeyError):
             raise Unreadable("not a job body") from None
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from app.foundations.crypto import Keyring, generate_key
+from app.jobs import consumer as consumer_module
 from app.jobs.consumer import Consumer, last_word, may_send, message_sent
 from app.jobs.queue import JobQueue, Limit, OverLimit, Renewed
 from app.services import Services
@@ -344,11 +345,8 @@ def run_one(queue: JobQueue, handler: Callable[[dict[str, str]], None], n: int =
         consumer.stop()
 
 
-def test_a_commands_answer_is_confirmed_by_its_jobs_done_not_a_round_trip_of_its_own(
-    queue: JobQueue,
-) -> None:
-    """The answer is a command job's last word: once the job is done nothing can take it
-    over, so `done` is its confirmation."""
+def answer_scripts(queue: JobQueue, n: int) -> list[str]:
+    """The scripts run while a job (the `n`th delivery) sends its answer as its last word."""
 
     def answer(_: dict[str, str]) -> None:
         last_word()
@@ -357,10 +355,60 @@ def test_a_commands_answer_is_confirmed_by_its_jobs_done_not_a_round_trip_of_its
 
     run_one(queue, answer, 1)  # the scripts loaded
     with Wire() as wire:
-        run_one(queue, answer, 2)
-    scripts = [c[1] for c in wire.commands() if c[0] == "EVALSHA"]
-    assert scripts.count(queue._send.sha) == 1  # claimed before it is sent
+        run_one(queue, answer, n)
+    return [c[1] for c in wire.commands() if c[0] == "EVALSHA"]
+
+
+def test_a_commands_answer_sent_soon_after_its_read_costs_no_round_trip_of_its_own(
+    queue: JobQueue,
+) -> None:
+    """The answer is a command job's last word: once the job is done nothing can take it
+    over, so `done` is its confirmation; and within half a second of its read no other
+    consumer can hold the job, so it needs no claim either."""
+    scripts = answer_scripts(queue, 2)
+    assert queue._send.sha not in scripts
     assert queue._confirm.sha not in scripts
+
+
+def test_an_answer_sent_later_than_that_is_claimed_first(
+    queue: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `FRESH` another consumer may have taken the job over: the answer is claimed."""
+    monkeypatch.setattr(consumer_module, "FRESH", 0.0)
+    scripts = answer_scripts(queue, 2)
+    assert scripts.count(queue._send.sha) == 1
+    assert queue._confirm.sha not in scripts
+
+
+def test_a_job_taken_over_does_not_send_again_the_answer_slack_had(queue: JobQueue) -> None:
+    """A run died after Slack confirmed the answer, before its `done`: the consumer that
+    takes the job over (at once, as it would after a visibility timeout) claims the answer,
+    however fresh its own read, and is told not to send it."""
+    queue.put("command", body(300), who="UALICE")
+    (job,) = queue.read("dead", count=1, block_ms=100)
+    assert queue.may_send(job.id, 1, "dead")
+    queue.sent(job.id, 1)
+    allowed: list[bool] = []
+
+    def answer(_: dict[str, str]) -> None:
+        last_word()
+        allowed.append(may_send())
+
+    finished = threading.Event()
+    consumer = Consumer(
+        queue,
+        {"command": lambda b: (answer(b), finished.set())},
+        threads=1,
+        per_person=1,
+        mysafe_concurrency=1,
+        visibility=0.3,
+    ).start()
+    try:
+        assert finished.wait(10), "the job was not taken over"
+        eventually(lambda: queue.pending() == 0, 10, "the job done")
+    finally:
+        consumer.stop()
+    assert allowed == [False]
 
 
 def test_a_job_that_speaks_again_after_its_last_word_confirms_it_first(queue: JobQueue, redis) -> None:
