@@ -28,7 +28,7 @@ def parse(args: list[Token]) -> WhoAmI:
 
 
 def run(ctx: Context, command: WhoAmI) -> Message:
-    account = ctx.services.vault.account(ctx.user_id)
+    account, confirmed = ctx.services.vault.account_and_name(ctx.user_id)
     role = _(" You are an approver.") if ctx.is_approver else ""
     if account is None:
         return Message.of(
@@ -38,7 +38,6 @@ def run(ctx: Context, command: WhoAmI) -> Message:
                 role=role,
             )
         )
-    confirmed = ctx.services.vault.mysafe_username(ctx.user_id)
     linked = _moment(account.linked_at)
     if confirmed is None:
         return Message.of(

@@ -138,16 +138,16 @@ class Vault:
         return bool(deleted)
 
     def account(self, slack_id: str) -> LinkedAccount | None:
-        data = self.redis.hgetall(self.account_key(slack_id))
-        if not data:
-            return None
-        return LinkedAccount(
-            slack_id,
-            data["client_id"],
-            data["mysafe_username"],
-            data.get("linked_at", ""),
-            data.get("confirmed", "1") == "1",
-        )
+        return _account(slack_id, self.redis.hgetall(self.account_key(slack_id)))
+
+    def account_and_name(self, slack_id: str) -> tuple[LinkedAccount | None, str | None]:
+        """`account` and `mysafe_username` in one round trip (`/mysafe whoami` shows both)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self._key("mentions"), slack_id)
+        pipe.hgetall(self.account_key(slack_id))
+        mapped, data = pipe.execute()
+        name, _ = _names(mapped, data.get("mysafe_username"), data.get("confirmed"))
+        return _account(slack_id, data), name
 
     def accounts(self) -> list[LinkedAccount]:
         ids = sorted(self.redis.smembers(self._key("accounts")))
@@ -212,11 +212,32 @@ class Vault:
         pipe.hget(self._key("mentions"), slack_id)
         pipe.hmget(self.account_key(slack_id), "mysafe_username", "confirmed")
         mapped, (name, confirmed) = pipe.execute()
-        if mapped:
-            return mapped, None
-        if not name:
-            return None, None
-        return (name, None) if confirmed != "0" else (None, name)
+        return _names(mapped, name, confirmed)
+
+
+def _account(slack_id: str, data: dict[str, str]) -> LinkedAccount | None:
+    """The account as its hash holds it; None when there is none."""
+    if not data:
+        return None
+    return LinkedAccount(
+        slack_id,
+        data["client_id"],
+        data["mysafe_username"],
+        data.get("linked_at", ""),
+        data.get("confirmed", "1") == "1",
+    )
+
+
+def _names(
+    mapped: str | None, name: str | None, confirmed: str | None
+) -> tuple[str | None, str | None]:
+    """(`mysafe_username`, `claimed_username`) from the administrators' map and the linked
+    account's name and its `confirmed` flag."""
+    if mapped:
+        return mapped, None
+    if not name:
+        return None, None
+    return (name, None) if confirmed != "0" else (None, name)
 
 
 def link_verified(

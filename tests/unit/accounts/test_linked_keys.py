@@ -10,6 +10,7 @@ from app.foundations.crypto import Keyring, generate_key
 from app.sandbox.emulator import Emulator
 from app.services import Services
 from tests.support.redis_text import everything_stored
+from tests.support.redis_wire import Wire
 
 
 def test_secret_is_encrypted_at_rest(services: Services, redis, key_prefix: str) -> None:
@@ -107,6 +108,21 @@ def test_usernames_tell_a_confirmed_name_from_a_claimed_one(services: Services) 
     assert [(vault.mysafe_username(p), vault.claimed_username(p)) for p in people] == [
         vault.usernames(p) for p in people
     ]
+
+
+def test_whoamis_read_is_one_round_trip_and_says_what_the_two_reads_say(services: Services) -> None:
+    vault = services.vault
+    vault.map_mention("UBOB", "bobm")
+    vault.link("UBOB", client_id="c", client_secret="s", mysafe_username="bobby", confirmed=False)
+    vault.link("UALICE", client_id="c", client_secret="s", mysafe_username="alices")
+    vault.link("UCAROL", client_id="c", client_secret="s", mysafe_username="carol", confirmed=False)
+    vault.map_mention("UDAVE", "daved")  # shared with, no key linked
+    people = ["UBOB", "UALICE", "UCAROL", "UDAVE", "UNOBODY"]
+    with Wire() as wire:
+        together = [vault.account_and_name(p) for p in people]
+    assert len(wire.trips) == len(people)
+    assert together == [(vault.account(p), vault.mysafe_username(p)) for p in people]
+    assert [name for _, name in together] == ["bobm", "alices", None, "daved", None]
 
 
 @pytest.mark.parametrize(
