@@ -91,18 +91,26 @@ def test_mention_map_and_linked_account(services: Services) -> None:
     assert services.vault.unlink("UALICE") and services.vault.account("UALICE") is None
 
 
-def test_usernames_tell_a_confirmed_name_from_a_claimed_one(services: Services) -> None:
-    """The one-round-trip read says what `mysafe_username` and `claimed_username` say."""
-    vault = services.vault
+def named(vault: Vault) -> list[str]:
+    """Bob mapped by an administrator and claiming another name, Alice confirmed, Carol only
+    claiming, Dave mapped with no key, and nobody."""
     vault.map_mention("UBOB", "bobm")
     vault.link("UBOB", client_id="c", client_secret="s", mysafe_username="bobby", confirmed=False)
     vault.link("UALICE", client_id="c", client_secret="s", mysafe_username="alices")
     vault.link("UCAROL", client_id="c", client_secret="s", mysafe_username="carol", confirmed=False)
-    people = ["UBOB", "UALICE", "UCAROL", "UNOBODY"]
+    vault.map_mention("UDAVE", "daved")
+    return ["UBOB", "UALICE", "UCAROL", "UDAVE", "UNOBODY"]
+
+
+def test_usernames_tell_a_confirmed_name_from_a_claimed_one(services: Services) -> None:
+    """The one-round-trip read says what `mysafe_username` and `claimed_username` say."""
+    vault = services.vault
+    people = named(vault)
     assert [vault.usernames(p) for p in people] == [
         ("bobm", None),  # the administrators' map wins over what was typed
         ("alices", None),
         (None, "carol"),
+        ("daved", None),
         (None, None),
     ]
     assert [(vault.mysafe_username(p), vault.claimed_username(p)) for p in people] == [
@@ -111,13 +119,9 @@ def test_usernames_tell_a_confirmed_name_from_a_claimed_one(services: Services) 
 
 
 def test_whoamis_read_is_one_round_trip_and_says_what_the_two_reads_say(services: Services) -> None:
+    """`/mysafe whoami`'s job reads the account and the name together: one round trip."""
     vault = services.vault
-    vault.map_mention("UBOB", "bobm")
-    vault.link("UBOB", client_id="c", client_secret="s", mysafe_username="bobby", confirmed=False)
-    vault.link("UALICE", client_id="c", client_secret="s", mysafe_username="alices")
-    vault.link("UCAROL", client_id="c", client_secret="s", mysafe_username="carol", confirmed=False)
-    vault.map_mention("UDAVE", "daved")  # shared with, no key linked
-    people = ["UBOB", "UALICE", "UCAROL", "UDAVE", "UNOBODY"]
+    people = named(vault)
     with Wire() as wire:
         together = [vault.account_and_name(p) for p in people]
     assert len(wire.trips) == len(people)

@@ -228,14 +228,19 @@ def test_a_consumer_killed_holding_slots_frees_them_when_their_lease_runs_out(
     assert queue.pending() == 0 and slots.running() == 0
 
 
+def eight_stalled(queue: JobQueue) -> MySafe:
+    """Eight people's jobs in the stream, one each, all stalled on MySafe until released."""
+    people = frozenset(f"UPERSON{n}" for n in range(8))
+    for who in sorted(people):
+        put(queue, who, 1)
+    return MySafe(stalled=people)
+
+
 def test_a_burst_is_shared_between_consumers_not_held_by_the_first_to_read(queue: JobQueue) -> None:
     """Eight people's jobs wait in the stream and stall. The first consumer reads only what
     its idle threads can start (four); the second, started after, runs the other four at
     once, instead of finding them held, unstarted, by a consumer whose threads are all busy."""
-    people = frozenset(f"UPERSON{n}" for n in range(8))
-    mysafe = MySafe(stalled=people)
-    for who in sorted(people):
-        put(queue, who, 1)
+    mysafe = eight_stalled(queue)
     with consumers(queue, mysafe, 1, threads=4):
         assert mysafe.until(lambda: mysafe.running.total() == 4, 10)
         with consumers(queue, mysafe, 1, threads=4):
@@ -257,10 +262,7 @@ def test_a_consumer_starts_no_more_young_jobs_than_a_process_can_compute(
     one core and more would only wait for its interpreter lock; the other four stay in the
     stream for other consumers."""
     monkeypatch.setattr(consumer_module, "SETTLE", 30.0)
-    people = frozenset(f"UPERSON{n}" for n in range(8))
-    mysafe = MySafe(stalled=people)
-    for who in sorted(people):
-        put(queue, who, 1)
+    mysafe = eight_stalled(queue)
     with consumers(queue, mysafe, 1, threads=8):
         assert mysafe.until(lambda: mysafe.running.total() == consumer_module.COMPUTING, 10)
         assert delivered(redis, queue) == consumer_module.COMPUTING
@@ -271,10 +273,7 @@ def test_a_consumer_starts_no_more_young_jobs_than_a_process_can_compute(
 def test_jobs_waiting_on_a_stalled_mysafe_still_run_every_thread_at_once(queue: JobQueue) -> None:
     """A job running past `SETTLE` is taken to wait on MySafe, not to compute: a stalled
     MySafe still gets a call from each of the consumer's eight threads."""
-    people = frozenset(f"UPERSON{n}" for n in range(8))
-    mysafe = MySafe(stalled=people)
-    for who in sorted(people):
-        put(queue, who, 1)
+    mysafe = eight_stalled(queue)
     with consumers(queue, mysafe, 1, threads=8):
         assert mysafe.until(lambda: mysafe.running.total() == 8, 10)
         mysafe.release()
