@@ -360,11 +360,13 @@ def answer_scripts(queue: JobQueue, n: int) -> list[str]:
 
 
 def test_a_commands_answer_sent_soon_after_its_read_costs_no_round_trip_of_its_own(
-    queue: JobQueue,
+    queue: JobQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The answer is a command job's last word: once the job is done nothing can take it
-    over, so `done` is its confirmation; and within half a second of its read no other
-    consumer can hold the job, so it needs no claim either."""
+    over, so `done` is its confirmation; and within `FRESH` of its read no other consumer
+    can hold the job, so it needs no claim either (`FRESH` made long here, so that a slow
+    test machine cannot let it pass)."""
+    monkeypatch.setattr(consumer_module, "FRESH", 30.0)
     scripts = answer_scripts(queue, 2)
     assert queue._send.sha not in scripts
     assert queue._confirm.sha not in scripts
