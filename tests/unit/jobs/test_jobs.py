@@ -413,9 +413,14 @@ def test_a_job_taken_over_does_not_send_again_the_answer_slack_had(queue: JobQue
     assert allowed == [False]
 
 
-def test_a_job_that_speaks_again_after_its_last_word_confirms_it_first(queue: JobQueue, redis) -> None:
+@pytest.mark.parametrize("fresh", [30.0, 0.0], ids=["unclaimed", "claimed"])
+def test_a_job_that_speaks_again_after_its_last_word_confirms_it_first(
+    queue: JobQueue, redis, monkeypatch: pytest.MonkeyPatch, fresh: float
+) -> None:
     """Should a job speak after what it called its last word, that word is confirmed before
-    the next is claimed: a take-over then never sends it again."""
+    the next is claimed: a take-over then never sends it again. So whether the last word
+    went out unclaimed (soon after the job's read) or claimed."""
+    monkeypatch.setattr(consumer_module, "FRESH", fresh)
     confirmed: list[str | None] = []
 
     def talks_twice(_: dict[str, str]) -> None:
