@@ -79,7 +79,7 @@ class _Running:
 
     def claim_next(self) -> bool:
         if self.owed:
-            if self.unclaimed:  # a record to confirm, made now (still ours: it may go out)
+            if self.unclaimed:  # its record made now, so that the confirmation sticks
                 self._claim(self.owed)
             self._confirm(self.owed)
             self.owed, self.unclaimed = 0, False
