@@ -90,6 +90,9 @@ class Terminal:
 
 def _take_terminal() -> None:  # in the child, after setsid and with fd 0 the pty's slave
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # A terminal's program starts with SIGHUP at its default, whatever the test run inherited
+    # (under `nohup` it is ignored, and no hang-up would reach the child).
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 #: An interactive shell that reads no start-up file (HOME is the test's folder anyway).

@@ -39,6 +39,9 @@ with open(sys.argv[1], "a") as out:
 
 def _take_terminal() -> None:  # in the child, after setsid
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # A terminal's program starts with SIGHUP at its default, whatever the test run inherited
+    # (under `nohup` it is ignored, and no hang-up would reach the child).
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _ignore_hup() -> None:  # in the child, as `nohup` leaves it
