@@ -18,6 +18,7 @@ from app.foundations.crypto import generate_key
 from app.foundations.settings import Scope, Settings
 from app.foundations.signing import generate as generate_signing_key
 from app.foundations.storage import connect, stop_server
+from app.jobs.spare_cpu import usable_cpus
 from app.mysafe.transport import make_session, retry_policy
 from app.sandbox.emulator import Emulator, EmulatorServer
 from app.services import Services
@@ -31,11 +32,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     not one: most of the slow tests wait (on the processes they started, on a share's
     minute, on a visibility timeout) rather than compute, and one process per CPU left the
     cores idle a good part of the run (benchmarks/README.md, "The test suite's own time")."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        cpus = os.cpu_count() or 1
-    return 2 * cpus
+    return 2 * (len(usable_cpus()) or os.cpu_count() or 1)  # macOS says none usable
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as all_of
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -107,6 +107,13 @@ class _Running:
 
 
 _RUNNING: ContextVar[_Running | None] = ContextVar("job_running", default=None)
+
+
+class _Started(NamedTuple):
+    """A job handed to the pool: the slots it runs with, and when (monotonic)."""
+
+    lease: Lease
+    at: float
 
 
 def may_send() -> bool:
@@ -189,8 +196,7 @@ class Consumer:
         self._lock = threading.RLock()  # a future's callback may run in the thread holding it
         self._waiting: dict[str, deque[Job]] = {}
         self._running: dict[str, int] = {}  # started or being given their slots, per person
-        self._leases: dict[str, Lease] = {}  # job id -> the slots it runs with
-        self._begun: dict[str, float] = {}  # job id -> when it was handed to the pool
+        self._started: dict[str, _Started] = {}  # job id -> its slots, since when
         self._held: set[str] = set()
         #: Jobs whose `done` is being written: gone from Redis by this consumer's own hand.
         self._finishing: set[str] = set()
@@ -318,13 +324,13 @@ class Consumer:
 
     def _settled(self, now: float) -> int:
         """Running jobs past their first `SETTLE` seconds. Holds the lock."""
-        return sum(1 for began in self._begun.values() if now - began >= SETTLE)
+        return sum(1 for started in self._started.values() if now - started.at >= SETTLE)
 
     def _until_settled(self, now: float) -> float:
         """Seconds until the next running job settles (`RETRY` when none is young)."""
         with self._lock:
-            young = [began + SETTLE - now for began in self._begun.values() if now - began < SETTLE]
-        return min([RETRY, *young])
+            ages = [now - started.at for started in self._started.values()]
+        return min([RETRY, *(SETTLE - age for age in ages if age < SETTLE)])
 
     def _holding(self) -> list[str]:
         with self._lock:
@@ -332,7 +338,7 @@ class Consumer:
 
     def _leased(self) -> list[Lease]:
         with self._lock:
-            return list(self._leases.values())
+            return [started.lease for started in self._started.values()]
 
     def _let_go(self, held: list[str], renewed: Renewed) -> None:
         """Jobs another consumer took over while this one was silent (frozen, starved) are
@@ -426,8 +432,7 @@ class Consumer:
             for job in picked:
                 lease = self._lease(job)
                 if lease.holder in granted and not self._stop.is_set():
-                    self._leases[job.id] = lease
-                    self._begun[job.id] = time.monotonic()
+                    self._started[job.id] = _Started(lease, time.monotonic())
                     future = self._pool.submit(self._work, job)
                     self._futures.add(future)
                     future.add_done_callback(functools.partial(self._ended, job))
@@ -456,10 +461,9 @@ class Consumer:
             self._futures.discard(future)
             if not future.cancelled():
                 return
-            self._begun.pop(job.id, None)
-            lease = self._leases.pop(job.id, None)
-        if lease is not None:
-            self._release(lease)
+            started = self._started.pop(job.id, None)
+        if started is not None:
+            self._release(started.lease)
 
     def _release(self, lease: Lease) -> None:
         with contextlib.suppress(redis.RedisError):  # else it frees itself when its lease ends
@@ -470,8 +474,7 @@ class Consumer:
             self._handle(job)
         finally:
             with self._lock:
-                self._leases.pop(job.id, None)  # released with `done`, or left to expire
-                self._begun.pop(job.id, None)
+                self._started.pop(job.id, None)  # released with `done`, or left to expire
                 self._not_running(job.who)
             self._freed.set()
             with contextlib.suppress(redis.RedisError):  # the loop says Redis is down
@@ -498,7 +501,8 @@ class Consumer:
 
     def _finish(self, job: Job) -> None:
         with self._lock:
-            lease = self._leases.get(job.id)
+            started = self._started.get(job.id)
+            lease = None if started is None else started.lease
             self._finishing.add(job.id)
         release = None if lease is None else (lambda pipe: self.slots.release(lease, pipe=pipe))
         try:
