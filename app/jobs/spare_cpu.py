@@ -1,17 +1,17 @@
-"""Job threads on spare CPU only: serve's job workers share their host with the acks.
+"""Job threads behind the acks, never stopped by them: serve's job workers share a host with the
+acks, and maybe with anything else.
 
-serve starts its job workers at niceness 19 so that acks never wait for work, even for CPU.
-Under Linux's EEVDF scheduler that is not enough: a running task is not preempted on a wakeup
-until it has used its slice or its fair share (the `RUN_TO_PARITY` feature), whatever its
-niceness, so a web thread woken by Redis's answer could wait behind a job, and the job workers
-took 26 to 164 µs of CPU per ack in every saturating `share` run. A `SCHED_IDLE` thread is
-preempted by the wakeup of any other thread: it runs on CPU nothing else wants
-(benchmarks/README.md, issue #33, seventh step).
+The job threads run at a niceness `JOB_NICENESS` above the process's: Linux weighs them at 110
+against a web thread's 1024, so under saturating acks they take a tenth of a core each, and a
+flood of acks never waits long for them. The rest of a worker keeps the process's niceness: its
+reader renews the jobs' leases and its loop ends access on time, and neither may wait behind a
+flood of acks, or behind anything else on the host.
 
-Only the threads that run jobs take it. The reader renews the jobs' leases and the worker's loop
-ends access on time; neither may wait behind a flood of acks, so they keep their niceness. An
-unprivileged thread cannot leave `SCHED_IDLE` again, which is why it is the job pool's threads,
-and only them, that enter it.
+A niceness, not `SCHED_IDLE`: an idle thread gave way to a web thread at once, but it gives way
+to every other process on the host too, so the work stopped for as long as anything else kept
+the cores busy. Under four busy loops on two cores a demo's first share waited 16–19 s, until
+the loops ended; at this niceness it took 1.7 s (benchmarks/README.md, issue #33, fourteenth
+step). The worker itself ran at niceness 19 then, so its start and its loop starved as well.
 
 Priority is not place: while the acks outrun the work, the whole worker also keeps off one core
 (`CoreForAcks`), and takes it back when they stop.
@@ -29,14 +29,20 @@ import redis
 
 log = logging.getLogger(__name__)
 
+#: Added to a job thread's niceness (19 at most). A floor, not a ban: 10 leaves a thread about
+#: a tenth of a core against each busy process beside it, where 19 left a seventieth.
+JOB_NICENESS = 10
 
-def spare_cpu_only() -> None:
-    """Put the calling thread under `SCHED_IDLE`: it runs only when no other thread wants its
-    core. Where the platform has no such policy, or forbids it, the thread runs as it was,
-    with a log line: the work is the same, only less polite to the acks beside it. Never
-    raises: a pool whose initializer raised would refuse every job after."""
+
+def behind_the_acks() -> None:
+    """Lower the calling thread's CPU priority by `JOB_NICENESS` (Linux keeps a niceness per
+    thread). Where the platform refuses, the thread runs as it was, with a log line: the work
+    is the same, only less polite to the acks beside it. Never raises: a pool whose
+    initializer raised would refuse every job after."""
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+        thread = threading.get_native_id()
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness + JOB_NICENESS, 19))
     except (AttributeError, OSError) as error:
         log.info(
             "job threads keep their CPU priority",
@@ -56,7 +62,7 @@ OUTRUN = 16
 class CoreForAcks:
     """While the acks outrun the work, this process keeps off one core and leaves it to them.
 
-    `SCHED_IDLE` gives way to a web thread at once, yet on a two-core virtual machine a job
+    A lower priority gives way to a web thread, yet on a two-core virtual machine a job
     running on the core the acks were using still cost them a large share of their rate
     (benchmarks/README.md, issue #33, tenth and eleventh steps), and with the work held to the
     other core `share` met its goal at one and ten users. Held there for good, the work after

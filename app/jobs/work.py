@@ -16,7 +16,7 @@ import redis
 from app.jobs.consumer import Consumer
 from app.jobs.queue import JobQueue, Limit, Taken
 from app.jobs.registry import Registry
-from app.jobs.spare_cpu import spare_cpu_only
+from app.jobs.spare_cpu import behind_the_acks
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Jobs:
 
     def start_consumer(self, *, spare_cpu: bool = False) -> Consumer:
         """Run the registered kinds' jobs in this process, within the bounds given; with
-        `spare_cpu`, on CPU nothing else on the host wants (`app.jobs.spare_cpu`)."""
+        `spare_cpu`, at a lower CPU priority than the acks (`app.jobs.spare_cpu`)."""
         self.consumer = Consumer(
             self.queue,
             self.registry.handlers(),
@@ -86,7 +86,7 @@ class Jobs:
             mysafe_concurrency=self.mysafe_concurrency,
             visibility=self.visibility,
             paused=self.paused,
-            on_thread=spare_cpu_only if spare_cpu else None,
+            on_thread=behind_the_acks if spare_cpu else None,
         ).start()
         return self.consumer
 

@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--spare-cpu",
         action="store_true",
-        help="run the jobs only on CPU nothing else on this host wants (Linux SCHED_IDLE), "
-        "and keep off one core while the acks outrun the work: for a worker beside web "
-        "workers, as `serve` starts them",
+        help="run the jobs at a lower CPU priority than the acks (a niceness 10 above the "
+        "worker's), and keep off one core while the acks outrun the work: for a worker beside "
+        "web workers, as `serve` starts them",
     )
     worker.add_argument(
         "--check",

@@ -216,27 +216,19 @@ def _start_demo(settings: Settings) -> list[Sibling]:
     return started
 
 
-#: How much lower the worker's CPU priority is than the web workers': under load the acks get
-#: the CPU and the work waits, durable in Redis, instead of the acks waiting behind it. The
-#: lowest priority there is (Linux weighs a niceness of 19 at 15 against a web worker's 1024;
-#: 10 at 110, which still let the work take a share of the cores in every saturating burst of
-#: acks). Once the acks stop, the work has the cores whatever its niceness. The job threads go
-#: lower still (`--spare-cpu`, app.jobs.spare_cpu): a niceness does not take a core back at once.
-WORKER_NICENESS = 19
-
-
 def _start_worker() -> Sibling:
     """`mysafe-bot worker` beside gunicorn, supervised: it runs the jobs every ack stored (the
     web workers only ack), the expiry sweep and recovery, so `serve` alone is the whole bot.
     `serve` starts one per web worker: one process's interpreter lock holds its work to one
     core (measured at 50 users, command to answer: 367 answers/s with one, 537 with two).
+    It runs at serve's own priority, its job threads lower (`--spare-cpu`,
+    app.jobs.spare_cpu): started at niceness 19, a worker beside any busy process took 19 s to
+    start, and its loop, which ends access on time, starved as long.
     More `mysafe-bot worker` processes may run beside them, here or on other hosts."""
     from app.ops.reload import ALSO
 
     log.info("starting worker", extra={"event": "worker.sibling"})
-    sibling = Sibling(
-        [*demo.CLI, "worker", "--spare-cpu"], name="worker", nice=WORKER_NICENESS, hold_hup=True
-    ).start()
+    sibling = Sibling([*demo.CLI, "worker", "--spare-cpu"], name="worker", hold_hup=True).start()
     ALSO.append(sibling.pid)  # SIGHUP to serve reloads its policy too
     return sibling
 

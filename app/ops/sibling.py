@@ -30,13 +30,9 @@ BACKOFF_CAP = 30.0
 
 
 class Sibling:
-    def __init__(
-        self, argv: Sequence[str], *, name: str = "mcp", nice: int = 0, hold_hup: bool = False
-    ) -> None:
+    def __init__(self, argv: Sequence[str], *, name: str = "mcp", hold_hup: bool = False) -> None:
         self.argv = list(argv)
         self.name = name
-        #: Added to the process's niceness: a sibling whose work may wait yields the CPU.
-        self.nice = nice
         #: Start with SIGHUP blocked (a signal mask survives exec), for a program that unblocks
         #: it once its handler is in place: a reload forwarded while it starts must not kill it.
         self.hold_hup = hold_hup
@@ -72,8 +68,6 @@ class Sibling:
     def _spawn(self) -> subprocess.Popen[bytes]:
         def prepare() -> None:  # in the child, before exec
             _die_with_parent()
-            if self.nice:
-                os.nice(self.nice)
             if self.hold_hup:
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
 

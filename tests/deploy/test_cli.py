@@ -139,10 +139,10 @@ LEAVE_BOUND = 1.0
 def test_a_stopped_worker_leaves_at_once_at_the_lowest_priority_on_a_busy_core(
     env: dict[str, str],
 ) -> None:
-    """`serve` runs its job workers at niceness 19 (app.ops.serve.WORKER_NICENESS), and
-    Ctrl-C waits for them. On a busy machine such a process gets a sliver of a core, so the
-    interpreter's teardown after "worker stopped" held Ctrl-C past its 3 s for seconds more.
-    Here one core, a busy loop on it, and the worker at niceness 19 beside it."""
+    """A worker at the lowest priority (as serve ran its own once, and an operator may with
+    `nice`) still stops at once: on a busy machine such a process gets a sliver of a core, so
+    the interpreter's teardown after "worker stopped" held serve's Ctrl-C past its 3 s for
+    seconds more. Here one core, a busy loop on it, and the worker at niceness 19 beside it."""
     core = min(os.sched_getaffinity(0))
 
     def on_the_core(niceness: int) -> None:  # in the child, before exec

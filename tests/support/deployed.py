@@ -49,15 +49,23 @@ def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:
 
 @contextmanager
 def deployed(
-    env: dict[str, str], cwd: Path, *, workers: int = 2, worker: bool = True
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    workers: int = 2,
+    worker: bool = True,
+    cpus: set[int] | None = None,
 ) -> Iterator[Deployed]:
+    """`serve` (and a `worker` beside it unless `worker` is false), ready; `cpus`: the only
+    CPUs serve and everything it starts may run on."""
     full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
     port = free_port()
-    serve = subprocess.Popen(
+    serve = subprocess.Popen(  # noqa: S603 - our own interpreter
         [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
         env=full,
         stderr=subprocess.PIPE,
         cwd=cwd,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     running = Deployed(f"http://127.0.0.1:{port}", serve, start_worker(env, cwd) if worker else None)
     try:
