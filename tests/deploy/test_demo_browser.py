@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: What an action or an expectation waits at most: the whole suite shares the cores with the
+#: demo, so a first job may take seconds (Playwright's expectations wait 5 s by default).
 WAIT_MS = 20_000
 
 sync_api = pytest.importorskip(
@@ -97,6 +99,7 @@ def page(demo: Demo) -> Iterator[sync_api.Page]:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 860})
             page.set_default_timeout(WAIT_MS)
+            sync_api.expect.set_options(timeout=WAIT_MS)
             page.goto(demo.url + "/")
             yield page
         finally:
@@ -230,7 +233,7 @@ def test_share_approve_applied_then_a_deny_clicked_through_in_the_console(
     # It is in MySafe: Priya's `show` lists Alice with edit rights.
     be(page, "U0DEMOPRIYA")
     type_command(page, "/mysafe show password 1")
-    expect(page.locator(".message.ephemeral").last).to_contain_text("alices", timeout=WAIT_MS)
+    expect(page.locator(".message.ephemeral").last).to_contain_text("alices")
 
     # A second request: the outsider cannot approve it, an approver denies it with a reason.
     hostile = "<img src=x onerror=window.pwned=1> *not bold* <https://evil.example|click>"
