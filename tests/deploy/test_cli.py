@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from app.ops.cli import build_parser, main
 from app.sandbox.emulator import Emulator
-from tests.support.processes import free_port, run, wait_until_ready
+from tests.support.processes import busy_loop, free_port, run, wait_until_ready
 
 
 def test_keygen_prints_a_fernet_key() -> None:
@@ -145,25 +145,23 @@ def test_a_stopped_worker_leaves_at_once_at_the_lowest_priority_on_a_busy_core(
     seconds more. Here one core, a busy loop on it, and the worker at niceness 19 beside it."""
     core = min(os.sched_getaffinity(0))
 
-    def on_the_core(niceness: int) -> None:  # in the child, before exec
+    def lowest_on_the_core() -> None:  # in the child, before exec
         os.sched_setaffinity(0, {core})
-        os.nice(niceness)
+        os.nice(19)
 
     process = subprocess.Popen(  # noqa: S603 - our own interpreter
         [sys.executable, "-m", "app.ops.cli", "worker", "--interval", "0.1"],
         env={"PATH": os.environ["PATH"], **env},
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: on_the_core(19),
+        preexec_fn=lowest_on_the_core,
     )
     busy = None
     try:
         assert process.stderr is not None
         while "worker.start" not in (line := process.stderr.readline()):
             assert line, "the worker ended before it started"
-        busy = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-c", "while True: pass"], preexec_fn=lambda: on_the_core(0)
-        )
+        busy = busy_loop(core)
         process.send_signal(signal.SIGTERM)
         while "worker.stop" not in (line := process.stderr.readline()):
             assert line, "the worker ended without saying it stopped"

@@ -11,7 +11,6 @@ leads the session and has the SIGHUP from the kernel).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
@@ -20,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +32,7 @@ import requests
 
 from app.ops.serve import taken
 from tests.deploy.test_demo_mode import _environment
-from tests.support.processes import children, command_line, job_workers, web_workers
+from tests.support.processes import children, command_line, job_workers, take_terminal, web_workers
 from tests.support.processes import free_port as _free_port
 from tests.support.processes import kill_embedded_redis as _kill_embedded_redis
 from tests.support.waiting import eventually
@@ -88,13 +86,6 @@ class Terminal:
         os.close(self.master)
 
 
-def _take_terminal() -> None:  # in the child, after setsid and with fd 0 the pty's slave
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    # A terminal's program starts with SIGHUP at its default, whatever the test run inherited
-    # (under `nohup` it is ignored, and no hang-up would reach the child).
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
-
 #: An interactive shell that reads no start-up file (HOME is the test's folder anyway).
 SHELL = ["bash", "--norc", "--noprofile", "-i"]
 
@@ -119,7 +110,7 @@ def demo_on_a_terminal(
         stderr=stderr or slave,
         cwd=tmp_path,
         start_new_session=True,
-        preexec_fn=_take_terminal,  # noqa: PLW1509 - the child must take the pty as its terminal
+        preexec_fn=take_terminal,  # noqa: PLW1509 - the child must take the pty as its terminal
     )
     os.close(slave)
     if stderr:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -377,16 +375,7 @@ def test_a_busy_host_slows_the_work_and_never_stops_it(
     core from before it starts, serve still starts its workers and answers a command: the
     acks come first, but no priority of the work's may let a busy host stop it."""
     core = min(os.sched_getaffinity(0))
-
-    def on_the_core() -> None:  # in the child, before exec
-        os.sched_setaffinity(0, {core})
-
-    busy = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter
-            [sys.executable, "-c", "while True: pass"], preexec_fn=on_the_core
-        )
-        for _ in range(2)
-    ]
+    busy = [processes.busy_loop(core) for _ in range(2)]
     try:
         with deployed(slack_env, tmp_path, workers=1, worker=False, cpus={core}) as bot:
             client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -152,3 +154,20 @@ def kill_embedded_redis(data_dir: Path) -> None:
     with contextlib.suppress(OSError, ValueError, KeyError):
         pid = int(Path(json.loads(settings.read_text())["pidfile"]).read_text())
         os.kill(pid, signal.SIGKILL)
+
+
+def busy_loop(core: int) -> subprocess.Popen:
+    """A process that keeps `core` busy at its default priority until killed: the host's other
+    work, for the tests that share a core with it."""
+    return subprocess.Popen(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", "while True: pass"],
+        preexec_fn=lambda: os.sched_setaffinity(0, {core}),
+    )
+
+
+def take_terminal() -> None:
+    """In a child after `setsid`, with fd 0 a pty's slave: make the pty its controlling
+    terminal. A terminal's program starts with SIGHUP at its default, whatever the test run
+    inherited (under `nohup` it is ignored, and no hang-up would reach the child)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)

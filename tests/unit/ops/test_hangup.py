@@ -6,19 +6,18 @@ The demo closed for real, and reloaded with its terminal open, is tests/deploy/t
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
-import termios
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.processes import take_terminal
 from tests.support.waiting import eventually
 
 #: Reports whether it has a terminal, then, at the first SIGHUP, whether that was a hangup.
@@ -37,15 +36,8 @@ with open(sys.argv[1], "a") as out:
 """
 
 
-def _take_terminal() -> None:  # in the child, after setsid
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    # A terminal's program starts with SIGHUP at its default, whatever the test run inherited
-    # (under `nohup` it is ignored, and no hang-up would reach the child).
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
-
 def _ignore_hup() -> None:  # in the child, as `nohup` leaves it
-    _take_terminal()
+    take_terminal()
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
@@ -58,7 +50,7 @@ def run(
     *,
     on_a_terminal: bool,
     then: Callable[[subprocess.Popen[bytes], int], None],
-    preexec: Callable[[], None] = _take_terminal,
+    preexec: Callable[[], None] = take_terminal,
 ) -> list[dict[str, Any]]:
     """The child in a session of its own (on a pty, or with no terminal), `then` done to it
     once it has reported, and its two reports."""
