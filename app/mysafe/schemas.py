@@ -10,6 +10,7 @@ Validation messages never echo the rejected value: a mistyped password must not 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -325,10 +326,23 @@ class ListItemRead(_Tolerant):
 
 def read_entry(kind: Kind, data: Any) -> Entry:
     """Normalise one entity; raise marshmallow's error for the client to map."""
-    return EntryRead(kind).load(data)
+    return _entry_reader(kind).load(data)
 
 
 def read_list(kind: Kind, items: Any) -> list[ListItem]:
     if not isinstance(items, list):
         raise MarshmallowError("list is not an array")
-    return ListItemRead(kind, many=True).load(items)
+    return _list_reader(kind).load(items)
+
+
+# One reader per kind, made once: a schema's construction deep-copies every declared field,
+# 4 % of a share job's CPU when it was made per read (benchmarks/README.md, issue #33,
+# fifteenth step). marshmallow keeps no per-call state on the instance, so threads share it.
+@functools.cache
+def _entry_reader(kind: Kind) -> EntryRead:
+    return EntryRead(kind)
+
+
+@functools.cache
+def _list_reader(kind: Kind) -> ListItemRead:
+    return ListItemRead(kind, many=True)

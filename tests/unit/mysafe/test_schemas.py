@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from app.foundations import errors
 from app.mysafe.models import Kind
-from app.mysafe.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, validate_body
+from app.mysafe.schemas import CREATE_SCHEMAS, UPDATE_SCHEMAS, read_entry, read_list, validate_body
 from app.sandbox.emulator import Emulator
 from tests.support.paths import FIXTURES
 
@@ -129,3 +130,29 @@ def test_totp_seed_is_normalised() -> None:
         {"name": "n", "username": "u", "password": "p", "secret_key": "jbsw y3dp ehpk 3pxp"},
     )
     assert body["secret_key"] == "JBSWY3DPEHPK3PXP"
+
+
+def test_threads_reading_at_once_each_get_their_own_entry() -> None:
+    """The readers are made once and shared (`_entry_reader`): no read sees another's data,
+    whatever the interleaving of sixteen threads."""
+
+    def entity(n: int) -> dict:
+        return {
+            "identifier": str(n),
+            "name": f"entry {n}",
+            "password": "hunter2" if n % 2 else "",
+            "users_allowed": [{"name": f"user{n}-{i}", "can_write": i % 2} for i in range(n % 5)],
+        }
+
+    def read(n: int) -> tuple[int, object, object]:
+        kind = (Kind.PASSWORD, Kind.SECRET)[n % 2]
+        entry = read_entry(kind, entity(n))
+        (item,) = read_list(kind, [{"identifier": n, "name": f"item {n}", "can_edit": n % 3 == 0}])
+        return n, entry, item
+
+    with ThreadPoolExecutor(16) as pool:
+        for n, entry, item in pool.map(read, range(2000)):
+            assert (entry.identifier, entry.name, entry.has_password) == (n, f"entry {n}", bool(n % 2))
+            assert entry.kind is item.kind is (Kind.PASSWORD, Kind.SECRET)[n % 2]
+            assert [s.username for s in entry.users_allowed] == [f"user{n}-{i}" for i in range(n % 5)]
+            assert (item.identifier, item.name, item.can_write) == (n, f"item {n}", n % 3 == 0)
