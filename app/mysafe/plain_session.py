@@ -39,6 +39,21 @@ class PlainSession(Session):
         prepared.prepare_hooks(merge_hooks(request.hooks, self.hooks))
         return prepared
 
+    def merge_environment_settings(
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        """With the environment not trusted and nothing given for this call, the session's own
+        settings, as `merge_setting` leaves them, without its Protocol check per value (the
+        Slack client's session, on every Web API call)."""
+        if self.trust_env or proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        return {
+            "proxies": dict(self.proxies),
+            "stream": self.stream,
+            "verify": self.verify,
+            "cert": self.cert,
+        }
+
     def _plain(self, request: Request, url: str) -> bool:
         """Nothing to merge but headers and hooks."""
         return not (
@@ -64,7 +79,8 @@ class PlainSession(Session):
 
 def _params(params: Any) -> Any:
     """The request's query parameters as `merge_setting` leaves them when the session has
-    none: a mapping loses its None values, anything else is kept as given."""
+    none: a mapping loses its None values, anything else is kept as given. None for none at
+    all: `requests` encodes an empty mapping to the same URL, through a Protocol check."""
     if isinstance(params, Mapping):
-        return {name: value for name, value in params.items() if value is not None}
+        return {name: value for name, value in params.items() if value is not None} or None
     return params

@@ -120,11 +120,59 @@ def test_a_plain_request_skips_requests_merging(made: Any, monkeypatch) -> None:
         raise AssertionError("merged")
 
     session = made()
+    session.merge_environment_settings(URL, {}, None, None, None)  # read once per host
     monkeypatch.setattr("requests.sessions.merge_setting", merged)
     session.prepare_request(requests.Request("POST", URL, json={"a": 1}))
     session.prepare_request(requests.Request("GET", URL, params={"name": "GCP console"}))
+    session.merge_environment_settings(URL, {}, None, None, None)
     with pytest.raises(AssertionError):
         session.prepare_request(requests.Request("GET", URL, cookies={"b": "1"}))
+
+
+@pytest.mark.parametrize("made", [make_session, pooled_session], ids=["mysafe", "slack"])
+def test_a_request_without_parameters_encodes_none(made: Any, monkeypatch) -> None:
+    """No Protocol check (`to_key_val_list`) for a query or a body the bot never has."""
+
+    def listed(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("listed")
+
+    session = made()
+    monkeypatch.setattr("requests.models.to_key_val_list", listed)
+    session.prepare_request(requests.Request("GET", URL))
+    session.prepare_request(requests.Request("GET", URL, params={"skip": None}))
+    session.prepare_request(requests.Request("POST", URL, json={"a": 1}))
+    session.prepare_request(requests.Request("POST", URL, data=b"token=x"))
+    with pytest.raises(AssertionError):
+        session.prepare_request(requests.Request("GET", URL, params={"page": 2}))
+
+
+def proxied() -> requests.Session:
+    session = pooled_session()
+    session.proxies = {"https": "http://proxy.example.com:3128"}
+    session.verify = "/etc/ssl/certs/ca-certificates.crt"
+    session.cert = ("client.pem", "client.key")
+    session.stream = True
+    return session
+
+
+CALLS = [
+    ({}, None, None, None),
+    ({"https": "http://other.example.com:8080"}, None, None, None),
+    ({}, True, None, None),
+    ({}, None, False, None),
+    ({}, None, None, "other.pem"),
+]
+
+
+@pytest.mark.parametrize(
+    "made", [make_session, pooled_session, proxied], ids=["mysafe", "slack", "proxied"]
+)
+@pytest.mark.parametrize("call", CALLS, ids=range(len(CALLS)))
+def test_the_environment_settings_are_requests_own(made: Any, call: tuple[Any, ...]) -> None:
+    session = made()
+    ours = session.merge_environment_settings(URL, *call)
+    stock = requests.Session.merge_environment_settings(session, URL, *call)
+    assert {**ours, "proxies": dict(ours["proxies"])} == {**stock, "proxies": dict(stock["proxies"])}
 
 
 def test_a_redirect_carries_its_cookie_as_with_requests(echo: str) -> None:
