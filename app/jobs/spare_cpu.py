@@ -35,13 +35,15 @@ JOB_NICENESS = 10
 
 
 def behind_the_acks() -> None:
-    """Lower the calling thread's CPU priority by `JOB_NICENESS` (Linux keeps a niceness per
-    thread). Where the platform refuses, the thread runs as it was, with a log line: the work
-    is the same, only less polite to the acks beside it. Never raises: a pool whose
-    initializer raised would refuse every job after."""
+    """Put the calling thread at `JOB_NICENESS` above the process's niceness (Linux keeps a
+    niceness per thread). Where the platform refuses, the thread runs as it was, with a log
+    line: the work is the same, only less polite to the acks beside it. Never raises: a pool
+    whose initializer raised would refuse every job after."""
     try:
+        # Above the process's niceness (its first thread's), not the caller's: a pool starts
+        # a thread from the one that hands it a job, often a job thread already lowered.
+        niceness = os.getpriority(os.PRIO_PROCESS, os.getpid())
         thread = threading.get_native_id()
-        niceness = os.getpriority(os.PRIO_PROCESS, thread)
         os.setpriority(os.PRIO_PROCESS, thread, min(niceness + JOB_NICENESS, 19))
     except (AttributeError, OSError) as error:
         log.info(

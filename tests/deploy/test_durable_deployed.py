@@ -360,6 +360,9 @@ def test_serve_runs_the_work_in_workers_of_its_own_that_yield_the_cpu_to_the_ack
         # heartbeats) did not.
         assert any(lowered_threads(pid) for pid in restarted)
         assert not any(pid in lowered_threads(pid) for pid in restarted)
+        ours = niceness(bot.serve.pid)
+        for pid in restarted:  # lowered once, whichever thread started a job thread
+            assert set(of_threads(pid, niceness).values()) <= {ours, min(ours + JOB_NICENESS, 19)}
         assert bot.stop() == [0]
 
 

@@ -36,7 +36,7 @@ def queue(redis, encryption_key: str, key_prefix: str) -> JobQueue:
 
 
 def priorities_seen(
-    queue: JobQueue, on_thread: Callable[[], None] | None
+    queue: JobQueue, on_thread: Callable[[], None] | None, *, threads: int = 2, per_person: int = 4
 ) -> tuple[set[tuple[int, int]], tuple[int, int]]:
     """The priority each of three jobs ran at, and the reader thread's."""
     seen: list[tuple[int, int]] = []
@@ -50,8 +50,8 @@ def priorities_seen(
     consumer = Consumer(
         queue,
         {"command": job},
-        threads=2,
-        per_person=4,
+        threads=threads,
+        per_person=per_person,
         mysafe_concurrency=4,
         visibility=30,
         on_thread=on_thread,
@@ -75,6 +75,15 @@ def test_jobs_run_behind_the_acks_while_the_reader_keeps_the_leases_at_its_prior
     assert jobs == {(os.SCHED_OTHER, min(ours[1] + JOB_NICENESS, 19))}
     assert reader == ours
     assert priority() == ours, "only the pool's threads changed"
+
+
+def test_a_job_thread_started_by_a_job_thread_is_lowered_once(queue: JobQueue) -> None:
+    """One person's jobs, one at a time: each ends by starting the next, so the pool starts
+    its new thread from a job thread, which is lowered already. The new one is lowered from
+    the process's niceness, not from its parent's (it ran at 19 when it was)."""
+    ours = priority()
+    jobs, _ = priorities_seen(queue, behind_the_acks, threads=4, per_person=1)
+    assert jobs == {(os.SCHED_OTHER, min(ours[1] + JOB_NICENESS, 19))}
 
 
 def test_without_it_jobs_run_as_the_process_does(queue: JobQueue) -> None:
