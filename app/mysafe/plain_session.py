@@ -45,7 +45,7 @@ class PlainSession(Session):
         """With the environment not trusted and nothing given for this call, the session's own
         settings, as `merge_setting` leaves them, without its Protocol check per value (the
         Slack client's session, on every Web API call)."""
-        if self.trust_env or proxies or stream is not None or verify is not None or cert is not None:
+        if self.trust_env or given_per_call(proxies, stream, verify, cert):
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         return {
             "proxies": dict(self.proxies),
@@ -75,6 +75,11 @@ class PlainSession(Session):
             else:
                 headers[name] = value
         return headers
+
+
+def given_per_call(proxies: Any, stream: Any, verify: Any, cert: Any) -> bool:
+    """Whether a call passed settings of its own, which `requests` must merge afresh."""
+    return bool(proxies) or stream is not None or verify is not None or cert is not None
 
 
 def _params(params: Any) -> Any:

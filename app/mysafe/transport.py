@@ -21,7 +21,7 @@ from requests.utils import get_netrc_auth
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from app.mysafe.plain_session import PlainSession
+from app.mysafe.plain_session import PlainSession, given_per_call
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: `POST /api/mysafe/password` and `POST /api/mysafe/secretapi`: the two creates.
@@ -125,7 +125,7 @@ class EnvironmentOnce(PlainSession):
     def merge_environment_settings(
         self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> dict[str, Any]:
-        if proxies or stream is not None or verify is not None or cert is not None:
+        if given_per_call(proxies, stream, verify, cert):
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         host = _host(url)
         settings = self._environment.get(host)
