@@ -381,11 +381,7 @@ def group_cpu(*pgids: int) -> float:
     """CPU seconds (user + system) used so far by the live processes of these process groups
     (a gunicorn master and its workers), read in one pass over `/proc`."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
+    for _, fields in processes.process_stats():
         if int(fields[2]) in pgids:  # fields[0] is the state; pgrp is the 5th field of stat
             total += (int(fields[11]) + int(fields[12])) / _TICKS
     return total

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,17 +84,25 @@ def wait_until_ready(url: str, process: subprocess.Popen, deadline: float) -> re
     pytest.fail("server did not start")
 
 
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each process's pid and the fields of its `/proc/<pid>/stat` after the command name
+    (state first). A process can end between the listing of `/proc` and the read of its stat;
+    the kernel then answers ENOENT or ESRCH, even to a `stat()` of the path, so the path is
+    never checked first (`Path.glob` does, and let ESRCH through): a failed read means gone."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        yield int(name), fields
+
+
 def children(parent: int) -> set[int]:
     """The process's children, from every process's stat: /proc/<pid>/task/<tid>/children
     lists only what that one thread started, and serve restarts its workers from a thread."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                found.add(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
+    return {pid for pid, fields in process_stats() if int(fields[1]) == parent}
 
 
 def web_workers(serve: int) -> set[int]:
