@@ -142,13 +142,17 @@ def post_worker_init(worker: Any) -> None:
     A terminal's Ctrl-C reaches the workers too (they share the master's process group), and
     the master then sends them SIGQUIT: a second quit signal entering gunicorn's handler while
     the first is still shutting the thread pool down waits on the pool's lock forever, until
-    the master's SIGKILL. The workers leave SIGINT to the master, which tells them once."""
+    the master's SIGKILL. The workers leave SIGINT to the master, which tells them once.
+
+    The app is built by now: the collector leaves it alone from here (`app.ops.heap`)."""
     import signal
 
+    from app.ops.heap import settle
     from app.ops.reload import install
 
     install()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settle()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 

@@ -29,6 +29,7 @@ from app.foundations.logs import configure_logging
 from app.foundations.settings import Settings
 from app.foundations.storage import RedisClient
 from app.jobs.spare_cpu import CoreForAcks
+from app.ops.heap import settle
 from app.ops.reload import reload_on_hup
 from app.ops.runtime import Runtime, build_runtime, load_settings
 
@@ -45,6 +46,7 @@ def run_worker(*, interval: float = 1.0, once: bool = False, spare_cpu: bool = F
         signal.signal(sig, lambda *_: stop.set())
     runtime = worker_runtime(settings)
     reload_on_hup(runtime.engine.policy)
+    settle()  # the runtime is built: the collector leaves it alone from here
     # Started by `serve`, SIGHUP came blocked (a reload while this process started would have
     # killed it); one that came meanwhile is delivered now, to the handler.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
