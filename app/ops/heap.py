@@ -4,8 +4,8 @@ CPython's full collection walks every tracked object, and a process of the bot k
 start-up's (modules, the app, the runtime: about a hundred thousand) for its whole life. Under
 a flood of acks a full pass in a web worker held its interpreter long enough to be a run's p99,
 and in both web workers at once: forks of one master count their allocations alike
-(`benchmarks/README.md`, issue #33). A job worker's passes, run by whichever thread
-allocates, held its lease renewals for as long.
+(`benchmarks/README.md`, issue #33). A job worker's passes run in whichever thread
+allocates, a niced job thread included, with the interpreter lock held all along.
 """
 
 from __future__ import annotations

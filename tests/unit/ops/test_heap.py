@@ -1,6 +1,6 @@
 """A started process of the bot leaves what it built at start-up out of the garbage
 collector's full passes (`app.ops.heap`): measured under a flood of acks, one full pass walked
-a web worker's hundred thousand start-up objects for 170–180 ms, in both workers at once, and
+a web worker's hundred thousand start-up objects for 144–181 ms, in both workers at once, and
 was that run's p99 (`benchmarks/README.md`, issue #33).
 
 Each test runs in a fresh interpreter, as the process starts, so nothing is frozen in the
@@ -20,7 +20,7 @@ import pytest
 #: Prints what a full pass walks and what it leaves alone, before and after the code given.
 _MEASURE = textwrap.dedent(
     """
-    import gc, json, sys
+    import gc, json
 
     def heap():
         return {"walked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
