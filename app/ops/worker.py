@@ -61,15 +61,14 @@ def run_worker(*, interval: float = 1.0, once: bool = False, spare_cpu: bool = F
         runtime.jobs.start_consumer(spare_cpu=spare_cpu)
         if spare_cpu:
             leave_core_to_acks(runtime.jobs.pending, stop)
-    last_repost = 0.0
+    reposting = Turn(runtime.services.redis, f"{settings.key_prefix}:worker:repost", REPOST_EVERY)
     try:
         while True:
             sweep(runtime, stop)
             repair(runtime)
             checkpoint(runtime)
-            if time.monotonic() - last_repost >= REPOST_EVERY:
+            if reposting.mine():
                 repost(runtime)
-                last_repost = time.monotonic()
             if consuming(runtime):
                 heartbeat.beat()
             if once or stop.wait(interval):
@@ -218,7 +217,27 @@ def check_alive() -> int:
     return 0
 
 
+#: Seconds between the deployment's passes of `repost` (whichever worker takes the turn).
 REPOST_EVERY = 30.0
+
+
+class Turn:
+    """A pass the deployment needs once per period, not once per worker: the first worker to
+    ask in each period gets it (one `SET NX` that expires with the period). `repost` reads
+    every open request; each worker of a deployment ran it every 30 s, and with 110,000 open
+    requests one pass took seconds of CPU (`benchmarks/README.md`, issue #33)."""
+
+    def __init__(self, client: RedisClient, key: str, every: float) -> None:
+        self.redis = client
+        self.key = key
+        self.every_ms = int(every * 1000)
+
+    def mine(self) -> bool:
+        """Whether this worker makes the pass now; with Redis down, no one does."""
+        try:
+            return bool(self.redis.set(self.key, worker_id(), nx=True, px=self.every_ms))
+        except redis.RedisError:
+            return False
 
 
 def repost(runtime: Runtime) -> int:

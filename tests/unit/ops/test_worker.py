@@ -19,6 +19,7 @@ from app.slack.listeners.actions import BUTTONS
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET, served_bot
 from tests.support.slack_requests import SlackClient
+from tests.support.waiting import eventually
 
 
 def test_the_worker_answers_a_command_acked_by_a_web_process_without_building_bolt(
@@ -128,3 +129,38 @@ def test_the_worker_process_starts_with_bolt_not_importable(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_workers_of_a_deployment_take_turns_at_the_pass_over_every_open_request(
+    slack_env: dict[str, str], redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """`repost` reads every open request (seconds of CPU with 110,000 open): one worker of the
+    deployment makes it per period, not each of them; the next period, whoever asks first."""
+    from app.ops import worker
+
+    passes: list[int] = []
+    monkeypatch.setattr(worker, "repost", lambda runtime: passes.append(1) or 0)
+    monkeypatch.setattr(worker, "settle", lambda: None)  # no freezing the test's own process
+    monkeypatch.setattr(worker, "REPOST_EVERY", 0.5)
+    monkeypatch.chdir(tmp_path)
+    for name, value in slack_env.items():
+        monkeypatch.setenv(name, value)
+
+    def one_workers_pass() -> int:
+        before = len(passes)
+        assert worker.run_worker(interval=0.01, once=True) == 0
+        return len(passes) - before
+
+    assert [one_workers_pass(), one_workers_pass(), one_workers_pass()] == [1, 0, 0]
+    turn = f"{key_prefix}:worker:repost"
+    assert 0 < redis.pttl(turn) <= 500
+    eventually(lambda: redis.pttl(turn) == -2, 5, "the period's end")
+    assert one_workers_pass() == 1
+
+
+def test_with_redis_down_no_worker_takes_the_turn() -> None:
+    from app.foundations.storage import connect
+    from app.ops.worker import Turn
+
+    unreachable = connect("redis://127.0.0.1:1/0")
+    assert Turn(unreachable, "t:worker:repost", 30).mine() is False
