@@ -224,8 +224,8 @@ REPOST_EVERY = 30.0
 class Turn:
     """A pass the deployment needs once per period, not once per worker: the first worker to
     ask in each period gets it (one `SET NX` that expires with the period). `repost` reads
-    every open request; each worker of a deployment ran it every 30 s, and with 110,000 open
-    requests one pass took seconds of CPU (`benchmarks/README.md`, issue #33)."""
+    every open request: with many open, a pass costs seconds of CPU, and each worker of a
+    deployment made one every period (`benchmarks/README.md`, issue #33)."""
 
     def __init__(self, client: RedisClient, key: str, every: float) -> None:
         self.redis = client
