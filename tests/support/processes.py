@@ -74,6 +74,22 @@ def _ephemeral_low() -> int:
     return 32768
 
 
+def fresh_interpreter(script: str, env: dict[str, str], home: Path) -> subprocess.CompletedProcess:
+    """`script` run by a new Python with this checkout importable and `env` (nothing else of
+    the test's environment), in `home`; fails the test with its stderr unless it exits 0."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(root), **env},
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def wait_until_ready(url: str, process: subprocess.Popen, deadline: float) -> requests.Response:
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read()

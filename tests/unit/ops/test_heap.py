@@ -9,13 +9,12 @@ test's own."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import fresh_interpreter
 
 #: Prints what a full pass walks and what it leaves alone, before and after the code given.
 _MEASURE = textwrap.dedent(
@@ -51,18 +50,8 @@ result = {"serving": heap()}
 
 
 def started(start: str, env: dict[str, str], tmp_path: Path) -> dict:
-    root = Path(__file__).resolve().parents[3]
     script = _MEASURE.replace("{start}", textwrap.dedent(start))
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(root), **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.splitlines()[-1])
+    return json.loads(fresh_interpreter(script, env, tmp_path).stdout.splitlines()[-1])
 
 
 @pytest.mark.slow

@@ -4,11 +4,7 @@ the job handlers come from the runtime's registry, where each producer registere
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import slack_bolt
@@ -16,6 +12,7 @@ import slack_bolt
 from app.foundations.settings import Settings
 from app.ops.worker import consuming, worker_runtime
 from app.slack.listeners.actions import BUTTONS
+from tests.support.processes import fresh_interpreter
 from tests.support.slack_fake import SlackFake
 from tests.support.slack_harness import SIGNING_SECRET, served_bot
 from tests.support.slack_requests import SlackClient
@@ -118,17 +115,7 @@ def test_the_worker_process_starts_with_bolt_not_importable(
     slack_env: dict[str, str], redis, tmp_path
 ) -> None:
     """The whole process, as `mysafe-bot worker` starts it, with Bolt's import blocked."""
-    root = Path(__file__).resolve().parents[3]
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(root), **slack_env}
-    done = subprocess.run(
-        [sys.executable, "-c", _NO_BOLT],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    fresh_interpreter(_NO_BOLT, slack_env, tmp_path)
 
 
 def test_the_workers_of_a_deployment_take_turns_at_the_pass_over_every_open_request(
