@@ -363,9 +363,9 @@ class Engine:
         """`Sweeper.send_nudges`: the reminders and escalations that are due, each once."""
         return self.sweeper.send_nudges(now, stopping=stopping)
 
-    def rescue(self, now: float | None = None) -> OpenScan:
+    def rescue(self, now: float | None = None, *, ids: Sequence[str] | None = None) -> OpenScan:
         """`Sweeper.rescue`: stuck applies indexed, and what the fronts have not shown."""
-        return self.sweeper.rescue(now)
+        return self.sweeper.rescue(now, ids=ids)
 
     def measure(self, now: float | None = None) -> None:
         """`Sweeper.measure`: pending count and sweep lag for the dashboard."""

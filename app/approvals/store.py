@@ -338,20 +338,39 @@ class ApprovalStore:
         """Scan every open request's own hash (the indexes are only hints): applies whose lease
         passed, and each open request's version, for the fronts to judge their messages by."""
         scan = OpenScan()
-        start = 0
-        while ids := self.redis.zrange(self.index("open"), start, start + batch - 1):
-            pipe = self.redis.pipeline(transaction=False)
-            for request_id in ids:
-                pipe.hmget(
-                    self.request_keys(request_id)[0],
-                    "state",
-                    "lease_until",
-                    "version",
-                    "created",
-                )
-            for request_id, found in zip(ids, pipe.execute(), strict=True):
-                scan.add(request_id, *found, now=now)
-            start += batch
+        after = None
+        while page := self.open_page(after, batch):
+            self.read_open([request_id for request_id, _ in page], now, into=scan)
+            after = page[-1][1], page[-1][0]
+        return scan
+
+    def open_page(self, after: tuple[float, str] | None, limit: int) -> list[tuple[str, float]]:
+        """Up to `limit` open requests (id, creation time) in the index's order (by creation
+        time, then id) that come after the position `after`, a (time, id) pair.
+
+        A position, not a rank: a request that closes meanwhile shifts the ranks of those
+        after it, and a cursor kept by rank would skip as many of them."""
+        index = self.index("open")
+        if after is None:
+            return self.redis.zrange(index, 0, limit - 1, withscores=True)
+        created, last = after
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrangebyscore(index, created, created, withscores=True)  # made in the same instant
+        pipe.zrangebyscore(index, f"({created!r}", "+inf", start=0, num=limit, withscores=True)
+        same, later = pipe.execute()
+        return ([(i, t) for i, t in same if i > last] + later)[:limit]
+
+    def read_open(
+        self, request_ids: Sequence[str], now: float, *, into: OpenScan | None = None
+    ) -> OpenScan:
+        """Read these open requests' own hashes in one round trip, into the scan `into` or a
+        new one (see `stale_open`)."""
+        scan = OpenScan() if into is None else into
+        pipe = self.redis.pipeline(transaction=False)
+        for request_id in request_ids:
+            pipe.hmget(self.request_keys(request_id)[0], "state", "lease_until", "version", "created")
+        for request_id, found in zip(request_ids, pipe.execute(), strict=True):
+            scan.add(request_id, *found, now=now)
         return scan
 
     def waiting_for(

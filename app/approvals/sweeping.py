@@ -272,12 +272,13 @@ class Sweeper:
             sent += 1
         return sent
 
-    def rescue(self, now: float | None = None) -> OpenScan:
-        """Read every open request itself: index each `applying` one whose lease passed (the
-        next sweep takes it over), and ask each front which of them it has not shown as they
-        are (the scan carries its answers: the worker posts or repairs those messages)."""
+    def rescue(self, now: float | None = None, *, ids: Sequence[str] | None = None) -> OpenScan:
+        """Read every open request (or only those of `ids`, a slice of them) itself: index
+        each `applying` one whose lease passed (the next sweep takes it over), and ask each
+        front which of them it has not shown as they are (the scan carries its answers: the
+        worker posts or repairs those messages)."""
         now = timestamp() if now is None else now
-        scan = self.store.stale_open(now)
+        scan = self.store.stale_open(now) if ids is None else self.store.read_open(ids, now)
         for front in self.fronts:
             scan.heard(front.unshown(scan.open))
         for request_id in scan.stuck:

@@ -29,6 +29,7 @@ from app.foundations.logs import configure_logging
 from app.foundations.settings import Settings
 from app.foundations.storage import RedisClient
 from app.jobs.spare_cpu import CoreForAcks
+from app.ops import reposting
 from app.ops.heap import settle
 from app.ops.reload import reload_on_hup
 from app.ops.runtime import Runtime, build_runtime, load_settings
@@ -61,14 +62,16 @@ def run_worker(*, interval: float = 1.0, once: bool = False, spare_cpu: bool = F
         runtime.jobs.start_consumer(spare_cpu=spare_cpu)
         if spare_cpu:
             leave_core_to_acks(runtime.jobs.pending, stop)
-    reposting = Turn(runtime.services.redis, f"{settings.key_prefix}:worker:repost", REPOST_EVERY)
+    client, repost_key = runtime.services.redis, f"{settings.key_prefix}:worker:repost"
+    turn = reposting.Turn(client, repost_key, reposting.TURN, holder=worker_id())
+    rounds = reposting.Rounds(client, f"{repost_key}:at", runtime.engine.store)
     try:
         while True:
             sweep(runtime, stop)
             repair(runtime)
             checkpoint(runtime)
-            if reposting.mine():
-                repost(runtime)
+            if turn.mine():
+                reposting.take_turn(runtime, rounds)
             if consuming(runtime):
                 heartbeat.beat()
             if once or stop.wait(interval):
@@ -215,46 +218,6 @@ def check_alive() -> int:
         return 1
     print(f"worker: alive (last heartbeat {timestamp() - beat:.0f} s ago)")
     return 0
-
-
-#: Seconds between the deployment's passes of `repost` (whichever worker takes the turn).
-REPOST_EVERY = 30.0
-
-
-class Turn:
-    """A pass the deployment needs once per period, not once per worker: the first worker to
-    ask in each period gets it (one `SET NX` that expires with the period). `repost` reads
-    every open request: with many open, a pass costs seconds of CPU, and each worker of a
-    deployment made one every period (`benchmarks/README.md`, issue #33)."""
-
-    def __init__(self, client: RedisClient, key: str, every: float) -> None:
-        self.redis = client
-        self.key = key
-        self.every_ms = int(every * 1000)
-
-    def mine(self) -> bool:
-        """Whether this worker makes the pass now; with Redis down, no one does."""
-        try:
-            return bool(self.redis.set(self.key, worker_id(), nx=True, px=self.every_ms))
-        except redis.RedisError:
-            return False
-
-
-def repost(runtime: Runtime) -> int:
-    """Give every open request its Slack message, if Slack was down when it was made, and
-    index for take-over any apply whose lease passed without the lease index knowing."""
-    engine, notifier = runtime.engine, runtime.notifier
-    try:
-        scan = engine.rescue()
-        if notifier is None:
-            return 0
-        settled = timestamp() - 30  # younger ones may still be being posted by their maker
-        unposted = [engine.store.get(r) for created, r in sorted(scan.unposted) if created < settled]
-        return notifier.post_missing(
-            [r for r in unposted if r is not None], older_than=settled
-        ) + notifier.repair(scan.behind)
-    except redis.RedisError:
-        return 0
 
 
 def repair(runtime: Runtime) -> int:

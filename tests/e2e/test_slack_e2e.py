@@ -319,8 +319,8 @@ def test_socket_mode_only_has_no_unsigned_http_route(slack_env: dict[str, str], 
 def test_slack_down_at_creation_then_the_worker_posts_the_message(
     bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int
 ) -> None:
+    from app.ops.reposting import repost
     from app.ops.runtime import assemble
-    from app.ops.worker import repost
 
     slack.fail("chat.postMessage", error="service_unavailable", status=503, times=1)
     user.command("UALICE", f"share password {vault_entry} with user:carol")
@@ -421,8 +421,8 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
     (it used to look only at the oldest 100)."""
     from app.approvals.changes import Change, Verb
     from app.mysafe.models import Kind, UserShare
+    from app.ops.reposting import repost
     from app.ops.runtime import assemble
-    from app.ops.worker import repost
 
     made = [
         bot.engine.submit(
@@ -438,6 +438,40 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
     posts = len(approval_posts(slack))
     assert repost(assemble(bot.services)) == 1
     assert len(approval_posts(slack)) == posts + 1
+    assert bot.sent(newest.id).ts
+
+
+@pytest.mark.slow
+def test_the_worker_turns_reach_an_unposted_message_behind_many_open_and_closing(
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis, key_prefix: str
+) -> None:
+    """The deployment's pass reads 50 open requests a turn: of 120, the newest one, never
+    posted, is posted at the third turn, though requests ahead of the position close
+    meanwhile (a cursor by rank would step over as many)."""
+    from app.approvals.changes import Change, Verb
+    from app.mysafe.models import Kind, UserShare
+    from app.ops.reposting import Rounds, take_turn
+    from app.ops.runtime import assemble
+
+    made = [
+        bot.engine.submit(
+            Change(Verb.SHARE, Kind.PASSWORD, vault_entry, add_users=(UserShare("carol"),)),
+            requester="UALICE",
+        )
+        for _ in range(120)
+    ]
+    newest = made[-1]
+    key = f"{key_prefix}:req:{{{newest.id}}}"
+    redis.hdel(key, "ts", "channel")  # as if Slack had been down when it was made
+    redis.hset(key, "created", repr(newest.created - 120))
+    worker = assemble(bot.services)
+    rounds = Rounds(redis, f"{key_prefix}:worker:repost:at", worker.engine.store, size=50)
+    assert take_turn(worker, rounds) == 0
+    for request in made[:40]:  # all read already, ahead of the position
+        bot.engine.cancel(request.id, "UALICE")
+    assert take_turn(worker, rounds) == 0
+    assert not bot.sent(newest.id).ts
+    assert take_turn(worker, rounds) == 1
     assert bot.sent(newest.id).ts
 
 

@@ -121,33 +121,34 @@ def test_the_worker_process_starts_with_bolt_not_importable(
 def test_the_workers_of_a_deployment_take_turns_at_the_pass_over_every_open_request(
     slack_env: dict[str, str], redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    """`repost` reads every open request (seconds of CPU with 110,000 open): one worker of the
-    deployment makes it per period, not each of them; the next period, whoever asks first."""
-    from app.ops import worker
+    """The pass over the open requests (seconds of CPU with 110,000 open, read whole) is the
+    deployment's, a slice a turn: one worker takes each turn, not each of them; the next
+    turn, whoever asks first."""
+    from app.ops import reposting, worker
 
-    passes: list[int] = []
-    monkeypatch.setattr(worker, "repost", lambda runtime: passes.append(1) or 0)
+    turns: list[int] = []
+    monkeypatch.setattr(reposting, "take_turn", lambda runtime, rounds: turns.append(1) or 0)
+    monkeypatch.setattr(reposting, "TURN", 0.5)
     monkeypatch.setattr(worker, "settle", lambda: None)  # no freezing the test's own process
-    monkeypatch.setattr(worker, "REPOST_EVERY", 0.5)
     monkeypatch.chdir(tmp_path)
     for name, value in slack_env.items():
         monkeypatch.setenv(name, value)
 
     def one_workers_pass() -> int:
-        before = len(passes)
+        before = len(turns)
         assert worker.run_worker(interval=0.01, once=True) == 0
-        return len(passes) - before
+        return len(turns) - before
 
     assert [one_workers_pass(), one_workers_pass(), one_workers_pass()] == [1, 0, 0]
     turn = f"{key_prefix}:worker:repost"
     assert 0 < redis.pttl(turn) <= 500
-    eventually(lambda: redis.pttl(turn) == -2, 5, "the period's end")
+    eventually(lambda: redis.pttl(turn) == -2, 5, "the turn's end")
     assert one_workers_pass() == 1
 
 
 def test_with_redis_down_no_worker_takes_the_turn() -> None:
     from app.foundations.storage import connect
-    from app.ops.worker import Turn
+    from app.ops.reposting import Turn
 
     unreachable = connect("redis://127.0.0.1:1/0")
-    assert Turn(unreachable, "t:worker:repost", 30).mine() is False
+    assert Turn(unreachable, "t:worker:repost", 30, holder="h:1").mine() is False
