@@ -78,6 +78,7 @@ class ApprovalStore:
         self._create = redis.register_script(lua("create"))
         self._claim_tell = redis.register_script(lua("claim_tell"))
         self._note_policy = redis.register_script(lua("note_policy"))
+        self._open_after = redis.register_script(lua("open_after"))
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -349,16 +350,34 @@ class ApprovalStore:
         time, then id) that come after the position `after`, a (time, id) pair.
 
         A position, not a rank: a request that closes meanwhile shifts the ranks of those
-        after it, and a cursor kept by rank would skip as many of them."""
+        after it, and a cursor kept by rank would skip as many of them. Read from the rank of
+        the request at the position while it is open (`lua/open_after.lua`), else by time."""
         index = self.index("open")
         if after is None:
             return self.redis.zrange(index, 0, limit - 1, withscores=True)
         created, last = after
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrangebyscore(index, created, created, withscores=True)  # made in the same instant
-        pipe.zrangebyscore(index, f"({created!r}", "+inf", start=0, num=limit, withscores=True)
-        same, later = pipe.execute()
-        return ([(i, t) for i, t in same if i > last] + later)[:limit]
+        flat = self._open_after(keys=[index], args=[last, limit])
+        if flat is not None:
+            return [(i, float(t)) for i, t in zip(flat[::2], flat[1::2], strict=True)]
+        later = self.redis.zrangebyscore(
+            index, f"({created!r}", "+inf", start=0, num=limit, withscores=True
+        )
+        return (self._same_instant_after(created, last, limit) + later)[:limit]
+
+    def _same_instant_after(self, created: float, last: str, limit: int) -> list[tuple[str, float]]:
+        """The open requests made in the same instant as `last` (closed) and after it in the
+        index's order (by id): a page at a time, for a batch made at once can share a time."""
+        index, skip = self.index("open"), 0
+        found: list[tuple[str, float]] = []
+        while len(found) < limit:
+            page = self.redis.zrangebyscore(
+                index, created, created, start=skip, num=limit, withscores=True
+            )
+            found += [(i, t) for i, t in page if i > last]
+            if len(page) < limit:
+                break
+            skip += limit
+        return found[:limit]
 
     def read_open(
         self, request_ids: Sequence[str], now: float, *, into: OpenScan | None = None
