@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app.approvals.change_request import ChangeRequest
 from app.approvals.machine import State
 from app.sandbox.emulator import Emulator
 from tests.support.slack_fake import SlackFake
@@ -413,16 +414,13 @@ def test_storage_failing_after_the_write_says_the_change_was_sent(
     assert len(emulator.calls_to("PUT", PUT)) == 1
 
 
-@pytest.mark.slow
-def test_the_worker_posts_an_unposted_message_however_many_are_open(
-    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis, key_prefix: str
-) -> None:
-    """120 requests are open; the newest one's first post failed: the worker's pass posts it
-    (it used to look only at the oldest 100)."""
+def _open_with_the_newest_unposted(
+    bot: Bot, vault_entry: int, redis, key_prefix: str
+) -> list[ChangeRequest]:
+    """120 open requests, oldest first; the newest one's first post failed, as if Slack had
+    been down when it was made, long enough ago for the worker to post it."""
     from app.approvals.changes import Change, Verb
     from app.mysafe.models import Kind, UserShare
-    from app.ops.reposting import repost
-    from app.ops.runtime import assemble
 
     made = [
         bot.engine.submit(
@@ -431,10 +429,22 @@ def test_the_worker_posts_an_unposted_message_however_many_are_open(
         )
         for _ in range(120)
     ]
-    newest = made[-1]
-    key = f"{key_prefix}:req:{{{newest.id}}}"
-    redis.hdel(key, "ts", "channel")  # as if Slack had been down when it was made
-    redis.hset(key, "created", repr(newest.created - 120))
+    key = f"{key_prefix}:req:{{{made[-1].id}}}"
+    redis.hdel(key, "ts", "channel")
+    redis.hset(key, "created", repr(made[-1].created - 120))
+    return made
+
+
+@pytest.mark.slow
+def test_the_worker_posts_an_unposted_message_however_many_are_open(
+    bot: Bot, user: SlackClient, slack: SlackFake, vault_entry: int, redis, key_prefix: str
+) -> None:
+    """120 requests are open; the newest one's first post failed: the worker's pass posts it
+    (it used to look only at the oldest 100)."""
+    from app.ops.reposting import repost
+    from app.ops.runtime import assemble
+
+    newest = _open_with_the_newest_unposted(bot, vault_entry, redis, key_prefix)[-1]
     posts = len(approval_posts(slack))
     assert repost(assemble(bot.services)) == 1
     assert len(approval_posts(slack)) == posts + 1
@@ -448,22 +458,11 @@ def test_the_worker_turns_reach_an_unposted_message_behind_many_open_and_closing
     """The deployment's pass reads 50 open requests a turn: of 120, the newest one, never
     posted, is posted at the third turn, though requests ahead of the position close
     meanwhile (a cursor by rank would step over as many)."""
-    from app.approvals.changes import Change, Verb
-    from app.mysafe.models import Kind, UserShare
     from app.ops.reposting import Rounds, take_turn
     from app.ops.runtime import assemble
 
-    made = [
-        bot.engine.submit(
-            Change(Verb.SHARE, Kind.PASSWORD, vault_entry, add_users=(UserShare("carol"),)),
-            requester="UALICE",
-        )
-        for _ in range(120)
-    ]
+    made = _open_with_the_newest_unposted(bot, vault_entry, redis, key_prefix)
     newest = made[-1]
-    key = f"{key_prefix}:req:{{{newest.id}}}"
-    redis.hdel(key, "ts", "channel")  # as if Slack had been down when it was made
-    redis.hset(key, "created", repr(newest.created - 120))
     worker = assemble(bot.services)
     rounds = Rounds(redis, f"{key_prefix}:worker:repost:at", worker.engine.store, size=50)
     assert take_turn(worker, rounds) == 0
