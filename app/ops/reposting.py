@@ -62,8 +62,8 @@ class Slice:
 
     ids: list[str]
     began: float
-    #: The last one's (id, creation time); ("", "") for the round's last slice.
-    last: tuple[str, str]
+    #: The position past it, as `ApprovalStore.open_page` takes it; None: the round's last.
+    last: tuple[float, str] | None
 
 
 class Rounds:
@@ -103,12 +103,12 @@ class Rounds:
         else:
             return None
         page = self.store.open_page(after, self.size)
-        last = (page[-1][0], repr(page[-1][1])) if len(page) == self.size else ("", "")
+        last = (page[-1][1], page[-1][0]) if len(page) == self.size else None
         return Slice([request_id for request_id, _ in page], began, last)
 
     def passed(self, done: Slice) -> None:
         """Move the position past a slice read (a short one ends the round), in one HSET."""
-        request_id, created = done.last
+        created, request_id = ("", "") if done.last is None else (repr(done.last[0]), done.last[1])
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.key, mapping={"began": repr(done.began), "id": request_id, "created": created})
         pipe.expire(self.key, POSITION_TTL)

@@ -109,7 +109,7 @@ class OpenRounds(RuleBasedStateMachine):
         self.rounds.passed(turn)
         current.turns += 1
         current.read += [(self.open[i], i) for i in turn.ids]
-        if turn.last == ("", ""):
+        if turn.last is None:
             self.round_ends(current)
 
     def round_ends(self, done: Round) -> None:
