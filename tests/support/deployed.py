@@ -60,13 +60,16 @@ def deployed(
     CPUs serve and everything it starts may run on."""
     full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
     port = free_port()
-    serve = subprocess.Popen(  # noqa: S603 - our own interpreter
-        [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
-        env=full,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
-    )
+    # Its log to a file, not a pipe no one reads: a pipe full of a busy test's log lines
+    # blocked every process of serve's that wrote one.
+    with (cwd / "serve.log").open("wb") as log:
+        serve = subprocess.Popen(  # noqa: S603 - our own interpreter
+            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+            env=full,
+            stderr=log,
+            cwd=cwd,
+            preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
+        )
     running = Deployed(f"http://127.0.0.1:{port}", serve, start_worker(env, cwd) if worker else None)
     try:
         wait_until_ready(f"{running.url}/readyz", serve, time.monotonic() + 60)
