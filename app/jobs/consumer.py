@@ -10,7 +10,9 @@ here (for a thread or a slot) stay pending in Redis, renewed, so they are neithe
 process dies nor claimed while it lives; one waiting for a slot held elsewhere is tried again
 every `RETRY` seconds, one freed here at once. While `paused()` says so (the process may not
 decide: its rules are out of date), it takes no new job and takes none over, and goes on
-renewing what it holds: other consumers run the rest.
+renewing what it holds: other consumers run the rest. While `flood_hold()` says so (a flood of acks
+beside it: `app.jobs.spare_cpu.AcksFirst`), it reads and starts no job, for as many seconds as
+it says, and renews what it holds; the jobs running go on.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ SETTLE = 0.1
 #: takes a job over sooner than a second after its read (the least `MYSAFE_BOT_JOB_VISIBILITY`),
 #: so it is surely still this one's, and its claim would be a round trip that only says yes.
 FRESH = 0.5
+#: Seconds between two looks at a hold (`flood_hold`): how late at most a hold's end starts the jobs.
+HOLD_LOOK = 0.05
 
 
 class _Running:
@@ -176,10 +180,12 @@ class Consumer:
         mysafe_concurrency: int,
         visibility: float,
         paused: Callable[[], bool] = lambda: False,
+        flood_hold: Callable[[], float] = lambda: 0.0,
         on_thread: Callable[[], None] | None = None,
     ) -> None:
         self.queue = queue
         self.paused = paused
+        self.flood_hold = flood_hold
         self.handlers = dict(handlers)
         self.threads = threads
         self.per_person = per_person
@@ -246,7 +252,7 @@ class Consumer:
     def _read_until_stopped(self) -> None:
         renew_every = max(self.visibility / 3, 0.2)
         last_renew = last_claim = last_try = last_asked = 0.0
-        paused = False
+        paused = was_holding = False
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
@@ -263,11 +269,15 @@ class Consumer:
                         self.queue.claim_abandoned(self.name, idle_ms=int(self.visibility * 1000))
                     )
                     last_claim = now
-                if now - last_try >= RETRY:
-                    self._dispatch()  # slots freed elsewhere
+                hold = self.flood_hold()
+                if now - last_try >= RETRY or (was_holding and not hold):
+                    self._dispatch()  # slots freed elsewhere, or the hold over
                     last_try = now
-                room = 0 if paused else self._room()
-                if room:
+                was_holding = bool(hold)
+                room = 0 if paused or hold else self._room()
+                if hold:
+                    self._stop.wait(min(hold, HOLD_LOOK))
+                elif room:
                     block = RETRY if self._waiting else min(renew_every, 1.0)
                     self._take(self._reader.read(self.name, count=room, block_ms=int(block * 1000)))
                 elif paused:
@@ -412,6 +422,8 @@ class Consumer:
         """Take the candidates out of the waiting queues, counted as running. Holds the lock."""
         if self._stop.is_set():
             return []  # what waits stays pending in Redis for another consumer
+        if self.flood_hold():
+            return []  # the loop starts it once the hold is over
         busy = sum(self._running.values())
         picked = []
         for who in list(self._waiting):

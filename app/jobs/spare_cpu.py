@@ -13,8 +13,8 @@ the cores busy. Under four busy loops on two cores a demo's first share waited 1
 the loops ended; at this niceness it took 1.7 s (benchmarks/README.md, issue #33, fourteenth
 step). The worker itself ran at niceness 19 then, so its start and its loop starved as well.
 
-Priority is not place: while the acks outrun the work, the whole worker also keeps off one core
-(`CoreForAcks`), and takes it back when they stop.
+Priority is not place, nor time: while the acks outrun the work, the whole worker also keeps
+off one core, and during a flood of them starts no new job for a few seconds (`AcksFirst`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Collection
 
 import redis
@@ -61,8 +62,18 @@ LOOK_EVERY = 0.1
 OUTRUN = 16
 
 
-class CoreForAcks:
-    """While the acks outrun the work, this process keeps off one core and leaves it to them.
+#: Jobs behind (the whole stream, read or not) above which a growing stream is a flood of acks,
+#: not people waiting for their answers: each of those leaves one job behind at most, a flood
+#: hundreds.
+FLOOD = 100
+#: Seconds a flood may hold back the start of new jobs. Then they start again, flood or not:
+#: the acks come first, the work is late, never stopped.
+HOLD_AT_MOST = 5.0
+
+
+class AcksFirst:
+    """While the acks outrun the work, this process keeps off one core and leaves it to them;
+    during a flood of them it also starts no new job, for `hold_at_most` seconds at most.
 
     A lower priority gives way to a web thread, yet on a two-core virtual machine a job
     running on the core the acks were using still cost them a large share of their rate
@@ -72,6 +83,14 @@ class CoreForAcks:
     stream grows by `outrun` jobs or more between two looks, and given back at the first look
     that finds it has not: a burst keeps it while its acks arrive, and people who wait for
     their answers seldom take it.
+
+    Even on the other core, and behind the acks' priority, jobs running beside a flood cost
+    the acks 6–10 points of their rate at ten users (the eighteenth step): what they share is
+    the host, not only its cores. A flood (the stream growing, with more than `flood` jobs
+    behind) has Slack's 3-second deadline on every ack, and its work none: new jobs wait,
+    stored, until the stream stops growing, and no longer than `hold_at_most` from the
+    flood's first look. The jobs already running go on. The hold is a lease each look
+    renews, so a look that stops (its thread gone, Redis down) holds nothing.
 
     `backlog` reads the stream's length (`JobQueue.pending`); every thread of this process
     moves at once, and threads it starts later are born where their parent is."""
@@ -83,6 +102,9 @@ class CoreForAcks:
         cpus: Collection[int] | None = None,
         every: float = LOOK_EVERY,
         outrun: int = OUTRUN,
+        flood: int = FLOOD,
+        hold_at_most: float = HOLD_AT_MOST,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backlog = backlog
         self.cpus = frozenset(usable_cpus() if cpus is None else cpus)
@@ -90,31 +112,41 @@ class CoreForAcks:
         self.rest = self.cpus - {min(self.cpus, default=0)}
         self.every = every
         self.outrun = outrun
+        self.flood = flood
+        self.hold_at_most = hold_at_most
+        self.clock = clock
         self.kept_off = False
         self._last: int | None = None
+        self._flood_since: float | None = None
+        self._hold_until = 0.0
 
-    def useful(self) -> bool:
-        """There is a core to leave and one to keep."""
-        return bool(self.rest)
+    def hold_left(self) -> float:
+        """Seconds for which new jobs still wait (0: they start now)."""
+        return max(0.0, self._hold_until - self.clock())
 
     def run(self, stop: threading.Event) -> None:
-        """Look every `every` seconds until `stop`; the core is given back on the way out."""
+        """Look every `every` seconds until `stop`; the core and the work are given back on the
+        way out."""
         try:
             while not stop.wait(self.every):
                 self.look()
         finally:
             self._keep(off=False)
+            self._hold(False, 0)
 
     def look(self) -> None:
         try:
             now = self.backlog()
         except redis.RedisError:
-            self._last = None  # nothing known: the work has every core
+            self._last = None  # nothing known: the work has every core, and may start
             self._keep(off=False)
+            self._hold(False, 0)
             return
         grew = self._last is not None and now - self._last >= self.outrun
         self._last = now
-        self._keep(off=grew)
+        if self.rest:
+            self._keep(off=grew)
+        self._hold(grew and now > self.flood, now)
 
     def _keep(self, *, off: bool) -> None:
         if off == self.kept_off:
@@ -125,6 +157,28 @@ class CoreForAcks:
             "work keeps off a core for the acks" if off else "work on every core again",
             extra={"event": "jobs.core_for_acks", "kept_off": off},
         )
+
+    def _hold(self, flood: bool, backlog: int) -> None:
+        at = self.clock()
+        if not flood:
+            if self._flood_since is not None:
+                log.info("new jobs start again", extra={"event": "jobs.flood_over"})
+            self._flood_since, self._hold_until = None, 0.0
+            return
+        if self._flood_since is None:
+            self._flood_since = at
+            log.info(
+                "a flood of acks: new jobs wait",
+                extra={"event": "jobs.flood", "backlog": backlog, "at_most": self.hold_at_most},
+            )
+        # Renewed by each look, for two: a look that stops lets the work start again.
+        until = min(self._flood_since + self.hold_at_most, at + 2 * self.every)
+        if until <= at < self._hold_until:
+            log.info(
+                "the flood goes on: new jobs start again",
+                extra={"event": "jobs.flood_outlasted", "backlog": backlog},
+            )
+        self._hold_until = until
 
 
 def usable_cpus() -> frozenset[int]:

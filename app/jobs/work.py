@@ -75,9 +75,12 @@ class Jobs:
         """Jobs stored and not yet done, in the whole deployment."""
         return self.queue.pending()
 
-    def start_consumer(self, *, spare_cpu: bool = False) -> Consumer:
+    def start_consumer(
+        self, *, spare_cpu: bool = False, flood_hold: Callable[[], float] = lambda: 0.0
+    ) -> Consumer:
         """Run the registered kinds' jobs in this process, within the bounds given; with
-        `spare_cpu`, at a lower CPU priority than the acks (`app.jobs.spare_cpu`)."""
+        `spare_cpu`, at a lower CPU priority than the acks, starting none while `flood_hold` says
+        (`app.jobs.spare_cpu`)."""
         self.consumer = Consumer(
             self.queue,
             self.registry.handlers(),
@@ -86,6 +89,7 @@ class Jobs:
             mysafe_concurrency=self.mysafe_concurrency,
             visibility=self.visibility,
             paused=self.paused,
+            flood_hold=flood_hold,
             on_thread=behind_the_acks if spare_cpu else None,
         ).start()
         return self.consumer

@@ -28,7 +28,7 @@ from app.foundations.clock import timestamp
 from app.foundations.logs import configure_logging
 from app.foundations.settings import Settings
 from app.foundations.storage import RedisClient
-from app.jobs.spare_cpu import CoreForAcks
+from app.jobs.spare_cpu import AcksFirst
 from app.ops import reposting
 from app.ops.heap import settle
 from app.ops.reload import reload_on_hup
@@ -59,9 +59,11 @@ def run_worker(*, interval: float = 1.0, once: bool = False, spare_cpu: bool = F
     delivering.start()
     sinks = start_sinks(runtime, stop, interval)
     if runtime.jobs is not None and not once:
-        runtime.jobs.start_consumer(spare_cpu=spare_cpu)
         if spare_cpu:
-            leave_core_to_acks(runtime.jobs.pending, stop)
+            first = acks_first(runtime.jobs.pending, stop)
+            runtime.jobs.start_consumer(spare_cpu=True, flood_hold=first.hold_left)
+        else:
+            runtime.jobs.start_consumer()
     client, repost_key = runtime.services.redis, f"{settings.key_prefix}:worker:repost"
     turn = reposting.Turn(client, repost_key, reposting.TURN, holder=worker_id())
     rounds = reposting.Rounds(client, f"{repost_key}:at", runtime.engine.store)
@@ -89,12 +91,12 @@ def run_worker(*, interval: float = 1.0, once: bool = False, spare_cpu: bool = F
     return 0
 
 
-def leave_core_to_acks(backlog: Callable[[], int], stop: threading.Event) -> None:
-    """serve's workers keep off one core while the acks beside them outrun the work
-    (`app.jobs.spare_cpu.CoreForAcks`); on a host with one core there is none to leave."""
-    core = CoreForAcks(backlog)
-    if core.useful():
-        threading.Thread(target=core.run, args=(stop,), name="core-for-acks", daemon=True).start()
+def acks_first(backlog: Callable[[], int], stop: threading.Event) -> AcksFirst:
+    """serve's workers keep off one core while the acks beside them outrun the work, and start
+    no job during a flood of them (`app.jobs.spare_cpu.AcksFirst`), looking until `stop`."""
+    first = AcksFirst(backlog)
+    threading.Thread(target=first.run, args=(stop,), name="acks-first", daemon=True).start()
+    return first
 
 
 def leave(code: int) -> NoReturn:

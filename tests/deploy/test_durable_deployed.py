@@ -436,3 +436,46 @@ def test_serve_s_workers_leave_a_core_to_acks_that_outrun_the_work_and_take_it_b
             "the work took every core back once the commands stopped",
         )
         assert bot.stop() == [0]
+
+
+def test_serve_s_workers_start_no_job_through_a_flood_of_acks_and_answer_every_one_after(
+    slack_env: dict[str, str], slack: SlackFake, emulator: Emulator, entry: int, tmp_path
+) -> None:
+    """A flood of commands (the job stream growing by hundreds a second) has Slack's 3-second
+    deadline on every ack and none on its work: serve's workers start no new job while it
+    lasts (`app.jobs.spare_cpu.AcksFirst`, for its first seconds), and every command is
+    answered, once, when it stops."""
+    env = {**slack_env, "MYSAFE_BOT_RATE_LIMIT": "0"}  # one person sends them all
+    with deployed(env, tmp_path, workers=2, worker=False) as bot:
+        warm = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        warm.command("UALICE", "whoami")
+        slack.wait_responses(1, timeout=30)  # serve's workers are up and looking
+        acks = Counter[str]({"sent": 1})
+        stop = threading.Event()
+
+        def send() -> None:
+            client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+            while not stop.is_set():
+                ack = client.command("UALICE", "whoami")
+                assert ack.status_code == 200 and "Working on" in ack.text
+                acks["sent"] += 1
+
+        def ahead() -> int:
+            return acks["sent"] - len(slack.responses)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            senders = [pool.submit(send) for _ in range(8)]
+            try:
+                eventually(lambda: ahead() >= 300, 30, "the acks outran the work")
+                answered, sent = len(slack.responses), acks["sent"]
+                eventually(lambda: acks["sent"] >= sent + 500, 30, "500 more acks")
+                during = len(slack.responses) - answered
+            finally:
+                stop.set()
+            for sender in senders:
+                sender.result()
+        # The jobs running when the hold began may end during it: two (one person's bound).
+        assert during <= 8, f"{during} answers while the flood went on"
+        eventually(lambda: len(slack.responses) >= acks["sent"], 60, "every command answered")
+        assert len(slack.responses) == acks["sent"], "each once"
+        assert bot.stop() == [0]

@@ -1,8 +1,9 @@
 """Job threads behind the acks (`app.jobs.spare_cpu`): with it, every job runs at a niceness
 `JOB_NICENESS` above the process's, while the reader, which keeps the jobs' leases alive, keeps
 its priority, and no thread is put where any busy process on the host could stop it; without
-it, nothing changes. And the core left to the acks while they outrun the work (`CoreForAcks`).
-Checked on the threads themselves, as the kernel schedules them."""
+it, nothing changes. And the core left to the acks while they outrun the work, and the jobs held
+back during a flood of them (`AcksFirst`). Checked on the threads themselves, as the kernel
+schedules them, and on a consumer's jobs."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ import redis
 
 from app.foundations.crypto import Keyring
 from app.jobs.consumer import Consumer
-from app.jobs.queue import JobQueue
-from app.jobs.spare_cpu import JOB_NICENESS, CoreForAcks, behind_the_acks, move_threads
+from app.jobs.queue import GROUP, JobQueue
+from app.jobs.spare_cpu import JOB_NICENESS, AcksFirst, behind_the_acks, move_threads
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
 
@@ -158,7 +159,7 @@ def test_the_work_keeps_off_the_lowest_core_while_the_stream_grows_and_takes_it_
     cpus: frozenset[int], bystander: threading.Thread
 ) -> None:
     backlog = Backlog()
-    core = CoreForAcks(backlog, cpus=cpus, outrun=16)
+    core = AcksFirst(backlog, cpus=cpus, outrun=16)
     core.look()  # the first look only counts
 
     backlog.length = 15  # people waiting for their answers: not outrun
@@ -183,7 +184,7 @@ def test_the_work_keeps_off_the_lowest_core_while_the_stream_grows_and_takes_it_
 def test_a_thread_started_while_the_core_is_left_is_born_off_it(cpus: frozenset[int]) -> None:
     """The job pool starts its threads when jobs come, which is while the acks outrun it."""
     backlog = Backlog()
-    core = CoreForAcks(backlog, cpus=cpus, outrun=16)
+    core = AcksFirst(backlog, cpus=cpus, outrun=16)
     core.look()
     backlog.length = 100
     core.look()
@@ -201,7 +202,7 @@ def test_redis_down_gives_the_work_every_core(
     """With no length to read, nothing says the acks outrun the work, and the next length
     read only counts: it is not compared with one from before the outage."""
     backlog = Backlog()
-    core = CoreForAcks(backlog, cpus=cpus, outrun=16)
+    core = AcksFirst(backlog, cpus=cpus, outrun=16)
     core.look()
     backlog.length = 100
     core.look()
@@ -225,7 +226,7 @@ def test_stopping_gives_the_core_back(cpus: frozenset[int], bystander: threading
             kept_off.set()
         return n * 64
 
-    core = CoreForAcks(growing, cpus=cpus, outrun=16, every=0.001)
+    core = AcksFirst(growing, cpus=cpus, outrun=16, every=0.001)
     stop = threading.Event()
     looking = threading.Thread(target=core.run, args=(stop,))
     looking.start()
@@ -238,9 +239,18 @@ def test_stopping_gives_the_core_back(cpus: frozenset[int], bystander: threading
     assert where(bystander) == cpus
 
 
-def test_one_cpu_leaves_nothing_to_keep() -> None:
-    assert not CoreForAcks(Backlog(), cpus={3}).useful()
-    assert CoreForAcks(Backlog(), cpus={0, 1}).useful()
+def test_one_cpu_leaves_nothing_to_keep_and_still_holds_a_flood(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moved: list[object] = []
+    monkeypatch.setattr("app.jobs.spare_cpu.move_threads", moved.append)
+    backlog = Backlog()
+    first = AcksFirst(backlog, cpus={3}, outrun=16, flood=100)
+    first.look()
+    backlog.length = 500
+    first.look()
+    assert moved == [] and not first.kept_off
+    assert first.hold_left() > 0
 
 
 def test_a_platform_that_cannot_say_its_cpus_leaves_nothing_to_keep(
@@ -248,4 +258,176 @@ def test_a_platform_that_cannot_say_its_cpus_leaves_nothing_to_keep(
 ) -> None:
     """macOS has no `sched_getaffinity`: the worker runs as before instead of failing to start."""
     monkeypatch.delattr(os, "sched_getaffinity")
-    assert not CoreForAcks(Backlog()).useful()
+    backlog = Backlog()
+    first = AcksFirst(backlog)
+    first.look()
+    backlog.length = 500
+    first.look()
+    assert not first.kept_off
+
+
+# --- new jobs held back during a flood of acks ---------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def flooded(*, every: float = 0.1, hold_at_most: float = 5.0) -> tuple[AcksFirst, Backlog, Clock]:
+    """An `AcksFirst` on one CPU (nothing moves), its backlog and its clock, first look made."""
+    backlog, clock = Backlog(), Clock()
+    first = AcksFirst(
+        backlog, cpus={0}, every=every, outrun=16, flood=100, hold_at_most=hold_at_most, clock=clock
+    )
+    first.look()
+    return first, backlog, clock
+
+
+def step(first: AcksFirst, backlog: Backlog, clock: Clock, *, to: int, after: float = 0.1) -> None:
+    clock.now += after
+    backlog.length = to
+    first.look()
+
+
+def test_a_flood_holds_new_jobs_until_the_stream_stops_growing() -> None:
+    first, backlog, clock = flooded()
+    step(first, backlog, clock, to=50)  # grew by 50, but no more behind than people waiting
+    assert first.hold_left() == 0
+    step(first, backlog, clock, to=300)  # a flood: 250 more in a look, 300 behind
+    assert first.hold_left() == pytest.approx(0.2)
+    step(first, backlog, clock, to=600)
+    assert first.hold_left() > 0
+    step(first, backlog, clock, to=605)  # the acks stopped: the work starts at once
+    assert first.hold_left() == 0
+
+
+def test_a_flood_holds_new_jobs_for_a_bounded_time_then_the_work_goes_on() -> None:
+    first, backlog, clock = flooded(hold_at_most=5.0)
+    length = 0
+    held_for = 0.0
+    while clock.now < 1000.0 + 12:  # twelve seconds of flood
+        length += 300
+        step(first, backlog, clock, to=length)
+        if first.hold_left():
+            held_for += 0.1
+    assert held_for == pytest.approx(5.0, abs=0.11)
+    assert first.hold_left() == 0, "the flood still going on holds nothing now"
+    step(first, backlog, clock, to=length)  # over; the next one is held again
+    step(first, backlog, clock, to=length + 300)
+    assert first.hold_left() > 0
+
+
+def test_a_hold_lapses_when_the_looks_stop() -> None:
+    """The hold is renewed by each look: a look thread gone never holds the work for good."""
+    first, backlog, clock = flooded()
+    step(first, backlog, clock, to=300)
+    assert first.hold_left() > 0
+    clock.now += 0.21
+    assert first.hold_left() == 0
+
+
+def test_redis_down_holds_nothing() -> None:
+    first, backlog, clock = flooded()
+    step(first, backlog, clock, to=300)
+    backlog.down = True
+    step(first, backlog, clock, to=300)
+    assert first.hold_left() == 0
+    backlog.down = False
+    step(first, backlog, clock, to=900)  # the first length after the outage only counts
+    assert first.hold_left() == 0
+
+
+def test_stopping_the_looks_ends_the_hold() -> None:
+    looks = itertools.count()
+    flooding = threading.Event()
+
+    def growing() -> int:
+        n = next(looks)
+        if n == 2:
+            flooding.set()
+        return n * 300
+
+    first = AcksFirst(growing, cpus={0}, outrun=16, flood=100, every=0.001, hold_at_most=60)
+    stop = threading.Event()
+    looking = threading.Thread(target=first.run, args=(stop,))
+    looking.start()
+    try:
+        assert flooding.wait(10)
+    finally:
+        stop.set()
+        looking.join()
+    assert first.hold_left() == 0
+
+
+class Hold:
+    """A consumer's `flood_hold`, switched by the test; `asked(n)` waits until the consumer
+    has asked `n` more times (its loop goes round, or a job's end looks for the next)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self._asked = 0
+        self._cond = threading.Condition()
+
+    def __call__(self) -> float:
+        with self._cond:
+            self._asked += 1
+            self._cond.notify_all()
+        return 0.05 if self.on else 0.0
+
+    def asked(self, more: int) -> None:
+        with self._cond:
+            target = self._asked + more
+            assert self._cond.wait_for(lambda: self._asked >= target, timeout=10)
+
+
+def test_a_consumer_starts_no_job_while_held_and_starts_them_all_once_the_hold_ends(
+    queue: JobQueue,
+) -> None:
+    """What the worker does with the hold: jobs stored during it wait in Redis, none is lost,
+    and they start as soon as it ends. One person's jobs run one at a time, so the second and
+    third wait here, read already, when the hold begins: the first one's end starts neither."""
+    hold = Hold()
+    first_runs, go_on = threading.Event(), threading.Event()
+    ran: list[str] = []
+    all_ran = threading.Event()
+
+    def job(body: dict[str, Any]) -> None:
+        ran.append(body["text"])
+        if body["text"] == "whoami 0":
+            first_runs.set()
+            assert go_on.wait(10)
+        if len(ran) == 5:
+            all_ran.set()
+
+    consumer = Consumer(
+        queue,
+        {"command": job},
+        threads=4,
+        per_person=1,
+        mysafe_concurrency=4,
+        visibility=30,
+        flood_hold=hold,
+    ).start()
+    try:
+        for n in range(3):
+            queue.put("command", {"user_id": "UALICE", "text": f"whoami {n}"}, who="UALICE")
+        assert first_runs.wait(10)
+        hold.on = True
+        for n in range(3, 5):  # stored during the flood
+            queue.put("command", {"user_id": f"U{n}", "text": f"whoami {n}"}, who=f"U{n}")
+        go_on.set()
+        hold.asked(20)  # the first job's end, and the loop going round ten times and more
+        assert ran == ["whoami 0"], "nothing started during the hold"
+        assert queue.pending() == 4
+        read = queue.redis.xpending(queue.stream, GROUP)["pending"]
+        assert read == 2, "the flood's jobs left unread, for consumers not beside the acks"
+        hold.on = False
+        assert all_ran.wait(10), "every job ran once the hold ended"
+        assert sorted(ran) == [f"whoami {n}" for n in range(5)]
+    finally:
+        go_on.set()
+        consumer.stop()
