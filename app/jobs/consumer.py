@@ -36,6 +36,7 @@ import redis
 from app.jobs.queue import Job, JobQueue, Renewed
 from app.jobs.reader import Reader
 from app.jobs.slots import Lease, Slots
+from app.jobs.stall import StallDump
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ class Consumer:
         paused: Callable[[], bool] = lambda: False,
         flood_hold: Callable[[], float] = lambda: 0.0,
         on_thread: Callable[[], None] | None = None,
+        stall_dump: StallDump | None = None,
     ) -> None:
         self.queue = queue
         self.paused = paused
@@ -217,6 +219,8 @@ class Consumer:
         self._futures: set[Future[None]] = set()  # jobs handed to the pool, until they end
         self._loop: threading.Thread | None = None
         self._last_pass = time.monotonic()  # when the loop last went round
+        #: Every thread's stack, should the loop be silent as long as its jobs are its own.
+        self._stall_dump = stall_dump or StallDump(after=visibility)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -247,6 +251,7 @@ class Consumer:
         try:
             self._read_until_stopped()
         finally:
+            self._stall_dump.stop()
             self._reader.close()
 
     def _read_until_stopped(self) -> None:
@@ -254,6 +259,7 @@ class Consumer:
         last_renew = last_claim = last_try = last_asked = 0.0
         paused = was_holding = False
         while not self._stop.is_set():
+            self._stall_dump.turned()
             try:
                 now = time.monotonic()
                 if now - last_renew >= renew_every:
