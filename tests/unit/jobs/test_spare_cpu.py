@@ -21,6 +21,7 @@ from app.foundations.crypto import Keyring
 from app.jobs.consumer import Consumer
 from app.jobs.queue import GROUP, JobQueue
 from app.jobs.spare_cpu import JOB_NICENESS, AcksFirst, behind_the_acks, move_threads
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
 
@@ -244,11 +245,8 @@ def test_one_cpu_leaves_nothing_to_keep_and_still_holds_a_flood(
 ) -> None:
     moved: list[object] = []
     monkeypatch.setattr("app.jobs.spare_cpu.move_threads", moved.append)
-    backlog = Backlog()
-    first = AcksFirst(backlog, cpus={3}, outrun=16, flood=100)
-    first.look()
-    backlog.length = 500
-    first.look()
+    first, backlog, clock = flooded(cpus={3})
+    flood_for(first, backlog, clock, seconds=1.0)
     assert moved == [] and not first.kept_off
     assert first.hold_left() > 0
 
@@ -277,54 +275,70 @@ class Clock:
         return self.now
 
 
-def flooded(*, every: float = 0.1, hold_at_most: float = 5.0) -> tuple[AcksFirst, Backlog, Clock]:
-    """An `AcksFirst` on one CPU (nothing moves), its backlog and its clock, first look made."""
+def flooded(
+    *, cpus: set[int] | None = None, hold_after: float = 0.5, hold_at_most: float = 5.0
+) -> tuple[AcksFirst, Backlog, Clock]:
+    """An `AcksFirst` looking every 0.1 s (on one CPU unless told: nothing moves), its backlog
+    and its clock, its first look made."""
     backlog, clock = Backlog(), Clock()
     first = AcksFirst(
-        backlog, cpus={0}, every=every, outrun=16, flood=100, hold_at_most=hold_at_most, clock=clock
+        backlog,
+        cpus={0} if cpus is None else cpus,
+        every=0.1,
+        outrun=16,
+        flood=100,
+        hold_after=hold_after,
+        hold_at_most=hold_at_most,
+        clock=clock,
     )
     first.look()
     return first, backlog, clock
 
 
-def step(first: AcksFirst, backlog: Backlog, clock: Clock, *, to: int, after: float = 0.1) -> None:
-    clock.now += after
+def step(first: AcksFirst, backlog: Backlog, clock: Clock, *, to: int) -> None:
+    clock.now += 0.1
     backlog.length = to
     first.look()
 
 
-def test_a_flood_holds_new_jobs_until_the_stream_stops_growing() -> None:
-    first, backlog, clock = flooded()
+def flood_for(first: AcksFirst, backlog: Backlog, clock: Clock, *, seconds: float) -> None:
+    """300 more jobs at every look (3,000 acks a second), for `seconds`."""
+    for _ in range(round(seconds / 0.1)):
+        step(first, backlog, clock, to=backlog.length + 300)
+
+
+def test_a_burst_is_not_held_a_flood_is_until_the_stream_stops_growing() -> None:
+    first, backlog, clock = flooded(hold_after=0.5)
     step(first, backlog, clock, to=50)  # grew by 50, but no more behind than people waiting
     assert first.hold_left() == 0
-    step(first, backlog, clock, to=300)  # a flood: 250 more in a look, 300 behind
+    flood_for(first, backlog, clock, seconds=0.4)  # a burst so far: its work goes on
+    assert first.hold_left() == 0
+    flood_for(first, backlog, clock, seconds=0.1)  # growing at every look for 0.5 s: a flood
     assert first.hold_left() == pytest.approx(0.2)
-    step(first, backlog, clock, to=600)
+    flood_for(first, backlog, clock, seconds=1.0)
     assert first.hold_left() > 0
-    step(first, backlog, clock, to=605)  # the acks stopped: the work starts at once
+    step(first, backlog, clock, to=backlog.length + 5)  # the acks stopped: the work starts
     assert first.hold_left() == 0
 
 
 def test_a_flood_holds_new_jobs_for_a_bounded_time_then_the_work_goes_on() -> None:
-    first, backlog, clock = flooded(hold_at_most=5.0)
-    length = 0
+    first, backlog, clock = flooded(hold_after=0.5, hold_at_most=5.0)
     held_for = 0.0
-    while clock.now < 1000.0 + 12:  # twelve seconds of flood
-        length += 300
-        step(first, backlog, clock, to=length)
+    for _ in range(120):  # twelve seconds of flood
+        flood_for(first, backlog, clock, seconds=0.1)
         if first.hold_left():
             held_for += 0.1
     assert held_for == pytest.approx(5.0, abs=0.11)
     assert first.hold_left() == 0, "the flood still going on holds nothing now"
-    step(first, backlog, clock, to=length)  # over; the next one is held again
-    step(first, backlog, clock, to=length + 300)
+    step(first, backlog, clock, to=backlog.length)  # over; the next one is held again
+    flood_for(first, backlog, clock, seconds=0.6)
     assert first.hold_left() > 0
 
 
 def test_a_hold_lapses_when_the_looks_stop() -> None:
     """The hold is renewed by each look: a look thread gone never holds the work for good."""
     first, backlog, clock = flooded()
-    step(first, backlog, clock, to=300)
+    flood_for(first, backlog, clock, seconds=1.0)
     assert first.hold_left() > 0
     clock.now += 0.21
     assert first.hold_left() == 0
@@ -332,31 +346,26 @@ def test_a_hold_lapses_when_the_looks_stop() -> None:
 
 def test_redis_down_holds_nothing() -> None:
     first, backlog, clock = flooded()
-    step(first, backlog, clock, to=300)
+    flood_for(first, backlog, clock, seconds=1.0)
+    assert first.hold_left() > 0
     backlog.down = True
-    step(first, backlog, clock, to=300)
+    step(first, backlog, clock, to=backlog.length)
     assert first.hold_left() == 0
     backlog.down = False
-    step(first, backlog, clock, to=900)  # the first length after the outage only counts
+    flood_for(first, backlog, clock, seconds=0.4)  # a flood anew: the length before counts not
     assert first.hold_left() == 0
 
 
 def test_stopping_the_looks_ends_the_hold() -> None:
     looks = itertools.count()
-    flooding = threading.Event()
-
-    def growing() -> int:
-        n = next(looks)
-        if n == 2:
-            flooding.set()
-        return n * 300
-
-    first = AcksFirst(growing, cpus={0}, outrun=16, flood=100, every=0.001, hold_at_most=60)
+    first = AcksFirst(
+        lambda: next(looks) * 300, cpus={0}, outrun=16, flood=100, every=0.01, hold_after=0
+    )
     stop = threading.Event()
     looking = threading.Thread(target=first.run, args=(stop,))
     looking.start()
     try:
-        assert flooding.wait(10)
+        eventually(lambda: first.hold_left() > 0, 10, "a flood held")
     finally:
         stop.set()
         looking.join()
