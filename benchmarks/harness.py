@@ -244,7 +244,10 @@ class Bench:
             "MYSAFE_BOT_RATE_LIMIT": "100000",
             "MYSAFE_BOT_WEBHOOK_RATE_LIMIT": "0",
             # The kill -9 row waits for jobs of killed workers to be taken over: not 30 s each.
-            "MYSAFE_BOT_JOB_VISIBILITY": "3",
+            # Longer than the "share, its work held" row stops serve's job workers (3 s of wrk,
+            # and up to a renewal's period before): at 3 s, each such row had one worker take
+            # the other's job over, and left a stall dump (benchmarks/README.md, eighteenth step).
+            "MYSAFE_BOT_JOB_VISIBILITY": "6",
             # No MCP sibling: it is not measured here, and its default port (3001) is fixed,
             # so it would collide with any other bot running on this machine.
             "MYSAFE_BOT_MCP_PORT": "0",

@@ -62,21 +62,24 @@ def log_summary(path: Path) -> str:
     levels: dict[str, int] = {}
     events: dict[str, int] = {}
     problems: list[str] = []
-    lines = 0
+    lines = dumps = 0
     with contextlib.suppress(OSError), path.open(errors="replace") as handle:
         for line in handle:
             lines += 1
+            dumps += line.startswith("Timeout (")  # a stalled loop's stacks (app.jobs.stall)
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(record, dict):
+                continue  # a piece of a line a stack dump cut in two
             level = record.get("level", "?")
             levels[level] = levels.get(level, 0) + 1
             events[record.get("event", "-")] = events.get(record.get("event", "-"), 0) + 1
             if level in ("warning", "error", "critical") and len(problems) < 5:
                 problems.append(line.strip()[:300])
     top = ", ".join(f"{k}={v}" for k, v in sorted(events.items(), key=lambda kv: -kv[1])[:8])
-    text = f"bot log: {lines} lines; levels {levels}; top events: {top}"
+    text = f"bot log: {lines} lines; levels {levels}; top events: {top}; stall dumps: {dumps}"
     return text + "".join(f"\n  {p}" for p in problems)
 
 
