@@ -54,6 +54,8 @@ class StallDump:
             return
         try:
             to = self.file or sys.__stderr__
+            if to is None:
+                raise ValueError("no stderr")
             faulthandler.dump_traceback_later(self.after, repeat=False, file=to)
             self._armed_at = now
         except (AttributeError, OSError, RuntimeError, ValueError) as error:
