@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -412,23 +412,8 @@ def test_serve_s_workers_leave_a_core_to_acks_that_outrun_the_work_and_take_it_b
             return all(threads_on(pid) == {everywhere - {min(everywhere)}} for pid in workers)
 
         assert all(threads_on(pid) == {everywhere} for pid in workers)
-        stop = threading.Event()
-
-        def send() -> None:
-            """Commands back to back until told to stop: eight of these outrun the work."""
-            client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
-            while not stop.is_set():
-                ack = client.command("UALICE", "whoami")
-                assert ack.status_code == 200 and "Working on" in ack.text
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            senders = [pool.submit(send) for _ in range(8)]
-            try:
-                eventually(kept_off, 30, "serve's job workers left a core to the acks")
-            finally:
-                stop.set()
-            for sender in senders:
-                sender.result()
+        with flooding(bot, slack):
+            eventually(kept_off, 30, "serve's job workers left a core to the acks")
 
         eventually(
             lambda: all(threads_on(pid) == {everywhere} for pid in workers),
@@ -450,36 +435,42 @@ def test_serve_s_workers_start_no_job_through_a_flood_of_acks_and_answer_every_o
         warm = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
         warm.command("UALICE", "whoami")
         slack.wait_responses(1, timeout=30)  # serve's workers are up and looking
-        acks = Counter[str]({"sent": 1})
-        stop = threading.Event()
-
-        def send() -> None:
-            client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
-            while not stop.is_set():
-                ack = client.command("UALICE", "whoami")
-                assert ack.status_code == 200 and "Working on" in ack.text
-                acks["sent"] += 1
-
-        def ahead() -> int:
-            return acks["sent"] - len(slack.responses)
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            senders = [pool.submit(send) for _ in range(8)]
-            try:
-                eventually(lambda: ahead() >= 300, 30, "the acks outran the work")
-                eventually(lambda: floods(tmp_path) == 2, 30, "both workers hold the work")
-                answered, sent = len(slack.responses), acks["sent"]
-                eventually(lambda: acks["sent"] >= sent + 300, 30, "300 more acks")
-                during = len(slack.responses) - answered
-            finally:
-                stop.set()
-            for sender in senders:
-                sender.result()
+        with flooding(bot, slack) as acked:
+            eventually(lambda: acked() - len(slack.responses) >= 300, 30, "acks outran work")
+            eventually(lambda: floods(tmp_path) == 2, 30, "both workers hold the work")
+            answered, sent = len(slack.responses), acked()
+            eventually(lambda: acked() >= sent + 300, 30, "300 more acks")
+            during = len(slack.responses) - answered
         # The jobs running when the hold began may end during it: two (one person's bound).
         assert during <= 4, f"{during} answers while the flood went on"
-        eventually(lambda: len(slack.responses) >= acks["sent"], 60, "every command answered")
-        assert len(slack.responses) == acks["sent"], "each once"
+        total = acked() + 1
+        eventually(lambda: len(slack.responses) >= total, 60, "every command answered")
+        assert len(slack.responses) == total, "each once"
         assert bot.stop() == [0]
+
+
+@contextlib.contextmanager
+def flooding(bot: Deployed, slack: SlackFake) -> Iterator[Callable[[], int]]:
+    """Eight senders of `whoami` back to back (they outrun the work) for the block; yields
+    how many were acked so far. A sender's failed ack fails the test once they stop."""
+    stop, lock, acked = threading.Event(), threading.Lock(), [0]
+
+    def send() -> None:
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        while not stop.is_set():
+            ack = client.command("UALICE", "whoami")
+            assert ack.status_code == 200 and "Working on" in ack.text
+            with lock:
+                acked[0] += 1
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        senders = [pool.submit(send) for _ in range(8)]
+        try:
+            yield lambda: acked[0]
+        finally:
+            stop.set()
+        for sender in senders:
+            sender.result()
 
 
 def floods(cwd: Path) -> int:

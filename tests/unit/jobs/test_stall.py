@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,20 @@ from tests.support.waiting import eventually
 @pytest.fixture
 def queue(redis, encryption_key: str, key_prefix: str) -> JobQueue:
     return JobQueue(redis, Keyring([encryption_key]), prefix=key_prefix)
+
+
+def looping(queue: JobQueue, paused: Callable[[], bool], dump: StallDump) -> Consumer:
+    """A started consumer with no job to run: its loop asks `paused` at each turn."""
+    return Consumer(
+        queue,
+        {},
+        threads=1,
+        per_person=1,
+        mysafe_concurrency=1,
+        visibility=1,
+        paused=paused,
+        stall_dump=dump,
+    ).start()
 
 
 class Stalling:
@@ -44,16 +59,7 @@ def test_a_loop_silent_for_its_jobs_visibility_dumps_every_thread_s_stack(
 ) -> None:
     stalling = Stalling()
     with (tmp_path / "stderr").open("w+") as log:
-        consumer = Consumer(
-            queue,
-            {},
-            threads=1,
-            per_person=1,
-            mysafe_concurrency=1,
-            visibility=1,
-            paused=stalling,
-            stall_dump=StallDump(after=0.5, file=log),
-        ).start()
+        consumer = looping(queue, stalling, StallDump(after=0.5, file=log))
         try:
             assert stalling.stuck.wait(10)
             dump = eventually(lambda: (tmp_path / "stderr").read_text(), 10, "a stack dump")
@@ -73,16 +79,7 @@ def test_a_loop_that_keeps_going_round_dumps_nothing(queue: JobQueue, tmp_path: 
         return False
 
     with (tmp_path / "stderr").open("w+") as log:
-        consumer = Consumer(
-            queue,
-            {},
-            threads=1,
-            per_person=1,
-            mysafe_concurrency=1,
-            visibility=1,
-            paused=counting,
-            stall_dump=StallDump(after=1.5, file=log),
-        ).start()
+        consumer = looping(queue, counting, StallDump(after=1.5, file=log))
         try:
             for _ in range(8):  # two seconds of turns at least (asked every quarter second)
                 assert turns.acquire(timeout=10)
