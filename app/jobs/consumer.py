@@ -11,8 +11,9 @@ process dies nor claimed while it lives; one waiting for a slot held elsewhere i
 every `RETRY` seconds, one freed here at once. While `paused()` says so (the process may not
 decide: its rules are out of date), it takes no new job and takes none over, and goes on
 renewing what it holds: other consumers run the rest. While `flood_hold()` says so (a flood of acks
-beside it: `app.jobs.spare_cpu.AcksFirst`), it reads and starts no job, for as many seconds as
-it says, and renews what it holds; the jobs running go on.
+beside it: `app.jobs.spare_cpu.AcksFirst`), it starts no job and begins no read, for as many
+seconds as it says (a read already waiting takes what comes, and holds it), and renews what it
+holds; the jobs running go on.
 """
 
 from __future__ import annotations

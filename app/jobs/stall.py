@@ -2,9 +2,10 @@
 its jobs may be taken over: the one trace of a stall whose cause is gone when anyone looks.
 
 In the benchmark's full runs a worker now and then sent a job's answer and then, for seconds,
-neither marked it done nor renewed it, its loop silent as well, while the host was busy with
-something else and the bot idle (benchmarks/README.md, issue #33, seventeenth step): its jobs
-were taken over, and nothing said what it was doing.
+neither marked it done nor renewed it, its loop silent as well: its jobs were taken over, and
+nothing said what it was doing. Those turned out to be the benchmark's own, a diagnostic row
+that stops the workers (benchmarks/README.md, issue #33, eighteenth step); this is for the
+ones that are not.
 
 `faulthandler`, not a watchdog thread of ours: a stall that holds the interpreter lock (a long
 collection in a job thread lowered behind the acks, a C call) stops every Python thread, a
