@@ -62,17 +62,15 @@ LOOK_EVERY = 0.1
 OUTRUN = 16
 
 
-#: Jobs behind (the whole stream, read or not) above which a growing stream is a flood of acks,
-#: not people waiting for their answers: each of those leaves one job behind at most, a flood
-#: hundreds.
-FLOOD = 100
+#: Jobs behind (the whole stream, read or not) above which a growing stream is a flood of acks.
+#: People waiting for their answers leave one job each; a burst sent at once (300 shares from
+#: 50 people, acked in 0.2 s) leaves its few hundred, and its work is what they wait for. A
+#: flood passes this within a fifth of a second (2,600 acks a second at ten users) and is held
+#: from that look on: no wait to tell it from a burst, which its jobs spent beside its acks.
+FLOOD = 400
 #: Seconds a flood may hold back the start of new jobs. Then they start again, flood or not:
 #: the acks come first, the work is late, never stopped.
 HOLD_AT_MOST = 5.0
-#: Seconds the stream grows at every look before new jobs wait: a burst (300 shares acked in
-#: 0.2 s) is over sooner, its acks far inside their deadline, and its work is what people wait
-#: for; a flood lasts.
-HOLD_AFTER = 0.3
 
 
 class AcksFirst:
@@ -90,12 +88,12 @@ class AcksFirst:
 
     Even on the other core, and behind the acks' priority, jobs running beside a flood cost
     the acks 6–10 points of their rate at ten users (the eighteenth step): what they share is
-    the host, not only its cores. A flood (the stream growing at every look for `hold_after`
-    seconds, with more than `flood` jobs behind) has Slack's 3-second deadline on every ack,
+    the host, not only its cores. A flood (the stream growing by `outrun` or more since the
+    last look, with more than `flood` jobs behind) has Slack's 3-second deadline on every ack,
     and its work none: new jobs wait, stored, until the stream stops growing, and no longer
     than `hold_at_most` from the flood's first held look. The jobs already running go on. A
-    burst is over before `hold_after`, and its work runs as it comes. The hold is a lease each
-    look renews, so a look that stops (its thread gone, Redis down) holds nothing.
+    burst stays under `flood`, and its work runs as it comes. The hold is a lease each look
+    renews, so a look that stops (its thread gone, Redis down) holds nothing.
 
     `backlog` reads the stream's length (`JobQueue.pending`); every thread of this process
     moves at once, and threads it starts later are born where their parent is."""
@@ -108,7 +106,6 @@ class AcksFirst:
         every: float = LOOK_EVERY,
         outrun: int = OUTRUN,
         flood: int = FLOOD,
-        hold_after: float = HOLD_AFTER,
         hold_at_most: float = HOLD_AT_MOST,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -119,13 +116,11 @@ class AcksFirst:
         self.every = every
         self.outrun = outrun
         self.flood = flood
-        self.hold_after = hold_after
         self.hold_at_most = hold_at_most
         self.clock = clock
         self.kept_off = False
         self._last: int | None = None
         self._flood_since: float | None = None
-        self._growing_since: float | None = None
         self._hold_until = 0.0
 
     def hold_left(self) -> float:
@@ -154,17 +149,7 @@ class AcksFirst:
         self._last = now
         if self.rest:
             self._keep(off=grew)
-        self._hold(self._lasts(grew) and now > self.flood, now)
-
-    def _lasts(self, grew: bool) -> bool:
-        """The stream has grown at every look for `hold_after` seconds: a flood, not a burst."""
-        at = self.clock()
-        if not grew:
-            self._growing_since = None
-            return False
-        if self._growing_since is None:
-            self._growing_since = at
-        return at - self._growing_since >= self.hold_after
+        self._hold(grew and now > self.flood, now)
 
     def _keep(self, *, off: bool) -> None:
         if off == self.kept_off:

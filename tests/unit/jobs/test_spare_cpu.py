@@ -276,7 +276,7 @@ class Clock:
 
 
 def flooded(
-    *, cpus: set[int] | None = None, hold_after: float = 0.5, hold_at_most: float = 5.0
+    *, cpus: set[int] | None = None, hold_at_most: float = 5.0
 ) -> tuple[AcksFirst, Backlog, Clock]:
     """An `AcksFirst` looking every 0.1 s (on one CPU unless told: nothing moves), its backlog
     and its clock, its first look made."""
@@ -286,8 +286,7 @@ def flooded(
         cpus={0} if cpus is None else cpus,
         every=0.1,
         outrun=16,
-        flood=100,
-        hold_after=hold_after,
+        flood=400,
         hold_at_most=hold_at_most,
         clock=clock,
     )
@@ -307,13 +306,15 @@ def flood_for(first: AcksFirst, backlog: Backlog, clock: Clock, *, seconds: floa
         step(first, backlog, clock, to=backlog.length + 300)
 
 
-def test_a_burst_is_not_held_a_flood_is_until_the_stream_stops_growing() -> None:
-    first, backlog, clock = flooded(hold_after=0.5)
+def test_a_burst_is_not_held_a_flood_is_from_its_first_look_past_the_bound() -> None:
+    first, backlog, clock = flooded()
     step(first, backlog, clock, to=50)  # grew by 50, but no more behind than people waiting
     assert first.hold_left() == 0
-    flood_for(first, backlog, clock, seconds=0.4)  # a burst so far: its work goes on
+    step(first, backlog, clock, to=200)
+    step(first, backlog, clock, to=350)  # a burst of 300 sent at once: its work goes on
     assert first.hold_left() == 0
-    flood_for(first, backlog, clock, seconds=0.1)  # growing at every look for 0.5 s: a flood
+    step(first, backlog, clock, to=350)  # the burst is acked
+    flood_for(first, backlog, clock, seconds=0.1)  # 650 behind and growing: a flood
     assert first.hold_left() == pytest.approx(0.2)
     flood_for(first, backlog, clock, seconds=1.0)
     assert first.hold_left() > 0
@@ -322,7 +323,7 @@ def test_a_burst_is_not_held_a_flood_is_until_the_stream_stops_growing() -> None
 
 
 def test_a_flood_holds_new_jobs_for_a_bounded_time_then_the_work_goes_on() -> None:
-    first, backlog, clock = flooded(hold_after=0.5, hold_at_most=5.0)
+    first, backlog, clock = flooded(hold_at_most=5.0)
     held_for = 0.0
     for _ in range(120):  # twelve seconds of flood
         flood_for(first, backlog, clock, seconds=0.1)
@@ -352,15 +353,15 @@ def test_redis_down_holds_nothing() -> None:
     step(first, backlog, clock, to=backlog.length)
     assert first.hold_left() == 0
     backlog.down = False
-    flood_for(first, backlog, clock, seconds=0.4)  # a flood anew: the length before counts not
+    flood_for(first, backlog, clock, seconds=0.1)  # the length before the outage counts not
     assert first.hold_left() == 0
+    flood_for(first, backlog, clock, seconds=0.1)  # grown since the look after it: a flood
+    assert first.hold_left() > 0
 
 
 def test_stopping_the_looks_ends_the_hold() -> None:
     looks = itertools.count()
-    first = AcksFirst(
-        lambda: next(looks) * 300, cpus={0}, outrun=16, flood=100, every=0.01, hold_after=0
-    )
+    first = AcksFirst(lambda: next(looks) * 300, cpus={0}, outrun=16, flood=400, every=0.01)
     stop = threading.Event()
     looking = threading.Thread(target=first.run, args=(stop,))
     looking.start()
