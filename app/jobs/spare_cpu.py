@@ -66,7 +66,8 @@ OUTRUN = 16
 #: People waiting for their answers leave one job each; a burst sent at once (300 shares from
 #: 50 people, acked in 0.2 s) leaves its few hundred, and its work is what they wait for. A
 #: flood passes this within a fifth of a second (2,600 acks a second at ten users) and is held
-#: from that look on: no wait to tell it from a burst, which its jobs spent beside its acks.
+#: from that look on, with no wait to tell it from a burst: its jobs ran beside its acks
+#: through such a wait.
 FLOOD = 400
 #: Seconds a flood may hold back the start of new jobs. Then they start again, flood or not:
 #: the acks come first, the work is late, never stopped.
