@@ -108,6 +108,15 @@ def declared() -> tuple[tuple[dataclasses.Field[Any], Setting], ...]:
     )
 
 
+def read_one(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting (a `Settings` field's name) read from `environ` (the process's own by
+    default) as `Settings.parse` reads it; its default when unset or bad. For a process that
+    needs one value and must not depend on the rest (gunicorn's hooks, the bench's ceiling)."""
+    field, spec = next((f, s) for f, s in declared() if f.name == name)
+    reader = Reader(os.environ if environ is None else environ)
+    return spec.kind.read(reader, spec.env, default=field.default, required=False)
+
+
 def is_user_group(slack_id: str) -> bool:
     """Slack's user-group IDs start with S, people's with U or W: the one place that says so."""
     return slack_id.startswith("S")
@@ -488,6 +497,15 @@ class Settings(NamesApprovers):
         "whether web processes started as plain gunicorn also run jobs beside their acks "
         "(`off`: only `mysafe-bot worker` runs them, and acks never share a process with work); "
         "`mysafe-bot serve` always turns it off, since it runs a worker of its own",
+        shown="`on`",
+    )
+    web_cpu_pinning: bool = setting(
+        "MYSAFE_BOT_WEB_CPU_PINNING",
+        kinds.boolean(),
+        True,
+        "whether each web worker is kept on a CPU of its own when there are as many CPUs as "
+        "workers (`off`: the kernel moves them as it likes); see "
+        "[operating](operating.md#one-cpu-per-web-worker)",
         shown="`on`",
     )
     #: Seconds from storing a form's job to its first `views.update` (see app.slack.views).

@@ -14,6 +14,8 @@ from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
 
+from app.ops import cpu_pinning
+
 worker_class = "gthread"
 threads = 8
 timeout = 30
@@ -127,12 +129,19 @@ def _check_settings() -> None:
         raise SystemExit(2) from None
 
 
+def pre_fork(server: Any, worker: Any) -> None:
+    """The CPU the worker about to start will keep (`app.ops.cpu_pinning`)."""
+    cpu_pinning.pre_fork(server, worker)
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """Hold SIGHUP while the worker starts: gunicorn resets it to "terminate" until the app is
-    loaded, and a reload must never kill a worker (see post_worker_init)."""
+    loaded, and a reload must never kill a worker (see post_worker_init). Keep the CPU the
+    master chose, before any thread of the worker exists."""
     import signal
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    cpu_pinning.post_fork(server, worker)
 
 
 def post_worker_init(worker: Any) -> None:
@@ -198,6 +207,7 @@ SETTINGS = {
         "logger_class",
         "logconfig_dict",
         "on_starting",
+        "pre_fork",
         "post_fork",
         "post_worker_init",
         "worker_int",

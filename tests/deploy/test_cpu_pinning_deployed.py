@@ -1,0 +1,72 @@
+"""Each web worker of `mysafe-bot serve` on a CPU of its own, as deployed (`app.ops.cpu_pinning`):
+every thread of it, a worker started in place of a killed one, and the setting that turns it off."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.deploy.test_durable_deployed import threads_on
+from tests.support.deployed import Deployed, deployed
+from tests.support.slack_fake import SlackFake
+from tests.support.slack_harness import SIGNING_SECRET
+from tests.support.slack_requests import SlackClient
+from tests.support.waiting import eventually
+
+EVERYWHERE = frozenset(os.sched_getaffinity(0))
+
+pytestmark = pytest.mark.skipif(len(EVERYWHERE) < 2, reason="two workers on two CPUs need two")
+
+
+def answered(bot: Deployed, slack: SlackFake) -> None:
+    """Both web workers started, and acks answered by their pools of threads (gthread starts
+    them as the requests come): enough that each worker took some, over connections of their
+    own."""
+    eventually(lambda: len(bot.web_workers()) == 2, 10, "serve's two web workers")
+    for _ in range(8):
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        assert client.command("UALICE", "help").status_code == 200
+
+
+def placed(bot: Deployed) -> list[set[frozenset[int]]]:
+    """The CPU sets of each web worker's threads, one set of sets per worker, sorted."""
+    return sorted(
+        (threads_on(pid) for pid in bot.web_workers()), key=lambda sets: sorted(map(sorted, sets))
+    )
+
+
+def one_each(cpus: list[int]) -> list[set[frozenset[int]]]:
+    """What `placed` reads when the workers are on `cpus`, every thread of each on its one."""
+    return [{frozenset({cpu})} for cpu in cpus]
+
+
+def test_serve_keeps_each_web_worker_with_all_its_threads_on_a_cpu_of_its_own(
+    slack_env: dict[str, str], slack: SlackFake, tmp_path
+) -> None:
+    lowest = sorted(EVERYWHERE)[:2]
+    with deployed(slack_env, tmp_path, workers=2, worker=False) as bot:
+        answered(bot, slack)
+        assert placed(bot) == one_each(lowest), "the two lowest CPUs, one each"
+
+        killed = min(bot.web_workers())
+        os.kill(killed, signal.SIGKILL)
+        eventually(
+            lambda: killed not in bot.web_workers() and placed(bot) == one_each(lowest),
+            30,
+            "a worker started in place of the killed one, on its CPU",
+        )
+        answered(bot, slack)
+        assert placed(bot) == one_each(lowest), "its threads too"
+        assert bot.stop() == [0]
+
+
+def test_with_pinning_off_the_kernel_places_every_web_worker(
+    slack_env: dict[str, str], slack: SlackFake, tmp_path
+) -> None:
+    env = {**slack_env, "MYSAFE_BOT_WEB_CPU_PINNING": "off"}
+    with deployed(env, tmp_path, workers=2, worker=False) as bot:
+        answered(bot, slack)
+        assert placed(bot) == [{EVERYWHERE}, {EVERYWHERE}]
+        assert bot.stop() == [0]
