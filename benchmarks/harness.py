@@ -40,6 +40,8 @@ SIGNING_SECRET = "bench-signing-secret"  # noqa: S105 - a throwaway for loopback
 APPROVAL_CHANNEL = "C0APPROVALS"
 KEY_PREFIX = "bench"
 WORKERS = 2
+#: The bot's setting the ceiling follows too (benchmarks/ceiling_conf.py).
+CPU_PINNING = "MYSAFE_BOT_WEB_CPU_PINNING"
 
 
 def free_port() -> int:
@@ -185,8 +187,9 @@ def tail(path: Path, lines: int = 30) -> str:
 
 def gunicorn_cli_flags(options: dict[str, object]) -> list[str]:
     """`gunicorn_options()` as gunicorn command-line flags, via gunicorn's own settings table,
-    so the ceiling runs with exactly the bot's options (hooks such as `child_exit` have no flag
-    and only matter for the bot's metrics)."""
+    so the ceiling runs with exactly the bot's options. Hooks have no flag: `child_exit` and the
+    like only matter for the bot's metrics, and the CPU pinning the ceiling takes from its own
+    config file (`benchmarks/ceiling_conf.py`)."""
     from gunicorn.config import KNOWN_SETTINGS
 
     by_name = {setting.name: setting for setting in KNOWN_SETTINGS}
@@ -211,6 +214,7 @@ class Bench:
         self.procs = Processes()
         stack.callback(self.procs.stop_all)
         self.bot_log = tmp / "bot.log"
+        self.bot_started_with: dict[str, str] = {}
         self.ceiling_log = tmp / "ceiling.log"
 
     # --- shared infrastructure ---------------------------------------------------------------
@@ -314,6 +318,7 @@ class Bench:
             "--workers",
             str(WORKERS),
         ]
+        self.bot_started_with = env
         proc = self.procs.start("bot", argv, env=full_env, log=self.bot_log, cwd=self._dir("cwd"))
         url = f"http://127.0.0.1:{port}"
         began = time.monotonic()
@@ -339,11 +344,15 @@ class Bench:
         argv = [
             str(VENV_BIN / "gunicorn"),
             *flags,
+            "--config",
+            str(BENCH_DIR / "ceiling_conf.py"),
             "--chdir",
             str(BENCH_DIR),
             "ceiling_app:create_app()",
         ]
-        env = {**os.environ, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+        # The bot's own choice of CPU pinning, as `--bot-env` may have set it.
+        pinning = {k: v for k, v in self.bot_started_with.items() if k == CPU_PINNING}
+        env = {**os.environ, **pinning, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
         proc = self.procs.start("ceiling", argv, env=env, log=self.ceiling_log, cwd=self._dir("cwd"))
         url = f"http://127.0.0.1:{port}"
         took = wait_ready(f"{url}/readyz", proc, self.ceiling_log)
