@@ -3,7 +3,7 @@ each (`app.ops.cpu_pinning`), the one pair of its hooks that changes how fast a 
 
 Options with a flag reach the ceiling as flags (`harness.gunicorn_cli_flags`); hooks have none,
 so without this file the bot's workers would keep their CPUs and the ceiling's would hop. It
-reads `MYSAFE_BOT_WEB_CPU_PINNING` as the bot does, and the bench hands it the bot's value.
+reads `MYSAFE_BOT_CPU_PINNING` as the bot does, and the bench hands it the bot's value.
 """
 
 from app.ops.cpu_pinning import post_fork, pre_fork

@@ -41,7 +41,7 @@ APPROVAL_CHANNEL = "C0APPROVALS"
 KEY_PREFIX = "bench"
 WORKERS = 2
 #: The bot's setting the ceiling follows too (benchmarks/ceiling_conf.py).
-CPU_PINNING = "MYSAFE_BOT_WEB_CPU_PINNING"
+CPU_PINNING = "MYSAFE_BOT_CPU_PINNING"
 
 
 def free_port() -> int:

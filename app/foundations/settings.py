@@ -108,12 +108,15 @@ def declared() -> tuple[tuple[dataclasses.Field[Any], Setting], ...]:
     )
 
 
-def read_one(name: str, environ: Mapping[str, str] | None = None) -> Any:
-    """One setting (a `Settings` field's name) read from `environ` (the process's own by
-    default) as `Settings.parse` reads it; its default when unset or bad. For a process that
-    needs one value and must not depend on the rest (gunicorn's hooks, the bench's ceiling)."""
+def read_one(
+    name: str, environ: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env"
+) -> Any:
+    """One setting (a `Settings` field's name) read as `Settings.parse` reads it (`.env`
+    filling in what the environment leaves unset); its default when unset or bad. For a
+    process that needs one value and must not depend on the rest (gunicorn's hooks, the
+    bench's ceiling)."""
     field, spec = next((f, s) for f, s in declared() if f.name == name)
-    reader = Reader(os.environ if environ is None else environ)
+    reader = Reader(merged_environment(environ, dotenv))
     return spec.kind.read(reader, spec.env, default=field.default, required=False)
 
 
@@ -499,13 +502,14 @@ class Settings(NamesApprovers):
         "`mysafe-bot serve` always turns it off, since it runs a worker of its own",
         shown="`on`",
     )
-    web_cpu_pinning: bool = setting(
-        "MYSAFE_BOT_WEB_CPU_PINNING",
+    cpu_pinning: bool = setting(
+        "MYSAFE_BOT_CPU_PINNING",
         kinds.boolean(),
         True,
-        "whether each web worker is kept on a CPU of its own when there are as many CPUs as "
-        "workers (`off`: the kernel moves them as it likes); see "
-        "[operating](operating.md#one-cpu-per-web-worker)",
+        "whether each web worker, and each job worker `serve` starts, is kept on a CPU of its "
+        "own when there are as many CPUs as web workers (`off`: the kernel moves them as it "
+        "likes); see "
+        "[operating](operating.md#one-cpu-per-worker)",
         shown="`on`",
     )
     #: Seconds from storing a form's job to its first `views.update` (see app.slack.views).

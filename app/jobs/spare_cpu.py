@@ -14,7 +14,9 @@ the loops ended; at this niceness it took 1.7 s (benchmarks/README.md, issue #33
 step). The worker itself ran at niceness 19 then, so its start and its loop starved as well.
 
 Priority is not place, nor time: while the acks outrun the work, the whole worker also keeps
-off one core, and during a flood of them starts no new job for a few seconds (`AcksFirst`).
+off one core, and during a flood of them starts no new job for a few seconds (`AcksFirst`). A
+worker `serve` pinned to one CPU (`app.ops.cpu_pinning`) has no core to leave: there its niceness
+alone gives the acks beside it their turn, and the flood's hold still applies.
 """
 
 from __future__ import annotations

@@ -5,15 +5,17 @@ every ack waits once on Redis with the interpreter lock let go. The kernel wakes
 answer came back on whichever CPU is free, so under load the interpreter hops between CPUs at
 every ack, in a virtual machine with an interrupt between them each time, and runs with cold
 caches after each hop. Kept on one CPU, a worker's threads hand the lock over where they all run:
-less CPU per ack and a lower p99 (benchmarks/README.md, "One CPU per web worker").
+less CPU per ack and a lower p99 (benchmarks/README.md, "One CPU per worker").
 
 gunicorn's master picks the CPU before it forks (`pre_fork`): the lowest one this process may
 use that no live worker holds, so a worker started in place of one that died takes that one's
 CPU. The worker keeps it from its first instruction (`post_fork`), before its threads exist,
-and they inherit it. With fewer CPUs than workers (or `MYSAFE_BOT_WEB_CPU_PINNING=off`), nothing
-is pinned and the kernel places every worker as before. Only web workers are pinned: serve's job
-workers, its MCP server and Redis go wherever the kernel sends them (the job workers' threads
-still leave a CPU to the acks when they outrun the work: `app.jobs.spare_cpu`).
+and they inherit it. serve's job workers are pinned the same way, one on each of those CPUs
+(`planned`): a job worker's threads take turns on one interpreter too, around every call to
+Redis, MySafe and Slack. Its job threads keep their lower priority, so on its CPU the acks still
+come first; they no longer move off a CPU for the acks (`app.jobs.spare_cpu`), having one.
+With fewer CPUs than workers (or `MYSAFE_BOT_CPU_PINNING=off`), nothing is pinned and the
+kernel places every worker as before. serve's MCP server and Redis go wherever it sends them.
 """
 
 from __future__ import annotations
@@ -35,10 +37,23 @@ def chosen(allowed: Collection[int], held: Iterable[int | None], *, workers: int
     return next((cpu for cpu in sorted(allowed) if cpu not in taken), None)
 
 
+def planned(workers: int) -> list[int | None]:
+    """The CPUs for `serve`'s `workers` job workers, one each: the same CPUs its web workers
+    take, so that each CPU runs one web worker and one job worker, whose job threads give way
+    to the acks (`app.jobs.spare_cpu`). All None where nothing is pinned."""
+    if not hasattr(os, "sched_getaffinity") or not read_one("cpu_pinning"):
+        return [None] * workers
+    allowed = os.sched_getaffinity(0)
+    cpus: list[int | None] = []
+    for _ in range(workers):
+        cpus.append(chosen(allowed, cpus, workers=workers))
+    return cpus
+
+
 def pre_fork(server: Any, worker: Any) -> None:
     """gunicorn's hook, in the master: the CPU the worker about to start will keep. None on a
     system that cannot pin (macOS has no `sched_getaffinity`): it runs as before."""
-    if not hasattr(os, "sched_getaffinity") or not read_one("web_cpu_pinning"):
+    if not hasattr(os, "sched_getaffinity") or not read_one("cpu_pinning"):
         return
     held = (getattr(sibling, "cpu", None) for sibling in server.WORKERS.values())
     worker.cpu = chosen(os.sched_getaffinity(0), held, workers=server.num_workers)

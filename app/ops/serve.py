@@ -24,7 +24,7 @@ from app.foundations.errors import ConfigError, DemoAlreadyRunning, PortInUse
 from app.foundations.logs import configure_logging
 from app.foundations.settings import WEB_JOBS, Settings, is_loopback, merged_environment
 from app.foundations.storage import EmbeddedRedis, connect
-from app.ops import demo
+from app.ops import cpu_pinning, demo
 from app.ops.gunicorn_conf import CHECKED, prepare_multiprocess_dir
 from app.ops.sibling import ENV as SUPERVISED
 from app.ops.sibling import Sibling, ask_to_stop, stop_all
@@ -181,7 +181,7 @@ def _serve(*, host: str, port: int, workers: int) -> int:
     try:
         if settings.demo:
             siblings += _start_demo(settings)
-        siblings += [_start_worker() for _ in range(workers)]
+        siblings += [_start_worker(cpu) for cpu in cpu_pinning.planned(workers)]
         _Gunicorn(
             gunicorn_options(host=host, port=port, workers=workers, log_format=settings.log_format),
             siblings=siblings,
@@ -216,7 +216,7 @@ def _start_demo(settings: Settings) -> list[Sibling]:
     return started
 
 
-def _start_worker() -> Sibling:
+def _start_worker(cpu: int | None) -> Sibling:
     """`mysafe-bot worker` beside gunicorn, supervised: it runs the jobs every ack stored (the
     web workers only ack), the expiry sweep and recovery, so `serve` alone is the whole bot.
     `serve` starts one per web worker: one process's interpreter lock holds its work to one
@@ -224,11 +224,13 @@ def _start_worker() -> Sibling:
     It runs at serve's own priority, its job threads lower (`--spare-cpu`,
     app.jobs.spare_cpu): started at niceness 19, a worker beside any busy process took 19 s to
     start, and its loop, which ends access on time, starved as long.
-    More `mysafe-bot worker` processes may run beside them, here or on other hosts."""
+    More `mysafe-bot worker` processes may run beside them, here or on other hosts.
+    On `cpu` when one is given, as a web worker is (`app.ops.cpu_pinning`)."""
     from app.ops.reload import ALSO
 
     log.info("starting worker", extra={"event": "worker.sibling"})
-    sibling = Sibling([*demo.CLI, "worker", "--spare-cpu"], name="worker", hold_hup=True).start()
+    argv = [*demo.CLI, "worker", "--spare-cpu"]
+    sibling = Sibling(argv, name="worker", hold_hup=True, cpu=cpu).start()
     ALSO.append(sibling.pid)  # SIGHUP to serve reloads its policy too
     return sibling
 

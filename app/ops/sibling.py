@@ -30,12 +30,22 @@ BACKOFF_CAP = 30.0
 
 
 class Sibling:
-    def __init__(self, argv: Sequence[str], *, name: str = "mcp", hold_hup: bool = False) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        name: str = "mcp",
+        hold_hup: bool = False,
+        cpu: int | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.name = name
         #: Start with SIGHUP blocked (a signal mask survives exec), for a program that unblocks
         #: it once its handler is in place: a reload forwarded while it starts must not kill it.
         self.hold_hup = hold_hup
+        #: The one CPU it runs on (an affinity survives exec, and its threads inherit it), each
+        #: time it is started; None: wherever the kernel puts it.
+        self.cpu = cpu
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stopping = threading.Event()
@@ -70,6 +80,8 @@ class Sibling:
             _die_with_parent()
             if self.hold_hup:
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+            if self.cpu is not None:
+                os.sched_setaffinity(0, {self.cpu})
 
         # process_group=0: a group of its own, out of reach of the terminal's Ctrl-C.
         return subprocess.Popen(self.argv, preexec_fn=prepare, process_group=0)  # noqa: S603

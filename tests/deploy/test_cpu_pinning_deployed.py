@@ -1,5 +1,6 @@
-"""Each web worker of `mysafe-bot serve` on a CPU of its own, as deployed (`app.ops.cpu_pinning`):
-every thread of it, a worker started in place of a killed one, and the setting that turns it off."""
+"""Each web worker and each job worker of `mysafe-bot serve` on a CPU of its own, as deployed
+(`app.ops.cpu_pinning`): every thread of it, a worker started in place of a killed one, and the
+setting that turns it off."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ def one_each(cpus: list[int]) -> list[set[frozenset[int]]]:
     return [{frozenset({cpu})} for cpu in cpus]
 
 
+def jobs_placed(bot: Deployed) -> list[set[frozenset[int]]]:
+    """`placed` for serve's job workers."""
+    return sorted(
+        (threads_on(pid) for pid in bot.serve_workers()), key=lambda sets: sorted(map(sorted, sets))
+    )
+
+
 def test_serve_keeps_each_web_worker_with_all_its_threads_on_a_cpu_of_its_own(
     slack_env: dict[str, str], slack: SlackFake, tmp_path
 ) -> None:
@@ -62,11 +70,36 @@ def test_serve_keeps_each_web_worker_with_all_its_threads_on_a_cpu_of_its_own(
         assert bot.stop() == [0]
 
 
+def test_serve_keeps_each_job_worker_on_the_cpu_of_a_web_worker_across_a_restart(
+    slack_env: dict[str, str], slack: SlackFake, tmp_path
+) -> None:
+    """One web worker and one job worker on each CPU: the job threads give way to the acks
+    there (`app.jobs.spare_cpu`), and a job worker serve starts again keeps its CPU."""
+    lowest = sorted(EVERYWHERE)[:2]
+    with deployed(slack_env, tmp_path, workers=2, worker=False) as bot:
+        client = SlackClient(bot.url, SIGNING_SECRET, slack.response_url)
+        for _ in range(4):  # jobs, so the job workers' pools start their threads
+            assert "Working on" in client.command("UALICE", "whoami").text
+        slack.wait_for(lambda: len(slack.responses) >= 4, 30)
+        assert jobs_placed(bot) == one_each(lowest)
+
+        killed = min(bot.serve_workers())
+        os.kill(killed, signal.SIGKILL)
+        eventually(
+            lambda: len(bot.serve_workers()) == 2 and killed not in bot.serve_workers(),
+            30,
+            "serve started the killed job worker again",
+        )
+        assert jobs_placed(bot) == one_each(lowest), "on the killed one's CPU"
+        assert bot.stop() == [0]
+
+
 def test_with_pinning_off_the_kernel_places_every_web_worker(
     slack_env: dict[str, str], slack: SlackFake, tmp_path
 ) -> None:
-    env = {**slack_env, "MYSAFE_BOT_WEB_CPU_PINNING": "off"}
+    env = {**slack_env, "MYSAFE_BOT_CPU_PINNING": "off"}
     with deployed(env, tmp_path, workers=2, worker=False) as bot:
         answered(bot, slack)
         assert placed(bot) == [{EVERYWHERE}, {EVERYWHERE}]
+        assert jobs_placed(bot) == [{EVERYWHERE}, {EVERYWHERE}]
         assert bot.stop() == [0]

@@ -398,12 +398,15 @@ def test_serve_s_workers_leave_a_core_to_acks_that_outrun_the_work_and_take_it_b
 ) -> None:
     """While commands come in faster than their work is done, serve's job workers keep off
     one core, which the acks then have to themselves (`app.jobs.spare_cpu.CoreForAcks`); once
-    the commands stop, the work has every core again. A slow MySafe holds the work back."""
+    the commands stop, the work has every core again. A slow MySafe holds the work back.
+    Workers pinned one to a CPU (`app.ops.cpu_pinning`, on by default) have no core to leave:
+    this is the placement with pinning off."""
     everywhere = frozenset(os.sched_getaffinity(0))
     if len(everywhere) < 2:
         pytest.skip("a core to leave needs two to choose from")
     emulator.inject(status=0, delay=0.3, times=100_000)  # every MySafe call: the work lags
-    env = {**slack_env, "MYSAFE_BOT_RATE_LIMIT": "0"}  # one person sends them all
+    # One person sends them all; the kernel places the workers.
+    env = {**slack_env, "MYSAFE_BOT_RATE_LIMIT": "0", "MYSAFE_BOT_CPU_PINNING": "off"}
     with deployed(env, tmp_path, workers=2, worker=False) as bot:
         workers = bot.serve_workers()
         assert len(workers) == 2

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from app.foundations.settings import read_one
-from app.ops.cpu_pinning import chosen
+from app.ops.cpu_pinning import chosen, planned
 
 
 def test_each_worker_takes_the_lowest_cpu_no_live_sibling_holds() -> None:
@@ -38,8 +42,30 @@ def test_workers_that_were_never_pinned_hold_no_cpu() -> None:
 
 
 def test_the_setting_is_on_unless_turned_off() -> None:
-    assert read_one("web_cpu_pinning", {}) is True
-    assert read_one("web_cpu_pinning", {"MYSAFE_BOT_WEB_CPU_PINNING": "off"}) is False
+    assert read_one("cpu_pinning", {}, dotenv=None) is True
+    off = {"MYSAFE_BOT_CPU_PINNING": "off"}
+    assert read_one("cpu_pinning", off, dotenv=None) is False
     # A bad value is refused at start-up (`Settings.from_env`); a hook reading it alone
     # keeps the default.
-    assert read_one("web_cpu_pinning", {"MYSAFE_BOT_WEB_CPU_PINNING": "maybe"}) is True
+    bad = {"MYSAFE_BOT_CPU_PINNING": "maybe"}
+    assert read_one("cpu_pinning", bad, dotenv=None) is True
+
+
+def test_the_setting_is_read_from_dotenv_as_every_setting_is(tmp_path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("MYSAFE_BOT_CPU_PINNING=off\n")
+    assert read_one("cpu_pinning", {}, dotenv=dotenv) is False
+    # The environment wins over the file, as for every setting.
+    on = {"MYSAFE_BOT_CPU_PINNING": "on"}
+    assert read_one("cpu_pinning", on, dotenv=dotenv) is True
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two job workers need two CPUs")
+def test_serve_plans_the_web_workers_cpus_for_its_job_workers(monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)  # no `.env` here
+    monkeypatch.delenv("MYSAFE_BOT_CPU_PINNING", raising=False)
+    allowed = sorted(os.sched_getaffinity(0))
+    assert planned(2) == allowed[:2]
+    assert planned(len(allowed) + 1) == [None] * (len(allowed) + 1)
+    monkeypatch.setenv("MYSAFE_BOT_CPU_PINNING", "off")
+    assert planned(2) == [None, None]
