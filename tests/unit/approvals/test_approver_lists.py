@@ -53,8 +53,10 @@ def test_a_request_under_a_rule_of_200_approvers_stays_small_and_reads_back_whol
         return int(redis.memory_usage(store.request_keys(request_id)[0], samples=0))
 
     for request_id in (first, second):
-        # The list alone is 2,400 B of JSON; its reference costs a digest (and allocator rounding).
-        assert size(request_id) < size(few) + 400
+        # The list alone is 2,400 B of JSON; its reference costs a digest, allocator rounding
+        # and maybe the hash's larger encoding (one field past 64 bytes): 400 B was measured
+        # once at 416. Half the list still tells a reference from the list itself.
+        assert size(request_id) < size(few) + 1200
         assert store.get(request_id).approvers == MANY
     assert len(list(redis.scan_iter(match=f"{key_prefix}:approvers:*"))) == 1  # kept once
     fresh = ApprovalStore(redis, prefix=key_prefix)  # another process: nothing remembered
