@@ -1,4 +1,4 @@
-"""Each web worker kept on a CPU of its own, when there are as many CPUs as workers.
+"""Each of serve's workers kept on a CPU of its own, when there are as many CPUs as web workers.
 
 A web worker is one interpreter with a thread per request in flight (gunicorn's gthread), and
 every ack waits once on Redis with the interpreter lock let go. The kernel wakes the thread whose
@@ -37,11 +37,17 @@ def chosen(allowed: Collection[int], held: Iterable[int | None], *, workers: int
     return next((cpu for cpu in sorted(allowed) if cpu not in taken), None)
 
 
+def wanted() -> bool:
+    """Whether to pin at all: the setting says so and the system can (macOS cannot: its
+    workers run as before)."""
+    return hasattr(os, "sched_getaffinity") and bool(read_one("cpu_pinning"))
+
+
 def planned(workers: int) -> list[int | None]:
     """The CPUs for `serve`'s `workers` job workers, one each: the same CPUs its web workers
     take, so that each CPU runs one web worker and one job worker, whose job threads give way
     to the acks (`app.jobs.spare_cpu`). All None where nothing is pinned."""
-    if not hasattr(os, "sched_getaffinity") or not read_one("cpu_pinning"):
+    if not wanted():
         return [None] * workers
     allowed = os.sched_getaffinity(0)
     cpus: list[int | None] = []
@@ -51,9 +57,8 @@ def planned(workers: int) -> list[int | None]:
 
 
 def pre_fork(server: Any, worker: Any) -> None:
-    """gunicorn's hook, in the master: the CPU the worker about to start will keep. None on a
-    system that cannot pin (macOS has no `sched_getaffinity`): it runs as before."""
-    if not hasattr(os, "sched_getaffinity") or not read_one("cpu_pinning"):
+    """gunicorn's hook, in the master: the CPU the worker about to start will keep."""
+    if not wanted():
         return
     held = (getattr(sibling, "cpu", None) for sibling in server.WORKERS.values())
     worker.cpu = chosen(os.sched_getaffinity(0), held, workers=server.num_workers)
