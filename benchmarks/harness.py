@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from app.foundations.crypto import Keyring, generate_key
-from app.foundations.settings import Settings
+from app.foundations.settings import CPU_PINNING, Settings
 from app.foundations.storage import RedisClient, stop_server
 from app.jobs.queue import JobQueue
 from app.ops.serve import gunicorn_options
@@ -40,8 +40,6 @@ SIGNING_SECRET = "bench-signing-secret"  # noqa: S105 - a throwaway for loopback
 APPROVAL_CHANNEL = "C0APPROVALS"
 KEY_PREFIX = "bench"
 WORKERS = 2
-#: The bot's setting the ceiling follows too (benchmarks/ceiling_conf.py).
-CPU_PINNING = "MYSAFE_BOT_CPU_PINNING"
 
 
 def free_port() -> int:

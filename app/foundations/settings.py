@@ -35,6 +35,8 @@ from app.foundations.origins import Origin
 DEMO = "MYSAFE_BOT_DEMO"
 #: Whether web processes also run jobs; `mysafe-bot serve` sets it off for its gunicorn workers.
 WEB_JOBS = "MYSAFE_BOT_WEB_JOBS"
+#: Whether serve's workers keep a CPU each (app.ops.cpu_pinning); the bench's ceiling follows it.
+CPU_PINNING = "MYSAFE_BOT_CPU_PINNING"
 SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 ON_CALL_PROVIDER = re.compile(r"^(pagerduty|opsgenie)$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -503,7 +505,7 @@ class Settings(NamesApprovers):
         shown="`on`",
     )
     cpu_pinning: bool = setting(
-        "MYSAFE_BOT_CPU_PINNING",
+        CPU_PINNING,
         kinds.boolean(),
         True,
         "whether each web worker, and each job worker `serve` starts, is kept on a CPU of its "

@@ -31,23 +31,24 @@ def answered(bot: Deployed, slack: SlackFake) -> None:
         assert client.command("UALICE", "help").status_code == 200
 
 
+def on_cpus(pids: set[int]) -> list[set[frozenset[int]]]:
+    """The CPU sets of each process's threads, one set of sets per process, sorted."""
+    return sorted((threads_on(pid) for pid in pids), key=lambda sets: sorted(map(sorted, sets)))
+
+
 def placed(bot: Deployed) -> list[set[frozenset[int]]]:
-    """The CPU sets of each web worker's threads, one set of sets per worker, sorted."""
-    return sorted(
-        (threads_on(pid) for pid in bot.web_workers()), key=lambda sets: sorted(map(sorted, sets))
-    )
-
-
-def one_each(cpus: list[int]) -> list[set[frozenset[int]]]:
-    """What `placed` reads when the workers are on `cpus`, every thread of each on its one."""
-    return [{frozenset({cpu})} for cpu in cpus]
+    """`on_cpus` for serve's web workers."""
+    return on_cpus(bot.web_workers())
 
 
 def jobs_placed(bot: Deployed) -> list[set[frozenset[int]]]:
-    """`placed` for serve's job workers."""
-    return sorted(
-        (threads_on(pid) for pid in bot.serve_workers()), key=lambda sets: sorted(map(sorted, sets))
-    )
+    """`on_cpus` for serve's job workers."""
+    return on_cpus(bot.serve_workers())
+
+
+def one_each(cpus: list[int]) -> list[set[frozenset[int]]]:
+    """What `on_cpus` reads when the workers are on `cpus`, every thread of each on its one."""
+    return [{frozenset({cpu})} for cpu in cpus]
 
 
 def test_serve_keeps_each_web_worker_with_all_its_threads_on_a_cpu_of_its_own(

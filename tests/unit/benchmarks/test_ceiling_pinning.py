@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from benchmarks.harness import CPU_PINNING, Bench
+from app.foundations.settings import CPU_PINNING
+from benchmarks.harness import Bench
 from tests.support import processes
 from tests.support.waiting import eventually
 

@@ -1,4 +1,5 @@
-"""Which CPU a new web worker keeps (`app.ops.cpu_pinning.chosen`), and the setting's reading."""
+"""Which CPU a new web worker keeps (`app.ops.cpu_pinning.chosen`), the CPUs serve plans for its
+job workers (`planned`), and the setting's reading."""
 
 from __future__ import annotations
 
