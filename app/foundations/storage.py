@@ -182,11 +182,29 @@ def run_script(client: RedisClient, script: Any, keys: Sequence[str], args: Sequ
     """`script(keys, args, client)` as one plain EVALSHA, for the acks' round trip: redis-py's
     `Script.__call__` imports its pipeline classes and copies the arguments on every call, a
     fifth of the client's CPU for the round trip (7 of 39 µs, measured with 12 arguments).
-    When the server does not know the script yet (once per server), redis-py's call loads it."""
+    When the server does not know the script yet (once per server), redis-py's call loads it.
+
+    On a client that holds one connection (`OwnConnections`) the command goes down that
+    connection as redis-py's `execute_command` sends it (with its health check), under the
+    connection's own retry policy, but without the layers around it that a thread's own
+    connection does not need (a lock, a pool, timing hooks): 24 µs of the client's user CPU
+    per round trip instead of 36, measured with the ack's 14 arguments."""
+    command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    connection = getattr(client, "connection", None)
     try:
-        return client.evalsha(script.sha, len(keys), *keys, *args)
+        if connection is None:
+            return client.execute_command(*command)
+        return connection.retry.call_with_retry(
+            lambda: _round_trip(connection, command), lambda _error: connection.disconnect()
+        )
     except NoScriptError:
         return script(keys=keys, args=args, client=client)
+
+
+def _round_trip(connection: Any, command: Sequence[Any]) -> Any:
+    """One command and its answer on `connection`; an error answer is raised, as redis-py's."""
+    connection.send_command(*command)
+    return connection.read_response()
 
 
 class OwnConnections:

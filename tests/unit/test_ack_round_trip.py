@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from redis import exceptions as redis_errors
 
 from app.foundations.crypto import Keyring, generate_key
-from app.foundations.ratelimit import RateLimiter
+from app.foundations.ratelimit import KEPT, RateLimiter
 from app.foundations.storage import OwnConnections, RedisClient, connect
 from app.jobs.queue import JobQueue, Limit
 
@@ -122,6 +123,21 @@ def test_the_rate_limit_counts_after_redis_forgot_its_script(
     assert verdicts == [True, False]
 
 
+def test_a_limiter_count_expires_from_its_first_hit_whatever_follows(
+    redis: RedisClient, key_prefix: str
+) -> None:
+    """The expiry is set once, with the window's first hit: later hits in the same window do
+    not push it back."""
+    limiter = RateLimiter(redis, prefix=f"{key_prefix}:{{rl}}", name="t", per_minute=10)
+    key = f"{key_prefix}:{{rl}}:read"
+    limiter.hit_reading("UALICE", key)
+    window = limiter.window("UALICE").key
+    assert 0 < redis.ttl(window) <= KEPT
+    redis.expire(window, 5)  # as if the window were nearly over
+    limiter.hit_reading("UALICE", key)
+    assert 0 < redis.ttl(window) <= 5
+
+
 @pytest.mark.parametrize("ack", ["command", "click"])
 def test_an_ack_stores_its_job_through_its_thread_s_own_connection(
     redis_server_url: str, key_prefix: str, ack: str
@@ -169,3 +185,27 @@ def test_a_forked_process_opens_its_own_connection_instead_of_its_parent_s(
         assert int(own().client_id()) == parent  # the parent's is still its own
     finally:
         client.close()
+
+
+def test_an_error_answer_reaches_the_ack_and_its_connection_serves_the_next(
+    redis: RedisClient, key_prefix: str
+) -> None:
+    """What the server refuses is raised to the ack (which answers "unavailable"), and the
+    thread's connection, read to the end of that answer, carries the next one."""
+    limiter = RateLimiter(redis, prefix=f"{key_prefix}:{{rl}}", name="t", per_minute=5)
+    key = f"{key_prefix}:{{rl}}:read"
+
+    def refused_then_counted() -> tuple[str, bool]:
+        redis.hset(key, "not", "a language")  # GET on a hash: WRONGTYPE
+        try:
+            limiter.hit_reading("UALICE", key)
+        except redis_errors.ResponseError as error:
+            refused = str(error)
+        else:
+            refused = ""
+        redis.delete(key)
+        return refused, limiter.hit_reading("UALICE", key)[0].allowed
+
+    refused, allowed = in_thread(refused_then_counted)
+    assert "WRONGTYPE" in refused
+    assert allowed
