@@ -6,7 +6,8 @@
 -- minute (app.foundations.ratelimit), KEYS[4] (optional) the key read along; all under the jobs' hash tag, so they
 -- share a cluster slot.
 -- ARGV[1] seen TTL, ARGV[2] the stream's MAXLEN, ARGV[3..6] kind, who, sealed body, at (as
--- `put`), ARGV[7] the limit per minute (0: none, nothing counted), ARGV[8] the count's TTL.
+-- `put`), ARGV[7] the limit per minute (0: none, nothing counted), ARGV[8] the count's TTL, set
+-- at its first hit only (each later hit saves Redis a command).
 -- Returns {count, read, id}: read is false (nil) when its key is absent; id is the new
 -- entry's, '' for a delivery already in, and absent when the count is over the limit
 -- (nothing stored).
@@ -16,7 +17,7 @@ local count = 0
 local bound = tonumber(ARGV[7])
 if bound > 0 then
   count = redis.call('INCR', KEYS[3])
-  redis.call('EXPIRE', KEYS[3], ARGV[8])
+  if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[8]) end
   if count > bound then return {count, read} end
 end
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) == false then return {count, read, ''} end

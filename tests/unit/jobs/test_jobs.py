@@ -55,6 +55,16 @@ def test_a_counted_put_stores_within_the_limit_and_nothing_past_it(queue: JobQue
     assert redis.get(limit.key) == "3" and 0 < redis.ttl(limit.key) <= 120
 
 
+def test_a_count_expires_from_its_first_hit_whatever_follows(queue: JobQueue, redis) -> None:
+    """The expiry is set once, with the window's first command: a later command in the same
+    window does not push it back (one command fewer for Redis on every ack)."""
+    limit = Limit(f"{queue.tag}:rate:command:UALICE:1", bound=10, ttl=120)
+    queue.take("command", body(1), who="UALICE", limit=limit)
+    redis.expire(limit.key, 5)  # as if the window were nearly over
+    queue.take("command", body(2), who="UALICE", limit=limit)
+    assert redis.get(limit.key) == "2" and 0 < redis.ttl(limit.key) <= 5
+
+
 def test_a_take_reads_its_key_in_the_same_step_and_a_bound_of_0_counts_nothing(
     queue: JobQueue, redis
 ) -> None:
