@@ -94,11 +94,19 @@ def run(
     seconds: float,
     timeout_s: float = 10.0,
 ) -> WrkResult:
-    """One wrk run: `connections` keep-alive connections on min(2, connections) threads."""
+    """One wrk run: `connections` keep-alive connections on one thread.
+
+    One thread, because wrk counts every request its threads sent but times the run from
+    after the last thread was started: it reads the script's pool for each thread before
+    starting that thread, so the first thread's requests during the next one's reading were
+    counted in a run that did not time them. On two cores busy with the server that reading
+    took from a tenth of a second to over two, and rates came out up to twice the server's
+    (benchmarks/README.md, issue #33, twenty-first step). One thread is not the limit: it
+    spent about 40 µs of CPU per request against the ceiling, a quarter of a core."""
     binary = available()
     if binary is None:
         raise RuntimeError("wrk is not installed")
-    threads = min(2, connections)
+    threads = 1
     argv = [
         binary,
         "-t",
