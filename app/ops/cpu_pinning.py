@@ -66,6 +66,18 @@ def pre_fork(server: Any, worker: Any) -> None:
 
 def post_fork(server: Any, worker: Any) -> None:
     """gunicorn's hook, in the new worker: keep the CPU the master chose, if it chose one."""
-    cpu = getattr(worker, "cpu", None)
-    if cpu is not None:
+    keep(getattr(worker, "cpu", None))
+
+
+def keep(cpu: int | None) -> bool:
+    """This process, and every thread it starts after, on `cpu`; False, leaving it where it
+    was, for None or a CPU the system refuses (taken away since it was chosen, as a container's
+    CPU set can be). A worker started then must still start: gunicorn stops the whole server
+    when one fails to boot, and serve would never start a job worker again."""
+    if cpu is None:
+        return False
+    try:
         os.sched_setaffinity(0, {cpu})
+    except OSError:
+        return False
+    return True

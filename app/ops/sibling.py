@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
+from app.ops import cpu_pinning
+
 log = logging.getLogger(__name__)
 
 #: Set by `serve` for its gunicorn workers: where the supervised MCP server should answer.
@@ -80,8 +82,7 @@ class Sibling:
             _die_with_parent()
             if self.hold_hup:
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-            if self.cpu is not None:
-                os.sched_setaffinity(0, {self.cpu})
+            cpu_pinning.keep(self.cpu)
 
         # process_group=0: a group of its own, out of reach of the terminal's Ctrl-C.
         return subprocess.Popen(self.argv, preexec_fn=prepare, process_group=0)  # noqa: S603

@@ -1,14 +1,17 @@
 """Which CPU a new web worker keeps (`app.ops.cpu_pinning.chosen`), the CPUs serve plans for its
-job workers (`planned`), and the setting's reading."""
+job workers (`planned`), the setting's reading, and a worker whose CPU went away."""
 
 from __future__ import annotations
 
 import os
+import sys
+from types import SimpleNamespace
 
 import pytest
 
 from app.foundations.settings import read_one
-from app.ops.cpu_pinning import chosen, planned
+from app.ops.cpu_pinning import chosen, planned, post_fork
+from app.ops.sibling import Sibling
 
 
 def test_each_worker_takes_the_lowest_cpu_no_live_sibling_holds() -> None:
@@ -70,3 +73,26 @@ def test_serve_plans_the_web_workers_cpus_for_its_job_workers(monkeypatch, tmp_p
     assert planned(len(allowed) + 1) == [None] * (len(allowed) + 1)
     monkeypatch.setenv("MYSAFE_BOT_CPU_PINNING", "off")
     assert planned(2) == [None, None]
+
+
+#: A CPU no machine here has: the system refuses it, as it refuses one taken away.
+GONE = 1 << 16
+
+
+def test_a_web_worker_whose_cpu_was_taken_away_starts_where_it_is() -> None:
+    """gunicorn stops the whole server when a worker fails to boot: one started after its CPU
+    left the process's set must boot unpinned, not raise in `post_fork`."""
+    before = os.sched_getaffinity(0)
+    post_fork(None, SimpleNamespace(cpu=GONE))
+    assert os.sched_getaffinity(0) == before
+
+
+def test_a_job_worker_whose_cpu_was_taken_away_still_starts(tmp_path) -> None:
+    """serve starts a dead job worker again on its CPU; once that CPU is gone, it starts it
+    unpinned rather than never again."""
+    out = tmp_path / "ran"
+    code = f"import os; open({str(out)!r}, 'w').write(str(sorted(os.sched_getaffinity(0))))"
+    sibling = Sibling([sys.executable, "-c", code], name="worker", cpu=GONE)
+    process = sibling._spawn()
+    assert process.wait(timeout=30) == 0
+    assert out.read_text() == str(sorted(os.sched_getaffinity(0)))
