@@ -111,11 +111,19 @@ def test_the_ack_stores_its_job_after_redis_forgot_the_scripts(
     assert stored(queue) == 2
 
 
+def limited(redis: RedisClient, key_prefix: str, per_minute: int) -> tuple[RateLimiter, str]:
+    """A limiter counting `per_minute` commands a person, and the key its hits read along (in
+    the count's cluster slot)."""
+    return (
+        RateLimiter(redis, prefix=f"{key_prefix}:{{rl}}", name="t", per_minute=per_minute),
+        f"{key_prefix}:{{rl}}:read",
+    )
+
+
 def test_the_rate_limit_counts_after_redis_forgot_its_script(
     redis: RedisClient, key_prefix: str
 ) -> None:
-    limiter = RateLimiter(redis, prefix=f"{key_prefix}:{{rl}}", name="t", per_minute=2)
-    key = f"{key_prefix}:{{rl}}:read"
+    limiter, key = limited(redis, key_prefix, 2)
     redis.set(key, "pt-BR")
     assert limiter.hit_reading("UALICE", key) == (limiter.verdict(1, limiter.window("UALICE")), "pt-BR")
     redis.script_flush()
@@ -128,8 +136,7 @@ def test_a_limiter_count_expires_from_its_first_hit_whatever_follows(
 ) -> None:
     """The expiry is set once, with the window's first hit: later hits in the same window do
     not push it back."""
-    limiter = RateLimiter(redis, prefix=f"{key_prefix}:{{rl}}", name="t", per_minute=10)
-    key = f"{key_prefix}:{{rl}}:read"
+    limiter, key = limited(redis, key_prefix, 10)
     limiter.hit_reading("UALICE", key)
     window = limiter.window("UALICE").key
     assert 0 < redis.ttl(window) <= KEPT
@@ -192,8 +199,7 @@ def test_an_error_answer_reaches_the_ack_and_its_connection_serves_the_next(
 ) -> None:
     """What the server refuses is raised to the ack (which answers "unavailable"), and the
     thread's connection, read to the end of that answer, carries the next one."""
-    limiter = RateLimiter(redis, prefix=f"{key_prefix}:{{rl}}", name="t", per_minute=5)
-    key = f"{key_prefix}:{{rl}}:read"
+    limiter, key = limited(redis, key_prefix, 5)
 
     def refused_then_counted() -> tuple[str, bool]:
         redis.hset(key, "not", "a language")  # GET on a hash: WRONGTYPE
