@@ -65,12 +65,15 @@ OUTRUN = 16
 
 
 #: Jobs behind (the whole stream, read or not) above which a growing stream is a flood of acks.
-#: People waiting for their answers leave one job each; a burst sent at once (300 shares from
-#: 50 people, acked in 0.2 s) leaves its few hundred, and its work is what they wait for. A
-#: flood passes this within a fifth of a second (2,600 acks a second at ten users) and is held
-#: from that look on, with no wait to tell it from a burst: its jobs ran beside its acks
-#: through such a wait.
-FLOOD = 400
+#: People waiting for their answers leave one job each, never more than there are of them: 50
+#: people at 700 commands a second leave 50, and are never held. One connection sending back to
+#: back (1,100 acks a second against 800 jobs done) passes it in a third of a second; at 400 it
+#: ran beside its work for over a second, and its acks lost a quarter of their rate
+#: (benchmarks/README.md, issue #33, twenty-second step). A burst sent at once (300 shares from
+#: 50 people, acked in a quarter of a second) passes it too, and its work waits for its last
+#: acks, a tenth or two of a second: the two cores were the acks' then anyway, and it was
+#: posted as soon. A flood at ten users passes it within a twentieth of a second.
+FLOOD = 100
 #: Seconds a flood may hold back the start of new jobs. Then they start again, flood or not:
 #: the acks come first, the work is late, never stopped.
 HOLD_AT_MOST = 5.0
