@@ -98,8 +98,10 @@ class AcksFirst:
     last look, with more than `flood` jobs behind) has Slack's 3-second deadline on every ack,
     and its work none: new jobs wait, stored, until the stream stops growing, and no longer
     than `hold_at_most` from the flood's first held look. The jobs already running go on. A
-    burst stays under `flood`, and its work runs as it comes. The hold is a lease each look
-    renews, so a look that stops (its thread gone, Redis down) holds nothing.
+    burst past `flood` is held while its acks arrive and starts at the look after its last;
+    people waiting for their answers stay under it, and their work runs as it comes. The hold
+    is a lease each look renews, so a look that stops (its thread gone, Redis down) holds
+    nothing.
 
     `backlog` reads the stream's length (`JobQueue.pending`); every thread of this process
     moves at once, and threads it starts later are born where their parent is."""
