@@ -318,11 +318,11 @@ def test_one_connection_s_commands_back_to_back_are_held_within_a_third_of_a_sec
     """wrk's one connection: 1,100 acks a second against 800 jobs done grow the stream by 30
     a look. Held from the look past `FLOOD`, its jobs no longer run beside its acks."""
     first, backlog, clock = flooded()
-    looks = 0
-    while not first.hold_left():
+    for _ in range(4):  # four looks: 0.4 s
         step(first, backlog, clock, to=backlog.length + 30)
-        looks += 1
-    assert looks * 0.1 <= 0.41, f"held after {looks * 0.1:.1f} s"
+        if first.hold_left():
+            break
+    assert first.hold_left() > 0, "not held within 0.4 s"
     step(first, backlog, clock, to=backlog.length + 5)  # the acks stopped: the work starts
     assert first.hold_left() == 0
 
