@@ -39,21 +39,6 @@ class PlainSession(Session):
         prepared.prepare_hooks(merge_hooks(request.hooks, self.hooks))
         return prepared
 
-    def merge_environment_settings(
-        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
-        """With the environment not trusted and nothing given for this call, the session's own
-        settings, as `merge_setting` leaves them, without its Protocol check per value (the
-        Slack client's session, on every Web API call)."""
-        if self.trust_env or given_per_call(proxies, stream, verify, cert):
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        return {
-            "proxies": dict(self.proxies),
-            "stream": self.stream,
-            "verify": self.verify,
-            "cert": self.cert,
-        }
-
     def _plain(self, request: Request, url: str) -> bool:
         """Nothing to merge but headers and hooks."""
         return not (

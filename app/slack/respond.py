@@ -2,7 +2,7 @@
 
 Bolt's `respond` makes a slack-sdk `WebhookClient` per answer, and that opens a new TCP (and
 TLS) connection per call. A job answers the person once, often within a second of the ack; one
-`requests.Session` per process keeps the connection to Slack open between answers. Only a
+pool per process keeps the connection to Slack open between answers. Only a
 connection that failed before anything was sent is tried again: a repeated post may show twice.
 Inside a job, each answer is claimed first (`app.jobs.consumer.may_send`) and confirmed once
 Slack has it: a job taken over after its answer was confirmed does not answer again, and one
@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import certifi
 import requests
 import urllib3
 from urllib3.util.retry import Retry
 
 from app.jobs.consumer import may_send, message_sent
+from app.slack.http_pools import Pools, verified
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +39,6 @@ Respond = Callable[..., None]
 
 #: Seconds per answer; Slack's response_url answers within milliseconds when it is well.
 TIMEOUT = 10
-
-
-def ca_bundle() -> str | None:
-    """The CA bundle the environment names for outgoing HTTPS, as `requests` reads it."""
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
 @lru_cache(maxsize=64)
@@ -59,23 +52,21 @@ class Responder:
     """Posts answers to `response_url`s: one pool per proxy (most deployments: one, direct)."""
 
     def __init__(self, *, pool: int = 32, connect_retries: int = 2) -> None:
-        self._options: dict[str, Any] = {
-            "maxsize": pool,
-            "block": False,
-            "cert_reqs": "CERT_REQUIRED",
-            "ca_certs": ca_bundle() or certifi.where(),
-            "retries": Retry(
-                total=connect_retries,
-                connect=connect_retries,
-                read=0,
-                status=0,
-                redirect=0,
-                backoff_factor=0.2,
-            ),
-            "timeout": urllib3.Timeout(connect=TIMEOUT, read=TIMEOUT),
-        }
-        self._pools: dict[str, urllib3.PoolManager] = {}
-        self._lock = threading.Lock()
+        self._pools = Pools(
+            **verified(
+                maxsize=pool,
+                block=False,
+                retries=Retry(
+                    total=connect_retries,
+                    connect=connect_retries,
+                    read=0,
+                    status=0,
+                    redirect=0,
+                    backoff_factor=0.2,
+                ),
+                timeout=urllib3.Timeout(connect=TIMEOUT, read=TIMEOUT),
+            )
+        )
 
     def to(self, response_url: str | None) -> Respond | None:
         """`respond(text=…, response_type=…, replace_original=…)` for this URL, or None."""
@@ -114,16 +105,7 @@ class Responder:
     def _pool(self, url: str) -> urllib3.PoolManager:
         parts = urlsplit(url)
         proxy = _proxies(f"{parts.scheme}://{parts.netloc}/").get(parts.scheme.lower(), "")
-        with self._lock:
-            if proxy not in self._pools:
-                self._pools[proxy] = (
-                    urllib3.ProxyManager(proxy, **self._options)
-                    if proxy
-                    else urllib3.PoolManager(**self._options)
-                )
-            return self._pools[proxy]
+        return self._pools.through(proxy)
 
     def close(self) -> None:
-        with self._lock:
-            for pool in self._pools.values():
-                pool.clear()
+        self._pools.close()

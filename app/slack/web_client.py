@@ -4,8 +4,9 @@ The stock client sends each call with `urllib.request.urlopen`, which opens a ne
 connection per call: a sweep telling Slack about thousands of expiries, or a burst of approval
 messages, paid a handshake per message. This client changes only the last step, the one
 method of slack-sdk's `BaseClient` that performs the HTTP request, and sends it through a
-`requests.Session` that keeps connections open (`pooled_session`). Everything around that step
-is slack-sdk's own: the request it builds, `SlackResponse`, `SlackApiError`, the retry
+urllib3 pool that keeps connections open (`app.slack.http_pools`; through `requests`, its
+layers cost 0.3 ms of CPU per call more, see `benchmarks/README.md`). Everything around that
+step is slack-sdk's own: the request it builds, `SlackResponse`, `SlackApiError`, the retry
 handlers (rate limits, connection errors) and their waits. For them the answer looks as
 urllib's did: a 2xx is a status, headers and body; anything else is raised as urllib's
 `HTTPError`; a connection that fails is urllib's `URLError`, a read that times out a
@@ -20,17 +21,21 @@ from typing import Any, cast
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+from urllib3.util.retry import Retry
 
-from app.mysafe.plain_session import PlainSession
 from app.services import Services
-from app.slack.respond import ca_bundle
+from app.slack.http_pools import Pools, verified
+
+#: No retries of urllib3's own: slack-sdk's retry handlers are the one retry policy, connects
+#: included. Redirects are followed, as urllib follows them.
+NO_RETRIES = Retry(total=None, connect=0, read=False, status=0, other=0, redirect=10)
 
 
 def make_web_client(services: Services) -> WebClient:
@@ -47,54 +52,45 @@ def make_web_client(services: Services) -> WebClient:
     )
 
 
-def pooled_session() -> requests.Session:
-    """A session that keeps up to 32 connections per host open, with no retries of its own:
-    slack-sdk's retry handlers are the one retry policy, connects included."""
-    session = PlainSession()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.verify = ca_bundle() or True
-    session.trust_env = False  # the client passes its proxy (slack-sdk's `proxy`) itself
-    return session
-
-
 class PooledWebClient(WebClient):
     """A `WebClient` whose HTTP calls reuse connections; thread-safe as the stock one is."""
 
-    def __init__(self, *args: Any, session: requests.Session | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, pool_size: int = 32, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.session = session or pooled_session()
+        self.pools = Pools(**verified(maxsize=pool_size, block=False, retries=NO_RETRIES))
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         if self.ssl is not None:  # an SSLContext of the caller's: only urllib takes one as is
             return super()._perform_urllib_http_request_internal(url, req)
         if not url.lower().startswith(("http://", "https://")):
             return super()._perform_urllib_http_request_internal(url, req)
-        proxies = {"http": self.proxy, "https": self.proxy} if self.proxy else None
         try:
-            sent = cast(bytes | None, req.data)  # slack-sdk sends bytes
-            answer = self.session.request(
+            answer = self.pools.through(self.proxy or "").request(
                 req.get_method(),
                 url,
-                data=sent,
-                headers=dict(req.header_items()),
-                timeout=self.timeout,
-                proxies=proxies,
+                body=cast(bytes | None, req.data),  # slack-sdk sends bytes
+                headers={name: str(value) for name, value in req.header_items()},
+                timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
             )
-        except requests.ConnectTimeout as error:
-            raise URLError(error) from error
-        except requests.Timeout as error:
-            raise TimeoutError(str(error)) from error
-        except requests.ConnectionError as error:
-            raise URLError(error) from error
+        except MaxRetryError as error:
+            raise _as_urllib(error.reason or error) from error
+        except urllib3.exceptions.HTTPError as error:
+            raise _as_urllib(error) from error
         headers = _message(answer.headers)
-        if answer.status_code >= 400:
-            raise HTTPError(url, answer.status_code, answer.reason, headers, io.BytesIO(answer.content))
+        if answer.status >= 400:
+            raise HTTPError(url, answer.status, answer.reason or "", headers, io.BytesIO(answer.data))
         if headers.get_content_type() == "application/gzip":  # admin.analytics.getFile
-            return {"status": answer.status_code, "headers": headers, "body": answer.content}
-        body = answer.content.decode(headers.get_content_charset() or "utf-8")
-        return {"status": answer.status_code, "headers": headers, "body": body}
+            return {"status": answer.status, "headers": headers, "body": answer.data}
+        body = answer.data.decode(headers.get_content_charset() or "utf-8")
+        return {"status": answer.status, "headers": headers, "body": body}
+
+
+def _as_urllib(error: Exception) -> Exception:
+    """urllib's error for what urllib3 raised: a read that timed out is a `TimeoutError`,
+    anything else (a refused or timed-out connect, a dropped connection) a `URLError`."""
+    if isinstance(error, ReadTimeoutError):
+        return TimeoutError(str(error))
+    return URLError(error)
 
 
 def _message(headers: Any) -> http.client.HTTPMessage:

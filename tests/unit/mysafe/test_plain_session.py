@@ -14,7 +14,6 @@ import requests
 
 from app.mysafe.plain_session import PlainSession
 from app.mysafe.transport import make_session
-from app.slack.web_client import pooled_session
 
 URL = "https://mysafe.example.com/api/mysafe/password/7"
 
@@ -46,10 +45,9 @@ def same(a: requests.PreparedRequest, b: requests.PreparedRequest) -> None:
     assert a.body == b.body
 
 
-@pytest.mark.parametrize("made", [make_session, pooled_session], ids=["mysafe", "slack"])
 @pytest.mark.parametrize("request_", REQUESTS, ids=range(len(REQUESTS)))
-def test_a_request_is_prepared_as_requests_prepares_it(made: Any, request_: requests.Request) -> None:
-    session = made()
+def test_a_request_is_prepared_as_requests_prepares_it(request_: requests.Request) -> None:
+    session = make_session()
     same(session.prepare_request(request_), stock_twin(session).prepare_request(request_))
 
 
@@ -111,15 +109,14 @@ def test_what_is_sent_reaches_the_server_as_requests_sends_it(echo: str) -> None
     assert ours == stock and json.loads(ours["body"]) == {"text": "olá"}
 
 
-@pytest.mark.parametrize("made", [make_session, pooled_session], ids=["mysafe", "slack"])
-def test_a_plain_request_skips_requests_merging(made: Any, monkeypatch) -> None:
+def test_a_plain_request_skips_requests_merging(monkeypatch) -> None:
     """What this session is for: `merge_setting` (a Protocol check per value on Python 3.11)
     is not run for the bot's own calls."""
 
     def merged(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("merged")
 
-    session = made()
+    session = make_session()
     session.merge_environment_settings(URL, {}, None, None, None)  # read once per host
     monkeypatch.setattr("requests.sessions.merge_setting", merged)
     session.prepare_request(requests.Request("POST", URL, json={"a": 1}))
@@ -129,14 +126,13 @@ def test_a_plain_request_skips_requests_merging(made: Any, monkeypatch) -> None:
         session.prepare_request(requests.Request("GET", URL, cookies={"b": "1"}))
 
 
-@pytest.mark.parametrize("made", [make_session, pooled_session], ids=["mysafe", "slack"])
-def test_a_request_without_parameters_encodes_none(made: Any, monkeypatch) -> None:
+def test_a_request_without_parameters_encodes_none(monkeypatch) -> None:
     """No Protocol check (`to_key_val_list`) for a query or a body the bot never has."""
 
     def listed(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("listed")
 
-    session = made()
+    session = make_session()
     monkeypatch.setattr("requests.models.to_key_val_list", listed)
     session.prepare_request(requests.Request("GET", URL))
     session.prepare_request(requests.Request("GET", URL, params={"skip": None}))
@@ -147,7 +143,7 @@ def test_a_request_without_parameters_encodes_none(made: Any, monkeypatch) -> No
 
 
 def proxied() -> requests.Session:
-    session = pooled_session()
+    session = make_session()
     session.proxies = {"https": "http://proxy.example.com:3128"}
     session.verify = "/etc/ssl/certs/ca-certificates.crt"
     session.cert = ("client.pem", "client.key")
@@ -164,9 +160,7 @@ CALLS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "made", [make_session, pooled_session, proxied], ids=["mysafe", "slack", "proxied"]
-)
+@pytest.mark.parametrize("made", [make_session, proxied], ids=["mysafe", "proxied"])
 @pytest.mark.parametrize("call", CALLS, ids=range(len(CALLS)))
 def test_the_environment_settings_are_requests_own(made: Any, call: tuple[Any, ...]) -> None:
     session = made()

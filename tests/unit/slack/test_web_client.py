@@ -4,6 +4,7 @@ error exactly as slack-sdk's stock `WebClient` reports it."""
 
 from __future__ import annotations
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.error import URLError
@@ -134,3 +135,16 @@ def test_nothing_listening_is_a_connection_error_retried_as_before() -> None:
         )
         with pytest.raises(URLError):
             client.chat_postMessage(channel="C0APPROVALS", text="hi")
+
+
+def test_an_answer_that_never_comes_is_a_timeout_as_before() -> None:
+    """A server that takes the call and never answers: the read times out, and the caller
+    sees the `TimeoutError` the stock client raises (slack-sdk does not retry it)."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        url = f"http://127.0.0.1:{listening.getsockname()[1]}/api/"
+        for client_class in (PooledWebClient, WebClient):
+            client = client_class(token="xoxb-fake", base_url=url, timeout=0.3)
+            with pytest.raises(TimeoutError):
+                client.chat_postMessage(channel="C0APPROVALS", text="hi")
