@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import requests
-
 from app.accounts.linked_keys import Vault
 from app.foundations.clock import timestamp
 from app.foundations.crypto import Keyring
@@ -17,7 +15,7 @@ from app.foundations.settings import Settings
 from app.foundations.storage import EmbeddedRedis, RedisClient, connect
 from app.mysafe.client import MySafe
 from app.mysafe.tokens import TokenCache
-from app.mysafe.transport import make_session
+from app.mysafe.transport import Transport
 from app.oncall import OnCallClient
 
 
@@ -38,7 +36,7 @@ class Services:
         settings: Settings,
         *,
         redis: RedisClient | None = None,
-        session: requests.Session | None = None,
+        transport: Transport | None = None,
     ) -> Services:
         embedded = None
         if redis is None:
@@ -51,7 +49,7 @@ class Services:
         prefix = settings.key_prefix
         mysafe = MySafe(
             base_url=settings.mysafe_url,
-            session=session or make_session(ca_bundle=settings.mysafe_ca_bundle),
+            transport=transport or Transport(ca_bundle=settings.mysafe_ca_bundle),
             tokens=TokenCache(redis, keyring, prefix=prefix),
             timeout=settings.mysafe_timeout,
             token_path=settings.mysafe_token_path,
@@ -61,7 +59,7 @@ class Services:
         return cls(settings, redis, keyring, vault, mysafe, embedded, on_call_client(settings))
 
     def close(self) -> None:
-        self.mysafe.session.close()
+        self.mysafe.transport.close()
         if self.on_call is not None:
             self.on_call.session.close()
         if self.embedded is not None:

@@ -19,7 +19,7 @@ from app.foundations.settings import Scope, Settings
 from app.foundations.signing import generate as generate_signing_key
 from app.foundations.storage import connect, stop_server
 from app.jobs.spare_cpu import usable_cpus
-from app.mysafe.transport import make_session, retry_policy
+from app.mysafe.transport import Transport, retry_policy
 from app.sandbox.emulator import Emulator, EmulatorServer
 from app.services import Services
 
@@ -151,10 +151,10 @@ def settings(env: dict[str, str]) -> Settings:
 @pytest.fixture
 def services(settings: Settings, redis) -> Iterator[Services]:
     # Backoff pinned to zero: the retry policy is the same, the test just does not wait.
-    session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
-    built = Services.build(settings, redis=redis, session=session)
+    transport = Transport(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
+    built = Services.build(settings, redis=redis, transport=transport)
     yield built
-    built.mysafe.session.close()
+    built.mysafe.transport.close()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The MySafe REST client: every call made as one person, with that person's own key.
 
-`MySafe` is process-wide (the HTTP session, the settings, the token cache); `MySafe.session_for`
+`MySafe` is process-wide (the HTTP transport, the settings, the token cache); `MySafe.session_for`
 gives a `UserClient` bound to one person's credentials. Transport, auth and endpoints are
 separate: `_send` applies auth, the 401 refetch and error mapping; endpoint methods are a few
 lines each and return `app.mysafe.models` objects, never a secret value.
@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import requests
 import urllib3
 from marshmallow import ValidationError as MarshmallowError
 
@@ -43,7 +42,7 @@ from app.mysafe.schemas import (
     validate_body,
 )
 from app.mysafe.tokens import CachedToken, Credentials, Token, TokenCache
-from app.mysafe.transport import is_create, time_left
+from app.mysafe.transport import Answer, Transport, is_create, time_left
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +61,20 @@ _MAX_MESSAGE = 300
 
 
 class MySafe:
-    """What every call shares: base URL, session, timeout, token cache."""
+    """What every call shares: base URL, transport, timeout, token cache."""
 
     def __init__(
         self,
         *,
         base_url: str,
-        session: requests.Session,
+        transport: Transport,
         tokens: TokenCache,
         timeout: float = 10.0,
         token_path: str = "/api/oauth2/token",
         basic_auth: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = session
+        self.transport = transport
         self.tokens = tokens
         self.timeout = timeout
         self.token_path = token_path
@@ -117,22 +116,23 @@ class MySafe:
             expires_in = 3600
         return Token(token, expires_in)
 
-    def http(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One HTTP exchange; `requests` errors become `MySafeUnavailable` here and only here."""
+    def http(self, method: str, path: str, **kwargs: Any) -> Answer:
+        """One HTTP exchange; urllib3's errors become `MySafeUnavailable` here and only here."""
         started = time.perf_counter()
         outcome = "error"
         timeout = self._timeout(method, path)
         try:
-            response = self.session.request(method, self.url(path), timeout=timeout, **kwargs)
+            response = self.transport.request(method, self.url(path), timeout=timeout, **kwargs)
             outcome = str(response.status_code)
             return response
-        except requests.RequestException as error:
-            if _timed_out(error):
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            cause = _cause(error)
+            if _timed_out(cause):
                 raise MySafeUnavailable(
                     _timeout_message(method, path), method=method, path=path
                 ) from error
             raise MySafeUnavailable(
-                f"cannot reach MySafe ({type(error).__name__})", method=method, path=path
+                f"cannot reach MySafe ({type(cause).__name__})", method=method, path=path
             ) from error
         finally:
             metrics.MYSAFE_CALLS.labels(method=method, outcome=outcome).observe(
@@ -152,12 +152,19 @@ class MySafe:
         return min(self.timeout, left)
 
 
-def _timed_out(error: requests.RequestException) -> bool:
-    """A timeout, even when it surfaces wrapped in urllib3's MaxRetryError after the retries."""
-    if isinstance(error, requests.Timeout):
-        return True
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, TimeoutError | urllib3.exceptions.TimeoutError)
+def _cause(error: Exception) -> BaseException:
+    """What went wrong, unwrapped from urllib3's `MaxRetryError` once the tries are spent."""
+    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+        return error.reason
+    return error
+
+
+def _timed_out(cause: BaseException) -> bool:
+    """A connect or a read that ran out of time. urllib3 files a refused connection
+    (`NewConnectionError`) under connect timeouts: MySafe did not answer late, it could not
+    be reached."""
+    timeout = isinstance(cause, TimeoutError | urllib3.exceptions.TimeoutError)
+    return timeout and not isinstance(cause, urllib3.exceptions.NewConnectionError)
 
 
 def _timeout_message(method: str, path: str) -> str:
@@ -307,7 +314,7 @@ class UserClient:
                 )
         return _envelope(response, method, path, secrets=secrets)
 
-    def _send(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, token: str, **kwargs: Any) -> Answer:
         headers = {"Authorization": f"Bearer {token}"}
         return self.mysafe.http(method, path, headers=headers, **kwargs)
 
@@ -335,14 +342,14 @@ def _read(load: Any, method: str, path: str) -> Any:
         ) from None
 
 
-def _json(response: requests.Response) -> Any:
+def _json(response: Answer) -> Any:
     try:
         return response.json()
     except ValueError:
         return None
 
 
-def _unauthorised(response: requests.Response) -> bool:
+def _unauthorised(response: Answer) -> bool:
     if response.status_code == 401:
         return True
     if response.status_code == 403:
@@ -350,9 +357,7 @@ def _unauthorised(response: requests.Response) -> bool:
     return False
 
 
-def _message(
-    body: Any, response: requests.Response | None = None, *, secrets: Sequence[str] = ()
-) -> str:
+def _message(body: Any, response: Answer | None = None, *, secrets: Sequence[str] = ()) -> str:
     """MySafe's words: `message`, then `Message`, then `mensagem`; or the gateway's text.
 
     They are untrusted free text that may quote the request: `secrets` (the call's own secret
@@ -396,7 +401,7 @@ def _business_code(body: dict[str, Any]) -> int | None:
 
 
 def _envelope(
-    response: requests.Response, method: str, path: str, *, secrets: Sequence[str] = ()
+    response: Answer, method: str, path: str, *, secrets: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Return the JSON body of a success, or raise the error it stands for."""
     body = _json(response)
@@ -431,7 +436,7 @@ def _envelope(
 
 
 def _unavailable(
-    response: requests.Response, body: Any, method: str, path: str, *, secrets: Sequence[str] = ()
+    response: Answer, body: Any, method: str, path: str, *, secrets: Sequence[str] = ()
 ) -> MySafeUnavailable:
     words = _message(body, response, secrets=secrets)
     return MySafeUnavailable(

@@ -1,4 +1,4 @@
-"""HTTP to MySafe: one `requests.Session` per process, TLS, timeouts and the retry policy.
+"""HTTP to MySafe: one transport per process (urllib3's pools), TLS, timeouts and the retry policy.
 
 Retries follow `mysafe-api.md` rule 3: about three tries with backoff on connection errors,
 429, 502, 503 and 504 — for reads, updates, enable/disable and the token call. A create is
@@ -7,21 +7,22 @@ never repeated: if its answer was lost, MySafe may already have made the entry.
 
 from __future__ import annotations
 
+import json as _json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, cast
+from urllib.parse import urlencode, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from requests.utils import get_netrc_auth
+import urllib3
+from requests.utils import get_encoding_from_headers
 from urllib3.exceptions import MaxRetryError
+from urllib3.util import make_headers
 from urllib3.util.retry import Retry
 
-from app.mysafe.plain_session import PlainSession, given_per_call
+from app.foundations.http_pools import Pools, environ_proxy, verified
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: `POST /api/mysafe/password` and `POST /api/mysafe/secretapi`: the two creates.
@@ -103,55 +104,100 @@ def retry_policy(
     )
 
 
-class EnvironmentOnce(PlainSession):
-    """A `requests.Session` that reads the environment's proxies, CA bundle and netrc once
-    per host instead of on every call: `requests` scans the whole environment (`NO_PROXY`,
-    every `*_proxy` variable) and looks for a netrc file each time, a share of every MySafe
-    call's CPU. A call that passes its own proxies, verify, stream or cert is merged afresh,
-    as `requests` does."""
+class Answer:
+    """MySafe's answer as the client reads it: the status, its reason, the headers, the body."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._environment: dict[str, dict[str, Any]] = {}
-        self._netrc: dict[str, bool] = {}
+    __slots__ = ("content", "headers", "reason", "status_code")
 
-    def _without_netrc(self, url: str) -> bool:
-        host = _host(url)
-        found = self._netrc.get(host)
-        if found is None:
-            found = self._netrc[host] = get_netrc_auth(url) is not None
-        return not found
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self.status_code: int = response.status
+        self.reason: str = response.reason or ""
+        self.headers = response.headers
+        self.content: bytes = response.data
 
-    def merge_environment_settings(
-        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
-        if given_per_call(proxies, stream, verify, cert):
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        host = _host(url)
-        settings = self._environment.get(host)
-        if settings is None:
-            settings = super().merge_environment_settings(url, {}, None, None, None)
-            self._environment[host] = settings
-        return {**settings, "proxies": dict(settings["proxies"])}
+    @property
+    def text(self) -> str:
+        """The body as text, in the charset its headers name (as `requests` reads it)."""
+        charset = get_encoding_from_headers(cast(Any, self.headers)) or "utf-8"
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; `ValueError` when it is not."""
+        return _json.loads(self.content)
 
 
-def _host(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+class Transport:
+    """HTTP to MySafe through urllib3's pools (`app.foundations.http_pools`): one per proxy the
+    environment gives MySafe's host, the retry policy on every call, certificates verified
+    against the operator's bundle (`MYSAFE_CA_BUNDLE`), else the environment's, else certifi's.
+
+    It sends what `requests` sent for the client's calls (the same URL for a listing's query,
+    the same JSON or form body, the same headers); `requests`' own layers cost more CPU than the
+    exchange (`benchmarks/README.md`, issue #33)."""
+
+    def __init__(
+        self, *, ca_bundle: str | None = None, retry: Retry | None = None, pool_size: int = 20
+    ) -> None:
+        self.retry = retry or retry_policy()
+        self.pools = Pools(**verified(ca_certs=ca_bundle, maxsize=pool_size, block=False))
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> Answer:
+        """One exchange, retried as the policy says; urllib3's errors are raised as they come
+        (`MaxRetryError` once the tries are spent)."""
+        body, sent = _body(json, data)
+        if auth is not None:
+            sent.update(make_headers(basic_auth=f"{auth[0]}:{auth[1]}"))
+        sent.update(headers or {})
+        answer = self.pools.through(environ_proxy(url)).request(
+            method,
+            _with_query(url, params),
+            body=body,
+            headers=sent,
+            retries=self.retry,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        )
+        return Answer(answer)
+
+    def close(self) -> None:
+        self.pools.close()
 
 
-def make_session(
-    *, ca_bundle: str | None = None, retry: Retry | None = None, pool_size: int = 20
-) -> requests.Session:
-    """A keep-alive session with the retry policy on every MySafe URL (the environment read
-    once per host: `EnvironmentOnce`)."""
-    session = EnvironmentOnce()
-    adapter = HTTPAdapter(
-        max_retries=retry or retry_policy(), pool_connections=pool_size, pool_maxsize=pool_size
-    )
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    # Never silently off: system CAs by default, or the operator's bundle.
-    session.verify = ca_bundle or True
-    session.headers.update({"Accept": "application/json", "User-Agent": "mysafe-bot/0.1"})
-    return session
+#: What every call sends, as the `requests` session sent it.
+HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+    "User-Agent": "mysafe-bot/0.1",
+}
+
+
+def _body(json: Any, data: Mapping[str, str] | None) -> tuple[bytes | None, dict[str, str]]:
+    """The body (JSON, else a form) and the headers it goes with, as `requests` encodes them."""
+    if json is not None:
+        encoded = _json.dumps(json, allow_nan=False).encode()
+        return encoded, {**HEADERS, "Content-Type": "application/json"}
+    if data:
+        encoded = urlencode(list(data.items()), doseq=True).encode()
+        return encoded, {**HEADERS, "Content-Type": "application/x-www-form-urlencoded"}
+    return None, dict(HEADERS)
+
+
+def _with_query(url: str, params: Mapping[str, Any] | None) -> str:
+    """`url` with `params` (those not None) as its query, as `requests` writes it."""
+    given = [(k, v) for k, v in (params or {}).items() if v is not None]
+    if not given:
+        return url
+    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(given, doseq=True)}"

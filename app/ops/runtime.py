@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-import requests
-
 from app.approvals.audit import Audit
 from app.approvals.break_glass import ReviewListener
 from app.approvals.break_glass_reviewer import Reviewer
@@ -43,6 +41,7 @@ from app.foundations.storage import RedisClient
 from app.jobs.queue import JobQueue
 from app.jobs.registry import Registry
 from app.jobs.work import Jobs
+from app.mysafe.transport import Transport
 from app.ops import expiry_jobs
 from app.services import Services
 from app.webhooks.callbacks import TicketCallbacks
@@ -155,11 +154,11 @@ def build_runtime(
     settings: Settings,
     *,
     redis: RedisClient | None = None,
-    session: requests.Session | None = None,
+    transport: Transport | None = None,
     front: bool = True,
     jobs: bool = False,
 ) -> Runtime:
-    return assemble(Services.build(settings, redis=redis, session=session), front=front, jobs=jobs)
+    return assemble(Services.build(settings, redis=redis, transport=transport), front=front, jobs=jobs)
 
 
 def assemble(services: Services, *, front: bool = True, jobs: bool = False) -> Runtime:

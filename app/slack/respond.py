@@ -22,16 +22,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
-import requests
 import urllib3
 from urllib3.util.retry import Retry
 
+from app.foundations.http_pools import Pools, environ_proxy, verified
 from app.jobs.consumer import may_send, message_sent
-from app.slack.http_pools import Pools, verified
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +36,6 @@ Respond = Callable[..., None]
 
 #: Seconds per answer; Slack's response_url answers within milliseconds when it is well.
 TIMEOUT = 10
-
-
-@lru_cache(maxsize=64)
-def _proxies(scheme_and_host: str) -> dict[str, str]:
-    """The proxies the environment gives this host (none when NO_PROXY lists it), as
-    `requests` would find them on each call."""
-    return dict(requests.utils.get_environ_proxies(scheme_and_host))
 
 
 class Responder:
@@ -103,9 +93,7 @@ class Responder:
             )
 
     def _pool(self, url: str) -> urllib3.PoolManager:
-        parts = urlsplit(url)
-        proxy = _proxies(f"{parts.scheme}://{parts.netloc}/").get(parts.scheme.lower(), "")
-        return self._pools.through(proxy)
+        return self._pools.through(environ_proxy(url))
 
     def close(self) -> None:
         self._pools.close()

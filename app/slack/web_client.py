@@ -4,7 +4,7 @@ The stock client sends each call with `urllib.request.urlopen`, which opens a ne
 connection per call: a sweep telling Slack about thousands of expiries, or a burst of approval
 messages, paid a handshake per message. This client changes only the last step, the one
 method of slack-sdk's `BaseClient` that performs the HTTP request, and sends it through a
-urllib3 pool that keeps connections open (`app.slack.http_pools`; through `requests`, its
+urllib3 pool that keeps connections open (`app.foundations.http_pools`; through `requests`, its
 layers cost 0.3 ms of CPU per call more, see `benchmarks/README.md`). Everything around that
 step is slack-sdk's own: the request it builds, `SlackResponse`, `SlackApiError`, the retry
 handlers (rate limits, connection errors) and their waits. For them the answer looks as
@@ -30,8 +30,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from app.foundations.http_pools import Pools, verified
 from app.services import Services
-from app.slack.http_pools import Pools, verified
 
 #: No retries of urllib3's own: slack-sdk's retry handlers are the one retry policy, connects
 #: included. Redirects are followed, as urllib follows them.

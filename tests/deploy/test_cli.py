@@ -229,7 +229,7 @@ def test_the_readme_key_rotation_locks_nobody_out(
         assert applied.state.value == "applied", applied.error
         assert emulator.get_password(entry)["password"] == "Rotated-Pw-9"
     finally:
-        rebuilt.mysafe.session.close()
+        rebuilt.mysafe.transport.close()
 
 
 def test_worker_check_reports_a_live_or_a_stalled_worker(

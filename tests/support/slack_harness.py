@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.approvals.engine import Engine
 from app.foundations.settings import Settings
-from app.mysafe.transport import make_session, retry_policy
+from app.mysafe.transport import Transport, retry_policy
 from app.ops.runtime import Runtime, build_runtime
 from app.services import Services
 from app.slack.sent_messages import Sent
@@ -70,8 +70,8 @@ def served_bot(environ: dict[str, str], redis, *, consume: bool = True, port: in
     (on `port`, or any free one), running its own jobs unless `consume` is False (then
     something else must)."""
     settings = Settings.from_env(environ, dotenv=None)
-    session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
-    runtime = build_runtime(settings, redis=redis, session=session)
+    transport = Transport(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
+    runtime = build_runtime(settings, redis=redis, transport=transport)
     app = create_app(runtime, consume=consume)
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -82,7 +82,7 @@ def served_bot(environ: dict[str, str], redis, *, consume: bool = True, port: in
         server.server_close()
         if runtime.jobs is not None:
             runtime.jobs.stop_consumer()
-        session.close()
+        transport.close()
 
 
 @pytest.fixture

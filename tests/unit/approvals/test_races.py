@@ -14,7 +14,6 @@ from dataclasses import replace
 
 import pytest
 import redis as redis_module
-import requests
 
 from app.approvals.changes import Change, Verb
 from app.approvals.engine import Engine
@@ -23,6 +22,7 @@ from app.foundations import errors
 from app.foundations.clock import timestamp
 from app.mysafe.models import Kind, UserShare
 from app.mysafe.tokens import Credentials
+from app.mysafe.transport import Transport
 from app.sandbox.emulator import Emulator
 from app.services import Services
 
@@ -188,12 +188,12 @@ def test_a_late_apply_never_writes_after_its_lease(
 ) -> None:
     """MySafe asks to wait (429, Retry-After: 9) longer than the 5 s lease has left: the apply
     gives up without writing a stale body; a retry applies it."""
-    from app.mysafe.transport import make_session, retry_policy
+    from app.mysafe.transport import retry_policy
 
     emulator.add_user("carol")
     entry = emulator.add_password("alices", name="Slow", username="ops", password="pw")
     engine = with_lease(engine, 5)
-    services.mysafe.session = make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
+    services.mysafe.transport = Transport(retry=retry_policy(backoff_factor=0, backoff_jitter=0))
     request = engine.submit(share(entry, "carol"), requester=owner)
     emulator.inject(
         status=429, method="PUT", path_prefix=PUT_PASSWORD, retry_after=9, body={"message": "slow down"}
@@ -216,7 +216,7 @@ def killer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
     """Arm a kill at the Nth step (a Redis round trip or a MySafe call) of this thread."""
     state = threading.local()
     send_redis = redis_module.connection.AbstractConnection.send_packed_command
-    send_http = requests.Session.send
+    send_http = Transport.request
 
     def step() -> None:
         left = getattr(state, "left", None)
@@ -235,7 +235,7 @@ def killer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
         return send_http(self, *args, **kwargs)
 
     monkeypatch.setattr(redis_module.connection.AbstractConnection, "send_packed_command", redis_step)
-    monkeypatch.setattr(requests.Session, "send", http_step)
+    monkeypatch.setattr(Transport, "request", http_step)
 
     def arm(steps: int | None) -> None:
         state.left = steps
@@ -344,16 +344,16 @@ def test_a_claim_whose_writer_died_is_taken_over(
 def test_twenty_calls_after_a_token_revoke_make_one_fetch(
     services: Services, emulator: Emulator, owner: str, settings
 ) -> None:
-    from app.mysafe.transport import make_session, retry_policy
+    from app.mysafe.transport import retry_policy
     from app.services import Services as Built
 
     emulator.options.one_token_per_key = True
     entry = emulator.add_password("alices", name="T", username="ops", password="pw")
-    # Two "processes": separate clients, thread locks and sessions; one Redis.
+    # Two "processes": separate clients, thread locks and transports; one Redis.
     other = Built.build(
         settings,
         redis=services.redis,
-        session=make_session(retry=retry_policy(backoff_factor=0, backoff_jitter=0)),
+        transport=Transport(retry=retry_policy(backoff_factor=0, backoff_jitter=0)),
     )
     credentials = services.vault.credentials(owner)
     clients = [s.mysafe.session_for(owner, credentials) for s in (services, other)]
@@ -364,7 +364,7 @@ def test_twenty_calls_after_a_token_revoke_make_one_fetch(
         results = together(*(lambda c=clients[n % 2]: c.get(Kind.PASSWORD, entry) for n in range(20)))
         assert not [r for r in results if isinstance(r, Exception)], results
         assert len(emulator.calls_to("POST", TOKEN_PATH)) == 1
-    other.mysafe.session.close()
+    other.mysafe.transport.close()
 
 
 def test_a_token_no_key_decrypts_is_fetched_again(

@@ -28,7 +28,6 @@ from functools import partial
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -55,12 +54,13 @@ from app.foundations.clock import shifted, timestamp
 from app.foundations.settings import Settings
 from app.mysafe.client import UserClient
 from app.mysafe.models import Kind, UserShare
+from app.mysafe.transport import Transport
 from app.sandbox.emulator import Emulator
 from app.services import Services
 from tests.support.waiting import eventually
 
-#: A new engine, revoker and the MySafe session they share, for each example.
-World = Callable[[int | None], tuple[Engine, Revoker, requests.Session]]
+#: A new engine, revoker and the MySafe transport they share, for each example.
+World = Callable[[int | None], tuple[Engine, Revoker, Transport]]
 
 PEOPLE = ("carol", "dave")
 #: An end is over once it is done, or handed to an extension.
@@ -130,15 +130,14 @@ def _child(step: str, work: Callable[[], object], told: int) -> int:
     return 0
 
 
-def dies_at(step: str, work: Callable[[], object], session: requests.Session) -> bool:
+def dies_at(step: str, work: Callable[[], object], transport: Transport) -> bool:
     """Run `work` in a forked process that is SIGKILLed at `step`; whether it was (an end with
     nothing to write never reaches the write's steps). Nothing of the dead process's
     `finally` or `__exit__` runs: its entry lock and claims stay in Redis until their lease
     runs out. It reaches MySafe over connections of its own: this process closes its pooled
     ones first (a shared socket would hand one process the other's answers), and redis-py's
     pools start anew in a forked process."""
-    for adapter in session.adapters.values():
-        adapter.close()
+    transport.close()
     read, told = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: it leaves only by SIGKILL or `os._exit`, past every `finally`
@@ -177,7 +176,7 @@ class TimeBoundShares(RuleBasedStateMachine):
 
     def __init__(self, world: World, emulator: Emulator) -> None:
         super().__init__()
-        self.engine, self.revoker, self.session = world(self.lease)
+        self.engine, self.revoker, self.transport = world(self.lease)
         self.emulator = emulator
         self.entry = emulator.add_password(
             "alices",
@@ -241,7 +240,7 @@ class TimeBoundShares(RuleBasedStateMachine):
     @rule(request_id=consumes(asked), step=st.sampled_from(APPLY_KILLS))
     def approve_then_die(self, request_id: str, step: str) -> None:
         """The apply's process is SIGKILLed at `step`; the worker takes the apply over."""
-        died = dies_at(step, partial(self.engine.approve, request_id, "UAPPROVER1"), self.session)
+        died = dies_at(step, partial(self.engine.approve, request_id, "UAPPROVER1"), self.transport)
         self.deaths += died
         self._applied(request_id)
 
@@ -283,7 +282,7 @@ class TimeBoundShares(RuleBasedStateMachine):
 
     def _end_dying(self, share: str, step: str) -> None:
         """The end stays `dying` until taken over if its process died; else it is finished."""
-        died = dies_at(step, partial(self.revoker.revoke_now, share, "UALICE"), self.session)
+        died = dies_at(step, partial(self.revoker.revoke_now, share, "UALICE"), self.transport)
         rights = self.running.pop(share)
         self.deaths += died
         if died:
@@ -380,19 +379,19 @@ def world(settings: Settings, services: Services, emulator: Emulator, key_prefix
         emulator.add_user(name)
     made = itertools.count()
 
-    def build(lease: int | None) -> tuple[Engine, Revoker, requests.Session]:
+    def build(lease: int | None) -> tuple[Engine, Revoker, Transport]:
         own = replace(
             settings,
             key_prefix=f"{key_prefix}:{next(made)}",
             apply_lease=lease or settings.apply_lease,
         )
-        built = Services.build(own, redis=services.redis, session=services.mysafe.session)
+        built = Services.build(own, redis=services.redis, transport=services.mysafe.transport)
         client_id, client_secret = emulator.add_user("alices")
         built.vault.link(
             "UALICE", client_id=client_id, client_secret=client_secret, mysafe_username="alices"
         )
         engine = Engine(built)
-        return engine, engine.new_revoker(jitter=lambda: 1.0), services.mysafe.session
+        return engine, engine.new_revoker(jitter=lambda: 1.0), services.mysafe.transport
 
     return build
 

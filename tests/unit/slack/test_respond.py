@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from app.slack import respond
+from app.foundations import http_pools
 from app.slack.respond import Responder
 from tests.support.processes import free_port
 from tests.support.slack_fake import SlackFake
@@ -40,11 +40,11 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Proxy.seen = []
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
-    respond._proxies.cache_clear()
+    http_pools._proxies.cache_clear()
     yield _Proxy.seen
     server.shutdown()
     server.server_close()
-    respond._proxies.cache_clear()
+    http_pools._proxies.cache_clear()
 
 
 def test_many_answers_go_over_one_kept_alive_connection(slack: SlackFake) -> None:
@@ -64,7 +64,7 @@ def test_an_answer_goes_through_the_proxy_the_environment_names(
     assert proxy == [slack.response_url] and slack.responses == []
 
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    respond._proxies.cache_clear()
+    http_pools._proxies.cache_clear()
     Responder().post(slack.response_url, {"text": "direct"})
     assert [r["text"] for r in slack.responses] == ["direct"] and len(proxy) == 1
 
