@@ -1,9 +1,9 @@
 """urllib3 connection pools for the bot's outgoing HTTP to Slack (the Web API, `response_url`
 answers) and to MySafe: one `PoolManager` per proxy, connections kept open between calls.
 
-They go through urllib3 itself, the pool `requests` sits on: `requests`' own layers (sessions,
-prepared requests, hooks, adapters, environment merging) cost more CPU than the exchange they
-wrap (`benchmarks/README.md`, issue #33). What `requests` read from the environment is read
+They go through urllib3 itself, the pool `requests` sits on: with `requests`' own layers
+(sessions, prepared requests, hooks, adapters, environment merging) a call cost 1.4 to 1.7
+times the CPU (`benchmarks/README.md`, issue #33). What `requests` read from the environment is read
 here the same way: the proxy for each host (`HTTPS_PROXY`, `NO_PROXY`, …, once per host), the
 CA bundle (`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, else certifi's); certificates are always
 verified.

@@ -135,8 +135,8 @@ class Transport:
     against the operator's bundle (`MYSAFE_CA_BUNDLE`), else the environment's, else certifi's.
 
     It sends what `requests` sent for the client's calls (the same URL for a listing's query,
-    the same JSON or form body, the same headers); `requests`' own layers cost more CPU than the
-    exchange (`benchmarks/README.md`, issue #33)."""
+    the same JSON or form body, the same headers); through `requests`' own layers a call cost
+    1.7 times the CPU (`benchmarks/README.md`, issue #33)."""
 
     def __init__(
         self, *, ca_bundle: str | None = None, retry: Retry | None = None, pool_size: int = 20
