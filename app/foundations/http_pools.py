@@ -49,6 +49,14 @@ def _proxies(scheme_and_host: str) -> dict[str, str]:
     return dict(requests.utils.get_environ_proxies(scheme_and_host))
 
 
+def cause(error: BaseException) -> BaseException:
+    """What went wrong in a call through these pools: the last try's error once urllib3's
+    retries are spent (it wraps it in `MaxRetryError`), else the error itself."""
+    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+        return error.reason
+    return error
+
+
 class Pools:
     """One `PoolManager` per proxy ("" for none), made on first use; thread-safe."""
 

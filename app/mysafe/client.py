@@ -31,6 +31,7 @@ from app.foundations.errors import (
     MySafeUnavailable,
     UnexpectedAnswer,
 )
+from app.foundations.http_pools import cause
 from app.mysafe.models import Entry, Kind, ListItem, WriteResult
 from app.mysafe.redact import scrub
 from app.mysafe.schemas import (
@@ -126,13 +127,13 @@ class MySafe:
             outcome = str(response.status_code)
             return response
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            cause = _cause(error)
-            if _timed_out(cause):
+            failed = cause(error)
+            if _timed_out(failed):
                 raise MySafeUnavailable(
                     _timeout_message(method, path), method=method, path=path
                 ) from error
             raise MySafeUnavailable(
-                f"cannot reach MySafe ({type(cause).__name__})", method=method, path=path
+                f"cannot reach MySafe ({type(failed).__name__})", method=method, path=path
             ) from error
         finally:
             metrics.MYSAFE_CALLS.labels(method=method, outcome=outcome).observe(
@@ -150,13 +151,6 @@ class MySafe:
                 "no time left for this call before the apply's lease ends", method=method, path=path
             )
         return min(self.timeout, left)
-
-
-def _cause(error: Exception) -> BaseException:
-    """What went wrong, unwrapped from urllib3's `MaxRetryError` once the tries are spent."""
-    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
-        return error.reason
-    return error
 
 
 def _timed_out(cause: BaseException) -> bool:

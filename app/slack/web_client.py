@@ -27,10 +27,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
-from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from app.foundations.http_pools import Pools, verified
+from app.foundations.http_pools import Pools, cause, verified
 from app.services import Services
 
 #: No retries of urllib3's own: slack-sdk's retry handlers are the one retry policy, connects
@@ -72,10 +72,8 @@ class PooledWebClient(WebClient):
                 headers={name: str(value) for name, value in req.header_items()},
                 timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
             )
-        except MaxRetryError as error:
-            raise _as_urllib(error.reason or error) from error
         except urllib3.exceptions.HTTPError as error:
-            raise _as_urllib(error) from error
+            raise _as_urllib(cause(error)) from error
         headers = _message(answer.headers)
         if answer.status >= 400:
             raise HTTPError(url, answer.status, answer.reason or "", headers, io.BytesIO(answer.data))
@@ -85,7 +83,7 @@ class PooledWebClient(WebClient):
         return {"status": answer.status, "headers": headers, "body": body}
 
 
-def _as_urllib(error: Exception) -> Exception:
+def _as_urllib(error: BaseException) -> Exception:
     """urllib's error for what urllib3 raised: a read that timed out is a `TimeoutError`,
     anything else (a refused or timed-out connect, a dropped connection) a `URLError`."""
     if isinstance(error, ReadTimeoutError):
