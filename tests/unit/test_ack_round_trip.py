@@ -15,7 +15,7 @@ from redis import exceptions as redis_errors
 
 from app.foundations.crypto import Keyring, generate_key
 from app.foundations.ratelimit import KEPT, RateLimiter
-from app.foundations.storage import OwnConnections, RedisClient, connect
+from app.foundations.storage import OwnConnections, RedisClient, connect, run_script
 from app.jobs.queue import JobQueue, Limit
 
 pytestmark = pytest.mark.server_and_cluster
@@ -215,3 +215,21 @@ def test_an_error_answer_reaches_the_ack_and_its_connection_serves_the_next(
     refused, allowed = in_thread(refused_then_counted)
     assert "WRONGTYPE" in refused
     assert allowed
+
+
+def test_an_argument_redis_cannot_carry_is_refused_before_anything_is_written(
+    redis: RedisClient, key_prefix: str
+) -> None:
+    """As redis-py refuses it (`DataError`), with nothing sent: the count is not taken, and
+    the thread's connection carries the next ack's round trip and its own answer."""
+    limiter, key = limited(redis, key_prefix, 5)
+    count = f"{key_prefix}:{{rl}}:count"
+
+    def refused_then_counted() -> tuple[bool, bool, str | None]:
+        with pytest.raises(redis_errors.DataError):
+            run_script(limiter._own(), limiter._count_reading, [count, key], [None, 1])
+        redis.set(key, "pt-BR")
+        verdict, read = limiter.hit_reading("UALICE", key)
+        return bool(redis.exists(count)), verdict.allowed, read
+
+    assert in_thread(refused_then_counted) == (False, True, "pt-BR")
